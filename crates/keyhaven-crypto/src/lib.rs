@@ -1,0 +1,37 @@
+//! Keyhaven's cryptography: hashing, MACs, randomness, root-key sealing and the KMS ciphertext blob.
+//!
+//! This is the only crate that calls aws-lc-rs. It is pure and synchronous: no IO, no clocks.
+
+pub mod blob;
+pub mod digest;
+pub mod root;
+pub mod secret;
+
+pub use blob::{BlobHeader, EncryptionContext};
+pub use root::RootKey;
+pub use secret::SecretBytes;
+
+/// Everything that can go wrong inside this crate. Messages never contain key material.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CryptoError {
+    #[error("the system random number generator failed")]
+    Random,
+    #[error("ciphertext is malformed or was not produced by this key")]
+    InvalidCiphertext,
+    #[error("key material has the wrong length")]
+    KeyLength,
+}
+
+/// Fills a fresh buffer of `len` bytes from the system CSPRNG.
+pub fn random_bytes(len: usize) -> Result<SecretBytes, CryptoError> {
+    let mut out = vec![0u8; len];
+    aws_lc_rs::rand::fill(&mut out).map_err(|_| CryptoError::Random)?;
+    Ok(SecretBytes::new(out))
+}
+
+/// Fills a fixed-size array from the system CSPRNG (identifiers, nonces).
+pub fn random_array<const N: usize>() -> Result<[u8; N], CryptoError> {
+    let mut out = [0u8; N];
+    aws_lc_rs::rand::fill(&mut out).map_err(|_| CryptoError::Random)?;
+    Ok(out)
+}
