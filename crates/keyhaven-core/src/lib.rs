@@ -1,1 +1,115 @@
-//! placeholder
+//! Keyhaven's domain: KMS and the shared spines (audit, scheduler, clock, request context). No HTTP.
+
+pub mod audit;
+pub mod clock;
+pub mod context;
+pub mod error;
+pub mod kms;
+pub mod scheduler;
+
+use std::sync::Arc;
+
+use keyhaven_crypto::RootKey;
+use keyhaven_store::{Backend, StoreError, Transaction};
+
+use crate::audit::AuditLog;
+use crate::clock::AdjustableClock;
+pub use crate::error::CoreError;
+
+/// Runs `work` in one store transaction, carrying the domain error out unchanged.
+pub fn transact<T>(
+    store: &dyn Backend,
+    mut work: impl FnMut(&mut dyn Transaction) -> Result<T, CoreError>,
+) -> Result<T, CoreError> {
+    let mut outcome: Option<Result<T, CoreError>> = None;
+    let committed = store.transaction(&mut |tx| match work(tx) {
+        Ok(value) => {
+            outcome = Some(Ok(value));
+            Ok(())
+        }
+        Err(e) => {
+            outcome = Some(Err(e));
+            Err(StoreError::Backend("rolled back by the caller".into()))
+        }
+    });
+    match outcome {
+        Some(Err(e)) => Err(e),
+        Some(Ok(value)) => committed.map(|()| value).map_err(CoreError::from),
+        None => Err(committed.err().map(CoreError::from).unwrap_or_else(|| CoreError::Internal("transaction did not run".into()))),
+    }
+}
+
+/// Settings of the core that come from configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CoreConfig {
+    /// Answer a request only after its audit record is durable.
+    pub strict_audit: bool,
+}
+
+/// The domain services and their shared spines, one per server.
+pub struct Core {
+    pub store: Arc<dyn Backend>,
+    pub clock: Arc<AdjustableClock>,
+    pub kms: kms::Kms,
+    pub audit: AuditLog,
+    pub scheduler: scheduler::Scheduler,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").field("audit", &self.audit).finish()
+    }
+}
+
+impl Core {
+    pub fn open(
+        store: Arc<dyn Backend>,
+        root: RootKey,
+        clock: Arc<AdjustableClock>,
+        config: CoreConfig,
+    ) -> Result<Arc<Self>, CoreError> {
+        let audit = AuditLog::start(store.clone(), config.strict_audit)?;
+        let kms = kms::Kms::new(store.clone(), Arc::new(root), clock.clone());
+        Ok(Arc::new(Self { store, clock, kms, audit, scheduler: scheduler::Scheduler::default() }))
+    }
+
+    /// Removes every resource (dev mode's reset). The audit log is kept.
+    pub fn reset(&self) -> Result<(), CoreError> {
+        self.store.wipe()?;
+        self.kms.clear_cache();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use keyhaven_store::testing::{TempDir, temp_store};
+
+    use crate::clock::AdjustableClock;
+    use crate::context::{Principal, RequestContext};
+    use crate::{Core, CoreConfig};
+
+    pub const ACCOUNT: &str = "111122223333";
+    pub const START: i64 = 1_700_000_000;
+
+    /// A core over a fresh store with a frozen clock.
+    pub fn core() -> (TempDir, Arc<Core>) {
+        let (dir, store) = temp_store();
+        let root = keyhaven_crypto::RootKey::generate().expect("root key");
+        let core = Core::open(store, root, Arc::new(AdjustableClock::frozen(START)), CoreConfig::default()).expect("core");
+        (dir, core)
+    }
+
+    pub fn ctx(region: &str) -> RequestContext {
+        RequestContext {
+            request_id: "test-request".into(),
+            principal: Principal::root(ACCOUNT, "AKIAEXAMPLE"),
+            region: region.into(),
+            source_ip: None,
+            user_agent: "unit-test".into(),
+            secure_transport: false,
+        }
+    }
+}

@@ -1,1 +1,91 @@
-//! placeholder
+//! Keyhaven's storage: the backend trait every backend implements, and the SQLite backend.
+//!
+//! The store holds opaque bytes: public metadata or ciphertext sealed by the core. It knows nothing
+//! of AWS. Records are addressed by (kind, scope, id): `kind` names the record type ("kms-key"),
+//! `scope` the partition it lives in (account and region), `id` its name within that partition.
+//! Listing is ordered by id so that paging markers are stable.
+
+mod sqlite;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+
+pub use sqlite::SqliteStore;
+
+/// Errors from a storage backend. Messages come from the backend and never contain record bodies.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage backend error: {0}")]
+    Backend(String),
+    #[error("stored data is newer than this build understands (schema {found}, supported {supported})")]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// One record as listed: its id and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub id: String,
+    pub body: Vec<u8>,
+}
+
+/// A persisted timed task: run `kind` with `payload` once `due_at` (unix seconds) has passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: String,
+    pub due_at: i64,
+    pub kind: String,
+    pub payload: Vec<u8>,
+}
+
+/// One audit log entry as persisted: the record, and the chain hash that covers it and all before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub sequence: u64,
+    pub event_time: i64,
+    pub record: Vec<u8>,
+    pub chain_hash: [u8; 32],
+}
+
+/// Reads and writes inside one transaction. Everything done through it commits together or not at all.
+pub trait Transaction {
+    fn get(&mut self, kind: &str, scope: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn put(&mut self, kind: &str, scope: &str, id: &str, body: &[u8]) -> Result<(), StoreError>;
+    /// Returns whether a record was there.
+    fn delete(&mut self, kind: &str, scope: &str, id: &str) -> Result<bool, StoreError>;
+    /// Records of `kind` in `scope` with id greater than `after`, ordered by id, at most `limit`.
+    fn list(&mut self, kind: &str, scope: &str, after: Option<&str>, limit: usize) -> Result<Vec<Record>, StoreError>;
+    /// Adds or replaces a job with the same id.
+    fn schedule(&mut self, job: &Job) -> Result<(), StoreError>;
+    fn cancel(&mut self, job_id: &str) -> Result<(), StoreError>;
+}
+
+/// A storage backend. Implementations must make a committed transaction durable before returning.
+pub trait Backend: Send + Sync {
+    /// Runs `work` in one transaction: commits if it returns `Ok`, rolls back otherwise.
+    fn transaction(&self, work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>) -> Result<(), StoreError>;
+    /// Jobs due at or before `now`, earliest first.
+    fn due_jobs(&self, now: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
+    /// The earliest due time of any job, to know how long the scheduler may sleep.
+    fn next_due(&self) -> Result<Option<i64>, StoreError>;
+    /// Appends audit entries in one durable batch.
+    fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
+    /// The last persisted audit entry, from which the chain continues.
+    fn last_audit(&self) -> Result<Option<AuditEntry>, StoreError>;
+    /// Audit entries with sequence greater than `after`, in order, at most `limit`.
+    fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// A small key-value area for the store's own settings (identity, sealed service keys).
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Removes every record and job (dev-mode reset). The audit log is kept.
+    fn wipe(&self) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod conformance;

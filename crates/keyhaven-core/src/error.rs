@@ -1,0 +1,65 @@
+//! The core layer's error type: domain failures, each mapped to an AWS error code at the API boundary.
+
+use keyhaven_store::StoreError;
+
+/// A domain failure. The message is what the caller sees; it never contains secrets or key material.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    Disabled(String),
+    #[error("{0}")]
+    InvalidState(String),
+    /// AWS answers ciphertext failures with an empty message: it reveals nothing about why.
+    #[error("")]
+    InvalidCiphertext,
+    #[error("{0}")]
+    IncorrectKey(String),
+    #[error("{0}")]
+    InvalidKeyUsage(String),
+    #[error("{0}")]
+    Tag(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    UnsupportedOperation(String),
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
+    #[error("{0}")]
+    InvalidMarker(String),
+    #[error("{0}")]
+    NotAuthorized(String),
+    #[error("{0}")]
+    CustomKeyStoreNotFound(String),
+    #[error("The request would have succeeded, but the DryRun option is set.")]
+    DryRun,
+    /// Details go to the log, never to the caller.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        CoreError::Internal(e.to_string())
+    }
+}
+
+impl From<keyhaven_crypto::CryptoError> for CoreError {
+    fn from(e: keyhaven_crypto::CryptoError) -> Self {
+        match e {
+            keyhaven_crypto::CryptoError::InvalidCiphertext => CoreError::InvalidCiphertext,
+            other => CoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for CoreError {
+    fn from(e: serde_json::Error) -> Self {
+        CoreError::Internal(format!("stored record does not decode: {e}"))
+    }
+}

@@ -1,0 +1,969 @@
+//! AWS KMS for symmetric keys: key lifecycle, aliases, tags, policies, rotation and cryptography.
+
+pub mod model;
+mod resolve;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use keyhaven_crypto::blob::{self, BACKING_KEY_LEN, BlobHeader, KEY_ID_LEN, MATERIAL_ID_LEN};
+use keyhaven_crypto::{EncryptionContext, RootKey, SecretBytes};
+use keyhaven_store::{Backend, Job, Transaction};
+
+use crate::clock::{Clock, epoch_seconds};
+use crate::context::RequestContext;
+use crate::error::CoreError;
+use crate::transact;
+pub use model::*;
+pub use resolve::KeyRef;
+
+const MAX_TAGS: usize = 50;
+const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
+const CACHE_CAPACITY: usize = 10_000;
+const SECONDS_PER_DAY: i64 = 86_400;
+pub const DEFAULT_ROTATION_PERIOD_DAYS: i32 = 365;
+pub const DEFAULT_PENDING_WINDOW_DAYS: i32 = 30;
+pub const JOB_DELETE_KEY: &str = "kms.delete-key";
+pub const JOB_ROTATE_KEY: &str = "kms.rotate-key";
+
+/// Everything CreateKey takes, already shape-validated by the wire layer.
+#[derive(Debug, Default, Clone)]
+pub struct CreateKeyInput {
+    pub description: Option<String>,
+    pub key_usage: Option<String>,
+    pub key_spec: Option<String>,
+    pub customer_master_key_spec: Option<String>,
+    pub origin: Option<String>,
+    pub policy: Option<String>,
+    pub bypass_policy_lockout_safety_check: bool,
+    pub tags: Vec<Tag>,
+    pub multi_region: bool,
+    pub custom_key_store_id: Option<String>,
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Present when there are more items; pass back as the marker.
+    pub next_marker: Option<String>,
+}
+
+/// Result of a successful decryption.
+#[derive(Debug)]
+pub struct Decrypted {
+    pub plaintext: SecretBytes,
+    pub key_arn: String,
+    pub material_id: String,
+}
+
+/// Result of a successful encryption or data-key generation.
+#[derive(Debug)]
+pub struct Encrypted {
+    pub ciphertext: Vec<u8>,
+    pub key_arn: String,
+    pub material_id: String,
+}
+
+/// Result of ReEncrypt.
+#[derive(Debug)]
+pub struct ReEncrypted {
+    pub ciphertext: Vec<u8>,
+    pub source_key_arn: String,
+    pub source_material_id: String,
+    pub destination_key_arn: String,
+    pub destination_material_id: String,
+}
+
+/// Which materials ListKeyRotations reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationListing {
+    RotationsOnly,
+    AllKeyMaterial,
+}
+
+/// One row of ListKeyRotations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotationEntry {
+    pub key_arn: String,
+    pub material_id: String,
+    pub rotation_date: Option<f64>,
+    pub rotation_type: Option<&'static str>,
+    pub current: bool,
+}
+
+/// GetKeyRotationStatus's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotationStatus {
+    pub key_arn: String,
+    pub enabled: bool,
+    pub period_days: Option<i32>,
+    pub next_rotation: Option<f64>,
+}
+
+/// A key with its materials unsealed, as held in the cache.
+struct LiveKey {
+    record: KeyRecord,
+    materials: HashMap<[u8; MATERIAL_ID_LEN], SecretBytes>,
+}
+
+/// The KMS service.
+pub struct Kms {
+    store: Arc<dyn Backend>,
+    root: Arc<RootKey>,
+    clock: Arc<dyn Clock>,
+    cache: RwLock<HashMap<String, Arc<LiveKey>>>,
+    /// Bumped on every invalidation; a load that raced with a write does not fill the cache.
+    cache_epoch: AtomicU64,
+}
+
+impl std::fmt::Debug for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kms")
+    }
+}
+
+fn invalid_state(record: &KeyRecord) -> CoreError {
+    match record.state {
+        KeyState::Disabled => CoreError::Disabled(format!("{} is disabled.", record.arn())),
+        KeyState::PendingDeletion => CoreError::InvalidState(format!("{} is pending deletion.", record.arn())),
+        KeyState::Enabled => CoreError::InvalidState(format!("{} is enabled.", record.arn())),
+    }
+}
+
+fn require_enabled(record: &KeyRecord) -> Result<(), CoreError> {
+    if record.state == KeyState::Enabled { Ok(()) } else { Err(invalid_state(record)) }
+}
+
+fn require_not_pending_deletion(record: &KeyRecord) -> Result<(), CoreError> {
+    if record.state == KeyState::PendingDeletion { Err(invalid_state(record)) } else { Ok(()) }
+}
+
+fn material_label(key_id: &str, material_id: &str) -> Vec<u8> {
+    format!("kms-material/{key_id}/{material_id}").into_bytes()
+}
+
+fn key_uuid_bytes(key_id: &str) -> Result<[u8; KEY_ID_LEN], CoreError> {
+    let hex_digits: String = key_id.chars().filter(|c| *c != '-').collect();
+    let bytes = hex::decode(hex_digits).map_err(|_| CoreError::Internal("stored key id is not a UUID".into()))?;
+    bytes.try_into().map_err(|_| CoreError::Internal("stored key id is not a UUID".into()))
+}
+
+fn uuid_string(bytes: &[u8; KEY_ID_LEN]) -> String {
+    let h = hex::encode(bytes);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// A random version-4 UUID, lowercase, as AWS formats key ids.
+pub fn new_key_id() -> Result<String, CoreError> {
+    let mut bytes: [u8; 16] = keyhaven_crypto::random_array()?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Ok(uuid_string(&bytes))
+}
+
+fn validate_tags(tags: &[Tag]) -> Result<(), CoreError> {
+    let mut seen = std::collections::HashSet::new();
+    for tag in tags {
+        if tag.key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(CoreError::Tag("Tags beginning with aws: are reserved".into()));
+        }
+        if !seen.insert(tag.key.as_str()) {
+            return Err(CoreError::Tag("Duplicate tag keys".into()));
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(CoreError::Tag("Too many tags".into()));
+    }
+    Ok(())
+}
+
+fn paginate<T: Clone>(items: &[T], limit: usize, marker: Option<&str>) -> Result<Page<T>, CoreError> {
+    let start = match marker {
+        None => 0,
+        Some(m) => m.parse::<usize>().map_err(|_| CoreError::InvalidMarker("Invalid marker".into()))?,
+    };
+    let start = start.min(items.len());
+    let end = (start + limit).min(items.len());
+    Ok(Page {
+        items: items[start..end].to_vec(),
+        next_marker: (end < items.len()).then(|| end.to_string()),
+    })
+}
+
+/// AWS's default key policy: one statement delegating to the account's IAM policies.
+pub fn default_key_policy(account_id: &str) -> String {
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [{
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{account_id}:root")},
+            "Action": "kms:*",
+            "Resource": "*"
+        }]
+    });
+    serde_json::to_string_pretty(&policy).unwrap_or_default()
+}
+
+impl Kms {
+    pub fn new(store: Arc<dyn Backend>, root: Arc<RootKey>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, root, clock, cache: RwLock::new(HashMap::new()), cache_epoch: AtomicU64::new(0) }
+    }
+
+    fn now(&self) -> f64 {
+        epoch_seconds(self.clock.now())
+    }
+
+    fn new_material(&self, key_id: &str, origin: MaterialOrigin) -> Result<Material, CoreError> {
+        let material_id = hex::encode(keyhaven_crypto::random_array::<MATERIAL_ID_LEN>()?);
+        let secret = keyhaven_crypto::random_bytes(BACKING_KEY_LEN)?;
+        let sealed = self.root.seal(&material_label(key_id, &material_id), secret.expose())?;
+        Ok(Material { id: material_id, sealed: B64.encode(sealed), created: self.now(), origin })
+    }
+
+    fn unseal_all(&self, record: &KeyRecord) -> Result<LiveKey, CoreError> {
+        let mut materials = HashMap::with_capacity(record.materials.len());
+        for m in &record.materials {
+            let sealed = B64.decode(&m.sealed).map_err(|_| CoreError::Internal("sealed material is not base64".into()))?;
+            let secret = self.root.open(&material_label(&record.key_id, &m.id), &sealed).map_err(|_| {
+                CoreError::Internal(format!("key material {} of {} does not unseal under this root key", m.id, record.key_id))
+            })?;
+            let id: [u8; MATERIAL_ID_LEN] = hex::decode(&m.id)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| CoreError::Internal("stored material id is malformed".into()))?;
+            materials.insert(id, secret);
+        }
+        Ok(LiveKey { record: record.clone(), materials })
+    }
+
+    fn invalidate(&self, key_id: &str) {
+        self.cache_epoch.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(key_id);
+        }
+    }
+
+    /// Drops every cached key (dev-mode reset).
+    pub fn clear_cache(&self) {
+        self.cache_epoch.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut cache) = self.cache.write() {
+            cache.clear();
+        }
+    }
+
+    /// The key with its materials unsealed, from the cache or the store.
+    fn live(&self, scope: &str, key_id: &str) -> Result<Option<Arc<LiveKey>>, CoreError> {
+        if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(key_id).cloned()) {
+            return Ok((resolve::scope_of(&hit.record) == scope).then_some(hit));
+        }
+        let epoch = self.cache_epoch.load(Ordering::SeqCst);
+        let Some(record) = self.read_key(scope, key_id)? else { return Ok(None) };
+        let live = Arc::new(self.unseal_all(&record)?);
+        if let Ok(mut cache) = self.cache.write()
+            && self.cache_epoch.load(Ordering::SeqCst) == epoch
+        {
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(key_id.to_string(), live.clone());
+        }
+        Ok(Some(live))
+    }
+
+    fn read_key(&self, scope: &str, key_id: &str) -> Result<Option<KeyRecord>, CoreError> {
+        transact(&*self.store, |tx| resolve::load_key(tx, scope, key_id))
+    }
+
+    /// Resolves a key reference, then runs `change` on the stored record in one transaction and
+    /// writes it back. `change` returns what the caller answers with.
+    fn update_key<T>(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        mut change: impl FnMut(&mut KeyRecord, &mut dyn Transaction) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        let key_ref = KeyRef::parse(key, ctx)?;
+        let mut key_id = String::new();
+        let out = transact(&*self.store, |tx| {
+            let mut record = resolve::resolve_in(tx, &key_ref)?;
+            let out = change(&mut record, tx)?;
+            record.revision += 1;
+            resolve::save_key(tx, &record)?;
+            key_id = record.key_id.clone();
+            Ok(out)
+        })?;
+        self.invalidate(&key_id);
+        Ok(out)
+    }
+
+    /// Resolves a key reference to its record (any state).
+    pub fn describe_key(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, CoreError> {
+        let key_ref = KeyRef::parse(key, ctx)?;
+        transact(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))
+    }
+
+    /// Resolves a key reference for a cryptographic operation, through the cache.
+    fn live_by_ref(&self, ctx: &RequestContext, key: &str) -> Result<Arc<LiveKey>, CoreError> {
+        let key_ref = KeyRef::parse(key, ctx)?;
+        let (scope, key_id) = match &key_ref {
+            KeyRef::Key { scope, key_id, .. } => (scope.clone(), key_id.clone()),
+            KeyRef::Alias { .. } => {
+                let record = transact(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))?;
+                (resolve::scope_of(&record), record.key_id)
+            }
+        };
+        self.live(&scope, &key_id)?.ok_or_else(|| key_ref.not_found())
+    }
+
+    pub fn create_key(&self, ctx: &RequestContext, input: CreateKeyInput) -> Result<KeyRecord, CoreError> {
+        self.create_key_as(ctx, input, MANAGER_CUSTOMER)
+    }
+
+    fn create_key_as(&self, ctx: &RequestContext, input: CreateKeyInput, manager: &str) -> Result<KeyRecord, CoreError> {
+        if input.key_spec.is_some() && input.customer_master_key_spec.is_some() {
+            return Err(CoreError::Validation(
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."
+                    .into(),
+            ));
+        }
+        let key_spec = input.key_spec.or(input.customer_master_key_spec).unwrap_or_else(|| SYMMETRIC_DEFAULT.into());
+        if key_spec != SYMMETRIC_DEFAULT {
+            return Err(CoreError::UnsupportedOperation(format!(
+                "KeySpec {key_spec} is not supported by this server yet; only SYMMETRIC_DEFAULT keys are."
+            )));
+        }
+        let key_usage = input.key_usage.unwrap_or_else(|| ENCRYPT_DECRYPT.into());
+        if key_usage != ENCRYPT_DECRYPT {
+            return Err(CoreError::Validation(format!(
+                "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"
+            )));
+        }
+        let origin = input.origin.unwrap_or_else(|| ORIGIN_AWS_KMS.into());
+        if origin != ORIGIN_AWS_KMS {
+            return Err(CoreError::UnsupportedOperation(format!(
+                "Origin {origin} is not supported by this server yet; only AWS_KMS is."
+            )));
+        }
+        if input.multi_region {
+            return Err(CoreError::UnsupportedOperation(
+                "Multi-Region keys are not supported by this server yet.".into(),
+            ));
+        }
+        if let Some(store_id) = input.custom_key_store_id {
+            return Err(CoreError::CustomKeyStoreNotFound(format!(
+                "Custom key store {store_id} does not exist."
+            )));
+        }
+        validate_tags(&input.tags)?;
+        let policy = match input.policy {
+            Some(policy) => {
+                keyhaven_policy::PolicyDocument::parse(&policy)
+                    .map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))?;
+                policy
+            }
+            None => default_key_policy(ctx.account_id()),
+        };
+        let key_id = new_key_id()?;
+        let record = KeyRecord {
+            v: RECORD_VERSION,
+            revision: 1,
+            key_id: key_id.clone(),
+            account_id: ctx.account_id().to_string(),
+            region: ctx.region.clone(),
+            creation_date: self.now(),
+            description: input.description.unwrap_or_default(),
+            key_usage,
+            key_spec,
+            origin,
+            key_manager: manager.to_string(),
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+            policy,
+            tags: input.tags,
+            rotation: RotationSettings::default(),
+            materials: vec![self.new_material(&key_id, MaterialOrigin::Original)?],
+            on_demand_rotations: 0,
+        };
+        transact(&*self.store, |tx| {
+            resolve::save_key(tx, &record)?;
+            tx.put(KEY_SCOPE_INDEX_KIND, "", &record.key_id, resolve::scope_of(&record).as_bytes())?;
+            if manager == MANAGER_AWS {
+                self.schedule_rotation(tx, &record.key_id, self.clock.now().unix_timestamp() + 365 * SECONDS_PER_DAY)?;
+            }
+            Ok(())
+        })?;
+        Ok(record)
+    }
+
+    /// The AWS managed key `alias/aws/<service>` of the caller's account and region, created on first use.
+    pub fn aws_managed_key(&self, ctx: &RequestContext, service: &str) -> Result<KeyRecord, CoreError> {
+        let alias = format!("alias/aws/{service}");
+        match self.describe_key(ctx, &alias) {
+            Ok(record) => return Ok(record),
+            Err(CoreError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let description = format!("Default key that protects my {service} data when no other key is defined");
+        let mut record = self.create_key_as(
+            ctx,
+            CreateKeyInput { description: Some(description), ..Default::default() },
+            MANAGER_AWS,
+        )?;
+        record.rotation = RotationSettings {
+            enabled: true,
+            period_days: DEFAULT_ROTATION_PERIOD_DAYS,
+            next_rotation: Some(self.now() + f64::from(DEFAULT_ROTATION_PERIOD_DAYS) * SECONDS_PER_DAY as f64),
+        };
+        let scope = ctx.regional_scope();
+        let now = self.now();
+        // Two callers may race to create it: the first alias wins and the loser's key is deleted.
+        let winner = transact(&*self.store, |tx| {
+            if let Some(existing) = resolve::load_alias(tx, &scope, &alias)? {
+                resolve::delete_key_records(tx, &record)?;
+                return Ok(existing.target_key_id);
+            }
+            resolve::save_key(tx, &record)?;
+            let alias_record =
+                AliasRecord { v: RECORD_VERSION, name: alias.clone(), target_key_id: record.key_id.clone(), creation_date: now, last_updated_date: now };
+            resolve::save_alias(tx, &scope, &alias_record)?;
+            Ok(record.key_id.clone())
+        })?;
+        self.invalidate(&record.key_id);
+        if winner == record.key_id { Ok(record) } else { self.describe_key(ctx, &winner) }
+    }
+
+    pub fn list_keys(&self, ctx: &RequestContext, limit: usize, marker: Option<&str>) -> Result<Page<KeyRecord>, CoreError> {
+        let scope = ctx.regional_scope();
+        let records = transact(&*self.store, |tx| Ok(tx.list(KEY_KIND, &scope, marker, limit + 1)?))?;
+        let mut items = records
+            .iter()
+            .map(|r| serde_json::from_slice::<KeyRecord>(&r.body).map_err(CoreError::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_marker = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|k| k.key_id.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next_marker })
+    }
+
+    pub fn update_key_description(&self, ctx: &RequestContext, key: &str, description: String) -> Result<(), CoreError> {
+        self.update_key(ctx, key, |record, _| {
+            require_not_pending_deletion(record)?;
+            record.description = description.clone();
+            Ok(())
+        })
+    }
+
+    pub fn enable_key(&self, ctx: &RequestContext, key: &str) -> Result<(), CoreError> {
+        self.update_key(ctx, key, |record, _| {
+            require_not_pending_deletion(record)?;
+            record.state = KeyState::Enabled;
+            Ok(())
+        })
+    }
+
+    pub fn disable_key(&self, ctx: &RequestContext, key: &str) -> Result<(), CoreError> {
+        self.update_key(ctx, key, |record, _| {
+            require_not_pending_deletion(record)?;
+            record.state = KeyState::Disabled;
+            Ok(())
+        })
+    }
+
+    pub fn schedule_key_deletion(&self, ctx: &RequestContext, key: &str, window_days: Option<i32>) -> Result<KeyRecord, CoreError> {
+        let days = window_days.unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
+        let now = self.clock.now().unix_timestamp();
+        self.update_key(ctx, key, |record, tx| {
+            require_not_pending_deletion(record)?;
+            if record.key_manager == MANAGER_AWS {
+                return Err(CoreError::UnsupportedOperation(format!(
+                    "{} is an AWS managed key; AWS managed keys cannot be deleted.",
+                    record.arn()
+                )));
+            }
+            let due = now + i64::from(days) * SECONDS_PER_DAY;
+            record.state = KeyState::PendingDeletion;
+            record.deletion_date = Some(due as f64);
+            record.pending_window_days = Some(days);
+            tx.schedule(&Job {
+                id: format!("{JOB_DELETE_KEY}/{}", record.key_id),
+                due_at: due,
+                kind: JOB_DELETE_KEY.into(),
+                payload: record.key_id.clone().into_bytes(),
+            })?;
+            Ok(record.clone())
+        })
+    }
+
+    pub fn cancel_key_deletion(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, CoreError> {
+        self.update_key(ctx, key, |record, tx| {
+            if record.state != KeyState::PendingDeletion {
+                return Err(CoreError::InvalidState(format!("{} is not pending deletion.", record.arn())));
+            }
+            // AWS leaves a key whose deletion was cancelled disabled.
+            record.state = KeyState::Disabled;
+            record.deletion_date = None;
+            record.pending_window_days = None;
+            tx.cancel(&format!("{JOB_DELETE_KEY}/{}", record.key_id))?;
+            Ok(record.clone())
+        })
+    }
+
+    pub fn tag_resource(&self, ctx: &RequestContext, key: &str, tags: Vec<Tag>) -> Result<(), CoreError> {
+        validate_tags(&tags)?;
+        self.update_key(ctx, key, |record, _| {
+            require_not_pending_deletion(record)?;
+            for tag in &tags {
+                match record.tags.iter_mut().find(|t| t.key == tag.key) {
+                    Some(existing) => existing.value = tag.value.clone(),
+                    None => record.tags.push(tag.clone()),
+                }
+            }
+            if record.tags.len() > MAX_TAGS {
+                return Err(CoreError::Tag("Too many tags".into()));
+            }
+            Ok(())
+        })
+    }
+
+    pub fn untag_resource(&self, ctx: &RequestContext, key: &str, tag_keys: &[String]) -> Result<(), CoreError> {
+        self.update_key(ctx, key, |record, _| {
+            require_not_pending_deletion(record)?;
+            record.tags.retain(|t| !tag_keys.contains(&t.key));
+            Ok(())
+        })
+    }
+
+    pub fn list_resource_tags(&self, ctx: &RequestContext, key: &str, limit: usize, marker: Option<&str>) -> Result<Page<Tag>, CoreError> {
+        let record = self.describe_key(ctx, key)?;
+        paginate(&record.tags, limit, marker)
+    }
+
+    pub fn get_key_policy(&self, ctx: &RequestContext, key: &str, policy_name: Option<&str>) -> Result<String, CoreError> {
+        check_policy_name(policy_name)?;
+        let record = self.describe_key(ctx, key)?;
+        Ok(record.policy)
+    }
+
+    pub fn put_key_policy(&self, ctx: &RequestContext, key: &str, policy_name: Option<&str>, policy: &str) -> Result<(), CoreError> {
+        check_policy_name(policy_name)?;
+        keyhaven_policy::PolicyDocument::parse(policy).map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))?;
+        self.update_key(ctx, key, |record, _| {
+            require_not_pending_deletion(record)?;
+            record.policy = policy.to_string();
+            Ok(())
+        })
+    }
+
+    pub fn list_key_policies(&self, ctx: &RequestContext, key: &str) -> Result<Vec<String>, CoreError> {
+        self.describe_key(ctx, key)?;
+        Ok(vec!["default".into()])
+    }
+
+    pub fn create_alias(&self, ctx: &RequestContext, alias: &str, target: &str) -> Result<(), CoreError> {
+        resolve::check_alias_name(alias)?;
+        let target_ref = KeyRef::parse_key_only(target, ctx)?;
+        let scope = ctx.regional_scope();
+        let now = self.now();
+        transact(&*self.store, |tx| {
+            let record = resolve::resolve_in(tx, &target_ref)?;
+            require_not_pending_deletion(&record)?;
+            if resolve::load_alias(tx, &scope, alias)?.is_some() {
+                return Err(CoreError::AlreadyExists(format!(
+                    "An alias with the name {} already exists",
+                    alias_arn(&ctx.region, ctx.account_id(), alias)
+                )));
+            }
+            let alias_record = AliasRecord {
+                v: RECORD_VERSION,
+                name: alias.to_string(),
+                target_key_id: record.key_id.clone(),
+                creation_date: now,
+                last_updated_date: now,
+            };
+            resolve::save_alias(tx, &scope, &alias_record)
+        })
+    }
+
+    pub fn update_alias(&self, ctx: &RequestContext, alias: &str, target: &str) -> Result<(), CoreError> {
+        resolve::check_alias_name(alias)?;
+        let target_ref = KeyRef::parse_key_only(target, ctx)?;
+        let scope = ctx.regional_scope();
+        let now = self.now();
+        transact(&*self.store, |tx| {
+            let mut alias_record = resolve::load_alias(tx, &scope, alias)?
+                .ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
+            let record = resolve::resolve_in(tx, &target_ref)?;
+            require_not_pending_deletion(&record)?;
+            alias_record.target_key_id = record.key_id.clone();
+            alias_record.last_updated_date = now;
+            resolve::save_alias(tx, &scope, &alias_record)
+        })
+    }
+
+    pub fn delete_alias(&self, ctx: &RequestContext, alias: &str) -> Result<(), CoreError> {
+        if !alias.starts_with("alias/") {
+            return Err(CoreError::Validation(resolve::ALIAS_PREFIX_MESSAGE.into()));
+        }
+        if alias.starts_with("alias/aws/") {
+            return Err(CoreError::NotAuthorized(format!("Cannot delete AWS managed alias {alias}")));
+        }
+        let scope = ctx.regional_scope();
+        transact(&*self.store, |tx| {
+            if tx.delete(ALIAS_KIND, &scope, alias)? { Ok(()) } else { Err(resolve::alias_not_found(ctx, alias)) }
+        })
+    }
+
+    pub fn list_aliases(
+        &self,
+        ctx: &RequestContext,
+        key: Option<&str>,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<AliasRecord>, CoreError> {
+        let scope = ctx.regional_scope();
+        let filter = match key {
+            Some(key) => {
+                let key_ref = KeyRef::parse_key_only(key, ctx)?;
+                Some(transact(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))?.key_id)
+            }
+            None => None,
+        };
+        let all = transact(&*self.store, |tx| {
+            let mut out = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = tx.list(ALIAS_KIND, &scope, after.as_deref(), 1_000)?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.id.clone());
+                for r in page {
+                    let alias: AliasRecord = serde_json::from_slice(&r.body)?;
+                    if filter.as_ref().is_none_or(|k| *k == alias.target_key_id) {
+                        out.push(alias);
+                    }
+                }
+            }
+            Ok(out)
+        })?;
+        paginate(&all, limit, marker)
+    }
+
+    fn check_usable(&self, live: &LiveKey, algorithm: Option<&str>, operation: &str) -> Result<(), CoreError> {
+        require_enabled(&live.record)?;
+        if live.record.key_usage != ENCRYPT_DECRYPT {
+            return Err(CoreError::InvalidKeyUsage(format!(
+                "{} key usage is {} which is not valid for {operation}.",
+                live.record.arn(),
+                live.record.key_usage
+            )));
+        }
+        match algorithm {
+            None => Ok(()),
+            Some(SYMMETRIC_DEFAULT) => Ok(()),
+            Some(other) => Err(CoreError::InvalidKeyUsage(format!(
+                "Algorithm {other} is incompatible with key spec {}.",
+                live.record.key_spec
+            ))),
+        }
+    }
+
+    fn seal_with(&self, live: &LiveKey, plaintext: &[u8], context: &EncryptionContext) -> Result<Encrypted, CoreError> {
+        let material = live.record.current_material().ok_or_else(|| CoreError::Internal("key has no material".into()))?;
+        let material_id: [u8; MATERIAL_ID_LEN] =
+            hex::decode(&material.id).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| CoreError::Internal("bad material id".into()))?;
+        let secret = live.materials.get(&material_id).ok_or_else(|| CoreError::Internal("material not unsealed".into()))?;
+        let header = BlobHeader { key_id: key_uuid_bytes(&live.record.key_id)?, material_id };
+        let ciphertext = blob::seal(secret.expose(), &header, plaintext, context)?;
+        Ok(Encrypted { ciphertext, key_arn: live.record.arn(), material_id: material.id.clone() })
+    }
+
+    pub fn encrypt(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        algorithm: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Encrypted, CoreError> {
+        let live = self.live_by_ref(ctx, key)?;
+        self.check_usable(&live, algorithm, "Encrypt")?;
+        if dry_run {
+            return Err(CoreError::DryRun);
+        }
+        self.seal_with(&live, plaintext, context)
+    }
+
+    /// Finds the key a blob names, checks it against an optional `expected` key reference, decrypts.
+    fn open_blob(
+        &self,
+        ctx: &RequestContext,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+        expected: Option<&str>,
+        algorithm: Option<&str>,
+        dry_run: bool,
+    ) -> Result<(Arc<LiveKey>, Decrypted), CoreError> {
+        let header = blob::parse_header(ciphertext).map_err(|_| CoreError::InvalidCiphertext)?;
+        let key_id = uuid_string(&header.key_id);
+        let scope = transact(&*self.store, |tx| Ok(tx.get(KEY_SCOPE_INDEX_KIND, "", &key_id)?))?
+            .and_then(|s| String::from_utf8(s).ok())
+            .ok_or(CoreError::InvalidCiphertext)?;
+        let live = self.live(&scope, &key_id)?.ok_or(CoreError::InvalidCiphertext)?;
+        if let Some(expected) = expected {
+            let wanted = self.live_by_ref(ctx, expected).map_err(|e| match e {
+                CoreError::NotFound(_) => incorrect_key(),
+                other => other,
+            })?;
+            if wanted.record.key_id != live.record.key_id {
+                return Err(incorrect_key());
+            }
+        }
+        if live.record.region != ctx.region {
+            return Err(CoreError::InvalidCiphertext);
+        }
+        self.check_usable(&live, algorithm, "Decrypt")?;
+        if dry_run {
+            return Err(CoreError::DryRun);
+        }
+        let secret = live.materials.get(&header.material_id).ok_or(CoreError::InvalidCiphertext)?;
+        let plaintext = blob::open(secret.expose(), ciphertext, context)?;
+        let decrypted = Decrypted { plaintext, key_arn: live.record.arn(), material_id: hex::encode(header.material_id) };
+        Ok((live, decrypted))
+    }
+
+    pub fn decrypt(
+        &self,
+        ctx: &RequestContext,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+        key: Option<&str>,
+        algorithm: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Decrypted, CoreError> {
+        self.open_blob(ctx, ciphertext, context, key, algorithm, dry_run).map(|(_, d)| d)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn re_encrypt(
+        &self,
+        ctx: &RequestContext,
+        ciphertext: &[u8],
+        source_context: &EncryptionContext,
+        source_key: Option<&str>,
+        destination_key: &str,
+        destination_context: &EncryptionContext,
+        algorithms: (Option<&str>, Option<&str>),
+        dry_run: bool,
+    ) -> Result<ReEncrypted, CoreError> {
+        let destination = self.live_by_ref(ctx, destination_key)?;
+        self.check_usable(&destination, algorithms.1, "ReEncrypt")?;
+        let (_, source) = self.open_blob(ctx, ciphertext, source_context, source_key, algorithms.0, dry_run)?;
+        let sealed = self.seal_with(&destination, source.plaintext.expose(), destination_context)?;
+        Ok(ReEncrypted {
+            ciphertext: sealed.ciphertext,
+            source_key_arn: source.key_arn,
+            source_material_id: source.material_id,
+            destination_key_arn: sealed.key_arn,
+            destination_material_id: sealed.material_id,
+        })
+    }
+
+    /// GenerateDataKey: a fresh data key and its ciphertext under `key`.
+    pub fn generate_data_key(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        context: &EncryptionContext,
+        number_of_bytes: Option<i32>,
+        key_spec: Option<&str>,
+        dry_run: bool,
+    ) -> Result<(SecretBytes, Encrypted), CoreError> {
+        let length = match (number_of_bytes, key_spec) {
+            (Some(n), None) => usize::try_from(n).map_err(|_| CoreError::Validation("NumberOfBytes is out of range.".into()))?,
+            (None, Some("AES_256")) => 32,
+            (None, Some("AES_128")) => 16,
+            (None, Some(other)) => {
+                return Err(CoreError::Validation(format!(
+                    "1 validation error detected: Value '{other}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]"
+                )));
+            }
+            _ => return Err(CoreError::Validation("Please specify either number of bytes or key spec.".into())),
+        };
+        let live = self.live_by_ref(ctx, key)?;
+        self.check_usable(&live, None, "GenerateDataKey")?;
+        if dry_run {
+            return Err(CoreError::DryRun);
+        }
+        let data_key = keyhaven_crypto::random_bytes(length)?;
+        let sealed = self.seal_with(&live, data_key.expose(), context)?;
+        Ok((data_key, sealed))
+    }
+
+    pub fn generate_random(&self, number_of_bytes: Option<i32>) -> Result<SecretBytes, CoreError> {
+        let n = number_of_bytes.ok_or_else(|| CoreError::Validation("NumberOfBytes is required.".into()))?;
+        let n = usize::try_from(n).map_err(|_| CoreError::Validation("NumberOfBytes is out of range.".into()))?;
+        Ok(keyhaven_crypto::random_bytes(n)?)
+    }
+
+    fn schedule_rotation(&self, tx: &mut dyn Transaction, key_id: &str, due_at: i64) -> Result<(), CoreError> {
+        Ok(tx.schedule(&Job {
+            id: format!("{JOB_ROTATE_KEY}/{key_id}"),
+            due_at,
+            kind: JOB_ROTATE_KEY.into(),
+            payload: key_id.as_bytes().to_vec(),
+        })?)
+    }
+
+    pub fn enable_key_rotation(&self, ctx: &RequestContext, key: &str, period_days: Option<i32>) -> Result<(), CoreError> {
+        let period = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
+        let now = self.clock.now().unix_timestamp();
+        self.update_key(ctx, key, |record, tx| {
+            require_enabled(record)?;
+            require_symmetric_customer_key(record)?;
+            let due = now + i64::from(period) * SECONDS_PER_DAY;
+            record.rotation = RotationSettings { enabled: true, period_days: period, next_rotation: Some(due as f64) };
+            self.schedule_rotation(tx, &record.key_id, due)
+        })
+    }
+
+    pub fn disable_key_rotation(&self, ctx: &RequestContext, key: &str) -> Result<(), CoreError> {
+        self.update_key(ctx, key, |record, tx| {
+            require_enabled(record)?;
+            require_symmetric_customer_key(record)?;
+            record.rotation = RotationSettings { enabled: false, period_days: record.rotation.period_days, next_rotation: None };
+            Ok(tx.cancel(&format!("{JOB_ROTATE_KEY}/{}", record.key_id))?)
+        })
+    }
+
+    pub fn key_rotation_status(&self, ctx: &RequestContext, key: &str) -> Result<RotationStatus, CoreError> {
+        let record = self.describe_key(ctx, key)?;
+        require_not_pending_deletion(&record)?;
+        let enabled = record.rotation.enabled;
+        Ok(RotationStatus {
+            key_arn: record.arn(),
+            enabled,
+            period_days: enabled.then_some(record.rotation.period_days),
+            next_rotation: if enabled { record.rotation.next_rotation } else { None },
+        })
+    }
+
+    pub fn rotate_key_on_demand(&self, ctx: &RequestContext, key: &str) -> Result<String, CoreError> {
+        self.update_key(ctx, key, |record, _| {
+            require_enabled(record)?;
+            require_symmetric_customer_key(record)?;
+            if record.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
+                return Err(CoreError::LimitExceeded(format!(
+                    "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
+                    record.arn()
+                )));
+            }
+            record.materials.push(self.new_material(&record.key_id, MaterialOrigin::OnDemand)?);
+            record.on_demand_rotations += 1;
+            Ok(record.arn())
+        })
+    }
+
+    pub fn list_key_rotations(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        listing: RotationListing,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<RotationEntry>, CoreError> {
+        let record = self.describe_key(ctx, key)?;
+        require_not_pending_deletion(&record)?;
+        let current = record.current_material().map(|m| m.id.clone());
+        let entries: Vec<RotationEntry> = record
+            .materials
+            .iter()
+            .filter(|m| listing == RotationListing::AllKeyMaterial || m.origin != MaterialOrigin::Original)
+            .map(|m| RotationEntry {
+                key_arn: record.arn(),
+                material_id: m.id.clone(),
+                rotation_date: (m.origin != MaterialOrigin::Original).then_some(m.created),
+                rotation_type: match m.origin {
+                    MaterialOrigin::Original => None,
+                    MaterialOrigin::Automatic => Some("AUTOMATIC"),
+                    MaterialOrigin::OnDemand => Some("ON_DEMAND"),
+                },
+                current: current.as_deref() == Some(m.id.as_str()),
+            })
+            .collect();
+        paginate(&entries, limit, marker)
+    }
+
+    /// Runs one due scheduler job of a KMS kind. Unknown keys (already deleted) are not an error.
+    pub fn run_job(&self, job: &Job) -> Result<(), CoreError> {
+        let key_id = String::from_utf8_lossy(&job.payload).to_string();
+        let now = self.clock.now().unix_timestamp();
+        let done = transact(&*self.store, |tx| {
+            tx.cancel(&job.id)?;
+            let Some(scope) = tx.get(KEY_SCOPE_INDEX_KIND, "", &key_id)? else { return Ok(()) };
+            let scope = String::from_utf8_lossy(&scope).to_string();
+            let Some(mut record) = resolve::load_key(tx, &scope, &key_id)? else { return Ok(()) };
+            match job.kind.as_str() {
+                JOB_DELETE_KEY => {
+                    if record.state == KeyState::PendingDeletion && record.deletion_date.is_some_and(|d| d as i64 <= now) {
+                        resolve::delete_key_records(tx, &record)?;
+                        tx.cancel(&format!("{JOB_ROTATE_KEY}/{key_id}"))?;
+                    }
+                }
+                JOB_ROTATE_KEY => {
+                    if !record.rotation.enabled {
+                        return Ok(());
+                    }
+                    if record.state == KeyState::Enabled {
+                        record.materials.push(self.new_material(&record.key_id, MaterialOrigin::Automatic)?);
+                    }
+                    let next = job.due_at.max(now - SECONDS_PER_DAY) + i64::from(record.rotation.period_days) * SECONDS_PER_DAY;
+                    record.rotation.next_rotation = Some(next as f64);
+                    record.revision += 1;
+                    resolve::save_key(tx, &record)?;
+                    self.schedule_rotation(tx, &key_id, next)?;
+                }
+                other => return Err(CoreError::Internal(format!("unknown KMS job kind {other}"))),
+            }
+            Ok(())
+        });
+        self.invalidate(&key_id);
+        done
+    }
+}
+
+fn require_symmetric_customer_key(record: &KeyRecord) -> Result<(), CoreError> {
+    if record.key_spec != SYMMETRIC_DEFAULT {
+        return Err(CoreError::UnsupportedOperation(String::new()));
+    }
+    if record.key_manager == MANAGER_AWS {
+        return Err(CoreError::UnsupportedOperation(format!(
+            "{} is an AWS managed key; its rotation is managed by AWS.",
+            record.arn()
+        )));
+    }
+    Ok(())
+}
+
+fn check_policy_name(name: Option<&str>) -> Result<(), CoreError> {
+    match name {
+        None | Some("default") => Ok(()),
+        Some(_) => Err(CoreError::NotFound("No such policy exists".into())),
+    }
+}
+
+fn incorrect_key() -> CoreError {
+    CoreError::IncorrectKey("The key ID in the request does not identify a CMK that can perform this operation.".into())
+}
+
+#[cfg(test)]
+mod tests;

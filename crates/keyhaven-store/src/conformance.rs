@@ -1,0 +1,167 @@
+//! The backend conformance suite: every backend must pass these same checks.
+
+use crate::testing::TempDir;
+use crate::{AuditEntry, Backend, Job, SqliteStore, StoreError};
+
+fn sqlite() -> (TempDir, SqliteStore) {
+    let dir = TempDir::new();
+    let store = SqliteStore::open(&dir.path().join("keyhaven.db")).expect("open");
+    (dir, store)
+}
+
+fn put(store: &dyn Backend, kind: &str, scope: &str, id: &str, body: &[u8]) {
+    store.transaction(&mut |tx| tx.put(kind, scope, id, body)).expect("put");
+}
+
+fn get(store: &dyn Backend, kind: &str, scope: &str, id: &str) -> Option<Vec<u8>> {
+    let mut out = None;
+    store
+        .transaction(&mut |tx| {
+            out = tx.get(kind, scope, id)?;
+            Ok(())
+        })
+        .expect("get");
+    out
+}
+
+fn backends() -> Vec<(TempDir, Box<dyn Backend>)> {
+    let (dir, store) = sqlite();
+    vec![(dir, Box::new(store))]
+}
+
+#[test]
+fn records_are_isolated_by_kind_and_scope() {
+    for (_dir, store) in backends() {
+        put(&*store, "k", "a", "x", b"1");
+        put(&*store, "k", "b", "x", b"2");
+        put(&*store, "j", "a", "x", b"3");
+        assert_eq!(get(&*store, "k", "a", "x").as_deref(), Some(&b"1"[..]));
+        assert_eq!(get(&*store, "k", "b", "x").as_deref(), Some(&b"2"[..]));
+        assert_eq!(get(&*store, "j", "a", "x").as_deref(), Some(&b"3"[..]));
+        assert_eq!(get(&*store, "k", "c", "x"), None);
+    }
+}
+
+#[test]
+fn put_replaces_and_delete_reports_presence() {
+    for (_dir, store) in backends() {
+        put(&*store, "k", "s", "x", b"old");
+        put(&*store, "k", "s", "x", b"new");
+        assert_eq!(get(&*store, "k", "s", "x").as_deref(), Some(&b"new"[..]));
+        let mut deleted = (false, false);
+        store
+            .transaction(&mut |tx| {
+                deleted = (tx.delete("k", "s", "x")?, tx.delete("k", "s", "x")?);
+                Ok(())
+            })
+            .expect("delete");
+        assert_eq!(deleted, (true, false));
+    }
+}
+
+#[test]
+fn failed_transaction_changes_nothing() {
+    for (_dir, store) in backends() {
+        put(&*store, "k", "s", "kept", b"1");
+        let result = store.transaction(&mut |tx| {
+            tx.put("k", "s", "new", b"2")?;
+            tx.delete("k", "s", "kept")?;
+            Err(StoreError::Backend("caller aborted".into()))
+        });
+        assert!(result.is_err());
+        assert_eq!(get(&*store, "k", "s", "new"), None);
+        assert_eq!(get(&*store, "k", "s", "kept").as_deref(), Some(&b"1"[..]));
+    }
+}
+
+#[test]
+fn list_pages_in_id_order() {
+    for (_dir, store) in backends() {
+        for id in ["c", "a", "e", "b", "d"] {
+            put(&*store, "k", "s", id, id.as_bytes());
+        }
+        put(&*store, "k", "other", "a0", b"x");
+        let mut pages = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut page = Vec::new();
+            store
+                .transaction(&mut |tx| {
+                    page = tx.list("k", "s", after.as_deref(), 2)?;
+                    Ok(())
+                })
+                .expect("list");
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(|r| r.id.clone());
+            pages.push(page.into_iter().map(|r| r.id).collect::<Vec<_>>());
+        }
+        assert_eq!(pages, vec![vec!["a", "b"], vec!["c", "d"], vec!["e"]]);
+    }
+}
+
+#[test]
+fn jobs_come_due_in_order_and_can_be_cancelled() {
+    for (_dir, store) in backends() {
+        let job = |id: &str, due_at| Job { id: id.into(), due_at, kind: "t".into(), payload: id.as_bytes().to_vec() };
+        store
+            .transaction(&mut |tx| {
+                tx.schedule(&job("late", 300))?;
+                tx.schedule(&job("early", 100))?;
+                tx.schedule(&job("gone", 50))?;
+                tx.cancel("gone")
+            })
+            .expect("schedule");
+        assert_eq!(store.next_due().expect("next"), Some(100));
+        assert!(store.due_jobs(99, 10).expect("due").is_empty());
+        let due: Vec<_> = store.due_jobs(1000, 10).expect("due").into_iter().map(|j| j.id).collect();
+        assert_eq!(due, vec!["early", "late"]);
+        store.transaction(&mut |tx| tx.schedule(&job("early", 500))).expect("reschedule");
+        assert_eq!(store.next_due().expect("next"), Some(300));
+    }
+}
+
+#[test]
+fn audit_appends_and_reads_back_in_order() {
+    for (_dir, store) in backends() {
+        assert_eq!(store.last_audit().expect("last"), None);
+        let entry = |sequence| AuditEntry { sequence, event_time: 7, record: vec![sequence as u8], chain_hash: [sequence as u8; 32] };
+        store.append_audit(&[entry(1), entry(2)]).expect("append");
+        store.append_audit(&[entry(3)]).expect("append");
+        assert_eq!(store.last_audit().expect("last"), Some(entry(3)));
+        assert_eq!(store.audit_after(1, 10).expect("after"), vec![entry(2), entry(3)]);
+        assert!(store.append_audit(&[entry(3)]).is_err(), "a sequence number is written once");
+    }
+}
+
+#[test]
+fn wipe_clears_records_and_jobs_but_keeps_the_audit_log() {
+    for (_dir, store) in backends() {
+        put(&*store, "k", "s", "x", b"1");
+        store
+            .transaction(&mut |tx| tx.schedule(&Job { id: "j".into(), due_at: 1, kind: "t".into(), payload: vec![] }))
+            .expect("schedule");
+        store
+            .append_audit(&[AuditEntry { sequence: 1, event_time: 1, record: vec![1], chain_hash: [0; 32] }])
+            .expect("append");
+        store.wipe().expect("wipe");
+        assert_eq!(get(&*store, "k", "s", "x"), None);
+        assert_eq!(store.next_due().expect("next"), None);
+        assert!(store.last_audit().expect("last").is_some());
+    }
+}
+
+#[test]
+fn data_survives_reopen() {
+    let dir = TempDir::new();
+    let path = dir.path().join("keyhaven.db");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        put(&store, "k", "s", "x", b"durable");
+        store.set_meta("m", b"v").expect("meta");
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(get(&store, "k", "s", "x").as_deref(), Some(&b"durable"[..]));
+    assert_eq!(store.meta("m").expect("meta").as_deref(), Some(&b"v"[..]));
+}

@@ -1,0 +1,217 @@
+//! The embedded SQLite backend: WAL, `synchronous=FULL`, schema migrations by `user_version`.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{AuditEntry, Backend, Job, Record, StoreError, Transaction};
+
+/// Each entry moves the schema from version `index` to `index + 1`. Never edit a released entry.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE records (
+        kind TEXT NOT NULL, scope TEXT NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL,
+        PRIMARY KEY (kind, scope, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE jobs (id TEXT PRIMARY KEY, due_at INTEGER NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL);
+    CREATE INDEX jobs_due ON jobs (due_at);
+    CREATE TABLE audit (
+        sequence INTEGER PRIMARY KEY, event_time INTEGER NOT NULL, record BLOB NOT NULL, chain_hash BLOB NOT NULL
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+"#];
+
+/// SQLite store. Record transactions and audit appends use separate connections so that a burst of
+/// audit records does not queue behind a slow record transaction in this process.
+pub struct SqliteStore {
+    records: Mutex<Connection>,
+    audit: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let records = Self::connect(path)?;
+        migrate(&records)?;
+        let audit = Self::connect(path)?;
+        Ok(Self { records: Mutex::new(records), audit: Mutex::new(audit) })
+    }
+
+    fn connect(path: &Path) -> Result<Connection, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a committed transaction survives power loss, not only a process crash.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(conn)
+    }
+
+    fn records(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.records.lock().map_err(|_| StoreError::Closed)
+    }
+
+    fn audit(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.audit.lock().map_err(|_| StoreError::Closed)
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if current > supported {
+        return Err(StoreError::SchemaTooNew { found: current, supported });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+struct SqliteTransaction<'c> {
+    tx: rusqlite::Transaction<'c>,
+}
+
+impl Transaction for SqliteTransaction<'_> {
+    fn get(&mut self, kind: &str, scope: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut stmt = self.tx.prepare_cached("SELECT body FROM records WHERE kind = ?1 AND scope = ?2 AND id = ?3")?;
+        Ok(stmt.query_row(params![kind, scope, id], |row| row.get(0)).optional()?)
+    }
+
+    fn put(&mut self, kind: &str, scope: &str, id: &str, body: &[u8]) -> Result<(), StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO records (kind, scope, id, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (kind, scope, id) DO UPDATE SET body = excluded.body",
+        )?;
+        stmt.execute(params![kind, scope, id, body])?;
+        Ok(())
+    }
+
+    fn delete(&mut self, kind: &str, scope: &str, id: &str) -> Result<bool, StoreError> {
+        let mut stmt = self.tx.prepare_cached("DELETE FROM records WHERE kind = ?1 AND scope = ?2 AND id = ?3")?;
+        Ok(stmt.execute(params![kind, scope, id])? > 0)
+    }
+
+    fn list(&mut self, kind: &str, scope: &str, after: Option<&str>, limit: usize) -> Result<Vec<Record>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, body FROM records WHERE kind = ?1 AND scope = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![kind, scope, after.unwrap_or(""), limit as i64], |row| {
+            Ok(Record { id: row.get(0)?, body: row.get(1)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn schedule(&mut self, job: &Job) -> Result<(), StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO jobs (id, due_at, kind, payload) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, kind = excluded.kind, payload = excluded.payload",
+        )?;
+        stmt.execute(params![job.id, job.due_at, job.kind, job.payload])?;
+        Ok(())
+    }
+
+    fn cancel(&mut self, job_id: &str) -> Result<(), StoreError> {
+        let mut stmt = self.tx.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
+        stmt.execute(params![job_id])?;
+        Ok(())
+    }
+}
+
+fn audit_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    let hash: Vec<u8> = row.get(3)?;
+    let mut chain_hash = [0u8; 32];
+    if hash.len() == 32 {
+        chain_hash.copy_from_slice(&hash);
+    }
+    Ok(AuditEntry { sequence: row.get::<_, i64>(0)? as u64, event_time: row.get(1)?, record: row.get(2)?, chain_hash })
+}
+
+impl Backend for SqliteStore {
+    fn transaction(&self, work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut conn = self.records()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut wrapped = SqliteTransaction { tx };
+        work(&mut wrapped)?;
+        wrapped.tx.commit()?;
+        Ok(())
+    }
+
+    fn due_jobs(&self, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let conn = self.records()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT id, due_at, kind, payload FROM jobs WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2")?;
+        let rows = stmt.query_map(params![now, limit as i64], |row| {
+            Ok(Job { id: row.get(0)?, due_at: row.get(1)?, kind: row.get(2)?, payload: row.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        let conn = self.records()?;
+        Ok(conn.query_row("SELECT MIN(due_at) FROM jobs", [], |row| row.get(0))?)
+    }
+
+    fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        let mut conn = self.audit()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO audit (sequence, event_time, record, chain_hash) VALUES (?1, ?2, ?3, ?4)")?;
+            for e in entries {
+                stmt.execute(params![e.sequence as i64, e.event_time, e.record, e.chain_hash.as_slice()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn last_audit(&self) -> Result<Option<AuditEntry>, StoreError> {
+        let conn = self.audit()?;
+        Ok(conn
+            .query_row(
+                "SELECT sequence, event_time, record, chain_hash FROM audit ORDER BY sequence DESC LIMIT 1",
+                [],
+                audit_entry,
+            )
+            .optional()?)
+    }
+
+    fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let conn = self.audit()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT sequence, event_time, record, chain_hash FROM audit WHERE sequence > ?1 ORDER BY sequence LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after as i64, limit as i64], audit_entry)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let conn = self.records()?;
+        Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |row| row.get(0)).optional()?)
+    }
+
+    fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let conn = self.records()?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    fn wipe(&self) -> Result<(), StoreError> {
+        let conn = self.records()?;
+        conn.execute_batch("BEGIN IMMEDIATE; DELETE FROM records; DELETE FROM jobs; COMMIT;")?;
+        Ok(())
+    }
+}
