@@ -1,1 +1,10 @@
-//! placeholder
+//! The AWS wire: SigV4, the awsJson protocol, error envelopes, generated shapes and the request pipeline.
+
+pub mod authorize;
+pub mod credentials;
+pub mod error;
+pub mod generated;
+pub mod kms;
+pub mod server;
+pub mod shapes;
+pub mod sigv4;

@@ -1,1 +1,131 @@
-fn main() {}
+//! The keyhaven binary: `keyhaven serve` and the admin commands.
+
+mod bootstrap;
+mod config;
+mod listener;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use keyhaven_api::credentials::CredentialRegistry;
+use keyhaven_api::server::{AppState, MetricsRender};
+use keyhaven_api::sigv4::SigningKeyCache;
+use keyhaven_core::audit::{ChainCheck, verify_chain};
+use keyhaven_core::clock::AdjustableClock;
+use keyhaven_core::{Core, CoreConfig};
+use keyhaven_store::SqliteStore;
+use tokio::sync::watch;
+
+use crate::config::{Cli, Command, LogFormat, ServeConfig};
+
+const DATABASE_FILE: &str = "keyhaven.db";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => args.resolve().map_err(|e| e.to_string()).and_then(serve),
+        Command::AuditVerify { data_dir } => audit_verify(&data_dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("keyhaven: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYHAVEN_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn serve(config: ServeConfig) -> Result<(), String> {
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: ServeConfig) -> Result<(), String> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    let store = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?);
+    let root = bootstrap::root_key(&config.data_dir, std::env::var("KEYHAVEN_ROOT_KEY").ok()).map_err(|e| e.to_string())?;
+    bootstrap::check_root_key(&*store, &root, &config.data_dir).map_err(|e| e.to_string())?;
+    let root_credential = bootstrap::root_credentials(
+        &*store,
+        &root,
+        &config.data_dir,
+        &config.account_id,
+        (std::env::var("KEYHAVEN_ROOT_ACCESS_KEY_ID").ok(), std::env::var("KEYHAVEN_ROOT_SECRET_ACCESS_KEY").ok()),
+    )
+    .map_err(|e| e.to_string())?;
+    let tls = bootstrap::tls_material(&config.tls, &config.data_dir)
+        .map_err(|e| e.to_string())?
+        .map(|(cert, key)| listener::tls_acceptor(&cert, &key))
+        .transpose()?;
+
+    let clock = Arc::new(AdjustableClock::system());
+    let core = Core::open(store, root, clock, CoreConfig { strict_audit: config.audit_strict }).map_err(|e| e.to_string())?;
+    let metrics_handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("metrics: {e}"))?;
+    let render: MetricsRender = Arc::new(move || metrics_handle.render());
+    let state = Arc::new(AppState {
+        core: core.clone(),
+        credentials: CredentialRegistry::new(root_credential, config.dev, config.account_id.clone()),
+        dev: config.dev,
+        default_account: config.account_id.clone(),
+        signing_keys: SigningKeyCache::new(1024),
+        metrics: Some(render),
+    });
+
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| format!("{}: {e}", config.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    // Tests and scripts read this line to learn the port when --listen ends in :0.
+    println!("keyhaven listening on {scheme}://{bound}{}", if config.dev { " (dev mode)" } else { "" });
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let scheduler = tokio::spawn(keyhaven_core::scheduler::run(core.clone(), shutdown_rx.clone()));
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight requests");
+        let _ = shutdown_tx.send(true);
+    });
+    listener::serve(listener, keyhaven_api::server::router(state), tls, shutdown_rx).await;
+    let _ = scheduler.await;
+    core.audit.shutdown();
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut interrupt), Ok(mut terminate)) => {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn audit_verify(data_dir: &std::path::Path) -> Result<(), String> {
+    let store = SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?;
+    match verify_chain(&store).map_err(|e| e.to_string())? {
+        ChainCheck::Intact { records } => {
+            println!("audit log intact: {records} records");
+            Ok(())
+        }
+        ChainCheck::BrokenAt { sequence } => Err(format!("audit log chain is broken at record {sequence}")),
+    }
+}

@@ -1,0 +1,463 @@
+//! KMS on the wire: generated request shapes → core calls → generated response shapes.
+
+use keyhaven_core::Core;
+use keyhaven_core::audit::AuditResource;
+use keyhaven_core::context::RequestContext;
+use keyhaven_core::kms::{self as core_kms, KeyRecord, Page, RotationListing, Tag};
+use keyhaven_crypto::EncryptionContext;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{ApiError, kms_error};
+use crate::generated::kms::{self as wire, Request};
+use crate::shapes::{Blob, DecodeError, Timestamp};
+
+/// Members whose values never reach the audit log (plaintexts, ciphertexts, key material).
+const REDACTED_MEMBERS: &[&str] = &[
+    "Plaintext",
+    "CiphertextBlob",
+    "CiphertextForRecipient",
+    "PrivateKeyPlaintext",
+    "PrivateKeyCiphertextBlob",
+    "Message",
+    "Mac",
+    "Signature",
+    "ImportToken",
+    "EncryptedKeyMaterial",
+    "SharedSecret",
+    "PublicKey",
+    "Recipient",
+    "KeyStorePassword",
+    "XksProxyAuthenticationCredential",
+];
+const DEFAULT_LIST_KEYS_LIMIT: usize = 100;
+const DEFAULT_LIST_ALIASES_LIMIT: usize = 50;
+const DEFAULT_TAGS_LIMIT: usize = 50;
+
+/// What executing an operation produced: the response body and what the audit record keeps of it.
+#[derive(Debug)]
+pub struct Executed {
+    pub body: Vec<u8>,
+    pub response_elements: Value,
+    pub resources: Vec<AuditResource>,
+}
+
+pub fn decode_error(e: DecodeError) -> ApiError {
+    match e {
+        DecodeError::UnknownOperation(_) => ApiError::unknown_operation(),
+        DecodeError::Serialization(message) => ApiError::serialization(message),
+        DecodeError::Validation(message) => ApiError::validation(message),
+    }
+}
+
+/// CloudTrail marks KMS reads and cryptographic operations read-only.
+pub fn is_read_only(operation: &str) -> bool {
+    ["Describe", "Get", "List"].iter().any(|p| operation.starts_with(p))
+        || matches!(operation, "Encrypt" | "Decrypt" | "ReEncrypt" | "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" | "GenerateRandom")
+}
+
+/// The request's members as CloudTrail records them: lowerCamelCase, secrets removed.
+pub fn audit_parameters(body: &[u8]) -> Value {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(members)) => {
+            let kept: serde_json::Map<String, Value> =
+                members.into_iter().filter(|(k, _)| !REDACTED_MEMBERS.contains(&k.as_str())).collect();
+            if kept.is_empty() { Value::Null } else { camel_case_keys(Value::Object(kept)) }
+        }
+        _ => Value::Null,
+    }
+}
+
+/// Lowercases the first letter of member names, leaving user-chosen map keys (contexts) alone.
+fn camel_case_keys(value: Value) -> Value {
+    match value {
+        Value::Object(members) => Value::Object(
+            members
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = if k.ends_with("EncryptionContext") || k.starts_with("EncryptionContext") { v } else { camel_case_keys(v) };
+                    (lower_first(&k), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(camel_case_keys).collect()),
+        other => other,
+    }
+}
+
+fn lower_first(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn resource(arn: &str, account_id: &str) -> AuditResource {
+    AuditResource { arn: arn.to_string(), resource_type: "AWS::KMS::Key", account_id: account_id.to_string() }
+}
+
+/// Serialises `output`; management operations also keep it as the audit record's response elements.
+fn respond<T: Serialize>(output: &T, key_arn: Option<&str>, ctx: &RequestContext, keep_response: bool) -> Result<Executed, ApiError> {
+    let value = serde_json::to_value(output).map_err(|_| ApiError::internal())?;
+    let body = serde_json::to_vec(&value).map_err(|_| ApiError::internal())?;
+    let response_elements = if keep_response && value.as_object().is_some_and(|m| !m.is_empty()) { camel_case_keys(value) } else { Value::Null };
+    let resources = key_arn.map(|arn| vec![resource(arn, ctx.account_id())]).unwrap_or_default();
+    Ok(Executed { body, response_elements, resources })
+}
+
+fn required(value: Option<String>, member: &str) -> Result<String, ApiError> {
+    value.ok_or_else(|| ApiError::validation(format!("1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null", lower_first(member))))
+}
+
+fn limit(value: Option<i32>, default: usize) -> usize {
+    value.and_then(|v| usize::try_from(v).ok()).unwrap_or(default)
+}
+
+fn context(value: Option<std::collections::BTreeMap<String, String>>) -> EncryptionContext {
+    value.unwrap_or_default()
+}
+
+fn tags_in(tags: Option<Vec<wire::Tag>>) -> Vec<Tag> {
+    tags.unwrap_or_default()
+        .into_iter()
+        .map(|t| Tag { key: t.tag_key.unwrap_or_default(), value: t.tag_value.unwrap_or_default() })
+        .collect()
+}
+
+fn key_metadata(record: &KeyRecord) -> wire::KeyMetadata {
+    wire::KeyMetadata {
+        aws_account_id: Some(record.account_id.clone()),
+        key_id: Some(record.key_id.clone()),
+        arn: Some(record.arn()),
+        creation_date: Some(Timestamp(record.creation_date)),
+        enabled: Some(record.state == core_kms::KeyState::Enabled),
+        description: Some(record.description.clone()),
+        key_usage: Some(record.key_usage.clone()),
+        key_state: Some(record.state.as_str().to_string()),
+        deletion_date: record.deletion_date.map(Timestamp),
+        origin: Some(record.origin.clone()),
+        key_manager: Some(record.key_manager.clone()),
+        customer_master_key_spec: Some(record.key_spec.clone()),
+        key_spec: Some(record.key_spec.clone()),
+        encryption_algorithms: Some(vec![core_kms::SYMMETRIC_DEFAULT.to_string()]),
+        multi_region: Some(false),
+        pending_deletion_window_in_days: record.pending_window_days,
+        current_key_material_id: record.current_material().map(|m| m.id.clone()),
+        ..Default::default()
+    }
+}
+
+fn marker_out<T>(page: &Page<T>) -> (Option<String>, Option<bool>) {
+    (page.next_marker.clone(), Some(page.next_marker.is_some()))
+}
+
+/// Runs one KMS operation for `ctx`.
+pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Executed, ApiError> {
+    let kms = &core.kms;
+    match request {
+        Request::CreateKey(input) => {
+            let record = kms
+                .create_key(
+                    ctx,
+                    core_kms::CreateKeyInput {
+                        description: input.description,
+                        key_usage: input.key_usage,
+                        key_spec: input.key_spec,
+                        customer_master_key_spec: input.customer_master_key_spec,
+                        origin: input.origin,
+                        policy: input.policy,
+                        bypass_policy_lockout_safety_check: input.bypass_policy_lockout_safety_check.unwrap_or(false),
+                        tags: tags_in(input.tags),
+                        multi_region: input.multi_region.unwrap_or(false),
+                        custom_key_store_id: input.custom_key_store_id,
+                    },
+                )
+                .map_err(kms_error)?;
+            let output = wire::CreateKeyResponse { key_metadata: Some(key_metadata(&record)) };
+            respond(&output, Some(&record.arn()), ctx, true)
+        }
+        Request::DescribeKey(input) => {
+            let record = kms.describe_key(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
+            respond(&wire::DescribeKeyResponse { key_metadata: Some(key_metadata(&record)) }, Some(&record.arn()), ctx, false)
+        }
+        Request::ListKeys(input) => {
+            let page = kms.list_keys(ctx, limit(input.limit, DEFAULT_LIST_KEYS_LIMIT), input.marker.as_deref()).map_err(kms_error)?;
+            let (next_marker, truncated) = marker_out(&page);
+            let keys = page
+                .items
+                .iter()
+                .map(|k| wire::KeyListEntry { key_id: Some(k.key_id.clone()), key_arn: Some(k.arn()) })
+                .collect();
+            respond(&wire::ListKeysResponse { keys: Some(keys), next_marker, truncated }, None, ctx, false)
+        }
+        Request::UpdateKeyDescription(input) => {
+            let key = required(input.key_id, "KeyId")?;
+            kms.update_key_description(ctx, &key, input.description.unwrap_or_default()).map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::EnableKey(input) => {
+            kms.enable_key(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::DisableKey(input) => {
+            kms.disable_key(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::ScheduleKeyDeletion(input) => {
+            let record = kms
+                .schedule_key_deletion(ctx, &required(input.key_id, "KeyId")?, input.pending_window_in_days)
+                .map_err(kms_error)?;
+            core.scheduler.wake();
+            let output = wire::ScheduleKeyDeletionResponse {
+                key_id: Some(record.arn()),
+                deletion_date: record.deletion_date.map(Timestamp),
+                key_state: Some(record.state.as_str().to_string()),
+                pending_window_in_days: record.pending_window_days,
+            };
+            respond(&output, Some(&record.arn()), ctx, true)
+        }
+        Request::CancelKeyDeletion(input) => {
+            let record = kms.cancel_key_deletion(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
+            respond(&wire::CancelKeyDeletionResponse { key_id: Some(record.arn()) }, Some(&record.arn()), ctx, true)
+        }
+        Request::CreateAlias(input) => {
+            let (alias, target) = (required(input.alias_name, "AliasName")?, required(input.target_key_id, "TargetKeyId")?);
+            kms.create_alias(ctx, &alias, &target).map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::UpdateAlias(input) => {
+            let (alias, target) = (required(input.alias_name, "AliasName")?, required(input.target_key_id, "TargetKeyId")?);
+            kms.update_alias(ctx, &alias, &target).map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::DeleteAlias(input) => {
+            kms.delete_alias(ctx, &required(input.alias_name, "AliasName")?).map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::ListAliases(input) => {
+            let page = kms
+                .list_aliases(ctx, input.key_id.as_deref(), limit(input.limit, DEFAULT_LIST_ALIASES_LIMIT), input.marker.as_deref())
+                .map_err(kms_error)?;
+            let (next_marker, truncated) = marker_out(&page);
+            let aliases = page
+                .items
+                .iter()
+                .map(|a| wire::AliasListEntry {
+                    alias_name: Some(a.name.clone()),
+                    alias_arn: Some(core_kms::alias_arn(&ctx.region, ctx.account_id(), &a.name)),
+                    target_key_id: Some(a.target_key_id.clone()),
+                    creation_date: Some(Timestamp(a.creation_date)),
+                    last_updated_date: Some(Timestamp(a.last_updated_date)),
+                })
+                .collect();
+            respond(&wire::ListAliasesResponse { aliases: Some(aliases), next_marker, truncated }, None, ctx, false)
+        }
+        Request::TagResource(input) => {
+            kms.tag_resource(ctx, &required(input.key_id, "KeyId")?, tags_in(input.tags)).map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::UntagResource(input) => {
+            kms.untag_resource(ctx, &required(input.key_id, "KeyId")?, &input.tag_keys.unwrap_or_default()).map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::ListResourceTags(input) => {
+            let page = kms
+                .list_resource_tags(ctx, &required(input.key_id, "KeyId")?, limit(input.limit, DEFAULT_TAGS_LIMIT), input.marker.as_deref())
+                .map_err(kms_error)?;
+            let (next_marker, truncated) = marker_out(&page);
+            let tags = page.items.iter().map(|t| wire::Tag { tag_key: Some(t.key.clone()), tag_value: Some(t.value.clone()) }).collect();
+            respond(&wire::ListResourceTagsResponse { tags: Some(tags), next_marker, truncated }, None, ctx, false)
+        }
+        Request::GetKeyPolicy(input) => {
+            let name = input.policy_name.clone();
+            let policy = kms.get_key_policy(ctx, &required(input.key_id, "KeyId")?, name.as_deref()).map_err(kms_error)?;
+            respond(&wire::GetKeyPolicyResponse { policy: Some(policy), policy_name: Some(name.unwrap_or_else(|| "default".into())) }, None, ctx, false)
+        }
+        Request::PutKeyPolicy(input) => {
+            let policy = required(input.policy, "Policy")?;
+            kms.put_key_policy(ctx, &required(input.key_id, "KeyId")?, input.policy_name.as_deref(), &policy).map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::ListKeyPolicies(input) => {
+            let names = kms.list_key_policies(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
+            respond(&wire::ListKeyPoliciesResponse { policy_names: Some(names), next_marker: None, truncated: Some(false) }, None, ctx, false)
+        }
+        Request::Encrypt(input) => {
+            let key = required(input.key_id, "KeyId")?;
+            let plaintext = input.plaintext.ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'plaintext' failed to satisfy constraint: Member must not be null"))?;
+            let sealed = kms
+                .encrypt(ctx, &key, plaintext.as_bytes(), &context(input.encryption_context), input.encryption_algorithm.as_deref(), input.dry_run.unwrap_or(false))
+                .map_err(kms_error)?;
+            let output = wire::EncryptResponse {
+                ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
+                key_id: Some(sealed.key_arn.clone()),
+                encryption_algorithm: Some(core_kms::SYMMETRIC_DEFAULT.into()),
+            };
+            respond(&output, Some(&sealed.key_arn), ctx, false)
+        }
+        Request::Decrypt(input) => {
+            let blob = input.ciphertext_blob.ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"))?;
+            if input.recipient.is_some() {
+                return Err(unsupported("Decrypt with a Recipient attestation document"));
+            }
+            let opened = kms
+                .decrypt(
+                    ctx,
+                    blob.as_bytes(),
+                    &context(input.encryption_context),
+                    input.key_id.as_deref(),
+                    input.encryption_algorithm.as_deref(),
+                    input.dry_run.unwrap_or(false),
+                )
+                .map_err(kms_error)?;
+            let output = wire::DecryptResponse {
+                key_id: Some(opened.key_arn.clone()),
+                plaintext: Some(Blob::from(opened.plaintext)),
+                encryption_algorithm: Some(core_kms::SYMMETRIC_DEFAULT.into()),
+                key_material_id: Some(opened.material_id),
+                ..Default::default()
+            };
+            respond(&output, Some(&opened.key_arn), ctx, false)
+        }
+        Request::ReEncrypt(input) => {
+            let blob = input.ciphertext_blob.ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"))?;
+            let destination = required(input.destination_key_id, "DestinationKeyId")?;
+            let moved = kms
+                .re_encrypt(
+                    ctx,
+                    blob.as_bytes(),
+                    &context(input.source_encryption_context),
+                    input.source_key_id.as_deref(),
+                    &destination,
+                    &context(input.destination_encryption_context),
+                    (input.source_encryption_algorithm.as_deref(), input.destination_encryption_algorithm.as_deref()),
+                    input.dry_run.unwrap_or(false),
+                )
+                .map_err(kms_error)?;
+            let output = wire::ReEncryptResponse {
+                ciphertext_blob: Some(Blob::new(moved.ciphertext)),
+                source_key_id: Some(moved.source_key_arn),
+                key_id: Some(moved.destination_key_arn.clone()),
+                source_encryption_algorithm: Some(core_kms::SYMMETRIC_DEFAULT.into()),
+                destination_encryption_algorithm: Some(core_kms::SYMMETRIC_DEFAULT.into()),
+                source_key_material_id: Some(moved.source_material_id),
+                destination_key_material_id: Some(moved.destination_material_id),
+            };
+            respond(&output, Some(&moved.destination_key_arn), ctx, false)
+        }
+        Request::GenerateDataKey(input) => {
+            if input.recipient.is_some() {
+                return Err(unsupported("GenerateDataKey with a Recipient attestation document"));
+            }
+            let key = required(input.key_id, "KeyId")?;
+            let (plaintext, sealed) = kms
+                .generate_data_key(ctx, &key, &context(input.encryption_context), input.number_of_bytes, input.key_spec.as_deref(), input.dry_run.unwrap_or(false))
+                .map_err(kms_error)?;
+            let output = wire::GenerateDataKeyResponse {
+                ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
+                plaintext: Some(Blob::from(plaintext)),
+                key_id: Some(sealed.key_arn.clone()),
+                key_material_id: Some(sealed.material_id),
+                ..Default::default()
+            };
+            respond(&output, Some(&sealed.key_arn), ctx, false)
+        }
+        Request::GenerateDataKeyWithoutPlaintext(input) => {
+            let key = required(input.key_id, "KeyId")?;
+            let (_, sealed) = kms
+                .generate_data_key(ctx, &key, &context(input.encryption_context), input.number_of_bytes, input.key_spec.as_deref(), input.dry_run.unwrap_or(false))
+                .map_err(kms_error)?;
+            let output = wire::GenerateDataKeyWithoutPlaintextResponse {
+                ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
+                key_id: Some(sealed.key_arn.clone()),
+                key_material_id: Some(sealed.material_id),
+            };
+            respond(&output, Some(&sealed.key_arn), ctx, false)
+        }
+        Request::GenerateRandom(input) => {
+            if input.custom_key_store_id.is_some() {
+                return Err(kms_error(keyhaven_core::CoreError::CustomKeyStoreNotFound("Custom key stores are not supported by this server yet.".into())));
+            }
+            if input.recipient.is_some() {
+                return Err(unsupported("GenerateRandom with a Recipient attestation document"));
+            }
+            let bytes = kms.generate_random(input.number_of_bytes).map_err(kms_error)?;
+            respond(&wire::GenerateRandomResponse { plaintext: Some(Blob::from(bytes)), ..Default::default() }, None, ctx, false)
+        }
+        Request::EnableKeyRotation(input) => {
+            kms.enable_key_rotation(ctx, &required(input.key_id, "KeyId")?, input.rotation_period_in_days).map_err(kms_error)?;
+            core.scheduler.wake();
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::DisableKeyRotation(input) => {
+            kms.disable_key_rotation(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::GetKeyRotationStatus(input) => {
+            let status = kms.key_rotation_status(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
+            let output = wire::GetKeyRotationStatusResponse {
+                key_rotation_enabled: Some(status.enabled),
+                key_id: Some(status.key_arn.clone()),
+                rotation_period_in_days: status.period_days,
+                next_rotation_date: status.next_rotation.map(Timestamp),
+                on_demand_rotation_start_date: None,
+            };
+            respond(&output, Some(&status.key_arn), ctx, false)
+        }
+        Request::RotateKeyOnDemand(input) => {
+            let arn = kms.rotate_key_on_demand(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
+            respond(&wire::RotateKeyOnDemandResponse { key_id: Some(arn.clone()) }, Some(&arn), ctx, true)
+        }
+        Request::ListKeyRotations(input) => {
+            let listing = match input.include_key_material.as_deref() {
+                Some("ALL_KEY_MATERIAL") => RotationListing::AllKeyMaterial,
+                _ => RotationListing::RotationsOnly,
+            };
+            let page = kms
+                .list_key_rotations(ctx, &required(input.key_id, "KeyId")?, listing, limit(input.limit, DEFAULT_LIST_KEYS_LIMIT), input.marker.as_deref())
+                .map_err(kms_error)?;
+            let (next_marker, truncated) = marker_out(&page);
+            let rotations = page
+                .items
+                .iter()
+                .map(|r| wire::RotationsListEntry {
+                    key_id: Some(r.key_arn.clone()),
+                    key_material_id: Some(r.material_id.clone()),
+                    rotation_date: r.rotation_date.map(Timestamp),
+                    rotation_type: r.rotation_type.map(str::to_string),
+                    key_material_state: Some(if r.current { "CURRENT" } else { "NON_CURRENT" }.to_string()),
+                    ..Default::default()
+                })
+                .collect();
+            respond(&wire::ListKeyRotationsResponse { rotations: Some(rotations), next_marker, truncated }, None, ctx, false)
+        }
+        other => Err(unsupported(other.operation_name())),
+    }
+}
+
+fn unsupported(what: &str) -> ApiError {
+    ApiError::bad_request("UnsupportedOperationException", format!("{what} is not supported by this server yet."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_parameters_drop_secrets_and_keep_context_keys_verbatim() {
+        let body = br#"{"KeyId":"alias/x","Plaintext":"c2VjcmV0","EncryptionContext":{"Department":"IT"},"GrantTokens":["t"]}"#;
+        let params = audit_parameters(body);
+        assert_eq!(params, serde_json::json!({"keyId": "alias/x", "encryptionContext": {"Department": "IT"}, "grantTokens": ["t"]}));
+        assert!(!params.to_string().contains("c2VjcmV0"));
+        assert_eq!(audit_parameters(br#"{"CiphertextBlob":"AAAA"}"#), Value::Null);
+        assert_eq!(audit_parameters(b"not json"), Value::Null);
+    }
+
+    #[test]
+    fn read_only_operations() {
+        for (op, expected) in [("DescribeKey", true), ("Encrypt", true), ("ListAliases", true), ("CreateKey", false), ("ScheduleKeyDeletion", false)] {
+            assert_eq!(is_read_only(op), expected, "{op}");
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The HTTP surface: routes, and the one request pipeline every AWS call goes through.
+//!
+//! Pipeline: identify service and operation → authenticate (SigV4) → decode and validate →
+//! authorise → execute in core → audit → encode. Every outcome, including failures before
+//! authentication, produces exactly one audit record.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::BodyExt;
+use keyhaven_core::Core;
+use keyhaven_core::clock::Clock;
+use keyhaven_core::audit::{AuditEvent, AuditResource};
+use keyhaven_core::context::{Principal, RequestContext};
+use serde_json::{Value, json};
+
+use crate::credentials::{CredentialRegistry, Identity};
+use crate::error::ApiError;
+use crate::sigv4::{self, RequestParts, SigningKeyCache, UriEncoding};
+use crate::{authorize, kms};
+
+/// Largest request body accepted by the JSON services.
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// Renders the Prometheus exposition text.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Shared state of the HTTP layer.
+pub struct AppState {
+    pub core: Arc<Core>,
+    pub credentials: CredentialRegistry,
+    pub dev: bool,
+    /// The account used when a request's caller is unknown (audit records of failed requests).
+    pub default_account: String,
+    pub signing_keys: SigningKeyCache,
+    pub metrics: Option<MetricsRender>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("dev", &self.dev).finish()
+    }
+}
+
+/// Facts about the connection a request arrived on, inserted by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// The router for every route the server answers.
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut routes = Router::new()
+        .route("/_keyhaven/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/", post(aws_json));
+    if state.dev {
+        routes = routes
+            .route("/_keyhaven/reset", post(reset))
+            .route("/moto-api/reset", post(reset))
+            .route("/_keyhaven/clock", post(advance_clock));
+    }
+    routes.fallback(unknown_route).with_state(state)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    if state.core.audit.is_healthy() {
+        plain_json(StatusCode::OK, json!({"status": "ok"}))
+    } else {
+        plain_json(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "audit log unavailable"}))
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match &state.metrics {
+        Some(render) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], render()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn unknown_route() -> Response {
+    json_error(&ApiError::unknown_operation(), &new_request_id())
+}
+
+/// The JSON services an `X-Amz-Target` prefix can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonService {
+    Kms,
+}
+
+impl JsonService {
+    fn from_target(target: &str) -> Option<(Self, &str)> {
+        let (prefix, operation) = target.split_once('.')?;
+        match prefix {
+            p if p == crate::generated::kms::TARGET_PREFIX => Some((JsonService::Kms, operation)),
+            _ => None,
+        }
+    }
+
+    fn signing_name(self) -> &'static str {
+        match self {
+            JsonService::Kms => "kms",
+        }
+    }
+}
+
+pub fn new_request_id() -> String {
+    keyhaven_core::kms::new_key_id().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into())
+}
+
+/// What the pipeline learned about a request, for the audit record and metrics.
+struct Outcome {
+    service: &'static str,
+    operation: String,
+    region: String,
+    principal: Option<Principal>,
+    request_parameters: Value,
+    response_elements: Value,
+    resources: Vec<AuditResource>,
+    read_only: bool,
+    result: Result<Vec<u8>, ApiError>,
+}
+
+async fn aws_json(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let connection = request.extensions().get::<ConnectionInfo>().copied();
+    let (parts, body) = request.into_parts();
+    let user_agent = header_str(&parts.headers, "user-agent").unwrap_or_default().to_string();
+    let mut outcome = Outcome {
+        service: "unknown",
+        operation: header_str(&parts.headers, "x-amz-target").unwrap_or_default().rsplit('.').next().unwrap_or_default().to_string(),
+        region: String::new(),
+        principal: None,
+        request_parameters: Value::Null,
+        response_elements: Value::Null,
+        resources: Vec::new(),
+        read_only: false,
+        result: Err(ApiError::internal()),
+    };
+    if !state.core.audit.is_healthy() {
+        return json_error(&ApiError::unavailable(), &request_id);
+    }
+    let body = match collect_limited(body, MAX_JSON_BODY).await {
+        Ok(body) => body,
+        Err(e) => return finish(&state, outcome_with(outcome, Err(e)), &request_id, &user_agent, connection, started).await,
+    };
+    let ctx_base = (request_id.clone(), user_agent.clone(), connection);
+    outcome.result = handle_json(&state, &parts, &body, &mut outcome, ctx_base).await;
+    finish(&state, outcome, &request_id, &user_agent, connection, started).await
+}
+
+fn outcome_with(mut outcome: Outcome, result: Result<Vec<u8>, ApiError>) -> Outcome {
+    outcome.result = result;
+    outcome
+}
+
+async fn collect_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::too_large()),
+        Err(_) => Err(ApiError::serialization("The request body could not be read.")),
+    }
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn handle_json(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &Bytes,
+    outcome: &mut Outcome,
+    (request_id, user_agent, connection): (String, String, Option<ConnectionInfo>),
+) -> Result<Vec<u8>, ApiError> {
+    let target = header_str(&parts.headers, "x-amz-target").ok_or_else(ApiError::unknown_operation)?;
+    let (service, operation) = JsonService::from_target(target).ok_or_else(ApiError::unknown_operation)?;
+    outcome.service = service.signing_name();
+    outcome.operation = operation.to_string();
+    let content_type = header_str(&parts.headers, "content-type").unwrap_or_default();
+    if !content_type.starts_with("application/x-amz-json-1") && !content_type.starts_with("application/json") {
+        return Err(ApiError::unknown_operation());
+    }
+    let principal = authenticate(state, parts, body, service.signing_name(), outcome)?;
+    outcome.principal = Some(principal.clone());
+    let ctx = RequestContext {
+        request_id,
+        principal,
+        region: outcome.region.clone(),
+        source_ip: connection.map(|c| c.peer.ip()),
+        user_agent,
+        secure_transport: connection.is_some_and(|c| c.tls),
+    };
+    match service {
+        JsonService::Kms => {
+            let request = crate::generated::kms::Request::decode(operation, body).map_err(kms::decode_error)?;
+            outcome.read_only = kms::is_read_only(operation);
+            outcome.request_parameters = kms::audit_parameters(body);
+            authorize::check(&ctx, &format!("kms:{operation}"))?;
+            let core = state.core.clone();
+            let executed = tokio::task::block_in_place(|| kms::execute(&core, &ctx, request))?;
+            outcome.response_elements = executed.response_elements;
+            outcome.resources = executed.resources;
+            Ok(executed.body)
+        }
+    }
+}
+
+/// Verifies the request's signature and returns the caller.
+fn authenticate(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    service: &str,
+    outcome: &mut Outcome,
+) -> Result<Principal, ApiError> {
+    let request = RequestParts { method: &parts.method, uri: &parts.uri, headers: &parts.headers, body };
+    let auth = sigv4::parse(&request).map_err(|e| ApiError::from(&e))?;
+    outcome.region = auth.region.clone();
+    let now = time::OffsetDateTime::now_utc();
+    match state.credentials.identify(&auth.access_key_id) {
+        Identity::Verified { secret, principal } => {
+            sigv4::verify(&auth, &request, secret.expose(), service, now, UriEncoding::Double, &state.signing_keys)
+                .map_err(|e| ApiError::from(&e))?;
+            Ok(principal)
+        }
+        Identity::Trusted(principal) => {
+            sigv4::check_scope_and_time(&auth, service, now).map_err(|e| ApiError::from(&e))?;
+            Ok(principal)
+        }
+        Identity::Unknown => Err(ApiError::bad_request(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )),
+    }
+}
+
+async fn finish(
+    state: &AppState,
+    outcome: Outcome,
+    request_id: &str,
+    user_agent: &str,
+    connection: Option<ConnectionInfo>,
+    started: Instant,
+) -> Response {
+    let code = match &outcome.result {
+        Ok(_) => "OK",
+        Err(e) => e.code,
+    };
+    metrics::counter!("keyhaven_requests_total", "service" => outcome.service, "operation" => outcome.operation.clone(), "code" => code)
+        .increment(1);
+    metrics::histogram!("keyhaven_request_duration_seconds", "service" => outcome.service, "operation" => outcome.operation.clone())
+        .record(started.elapsed().as_secs_f64());
+    if outcome.result.is_err() {
+        metrics::counter!("keyhaven_errors_total", "service" => outcome.service, "code" => code).increment(1);
+    }
+    let recipient = outcome.principal.as_ref().map_or_else(|| state.default_account.clone(), |p| p.account_id.clone());
+    let (error_code, error_message) = match &outcome.result {
+        Ok(_) => (None, None),
+        Err(e) => (Some(e.code.to_string()), Some(e.message.clone())),
+    };
+    let event = AuditEvent {
+        event_time: time::OffsetDateTime::now_utc(),
+        event_source: format!("{}.amazonaws.com", outcome.service),
+        event_name: outcome.operation,
+        region: outcome.region,
+        source_ip: connection.map_or_else(String::new, |c| c.peer.ip().to_string()),
+        user_agent: user_agent.to_string(),
+        principal: outcome.principal,
+        recipient_account_id: recipient,
+        request_parameters: outcome.request_parameters,
+        response_elements: outcome.response_elements,
+        error_code,
+        error_message,
+        request_id: request_id.to_string(),
+        event_id: new_request_id(),
+        read_only: outcome.read_only,
+        resources: outcome.resources,
+        tls: connection.is_some_and(|c| c.tls),
+    };
+    if let Err(e) = state.core.audit.record(&event).await {
+        tracing::error!(error = %e, "audit record refused; failing the request closed");
+        return json_error(&ApiError::unavailable(), request_id);
+    }
+    match outcome.result {
+        Ok(body) => json_response(StatusCode::OK, body, request_id),
+        Err(e) => json_error(&e, request_id),
+    }
+}
+
+fn plain_json(status: StatusCode, value: Value) -> Response {
+    let mut response = Response::new(Body::from(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>, request_id: &str) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+/// An awsJson error: `{"__type": code, "message": ...}` with the code also in `x-amzn-ErrorType`.
+pub fn json_error(error: &ApiError, request_id: &str) -> Response {
+    let body = if error.message.is_empty() {
+        json!({ "__type": error.code })
+    } else {
+        json!({ "__type": error.code, "message": error.message })
+    };
+    let mut response = json_response(error.status, body.to_string().into_bytes(), request_id);
+    response.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(error.code));
+    response
+}
+
+async fn reset(State(state): State<Arc<AppState>>) -> Response {
+    let core = state.core.clone();
+    match tokio::task::block_in_place(|| core.reset()) {
+        Ok(()) => {
+            tracing::info!("dev reset: all resources removed");
+            plain_json(StatusCode::OK, json!({"status": "ok"}))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "dev reset failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Dev mode: moves the domain clock forward and runs whatever became due, before answering.
+async fn advance_clock(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let seconds = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["advance_seconds"].as_i64());
+    let Some(seconds) = seconds.filter(|s| *s >= 0) else {
+        return json_error(&ApiError::validation("advance_seconds must be a non-negative integer"), &new_request_id());
+    };
+    state.core.clock.advance(seconds);
+    let core = state.core.clone();
+    match tokio::task::block_in_place(|| core.run_due_jobs()) {
+        Ok(ran) => {
+            let now = state.core.clock.now().unix_timestamp();
+            plain_json(StatusCode::OK, json!({"now": now, "jobs_run": ran}))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "running due jobs failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

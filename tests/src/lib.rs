@@ -1,0 +1,171 @@
+//! Test support: starts the real `keyhaven` binary on a free port and hands out real AWS clients.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_kms::config::{Credentials, Region};
+
+/// How a test server runs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub dev: bool,
+    pub account_id: Option<String>,
+    /// Root credentials given through the environment instead of generated.
+    pub root_credentials: Option<(String, String)>,
+    pub extra_args: Vec<String>,
+}
+
+/// A running keyhaven with its own data directory.
+#[derive(Debug)]
+pub struct Server {
+    child: Option<Child>,
+    pub endpoint: String,
+    pub data_dir: PathBuf,
+    options: Options,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// The keyhaven binary, built once per test run if needed.
+pub fn binary() -> PathBuf {
+    static BUILD: Once = Once::new();
+    if let Ok(path) = std::env::var("KEYHAVEN_BIN") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace_root().join("target"));
+    BUILD.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "keyhaven"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building keyhaven failed");
+    });
+    target.join("debug").join("keyhaven")
+}
+
+fn fresh_dir() -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("keyhaven-it-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create data dir");
+    dir
+}
+
+impl Server {
+    pub fn start(options: Options) -> Self {
+        let mut server = Self { child: None, endpoint: String::new(), data_dir: fresh_dir(), options };
+        server.launch();
+        server
+    }
+
+    pub fn dev() -> Self {
+        Self::start(Options { dev: true, ..Default::default() })
+    }
+
+    fn launch(&mut self) {
+        let mut command = Command::new(binary());
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.options.extra_args)
+            .env_remove("KEYHAVEN_ROOT_ACCESS_KEY_ID")
+            .env_remove("KEYHAVEN_ROOT_SECRET_ACCESS_KEY")
+            .env("KEYHAVEN_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if self.options.dev {
+            command.arg("--dev");
+        }
+        if let Some(account) = &self.options.account_id {
+            command.args(["--account-id", account]);
+        }
+        if let Some((id, secret)) = &self.options.root_credentials {
+            command.env("KEYHAVEN_ROOT_ACCESS_KEY_ID", id).env("KEYHAVEN_ROOT_SECRET_ACCESS_KEY", secret);
+        }
+        let mut child = command.spawn().expect("spawn keyhaven");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let endpoint = loop {
+            let line = lines.next().expect("keyhaven exited before listening").expect("read stdout");
+            if let Some(rest) = line.strip_prefix("keyhaven listening on ") {
+                break rest.split_whitespace().next().expect("address").to_string();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.endpoint = endpoint;
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill -9");
+            child.wait().expect("wait");
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+        assert!(status.success());
+        child.wait().expect("wait").success()
+    }
+
+    /// Starts again on the same data directory (new port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.launch();
+    }
+
+    /// The root credentials: given ones, or those generated into the data directory.
+    pub fn root_credentials(&self) -> (String, String) {
+        if let Some(given) = &self.options.root_credentials {
+            return given.clone();
+        }
+        let text = std::fs::read_to_string(self.data_dir.join("root-credentials")).expect("root-credentials file");
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim_start_matches([' ', '=']).trim().to_string()))
+                .expect("credential line")
+        };
+        (value("aws_access_key_id"), value("aws_secret_access_key"))
+    }
+
+    /// A KMS client signing with the root credentials (or `test`/`test` in dev mode).
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        let (id, secret) = if self.options.dev && self.options.root_credentials.is_none() {
+            ("test".to_string(), "test".to_string())
+        } else {
+            self.root_credentials()
+        };
+        self.kms_with(&id, &secret, "us-east-1")
+    }
+
+    pub fn kms_with(&self, access_key_id: &str, secret: &str, region: &str) -> aws_sdk_kms::Client {
+        let config = aws_sdk_kms::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new(region.to_string()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(access_key_id, secret, None, None, "keyhaven-tests"))
+            .build();
+        aws_sdk_kms::Client::from_conf(config)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
