@@ -140,7 +140,12 @@ mod tests {
         assert_eq!(json.get("b").and_then(Json::as_i64), Some(1));
         assert_eq!(
             json.get("a").and_then(Json::as_arr).map(<[Json]>::to_vec),
-            Some(vec![Json::Bool(true), Json::Null, Json::Str("x".into()), Json::Float(1.5)])
+            Some(vec![
+                Json::Bool(true),
+                Json::Null,
+                Json::Str("x".into()),
+                Json::Float(1.5)
+            ])
         );
     }
 }

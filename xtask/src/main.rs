@@ -55,5 +55,8 @@ fn check_generated() -> Result<(), String> {
     if problems.is_empty() {
         return Ok(());
     }
-    Err(format!("{}\nrun `cargo xtask codegen` to update them", problems.join("\n")))
+    Err(format!(
+        "{}\nrun `cargo xtask codegen` to update them",
+        problems.join("\n")
+    ))
 }

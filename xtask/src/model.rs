@@ -61,14 +61,39 @@ pub struct Member {
 /// Shape traits that carry no wire meaning for awsJson (documentation, error metadata) or that
 /// every generated member already honours (`box`: all members are `Option`).
 const IGNORED_SHAPE_TRAITS: &[&str] = &[
-    "type", "documentation", "members", "required", "member", "key", "value", "min", "max", "pattern", "enum",
-    "sensitive", "box", "exception", "error", "fault", "deprecated", "deprecatedMessage", "union", "document",
+    "type",
+    "documentation",
+    "members",
+    "required",
+    "member",
+    "key",
+    "value",
+    "min",
+    "max",
+    "pattern",
+    "enum",
+    "sensitive",
+    "box",
+    "exception",
+    "error",
+    "fault",
+    "deprecated",
+    "deprecatedMessage",
+    "union",
+    "document",
     "retryable",
 ];
 
 /// Member traits without wire meaning for awsJson. `idempotencyToken` is filled in by the SDKs.
-const IGNORED_MEMBER_TRAITS: &[&str] =
-    &["shape", "documentation", "deprecated", "deprecatedMessage", "box", "idempotencyToken", "contextParam"];
+const IGNORED_MEMBER_TRAITS: &[&str] = &[
+    "shape",
+    "documentation",
+    "deprecated",
+    "deprecatedMessage",
+    "box",
+    "idempotencyToken",
+    "contextParam",
+];
 
 impl Model {
     pub fn parse(text: &str) -> Result<Model, String> {
@@ -104,11 +129,16 @@ impl Model {
 }
 
 fn shape_ref(json: Option<&Json>) -> Option<String> {
-    json.and_then(|r| r.get("shape")).and_then(Json::as_str).map(str::to_owned)
+    json.and_then(|r| r.get("shape"))
+        .and_then(Json::as_str)
+        .map(str::to_owned)
 }
 
 fn parse_shape(name: &str, json: &Json) -> Result<Shape, String> {
-    let ty = json.get("type").and_then(Json::as_str).ok_or_else(|| format!("shape {name} has no type"))?;
+    let ty = json
+        .get("type")
+        .and_then(Json::as_str)
+        .ok_or_else(|| format!("shape {name} has no type"))?;
     let target = |key: &str| shape_ref(json.get(key)).ok_or_else(|| format!("shape {name} has no {key}"));
     let mut unsupported = Vec::new();
     let kind = match ty {
@@ -120,12 +150,22 @@ fn parse_shape(name: &str, json: &Json) -> Result<Shape, String> {
         "float" => Kind::Float,
         "timestamp" => Kind::Timestamp,
         "blob" => Kind::Blob,
-        "list" => Kind::List { member: target("member")? },
-        "map" => Kind::Map { key: target("key")?, value: target("value")? },
+        "list" => Kind::List {
+            member: target("member")?,
+        },
+        "map" => Kind::Map {
+            key: target("key")?,
+            value: target("value")?,
+        },
         "structure" if json.get("document").and_then(Json::as_bool) == Some(true) => Kind::Document,
         "structure" => {
-            let required: Vec<&str> =
-                json.get("required").and_then(Json::as_arr).unwrap_or_default().iter().filter_map(Json::as_str).collect();
+            let required: Vec<&str> = json
+                .get("required")
+                .and_then(Json::as_arr)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Json::as_str)
+                .collect();
             let mut members = Vec::new();
             for (member, spec) in json.get("members").and_then(Json::as_obj).unwrap_or_default() {
                 for (key, _) in spec.as_obj().unwrap_or_default() {
@@ -134,7 +174,11 @@ fn parse_shape(name: &str, json: &Json) -> Result<Shape, String> {
                     }
                 }
                 let shape = shape_ref(Some(spec)).ok_or_else(|| format!("member {name}.{member} has no shape"))?;
-                members.push(Member { name: member.clone(), shape, required: required.contains(&member.as_str()) });
+                members.push(Member {
+                    name: member.clone(),
+                    shape,
+                    required: required.contains(&member.as_str()),
+                });
             }
             Kind::Structure { members }
         }
@@ -163,7 +207,14 @@ fn parse_shape(name: &str, json: &Json) -> Result<Shape, String> {
         min,
         max,
         pattern: json.get("pattern").and_then(Json::as_str).map(str::to_owned),
-        values: json.get("enum").and_then(Json::as_arr).unwrap_or_default().iter().filter_map(Json::as_str).map(str::to_owned).collect(),
+        values: json
+            .get("enum")
+            .and_then(Json::as_arr)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Json::as_str)
+            .map(str::to_owned)
+            .collect(),
         sensitive: json.get("sensitive").and_then(Json::as_bool) == Some(true),
         unsupported,
     })

@@ -15,7 +15,10 @@ const META: &str = r"\.+*?()|[]{}^$#&-~";
 
 /// The `regex` crate equivalent of `java`, matching the whole input.
 pub fn translate(java: &str) -> Result<String, String> {
-    let mut parser = Parser { chars: java.chars().collect(), pos: 0 };
+    let mut parser = Parser {
+        chars: java.chars().collect(),
+        pos: 0,
+    };
     let mut out = String::new();
     let mut after_quantifier = false;
     while let Some(c) = parser.next() {
@@ -39,7 +42,10 @@ pub fn translate(java: &str) -> Result<String, String> {
                         counts.push(q);
                     }
                     // The regex crate unrolls counted repetition; beyond this it outgrows its size limit.
-                    if counts.split(',').any(|n| n.parse::<u32>().is_ok_and(|n| n > MAX_REPEAT)) {
+                    if counts
+                        .split(',')
+                        .any(|n| n.parse::<u32>().is_ok_and(|n| n > MAX_REPEAT))
+                    {
                         return Err(format!("repetition {{{counts}}} is too large"));
                     }
                 }
@@ -124,7 +130,12 @@ impl Parser {
     /// After `\`.
     fn escape(&mut self) -> Result<Atom, String> {
         let c = self.next().ok_or("trailing backslash")?;
-        let class = |items: &str, negated: bool| Ok(Atom::Class { items: items.into(), negated });
+        let class = |items: &str, negated: bool| {
+            Ok(Atom::Class {
+                items: items.into(),
+                negated,
+            })
+        };
         match c {
             'd' => class(DIGIT, false),
             'D' => class(DIGIT, true),
@@ -178,10 +189,16 @@ impl Parser {
             _ if name.starts_with("In") || name.starts_with("java") => return Err(format!("property {name}")),
             _ => {
                 let name = name.strip_prefix("Is").unwrap_or(&name);
-                return Ok(Atom::Class { items: format!(r"\p{{{name}}}"), negated });
+                return Ok(Atom::Class {
+                    items: format!(r"\p{{{name}}}"),
+                    negated,
+                });
             }
         };
-        Ok(Atom::Class { items: posix.into(), negated })
+        Ok(Atom::Class {
+            items: posix.into(),
+            negated,
+        })
     }
 
     /// `\uXXXX`, joining a UTF-16 surrogate pair written as two escapes into one character.
@@ -298,11 +315,23 @@ mod tests {
             (r"[\w]+", r"^(?:[0-9A-Za-z_]+)$"),
             (r"^[\w+=,.@:/-]+$", r"^(?:^[0-9A-Za-z_\+=,\.@:/\-]+$)$"),
             (r"^([a-z]+-){2,3}\d+$", r"^(?:^([a-z]+-){2,3}[0-9]+$)$"),
-            (r"[\u0009\u000A\u000D\u0020-\u00FF]+", r"^(?:[\x{9}\x{A}\x{D} -\x{FF}]+)$"),
-            (r"[\u0020-\uD7FF\uD800\uDC00-\uDBFF\uDFFF]*", r"^(?:[ -\x{D7FF}\x{10000}-\x{10FFFF}]*)$"),
-            (r"[\s\S]*\S[\s\S]*", r"^(?:[\t\n\x0B\x0C\r [^\t\n\x0B\x0C\r ]]*[^\t\n\x0B\x0C\r ][\t\n\x0B\x0C\r [^\t\n\x0B\x0C\r ]]*)$"),
+            (
+                r"[\u0009\u000A\u000D\u0020-\u00FF]+",
+                r"^(?:[\x{9}\x{A}\x{D} -\x{FF}]+)$",
+            ),
+            (
+                r"[\u0020-\uD7FF\uD800\uDC00-\uDBFF\uDFFF]*",
+                r"^(?:[ -\x{D7FF}\x{10000}-\x{10FFFF}]*)$",
+            ),
+            (
+                r"[\s\S]*\S[\s\S]*",
+                r"^(?:[\t\n\x0B\x0C\r [^\t\n\x0B\x0C\r ]]*[^\t\n\x0B\x0C\r ][\t\n\x0B\x0C\r [^\t\n\x0B\x0C\r ]]*)$",
+            ),
             (r"(?i)all|[0-9]{12}", r"^(?:(?i)all|[0-9]{12})$"),
-            (r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$", r"^(?:^([\p{L}\p{Z}\p{N}_\.:/=\+\-@]*)$)$"),
+            (
+                r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$",
+                r"^(?:^([\p{L}\p{Z}\p{N}_\.:/=\+\-@]*)$)$",
+            ),
             (r"[$]LATEST", r"^(?:[\$]LATEST)$"),
             (r"(?<v>[0-9]+)(?:\.x)?", r"^(?:(?<v>[0-9]+)(?:\.x)?)$"),
         ];
@@ -313,7 +342,15 @@ mod tests {
 
     #[test]
     fn rejects_what_the_regex_crate_cannot_express() {
-        for java in [r"^(?!\s*$).+", r"(a)\1", r"a*+", r"(?<=a)b", r"(?U)a", r"\p{InGreek}", r"^.{1,100000}$"] {
+        for java in [
+            r"^(?!\s*$).+",
+            r"(a)\1",
+            r"a*+",
+            r"(?<=a)b",
+            r"(?U)a",
+            r"\p{InGreek}",
+            r"^.{1,100000}$",
+        ] {
             assert!(translate(java).is_err(), "{java}");
         }
     }

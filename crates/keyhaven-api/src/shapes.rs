@@ -841,23 +841,38 @@ mod tests {
             ("GenerateRandom", " \n"),
             ("GenerateRandom", r#"{"NumberOfBytes":1024}"#),
             // Unknown members are ignored and `null` is absent.
-            ("DescribeKey", r#"{"KeyId":"alias/k","Unknown":{"x":[1]},"GrantTokens":null}"#),
-            ("Encrypt", r#"{"KeyId":"k","Plaintext":"aGk","EncryptionContext":{"b":"2","a":"1"}}"#),
+            (
+                "DescribeKey",
+                r#"{"KeyId":"alias/k","Unknown":{"x":[1]},"GrantTokens":null}"#,
+            ),
+            (
+                "Encrypt",
+                r#"{"KeyId":"k","Plaintext":"aGk","EncryptionContext":{"b":"2","a":"1"}}"#,
+            ),
             ("CreateAlias", r#"{"AliasName":"alias/My_Key-1","TargetKeyId":"k"}"#),
-            ("CreateGrant", r#"{"KeyId":"k","GranteePrincipal":"arn:aws:iam::111122223333:role/r","Operations":["Encrypt"]}"#),
+            (
+                "CreateGrant",
+                r#"{"KeyId":"k","GranteePrincipal":"arn:aws:iam::111122223333:role/r","Operations":["Encrypt"]}"#,
+            ),
         ];
         for (operation, body) in cases {
             let request = Request::decode(operation, body.as_bytes());
             assert!(request.is_ok(), "{operation} {body}: {request:?}");
             assert_eq!(request.map(|r| r.operation_name()).ok(), Some(operation));
         }
-        let Ok(Request::Encrypt(encrypt)) =
-            Request::decode("Encrypt", br#"{"KeyId":"k","Plaintext":"aGk","EncryptionContext":{"b":"2","a":"1"}}"#)
-        else {
+        let Ok(Request::Encrypt(encrypt)) = Request::decode(
+            "Encrypt",
+            br#"{"KeyId":"k","Plaintext":"aGk","EncryptionContext":{"b":"2","a":"1"}}"#,
+        ) else {
             panic!("Encrypt decodes");
         };
         assert_eq!(encrypt.plaintext.as_ref().map(Blob::as_bytes), Some(&b"hi"[..]));
-        let context: Vec<&str> = encrypt.encryption_context.iter().flatten().map(|(k, _)| k.as_str()).collect();
+        let context: Vec<&str> = encrypt
+            .encryption_context
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.as_str())
+            .collect();
         assert_eq!(context, ["a", "b"], "encryption contexts iterate in canonical order");
     }
 
@@ -922,10 +937,16 @@ mod tests {
             }),
         };
         let text = serde_json::to_string(&describe).unwrap_or_default();
-        assert_eq!(text, r#"{"KeyMetadata":{"KeyId":"k","CreationDate":1700000000.25,"Enabled":true}}"#);
+        assert_eq!(
+            text,
+            r#"{"KeyMetadata":{"KeyId":"k","CreationDate":1700000000.25,"Enabled":true}}"#
+        );
         let back: Option<DescribeKeyResponse> = serde_json::from_str(&text).ok();
         let metadata = back.and_then(|d| d.key_metadata);
-        assert_eq!(metadata.as_ref().and_then(|m| m.creation_date), Some(Timestamp(1_700_000_000.25)));
+        assert_eq!(
+            metadata.as_ref().and_then(|m| m.creation_date),
+            Some(Timestamp(1_700_000_000.25))
+        );
         assert_eq!(metadata.and_then(|m| m.key_id), Some("k".into()));
 
         let blob: Option<Blob> = serde_json::from_str(r#""AAH+/w==""#).ok();
@@ -939,7 +960,10 @@ mod tests {
             br#"{"CustomKeyStoreName":"s","KeyStorePassword":"hunter2hunter2"}"#,
         );
         let shown = format!("{request:?}");
-        assert!(shown.contains("SensitiveString(***)") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("SensitiveString(***)") && !shown.contains("hunter2"),
+            "{shown}"
+        );
         let request = Request::decode("Encrypt", br#"{"KeyId":"k","Plaintext":"aHVudGVyMg=="}"#);
         let shown = format!("{request:?}");
         assert!(shown.contains("Blob(7 bytes)") && !shown.contains("104"), "{shown}");
@@ -951,8 +975,10 @@ mod tests {
         static KEY: Rule = Rule::NONE.min(1).max(3).pattern(&KEY_PATTERN);
         static VALUE: Rule = Rule::NONE.max(2);
         static MAP: MapRule<Rule> = MapRule::new(Rule::NONE.max(5), &KEY, &VALUE);
-        let map: BTreeMap<String, String> =
-            [("abcd", "x"), ("ok", "long"), ("Bad", "y")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let map: BTreeMap<String, String> = [("abcd", "x"), ("ok", "long"), ("Bad", "y")]
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         let mut v = Validator::default();
         v.member("context", &Some(map), true, &MAP);
         assert_eq!(
