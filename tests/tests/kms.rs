@@ -19,6 +19,9 @@ where
     (service.code().unwrap_or_default().to_string(), service.message().unwrap_or_default().to_string())
 }
 
+/// (what the server answered, what AWS answers): (code, message) each.
+type ErrorCase = ((String, String), (&'static str, String));
+
 async fn create_key(kms: &aws_sdk_kms::Client) -> String {
     let out = kms.create_key().description("test key").send().await.expect("create key");
     out.key_metadata().expect("metadata").key_id().to_string()
@@ -140,7 +143,7 @@ async fn aws_error_codes_and_messages() {
     let kms = server.kms();
     let key_id = create_key(&kms).await;
     let missing = "11111111-2222-4333-8444-555555555555";
-    let cases: Vec<((String, String), (&str, String))> = vec![
+    let cases: Vec<ErrorCase> = vec![
         (error_code(kms.describe_key().key_id("fake-key-id").send().await), ("NotFoundException", "Invalid keyId 'fake-key-id'".into())),
         (
             error_code(kms.describe_key().key_id(missing).send().await),
@@ -307,6 +310,7 @@ async fn production_mode_requires_real_credentials() {
     let server = Server::start(Options { account_id: Some("111122223333".into()), ..Default::default() });
     let (id, secret) = server.root_credentials();
     assert!(id.starts_with("AKIA") && id.len() == 20, "{id}");
+    assert_eq!(secret.len(), 40);
     let mode = std::fs::metadata(server.data_dir.join("root-credentials")).expect("file").permissions();
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
 
@@ -380,6 +384,8 @@ async fn malformed_requests_never_500() {
     for (operation, body, status, code) in cases {
         let response = kms_call(&server.endpoint, operation, body, &signing);
         assert_eq!((response.status, response.error_code().as_str()), (*status, *code), "{operation} {}", String::from_utf8_lossy(body));
+        assert!(response.header("x-amzn-requestid").is_some_and(|id| id.len() == 36), "every answer carries a request id");
+        assert_eq!(response.header("x-amzn-errortype"), Some(*code));
     }
     let huge = vec![b' '; 2 * 1024 * 1024];
     let response = kms_call(&server.endpoint, "ListKeys", &huge, &signing);

@@ -481,33 +481,24 @@ impl Check for SensitiveString {
     }
 }
 
-impl Check for i32 {
-    type Rule = Rule;
+/// Integer and long shapes: range constraints, reported against the value.
+macro_rules! numbers {
+    ($($ty:ty),*) => {
+        $(impl Check for $ty {
+            type Rule = Rule;
 
-    fn check(&self, rule: &Rule, v: &mut Validator) {
-        v.report(
-            rule,
-            || self.java_string(),
-            rule.violations_i64("value", i64::from(*self), None),
-        );
-    }
+            fn check(&self, rule: &Rule, v: &mut Validator) {
+                v.report(rule, || self.java_string(), rule.violations_i64("value", i64::from(*self), None));
+            }
 
-    fn java_string(&self) -> String {
-        self.to_string()
-    }
+            fn java_string(&self) -> String {
+                self.to_string()
+            }
+        })*
+    };
 }
 
-impl Check for i64 {
-    type Rule = Rule;
-
-    fn check(&self, rule: &Rule, v: &mut Validator) {
-        v.report(rule, || self.java_string(), rule.violations_i64("value", *self, None));
-    }
-
-    fn java_string(&self) -> String {
-        self.to_string()
-    }
-}
+numbers!(i32, i64);
 
 impl Check for Blob {
     type Rule = Rule;

@@ -130,19 +130,28 @@ pub fn root_credentials(
     Ok(RootCredential { access_key_id, secret_access_key: secret, account_id: account_id.to_string() })
 }
 
+/// A PEM certificate chain and its PEM private key.
+pub struct TlsPem {
+    pub cert: Vec<u8>,
+    pub key: zeroize::Zeroizing<Vec<u8>>,
+}
+
 /// PEM certificate chain and key: given files, or a self-signed pair generated into the data dir.
-pub fn tls_material(setting: &crate::config::TlsSetting, data_dir: &Path) -> Result<Option<(Vec<u8>, Vec<u8>)>, BootstrapError> {
+pub fn tls_material(setting: &crate::config::TlsSetting, data_dir: &Path) -> Result<Option<TlsPem>, BootstrapError> {
     use crate::config::TlsSetting;
     match setting {
         TlsSetting::Off => Ok(None),
         TlsSetting::Files { cert, key } => {
-            Ok(Some((std::fs::read(cert).map_err(io(cert))?, std::fs::read(key).map_err(io(key))?)))
+            Ok(Some(TlsPem { cert: std::fs::read(cert).map_err(io(cert))?, key: std::fs::read(key).map_err(io(key))?.into() }))
         }
         TlsSetting::SelfSigned => {
             let dir = data_dir.join("tls");
             let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
             if cert_path.exists() && key_path.exists() {
-                return Ok(Some((std::fs::read(&cert_path).map_err(io(&cert_path))?, std::fs::read(&key_path).map_err(io(&key_path))?)));
+                return Ok(Some(TlsPem {
+                    cert: std::fs::read(&cert_path).map_err(io(&cert_path))?,
+                    key: std::fs::read(&key_path).map_err(io(&key_path))?.into(),
+                }));
             }
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;
             let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
@@ -150,7 +159,7 @@ pub fn tls_material(setting: &crate::config::TlsSetting, data_dir: &Path) -> Res
             let key_pem = zeroize::Zeroizing::new(certified.signing_key.serialize_pem());
             write_private(&key_path, key_pem.as_bytes())?;
             write_private(&cert_path, certified.cert.pem().as_bytes())?;
-            Ok(Some((certified.cert.pem().into_bytes(), key_pem.as_bytes().to_vec())))
+            Ok(Some(TlsPem { cert: certified.cert.pem().into_bytes(), key: key_pem.as_bytes().to_vec().into() }))
         }
     }
 }

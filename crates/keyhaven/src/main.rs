@@ -66,7 +66,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let tls = bootstrap::tls_material(&config.tls, &config.data_dir)
         .map_err(|e| e.to_string())?
-        .map(|(cert, key)| listener::tls_acceptor(&cert, &key))
+        .map(|pem| listener::tls_acceptor(&pem.cert, &pem.key))
         .transpose()?;
 
     let clock = Arc::new(AdjustableClock::system());

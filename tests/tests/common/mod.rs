@@ -27,6 +27,10 @@ impl RawResponse {
         self.json()["__type"].as_str().unwrap_or_default().to_string()
     }
 
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
     pub fn message(&self) -> String {
         self.json()["message"].as_str().unwrap_or_default().to_string()
     }

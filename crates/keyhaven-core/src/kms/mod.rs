@@ -288,7 +288,7 @@ impl Kms {
         key: &str,
         mut change: impl FnMut(&mut KeyRecord, &mut dyn Transaction) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
-        let key_ref = KeyRef::parse(key, ctx)?;
+        let key_ref = KeyRef::parse_key_only(key, ctx)?;
         let mut key_id = String::new();
         let out = transact(&*self.store, |tx| {
             let mut record = resolve::resolve_in(tx, &key_ref)?;
@@ -302,9 +302,15 @@ impl Kms {
         Ok(out)
     }
 
-    /// Resolves a key reference to its record (any state).
+    /// Resolves a key id, key ARN, alias name or alias ARN to its record (any state).
     pub fn describe_key(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, CoreError> {
         let key_ref = KeyRef::parse(key, ctx)?;
+        transact(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))
+    }
+
+    /// Like [`Kms::describe_key`] for operations that take only a key id or key ARN.
+    fn key_by_id(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, CoreError> {
+        let key_ref = KeyRef::parse_key_only(key, ctx)?;
         transact(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))
     }
 
@@ -521,7 +527,6 @@ impl Kms {
     pub fn tag_resource(&self, ctx: &RequestContext, key: &str, tags: Vec<Tag>) -> Result<(), CoreError> {
         validate_tags(&tags)?;
         self.update_key(ctx, key, |record, _| {
-            require_not_pending_deletion(record)?;
             for tag in &tags {
                 match record.tags.iter_mut().find(|t| t.key == tag.key) {
                     Some(existing) => existing.value = tag.value.clone(),
@@ -537,27 +542,27 @@ impl Kms {
 
     pub fn untag_resource(&self, ctx: &RequestContext, key: &str, tag_keys: &[String]) -> Result<(), CoreError> {
         self.update_key(ctx, key, |record, _| {
-            require_not_pending_deletion(record)?;
             record.tags.retain(|t| !tag_keys.contains(&t.key));
             Ok(())
         })
     }
 
     pub fn list_resource_tags(&self, ctx: &RequestContext, key: &str, limit: usize, marker: Option<&str>) -> Result<Page<Tag>, CoreError> {
-        let record = self.describe_key(ctx, key)?;
+        let record = self.key_by_id(ctx, key)?;
         paginate(&record.tags, limit, marker)
     }
 
     pub fn get_key_policy(&self, ctx: &RequestContext, key: &str, policy_name: Option<&str>) -> Result<String, CoreError> {
         check_policy_name(policy_name)?;
-        let record = self.describe_key(ctx, key)?;
+        let record = self.key_by_id(ctx, key)?;
         Ok(record.policy)
     }
 
     pub fn put_key_policy(&self, ctx: &RequestContext, key: &str, policy_name: Option<&str>, policy: &str) -> Result<(), CoreError> {
         check_policy_name(policy_name)?;
-        keyhaven_policy::PolicyDocument::parse(policy).map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))?;
+        // AWS looks the key up before it reads the policy: an unknown key is NotFound whatever the policy.
         self.update_key(ctx, key, |record, _| {
+            keyhaven_policy::PolicyDocument::parse(policy).map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))?;
             require_not_pending_deletion(record)?;
             record.policy = policy.to_string();
             Ok(())
@@ -565,13 +570,13 @@ impl Kms {
     }
 
     pub fn list_key_policies(&self, ctx: &RequestContext, key: &str) -> Result<Vec<String>, CoreError> {
-        self.describe_key(ctx, key)?;
+        self.key_by_id(ctx, key)?;
         Ok(vec!["default".into()])
     }
 
     pub fn create_alias(&self, ctx: &RequestContext, alias: &str, target: &str) -> Result<(), CoreError> {
         resolve::check_alias_name(alias)?;
-        let target_ref = KeyRef::parse_key_only(target, ctx)?;
+        let target_ref = KeyRef::parse_alias_target(target, ctx)?;
         let scope = ctx.regional_scope();
         let now = self.now();
         transact(&*self.store, |tx| {
@@ -596,7 +601,7 @@ impl Kms {
 
     pub fn update_alias(&self, ctx: &RequestContext, alias: &str, target: &str) -> Result<(), CoreError> {
         resolve::check_alias_name(alias)?;
-        let target_ref = KeyRef::parse_key_only(target, ctx)?;
+        let target_ref = KeyRef::parse_alias_target(target, ctx)?;
         let scope = ctx.regional_scope();
         let now = self.now();
         transact(&*self.store, |tx| {
@@ -846,7 +851,7 @@ impl Kms {
     }
 
     pub fn key_rotation_status(&self, ctx: &RequestContext, key: &str) -> Result<RotationStatus, CoreError> {
-        let record = self.describe_key(ctx, key)?;
+        let record = self.key_by_id(ctx, key)?;
         require_not_pending_deletion(&record)?;
         let enabled = record.rotation.enabled;
         Ok(RotationStatus {
@@ -881,7 +886,7 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<Page<RotationEntry>, CoreError> {
-        let record = self.describe_key(ctx, key)?;
+        let record = self.key_by_id(ctx, key)?;
         require_not_pending_deletion(&record)?;
         let current = record.current_material().map(|m| m.id.clone());
         let entries: Vec<RotationEntry> = record

@@ -25,11 +25,14 @@ fn create_key_has_aws_defaults() {
     assert_eq!(policy["Statement"][0]["Principal"]["AWS"], format!("arn:aws:iam::{ACCOUNT}:root"));
 }
 
+/// Whether an error is the expected one.
+type ErrorCheck = fn(&CoreError) -> bool;
+
 #[test]
 fn create_key_refuses_what_it_does_not_support_with_aws_errors() {
     let (_d, core) = core();
     let c = ctx("us-east-1");
-    let cases: Vec<(CreateKeyInput, fn(&CoreError) -> bool)> = vec![
+    let cases: Vec<(CreateKeyInput, ErrorCheck)> = vec![
         (CreateKeyInput { key_spec: Some("RSA_2048".into()), ..Default::default() }, |e| matches!(e, CoreError::UnsupportedOperation(_))),
         (CreateKeyInput { key_usage: Some("SIGN_VERIFY".into()), ..Default::default() }, |e| matches!(e, CoreError::Validation(_))),
         (CreateKeyInput { origin: Some("EXTERNAL".into()), ..Default::default() }, |e| matches!(e, CoreError::UnsupportedOperation(_))),
@@ -181,6 +184,12 @@ fn aliases_resolve_and_follow_aws_rules() {
     assert!(matches!(core.kms.create_alias(&c, "alias/aws/s3", &b.key_id), Err(CoreError::NotAuthorized(_))));
     assert!(matches!(core.kms.create_alias(&c, "app2", &b.key_id), Err(CoreError::Validation(_))));
     assert!(matches!(core.kms.create_alias(&c, "alias/x", "alias/app"), Err(CoreError::Validation(_))));
+    assert_eq!(
+        core.kms.enable_key_rotation(&c, "alias/app", None).err(),
+        Some(CoreError::NotFound("Invalid keyId 'alias/app'".into())),
+        "management operations take a key id or key ARN only"
+    );
+    assert_eq!(core.kms.create_alias(&c, "alias/aws/s3", &b.key_id).err(), Some(CoreError::NotAuthorized(String::new())));
     core.kms.update_alias(&c, "alias/app", &b.key_id).expect("update");
     assert_eq!(core.kms.describe_key(&c, "alias/app").expect("by alias").key_id, b.key_id);
     let filtered = core.kms.list_aliases(&c, Some(&b.key_id), 50, None).expect("list");
