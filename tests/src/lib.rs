@@ -28,7 +28,10 @@ pub struct Server {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// The keyhaven binary, built once per test run if needed.
@@ -37,7 +40,9 @@ pub fn binary() -> PathBuf {
     if let Ok(path) = std::env::var("KEYHAVEN_BIN") {
         return PathBuf::from(path);
     }
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace_root().join("target"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"));
     BUILD.call_once(|| {
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "-p", "keyhaven"])
@@ -60,13 +65,21 @@ fn fresh_dir() -> PathBuf {
 
 impl Server {
     pub fn start(options: Options) -> Self {
-        let mut server = Self { child: None, endpoint: String::new(), data_dir: fresh_dir(), options };
+        let mut server = Self {
+            child: None,
+            endpoint: String::new(),
+            data_dir: fresh_dir(),
+            options,
+        };
         server.launch();
         server
     }
 
     pub fn dev() -> Self {
-        Self::start(Options { dev: true, ..Default::default() })
+        Self::start(Options {
+            dev: true,
+            ..Default::default()
+        })
     }
 
     fn launch(&mut self) {
@@ -89,13 +102,18 @@ impl Server {
             command.args(["--account-id", account]);
         }
         if let Some((id, secret)) = &self.options.root_credentials {
-            command.env("KEYHAVEN_ROOT_ACCESS_KEY_ID", id).env("KEYHAVEN_ROOT_SECRET_ACCESS_KEY", secret);
+            command
+                .env("KEYHAVEN_ROOT_ACCESS_KEY_ID", id)
+                .env("KEYHAVEN_ROOT_SECRET_ACCESS_KEY", secret);
         }
         let mut child = command.spawn().expect("spawn keyhaven");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let endpoint = loop {
-            let line = lines.next().expect("keyhaven exited before listening").expect("read stdout");
+            let line = lines
+                .next()
+                .expect("keyhaven exited before listening")
+                .expect("read stdout");
             if let Some(rest) = line.strip_prefix("keyhaven listening on ") {
                 break rest.split_whitespace().next().expect("address").to_string();
             }
@@ -116,8 +134,13 @@ impl Server {
 
     /// SIGTERM and wait for a clean exit; returns whether it exited successfully.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
         assert!(status.success());
         child.wait().expect("wait").success()
     }
@@ -136,7 +159,10 @@ impl Server {
         let text = std::fs::read_to_string(self.data_dir.join("root-credentials")).expect("root-credentials file");
         let value = |name: &str| {
             text.lines()
-                .find_map(|l| l.strip_prefix(name).map(|v| v.trim_start_matches([' ', '=']).trim().to_string()))
+                .find_map(|l| {
+                    l.strip_prefix(name)
+                        .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+                })
                 .expect("credential line")
         };
         (value("aws_access_key_id"), value("aws_secret_access_key"))

@@ -9,21 +9,31 @@ use aws_sdk_kms::types::{DataKeySpec, KeyState, Tag};
 use common::{Signing, kms_call, send_raw};
 use keyhaven_tests::{Options, Server};
 
-fn error_code<E, R>(result: Result<R, aws_sdk_kms::error::SdkError<E, aws_smithy_runtime_api::http::Response>>) -> (String, String)
+fn error_code<E, R>(
+    result: Result<R, aws_sdk_kms::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+) -> (String, String)
 where
     E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
     R: std::fmt::Debug,
 {
     let err = result.expect_err("expected an error");
     let service = err.as_service_error().expect("service error");
-    (service.code().unwrap_or_default().to_string(), service.message().unwrap_or_default().to_string())
+    (
+        service.code().unwrap_or_default().to_string(),
+        service.message().unwrap_or_default().to_string(),
+    )
 }
 
 /// (what the server answered, what AWS answers): (code, message) each.
 type ErrorCase = ((String, String), (&'static str, String));
 
 async fn create_key(kms: &aws_sdk_kms::Client) -> String {
-    let out = kms.create_key().description("test key").send().await.expect("create key");
+    let out = kms
+        .create_key()
+        .description("test key")
+        .send()
+        .await
+        .expect("create key");
     out.key_metadata().expect("metadata").key_id().to_string()
 }
 
@@ -41,14 +51,36 @@ async fn key_lifecycle_with_aliases_and_tags() {
     let meta = created.key_metadata().expect("metadata");
     assert_eq!(meta.key_state(), Some(&KeyState::Enabled));
     assert_eq!(meta.aws_account_id(), Some("000000000000"));
-    assert!(meta.arn().expect("arn").starts_with("arn:aws:kms:us-east-1:000000000000:key/"));
+    assert!(
+        meta.arn()
+            .expect("arn")
+            .starts_with("arn:aws:kms:us-east-1:000000000000:key/")
+    );
     let key_id = meta.key_id().to_string();
 
-    kms.create_alias().alias_name("alias/app").target_key_id(&key_id).send().await.expect("alias");
-    let described = kms.describe_key().key_id("alias/app").send().await.expect("describe by alias");
-    assert_eq!(described.key_metadata().expect("metadata").description(), Some("app key"));
+    kms.create_alias()
+        .alias_name("alias/app")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .expect("alias");
+    let described = kms
+        .describe_key()
+        .key_id("alias/app")
+        .send()
+        .await
+        .expect("describe by alias");
+    assert_eq!(
+        described.key_metadata().expect("metadata").description(),
+        Some("app key")
+    );
 
-    kms.update_key_description().key_id(&key_id).description("renamed").send().await.expect("update");
+    kms.update_key_description()
+        .key_id(&key_id)
+        .description("renamed")
+        .send()
+        .await
+        .expect("update");
     kms.tag_resource()
         .key_id(&key_id)
         .tags(Tag::builder().tag_key("env").tag_value("test").build().expect("tag"))
@@ -56,7 +88,11 @@ async fn key_lifecycle_with_aliases_and_tags() {
         .await
         .expect("tag");
     let tags = kms.list_resource_tags().key_id(&key_id).send().await.expect("tags");
-    let mut pairs: Vec<_> = tags.tags().iter().map(|t| (t.tag_key().to_string(), t.tag_value().to_string())).collect();
+    let mut pairs: Vec<_> = tags
+        .tags()
+        .iter()
+        .map(|t| (t.tag_key().to_string(), t.tag_value().to_string()))
+        .collect();
     pairs.sort();
     assert_eq!(pairs, [("env".into(), "test".into()), ("team".into(), "core".into())]);
 
@@ -70,14 +106,23 @@ async fn key_lifecycle_with_aliases_and_tags() {
     assert!(message.ends_with("is disabled."), "{message}");
     kms.enable_key().key_id(&key_id).send().await.expect("enable");
 
-    let scheduled = kms.schedule_key_deletion().key_id(&key_id).pending_window_in_days(7).send().await.expect("schedule");
+    let scheduled = kms
+        .schedule_key_deletion()
+        .key_id(&key_id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .expect("schedule");
     assert_eq!(scheduled.key_state(), Some(&KeyState::PendingDeletion));
     assert_eq!(scheduled.pending_window_in_days(), Some(7));
     let (code, _) = error_code(kms.encrypt().key_id(&key_id).plaintext(Blob::new("x")).send().await);
     assert_eq!(code, "KMSInvalidStateException");
     kms.cancel_key_deletion().key_id(&key_id).send().await.expect("cancel");
     let state = kms.describe_key().key_id(&key_id).send().await.expect("describe");
-    assert_eq!(state.key_metadata().expect("metadata").key_state(), Some(&KeyState::Disabled));
+    assert_eq!(
+        state.key_metadata().expect("metadata").key_state(),
+        Some(&KeyState::Disabled)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -94,7 +139,13 @@ async fn encrypt_decrypt_and_data_keys() {
         .await
         .expect("encrypt");
     let blob = encrypted.ciphertext_blob().expect("blob").clone();
-    let decrypted = kms.decrypt().ciphertext_blob(blob.clone()).encryption_context("purpose", "test").send().await.expect("decrypt");
+    let decrypted = kms
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .encryption_context("purpose", "test")
+        .send()
+        .await
+        .expect("decrypt");
     assert_eq!(decrypted.plaintext().expect("plaintext").as_ref(), b"top secret");
     assert_eq!(decrypted.key_id(), encrypted.key_id());
 
@@ -104,21 +155,62 @@ async fn encrypt_decrypt_and_data_keys() {
     let mut tampered = blob.as_ref().to_vec();
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
-    let (code, _) = error_code(kms.decrypt().ciphertext_blob(Blob::new(tampered)).encryption_context("purpose", "test").send().await);
+    let (code, _) = error_code(
+        kms.decrypt()
+            .ciphertext_blob(Blob::new(tampered))
+            .encryption_context("purpose", "test")
+            .send()
+            .await,
+    );
     assert_eq!(code, "InvalidCiphertextException");
 
     let other = create_key(&kms).await;
-    let (code, message) = error_code(kms.decrypt().ciphertext_blob(blob).key_id(&other).encryption_context("purpose", "test").send().await);
+    let (code, message) = error_code(
+        kms.decrypt()
+            .ciphertext_blob(blob)
+            .key_id(&other)
+            .encryption_context("purpose", "test")
+            .send()
+            .await,
+    );
     assert_eq!(code, "IncorrectKeyException");
-    assert_eq!(message, "The key ID in the request does not identify a CMK that can perform this operation.");
+    assert_eq!(
+        message,
+        "The key ID in the request does not identify a CMK that can perform this operation."
+    );
 
-    let data_key = kms.generate_data_key().key_id(&key_id).key_spec(DataKeySpec::Aes256).send().await.expect("gdk");
+    let data_key = kms
+        .generate_data_key()
+        .key_id(&key_id)
+        .key_spec(DataKeySpec::Aes256)
+        .send()
+        .await
+        .expect("gdk");
     assert_eq!(data_key.plaintext().expect("plaintext").as_ref().len(), 32);
-    let unwrapped = kms.decrypt().ciphertext_blob(data_key.ciphertext_blob().expect("blob").clone()).send().await.expect("decrypt");
-    assert_eq!(unwrapped.plaintext().expect("plaintext").as_ref(), data_key.plaintext().expect("plaintext").as_ref());
+    let unwrapped = kms
+        .decrypt()
+        .ciphertext_blob(data_key.ciphertext_blob().expect("blob").clone())
+        .send()
+        .await
+        .expect("decrypt");
+    assert_eq!(
+        unwrapped.plaintext().expect("plaintext").as_ref(),
+        data_key.plaintext().expect("plaintext").as_ref()
+    );
 
-    let without = kms.generate_data_key_without_plaintext().key_id(&key_id).number_of_bytes(64).send().await.expect("gdk wo");
-    let unwrapped = kms.decrypt().ciphertext_blob(without.ciphertext_blob().expect("blob").clone()).send().await.expect("decrypt");
+    let without = kms
+        .generate_data_key_without_plaintext()
+        .key_id(&key_id)
+        .number_of_bytes(64)
+        .send()
+        .await
+        .expect("gdk wo");
+    let unwrapped = kms
+        .decrypt()
+        .ciphertext_blob(without.ciphertext_blob().expect("blob").clone())
+        .send()
+        .await
+        .expect("decrypt");
     assert_eq!(unwrapped.plaintext().expect("plaintext").as_ref().len(), 64);
 
     let moved = kms
@@ -130,10 +222,24 @@ async fn encrypt_decrypt_and_data_keys() {
         .await
         .expect("re-encrypt");
     assert!(moved.key_id().expect("key").ends_with(&other));
-    let again = kms.decrypt().ciphertext_blob(moved.ciphertext_blob().expect("blob").clone()).encryption_context("k", "v").send().await.expect("decrypt");
-    assert_eq!(again.plaintext().expect("plaintext").as_ref(), unwrapped.plaintext().expect("plaintext").as_ref());
+    let again = kms
+        .decrypt()
+        .ciphertext_blob(moved.ciphertext_blob().expect("blob").clone())
+        .encryption_context("k", "v")
+        .send()
+        .await
+        .expect("decrypt");
+    assert_eq!(
+        again.plaintext().expect("plaintext").as_ref(),
+        unwrapped.plaintext().expect("plaintext").as_ref()
+    );
 
-    let random = kms.generate_random().number_of_bytes(1024).send().await.expect("random");
+    let random = kms
+        .generate_random()
+        .number_of_bytes(1024)
+        .send()
+        .await
+        .expect("random");
     assert_eq!(random.plaintext().expect("bytes").as_ref().len(), 1024);
 }
 
@@ -182,11 +288,31 @@ async fn aws_error_codes_and_messages() {
     for (got, (code, message)) in cases {
         assert_eq!((got.0.as_str(), got.1.as_str()), (code, message.as_str()));
     }
-    kms.create_alias().alias_name("alias/taken").target_key_id(&key_id).send().await.expect("alias");
-    let (code, message) = error_code(kms.create_alias().alias_name("alias/taken").target_key_id(&key_id).send().await);
+    kms.create_alias()
+        .alias_name("alias/taken")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .expect("alias");
+    let (code, message) = error_code(
+        kms.create_alias()
+            .alias_name("alias/taken")
+            .target_key_id(&key_id)
+            .send()
+            .await,
+    );
     assert_eq!(code, "AlreadyExistsException");
-    assert_eq!(message, "An alias with the name arn:aws:kms:us-east-1:000000000000:alias/taken already exists");
-    let (code, _) = error_code(kms.create_alias().alias_name("alias/aws/mine").target_key_id(&key_id).send().await);
+    assert_eq!(
+        message,
+        "An alias with the name arn:aws:kms:us-east-1:000000000000:alias/taken already exists"
+    );
+    let (code, _) = error_code(
+        kms.create_alias()
+            .alias_name("alias/aws/mine")
+            .target_key_id(&key_id)
+            .send()
+            .await,
+    );
     assert_eq!(code, "NotAuthorizedException");
 }
 
@@ -195,26 +321,82 @@ async fn rotation_keeps_old_ciphertexts_decryptable() {
     let server = Server::dev();
     let kms = server.kms();
     let key_id = create_key(&kms).await;
-    let before = kms.encrypt().key_id(&key_id).plaintext(Blob::new("v1")).send().await.expect("encrypt");
-    kms.enable_key_rotation().key_id(&key_id).rotation_period_in_days(90).send().await.expect("enable rotation");
-    let status = kms.get_key_rotation_status().key_id(&key_id).send().await.expect("status");
+    let before = kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new("v1"))
+        .send()
+        .await
+        .expect("encrypt");
+    kms.enable_key_rotation()
+        .key_id(&key_id)
+        .rotation_period_in_days(90)
+        .send()
+        .await
+        .expect("enable rotation");
+    let status = kms
+        .get_key_rotation_status()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("status");
     assert!(status.key_rotation_enabled());
     assert_eq!(status.rotation_period_in_days(), Some(90));
     assert!(status.next_rotation_date().is_some());
-    let (code, _) = error_code(kms.enable_key_rotation().key_id(&key_id).rotation_period_in_days(89).send().await);
+    let (code, _) = error_code(
+        kms.enable_key_rotation()
+            .key_id(&key_id)
+            .rotation_period_in_days(89)
+            .send()
+            .await,
+    );
     assert_eq!(code, "ValidationException");
 
-    kms.rotate_key_on_demand().key_id(&key_id).send().await.expect("rotate now");
-    let rotations = kms.list_key_rotations().key_id(&key_id).send().await.expect("rotations");
+    kms.rotate_key_on_demand()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("rotate now");
+    let rotations = kms
+        .list_key_rotations()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("rotations");
     assert_eq!(rotations.rotations().len(), 1);
-    assert_eq!(rotations.rotations()[0].rotation_type().map(|t| t.as_str()), Some("ON_DEMAND"));
-    let after = kms.encrypt().key_id(&key_id).plaintext(Blob::new("v2")).send().await.expect("encrypt");
+    assert_eq!(
+        rotations.rotations()[0].rotation_type().map(|t| t.as_str()),
+        Some("ON_DEMAND")
+    );
+    let after = kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new("v2"))
+        .send()
+        .await
+        .expect("encrypt");
     for (blob, plain) in [(before.ciphertext_blob(), "v1"), (after.ciphertext_blob(), "v2")] {
-        let out = kms.decrypt().ciphertext_blob(blob.expect("blob").clone()).send().await.expect("decrypt");
+        let out = kms
+            .decrypt()
+            .ciphertext_blob(blob.expect("blob").clone())
+            .send()
+            .await
+            .expect("decrypt");
         assert_eq!(out.plaintext().expect("plaintext").as_ref(), plain.as_bytes());
     }
-    kms.disable_key_rotation().key_id(&key_id).send().await.expect("disable rotation");
-    assert!(!kms.get_key_rotation_status().key_id(&key_id).send().await.expect("status").key_rotation_enabled());
+    kms.disable_key_rotation()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("disable rotation");
+    assert!(
+        !kms.get_key_rotation_status()
+            .key_id(&key_id)
+            .send()
+            .await
+            .expect("status")
+            .key_rotation_enabled()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -229,7 +411,13 @@ async fn list_keys_pages_through_every_key() {
     let mut seen = Vec::new();
     let mut marker: Option<String> = None;
     loop {
-        let page = kms.list_keys().limit(3).set_marker(marker.clone()).send().await.expect("list");
+        let page = kms
+            .list_keys()
+            .limit(3)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .expect("list");
         seen.extend(page.keys().iter().filter_map(|k| k.key_id().map(str::to_string)));
         if !page.truncated() {
             break;
@@ -242,7 +430,13 @@ async fn list_keys_pages_through_every_key() {
 /// Advances the dev server's domain clock and waits for due jobs to run (no sleeping).
 fn advance_clock(server: &Server, seconds: i64) -> serde_json::Value {
     let body = format!("{{\"advance_seconds\": {seconds}}}");
-    let response = send_raw(&server.endpoint, "POST", "/_keyhaven/clock", &[("content-type".into(), "application/json".into())], body.as_bytes());
+    let response = send_raw(
+        &server.endpoint,
+        "POST",
+        "/_keyhaven/clock",
+        &[("content-type".into(), "application/json".into())],
+        body.as_bytes(),
+    );
     assert_eq!(response.status, 200, "{}", response.body);
     response.json()
 }
@@ -252,8 +446,18 @@ async fn scheduled_deletion_survives_restart_and_runs_when_due() {
     let mut server = Server::dev();
     let kms = server.kms();
     let key_id = create_key(&kms).await;
-    kms.create_alias().alias_name("alias/doomed").target_key_id(&key_id).send().await.expect("alias");
-    kms.schedule_key_deletion().key_id(&key_id).pending_window_in_days(7).send().await.expect("schedule");
+    kms.create_alias()
+        .alias_name("alias/doomed")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .expect("alias");
+    kms.schedule_key_deletion()
+        .key_id(&key_id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .expect("schedule");
     server.restart();
     let kms = server.kms();
     assert_eq!(advance_clock(&server, 6 * 86_400)["jobs_run"], 0);
@@ -269,13 +473,37 @@ async fn automatic_rotation_runs_on_schedule() {
     let server = Server::dev();
     let kms = server.kms();
     let key_id = create_key(&kms).await;
-    let before = kms.encrypt().key_id(&key_id).plaintext(Blob::new("old")).send().await.expect("encrypt");
-    kms.enable_key_rotation().key_id(&key_id).rotation_period_in_days(90).send().await.expect("enable");
+    let before = kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new("old"))
+        .send()
+        .await
+        .expect("encrypt");
+    kms.enable_key_rotation()
+        .key_id(&key_id)
+        .rotation_period_in_days(90)
+        .send()
+        .await
+        .expect("enable");
     assert_eq!(advance_clock(&server, 90 * 86_400)["jobs_run"], 1);
-    let rotations = kms.list_key_rotations().key_id(&key_id).send().await.expect("rotations");
+    let rotations = kms
+        .list_key_rotations()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("rotations");
     assert_eq!(rotations.rotations().len(), 1);
-    assert_eq!(rotations.rotations()[0].rotation_type().map(|t| t.as_str()), Some("AUTOMATIC"));
-    let out = kms.decrypt().ciphertext_blob(before.ciphertext_blob().expect("blob").clone()).send().await.expect("decrypt");
+    assert_eq!(
+        rotations.rotations()[0].rotation_type().map(|t| t.as_str()),
+        Some("AUTOMATIC")
+    );
+    let out = kms
+        .decrypt()
+        .ciphertext_blob(before.ciphertext_blob().expect("blob").clone())
+        .send()
+        .await
+        .expect("decrypt");
     assert_eq!(out.plaintext().expect("plaintext").as_ref(), b"old");
 }
 
@@ -286,73 +514,159 @@ async fn acknowledged_writes_survive_kill_9() {
     let mut keys = Vec::new();
     for i in 0..3 {
         let key_id = create_key(&kms).await;
-        let blob = kms.encrypt().key_id(&key_id).plaintext(Blob::new(format!("secret {i}"))).send().await.expect("encrypt");
+        let blob = kms
+            .encrypt()
+            .key_id(&key_id)
+            .plaintext(Blob::new(format!("secret {i}")))
+            .send()
+            .await
+            .expect("encrypt");
         kms.rotate_key_on_demand().key_id(&key_id).send().await.expect("rotate");
-        keys.push((key_id, blob.ciphertext_blob().expect("blob").clone(), format!("secret {i}")));
+        keys.push((
+            key_id,
+            blob.ciphertext_blob().expect("blob").clone(),
+            format!("secret {i}"),
+        ));
     }
-    kms.create_alias().alias_name("alias/durable").target_key_id(&keys[0].0).send().await.expect("alias");
+    kms.create_alias()
+        .alias_name("alias/durable")
+        .target_key_id(&keys[0].0)
+        .send()
+        .await
+        .expect("alias");
     server.kill9();
     server.restart();
     let kms = server.kms();
     for (key_id, blob, plain) in &keys {
         let described = kms.describe_key().key_id(key_id).send().await.expect("key survives");
-        assert_eq!(described.key_metadata().expect("metadata").key_state(), Some(&KeyState::Enabled));
-        let out = kms.decrypt().ciphertext_blob(blob.clone()).send().await.expect("decrypts after restart");
+        assert_eq!(
+            described.key_metadata().expect("metadata").key_state(),
+            Some(&KeyState::Enabled)
+        );
+        let out = kms
+            .decrypt()
+            .ciphertext_blob(blob.clone())
+            .send()
+            .await
+            .expect("decrypts after restart");
         assert_eq!(out.plaintext().expect("plaintext").as_ref(), plain.as_bytes());
         let rotations = kms.list_key_rotations().key_id(key_id).send().await.expect("rotations");
         assert_eq!(rotations.rotations().len(), 1, "rotation survived");
     }
-    kms.describe_key().key_id("alias/durable").send().await.expect("alias survives");
+    kms.describe_key()
+        .key_id("alias/durable")
+        .send()
+        .await
+        .expect("alias survives");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn production_mode_requires_real_credentials() {
-    let server = Server::start(Options { account_id: Some("111122223333".into()), ..Default::default() });
+    let server = Server::start(Options {
+        account_id: Some("111122223333".into()),
+        ..Default::default()
+    });
     let (id, secret) = server.root_credentials();
     assert!(id.starts_with("AKIA") && id.len() == 20, "{id}");
     assert_eq!(secret.len(), 40);
-    let mode = std::fs::metadata(server.data_dir.join("root-credentials")).expect("file").permissions();
+    let mode = std::fs::metadata(server.data_dir.join("root-credentials"))
+        .expect("file")
+        .permissions();
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
 
     let kms = server.kms();
     let key = kms.create_key().send().await.expect("root can create");
-    assert_eq!(key.key_metadata().expect("metadata").aws_account_id(), Some("111122223333"));
+    assert_eq!(
+        key.key_metadata().expect("metadata").aws_account_id(),
+        Some("111122223333")
+    );
 
     let (code, message) = error_code(server.kms_with("test", "test", "us-east-1").list_keys().send().await);
-    assert_eq!((code.as_str(), message.as_str()), ("UnrecognizedClientException", "The security token included in the request is invalid."));
-    let (code, message) = error_code(server.kms_with(&id, "wrong-secret", "us-east-1").list_keys().send().await);
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid."
+        )
+    );
+    let (code, message) = error_code(
+        server
+            .kms_with(&id, "wrong-secret", "us-east-1")
+            .list_keys()
+            .send()
+            .await,
+    );
     assert_eq!(code, "InvalidSignatureException");
-    assert!(message.starts_with("The request signature we calculated does not match"), "{message}");
+    assert!(
+        message.starts_with("The request signature we calculated does not match"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signature_failures_get_aws_errors() {
-    let server = Server::start(Options { root_credentials: Some(("AKIAKEYHAVENTEST0001".into(), "s3cr3t/key".into())), ..Default::default() });
-    let signing = Signing { access_key_id: "AKIAKEYHAVENTEST0001", secret: "s3cr3t/key", ..Default::default() };
+    let server = Server::start(Options {
+        root_credentials: Some(("AKIAKEYHAVENTEST0001".into(), "s3cr3t/key".into())),
+        ..Default::default()
+    });
+    let signing = Signing {
+        access_key_id: "AKIAKEYHAVENTEST0001",
+        secret: "s3cr3t/key",
+        ..Default::default()
+    };
     let ok = kms_call(&server.endpoint, "ListKeys", b"{}", &signing);
     assert_eq!(ok.status, 200, "{}", ok.body);
 
-    let stale = Signing { time: SystemTime::now() - Duration::from_secs(16 * 60), ..signing };
+    let stale = Signing {
+        time: SystemTime::now() - Duration::from_secs(16 * 60),
+        ..signing
+    };
     let response = kms_call(&server.endpoint, "ListKeys", b"{}", &stale);
     assert_eq!(response.error_code(), "InvalidSignatureException");
-    assert!(response.message().starts_with("Signature expired:"), "{}", response.message());
+    assert!(
+        response.message().starts_with("Signature expired:"),
+        "{}",
+        response.message()
+    );
 
-    let future = Signing { time: SystemTime::now() + Duration::from_secs(16 * 60), ..signing };
-    assert!(kms_call(&server.endpoint, "ListKeys", b"{}", &future).message().starts_with("Signature not yet current:"));
+    let future = Signing {
+        time: SystemTime::now() + Duration::from_secs(16 * 60),
+        ..signing
+    };
+    assert!(
+        kms_call(&server.endpoint, "ListKeys", b"{}", &future)
+            .message()
+            .starts_with("Signature not yet current:")
+    );
 
-    let wrong_service = Signing { service: "s3", ..signing };
+    let wrong_service = Signing {
+        service: "s3",
+        ..signing
+    };
     let response = kms_call(&server.endpoint, "ListKeys", b"{}", &wrong_service);
     assert_eq!(response.error_code(), "InvalidSignatureException");
-    assert!(response.message().contains("Credential should be scoped to correct service: 'kms'"), "{}", response.message());
+    assert!(
+        response
+            .message()
+            .contains("Credential should be scoped to correct service: 'kms'"),
+        "{}",
+        response.message()
+    );
 
     let unsigned = send_raw(
         &server.endpoint,
         "POST",
         "/",
-        &[("content-type".into(), "application/x-amz-json-1.1".into()), ("x-amz-target".into(), "TrentService.ListKeys".into())],
+        &[
+            ("content-type".into(), "application/x-amz-json-1.1".into()),
+            ("x-amz-target".into(), "TrentService.ListKeys".into()),
+        ],
         b"{}",
     );
-    assert_eq!((unsigned.status, unsigned.error_code().as_str()), (400, "MissingAuthenticationTokenException"));
+    assert_eq!(
+        (unsigned.status, unsigned.error_code().as_str()),
+        (400, "MissingAuthenticationTokenException")
+    );
 
     let garbled = send_raw(
         &server.endpoint,
@@ -361,7 +675,10 @@ async fn signature_failures_get_aws_errors() {
         &[
             ("content-type".into(), "application/x-amz-json-1.1".into()),
             ("x-amz-target".into(), "TrentService.ListKeys".into()),
-            ("authorization".into(), "AWS4-HMAC-SHA256 Credential=AKIAKEYHAVENTEST0001".into()),
+            (
+                "authorization".into(),
+                "AWS4-HMAC-SHA256 Credential=AKIAKEYHAVENTEST0001".into(),
+            ),
         ],
         b"{}",
     );
@@ -375,16 +692,39 @@ async fn malformed_requests_never_500() {
     let cases: &[(&str, &[u8], u16, &str)] = &[
         ("ListKeys", b"{not json", 400, "SerializationException"),
         ("ListKeys", b"[1,2,3]", 400, "SerializationException"),
-        ("Encrypt", br#"{"KeyId": 5, "Plaintext": "AA=="}"#, 400, "SerializationException"),
-        ("Encrypt", br#"{"KeyId": "alias/x", "Plaintext": "not base64!"}"#, 400, "SerializationException"),
+        (
+            "Encrypt",
+            br#"{"KeyId": 5, "Plaintext": "AA=="}"#,
+            400,
+            "SerializationException",
+        ),
+        (
+            "Encrypt",
+            br#"{"KeyId": "alias/x", "Plaintext": "not base64!"}"#,
+            400,
+            "SerializationException",
+        ),
         ("NoSuchOperation", b"{}", 400, "UnknownOperationException"),
-        ("Decrypt", br#"{"CiphertextBlob": "AAAAAAAAAAAA"}"#, 400, "InvalidCiphertextException"),
+        (
+            "Decrypt",
+            br#"{"CiphertextBlob": "AAAAAAAAAAAA"}"#,
+            400,
+            "InvalidCiphertextException",
+        ),
         ("DescribeKey", b"", 400, "ValidationException"),
     ];
     for (operation, body, status, code) in cases {
         let response = kms_call(&server.endpoint, operation, body, &signing);
-        assert_eq!((response.status, response.error_code().as_str()), (*status, *code), "{operation} {}", String::from_utf8_lossy(body));
-        assert!(response.header("x-amzn-requestid").is_some_and(|id| id.len() == 36), "every answer carries a request id");
+        assert_eq!(
+            (response.status, response.error_code().as_str()),
+            (*status, *code),
+            "{operation} {}",
+            String::from_utf8_lossy(body)
+        );
+        assert!(
+            response.header("x-amzn-requestid").is_some_and(|id| id.len() == 36),
+            "every answer carries a request id"
+        );
         assert_eq!(response.header("x-amzn-errortype"), Some(*code));
     }
     let huge = vec![b' '; 2 * 1024 * 1024];
@@ -414,8 +754,20 @@ async fn graceful_shutdown_keeps_an_intact_audit_log_without_secrets() {
     let kms = server.kms();
     let key_id = create_key(&kms).await;
     let secret = "PLAINTEXT-MARKER-7f3a";
-    let encrypted = kms.encrypt().key_id(&key_id).plaintext(Blob::new(secret)).send().await.expect("encrypt");
-    let data_key = kms.generate_data_key().key_id(&key_id).number_of_bytes(32).send().await.expect("gdk");
+    let encrypted = kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(secret))
+        .send()
+        .await
+        .expect("encrypt");
+    let data_key = kms
+        .generate_data_key()
+        .key_id(&key_id)
+        .number_of_bytes(32)
+        .send()
+        .await
+        .expect("gdk");
     let _ = kms.describe_key().key_id("fake-key-id").send().await;
     assert!(server.terminate(), "clean exit on SIGTERM");
     let output = std::process::Command::new(keyhaven_tests::binary())
@@ -435,12 +787,17 @@ async fn graceful_shutdown_keeps_an_intact_audit_log_without_secrets() {
         secret.as_bytes().to_vec(),
         b64.encode(secret).into_bytes(),
         data_key.plaintext().expect("plaintext").as_ref().to_vec(),
-        b64.encode(data_key.plaintext().expect("plaintext").as_ref()).into_bytes(),
-        b64.encode(encrypted.ciphertext_blob().expect("blob").as_ref()).into_bytes(),
+        b64.encode(data_key.plaintext().expect("plaintext").as_ref())
+            .into_bytes(),
+        b64.encode(encrypted.ciphertext_blob().expect("blob").as_ref())
+            .into_bytes(),
     ];
     for needle in needles {
         for haystack in [&db, &wal] {
-            assert!(!haystack.windows(needle.len()).any(|w| w == needle.as_slice()), "secret material reached the disk");
+            assert!(
+                !haystack.windows(needle.len()).any(|w| w == needle.as_slice()),
+                "secret material reached the disk"
+            );
         }
     }
 }

@@ -15,7 +15,10 @@ pub struct RootCredential {
 #[derive(Debug)]
 pub enum Identity<'a> {
     /// Verify the signature with this secret; the caller is this principal.
-    Verified { secret: &'a SecretBytes, principal: Principal },
+    Verified {
+        secret: &'a SecretBytes,
+        principal: Principal,
+    },
     /// Dev mode: an unknown key is taken as the root of an account without a signature check.
     Trusted(Principal),
     Unknown,
@@ -31,7 +34,11 @@ pub struct CredentialRegistry {
 
 impl CredentialRegistry {
     pub fn new(root: RootCredential, dev: bool, default_account: String) -> Self {
-        Self { root, dev, default_account }
+        Self {
+            root,
+            dev,
+            default_account,
+        }
     }
 
     pub fn identify(&self, access_key_id: &str) -> Identity<'_> {

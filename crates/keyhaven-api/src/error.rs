@@ -17,7 +17,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -25,7 +29,11 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure.")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            "The request processing has failed because of an unknown error, exception or failure.",
+        )
     }
 
     pub fn unknown_operation() -> Self {
@@ -41,11 +49,19 @@ impl ApiError {
     }
 
     pub fn too_large() -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLargeException", "Request entity too large")
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            "Request entity too large",
+        )
     }
 
     pub fn unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException", "The service is unavailable. Try again later.")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+            "The service is unavailable. Try again later.",
+        )
     }
 }
 
@@ -76,7 +92,11 @@ pub fn kms_error(e: CoreError) -> ApiError {
         CoreError::DryRun => "DryRunOperationException",
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
-            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException", "An internal error occurred.");
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "KMSInternalException",
+                "An internal error occurred.",
+            );
         }
     };
     ApiError::bad_request(code, e.to_string())
@@ -92,15 +112,33 @@ mod tests {
             (CoreError::NotFound("m".into()), "NotFoundException", 400, "m"),
             (CoreError::InvalidCiphertext, "InvalidCiphertextException", 400, ""),
             (CoreError::Disabled("d".into()), "DisabledException", 400, "d"),
-            (CoreError::InvalidState("s".into()), "KMSInvalidStateException", 400, "s"),
+            (
+                CoreError::InvalidState("s".into()),
+                "KMSInvalidStateException",
+                400,
+                "s",
+            ),
             (CoreError::IncorrectKey("k".into()), "IncorrectKeyException", 400, "k"),
-            (CoreError::DryRun, "DryRunOperationException", 400, "The request would have succeeded, but the DryRun option is set."),
+            (
+                CoreError::DryRun,
+                "DryRunOperationException",
+                400,
+                "The request would have succeeded, but the DryRun option is set.",
+            ),
             (CoreError::Tag("t".into()), "TagException", 400, "t"),
-            (CoreError::Internal("secret detail".into()), "KMSInternalException", 500, "An internal error occurred."),
+            (
+                CoreError::Internal("secret detail".into()),
+                "KMSInternalException",
+                500,
+                "An internal error occurred.",
+            ),
         ];
         for (error, code, status, message) in cases {
             let api = kms_error(error);
-            assert_eq!((api.code, api.status.as_u16(), api.message.as_str()), (code, status, message));
+            assert_eq!(
+                (api.code, api.status.as_u16(), api.message.as_str()),
+                (code, status, message)
+            );
         }
     }
 }

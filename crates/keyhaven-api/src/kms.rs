@@ -53,16 +53,30 @@ pub fn decode_error(e: DecodeError) -> ApiError {
 /// CloudTrail marks KMS reads and cryptographic operations read-only.
 pub fn is_read_only(operation: &str) -> bool {
     ["Describe", "Get", "List"].iter().any(|p| operation.starts_with(p))
-        || matches!(operation, "Encrypt" | "Decrypt" | "ReEncrypt" | "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" | "GenerateRandom")
+        || matches!(
+            operation,
+            "Encrypt"
+                | "Decrypt"
+                | "ReEncrypt"
+                | "GenerateDataKey"
+                | "GenerateDataKeyWithoutPlaintext"
+                | "GenerateRandom"
+        )
 }
 
 /// The request's members as CloudTrail records them: lowerCamelCase, secrets removed.
 pub fn audit_parameters(body: &[u8]) -> Value {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(members)) => {
-            let kept: serde_json::Map<String, Value> =
-                members.into_iter().filter(|(k, _)| !REDACTED_MEMBERS.contains(&k.as_str())).collect();
-            if kept.is_empty() { Value::Null } else { camel_case_keys(Value::Object(kept)) }
+            let kept: serde_json::Map<String, Value> = members
+                .into_iter()
+                .filter(|(k, _)| !REDACTED_MEMBERS.contains(&k.as_str()))
+                .collect();
+            if kept.is_empty() {
+                Value::Null
+            } else {
+                camel_case_keys(Value::Object(kept))
+            }
         }
         _ => Value::Null,
     }
@@ -75,7 +89,11 @@ fn camel_case_keys(value: Value) -> Value {
             members
                 .into_iter()
                 .map(|(k, v)| {
-                    let v = if k.ends_with("EncryptionContext") || k.starts_with("EncryptionContext") { v } else { camel_case_keys(v) };
+                    let v = if k.ends_with("EncryptionContext") || k.starts_with("EncryptionContext") {
+                        v
+                    } else {
+                        camel_case_keys(v)
+                    };
                     (lower_first(&k), v)
                 })
                 .collect(),
@@ -94,20 +112,44 @@ fn lower_first(name: &str) -> String {
 }
 
 fn resource(arn: &str, account_id: &str) -> AuditResource {
-    AuditResource { arn: arn.to_string(), resource_type: "AWS::KMS::Key", account_id: account_id.to_string() }
+    AuditResource {
+        arn: arn.to_string(),
+        resource_type: "AWS::KMS::Key",
+        account_id: account_id.to_string(),
+    }
 }
 
 /// Serialises `output`; management operations also keep it as the audit record's response elements.
-fn respond<T: Serialize>(output: &T, key_arn: Option<&str>, ctx: &RequestContext, keep_response: bool) -> Result<Executed, ApiError> {
+fn respond<T: Serialize>(
+    output: &T,
+    key_arn: Option<&str>,
+    ctx: &RequestContext,
+    keep_response: bool,
+) -> Result<Executed, ApiError> {
     let value = serde_json::to_value(output).map_err(|_| ApiError::internal())?;
     let body = serde_json::to_vec(&value).map_err(|_| ApiError::internal())?;
-    let response_elements = if keep_response && value.as_object().is_some_and(|m| !m.is_empty()) { camel_case_keys(value) } else { Value::Null };
-    let resources = key_arn.map(|arn| vec![resource(arn, ctx.account_id())]).unwrap_or_default();
-    Ok(Executed { body, response_elements, resources })
+    let response_elements = if keep_response && value.as_object().is_some_and(|m| !m.is_empty()) {
+        camel_case_keys(value)
+    } else {
+        Value::Null
+    };
+    let resources = key_arn
+        .map(|arn| vec![resource(arn, ctx.account_id())])
+        .unwrap_or_default();
+    Ok(Executed {
+        body,
+        response_elements,
+        resources,
+    })
 }
 
 fn required(value: Option<String>, member: &str) -> Result<String, ApiError> {
-    value.ok_or_else(|| ApiError::validation(format!("1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null", lower_first(member))))
+    value.ok_or_else(|| {
+        ApiError::validation(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            lower_first(member)
+        ))
+    })
 }
 
 fn limit(value: Option<i32>, default: usize) -> usize {
@@ -121,7 +163,10 @@ fn context(value: Option<std::collections::BTreeMap<String, String>>) -> Encrypt
 fn tags_in(tags: Option<Vec<wire::Tag>>) -> Vec<Tag> {
     tags.unwrap_or_default()
         .into_iter()
-        .map(|t| Tag { key: t.tag_key.unwrap_or_default(), value: t.tag_value.unwrap_or_default() })
+        .map(|t| Tag {
+            key: t.tag_key.unwrap_or_default(),
+            value: t.tag_value.unwrap_or_default(),
+        })
         .collect()
 }
 
@@ -174,34 +219,66 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                     },
                 )
                 .map_err(kms_error)?;
-            let output = wire::CreateKeyResponse { key_metadata: Some(key_metadata(&record)) };
+            let output = wire::CreateKeyResponse {
+                key_metadata: Some(key_metadata(&record)),
+            };
             respond(&output, Some(&record.arn()), ctx, true)
         }
         Request::DescribeKey(input) => {
-            let record = kms.describe_key(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
-            respond(&wire::DescribeKeyResponse { key_metadata: Some(key_metadata(&record)) }, Some(&record.arn()), ctx, false)
+            let record = kms
+                .describe_key(ctx, &required(input.key_id, "KeyId")?)
+                .map_err(kms_error)?;
+            respond(
+                &wire::DescribeKeyResponse {
+                    key_metadata: Some(key_metadata(&record)),
+                },
+                Some(&record.arn()),
+                ctx,
+                false,
+            )
         }
         Request::ListKeys(input) => {
-            let page = kms.list_keys(ctx, limit(input.limit, DEFAULT_LIST_KEYS_LIMIT), input.marker.as_deref()).map_err(kms_error)?;
+            let page = kms
+                .list_keys(
+                    ctx,
+                    limit(input.limit, DEFAULT_LIST_KEYS_LIMIT),
+                    input.marker.as_deref(),
+                )
+                .map_err(kms_error)?;
             let (next_marker, truncated) = marker_out(&page);
             let keys = page
                 .items
                 .iter()
-                .map(|k| wire::KeyListEntry { key_id: Some(k.key_id.clone()), key_arn: Some(k.arn()) })
+                .map(|k| wire::KeyListEntry {
+                    key_id: Some(k.key_id.clone()),
+                    key_arn: Some(k.arn()),
+                })
                 .collect();
-            respond(&wire::ListKeysResponse { keys: Some(keys), next_marker, truncated }, None, ctx, false)
+            respond(
+                &wire::ListKeysResponse {
+                    keys: Some(keys),
+                    next_marker,
+                    truncated,
+                },
+                None,
+                ctx,
+                false,
+            )
         }
         Request::UpdateKeyDescription(input) => {
             let key = required(input.key_id, "KeyId")?;
-            kms.update_key_description(ctx, &key, input.description.unwrap_or_default()).map_err(kms_error)?;
+            kms.update_key_description(ctx, &key, input.description.unwrap_or_default())
+                .map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
         }
         Request::EnableKey(input) => {
-            kms.enable_key(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
+            kms.enable_key(ctx, &required(input.key_id, "KeyId")?)
+                .map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
         }
         Request::DisableKey(input) => {
-            kms.disable_key(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
+            kms.disable_key(ctx, &required(input.key_id, "KeyId")?)
+                .map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
         }
         Request::ScheduleKeyDeletion(input) => {
@@ -218,26 +295,47 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             respond(&output, Some(&record.arn()), ctx, true)
         }
         Request::CancelKeyDeletion(input) => {
-            let record = kms.cancel_key_deletion(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
-            respond(&wire::CancelKeyDeletionResponse { key_id: Some(record.arn()) }, Some(&record.arn()), ctx, true)
+            let record = kms
+                .cancel_key_deletion(ctx, &required(input.key_id, "KeyId")?)
+                .map_err(kms_error)?;
+            respond(
+                &wire::CancelKeyDeletionResponse {
+                    key_id: Some(record.arn()),
+                },
+                Some(&record.arn()),
+                ctx,
+                true,
+            )
         }
         Request::CreateAlias(input) => {
-            let (alias, target) = (required(input.alias_name, "AliasName")?, required(input.target_key_id, "TargetKeyId")?);
+            let (alias, target) = (
+                required(input.alias_name, "AliasName")?,
+                required(input.target_key_id, "TargetKeyId")?,
+            );
             kms.create_alias(ctx, &alias, &target).map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
         }
         Request::UpdateAlias(input) => {
-            let (alias, target) = (required(input.alias_name, "AliasName")?, required(input.target_key_id, "TargetKeyId")?);
+            let (alias, target) = (
+                required(input.alias_name, "AliasName")?,
+                required(input.target_key_id, "TargetKeyId")?,
+            );
             kms.update_alias(ctx, &alias, &target).map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
         }
         Request::DeleteAlias(input) => {
-            kms.delete_alias(ctx, &required(input.alias_name, "AliasName")?).map_err(kms_error)?;
+            kms.delete_alias(ctx, &required(input.alias_name, "AliasName")?)
+                .map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
         }
         Request::ListAliases(input) => {
             let page = kms
-                .list_aliases(ctx, input.key_id.as_deref(), limit(input.limit, DEFAULT_LIST_ALIASES_LIMIT), input.marker.as_deref())
+                .list_aliases(
+                    ctx,
+                    input.key_id.as_deref(),
+                    limit(input.limit, DEFAULT_LIST_ALIASES_LIMIT),
+                    input.marker.as_deref(),
+                )
                 .map_err(kms_error)?;
             let (next_marker, truncated) = marker_out(&page);
             let aliases = page
@@ -251,43 +349,113 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                     last_updated_date: Some(Timestamp(a.last_updated_date)),
                 })
                 .collect();
-            respond(&wire::ListAliasesResponse { aliases: Some(aliases), next_marker, truncated }, None, ctx, false)
+            respond(
+                &wire::ListAliasesResponse {
+                    aliases: Some(aliases),
+                    next_marker,
+                    truncated,
+                },
+                None,
+                ctx,
+                false,
+            )
         }
         Request::TagResource(input) => {
-            kms.tag_resource(ctx, &required(input.key_id, "KeyId")?, tags_in(input.tags)).map_err(kms_error)?;
+            kms.tag_resource(ctx, &required(input.key_id, "KeyId")?, tags_in(input.tags))
+                .map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
         }
         Request::UntagResource(input) => {
-            kms.untag_resource(ctx, &required(input.key_id, "KeyId")?, &input.tag_keys.unwrap_or_default()).map_err(kms_error)?;
+            kms.untag_resource(
+                ctx,
+                &required(input.key_id, "KeyId")?,
+                &input.tag_keys.unwrap_or_default(),
+            )
+            .map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
         }
         Request::ListResourceTags(input) => {
             let page = kms
-                .list_resource_tags(ctx, &required(input.key_id, "KeyId")?, limit(input.limit, DEFAULT_TAGS_LIMIT), input.marker.as_deref())
+                .list_resource_tags(
+                    ctx,
+                    &required(input.key_id, "KeyId")?,
+                    limit(input.limit, DEFAULT_TAGS_LIMIT),
+                    input.marker.as_deref(),
+                )
                 .map_err(kms_error)?;
             let (next_marker, truncated) = marker_out(&page);
-            let tags = page.items.iter().map(|t| wire::Tag { tag_key: Some(t.key.clone()), tag_value: Some(t.value.clone()) }).collect();
-            respond(&wire::ListResourceTagsResponse { tags: Some(tags), next_marker, truncated }, None, ctx, false)
+            let tags = page
+                .items
+                .iter()
+                .map(|t| wire::Tag {
+                    tag_key: Some(t.key.clone()),
+                    tag_value: Some(t.value.clone()),
+                })
+                .collect();
+            respond(
+                &wire::ListResourceTagsResponse {
+                    tags: Some(tags),
+                    next_marker,
+                    truncated,
+                },
+                None,
+                ctx,
+                false,
+            )
         }
         Request::GetKeyPolicy(input) => {
             let name = input.policy_name.clone();
-            let policy = kms.get_key_policy(ctx, &required(input.key_id, "KeyId")?, name.as_deref()).map_err(kms_error)?;
-            respond(&wire::GetKeyPolicyResponse { policy: Some(policy), policy_name: Some(name.unwrap_or_else(|| "default".into())) }, None, ctx, false)
+            let policy = kms
+                .get_key_policy(ctx, &required(input.key_id, "KeyId")?, name.as_deref())
+                .map_err(kms_error)?;
+            respond(
+                &wire::GetKeyPolicyResponse {
+                    policy: Some(policy),
+                    policy_name: Some(name.unwrap_or_else(|| "default".into())),
+                },
+                None,
+                ctx,
+                false,
+            )
         }
         Request::PutKeyPolicy(input) => {
             let policy = required(input.policy, "Policy")?;
-            kms.put_key_policy(ctx, &required(input.key_id, "KeyId")?, input.policy_name.as_deref(), &policy).map_err(kms_error)?;
+            kms.put_key_policy(
+                ctx,
+                &required(input.key_id, "KeyId")?,
+                input.policy_name.as_deref(),
+                &policy,
+            )
+            .map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
         }
         Request::ListKeyPolicies(input) => {
-            let names = kms.list_key_policies(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
-            respond(&wire::ListKeyPoliciesResponse { policy_names: Some(names), next_marker: None, truncated: Some(false) }, None, ctx, false)
+            let names = kms
+                .list_key_policies(ctx, &required(input.key_id, "KeyId")?)
+                .map_err(kms_error)?;
+            respond(
+                &wire::ListKeyPoliciesResponse {
+                    policy_names: Some(names),
+                    next_marker: None,
+                    truncated: Some(false),
+                },
+                None,
+                ctx,
+                false,
+            )
         }
         Request::Encrypt(input) => {
             let key = required(input.key_id, "KeyId")?;
             let plaintext = input.plaintext.ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'plaintext' failed to satisfy constraint: Member must not be null"))?;
             let sealed = kms
-                .encrypt(ctx, &key, plaintext.as_bytes(), &context(input.encryption_context), input.encryption_algorithm.as_deref(), input.dry_run.unwrap_or(false))
+                .encrypt(
+                    ctx,
+                    &key,
+                    plaintext.as_bytes(),
+                    &context(input.encryption_context),
+                    input.encryption_algorithm.as_deref(),
+                    input.dry_run.unwrap_or(false),
+                )
                 .map_err(kms_error)?;
             let output = wire::EncryptResponse {
                 ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
@@ -331,7 +499,10 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                     input.source_key_id.as_deref(),
                     &destination,
                     &context(input.destination_encryption_context),
-                    (input.source_encryption_algorithm.as_deref(), input.destination_encryption_algorithm.as_deref()),
+                    (
+                        input.source_encryption_algorithm.as_deref(),
+                        input.destination_encryption_algorithm.as_deref(),
+                    ),
                     input.dry_run.unwrap_or(false),
                 )
                 .map_err(kms_error)?;
@@ -352,7 +523,14 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             }
             let key = required(input.key_id, "KeyId")?;
             let (plaintext, sealed) = kms
-                .generate_data_key(ctx, &key, &context(input.encryption_context), input.number_of_bytes, input.key_spec.as_deref(), input.dry_run.unwrap_or(false))
+                .generate_data_key(
+                    ctx,
+                    &key,
+                    &context(input.encryption_context),
+                    input.number_of_bytes,
+                    input.key_spec.as_deref(),
+                    input.dry_run.unwrap_or(false),
+                )
                 .map_err(kms_error)?;
             let output = wire::GenerateDataKeyResponse {
                 ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
@@ -366,7 +544,14 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
         Request::GenerateDataKeyWithoutPlaintext(input) => {
             let key = required(input.key_id, "KeyId")?;
             let (_, sealed) = kms
-                .generate_data_key(ctx, &key, &context(input.encryption_context), input.number_of_bytes, input.key_spec.as_deref(), input.dry_run.unwrap_or(false))
+                .generate_data_key(
+                    ctx,
+                    &key,
+                    &context(input.encryption_context),
+                    input.number_of_bytes,
+                    input.key_spec.as_deref(),
+                    input.dry_run.unwrap_or(false),
+                )
                 .map_err(kms_error)?;
             let output = wire::GenerateDataKeyWithoutPlaintextResponse {
                 ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
@@ -377,25 +562,39 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
         }
         Request::GenerateRandom(input) => {
             if input.custom_key_store_id.is_some() {
-                return Err(kms_error(keyhaven_core::CoreError::CustomKeyStoreNotFound("Custom key stores are not supported by this server yet.".into())));
+                return Err(kms_error(keyhaven_core::CoreError::CustomKeyStoreNotFound(
+                    "Custom key stores are not supported by this server yet.".into(),
+                )));
             }
             if input.recipient.is_some() {
                 return Err(unsupported("GenerateRandom with a Recipient attestation document"));
             }
             let bytes = kms.generate_random(input.number_of_bytes).map_err(kms_error)?;
-            respond(&wire::GenerateRandomResponse { plaintext: Some(Blob::from(bytes)), ..Default::default() }, None, ctx, false)
+            respond(
+                &wire::GenerateRandomResponse {
+                    plaintext: Some(Blob::from(bytes)),
+                    ..Default::default()
+                },
+                None,
+                ctx,
+                false,
+            )
         }
         Request::EnableKeyRotation(input) => {
-            kms.enable_key_rotation(ctx, &required(input.key_id, "KeyId")?, input.rotation_period_in_days).map_err(kms_error)?;
+            kms.enable_key_rotation(ctx, &required(input.key_id, "KeyId")?, input.rotation_period_in_days)
+                .map_err(kms_error)?;
             core.scheduler.wake();
             respond(&serde_json::json!({}), None, ctx, false)
         }
         Request::DisableKeyRotation(input) => {
-            kms.disable_key_rotation(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
+            kms.disable_key_rotation(ctx, &required(input.key_id, "KeyId")?)
+                .map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
         }
         Request::GetKeyRotationStatus(input) => {
-            let status = kms.key_rotation_status(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
+            let status = kms
+                .key_rotation_status(ctx, &required(input.key_id, "KeyId")?)
+                .map_err(kms_error)?;
             let output = wire::GetKeyRotationStatusResponse {
                 key_rotation_enabled: Some(status.enabled),
                 key_id: Some(status.key_arn.clone()),
@@ -406,8 +605,17 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             respond(&output, Some(&status.key_arn), ctx, false)
         }
         Request::RotateKeyOnDemand(input) => {
-            let arn = kms.rotate_key_on_demand(ctx, &required(input.key_id, "KeyId")?).map_err(kms_error)?;
-            respond(&wire::RotateKeyOnDemandResponse { key_id: Some(arn.clone()) }, Some(&arn), ctx, true)
+            let arn = kms
+                .rotate_key_on_demand(ctx, &required(input.key_id, "KeyId")?)
+                .map_err(kms_error)?;
+            respond(
+                &wire::RotateKeyOnDemandResponse {
+                    key_id: Some(arn.clone()),
+                },
+                Some(&arn),
+                ctx,
+                true,
+            )
         }
         Request::ListKeyRotations(input) => {
             let listing = match input.include_key_material.as_deref() {
@@ -415,7 +623,13 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                 _ => RotationListing::RotationsOnly,
             };
             let page = kms
-                .list_key_rotations(ctx, &required(input.key_id, "KeyId")?, listing, limit(input.limit, DEFAULT_LIST_KEYS_LIMIT), input.marker.as_deref())
+                .list_key_rotations(
+                    ctx,
+                    &required(input.key_id, "KeyId")?,
+                    listing,
+                    limit(input.limit, DEFAULT_LIST_KEYS_LIMIT),
+                    input.marker.as_deref(),
+                )
                 .map_err(kms_error)?;
             let (next_marker, truncated) = marker_out(&page);
             let rotations = page
@@ -430,14 +644,26 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                     ..Default::default()
                 })
                 .collect();
-            respond(&wire::ListKeyRotationsResponse { rotations: Some(rotations), next_marker, truncated }, None, ctx, false)
+            respond(
+                &wire::ListKeyRotationsResponse {
+                    rotations: Some(rotations),
+                    next_marker,
+                    truncated,
+                },
+                None,
+                ctx,
+                false,
+            )
         }
         other => Err(unsupported(other.operation_name())),
     }
 }
 
 fn unsupported(what: &str) -> ApiError {
-    ApiError::bad_request("UnsupportedOperationException", format!("{what} is not supported by this server yet."))
+    ApiError::bad_request(
+        "UnsupportedOperationException",
+        format!("{what} is not supported by this server yet."),
+    )
 }
 
 #[cfg(test)]
@@ -448,7 +674,10 @@ mod tests {
     fn audit_parameters_drop_secrets_and_keep_context_keys_verbatim() {
         let body = br#"{"KeyId":"alias/x","Plaintext":"c2VjcmV0","EncryptionContext":{"Department":"IT"},"GrantTokens":["t"]}"#;
         let params = audit_parameters(body);
-        assert_eq!(params, serde_json::json!({"keyId": "alias/x", "encryptionContext": {"Department": "IT"}, "grantTokens": ["t"]}));
+        assert_eq!(
+            params,
+            serde_json::json!({"keyId": "alias/x", "encryptionContext": {"Department": "IT"}, "grantTokens": ["t"]})
+        );
         assert!(!params.to_string().contains("c2VjcmV0"));
         assert_eq!(audit_parameters(br#"{"CiphertextBlob":"AAAA"}"#), Value::Null);
         assert_eq!(audit_parameters(b"not json"), Value::Null);
@@ -456,7 +685,13 @@ mod tests {
 
     #[test]
     fn read_only_operations() {
-        for (op, expected) in [("DescribeKey", true), ("Encrypt", true), ("ListAliases", true), ("CreateKey", false), ("ScheduleKeyDeletion", false)] {
+        for (op, expected) in [
+            ("DescribeKey", true),
+            ("Encrypt", true),
+            ("ListAliases", true),
+            ("CreateKey", false),
+            ("ScheduleKeyDeletion", false),
+        ] {
             assert_eq!(is_read_only(op), expected, "{op}");
         }
     }

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use keyhaven_core::Core;
-use keyhaven_core::clock::Clock;
 use keyhaven_core::audit::{AuditEvent, AuditResource};
+use keyhaven_core::clock::Clock;
 use keyhaven_core::context::{Principal, RequestContext};
 use serde_json::{Value, json};
 
@@ -76,7 +76,10 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     if state.core.audit.is_healthy() {
         plain_json(StatusCode::OK, json!({"status": "ok"}))
     } else {
-        plain_json(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "audit log unavailable"}))
+        plain_json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "audit log unavailable"}),
+        )
     }
 }
 
@@ -138,7 +141,12 @@ async fn aws_json(State(state): State<Arc<AppState>>, request: Request) -> Respo
     let user_agent = header_str(&parts.headers, "user-agent").unwrap_or_default().to_string();
     let mut outcome = Outcome {
         service: "unknown",
-        operation: header_str(&parts.headers, "x-amz-target").unwrap_or_default().rsplit('.').next().unwrap_or_default().to_string(),
+        operation: header_str(&parts.headers, "x-amz-target")
+            .unwrap_or_default()
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
         region: String::new(),
         principal: None,
         request_parameters: Value::Null,
@@ -152,7 +160,17 @@ async fn aws_json(State(state): State<Arc<AppState>>, request: Request) -> Respo
     }
     let body = match collect_limited(body, MAX_JSON_BODY).await {
         Ok(body) => body,
-        Err(e) => return finish(&state, outcome_with(outcome, Err(e)), &request_id, &user_agent, connection, started).await,
+        Err(e) => {
+            return finish(
+                &state,
+                outcome_with(outcome, Err(e)),
+                &request_id,
+                &user_agent,
+                connection,
+                started,
+            )
+            .await;
+        }
     };
     let ctx_base = (request_id.clone(), user_agent.clone(), connection);
     outcome.result = handle_json(&state, &parts, &body, &mut outcome, ctx_base).await;
@@ -224,14 +242,27 @@ fn authenticate(
     service: &str,
     outcome: &mut Outcome,
 ) -> Result<Principal, ApiError> {
-    let request = RequestParts { method: &parts.method, uri: &parts.uri, headers: &parts.headers, body };
+    let request = RequestParts {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        body,
+    };
     let auth = sigv4::parse(&request).map_err(|e| ApiError::from(&e))?;
     outcome.region = auth.region.clone();
     let now = time::OffsetDateTime::now_utc();
     match state.credentials.identify(&auth.access_key_id) {
         Identity::Verified { secret, principal } => {
-            sigv4::verify(&auth, &request, secret.expose(), service, now, UriEncoding::Double, &state.signing_keys)
-                .map_err(|e| ApiError::from(&e))?;
+            sigv4::verify(
+                &auth,
+                &request,
+                secret.expose(),
+                service,
+                now,
+                UriEncoding::Double,
+                &state.signing_keys,
+            )
+            .map_err(|e| ApiError::from(&e))?;
             Ok(principal)
         }
         Identity::Trusted(principal) => {
@@ -264,7 +295,10 @@ async fn finish(
     if outcome.result.is_err() {
         metrics::counter!("keyhaven_errors_total", "service" => outcome.service, "code" => code).increment(1);
     }
-    let recipient = outcome.principal.as_ref().map_or_else(|| state.default_account.clone(), |p| p.account_id.clone());
+    let recipient = outcome
+        .principal
+        .as_ref()
+        .map_or_else(|| state.default_account.clone(), |p| p.account_id.clone());
     let (error_code, error_message) = match &outcome.result {
         Ok(_) => (None, None),
         Err(e) => (Some(e.code.to_string()), Some(e.message.clone())),
@@ -301,7 +335,9 @@ async fn finish(
 fn plain_json(status: StatusCode, value: Value) -> Response {
     let mut response = Response::new(Body::from(value.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -324,7 +360,9 @@ pub fn json_error(error: &ApiError, request_id: &str) -> Response {
         json!({ "__type": error.code, "message": error.message })
     };
     let mut response = json_response(error.status, body.to_string().into_bytes(), request_id);
-    response.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(error.code));
+    response
+        .headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(error.code));
     response
 }
 
@@ -344,9 +382,14 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
 
 /// Dev mode: moves the domain clock forward and runs whatever became due, before answering.
 async fn advance_clock(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let seconds = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["advance_seconds"].as_i64());
+    let seconds = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["advance_seconds"].as_i64());
     let Some(seconds) = seconds.filter(|s| *s >= 0) else {
-        return json_error(&ApiError::validation("advance_seconds must be a non-negative integer"), &new_request_id());
+        return json_error(
+            &ApiError::validation("advance_seconds must be a non-negative integer"),
+            &new_request_id(),
+        );
     };
     state.core.clock.advance(seconds);
     let core = state.core.clone();

@@ -515,7 +515,11 @@ fn format_amz_date(when: OffsetDateTime) -> String {
 /// The caller still validates the access key and `auth.security_token`.
 /// The checks that need no secret: credential scope and clock skew (or presigned expiry). Dev mode
 /// applies only these to access keys it does not know.
-pub fn check_scope_and_time(auth: &ParsedAuth, expected_service: &str, now: time::OffsetDateTime) -> Result<(), SigV4Error> {
+pub fn check_scope_and_time(
+    auth: &ParsedAuth,
+    expected_service: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), SigV4Error> {
     check_scope(auth, expected_service)?;
     check_time(auth, now)
 }

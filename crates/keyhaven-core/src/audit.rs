@@ -130,7 +130,10 @@ pub struct AuditLog {
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog").field("healthy", &self.is_healthy()).field("strict", &self.strict).finish()
+        f.debug_struct("AuditLog")
+            .field("healthy", &self.is_healthy())
+            .field("strict", &self.strict)
+            .finish()
     }
 }
 
@@ -170,9 +173,14 @@ impl AuditLog {
         } else {
             (None, None)
         };
-        self.enqueue(Queued { event_time: event.event_time.unix_timestamp(), record, durable })?;
+        self.enqueue(Queued {
+            event_time: event.event_time.unix_timestamp(),
+            record,
+            durable,
+        })?;
         if let Some(done) = done {
-            done.await.map_err(|_| CoreError::Internal("audit record was not persisted".into()))?;
+            done.await
+                .map_err(|_| CoreError::Internal("audit record was not persisted".into()))?;
         }
         Ok(())
     }
@@ -181,8 +189,13 @@ impl AuditLog {
         if !self.is_healthy() {
             return Err(CoreError::Internal("audit log is not accepting records".into()));
         }
-        let guard = self.sender.lock().map_err(|_| CoreError::Internal("audit queue poisoned".into()))?;
-        let sender = guard.as_ref().ok_or_else(|| CoreError::Internal("audit log is shut down".into()))?;
+        let guard = self
+            .sender
+            .lock()
+            .map_err(|_| CoreError::Internal("audit queue poisoned".into()))?;
+        let sender = guard
+            .as_ref()
+            .ok_or_else(|| CoreError::Internal("audit log is shut down".into()))?;
         loop {
             match sender.try_send(item) {
                 Ok(()) => return Ok(()),
@@ -283,9 +296,13 @@ pub fn chain_hash(previous: &[u8; 32], sequence: u64, record: &[u8]) -> [u8; 32]
 /// Result of checking the persisted audit chain.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ChainCheck {
-    Intact { records: u64 },
+    Intact {
+        records: u64,
+    },
     /// The first entry whose hash or sequence does not follow from the ones before it.
-    BrokenAt { sequence: u64 },
+    BrokenAt {
+        sequence: u64,
+    },
 }
 
 /// Recomputes the whole chain from the store.
@@ -298,8 +315,12 @@ pub fn verify_chain(store: &dyn Backend) -> Result<ChainCheck, CoreError> {
         }
         for entry in page {
             let expected = chain_hash(&hash, sequence + 1, &entry.record);
-            if entry.sequence != sequence + 1 || !keyhaven_crypto::digest::constant_time_eq(&expected, &entry.chain_hash) {
-                return Ok(ChainCheck::BrokenAt { sequence: entry.sequence });
+            if entry.sequence != sequence + 1
+                || !keyhaven_crypto::digest::constant_time_eq(&expected, &entry.chain_hash)
+            {
+                return Ok(ChainCheck::BrokenAt {
+                    sequence: entry.sequence,
+                });
             }
             sequence = entry.sequence;
             hash = entry.chain_hash;
@@ -345,10 +366,18 @@ mod tests {
         let entries = store.audit_after(0, 10).expect("read");
         let names: Vec<String> = entries
             .iter()
-            .map(|e| serde_json::from_slice::<Value>(&e.record).expect("json")["eventName"].as_str().unwrap_or("").to_string())
+            .map(|e| {
+                serde_json::from_slice::<Value>(&e.record).expect("json")["eventName"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect();
         assert_eq!(names, ["CreateKey", "Encrypt", "Decrypt"]);
-        assert_eq!(verify_chain(&*store).expect("verify"), ChainCheck::Intact { records: 3 });
+        assert_eq!(
+            verify_chain(&*store).expect("verify"),
+            ChainCheck::Intact { records: 3 }
+        );
     }
 
     #[tokio::test]
@@ -359,12 +388,18 @@ mod tests {
             log.record(&event("Encrypt")).await.expect("record");
             log.shutdown();
         }
-        assert_eq!(verify_chain(&*store).expect("verify"), ChainCheck::Intact { records: 2 });
+        assert_eq!(
+            verify_chain(&*store).expect("verify"),
+            ChainCheck::Intact { records: 2 }
+        );
         let mut forged = store.audit_after(0, 10).expect("read");
         forged[0].sequence = 3;
         forged[0].record = b"{\"eventName\":\"Forged\"}".to_vec();
         store.append_audit(&forged[..1]).expect("append");
-        assert_eq!(verify_chain(&*store).expect("verify"), ChainCheck::BrokenAt { sequence: 3 });
+        assert_eq!(
+            verify_chain(&*store).expect("verify"),
+            ChainCheck::BrokenAt { sequence: 3 }
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ impl AdjustableClock {
 
     /// A clock fixed at `unix_seconds` that moves only when advanced.
     pub fn frozen(unix_seconds: i64) -> Self {
-        Self { offset_seconds: AtomicI64::new(0), frozen_at: Some(unix_seconds) }
+        Self {
+            offset_seconds: AtomicI64::new(0),
+            frozen_at: Some(unix_seconds),
+        }
     }
 
     pub fn advance(&self, seconds: i64) {

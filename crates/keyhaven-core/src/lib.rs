@@ -35,7 +35,10 @@ pub fn transact<T>(
     match outcome {
         Some(Err(e)) => Err(e),
         Some(Ok(value)) => committed.map(|()| value).map_err(CoreError::from),
-        None => Err(committed.err().map(CoreError::from).unwrap_or_else(|| CoreError::Internal("transaction did not run".into()))),
+        None => Err(committed
+            .err()
+            .map(CoreError::from)
+            .unwrap_or_else(|| CoreError::Internal("transaction did not run".into()))),
     }
 }
 
@@ -70,7 +73,13 @@ impl Core {
     ) -> Result<Arc<Self>, CoreError> {
         let audit = AuditLog::start(store.clone(), config.strict_audit)?;
         let kms = kms::Kms::new(store.clone(), Arc::new(root), clock.clone());
-        Ok(Arc::new(Self { store, clock, kms, audit, scheduler: scheduler::Scheduler::default() }))
+        Ok(Arc::new(Self {
+            store,
+            clock,
+            kms,
+            audit,
+            scheduler: scheduler::Scheduler::default(),
+        }))
     }
 
     /// Removes every resource (dev mode's reset). The audit log is kept.
@@ -98,7 +107,13 @@ pub(crate) mod testing {
     pub fn core() -> (TempDir, Arc<Core>) {
         let (dir, store) = temp_store();
         let root = keyhaven_crypto::RootKey::generate().expect("root key");
-        let core = Core::open(store, root, Arc::new(AdjustableClock::frozen(START)), CoreConfig::default()).expect("core");
+        let core = Core::open(
+            store,
+            root,
+            Arc::new(AdjustableClock::frozen(START)),
+            CoreConfig::default(),
+        )
+        .expect("core");
         (dir, core)
     }
 

@@ -41,7 +41,10 @@ impl Core {
             for job in due {
                 if let Err(e) = self.run_job(&job) {
                     tracing::error!(job = %job.id, error = %e, "scheduled job failed; retrying later");
-                    let retry = Job { due_at: now + RETRY_AFTER_SECONDS, ..job };
+                    let retry = Job {
+                        due_at: now + RETRY_AFTER_SECONDS,
+                        ..job
+                    };
                     transact(&*self.store, |tx| Ok(tx.schedule(&retry)?))?;
                 }
                 ran += 1;

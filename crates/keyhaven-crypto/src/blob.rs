@@ -144,7 +144,10 @@ mod tests {
 
     fn fixture() -> (SecretBytes, BlobHeader) {
         let key = crate::random_bytes(BACKING_KEY_LEN).expect("rng");
-        let header = BlobHeader { key_id: [7; KEY_ID_LEN], material_id: [9; MATERIAL_ID_LEN] };
+        let header = BlobHeader {
+            key_id: [7; KEY_ID_LEN],
+            material_id: [9; MATERIAL_ID_LEN],
+        };
         (key, header)
     }
 
@@ -186,7 +189,12 @@ mod tests {
     fn context_must_match_exactly() {
         let (key, header) = fixture();
         let blob = seal(key.expose(), &header, b"x", &context(&[("k", "v")])).expect("seal");
-        for wrong in [context(&[]), context(&[("k", "V")]), context(&[("K", "v")]), context(&[("k", "v"), ("a", "b")])] {
+        for wrong in [
+            context(&[]),
+            context(&[("k", "V")]),
+            context(&[("K", "v")]),
+            context(&[("k", "v"), ("a", "b")]),
+        ] {
             assert_eq!(open(key.expose(), &blob, &wrong), Err(CryptoError::InvalidCiphertext));
         }
     }

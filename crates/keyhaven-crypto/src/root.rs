@@ -54,11 +54,7 @@ impl RootKey {
         out.extend_from_slice(&nonce_bytes);
         let mut body = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::from(label),
-                &mut body,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(label), &mut body)
             .map_err(|_| CryptoError::InvalidCiphertext)?;
         out.extend_from_slice(&body);
         Ok(out)

@@ -45,8 +45,17 @@ pub struct Statement {
     pub body: Value,
 }
 
-const STATEMENT_ELEMENTS: &[&str] =
-    &["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"];
+const STATEMENT_ELEMENTS: &[&str] = &[
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+];
 
 impl PolicyDocument {
     /// Parses and validates a resource policy (statements need a principal).
@@ -108,17 +117,41 @@ mod tests {
         let ok = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}"#;
         let cases: &[(&str, Result<usize, PolicyError>)] = &[
             (ok, Ok(1)),
-            (r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*"}}"#, Ok(1)),
+            (
+                r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*"}}"#,
+                Ok(1),
+            ),
             ("not json", Err(PolicyError::NotJson)),
             ("[]", Err(PolicyError::NotObject)),
             (r#"{"Version":"2012-10-17"}"#, Err(PolicyError::MissingStatement)),
-            (r#"{"Version":"2020-01-01","Statement":[]}"#, Err(PolicyError::BadVersion("\"2020-01-01\"".into()))),
-            (r#"{"Statement":[{"Effect":"Maybe","Principal":"*","Action":"a","Resource":"*"}]}"#, Err(PolicyError::BadEffect)),
-            (r#"{"Statement":[{"Effect":"Allow","Principal":"*","Resource":"*"}]}"#, Err(PolicyError::MissingAction)),
-            (r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"a"}]}"#, Err(PolicyError::MissingResource)),
-            (r#"{"Statement":[{"Effect":"Allow","Action":"a","Resource":"*"}]}"#, Err(PolicyError::BadPrincipal)),
-            (r#"{"Statement":[],"Extra":1}"#, Err(PolicyError::UnknownElement("Extra".into()))),
-            (r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"a","Resource":"*","Oops":1}]}"#, Err(PolicyError::UnknownElement("Oops".into()))),
+            (
+                r#"{"Version":"2020-01-01","Statement":[]}"#,
+                Err(PolicyError::BadVersion("\"2020-01-01\"".into())),
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Maybe","Principal":"*","Action":"a","Resource":"*"}]}"#,
+                Err(PolicyError::BadEffect),
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":"*","Resource":"*"}]}"#,
+                Err(PolicyError::MissingAction),
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"a"}]}"#,
+                Err(PolicyError::MissingResource),
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Action":"a","Resource":"*"}]}"#,
+                Err(PolicyError::BadPrincipal),
+            ),
+            (
+                r#"{"Statement":[],"Extra":1}"#,
+                Err(PolicyError::UnknownElement("Extra".into())),
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"a","Resource":"*","Oops":1}]}"#,
+                Err(PolicyError::UnknownElement("Oops".into())),
+            ),
         ];
         for (text, expected) in cases {
             let got = PolicyDocument::parse(text).map(|p| p.statements.len());

@@ -104,7 +104,12 @@ fn list_pages_in_id_order() {
 #[test]
 fn jobs_come_due_in_order_and_can_be_cancelled() {
     for (_dir, store) in backends() {
-        let job = |id: &str, due_at| Job { id: id.into(), due_at, kind: "t".into(), payload: id.as_bytes().to_vec() };
+        let job = |id: &str, due_at| Job {
+            id: id.into(),
+            due_at,
+            kind: "t".into(),
+            payload: id.as_bytes().to_vec(),
+        };
         store
             .transaction(&mut |tx| {
                 tx.schedule(&job("late", 300))?;
@@ -115,9 +120,16 @@ fn jobs_come_due_in_order_and_can_be_cancelled() {
             .expect("schedule");
         assert_eq!(store.next_due().expect("next"), Some(100));
         assert!(store.due_jobs(99, 10).expect("due").is_empty());
-        let due: Vec<_> = store.due_jobs(1000, 10).expect("due").into_iter().map(|j| j.id).collect();
+        let due: Vec<_> = store
+            .due_jobs(1000, 10)
+            .expect("due")
+            .into_iter()
+            .map(|j| j.id)
+            .collect();
         assert_eq!(due, vec!["early", "late"]);
-        store.transaction(&mut |tx| tx.schedule(&job("early", 500))).expect("reschedule");
+        store
+            .transaction(&mut |tx| tx.schedule(&job("early", 500)))
+            .expect("reschedule");
         assert_eq!(store.next_due().expect("next"), Some(300));
     }
 }
@@ -126,12 +138,20 @@ fn jobs_come_due_in_order_and_can_be_cancelled() {
 fn audit_appends_and_reads_back_in_order() {
     for (_dir, store) in backends() {
         assert_eq!(store.last_audit().expect("last"), None);
-        let entry = |sequence| AuditEntry { sequence, event_time: 7, record: vec![sequence as u8], chain_hash: [sequence as u8; 32] };
+        let entry = |sequence| AuditEntry {
+            sequence,
+            event_time: 7,
+            record: vec![sequence as u8],
+            chain_hash: [sequence as u8; 32],
+        };
         store.append_audit(&[entry(1), entry(2)]).expect("append");
         store.append_audit(&[entry(3)]).expect("append");
         assert_eq!(store.last_audit().expect("last"), Some(entry(3)));
         assert_eq!(store.audit_after(1, 10).expect("after"), vec![entry(2), entry(3)]);
-        assert!(store.append_audit(&[entry(3)]).is_err(), "a sequence number is written once");
+        assert!(
+            store.append_audit(&[entry(3)]).is_err(),
+            "a sequence number is written once"
+        );
     }
 }
 
@@ -140,10 +160,22 @@ fn wipe_clears_records_and_jobs_but_keeps_the_audit_log() {
     for (_dir, store) in backends() {
         put(&*store, "k", "s", "x", b"1");
         store
-            .transaction(&mut |tx| tx.schedule(&Job { id: "j".into(), due_at: 1, kind: "t".into(), payload: vec![] }))
+            .transaction(&mut |tx| {
+                tx.schedule(&Job {
+                    id: "j".into(),
+                    due_at: 1,
+                    kind: "t".into(),
+                    payload: vec![],
+                })
+            })
             .expect("schedule");
         store
-            .append_audit(&[AuditEntry { sequence: 1, event_time: 1, record: vec![1], chain_hash: [0; 32] }])
+            .append_audit(&[AuditEntry {
+                sequence: 1,
+                event_time: 1,
+                record: vec![1],
+                chain_hash: [0; 32],
+            }])
             .expect("append");
         store.wipe().expect("wipe");
         assert_eq!(get(&*store, "k", "s", "x"), None);

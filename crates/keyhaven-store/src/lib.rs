@@ -69,7 +69,10 @@ pub trait Transaction {
 /// A storage backend. Implementations must make a committed transaction durable before returning.
 pub trait Backend: Send + Sync {
     /// Runs `work` in one transaction: commits if it returns `Ok`, rolls back otherwise.
-    fn transaction(&self, work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>) -> Result<(), StoreError>;
+    fn transaction(
+        &self,
+        work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     /// Jobs due at or before `now`, earliest first.
     fn due_jobs(&self, now: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
     /// The earliest due time of any job, to know how long the scheduler may sleep.

@@ -40,7 +40,10 @@ impl SqliteStore {
         let records = Self::connect(path)?;
         migrate(&records)?;
         let audit = Self::connect(path)?;
-        Ok(Self { records: Mutex::new(records), audit: Mutex::new(audit) })
+        Ok(Self {
+            records: Mutex::new(records),
+            audit: Mutex::new(audit),
+        })
     }
 
     fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -66,7 +69,10 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     let supported = MIGRATIONS.len() as i64;
     if current > supported {
-        return Err(StoreError::SchemaTooNew { found: current, supported });
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported,
+        });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.unchecked_transaction()?;
@@ -83,7 +89,9 @@ struct SqliteTransaction<'c> {
 
 impl Transaction for SqliteTransaction<'_> {
     fn get(&mut self, kind: &str, scope: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut stmt = self.tx.prepare_cached("SELECT body FROM records WHERE kind = ?1 AND scope = ?2 AND id = ?3")?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT body FROM records WHERE kind = ?1 AND scope = ?2 AND id = ?3")?;
         Ok(stmt.query_row(params![kind, scope, id], |row| row.get(0)).optional()?)
     }
 
@@ -97,7 +105,9 @@ impl Transaction for SqliteTransaction<'_> {
     }
 
     fn delete(&mut self, kind: &str, scope: &str, id: &str) -> Result<bool, StoreError> {
-        let mut stmt = self.tx.prepare_cached("DELETE FROM records WHERE kind = ?1 AND scope = ?2 AND id = ?3")?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM records WHERE kind = ?1 AND scope = ?2 AND id = ?3")?;
         Ok(stmt.execute(params![kind, scope, id])? > 0)
     }
 
@@ -106,7 +116,10 @@ impl Transaction for SqliteTransaction<'_> {
             "SELECT id, body FROM records WHERE kind = ?1 AND scope = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
         )?;
         let rows = stmt.query_map(params![kind, scope, after.unwrap_or(""), limit as i64], |row| {
-            Ok(Record { id: row.get(0)?, body: row.get(1)? })
+            Ok(Record {
+                id: row.get(0)?,
+                body: row.get(1)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -133,11 +146,19 @@ fn audit_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     if hash.len() == 32 {
         chain_hash.copy_from_slice(&hash);
     }
-    Ok(AuditEntry { sequence: row.get::<_, i64>(0)? as u64, event_time: row.get(1)?, record: row.get(2)?, chain_hash })
+    Ok(AuditEntry {
+        sequence: row.get::<_, i64>(0)? as u64,
+        event_time: row.get(1)?,
+        record: row.get(2)?,
+        chain_hash,
+    })
 }
 
 impl Backend for SqliteStore {
-    fn transaction(&self, work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn transaction(
+        &self,
+        work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.records()?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut wrapped = SqliteTransaction { tx };
@@ -148,10 +169,16 @@ impl Backend for SqliteStore {
 
     fn due_jobs(&self, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
         let conn = self.records()?;
-        let mut stmt =
-            conn.prepare_cached("SELECT id, due_at, kind, payload FROM jobs WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, due_at, kind, payload FROM jobs WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
+        )?;
         let rows = stmt.query_map(params![now, limit as i64], |row| {
-            Ok(Job { id: row.get(0)?, due_at: row.get(1)?, kind: row.get(2)?, payload: row.get(3)? })
+            Ok(Job {
+                id: row.get(0)?,
+                due_at: row.get(1)?,
+                kind: row.get(2)?,
+                payload: row.get(3)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -165,10 +192,16 @@ impl Backend for SqliteStore {
         let mut conn = self.audit()?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
-            let mut stmt =
-                tx.prepare_cached("INSERT INTO audit (sequence, event_time, record, chain_hash) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO audit (sequence, event_time, record, chain_hash) VALUES (?1, ?2, ?3, ?4)",
+            )?;
             for e in entries {
-                stmt.execute(params![e.sequence as i64, e.event_time, e.record, e.chain_hash.as_slice()])?;
+                stmt.execute(params![
+                    e.sequence as i64,
+                    e.event_time,
+                    e.record,
+                    e.chain_hash.as_slice()
+                ])?;
             }
         }
         tx.commit()?;
@@ -197,7 +230,9 @@ impl Backend for SqliteStore {
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let conn = self.records()?;
-        Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |row| row.get(0)).optional()?)
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |row| row.get(0))
+            .optional()?)
     }
 
     fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {

@@ -36,14 +36,23 @@ pub enum BootstrapError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BootstrapError + '_ {
-    move |source| BootstrapError::Io { path: path.to_path_buf(), source }
+    move |source| BootstrapError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Writes `contents` to `path` with mode 0600: temp file, fsync, rename, so a crash leaves either
 /// nothing or the whole file.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), BootstrapError> {
     let temp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp).map_err(io(&temp))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)
+        .map_err(io(&temp))?;
     file.write_all(contents).map_err(io(&temp))?;
     file.sync_all().map_err(io(&temp))?;
     std::fs::rename(&temp, path).map_err(io(path))?;
@@ -62,7 +71,10 @@ pub fn root_key(data_dir: &Path, env_value: Option<String>) -> Result<RootKey, B
     let path = data_dir.join(ROOT_KEY_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let bytes = SecretBytes::new(B64.decode(text.trim()).map_err(|_| BootstrapError::RootKeyFile(path.clone()))?);
+            let bytes = SecretBytes::new(
+                B64.decode(text.trim())
+                    .map_err(|_| BootstrapError::RootKeyFile(path.clone()))?,
+            );
             RootKey::from_bytes(bytes.expose()).map_err(|_| BootstrapError::RootKeyFile(path))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -79,7 +91,8 @@ pub fn root_key(data_dir: &Path, env_value: Option<String>) -> Result<RootKey, B
 pub fn check_root_key(store: &dyn Backend, root: &RootKey, data_dir: &Path) -> Result<(), BootstrapError> {
     match store.meta(ROOT_KEY_CHECK)? {
         Some(sealed) => {
-            root.open(ROOT_KEY_CHECK.as_bytes(), &sealed).map_err(|_| BootstrapError::WrongRootKey(data_dir.into()))?;
+            root.open(ROOT_KEY_CHECK.as_bytes(), &sealed)
+                .map_err(|_| BootstrapError::WrongRootKey(data_dir.into()))?;
         }
         None => store.set_meta(ROOT_KEY_CHECK, &root.seal(ROOT_KEY_CHECK.as_bytes(), b"keyhaven")?)?,
     }
@@ -88,7 +101,11 @@ pub fn check_root_key(store: &dyn Backend, root: &RootKey, data_dir: &Path) -> R
 
 fn random_chars(len: usize, alphabet: &[u8]) -> Result<String, BootstrapError> {
     let bytes = keyhaven_crypto::random_bytes(len)?;
-    Ok(bytes.expose().iter().map(|b| alphabet[*b as usize % alphabet.len()] as char).collect())
+    Ok(bytes
+        .expose()
+        .iter()
+        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+        .collect())
 }
 
 /// Root credentials: from the environment, else the ones sealed in the store, else new ones written
@@ -105,9 +122,14 @@ pub fn root_credentials(
         (Some(id), Some(secret)) => (id, SecretBytes::new(secret.into_bytes())),
         (None, None) => match store.meta(SEALED_CREDENTIALS)? {
             Some(sealed) => {
-                let opened = root.open(label, &sealed).map_err(|_| BootstrapError::WrongRootKey(data_dir.into()))?;
-                let text = std::str::from_utf8(opened.expose()).map_err(|_| BootstrapError::WrongRootKey(data_dir.into()))?;
-                let (id, secret) = text.split_once('\n').ok_or_else(|| BootstrapError::WrongRootKey(data_dir.into()))?;
+                let opened = root
+                    .open(label, &sealed)
+                    .map_err(|_| BootstrapError::WrongRootKey(data_dir.into()))?;
+                let text =
+                    std::str::from_utf8(opened.expose()).map_err(|_| BootstrapError::WrongRootKey(data_dir.into()))?;
+                let (id, secret) = text
+                    .split_once('\n')
+                    .ok_or_else(|| BootstrapError::WrongRootKey(data_dir.into()))?;
                 (id.to_string(), SecretBytes::from_slice(secret.as_bytes()))
             }
             None => {
@@ -120,14 +142,21 @@ pub fn root_credentials(
                     "[keyhaven]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"
                 ));
                 write_private(&path, file.as_bytes())?;
-                println!("Generated root credentials for account {account_id} (saved to {}, profile keyhaven):", path.display());
+                println!(
+                    "Generated root credentials for account {account_id} (saved to {}, profile keyhaven):",
+                    path.display()
+                );
                 println!("  aws_access_key_id = {id}\n  aws_secret_access_key = {secret}");
                 (id, SecretBytes::new(secret.into_bytes()))
             }
         },
         _ => return Err(BootstrapError::CredentialsEnv),
     };
-    Ok(RootCredential { access_key_id, secret_access_key: secret, account_id: account_id.to_string() })
+    Ok(RootCredential {
+        access_key_id,
+        secret_access_key: secret,
+        account_id: account_id.to_string(),
+    })
 }
 
 /// A PEM certificate chain and its PEM private key.
@@ -141,9 +170,10 @@ pub fn tls_material(setting: &crate::config::TlsSetting, data_dir: &Path) -> Res
     use crate::config::TlsSetting;
     match setting {
         TlsSetting::Off => Ok(None),
-        TlsSetting::Files { cert, key } => {
-            Ok(Some(TlsPem { cert: std::fs::read(cert).map_err(io(cert))?, key: std::fs::read(key).map_err(io(key))?.into() }))
-        }
+        TlsSetting::Files { cert, key } => Ok(Some(TlsPem {
+            cert: std::fs::read(cert).map_err(io(cert))?,
+            key: std::fs::read(key).map_err(io(key))?.into(),
+        })),
         TlsSetting::SelfSigned => {
             let dir = data_dir.join("tls");
             let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
@@ -155,11 +185,15 @@ pub fn tls_material(setting: &crate::config::TlsSetting, data_dir: &Path) -> Res
             }
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;
             let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
-            let certified = rcgen::generate_simple_self_signed(names).map_err(|e| BootstrapError::Tls(e.to_string()))?;
+            let certified =
+                rcgen::generate_simple_self_signed(names).map_err(|e| BootstrapError::Tls(e.to_string()))?;
             let key_pem = zeroize::Zeroizing::new(certified.signing_key.serialize_pem());
             write_private(&key_path, key_pem.as_bytes())?;
             write_private(&cert_path, certified.cert.pem().as_bytes())?;
-            Ok(Some(TlsPem { cert: certified.cert.pem().into_bytes(), key: key_pem.as_bytes().to_vec().into() }))
+            Ok(Some(TlsPem {
+                cert: certified.cert.pem().into_bytes(),
+                key: key_pem.as_bytes().to_vec().into(),
+            }))
         }
     }
 }

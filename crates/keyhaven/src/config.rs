@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 #[derive(Debug, Parser)]
-#[command(name = "keyhaven", version, about = "AWS KMS and the AWS security plane, self-hosted")]
+#[command(
+    name = "keyhaven",
+    version,
+    about = "AWS KMS and the AWS security plane, self-hosted"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -116,8 +120,14 @@ pub enum ConfigError {
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.into(),
+        message: e.to_string(),
+    })
 }
 
 impl ServeArgs {
@@ -127,7 +137,10 @@ impl ServeArgs {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
-        let account_id = self.account_id.or(file.account_id).unwrap_or_else(|| "000000000000".into());
+        let account_id = self
+            .account_id
+            .or(file.account_id)
+            .unwrap_or_else(|| "000000000000".into());
         if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
             return Err(ConfigError::AccountId(account_id));
         }
@@ -141,8 +154,14 @@ impl ServeArgs {
             _ => TlsSetting::Off,
         };
         Ok(ServeConfig {
-            listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4566))),
-            data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./keyhaven-data")),
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4566))),
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./keyhaven-data")),
             dev: self.dev.or(file.dev).unwrap_or(false),
             account_id,
             tls,
@@ -161,8 +180,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("keyhaven-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("keyhaven.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\ndata-dir = \"/var/lib/kh\"\naccount-id = \"111122223333\"\n").expect("write");
-        let args = ServeArgs { config: Some(path.clone()), listen: Some("127.0.0.1:7000".parse().expect("addr")), ..Default::default() };
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\ndata-dir = \"/var/lib/kh\"\naccount-id = \"111122223333\"\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:7000".parse().expect("addr")),
+            ..Default::default()
+        };
         let config = args.resolve().expect("resolve");
         assert_eq!(config.listen.port(), 7000);
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/kh"));
@@ -172,8 +199,22 @@ mod tests {
         assert_eq!(defaults.listen.to_string(), "127.0.0.1:4566");
         assert_eq!(defaults.account_id, "000000000000");
         std::fs::write(&path, "bogus = 1\n").expect("write");
-        assert!(matches!(ServeArgs { config: Some(path), ..Default::default() }.resolve(), Err(ConfigError::Parse { .. })));
-        assert!(matches!(ServeArgs { account_id: Some("12".into()), ..Default::default() }.resolve(), Err(ConfigError::AccountId(_))));
+        assert!(matches!(
+            ServeArgs {
+                config: Some(path),
+                ..Default::default()
+            }
+            .resolve(),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            ServeArgs {
+                account_id: Some("12".into()),
+                ..Default::default()
+            }
+            .resolve(),
+            Err(ConfigError::AccountId(_))
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -18,7 +18,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A rustls acceptor from PEM certificate chain and key.
 pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, String> {
-    let certs = rustls_pemfile::certs(&mut &cert_pem[..]).collect::<Result<Vec<_>, _>>().map_err(|e| format!("certificate: {e}"))?;
+    let certs = rustls_pemfile::certs(&mut &cert_pem[..])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate: {e}"))?;
     let key = rustls_pemfile::private_key(&mut &key_pem[..])
         .map_err(|e| format!("private key: {e}"))?
         .ok_or_else(|| "no private key in PEM".to_string())?;
@@ -34,7 +36,12 @@ pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, Stri
 }
 
 /// Serves `router` on `listener` until `shutdown` turns true, then lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, router: axum::Router, tls: Option<TlsAcceptor>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    tls: Option<TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -48,11 +55,16 @@ pub async fn serve(listener: TcpListener, router: axum::Router, tls: Option<TlsA
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let info = ConnectionInfo { peer, tls: tls.is_some() };
-        let service = router.clone().map_request(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(info);
-            request
-        });
+        let info = ConnectionInfo {
+            peer,
+            tls: tls.is_some(),
+        };
+        let service = router
+            .clone()
+            .map_request(move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(info);
+                request
+            });
         let service = TowerToHyperService::new(service);
         let builder = hyper::server::conn::http1::Builder::new();
         match &tls {

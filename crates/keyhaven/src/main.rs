@@ -38,7 +38,9 @@ fn main() -> ExitCode {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYHAVEN_LOG").unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -47,21 +49,28 @@ fn init_logging(format: LogFormat) {
 
 fn serve(config: ServeConfig) -> Result<(), String> {
     init_logging(config.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     runtime.block_on(run(config))
 }
 
 async fn run(config: ServeConfig) -> Result<(), String> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
     let store = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?);
-    let root = bootstrap::root_key(&config.data_dir, std::env::var("KEYHAVEN_ROOT_KEY").ok()).map_err(|e| e.to_string())?;
+    let root =
+        bootstrap::root_key(&config.data_dir, std::env::var("KEYHAVEN_ROOT_KEY").ok()).map_err(|e| e.to_string())?;
     bootstrap::check_root_key(&*store, &root, &config.data_dir).map_err(|e| e.to_string())?;
     let root_credential = bootstrap::root_credentials(
         &*store,
         &root,
         &config.data_dir,
         &config.account_id,
-        (std::env::var("KEYHAVEN_ROOT_ACCESS_KEY_ID").ok(), std::env::var("KEYHAVEN_ROOT_SECRET_ACCESS_KEY").ok()),
+        (
+            std::env::var("KEYHAVEN_ROOT_ACCESS_KEY_ID").ok(),
+            std::env::var("KEYHAVEN_ROOT_SECRET_ACCESS_KEY").ok(),
+        ),
     )
     .map_err(|e| e.to_string())?;
     let tls = bootstrap::tls_material(&config.tls, &config.data_dir)
@@ -70,7 +79,15 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         .transpose()?;
 
     let clock = Arc::new(AdjustableClock::system());
-    let core = Core::open(store, root, clock, CoreConfig { strict_audit: config.audit_strict }).map_err(|e| e.to_string())?;
+    let core = Core::open(
+        store,
+        root,
+        clock,
+        CoreConfig {
+            strict_audit: config.audit_strict,
+        },
+    )
+    .map_err(|e| e.to_string())?;
     let metrics_handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
@@ -84,11 +101,16 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         metrics: Some(render),
     });
 
-    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| format!("{}: {e}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("{}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to learn the port when --listen ends in :0.
-    println!("keyhaven listening on {scheme}://{bound}{}", if config.dev { " (dev mode)" } else { "" });
+    println!(
+        "keyhaven listening on {scheme}://{bound}{}",
+        if config.dev { " (dev mode)" } else { "" }
+    );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let scheduler = tokio::spawn(keyhaven_core::scheduler::run(core.clone(), shutdown_rx.clone()));

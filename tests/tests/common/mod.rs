@@ -40,7 +40,10 @@ impl RawResponse {
 pub fn send_raw(endpoint: &str, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> RawResponse {
     let address = endpoint.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).expect("connect");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -52,12 +55,20 @@ pub fn send_raw(endpoint: &str, method: &str, path: &str, headers: &[(String, St
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    RawResponse { status, headers, body: body.to_string() }
+    RawResponse {
+        status,
+        headers,
+        body: body.to_string(),
+    }
 }
 
 /// How to sign a raw request.
@@ -71,7 +82,13 @@ pub struct Signing<'a> {
 
 impl Default for Signing<'_> {
     fn default() -> Self {
-        Self { access_key_id: "test", secret: "test", region: "us-east-1", service: "kms", time: SystemTime::now() }
+        Self {
+            access_key_id: "test",
+            secret: "test",
+            region: "us-east-1",
+            service: "kms",
+            time: SystemTime::now(),
+        }
     }
 }
 
@@ -94,8 +111,13 @@ pub fn kms_call(endpoint: &str, operation: &str, body: &[u8], signing: &Signing<
         .expect("signing params")
         .into();
     let uri = format!("{endpoint}/");
-    let signable = SignableRequest::new("POST", &uri, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), SignableBody::Bytes(body))
-        .expect("signable");
+    let signable = SignableRequest::new(
+        "POST",
+        &uri,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .expect("signable");
     let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
     let mut request = http::Request::builder().method("POST").uri(&uri);
     for (k, v) in &headers {

@@ -135,11 +135,19 @@ fn invalid_state(record: &KeyRecord) -> CoreError {
 }
 
 fn require_enabled(record: &KeyRecord) -> Result<(), CoreError> {
-    if record.state == KeyState::Enabled { Ok(()) } else { Err(invalid_state(record)) }
+    if record.state == KeyState::Enabled {
+        Ok(())
+    } else {
+        Err(invalid_state(record))
+    }
 }
 
 fn require_not_pending_deletion(record: &KeyRecord) -> Result<(), CoreError> {
-    if record.state == KeyState::PendingDeletion { Err(invalid_state(record)) } else { Ok(()) }
+    if record.state == KeyState::PendingDeletion {
+        Err(invalid_state(record))
+    } else {
+        Ok(())
+    }
 }
 
 fn material_label(key_id: &str, material_id: &str) -> Vec<u8> {
@@ -149,12 +157,21 @@ fn material_label(key_id: &str, material_id: &str) -> Vec<u8> {
 fn key_uuid_bytes(key_id: &str) -> Result<[u8; KEY_ID_LEN], CoreError> {
     let hex_digits: String = key_id.chars().filter(|c| *c != '-').collect();
     let bytes = hex::decode(hex_digits).map_err(|_| CoreError::Internal("stored key id is not a UUID".into()))?;
-    bytes.try_into().map_err(|_| CoreError::Internal("stored key id is not a UUID".into()))
+    bytes
+        .try_into()
+        .map_err(|_| CoreError::Internal("stored key id is not a UUID".into()))
 }
 
 fn uuid_string(bytes: &[u8; KEY_ID_LEN]) -> String {
     let h = hex::encode(bytes);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// A random version-4 UUID, lowercase, as AWS formats key ids.
@@ -184,7 +201,9 @@ fn validate_tags(tags: &[Tag]) -> Result<(), CoreError> {
 fn paginate<T: Clone>(items: &[T], limit: usize, marker: Option<&str>) -> Result<Page<T>, CoreError> {
     let start = match marker {
         None => 0,
-        Some(m) => m.parse::<usize>().map_err(|_| CoreError::InvalidMarker("Invalid marker".into()))?,
+        Some(m) => m
+            .parse::<usize>()
+            .map_err(|_| CoreError::InvalidMarker("Invalid marker".into()))?,
     };
     let start = start.min(items.len());
     let end = (start + limit).min(items.len());
@@ -212,7 +231,13 @@ pub fn default_key_policy(account_id: &str) -> String {
 
 impl Kms {
     pub fn new(store: Arc<dyn Backend>, root: Arc<RootKey>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, root, clock, cache: RwLock::new(HashMap::new()), cache_epoch: AtomicU64::new(0) }
+        Self {
+            store,
+            root,
+            clock,
+            cache: RwLock::new(HashMap::new()),
+            cache_epoch: AtomicU64::new(0),
+        }
     }
 
     fn now(&self) -> f64 {
@@ -223,23 +248,39 @@ impl Kms {
         let material_id = hex::encode(keyhaven_crypto::random_array::<MATERIAL_ID_LEN>()?);
         let secret = keyhaven_crypto::random_bytes(BACKING_KEY_LEN)?;
         let sealed = self.root.seal(&material_label(key_id, &material_id), secret.expose())?;
-        Ok(Material { id: material_id, sealed: B64.encode(sealed), created: self.now(), origin })
+        Ok(Material {
+            id: material_id,
+            sealed: B64.encode(sealed),
+            created: self.now(),
+            origin,
+        })
     }
 
     fn unseal_all(&self, record: &KeyRecord) -> Result<LiveKey, CoreError> {
         let mut materials = HashMap::with_capacity(record.materials.len());
         for m in &record.materials {
-            let sealed = B64.decode(&m.sealed).map_err(|_| CoreError::Internal("sealed material is not base64".into()))?;
-            let secret = self.root.open(&material_label(&record.key_id, &m.id), &sealed).map_err(|_| {
-                CoreError::Internal(format!("key material {} of {} does not unseal under this root key", m.id, record.key_id))
-            })?;
+            let sealed = B64
+                .decode(&m.sealed)
+                .map_err(|_| CoreError::Internal("sealed material is not base64".into()))?;
+            let secret = self
+                .root
+                .open(&material_label(&record.key_id, &m.id), &sealed)
+                .map_err(|_| {
+                    CoreError::Internal(format!(
+                        "key material {} of {} does not unseal under this root key",
+                        m.id, record.key_id
+                    ))
+                })?;
             let id: [u8; MATERIAL_ID_LEN] = hex::decode(&m.id)
                 .ok()
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| CoreError::Internal("stored material id is malformed".into()))?;
             materials.insert(id, secret);
         }
-        Ok(LiveKey { record: record.clone(), materials })
+        Ok(LiveKey {
+            record: record.clone(),
+            materials,
+        })
     }
 
     fn invalidate(&self, key_id: &str) {
@@ -263,7 +304,9 @@ impl Kms {
             return Ok((resolve::scope_of(&hit.record) == scope).then_some(hit));
         }
         let epoch = self.cache_epoch.load(Ordering::SeqCst);
-        let Some(record) = self.read_key(scope, key_id)? else { return Ok(None) };
+        let Some(record) = self.read_key(scope, key_id)? else {
+            return Ok(None);
+        };
         let live = Arc::new(self.unseal_all(&record)?);
         if let Ok(mut cache) = self.cache.write()
             && self.cache_epoch.load(Ordering::SeqCst) == epoch
@@ -331,14 +374,22 @@ impl Kms {
         self.create_key_as(ctx, input, MANAGER_CUSTOMER)
     }
 
-    fn create_key_as(&self, ctx: &RequestContext, input: CreateKeyInput, manager: &str) -> Result<KeyRecord, CoreError> {
+    fn create_key_as(
+        &self,
+        ctx: &RequestContext,
+        input: CreateKeyInput,
+        manager: &str,
+    ) -> Result<KeyRecord, CoreError> {
         if input.key_spec.is_some() && input.customer_master_key_spec.is_some() {
             return Err(CoreError::Validation(
                 "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."
                     .into(),
             ));
         }
-        let key_spec = input.key_spec.or(input.customer_master_key_spec).unwrap_or_else(|| SYMMETRIC_DEFAULT.into());
+        let key_spec = input
+            .key_spec
+            .or(input.customer_master_key_spec)
+            .unwrap_or_else(|| SYMMETRIC_DEFAULT.into());
         if key_spec != SYMMETRIC_DEFAULT {
             return Err(CoreError::UnsupportedOperation(format!(
                 "KeySpec {key_spec} is not supported by this server yet; only SYMMETRIC_DEFAULT keys are."
@@ -399,9 +450,18 @@ impl Kms {
         };
         transact(&*self.store, |tx| {
             resolve::save_key(tx, &record)?;
-            tx.put(KEY_SCOPE_INDEX_KIND, "", &record.key_id, resolve::scope_of(&record).as_bytes())?;
+            tx.put(
+                KEY_SCOPE_INDEX_KIND,
+                "",
+                &record.key_id,
+                resolve::scope_of(&record).as_bytes(),
+            )?;
             if manager == MANAGER_AWS {
-                self.schedule_rotation(tx, &record.key_id, self.clock.now().unix_timestamp() + 365 * SECONDS_PER_DAY)?;
+                self.schedule_rotation(
+                    tx,
+                    &record.key_id,
+                    self.clock.now().unix_timestamp() + 365 * SECONDS_PER_DAY,
+                )?;
             }
             Ok(())
         })?;
@@ -419,7 +479,10 @@ impl Kms {
         let description = format!("Default key that protects my {service} data when no other key is defined");
         let mut record = self.create_key_as(
             ctx,
-            CreateKeyInput { description: Some(description), ..Default::default() },
+            CreateKeyInput {
+                description: Some(description),
+                ..Default::default()
+            },
             MANAGER_AWS,
         )?;
         record.rotation = RotationSettings {
@@ -436,16 +499,30 @@ impl Kms {
                 return Ok(existing.target_key_id);
             }
             resolve::save_key(tx, &record)?;
-            let alias_record =
-                AliasRecord { v: RECORD_VERSION, name: alias.clone(), target_key_id: record.key_id.clone(), creation_date: now, last_updated_date: now };
+            let alias_record = AliasRecord {
+                v: RECORD_VERSION,
+                name: alias.clone(),
+                target_key_id: record.key_id.clone(),
+                creation_date: now,
+                last_updated_date: now,
+            };
             resolve::save_alias(tx, &scope, &alias_record)?;
             Ok(record.key_id.clone())
         })?;
         self.invalidate(&record.key_id);
-        if winner == record.key_id { Ok(record) } else { self.describe_key(ctx, &winner) }
+        if winner == record.key_id {
+            Ok(record)
+        } else {
+            self.describe_key(ctx, &winner)
+        }
     }
 
-    pub fn list_keys(&self, ctx: &RequestContext, limit: usize, marker: Option<&str>) -> Result<Page<KeyRecord>, CoreError> {
+    pub fn list_keys(
+        &self,
+        ctx: &RequestContext,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<KeyRecord>, CoreError> {
         let scope = ctx.regional_scope();
         let records = transact(&*self.store, |tx| Ok(tx.list(KEY_KIND, &scope, marker, limit + 1)?))?;
         let mut items = records
@@ -461,7 +538,12 @@ impl Kms {
         Ok(Page { items, next_marker })
     }
 
-    pub fn update_key_description(&self, ctx: &RequestContext, key: &str, description: String) -> Result<(), CoreError> {
+    pub fn update_key_description(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        description: String,
+    ) -> Result<(), CoreError> {
         self.update_key(ctx, key, |record, _| {
             require_not_pending_deletion(record)?;
             record.description = description.clone();
@@ -485,7 +567,12 @@ impl Kms {
         })
     }
 
-    pub fn schedule_key_deletion(&self, ctx: &RequestContext, key: &str, window_days: Option<i32>) -> Result<KeyRecord, CoreError> {
+    pub fn schedule_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        window_days: Option<i32>,
+    ) -> Result<KeyRecord, CoreError> {
         let days = window_days.unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
         let now = self.clock.now().unix_timestamp();
         self.update_key(ctx, key, |record, tx| {
@@ -513,7 +600,10 @@ impl Kms {
     pub fn cancel_key_deletion(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, CoreError> {
         self.update_key(ctx, key, |record, tx| {
             if record.state != KeyState::PendingDeletion {
-                return Err(CoreError::InvalidState(format!("{} is not pending deletion.", record.arn())));
+                return Err(CoreError::InvalidState(format!(
+                    "{} is not pending deletion.",
+                    record.arn()
+                )));
             }
             // AWS leaves a key whose deletion was cancelled disabled.
             record.state = KeyState::Disabled;
@@ -547,22 +637,40 @@ impl Kms {
         })
     }
 
-    pub fn list_resource_tags(&self, ctx: &RequestContext, key: &str, limit: usize, marker: Option<&str>) -> Result<Page<Tag>, CoreError> {
+    pub fn list_resource_tags(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<Tag>, CoreError> {
         let record = self.key_by_id(ctx, key)?;
         paginate(&record.tags, limit, marker)
     }
 
-    pub fn get_key_policy(&self, ctx: &RequestContext, key: &str, policy_name: Option<&str>) -> Result<String, CoreError> {
+    pub fn get_key_policy(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        policy_name: Option<&str>,
+    ) -> Result<String, CoreError> {
         check_policy_name(policy_name)?;
         let record = self.key_by_id(ctx, key)?;
         Ok(record.policy)
     }
 
-    pub fn put_key_policy(&self, ctx: &RequestContext, key: &str, policy_name: Option<&str>, policy: &str) -> Result<(), CoreError> {
+    pub fn put_key_policy(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        policy_name: Option<&str>,
+        policy: &str,
+    ) -> Result<(), CoreError> {
         check_policy_name(policy_name)?;
         // AWS looks the key up before it reads the policy: an unknown key is NotFound whatever the policy.
         self.update_key(ctx, key, |record, _| {
-            keyhaven_policy::PolicyDocument::parse(policy).map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))?;
+            keyhaven_policy::PolicyDocument::parse(policy)
+                .map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))?;
             require_not_pending_deletion(record)?;
             record.policy = policy.to_string();
             Ok(())
@@ -605,8 +713,8 @@ impl Kms {
         let scope = ctx.regional_scope();
         let now = self.now();
         transact(&*self.store, |tx| {
-            let mut alias_record = resolve::load_alias(tx, &scope, alias)?
-                .ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
+            let mut alias_record =
+                resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
             let record = resolve::resolve_in(tx, &target_ref)?;
             require_not_pending_deletion(&record)?;
             alias_record.target_key_id = record.key_id.clone();
@@ -620,11 +728,17 @@ impl Kms {
             return Err(CoreError::Validation(resolve::ALIAS_PREFIX_MESSAGE.into()));
         }
         if alias.starts_with("alias/aws/") {
-            return Err(CoreError::NotAuthorized(format!("Cannot delete AWS managed alias {alias}")));
+            return Err(CoreError::NotAuthorized(format!(
+                "Cannot delete AWS managed alias {alias}"
+            )));
         }
         let scope = ctx.regional_scope();
         transact(&*self.store, |tx| {
-            if tx.delete(ALIAS_KIND, &scope, alias)? { Ok(()) } else { Err(resolve::alias_not_found(ctx, alias)) }
+            if tx.delete(ALIAS_KIND, &scope, alias)? {
+                Ok(())
+            } else {
+                Err(resolve::alias_not_found(ctx, alias))
+            }
         })
     }
 
@@ -682,13 +796,28 @@ impl Kms {
     }
 
     fn seal_with(&self, live: &LiveKey, plaintext: &[u8], context: &EncryptionContext) -> Result<Encrypted, CoreError> {
-        let material = live.record.current_material().ok_or_else(|| CoreError::Internal("key has no material".into()))?;
-        let material_id: [u8; MATERIAL_ID_LEN] =
-            hex::decode(&material.id).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| CoreError::Internal("bad material id".into()))?;
-        let secret = live.materials.get(&material_id).ok_or_else(|| CoreError::Internal("material not unsealed".into()))?;
-        let header = BlobHeader { key_id: key_uuid_bytes(&live.record.key_id)?, material_id };
+        let material = live
+            .record
+            .current_material()
+            .ok_or_else(|| CoreError::Internal("key has no material".into()))?;
+        let material_id: [u8; MATERIAL_ID_LEN] = hex::decode(&material.id)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| CoreError::Internal("bad material id".into()))?;
+        let secret = live
+            .materials
+            .get(&material_id)
+            .ok_or_else(|| CoreError::Internal("material not unsealed".into()))?;
+        let header = BlobHeader {
+            key_id: key_uuid_bytes(&live.record.key_id)?,
+            material_id,
+        };
         let ciphertext = blob::seal(secret.expose(), &header, plaintext, context)?;
-        Ok(Encrypted { ciphertext, key_arn: live.record.arn(), material_id: material.id.clone() })
+        Ok(Encrypted {
+            ciphertext,
+            key_arn: live.record.arn(),
+            material_id: material.id.clone(),
+        })
     }
 
     pub fn encrypt(
@@ -740,9 +869,16 @@ impl Kms {
         if dry_run {
             return Err(CoreError::DryRun);
         }
-        let secret = live.materials.get(&header.material_id).ok_or(CoreError::InvalidCiphertext)?;
+        let secret = live
+            .materials
+            .get(&header.material_id)
+            .ok_or(CoreError::InvalidCiphertext)?;
         let plaintext = blob::open(secret.expose(), ciphertext, context)?;
-        let decrypted = Decrypted { plaintext, key_arn: live.record.arn(), material_id: hex::encode(header.material_id) };
+        let decrypted = Decrypted {
+            plaintext,
+            key_arn: live.record.arn(),
+            material_id: hex::encode(header.material_id),
+        };
         Ok((live, decrypted))
     }
 
@@ -755,7 +891,8 @@ impl Kms {
         algorithm: Option<&str>,
         dry_run: bool,
     ) -> Result<Decrypted, CoreError> {
-        self.open_blob(ctx, ciphertext, context, key, algorithm, dry_run).map(|(_, d)| d)
+        self.open_blob(ctx, ciphertext, context, key, algorithm, dry_run)
+            .map(|(_, d)| d)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -794,7 +931,9 @@ impl Kms {
         dry_run: bool,
     ) -> Result<(SecretBytes, Encrypted), CoreError> {
         let length = match (number_of_bytes, key_spec) {
-            (Some(n), None) => usize::try_from(n).map_err(|_| CoreError::Validation("NumberOfBytes is out of range.".into()))?,
+            (Some(n), None) => {
+                usize::try_from(n).map_err(|_| CoreError::Validation("NumberOfBytes is out of range.".into()))?
+            }
             (None, Some("AES_256")) => 32,
             (None, Some("AES_128")) => 16,
             (None, Some(other)) => {
@@ -802,7 +941,11 @@ impl Kms {
                     "1 validation error detected: Value '{other}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]"
                 )));
             }
-            _ => return Err(CoreError::Validation("Please specify either number of bytes or key spec.".into())),
+            _ => {
+                return Err(CoreError::Validation(
+                    "Please specify either number of bytes or key spec.".into(),
+                ));
+            }
         };
         let live = self.live_by_ref(ctx, key)?;
         self.check_usable(&live, None, "GenerateDataKey")?;
@@ -829,14 +972,23 @@ impl Kms {
         })?)
     }
 
-    pub fn enable_key_rotation(&self, ctx: &RequestContext, key: &str, period_days: Option<i32>) -> Result<(), CoreError> {
+    pub fn enable_key_rotation(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        period_days: Option<i32>,
+    ) -> Result<(), CoreError> {
         let period = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
         let now = self.clock.now().unix_timestamp();
         self.update_key(ctx, key, |record, tx| {
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
             let due = now + i64::from(period) * SECONDS_PER_DAY;
-            record.rotation = RotationSettings { enabled: true, period_days: period, next_rotation: Some(due as f64) };
+            record.rotation = RotationSettings {
+                enabled: true,
+                period_days: period,
+                next_rotation: Some(due as f64),
+            };
             self.schedule_rotation(tx, &record.key_id, due)
         })
     }
@@ -845,7 +997,11 @@ impl Kms {
         self.update_key(ctx, key, |record, tx| {
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
-            record.rotation = RotationSettings { enabled: false, period_days: record.rotation.period_days, next_rotation: None };
+            record.rotation = RotationSettings {
+                enabled: false,
+                period_days: record.rotation.period_days,
+                next_rotation: None,
+            };
             Ok(tx.cancel(&format!("{JOB_ROTATE_KEY}/{}", record.key_id))?)
         })
     }
@@ -914,12 +1070,18 @@ impl Kms {
         let now = self.clock.now().unix_timestamp();
         let done = transact(&*self.store, |tx| {
             tx.cancel(&job.id)?;
-            let Some(scope) = tx.get(KEY_SCOPE_INDEX_KIND, "", &key_id)? else { return Ok(()) };
+            let Some(scope) = tx.get(KEY_SCOPE_INDEX_KIND, "", &key_id)? else {
+                return Ok(());
+            };
             let scope = String::from_utf8_lossy(&scope).to_string();
-            let Some(mut record) = resolve::load_key(tx, &scope, &key_id)? else { return Ok(()) };
+            let Some(mut record) = resolve::load_key(tx, &scope, &key_id)? else {
+                return Ok(());
+            };
             match job.kind.as_str() {
                 JOB_DELETE_KEY => {
-                    if record.state == KeyState::PendingDeletion && record.deletion_date.is_some_and(|d| d as i64 <= now) {
+                    if record.state == KeyState::PendingDeletion
+                        && record.deletion_date.is_some_and(|d| d as i64 <= now)
+                    {
                         resolve::delete_key_records(tx, &record)?;
                         tx.cancel(&format!("{JOB_ROTATE_KEY}/{key_id}"))?;
                     }
@@ -929,9 +1091,12 @@ impl Kms {
                         return Ok(());
                     }
                     if record.state == KeyState::Enabled {
-                        record.materials.push(self.new_material(&record.key_id, MaterialOrigin::Automatic)?);
+                        record
+                            .materials
+                            .push(self.new_material(&record.key_id, MaterialOrigin::Automatic)?);
                     }
-                    let next = job.due_at.max(now - SECONDS_PER_DAY) + i64::from(record.rotation.period_days) * SECONDS_PER_DAY;
+                    let next = job.due_at.max(now - SECONDS_PER_DAY)
+                        + i64::from(record.rotation.period_days) * SECONDS_PER_DAY;
                     record.rotation.next_rotation = Some(next as f64);
                     record.revision += 1;
                     resolve::save_key(tx, &record)?;

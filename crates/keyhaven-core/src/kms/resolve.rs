@@ -6,8 +6,7 @@ use super::model::{ALIAS_KIND, AliasRecord, KEY_KIND, KEY_SCOPE_INDEX_KIND, KeyR
 use crate::context::{RequestContext, regional_scope};
 use crate::error::CoreError;
 
-pub const ALIAS_PREFIX_MESSAGE: &str =
-    "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html";
+pub const ALIAS_PREFIX_MESSAGE: &str = "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html";
 
 /// What a `KeyId` member names, with the scope it must be looked up in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +19,10 @@ fn is_key_uuid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     let lengths = [8, 4, 4, 4, 12];
     parts.len() == 5
-        && parts.iter().zip(lengths).all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+        && parts
+            .iter()
+            .zip(lengths)
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 impl KeyRef {
@@ -67,8 +69,14 @@ impl KeyRef {
     fn parse_arn(input: &str, rest: &str, ctx: &RequestContext) -> Result<Self, CoreError> {
         let invalid = || CoreError::NotFound(format!("Invalid arn {input}"));
         let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        let [partition, service, region, account, resource] = parts.as_slice() else { return Err(invalid()) };
-        if !partition.starts_with("aws") || *service != "kms" || account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+        let [partition, service, region, account, resource] = parts.as_slice() else {
+            return Err(invalid());
+        };
+        if !partition.starts_with("aws")
+            || *service != "kms"
+            || account.len() != 12
+            || !account.chars().all(|c| c.is_ascii_digit())
+        {
             return Err(invalid());
         }
         if *region != ctx.region {
@@ -80,10 +88,18 @@ impl KeyRef {
                 return Err(CoreError::NotFound(format!("Invalid keyId '{input}'")));
             }
             let key_id = key_id.to_ascii_lowercase();
-            return Ok(KeyRef::Key { scope, arn: key_arn(region, account, &key_id), key_id });
+            return Ok(KeyRef::Key {
+                scope,
+                arn: key_arn(region, account, &key_id),
+                key_id,
+            });
         }
         if resource.starts_with("alias/") {
-            return Ok(KeyRef::Alias { scope, name: resource.to_string(), arn: input.to_string() });
+            return Ok(KeyRef::Alias {
+                scope,
+                name: resource.to_string(),
+                arn: input.to_string(),
+            });
         }
         Err(invalid())
     }
@@ -109,7 +125,12 @@ pub fn load_key(tx: &mut dyn Transaction, scope: &str, key_id: &str) -> Result<O
 }
 
 pub fn save_key(tx: &mut dyn Transaction, record: &KeyRecord) -> Result<(), CoreError> {
-    Ok(tx.put(KEY_KIND, &scope_of(record), &record.key_id, &serde_json::to_vec(record)?)?)
+    Ok(tx.put(
+        KEY_KIND,
+        &scope_of(record),
+        &record.key_id,
+        &serde_json::to_vec(record)?,
+    )?)
 }
 
 /// Removes a key, its scope index entry and every alias that points at it.
@@ -143,7 +164,10 @@ pub fn save_alias(tx: &mut dyn Transaction, scope: &str, alias: &AliasRecord) ->
 }
 
 pub fn alias_not_found(ctx: &RequestContext, name: &str) -> CoreError {
-    CoreError::NotFound(format!("Alias {} is not found.", alias_arn(&ctx.region, ctx.account_id(), name)))
+    CoreError::NotFound(format!(
+        "Alias {} is not found.",
+        alias_arn(&ctx.region, ctx.account_id(), name)
+    ))
 }
 
 /// Loads the key a reference names, following an alias.
@@ -167,7 +191,9 @@ pub fn check_alias_name(name: &str) -> Result<(), CoreError> {
         return Err(CoreError::NotAuthorized(String::new()));
     }
     if name.contains(':') {
-        return Err(CoreError::Validation(format!("{name} contains invalid characters for an alias")));
+        return Err(CoreError::Validation(format!(
+            "{name} contains invalid characters for an alias"
+        )));
     }
     Ok(())
 }
