@@ -27,6 +27,26 @@ where
 /// (what the server answered, what AWS answers): (code, message) each.
 type ErrorCase = ((String, String), (&'static str, String));
 
+async fn encrypt(kms: &aws_sdk_kms::Client, key_id: &str, plaintext: &str) -> Blob {
+    let out = kms
+        .encrypt()
+        .key_id(key_id)
+        .plaintext(Blob::new(plaintext))
+        .send()
+        .await
+        .expect("encrypt");
+    out.ciphertext_blob().expect("ciphertext").clone()
+}
+
+async fn enable_rotation(kms: &aws_sdk_kms::Client, key_id: &str, days: i32) {
+    kms.enable_key_rotation()
+        .key_id(key_id)
+        .rotation_period_in_days(days)
+        .send()
+        .await
+        .expect("enable rotation");
+}
+
 async fn create_key(kms: &aws_sdk_kms::Client) -> String {
     let out = kms
         .create_key()
@@ -321,19 +341,8 @@ async fn rotation_keeps_old_ciphertexts_decryptable() {
     let server = Server::dev();
     let kms = server.kms();
     let key_id = create_key(&kms).await;
-    let before = kms
-        .encrypt()
-        .key_id(&key_id)
-        .plaintext(Blob::new("v1"))
-        .send()
-        .await
-        .expect("encrypt");
-    kms.enable_key_rotation()
-        .key_id(&key_id)
-        .rotation_period_in_days(90)
-        .send()
-        .await
-        .expect("enable rotation");
+    let before = encrypt(&kms, &key_id, "v1").await;
+    enable_rotation(&kms, &key_id, 90).await;
     let status = kms
         .get_key_rotation_status()
         .key_id(&key_id)
@@ -368,17 +377,11 @@ async fn rotation_keeps_old_ciphertexts_decryptable() {
         rotations.rotations()[0].rotation_type().map(|t| t.as_str()),
         Some("ON_DEMAND")
     );
-    let after = kms
-        .encrypt()
-        .key_id(&key_id)
-        .plaintext(Blob::new("v2"))
-        .send()
-        .await
-        .expect("encrypt");
-    for (blob, plain) in [(before.ciphertext_blob(), "v1"), (after.ciphertext_blob(), "v2")] {
+    let after = encrypt(&kms, &key_id, "v2").await;
+    for (blob, plain) in [(before, "v1"), (after, "v2")] {
         let out = kms
             .decrypt()
-            .ciphertext_blob(blob.expect("blob").clone())
+            .ciphertext_blob(blob)
             .send()
             .await
             .expect("decrypt");
@@ -473,19 +476,8 @@ async fn automatic_rotation_runs_on_schedule() {
     let server = Server::dev();
     let kms = server.kms();
     let key_id = create_key(&kms).await;
-    let before = kms
-        .encrypt()
-        .key_id(&key_id)
-        .plaintext(Blob::new("old"))
-        .send()
-        .await
-        .expect("encrypt");
-    kms.enable_key_rotation()
-        .key_id(&key_id)
-        .rotation_period_in_days(90)
-        .send()
-        .await
-        .expect("enable");
+    let before = encrypt(&kms, &key_id, "old").await;
+    enable_rotation(&kms, &key_id, 90).await;
     assert_eq!(advance_clock(&server, 90 * 86_400)["jobs_run"], 1);
     let rotations = kms
         .list_key_rotations()
@@ -498,12 +490,7 @@ async fn automatic_rotation_runs_on_schedule() {
         rotations.rotations()[0].rotation_type().map(|t| t.as_str()),
         Some("AUTOMATIC")
     );
-    let out = kms
-        .decrypt()
-        .ciphertext_blob(before.ciphertext_blob().expect("blob").clone())
-        .send()
-        .await
-        .expect("decrypt");
+    let out = kms.decrypt().ciphertext_blob(before).send().await.expect("decrypt");
     assert_eq!(out.plaintext().expect("plaintext").as_ref(), b"old");
 }
 

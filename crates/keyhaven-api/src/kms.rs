@@ -521,17 +521,15 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             if input.recipient.is_some() {
                 return Err(unsupported("GenerateDataKey with a Recipient attestation document"));
             }
-            let key = required(input.key_id, "KeyId")?;
-            let (plaintext, sealed) = kms
-                .generate_data_key(
-                    ctx,
-                    &key,
-                    &context(input.encryption_context),
-                    input.number_of_bytes,
-                    input.key_spec.as_deref(),
-                    input.dry_run.unwrap_or(false),
-                )
-                .map_err(kms_error)?;
+            let (plaintext, sealed) = data_key(
+                core,
+                ctx,
+                input.key_id,
+                input.encryption_context,
+                input.number_of_bytes,
+                input.key_spec,
+                input.dry_run,
+            )?;
             let output = wire::GenerateDataKeyResponse {
                 ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
                 plaintext: Some(Blob::from(plaintext)),
@@ -542,17 +540,15 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             respond(&output, Some(&sealed.key_arn), ctx, false)
         }
         Request::GenerateDataKeyWithoutPlaintext(input) => {
-            let key = required(input.key_id, "KeyId")?;
-            let (_, sealed) = kms
-                .generate_data_key(
-                    ctx,
-                    &key,
-                    &context(input.encryption_context),
-                    input.number_of_bytes,
-                    input.key_spec.as_deref(),
-                    input.dry_run.unwrap_or(false),
-                )
-                .map_err(kms_error)?;
+            let (_, sealed) = data_key(
+                core,
+                ctx,
+                input.key_id,
+                input.encryption_context,
+                input.number_of_bytes,
+                input.key_spec,
+                input.dry_run,
+            )?;
             let output = wire::GenerateDataKeyWithoutPlaintextResponse {
                 ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
                 key_id: Some(sealed.key_arn.clone()),
@@ -657,6 +653,29 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
         }
         other => Err(unsupported(other.operation_name())),
     }
+}
+
+/// GenerateDataKey and GenerateDataKeyWithoutPlaintext differ only in what they return.
+fn data_key(
+    core: &Core,
+    ctx: &RequestContext,
+    key_id: Option<String>,
+    encryption_context: Option<std::collections::BTreeMap<String, String>>,
+    number_of_bytes: Option<i32>,
+    key_spec: Option<String>,
+    dry_run: Option<bool>,
+) -> Result<(keyhaven_crypto::SecretBytes, core_kms::Encrypted), ApiError> {
+    let key = required(key_id, "KeyId")?;
+    core.kms
+        .generate_data_key(
+            ctx,
+            &key,
+            &context(encryption_context),
+            number_of_bytes,
+            key_spec.as_deref(),
+            dry_run.unwrap_or(false),
+        )
+        .map_err(kms_error)
 }
 
 fn unsupported(what: &str) -> ApiError {
