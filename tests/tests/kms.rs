@@ -379,12 +379,7 @@ async fn rotation_keeps_old_ciphertexts_decryptable() {
     );
     let after = encrypt(&kms, &key_id, "v2").await;
     for (blob, plain) in [(before, "v1"), (after, "v2")] {
-        let out = kms
-            .decrypt()
-            .ciphertext_blob(blob)
-            .send()
-            .await
-            .expect("decrypt");
+        let out = kms.decrypt().ciphertext_blob(blob).send().await.expect("decrypt");
         assert_eq!(out.plaintext().expect("plaintext").as_ref(), plain.as_bytes());
     }
     kms.disable_key_rotation()
@@ -787,4 +782,59 @@ async fn graceful_shutdown_keeps_an_intact_audit_log_without_secrets() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_reset_wipes_all_state_for_moto_style_suites() {
+    let server = Server::dev();
+    let kms = server.kms();
+    create_key(&kms).await;
+    for path in ["/_keyhaven/reset", "/moto-api/reset"] {
+        create_key(&kms).await;
+        let response = send_raw(&server.endpoint, "POST", path, &[], b"");
+        assert_eq!(response.status, 200, "{path}");
+        assert!(
+            kms.list_keys().send().await.expect("list").keys().is_empty(),
+            "{path} wiped keys"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_endpoints_do_not_exist_outside_dev_mode() {
+    let server = Server::start(Options::default());
+    for path in ["/_keyhaven/reset", "/moto-api/reset", "/_keyhaven/clock"] {
+        let response = send_raw(&server.endpoint, "POST", path, &[], b"{\"advance_seconds\": 1}");
+        assert_eq!(
+            (response.status, response.error_code().as_str()),
+            (400, "UnknownOperationException"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_tokens_are_refused_for_long_term_credentials() {
+    let server = Server::start(Options::default());
+    let (id, secret) = server.root_credentials();
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_kms::config::Region::new("us-east-1"))
+        .endpoint_url(&server.endpoint)
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            id,
+            secret,
+            Some("forged-token".into()),
+            None,
+            "t",
+        ))
+        .build();
+    let (code, message) = error_code(aws_sdk_kms::Client::from_conf(config).list_keys().send().await);
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid."
+        )
+    );
 }

@@ -252,6 +252,12 @@ fn authenticate(
     outcome.region = auth.region.clone();
     let now = time::OffsetDateTime::now_utc();
     match state.credentials.identify(&auth.access_key_id) {
+        // Long-term credentials carry no session token; a token means temporary credentials, and
+        // none of those exist until STS issues them.
+        Identity::Verified { .. } if auth.security_token.is_some() => Err(ApiError::bad_request(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )),
         Identity::Verified { secret, principal } => {
             sigv4::verify(
                 &auth,
