@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# KMS throughput/latency comparison: keyhaven vs moto (the peer), driven by kms-bench with identical settings.
+# Run by hand (bench/kms.sh); deliberately not part of scripts/test or CI, since timings on shared machines are noise
+# for a pass/fail gate.
+#
+# Settings (environment): DURATION (s, default 10), CONCURRENCY (default 32), WARMUP (s, default 1),
+# OPERATIONS (default encrypt,decrypt,generate-data-key), PLAINTEXT_BYTES (default 32), BENCH_THREADS (load-generator
+# runtime threads; default one per core). Everything listens on and talks to 127.0.0.1 only.
+set -euo pipefail
+
+DURATION="${DURATION:-10}"
+CONCURRENCY="${CONCURRENCY:-32}"
+WARMUP="${WARMUP:-1}"
+OPERATIONS="${OPERATIONS:-encrypt,decrypt,generate-data-key}"
+PLAINTEXT_BYTES="${PLAINTEXT_BYTES:-32}"
+BENCH_THREADS="${BENCH_THREADS:-}"
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+
+for tool in cargo curl jq moto_server python3; do
+  command -v "$tool" >/dev/null || { echo "kms.sh: $tool is required" >&2; exit 1; }
+done
+
+echo "== building (release): keyhaven, kms-bench" >&2
+cargo build --release --quiet -p keyhaven -p keyhaven-bench
+target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+keyhaven_bin="$target_dir/release/keyhaven"
+bench_bin="$target_dir/release/kms-bench"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/keyhaven-kms-bench.XXXXXX")"
+keyhaven_pid=""
+moto_pid=""
+
+stop() {
+  local pid
+  for pid in "$keyhaven_pid" "$moto_pid"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+    fi
+  done
+  for pid in "$keyhaven_pid" "$moto_pid"; do
+    if [ -n "$pid" ]; then
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$work"
+}
+trap stop EXIT
+# Turn signals into a normal exit so that the EXIT trap stops the servers.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Polls until $1 (a command) succeeds, for up to 30 s; $2 names the server in the error.
+wait_until() {
+  local i
+  for i in $(seq 300); do
+    if eval "$1"; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "kms.sh: $2 did not come up; its log:" >&2
+  cat "$work/$2.log" >&2 || true
+  exit 1
+}
+
+# keyhaven picks its own port (listen on :0) and prints it.
+"$keyhaven_bin" serve --dev --listen 127.0.0.1:0 --data-dir "$work/keyhaven-data" >"$work/keyhaven.out" 2>"$work/keyhaven.log" &
+keyhaven_pid=$!
+wait_until "grep -q '^keyhaven listening on http://127.0.0.1:' '$work/keyhaven.out'" keyhaven
+keyhaven_url="$(sed -n 's/^keyhaven listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$work/keyhaven.out" | head -n1)"
+wait_until "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$keyhaven_url/_keyhaven/health')\" = 200 ]" keyhaven
+
+# moto needs a port up front: ask the kernel for a free one (the gap before moto binds it is harmless on loopback).
+moto_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+moto_pid=$!
+moto_url="http://127.0.0.1:$moto_port"
+# Any HTTP status means it answers (curl prints 000 when nothing does).
+wait_until "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$moto_url/')\" != 000 ]" moto
+
+bench_args=(--duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY" --operations "$OPERATIONS"
+  --plaintext-bytes "$PLAINTEXT_BYTES" --json)
+if [ -n "$BENCH_THREADS" ]; then
+  bench_args+=(--threads "$BENCH_THREADS")
+fi
+
+echo "== kms-bench against keyhaven ($keyhaven_url)" >&2
+"$bench_bin" --endpoint "$keyhaven_url" "${bench_args[@]}" >"$work/keyhaven.json"
+echo "== kms-bench against moto ($moto_url)" >&2
+"$bench_bin" --endpoint "$moto_url" "${bench_args[@]}" >"$work/moto.json"
+
+cores="$(nproc)"
+echo
+echo "KMS benchmark: keyhaven $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?') vs moto $(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')"
+echo "concurrency $CONCURRENCY, ${DURATION} s per operation after ${WARMUP} s warm-up, ${PLAINTEXT_BYTES}-byte plaintexts"
+echo "CAVEAT: keyhaven, moto and the load generator all share this machine's $cores CPU core(s) (load average at end:" \
+  "$(cut -d' ' -f1-3 /proc/loadavg)); the figures are comparative, not either server's capacity."
+echo
+jq -r -n --slurpfile k "$work/keyhaven.json" --slurpfile m "$work/moto.json" '
+  def f1: (. * 10 | round) / 10 | tostring;
+  def f2: (. * 100 | round) / 100 | tostring;
+  ["operation", "keyhaven req/s", "p50 ms", "p99 ms", "moto req/s", "p50 ms", "p99 ms", "ratio k/m"],
+  ($k[0].results[] as $kr
+   | ($m[0].results[] | select(.operation == $kr.operation)) as $mr
+   | [$kr.operation, ($kr.requests_per_s | f1), ($kr.p50_ms | f2), ($kr.p99_ms | f2),
+      ($mr.requests_per_s | f1), ($mr.p50_ms | f2), ($mr.p99_ms | f2),
+      (if $mr.requests_per_s > 0 then ($kr.requests_per_s / $mr.requests_per_s | f1) + "x" else "n/a" end)])
+  | @tsv' | column -t -s $'\t'
+echo
+# Errors never count as throughput, but a run with errors is suspect: show them.
+jq -r -n --slurpfile k "$work/keyhaven.json" --slurpfile m "$work/moto.json" '
+  ([["keyhaven", $k[0]], ["moto", $m[0]]][] as [$name, $r] | $r.results[]
+   | select(.errors > 0)
+   | "\($name) \(.operation): \(.errors) errors (first: \(.first_error))"),
+  ([["keyhaven", $k[0]], ["moto", $m[0]]][] as [$name, $r] | $r.results[]
+   | select(.connections_reopened > 0)
+   | "\($name) \(.operation): server closed the connection after \(.connections_reopened) responses (no keep-alive)")'

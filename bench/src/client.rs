@@ -1,0 +1,115 @@
+//! SigV4-signed awsJson1.1 KMS requests over one plain-HTTP/1.1 keep-alive connection.
+
+use std::error::Error;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+pub type BoxError = Box<dyn Error + Send + Sync>;
+
+const CONTENT_TYPE_JSON: &str = "application/x-amz-json-1.1";
+
+/// Signs KMS requests for one endpoint; shared by all workers.
+pub struct Signer {
+    identity: Identity,
+    region: String,
+    host: String,
+    host_header: HeaderValue,
+}
+
+impl Signer {
+    pub fn new(addr: SocketAddr, region: &str, access_key: &str, secret_key: &str) -> Result<Self, BoxError> {
+        let host = addr.to_string();
+        Ok(Self {
+            identity: Credentials::new(access_key, secret_key, None, None, "kms-bench").into(),
+            region: region.to_string(),
+            host_header: HeaderValue::from_str(&host)?,
+            host,
+        })
+    }
+
+    /// Builds a request for `TrentService.<operation>`, signed now: the servers check the date, and a benchmark of
+    /// pre-signed requests would leave out work that every real client makes the server do.
+    pub fn request(&self, operation: &str, body: Bytes) -> Result<Request<Full<Bytes>>, BoxError> {
+        let target = format!("TrentService.{operation}");
+        let params = v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(&self.region)
+            .name("kms")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let headers = [
+            ("host", self.host.as_str()),
+            ("content-type", CONTENT_TYPE_JSON),
+            ("x-amz-target", &target),
+        ];
+        let signable = SignableRequest::new("POST", "/", headers.into_iter(), SignableBody::Bytes(&body))?;
+        let (instructions, _signature) = sign(signable, &params)?.into_parts();
+
+        let mut request = Request::builder()
+            .method("POST")
+            .uri("/")
+            .header(HOST, self.host_header.clone())
+            .header(CONTENT_TYPE, CONTENT_TYPE_JSON)
+            .header("x-amz-target", target)
+            .body(Full::new(body))?;
+        instructions.apply_to_request_http1x(&mut request);
+        Ok(request)
+    }
+}
+
+/// One keep-alive connection; reopened transparently when the server closes it.
+pub struct Connection {
+    addr: SocketAddr,
+    sender: SendRequest<Full<Bytes>>,
+    /// How many times the server closed the connection and it had to be reopened (moto's dev server may do this).
+    pub reopened: u64,
+}
+
+impl Connection {
+    pub async fn open(addr: SocketAddr) -> Result<Self, BoxError> {
+        Ok(Self {
+            addr,
+            sender: handshake(addr).await?,
+            reopened: 0,
+        })
+    }
+
+    /// Sends one request and reads the whole response body (the server has not finished the request until it has
+    /// been read, so latency includes it).
+    pub async fn call(&mut self, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), BoxError> {
+        if self.sender.ready().await.is_err() {
+            self.sender = handshake(self.addr).await?;
+            self.reopened += 1;
+        }
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+}
+
+async fn handshake(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, BoxError> {
+    let stream = TcpStream::connect(addr).await?;
+    // Small request/response pairs: Nagle would add delay that is not the server's.
+    stream.set_nodelay(true)?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+    // The connection task ends when either side closes; its error, if any, surfaces through `sender`.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
