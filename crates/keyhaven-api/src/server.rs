@@ -226,7 +226,13 @@ async fn handle_json(
             outcome.request_parameters = kms::audit_parameters(body);
             authorize::check(&ctx, &format!("kms:{operation}"))?;
             let core = state.core.clone();
-            let executed = tokio::task::block_in_place(|| kms::execute(&core, &ctx, request))?;
+            // Reads and cryptography are served from memory or a WAL snapshot read and never wait
+            // on a writer, so they run inline; writes commit with an fsync and get a blocking slot.
+            let executed = if outcome.read_only {
+                kms::execute(&core, &ctx, request)?
+            } else {
+                tokio::task::block_in_place(|| kms::execute(&core, &ctx, request))?
+            };
             outcome.response_elements = executed.response_elements;
             outcome.resources = executed.resources;
             Ok(executed.body)

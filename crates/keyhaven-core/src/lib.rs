@@ -19,10 +19,27 @@ pub use crate::error::CoreError;
 /// Runs `work` in one store transaction, carrying the domain error out unchanged.
 pub fn transact<T>(
     store: &dyn Backend,
+    work: impl FnMut(&mut dyn Transaction) -> Result<T, CoreError>,
+) -> Result<T, CoreError> {
+    run_in(work, |f| store.transaction(f))
+}
+
+/// Runs read-only `work` on a snapshot that never waits for writers.
+pub fn read<T>(
+    store: &dyn Backend,
+    work: impl FnMut(&mut dyn Transaction) -> Result<T, CoreError>,
+) -> Result<T, CoreError> {
+    run_in(work, |f| store.snapshot(f))
+}
+
+type StoreWork<'a> = &'a mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>;
+
+fn run_in<T>(
     mut work: impl FnMut(&mut dyn Transaction) -> Result<T, CoreError>,
+    run: impl FnOnce(StoreWork<'_>) -> Result<(), StoreError>,
 ) -> Result<T, CoreError> {
     let mut outcome: Option<Result<T, CoreError>> = None;
-    let committed = store.transaction(&mut |tx| match work(tx) {
+    let committed = run(&mut |tx| match work(tx) {
         Ok(value) => {
             outcome = Some(Ok(value));
             Ok(())

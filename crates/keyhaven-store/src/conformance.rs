@@ -197,3 +197,20 @@ fn data_survives_reopen() {
     assert_eq!(get(&store, "k", "s", "x").as_deref(), Some(&b"durable"[..]));
     assert_eq!(store.meta("m").expect("meta").as_deref(), Some(&b"v"[..]));
 }
+
+#[test]
+fn snapshots_see_committed_data_and_refuse_writes() {
+    for (_dir, store) in backends() {
+        put(&*store, "k", "s", "x", b"1");
+        let mut seen = None;
+        store
+            .snapshot(&mut |tx| {
+                seen = tx.get("k", "s", "x")?;
+                Ok(())
+            })
+            .expect("snapshot");
+        assert_eq!(seen.as_deref(), Some(&b"1"[..]));
+        assert!(store.snapshot(&mut |tx| tx.put("k", "s", "y", b"2")).is_err());
+        assert_eq!(get(&*store, "k", "s", "y"), None);
+    }
+}

@@ -73,6 +73,9 @@ pub trait Backend: Send + Sync {
         &self,
         work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+    /// Runs `work` against a consistent read-only snapshot that never waits for writers; any write
+    /// through it fails.
+    fn snapshot(&self, work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>) -> Result<(), StoreError>;
     /// Jobs due at or before `now`, earliest first.
     fn due_jobs(&self, now: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
     /// The earliest due time of any job, to know how long the scheduler may sleep.

@@ -22,10 +22,12 @@ const MIGRATIONS: &[&str] = &[r#"
 "#];
 
 /// SQLite store. Record transactions and audit appends use separate connections so that a burst of
-/// audit records does not queue behind a slow record transaction in this process.
+/// audit records does not queue behind a slow record transaction in this process; reads use a third,
+/// query-only connection, which in WAL mode never waits for either writer.
 pub struct SqliteStore {
     records: Mutex<Connection>,
     audit: Mutex<Connection>,
+    reader: Mutex<Connection>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -40,9 +42,12 @@ impl SqliteStore {
         let records = Self::connect(path)?;
         migrate(&records)?;
         let audit = Self::connect(path)?;
+        let reader = Self::connect(path)?;
+        reader.pragma_update(None, "query_only", "ON")?;
         Ok(Self {
             records: Mutex::new(records),
             audit: Mutex::new(audit),
+            reader: Mutex::new(reader),
         })
     }
 
@@ -165,6 +170,18 @@ impl Backend for SqliteStore {
         work(&mut wrapped)?;
         wrapped.tx.commit()?;
         Ok(())
+    }
+
+    fn snapshot(
+        &self,
+        work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+        let mut wrapped = SqliteTransaction { tx };
+        let outcome = work(&mut wrapped);
+        wrapped.tx.finish()?;
+        outcome
     }
 
     fn due_jobs(&self, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {

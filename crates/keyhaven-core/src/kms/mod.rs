@@ -16,7 +16,7 @@ use keyhaven_store::{Backend, Job, Transaction};
 use crate::clock::{Clock, epoch_seconds};
 use crate::context::RequestContext;
 use crate::error::CoreError;
-use crate::transact;
+use crate::{read, transact};
 pub use model::*;
 pub use resolve::KeyRef;
 
@@ -298,9 +298,13 @@ impl Kms {
         }
     }
 
+    fn cached(&self, key_id: &str) -> Option<Arc<LiveKey>> {
+        self.cache.read().ok().and_then(|c| c.get(key_id).cloned())
+    }
+
     /// The key with its materials unsealed, from the cache or the store.
     fn live(&self, scope: &str, key_id: &str) -> Result<Option<Arc<LiveKey>>, CoreError> {
-        if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(key_id).cloned()) {
+        if let Some(hit) = self.cached(key_id) {
             return Ok((resolve::scope_of(&hit.record) == scope).then_some(hit));
         }
         let epoch = self.cache_epoch.load(Ordering::SeqCst);
@@ -320,7 +324,7 @@ impl Kms {
     }
 
     fn read_key(&self, scope: &str, key_id: &str) -> Result<Option<KeyRecord>, CoreError> {
-        transact(&*self.store, |tx| resolve::load_key(tx, scope, key_id))
+        read(&*self.store, |tx| resolve::load_key(tx, scope, key_id))
     }
 
     /// Resolves a key reference, then runs `change` on the stored record in one transaction and
@@ -348,13 +352,13 @@ impl Kms {
     /// Resolves a key id, key ARN, alias name or alias ARN to its record (any state).
     pub fn describe_key(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, CoreError> {
         let key_ref = KeyRef::parse(key, ctx)?;
-        transact(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))
+        read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))
     }
 
     /// Like [`Kms::describe_key`] for operations that take only a key id or key ARN.
     fn key_by_id(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, CoreError> {
         let key_ref = KeyRef::parse_key_only(key, ctx)?;
-        transact(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))
+        read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))
     }
 
     /// Resolves a key reference for a cryptographic operation, through the cache.
@@ -363,7 +367,7 @@ impl Kms {
         let (scope, key_id) = match &key_ref {
             KeyRef::Key { scope, key_id, .. } => (scope.clone(), key_id.clone()),
             KeyRef::Alias { .. } => {
-                let record = transact(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))?;
+                let record = read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))?;
                 (resolve::scope_of(&record), record.key_id)
             }
         };
@@ -524,7 +528,7 @@ impl Kms {
         marker: Option<&str>,
     ) -> Result<Page<KeyRecord>, CoreError> {
         let scope = ctx.regional_scope();
-        let records = transact(&*self.store, |tx| Ok(tx.list(KEY_KIND, &scope, marker, limit + 1)?))?;
+        let records = read(&*self.store, |tx| Ok(tx.list(KEY_KIND, &scope, marker, limit + 1)?))?;
         let mut items = records
             .iter()
             .map(|r| serde_json::from_slice::<KeyRecord>(&r.body).map_err(CoreError::from))
@@ -753,11 +757,11 @@ impl Kms {
         let filter = match key {
             Some(key) => {
                 let key_ref = KeyRef::parse_key_only(key, ctx)?;
-                Some(transact(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))?.key_id)
+                Some(read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))?.key_id)
             }
             None => None,
         };
-        let all = transact(&*self.store, |tx| {
+        let all = read(&*self.store, |tx| {
             let mut out = Vec::new();
             let mut after: Option<String> = None;
             loop {
@@ -849,10 +853,15 @@ impl Kms {
     ) -> Result<(Arc<LiveKey>, Decrypted), CoreError> {
         let header = blob::parse_header(ciphertext).map_err(|_| CoreError::InvalidCiphertext)?;
         let key_id = uuid_string(&header.key_id);
-        let scope = transact(&*self.store, |tx| Ok(tx.get(KEY_SCOPE_INDEX_KIND, "", &key_id)?))?
-            .and_then(|s| String::from_utf8(s).ok())
-            .ok_or(CoreError::InvalidCiphertext)?;
-        let live = self.live(&scope, &key_id)?.ok_or(CoreError::InvalidCiphertext)?;
+        let live = match self.cached(&key_id) {
+            Some(hit) => hit,
+            None => {
+                let scope = read(&*self.store, |tx| Ok(tx.get(KEY_SCOPE_INDEX_KIND, "", &key_id)?))?
+                    .and_then(|s| String::from_utf8(s).ok())
+                    .ok_or(CoreError::InvalidCiphertext)?;
+                self.live(&scope, &key_id)?.ok_or(CoreError::InvalidCiphertext)?
+            }
+        };
         if let Some(expected) = expected {
             let wanted = self.live_by_ref(ctx, expected).map_err(|e| match e {
                 CoreError::NotFound(_) => incorrect_key(),
