@@ -378,41 +378,77 @@ pub fn json_error(error: &ApiError, request_id: &str) -> Response {
     response
 }
 
-async fn reset(State(state): State<Arc<AppState>>) -> Response {
-    let core = state.core.clone();
-    match tokio::task::block_in_place(|| core.reset()) {
-        Ok(()) => {
-            tracing::info!("dev reset: all resources removed");
-            plain_json(StatusCode::OK, json!({"status": "ok"}))
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "dev reset failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+/// What a dev-only endpoint did, as an audit outcome: these change state too, so they are recorded.
+fn dev_outcome(operation: &str, result: Result<Value, ApiError>) -> Outcome {
+    Outcome {
+        service: "keyhaven-dev",
+        operation: operation.to_string(),
+        region: String::new(),
+        principal: None,
+        request_parameters: Value::Null,
+        response_elements: result.as_ref().ok().cloned().unwrap_or(Value::Null),
+        resources: Vec::new(),
+        read_only: false,
+        result: result.map(|v| v.to_string().into_bytes()),
     }
 }
 
-/// Dev mode: moves the domain clock forward and runs whatever became due, before answering.
-async fn advance_clock(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let seconds = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["advance_seconds"].as_i64());
-    let Some(seconds) = seconds.filter(|s| *s >= 0) else {
-        return json_error(
-            &ApiError::validation("advance_seconds must be a non-negative integer"),
-            &new_request_id(),
-        );
+/// Runs a dev-only endpoint's work and answers through the audited pipeline tail.
+async fn dev_endpoint(
+    state: &AppState,
+    request: Request,
+    operation: &str,
+    work: impl FnOnce(&Core, &[u8]) -> Result<Value, ApiError>,
+) -> Response {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let connection = request.extensions().get::<ConnectionInfo>().copied();
+    let user_agent = header_str(request.headers(), "user-agent")
+        .unwrap_or_default()
+        .to_string();
+    let result = match collect_limited(request.into_body(), MAX_JSON_BODY).await {
+        Ok(body) => tokio::task::block_in_place(|| work(&state.core, &body)),
+        Err(e) => Err(e),
     };
-    state.core.clock.advance(seconds);
-    let core = state.core.clone();
-    match tokio::task::block_in_place(|| core.run_due_jobs()) {
-        Ok(ran) => {
-            let now = state.core.clock.now().unix_timestamp();
-            plain_json(StatusCode::OK, json!({"now": now, "jobs_run": ran}))
-        }
-        Err(e) => {
+    finish(
+        state,
+        dev_outcome(operation, result),
+        &request_id,
+        &user_agent,
+        connection,
+        started,
+    )
+    .await
+}
+
+/// Dev mode: removes every resource (moto's reset, for suites written against moto_server).
+async fn reset(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    dev_endpoint(&state, request, "ResetState", |core, _| {
+        core.reset().map_err(|e| {
+            tracing::error!(error = %e, "dev reset failed");
+            ApiError::internal()
+        })?;
+        tracing::info!("dev reset: all resources removed");
+        Ok(json!({"status": "ok"}))
+    })
+    .await
+}
+
+/// Dev mode: moves the domain clock forward and runs whatever became due, before answering.
+async fn advance_clock(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    dev_endpoint(&state, request, "AdvanceClock", |core, body| {
+        let seconds = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v["advance_seconds"].as_i64());
+        let seconds = seconds
+            .filter(|s| *s >= 0)
+            .ok_or_else(|| ApiError::validation("advance_seconds must be a non-negative integer"))?;
+        core.clock.advance(seconds);
+        let ran = core.run_due_jobs().map_err(|e| {
             tracing::error!(error = %e, "running due jobs failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
+            ApiError::internal()
+        })?;
+        Ok(json!({"now": core.clock.now().unix_timestamp(), "jobs_run": ran}))
+    })
+    .await
 }

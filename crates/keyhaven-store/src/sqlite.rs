@@ -172,10 +172,7 @@ impl Backend for SqliteStore {
         Ok(())
     }
 
-    fn snapshot(
-        &self,
-        work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn snapshot(&self, work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let mut conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
         let mut wrapped = SqliteTransaction { tx };
