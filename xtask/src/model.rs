@@ -10,6 +10,9 @@ pub struct Model {
     pub protocol: String,
     pub target_prefix: String,
     pub full_name: String,
+    /// awsQuery: the `Version` every request carries and the XML namespace of every response.
+    pub api_version: String,
+    pub xml_namespace: String,
     pub operations: Vec<Operation>,
     /// In model order (botocore sorts them by name).
     pub shapes: Vec<Shape>,
@@ -20,6 +23,8 @@ pub struct Operation {
     pub name: String,
     pub input: Option<String>,
     pub output: Option<String>,
+    /// awsQuery: the element inside `<OpResponse>` that holds the output's members.
+    pub result_wrapper: Option<String>,
 }
 
 #[derive(Debug)]
@@ -31,8 +36,18 @@ pub struct Shape {
     pub pattern: Option<String>,
     pub values: Vec<String>,
     pub sensitive: bool,
+    /// For `exception` shapes: the wire code, HTTP status and fault side of the error.
+    pub error: Option<ErrorTrait>,
     /// Traits this generator does not implement, as `"trait"` or `"Member.trait"`.
     pub unsupported: Vec<String>,
+}
+
+/// The `error` trait of an exception shape; absent parts are `None`/`false` as in the model.
+#[derive(Debug)]
+pub struct ErrorTrait {
+    pub code: Option<String>,
+    pub http_status: Option<i64>,
+    pub sender_fault: bool,
 }
 
 #[derive(Debug)]
@@ -58,8 +73,10 @@ pub struct Member {
     pub required: bool,
 }
 
-/// Shape traits that carry no wire meaning for awsJson (documentation, error metadata) or that
-/// every generated member already honours (`box`: all members are `Option`).
+/// Shape traits that carry no wire meaning for awsJson and awsQuery (documentation), that are
+/// read separately (`exception`, `error`) or that every generated member already honours (`box`:
+/// all members are `Option`). XML traits (`locationName`, `flattened`, `xmlNamespace`, …) are
+/// deliberately absent: the IAM and STS models use none, so a model that does fails generation.
 const IGNORED_SHAPE_TRAITS: &[&str] = &[
     "type",
     "documentation",
@@ -109,6 +126,11 @@ impl Model {
                 name: name.clone(),
                 input: shape_ref(op.get("input")),
                 output: shape_ref(op.get("output")),
+                result_wrapper: op
+                    .get("output")
+                    .and_then(|o| o.get("resultWrapper"))
+                    .and_then(Json::as_str)
+                    .map(str::to_owned),
             })
             .collect();
         let shapes = json
@@ -122,6 +144,8 @@ impl Model {
             protocol: meta("protocol"),
             target_prefix: meta("targetPrefix"),
             full_name: meta("serviceFullName"),
+            api_version: meta("apiVersion"),
+            xml_namespace: meta("xmlNamespace"),
             operations,
             shapes,
         })
@@ -216,6 +240,17 @@ fn parse_shape(name: &str, json: &Json) -> Result<Shape, String> {
             .map(str::to_owned)
             .collect(),
         sensitive: json.get("sensitive").and_then(Json::as_bool) == Some(true),
+        error: (json.get("exception").and_then(Json::as_bool) == Some(true)).then(|| {
+            let error = json.get("error");
+            ErrorTrait {
+                code: error
+                    .and_then(|e| e.get("code"))
+                    .and_then(Json::as_str)
+                    .map(str::to_owned),
+                http_status: error.and_then(|e| e.get("httpStatusCode")).and_then(Json::as_i64),
+                sender_fault: error.and_then(|e| e.get("senderFault")).and_then(Json::as_bool) == Some(true),
+            }
+        }),
         unsupported,
     })
 }

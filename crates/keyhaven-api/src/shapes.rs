@@ -46,6 +46,20 @@ impl Blob {
     pub fn into_secret(self) -> SecretBytes {
         self.0
     }
+
+    /// Decodes the wire's base64 text (JSON string or form value); `None` if it is not base64.
+    pub fn from_base64(text: &str) -> Option<Self> {
+        // Decoding into a zeroizing buffer sized up front means no partial plaintext is left behind
+        // by a reallocation or an error halfway through.
+        let mut bytes = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(text.len())));
+        BASE64.decode_vec(text, &mut bytes).ok()?;
+        Some(Blob::new(std::mem::take(&mut *bytes)))
+    }
+
+    /// The bytes as the wire's padded standard base64, zeroized on drop like the bytes themselves.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(BASE64.encode(self.as_bytes()))
+    }
 }
 
 impl From<SecretBytes> for Blob {
@@ -68,8 +82,7 @@ impl fmt::Debug for Blob {
 
 impl Serialize for Blob {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let text = Zeroizing::new(BASE64.encode(self.as_bytes()));
-        serializer.serialize_str(&text)
+        serializer.serialize_str(&self.to_base64())
     }
 }
 
@@ -89,13 +102,7 @@ impl Visitor<'_> for BlobVisitor {
     }
 
     fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Blob, E> {
-        // Decoding into a zeroizing buffer sized up front means no partial plaintext is left behind
-        // by a reallocation or an error halfway through.
-        let mut bytes = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(text.len())));
-        match BASE64.decode_vec(text, &mut bytes) {
-            Ok(()) => Ok(Blob::new(std::mem::take(&mut *bytes))),
-            Err(_) => Err(E::custom("invalid base64")),
-        }
+        Blob::from_base64(text).ok_or_else(|| E::custom("invalid base64"))
     }
 }
 
@@ -144,19 +151,56 @@ impl<'de> Deserialize<'de> for SensitiveString {
     }
 }
 
-/// A `timestamp` member: seconds since the Unix epoch, a JSON number on the awsJson wire.
+/// A `timestamp` member: seconds since the Unix epoch, a JSON number on the awsJson wire and
+/// ISO 8601 text on the awsQuery wire.
 #[derive(Debug, Default, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(pub f64);
+
+impl Timestamp {
+    /// Parses the ISO 8601 (RFC 3339) text botocore's QuerySerializer sends, such as
+    /// `2024-05-01T12:00:00Z` or `2024-05-01T12:00:00.250000Z`.
+    pub fn parse_iso8601(text: &str) -> Option<Self> {
+        let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+        // Whole seconds and the fraction apart, so `.25` stays exactly `.25`.
+        Some(Self(at.unix_timestamp() as f64 + f64::from(at.nanosecond()) / 1e9))
+    }
+
+    /// ISO 8601 in UTC as AWS's query services write it: `2024-05-01T12:00:00Z`, with milliseconds
+    /// only when the instant has a fraction of a second (`2024-05-01T12:00:00.250Z`).
+    pub fn to_iso8601(self) -> String {
+        let millis = (self.0 * 1000.0).round();
+        // Out-of-range or non-finite values cannot come from a real clock; the epoch stands in
+        // rather than failing a response.
+        let at = time::OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let (date, clock) = (at.date(), at.time());
+        let whole = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day(),
+            clock.hour(),
+            clock.minute(),
+            clock.second()
+        );
+        match clock.millisecond() {
+            0 => format!("{whole}Z"),
+            ms => format!("{whole}.{ms:03}Z"),
+        }
+    }
+}
 
 /// Why a request could not be decoded. No message ever quotes a request value that the model marks
 /// `sensitive`, and serialization messages quote none at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// The operation named by `X-Amz-Target` is not part of the service.
+    /// The operation named by `X-Amz-Target` (awsQuery: `Action` at the model's `Version`) is not
+    /// part of the service; the payload is the operation name as sent.
     #[error("unknown operation {0}")]
     UnknownOperation(String),
-    /// The body is not a JSON object of the operation's input shape.
+    /// The body is not a JSON object of the operation's input shape (awsQuery: a member's text is
+    /// not of its type; an empty message means AWS sends none).
     #[error("{0}")]
     Serialization(String),
     /// The input broke a model constraint; the message is AWS's `N validation error(s) detected: …`.

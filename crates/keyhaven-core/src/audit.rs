@@ -61,19 +61,7 @@ impl AuditEvent {
     /// The CloudTrail record for this event.
     pub fn to_record(&self) -> Value {
         let user_identity = match &self.principal {
-            Some(p) => {
-                let mut identity = json!({
-                    "type": p.kind.as_str(),
-                    "principalId": p.principal_id,
-                    "arn": p.arn,
-                    "accountId": p.account_id,
-                    "accessKeyId": p.access_key_id,
-                });
-                if p.kind == PrincipalKind::Root {
-                    identity["sessionContext"] = json!({ "attributes": { "mfaAuthenticated": "false" } });
-                }
-                identity
-            }
+            Some(p) => user_identity(p),
             None => json!({ "type": "Unknown", "accountId": self.recipient_account_id }),
         };
         let mut record = json!({
@@ -111,6 +99,44 @@ impl AuditEvent {
         }
         record
     }
+}
+
+/// CloudTrail's `userIdentity` for an authenticated principal.
+fn user_identity(p: &Principal) -> Value {
+    let mut identity = json!({
+        "type": p.kind.as_str(),
+        "principalId": p.principal_id,
+        "arn": p.arn,
+        "accountId": p.account_id,
+        "accessKeyId": p.access_key_id,
+    });
+    if let Some(name) = &p.user_name {
+        identity["userName"] = json!(name);
+    }
+    let creation = p.session.as_ref().map(|s| {
+        OffsetDateTime::from_unix_timestamp(s.issued_at).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
+    });
+    let mut attributes = json!({ "mfaAuthenticated": if p.mfa_authenticated() { "true" } else { "false" } });
+    if let Some(created) = creation {
+        attributes["creationDate"] = json!(created);
+    }
+    let mut context = json!({ "attributes": attributes });
+    if let Some(role) = &p.role {
+        context["sessionIssuer"] = json!({
+            "type": "Role",
+            "principalId": role.role_id,
+            "arn": role.role_arn,
+            "accountId": p.account_id,
+            "userName": role.role_name,
+        });
+    }
+    if let Some(source) = p.session.as_ref().and_then(|s| s.source_identity.as_ref()) {
+        context["sourceIdentity"] = json!(source);
+    }
+    if p.session.is_some() || p.kind == PrincipalKind::Root {
+        identity["sessionContext"] = context;
+    }
+    identity
 }
 
 struct Queued {

@@ -2,18 +2,50 @@
 
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 /// What kind of identity made a request (CloudTrail's `userIdentity.type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PrincipalKind {
     Root,
+    IamUser,
+    AssumedRole,
+    FederatedUser,
+    WebIdentityUser,
 }
 
 impl PrincipalKind {
     pub fn as_str(self) -> &'static str {
         match self {
             PrincipalKind::Root => "Root",
+            PrincipalKind::IamUser => "IAMUser",
+            PrincipalKind::AssumedRole => "AssumedRole",
+            PrincipalKind::FederatedUser => "FederatedUser",
+            PrincipalKind::WebIdentityUser => "WebIdentityUser",
         }
     }
+}
+
+/// The role behind an assumed-role session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleSession {
+    pub role_arn: String,
+    pub role_name: String,
+    pub role_id: String,
+    pub session_name: String,
+}
+
+/// Facts about temporary credentials that policies and audit records use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SessionFacts {
+    /// Unix seconds the credentials were issued.
+    pub issued_at: i64,
+    pub mfa_authenticated: bool,
+    pub source_identity: Option<String>,
+    /// Session tags as (key, value).
+    pub tags: Vec<(String, String)>,
+    /// Session policy documents (inline Policy and PolicyArns), intersected with the identity's.
+    pub session_policies: Vec<String>,
 }
 
 /// An authenticated identity.
@@ -22,8 +54,14 @@ pub struct Principal {
     pub kind: PrincipalKind,
     pub account_id: String,
     pub arn: String,
+    /// AWS's `aws:userid` / GetCallerIdentity `UserId`.
     pub principal_id: String,
     pub access_key_id: String,
+    /// IAM users: the user name (`aws:username`).
+    pub user_name: Option<String>,
+    pub role: Option<RoleSession>,
+    /// Present for temporary credentials.
+    pub session: Option<SessionFacts>,
 }
 
 impl Principal {
@@ -35,7 +73,28 @@ impl Principal {
             arn: format!("arn:aws:iam::{account_id}:root"),
             principal_id: account_id.to_string(),
             access_key_id: access_key_id.to_string(),
+            user_name: None,
+            role: None,
+            session: None,
         }
+    }
+
+    /// An IAM user signing with one of its access keys.
+    pub fn user(account_id: &str, user_arn: &str, user_id: &str, user_name: &str, access_key_id: &str) -> Self {
+        Self {
+            kind: PrincipalKind::IamUser,
+            account_id: account_id.to_string(),
+            arn: user_arn.to_string(),
+            principal_id: user_id.to_string(),
+            access_key_id: access_key_id.to_string(),
+            user_name: Some(user_name.to_string()),
+            role: None,
+            session: None,
+        }
+    }
+
+    pub fn mfa_authenticated(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.mfa_authenticated)
     }
 }
 

@@ -36,6 +36,10 @@ pub enum CoreError {
     NotAuthorized(String),
     #[error("{0}")]
     CustomKeyStoreNotFound(String),
+    #[error("{0}")]
+    DeleteConflict(String),
+    #[error("{0}")]
+    InvalidInput(String),
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRun,
     /// Details go to the log, never to the caller.

@@ -4,8 +4,10 @@ pub mod audit;
 pub mod clock;
 pub mod context;
 pub mod error;
+pub mod iam;
 pub mod kms;
 pub mod scheduler;
+pub mod sts;
 
 use std::sync::Arc;
 
@@ -71,6 +73,8 @@ pub struct Core {
     pub store: Arc<dyn Backend>,
     pub clock: Arc<AdjustableClock>,
     pub kms: kms::Kms,
+    pub iam: iam::Iam,
+    pub sts: sts::Sts,
     pub audit: AuditLog,
     pub scheduler: scheduler::Scheduler,
 }
@@ -89,11 +93,16 @@ impl Core {
         config: CoreConfig,
     ) -> Result<Arc<Self>, CoreError> {
         let audit = AuditLog::start(store.clone(), config.strict_audit)?;
-        let kms = kms::Kms::new(store.clone(), Arc::new(root), clock.clone());
+        let root = Arc::new(root);
+        let kms = kms::Kms::new(store.clone(), root.clone(), clock.clone());
+        let iam = iam::Iam::new(store.clone(), root.clone(), clock.clone());
+        let sts = sts::Sts::new(store.clone(), root, clock.clone());
         Ok(Arc::new(Self {
             store,
             clock,
             kms,
+            iam,
+            sts,
             audit,
             scheduler: scheduler::Scheduler::default(),
         }))

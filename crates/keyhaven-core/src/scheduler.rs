@@ -55,6 +55,7 @@ impl Core {
     fn run_job(&self, job: &Job) -> Result<(), CoreError> {
         match job.kind.split('.').next() {
             Some("kms") => self.kms.run_job(job),
+            Some("sts") => self.sts.run_job(job),
             _ => Err(CoreError::Internal(format!("no handler for job kind {}", job.kind))),
         }
     }

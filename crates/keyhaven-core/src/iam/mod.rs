@@ -1,0 +1,758 @@
+//! AWS IAM: users, groups, roles, managed and inline policies, permissions boundaries, access keys.
+
+pub mod managed;
+pub mod model;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use keyhaven_crypto::{RootKey, SecretBytes};
+use keyhaven_policy::{PolicyDocument, PolicyKind};
+use keyhaven_store::{Backend, Transaction};
+
+use crate::clock::{Clock, epoch_seconds};
+use crate::context::RequestContext;
+use crate::error::CoreError;
+use crate::kms::Page;
+use crate::{read, transact};
+pub use model::*;
+
+const MAX_ACCESS_KEYS: usize = 2;
+const MAX_POLICY_VERSIONS: usize = 5;
+const MAX_ATTACHED_POLICIES: usize = 10;
+const MAX_GROUPS_PER_USER: usize = 10;
+const MAX_TAGS: usize = 50;
+/// IAM's managed policy size quota, counted without whitespace.
+const MAX_MANAGED_POLICY_CHARS: usize = 6_144;
+const MAX_TRUST_POLICY_CHARS: usize = 2_048;
+const DEFAULT_MAX_SESSION_DURATION: i32 = 3_600;
+/// Characters of AWS unique ids and access key ids after the prefix.
+const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// A unique id in AWS's shape: a four-letter prefix then `len` characters.
+pub fn unique_id(prefix: &str, len: usize) -> Result<String, CoreError> {
+    let random = keyhaven_crypto::random_bytes(len)?;
+    let tail: String = random.expose().iter().map(|b| ID_ALPHABET[*b as usize % ID_ALPHABET.len()] as char).collect();
+    Ok(format!("{prefix}{tail}"))
+}
+
+/// A fresh 40-character secret access key.
+pub fn new_secret_access_key() -> Result<SecretBytes, CoreError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let random = keyhaven_crypto::random_bytes(40)?;
+    Ok(SecretBytes::new(random.expose().iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()]).collect()))
+}
+
+/// What only roles take at creation.
+#[derive(Debug, Default, Clone)]
+pub struct RoleSettings {
+    pub assume_role_policy: String,
+    pub description: Option<String>,
+    pub max_session_duration: Option<i32>,
+}
+
+/// A created access key, with its secret shown this once.
+#[derive(Debug)]
+pub struct NewAccessKey {
+    pub record: AccessKeyRecord,
+    pub secret: SecretBytes,
+}
+
+/// An active access key resolved for signature verification.
+#[derive(Debug)]
+pub struct VerifiedKey {
+    pub record: AccessKeyRecord,
+    pub secret: SecretBytes,
+    pub user: Entity,
+}
+
+/// A managed policy as listed: AWS managed ones have no record of their own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRef {
+    pub name: String,
+    pub arn: String,
+}
+
+fn entity_not_found(kind: EntityKind, name: &str) -> CoreError {
+    CoreError::NotFound(format!("The {} with name {name} cannot be found.", kind.noun()))
+}
+
+fn policy_not_found(arn: &str) -> CoreError {
+    CoreError::NotFound(format!("Policy {arn} does not exist or is not attachable."))
+}
+
+fn access_key_label(access_key_id: &str) -> Vec<u8> {
+    format!("iam-access-key/{access_key_id}").into_bytes()
+}
+
+/// Characters of a policy that count toward IAM's size quotas (whitespace does not).
+fn policy_size(document: &str) -> usize {
+    document.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// Parses a policy of `kind`, refusing documents over `limit` countable characters.
+pub fn validate_policy(document: &str, kind: PolicyKind, limit: usize) -> Result<PolicyDocument, CoreError> {
+    if policy_size(document) > limit {
+        return Err(CoreError::LimitExceeded(format!(
+            "Cannot exceed quota for PolicySize: {limit}"
+        )));
+    }
+    PolicyDocument::parse_as(document, kind).map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))
+}
+
+fn validate_tags(tags: &[Tag]) -> Result<(), CoreError> {
+    if tags.len() > MAX_TAGS {
+        return Err(CoreError::LimitExceeded(format!("Cannot exceed quota for TagsPerUser: {MAX_TAGS}")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for tag in tags {
+        if !seen.insert(tag.key.to_ascii_lowercase()) {
+            return Err(CoreError::InvalidInput("Duplicate tag keys found. Please note that Tag keys are case insensitive.".into()));
+        }
+        if tag.key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(CoreError::InvalidInput("User-defined tag keys can't start with aws:".into()));
+        }
+    }
+    Ok(())
+}
+
+fn paginate<T: Clone>(items: Vec<T>, max_items: usize, marker: Option<&str>) -> Result<Page<T>, CoreError> {
+    let start = match marker {
+        None => 0,
+        Some(m) => m.parse::<usize>().map_err(|_| CoreError::InvalidInput("Invalid Marker.".into()))?,
+    };
+    let start = start.min(items.len());
+    let end = (start + max_items.max(1)).min(items.len());
+    Ok(Page { next_marker: (end < items.len()).then(|| end.to_string()), items: items[start..end].to_vec() })
+}
+
+/// The IAM service.
+pub struct Iam {
+    store: Arc<dyn Backend>,
+    root: Arc<RootKey>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Iam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Iam")
+    }
+}
+
+fn load_entity(tx: &mut dyn Transaction, account: &str, kind: EntityKind, name: &str) -> Result<Option<Entity>, CoreError> {
+    match tx.get(kind.record_kind(), account, &name.to_ascii_lowercase())? {
+        Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
+        None => Ok(None),
+    }
+}
+
+fn require_entity(tx: &mut dyn Transaction, account: &str, kind: EntityKind, name: &str) -> Result<Entity, CoreError> {
+    load_entity(tx, account, kind, name)?.ok_or_else(|| entity_not_found(kind, name))
+}
+
+fn save_entity(tx: &mut dyn Transaction, entity: &Entity) -> Result<(), CoreError> {
+    Ok(tx.put(entity.kind.record_kind(), &entity.account_id, &entity.name.to_ascii_lowercase(), &serde_json::to_vec(entity)?)?)
+}
+
+fn all_records<T: serde::de::DeserializeOwned>(tx: &mut dyn Transaction, kind: &str, scope: &str) -> Result<Vec<T>, CoreError> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = tx.list(kind, scope, after.as_deref(), 1_000)?;
+        let Some(last) = page.last() else { return Ok(out) };
+        after = Some(last.id.clone());
+        for record in page {
+            out.push(serde_json::from_slice(&record.body)?);
+        }
+    }
+}
+
+/// The policy name of a customer managed policy ARN in `account`, if it is one.
+fn local_policy_name<'a>(arn: &'a str, account: &str) -> Option<&'a str> {
+    let rest = arn.strip_prefix(&format!("arn:aws:iam::{account}:policy/"))?;
+    rest.rsplit('/').next()
+}
+
+fn load_policy(tx: &mut dyn Transaction, account: &str, arn: &str) -> Result<ManagedPolicy, CoreError> {
+    let name = local_policy_name(arn, account).ok_or_else(|| policy_not_found(arn))?;
+    let body = tx.get(POLICY_KIND, account, name)?.ok_or_else(|| policy_not_found(arn))?;
+    let policy: ManagedPolicy = serde_json::from_slice(&body)?;
+    if policy.arn() == arn { Ok(policy) } else { Err(policy_not_found(arn)) }
+}
+
+/// An access key of `account` (and of `user`, when named), or AWS's not-found error.
+fn find_access_key(
+    tx: &mut dyn Transaction,
+    account: &str,
+    user: Option<&str>,
+    access_key_id: &str,
+) -> Result<AccessKeyRecord, CoreError> {
+    let not_found = || CoreError::NotFound(format!("The Access Key with id {access_key_id} cannot be found"));
+    let body = tx.get(ACCESS_KEY_KIND, "", access_key_id)?.ok_or_else(not_found)?;
+    let record: AccessKeyRecord = serde_json::from_slice(&body)?;
+    if record.account_id != account || user.is_some_and(|u| !u.eq_ignore_ascii_case(&record.user_name)) {
+        return Err(not_found());
+    }
+    Ok(record)
+}
+
+fn save_policy(tx: &mut dyn Transaction, policy: &ManagedPolicy) -> Result<(), CoreError> {
+    Ok(tx.put(POLICY_KIND, &policy.account_id, &policy.name, &serde_json::to_vec(policy)?)?)
+}
+
+impl Iam {
+    pub fn new(store: Arc<dyn Backend>, root: Arc<RootKey>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, root, clock }
+    }
+
+    fn now(&self) -> f64 {
+        epoch_seconds(self.clock.now())
+    }
+
+    pub fn create_entity(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+        path: Option<&str>,
+        tags: Vec<Tag>,
+        boundary: Option<&str>,
+        role: Option<RoleSettings>,
+    ) -> Result<Entity, CoreError> {
+        validate_tags(&tags)?;
+        let account = ctx.account_id().to_string();
+        if let Some(settings) = &role {
+            validate_policy(&settings.assume_role_policy, PolicyKind::Trust, MAX_TRUST_POLICY_CHARS)?;
+        }
+        let entity = Entity {
+            v: RECORD_VERSION,
+            kind,
+            name: name.to_string(),
+            id: unique_id(kind.id_prefix(), 17)?,
+            path: path.unwrap_or("/").to_string(),
+            account_id: account.clone(),
+            create_date: self.now(),
+            tags,
+            inline_policies: Default::default(),
+            attached_policies: Vec::new(),
+            permissions_boundary: None,
+            groups: Vec::new(),
+            assume_role_policy: role.as_ref().map(|r| r.assume_role_policy.clone()),
+            description: role.as_ref().and_then(|r| r.description.clone()),
+            max_session_duration: role.as_ref().map(|r| r.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_DURATION)),
+        };
+        transact(&*self.store, |tx| {
+            if load_entity(tx, &account, kind, name)?.is_some() {
+                let noun = kind.noun();
+                let capitalised = format!("{}{}", noun[..1].to_ascii_uppercase(), &noun[1..]);
+                return Err(CoreError::AlreadyExists(format!("{capitalised} with name {name} already exists.")));
+            }
+            let mut entity = entity.clone();
+            if let Some(arn) = boundary {
+                self.check_policy_exists(tx, &account, arn)?;
+                entity.permissions_boundary = Some(arn.to_string());
+            }
+            save_entity(tx, &entity)?;
+            Ok(entity)
+        })
+    }
+
+    pub fn entity(&self, ctx: &RequestContext, kind: EntityKind, name: &str) -> Result<Entity, CoreError> {
+        read(&*self.store, |tx| require_entity(tx, ctx.account_id(), kind, name))
+    }
+
+    pub fn list_entities(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        path_prefix: Option<&str>,
+        max_items: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<Entity>, CoreError> {
+        let mut all: Vec<Entity> = read(&*self.store, |tx| all_records(tx, kind.record_kind(), ctx.account_id()))?;
+        if let Some(prefix) = path_prefix {
+            all.retain(|e| e.path.starts_with(prefix));
+        }
+        paginate(all, max_items, marker)
+    }
+
+    /// Reads, changes and writes one entity in a transaction.
+    fn update_entity<T>(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+        mut change: impl FnMut(&mut Entity, &mut dyn Transaction) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        let account = ctx.account_id().to_string();
+        transact(&*self.store, |tx| {
+            let mut entity = require_entity(tx, &account, kind, name)?;
+            let out = change(&mut entity, tx)?;
+            save_entity(tx, &entity)?;
+            Ok(out)
+        })
+    }
+
+    pub fn delete_entity(&self, ctx: &RequestContext, kind: EntityKind, name: &str) -> Result<(), CoreError> {
+        let account = ctx.account_id().to_string();
+        transact(&*self.store, |tx| {
+            let entity = require_entity(tx, &account, kind, name)?;
+            if !entity.inline_policies.is_empty() {
+                return Err(CoreError::DeleteConflict("Cannot delete entity, must delete policies first.".into()));
+            }
+            if !entity.attached_policies.is_empty() {
+                return Err(CoreError::DeleteConflict("Cannot delete entity, must detach all policies first.".into()));
+            }
+            match kind {
+                EntityKind::User => {
+                    let keys: Vec<AccessKeyRecord> = all_records(tx, ACCESS_KEY_KIND, "")?;
+                    if keys.iter().any(|k| k.account_id == account && k.user_name.eq_ignore_ascii_case(name)) {
+                        return Err(CoreError::DeleteConflict("Cannot delete entity, must delete access keys first.".into()));
+                    }
+                    if !entity.groups.is_empty() {
+                        return Err(CoreError::DeleteConflict("Cannot delete entity, must remove users from group first.".into()));
+                    }
+                }
+                EntityKind::Group => {
+                    let users: Vec<Entity> = all_records(tx, EntityKind::User.record_kind(), &account)?;
+                    if users.iter().any(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(name))) {
+                        return Err(CoreError::DeleteConflict("Cannot delete entity, must remove users from group first.".into()));
+                    }
+                }
+                EntityKind::Role => {}
+            }
+            tx.delete(kind.record_kind(), &account, &name.to_ascii_lowercase())?;
+            Ok(())
+        })
+    }
+
+    pub fn update_role(&self, ctx: &RequestContext, name: &str, description: Option<String>, max_session_duration: Option<i32>) -> Result<(), CoreError> {
+        self.update_entity(ctx, EntityKind::Role, name, |role, _| {
+            if description.is_some() {
+                role.description = description.clone();
+            }
+            if max_session_duration.is_some() {
+                role.max_session_duration = max_session_duration;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn update_assume_role_policy(&self, ctx: &RequestContext, name: &str, document: &str) -> Result<(), CoreError> {
+        validate_policy(document, PolicyKind::Trust, MAX_TRUST_POLICY_CHARS)?;
+        self.update_entity(ctx, EntityKind::Role, name, |role, _| {
+            role.assume_role_policy = Some(document.to_string());
+            Ok(())
+        })
+    }
+
+    pub fn put_inline_policy(&self, ctx: &RequestContext, kind: EntityKind, name: &str, policy_name: &str, document: &str) -> Result<(), CoreError> {
+        validate_policy(document, PolicyKind::Identity, MAX_MANAGED_POLICY_CHARS * 2)?;
+        self.update_entity(ctx, kind, name, |entity, _| {
+            entity.inline_policies.insert(policy_name.to_string(), document.to_string());
+            Ok(())
+        })
+    }
+
+    pub fn inline_policy(&self, ctx: &RequestContext, kind: EntityKind, name: &str, policy_name: &str) -> Result<String, CoreError> {
+        let entity = self.entity(ctx, kind, name)?;
+        entity
+            .inline_policies
+            .get(policy_name)
+            .cloned()
+            .ok_or_else(|| CoreError::NotFound(format!("The {} policy with name {policy_name} cannot be found.", kind.noun())))
+    }
+
+    pub fn delete_inline_policy(&self, ctx: &RequestContext, kind: EntityKind, name: &str, policy_name: &str) -> Result<(), CoreError> {
+        self.update_entity(ctx, kind, name, |entity, _| match entity.inline_policies.remove(policy_name) {
+            Some(_) => Ok(()),
+            None => Err(CoreError::NotFound(format!("The {} policy with name {policy_name} cannot be found.", kind.noun()))),
+        })
+    }
+
+    fn check_policy_exists(&self, tx: &mut dyn Transaction, account: &str, arn: &str) -> Result<(), CoreError> {
+        if managed::aws_managed(arn).is_some() {
+            return Ok(());
+        }
+        load_policy(tx, account, arn).map(|_| ())
+    }
+
+    pub fn attach_policy(&self, ctx: &RequestContext, kind: EntityKind, name: &str, policy_arn: &str) -> Result<(), CoreError> {
+        let account = ctx.account_id().to_string();
+        self.update_entity(ctx, kind, name, |entity, tx| {
+            self.check_policy_exists(tx, &account, policy_arn)?;
+            if entity.attached_policies.iter().any(|a| a == policy_arn) {
+                return Ok(());
+            }
+            if entity.attached_policies.len() >= MAX_ATTACHED_POLICIES {
+                return Err(CoreError::LimitExceeded(format!(
+                    "Cannot exceed quota for PoliciesPerUser: {MAX_ATTACHED_POLICIES}"
+                )));
+            }
+            entity.attached_policies.push(policy_arn.to_string());
+            if let Ok(mut policy) = load_policy(tx, &account, policy_arn) {
+                policy.attachment_count += 1;
+                save_policy(tx, &policy)?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn detach_policy(&self, ctx: &RequestContext, kind: EntityKind, name: &str, policy_arn: &str) -> Result<(), CoreError> {
+        let account = ctx.account_id().to_string();
+        self.update_entity(ctx, kind, name, |entity, tx| {
+            let before = entity.attached_policies.len();
+            entity.attached_policies.retain(|a| a != policy_arn);
+            if entity.attached_policies.len() == before {
+                return Err(CoreError::NotFound(format!("Policy {policy_arn} was not found.")));
+            }
+            if let Ok(mut policy) = load_policy(tx, &account, policy_arn) {
+                policy.attachment_count = policy.attachment_count.saturating_sub(1);
+                save_policy(tx, &policy)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Attached policies of an entity as (name, ARN).
+    pub fn attached_policies(&self, ctx: &RequestContext, kind: EntityKind, name: &str) -> Result<Vec<PolicyRef>, CoreError> {
+        let entity = self.entity(ctx, kind, name)?;
+        Ok(entity
+            .attached_policies
+            .iter()
+            .map(|arn| PolicyRef { name: arn.rsplit('/').next().unwrap_or_default().to_string(), arn: arn.clone() })
+            .collect())
+    }
+
+    pub fn put_permissions_boundary(&self, ctx: &RequestContext, kind: EntityKind, name: &str, policy_arn: &str) -> Result<(), CoreError> {
+        let account = ctx.account_id().to_string();
+        self.update_entity(ctx, kind, name, |entity, tx| {
+            self.check_policy_exists(tx, &account, policy_arn)?;
+            entity.permissions_boundary = Some(policy_arn.to_string());
+            Ok(())
+        })
+    }
+
+    pub fn delete_permissions_boundary(&self, ctx: &RequestContext, kind: EntityKind, name: &str) -> Result<(), CoreError> {
+        self.update_entity(ctx, kind, name, |entity, _| {
+            entity.permissions_boundary = None;
+            Ok(())
+        })
+    }
+
+    pub fn add_user_to_group(&self, ctx: &RequestContext, group: &str, user: &str) -> Result<(), CoreError> {
+        let account = ctx.account_id().to_string();
+        self.update_entity(ctx, EntityKind::User, user, |entity, tx| {
+            let group_record = require_entity(tx, &account, EntityKind::Group, group)?;
+            if entity.groups.iter().any(|g| g.eq_ignore_ascii_case(group)) {
+                return Ok(());
+            }
+            if entity.groups.len() >= MAX_GROUPS_PER_USER {
+                return Err(CoreError::LimitExceeded(format!("Cannot exceed quota for GroupsPerUser: {MAX_GROUPS_PER_USER}")));
+            }
+            entity.groups.push(group_record.name);
+            Ok(())
+        })
+    }
+
+    pub fn remove_user_from_group(&self, ctx: &RequestContext, group: &str, user: &str) -> Result<(), CoreError> {
+        let account = ctx.account_id().to_string();
+        self.update_entity(ctx, EntityKind::User, user, |entity, tx| {
+            require_entity(tx, &account, EntityKind::Group, group)?;
+            let before = entity.groups.len();
+            entity.groups.retain(|g| !g.eq_ignore_ascii_case(group));
+            if entity.groups.len() == before {
+                return Err(CoreError::NotFound(format!("The user with name {user} cannot be found in group {group}.")));
+            }
+            Ok(())
+        })
+    }
+
+    /// A group and its members.
+    pub fn group_with_members(&self, ctx: &RequestContext, group: &str) -> Result<(Entity, Vec<Entity>), CoreError> {
+        let account = ctx.account_id().to_string();
+        read(&*self.store, |tx| {
+            let record = require_entity(tx, &account, EntityKind::Group, group)?;
+            let users: Vec<Entity> = all_records(tx, EntityKind::User.record_kind(), &account)?;
+            let members = users.into_iter().filter(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(group))).collect();
+            Ok((record, members))
+        })
+    }
+
+    pub fn groups_for_user(&self, ctx: &RequestContext, user: &str) -> Result<Vec<Entity>, CoreError> {
+        let account = ctx.account_id().to_string();
+        read(&*self.store, |tx| {
+            let entity = require_entity(tx, &account, EntityKind::User, user)?;
+            entity.groups.iter().map(|g| require_entity(tx, &account, EntityKind::Group, g)).collect()
+        })
+    }
+
+    pub fn tag_entity(&self, ctx: &RequestContext, kind: EntityKind, name: &str, tags: Vec<Tag>) -> Result<(), CoreError> {
+        validate_tags(&tags)?;
+        self.update_entity(ctx, kind, name, |entity, _| {
+            for tag in &tags {
+                match entity.tags.iter_mut().find(|t| t.key.eq_ignore_ascii_case(&tag.key)) {
+                    Some(existing) => existing.value = tag.value.clone(),
+                    None => entity.tags.push(tag.clone()),
+                }
+            }
+            validate_tags(&entity.tags)
+        })
+    }
+
+    pub fn untag_entity(&self, ctx: &RequestContext, kind: EntityKind, name: &str, keys: &[String]) -> Result<(), CoreError> {
+        self.update_entity(ctx, kind, name, |entity, _| {
+            entity.tags.retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
+            Ok(())
+        })
+    }
+
+    pub fn create_policy(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        path: Option<&str>,
+        document: &str,
+        description: Option<String>,
+        tags: Vec<Tag>,
+    ) -> Result<ManagedPolicy, CoreError> {
+        validate_policy(document, PolicyKind::Identity, MAX_MANAGED_POLICY_CHARS)?;
+        validate_tags(&tags)?;
+        let now = self.now();
+        let policy = ManagedPolicy {
+            v: RECORD_VERSION,
+            name: name.to_string(),
+            id: unique_id("ANPA", 17)?,
+            path: path.unwrap_or("/").to_string(),
+            account_id: ctx.account_id().to_string(),
+            description,
+            default_version: "v1".into(),
+            versions: vec![PolicyVersion { version_id: "v1".into(), document: document.to_string(), create_date: now }],
+            next_version: 2,
+            attachment_count: 0,
+            create_date: now,
+            update_date: now,
+            tags,
+        };
+        transact(&*self.store, |tx| {
+            if tx.get(POLICY_KIND, &policy.account_id, name)?.is_some() {
+                return Err(CoreError::AlreadyExists(format!(
+                    "A policy called {name} already exists. Duplicate names are not allowed."
+                )));
+            }
+            save_policy(tx, &policy)?;
+            Ok(policy.clone())
+        })
+    }
+
+    /// A customer managed policy by ARN (AWS managed policies are in [`managed`]).
+    pub fn policy(&self, ctx: &RequestContext, arn: &str) -> Result<ManagedPolicy, CoreError> {
+        read(&*self.store, |tx| load_policy(tx, ctx.account_id(), arn))
+    }
+
+    pub fn list_policies(&self, ctx: &RequestContext) -> Result<Vec<ManagedPolicy>, CoreError> {
+        read(&*self.store, |tx| all_records(tx, POLICY_KIND, ctx.account_id()))
+    }
+
+    pub fn delete_policy(&self, ctx: &RequestContext, arn: &str) -> Result<(), CoreError> {
+        let account = ctx.account_id().to_string();
+        transact(&*self.store, |tx| {
+            let policy = load_policy(tx, &account, arn)?;
+            if policy.attachment_count > 0 {
+                return Err(CoreError::DeleteConflict("Cannot delete a policy attached to entities.".into()));
+            }
+            if policy.versions.len() > 1 {
+                return Err(CoreError::DeleteConflict("Cannot delete a policy with non-default versions.".into()));
+            }
+            tx.delete(POLICY_KIND, &account, &policy.name)?;
+            Ok(())
+        })
+    }
+
+    fn update_policy<T>(
+        &self,
+        ctx: &RequestContext,
+        arn: &str,
+        mut change: impl FnMut(&mut ManagedPolicy) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        let account = ctx.account_id().to_string();
+        transact(&*self.store, |tx| {
+            let mut policy = load_policy(tx, &account, arn)?;
+            let out = change(&mut policy)?;
+            save_policy(tx, &policy)?;
+            Ok(out)
+        })
+    }
+
+    pub fn create_policy_version(&self, ctx: &RequestContext, arn: &str, document: &str, set_as_default: bool) -> Result<PolicyVersion, CoreError> {
+        validate_policy(document, PolicyKind::Identity, MAX_MANAGED_POLICY_CHARS)?;
+        let now = self.now();
+        self.update_policy(ctx, arn, |policy| {
+            if policy.versions.len() >= MAX_POLICY_VERSIONS {
+                return Err(CoreError::LimitExceeded(
+                    "A managed policy can have up to 5 versions. Before you create a new version, you must delete an existing version.".into(),
+                ));
+            }
+            let version = PolicyVersion { version_id: format!("v{}", policy.next_version), document: document.to_string(), create_date: now };
+            policy.next_version += 1;
+            policy.versions.push(version.clone());
+            if set_as_default {
+                policy.default_version = version.version_id.clone();
+            }
+            policy.update_date = now;
+            Ok(version)
+        })
+    }
+
+    pub fn delete_policy_version(&self, ctx: &RequestContext, arn: &str, version_id: &str) -> Result<(), CoreError> {
+        self.update_policy(ctx, arn, |policy| {
+            if policy.default_version == version_id {
+                return Err(CoreError::DeleteConflict("Cannot delete the default version of a policy.".into()));
+            }
+            let before = policy.versions.len();
+            policy.versions.retain(|v| v.version_id != version_id);
+            if policy.versions.len() == before {
+                return Err(CoreError::NotFound(format!("Policy {arn} version {version_id} does not exist.")));
+            }
+            Ok(())
+        })
+    }
+
+    pub fn set_default_policy_version(&self, ctx: &RequestContext, arn: &str, version_id: &str) -> Result<(), CoreError> {
+        let now = self.now();
+        self.update_policy(ctx, arn, |policy| {
+            if !policy.versions.iter().any(|v| v.version_id == version_id) {
+                return Err(CoreError::NotFound(format!("Policy {arn} version {version_id} does not exist.")));
+            }
+            policy.default_version = version_id.to_string();
+            policy.update_date = now;
+            Ok(())
+        })
+    }
+
+    pub fn create_access_key(&self, ctx: &RequestContext, user: &str) -> Result<NewAccessKey, CoreError> {
+        let account = ctx.account_id().to_string();
+        let access_key_id = unique_id("AKIA", 16)?;
+        let secret = new_secret_access_key()?;
+        let sealed = B64.encode(self.root.seal(&access_key_label(&access_key_id), secret.expose())?);
+        let now = self.now();
+        let record = transact(&*self.store, |tx| {
+            let entity = require_entity(tx, &account, EntityKind::User, user)?;
+            let keys: Vec<AccessKeyRecord> = all_records(tx, ACCESS_KEY_KIND, "")?;
+            if keys.iter().filter(|k| k.account_id == account && k.user_name == entity.name).count() >= MAX_ACCESS_KEYS {
+                return Err(CoreError::LimitExceeded(format!("Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS}")));
+            }
+            let record = AccessKeyRecord {
+                v: RECORD_VERSION,
+                access_key_id: access_key_id.clone(),
+                account_id: account.clone(),
+                user_name: entity.name,
+                active: true,
+                sealed_secret: sealed.clone(),
+                create_date: now,
+                last_used: None,
+            };
+            tx.put(ACCESS_KEY_KIND, "", &access_key_id, &serde_json::to_vec(&record)?)?;
+            Ok(record)
+        })?;
+        Ok(NewAccessKey { record, secret })
+    }
+
+    pub fn list_access_keys(&self, ctx: &RequestContext, user: &str) -> Result<Vec<AccessKeyRecord>, CoreError> {
+        let account = ctx.account_id().to_string();
+        read(&*self.store, |tx| {
+            let entity = require_entity(tx, &account, EntityKind::User, user)?;
+            let keys: Vec<AccessKeyRecord> = all_records(tx, ACCESS_KEY_KIND, "")?;
+            Ok(keys.into_iter().filter(|k| k.account_id == account && k.user_name == entity.name).collect())
+        })
+    }
+
+    pub fn update_access_key(&self, ctx: &RequestContext, user: Option<&str>, access_key_id: &str, active: bool) -> Result<(), CoreError> {
+        let account = ctx.account_id().to_string();
+        transact(&*self.store, |tx| {
+            let mut record = find_access_key(tx, &account, user, access_key_id)?;
+            record.active = active;
+            Ok(tx.put(ACCESS_KEY_KIND, "", access_key_id, &serde_json::to_vec(&record)?)?)
+        })
+    }
+
+    pub fn delete_access_key(&self, ctx: &RequestContext, user: Option<&str>, access_key_id: &str) -> Result<(), CoreError> {
+        let account = ctx.account_id().to_string();
+        transact(&*self.store, |tx| {
+            find_access_key(tx, &account, user, access_key_id)?;
+            tx.delete(ACCESS_KEY_KIND, "", access_key_id)?;
+            Ok(())
+        })
+    }
+
+    pub fn access_key_last_used(&self, access_key_id: &str) -> Result<AccessKeyRecord, CoreError> {
+        read(&*self.store, |tx| {
+            let body = tx
+                .get(ACCESS_KEY_KIND, "", access_key_id)?
+                .ok_or_else(|| CoreError::NotFound(format!("The Access Key with id {access_key_id} cannot be found")))?;
+            Ok(serde_json::from_slice(&body)?)
+        })
+    }
+
+    /// Resolves an access key id for signature verification: active key, its secret and its user.
+    pub fn verify_access_key(&self, access_key_id: &str) -> Result<Option<VerifiedKey>, CoreError> {
+        let found = read(&*self.store, |tx| {
+            let Some(body) = tx.get(ACCESS_KEY_KIND, "", access_key_id)? else { return Ok(None) };
+            let record: AccessKeyRecord = serde_json::from_slice(&body)?;
+            let user = load_entity(tx, &record.account_id, EntityKind::User, &record.user_name)?;
+            Ok(user.map(|user| (record, user)))
+        })?;
+        let Some((record, user)) = found else { return Ok(None) };
+        if !record.active {
+            return Ok(None);
+        }
+        let sealed = B64.decode(&record.sealed_secret).map_err(|_| CoreError::Internal("sealed secret is not base64".into()))?;
+        let secret = self.root.open(&access_key_label(access_key_id), &sealed)?;
+        Ok(Some(VerifiedKey { record, secret, user }))
+    }
+
+    /// The identity policies that apply to a user (its own and its groups'), as (label, document).
+    pub fn user_policies(&self, account: &str, user: &Entity) -> Result<Vec<(String, String)>, CoreError> {
+        read(&*self.store, |tx| {
+            let mut docs = self.entity_policies(tx, account, user)?;
+            for group in &user.groups {
+                if let Some(group) = load_entity(tx, account, EntityKind::Group, group)? {
+                    docs.extend(self.entity_policies(tx, account, &group)?);
+                }
+            }
+            Ok(docs)
+        })
+    }
+
+    /// A role's identity policies, as (label, document).
+    pub fn role_policies(&self, account: &str, role: &Entity) -> Result<Vec<(String, String)>, CoreError> {
+        read(&*self.store, |tx| self.entity_policies(tx, account, role))
+    }
+
+    /// The permissions boundary document of an entity, if it has one.
+    pub fn boundary_document(&self, account: &str, entity: &Entity) -> Result<Option<String>, CoreError> {
+        let Some(arn) = &entity.permissions_boundary else { return Ok(None) };
+        read(&*self.store, |tx| self.policy_document(tx, account, arn)).map(Some)
+    }
+
+    fn policy_document(&self, tx: &mut dyn Transaction, account: &str, arn: &str) -> Result<String, CoreError> {
+        if let Some(policy) = managed::aws_managed(arn) {
+            return Ok(policy.document.to_string());
+        }
+        let policy = load_policy(tx, account, arn)?;
+        policy.default_document().map(str::to_string).ok_or_else(|| CoreError::Internal(format!("{arn} has no default version")))
+    }
+
+    fn entity_policies(&self, tx: &mut dyn Transaction, account: &str, entity: &Entity) -> Result<Vec<(String, String)>, CoreError> {
+        let mut docs: Vec<(String, String)> =
+            entity.inline_policies.iter().map(|(name, doc)| (format!("{}/{name}", entity.arn()), doc.clone())).collect();
+        for arn in &entity.attached_policies {
+            docs.push((arn.clone(), self.policy_document(tx, account, arn)?));
+        }
+        Ok(docs)
+    }
+}
+
+#[cfg(test)]
+mod tests;
