@@ -1,16 +1,50 @@
-//! Authorisation: every operation passes through here, with its IAM action, before it runs.
-//!
-//! Only account root users can authenticate today, and AWS allows a root user every action on its
-//! own account's resources; the policy engine that evaluates identity and resource policies plugs
-//! in here with the IAM issue.
+//! Authorisation at the wire: the IAM action and resource of IAM and STS operations, checked by the
+//! core's authoriser before the operation runs. KMS checks happen in core, where the key and its
+//! key policy are resolved.
 
-use keyhaven_core::context::{PrincipalKind, RequestContext};
+use keyhaven_core::Core;
+use keyhaven_core::authz::Access;
+use keyhaven_core::context::RequestContext;
+use keyhaven_core::iam::EntityKind;
 
 use crate::error::ApiError;
 
-/// Decides whether the caller may perform `action` (`service:Operation`).
-pub fn check(ctx: &RequestContext, _action: &str) -> Result<(), ApiError> {
-    match ctx.principal.kind {
-        PrincipalKind::Root => Ok(()),
+/// Checks `action` on `resource` (an ARN or `*`) in the caller's account with identity policies.
+pub fn check(
+    core: &Core,
+    ctx: &RequestContext,
+    action: &str,
+    resource: &str,
+    map: fn(keyhaven_core::CoreError) -> ApiError,
+) -> Result<(), ApiError> {
+    core.authz
+        .check(ctx, &Access::identity_only(action, resource, ctx.account_id()))
+        .map_err(map)
+}
+
+/// The ARN an IAM operation acts on, for authorisation: the named user, group, role or policy
+/// (with its path when it exists), or `*`.
+pub fn iam_resource(core: &Core, ctx: &RequestContext, params: &[(String, String)]) -> String {
+    let account = ctx.account_id();
+    let named = |kind: EntityKind, name: &str| match core.iam.entity_in(account, kind, name) {
+        Ok(entity) => entity.arn(),
+        Err(_) => format!("arn:aws:iam::{account}:{}/{name}", kind.arn_type()),
+    };
+    let param = |name: &str| crate::query::first(params, name).map(str::to_string);
+    if let Some(arn) = param("PolicyArn") {
+        return arn;
+    }
+    if let Some(name) = param("UserName") {
+        return named(EntityKind::User, &name);
+    }
+    if let Some(name) = param("RoleName") {
+        return named(EntityKind::Role, &name);
+    }
+    if let Some(name) = param("GroupName") {
+        return named(EntityKind::Group, &name);
+    }
+    match (&ctx.principal.user_name, crate::query::first(params, "Action")) {
+        (Some(user), Some(action)) if action.contains("AccessKey") => named(EntityKind::User, user),
+        _ => "*".to_string(),
     }
 }

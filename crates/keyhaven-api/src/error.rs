@@ -13,6 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// awsQuery: the error belongs to AWS's generic fault namespace, not the service's.
+    pub aws_fault: bool,
 }
 
 impl ApiError {
@@ -21,6 +23,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            aws_fault: false,
         }
     }
 
@@ -65,6 +68,17 @@ impl ApiError {
     }
 }
 
+impl From<crate::query::DecodeFailure> for ApiError {
+    fn from(failure: crate::query::DecodeFailure) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: failure.code,
+            message: failure.message,
+            aws_fault: failure.aws_fault,
+        }
+    }
+}
+
 impl From<&SigV4Error> for ApiError {
     fn from(e: &SigV4Error) -> Self {
         ApiError::bad_request(e.aws_code(), e.to_string())
@@ -89,6 +103,8 @@ pub fn kms_error(e: CoreError) -> ApiError {
         CoreError::InvalidMarker(_) => "InvalidMarkerException",
         CoreError::NotAuthorized(_) => "NotAuthorizedException",
         CoreError::CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
+        CoreError::DeleteConflict(_) | CoreError::InvalidInput(_) => "ValidationException",
+        CoreError::AccessDenied(_) => "AccessDeniedException",
         CoreError::DryRun => "DryRunOperationException",
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
@@ -100,6 +116,49 @@ pub fn kms_error(e: CoreError) -> ApiError {
         }
     };
     ApiError::bad_request(code, e.to_string())
+}
+
+/// STS's error codes and statuses for domain failures.
+pub fn sts_error(e: CoreError) -> ApiError {
+    let (status, code) = match &e {
+        CoreError::AccessDenied(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
+        CoreError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
+        CoreError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "PackedPolicyTooLarge"),
+        CoreError::Validation(_) | CoreError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "ValidationError"),
+        CoreError::NotFound(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
+        CoreError::Internal(detail) => {
+            tracing::error!(%detail, "internal error");
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                "An internal error occurred.",
+            );
+        }
+        _ => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
+    };
+    ApiError::new(status, code, e.to_string())
+}
+
+/// IAM's error codes and statuses (from the model's error traits) for domain failures.
+pub fn iam_error(e: CoreError) -> ApiError {
+    let (status, code) = match &e {
+        CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "NoSuchEntity"),
+        CoreError::AlreadyExists(_) => (StatusCode::CONFLICT, "EntityAlreadyExists"),
+        CoreError::DeleteConflict(_) => (StatusCode::CONFLICT, "DeleteConflict"),
+        CoreError::LimitExceeded(_) => (StatusCode::CONFLICT, "LimitExceeded"),
+        CoreError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
+        CoreError::AccessDenied(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
+        CoreError::Internal(detail) => {
+            tracing::error!(%detail, "internal error");
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceFailure",
+                "Request processing has failed due to some unknown error, exception or failure.",
+            );
+        }
+        _ => (StatusCode::BAD_REQUEST, "InvalidInput"),
+    };
+    ApiError::new(status, code, e.to_string())
 }
 
 #[cfg(test)]

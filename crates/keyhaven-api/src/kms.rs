@@ -8,28 +8,11 @@ use keyhaven_crypto::EncryptionContext;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::audit_params::camel_case_keys;
 use crate::error::{ApiError, kms_error};
 use crate::generated::kms::{self as wire, Request};
 use crate::shapes::{Blob, DecodeError, Timestamp};
 
-/// Members whose values never reach the audit log (plaintexts, ciphertexts, key material).
-const REDACTED_MEMBERS: &[&str] = &[
-    "Plaintext",
-    "CiphertextBlob",
-    "CiphertextForRecipient",
-    "PrivateKeyPlaintext",
-    "PrivateKeyCiphertextBlob",
-    "Message",
-    "Mac",
-    "Signature",
-    "ImportToken",
-    "EncryptedKeyMaterial",
-    "SharedSecret",
-    "PublicKey",
-    "Recipient",
-    "KeyStorePassword",
-    "XksProxyAuthenticationCredential",
-];
 const DEFAULT_LIST_KEYS_LIMIT: usize = 100;
 const DEFAULT_LIST_ALIASES_LIMIT: usize = 50;
 const DEFAULT_TAGS_LIMIT: usize = 50;
@@ -62,53 +45,6 @@ pub fn is_read_only(operation: &str) -> bool {
                 | "GenerateDataKeyWithoutPlaintext"
                 | "GenerateRandom"
         )
-}
-
-/// The request's members as CloudTrail records them: lowerCamelCase, secrets removed.
-pub fn audit_parameters(body: &[u8]) -> Value {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(members)) => {
-            let kept: serde_json::Map<String, Value> = members
-                .into_iter()
-                .filter(|(k, _)| !REDACTED_MEMBERS.contains(&k.as_str()))
-                .collect();
-            if kept.is_empty() {
-                Value::Null
-            } else {
-                camel_case_keys(Value::Object(kept))
-            }
-        }
-        _ => Value::Null,
-    }
-}
-
-/// Lowercases the first letter of member names, leaving user-chosen map keys (contexts) alone.
-fn camel_case_keys(value: Value) -> Value {
-    match value {
-        Value::Object(members) => Value::Object(
-            members
-                .into_iter()
-                .map(|(k, v)| {
-                    let v = if k.ends_with("EncryptionContext") || k.starts_with("EncryptionContext") {
-                        v
-                    } else {
-                        camel_case_keys(v)
-                    };
-                    (lower_first(&k), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(camel_case_keys).collect()),
-        other => other,
-    }
-}
-
-fn lower_first(name: &str) -> String {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 fn resource(arn: &str, account_id: &str) -> AuditResource {
@@ -147,7 +83,7 @@ fn required(value: Option<String>, member: &str) -> Result<String, ApiError> {
     value.ok_or_else(|| {
         ApiError::validation(format!(
             "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-            lower_first(member)
+            crate::audit_params::lower_first(member)
         ))
     })
 }
@@ -425,6 +361,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                 &required(input.key_id, "KeyId")?,
                 input.policy_name.as_deref(),
                 &policy,
+                input.bypass_policy_lockout_safety_check.unwrap_or(false),
             )
             .map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
@@ -524,6 +461,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             let (plaintext, sealed) = data_key(
                 core,
                 ctx,
+                "kms:GenerateDataKey",
                 input.key_id,
                 input.encryption_context,
                 input.number_of_bytes,
@@ -543,6 +481,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             let (_, sealed) = data_key(
                 core,
                 ctx,
+                "kms:GenerateDataKeyWithoutPlaintext",
                 input.key_id,
                 input.encryption_context,
                 input.number_of_bytes,
@@ -565,7 +504,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             if input.recipient.is_some() {
                 return Err(unsupported("GenerateRandom with a Recipient attestation document"));
             }
-            let bytes = kms.generate_random(input.number_of_bytes).map_err(kms_error)?;
+            let bytes = kms.generate_random(ctx, input.number_of_bytes).map_err(kms_error)?;
             respond(
                 &wire::GenerateRandomResponse {
                     plaintext: Some(Blob::from(bytes)),
@@ -656,9 +595,11 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
 }
 
 /// GenerateDataKey and GenerateDataKeyWithoutPlaintext differ only in what they return.
+#[allow(clippy::too_many_arguments)]
 fn data_key(
     core: &Core,
     ctx: &RequestContext,
+    action: &str,
     key_id: Option<String>,
     encryption_context: Option<std::collections::BTreeMap<String, String>>,
     number_of_bytes: Option<i32>,
@@ -669,6 +610,7 @@ fn data_key(
     core.kms
         .generate_data_key(
             ctx,
+            action,
             &key,
             &context(encryption_context),
             number_of_bytes,
@@ -688,19 +630,6 @@ fn unsupported(what: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn audit_parameters_drop_secrets_and_keep_context_keys_verbatim() {
-        let body = br#"{"KeyId":"alias/x","Plaintext":"c2VjcmV0","EncryptionContext":{"Department":"IT"},"GrantTokens":["t"]}"#;
-        let params = audit_parameters(body);
-        assert_eq!(
-            params,
-            serde_json::json!({"keyId": "alias/x", "encryptionContext": {"Department": "IT"}, "grantTokens": ["t"]})
-        );
-        assert!(!params.to_string().contains("c2VjcmV0"));
-        assert_eq!(audit_parameters(br#"{"CiphertextBlob":"AAAA"}"#), Value::Null);
-        assert_eq!(audit_parameters(b"not json"), Value::Null);
-    }
 
     #[test]
     fn read_only_operations() {

@@ -1,10 +1,14 @@
 //! The AWS wire: SigV4, the awsJson protocol, error envelopes, generated shapes and the request pipeline.
 
+pub mod audit_params;
 pub mod authorize;
 pub mod credentials;
 pub mod error;
 pub mod generated;
+pub mod iam;
 pub mod kms;
+pub mod query;
 pub mod server;
 pub mod shapes;
 pub mod sigv4;
+pub mod sts;

@@ -62,7 +62,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let mut routes = Router::new()
         .route("/_keyhaven/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/", post(aws_json));
+        .route("/", post(aws_entry));
     if state.dev {
         routes = routes
             .route("/_keyhaven/reset", post(reset))
@@ -130,10 +130,13 @@ struct Outcome {
     response_elements: Value,
     resources: Vec<AuditResource>,
     read_only: bool,
+    /// awsQuery services answer in XML in this namespace; awsJson ones in JSON.
+    xml_namespace: Option<&'static str>,
     result: Result<Vec<u8>, ApiError>,
 }
 
-async fn aws_json(State(state): State<Arc<AppState>>, request: Request) -> Response {
+/// `POST /`: awsJson (KMS) or awsQuery (IAM, STS), told apart by the content type.
+async fn aws_entry(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let request_id = new_request_id();
     let connection = request.extensions().get::<ConnectionInfo>().copied();
@@ -153,6 +156,7 @@ async fn aws_json(State(state): State<Arc<AppState>>, request: Request) -> Respo
         response_elements: Value::Null,
         resources: Vec::new(),
         read_only: false,
+        xml_namespace: None,
         result: Err(ApiError::internal()),
     };
     if !state.core.audit.is_healthy() {
@@ -173,7 +177,13 @@ async fn aws_json(State(state): State<Arc<AppState>>, request: Request) -> Respo
         }
     };
     let ctx_base = (request_id.clone(), user_agent.clone(), connection);
-    outcome.result = handle_json(&state, &parts, &body, &mut outcome, ctx_base).await;
+    let form =
+        header_str(&parts.headers, "content-type").is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    outcome.result = if form {
+        handle_query(&state, &parts, &body, &mut outcome, ctx_base).await
+    } else {
+        handle_json(&state, &parts, &body, &mut outcome, ctx_base).await
+    };
     finish(&state, outcome, &request_id, &user_agent, connection, started).await
 }
 
@@ -223,8 +233,7 @@ async fn handle_json(
         JsonService::Kms => {
             let request = crate::generated::kms::Request::decode(operation, body).map_err(kms::decode_error)?;
             outcome.read_only = kms::is_read_only(operation);
-            outcome.request_parameters = kms::audit_parameters(body);
-            authorize::check(&ctx, &format!("kms:{operation}"))?;
+            outcome.request_parameters = crate::audit_params::json_request_parameters(body);
             let core = state.core.clone();
             // Reads and cryptography are served from memory or a WAL snapshot read and never wait
             // on a writer, so they run inline; writes commit with an fsync and get a blocking slot.
@@ -240,8 +249,145 @@ async fn handle_json(
     }
 }
 
-/// Verifies the request's signature and returns the caller.
+/// The awsQuery services, told apart by the `Version` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QueryService {
+    Iam,
+    Sts,
+}
+
+impl QueryService {
+    fn from_version(version: Option<&str>) -> Self {
+        match version {
+            Some(v) if v == crate::generated::iam::API_VERSION => QueryService::Iam,
+            _ => QueryService::Sts,
+        }
+    }
+
+    fn signing_name(self) -> &'static str {
+        match self {
+            QueryService::Iam => "iam",
+            QueryService::Sts => "sts",
+        }
+    }
+
+    fn namespace(self) -> &'static str {
+        match self {
+            QueryService::Iam => crate::generated::iam::XML_NAMESPACE,
+            QueryService::Sts => crate::generated::sts::XML_NAMESPACE,
+        }
+    }
+}
+
+async fn handle_query(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &Bytes,
+    outcome: &mut Outcome,
+    (request_id, user_agent, connection): (String, String, Option<ConnectionInfo>),
+) -> Result<Vec<u8>, ApiError> {
+    let params = crate::query::parse_form(body);
+    let action = crate::query::first(&params, "Action").unwrap_or_default().to_string();
+    let service = QueryService::from_version(crate::query::first(&params, "Version"));
+    outcome.service = service.signing_name();
+    outcome.operation = action.clone();
+    outcome.xml_namespace = Some(service.namespace());
+    let principal = authenticate(state, parts, body, service.signing_name(), outcome)?;
+    outcome.principal = Some(principal.clone());
+    let ctx = RequestContext {
+        request_id: request_id.clone(),
+        principal,
+        region: outcome.region.clone(),
+        source_ip: connection.map(|c| c.peer.ip()),
+        user_agent,
+        secure_transport: connection.is_some_and(|c| c.tls),
+    };
+    outcome.read_only = ["Get", "List", "Simulate", "Generate"]
+        .iter()
+        .any(|p| action.starts_with(p));
+    match service {
+        QueryService::Iam => {
+            let request = crate::generated::iam::Request::decode(&action, &params)
+                .map_err(|e| ApiError::from(crate::query::DecodeFailure::new(&e, &params)))?;
+            outcome.request_parameters =
+                crate::audit_params::request_parameters(serde_json::to_value(&request).unwrap_or(Value::Null));
+            let resource = authorize::iam_resource(&state.core, &ctx, &params);
+            authorize::check(
+                &state.core,
+                &ctx,
+                &format!("iam:{action}"),
+                &resource,
+                crate::error::iam_error,
+            )?;
+            let core = state.core.clone();
+            let output = if outcome.read_only {
+                crate::iam::execute(&core, &ctx, request)?
+            } else {
+                tokio::task::block_in_place(|| crate::iam::execute(&core, &ctx, request))?
+            };
+            Ok(
+                crate::query::encode_response(service.namespace(), &action, output.as_deref(), &request_id)
+                    .into_bytes(),
+            )
+        }
+        QueryService::Sts => {
+            let request = crate::generated::sts::Request::decode(&action, &params)
+                .map_err(|e| ApiError::from(crate::query::DecodeFailure::new(&e, &params)))?;
+            outcome.request_parameters =
+                crate::audit_params::request_parameters(serde_json::to_value(&request).unwrap_or(Value::Null));
+            let core = state.core.clone();
+            let response = tokio::task::block_in_place(|| crate::sts::execute(&core, &ctx, request))?;
+            Ok(response.encode(&request_id).into_bytes())
+        }
+    }
+}
+
+/// Authentication failures other than malformed signatures, named as the JSON services name them.
+fn unrecognized_client() -> ApiError {
+    ApiError::bad_request(
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    )
+}
+
+fn expired_token() -> ApiError {
+    ApiError::bad_request(
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    )
+}
+
+/// The awsQuery services' names for the same authentication failures.
+fn query_auth_error(e: ApiError) -> ApiError {
+    let (status, code) = match e.code {
+        "MissingAuthenticationTokenException" => (StatusCode::FORBIDDEN, "MissingAuthenticationToken"),
+        "IncompleteSignatureException" => (StatusCode::BAD_REQUEST, "IncompleteSignature"),
+        "InvalidSignatureException" => (StatusCode::FORBIDDEN, "SignatureDoesNotMatch"),
+        "UnrecognizedClientException" => (StatusCode::FORBIDDEN, "InvalidClientTokenId"),
+        "ExpiredTokenException" => (StatusCode::BAD_REQUEST, "ExpiredToken"),
+        _ => return e,
+    };
+    ApiError::new(status, code, e.message)
+}
+
+/// Verifies the request's signature and returns the caller: the account root, an STS session, an
+/// IAM user's access key, or (dev mode only) any other key taken as an account root.
 fn authenticate(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    service: &str,
+    outcome: &mut Outcome,
+) -> Result<Principal, ApiError> {
+    let result = authenticate_json(state, parts, body, service, outcome);
+    if outcome.xml_namespace.is_some() {
+        result.map_err(query_auth_error)
+    } else {
+        result
+    }
+}
+
+fn authenticate_json(
     state: &AppState,
     parts: &axum::http::request::Parts,
     body: &[u8],
@@ -257,34 +403,68 @@ fn authenticate(
     let auth = sigv4::parse(&request).map_err(|e| ApiError::from(&e))?;
     outcome.region = auth.region.clone();
     let now = time::OffsetDateTime::now_utc();
-    match state.credentials.identify(&auth.access_key_id) {
-        // Long-term credentials carry no session token; a token means temporary credentials, and
-        // none of those exist until STS issues them.
-        Identity::Verified { .. } if auth.security_token.is_some() => Err(ApiError::bad_request(
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        )),
-        Identity::Verified { secret, principal } => {
-            sigv4::verify(
-                &auth,
-                &request,
-                secret.expose(),
-                service,
-                now,
-                UriEncoding::Double,
-                &state.signing_keys,
-            )
-            .map_err(|e| ApiError::from(&e))?;
-            Ok(principal)
+    let verify = |secret: &[u8]| {
+        sigv4::verify(
+            &auth,
+            &request,
+            secret,
+            service,
+            now,
+            UriEncoding::Double,
+            &state.signing_keys,
+        )
+        .map_err(|e| ApiError::from(&e))
+    };
+    if let Identity::Verified { secret, principal } = state.credentials.identify(&auth.access_key_id) {
+        // Long-term credentials carry no session token.
+        if auth.security_token.is_some() {
+            return Err(unrecognized_client());
         }
+        verify(secret.expose())?;
+        return Ok(principal);
+    }
+    let core = &state.core;
+    if let Some(token) = &auth.security_token {
+        return match core
+            .sts
+            .verify(&auth.access_key_id, token)
+            .map_err(|_| ApiError::internal())?
+        {
+            Ok(session) => {
+                verify(session.secret.expose())?;
+                Ok(session.principal)
+            }
+            Err(keyhaven_core::sts::SessionRefusal::Expired) => Err(expired_token()),
+            Err(keyhaven_core::sts::SessionRefusal::Invalid) => match state.credentials.identify(&auth.access_key_id) {
+                // Dev mode takes an unknown key as an account root even with a made-up token.
+                Identity::Trusted(principal) => {
+                    sigv4::check_scope_and_time(&auth, service, now).map_err(|e| ApiError::from(&e))?;
+                    Ok(principal)
+                }
+                _ => Err(unrecognized_client()),
+            },
+        };
+    }
+    if let Some(key) = core
+        .iam
+        .verify_access_key(&auth.access_key_id)
+        .map_err(|_| ApiError::internal())?
+    {
+        verify(key.secret.expose())?;
+        return Ok(Principal::user(
+            &key.record.account_id,
+            &key.user.arn(),
+            &key.user.id,
+            &key.user.name,
+            &auth.access_key_id,
+        ));
+    }
+    match state.credentials.identify(&auth.access_key_id) {
         Identity::Trusted(principal) => {
             sigv4::check_scope_and_time(&auth, service, now).map_err(|e| ApiError::from(&e))?;
             Ok(principal)
         }
-        Identity::Unknown => Err(ApiError::bad_request(
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        )),
+        _ => Err(unrecognized_client()),
     }
 }
 
@@ -338,9 +518,19 @@ async fn finish(
         tracing::error!(error = %e, "audit record refused; failing the request closed");
         return json_error(&ApiError::unavailable(), request_id);
     }
-    match outcome.result {
-        Ok(body) => json_response(StatusCode::OK, body, request_id),
-        Err(e) => json_error(&e, request_id),
+    match (outcome.result, outcome.xml_namespace) {
+        (Ok(body), None) => json_response(StatusCode::OK, body, request_id),
+        (Err(e), None) => json_error(&e, request_id),
+        (Ok(body), Some(_)) => xml_response(StatusCode::OK, body, request_id),
+        (Err(e), Some(namespace)) => {
+            let namespace = if e.aws_fault {
+                crate::query::AWS_FAULT_NAMESPACE
+            } else {
+                namespace
+            };
+            let body = crate::query::encode_error(namespace, e.code, &e.message, e.status.as_u16() < 500, request_id);
+            xml_response(e.status, body.into_bytes(), request_id)
+        }
     }
 }
 
@@ -350,6 +540,14 @@ fn plain_json(status: StatusCode, value: Value) -> Response {
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn xml_response(status: StatusCode, body: Vec<u8>, request_id: &str) -> Response {
+    let mut response = json_response(status, body, request_id);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     response
 }
 
@@ -389,6 +587,7 @@ fn dev_outcome(operation: &str, result: Result<Value, ApiError>) -> Outcome {
         response_elements: result.as_ref().ok().cloned().unwrap_or(Value::Null),
         resources: Vec::new(),
         read_only: false,
+        xml_namespace: None,
         result: result.map(|v| v.to_string().into_bytes()),
     }
 }

@@ -114,7 +114,10 @@ fn user_identity(p: &Principal) -> Value {
         identity["userName"] = json!(name);
     }
     let creation = p.session.as_ref().map(|s| {
-        OffsetDateTime::from_unix_timestamp(s.issued_at).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
+        OffsetDateTime::from_unix_timestamp(s.issued_at)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_default()
     });
     let mut attributes = json!({ "mfaAuthenticated": if p.mfa_authenticated() { "true" } else { "false" } });
     if let Some(created) = creation {

@@ -37,6 +37,8 @@ pub enum CoreError {
     #[error("{0}")]
     CustomKeyStoreNotFound(String),
     #[error("{0}")]
+    AccessDenied(String),
+    #[error("{0}")]
     DeleteConflict(String),
     #[error("{0}")]
     InvalidInput(String),

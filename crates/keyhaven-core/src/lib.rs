@@ -1,6 +1,7 @@
 //! Keyhaven's domain: KMS and the shared spines (audit, scheduler, clock, request context). No HTTP.
 
 pub mod audit;
+pub mod authz;
 pub mod clock;
 pub mod context;
 pub mod error;
@@ -73,7 +74,8 @@ pub struct Core {
     pub store: Arc<dyn Backend>,
     pub clock: Arc<AdjustableClock>,
     pub kms: kms::Kms,
-    pub iam: iam::Iam,
+    pub iam: Arc<iam::Iam>,
+    pub authz: Arc<authz::Authorizer>,
     pub sts: sts::Sts,
     pub audit: AuditLog,
     pub scheduler: scheduler::Scheduler,
@@ -94,14 +96,16 @@ impl Core {
     ) -> Result<Arc<Self>, CoreError> {
         let audit = AuditLog::start(store.clone(), config.strict_audit)?;
         let root = Arc::new(root);
-        let kms = kms::Kms::new(store.clone(), root.clone(), clock.clone());
-        let iam = iam::Iam::new(store.clone(), root.clone(), clock.clone());
+        let iam = Arc::new(iam::Iam::new(store.clone(), root.clone(), clock.clone()));
+        let authz = Arc::new(authz::Authorizer::new(iam.clone(), clock.clone()));
+        let kms = kms::Kms::new(store.clone(), root.clone(), clock.clone(), authz.clone());
         let sts = sts::Sts::new(store.clone(), root, clock.clone());
         Ok(Arc::new(Self {
             store,
             clock,
             kms,
             iam,
+            authz,
             sts,
             audit,
             scheduler: scheduler::Scheduler::default(),

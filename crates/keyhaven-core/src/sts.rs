@@ -10,13 +10,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use keyhaven_crypto::digest::{constant_time_eq, sha256};
 use keyhaven_crypto::{RootKey, SecretBytes};
+use keyhaven_policy::{PolicyDocument, PolicyKind, ResourceRules};
 use keyhaven_store::{Backend, Job};
 use serde::{Deserialize, Serialize};
 
+use crate::authz::{Access, ResourcePolicy};
 use crate::clock::Clock;
-use crate::context::{Principal, PrincipalKind, RoleSession, SessionFacts};
+use crate::context::{Principal, PrincipalKind, RequestContext, RoleSession, SessionFacts};
 use crate::error::CoreError;
-use crate::iam::{new_secret_access_key, unique_id};
+use crate::iam::{EntityKind, new_secret_access_key, unique_id};
 use crate::{read, transact};
 
 pub const SESSION_KIND: &str = "sts-session";
@@ -160,12 +162,19 @@ impl Sts {
     }
 
     /// Checks a temporary access key and its session token.
-    pub fn verify(&self, access_key_id: &str, session_token: &str) -> Result<Result<VerifiedSession, SessionRefusal>, CoreError> {
-        let record: Option<SessionRecord> = read(&*self.store, |tx| match tx.get(SESSION_KIND, "", access_key_id)? {
-            Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
-            None => Ok(None),
-        })?;
-        let Some(record) = record else { return Ok(Err(SessionRefusal::Invalid)) };
+    pub fn verify(
+        &self,
+        access_key_id: &str,
+        session_token: &str,
+    ) -> Result<Result<VerifiedSession, SessionRefusal>, CoreError> {
+        let record: Option<SessionRecord> =
+            read(&*self.store, |tx| match tx.get(SESSION_KIND, "", access_key_id)? {
+                Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
+                None => Ok(None),
+            })?;
+        let Some(record) = record else {
+            return Ok(Err(SessionRefusal::Invalid));
+        };
         let presented = hex::encode(sha256(session_token.as_bytes()));
         if !constant_time_eq(presented.as_bytes(), record.token_sha256.as_bytes()) {
             return Ok(Err(SessionRefusal::Invalid));
@@ -173,9 +182,14 @@ impl Sts {
         if self.clock.now().unix_timestamp() >= record.expiration {
             return Ok(Err(SessionRefusal::Expired));
         }
-        let sealed = B64.decode(&record.sealed_secret).map_err(|_| CoreError::Internal("sealed secret is not base64".into()))?;
+        let sealed = B64
+            .decode(&record.sealed_secret)
+            .map_err(|_| CoreError::Internal("sealed secret is not base64".into()))?;
         let secret = self.root.open(&secret_label(access_key_id), &sealed)?;
-        Ok(Ok(VerifiedSession { secret, principal: record.principal() }))
+        Ok(Ok(VerifiedSession {
+            secret,
+            principal: record.principal(),
+        }))
     }
 
     /// Removes an expired session (scheduler job).
@@ -187,6 +201,194 @@ impl Sts {
             Ok(())
         })
     }
+}
+
+/// What AssumeRole takes, already shape-validated by the wire layer.
+#[derive(Debug, Clone, Default)]
+pub struct AssumeRoleInput {
+    pub role_arn: String,
+    pub session_name: String,
+    pub duration_seconds: Option<i32>,
+    pub external_id: Option<String>,
+    pub policy: Option<String>,
+    pub policy_arns: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    pub source_identity: Option<String>,
+    pub serial_number: Option<String>,
+    pub token_code: Option<String>,
+}
+
+const DEFAULT_ROLE_SESSION_SECONDS: i32 = 3_600;
+/// A role session that assumes another role gets at most an hour (role chaining).
+const CHAINED_SESSION_SECONDS: i32 = 3_600;
+const MAX_SESSION_POLICY_CHARS: usize = 2_048;
+const DEFAULT_SESSION_TOKEN_SECONDS: i32 = 43_200;
+
+fn access_denied(ctx: &RequestContext, action: &str, resource: &str) -> CoreError {
+    CoreError::AccessDenied(format!(
+        "User: {} is not authorized to perform: {action} on resource: {resource}",
+        ctx.principal.arn
+    ))
+}
+
+impl crate::Core {
+    /// AssumeRole: the role's trust policy (and, across accounts, the caller's identity policies)
+    /// must allow the caller; the session is the role's permissions intersected with any session
+    /// policies.
+    pub fn assume_role(&self, ctx: &RequestContext, input: AssumeRoleInput) -> Result<IssuedCredentials, CoreError> {
+        let (account, role_name) = parse_role_arn(&input.role_arn)?;
+        if input.serial_number.is_some() || input.token_code.is_some() {
+            return Err(CoreError::AccessDenied(
+                "MultiFactorAuthentication failed, unable to validate MFA code.".into(),
+            ));
+        }
+        let role = self
+            .iam
+            .entity_in(&account, EntityKind::Role, &role_name)
+            .map_err(|_| access_denied(ctx, "sts:AssumeRole", &input.role_arn))?;
+        let trust_text = role.assume_role_policy.clone().unwrap_or_default();
+        let trust = PolicyDocument::parse_as(&trust_text, PolicyKind::Trust)
+            .map_err(|e| CoreError::Internal(format!("stored trust policy does not parse: {e}")))?;
+        let mut keys: Vec<(String, Vec<String>)> =
+            vec![("sts:RoleSessionName".into(), vec![input.session_name.clone()])];
+        if let Some(external_id) = &input.external_id {
+            keys.push(("sts:ExternalId".into(), vec![external_id.clone()]));
+        }
+        if let Some(source) = &input.source_identity {
+            keys.push(("sts:SourceIdentity".into(), vec![source.clone()]));
+        }
+        for (key, value) in &input.tags {
+            keys.push((format!("aws:RequestTag/{key}"), vec![value.clone()]));
+        }
+        if !input.tags.is_empty() {
+            keys.push((
+                "aws:TagKeys".into(),
+                input.tags.iter().map(|(k, _)| k.clone()).collect(),
+            ));
+        }
+        let role_arn = role.arn();
+        self.authz.check(
+            ctx,
+            &Access {
+                action: "sts:AssumeRole",
+                resource: &role_arn,
+                resource_account: &account,
+                resource_policy: Some(ResourcePolicy {
+                    id: "trust-policy",
+                    document: &trust,
+                    rules: ResourceRules::RoleTrust,
+                }),
+                keys: &keys,
+            },
+        )?;
+        let chained = ctx.principal.kind == PrincipalKind::AssumedRole;
+        let max = if chained {
+            CHAINED_SESSION_SECONDS
+        } else {
+            role.max_session_duration.unwrap_or(DEFAULT_ROLE_SESSION_SECONDS)
+        };
+        let duration = input.duration_seconds.unwrap_or(DEFAULT_ROLE_SESSION_SECONDS);
+        if duration > max {
+            return Err(CoreError::Validation(format!(
+                "The requested DurationSeconds exceeds the {} set for this role.",
+                if chained {
+                    "1 hour session limit for roles assumed by role chaining"
+                } else {
+                    "MaxSessionDuration"
+                }
+            )));
+        }
+        let session_policies = self.session_policies(&account, input.policy.as_deref(), &input.policy_arns)?;
+        let session_arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{}", input.session_name);
+        let spec = SessionSpec {
+            kind: PrincipalKind::AssumedRole,
+            account_id: account,
+            principal_id: format!("{}:{}", role.id, input.session_name),
+            arn: session_arn,
+            user_name: None,
+            role: Some(RoleSession {
+                role_arn,
+                role_name: role.name,
+                role_id: role.id,
+                session_name: input.session_name,
+            }),
+            facts: SessionFacts {
+                issued_at: 0,
+                mfa_authenticated: ctx.principal.mfa_authenticated(),
+                source_identity: input.source_identity,
+                tags: input.tags,
+                session_policies,
+            },
+            duration_seconds: i64::from(duration),
+        };
+        self.sts.issue(spec)
+    }
+
+    /// GetSessionToken: temporary credentials for the calling user (or root), same permissions.
+    pub fn session_token(
+        &self,
+        ctx: &RequestContext,
+        duration_seconds: Option<i32>,
+        serial_number: Option<&str>,
+    ) -> Result<IssuedCredentials, CoreError> {
+        if ctx.principal.session.is_some() {
+            return Err(CoreError::AccessDenied(
+                "Cannot call GetSessionToken with session credentials".into(),
+            ));
+        }
+        if serial_number.is_some() {
+            return Err(CoreError::AccessDenied(
+                "MultiFactorAuthentication failed, unable to validate MFA code.".into(),
+            ));
+        }
+        let p = &ctx.principal;
+        self.sts.issue(SessionSpec {
+            kind: p.kind,
+            account_id: p.account_id.clone(),
+            arn: p.arn.clone(),
+            principal_id: p.principal_id.clone(),
+            user_name: p.user_name.clone(),
+            role: None,
+            facts: SessionFacts::default(),
+            duration_seconds: i64::from(duration_seconds.unwrap_or(DEFAULT_SESSION_TOKEN_SECONDS)),
+        })
+    }
+
+    /// Session policy documents: the inline one and those of the named managed policies.
+    fn session_policies(&self, account: &str, inline: Option<&str>, arns: &[String]) -> Result<Vec<String>, CoreError> {
+        let mut documents = Vec::new();
+        if let Some(text) = inline {
+            if text.chars().filter(|c| !c.is_whitespace()).count() > MAX_SESSION_POLICY_CHARS {
+                return Err(CoreError::LimitExceeded(
+                    "Packed policy consumes more than 100% of the allotted size.".into(),
+                ));
+            }
+            PolicyDocument::parse_as(text, PolicyKind::Session)
+                .map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))?;
+            documents.push(text.to_string());
+        }
+        for arn in arns {
+            documents.push(self.iam.managed_policy_document(account, arn)?);
+        }
+        Ok(documents)
+    }
+}
+
+/// The account and name in a role ARN (`arn:aws:iam::ACCT:role/path/name`).
+fn parse_role_arn(arn: &str) -> Result<(String, String), CoreError> {
+    let invalid = || CoreError::Validation(format!("{arn} is invalid"));
+    let rest = arn.strip_prefix("arn:aws:iam::").ok_or_else(invalid)?;
+    let (account, resource) = rest.split_once(':').ok_or_else(invalid)?;
+    let path_and_name = resource.strip_prefix("role/").ok_or_else(invalid)?;
+    let name = path_and_name
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(invalid)?;
+    if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    Ok((account.to_string(), name.to_string()))
 }
 
 #[cfg(test)]
@@ -207,7 +409,10 @@ mod tests {
                 role_id: "AROAEXAMPLE".into(),
                 session_name: "s1".into(),
             }),
-            facts: SessionFacts { mfa_authenticated: true, ..Default::default() },
+            facts: SessionFacts {
+                mfa_authenticated: true,
+                ..Default::default()
+            },
             duration_seconds,
         }
     }
@@ -221,24 +426,56 @@ mod tests {
         let (_d, core) = core();
         let issued = core.sts.issue(spec(900)).expect("issue");
         assert!(issued.access_key_id.starts_with("ASIA") && issued.access_key_id.len() == 20);
-        let ok = core.sts.verify(&issued.access_key_id, &token(&issued)).expect("verify").expect("valid");
+        let ok = core
+            .sts
+            .verify(&issued.access_key_id, &token(&issued))
+            .expect("verify")
+            .expect("valid");
         assert_eq!(ok.secret, issued.secret_access_key);
         assert_eq!(ok.principal.kind, PrincipalKind::AssumedRole);
         assert!(ok.principal.mfa_authenticated());
-        assert_eq!(ok.principal.session.as_ref().map(|s| s.issued_at), Some(crate::testing::START));
-        assert_eq!(core.sts.verify(&issued.access_key_id, "forged").expect("verify").err(), Some(SessionRefusal::Invalid));
-        assert_eq!(core.sts.verify("ASIANOSUCHKEY0000000", &token(&issued)).expect("verify").err(), Some(SessionRefusal::Invalid));
+        assert_eq!(
+            ok.principal.session.as_ref().map(|s| s.issued_at),
+            Some(crate::testing::START)
+        );
+        assert_eq!(
+            core.sts.verify(&issued.access_key_id, "forged").expect("verify").err(),
+            Some(SessionRefusal::Invalid)
+        );
+        assert_eq!(
+            core.sts
+                .verify("ASIANOSUCHKEY0000000", &token(&issued))
+                .expect("verify")
+                .err(),
+            Some(SessionRefusal::Invalid)
+        );
         core.clock.advance(900);
-        assert_eq!(core.sts.verify(&issued.access_key_id, &token(&issued)).expect("verify").err(), Some(SessionRefusal::Expired));
+        assert_eq!(
+            core.sts
+                .verify(&issued.access_key_id, &token(&issued))
+                .expect("verify")
+                .err(),
+            Some(SessionRefusal::Expired)
+        );
         assert_eq!(core.run_due_jobs().expect("purge"), 1);
-        assert_eq!(core.sts.verify(&issued.access_key_id, &token(&issued)).expect("verify").err(), Some(SessionRefusal::Invalid));
+        assert_eq!(
+            core.sts
+                .verify(&issued.access_key_id, &token(&issued))
+                .expect("verify")
+                .err(),
+            Some(SessionRefusal::Invalid)
+        );
     }
 
     #[test]
     fn the_token_is_never_stored() {
         let (_d, core) = core();
         let issued = core.sts.issue(spec(900)).expect("issue");
-        let body = read(&*core.store, |tx| Ok(tx.get(SESSION_KIND, "", &issued.access_key_id)?)).expect("read").expect("record");
+        let body = read(&*core.store, |tx| {
+            Ok(tx.get(SESSION_KIND, "", &issued.access_key_id)?)
+        })
+        .expect("read")
+        .expect("record");
         let text = String::from_utf8_lossy(&body);
         assert!(!text.contains(&token(&issued)));
         assert!(!text.contains(std::str::from_utf8(issued.secret_access_key.expose()).expect("ascii")));

@@ -4,7 +4,7 @@
 //! is its group's `defaults` overridden field by field by the case itself (`context` objects are
 //! merged). Fields:
 //! - `identity`, `boundary`, `session`: lists of policy documents (JSON objects);
-//! - `resource`: a policy document, checked against `rules` (`Standard`, `KmsKeyPolicy`,
+//! - `resource`: a policy document (or `null` for none), checked against `rules` (`Standard`, `KmsKeyPolicy`,
 //!   `RoleTrust`; trust policies are parsed as [`PolicyKind::Trust`]);
 //! - `principal`: a name from [`named_principal`] or an object (`{"user": arn}`, `{"root": acct}`,
 //!   `{"assumed_role": session, "role": arn}`, `{"federated_user": arn, "user": arn}`,
@@ -39,9 +39,16 @@ fn evaluation_table() {
     for path in files {
         let text = std::fs::read_to_string(&path).expect("readable data file");
         let file: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         for group in array(&file, "groups") {
-            let defaults = group.get("defaults").and_then(Value::as_object).cloned().unwrap_or_default();
+            let defaults = group
+                .get("defaults")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             let about = group.get("about").and_then(Value::as_str).unwrap_or("?");
             for case in array(group, "cases") {
                 total += 1;
@@ -53,12 +60,21 @@ fn evaluation_table() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(total >= 300, "only {total} cases");
 }
 
 fn array<'v>(value: &'v Value, field: &str) -> &'v [Value] {
-    value.get(field).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+    value
+        .get(field)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 fn merge(defaults: &Map<String, Value>, case: &Map<String, Value>) -> Map<String, Value> {
@@ -82,12 +98,22 @@ fn parse(document: &Value, kind: PolicyKind) -> Result<PolicyDocument, String> {
 
 fn parse_all(case: &Map<String, Value>, field: &str, kind: PolicyKind) -> Result<Option<Vec<PolicyDocument>>, String> {
     case.get(field)
-        .map(|list| list.as_array().ok_or(format!("{field} must be a list"))?.iter().map(|doc| parse(doc, kind)).collect())
+        .map(|list| {
+            list.as_array()
+                .ok_or(format!("{field} must be a list"))?
+                .iter()
+                .map(|doc| parse(doc, kind))
+                .collect()
+        })
         .transpose()
 }
 
 fn named<'a>(documents: &'a [PolicyDocument], ids: &'a [String]) -> Vec<NamedPolicy<'a>> {
-    documents.iter().zip(ids).map(|(document, id)| NamedPolicy { id, document }).collect()
+    documents
+        .iter()
+        .zip(ids)
+        .map(|(document, id)| NamedPolicy { id, document })
+        .collect()
 }
 
 fn ids(field: &str, count: usize) -> Vec<String> {
@@ -105,8 +131,16 @@ fn run(case: &Map<String, Value>) -> Result<(), String> {
     let identity = parse_all(case, "identity", PolicyKind::Identity)?.unwrap_or_default();
     let boundary = parse_all(case, "boundary", PolicyKind::Boundary)?;
     let session = parse_all(case, "session", PolicyKind::Session)?;
-    let resource_kind = if rules == ResourceRules::RoleTrust { PolicyKind::Trust } else { PolicyKind::Resource };
-    let resource = case.get("resource").map(|doc| parse(doc, resource_kind)).transpose()?;
+    let resource_kind = if rules == ResourceRules::RoleTrust {
+        PolicyKind::Trust
+    } else {
+        PolicyKind::Resource
+    };
+    let resource = case
+        .get("resource")
+        .filter(|doc| !doc.is_null())
+        .map(|doc| parse(doc, resource_kind))
+        .transpose()?;
 
     let identity_ids = ids("identity", identity.len());
     let boundary_ids = ids("boundary", boundary.as_ref().map_or(0, Vec::len));
@@ -116,7 +150,15 @@ fn run(case: &Map<String, Value>) -> Result<(), String> {
     let session = session.as_deref().map(|docs| named(docs, &session_ids));
     let policies = Policies {
         identity: &identity,
-        resource: resource.as_ref().map(|document| (NamedPolicy { id: "resource", document }, rules)),
+        resource: resource.as_ref().map(|document| {
+            (
+                NamedPolicy {
+                    id: "resource",
+                    document,
+                },
+                rules,
+            )
+        }),
         boundary: boundary.as_deref(),
         session: session.as_deref(),
         resource_account: text("resource_account").unwrap_or(ACCOUNT),
@@ -164,9 +206,17 @@ fn run(case: &Map<String, Value>) -> Result<(), String> {
         }
     }
     if let Some(missing) = case.get("missing") {
-        let expected: Vec<String> = missing.as_array().ok_or("missing must be a list")?.iter().map(scalar).collect::<Result<_, _>>()?;
+        let expected: Vec<String> = missing
+            .as_array()
+            .ok_or("missing must be a list")?
+            .iter()
+            .map(scalar)
+            .collect::<Result<_, _>>()?;
         if evaluation.missing_context_keys != expected {
-            return Err(format!("expected missing keys {expected:?}, got {:?}", evaluation.missing_context_keys));
+            return Err(format!(
+                "expected missing keys {expected:?}, got {:?}",
+                evaluation.missing_context_keys
+            ));
         }
     }
     Ok(())

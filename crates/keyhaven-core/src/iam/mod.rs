@@ -4,6 +4,7 @@ pub mod managed;
 pub mod model;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -33,7 +34,11 @@ const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 /// A unique id in AWS's shape: a four-letter prefix then `len` characters.
 pub fn unique_id(prefix: &str, len: usize) -> Result<String, CoreError> {
     let random = keyhaven_crypto::random_bytes(len)?;
-    let tail: String = random.expose().iter().map(|b| ID_ALPHABET[*b as usize % ID_ALPHABET.len()] as char).collect();
+    let tail: String = random
+        .expose()
+        .iter()
+        .map(|b| ID_ALPHABET[*b as usize % ID_ALPHABET.len()] as char)
+        .collect();
     Ok(format!("{prefix}{tail}"))
 }
 
@@ -41,7 +46,13 @@ pub fn unique_id(prefix: &str, len: usize) -> Result<String, CoreError> {
 pub fn new_secret_access_key() -> Result<SecretBytes, CoreError> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let random = keyhaven_crypto::random_bytes(40)?;
-    Ok(SecretBytes::new(random.expose().iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()]).collect()))
+    Ok(SecretBytes::new(
+        random
+            .expose()
+            .iter()
+            .map(|b| ALPHABET[*b as usize % ALPHABET.len()])
+            .collect(),
+    ))
 }
 
 /// What only roles take at creation.
@@ -103,15 +114,21 @@ pub fn validate_policy(document: &str, kind: PolicyKind, limit: usize) -> Result
 
 fn validate_tags(tags: &[Tag]) -> Result<(), CoreError> {
     if tags.len() > MAX_TAGS {
-        return Err(CoreError::LimitExceeded(format!("Cannot exceed quota for TagsPerUser: {MAX_TAGS}")));
+        return Err(CoreError::LimitExceeded(format!(
+            "Cannot exceed quota for TagsPerUser: {MAX_TAGS}"
+        )));
     }
     let mut seen = std::collections::HashSet::new();
     for tag in tags {
         if !seen.insert(tag.key.to_ascii_lowercase()) {
-            return Err(CoreError::InvalidInput("Duplicate tag keys found. Please note that Tag keys are case insensitive.".into()));
+            return Err(CoreError::InvalidInput(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.".into(),
+            ));
         }
         if tag.key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(CoreError::InvalidInput("User-defined tag keys can't start with aws:".into()));
+            return Err(CoreError::InvalidInput(
+                "User-defined tag keys can't start with aws:".into(),
+            ));
         }
     }
     Ok(())
@@ -120,11 +137,16 @@ fn validate_tags(tags: &[Tag]) -> Result<(), CoreError> {
 fn paginate<T: Clone>(items: Vec<T>, max_items: usize, marker: Option<&str>) -> Result<Page<T>, CoreError> {
     let start = match marker {
         None => 0,
-        Some(m) => m.parse::<usize>().map_err(|_| CoreError::InvalidInput("Invalid Marker.".into()))?,
+        Some(m) => m
+            .parse::<usize>()
+            .map_err(|_| CoreError::InvalidInput("Invalid Marker.".into()))?,
     };
     let start = start.min(items.len());
     let end = (start + max_items.max(1)).min(items.len());
-    Ok(Page { next_marker: (end < items.len()).then(|| end.to_string()), items: items[start..end].to_vec() })
+    Ok(Page {
+        next_marker: (end < items.len()).then(|| end.to_string()),
+        items: items[start..end].to_vec(),
+    })
 }
 
 /// The IAM service.
@@ -132,6 +154,8 @@ pub struct Iam {
     store: Arc<dyn Backend>,
     root: Arc<RootKey>,
     clock: Arc<dyn Clock>,
+    /// Bumped after every committed write, so caches of anything IAM holds know to reload.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for Iam {
@@ -140,7 +164,12 @@ impl std::fmt::Debug for Iam {
     }
 }
 
-fn load_entity(tx: &mut dyn Transaction, account: &str, kind: EntityKind, name: &str) -> Result<Option<Entity>, CoreError> {
+fn load_entity(
+    tx: &mut dyn Transaction,
+    account: &str,
+    kind: EntityKind,
+    name: &str,
+) -> Result<Option<Entity>, CoreError> {
     match tx.get(kind.record_kind(), account, &name.to_ascii_lowercase())? {
         Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
         None => Ok(None),
@@ -152,10 +181,19 @@ fn require_entity(tx: &mut dyn Transaction, account: &str, kind: EntityKind, nam
 }
 
 fn save_entity(tx: &mut dyn Transaction, entity: &Entity) -> Result<(), CoreError> {
-    Ok(tx.put(entity.kind.record_kind(), &entity.account_id, &entity.name.to_ascii_lowercase(), &serde_json::to_vec(entity)?)?)
+    Ok(tx.put(
+        entity.kind.record_kind(),
+        &entity.account_id,
+        &entity.name.to_ascii_lowercase(),
+        &serde_json::to_vec(entity)?,
+    )?)
 }
 
-fn all_records<T: serde::de::DeserializeOwned>(tx: &mut dyn Transaction, kind: &str, scope: &str) -> Result<Vec<T>, CoreError> {
+fn all_records<T: serde::de::DeserializeOwned>(
+    tx: &mut dyn Transaction,
+    kind: &str,
+    scope: &str,
+) -> Result<Vec<T>, CoreError> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -176,9 +214,15 @@ fn local_policy_name<'a>(arn: &'a str, account: &str) -> Option<&'a str> {
 
 fn load_policy(tx: &mut dyn Transaction, account: &str, arn: &str) -> Result<ManagedPolicy, CoreError> {
     let name = local_policy_name(arn, account).ok_or_else(|| policy_not_found(arn))?;
-    let body = tx.get(POLICY_KIND, account, name)?.ok_or_else(|| policy_not_found(arn))?;
+    let body = tx
+        .get(POLICY_KIND, account, name)?
+        .ok_or_else(|| policy_not_found(arn))?;
     let policy: ManagedPolicy = serde_json::from_slice(&body)?;
-    if policy.arn() == arn { Ok(policy) } else { Err(policy_not_found(arn)) }
+    if policy.arn() == arn {
+        Ok(policy)
+    } else {
+        Err(policy_not_found(arn))
+    }
 }
 
 /// An access key of `account` (and of `user`, when named), or AWS's not-found error.
@@ -198,12 +242,39 @@ fn find_access_key(
 }
 
 fn save_policy(tx: &mut dyn Transaction, policy: &ManagedPolicy) -> Result<(), CoreError> {
-    Ok(tx.put(POLICY_KIND, &policy.account_id, &policy.name, &serde_json::to_vec(policy)?)?)
+    Ok(tx.put(
+        POLICY_KIND,
+        &policy.account_id,
+        &policy.name,
+        &serde_json::to_vec(policy)?,
+    )?)
 }
 
 impl Iam {
     pub fn new(store: Arc<dyn Backend>, root: Arc<RootKey>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, root, clock }
+        Self {
+            store,
+            root,
+            clock,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Changes whenever IAM data changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Every IAM write goes through here: one transaction, then the generation moves on.
+    fn write<T>(&self, work: impl FnMut(&mut dyn Transaction) -> Result<T, CoreError>) -> Result<T, CoreError> {
+        let out = transact(&*self.store, work);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        out
+    }
+
+    /// An entity of any account (authorisation looks up callers and role owners).
+    pub fn entity_in(&self, account: &str, kind: EntityKind, name: &str) -> Result<Entity, CoreError> {
+        read(&*self.store, |tx| require_entity(tx, account, kind, name))
     }
 
     fn now(&self) -> f64 {
@@ -240,13 +311,17 @@ impl Iam {
             groups: Vec::new(),
             assume_role_policy: role.as_ref().map(|r| r.assume_role_policy.clone()),
             description: role.as_ref().and_then(|r| r.description.clone()),
-            max_session_duration: role.as_ref().map(|r| r.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_DURATION)),
+            max_session_duration: role
+                .as_ref()
+                .map(|r| r.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_DURATION)),
         };
-        transact(&*self.store, |tx| {
+        self.write(|tx| {
             if load_entity(tx, &account, kind, name)?.is_some() {
                 let noun = kind.noun();
                 let capitalised = format!("{}{}", noun[..1].to_ascii_uppercase(), &noun[1..]);
-                return Err(CoreError::AlreadyExists(format!("{capitalised} with name {name} already exists.")));
+                return Err(CoreError::AlreadyExists(format!(
+                    "{capitalised} with name {name} already exists."
+                )));
             }
             let mut entity = entity.clone();
             if let Some(arn) = boundary {
@@ -286,7 +361,7 @@ impl Iam {
         mut change: impl FnMut(&mut Entity, &mut dyn Transaction) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
         let account = ctx.account_id().to_string();
-        transact(&*self.store, |tx| {
+        self.write(|tx| {
             let mut entity = require_entity(tx, &account, kind, name)?;
             let out = change(&mut entity, tx)?;
             save_entity(tx, &entity)?;
@@ -296,28 +371,44 @@ impl Iam {
 
     pub fn delete_entity(&self, ctx: &RequestContext, kind: EntityKind, name: &str) -> Result<(), CoreError> {
         let account = ctx.account_id().to_string();
-        transact(&*self.store, |tx| {
+        self.write(|tx| {
             let entity = require_entity(tx, &account, kind, name)?;
             if !entity.inline_policies.is_empty() {
-                return Err(CoreError::DeleteConflict("Cannot delete entity, must delete policies first.".into()));
+                return Err(CoreError::DeleteConflict(
+                    "Cannot delete entity, must delete policies first.".into(),
+                ));
             }
             if !entity.attached_policies.is_empty() {
-                return Err(CoreError::DeleteConflict("Cannot delete entity, must detach all policies first.".into()));
+                return Err(CoreError::DeleteConflict(
+                    "Cannot delete entity, must detach all policies first.".into(),
+                ));
             }
             match kind {
                 EntityKind::User => {
                     let keys: Vec<AccessKeyRecord> = all_records(tx, ACCESS_KEY_KIND, "")?;
-                    if keys.iter().any(|k| k.account_id == account && k.user_name.eq_ignore_ascii_case(name)) {
-                        return Err(CoreError::DeleteConflict("Cannot delete entity, must delete access keys first.".into()));
+                    if keys
+                        .iter()
+                        .any(|k| k.account_id == account && k.user_name.eq_ignore_ascii_case(name))
+                    {
+                        return Err(CoreError::DeleteConflict(
+                            "Cannot delete entity, must delete access keys first.".into(),
+                        ));
                     }
                     if !entity.groups.is_empty() {
-                        return Err(CoreError::DeleteConflict("Cannot delete entity, must remove users from group first.".into()));
+                        return Err(CoreError::DeleteConflict(
+                            "Cannot delete entity, must remove users from group first.".into(),
+                        ));
                     }
                 }
                 EntityKind::Group => {
                     let users: Vec<Entity> = all_records(tx, EntityKind::User.record_kind(), &account)?;
-                    if users.iter().any(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(name))) {
-                        return Err(CoreError::DeleteConflict("Cannot delete entity, must remove users from group first.".into()));
+                    if users
+                        .iter()
+                        .any(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(name)))
+                    {
+                        return Err(CoreError::DeleteConflict(
+                            "Cannot delete entity, must remove users from group first.".into(),
+                        ));
                     }
                 }
                 EntityKind::Role => {}
@@ -327,7 +418,13 @@ impl Iam {
         })
     }
 
-    pub fn update_role(&self, ctx: &RequestContext, name: &str, description: Option<String>, max_session_duration: Option<i32>) -> Result<(), CoreError> {
+    pub fn update_role(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        description: Option<String>,
+        max_session_duration: Option<i32>,
+    ) -> Result<(), CoreError> {
         self.update_entity(ctx, EntityKind::Role, name, |role, _| {
             if description.is_some() {
                 role.description = description.clone();
@@ -347,27 +444,54 @@ impl Iam {
         })
     }
 
-    pub fn put_inline_policy(&self, ctx: &RequestContext, kind: EntityKind, name: &str, policy_name: &str, document: &str) -> Result<(), CoreError> {
+    pub fn put_inline_policy(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+        policy_name: &str,
+        document: &str,
+    ) -> Result<(), CoreError> {
         validate_policy(document, PolicyKind::Identity, MAX_MANAGED_POLICY_CHARS * 2)?;
         self.update_entity(ctx, kind, name, |entity, _| {
-            entity.inline_policies.insert(policy_name.to_string(), document.to_string());
+            entity
+                .inline_policies
+                .insert(policy_name.to_string(), document.to_string());
             Ok(())
         })
     }
 
-    pub fn inline_policy(&self, ctx: &RequestContext, kind: EntityKind, name: &str, policy_name: &str) -> Result<String, CoreError> {
+    pub fn inline_policy(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+        policy_name: &str,
+    ) -> Result<String, CoreError> {
         let entity = self.entity(ctx, kind, name)?;
-        entity
-            .inline_policies
-            .get(policy_name)
-            .cloned()
-            .ok_or_else(|| CoreError::NotFound(format!("The {} policy with name {policy_name} cannot be found.", kind.noun())))
+        entity.inline_policies.get(policy_name).cloned().ok_or_else(|| {
+            CoreError::NotFound(format!(
+                "The {} policy with name {policy_name} cannot be found.",
+                kind.noun()
+            ))
+        })
     }
 
-    pub fn delete_inline_policy(&self, ctx: &RequestContext, kind: EntityKind, name: &str, policy_name: &str) -> Result<(), CoreError> {
-        self.update_entity(ctx, kind, name, |entity, _| match entity.inline_policies.remove(policy_name) {
-            Some(_) => Ok(()),
-            None => Err(CoreError::NotFound(format!("The {} policy with name {policy_name} cannot be found.", kind.noun()))),
+    pub fn delete_inline_policy(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+        policy_name: &str,
+    ) -> Result<(), CoreError> {
+        self.update_entity(ctx, kind, name, |entity, _| {
+            match entity.inline_policies.remove(policy_name) {
+                Some(_) => Ok(()),
+                None => Err(CoreError::NotFound(format!(
+                    "The {} policy with name {policy_name} cannot be found.",
+                    kind.noun()
+                ))),
+            }
         })
     }
 
@@ -378,7 +502,13 @@ impl Iam {
         load_policy(tx, account, arn).map(|_| ())
     }
 
-    pub fn attach_policy(&self, ctx: &RequestContext, kind: EntityKind, name: &str, policy_arn: &str) -> Result<(), CoreError> {
+    pub fn attach_policy(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+        policy_arn: &str,
+    ) -> Result<(), CoreError> {
         let account = ctx.account_id().to_string();
         self.update_entity(ctx, kind, name, |entity, tx| {
             self.check_policy_exists(tx, &account, policy_arn)?;
@@ -399,7 +529,13 @@ impl Iam {
         })
     }
 
-    pub fn detach_policy(&self, ctx: &RequestContext, kind: EntityKind, name: &str, policy_arn: &str) -> Result<(), CoreError> {
+    pub fn detach_policy(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+        policy_arn: &str,
+    ) -> Result<(), CoreError> {
         let account = ctx.account_id().to_string();
         self.update_entity(ctx, kind, name, |entity, tx| {
             let before = entity.attached_policies.len();
@@ -416,16 +552,30 @@ impl Iam {
     }
 
     /// Attached policies of an entity as (name, ARN).
-    pub fn attached_policies(&self, ctx: &RequestContext, kind: EntityKind, name: &str) -> Result<Vec<PolicyRef>, CoreError> {
+    pub fn attached_policies(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+    ) -> Result<Vec<PolicyRef>, CoreError> {
         let entity = self.entity(ctx, kind, name)?;
         Ok(entity
             .attached_policies
             .iter()
-            .map(|arn| PolicyRef { name: arn.rsplit('/').next().unwrap_or_default().to_string(), arn: arn.clone() })
+            .map(|arn| PolicyRef {
+                name: arn.rsplit('/').next().unwrap_or_default().to_string(),
+                arn: arn.clone(),
+            })
             .collect())
     }
 
-    pub fn put_permissions_boundary(&self, ctx: &RequestContext, kind: EntityKind, name: &str, policy_arn: &str) -> Result<(), CoreError> {
+    pub fn put_permissions_boundary(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+        policy_arn: &str,
+    ) -> Result<(), CoreError> {
         let account = ctx.account_id().to_string();
         self.update_entity(ctx, kind, name, |entity, tx| {
             self.check_policy_exists(tx, &account, policy_arn)?;
@@ -434,7 +584,12 @@ impl Iam {
         })
     }
 
-    pub fn delete_permissions_boundary(&self, ctx: &RequestContext, kind: EntityKind, name: &str) -> Result<(), CoreError> {
+    pub fn delete_permissions_boundary(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+    ) -> Result<(), CoreError> {
         self.update_entity(ctx, kind, name, |entity, _| {
             entity.permissions_boundary = None;
             Ok(())
@@ -449,7 +604,9 @@ impl Iam {
                 return Ok(());
             }
             if entity.groups.len() >= MAX_GROUPS_PER_USER {
-                return Err(CoreError::LimitExceeded(format!("Cannot exceed quota for GroupsPerUser: {MAX_GROUPS_PER_USER}")));
+                return Err(CoreError::LimitExceeded(format!(
+                    "Cannot exceed quota for GroupsPerUser: {MAX_GROUPS_PER_USER}"
+                )));
             }
             entity.groups.push(group_record.name);
             Ok(())
@@ -463,7 +620,9 @@ impl Iam {
             let before = entity.groups.len();
             entity.groups.retain(|g| !g.eq_ignore_ascii_case(group));
             if entity.groups.len() == before {
-                return Err(CoreError::NotFound(format!("The user with name {user} cannot be found in group {group}.")));
+                return Err(CoreError::NotFound(format!(
+                    "The user with name {user} cannot be found in group {group}."
+                )));
             }
             Ok(())
         })
@@ -475,7 +634,10 @@ impl Iam {
         read(&*self.store, |tx| {
             let record = require_entity(tx, &account, EntityKind::Group, group)?;
             let users: Vec<Entity> = all_records(tx, EntityKind::User.record_kind(), &account)?;
-            let members = users.into_iter().filter(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(group))).collect();
+            let members = users
+                .into_iter()
+                .filter(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(group)))
+                .collect();
             Ok((record, members))
         })
     }
@@ -484,11 +646,21 @@ impl Iam {
         let account = ctx.account_id().to_string();
         read(&*self.store, |tx| {
             let entity = require_entity(tx, &account, EntityKind::User, user)?;
-            entity.groups.iter().map(|g| require_entity(tx, &account, EntityKind::Group, g)).collect()
+            entity
+                .groups
+                .iter()
+                .map(|g| require_entity(tx, &account, EntityKind::Group, g))
+                .collect()
         })
     }
 
-    pub fn tag_entity(&self, ctx: &RequestContext, kind: EntityKind, name: &str, tags: Vec<Tag>) -> Result<(), CoreError> {
+    pub fn tag_entity(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+        tags: Vec<Tag>,
+    ) -> Result<(), CoreError> {
         validate_tags(&tags)?;
         self.update_entity(ctx, kind, name, |entity, _| {
             for tag in &tags {
@@ -501,9 +673,17 @@ impl Iam {
         })
     }
 
-    pub fn untag_entity(&self, ctx: &RequestContext, kind: EntityKind, name: &str, keys: &[String]) -> Result<(), CoreError> {
+    pub fn untag_entity(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+        keys: &[String],
+    ) -> Result<(), CoreError> {
         self.update_entity(ctx, kind, name, |entity, _| {
-            entity.tags.retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
+            entity
+                .tags
+                .retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
             Ok(())
         })
     }
@@ -528,14 +708,18 @@ impl Iam {
             account_id: ctx.account_id().to_string(),
             description,
             default_version: "v1".into(),
-            versions: vec![PolicyVersion { version_id: "v1".into(), document: document.to_string(), create_date: now }],
+            versions: vec![PolicyVersion {
+                version_id: "v1".into(),
+                document: document.to_string(),
+                create_date: now,
+            }],
             next_version: 2,
             attachment_count: 0,
             create_date: now,
             update_date: now,
             tags,
         };
-        transact(&*self.store, |tx| {
+        self.write(|tx| {
             if tx.get(POLICY_KIND, &policy.account_id, name)?.is_some() {
                 return Err(CoreError::AlreadyExists(format!(
                     "A policy called {name} already exists. Duplicate names are not allowed."
@@ -557,13 +741,17 @@ impl Iam {
 
     pub fn delete_policy(&self, ctx: &RequestContext, arn: &str) -> Result<(), CoreError> {
         let account = ctx.account_id().to_string();
-        transact(&*self.store, |tx| {
+        self.write(|tx| {
             let policy = load_policy(tx, &account, arn)?;
             if policy.attachment_count > 0 {
-                return Err(CoreError::DeleteConflict("Cannot delete a policy attached to entities.".into()));
+                return Err(CoreError::DeleteConflict(
+                    "Cannot delete a policy attached to entities.".into(),
+                ));
             }
             if policy.versions.len() > 1 {
-                return Err(CoreError::DeleteConflict("Cannot delete a policy with non-default versions.".into()));
+                return Err(CoreError::DeleteConflict(
+                    "Cannot delete a policy with non-default versions.".into(),
+                ));
             }
             tx.delete(POLICY_KIND, &account, &policy.name)?;
             Ok(())
@@ -577,7 +765,7 @@ impl Iam {
         mut change: impl FnMut(&mut ManagedPolicy) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
         let account = ctx.account_id().to_string();
-        transact(&*self.store, |tx| {
+        self.write(|tx| {
             let mut policy = load_policy(tx, &account, arn)?;
             let out = change(&mut policy)?;
             save_policy(tx, &policy)?;
@@ -585,7 +773,13 @@ impl Iam {
         })
     }
 
-    pub fn create_policy_version(&self, ctx: &RequestContext, arn: &str, document: &str, set_as_default: bool) -> Result<PolicyVersion, CoreError> {
+    pub fn create_policy_version(
+        &self,
+        ctx: &RequestContext,
+        arn: &str,
+        document: &str,
+        set_as_default: bool,
+    ) -> Result<PolicyVersion, CoreError> {
         validate_policy(document, PolicyKind::Identity, MAX_MANAGED_POLICY_CHARS)?;
         let now = self.now();
         self.update_policy(ctx, arn, |policy| {
@@ -608,22 +802,33 @@ impl Iam {
     pub fn delete_policy_version(&self, ctx: &RequestContext, arn: &str, version_id: &str) -> Result<(), CoreError> {
         self.update_policy(ctx, arn, |policy| {
             if policy.default_version == version_id {
-                return Err(CoreError::DeleteConflict("Cannot delete the default version of a policy.".into()));
+                return Err(CoreError::DeleteConflict(
+                    "Cannot delete the default version of a policy.".into(),
+                ));
             }
             let before = policy.versions.len();
             policy.versions.retain(|v| v.version_id != version_id);
             if policy.versions.len() == before {
-                return Err(CoreError::NotFound(format!("Policy {arn} version {version_id} does not exist.")));
+                return Err(CoreError::NotFound(format!(
+                    "Policy {arn} version {version_id} does not exist."
+                )));
             }
             Ok(())
         })
     }
 
-    pub fn set_default_policy_version(&self, ctx: &RequestContext, arn: &str, version_id: &str) -> Result<(), CoreError> {
+    pub fn set_default_policy_version(
+        &self,
+        ctx: &RequestContext,
+        arn: &str,
+        version_id: &str,
+    ) -> Result<(), CoreError> {
         let now = self.now();
         self.update_policy(ctx, arn, |policy| {
             if !policy.versions.iter().any(|v| v.version_id == version_id) {
-                return Err(CoreError::NotFound(format!("Policy {arn} version {version_id} does not exist.")));
+                return Err(CoreError::NotFound(format!(
+                    "Policy {arn} version {version_id} does not exist."
+                )));
             }
             policy.default_version = version_id.to_string();
             policy.update_date = now;
@@ -637,11 +842,18 @@ impl Iam {
         let secret = new_secret_access_key()?;
         let sealed = B64.encode(self.root.seal(&access_key_label(&access_key_id), secret.expose())?);
         let now = self.now();
-        let record = transact(&*self.store, |tx| {
+        let record = self.write(|tx| {
             let entity = require_entity(tx, &account, EntityKind::User, user)?;
             let keys: Vec<AccessKeyRecord> = all_records(tx, ACCESS_KEY_KIND, "")?;
-            if keys.iter().filter(|k| k.account_id == account && k.user_name == entity.name).count() >= MAX_ACCESS_KEYS {
-                return Err(CoreError::LimitExceeded(format!("Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS}")));
+            if keys
+                .iter()
+                .filter(|k| k.account_id == account && k.user_name == entity.name)
+                .count()
+                >= MAX_ACCESS_KEYS
+            {
+                return Err(CoreError::LimitExceeded(format!(
+                    "Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS}"
+                )));
             }
             let record = AccessKeyRecord {
                 v: RECORD_VERSION,
@@ -664,22 +876,36 @@ impl Iam {
         read(&*self.store, |tx| {
             let entity = require_entity(tx, &account, EntityKind::User, user)?;
             let keys: Vec<AccessKeyRecord> = all_records(tx, ACCESS_KEY_KIND, "")?;
-            Ok(keys.into_iter().filter(|k| k.account_id == account && k.user_name == entity.name).collect())
+            Ok(keys
+                .into_iter()
+                .filter(|k| k.account_id == account && k.user_name == entity.name)
+                .collect())
         })
     }
 
-    pub fn update_access_key(&self, ctx: &RequestContext, user: Option<&str>, access_key_id: &str, active: bool) -> Result<(), CoreError> {
+    pub fn update_access_key(
+        &self,
+        ctx: &RequestContext,
+        user: Option<&str>,
+        access_key_id: &str,
+        active: bool,
+    ) -> Result<(), CoreError> {
         let account = ctx.account_id().to_string();
-        transact(&*self.store, |tx| {
+        self.write(|tx| {
             let mut record = find_access_key(tx, &account, user, access_key_id)?;
             record.active = active;
             Ok(tx.put(ACCESS_KEY_KIND, "", access_key_id, &serde_json::to_vec(&record)?)?)
         })
     }
 
-    pub fn delete_access_key(&self, ctx: &RequestContext, user: Option<&str>, access_key_id: &str) -> Result<(), CoreError> {
+    pub fn delete_access_key(
+        &self,
+        ctx: &RequestContext,
+        user: Option<&str>,
+        access_key_id: &str,
+    ) -> Result<(), CoreError> {
         let account = ctx.account_id().to_string();
-        transact(&*self.store, |tx| {
+        self.write(|tx| {
             find_access_key(tx, &account, user, access_key_id)?;
             tx.delete(ACCESS_KEY_KIND, "", access_key_id)?;
             Ok(())
@@ -688,9 +914,9 @@ impl Iam {
 
     pub fn access_key_last_used(&self, access_key_id: &str) -> Result<AccessKeyRecord, CoreError> {
         read(&*self.store, |tx| {
-            let body = tx
-                .get(ACCESS_KEY_KIND, "", access_key_id)?
-                .ok_or_else(|| CoreError::NotFound(format!("The Access Key with id {access_key_id} cannot be found")))?;
+            let body = tx.get(ACCESS_KEY_KIND, "", access_key_id)?.ok_or_else(|| {
+                CoreError::NotFound(format!("The Access Key with id {access_key_id} cannot be found"))
+            })?;
             Ok(serde_json::from_slice(&body)?)
         })
     }
@@ -698,7 +924,9 @@ impl Iam {
     /// Resolves an access key id for signature verification: active key, its secret and its user.
     pub fn verify_access_key(&self, access_key_id: &str) -> Result<Option<VerifiedKey>, CoreError> {
         let found = read(&*self.store, |tx| {
-            let Some(body) = tx.get(ACCESS_KEY_KIND, "", access_key_id)? else { return Ok(None) };
+            let Some(body) = tx.get(ACCESS_KEY_KIND, "", access_key_id)? else {
+                return Ok(None);
+            };
             let record: AccessKeyRecord = serde_json::from_slice(&body)?;
             let user = load_entity(tx, &record.account_id, EntityKind::User, &record.user_name)?;
             Ok(user.map(|user| (record, user)))
@@ -707,7 +935,9 @@ impl Iam {
         if !record.active {
             return Ok(None);
         }
-        let sealed = B64.decode(&record.sealed_secret).map_err(|_| CoreError::Internal("sealed secret is not base64".into()))?;
+        let sealed = B64
+            .decode(&record.sealed_secret)
+            .map_err(|_| CoreError::Internal("sealed secret is not base64".into()))?;
         let secret = self.root.open(&access_key_label(access_key_id), &sealed)?;
         Ok(Some(VerifiedKey { record, secret, user }))
     }
@@ -732,8 +962,15 @@ impl Iam {
 
     /// The permissions boundary document of an entity, if it has one.
     pub fn boundary_document(&self, account: &str, entity: &Entity) -> Result<Option<String>, CoreError> {
-        let Some(arn) = &entity.permissions_boundary else { return Ok(None) };
+        let Some(arn) = &entity.permissions_boundary else {
+            return Ok(None);
+        };
         read(&*self.store, |tx| self.policy_document(tx, account, arn)).map(Some)
+    }
+
+    /// The default document of a managed policy (AWS managed or of `account`).
+    pub fn managed_policy_document(&self, account: &str, arn: &str) -> Result<String, CoreError> {
+        read(&*self.store, |tx| self.policy_document(tx, account, arn))
     }
 
     fn policy_document(&self, tx: &mut dyn Transaction, account: &str, arn: &str) -> Result<String, CoreError> {
@@ -741,12 +978,23 @@ impl Iam {
             return Ok(policy.document.to_string());
         }
         let policy = load_policy(tx, account, arn)?;
-        policy.default_document().map(str::to_string).ok_or_else(|| CoreError::Internal(format!("{arn} has no default version")))
+        policy
+            .default_document()
+            .map(str::to_string)
+            .ok_or_else(|| CoreError::Internal(format!("{arn} has no default version")))
     }
 
-    fn entity_policies(&self, tx: &mut dyn Transaction, account: &str, entity: &Entity) -> Result<Vec<(String, String)>, CoreError> {
-        let mut docs: Vec<(String, String)> =
-            entity.inline_policies.iter().map(|(name, doc)| (format!("{}/{name}", entity.arn()), doc.clone())).collect();
+    fn entity_policies(
+        &self,
+        tx: &mut dyn Transaction,
+        account: &str,
+        entity: &Entity,
+    ) -> Result<Vec<(String, String)>, CoreError> {
+        let mut docs: Vec<(String, String)> = entity
+            .inline_policies
+            .iter()
+            .map(|(name, doc)| (format!("{}/{name}", entity.arn()), doc.clone()))
+            .collect();
         for arn in &entity.attached_policies {
             docs.push((arn.clone(), self.policy_document(tx, account, arn)?));
         }

@@ -99,7 +99,13 @@ pub struct Entity {
 
 impl Entity {
     pub fn arn(&self) -> String {
-        format!("arn:aws:iam::{}:{}{}{}", self.account_id, self.kind.arn_type(), self.path, self.name)
+        format!(
+            "arn:aws:iam::{}:{}{}{}",
+            self.account_id,
+            self.kind.arn_type(),
+            self.path,
+            self.name
+        )
     }
 }
 
@@ -136,7 +142,10 @@ impl ManagedPolicy {
     }
 
     pub fn default_document(&self) -> Option<&str> {
-        self.versions.iter().find(|v| v.version_id == self.default_version).map(|v| v.document.as_str())
+        self.versions
+            .iter()
+            .find(|v| v.version_id == self.default_version)
+            .map(|v| v.document.as_str())
     }
 }
 

@@ -11,8 +11,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use keyhaven_crypto::blob::{self, BACKING_KEY_LEN, BlobHeader, KEY_ID_LEN, MATERIAL_ID_LEN};
 use keyhaven_crypto::{EncryptionContext, RootKey, SecretBytes};
+use keyhaven_policy::{PolicyDocument, PolicyKind, ResourceRules};
 use keyhaven_store::{Backend, Job, Transaction};
 
+use crate::authz::{Access, Authorizer, ResourcePolicy};
 use crate::clock::{Clock, epoch_seconds};
 use crate::context::RequestContext;
 use crate::error::CoreError;
@@ -107,12 +109,14 @@ pub struct RotationStatus {
 /// A key with its materials unsealed, as held in the cache.
 struct LiveKey {
     record: KeyRecord,
+    policy: PolicyDocument,
     materials: HashMap<[u8; MATERIAL_ID_LEN], SecretBytes>,
 }
 
 /// The KMS service.
 pub struct Kms {
     store: Arc<dyn Backend>,
+    authz: Arc<Authorizer>,
     root: Arc<RootKey>,
     clock: Arc<dyn Clock>,
     cache: RwLock<HashMap<String, Arc<LiveKey>>>,
@@ -230,9 +234,10 @@ pub fn default_key_policy(account_id: &str) -> String {
 }
 
 impl Kms {
-    pub fn new(store: Arc<dyn Backend>, root: Arc<RootKey>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn Backend>, root: Arc<RootKey>, clock: Arc<dyn Clock>, authz: Arc<Authorizer>) -> Self {
         Self {
             store,
+            authz,
             root,
             clock,
             cache: RwLock::new(HashMap::new()),
@@ -279,6 +284,7 @@ impl Kms {
         }
         Ok(LiveKey {
             record: record.clone(),
+            policy: parse_key_policy(record)?,
             materials,
         })
     }
@@ -333,12 +339,14 @@ impl Kms {
         &self,
         ctx: &RequestContext,
         key: &str,
+        action: &str,
         mut change: impl FnMut(&mut KeyRecord, &mut dyn Transaction) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
         let key_ref = KeyRef::parse_key_only(key, ctx)?;
         let mut key_id = String::new();
         let out = transact(&*self.store, |tx| {
             let mut record = resolve::resolve_in(tx, &key_ref)?;
+            self.authorize(ctx, action, &record, &parse_key_policy(&record)?, None)?;
             let out = change(&mut record, tx)?;
             record.revision += 1;
             resolve::save_key(tx, &record)?;
@@ -349,20 +357,117 @@ impl Kms {
         Ok(out)
     }
 
-    /// Resolves a key id, key ARN, alias name or alias ARN to its record (any state).
+    /// DescribeKey: a key id, key ARN, alias name or alias ARN to its record (any state).
     pub fn describe_key(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, CoreError> {
+        let record = self.resolve_unchecked(ctx, key)?;
+        self.authorize(ctx, "kms:DescribeKey", &record, &parse_key_policy(&record)?, Some(key))?;
+        Ok(record)
+    }
+
+    /// Resolves any key reference without authorisation, for the server's own use.
+    fn resolve_unchecked(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, CoreError> {
         let key_ref = KeyRef::parse(key, ctx)?;
         read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))
     }
 
-    /// Like [`Kms::describe_key`] for operations that take only a key id or key ARN.
-    fn key_by_id(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, CoreError> {
+    /// A key named by id or key ARN only, after checking the caller may perform `action` on it.
+    fn key_by_id(&self, ctx: &RequestContext, key: &str, action: &str) -> Result<KeyRecord, CoreError> {
         let key_ref = KeyRef::parse_key_only(key, ctx)?;
-        read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))
+        let record = read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))?;
+        self.authorize(ctx, action, &record, &parse_key_policy(&record)?, None)?;
+        Ok(record)
+    }
+
+    /// Checks `action` on a key against the caller's IAM policies and the key policy (KMS rules).
+    fn authorize(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        record: &KeyRecord,
+        policy: &PolicyDocument,
+        requested_as: Option<&str>,
+    ) -> Result<(), CoreError> {
+        self.authorize_with_context(ctx, action, record, policy, requested_as, None)
+    }
+
+    fn authorize_with_context(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        record: &KeyRecord,
+        policy: &PolicyDocument,
+        requested_as: Option<&str>,
+        context: Option<&EncryptionContext>,
+    ) -> Result<(), CoreError> {
+        let mut keys: Vec<(String, Vec<String>)> = vec![
+            ("kms:CallerAccount".into(), vec![ctx.account_id().to_string()]),
+            ("kms:KeySpec".into(), vec![record.key_spec.clone()]),
+            ("kms:KeyUsage".into(), vec![record.key_usage.clone()]),
+            ("kms:KeyOrigin".into(), vec![record.origin.clone()]),
+        ];
+        if let Some(alias) = requested_as.filter(|k| k.starts_with("alias/") || k.contains(":alias/")) {
+            let name = alias.rsplit_once(':').map_or(alias, |(_, n)| n);
+            keys.push(("kms:RequestAlias".into(), vec![name.to_string()]));
+        }
+        if let Some(context) = context {
+            for (k, v) in context {
+                keys.push((format!("kms:EncryptionContext:{k}"), vec![v.clone()]));
+            }
+            keys.push(("kms:EncryptionContextKeys".into(), context.keys().cloned().collect()));
+        }
+        let arn = record.arn();
+        self.authz.check(
+            ctx,
+            &Access {
+                action,
+                resource: &arn,
+                resource_account: &record.account_id,
+                resource_policy: Some(ResourcePolicy {
+                    id: &record.key_id,
+                    document: policy,
+                    rules: ResourceRules::KmsKeyPolicy,
+                }),
+                keys: &keys,
+            },
+        )
+    }
+
+    /// A new key policy must parse and, unless the caller bypasses the lockout safety check, must
+    /// still let the caller change the policy later.
+    fn check_new_policy(
+        &self,
+        ctx: &RequestContext,
+        record: &KeyRecord,
+        policy: &str,
+        bypass: bool,
+    ) -> Result<(), CoreError> {
+        let document = PolicyDocument::parse_as(policy, PolicyKind::Resource)
+            .map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))?;
+        if bypass {
+            return Ok(());
+        }
+        match self.authorize(ctx, "kms:PutKeyPolicy", record, &document, None) {
+            Err(CoreError::AccessDenied(_)) => Err(CoreError::MalformedPolicyDocument(
+                "The new key policy will not allow you to update the key policy in the future.".into(),
+            )),
+            other => other,
+        }
+    }
+
+    /// An action that names no key (CreateKey, ListKeys, ...): IAM policies alone decide.
+    fn authorize_account(&self, ctx: &RequestContext, action: &str) -> Result<(), CoreError> {
+        self.authz
+            .check(ctx, &Access::identity_only(action, "*", ctx.account_id()))
     }
 
     /// Resolves a key reference for a cryptographic operation, through the cache.
-    fn live_by_ref(&self, ctx: &RequestContext, key: &str) -> Result<Arc<LiveKey>, CoreError> {
+    fn live_by_ref(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        action: &str,
+        context: Option<&EncryptionContext>,
+    ) -> Result<Arc<LiveKey>, CoreError> {
         let key_ref = KeyRef::parse(key, ctx)?;
         let (scope, key_id) = match &key_ref {
             KeyRef::Key { scope, key_id, .. } => (scope.clone(), key_id.clone()),
@@ -371,10 +476,13 @@ impl Kms {
                 (resolve::scope_of(&record), record.key_id)
             }
         };
-        self.live(&scope, &key_id)?.ok_or_else(|| key_ref.not_found())
+        let live = self.live(&scope, &key_id)?.ok_or_else(|| key_ref.not_found())?;
+        self.authorize_with_context(ctx, action, &live.record, &live.policy, Some(key), context)?;
+        Ok(live)
     }
 
     pub fn create_key(&self, ctx: &RequestContext, input: CreateKeyInput) -> Result<KeyRecord, CoreError> {
+        self.authorize_account(ctx, "kms:CreateKey")?;
         self.create_key_as(ctx, input, MANAGER_CUSTOMER)
     }
 
@@ -422,14 +530,8 @@ impl Kms {
             )));
         }
         validate_tags(&input.tags)?;
-        let policy = match input.policy {
-            Some(policy) => {
-                keyhaven_policy::PolicyDocument::parse(&policy)
-                    .map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))?;
-                policy
-            }
-            None => default_key_policy(ctx.account_id()),
-        };
+        let explicit_policy = input.policy.is_some();
+        let policy = input.policy.unwrap_or_else(|| default_key_policy(ctx.account_id()));
         let key_id = new_key_id()?;
         let record = KeyRecord {
             v: RECORD_VERSION,
@@ -452,6 +554,9 @@ impl Kms {
             materials: vec![self.new_material(&key_id, MaterialOrigin::Original)?],
             on_demand_rotations: 0,
         };
+        if explicit_policy {
+            self.check_new_policy(ctx, &record, &record.policy, input.bypass_policy_lockout_safety_check)?;
+        }
         transact(&*self.store, |tx| {
             resolve::save_key(tx, &record)?;
             tx.put(
@@ -475,7 +580,7 @@ impl Kms {
     /// The AWS managed key `alias/aws/<service>` of the caller's account and region, created on first use.
     pub fn aws_managed_key(&self, ctx: &RequestContext, service: &str) -> Result<KeyRecord, CoreError> {
         let alias = format!("alias/aws/{service}");
-        match self.describe_key(ctx, &alias) {
+        match self.resolve_unchecked(ctx, &alias) {
             Ok(record) => return Ok(record),
             Err(CoreError::NotFound(_)) => {}
             Err(e) => return Err(e),
@@ -517,7 +622,7 @@ impl Kms {
         if winner == record.key_id {
             Ok(record)
         } else {
-            self.describe_key(ctx, &winner)
+            self.resolve_unchecked(ctx, &winner)
         }
     }
 
@@ -527,6 +632,7 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<Page<KeyRecord>, CoreError> {
+        self.authorize_account(ctx, "kms:ListKeys")?;
         let scope = ctx.regional_scope();
         let records = read(&*self.store, |tx| Ok(tx.list(KEY_KIND, &scope, marker, limit + 1)?))?;
         let mut items = records
@@ -548,7 +654,7 @@ impl Kms {
         key: &str,
         description: String,
     ) -> Result<(), CoreError> {
-        self.update_key(ctx, key, |record, _| {
+        self.update_key(ctx, key, "kms:UpdateKeyDescription", |record, _| {
             require_not_pending_deletion(record)?;
             record.description = description.clone();
             Ok(())
@@ -556,7 +662,7 @@ impl Kms {
     }
 
     pub fn enable_key(&self, ctx: &RequestContext, key: &str) -> Result<(), CoreError> {
-        self.update_key(ctx, key, |record, _| {
+        self.update_key(ctx, key, "kms:EnableKey", |record, _| {
             require_not_pending_deletion(record)?;
             record.state = KeyState::Enabled;
             Ok(())
@@ -564,7 +670,7 @@ impl Kms {
     }
 
     pub fn disable_key(&self, ctx: &RequestContext, key: &str) -> Result<(), CoreError> {
-        self.update_key(ctx, key, |record, _| {
+        self.update_key(ctx, key, "kms:DisableKey", |record, _| {
             require_not_pending_deletion(record)?;
             record.state = KeyState::Disabled;
             Ok(())
@@ -579,7 +685,7 @@ impl Kms {
     ) -> Result<KeyRecord, CoreError> {
         let days = window_days.unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
         let now = self.clock.now().unix_timestamp();
-        self.update_key(ctx, key, |record, tx| {
+        self.update_key(ctx, key, "kms:ScheduleKeyDeletion", |record, tx| {
             require_not_pending_deletion(record)?;
             if record.key_manager == MANAGER_AWS {
                 return Err(CoreError::UnsupportedOperation(format!(
@@ -602,7 +708,7 @@ impl Kms {
     }
 
     pub fn cancel_key_deletion(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, CoreError> {
-        self.update_key(ctx, key, |record, tx| {
+        self.update_key(ctx, key, "kms:CancelKeyDeletion", |record, tx| {
             if record.state != KeyState::PendingDeletion {
                 return Err(CoreError::InvalidState(format!(
                     "{} is not pending deletion.",
@@ -620,7 +726,7 @@ impl Kms {
 
     pub fn tag_resource(&self, ctx: &RequestContext, key: &str, tags: Vec<Tag>) -> Result<(), CoreError> {
         validate_tags(&tags)?;
-        self.update_key(ctx, key, |record, _| {
+        self.update_key(ctx, key, "kms:TagResource", |record, _| {
             for tag in &tags {
                 match record.tags.iter_mut().find(|t| t.key == tag.key) {
                     Some(existing) => existing.value = tag.value.clone(),
@@ -635,7 +741,7 @@ impl Kms {
     }
 
     pub fn untag_resource(&self, ctx: &RequestContext, key: &str, tag_keys: &[String]) -> Result<(), CoreError> {
-        self.update_key(ctx, key, |record, _| {
+        self.update_key(ctx, key, "kms:UntagResource", |record, _| {
             record.tags.retain(|t| !tag_keys.contains(&t.key));
             Ok(())
         })
@@ -648,7 +754,7 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<Page<Tag>, CoreError> {
-        let record = self.key_by_id(ctx, key)?;
+        let record = self.key_by_id(ctx, key, "kms:ListResourceTags")?;
         paginate(&record.tags, limit, marker)
     }
 
@@ -659,7 +765,7 @@ impl Kms {
         policy_name: Option<&str>,
     ) -> Result<String, CoreError> {
         check_policy_name(policy_name)?;
-        let record = self.key_by_id(ctx, key)?;
+        let record = self.key_by_id(ctx, key, "kms:GetKeyPolicy")?;
         Ok(record.policy)
     }
 
@@ -669,12 +775,12 @@ impl Kms {
         key: &str,
         policy_name: Option<&str>,
         policy: &str,
+        bypass_lockout_safety_check: bool,
     ) -> Result<(), CoreError> {
         check_policy_name(policy_name)?;
         // AWS looks the key up before it reads the policy: an unknown key is NotFound whatever the policy.
-        self.update_key(ctx, key, |record, _| {
-            keyhaven_policy::PolicyDocument::parse(policy)
-                .map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))?;
+        self.update_key(ctx, key, "kms:PutKeyPolicy", |record, _| {
+            self.check_new_policy(ctx, record, policy, bypass_lockout_safety_check)?;
             require_not_pending_deletion(record)?;
             record.policy = policy.to_string();
             Ok(())
@@ -682,7 +788,7 @@ impl Kms {
     }
 
     pub fn list_key_policies(&self, ctx: &RequestContext, key: &str) -> Result<Vec<String>, CoreError> {
-        self.key_by_id(ctx, key)?;
+        self.key_by_id(ctx, key, "kms:ListKeyPolicies")?;
         Ok(vec!["default".into()])
     }
 
@@ -693,6 +799,7 @@ impl Kms {
         let now = self.now();
         transact(&*self.store, |tx| {
             let record = resolve::resolve_in(tx, &target_ref)?;
+            self.authorize(ctx, "kms:CreateAlias", &record, &parse_key_policy(&record)?, None)?;
             require_not_pending_deletion(&record)?;
             if resolve::load_alias(tx, &scope, alias)?.is_some() {
                 return Err(CoreError::AlreadyExists(format!(
@@ -720,6 +827,7 @@ impl Kms {
             let mut alias_record =
                 resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
             let record = resolve::resolve_in(tx, &target_ref)?;
+            self.authorize(ctx, "kms:UpdateAlias", &record, &parse_key_policy(&record)?, None)?;
             require_not_pending_deletion(&record)?;
             alias_record.target_key_id = record.key_id.clone();
             alias_record.last_updated_date = now;
@@ -738,11 +846,13 @@ impl Kms {
         }
         let scope = ctx.regional_scope();
         transact(&*self.store, |tx| {
-            if tx.delete(ALIAS_KIND, &scope, alias)? {
-                Ok(())
-            } else {
-                Err(resolve::alias_not_found(ctx, alias))
+            let existing =
+                resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
+            if let Some(record) = resolve::load_key(tx, &scope, &existing.target_key_id)? {
+                self.authorize(ctx, "kms:DeleteAlias", &record, &parse_key_policy(&record)?, None)?;
             }
+            tx.delete(ALIAS_KIND, &scope, alias)?;
+            Ok(())
         })
     }
 
@@ -753,6 +863,7 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<Page<AliasRecord>, CoreError> {
+        self.authorize_account(ctx, "kms:ListAliases")?;
         let scope = ctx.regional_scope();
         let filter = match key {
             Some(key) => {
@@ -833,7 +944,7 @@ impl Kms {
         algorithm: Option<&str>,
         dry_run: bool,
     ) -> Result<Encrypted, CoreError> {
-        let live = self.live_by_ref(ctx, key)?;
+        let live = self.live_by_ref(ctx, key, "kms:Encrypt", Some(context))?;
         self.check_usable(&live, algorithm, "Encrypt")?;
         if dry_run {
             return Err(CoreError::DryRun);
@@ -842,9 +953,11 @@ impl Kms {
     }
 
     /// Finds the key a blob names, checks it against an optional `expected` key reference, decrypts.
+    #[allow(clippy::too_many_arguments)]
     fn open_blob(
         &self,
         ctx: &RequestContext,
+        action: &str,
         ciphertext: &[u8],
         context: &EncryptionContext,
         expected: Option<&str>,
@@ -862,11 +975,14 @@ impl Kms {
                 self.live(&scope, &key_id)?.ok_or(CoreError::InvalidCiphertext)?
             }
         };
+        self.authorize_with_context(ctx, action, &live.record, &live.policy, expected, Some(context))?;
         if let Some(expected) = expected {
-            let wanted = self.live_by_ref(ctx, expected).map_err(|e| match e {
-                CoreError::NotFound(_) => incorrect_key(),
-                other => other,
-            })?;
+            let wanted = self
+                .live_by_ref(ctx, expected, action, Some(context))
+                .map_err(|e| match e {
+                    CoreError::NotFound(_) => incorrect_key(),
+                    other => other,
+                })?;
             if wanted.record.key_id != live.record.key_id {
                 return Err(incorrect_key());
             }
@@ -900,7 +1016,7 @@ impl Kms {
         algorithm: Option<&str>,
         dry_run: bool,
     ) -> Result<Decrypted, CoreError> {
-        self.open_blob(ctx, ciphertext, context, key, algorithm, dry_run)
+        self.open_blob(ctx, "kms:Decrypt", ciphertext, context, key, algorithm, dry_run)
             .map(|(_, d)| d)
     }
 
@@ -916,9 +1032,17 @@ impl Kms {
         algorithms: (Option<&str>, Option<&str>),
         dry_run: bool,
     ) -> Result<ReEncrypted, CoreError> {
-        let destination = self.live_by_ref(ctx, destination_key)?;
+        let destination = self.live_by_ref(ctx, destination_key, "kms:ReEncryptTo", Some(destination_context))?;
         self.check_usable(&destination, algorithms.1, "ReEncrypt")?;
-        let (_, source) = self.open_blob(ctx, ciphertext, source_context, source_key, algorithms.0, dry_run)?;
+        let (_, source) = self.open_blob(
+            ctx,
+            "kms:ReEncryptFrom",
+            ciphertext,
+            source_context,
+            source_key,
+            algorithms.0,
+            dry_run,
+        )?;
         let sealed = self.seal_with(&destination, source.plaintext.expose(), destination_context)?;
         Ok(ReEncrypted {
             ciphertext: sealed.ciphertext,
@@ -930,9 +1054,11 @@ impl Kms {
     }
 
     /// GenerateDataKey: a fresh data key and its ciphertext under `key`.
+    #[allow(clippy::too_many_arguments)]
     pub fn generate_data_key(
         &self,
         ctx: &RequestContext,
+        action: &str,
         key: &str,
         context: &EncryptionContext,
         number_of_bytes: Option<i32>,
@@ -956,7 +1082,7 @@ impl Kms {
                 ));
             }
         };
-        let live = self.live_by_ref(ctx, key)?;
+        let live = self.live_by_ref(ctx, key, action, Some(context))?;
         self.check_usable(&live, None, "GenerateDataKey")?;
         if dry_run {
             return Err(CoreError::DryRun);
@@ -966,7 +1092,12 @@ impl Kms {
         Ok((data_key, sealed))
     }
 
-    pub fn generate_random(&self, number_of_bytes: Option<i32>) -> Result<SecretBytes, CoreError> {
+    pub fn generate_random(
+        &self,
+        ctx: &RequestContext,
+        number_of_bytes: Option<i32>,
+    ) -> Result<SecretBytes, CoreError> {
+        self.authorize_account(ctx, "kms:GenerateRandom")?;
         let n = number_of_bytes.ok_or_else(|| CoreError::Validation("NumberOfBytes is required.".into()))?;
         let n = usize::try_from(n).map_err(|_| CoreError::Validation("NumberOfBytes is out of range.".into()))?;
         Ok(keyhaven_crypto::random_bytes(n)?)
@@ -989,7 +1120,7 @@ impl Kms {
     ) -> Result<(), CoreError> {
         let period = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
         let now = self.clock.now().unix_timestamp();
-        self.update_key(ctx, key, |record, tx| {
+        self.update_key(ctx, key, "kms:EnableKeyRotation", |record, tx| {
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
             let due = now + i64::from(period) * SECONDS_PER_DAY;
@@ -1003,7 +1134,7 @@ impl Kms {
     }
 
     pub fn disable_key_rotation(&self, ctx: &RequestContext, key: &str) -> Result<(), CoreError> {
-        self.update_key(ctx, key, |record, tx| {
+        self.update_key(ctx, key, "kms:DisableKeyRotation", |record, tx| {
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
             record.rotation = RotationSettings {
@@ -1016,7 +1147,7 @@ impl Kms {
     }
 
     pub fn key_rotation_status(&self, ctx: &RequestContext, key: &str) -> Result<RotationStatus, CoreError> {
-        let record = self.key_by_id(ctx, key)?;
+        let record = self.key_by_id(ctx, key, "kms:GetKeyRotationStatus")?;
         require_not_pending_deletion(&record)?;
         let enabled = record.rotation.enabled;
         Ok(RotationStatus {
@@ -1028,7 +1159,7 @@ impl Kms {
     }
 
     pub fn rotate_key_on_demand(&self, ctx: &RequestContext, key: &str) -> Result<String, CoreError> {
-        self.update_key(ctx, key, |record, _| {
+        self.update_key(ctx, key, "kms:RotateKeyOnDemand", |record, _| {
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
             if record.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
@@ -1051,7 +1182,7 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<Page<RotationEntry>, CoreError> {
-        let record = self.key_by_id(ctx, key)?;
+        let record = self.key_by_id(ctx, key, "kms:ListKeyRotations")?;
         require_not_pending_deletion(&record)?;
         let current = record.current_material().map(|m| m.id.clone());
         let entries: Vec<RotationEntry> = record
@@ -1118,6 +1249,12 @@ impl Kms {
         self.invalidate(&key_id);
         done
     }
+}
+
+/// A key's policy, parsed with the rules of resource policies.
+fn parse_key_policy(record: &KeyRecord) -> Result<PolicyDocument, CoreError> {
+    PolicyDocument::parse_as(&record.policy, PolicyKind::Resource)
+        .map_err(|e| CoreError::Internal(format!("stored key policy of {} does not parse: {e}", record.key_id)))
 }
 
 fn require_symmetric_customer_key(record: &KeyRecord) -> Result<(), CoreError> {

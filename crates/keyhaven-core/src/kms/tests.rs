@@ -475,7 +475,15 @@ fn generate_data_key_rules() {
     let key = create(&core);
     let (plain, sealed) = core
         .kms
-        .generate_data_key(&c, &key.key_id, &ec(&[]), None, Some("AES_256"), false)
+        .generate_data_key(
+            &c,
+            "kms:GenerateDataKey",
+            &key.key_id,
+            &ec(&[]),
+            None,
+            Some("AES_256"),
+            false,
+        )
         .expect("gdk");
     assert_eq!(plain.len(), 32);
     let opened = core
@@ -485,13 +493,13 @@ fn generate_data_key_rules() {
     assert_eq!(opened.plaintext, plain);
     let (plain, _) = core
         .kms
-        .generate_data_key(&c, &key.key_id, &ec(&[]), Some(7), None, false)
+        .generate_data_key(&c, "kms:GenerateDataKey", &key.key_id, &ec(&[]), Some(7), None, false)
         .expect("gdk");
     assert_eq!(plain.len(), 7);
     for (n, spec) in [(None, None), (Some(16), Some("AES_128"))] {
         let err = core
             .kms
-            .generate_data_key(&c, &key.key_id, &ec(&[]), n, spec, false)
+            .generate_data_key(&c, "kms:GenerateDataKey", &key.key_id, &ec(&[]), n, spec, false)
             .expect_err("exactly one");
         assert_eq!(
             err,
@@ -500,7 +508,7 @@ fn generate_data_key_rules() {
     }
     assert_eq!(
         core.kms
-            .generate_data_key(&c, &key.key_id, &ec(&[]), Some(7), None, true)
+            .generate_data_key(&c, "kms:GenerateDataKey", &key.key_id, &ec(&[]), Some(7), None, true)
             .err(),
         Some(CoreError::DryRun)
     );
@@ -566,12 +574,12 @@ fn keys_survive_a_new_core_over_the_same_store() {
         .encrypt(&c, &key.key_id, b"durable", &ec(&[]), None, false)
         .expect("encrypt");
     let store = core.store.clone();
-    drop(core);
     // Another Kms over the same store and a different root key cannot unseal: the root key matters.
     let other = Kms::new(
         store.clone(),
         Arc::new(RootKey::generate().expect("root")),
         Arc::new(crate::clock::AdjustableClock::system()),
+        core.authz.clone(),
     );
     assert!(matches!(
         other.decrypt(&c, &sealed.ciphertext, &ec(&[]), None, None, false),

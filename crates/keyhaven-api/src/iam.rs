@@ -1,0 +1,786 @@
+//! IAM on the wire: generated awsQuery request shapes → core calls → generated response shapes.
+
+use keyhaven_core::Core;
+use keyhaven_core::context::RequestContext;
+use keyhaven_core::iam::{self as core_iam, Entity, EntityKind, ManagedPolicy, RoleSettings, managed};
+use keyhaven_core::kms::Page;
+
+use crate::error::{ApiError, iam_error};
+use crate::generated::iam::{self as wire, Request};
+use crate::query::ToXml;
+use crate::shapes::{SensitiveString, Timestamp};
+
+const DEFAULT_MAX_ITEMS: usize = 100;
+
+/// What executing an IAM action produced: the output to encode (none for actions without one).
+pub type Output = Option<Box<dyn ToXml>>;
+
+/// IAM returns policy documents URL-encoded; the SDKs decode them.
+fn encode_document(document: &str) -> String {
+    percent_encoding::utf8_percent_encode(document, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn max_items(value: Option<i32>) -> usize {
+    value
+        .and_then(|v| usize::try_from(v).ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(DEFAULT_MAX_ITEMS)
+}
+
+fn tags_in(tags: Option<Vec<wire::Tag>>) -> Vec<core_iam::Tag> {
+    tags.unwrap_or_default()
+        .into_iter()
+        .map(|t| core_iam::Tag {
+            key: t.key.unwrap_or_default(),
+            value: t.value.unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn tags_out(tags: &[core_iam::Tag]) -> Option<Vec<wire::Tag>> {
+    (!tags.is_empty()).then(|| {
+        tags.iter()
+            .map(|t| wire::Tag {
+                key: Some(t.key.clone()),
+                value: Some(t.value.clone()),
+            })
+            .collect()
+    })
+}
+
+fn boundary_out(entity: &Entity) -> Option<wire::AttachedPermissionsBoundary> {
+    entity
+        .permissions_boundary
+        .as_ref()
+        .map(|arn| wire::AttachedPermissionsBoundary {
+            permissions_boundary_type: Some("PermissionsBoundaryPolicy".into()),
+            permissions_boundary_arn: Some(arn.clone()),
+        })
+}
+
+fn user_out(e: &Entity) -> wire::User {
+    wire::User {
+        path: Some(e.path.clone()),
+        user_name: Some(e.name.clone()),
+        user_id: Some(e.id.clone()),
+        arn: Some(e.arn()),
+        create_date: Some(Timestamp(e.create_date)),
+        permissions_boundary: boundary_out(e),
+        tags: tags_out(&e.tags),
+        ..Default::default()
+    }
+}
+
+fn group_out(e: &Entity) -> wire::Group {
+    wire::Group {
+        path: Some(e.path.clone()),
+        group_name: Some(e.name.clone()),
+        group_id: Some(e.id.clone()),
+        arn: Some(e.arn()),
+        create_date: Some(Timestamp(e.create_date)),
+    }
+}
+
+fn role_out(e: &Entity) -> wire::Role {
+    wire::Role {
+        path: Some(e.path.clone()),
+        role_name: Some(e.name.clone()),
+        role_id: Some(e.id.clone()),
+        arn: Some(e.arn()),
+        create_date: Some(Timestamp(e.create_date)),
+        assume_role_policy_document: e.assume_role_policy.as_deref().map(encode_document),
+        description: e.description.clone(),
+        max_session_duration: e.max_session_duration,
+        permissions_boundary: boundary_out(e),
+        tags: tags_out(&e.tags),
+        ..Default::default()
+    }
+}
+
+fn policy_out(p: &ManagedPolicy) -> wire::Policy {
+    wire::Policy {
+        policy_name: Some(p.name.clone()),
+        policy_id: Some(p.id.clone()),
+        arn: Some(p.arn()),
+        path: Some(p.path.clone()),
+        default_version_id: Some(p.default_version.clone()),
+        attachment_count: Some(p.attachment_count as i32),
+        permissions_boundary_usage_count: Some(0),
+        is_attachable: Some(true),
+        description: p.description.clone(),
+        create_date: Some(Timestamp(p.create_date)),
+        update_date: Some(Timestamp(p.update_date)),
+        tags: tags_out(&p.tags),
+    }
+}
+
+fn aws_policy_out(p: &managed::AwsManagedPolicy) -> wire::Policy {
+    wire::Policy {
+        policy_name: Some(p.name.into()),
+        policy_id: Some(p.id.into()),
+        arn: Some(p.arn()),
+        path: Some("/".into()),
+        default_version_id: Some("v1".into()),
+        attachment_count: Some(0),
+        permissions_boundary_usage_count: Some(0),
+        is_attachable: Some(true),
+        description: Some(p.description.into()),
+        create_date: Some(Timestamp(1_423_000_000.0)),
+        update_date: Some(Timestamp(1_423_000_000.0)),
+        tags: None,
+    }
+}
+
+fn version_out(version: &core_iam::PolicyVersion, default: &str, with_document: bool) -> wire::PolicyVersion {
+    wire::PolicyVersion {
+        document: with_document.then(|| encode_document(&version.document)),
+        version_id: Some(version.version_id.clone()),
+        is_default_version: Some(version.version_id == default),
+        create_date: Some(Timestamp(version.create_date)),
+    }
+}
+
+fn page_parts<T>(page: &Page<T>) -> (Option<bool>, Option<String>) {
+    (Some(page.next_marker.is_some()), page.next_marker.clone())
+}
+
+fn paged<T: Clone>(items: Vec<T>, max: Option<i32>, marker: Option<&str>) -> Result<Page<T>, ApiError> {
+    let start = match marker {
+        None => 0,
+        Some(m) => m
+            .parse::<usize>()
+            .map_err(|_| iam_error(keyhaven_core::CoreError::InvalidInput("Invalid Marker.".into())))?,
+    };
+    let start = start.min(items.len());
+    let end = (start + max_items(max)).min(items.len());
+    Ok(Page {
+        next_marker: (end < items.len()).then(|| end.to_string()),
+        items: items[start..end].to_vec(),
+    })
+}
+
+fn some<T: ToXml + 'static>(output: T) -> Result<Output, ApiError> {
+    Ok(Some(Box::new(output)))
+}
+
+fn name(value: Option<String>) -> String {
+    value.unwrap_or_default()
+}
+
+fn inline_put(
+    core: &Core,
+    ctx: &RequestContext,
+    kind: EntityKind,
+    entity: Option<String>,
+    policy: Option<String>,
+    document: Option<String>,
+) -> Result<Output, ApiError> {
+    core.iam
+        .put_inline_policy(ctx, kind, &name(entity), &name(policy), &name(document))
+        .map_err(iam_error)?;
+    Ok(None)
+}
+
+fn inline_names(
+    core: &Core,
+    ctx: &RequestContext,
+    kind: EntityKind,
+    entity: Option<String>,
+    max: Option<i32>,
+    marker: Option<String>,
+) -> Result<(Vec<String>, Option<bool>, Option<String>), ApiError> {
+    let names: Vec<String> = core
+        .iam
+        .entity(ctx, kind, &name(entity))
+        .map_err(iam_error)?
+        .inline_policies
+        .into_keys()
+        .collect();
+    let page = paged(names, max, marker.as_deref())?;
+    let (truncated, marker) = page_parts(&page);
+    Ok((page.items, truncated, marker))
+}
+
+fn attached(
+    core: &Core,
+    ctx: &RequestContext,
+    kind: EntityKind,
+    entity: Option<String>,
+    max: Option<i32>,
+    marker: Option<String>,
+) -> Result<(Vec<wire::AttachedPolicy>, Option<bool>, Option<String>), ApiError> {
+    let refs = core
+        .iam
+        .attached_policies(ctx, kind, &name(entity))
+        .map_err(iam_error)?;
+    let out: Vec<wire::AttachedPolicy> = refs
+        .into_iter()
+        .map(|r| wire::AttachedPolicy {
+            policy_name: Some(r.name),
+            policy_arn: Some(r.arn),
+        })
+        .collect();
+    let page = paged(out, max, marker.as_deref())?;
+    let (truncated, marker) = page_parts(&page);
+    Ok((page.items, truncated, marker))
+}
+
+fn done(result: Result<(), keyhaven_core::CoreError>) -> Result<Output, ApiError> {
+    result.map_err(iam_error).map(|()| None)
+}
+
+/// Runs one IAM action for `ctx`.
+pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Output, ApiError> {
+    let iam = &core.iam;
+    match request {
+        Request::CreateUser(i) => {
+            let user = iam
+                .create_entity(
+                    ctx,
+                    EntityKind::User,
+                    &name(i.user_name),
+                    i.path.as_deref(),
+                    tags_in(i.tags),
+                    i.permissions_boundary.as_deref(),
+                    None,
+                )
+                .map_err(iam_error)?;
+            some(wire::CreateUserResponse {
+                user: Some(user_out(&user)),
+            })
+        }
+        Request::GetUser(i) => {
+            let user = match i.user_name {
+                Some(n) => iam.entity(ctx, EntityKind::User, &n).map_err(iam_error)?,
+                None => match &ctx.principal.user_name {
+                    Some(n) => iam.entity(ctx, EntityKind::User, n).map_err(iam_error)?,
+                    None => {
+                        return some(wire::GetUserResponse {
+                            user: Some(wire::User {
+                                user_id: Some(ctx.principal.principal_id.clone()),
+                                arn: Some(ctx.principal.arn.clone()),
+                                ..Default::default()
+                            }),
+                        });
+                    }
+                },
+            };
+            some(wire::GetUserResponse {
+                user: Some(user_out(&user)),
+            })
+        }
+        Request::ListUsers(i) => {
+            let page = iam
+                .list_entities(
+                    ctx,
+                    EntityKind::User,
+                    i.path_prefix.as_deref(),
+                    max_items(i.max_items),
+                    i.marker.as_deref(),
+                )
+                .map_err(iam_error)?;
+            let (is_truncated, marker) = page_parts(&page);
+            some(wire::ListUsersResponse {
+                users: Some(page.items.iter().map(user_out).collect()),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::DeleteUser(i) => done(iam.delete_entity(ctx, EntityKind::User, &name(i.user_name))),
+        Request::CreateGroup(i) => {
+            let group = iam
+                .create_entity(
+                    ctx,
+                    EntityKind::Group,
+                    &name(i.group_name),
+                    i.path.as_deref(),
+                    vec![],
+                    None,
+                    None,
+                )
+                .map_err(iam_error)?;
+            some(wire::CreateGroupResponse {
+                group: Some(group_out(&group)),
+            })
+        }
+        Request::GetGroup(i) => {
+            let (group, members) = iam.group_with_members(ctx, &name(i.group_name)).map_err(iam_error)?;
+            let page = paged(members, i.max_items, i.marker.as_deref())?;
+            let (is_truncated, marker) = page_parts(&page);
+            some(wire::GetGroupResponse {
+                group: Some(group_out(&group)),
+                users: Some(page.items.iter().map(user_out).collect()),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::ListGroups(i) => {
+            let page = iam
+                .list_entities(
+                    ctx,
+                    EntityKind::Group,
+                    i.path_prefix.as_deref(),
+                    max_items(i.max_items),
+                    i.marker.as_deref(),
+                )
+                .map_err(iam_error)?;
+            let (is_truncated, marker) = page_parts(&page);
+            some(wire::ListGroupsResponse {
+                groups: Some(page.items.iter().map(group_out).collect()),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::ListGroupsForUser(i) => {
+            let groups = iam.groups_for_user(ctx, &name(i.user_name)).map_err(iam_error)?;
+            let page = paged(groups, i.max_items, i.marker.as_deref())?;
+            let (is_truncated, marker) = page_parts(&page);
+            some(wire::ListGroupsForUserResponse {
+                groups: Some(page.items.iter().map(group_out).collect()),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::DeleteGroup(i) => done(iam.delete_entity(ctx, EntityKind::Group, &name(i.group_name))),
+        Request::AddUserToGroup(i) => done(iam.add_user_to_group(ctx, &name(i.group_name), &name(i.user_name))),
+        Request::RemoveUserFromGroup(i) => {
+            done(iam.remove_user_from_group(ctx, &name(i.group_name), &name(i.user_name)))
+        }
+        Request::CreateRole(i) => {
+            let settings = RoleSettings {
+                assume_role_policy: name(i.assume_role_policy_document),
+                description: i.description,
+                max_session_duration: i.max_session_duration,
+            };
+            let role = iam
+                .create_entity(
+                    ctx,
+                    EntityKind::Role,
+                    &name(i.role_name),
+                    i.path.as_deref(),
+                    tags_in(i.tags),
+                    i.permissions_boundary.as_deref(),
+                    Some(settings),
+                )
+                .map_err(iam_error)?;
+            some(wire::CreateRoleResponse {
+                role: Some(role_out(&role)),
+            })
+        }
+        Request::GetRole(i) => {
+            let role = iam
+                .entity(ctx, EntityKind::Role, &name(i.role_name))
+                .map_err(iam_error)?;
+            some(wire::GetRoleResponse {
+                role: Some(role_out(&role)),
+            })
+        }
+        Request::ListRoles(i) => {
+            let page = iam
+                .list_entities(
+                    ctx,
+                    EntityKind::Role,
+                    i.path_prefix.as_deref(),
+                    max_items(i.max_items),
+                    i.marker.as_deref(),
+                )
+                .map_err(iam_error)?;
+            let (is_truncated, marker) = page_parts(&page);
+            some(wire::ListRolesResponse {
+                roles: Some(page.items.iter().map(role_out).collect()),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::DeleteRole(i) => done(iam.delete_entity(ctx, EntityKind::Role, &name(i.role_name))),
+        Request::UpdateRole(i) => {
+            iam.update_role(ctx, &name(i.role_name), i.description, i.max_session_duration)
+                .map_err(iam_error)?;
+            some(wire::UpdateRoleResponse {})
+        }
+        Request::UpdateAssumeRolePolicy(i) => {
+            done(iam.update_assume_role_policy(ctx, &name(i.role_name), &name(i.policy_document)))
+        }
+        Request::CreatePolicy(i) => {
+            let policy = iam
+                .create_policy(
+                    ctx,
+                    &name(i.policy_name),
+                    i.path.as_deref(),
+                    &name(i.policy_document),
+                    i.description,
+                    tags_in(i.tags),
+                )
+                .map_err(iam_error)?;
+            some(wire::CreatePolicyResponse {
+                policy: Some(policy_out(&policy)),
+            })
+        }
+        Request::GetPolicy(i) => {
+            let arn = name(i.policy_arn);
+            let policy = match managed::aws_managed(&arn) {
+                Some(aws) => aws_policy_out(aws),
+                None => policy_out(&iam.policy(ctx, &arn).map_err(iam_error)?),
+            };
+            some(wire::GetPolicyResponse { policy: Some(policy) })
+        }
+        Request::ListPolicies(i) => {
+            let scope = i.scope.as_deref().unwrap_or("All");
+            let mut policies: Vec<wire::Policy> = Vec::new();
+            if scope != "Local" {
+                policies.extend(managed::AWS_MANAGED_POLICIES.iter().map(aws_policy_out));
+            }
+            if scope != "AWS" {
+                policies.extend(iam.list_policies(ctx).map_err(iam_error)?.iter().map(policy_out));
+            }
+            if i.only_attached.unwrap_or(false) {
+                policies.retain(|p| p.attachment_count.unwrap_or(0) > 0);
+            }
+            if let Some(prefix) = &i.path_prefix {
+                policies.retain(|p| p.path.as_deref().is_some_and(|path| path.starts_with(prefix.as_str())));
+            }
+            let page = paged(policies, i.max_items, i.marker.as_deref())?;
+            let (is_truncated, marker) = page_parts(&page);
+            some(wire::ListPoliciesResponse {
+                policies: Some(page.items),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::DeletePolicy(i) => done(iam.delete_policy(ctx, &name(i.policy_arn))),
+        Request::CreatePolicyVersion(i) => {
+            let arn = name(i.policy_arn);
+            let set_default = i.set_as_default.unwrap_or(false);
+            let version = iam
+                .create_policy_version(ctx, &arn, &name(i.policy_document), set_default)
+                .map_err(iam_error)?;
+            let default = if set_default {
+                version.version_id.clone()
+            } else {
+                String::new()
+            };
+            some(wire::CreatePolicyVersionResponse {
+                policy_version: Some(version_out(&version, &default, false)),
+            })
+        }
+        Request::GetPolicyVersion(i) => {
+            let arn = name(i.policy_arn);
+            let version_id = name(i.version_id);
+            if let Some(aws) = managed::aws_managed(&arn) {
+                let version = core_iam::PolicyVersion {
+                    version_id: "v1".into(),
+                    document: aws.document.into(),
+                    create_date: 1_423_000_000.0,
+                };
+                return some(wire::GetPolicyVersionResponse {
+                    policy_version: Some(version_out(&version, "v1", true)),
+                });
+            }
+            let policy = iam.policy(ctx, &arn).map_err(iam_error)?;
+            let version = policy
+                .versions
+                .iter()
+                .find(|v| v.version_id == version_id)
+                .ok_or_else(|| {
+                    iam_error(keyhaven_core::CoreError::NotFound(format!(
+                        "Policy {arn} version {version_id} does not exist."
+                    )))
+                })?;
+            some(wire::GetPolicyVersionResponse {
+                policy_version: Some(version_out(version, &policy.default_version, true)),
+            })
+        }
+        Request::ListPolicyVersions(i) => {
+            let policy = iam.policy(ctx, &name(i.policy_arn)).map_err(iam_error)?;
+            let versions: Vec<wire::PolicyVersion> = policy
+                .versions
+                .iter()
+                .rev()
+                .map(|v| version_out(v, &policy.default_version, false))
+                .collect();
+            let page = paged(versions, i.max_items, i.marker.as_deref())?;
+            let (is_truncated, marker) = page_parts(&page);
+            some(wire::ListPolicyVersionsResponse {
+                versions: Some(page.items),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::DeletePolicyVersion(i) => {
+            done(iam.delete_policy_version(ctx, &name(i.policy_arn), &name(i.version_id)))
+        }
+        Request::SetDefaultPolicyVersion(i) => {
+            done(iam.set_default_policy_version(ctx, &name(i.policy_arn), &name(i.version_id)))
+        }
+        Request::PutUserPolicy(i) => inline_put(
+            core,
+            ctx,
+            EntityKind::User,
+            i.user_name,
+            i.policy_name,
+            i.policy_document,
+        ),
+        Request::PutGroupPolicy(i) => inline_put(
+            core,
+            ctx,
+            EntityKind::Group,
+            i.group_name,
+            i.policy_name,
+            i.policy_document,
+        ),
+        Request::PutRolePolicy(i) => inline_put(
+            core,
+            ctx,
+            EntityKind::Role,
+            i.role_name,
+            i.policy_name,
+            i.policy_document,
+        ),
+        Request::GetUserPolicy(i) => {
+            let document = iam
+                .inline_policy(
+                    ctx,
+                    EntityKind::User,
+                    &name(i.user_name.clone()),
+                    &name(i.policy_name.clone()),
+                )
+                .map_err(iam_error)?;
+            some(wire::GetUserPolicyResponse {
+                user_name: i.user_name,
+                policy_name: i.policy_name,
+                policy_document: Some(encode_document(&document)),
+            })
+        }
+        Request::GetGroupPolicy(i) => {
+            let document = iam
+                .inline_policy(
+                    ctx,
+                    EntityKind::Group,
+                    &name(i.group_name.clone()),
+                    &name(i.policy_name.clone()),
+                )
+                .map_err(iam_error)?;
+            some(wire::GetGroupPolicyResponse {
+                group_name: i.group_name,
+                policy_name: i.policy_name,
+                policy_document: Some(encode_document(&document)),
+            })
+        }
+        Request::GetRolePolicy(i) => {
+            let document = iam
+                .inline_policy(
+                    ctx,
+                    EntityKind::Role,
+                    &name(i.role_name.clone()),
+                    &name(i.policy_name.clone()),
+                )
+                .map_err(iam_error)?;
+            some(wire::GetRolePolicyResponse {
+                role_name: i.role_name,
+                policy_name: i.policy_name,
+                policy_document: Some(encode_document(&document)),
+            })
+        }
+        Request::DeleteUserPolicy(i) => {
+            done(iam.delete_inline_policy(ctx, EntityKind::User, &name(i.user_name), &name(i.policy_name)))
+        }
+        Request::DeleteGroupPolicy(i) => {
+            done(iam.delete_inline_policy(ctx, EntityKind::Group, &name(i.group_name), &name(i.policy_name)))
+        }
+        Request::DeleteRolePolicy(i) => {
+            done(iam.delete_inline_policy(ctx, EntityKind::Role, &name(i.role_name), &name(i.policy_name)))
+        }
+        Request::ListUserPolicies(i) => {
+            let (names, is_truncated, marker) =
+                inline_names(core, ctx, EntityKind::User, i.user_name, i.max_items, i.marker)?;
+            some(wire::ListUserPoliciesResponse {
+                policy_names: Some(names),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::ListGroupPolicies(i) => {
+            let (names, is_truncated, marker) =
+                inline_names(core, ctx, EntityKind::Group, i.group_name, i.max_items, i.marker)?;
+            some(wire::ListGroupPoliciesResponse {
+                policy_names: Some(names),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::ListRolePolicies(i) => {
+            let (names, is_truncated, marker) =
+                inline_names(core, ctx, EntityKind::Role, i.role_name, i.max_items, i.marker)?;
+            some(wire::ListRolePoliciesResponse {
+                policy_names: Some(names),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::AttachUserPolicy(i) => {
+            done(iam.attach_policy(ctx, EntityKind::User, &name(i.user_name), &name(i.policy_arn)))
+        }
+        Request::AttachGroupPolicy(i) => {
+            done(iam.attach_policy(ctx, EntityKind::Group, &name(i.group_name), &name(i.policy_arn)))
+        }
+        Request::AttachRolePolicy(i) => {
+            done(iam.attach_policy(ctx, EntityKind::Role, &name(i.role_name), &name(i.policy_arn)))
+        }
+        Request::DetachUserPolicy(i) => {
+            done(iam.detach_policy(ctx, EntityKind::User, &name(i.user_name), &name(i.policy_arn)))
+        }
+        Request::DetachGroupPolicy(i) => {
+            done(iam.detach_policy(ctx, EntityKind::Group, &name(i.group_name), &name(i.policy_arn)))
+        }
+        Request::DetachRolePolicy(i) => {
+            done(iam.detach_policy(ctx, EntityKind::Role, &name(i.role_name), &name(i.policy_arn)))
+        }
+        Request::ListAttachedUserPolicies(i) => {
+            let (policies, is_truncated, marker) =
+                attached(core, ctx, EntityKind::User, i.user_name, i.max_items, i.marker)?;
+            some(wire::ListAttachedUserPoliciesResponse {
+                attached_policies: Some(policies),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::ListAttachedGroupPolicies(i) => {
+            let (policies, is_truncated, marker) =
+                attached(core, ctx, EntityKind::Group, i.group_name, i.max_items, i.marker)?;
+            some(wire::ListAttachedGroupPoliciesResponse {
+                attached_policies: Some(policies),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::ListAttachedRolePolicies(i) => {
+            let (policies, is_truncated, marker) =
+                attached(core, ctx, EntityKind::Role, i.role_name, i.max_items, i.marker)?;
+            some(wire::ListAttachedRolePoliciesResponse {
+                attached_policies: Some(policies),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::PutUserPermissionsBoundary(i) => {
+            done(iam.put_permissions_boundary(ctx, EntityKind::User, &name(i.user_name), &name(i.permissions_boundary)))
+        }
+        Request::PutRolePermissionsBoundary(i) => {
+            done(iam.put_permissions_boundary(ctx, EntityKind::Role, &name(i.role_name), &name(i.permissions_boundary)))
+        }
+        Request::DeleteUserPermissionsBoundary(i) => {
+            done(iam.delete_permissions_boundary(ctx, EntityKind::User, &name(i.user_name)))
+        }
+        Request::DeleteRolePermissionsBoundary(i) => {
+            done(iam.delete_permissions_boundary(ctx, EntityKind::Role, &name(i.role_name)))
+        }
+        Request::TagUser(i) => done(iam.tag_entity(ctx, EntityKind::User, &name(i.user_name), tags_in(i.tags))),
+        Request::TagRole(i) => done(iam.tag_entity(ctx, EntityKind::Role, &name(i.role_name), tags_in(i.tags))),
+        Request::UntagUser(i) => done(iam.untag_entity(
+            ctx,
+            EntityKind::User,
+            &name(i.user_name),
+            &i.tag_keys.unwrap_or_default(),
+        )),
+        Request::UntagRole(i) => done(iam.untag_entity(
+            ctx,
+            EntityKind::Role,
+            &name(i.role_name),
+            &i.tag_keys.unwrap_or_default(),
+        )),
+        Request::ListUserTags(i) => {
+            let user = iam
+                .entity(ctx, EntityKind::User, &name(i.user_name))
+                .map_err(iam_error)?;
+            let page = paged(user.tags, i.max_items, i.marker.as_deref())?;
+            let (is_truncated, marker) = page_parts(&page);
+            some(wire::ListUserTagsResponse {
+                tags: tags_out(&page.items).or(Some(vec![])),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::ListRoleTags(i) => {
+            let role = iam
+                .entity(ctx, EntityKind::Role, &name(i.role_name))
+                .map_err(iam_error)?;
+            let page = paged(role.tags, i.max_items, i.marker.as_deref())?;
+            let (is_truncated, marker) = page_parts(&page);
+            some(wire::ListRoleTagsResponse {
+                tags: tags_out(&page.items).or(Some(vec![])),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::CreateAccessKey(i) => {
+            let user = i
+                .user_name
+                .or_else(|| ctx.principal.user_name.clone())
+                .unwrap_or_default();
+            let created = iam.create_access_key(ctx, &user).map_err(iam_error)?;
+            let secret = String::from_utf8_lossy(created.secret.expose()).to_string();
+            some(wire::CreateAccessKeyResponse {
+                access_key: Some(wire::AccessKey {
+                    user_name: Some(created.record.user_name.clone()),
+                    access_key_id: Some(created.record.access_key_id.clone()),
+                    status: Some("Active".into()),
+                    secret_access_key: Some(SensitiveString::from(secret)),
+                    create_date: Some(Timestamp(created.record.create_date)),
+                }),
+            })
+        }
+        Request::ListAccessKeys(i) => {
+            let user = i
+                .user_name
+                .or_else(|| ctx.principal.user_name.clone())
+                .unwrap_or_default();
+            let keys = iam.list_access_keys(ctx, &user).map_err(iam_error)?;
+            let page = paged(keys, i.max_items, i.marker.as_deref())?;
+            let (is_truncated, marker) = page_parts(&page);
+            let metadata = page
+                .items
+                .iter()
+                .map(|k| wire::AccessKeyMetadata {
+                    user_name: Some(k.user_name.clone()),
+                    access_key_id: Some(k.access_key_id.clone()),
+                    status: Some(if k.active { "Active" } else { "Inactive" }.into()),
+                    create_date: Some(Timestamp(k.create_date)),
+                })
+                .collect();
+            some(wire::ListAccessKeysResponse {
+                access_key_metadata: Some(metadata),
+                is_truncated,
+                marker,
+            })
+        }
+        Request::UpdateAccessKey(i) => {
+            let active = i.status.as_deref() == Some("Active");
+            done(iam.update_access_key(ctx, i.user_name.as_deref(), &name(i.access_key_id), active))
+        }
+        Request::DeleteAccessKey(i) => done(iam.delete_access_key(ctx, i.user_name.as_deref(), &name(i.access_key_id))),
+        Request::GetAccessKeyLastUsed(i) => {
+            let record = iam.access_key_last_used(&name(i.access_key_id)).map_err(iam_error)?;
+            let last_used = match &record.last_used {
+                Some(used) => wire::AccessKeyLastUsed {
+                    last_used_date: Some(Timestamp(used.date)),
+                    service_name: Some(used.service.clone()),
+                    region: Some(used.region.clone()),
+                },
+                None => wire::AccessKeyLastUsed {
+                    last_used_date: None,
+                    service_name: Some("N/A".into()),
+                    region: Some("N/A".into()),
+                },
+            };
+            some(wire::GetAccessKeyLastUsedResponse {
+                user_name: Some(record.user_name),
+                access_key_last_used: Some(last_used),
+            })
+        }
+        other => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "InvalidAction",
+            format!("{} is not supported by this server yet.", other.operation_name()),
+        )),
+    }
+}

@@ -1,0 +1,83 @@
+//! STS on the wire: generated awsQuery request shapes → core calls → generated response shapes.
+
+use keyhaven_core::Core;
+use keyhaven_core::context::RequestContext;
+use keyhaven_core::sts::{AssumeRoleInput, IssuedCredentials};
+
+use crate::error::{ApiError, sts_error};
+use crate::generated::sts::{self as wire, Request, Response};
+use crate::shapes::{SensitiveString, Timestamp};
+
+fn credentials_out(issued: &IssuedCredentials) -> wire::Credentials {
+    wire::Credentials {
+        access_key_id: Some(issued.access_key_id.clone()),
+        secret_access_key: Some(SensitiveString::from(
+            String::from_utf8_lossy(issued.secret_access_key.expose()).to_string(),
+        )),
+        session_token: Some(String::from_utf8_lossy(issued.session_token.expose()).to_string()),
+        expiration: Some(Timestamp(issued.expiration as f64)),
+    }
+}
+
+/// Runs one STS action for `ctx`.
+pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Response, ApiError> {
+    match request {
+        Request::GetCallerIdentity(_) => Ok(Response::GetCallerIdentity(wire::GetCallerIdentityResponse {
+            user_id: Some(ctx.principal.principal_id.clone()),
+            account: Some(ctx.principal.account_id.clone()),
+            arn: Some(ctx.principal.arn.clone()),
+        })),
+        Request::GetSessionToken(i) => {
+            let issued = core
+                .session_token(ctx, i.duration_seconds, i.serial_number.as_deref())
+                .map_err(sts_error)?;
+            Ok(Response::GetSessionToken(wire::GetSessionTokenResponse {
+                credentials: Some(credentials_out(&issued)),
+            }))
+        }
+        Request::AssumeRole(i) => {
+            let input = AssumeRoleInput {
+                role_arn: i.role_arn.unwrap_or_default(),
+                session_name: i.role_session_name.unwrap_or_default(),
+                duration_seconds: i.duration_seconds,
+                external_id: i.external_id,
+                policy: i.policy.clone(),
+                policy_arns: i
+                    .policy_arns
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|p| p.arn)
+                    .collect(),
+                tags: i
+                    .tags
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+                    .collect(),
+                source_identity: i.source_identity.clone(),
+                serial_number: i.serial_number,
+                token_code: i.token_code,
+            };
+            let issued = core.assume_role(ctx, input).map_err(sts_error)?;
+            let role = issued
+                .principal
+                .role
+                .as_ref()
+                .map(|r| format!("{}:{}", r.role_id, r.session_name));
+            Ok(Response::AssumeRole(wire::AssumeRoleResponse {
+                credentials: Some(credentials_out(&issued)),
+                assumed_role_user: Some(wire::AssumedRoleUser {
+                    assumed_role_id: role,
+                    arn: Some(issued.principal.arn.clone()),
+                }),
+                packed_policy_size: i.policy.as_ref().map(|p| ((p.len() * 100) / 2048).min(100) as i32),
+                source_identity: i.source_identity,
+            }))
+        }
+        other => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "InvalidAction",
+            format!("{} is not supported by this server yet.", other.operation_name()),
+        )),
+    }
+}

@@ -1,0 +1,258 @@
+//! Authorisation: gathers every policy that applies to a caller and asks the policy engine.
+//!
+//! A caller's identity policies, boundary and session policies are parsed once and cached per
+//! caller; any IAM write bumps the IAM generation, which retires every cached entry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use keyhaven_policy::{
+    Context, ContextBuilder, Decision, NamedPolicy, Policies, PolicyDocument, PolicyKind, Request, ResourceRules,
+    evaluate,
+};
+
+use crate::clock::Clock;
+use crate::context::{Principal, PrincipalKind, RequestContext};
+use crate::error::CoreError;
+use crate::iam::{EntityKind, Iam};
+
+const CACHE_CAPACITY: usize = 10_000;
+
+/// A resource policy that takes part in a decision.
+#[derive(Debug, Clone, Copy)]
+pub struct ResourcePolicy<'a> {
+    pub id: &'a str,
+    pub document: &'a PolicyDocument,
+    pub rules: ResourceRules,
+}
+
+/// One access to authorise.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    /// `service:Operation`.
+    pub action: &'a str,
+    /// The resource ARN, or `*`.
+    pub resource: &'a str,
+    pub resource_account: &'a str,
+    pub resource_policy: Option<ResourcePolicy<'a>>,
+    /// Service condition keys (`kms:EncryptionContext:...`, `sts:ExternalId`, ...).
+    pub keys: &'a [(String, Vec<String>)],
+}
+
+impl<'a> Access<'a> {
+    /// An action with no resource policy on a resource of the caller's own account.
+    pub fn identity_only(action: &'a str, resource: &'a str, account: &'a str) -> Self {
+        Self {
+            action,
+            resource,
+            resource_account: account,
+            resource_policy: None,
+            keys: &[],
+        }
+    }
+}
+
+/// Parsed policies of one caller.
+struct CallerPolicies {
+    generation: u64,
+    identity: Vec<(String, PolicyDocument)>,
+    boundary: Option<Vec<(String, PolicyDocument)>>,
+    session: Option<Vec<(String, PolicyDocument)>>,
+    tags: Vec<(String, String)>,
+}
+
+/// The authoriser shared by every service.
+pub struct Authorizer {
+    iam: Arc<Iam>,
+    clock: Arc<dyn Clock>,
+    cache: RwLock<HashMap<String, Arc<CallerPolicies>>>,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authorizer")
+    }
+}
+
+fn parse_all(docs: Vec<(String, String)>, kind: PolicyKind) -> Result<Vec<(String, PolicyDocument)>, CoreError> {
+    docs.into_iter()
+        .map(|(id, text)| {
+            PolicyDocument::parse_as(&text, kind)
+                .map(|doc| (id, doc))
+                .map_err(|e| CoreError::Internal(format!("stored policy does not parse: {e}")))
+        })
+        .collect()
+}
+
+/// The policy engine's view of a caller.
+pub fn engine_principal(principal: &Principal) -> keyhaven_policy::Principal {
+    match (&principal.kind, &principal.role) {
+        (PrincipalKind::Root, _) => keyhaven_policy::Principal::root(&principal.account_id),
+        (PrincipalKind::AssumedRole, Some(role)) => {
+            keyhaven_policy::Principal::assumed_role(&principal.arn, &role.role_arn)
+        }
+        _ => keyhaven_policy::Principal::user(&principal.arn),
+    }
+}
+
+impl Authorizer {
+    pub fn new(iam: Arc<Iam>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            iam,
+            clock,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn load(&self, principal: &Principal) -> Result<Arc<CallerPolicies>, CoreError> {
+        let generation = self.iam.generation();
+        let cache_key = format!("{}|{}", principal.arn, principal.access_key_id);
+        if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(&cache_key).cloned())
+            && hit.generation == generation
+        {
+            return Ok(hit);
+        }
+        let account = principal.account_id.as_str();
+        let entity = match (&principal.kind, &principal.user_name, &principal.role) {
+            (PrincipalKind::IamUser, Some(name), _) => Some(self.iam.entity_in(account, EntityKind::User, name)?),
+            (PrincipalKind::AssumedRole, _, Some(role)) => {
+                Some(self.iam.entity_in(account, EntityKind::Role, &role.role_name)?)
+            }
+            _ => None,
+        };
+        let (identity, boundary, mut tags) = match &entity {
+            Some(entity) => {
+                let docs = match entity.kind {
+                    EntityKind::User => self.iam.user_policies(account, entity)?,
+                    _ => self.iam.role_policies(account, entity)?,
+                };
+                let boundary = match self.iam.boundary_document(account, entity)? {
+                    Some(doc) => Some(parse_all(vec![("boundary".into(), doc)], PolicyKind::Boundary)?),
+                    None => None,
+                };
+                let tags = entity.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
+                (parse_all(docs, PolicyKind::Identity)?, boundary, tags)
+            }
+            None => (Vec::new(), None, Vec::new()),
+        };
+        let session = match &principal.session {
+            Some(facts) if !facts.session_policies.is_empty() => Some(parse_all(
+                facts
+                    .session_policies
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| (format!("session-policy-{i}"), d.clone()))
+                    .collect(),
+                PolicyKind::Session,
+            )?),
+            _ => None,
+        };
+        if let Some(facts) = &principal.session {
+            tags.extend(facts.tags.iter().cloned());
+        }
+        let loaded = Arc::new(CallerPolicies {
+            generation,
+            identity,
+            boundary,
+            session,
+            tags,
+        });
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(cache_key, loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    fn context(
+        &self,
+        ctx: &RequestContext,
+        caller: &CallerPolicies,
+        engine: &keyhaven_policy::Principal,
+        keys: &[(String, Vec<String>)],
+    ) -> Context {
+        let now = self.clock.now().unix_timestamp();
+        let mut builder = ContextBuilder::default()
+            .principal(engine)
+            .current_time(now)
+            .secure_transport(ctx.secure_transport)
+            .requested_region(&ctx.region)
+            .key("aws:userid", &ctx.principal.principal_id);
+        if let Some(ip) = ctx.source_ip {
+            builder = builder.source_ip(ip);
+        }
+        if let Some(facts) = &ctx.principal.session {
+            builder = builder.token_issue_time(facts.issued_at);
+            let age = facts
+                .mfa_authenticated
+                .then(|| u64::try_from(now - facts.issued_at).unwrap_or(0));
+            builder = builder.multi_factor_auth(age);
+            if let Some(source) = &facts.source_identity {
+                builder = builder.key("aws:SourceIdentity", source);
+            }
+        }
+        for (key, value) in &caller.tags {
+            builder = builder.principal_tag(key, value);
+        }
+        for (key, values) in keys {
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            builder = builder.keys(key, &values);
+        }
+        builder.build()
+    }
+
+    /// Allows the access or answers AccessDenied with AWS's message.
+    pub fn check(&self, ctx: &RequestContext, access: &Access<'_>) -> Result<(), CoreError> {
+        let caller = self.load(&ctx.principal)?;
+        let engine = engine_principal(&ctx.principal);
+        let context = self.context(ctx, &caller, &engine, access.keys);
+        let identity: Vec<NamedPolicy<'_>> = caller
+            .identity
+            .iter()
+            .map(|(id, document)| NamedPolicy { id, document })
+            .collect();
+        let boundary: Option<Vec<NamedPolicy<'_>>> = caller
+            .boundary
+            .as_ref()
+            .map(|b| b.iter().map(|(id, document)| NamedPolicy { id, document }).collect());
+        let session: Option<Vec<NamedPolicy<'_>>> = caller
+            .session
+            .as_ref()
+            .map(|s| s.iter().map(|(id, document)| NamedPolicy { id, document }).collect());
+        let policies = Policies {
+            identity: &identity,
+            resource: access.resource_policy.map(|r| {
+                (
+                    NamedPolicy {
+                        id: r.id,
+                        document: r.document,
+                    },
+                    r.rules,
+                )
+            }),
+            boundary: boundary.as_deref(),
+            session: session.as_deref(),
+            resource_account: access.resource_account,
+        };
+        let request = Request {
+            principal: &engine,
+            action: access.action,
+            resource: access.resource,
+            context: &context,
+        };
+        let evaluation = evaluate(&policies, &request);
+        match evaluation.decision {
+            Decision::Allow => Ok(()),
+            _ => Err(CoreError::AccessDenied(
+                evaluation.denial_message(&request).unwrap_or_else(|| {
+                    format!(
+                        "User: {} is not authorized to perform: {}",
+                        ctx.principal.arn, access.action
+                    )
+                }),
+            )),
+        }
+    }
+}
