@@ -19,6 +19,8 @@ use keyhaven_core::Core;
 use keyhaven_core::audit::{AuditEvent, AuditResource};
 use keyhaven_core::clock::Clock;
 use keyhaven_core::context::{Principal, RequestContext};
+use keyhaven_core::iam::KeyLookup;
+use keyhaven_core::sts::SessionRefusal;
 use serde_json::{Value, json};
 
 use crate::credentials::{CredentialRegistry, Identity};
@@ -425,39 +427,41 @@ fn authenticate_json(
     }
     let core = &state.core;
     if let Some(token) = &auth.security_token {
-        return match core
+        match core
             .sts
             .verify(&auth.access_key_id, token)
             .map_err(|_| ApiError::internal())?
         {
             Ok(session) => {
                 verify(session.secret.expose())?;
-                Ok(session.principal)
+                return Ok(session.principal);
             }
-            Err(keyhaven_core::sts::SessionRefusal::Expired) => Err(expired_token()),
-            Err(keyhaven_core::sts::SessionRefusal::Invalid) => match state.credentials.identify(&auth.access_key_id) {
-                // Dev mode takes an unknown key as an account root even with a made-up token.
-                Identity::Trusted(principal) => {
-                    sigv4::check_scope_and_time(&auth, service, now).map_err(|e| ApiError::from(&e))?;
-                    Ok(principal)
-                }
-                _ => Err(unrecognized_client()),
-            },
-        };
+            Err(SessionRefusal::Expired) => return Err(expired_token()),
+            Err(SessionRefusal::WrongToken) => return Err(unrecognized_client()),
+            // Dev mode may still take the unknown key as an account root, below.
+            Err(SessionRefusal::UnknownKey) => {}
+        }
     }
-    if let Some(key) = core
+    match core
         .iam
         .verify_access_key(&auth.access_key_id)
         .map_err(|_| ApiError::internal())?
     {
-        verify(key.secret.expose())?;
-        return Ok(Principal::user(
-            &key.record.account_id,
-            &key.user.arn(),
-            &key.user.id,
-            &key.user.name,
-            &auth.access_key_id,
-        ));
+        KeyLookup::Active(key) => {
+            if auth.security_token.is_some() {
+                return Err(unrecognized_client());
+            }
+            verify(key.secret.expose())?;
+            return Ok(Principal::user(
+                &key.record.account_id,
+                &key.user.arn(),
+                &key.user.id,
+                &key.user.name,
+                &auth.access_key_id,
+            ));
+        }
+        KeyLookup::Disabled => return Err(unrecognized_client()),
+        KeyLookup::Unknown => {}
     }
     match state.credentials.identify(&auth.access_key_id) {
         Identity::Trusted(principal) => {

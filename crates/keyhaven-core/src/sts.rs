@@ -85,8 +85,10 @@ pub struct IssuedCredentials {
 /// Why temporary credentials were refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionRefusal {
-    /// Unknown key, or the token does not match.
-    Invalid,
+    /// No session has this access key id.
+    UnknownKey,
+    /// The session exists but the token does not match.
+    WrongToken,
     Expired,
 }
 
@@ -173,11 +175,11 @@ impl Sts {
                 None => Ok(None),
             })?;
         let Some(record) = record else {
-            return Ok(Err(SessionRefusal::Invalid));
+            return Ok(Err(SessionRefusal::UnknownKey));
         };
         let presented = hex::encode(sha256(session_token.as_bytes()));
         if !constant_time_eq(presented.as_bytes(), record.token_sha256.as_bytes()) {
-            return Ok(Err(SessionRefusal::Invalid));
+            return Ok(Err(SessionRefusal::WrongToken));
         }
         if self.clock.now().unix_timestamp() >= record.expiration {
             return Ok(Err(SessionRefusal::Expired));
@@ -440,14 +442,14 @@ mod tests {
         );
         assert_eq!(
             core.sts.verify(&issued.access_key_id, "forged").expect("verify").err(),
-            Some(SessionRefusal::Invalid)
+            Some(SessionRefusal::WrongToken)
         );
         assert_eq!(
             core.sts
                 .verify("ASIANOSUCHKEY0000000", &token(&issued))
                 .expect("verify")
                 .err(),
-            Some(SessionRefusal::Invalid)
+            Some(SessionRefusal::UnknownKey)
         );
         core.clock.advance(900);
         assert_eq!(
@@ -463,7 +465,7 @@ mod tests {
                 .verify(&issued.access_key_id, &token(&issued))
                 .expect("verify")
                 .err(),
-            Some(SessionRefusal::Invalid)
+            Some(SessionRefusal::UnknownKey)
         );
     }
 

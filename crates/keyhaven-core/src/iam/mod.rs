@@ -70,6 +70,15 @@ pub struct NewAccessKey {
     pub secret: SecretBytes,
 }
 
+/// What an access key id is to this server.
+#[derive(Debug)]
+pub enum KeyLookup {
+    Unknown,
+    /// Exists but is Inactive (or its user is gone): refused, never treated as unknown.
+    Disabled,
+    Active(Box<VerifiedKey>),
+}
+
 /// An active access key resolved for signature verification.
 #[derive(Debug)]
 pub struct VerifiedKey {
@@ -922,24 +931,26 @@ impl Iam {
     }
 
     /// Resolves an access key id for signature verification: active key, its secret and its user.
-    pub fn verify_access_key(&self, access_key_id: &str) -> Result<Option<VerifiedKey>, CoreError> {
+    pub fn verify_access_key(&self, access_key_id: &str) -> Result<KeyLookup, CoreError> {
         let found = read(&*self.store, |tx| {
             let Some(body) = tx.get(ACCESS_KEY_KIND, "", access_key_id)? else {
                 return Ok(None);
             };
             let record: AccessKeyRecord = serde_json::from_slice(&body)?;
             let user = load_entity(tx, &record.account_id, EntityKind::User, &record.user_name)?;
-            Ok(user.map(|user| (record, user)))
+            Ok(Some((record, user)))
         })?;
-        let Some((record, user)) = found else { return Ok(None) };
-        if !record.active {
-            return Ok(None);
-        }
+        let Some((record, user)) = found else {
+            return Ok(KeyLookup::Unknown);
+        };
+        let (true, Some(user)) = (record.active, user) else {
+            return Ok(KeyLookup::Disabled);
+        };
         let sealed = B64
             .decode(&record.sealed_secret)
             .map_err(|_| CoreError::Internal("sealed secret is not base64".into()))?;
         let secret = self.root.open(&access_key_label(access_key_id), &sealed)?;
-        Ok(Some(VerifiedKey { record, secret, user }))
+        Ok(KeyLookup::Active(Box::new(VerifiedKey { record, secret, user })))
     }
 
     /// The identity policies that apply to a user (its own and its groups'), as (label, document).

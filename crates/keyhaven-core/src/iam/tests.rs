@@ -193,21 +193,19 @@ fn access_keys_rotate_and_verify() {
         core.iam.create_access_key(&c, "dave"),
         Err(CoreError::LimitExceeded(_))
     ));
-    let verified = core
-        .iam
-        .verify_access_key(&first.record.access_key_id)
-        .expect("lookup")
-        .expect("active");
+    let KeyLookup::Active(verified) = core.iam.verify_access_key(&first.record.access_key_id).expect("lookup") else {
+        panic!("the new key is active")
+    };
     assert_eq!(verified.secret, first.secret);
     assert_eq!(verified.user.name, "dave");
     core.iam
         .update_access_key(&c, Some("dave"), &first.record.access_key_id, false)
         .expect("deactivate");
     assert!(
-        core.iam
-            .verify_access_key(&first.record.access_key_id)
-            .expect("lookup")
-            .is_none(),
+        matches!(
+            core.iam.verify_access_key(&first.record.access_key_id).expect("lookup"),
+            KeyLookup::Disabled
+        ),
         "inactive keys do not verify"
     );
     assert!(matches!(
@@ -221,12 +219,12 @@ fn access_keys_rotate_and_verify() {
         .delete_access_key(&c, None, &second.record.access_key_id)
         .expect("delete");
     assert!(core.iam.list_access_keys(&c, "dave").expect("list").is_empty());
-    assert!(
+    assert!(matches!(
         core.iam
             .verify_access_key(&second.record.access_key_id)
-            .expect("lookup")
-            .is_none()
-    );
+            .expect("lookup"),
+        KeyLookup::Unknown
+    ));
     core.iam
         .delete_entity(&c, EntityKind::User, "dave")
         .expect("now deletable");
