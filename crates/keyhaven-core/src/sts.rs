@@ -25,6 +25,8 @@ pub const SESSION_KIND: &str = "sts-session";
 pub const JOB_PURGE_SESSION: &str = "sts.purge-session";
 const RECORD_VERSION: u32 = 1;
 const TOKEN_BYTES: usize = 96;
+/// Expired sessions are kept this long so they keep answering ExpiredToken, not "unknown key".
+const PURGE_AFTER_EXPIRY_SECONDS: i64 = 7 * 86_400;
 
 /// A stored session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,7 +150,7 @@ impl Sts {
             tx.put(SESSION_KIND, "", &access_key_id, &serde_json::to_vec(&record)?)?;
             tx.schedule(&Job {
                 id: format!("{JOB_PURGE_SESSION}/{access_key_id}"),
-                due_at: record.expiration,
+                due_at: record.expiration + PURGE_AFTER_EXPIRY_SECONDS,
                 kind: JOB_PURGE_SESSION.into(),
                 payload: access_key_id.clone().into_bytes(),
             })?;
@@ -459,6 +461,8 @@ mod tests {
                 .err(),
             Some(SessionRefusal::Expired)
         );
+        assert_eq!(core.run_due_jobs().expect("nothing to purge yet"), 0);
+        core.clock.advance(PURGE_AFTER_EXPIRY_SECONDS);
         assert_eq!(core.run_due_jobs().expect("purge"), 1);
         assert_eq!(
             core.sts

@@ -117,27 +117,19 @@ impl Pattern {
         let value: Vec<char> = value.chars().collect();
         // reachable[j]: the tokens consumed so far match value[..j].
         let mut reachable = vec![false; value.len() + 1];
+        let mut next = vec![false; value.len() + 1];
         reachable[0] = true;
         for token in &self.0 {
-            let mut next = vec![false; value.len() + 1];
-            match *token {
-                Token::Run { colon } => {
-                    for j in 0..=value.len() {
-                        next[j] = reachable[j] || (j > 0 && next[j - 1] && (colon || value[j - 1] != ':'));
-                    }
-                }
-                Token::One { colon } => {
-                    for j in 1..=value.len() {
-                        next[j] = reachable[j - 1] && (colon || value[j - 1] != ':');
-                    }
-                }
-                Token::Literal(c) => {
-                    for j in 1..=value.len() {
-                        next[j] = reachable[j - 1] && value[j - 1] == c;
-                    }
-                }
+            next[0] = matches!(token, Token::Run { .. }) && reachable[0];
+            for j in 1..=value.len() {
+                let c = value[j - 1];
+                next[j] = match *token {
+                    Token::Run { colon } => reachable[j] || (next[j - 1] && (colon || c != ':')),
+                    Token::One { colon } => reachable[j - 1] && (colon || c != ':'),
+                    Token::Literal(literal) => reachable[j - 1] && c == literal,
+                };
             }
-            reachable = next;
+            std::mem::swap(&mut reachable, &mut next);
         }
         reachable[value.len()]
     }

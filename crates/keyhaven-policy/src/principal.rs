@@ -139,7 +139,7 @@ impl Principal {
 }
 
 /// The account field of an ARN (empty if `arn` is not one).
-pub(crate) fn account_of(arn: &str) -> &str {
+fn account_of(arn: &str) -> &str {
     arn.split(':').nth(4).filter(|_| arn.starts_with("arn:")).unwrap_or("")
 }
 

@@ -1,0 +1,270 @@
+"""IAM, STS and policy enforcement through boto3 and the AWS CLI, as their users use them."""
+
+import json
+import sqlite3
+import os
+
+import pytest
+import urllib.request
+from botocore.exceptions import ClientError
+
+ACCOUNT = "111122223333"
+OTHER_ACCOUNT = "222233334444"
+
+
+def policy(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(action, resource="*", **extra):
+    return dict(Effect="Allow", Action=action, Resource=resource, **extra)
+
+
+def deny(action, resource="*"):
+    return dict(Effect="Deny", Action=action, Resource=resource)
+
+
+def error_of(call, *args, **kwargs):
+    with pytest.raises(ClientError) as err:
+        call(*args, **kwargs)
+    return err.value.response["Error"]["Code"], err.value.response["Error"].get("Message", "")
+
+
+@pytest.fixture
+def server(keyhaven_factory):
+    return keyhaven_factory("--dev", "--account-id", ACCOUNT)
+
+
+def new_user(server, name, *, inline=None, group=None, managed=None):
+    iam = server.client("iam")
+    iam.create_user(UserName=name)
+    if inline:
+        iam.put_user_policy(UserName=name, PolicyName=f"{name}-inline", PolicyDocument=inline)
+    if group:
+        iam.add_user_to_group(GroupName=group, UserName=name)
+    if managed:
+        iam.attach_user_policy(UserName=name, PolicyArn=managed)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def as_user(server, service, creds, token=None):
+    return server.client(service, aws_access_key_id=creds[0], aws_secret_access_key=creds[1], aws_session_token=token)
+
+
+def advance_clock(server, seconds):
+    request = urllib.request.Request(
+        f"{server.endpoint}/_keyhaven/clock", data=json.dumps({"advance_seconds": seconds}).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+
+
+def test_user_with_only_an_inline_policy(server):
+    key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
+    creds = new_user(server, "alice", inline=policy(allow(["kms:Encrypt", "kms:Decrypt"])))
+    kms = as_user(server, "kms", creds)
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+    code, message = error_of(kms.describe_key, KeyId=key_id)
+    assert code == "AccessDeniedException"
+    assert message == (
+        f"User: arn:aws:iam::{ACCOUNT}:user/alice is not authorized to perform: kms:DescribeKey on resource: "
+        f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{key_id} because no identity-based policy allows the kms:DescribeKey action"
+    )
+    code, _ = error_of(as_user(server, "iam", creds).list_users)
+    assert code == "AccessDenied"
+    identity = as_user(server, "sts", creds).get_caller_identity()
+    assert identity["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/alice" and identity["UserId"].startswith("AIDA")
+
+
+def test_group_allows_and_user_policy_denies_deny_wins(server):
+    iam = server.client("iam")
+    key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
+    iam.create_group(GroupName="crypto")
+    arn = iam.create_policy(PolicyName="kms-use", PolicyDocument=policy(allow("kms:*")))["Policy"]["Arn"]
+    iam.attach_group_policy(GroupName="crypto", PolicyArn=arn)
+    creds = new_user(server, "bob", group="crypto", inline=policy(deny("kms:Decrypt")))
+    kms = as_user(server, "kms", creds)
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"y")["CiphertextBlob"]
+    code, message = error_of(kms.decrypt, CiphertextBlob=blob)
+    assert code == "AccessDeniedException"
+    assert message.endswith("with an explicit deny in an identity-based policy")
+    iam.detach_group_policy(GroupName="crypto", PolicyArn=arn)
+    code, _ = error_of(kms.encrypt, KeyId=key_id, Plaintext=b"y")
+    assert code == "AccessDeniedException", "policy changes take effect at once"
+
+
+def test_role_with_external_id_and_temporary_credentials(server):
+    iam = server.client("iam")
+    key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"sts:ExternalId": "partner-42"}}})
+    role_arn = iam.create_role(RoleName="partner", AssumeRolePolicyDocument=trust, MaxSessionDuration=7200)["Role"]["Arn"]
+    iam.put_role_policy(RoleName="partner", PolicyName="use", PolicyDocument=policy(allow(["kms:Encrypt", "kms:Decrypt"])))
+    creds = new_user(server, "carol", inline=policy(allow("sts:AssumeRole", role_arn)))
+    sts = as_user(server, "sts", creds)
+    code, _ = error_of(sts.assume_role, RoleArn=role_arn, RoleSessionName="s1")
+    assert code == "AccessDenied"
+    code, _ = error_of(sts.assume_role, RoleArn=role_arn, RoleSessionName="s1", ExternalId="wrong")
+    assert code == "AccessDenied"
+    code, _ = error_of(sts.assume_role, RoleArn=role_arn, RoleSessionName="s1", ExternalId="partner-42", DurationSeconds=7201)
+    assert code == "ValidationError"
+    out = sts.assume_role(RoleArn=role_arn, RoleSessionName="deploy", ExternalId="partner-42", DurationSeconds=900)
+    c = out["Credentials"]
+    assert c["AccessKeyId"].startswith("ASIA")
+    assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/partner/deploy"
+    session = (c["AccessKeyId"], c["SecretAccessKey"])
+    kms = as_user(server, "kms", session, c["SessionToken"])
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"z")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"z"
+    assert as_user(server, "sts", session, c["SessionToken"]).get_caller_identity()["Arn"].endswith("assumed-role/partner/deploy")
+    code, _ = error_of(as_user(server, "kms", session, c["SessionToken"][:-4] + "AAAA").encrypt, KeyId=key_id, Plaintext=b"z")
+    assert code == "UnrecognizedClientException", "a forged token is refused"
+    code, _ = error_of(as_user(server, "kms", session, c["SessionToken"]).describe_key, KeyId=key_id)
+    assert code == "AccessDeniedException", "the session has only the role's permissions"
+    advance_clock(server, 901)
+    code, message = error_of(kms.encrypt, KeyId=key_id, Plaintext=b"z")
+    assert (code, message) == ("ExpiredTokenException", "The security token included in the request is expired")
+    code, _ = error_of(as_user(server, "sts", session, c["SessionToken"]).get_caller_identity)
+    assert code == "ExpiredToken"
+
+
+def test_session_policy_narrows_the_role(server):
+    iam = server.client("iam")
+    key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"})
+    role_arn = iam.create_role(RoleName="admin", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    iam.attach_role_policy(RoleName="admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    out = server.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="narrow", Policy=policy(allow("kms:Encrypt")))
+    c = out["Credentials"]
+    kms = as_user(server, "kms", (c["AccessKeyId"], c["SecretAccessKey"]), c["SessionToken"])
+    kms.encrypt(KeyId=key_id, Plaintext=b"ok")
+    code, message = error_of(kms.describe_key, KeyId=key_id)
+    assert code == "AccessDeniedException" and message.endswith("because no session policy allows the kms:DescribeKey action")
+
+
+def test_access_key_rotation(server):
+    iam = server.client("iam")
+    old = new_user(server, "dave", inline=policy(allow("sts:GetCallerIdentity")))
+    new = iam.create_access_key(UserName="dave")["AccessKey"]
+    new = (new["AccessKeyId"], new["SecretAccessKey"])
+    code, message = error_of(iam.create_access_key, UserName="dave")
+    assert code == "LimitExceeded" and "AccessKeysPerUser" in message
+    assert as_user(server, "sts", new).get_caller_identity()["Arn"].endswith("user/dave")
+    iam.update_access_key(UserName="dave", AccessKeyId=old[0], Status="Inactive")
+    code, _ = error_of(as_user(server, "sts", old).get_caller_identity)
+    assert code == "InvalidClientTokenId", "an inactive key is refused even in dev mode"
+    statuses = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName="dave")["AccessKeyMetadata"]}
+    assert statuses == {old[0]: "Inactive", new[0]: "Active"}
+    iam.delete_access_key(UserName="dave", AccessKeyId=old[0])
+    code, _ = error_of(iam.delete_user, UserName="dave")
+    assert code == "DeleteConflict"
+    assert as_user(server, "sts", new).get_caller_identity()["Account"] == ACCOUNT
+
+
+def test_key_policy_separates_key_users_from_key_managers(server):
+    root_kms = server.client()
+    user_creds = new_user(server, "keyuser", inline=policy(allow("kms:*")))
+    manager_creds = new_user(server, "keymanager", inline=policy(allow("kms:*")))
+    key_policy = policy(
+        {"Sid": "Administration", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/keymanager"},
+         "Action": ["kms:Describe*", "kms:Put*", "kms:Enable*", "kms:Disable*", "kms:Get*", "kms:ScheduleKeyDeletion"], "Resource": "*"},
+        {"Sid": "Use", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/keyuser"},
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"], "Resource": "*"},
+    )
+    code, message = error_of(root_kms.create_key, Policy=key_policy)
+    assert code == "MalformedPolicyDocumentException", "the lockout safety check stops the caller locking itself out"
+    assert "will not allow you to update the key policy" in message
+    key_id = root_kms.create_key(Policy=key_policy, BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]["KeyId"]
+    user, manager = as_user(server, "kms", user_creds), as_user(server, "kms", manager_creds)
+    blob = user.encrypt(KeyId=key_id, Plaintext=b"data")["CiphertextBlob"]
+    assert user.decrypt(CiphertextBlob=blob)["Plaintext"] == b"data"
+    code, message = error_of(user.disable_key, KeyId=key_id)
+    assert code == "AccessDeniedException" and "because no resource-based policy allows the kms:DisableKey action" in message
+    manager.disable_key(KeyId=key_id)
+    manager.enable_key(KeyId=key_id)
+    assert manager.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    code, _ = error_of(manager.encrypt, KeyId=key_id, Plaintext=b"data")
+    assert code == "AccessDeniedException", "a key manager cannot use the key"
+    code, _ = error_of(root_kms.describe_key, KeyId=key_id)
+    assert code == "AccessDeniedException", "without the root statement even the account root gets nothing"
+
+
+def test_default_key_policy_delegates_to_iam(server):
+    key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
+    allowed = as_user(server, "kms", new_user(server, "erin", inline=policy(allow("kms:DescribeKey"))))
+    assert allowed.describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"] == key_id
+    nobody = as_user(server, "kms", new_user(server, "frank", inline=policy(allow("sts:GetCallerIdentity"))))
+    assert error_of(nobody.describe_key, KeyId=key_id)[0] == "AccessDeniedException"
+
+
+def test_cross_account_key_use_needs_key_policy_and_iam_policy(server):
+    owner_kms = server.client()
+    other_root = dict(aws_access_key_id=OTHER_ACCOUNT, aws_secret_access_key="x")
+    key_policy = policy(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}, "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"},
+    )
+    key_arn = owner_kms.create_key(Policy=key_policy)["KeyMetadata"]["Arn"]
+    plain_key_arn = owner_kms.create_key()["KeyMetadata"]["Arn"]
+    other_iam = server.client("iam", **other_root)
+    other_iam.create_user(UserName="partner")
+    other_iam.put_user_policy(UserName="partner", PolicyName="use", PolicyDocument=policy(allow(["kms:Encrypt", "kms:Decrypt"], key_arn)))
+    key = other_iam.create_access_key(UserName="partner")["AccessKey"]
+    partner = server.client("kms", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    blob = partner.encrypt(KeyId=key_arn, Plaintext=b"shared")["CiphertextBlob"]
+    assert partner.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"
+    assert error_of(partner.encrypt, KeyId=plain_key_arn, Plaintext=b"x")[0] == "AccessDeniedException", "key policy must allow"
+    other_iam.delete_user_policy(UserName="partner", PolicyName="use")
+    assert error_of(partner.encrypt, KeyId=key_arn, Plaintext=b"x")[0] == "AccessDeniedException", "IAM policy must allow"
+
+
+def test_iam_cli_walkthrough_and_errors(server):
+    env = server.cli_env()
+    import subprocess
+
+    def aws(*args, check=True):
+        return subprocess.run(["aws", "--endpoint-url", server.endpoint, *args], env=env, capture_output=True, check=check)
+
+    aws("iam", "create-user", "--user-name", "gina", "--path", "/ops/")
+    listed = json.loads(aws("iam", "list-users", "--output", "json").stdout)
+    assert [u["Arn"] for u in listed["Users"]] == [f"arn:aws:iam::{ACCOUNT}:user/ops/gina"]
+    arn = json.loads(aws("iam", "create-policy", "--policy-name", "p", "--policy-document", policy(allow("kms:*")), "--output", "json").stdout)["Policy"]["Arn"]
+    for _ in range(4):
+        aws("iam", "create-policy-version", "--policy-arn", arn, "--policy-document", policy(allow("kms:*")))
+    failed = aws("iam", "create-policy-version", "--policy-arn", arn, "--policy-document", policy(allow("kms:*")), check=False)
+    assert b"LimitExceeded" in failed.stderr
+    missing = aws("iam", "get-user", "--user-name", "nobody", check=False)
+    assert b"NoSuchEntity" in missing.stderr and b"The user with name nobody cannot be found." in missing.stderr
+    bad = aws("iam", "put-user-policy", "--user-name", "gina", "--policy-name", "x", "--policy-document", "{not json", check=False)
+    assert b"MalformedPolicyDocument" in bad.stderr
+    invalid = aws("iam", "create-user", "--user-name", "bad name!", check=False)
+    assert b"ValidationError" in invalid.stderr
+    doc = json.loads(aws("iam", "get-policy-version", "--policy-arn", arn, "--version-id", "v1", "--output", "json").stdout)
+    assert doc["PolicyVersion"]["Document"]["Statement"][0]["Action"] == "kms:*"
+
+
+def test_audit_records_name_the_real_principal_and_denials(server):
+    key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
+    creds = new_user(server, "hank", inline=policy(allow("kms:Encrypt")))
+    kms = as_user(server, "kms", creds)
+    kms.encrypt(KeyId=key_id, Plaintext=b"a")
+    error_of(kms.describe_key, KeyId=key_id)
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"})
+    role_arn = server.client("iam").create_role(RoleName="auditor", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    c = server.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="audit")["Credentials"]
+    as_user(server, "sts", (c["AccessKeyId"], c["SecretAccessKey"]), c["SessionToken"]).get_caller_identity()
+    server.stop()
+    db = sqlite3.connect(os.path.join(server.data_dir, "keyhaven.db"))
+    records = [json.loads(r) for (r,) in db.execute("SELECT record FROM audit ORDER BY sequence")]
+    encrypt = [r for r in records if r["eventName"] == "Encrypt" and r["userIdentity"]["type"] == "IAMUser"]
+    assert encrypt and encrypt[0]["userIdentity"]["userName"] == "hank"
+    denied = [r for r in records if r["eventName"] == "DescribeKey" and r.get("errorCode") == "AccessDeniedException"]
+    assert denied and denied[0]["userIdentity"]["arn"].endswith("user/hank")
+    session = [r for r in records if r["eventName"] == "GetCallerIdentity" and r["userIdentity"]["type"] == "AssumedRole"]
+    issuer = session[0]["userIdentity"]["sessionContext"]["sessionIssuer"]
+    assert issuer["arn"] == role_arn and issuer["type"] == "Role"
+    created = [r for r in records if r["eventName"] == "CreateAccessKey"]
+    assert created and "secretAccessKey" not in json.dumps(created[0]).replace("SecretAccessKey", "")
+    assert all(c["SecretAccessKey"] not in json.dumps(r) and c["SessionToken"] not in json.dumps(r) for r in records)
