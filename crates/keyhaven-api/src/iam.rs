@@ -2,7 +2,7 @@
 
 use keyhaven_core::Core;
 use keyhaven_core::context::RequestContext;
-use keyhaven_core::iam::{self as core_iam, Entity, EntityKind, ManagedPolicy, RoleSettings, managed};
+use keyhaven_core::iam::{self as core_iam, Entity, EntityKind, ManagedPolicy, NewEntity, RoleSettings, managed};
 use keyhaven_core::kms::Page;
 
 use crate::error::{ApiError, iam_error};
@@ -140,8 +140,25 @@ fn version_out(version: &core_iam::PolicyVersion, default: &str, with_document: 
     }
 }
 
-fn page_parts<T>(page: &Page<T>) -> (Option<bool>, Option<String>) {
-    (Some(page.next_marker.is_some()), page.next_marker.clone())
+/// One page of a listing as IAM answers it.
+struct Listed<T> {
+    items: Vec<T>,
+    is_truncated: Option<bool>,
+    marker: Option<String>,
+}
+
+impl<T> From<Page<T>> for Listed<T> {
+    fn from(page: Page<T>) -> Self {
+        Self {
+            is_truncated: Some(page.next_marker.is_some()),
+            marker: page.next_marker,
+            items: page.items,
+        }
+    }
+}
+
+fn listed<T: Clone>(items: Vec<T>, max: Option<i32>, marker: Option<&str>) -> Result<Listed<T>, ApiError> {
+    paged(items, max, marker).map(Listed::from)
 }
 
 fn paged<T: Clone>(items: Vec<T>, max: Option<i32>, marker: Option<&str>) -> Result<Page<T>, ApiError> {
@@ -188,7 +205,7 @@ fn inline_names(
     entity: Option<String>,
     max: Option<i32>,
     marker: Option<String>,
-) -> Result<(Vec<String>, Option<bool>, Option<String>), ApiError> {
+) -> Result<Listed<String>, ApiError> {
     let names: Vec<String> = core
         .iam
         .entity(ctx, kind, &name(entity))
@@ -196,9 +213,7 @@ fn inline_names(
         .inline_policies
         .into_keys()
         .collect();
-    let page = paged(names, max, marker.as_deref())?;
-    let (truncated, marker) = page_parts(&page);
-    Ok((page.items, truncated, marker))
+    listed(names, max, marker.as_deref())
 }
 
 fn attached(
@@ -208,7 +223,7 @@ fn attached(
     entity: Option<String>,
     max: Option<i32>,
     marker: Option<String>,
-) -> Result<(Vec<wire::AttachedPolicy>, Option<bool>, Option<String>), ApiError> {
+) -> Result<Listed<wire::AttachedPolicy>, ApiError> {
     let refs = core
         .iam
         .attached_policies(ctx, kind, &name(entity))
@@ -220,9 +235,7 @@ fn attached(
             policy_arn: Some(r.arn),
         })
         .collect();
-    let page = paged(out, max, marker.as_deref())?;
-    let (truncated, marker) = page_parts(&page);
-    Ok((page.items, truncated, marker))
+    listed(out, max, marker.as_deref())
 }
 
 fn done(result: Result<(), keyhaven_core::CoreError>) -> Result<Output, ApiError> {
@@ -237,12 +250,14 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             let user = iam
                 .create_entity(
                     ctx,
-                    EntityKind::User,
-                    &name(i.user_name),
-                    i.path.as_deref(),
-                    tags_in(i.tags),
-                    i.permissions_boundary.as_deref(),
-                    None,
+                    NewEntity {
+                        kind: EntityKind::User,
+                        name: &name(i.user_name),
+                        path: i.path.as_deref(),
+                        tags: tags_in(i.tags),
+                        boundary: i.permissions_boundary.as_deref(),
+                        role: None,
+                    },
                 )
                 .map_err(iam_error)?;
             some(wire::CreateUserResponse {
@@ -279,11 +294,11 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                     i.marker.as_deref(),
                 )
                 .map_err(iam_error)?;
-            let (is_truncated, marker) = page_parts(&page);
+            let page = Listed::from(page);
             some(wire::ListUsersResponse {
                 users: Some(page.items.iter().map(user_out).collect()),
-                is_truncated,
-                marker,
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::DeleteUser(i) => done(iam.delete_entity(ctx, EntityKind::User, &name(i.user_name))),
@@ -291,12 +306,10 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             let group = iam
                 .create_entity(
                     ctx,
-                    EntityKind::Group,
-                    &name(i.group_name),
-                    i.path.as_deref(),
-                    vec![],
-                    None,
-                    None,
+                    NewEntity {
+                        path: i.path.as_deref(),
+                        ..NewEntity::named(EntityKind::Group, &name(i.group_name))
+                    },
                 )
                 .map_err(iam_error)?;
             some(wire::CreateGroupResponse {
@@ -305,13 +318,12 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
         }
         Request::GetGroup(i) => {
             let (group, members) = iam.group_with_members(ctx, &name(i.group_name)).map_err(iam_error)?;
-            let page = paged(members, i.max_items, i.marker.as_deref())?;
-            let (is_truncated, marker) = page_parts(&page);
+            let page = listed(members, i.max_items, i.marker.as_deref())?;
             some(wire::GetGroupResponse {
                 group: Some(group_out(&group)),
                 users: Some(page.items.iter().map(user_out).collect()),
-                is_truncated,
-                marker,
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::ListGroups(i) => {
@@ -324,21 +336,20 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                     i.marker.as_deref(),
                 )
                 .map_err(iam_error)?;
-            let (is_truncated, marker) = page_parts(&page);
+            let page = Listed::from(page);
             some(wire::ListGroupsResponse {
                 groups: Some(page.items.iter().map(group_out).collect()),
-                is_truncated,
-                marker,
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::ListGroupsForUser(i) => {
             let groups = iam.groups_for_user(ctx, &name(i.user_name)).map_err(iam_error)?;
-            let page = paged(groups, i.max_items, i.marker.as_deref())?;
-            let (is_truncated, marker) = page_parts(&page);
+            let page = listed(groups, i.max_items, i.marker.as_deref())?;
             some(wire::ListGroupsForUserResponse {
                 groups: Some(page.items.iter().map(group_out).collect()),
-                is_truncated,
-                marker,
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::DeleteGroup(i) => done(iam.delete_entity(ctx, EntityKind::Group, &name(i.group_name))),
@@ -355,12 +366,14 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             let role = iam
                 .create_entity(
                     ctx,
-                    EntityKind::Role,
-                    &name(i.role_name),
-                    i.path.as_deref(),
-                    tags_in(i.tags),
-                    i.permissions_boundary.as_deref(),
-                    Some(settings),
+                    NewEntity {
+                        kind: EntityKind::Role,
+                        name: &name(i.role_name),
+                        path: i.path.as_deref(),
+                        tags: tags_in(i.tags),
+                        boundary: i.permissions_boundary.as_deref(),
+                        role: Some(settings),
+                    },
                 )
                 .map_err(iam_error)?;
             some(wire::CreateRoleResponse {
@@ -385,11 +398,11 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                     i.marker.as_deref(),
                 )
                 .map_err(iam_error)?;
-            let (is_truncated, marker) = page_parts(&page);
+            let page = Listed::from(page);
             some(wire::ListRolesResponse {
                 roles: Some(page.items.iter().map(role_out).collect()),
-                is_truncated,
-                marker,
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::DeleteRole(i) => done(iam.delete_entity(ctx, EntityKind::Role, &name(i.role_name))),
@@ -439,12 +452,11 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             if let Some(prefix) = &i.path_prefix {
                 policies.retain(|p| p.path.as_deref().is_some_and(|path| path.starts_with(prefix.as_str())));
             }
-            let page = paged(policies, i.max_items, i.marker.as_deref())?;
-            let (is_truncated, marker) = page_parts(&page);
+            let page = listed(policies, i.max_items, i.marker.as_deref())?;
             some(wire::ListPoliciesResponse {
                 policies: Some(page.items),
-                is_truncated,
-                marker,
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::DeletePolicy(i) => done(iam.delete_policy(ctx, &name(i.policy_arn))),
@@ -498,12 +510,11 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                 .rev()
                 .map(|v| version_out(v, &policy.default_version, false))
                 .collect();
-            let page = paged(versions, i.max_items, i.marker.as_deref())?;
-            let (is_truncated, marker) = page_parts(&page);
+            let page = listed(versions, i.max_items, i.marker.as_deref())?;
             some(wire::ListPolicyVersionsResponse {
                 versions: Some(page.items),
-                is_truncated,
-                marker,
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::DeletePolicyVersion(i) => {
@@ -591,30 +602,27 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             done(iam.delete_inline_policy(ctx, EntityKind::Role, &name(i.role_name), &name(i.policy_name)))
         }
         Request::ListUserPolicies(i) => {
-            let (names, is_truncated, marker) =
-                inline_names(core, ctx, EntityKind::User, i.user_name, i.max_items, i.marker)?;
+            let page = inline_names(core, ctx, EntityKind::User, i.user_name, i.max_items, i.marker)?;
             some(wire::ListUserPoliciesResponse {
-                policy_names: Some(names),
-                is_truncated,
-                marker,
+                policy_names: Some(page.items),
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::ListGroupPolicies(i) => {
-            let (names, is_truncated, marker) =
-                inline_names(core, ctx, EntityKind::Group, i.group_name, i.max_items, i.marker)?;
+            let page = inline_names(core, ctx, EntityKind::Group, i.group_name, i.max_items, i.marker)?;
             some(wire::ListGroupPoliciesResponse {
-                policy_names: Some(names),
-                is_truncated,
-                marker,
+                policy_names: Some(page.items),
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::ListRolePolicies(i) => {
-            let (names, is_truncated, marker) =
-                inline_names(core, ctx, EntityKind::Role, i.role_name, i.max_items, i.marker)?;
+            let page = inline_names(core, ctx, EntityKind::Role, i.role_name, i.max_items, i.marker)?;
             some(wire::ListRolePoliciesResponse {
-                policy_names: Some(names),
-                is_truncated,
-                marker,
+                policy_names: Some(page.items),
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::AttachUserPolicy(i) => {
@@ -636,30 +644,27 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             done(iam.detach_policy(ctx, EntityKind::Role, &name(i.role_name), &name(i.policy_arn)))
         }
         Request::ListAttachedUserPolicies(i) => {
-            let (policies, is_truncated, marker) =
-                attached(core, ctx, EntityKind::User, i.user_name, i.max_items, i.marker)?;
+            let page = attached(core, ctx, EntityKind::User, i.user_name, i.max_items, i.marker)?;
             some(wire::ListAttachedUserPoliciesResponse {
-                attached_policies: Some(policies),
-                is_truncated,
-                marker,
+                attached_policies: Some(page.items),
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::ListAttachedGroupPolicies(i) => {
-            let (policies, is_truncated, marker) =
-                attached(core, ctx, EntityKind::Group, i.group_name, i.max_items, i.marker)?;
+            let page = attached(core, ctx, EntityKind::Group, i.group_name, i.max_items, i.marker)?;
             some(wire::ListAttachedGroupPoliciesResponse {
-                attached_policies: Some(policies),
-                is_truncated,
-                marker,
+                attached_policies: Some(page.items),
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::ListAttachedRolePolicies(i) => {
-            let (policies, is_truncated, marker) =
-                attached(core, ctx, EntityKind::Role, i.role_name, i.max_items, i.marker)?;
+            let page = attached(core, ctx, EntityKind::Role, i.role_name, i.max_items, i.marker)?;
             some(wire::ListAttachedRolePoliciesResponse {
-                attached_policies: Some(policies),
-                is_truncated,
-                marker,
+                attached_policies: Some(page.items),
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::PutUserPermissionsBoundary(i) => {
@@ -692,24 +697,22 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             let user = iam
                 .entity(ctx, EntityKind::User, &name(i.user_name))
                 .map_err(iam_error)?;
-            let page = paged(user.tags, i.max_items, i.marker.as_deref())?;
-            let (is_truncated, marker) = page_parts(&page);
+            let page = listed(user.tags, i.max_items, i.marker.as_deref())?;
             some(wire::ListUserTagsResponse {
                 tags: tags_out(&page.items).or(Some(vec![])),
-                is_truncated,
-                marker,
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::ListRoleTags(i) => {
             let role = iam
                 .entity(ctx, EntityKind::Role, &name(i.role_name))
                 .map_err(iam_error)?;
-            let page = paged(role.tags, i.max_items, i.marker.as_deref())?;
-            let (is_truncated, marker) = page_parts(&page);
+            let page = listed(role.tags, i.max_items, i.marker.as_deref())?;
             some(wire::ListRoleTagsResponse {
                 tags: tags_out(&page.items).or(Some(vec![])),
-                is_truncated,
-                marker,
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::CreateAccessKey(i) => {
@@ -735,8 +738,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                 .or_else(|| ctx.principal.user_name.clone())
                 .unwrap_or_default();
             let keys = iam.list_access_keys(ctx, &user).map_err(iam_error)?;
-            let page = paged(keys, i.max_items, i.marker.as_deref())?;
-            let (is_truncated, marker) = page_parts(&page);
+            let page = listed(keys, i.max_items, i.marker.as_deref())?;
             let metadata = page
                 .items
                 .iter()
@@ -749,8 +751,8 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                 .collect();
             some(wire::ListAccessKeysResponse {
                 access_key_metadata: Some(metadata),
-                is_truncated,
-                marker,
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         Request::UpdateAccessKey(i) => {

@@ -268,41 +268,51 @@ fn operand(test: Test, value: &str, context: &Context, variables: bool, missing:
     }
 }
 
+/// A request value read as the operator's type.
+enum Reading<'v> {
+    Text(&'v str),
+    LowerText(String),
+    Number(f64),
+    Instant(i64),
+    Flag(bool),
+    Bytes(Vec<u8>),
+    Address(IpAddr),
+}
+
+/// `None` when the request value is not of the operator's type: it then matches nothing.
+fn read(test: Test, value: &str) -> Option<Reading<'_>> {
+    match test {
+        Test::StringEquals | Test::StringLike | Test::Arn => Some(Reading::Text(value)),
+        Test::StringEqualsIgnoreCase => Some(Reading::LowerText(value.to_lowercase())),
+        Test::Numeric(_) => parse_number(value).map(Reading::Number),
+        Test::Date(_) => parse_instant(value).map(Reading::Instant),
+        Test::Bool => parse_bool(value).map(Reading::Flag),
+        Test::Binary => decode_base64(value).map(Reading::Bytes),
+        Test::IpAddress => value.trim().parse().ok().map(Reading::Address),
+        Test::Null => None,
+    }
+}
+
 /// Compares one request value with every policy operand (ORed).
 fn judge(test: Test, value: &str, operands: &[Operand]) -> Verdict {
-    // The request value read as the operator's type; a value of the wrong type matches nothing.
-    let number = || parse_number(value);
-    let instant = || parse_instant(value);
-    let lower = value.to_lowercase();
-    let flag = parse_bool(value);
-    let bytes = || decode_base64(value);
-    let address = || value.trim().parse::<IpAddr>().ok();
-    let typed_ok = match test {
-        Test::Numeric(_) => number().is_some(),
-        Test::Date(_) => instant().is_some(),
-        Test::Bool => flag.is_some(),
-        Test::Binary => bytes().is_some(),
-        Test::IpAddress => address().is_some(),
-        _ => true,
-    };
-    if !typed_ok {
+    let Some(reading) = read(test, value) else {
         return Verdict::Unknown;
-    }
+    };
     let mut unknown = false;
     for operand in operands {
-        let matched = match (operand, test) {
-            (Operand::Text(text), _) => text == value,
-            (Operand::LowerText(text), _) => *text == lower,
-            (Operand::Pattern(pattern), _) => pattern.matches(value),
-            (Operand::Number(limit), Test::Numeric(comparison)) => {
-                number().is_some_and(|n| compare(n.partial_cmp(limit), comparison))
+        let matched = match (operand, &reading, test) {
+            (Operand::Text(text), Reading::Text(value), _) => text == value,
+            (Operand::LowerText(text), Reading::LowerText(value), _) => text == value,
+            (Operand::Pattern(pattern), Reading::Text(value), _) => pattern.matches(value),
+            (Operand::Number(limit), Reading::Number(n), Test::Numeric(comparison)) => {
+                compare(n.partial_cmp(limit), comparison)
             }
-            (Operand::Instant(limit), Test::Date(comparison)) => {
-                instant().is_some_and(|at| compare(Some(at.cmp(limit)), comparison))
+            (Operand::Instant(limit), Reading::Instant(at), Test::Date(comparison)) => {
+                compare(Some(at.cmp(limit)), comparison)
             }
-            (Operand::Flag(expected), _) => flag == Some(*expected),
-            (Operand::Bytes(expected), _) => bytes().as_ref() == Some(expected),
-            (Operand::Block(block), _) => address().is_some_and(|ip| block.contains(ip)),
+            (Operand::Flag(expected), Reading::Flag(flag), _) => flag == expected,
+            (Operand::Bytes(expected), Reading::Bytes(bytes), _) => bytes == expected,
+            (Operand::Block(block), Reading::Address(address), _) => block.contains(*address),
             _ => {
                 unknown = true;
                 false

@@ -63,6 +63,32 @@ pub struct RoleSettings {
     pub max_session_duration: Option<i32>,
 }
 
+/// What CreateUser, CreateGroup and CreateRole take.
+#[derive(Debug, Clone)]
+pub struct NewEntity<'a> {
+    pub kind: EntityKind,
+    pub name: &'a str,
+    pub path: Option<&'a str>,
+    pub tags: Vec<Tag>,
+    pub boundary: Option<&'a str>,
+    /// Roles only.
+    pub role: Option<RoleSettings>,
+}
+
+impl<'a> NewEntity<'a> {
+    /// An entity with no path, tags, boundary or role settings.
+    pub fn named(kind: EntityKind, name: &'a str) -> Self {
+        Self {
+            kind,
+            name,
+            path: None,
+            tags: Vec::new(),
+            boundary: None,
+            role: None,
+        }
+    }
+}
+
 /// A created access key, with its secret shown this once.
 #[derive(Debug)]
 pub struct NewAccessKey {
@@ -290,16 +316,15 @@ impl Iam {
         epoch_seconds(self.clock.now())
     }
 
-    pub fn create_entity(
-        &self,
-        ctx: &RequestContext,
-        kind: EntityKind,
-        name: &str,
-        path: Option<&str>,
-        tags: Vec<Tag>,
-        boundary: Option<&str>,
-        role: Option<RoleSettings>,
-    ) -> Result<Entity, CoreError> {
+    pub fn create_entity(&self, ctx: &RequestContext, new: NewEntity<'_>) -> Result<Entity, CoreError> {
+        let NewEntity {
+            kind,
+            name,
+            path,
+            tags,
+            boundary,
+            role,
+        } = new;
         validate_tags(&tags)?;
         let account = ctx.account_id().to_string();
         if let Some(settings) = &role {

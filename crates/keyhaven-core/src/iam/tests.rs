@@ -7,7 +7,7 @@ const ALLOW_KMS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow
 const TRUST_ACCOUNT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
 
 fn user(iam: &Iam, name: &str) -> Entity {
-    iam.create_entity(&ctx("us-east-1"), EntityKind::User, name, None, vec![], None, None)
+    iam.create_entity(&ctx("us-east-1"), NewEntity::named(EntityKind::User, name))
         .expect("create user")
 }
 
@@ -17,13 +17,17 @@ fn entities_have_aws_ids_arns_and_case_insensitive_names() {
     let c = ctx("us-east-1");
     let alice = core
         .iam
-        .create_entity(&c, EntityKind::User, "Alice", Some("/staff/"), vec![], None, None)
+        .create_entity(
+            &c,
+            NewEntity {
+                path: Some("/staff/"),
+                ..NewEntity::named(EntityKind::User, "Alice")
+            },
+        )
         .expect("create");
     assert!(alice.id.starts_with("AIDA") && alice.id.len() == 21, "{}", alice.id);
     assert_eq!(alice.arn(), format!("arn:aws:iam::{ACCOUNT}:user/staff/Alice"));
-    let dup = core
-        .iam
-        .create_entity(&c, EntityKind::User, "alice", None, vec![], None, None);
+    let dup = core.iam.create_entity(&c, NewEntity::named(EntityKind::User, "alice"));
     assert_eq!(
         dup.err(),
         Some(CoreError::AlreadyExists("User with name alice already exists.".into()))
@@ -36,15 +40,13 @@ fn entities_have_aws_ids_arns_and_case_insensitive_names() {
         .iam
         .create_entity(
             &c,
-            EntityKind::Role,
-            "app",
-            None,
-            vec![],
-            None,
-            Some(RoleSettings {
-                assume_role_policy: TRUST_ACCOUNT.into(),
-                ..Default::default()
-            }),
+            NewEntity {
+                role: Some(RoleSettings {
+                    assume_role_policy: TRUST_ACCOUNT.into(),
+                    ..Default::default()
+                }),
+                ..NewEntity::named(EntityKind::Role, "app")
+            },
         )
         .expect("role");
     assert!(role.id.starts_with("AROA"));
@@ -66,8 +68,13 @@ fn trust_and_identity_policies_are_validated() {
         ..Default::default()
     };
     assert!(matches!(
-        core.iam
-            .create_entity(&c, EntityKind::Role, "r", None, vec![], None, Some(bad_trust)),
+        core.iam.create_entity(
+            &c,
+            NewEntity {
+                role: Some(bad_trust),
+                ..NewEntity::named(EntityKind::Role, "r")
+            }
+        ),
         Err(CoreError::MalformedPolicyDocument(_))
     ));
     user(&core.iam, "bob");
@@ -106,7 +113,7 @@ fn inline_and_attached_policies_feed_the_user_and_group_policy_set() {
     assert_eq!(policy.arn(), format!("arn:aws:iam::{ACCOUNT}:policy/team/kms-all"));
     user(&core.iam, "carol");
     core.iam
-        .create_entity(&c, EntityKind::Group, "devs", None, vec![], None, None)
+        .create_entity(&c, NewEntity::named(EntityKind::Group, "devs"))
         .expect("group");
     core.iam.add_user_to_group(&c, "devs", "carol").expect("join");
     core.iam
