@@ -3,8 +3,9 @@
 pub mod managed;
 pub mod model;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -20,6 +21,7 @@ use crate::{read, transact};
 pub use model::*;
 
 const MAX_ACCESS_KEYS: usize = 2;
+const VERIFIED_KEY_CACHE: usize = 10_000;
 const MAX_POLICY_VERSIONS: usize = 5;
 const MAX_ATTACHED_POLICIES: usize = 10;
 const MAX_GROUPS_PER_USER: usize = 10;
@@ -102,7 +104,7 @@ pub enum KeyLookup {
     Unknown,
     /// Exists but is Inactive (or its user is gone): refused, never treated as unknown.
     Disabled,
-    Active(Box<VerifiedKey>),
+    Active(Arc<VerifiedKey>),
 }
 
 /// An active access key resolved for signature verification.
@@ -191,6 +193,8 @@ pub struct Iam {
     clock: Arc<dyn Clock>,
     /// Bumped after every committed write, so caches of anything IAM holds know to reload.
     generation: AtomicU64,
+    /// Active access keys already unsealed, with the generation they were read at.
+    verified: RwLock<HashMap<String, (u64, Arc<VerifiedKey>)>>,
 }
 
 impl std::fmt::Debug for Iam {
@@ -292,6 +296,7 @@ impl Iam {
             root,
             clock,
             generation: AtomicU64::new(0),
+            verified: RwLock::new(HashMap::new()),
         }
     }
 
@@ -957,6 +962,12 @@ impl Iam {
 
     /// Resolves an access key id for signature verification: active key, its secret and its user.
     pub fn verify_access_key(&self, access_key_id: &str) -> Result<KeyLookup, CoreError> {
+        let generation = self.generation();
+        if let Some((seen, key)) = self.verified.read().ok().and_then(|c| c.get(access_key_id).cloned())
+            && seen == generation
+        {
+            return Ok(KeyLookup::Active(key));
+        }
         let found = read(&*self.store, |tx| {
             let Some(body) = tx.get(ACCESS_KEY_KIND, "", access_key_id)? else {
                 return Ok(None);
@@ -975,7 +986,14 @@ impl Iam {
             .decode(&record.sealed_secret)
             .map_err(|_| CoreError::Internal("sealed secret is not base64".into()))?;
         let secret = self.root.open(&access_key_label(access_key_id), &sealed)?;
-        Ok(KeyLookup::Active(Box::new(VerifiedKey { record, secret, user })))
+        let key = Arc::new(VerifiedKey { record, secret, user });
+        if let Ok(mut cache) = self.verified.write() {
+            if cache.len() >= VERIFIED_KEY_CACHE {
+                cache.clear();
+            }
+            cache.insert(access_key_id.to_string(), (generation, key.clone()));
+        }
+        Ok(KeyLookup::Active(key))
     }
 
     /// The identity policies that apply to a user (its own and its groups'), as (label, document).
