@@ -268,3 +268,52 @@ def test_audit_records_name_the_real_principal_and_denials(server):
     created = [r for r in records if r["eventName"] == "CreateAccessKey"]
     assert created and "secretAccessKey" not in json.dumps(created[0]).replace("SecretAccessKey", "")
     assert all(c["SecretAccessKey"] not in json.dumps(r) and c["SessionToken"] not in json.dumps(r) for r in records)
+
+
+def totp(base32_seed, step):
+    """RFC 6238 code, computed independently of the server (Python's hmac and hashlib)."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+    key = base64.b32decode(base32_seed + b"=" * (-len(base32_seed) % 8))
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return f"{(struct.unpack('>I', mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def test_mfa_protected_role_and_session_token(server):
+    iam = server.client("iam")
+    key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole",
+                    "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}})
+    role_arn = iam.create_role(RoleName="sensitive", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    iam.put_role_policy(RoleName="sensitive", PolicyName="use", PolicyDocument=policy(allow("kms:Encrypt")))
+    creds = new_user(server, "ivy", inline=policy(
+        allow("sts:AssumeRole", role_arn),
+        allow("kms:Encrypt", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
+    ))
+    device = iam.create_virtual_mfa_device(VirtualMFADeviceName="ivy-phone")["VirtualMFADevice"]
+    serial, seed = device["SerialNumber"], device["Base32StringSeed"]
+    assert serial == f"arn:aws:iam::{ACCOUNT}:mfa/ivy-phone"
+    # Steps follow the server's clock; each code below stays valid if a 30 s boundary passes meanwhile
+    # (the server accepts one step of drift), and the clock is moved on before a code is needed again.
+    step = advance_clock(server, 0)["now"] // 30
+    code, _ = error_of(iam.enable_mfa_device, UserName="ivy", SerialNumber=serial, AuthenticationCode1="000000", AuthenticationCode2="111111")
+    assert code == "InvalidAuthenticationCode"
+    iam.enable_mfa_device(UserName="ivy", SerialNumber=serial, AuthenticationCode1=totp(seed, step), AuthenticationCode2=totp(seed, step + 1))
+    assert [d["SerialNumber"] for d in iam.list_mfa_devices(UserName="ivy")["MFADevices"]] == [serial]
+
+    sts = as_user(server, "sts", creds)
+    assert error_of(sts.assume_role, RoleArn=role_arn, RoleSessionName="no-mfa")[0] == "AccessDenied"
+    assert error_of(sts.assume_role, RoleArn=role_arn, RoleSessionName="bad", SerialNumber=serial, TokenCode="123456")[0] == "AccessDenied"
+    advance_clock(server, 30)
+    out = sts.assume_role(RoleArn=role_arn, RoleSessionName="with-mfa", SerialNumber=serial, TokenCode=totp(seed, step + 2))
+    c = out["Credentials"]
+    as_user(server, "kms", (c["AccessKeyId"], c["SecretAccessKey"]), c["SessionToken"]).encrypt(KeyId=key_id, Plaintext=b"m")
+    assert error_of(as_user(server, "kms", creds).encrypt, KeyId=key_id, Plaintext=b"m")[0] == "AccessDeniedException", "long-term keys carry no MFA"
+    code, _ = error_of(sts.get_session_token, SerialNumber=serial, TokenCode=totp(seed, step + 2))
+    assert code == "AccessDenied", "a code is good once"
+    advance_clock(server, 30)
+    session = sts.get_session_token(SerialNumber=serial, TokenCode=totp(seed, step + 3))["Credentials"]
+    as_user(server, "kms", (session["AccessKeyId"], session["SecretAccessKey"]), session["SessionToken"]).encrypt(KeyId=key_id, Plaintext=b"m")

@@ -105,6 +105,7 @@ pub fn kms_error(e: CoreError) -> ApiError {
         CoreError::CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
         CoreError::DeleteConflict(_) | CoreError::InvalidInput(_) => "ValidationException",
         CoreError::AccessDenied(_) => "AccessDeniedException",
+        CoreError::InvalidAuthenticationCode(_) => "ValidationException",
         CoreError::DryRun => "DryRunOperationException",
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
@@ -148,6 +149,7 @@ pub fn iam_error(e: CoreError) -> ApiError {
         CoreError::LimitExceeded(_) => (StatusCode::CONFLICT, "LimitExceeded"),
         CoreError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
         CoreError::AccessDenied(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
+        CoreError::InvalidAuthenticationCode(_) => (StatusCode::FORBIDDEN, "InvalidAuthenticationCode"),
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             return ApiError::new(

@@ -8,7 +8,7 @@ use keyhaven_core::kms::Page;
 use crate::error::{ApiError, iam_error};
 use crate::generated::iam::{self as wire, Request};
 use crate::query::ToXml;
-use crate::shapes::{SensitiveString, Timestamp};
+use crate::shapes::{Blob, SensitiveString, Timestamp};
 
 const DEFAULT_MAX_ITEMS: usize = 100;
 
@@ -777,6 +777,88 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             some(wire::GetAccessKeyLastUsedResponse {
                 user_name: Some(record.user_name),
                 access_key_last_used: Some(last_used),
+            })
+        }
+        Request::CreateVirtualMFADevice(i) => {
+            let created = iam
+                .create_virtual_mfa_device(
+                    ctx,
+                    &name(i.virtual_mfa_device_name),
+                    i.path.as_deref(),
+                    tags_in(i.tags),
+                )
+                .map_err(iam_error)?;
+            some(wire::CreateVirtualMFADeviceResponse {
+                virtual_mfa_device: Some(wire::VirtualMFADevice {
+                    serial_number: Some(created.device.serial_number.clone()),
+                    base32_string_seed: Some(Blob::from(created.base32_seed)),
+                    tags: tags_out(&created.device.tags),
+                    ..Default::default()
+                }),
+            })
+        }
+        Request::EnableMFADevice(i) => done(iam.enable_mfa_device(
+            ctx,
+            &name(i.user_name),
+            &name(i.serial_number),
+            &name(i.authentication_code1),
+            &name(i.authentication_code2),
+        )),
+        Request::DeactivateMFADevice(i) => {
+            let user = i
+                .user_name
+                .or_else(|| ctx.principal.user_name.clone())
+                .unwrap_or_default();
+            done(iam.deactivate_mfa_device(ctx, &user, &name(i.serial_number)))
+        }
+        Request::DeleteVirtualMFADevice(i) => done(iam.delete_virtual_mfa_device(ctx, &name(i.serial_number))),
+        Request::ListMFADevices(i) => {
+            let user = i
+                .user_name
+                .or_else(|| ctx.principal.user_name.clone())
+                .unwrap_or_default();
+            let devices = iam.mfa_devices(ctx, Some(&user)).map_err(iam_error)?;
+            let out: Vec<wire::MFADevice> = devices
+                .iter()
+                .map(|d| wire::MFADevice {
+                    user_name: d.user_name.clone(),
+                    serial_number: Some(d.serial_number.clone()),
+                    enable_date: d.enable_date.map(Timestamp),
+                })
+                .collect();
+            let page = listed(out, i.max_items, i.marker.as_deref())?;
+            some(wire::ListMFADevicesResponse {
+                mfa_devices: Some(page.items),
+                is_truncated: page.is_truncated,
+                marker: page.marker,
+            })
+        }
+        Request::ListVirtualMFADevices(i) => {
+            let mut devices = iam.mfa_devices(ctx, None).map_err(iam_error)?;
+            match i.assignment_status.as_deref() {
+                Some("Assigned") => devices.retain(|d| d.user_name.is_some()),
+                Some("Unassigned") => devices.retain(|d| d.user_name.is_none()),
+                _ => {}
+            }
+            let out: Vec<wire::VirtualMFADevice> = devices
+                .iter()
+                .map(|d| wire::VirtualMFADevice {
+                    serial_number: Some(d.serial_number.clone()),
+                    enable_date: d.enable_date.map(Timestamp),
+                    user: d
+                        .user_name
+                        .as_ref()
+                        .and_then(|u| iam.entity(ctx, EntityKind::User, u).ok())
+                        .map(|u| user_out(&u)),
+                    tags: tags_out(&d.tags),
+                    ..Default::default()
+                })
+                .collect();
+            let page = listed(out, i.max_items, i.marker.as_deref())?;
+            some(wire::ListVirtualMFADevicesResponse {
+                virtual_mfa_devices: Some(page.items),
+                is_truncated: page.is_truncated,
+                marker: page.marker,
             })
         }
         other => Err(ApiError::new(

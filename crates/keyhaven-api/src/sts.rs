@@ -29,7 +29,12 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
         })),
         Request::GetSessionToken(i) => {
             let issued = core
-                .session_token(ctx, i.duration_seconds, i.serial_number.as_deref())
+                .session_token(
+                    ctx,
+                    i.duration_seconds,
+                    i.serial_number.as_deref(),
+                    i.token_code.as_deref(),
+                )
                 .map_err(sts_error)?;
             Ok(Response::GetSessionToken(wire::GetSessionTokenResponse {
                 credentials: Some(credentials_out(&issued)),

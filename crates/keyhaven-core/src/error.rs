@@ -39,6 +39,8 @@ pub enum CoreError {
     #[error("{0}")]
     AccessDenied(String),
     #[error("{0}")]
+    InvalidAuthenticationCode(String),
+    #[error("{0}")]
     DeleteConflict(String),
     #[error("{0}")]
     InvalidInput(String),

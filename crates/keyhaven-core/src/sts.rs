@@ -241,11 +241,7 @@ impl crate::Core {
     /// policies.
     pub fn assume_role(&self, ctx: &RequestContext, input: AssumeRoleInput) -> Result<IssuedCredentials, CoreError> {
         let (account, role_name) = parse_role_arn(&input.role_arn)?;
-        if input.serial_number.is_some() || input.token_code.is_some() {
-            return Err(CoreError::AccessDenied(
-                "MultiFactorAuthentication failed, unable to validate MFA code.".into(),
-            ));
-        }
+        let mfa = self.verify_mfa(ctx, input.serial_number.as_deref(), input.token_code.as_deref())?;
         let role = self
             .iam
             .entity_in(&account, EntityKind::Role, &role_name)
@@ -255,6 +251,11 @@ impl crate::Core {
             .map_err(|e| CoreError::Internal(format!("stored trust policy does not parse: {e}")))?;
         let mut keys: Vec<(String, Vec<String>)> =
             vec![("sts:RoleSessionName".into(), vec![input.session_name.clone()])];
+        if mfa && !ctx.principal.mfa_authenticated() {
+            // The code presented with this request is the MFA the trust policy sees.
+            keys.push(("aws:MultiFactorAuthPresent".into(), vec!["true".into()]));
+            keys.push(("aws:MultiFactorAuthAge".into(), vec!["0".into()]));
+        }
         if let Some(external_id) = &input.external_id {
             keys.push(("sts:ExternalId".into(), vec![external_id.clone()]));
         }
@@ -318,7 +319,7 @@ impl crate::Core {
             }),
             facts: SessionFacts {
                 issued_at: 0,
-                mfa_authenticated: ctx.principal.mfa_authenticated(),
+                mfa_authenticated: mfa,
                 source_identity: input.source_identity,
                 tags: input.tags,
                 session_policies,
@@ -334,17 +335,14 @@ impl crate::Core {
         ctx: &RequestContext,
         duration_seconds: Option<i32>,
         serial_number: Option<&str>,
+        token_code: Option<&str>,
     ) -> Result<IssuedCredentials, CoreError> {
         if ctx.principal.session.is_some() {
             return Err(CoreError::AccessDenied(
                 "Cannot call GetSessionToken with session credentials".into(),
             ));
         }
-        if serial_number.is_some() {
-            return Err(CoreError::AccessDenied(
-                "MultiFactorAuthentication failed, unable to validate MFA code.".into(),
-            ));
-        }
+        let mfa = self.verify_mfa(ctx, serial_number, token_code)?;
         let p = &ctx.principal;
         self.sts.issue(SessionSpec {
             kind: p.kind,
@@ -353,9 +351,32 @@ impl crate::Core {
             principal_id: p.principal_id.clone(),
             user_name: p.user_name.clone(),
             role: None,
-            facts: SessionFacts::default(),
+            facts: SessionFacts {
+                mfa_authenticated: mfa,
+                ..Default::default()
+            },
             duration_seconds: i64::from(duration_seconds.unwrap_or(DEFAULT_SESSION_TOKEN_SECONDS)),
         })
+    }
+
+    /// Whether the request proves MFA: a serial number and code of a device enabled for the calling
+    /// user (a session keeps the MFA state it was created with).
+    fn verify_mfa(&self, ctx: &RequestContext, serial: Option<&str>, code: Option<&str>) -> Result<bool, CoreError> {
+        match (serial, code) {
+            (None, None) => Ok(ctx.principal.mfa_authenticated()),
+            (Some(serial), Some(code)) => {
+                self.iam.verify_mfa_code(
+                    &ctx.principal.account_id,
+                    ctx.principal.user_name.as_deref(),
+                    serial,
+                    code,
+                )?;
+                Ok(true)
+            }
+            _ => Err(CoreError::Validation(
+                "SerialNumber and TokenCode must be given together.".into(),
+            )),
+        }
     }
 
     /// Session policy documents: the inline one and those of the named managed policies.

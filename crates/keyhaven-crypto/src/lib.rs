@@ -6,6 +6,7 @@ pub mod blob;
 pub mod digest;
 pub mod root;
 pub mod secret;
+pub mod totp;
 
 pub use blob::{BlobHeader, EncryptionContext};
 pub use root::RootKey;

@@ -1,6 +1,7 @@
 //! AWS IAM: users, groups, roles, managed and inline policies, permissions boundaries, access keys.
 
 pub mod managed;
+pub mod mfa;
 pub mod model;
 
 use std::collections::HashMap;
