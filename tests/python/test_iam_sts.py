@@ -317,3 +317,20 @@ def test_mfa_protected_role_and_session_token(server):
     advance_clock(server, 30)
     session = sts.get_session_token(SerialNumber=serial, TokenCode=totp(seed, step + 3))["Credentials"]
     as_user(server, "kms", (session["AccessKeyId"], session["SecretAccessKey"]), session["SessionToken"]).encrypt(KeyId=key_id, Plaintext=b"m")
+
+
+def test_account_authorization_details(server):
+    iam = server.client("iam")
+    iam.create_group(GroupName="ops")
+    new_user(server, "jo", inline=policy(allow("kms:Encrypt")), group="ops", managed="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    arn = iam.create_policy(PolicyName="local", PolicyDocument=policy(allow("kms:Decrypt")))["Policy"]["Arn"]
+    iam.attach_group_policy(GroupName="ops", PolicyArn=arn)
+    details = iam.get_account_authorization_details()
+    user = next(u for u in details["UserDetailList"] if u["UserName"] == "jo")
+    assert user["GroupList"] == ["ops"]
+    assert user["UserPolicyList"][0]["PolicyDocument"]["Statement"][0]["Action"] == "kms:Encrypt"
+    assert user["AttachedManagedPolicies"][0]["PolicyArn"] == "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    assert details["GroupDetailList"][0]["AttachedManagedPolicies"][0]["PolicyArn"] == arn
+    assert details["Policies"][0]["PolicyVersionList"][0]["Document"]["Statement"][0]["Action"] == "kms:Decrypt"
+    only_roles = iam.get_account_authorization_details(Filter=["Role"])
+    assert only_roles["UserDetailList"] == [] and only_roles["RoleDetailList"] == []

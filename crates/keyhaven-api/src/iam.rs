@@ -861,6 +861,138 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                 marker: page.marker,
             })
         }
+        Request::GetAccountAuthorizationDetails(i) => {
+            let filter = i.filter.unwrap_or_default();
+            let wants = |kind: &str| filter.is_empty() || filter.iter().any(|f| f == kind);
+            let inline = |e: &Entity| -> Option<Vec<wire::PolicyDetail>> {
+                Some(
+                    e.inline_policies
+                        .iter()
+                        .map(|(n, d)| wire::PolicyDetail {
+                            policy_name: Some(n.clone()),
+                            policy_document: Some(encode_document(d)),
+                        })
+                        .collect(),
+                )
+            };
+            let attached_out = |e: &Entity| -> Option<Vec<wire::AttachedPolicy>> {
+                Some(
+                    e.attached_policies
+                        .iter()
+                        .map(|arn| wire::AttachedPolicy {
+                            policy_name: arn.rsplit('/').next().map(str::to_string),
+                            policy_arn: Some(arn.clone()),
+                        })
+                        .collect(),
+                )
+            };
+            let all = |kind: EntityKind| {
+                iam.list_entities(ctx, kind, None, usize::MAX, None)
+                    .map(|p| p.items)
+                    .map_err(iam_error)
+            };
+            let users = if wants("User") {
+                all(EntityKind::User)?
+            } else {
+                Vec::new()
+            };
+            let groups = if wants("Group") {
+                all(EntityKind::Group)?
+            } else {
+                Vec::new()
+            };
+            let roles = if wants("Role") {
+                all(EntityKind::Role)?
+            } else {
+                Vec::new()
+            };
+            let policies = if wants("LocalManagedPolicy") {
+                iam.list_policies(ctx).map_err(iam_error)?
+            } else {
+                Vec::new()
+            };
+            some(wire::GetAccountAuthorizationDetailsResponse {
+                user_detail_list: Some(
+                    users
+                        .iter()
+                        .map(|u| wire::UserDetail {
+                            path: Some(u.path.clone()),
+                            user_name: Some(u.name.clone()),
+                            user_id: Some(u.id.clone()),
+                            arn: Some(u.arn()),
+                            create_date: Some(Timestamp(u.create_date)),
+                            user_policy_list: inline(u),
+                            group_list: Some(u.groups.clone()),
+                            attached_managed_policies: attached_out(u),
+                            permissions_boundary: boundary_out(u),
+                            tags: tags_out(&u.tags),
+                        })
+                        .collect(),
+                ),
+                group_detail_list: Some(
+                    groups
+                        .iter()
+                        .map(|g| wire::GroupDetail {
+                            path: Some(g.path.clone()),
+                            group_name: Some(g.name.clone()),
+                            group_id: Some(g.id.clone()),
+                            arn: Some(g.arn()),
+                            create_date: Some(Timestamp(g.create_date)),
+                            group_policy_list: inline(g),
+                            attached_managed_policies: attached_out(g),
+                        })
+                        .collect(),
+                ),
+                role_detail_list: Some(
+                    roles
+                        .iter()
+                        .map(|r| wire::RoleDetail {
+                            path: Some(r.path.clone()),
+                            role_name: Some(r.name.clone()),
+                            role_id: Some(r.id.clone()),
+                            arn: Some(r.arn()),
+                            create_date: Some(Timestamp(r.create_date)),
+                            assume_role_policy_document: r.assume_role_policy.as_deref().map(encode_document),
+                            instance_profile_list: Some(Vec::new()),
+                            role_policy_list: inline(r),
+                            attached_managed_policies: attached_out(r),
+                            permissions_boundary: boundary_out(r),
+                            tags: tags_out(&r.tags),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                policies: Some(
+                    policies
+                        .iter()
+                        .map(|p| {
+                            let base = policy_out(p);
+                            wire::ManagedPolicyDetail {
+                                policy_name: base.policy_name,
+                                policy_id: base.policy_id,
+                                arn: base.arn,
+                                path: base.path,
+                                default_version_id: base.default_version_id,
+                                attachment_count: base.attachment_count,
+                                permissions_boundary_usage_count: base.permissions_boundary_usage_count,
+                                is_attachable: base.is_attachable,
+                                description: base.description,
+                                create_date: base.create_date,
+                                update_date: base.update_date,
+                                policy_version_list: Some(
+                                    p.versions
+                                        .iter()
+                                        .map(|v| version_out(v, &p.default_version, true))
+                                        .collect(),
+                                ),
+                            }
+                        })
+                        .collect(),
+                ),
+                is_truncated: Some(false),
+                marker: None,
+            })
+        }
         other => Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "InvalidAction",

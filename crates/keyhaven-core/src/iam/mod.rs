@@ -180,7 +180,7 @@ fn paginate<T: Clone>(items: Vec<T>, max_items: usize, marker: Option<&str>) -> 
             .map_err(|_| CoreError::InvalidInput("Invalid Marker.".into()))?,
     };
     let start = start.min(items.len());
-    let end = (start + max_items.max(1)).min(items.len());
+    let end = start.saturating_add(max_items.max(1)).min(items.len());
     Ok(Page {
         next_marker: (end < items.len()).then(|| end.to_string()),
         items: items[start..end].to_vec(),
