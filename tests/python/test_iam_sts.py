@@ -334,3 +334,13 @@ def test_account_authorization_details(server):
     assert details["Policies"][0]["PolicyVersionList"][0]["Document"]["Statement"][0]["Action"] == "kms:Decrypt"
     only_roles = iam.get_account_authorization_details(Filter=["Role"])
     assert only_roles["UserDetailList"] == [] and only_roles["RoleDetailList"] == []
+
+
+def test_tag_based_access_to_kms_keys(server):
+    kms = server.client()
+    team_key = kms.create_key(Tags=[{"TagKey": "team", "TagValue": "blue"}])["KeyMetadata"]["KeyId"]
+    other_key = kms.create_key(Tags=[{"TagKey": "team", "TagValue": "red"}])["KeyMetadata"]["KeyId"]
+    creds = new_user(server, "kim", inline=policy(allow("kms:Encrypt", Condition={"StringEquals": {"aws:ResourceTag/team": "blue"}})))
+    user = as_user(server, "kms", creds)
+    user.encrypt(KeyId=team_key, Plaintext=b"t")
+    assert error_of(user.encrypt, KeyId=other_key, Plaintext=b"t")[0] == "AccessDeniedException"

@@ -409,6 +409,9 @@ impl Kms {
             let name = alias.rsplit_once(':').map_or(alias, |(_, n)| n);
             keys.push(("kms:RequestAlias".into(), vec![name.to_string()]));
         }
+        for tag in &record.tags {
+            keys.push((format!("aws:ResourceTag/{}", tag.key), vec![tag.value.clone()]));
+        }
         if let Some(context) = context {
             for (k, v) in context {
                 keys.push((format!("kms:EncryptionContext:{k}"), vec![v.clone()]));
