@@ -34,6 +34,9 @@ pub fn iam_resource(core: &Core, ctx: &RequestContext, params: &[(String, String
     if let Some(arn) = param("PolicyArn") {
         return arn;
     }
+    if let Some(arn) = param("OpenIDConnectProviderArn") {
+        return arn;
+    }
     if let Some(name) = param("UserName") {
         return named(EntityKind::User, &name);
     }

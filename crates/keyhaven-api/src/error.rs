@@ -106,6 +106,10 @@ pub fn kms_error(e: CoreError) -> ApiError {
         CoreError::DeleteConflict(_) | CoreError::InvalidInput(_) => "ValidationException",
         CoreError::AccessDenied(_) => "AccessDeniedException",
         CoreError::InvalidAuthenticationCode(_) => "ValidationException",
+        // Web identity failures belong to STS; KMS never produces them.
+        CoreError::InvalidIdentityToken(_) | CoreError::ExpiredToken(_) | CoreError::IdpRejectedClaim(_) => {
+            "ValidationException"
+        }
         CoreError::DryRun => "DryRunOperationException",
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
@@ -127,6 +131,11 @@ pub fn sts_error(e: CoreError) -> ApiError {
         CoreError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "PackedPolicyTooLarge"),
         CoreError::Validation(_) | CoreError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "ValidationError"),
         CoreError::NotFound(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
+        // The model's codes: InvalidIdentityTokenException(code=InvalidIdentityToken)/400,
+        // ExpiredTokenException/400, IDPRejectedClaimException(code=IDPRejectedClaim)/403.
+        CoreError::InvalidIdentityToken(_) => (StatusCode::BAD_REQUEST, "InvalidIdentityToken"),
+        CoreError::ExpiredToken(_) => (StatusCode::BAD_REQUEST, "ExpiredTokenException"),
+        CoreError::IdpRejectedClaim(_) => (StatusCode::FORBIDDEN, "IDPRejectedClaim"),
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             return ApiError::new(
@@ -200,6 +209,20 @@ mod tests {
                 (api.code, api.status.as_u16(), api.message.as_str()),
                 (code, status, message)
             );
+        }
+    }
+
+    #[test]
+    fn sts_error_maps_web_identity_failures() {
+        let cases = [
+            (CoreError::InvalidIdentityToken("i".into()), "InvalidIdentityToken", 400),
+            (CoreError::ExpiredToken("e".into()), "ExpiredTokenException", 400),
+            (CoreError::IdpRejectedClaim("r".into()), "IDPRejectedClaim", 403),
+        ];
+        for (error, code, status) in cases {
+            let message = error.to_string();
+            let api = sts_error(error);
+            assert_eq!((api.code, api.status.as_u16(), api.message), (code, status, message));
         }
     }
 }

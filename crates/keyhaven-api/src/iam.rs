@@ -244,6 +244,12 @@ fn done(result: Result<(), keyhaven_core::CoreError>) -> Result<Output, ApiError
 
 /// Runs one IAM action for `ctx`.
 pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Output, ApiError> {
+    if let Some(output) = crate::iam_simulate::execute(core, ctx, &request) {
+        return output;
+    }
+    if let Some(done) = crate::web_identity::execute_iam(core, ctx, &request) {
+        return done;
+    }
     let iam = &core.iam;
     match request {
         Request::CreateUser(i) => {

@@ -294,6 +294,18 @@ async fn handle_query(
     outcome.service = service.signing_name();
     outcome.operation = action.clone();
     outcome.xml_namespace = Some(service.namespace());
+    if service == QueryService::Sts && action == "AssumeRoleWithWebIdentity" {
+        // Unsigned by design (the model's `authtype: none`): the web identity token is the
+        // credential, so no SigV4 is asked for, and a signature a client sends anyway is ignored.
+        let origin = keyhaven_core::web_identity::Origin {
+            request_id,
+            region: outcome.region.clone(),
+            source_ip: connection.map(|c| c.peer.ip()),
+            user_agent,
+            secure_transport: connection.is_some_and(|c| c.tls),
+        };
+        return assume_role_with_web_identity(state, &params, outcome, &origin);
+    }
     let principal = authenticate(state, parts, body, service.signing_name(), outcome)?;
     outcome.principal = Some(principal.clone());
     let ctx = RequestContext {
@@ -342,6 +354,28 @@ async fn handle_query(
             Ok(response.encode(&request_id).into_bytes())
         }
     }
+}
+
+/// AssumeRoleWithWebIdentity, answered without authentication. The audit record names the web
+/// identity caller once the token is accepted; the token itself is redacted from its parameters.
+fn assume_role_with_web_identity(
+    state: &AppState,
+    params: &[(String, String)],
+    outcome: &mut Outcome,
+    origin: &keyhaven_core::web_identity::Origin,
+) -> Result<Vec<u8>, ApiError> {
+    let decoded = crate::generated::sts::Request::decode("AssumeRoleWithWebIdentity", params)
+        .map_err(|e| ApiError::from(crate::query::DecodeFailure::new(&e, params)))?;
+    let crate::generated::sts::Request::AssumeRoleWithWebIdentity(request) = decoded else {
+        return Err(ApiError::internal());
+    };
+    outcome.request_parameters =
+        crate::audit_params::request_parameters(serde_json::to_value(&request).unwrap_or(Value::Null));
+    let core = state.core.clone();
+    let answer =
+        tokio::task::block_in_place(|| crate::web_identity::assume_role_with_web_identity(&core, origin, request))?;
+    outcome.principal = Some(answer.caller);
+    Ok(answer.response.encode(&origin.request_id).into_bytes())
 }
 
 /// Authentication failures other than malformed signatures, named as the JSON services name them.

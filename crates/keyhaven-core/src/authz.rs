@@ -14,7 +14,7 @@ use keyhaven_policy::{
 use crate::clock::Clock;
 use crate::context::{Principal, PrincipalKind, RequestContext};
 use crate::error::CoreError;
-use crate::iam::{EntityKind, Iam};
+use crate::iam::{Entity, EntityKind, Iam};
 
 const CACHE_CAPACITY: usize = 10_000;
 
@@ -84,6 +84,29 @@ fn parse_all(docs: Vec<(String, String)>, kind: PolicyKind) -> Result<Vec<(Strin
         .collect()
 }
 
+/// A stored policy as (label, document text).
+pub type LabelledDocument = (String, String);
+
+/// An entity's stored documents: its identity policies (a user's include its groups') and its
+/// permissions boundary. Labels are managed policy ARNs, or `{entity ARN}/{name}` for inline
+/// policies; the boundary's is its policy ARN. Shared with the policy simulator, which must see
+/// exactly the policies that authorisation enforces.
+pub fn entity_documents(
+    iam: &Iam,
+    account: &str,
+    entity: &Entity,
+) -> Result<(Vec<LabelledDocument>, Option<LabelledDocument>), CoreError> {
+    let identity = match entity.kind {
+        EntityKind::User => iam.user_policies(account, entity)?,
+        _ => iam.role_policies(account, entity)?,
+    };
+    let boundary = entity
+        .permissions_boundary
+        .clone()
+        .zip(iam.boundary_document(account, entity)?);
+    Ok((identity, boundary))
+}
+
 /// The policy engine's view of a caller.
 pub fn engine_principal(principal: &Principal) -> keyhaven_policy::Principal {
     match (&principal.kind, &principal.role) {
@@ -91,6 +114,8 @@ pub fn engine_principal(principal: &Principal) -> keyhaven_policy::Principal {
         (PrincipalKind::AssumedRole, Some(role)) => {
             keyhaven_policy::Principal::assumed_role(&principal.arn, &role.role_arn)
         }
+        // Before it has a session, a web identity caller is its provider (AssumeRoleWithWebIdentity).
+        (PrincipalKind::WebIdentityUser, _) => keyhaven_policy::Principal::web_identity(&principal.arn),
         _ => keyhaven_policy::Principal::user(&principal.arn),
     }
 }
@@ -122,12 +147,9 @@ impl Authorizer {
         };
         let (identity, boundary, mut tags) = match &entity {
             Some(entity) => {
-                let docs = match entity.kind {
-                    EntityKind::User => self.iam.user_policies(account, entity)?,
-                    _ => self.iam.role_policies(account, entity)?,
-                };
-                let boundary = match self.iam.boundary_document(account, entity)? {
-                    Some(doc) => Some(parse_all(vec![("boundary".into(), doc)], PolicyKind::Boundary)?),
+                let (docs, boundary) = entity_documents(&self.iam, account, entity)?;
+                let boundary = match boundary {
+                    Some(doc) => Some(parse_all(vec![doc], PolicyKind::Boundary)?),
                     None => None,
                 };
                 let tags = entity.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();

@@ -46,6 +46,16 @@ pub enum CoreError {
     InvalidInput(String),
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRun,
+    /// A web identity token that is malformed, wrongly signed, or for an unknown issuer or
+    /// audience. The message never quotes the token.
+    #[error("{0}")]
+    InvalidIdentityToken(String),
+    /// A web identity token past its `exp`.
+    #[error("{0}")]
+    ExpiredToken(String),
+    /// A web identity token whose claims are well formed but refused (not yet valid).
+    #[error("{0}")]
+    IdpRejectedClaim(String),
     /// Details go to the log, never to the caller.
     #[error("internal error")]
     Internal(String),

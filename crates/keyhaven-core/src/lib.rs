@@ -8,7 +8,9 @@ pub mod error;
 pub mod iam;
 pub mod kms;
 pub mod scheduler;
+pub mod simulate;
 pub mod sts;
+pub mod web_identity;
 
 use std::sync::Arc;
 

@@ -4,6 +4,7 @@
 
 pub mod blob;
 pub mod digest;
+pub mod jws;
 pub mod root;
 pub mod secret;
 pub mod totp;

@@ -88,6 +88,8 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         },
     )
     .map_err(|e| e.to_string())?;
+    // JWKS of IAM OIDC providers: <data-dir>/oidc/<percent-encoded issuer host and path>.json.
+    keyhaven_core::iam::oidc::set_jwks_directory(config.data_dir.join("oidc"));
     let metrics_handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;

@@ -3,6 +3,7 @@
 pub mod managed;
 pub mod mfa;
 pub mod model;
+pub mod oidc;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
