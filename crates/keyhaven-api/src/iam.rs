@@ -27,7 +27,7 @@ fn max_items(value: Option<i32>) -> usize {
         .unwrap_or(DEFAULT_MAX_ITEMS)
 }
 
-fn tags_in(tags: Option<Vec<wire::Tag>>) -> Vec<core_iam::Tag> {
+pub(crate) fn tags_in(tags: Option<Vec<wire::Tag>>) -> Vec<core_iam::Tag> {
     tags.unwrap_or_default()
         .into_iter()
         .map(|t| core_iam::Tag {
@@ -37,7 +37,7 @@ fn tags_in(tags: Option<Vec<wire::Tag>>) -> Vec<core_iam::Tag> {
         .collect()
 }
 
-fn tags_out(tags: &[core_iam::Tag]) -> Option<Vec<wire::Tag>> {
+pub(crate) fn tags_out(tags: &[core_iam::Tag]) -> Option<Vec<wire::Tag>> {
     (!tags.is_empty()).then(|| {
         tags.iter()
             .map(|t| wire::Tag {

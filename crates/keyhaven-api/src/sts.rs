@@ -8,7 +8,7 @@ use crate::error::{ApiError, sts_error};
 use crate::generated::sts::{self as wire, Request, Response};
 use crate::shapes::{SensitiveString, Timestamp};
 
-fn credentials_out(issued: &IssuedCredentials) -> wire::Credentials {
+pub(crate) fn credentials_out(issued: &IssuedCredentials) -> wire::Credentials {
     wire::Credentials {
         access_key_id: Some(issued.access_key_id.clone()),
         secret_access_key: Some(SensitiveString::from(

@@ -7,7 +7,6 @@
 
 use keyhaven_core::Core;
 use keyhaven_core::context::{Principal, RequestContext};
-use keyhaven_core::iam::Tag;
 use keyhaven_core::iam::oidc::{NewOidcProvider, OidcProvider};
 use keyhaven_core::web_identity::{Origin, WebIdentityInput};
 use zeroize::Zeroizing;
@@ -16,28 +15,7 @@ use crate::error::{ApiError, iam_error, sts_error};
 use crate::generated::iam::{self as iam_wire, Request};
 use crate::generated::sts as sts_wire;
 use crate::iam::Output;
-use crate::shapes::{SensitiveString, Timestamp};
-
-fn tags_in(tags: &Option<Vec<iam_wire::Tag>>) -> Vec<Tag> {
-    tags.iter()
-        .flatten()
-        .map(|t| Tag {
-            key: t.key.clone().unwrap_or_default(),
-            value: t.value.clone().unwrap_or_default(),
-        })
-        .collect()
-}
-
-fn tags_out(tags: &[Tag]) -> Option<Vec<iam_wire::Tag>> {
-    (!tags.is_empty()).then(|| {
-        tags.iter()
-            .map(|t| iam_wire::Tag {
-                key: Some(t.key.clone()),
-                value: Some(t.value.clone()),
-            })
-            .collect()
-    })
-}
+use crate::shapes::Timestamp;
 
 fn arn_of(value: &Option<String>) -> &str {
     value.as_deref().unwrap_or_default()
@@ -54,7 +32,7 @@ fn get_response(provider: &OidcProvider) -> iam_wire::GetOpenIDConnectProviderRe
         client_id_list: Some(provider.client_ids.clone()),
         thumbprint_list: Some(provider.thumbprints.clone()),
         create_date: Some(Timestamp(provider.create_date)),
-        tags: tags_out(&provider.tags),
+        tags: crate::iam::tags_out(&provider.tags),
     }
 }
 
@@ -70,14 +48,14 @@ pub fn execute_iam(core: &Core, ctx: &RequestContext, request: &Request) -> Opti
                     url: i.url.clone().unwrap_or_default(),
                     client_ids: i.client_id_list.clone().unwrap_or_default(),
                     thumbprints: i.thumbprint_list.clone().unwrap_or_default(),
-                    tags: tags_in(&i.tags),
+                    tags: crate::iam::tags_in(i.tags.clone()),
                 },
             )
             .map_err(iam_error)
             .and_then(|provider| {
                 output(iam_wire::CreateOpenIDConnectProviderResponse {
                     open_id_connect_provider_arn: Some(provider.arn()),
-                    tags: tags_out(&provider.tags),
+                    tags: crate::iam::tags_out(&provider.tags),
                 })
             }),
         Request::GetOpenIDConnectProvider(i) => iam
@@ -157,14 +135,7 @@ pub fn assume_role_with_web_identity(
         .as_ref()
         .map(|r| format!("{}:{}", r.role_id, r.session_name));
     let response = sts_wire::Response::AssumeRoleWithWebIdentity(sts_wire::AssumeRoleWithWebIdentityResponse {
-        credentials: Some(sts_wire::Credentials {
-            access_key_id: Some(issued.access_key_id.clone()),
-            secret_access_key: Some(SensitiveString::from(
-                String::from_utf8_lossy(issued.secret_access_key.expose()).to_string(),
-            )),
-            session_token: Some(String::from_utf8_lossy(issued.session_token.expose()).to_string()),
-            expiration: Some(Timestamp(issued.expiration as f64)),
-        }),
+        credentials: Some(crate::sts::credentials_out(issued)),
         subject_from_web_identity_token: Some(granted.subject.clone()),
         assumed_role_user: Some(sts_wire::AssumedRoleUser {
             assumed_role_id,

@@ -400,7 +400,7 @@ impl crate::Core {
 }
 
 /// The account and name in a role ARN (`arn:aws:iam::ACCT:role/path/name`).
-fn parse_role_arn(arn: &str) -> Result<(String, String), CoreError> {
+pub(crate) fn parse_role_arn(arn: &str) -> Result<(String, String), CoreError> {
     let invalid = || CoreError::Validation(format!("{arn} is invalid"));
     let rest = arn.strip_prefix("arn:aws:iam::").ok_or_else(invalid)?;
     let (account, resource) = rest.split_once(':').ok_or_else(invalid)?;
@@ -439,6 +439,23 @@ mod tests {
                 ..Default::default()
             },
             duration_seconds,
+        }
+    }
+
+    #[test]
+    fn role_arns_are_split_into_account_and_name() {
+        assert_eq!(
+            parse_role_arn("arn:aws:iam::111122223333:role/a/b/web"),
+            Ok(("111122223333".to_string(), "web".to_string()))
+        );
+        for bad in [
+            "arn:aws:iam::111122223333:user/web",
+            "arn:aws:iam::111122223333:role/",
+            "arn:aws:sts::111122223333:role/web",
+            "arn:aws:iam::11112222333x:role/web",
+            "web",
+        ] {
+            assert!(parse_role_arn(bad).is_err(), "{bad}");
         }
     }
 

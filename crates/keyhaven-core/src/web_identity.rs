@@ -188,22 +188,6 @@ fn candidates<'k>(keys: &'k [SigningKey], kid: Option<&str>, alg: Algorithm) -> 
         .collect()
 }
 
-/// The account and name of a role ARN (`arn:aws:iam::ACCT:role/path/name`).
-fn role_arn_parts(arn: &str) -> Result<(&str, &str), CoreError> {
-    let invalid_arn = || CoreError::Validation(format!("{arn} is invalid"));
-    let rest = arn.strip_prefix("arn:aws:iam::").ok_or_else(invalid_arn)?;
-    let (account, resource) = rest.split_once(':').ok_or_else(invalid_arn)?;
-    let name = resource
-        .strip_prefix("role/")
-        .and_then(|path| path.rsplit('/').next())
-        .filter(|name| !name.is_empty())
-        .ok_or_else(invalid_arn)?;
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid_arn());
-    }
-    Ok((account, name))
-}
-
 impl crate::Core {
     /// AssumeRoleWithWebIdentity (see the module documentation for the checks and their order).
     pub fn assume_role_with_web_identity(
@@ -211,7 +195,8 @@ impl crate::Core {
         origin: &Origin,
         input: WebIdentityInput,
     ) -> Result<WebIdentityCredentials, CoreError> {
-        let (account, role_name) = role_arn_parts(&input.role_arn)?;
+        let (account, role_name) = crate::sts::parse_role_arn(&input.role_arn)?;
+        let (account, role_name) = (account.as_str(), role_name.as_str());
         if input.provider_id.is_some() {
             return Err(CoreError::Validation(
                 "ProviderId is only for OAuth 2.0 access tokens of Login with Amazon and Facebook, which this server does not accept; OpenID Connect tokens need no ProviderId.".into(),
@@ -695,22 +680,5 @@ mod tests {
             assume(&core, input("rs256")),
             Err(CoreError::InvalidIdentityToken(_))
         ));
-    }
-
-    #[test]
-    fn role_arns_are_split_into_account_and_name() {
-        assert_eq!(
-            role_arn_parts("arn:aws:iam::111122223333:role/a/b/web"),
-            Ok(("111122223333", "web"))
-        );
-        for bad in [
-            "arn:aws:iam::111122223333:user/web",
-            "arn:aws:iam::111122223333:role/",
-            "arn:aws:sts::111122223333:role/web",
-            "arn:aws:iam::11112222333x:role/web",
-            "web",
-        ] {
-            assert!(role_arn_parts(bad).is_err(), "{bad}");
-        }
     }
 }
