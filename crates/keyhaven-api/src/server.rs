@@ -206,6 +206,24 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The request context of an authenticated caller on `connection`.
+fn request_context(
+    principal: Principal,
+    region: &str,
+    request_id: String,
+    user_agent: String,
+    connection: Option<ConnectionInfo>,
+) -> RequestContext {
+    RequestContext {
+        request_id,
+        principal,
+        region: region.to_string(),
+        source_ip: connection.map(|c| c.peer.ip()),
+        user_agent,
+        secure_transport: connection.is_some_and(|c| c.tls),
+    }
+}
+
 async fn handle_json(
     state: &AppState,
     parts: &axum::http::request::Parts,
@@ -223,14 +241,7 @@ async fn handle_json(
     }
     let principal = authenticate(state, parts, body, service.signing_name(), outcome)?;
     outcome.principal = Some(principal.clone());
-    let ctx = RequestContext {
-        request_id,
-        principal,
-        region: outcome.region.clone(),
-        source_ip: connection.map(|c| c.peer.ip()),
-        user_agent,
-        secure_transport: connection.is_some_and(|c| c.tls),
-    };
+    let ctx = request_context(principal, &outcome.region, request_id.clone(), user_agent, connection);
     match service {
         JsonService::Kms => {
             let request = crate::generated::kms::Request::decode(operation, body).map_err(kms::decode_error)?;
@@ -308,14 +319,7 @@ async fn handle_query(
     }
     let principal = authenticate(state, parts, body, service.signing_name(), outcome)?;
     outcome.principal = Some(principal.clone());
-    let ctx = RequestContext {
-        request_id: request_id.clone(),
-        principal,
-        region: outcome.region.clone(),
-        source_ip: connection.map(|c| c.peer.ip()),
-        user_agent,
-        secure_transport: connection.is_some_and(|c| c.tls),
-    };
+    let ctx = request_context(principal, &outcome.region, request_id.clone(), user_agent, connection);
     outcome.read_only = ["Get", "List", "Simulate", "Generate"]
         .iter()
         .any(|p| action.starts_with(p));
