@@ -344,3 +344,21 @@ def test_tag_based_access_to_kms_keys(server):
     user = as_user(server, "kms", creds)
     user.encrypt(KeyId=team_key, Plaintext=b"t")
     assert error_of(user.encrypt, KeyId=other_key, Plaintext=b"t")[0] == "AccessDeniedException"
+
+
+def test_federation_token_is_the_intersection_of_user_and_session_policy(server):
+    key_id = server.client().create_key()["KeyMetadata"]["KeyId"]
+    creds = new_user(server, "lee", inline=policy(allow(["kms:*", "sts:GetFederationToken"])))
+    sts = as_user(server, "sts", creds)
+    out = sts.get_federation_token(Name="partner-app", Policy=policy(allow(["kms:Encrypt", "kms:DescribeKey", "iam:ListUsers"])))
+    assert out["FederatedUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:federated-user/partner-app"
+    c = out["Credentials"]
+    fed = (c["AccessKeyId"], c["SecretAccessKey"])
+    kms = as_user(server, "kms", fed, c["SessionToken"])
+    kms.encrypt(KeyId=key_id, Plaintext=b"f")
+    assert error_of(kms.decrypt, CiphertextBlob=kms.encrypt(KeyId=key_id, Plaintext=b"f")["CiphertextBlob"])[0] == "AccessDeniedException"
+    assert error_of(as_user(server, "iam", fed, c["SessionToken"]).list_users)[0] == "AccessDenied", "the user itself may not list users"
+    assert as_user(server, "sts", fed, c["SessionToken"]).get_caller_identity()["UserId"] == f"{ACCOUNT}:partner-app"
+    bare = sts.get_federation_token(Name="no-policy")["Credentials"]
+    code, _ = error_of(as_user(server, "kms", (bare["AccessKeyId"], bare["SecretAccessKey"]), bare["SessionToken"]).encrypt, KeyId=key_id, Plaintext=b"f")
+    assert code == "AccessDeniedException", "no session policy, no permissions"

@@ -79,6 +79,36 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                 source_identity: i.source_identity,
             }))
         }
+        Request::GetFederationToken(i) => {
+            let name = i.name.unwrap_or_default();
+            let policy_arns: Vec<String> = i
+                .policy_arns
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.arn)
+                .collect();
+            let tags = i
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+                .collect();
+            let issued = core
+                .federation_token(ctx, &name, i.policy.as_deref(), &policy_arns, i.duration_seconds, tags)
+                .map_err(sts_error)?;
+            Ok(Response::GetFederationToken(wire::GetFederationTokenResponse {
+                credentials: Some(credentials_out(&issued)),
+                federated_user: Some(wire::FederatedUser {
+                    federated_user_id: Some(issued.principal.principal_id.clone()),
+                    arn: Some(issued.principal.arn.clone()),
+                }),
+                packed_policy_size: i.policy.as_ref().map(|p| ((p.len() * 100) / 2048).min(100) as i32),
+            }))
+        }
+        Request::DecodeAuthorizationMessage(_) => Err(ApiError::bad_request(
+            "InvalidAuthorizationMessageException",
+            "The encoded authorization message is invalid: this server's denials are never encoded.",
+        )),
         other => Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "InvalidAction",

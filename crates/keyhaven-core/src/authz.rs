@@ -116,6 +116,14 @@ pub fn engine_principal(principal: &Principal) -> keyhaven_policy::Principal {
         }
         // Before it has a session, a web identity caller is its provider (AssumeRoleWithWebIdentity).
         (PrincipalKind::WebIdentityUser, _) => keyhaven_policy::Principal::web_identity(&principal.arn),
+        (PrincipalKind::FederatedUser, _) => keyhaven_policy::Principal::federated_user(
+            &principal.arn,
+            principal
+                .session
+                .as_ref()
+                .and_then(|s| s.federated_by.as_deref())
+                .unwrap_or_default(),
+        ),
         _ => keyhaven_policy::Principal::user(&principal.arn),
     }
 }
@@ -139,7 +147,9 @@ impl Authorizer {
         }
         let account = principal.account_id.as_str();
         let entity = match (&principal.kind, &principal.user_name, &principal.role) {
-            (PrincipalKind::IamUser, Some(name), _) => Some(self.iam.entity_in(account, EntityKind::User, name)?),
+            (PrincipalKind::IamUser | PrincipalKind::FederatedUser, Some(name), _) => {
+                Some(self.iam.entity_in(account, EntityKind::User, name)?)
+            }
             (PrincipalKind::AssumedRole, _, Some(role)) => {
                 Some(self.iam.entity_in(account, EntityKind::Role, &role.role_name)?)
             }
@@ -158,15 +168,18 @@ impl Authorizer {
             None => (Vec::new(), None, Vec::new()),
         };
         let session = match &principal.session {
-            Some(facts) if !facts.session_policies.is_empty() => Some(parse_all(
-                facts
-                    .session_policies
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| (format!("session-policy-{i}"), d.clone()))
-                    .collect(),
-                PolicyKind::Session,
-            )?),
+            // A federated user gets only what its session policies allow: none, nothing.
+            Some(facts) if !facts.session_policies.is_empty() || principal.kind == PrincipalKind::FederatedUser => {
+                Some(parse_all(
+                    facts
+                        .session_policies
+                        .iter()
+                        .enumerate()
+                        .map(|(i, d)| (format!("session-policy-{i}"), d.clone()))
+                        .collect(),
+                    PolicyKind::Session,
+                )?)
+            }
             _ => None,
         };
         if let Some(facts) = &principal.session {

@@ -46,6 +46,9 @@ pub struct SessionFacts {
     pub tags: Vec<(String, String)>,
     /// Session policy documents (inline Policy and PolicyArns), intersected with the identity's.
     pub session_policies: Vec<String>,
+    /// GetFederationToken sessions: the ARN of the IAM user that federated.
+    #[serde(default)]
+    pub federated_by: Option<String>,
 }
 
 /// An authenticated identity.

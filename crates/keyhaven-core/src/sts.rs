@@ -323,6 +323,7 @@ impl crate::Core {
                 source_identity: input.source_identity,
                 tags: input.tags,
                 session_policies,
+                federated_by: None,
             },
             duration_seconds: i64::from(duration),
         };
@@ -356,6 +357,49 @@ impl crate::Core {
                 ..Default::default()
             },
             duration_seconds: i64::from(duration_seconds.unwrap_or(DEFAULT_SESSION_TOKEN_SECONDS)),
+        })
+    }
+
+    /// GetFederationToken: a federated user session of the calling IAM user, whose permissions are
+    /// the user's intersected with the session policies passed (none passed: no permissions).
+    pub fn federation_token(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        policy: Option<&str>,
+        policy_arns: &[String],
+        duration_seconds: Option<i32>,
+        tags: Vec<(String, String)>,
+    ) -> Result<IssuedCredentials, CoreError> {
+        let p = &ctx.principal;
+        if p.session.is_some() {
+            return Err(CoreError::AccessDenied(
+                "Cannot call GetFederationToken with session credentials".into(),
+            ));
+        }
+        let (user_name, user_arn) = match p.kind {
+            PrincipalKind::IamUser => (p.user_name.clone(), Some(p.arn.clone())),
+            _ => (None, None),
+        };
+        // The root user may federate too, for at most an hour.
+        let max = if p.kind == PrincipalKind::Root { 3_600 } else { 129_600 };
+        let duration = duration_seconds.unwrap_or(DEFAULT_SESSION_TOKEN_SECONDS).min(max);
+        let session_policies = self.session_policies(&p.account_id, policy, policy_arns)?;
+        let account = p.account_id.clone();
+        self.sts.issue(SessionSpec {
+            kind: PrincipalKind::FederatedUser,
+            arn: format!("arn:aws:sts::{account}:federated-user/{name}"),
+            principal_id: format!("{account}:{name}"),
+            account_id: account,
+            user_name,
+            role: None,
+            facts: SessionFacts {
+                tags,
+                session_policies,
+                federated_by: user_arn,
+                ..Default::default()
+            },
+            duration_seconds: i64::from(duration),
         })
     }
 
