@@ -362,3 +362,27 @@ def test_federation_token_is_the_intersection_of_user_and_session_policy(server)
     bare = sts.get_federation_token(Name="no-policy")["Credentials"]
     code, _ = error_of(as_user(server, "kms", (bare["AccessKeyId"], bare["SecretAccessKey"]), bare["SessionToken"]).encrypt, KeyId=key_id, Plaintext=b"f")
     assert code == "AccessDeniedException", "no session policy, no permissions"
+
+
+def test_tag_request_keys_resource_aliases_and_last_used(server):
+    root_kms = server.client()
+    key_id = root_kms.create_key()["KeyMetadata"]["KeyId"]
+    root_kms.create_alias(AliasName="alias/payments", TargetKeyId=key_id)
+    other_id = root_kms.create_key()["KeyMetadata"]["KeyId"]
+    creds = new_user(server, "max", inline=policy(
+        allow("iam:CreateUser", Condition={"StringEquals": {"aws:RequestTag/team": "blue"}}),
+        allow("kms:TagResource", Condition={"ForAllValues:StringEquals": {"aws:TagKeys": ["env"]}}),
+        allow("kms:Encrypt", Condition={"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/payments"}}),
+        allow("sts:GetCallerIdentity", Condition={"Bool": {"aws:ViaAWSService": "false"}}),
+    ))
+    iam, kms = as_user(server, "iam", creds), as_user(server, "kms", creds)
+    iam.create_user(UserName="tagged", Tags=[{"Key": "team", "Value": "blue"}])
+    assert error_of(iam.create_user, UserName="untagged")[0] == "AccessDenied"
+    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "env", "TagValue": "prod"}])
+    assert error_of(kms.tag_resource, KeyId=key_id, Tags=[{"TagKey": "owner", "TagValue": "x"}])[0] == "AccessDeniedException"
+    kms.encrypt(KeyId=key_id, Plaintext=b"a")
+    assert error_of(kms.encrypt, KeyId=other_id, Plaintext=b"a")[0] == "AccessDeniedException"
+    as_user(server, "sts", creds).get_caller_identity()
+    used = server.client("iam").get_access_key_last_used(AccessKeyId=creds[0])
+    assert used["UserName"] == "max"
+    assert used["AccessKeyLastUsed"]["ServiceName"] in ("kms", "sts", "iam") and used["AccessKeyLastUsed"]["Region"] == "us-east-1"

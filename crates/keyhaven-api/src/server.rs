@@ -330,11 +330,13 @@ async fn handle_query(
             outcome.request_parameters =
                 crate::audit_params::request_parameters(serde_json::to_value(&request).unwrap_or(Value::Null));
             let resource = authorize::iam_resource(&state.core, &ctx, &params);
+            let keys = authorize::iam_tag_keys(&state.core, &ctx, &params);
             authorize::check(
                 &state.core,
                 &ctx,
                 &format!("iam:{action}"),
                 &resource,
+                &keys,
                 crate::error::iam_error,
             )?;
             let core = state.core.clone();
@@ -490,6 +492,9 @@ fn authenticate_json(
                 return Err(unrecognized_client());
             }
             verify(key.secret.expose())?;
+            if let Err(e) = core.iam.record_key_use(&auth.access_key_id, service, &auth.region) {
+                tracing::warn!(error = %e, "could not record access key use");
+            }
             return Ok(Principal::user(
                 &key.record.account_id,
                 &key.user.arn(),

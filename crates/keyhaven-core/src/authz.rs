@@ -214,7 +214,9 @@ impl Authorizer {
             .current_time(now)
             .secure_transport(ctx.secure_transport)
             .requested_region(&ctx.region)
-            .key("aws:userid", &ctx.principal.principal_id);
+            .key("aws:userid", &ctx.principal.principal_id)
+            // Every request here comes straight from its caller, not through another AWS service.
+            .key("aws:ViaAWSService", "false");
         if let Some(ip) = ctx.source_ip {
             builder = builder.source_ip(ip);
         }

@@ -24,6 +24,7 @@ pub use model::*;
 
 const MAX_ACCESS_KEYS: usize = 2;
 const VERIFIED_KEY_CACHE: usize = 10_000;
+const LAST_USED_WRITE_INTERVAL_SECONDS: i64 = 60;
 const MAX_POLICY_VERSIONS: usize = 5;
 const MAX_ATTACHED_POLICIES: usize = 10;
 const MAX_GROUPS_PER_USER: usize = 10;
@@ -197,6 +198,8 @@ pub struct Iam {
     generation: AtomicU64,
     /// Active access keys already unsealed, with the generation they were read at.
     verified: RwLock<HashMap<String, (u64, Arc<VerifiedKey>)>>,
+    /// Latest use of each access key, and when it was last written to the store.
+    last_used: std::sync::Mutex<HashMap<String, (LastUsed, i64)>>,
 }
 
 impl std::fmt::Debug for Iam {
@@ -299,7 +302,44 @@ impl Iam {
             clock,
             generation: AtomicU64::new(0),
             verified: RwLock::new(HashMap::new()),
+            last_used: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes that an access key signed a request. Kept in memory and written to the store at most
+    /// once a minute per key, so authentication does not pay a durable write per request (AWS
+    /// itself reports last use with hours of delay).
+    pub fn record_key_use(&self, access_key_id: &str, service: &str, region: &str) -> Result<(), CoreError> {
+        let now = self.clock.now().unix_timestamp();
+        let used = LastUsed {
+            date: self.now(),
+            service: service.to_string(),
+            region: region.to_string(),
+        };
+        let persist = {
+            let mut map = self
+                .last_used
+                .lock()
+                .map_err(|_| CoreError::Internal("last-used map poisoned".into()))?;
+            let written_at = map.get(access_key_id).map_or(i64::MIN, |(_, at)| *at);
+            let due = now.saturating_sub(written_at) >= LAST_USED_WRITE_INTERVAL_SECONDS;
+            map.insert(
+                access_key_id.to_string(),
+                (used.clone(), if due { now } else { written_at }),
+            );
+            due
+        };
+        if persist {
+            transact(&*self.store, |tx| {
+                let Some(body) = tx.get(ACCESS_KEY_KIND, "", access_key_id)? else {
+                    return Ok(());
+                };
+                let mut record: AccessKeyRecord = serde_json::from_slice(&body)?;
+                record.last_used = Some(used.clone());
+                Ok(tx.put(ACCESS_KEY_KIND, "", access_key_id, &serde_json::to_vec(&record)?)?)
+            })?;
+        }
+        Ok(())
     }
 
     /// Changes whenever IAM data changes.
@@ -954,12 +994,21 @@ impl Iam {
     }
 
     pub fn access_key_last_used(&self, access_key_id: &str) -> Result<AccessKeyRecord, CoreError> {
-        read(&*self.store, |tx| {
+        let recent = self
+            .last_used
+            .lock()
+            .ok()
+            .and_then(|m| m.get(access_key_id).map(|(used, _)| used.clone()));
+        let mut record: AccessKeyRecord = read(&*self.store, |tx| {
             let body = tx.get(ACCESS_KEY_KIND, "", access_key_id)?.ok_or_else(|| {
                 CoreError::NotFound(format!("The Access Key with id {access_key_id} cannot be found"))
             })?;
             Ok(serde_json::from_slice(&body)?)
-        })
+        })?;
+        if recent.is_some() {
+            record.last_used = recent;
+        }
+        Ok(record)
     }
 
     /// Resolves an access key id for signature verification: active key, its secret and its user.

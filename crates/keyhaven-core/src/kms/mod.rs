@@ -106,10 +106,40 @@ pub struct RotationStatus {
     pub next_rotation: Option<f64>,
 }
 
+/// What a key-level authorisation knows beyond the key: how the request named it, its encryption
+/// context, the tags it sets.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyCheck<'a> {
+    requested_as: Option<&'a str>,
+    context: Option<&'a EncryptionContext>,
+    /// The key's aliases when already known (cached keys); otherwise they are looked up.
+    aliases: Option<&'a [String]>,
+    request_tags: &'a [Tag],
+    tag_keys: &'a [String],
+}
+
+/// `aws:RequestTag/*` and `aws:TagKeys` for tags a request sets or removes.
+fn tag_keys_of(tags: &[Tag], removed: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut keys: Vec<(String, Vec<String>)> = tags
+        .iter()
+        .map(|t| (format!("aws:RequestTag/{}", t.key), vec![t.value.clone()]))
+        .collect();
+    let names: Vec<String> = tags
+        .iter()
+        .map(|t| t.key.clone())
+        .chain(removed.iter().cloned())
+        .collect();
+    if !names.is_empty() {
+        keys.push(("aws:TagKeys".into(), names));
+    }
+    keys
+}
+
 /// A key with its materials unsealed, as held in the cache.
 struct LiveKey {
     record: KeyRecord,
     policy: PolicyDocument,
+    aliases: Vec<String>,
     materials: HashMap<[u8; MATERIAL_ID_LEN], SecretBytes>,
 }
 
@@ -285,6 +315,7 @@ impl Kms {
         Ok(LiveKey {
             record: record.clone(),
             policy: parse_key_policy(record)?,
+            aliases: self.aliases_of(record)?,
             materials,
         })
     }
@@ -340,13 +371,14 @@ impl Kms {
         ctx: &RequestContext,
         key: &str,
         action: &str,
+        check: KeyCheck<'_>,
         mut change: impl FnMut(&mut KeyRecord, &mut dyn Transaction) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
         let key_ref = KeyRef::parse_key_only(key, ctx)?;
         let mut key_id = String::new();
         let out = transact(&*self.store, |tx| {
             let mut record = resolve::resolve_in(tx, &key_ref)?;
-            self.authorize(ctx, action, &record, &parse_key_policy(&record)?, None)?;
+            self.authorize_with_context(ctx, action, &record, &parse_key_policy(&record)?, check)?;
             let out = change(&mut record, tx)?;
             record.revision += 1;
             resolve::save_key(tx, &record)?;
@@ -387,7 +419,36 @@ impl Kms {
         policy: &PolicyDocument,
         requested_as: Option<&str>,
     ) -> Result<(), CoreError> {
-        self.authorize_with_context(ctx, action, record, policy, requested_as, None)
+        self.authorize_with_context(
+            ctx,
+            action,
+            record,
+            policy,
+            KeyCheck {
+                requested_as,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// The names of the aliases that point at a key (`kms:ResourceAliases`).
+    fn aliases_of(&self, record: &KeyRecord) -> Result<Vec<String>, CoreError> {
+        let scope = resolve::scope_of(record);
+        read(&*self.store, |tx| {
+            let mut names = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = tx.list(ALIAS_KIND, &scope, after.as_deref(), 1_000)?;
+                let Some(last) = page.last() else { return Ok(names) };
+                after = Some(last.id.clone());
+                for r in page {
+                    let alias: AliasRecord = serde_json::from_slice(&r.body)?;
+                    if alias.target_key_id == record.key_id {
+                        names.push(alias.name);
+                    }
+                }
+            }
+        })
     }
 
     fn authorize_with_context(
@@ -396,9 +457,15 @@ impl Kms {
         action: &str,
         record: &KeyRecord,
         policy: &PolicyDocument,
-        requested_as: Option<&str>,
-        context: Option<&EncryptionContext>,
+        check: KeyCheck<'_>,
     ) -> Result<(), CoreError> {
+        let KeyCheck {
+            requested_as,
+            context,
+            aliases,
+            request_tags,
+            tag_keys,
+        } = check;
         let mut keys: Vec<(String, Vec<String>)> = vec![
             ("kms:CallerAccount".into(), vec![ctx.account_id().to_string()]),
             ("kms:KeySpec".into(), vec![record.key_spec.clone()]),
@@ -412,6 +479,18 @@ impl Kms {
         for tag in &record.tags {
             keys.push((format!("aws:ResourceTag/{}", tag.key), vec![tag.value.clone()]));
         }
+        let looked_up;
+        let aliases = match aliases {
+            Some(known) => known,
+            None => {
+                looked_up = self.aliases_of(record)?;
+                &looked_up
+            }
+        };
+        if !aliases.is_empty() {
+            keys.push(("kms:ResourceAliases".into(), aliases.to_vec()));
+        }
+        keys.extend(tag_keys_of(request_tags, tag_keys));
         if let Some(context) = context {
             for (k, v) in context {
                 keys.push((format!("kms:EncryptionContext:{k}"), vec![v.clone()]));
@@ -480,12 +559,25 @@ impl Kms {
             }
         };
         let live = self.live(&scope, &key_id)?.ok_or_else(|| key_ref.not_found())?;
-        self.authorize_with_context(ctx, action, &live.record, &live.policy, Some(key), context)?;
+        let check = KeyCheck {
+            requested_as: Some(key),
+            context,
+            aliases: Some(&live.aliases),
+            ..Default::default()
+        };
+        self.authorize_with_context(ctx, action, &live.record, &live.policy, check)?;
         Ok(live)
     }
 
     pub fn create_key(&self, ctx: &RequestContext, input: CreateKeyInput) -> Result<KeyRecord, CoreError> {
-        self.authorize_account(ctx, "kms:CreateKey")?;
+        let keys = tag_keys_of(&input.tags, &[]);
+        self.authz.check(
+            ctx,
+            &Access {
+                keys: &keys,
+                ..Access::identity_only("kms:CreateKey", "*", ctx.account_id())
+            },
+        )?;
         self.create_key_as(ctx, input, MANAGER_CUSTOMER)
     }
 
@@ -657,15 +749,21 @@ impl Kms {
         key: &str,
         description: String,
     ) -> Result<(), CoreError> {
-        self.update_key(ctx, key, "kms:UpdateKeyDescription", |record, _| {
-            require_not_pending_deletion(record)?;
-            record.description = description.clone();
-            Ok(())
-        })
+        self.update_key(
+            ctx,
+            key,
+            "kms:UpdateKeyDescription",
+            KeyCheck::default(),
+            |record, _| {
+                require_not_pending_deletion(record)?;
+                record.description = description.clone();
+                Ok(())
+            },
+        )
     }
 
     pub fn enable_key(&self, ctx: &RequestContext, key: &str) -> Result<(), CoreError> {
-        self.update_key(ctx, key, "kms:EnableKey", |record, _| {
+        self.update_key(ctx, key, "kms:EnableKey", KeyCheck::default(), |record, _| {
             require_not_pending_deletion(record)?;
             record.state = KeyState::Enabled;
             Ok(())
@@ -673,7 +771,7 @@ impl Kms {
     }
 
     pub fn disable_key(&self, ctx: &RequestContext, key: &str) -> Result<(), CoreError> {
-        self.update_key(ctx, key, "kms:DisableKey", |record, _| {
+        self.update_key(ctx, key, "kms:DisableKey", KeyCheck::default(), |record, _| {
             require_not_pending_deletion(record)?;
             record.state = KeyState::Disabled;
             Ok(())
@@ -688,30 +786,36 @@ impl Kms {
     ) -> Result<KeyRecord, CoreError> {
         let days = window_days.unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
         let now = self.clock.now().unix_timestamp();
-        self.update_key(ctx, key, "kms:ScheduleKeyDeletion", |record, tx| {
-            require_not_pending_deletion(record)?;
-            if record.key_manager == MANAGER_AWS {
-                return Err(CoreError::UnsupportedOperation(format!(
-                    "{} is an AWS managed key; AWS managed keys cannot be deleted.",
-                    record.arn()
-                )));
-            }
-            let due = now + i64::from(days) * SECONDS_PER_DAY;
-            record.state = KeyState::PendingDeletion;
-            record.deletion_date = Some(due as f64);
-            record.pending_window_days = Some(days);
-            tx.schedule(&Job {
-                id: format!("{JOB_DELETE_KEY}/{}", record.key_id),
-                due_at: due,
-                kind: JOB_DELETE_KEY.into(),
-                payload: record.key_id.clone().into_bytes(),
-            })?;
-            Ok(record.clone())
-        })
+        self.update_key(
+            ctx,
+            key,
+            "kms:ScheduleKeyDeletion",
+            KeyCheck::default(),
+            |record, tx| {
+                require_not_pending_deletion(record)?;
+                if record.key_manager == MANAGER_AWS {
+                    return Err(CoreError::UnsupportedOperation(format!(
+                        "{} is an AWS managed key; AWS managed keys cannot be deleted.",
+                        record.arn()
+                    )));
+                }
+                let due = now + i64::from(days) * SECONDS_PER_DAY;
+                record.state = KeyState::PendingDeletion;
+                record.deletion_date = Some(due as f64);
+                record.pending_window_days = Some(days);
+                tx.schedule(&Job {
+                    id: format!("{JOB_DELETE_KEY}/{}", record.key_id),
+                    due_at: due,
+                    kind: JOB_DELETE_KEY.into(),
+                    payload: record.key_id.clone().into_bytes(),
+                })?;
+                Ok(record.clone())
+            },
+        )
     }
 
     pub fn cancel_key_deletion(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, CoreError> {
-        self.update_key(ctx, key, "kms:CancelKeyDeletion", |record, tx| {
+        self.update_key(ctx, key, "kms:CancelKeyDeletion", KeyCheck::default(), |record, tx| {
             if record.state != KeyState::PendingDeletion {
                 return Err(CoreError::InvalidState(format!(
                     "{} is not pending deletion.",
@@ -729,25 +833,43 @@ impl Kms {
 
     pub fn tag_resource(&self, ctx: &RequestContext, key: &str, tags: Vec<Tag>) -> Result<(), CoreError> {
         validate_tags(&tags)?;
-        self.update_key(ctx, key, "kms:TagResource", |record, _| {
-            for tag in &tags {
-                match record.tags.iter_mut().find(|t| t.key == tag.key) {
-                    Some(existing) => existing.value = tag.value.clone(),
-                    None => record.tags.push(tag.clone()),
+        self.update_key(
+            ctx,
+            key,
+            "kms:TagResource",
+            KeyCheck {
+                request_tags: &tags,
+                ..Default::default()
+            },
+            |record, _| {
+                for tag in &tags {
+                    match record.tags.iter_mut().find(|t| t.key == tag.key) {
+                        Some(existing) => existing.value = tag.value.clone(),
+                        None => record.tags.push(tag.clone()),
+                    }
                 }
-            }
-            if record.tags.len() > MAX_TAGS {
-                return Err(CoreError::Tag("Too many tags".into()));
-            }
-            Ok(())
-        })
+                if record.tags.len() > MAX_TAGS {
+                    return Err(CoreError::Tag("Too many tags".into()));
+                }
+                Ok(())
+            },
+        )
     }
 
     pub fn untag_resource(&self, ctx: &RequestContext, key: &str, tag_keys: &[String]) -> Result<(), CoreError> {
-        self.update_key(ctx, key, "kms:UntagResource", |record, _| {
-            record.tags.retain(|t| !tag_keys.contains(&t.key));
-            Ok(())
-        })
+        self.update_key(
+            ctx,
+            key,
+            "kms:UntagResource",
+            KeyCheck {
+                tag_keys,
+                ..Default::default()
+            },
+            |record, _| {
+                record.tags.retain(|t| !tag_keys.contains(&t.key));
+                Ok(())
+            },
+        )
     }
 
     pub fn list_resource_tags(
@@ -782,7 +904,7 @@ impl Kms {
     ) -> Result<(), CoreError> {
         check_policy_name(policy_name)?;
         // AWS looks the key up before it reads the policy: an unknown key is NotFound whatever the policy.
-        self.update_key(ctx, key, "kms:PutKeyPolicy", |record, _| {
+        self.update_key(ctx, key, "kms:PutKeyPolicy", KeyCheck::default(), |record, _| {
             self.check_new_policy(ctx, record, policy, bypass_lockout_safety_check)?;
             require_not_pending_deletion(record)?;
             record.policy = policy.to_string();
@@ -800,7 +922,7 @@ impl Kms {
         let target_ref = KeyRef::parse_alias_target(target, ctx)?;
         let scope = ctx.regional_scope();
         let now = self.now();
-        transact(&*self.store, |tx| {
+        let changed = transact(&*self.store, |tx| {
             let record = resolve::resolve_in(tx, &target_ref)?;
             self.authorize(ctx, "kms:CreateAlias", &record, &parse_key_policy(&record)?, None)?;
             require_not_pending_deletion(&record)?;
@@ -818,7 +940,10 @@ impl Kms {
                 last_updated_date: now,
             };
             resolve::save_alias(tx, &scope, &alias_record)
-        })
+        });
+        // Cached keys carry their aliases (kms:ResourceAliases); alias changes are rare.
+        self.clear_cache();
+        changed
     }
 
     pub fn update_alias(&self, ctx: &RequestContext, alias: &str, target: &str) -> Result<(), CoreError> {
@@ -826,7 +951,7 @@ impl Kms {
         let target_ref = KeyRef::parse_alias_target(target, ctx)?;
         let scope = ctx.regional_scope();
         let now = self.now();
-        transact(&*self.store, |tx| {
+        let changed = transact(&*self.store, |tx| {
             let mut alias_record =
                 resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
             let record = resolve::resolve_in(tx, &target_ref)?;
@@ -835,7 +960,10 @@ impl Kms {
             alias_record.target_key_id = record.key_id.clone();
             alias_record.last_updated_date = now;
             resolve::save_alias(tx, &scope, &alias_record)
-        })
+        });
+        // Cached keys carry their aliases (kms:ResourceAliases); alias changes are rare.
+        self.clear_cache();
+        changed
     }
 
     pub fn delete_alias(&self, ctx: &RequestContext, alias: &str) -> Result<(), CoreError> {
@@ -848,7 +976,7 @@ impl Kms {
             )));
         }
         let scope = ctx.regional_scope();
-        transact(&*self.store, |tx| {
+        let changed = transact(&*self.store, |tx| {
             let existing =
                 resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
             if let Some(record) = resolve::load_key(tx, &scope, &existing.target_key_id)? {
@@ -856,7 +984,10 @@ impl Kms {
             }
             tx.delete(ALIAS_KIND, &scope, alias)?;
             Ok(())
-        })
+        });
+        // Cached keys carry their aliases (kms:ResourceAliases); alias changes are rare.
+        self.clear_cache();
+        changed
     }
 
     pub fn list_aliases(
@@ -978,7 +1109,13 @@ impl Kms {
                 self.live(&scope, &key_id)?.ok_or(CoreError::InvalidCiphertext)?
             }
         };
-        self.authorize_with_context(ctx, action, &live.record, &live.policy, expected, Some(context))?;
+        let check = KeyCheck {
+            requested_as: expected,
+            context: Some(context),
+            aliases: Some(&live.aliases),
+            ..Default::default()
+        };
+        self.authorize_with_context(ctx, action, &live.record, &live.policy, check)?;
         if let Some(expected) = expected {
             let wanted = self
                 .live_by_ref(ctx, expected, action, Some(context))
@@ -1123,7 +1260,7 @@ impl Kms {
     ) -> Result<(), CoreError> {
         let period = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
         let now = self.clock.now().unix_timestamp();
-        self.update_key(ctx, key, "kms:EnableKeyRotation", |record, tx| {
+        self.update_key(ctx, key, "kms:EnableKeyRotation", KeyCheck::default(), |record, tx| {
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
             let due = now + i64::from(period) * SECONDS_PER_DAY;
@@ -1137,7 +1274,7 @@ impl Kms {
     }
 
     pub fn disable_key_rotation(&self, ctx: &RequestContext, key: &str) -> Result<(), CoreError> {
-        self.update_key(ctx, key, "kms:DisableKeyRotation", |record, tx| {
+        self.update_key(ctx, key, "kms:DisableKeyRotation", KeyCheck::default(), |record, tx| {
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
             record.rotation = RotationSettings {
@@ -1162,7 +1299,7 @@ impl Kms {
     }
 
     pub fn rotate_key_on_demand(&self, ctx: &RequestContext, key: &str) -> Result<String, CoreError> {
-        self.update_key(ctx, key, "kms:RotateKeyOnDemand", |record, _| {
+        self.update_key(ctx, key, "kms:RotateKeyOnDemand", KeyCheck::default(), |record, _| {
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
             if record.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
