@@ -81,6 +81,8 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
         }
         Request::GetFederationToken(i) => {
             let name = i.name.unwrap_or_default();
+            let resource = format!("arn:aws:sts::{}:federated-user/{name}", ctx.account_id());
+            crate::authorize::check(core, ctx, "sts:GetFederationToken", &resource, &[], sts_error)?;
             let policy_arns: Vec<String> = i
                 .policy_arns
                 .unwrap_or_default()
@@ -105,10 +107,13 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                 packed_policy_size: i.policy.as_ref().map(|p| ((p.len() * 100) / 2048).min(100) as i32),
             }))
         }
-        Request::DecodeAuthorizationMessage(_) => Err(ApiError::bad_request(
-            "InvalidAuthorizationMessageException",
-            "The encoded authorization message is invalid: this server's denials are never encoded.",
-        )),
+        Request::DecodeAuthorizationMessage(_) => {
+            crate::authorize::check(core, ctx, "sts:DecodeAuthorizationMessage", "*", &[], sts_error)?;
+            Err(ApiError::bad_request(
+                "InvalidAuthorizationMessageException",
+                "The encoded authorization message is invalid: this server's denials are never encoded.",
+            ))
+        }
         other => Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "InvalidAction",

@@ -133,6 +133,14 @@ fn user_identity(p: &Principal) -> Value {
             "userName": role.role_name,
         });
     }
+    if let Some(user_arn) = p.session.as_ref().and_then(|s| s.federated_by.as_ref()) {
+        context["sessionIssuer"] = json!({
+            "type": "IAMUser",
+            "arn": user_arn,
+            "accountId": p.account_id,
+            "userName": user_arn.rsplit('/').next().unwrap_or_default(),
+        });
+    }
     if let Some(source) = p.session.as_ref().and_then(|s| s.source_identity.as_ref()) {
         context["sourceIdentity"] = json!(source);
     }
