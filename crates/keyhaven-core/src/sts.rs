@@ -424,7 +424,12 @@ impl crate::Core {
     }
 
     /// Session policy documents: the inline one and those of the named managed policies.
-    fn session_policies(&self, account: &str, inline: Option<&str>, arns: &[String]) -> Result<Vec<String>, CoreError> {
+    pub(crate) fn session_policies(
+        &self,
+        account: &str,
+        inline: Option<&str>,
+        arns: &[String],
+    ) -> Result<Vec<String>, CoreError> {
         let mut documents = Vec::new();
         if let Some(text) = inline {
             if text.chars().filter(|c| !c.is_whitespace()).count() > MAX_SESSION_POLICY_CHARS {

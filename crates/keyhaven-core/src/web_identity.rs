@@ -202,11 +202,6 @@ impl crate::Core {
                 "ProviderId is only for OAuth 2.0 access tokens of Login with Amazon and Facebook, which this server does not accept; OpenID Connect tokens need no ProviderId.".into(),
             ));
         }
-        if input.policy.is_some() || !input.policy_arns.is_empty() {
-            return Err(CoreError::Validation(
-                "Session policies (Policy, PolicyArns) are not supported with AssumeRoleWithWebIdentity by this server yet.".into(),
-            ));
-        }
         let token = self.verify_web_identity_token(account, &input.token)?;
         let provider_arn = token.provider.arn();
         let caller = Principal {
@@ -290,7 +285,10 @@ impl crate::Core {
                 role_id: role.id,
                 session_name: input.session_name,
             }),
-            facts: SessionFacts::default(),
+            facts: SessionFacts {
+                session_policies: self.session_policies(account, input.policy.as_deref(), &input.policy_arns)?,
+                ..Default::default()
+            },
             duration_seconds: i64::from(duration),
         })?;
         Ok(WebIdentityCredentials {
@@ -649,7 +647,13 @@ mod tests {
             policy: Some("{}".into()),
             ..input("rs256")
         };
-        assert!(matches!(assume(&core, session_policy), Err(CoreError::Validation(_))));
+        assert!(
+            matches!(
+                assume(&core, session_policy),
+                Err(CoreError::MalformedPolicyDocument(_))
+            ),
+            "session policies are validated"
+        );
     }
 
     #[test]
