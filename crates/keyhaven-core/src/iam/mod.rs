@@ -102,7 +102,7 @@ pub struct NewAccessKey {
 }
 
 /// What an access key id is to this server.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum KeyLookup {
     Unknown,
     /// Exists but is Inactive (or its user is gone): refused, never treated as unknown.
@@ -196,8 +196,9 @@ pub struct Iam {
     clock: Arc<dyn Clock>,
     /// Bumped after every committed write, so caches of anything IAM holds know to reload.
     generation: AtomicU64,
-    /// Active access keys already unsealed, with the generation they were read at.
-    verified: RwLock<HashMap<String, (u64, Arc<VerifiedKey>)>>,
+    /// Access key lookups (active keys unsealed, and unknown or disabled ones too), with the
+    /// generation they were made at.
+    verified: RwLock<HashMap<String, (u64, KeyLookup)>>,
     /// Latest use of each access key, and when it was last written to the store.
     last_used: std::sync::Mutex<HashMap<String, (LastUsed, i64)>>,
 }
@@ -1014,11 +1015,22 @@ impl Iam {
     /// Resolves an access key id for signature verification: active key, its secret and its user.
     pub fn verify_access_key(&self, access_key_id: &str) -> Result<KeyLookup, CoreError> {
         let generation = self.generation();
-        if let Some((seen, key)) = self.verified.read().ok().and_then(|c| c.get(access_key_id).cloned())
+        if let Some((seen, lookup)) = self.verified.read().ok().and_then(|c| c.get(access_key_id).cloned())
             && seen == generation
         {
-            return Ok(KeyLookup::Active(key));
+            return Ok(lookup);
         }
+        let lookup = self.look_up_access_key(access_key_id)?;
+        if let Ok(mut cache) = self.verified.write() {
+            if cache.len() >= VERIFIED_KEY_CACHE {
+                cache.clear();
+            }
+            cache.insert(access_key_id.to_string(), (generation, lookup.clone()));
+        }
+        Ok(lookup)
+    }
+
+    fn look_up_access_key(&self, access_key_id: &str) -> Result<KeyLookup, CoreError> {
         let found = read(&*self.store, |tx| {
             let Some(body) = tx.get(ACCESS_KEY_KIND, "", access_key_id)? else {
                 return Ok(None);
@@ -1037,14 +1049,7 @@ impl Iam {
             .decode(&record.sealed_secret)
             .map_err(|_| CoreError::Internal("sealed secret is not base64".into()))?;
         let secret = self.root.open(&access_key_label(access_key_id), &sealed)?;
-        let key = Arc::new(VerifiedKey { record, secret, user });
-        if let Ok(mut cache) = self.verified.write() {
-            if cache.len() >= VERIFIED_KEY_CACHE {
-                cache.clear();
-            }
-            cache.insert(access_key_id.to_string(), (generation, key.clone()));
-        }
-        Ok(KeyLookup::Active(key))
+        Ok(KeyLookup::Active(Arc::new(VerifiedKey { record, secret, user })))
     }
 
     /// The identity policies that apply to a user (its own and its groups'), as (label, document).
