@@ -386,3 +386,10 @@ def test_tag_request_keys_resource_aliases_and_last_used(server):
     used = server.client("iam").get_access_key_last_used(AccessKeyId=creds[0])
     assert used["UserName"] == "max"
     assert used["AccessKeyLastUsed"]["ServiceName"] in ("kms", "sts", "iam") and used["AccessKeyLastUsed"]["Region"] == "us-east-1"
+
+
+def test_get_access_key_info_names_the_owning_account(server):
+    other = server.client("iam", aws_access_key_id=OTHER_ACCOUNT, aws_secret_access_key="x")
+    other.create_user(UserName="remote")
+    key = other.create_access_key(UserName="remote")["AccessKey"]["AccessKeyId"]
+    assert server.client("sts").get_access_key_info(AccessKeyId=key)["Account"] == OTHER_ACCOUNT

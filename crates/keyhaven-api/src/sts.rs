@@ -107,6 +107,13 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                 packed_policy_size: i.policy.as_ref().map(|p| ((p.len() * 100) / 2048).min(100) as i32),
             }))
         }
+        Request::GetAccessKeyInfo(i) => {
+            let access_key_id = i.access_key_id.unwrap_or_default();
+            let account = core.access_key_account(&access_key_id).map_err(sts_error)?;
+            Ok(Response::GetAccessKeyInfo(wire::GetAccessKeyInfoResponse {
+                account: Some(account.unwrap_or_else(|| ctx.account_id().to_string())),
+            }))
+        }
         Request::DecodeAuthorizationMessage(_) => {
             crate::authorize::check(core, ctx, "sts:DecodeAuthorizationMessage", "*", &[], sts_error)?;
             Err(ApiError::bad_request(

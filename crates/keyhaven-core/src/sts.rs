@@ -403,6 +403,22 @@ impl crate::Core {
         })
     }
 
+    /// GetAccessKeyInfo: the account an IAM access key or STS session belongs to, if this server
+    /// issued it.
+    pub fn access_key_account(&self, access_key_id: &str) -> Result<Option<String>, CoreError> {
+        if let Some(record) = read(&*self.store, |tx| match tx.get(SESSION_KIND, "", access_key_id)? {
+            Some(body) => Ok(Some(serde_json::from_slice::<SessionRecord>(&body)?)),
+            None => Ok(None),
+        })? {
+            return Ok(Some(record.account_id));
+        }
+        match self.iam.access_key_last_used(access_key_id) {
+            Ok(record) => Ok(Some(record.account_id)),
+            Err(CoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether the request proves MFA: a serial number and code of a device enabled for the calling
     /// user (a session keeps the MFA state it was created with).
     fn verify_mfa(&self, ctx: &RequestContext, serial: Option<&str>, code: Option<&str>) -> Result<bool, CoreError> {
