@@ -198,6 +198,21 @@ fn inline_put(
     Ok(None)
 }
 
+/// An inline policy's document, URL-encoded as IAM returns it.
+fn inline_document(
+    core: &Core,
+    ctx: &RequestContext,
+    kind: EntityKind,
+    entity: &Option<String>,
+    policy: &Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let document = core
+        .iam
+        .inline_policy(ctx, kind, &name(entity.clone()), &name(policy.clone()))
+        .map_err(iam_error)?;
+    Ok(Some(encode_document(&document)))
+}
+
 fn inline_names(
     core: &Core,
     ctx: &RequestContext,
@@ -554,48 +569,27 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             i.policy_document,
         ),
         Request::GetUserPolicy(i) => {
-            let document = iam
-                .inline_policy(
-                    ctx,
-                    EntityKind::User,
-                    &name(i.user_name.clone()),
-                    &name(i.policy_name.clone()),
-                )
-                .map_err(iam_error)?;
+            let policy_document = inline_document(core, ctx, EntityKind::User, &i.user_name, &i.policy_name)?;
             some(wire::GetUserPolicyResponse {
                 user_name: i.user_name,
                 policy_name: i.policy_name,
-                policy_document: Some(encode_document(&document)),
+                policy_document,
             })
         }
         Request::GetGroupPolicy(i) => {
-            let document = iam
-                .inline_policy(
-                    ctx,
-                    EntityKind::Group,
-                    &name(i.group_name.clone()),
-                    &name(i.policy_name.clone()),
-                )
-                .map_err(iam_error)?;
+            let policy_document = inline_document(core, ctx, EntityKind::Group, &i.group_name, &i.policy_name)?;
             some(wire::GetGroupPolicyResponse {
                 group_name: i.group_name,
                 policy_name: i.policy_name,
-                policy_document: Some(encode_document(&document)),
+                policy_document,
             })
         }
         Request::GetRolePolicy(i) => {
-            let document = iam
-                .inline_policy(
-                    ctx,
-                    EntityKind::Role,
-                    &name(i.role_name.clone()),
-                    &name(i.policy_name.clone()),
-                )
-                .map_err(iam_error)?;
+            let policy_document = inline_document(core, ctx, EntityKind::Role, &i.role_name, &i.policy_name)?;
             some(wire::GetRolePolicyResponse {
                 role_name: i.role_name,
                 policy_name: i.policy_name,
-                policy_document: Some(encode_document(&document)),
+                policy_document,
             })
         }
         Request::DeleteUserPolicy(i) => {
