@@ -60,45 +60,100 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// The CloudTrail record for this event.
     pub fn to_record(&self) -> Value {
-        let user_identity = match &self.principal {
-            Some(p) => user_identity(p),
-            None => json!({ "type": "Unknown", "accountId": self.recipient_account_id }),
-        };
-        let mut record = json!({
-            "eventVersion": EVENT_VERSION,
-            "userIdentity": user_identity,
-            "eventTime": self.event_time.replace_nanosecond(0).unwrap_or(self.event_time).format(&Rfc3339).unwrap_or_default(),
-            "eventSource": self.event_source,
-            "eventName": self.event_name,
-            "awsRegion": self.region,
-            "sourceIPAddress": self.source_ip,
-            "userAgent": self.user_agent,
-            "requestParameters": self.request_parameters,
-            "responseElements": self.response_elements,
-            "requestID": self.request_id,
-            "eventID": self.event_id,
-            "readOnly": self.read_only,
-            "eventType": "AwsApiCall",
-            "managementEvent": true,
-            "recipientAccountId": self.recipient_account_id,
-            "eventCategory": "Management",
-        });
-        if let Some(code) = &self.error_code {
-            record["errorCode"] = json!(code);
-            record["errorMessage"] = json!(self.error_message.clone().unwrap_or_default());
-        }
-        if !self.resources.is_empty() {
-            record["resources"] = self
+        serde_json::to_value(self.record()).unwrap_or(Value::Null)
+    }
+
+    /// The record as a borrowed, typed value: serialised straight to bytes on the request path.
+    fn record(&self) -> Record<'_> {
+        Record {
+            event_version: EVENT_VERSION,
+            user_identity: match &self.principal {
+                Some(p) => user_identity(p),
+                None => json!({ "type": "Unknown", "accountId": self.recipient_account_id }),
+            },
+            event_time: self
+                .event_time
+                .replace_nanosecond(0)
+                .unwrap_or(self.event_time)
+                .format(&Rfc3339)
+                .unwrap_or_default(),
+            event_source: &self.event_source,
+            event_name: &self.event_name,
+            aws_region: &self.region,
+            source_ip_address: &self.source_ip,
+            user_agent: &self.user_agent,
+            request_parameters: &self.request_parameters,
+            response_elements: &self.response_elements,
+            request_id: &self.request_id,
+            event_id: &self.event_id,
+            read_only: self.read_only,
+            event_type: "AwsApiCall",
+            management_event: true,
+            recipient_account_id: &self.recipient_account_id,
+            event_category: "Management",
+            error_code: self.error_code.as_deref(),
+            error_message: self
+                .error_code
+                .as_ref()
+                .map(|_| self.error_message.as_deref().unwrap_or_default()),
+            resources: self
                 .resources
                 .iter()
-                .map(|r| json!({ "accountId": r.account_id, "type": r.resource_type, "ARN": r.arn }))
-                .collect();
+                .map(|r| ResourceRecord {
+                    account_id: &r.account_id,
+                    resource_type: r.resource_type,
+                    arn: &r.arn,
+                })
+                .collect(),
+            tls_details: self
+                .tls
+                .then(|| json!({ "tlsVersion": "TLSv1.3", "clientProvidedHostHeader": Value::Null })),
         }
-        if self.tls {
-            record["tlsDetails"] = json!({ "tlsVersion": "TLSv1.3", "clientProvidedHostHeader": Value::Null });
-        }
-        record
     }
+}
+
+/// A CloudTrail record, in CloudTrail's member names.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    event_version: &'static str,
+    user_identity: Value,
+    event_time: String,
+    event_source: &'a str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    user_agent: &'a str,
+    request_parameters: &'a Value,
+    response_elements: &'a Value,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<ResourceRecord<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_details: Option<Value>,
+}
+
+#[derive(serde::Serialize)]
+struct ResourceRecord<'a> {
+    #[serde(rename = "accountId")]
+    account_id: &'a str,
+    #[serde(rename = "type")]
+    resource_type: &'a str,
+    #[serde(rename = "ARN")]
+    arn: &'a str,
 }
 
 /// CloudTrail's `userIdentity` for an authenticated principal.
@@ -203,7 +258,7 @@ impl AuditLog {
 
     /// Enqueues the event; in strict mode waits until it is durable.
     pub async fn record(&self, event: &AuditEvent) -> Result<(), CoreError> {
-        let record = serde_json::to_vec(&event.to_record())?;
+        let record = serde_json::to_vec(&event.record())?;
         let (durable, done) = if self.strict {
             let (tx, rx) = tokio::sync::oneshot::channel();
             (Some(tx), Some(rx))
