@@ -139,8 +139,9 @@ impl Authorizer {
 
     fn load(&self, principal: &Principal) -> Result<Arc<CallerPolicies>, CoreError> {
         let generation = self.iam.generation();
-        let cache_key = format!("{}|{}", principal.arn, principal.access_key_id);
-        if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(&cache_key).cloned())
+        // An access key id names exactly one caller (dev-mode keys one account root each).
+        let cache_key = principal.access_key_id.as_str();
+        if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(cache_key).cloned())
             && hit.generation == generation
         {
             return Ok(hit);
@@ -196,7 +197,7 @@ impl Authorizer {
             if cache.len() >= CACHE_CAPACITY {
                 cache.clear();
             }
-            cache.insert(cache_key, loaded.clone());
+            cache.insert(cache_key.to_string(), loaded.clone());
         }
         Ok(loaded)
     }

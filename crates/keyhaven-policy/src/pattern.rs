@@ -114,6 +114,26 @@ impl Pattern {
     /// Whether `value` matches. Dynamic programming over (pattern, value) prefixes: patterns and
     /// ARNs are short, and unlike backtracking this never goes exponential on hostile input.
     pub(crate) fn matches(&self, value: &str) -> bool {
+        // Without allocating: most patterns fail on their literal prefix (`ssm:Get*` against
+        // `kms:encrypt`), and patterns without wildcards are plain comparisons.
+        let mut rest = value.chars();
+        let mut wildcard = false;
+        for token in &self.0 {
+            match token {
+                Token::Literal(literal) => {
+                    if rest.next() != Some(*literal) {
+                        return false;
+                    }
+                }
+                _ => {
+                    wildcard = true;
+                    break;
+                }
+            }
+        }
+        if !wildcard {
+            return rest.next().is_none();
+        }
         let value: Vec<char> = value.chars().collect();
         // reachable[j]: the tokens consumed so far match value[..j].
         let mut reachable = vec![false; value.len() + 1];

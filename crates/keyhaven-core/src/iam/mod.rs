@@ -312,23 +312,33 @@ impl Iam {
     /// itself reports last use with hours of delay).
     pub fn record_key_use(&self, access_key_id: &str, service: &str, region: &str) -> Result<(), CoreError> {
         let now = self.clock.now().unix_timestamp();
-        let used = LastUsed {
-            date: self.now(),
-            service: service.to_string(),
-            region: region.to_string(),
-        };
         let persist = {
             let mut map = self
                 .last_used
                 .lock()
                 .map_err(|_| CoreError::Internal("last-used map poisoned".into()))?;
+            // Within the same second, for the same service and region, there is nothing new to note.
+            if let Some((used, _)) = map.get(access_key_id)
+                && used.date as i64 == now
+                && used.service == service
+                && used.region == region
+            {
+                return Ok(());
+            }
+            let used = LastUsed {
+                date: now as f64,
+                service: service.to_string(),
+                region: region.to_string(),
+            };
             let written_at = map.get(access_key_id).map_or(i64::MIN, |(_, at)| *at);
             let due = now.saturating_sub(written_at) >= LAST_USED_WRITE_INTERVAL_SECONDS;
-            map.insert(
-                access_key_id.to_string(),
-                (used.clone(), if due { now } else { written_at }),
-            );
+            map.insert(access_key_id.to_string(), (used, if due { now } else { written_at }));
             due
+        };
+        let used = LastUsed {
+            date: now as f64,
+            service: service.to_string(),
+            region: region.to_string(),
         };
         if persist {
             transact(&*self.store, |tx| {
