@@ -29,9 +29,57 @@ pub fn check(
         .map_err(map)
 }
 
-/// Tag condition keys of an IAM request: `aws:RequestTag/*` and `aws:TagKeys` for the tags it sets
-/// or removes, and `aws:ResourceTag/*` of the user or role it names.
-pub fn iam_tag_keys(core: &Core, ctx: &RequestContext, params: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+/// What an IAM operation is authorised against: the ARN it acts on (the named policy, provider,
+/// user, group or role, with its path when it exists, or `*`) and its tag condition keys
+/// (`aws:RequestTag/*` and `aws:TagKeys` for the tags it sets or removes, `aws:ResourceTag/*` of the
+/// user or role it names). The named entity is read once.
+pub fn iam_access(
+    core: &Core,
+    ctx: &RequestContext,
+    params: &[(String, String)],
+) -> (String, Vec<(String, Vec<String>)>) {
+    let param = |name: &str| crate::query::first(params, name);
+    let mut keys = request_tag_keys(params);
+    if let Some(arn) = param("PolicyArn").or_else(|| param("OpenIDConnectProviderArn")) {
+        return (arn.to_string(), keys);
+    }
+    let caller_key_operation = param("Action").is_some_and(|a| a.contains("AccessKey"));
+    let named = [
+        ("UserName", EntityKind::User),
+        ("RoleName", EntityKind::Role),
+        ("GroupName", EntityKind::Group),
+    ]
+    .into_iter()
+    .find_map(|(name, kind)| param(name).map(|value| (kind, value)))
+    .or_else(|| {
+        ctx.principal
+            .user_name
+            .as_deref()
+            .filter(|_| caller_key_operation)
+            .map(|u| (EntityKind::User, u))
+    });
+    let Some((kind, name)) = named else {
+        return ("*".to_string(), keys);
+    };
+    let account = ctx.account_id();
+    match core.iam.entity_in(account, kind, name) {
+        Ok(entity) => {
+            if kind != EntityKind::Group {
+                keys.extend(
+                    entity
+                        .tags
+                        .iter()
+                        .map(|t| (format!("aws:ResourceTag/{}", t.key), vec![t.value.clone()])),
+                );
+            }
+            (entity.arn(), keys)
+        }
+        Err(_) => (format!("arn:aws:iam::{account}:{}/{name}", kind.arn_type()), keys),
+    }
+}
+
+/// `aws:RequestTag/*` and `aws:TagKeys` for the tags an IAM request sets (`Tags`) or removes (`TagKeys`).
+fn request_tag_keys(params: &[(String, String)]) -> Vec<(String, Vec<String>)> {
     let mut keys = Vec::new();
     let mut tag_keys = Vec::new();
     for n in 1.. {
@@ -51,49 +99,5 @@ pub fn iam_tag_keys(core: &Core, ctx: &RequestContext, params: &[(String, String
     if !tag_keys.is_empty() {
         keys.push(("aws:TagKeys".into(), tag_keys));
     }
-    let account = ctx.account_id();
-    let named = [("UserName", EntityKind::User), ("RoleName", EntityKind::Role)]
-        .into_iter()
-        .find_map(|(param, kind)| crate::query::first(params, param).map(|name| (kind, name)));
-    if let Some((kind, name)) = named
-        && let Ok(entity) = core.iam.entity_in(account, kind, name)
-    {
-        keys.extend(
-            entity
-                .tags
-                .iter()
-                .map(|t| (format!("aws:ResourceTag/{}", t.key), vec![t.value.clone()])),
-        );
-    }
     keys
-}
-
-/// The ARN an IAM operation acts on, for authorisation: the named user, group, role or policy
-/// (with its path when it exists), or `*`.
-pub fn iam_resource(core: &Core, ctx: &RequestContext, params: &[(String, String)]) -> String {
-    let account = ctx.account_id();
-    let named = |kind: EntityKind, name: &str| match core.iam.entity_in(account, kind, name) {
-        Ok(entity) => entity.arn(),
-        Err(_) => format!("arn:aws:iam::{account}:{}/{name}", kind.arn_type()),
-    };
-    let param = |name: &str| crate::query::first(params, name).map(str::to_string);
-    if let Some(arn) = param("PolicyArn") {
-        return arn;
-    }
-    if let Some(arn) = param("OpenIDConnectProviderArn") {
-        return arn;
-    }
-    if let Some(name) = param("UserName") {
-        return named(EntityKind::User, &name);
-    }
-    if let Some(name) = param("RoleName") {
-        return named(EntityKind::Role, &name);
-    }
-    if let Some(name) = param("GroupName") {
-        return named(EntityKind::Group, &name);
-    }
-    match (&ctx.principal.user_name, crate::query::first(params, "Action")) {
-        (Some(user), Some(action)) if action.contains("AccessKey") => named(EntityKind::User, user),
-        _ => "*".to_string(),
-    }
 }

@@ -157,6 +157,22 @@ impl<T> From<Page<T>> for Listed<T> {
     }
 }
 
+/// One page of the account's users, groups or roles under a path prefix.
+fn list_entities(
+    core: &Core,
+    ctx: &RequestContext,
+    kind: EntityKind,
+    path_prefix: &Option<String>,
+    max: Option<i32>,
+    marker: &Option<String>,
+) -> Result<Listed<Entity>, ApiError> {
+    let page = core
+        .iam
+        .list_entities(ctx, kind, path_prefix.as_deref(), max_items(max), marker.as_deref())
+        .map_err(iam_error)?;
+    Ok(Listed::from(page))
+}
+
 fn listed<T: Clone>(items: Vec<T>, max: Option<i32>, marker: Option<&str>) -> Result<Listed<T>, ApiError> {
     paged(items, max, marker).map(Listed::from)
 }
@@ -306,16 +322,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             })
         }
         Request::ListUsers(i) => {
-            let page = iam
-                .list_entities(
-                    ctx,
-                    EntityKind::User,
-                    i.path_prefix.as_deref(),
-                    max_items(i.max_items),
-                    i.marker.as_deref(),
-                )
-                .map_err(iam_error)?;
-            let page = Listed::from(page);
+            let page = list_entities(core, ctx, EntityKind::User, &i.path_prefix, i.max_items, &i.marker)?;
             some(wire::ListUsersResponse {
                 users: Some(page.items.iter().map(user_out).collect()),
                 is_truncated: page.is_truncated,
@@ -348,16 +355,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             })
         }
         Request::ListGroups(i) => {
-            let page = iam
-                .list_entities(
-                    ctx,
-                    EntityKind::Group,
-                    i.path_prefix.as_deref(),
-                    max_items(i.max_items),
-                    i.marker.as_deref(),
-                )
-                .map_err(iam_error)?;
-            let page = Listed::from(page);
+            let page = list_entities(core, ctx, EntityKind::Group, &i.path_prefix, i.max_items, &i.marker)?;
             some(wire::ListGroupsResponse {
                 groups: Some(page.items.iter().map(group_out).collect()),
                 is_truncated: page.is_truncated,
@@ -410,16 +408,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             })
         }
         Request::ListRoles(i) => {
-            let page = iam
-                .list_entities(
-                    ctx,
-                    EntityKind::Role,
-                    i.path_prefix.as_deref(),
-                    max_items(i.max_items),
-                    i.marker.as_deref(),
-                )
-                .map_err(iam_error)?;
-            let page = Listed::from(page);
+            let page = list_entities(core, ctx, EntityKind::Role, &i.path_prefix, i.max_items, &i.marker)?;
             some(wire::ListRolesResponse {
                 roles: Some(page.items.iter().map(role_out).collect()),
                 is_truncated: page.is_truncated,

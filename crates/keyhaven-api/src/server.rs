@@ -329,8 +329,7 @@ async fn handle_query(
                 .map_err(|e| ApiError::from(crate::query::DecodeFailure::new(&e, &params)))?;
             outcome.request_parameters =
                 crate::audit_params::request_parameters(serde_json::to_value(&request).unwrap_or(Value::Null));
-            let resource = authorize::iam_resource(&state.core, &ctx, &params);
-            let keys = authorize::iam_tag_keys(&state.core, &ctx, &params);
+            let (resource, keys) = authorize::iam_access(&state.core, &ctx, &params);
             authorize::check(
                 &state.core,
                 &ctx,
