@@ -221,6 +221,7 @@ fn request_context(
         source_ip: connection.map(|c| c.peer.ip()),
         user_agent,
         secure_transport: connection.is_some_and(|c| c.tls),
+        via_service: None,
     }
 }
 

@@ -216,8 +216,11 @@ impl Authorizer {
             .secure_transport(ctx.secure_transport)
             .requested_region(&ctx.region)
             .key("aws:userid", &ctx.principal.principal_id)
-            // Every request here comes straight from its caller, not through another AWS service.
-            .key("aws:ViaAWSService", "false");
+            // True only when a service (SSM, Secrets Manager) calls on the caller's behalf.
+            .key(
+                "aws:ViaAWSService",
+                if ctx.via_service.is_some() { "true" } else { "false" },
+            );
         if let Some(ip) = ctx.source_ip {
             builder = builder.source_ip(ip);
         }

@@ -110,9 +110,21 @@ pub struct RequestContext {
     pub source_ip: Option<IpAddr>,
     pub user_agent: String,
     pub secure_transport: bool,
+    /// Set when an AWS service acts on the caller's behalf (SSM calling KMS): the service principal,
+    /// such as `ssm.amazonaws.com`.
+    pub via_service: Option<String>,
 }
 
 impl RequestContext {
+    /// This request as `service` (a service principal such as `ssm.amazonaws.com`) makes it on the
+    /// caller's behalf: same caller and credentials, seen through the service.
+    pub fn through(&self, service: &str) -> RequestContext {
+        RequestContext {
+            via_service: Some(service.to_string()),
+            ..self.clone()
+        }
+    }
+
     pub fn account_id(&self) -> &str {
         &self.principal.account_id
     }

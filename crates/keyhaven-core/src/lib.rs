@@ -5,10 +5,12 @@ pub mod authz;
 pub mod clock;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod iam;
 pub mod kms;
 pub mod scheduler;
 pub mod simulate;
+pub mod ssm;
 pub mod sts;
 pub mod web_identity;
 
@@ -65,10 +67,14 @@ fn run_in<T>(
 }
 
 /// Settings of the core that come from configuration.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CoreConfig {
     /// Answer a request only after its audit record is durable.
     pub strict_audit: bool,
+    /// Names of the change-event delivery targets; each gets its own outbox.
+    pub event_targets: Vec<String>,
+    /// Parameter Store's per account-and-Region parameter limits.
+    pub parameter_quotas: ssm::ParameterQuotas,
 }
 
 /// The domain services and their shared spines, one per server.
@@ -79,6 +85,8 @@ pub struct Core {
     pub iam: Arc<iam::Iam>,
     pub authz: Arc<authz::Authorizer>,
     pub sts: sts::Sts,
+    pub ssm: ssm::Ssm,
+    pub events: events::Events,
     pub audit: AuditLog,
     pub scheduler: scheduler::Scheduler,
 }
@@ -102,6 +110,10 @@ impl Core {
         let authz = Arc::new(authz::Authorizer::new(iam.clone(), clock.clone()));
         let kms = kms::Kms::new(store.clone(), root.clone(), clock.clone(), authz.clone());
         let sts = sts::Sts::new(store.clone(), root, clock.clone());
+        let ssm = ssm::Ssm::new(config.parameter_quotas);
+        let events = events::Events::new(config.event_targets);
+        let now = clock::Clock::now(&*clock).unix_timestamp();
+        transact(&*store, |tx| events.schedule_pruning(tx, now))?;
         Ok(Arc::new(Self {
             store,
             clock,
@@ -109,6 +121,8 @@ impl Core {
             iam,
             authz,
             sts,
+            ssm,
+            events,
             audit,
             scheduler: scheduler::Scheduler::default(),
         }))
@@ -157,6 +171,7 @@ pub(crate) mod testing {
             source_ip: None,
             user_agent: "unit-test".into(),
             secure_transport: false,
+            via_service: None,
         }
     }
 }

@@ -61,6 +61,7 @@ impl Origin {
             source_ip: self.source_ip,
             user_agent: self.user_agent.clone(),
             secure_transport: self.secure_transport,
+            via_service: None,
         }
     }
 }

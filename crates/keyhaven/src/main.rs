@@ -85,6 +85,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         clock,
         CoreConfig {
             strict_audit: config.audit_strict,
+            ..CoreConfig::default()
         },
     )
     .map_err(|e| e.to_string())?;

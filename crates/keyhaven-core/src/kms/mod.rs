@@ -471,6 +471,13 @@ impl Kms {
             ("kms:KeyUsage".into(), vec![record.key_usage.clone()]),
             ("kms:KeyOrigin".into(), vec![record.origin.clone()]),
         ];
+        if let Some(service) = &ctx.via_service {
+            let prefix = service.strip_suffix(".amazonaws.com").unwrap_or(service);
+            keys.push((
+                "kms:ViaService".into(),
+                vec![format!("{prefix}.{}.amazonaws.com", ctx.region)],
+            ));
+        }
         if let Some(alias) = requested_as.filter(|k| k.starts_with("alias/") || k.contains(":alias/")) {
             let name = alias.rsplit_once(':').map_or(alias, |(_, n)| n);
             keys.push(("kms:RequestAlias".into(), vec![name.to_string()]));
