@@ -17,11 +17,26 @@ pub const OUTPUT_DIR: &str = "crates/keyhaven-api/src/generated";
 pub struct Service {
     pub module: &'static str,
     pub model: &'static str,
+    /// When set, only these operations (and the shapes they reach) are generated: for services of
+    /// which keyhaven serves one part, such as Parameter Store out of Systems Manager.
+    pub operations: Option<&'static [&'static str]>,
 }
 
 impl Service {
     const fn new(module: &'static str, model: &'static str) -> Self {
-        Self { module, model }
+        Self {
+            module,
+            model,
+            operations: None,
+        }
+    }
+
+    const fn only(module: &'static str, model: &'static str, operations: &'static [&'static str]) -> Self {
+        Self {
+            module,
+            model,
+            operations: Some(operations),
+        }
     }
 }
 
@@ -30,6 +45,28 @@ pub const SERVICES: &[Service] = &[
     Service::new("kms", "models/kms/2014-11-01/service-2.json"),
     Service::new("iam", "models/iam/2010-05-08/service-2.json"),
     Service::new("sts", "models/sts/2011-06-15/service-2.json"),
+    Service::only(
+        "ssm",
+        "models/ssm/2014-11-06/service-2.json",
+        &[
+            "PutParameter",
+            "GetParameter",
+            "GetParameters",
+            "GetParametersByPath",
+            "GetParameterHistory",
+            "DescribeParameters",
+            "DeleteParameter",
+            "DeleteParameters",
+            "LabelParameterVersion",
+            "UnlabelParameterVersion",
+            "AddTagsToResource",
+            "RemoveTagsFromResource",
+            "ListTagsForResource",
+            "GetServiceSetting",
+            "UpdateServiceSetting",
+            "ResetServiceSetting",
+        ],
+    ),
 ];
 
 /// A generated file: its path relative to the workspace root and its (rustfmt-formatted) text.
@@ -45,7 +82,10 @@ pub fn generate(root: &Path) -> Result<Vec<File>, String> {
     for service in SERVICES {
         let text =
             std::fs::read_to_string(root.join(service.model)).map_err(|e| format!("reading {}: {e}", service.model))?;
-        let model = Model::parse(&text).map_err(|e| format!("{}: {e}", service.model))?;
+        let mut model = Model::parse(&text).map_err(|e| format!("{}: {e}", service.model))?;
+        if let Some(wanted) = service.operations {
+            model.operations.retain(|op| wanted.contains(&op.name.as_str()));
+        }
         let code = Generator::new(service, &model)?
             .module()
             .map_err(|e| format!("{}: {e}", service.model))?;

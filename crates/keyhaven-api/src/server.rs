@@ -222,6 +222,7 @@ fn request_context(
         user_agent,
         secure_transport: connection.is_some_and(|c| c.tls),
         via_service: None,
+        service_calls: Default::default(),
     }
 }
 
@@ -560,6 +561,7 @@ async fn finish(
         read_only: outcome.read_only,
         resources: outcome.resources,
         tls: connection.is_some_and(|c| c.tls),
+        invoked_by: None,
     };
     if let Err(e) = state.core.audit.record(&event).await {
         tracing::error!(error = %e, "audit record refused; failing the request closed");

@@ -55,6 +55,8 @@ pub struct AuditEvent {
     pub read_only: bool,
     pub resources: Vec<AuditResource>,
     pub tls: bool,
+    /// The service that made this call on the caller's behalf (`userIdentity.invokedBy`).
+    pub invoked_by: Option<String>,
 }
 
 impl AuditEvent {
@@ -68,7 +70,7 @@ impl AuditEvent {
         Record {
             event_version: EVENT_VERSION,
             user_identity: match &self.principal {
-                Some(p) => user_identity(p),
+                Some(p) => user_identity(p, self.invoked_by.as_deref()),
                 None => json!({ "type": "Unknown", "accountId": self.recipient_account_id }),
             },
             event_time: self
@@ -157,7 +159,7 @@ struct ResourceRecord<'a> {
 }
 
 /// CloudTrail's `userIdentity` for an authenticated principal.
-fn user_identity(p: &Principal) -> Value {
+fn user_identity(p: &Principal, invoked_by: Option<&str>) -> Value {
     let mut identity = json!({
         "type": p.kind.as_str(),
         "principalId": p.principal_id,
@@ -198,6 +200,9 @@ fn user_identity(p: &Principal) -> Value {
     }
     if let Some(source) = p.session.as_ref().and_then(|s| s.source_identity.as_ref()) {
         context["sourceIdentity"] = json!(source);
+    }
+    if let Some(service) = invoked_by {
+        identity["invokedBy"] = json!(service);
     }
     if p.session.is_some() || p.kind == PrincipalKind::Root {
         identity["sessionContext"] = context;
@@ -444,6 +449,7 @@ mod tests {
             read_only: false,
             resources: vec![],
             tls: false,
+            invoked_by: None,
         }
     }
 

@@ -113,6 +113,38 @@ pub struct RequestContext {
     /// Set when an AWS service acts on the caller's behalf (SSM calling KMS): the service principal,
     /// such as `ssm.amazonaws.com`.
     pub via_service: Option<String>,
+    /// Calls made to other services on this request's behalf, for their own audit records.
+    pub service_calls: ServiceCalls,
+}
+
+/// One call a service made to another on the caller's behalf (SSM to KMS), as CloudTrail records it.
+#[derive(Debug, Clone)]
+pub struct ServiceCall {
+    /// The calling service principal, such as `ssm.amazonaws.com`.
+    pub invoked_by: String,
+    /// The called service's endpoint name, such as `kms`.
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub request_parameters: serde_json::Value,
+    pub resource_arn: Option<String>,
+    pub error: Option<crate::CoreError>,
+}
+
+/// The calls of one request, shared by every context derived from it.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceCalls(std::sync::Arc<std::sync::Mutex<Vec<ServiceCall>>>);
+
+impl ServiceCalls {
+    pub fn push(&self, call: ServiceCall) {
+        if let Ok(mut calls) = self.0.lock() {
+            calls.push(call);
+        }
+    }
+
+    /// Takes every call recorded so far.
+    pub fn drain(&self) -> Vec<ServiceCall> {
+        self.0.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default()
+    }
 }
 
 impl RequestContext {

@@ -3,7 +3,7 @@
 use keyhaven_store::StoreError;
 
 /// A domain failure. The message is what the caller sees; it never contains secrets or key material.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CoreError {
     #[error("{0}")]
     NotFound(String),
@@ -56,6 +56,9 @@ pub enum CoreError {
     /// A web identity token whose claims are well formed but refused (not yet valid).
     #[error("{0}")]
     IdpRejectedClaim(String),
+    /// A Parameter Store failure; the API layer names its AWS error code.
+    #[error("{1}")]
+    Ssm(crate::ssm::SsmFault, String),
     /// Details go to the log, never to the caller.
     #[error("internal error")]
     Internal(String),

@@ -81,7 +81,7 @@ pub struct CoreConfig {
 pub struct Core {
     pub store: Arc<dyn Backend>,
     pub clock: Arc<AdjustableClock>,
-    pub kms: kms::Kms,
+    pub kms: Arc<kms::Kms>,
     pub iam: Arc<iam::Iam>,
     pub authz: Arc<authz::Authorizer>,
     pub sts: sts::Sts,
@@ -108,10 +108,17 @@ impl Core {
         let root = Arc::new(root);
         let iam = Arc::new(iam::Iam::new(store.clone(), root.clone(), clock.clone()));
         let authz = Arc::new(authz::Authorizer::new(iam.clone(), clock.clone()));
-        let kms = kms::Kms::new(store.clone(), root.clone(), clock.clone(), authz.clone());
+        let kms = Arc::new(kms::Kms::new(store.clone(), root.clone(), clock.clone(), authz.clone()));
         let sts = sts::Sts::new(store.clone(), root, clock.clone());
-        let ssm = ssm::Ssm::new(config.parameter_quotas);
         let events = events::Events::new(config.event_targets);
+        let ssm = ssm::Ssm::new(
+            store.clone(),
+            clock.clone(),
+            authz.clone(),
+            kms.clone(),
+            events.clone(),
+            config.parameter_quotas,
+        );
         let now = clock::Clock::now(&*clock).unix_timestamp();
         transact(&*store, |tx| events.schedule_pruning(tx, now))?;
         Ok(Arc::new(Self {
@@ -172,6 +179,7 @@ pub(crate) mod testing {
             user_agent: "unit-test".into(),
             secure_transport: false,
             via_service: None,
+            service_calls: Default::default(),
         }
     }
 }

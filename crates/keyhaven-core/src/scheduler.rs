@@ -56,6 +56,11 @@ impl Core {
         match job.kind.split('.').next() {
             Some("kms") => self.kms.run_job(job),
             Some("sts") => self.sts.run_job(job),
+            Some("ssm") => self.ssm.run_job(job),
+            Some("events") => {
+                let now = self.clock.now().unix_timestamp();
+                transact(&*self.store, |tx| crate::events::prune_log(tx, now)).map(|_| ())
+            }
             _ => Err(CoreError::Internal(format!("no handler for job kind {}", job.kind))),
         }
     }

@@ -4,4 +4,5 @@
 
 pub mod iam;
 pub mod kms;
+pub mod ssm;
 pub mod sts;

@@ -119,7 +119,7 @@ struct KeyCheck<'a> {
 }
 
 /// `aws:RequestTag/*` and `aws:TagKeys` for tags a request sets or removes.
-fn tag_keys_of(tags: &[Tag], removed: &[String]) -> Vec<(String, Vec<String>)> {
+pub(crate) fn tag_keys_of(tags: &[Tag], removed: &[String]) -> Vec<(String, Vec<String>)> {
     let mut keys: Vec<(String, Vec<String>)> = tags
         .iter()
         .map(|t| (format!("aws:RequestTag/{}", t.key), vec![t.value.clone()]))
