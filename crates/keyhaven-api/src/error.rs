@@ -111,6 +111,8 @@ pub fn kms_error(e: CoreError) -> ApiError {
             "ValidationException"
         }
         CoreError::DryRun => "DryRunOperationException",
+        // Parameter Store failures never come out of KMS.
+        CoreError::Ssm(..) => "ValidationException",
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             return ApiError::new(
@@ -119,6 +121,51 @@ pub fn kms_error(e: CoreError) -> ApiError {
                 "An internal error occurred.",
             );
         }
+    };
+    ApiError::bad_request(code, e.to_string())
+}
+
+/// Parameter Store's error codes for domain failures.
+pub fn ssm_error(e: CoreError) -> ApiError {
+    use keyhaven_core::ssm::SsmFault as F;
+    let code = match &e {
+        CoreError::Ssm(fault, _) => match fault {
+            F::Validation => "ValidationException",
+            F::AccessDenied => "AccessDeniedException",
+            F::ParameterNotFound => "ParameterNotFound",
+            F::ParameterAlreadyExists => "ParameterAlreadyExists",
+            F::ParameterVersionNotFound => "ParameterVersionNotFound",
+            F::HierarchyLevelLimitExceeded => "HierarchyLevelLimitExceededException",
+            F::HierarchyTypeMismatch => "HierarchyTypeMismatchException",
+            F::ParameterMaxVersionLimitExceeded => "ParameterMaxVersionLimitExceeded",
+            F::ParameterVersionLabelLimitExceeded => "ParameterVersionLabelLimitExceeded",
+            F::ParameterLimitExceeded => "ParameterLimitExceeded",
+            F::ParameterPatternMismatch => "ParameterPatternMismatchException",
+            F::InvalidAllowedPattern => "InvalidAllowedPatternException",
+            F::InvalidKeyId => "InvalidKeyId",
+            F::InvalidPolicyType => "InvalidPolicyTypeException",
+            F::InvalidPolicyAttribute => "InvalidPolicyAttributeException",
+            F::IncompatiblePolicy => "IncompatiblePolicyException",
+            F::PoliciesLimitExceeded => "PoliciesLimitExceededException",
+            F::InvalidFilterKey => "InvalidFilterKey",
+            F::InvalidFilterOption => "InvalidFilterOption",
+            F::InvalidFilterValue => "InvalidFilterValue",
+            F::InvalidResourceId => "InvalidResourceId",
+            F::InvalidResourceType => "InvalidResourceType",
+            F::InvalidNextToken => "InvalidNextToken",
+            F::ServiceSettingNotFound => "ServiceSettingNotFound",
+            F::TooManyTags => "TooManyTagsError",
+        },
+        CoreError::AccessDenied(_) => "AccessDeniedException",
+        CoreError::Internal(detail) => {
+            tracing::error!(%detail, "internal error");
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "An internal error occurred.",
+            );
+        }
+        _ => "ValidationException",
     };
     ApiError::bad_request(code, e.to_string())
 }

@@ -62,6 +62,19 @@ fn respond<T: Serialize>(
     ctx: &RequestContext,
     keep_response: bool,
 ) -> Result<Executed, ApiError> {
+    let resources = key_arn
+        .map(|arn| vec![resource(arn, ctx.account_id())])
+        .unwrap_or_default();
+    respond_with(output, resources, keep_response)
+}
+
+/// Serialises an awsJson `output` touching `resources`; with `keep_response` its members also
+/// become the audit record's response elements.
+pub fn respond_with<T: Serialize>(
+    output: &T,
+    resources: Vec<AuditResource>,
+    keep_response: bool,
+) -> Result<Executed, ApiError> {
     let value = serde_json::to_value(output).map_err(|_| ApiError::internal())?;
     let body = serde_json::to_vec(&value).map_err(|_| ApiError::internal())?;
     let response_elements = if keep_response && value.as_object().is_some_and(|m| !m.is_empty()) {
@@ -69,9 +82,6 @@ fn respond<T: Serialize>(
     } else {
         Value::Null
     };
-    let resources = key_arn
-        .map(|arn| vec![resource(arn, ctx.account_id())])
-        .unwrap_or_default();
     Ok(Executed {
         body,
         response_elements,
@@ -79,7 +89,7 @@ fn respond<T: Serialize>(
     })
 }
 
-fn required(value: Option<String>, member: &str) -> Result<String, ApiError> {
+pub fn required(value: Option<String>, member: &str) -> Result<String, ApiError> {
     value.ok_or_else(|| {
         ApiError::validation(format!(
             "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
@@ -88,7 +98,7 @@ fn required(value: Option<String>, member: &str) -> Result<String, ApiError> {
     })
 }
 
-fn limit(value: Option<i32>, default: usize) -> usize {
+pub fn limit(value: Option<i32>, default: usize) -> usize {
     value.and_then(|v| usize::try_from(v).ok()).unwrap_or(default)
 }
 

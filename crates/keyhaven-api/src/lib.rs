@@ -12,5 +12,6 @@ pub mod query;
 pub mod server;
 pub mod shapes;
 pub mod sigv4;
+pub mod ssm;
 pub mod sts;
 pub mod web_identity;

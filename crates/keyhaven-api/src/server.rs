@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use keyhaven_core::Core;
 use keyhaven_core::audit::{AuditEvent, AuditResource};
 use keyhaven_core::clock::Clock;
-use keyhaven_core::context::{Principal, RequestContext};
+use keyhaven_core::context::{Principal, RequestContext, ServiceCall};
 use keyhaven_core::iam::KeyLookup;
 use keyhaven_core::sts::SessionRefusal;
 use serde_json::{Value, json};
@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use crate::credentials::{CredentialRegistry, Identity};
 use crate::error::ApiError;
 use crate::sigv4::{self, RequestParts, SigningKeyCache, UriEncoding};
-use crate::{authorize, kms};
+use crate::{authorize, kms, ssm};
 
 /// Largest request body accepted by the JSON services.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -100,6 +100,7 @@ async fn unknown_route() -> Response {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum JsonService {
     Kms,
+    Ssm,
 }
 
 impl JsonService {
@@ -107,6 +108,7 @@ impl JsonService {
         let (prefix, operation) = target.split_once('.')?;
         match prefix {
             p if p == crate::generated::kms::TARGET_PREFIX => Some((JsonService::Kms, operation)),
+            p if p == crate::generated::ssm::TARGET_PREFIX => Some((JsonService::Ssm, operation)),
             _ => None,
         }
     }
@@ -114,6 +116,7 @@ impl JsonService {
     fn signing_name(self) -> &'static str {
         match self {
             JsonService::Kms => "kms",
+            JsonService::Ssm => "ssm",
         }
     }
 }
@@ -134,6 +137,8 @@ struct Outcome {
     read_only: bool,
     /// awsQuery services answer in XML in this namespace; awsJson ones in JSON.
     xml_namespace: Option<&'static str>,
+    /// Calls made to other services on the caller's behalf (SSM to KMS), each audited as well.
+    service_calls: Vec<ServiceCall>,
     result: Result<Vec<u8>, ApiError>,
 }
 
@@ -159,6 +164,7 @@ async fn aws_entry(State(state): State<Arc<AppState>>, request: Request) -> Resp
         resources: Vec::new(),
         read_only: false,
         xml_namespace: None,
+        service_calls: Vec::new(),
         result: Err(ApiError::internal()),
     };
     if !state.core.audit.is_healthy() {
@@ -244,24 +250,39 @@ async fn handle_json(
     let principal = authenticate(state, parts, body, service.signing_name(), outcome)?;
     outcome.principal = Some(principal.clone());
     let ctx = request_context(principal, &outcome.region, request_id.clone(), user_agent, connection);
-    match service {
+    outcome.request_parameters = crate::audit_params::json_request_parameters(body);
+    let core = state.core.clone();
+    let executed = match service {
         JsonService::Kms => {
             let request = crate::generated::kms::Request::decode(operation, body).map_err(kms::decode_error)?;
             outcome.read_only = kms::is_read_only(operation);
-            outcome.request_parameters = crate::audit_params::json_request_parameters(body);
-            let core = state.core.clone();
             // Reads and cryptography are served from memory or a WAL snapshot read and never wait
             // on a writer, so they run inline; writes commit with an fsync and get a blocking slot.
-            let executed = if outcome.read_only {
-                kms::execute(&core, &ctx, request)?
+            if outcome.read_only {
+                kms::execute(&core, &ctx, request)
             } else {
-                tokio::task::block_in_place(|| kms::execute(&core, &ctx, request))?
-            };
-            outcome.response_elements = executed.response_elements;
-            outcome.resources = executed.resources;
-            Ok(executed.body)
+                tokio::task::block_in_place(|| kms::execute(&core, &ctx, request))
+            }
         }
-    }
+        JsonService::Ssm => {
+            let request = crate::generated::ssm::Request::decode(operation, body).map_err(kms::decode_error)?;
+            outcome.read_only = ssm::is_read_only(operation);
+            let executed = if outcome.read_only {
+                ssm::execute(&core, &ctx, request)
+            } else {
+                tokio::task::block_in_place(|| ssm::execute(&core, &ctx, request))
+            };
+            if ssm::schedules_work(operation) {
+                core.scheduler.wake();
+            }
+            executed
+        }
+    };
+    outcome.service_calls = ctx.service_calls.drain();
+    let executed = executed?;
+    outcome.response_elements = executed.response_elements;
+    outcome.resources = executed.resources;
+    Ok(executed.body)
 }
 
 /// The awsQuery services, told apart by the `Version` parameter.
@@ -516,9 +537,41 @@ fn authenticate_json(
     }
 }
 
+/// The audit record of a call a service made on the caller's behalf during `outer`.
+fn service_call_event(outer: &AuditEvent, call: ServiceCall) -> AuditEvent {
+    let (error_code, error_message) = match call.error.map(crate::error::kms_error) {
+        Some(e) => (Some(e.code.to_string()), Some(e.message)),
+        None => (None, None),
+    };
+    AuditEvent {
+        event_source: format!("{}.amazonaws.com", call.service),
+        event_name: call.operation.to_string(),
+        source_ip: call.invoked_by.clone(),
+        user_agent: call.invoked_by.clone(),
+        request_parameters: call.request_parameters,
+        response_elements: Value::Null,
+        error_code,
+        error_message,
+        event_id: new_request_id(),
+        read_only: true,
+        resources: call
+            .resource_arn
+            .map(|arn| {
+                vec![AuditResource {
+                    arn,
+                    resource_type: "AWS::KMS::Key",
+                    account_id: outer.recipient_account_id.clone(),
+                }]
+            })
+            .unwrap_or_default(),
+        invoked_by: Some(call.invoked_by),
+        ..outer.clone()
+    }
+}
+
 async fn finish(
     state: &AppState,
-    outcome: Outcome,
+    mut outcome: Outcome,
     request_id: &str,
     user_agent: &str,
     connection: Option<ConnectionInfo>,
@@ -563,6 +616,13 @@ async fn finish(
         tls: connection.is_some_and(|c| c.tls),
         invoked_by: None,
     };
+    for call in std::mem::take(&mut outcome.service_calls) {
+        let nested = service_call_event(&event, call);
+        if let Err(e) = state.core.audit.record(&nested).await {
+            tracing::error!(error = %e, "audit record refused; failing the request closed");
+            return json_error(&ApiError::unavailable(), request_id);
+        }
+    }
     if let Err(e) = state.core.audit.record(&event).await {
         tracing::error!(error = %e, "audit record refused; failing the request closed");
         return json_error(&ApiError::unavailable(), request_id);
@@ -637,6 +697,7 @@ fn dev_outcome(operation: &str, result: Result<Value, ApiError>) -> Outcome {
         resources: Vec::new(),
         read_only: false,
         xml_namespace: None,
+        service_calls: Vec::new(),
         result: result.map(|v| v.to_string().into_bytes()),
     }
 }
