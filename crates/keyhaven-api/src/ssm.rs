@@ -10,11 +10,21 @@ use zeroize::Zeroizing;
 use crate::error::{ApiError, ssm_error};
 use crate::generated::ssm::{self as wire, Request};
 use crate::kms::{Executed, limit, required, respond_with};
-use crate::shapes::{SensitiveString, Timestamp};
+use crate::shapes::{DecodeError, SensitiveString, Timestamp};
 
 const DEFAULT_BY_PATH_RESULTS: usize = 10;
 const DEFAULT_DESCRIBE_RESULTS: usize = 10;
 const DEFAULT_HISTORY_RESULTS: usize = 50;
+
+/// Parameter Store ends its validation messages with a period, except GetParametersByPath's.
+pub fn decode_error(e: DecodeError, operation: &str) -> ApiError {
+    match e {
+        DecodeError::Validation(message) if operation != "GetParametersByPath" && !message.ends_with('.') => {
+            ApiError::validation(format!("{message}."))
+        }
+        other => crate::kms::decode_error(other),
+    }
+}
 
 /// CloudTrail marks Parameter Store reads read-only.
 pub fn is_read_only(operation: &str) -> bool {

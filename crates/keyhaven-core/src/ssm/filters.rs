@@ -44,7 +44,7 @@ enum Condition {
     Tier(Test),
     DataType(Test),
     Label(String),
-    Tag { key: String, values: Vec<String> },
+    Tag { key: String, test: Option<Test> },
     Path { paths: Vec<String>, recursive: bool },
 }
 
@@ -160,7 +160,7 @@ impl FilterSet {
             "Label" => Condition::Label(values.first().cloned().unwrap_or_default()),
             tag => Condition::Tag {
                 key: tag.trim_start_matches("tag:").to_string(),
-                values,
+                test: (!values.is_empty()).then_some(test),
             },
         })
     }
@@ -213,10 +213,10 @@ impl FilterSet {
             Condition::Tier(test) => test.matches(&current.tier),
             Condition::DataType(test) => test.matches(&current.data_type),
             Condition::Label(label) => record.labels.contains_key(label),
-            Condition::Tag { key, values } => record
+            Condition::Tag { key, test } => record
                 .tags
                 .iter()
-                .any(|(k, v)| k == key && (values.is_empty() || values.contains(v))),
+                .any(|(k, v)| k == key && test.as_ref().is_none_or(|t| t.matches(v))),
             Condition::Path { paths, recursive } => {
                 let key = parameter_key(&record.name);
                 paths.iter().any(|path| {

@@ -1241,16 +1241,17 @@ impl Ssm {
                 return Ok(());
             };
             let last_change = record.current.last_modified.max(record.policies_set_at) as i64;
-            let due: Vec<usize> = policies::due_times(&record.current.policies, last_change)
+            let mut due: Vec<(usize, i64)> = policies::due_times(&record.current.policies, last_change)
                 .into_iter()
                 .filter(|(_, at)| *at <= now_seconds)
-                .map(|(i, _)| i)
                 .collect();
+            // Several may have come due while the server was down: act in the order they fell due.
+            due.sort_by_key(|(_, at)| *at);
             if due.is_empty() {
                 return self.schedule_policies(tx, scope, &record);
             }
             let mut expired = false;
-            for index in due {
+            for (index, _) in due {
                 let policy = &mut record.current.policies[index];
                 policy.status = policies::FINISHED.into();
                 let reason = match policy.policy_type.as_str() {
@@ -1406,3 +1407,6 @@ fn decode_token(token: &str) -> Result<String, CoreError> {
         .ok_or_else(|| fault(SsmFault::InvalidNextToken, "The specified token isn't valid."))
 }
 
+
+#[cfg(test)]
+mod tests;

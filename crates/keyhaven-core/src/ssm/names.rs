@@ -9,6 +9,7 @@ const MAX_NAME_WITH_ARN: usize = 1011;
 const MAX_LABEL_LEN: usize = 100;
 
 pub const INVALID_NAME: &str = "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_";
+const SSM_PATH: &str = "Parameter name: can't be prefixed with \"ssm\" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_";
 const RESERVED_PREFIX: &str = "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive).";
 pub const INVALID_PATH: &str = "The parameter doesn't meet the parameter name requirements. The parameter name must begin with a forward slash \"/\". It can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). It must use only letters, numbers, or the following symbols: . (period), - (hyphen), _ (underscore). Special characters are not allowed. All sub-paths, if specified, must use the forward slash symbol \"/\". Valid example: /get/parameters2-/by1./path0_.";
 
@@ -40,7 +41,7 @@ pub fn validate_new_name(raw: &str, region: &str, account: &str) -> Result<Strin
                 format!("No access to reserved parameter name: {name}."),
             ));
         }
-        return Err(fault(SsmFault::Validation, INVALID_NAME));
+        return Err(fault(SsmFault::Validation, SSM_PATH));
     }
     check_shape(name, INVALID_NAME)?;
     if name.trim_start_matches('/').split('/').count() > MAX_LEVELS {
