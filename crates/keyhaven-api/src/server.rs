@@ -265,7 +265,8 @@ async fn handle_json(
             }
         }
         JsonService::Ssm => {
-            let request = crate::generated::ssm::Request::decode(operation, body).map_err(|e| ssm::decode_error(e, operation))?;
+            let request =
+                crate::generated::ssm::Request::decode(operation, body).map_err(|e| ssm::decode_error(e, operation))?;
             outcome.read_only = ssm::is_read_only(operation);
             let executed = if outcome.read_only {
                 ssm::execute(&core, &ctx, request)

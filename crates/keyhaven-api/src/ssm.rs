@@ -302,12 +302,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
         Request::LabelParameterVersion(input) => {
             let name = required(input.name, "Name")?;
             let (invalid, version) = ssm
-                .label_parameter_version(
-                    ctx,
-                    &name,
-                    input.parameter_version,
-                    &input.labels.unwrap_or_default(),
-                )
+                .label_parameter_version(ctx, &name, input.parameter_version, &input.labels.unwrap_or_default())
                 .map_err(ssm_error)?;
             let output = wire::LabelParameterVersionResult {
                 invalid_labels: Some(invalid),

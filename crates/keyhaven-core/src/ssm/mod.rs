@@ -634,13 +634,9 @@ impl Ssm {
             let tags = resolved.as_ref().map(|(r, _)| r.tags.clone()).unwrap_or_default();
             self.authorize(ctx, "ssm:GetParameters", &arn, &tags, Vec::new())?;
             match resolved {
-                Some((record, version)) => found.push(self.view(
-                    ctx,
-                    &record,
-                    &version,
-                    reference.selector_text.clone(),
-                    with_decryption,
-                )?),
+                Some((record, version)) => {
+                    found.push(self.view(ctx, &record, &version, reference.selector_text.clone(), with_decryption)?)
+                }
                 None => invalid.push(name.clone()),
             }
         }
@@ -723,11 +719,19 @@ impl Ssm {
             let mut cursor = after.clone();
             let mut scanned = 0;
             loop {
-                let batch = tx.list(PARAMETER_KIND, &scope, Some(&cursor), 256.min(SCAN_BUDGET - scanned).max(1))?;
+                let batch = tx.list(
+                    PARAMETER_KIND,
+                    &scope,
+                    Some(&cursor),
+                    256.min(SCAN_BUDGET - scanned).max(1),
+                )?;
                 let exhausted = batch.is_empty();
                 for entry in batch {
                     if !entry.id.starts_with(prefix) {
-                        return Ok(Page { items, next_marker: None });
+                        return Ok(Page {
+                            items,
+                            next_marker: None,
+                        });
                     }
                     scanned += 1;
                     cursor = entry.id.clone();
@@ -752,7 +756,10 @@ impl Ssm {
                     }
                 }
                 if exhausted {
-                    return Ok(Page { items, next_marker: None });
+                    return Ok(Page {
+                        items,
+                        next_marker: None,
+                    });
                 }
             }
         })
@@ -1091,7 +1098,12 @@ impl Ssm {
         )
     }
 
-    pub fn list_tags(&self, ctx: &RequestContext, resource_type: &str, resource_id: &str) -> Result<Vec<Tag>, CoreError> {
+    pub fn list_tags(
+        &self,
+        ctx: &RequestContext,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<Vec<Tag>, CoreError> {
         let (key, arn) = self.tagged_parameter(ctx, resource_type, resource_id)?;
         let record = read(&*self.store, |tx| load_parameter(tx, &ctx.regional_scope(), &key))?;
         self.authorize(
@@ -1102,11 +1114,7 @@ impl Ssm {
             Vec::new(),
         )?;
         let record = record.ok_or_else(|| fault(SsmFault::InvalidResourceId, "Invalid Resource Id"))?;
-        Ok(record
-            .tags
-            .into_iter()
-            .map(|(key, value)| Tag { key, value })
-            .collect())
+        Ok(record.tags.into_iter().map(|(key, value)| Tag { key, value }).collect())
     }
 
     // ---- service settings ----
@@ -1406,7 +1414,6 @@ fn decode_token(token: &str) -> Result<String, CoreError> {
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| fault(SsmFault::InvalidNextToken, "The specified token isn't valid."))
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -138,7 +138,12 @@ pub fn load_version(
         .transpose()
 }
 
-pub fn save_version(tx: &mut dyn Transaction, scope: &str, key: &str, version: &VersionRecord) -> Result<(), CoreError> {
+pub fn save_version(
+    tx: &mut dyn Transaction,
+    scope: &str,
+    key: &str,
+    version: &VersionRecord,
+) -> Result<(), CoreError> {
     tx.put(
         VERSION_KIND,
         scope,

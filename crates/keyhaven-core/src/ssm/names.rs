@@ -23,7 +23,10 @@ fn is_hierarchical(name: &str) -> bool {
 
 /// The parameter ARN of `name` in `region` and `account`.
 pub fn parameter_arn(region: &str, account: &str, name: &str) -> String {
-    format!("arn:aws:ssm:{region}:{account}:parameter/{}", name.trim_start_matches('/'))
+    format!(
+        "arn:aws:ssm:{region}:{account}:parameter/{}",
+        name.trim_start_matches('/')
+    )
 }
 
 /// A name for PutParameter (never an ARN), surrounding spaces removed.
@@ -98,8 +101,13 @@ pub fn parse_reference(raw: &str, region: &str, account: &str) -> Option<Referen
     let text = match text.strip_prefix("arn:") {
         Some(rest) => {
             let mut parts = rest.splitn(5, ':');
-            let (_partition, service, arn_region, arn_account, resource) =
-                (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+            let (_partition, service, arn_region, arn_account, resource) = (
+                parts.next()?,
+                parts.next()?,
+                parts.next()?,
+                parts.next()?,
+                parts.next()?,
+            );
             if service != "ssm" || arn_region != region || arn_account != account {
                 return None;
             }

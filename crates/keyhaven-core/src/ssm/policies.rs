@@ -68,7 +68,10 @@ pub fn parse(text: &str, now: i64) -> Result<Vec<(Policy, StoredPolicy)>, CoreEr
     let mut parsed = Vec::new();
     for item in items {
         let policy = parse_one(&item, now)?;
-        if parsed.iter().any(|(p, _): &(Policy, StoredPolicy)| p.type_name() == policy.type_name()) {
+        if parsed
+            .iter()
+            .any(|(p, _): &(Policy, StoredPolicy)| p.type_name() == policy.type_name())
+        {
             return Err(fault(
                 SsmFault::IncompatiblePolicy,
                 format!(
@@ -85,7 +88,11 @@ pub fn parse(text: &str, now: i64) -> Result<Vec<(Policy, StoredPolicy)>, CoreEr
         parsed.push((policy, stored));
     }
     let has_expiration = parsed.iter().any(|(p, _)| matches!(p, Policy::Expiration { .. }));
-    if !has_expiration && parsed.iter().any(|(p, _)| matches!(p, Policy::ExpirationNotification { .. })) {
+    if !has_expiration
+        && parsed
+            .iter()
+            .any(|(p, _)| matches!(p, Policy::ExpirationNotification { .. }))
+    {
         return Err(fault(
             SsmFault::IncompatiblePolicy,
             "There is a conflict in the policies specified for this parameter. An ExpirationNotification policy needs an Expiration policy.",
@@ -113,10 +120,11 @@ fn parse_one(item: &Value, now: i64) -> Result<Policy, CoreError> {
     }
     let attributes = attributes.ok_or_else(|| attribute_error(format!("The {kind} policy needs Attributes.")))?;
     let text = |name: &str| {
-        attributes
-            .get(name)
-            .and_then(Value::as_str)
-            .ok_or_else(|| attribute_error(format!("The {kind} policy attribute {name} is missing or not a string.")))
+        attributes.get(name).and_then(Value::as_str).ok_or_else(|| {
+            attribute_error(format!(
+                "The {kind} policy attribute {name} is missing or not a string."
+            ))
+        })
     };
     match kind {
         EXPIRATION => {
@@ -145,11 +153,11 @@ fn parse_one(item: &Value, now: i64) -> Result<Policy, CoreError> {
 }
 
 fn duration(kind: &str, amount: &str, unit: &str) -> Result<i64, CoreError> {
-    let n: i64 = amount
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| attribute_error(format!("The {kind} policy amount {amount} must be a positive whole number.")))?;
+    let n: i64 = amount.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+        attribute_error(format!(
+            "The {kind} policy amount {amount} must be a positive whole number."
+        ))
+    })?;
     let unit_seconds = match unit {
         "Days" => 86_400,
         "Hours" => 3_600,
@@ -212,7 +220,8 @@ mod tests {
 
     #[test]
     fn policies_are_validated_as_parameter_store_does() {
-        let expiration = r#"{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"2030-01-01T00:00:00.000Z"}}"#;
+        let expiration =
+            r#"{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"2030-01-01T00:00:00.000Z"}}"#;
         let notify = r#"{"Type":"ExpirationNotification","Version":"1.0","Attributes":{"Before":"15","Unit":"Days"}}"#;
         let no_change = r#"{"Type":"NoChangeNotification","Version":"1.0","Attributes":{"After":"20","Unit":"Hours"}}"#;
         let cases: Vec<(String, Option<SsmFault>)> = vec![
@@ -220,7 +229,10 @@ mod tests {
             ("[{}]".into(), None),
             ("not json".into(), Some(SsmFault::InvalidPolicyType)),
             (r#"{"Type":"Expiration"}"#.into(), Some(SsmFault::InvalidPolicyType)),
-            (r#"[{"Type":"Deletion","Version":"1.0","Attributes":{}}]"#.into(), Some(SsmFault::InvalidPolicyType)),
+            (
+                r#"[{"Type":"Deletion","Version":"1.0","Attributes":{}}]"#.into(),
+                Some(SsmFault::InvalidPolicyType),
+            ),
             (
                 r#"[{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"2001-01-01T00:00:00Z"}}]"#.into(),
                 Some(SsmFault::InvalidPolicyAttribute),
@@ -230,7 +242,8 @@ mod tests {
                 Some(SsmFault::InvalidPolicyAttribute),
             ),
             (
-                r#"[{"Type":"NoChangeNotification","Version":"1.0","Attributes":{"After":"20","Unit":"Weeks"}}]"#.into(),
+                r#"[{"Type":"NoChangeNotification","Version":"1.0","Attributes":{"After":"20","Unit":"Weeks"}}]"#
+                    .into(),
                 Some(SsmFault::InvalidPolicyAttribute),
             ),
             (
@@ -238,8 +251,14 @@ mod tests {
                 Some(SsmFault::InvalidPolicyAttribute),
             ),
             (format!("[{notify}]"), Some(SsmFault::IncompatiblePolicy)),
-            (format!("[{expiration},{expiration}]"), Some(SsmFault::IncompatiblePolicy)),
-            (format!("[{}]", vec![no_change; 11].join(",")), Some(SsmFault::PoliciesLimitExceeded)),
+            (
+                format!("[{expiration},{expiration}]"),
+                Some(SsmFault::IncompatiblePolicy),
+            ),
+            (
+                format!("[{}]", [no_change; 11].join(",")),
+                Some(SsmFault::PoliciesLimitExceeded),
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(fault_of(&text), expected, "{text}");

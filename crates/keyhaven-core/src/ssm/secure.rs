@@ -37,7 +37,12 @@ fn key_fault(e: CoreError, key: &str) -> CoreError {
     }
 }
 
-fn record(ctx: &RequestContext, operation: &'static str, parameters: serde_json::Value, result: Result<&str, &CoreError>) {
+fn record(
+    ctx: &RequestContext,
+    operation: &'static str,
+    parameters: serde_json::Value,
+    result: Result<&str, &CoreError>,
+) {
     ctx.service_calls.push(ServiceCall {
         invoked_by: SERVICE_PRINCIPAL.into(),
         service: "kms",
@@ -65,18 +70,19 @@ pub fn encrypt(
     if !advanced {
         parameters["encryptionAlgorithm"] = json!("SYMMETRIC_DEFAULT");
         let result = ssm.kms.encrypt(&through, key, plaintext, &context, None, false);
-        record(
-            ctx,
-            "Encrypt",
-            parameters,
-            result.as_ref().map(|e| e.key_arn.as_str()),
-        );
+        record(ctx, "Encrypt", parameters, result.as_ref().map(|e| e.key_arn.as_str()));
         return Ok(B64.encode(result.map_err(|e| key_fault(e, key))?.ciphertext));
     }
     parameters["keySpec"] = json!("AES_256");
-    let result = ssm
-        .kms
-        .generate_data_key(&through, "kms:GenerateDataKey", key, &context, None, Some("AES_256"), false);
+    let result = ssm.kms.generate_data_key(
+        &through,
+        "kms:GenerateDataKey",
+        key,
+        &context,
+        None,
+        Some("AES_256"),
+        false,
+    );
     record(
         ctx,
         "GenerateDataKey",
@@ -86,7 +92,8 @@ pub fn encrypt(
     let (data_key, wrapped) = result.map_err(|e| key_fault(e, key))?;
     // The data key seals one value, with the parameter ARN bound in as associated data.
     let sealed = RootKey::from_bytes(data_key.expose())?.seal(arn.as_bytes(), plaintext)?;
-    let length = u16::try_from(wrapped.ciphertext.len()).map_err(|_| CoreError::Internal("wrapped key too long".into()))?;
+    let length =
+        u16::try_from(wrapped.ciphertext.len()).map_err(|_| CoreError::Internal("wrapped key too long".into()))?;
     let mut envelope = vec![ENVELOPE_V1];
     envelope.extend_from_slice(&length.to_be_bytes());
     envelope.extend_from_slice(&wrapped.ciphertext);
@@ -111,7 +118,8 @@ pub fn decrypt(ssm: &Ssm, ctx: &RequestContext, stored: &str, arn: &str) -> Resu
         }
         _ => (bytes.as_slice(), None),
     };
-    let parameters = json!({ "encryptionContext": { "PARAMETER_ARN": arn }, "encryptionAlgorithm": "SYMMETRIC_DEFAULT" });
+    let parameters =
+        json!({ "encryptionContext": { "PARAMETER_ARN": arn }, "encryptionAlgorithm": "SYMMETRIC_DEFAULT" });
     let result = ssm.kms.decrypt(&through, wrapped, &context, None, None, false);
     record(ctx, "Decrypt", parameters, result.as_ref().map(|d| d.key_arn.as_str()));
     let decrypted = result.map_err(|e| match e {

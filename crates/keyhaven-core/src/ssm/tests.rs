@@ -4,7 +4,13 @@ use super::*;
 use crate::events::log_after;
 use crate::testing::{START, core, ctx};
 
-fn put(core: &crate::Core, name: &str, value: &str, kind: Option<&str>, overwrite: bool) -> Result<(i64, String), CoreError> {
+fn put(
+    core: &crate::Core,
+    name: &str,
+    value: &str,
+    kind: Option<&str>,
+    overwrite: bool,
+) -> Result<(i64, String), CoreError> {
     core.ssm.put_parameter(
         &ctx("us-east-1"),
         PutInput {
@@ -42,17 +48,36 @@ fn event_operations(core: &crate::Core) -> Vec<String> {
 fn versions_grow_and_selectors_read_old_ones() {
     let (_d, core) = core();
     let c = ctx("us-east-1");
-    assert_eq!(put(&core, "/app/url", "v1", Some("String"), false).expect("create").0, 1);
-    assert_eq!(fault_of(put(&core, "/app/url", "v2", None, false)), SsmFault::ParameterAlreadyExists);
+    assert_eq!(
+        put(&core, "/app/url", "v1", Some("String"), false).expect("create").0,
+        1
+    );
+    assert_eq!(
+        fault_of(put(&core, "/app/url", "v2", None, false)),
+        SsmFault::ParameterAlreadyExists
+    );
     assert_eq!(put(&core, "/app/url", "v2", None, true).expect("update").0, 2);
     let old = core.ssm.get_parameter(&c, "/app/url:1", false).expect("v1");
     assert_eq!((old.value.as_str(), old.selector.as_deref()), ("v1", Some(":1")));
-    assert_eq!(fault_of(core.ssm.get_parameter(&c, "/app/url:9", false)), SsmFault::ParameterVersionNotFound);
+    assert_eq!(
+        fault_of(core.ssm.get_parameter(&c, "/app/url:9", false)),
+        SsmFault::ParameterVersionNotFound
+    );
     core.ssm
         .label_parameter_version(&c, "/app/url", Some(1), &["prod".into()])
         .expect("label");
-    assert_eq!(core.ssm.get_parameter(&c, "/app/url:prod", false).expect("label").value.as_str(), "v1");
-    assert_eq!(event_operations(&core), vec!["Create", "Update", "LabelParameterVersion"]);
+    assert_eq!(
+        core.ssm
+            .get_parameter(&c, "/app/url:prod", false)
+            .expect("label")
+            .value
+            .as_str(),
+        "v1"
+    );
+    assert_eq!(
+        event_operations(&core),
+        vec!["Create", "Update", "LabelParameterVersion"]
+    );
 }
 
 #[test]
@@ -63,11 +88,19 @@ fn a_hundred_versions_are_kept_and_a_labelled_oldest_blocks_the_next() {
         put(&core, "p", &format!("v{i}"), Some("String"), i > 1).expect("put");
     }
     assert_eq!(put(&core, "p", "v101", None, true).expect("101st").0, 101);
-    assert_eq!(fault_of(core.ssm.get_parameter(&c, "p:1", false)), SsmFault::ParameterVersionNotFound);
+    assert_eq!(
+        fault_of(core.ssm.get_parameter(&c, "p:1", false)),
+        SsmFault::ParameterVersionNotFound
+    );
     let history = core.ssm.parameter_history(&c, "p", false, 50, None).expect("history");
     assert_eq!(history.items[0].version.version, 2);
-    core.ssm.label_parameter_version(&c, "p", Some(2), &["keep".into()]).expect("label");
-    assert_eq!(fault_of(put(&core, "p", "v102", None, true)), SsmFault::ParameterMaxVersionLimitExceeded);
+    core.ssm
+        .label_parameter_version(&c, "p", Some(2), &["keep".into()])
+        .expect("label");
+    assert_eq!(
+        fault_of(put(&core, "p", "v102", None, true)),
+        SsmFault::ParameterMaxVersionLimitExceeded
+    );
     assert_eq!(core.ssm.get_parameter(&c, "p", false).expect("current").version, 101);
 }
 
@@ -82,7 +115,9 @@ fn labels_move_between_versions_and_invalid_ones_are_returned() {
         .label_parameter_version(&c, "p", Some(1), &["x".into(), "1bad".into(), "awsy".into()])
         .expect("label");
     assert_eq!((invalid, version), (vec!["1bad".to_string(), "awsy".to_string()], 1));
-    core.ssm.label_parameter_version(&c, "p", None, &["x".into()]).expect("move");
+    core.ssm
+        .label_parameter_version(&c, "p", None, &["x".into()])
+        .expect("move");
     assert_eq!(core.ssm.get_parameter(&c, "p:x", false).expect("moved").version, 2);
     let ten: Vec<String> = (0..10).map(|i| format!("l{i}")).collect();
     assert_eq!(
@@ -101,7 +136,10 @@ fn tiers_upgrade_but_never_downgrade_and_quotas_hold() {
     let (_d, core) = core();
     let c = ctx("us-east-1");
     let big = "x".repeat(5_000);
-    assert_eq!(fault_of(put(&core, "big", &big, Some("String"), false)), SsmFault::Validation);
+    assert_eq!(
+        fault_of(put(&core, "big", &big, Some("String"), false)),
+        SsmFault::Validation
+    );
     let input = |tier: &str, value: &str, overwrite: bool| PutInput {
         name: "t".into(),
         value: Zeroizing::new(value.into()),
@@ -110,9 +148,24 @@ fn tiers_upgrade_but_never_downgrade_and_quotas_hold() {
         overwrite,
         ..Default::default()
     };
-    assert_eq!(core.ssm.put_parameter(&c, input(INTELLIGENT_TIERING, "small", false)).expect("it").1, STANDARD);
-    assert_eq!(core.ssm.put_parameter(&c, input(INTELLIGENT_TIERING, &big, true)).expect("up").1, ADVANCED);
-    assert_eq!(fault_of(core.ssm.put_parameter(&c, input(STANDARD, "small", true))), SsmFault::Validation);
+    assert_eq!(
+        core.ssm
+            .put_parameter(&c, input(INTELLIGENT_TIERING, "small", false))
+            .expect("it")
+            .1,
+        STANDARD
+    );
+    assert_eq!(
+        core.ssm
+            .put_parameter(&c, input(INTELLIGENT_TIERING, &big, true))
+            .expect("up")
+            .1,
+        ADVANCED
+    );
+    assert_eq!(
+        fault_of(core.ssm.put_parameter(&c, input(STANDARD, "small", true))),
+        SsmFault::Validation
+    );
     assert_eq!(put(&core, "t", "small again", None, true).expect("stays").1, ADVANCED);
 
     let (_d2, limited) = crate::testing::core();
@@ -121,14 +174,20 @@ fn tiers_upgrade_but_never_downgrade_and_quotas_hold() {
         keyhaven_crypto::RootKey::generate().expect("root"),
         limited.clock.clone(),
         crate::CoreConfig {
-            parameter_quotas: ParameterQuotas { standard: 2, advanced: 1 },
+            parameter_quotas: ParameterQuotas {
+                standard: 2,
+                advanced: 1,
+            },
             ..Default::default()
         },
     )
     .expect("core");
     put(&limited, "a", "1", Some("String"), false).expect("first");
     put(&limited, "b", "1", Some("String"), false).expect("second");
-    assert_eq!(fault_of(put(&limited, "c", "1", Some("String"), false)), SsmFault::ParameterLimitExceeded);
+    assert_eq!(
+        fault_of(put(&limited, "c", "1", Some("String"), false)),
+        SsmFault::ParameterLimitExceeded
+    );
     limited.ssm.delete_parameter(&c, "a").expect("delete");
     put(&limited, "c", "1", Some("String"), false).expect("room again");
 }
@@ -164,14 +223,28 @@ fn expiration_deletes_the_parameter_and_notifications_fire_once() {
     core.clock.advance(13 * 3_600);
     core.run_due_jobs().expect("jobs");
     let described = core.ssm.describe_parameters(&c, &[], &[], 10, None).expect("describe");
-    let statuses: Vec<&str> = described.items[0].version.policies.iter().map(|p| p.status.as_str()).collect();
+    let statuses: Vec<&str> = described.items[0]
+        .version
+        .policies
+        .iter()
+        .map(|p| p.status.as_str())
+        .collect();
     assert_eq!(statuses, vec!["Pending", "Pending", "Finished"]);
     core.clock.advance(3 * 86_400);
     core.run_due_jobs().expect("jobs");
-    assert_eq!(fault_of(core.ssm.get_parameter(&c, "/exp/p", false)), SsmFault::ParameterNotFound);
+    assert_eq!(
+        fault_of(core.ssm.get_parameter(&c, "/exp/p", false)),
+        SsmFault::ParameterNotFound
+    );
     assert_eq!(
         event_operations(&core),
-        vec!["Create", "NoChangeNotification", "ExpirationNotification", "Expiration", "Delete"]
+        vec![
+            "Create",
+            "NoChangeNotification",
+            "ExpirationNotification",
+            "Expiration",
+            "Delete"
+        ]
     );
 }
 
@@ -185,7 +258,9 @@ fn policies_need_the_advanced_tier() {
             value: Zeroizing::new("v".into()),
             parameter_type: Some("String".into()),
             tier: Some(STANDARD.into()),
-            policies: Some(r#"[{"Type":"NoChangeNotification","Version":"1.0","Attributes":{"After":"1","Unit":"Days"}}]"#.into()),
+            policies: Some(
+                r#"[{"Type":"NoChangeNotification","Version":"1.0","Attributes":{"After":"1","Unit":"Days"}}]"#.into(),
+            ),
             ..Default::default()
         },
     );
@@ -211,12 +286,21 @@ fn secure_strings_round_trip_in_both_tiers_and_are_ciphertext_at_rest() {
             .expect("put");
         let hidden = core.ssm.get_parameter(&c, name, false).expect("get");
         assert!(!hidden.value.contains("hunter2"));
-        assert_eq!(core.ssm.get_parameter(&c, name, true).expect("dec").value.as_str(), "hunter2-secret");
+        assert_eq!(
+            core.ssm.get_parameter(&c, name, true).expect("dec").value.as_str(),
+            "hunter2-secret"
+        );
     }
     let calls: Vec<&str> = c.service_calls.drain().iter().map(|call| call.operation).collect();
     assert_eq!(calls, vec!["Encrypt", "Decrypt", "GenerateDataKey", "Decrypt"]);
-    let raw = transact(&*core.store, |tx| Ok(tx.list(PARAMETER_KIND, &c.regional_scope(), None, 10)?)).expect("raw");
-    assert!(raw.iter().all(|r| !String::from_utf8_lossy(&r.body).contains("hunter2")));
+    let raw = transact(&*core.store, |tx| {
+        Ok(tx.list(PARAMETER_KIND, &c.regional_scope(), None, 10)?)
+    })
+    .expect("raw");
+    assert!(
+        raw.iter()
+            .all(|r| !String::from_utf8_lossy(&r.body).contains("hunter2"))
+    );
 }
 
 #[test]
@@ -227,7 +311,10 @@ fn paths_list_one_level_or_the_whole_subtree_with_paging() {
         put(&core, name, "v", Some("String"), false).expect("put");
     }
     let names = |page: &Page<ParameterView>| page.items.iter().map(|v| v.name.clone()).collect::<Vec<_>>();
-    let one = core.ssm.get_parameters_by_path(&c, "/a", false, &[], false, 10, None).expect("one");
+    let one = core
+        .ssm
+        .get_parameters_by_path(&c, "/a", false, &[], false, 10, None)
+        .expect("one");
     assert_eq!(names(&one), vec!["/a/1", "/a/2"]);
     let mut all = Vec::new();
     let mut token = None;
@@ -243,6 +330,9 @@ fn paths_list_one_level_or_the_whole_subtree_with_paging() {
         }
     }
     assert_eq!(all, vec!["/a/1", "/a/2", "/a/b/3", "/a/b/c/4"]);
-    let root = core.ssm.get_parameters_by_path(&c, "/", false, &[], false, 10, None).expect("root");
+    let root = core
+        .ssm
+        .get_parameters_by_path(&c, "/", false, &[], false, 10, None)
+        .expect("root");
     assert_eq!(names(&root), vec!["top"]);
 }
