@@ -16,6 +16,8 @@ pub struct Options {
     /// Root credentials given through the environment instead of generated.
     pub root_credentials: Option<(String, String)>,
     pub extra_args: Vec<String>,
+    /// Extra environment variables of the server process.
+    pub env: Vec<(String, String)>,
 }
 
 /// A running keyhaven with its own data directory.
@@ -92,6 +94,10 @@ impl Server {
             .args(&self.options.extra_args)
             .env_remove("KEYHAVEN_ROOT_ACCESS_KEY_ID")
             .env_remove("KEYHAVEN_ROOT_SECRET_ACCESS_KEY")
+            .env_remove("KEYHAVEN_EVENT_WEBHOOK_URL")
+            .env_remove("KEYHAVEN_EVENT_WEBHOOK_SECRET")
+            .env_remove("KEYHAVEN_EVENT_WEBHOOK_CA_FILE")
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .env("KEYHAVEN_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
+use keyhaven_core::ssm::ParameterQuotas;
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,6 +29,29 @@ pub enum Command {
         #[arg(long, env = "KEYHAVEN_DATA_DIR", default_value = "./keyhaven-data")]
         data_dir: PathBuf,
     },
+    /// Change events.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Print change events from a data directory's event log, one JSON object per line.
+    Tail(TailArgs),
+}
+
+/// `keyhaven events tail` options.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// The data directory of the server.
+    #[arg(long, env = "KEYHAVEN_DATA_DIR", default_value = "./keyhaven-data")]
+    pub data_dir: PathBuf,
+    /// Start with every event the log still retains instead of only new ones.
+    #[arg(long)]
+    pub from_start: bool,
+    /// Print what is in the log and exit instead of waiting for new events.
+    #[arg(long)]
+    pub no_follow: bool,
 }
 
 /// `keyhaven serve` options. Every one can also come from the environment or the config file.
@@ -62,6 +87,12 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "KEYHAVEN_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Standard-tier parameters per account and Region [default: 10000, AWS's quota].
+    #[arg(long, env = "KEYHAVEN_SSM_STANDARD_PARAMETER_LIMIT")]
+    pub ssm_standard_parameter_limit: Option<u64>,
+    /// Advanced-tier parameters per account and Region [default: 100000, AWS's quota].
+    #[arg(long, env = "KEYHAVEN_SSM_ADVANCED_PARAMETER_LIMIT")]
+    pub ssm_advanced_parameter_limit: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -85,6 +116,113 @@ struct FileConfig {
     tls_self_signed: Option<bool>,
     audit_strict: Option<bool>,
     log_format: Option<LogFormat>,
+    ssm_standard_parameter_limit: Option<u64>,
+    ssm_advanced_parameter_limit: Option<u64>,
+    #[serde(default)]
+    event_webhooks: Vec<FileWebhook>,
+}
+
+/// One `[[event-webhooks]]` table of the config file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileWebhook {
+    name: String,
+    url: String,
+    secret: String,
+    ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for FileWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileWebhook")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+/// The name of the webhook target given through the environment.
+pub const ENV_WEBHOOK_NAME: &str = "default";
+/// Shortest accepted webhook secret, in bytes.
+pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+const MAX_WEBHOOK_NAME_CHARS: usize = 64;
+
+/// A change-event delivery target: events are POSTed to `url`, signed with `secret`.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    /// Names the target's outbox: 1 to 64 of `[A-Za-z0-9_-]`, unique.
+    pub name: String,
+    /// `http://` or `https://`.
+    pub url: hyper::Uri,
+    /// The HMAC-SHA256 key; never logged or printed.
+    pub secret: Zeroizing<String>,
+    /// PEM roots to trust for `https://` instead of the system bundle.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+impl WebhookConfig {
+    /// Checks one target's name, URL and secret.
+    fn parse(
+        name: String,
+        url: &str,
+        secret: Zeroizing<String>,
+        ca_file: Option<PathBuf>,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Webhook {
+            name: name.clone(),
+            reason,
+        };
+        if name.is_empty()
+            || name.chars().count() > MAX_WEBHOOK_NAME_CHARS
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(format!(
+                "the name must be 1 to {MAX_WEBHOOK_NAME_CHARS} characters of A-Z, a-z, 0-9, '_' and '-'"
+            )));
+        }
+        let parsed: hyper::Uri = url
+            .parse()
+            .map_err(|e| invalid(format!("url {url:?} is not a valid URL: {e}")))?;
+        match parsed.scheme_str() {
+            Some("http" | "https") => {}
+            _ => return Err(invalid(format!("url {url:?} must start with http:// or https://"))),
+        }
+        match parsed.authority() {
+            None => return Err(invalid(format!("url {url:?} has no host"))),
+            Some(authority) if authority.host().is_empty() => {
+                return Err(invalid(format!("url {url:?} has no host")));
+            }
+            Some(authority) if authority.as_str().contains('@') => {
+                // Not quoted: the part before '@' is a credential.
+                return Err(invalid("the url must not contain credentials (user:password@)".into()));
+            }
+            Some(_) => {}
+        }
+        if secret.len() < MIN_WEBHOOK_SECRET_BYTES {
+            return Err(invalid(format!(
+                "the secret must be at least {MIN_WEBHOOK_SECRET_BYTES} bytes long"
+            )));
+        }
+        Ok(Self {
+            name,
+            url: parsed,
+            secret,
+            ca_file,
+        })
+    }
 }
 
 /// How TLS is set up, if at all.
@@ -105,6 +243,9 @@ pub struct ServeConfig {
     pub tls: TlsSetting,
     pub audit_strict: bool,
     pub log_format: LogFormat,
+    pub parameter_quotas: ParameterQuotas,
+    /// Where change events are delivered; the names are the core's event targets.
+    pub event_webhooks: Vec<WebhookConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,22 +258,82 @@ pub enum ConfigError {
     AccountId(String),
     #[error("--tls-cert/--tls-key and --tls-self-signed cannot be used together")]
     TlsConflict,
+    #[error("event webhook {name:?}: {reason}")]
+    Webhook { name: String, reason: String },
+    #[error("event webhook {0:?} is configured twice")]
+    DuplicateWebhook(String),
+    #[error("KEYHAVEN_EVENT_WEBHOOK_URL and KEYHAVEN_EVENT_WEBHOOK_SECRET must be set together")]
+    IncompleteWebhookEnvironment,
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    // The file may hold webhook secrets.
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.into(),
         source,
-    })?;
+    })?);
     toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.into(),
-        message: e.to_string(),
+        message: parse_error_message(&text, &e),
     })
+}
+
+/// The parser's message with its position, but without the quoted source line, which could be a secret.
+fn parse_error_message(text: &str, error: &toml::de::Error) -> String {
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {}", error.message())
+        }
+        None => error.message().to_string(),
+    }
+}
+
+/// The configured webhooks: the file's `[[event-webhooks]]`, then the one from the environment.
+fn webhooks(file: Vec<FileWebhook>, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<WebhookConfig>, ConfigError> {
+    let mut targets = Vec::with_capacity(file.len() + 1);
+    for entry in file {
+        targets.push(WebhookConfig::parse(
+            entry.name,
+            &entry.url,
+            Zeroizing::new(entry.secret),
+            entry.ca_file,
+        )?);
+    }
+    let url = env("KEYHAVEN_EVENT_WEBHOOK_URL").filter(|v| !v.is_empty());
+    let secret = env("KEYHAVEN_EVENT_WEBHOOK_SECRET")
+        .filter(|v| !v.is_empty())
+        .map(Zeroizing::new);
+    match (url, secret) {
+        (Some(url), Some(secret)) => targets.push(WebhookConfig::parse(
+            ENV_WEBHOOK_NAME.into(),
+            &url,
+            secret,
+            env("KEYHAVEN_EVENT_WEBHOOK_CA_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        )?),
+        (None, None) => {}
+        _ => return Err(ConfigError::IncompleteWebhookEnvironment),
+    }
+    for (i, target) in targets.iter().enumerate() {
+        if targets[..i].iter().any(|t| t.name == target.name) {
+            return Err(ConfigError::DuplicateWebhook(target.name.clone()));
+        }
+    }
+    Ok(targets)
 }
 
 impl ServeArgs {
     /// Flags and environment win over the file; the file wins over defaults.
     pub fn resolve(self) -> Result<ServeConfig, ConfigError> {
+        self.resolve_with_env(&|name| std::env::var(name).ok())
+    }
+
+    /// [`ServeArgs::resolve`] with the variables that have no flag read through `env`.
+    fn resolve_with_env(self, env: &dyn Fn(&str) -> Option<String>) -> Result<ServeConfig, ConfigError> {
         let file = match &self.config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
@@ -167,6 +368,17 @@ impl ServeArgs {
             tls,
             audit_strict: self.audit_strict.or(file.audit_strict).unwrap_or(false),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            parameter_quotas: ParameterQuotas {
+                standard: self
+                    .ssm_standard_parameter_limit
+                    .or(file.ssm_standard_parameter_limit)
+                    .unwrap_or(ParameterQuotas::default().standard),
+                advanced: self
+                    .ssm_advanced_parameter_limit
+                    .or(file.ssm_advanced_parameter_limit)
+                    .unwrap_or(ParameterQuotas::default().advanced),
+            },
+            event_webhooks: webhooks(file.event_webhooks, env)?,
         })
     }
 }
@@ -216,5 +428,129 @@ mod tests {
             Err(ConfigError::AccountId(_))
         ));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    const SECRET: &str = "0123456789abcdef-shared";
+
+    fn resolve_file(name: &str, contents: &str, env: &[(&str, &str)]) -> Result<ServeConfig, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("keyhaven-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("keyhaven.toml");
+        std::fs::write(&path, contents).expect("write");
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let lookup = move |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let result = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .resolve_with_env(&lookup);
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    fn webhook(name: &str, url: &str, secret: &str) -> String {
+        format!("[[event-webhooks]]\nname = \"{name}\"\nurl = \"{url}\"\nsecret = \"{secret}\"\n")
+    }
+
+    #[test]
+    fn webhooks_come_from_the_file_and_the_environment() {
+        let file = format!(
+            "{}ca-file = \"/etc/keyhaven/ca.pem\"\n{}",
+            webhook("audit-sink", "https://hooks.example.com/in", SECRET),
+            webhook("second_1", "http://127.0.0.1:9000/hook", SECRET)
+        );
+        let config = resolve_file(
+            "webhooks",
+            &file,
+            &[
+                ("KEYHAVEN_EVENT_WEBHOOK_URL", "http://[::1]:8080/"),
+                ("KEYHAVEN_EVENT_WEBHOOK_SECRET", "another secret of 24 b"),
+            ],
+        )
+        .expect("resolve");
+        let names: Vec<_> = config.event_webhooks.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, ["audit-sink", "second_1", "default"]);
+        let first = &config.event_webhooks[0];
+        assert_eq!(first.url.host(), Some("hooks.example.com"));
+        assert_eq!(first.secret.as_str(), SECRET);
+        assert_eq!(first.ca_file.as_deref(), Some(Path::new("/etc/keyhaven/ca.pem")));
+        assert_eq!(config.event_webhooks[2].secret.as_str(), "another secret of 24 b");
+        assert!(
+            resolve_file("none", "", &[])
+                .expect("resolve")
+                .event_webhooks
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn webhook_secrets_stay_out_of_debug_output_and_errors() {
+        let config = resolve_file("debug", &webhook("a", "http://localhost/", SECRET), &[]).expect("resolve");
+        let shown = format!("{config:?}");
+        assert!(shown.contains("<redacted>") && !shown.contains(SECRET), "{shown}");
+        // A mistake on the line after the secret: the message must not quote the file.
+        let error = resolve_file(
+            "typo",
+            &format!("{}sekret = \"{SECRET}\"\n", webhook("a", "http://localhost/", SECRET)),
+            &[],
+        )
+        .expect_err("unknown key");
+        let shown = error.to_string();
+        assert!(shown.contains("line 5") && shown.contains("sekret"), "{shown}");
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
+
+    #[test]
+    fn bad_webhooks_are_refused_with_a_reason() {
+        let cases = [
+            (webhook("bad name", "http://localhost/", SECRET), "the name must be"),
+            (webhook("", "http://localhost/", SECRET), "the name must be"),
+            (
+                webhook(&"n".repeat(65), "http://localhost/", SECRET),
+                "the name must be",
+            ),
+            (
+                webhook("a", "ftp://localhost/", SECRET),
+                "must start with http:// or https://",
+            ),
+            (
+                webhook("a", "localhost:9000", SECRET),
+                "must start with http:// or https://",
+            ),
+            (webhook("a", "http://", SECRET), "not a valid URL"),
+            (
+                webhook("a", "http://u:p@localhost/", SECRET),
+                "must not contain credentials",
+            ),
+            (webhook("a", "http://localhost/", "too short"), "at least 16 bytes"),
+            (
+                format!(
+                    "{}{}",
+                    webhook("a", "http://localhost/", SECRET),
+                    webhook("a", "http://localhost/", SECRET)
+                ),
+                "configured twice",
+            ),
+            (
+                "[[event-webhooks]]\nname = \"a\"\nurl = \"http://localhost/\"\n".into(),
+                "missing field `secret`",
+            ),
+        ];
+        for (i, (file, expected)) in cases.iter().enumerate() {
+            let error = resolve_file(&format!("bad{i}"), file, &[]).expect_err(file).to_string();
+            assert!(error.contains(expected), "{file}: {error}");
+            assert!(!error.contains(SECRET) && !error.contains("too short"), "{error}");
+        }
+        let env_only_url = resolve_file("env-url", "", &[("KEYHAVEN_EVENT_WEBHOOK_URL", "http://localhost/")]);
+        assert!(matches!(env_only_url, Err(ConfigError::IncompleteWebhookEnvironment)));
+        let env_duplicate = resolve_file(
+            "env-duplicate",
+            &webhook("default", "http://localhost/", SECRET),
+            &[
+                ("KEYHAVEN_EVENT_WEBHOOK_URL", "http://localhost/"),
+                ("KEYHAVEN_EVENT_WEBHOOK_SECRET", SECRET),
+            ],
+        );
+        assert!(matches!(env_duplicate, Err(ConfigError::DuplicateWebhook(name)) if name == "default"));
     }
 }

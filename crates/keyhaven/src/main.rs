@@ -2,7 +2,9 @@
 
 mod bootstrap;
 mod config;
+mod events_tail;
 mod listener;
+mod webhooks;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use keyhaven_core::{Core, CoreConfig};
 use keyhaven_store::SqliteStore;
 use tokio::sync::watch;
 
-use crate::config::{Cli, Command, LogFormat, ServeConfig};
+use crate::config::{Cli, Command, EventsCommand, LogFormat, ServeConfig};
 
 const DATABASE_FILE: &str = "keyhaven.db";
 
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => args.resolve().map_err(|e| e.to_string()).and_then(serve),
         Command::AuditVerify { data_dir } => audit_verify(&data_dir),
+        Command::Events(EventsCommand::Tail(args)) => events_tail::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,6 +81,12 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         .map(|pem| listener::tls_acceptor(&pem.cert, &pem.key))
         .transpose()?;
 
+    let webhooks = config
+        .event_webhooks
+        .iter()
+        .map(|target| webhooks::Webhook::new(target, webhooks::Timing::default()))
+        .collect::<Result<Vec<_>, _>>()?;
+
     let clock = Arc::new(AdjustableClock::system());
     let core = Core::open(
         store,
@@ -85,7 +94,8 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         clock,
         CoreConfig {
             strict_audit: config.audit_strict,
-            ..CoreConfig::default()
+            event_targets: config.event_webhooks.iter().map(|t| t.name.clone()).collect(),
+            parameter_quotas: config.parameter_quotas,
         },
     )
     .map_err(|e| e.to_string())?;
@@ -109,6 +119,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let signal = shutdown_signal();
     // Tests and scripts read this line to learn the port when --listen ends in :0.
     println!(
         "keyhaven listening on {scheme}://{bound}{}",
@@ -117,29 +128,41 @@ async fn run(config: ServeConfig) -> Result<(), String> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let scheduler = tokio::spawn(keyhaven_core::scheduler::run(core.clone(), shutdown_rx.clone()));
+    let deliverers: Vec<_> = webhooks
+        .into_iter()
+        .map(|webhook| tokio::spawn(webhook.run(core.store.clone(), shutdown_rx.clone())))
+        .collect();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signal.await;
         tracing::info!("shutdown requested; finishing in-flight requests");
         let _ = shutdown_tx.send(true);
     });
     listener::serve(listener, keyhaven_api::server::router(state), tls, shutdown_rx).await;
     let _ = scheduler.await;
+    for deliverer in deliverers {
+        let _ = deliverer.await;
+    }
     core.audit.shutdown();
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Listens for SIGINT and SIGTERM from now on, so that a signal sent as soon as the server has announced
+/// itself stops it cleanly instead of killing it; the future resolves at the first one.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-        (Ok(mut interrupt), Ok(mut terminate)) => {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
+    let listeners = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+    async move {
+        match listeners {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
