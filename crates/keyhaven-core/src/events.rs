@@ -6,12 +6,15 @@
 //! A deliverer outside the core drains each outbox in order and deletes an entry only after the
 //! target acknowledged it: delivery is at least once. Events carry names and metadata, never values.
 
+use std::sync::Arc;
+
 use keyhaven_store::{Job, Record, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::clock::Clock;
 use crate::error::CoreError;
 
 pub const LOG_KIND: &str = "event-log";
@@ -73,14 +76,21 @@ pub struct Stored {
 }
 
 /// The delivery targets every event fans out to (names from the server configuration).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct Events {
     targets: Vec<String>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").field("targets", &self.targets).finish()
+    }
 }
 
 impl Events {
-    pub fn new(targets: Vec<String>) -> Self {
-        Self { targets }
+    pub fn new(targets: Vec<String>, clock: Arc<dyn Clock>) -> Self {
+        Self { targets, clock }
     }
 
     pub fn targets(&self) -> &[String] {
@@ -96,13 +106,11 @@ impl Events {
         for target in &self.targets {
             tx.put(OUTBOX_KIND, target, &id, &body)?;
         }
+        if sequence == 1 {
+            // The first event starts the pruning, which then reschedules itself.
+            tx.schedule(&prune_job(self.clock.now().unix_timestamp() + PRUNE_INTERVAL_SECONDS))?;
+        }
         Ok(sequence)
-    }
-
-    /// Schedules the first log pruning if none is scheduled (it reschedules itself).
-    pub fn schedule_pruning(&self, tx: &mut dyn Transaction, now: i64) -> Result<(), CoreError> {
-        tx.schedule(&prune_job(now + PRUNE_INTERVAL_SECONDS))?;
-        Ok(())
     }
 }
 
@@ -212,7 +220,7 @@ mod tests {
     #[test]
     fn published_events_reach_the_log_and_every_outbox_in_order_until_acknowledged() {
         let (_dir, core) = core();
-        let events = Events::new(vec!["a".into(), "b".into()]);
+        let events = Events::new(vec!["a".into(), "b".into()], core.clock.clone());
         for n in 1..=3 {
             transact(&*core.store, |tx| events.publish(tx, &event(n))).expect("publish");
         }
@@ -229,7 +237,7 @@ mod tests {
     #[test]
     fn pruning_drops_only_events_past_retention() {
         let (_dir, core) = core();
-        let events = Events::default();
+        let events = Events::new(Vec::new(), core.clock.clone());
         for n in [0, 10] {
             transact(&*core.store, |tx| events.publish(tx, &event(n))).expect("publish");
         }

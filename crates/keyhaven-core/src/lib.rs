@@ -110,7 +110,7 @@ impl Core {
         let authz = Arc::new(authz::Authorizer::new(iam.clone(), clock.clone()));
         let kms = Arc::new(kms::Kms::new(store.clone(), root.clone(), clock.clone(), authz.clone()));
         let sts = sts::Sts::new(store.clone(), root, clock.clone());
-        let events = events::Events::new(config.event_targets);
+        let events = events::Events::new(config.event_targets, clock.clone());
         let ssm = ssm::Ssm::new(
             store.clone(),
             clock.clone(),
@@ -119,8 +119,6 @@ impl Core {
             events.clone(),
             config.parameter_quotas,
         );
-        let now = clock::Clock::now(&*clock).unix_timestamp();
-        transact(&*store, |tx| events.schedule_pruning(tx, now))?;
         Ok(Arc::new(Self {
             store,
             clock,

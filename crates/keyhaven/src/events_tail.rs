@@ -122,7 +122,10 @@ mod tests {
     use time::OffsetDateTime;
 
     fn publish(store: &dyn Backend, n: usize) -> Vec<Event> {
-        let events = Events::new(Vec::new());
+        let events = Events::new(
+            Vec::new(),
+            std::sync::Arc::new(keyhaven_core::clock::AdjustableClock::system()),
+        );
         (0..n)
             .map(|i| {
                 let event = Event::new(
