@@ -1,10 +1,18 @@
 """Fixtures: start the real keyhaven binary on a free loopback port with its own data directory."""
 
+import hashlib
+import hmac
+import http.server
+import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
+import time
+import urllib.request
 
 import boto3
 import pytest
@@ -44,6 +52,14 @@ class Keyhaven:
         kwargs.setdefault("aws_secret_access_key", "test")
         return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1", **kwargs)
 
+    def advance_clock(self, seconds):
+        """Moves a --dev server's domain clock on, running every job that fell due; answers {"now": ..., ...}."""
+        request = urllib.request.Request(
+            f"{self.endpoint}/_keyhaven/clock", data=json.dumps({"advance_seconds": seconds}).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request) as response:
+            return json.load(response)
+
     def cli_env(self):
         return dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
 
@@ -69,3 +85,120 @@ def keyhaven_factory():
 @pytest.fixture
 def dev_server(keyhaven_factory):
     return keyhaven_factory("--dev")
+
+
+WEBHOOK_SECRET = "0123456789abcdef-test-secret"
+
+
+class WebhookReceiver:
+    """A loopback endpoint for the server's change-event webhooks.
+
+    Each POST must carry `x-keyhaven-timestamp`, `x-keyhaven-event-id` and
+    `x-keyhaven-signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>`; a request that
+    fails the check is answered 401 and recorded in `rejected`. `refuse` makes the next N well-signed
+    deliveries fail with 503 (to see retries). Accepted events are kept in arrival order, once per event id
+    (delivery is at least once), in `events` as the test thread collects them (`wait_for`, `collect`).
+    """
+
+    def __init__(self, secret=WEBHOOK_SECRET):
+        self.secret = secret
+        self.refuse = 0
+        self.rejected = []
+        self.attempts = []
+        self.events = []
+        self._ids = set()
+        self._queue = queue.Queue()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self._body()
+                timestamp = self.headers.get("x-keyhaven-timestamp", "")
+                signature = self.headers.get("x-keyhaven-signature", "")
+                event_id = self.headers.get("x-keyhaven-event-id", "")
+                mac = hmac.new(receiver.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+                expected = "sha256=" + mac.hexdigest()
+                if not timestamp.isdigit() or not event_id or not hmac.compare_digest(signature.encode(), expected.encode()):
+                    receiver.rejected.append({"timestamp": timestamp, "signature": signature, "event_id": event_id, "body": body[:200]})
+                    return self._answer(401)
+                event = json.loads(body)
+                receiver.attempts.append(event.get("id"))
+                if receiver.refuse > 0:
+                    receiver.refuse -= 1
+                    return self._answer(503)
+                receiver._queue.put(event)
+                self._answer(200)
+
+            def _body(self):
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+            def _answer(self, status):
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        # One request at a time, so arrival order is the order the server delivered in.
+        self._httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/hook"
+
+    def write_config(self, path, name="test"):
+        """Writes a server config file with this receiver as the only `[[event-webhooks]]` target."""
+        with open(path, "w") as f:
+            f.write(f'[[event-webhooks]]\nname = "{name}"\nurl = "{self.url}"\nsecret = "{self.secret}"\n')
+        return path
+
+    def collect(self):
+        """Moves every event delivered so far into `events`; returns `events`."""
+        while True:
+            try:
+                self._take(self._queue.get_nowait())
+            except queue.Empty:
+                return self.events
+
+    def wait_for(self, predicate, timeout=15.0, start=0):
+        """The first event in `events[start:]` (delivered or arriving within `timeout` s) that matches."""
+        deadline = time.monotonic() + timeout
+        checked = start
+        while True:
+            for event in self.events[checked:]:
+                if predicate(event):
+                    return event
+            checked = max(checked, len(self.events))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = [(e.get("detail-type"), e.get("detail")) for e in self.events]
+                raise AssertionError(f"no matching event within {timeout} s; delivered: {seen}; rejected: {self.rejected}")
+            try:
+                self._take(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                pass
+
+    def _take(self, event):
+        if event.get("id") not in self._ids:
+            self._ids.add(event.get("id"))
+            self.events.append(event)
+
+    def close(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def webhook_receiver():
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()

@@ -7,21 +7,10 @@ import os
 import pytest
 import urllib.request
 from botocore.exceptions import ClientError
+from policy_docs import allow, deny, policy
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "222233334444"
-
-
-def policy(*statements):
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action, resource="*", **extra):
-    return dict(Effect="Allow", Action=action, Resource=resource, **extra)
-
-
-def deny(action, resource="*"):
-    return dict(Effect="Deny", Action=action, Resource=resource)
 
 
 def error_of(call, *args, **kwargs):

@@ -263,6 +263,37 @@ pub fn default_key_policy(account_id: &str) -> String {
     serde_json::to_string_pretty(&policy).unwrap_or_default()
 }
 
+/// The key policy of the AWS managed key of `service` (`ssm`, `secretsmanager`): every principal of
+/// the account may use it through that service; the account may read its metadata. This is the
+/// shape AWS gives its managed keys (for example the policy of `aws/ssm`).
+pub fn aws_managed_key_policy(account_id: &str, region: &str, service: &str) -> String {
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Id": format!("auto-{service}-1"),
+        "Statement": [
+            {
+                "Sid": "Allow access through the service for all principals in the account that are authorized to use it",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {
+                    "kms:CallerAccount": account_id,
+                    "kms:ViaService": format!("{service}.{region}.amazonaws.com")
+                }}
+            },
+            {
+                "Sid": "Allow direct access to key metadata to the account",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{account_id}:root")},
+                "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
+                "Resource": "*"
+            }
+        ]
+    });
+    serde_json::to_string_pretty(&policy).unwrap_or_default()
+}
+
 impl Kms {
     pub fn new(store: Arc<dyn Backend>, root: Arc<RootKey>, clock: Arc<dyn Clock>, authz: Arc<Authorizer>) -> Self {
         Self {
@@ -691,6 +722,9 @@ impl Kms {
             ctx,
             CreateKeyInput {
                 description: Some(description),
+                policy: Some(aws_managed_key_policy(ctx.account_id(), &ctx.region, service)),
+                // Nobody may change an AWS managed key's policy, so there is no lockout to check.
+                bypass_policy_lockout_safety_check: true,
                 ..Default::default()
             },
             MANAGER_AWS,

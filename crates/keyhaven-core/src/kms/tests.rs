@@ -523,10 +523,19 @@ fn aws_managed_key_is_created_once() {
     assert_eq!(first.key_id, second.key_id);
     assert_eq!(first.key_manager, "AWS");
     assert!(first.rotation.enabled, "AWS managed keys rotate yearly");
+    // Its key policy grants the account metadata reads only: nobody may schedule its deletion.
     assert!(matches!(
         core.kms.schedule_key_deletion(&c, &first.key_id, None),
-        Err(CoreError::UnsupportedOperation(_))
+        Err(CoreError::AccessDenied(_))
     ));
+    assert!(matches!(
+        core.kms.encrypt(&c, &first.key_id, b"x", &ec(&[]), None, false),
+        Err(CoreError::AccessDenied(_))
+    ));
+    let through_ssm = c.through("ssm.amazonaws.com");
+    core.kms
+        .encrypt(&through_ssm, &first.key_id, b"x", &ec(&[]), None, false)
+        .expect("any principal of the account may use it through SSM");
     assert_eq!(
         core.kms.describe_key(&c, "alias/aws/ssm").expect("alias").key_id,
         first.key_id

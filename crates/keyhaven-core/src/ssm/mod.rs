@@ -592,6 +592,7 @@ impl Ssm {
         name: &str,
         with_decryption: bool,
     ) -> Result<ParameterView, CoreError> {
+        names::reject_inner_spaces(name)?;
         let reference =
             names::parse_reference(name, &ctx.region, ctx.account_id()).ok_or_else(|| not_found(name.trim()))?;
         let arn = self.arn(ctx, &reference.name);
@@ -622,6 +623,7 @@ impl Ssm {
         let mut found = Vec::new();
         let mut invalid = Vec::new();
         for name in unique {
+            names::reject_inner_spaces(name)?;
             let Some(reference) = names::parse_reference(name, &ctx.region, ctx.account_id()) else {
                 invalid.push(name.clone());
                 continue;
@@ -811,6 +813,7 @@ impl Ssm {
         max_results: usize,
         next_token: Option<&str>,
     ) -> Result<Page<MetadataView>, CoreError> {
+        names::reject_inner_spaces(name)?;
         let reference = names::parse_reference(name, &ctx.region, ctx.account_id())
             .filter(|r| r.selector.is_none())
             .ok_or_else(|| not_found(name.trim()))?;
@@ -882,6 +885,7 @@ impl Ssm {
     }
 
     fn delete_one(&self, ctx: &RequestContext, name: &str, action: &str) -> Result<bool, CoreError> {
+        names::reject_inner_spaces(name)?;
         let Some(reference) = names::parse_reference(name, &ctx.region, ctx.account_id()) else {
             return Ok(false);
         };
@@ -980,6 +984,7 @@ impl Ssm {
         action: &str,
         mut change: impl FnMut(&mut ParameterRecord, &mut dyn Transaction, &str) -> Result<(T, bool), CoreError>,
     ) -> Result<T, CoreError> {
+        names::reject_inner_spaces(name)?;
         let reference = names::parse_reference(name, &ctx.region, ctx.account_id())
             .filter(|r| r.selector.is_none())
             .ok_or_else(|| not_found(name.trim()))?;
@@ -1386,7 +1391,8 @@ fn validate_data_type(data_type: &str, parameter_type: &str, value: &str) -> Res
 }
 
 fn check_allowed_pattern(pattern: &str, value: &str) -> Result<(), CoreError> {
-    let regex = regex::Regex::new(pattern).map_err(|_| {
+    // The whole value must match, as with Java's `matches()` that Parameter Store uses.
+    let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|_| {
         fault(
             SsmFault::InvalidAllowedPattern,
             format!("The allowed pattern {pattern} is not a valid regular expression."),

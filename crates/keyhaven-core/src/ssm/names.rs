@@ -78,6 +78,14 @@ fn check_shape(name: &str, message: &str) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// Reads refuse a name with a space inside (surrounding spaces are trimmed), as AWS does.
+pub fn reject_inner_spaces(raw: &str) -> Result<(), CoreError> {
+    if raw.trim_matches(' ').contains(' ') {
+        return Err(fault(SsmFault::Validation, INVALID_NAME));
+    }
+    Ok(())
+}
+
 /// What a read names: a parameter, optionally one version or label of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
