@@ -1,4 +1,4 @@
-//! SigV4-signed awsJson1.1 KMS requests over one plain-HTTP/1.1 keep-alive connection.
+//! SigV4-signed awsJson1.1 requests (KMS, SSM, ...) over one plain-HTTP/1.1 keep-alive connection.
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -14,14 +14,37 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use serde_json::Value;
 use tokio::net::TcpStream;
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
 const CONTENT_TYPE_JSON: &str = "application/x-amz-json-1.1";
 
-/// Signs KMS requests for one endpoint; shared by all workers.
+/// How much of an error response to keep for a report: enough to read the error type and message.
+const ERROR_BODY_CHARS: usize = 300;
+
+/// An awsJson1.1 service: the name requests are signed for and what `X-Amz-Target` starts with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub signing_name: &'static str,
+    pub target_prefix: &'static str,
+}
+
+impl Service {
+    pub const KMS: Service = Service {
+        signing_name: "kms",
+        target_prefix: "TrentService",
+    };
+    pub const SSM: Service = Service {
+        signing_name: "ssm",
+        target_prefix: "AmazonSSM",
+    };
+}
+
+/// Signs one service's requests for one endpoint; shared by all workers.
 pub struct Signer {
+    service: Service,
     identity: Identity,
     region: String,
     host: String,
@@ -29,24 +52,31 @@ pub struct Signer {
 }
 
 impl Signer {
-    pub fn new(addr: SocketAddr, region: &str, access_key: &str, secret_key: &str) -> Result<Self, BoxError> {
+    pub fn new(
+        service: Service,
+        addr: SocketAddr,
+        region: &str,
+        access_key: &str,
+        secret_key: &str,
+    ) -> Result<Self, BoxError> {
         let host = addr.to_string();
         Ok(Self {
-            identity: Credentials::new(access_key, secret_key, None, None, "kms-bench").into(),
+            service,
+            identity: Credentials::new(access_key, secret_key, None, None, "keyhaven-bench").into(),
             region: region.to_string(),
             host_header: HeaderValue::from_str(&host)?,
             host,
         })
     }
 
-    /// Builds a request for `TrentService.<operation>`, signed now: the servers check the date, and a benchmark of
+    /// Builds a request for `<target prefix>.<operation>`, signed now: the servers check the date, and a benchmark of
     /// pre-signed requests would leave out work that every real client makes the server do.
     pub fn request(&self, operation: &str, body: Bytes) -> Result<Request<Full<Bytes>>, BoxError> {
-        let target = format!("TrentService.{operation}");
+        let target = format!("{}.{operation}", self.service.target_prefix);
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region(&self.region)
-            .name("kms")
+            .name(self.service.signing_name)
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()?
@@ -100,6 +130,22 @@ impl Connection {
         let body = response.into_body().collect().await?.to_bytes();
         Ok((status, body))
     }
+
+    /// Signs and sends one call that must succeed; its JSON answer.
+    pub async fn call_json(&mut self, signer: &Signer, operation: &str, body: &Value) -> Result<Value, BoxError> {
+        let request = signer.request(operation, Bytes::from(body.to_string()))?;
+        let (status, body) = self.call(request).await?;
+        if status != StatusCode::OK {
+            return Err(format!("{operation}: HTTP {status}: {}", snippet(&body)).into());
+        }
+        Ok(serde_json::from_slice(&body)
+            .map_err(|e| format!("{operation}: answer is not JSON ({e}): {}", snippet(&body)))?)
+    }
+}
+
+/// The start of a response body, for error reports.
+pub fn snippet(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).chars().take(ERROR_BODY_CHARS).collect()
 }
 
 async fn handshake(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, BoxError> {

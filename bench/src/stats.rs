@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::cli::CommonOptions;
+
 /// What one worker measured during the measured (post-warm-up) window.
 #[derive(Default)]
 pub struct WorkerSamples {
@@ -74,6 +76,61 @@ impl PhaseResult {
             "first_error": self.first_error,
         })
     }
+}
+
+/// Says on stderr which phase starts, so that a long run shows where it is.
+pub fn announce_phase(program: &str, options: &CommonOptions, operation: &str) {
+    eprintln!(
+        "{program}: {operation}: {:.1} s warm-up + {:.1} s with {} workers",
+        options.warmup.as_secs_f64(),
+        options.duration.as_secs_f64(),
+        options.concurrency
+    );
+}
+
+/// The human-readable report of a run's phases.
+pub fn print_table(options: &CommonOptions, results: &[PhaseResult]) {
+    println!(
+        "{}: concurrency {}, {:.1} s per operation after {:.1} s warm-up; requests = HTTP 200 answers only",
+        options.endpoint,
+        options.concurrency,
+        options.duration.as_secs_f64(),
+        options.warmup.as_secs_f64()
+    );
+    let width = results.iter().map(|r| r.operation.len()).max().unwrap_or(0).max(18);
+    println!(
+        "{:<width$} {:>10} {:>8} {:>11} {:>9} {:>9}",
+        "operation", "requests", "errors", "req/s", "p50 ms", "p99 ms"
+    );
+    for r in results {
+        println!(
+            "{:<width$} {:>10} {:>8} {:>11.1} {:>9.3} {:>9.3}",
+            r.operation,
+            r.requests,
+            r.errors,
+            r.requests_per_second(),
+            r.p50_ms,
+            r.p99_ms
+        );
+    }
+    for r in results {
+        if let Some(error) = &r.first_error {
+            println!("{}: first error: {error}", r.operation);
+        }
+        if r.reopened > 0 {
+            println!(
+                "{}: the server closed {} keep-alive connections (reopened)",
+                r.operation, r.reopened
+            );
+        }
+    }
+}
+
+/// The median of unsorted samples in microseconds, in milliseconds (0 when there are none).
+pub fn median_ms(samples_us: &[u64]) -> f64 {
+    let mut sorted = samples_us.to_vec();
+    sorted.sort_unstable();
+    percentile_ms(&sorted, 50.0)
 }
 
 /// Nearest-rank percentile of sorted microsecond samples, in milliseconds (0 when there are none).

@@ -716,24 +716,29 @@ impl Ssm {
             None => prefix.to_string(),
         };
         let scope = ctx.regional_scope();
+        let done = |items, more: bool, cursor: &str| Page {
+            items,
+            next_marker: more.then(|| encode_token(cursor)),
+        };
         read(&*self.store, |tx| {
             let mut items = Vec::new();
             let mut cursor = after.clone();
             let mut scanned = 0;
+            // Start with one row more than a full page (enough to know whether another page
+            // exists), then widen when filters skip rows.
+            let mut batch_size = limit + 1;
             loop {
-                let batch = tx.list(
-                    PARAMETER_KIND,
-                    &scope,
-                    Some(&cursor),
-                    256.min(SCAN_BUDGET - scanned).max(1),
-                )?;
-                let exhausted = batch.is_empty();
+                let batch = tx.list(PARAMETER_KIND, &scope, Some(&cursor), batch_size)?;
+                if batch.is_empty() {
+                    return Ok(done(items, false, &cursor));
+                }
                 for entry in batch {
                     if !entry.id.starts_with(prefix) {
-                        return Ok(Page {
-                            items,
-                            next_marker: None,
-                        });
+                        return Ok(done(items, false, &cursor));
+                    }
+                    if items.len() == limit || scanned >= SCAN_BUDGET {
+                        // Another row is under the prefix: there is more to page through.
+                        return Ok(done(items, true, &cursor));
                     }
                     scanned += 1;
                     cursor = entry.id.clone();
@@ -743,26 +748,9 @@ impl Ssm {
                     let record: ParameterRecord = serde_json::from_slice(&entry.body)?;
                     if keep(&record) {
                         items.push(record);
-                        if items.len() == limit {
-                            return Ok(Page {
-                                items,
-                                next_marker: Some(encode_token(&cursor)),
-                            });
-                        }
-                    }
-                    if scanned >= SCAN_BUDGET {
-                        return Ok(Page {
-                            items,
-                            next_marker: Some(encode_token(&cursor)),
-                        });
                     }
                 }
-                if exhausted {
-                    return Ok(Page {
-                        items,
-                        next_marker: None,
-                    });
-                }
+                batch_size = (batch_size * 4).min(256);
             }
         })
     }
