@@ -536,18 +536,7 @@ impl Ssm {
         let Some(record) = load_parameter(tx, &ctx.regional_scope(), &key)? else {
             return Ok(None);
         };
-        let version = match &reference.selector {
-            None => record.current.clone(),
-            Some(Selector::Version(v)) if *v == record.current.version => record.current.clone(),
-            Some(Selector::Version(v)) => load_version(tx, &ctx.regional_scope(), &key, *v)?
-                .ok_or_else(|| version_not_found(&reference.name, *v))?,
-            Some(Selector::Label(label)) => match record.labels.get(label) {
-                Some(v) if *v == record.current.version => record.current.clone(),
-                Some(v) => load_version(tx, &ctx.regional_scope(), &key, *v)?
-                    .ok_or_else(|| not_found(&format!("{}:{label}", reference.name)))?,
-                None => return Err(not_found(&format!("{}:{label}", reference.name))),
-            },
-        };
+        let version = select_version(tx, &ctx.regional_scope(), &record, reference)?;
         Ok(Some((record, version)))
     }
 
@@ -596,15 +585,25 @@ impl Ssm {
         let reference =
             names::parse_reference(name, &ctx.region, ctx.account_id()).ok_or_else(|| not_found(name.trim()))?;
         let arn = self.arn(ctx, &reference.name);
-        let found = read(&*self.store, |tx| {
-            let key = parameter_key(&reference.name);
-            load_parameter(tx, &ctx.regional_scope(), &key)
+        let scope = ctx.regional_scope();
+        // One snapshot read; a missing version is only reported once the caller may know of it.
+        let (record, version) = read(&*self.store, |tx| {
+            let record = load_parameter(tx, &scope, &parameter_key(&reference.name))?;
+            let version = record.as_ref().map(|r| select_version(tx, &scope, r, &reference));
+            Ok((record, version))
         })?;
-        let tags = found.as_ref().map(|r| r.tags.clone()).unwrap_or_default();
-        self.authorize(ctx, "ssm:GetParameter", &arn, &tags, Vec::new())?;
-        let (record, version) =
-            read(&*self.store, |tx| self.resolve(tx, ctx, &reference))?.ok_or_else(|| not_found(name.trim()))?;
-        self.view(ctx, &record, &version, reference.selector_text.clone(), with_decryption)
+        let tags = record.as_ref().map(|r| r.tags.as_slice()).unwrap_or_default();
+        self.authorize(ctx, "ssm:GetParameter", &arn, tags, Vec::new())?;
+        let (Some(record), Some(version)) = (record, version) else {
+            return Err(not_found(name.trim()));
+        };
+        self.view(
+            ctx,
+            &record,
+            &version?,
+            reference.selector_text.clone(),
+            with_decryption,
+        )
     }
 
     /// GetParameters: found parameters in name order, and the names that matched nothing.
@@ -1298,6 +1297,31 @@ impl Ssm {
             self.schedule_policies(tx, scope, &record)
         })
     }
+}
+
+/// The version of `record` that `reference` selects.
+fn select_version(
+    tx: &mut dyn Transaction,
+    scope: &str,
+    record: &ParameterRecord,
+    reference: &Reference,
+) -> Result<VersionRecord, CoreError> {
+    let key = parameter_key(&record.name);
+    let wanted = match &reference.selector {
+        None => return Ok(record.current.clone()),
+        Some(Selector::Version(v)) => *v,
+        Some(Selector::Label(label)) => *record
+            .labels
+            .get(label)
+            .ok_or_else(|| not_found(&format!("{}:{label}", reference.name)))?,
+    };
+    if wanted == record.current.version {
+        return Ok(record.current.clone());
+    }
+    load_version(tx, scope, &key, wanted)?.ok_or_else(|| match &reference.selector {
+        Some(Selector::Label(label)) => not_found(&format!("{}:{label}", reference.name)),
+        _ => version_not_found(&reference.name, wanted),
+    })
 }
 
 fn ensure_version(
