@@ -191,17 +191,18 @@ impl Ssm {
         epoch_seconds(self.clock.now())
     }
 
+    /// Authorises `action` on `resource`; `parameter`, when it exists, contributes its tags.
     fn authorize(
         &self,
         ctx: &RequestContext,
         action: &str,
         resource: &str,
-        resource_tags: &[(String, String)],
+        parameter: Option<&ParameterRecord>,
         mut keys: Vec<(String, Vec<String>)>,
     ) -> Result<(), CoreError> {
+        let tags = parameter.map(|p| p.tags.as_slice()).unwrap_or_default();
         keys.extend(
-            resource_tags
-                .iter()
+            tags.iter()
                 .map(|(k, v)| (format!("aws:ResourceTag/{k}"), vec![v.clone()])),
         );
         self.authz.check(
@@ -279,8 +280,7 @@ impl Ssm {
             keys.push(("ssm:Policies".into(), vec![policies.clone()]));
         }
         keys.extend(tag_keys_of(&input.tags, &[]));
-        let resource_tags = existing.as_ref().map(|r| r.tags.clone()).unwrap_or_default();
-        self.authorize(ctx, "ssm:PutParameter", &arn, &resource_tags, keys)?;
+        self.authorize(ctx, "ssm:PutParameter", &arn, existing.as_ref(), keys)?;
 
         let now = self.now();
         let plan = self.plan_version(ctx, &input, existing.as_ref(), now)?;
@@ -592,8 +592,7 @@ impl Ssm {
             let version = record.as_ref().map(|r| select_version(tx, &scope, r, &reference));
             Ok((record, version))
         })?;
-        let tags = record.as_ref().map(|r| r.tags.as_slice()).unwrap_or_default();
-        self.authorize(ctx, "ssm:GetParameter", &arn, tags, Vec::new())?;
+        self.authorize(ctx, "ssm:GetParameter", &arn, record.as_ref(), Vec::new())?;
         let (Some(record), Some(version)) = (record, version) else {
             return Err(not_found(name.trim()));
         };
@@ -632,8 +631,13 @@ impl Ssm {
                 other => other,
             })?;
             let arn = self.arn(ctx, &reference.name);
-            let tags = resolved.as_ref().map(|(r, _)| r.tags.clone()).unwrap_or_default();
-            self.authorize(ctx, "ssm:GetParameters", &arn, &tags, Vec::new())?;
+            self.authorize(
+                ctx,
+                "ssm:GetParameters",
+                &arn,
+                resolved.as_ref().map(|(r, _)| r),
+                Vec::new(),
+            )?;
             match resolved {
                 Some((record, version)) => {
                     found.push(self.view(ctx, &record, &version, reference.selector_text.clone(), with_decryption)?)
@@ -665,7 +669,7 @@ impl Ssm {
             ctx,
             "ssm:GetParametersByPath",
             &arn,
-            &[],
+            None,
             vec![("ssm:Recursive".into(), vec![recursive.to_string()])],
         )?;
         let prefix = names::subtree_prefix(&path);
@@ -773,7 +777,7 @@ impl Ssm {
         } else {
             FilterSet::legacy(legacy_filters)
         };
-        self.authorize(ctx, "ssm:DescribeParameters", "*", &[], Vec::new())?;
+        self.authorize(ctx, "ssm:DescribeParameters", "*", None, Vec::new())?;
         let (prefix, depth) = filters.scan_range();
         let page = self.scan(ctx, &prefix, depth, next_token, max_results, |r| filters.matches(r))?;
         Ok(Page {
@@ -801,9 +805,8 @@ impl Ssm {
         next_token: Option<&str>,
     ) -> Result<Page<MetadataView>, CoreError> {
         names::reject_inner_spaces(name)?;
-        let reference = names::parse_reference(name, &ctx.region, ctx.account_id())
-            .filter(|r| r.selector.is_none())
-            .ok_or_else(|| not_found(name.trim()))?;
+        let reference =
+            names::parse_parameter(name, &ctx.region, ctx.account_id()).ok_or_else(|| not_found(name.trim()))?;
         let key = parameter_key(&reference.name);
         let scope = ctx.regional_scope();
         let arn = self.arn(ctx, &reference.name);
@@ -814,13 +817,7 @@ impl Ssm {
             let versions = all_versions(tx, &scope, &key)?;
             Ok((Some(record), versions))
         })?;
-        self.authorize(
-            ctx,
-            "ssm:GetParameterHistory",
-            &arn,
-            record.as_ref().map(|r| r.tags.as_slice()).unwrap_or_default(),
-            Vec::new(),
-        )?;
+        self.authorize(ctx, "ssm:GetParameterHistory", &arn, record.as_ref(), Vec::new())?;
         let record = record.ok_or_else(|| not_found(name.trim()))?;
         let start = match next_token {
             Some(token) => decode_token(token)?
@@ -873,24 +870,15 @@ impl Ssm {
 
     fn delete_one(&self, ctx: &RequestContext, name: &str, action: &str) -> Result<bool, CoreError> {
         names::reject_inner_spaces(name)?;
-        let Some(reference) = names::parse_reference(name, &ctx.region, ctx.account_id()) else {
+        let Some(reference) = names::parse_parameter(name, &ctx.region, ctx.account_id()) else {
             return Ok(false);
         };
-        if reference.selector.is_some() {
-            return Ok(false);
-        }
         let key = parameter_key(&reference.name);
         let scope = ctx.regional_scope();
         let arn = self.arn(ctx, &reference.name);
         transact(&*self.store, |tx| {
             let record = load_parameter(tx, &scope, &key)?;
-            self.authorize(
-                ctx,
-                action,
-                &arn,
-                record.as_ref().map(|r| r.tags.as_slice()).unwrap_or_default(),
-                Vec::new(),
-            )?;
+            self.authorize(ctx, action, &arn, record.as_ref(), Vec::new())?;
             let Some(record) = record else {
                 return Ok(false);
             };
@@ -972,22 +960,15 @@ impl Ssm {
         mut change: impl FnMut(&mut ParameterRecord, &mut dyn Transaction, &str) -> Result<(T, bool), CoreError>,
     ) -> Result<T, CoreError> {
         names::reject_inner_spaces(name)?;
-        let reference = names::parse_reference(name, &ctx.region, ctx.account_id())
-            .filter(|r| r.selector.is_none())
-            .ok_or_else(|| not_found(name.trim()))?;
+        let reference =
+            names::parse_parameter(name, &ctx.region, ctx.account_id()).ok_or_else(|| not_found(name.trim()))?;
         let key = parameter_key(&reference.name);
         let scope = ctx.regional_scope();
         let arn = self.arn(ctx, &reference.name);
         let operation = action.trim_start_matches("ssm:");
         transact(&*self.store, |tx| {
             let record = load_parameter(tx, &scope, &key)?;
-            self.authorize(
-                ctx,
-                action,
-                &arn,
-                record.as_ref().map(|r| r.tags.as_slice()).unwrap_or_default(),
-                Vec::new(),
-            )?;
+            self.authorize(ctx, action, &arn, record.as_ref(), Vec::new())?;
             let mut record = record.ok_or_else(|| not_found(name.trim()))?;
             let (out, changed) = change(&mut record, tx, &scope)?;
             if changed {
@@ -1009,8 +990,7 @@ impl Ssm {
         if resource_type != "Parameter" {
             return Err(fault(SsmFault::InvalidResourceType, "Invalid Resource Type"));
         }
-        let reference = names::parse_reference(resource_id, &ctx.region, ctx.account_id())
-            .filter(|r| r.selector.is_none())
+        let reference = names::parse_parameter(resource_id, &ctx.region, ctx.account_id())
             .ok_or_else(|| fault(SsmFault::InvalidResourceId, "Invalid Resource Id"))?;
         Ok((parameter_key(&reference.name), self.arn(ctx, &reference.name)))
     }
@@ -1028,13 +1008,7 @@ impl Ssm {
         let scope = ctx.regional_scope();
         transact(&*self.store, |tx| {
             let record = load_parameter(tx, &scope, &key)?;
-            self.authorize(
-                ctx,
-                action,
-                &arn,
-                record.as_ref().map(|r| r.tags.as_slice()).unwrap_or_default(),
-                keys.clone(),
-            )?;
+            self.authorize(ctx, action, &arn, record.as_ref(), keys.clone())?;
             let mut record = record.ok_or_else(|| fault(SsmFault::InvalidResourceId, "Invalid Resource Id"))?;
             change(&mut record.tags)?;
             save_parameter(tx, &scope, &record)
@@ -1098,13 +1072,7 @@ impl Ssm {
     ) -> Result<Vec<Tag>, CoreError> {
         let (key, arn) = self.tagged_parameter(ctx, resource_type, resource_id)?;
         let record = read(&*self.store, |tx| load_parameter(tx, &ctx.regional_scope(), &key))?;
-        self.authorize(
-            ctx,
-            "ssm:ListTagsForResource",
-            &arn,
-            record.as_ref().map(|r| r.tags.as_slice()).unwrap_or_default(),
-            Vec::new(),
-        )?;
+        self.authorize(ctx, "ssm:ListTagsForResource", &arn, record.as_ref(), Vec::new())?;
         let record = record.ok_or_else(|| fault(SsmFault::InvalidResourceId, "Invalid Resource Id"))?;
         Ok(record.tags.into_iter().map(|(key, value)| Tag { key, value }).collect())
     }
@@ -1153,13 +1121,13 @@ impl Ssm {
 
     pub fn service_setting(&self, ctx: &RequestContext, raw: &str) -> Result<ServiceSetting, CoreError> {
         let (_, arn) = self.setting_id(ctx, raw)?;
-        self.authorize(ctx, "ssm:GetServiceSetting", &arn, &[], Vec::new())?;
+        self.authorize(ctx, "ssm:GetServiceSetting", &arn, None, Vec::new())?;
         self.setting_view(ctx, raw)
     }
 
     pub fn update_service_setting(&self, ctx: &RequestContext, raw: &str, value: &str) -> Result<(), CoreError> {
         let (id, arn) = self.setting_id(ctx, raw)?;
-        self.authorize(ctx, "ssm:UpdateServiceSetting", &arn, &[], Vec::new())?;
+        self.authorize(ctx, "ssm:UpdateServiceSetting", &arn, None, Vec::new())?;
         let allowed: &[&str] = if id == SETTING_DEFAULT_TIER {
             &[STANDARD, ADVANCED, INTELLIGENT_TIERING]
         } else {
@@ -1187,7 +1155,7 @@ impl Ssm {
 
     pub fn reset_service_setting(&self, ctx: &RequestContext, raw: &str) -> Result<ServiceSetting, CoreError> {
         let (id, arn) = self.setting_id(ctx, raw)?;
-        self.authorize(ctx, "ssm:ResetServiceSetting", &arn, &[], Vec::new())?;
+        self.authorize(ctx, "ssm:ResetServiceSetting", &arn, None, Vec::new())?;
         transact(&*self.store, |tx| {
             tx.delete(SETTING_KIND, &ctx.regional_scope(), &id)?;
             Ok(())

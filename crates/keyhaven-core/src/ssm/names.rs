@@ -148,6 +148,11 @@ pub fn parse_reference(raw: &str, region: &str, account: &str) -> Option<Referen
     })
 }
 
+/// A name or ARN that must name the parameter itself, without a version or label selector.
+pub fn parse_parameter(raw: &str, region: &str, account: &str) -> Option<Reference> {
+    parse_reference(raw, region, account).filter(|r| r.selector.is_none())
+}
+
 /// A path for GetParametersByPath or a Path filter: `/` or a hierarchy prefix.
 pub fn validate_path(raw: &str) -> Result<String, CoreError> {
     let path = raw.trim_matches(' ');

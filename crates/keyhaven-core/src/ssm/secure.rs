@@ -130,7 +130,8 @@ pub fn decrypt(ssm: &Ssm, ctx: &RequestContext, stored: &str, arn: &str) -> Resu
         None => decrypted.plaintext,
         Some(sealed) => RootKey::from_bytes(decrypted.plaintext.expose())?.open(arn.as_bytes(), sealed)?,
     };
-    String::from_utf8(plaintext.expose().to_vec())
-        .map(Zeroizing::new)
+    // Checked in place, so a failure leaves no unzeroized copy of the plaintext behind.
+    std::str::from_utf8(plaintext.expose())
+        .map(|text| Zeroizing::new(text.to_string()))
         .map_err(|_| CoreError::Internal("SecureString plaintext is not UTF-8".into()))
 }
