@@ -6,9 +6,10 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::client::BoxError;
+use crate::client::{BoxError, Service, Signer};
 
 /// The options text every program's usage ends with.
 pub const COMMON_USAGE: &str = "  --endpoint URL          http://IP:PORT of the endpoint (required; plain http only)
@@ -38,6 +39,19 @@ pub struct CommonOptions {
     pub access_key: String,
     pub secret_key: String,
     pub json: bool,
+}
+
+impl CommonOptions {
+    /// The request signer for `service` at this endpoint with these credentials, shared by all workers.
+    pub fn signer(&self, service: Service) -> Result<Arc<Signer>, BoxError> {
+        Ok(Arc::new(Signer::new(
+            service,
+            self.addr,
+            &self.region,
+            &self.access_key,
+            &self.secret_key,
+        )?))
+    }
 }
 
 /// A command-line mistake, reported together with the usage text.

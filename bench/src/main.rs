@@ -4,10 +4,9 @@ mod args;
 mod workload;
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use keyhaven_bench::cli::{self, ArgError, CommonOptions, Program};
-use keyhaven_bench::client::{BoxError, Service, Signer};
+use keyhaven_bench::client::{BoxError, Service};
 use keyhaven_bench::stats::{self, PhaseResult};
 use serde_json::json;
 
@@ -36,13 +35,7 @@ impl Program for Options {
 
 async fn run(options: &Options) -> Result<(), BoxError> {
     let common = &options.common;
-    let signer = Arc::new(Signer::new(
-        Service::KMS,
-        common.addr,
-        &common.region,
-        &common.access_key,
-        &common.secret_key,
-    )?);
+    let signer = common.signer(Service::KMS)?;
     let setup = workload::setup(options, &signer).await?;
     eprintln!("kms-bench: {} key {}", common.endpoint, setup.key_id);
 

@@ -5,10 +5,9 @@ mod ssm_args;
 mod ssm_workload;
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use keyhaven_bench::cli::{self, ArgError, CommonOptions, Program};
-use keyhaven_bench::client::{BoxError, Service, Signer};
+use keyhaven_bench::client::{BoxError, Service};
 use keyhaven_bench::load::Rng;
 use keyhaven_bench::stats::{self, PhaseResult};
 use serde_json::json;
@@ -38,13 +37,7 @@ impl Program for Options {
 
 async fn run(options: &Options) -> Result<(), BoxError> {
     let common = &options.common;
-    let signer = Arc::new(Signer::new(
-        Service::SSM,
-        common.addr,
-        &common.region,
-        &common.access_key,
-        &common.secret_key,
-    )?);
+    let signer = common.signer(Service::SSM)?;
 
     let seed = if options.seed_to > options.seed_from {
         eprintln!(
