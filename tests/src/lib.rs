@@ -1,4 +1,7 @@
-//! Test support: starts the real `keyhaven` binary on a free port and hands out real AWS clients.
+//! Test support: starts the real `keyhaven` binary on a free port and hands out real AWS clients; `postgres`
+//! runs throwaway PostgreSQL clusters.
+
+pub mod postgres;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

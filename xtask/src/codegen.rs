@@ -45,6 +45,7 @@ pub const SERVICES: &[Service] = &[
     Service::new("kms", "models/kms/2014-11-01/service-2.json"),
     Service::new("iam", "models/iam/2010-05-08/service-2.json"),
     Service::new("sts", "models/sts/2011-06-15/service-2.json"),
+    Service::new("secretsmanager", "models/secretsmanager/2017-10-17/service-2.json"),
     Service::only(
         "ssm",
         "models/ssm/2014-11-06/service-2.json",

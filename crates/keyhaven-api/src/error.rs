@@ -111,8 +111,8 @@ pub fn kms_error(e: CoreError) -> ApiError {
             "ValidationException"
         }
         CoreError::DryRun => "DryRunOperationException",
-        // Parameter Store failures never come out of KMS.
-        CoreError::Ssm(..) => "ValidationException",
+        // Parameter Store and Secrets Manager failures never come out of KMS.
+        CoreError::Ssm(..) | CoreError::Secrets(..) => "ValidationException",
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             return ApiError::new(
@@ -166,6 +166,37 @@ pub fn ssm_error(e: CoreError) -> ApiError {
             );
         }
         _ => "ValidationException",
+    };
+    ApiError::bad_request(code, e.to_string())
+}
+
+/// Secrets Manager's error codes for domain failures (all HTTP 400, as AWS answers).
+pub fn secrets_error(e: CoreError) -> ApiError {
+    use keyhaven_core::secrets::SecretsFault as F;
+    let code = match &e {
+        CoreError::Secrets(fault, _) => match fault {
+            F::Validation => "ValidationException",
+            F::InvalidParameter => "InvalidParameterException",
+            F::InvalidRequest => "InvalidRequestException",
+            F::ResourceNotFound => "ResourceNotFoundException",
+            F::ResourceExists => "ResourceExistsException",
+            F::LimitExceeded => "LimitExceededException",
+            F::MalformedPolicyDocument => "MalformedPolicyDocumentException",
+            F::PublicPolicy => "PublicPolicyException",
+            F::EncryptionFailure => "EncryptionFailure",
+            F::DecryptionFailure => "DecryptionFailure",
+            F::InvalidNextToken => "InvalidNextTokenException",
+        },
+        CoreError::AccessDenied(_) => "AccessDeniedException",
+        CoreError::Internal(detail) => {
+            tracing::error!(%detail, "internal error");
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServiceError",
+                "An error occurred on the server side.",
+            );
+        }
+        _ => "InvalidParameterException",
     };
     ApiError::bad_request(code, e.to_string())
 }

@@ -9,6 +9,7 @@ pub mod iam;
 pub mod iam_simulate;
 pub mod kms;
 pub mod query;
+pub mod secretsmanager;
 pub mod server;
 pub mod shapes;
 pub mod sigv4;

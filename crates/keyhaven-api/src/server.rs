@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use crate::credentials::{CredentialRegistry, Identity};
 use crate::error::ApiError;
 use crate::sigv4::{self, RequestParts, SigningKeyCache, UriEncoding};
-use crate::{authorize, kms, ssm};
+use crate::{authorize, kms, secretsmanager, ssm};
 
 /// Largest request body accepted by the JSON services.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -101,6 +101,7 @@ async fn unknown_route() -> Response {
 enum JsonService {
     Kms,
     Ssm,
+    SecretsManager,
 }
 
 impl JsonService {
@@ -109,6 +110,7 @@ impl JsonService {
         match prefix {
             p if p == crate::generated::kms::TARGET_PREFIX => Some((JsonService::Kms, operation)),
             p if p == crate::generated::ssm::TARGET_PREFIX => Some((JsonService::Ssm, operation)),
+            p if p == crate::generated::secretsmanager::TARGET_PREFIX => Some((JsonService::SecretsManager, operation)),
             _ => None,
         }
     }
@@ -117,6 +119,7 @@ impl JsonService {
         match self {
             JsonService::Kms => "kms",
             JsonService::Ssm => "ssm",
+            JsonService::SecretsManager => "secretsmanager",
         }
     }
 }
@@ -274,6 +277,17 @@ async fn handle_json(
                 tokio::task::block_in_place(|| ssm::execute(&core, &ctx, request))
             };
             if ssm::schedules_work(operation) {
+                core.scheduler.wake();
+            }
+            executed
+        }
+        JsonService::SecretsManager => {
+            let request =
+                crate::generated::secretsmanager::Request::decode(operation, body).map_err(kms::decode_error)?;
+            outcome.read_only = secretsmanager::is_read_only(operation);
+            // Even reads may write (a version's last-accessed day), so every call gets a blocking slot.
+            let executed = tokio::task::block_in_place(|| secretsmanager::execute(&core, &ctx, request));
+            if secretsmanager::schedules_work(operation) {
                 core.scheduler.wake();
             }
             executed

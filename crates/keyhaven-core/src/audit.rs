@@ -114,6 +114,49 @@ impl AuditEvent {
     }
 }
 
+/// Something a service did on its own (a scheduled rotation's outcome): CloudTrail's
+/// `AwsServiceEvent` records, which have no caller.
+#[derive(Debug, Clone)]
+pub struct ServiceEvent {
+    pub event_time: OffsetDateTime,
+    /// The service principal, such as `secretsmanager.amazonaws.com`.
+    pub event_source: String,
+    pub event_name: String,
+    pub region: String,
+    pub account_id: String,
+    pub additional_event_data: Value,
+    pub service_event_details: Value,
+    pub resources: Vec<AuditResource>,
+    pub event_id: String,
+}
+
+impl ServiceEvent {
+    pub fn to_record(&self) -> Value {
+        json!({
+            "eventVersion": EVENT_VERSION,
+            "userIdentity": { "accountId": self.account_id, "invokedBy": self.event_source },
+            "eventTime": self.event_time.replace_nanosecond(0).unwrap_or(self.event_time).format(&Rfc3339).unwrap_or_default(),
+            "eventSource": self.event_source,
+            "eventName": self.event_name,
+            "awsRegion": self.region,
+            "sourceIPAddress": self.event_source,
+            "userAgent": self.event_source,
+            "requestParameters": Value::Null,
+            "responseElements": Value::Null,
+            "additionalEventData": self.additional_event_data,
+            "requestID": self.event_id,
+            "eventID": self.event_id,
+            "readOnly": false,
+            "resources": self.resources.iter().map(|r| json!({"accountId": r.account_id, "type": r.resource_type, "ARN": r.arn})).collect::<Vec<_>>(),
+            "eventType": "AwsServiceEvent",
+            "managementEvent": true,
+            "recipientAccountId": self.account_id,
+            "serviceEventDetails": self.service_event_details,
+            "eventCategory": "Management",
+        })
+    }
+}
+
 /// A CloudTrail record, in CloudTrail's member names.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -280,6 +323,15 @@ impl AuditLog {
                 .map_err(|_| CoreError::Internal("audit record was not persisted".into()))?;
         }
         Ok(())
+    }
+
+    /// Enqueues a service event (not on a request's path, so never waits for durability).
+    pub fn record_service_event(&self, event: &ServiceEvent) -> Result<(), CoreError> {
+        self.enqueue(Queued {
+            event_time: event.event_time.unix_timestamp(),
+            record: serde_json::to_vec(&event.to_record())?,
+            durable: None,
+        })
     }
 
     fn enqueue(&self, mut item: Queued) -> Result<(), CoreError> {

@@ -59,6 +59,9 @@ pub enum CoreError {
     /// A Parameter Store failure; the API layer names its AWS error code.
     #[error("{1}")]
     Ssm(crate::ssm::SsmFault, String),
+    /// A Secrets Manager failure; the API layer names its AWS error code.
+    #[error("{1}")]
+    Secrets(crate::secrets::SecretsFault, String),
     /// Details go to the log, never to the caller.
     #[error("internal error")]
     Internal(String),

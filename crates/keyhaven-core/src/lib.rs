@@ -1,4 +1,4 @@
-//! Keyhaven's domain: KMS and the shared spines (audit, scheduler, clock, request context). No HTTP.
+//! Keyhaven's domain: the services (KMS, IAM, STS, Parameter Store, Secrets Manager) and the shared spines (audit, scheduler, clock, request context). No HTTP.
 
 pub mod audit;
 pub mod authz;
@@ -8,7 +8,9 @@ pub mod error;
 pub mod events;
 pub mod iam;
 pub mod kms;
+pub mod on_behalf;
 pub mod scheduler;
+pub mod secrets;
 pub mod simulate;
 pub mod ssm;
 pub mod sts;
@@ -86,6 +88,7 @@ pub struct Core {
     pub authz: Arc<authz::Authorizer>,
     pub sts: sts::Sts,
     pub ssm: ssm::Ssm,
+    pub secrets: secrets::Secrets,
     pub events: events::Events,
     pub audit: AuditLog,
     pub scheduler: scheduler::Scheduler,
@@ -119,6 +122,7 @@ impl Core {
             events.clone(),
             config.parameter_quotas,
         );
+        let secrets = secrets::Secrets::new(store.clone(), clock.clone(), authz.clone(), kms.clone());
         Ok(Arc::new(Self {
             store,
             clock,
@@ -127,6 +131,7 @@ impl Core {
             authz,
             sts,
             ssm,
+            secrets,
             events,
             audit,
             scheduler: scheduler::Scheduler::default(),

@@ -57,6 +57,7 @@ impl Core {
             Some("kms") => self.kms.run_job(job),
             Some("sts") => self.sts.run_job(job),
             Some("ssm") => self.ssm.run_job(job),
+            Some("secrets") => self.secrets.run_job(job, &self.audit),
             Some("events") => {
                 let now = self.clock.now().unix_timestamp();
                 transact(&*self.store, |tx| crate::events::prune_log(tx, now)).map(|_| ())

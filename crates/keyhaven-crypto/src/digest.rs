@@ -1,6 +1,8 @@
-//! Hashes and MACs used outside key wrapping: SHA-256, HMAC-SHA256, constant-time comparison.
+//! Hashes and MACs used outside key wrapping: SHA-256, HMAC-SHA256, PBKDF2-HMAC-SHA256, constant-time comparison.
 
-use aws_lc_rs::{constant_time, digest, hmac};
+use std::num::NonZeroU32;
+
+use aws_lc_rs::{constant_time, digest, hmac, pbkdf2};
 
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
@@ -41,6 +43,16 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// PBKDF2-HMAC-SHA256 (RFC 8018) of `password` and `salt`, filling `out`: the SCRAM-SHA-256 `Hi()` function.
+///
+/// # Panics
+///
+/// If `iterations` is 0, which PBKDF2 does not define; callers validate counts they receive.
+pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
+    let iterations = NonZeroU32::new(iterations).expect("PBKDF2 needs at least one iteration");
+    pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, iterations, salt, password, out);
+}
+
 /// Compares two byte strings without leaking where they differ through timing.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     constant_time::verify_slices_are_equal(a, b).is_ok()
@@ -73,6 +85,30 @@ mod tests {
             hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    /// RFC 7914 section 11, the two PBKDF2-HMAC-SHA256 test vectors.
+    #[test]
+    fn pbkdf2_hmac_sha256_matches_rfc7914_section_11() {
+        let mut out = [0u8; 64];
+        pbkdf2_hmac_sha256(b"passwd", b"salt", 1, &mut out);
+        assert_eq!(
+            hex(&out),
+            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc\
+             49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"
+        );
+        pbkdf2_hmac_sha256(b"Password", b"NaCl", 80000, &mut out);
+        assert_eq!(
+            hex(&out),
+            "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56\
+             a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "at least one iteration")]
+    fn pbkdf2_refuses_zero_iterations() {
+        pbkdf2_hmac_sha256(b"p", b"s", 0, &mut [0u8; 32]);
     }
 
     fn hex(bytes: &[u8]) -> String {

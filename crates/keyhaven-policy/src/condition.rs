@@ -208,6 +208,31 @@ enum Operand {
 impl Condition {
     /// Whether the condition holds for `context`. Absent keys and unresolved variables are added to
     /// `missing`. `variables` is false for 2008-10-17 documents, where `${...}` is plain text.
+    /// Whether this condition narrows the callers to known accounts, organisations, principals or
+    /// networks (a non-negated test of such a key with no wildcard-only value).
+    pub(crate) fn limits_callers(&self) -> bool {
+        const LIMITING_KEYS: &[&str] = &[
+            "aws:principalaccount",
+            "aws:principalarn",
+            "aws:principalorgid",
+            "aws:principalorgpaths",
+            "aws:sourceaccount",
+            "aws:sourcearn",
+            "aws:sourceowner",
+            "aws:sourceorgid",
+            "aws:sourceorgpaths",
+            "aws:sourceip",
+            "aws:sourcevpc",
+            "aws:sourcevpce",
+            "aws:userid",
+            "kms:calleraccount",
+        ];
+        !self.operator.negated
+            && self.operator.test != Test::Null
+            && LIMITING_KEYS.contains(&self.key.to_ascii_lowercase().as_str())
+            && !self.values.iter().any(|v| v == "*")
+    }
+
     pub(crate) fn holds(&self, context: &Context, variables: bool, missing: &mut Vec<String>) -> bool {
         let Operator {
             test,

@@ -157,6 +157,20 @@ impl PolicyDocument {
     pub fn statements(&self) -> &[Statement] {
         &self.statements
     }
+
+    /// Whether the policy grants access to anyone (`"*"` principals) without a condition that ties
+    /// the caller to known accounts, organisations or networks: what Secrets Manager's
+    /// `BlockPublicPolicy` and S3's public-access checks refuse.
+    pub fn grants_public_access(&self) -> bool {
+        self.statements.iter().any(|statement| {
+            statement.effect == Effect::Allow
+                && statement
+                    .principal
+                    .as_ref()
+                    .is_some_and(|p| p.negated || p.items.contains(&Entry::Everyone))
+                && !statement.conditions.iter().any(Condition::limits_callers)
+        })
+    }
 }
 
 impl Statement {
@@ -536,5 +550,46 @@ mod tests {
     fn size_ignores_whitespace() {
         assert_eq!(policy_size("{ \"a\" :\n\t\"b c\" }"), 10);
         assert_eq!(policy_size(""), 0);
+    }
+}
+
+#[cfg(test)]
+mod public_access_tests {
+    use super::*;
+
+    #[test]
+    fn public_means_anyone_without_a_limiting_condition() {
+        let statement = |principal: &str, condition: &str| {
+            format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{principal},"Action":"secretsmanager:GetSecretValue","Resource":"*"{condition}}}]}}"#
+            )
+        };
+        let cases = [
+            (statement(r#""*""#, ""), true),
+            (statement(r#"{"AWS":"*"}"#, ""), true),
+            (statement(r#"{"AWS":["arn:aws:iam::111122223333:root","*"]}"#, ""), true),
+            (statement(r#"{"AWS":"arn:aws:iam::111122223333:root"}"#, ""), false),
+            (statement(r#"{"AWS":"222233334444"}"#, ""), false),
+            (
+                statement(r#""*""#, r#","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}"#),
+                false,
+            ),
+            (
+                statement(r#""*""#, r#","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-abc"}}"#),
+                false,
+            ),
+            (statement(r#""*""#, r#","Condition":{"StringEquals":{"aws:PrincipalAccount":"*"}}"#), true),
+            (statement(r#""*""#, r#","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"1"}}"#), true),
+            (statement(r#""*""#, r#","Condition":{"Bool":{"aws:SecureTransport":"true"}}"#), true),
+            (
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]}"#
+                    .to_string(),
+                false,
+            ),
+        ];
+        for (text, public) in cases {
+            let document = PolicyDocument::parse_as(&text, PolicyKind::Resource).unwrap();
+            assert_eq!(document.grants_public_access(), public, "{text}");
+        }
     }
 }

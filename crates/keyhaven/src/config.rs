@@ -120,6 +120,112 @@ struct FileConfig {
     ssm_advanced_parameter_limit: Option<u64>,
     #[serde(default)]
     event_webhooks: Vec<FileWebhook>,
+    #[serde(default)]
+    rotation_functions: Vec<FileRotationFunction>,
+}
+
+/// One `[[rotation-functions]]` table: the ARN a secret's `RotationLambdaARN` names, and exactly
+/// one of `builtin`, `url` (+ `secret`, `ca-file`) or `command` (+ `role-arn`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileRotationFunction {
+    arn: String,
+    builtin: Option<String>,
+    url: Option<String>,
+    secret: Option<String>,
+    ca_file: Option<PathBuf>,
+    command: Option<Vec<String>>,
+    role_arn: Option<String>,
+    timeout_seconds: Option<u64>,
+}
+
+/// The built-in rotators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltinRotator {
+    /// Regenerates the `password` field of a JSON secret, or the whole string.
+    RandomPassword,
+    /// Changes a PostgreSQL role's own password (the secret's host/port/username/password/dbname).
+    PostgresqlSingleUser,
+}
+
+/// What a rotation function runs.
+#[derive(Debug, Clone)]
+pub enum RotationTarget {
+    Builtin(BuiltinRotator),
+    /// Each step event is POSTed, signed like change events; a 2xx answer is success.
+    Webhook(WebhookConfig),
+    /// The step event on stdin, the role's temporary credentials in the environment; exit 0 is success.
+    Command {
+        argv: Vec<String>,
+        role_arn: String,
+    },
+}
+
+/// A registered rotation function.
+#[derive(Debug, Clone)]
+pub struct RotationFunctionConfig {
+    pub arn: String,
+    pub target: RotationTarget,
+    /// How long one step may take.
+    pub timeout: std::time::Duration,
+}
+
+const DEFAULT_ROTATION_STEP_SECONDS: u64 = 60;
+
+fn rotation_functions(file: Vec<FileRotationFunction>) -> Result<Vec<RotationFunctionConfig>, ConfigError> {
+    let mut out: Vec<RotationFunctionConfig> = Vec::with_capacity(file.len());
+    for entry in file {
+        let invalid = |reason: &str| ConfigError::RotationFunction {
+            arn: entry.arn.clone(),
+            reason: reason.to_string(),
+        };
+        if !entry.arn.starts_with("arn:") {
+            return Err(invalid(
+                "arn must be an ARN, such as arn:aws:lambda:us-east-1:123456789012:function:rotate",
+            ));
+        }
+        if out.iter().any(|f| f.arn == entry.arn) {
+            return Err(invalid("is configured twice"));
+        }
+        let target = match (&entry.builtin, &entry.url, &entry.command) {
+            (Some(builtin), None, None) => RotationTarget::Builtin(match builtin.as_str() {
+                "random-password" => BuiltinRotator::RandomPassword,
+                "postgresql-single-user" => BuiltinRotator::PostgresqlSingleUser,
+                _ => {
+                    return Err(invalid(
+                        "builtin must be \"random-password\" or \"postgresql-single-user\"",
+                    ));
+                }
+            }),
+            (None, Some(url), None) => {
+                let secret = entry.secret.clone().ok_or_else(|| invalid("a url needs a secret"))?;
+                let webhook =
+                    WebhookConfig::parse("rotation".into(), url, Zeroizing::new(secret), entry.ca_file.clone())
+                        .map_err(|e| invalid(&e.to_string()))?;
+                RotationTarget::Webhook(webhook)
+            }
+            (None, None, Some(argv)) => {
+                if argv.is_empty() {
+                    return Err(invalid("command must name a program"));
+                }
+                let role_arn = entry
+                    .role_arn
+                    .clone()
+                    .ok_or_else(|| invalid("a command needs a role-arn"))?;
+                RotationTarget::Command {
+                    argv: argv.clone(),
+                    role_arn,
+                }
+            }
+            _ => return Err(invalid("give exactly one of builtin, url or command")),
+        };
+        out.push(RotationFunctionConfig {
+            arn: entry.arn.clone(),
+            target,
+            timeout: std::time::Duration::from_secs(entry.timeout_seconds.unwrap_or(DEFAULT_ROTATION_STEP_SECONDS)),
+        });
+    }
+    Ok(out)
 }
 
 /// One `[[event-webhooks]]` table of the config file.
@@ -130,6 +236,19 @@ struct FileWebhook {
     url: String,
     secret: String,
     ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for FileRotationFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileRotationFunction")
+            .field("arn", &self.arn)
+            .field("builtin", &self.builtin)
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("command", &self.command)
+            .field("role_arn", &self.role_arn)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for FileWebhook {
@@ -246,6 +365,8 @@ pub struct ServeConfig {
     pub parameter_quotas: ParameterQuotas,
     /// Where change events are delivered; the names are the core's event targets.
     pub event_webhooks: Vec<WebhookConfig>,
+    /// The functions secrets can be rotated with, by ARN.
+    pub rotation_functions: Vec<RotationFunctionConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +381,8 @@ pub enum ConfigError {
     TlsConflict,
     #[error("event webhook {name:?}: {reason}")]
     Webhook { name: String, reason: String },
+    #[error("rotation function {arn:?}: {reason}")]
+    RotationFunction { arn: String, reason: String },
     #[error("event webhook {0:?} is configured twice")]
     DuplicateWebhook(String),
     #[error("KEYHAVEN_EVENT_WEBHOOK_URL and KEYHAVEN_EVENT_WEBHOOK_SECRET must be set together")]
@@ -379,6 +502,7 @@ impl ServeArgs {
                     .unwrap_or(ParameterQuotas::default().advanced),
             },
             event_webhooks: webhooks(file.event_webhooks, env)?,
+            rotation_functions: rotation_functions(file.rotation_functions)?,
         })
     }
 }

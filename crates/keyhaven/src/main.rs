@@ -4,6 +4,8 @@ mod bootstrap;
 mod config;
 mod events_tail;
 mod listener;
+mod postgres;
+mod rotation;
 mod webhooks;
 
 use std::process::ExitCode;
@@ -119,6 +121,18 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let reachable = if bound.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], bound.port()))
+    } else {
+        bound
+    };
+    let functions = rotation::Registry::new(
+        &config.rotation_functions,
+        Arc::downgrade(&core),
+        tokio::runtime::Handle::current(),
+        format!("{scheme}://{reachable}"),
+    )?;
+    core.secrets.set_rotation_functions(Arc::new(functions));
     let signal = shutdown_signal();
     // Tests and scripts read this line to learn the port when --listen ends in :0.
     println!(

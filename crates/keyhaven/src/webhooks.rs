@@ -96,7 +96,7 @@ impl Timing {
 
 /// Why one attempt did not deliver.
 #[derive(Debug)]
-enum Failure {
+pub enum Failure {
     Status(hyper::StatusCode),
     Timeout(Duration),
     Transport(String),
@@ -260,11 +260,17 @@ impl Webhook {
     /// One attempt: POST the signed event and wait for the answer.
     async fn send(&self, stored: &Stored) -> Result<(), Failure> {
         let body = serde_json::to_vec(&stored.event).map_err(|e| Failure::Request(e.to_string()))?;
+        self.post(body, &stored.event.id).await
+    }
+
+    /// POSTs `body` signed with the target's secret and waits (at most the request timeout) for
+    /// a 2xx answer. Rotation webhooks use this too.
+    pub async fn post(&self, body: Vec<u8>, event_id: &str) -> Result<(), Failure> {
         let timestamp = unix_now();
         let request = hyper::Request::post(self.url.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(USER_AGENT, concat!("keyhaven/", env!("CARGO_PKG_VERSION")))
-            .header(EVENT_ID_HEADER, stored.event.id.as_str())
+            .header(EVENT_ID_HEADER, event_id)
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(SIGNATURE_HEADER, signature(self.secret.as_bytes(), timestamp, &body))
             .body(Full::new(Bytes::from(body)))

@@ -4,5 +4,6 @@
 
 pub mod iam;
 pub mod kms;
+pub mod secretsmanager;
 pub mod ssm;
 pub mod sts;

@@ -1,0 +1,184 @@
+//! GetRandomPassword: passwords drawn uniformly from the allowed characters, with at least one of
+//! each included character type when asked (the default).
+
+use zeroize::Zeroizing;
+
+use super::{SecretsFault, fault};
+use crate::error::CoreError;
+
+pub const DEFAULT_LENGTH: i64 = 32;
+const LOWERCASE: &str = "abcdefghijklmnopqrstuvwxyz";
+const UPPERCASE: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const DIGITS: &str = "0123456789";
+const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+/// GetRandomPassword's options.
+#[derive(Debug, Clone, Default)]
+pub struct PasswordOptions {
+    pub length: Option<i64>,
+    pub exclude_characters: Option<String>,
+    pub exclude_numbers: bool,
+    pub exclude_punctuation: bool,
+    pub exclude_uppercase: bool,
+    pub exclude_lowercase: bool,
+    pub include_space: bool,
+    pub require_each_included_type: Option<bool>,
+}
+
+/// A uniform random index below `bound`, by rejection sampling (no modulo bias).
+fn random_below(bound: usize) -> Result<usize, CoreError> {
+    let bound = u32::try_from(bound).map_err(|_| CoreError::Internal("character set too large".into()))?;
+    let zone = u32::MAX - (u32::MAX % bound);
+    loop {
+        let value = u32::from_le_bytes(keyhaven_crypto::random_array::<4>()?);
+        if value < zone {
+            return Ok((value % bound) as usize);
+        }
+    }
+}
+
+pub fn generate(options: &PasswordOptions) -> Result<Zeroizing<String>, CoreError> {
+    let length = options.length.unwrap_or(DEFAULT_LENGTH);
+    if !(1..=4096).contains(&length) {
+        return Err(fault(
+            SecretsFault::InvalidParameter,
+            "Password length must be between 1 and 4096 characters.",
+        ));
+    }
+    let excluded = options.exclude_characters.as_deref().unwrap_or_default();
+    let keep = |set: &str| -> Vec<char> { set.chars().filter(|c| !excluded.contains(*c)).collect() };
+    let mut types: Vec<Vec<char>> = Vec::new();
+    for (set, exclude) in [
+        (LOWERCASE, options.exclude_lowercase),
+        (UPPERCASE, options.exclude_uppercase),
+        (DIGITS, options.exclude_numbers),
+        (PUNCTUATION, options.exclude_punctuation),
+        (" ", !options.include_space),
+    ] {
+        if !exclude {
+            let chars = keep(set);
+            if !chars.is_empty() {
+                types.push(chars);
+            }
+        }
+    }
+    let alphabet: Vec<char> = types.iter().flatten().copied().collect();
+    if alphabet.is_empty() {
+        return Err(fault(
+            SecretsFault::InvalidParameter,
+            "You can't exclude all character types. Include at least one type of character.",
+        ));
+    }
+    let length = length as usize;
+    let require_each = options.require_each_included_type.unwrap_or(true);
+    if require_each && types.len() > length {
+        return Err(fault(
+            SecretsFault::InvalidParameter,
+            "The password length is too short to include every required character type.",
+        ));
+    }
+    let mut password: Vec<char> = Vec::with_capacity(length);
+    if require_each {
+        for chars in &types {
+            password.push(chars[random_below(chars.len())?]);
+        }
+    }
+    while password.len() < length {
+        password.push(alphabet[random_below(alphabet.len())?]);
+    }
+    // Shuffle (Fisher–Yates) so the required characters are not always first.
+    for i in (1..password.len()).rev() {
+        let j = random_below(i + 1)?;
+        password.swap(i, j);
+    }
+    let text = Zeroizing::new(password.iter().collect::<String>());
+    password.iter_mut().for_each(|c| *c = '\0');
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(f: impl FnOnce(&mut PasswordOptions)) -> PasswordOptions {
+        let mut options = PasswordOptions::default();
+        f(&mut options);
+        options
+    }
+
+    #[test]
+    fn each_option_shapes_the_characters() {
+        type Check = fn(char) -> bool;
+        let cases: Vec<(PasswordOptions, usize, Check)> = vec![
+            (options(|_| {}), 32, |c| c.is_ascii_graphic()),
+            (options(|o| o.length = Some(4096)), 4096, |c| c.is_ascii_graphic()),
+            (options(|o| o.exclude_numbers = true), 32, |c| !c.is_ascii_digit()),
+            (options(|o| o.exclude_punctuation = true), 32, |c| {
+                c.is_ascii_alphanumeric()
+            }),
+            (options(|o| o.exclude_uppercase = true), 32, |c| !c.is_ascii_uppercase()),
+            (options(|o| o.exclude_lowercase = true), 32, |c| !c.is_ascii_lowercase()),
+            (
+                options(|o| o.exclude_characters = Some("abcdefghijklmnopqrstuvwxyz0123456789".into())),
+                32,
+                |c| !c.is_ascii_lowercase() && !c.is_ascii_digit(),
+            ),
+            (
+                options(|o| {
+                    o.exclude_lowercase = true;
+                    o.exclude_uppercase = true;
+                    o.exclude_punctuation = true;
+                }),
+                12,
+                |c| c.is_ascii_digit(),
+            ),
+        ];
+        for (options, expected_len, allowed) in cases {
+            let length = options.length.unwrap_or(DEFAULT_LENGTH);
+            let options = PasswordOptions {
+                length: Some(length.min(expected_len as i64)),
+                ..options
+            };
+            let password = generate(&options).unwrap();
+            assert_eq!(password.chars().count(), expected_len, "{options:?}");
+            assert!(password.chars().all(allowed), "{options:?}: {}", password.as_str());
+        }
+    }
+
+    #[test]
+    fn every_included_type_appears_by_default_and_space_only_when_asked() {
+        for _ in 0..50 {
+            let password = generate(&options(|o| {
+                o.length = Some(5);
+                o.include_space = true;
+            }))
+            .unwrap();
+            assert!(password.chars().any(|c| c.is_ascii_lowercase()));
+            assert!(password.chars().any(|c| c.is_ascii_uppercase()));
+            assert!(password.chars().any(|c| c.is_ascii_digit()));
+            assert!(password.chars().any(|c| c.is_ascii_punctuation()));
+            assert!(password.contains(' '));
+        }
+        assert!(!generate(&options(|o| o.length = Some(4096))).unwrap().contains(' '));
+    }
+
+    #[test]
+    fn impossible_requests_are_refused() {
+        let all_excluded = options(|o| {
+            o.exclude_lowercase = true;
+            o.exclude_uppercase = true;
+            o.exclude_numbers = true;
+            o.exclude_punctuation = true;
+        });
+        let too_short = options(|o| o.length = Some(3));
+        let short_but_not_required = options(|o| {
+            o.length = Some(3);
+            o.require_each_included_type = Some(false);
+        });
+        assert!(generate(&all_excluded).is_err());
+        assert!(generate(&too_short).is_err());
+        assert_eq!(generate(&short_but_not_required).unwrap().len(), 3);
+        assert!(generate(&options(|o| o.length = Some(0))).is_err());
+        assert!(generate(&options(|o| o.length = Some(4097))).is_err());
+    }
+}

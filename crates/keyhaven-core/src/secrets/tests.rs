@@ -1,0 +1,1 @@
+//! Secrets Manager unit tests against a frozen clock and a temporary store.
