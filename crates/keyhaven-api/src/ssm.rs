@@ -58,7 +58,7 @@ fn parameter_out(view: ParameterView) -> wire::Parameter {
         last_modified_date: Some(Timestamp(view.last_modified)),
         arn: Some(view.arn),
         data_type: Some(view.data_type),
-        ..Default::default()
+        source_result: view.source_result.map(|s| s.to_string()),
     }
 }
 

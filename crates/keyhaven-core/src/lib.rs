@@ -88,7 +88,7 @@ pub struct Core {
     pub authz: Arc<authz::Authorizer>,
     pub sts: sts::Sts,
     pub ssm: ssm::Ssm,
-    pub secrets: secrets::Secrets,
+    pub secrets: Arc<secrets::Secrets>,
     pub events: events::Events,
     pub audit: AuditLog,
     pub scheduler: scheduler::Scheduler,
@@ -114,15 +114,21 @@ impl Core {
         let kms = Arc::new(kms::Kms::new(store.clone(), root.clone(), clock.clone(), authz.clone()));
         let sts = sts::Sts::new(store.clone(), root, clock.clone());
         let events = events::Events::new(config.event_targets, clock.clone());
+        let secrets = Arc::new(secrets::Secrets::new(
+            store.clone(),
+            clock.clone(),
+            authz.clone(),
+            kms.clone(),
+        ));
         let ssm = ssm::Ssm::new(
             store.clone(),
             clock.clone(),
             authz.clone(),
             kms.clone(),
+            secrets.clone(),
             events.clone(),
             config.parameter_quotas,
         );
-        let secrets = secrets::Secrets::new(store.clone(), clock.clone(), authz.clone(), kms.clone());
         Ok(Arc::new(Self {
             store,
             clock,

@@ -60,8 +60,13 @@ fn words(text: &str) -> Vec<String> {
         kinds.sort_unstable();
         kinds.dedup();
         let parts: Vec<&str> = match kinds.as_slice() {
+            [] => vec![chunk],
             [only] => chunk.split(*only).collect(),
-            _ => vec![chunk],
+            // Mixed separators: AWS leaves the whole chunk as one word.
+            _ => {
+                out.push(chunk.to_string());
+                continue;
+            }
         };
         for part in parts {
             let chars: Vec<char> = part.chars().collect();

@@ -1004,6 +1004,21 @@ impl Secrets {
         })
     }
 
+    /// Parameter Store's `/aws/reference/secretsmanager/<id>[:selector]`: the selector names a
+    /// version id, or else a staging label.
+    pub fn reference_value(
+        &self,
+        ctx: &RequestContext,
+        secret_id: &str,
+        selector: Option<&str>,
+    ) -> Result<ValueView, CoreError> {
+        let found = self.find(ctx, secret_id, "secretsmanager:GetSecretValue", Vec::new())?;
+        match selector {
+            Some(id) if found.record.versions.contains_key(id) => self.read_value(ctx, &found, Some(id), None),
+            stage => self.read_value(ctx, &found, None, stage),
+        }
+    }
+
     pub fn describe_secret(&self, ctx: &RequestContext, secret_id: &str) -> Result<SecretRecord, CoreError> {
         Ok(self
             .find(ctx, secret_id, "secretsmanager:DescribeSecret", Vec::new())?

@@ -110,7 +110,7 @@ mod tests {
                 "arn:aws:secretsmanager:us-east-1:111122223333:secret:db/password",
                 "111122223333",
                 "us-east-1",
-                &[("db/pa", Some("ssword")), ("db/password", None)],
+                &[("db/password", None)],
             ),
             (
                 "arn:aws:secretsmanager:us-east-1:111122223333:secret:short",

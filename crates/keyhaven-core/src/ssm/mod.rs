@@ -4,6 +4,7 @@ mod filters;
 pub mod model;
 pub mod names;
 pub mod policies;
+mod reference;
 mod secure;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::context::RequestContext;
 use crate::error::CoreError;
 use crate::events::{Event, Events};
 use crate::kms::{Kms, Page, Tag, tag_keys_of};
+use crate::secrets::Secrets;
 use crate::{read, transact};
 pub use filters::Filter;
 use filters::{FilterSet, ListingKind};
@@ -128,6 +130,8 @@ pub struct ParameterView {
     pub last_modified: f64,
     pub arn: String,
     pub data_type: String,
+    /// `/aws/reference/secretsmanager/…` reads: the GetSecretValue output as a JSON string.
+    pub source_result: Option<Zeroizing<String>>,
 }
 
 /// A version's metadata (DescribeParameters, GetParameterHistory).
@@ -158,6 +162,7 @@ pub struct Ssm {
     clock: Arc<dyn Clock>,
     authz: Arc<Authorizer>,
     kms: Arc<Kms>,
+    secrets: Arc<Secrets>,
     events: Events,
     quotas: ParameterQuotas,
 }
@@ -174,6 +179,7 @@ impl Ssm {
         clock: Arc<dyn Clock>,
         authz: Arc<Authorizer>,
         kms: Arc<Kms>,
+        secrets: Arc<Secrets>,
         events: Events,
         quotas: ParameterQuotas,
     ) -> Self {
@@ -182,6 +188,7 @@ impl Ssm {
             clock,
             authz,
             kms,
+            secrets,
             events,
             quotas,
         }
@@ -558,6 +565,7 @@ impl Ssm {
             last_modified: version.last_modified,
             arn,
             data_type: version.data_type.clone(),
+            source_result: None,
         })
     }
 
@@ -581,6 +589,9 @@ impl Ssm {
         name: &str,
         with_decryption: bool,
     ) -> Result<ParameterView, CoreError> {
+        if reference::is_reference(name) {
+            return self.secret_reference(ctx, name, with_decryption);
+        }
         names::reject_inner_spaces(name)?;
         let reference =
             names::parse_reference(name, &ctx.region, ctx.account_id()).ok_or_else(|| not_found(name.trim()))?;
@@ -621,6 +632,14 @@ impl Ssm {
         let mut found = Vec::new();
         let mut invalid = Vec::new();
         for name in unique {
+            if reference::is_reference(name) {
+                match self.secret_reference(ctx, name, with_decryption) {
+                    Ok(view) => found.push(view),
+                    Err(CoreError::Ssm(SsmFault::ParameterNotFound, _)) => invalid.push(name.clone()),
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
             names::reject_inner_spaces(name)?;
             let Some(reference) = names::parse_reference(name, &ctx.region, ctx.account_id()) else {
                 invalid.push(name.clone());
