@@ -1,4 +1,4 @@
-//! SigV4-signed awsJson1.1 requests (KMS, SSM, ...) over one plain-HTTP/1.1 keep-alive connection.
+//! SigV4-signed awsJson1.1 requests (KMS, SSM, Secrets Manager, ...) over one plain-HTTP/1.1 keep-alive connection.
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -39,6 +39,10 @@ impl Service {
     pub const SSM: Service = Service {
         signing_name: "ssm",
         target_prefix: "AmazonSSM",
+    };
+    pub const SECRETS_MANAGER: Service = Service {
+        signing_name: "secretsmanager",
+        target_prefix: "secretsmanager",
     };
 }
 

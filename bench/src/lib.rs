@@ -1,5 +1,5 @@
-//! keyhaven-bench: what the closed-loop load generators (`kms-bench`, `ssm-bench`) share: the command line's common
-//! options, the SigV4-signing awsJson client, the closed loop itself and the statistics.
+//! keyhaven-bench: what the closed-loop load generators (`kms-bench`, `ssm-bench`, `secrets-bench`) share: the command
+//! line's common options, the SigV4-signing awsJson client, the closed loop itself and the statistics.
 
 pub mod cli;
 pub mod client;

@@ -14,6 +14,7 @@ Rotation runs in the background after RotateSecret returns: the tests poll with 
 
 import base64
 import json
+import math
 import os
 import re
 import sqlite3
@@ -107,7 +108,8 @@ def constraint(member, rule, value=None):
 
 
 # Failures whose exact code no source pins down (the call must still fail and change nothing).
-UNKNOWN_KEY_CODES = {"InvalidParameterException", "InvalidRequestException", "ResourceNotFoundException", "NotFoundException"}
+UNKNOWN_KEY_CODES = {"InvalidParameterException", "InvalidRequestException", "ResourceNotFoundException", "NotFoundException",
+                     "EncryptionFailure"}
 UNUSABLE_KEY_CODES = {"EncryptionFailure", "InvalidRequestException", "KMSInvalidStateException", "DisabledException",
                       "InvalidParameterException"}
 UNREADABLE_KEY_CODES = {"DecryptionFailure", "InvalidRequestException", "KMSInvalidStateException", "DisabledException"}
@@ -225,6 +227,11 @@ def now(server):
     return server.advance_clock(0)["now"]
 
 
+def advance_to(server, moment):
+    """Moves the dev server's clock on to `moment` (epoch seconds, rounded up); never backwards."""
+    return server.advance_clock(max(0, math.ceil(moment - now(server))))
+
+
 def new_user(server, name, document):
     iam = client(server, "iam")
     iam.create_user(UserName=name)
@@ -245,15 +252,29 @@ def aws_json(server, *args):
     return json.loads(out) if out.strip() else {}
 
 
-def snapshot(sm):
-    """What a refused call must not change: every secret (scheduled ones too) with its metadata, versions and policy."""
+def snapshot(sm, secret_ids=None):
+    """What a refused call must not change: every secret (scheduled ones too), or those named, with its metadata,
+    versions, current and previous values, and policy."""
     state = {}
-    for entry in listed(sm, IncludePlannedDeletion=True):
-        meta = body(sm.describe_secret(SecretId=entry["ARN"]))
+    for secret_id in secret_ids or [e["ARN"] for e in listed(sm, IncludePlannedDeletion=True)]:
+        try:
+            meta = body(sm.describe_secret(SecretId=secret_id))
+        except ClientError as err:
+            state[secret_id] = err.response["Error"]["Code"]
+            continue
         meta.pop("LastAccessedDate", None)  # reads are allowed to touch it
-        meta["AllVersions"] = versions(sm, entry["ARN"], deprecated=True)
-        meta["ResourcePolicy"] = sm.get_resource_policy(SecretId=entry["ARN"]).get("ResourcePolicy")
-        state[entry["Name"]] = meta
+        meta["AllVersions"] = versions(sm, meta["ARN"], deprecated=True)
+        for stage in ("AWSCURRENT", "AWSPREVIOUS"):
+            try:
+                got = sm.get_secret_value(SecretId=meta["ARN"], VersionStage=stage)
+                meta[stage] = (got["VersionId"], got.get("SecretString"), got.get("SecretBinary"))
+            except ClientError as err:
+                meta[stage] = err.response["Error"]["Code"]
+        try:
+            meta["ResourcePolicy"] = sm.get_resource_policy(SecretId=meta["ARN"]).get("ResourcePolicy")
+        except ClientError as err:  # a replica's policy is read in the primary's Region only
+            meta["ResourcePolicy"] = err.response["Error"]["Code"]
+        state[meta["Name"]] = meta
     return state
 
 
@@ -499,7 +520,8 @@ def test_arns_have_a_random_suffix_and_partial_arns_resolve(dev_server):
             assert sm.describe_secret(SecretId=secret_id)["ARN"] == arn
     wrong_suffix = arns["arn/one"][:-6] + ("AAAAAA" if not arns["arn/one"].endswith("AAAAAA") else "BBBBBB")
     expect_error(sm.get_secret_value, "ResourceNotFoundException", NOT_FOUND, SecretId=wrong_suffix)
-    expect_error(sm.get_secret_value, "ResourceNotFoundException", NOT_FOUND,
+    # Another account's ARN: not found, or refused before the look-up (no source pins which).
+    expect_error(sm.get_secret_value, {"ResourceNotFoundException", "AccessDeniedException"}, None,
                  SecretId=arns["arn/one"].replace(f":{ACCOUNT}:", ":999999999999:"))
 
     # A name that itself ends in "-" and six characters: the name and full ARN work, the partial ARN cannot (AWS).
@@ -585,7 +607,7 @@ def test_deletion_happens_when_the_window_ends(dev_server):
     sm.create_secret(Name="expire/kept", SecretString="long-lived")
     due = sm.delete_secret(SecretId=doomed, RecoveryWindowInDays=7)["DeletionDate"].timestamp()
 
-    dev_server.advance_clock(due - now(dev_server) - HOUR)
+    advance_to(dev_server, due - HOUR)
     expect_error(sm.get_secret_value, "InvalidRequestException", MARKED_DELETED, SecretId=doomed)
     assert "expire/soon" in names(sm, IncludePlannedDeletion=True), "not deleted before its time"
 
@@ -611,7 +633,7 @@ def test_scheduled_deletion_survives_a_restart(dev_server):
     sm = client(server)
     expect_error(sm.get_secret_value, "InvalidRequestException", MARKED_DELETED, SecretId=first)
     assert "DeletedDate" in sm.describe_secret(SecretId=second)
-    server.advance_clock(due_first - now(server) + HOUR)
+    advance_to(server, due_first + HOUR)
     poll(lambda: code_of(sm.describe_secret, SecretId=first) == "ResourceNotFoundException", what="the first deletion")
     expect_error(sm.get_secret_value, "InvalidRequestException", MARKED_DELETED, SecretId=second)
 
@@ -619,7 +641,7 @@ def test_scheduled_deletion_survives_a_restart(dev_server):
     server.start()
     sm = client(server)
     expect_error(sm.get_secret_value, "InvalidRequestException", MARKED_DELETED, SecretId=second)
-    server.advance_clock(due_second - now(server) + HOUR)
+    advance_to(server, due_second + HOUR)
     poll(lambda: code_of(sm.describe_secret, SecretId=second) == "ResourceNotFoundException", what="the second deletion")
     assert names(sm, IncludePlannedDeletion=True) == []
 
@@ -673,9 +695,11 @@ def test_random_password_space_characters_and_required_types(dev_server):
     assert set(spaced) == DIGITS | {" "}, "IncludeSpace adds the space"
     assert " " not in password(sm, PasswordLength=4096), "no space unless asked"
 
-    excluded = "aeiouAEIOU0123456789!@#$%'\"\\"
+    excluded = "aeiouAEIOU01234!@#$%'\"\\"
     pw = password(sm, PasswordLength=4096, ExcludeCharacters=excluded)
     assert set(pw) == EVERYTHING - set(excluded), "ExcludeCharacters removes exactly those characters"
+    all_digits = password(sm, PasswordLength=200, ExcludeCharacters="0123456789", RequireEachIncludedType=False)
+    assert not set(all_digits) & DIGITS, "a type may be excluded character by character when it is not required"
     only_vowels_left = password(sm, PasswordLength=200, ExcludeCharacters="bcdfghjklmnpqrstvwxyz", ExcludeUppercase=True,
                                 ExcludeNumbers=True, ExcludePunctuation=True)
     assert set(only_vowels_left) == set("aeiou")
@@ -696,6 +720,13 @@ def test_random_password_space_characters_and_required_types(dev_server):
                  constraint("passwordLength", "have value greater than or equal to 1", 0), PasswordLength=0)
     expect_error(raw.get_random_password, {"InvalidParameterException", "ValidationException"}, None,
                  ExcludeNumbers=True, ExcludePunctuation=True, ExcludeUppercase=True, ExcludeLowercase=True)
+    # AWS: "All characters of the desired type have been excluded" (a required type emptied by ExcludeCharacters) and
+    # "All characters have been excluded from selection"; the exact code and final punctuation are not on record.
+    expect_error(raw.get_random_password, {"InvalidParameterException", "ValidationException"},
+                 re.compile(r"All characters of the desired type have been excluded\.?"), ExcludeCharacters="0123456789")
+    expect_error(raw.get_random_password, {"InvalidParameterException", "ValidationException"},
+                 re.compile(r"All characters have been excluded from selection\.?"),
+                 ExcludeCharacters="".join(sorted(EVERYTHING)), RequireEachIncludedType=False)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -815,20 +846,19 @@ def write_config(path, hook=None, log=None):
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
-    """One dev server for the table of refused calls: a baseline secret with two versions and two unusable KMS keys."""
+    """One dev server for the table of refused calls: a baseline secret and two unusable KMS keys. Each call gets a secret
+    of its own ("{fresh}", two versions "{v1}" and "{v2}"), so one wrongly accepted call cannot spoil the others."""
     config = write_config(tmp_path_factory.mktemp("sm-config") / "keyhaven.toml")
     server = Keyhaven("--dev", "--config", str(config))
     server.start()
     try:
         sm, kms = client(server), client(server, "kms")
         sm.create_secret(Name="bad/existing", SecretString="v1", Description="baseline")
-        v1 = current_version(sm, "bad/existing")
-        v2 = sm.put_secret_value(SecretId="bad/existing", SecretString="v2")["VersionId"]
         disabled = kms.create_key()["KeyMetadata"]["KeyId"]
         kms.disable_key(KeyId=disabled)
         pending = kms.create_key()["KeyMetadata"]["KeyId"]
         kms.schedule_key_deletion(KeyId=pending, PendingWindowInDays=7)
-        yield server, {"v1": v1, "v2": v2, "disabled": disabled, "pending": pending}
+        yield server, {"disabled": disabled, "pending": pending}
     finally:
         server.cleanup()
 
@@ -862,87 +892,87 @@ BAD_CALLS = [
     ("create-replica-in-its-own-region", "create_secret",
      dict(Name="bad/replica", SecretString="v", AddReplicaRegions=[{"Region": REGION}]), "InvalidParameterException",
      "Invalid replica region."),
-    ("put-string-too-long", "put_secret_value", dict(SecretId="bad/existing", SecretString=LONG_STRING), "ValidationException",
+    ("put-string-too-long", "put_secret_value", dict(SecretId="{fresh}", SecretString=LONG_STRING), "ValidationException",
      constraint("secretString", "have length less than or equal to 65536")),
-    ("put-string-and-binary", "put_secret_value", dict(SecretId="bad/existing", SecretString="s", SecretBinary=b"b"),
+    ("put-string-and-binary", "put_secret_value", dict(SecretId="{fresh}", SecretString="s", SecretBinary=b"b"),
      "InvalidParameterException", BOTH_VALUES),
-    ("put-neither-string-nor-binary", "put_secret_value", dict(SecretId="bad/existing"), "InvalidRequestException",
+    ("put-neither-string-nor-binary", "put_secret_value", dict(SecretId="{fresh}"), "InvalidRequestException",
      "You must provide either SecretString or SecretBinary."),
-    ("put-empty-stage", "put_secret_value", dict(SecretId="bad/existing", SecretString="s", VersionStages=[""]),
+    ("put-empty-stage", "put_secret_value", dict(SecretId="{fresh}", SecretString="s", VersionStages=[""]),
      "ValidationException", re.compile(r"1 validation error detected: Value '.*' at 'versionStages.*' failed to satisfy constraint: "
                                         r"Member must have length greater than or equal to 1")),
-    ("put-21-stages", "put_secret_value", dict(SecretId="bad/existing", SecretString="s", VersionStages=[f"S{i}" for i in range(21)]),
+    ("put-21-stages", "put_secret_value", dict(SecretId="{fresh}", SecretString="s", VersionStages=[f"S{i}" for i in range(21)]),
      "ValidationException", re.compile(r"1 validation error detected: Value '.*' at 'versionStages' failed to satisfy constraint: "
                                         r"Member must have length less than or equal to 20")),
     ("put-to-missing-secret", "put_secret_value", dict(SecretId="bad/absent", SecretString="s"), "ResourceNotFoundException", NOT_FOUND),
-    ("update-string-and-binary", "update_secret", dict(SecretId="bad/existing", SecretString="s", SecretBinary=b"b"),
+    ("update-string-and-binary", "update_secret", dict(SecretId="{fresh}", SecretString="s", SecretBinary=b"b"),
      "InvalidParameterException", BOTH_VALUES),
-    ("update-string-too-long", "update_secret", dict(SecretId="bad/existing", SecretString=LONG_STRING), "ValidationException",
+    ("update-string-too-long", "update_secret", dict(SecretId="{fresh}", SecretString=LONG_STRING), "ValidationException",
      constraint("secretString", "have length less than or equal to 65536")),
-    ("update-to-unknown-kms-key", "update_secret", dict(SecretId="bad/existing", KmsKeyId="alias/does-not-exist"),
+    ("update-to-unknown-kms-key", "update_secret", dict(SecretId="{fresh}", KmsKeyId="alias/does-not-exist"),
      UNKNOWN_KEY_CODES, None),
-    ("update-to-disabled-kms-key", "update_secret", dict(SecretId="bad/existing", SecretString="v3", KmsKeyId="{disabled}"),
+    ("update-to-disabled-kms-key", "update_secret", dict(SecretId="{fresh}", SecretString="v3", KmsKeyId="{disabled}"),
      UNUSABLE_KEY_CODES, None),
-    ("get-unknown-version-id", "get_secret_value", dict(SecretId="bad/existing", VersionId=UNKNOWN_VERSION),
+    ("get-unknown-version-id", "get_secret_value", dict(SecretId="{fresh}", VersionId=UNKNOWN_VERSION),
      "ResourceNotFoundException", no_value_for_version(UNKNOWN_VERSION)),
-    ("get-version-id-too-short", "get_secret_value", dict(SecretId="bad/existing", VersionId="abc"), "ValidationException",
+    ("get-version-id-too-short", "get_secret_value", dict(SecretId="{fresh}", VersionId="abc"), "ValidationException",
      constraint("versionId", "have length greater than or equal to 32", "abc")),
-    ("get-unknown-stage", "get_secret_value", dict(SecretId="bad/existing", VersionStage="NOPE"), "ResourceNotFoundException",
+    ("get-unknown-stage", "get_secret_value", dict(SecretId="{fresh}", VersionStage="NOPE"), "ResourceNotFoundException",
      no_value_for_stage("NOPE")),
-    ("get-version-and-stage-disagree", "get_secret_value", dict(SecretId="bad/existing", VersionId="{v1}", VersionStage="AWSCURRENT"),
+    ("get-version-and-stage-disagree", "get_secret_value", dict(SecretId="{fresh}", VersionId="{v1}", VersionStage="AWSCURRENT"),
      "InvalidRequestException", STAGE_MISMATCH),
     ("get-invalid-secret-id", "get_secret_value", dict(SecretId="bad name"), "ValidationException", INVALID_NAME),
     ("describe-missing", "describe_secret", dict(SecretId="bad/absent"), "ResourceNotFoundException", NOT_FOUND),
     ("stage-move-current-without-remove", "update_secret_version_stage",
-     dict(SecretId="bad/existing", VersionStage="AWSCURRENT", MoveToVersionId="{v1}"), "InvalidParameterException",
+     dict(SecretId="{fresh}", VersionStage="AWSCURRENT", MoveToVersionId="{v1}"), "InvalidParameterException",
      "{remove-from-v2}"),
     ("stage-remove-from-wrong-version", "update_secret_version_stage",
-     dict(SecretId="bad/existing", VersionStage="AWSCURRENT", MoveToVersionId="{v1}", RemoveFromVersionId="{v1}"),
+     dict(SecretId="{fresh}", VersionStage="AWSCURRENT", MoveToVersionId="{v1}", RemoveFromVersionId="{v1}"),
      "InvalidParameterException", "Version stage AWSCURRENT not found in version {v1}"),
     ("stage-move-to-unknown-version", "update_secret_version_stage",
-     dict(SecretId="bad/existing", VersionStage="BLUE", MoveToVersionId=UNKNOWN_VERSION), "InvalidParameterException",
+     dict(SecretId="{fresh}", VersionStage="BLUE", MoveToVersionId=UNKNOWN_VERSION), "InvalidParameterException",
      f"Not a valid version: {UNKNOWN_VERSION}"),
     ("rotate-rate-in-minutes", "rotate_secret",
-     dict(SecretId="bad/existing", RotationLambdaARN=RANDOM_FN, RotationRules={"ScheduleExpression": "rate(1 minutes)"}),
+     dict(SecretId="{fresh}", RotationLambdaARN=RANDOM_FN, RotationRules={"ScheduleExpression": "rate(1 minutes)"}),
      BAD_SCHEDULE_CODES, None),
     ("rotate-rate-under-four-hours", "rotate_secret",
-     dict(SecretId="bad/existing", RotationLambdaARN=RANDOM_FN, RotationRules={"ScheduleExpression": "rate(2 hours)"}),
+     dict(SecretId="{fresh}", RotationLambdaARN=RANDOM_FN, RotationRules={"ScheduleExpression": "rate(2 hours)"}),
      BAD_SCHEDULE_CODES, None),
     ("rotate-cron-bad", "rotate_secret",
-     dict(SecretId="bad/existing", RotationLambdaARN=RANDOM_FN, RotationRules={"ScheduleExpression": "cron(bad)"}),
+     dict(SecretId="{fresh}", RotationLambdaARN=RANDOM_FN, RotationRules={"ScheduleExpression": "cron(bad)"}),
      BAD_SCHEDULE_CODES, None),
     ("rotate-cron-four-fields", "rotate_secret",
-     dict(SecretId="bad/existing", RotationLambdaARN=RANDOM_FN, RotationRules={"ScheduleExpression": "cron(0 12 * *)"}),
+     dict(SecretId="{fresh}", RotationLambdaARN=RANDOM_FN, RotationRules={"ScheduleExpression": "cron(0 12 * *)"}),
      BAD_SCHEDULE_CODES, None),
     ("rotate-after-zero-days", "rotate_secret",
-     dict(SecretId="bad/existing", RotationLambdaARN=RANDOM_FN, RotationRules={"AutomaticallyAfterDays": 0}),
+     dict(SecretId="{fresh}", RotationLambdaARN=RANDOM_FN, RotationRules={"AutomaticallyAfterDays": 0}),
      BAD_SCHEDULE_CODES, None),
     ("rotate-after-1001-days", "rotate_secret",
-     dict(SecretId="bad/existing", RotationLambdaARN=RANDOM_FN, RotationRules={"AutomaticallyAfterDays": 1001}),
+     dict(SecretId="{fresh}", RotationLambdaARN=RANDOM_FN, RotationRules={"AutomaticallyAfterDays": 1001}),
      BAD_SCHEDULE_CODES, None),
     ("rotate-days-and-schedule", "rotate_secret",
-     dict(SecretId="bad/existing", RotationLambdaARN=RANDOM_FN,
+     dict(SecretId="{fresh}", RotationLambdaARN=RANDOM_FN,
           RotationRules={"AutomaticallyAfterDays": 10, "ScheduleExpression": "rate(10 days)"}), BAD_SCHEDULE_CODES, None),
     ("rotate-window-past-the-day", "rotate_secret",
-     dict(SecretId="bad/existing", RotationLambdaARN=RANDOM_FN,
+     dict(SecretId="{fresh}", RotationLambdaARN=RANDOM_FN,
           RotationRules={"ScheduleExpression": "cron(0 20 * * ? *)", "Duration": "6h"}), BAD_SCHEDULE_CODES, None),
-    ("rotate-unregistered-function", "rotate_secret", dict(SecretId="bad/existing", RotationLambdaARN=UNREGISTERED_FN),
+    ("rotate-unregistered-function", "rotate_secret", dict(SecretId="{fresh}", RotationLambdaARN=UNREGISTERED_FN),
      "AccessDeniedException", CANNOT_INVOKE),
-    ("rotate-without-function", "rotate_secret", dict(SecretId="bad/existing"), "InvalidRequestException", NO_ROTATION_FUNCTION),
-    ("policy-not-json", "put_resource_policy", dict(SecretId="bad/existing", ResourcePolicy="{not json"),
+    ("rotate-without-function", "rotate_secret", dict(SecretId="{fresh}"), "InvalidRequestException", NO_ROTATION_FUNCTION),
+    ("policy-not-json", "put_resource_policy", dict(SecretId="{fresh}", ResourcePolicy="{not json"),
      "MalformedPolicyDocumentException", POLICY_SYNTAX),
-    ("policy-without-statement", "put_resource_policy", dict(SecretId="bad/existing", ResourcePolicy='{"Version": "2012-10-17"}'),
+    ("policy-without-statement", "put_resource_policy", dict(SecretId="{fresh}", ResourcePolicy='{"Version": "2012-10-17"}'),
      BAD_POLICY_CODES, None),
-    ("policy-statement-without-effect", "put_resource_policy", dict(SecretId="bad/existing", ResourcePolicy=json.dumps(
+    ("policy-statement-without-effect", "put_resource_policy", dict(SecretId="{fresh}", ResourcePolicy=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Principal": {"AWS": ACCOUNT}, "Action": "secretsmanager:*", "Resource": "*"}]})),
      BAD_POLICY_CODES, None),
     ("policy-public-while-blocked", "put_resource_policy",
-     dict(SecretId="bad/existing", ResourcePolicy=PUBLIC_DOC, BlockPublicPolicy=True), "PublicPolicyException", PUBLIC_POLICY),
-    ("delete-window-of-six-days", "delete_secret", dict(SecretId="bad/existing", RecoveryWindowInDays=6),
+     dict(SecretId="{fresh}", ResourcePolicy=PUBLIC_DOC, BlockPublicPolicy=True), "PublicPolicyException", PUBLIC_POLICY),
+    ("delete-window-of-six-days", "delete_secret", dict(SecretId="{fresh}", RecoveryWindowInDays=6),
      "InvalidParameterException", WINDOW_RANGE),
-    ("delete-window-of-31-days", "delete_secret", dict(SecretId="bad/existing", RecoveryWindowInDays=31),
+    ("delete-window-of-31-days", "delete_secret", dict(SecretId="{fresh}", RecoveryWindowInDays=31),
      "InvalidParameterException", WINDOW_RANGE),
-    ("delete-window-and-force", "delete_secret", dict(SecretId="bad/existing", RecoveryWindowInDays=7, ForceDeleteWithoutRecovery=True),
+    ("delete-window-and-force", "delete_secret", dict(SecretId="{fresh}", RecoveryWindowInDays=7, ForceDeleteWithoutRecovery=True),
      "InvalidParameterException", WINDOW_AND_FORCE),
     ("delete-missing", "delete_secret", dict(SecretId="bad/absent"), "ResourceNotFoundException", NOT_FOUND),
     ("list-page-over-100", "list_secrets", dict(MaxResults=101), "ValidationException",
@@ -966,12 +996,16 @@ def substitute(value_, keys):
 def test_bad_call_is_refused_and_changes_nothing(shared, operation, args, code, message):
     server, keys = shared
     sm = client(server, validate=False)
+    fresh = f"bad/fresh-{uuid.uuid4().hex[:8]}"
+    sm.create_secret(Name=fresh, SecretString="v1")
+    keys = dict(keys, fresh=fresh, v1=current_version(sm, fresh), v2=sm.put_secret_value(SecretId=fresh, SecretString="v2")["VersionId"])
     args = {k: substitute(v, keys) for k, v in args.items()}
     message = substitute(message, keys)
-    before = snapshot(sm)
+    watched = ["bad/existing", fresh]
+    before = snapshot(sm, watched)
     expect_error(getattr(sm, operation), code, message, **args)
-    assert snapshot(sm) == before
-    assert value(sm, "bad/existing") == "v2" and value(sm, "bad/existing", VersionStage="AWSPREVIOUS") == "v1"
+    assert snapshot(sm, watched) == before
+    assert value(sm, fresh) == "v2" and value(sm, fresh, VersionStage="AWSPREVIOUS") == "v1"
     if operation == "create_secret" and args["Name"] != "bad/existing":
         assert code_of(sm.describe_secret, SecretId=args["Name"]) in ("ResourceNotFoundException", "ValidationException"), \
             "nothing was created"
@@ -1339,7 +1373,7 @@ def test_scheduled_rotation_runs_when_due_also_after_a_restart(rotating):
     due = sm.describe_secret(SecretId=arn)["NextRotationDate"].timestamp()
     assert current_version(sm, arn) == first
 
-    server.advance_clock(due - now(server) + HOUR)
+    advance_to(server, due + HOUR)
     meta = wait_current_moves(sm, arn, first)
     second = current_version(sm, arn)
     assert json.loads(value(sm, arn, VersionStage="AWSPREVIOUS"))["password"] == "initial"
@@ -1353,7 +1387,7 @@ def test_scheduled_rotation_runs_when_due_also_after_a_restart(rotating):
     server.start()
     sm = rotating.sm()
     assert current_version(sm, arn) == second, "a restart alone rotates nothing"
-    server.advance_clock(due_again - now(server) + HOUR)
+    advance_to(server, due_again + HOUR)
     wait_current_moves(sm, arn, second, after=rotated_at)
     assert current_version(sm, arn) not in (first, second)
     assert value(sm, arn, VersionId=second) == value(sm, arn, VersionStage="AWSPREVIOUS")
@@ -1363,8 +1397,11 @@ def test_cancel_rotate_secret_turns_rotation_off(rotating):
     server, sm = rotating.server, rotating.sm()
     cancelled = sm.create_secret(Name="cancel/me", SecretString="unchanged")["ARN"]
     marker = sm.create_secret(Name="cancel/marker", SecretString="changes")["ARN"]
-    for arn in (cancelled, marker):
-        sm.rotate_secret(SecretId=arn, RotationLambdaARN=RANDOM_FN, RotationRules={"AutomaticallyAfterDays": 7}, RotateImmediately=False)
+    # The marker falls due a day after the cancelled secret would have: had the cancelled rotation been kept, it would
+    # have run first.
+    for arn, days in ((cancelled, 7), (marker, 8)):
+        sm.rotate_secret(SecretId=arn, RotationLambdaARN=RANDOM_FN, RotationRules={"AutomaticallyAfterDays": days},
+                         RotateImmediately=False)
     kept, marker_version = current_version(sm, cancelled), current_version(sm, marker)
 
     out = sm.cancel_rotate_secret(SecretId="cancel/me")
@@ -1373,7 +1410,7 @@ def test_cancel_rotate_secret_turns_rotation_off(rotating):
     assert meta.get("RotationEnabled") is False and "NextRotationDate" not in meta
 
     due = sm.describe_secret(SecretId=marker)["NextRotationDate"].timestamp()
-    server.advance_clock(due - now(server) + HOUR)
+    advance_to(server, due + HOUR)
     wait_current_moves(sm, marker, marker_version)
     assert current_version(sm, cancelled) == kept and value(sm, cancelled) == "unchanged", "a cancelled rotation never runs"
 
@@ -1575,9 +1612,11 @@ def test_ssm_reference_to_a_secret(dev_server):
     expect_error(ssm.get_parameter, "ValidationException", WITH_DECRYPTION, Name=REFERENCE + "ref/db")
     expect_error(ssm.get_parameter, "ParameterNotFound", None, Name=REFERENCE + "ref/absent", WithDecryption=True)
 
-    many = ssm.get_parameters(Names=[REFERENCE + "ref/db", REFERENCE + "ref/absent"], WithDecryption=True)
-    assert [(p["Name"], p["Value"], p["ARN"]) for p in many["Parameters"]] == [(REFERENCE + "ref/db", new, arn)]
-    assert many["InvalidParameters"] == [REFERENCE + "ref/absent"]
+    other = sm.create_secret(Name="ref/other", SecretString="other-value")["ARN"]
+    many = ssm.get_parameters(Names=[REFERENCE + "ref/db", REFERENCE + "ref/other"], WithDecryption=True)
+    assert sorted((p["Name"], p["Value"], p["ARN"], p["Type"]) for p in many["Parameters"]) == [
+        (REFERENCE + "ref/db", new, arn, "SecureString"), (REFERENCE + "ref/other", "other-value", other, "SecureString")]
+    assert many.get("InvalidParameters", []) == []
 
     allowed = client(dev_server, "ssm", creds=new_user(dev_server, "ref-reader", policy(
         allow("ssm:GetParameter*"), allow("secretsmanager:GetSecretValue", arn))))

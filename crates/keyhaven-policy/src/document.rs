@@ -588,7 +588,7 @@ mod public_access_tests {
             ),
         ];
         for (text, public) in cases {
-            let document = PolicyDocument::parse_as(&text, PolicyKind::Resource).unwrap();
+            let document = PolicyDocument::parse_as(&text, PolicyKind::Resource).expect("parses");
             assert_eq!(document.grants_public_access(), public, "{text}");
         }
     }

@@ -51,55 +51,72 @@ pub fn validate(filters: &[Filter]) -> Result<(), CoreError> {
     Ok(())
 }
 
-/// Splits text into the words the word filters match: on whitespace, then on the one kind of
-/// special character if only one kind appears, then before each capitalised run of lower case.
+/// Splits text into the words the word filters match: on the one kind of special character if
+/// only one kind appears (mixed kinds leave the text whole; a lone special character is no word),
+/// then before each capital (any non-lowercase character) followed by lower case.
 fn words(text: &str) -> Vec<String> {
+    if text.chars().count() == 1 && text.chars().all(|c| SPECIALS.contains(&c)) {
+        return Vec::new();
+    }
+    let mut kinds: Vec<char> = text.chars().filter(|c| SPECIALS.contains(c)).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let parts: Vec<&str> = match kinds.as_slice() {
+        [] => vec![text],
+        [only] => text.split(*only).collect(),
+        _ => return vec![text.to_string()],
+    };
+    parts.into_iter().flat_map(split_at_capitals).collect()
+}
+
+/// `MyTest4x` → `My`, `Test`, `4x`: each non-lowercase character followed by lower case starts a
+/// word, and what lies between such words is a word of its own.
+fn split_at_capitals(part: &str) -> Vec<String> {
+    let chars: Vec<char> = part.chars().collect();
     let mut out = Vec::new();
-    for chunk in text.split_whitespace() {
-        let mut kinds: Vec<char> = chunk.chars().filter(|c| SPECIALS.contains(c)).collect();
-        kinds.sort_unstable();
-        kinds.dedup();
-        let parts: Vec<&str> = match kinds.as_slice() {
-            [] => vec![chunk],
-            [only] => chunk.split(*only).collect(),
-            // Mixed separators: AWS leaves the whole chunk as one word.
-            _ => {
-                out.push(chunk.to_string());
-                continue;
+    let mut push = |piece: &[char]| {
+        let word: String = piece.iter().collect::<String>().trim().to_string();
+        if !word.is_empty() {
+            out.push(word);
+        }
+    };
+    let (mut last, mut i) = (0, 0);
+    while i < chars.len() {
+        if !chars[i].is_ascii_lowercase() && chars.get(i + 1).is_some_and(char::is_ascii_lowercase) {
+            let mut end = i + 1;
+            while chars.get(end).is_some_and(char::is_ascii_lowercase) {
+                end += 1;
             }
-        };
-        for part in parts {
-            let chars: Vec<char> = part.chars().collect();
-            let mut start = 0;
-            for i in 1..chars.len() {
-                // A non-lowercase character followed by lowercase starts a new word.
-                if !chars[i].is_ascii_lowercase() && chars.get(i + 1).is_some_and(char::is_ascii_lowercase) {
-                    out.push(chars[start..i].iter().collect());
-                    start = i;
-                }
-            }
-            out.push(chars[start..].iter().collect());
+            push(&chars[last..i]);
+            push(&chars[i..end]);
+            (last, i) = (end, end);
+        } else {
+            i += 1;
         }
     }
-    out.retain(|w: &String| !w.is_empty());
+    push(&chars[last..]);
     out
 }
 
+/// Every word of the pattern must begin some word of the text, ignoring case.
 fn word_match(pattern: &str, text: &str) -> bool {
     let value_words: Vec<String> = words(text).iter().map(|w| w.to_lowercase()).collect();
-    let pattern_words: Vec<String> = pattern.split_whitespace().map(str::to_lowercase).collect();
+    let pattern_words: Vec<String> = words(pattern).iter().map(|w| w.to_lowercase()).collect();
     !pattern_words.is_empty()
         && pattern_words
             .iter()
-            .all(|p| !p.chars().all(|c| SPECIALS.contains(&c)) && value_words.iter().any(|w| w.starts_with(p)))
+            .all(|p| value_words.iter().any(|w| w.starts_with(p)))
 }
 
 fn prefix_match(pattern: &str, text: &str) -> bool {
     text.starts_with(pattern)
 }
 
+/// How a filter value matches one string.
+type Matcher = fn(&str, &str) -> bool;
+
 /// The strings one filter key looks at, and how it matches them.
-fn candidates(key: &str, record: &SecretRecord) -> (Vec<String>, fn(&str, &str) -> bool) {
+fn candidates(key: &str, record: &SecretRecord) -> (Vec<String>, Matcher) {
     let tags = record.tags.iter();
     match key {
         "name" => (vec![record.name.clone()], prefix_match),
@@ -154,6 +171,9 @@ mod tests {
         let cases: &[(&str, &[&str])] = &[
             ("one two", &["one", "two"]),
             ("SecretOne", &["Secret", "One"]),
+            ("SecretOne4d065f", &["Secret", "One", "4d", "06", "5f"]),
+            ("testing-only", &["testing", "only"]),
+            ("+", &[]),
             ("COMPANYthings", &["COMPAN", "Ythings"]),
             ("prod/app/db", &["prod", "app", "db"]),
             ("prod-AppBeta/x", &["prod-AppBeta/x"]),
@@ -174,6 +194,8 @@ mod tests {
             ("Ythings", "COMPANYthings", true),
             ("things", "COMPANYthings", false),
             ("+", "a+b", false),
+            ("SecretOne", "SecretOne4d065f", true),
+            ("testing-only", "testing-only", true),
         ];
         for (pattern, text, expected) in cases {
             assert_eq!(word_match(pattern, text), expected, "{pattern} in {text}");

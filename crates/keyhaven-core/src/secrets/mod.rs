@@ -192,6 +192,9 @@ pub struct Listed<T> {
     pub next_token: Option<String>,
 }
 
+/// BatchGetSecretValue's answer: the values read, the failures by secret id, the next page.
+pub type BatchRead = (Vec<ValueView>, Vec<(String, CoreError)>, Option<String>);
+
 /// ListSecrets' input.
 #[derive(Debug, Default)]
 pub struct ListInput {
@@ -1112,7 +1115,7 @@ impl Secrets {
         filters: Option<Vec<Filter>>,
         max_results: Option<usize>,
         next_token: Option<String>,
-    ) -> Result<(Vec<ValueView>, Vec<(String, CoreError)>, Option<String>), CoreError> {
+    ) -> Result<BatchRead, CoreError> {
         let ids = match (secret_ids, filters) {
             (Some(_), Some(_)) | (None, None) => {
                 return Err(fault(

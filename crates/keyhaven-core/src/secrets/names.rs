@@ -59,15 +59,17 @@ pub fn parse_secret_id(secret_id: &str, account: &str, region: &str) -> Lookup {
     if let Some(rest) = secret_id.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.splitn(6, ':').collect();
         if let [_, "secretsmanager", arn_region, arn_account, "secret", resource] = parts.as_slice() {
-            let mut candidates = Vec::new();
-            // `name-XXXXXX` is a full ARN; anything else (or a suffix that does not match) is partial.
-            if resource.len() > SUFFIX_LEN + 1 && resource.is_char_boundary(resource.len() - SUFFIX_LEN - 1) {
+            // `name-XXXXXX` is a full ARN and nothing else: AWS does not read it as a partial ARN of a
+            // name that ends in a dash and six characters.
+            let full = resource.len() > SUFFIX_LEN + 1
+                && resource.is_char_boundary(resource.len() - SUFFIX_LEN - 1)
+                && resource.as_bytes()[resource.len() - SUFFIX_LEN - 1] == b'-';
+            let candidates = if full {
                 let (name, suffix) = resource.split_at(resource.len() - SUFFIX_LEN - 1);
-                if suffix.starts_with('-') {
-                    candidates.push((name.to_string(), Some(suffix[1..].to_string())));
-                }
-            }
-            candidates.push((resource.to_string(), None));
+                vec![(name.to_string(), Some(suffix[1..].to_string()))]
+            } else {
+                vec![(resource.to_string(), None)]
+            };
             return Lookup {
                 account: arn_account.to_string(),
                 region: arn_region.to_string(),
@@ -98,13 +100,14 @@ mod tests {
 
     #[test]
     fn secret_ids_resolve_to_candidates_in_the_right_account() {
-        let cases: &[(&str, &str, &str, &[(&str, Option<&str>)])] = &[
+        type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, Option<&'a str>)]);
+        let cases: &[Case] = &[
             ("db/password", "111122223333", "us-east-1", &[("db/password", None)]),
             (
                 "arn:aws:secretsmanager:eu-west-1:444455556666:secret:db/password-Ab12Cd",
                 "444455556666",
                 "eu-west-1",
-                &[("db/password", Some("Ab12Cd")), ("db/password-Ab12Cd", None)],
+                &[("db/password", Some("Ab12Cd"))],
             ),
             (
                 "arn:aws:secretsmanager:us-east-1:111122223333:secret:db/password",
@@ -143,7 +146,7 @@ mod tests {
 
     #[test]
     fn suffixes_are_six_letters_or_digits_and_arns_move_regions() {
-        let suffix = random_suffix().unwrap();
+        let suffix = random_suffix().expect("test value");
         assert_eq!(suffix.len(), 6);
         assert!(suffix.bytes().all(|b| b.is_ascii_alphanumeric()));
         let arn = secret_arn("us-east-1", "111122223333", "a/b", &suffix);

@@ -47,13 +47,13 @@ pub fn generate(options: &PasswordOptions) -> Result<Zeroizing<String>, CoreErro
     }
     let excluded = options.exclude_characters.as_deref().unwrap_or_default();
     let keep = |set: &str| -> Vec<char> { set.chars().filter(|c| !excluded.contains(*c)).collect() };
+    // The character types each password must include; a space may appear but is not required.
     let mut types: Vec<Vec<char>> = Vec::new();
     for (set, exclude) in [
         (LOWERCASE, options.exclude_lowercase),
         (UPPERCASE, options.exclude_uppercase),
         (DIGITS, options.exclude_numbers),
         (PUNCTUATION, options.exclude_punctuation),
-        (" ", !options.include_space),
     ] {
         if !exclude {
             let chars = keep(set);
@@ -62,7 +62,10 @@ pub fn generate(options: &PasswordOptions) -> Result<Zeroizing<String>, CoreErro
             }
         }
     }
-    let alphabet: Vec<char> = types.iter().flatten().copied().collect();
+    let mut alphabet: Vec<char> = types.iter().flatten().copied().collect();
+    if options.include_space && !excluded.contains(' ') {
+        alphabet.push(' ');
+    }
     if alphabet.is_empty() {
         return Err(fault(
             SecretsFault::InvalidParameter,
@@ -74,7 +77,7 @@ pub fn generate(options: &PasswordOptions) -> Result<Zeroizing<String>, CoreErro
     if require_each && types.len() > length {
         return Err(fault(
             SecretsFault::InvalidParameter,
-            "The password length is too short to include every required character type.",
+            "Password length is too short based on the required types.",
         ));
     }
     let mut password: Vec<char> = Vec::with_capacity(length);
@@ -139,7 +142,7 @@ mod tests {
                 length: Some(length.min(expected_len as i64)),
                 ..options
             };
-            let password = generate(&options).unwrap();
+            let password = generate(&options).expect("test value");
             assert_eq!(password.chars().count(), expected_len, "{options:?}");
             assert!(password.chars().all(allowed), "{options:?}: {}", password.as_str());
         }
@@ -148,18 +151,23 @@ mod tests {
     #[test]
     fn every_included_type_appears_by_default_and_space_only_when_asked() {
         for _ in 0..50 {
-            let password = generate(&options(|o| {
-                o.length = Some(5);
-                o.include_space = true;
-            }))
-            .unwrap();
+            let password = generate(&options(|o| o.length = Some(4))).expect("test value");
             assert!(password.chars().any(|c| c.is_ascii_lowercase()));
             assert!(password.chars().any(|c| c.is_ascii_uppercase()));
             assert!(password.chars().any(|c| c.is_ascii_digit()));
             assert!(password.chars().any(|c| c.is_ascii_punctuation()));
-            assert!(password.contains(' '));
         }
-        assert!(!generate(&options(|o| o.length = Some(4096))).unwrap().contains(' '));
+        let spaced = generate(&options(|o| {
+            o.length = Some(4096);
+            o.include_space = true;
+        }))
+        .expect("test value");
+        assert!(spaced.contains(' '));
+        assert!(
+            !generate(&options(|o| o.length = Some(4096)))
+                .expect("test value")
+                .contains(' ')
+        );
     }
 
     #[test]
@@ -177,7 +185,7 @@ mod tests {
         });
         assert!(generate(&all_excluded).is_err());
         assert!(generate(&too_short).is_err());
-        assert_eq!(generate(&short_but_not_required).unwrap().len(), 3);
+        assert_eq!(generate(&short_but_not_required).expect("test value").len(), 3);
         assert!(generate(&options(|o| o.length = Some(0))).is_err());
         assert!(generate(&options(|o| o.length = Some(4097))).is_err());
     }

@@ -84,9 +84,9 @@ fn validate_rules(rules: &RotationRules) -> Result<(), CoreError> {
             "RotationRules.AutomaticallyAfterDays must be within 1-1000.",
         ));
     }
-    schedule_of(rules)?;
+    let schedule = schedule_of(rules)?;
     if let Some(duration) = &rules.duration {
-        validate_duration(duration)?;
+        validate_duration(duration, &schedule)?;
     }
     Ok(())
 }

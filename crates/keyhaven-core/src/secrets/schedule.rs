@@ -192,6 +192,13 @@ impl Cron {
             .unwrap_or(0)
     }
 
+    /// The latest time of day (seconds after midnight) a rotation window starts.
+    fn latest_start(&self) -> i64 {
+        let hour = (0..24).rev().find(|h| self.hours[*h]).unwrap_or(0) as i64;
+        let minute = (0..60).rev().find(|m| self.minutes[*m]).unwrap_or(0) as i64;
+        hour * HOUR + minute * 60
+    }
+
     /// The first matching minute at or after `after` (unix seconds).
     fn next(&self, after: i64) -> Option<i64> {
         let start = OffsetDateTime::from_unix_timestamp(after).ok()?;
@@ -265,19 +272,23 @@ impl Schedule {
     }
 }
 
-/// Validates a rotation window `Duration` (`1h`..`24h`).
-pub fn validate_duration(duration: &str) -> Result<(), CoreError> {
+/// Validates a rotation window `Duration` (`1h`..`24h`); a cron schedule's windows must also end
+/// within the UTC day they start in.
+pub fn validate_duration(duration: &str, schedule: &Schedule) -> Result<(), CoreError> {
     let hours = duration
         .strip_suffix('h')
-        .and_then(|h| h.parse::<u32>().ok())
-        .filter(|h| (1..=24).contains(h));
-    match hours {
-        Some(_) => Ok(()),
-        None => Err(fault(
+        .and_then(|h| h.parse::<i64>().ok())
+        .filter(|h| (1..=24).contains(h))
+        .ok_or_else(|| fault(SecretsFault::InvalidParameter, format!("Invalid Duration: {duration}")))?;
+    if let Schedule::Cron(cron) = schedule
+        && cron.latest_start() + hours * HOUR > 24 * HOUR
+    {
+        return Err(fault(
             SecretsFault::InvalidParameter,
-            format!("Invalid Duration: {duration}"),
-        )),
+            "The rotation window must end before the end of the UTC day. Adjust the ScheduleExpression or the Duration.",
+        ));
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -286,7 +297,9 @@ mod tests {
 
     fn at(text: &str) -> i64 {
         let format = time::format_description::well_known::Rfc3339;
-        OffsetDateTime::parse(text, &format).unwrap().unix_timestamp()
+        OffsetDateTime::parse(text, &format)
+            .expect("test value")
+            .unix_timestamp()
     }
 
     #[test]
@@ -305,7 +318,7 @@ mod tests {
             ("cron(0 4 1 JAN ? 2027)", "2026-03-01T00:00:00Z", "2027-01-01T04:00:00Z"),
         ];
         for (expression, last, expected) in cases {
-            let schedule = Schedule::parse(None, Some(expression)).unwrap();
+            let schedule = Schedule::parse(None, Some(expression)).expect("test value");
             assert_eq!(schedule.next_after(at(last)), Some(at(expected)), "{expression}");
         }
     }
@@ -332,18 +345,22 @@ mod tests {
         assert!(Schedule::parse(Some(1001), None).is_err());
         assert!(Schedule::parse(Some(30), Some("rate(30 days)")).is_err());
         assert_eq!(
-            Schedule::parse(Some(30), None).unwrap(),
+            Schedule::parse(Some(30), None).expect("test value"),
             Schedule::Every { seconds: 30 * DAY }
         );
     }
 
     #[test]
     fn durations_are_whole_hours_up_to_a_day() {
+        let daily = Schedule::parse(Some(1), None).expect("test value");
         for good in ["1h", "3h", "24h"] {
-            assert!(validate_duration(good).is_ok(), "{good}");
+            assert!(validate_duration(good, &daily).is_ok(), "{good}");
         }
         for bad in ["0h", "25h", "3", "h", "3m", "100h"] {
-            assert!(validate_duration(bad).is_err(), "{bad}");
+            assert!(validate_duration(bad, &daily).is_err(), "{bad}");
         }
+        let evening = Schedule::parse(None, Some("cron(0 20 * * ? *)")).expect("test value");
+        assert!(validate_duration("4h", &evening).is_ok());
+        assert!(validate_duration("6h", &evening).is_err());
     }
 }
