@@ -57,6 +57,12 @@ pub fn generate(options: &PasswordOptions) -> Result<Zeroizing<String>, CoreErro
     ] {
         if !exclude {
             let chars = keep(set);
+            if chars.is_empty() && options.require_each_included_type.unwrap_or(true) {
+                return Err(fault(
+                    SecretsFault::InvalidParameter,
+                    "All characters of the desired type have been excluded.",
+                ));
+            }
             if !chars.is_empty() {
                 types.push(chars);
             }
@@ -69,7 +75,7 @@ pub fn generate(options: &PasswordOptions) -> Result<Zeroizing<String>, CoreErro
     if alphabet.is_empty() {
         return Err(fault(
             SecretsFault::InvalidParameter,
-            "You can't exclude all character types. Include at least one type of character.",
+            "All characters have been excluded from selection.",
         ));
     }
     let length = length as usize;
