@@ -35,6 +35,8 @@ const REDACTED_MEMBERS: &[&str] = &[
     "QRCodePNG",
     "SecretString",
     "SecretBinary",
+    "RotationToken",
+    "RandomPassword",
     "Value",
 ];
 
