@@ -128,7 +128,10 @@ mod tests {
             (options(|o| o.exclude_uppercase = true), 32, |c| !c.is_ascii_uppercase()),
             (options(|o| o.exclude_lowercase = true), 32, |c| !c.is_ascii_lowercase()),
             (
-                options(|o| o.exclude_characters = Some("abcdefghijklmnopqrstuvwxyz0123456789".into())),
+                options(|o| {
+                    o.exclude_characters = Some("abcdefghijklmnopqrstuvwxyz0123456789".into());
+                    o.require_each_included_type = Some(false);
+                }),
                 32,
                 |c| !c.is_ascii_lowercase() && !c.is_ascii_digit(),
             ),
@@ -189,7 +192,9 @@ mod tests {
             o.length = Some(3);
             o.require_each_included_type = Some(false);
         });
+        let type_emptied = options(|o| o.exclude_characters = Some("0123456789".into()));
         assert!(generate(&all_excluded).is_err());
+        assert!(generate(&type_emptied).is_err());
         assert!(generate(&too_short).is_err());
         assert_eq!(generate(&short_but_not_required).expect("test value").len(), 3);
         assert!(generate(&options(|o| o.length = Some(0))).is_err());
