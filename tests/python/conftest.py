@@ -17,6 +17,8 @@ import urllib.request
 import boto3
 import pytest
 
+from hook_handler import HookHandler
+
 BINARY = os.environ.get("KEYHAVEN_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "keyhaven"))
 
 
@@ -110,7 +112,7 @@ class WebhookReceiver:
         self._queue = queue.Queue()
         receiver = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(HookHandler):
             def do_POST(self):
                 body = self._body()
                 timestamp = self.headers.get("x-keyhaven-timestamp", "")
@@ -129,25 +131,6 @@ class WebhookReceiver:
                 receiver._queue.put(event)
                 self._answer(200)
 
-            def _body(self):
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                        if size == 0:
-                            self.rfile.readline()
-                            return b"".join(chunks)
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                return self.rfile.read(int(self.headers.get("Content-Length", 0)))
-
-            def _answer(self, status):
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
 
         # One request at a time, so arrival order is the order the server delivered in.
         self._httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)

@@ -21,6 +21,8 @@ import time
 import boto3
 from botocore.exceptions import ClientError
 
+from hook_handler import HookHandler
+
 STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
 # Characters AWS's database rotation templates keep out of generated passwords.
 EXCLUDED = "/@\"'\\"
@@ -111,7 +113,7 @@ class RotationWebhook:
         self._lock = threading.Lock()
         hook = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(HookHandler):
             def do_POST(self):
                 body = self._body()
                 timestamp = self.headers.get("x-keyhaven-timestamp", "")
@@ -132,25 +134,6 @@ class RotationWebhook:
                     hook.steps.append(record)
                 self._answer(record["status"])
 
-            def _body(self):
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                        if size == 0:
-                            self.rfile.readline()
-                            return b"".join(chunks)
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                return self.rfile.read(int(self.headers.get("Content-Length", 0)))
-
-            def _answer(self, status):
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
 
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
