@@ -1,6 +1,6 @@
 //! Command-line parsing for kms-bench: the KMS operations and options on top of the common ones.
 
-use keyhaven_bench::cli::{self, ArgError, CommonOptions};
+use keyhaven_bench::cli::{self, ArgError, CommandLine, CommonOptions};
 
 /// The usage text ahead of the common options.
 pub const USAGE: &str = "\
@@ -62,6 +62,14 @@ pub struct Options {
     pub operations: Vec<Operation>,
     pub plaintext_bytes: usize,
 }
+
+/// kms-bench's command line.
+pub const COMMAND_LINE: CommandLine<Options> = CommandLine {
+    name: "kms-bench",
+    usage: USAGE,
+    parse,
+    common: |options| &options.common,
+};
 
 /// Parses the arguments (without the program name); `None` means help was asked for.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, ArgError> {

@@ -3,7 +3,6 @@
 //! Hand-rolled: a handful of flags does not justify another dependency.
 
 use std::fmt;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -176,48 +175,45 @@ pub fn list<T>(flag: &str, text: &str, one: impl Fn(&str) -> Result<T, ArgError>
     Ok(items)
 }
 
-/// One load-generator program: how it reads its command line and what it does.
-pub trait Program: Sized {
+/// How one load generator reads its command line, for [`main`].
+pub struct CommandLine<O> {
     /// The program's name, for messages.
-    const NAME: &'static str;
+    pub name: &'static str,
     /// The usage text printed for `--help` and after a command-line mistake, ahead of [`COMMON_USAGE`].
-    const USAGE: &'static str;
-
+    pub usage: &'static str,
     /// Parses the arguments (without the program name); `None` means help was asked for.
-    fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Self>, ArgError>;
-
-    fn common(&self) -> &CommonOptions;
-
-    fn run(&self) -> impl Future<Output = Result<(), BoxError>>;
+    pub parse: fn(Vec<String>) -> Result<Option<O>, ArgError>,
+    /// The common options within the program's own.
+    pub common: fn(&O) -> &CommonOptions,
 }
 
 /// Parses the command line, builds the runtime and runs the program: the whole of a load generator's `main`.
-pub fn main<P: Program>() -> ExitCode {
-    let program = match P::parse(std::env::args().skip(1)) {
-        Ok(Some(program)) => program,
+pub fn main<O>(command_line: &CommandLine<O>, run: impl AsyncFnOnce(&O) -> Result<(), BoxError>) -> ExitCode {
+    let options = match (command_line.parse)(std::env::args().skip(1).collect()) {
+        Ok(Some(options)) => options,
         Ok(None) => {
-            print!("{}{COMMON_USAGE}", P::USAGE);
+            print!("{}{COMMON_USAGE}", command_line.usage);
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("{}: {e}\n\n{}{COMMON_USAGE}", P::NAME, P::USAGE);
+            eprintln!("{}: {e}\n\n{}{COMMON_USAGE}", command_line.name, command_line.usage);
             return ExitCode::from(2);
         }
     };
 
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
-    if let Some(threads) = program.common().threads {
+    if let Some(threads) = (command_line.common)(&options).threads {
         builder.worker_threads(threads);
     }
     let outcome = builder
         .build()
         .map_err(BoxError::from)
-        .and_then(|runtime| runtime.block_on(program.run()));
+        .and_then(|runtime| runtime.block_on(run(&options)));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}: {e}", P::NAME);
+            eprintln!("{}: {e}", command_line.name);
             ExitCode::FAILURE
         }
     }

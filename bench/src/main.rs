@@ -5,7 +5,7 @@ mod workload;
 
 use std::process::ExitCode;
 
-use keyhaven_bench::cli::{self, ArgError, CommonOptions, Program};
+use keyhaven_bench::cli;
 use keyhaven_bench::client::{BoxError, Service};
 use keyhaven_bench::stats::{self, PhaseResult};
 use serde_json::json;
@@ -13,24 +13,7 @@ use serde_json::json;
 use crate::args::Options;
 
 fn main() -> ExitCode {
-    cli::main::<Options>()
-}
-
-impl Program for Options {
-    const NAME: &'static str = "kms-bench";
-    const USAGE: &'static str = args::USAGE;
-
-    fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Self>, ArgError> {
-        args::parse(args)
-    }
-
-    fn common(&self) -> &CommonOptions {
-        &self.common
-    }
-
-    async fn run(&self) -> Result<(), BoxError> {
-        run(self).await
-    }
+    cli::main(&args::COMMAND_LINE, run)
 }
 
 async fn run(options: &Options) -> Result<(), BoxError> {

@@ -1,6 +1,6 @@
 //! Command-line parsing for secrets-bench: seeding and the Secrets Manager operations, on top of the common options.
 
-use keyhaven_bench::cli::{self, ArgError, CommonOptions};
+use keyhaven_bench::cli::{self, ArgError, CommandLine, CommonOptions};
 
 /// The usage text ahead of the common options.
 pub const USAGE: &str = "\
@@ -64,6 +64,14 @@ pub struct Options {
     pub seed_concurrency: usize,
     pub operations: Vec<Operation>,
 }
+
+/// secrets-bench's command line.
+pub const COMMAND_LINE: CommandLine<Options> = CommandLine {
+    name: "secrets-bench",
+    usage: USAGE,
+    parse,
+    common: |options| &options.common,
+};
 
 /// Parses the arguments (without the program name); `None` means help was asked for.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, ArgError> {

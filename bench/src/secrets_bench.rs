@@ -6,7 +6,7 @@ mod secrets_workload;
 
 use std::process::ExitCode;
 
-use keyhaven_bench::cli::{self, ArgError, CommonOptions, Program};
+use keyhaven_bench::cli;
 use keyhaven_bench::client::{BoxError, Service};
 use keyhaven_bench::stats::{self, PhaseResult};
 use serde_json::json;
@@ -14,24 +14,7 @@ use serde_json::json;
 use crate::secrets_args::Options;
 
 fn main() -> ExitCode {
-    cli::main::<Options>()
-}
-
-impl Program for Options {
-    const NAME: &'static str = "secrets-bench";
-    const USAGE: &'static str = secrets_args::USAGE;
-
-    fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Self>, ArgError> {
-        secrets_args::parse(args)
-    }
-
-    fn common(&self) -> &CommonOptions {
-        &self.common
-    }
-
-    async fn run(&self) -> Result<(), BoxError> {
-        run(self).await
-    }
+    cli::main(&secrets_args::COMMAND_LINE, run)
 }
 
 async fn run(options: &Options) -> Result<(), BoxError> {
@@ -48,7 +31,7 @@ async fn run(options: &Options) -> Result<(), BoxError> {
         seed.created,
         seed.existed,
         seed.elapsed.as_secs_f64(),
-        seed.creates_per_second()
+        seed.per_second()
     );
     secrets_workload::setup(options, &signer).await?;
 
@@ -65,16 +48,19 @@ async fn run(options: &Options) -> Result<(), BoxError> {
             "duration_s": common.duration.as_secs_f64(),
             "warmup_s": common.warmup.as_secs_f64(),
             "secrets": options.secrets,
-            "seed": seed.to_json(options.seed_concurrency),
+            "seed": seed.to_json(
+                options.seed_concurrency,
+                json!({"secrets": options.secrets, "creates_per_s": seed.per_second()}),
+            ),
             "results": results.iter().map(PhaseResult::to_json).collect::<Vec<_>>(),
         });
         println!("{report:#}");
     } else {
         println!(
             "seeding {} secrets: {:.1} s, {:.0} creates/s with {} in flight ({} created, {} already there, {} retries)",
-            seed.secrets,
+            options.secrets,
             seed.elapsed.as_secs_f64(),
-            seed.creates_per_second(),
+            seed.per_second(),
             options.seed_concurrency,
             seed.created,
             seed.existed,

@@ -1,20 +1,15 @@
 //! The Secrets Manager benchmark: seeding the secrets, checking them, and the closed-loop phases.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hyper::StatusCode;
-use keyhaven_bench::client::{BoxError, Connection, Signer, snippet};
+use keyhaven_bench::client::{BoxError, Connection, Signer};
 use keyhaven_bench::load::{self, Phase, Rng};
+use keyhaven_bench::seed::{Creation, SeedReport, Seeding};
 use keyhaven_bench::stats::PhaseResult;
 use serde_json::{Value, json};
 
 use crate::secrets_args::{Operation, Options};
-
-/// How many times a seeding request is retried after a transport error or a 5xx/throttling answer.
-const SEED_RETRIES: u32 = 5;
 
 /// The seeded secret with index `i`. No `-XXXXXX` ending, which Secrets Manager could take for an ARN's suffix.
 pub fn seeded_name(i: u64) -> String {
@@ -43,148 +38,29 @@ fn request_token(rng: &mut Rng) -> String {
 
 // ---- seeding ----
 
-/// What seeding did.
-pub struct SeedReport {
-    pub secrets: u64,
-    pub created: u64,
-    /// Already there (a re-run against the same server, or a retried request whose first attempt had been applied).
-    pub existed: u64,
-    pub retries: u64,
-    pub elapsed: Duration,
-}
-
-impl SeedReport {
-    pub fn creates_per_second(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 { self.secrets as f64 / secs } else { 0.0 }
-    }
-
-    pub fn to_json(&self, concurrency: usize) -> Value {
+/// CreateSecret of the seeded secret with index `i`.
+const CREATE_SECRET: Creation = Creation {
+    operation: "CreateSecret",
+    name: seeded_name,
+    body: |i| {
         json!({
-            "secrets": self.secrets,
-            "created": self.created,
-            "already_existed": self.existed,
-            "retries": self.retries,
-            "concurrency": concurrency,
-            "seconds": self.elapsed.as_secs_f64(),
-            "creates_per_s": self.creates_per_second(),
-        })
-    }
-}
-
-/// Counters the seeding workers share.
-#[derive(Default)]
-struct SeedProgress {
-    next: AtomicU64,
-    created: AtomicU64,
-    existed: AtomicU64,
-    retries: AtomicU64,
-    failed: AtomicBool,
-}
-
-/// Creates secrets `0..--secrets` with `--seed-concurrency` requests in flight. Stops at the first answer that
-/// retrying cannot fix.
-pub async fn seed(options: &Options, signer: &Arc<Signer>) -> Result<SeedReport, BoxError> {
-    let progress = Arc::new(SeedProgress::default());
-    let mut connections = Vec::with_capacity(options.seed_concurrency);
-    for _ in 0..options.seed_concurrency {
-        connections.push(Connection::open(options.common.addr).await?);
-    }
-    let start = Instant::now();
-    let workers: Vec<_> = connections
-        .into_iter()
-        .map(|conn| {
-            tokio::spawn(seed_worker(
-                conn,
-                Arc::clone(signer),
-                Arc::clone(&progress),
-                options.secrets,
-            ))
-        })
-        .collect();
-    let mut first_error = None;
-    for handle in workers {
-        if let Err(e) = handle.await? {
-            first_error.get_or_insert(e);
-        }
-    }
-    let report = SeedReport {
-        secrets: options.secrets,
-        created: progress.created.load(Ordering::Relaxed),
-        existed: progress.existed.load(Ordering::Relaxed),
-        retries: progress.retries.load(Ordering::Relaxed),
-        elapsed: start.elapsed(),
-    };
-    match first_error {
-        Some(e) => Err(format!(
-            "seeding stopped after {} of {} new secrets: {e}",
-            report.created, options.secrets
-        )
-        .into()),
-        None => Ok(report),
-    }
-}
-
-async fn seed_worker(
-    mut conn: Connection,
-    signer: Arc<Signer>,
-    progress: Arc<SeedProgress>,
-    secrets: u64,
-) -> Result<(), BoxError> {
-    while !progress.failed.load(Ordering::Relaxed) {
-        let i = progress.next.fetch_add(1, Ordering::Relaxed);
-        if i >= secrets {
-            break;
-        }
-        let body = json!({
             "Name": seeded_name(i),
             "Description": "secrets-bench",
             "SecretString": secret_value(i, Rng::new(i).next_u64()),
         })
-        .to_string();
-        let mut attempt = 0;
-        loop {
-            let outcome = conn
-                .call(signer.request("CreateSecret", Bytes::from(body.clone()))?)
-                .await;
-            let retryable = match &outcome {
-                Ok((StatusCode::OK, _)) => {
-                    progress.created.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-                Ok((_, answer)) if error_type(answer).ends_with("ResourceExistsException") => {
-                    progress.existed.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-                Ok((status, answer)) => {
-                    status.is_server_error()
-                        || *status == StatusCode::TOO_MANY_REQUESTS
-                        || error_type(answer).contains("Throttl")
-                }
-                Err(_) => true,
-            };
-            attempt += 1;
-            if !retryable || attempt > SEED_RETRIES {
-                progress.failed.store(true, Ordering::Relaxed);
-                return Err(match outcome {
-                    Ok((status, answer)) => format!("{}: HTTP {status}: {}", seeded_name(i), snippet(&answer)),
-                    Err(e) => format!("{}: transport: {e}", seeded_name(i)),
-                }
-                .into());
-            }
-            progress.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-        }
-    }
-    Ok(())
-}
+        .to_string()
+    },
+    already_exists_suffix: "ResourceExistsException",
+    plural: "secrets",
+};
 
-/// The `__type` of an awsJson error answer ("" when there is none).
-fn error_type(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v["__type"].as_str().map(str::to_string))
-        .unwrap_or_default()
+/// Creates secrets `0..--secrets` with `--seed-concurrency` requests in flight. Stops at the first answer that
+/// retrying cannot fix.
+pub async fn seed(options: &Options, signer: &Arc<Signer>) -> Result<SeedReport, BoxError> {
+    Seeding::connect(options.common.addr, options.seed_concurrency, 0..options.secrets)
+        .await?
+        .run(signer, CREATE_SECRET)
+        .await
 }
 
 // ---- checks and closed-loop phases ----

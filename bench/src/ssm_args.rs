@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use keyhaven_bench::cli::{self, ArgError, CommonOptions};
+use keyhaven_bench::cli::{self, ArgError, CommandLine, CommonOptions};
 
 /// The usage text ahead of the common options.
 pub const USAGE: &str = "\
@@ -82,6 +82,14 @@ pub struct Options {
     pub walk_budget: Duration,
     pub run_tag: Option<String>,
 }
+
+/// ssm-bench's command line.
+pub const COMMAND_LINE: CommandLine<Options> = CommandLine {
+    name: "ssm-bench",
+    usage: USAGE,
+    parse,
+    common: |options| &options.common,
+};
 
 /// Parses the arguments (without the program name); `None` means help was asked for.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, ArgError> {

@@ -6,7 +6,7 @@ mod ssm_workload;
 
 use std::process::ExitCode;
 
-use keyhaven_bench::cli::{self, ArgError, CommonOptions, Program};
+use keyhaven_bench::cli;
 use keyhaven_bench::client::{BoxError, Service};
 use keyhaven_bench::load::Rng;
 use keyhaven_bench::stats::{self, PhaseResult};
@@ -15,24 +15,7 @@ use serde_json::json;
 use crate::ssm_args::{Operation, Options};
 
 fn main() -> ExitCode {
-    cli::main::<Options>()
-}
-
-impl Program for Options {
-    const NAME: &'static str = "ssm-bench";
-    const USAGE: &'static str = ssm_args::USAGE;
-
-    fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Self>, ArgError> {
-        ssm_args::parse(args)
-    }
-
-    fn common(&self) -> &CommonOptions {
-        &self.common
-    }
-
-    async fn run(&self) -> Result<(), BoxError> {
-        run(self).await
-    }
+    cli::main(&ssm_args::COMMAND_LINE, run)
 }
 
 async fn run(options: &Options) -> Result<(), BoxError> {
@@ -50,7 +33,7 @@ async fn run(options: &Options) -> Result<(), BoxError> {
             report.created,
             report.existed,
             report.elapsed.as_secs_f64(),
-            report.puts_per_second()
+            report.per_second()
         );
         Some(report)
     } else {
@@ -87,7 +70,10 @@ async fn run(options: &Options) -> Result<(), BoxError> {
             "warmup_s": common.warmup.as_secs_f64(),
             "parameters": options.parameters,
             "run_tag": run_tag,
-            "seed": seed.as_ref().map(|s| s.to_json(options.seed_concurrency)),
+            "seed": seed.as_ref().map(|s| s.to_json(
+                options.seed_concurrency,
+                json!({"from": s.indexes.start, "to": s.indexes.end, "puts_per_s": s.per_second()}),
+            )),
             "results": results.iter().map(PhaseResult::to_json).collect::<Vec<_>>(),
             "by_path": by_path.as_ref().map(ssm_workload::ByPathReport::to_json),
         });
@@ -96,10 +82,10 @@ async fn run(options: &Options) -> Result<(), BoxError> {
         if let Some(s) = &seed {
             println!(
                 "seeding {}..{}: {:.1} s, {:.0} puts/s with {} in flight ({} created, {} already there, {} retries)",
-                s.from,
-                s.to,
+                s.indexes.start,
+                s.indexes.end,
                 s.elapsed.as_secs_f64(),
-                s.puts_per_second(),
+                s.per_second(),
                 options.seed_concurrency,
                 s.created,
                 s.existed,

@@ -2,13 +2,13 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::StatusCode;
 use keyhaven_bench::client::{BoxError, Connection, Signer, snippet};
 use keyhaven_bench::load::{self, Phase, micros};
+use keyhaven_bench::seed::{Creation, SeedReport, Seeding};
 use keyhaven_bench::stats::{PhaseResult, median_ms};
 use serde_json::{Value, json};
 
@@ -22,8 +22,6 @@ pub const SUBTREE_PATH: &str = "/bench/app-0000";
 const PAGE_SIZE: usize = 10;
 /// SecureString parameters that get-parameter-secure reads.
 const SECURE_COUNT: u64 = 16;
-/// How many times a seeding request is retried after a transport error or a 5xx/throttling answer.
-const SEED_RETRIES: u32 = 5;
 /// Unmeasured first-page calls before the measured ones.
 const FIRST_PAGE_WARMUP: usize = 5;
 /// A walk longer than this is a server that never stops handing out NextTokens.
@@ -46,73 +44,30 @@ fn secure_name(i: u64) -> String {
 
 // ---- seeding ----
 
-/// What seeding did.
-pub struct SeedReport {
-    pub from: u64,
-    pub to: u64,
-    pub created: u64,
-    /// Already there (a re-run, or a retried request whose first attempt had been applied).
-    pub existed: u64,
-    pub retries: u64,
-    pub elapsed: Duration,
-}
+/// PutParameter of the hierarchy parameter with index `i`.
+const PUT_PARAMETER: Creation = Creation {
+    operation: "PutParameter",
+    name: seeded_name,
+    body: |i| format!(r#"{{"Name":"{}","Value":"seed-{i}","Type":"String"}}"#, seeded_name(i)),
+    already_exists_suffix: "ParameterAlreadyExists",
+    plural: "parameters",
+};
 
-impl SeedReport {
-    pub fn puts_per_second(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            (self.to - self.from) as f64 / secs
-        } else {
-            0.0
-        }
-    }
-
-    pub fn to_json(&self, concurrency: usize) -> Value {
-        json!({
-            "from": self.from,
-            "to": self.to,
-            "created": self.created,
-            "already_existed": self.existed,
-            "retries": self.retries,
-            "concurrency": concurrency,
-            "seconds": self.elapsed.as_secs_f64(),
-            "puts_per_s": self.puts_per_second(),
-        })
-    }
-}
-
-/// Counters the seeding workers share.
-#[derive(Default)]
-struct SeedProgress {
-    next: AtomicU64,
-    created: AtomicU64,
-    existed: AtomicU64,
-    retries: AtomicU64,
-    failed: AtomicBool,
-}
-
-/// Creates hierarchy parameters `from..to` with `seed_concurrency` requests in flight, in index (= name) order.
-/// Stops at the first answer that retrying cannot fix (a quota, say).
+/// Creates hierarchy parameters `from..to` with `seed_concurrency` requests in flight, in index (= name) order,
+/// saying how far it has got every 10 seconds. Stops at the first answer that retrying cannot fix (a quota, say).
 pub async fn seed(options: &Options, signer: &Arc<Signer>) -> Result<SeedReport, BoxError> {
     let (from, to) = (options.seed_from, options.seed_to);
-    let progress = Arc::new(SeedProgress {
-        next: AtomicU64::new(from),
-        ..Default::default()
-    });
-    let mut connections = Vec::with_capacity(options.seed_concurrency);
-    for _ in 0..options.seed_concurrency {
-        connections.push(Connection::open(options.common.addr).await?);
-    }
+    let seeding = Seeding::connect(options.common.addr, options.seed_concurrency, from..to).await?;
 
     let start = Instant::now();
     let ticker = tokio::spawn({
-        let progress = Arc::clone(&progress);
+        let progress = seeding.progress();
         async move {
             let mut tick = tokio::time::interval(Duration::from_secs(10));
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let done = progress.created.load(Ordering::Relaxed) + progress.existed.load(Ordering::Relaxed);
+                let done = progress.done();
                 eprintln!(
                     "ssm-bench: seeded {done} of {} ({:.0} puts/s)",
                     to - from,
@@ -121,92 +76,9 @@ pub async fn seed(options: &Options, signer: &Arc<Signer>) -> Result<SeedReport,
             }
         }
     });
-    let workers: Vec<_> = connections
-        .into_iter()
-        .map(|conn| tokio::spawn(seed_worker(conn, Arc::clone(signer), Arc::clone(&progress), to)))
-        .collect();
-    let mut first_error = None;
-    for handle in workers {
-        if let Err(e) = handle.await? {
-            first_error.get_or_insert(e);
-        }
-    }
-    let elapsed = start.elapsed();
+    let report = seeding.run(signer, PUT_PARAMETER).await;
     ticker.abort();
-    let report = SeedReport {
-        from,
-        to,
-        created: progress.created.load(Ordering::Relaxed),
-        existed: progress.existed.load(Ordering::Relaxed),
-        retries: progress.retries.load(Ordering::Relaxed),
-        elapsed,
-    };
-    match first_error {
-        Some(e) => Err(format!(
-            "seeding stopped after {} of {} new parameters: {e}",
-            report.created,
-            to - from
-        )
-        .into()),
-        None => Ok(report),
-    }
-}
-
-async fn seed_worker(
-    mut conn: Connection,
-    signer: Arc<Signer>,
-    progress: Arc<SeedProgress>,
-    to: u64,
-) -> Result<(), BoxError> {
-    while !progress.failed.load(Ordering::Relaxed) {
-        let i = progress.next.fetch_add(1, Ordering::Relaxed);
-        if i >= to {
-            break;
-        }
-        let body = format!(r#"{{"Name":"{}","Value":"seed-{i}","Type":"String"}}"#, seeded_name(i));
-        let mut attempt = 0;
-        loop {
-            let outcome = conn
-                .call(signer.request("PutParameter", Bytes::from(body.clone()))?)
-                .await;
-            let retryable = match &outcome {
-                Ok((StatusCode::OK, _)) => {
-                    progress.created.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-                Ok((_, answer)) if error_type(answer).ends_with("ParameterAlreadyExists") => {
-                    progress.existed.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-                Ok((status, answer)) => {
-                    status.is_server_error()
-                        || *status == StatusCode::TOO_MANY_REQUESTS
-                        || error_type(answer).contains("Throttl")
-                }
-                Err(_) => true,
-            };
-            attempt += 1;
-            if !retryable || attempt > SEED_RETRIES {
-                progress.failed.store(true, Ordering::Relaxed);
-                return Err(match outcome {
-                    Ok((status, answer)) => format!("{}: HTTP {status}: {}", seeded_name(i), snippet(&answer)),
-                    Err(e) => format!("{}: transport: {e}", seeded_name(i)),
-                }
-                .into());
-            }
-            progress.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-        }
-    }
-    Ok(())
-}
-
-/// The `__type` of an awsJson error answer ("" when there is none).
-fn error_type(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v["__type"].as_str().map(str::to_string))
-        .unwrap_or_default()
+    report
 }
 
 // ---- closed-loop phases ----
