@@ -35,7 +35,7 @@ fn resource(arn: &str) -> Vec<AuditResource> {
     vec![AuditResource {
         arn: arn.to_string(),
         resource_type: "AWS::SecretsManager::Secret",
-        account_id: arn.split(':').nth(4).unwrap_or_default().to_string(),
+        account_id: keyhaven_core::secrets::names::account_of(arn).to_string(),
     }]
 }
 

@@ -51,15 +51,14 @@ impl OnBehalf<'_> {
         result
     }
 
-    /// Seals `plaintext` in an envelope under a fresh data key of `key`; returns the envelope and
-    /// the ARN of the key that wraps it.
+    /// Seals `plaintext` in an envelope under a fresh data key of `key`.
     pub fn seal(
         &self,
         key: &str,
         context: &EncryptionContext,
         associated_data: &[u8],
         plaintext: &[u8],
-    ) -> Result<(Vec<u8>, String), CoreError> {
+    ) -> Result<Vec<u8>, CoreError> {
         let through = self.ctx.through(self.service);
         let result = self.kms.generate_data_key(
             &through,
@@ -84,7 +83,7 @@ impl OnBehalf<'_> {
         envelope.extend_from_slice(&length.to_be_bytes());
         envelope.extend_from_slice(&wrapped.ciphertext);
         envelope.extend_from_slice(&sealed);
-        Ok((envelope, wrapped.key_arn))
+        Ok(envelope)
     }
 
     /// Opens what [`OnBehalf::seal`] made, or a bare KMS ciphertext (which `seal` never makes, but

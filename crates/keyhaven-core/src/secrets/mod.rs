@@ -492,7 +492,7 @@ impl Secrets {
         if let Some(key) = kms_key_id {
             return Ok(key.to_string());
         }
-        let account = arn.split(':').nth(4).unwrap_or_default();
+        let account = names::account_of(arn);
         let region = names::region_of(arn);
         if account == ctx.account_id() && region == ctx.region {
             self.kms
@@ -510,9 +510,9 @@ impl Secrets {
         arn: &str,
         version_id: &str,
         value: &SecretValue,
-    ) -> Result<(ValueRecord, String), CoreError> {
+    ) -> Result<ValueRecord, CoreError> {
         let key = self.key_for(ctx, kms_key_id, arn)?;
-        let (envelope, key_arn) = self
+        let envelope = self
             .on_behalf(ctx)
             .seal(
                 &key,
@@ -521,13 +521,10 @@ impl Secrets {
                 value.bytes(),
             )
             .map_err(encryption_fault)?;
-        Ok((
-            ValueRecord {
-                binary: value.is_binary(),
-                envelope,
-            },
-            key_arn,
-        ))
+        Ok(ValueRecord {
+            binary: value.is_binary(),
+            envelope,
+        })
     }
 
     fn open(
@@ -648,14 +645,13 @@ impl Secrets {
             primary_region: None,
             replicas: Vec::new(),
         };
-        if let Some((_, key_arn)) = &sealed {
+        if sealed.is_some() {
             record.versions.insert(
                 token.clone(),
                 VersionMeta {
                     created: now,
                     stages: vec![AWSCURRENT.to_string()],
                     has_value: true,
-                    key_arn: Some(key_arn.clone()),
                     last_accessed: None,
                 },
             );
@@ -668,7 +664,7 @@ impl Secrets {
                 ));
             }
             let mut record = record.clone();
-            if let Some((value, _)) = &sealed {
+            if let Some(value) = &sealed {
                 save_value(tx, &scope, &record.name, &token, value)?;
             }
             record.replicas =
@@ -754,7 +750,7 @@ impl Secrets {
                 _ => Err(token_in_use(token, &record.arn)),
             };
         }
-        let (sealed, key_arn) = self.seal(ctx, record.kms_key_id.as_deref(), &record.arn, token, value)?;
+        let sealed = self.seal(ctx, record.kms_key_id.as_deref(), &record.arn, token, value)?;
         let replica_values = replication::seal_for_replicas(self, ctx, record, token, value)?;
         let now = self.now();
         let ((), record) = self.update(found, |tx, record| {
@@ -769,11 +765,9 @@ impl Secrets {
                 created: now,
                 stages: Vec::new(),
                 has_value: true,
-                key_arn: None,
                 last_accessed: None,
             });
             meta.has_value = true;
-            meta.key_arn = Some(key_arn.clone());
             save_value(tx, &found.scope, &record.name, token, &sealed)?;
             for stage in stages {
                 record.move_stage(stage, token);
@@ -856,10 +850,9 @@ impl Secrets {
             }
             if key_changed {
                 record.kms_key_id = kms_key_id.clone();
-                for (version, value, key_arn) in &reencrypted {
-                    if let Some(meta) = record.versions.get_mut(version) {
+                for (version, value) in &reencrypted {
+                    if record.versions.contains_key(version) {
                         save_value(tx, &found.scope, &record.name, version, value)?;
-                        meta.key_arn = Some(key_arn.clone());
                     }
                 }
             }
@@ -891,7 +884,7 @@ impl Secrets {
         ctx: &RequestContext,
         found: &Found,
         new_key: Option<&str>,
-    ) -> Result<Vec<(String, ValueRecord, String)>, CoreError> {
+    ) -> Result<Vec<(String, ValueRecord)>, CoreError> {
         let record = &found.record;
         let mut out = Vec::new();
         for (version, meta) in &record.versions {
@@ -903,8 +896,7 @@ impl Secrets {
                 continue;
             }
             if let Some(value) = self.value_of(ctx, &found.scope, record, version)? {
-                let (sealed, key_arn) = self.seal(ctx, new_key, &record.arn, version, &value)?;
-                out.push((version.clone(), sealed, key_arn));
+                out.push((version.clone(), self.seal(ctx, new_key, &record.arn, version, &value)?));
             }
         }
         Ok(out)
@@ -1116,35 +1108,29 @@ impl Secrets {
         max_results: Option<usize>,
         next_token: Option<String>,
     ) -> Result<BatchRead, CoreError> {
+        if secret_ids.is_some() == filters.is_some() {
+            return Err(fault(
+                SecretsFault::InvalidParameter,
+                "Either 'SecretIdList' or 'Filters' must be provided, but not both.",
+            ));
+        }
+        if secret_ids.is_some() && max_results.is_some() {
+            return Err(fault(
+                SecretsFault::InvalidParameter,
+                "'Filters' not specified. 'Filters' must also be specified when 'MaxResults' is provided.",
+            ));
+        }
+        self.authz.check(
+            ctx,
+            &Access::identity_only("secretsmanager:BatchGetSecretValue", "*", ctx.account_id()),
+        )?;
         let ids = match (secret_ids, filters) {
-            (Some(_), Some(_)) | (None, None) => {
-                return Err(fault(
-                    SecretsFault::InvalidParameter,
-                    "Either 'SecretIdList' or 'Filters' must be provided, but not both.",
-                ));
-            }
-            (Some(ids), None) => {
-                if max_results.is_some() {
-                    return Err(fault(
-                        SecretsFault::InvalidParameter,
-                        "'Filters' not specified. 'Filters' must also be specified when 'MaxResults' is provided.",
-                    ));
-                }
-                self.authz.check(
-                    ctx,
-                    &Access::identity_only("secretsmanager:BatchGetSecretValue", "*", ctx.account_id()),
-                )?;
-                (ids, None)
-            }
-            (None, Some(filters)) => {
-                self.authz.check(
-                    ctx,
-                    &Access::identity_only("secretsmanager:BatchGetSecretValue", "*", ctx.account_id()),
-                )?;
+            (Some(ids), _) => (ids, None),
+            (None, filters) => {
                 let listed = self.list_secrets(
                     ctx,
                     &ListInput {
-                        filters,
+                        filters: filters.unwrap_or_default(),
                         max_results: Some(max_results.unwrap_or(20)),
                         next_token,
                         ..Default::default()

@@ -24,9 +24,6 @@ pub struct VersionMeta {
     pub stages: Vec<String>,
     /// False for the AWSPENDING placeholder a rotation registers before createSecret stores a value.
     pub has_value: bool,
-    /// The KMS key ARN the value's data key is wrapped under.
-    #[serde(default)]
-    pub key_arn: Option<String>,
     #[serde(default)]
     pub last_accessed: Option<f64>,
 }

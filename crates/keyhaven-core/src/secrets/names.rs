@@ -84,6 +84,11 @@ pub fn parse_secret_id(secret_id: &str, account: &str, region: &str) -> Lookup {
     }
 }
 
+/// The account of an ARN.
+pub fn account_of(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap_or_default()
+}
+
 /// The Region of an ARN.
 pub fn region_of(arn: &str) -> &str {
     arn.split(':').nth(3).unwrap_or_default()

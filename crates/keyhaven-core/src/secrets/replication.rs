@@ -5,7 +5,7 @@
 use keyhaven_store::Transaction;
 
 use super::model::*;
-use super::names::{self, arn_in_region};
+use super::names::{self, account_of, arn_in_region};
 use super::{Found, SecretValue, Secrets, SecretsFault, fault, replica_read_only};
 use crate::context::{RequestContext, regional_scope};
 use crate::error::CoreError;
@@ -21,8 +21,8 @@ pub struct ReplicaSpec {
     pub kms_key_id: Option<String>,
 }
 
-/// A value sealed for one replica Region: (Region, value, wrapping key ARN).
-pub type ReplicaValue = (String, ValueRecord, String);
+/// A value sealed for one replica Region: (Region, value).
+pub type ReplicaValue = (String, ValueRecord);
 
 fn valid_region(region: &str) -> bool {
     // `^([a-z]+-)+\d+$`
@@ -52,10 +52,6 @@ fn in_region(ctx: &RequestContext, region: &str) -> RequestContext {
     }
 }
 
-fn account_of(arn: &str) -> &str {
-    arn.split(':').nth(4).unwrap_or_default()
-}
-
 /// Seals `value` (version `version_id` of the secret `arn`) for each of `specs`' Regions.
 pub fn seal_for(
     secrets: &Secrets,
@@ -69,14 +65,14 @@ pub fn seal_for(
         .iter()
         .map(|spec| {
             let regional = in_region(ctx, &spec.region);
-            let (sealed, key_arn) = secrets.seal(
+            let sealed = secrets.seal(
                 &regional,
                 spec.kms_key_id.as_deref(),
                 &arn_in_region(arn, &spec.region),
                 version_id,
                 value,
             )?;
-            Ok((spec.region.clone(), sealed, key_arn))
+            Ok((spec.region.clone(), sealed))
         })
         .collect()
 }
@@ -118,7 +114,7 @@ pub fn store_values(
             .iter()
             .any(|r| r.region == region && r.status == IN_SYNC)
     };
-    for (region, value, _) in values.iter().filter(|(region, _, _)| synced(region)) {
+    for (region, value) in values.iter().filter(|(region, _)| synced(region)) {
         save_value(tx, &regional_scope(account, region), &record.name, version_id, value)?;
     }
     Ok(())

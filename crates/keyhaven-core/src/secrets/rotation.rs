@@ -50,7 +50,7 @@ impl StepEvent {
     }
 
     fn account(&self) -> &str {
-        self.secret_id.split(':').nth(4).unwrap_or_default()
+        super::names::account_of(&self.secret_id)
     }
 }
 
@@ -115,7 +115,6 @@ fn begin(record: &mut SecretRecord, token: &str, now: f64) -> Result<(), CoreErr
         created: now,
         stages: Vec::new(),
         has_value: false,
-        key_arn: None,
         last_accessed: None,
     });
     record.move_stage(AWSPENDING, token);
@@ -242,13 +241,13 @@ impl Secrets {
             event_source: SERVICE_PRINCIPAL.into(),
             event_name: name.into(),
             region: super::names::region_of(&record.arn).into(),
-            account_id: record.arn.split(':').nth(4).unwrap_or_default().into(),
+            account_id: super::names::account_of(&record.arn).into(),
             additional_event_data: json!({ "SecretId": record.arn }),
             service_event_details: details,
             resources: vec![AuditResource {
                 arn: record.arn.clone(),
                 resource_type: "AWS::SecretsManager::Secret",
-                account_id: record.arn.split(':').nth(4).unwrap_or_default().into(),
+                account_id: super::names::account_of(&record.arn).into(),
             }],
         }
     }

@@ -57,7 +57,6 @@ pub fn encrypt(
     let context = context_for(arn);
     let stored = if advanced {
         kms.seal(key, &context, arn.as_bytes(), plaintext)
-            .map(|(envelope, _)| envelope)
     } else {
         kms.encrypt(key, &context, plaintext).map(|e| e.ciphertext)
     };
