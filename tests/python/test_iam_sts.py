@@ -6,17 +6,11 @@ import os
 
 import pytest
 import urllib.request
-from botocore.exceptions import ClientError
+from client_helpers import as_user, error_of
 from policy_docs import allow, deny, policy
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "222233334444"
-
-
-def error_of(call, *args, **kwargs):
-    with pytest.raises(ClientError) as err:
-        call(*args, **kwargs)
-    return err.value.response["Error"]["Code"], err.value.response["Error"].get("Message", "")
 
 
 @pytest.fixture
@@ -35,10 +29,6 @@ def new_user(server, name, *, inline=None, group=None, managed=None):
         iam.attach_user_policy(UserName=name, PolicyArn=managed)
     key = iam.create_access_key(UserName=name)["AccessKey"]
     return key["AccessKeyId"], key["SecretAccessKey"]
-
-
-def as_user(server, service, creds, token=None):
-    return server.client(service, aws_access_key_id=creds[0], aws_secret_access_key=creds[1], aws_session_token=token)
 
 
 def advance_clock(server, seconds):

@@ -33,6 +33,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import sm_rotators
+from client_helpers import aws, aws_json, error_of, new_user, pages
 from conftest import BINARY, Keyhaven
 from policy_docs import allow, deny, policy
 
@@ -131,12 +132,6 @@ def client(server, service="secretsmanager", region=REGION, creds=("test", "test
                         aws_access_key_id=creds[0], aws_secret_access_key=creds[1], **extra)
 
 
-def error_of(call, **kwargs):
-    with pytest.raises(ClientError) as err:
-        call(**kwargs)
-    return err.value.response["Error"]["Code"], err.value.response["Error"].get("Message", "")
-
-
 def code_of(call, **kwargs):
     """The error code of a call, or None if it succeeds."""
     try:
@@ -193,18 +188,6 @@ def value(sm, secret_id, **kwargs):
     return sm.get_secret_value(SecretId=secret_id, **kwargs)["SecretString"]
 
 
-def pages(call, key, page_size, **kwargs):
-    """Every item of a NextToken-paged listing, checking that no page is larger than asked."""
-    items, token = [], None
-    while True:
-        page = call(MaxResults=page_size, **({"NextToken": token} if token else {}), **kwargs)
-        assert len(page.get(key, [])) <= page_size
-        items += page.get(key, [])
-        token = page.get("NextToken")
-        if not token:
-            return items
-
-
 def listed(sm, **kwargs):
     return pages(sm.list_secrets, "SecretList", 100, **kwargs)
 
@@ -230,26 +213,6 @@ def now(server):
 def advance_to(server, moment):
     """Moves the dev server's clock on to `moment` (epoch seconds, rounded up); never backwards."""
     return server.advance_clock(max(0, math.ceil(moment - now(server))))
-
-
-def new_user(server, name, document):
-    iam = client(server, "iam")
-    iam.create_user(UserName=name)
-    iam.put_user_policy(UserName=name, PolicyName=f"{name}-inline", PolicyDocument=document)
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return key["AccessKeyId"], key["SecretAccessKey"]
-
-
-def aws(server, *args, check=True):
-    result = subprocess.run(["aws", "--endpoint-url", server.endpoint, *args], env=server.cli_env(), capture_output=True)
-    if check and result.returncode != 0:
-        pytest.fail(f"aws {' '.join(args)} failed: {result.stderr.decode()}")
-    return result
-
-
-def aws_json(server, *args):
-    out = aws(server, *args, "--output", "json").stdout
-    return json.loads(out) if out.strip() else {}
 
 
 def snapshot(sm, secret_ids=None):

@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from botocore.exceptions import ClientError
+
+from client_helpers import error_of
 
 ACCOUNT = "111122223333"
 KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -37,12 +38,6 @@ def region(name):
 
 def matched(result):
     return [(s["SourcePolicyId"], s["SourcePolicyType"]) for s in result["MatchedStatements"]]
-
-
-def error_of(call, **kwargs):
-    with pytest.raises(ClientError) as err:
-        call(**kwargs)
-    return err.value.response["Error"]["Code"], err.value.response["Error"].get("Message", "")
 
 
 @pytest.fixture

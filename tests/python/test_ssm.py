@@ -15,8 +15,8 @@ import subprocess
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from botocore.exceptions import ClientError
 
+from client_helpers import as_user, aws, aws_json, error_of, new_user, pages
 from conftest import BINARY, Keyhaven
 from policy_docs import allow, deny, policy
 
@@ -48,12 +48,6 @@ def arn(name):
     return f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{name.lstrip('/')}"
 
 
-def error_of(call, **kwargs):
-    with pytest.raises(ClientError) as err:
-        call(**kwargs)
-    return err.value.response["Error"]["Code"], err.value.response["Error"].get("Message", "")
-
-
 def put(ssm, name, value, type="String", **kwargs):
     return ssm.put_parameter(Name=name, Value=value, Type=type, **kwargs)
 
@@ -64,18 +58,6 @@ def get(ssm, name, decrypt=True):
 
 def missing(ssm, name):
     return error_of(ssm.get_parameter, Name=name)[0] == "ParameterNotFound"
-
-
-def pages(call, key, page_size, **kwargs):
-    """Every item of a NextToken-paged listing, checking that no page is larger than asked."""
-    items, token = [], None
-    while True:
-        page = call(MaxResults=page_size, **({"NextToken": token} if token else {}), **kwargs)
-        assert len(page.get(key, [])) <= page_size
-        items += page.get(key, [])
-        token = page.get("NextToken")
-        if not token:
-            return items
 
 
 def describe_all(ssm, **kwargs):
@@ -130,30 +112,6 @@ def policies(*items):
 
 def now(server):
     return server.advance_clock(0)["now"]
-
-
-def new_user(server, name, document):
-    iam = server.client("iam")
-    iam.create_user(UserName=name)
-    iam.put_user_policy(UserName=name, PolicyName=f"{name}-inline", PolicyDocument=document)
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return key["AccessKeyId"], key["SecretAccessKey"]
-
-
-def as_user(server, service, creds):
-    return server.client(service, aws_access_key_id=creds[0], aws_secret_access_key=creds[1])
-
-
-def aws(server, *args, check=True):
-    result = subprocess.run(["aws", "--endpoint-url", server.endpoint, *args], env=server.cli_env(), capture_output=True)
-    if check and result.returncode != 0:
-        pytest.fail(f"aws {' '.join(args)} failed: {result.stderr.decode()}")
-    return result
-
-
-def aws_json(server, *args):
-    out = aws(server, *args, "--output", "json").stdout
-    return json.loads(out) if out.strip() else {}
 
 
 def change(name, operation):

@@ -13,10 +13,11 @@ import boto3
 import botocore
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from client_helpers import error_of
 
 ACCOUNT = "111122223333"
 ISSUER = "https://idp.keyhaven.test/realms/ci"
@@ -49,12 +50,6 @@ def jwks_path(data_dir: str, issuer: str) -> str:
     # The server's naming: the issuer without https://, percent-encoded but for A-Z a-z 0-9 - . _ ~
     name = urllib.parse.quote(issuer.removeprefix("https://"), safe="-._~")
     return os.path.join(data_dir, "oidc", name + ".json")
-
-
-def error_of(call, **kwargs):
-    with pytest.raises(ClientError) as err:
-        call(**kwargs)
-    return err.value.response["Error"]["Code"], err.value.response["Error"].get("Message", "")
 
 
 class Federation:

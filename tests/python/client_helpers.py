@@ -1,0 +1,54 @@
+"""Small boto3 and AWS CLI helpers shared by the test files: errors, paging, IAM users and the CLI runner."""
+
+import json
+import subprocess
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def error_of(call, *args, **kwargs):
+    """(code, message) of the ClientError that `call` must raise."""
+    with pytest.raises(ClientError) as err:
+        call(*args, **kwargs)
+    return err.value.response["Error"]["Code"], err.value.response["Error"].get("Message", "")
+
+
+def pages(call, key, page_size, **kwargs):
+    """Every item of a NextToken-paged listing, checking that no page is larger than asked."""
+    items, token = [], None
+    while True:
+        page = call(MaxResults=page_size, **({"NextToken": token} if token else {}), **kwargs)
+        assert len(page.get(key, [])) <= page_size
+        items += page.get(key, [])
+        token = page.get("NextToken")
+        if not token:
+            return items
+
+
+def new_user(server, name, document):
+    """A new IAM user with `document` as its one inline policy; answers its (access key id, secret key)."""
+    iam = server.client("iam")
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName=f"{name}-inline", PolicyDocument=document)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def as_user(server, service, creds, token=None):
+    """A client for `service` signed with `creds` (access key id, secret key) and an optional session token."""
+    return server.client(service, aws_access_key_id=creds[0], aws_secret_access_key=creds[1], aws_session_token=token)
+
+
+def aws(server, *args, check=True):
+    """Runs the AWS CLI against the server; with check, a non-zero exit fails the test with the CLI's stderr."""
+    result = subprocess.run(["aws", "--endpoint-url", server.endpoint, *args], env=server.cli_env(), capture_output=True)
+    if check and result.returncode != 0:
+        pytest.fail(f"aws {' '.join(args)} failed: {result.stderr.decode()}")
+    return result
+
+
+def aws_json(server, *args):
+    """The CLI's JSON output, or {} where it printed nothing."""
+    out = aws(server, *args, "--output", "json").stdout
+    return json.loads(out) if out.strip() else {}
