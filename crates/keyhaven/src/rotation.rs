@@ -10,9 +10,9 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use keyhaven_core::Core;
-use keyhaven_core::context::{Principal, RequestContext};
+use keyhaven_core::context::ServiceCall;
 use keyhaven_core::secrets::rotation::{RotationStep, with_password};
-use keyhaven_core::secrets::{RotationFunctions, SecretValue, Secrets, StepEvent};
+use keyhaven_core::secrets::{RotationFunctions, SERVICE_PRINCIPAL, SecretValue};
 use keyhaven_core::sts::AssumeRoleInput;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
@@ -77,31 +77,37 @@ impl Registry {
         })
     }
 
-    fn run_command(&self, argv: &[String], role_arn: &str, event: &StepEvent, timeout: Duration) -> Result<(), String> {
+    /// Runs a command function with temporary credentials of its role, assumed by Secrets Manager
+    /// for the secret's account (recorded with the rotation's other service calls).
+    fn run_command(
+        &self,
+        step: &RotationStep<'_>,
+        argv: &[String],
+        role_arn: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let core = self.core.upgrade().ok_or("the server is stopping")?;
-        let region = event.secret_id.split(':').nth(3).unwrap_or_default().to_string();
-        let account = role_arn.split(':').nth(4).unwrap_or_default();
-        let ctx = RequestContext {
-            request_id: keyhaven_core::kms::new_key_id().map_err(|e| e.to_string())?,
-            principal: Principal::root(account, "keyhaven-rotation"),
-            region: region.clone(),
-            source_ip: None,
-            user_agent: "secretsmanager.amazonaws.com".into(),
-            secure_transport: true,
-            via_service: None,
-            service_calls: Default::default(),
-        };
-        let credentials = core
-            .assume_role(
-                &ctx,
-                AssumeRoleInput {
-                    role_arn: role_arn.to_string(),
-                    session_name: "keyhaven-rotation".into(),
-                    duration_seconds: Some(COMMAND_SESSION_SECONDS),
-                    ..Default::default()
-                },
-            )
-            .map_err(|e| format!("cannot assume the rotation role {role_arn}: {e}"))?;
+        let ctx = step.context();
+        let region = ctx.region.clone();
+        let event = &step.event;
+        let assumed = core.assume_role(
+            ctx,
+            AssumeRoleInput {
+                role_arn: role_arn.to_string(),
+                session_name: "keyhaven-rotation".into(),
+                duration_seconds: Some(COMMAND_SESSION_SECONDS),
+                ..Default::default()
+            },
+        );
+        ctx.service_calls.push(ServiceCall {
+            invoked_by: SERVICE_PRINCIPAL.into(),
+            service: "sts",
+            operation: "AssumeRole",
+            request_parameters: serde_json::json!({ "roleArn": role_arn, "roleSessionName": "keyhaven-rotation" }),
+            resource_arn: Some(role_arn.to_string()),
+            error: assumed.as_ref().err().cloned(),
+        });
+        let credentials = assumed.map_err(|e| format!("cannot assume the rotation role {role_arn}: {e}"))?;
         let secret_key = Zeroizing::new(String::from_utf8_lossy(credentials.secret_access_key.expose()).into_owned());
         let session_token = Zeroizing::new(String::from_utf8_lossy(credentials.session_token.expose()).into_owned());
         let input = serde_json::to_vec(&event.to_json()).map_err(|e| e.to_string())?;
@@ -143,18 +149,15 @@ impl RotationFunctions for Registry {
         self.functions.contains_key(function_arn)
     }
 
-    fn invoke(&self, secrets: &Secrets, function_arn: &str, event: &StepEvent) -> Result<(), String> {
+    fn invoke(&self, step: &RotationStep<'_>, function_arn: &str) -> Result<(), String> {
+        let event = &step.event;
         let (function, timeout) = self
             .functions
             .get(function_arn)
             .ok_or_else(|| format!("no rotation function answers to {function_arn}"))?;
         match function {
-            Function::Builtin(BuiltinRotator::RandomPassword) => RotationStep::new(secrets, event.clone())
-                .random_password()
-                .map_err(|e| e.to_string()),
-            Function::Builtin(BuiltinRotator::PostgresqlSingleUser) => {
-                postgresql_single_user(&RotationStep::new(secrets, event.clone()))
-            }
+            Function::Builtin(BuiltinRotator::RandomPassword) => step.random_password().map_err(|e| e.to_string()),
+            Function::Builtin(BuiltinRotator::PostgresqlSingleUser) => postgresql_single_user(step),
             Function::Webhook(webhook) => {
                 let body = serde_json::to_vec(&event.to_json()).map_err(|e| e.to_string())?;
                 let id = keyhaven_core::kms::new_key_id().map_err(|e| e.to_string())?;
@@ -162,7 +165,7 @@ impl RotationFunctions for Registry {
                     .block_on(webhook.post(body, &id))
                     .map_err(|e| format!("the webhook {e}"))
             }
-            Function::Command { argv, role_arn } => self.run_command(argv, role_arn, event, *timeout),
+            Function::Command { argv, role_arn } => self.run_command(step, argv, role_arn, *timeout),
         }
     }
 }

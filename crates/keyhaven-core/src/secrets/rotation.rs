@@ -44,21 +44,13 @@ impl StepEvent {
             "RotationToken": self.rotation_token,
         })
     }
-
-    fn region(&self) -> &str {
-        super::names::region_of(&self.secret_id)
-    }
-
-    fn account(&self) -> &str {
-        super::names::account_of(&self.secret_id)
-    }
 }
 
 /// The rotation functions the server knows, by the `RotationLambdaARN` they answer to.
 pub trait RotationFunctions: Send + Sync {
     fn has(&self, function_arn: &str) -> bool;
-    /// Runs one step; the error says why it failed and never contains secret values.
-    fn invoke(&self, secrets: &Secrets, function_arn: &str, event: &StepEvent) -> Result<(), String>;
+    /// Runs one step (`step.event`); the error says why it failed and never contains secret values.
+    fn invoke(&self, step: &RotationStep<'_>, function_arn: &str) -> Result<(), String>;
 }
 
 /// RotateSecret's input.
@@ -311,7 +303,11 @@ pub fn run_job(secrets: &Secrets, job: &Job, audit: &AuditLog) -> Result<(), Cor
         return Ok(());
     };
     audit.record_service_event(&secrets.rotation_event(&record, "RotationStarted", Value::Null))?;
-    let outcome = run_steps(secrets, &record, &run, &lambda);
+    let ctx = secrets.service_context(
+        super::names::account_of(&record.arn),
+        super::names::region_of(&record.arn),
+    );
+    let outcome = run_steps(secrets, &ctx, &record, &run, &lambda);
     let finished_at = secrets.now();
     let record = transact(&*secrets.store, |tx| {
         let Some(mut record) = load_secret(tx, scope, name)?.filter(|r| r.arn == arn) else {
@@ -331,11 +327,16 @@ pub fn run_job(secrets: &Secrets, job: &Job, audit: &AuditLog) -> Result<(), Cor
     let Some(record) = record else {
         return Ok(());
     };
+    let calls = service_calls(&ctx);
     let event = match outcome {
-        Ok(()) => secrets.rotation_event(&record, "RotationSucceeded", Value::Null),
+        Ok(()) => secrets.rotation_event(&record, "RotationSucceeded", json!({ "serviceCalls": calls })),
         Err(reason) => {
             tracing::warn!(secret = %record.arn, %reason, "secret rotation failed");
-            secrets.rotation_event(&record, "RotationFailed", json!({ "reason": reason }))
+            secrets.rotation_event(
+                &record,
+                "RotationFailed",
+                json!({ "reason": reason, "serviceCalls": calls }),
+            )
         }
     };
     audit.record_service_event(&event)
@@ -358,38 +359,59 @@ fn reschedule(tx: &mut dyn Transaction, scope: &str, record: &SecretRecord, job:
     }
 }
 
-/// Calls the four steps in order, then checks finishSecret really moved AWSCURRENT.
-fn run_steps(secrets: &Secrets, record: &SecretRecord, run: &RotationRun, lambda: &str) -> Result<(), String> {
+/// Calls the four steps in order, then checks finishSecret really moved AWSCURRENT. Every step
+/// shares `ctx`, so the calls built-in rotators make to KMS (and STS, for command functions) are
+/// collected for the audit record.
+fn run_steps(
+    secrets: &Secrets,
+    ctx: &RequestContext,
+    record: &SecretRecord,
+    run: &RotationRun,
+    lambda: &str,
+) -> Result<(), String> {
     let functions: Arc<dyn RotationFunctions> = secrets
         .functions
         .get()
         .cloned()
         .ok_or_else(|| "no rotation functions are configured".to_string())?;
-    for step in STEPS {
-        let event = StepEvent {
+    let step_of = |step: &'static str| RotationStep {
+        secrets,
+        ctx: ctx.clone(),
+        event: StepEvent {
             step,
             secret_id: record.arn.clone(),
             client_request_token: run.version_id.clone(),
             rotation_token: run.rotation_token.clone(),
-        };
+        },
+    };
+    for step in STEPS {
         functions
-            .invoke(secrets, lambda, &event)
+            .invoke(&step_of(step), lambda)
             .map_err(|e| format!("{step} failed: {e}"))?;
     }
-    let step = RotationStep::new(
-        secrets,
-        StepEvent {
-            step: "finishSecret",
-            secret_id: record.arn.clone(),
-            client_request_token: run.version_id.clone(),
-            rotation_token: run.rotation_token.clone(),
-        },
-    );
-    let after = step.found().map_err(|e| e.to_string())?;
+    let after = step_of("finishSecret").found().map_err(|e| e.to_string())?;
     if after.record.version_with(AWSCURRENT) != Some(run.version_id.as_str()) {
         return Err("finishSecret did not move AWSCURRENT to the new version".into());
     }
     Ok(())
+}
+
+/// The calls to other services (KMS, STS) made during a rotation, as its service event lists them.
+fn service_calls(ctx: &RequestContext) -> Value {
+    Value::Array(
+        ctx.service_calls
+            .drain()
+            .into_iter()
+            .map(|call| {
+                json!({
+                    "eventSource": format!("{}.amazonaws.com", call.service),
+                    "eventName": call.operation,
+                    "resourceArn": call.resource_arn,
+                    "errorMessage": call.error.map(|e| e.to_string()),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// What a built-in rotator does in one step, acting as Secrets Manager on the secret.
@@ -399,10 +421,11 @@ pub struct RotationStep<'a> {
     pub event: StepEvent,
 }
 
-impl<'a> RotationStep<'a> {
-    pub fn new(secrets: &'a Secrets, event: StepEvent) -> Self {
-        let ctx = secrets.service_context(event.account(), event.region());
-        Self { secrets, ctx, event }
+impl RotationStep<'_> {
+    /// Secrets Manager's own context on the secret: its account, through the service. Command
+    /// functions assume their role with it.
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
     }
 
     fn found(&self) -> Result<Found, CoreError> {
