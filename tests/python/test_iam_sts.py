@@ -5,7 +5,6 @@ import sqlite3
 import os
 
 import pytest
-import urllib.request
 from client_helpers import as_user, error_of
 from policy_docs import allow, deny, policy
 
@@ -29,14 +28,6 @@ def new_user(server, name, *, inline=None, group=None, managed=None):
         iam.attach_user_policy(UserName=name, PolicyArn=managed)
     key = iam.create_access_key(UserName=name)["AccessKey"]
     return key["AccessKeyId"], key["SecretAccessKey"]
-
-
-def advance_clock(server, seconds):
-    request = urllib.request.Request(
-        f"{server.endpoint}/_keyhaven/clock", data=json.dumps({"advance_seconds": seconds}).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request) as response:
-        return json.load(response)
 
 
 def test_user_with_only_an_inline_policy(server):
@@ -102,7 +93,7 @@ def test_role_with_external_id_and_temporary_credentials(server):
     assert code == "UnrecognizedClientException", "a forged token is refused"
     code, _ = error_of(as_user(server, "kms", session, c["SessionToken"]).describe_key, KeyId=key_id)
     assert code == "AccessDeniedException", "the session has only the role's permissions"
-    advance_clock(server, 901)
+    server.advance_clock(901)
     code, message = error_of(kms.encrypt, KeyId=key_id, Plaintext=b"z")
     assert (code, message) == ("ExpiredTokenException", "The security token included in the request is expired")
     code, _ = error_of(as_user(server, "sts", session, c["SessionToken"]).get_caller_identity)
@@ -277,7 +268,7 @@ def test_mfa_protected_role_and_session_token(server):
     assert serial == f"arn:aws:iam::{ACCOUNT}:mfa/ivy-phone"
     # Steps follow the server's clock; each code below stays valid if a 30 s boundary passes meanwhile
     # (the server accepts one step of drift), and the clock is moved on before a code is needed again.
-    step = advance_clock(server, 0)["now"] // 30
+    step = server.advance_clock(0)["now"] // 30
     code, _ = error_of(iam.enable_mfa_device, UserName="ivy", SerialNumber=serial, AuthenticationCode1="000000", AuthenticationCode2="111111")
     assert code == "InvalidAuthenticationCode"
     iam.enable_mfa_device(UserName="ivy", SerialNumber=serial, AuthenticationCode1=totp(seed, step), AuthenticationCode2=totp(seed, step + 1))
@@ -286,14 +277,14 @@ def test_mfa_protected_role_and_session_token(server):
     sts = as_user(server, "sts", creds)
     assert error_of(sts.assume_role, RoleArn=role_arn, RoleSessionName="no-mfa")[0] == "AccessDenied"
     assert error_of(sts.assume_role, RoleArn=role_arn, RoleSessionName="bad", SerialNumber=serial, TokenCode="123456")[0] == "AccessDenied"
-    advance_clock(server, 30)
+    server.advance_clock(30)
     out = sts.assume_role(RoleArn=role_arn, RoleSessionName="with-mfa", SerialNumber=serial, TokenCode=totp(seed, step + 2))
     c = out["Credentials"]
     as_user(server, "kms", (c["AccessKeyId"], c["SecretAccessKey"]), c["SessionToken"]).encrypt(KeyId=key_id, Plaintext=b"m")
     assert error_of(as_user(server, "kms", creds).encrypt, KeyId=key_id, Plaintext=b"m")[0] == "AccessDeniedException", "long-term keys carry no MFA"
     code, _ = error_of(sts.get_session_token, SerialNumber=serial, TokenCode=totp(seed, step + 2))
     assert code == "AccessDenied", "a code is good once"
-    advance_clock(server, 30)
+    server.advance_clock(30)
     session = sts.get_session_token(SerialNumber=serial, TokenCode=totp(seed, step + 3))["Credentials"]
     as_user(server, "kms", (session["AccessKeyId"], session["SecretAccessKey"]), session["SessionToken"]).encrypt(KeyId=key_id, Plaintext=b"m")
 
