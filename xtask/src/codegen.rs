@@ -104,6 +104,10 @@ pub fn generate(root: &Path) -> Result<Vec<File>, String> {
         path: format!("{OUTPUT_DIR}/mod.rs"),
         contents: rustfmt(root, &index)?,
     });
+    files.push(File {
+        path: crate::authorization::OUTPUT.to_string(),
+        contents: rustfmt(root, &crate::authorization::generate(root)?)?,
+    });
     Ok(files)
 }
 

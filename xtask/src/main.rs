@@ -1,6 +1,8 @@
 //! Project automation. `cargo xtask codegen [--check]` (re)generates, or checks, the wire shapes
-//! in `crates/keyhaven-api/src/generated/` from the vendored botocore models.
+//! in `crates/keyhaven-api/src/generated/` from the vendored botocore models, and the authorisation
+//! table in `crates/keyhaven-core/src/authz/reference.rs` from the Service Authorization Reference.
 
+mod authorization;
 mod codegen;
 mod json;
 mod model;

@@ -20,6 +20,14 @@ fn encode_document(document: &str) -> String {
     percent_encoding::utf8_percent_encode(document, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+/// The user a self-service operation acts on: the one named, or else the caller's own (none for
+/// callers that are not IAM users, so their keys are never found).
+fn own_user(ctx: &RequestContext, named: Option<String>) -> String {
+    named
+        .or_else(|| crate::authorize::callers_user(ctx).map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn max_items(value: Option<i32>) -> usize {
     value
         .and_then(|v| usize::try_from(v).ok())
@@ -705,10 +713,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             })
         }
         Request::CreateAccessKey(i) => {
-            let user = i
-                .user_name
-                .or_else(|| ctx.principal.user_name.clone())
-                .unwrap_or_default();
+            let user = own_user(ctx, i.user_name);
             let created = iam.create_access_key(ctx, &user).map_err(iam_error)?;
             let secret = String::from_utf8_lossy(created.secret.expose()).to_string();
             some(wire::CreateAccessKeyResponse {
@@ -722,10 +727,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             })
         }
         Request::ListAccessKeys(i) => {
-            let user = i
-                .user_name
-                .or_else(|| ctx.principal.user_name.clone())
-                .unwrap_or_default();
+            let user = own_user(ctx, i.user_name);
             let keys = iam.list_access_keys(ctx, &user).map_err(iam_error)?;
             let page = listed(keys, i.max_items, i.marker.as_deref())?;
             let metadata = page
@@ -746,9 +748,9 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
         }
         Request::UpdateAccessKey(i) => {
             let active = i.status.as_deref() == Some("Active");
-            done(iam.update_access_key(ctx, i.user_name.as_deref(), &name(i.access_key_id), active))
+            done(iam.update_access_key(ctx, &own_user(ctx, i.user_name), &name(i.access_key_id), active))
         }
-        Request::DeleteAccessKey(i) => done(iam.delete_access_key(ctx, i.user_name.as_deref(), &name(i.access_key_id))),
+        Request::DeleteAccessKey(i) => done(iam.delete_access_key(ctx, &own_user(ctx, i.user_name), &name(i.access_key_id))),
         Request::GetAccessKeyLastUsed(i) => {
             let record = iam.access_key_last_used(&name(i.access_key_id)).map_err(iam_error)?;
             let last_used = match &record.last_used {

@@ -367,15 +367,7 @@ async fn handle_query(
                 .map_err(|e| ApiError::from(crate::query::DecodeFailure::new(&e, &params)))?;
             outcome.request_parameters =
                 crate::audit_params::request_parameters(serde_json::to_value(&request).unwrap_or(Value::Null));
-            let (resource, keys) = authorize::iam_access(&state.core, &ctx, &params);
-            authorize::check(
-                &state.core,
-                &ctx,
-                &format!("iam:{action}"),
-                &resource,
-                &keys,
-                crate::error::iam_error,
-            )?;
+            authorize::authorize_iam(&state.core, &ctx, &action, &params)?;
             let core = state.core.clone();
             let output = if outcome.read_only {
                 crate::iam::execute(&core, &ctx, request)?

@@ -1,6 +1,7 @@
 //! STS on the wire: generated awsQuery request shapes → core calls → generated response shapes.
 
 use keyhaven_core::Core;
+use keyhaven_core::authz::Resource;
 use keyhaven_core::context::RequestContext;
 use keyhaven_core::sts::{AssumeRoleInput, IssuedCredentials};
 
@@ -82,7 +83,8 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
         Request::GetFederationToken(i) => {
             let name = i.name.unwrap_or_default();
             let resource = format!("arn:aws:sts::{}:federated-user/{name}", ctx.account_id());
-            crate::authorize::check(core, ctx, "sts:GetFederationToken", &resource, &[], sts_error)?;
+            let target = [Resource::new(&resource, ctx.account_id())];
+            crate::authorize::check(core, ctx, "sts:GetFederationToken", &target, &[], sts_error)?;
             let policy_arns: Vec<String> = i
                 .policy_arns
                 .unwrap_or_default()
@@ -108,6 +110,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
             }))
         }
         Request::GetAccessKeyInfo(i) => {
+            crate::authorize::check(core, ctx, "sts:GetAccessKeyInfo", &[], &[], sts_error)?;
             let access_key_id = i.access_key_id.unwrap_or_default();
             let account = core.access_key_account(&access_key_id).map_err(sts_error)?;
             Ok(Response::GetAccessKeyInfo(wire::GetAccessKeyInfoResponse {
@@ -115,7 +118,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
             }))
         }
         Request::DecodeAuthorizationMessage(_) => {
-            crate::authorize::check(core, ctx, "sts:DecodeAuthorizationMessage", "*", &[], sts_error)?;
+            crate::authorize::check(core, ctx, "sts:DecodeAuthorizationMessage", &[], &[], sts_error)?;
             Err(ApiError::bad_request(
                 "InvalidAuthorizationMessageException",
                 "The encoded authorization message is invalid: this server's denials are never encoded.",

@@ -14,7 +14,7 @@ use keyhaven_policy::{PolicyDocument, PolicyKind, ResourceRules};
 use keyhaven_store::{Backend, Job};
 use serde::{Deserialize, Serialize};
 
-use crate::authz::{Access, ResourcePolicy};
+use crate::authz::{Access, Resource, ResourcePolicy};
 use crate::clock::Clock;
 use crate::context::{Principal, PrincipalKind, RequestContext, RoleSession, SessionFacts};
 use crate::error::CoreError;
@@ -274,17 +274,18 @@ impl crate::Core {
         let role_arn = role.arn();
         self.authz.check(
             ctx,
-            &Access {
-                action: "sts:AssumeRole",
-                resource: &role_arn,
-                resource_account: &account,
-                resource_policy: Some(ResourcePolicy {
-                    id: "trust-policy",
-                    document: &trust,
-                    rules: ResourceRules::RoleTrust,
-                }),
-                keys: &keys,
-            },
+            &Access::on(
+                "sts:AssumeRole",
+                &[Resource {
+                    policy: Some(ResourcePolicy {
+                        id: "trust-policy",
+                        document: &trust,
+                        rules: ResourceRules::RoleTrust,
+                    }),
+                    keys: &keys,
+                    ..Resource::new(&role_arn, &account)
+                }],
+            ),
         )?;
         let chained = ctx.principal.kind == PrincipalKind::AssumedRole;
         let max = if chained {

@@ -21,7 +21,7 @@ use keyhaven_policy::{PolicyDocument, PolicyKind, ResourceRules};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use crate::authz::{Access, ResourcePolicy};
+use crate::authz::{Access, Resource, ResourcePolicy};
 use crate::clock::Clock;
 use crate::context::{Principal, PrincipalKind, RequestContext, RoleSession, SessionFacts};
 use crate::error::CoreError;
@@ -243,17 +243,18 @@ impl crate::Core {
         self.authz
             .check(
                 &origin.context(caller.clone()),
-                &Access {
-                    action: ACTION,
-                    resource: &role_arn,
-                    resource_account: account,
-                    resource_policy: Some(ResourcePolicy {
-                        id: "trust-policy",
-                        document: &trust,
-                        rules: ResourceRules::RoleTrust,
-                    }),
-                    keys: &keys,
-                },
+                &Access::on(
+                    ACTION,
+                    &[Resource {
+                        policy: Some(ResourcePolicy {
+                            id: "trust-policy",
+                            document: &trust,
+                            rules: ResourceRules::RoleTrust,
+                        }),
+                        keys: &keys,
+                        ..Resource::new(&role_arn, account)
+                    }],
+                ),
             )
             // AWS's message names neither the provider nor the reason.
             .map_err(|e| match e {

@@ -274,13 +274,14 @@ fn load_policy(tx: &mut dyn Transaction, account: &str, arn: &str) -> Result<Man
 fn find_access_key(
     tx: &mut dyn Transaction,
     account: &str,
-    user: Option<&str>,
+    user: &str,
     access_key_id: &str,
 ) -> Result<AccessKeyRecord, CoreError> {
     let not_found = || CoreError::NotFound(format!("The Access Key with id {access_key_id} cannot be found"));
     let body = tx.get(ACCESS_KEY_KIND, "", access_key_id)?.ok_or_else(not_found)?;
     let record: AccessKeyRecord = serde_json::from_slice(&body)?;
-    if record.account_id != account || user.is_some_and(|u| !u.eq_ignore_ascii_case(&record.user_name)) {
+    // Only the named user's own keys: never another user's key found by its id alone.
+    if record.account_id != account || !user.eq_ignore_ascii_case(&record.user_name) {
         return Err(not_found());
     }
     Ok(record)
@@ -978,7 +979,7 @@ impl Iam {
     pub fn update_access_key(
         &self,
         ctx: &RequestContext,
-        user: Option<&str>,
+        user: &str,
         access_key_id: &str,
         active: bool,
     ) -> Result<(), CoreError> {
@@ -993,7 +994,7 @@ impl Iam {
     pub fn delete_access_key(
         &self,
         ctx: &RequestContext,
-        user: Option<&str>,
+        user: &str,
         access_key_id: &str,
     ) -> Result<(), CoreError> {
         let account = ctx.account_id().to_string();

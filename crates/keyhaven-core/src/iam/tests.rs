@@ -206,7 +206,7 @@ fn access_keys_rotate_and_verify() {
     assert_eq!(verified.secret, first.secret);
     assert_eq!(verified.user.name, "dave");
     core.iam
-        .update_access_key(&c, Some("dave"), &first.record.access_key_id, false)
+        .update_access_key(&c, "dave", &first.record.access_key_id, false)
         .expect("deactivate");
     assert!(
         matches!(
@@ -220,10 +220,10 @@ fn access_keys_rotate_and_verify() {
         Err(CoreError::DeleteConflict(_))
     ));
     core.iam
-        .delete_access_key(&c, Some("dave"), &first.record.access_key_id)
+        .delete_access_key(&c, "dave", &first.record.access_key_id)
         .expect("delete");
     core.iam
-        .delete_access_key(&c, None, &second.record.access_key_id)
+        .delete_access_key(&c, "dave", &second.record.access_key_id)
         .expect("delete");
     assert!(core.iam.list_access_keys(&c, "dave").expect("list").is_empty());
     assert!(matches!(

@@ -14,7 +14,7 @@ use keyhaven_crypto::{EncryptionContext, RootKey, SecretBytes};
 use keyhaven_policy::{PolicyDocument, PolicyKind, ResourceRules};
 use keyhaven_store::{Backend, Job, Transaction};
 
-use crate::authz::{Access, Authorizer, ResourcePolicy};
+use crate::authz::{Access, Authorizer, Resource, ResourcePolicy};
 use crate::clock::{Clock, epoch_seconds};
 use crate::context::RequestContext;
 use crate::error::CoreError;
@@ -28,6 +28,8 @@ const CACHE_CAPACITY: usize = 10_000;
 const SECONDS_PER_DAY: i64 = 86_400;
 pub const DEFAULT_ROTATION_PERIOD_DAYS: i32 = 365;
 pub const DEFAULT_PENDING_WINDOW_DAYS: i32 = 30;
+const MIN_PENDING_WINDOW_DAYS: i32 = 7;
+const MAX_PENDING_WINDOW_DAYS: i32 = 30;
 pub const JOB_DELETE_KEY: &str = "kms.delete-key";
 pub const JOB_ROTATE_KEY: &str = "kms.rotate-key";
 
@@ -114,8 +116,23 @@ struct KeyCheck<'a> {
     context: Option<&'a EncryptionContext>,
     /// The key's aliases when already known (cached keys); otherwise they are looked up.
     aliases: Option<&'a [String]>,
-    request_tags: &'a [Tag],
-    tag_keys: &'a [String],
+    /// Request condition keys beyond the key's own (tags set or removed, the deletion window, ...).
+    request_keys: &'a [(String, Vec<String>)],
+    /// The alias ARN the action is authorised on as well (CreateAlias, UpdateAlias, DeleteAlias).
+    alias: Option<&'a str>,
+}
+
+/// `kms:CallerAccount`, and `kms:ViaService` when a service calls on the caller's behalf.
+fn caller_keys(ctx: &RequestContext) -> Vec<(String, Vec<String>)> {
+    let mut keys = vec![("kms:CallerAccount".into(), vec![ctx.account_id().to_string()])];
+    if let Some(service) = &ctx.via_service {
+        let prefix = service.strip_suffix(".amazonaws.com").unwrap_or(service);
+        keys.push((
+            "kms:ViaService".into(),
+            vec![format!("{prefix}.{}.amazonaws.com", ctx.region)],
+        ));
+    }
+    keys
 }
 
 /// `aws:RequestTag/*` and `aws:TagKeys` for tags a request sets or removes.
@@ -493,22 +510,16 @@ impl Kms {
             requested_as,
             context,
             aliases,
-            request_tags,
-            tag_keys,
+            request_keys,
+            alias,
         } = check;
-        let mut keys: Vec<(String, Vec<String>)> = vec![
-            ("kms:CallerAccount".into(), vec![ctx.account_id().to_string()]),
+        let mut keys = caller_keys(ctx);
+        keys.extend([
             ("kms:KeySpec".into(), vec![record.key_spec.clone()]),
             ("kms:KeyUsage".into(), vec![record.key_usage.clone()]),
             ("kms:KeyOrigin".into(), vec![record.origin.clone()]),
-        ];
-        if let Some(service) = &ctx.via_service {
-            let prefix = service.strip_suffix(".amazonaws.com").unwrap_or(service);
-            keys.push((
-                "kms:ViaService".into(),
-                vec![format!("{prefix}.{}.amazonaws.com", ctx.region)],
-            ));
-        }
+            ("kms:MultiRegion".into(), vec!["false".into()]),
+        ]);
         if let Some(alias) = requested_as.filter(|k| k.starts_with("alias/") || k.contains(":alias/")) {
             let name = alias.rsplit_once(':').map_or(alias, |(_, n)| n);
             keys.push(("kms:RequestAlias".into(), vec![name.to_string()]));
@@ -527,7 +538,7 @@ impl Kms {
         if !aliases.is_empty() {
             keys.push(("kms:ResourceAliases".into(), aliases.to_vec()));
         }
-        keys.extend(tag_keys_of(request_tags, tag_keys));
+        keys.extend(request_keys.iter().cloned());
         if let Some(context) = context {
             for (k, v) in context {
                 keys.push((format!("kms:EncryptionContext:{k}"), vec![v.clone()]));
@@ -535,18 +546,30 @@ impl Kms {
             keys.push(("kms:EncryptionContextKeys".into(), context.keys().cloned().collect()));
         }
         let arn = record.arn();
+        let key = Resource {
+            policy: Some(ResourcePolicy {
+                id: &record.key_id,
+                document: policy,
+                rules: ResourceRules::KmsKeyPolicy,
+            }),
+            keys: &keys,
+            ..Resource::new(&arn, &record.account_id)
+        };
+        let with_alias;
+        let resources: &[Resource<'_>] = match alias {
+            // Aliases have no policy of their own: IAM policies decide on the alias ARN.
+            Some(alias) => {
+                with_alias = [Resource::new(alias, &record.account_id), key];
+                &with_alias
+            }
+            None => std::slice::from_ref(&key),
+        };
         self.authz.check(
             ctx,
             &Access {
                 action,
-                resource: &arn,
-                resource_account: &record.account_id,
-                resource_policy: Some(ResourcePolicy {
-                    id: &record.key_id,
-                    document: policy,
-                    rules: ResourceRules::KmsKeyPolicy,
-                }),
-                keys: &keys,
+                resources,
+                keys: &[],
             },
         )
     }
@@ -575,8 +598,7 @@ impl Kms {
 
     /// An action that names no key (CreateKey, ListKeys, ...): IAM policies alone decide.
     fn authorize_account(&self, ctx: &RequestContext, action: &str) -> Result<(), CoreError> {
-        self.authz
-            .check(ctx, &Access::identity_only(action, "*", ctx.account_id()))
+        self.authz.check(ctx, &Access::unscoped(action))
     }
 
     /// Resolves a key reference for a cryptographic operation, through the cache.
@@ -607,12 +629,26 @@ impl Kms {
     }
 
     pub fn create_key(&self, ctx: &RequestContext, input: CreateKeyInput) -> Result<KeyRecord, CoreError> {
-        let keys = tag_keys_of(&input.tags, &[]);
+        let mut keys = caller_keys(ctx);
+        keys.extend(tag_keys_of(&input.tags, &[]));
+        let spec = input.key_spec.as_deref().or(input.customer_master_key_spec.as_deref());
+        for (key, value) in [
+            ("kms:KeySpec", spec.unwrap_or(SYMMETRIC_DEFAULT)),
+            ("kms:KeyUsage", input.key_usage.as_deref().unwrap_or(ENCRYPT_DECRYPT)),
+            ("kms:KeyOrigin", input.origin.as_deref().unwrap_or(ORIGIN_AWS_KMS)),
+            ("kms:MultiRegion", if input.multi_region { "true" } else { "false" }),
+            (
+                "kms:BypassPolicyLockoutSafetyCheck",
+                if input.bypass_policy_lockout_safety_check { "true" } else { "false" },
+            ),
+        ] {
+            keys.push((key.into(), vec![value.into()]));
+        }
         self.authz.check(
             ctx,
             &Access {
                 keys: &keys,
-                ..Access::identity_only("kms:CreateKey", "*", ctx.account_id())
+                ..Access::unscoped("kms:CreateKey")
             },
         )?;
         self.create_key_as(ctx, input, MANAGER_CUSTOMER)
@@ -825,12 +861,29 @@ impl Kms {
         window_days: Option<i32>,
     ) -> Result<KeyRecord, CoreError> {
         let days = window_days.unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
+        let bound = if days < MIN_PENDING_WINDOW_DAYS {
+            Some(format!("greater than or equal to {MIN_PENDING_WINDOW_DAYS}"))
+        } else {
+            (days > MAX_PENDING_WINDOW_DAYS).then(|| format!("less than or equal to {MAX_PENDING_WINDOW_DAYS}"))
+        };
+        if let Some(bound) = bound {
+            return Err(CoreError::Validation(format!(
+                "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value {bound}"
+            )));
+        }
         let now = self.clock.now().unix_timestamp();
+        let request_keys = [(
+            "kms:ScheduleKeyDeletionPendingWindowInDays".to_string(),
+            vec![days.to_string()],
+        )];
         self.update_key(
             ctx,
             key,
             "kms:ScheduleKeyDeletion",
-            KeyCheck::default(),
+            KeyCheck {
+                request_keys: &request_keys,
+                ..Default::default()
+            },
             |record, tx| {
                 require_not_pending_deletion(record)?;
                 if record.key_manager == MANAGER_AWS {
@@ -873,12 +926,13 @@ impl Kms {
 
     pub fn tag_resource(&self, ctx: &RequestContext, key: &str, tags: Vec<Tag>) -> Result<(), CoreError> {
         validate_tags(&tags)?;
+        let request_keys = tag_keys_of(&tags, &[]);
         self.update_key(
             ctx,
             key,
             "kms:TagResource",
             KeyCheck {
-                request_tags: &tags,
+                request_keys: &request_keys,
                 ..Default::default()
             },
             |record, _| {
@@ -897,12 +951,13 @@ impl Kms {
     }
 
     pub fn untag_resource(&self, ctx: &RequestContext, key: &str, tag_keys: &[String]) -> Result<(), CoreError> {
+        let request_keys = tag_keys_of(&[], tag_keys);
         self.update_key(
             ctx,
             key,
             "kms:UntagResource",
             KeyCheck {
-                tag_keys,
+                request_keys: &request_keys,
                 ..Default::default()
             },
             |record, _| {
@@ -944,7 +999,15 @@ impl Kms {
     ) -> Result<(), CoreError> {
         check_policy_name(policy_name)?;
         // AWS looks the key up before it reads the policy: an unknown key is NotFound whatever the policy.
-        self.update_key(ctx, key, "kms:PutKeyPolicy", KeyCheck::default(), |record, _| {
+        let request_keys = [(
+            "kms:BypassPolicyLockoutSafetyCheck".to_string(),
+            vec![bypass_lockout_safety_check.to_string()],
+        )];
+        let check = KeyCheck {
+            request_keys: &request_keys,
+            ..Default::default()
+        };
+        self.update_key(ctx, key, "kms:PutKeyPolicy", check, |record, _| {
             self.check_new_policy(ctx, record, policy, bypass_lockout_safety_check)?;
             require_not_pending_deletion(record)?;
             record.policy = policy.to_string();
@@ -962,14 +1025,14 @@ impl Kms {
         let target_ref = KeyRef::parse_alias_target(target, ctx)?;
         let scope = ctx.regional_scope();
         let now = self.now();
+        let alias_arn = alias_arn(&ctx.region, ctx.account_id(), alias);
         let changed = transact(&*self.store, |tx| {
-            let record = resolve::resolve_in(tx, &target_ref)?;
-            self.authorize(ctx, "kms:CreateAlias", &record, &parse_key_policy(&record)?, None)?;
+            let record = self.alias_target(tx, ctx, &target_ref)?;
+            self.authorize_alias(ctx, "kms:CreateAlias", &alias_arn, &record)?;
             require_not_pending_deletion(&record)?;
             if resolve::load_alias(tx, &scope, alias)?.is_some() {
                 return Err(CoreError::AlreadyExists(format!(
-                    "An alias with the name {} already exists",
-                    alias_arn(&ctx.region, ctx.account_id(), alias)
+                    "An alias with the name {alias_arn} already exists"
                 )));
             }
             let alias_record = AliasRecord {
@@ -991,11 +1054,15 @@ impl Kms {
         let target_ref = KeyRef::parse_alias_target(target, ctx)?;
         let scope = ctx.regional_scope();
         let now = self.now();
+        let alias_arn = alias_arn(&ctx.region, ctx.account_id(), alias);
         let changed = transact(&*self.store, |tx| {
             let mut alias_record =
                 resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
-            let record = resolve::resolve_in(tx, &target_ref)?;
-            self.authorize(ctx, "kms:UpdateAlias", &record, &parse_key_policy(&record)?, None)?;
+            // AWS authorises UpdateAlias on the alias and on both keys: the one it leaves and the new one.
+            let current = self.alias_key(tx, ctx, &scope, &alias_record)?;
+            self.authorize_alias(ctx, "kms:UpdateAlias", &alias_arn, &current)?;
+            let record = self.alias_target(tx, ctx, &target_ref)?;
+            self.authorize_alias(ctx, "kms:UpdateAlias", &alias_arn, &record)?;
             require_not_pending_deletion(&record)?;
             alias_record.target_key_id = record.key_id.clone();
             alias_record.last_updated_date = now;
@@ -1016,18 +1083,58 @@ impl Kms {
             )));
         }
         let scope = ctx.regional_scope();
+        let alias_arn = alias_arn(&ctx.region, ctx.account_id(), alias);
         let changed = transact(&*self.store, |tx| {
             let existing =
                 resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
-            if let Some(record) = resolve::load_key(tx, &scope, &existing.target_key_id)? {
-                self.authorize(ctx, "kms:DeleteAlias", &record, &parse_key_policy(&record)?, None)?;
-            }
+            let record = self.alias_key(tx, ctx, &scope, &existing)?;
+            self.authorize_alias(ctx, "kms:DeleteAlias", &alias_arn, &record)?;
             tx.delete(ALIAS_KIND, &scope, alias)?;
             Ok(())
         });
         // Cached keys carry their aliases (kms:ResourceAliases); alias changes are rare.
         self.clear_cache();
         changed
+    }
+
+    /// The key an alias is to point at: it must be in the caller's own account and Region.
+    fn alias_target(
+        &self,
+        tx: &mut dyn Transaction,
+        ctx: &RequestContext,
+        target: &KeyRef,
+    ) -> Result<KeyRecord, CoreError> {
+        let record = resolve::resolve_in(tx, target)?;
+        if record.account_id != ctx.account_id() || record.region != ctx.region {
+            return Err(target.not_found());
+        }
+        Ok(record)
+    }
+
+    /// The key an existing alias points at.
+    fn alias_key(
+        &self,
+        tx: &mut dyn Transaction,
+        ctx: &RequestContext,
+        scope: &str,
+        alias: &AliasRecord,
+    ) -> Result<KeyRecord, CoreError> {
+        resolve::load_key(tx, scope, &alias.target_key_id)?.ok_or_else(|| resolve::alias_not_found(ctx, &alias.name))
+    }
+
+    /// An alias action: IAM policies on the alias ARN, and IAM and key policy on the key.
+    fn authorize_alias(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        alias_arn: &str,
+        record: &KeyRecord,
+    ) -> Result<(), CoreError> {
+        let check = KeyCheck {
+            alias: Some(alias_arn),
+            ..Default::default()
+        };
+        self.authorize_with_context(ctx, action, record, &parse_key_policy(record)?, check)
     }
 
     pub fn list_aliases(

@@ -20,7 +20,7 @@ use keyhaven_store::{Backend, Job, Transaction};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::authz::{Access, Authorizer, ResourcePolicy};
+use crate::authz::{Access, Authorizer, Resource, ResourcePolicy};
 use crate::clock::{Clock, epoch_seconds};
 use crate::context::RequestContext;
 use crate::error::CoreError;
@@ -401,16 +401,12 @@ impl Secrets {
             document,
             rules: ResourceRules::Standard,
         });
-        self.authz.check(
-            ctx,
-            &Access {
-                action,
-                resource,
-                resource_account: account,
-                resource_policy,
-                keys: &keys,
-            },
-        )
+        let target = [Resource {
+            policy: resource_policy,
+            keys: &keys,
+            ..Resource::new(resource, account)
+        }];
+        self.authz.check(ctx, &Access::on(action, &target))
     }
 
     /// Finds the secret `secret_id` names and authorises `action` on it: AccessDenied before
@@ -1055,7 +1051,7 @@ impl Secrets {
         filters::validate(&input.filters)?;
         self.authz.check(
             ctx,
-            &Access::identity_only("secretsmanager:ListSecrets", "*", ctx.account_id()),
+            &Access::unscoped("secretsmanager:ListSecrets"),
         )?;
         let scope = ctx.regional_scope();
         let mut secrets: Vec<SecretRecord> = self
@@ -1122,7 +1118,7 @@ impl Secrets {
         }
         self.authz.check(
             ctx,
-            &Access::identity_only("secretsmanager:BatchGetSecretValue", "*", ctx.account_id()),
+            &Access::unscoped("secretsmanager:BatchGetSecretValue"),
         )?;
         let ids = match (secret_ids, filters) {
             (Some(ids), _) => (ids, None),
@@ -1450,7 +1446,7 @@ impl Secrets {
             }
             None => self.authz.check(
                 ctx,
-                &Access::identity_only("secretsmanager:ValidateResourcePolicy", "*", ctx.account_id()),
+                &Access::unscoped("secretsmanager:ValidateResourcePolicy"),
             )?,
         }
         Ok(match parse_policy(policy) {
@@ -1473,7 +1469,7 @@ impl Secrets {
     ) -> Result<Zeroizing<String>, CoreError> {
         self.authz.check(
             ctx,
-            &Access::identity_only("secretsmanager:GetRandomPassword", "*", ctx.account_id()),
+            &Access::unscoped("secretsmanager:GetRandomPassword"),
         )?;
         password::generate(options)
     }

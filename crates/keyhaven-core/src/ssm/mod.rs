@@ -13,7 +13,7 @@ use keyhaven_store::{Backend, Job, Transaction};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::authz::{Access, Authorizer};
+use crate::authz::{Access, Authorizer, Resource};
 use crate::clock::{Clock, epoch_seconds};
 use crate::context::RequestContext;
 use crate::error::CoreError;
@@ -212,11 +212,17 @@ impl Ssm {
             tags.iter()
                 .map(|(k, v)| (format!("aws:ResourceTag/{k}"), vec![v.clone()])),
         );
+        let target = [Resource {
+            keys: &keys,
+            ..Resource::new(resource, ctx.account_id())
+        }];
+        let targets: &[Resource<'_>] = if resource == "*" { &[] } else { &target };
         self.authz.check(
             ctx,
             &Access {
-                keys: &keys,
-                ..Access::identity_only(action, resource, ctx.account_id())
+                action,
+                resources: targets,
+                keys: &[],
             },
         )
     }

@@ -1,7 +1,12 @@
-//! Authorisation: gathers every policy that applies to a caller and asks the policy engine.
+//! Authorisation: gathers every policy that applies to a caller and asks the policy engine, on the
+//! resource types and with the condition keys the authorisation table (`table`, generated from AWS's
+//! Service Authorization Reference) gives the action.
 //!
 //! A caller's identity policies, boundary and session policies are parsed once and cached per
 //! caller; any IAM write bumps the IAM generation, which retires every cached entry.
+
+pub mod reference;
+pub mod table;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -26,27 +31,58 @@ pub struct ResourcePolicy<'a> {
     pub rules: ResourceRules,
 }
 
+/// A resource an access is authorised on. Its type (`key`, `alias`, `user`, ...) is the one of the
+/// action's resource types in the table whose ARN format the ARN has.
+#[derive(Debug, Clone, Copy)]
+pub struct Resource<'a> {
+    pub arn: &'a str,
+    /// The account that owns it.
+    pub account: &'a str,
+    pub policy: Option<ResourcePolicy<'a>>,
+    /// Condition keys the resource supplies (`aws:ResourceTag/*`, `kms:KeySpec`, ...).
+    pub keys: &'a [(String, Vec<String>)],
+}
+
+impl<'a> Resource<'a> {
+    /// A resource without a resource policy or keys of its own.
+    pub fn new(arn: &'a str, account: &'a str) -> Self {
+        Self {
+            arn,
+            account,
+            policy: None,
+            keys: &[],
+        }
+    }
+}
+
 /// One access to authorise.
 #[derive(Debug, Clone, Copy)]
 pub struct Access<'a> {
-    /// `service:Operation`.
+    /// `service:Action`.
     pub action: &'a str,
-    /// The resource ARN, or `*`.
-    pub resource: &'a str,
-    pub resource_account: &'a str,
-    pub resource_policy: Option<ResourcePolicy<'a>>,
-    /// Service condition keys (`kms:EncryptionContext:...`, `sts:ExternalId`, ...).
+    /// Every resource the action is authorised on, one of each type the reference requires; none
+    /// when the reference names no resource type (the access is then checked on `*`).
+    pub resources: &'a [Resource<'a>],
+    /// Request condition keys (`kms:EncryptionContext:...`, `aws:RequestTag/...`, ...). Keys the
+    /// reference does not list for the action are not given to the policy engine.
     pub keys: &'a [(String, Vec<String>)],
 }
 
 impl<'a> Access<'a> {
-    /// An action with no resource policy on a resource of the caller's own account.
-    pub fn identity_only(action: &'a str, resource: &'a str, account: &'a str) -> Self {
+    /// An action the reference names no resource type for, with no condition keys.
+    pub fn unscoped(action: &'a str) -> Self {
         Self {
             action,
-            resource,
-            resource_account: account,
-            resource_policy: None,
+            resources: &[],
+            keys: &[],
+        }
+    }
+
+    /// An action on one resource.
+    pub fn on(action: &'a str, resource: &'a [Resource<'a>; 1]) -> Self {
+        Self {
+            action,
+            resources: resource,
             keys: &[],
         }
     }
@@ -207,7 +243,7 @@ impl Authorizer {
         ctx: &RequestContext,
         caller: &CallerPolicies,
         engine: &keyhaven_policy::Principal,
-        keys: &[(String, Vec<String>)],
+        keys: &[&(String, Vec<String>)],
     ) -> Context {
         let now = self.clock.now().unix_timestamp();
         let mut builder = ContextBuilder::default()
@@ -237,18 +273,23 @@ impl Authorizer {
         for (key, value) in &caller.tags {
             builder = builder.principal_tag(key, value);
         }
-        for (key, values) in keys {
+        for (key, values) in keys.iter().copied() {
             let values: Vec<&str> = values.iter().map(String::as_str).collect();
             builder = builder.keys(key, &values);
         }
         builder.build()
     }
 
-    /// Allows the access or answers AccessDenied with AWS's message.
+    /// Allows the access or answers AccessDenied with AWS's message. The access must match the
+    /// authorisation table: an action it does not list, a resource of a type the action is not
+    /// authorised on (or a missing required one), an ARN not of its type's format, or a condition
+    /// key no service defines is refused as an internal error, never evaluated.
     pub fn check(&self, ctx: &RequestContext, access: &Access<'_>) -> Result<(), CoreError> {
+        let action = table::action(access.action)
+            .ok_or_else(|| CoreError::Internal(format!("{} has no authorisation table entry", access.action)))?;
+        let types = resource_types(action, access.resources)?;
         let caller = self.load(&ctx.principal)?;
         let engine = engine_principal(&ctx.principal);
-        let context = self.context(ctx, &caller, &engine, access.keys);
         let identity: Vec<NamedPolicy<'_>> = caller
             .identity
             .iter()
@@ -262,38 +303,96 @@ impl Authorizer {
             .session
             .as_ref()
             .map(|s| s.iter().map(|(id, document)| NamedPolicy { id, document }).collect());
-        let policies = Policies {
-            identity: &identity,
-            resource: access.resource_policy.map(|r| {
-                (
-                    NamedPolicy {
-                        id: r.id,
-                        document: r.document,
-                    },
-                    r.rules,
-                )
-            }),
-            boundary: boundary.as_deref(),
-            session: session.as_deref(),
-            resource_account: access.resource_account,
+        let everything = [Resource::new("*", ctx.account_id())];
+        let resources = if access.resources.is_empty() {
+            &everything[..]
+        } else {
+            access.resources
         };
-        let request = Request {
-            principal: &engine,
-            action: access.action,
-            resource: access.resource,
-            context: &context,
-        };
-        let evaluation = evaluate(&policies, &request);
-        match evaluation.decision {
-            Decision::Allow => Ok(()),
-            _ => Err(CoreError::AccessDenied(
-                evaluation.denial_message(&request).unwrap_or_else(|| {
-                    format!(
-                        "User: {} is not authorized to perform: {}",
-                        ctx.principal.arn, access.action
+        for (index, resource) in resources.iter().enumerate() {
+            let resource_type = types.get(index).copied();
+            let keys = supplied_keys(action, resource_type, [access.keys, resource.keys])?;
+            let context = self.context(ctx, &caller, &engine, &keys);
+            let policies = Policies {
+                identity: &identity,
+                resource: resource.policy.map(|r| {
+                    (
+                        NamedPolicy {
+                            id: r.id,
+                            document: r.document,
+                        },
+                        r.rules,
                     )
                 }),
-            )),
+                boundary: boundary.as_deref(),
+                session: session.as_deref(),
+                resource_account: resource.account,
+            };
+            let request = Request {
+                principal: &engine,
+                action: access.action,
+                resource: resource.arn,
+                context: &context,
+            };
+            let evaluation = evaluate(&policies, &request);
+            if evaluation.decision != Decision::Allow {
+                return Err(CoreError::AccessDenied(
+                    evaluation.denial_message(&request).unwrap_or_else(|| {
+                        format!(
+                            "User: {} is not authorized to perform: {}",
+                            ctx.principal.arn, access.action
+                        )
+                    }),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The resource type of each resource of an access, from the table: each ARN must have the format
+/// of one of the action's resource types, every required type must be there, and an action with
+/// resource types is never authorised on none.
+fn resource_types(action: &table::Action, resources: &[Resource<'_>]) -> Result<Vec<&'static str>, CoreError> {
+    let mismatch = |what: String| CoreError::Internal(format!("{} authorised {what}", action.name));
+    let types = resources
+        .iter()
+        .map(|resource| {
+            action
+                .resources
+                .iter()
+                .find(|u| table::arn_matches(action, u.resource_type, resource.arn))
+                .map(|u| u.resource_type)
+                .ok_or_else(|| mismatch(format!("on {}, of no resource type it lists", resource.arn)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(missing) = action.resources.iter().find(|u| u.required && !types.contains(&u.resource_type)) {
+        return Err(mismatch(format!("without its {}", missing.resource_type)));
+    }
+    if resources.is_empty() && !action.resources.is_empty() {
+        return Err(mismatch("on no resource".into()));
+    }
+    Ok(types)
+}
+
+/// The condition keys the policy engine sees: those the table lists for the action (and the
+/// resource type). A key no service defines is a programming error, refused rather than dropped,
+/// since dropping a misspelt key would let a Deny on it pass.
+fn supplied_keys<'k>(
+    action: &table::Action,
+    resource_type: Option<&str>,
+    groups: [&'k [(String, Vec<String>)]; 2],
+) -> Result<Vec<&'k (String, Vec<String>)>, CoreError> {
+    let mut kept = Vec::new();
+    for entry in groups.into_iter().flatten() {
+        if action.supplies(&entry.0, resource_type) || table::is_global_key(&entry.0) || action.takes_provider_key(&entry.0) {
+            kept.push(entry);
+        } else if !table::is_known_key(&entry.0) {
+            return Err(CoreError::Internal(format!(
+                "{} supplied the condition key {}, which no service defines",
+                action.name, entry.0
+            )));
         }
     }
+    Ok(kept)
 }

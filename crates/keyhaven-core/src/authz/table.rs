@@ -1,0 +1,246 @@
+//! The authorisation table: for each IAM action, the resource types AWS authorises it on and the
+//! condition keys it supplies, as AWS's Service Authorization Reference states them (`reference.rs`,
+//! generated). Operations say how to compute ARNs and key values; this table says which apply.
+
+use super::reference;
+
+/// An action of the reference.
+#[derive(Debug)]
+pub struct Action {
+    /// `service:Action`, as the reference spells it.
+    pub name: &'static str,
+    pub resources: &'static [ResourceUse],
+    pub condition_keys: &'static [&'static str],
+}
+
+/// A resource type an action is authorised on.
+#[derive(Debug)]
+pub struct ResourceUse {
+    /// Lowercase, as in `ResourceType::name`.
+    pub resource_type: &'static str,
+    pub required: bool,
+    pub condition_keys: &'static [&'static str],
+}
+
+/// A resource type of a service: its ARN format and the condition keys its resources supply.
+#[derive(Debug)]
+pub struct ResourceType {
+    pub service: &'static str,
+    pub name: &'static str,
+    pub arn: &'static str,
+    pub condition_keys: &'static [&'static str],
+}
+
+/// The reference's entry for `action` (`service:Action`, matched case-insensitively as IAM does).
+pub fn action(action: &str) -> Option<&'static Action> {
+    let wanted = action.to_ascii_lowercase();
+    reference::ACTIONS
+        .binary_search_by(|a| cmp_lowercase(a.name, &wanted))
+        .ok()
+        .map(|i| &reference::ACTIONS[i])
+}
+
+fn cmp_lowercase(name: &str, lowercase: &str) -> std::cmp::Ordering {
+    name.bytes().map(|b| b.to_ascii_lowercase()).cmp(lowercase.bytes())
+}
+
+/// A service's resource type by its (case-insensitive) name.
+pub fn resource_type(service: &str, name: &str) -> Option<&'static ResourceType> {
+    reference::RESOURCE_TYPES
+        .iter()
+        .find(|t| t.service == service && t.name.eq_ignore_ascii_case(name))
+}
+
+/// Whether any service of the table defines `key` (with its variable parts filled in).
+pub fn is_known_key(key: &str) -> bool {
+    reference::CONDITION_KEYS.iter().any(|template| key_matches(template, key))
+}
+
+/// A global condition key (`aws:SourceIp`, `aws:MultiFactorAuthPresent`, ...): present in every
+/// request context. The tag keys are not global: the table says which actions supply them.
+pub fn is_global_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    lower.starts_with("aws:")
+        && !["aws:requesttag/", "aws:resourcetag/", "aws:tagkeys"]
+            .iter()
+            .any(|p| lower.starts_with(p))
+}
+
+impl Action {
+    /// Whether `key` is an identity provider's claim (`<issuer>:aud`, `<issuer>:sub`, ...) given to
+    /// a federation action: the reference lists well-known issuers only, AWS takes every provider's.
+    pub fn takes_provider_key(&self, key: &str) -> bool {
+        let federation = ["sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithSAML"]
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(self.name));
+        let issuer = key.rsplit_once(':').map_or("", |(issuer, _)| issuer);
+        federation && !issuer.is_empty() && !reference::SERVICES.contains(&issuer) && issuer != "aws"
+    }
+
+    pub fn service(&self) -> &'static str {
+        self.name.split_once(':').map_or(self.name, |(service, _)| service)
+    }
+
+    fn resource_use(&self, resource_type: &str) -> Option<&'static ResourceUse> {
+        self.resources
+            .iter()
+            .find(|r| r.resource_type.eq_ignore_ascii_case(resource_type))
+    }
+
+    /// Whether the request-level keys of this action, or the keys of `resource_type` when the
+    /// request is authorised on one, include `key`.
+    pub fn supplies(&self, key: &str, resource_type: Option<&str>) -> bool {
+        let listed = |templates: &[&str]| templates.iter().any(|t| key_matches(t, key));
+        if listed(self.condition_keys) {
+            return true;
+        }
+        let Some(type_name) = resource_type else { return false };
+        self.resource_use(type_name).is_some_and(|u| listed(u.condition_keys))
+            || resource_type_of(self.service(), type_name).is_some_and(|t| listed(t.condition_keys))
+    }
+}
+
+/// A resource type, looked up in the action's own service first, then in every service (STS
+/// actions are authorised on IAM roles, SSM ones on S3 buckets).
+fn resource_type_of(service: &str, name: &str) -> Option<&'static ResourceType> {
+    resource_type(service, name).or_else(|| {
+        reference::RESOURCE_TYPES
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+    })
+}
+
+/// Whether `arn` has the format the reference gives for `resource_type` of `action`'s service.
+pub fn arn_matches(action: &Action, resource_type: &str, arn: &str) -> bool {
+    resource_type_of(action.service(), resource_type).is_some_and(|t| template_matches(t.arn, arn, true))
+}
+
+/// Condition key templates: `${Name}` parts (and the reference's literal `tag-key` after a
+/// `ResourceTag/`) stand for any non-empty text; the rest matches case-insensitively.
+fn key_matches(template: &str, key: &str) -> bool {
+    if !template.contains('$') && !template.ends_with("/tag-key") {
+        return template.eq_ignore_ascii_case(key);
+    }
+    if let Some(prefix) = template.strip_suffix('}').and_then(|t| t.rsplit_once("${")).map(|(p, _)| p)
+        && !prefix.contains('$')
+    {
+        return key.len() > prefix.len() && key.is_char_boundary(prefix.len()) && key[..prefix.len()].eq_ignore_ascii_case(prefix);
+    }
+    match template.split_once("ResourceTag/tag-key") {
+        Some((head, "")) => {
+            let prefix = format!("{head}ResourceTag/");
+            key.len() > prefix.len() && key.is_char_boundary(prefix.len()) && key[..prefix.len()].eq_ignore_ascii_case(&prefix)
+        }
+        _ => template_matches(template, key, false),
+    }
+}
+
+/// Matches `text` against a template of literals and `${Variable}`s, each variable standing for
+/// non-empty text (in ARNs the last may be empty). In ARNs (`arn`) a variable before the last one never spans a `:`, so a key ARN
+/// cannot pass for an alias ARN.
+fn template_matches(template: &str, text: &str, arn: bool) -> bool {
+    let mut tokens: Vec<Option<String>> = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        tokens.push(Some(rest[..start].to_ascii_lowercase()));
+        tokens.push(None);
+        rest = rest[start..].find('}').map_or("", |end| &rest[start + end + 1..]);
+    }
+    tokens.push(Some(rest.to_ascii_lowercase()));
+    matches_tokens(&tokens, &text.to_ascii_lowercase(), arn)
+}
+
+/// `tokens`: literals (`Some`) and variables (`None`).
+fn matches_tokens(tokens: &[Option<String>], text: &str, arn: bool) -> bool {
+    let Some((first, rest)) = tokens.split_first() else {
+        return text.is_empty();
+    };
+    match first {
+        Some(literal) => text
+            .strip_prefix(literal.as_str())
+            .is_some_and(|after| matches_tokens(rest, after, arn)),
+        None => {
+            let last_variable = rest.iter().all(Option::is_some);
+            // The last part of an ARN may be empty: GetParametersByPath of `/` is on `parameter/`.
+            let shortest = usize::from(!(arn && last_variable));
+            text.char_indices()
+                .map(|(at, _)| at)
+                .chain(std::iter::once(text.len()))
+                .filter(|&at| at >= shortest)
+                .take_while(|&at| !(arn && !last_variable && text[..at].contains(':')))
+                .any(|at| matches_tokens(rest, &text[at..], arn))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_are_found_case_insensitively_and_the_table_is_sorted() {
+        assert!(
+            reference::ACTIONS
+                .windows(2)
+                .all(|w| w[0].name.to_ascii_lowercase() < w[1].name.to_ascii_lowercase())
+        );
+        assert_eq!(action("kms:createalias").map(|a| a.name), Some("kms:CreateAlias"));
+        assert_eq!(action("KMS:Encrypt").map(|a| a.name), Some("kms:Encrypt"));
+        assert!(action("kms:NoSuchThing").is_none());
+        let create_alias = action("kms:CreateAlias").expect("listed");
+        let required: Vec<&str> = create_alias
+            .resources
+            .iter()
+            .filter(|r| r.required)
+            .map(|r| r.resource_type)
+            .collect();
+        assert_eq!(required, ["alias", "key"]);
+    }
+
+    #[test]
+    fn condition_keys_match_their_templates() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("kms:EncryptionContext:${EncryptionContextKey}", "kms:EncryptionContext:Department", true),
+            ("kms:EncryptionContext:${EncryptionContextKey}", "kms:EncryptionContext:", false),
+            ("aws:ResourceTag/${TagKey}", "aws:resourcetag/team", true),
+            ("aws:ResourceTag/${TagKey}", "aws:RequestTag/team", false),
+            ("secretsmanager:ResourceTag/tag-key", "secretsmanager:ResourceTag/team", true),
+            ("kms:CallerAccount", "kms:calleraccount", true),
+            ("kms:CallerAccount", "kms:CallerAccounts", false),
+            ("agent.${Domain}.buildkite.dev:build_branch", "agent.x.buildkite.dev:build_branch", true),
+        ];
+        for (template, key, expected) in cases {
+            assert_eq!(key_matches(template, key), *expected, "{template} vs {key}");
+        }
+        assert!(is_known_key("kms:EncryptionContext:Department"));
+        assert!(is_known_key("iam:PolicyARN"));
+        assert!(!is_known_key("kms:EncryptionContex:Department"));
+    }
+
+    #[test]
+    fn arns_match_their_resource_types() {
+        let alias = action("kms:CreateAlias").expect("listed");
+        let cases: &[(&str, &str, bool)] = &[
+            ("key", "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", true),
+            ("alias", "arn:aws:kms:us-east-1:111122223333:alias/prod", true),
+            ("alias", "arn:aws:kms:us-east-1:111122223333:key/1234abcd", false),
+            ("key", "arn:aws:kms:us-east-1:111122223333:alias/prod", false),
+            ("key", "*", false),
+            ("key", "arn:aws:kms:us-east-1:111122223333:key/", true),
+        ];
+        for (resource_type, arn, expected) in cases {
+            assert_eq!(arn_matches(alias, resource_type, arn), *expected, "{resource_type} {arn}");
+        }
+        let attach = action("iam:AttachUserPolicy").expect("listed");
+        assert!(arn_matches(attach, "user", "arn:aws:iam::111122223333:user/division/alice"));
+        assert!(!arn_matches(attach, "user", "arn:aws:iam::111122223333:role/alice"));
+        let assume = action("sts:AssumeRole").expect("listed");
+        assert!(arn_matches(assume, "role", "arn:aws:iam::111122223333:role/admin"));
+        let secret = action("secretsmanager:GetSecretValue").expect("listed");
+        assert!(arn_matches(
+            secret,
+            "secret",
+            "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db-AbCdEf"
+        ));
+    }
+}
