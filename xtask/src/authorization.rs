@@ -48,10 +48,16 @@ pub fn generate(root: &Path) -> Result<String, String> {
     for service in SERVICES {
         let service_actions = read(root, &format!("{REFERENCE_DIR}/actions/{service}.json"))?;
         for (_, action) in service_actions.as_obj().ok_or("actions file is not an object")? {
-            let name = action.get("name").and_then(Json::as_str).ok_or("action without a name")?;
+            let name = action
+                .get("name")
+                .and_then(Json::as_str)
+                .ok_or("action without a name")?;
             let mut uses = String::new();
             for resource in action.get("resourceTypes").and_then(Json::as_arr).unwrap_or_default() {
-                let type_name = resource.get("name").and_then(Json::as_str).ok_or("resource without a name")?;
+                let type_name = resource
+                    .get("name")
+                    .and_then(Json::as_str)
+                    .ok_or("resource without a name")?;
                 let required = resource.get("required").and_then(Json::as_bool) == Some(true);
                 write!(
                     uses,
@@ -72,7 +78,10 @@ pub fn generate(root: &Path) -> Result<String, String> {
         }
         let types = read(root, &format!("{REFERENCE_DIR}/resourceTypes/{service}.json"))?;
         for (key, resource) in types.as_obj().ok_or("resourceTypes file is not an object")? {
-            let arn = resource.get("arn").and_then(Json::as_str).ok_or("resource type without an ARN")?;
+            let arn = resource
+                .get("arn")
+                .and_then(Json::as_str)
+                .ok_or("resource type without an ARN")?;
             let name = key.to_ascii_lowercase();
             resource_types.push((
                 format!("{service}:{name}"),
@@ -109,7 +118,9 @@ pub fn generate(root: &Path) -> Result<String, String> {
         code.push_str(line);
         code.push('\n');
     }
-    code.push_str("];\n\n/// Every resource type, sorted by `service:name`.\npub static RESOURCE_TYPES: &[ResourceType] = &[\n");
+    code.push_str(
+        "];\n\n/// Every resource type, sorted by `service:name`.\npub static RESOURCE_TYPES: &[ResourceType] = &[\n",
+    );
     for (_, line) in &resource_types {
         code.push_str(line);
         code.push('\n');

@@ -100,10 +100,15 @@ pub fn authorize_iam(
             "user" if operation == "GetAccessKeyLastUsed" => {
                 let owner = param("AccessKeyId").and_then(|id| core.iam.access_key_last_used(id).ok());
                 match owner {
-                    Some(key) => Some(entity_target(core, &key.account_id, EntityKind::User, &key.user_name, None)),
+                    Some(key) => Some(entity_target(
+                        core,
+                        &key.account_id,
+                        EntityKind::User,
+                        &key.user_name,
+                        None,
+                    )),
                     // An unknown key: the caller's own account answers NoSuchEntity.
-                    None => caller_user
-                        .map(|user| entity_target(core, ctx.account_id(), EntityKind::User, user, None)),
+                    None => caller_user.map(|user| entity_target(core, ctx.account_id(), EntityKind::User, user, None)),
                 }
             }
             "user" => match param("UserName").or_else(|| caller_user.filter(|_| acts_on_callers_user(operation))) {
@@ -260,7 +265,11 @@ fn entity_target(core: &Core, account: &str, kind: EntityKind, name: &str, path:
             boundary.clone_from(&entity.permissions_boundary);
             entity.arn()
         }
-        _ => format!("arn:aws:iam::{account}:{}{}{name}", kind.arn_type(), path.unwrap_or("/")),
+        _ => format!(
+            "arn:aws:iam::{account}:{}{}{name}",
+            kind.arn_type(),
+            path.unwrap_or("/")
+        ),
     };
     Target {
         arn,

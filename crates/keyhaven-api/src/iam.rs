@@ -750,7 +750,9 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             let active = i.status.as_deref() == Some("Active");
             done(iam.update_access_key(ctx, &own_user(ctx, i.user_name), &name(i.access_key_id), active))
         }
-        Request::DeleteAccessKey(i) => done(iam.delete_access_key(ctx, &own_user(ctx, i.user_name), &name(i.access_key_id))),
+        Request::DeleteAccessKey(i) => {
+            done(iam.delete_access_key(ctx, &own_user(ctx, i.user_name), &name(i.access_key_id)))
+        }
         Request::GetAccessKeyLastUsed(i) => {
             let record = iam.access_key_last_used(&name(i.access_key_id)).map_err(iam_error)?;
             let last_used = match &record.last_used {

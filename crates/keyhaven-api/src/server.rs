@@ -357,6 +357,7 @@ async fn handle_query(
     }
     let principal = authenticate(state, parts, body, service.signing_name(), outcome)?;
     outcome.principal = Some(principal.clone());
+    refuse_session_token_outside_its_scope(&principal, service, &action)?;
     let ctx = request_context(principal, &outcome.region, request_id.clone(), user_agent, connection);
     outcome.read_only = ["Get", "List", "Simulate", "Generate"]
         .iter()
@@ -389,6 +390,38 @@ async fn handle_query(
             Ok(response.encode(&request_id).into_bytes())
         }
     }
+}
+
+/// GetSessionToken credentials call STS only for AssumeRole and GetCallerIdentity, and IAM only
+/// when they were issued with MFA.
+fn refuse_session_token_outside_its_scope(
+    principal: &Principal,
+    service: QueryService,
+    action: &str,
+) -> Result<(), ApiError> {
+    let Some(facts) = principal.session.as_ref().filter(|s| s.session_token) else {
+        return Ok(());
+    };
+    let refused = match service {
+        QueryService::Iam => !facts.mfa_authenticated,
+        QueryService::Sts => !matches!(action, "AssumeRole" | "GetCallerIdentity"),
+    };
+    if !refused {
+        return Ok(());
+    }
+    let why = match service {
+        QueryService::Iam => "with session credentials from GetSessionToken issued without MFA",
+        QueryService::Sts => "with session credentials from GetSessionToken",
+    };
+    Err(ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "AccessDenied",
+        format!(
+            "User: {} is not authorized to perform: {}:{action} {why}",
+            principal.arn,
+            service.signing_name()
+        ),
+    ))
 }
 
 /// AssumeRoleWithWebIdentity, answered without authentication. The audit record names the web
@@ -534,6 +567,16 @@ fn authenticate_json(
         }
         KeyLookup::Disabled => return Err(unrecognized_client()),
         KeyLookup::Unknown => {}
+    }
+    // A temporary key this server issued is never anything else, even without its token.
+    if auth.security_token.is_none()
+        && auth.access_key_id.starts_with("ASIA")
+        && core
+            .sts
+            .is_issued(&auth.access_key_id)
+            .map_err(|_| ApiError::internal())?
+    {
+        return Err(unrecognized_client());
     }
     match state.credentials.identify(&auth.access_key_id) {
         Identity::Trusted(principal) => {

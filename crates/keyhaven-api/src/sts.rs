@@ -60,6 +60,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                     .into_iter()
                     .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
                     .collect(),
+                transitive_tag_keys: i.transitive_tag_keys.unwrap_or_default(),
                 source_identity: i.source_identity.clone(),
                 serial_number: i.serial_number,
                 token_code: i.token_code,
@@ -77,7 +78,11 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                     arn: Some(issued.principal.arn.clone()),
                 }),
                 packed_policy_size: i.policy.as_ref().map(|p| ((p.len() * 100) / 2048).min(100) as i32),
-                source_identity: i.source_identity,
+                source_identity: issued
+                    .principal
+                    .session
+                    .as_ref()
+                    .and_then(|s| s.source_identity.clone()),
             }))
         }
         Request::GetFederationToken(i) => {

@@ -49,6 +49,13 @@ pub struct SessionFacts {
     /// GetFederationToken sessions: the ARN of the IAM user that federated.
     #[serde(default)]
     pub federated_by: Option<String>,
+    /// Keys of `tags` that pass to the sessions this one's role chain creates.
+    #[serde(default)]
+    pub transitive_tag_keys: Vec<String>,
+    /// GetSessionToken credentials: they reach STS only for AssumeRole and GetCallerIdentity, and
+    /// IAM only when issued with MFA.
+    #[serde(default)]
+    pub session_token: bool,
 }
 
 /// An authenticated identity.

@@ -196,6 +196,13 @@ impl Sts {
         }))
     }
 
+    /// Whether `access_key_id` names a session this server issued (expired or not).
+    pub fn is_issued(&self, access_key_id: &str) -> Result<bool, CoreError> {
+        read(&*self.store, |tx| {
+            Ok(tx.get(SESSION_KIND, "", access_key_id)?.is_some())
+        })
+    }
+
     /// Removes an expired session (scheduler job).
     pub fn run_job(&self, job: &Job) -> Result<(), CoreError> {
         let access_key_id = String::from_utf8_lossy(&job.payload).to_string();
@@ -217,6 +224,7 @@ pub struct AssumeRoleInput {
     pub policy: Option<String>,
     pub policy_arns: Vec<String>,
     pub tags: Vec<(String, String)>,
+    pub transitive_tag_keys: Vec<String>,
     pub source_identity: Option<String>,
     pub serial_number: Option<String>,
     pub token_code: Option<String>,
@@ -227,6 +235,52 @@ const DEFAULT_ROLE_SESSION_SECONDS: i32 = 3_600;
 const CHAINED_SESSION_SECONDS: i32 = 3_600;
 const MAX_SESSION_POLICY_CHARS: usize = 2_048;
 const DEFAULT_SESSION_TOKEN_SECONDS: i32 = 43_200;
+const ROOT_SESSION_SECONDS: i32 = 3_600;
+
+/// Whether the caller is a role session with a source identity, which its chain keeps.
+fn inherits_source_identity(ctx: &RequestContext) -> bool {
+    ctx.principal.kind == PrincipalKind::AssumedRole
+        && ctx
+            .principal
+            .session
+            .as_ref()
+            .is_some_and(|s| s.source_identity.is_some())
+}
+
+/// Role chaining: a role session passes its source identity (set here) and its transitive tags
+/// (returned, added once the call is authorised) on to the session it creates; neither can be
+/// changed by the chained call.
+fn chain_inheritance(ctx: &RequestContext, input: &mut AssumeRoleInput) -> Result<Vec<(String, String)>, CoreError> {
+    let Some(facts) = ctx
+        .principal
+        .session
+        .as_ref()
+        .filter(|_| ctx.principal.kind == PrincipalKind::AssumedRole)
+    else {
+        return Ok(Vec::new());
+    };
+    if let Some(inherited) = &facts.source_identity {
+        if input.source_identity.as_ref().is_some_and(|s| s != inherited) {
+            return Err(CoreError::AccessDenied(format!(
+                "User: {} is not authorized to change the source identity {inherited} of its role chain",
+                ctx.principal.arn
+            )));
+        }
+        input.source_identity = Some(inherited.clone());
+    }
+    let mut inherited = Vec::new();
+    for key in &facts.transitive_tag_keys {
+        if input.tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            return Err(CoreError::Validation(format!(
+                "The transitive session tag {key} of the calling session cannot be set again in a role chain."
+            )));
+        }
+        if let Some(tag) = facts.tags.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            inherited.push(tag.clone());
+        }
+    }
+    Ok(inherited)
+}
 
 fn access_denied(ctx: &RequestContext, action: &str, resource: &str) -> CoreError {
     CoreError::AccessDenied(format!(
@@ -239,8 +293,18 @@ impl crate::Core {
     /// AssumeRole: the role's trust policy (and, across accounts, the caller's identity policies)
     /// must allow the caller; the session is the role's permissions intersected with any session
     /// policies.
-    pub fn assume_role(&self, ctx: &RequestContext, input: AssumeRoleInput) -> Result<IssuedCredentials, CoreError> {
+    pub fn assume_role(
+        &self,
+        ctx: &RequestContext,
+        mut input: AssumeRoleInput,
+    ) -> Result<IssuedCredentials, CoreError> {
+        if ctx.principal.kind == PrincipalKind::Root {
+            return Err(CoreError::AccessDenied(
+                "Roles may not be assumed by root accounts.".into(),
+            ));
+        }
         let (account, role_name) = parse_role_arn(&input.role_arn)?;
+        let inherited_tags = chain_inheritance(ctx, &mut input)?;
         let mfa = self.verify_mfa(ctx, input.serial_number.as_deref(), input.token_code.as_deref())?;
         let role = self
             .iam
@@ -271,22 +335,35 @@ impl crate::Core {
                 input.tags.iter().map(|(k, _)| k.clone()).collect(),
             ));
         }
+        if !input.transitive_tag_keys.is_empty() {
+            keys.push(("sts:TransitiveTagKeys".into(), input.transitive_tag_keys.clone()));
+        }
         let role_arn = role.arn();
-        self.authz.check(
-            ctx,
-            &Access::on(
-                "sts:AssumeRole",
-                &[Resource {
-                    policy: Some(ResourcePolicy {
-                        id: "trust-policy",
-                        document: &trust,
-                        rules: ResourceRules::RoleTrust,
-                    }),
-                    keys: &keys,
-                    ..Resource::new(&role_arn, &account)
-                }],
-            ),
-        )?;
+        let target = [Resource {
+            policy: Some(ResourcePolicy {
+                id: "trust-policy",
+                document: &trust,
+                rules: ResourceRules::RoleTrust,
+            }),
+            keys: &keys,
+            ..Resource::new(&role_arn, &account)
+        }];
+        // Passing tags or a source identity are permissions of their own, asked of the trust policy
+        // too (a chained session's inherited ones are not passed again).
+        let mut actions = vec!["sts:AssumeRole"];
+        if !input.tags.is_empty() {
+            actions.push("sts:TagSession");
+        }
+        if input.source_identity.is_some() && !inherits_source_identity(ctx) {
+            actions.push("sts:SetSourceIdentity");
+        }
+        for action in actions {
+            self.authz.check(ctx, &Access::on(action, &target))?;
+        }
+        for (key, value) in inherited_tags {
+            input.transitive_tag_keys.push(key.clone());
+            input.tags.push((key, value));
+        }
         let chained = ctx.principal.kind == PrincipalKind::AssumedRole;
         let max = if chained {
             CHAINED_SESSION_SECONDS
@@ -325,6 +402,8 @@ impl crate::Core {
                 tags: input.tags,
                 session_policies,
                 federated_by: None,
+                transitive_tag_keys: input.transitive_tag_keys,
+                session_token: false,
             },
             duration_seconds: i64::from(duration),
         };
@@ -346,6 +425,13 @@ impl crate::Core {
         }
         let mfa = self.verify_mfa(ctx, serial_number, token_code)?;
         let p = &ctx.principal;
+        let requested = duration_seconds.unwrap_or(DEFAULT_SESSION_TOKEN_SECONDS);
+        // The root user's session tokens last at most an hour, whatever was asked.
+        let duration = if p.kind == PrincipalKind::Root {
+            requested.min(ROOT_SESSION_SECONDS)
+        } else {
+            requested
+        };
         self.sts.issue(SessionSpec {
             kind: p.kind,
             account_id: p.account_id.clone(),
@@ -355,9 +441,10 @@ impl crate::Core {
             role: None,
             facts: SessionFacts {
                 mfa_authenticated: mfa,
+                session_token: true,
                 ..Default::default()
             },
-            duration_seconds: i64::from(duration_seconds.unwrap_or(DEFAULT_SESSION_TOKEN_SECONDS)),
+            duration_seconds: i64::from(duration),
         })
     }
 
@@ -383,7 +470,11 @@ impl crate::Core {
             _ => (None, None),
         };
         // The root user may federate too, for at most an hour.
-        let max = if p.kind == PrincipalKind::Root { 3_600 } else { 129_600 };
+        let max = if p.kind == PrincipalKind::Root {
+            ROOT_SESSION_SECONDS
+        } else {
+            129_600
+        };
         let duration = duration_seconds.unwrap_or(DEFAULT_SESSION_TOKEN_SECONDS).min(max);
         let session_policies = self.session_policies(&p.account_id, policy, policy_arns)?;
         let account = p.account_id.clone();

@@ -183,13 +183,18 @@ impl Authorizer {
             return Ok(hit);
         }
         let account = principal.account_id.as_str();
+        // Credentials belong to the user or role they were issued to, by unique id: an entity
+        // deleted and created again under the same name gives them nothing.
         let entity = match (&principal.kind, &principal.user_name, &principal.role) {
-            (PrincipalKind::IamUser | PrincipalKind::FederatedUser, Some(name), _) => {
-                Some(self.iam.entity_in(account, EntityKind::User, name)?)
-            }
-            (PrincipalKind::AssumedRole, _, Some(role)) => {
-                Some(self.iam.entity_in(account, EntityKind::Role, &role.role_name)?)
-            }
+            (PrincipalKind::IamUser, Some(name), _) => self
+                .iam
+                .find_entity(account, EntityKind::User, name)?
+                .filter(|user| user.id == principal.principal_id),
+            (PrincipalKind::FederatedUser, Some(name), _) => self.iam.find_entity(account, EntityKind::User, name)?,
+            (PrincipalKind::AssumedRole, _, Some(role)) => self
+                .iam
+                .find_entity(account, EntityKind::Role, &role.role_name)?
+                .filter(|entity| entity.id == role.role_id),
             _ => None,
         };
         let (identity, boundary, mut tags) = match &entity {
@@ -366,7 +371,11 @@ fn resource_types(action: &table::Action, resources: &[Resource<'_>]) -> Result<
                 .ok_or_else(|| mismatch(format!("on {}, of no resource type it lists", resource.arn)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some(missing) = action.resources.iter().find(|u| u.required && !types.contains(&u.resource_type)) {
+    if let Some(missing) = action
+        .resources
+        .iter()
+        .find(|u| u.required && !types.contains(&u.resource_type))
+    {
         return Err(mismatch(format!("without its {}", missing.resource_type)));
     }
     if resources.is_empty() && !action.resources.is_empty() {
@@ -385,7 +394,10 @@ fn supplied_keys<'k>(
 ) -> Result<Vec<&'k (String, Vec<String>)>, CoreError> {
     let mut kept = Vec::new();
     for entry in groups.into_iter().flatten() {
-        if action.supplies(&entry.0, resource_type) || table::is_global_key(&entry.0) || action.takes_provider_key(&entry.0) {
+        if action.supplies(&entry.0, resource_type)
+            || table::is_global_key(&entry.0)
+            || action.takes_provider_key(&entry.0)
+        {
             kept.push(entry);
         } else if !table::is_known_key(&entry.0) {
             return Err(CoreError::Internal(format!(

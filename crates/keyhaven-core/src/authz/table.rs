@@ -53,7 +53,9 @@ pub fn resource_type(service: &str, name: &str) -> Option<&'static ResourceType>
 
 /// Whether any service of the table defines `key` (with its variable parts filled in).
 pub fn is_known_key(key: &str) -> bool {
-    reference::CONDITION_KEYS.iter().any(|template| key_matches(template, key))
+    reference::CONDITION_KEYS
+        .iter()
+        .any(|template| key_matches(template, key))
 }
 
 /// A global condition key (`aws:SourceIp`, `aws:MultiFactorAuthPresent`, ...): present in every
@@ -121,15 +123,22 @@ fn key_matches(template: &str, key: &str) -> bool {
     if !template.contains('$') && !template.ends_with("/tag-key") {
         return template.eq_ignore_ascii_case(key);
     }
-    if let Some(prefix) = template.strip_suffix('}').and_then(|t| t.rsplit_once("${")).map(|(p, _)| p)
+    if let Some(prefix) = template
+        .strip_suffix('}')
+        .and_then(|t| t.rsplit_once("${"))
+        .map(|(p, _)| p)
         && !prefix.contains('$')
     {
-        return key.len() > prefix.len() && key.is_char_boundary(prefix.len()) && key[..prefix.len()].eq_ignore_ascii_case(prefix);
+        return key.len() > prefix.len()
+            && key.is_char_boundary(prefix.len())
+            && key[..prefix.len()].eq_ignore_ascii_case(prefix);
     }
     match template.split_once("ResourceTag/tag-key") {
         Some((head, "")) => {
             let prefix = format!("{head}ResourceTag/");
-            key.len() > prefix.len() && key.is_char_boundary(prefix.len()) && key[..prefix.len()].eq_ignore_ascii_case(&prefix)
+            key.len() > prefix.len()
+                && key.is_char_boundary(prefix.len())
+                && key[..prefix.len()].eq_ignore_ascii_case(&prefix)
         }
         _ => template_matches(template, key, false),
     }
@@ -200,14 +209,30 @@ mod tests {
     #[test]
     fn condition_keys_match_their_templates() {
         let cases: &[(&str, &str, bool)] = &[
-            ("kms:EncryptionContext:${EncryptionContextKey}", "kms:EncryptionContext:Department", true),
-            ("kms:EncryptionContext:${EncryptionContextKey}", "kms:EncryptionContext:", false),
+            (
+                "kms:EncryptionContext:${EncryptionContextKey}",
+                "kms:EncryptionContext:Department",
+                true,
+            ),
+            (
+                "kms:EncryptionContext:${EncryptionContextKey}",
+                "kms:EncryptionContext:",
+                false,
+            ),
             ("aws:ResourceTag/${TagKey}", "aws:resourcetag/team", true),
             ("aws:ResourceTag/${TagKey}", "aws:RequestTag/team", false),
-            ("secretsmanager:ResourceTag/tag-key", "secretsmanager:ResourceTag/team", true),
+            (
+                "secretsmanager:ResourceTag/tag-key",
+                "secretsmanager:ResourceTag/team",
+                true,
+            ),
             ("kms:CallerAccount", "kms:calleraccount", true),
             ("kms:CallerAccount", "kms:CallerAccounts", false),
-            ("agent.${Domain}.buildkite.dev:build_branch", "agent.x.buildkite.dev:build_branch", true),
+            (
+                "agent.${Domain}.buildkite.dev:build_branch",
+                "agent.x.buildkite.dev:build_branch",
+                true,
+            ),
         ];
         for (template, key, expected) in cases {
             assert_eq!(key_matches(template, key), *expected, "{template} vs {key}");
@@ -221,7 +246,11 @@ mod tests {
     fn arns_match_their_resource_types() {
         let alias = action("kms:CreateAlias").expect("listed");
         let cases: &[(&str, &str, bool)] = &[
-            ("key", "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", true),
+            (
+                "key",
+                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                true,
+            ),
             ("alias", "arn:aws:kms:us-east-1:111122223333:alias/prod", true),
             ("alias", "arn:aws:kms:us-east-1:111122223333:key/1234abcd", false),
             ("key", "arn:aws:kms:us-east-1:111122223333:alias/prod", false),
@@ -229,10 +258,18 @@ mod tests {
             ("key", "arn:aws:kms:us-east-1:111122223333:key/", true),
         ];
         for (resource_type, arn, expected) in cases {
-            assert_eq!(arn_matches(alias, resource_type, arn), *expected, "{resource_type} {arn}");
+            assert_eq!(
+                arn_matches(alias, resource_type, arn),
+                *expected,
+                "{resource_type} {arn}"
+            );
         }
         let attach = action("iam:AttachUserPolicy").expect("listed");
-        assert!(arn_matches(attach, "user", "arn:aws:iam::111122223333:user/division/alice"));
+        assert!(arn_matches(
+            attach,
+            "user",
+            "arn:aws:iam::111122223333:user/division/alice"
+        ));
         assert!(!arn_matches(attach, "user", "arn:aws:iam::111122223333:role/alice"));
         let assume = action("sts:AssumeRole").expect("listed");
         assert!(arn_matches(assume, "role", "arn:aws:iam::111122223333:role/admin"));

@@ -371,6 +371,11 @@ impl Iam {
         read(&*self.store, |tx| require_entity(tx, account, kind, name))
     }
 
+    /// The entity, or none when it does not exist.
+    pub fn find_entity(&self, account: &str, kind: EntityKind, name: &str) -> Result<Option<Entity>, CoreError> {
+        read(&*self.store, |tx| load_entity(tx, account, kind, name))
+    }
+
     fn now(&self) -> f64 {
         epoch_seconds(self.clock.now())
     }
@@ -953,6 +958,7 @@ impl Iam {
                 access_key_id: access_key_id.clone(),
                 account_id: account.clone(),
                 user_name: entity.name,
+                user_id: Some(entity.id),
                 active: true,
                 sealed_secret: sealed.clone(),
                 create_date: now,
@@ -991,12 +997,7 @@ impl Iam {
         })
     }
 
-    pub fn delete_access_key(
-        &self,
-        ctx: &RequestContext,
-        user: &str,
-        access_key_id: &str,
-    ) -> Result<(), CoreError> {
+    pub fn delete_access_key(&self, ctx: &RequestContext, user: &str, access_key_id: &str) -> Result<(), CoreError> {
         let account = ctx.account_id().to_string();
         self.write(|tx| {
             find_access_key(tx, &account, user, access_key_id)?;
@@ -1053,6 +1054,9 @@ impl Iam {
         let Some((record, user)) = found else {
             return Ok(KeyLookup::Unknown);
         };
+        // A key belongs to its user by unique id, not by name (records from before ids were kept
+        // have none; their user could not be deleted while they existed).
+        let user = user.filter(|u| record.user_id.as_ref().is_none_or(|id| *id == u.id));
         let (true, Some(user)) = (record.active, user) else {
             return Ok(KeyLookup::Disabled);
         };

@@ -156,6 +156,9 @@ pub struct AccessKeyRecord {
     pub access_key_id: String,
     pub account_id: String,
     pub user_name: String,
+    /// The owning user's unique id.
+    #[serde(default)]
+    pub user_id: Option<String>,
     pub active: bool,
     pub sealed_secret: String,
     pub create_date: f64,

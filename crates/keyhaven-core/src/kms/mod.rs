@@ -639,7 +639,11 @@ impl Kms {
             ("kms:MultiRegion", if input.multi_region { "true" } else { "false" }),
             (
                 "kms:BypassPolicyLockoutSafetyCheck",
-                if input.bypass_policy_lockout_safety_check { "true" } else { "false" },
+                if input.bypass_policy_lockout_safety_check {
+                    "true"
+                } else {
+                    "false"
+                },
             ),
         ] {
             keys.push((key.into(), vec![value.into()]));

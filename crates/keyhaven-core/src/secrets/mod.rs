@@ -1049,10 +1049,7 @@ impl Secrets {
 
     pub fn list_secrets(&self, ctx: &RequestContext, input: &ListInput) -> Result<Listed<SecretRecord>, CoreError> {
         filters::validate(&input.filters)?;
-        self.authz.check(
-            ctx,
-            &Access::unscoped("secretsmanager:ListSecrets"),
-        )?;
+        self.authz.check(ctx, &Access::unscoped("secretsmanager:ListSecrets"))?;
         let scope = ctx.regional_scope();
         let mut secrets: Vec<SecretRecord> = self
             .all_secrets(&scope)?
@@ -1116,10 +1113,8 @@ impl Secrets {
                 "'Filters' not specified. 'Filters' must also be specified when 'MaxResults' is provided.",
             ));
         }
-        self.authz.check(
-            ctx,
-            &Access::unscoped("secretsmanager:BatchGetSecretValue"),
-        )?;
+        self.authz
+            .check(ctx, &Access::unscoped("secretsmanager:BatchGetSecretValue"))?;
         let ids = match (secret_ids, filters) {
             (Some(ids), _) => (ids, None),
             (None, filters) => {
@@ -1444,10 +1439,9 @@ impl Secrets {
             Some(id) => {
                 self.find(ctx, id, "secretsmanager:ValidateResourcePolicy", Vec::new())?;
             }
-            None => self.authz.check(
-                ctx,
-                &Access::unscoped("secretsmanager:ValidateResourcePolicy"),
-            )?,
+            None => self
+                .authz
+                .check(ctx, &Access::unscoped("secretsmanager:ValidateResourcePolicy"))?,
         }
         Ok(match parse_policy(policy) {
             Err(CoreError::Secrets(_, message)) => vec![("SYNTAX_CHECK", message)],
@@ -1467,10 +1461,8 @@ impl Secrets {
         ctx: &RequestContext,
         options: &password::PasswordOptions,
     ) -> Result<Zeroizing<String>, CoreError> {
-        self.authz.check(
-            ctx,
-            &Access::unscoped("secretsmanager:GetRandomPassword"),
-        )?;
+        self.authz
+            .check(ctx, &Access::unscoped("secretsmanager:GetRandomPassword"))?;
         password::generate(options)
     }
 }

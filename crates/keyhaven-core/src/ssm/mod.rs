@@ -596,7 +596,7 @@ impl Ssm {
         with_decryption: bool,
     ) -> Result<ParameterView, CoreError> {
         if reference::is_reference(name) {
-            return self.secret_reference(ctx, name, with_decryption);
+            return self.secret_reference(ctx, name, with_decryption, "ssm:GetParameter");
         }
         names::reject_inner_spaces(name)?;
         let reference =
@@ -639,7 +639,7 @@ impl Ssm {
         let mut invalid = Vec::new();
         for name in unique {
             if reference::is_reference(name) {
-                match self.secret_reference(ctx, name, with_decryption) {
+                match self.secret_reference(ctx, name, with_decryption, "ssm:GetParameters") {
                     Ok(view) => found.push(view),
                     Err(CoreError::Ssm(SsmFault::ParameterNotFound, _)) => invalid.push(name.clone()),
                     Err(e) => return Err(e),

@@ -21,8 +21,16 @@ impl Ssm {
         ctx: &RequestContext,
         name: &str,
         with_decryption: bool,
+        action: &str,
     ) -> Result<ParameterView, CoreError> {
         let name = name.trim();
+        // The reference parameter is authorised like any parameter, before Secrets Manager
+        // authorises the secret it names.
+        let selector_at = name[PREFIX.len()..]
+            .find(':')
+            .map_or(name.len(), |at| PREFIX.len() + at);
+        let arn = self.arn(ctx, &name[..selector_at]);
+        self.authorize(ctx, action, &arn, None, Vec::new())?;
         if !with_decryption {
             return Err(fault(
                 SsmFault::Validation,
