@@ -52,3 +52,11 @@ def aws_json(server, *args):
     """The CLI's JSON output, or {} where it printed nothing."""
     out = aws(server, *args, "--output", "json").stdout
     return json.loads(out) if out.strip() else {}
+
+
+def audit_records(server):
+    """The server's CloudTrail records, oldest first, as `keyhaven audit-export` prints them."""
+    from conftest import BINARY
+
+    out = subprocess.run([BINARY, "audit-export", "--data-dir", server.data_dir], capture_output=True, check=True)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]

@@ -1,11 +1,9 @@
 """IAM, STS and policy enforcement through boto3 and the AWS CLI, as their users use them."""
 
 import json
-import sqlite3
-import os
 
 import pytest
-from client_helpers import as_user, error_of
+from client_helpers import as_user, error_of, audit_records
 from policy_docs import allow, deny, policy
 
 ACCOUNT = "111122223333"
@@ -106,7 +104,9 @@ def test_session_policy_narrows_the_role(server):
     trust = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"})
     role_arn = iam.create_role(RoleName="admin", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     iam.attach_role_policy(RoleName="admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
-    out = server.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="narrow", Policy=policy(allow("kms:Encrypt")))
+    # Roles are never assumed by the root user: a user does it.
+    sts = as_user(server, "sts", new_user(server, "assumer", inline=policy(allow("sts:AssumeRole"))))
+    out = sts.assume_role(RoleArn=role_arn, RoleSessionName="narrow", Policy=policy(allow("kms:Encrypt")))
     c = out["Credentials"]
     kms = as_user(server, "kms", (c["AccessKeyId"], c["SecretAccessKey"]), c["SessionToken"])
     kms.encrypt(KeyId=key_id, Plaintext=b"ok")
@@ -223,11 +223,11 @@ def test_audit_records_name_the_real_principal_and_denials(server):
     error_of(kms.describe_key, KeyId=key_id)
     trust = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"})
     role_arn = server.client("iam").create_role(RoleName="auditor", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    c = server.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="audit")["Credentials"]
+    sts = as_user(server, "sts", new_user(server, "assumer", inline=policy(allow("sts:AssumeRole"))))
+    c = sts.assume_role(RoleArn=role_arn, RoleSessionName="audit")["Credentials"]
     as_user(server, "sts", (c["AccessKeyId"], c["SecretAccessKey"]), c["SessionToken"]).get_caller_identity()
     server.stop()
-    db = sqlite3.connect(os.path.join(server.data_dir, "keyhaven.db"))
-    records = [json.loads(r) for (r,) in db.execute("SELECT record FROM audit ORDER BY sequence")]
+    records = audit_records(server)
     encrypt = [r for r in records if r["eventName"] == "Encrypt" and r["userIdentity"]["type"] == "IAMUser"]
     assert encrypt and encrypt[0]["userIdentity"]["userName"] == "hank"
     denied = [r for r in records if r["eventName"] == "DescribeKey" and r.get("errorCode") == "AccessDeniedException"]

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import re
-import sqlite3
 import string
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import sm_rotators
-from client_helpers import aws, aws_json, error_of, new_user, pages
+from client_helpers import aws, aws_json, error_of, new_user, pages, audit_records
 from conftest import BINARY, Keyhaven
 from policy_docs import allow, deny, policy
 
@@ -1647,9 +1646,7 @@ def test_secret_values_never_reach_disk_logs_or_audit(tmp_path, capfd):
 
         patterns = {label: forms(v) for label, v in canaries.items()}
         patterns["binary"] |= forms(binary)
-        db = sqlite3.connect(os.path.join(server.data_dir, "keyhaven.db"))
-        records = [json.loads(r) for (r,) in db.execute("SELECT record FROM audit ORDER BY sequence")]
-        db.close()
+        records = audit_records(server)
         events = {r["eventName"] for r in records}
         assert {"CreateSecret", "PutSecretValue", "UpdateSecret", "GetSecretValue", "BatchGetSecretValue", "RotateSecret",
                 "GetRandomPassword", "GetParameter"} <= events, "the calls were audited"

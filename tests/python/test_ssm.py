@@ -10,13 +10,12 @@ import base64
 import json
 import os
 import re
-import sqlite3
 import subprocess
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from client_helpers import as_user, aws, aws_json, error_of, new_user, pages
+from client_helpers import as_user, aws, aws_json, error_of, new_user, pages, audit_records
 from conftest import BINARY, Keyhaven
 from policy_docs import allow, deny, policy
 
@@ -858,9 +857,7 @@ def test_secure_string_value_never_reaches_audit_events_or_disk(dev_server):
     by_path(ssm, "/audit", WithDecryption=True)
     server.stop()
 
-    db = sqlite3.connect(os.path.join(server.data_dir, "keyhaven.db"))
-    records = [json.loads(r) for (r,) in db.execute("SELECT record FROM audit ORDER BY sequence")]
-    db.close()
+    records = audit_records(server)
     names = {r["eventName"] for r in records}
     assert {"PutParameter", "GetParameter", "GetParameters", "GetParameterHistory", "GetParametersByPath"} <= names
     assert plaintext not in json.dumps(records)

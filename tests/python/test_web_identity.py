@@ -5,7 +5,6 @@ signed here by hand with `cryptography` (RS256 and ES256)."""
 import base64
 import json
 import os
-import sqlite3
 import time
 import urllib.parse
 
@@ -17,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from client_helpers import error_of
+from client_helpers import error_of, audit_records
 
 ACCOUNT = "111122223333"
 ISSUER = "https://idp.keyhaven.test/realms/ci"
@@ -229,8 +228,7 @@ def test_audit_names_the_web_identity_and_never_the_token(federation):
     refused = federation.rs256(aud="someone-else")
     error_of(federation.assume, token=refused)
     federation.server.stop()
-    db = sqlite3.connect(os.path.join(federation.server.data_dir, "keyhaven.db"))
-    records = [json.loads(r) for (r,) in db.execute("SELECT record FROM audit ORDER BY sequence")]
+    records = audit_records(federation.server)
     calls = [r for r in records if r["eventName"] == "AssumeRoleWithWebIdentity"]
     assert [r.get("errorCode") for r in calls] == [None, "InvalidIdentityToken"]
     identity = calls[0]["userIdentity"]

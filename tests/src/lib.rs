@@ -59,21 +59,26 @@ pub fn binary() -> PathBuf {
     target.join("debug").join("keyhaven")
 }
 
-fn fresh_dir() -> PathBuf {
+/// A data directory path that does not exist yet: the server creates it, as on a first start.
+pub fn unused_data_dir() -> PathBuf {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("keyhaven-it-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create data dir");
     dir
 }
 
 impl Server {
     pub fn start(options: Options) -> Self {
+        Self::start_in(unused_data_dir(), options)
+    }
+
+    /// Starts on `data_dir`, which the test may have prepared; it is removed when the server is dropped.
+    pub fn start_in(data_dir: PathBuf, options: Options) -> Self {
         let mut server = Self {
             child: None,
             endpoint: String::new(),
-            data_dir: fresh_dir(),
+            data_dir,
             options,
         };
         server.launch();

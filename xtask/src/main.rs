@@ -1,12 +1,14 @@
 //! Project automation. `cargo xtask codegen [--check]` (re)generates, or checks, the wire shapes
-//! in `crates/keyhaven-api/src/generated/` from the vendored botocore models, and the authorisation
-//! table in `crates/keyhaven-core/src/authz/reference.rs` from the Service Authorization Reference.
+//! and the audit redaction table in `crates/keyhaven-api/src/generated/` from the vendored botocore
+//! models, and the authorisation table in `crates/keyhaven-core/src/authz/reference.rs` from the
+//! Service Authorization Reference.
 
 mod authorization;
 mod codegen;
 mod json;
 mod model;
 mod pattern;
+mod redaction;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -71,6 +71,9 @@ pub struct Member {
     pub name: String,
     pub shape: String,
     pub required: bool,
+    /// `sensitive` on the member rather than its shape. Read for audit redaction only: the wire
+    /// generator still rejects it as unsupported, since it would need a `SensitiveString` field.
+    pub sensitive: bool,
 }
 
 /// Shape traits that carry no wire meaning for awsJson and awsQuery (documentation), that are
@@ -202,6 +205,7 @@ fn parse_shape(name: &str, json: &Json) -> Result<Shape, String> {
                     name: member.clone(),
                     shape,
                     required: required.contains(&member.as_str()),
+                    sensitive: spec.get("sensitive").and_then(Json::as_bool) == Some(true),
                 });
             }
             Kind::Structure { members }

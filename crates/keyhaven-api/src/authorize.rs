@@ -8,6 +8,7 @@ use keyhaven_core::context::{PrincipalKind, RequestContext};
 use keyhaven_core::iam::EntityKind;
 
 use crate::error::ApiError;
+use crate::query::Params;
 
 /// Checks an action with no resource type (or on `resources`), identity policies only.
 pub fn check(
@@ -73,15 +74,10 @@ struct Target {
 /// named user, group, role, policy, provider or device, with its path; the caller's own user for
 /// the self-service operations), with `aws:RequestTag/*`, `aws:TagKeys`, `iam:PolicyARN`,
 /// `iam:PermissionsBoundary` and the resource's tags as condition keys.
-pub fn authorize_iam(
-    core: &Core,
-    ctx: &RequestContext,
-    operation: &str,
-    params: &[(String, String)],
-) -> Result<(), ApiError> {
+pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params: &Params) -> Result<(), ApiError> {
     let action_name = format!("iam:{operation}");
     let action = table::action(&action_name).ok_or_else(|| unsupported(operation))?;
-    let param = |name: &str| crate::query::first(params, name).filter(|v| !v.is_empty());
+    let param = |name: &str| params.get(name).filter(|v| !v.is_empty());
     let caller_user = callers_user(ctx);
     let mut keys = request_tag_keys(params);
     if let Some(policy) = param("PolicyArn").filter(|_| operation.contains("Attach") || operation.contains("Detach")) {
@@ -234,8 +230,8 @@ fn unsupported(operation: &str) -> ApiError {
 }
 
 /// The path of the entity a Create operation makes (its ARN includes it).
-fn creation_path<'p>(operation: &str, create: &str, params: &'p [(String, String)]) -> Option<&'p str> {
-    (operation == create).then(|| crate::query::first(params, "Path").unwrap_or("/"))
+fn creation_path<'p>(operation: &str, create: &str, params: &'p Params) -> Option<&'p str> {
+    (operation == create).then(|| params.get("Path").unwrap_or("/"))
 }
 
 fn plain_target(arn: String, ctx: &RequestContext) -> Target {
@@ -279,26 +275,87 @@ fn entity_target(core: &Core, account: &str, kind: EntityKind, name: &str, path:
     }
 }
 
-/// `aws:RequestTag/*` and `aws:TagKeys` for the tags an IAM request sets (`Tags`) or removes (`TagKeys`).
-fn request_tag_keys(params: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+/// `aws:RequestTag/*` and `aws:TagKeys` for the tags an IAM request sets (`Tags`) or removes (`TagKeys`),
+/// numbered as decoding numbers them, so that every tag the operation acts on is a condition key.
+fn request_tag_keys(params: &Params) -> Vec<(String, Vec<String>)> {
     let mut keys = Vec::new();
     let mut tag_keys = Vec::new();
-    for n in 1.. {
-        let Some(key) = crate::query::first(params, &format!("Tags.member.{n}.Key")) else {
-            break;
+    for n in params.indices("Tags.member") {
+        let Some(key) = params.get(&format!("Tags.member.{n}.Key")) else {
+            continue;
         };
-        let value = crate::query::first(params, &format!("Tags.member.{n}.Value")).unwrap_or_default();
+        let value = params.get(&format!("Tags.member.{n}.Value")).unwrap_or_default();
         keys.push((format!("aws:RequestTag/{key}"), vec![value.to_string()]));
         tag_keys.push(key.to_string());
     }
-    for n in 1.. {
-        let Some(key) = crate::query::first(params, &format!("TagKeys.member.{n}")) else {
-            break;
-        };
-        tag_keys.push(key.to_string());
+    for n in params.indices("TagKeys.member") {
+        if let Some(key) = params.get(&format!("TagKeys.member.{n}")) {
+            tag_keys.push(key.to_string());
+        }
     }
     if !tag_keys.is_empty() {
         keys.push(("aws:TagKeys".into(), tag_keys));
     }
     keys
+}
+
+#[cfg(test)]
+mod tests {
+    use keyhaven_core::authz::table;
+
+    use super::{Params, request_tag_keys};
+
+    /// Tags numbered with gaps are decoded and set, so they are condition keys too.
+    #[test]
+    fn request_tags_are_every_numbered_tag() {
+        let params = Params::parse(
+            b"Tags.member.3.Key=Team&Tags.member.3.Value=red&Tags.member.1.Key=Env&Tags.member.1.Value=prod\
+              &Tags.member.1.Key=ignored&TagKeys.member.2=Old",
+        );
+        let keys = request_tag_keys(&params);
+        assert_eq!(
+            keys,
+            [
+                ("aws:RequestTag/Env".to_string(), vec!["prod".to_string()]),
+                ("aws:RequestTag/Team".to_string(), vec!["red".to_string()]),
+                (
+                    "aws:TagKeys".to_string(),
+                    vec!["Env".to_string(), "Team".to_string(), "Old".to_string()]
+                ),
+            ]
+        );
+    }
+
+    /// Every operation of every served model names an action of the authorisation table, so no
+    /// operation can be implemented without an entry that says what it is authorised on.
+    #[test]
+    fn every_operation_has_an_authorisation_table_entry() {
+        let services: [(&str, &[&str]); 5] = [
+            ("kms", crate::generated::kms::OPERATIONS),
+            ("ssm", crate::generated::ssm::OPERATIONS),
+            ("secretsmanager", crate::generated::secretsmanager::OPERATIONS),
+            ("iam", crate::generated::iam::OPERATIONS),
+            ("sts", crate::generated::sts::OPERATIONS),
+        ];
+        // Operations authorised as other actions, and actions AWS does not authorise (the token is
+        // the credential) or that are newer than the vendored reference (answered InvalidAction).
+        let actions_of: &[(&str, &[&str])] = &[("kms:ReEncrypt", &["kms:ReEncryptFrom", "kms:ReEncryptTo"])];
+        let exempt = [
+            "sts:AssumeRoleWithWebIdentity",
+            "sts:AssumeRoleWithSAML",
+            "sts:AssumeRoot",
+            "iam:UpdateDelegationRequest",
+        ];
+        let missing: Vec<String> = services
+            .iter()
+            .flat_map(|(service, operations)| operations.iter().map(move |op| format!("{service}:{op}")))
+            .filter(|operation| !exempt.contains(&operation.as_str()))
+            .flat_map(|operation| match actions_of.iter().find(|(op, _)| *op == operation) {
+                Some((_, actions)) => actions.iter().map(|a| a.to_string()).collect(),
+                None => vec![operation],
+            })
+            .filter(|action| table::action(action).is_none())
+            .collect();
+        assert!(missing.is_empty(), "operations without a table entry: {missing:?}");
+    }
 }

@@ -113,6 +113,7 @@ pub fn kms_error(e: CoreError) -> ApiError {
         CoreError::DryRun => "DryRunOperationException",
         // Parameter Store and Secrets Manager failures never come out of KMS.
         CoreError::Ssm(..) | CoreError::Secrets(..) => "ValidationException",
+        CoreError::Unavailable => return ApiError::unavailable(),
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             return ApiError::new(
@@ -157,6 +158,7 @@ pub fn ssm_error(e: CoreError) -> ApiError {
             F::TooManyTags => "TooManyTagsError",
         },
         CoreError::AccessDenied(_) => "AccessDeniedException",
+        CoreError::Unavailable => return ApiError::unavailable(),
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             return ApiError::new(
@@ -188,6 +190,7 @@ pub fn secrets_error(e: CoreError) -> ApiError {
             F::InvalidNextToken => "InvalidNextTokenException",
         },
         CoreError::AccessDenied(_) => "AccessDeniedException",
+        CoreError::Unavailable => return ApiError::unavailable(),
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             return ApiError::new(
@@ -214,6 +217,7 @@ pub fn sts_error(e: CoreError) -> ApiError {
         CoreError::InvalidIdentityToken(_) => (StatusCode::BAD_REQUEST, "InvalidIdentityToken"),
         CoreError::ExpiredToken(_) => (StatusCode::BAD_REQUEST, "ExpiredTokenException"),
         CoreError::IdpRejectedClaim(_) => (StatusCode::FORBIDDEN, "IDPRejectedClaim"),
+        CoreError::Unavailable => return ApiError::unavailable(),
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             return ApiError::new(
@@ -237,6 +241,7 @@ pub fn iam_error(e: CoreError) -> ApiError {
         CoreError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
         CoreError::AccessDenied(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
         CoreError::InvalidAuthenticationCode(_) => (StatusCode::FORBIDDEN, "InvalidAuthenticationCode"),
+        CoreError::Unavailable => return ApiError::unavailable(),
         CoreError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             return ApiError::new(

@@ -35,45 +35,43 @@ pub const AWS_FAULT_NAMESPACE: &str = "http://webservices.amazon.com/AWSFault/20
 /// The `Version` AWS names in `InvalidAction` when a request carries none.
 const NO_VERSION: &str = "NO_VERSION_SPECIFIED";
 
-/// Splits a form-encoded POST body or GET query string into its pairs, in wire order.
-pub fn parse_form(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).into_owned().collect()
-}
-
-/// The first value of `name`, which is the one AWS acts on when a parameter repeats.
-pub fn first<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
-/// A request's parameters by name, for decoding one operation's input.
-#[derive(Debug)]
-pub struct Params<'p> {
+/// A request's form parameters, indexed by name. A repeated name keeps its first value, which is
+/// the one AWS acts on.
+pub struct Params {
     /// Sorted, so the parameters under a prefix (`Tags.member.…`) are one range.
-    values: BTreeMap<&'p str, &'p str>,
+    values: BTreeMap<String, String>,
 }
 
-impl<'p> Params<'p> {
-    pub fn new(pairs: &'p [(String, String)]) -> Self {
+/// Names only: values include passwords and tokens.
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.values.keys()).finish()
+    }
+}
+
+impl Params {
+    /// Decodes a form-encoded POST body or GET query string.
+    pub fn parse(form: &[u8]) -> Self {
         let mut values = BTreeMap::new();
-        for (key, value) in pairs {
-            values.entry(key.as_str()).or_insert(value.as_str());
+        for (key, value) in form_urlencoded::parse(form).into_owned() {
+            values.entry(key).or_insert(value);
         }
         Self { values }
     }
 
     /// The parameters of `action` if the request's `Version` is `api_version`; AWS finds no
     /// operation for any other version.
-    pub fn for_version(pairs: &'p [(String, String)], action: &str, api_version: &str) -> Result<Self, DecodeError> {
-        let params = Self::new(pairs);
-        if params.get("Version") == Some(api_version) {
-            Ok(params)
+    pub fn for_version(&self, action: &str, api_version: &str) -> Result<&Self, DecodeError> {
+        if self.get("Version") == Some(api_version) {
+            Ok(self)
         } else {
             Err(DecodeError::UnknownOperation(action.to_owned()))
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<&'p str> {
-        self.values.get(key).copied()
+    /// The value of `key`: the first one the request gave.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
     }
 
     /// The operation's input: decoded from the top-level parameters, then validated.
@@ -100,13 +98,13 @@ impl<'p> Params<'p> {
     fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.values
             .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k.as_str())
             .take_while(move |k| k.starts_with(prefix))
     }
 
     /// The item numbers present under `prefix` (`Tags.member`), in numeric order. Numbering
     /// starts at 1; gaps are tolerated and other segments ignored like unknown parameters.
-    fn indices(&self, prefix: &str) -> BTreeSet<u32> {
+    pub fn indices(&self, prefix: &str) -> BTreeSet<u32> {
         let dotted = format!("{prefix}.");
         self.under(&dotted)
             .filter_map(|k| k.strip_prefix(&dotted)?.split('.').next()?.parse().ok())
@@ -397,13 +395,13 @@ impl DecodeFailure {
     pub const STATUS: u16 = 400;
 
     /// The failure for `error`, raised decoding the request whose parameters are `params`.
-    pub fn new(error: &DecodeError, params: &[(String, String)]) -> Self {
+    pub fn new(error: &DecodeError, params: &Params) -> Self {
         let (code, message, aws_fault) = match error {
             DecodeError::UnknownOperation(action) => (
                 "InvalidAction",
                 format!(
                     "Could not find operation {action} for version {}",
-                    first(params, "Version").unwrap_or(NO_VERSION)
+                    params.get("Version").unwrap_or(NO_VERSION)
                 ),
                 true,
             ),
@@ -527,9 +525,9 @@ macro_rules! operations {
             /// and validates it against the model.
             pub fn decode(
                 action: &str,
-                params: &[(::std::string::String, ::std::string::String)],
+                params: &$crate::query::Params,
             ) -> ::core::result::Result<Self, $crate::shapes::DecodeError> {
-                let params = $crate::query::Params::for_version(params, action, API_VERSION)?;
+                let params = params.for_version(action, API_VERSION)?;
                 match action {
                     $(stringify!($op) => Ok(Self::$op $((params.input::<$input>()?))?),)*
                     _ => Err($crate::shapes::DecodeError::UnknownOperation(action.to_owned())),
@@ -578,8 +576,7 @@ mod tests {
     use super::*;
 
     fn decode<T: FromQuery>(form: &str, key: &str) -> Result<Option<T>, DecodeError> {
-        let pairs = parse_form(form.as_bytes());
-        T::from_query(&Params::new(&pairs), key)
+        T::from_query(&Params::parse(form.as_bytes()), key)
     }
 
     fn malformed_message<T: FromQuery + std::fmt::Debug>(form: &str) -> String {
@@ -655,9 +652,23 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_parameter_names_without_their_values() {
+        let params = Params::parse(b"Action=CreateLoginProfile&UserName=alice&Password=planted-secret-7f3a9c");
+        let shown = format!("{params:?}");
+        assert!(shown.contains("Password") && shown.contains("UserName"), "{shown}");
+        assert!(
+            !shown.contains("planted-secret-7f3a9c") && !shown.contains("alice"),
+            "{shown}"
+        );
+        let sensitive = SensitiveString::from("planted-secret-7f3a9c");
+        let blob = Blob::new(b"planted-secret-7f3a9c".to_vec());
+        let shown = format!("{sensitive:?} {blob:?}");
+        assert!(!shown.contains("planted-secret-7f3a9c"), "{shown}");
+    }
+
+    #[test]
     fn structures_exist_only_when_something_is_inside() {
-        let pairs = parse_form(b"A.B=1&AB=2&A=3");
-        let params = Params::new(&pairs);
+        let params = Params::parse(b"A.B=1&AB=2&A=3");
         assert!(params.holds("") && params.holds("A"));
         assert!(!params.holds("AB") && !params.holds("B"));
     }
@@ -698,11 +709,11 @@ mod tests {
 
     #[test]
     fn failures_name_the_version_asked_for() {
-        let pairs = parse_form(b"Action=Nope&Version=2099-01-01&Version=2010-05-08");
-        let failure = DecodeFailure::new(&DecodeError::UnknownOperation("Nope".into()), &pairs);
+        let params = Params::parse(b"Action=Nope&Version=2099-01-01&Version=2010-05-08");
+        let failure = DecodeFailure::new(&DecodeError::UnknownOperation("Nope".into()), &params);
         assert_eq!(failure.message, "Could not find operation Nope for version 2099-01-01");
         assert!(failure.encode("urn:service", "r").contains(AWS_FAULT_NAMESPACE));
-        let failure = DecodeFailure::new(&DecodeError::Validation("v".into()), &pairs);
+        let failure = DecodeFailure::new(&DecodeError::Validation("v".into()), &params);
         assert!(
             failure
                 .encode("urn:service", "r")

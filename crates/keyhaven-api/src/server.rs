@@ -253,7 +253,7 @@ async fn handle_json(
     let principal = authenticate(state, parts, body, service.signing_name(), outcome)?;
     outcome.principal = Some(principal.clone());
     let ctx = request_context(principal, &outcome.region, request_id.clone(), user_agent, connection);
-    outcome.request_parameters = crate::audit_params::json_request_parameters(body);
+    outcome.request_parameters = crate::audit_params::json_request_parameters(outcome.service, operation, body);
     let core = state.core.clone();
     let executed = match service {
         JsonService::Kms => {
@@ -337,9 +337,9 @@ async fn handle_query(
     outcome: &mut Outcome,
     (request_id, user_agent, connection): (String, String, Option<ConnectionInfo>),
 ) -> Result<Vec<u8>, ApiError> {
-    let params = crate::query::parse_form(body);
-    let action = crate::query::first(&params, "Action").unwrap_or_default().to_string();
-    let service = QueryService::from_version(crate::query::first(&params, "Version"));
+    let params = crate::query::Params::parse(body);
+    let action = params.get("Action").unwrap_or_default().to_string();
+    let service = QueryService::from_version(params.get("Version"));
     outcome.service = service.signing_name();
     outcome.operation = action.clone();
     outcome.xml_namespace = Some(service.namespace());
@@ -366,8 +366,11 @@ async fn handle_query(
         QueryService::Iam => {
             let request = crate::generated::iam::Request::decode(&action, &params)
                 .map_err(|e| ApiError::from(crate::query::DecodeFailure::new(&e, &params)))?;
-            outcome.request_parameters =
-                crate::audit_params::request_parameters(serde_json::to_value(&request).unwrap_or(Value::Null));
+            outcome.request_parameters = crate::audit_params::request_parameters(
+                outcome.service,
+                &action,
+                serde_json::to_value(&request).unwrap_or(Value::Null),
+            );
             authorize::authorize_iam(&state.core, &ctx, &action, &params)?;
             let core = state.core.clone();
             let output = if outcome.read_only {
@@ -383,8 +386,11 @@ async fn handle_query(
         QueryService::Sts => {
             let request = crate::generated::sts::Request::decode(&action, &params)
                 .map_err(|e| ApiError::from(crate::query::DecodeFailure::new(&e, &params)))?;
-            outcome.request_parameters =
-                crate::audit_params::request_parameters(serde_json::to_value(&request).unwrap_or(Value::Null));
+            outcome.request_parameters = crate::audit_params::request_parameters(
+                outcome.service,
+                &action,
+                serde_json::to_value(&request).unwrap_or(Value::Null),
+            );
             let core = state.core.clone();
             let response = tokio::task::block_in_place(|| crate::sts::execute(&core, &ctx, request))?;
             Ok(response.encode(&request_id).into_bytes())
@@ -428,7 +434,7 @@ fn refuse_session_token_outside_its_scope(
 /// identity caller once the token is accepted; the token itself is redacted from its parameters.
 fn assume_role_with_web_identity(
     state: &AppState,
-    params: &[(String, String)],
+    params: &crate::query::Params,
     outcome: &mut Outcome,
     origin: &keyhaven_core::web_identity::Origin,
 ) -> Result<Vec<u8>, ApiError> {
@@ -437,8 +443,11 @@ fn assume_role_with_web_identity(
     let crate::generated::sts::Request::AssumeRoleWithWebIdentity(request) = decoded else {
         return Err(ApiError::internal());
     };
-    outcome.request_parameters =
-        crate::audit_params::request_parameters(serde_json::to_value(&request).unwrap_or(Value::Null));
+    outcome.request_parameters = crate::audit_params::request_parameters(
+        outcome.service,
+        "AssumeRoleWithWebIdentity",
+        serde_json::to_value(&request).unwrap_or(Value::Null),
+    );
     let core = state.core.clone();
     let answer =
         tokio::task::block_in_place(|| crate::web_identity::assume_role_with_web_identity(&core, origin, request))?;
@@ -619,6 +628,20 @@ fn service_call_event(outer: &AuditEvent, call: ServiceCall) -> AuditEvent {
     }
 }
 
+/// The operation as a metrics label: one of the service's known operations, or `unknown`, so that
+/// unauthenticated callers cannot grow the label set.
+fn metric_operation(service: &str, operation: &str) -> &'static str {
+    let known: &[&'static str] = match service {
+        "kms" => crate::generated::kms::OPERATIONS,
+        "ssm" => crate::generated::ssm::OPERATIONS,
+        "secretsmanager" => crate::generated::secretsmanager::OPERATIONS,
+        "iam" => crate::generated::iam::OPERATIONS,
+        "sts" => crate::generated::sts::OPERATIONS,
+        _ => &[],
+    };
+    known.iter().find(|op| **op == operation).copied().unwrap_or("unknown")
+}
+
 async fn finish(
     state: &AppState,
     mut outcome: Outcome,
@@ -631,9 +654,10 @@ async fn finish(
         Ok(_) => "OK",
         Err(e) => e.code,
     };
-    metrics::counter!("keyhaven_requests_total", "service" => outcome.service, "operation" => outcome.operation.clone(), "code" => code)
+    let operation = metric_operation(outcome.service, &outcome.operation);
+    metrics::counter!("keyhaven_requests_total", "service" => outcome.service, "operation" => operation, "code" => code)
         .increment(1);
-    metrics::histogram!("keyhaven_request_duration_seconds", "service" => outcome.service, "operation" => outcome.operation.clone())
+    metrics::histogram!("keyhaven_request_duration_seconds", "service" => outcome.service, "operation" => operation)
         .record(started.elapsed().as_secs_f64());
     if outcome.result.is_err() {
         metrics::counter!("keyhaven_errors_total", "service" => outcome.service, "code" => code).increment(1);
@@ -666,14 +690,16 @@ async fn finish(
         tls: connection.is_some_and(|c| c.tls),
         invoked_by: None,
     };
+    // A request that may have changed state answers only once its record is durable.
+    let changes = !outcome.read_only && outcome.result.is_ok();
     for call in std::mem::take(&mut outcome.service_calls) {
         let nested = service_call_event(&event, call);
-        if let Err(e) = state.core.audit.record(&nested).await {
+        if let Err(e) = state.core.audit.record(&nested, changes).await {
             tracing::error!(error = %e, "audit record refused; failing the request closed");
             return json_error(&ApiError::unavailable(), request_id);
         }
     }
-    if let Err(e) = state.core.audit.record(&event).await {
+    if let Err(e) = state.core.audit.record(&event, changes).await {
         tracing::error!(error = %e, "audit record refused; failing the request closed");
         return json_error(&ApiError::unavailable(), request_id);
     }

@@ -4,6 +4,7 @@
 //! verify unchanged. `parse` needs no secret; the caller looks up the access key and then calls `verify`.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -511,7 +512,8 @@ fn format_amz_date(when: OffsetDateTime) -> String {
 ///
 /// `secret_access_key` is the secret of `auth.access_key_id`; `expected_service` is the signing name of the service
 /// that received the request (e.g. `kms`). A hex `x-amz-content-sha256` must also match the body; other declared
-/// values (`UNSIGNED-PAYLOAD`, `STREAMING-*`) are signed as-is and chunk signatures are the caller's to check.
+/// values (`UNSIGNED-PAYLOAD`, `STREAMING-*`) are taken for S3 only (`UriEncoding::Single`), signed as-is, and
+/// chunk signatures are the caller's to check.
 /// The caller still validates the access key and `auth.security_token`.
 /// The checks that need no secret: credential scope and clock skew (or presigned expiry). Dev mode
 /// applies only these to access keys it does not know.
@@ -534,6 +536,16 @@ pub fn verify(
     cache: &SigningKeyCache,
 ) -> Result<(), SigV4Error> {
     check_scope_and_time(auth, expected_service, now)?;
+    // Only S3 takes a body it cannot hash up front (`UNSIGNED-PAYLOAD`, `STREAMING-*`): the JSON and
+    // Query services sign the body itself, so any other declared value is refused.
+    if encoding == UriEncoding::Double
+        && auth
+            .content_sha256
+            .as_deref()
+            .is_some_and(|declared| !is_sha256_hex(declared))
+    {
+        return Err(SigV4Error::ContentSha256Mismatch);
+    }
 
     let payload_hash = match &auth.content_sha256 {
         Some(declared) => declared.clone(),
@@ -782,16 +794,20 @@ pub fn derive_signing_key(secret_access_key: &[u8], date: &str, region: &str, se
 ///
 /// Each entry remembers a hash of the secret it was derived from, so a different secret for the same access key
 /// (a wrong guess, or a rotated key) never gets the cached key.
+///
+/// Eviction is O(1) with two generations: new keys go into `current`; when it is full it becomes `previous` and the
+/// old `previous` is dropped whole. A key found in `previous` moves back into `current`, so keys in use survive and
+/// only keys unused for a whole generation are derived again.
 #[derive(Clone)]
 pub struct SigningKeyCache {
     inner: Arc<Mutex<KeyCacheInner>>,
 }
 
 struct KeyCacheInner {
-    capacity: usize,
-    /// Logical clock for least-recently-used eviction.
-    tick: u64,
-    entries: HashMap<ScopeKey, CachedKey>,
+    /// How many keys one generation holds: half the capacity, rounded up.
+    generation_capacity: usize,
+    current: HashMap<ScopeKey, CachedKey>,
+    previous: HashMap<ScopeKey, CachedKey>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -805,17 +821,33 @@ struct ScopeKey {
 struct CachedKey {
     secret_fingerprint: [u8; 32],
     key: Zeroizing<[u8; 32]>,
-    last_used: u64,
+}
+
+/// A generation retired by an insertion, returned so that it is dropped (and its keys zeroized) after the lock is
+/// released.
+type RetiredGeneration = HashMap<ScopeKey, CachedKey>;
+
+impl KeyCacheInner {
+    /// Puts `entry` into the current generation, first retiring the current generation if it is full.
+    fn insert(&mut self, scope: ScopeKey, entry: CachedKey) -> RetiredGeneration {
+        self.previous.remove(&scope);
+        let mut retired = HashMap::new();
+        if self.current.len() >= self.generation_capacity && !self.current.contains_key(&scope) {
+            retired = std::mem::replace(&mut self.previous, std::mem::take(&mut self.current));
+        }
+        self.current.insert(scope, entry);
+        retired
+    }
 }
 
 impl SigningKeyCache {
-    /// A cache holding at most `capacity` keys; 0 disables caching.
+    /// A cache holding at most `capacity` keys (rounded up to an even number); 0 disables caching.
     pub fn new(capacity: usize) -> Self {
         Self {
             inner: Arc::new(Mutex::new(KeyCacheInner {
-                capacity,
-                tick: 0,
-                entries: HashMap::new(),
+                generation_capacity: capacity.div_ceil(2),
+                current: HashMap::new(),
+                previous: HashMap::new(),
             })),
         }
     }
@@ -829,49 +861,45 @@ impl SigningKeyCache {
             region: auth.region.clone(),
             service: auth.service.clone(),
         };
-        {
-            let mut inner = self.lock();
-            inner.tick += 1;
-            let tick = inner.tick;
-            if let Some(hit) = inner.entries.get_mut(&scope)
-                && constant_time_eq(&hit.secret_fingerprint, &fingerprint)
-            {
-                hit.last_used = tick;
-                return hit.key.clone();
-            }
+        let matches = |entry: &CachedKey| constant_time_eq(&entry.secret_fingerprint, &fingerprint);
+        let mut inner = self.lock();
+        if let Some(hit) = inner.current.get(&scope).filter(|entry| matches(entry)) {
+            return hit.key.clone();
         }
+        if let Entry::Occupied(found) = inner.previous.entry(scope.clone())
+            && matches(found.get())
+        {
+            let hit = found.remove();
+            let key = hit.key.clone();
+            let retired = inner.insert(scope, hit);
+            drop(inner);
+            drop(retired);
+            return key;
+        }
+        drop(inner);
 
         // Derived outside the lock so other requests are not held up by the HMAC chain.
         let key = derive_signing_key(secret_access_key, &auth.date, &auth.region, &auth.service);
         let mut inner = self.lock();
-        if inner.capacity == 0 {
+        if inner.generation_capacity == 0 {
             return key;
         }
-        if inner.entries.len() >= inner.capacity && !inner.entries.contains_key(&scope) {
-            let oldest = inner
-                .entries
-                .iter()
-                .min_by_key(|(_, entry)| entry.last_used)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                inner.entries.remove(&oldest);
-            }
-        }
-        let tick = inner.tick;
-        inner.entries.insert(
+        let retired = inner.insert(
             scope,
             CachedKey {
                 secret_fingerprint: fingerprint,
                 key: key.clone(),
-                last_used: tick,
             },
         );
+        drop(inner);
+        drop(retired);
         key
     }
 
     /// How many keys are cached.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        let inner = self.lock();
+        inner.current.len() + inner.previous.len()
     }
 
     /// Whether no key is cached.
@@ -880,7 +908,7 @@ impl SigningKeyCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, KeyCacheInner> {
-        // A panic while holding the lock leaves the map consistent (every update is one insert or remove).
+        // A panic while holding the lock leaves the maps consistent (every update is one insert, remove or swap).
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -1806,6 +1834,28 @@ mod tests {
                     "The provided 'x-amz-content-sha256' header does not match what was computed.",
                 )
             },
+            case(
+                "UNSIGNED-PAYLOAD outside S3",
+                |r| {
+                    r.headers
+                        .insert("x-amz-content-sha256", HeaderValue::from_static("UNSIGNED-PAYLOAD"));
+                },
+                Err(SigV4Error::ContentSha256Mismatch),
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ),
+            case(
+                "a streaming payload outside S3",
+                |r| {
+                    r.headers.insert(
+                        "x-amz-content-sha256",
+                        HeaderValue::from_static("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+                    );
+                },
+                Err(SigV4Error::ContentSha256Mismatch),
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ),
         ]
     }
 
@@ -1841,6 +1891,42 @@ mod tests {
         let mut auth = parse(&header_signed().parts()).expect("parses");
         auth.access_key_id = access_key_id.to_string();
         auth
+    }
+
+    /// The access key ids of every cached key, in both generations.
+    fn cached_access_keys(cache: &SigningKeyCache) -> Vec<String> {
+        let inner = cache.lock();
+        inner
+            .current
+            .keys()
+            .chain(inner.previous.keys())
+            .map(|k| k.access_key_id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn cache_filled_past_capacity_keeps_serving_the_newest_keys() {
+        let capacity = 8;
+        let cache = SigningKeyCache::new(capacity);
+        let auths: Vec<ParsedAuth> = (0..capacity * 3).map(|i| auth_for(&format!("AKID{i}"))).collect();
+        for auth in &auths {
+            cache.signing_key(auth, SECRET.as_bytes());
+            assert!(cache.len() <= capacity, "{} keys cached", cache.len());
+        }
+        let cached = cached_access_keys(&cache);
+        for auth in &auths[auths.len() - capacity / 2..] {
+            assert!(
+                cached.contains(&auth.access_key_id),
+                "{} evicted: {cached:?}",
+                auth.access_key_id
+            );
+            let expected = derive_signing_key(SECRET.as_bytes(), &auth.date, &auth.region, &auth.service);
+            assert_eq!(*cache.signing_key(auth, SECRET.as_bytes()), *expected);
+        }
+        assert!(
+            !cached.contains(&auths[0].access_key_id),
+            "the oldest key is still cached"
+        );
     }
 
     #[test]
@@ -1880,7 +1966,7 @@ mod tests {
         shared.signing_key(&b, SECRET.as_bytes());
         shared.signing_key(&a, SECRET.as_bytes());
         shared.signing_key(&c, SECRET.as_bytes());
-        let cached: Vec<String> = cache.lock().entries.keys().map(|k| k.access_key_id.clone()).collect();
+        let cached = cached_access_keys(&cache);
         assert!(
             cached.contains(&"A".to_string()) && cached.contains(&"C".to_string()),
             "{cached:?}"

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use keyhaven_api::generated::{iam, sts};
-use keyhaven_api::query::{self, DecodeFailure};
+use keyhaven_api::query::{self, DecodeFailure, Params};
 use keyhaven_api::shapes::{Blob, DecodeError, Timestamp};
 use serde_json::{Value, json};
 
@@ -19,20 +19,19 @@ fn data_dir() -> PathBuf {
 
 /// Decodes a form body as the request of `service` and returns it as JSON.
 fn decode(service: &str, body: &str) -> Result<Value, DecodeError> {
-    let pairs = query::parse_form(body.as_bytes());
-    let action = query::first(&pairs, "Action").unwrap_or_default();
+    let params = Params::parse(body.as_bytes());
+    let action = params.get("Action").unwrap_or_default();
     let json = match service {
-        "iam" => serde_json::to_value(iam::Request::decode(action, &pairs)?),
-        "sts" => serde_json::to_value(sts::Request::decode(action, &pairs)?),
+        "iam" => serde_json::to_value(iam::Request::decode(action, &params)?),
+        "sts" => serde_json::to_value(sts::Request::decode(action, &params)?),
         other => panic!("no service {other}"),
     };
     Ok(json.unwrap_or_default())
 }
 
 fn failure(service: &str, body: &str) -> DecodeFailure {
-    let pairs = query::parse_form(body.as_bytes());
     match decode(service, body) {
-        Err(error) => DecodeFailure::new(&error, &pairs),
+        Err(error) => DecodeFailure::new(&error, &Params::parse(body.as_bytes())),
         Ok(decoded) => panic!("{body}: decoded to {decoded}"),
     }
 }
@@ -58,7 +57,7 @@ fn botocore_request_bodies_decode_to_their_parameters() {
 fn decoded_requests_are_typed() {
     let Ok(sts::Request::AssumeRole(assume)) = sts::Request::decode(
         "AssumeRole",
-        &query::parse_form(
+        &Params::parse(
             b"Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Fr\
               &RoleSessionName=ses&RoleSessionName=ignored&DurationSeconds=%2B0900&Unknown=x\
               &Tags.member.2.Key=b&Tags.member.2.Value=2&Tags.member.1.Key=a&Tags.member.1.Value=1\
@@ -98,7 +97,7 @@ fn decoded_requests_are_typed() {
     // A GET carries the same pairs in its query string.
     let Ok(iam::Request::UpdateAccountPasswordPolicy(policy)) = iam::Request::decode(
         "UpdateAccountPasswordPolicy",
-        &query::parse_form(b"Version=2010-05-08&Action=UpdateAccountPasswordPolicy&RequireSymbols=1&HardExpiry=0"),
+        &Params::parse(b"Version=2010-05-08&Action=UpdateAccountPasswordPolicy&RequireSymbols=1&HardExpiry=0"),
     ) else {
         panic!("UpdateAccountPasswordPolicy decodes");
     };

@@ -65,11 +65,17 @@ pub enum CoreError {
     /// Details go to the log, never to the caller.
     #[error("internal error")]
     Internal(String),
+    /// Nothing was changed and the same request may succeed later (the disk is full).
+    #[error("the service is unavailable")]
+    Unavailable,
 }
 
 impl From<StoreError> for CoreError {
     fn from(e: StoreError) -> Self {
-        CoreError::Internal(e.to_string())
+        match e {
+            StoreError::Full => CoreError::Unavailable,
+            other => CoreError::Internal(other.to_string()),
+        }
     }
 }
 

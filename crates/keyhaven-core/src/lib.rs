@@ -71,8 +71,7 @@ fn run_in<T>(
 /// Settings of the core that come from configuration.
 #[derive(Debug, Clone, Default)]
 pub struct CoreConfig {
-    /// Answer a request only after its audit record is durable.
-    pub strict_audit: bool,
+    pub audit: audit::AuditSettings,
     /// Names of the change-event delivery targets; each gets its own outbox.
     pub event_targets: Vec<String>,
     /// Parameter Store's per account-and-Region parameter limits.
@@ -107,7 +106,7 @@ impl Core {
         clock: Arc<AdjustableClock>,
         config: CoreConfig,
     ) -> Result<Arc<Self>, CoreError> {
-        let audit = AuditLog::start(store.clone(), config.strict_audit)?;
+        let audit = AuditLog::start(store.clone(), &root, config.audit)?;
         let root = Arc::new(root);
         let iam = Arc::new(iam::Iam::new(store.clone(), root.clone(), clock.clone()));
         let authz = Arc::new(authz::Authorizer::new(iam.clone(), clock.clone()));

@@ -54,7 +54,7 @@ impl Core {
 
     fn run_job(&self, job: &Job) -> Result<(), CoreError> {
         match job.kind.split('.').next() {
-            Some("kms") => self.kms.run_job(job),
+            Some("kms") => self.record_service_events(self.kms.run_job(job)?),
             Some("sts") => self.sts.run_job(job),
             Some("ssm") => self.ssm.run_job(job),
             Some("secrets") => self.secrets.run_job(job, &self.audit),
@@ -64,6 +64,13 @@ impl Core {
             }
             _ => Err(CoreError::Internal(format!("no handler for job kind {}", job.kind))),
         }
+    }
+
+    /// CloudTrail records of work a job did, written once that work is committed.
+    fn record_service_events(&self, events: Vec<crate::audit::ServiceEvent>) -> Result<(), CoreError> {
+        events
+            .iter()
+            .try_for_each(|event| self.audit.record_service_event(event))
     }
 }
 

@@ -29,7 +29,7 @@ const TOKEN_BYTES: usize = 96;
 const PURGE_AFTER_EXPIRY_SECONDS: i64 = 7 * 86_400;
 
 /// A stored session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub v: u32,
     pub access_key_id: String,
@@ -43,6 +43,26 @@ pub struct SessionRecord {
     pub user_name: Option<String>,
     pub role: Option<RoleSession>,
     pub facts: SessionFacts,
+}
+
+/// Everything but the sealed secret and the token's hash.
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("v", &self.v)
+            .field("access_key_id", &self.access_key_id)
+            .field("sealed_secret", &"<redacted>")
+            .field("token_sha256", &"<redacted>")
+            .field("expiration", &self.expiration)
+            .field("kind", &self.kind)
+            .field("account_id", &self.account_id)
+            .field("arn", &self.arn)
+            .field("principal_id", &self.principal_id)
+            .field("user_name", &self.user_name)
+            .field("role", &self.role)
+            .field("facts", &self.facts)
+            .finish()
+    }
 }
 
 impl SessionRecord {
@@ -215,7 +235,7 @@ impl Sts {
 }
 
 /// What AssumeRole takes, already shape-validated by the wire layer.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct AssumeRoleInput {
     pub role_arn: String,
     pub session_name: String,
@@ -228,6 +248,25 @@ pub struct AssumeRoleInput {
     pub source_identity: Option<String>,
     pub serial_number: Option<String>,
     pub token_code: Option<String>,
+}
+
+/// Everything but the MFA code, which stays usable for the rest of its time window.
+impl std::fmt::Debug for AssumeRoleInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssumeRoleInput")
+            .field("role_arn", &self.role_arn)
+            .field("session_name", &self.session_name)
+            .field("duration_seconds", &self.duration_seconds)
+            .field("external_id", &self.external_id)
+            .field("policy", &self.policy)
+            .field("policy_arns", &self.policy_arns)
+            .field("tags", &self.tags)
+            .field("transitive_tag_keys", &self.transitive_tag_keys)
+            .field("source_identity", &self.source_identity)
+            .field("serial_number", &self.serial_number)
+            .field("token_code", &self.token_code.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 const DEFAULT_ROLE_SESSION_SECONDS: i32 = 3_600;
@@ -298,7 +337,8 @@ impl crate::Core {
         ctx: &RequestContext,
         mut input: AssumeRoleInput,
     ) -> Result<IssuedCredentials, CoreError> {
-        if ctx.principal.kind == PrincipalKind::Root {
+        // A service acting for the account (a rotation function's role) is not the root user calling.
+        if ctx.principal.kind == PrincipalKind::Root && ctx.via_service.is_none() {
             return Err(CoreError::AccessDenied(
                 "Roles may not be assumed by root accounts.".into(),
             ));

@@ -4,12 +4,14 @@
 //! the caller's label as associated data so a sealed value cannot be moved to another record.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 
 use zeroize::Zeroize;
 
 use crate::{CryptoError, SecretBytes, random_array};
 
 const SEALED_VERSION: u8 = 1;
+const DERIVATION_SALT: &[u8] = b"keyhaven/root-key/derive/v1";
 pub const ROOT_KEY_LEN: usize = 32;
 
 /// The 256-bit root key. Its bytes never leave this type except through [`RootKey::to_secret`].
@@ -39,6 +41,19 @@ impl RootKey {
             key: LessSafeKey::new(unbound),
             material: SecretBytes::from_slice(bytes),
         })
+    }
+
+    /// A 32-byte key for `purpose` (HKDF-SHA256 of the root key), so that the root key itself is
+    /// only ever used to seal.
+    pub fn derive(&self, purpose: &[u8]) -> Result<SecretBytes, CryptoError> {
+        let prk = Salt::new(HKDF_SHA256, DERIVATION_SALT).extract(self.material.expose());
+        let info = [purpose];
+        let okm = prk.expand(&info, HKDF_SHA256).map_err(|_| CryptoError::KeyLength)?;
+        let mut out = [0u8; 32];
+        okm.fill(&mut out).map_err(|_| CryptoError::KeyLength)?;
+        let derived = SecretBytes::from_slice(&out);
+        out.zeroize();
+        Ok(derived)
     }
 
     /// The raw key, for writing the root key file.
@@ -86,6 +101,19 @@ impl RootKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_keys_match_an_independent_hkdf() {
+        // Python `cryptography`: HKDF(SHA256, length=32, salt=b"keyhaven/root-key/derive/v1",
+        // info=b"keyhaven/audit-chain/v1").derive(bytes([0x11] * 32)).hex()
+        let root = RootKey::from_bytes(&[0x11; 32]).expect("root");
+        let derived = root.derive(b"keyhaven/audit-chain/v1").expect("derive");
+        assert_eq!(
+            hex::encode(derived.expose()),
+            "648541715fc0ce2139286593afc635d7f9815726078b143e0e90bec68131e375"
+        );
+        assert_ne!(root.derive(b"other").expect("derive").expose(), derived.expose());
+    }
 
     #[test]
     fn sealed_values_open_under_the_same_label_only() {

@@ -1,7 +1,7 @@
 //! The backend conformance suite: every backend must pass these same checks.
 
 use crate::testing::TempDir;
-use crate::{AuditEntry, Backend, Job, SqliteStore, StoreError};
+use crate::{AuditBatch, Backend, Job, SqliteStore, StoreError};
 
 fn sqlite() -> (TempDir, SqliteStore) {
     let dir = TempDir::new();
@@ -134,24 +134,43 @@ fn jobs_come_due_in_order_and_can_be_cancelled() {
     }
 }
 
+fn batch(first: u64, last: u64) -> AuditBatch {
+    AuditBatch {
+        first_sequence: first,
+        last_sequence: last,
+        first_time: first as i64 * 10,
+        last_time: last as i64 * 10,
+        body: vec![first as u8; 4],
+        mac: [last as u8; 32],
+    }
+}
+
 #[test]
-fn audit_appends_and_reads_back_in_order() {
+fn audit_batches_append_with_their_head_and_read_back_in_order() {
     for (_dir, store) in backends() {
         assert_eq!(store.last_audit().expect("last"), None);
-        let entry = |sequence| AuditEntry {
-            sequence,
-            event_time: 7,
-            record: vec![sequence as u8],
-            chain_hash: [sequence as u8; 32],
-        };
-        store.append_audit(&[entry(1), entry(2)]).expect("append");
-        store.append_audit(&[entry(3)]).expect("append");
-        assert_eq!(store.last_audit().expect("last"), Some(entry(3)));
-        assert_eq!(store.audit_after(1, 10).expect("after"), vec![entry(2), entry(3)]);
+        assert_eq!(store.audit_head().expect("head"), None);
+        store.append_audit(&batch(1, 2), b"head-2").expect("append");
+        store.append_audit(&batch(3, 3), b"head-3").expect("append");
+        assert_eq!(store.last_audit().expect("last"), Some(batch(3, 3)));
+        assert_eq!(store.audit_head().expect("head").as_deref(), Some(&b"head-3"[..]));
+        assert_eq!(store.audit_after(0, 10).expect("after"), vec![batch(1, 2), batch(3, 3)]);
+        assert_eq!(store.audit_after(1, 10).expect("after"), vec![batch(3, 3)]);
         assert!(
-            store.append_audit(&[entry(3)]).is_err(),
-            "a sequence number is written once"
+            store.append_audit(&batch(3, 4), b"head-4").is_err(),
+            "a sequence number starts one batch only"
         );
+        assert_eq!(
+            store.audit_head().expect("head").as_deref(),
+            Some(&b"head-3"[..]),
+            "a failed append leaves the head"
+        );
+        let usage = store.audit_usage().expect("usage");
+        assert_eq!((usage.batches, usage.bytes, usage.oldest_time), (2, 8, Some(10)));
+        assert_eq!(store.oldest_audit(1).expect("oldest"), vec![(2, 20, 4)]);
+        assert_eq!(store.prune_audit(2, b"anchor-2").expect("prune"), 1);
+        assert_eq!(store.audit_anchor().expect("anchor").as_deref(), Some(&b"anchor-2"[..]));
+        assert_eq!(store.audit_after(0, 10).expect("after"), vec![batch(3, 3)]);
     }
 }
 
@@ -169,14 +188,7 @@ fn wipe_clears_records_and_jobs_but_keeps_the_audit_log() {
                 })
             })
             .expect("schedule");
-        store
-            .append_audit(&[AuditEntry {
-                sequence: 1,
-                event_time: 1,
-                record: vec![1],
-                chain_hash: [0; 32],
-            }])
-            .expect("append");
+        store.append_audit(&batch(1, 1), b"head").expect("append");
         store.wipe().expect("wipe");
         assert_eq!(get(&*store, "k", "s", "x"), None);
         assert_eq!(store.next_due().expect("next"), None);

@@ -20,11 +20,17 @@ pub enum StoreError {
     SchemaTooNew { found: i64, supported: i64 },
     #[error("the store is closed")]
     Closed,
+    /// The disk is full: nothing was written; the same write may succeed once space is back.
+    #[error("the disk holding the store is full")]
+    Full,
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            _ => StoreError::Backend(e.to_string()),
+        }
     }
 }
 
@@ -44,13 +50,26 @@ pub struct Job {
     pub payload: Vec<u8>,
 }
 
-/// One audit log entry as persisted: the record, and the chain hash that covers it and all before it.
+/// A run of consecutive audit records stored as one unit: their text (compressed by the audit log,
+/// opaque here), the time span they cover, and the chain MAC over them and everything before.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    pub sequence: u64,
-    pub event_time: i64,
-    pub record: Vec<u8>,
-    pub chain_hash: [u8; 32],
+pub struct AuditBatch {
+    pub first_sequence: u64,
+    pub last_sequence: u64,
+    pub first_time: i64,
+    pub last_time: i64,
+    pub body: Vec<u8>,
+    pub mac: [u8; 32],
+}
+
+/// How much the audit log holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditUsage {
+    pub batches: u64,
+    /// Stored body bytes.
+    pub bytes: u64,
+    /// The earliest record time, when there is any.
+    pub oldest_time: Option<i64>,
 }
 
 /// Reads and writes inside one transaction. Everything done through it commits together or not at all.
@@ -80,12 +99,22 @@ pub trait Backend: Send + Sync {
     fn due_jobs(&self, now: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
     /// The earliest due time of any job, to know how long the scheduler may sleep.
     fn next_due(&self) -> Result<Option<i64>, StoreError>;
-    /// Appends audit entries in one durable batch.
-    fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
-    /// The last persisted audit entry, from which the chain continues.
-    fn last_audit(&self) -> Result<Option<AuditEntry>, StoreError>;
-    /// Audit entries with sequence greater than `after`, in order, at most `limit`.
-    fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Appends a batch and replaces the sealed head of the log, in one durable transaction.
+    fn append_audit(&self, batch: &AuditBatch, head: &[u8]) -> Result<(), StoreError>;
+    /// The last persisted batch, from which the chain continues.
+    fn last_audit(&self) -> Result<Option<AuditBatch>, StoreError>;
+    /// Batches whose first sequence is greater than `after`, in order, at most `limit`.
+    fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditBatch>, StoreError>;
+    /// The sealed head written with the last append.
+    fn audit_head(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The sealed anchor written by the last prune: where verification of what remains starts.
+    fn audit_anchor(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Removes the batches that end at or before `through` and stores `anchor`, in one transaction;
+    /// answers how many batches went.
+    fn prune_audit(&self, through: u64, anchor: &[u8]) -> Result<usize, StoreError>;
+    fn audit_usage(&self) -> Result<AuditUsage, StoreError>;
+    /// The oldest batches as (last sequence, last time, stored bytes), at most `limit`.
+    fn oldest_audit(&self, limit: usize) -> Result<Vec<(u64, i64, u64)>, StoreError>;
     /// A small key-value area for the store's own settings (identity, sealed service keys).
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;

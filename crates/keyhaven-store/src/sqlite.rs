@@ -5,10 +5,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{AuditEntry, Backend, Job, Record, StoreError, Transaction};
+use crate::{AuditBatch, AuditUsage, Backend, Job, Record, StoreError, Transaction};
 
 /// Each entry moves the schema from version `index` to `index + 1`. Never edit a released entry.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE records (
         kind TEXT NOT NULL, scope TEXT NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL,
         PRIMARY KEY (kind, scope, id)
@@ -19,7 +20,19 @@ const MIGRATIONS: &[&str] = &[r#"
         sequence INTEGER PRIMARY KEY, event_time INTEGER NOT NULL, record BLOB NOT NULL, chain_hash BLOB NOT NULL
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-"#];
+"#,
+    r#"
+    ALTER TABLE audit RENAME TO audit_v1;
+    CREATE TABLE audit_batches (
+        first_sequence INTEGER PRIMARY KEY, last_sequence INTEGER NOT NULL,
+        first_time INTEGER NOT NULL, last_time INTEGER NOT NULL, body BLOB NOT NULL, mac BLOB NOT NULL
+    );
+"#,
+];
+
+/// Meta keys the audit appends and prunes write in the same transaction as the batches.
+const AUDIT_HEAD: &str = "audit-head";
+const AUDIT_ANCHOR: &str = "audit-anchor";
 
 /// SQLite store. Record transactions and audit appends use separate connections so that a burst of
 /// audit records does not queue behind a slow record transaction in this process; reads use a third,
@@ -68,6 +81,14 @@ impl SqliteStore {
     fn audit(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         self.audit.lock().map_err(|_| StoreError::Closed)
     }
+}
+
+fn set_meta_in(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
@@ -145,17 +166,15 @@ impl Transaction for SqliteTransaction<'_> {
     }
 }
 
-fn audit_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
-    let hash: Vec<u8> = row.get(3)?;
-    let mut chain_hash = [0u8; 32];
-    if hash.len() == 32 {
-        chain_hash.copy_from_slice(&hash);
-    }
-    Ok(AuditEntry {
-        sequence: row.get::<_, i64>(0)? as u64,
-        event_time: row.get(1)?,
-        record: row.get(2)?,
-        chain_hash,
+fn audit_batch(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditBatch> {
+    let mac: Vec<u8> = row.get(5)?;
+    Ok(AuditBatch {
+        first_sequence: row.get::<_, i64>(0)? as u64,
+        last_sequence: row.get::<_, i64>(1)? as u64,
+        first_time: row.get(2)?,
+        last_time: row.get(3)?,
+        body: row.get(4)?,
+        mac: mac.try_into().unwrap_or([0u8; 32]),
     })
 }
 
@@ -202,43 +221,92 @@ impl Backend for SqliteStore {
         Ok(conn.query_row("SELECT MIN(due_at) FROM jobs", [], |row| row.get(0))?)
     }
 
-    fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+    fn append_audit(&self, batch: &AuditBatch, head: &[u8]) -> Result<(), StoreError> {
         let mut conn = self.audit()?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO audit (sequence, event_time, record, chain_hash) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for e in entries {
-                stmt.execute(params![
-                    e.sequence as i64,
-                    e.event_time,
-                    e.record,
-                    e.chain_hash.as_slice()
-                ])?;
-            }
-        }
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO audit_batches (first_sequence, last_sequence, first_time, last_time, body, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                batch.first_sequence as i64,
+                batch.last_sequence as i64,
+                batch.first_time,
+                batch.last_time,
+                batch.body,
+                batch.mac.as_slice()
+            ],
+        )?;
+        set_meta_in(&tx, AUDIT_HEAD, head)?;
         tx.commit()?;
         Ok(())
     }
 
-    fn last_audit(&self) -> Result<Option<AuditEntry>, StoreError> {
+    fn last_audit(&self) -> Result<Option<AuditBatch>, StoreError> {
         let conn = self.audit()?;
         Ok(conn
             .query_row(
-                "SELECT sequence, event_time, record, chain_hash FROM audit ORDER BY sequence DESC LIMIT 1",
+                "SELECT first_sequence, last_sequence, first_time, last_time, body, mac FROM audit_batches
+                 ORDER BY first_sequence DESC LIMIT 1",
                 [],
-                audit_entry,
+                audit_batch,
             )
             .optional()?)
     }
 
-    fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditBatch>, StoreError> {
         let conn = self.audit()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT sequence, event_time, record, chain_hash FROM audit WHERE sequence > ?1 ORDER BY sequence LIMIT ?2",
+            "SELECT first_sequence, last_sequence, first_time, last_time, body, mac FROM audit_batches
+             WHERE first_sequence > ?1 ORDER BY first_sequence LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![after as i64, limit as i64], audit_entry)?;
+        let rows = stmt.query_map(params![after as i64, limit as i64], audit_batch)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn audit_head(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta(AUDIT_HEAD)
+    }
+
+    fn audit_anchor(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta(AUDIT_ANCHOR)
+    }
+
+    fn prune_audit(&self, through: u64, anchor: &[u8]) -> Result<usize, StoreError> {
+        let mut conn = self.audit()?;
+        let tx = conn.transaction()?;
+        let removed = tx.execute(
+            "DELETE FROM audit_batches WHERE last_sequence <= ?1",
+            params![through as i64],
+        )?;
+        set_meta_in(&tx, AUDIT_ANCHOR, anchor)?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    fn audit_usage(&self) -> Result<AuditUsage, StoreError> {
+        let conn = self.audit()?;
+        Ok(conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0), MIN(first_time) FROM audit_batches",
+            [],
+            |row| {
+                Ok(AuditUsage {
+                    batches: row.get::<_, i64>(0)? as u64,
+                    bytes: row.get::<_, i64>(1)? as u64,
+                    oldest_time: row.get(2)?,
+                })
+            },
+        )?)
+    }
+
+    /// Oldest first: the batches a retention pass may remove, with their sizes.
+    fn oldest_audit(&self, limit: usize) -> Result<Vec<(u64, i64, u64)>, StoreError> {
+        let conn = self.audit()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT last_sequence, last_time, LENGTH(body) FROM audit_batches ORDER BY first_sequence LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit as i64], |row| {
+            Ok((row.get::<_, i64>(0)? as u64, row.get(1)?, row.get::<_, i64>(2)? as u64))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

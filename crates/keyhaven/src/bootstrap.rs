@@ -1,7 +1,7 @@
 //! First-start and every-start setup of a data directory: root key, root credentials, TLS material.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -85,6 +85,18 @@ pub fn root_key(data_dir: &Path, env_value: Option<String>) -> Result<RootKey, B
         }
         Err(source) => Err(BootstrapError::Io { path, source }),
     }
+}
+
+/// The root key of an existing data directory, for offline tools: never created.
+pub fn existing_root_key(data_dir: &Path, env_value: Option<String>) -> Result<RootKey, BootstrapError> {
+    let path = data_dir.join(ROOT_KEY_FILE);
+    if env_value.is_none() && !path.exists() {
+        return Err(BootstrapError::Io {
+            path,
+            source: std::io::ErrorKind::NotFound.into(),
+        });
+    }
+    root_key(data_dir, env_value)
 }
 
 /// Refuses to start with a root key that is not the one this store was sealed with.
@@ -183,7 +195,10 @@ pub fn tls_material(setting: &crate::config::TlsSetting, data_dir: &Path) -> Res
                     key: std::fs::read(&key_path).map_err(io(&key_path))?.into(),
                 }));
             }
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io(&dir)(e)),
+                _ => {}
+            }
             let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
             let certified =
                 rcgen::generate_simple_self_signed(names).map_err(|e| BootstrapError::Tls(e.to_string()))?;

@@ -2,12 +2,16 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
+use keyhaven_core::audit::Retention;
 use keyhaven_core::ssm::ParameterQuotas;
 use serde::Deserialize;
 use zeroize::Zeroizing;
+
+use crate::listener::ConnectionLimits;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,11 +27,20 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
-    /// Check the hash chain of the audit log in a data directory.
+    Serve(Box<ServeArgs>),
+    /// Check the audit log of a data directory: its keyed chain, from the first kept record to the
+    /// sealed head (needs the root key: `<data-dir>/root.key` or KEYHAVEN_ROOT_KEY).
     AuditVerify {
         #[arg(long, env = "KEYHAVEN_DATA_DIR", default_value = "./keyhaven-data")]
         data_dir: PathBuf,
+    },
+    /// Print the audit log's CloudTrail records, one JSON object a line, oldest first.
+    AuditExport {
+        #[arg(long, env = "KEYHAVEN_DATA_DIR", default_value = "./keyhaven-data")]
+        data_dir: PathBuf,
+        /// Only records after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
     },
     /// Change events.
     #[command(subcommand)]
@@ -81,9 +94,18 @@ pub struct ServeArgs {
     /// Serve TLS with a self-signed certificate generated into the data directory.
     #[arg(long, env = "KEYHAVEN_TLS_SELF_SIGNED", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub tls_self_signed: Option<bool>,
-    /// Answer each request only once its audit record is durable.
+    /// Answer every request, reads too, only once its audit record is durable (state changes always wait).
     #[arg(long, env = "KEYHAVEN_AUDIT_STRICT", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub audit_strict: Option<bool>,
+    /// Drop audit records older than this many days [default: keep them].
+    #[arg(long, env = "KEYHAVEN_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u32>,
+    /// Keep the stored audit log under this many bytes, dropping the oldest records [default: no limit].
+    #[arg(long, env = "KEYHAVEN_AUDIT_MAX_BYTES")]
+    pub audit_max_bytes: Option<u64>,
+    /// Bytes of disk kept in reserve for audit records when the disk fills [default: 8 MiB; 0: none].
+    #[arg(long, env = "KEYHAVEN_AUDIT_RESERVE_BYTES")]
+    pub audit_reserve_bytes: Option<u64>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "KEYHAVEN_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -93,6 +115,15 @@ pub struct ServeArgs {
     /// Advanced-tier parameters per account and Region [default: 100000, AWS's quota].
     #[arg(long, env = "KEYHAVEN_SSM_ADVANCED_PARAMETER_LIMIT")]
     pub ssm_advanced_parameter_limit: Option<u64>,
+    /// Connections served at once; more wait until one closes [default: 4096].
+    #[arg(long, env = "KEYHAVEN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers, idle keep-alive connections included [default: 30].
+    #[arg(long, env = "KEYHAVEN_HEADER_TIMEOUT_SECONDS")]
+    pub header_timeout_seconds: Option<u64>,
+    /// Seconds a client has to send a request's body once its headers are in [default: 30].
+    #[arg(long, env = "KEYHAVEN_BODY_TIMEOUT_SECONDS")]
+    pub body_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -115,9 +146,15 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     tls_self_signed: Option<bool>,
     audit_strict: Option<bool>,
+    audit_retention_days: Option<u32>,
+    audit_max_bytes: Option<u64>,
+    audit_reserve_bytes: Option<u64>,
     log_format: Option<LogFormat>,
     ssm_standard_parameter_limit: Option<u64>,
     ssm_advanced_parameter_limit: Option<u64>,
+    max_connections: Option<usize>,
+    header_timeout_seconds: Option<u64>,
+    body_timeout_seconds: Option<u64>,
     #[serde(default)]
     event_webhooks: Vec<FileWebhook>,
     #[serde(default)]
@@ -171,6 +208,7 @@ pub struct RotationFunctionConfig {
 }
 
 const DEFAULT_ROTATION_STEP_SECONDS: u64 = 60;
+const DEFAULT_AUDIT_RESERVE_BYTES: u64 = 8 * 1024 * 1024;
 
 fn rotation_functions(file: Vec<FileRotationFunction>) -> Result<Vec<RotationFunctionConfig>, ConfigError> {
     let mut out: Vec<RotationFunctionConfig> = Vec::with_capacity(file.len());
@@ -361,13 +399,23 @@ pub struct ServeConfig {
     pub account_id: String,
     pub tls: TlsSetting,
     pub audit_strict: bool,
+    pub audit_retention: Retention,
+    pub audit_reserve_bytes: u64,
     pub log_format: LogFormat,
     pub parameter_quotas: ParameterQuotas,
     /// Where change events are delivered; the names are the core's event targets.
     pub event_webhooks: Vec<WebhookConfig>,
     /// The functions secrets can be rotated with, by ARN.
     pub rotation_functions: Vec<RotationFunctionConfig>,
+    pub connection_limits: ConnectionLimits,
 }
+
+const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+const DEFAULT_HEADER_TIMEOUT_SECONDS: u64 = 30;
+const DEFAULT_BODY_TIMEOUT_SECONDS: u64 = 30;
+/// The longest timeout accepted: a day is already far beyond any client's patience, and the bound keeps deadline
+/// arithmetic from overflowing.
+const MAX_TIMEOUT_SECONDS: u64 = 86_400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -387,6 +435,17 @@ pub enum ConfigError {
     DuplicateWebhook(String),
     #[error("KEYHAVEN_EVENT_WEBHOOK_URL and KEYHAVEN_EVENT_WEBHOOK_SECRET must be set together")]
     IncompleteWebhookEnvironment,
+    #[error("{option} must be from 1 to {max}, not {value}")]
+    OutOfRange { option: &'static str, value: u64, max: u64 },
+}
+
+/// `value`, refused unless it is from 1 to `max`.
+fn in_range(option: &'static str, value: u64, max: u64) -> Result<u64, ConfigError> {
+    if (1..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::OutOfRange { option, value, max })
+    }
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -468,6 +527,29 @@ impl ServeArgs {
         if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
             return Err(ConfigError::AccountId(account_id));
         }
+        let max_connections = in_range(
+            "max-connections",
+            self.max_connections
+                .or(file.max_connections)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS) as u64,
+            tokio::sync::Semaphore::MAX_PERMITS as u64,
+        )?;
+        let timeout = |option, value: Option<u64>, default| {
+            in_range(option, value.unwrap_or(default), MAX_TIMEOUT_SECONDS).map(Duration::from_secs)
+        };
+        let connection_limits = ConnectionLimits {
+            max_connections: max_connections as usize,
+            header_timeout: timeout(
+                "header-timeout-seconds",
+                self.header_timeout_seconds.or(file.header_timeout_seconds),
+                DEFAULT_HEADER_TIMEOUT_SECONDS,
+            )?,
+            body_timeout: timeout(
+                "body-timeout-seconds",
+                self.body_timeout_seconds.or(file.body_timeout_seconds),
+                DEFAULT_BODY_TIMEOUT_SECONDS,
+            )?,
+        };
         let cert = self.tls_cert.or(file.tls_cert);
         let key = self.tls_key.or(file.tls_key);
         let self_signed = self.tls_self_signed.or(file.tls_self_signed).unwrap_or(false);
@@ -490,6 +572,17 @@ impl ServeArgs {
             account_id,
             tls,
             audit_strict: self.audit_strict.or(file.audit_strict).unwrap_or(false),
+            audit_retention: Retention {
+                max_age_seconds: self
+                    .audit_retention_days
+                    .or(file.audit_retention_days)
+                    .map(|days| i64::from(days) * 86_400),
+                max_bytes: self.audit_max_bytes.or(file.audit_max_bytes),
+            },
+            audit_reserve_bytes: self
+                .audit_reserve_bytes
+                .or(file.audit_reserve_bytes)
+                .unwrap_or(DEFAULT_AUDIT_RESERVE_BYTES),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             parameter_quotas: ParameterQuotas {
                 standard: self
@@ -503,6 +596,7 @@ impl ServeArgs {
             },
             event_webhooks: webhooks(file.event_webhooks, env)?,
             rotation_functions: rotation_functions(file.rotation_functions)?,
+            connection_limits,
         })
     }
 }
@@ -552,6 +646,58 @@ mod tests {
             Err(ConfigError::AccountId(_))
         ));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn connection_limits_come_from_flags_then_the_file_then_defaults() {
+        let defaults = ServeArgs::default().resolve().expect("defaults").connection_limits;
+        assert_eq!(
+            defaults,
+            ConnectionLimits {
+                max_connections: 4096,
+                header_timeout: Duration::from_secs(30),
+                body_timeout: Duration::from_secs(30),
+            }
+        );
+        let file = "max-connections = 10\nheader-timeout-seconds = 5\nbody-timeout-seconds = 7\n";
+        let from_file = resolve_file("limits", file, &[]).expect("resolve").connection_limits;
+        assert_eq!(
+            from_file,
+            ConnectionLimits {
+                max_connections: 10,
+                header_timeout: Duration::from_secs(5),
+                body_timeout: Duration::from_secs(7),
+            }
+        );
+        let refused = [
+            ("max-connections = 0\n", "max-connections must be from 1"),
+            (
+                "header-timeout-seconds = 0\n",
+                "header-timeout-seconds must be from 1 to 86400, not 0",
+            ),
+            (
+                "body-timeout-seconds = 86401\n",
+                "body-timeout-seconds must be from 1 to 86400, not 86401",
+            ),
+        ];
+        for (i, (file, expected)) in refused.iter().enumerate() {
+            let error = resolve_file(&format!("limits{i}"), file, &[])
+                .expect_err(file)
+                .to_string();
+            assert!(error.contains(expected), "{file}: {error}");
+        }
+        let flagged = ServeArgs {
+            max_connections: Some(2),
+            header_timeout_seconds: Some(1),
+            ..Default::default()
+        }
+        .resolve()
+        .expect("flags")
+        .connection_limits;
+        assert_eq!(
+            (flagged.max_connections, flagged.header_timeout),
+            (2, Duration::from_secs(1))
+        );
     }
 
     const SECRET: &str = "0123456789abcdef-shared";

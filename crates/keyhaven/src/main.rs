@@ -2,6 +2,7 @@
 
 mod bootstrap;
 mod config;
+mod data_dir;
 mod events_tail;
 mod listener;
 mod postgres;
@@ -15,7 +16,7 @@ use clap::Parser;
 use keyhaven_api::credentials::CredentialRegistry;
 use keyhaven_api::server::{AppState, MetricsRender};
 use keyhaven_api::sigv4::SigningKeyCache;
-use keyhaven_core::audit::{ChainCheck, verify_chain};
+use keyhaven_core::audit::{ChainCheck, read_records, verify_chain};
 use keyhaven_core::clock::AdjustableClock;
 use keyhaven_core::{Core, CoreConfig};
 use keyhaven_store::SqliteStore;
@@ -24,12 +25,14 @@ use tokio::sync::watch;
 use crate::config::{Cli, Command, EventsCommand, LogFormat, ServeConfig};
 
 const DATABASE_FILE: &str = "keyhaven.db";
+const AUDIT_RESERVE_FILE: &str = "audit.reserve";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => args.resolve().map_err(|e| e.to_string()).and_then(serve),
         Command::AuditVerify { data_dir } => audit_verify(&data_dir),
+        Command::AuditExport { data_dir, after } => audit_export(&data_dir, after),
         Command::Events(EventsCommand::Tail(args)) => events_tail::run(&args),
     };
     match result {
@@ -62,8 +65,9 @@ fn serve(config: ServeConfig) -> Result<(), String> {
 }
 
 async fn run(config: ServeConfig) -> Result<(), String> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
-    let store = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?);
+    let database = config.data_dir.join(DATABASE_FILE);
+    data_dir::prepare(&config.data_dir, &database)?;
+    let store = Arc::new(SqliteStore::open(&database).map_err(|e| e.to_string())?);
     let root =
         bootstrap::root_key(&config.data_dir, std::env::var("KEYHAVEN_ROOT_KEY").ok()).map_err(|e| e.to_string())?;
     bootstrap::check_root_key(&*store, &root, &config.data_dir).map_err(|e| e.to_string())?;
@@ -95,7 +99,12 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         root,
         clock,
         CoreConfig {
-            strict_audit: config.audit_strict,
+            audit: keyhaven_core::audit::AuditSettings {
+                strict: config.audit_strict,
+                reserve: (config.audit_reserve_bytes > 0)
+                    .then(|| (config.data_dir.join(AUDIT_RESERVE_FILE), config.audit_reserve_bytes)),
+                retention: config.audit_retention,
+            },
             event_targets: config.event_webhooks.iter().map(|t| t.name.clone()).collect(),
             parameter_quotas: config.parameter_quotas,
         },
@@ -151,7 +160,14 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         tracing::info!("shutdown requested; finishing in-flight requests");
         let _ = shutdown_tx.send(true);
     });
-    listener::serve(listener, keyhaven_api::server::router(state), tls, shutdown_rx).await;
+    listener::serve(
+        listener,
+        keyhaven_api::server::router(state),
+        tls,
+        config.connection_limits,
+        shutdown_rx,
+    )
+    .await;
     let _ = scheduler.await;
     for deliverer in deliverers {
         let _ = deliverer.await;
@@ -183,11 +199,31 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 
 fn audit_verify(data_dir: &std::path::Path) -> Result<(), String> {
     let store = SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?;
-    match verify_chain(&store).map_err(|e| e.to_string())? {
-        ChainCheck::Intact { records } => {
-            println!("audit log intact: {records} records");
+    let root =
+        bootstrap::existing_root_key(data_dir, std::env::var("KEYHAVEN_ROOT_KEY").ok()).map_err(|e| e.to_string())?;
+    match verify_chain(&store, &root).map_err(|e| e.to_string())? {
+        ChainCheck::Intact { records, last } => {
+            println!("audit log intact: {records} records, the last numbered {last}");
             Ok(())
         }
-        ChainCheck::BrokenAt { sequence } => Err(format!("audit log chain is broken at record {sequence}")),
+        ChainCheck::Broken { sequence, reason } => {
+            Err(format!("audit log fails verification at record {sequence}: {reason}"))
+        }
+    }
+}
+
+fn audit_export(data_dir: &std::path::Path, mut after: u64) -> Result<(), String> {
+    use std::io::Write as _;
+    let store = SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let page = read_records(&store, after, 1_000).map_err(|e| e.to_string())?;
+        let Some((last, _)) = page.last() else { return Ok(()) };
+        after = *last;
+        for (_, record) in page {
+            out.write_all(&record)
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(|e| e.to_string())?;
+        }
     }
 }

@@ -17,7 +17,7 @@ const SEED_BYTES: usize = 20;
 const DRIFT_STEPS: u64 = 1;
 
 /// A virtual MFA device. `sealed_seed` is the TOTP seed sealed by the root key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct MfaDevice {
     pub v: u32,
     pub serial_number: String,
@@ -29,6 +29,23 @@ pub struct MfaDevice {
     pub tags: Vec<Tag>,
     /// The last step a code was accepted for: a code is good once.
     pub last_used_step: Option<u64>,
+}
+
+/// Everything but the sealed seed.
+impl std::fmt::Debug for MfaDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaDevice")
+            .field("v", &self.v)
+            .field("serial_number", &self.serial_number)
+            .field("account_id", &self.account_id)
+            .field("sealed_seed", &"<redacted>")
+            .field("user_name", &self.user_name)
+            .field("enable_date", &self.enable_date)
+            .field("create_date", &self.create_date)
+            .field("tags", &self.tags)
+            .field("last_used_step", &self.last_used_step)
+            .finish()
+    }
 }
 
 /// A new device with its seed, shown this once (base32, as authenticator apps take it).

@@ -150,7 +150,7 @@ impl ManagedPolicy {
 }
 
 /// An access key. `sealed_secret` is the secret sealed by the root key (base64).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessKeyRecord {
     pub v: u32,
     pub access_key_id: String,
@@ -163,6 +163,23 @@ pub struct AccessKeyRecord {
     pub sealed_secret: String,
     pub create_date: f64,
     pub last_used: Option<LastUsed>,
+}
+
+/// Everything but the sealed secret.
+impl std::fmt::Debug for AccessKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyRecord")
+            .field("v", &self.v)
+            .field("access_key_id", &self.access_key_id)
+            .field("account_id", &self.account_id)
+            .field("user_name", &self.user_name)
+            .field("user_id", &self.user_id)
+            .field("active", &self.active)
+            .field("sealed_secret", &"<redacted>")
+            .field("create_date", &self.create_date)
+            .field("last_used", &self.last_used)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

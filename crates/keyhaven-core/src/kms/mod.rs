@@ -14,6 +14,7 @@ use keyhaven_crypto::{EncryptionContext, RootKey, SecretBytes};
 use keyhaven_policy::{PolicyDocument, PolicyKind, ResourceRules};
 use keyhaven_store::{Backend, Job, Transaction};
 
+use crate::audit::{AuditResource, ServiceEvent};
 use crate::authz::{Access, Authorizer, Resource, ResourcePolicy};
 use crate::clock::{Clock, epoch_seconds};
 use crate::context::RequestContext;
@@ -32,6 +33,8 @@ const MIN_PENDING_WINDOW_DAYS: i32 = 7;
 const MAX_PENDING_WINDOW_DAYS: i32 = 30;
 pub const JOB_DELETE_KEY: &str = "kms.delete-key";
 pub const JOB_ROTATE_KEY: &str = "kms.rotate-key";
+/// The service principal of KMS's own work (scheduled deletion, automatic rotation).
+const SERVICE_PRINCIPAL: &str = "kms.amazonaws.com";
 
 /// Everything CreateKey takes, already shape-validated by the wire layer.
 #[derive(Debug, Default, Clone)]
@@ -1496,10 +1499,15 @@ impl Kms {
     }
 
     /// Runs one due scheduler job of a KMS kind. Unknown keys (already deleted) are not an error.
-    pub fn run_job(&self, job: &Job) -> Result<(), CoreError> {
+    /// Runs a scheduled key deletion or rotation; answers the CloudTrail service events of what it did
+    /// (`DeleteKey`, `RotateKey`).
+    pub fn run_job(&self, job: &Job) -> Result<Vec<ServiceEvent>, CoreError> {
         let key_id = String::from_utf8_lossy(&job.payload).to_string();
-        let now = self.clock.now().unix_timestamp();
+        let now = self.clock.now();
+        let now_seconds = now.unix_timestamp();
+        let mut events = Vec::new();
         let done = transact(&*self.store, |tx| {
+            events.clear();
             tx.cancel(&job.id)?;
             let Some(scope) = tx.get(KEY_SCOPE_INDEX_KIND, "", &key_id)? else {
                 return Ok(());
@@ -1508,13 +1516,26 @@ impl Kms {
             let Some(mut record) = resolve::load_key(tx, &scope, &key_id)? else {
                 return Ok(());
             };
+            let about = |record: &KeyRecord, name: &str, data: serde_json::Value| {
+                let key = AuditResource {
+                    arn: record.arn(),
+                    resource_type: "AWS::KMS::Key",
+                    account_id: record.account_id.clone(),
+                };
+                ServiceEvent::about(SERVICE_PRINCIPAL, name, now, key, data)
+            };
             match job.kind.as_str() {
                 JOB_DELETE_KEY => {
                     if record.state == KeyState::PendingDeletion
-                        && record.deletion_date.is_some_and(|d| d as i64 <= now)
+                        && record.deletion_date.is_some_and(|d| d as i64 <= now_seconds)
                     {
                         resolve::delete_key_records(tx, &record)?;
                         tx.cancel(&format!("{JOB_ROTATE_KEY}/{key_id}"))?;
+                        events.push(about(
+                            &record,
+                            "DeleteKey",
+                            serde_json::json!({ "keyId": record.key_id }),
+                        )?);
                     }
                 }
                 JOB_ROTATE_KEY => {
@@ -1522,11 +1543,15 @@ impl Kms {
                         return Ok(());
                     }
                     if record.state == KeyState::Enabled {
-                        record
-                            .materials
-                            .push(self.new_material(&record.key_id, MaterialOrigin::Automatic)?);
+                        let material = self.new_material(&record.key_id, MaterialOrigin::Automatic)?;
+                        events.push(about(
+                            &record,
+                            "RotateKey",
+                            serde_json::json!({ "keyId": record.key_id, "keyMaterialId": material.id }),
+                        )?);
+                        record.materials.push(material);
                     }
-                    let next = job.due_at.max(now - SECONDS_PER_DAY)
+                    let next = job.due_at.max(now_seconds - SECONDS_PER_DAY)
                         + i64::from(record.rotation.period_days) * SECONDS_PER_DAY;
                     record.rotation.next_rotation = Some(next as f64);
                     record.revision += 1;
@@ -1538,7 +1563,7 @@ impl Kms {
             Ok(())
         });
         self.invalidate(&key_id);
-        done
+        done.map(|()| events)
     }
 }
 

@@ -52,13 +52,25 @@ pub enum MaterialOrigin {
 }
 
 /// One backing key of a KMS key. `sealed` is the root-key-sealed material (standard base64).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Material {
     /// 64 hex characters; also the blob's material id.
     pub id: String,
     pub sealed: String,
     pub created: f64,
     pub origin: MaterialOrigin,
+}
+
+/// Everything but the sealed material.
+impl std::fmt::Debug for Material {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Material")
+            .field("id", &self.id)
+            .field("sealed", &"<redacted>")
+            .field("created", &self.created)
+            .field("origin", &self.origin)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -94,10 +94,20 @@ fn token_in_use(token: &str, arn: &str) -> CoreError {
 }
 
 /// A secret value: SecretString or SecretBinary.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub enum SecretValue {
     String(Zeroizing<String>),
     Binary(SecretBytes),
+}
+
+/// The kind and length only.
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretValue::String(value) => write!(f, "String({} bytes)", value.len()),
+            SecretValue::Binary(value) => write!(f, "Binary({} bytes)", value.len()),
+        }
+    }
 }
 
 impl SecretValue {

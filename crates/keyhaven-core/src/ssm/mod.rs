@@ -103,7 +103,7 @@ impl Default for ParameterQuotas {
 }
 
 /// Everything PutParameter takes, already shape-validated by the wire layer.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct PutInput {
     pub name: String,
     pub description: Option<String>,
@@ -119,7 +119,6 @@ pub struct PutInput {
 }
 
 /// A parameter value as GetParameter and friends return it.
-#[derive(Debug)]
 pub struct ParameterView {
     pub name: String,
     pub parameter_type: String,
@@ -135,7 +134,6 @@ pub struct ParameterView {
 }
 
 /// A version's metadata (DescribeParameters, GetParameterHistory).
-#[derive(Debug)]
 pub struct MetadataView {
     pub name: String,
     pub arn: String,
@@ -143,6 +141,55 @@ pub struct MetadataView {
     pub labels: Vec<String>,
     /// Set by GetParameterHistory: the value, decrypted if asked for.
     pub value: Option<Zeroizing<String>>,
+}
+
+/// What `Debug` shows of a value that may be a decrypted SecureString.
+const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for PutInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutInput")
+            .field("name", &self.name)
+            .field("description", &self.description)
+            .field("value", &REDACTED)
+            .field("parameter_type", &self.parameter_type)
+            .field("key_id", &self.key_id)
+            .field("overwrite", &self.overwrite)
+            .field("allowed_pattern", &self.allowed_pattern)
+            .field("tags", &self.tags)
+            .field("tier", &self.tier)
+            .field("policies", &self.policies)
+            .field("data_type", &self.data_type)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ParameterView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParameterView")
+            .field("name", &self.name)
+            .field("parameter_type", &self.parameter_type)
+            .field("value", &REDACTED)
+            .field("version", &self.version)
+            .field("selector", &self.selector)
+            .field("last_modified", &self.last_modified)
+            .field("arn", &self.arn)
+            .field("data_type", &self.data_type)
+            .field("source_result", &self.source_result.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for MetadataView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetadataView")
+            .field("name", &self.name)
+            .field("arn", &self.arn)
+            .field("version", &self.version)
+            .field("labels", &self.labels)
+            .field("value", &self.value.as_ref().map(|_| REDACTED))
+            .finish()
+    }
 }
 
 /// A service setting as the Get/Update/ResetServiceSetting operations show it.
