@@ -178,6 +178,27 @@ pub(crate) mod testing {
         (dir, core)
     }
 
+    /// The CloudTrail service events the core recorded, as (eventSource, eventName, the resource's
+    /// ARN); stops the audit writer to read them.
+    pub fn service_events(core: &Core) -> Vec<(String, String, String)> {
+        core.audit.shutdown();
+        crate::audit::read_records(&*core.store, 0, 1_000)
+            .expect("audit")
+            .iter()
+            .map(|(_, record)| serde_json::from_slice::<serde_json::Value>(record).expect("json"))
+            .filter(|r| r["eventType"] == "AwsServiceEvent")
+            .map(|r| {
+                assert_eq!(r["userIdentity"]["invokedBy"], r["eventSource"]);
+                let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+                (
+                    text(&r["eventSource"]),
+                    text(&r["eventName"]),
+                    text(&r["resources"][0]["ARN"]),
+                )
+            })
+            .collect()
+    }
+
     pub fn ctx(region: &str) -> RequestContext {
         RequestContext {
             request_id: "test-request".into(),

@@ -56,7 +56,7 @@ impl Core {
         match job.kind.split('.').next() {
             Some("kms") => self.record_service_events(self.kms.run_job(job)?),
             Some("sts") => self.sts.run_job(job),
-            Some("ssm") => self.ssm.run_job(job),
+            Some("ssm") => self.record_service_events(self.ssm.run_job(job)?),
             Some("secrets") => self.secrets.run_job(job, &self.audit),
             Some("events") => {
                 let now = self.clock.now().unix_timestamp();

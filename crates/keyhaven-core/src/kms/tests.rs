@@ -242,29 +242,10 @@ fn scheduled_deletion_runs_when_the_window_ends_and_not_before() {
         "aliases go with the key"
     );
     assert_eq!(
-        service_events(&core),
-        [("DeleteKey".to_string(), key.arn())],
+        crate::testing::service_events(&core),
+        [("kms.amazonaws.com".to_string(), "DeleteKey".to_string(), key.arn())],
         "the deletion is a CloudTrail service event"
     );
-}
-
-/// The CloudTrail service events the server recorded: (eventName, the resource's ARN).
-fn service_events(core: &crate::Core) -> Vec<(String, String)> {
-    core.audit.shutdown();
-    crate::audit::read_records(&*core.store, 0, 1_000)
-        .expect("audit")
-        .iter()
-        .map(|(_, record)| serde_json::from_slice::<serde_json::Value>(record).expect("json"))
-        .filter(|r| r["eventType"] == "AwsServiceEvent")
-        .map(|r| {
-            assert_eq!(r["eventSource"], "kms.amazonaws.com");
-            assert_eq!(r["userIdentity"]["invokedBy"], "kms.amazonaws.com");
-            (
-                r["eventName"].as_str().unwrap_or_default().to_string(),
-                r["resources"][0]["ARN"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -325,7 +306,10 @@ fn automatic_rotation_adds_material_and_old_ciphertexts_still_decrypt() {
         Some((crate::testing::START + 180 * 86_400) as f64),
         "rescheduled one period later"
     );
-    assert_eq!(service_events(&core), [("RotateKey".to_string(), key.arn())]);
+    assert_eq!(
+        crate::testing::service_events(&core),
+        [("kms.amazonaws.com".to_string(), "RotateKey".to_string(), key.arn())]
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@ use keyhaven_store::{Backend, Job, Transaction};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use crate::audit::ServiceEvent;
 use crate::authz::{Access, Authorizer, Resource, ResourcePolicy};
 use crate::clock::{Clock, epoch_seconds};
 use crate::context::RequestContext;
@@ -1322,7 +1323,8 @@ impl Secrets {
     }
 
     /// The deletion job: removes the secret for good if it is still scheduled for deletion.
-    fn run_delete_job(&self, job: &Job) -> Result<(), CoreError> {
+    /// Deletes a secret whose recovery window ended: the CloudTrail service event `DeleteSecret`.
+    fn run_delete_job(&self, job: &Job, audit: &crate::audit::AuditLog) -> Result<(), CoreError> {
         let payload: serde_json::Value = serde_json::from_slice(&job.payload)?;
         let (Some(scope), Some(name), Some(arn)) = (
             payload["scope"].as_str(),
@@ -1332,22 +1334,41 @@ impl Secrets {
             return Err(CoreError::Internal("bad secret deletion job payload".into()));
         };
         let now = self.now();
+        let mut deleted = false;
         transact(&*self.store, |tx| {
+            deleted = false;
             if let Some(record) = load_secret(tx, scope, name)?
                 && record.arn == arn
                 && record.deletion_due.is_some_and(|due| due <= now + 1.0)
             {
                 delete_secret_records(tx, scope, &record)?;
                 tx.cancel(&job_id(JOB_ROTATE, scope, name))?;
+                deleted = true;
             }
             tx.cancel(&job.id)?;
             Ok(())
-        })
+        })?;
+        if !deleted {
+            return Ok(());
+        }
+        let secret = crate::audit::AuditResource {
+            arn: arn.to_string(),
+            resource_type: "AWS::SecretsManager::Secret",
+            account_id: names::account_of(arn).to_string(),
+        };
+        let data = serde_json::json!({ "SecretId": arn });
+        audit.record_service_event(&ServiceEvent::about(
+            SERVICE_PRINCIPAL,
+            "DeleteSecret",
+            self.clock.now(),
+            secret,
+            data,
+        )?)
     }
 
     pub fn run_job(&self, job: &Job, audit: &crate::audit::AuditLog) -> Result<(), CoreError> {
         match job.kind.as_str() {
-            JOB_DELETE => self.run_delete_job(job),
+            JOB_DELETE => self.run_delete_job(job, audit),
             JOB_ROTATE => rotation::run_job(self, job, audit),
             other => Err(CoreError::Internal(format!("unknown secrets job {other}"))),
         }

@@ -140,6 +140,13 @@ fn deletion_waits_for_its_window_and_restore_cancels_it() {
     assert_eq!(current(&core, "kept"), "v");
     // The name is free again.
     create(&core, "short", "again");
+    let events = crate::testing::service_events(&core);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].0.as_str(), events[0].1.as_str()),
+        ("secretsmanager.amazonaws.com", "DeleteSecret")
+    );
+    assert!(events[0].2.contains(":secret:short-"), "{events:?}");
 }
 
 /// Rotation functions for tests: the built-in random-password rotator, optionally failing a step.

@@ -10,9 +10,10 @@ mod secure;
 use std::sync::Arc;
 
 use keyhaven_store::{Backend, Job, Transaction};
-use serde_json::json;
+use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
+use crate::audit::{AuditResource, ServiceEvent};
 use crate::authz::{Access, Authorizer, Resource};
 use crate::clock::{Clock, epoch_seconds};
 use crate::context::RequestContext;
@@ -1263,7 +1264,9 @@ impl Ssm {
         Ok(())
     }
 
-    pub fn run_job(&self, job: &Job) -> Result<(), CoreError> {
+    /// Acts on the parameter policies that fell due; an expiration is the CloudTrail service event
+    /// `DeleteParameter`, answered for the caller to record.
+    pub fn run_job(&self, job: &Job) -> Result<Vec<ServiceEvent>, CoreError> {
         if job.kind != JOB_POLICIES {
             return Err(CoreError::Internal(format!("unknown ssm job {}", job.kind)));
         }
@@ -1276,7 +1279,9 @@ impl Ssm {
             .ok_or_else(|| CoreError::Internal("bad ssm policy job scope".into()))?;
         let now = self.clock.now();
         let now_seconds = now.unix_timestamp();
+        let mut expired_arn = None;
         transact(&*self.store, |tx| {
+            expired_arn = None;
             let Some(mut record) = load_parameter(tx, scope, key)? else {
                 return Ok(());
             };
@@ -1321,6 +1326,7 @@ impl Ssm {
             }
             if expired {
                 self.remove(tx, scope, &record)?;
+                expired_arn = Some(parameter_arn(region, account, &record.name));
                 let event = Event::new(
                     CHANGE,
                     "aws.ssm",
@@ -1335,7 +1341,18 @@ impl Ssm {
             save_version(tx, scope, key, &record.current)?;
             save_parameter(tx, scope, &record)?;
             self.schedule_policies(tx, scope, &record)
-        })
+        })?;
+        expired_arn
+            .map(|arn| {
+                let parameter = AuditResource {
+                    account_id: account.to_string(),
+                    resource_type: "AWS::SSM::Parameter",
+                    arn,
+                };
+                ServiceEvent::about("ssm.amazonaws.com", "DeleteParameter", now, parameter, Value::Null)
+            })
+            .into_iter()
+            .collect()
     }
 }
 

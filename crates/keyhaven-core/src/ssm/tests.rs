@@ -246,6 +246,14 @@ fn expiration_deletes_the_parameter_and_notifications_fire_once() {
             "Delete"
         ]
     );
+    assert_eq!(
+        crate::testing::service_events(&core),
+        [(
+            "ssm.amazonaws.com".to_string(),
+            "DeleteParameter".to_string(),
+            format!("arn:aws:ssm:us-east-1:{}:parameter/exp/p", crate::testing::ACCOUNT)
+        )]
+    );
 }
 
 #[test]
