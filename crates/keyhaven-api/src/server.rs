@@ -128,6 +128,9 @@ pub fn new_request_id() -> String {
     keyhaven_core::kms::new_key_id().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into())
 }
 
+/// CloudTrail's limit on the `userAgent` it records.
+const MAX_USER_AGENT_CHARS: usize = 1_024;
+
 /// What the pipeline learned about a request, for the audit record and metrics.
 struct Outcome {
     service: &'static str,
@@ -151,7 +154,12 @@ async fn aws_entry(State(state): State<Arc<AppState>>, request: Request) -> Resp
     let request_id = new_request_id();
     let connection = request.extensions().get::<ConnectionInfo>().copied();
     let (parts, body) = request.into_parts();
-    let user_agent = header_str(&parts.headers, "user-agent").unwrap_or_default().to_string();
+    // Recorded before the caller is known: bounded, as CloudTrail bounds it.
+    let user_agent: String = header_str(&parts.headers, "user-agent")
+        .unwrap_or_default()
+        .chars()
+        .take(MAX_USER_AGENT_CHARS)
+        .collect();
     let mut outcome = Outcome {
         service: "unknown",
         operation: header_str(&parts.headers, "x-amz-target")

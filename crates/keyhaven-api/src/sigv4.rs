@@ -257,6 +257,22 @@ impl SigV4Error {
     }
 }
 
+/// Stands in for a value the client sent that is not repeated back (it may be a credential).
+const NOT_SHOWN: &str = "(not shown)";
+
+/// A date header as an error message may repeat it: only when it looks like a date.
+fn shown_date(text: &str) -> String {
+    let date_like = text.len() <= 40
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" :,+-.".contains(&b));
+    if date_like {
+        text.to_string()
+    } else {
+        NOT_SHOWN.to_string()
+    }
+}
+
 fn incomplete_header_message(missing: &[&str], missing_date: bool, authorization: &str) -> String {
     let mut msg = String::new();
     for part in missing {
@@ -304,6 +320,11 @@ fn parse_header_auth(header: &HeaderValue, headers: &HeaderMap) -> Result<Parsed
     let authorization = String::from_utf8_lossy(header.as_bytes()).into_owned();
     let trimmed = authorization.trim();
     let (algorithm, params) = trimmed.split_once([' ', '\t']).unwrap_or((trimmed, ""));
+    // Another scheme's header (Basic, Bearer, a bare token) carries someone's credentials: it is
+    // refused before it is parsed, and never echoed.
+    if !algorithm.starts_with("AWS4-") {
+        return Err(SigV4Error::UnsupportedAlgorithm(NOT_SHOWN.into()));
+    }
 
     let mut credential = None;
     let mut signed_headers = None;
@@ -360,7 +381,7 @@ fn parse_header_auth(header: &HeaderValue, headers: &HeaderMap) -> Result<Parsed
         parse_http_date(&date_text).map(|when| (when, format_amz_date(when)))
     };
     let Some((amz_date, amz_date_text)) = parsed_date else {
-        return Err(SigV4Error::MalformedDate(date_text));
+        return Err(SigV4Error::MalformedDate(shown_date(&date_text)));
     };
 
     let signed_headers = split_signed_headers(&signed_headers)?;
@@ -414,11 +435,16 @@ fn parse_query_auth(query: &str, headers: &HeaderMap) -> Result<ParsedAuth, SigV
     };
 
     let Some(amz_date) = parse_amz_date(&amz_date_text) else {
-        return Err(SigV4Error::MalformedDate(amz_date_text));
+        return Err(SigV4Error::MalformedDate(shown_date(&amz_date_text)));
     };
     let signed_headers = split_signed_headers(&signed_headers)?;
     if algorithm != ALGORITHM {
-        return Err(SigV4Error::UnsupportedAlgorithm(algorithm));
+        let shown = if algorithm.starts_with("AWS4-") {
+            algorithm
+        } else {
+            NOT_SHOWN.into()
+        };
+        return Err(SigV4Error::UnsupportedAlgorithm(shown));
     }
     let scope = split_credential(&credential)?;
     let presigned_expires = param(QUERY_EXPIRES).map(|text| parse_expires(&text)).transpose()?;
@@ -1545,17 +1571,17 @@ mod tests {
                  Authorization=AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260102/eu-west-1/kms/aws4_request, \
                  SignedHeaders=host, Signature=00",
             ),
+            // AWS echoes such a header back ("Authorization=mock"); keyhaven never repeats another
+            // scheme's header, which may be someone's credentials.
             case(
                 "not a SigV4 header at all",
                 |r| {
                     r.headers.remove("x-amz-date");
                     r.set("authorization", "mock");
                 },
-                incomplete(&["Credential", "Signature", "SignedHeaders"], true, "mock"),
+                Err(SigV4Error::UnsupportedAlgorithm("(not shown)".to_string())),
                 INCOMPLETE,
-                "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' \
-                 parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires \
-                 existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=mock",
+                "Unsupported AWS 'algorithm': '(not shown)'",
             ),
             case(
                 "parameter without equal sign",
@@ -1584,6 +1610,27 @@ mod tests {
                 Err(SigV4Error::UnsupportedAlgorithm("AWS4-HMAC-SHA512".to_string())),
                 INCOMPLETE,
                 "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA512'",
+            ),
+            case(
+                "another scheme's credentials are not echoed",
+                |r| r.set("authorization", "Basic c2VjcmV0LXVzZXI6aHVudGVyMg=="),
+                Err(SigV4Error::UnsupportedAlgorithm("(not shown)".to_string())),
+                INCOMPLETE,
+                "Unsupported AWS 'algorithm': '(not shown)'",
+            ),
+            case(
+                "a bare bearer token is not echoed",
+                |r| r.set("authorization", "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.c2ln"),
+                Err(SigV4Error::UnsupportedAlgorithm("(not shown)".to_string())),
+                INCOMPLETE,
+                "Unsupported AWS 'algorithm': '(not shown)'",
+            ),
+            case(
+                "a date header that is not a date is not echoed",
+                |r| r.set("x-amz-date", "Bearer s3cr3t-token-value-that-is-long-enough-to-hide"),
+                Err(SigV4Error::MalformedDate("(not shown)".to_string())),
+                INCOMPLETE,
+                "Date must be in ISO-8601 'basic format'. Got '(not shown)'. See http://en.wikipedia.org/wiki/ISO_8601",
             ),
             case(
                 "credential with four elements",

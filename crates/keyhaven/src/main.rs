@@ -26,6 +26,7 @@ use crate::config::{Cli, Command, EventsCommand, LogFormat, ServeConfig};
 
 const DATABASE_FILE: &str = "keyhaven.db";
 const AUDIT_RESERVE_FILE: &str = "audit.reserve";
+const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -115,6 +116,16 @@ async fn run(config: ServeConfig) -> Result<(), String> {
     let metrics_handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
+    // The recorder keeps every histogram sample until upkeep drains it: without a scraper that is
+    // unbounded growth (about 19 bytes a request), so upkeep runs on its own.
+    let upkeep = metrics_handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(METRICS_UPKEEP_EVERY);
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     let render: MetricsRender = Arc::new(move || metrics_handle.render());
     let state = Arc::new(AppState {
         core: core.clone(),
