@@ -578,6 +578,7 @@ impl ServeArgs {
                     .or(file.audit_retention_days)
                     .map(|days| i64::from(days) * 86_400),
                 max_bytes: self.audit_max_bytes.or(file.audit_max_bytes),
+                ..Default::default()
             },
             audit_reserve_bytes: self
                 .audit_reserve_bytes

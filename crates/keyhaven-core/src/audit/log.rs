@@ -38,10 +38,33 @@ const RETENTION_EVERY: Duration = Duration::from_secs(60);
 const DURABILITY_WAIT: Duration = Duration::from_secs(30);
 
 /// How long and how much of the log is kept. Pruning never removes what a trail has not delivered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Retention {
     pub max_age_seconds: Option<i64>,
     pub max_bytes: Option<u64>,
+    /// The last record every trail has delivered: nothing after it is pruned. Trails lower it as they
+    /// deliver; until there are trails it stays at "everything delivered".
+    pub delivered_through: DeliveredThrough,
+}
+
+/// The delivery mark trails share with the audit writer.
+#[derive(Debug, Clone)]
+pub struct DeliveredThrough(Arc<std::sync::atomic::AtomicU64>);
+
+impl Default for DeliveredThrough {
+    fn default() -> Self {
+        Self(Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)))
+    }
+}
+
+impl DeliveredThrough {
+    pub fn set(&self, sequence: u64) {
+        self.0.store(sequence, Ordering::SeqCst);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// How the audit log runs.
@@ -391,9 +414,10 @@ impl Writer {
 
     /// Removes the oldest batches beyond the retention limits, sealing where the rest starts.
     fn prune(&self) -> Result<(), CoreError> {
-        if self.retention == Retention::default() {
+        if self.retention.max_age_seconds.is_none() && self.retention.max_bytes.is_none() {
             return Ok(());
         }
+        let delivered = self.retention.delivered_through.get();
         let usage = self.store.audit_usage()?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut excess = self
@@ -401,10 +425,10 @@ impl Writer {
             .max_bytes
             .map_or(0, |max| usage.bytes.saturating_sub(max));
         let mut through = None;
-        // Never the last batch: the chain continues from it.
+        // Never the last batch (the chain continues from it), nor one a trail has yet to deliver.
         for (last_sequence, last_time, bytes) in self.store.oldest_audit(10_000)? {
             let too_old = self.retention.max_age_seconds.is_some_and(|age| now - last_time > age);
-            if last_sequence >= self.sequence || !(too_old || excess > 0) {
+            if last_sequence >= self.sequence || last_sequence > delivered || !(too_old || excess > 0) {
                 break;
             }
             excess = excess.saturating_sub(bytes);
@@ -678,8 +702,8 @@ mod tests {
         let (_dir, store) = temp_store();
         let settings = AuditSettings {
             retention: Retention {
-                max_age_seconds: None,
                 max_bytes: Some(1),
+                ..Default::default()
             },
             ..Default::default()
         };
@@ -695,9 +719,14 @@ mod tests {
             mac: store.last_audit().expect("last").expect("batch").mac,
             healthy: Arc::new(AtomicBool::new(true)),
             reserve: None,
-            retention: settings.retention,
+            retention: settings.retention.clone(),
             retention_checked: Instant::now(),
         };
+        // An undelivered batch stays, however far over the limit the log is.
+        settings.retention.delivered_through.set(0);
+        writer.prune().expect("prune");
+        assert_eq!(names(&*store), ["CreateKey", "Encrypt", "Decrypt"]);
+        settings.retention.delivered_through.set(u64::MAX);
         writer.prune().expect("prune");
         assert_eq!(names(&*store), ["Decrypt"], "the newest batch stays");
         assert_eq!(

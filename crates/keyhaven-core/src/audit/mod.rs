@@ -3,7 +3,7 @@
 
 mod log;
 
-pub use log::{AuditLog, AuditSettings, ChainCheck, Retention, read_records, verify_chain};
+pub use log::{AuditLog, AuditSettings, ChainCheck, DeliveredThrough, Retention, read_records, verify_chain};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
