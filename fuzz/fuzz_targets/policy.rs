@@ -1,8 +1,9 @@
-//! Fuzzes the IAM policy parser for every policy kind, and evaluates every document that parses.
+//! Fuzzes the IAM policy parser for every policy kind, and evaluates every document that parses against a fixed request.
 #![no_main]
 
 use keyhaven_policy::{
-    Context, Decision, NamedPolicy, Policies, PolicyDocument, PolicyKind, Principal, Request, ResourceRules, evaluate,
+    Context, Decision, MAX_POLICY_BYTES, NamedPolicy, Policies, PolicyDocument, PolicyError, PolicyKind, Principal,
+    Request, ResourceRules, evaluate, policy_size,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -18,6 +19,12 @@ const DENY_ALL: &str = r#"{"Statement":{"Effect":"Deny","Action":"*","Resource":
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
+    assert!(policy_size(text) <= text.chars().count());
+    // `parse` is `parse_as(Resource)` under KMS's size limit.
+    match PolicyDocument::parse(text) {
+        Err(PolicyError::TooLarge) => assert!(text.len() > MAX_POLICY_BYTES),
+        parsed => assert_eq!(parsed, PolicyDocument::parse_as(text, PolicyKind::Resource)),
+    }
     let Ok(deny_all) = PolicyDocument::parse_as(DENY_ALL, PolicyKind::Identity) else {
         return;
     };
@@ -47,6 +54,8 @@ fuzz_target!(|data: &[u8]| {
                 continue;
             }
         };
+        assert_eq!(document.kind(), kind);
+        let _ = document.grants_public_access();
         let named = [NamedPolicy {
             id: "fuzz",
             document: &document,

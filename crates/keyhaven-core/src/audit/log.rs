@@ -126,7 +126,7 @@ impl Chain {
 }
 
 fn compress(records: &[u8]) -> Result<Vec<u8>, CoreError> {
-    let mut encoder = DeflateEncoder::new(Vec::new(), Compression::default());
+    let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
     encoder
         .write_all(records)
         .and_then(|()| encoder.finish())

@@ -366,7 +366,7 @@ fn resource_types(action: &table::Action, resources: &[Resource<'_>]) -> Result<
             action
                 .resources
                 .iter()
-                .find(|u| table::arn_matches(action, u.resource_type, resource.arn))
+                .find(|u| u.matches(resource.arn))
                 .map(|u| u.resource_type)
                 .ok_or_else(|| mismatch(format!("on {}, of no resource type it lists", resource.arn)))
         })

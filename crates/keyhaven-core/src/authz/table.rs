@@ -13,42 +13,24 @@ pub struct Action {
     pub condition_keys: &'static [&'static str],
 }
 
-/// A resource type an action is authorised on.
+/// A resource type an action is authorised on, with the type's ARN format and the condition keys
+/// its resources supply (the type's own and the action's for it).
 #[derive(Debug)]
 pub struct ResourceUse {
-    /// Lowercase, as in `ResourceType::name`.
+    /// Lowercase, as the reference names it.
     pub resource_type: &'static str,
     pub required: bool,
-    pub condition_keys: &'static [&'static str],
-}
-
-/// A resource type of a service: its ARN format and the condition keys its resources supply.
-#[derive(Debug)]
-pub struct ResourceType {
-    pub service: &'static str,
-    pub name: &'static str,
     pub arn: &'static str,
     pub condition_keys: &'static [&'static str],
 }
 
 /// The reference's entry for `action` (`service:Action`, matched case-insensitively as IAM does).
 pub fn action(action: &str) -> Option<&'static Action> {
-    let wanted = action.to_ascii_lowercase();
+    let lowercase = |text: &'static str| text.bytes().map(|b| b.to_ascii_lowercase());
     reference::ACTIONS
-        .binary_search_by(|a| cmp_lowercase(a.name, &wanted))
+        .binary_search_by(|a| lowercase(a.name).cmp(action.bytes().map(|b| b.to_ascii_lowercase())))
         .ok()
         .map(|i| &reference::ACTIONS[i])
-}
-
-fn cmp_lowercase(name: &str, lowercase: &str) -> std::cmp::Ordering {
-    name.bytes().map(|b| b.to_ascii_lowercase()).cmp(lowercase.bytes())
-}
-
-/// A service's resource type by its (case-insensitive) name.
-pub fn resource_type(service: &str, name: &str) -> Option<&'static ResourceType> {
-    reference::RESOURCE_TYPES
-        .iter()
-        .find(|t| t.service == service && t.name.eq_ignore_ascii_case(name))
 }
 
 /// Whether any service of the table defines `key` (with its variable parts filled in).
@@ -61,11 +43,14 @@ pub fn is_known_key(key: &str) -> bool {
 /// A global condition key (`aws:SourceIp`, `aws:MultiFactorAuthPresent`, ...): present in every
 /// request context. The tag keys are not global: the table says which actions supply them.
 pub fn is_global_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    lower.starts_with("aws:")
-        && !["aws:requesttag/", "aws:resourcetag/", "aws:tagkeys"]
+    let starts = |prefix: &str| {
+        key.get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    };
+    starts("aws:")
+        && !["aws:RequestTag/", "aws:ResourceTag/", "aws:TagKeys"]
             .iter()
-            .any(|p| lower.starts_with(p))
+            .any(|p| starts(p))
 }
 
 impl Action {
@@ -98,23 +83,14 @@ impl Action {
         }
         let Some(type_name) = resource_type else { return false };
         self.resource_use(type_name).is_some_and(|u| listed(u.condition_keys))
-            || resource_type_of(self.service(), type_name).is_some_and(|t| listed(t.condition_keys))
     }
 }
 
-/// A resource type, looked up in the action's own service first, then in every service (STS
-/// actions are authorised on IAM roles, SSM ones on S3 buckets).
-fn resource_type_of(service: &str, name: &str) -> Option<&'static ResourceType> {
-    resource_type(service, name).or_else(|| {
-        reference::RESOURCE_TYPES
-            .iter()
-            .find(|t| t.name.eq_ignore_ascii_case(name))
-    })
-}
-
-/// Whether `arn` has the format the reference gives for `resource_type` of `action`'s service.
-pub fn arn_matches(action: &Action, resource_type: &str, arn: &str) -> bool {
-    resource_type_of(action.service(), resource_type).is_some_and(|t| template_matches(t.arn, arn, true))
+impl ResourceUse {
+    /// Whether `arn` has this resource type's ARN format.
+    pub fn matches(&self, arn: &str) -> bool {
+        template_matches(self.arn, arn, true)
+    }
 }
 
 /// Condition key templates: `${Name}` parts (and the reference's literal `tag-key` after a
@@ -145,41 +121,31 @@ fn key_matches(template: &str, key: &str) -> bool {
 }
 
 /// Matches `text` against a template of literals and `${Variable}`s, each variable standing for
-/// non-empty text (in ARNs the last may be empty). In ARNs (`arn`) a variable before the last one never spans a `:`, so a key ARN
-/// cannot pass for an alias ARN.
+/// non-empty text (in ARNs the last may be empty), case-insensitively and without allocating. In ARNs
+/// (`arn`) a variable before the last one never spans a `:`, so a key ARN cannot pass for an alias ARN.
 fn template_matches(template: &str, text: &str, arn: bool) -> bool {
-    let mut tokens: Vec<Option<String>> = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("${") {
-        tokens.push(Some(rest[..start].to_ascii_lowercase()));
-        tokens.push(None);
-        rest = rest[start..].find('}').map_or("", |end| &rest[start + end + 1..]);
-    }
-    tokens.push(Some(rest.to_ascii_lowercase()));
-    matches_tokens(&tokens, &text.to_ascii_lowercase(), arn)
+    matches_from(template.as_bytes(), text.as_bytes(), arn)
 }
 
-/// `tokens`: literals (`Some`) and variables (`None`).
-fn matches_tokens(tokens: &[Option<String>], text: &str, arn: bool) -> bool {
-    let Some((first, rest)) = tokens.split_first() else {
-        return text.is_empty();
+fn matches_from(template: &[u8], text: &[u8], arn: bool) -> bool {
+    let Some(start) = template.windows(2).position(|w| w == b"${") else {
+        return template.eq_ignore_ascii_case(text);
     };
-    match first {
-        Some(literal) => text
-            .strip_prefix(literal.as_str())
-            .is_some_and(|after| matches_tokens(rest, after, arn)),
-        None => {
-            let last_variable = rest.iter().all(Option::is_some);
-            // The last part of an ARN may be empty: GetParametersByPath of `/` is on `parameter/`.
-            let shortest = usize::from(!(arn && last_variable));
-            text.char_indices()
-                .map(|(at, _)| at)
-                .chain(std::iter::once(text.len()))
-                .filter(|&at| at >= shortest)
-                .take_while(|&at| !(arn && !last_variable && text[..at].contains(':')))
-                .any(|at| matches_tokens(rest, &text[at..], arn))
-        }
+    let literal = &template[..start];
+    if text.len() < literal.len() || !text[..literal.len()].eq_ignore_ascii_case(literal) {
+        return false;
     }
+    let after = template[start..]
+        .iter()
+        .position(|&b| b == b'}')
+        .map_or(template.len(), |end| start + end + 1);
+    let (rest, value) = (&template[after..], &text[literal.len()..]);
+    let last_variable = !rest.windows(2).any(|w| w == b"${");
+    // The last part of an ARN may be empty: GetParametersByPath of `/` is on `parameter/`.
+    let shortest = usize::from(!(arn && last_variable));
+    (shortest..=value.len())
+        .take_while(|&at| !(arn && !last_variable && value[..at].contains(&b':')))
+        .any(|at| matches_from(rest, &value[at..], arn))
 }
 
 #[cfg(test)]
@@ -240,6 +206,10 @@ mod tests {
         assert!(is_known_key("kms:EncryptionContext:Department"));
         assert!(is_known_key("iam:PolicyARN"));
         assert!(!is_known_key("kms:EncryptionContex:Department"));
+    }
+
+    fn arn_matches(action: &Action, resource_type: &str, arn: &str) -> bool {
+        action.resource_use(resource_type).is_some_and(|u| u.matches(arn))
     }
 
     #[test]
