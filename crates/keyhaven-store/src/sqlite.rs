@@ -84,10 +84,10 @@ impl SqliteStore {
 }
 
 fn set_meta_in(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )?;
+    )?
+    .execute(params![key, value])?;
     Ok(())
 }
 
@@ -224,18 +224,18 @@ impl Backend for SqliteStore {
     fn append_audit(&self, batch: &AuditBatch, head: &[u8]) -> Result<(), StoreError> {
         let mut conn = self.audit()?;
         let tx = conn.transaction()?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO audit_batches (first_sequence, last_sequence, first_time, last_time, body, mac)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                batch.first_sequence as i64,
-                batch.last_sequence as i64,
-                batch.first_time,
-                batch.last_time,
-                batch.body,
-                batch.mac.as_slice()
-            ],
-        )?;
+        )?
+        .execute(params![
+            batch.first_sequence as i64,
+            batch.last_sequence as i64,
+            batch.first_time,
+            batch.last_time,
+            batch.body,
+            batch.mac.as_slice()
+        ])?;
         set_meta_in(&tx, AUDIT_HEAD, head)?;
         tx.commit()?;
         Ok(())

@@ -10,7 +10,24 @@ pub struct Action {
     /// `service:Action`, as the reference spells it.
     pub name: &'static str,
     pub resources: &'static [ResourceUse],
-    pub condition_keys: &'static [&'static str],
+    pub condition_keys: KeySet,
+}
+
+/// Condition keys as the table lists them: literal keys, sorted case-insensitively, and templates.
+#[derive(Debug)]
+pub struct KeySet {
+    pub literals: &'static [&'static str],
+    pub templates: &'static [&'static str],
+}
+
+impl KeySet {
+    /// Whether `key` is one of the set (case-insensitively, as IAM compares key names).
+    pub fn contains(&self, key: &str) -> bool {
+        self.literals
+            .binary_search_by(|literal| cmp_key_names(literal, key))
+            .is_ok()
+            || self.templates.iter().any(|t| key_matches(t, key))
+    }
 }
 
 /// A resource type an action is authorised on, with the type's ARN format and the condition keys
@@ -21,7 +38,19 @@ pub struct ResourceUse {
     pub resource_type: &'static str,
     pub required: bool,
     pub arn: &'static str,
-    pub condition_keys: &'static [&'static str],
+    pub condition_keys: KeySet,
+}
+
+/// The order of `KeySet::literals`: by length, then case-insensitively (most comparisons end at the
+/// length).
+fn cmp_key_names(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| {
+        a.bytes()
+            .zip(b.bytes())
+            .map(|(x, y)| x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase()))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    })
 }
 
 /// The reference's entry for `action` (`service:Action`, matched case-insensitively as IAM does).
@@ -77,12 +106,12 @@ impl Action {
     /// Whether the request-level keys of this action, or the keys of `resource_type` when the
     /// request is authorised on one, include `key`.
     pub fn supplies(&self, key: &str, resource_type: Option<&str>) -> bool {
-        let listed = |templates: &[&str]| templates.iter().any(|t| key_matches(t, key));
-        if listed(self.condition_keys) {
+        if self.condition_keys.contains(key) {
             return true;
         }
         let Some(type_name) = resource_type else { return false };
-        self.resource_use(type_name).is_some_and(|u| listed(u.condition_keys))
+        self.resource_use(type_name)
+            .is_some_and(|u| u.condition_keys.contains(key))
     }
 }
 
@@ -143,8 +172,17 @@ fn matches_from(template: &[u8], text: &[u8], arn: bool) -> bool {
     let last_variable = !rest.windows(2).any(|w| w == b"${");
     // The last part of an ARN may be empty: GetParametersByPath of `/` is on `parameter/`.
     let shortest = usize::from(!(arn && last_variable));
+    if last_variable {
+        // Only the literal tail is left: the variable is whatever comes before it.
+        return value.len() >= shortest + rest.len() && value[value.len() - rest.len()..].eq_ignore_ascii_case(rest);
+    }
+    // The next literal's first byte, where the variable can end (none when a variable follows).
+    let next = (!rest.starts_with(b"${"))
+        .then(|| rest.first().map(u8::to_ascii_lowercase))
+        .flatten();
     (shortest..=value.len())
-        .take_while(|&at| !(arn && !last_variable && value[..at].contains(&b':')))
+        .take_while(|&at| !(arn && value[..at].contains(&b':')))
+        .filter(|&at| next.is_none_or(|b| value.get(at).is_some_and(|v| v.to_ascii_lowercase() == b)))
         .any(|at| matches_from(rest, &value[at..], arn))
 }
 
