@@ -30,6 +30,14 @@ fn strings(value: Option<&Json>) -> Vec<String> {
     out
 }
 
+/// A resource type of the reference: its service, lowercase name, ARN format and condition keys.
+struct TypeFormat {
+    service: String,
+    name: String,
+    arn: String,
+    keys: Vec<String>,
+}
+
 /// A `KeySet`: the literal keys sorted case-insensitively (binary search on the request path), and
 /// the templates (`${Variable}` parts, or the reference's literal `tag-key`) apart.
 fn key_set(keys: Vec<String>) -> String {
@@ -61,8 +69,7 @@ pub fn generate(root: &Path) -> Result<String, String> {
         .ok_or("metadata.json has no version")?;
     let mut actions: Vec<(String, String)> = Vec::new();
     let mut condition_keys: Vec<String> = Vec::new();
-    // (service, lowercase name) -> (ARN format, condition keys), for the uses of each action.
-    let mut type_formats: Vec<((String, String), (String, Vec<String>))> = Vec::new();
+    let mut type_formats: Vec<TypeFormat> = Vec::new();
     for service in SERVICES {
         let types = read(root, &format!("{REFERENCE_DIR}/resourceTypes/{service}.json"))?;
         for (key, resource) in types.as_obj().ok_or("resourceTypes file is not an object")? {
@@ -70,19 +77,21 @@ pub fn generate(root: &Path) -> Result<String, String> {
                 .get("arn")
                 .and_then(Json::as_str)
                 .ok_or("resource type without an ARN")?;
-            type_formats.push((
-                (service.to_string(), key.to_ascii_lowercase()),
-                (arn.to_string(), strings(resource.get("conditionKeys"))),
-            ));
+            type_formats.push(TypeFormat {
+                service: service.to_string(),
+                name: key.to_ascii_lowercase(),
+                arn: arn.to_string(),
+                keys: strings(resource.get("conditionKeys")),
+            });
         }
     }
     // A use names a type of the action's own service, or (STS roles, SSM buckets) of another.
     let format_of = |service: &str, name: &str| {
         type_formats
             .iter()
-            .find(|((s, n), _)| s == service && n == name)
-            .or_else(|| type_formats.iter().find(|((_, n), _)| n == name))
-            .map(|(_, format)| format.clone())
+            .find(|t| t.service == service && t.name == name)
+            .or_else(|| type_formats.iter().find(|t| t.name == name))
+            .map(|t| (t.arn.clone(), t.keys.clone()))
     };
     for service in SERVICES {
         let service_actions = read(root, &format!("{REFERENCE_DIR}/actions/{service}.json"))?;
