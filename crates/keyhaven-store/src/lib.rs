@@ -85,7 +85,9 @@ pub trait Transaction {
     fn cancel(&mut self, job_id: &str) -> Result<(), StoreError>;
 }
 
-/// A storage backend. Implementations must make a committed transaction durable before returning.
+/// A storage backend. A committed transaction must survive a crash of the process when `transaction`
+/// returns, and power loss once a later `append_audit` has returned (the request pipeline answers a
+/// state change only after its audit record is appended).
 pub trait Backend: Send + Sync {
     /// Runs `work` in one transaction: commits if it returns `Ok`, rolls back otherwise.
     fn transaction(

@@ -1,4 +1,8 @@
-//! The embedded SQLite backend: WAL, `synchronous=FULL`, schema migrations by `user_version`.
+//! The embedded SQLite backend: WAL, schema migrations by `user_version`. Record transactions commit
+//! without an fsync (`synchronous=NORMAL`: they survive a crash of the process at once); audit appends
+//! fsync the shared WAL (`FULL`), which makes every transaction committed before them durable against
+//! power loss too. A state change answers only once its audit record is appended, so one fsync, shared by
+//! every request in the batch, covers both.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -52,10 +56,10 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let records = Self::connect(path)?;
+        let records = Self::connect(path, "NORMAL")?;
         migrate(&records)?;
-        let audit = Self::connect(path)?;
-        let reader = Self::connect(path)?;
+        let audit = Self::connect(path, "FULL")?;
+        let reader = Self::connect(path, "NORMAL")?;
         reader.pragma_update(None, "query_only", "ON")?;
         Ok(Self {
             records: Mutex::new(records),
@@ -64,12 +68,11 @@ impl SqliteStore {
         })
     }
 
-    fn connect(path: &Path) -> Result<Connection, StoreError> {
+    fn connect(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a committed transaction survives power loss, not only a process crash.
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "synchronous", synchronous)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(conn)
     }
