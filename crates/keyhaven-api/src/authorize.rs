@@ -39,26 +39,6 @@ pub(crate) fn callers_user(ctx: &RequestContext) -> Option<&str> {
     }
 }
 
-/// Operations whose user, when the request names none, is the caller's own.
-fn acts_on_callers_user(operation: &str) -> bool {
-    matches!(
-        operation,
-        "CreateAccessKey"
-            | "UpdateAccessKey"
-            | "DeleteAccessKey"
-            | "ListAccessKeys"
-            | "GetUser"
-            | "ChangePassword"
-            | "ListMFADevices"
-            | "ListSigningCertificates"
-            | "UploadSigningCertificate"
-            | "UpdateSigningCertificate"
-            | "DeleteSigningCertificate"
-            | "ListSSHPublicKeys"
-            | "ListServiceSpecificCredentials"
-    )
-}
-
 /// Resource types of IAM that no operation keyhaven serves acts on.
 const UNSERVED_TYPES: &[&str] = &["access-report", "delegation-request", "sms-mfa", "role-template"];
 
@@ -107,7 +87,9 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
                     None => caller_user.map(|user| entity_target(core, ctx.account_id(), EntityKind::User, user, None)),
                 }
             }
-            "user" => match param("UserName").or_else(|| caller_user.filter(|_| acts_on_callers_user(operation))) {
+            // A user the operation requires but the request does not name is the caller's own (the
+            // model makes UserName optional exactly where IAM defaults it to the caller).
+            "user" => match param("UserName").or_else(|| caller_user.filter(|_| resource_use.required)) {
                 Some(user) => Some(entity_target(
                     core,
                     ctx.account_id(),
@@ -115,7 +97,7 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
                     user,
                     creation_path(operation, "CreateUser", params),
                 )),
-                None if acts_on_callers_user(operation) && resource_use.required => {
+                None if resource_use.required => {
                     if ctx.principal.kind == PrincipalKind::Root {
                         // The root user's own credentials: no policy applies to the root user.
                         return Ok(());
