@@ -97,7 +97,7 @@ pub struct ServeArgs {
     /// Answer every request, reads too, only once its audit record is durable (state changes always wait).
     #[arg(long, env = "KEYHAVEN_AUDIT_STRICT", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub audit_strict: Option<bool>,
-    /// Drop audit records older than this many days [default: keep them].
+    /// Drop audit records older than this many days; 0 keeps them all [default: 90, CloudTrail's event history].
     #[arg(long, env = "KEYHAVEN_AUDIT_RETENTION_DAYS")]
     pub audit_retention_days: Option<u32>,
     /// Keep the stored audit log under this many bytes, dropping the oldest records [default: no limit].
@@ -209,6 +209,8 @@ pub struct RotationFunctionConfig {
 
 const DEFAULT_ROTATION_STEP_SECONDS: u64 = 60;
 const DEFAULT_AUDIT_RESERVE_BYTES: u64 = 8 * 1024 * 1024;
+/// CloudTrail keeps its event history this long.
+const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 90;
 
 fn rotation_functions(file: Vec<FileRotationFunction>) -> Result<Vec<RotationFunctionConfig>, ConfigError> {
     let mut out: Vec<RotationFunctionConfig> = Vec::with_capacity(file.len());
@@ -576,7 +578,10 @@ impl ServeArgs {
                 max_age_seconds: self
                     .audit_retention_days
                     .or(file.audit_retention_days)
-                    .map(|days| i64::from(days) * 86_400),
+                    .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS)
+                    .checked_mul(86_400)
+                    .filter(|seconds| *seconds > 0)
+                    .map(i64::from),
                 max_bytes: self.audit_max_bytes.or(file.audit_max_bytes),
                 ..Default::default()
             },
