@@ -625,3 +625,41 @@ def test_reference_path_needs_the_parameter_and_the_secret(server, granted, deci
     else:
         assert error_of(ssm.get_parameter, Name=name, WithDecryption=True)[0] in DENIED
 
+
+
+# --- a role session of another account ----------------------------------------------------------------
+
+
+def cross_account_session(server, document):
+    """A KMS client for a session of a role in OTHER_ACCOUNT whose permissions are `document`, assumed by
+    a user of ACCOUNT (the role trusts ACCOUNT)."""
+    theirs = server.client("iam", aws_access_key_id=OTHER_ACCOUNT, aws_secret_access_key="x")
+    name = unique("partner")
+    trust_doc = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"})
+    arn = theirs.create_role(RoleName=name, AssumeRolePolicyDocument=trust_doc)["Role"]["Arn"]
+    theirs.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=document)
+    c = assumer(server).assume_role(RoleArn=arn, RoleSessionName="xacct")["Credentials"]
+    return arn, session_client(c, server, "kms")
+
+
+@pytest.mark.parametrize("operation", [
+    ("kms:Encrypt", lambda kms, t: kms.encrypt(KeyId=t["arn"], Plaintext=b"x")),
+    ("kms:DisableKey", lambda kms, t: kms.disable_key(KeyId=t["arn"])),
+    ("kms:TagResource", lambda kms, t: kms.tag_resource(KeyId=t["arn"], Tags=[{"TagKey": "k", "TagValue": "v"}])),
+])
+@pytest.mark.parametrize("key_policy_grants,role_allows,decision", [
+    (True, True, "allow"),
+    (True, False, "deny"),
+    (False, True, "deny"),
+])
+def test_a_cross_account_role_needs_the_key_policy_and_its_own_policy(server, operation, key_policy_grants, role_allows,
+                                                                      decision):
+    action, call = operation
+    target = make_key(server)
+    role_arn, kms = cross_account_session(
+        server, policy(allow(action if role_allows else "kms:ListKeys", target["arn"] if role_allows else "*")))
+    statements = [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"}]
+    if key_policy_grants:
+        statements.append({"Effect": "Allow", "Principal": {"AWS": role_arn}, "Action": action, "Resource": "*"})
+    server.client("kms").put_key_policy(KeyId=target["id"], PolicyName="default", Policy=policy(*statements))
+    expect(decision, lambda: call(kms, target), lambda: key_state(server, target))
