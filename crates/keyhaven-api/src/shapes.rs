@@ -749,7 +749,7 @@ mod tests {
         let long_tag_value = "v".repeat(257);
         let tokens = ["\"t\""; 11].join(",");
         let cases: Vec<(&str, String, String)> = vec![
-            // Recorded from real AWS (/work/shared/aws/aws-errors-observed.tsv).
+            // Recorded from real AWS (../shared/aws/aws-errors-observed.tsv).
             (
                 "GenerateRandom",
                 r#"{"NumberOfBytes":0}"#.into(),

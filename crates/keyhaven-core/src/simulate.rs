@@ -1,6 +1,6 @@
 //! The IAM policy simulator: SimulatePrincipalPolicy and SimulateCustomPolicy on the policy engine.
 //!
-//! AWS facts (IAM API Reference for both operations; `/work/shared/aws/semantics.md` §4):
+//! AWS facts (IAM API Reference for both operations; `../shared/aws/semantics.md` §4):
 //! - every action is evaluated against every resource, `*` when ResourceArns is empty;
 //! - a user's simulation includes its groups' policies; a group or role brings its own;
 //! - PermissionsBoundaryPolicyInputList takes one policy at most, and replaces an attached boundary;

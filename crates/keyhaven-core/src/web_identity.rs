@@ -2,7 +2,7 @@
 //! role session.
 //!
 //! The call is unauthenticated: the token is the credential. Order of checks (AWS publishes
-//! none; this follows its documented errors, see `/work/shared/aws/semantics.md` §3): the token's
+//! none; this follows its documented errors, see `../shared/aws/semantics.md` §3): the token's
 //! shape and `alg` (RS256/ES256) → the provider whose URL is `iss`, in the role's account → the
 //! signature, with the JWKS key of the header's `kid` ([`crate::iam::oidc`] says where keys come
 //! from) → `aud` among the provider's client ids → `exp` (IAM allows five minutes of clock skew),

@@ -1,7 +1,7 @@
 //! Why a policy document is refused, worded as AWS's MalformedPolicyDocument messages.
 //!
 //! Each variant notes where its text comes from. "Verified" texts were seen in real AWS responses
-//! (`/work/shared/aws/aws-errors-observed.tsv` or error output quoted in public issue threads);
+//! (`../shared/aws/aws-errors-observed.tsv` or error output quoted in public issue threads);
 //! "guessed" texts are our best wording where no AWS response was found. Several variants share
 //! AWS's catch-all text on purpose: AWS gives no detail there, but callers and tests can still tell
 //! the causes apart by variant.

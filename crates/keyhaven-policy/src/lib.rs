@@ -3,7 +3,7 @@
 //! Pure: no IO, no clocks, no storage. Callers parse documents once ([`PolicyDocument::parse_as`]),
 //! describe the caller ([`Principal`]) and the request ([`Context`], [`Request`]), gather the
 //! applicable [`Policies`] and call [`evaluate`]. AWS facts used are cited per module; see
-//! `/work/shared/aws/semantics.md` section 4 for the summary this crate implements.
+//! `../shared/aws/semantics.md` section 4 for the summary this crate implements.
 
 mod condition;
 mod context;
