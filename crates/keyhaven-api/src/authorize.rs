@@ -83,8 +83,9 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
                         &key.user_name,
                         None,
                     )),
-                    // An unknown key: the caller's own account answers NoSuchEntity.
-                    None => caller_user.map(|user| entity_target(core, ctx.account_id(), EntityKind::User, user, None)),
+                    // An unknown key belongs to no user: authorised on any user of the caller's
+                    // account (so a role or the root is not told InvalidAction), then NoSuchEntity.
+                    None => Some(plain_target(format!("arn:aws:iam::{}:user/*", ctx.account_id()), ctx)),
                 }
             }
             // A user the operation requires but the request does not name is the caller's own (the
