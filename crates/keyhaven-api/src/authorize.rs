@@ -39,9 +39,6 @@ pub(crate) fn callers_user(ctx: &RequestContext) -> Option<&str> {
     }
 }
 
-/// Resource types of IAM that no operation keyhaven serves acts on.
-const UNSERVED_TYPES: &[&str] = &["access-report", "delegation-request", "sms-mfa", "role-template"];
-
 /// One resource of an IAM request: its ARN, owning account and the condition keys it supplies.
 struct Target {
     arn: String,
@@ -69,9 +66,6 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
     let mut targets = Vec::new();
     for resource_use in action.resources {
         let resource_type = resource_use.resource_type;
-        if UNSERVED_TYPES.contains(&resource_type) && resource_use.required {
-            return Err(unsupported(operation));
-        }
         let named = match resource_type {
             "user" if operation == "GetAccessKeyLastUsed" => {
                 let owner = param("AccessKeyId").and_then(|id| core.iam.access_key_last_used(id).ok());
