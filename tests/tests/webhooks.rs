@@ -17,10 +17,10 @@ use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, si
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use common::{RawResponse, send_raw};
-use keyhaven_core::clock::AdjustableClock;
-use keyhaven_core::events::Event;
 use keyhaven_core::{Core, CoreConfig};
 use keyhaven_crypto::digest::hmac_sha256;
+use keyhaven_kernel::clock::AdjustableClock;
+use keyhaven_kernel::events::Event;
 use keyhaven_store::SqliteStore;
 use keyhaven_tests::{Options, Server, binary};
 use serde_json::Value;
@@ -78,7 +78,7 @@ fn publish(data_dir: &Path, targets: &[&str], first: i64, count: i64) -> Vec<Val
                 serde_json::json!({"name": format!("/p{n}"), "operation": "Create"}),
             )
             .expect("event");
-            keyhaven_core::transact(&*core.store, |tx| core.events.publish(tx, &event)).expect("publish");
+            keyhaven_kernel::transact(&*core.store, |tx| core.events.publish(tx, &event)).expect("publish");
             serde_json::to_value(&event).expect("json")
         })
         .collect();

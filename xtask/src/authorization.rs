@@ -1,5 +1,5 @@
 //! `cargo xtask codegen`, authorisation part: the vendored Service Authorization Reference
-//! (`models/iam-reference/`) → the table in `crates/keyhaven-core/src/authz/reference.rs` that says,
+//! (`models/iam-reference/`) → the table in `crates/keyhaven-kernel/src/authz/reference.rs` that says,
 //! per IAM action, which resource types it is authorised on and which condition keys it supplies.
 
 use std::fmt::Write as _;
@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::json::Json;
 
 pub const REFERENCE_DIR: &str = "models/iam-reference";
-pub const OUTPUT: &str = "crates/keyhaven-core/src/authz/reference.rs";
+pub const OUTPUT: &str = "crates/keyhaven-kernel/src/authz/reference.rs";
 
 /// The services whose reference entries are vendored and generated.
 pub const SERVICES: &[&str] = &["cloudtrail", "iam", "kms", "logs", "s3", "secretsmanager", "ssm", "sts"];

@@ -1,6 +1,6 @@
 //! Project automation. `cargo xtask codegen [--check]` (re)generates, or checks, the wire shapes
 //! and the audit redaction table in `crates/keyhaven-api/src/generated/` from the vendored botocore
-//! models, and the authorisation table in `crates/keyhaven-core/src/authz/reference.rs` from the
+//! models, and the authorisation table in `crates/keyhaven-kernel/src/authz/reference.rs` from the
 //! Service Authorization Reference.
 
 mod authorization;
@@ -10,7 +10,7 @@ mod model;
 mod pattern;
 mod redaction;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -31,8 +31,9 @@ fn main() -> ExitCode {
 
 /// The workspace root: xtask lives one level below it.
 fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
+    let manifest =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()));
+    manifest.parent().unwrap_or(&manifest).to_path_buf()
 }
 
 fn write_generated() -> Result<(), String> {

@@ -3,21 +3,21 @@
 //! action. KMS, Parameter Store and Secrets Manager authorise in core, where the resources are read.
 
 use keyhaven_core::Core;
-use keyhaven_core::authz::{Access, Resource, table};
-use keyhaven_core::context::{PrincipalKind, RequestContext};
-use keyhaven_core::iam::EntityKind;
+use keyhaven_iam::iam::EntityKind;
+use keyhaven_kernel::authz::{Access, Resource, table};
+use keyhaven_kernel::context::{PrincipalKind, RequestContext};
 
 use crate::error::ApiError;
 use crate::query::Params;
 
 /// Checks an action with no resource type (or on `resources`), identity policies only.
-pub fn check(
+pub fn check<E: From<keyhaven_kernel::KernelError>>(
     core: &Core,
     ctx: &RequestContext,
     action: &str,
     resources: &[Resource<'_>],
     keys: &[(String, Vec<String>)],
-    map: fn(keyhaven_core::CoreError) -> ApiError,
+    map: fn(E) -> ApiError,
 ) -> Result<(), ApiError> {
     core.authz
         .check(
@@ -28,7 +28,7 @@ pub fn check(
                 keys,
             },
         )
-        .map_err(map)
+        .map_err(|e| map(E::from(e)))
 }
 
 /// The IAM user the caller signs as; federated users, role sessions and the root user have none.
@@ -212,7 +212,7 @@ fn creation_path<'p>(operation: &str, create: &str, params: &'p Params) -> Optio
 }
 
 fn plain_target(arn: String, ctx: &RequestContext) -> Target {
-    let account = match keyhaven_core::secrets::names::account_of(&arn) {
+    let account = match keyhaven_secrets::names::account_of(&arn) {
         "" => ctx.account_id().to_string(),
         account => account.to_string(),
     };
@@ -278,7 +278,7 @@ fn request_tag_keys(params: &Params) -> Vec<(String, Vec<String>)> {
 
 #[cfg(test)]
 mod tests {
-    use keyhaven_core::authz::table;
+    use keyhaven_kernel::authz::table;
 
     use super::{Params, request_tag_keys};
 

@@ -1,7 +1,7 @@
 //! Who may sign requests: the root credentials, and in dev mode any unknown access key.
 
-use keyhaven_core::context::Principal;
 use keyhaven_crypto::SecretBytes;
+use keyhaven_kernel::context::Principal;
 
 /// A long-term credential this server verifies signatures with.
 #[derive(Debug, Clone)]

@@ -3,7 +3,10 @@
 //! This is the only place domain errors become AWS error codes.
 
 use axum::http::StatusCode;
-use keyhaven_core::CoreError;
+use keyhaven_iam::IamError;
+use keyhaven_kms::KmsError;
+use keyhaven_secrets::SecretsError;
+use keyhaven_ssm::SsmError;
 
 use crate::sigv4::SigV4Error;
 
@@ -85,52 +88,44 @@ impl From<&SigV4Error> for ApiError {
     }
 }
 
-/// KMS's error codes for domain failures.
-pub fn kms_error(e: CoreError) -> ApiError {
+/// The error an internal failure answers with: the service's own code and a fixed message; the
+/// detail goes to the log only.
+fn internal(detail: &str, code: &'static str, message: &str) -> ApiError {
+    tracing::error!(%detail, "internal error");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
+}
+
+/// KMS's error codes for its failures.
+pub fn kms_error(e: KmsError) -> ApiError {
     let code = match &e {
-        CoreError::NotFound(_) => "NotFoundException",
-        CoreError::AlreadyExists(_) => "AlreadyExistsException",
-        CoreError::Validation(_) => "ValidationException",
-        CoreError::Disabled(_) => "DisabledException",
-        CoreError::InvalidState(_) => "KMSInvalidStateException",
-        CoreError::InvalidCiphertext => "InvalidCiphertextException",
-        CoreError::IncorrectKey(_) => "IncorrectKeyException",
-        CoreError::InvalidKeyUsage(_) => "InvalidKeyUsageException",
-        CoreError::Tag(_) => "TagException",
-        CoreError::LimitExceeded(_) => "LimitExceededException",
-        CoreError::UnsupportedOperation(_) => "UnsupportedOperationException",
-        CoreError::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
-        CoreError::InvalidMarker(_) => "InvalidMarkerException",
-        CoreError::NotAuthorized(_) => "NotAuthorizedException",
-        CoreError::CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
-        CoreError::DeleteConflict(_) | CoreError::InvalidInput(_) => "ValidationException",
-        CoreError::AccessDenied(_) => "AccessDeniedException",
-        CoreError::InvalidAuthenticationCode(_) => "ValidationException",
-        // Web identity failures belong to STS; KMS never produces them.
-        CoreError::InvalidIdentityToken(_) | CoreError::ExpiredToken(_) | CoreError::IdpRejectedClaim(_) => {
-            "ValidationException"
-        }
-        CoreError::DryRun => "DryRunOperationException",
-        // Parameter Store and Secrets Manager failures never come out of KMS.
-        CoreError::Ssm(..) | CoreError::Secrets(..) => "ValidationException",
-        CoreError::Unavailable => return ApiError::unavailable(),
-        CoreError::Internal(detail) => {
-            tracing::error!(%detail, "internal error");
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "KMSInternalException",
-                "An internal error occurred.",
-            );
-        }
+        KmsError::NotFound(_) => "NotFoundException",
+        KmsError::AlreadyExists(_) => "AlreadyExistsException",
+        KmsError::Validation(_) => "ValidationException",
+        KmsError::Disabled(_) => "DisabledException",
+        KmsError::InvalidState(_) => "KMSInvalidStateException",
+        KmsError::InvalidCiphertext => "InvalidCiphertextException",
+        KmsError::IncorrectKey(_) => "IncorrectKeyException",
+        KmsError::InvalidKeyUsage(_) => "InvalidKeyUsageException",
+        KmsError::Tag(_) => "TagException",
+        KmsError::LimitExceeded(_) => "LimitExceededException",
+        KmsError::UnsupportedOperation(_) => "UnsupportedOperationException",
+        KmsError::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
+        KmsError::InvalidMarker(_) => "InvalidMarkerException",
+        KmsError::NotAuthorized(_) => "NotAuthorizedException",
+        KmsError::CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
+        KmsError::AccessDenied(_) => "AccessDeniedException",
+        KmsError::DryRun => "DryRunOperationException",
+        KmsError::Unavailable => return ApiError::unavailable(),
+        KmsError::Internal(detail) => return internal(detail, "KMSInternalException", "An internal error occurred."),
     };
     ApiError::bad_request(code, e.to_string())
 }
 
-/// Parameter Store's error codes for domain failures.
-pub fn ssm_error(e: CoreError) -> ApiError {
-    use keyhaven_core::ssm::SsmFault as F;
+/// Parameter Store's error codes for its failures.
+pub fn ssm_error(e: SsmError) -> ApiError {
+    use keyhaven_ssm::SsmFault as F;
     let code = match &e {
-        CoreError::Ssm(fault, _) => match fault {
+        SsmError::Fault(fault, _) => match fault {
             F::Validation => "ValidationException",
             F::AccessDenied => "AccessDeniedException",
             F::ParameterNotFound => "ParameterNotFound",
@@ -157,26 +152,18 @@ pub fn ssm_error(e: CoreError) -> ApiError {
             F::ServiceSettingNotFound => "ServiceSettingNotFound",
             F::TooManyTags => "TooManyTagsError",
         },
-        CoreError::AccessDenied(_) => "AccessDeniedException",
-        CoreError::Unavailable => return ApiError::unavailable(),
-        CoreError::Internal(detail) => {
-            tracing::error!(%detail, "internal error");
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerError",
-                "An internal error occurred.",
-            );
-        }
-        _ => "ValidationException",
+        SsmError::AccessDenied(_) => "AccessDeniedException",
+        SsmError::Unavailable => return ApiError::unavailable(),
+        SsmError::Internal(detail) => return internal(detail, "InternalServerError", "An internal error occurred."),
     };
     ApiError::bad_request(code, e.to_string())
 }
 
-/// Secrets Manager's error codes for domain failures (all HTTP 400, as AWS answers).
-pub fn secrets_error(e: CoreError) -> ApiError {
-    use keyhaven_core::secrets::SecretsFault as F;
+/// Secrets Manager's error codes for its failures (all HTTP 400, as AWS answers).
+pub fn secrets_error(e: SecretsError) -> ApiError {
+    use keyhaven_secrets::SecretsFault as F;
     let code = match &e {
-        CoreError::Secrets(fault, _) => match fault {
+        SecretsError::Fault(fault, _) => match fault {
             F::Validation => "ValidationException",
             F::InvalidParameter => "InvalidParameterException",
             F::InvalidRequest => "InvalidRequestException",
@@ -189,68 +176,59 @@ pub fn secrets_error(e: CoreError) -> ApiError {
             F::DecryptionFailure => "DecryptionFailure",
             F::InvalidNextToken => "InvalidNextTokenException",
         },
-        CoreError::AccessDenied(_) => "AccessDeniedException",
-        CoreError::Unavailable => return ApiError::unavailable(),
-        CoreError::Internal(detail) => {
-            tracing::error!(%detail, "internal error");
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServiceError",
-                "An error occurred on the server side.",
-            );
+        SecretsError::AccessDenied(_) => "AccessDeniedException",
+        SecretsError::Unavailable => return ApiError::unavailable(),
+        SecretsError::Internal(detail) => {
+            return internal(detail, "InternalServiceError", "An error occurred on the server side.");
         }
-        _ => "InvalidParameterException",
     };
     ApiError::bad_request(code, e.to_string())
 }
 
-/// STS's error codes and statuses for domain failures.
-pub fn sts_error(e: CoreError) -> ApiError {
+/// STS's error codes and statuses for the IAM family's failures.
+pub fn sts_error(e: IamError) -> ApiError {
     let (status, code) = match &e {
-        CoreError::AccessDenied(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
-        CoreError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
-        CoreError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "PackedPolicyTooLarge"),
-        CoreError::Validation(_) | CoreError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "ValidationError"),
-        CoreError::NotFound(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
+        IamError::AccessDenied(_) | IamError::NotFound(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
+        IamError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
+        IamError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "PackedPolicyTooLarge"),
+        IamError::Validation(_) | IamError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "ValidationError"),
         // The model's codes: InvalidIdentityTokenException(code=InvalidIdentityToken)/400,
         // ExpiredTokenException/400, IDPRejectedClaimException(code=IDPRejectedClaim)/403.
-        CoreError::InvalidIdentityToken(_) => (StatusCode::BAD_REQUEST, "InvalidIdentityToken"),
-        CoreError::ExpiredToken(_) => (StatusCode::BAD_REQUEST, "ExpiredTokenException"),
-        CoreError::IdpRejectedClaim(_) => (StatusCode::FORBIDDEN, "IDPRejectedClaim"),
-        CoreError::Unavailable => return ApiError::unavailable(),
-        CoreError::Internal(detail) => {
-            tracing::error!(%detail, "internal error");
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalFailure",
-                "An internal error occurred.",
-            );
-        }
-        _ => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
+        IamError::InvalidIdentityToken(_) => (StatusCode::BAD_REQUEST, "InvalidIdentityToken"),
+        IamError::ExpiredToken(_) => (StatusCode::BAD_REQUEST, "ExpiredTokenException"),
+        IamError::IdpRejectedClaim(_) => (StatusCode::FORBIDDEN, "IDPRejectedClaim"),
+        // An MFA code that does not verify: STS answers AccessDenied.
+        IamError::InvalidAuthenticationCode(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
+        IamError::AlreadyExists(_) | IamError::DeleteConflict(_) => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
+        IamError::Unavailable => return ApiError::unavailable(),
+        IamError::Internal(detail) => return internal(detail, "InternalFailure", "An internal error occurred."),
     };
     ApiError::new(status, code, e.to_string())
 }
 
-/// IAM's error codes and statuses (from the model's error traits) for domain failures.
-pub fn iam_error(e: CoreError) -> ApiError {
+/// IAM's error codes and statuses (from the model's error traits) for the IAM family's failures.
+pub fn iam_error(e: IamError) -> ApiError {
     let (status, code) = match &e {
-        CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "NoSuchEntity"),
-        CoreError::AlreadyExists(_) => (StatusCode::CONFLICT, "EntityAlreadyExists"),
-        CoreError::DeleteConflict(_) => (StatusCode::CONFLICT, "DeleteConflict"),
-        CoreError::LimitExceeded(_) => (StatusCode::CONFLICT, "LimitExceeded"),
-        CoreError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
-        CoreError::AccessDenied(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
-        CoreError::InvalidAuthenticationCode(_) => (StatusCode::FORBIDDEN, "InvalidAuthenticationCode"),
-        CoreError::Unavailable => return ApiError::unavailable(),
-        CoreError::Internal(detail) => {
-            tracing::error!(%detail, "internal error");
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
+        IamError::NotFound(_) => (StatusCode::NOT_FOUND, "NoSuchEntity"),
+        IamError::AlreadyExists(_) => (StatusCode::CONFLICT, "EntityAlreadyExists"),
+        IamError::DeleteConflict(_) => (StatusCode::CONFLICT, "DeleteConflict"),
+        IamError::LimitExceeded(_) => (StatusCode::CONFLICT, "LimitExceeded"),
+        IamError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
+        IamError::AccessDenied(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
+        IamError::InvalidAuthenticationCode(_) => (StatusCode::FORBIDDEN, "InvalidAuthenticationCode"),
+        IamError::InvalidInput(_) | IamError::Validation(_) => (StatusCode::BAD_REQUEST, "InvalidInput"),
+        // Web identity failures are STS's; IAM operations never produce them.
+        IamError::InvalidIdentityToken(_) | IamError::ExpiredToken(_) | IamError::IdpRejectedClaim(_) => {
+            (StatusCode::BAD_REQUEST, "InvalidInput")
+        }
+        IamError::Unavailable => return ApiError::unavailable(),
+        IamError::Internal(detail) => {
+            return internal(
+                detail,
                 "ServiceFailure",
                 "Request processing has failed due to some unknown error, exception or failure.",
             );
         }
-        _ => (StatusCode::BAD_REQUEST, "InvalidInput"),
     };
     ApiError::new(status, code, e.to_string())
 }
@@ -262,25 +240,20 @@ mod tests {
     #[test]
     fn kms_error_mapping_table() {
         let cases = [
-            (CoreError::NotFound("m".into()), "NotFoundException", 400, "m"),
-            (CoreError::InvalidCiphertext, "InvalidCiphertextException", 400, ""),
-            (CoreError::Disabled("d".into()), "DisabledException", 400, "d"),
+            (KmsError::NotFound("m".into()), "NotFoundException", 400, "m"),
+            (KmsError::InvalidCiphertext, "InvalidCiphertextException", 400, ""),
+            (KmsError::Disabled("d".into()), "DisabledException", 400, "d"),
+            (KmsError::InvalidState("s".into()), "KMSInvalidStateException", 400, "s"),
+            (KmsError::IncorrectKey("k".into()), "IncorrectKeyException", 400, "k"),
             (
-                CoreError::InvalidState("s".into()),
-                "KMSInvalidStateException",
-                400,
-                "s",
-            ),
-            (CoreError::IncorrectKey("k".into()), "IncorrectKeyException", 400, "k"),
-            (
-                CoreError::DryRun,
+                KmsError::DryRun,
                 "DryRunOperationException",
                 400,
                 "The request would have succeeded, but the DryRun option is set.",
             ),
-            (CoreError::Tag("t".into()), "TagException", 400, "t"),
+            (KmsError::Tag("t".into()), "TagException", 400, "t"),
             (
-                CoreError::Internal("secret detail".into()),
+                KmsError::Internal("secret detail".into()),
                 "KMSInternalException",
                 500,
                 "An internal error occurred.",
@@ -298,9 +271,9 @@ mod tests {
     #[test]
     fn sts_error_maps_web_identity_failures() {
         let cases = [
-            (CoreError::InvalidIdentityToken("i".into()), "InvalidIdentityToken", 400),
-            (CoreError::ExpiredToken("e".into()), "ExpiredTokenException", 400),
-            (CoreError::IdpRejectedClaim("r".into()), "IDPRejectedClaim", 403),
+            (IamError::InvalidIdentityToken("i".into()), "InvalidIdentityToken", 400),
+            (IamError::ExpiredToken("e".into()), "ExpiredTokenException", 400),
+            (IamError::IdpRejectedClaim("r".into()), "IDPRejectedClaim", 403),
         ];
         for (error, code, status) in cases {
             let message = error.to_string();

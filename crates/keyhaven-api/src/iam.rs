@@ -1,9 +1,9 @@
 //! IAM on the wire: generated awsQuery request shapes → core calls → generated response shapes.
 
 use keyhaven_core::Core;
-use keyhaven_core::context::RequestContext;
-use keyhaven_core::iam::{self as core_iam, Entity, EntityKind, ManagedPolicy, NewEntity, RoleSettings, managed};
-use keyhaven_core::kms::Page;
+use keyhaven_iam::iam::{self as core_iam, Entity, EntityKind, ManagedPolicy, NewEntity, RoleSettings, managed};
+use keyhaven_kernel::context::RequestContext;
+use keyhaven_kms::Page;
 
 use crate::error::{ApiError, iam_error};
 use crate::generated::iam::{self as wire, Request};
@@ -186,18 +186,7 @@ fn listed<T: Clone>(items: Vec<T>, max: Option<i32>, marker: Option<&str>) -> Re
 }
 
 fn paged<T: Clone>(items: Vec<T>, max: Option<i32>, marker: Option<&str>) -> Result<Page<T>, ApiError> {
-    let start = match marker {
-        None => 0,
-        Some(m) => m
-            .parse::<usize>()
-            .map_err(|_| iam_error(keyhaven_core::CoreError::InvalidInput("Invalid Marker.".into())))?,
-    };
-    let start = start.min(items.len());
-    let end = (start + max_items(max)).min(items.len());
-    Ok(Page {
-        next_marker: (end < items.len()).then(|| end.to_string()),
-        items: items[start..end].to_vec(),
-    })
+    keyhaven_kernel::paging::by_offset(&items, max_items(max), marker).map_err(|e| iam_error(e.into()))
 }
 
 fn some<T: ToXml + 'static>(output: T) -> Result<Output, ApiError> {
@@ -277,7 +266,7 @@ fn attached(
     listed(out, max, marker.as_deref())
 }
 
-fn done(result: Result<(), keyhaven_core::CoreError>) -> Result<Output, ApiError> {
+fn done(result: Result<(), keyhaven_iam::IamError>) -> Result<Output, ApiError> {
     result.map_err(iam_error).map(|()| None)
 }
 
@@ -512,7 +501,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                 .iter()
                 .find(|v| v.version_id == version_id)
                 .ok_or_else(|| {
-                    iam_error(keyhaven_core::CoreError::NotFound(format!(
+                    iam_error(keyhaven_iam::IamError::NotFound(format!(
                         "Policy {arn} version {version_id} does not exist."
                     )))
                 })?;

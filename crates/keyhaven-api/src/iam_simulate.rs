@@ -1,11 +1,12 @@
 //! IAM's policy simulator on the wire: SimulatePrincipalPolicy and SimulateCustomPolicy requests →
-//! [`keyhaven_core::simulate`] → `SimulatePolicyResponse`, paged with `Marker` and `MaxItems`.
+//! [`keyhaven_iam::simulate`] → `SimulatePolicyResponse`, paged with `Marker` and `MaxItems`.
 
-use keyhaven_core::context::RequestContext;
-use keyhaven_core::simulate::{
+use keyhaven_core::Core;
+use keyhaven_iam::IamError;
+use keyhaven_iam::simulate::{
     ContextEntry, EvaluationResult, MatchedStatement, Outcome, Position, PrincipalSimulationInput, SimulationInput,
 };
-use keyhaven_core::{Core, CoreError};
+use keyhaven_kernel::context::RequestContext;
 
 use crate::error::{ApiError, iam_error};
 use crate::generated::iam::{self as wire, Request};
@@ -41,10 +42,14 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: &Request) -> Option<R
                 policy_source_arn: i.policy_source_arn.clone().unwrap_or_default(),
                 simulation: simulation_in!(i),
             };
-            (core.simulate_principal_policy(ctx, &input), i.max_items, &i.marker)
+            (
+                core.identity.simulate_principal_policy(ctx, &input),
+                i.max_items,
+                &i.marker,
+            )
         }
         Request::SimulateCustomPolicy(i) => (
-            core.simulate_custom_policy(ctx, &simulation_in!(i)),
+            core.identity.simulate_custom_policy(ctx, &simulation_in!(i)),
             i.max_items,
             &i.marker,
         ),
@@ -71,25 +76,15 @@ fn context_in(entries: Option<&[wire::ContextEntry]>) -> Vec<ContextEntry> {
 }
 
 fn respond(results: Vec<EvaluationResult>, max_items: Option<i32>, marker: Option<&str>) -> Result<Output, ApiError> {
-    // IAM's markers here are the index of the page's first result, as in the other IAM listings.
-    let start = match marker {
-        Some(m) => m
-            .parse::<usize>()
-            .map_err(|_| iam_error(CoreError::InvalidInput("Invalid Marker.".into())))?,
-        None => 0,
-    };
     let size = max_items
         .and_then(|n| usize::try_from(n).ok())
         .filter(|n| *n > 0)
         .unwrap_or(DEFAULT_MAX_ITEMS);
-    let total = results.len();
-    let page: Vec<wire::EvaluationResult> = results.iter().skip(start).take(size).map(result_out).collect();
-    let next = start.saturating_add(page.len());
-    let truncated = next < total;
+    let page = keyhaven_kernel::paging::by_offset(&results, size, marker).map_err(|e| iam_error(IamError::from(e)))?;
     Ok(Some(Box::new(wire::SimulatePolicyResponse {
-        evaluation_results: Some(page),
-        is_truncated: Some(truncated),
-        marker: truncated.then(|| next.to_string()),
+        evaluation_results: Some(page.items.iter().map(result_out).collect()),
+        is_truncated: Some(page.next_marker.is_some()),
+        marker: page.next_marker,
     })))
 }
 

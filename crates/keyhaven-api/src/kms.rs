@@ -1,10 +1,10 @@
 //! KMS on the wire: generated request shapes → core calls → generated response shapes.
 
 use keyhaven_core::Core;
-use keyhaven_core::audit::AuditResource;
-use keyhaven_core::context::RequestContext;
-use keyhaven_core::kms::{self as core_kms, KeyRecord, Page, RotationListing, Tag};
 use keyhaven_crypto::EncryptionContext;
+use keyhaven_kernel::audit::AuditResource;
+use keyhaven_kernel::context::RequestContext;
+use keyhaven_kms::{self as core_kms, KeyRecord, Page, RotationListing, Tag};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -507,7 +507,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
         }
         Request::GenerateRandom(input) => {
             if input.custom_key_store_id.is_some() {
-                return Err(kms_error(keyhaven_core::CoreError::CustomKeyStoreNotFound(
+                return Err(kms_error(keyhaven_kms::KmsError::CustomKeyStoreNotFound(
                     "Custom key stores are not supported by this server yet.".into(),
                 )));
             }

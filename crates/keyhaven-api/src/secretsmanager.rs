@@ -3,15 +3,15 @@
 use std::collections::BTreeMap;
 
 use keyhaven_core::Core;
-use keyhaven_core::audit::AuditResource;
-use keyhaven_core::context::RequestContext;
-use keyhaven_core::kms::Tag;
-use keyhaven_core::secrets::password::PasswordOptions;
-use keyhaven_core::secrets::{
+use keyhaven_crypto::SecretBytes;
+use keyhaven_kernel::audit::AuditResource;
+use keyhaven_kernel::context::RequestContext;
+use keyhaven_kms::Tag;
+use keyhaven_secrets::password::PasswordOptions;
+use keyhaven_secrets::{
     CreateInput, Filter, ListInput, ReplicaRecord, ReplicaSpec, RotationInput, RotationRules, SecretRecord,
     SecretValue, ValueView, Written,
 };
-use keyhaven_crypto::SecretBytes;
 use zeroize::Zeroizing;
 
 use crate::error::{ApiError, secrets_error};
@@ -35,12 +35,12 @@ fn resource(arn: &str) -> Vec<AuditResource> {
     vec![AuditResource {
         arn: arn.to_string(),
         resource_type: "AWS::SecretsManager::Secret",
-        account_id: keyhaven_core::secrets::names::account_of(arn).to_string(),
+        account_id: keyhaven_secrets::names::account_of(arn).to_string(),
     }]
 }
 
 fn value_in(string: Option<SensitiveString>, binary: Option<Blob>) -> Result<Option<SecretValue>, ApiError> {
-    SecretValue::from_request(
+    keyhaven_secrets::value_from_request(
         string.map(|s| Zeroizing::new(s.expose().to_string())),
         binary.map(|b| SecretBytes::from_slice(b.as_bytes())),
     )
@@ -98,7 +98,7 @@ fn replication_out(replicas: &[ReplicaRecord]) -> Option<Vec<wire::ReplicationSt
                 kms_key_id: Some(
                     r.kms_key_id
                         .clone()
-                        .unwrap_or_else(|| keyhaven_core::secrets::DEFAULT_KEY_ALIAS.to_string()),
+                        .unwrap_or_else(|| keyhaven_secrets::DEFAULT_KEY_ALIAS.to_string()),
                 ),
                 status: Some(r.status.clone()),
                 status_message: Some(r.status_message.clone()),
@@ -341,7 +341,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                 .map_err(secrets_error)?;
             let output = wire::ListSecretsResponse {
                 secret_list: Some(listed.items.iter().map(list_entry).collect()),
-                next_token: listed.next_token,
+                next_token: listed.next_marker,
             };
             respond_with(&output, Vec::new(), false)
         }
@@ -375,7 +375,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                         })
                         .collect(),
                 ),
-                next_token: listed.next_token,
+                next_token: listed.next_marker,
                 arn,
                 name,
             };

@@ -16,11 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use keyhaven_core::Core;
-use keyhaven_core::audit::{AuditEvent, AuditResource};
-use keyhaven_core::clock::Clock;
-use keyhaven_core::context::{Principal, RequestContext, ServiceCall};
-use keyhaven_core::iam::KeyLookup;
-use keyhaven_core::sts::SessionRefusal;
+use keyhaven_iam::iam::KeyLookup;
+use keyhaven_iam::sts::SessionRefusal;
+use keyhaven_kernel::audit::{AuditEvent, AuditResource};
+use keyhaven_kernel::clock::Clock;
+use keyhaven_kernel::context::{Principal, RequestContext, ServiceCall};
 use serde_json::{Value, json};
 
 use crate::credentials::{CredentialRegistry, Identity};
@@ -125,7 +125,7 @@ impl JsonService {
 }
 
 pub fn new_request_id() -> String {
-    keyhaven_core::kms::new_key_id().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into())
+    keyhaven_kernel::ids::new_uuid().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into())
 }
 
 /// CloudTrail's limit on the `userAgent` it records.
@@ -354,7 +354,7 @@ async fn handle_query(
     if service == QueryService::Sts && action == "AssumeRoleWithWebIdentity" {
         // Unsigned by design (the model's `authtype: none`): the web identity token is the
         // credential, so no SigV4 is asked for, and a signature a client sends anyway is ignored.
-        let origin = keyhaven_core::web_identity::Origin {
+        let origin = keyhaven_iam::web_identity::Origin {
             request_id,
             region: outcome.region.clone(),
             source_ip: connection.map(|c| c.peer.ip()),
@@ -444,7 +444,7 @@ fn assume_role_with_web_identity(
     state: &AppState,
     params: &crate::query::Params,
     outcome: &mut Outcome,
-    origin: &keyhaven_core::web_identity::Origin,
+    origin: &keyhaven_iam::web_identity::Origin,
 ) -> Result<Vec<u8>, ApiError> {
     let decoded = crate::generated::sts::Request::decode("AssumeRoleWithWebIdentity", params)
         .map_err(|e| ApiError::from(crate::query::DecodeFailure::new(&e, params)))?;
@@ -606,7 +606,7 @@ fn authenticate_json(
 
 /// The audit record of a call a service made on the caller's behalf during `outer`.
 fn service_call_event(outer: &AuditEvent, call: ServiceCall) -> AuditEvent {
-    let (error_code, error_message) = match call.error.map(crate::error::kms_error) {
+    let (error_code, error_message) = match call.error {
         Some(e) => (Some(e.code.to_string()), Some(e.message)),
         None => (None, None),
     };
@@ -626,7 +626,7 @@ fn service_call_event(outer: &AuditEvent, call: ServiceCall) -> AuditEvent {
             .map(|arn| {
                 vec![AuditResource {
                     arn,
-                    resource_type: "AWS::KMS::Key",
+                    resource_type: call.resource_type,
                     account_id: outer.recipient_account_id.clone(),
                 }]
             })

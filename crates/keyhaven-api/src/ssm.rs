@@ -1,10 +1,10 @@
 //! Parameter Store on the wire: generated request shapes → core calls → generated response shapes.
 
 use keyhaven_core::Core;
-use keyhaven_core::audit::AuditResource;
-use keyhaven_core::context::RequestContext;
-use keyhaven_core::kms::{Page, Tag};
-use keyhaven_core::ssm::{Filter, MetadataView, ParameterView, PutInput, ServiceSetting};
+use keyhaven_kernel::audit::AuditResource;
+use keyhaven_kernel::context::RequestContext;
+use keyhaven_kms::{Page, Tag};
+use keyhaven_ssm::{Filter, MetadataView, ParameterView, PutInput, ServiceSetting};
 use zeroize::Zeroizing;
 
 use crate::error::{ApiError, ssm_error};
@@ -45,7 +45,7 @@ fn resource(arn: &str, ctx: &RequestContext) -> AuditResource {
 }
 
 fn parameter_arn(ctx: &RequestContext, name: &str) -> String {
-    keyhaven_core::ssm::names::parameter_arn(&ctx.region, ctx.account_id(), name)
+    keyhaven_ssm::names::parameter_arn(&ctx.region, ctx.account_id(), name)
 }
 
 fn parameter_out(view: ParameterView) -> wire::Parameter {

@@ -1,9 +1,9 @@
 //! STS on the wire: generated awsQuery request shapes → core calls → generated response shapes.
 
 use keyhaven_core::Core;
-use keyhaven_core::authz::Resource;
-use keyhaven_core::context::RequestContext;
-use keyhaven_core::sts::{AssumeRoleInput, IssuedCredentials};
+use keyhaven_iam::sts::{AssumeRoleInput, IssuedCredentials};
+use keyhaven_kernel::authz::Resource;
+use keyhaven_kernel::context::RequestContext;
 
 use crate::error::{ApiError, sts_error};
 use crate::generated::sts::{self as wire, Request, Response};
@@ -30,6 +30,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
         })),
         Request::GetSessionToken(i) => {
             let issued = core
+                .identity
                 .session_token(
                     ctx,
                     i.duration_seconds,
@@ -65,7 +66,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                 serial_number: i.serial_number,
                 token_code: i.token_code,
             };
-            let issued = core.assume_role(ctx, input).map_err(sts_error)?;
+            let issued = core.identity.assume_role(ctx, input).map_err(sts_error)?;
             let role = issued
                 .principal
                 .role
@@ -103,6 +104,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                 .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
                 .collect();
             let issued = core
+                .identity
                 .federation_token(ctx, &name, i.policy.as_deref(), &policy_arns, i.duration_seconds, tags)
                 .map_err(sts_error)?;
             Ok(Response::GetFederationToken(wire::GetFederationTokenResponse {
@@ -117,7 +119,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
         Request::GetAccessKeyInfo(i) => {
             crate::authorize::check(core, ctx, "sts:GetAccessKeyInfo", &[], &[], sts_error)?;
             let access_key_id = i.access_key_id.unwrap_or_default();
-            let account = core.access_key_account(&access_key_id).map_err(sts_error)?;
+            let account = core.identity.access_key_account(&access_key_id).map_err(sts_error)?;
             Ok(Response::GetAccessKeyInfo(wire::GetAccessKeyInfoResponse {
                 account: Some(account.unwrap_or_else(|| ctx.account_id().to_string())),
             }))

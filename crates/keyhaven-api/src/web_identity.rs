@@ -6,9 +6,9 @@
 //! only the connection's [`Origin`].
 
 use keyhaven_core::Core;
-use keyhaven_core::context::{Principal, RequestContext};
-use keyhaven_core::iam::oidc::{NewOidcProvider, OidcProvider};
-use keyhaven_core::web_identity::{Origin, WebIdentityInput};
+use keyhaven_iam::iam::oidc::{NewOidcProvider, OidcProvider};
+use keyhaven_iam::web_identity::{Origin, WebIdentityInput};
+use keyhaven_kernel::context::{Principal, RequestContext};
 use zeroize::Zeroizing;
 
 use crate::error::{ApiError, iam_error, sts_error};
@@ -39,7 +39,7 @@ fn get_response(provider: &OidcProvider) -> iam_wire::GetOpenIDConnectProviderRe
 /// Runs `request` if it is an OpenID Connect provider action; `None` for every other IAM action.
 pub fn execute_iam(core: &Core, ctx: &RequestContext, request: &Request) -> Option<Result<Output, ApiError>> {
     let iam = &core.iam;
-    let done = |result: Result<(), keyhaven_core::CoreError>| result.map_err(iam_error).map(|()| None);
+    let done = |result: Result<(), keyhaven_iam::IamError>| result.map_err(iam_error).map(|()| None);
     Some(match request {
         Request::CreateOpenIDConnectProvider(i) => iam
             .create_oidc_provider(
@@ -127,7 +127,10 @@ pub fn assume_role_with_web_identity(
             .filter_map(|p| p.arn)
             .collect(),
     };
-    let granted = core.assume_role_with_web_identity(origin, input).map_err(sts_error)?;
+    let granted = core
+        .identity
+        .assume_role_with_web_identity(origin, input)
+        .map_err(sts_error)?;
     let issued = &granted.issued;
     let assumed_role_id = issued
         .principal

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 const REQUEST_ID: &str = "6a8c7e1b-5d2f-4c3a-9b0e-1f2d3c4b5a69";
 
 fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/query")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()))
+        .join("tests/data/query")
 }
 
 /// Decodes a form body as the request of `service` and returns it as JSON.

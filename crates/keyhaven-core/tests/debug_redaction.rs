@@ -1,13 +1,13 @@
 //! `{:?}` of the core's types that hold secrets, or sealed forms of them, shows none of those values.
 
-use keyhaven_core::context::PrincipalKind;
-use keyhaven_core::iam::AccessKeyRecord;
-use keyhaven_core::iam::mfa::MfaDevice;
-use keyhaven_core::kms::{Material, MaterialOrigin};
-use keyhaven_core::secrets::{CreateInput, SecretValue};
-use keyhaven_core::ssm::{ParameterView, PutInput};
-use keyhaven_core::sts::{AssumeRoleInput, SessionRecord};
 use keyhaven_crypto::SecretBytes;
+use keyhaven_iam::iam::AccessKeyRecord;
+use keyhaven_iam::iam::mfa::MfaDevice;
+use keyhaven_iam::sts::{AssumeRoleInput, SessionRecord};
+use keyhaven_kernel::context::PrincipalKind;
+use keyhaven_kms::{Material, MaterialOrigin};
+use keyhaven_secrets::{CreateInput, SecretValue};
+use keyhaven_ssm::{ParameterView, PutInput};
 use zeroize::Zeroizing;
 
 const PLANTED: &str = "planted-secret-7f3a9c";

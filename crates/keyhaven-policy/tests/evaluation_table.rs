@@ -15,7 +15,7 @@
 //! - `expect`: `Allow`, `ExplicitDeny` or `ImplicitDeny`; optional `denied_by` (`identity`,
 //!   `resource`, `boundary`, `session`) and `missing` (the exact missing context keys).
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use keyhaven_policy::{
     Context, Decision, NamedPolicy, Policies, PolicyDocument, PolicyKind, PolicySource, Principal, Request,
@@ -27,7 +27,9 @@ const ACCOUNT: &str = "111122223333";
 
 #[test]
 fn evaluation_table() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let dir =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()))
+            .join("tests/data");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("tests/data")
         .map(|entry| entry.expect("directory entry").path())

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
-use keyhaven_core::audit::Retention;
-use keyhaven_core::ssm::ParameterQuotas;
+use keyhaven_kernel::audit::Retention;
+use keyhaven_ssm::ParameterQuotas;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use keyhaven_core::events;
+use keyhaven_kernel::events;
 use keyhaven_store::{Backend, SqliteStore};
 
 use crate::config::TailArgs;
@@ -83,7 +83,7 @@ async fn tail(store: &dyn Backend, from_start: bool, follow: bool, out: &mut dyn
 fn end_of_log(store: &dyn Backend) -> Result<Option<u64>, Stop> {
     let mut last = None;
     loop {
-        let page = keyhaven_core::read(store, |tx| events::log_after(tx, last, PAGE)).map_err(store_error)?;
+        let page = keyhaven_kernel::read(store, |tx| events::log_after(tx, last, PAGE)).map_err(store_error)?;
         match page.last() {
             Some(stored) => last = Some(stored.sequence),
             None => return Ok(last),
@@ -97,7 +97,7 @@ fn end_of_log(store: &dyn Backend) -> Result<Option<u64>, Stop> {
 /// Writes every event after `after` as a JSON line, flushing after each page; returns the new position.
 fn print_after(store: &dyn Backend, mut after: Option<u64>, out: &mut dyn Write) -> Result<Option<u64>, Stop> {
     loop {
-        let page = keyhaven_core::read(store, |tx| events::log_after(tx, after, PAGE)).map_err(store_error)?;
+        let page = keyhaven_kernel::read(store, |tx| events::log_after(tx, after, PAGE)).map_err(store_error)?;
         for stored in &page {
             serde_json::to_writer(&mut *out, &stored.event).map_err(io::Error::from)?;
             out.write_all(b"\n")?;
@@ -110,21 +110,21 @@ fn print_after(store: &dyn Backend, mut after: Option<u64>, out: &mut dyn Write)
     }
 }
 
-fn store_error(e: keyhaven_core::CoreError) -> Stop {
+fn store_error(e: keyhaven_kernel::KernelError) -> Stop {
     Stop::Store(format!("reading the event log: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keyhaven_core::events::{Event, Events};
+    use keyhaven_kernel::events::{Event, Events};
     use keyhaven_store::testing::temp_store;
     use time::OffsetDateTime;
 
     fn publish(store: &dyn Backend, n: usize) -> Vec<Event> {
         let events = Events::new(
             Vec::new(),
-            std::sync::Arc::new(keyhaven_core::clock::AdjustableClock::system()),
+            std::sync::Arc::new(keyhaven_kernel::clock::AdjustableClock::system()),
         );
         (0..n)
             .map(|i| {
@@ -138,7 +138,7 @@ mod tests {
                     serde_json::json!({"name": format!("/p{i}"), "operation": "Create"}),
                 )
                 .expect("event");
-                keyhaven_core::transact(store, |tx| events.publish(tx, &event)).expect("publish");
+                keyhaven_kernel::transact(store, |tx| events.publish(tx, &event)).expect("publish");
                 event
             })
             .collect()

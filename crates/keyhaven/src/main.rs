@@ -16,9 +16,9 @@ use clap::Parser;
 use keyhaven_api::credentials::CredentialRegistry;
 use keyhaven_api::server::{AppState, MetricsRender};
 use keyhaven_api::sigv4::SigningKeyCache;
-use keyhaven_core::audit::{ChainCheck, read_records, verify_chain};
-use keyhaven_core::clock::AdjustableClock;
 use keyhaven_core::{Core, CoreConfig};
+use keyhaven_kernel::audit::{ChainCheck, read_records, verify_chain};
+use keyhaven_kernel::clock::AdjustableClock;
 use keyhaven_store::SqliteStore;
 use tokio::sync::watch;
 
@@ -100,7 +100,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         root,
         clock,
         CoreConfig {
-            audit: keyhaven_core::audit::AuditSettings {
+            audit: keyhaven_kernel::audit::AuditSettings {
                 strict: config.audit_strict,
                 reserve: (config.audit_reserve_bytes > 0)
                     .then(|| (config.data_dir.join(AUDIT_RESERVE_FILE), config.audit_reserve_bytes)),
@@ -112,7 +112,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     // JWKS of IAM OIDC providers: <data-dir>/oidc/<percent-encoded issuer host and path>.json.
-    keyhaven_core::iam::oidc::set_jwks_directory(config.data_dir.join("oidc"));
+    keyhaven_iam::iam::oidc::set_jwks_directory(config.data_dir.join("oidc"));
     let metrics_handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
@@ -161,7 +161,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
     );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let scheduler = tokio::spawn(keyhaven_core::scheduler::run(core.clone(), shutdown_rx.clone()));
+    let scheduler = tokio::spawn(core.scheduler.clone().run(shutdown_rx.clone()));
     let deliverers: Vec<_> = webhooks
         .into_iter()
         .map(|webhook| tokio::spawn(webhook.run(core.store.clone(), shutdown_rx.clone())))

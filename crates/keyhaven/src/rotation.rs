@@ -10,10 +10,10 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use keyhaven_core::Core;
-use keyhaven_core::context::ServiceCall;
-use keyhaven_core::secrets::rotation::{RotationStep, with_password};
-use keyhaven_core::secrets::{RotationFunctions, SERVICE_PRINCIPAL, SecretValue};
-use keyhaven_core::sts::AssumeRoleInput;
+use keyhaven_iam::sts::AssumeRoleInput;
+use keyhaven_kernel::context::{CallFailure, ServiceCall};
+use keyhaven_secrets::rotation::{RotationStep, with_password};
+use keyhaven_secrets::{RotationFunctions, SERVICE_PRINCIPAL, SecretValue};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use zeroize::Zeroizing;
@@ -90,7 +90,7 @@ impl Registry {
         let ctx = step.context();
         let region = ctx.region.clone();
         let event = &step.event;
-        let assumed = core.assume_role(
+        let assumed = core.identity.assume_role(
             ctx,
             AssumeRoleInput {
                 role_arn: role_arn.to_string(),
@@ -105,7 +105,14 @@ impl Registry {
             operation: "AssumeRole",
             request_parameters: serde_json::json!({ "roleArn": role_arn, "roleSessionName": "keyhaven-rotation" }),
             resource_arn: Some(role_arn.to_string()),
-            error: assumed.as_ref().err().cloned(),
+            resource_type: "AWS::IAM::Role",
+            error: assumed.as_ref().err().map(|e| {
+                let answer = keyhaven_api::error::sts_error(e.clone());
+                CallFailure {
+                    code: answer.code,
+                    message: answer.message,
+                }
+            }),
         });
         let credentials = assumed.map_err(|e| format!("cannot assume the rotation role {role_arn}: {e}"))?;
         let secret_key = Zeroizing::new(String::from_utf8_lossy(credentials.secret_access_key.expose()).into_owned());
@@ -160,7 +167,7 @@ impl RotationFunctions for Registry {
             Function::Builtin(BuiltinRotator::PostgresqlSingleUser) => postgresql_single_user(step),
             Function::Webhook(webhook) => {
                 let body = serde_json::to_vec(&event.to_json()).map_err(|e| e.to_string())?;
-                let id = keyhaven_core::kms::new_key_id().map_err(|e| e.to_string())?;
+                let id = keyhaven_kernel::ids::new_uuid().map_err(|e| e.to_string())?;
                 self.runtime
                     .block_on(webhook.post(body, &id))
                     .map_err(|e| format!("the webhook {e}"))
@@ -210,7 +217,7 @@ fn login_of(value: &SecretValue) -> Result<Login, String> {
 /// The built-in "PostgreSQL single user" rotator: the role changes its own password, as AWS's
 /// `SecretsManagerRDSPostgreSQLRotationSingleUser` template does.
 fn postgresql_single_user(step: &RotationStep<'_>) -> Result<(), String> {
-    let text = |e: keyhaven_core::CoreError| e.to_string();
+    let text = |e: keyhaven_secrets::SecretsError| e.to_string();
     match step.event.step {
         "createSecret" => {
             if step.pending().map_err(text)?.is_some() {
@@ -218,12 +225,11 @@ fn postgresql_single_user(step: &RotationStep<'_>) -> Result<(), String> {
             }
             let current = step.current().map_err(text)?;
             login_of(&current)?;
-            let password =
-                keyhaven_core::secrets::password::generate(&keyhaven_core::secrets::password::PasswordOptions {
-                    exclude_characters: Some(PASSWORD_EXCLUDED.into()),
-                    ..Default::default()
-                })
-                .map_err(text)?;
+            let password = keyhaven_secrets::password::generate(&keyhaven_secrets::password::PasswordOptions {
+                exclude_characters: Some(PASSWORD_EXCLUDED.into()),
+                ..Default::default()
+            })
+            .map_err(text)?;
             step.put_pending(&with_password(&current, &password).map_err(text)?)
                 .map_err(text)
         }

@@ -30,8 +30,8 @@ use hyper::header::{CONTENT_TYPE, USER_AGENT};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use keyhaven_core::events::{self, Stored};
 use keyhaven_crypto::digest::hmac_sha256;
+use keyhaven_kernel::events::{self, Stored};
 use keyhaven_store::Backend;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -297,7 +297,7 @@ impl Webhook {
 
     async fn pending(&self, store: &Arc<dyn Backend>) -> Result<Vec<Stored>, String> {
         let (store, name) = (store.clone(), self.name.clone());
-        tokio::task::spawn_blocking(move || keyhaven_core::read(&*store, |tx| events::pending(tx, &name, BATCH)))
+        tokio::task::spawn_blocking(move || keyhaven_kernel::read(&*store, |tx| events::pending(tx, &name, BATCH)))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
@@ -306,7 +306,7 @@ impl Webhook {
     async fn acknowledge(&self, store: &Arc<dyn Backend>, sequence: u64) -> Result<(), String> {
         let (store, name) = (store.clone(), self.name.clone());
         tokio::task::spawn_blocking(move || {
-            keyhaven_core::transact(&*store, |tx| events::acknowledge(tx, &name, sequence))
+            keyhaven_kernel::transact(&*store, |tx| events::acknowledge(tx, &name, sequence))
         })
         .await
         .map_err(|e| e.to_string())?
@@ -487,9 +487,9 @@ mod tests {
 
     use hyper::body::Incoming;
     use hyper::{HeaderMap, Request, Response};
-    use keyhaven_core::clock::AdjustableClock;
-    use keyhaven_core::events::Event;
     use keyhaven_core::{Core, CoreConfig};
+    use keyhaven_kernel::clock::AdjustableClock;
+    use keyhaven_kernel::events::Event;
     use keyhaven_store::testing::{TempDir, temp_store};
     use time::OffsetDateTime;
     use tokio::net::TcpListener;
@@ -626,7 +626,7 @@ mod tests {
             serde_json::json!({"name": format!("/p{n}"), "operation": "Create"}),
         )
         .expect("event");
-        keyhaven_core::transact(&*core.store, |tx| core.events.publish(tx, &event)).expect("publish");
+        keyhaven_kernel::transact(&*core.store, |tx| core.events.publish(tx, &event)).expect("publish");
         event
     }
 
@@ -641,7 +641,7 @@ mod tests {
     }
 
     fn pending_count(core: &Core) -> usize {
-        keyhaven_core::read(&*core.store, |tx| events::pending(tx, TARGET, 100))
+        keyhaven_kernel::read(&*core.store, |tx| events::pending(tx, TARGET, 100))
             .expect("pending")
             .len()
     }

@@ -1,0 +1,283 @@
+//! The narrow interface through which one service calls another on its caller's behalf: KMS for
+//! Parameter Store and Secrets Manager (and S3 and CloudWatch Logs next), Secrets Manager for
+//! Parameter Store's `/aws/reference/secretsmanager/` names. Calls are made through the service
+//! (`kms:ViaService`), each recorded for its own CloudTrail record; a service never sees another's
+//! internals, only these traits.
+//!
+//! Envelope, the form both Parameter Store (Advanced tier) and Secrets Manager keep values in:
+//! `0x02 | u16 length | wrapped data key | sealed value`, the value sealed with AES-256-GCM under a
+//! `GenerateDataKey` data key, with caller-chosen associated data (the resource it belongs to).
+
+use keyhaven_crypto::{EncryptionContext, RootKey, SecretBytes};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::context::{CallFailure, RequestContext, ServiceCall};
+
+const ENVELOPE_V1: u8 = 0x02;
+
+/// Result of a successful decryption.
+#[derive(Debug)]
+pub struct Decrypted {
+    pub plaintext: SecretBytes,
+    pub key_arn: String,
+    pub material_id: String,
+}
+
+/// Result of a successful encryption or data-key generation.
+#[derive(Debug)]
+pub struct Encrypted {
+    pub ciphertext: Vec<u8>,
+    pub key_arn: String,
+    pub material_id: String,
+}
+
+/// How a KMS call made on a caller's behalf failed, in the terms the calling services react to
+/// (each words it in its own AWS errors).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KmsFailure {
+    /// No such key or alias, or a malformed key reference.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Disabled(String),
+    /// Pending deletion or import, or a key of the wrong usage or spec.
+    #[error("{0}")]
+    Unusable(String),
+    #[error("")]
+    InvalidCiphertext,
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("internal error")]
+    Internal(String),
+    #[error("the service is unavailable")]
+    Unavailable,
+}
+
+impl KmsFailure {
+    /// KMS's own error code, for the CloudTrail record of the call.
+    pub fn kms_code(&self) -> &'static str {
+        match self {
+            KmsFailure::NotFound(_) => "NotFoundException",
+            KmsFailure::Disabled(_) => "DisabledException",
+            KmsFailure::Unusable(_) => "KMSInvalidStateException",
+            KmsFailure::InvalidCiphertext => "InvalidCiphertextException",
+            KmsFailure::AccessDenied(_) => "AccessDeniedException",
+            KmsFailure::Internal(_) => "KMSInternalException",
+            KmsFailure::Unavailable => "ServiceUnavailableException",
+        }
+    }
+}
+
+/// What KMS offers other services. Every call is authorised as the context's caller, seen
+/// through the calling service.
+pub trait KeyService: Send + Sync {
+    fn encrypt(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        context: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> Result<Encrypted, KmsFailure>;
+
+    fn decrypt(
+        &self,
+        ctx: &RequestContext,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Decrypted, KmsFailure>;
+
+    /// A fresh AES-256 data key, in plaintext and wrapped under `key`.
+    fn generate_data_key(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        context: &EncryptionContext,
+    ) -> Result<(SecretBytes, Encrypted), KmsFailure>;
+
+    /// Makes sure the AWS managed key `alias/aws/<service>` of the caller's account and Region
+    /// exists, creating it on first use.
+    fn ensure_aws_managed_key(&self, ctx: &RequestContext, service: &str) -> Result<(), KmsFailure>;
+}
+
+/// One service's view of KMS for one request.
+pub struct OnBehalf<'a> {
+    pub kms: &'a dyn KeyService,
+    pub ctx: &'a RequestContext,
+    /// The service principal, such as `secretsmanager.amazonaws.com`.
+    pub service: &'static str,
+}
+
+impl OnBehalf<'_> {
+    fn record(&self, operation: &'static str, parameters: Value, result: Result<&str, &KmsFailure>) {
+        self.ctx.service_calls.push(ServiceCall {
+            invoked_by: self.service.into(),
+            service: "kms",
+            operation,
+            request_parameters: parameters,
+            resource_arn: result.ok().map(str::to_string),
+            resource_type: "AWS::KMS::Key",
+            error: result.err().map(|e| CallFailure {
+                code: e.kms_code(),
+                message: e.to_string(),
+            }),
+        });
+    }
+
+    pub fn encrypt(&self, key: &str, context: &EncryptionContext, plaintext: &[u8]) -> Result<Encrypted, KmsFailure> {
+        let through = self.ctx.through(self.service);
+        let result = self.kms.encrypt(&through, key, context, plaintext);
+        let parameters =
+            json!({ "keyId": key, "encryptionContext": context, "encryptionAlgorithm": "SYMMETRIC_DEFAULT" });
+        self.record("Encrypt", parameters, result.as_ref().map(|e| e.key_arn.as_str()));
+        result
+    }
+
+    pub fn decrypt(&self, ciphertext: &[u8], context: &EncryptionContext) -> Result<Decrypted, KmsFailure> {
+        let through = self.ctx.through(self.service);
+        let result = self.kms.decrypt(&through, ciphertext, context);
+        let parameters = json!({ "encryptionContext": context, "encryptionAlgorithm": "SYMMETRIC_DEFAULT" });
+        self.record("Decrypt", parameters, result.as_ref().map(|d| d.key_arn.as_str()));
+        result
+    }
+
+    /// Makes sure the calling service's AWS managed key exists (`alias/aws/<service>`).
+    pub fn ensure_aws_managed_key(&self, service: &str) -> Result<(), KmsFailure> {
+        self.kms.ensure_aws_managed_key(self.ctx, service)
+    }
+
+    /// Seals `plaintext` in an envelope under a fresh data key of `key`.
+    pub fn seal(
+        &self,
+        key: &str,
+        context: &EncryptionContext,
+        associated_data: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, KmsFailure> {
+        let through = self.ctx.through(self.service);
+        let result = self.kms.generate_data_key(&through, key, context);
+        let parameters = json!({ "keyId": key, "encryptionContext": context, "keySpec": "AES_256" });
+        self.record(
+            "GenerateDataKey",
+            parameters,
+            result.as_ref().map(|(_, e)| e.key_arn.as_str()),
+        );
+        let (data_key, wrapped) = result?;
+        let internal = |e: keyhaven_crypto::CryptoError| KmsFailure::Internal(e.to_string());
+        let sealed = RootKey::from_bytes(data_key.expose())
+            .map_err(internal)?
+            .seal(associated_data, plaintext)
+            .map_err(internal)?;
+        let length =
+            u16::try_from(wrapped.ciphertext.len()).map_err(|_| KmsFailure::Internal("wrapped key too long".into()))?;
+        let mut envelope = vec![ENVELOPE_V1];
+        envelope.extend_from_slice(&length.to_be_bytes());
+        envelope.extend_from_slice(&wrapped.ciphertext);
+        envelope.extend_from_slice(&sealed);
+        Ok(envelope)
+    }
+
+    /// Opens what [`OnBehalf::seal`] made, or a bare KMS ciphertext (which `seal` never makes, but
+    /// Parameter Store's Standard tier stores).
+    pub fn open(
+        &self,
+        stored: &[u8],
+        context: &EncryptionContext,
+        associated_data: &[u8],
+    ) -> Result<SecretBytes, KmsFailure> {
+        let (wrapped, sealed) = match stored.split_first() {
+            Some((&ENVELOPE_V1, rest)) if rest.len() >= 2 => {
+                let length = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+                let body = &rest[2..];
+                if body.len() < length {
+                    return Err(KmsFailure::Internal("truncated envelope".into()));
+                }
+                (&body[..length], Some(&body[length..]))
+            }
+            _ => (stored, None),
+        };
+        let decrypted = self.decrypt(wrapped, context)?;
+        match sealed {
+            None => Ok(decrypted.plaintext),
+            Some(sealed) => RootKey::from_bytes(decrypted.plaintext.expose())
+                .and_then(|key| key.open(associated_data, sealed))
+                .map_err(|e| match e {
+                    keyhaven_crypto::CryptoError::InvalidCiphertext => KmsFailure::InvalidCiphertext,
+                    other => KmsFailure::Internal(other.to_string()),
+                }),
+        }
+    }
+}
+
+/// A secret value: SecretString or SecretBinary.
+#[derive(PartialEq, Eq)]
+pub enum SecretValue {
+    String(Zeroizing<String>),
+    Binary(SecretBytes),
+}
+
+/// The kind and length only.
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretValue::String(value) => write!(f, "String({} bytes)", value.len()),
+            SecretValue::Binary(value) => write!(f, "Binary({} bytes)", value.len()),
+        }
+    }
+}
+
+impl SecretValue {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            SecretValue::String(s) => s.as_bytes(),
+            SecretValue::Binary(b) => b.expose(),
+        }
+    }
+
+    pub fn is_binary(&self) -> bool {
+        matches!(self, SecretValue::Binary(_))
+    }
+
+    /// Same kind and bytes, compared in constant time.
+    pub fn same_as(&self, other: &SecretValue) -> bool {
+        self.is_binary() == other.is_binary() && keyhaven_crypto::digest::constant_time_eq(self.bytes(), other.bytes())
+    }
+}
+
+/// One version of a secret with its value, as GetSecretValue answers.
+#[derive(Debug)]
+pub struct ValueView {
+    pub arn: String,
+    pub name: String,
+    pub version_id: String,
+    pub value: SecretValue,
+    pub stages: Vec<String>,
+    pub created: f64,
+}
+
+/// How reading a secret on a caller's behalf failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretReadFailure {
+    #[error("{0}")]
+    NotFound(String),
+    /// The secret exists but cannot be read this way (deleted, no such version); the message says why.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("internal error")]
+    Internal(String),
+    #[error("the service is unavailable")]
+    Unavailable,
+}
+
+/// What Secrets Manager offers other services: GetSecretValue, authorised as the caller.
+pub trait SecretService: Send + Sync {
+    /// The value of `secret_id` at `selector`, a version id or a staging label (AWSCURRENT when none).
+    fn reference_value(
+        &self,
+        ctx: &RequestContext,
+        secret_id: &str,
+        selector: Option<&str>,
+    ) -> Result<ValueView, SecretReadFailure>;
+}

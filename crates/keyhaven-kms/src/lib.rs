@@ -1,0 +1,1553 @@
+//! AWS KMS for symmetric keys: key lifecycle, aliases, tags, policies, rotation and cryptography.
+
+pub mod error;
+pub mod model;
+mod resolve;
+mod services;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use keyhaven_crypto::blob::{self, BACKING_KEY_LEN, BlobHeader, KEY_ID_LEN, MATERIAL_ID_LEN};
+use keyhaven_crypto::{EncryptionContext, RootKey, SecretBytes};
+use keyhaven_policy::{PolicyDocument, PolicyKind, ResourceRules};
+use keyhaven_store::{Backend, Job, Transaction};
+
+pub use crate::error::KmsError;
+use crate::error::{read, transact};
+use keyhaven_kernel::audit::{AuditResource, ServiceEvent};
+use keyhaven_kernel::authz::{Access, Authorizer, Resource, ResourcePolicy};
+use keyhaven_kernel::clock::{Clock, epoch_seconds};
+use keyhaven_kernel::context::RequestContext;
+pub use keyhaven_kernel::ids::new_uuid as new_key_id;
+pub use keyhaven_kernel::on_behalf::{Decrypted, Encrypted};
+use keyhaven_kernel::paging;
+pub use keyhaven_kernel::paging::Page;
+pub use keyhaven_kernel::tags::Tag;
+use keyhaven_kernel::tags::{self, KeyCase, TagRules, TagViolation};
+pub use model::*;
+pub use resolve::KeyRef;
+
+const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
+const CACHE_CAPACITY: usize = 10_000;
+const SECONDS_PER_DAY: i64 = 86_400;
+pub const DEFAULT_ROTATION_PERIOD_DAYS: i32 = 365;
+pub const DEFAULT_PENDING_WINDOW_DAYS: i32 = 30;
+const MIN_PENDING_WINDOW_DAYS: i32 = 7;
+const MAX_PENDING_WINDOW_DAYS: i32 = 30;
+pub const JOB_DELETE_KEY: &str = "kms.delete-key";
+pub const JOB_ROTATE_KEY: &str = "kms.rotate-key";
+/// The service principal of KMS's own work (scheduled deletion, automatic rotation).
+const SERVICE_PRINCIPAL: &str = "kms.amazonaws.com";
+
+/// Everything CreateKey takes, already shape-validated by the wire layer.
+#[derive(Debug, Default, Clone)]
+pub struct CreateKeyInput {
+    pub description: Option<String>,
+    pub key_usage: Option<String>,
+    pub key_spec: Option<String>,
+    pub customer_master_key_spec: Option<String>,
+    pub origin: Option<String>,
+    pub policy: Option<String>,
+    pub bypass_policy_lockout_safety_check: bool,
+    pub tags: Vec<Tag>,
+    pub multi_region: bool,
+    pub custom_key_store_id: Option<String>,
+}
+
+/// Result of ReEncrypt.
+#[derive(Debug)]
+pub struct ReEncrypted {
+    pub ciphertext: Vec<u8>,
+    pub source_key_arn: String,
+    pub source_material_id: String,
+    pub destination_key_arn: String,
+    pub destination_material_id: String,
+}
+
+/// Which materials ListKeyRotations reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationListing {
+    RotationsOnly,
+    AllKeyMaterial,
+}
+
+/// One row of ListKeyRotations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotationEntry {
+    pub key_arn: String,
+    pub material_id: String,
+    pub rotation_date: Option<f64>,
+    pub rotation_type: Option<&'static str>,
+    pub current: bool,
+}
+
+/// GetKeyRotationStatus's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotationStatus {
+    pub key_arn: String,
+    pub enabled: bool,
+    pub period_days: Option<i32>,
+    pub next_rotation: Option<f64>,
+}
+
+/// What a key-level authorisation knows beyond the key: how the request named it, its encryption
+/// context, the tags it sets.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyCheck<'a> {
+    requested_as: Option<&'a str>,
+    context: Option<&'a EncryptionContext>,
+    /// The key's aliases when already known (cached keys); otherwise they are looked up.
+    aliases: Option<&'a [String]>,
+    /// Request condition keys beyond the key's own (tags set or removed, the deletion window, ...).
+    request_keys: &'a [(String, Vec<String>)],
+    /// The alias ARN the action is authorised on as well (CreateAlias, UpdateAlias, DeleteAlias).
+    alias: Option<&'a str>,
+}
+
+/// `kms:CallerAccount`, and `kms:ViaService` when a service calls on the caller's behalf.
+fn caller_keys(ctx: &RequestContext) -> Vec<(String, Vec<String>)> {
+    let mut keys = vec![("kms:CallerAccount".into(), vec![ctx.account_id().to_string()])];
+    if let Some(service) = &ctx.via_service {
+        let prefix = service.strip_suffix(".amazonaws.com").unwrap_or(service);
+        keys.push((
+            "kms:ViaService".into(),
+            vec![format!("{prefix}.{}.amazonaws.com", ctx.region)],
+        ));
+    }
+    keys
+}
+
+/// A key with its materials unsealed, as held in the cache.
+struct LiveKey {
+    record: KeyRecord,
+    policy: PolicyDocument,
+    aliases: Vec<String>,
+    materials: HashMap<[u8; MATERIAL_ID_LEN], SecretBytes>,
+}
+
+/// The KMS service.
+pub struct Kms {
+    store: Arc<dyn Backend>,
+    authz: Arc<Authorizer>,
+    root: Arc<RootKey>,
+    clock: Arc<dyn Clock>,
+    cache: RwLock<HashMap<String, Arc<LiveKey>>>,
+    /// Bumped on every invalidation; a load that raced with a write does not fill the cache.
+    cache_epoch: AtomicU64,
+}
+
+impl std::fmt::Debug for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kms")
+    }
+}
+
+fn invalid_state(record: &KeyRecord) -> KmsError {
+    match record.state {
+        KeyState::Disabled => KmsError::Disabled(format!("{} is disabled.", record.arn())),
+        KeyState::PendingDeletion => KmsError::InvalidState(format!("{} is pending deletion.", record.arn())),
+        KeyState::Enabled => KmsError::InvalidState(format!("{} is enabled.", record.arn())),
+    }
+}
+
+fn require_enabled(record: &KeyRecord) -> Result<(), KmsError> {
+    if record.state == KeyState::Enabled {
+        Ok(())
+    } else {
+        Err(invalid_state(record))
+    }
+}
+
+fn require_not_pending_deletion(record: &KeyRecord) -> Result<(), KmsError> {
+    if record.state == KeyState::PendingDeletion {
+        Err(invalid_state(record))
+    } else {
+        Ok(())
+    }
+}
+
+fn material_label(key_id: &str, material_id: &str) -> Vec<u8> {
+    format!("kms-material/{key_id}/{material_id}").into_bytes()
+}
+
+fn key_uuid_bytes(key_id: &str) -> Result<[u8; KEY_ID_LEN], KmsError> {
+    let hex_digits: String = key_id.chars().filter(|c| *c != '-').collect();
+    let bytes = hex::decode(hex_digits).map_err(|_| KmsError::Internal("stored key id is not a UUID".into()))?;
+    bytes
+        .try_into()
+        .map_err(|_| KmsError::Internal("stored key id is not a UUID".into()))
+}
+
+/// AWS's default key policy: one statement delegating to the account's IAM policies.
+pub fn default_key_policy(account_id: &str) -> String {
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [{
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{account_id}:root")},
+            "Action": "kms:*",
+            "Resource": "*"
+        }]
+    });
+    serde_json::to_string_pretty(&policy).unwrap_or_default()
+}
+
+/// The key policy of the AWS managed key of `service` (`ssm`, `secretsmanager`): every principal of
+/// the account may use it through that service; the account may read its metadata. This is the
+/// shape AWS gives its managed keys (for example the policy of `aws/ssm`).
+pub fn aws_managed_key_policy(account_id: &str, region: &str, service: &str) -> String {
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Id": format!("auto-{service}-1"),
+        "Statement": [
+            {
+                "Sid": "Allow access through the service for all principals in the account that are authorized to use it",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {
+                    "kms:CallerAccount": account_id,
+                    "kms:ViaService": format!("{service}.{region}.amazonaws.com")
+                }}
+            },
+            {
+                "Sid": "Allow direct access to key metadata to the account",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{account_id}:root")},
+                "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
+                "Resource": "*"
+            }
+        ]
+    });
+    serde_json::to_string_pretty(&policy).unwrap_or_default()
+}
+
+impl Kms {
+    pub fn new(store: Arc<dyn Backend>, root: Arc<RootKey>, clock: Arc<dyn Clock>, authz: Arc<Authorizer>) -> Self {
+        Self {
+            store,
+            authz,
+            root,
+            clock,
+            cache: RwLock::new(HashMap::new()),
+            cache_epoch: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> f64 {
+        epoch_seconds(self.clock.now())
+    }
+
+    fn new_material(&self, key_id: &str, origin: MaterialOrigin) -> Result<Material, KmsError> {
+        let material_id = hex::encode(keyhaven_crypto::random_array::<MATERIAL_ID_LEN>()?);
+        let secret = keyhaven_crypto::random_bytes(BACKING_KEY_LEN)?;
+        let sealed = self.root.seal(&material_label(key_id, &material_id), secret.expose())?;
+        Ok(Material {
+            id: material_id,
+            sealed: B64.encode(sealed),
+            created: self.now(),
+            origin,
+        })
+    }
+
+    fn unseal_all(&self, record: &KeyRecord) -> Result<LiveKey, KmsError> {
+        let mut materials = HashMap::with_capacity(record.materials.len());
+        for m in &record.materials {
+            let sealed = B64
+                .decode(&m.sealed)
+                .map_err(|_| KmsError::Internal("sealed material is not base64".into()))?;
+            let secret = self
+                .root
+                .open(&material_label(&record.key_id, &m.id), &sealed)
+                .map_err(|_| {
+                    KmsError::Internal(format!(
+                        "key material {} of {} does not unseal under this root key",
+                        m.id, record.key_id
+                    ))
+                })?;
+            let id: [u8; MATERIAL_ID_LEN] = hex::decode(&m.id)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| KmsError::Internal("stored material id is malformed".into()))?;
+            materials.insert(id, secret);
+        }
+        Ok(LiveKey {
+            record: record.clone(),
+            policy: parse_key_policy(record)?,
+            aliases: self.aliases_of(record)?,
+            materials,
+        })
+    }
+
+    fn invalidate(&self, key_id: &str) {
+        self.cache_epoch.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(key_id);
+        }
+    }
+
+    /// Drops every cached key (dev-mode reset).
+    pub fn clear_cache(&self) {
+        self.cache_epoch.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut cache) = self.cache.write() {
+            cache.clear();
+        }
+    }
+
+    fn cached(&self, key_id: &str) -> Option<Arc<LiveKey>> {
+        self.cache.read().ok().and_then(|c| c.get(key_id).cloned())
+    }
+
+    /// The key with its materials unsealed, from the cache or the store.
+    fn live(&self, scope: &str, key_id: &str) -> Result<Option<Arc<LiveKey>>, KmsError> {
+        if let Some(hit) = self.cached(key_id) {
+            return Ok((resolve::scope_of(&hit.record) == scope).then_some(hit));
+        }
+        let epoch = self.cache_epoch.load(Ordering::SeqCst);
+        let Some(record) = self.read_key(scope, key_id)? else {
+            return Ok(None);
+        };
+        let live = Arc::new(self.unseal_all(&record)?);
+        if let Ok(mut cache) = self.cache.write()
+            && self.cache_epoch.load(Ordering::SeqCst) == epoch
+        {
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(key_id.to_string(), live.clone());
+        }
+        Ok(Some(live))
+    }
+
+    fn read_key(&self, scope: &str, key_id: &str) -> Result<Option<KeyRecord>, KmsError> {
+        read(&*self.store, |tx| resolve::load_key(tx, scope, key_id))
+    }
+
+    /// Resolves a key reference, then runs `change` on the stored record in one transaction and
+    /// writes it back. `change` returns what the caller answers with.
+    fn update_key<T>(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        action: &str,
+        check: KeyCheck<'_>,
+        mut change: impl FnMut(&mut KeyRecord, &mut dyn Transaction) -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        let key_ref = KeyRef::parse_key_only(key, ctx)?;
+        let mut key_id = String::new();
+        let out = transact(&*self.store, |tx| {
+            let mut record = resolve::resolve_in(tx, &key_ref)?;
+            self.authorize_with_context(ctx, action, &record, &parse_key_policy(&record)?, check)?;
+            let out = change(&mut record, tx)?;
+            record.revision += 1;
+            resolve::save_key(tx, &record)?;
+            key_id = record.key_id.clone();
+            Ok(out)
+        })?;
+        self.invalidate(&key_id);
+        Ok(out)
+    }
+
+    /// DescribeKey: a key id, key ARN, alias name or alias ARN to its record (any state).
+    pub fn describe_key(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, KmsError> {
+        // Through the key cache: the parsed key policy and aliases the check needs are already there.
+        Ok(self.live_by_ref(ctx, key, "kms:DescribeKey", None)?.record.clone())
+    }
+
+    /// Resolves any key reference without authorisation, for the server's own use.
+    fn resolve_unchecked(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, KmsError> {
+        let key_ref = KeyRef::parse(key, ctx)?;
+        read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))
+    }
+
+    /// A key named by id or key ARN only, after checking the caller may perform `action` on it.
+    fn key_by_id(&self, ctx: &RequestContext, key: &str, action: &str) -> Result<KeyRecord, KmsError> {
+        let key_ref = KeyRef::parse_key_only(key, ctx)?;
+        let record = read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))?;
+        self.authorize(ctx, action, &record, &parse_key_policy(&record)?, None)?;
+        Ok(record)
+    }
+
+    /// Checks `action` on a key against the caller's IAM policies and the key policy (KMS rules).
+    fn authorize(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        record: &KeyRecord,
+        policy: &PolicyDocument,
+        requested_as: Option<&str>,
+    ) -> Result<(), KmsError> {
+        self.authorize_with_context(
+            ctx,
+            action,
+            record,
+            policy,
+            KeyCheck {
+                requested_as,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// The names of the aliases that point at a key (`kms:ResourceAliases`).
+    fn aliases_of(&self, record: &KeyRecord) -> Result<Vec<String>, KmsError> {
+        let scope = resolve::scope_of(record);
+        read(&*self.store, |tx| {
+            let mut names = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = tx.list(ALIAS_KIND, &scope, after.as_deref(), 1_000)?;
+                let Some(last) = page.last() else { return Ok(names) };
+                after = Some(last.id.clone());
+                for r in page {
+                    let alias: AliasRecord = serde_json::from_slice(&r.body)?;
+                    if alias.target_key_id == record.key_id {
+                        names.push(alias.name);
+                    }
+                }
+            }
+        })
+    }
+
+    fn authorize_with_context(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        record: &KeyRecord,
+        policy: &PolicyDocument,
+        check: KeyCheck<'_>,
+    ) -> Result<(), KmsError> {
+        let KeyCheck {
+            requested_as,
+            context,
+            aliases,
+            request_keys,
+            alias,
+        } = check;
+        let mut keys = caller_keys(ctx);
+        keys.extend([
+            ("kms:KeySpec".into(), vec![record.key_spec.clone()]),
+            ("kms:KeyUsage".into(), vec![record.key_usage.clone()]),
+            ("kms:KeyOrigin".into(), vec![record.origin.clone()]),
+            ("kms:MultiRegion".into(), vec!["false".into()]),
+        ]);
+        if let Some(alias) = requested_as.filter(|k| k.starts_with("alias/") || k.contains(":alias/")) {
+            let name = alias.rsplit_once(':').map_or(alias, |(_, n)| n);
+            keys.push(("kms:RequestAlias".into(), vec![name.to_string()]));
+        }
+        for tag in &record.tags {
+            keys.push((format!("aws:ResourceTag/{}", tag.key), vec![tag.value.clone()]));
+        }
+        let looked_up;
+        let aliases = match aliases {
+            Some(known) => known,
+            None => {
+                looked_up = self.aliases_of(record)?;
+                &looked_up
+            }
+        };
+        if !aliases.is_empty() {
+            keys.push(("kms:ResourceAliases".into(), aliases.to_vec()));
+        }
+        keys.extend(request_keys.iter().cloned());
+        if let Some(context) = context {
+            for (k, v) in context {
+                keys.push((format!("kms:EncryptionContext:{k}"), vec![v.clone()]));
+            }
+            keys.push(("kms:EncryptionContextKeys".into(), context.keys().cloned().collect()));
+        }
+        let arn = record.arn();
+        let key = Resource {
+            policy: Some(ResourcePolicy {
+                id: &record.key_id,
+                document: policy,
+                rules: ResourceRules::KmsKeyPolicy,
+            }),
+            keys: &keys,
+            ..Resource::new(&arn, &record.account_id)
+        };
+        let with_alias;
+        let resources: &[Resource<'_>] = match alias {
+            // Aliases have no policy of their own: IAM policies decide on the alias ARN.
+            Some(alias) => {
+                with_alias = [Resource::new(alias, &record.account_id), key];
+                &with_alias
+            }
+            None => std::slice::from_ref(&key),
+        };
+        self.authz.check(
+            ctx,
+            &Access {
+                action,
+                resources,
+                keys: &[],
+            },
+        )?;
+        Ok(())
+    }
+
+    /// A new key policy must parse and, unless the caller bypasses the lockout safety check, must
+    /// still let the caller change the policy later.
+    fn check_new_policy(
+        &self,
+        ctx: &RequestContext,
+        record: &KeyRecord,
+        policy: &str,
+        bypass: bool,
+    ) -> Result<(), KmsError> {
+        let document = PolicyDocument::parse_as(policy, PolicyKind::Resource)
+            .map_err(|e| KmsError::MalformedPolicyDocument(e.to_string()))?;
+        if bypass {
+            return Ok(());
+        }
+        match self.authorize(ctx, "kms:PutKeyPolicy", record, &document, None) {
+            Err(KmsError::AccessDenied(_)) => Err(KmsError::MalformedPolicyDocument(
+                "The new key policy will not allow you to update the key policy in the future.".into(),
+            )),
+            other => other,
+        }
+    }
+
+    /// An action that names no key (CreateKey, ListKeys, ...): IAM policies alone decide.
+    fn authorize_account(&self, ctx: &RequestContext, action: &str) -> Result<(), KmsError> {
+        Ok(self.authz.check(ctx, &Access::unscoped(action))?)
+    }
+
+    /// Resolves a key reference for a cryptographic operation, through the cache.
+    fn live_by_ref(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        action: &str,
+        context: Option<&EncryptionContext>,
+    ) -> Result<Arc<LiveKey>, KmsError> {
+        let key_ref = KeyRef::parse(key, ctx)?;
+        let (scope, key_id) = match &key_ref {
+            KeyRef::Key { scope, key_id, .. } => (scope.clone(), key_id.clone()),
+            KeyRef::Alias { .. } => {
+                let record = read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))?;
+                (resolve::scope_of(&record), record.key_id)
+            }
+        };
+        let live = self.live(&scope, &key_id)?.ok_or_else(|| key_ref.not_found())?;
+        let check = KeyCheck {
+            requested_as: Some(key),
+            context,
+            aliases: Some(&live.aliases),
+            ..Default::default()
+        };
+        self.authorize_with_context(ctx, action, &live.record, &live.policy, check)?;
+        Ok(live)
+    }
+
+    pub fn create_key(&self, ctx: &RequestContext, input: CreateKeyInput) -> Result<KeyRecord, KmsError> {
+        let mut keys = caller_keys(ctx);
+        keys.extend(tags::request_keys(&input.tags, &[]));
+        let spec = input.key_spec.as_deref().or(input.customer_master_key_spec.as_deref());
+        for (key, value) in [
+            ("kms:KeySpec", spec.unwrap_or(SYMMETRIC_DEFAULT)),
+            ("kms:KeyUsage", input.key_usage.as_deref().unwrap_or(ENCRYPT_DECRYPT)),
+            ("kms:KeyOrigin", input.origin.as_deref().unwrap_or(ORIGIN_AWS_KMS)),
+            ("kms:MultiRegion", if input.multi_region { "true" } else { "false" }),
+            (
+                "kms:BypassPolicyLockoutSafetyCheck",
+                if input.bypass_policy_lockout_safety_check {
+                    "true"
+                } else {
+                    "false"
+                },
+            ),
+        ] {
+            keys.push((key.into(), vec![value.into()]));
+        }
+        self.authz.check(
+            ctx,
+            &Access {
+                keys: &keys,
+                ..Access::unscoped("kms:CreateKey")
+            },
+        )?;
+        self.create_key_as(ctx, input, MANAGER_CUSTOMER)
+    }
+
+    fn create_key_as(&self, ctx: &RequestContext, input: CreateKeyInput, manager: &str) -> Result<KeyRecord, KmsError> {
+        if input.key_spec.is_some() && input.customer_master_key_spec.is_some() {
+            return Err(KmsError::Validation(
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."
+                    .into(),
+            ));
+        }
+        let key_spec = input
+            .key_spec
+            .or(input.customer_master_key_spec)
+            .unwrap_or_else(|| SYMMETRIC_DEFAULT.into());
+        if key_spec != SYMMETRIC_DEFAULT {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "KeySpec {key_spec} is not supported by this server yet; only SYMMETRIC_DEFAULT keys are."
+            )));
+        }
+        let key_usage = input.key_usage.unwrap_or_else(|| ENCRYPT_DECRYPT.into());
+        if key_usage != ENCRYPT_DECRYPT {
+            return Err(KmsError::Validation(format!(
+                "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"
+            )));
+        }
+        let origin = input.origin.unwrap_or_else(|| ORIGIN_AWS_KMS.into());
+        if origin != ORIGIN_AWS_KMS {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Origin {origin} is not supported by this server yet; only AWS_KMS is."
+            )));
+        }
+        if input.multi_region {
+            return Err(KmsError::UnsupportedOperation(
+                "Multi-Region keys are not supported by this server yet.".into(),
+            ));
+        }
+        if let Some(store_id) = input.custom_key_store_id {
+            return Err(KmsError::CustomKeyStoreNotFound(format!(
+                "Custom key store {store_id} does not exist."
+            )));
+        }
+        validate_tags(&input.tags)?;
+        let explicit_policy = input.policy.is_some();
+        let policy = input.policy.unwrap_or_else(|| default_key_policy(ctx.account_id()));
+        let key_id = new_key_id()?;
+        let record = KeyRecord {
+            v: RECORD_VERSION,
+            revision: 1,
+            key_id: key_id.clone(),
+            account_id: ctx.account_id().to_string(),
+            region: ctx.region.clone(),
+            creation_date: self.now(),
+            description: input.description.unwrap_or_default(),
+            key_usage,
+            key_spec,
+            origin,
+            key_manager: manager.to_string(),
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+            policy,
+            tags: input.tags,
+            rotation: RotationSettings::default(),
+            materials: vec![self.new_material(&key_id, MaterialOrigin::Original)?],
+            on_demand_rotations: 0,
+        };
+        if explicit_policy {
+            self.check_new_policy(ctx, &record, &record.policy, input.bypass_policy_lockout_safety_check)?;
+        }
+        transact(&*self.store, |tx| {
+            resolve::save_key(tx, &record)?;
+            tx.put(
+                KEY_SCOPE_INDEX_KIND,
+                "",
+                &record.key_id,
+                resolve::scope_of(&record).as_bytes(),
+            )?;
+            if manager == MANAGER_AWS {
+                self.schedule_rotation(
+                    tx,
+                    &record.key_id,
+                    self.clock.now().unix_timestamp() + 365 * SECONDS_PER_DAY,
+                )?;
+            }
+            Ok(())
+        })?;
+        Ok(record)
+    }
+
+    /// The AWS managed key `alias/aws/<service>` of the caller's account and region, created on first use.
+    pub fn aws_managed_key(&self, ctx: &RequestContext, service: &str) -> Result<KeyRecord, KmsError> {
+        let alias = format!("alias/aws/{service}");
+        match self.resolve_unchecked(ctx, &alias) {
+            Ok(record) => return Ok(record),
+            Err(KmsError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let description = format!("Default key that protects my {service} data when no other key is defined");
+        let mut record = self.create_key_as(
+            ctx,
+            CreateKeyInput {
+                description: Some(description),
+                policy: Some(aws_managed_key_policy(ctx.account_id(), &ctx.region, service)),
+                // Nobody may change an AWS managed key's policy, so there is no lockout to check.
+                bypass_policy_lockout_safety_check: true,
+                ..Default::default()
+            },
+            MANAGER_AWS,
+        )?;
+        record.rotation = RotationSettings {
+            enabled: true,
+            period_days: DEFAULT_ROTATION_PERIOD_DAYS,
+            next_rotation: Some(self.now() + f64::from(DEFAULT_ROTATION_PERIOD_DAYS) * SECONDS_PER_DAY as f64),
+        };
+        let scope = ctx.regional_scope();
+        let now = self.now();
+        // Two callers may race to create it: the first alias wins and the loser's key is deleted.
+        let winner = transact(&*self.store, |tx| {
+            if let Some(existing) = resolve::load_alias(tx, &scope, &alias)? {
+                resolve::delete_key_records(tx, &record)?;
+                return Ok(existing.target_key_id);
+            }
+            resolve::save_key(tx, &record)?;
+            let alias_record = AliasRecord {
+                v: RECORD_VERSION,
+                name: alias.clone(),
+                target_key_id: record.key_id.clone(),
+                creation_date: now,
+                last_updated_date: now,
+            };
+            resolve::save_alias(tx, &scope, &alias_record)?;
+            Ok(record.key_id.clone())
+        })?;
+        self.invalidate(&record.key_id);
+        if winner == record.key_id {
+            Ok(record)
+        } else {
+            self.resolve_unchecked(ctx, &winner)
+        }
+    }
+
+    pub fn list_keys(
+        &self,
+        ctx: &RequestContext,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<KeyRecord>, KmsError> {
+        self.authorize_account(ctx, "kms:ListKeys")?;
+        let scope = ctx.regional_scope();
+        let after = marker.map(paging::decode_token).transpose()?;
+        let records = read(&*self.store, |tx| {
+            Ok(tx.list(KEY_KIND, &scope, after.as_deref(), limit + 1)?)
+        })?;
+        let mut items = records
+            .iter()
+            .map(|r| serde_json::from_slice::<KeyRecord>(&r.body).map_err(KmsError::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_marker = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|k| paging::encode_token(&k.key_id))
+        } else {
+            None
+        };
+        Ok(Page { items, next_marker })
+    }
+
+    pub fn update_key_description(&self, ctx: &RequestContext, key: &str, description: String) -> Result<(), KmsError> {
+        self.update_key(
+            ctx,
+            key,
+            "kms:UpdateKeyDescription",
+            KeyCheck::default(),
+            |record, _| {
+                require_not_pending_deletion(record)?;
+                record.description = description.clone();
+                Ok(())
+            },
+        )
+    }
+
+    pub fn enable_key(&self, ctx: &RequestContext, key: &str) -> Result<(), KmsError> {
+        self.update_key(ctx, key, "kms:EnableKey", KeyCheck::default(), |record, _| {
+            require_not_pending_deletion(record)?;
+            record.state = KeyState::Enabled;
+            Ok(())
+        })
+    }
+
+    pub fn disable_key(&self, ctx: &RequestContext, key: &str) -> Result<(), KmsError> {
+        self.update_key(ctx, key, "kms:DisableKey", KeyCheck::default(), |record, _| {
+            require_not_pending_deletion(record)?;
+            record.state = KeyState::Disabled;
+            Ok(())
+        })
+    }
+
+    pub fn schedule_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        window_days: Option<i32>,
+    ) -> Result<KeyRecord, KmsError> {
+        let days = window_days.unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
+        let bound = if days < MIN_PENDING_WINDOW_DAYS {
+            Some(format!("greater than or equal to {MIN_PENDING_WINDOW_DAYS}"))
+        } else {
+            (days > MAX_PENDING_WINDOW_DAYS).then(|| format!("less than or equal to {MAX_PENDING_WINDOW_DAYS}"))
+        };
+        if let Some(bound) = bound {
+            return Err(KmsError::Validation(format!(
+                "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value {bound}"
+            )));
+        }
+        let now = self.clock.now().unix_timestamp();
+        let request_keys = [(
+            "kms:ScheduleKeyDeletionPendingWindowInDays".to_string(),
+            vec![days.to_string()],
+        )];
+        self.update_key(
+            ctx,
+            key,
+            "kms:ScheduleKeyDeletion",
+            KeyCheck {
+                request_keys: &request_keys,
+                ..Default::default()
+            },
+            |record, tx| {
+                require_not_pending_deletion(record)?;
+                if record.key_manager == MANAGER_AWS {
+                    return Err(KmsError::UnsupportedOperation(format!(
+                        "{} is an AWS managed key; AWS managed keys cannot be deleted.",
+                        record.arn()
+                    )));
+                }
+                let due = now + i64::from(days) * SECONDS_PER_DAY;
+                record.state = KeyState::PendingDeletion;
+                record.deletion_date = Some(due as f64);
+                record.pending_window_days = Some(days);
+                tx.schedule(&Job {
+                    id: format!("{JOB_DELETE_KEY}/{}", record.key_id),
+                    due_at: due,
+                    kind: JOB_DELETE_KEY.into(),
+                    payload: record.key_id.clone().into_bytes(),
+                })?;
+                Ok(record.clone())
+            },
+        )
+    }
+
+    pub fn cancel_key_deletion(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, KmsError> {
+        self.update_key(ctx, key, "kms:CancelKeyDeletion", KeyCheck::default(), |record, tx| {
+            if record.state != KeyState::PendingDeletion {
+                return Err(KmsError::InvalidState(format!(
+                    "{} is not pending deletion.",
+                    record.arn()
+                )));
+            }
+            // AWS leaves a key whose deletion was cancelled disabled.
+            record.state = KeyState::Disabled;
+            record.deletion_date = None;
+            record.pending_window_days = None;
+            tx.cancel(&format!("{JOB_DELETE_KEY}/{}", record.key_id))?;
+            Ok(record.clone())
+        })
+    }
+
+    pub fn tag_resource(&self, ctx: &RequestContext, key: &str, tags: Vec<Tag>) -> Result<(), KmsError> {
+        validate_tags(&tags)?;
+        let request_keys = tags::request_keys(&tags, &[]);
+        self.update_key(
+            ctx,
+            key,
+            "kms:TagResource",
+            KeyCheck {
+                request_keys: &request_keys,
+                ..Default::default()
+            },
+            |record, _| tags::upsert(&mut record.tags, &tags, &TAG_RULES).map_err(tag_error),
+        )
+    }
+
+    pub fn untag_resource(&self, ctx: &RequestContext, key: &str, tag_keys: &[String]) -> Result<(), KmsError> {
+        let request_keys = tags::request_keys(&[], tag_keys);
+        self.update_key(
+            ctx,
+            key,
+            "kms:UntagResource",
+            KeyCheck {
+                request_keys: &request_keys,
+                ..Default::default()
+            },
+            |record, _| {
+                record.tags.retain(|t| !tag_keys.contains(&t.key));
+                Ok(())
+            },
+        )
+    }
+
+    pub fn list_resource_tags(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<Tag>, KmsError> {
+        let record = self.key_by_id(ctx, key, "kms:ListResourceTags")?;
+        Ok(paging::by_offset(&record.tags, limit, marker)?)
+    }
+
+    pub fn get_key_policy(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        policy_name: Option<&str>,
+    ) -> Result<String, KmsError> {
+        check_policy_name(policy_name)?;
+        let record = self.key_by_id(ctx, key, "kms:GetKeyPolicy")?;
+        Ok(record.policy)
+    }
+
+    pub fn put_key_policy(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        policy_name: Option<&str>,
+        policy: &str,
+        bypass_lockout_safety_check: bool,
+    ) -> Result<(), KmsError> {
+        check_policy_name(policy_name)?;
+        // AWS looks the key up before it reads the policy: an unknown key is NotFound whatever the policy.
+        let request_keys = [(
+            "kms:BypassPolicyLockoutSafetyCheck".to_string(),
+            vec![bypass_lockout_safety_check.to_string()],
+        )];
+        let check = KeyCheck {
+            request_keys: &request_keys,
+            ..Default::default()
+        };
+        self.update_key(ctx, key, "kms:PutKeyPolicy", check, |record, _| {
+            self.check_new_policy(ctx, record, policy, bypass_lockout_safety_check)?;
+            require_not_pending_deletion(record)?;
+            record.policy = policy.to_string();
+            Ok(())
+        })
+    }
+
+    pub fn list_key_policies(&self, ctx: &RequestContext, key: &str) -> Result<Vec<String>, KmsError> {
+        self.key_by_id(ctx, key, "kms:ListKeyPolicies")?;
+        Ok(vec!["default".into()])
+    }
+
+    pub fn create_alias(&self, ctx: &RequestContext, alias: &str, target: &str) -> Result<(), KmsError> {
+        resolve::check_alias_name(alias)?;
+        let target_ref = KeyRef::parse_alias_target(target, ctx)?;
+        let scope = ctx.regional_scope();
+        let now = self.now();
+        let alias_arn = alias_arn(&ctx.region, ctx.account_id(), alias);
+        let changed = transact(&*self.store, |tx| {
+            let record = self.alias_target(tx, ctx, &target_ref)?;
+            self.authorize_alias(ctx, "kms:CreateAlias", &alias_arn, &record)?;
+            require_not_pending_deletion(&record)?;
+            if resolve::load_alias(tx, &scope, alias)?.is_some() {
+                return Err(KmsError::AlreadyExists(format!(
+                    "An alias with the name {alias_arn} already exists"
+                )));
+            }
+            let alias_record = AliasRecord {
+                v: RECORD_VERSION,
+                name: alias.to_string(),
+                target_key_id: record.key_id.clone(),
+                creation_date: now,
+                last_updated_date: now,
+            };
+            resolve::save_alias(tx, &scope, &alias_record)
+        });
+        // Cached keys carry their aliases (kms:ResourceAliases); alias changes are rare.
+        self.clear_cache();
+        changed
+    }
+
+    pub fn update_alias(&self, ctx: &RequestContext, alias: &str, target: &str) -> Result<(), KmsError> {
+        resolve::check_alias_name(alias)?;
+        let target_ref = KeyRef::parse_alias_target(target, ctx)?;
+        let scope = ctx.regional_scope();
+        let now = self.now();
+        let alias_arn = alias_arn(&ctx.region, ctx.account_id(), alias);
+        let changed = transact(&*self.store, |tx| {
+            let mut alias_record =
+                resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
+            // AWS authorises UpdateAlias on the alias and on both keys: the one it leaves and the new one.
+            let current = self.alias_key(tx, ctx, &scope, &alias_record)?;
+            self.authorize_alias(ctx, "kms:UpdateAlias", &alias_arn, &current)?;
+            let record = self.alias_target(tx, ctx, &target_ref)?;
+            self.authorize_alias(ctx, "kms:UpdateAlias", &alias_arn, &record)?;
+            require_not_pending_deletion(&record)?;
+            alias_record.target_key_id = record.key_id.clone();
+            alias_record.last_updated_date = now;
+            resolve::save_alias(tx, &scope, &alias_record)
+        });
+        // Cached keys carry their aliases (kms:ResourceAliases); alias changes are rare.
+        self.clear_cache();
+        changed
+    }
+
+    pub fn delete_alias(&self, ctx: &RequestContext, alias: &str) -> Result<(), KmsError> {
+        if !alias.starts_with("alias/") {
+            return Err(KmsError::Validation(resolve::ALIAS_PREFIX_MESSAGE.into()));
+        }
+        if alias.starts_with("alias/aws/") {
+            return Err(KmsError::NotAuthorized(format!(
+                "Cannot delete AWS managed alias {alias}"
+            )));
+        }
+        let scope = ctx.regional_scope();
+        let alias_arn = alias_arn(&ctx.region, ctx.account_id(), alias);
+        let changed = transact(&*self.store, |tx| {
+            let existing =
+                resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
+            let record = self.alias_key(tx, ctx, &scope, &existing)?;
+            self.authorize_alias(ctx, "kms:DeleteAlias", &alias_arn, &record)?;
+            tx.delete(ALIAS_KIND, &scope, alias)?;
+            Ok(())
+        });
+        // Cached keys carry their aliases (kms:ResourceAliases); alias changes are rare.
+        self.clear_cache();
+        changed
+    }
+
+    /// The key an alias is to point at: it must be in the caller's own account and Region.
+    fn alias_target(
+        &self,
+        tx: &mut dyn Transaction,
+        ctx: &RequestContext,
+        target: &KeyRef,
+    ) -> Result<KeyRecord, KmsError> {
+        let record = resolve::resolve_in(tx, target)?;
+        if record.account_id != ctx.account_id() || record.region != ctx.region {
+            return Err(target.not_found());
+        }
+        Ok(record)
+    }
+
+    /// The key an existing alias points at.
+    fn alias_key(
+        &self,
+        tx: &mut dyn Transaction,
+        ctx: &RequestContext,
+        scope: &str,
+        alias: &AliasRecord,
+    ) -> Result<KeyRecord, KmsError> {
+        resolve::load_key(tx, scope, &alias.target_key_id)?.ok_or_else(|| resolve::alias_not_found(ctx, &alias.name))
+    }
+
+    /// An alias action: IAM policies on the alias ARN, and IAM and key policy on the key.
+    fn authorize_alias(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        alias_arn: &str,
+        record: &KeyRecord,
+    ) -> Result<(), KmsError> {
+        let check = KeyCheck {
+            alias: Some(alias_arn),
+            ..Default::default()
+        };
+        self.authorize_with_context(ctx, action, record, &parse_key_policy(record)?, check)
+    }
+
+    pub fn list_aliases(
+        &self,
+        ctx: &RequestContext,
+        key: Option<&str>,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<AliasRecord>, KmsError> {
+        self.authorize_account(ctx, "kms:ListAliases")?;
+        let scope = ctx.regional_scope();
+        let filter = match key {
+            Some(key) => {
+                let key_ref = KeyRef::parse_key_only(key, ctx)?;
+                Some(read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))?.key_id)
+            }
+            None => None,
+        };
+        let all = read(&*self.store, |tx| {
+            let mut out = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = tx.list(ALIAS_KIND, &scope, after.as_deref(), 1_000)?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.id.clone());
+                for r in page {
+                    let alias: AliasRecord = serde_json::from_slice(&r.body)?;
+                    if filter.as_ref().is_none_or(|k| *k == alias.target_key_id) {
+                        out.push(alias);
+                    }
+                }
+            }
+            Ok(out)
+        })?;
+        Ok(paging::by_offset(&all, limit, marker)?)
+    }
+
+    fn check_usable(&self, live: &LiveKey, algorithm: Option<&str>, operation: &str) -> Result<(), KmsError> {
+        require_enabled(&live.record)?;
+        if live.record.key_usage != ENCRYPT_DECRYPT {
+            return Err(KmsError::InvalidKeyUsage(format!(
+                "{} key usage is {} which is not valid for {operation}.",
+                live.record.arn(),
+                live.record.key_usage
+            )));
+        }
+        match algorithm {
+            None => Ok(()),
+            Some(SYMMETRIC_DEFAULT) => Ok(()),
+            Some(other) => Err(KmsError::InvalidKeyUsage(format!(
+                "Algorithm {other} is incompatible with key spec {}.",
+                live.record.key_spec
+            ))),
+        }
+    }
+
+    fn seal_with(&self, live: &LiveKey, plaintext: &[u8], context: &EncryptionContext) -> Result<Encrypted, KmsError> {
+        let material = live
+            .record
+            .current_material()
+            .ok_or_else(|| KmsError::Internal("key has no material".into()))?;
+        let material_id: [u8; MATERIAL_ID_LEN] = hex::decode(&material.id)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| KmsError::Internal("bad material id".into()))?;
+        let secret = live
+            .materials
+            .get(&material_id)
+            .ok_or_else(|| KmsError::Internal("material not unsealed".into()))?;
+        let header = BlobHeader {
+            key_id: key_uuid_bytes(&live.record.key_id)?,
+            material_id,
+        };
+        let ciphertext = blob::seal(secret.expose(), &header, plaintext, context)?;
+        Ok(Encrypted {
+            ciphertext,
+            key_arn: live.record.arn(),
+            material_id: material.id.clone(),
+        })
+    }
+
+    pub fn encrypt(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        algorithm: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Encrypted, KmsError> {
+        let live = self.live_by_ref(ctx, key, "kms:Encrypt", Some(context))?;
+        self.check_usable(&live, algorithm, "Encrypt")?;
+        if dry_run {
+            return Err(KmsError::DryRun);
+        }
+        self.seal_with(&live, plaintext, context)
+    }
+
+    /// Finds the key a blob names, checks it against an optional `expected` key reference, decrypts.
+    #[allow(clippy::too_many_arguments)]
+    fn open_blob(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+        expected: Option<&str>,
+        algorithm: Option<&str>,
+        dry_run: bool,
+    ) -> Result<(Arc<LiveKey>, Decrypted), KmsError> {
+        let header = blob::parse_header(ciphertext).map_err(|_| KmsError::InvalidCiphertext)?;
+        let key_id = keyhaven_kernel::ids::uuid_string(&header.key_id);
+        let live = match self.cached(&key_id) {
+            Some(hit) => hit,
+            None => {
+                let scope = read(&*self.store, |tx| Ok(tx.get(KEY_SCOPE_INDEX_KIND, "", &key_id)?))?
+                    .and_then(|s| String::from_utf8(s).ok())
+                    .ok_or(KmsError::InvalidCiphertext)?;
+                self.live(&scope, &key_id)?.ok_or(KmsError::InvalidCiphertext)?
+            }
+        };
+        let check = KeyCheck {
+            requested_as: expected,
+            context: Some(context),
+            aliases: Some(&live.aliases),
+            ..Default::default()
+        };
+        self.authorize_with_context(ctx, action, &live.record, &live.policy, check)?;
+        if let Some(expected) = expected {
+            let wanted = self
+                .live_by_ref(ctx, expected, action, Some(context))
+                .map_err(|e| match e {
+                    KmsError::NotFound(_) => incorrect_key(),
+                    other => other,
+                })?;
+            if wanted.record.key_id != live.record.key_id {
+                return Err(incorrect_key());
+            }
+        }
+        if live.record.region != ctx.region {
+            return Err(KmsError::InvalidCiphertext);
+        }
+        self.check_usable(&live, algorithm, "Decrypt")?;
+        if dry_run {
+            return Err(KmsError::DryRun);
+        }
+        let secret = live
+            .materials
+            .get(&header.material_id)
+            .ok_or(KmsError::InvalidCiphertext)?;
+        let plaintext = blob::open(secret.expose(), ciphertext, context)?;
+        let decrypted = Decrypted {
+            plaintext,
+            key_arn: live.record.arn(),
+            material_id: hex::encode(header.material_id),
+        };
+        Ok((live, decrypted))
+    }
+
+    pub fn decrypt(
+        &self,
+        ctx: &RequestContext,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+        key: Option<&str>,
+        algorithm: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Decrypted, KmsError> {
+        self.open_blob(ctx, "kms:Decrypt", ciphertext, context, key, algorithm, dry_run)
+            .map(|(_, d)| d)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn re_encrypt(
+        &self,
+        ctx: &RequestContext,
+        ciphertext: &[u8],
+        source_context: &EncryptionContext,
+        source_key: Option<&str>,
+        destination_key: &str,
+        destination_context: &EncryptionContext,
+        algorithms: (Option<&str>, Option<&str>),
+        dry_run: bool,
+    ) -> Result<ReEncrypted, KmsError> {
+        let destination = self.live_by_ref(ctx, destination_key, "kms:ReEncryptTo", Some(destination_context))?;
+        self.check_usable(&destination, algorithms.1, "ReEncrypt")?;
+        let (_, source) = self.open_blob(
+            ctx,
+            "kms:ReEncryptFrom",
+            ciphertext,
+            source_context,
+            source_key,
+            algorithms.0,
+            dry_run,
+        )?;
+        let sealed = self.seal_with(&destination, source.plaintext.expose(), destination_context)?;
+        Ok(ReEncrypted {
+            ciphertext: sealed.ciphertext,
+            source_key_arn: source.key_arn,
+            source_material_id: source.material_id,
+            destination_key_arn: sealed.key_arn,
+            destination_material_id: sealed.material_id,
+        })
+    }
+
+    /// GenerateDataKey: a fresh data key and its ciphertext under `key`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn generate_data_key(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        key: &str,
+        context: &EncryptionContext,
+        number_of_bytes: Option<i32>,
+        key_spec: Option<&str>,
+        dry_run: bool,
+    ) -> Result<(SecretBytes, Encrypted), KmsError> {
+        let length = match (number_of_bytes, key_spec) {
+            (Some(n), None) => {
+                usize::try_from(n).map_err(|_| KmsError::Validation("NumberOfBytes is out of range.".into()))?
+            }
+            (None, Some("AES_256")) => 32,
+            (None, Some("AES_128")) => 16,
+            (None, Some(other)) => {
+                return Err(KmsError::Validation(format!(
+                    "1 validation error detected: Value '{other}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]"
+                )));
+            }
+            _ => {
+                return Err(KmsError::Validation(
+                    "Please specify either number of bytes or key spec.".into(),
+                ));
+            }
+        };
+        let live = self.live_by_ref(ctx, key, action, Some(context))?;
+        self.check_usable(&live, None, "GenerateDataKey")?;
+        if dry_run {
+            return Err(KmsError::DryRun);
+        }
+        let data_key = keyhaven_crypto::random_bytes(length)?;
+        let sealed = self.seal_with(&live, data_key.expose(), context)?;
+        Ok((data_key, sealed))
+    }
+
+    pub fn generate_random(&self, ctx: &RequestContext, number_of_bytes: Option<i32>) -> Result<SecretBytes, KmsError> {
+        self.authorize_account(ctx, "kms:GenerateRandom")?;
+        let n = number_of_bytes.ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
+        let n = usize::try_from(n).map_err(|_| KmsError::Validation("NumberOfBytes is out of range.".into()))?;
+        Ok(keyhaven_crypto::random_bytes(n)?)
+    }
+
+    fn schedule_rotation(&self, tx: &mut dyn Transaction, key_id: &str, due_at: i64) -> Result<(), KmsError> {
+        Ok(tx.schedule(&Job {
+            id: format!("{JOB_ROTATE_KEY}/{key_id}"),
+            due_at,
+            kind: JOB_ROTATE_KEY.into(),
+            payload: key_id.as_bytes().to_vec(),
+        })?)
+    }
+
+    pub fn enable_key_rotation(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        period_days: Option<i32>,
+    ) -> Result<(), KmsError> {
+        let period = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
+        let now = self.clock.now().unix_timestamp();
+        self.update_key(ctx, key, "kms:EnableKeyRotation", KeyCheck::default(), |record, tx| {
+            require_enabled(record)?;
+            require_symmetric_customer_key(record)?;
+            let due = now + i64::from(period) * SECONDS_PER_DAY;
+            record.rotation = RotationSettings {
+                enabled: true,
+                period_days: period,
+                next_rotation: Some(due as f64),
+            };
+            self.schedule_rotation(tx, &record.key_id, due)
+        })
+    }
+
+    pub fn disable_key_rotation(&self, ctx: &RequestContext, key: &str) -> Result<(), KmsError> {
+        self.update_key(ctx, key, "kms:DisableKeyRotation", KeyCheck::default(), |record, tx| {
+            require_enabled(record)?;
+            require_symmetric_customer_key(record)?;
+            record.rotation = RotationSettings {
+                enabled: false,
+                period_days: record.rotation.period_days,
+                next_rotation: None,
+            };
+            Ok(tx.cancel(&format!("{JOB_ROTATE_KEY}/{}", record.key_id))?)
+        })
+    }
+
+    pub fn key_rotation_status(&self, ctx: &RequestContext, key: &str) -> Result<RotationStatus, KmsError> {
+        let record = self.key_by_id(ctx, key, "kms:GetKeyRotationStatus")?;
+        require_not_pending_deletion(&record)?;
+        let enabled = record.rotation.enabled;
+        Ok(RotationStatus {
+            key_arn: record.arn(),
+            enabled,
+            period_days: enabled.then_some(record.rotation.period_days),
+            next_rotation: if enabled { record.rotation.next_rotation } else { None },
+        })
+    }
+
+    pub fn rotate_key_on_demand(&self, ctx: &RequestContext, key: &str) -> Result<String, KmsError> {
+        self.update_key(ctx, key, "kms:RotateKeyOnDemand", KeyCheck::default(), |record, _| {
+            require_enabled(record)?;
+            require_symmetric_customer_key(record)?;
+            if record.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
+                return Err(KmsError::LimitExceeded(format!(
+                    "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
+                    record.arn()
+                )));
+            }
+            record.materials.push(self.new_material(&record.key_id, MaterialOrigin::OnDemand)?);
+            record.on_demand_rotations += 1;
+            Ok(record.arn())
+        })
+    }
+
+    pub fn list_key_rotations(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        listing: RotationListing,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<RotationEntry>, KmsError> {
+        let record = self.key_by_id(ctx, key, "kms:ListKeyRotations")?;
+        require_not_pending_deletion(&record)?;
+        let current = record.current_material().map(|m| m.id.clone());
+        let entries: Vec<RotationEntry> = record
+            .materials
+            .iter()
+            .filter(|m| listing == RotationListing::AllKeyMaterial || m.origin != MaterialOrigin::Original)
+            .map(|m| RotationEntry {
+                key_arn: record.arn(),
+                material_id: m.id.clone(),
+                rotation_date: (m.origin != MaterialOrigin::Original).then_some(m.created),
+                rotation_type: match m.origin {
+                    MaterialOrigin::Original => None,
+                    MaterialOrigin::Automatic => Some("AUTOMATIC"),
+                    MaterialOrigin::OnDemand => Some("ON_DEMAND"),
+                },
+                current: current.as_deref() == Some(m.id.as_str()),
+            })
+            .collect();
+        Ok(paging::by_offset(&entries, limit, marker)?)
+    }
+
+    /// Runs one due scheduler job of a KMS kind. Unknown keys (already deleted) are not an error.
+    /// Runs a scheduled key deletion or rotation; answers the CloudTrail service events of what it did
+    /// (`DeleteKey`, `RotateKey`).
+    pub fn run_job(&self, job: &Job) -> Result<Vec<ServiceEvent>, KmsError> {
+        let key_id = String::from_utf8_lossy(&job.payload).to_string();
+        let now = self.clock.now();
+        let now_seconds = now.unix_timestamp();
+        let mut events = Vec::new();
+        let done = transact(&*self.store, |tx| {
+            events.clear();
+            tx.cancel(&job.id)?;
+            let Some(scope) = tx.get(KEY_SCOPE_INDEX_KIND, "", &key_id)? else {
+                return Ok(());
+            };
+            let scope = String::from_utf8_lossy(&scope).to_string();
+            let Some(mut record) = resolve::load_key(tx, &scope, &key_id)? else {
+                return Ok(());
+            };
+            let about = |record: &KeyRecord, name: &str, data: serde_json::Value| {
+                let key = AuditResource {
+                    arn: record.arn(),
+                    resource_type: "AWS::KMS::Key",
+                    account_id: record.account_id.clone(),
+                };
+                ServiceEvent::about(SERVICE_PRINCIPAL, name, now, key, data)
+            };
+            match job.kind.as_str() {
+                JOB_DELETE_KEY => {
+                    if record.state == KeyState::PendingDeletion
+                        && record.deletion_date.is_some_and(|d| d as i64 <= now_seconds)
+                    {
+                        resolve::delete_key_records(tx, &record)?;
+                        tx.cancel(&format!("{JOB_ROTATE_KEY}/{key_id}"))?;
+                        events.push(about(
+                            &record,
+                            "DeleteKey",
+                            serde_json::json!({ "keyId": record.key_id }),
+                        )?);
+                    }
+                }
+                JOB_ROTATE_KEY => {
+                    if !record.rotation.enabled {
+                        return Ok(());
+                    }
+                    if record.state == KeyState::Enabled {
+                        let material = self.new_material(&record.key_id, MaterialOrigin::Automatic)?;
+                        events.push(about(
+                            &record,
+                            "RotateKey",
+                            serde_json::json!({ "keyId": record.key_id, "keyMaterialId": material.id }),
+                        )?);
+                        record.materials.push(material);
+                    }
+                    let next = job.due_at.max(now_seconds - SECONDS_PER_DAY)
+                        + i64::from(record.rotation.period_days) * SECONDS_PER_DAY;
+                    record.rotation.next_rotation = Some(next as f64);
+                    record.revision += 1;
+                    resolve::save_key(tx, &record)?;
+                    self.schedule_rotation(tx, &key_id, next)?;
+                }
+                other => return Err(KmsError::Internal(format!("unknown KMS job kind {other}"))),
+            }
+            Ok(())
+        });
+        self.invalidate(&key_id);
+        done.map(|()| events)
+    }
+}
+
+/// A key's policy, parsed with the rules of resource policies.
+fn parse_key_policy(record: &KeyRecord) -> Result<PolicyDocument, KmsError> {
+    PolicyDocument::parse_as(&record.policy, PolicyKind::Resource)
+        .map_err(|e| KmsError::Internal(format!("stored key policy of {} does not parse: {e}", record.key_id)))
+}
+
+fn require_symmetric_customer_key(record: &KeyRecord) -> Result<(), KmsError> {
+    if record.key_spec != SYMMETRIC_DEFAULT {
+        return Err(KmsError::UnsupportedOperation(String::new()));
+    }
+    if record.key_manager == MANAGER_AWS {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "{} is an AWS managed key; its rotation is managed by AWS.",
+            record.arn()
+        )));
+    }
+    Ok(())
+}
+
+fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
+    match name {
+        None | Some("default") => Ok(()),
+        Some(_) => Err(KmsError::NotFound("No such policy exists".into())),
+    }
+}
+
+fn incorrect_key() -> KmsError {
+    KmsError::IncorrectKey("The key ID in the request does not identify a CMK that can perform this operation.".into())
+}
+
+/// KMS's tag limits.
+const TAG_RULES: TagRules = TagRules::at_most_50(true, KeyCase::Sensitive);
+
+fn validate_tags(tags: &[Tag]) -> Result<(), KmsError> {
+    tags::check(tags, &TAG_RULES).map_err(tag_error)
+}
+
+fn tag_error(violation: TagViolation) -> KmsError {
+    KmsError::Tag(
+        match violation {
+            TagViolation::TooMany => "Too many tags",
+            TagViolation::ReservedPrefix => "Tags beginning with aws: are reserved",
+            TagViolation::DuplicateKey => "Duplicate tag keys",
+        }
+        .into(),
+    )
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use keyhaven_kernel::testing::Harness;
+    pub use keyhaven_kernel::testing::{ACCOUNT, START, ctx};
+    use keyhaven_store::testing::TempDir;
+
+    use crate::Kms;
+
+    /// KMS on a test harness, its jobs registered.
+    pub struct Fixture {
+        pub harness: Harness,
+        pub kms: Arc<Kms>,
+    }
+
+    impl std::ops::Deref for Fixture {
+        type Target = Harness;
+        fn deref(&self) -> &Harness {
+            &self.harness
+        }
+    }
+
+    pub fn core() -> (TempDir, Fixture) {
+        let (dir, harness) = Harness::new();
+        let kms = Arc::new(Kms::new(
+            harness.store.clone(),
+            harness.root.clone(),
+            harness.clock.clone(),
+            harness.authz.clone(),
+        ));
+        harness.scheduler.register("kms", kms.clone());
+        (dir, Fixture { harness, kms })
+    }
+
+    pub fn service_events(core: &Fixture) -> Vec<(String, String, String)> {
+        core.harness.service_events()
+    }
+}

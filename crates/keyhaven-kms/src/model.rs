@@ -1,0 +1,128 @@
+//! KMS records as stored: keys with their sealed backing materials, and aliases.
+//!
+//! Stored as JSON with an encoding version `v`; key material is only ever present sealed by the root key.
+
+use keyhaven_kernel::tags::Tag;
+use serde::{Deserialize, Serialize};
+
+/// Storage kinds of KMS records.
+pub const KEY_KIND: &str = "kms-key";
+/// Global index from key id to the scope (account:region) that holds the key, so a ciphertext blob,
+/// which names only the key id, finds its key.
+pub const KEY_SCOPE_INDEX_KIND: &str = "kms-key-scope";
+pub const ALIAS_KIND: &str = "kms-alias";
+pub const RECORD_VERSION: u32 = 1;
+
+pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+pub const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
+pub const ORIGIN_AWS_KMS: &str = "AWS_KMS";
+pub const MANAGER_CUSTOMER: &str = "CUSTOMER";
+pub const MANAGER_AWS: &str = "AWS";
+
+/// AWS's key states that this server produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+        }
+    }
+}
+
+/// How a backing key came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MaterialOrigin {
+    /// Created with the key.
+    Original,
+    Automatic,
+    OnDemand,
+}
+
+/// One backing key of a KMS key. `sealed` is the root-key-sealed material (standard base64).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Material {
+    /// 64 hex characters; also the blob's material id.
+    pub id: String,
+    pub sealed: String,
+    pub created: f64,
+    pub origin: MaterialOrigin,
+}
+
+/// Everything but the sealed material.
+impl std::fmt::Debug for Material {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Material")
+            .field("id", &self.id)
+            .field("sealed", &"<redacted>")
+            .field("created", &self.created)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RotationSettings {
+    pub enabled: bool,
+    pub period_days: i32,
+    pub next_rotation: Option<f64>,
+}
+
+/// A KMS key. Every change bumps `revision`, which keeps caches from going back in time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub v: u32,
+    pub revision: u64,
+    pub key_id: String,
+    pub account_id: String,
+    pub region: String,
+    pub creation_date: f64,
+    pub description: String,
+    pub key_usage: String,
+    pub key_spec: String,
+    pub origin: String,
+    pub key_manager: String,
+    pub state: KeyState,
+    pub deletion_date: Option<f64>,
+    pub pending_window_days: Option<i32>,
+    pub policy: String,
+    pub tags: Vec<Tag>,
+    pub rotation: RotationSettings,
+    /// Oldest first; the last one encrypts.
+    pub materials: Vec<Material>,
+    pub on_demand_rotations: u32,
+}
+
+impl KeyRecord {
+    pub fn arn(&self) -> String {
+        key_arn(&self.region, &self.account_id, &self.key_id)
+    }
+
+    pub fn current_material(&self) -> Option<&Material> {
+        self.materials.last()
+    }
+}
+
+pub fn key_arn(region: &str, account_id: &str, key_id: &str) -> String {
+    format!("arn:aws:kms:{region}:{account_id}:key/{key_id}")
+}
+
+pub fn alias_arn(region: &str, account_id: &str, alias_name: &str) -> String {
+    format!("arn:aws:kms:{region}:{account_id}:{alias_name}")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub v: u32,
+    pub name: String,
+    pub target_key_id: String,
+    pub creation_date: f64,
+    pub last_updated_date: f64,
+}

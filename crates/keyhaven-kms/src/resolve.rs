@@ -1,0 +1,199 @@
+//! Naming KMS keys: parsing key ids, key ARNs, alias names and alias ARNs, and loading what they name.
+
+use keyhaven_store::Transaction;
+
+use super::model::{ALIAS_KIND, AliasRecord, KEY_KIND, KEY_SCOPE_INDEX_KIND, KeyRecord, alias_arn, key_arn};
+use crate::error::KmsError;
+use keyhaven_kernel::context::{RequestContext, regional_scope};
+
+pub const ALIAS_PREFIX_MESSAGE: &str = "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html";
+
+/// What a `KeyId` member names, with the scope it must be looked up in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    Key { scope: String, key_id: String, arn: String },
+    Alias { scope: String, name: String, arn: String },
+}
+
+fn is_key_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let lengths = [8, 4, 4, 4, 12];
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip(lengths)
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+impl KeyRef {
+    /// Parses a key id, key ARN, alias name or alias ARN. Errors are AWS's NotFoundException texts.
+    pub fn parse(input: &str, ctx: &RequestContext) -> Result<Self, KmsError> {
+        if let Some(rest) = input.strip_prefix("arn:") {
+            return Self::parse_arn(input, rest, ctx);
+        }
+        if input.starts_with("alias/") {
+            return Ok(KeyRef::Alias {
+                scope: ctx.regional_scope(),
+                name: input.to_string(),
+                arn: alias_arn(&ctx.region, ctx.account_id(), input),
+            });
+        }
+        if is_key_uuid(input) {
+            let key_id = input.to_ascii_lowercase();
+            return Ok(KeyRef::Key {
+                scope: ctx.regional_scope(),
+                arn: key_arn(&ctx.region, ctx.account_id(), &key_id),
+                key_id,
+            });
+        }
+        Err(KmsError::NotFound(format!("Invalid keyId '{input}'")))
+    }
+
+    /// Like [`KeyRef::parse`] but refuses aliases: the operations whose `KeyId` takes only a key id
+    /// or key ARN (management operations) answer an alias as an invalid key id.
+    pub fn parse_key_only(input: &str, ctx: &RequestContext) -> Result<Self, KmsError> {
+        match Self::parse(input, ctx)? {
+            KeyRef::Alias { .. } => Err(KmsError::NotFound(format!("Invalid keyId '{input}'"))),
+            key => Ok(key),
+        }
+    }
+
+    /// An alias's target: a key id or key ARN, never another alias.
+    pub fn parse_alias_target(input: &str, ctx: &RequestContext) -> Result<Self, KmsError> {
+        match Self::parse(input, ctx)? {
+            KeyRef::Alias { .. } => Err(KmsError::Validation("Aliases must refer to keys. Not aliases".into())),
+            key => Ok(key),
+        }
+    }
+
+    fn parse_arn(input: &str, rest: &str, ctx: &RequestContext) -> Result<Self, KmsError> {
+        let invalid = || KmsError::NotFound(format!("Invalid arn {input}"));
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        let [partition, service, region, account, resource] = parts.as_slice() else {
+            return Err(invalid());
+        };
+        if !partition.starts_with("aws")
+            || *service != "kms"
+            || account.len() != 12
+            || !account.chars().all(|c| c.is_ascii_digit())
+        {
+            return Err(invalid());
+        }
+        if *region != ctx.region {
+            return Err(KmsError::NotFound(format!("Invalid arn {region}")));
+        }
+        let scope = regional_scope(account, region);
+        if let Some(key_id) = resource.strip_prefix("key/") {
+            if !is_key_uuid(key_id) {
+                return Err(KmsError::NotFound(format!("Invalid keyId '{input}'")));
+            }
+            let key_id = key_id.to_ascii_lowercase();
+            return Ok(KeyRef::Key {
+                scope,
+                arn: key_arn(region, account, &key_id),
+                key_id,
+            });
+        }
+        if resource.starts_with("alias/") {
+            return Ok(KeyRef::Alias {
+                scope,
+                name: resource.to_string(),
+                arn: input.to_string(),
+            });
+        }
+        Err(invalid())
+    }
+
+    /// The NotFoundException for this reference when nothing is there.
+    pub fn not_found(&self) -> KmsError {
+        match self {
+            KeyRef::Key { arn, .. } => KmsError::NotFound(format!("Key '{arn}' does not exist")),
+            KeyRef::Alias { arn, .. } => KmsError::NotFound(format!("Alias {arn} is not found.")),
+        }
+    }
+}
+
+pub fn scope_of(record: &KeyRecord) -> String {
+    regional_scope(&record.account_id, &record.region)
+}
+
+pub fn load_key(tx: &mut dyn Transaction, scope: &str, key_id: &str) -> Result<Option<KeyRecord>, KmsError> {
+    match tx.get(KEY_KIND, scope, key_id)? {
+        Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
+        None => Ok(None),
+    }
+}
+
+pub fn save_key(tx: &mut dyn Transaction, record: &KeyRecord) -> Result<(), KmsError> {
+    Ok(tx.put(
+        KEY_KIND,
+        &scope_of(record),
+        &record.key_id,
+        &serde_json::to_vec(record)?,
+    )?)
+}
+
+/// Removes a key, its scope index entry and every alias that points at it.
+pub fn delete_key_records(tx: &mut dyn Transaction, record: &KeyRecord) -> Result<(), KmsError> {
+    let scope = scope_of(record);
+    tx.delete(KEY_KIND, &scope, &record.key_id)?;
+    tx.delete(KEY_SCOPE_INDEX_KIND, "", &record.key_id)?;
+    let mut after: Option<String> = None;
+    loop {
+        let page = tx.list(ALIAS_KIND, &scope, after.as_deref(), 1_000)?;
+        let Some(last) = page.last() else { return Ok(()) };
+        after = Some(last.id.clone());
+        for r in page {
+            let alias: AliasRecord = serde_json::from_slice(&r.body)?;
+            if alias.target_key_id == record.key_id {
+                tx.delete(ALIAS_KIND, &scope, &alias.name)?;
+            }
+        }
+    }
+}
+
+pub fn load_alias(tx: &mut dyn Transaction, scope: &str, name: &str) -> Result<Option<AliasRecord>, KmsError> {
+    match tx.get(ALIAS_KIND, scope, name)? {
+        Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
+        None => Ok(None),
+    }
+}
+
+pub fn save_alias(tx: &mut dyn Transaction, scope: &str, alias: &AliasRecord) -> Result<(), KmsError> {
+    Ok(tx.put(ALIAS_KIND, scope, &alias.name, &serde_json::to_vec(alias)?)?)
+}
+
+pub fn alias_not_found(ctx: &RequestContext, name: &str) -> KmsError {
+    KmsError::NotFound(format!(
+        "Alias {} is not found.",
+        alias_arn(&ctx.region, ctx.account_id(), name)
+    ))
+}
+
+/// Loads the key a reference names, following an alias.
+pub fn resolve_in(tx: &mut dyn Transaction, key_ref: &KeyRef) -> Result<KeyRecord, KmsError> {
+    match key_ref {
+        KeyRef::Key { scope, key_id, .. } => load_key(tx, scope, key_id)?.ok_or_else(|| key_ref.not_found()),
+        KeyRef::Alias { scope, name, .. } => {
+            let alias = load_alias(tx, scope, name)?.ok_or_else(|| key_ref.not_found())?;
+            load_key(tx, scope, &alias.target_key_id)?.ok_or_else(|| key_ref.not_found())
+        }
+    }
+}
+
+/// CreateAlias/UpdateAlias name rules beyond the model's pattern, with AWS's errors.
+pub fn check_alias_name(name: &str) -> Result<(), KmsError> {
+    if !name.starts_with("alias/") {
+        return Err(KmsError::Validation(ALIAS_PREFIX_MESSAGE.into()));
+    }
+    if name.starts_with("alias/aws/") {
+        // AWS answers the reserved prefix with an empty message.
+        return Err(KmsError::NotAuthorized(String::new()));
+    }
+    if name.contains(':') {
+        return Err(KmsError::Validation(format!(
+            "{name} contains invalid characters for an alias"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! Parameter Store's stored records: the parameter with its newest version, older versions, counts
+//! per tier and service settings. Bodies are versioned JSON; SecureString values are KMS ciphertext.
+
+use std::collections::BTreeMap;
+
+use keyhaven_store::Transaction;
+use serde::{Deserialize, Serialize};
+
+use crate::error::SsmError;
+
+pub const PARAMETER_KIND: &str = "ssm-parameter";
+pub const VERSION_KIND: &str = "ssm-parameter-version";
+const COUNTS_KIND: &str = "ssm-counts";
+pub const SETTING_KIND: &str = "ssm-setting";
+pub const RECORD_VERSION: u32 = 1;
+
+pub const STRING: &str = "String";
+pub const STRING_LIST: &str = "StringList";
+pub const SECURE_STRING: &str = "SecureString";
+pub const STANDARD: &str = "Standard";
+pub const ADVANCED: &str = "Advanced";
+pub const INTELLIGENT_TIERING: &str = "Intelligent-Tiering";
+pub const DEFAULT_KEY_ALIAS: &str = "alias/aws/ssm";
+
+/// A parameter policy as stored: its text, type and status (`Pending`, `Finished`, `Failed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPolicy {
+    pub text: String,
+    pub policy_type: String,
+    pub status: String,
+}
+
+/// One version of a parameter: everything PutParameter set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    pub version: i64,
+    pub parameter_type: String,
+    /// Plain text for String and StringList; base64 ciphertext for SecureString.
+    pub value: String,
+    pub key_id: Option<String>,
+    pub description: Option<String>,
+    pub allowed_pattern: Option<String>,
+    pub tier: String,
+    pub data_type: String,
+    pub policies: Vec<StoredPolicy>,
+    pub last_modified: f64,
+    pub last_modified_user: String,
+}
+
+/// A parameter: its name as created, its newest version inline (so a plain read is one record),
+/// labels, tags and the oldest version still kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParameterRecord {
+    pub v: u32,
+    pub name: String,
+    pub current: VersionRecord,
+    pub oldest_version: i64,
+    /// Label → the version it is on.
+    pub labels: BTreeMap<String, i64>,
+    pub tags: Vec<(String, String)>,
+    /// When the newest policies were set and the last NoChangeNotification fired (unix seconds).
+    #[serde(default)]
+    pub policies_set_at: f64,
+}
+
+impl ParameterRecord {
+    pub fn labels_of(&self, version: i64) -> Vec<String> {
+        self.labels
+            .iter()
+            .filter(|(_, v)| **v == version)
+            .map(|(l, _)| l.clone())
+            .collect()
+    }
+}
+
+/// Parameters per tier in one account and Region.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierCounts {
+    pub standard: u64,
+    pub advanced: u64,
+}
+
+impl TierCounts {
+    pub fn add(&mut self, tier: &str, delta: i64) {
+        let slot = if tier == ADVANCED {
+            &mut self.advanced
+        } else {
+            &mut self.standard
+        };
+        *slot = slot.saturating_add_signed(delta);
+    }
+}
+
+/// A customised service setting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingRecord {
+    pub value: String,
+    pub last_modified: f64,
+    pub last_modified_user: String,
+}
+
+/// The store id of a parameter: its name with exactly one leading slash, so `name` and `/name` are
+/// the same parameter (as in AWS) and a path's subtree is one contiguous id range.
+pub fn parameter_key(name: &str) -> String {
+    format!("/{}", name.trim_start_matches('/'))
+}
+
+/// The store id of one version; `#` sorts before every name character, so a parameter's versions
+/// are contiguous and in order.
+pub fn version_id(key: &str, version: i64) -> String {
+    format!("{key}#{version:020}")
+}
+
+pub fn load_parameter(tx: &mut dyn Transaction, scope: &str, key: &str) -> Result<Option<ParameterRecord>, SsmError> {
+    tx.get(PARAMETER_KIND, scope, key)?
+        .map(|body| serde_json::from_slice(&body).map_err(SsmError::from))
+        .transpose()
+}
+
+pub fn save_parameter(tx: &mut dyn Transaction, scope: &str, record: &ParameterRecord) -> Result<(), SsmError> {
+    tx.put(
+        PARAMETER_KIND,
+        scope,
+        &parameter_key(&record.name),
+        &serde_json::to_vec(record)?,
+    )?;
+    Ok(())
+}
+
+pub fn load_version(
+    tx: &mut dyn Transaction,
+    scope: &str,
+    key: &str,
+    version: i64,
+) -> Result<Option<VersionRecord>, SsmError> {
+    tx.get(VERSION_KIND, scope, &version_id(key, version))?
+        .map(|body| serde_json::from_slice(&body).map_err(SsmError::from))
+        .transpose()
+}
+
+pub fn save_version(tx: &mut dyn Transaction, scope: &str, key: &str, version: &VersionRecord) -> Result<(), SsmError> {
+    tx.put(
+        VERSION_KIND,
+        scope,
+        &version_id(key, version.version),
+        &serde_json::to_vec(version)?,
+    )?;
+    Ok(())
+}
+
+/// Every kept version of a parameter, oldest first.
+pub fn all_versions(tx: &mut dyn Transaction, scope: &str, key: &str) -> Result<Vec<VersionRecord>, SsmError> {
+    let prefix = format!("{key}#");
+    let records = tx.list(VERSION_KIND, scope, Some(&prefix), 1_000)?;
+    records
+        .into_iter()
+        .take_while(|r| r.id.starts_with(&prefix))
+        .map(|r| serde_json::from_slice(&r.body).map_err(SsmError::from))
+        .collect()
+}
+
+/// Removes a parameter and all its versions.
+pub fn delete_parameter_records(
+    tx: &mut dyn Transaction,
+    scope: &str,
+    record: &ParameterRecord,
+) -> Result<(), SsmError> {
+    let key = parameter_key(&record.name);
+    for version in record.oldest_version..=record.current.version {
+        tx.delete(VERSION_KIND, scope, &version_id(&key, version))?;
+    }
+    tx.delete(PARAMETER_KIND, scope, &key)?;
+    Ok(())
+}
+
+pub fn load_counts(tx: &mut dyn Transaction, scope: &str) -> Result<TierCounts, SsmError> {
+    Ok(tx
+        .get(COUNTS_KIND, scope, "")?
+        .map(|body| serde_json::from_slice(&body))
+        .transpose()?
+        .unwrap_or_default())
+}
+
+pub fn save_counts(tx: &mut dyn Transaction, scope: &str, counts: &TierCounts) -> Result<(), SsmError> {
+    tx.put(COUNTS_KIND, scope, "", &serde_json::to_vec(counts)?)?;
+    Ok(())
+}
