@@ -281,4 +281,162 @@ mod tests {
             assert_eq!((api.code, api.status.as_u16(), api.message), (code, status, message));
         }
     }
+
+    /// The error codes a botocore model declares: its exception shapes' names, or their `code`.
+    fn declared_codes(service: &str) -> std::collections::BTreeSet<String> {
+        let root = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        );
+        let dir = root.join("../../models").join(service);
+        let version = std::fs::read_dir(&dir)
+            .expect("model dir")
+            .next()
+            .expect("a version")
+            .expect("entry");
+        let text = std::fs::read_to_string(version.path().join("service-2.json")).expect("model");
+        let model: serde_json::Value = serde_json::from_str(&text).expect("json");
+        model["shapes"]
+            .as_object()
+            .expect("shapes")
+            .iter()
+            .filter(|(_, shape)| shape["exception"] == true)
+            .map(|(name, shape)| shape["error"]["code"].as_str().unwrap_or(name).to_string())
+            .collect()
+    }
+
+    /// Codes AWS answers for any service (its common errors), beyond what a model declares.
+    const COMMON: &[&str] = &[
+        "AccessDeniedException",
+        "InternalFailure",
+        "ServiceUnavailableException",
+        "ValidationException",
+        // KMS refuses the reserved `alias/aws/` names with it, though its model does not declare it.
+        "NotAuthorizedException",
+    ];
+
+    fn assert_declared(service: &str, answers: Vec<ApiError>) {
+        let declared = declared_codes(service);
+        for answer in answers {
+            assert!(
+                declared.contains(answer.code) || COMMON.contains(&answer.code),
+                "{service} answers {}, which its model does not declare",
+                answer.code
+            );
+        }
+    }
+
+    /// One of every variant of each service's error (the mappings' exhaustive matches make a new
+    /// variant be mapped; it belongs in these lists too).
+    #[test]
+    fn every_service_error_maps_to_a_code_its_model_declares() {
+        let m = || "m".to_string();
+        let kms = vec![
+            KmsError::NotFound(m()),
+            KmsError::AlreadyExists(m()),
+            KmsError::Validation(m()),
+            KmsError::Disabled(m()),
+            KmsError::InvalidState(m()),
+            KmsError::InvalidCiphertext,
+            KmsError::IncorrectKey(m()),
+            KmsError::InvalidKeyUsage(m()),
+            KmsError::Tag(m()),
+            KmsError::LimitExceeded(m()),
+            KmsError::UnsupportedOperation(m()),
+            KmsError::MalformedPolicyDocument(m()),
+            KmsError::InvalidMarker(m()),
+            KmsError::CustomKeyStoreNotFound(m()),
+            KmsError::NotAuthorized(m()),
+            KmsError::AccessDenied(m()),
+            KmsError::DryRun,
+            KmsError::Internal(m()),
+            KmsError::Unavailable,
+        ];
+        assert_declared("kms", kms.into_iter().map(kms_error).collect());
+
+        let iam = || {
+            vec![
+                IamError::NotFound(m()),
+                IamError::AlreadyExists(m()),
+                IamError::Validation(m()),
+                IamError::LimitExceeded(m()),
+                IamError::DeleteConflict(m()),
+                IamError::InvalidInput(m()),
+                IamError::MalformedPolicyDocument(m()),
+                IamError::AccessDenied(m()),
+                IamError::InvalidAuthenticationCode(m()),
+                IamError::InvalidIdentityToken(m()),
+                IamError::ExpiredToken(m()),
+                IamError::IdpRejectedClaim(m()),
+                IamError::Internal(m()),
+                IamError::Unavailable,
+            ]
+        };
+        // IAM and STS are awsQuery services: their generic codes are the query protocol's.
+        let query_common = |e: ApiError| match e.code {
+            "AccessDenied" | "ValidationError" | "InvalidParameterValue" | "ServiceFailure" => {
+                ApiError::bad_request("ValidationException", e.message)
+            }
+            _ => e,
+        };
+        assert_declared("iam", iam().into_iter().map(iam_error).map(query_common).collect());
+        assert_declared("sts", iam().into_iter().map(sts_error).map(query_common).collect());
+
+        use keyhaven_ssm::SsmFault as S;
+        let ssm_faults = [
+            S::Validation,
+            S::AccessDenied,
+            S::ParameterNotFound,
+            S::ParameterAlreadyExists,
+            S::ParameterVersionNotFound,
+            S::HierarchyLevelLimitExceeded,
+            S::HierarchyTypeMismatch,
+            S::ParameterMaxVersionLimitExceeded,
+            S::ParameterVersionLabelLimitExceeded,
+            S::ParameterLimitExceeded,
+            S::ParameterPatternMismatch,
+            S::InvalidAllowedPattern,
+            S::InvalidKeyId,
+            S::InvalidPolicyType,
+            S::InvalidPolicyAttribute,
+            S::IncompatiblePolicy,
+            S::PoliciesLimitExceeded,
+            S::InvalidFilterKey,
+            S::InvalidFilterOption,
+            S::InvalidFilterValue,
+            S::InvalidResourceId,
+            S::InvalidResourceType,
+            S::InvalidNextToken,
+            S::ServiceSettingNotFound,
+            S::TooManyTags,
+        ];
+        let mut ssm: Vec<SsmError> = ssm_faults.iter().map(|f| SsmError::Fault(*f, m())).collect();
+        ssm.extend([
+            SsmError::AccessDenied(m()),
+            SsmError::Internal(m()),
+            SsmError::Unavailable,
+        ]);
+        assert_declared("ssm", ssm.into_iter().map(ssm_error).collect());
+
+        use keyhaven_secrets::SecretsFault as F;
+        let secrets_faults = [
+            F::Validation,
+            F::InvalidParameter,
+            F::InvalidRequest,
+            F::ResourceNotFound,
+            F::ResourceExists,
+            F::LimitExceeded,
+            F::MalformedPolicyDocument,
+            F::PublicPolicy,
+            F::EncryptionFailure,
+            F::DecryptionFailure,
+            F::InvalidNextToken,
+        ];
+        let mut secrets: Vec<SecretsError> = secrets_faults.iter().map(|f| SecretsError::Fault(*f, m())).collect();
+        secrets.extend([
+            SecretsError::AccessDenied(m()),
+            SecretsError::Internal(m()),
+            SecretsError::Unavailable,
+        ]);
+        assert_declared("secretsmanager", secrets.into_iter().map(secrets_error).collect());
+    }
 }
