@@ -19,7 +19,8 @@ pub fn check<E: From<keyhaven_kernel::KernelError>>(
     keys: &[(String, Vec<String>)],
     map: fn(E) -> ApiError,
 ) -> Result<(), ApiError> {
-    core.authz
+    core.identity
+        .authz
         .check(
             ctx,
             &Access {
@@ -68,7 +69,7 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
         let resource_type = resource_use.resource_type;
         let named = match resource_type {
             "user" if operation == "GetAccessKeyLastUsed" => {
-                let owner = param("AccessKeyId").and_then(|id| core.iam.access_key_last_used(id).ok());
+                let owner = param("AccessKeyId").and_then(|id| core.identity.iam.access_key_last_used(id).ok());
                 match owner {
                     Some(key) => Some(entity_target(
                         core,
@@ -229,7 +230,7 @@ fn plain_target(arn: String, ctx: &RequestContext) -> Target {
 fn entity_target(core: &Core, account: &str, kind: EntityKind, name: &str, path: Option<&str>) -> Target {
     let mut keys = Vec::new();
     let mut boundary = None;
-    let arn = match core.iam.entity_in(account, kind, name) {
+    let arn = match core.identity.iam.entity_in(account, kind, name) {
         Ok(entity) if path.is_none() => {
             for tag in &entity.tags {
                 keys.push((format!("aws:ResourceTag/{}", tag.key), vec![tag.value.clone()]));

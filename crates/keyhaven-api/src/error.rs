@@ -95,6 +95,18 @@ fn internal(detail: &str, code: &'static str, message: &str) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
 }
 
+/// The error of a call one service made to another on a caller's behalf, as the called service
+/// answers it (for that call's own CloudTrail record).
+pub fn call_error(e: &(dyn std::error::Error + Send + Sync + 'static)) -> ApiError {
+    if let Some(kms) = e.downcast_ref::<KmsError>() {
+        kms_error(kms.clone())
+    } else if let Some(sts) = e.downcast_ref::<IamError>() {
+        sts_error(sts.clone())
+    } else {
+        internal(&e.to_string(), "InternalFailure", "An internal error occurred.")
+    }
+}
+
 /// KMS's error codes for its failures.
 pub fn kms_error(e: KmsError) -> ApiError {
     let code = match &e {
@@ -266,6 +278,30 @@ mod tests {
                 (code, status, message)
             );
         }
+    }
+
+    /// A nested call's record names the called service's exact code, whatever the caller made of it.
+    #[test]
+    fn call_errors_are_named_by_the_called_service() {
+        let kms: std::sync::Arc<dyn std::error::Error + Send + Sync> =
+            std::sync::Arc::new(KmsError::InvalidKeyUsage("wrong usage".into()));
+        let sts: std::sync::Arc<dyn std::error::Error + Send + Sync> =
+            std::sync::Arc::new(IamError::AccessDenied("no".into()));
+        let other: std::sync::Arc<dyn std::error::Error + Send + Sync> =
+            std::sync::Arc::new(std::io::Error::other("secret detail"));
+        let named: Vec<(&str, u16, String)> = [kms, sts, other]
+            .iter()
+            .map(|e| call_error(&**e))
+            .map(|a| (a.code, a.status.as_u16(), a.message))
+            .collect();
+        assert_eq!(
+            named,
+            vec![
+                ("InvalidKeyUsageException", 400, "wrong usage".to_string()),
+                ("AccessDenied", 403, "no".to_string()),
+                ("InternalFailure", 500, "An internal error occurred.".to_string()),
+            ]
+        );
     }
 
     #[test]

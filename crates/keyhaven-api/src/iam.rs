@@ -175,6 +175,7 @@ fn list_entities(
     marker: &Option<String>,
 ) -> Result<Listed<Entity>, ApiError> {
     let page = core
+        .identity
         .iam
         .list_entities(ctx, kind, path_prefix.as_deref(), max_items(max), marker.as_deref())
         .map_err(iam_error)?;
@@ -205,7 +206,8 @@ fn inline_put(
     policy: Option<String>,
     document: Option<String>,
 ) -> Result<Output, ApiError> {
-    core.iam
+    core.identity
+        .iam
         .put_inline_policy(ctx, kind, &name(entity), &name(policy), &name(document))
         .map_err(iam_error)?;
     Ok(None)
@@ -220,6 +222,7 @@ fn inline_document(
     policy: &Option<String>,
 ) -> Result<Option<String>, ApiError> {
     let document = core
+        .identity
         .iam
         .inline_policy(ctx, kind, &name(entity.clone()), &name(policy.clone()))
         .map_err(iam_error)?;
@@ -235,6 +238,7 @@ fn inline_names(
     marker: Option<String>,
 ) -> Result<Listed<String>, ApiError> {
     let names: Vec<String> = core
+        .identity
         .iam
         .entity(ctx, kind, &name(entity))
         .map_err(iam_error)?
@@ -253,6 +257,7 @@ fn attached(
     marker: Option<String>,
 ) -> Result<Listed<wire::AttachedPolicy>, ApiError> {
     let refs = core
+        .identity
         .iam
         .attached_policies(ctx, kind, &name(entity))
         .map_err(iam_error)?;
@@ -278,7 +283,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
     if let Some(done) = crate::web_identity::execute_iam(core, ctx, &request) {
         return done;
     }
-    let iam = &core.iam;
+    let iam = &core.identity.iam;
     match request {
         Request::CreateUser(i) => {
             let user = iam

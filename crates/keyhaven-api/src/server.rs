@@ -547,6 +547,7 @@ fn authenticate_json(
     let core = &state.core;
     if let Some(token) = &auth.security_token {
         match core
+            .identity
             .sts
             .verify(&auth.access_key_id, token)
             .map_err(|_| ApiError::internal())?
@@ -562,6 +563,7 @@ fn authenticate_json(
         }
     }
     match core
+        .identity
         .iam
         .verify_access_key(&auth.access_key_id)
         .map_err(|_| ApiError::internal())?
@@ -571,7 +573,11 @@ fn authenticate_json(
                 return Err(unrecognized_client());
             }
             verify(key.secret.expose())?;
-            if let Err(e) = core.iam.record_key_use(&auth.access_key_id, service, &auth.region) {
+            if let Err(e) = core
+                .identity
+                .iam
+                .record_key_use(&auth.access_key_id, service, &auth.region)
+            {
                 tracing::warn!(error = %e, "could not record access key use");
             }
             return Ok(Principal::user(
@@ -589,6 +595,7 @@ fn authenticate_json(
     if auth.security_token.is_none()
         && auth.access_key_id.starts_with("ASIA")
         && core
+            .identity
             .sts
             .is_issued(&auth.access_key_id)
             .map_err(|_| ApiError::internal())?
@@ -606,7 +613,7 @@ fn authenticate_json(
 
 /// The audit record of a call a service made on the caller's behalf during `outer`.
 fn service_call_event(outer: &AuditEvent, call: ServiceCall) -> AuditEvent {
-    let (error_code, error_message) = match call.error {
+    let (error_code, error_message) = match call.error.as_deref().map(crate::error::call_error) {
         Some(e) => (Some(e.code.to_string()), Some(e.message)),
         None => (None, None),
     };

@@ -38,7 +38,7 @@ fn get_response(provider: &OidcProvider) -> iam_wire::GetOpenIDConnectProviderRe
 
 /// Runs `request` if it is an OpenID Connect provider action; `None` for every other IAM action.
 pub fn execute_iam(core: &Core, ctx: &RequestContext, request: &Request) -> Option<Result<Output, ApiError>> {
-    let iam = &core.iam;
+    let iam = &core.identity.iam;
     let done = |result: Result<(), keyhaven_iam::IamError>| result.map_err(iam_error).map(|()| None);
     Some(match request {
         Request::CreateOpenIDConnectProvider(i) => iam

@@ -6,18 +6,15 @@ use std::sync::Arc;
 
 use keyhaven_crypto::RootKey;
 use keyhaven_iam::Identity;
-use keyhaven_iam::iam::Iam;
-use keyhaven_iam::sts::Sts;
 use keyhaven_kernel::KernelError;
 use keyhaven_kernel::audit::{AuditLog, AuditSettings};
-use keyhaven_kernel::authz::Authorizer;
-use keyhaven_kernel::clock::{AdjustableClock, Clock};
+use keyhaven_kernel::clock::AdjustableClock;
 use keyhaven_kernel::events::{self, Events};
-use keyhaven_kernel::scheduler::{JobHandler, Scheduler};
+use keyhaven_kernel::scheduler::Scheduler;
 use keyhaven_kms::Kms;
 use keyhaven_secrets::Secrets;
 use keyhaven_ssm::{ParameterQuotas, Ssm};
-use keyhaven_store::{Backend, Job};
+use keyhaven_store::Backend;
 
 /// Settings of the core that come from configuration.
 #[derive(Debug, Clone, Default)]
@@ -33,10 +30,8 @@ pub struct CoreConfig {
 pub struct Core {
     pub store: Arc<dyn Backend>,
     pub clock: Arc<AdjustableClock>,
+    /// IAM, STS and the authoriser every service shares.
     pub identity: Arc<Identity>,
-    pub iam: Arc<Iam>,
-    pub sts: Arc<Sts>,
-    pub authz: Arc<Authorizer>,
     pub kms: Arc<Kms>,
     pub ssm: Arc<Ssm>,
     pub secrets: Arc<Secrets>,
@@ -48,19 +43,6 @@ pub struct Core {
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Core").field("audit", &self.audit).finish()
-    }
-}
-
-/// Prunes the change-event log past its retention.
-struct EventLogPruning {
-    store: Arc<dyn Backend>,
-    clock: Arc<dyn Clock>,
-}
-
-impl JobHandler for EventLogPruning {
-    fn run(&self, _: &Job, _: &AuditLog) -> Result<(), KernelError> {
-        let now = self.clock.now().unix_timestamp();
-        keyhaven_kernel::transact(&*self.store, |tx| events::prune_log(tx, now)).map(|_| ())
     }
 }
 
@@ -94,7 +76,7 @@ impl Core {
         scheduler.register("secrets", secrets.clone());
         scheduler.register(
             "events",
-            Arc::new(EventLogPruning {
+            Arc::new(events::LogPruning {
                 store: store.clone(),
                 clock: clock.clone(),
             }),
@@ -102,10 +84,7 @@ impl Core {
         Ok(Arc::new(Self {
             store,
             clock,
-            iam: identity.iam.clone(),
-            sts: identity.sts.clone(),
             identity,
-            authz,
             kms,
             ssm,
             secrets,

@@ -136,16 +136,12 @@ pub struct ServiceCall {
     pub resource_arn: Option<String>,
     /// The CloudTrail type of `resource_arn`, such as `AWS::KMS::Key`.
     pub resource_type: &'static str,
-    pub error: Option<CallFailure>,
+    /// The called service's own error, which the wire layer names as that service does.
+    pub error: Option<CallError>,
 }
 
-/// How a call made on a caller's behalf failed, in the called service's terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallFailure {
-    /// The called service's AWS error code.
-    pub code: &'static str,
-    pub message: String,
-}
+/// The error of a call made on a caller's behalf, as the called service returned it.
+pub type CallError = std::sync::Arc<dyn std::error::Error + Send + Sync>;
 
 /// The calls of one request, shared by every context derived from it.
 #[derive(Debug, Clone, Default)]

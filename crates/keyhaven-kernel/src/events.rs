@@ -198,6 +198,19 @@ fn next_sequence(tx: &mut dyn Transaction) -> Result<u64, KernelError> {
     Ok(next)
 }
 
+/// The scheduler's handler of the event log's pruning job.
+pub struct LogPruning {
+    pub store: Arc<dyn keyhaven_store::Backend>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl crate::scheduler::JobHandler for LogPruning {
+    fn run(&self, _: &Job, _: &crate::audit::AuditLog) -> Result<(), KernelError> {
+        let now = self.clock.now().unix_timestamp();
+        crate::transact(&*self.store, |tx| prune_log(tx, now)).map(|_| ())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,18 +1,17 @@
 //! The narrow interface through which one service calls another on its caller's behalf: KMS for
 //! Parameter Store and Secrets Manager (and S3 and CloudWatch Logs next), Secrets Manager for
 //! Parameter Store's `/aws/reference/secretsmanager/` names. Calls are made through the service
-//! (`kms:ViaService`), each recorded for its own CloudTrail record; a service never sees another's
-//! internals, only these traits.
+//! (`kms:ViaService`), each noted by the called service for its own CloudTrail record; a service
+//! never sees another's internals, only these traits.
 //!
 //! Envelope, the form both Parameter Store (Advanced tier) and Secrets Manager keep values in:
 //! `0x02 | u16 length | wrapped data key | sealed value`, the value sealed with AES-256-GCM under a
 //! `GenerateDataKey` data key, with caller-chosen associated data (the resource it belongs to).
 
 use keyhaven_crypto::{EncryptionContext, RootKey, SecretBytes};
-use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::context::{CallFailure, RequestContext, ServiceCall};
+use crate::context::RequestContext;
 
 const ENVELOPE_V1: u8 = 0x02;
 
@@ -54,23 +53,9 @@ pub enum KmsFailure {
     Unavailable,
 }
 
-impl KmsFailure {
-    /// KMS's own error code, for the CloudTrail record of the call.
-    pub fn kms_code(&self) -> &'static str {
-        match self {
-            KmsFailure::NotFound(_) => "NotFoundException",
-            KmsFailure::Disabled(_) => "DisabledException",
-            KmsFailure::Unusable(_) => "KMSInvalidStateException",
-            KmsFailure::InvalidCiphertext => "InvalidCiphertextException",
-            KmsFailure::AccessDenied(_) => "AccessDeniedException",
-            KmsFailure::Internal(_) => "KMSInternalException",
-            KmsFailure::Unavailable => "ServiceUnavailableException",
-        }
-    }
-}
-
 /// What KMS offers other services. Every call is authorised as the context's caller, seen
-/// through the calling service.
+/// through the calling service, and noted in the context's `ServiceCalls` with KMS's own
+/// parameters and error, for its own CloudTrail record.
 pub trait KeyService: Send + Sync {
     fn encrypt(
         &self,
@@ -109,36 +94,13 @@ pub struct OnBehalf<'a> {
 }
 
 impl OnBehalf<'_> {
-    fn record(&self, operation: &'static str, parameters: Value, result: Result<&str, &KmsFailure>) {
-        self.ctx.service_calls.push(ServiceCall {
-            invoked_by: self.service.into(),
-            service: "kms",
-            operation,
-            request_parameters: parameters,
-            resource_arn: result.ok().map(str::to_string),
-            resource_type: "AWS::KMS::Key",
-            error: result.err().map(|e| CallFailure {
-                code: e.kms_code(),
-                message: e.to_string(),
-            }),
-        });
-    }
-
     pub fn encrypt(&self, key: &str, context: &EncryptionContext, plaintext: &[u8]) -> Result<Encrypted, KmsFailure> {
-        let through = self.ctx.through(self.service);
-        let result = self.kms.encrypt(&through, key, context, plaintext);
-        let parameters =
-            json!({ "keyId": key, "encryptionContext": context, "encryptionAlgorithm": "SYMMETRIC_DEFAULT" });
-        self.record("Encrypt", parameters, result.as_ref().map(|e| e.key_arn.as_str()));
-        result
+        self.kms
+            .encrypt(&self.ctx.through(self.service), key, context, plaintext)
     }
 
     pub fn decrypt(&self, ciphertext: &[u8], context: &EncryptionContext) -> Result<Decrypted, KmsFailure> {
-        let through = self.ctx.through(self.service);
-        let result = self.kms.decrypt(&through, ciphertext, context);
-        let parameters = json!({ "encryptionContext": context, "encryptionAlgorithm": "SYMMETRIC_DEFAULT" });
-        self.record("Decrypt", parameters, result.as_ref().map(|d| d.key_arn.as_str()));
-        result
+        self.kms.decrypt(&self.ctx.through(self.service), ciphertext, context)
     }
 
     /// Makes sure the calling service's AWS managed key exists (`alias/aws/<service>`).
@@ -154,15 +116,9 @@ impl OnBehalf<'_> {
         associated_data: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, KmsFailure> {
-        let through = self.ctx.through(self.service);
-        let result = self.kms.generate_data_key(&through, key, context);
-        let parameters = json!({ "keyId": key, "encryptionContext": context, "keySpec": "AES_256" });
-        self.record(
-            "GenerateDataKey",
-            parameters,
-            result.as_ref().map(|(_, e)| e.key_arn.as_str()),
-        );
-        let (data_key, wrapped) = result?;
+        let (data_key, wrapped) = self
+            .kms
+            .generate_data_key(&self.ctx.through(self.service), key, context)?;
         let internal = |e: keyhaven_crypto::CryptoError| KmsFailure::Internal(e.to_string());
         let sealed = RootKey::from_bytes(data_key.expose())
             .map_err(internal)?

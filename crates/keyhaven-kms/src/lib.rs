@@ -1512,8 +1512,9 @@ fn tag_error(violation: TagViolation) -> KmsError {
 #[cfg(test)]
 mod tests;
 
-#[cfg(test)]
-pub(crate) mod testing {
+/// Test support for this crate and the services whose tests run through KMS.
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing {
     use std::sync::Arc;
 
     use keyhaven_kernel::testing::Harness;
@@ -1522,7 +1523,19 @@ pub(crate) mod testing {
 
     use crate::Kms;
 
-    /// KMS on a test harness, its jobs registered.
+    /// KMS on `harness`'s store, clock, root key and authoriser, its jobs registered.
+    pub fn kms_on(harness: &Harness) -> Arc<Kms> {
+        let kms = Arc::new(Kms::new(
+            harness.store.clone(),
+            harness.root.clone(),
+            harness.clock.clone(),
+            harness.authz.clone(),
+        ));
+        harness.scheduler.register("kms", kms.clone());
+        kms
+    }
+
+    /// KMS on a test harness.
     pub struct Fixture {
         pub harness: Harness,
         pub kms: Arc<Kms>,
@@ -1537,13 +1550,7 @@ pub(crate) mod testing {
 
     pub fn core() -> (TempDir, Fixture) {
         let (dir, harness) = Harness::new();
-        let kms = Arc::new(Kms::new(
-            harness.store.clone(),
-            harness.root.clone(),
-            harness.clock.clone(),
-            harness.authz.clone(),
-        ));
-        harness.scheduler.register("kms", kms.clone());
+        let kms = kms_on(&harness);
         (dir, Fixture { harness, kms })
     }
 

@@ -407,7 +407,7 @@ fn service_calls(ctx: &RequestContext) -> Value {
                     "eventSource": format!("{}.amazonaws.com", call.service),
                     "eventName": call.operation,
                     "resourceArn": call.resource_arn,
-                    "errorMessage": call.error.map(|e| e.message),
+                    "errorMessage": call.error.map(|e| e.to_string()),
                 })
             })
             .collect(),

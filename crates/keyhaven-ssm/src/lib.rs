@@ -1385,7 +1385,7 @@ fn validate_tags(tags: &[Tag]) -> Result<(), SsmError> {
 
 fn tag_error(violation: TagViolation) -> SsmError {
     match violation {
-        TagViolation::TooMany | TagViolation::DuplicateKey => fault(
+        TagViolation::TooMany => fault(
             SsmFault::TooManyTags,
             "You have exceeded the maximum number of tags (50) for this resource.",
         ),
@@ -1393,6 +1393,8 @@ fn tag_error(violation: TagViolation) -> SsmError {
             SsmFault::Validation,
             "Tag keys can't start with \"aws:\". This prefix is reserved for AWS use.",
         ),
+        // Parameter Store's rules do not check it.
+        TagViolation::DuplicateKey => SsmError::Internal("tag rule outside Parameter Store's: DuplicateKey".into()),
     }
 }
 
@@ -1477,12 +1479,7 @@ pub(crate) mod testing {
 
     pub fn core_with(quotas: ParameterQuotas) -> (TempDir, Fixture) {
         let (dir, h) = Harness::new();
-        let kms = Arc::new(keyhaven_kms::Kms::new(
-            h.store.clone(),
-            h.root.clone(),
-            h.clock.clone(),
-            h.authz.clone(),
-        ));
+        let kms = keyhaven_kms::testing::kms_on(&h);
         let secrets = Arc::new(keyhaven_secrets::Secrets::new(
             h.store.clone(),
             h.clock.clone(),

@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 use std::process::Stdio;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use keyhaven_core::Core;
 use keyhaven_iam::sts::AssumeRoleInput;
-use keyhaven_kernel::context::{CallFailure, ServiceCall};
+use keyhaven_kernel::context::ServiceCall;
 use keyhaven_secrets::rotation::{RotationStep, with_password};
 use keyhaven_secrets::{RotationFunctions, SERVICE_PRINCIPAL, SecretValue};
 use serde_json::Value;
@@ -106,13 +106,7 @@ impl Registry {
             request_parameters: serde_json::json!({ "roleArn": role_arn, "roleSessionName": "keyhaven-rotation" }),
             resource_arn: Some(role_arn.to_string()),
             resource_type: "AWS::IAM::Role",
-            error: assumed.as_ref().err().map(|e| {
-                let answer = keyhaven_api::error::sts_error(e.clone());
-                CallFailure {
-                    code: answer.code,
-                    message: answer.message,
-                }
-            }),
+            error: assumed.as_ref().err().map(|e| Arc::new(e.clone()) as _),
         });
         let credentials = assumed.map_err(|e| format!("cannot assume the rotation role {role_arn}: {e}"))?;
         let secret_key = Zeroizing::new(String::from_utf8_lossy(credentials.secret_access_key.expose()).into_owned());
