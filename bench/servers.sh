@@ -1,19 +1,20 @@
-# Sourced by the bench/*.sh comparisons: starts keyhaven (dev mode, its own port) and moto_server on loopback, and
-# stops both and removes $work on exit. The caller sets $script (for messages), $keyhaven_bin and $work; afterwards
+# Sourced by the bench/*.sh comparisons: starts keyhaven (dev mode, its own port) and moto_server (or, for
+# fastpath.sh, an nginx ceiling in $ceiling_pid) on loopback, and stops them all and removes $work on exit. The caller sets $script (for messages), $keyhaven_bin and $work; afterwards
 # $keyhaven_url and $moto_url point at the running servers. keyhaven settings come from KEYHAVEN_* variables the
 # caller exports.
 
 keyhaven_pid=""
 moto_pid=""
+ceiling_pid=""
 
 stop() {
   local pid
-  for pid in "$keyhaven_pid" "$moto_pid"; do
+  for pid in "$keyhaven_pid" "$moto_pid" "$ceiling_pid"; do
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
     fi
   done
-  for pid in "$keyhaven_pid" "$moto_pid"; do
+  for pid in "$keyhaven_pid" "$moto_pid" "$ceiling_pid"; do
     if [ -n "$pid" ]; then
       wait "$pid" 2>/dev/null || true
     fi
@@ -39,7 +40,17 @@ wait_until() {
   exit 1
 }
 
+# A free loopback port (the gap before a server binds it is harmless on loopback).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 start_servers() {
+  start_keyhaven
+  start_moto
+}
+
+start_keyhaven() {
   # keyhaven picks its own port (listen on :0) and prints it.
   "$keyhaven_bin" serve --dev --listen 127.0.0.1:0 --data-dir "$work/keyhaven-data" \
     >"$work/keyhaven.out" 2>"$work/keyhaven.log" &
@@ -47,10 +58,12 @@ start_servers() {
   wait_until "grep -q '^keyhaven listening on http://127.0.0.1:' '$work/keyhaven.out'" keyhaven
   keyhaven_url="$(sed -n 's/^keyhaven listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$work/keyhaven.out" | head -n1)"
   wait_until "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$keyhaven_url/_keyhaven/health')\" = 200 ]" keyhaven
+}
 
-  # moto needs a port up front: ask the kernel for a free one (the gap before moto binds it is harmless on loopback).
+start_moto() {
+  # moto needs a port up front.
   local moto_port
-  moto_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  moto_port="$(free_port)"
   moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
   moto_pid=$!
   moto_url="http://127.0.0.1:$moto_port"
