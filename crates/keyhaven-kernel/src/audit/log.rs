@@ -31,8 +31,9 @@ const QUEUE_CAPACITY: usize = 65_536;
 const MAX_BATCH: usize = 4_096;
 const CHAIN_PURPOSE: &[u8] = b"keyhaven/audit-chain/v1";
 const RETRY_EVERY: Duration = Duration::from_millis(200);
-const LINGER: Duration = Duration::from_millis(5);
-const LINGER_STEP: Duration = Duration::from_micros(500);
+/// How long records nobody waits for (reads) gather into one batch. A record a request waits for
+/// wakes the writer at once (`AuditLog::record` unparks it), so this delays no answer.
+const LINGER: Duration = Duration::from_millis(20);
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// How long a state-changing request waits for its record before it is answered 503 (the record
 /// stays queued and is written once the disk allows).
@@ -169,6 +170,8 @@ pub struct AuditLog {
     sender: Arc<Mutex<Option<mpsc::Sender<Queued>>>>,
     healthy: Arc<AtomicBool>,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// The writer thread, unparked when a record someone waits for is queued.
+    writer_thread: std::thread::Thread,
     strict: bool,
 }
 
@@ -215,6 +218,7 @@ impl AuditLog {
         Ok(Self {
             sender: Arc::new(Mutex::new(Some(sender))),
             healthy,
+            writer_thread: handle.thread().clone(),
             writer: Arc::new(Mutex::new(Some(handle))),
             strict: settings.strict,
         })
@@ -252,6 +256,8 @@ impl AuditLog {
             .await
             .map_err(|_| KernelError::Internal("audit writer stopped".into()))?;
         if let Some(done) = done {
+            // Ends the writer's linger: this request answers once the batch is written.
+            self.writer_thread.unpark();
             match tokio::time::timeout(DURABILITY_WAIT, done).await {
                 Ok(Ok(())) => {}
                 _ => return Err(KernelError::Internal("audit record was not persisted in time".into())),
@@ -276,6 +282,7 @@ impl AuditLog {
         if let Ok(mut sender) = self.sender.lock() {
             sender.take();
         }
+        self.writer_thread.unpark();
         let handle = self.writer.lock().ok().and_then(|mut w| w.take());
         if let Some(handle) = handle {
             let _ = handle.join();
@@ -319,17 +326,24 @@ impl Writer {
                     }
                 }
             };
+            let mut awaited = first.durable.is_some();
             let mut batch = vec![first];
-            // Records nobody waits for (reads) linger a moment to share a batch: fewer, larger
-            // batches compress better and cost one commit instead of dozens.
+            // Records nobody waits for (reads) linger to share a batch: fewer, larger batches
+            // compress better and cost one commit instead of dozens. The writer sleeps until the
+            // linger ends or a record someone waits for arrives (its sender unparks it).
             let linger_until = Instant::now() + LINGER;
             while batch.len() < MAX_BATCH {
                 match receiver.try_recv() {
-                    Ok(item) => batch.push(item),
-                    Err(mpsc::error::TryRecvError::Empty)
-                        if batch.iter().all(|q| q.durable.is_none()) && Instant::now() < linger_until =>
-                    {
-                        std::thread::sleep(LINGER_STEP);
+                    Ok(item) => {
+                        awaited |= item.durable.is_some();
+                        batch.push(item);
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) if !awaited => {
+                        let now = Instant::now();
+                        if now >= linger_until {
+                            break;
+                        }
+                        std::thread::park_timeout(linger_until - now);
                     }
                     Err(_) => break,
                 }
