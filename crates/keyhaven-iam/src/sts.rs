@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use keyhaven_crypto::digest::{constant_time_eq, sha256};
 use keyhaven_crypto::{RootKey, SecretBytes};
 use keyhaven_policy::{PolicyDocument, PolicyKind, ResourceRules};
-use keyhaven_store::{Backend, Job};
+use keyhaven_store::{Backend, Job, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::IamError;
@@ -21,8 +21,14 @@ use keyhaven_kernel::authz::{Access, Resource, ResourcePolicy};
 use keyhaven_kernel::clock::Clock;
 use keyhaven_kernel::context::{Principal, PrincipalKind, RequestContext, RoleSession, SessionFacts};
 use keyhaven_kernel::ids::unique_id;
+use keyhaven_kernel::records;
 
-pub const SESSION_KIND: &str = "sts-session";
+keyhaven_kernel::versioned_record!(SessionRecord, "sts-session", crate::iam::RECORD_VERSION);
+
+/// A session by its access key id.
+fn load_session(tx: &mut dyn Transaction, access_key_id: &str) -> Result<Option<SessionRecord>, IamError> {
+    Ok(records::get(tx, "", access_key_id)?)
+}
 pub const JOB_PURGE_SESSION: &str = "sts.purge-session";
 const RECORD_VERSION: u32 = 1;
 const TOKEN_BYTES: usize = 96;
@@ -191,7 +197,7 @@ impl Sts {
             facts,
         };
         transact(&*self.store, |tx| {
-            tx.put(SESSION_KIND, "", &access_key_id, &serde_json::to_vec(&record)?)?;
+            records::put(tx, "", &access_key_id, &record)?;
             tx.schedule(&Job {
                 id: format!("{JOB_PURGE_SESSION}/{access_key_id}"),
                 due_at: record.expiration + PURGE_AFTER_EXPIRY_SECONDS,
@@ -215,11 +221,7 @@ impl Sts {
         access_key_id: &str,
         session_token: &str,
     ) -> Result<Result<VerifiedSession, SessionRefusal>, IamError> {
-        let record: Option<SessionRecord> =
-            read(&*self.store, |tx| match tx.get(SESSION_KIND, "", access_key_id)? {
-                Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
-                None => Ok(None),
-            })?;
+        let record = read(&*self.store, |tx| load_session(tx, access_key_id))?;
         let Some(record) = record else {
             return Ok(Err(SessionRefusal::UnknownKey));
         };
@@ -242,9 +244,7 @@ impl Sts {
 
     /// Whether `access_key_id` names a session this server issued (expired or not).
     pub fn is_issued(&self, access_key_id: &str) -> Result<bool, IamError> {
-        read(&*self.store, |tx| {
-            Ok(tx.get(SESSION_KIND, "", access_key_id)?.is_some())
-        })
+        read(&*self.store, |tx| Ok(load_session(tx, access_key_id)?.is_some()))
     }
 
     /// Removes an expired session (scheduler job).
@@ -252,7 +252,7 @@ impl Sts {
         let access_key_id = String::from_utf8_lossy(&job.payload).to_string();
         transact(&*self.store, |tx| {
             tx.cancel(&job.id)?;
-            tx.delete(SESSION_KIND, "", &access_key_id)?;
+            records::delete::<SessionRecord>(tx, "", &access_key_id)?;
             Ok(())
         })
     }
@@ -542,10 +542,7 @@ impl crate::Identity {
     /// GetAccessKeyInfo: the account an IAM access key or STS session belongs to, if this server
     /// issued it.
     pub fn access_key_account(&self, access_key_id: &str) -> Result<Option<String>, IamError> {
-        if let Some(record) = read(&*self.store, |tx| match tx.get(SESSION_KIND, "", access_key_id)? {
-            Some(body) => Ok(Some(serde_json::from_slice::<SessionRecord>(&body)?)),
-            None => Ok(None),
-        })? {
+        if let Some(record) = read(&*self.store, |tx| load_session(tx, access_key_id))? {
             return Ok(Some(record.account_id));
         }
         match self.iam.access_key_last_used(access_key_id) {
@@ -717,7 +714,7 @@ mod tests {
         let (_d, core) = core();
         let issued = core.sts.issue(spec(900)).expect("issue");
         let body = read(&*core.store, |tx| {
-            Ok(tx.get(SESSION_KIND, "", &issued.access_key_id)?)
+            Ok(tx.get(<SessionRecord as records::Record>::KIND, "", &issued.access_key_id)?)
         })
         .expect("read")
         .expect("record");

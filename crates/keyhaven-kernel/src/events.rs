@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 
-use keyhaven_store::{Job, Record, Transaction};
+use keyhaven_store::{Job, Transaction};
+
+use crate::records;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -17,9 +19,43 @@ use time::format_description::well_known::Rfc3339;
 use crate::clock::Clock;
 use crate::error::KernelError;
 
-pub const LOG_KIND: &str = "event-log";
-pub const OUTBOX_KIND: &str = "event-outbox";
-const SEQUENCE_KIND: &str = "event-sequence";
+/// An event in the log, by zero-padded sequence.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct Logged(Event);
+
+impl records::Record for Logged {
+    const KIND: &'static str = "event-log";
+}
+
+/// An event not yet delivered to a target (the scope), by zero-padded sequence.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct Outboxed(Event);
+
+impl records::Record for Outboxed {
+    const KIND: &'static str = "event-outbox";
+}
+
+/// The last sequence handed out, stored as its decimal text.
+#[derive(Serialize, Deserialize)]
+struct LastSequence(u64);
+
+impl records::Record for LastSequence {
+    const KIND: &'static str = "event-sequence";
+
+    fn encode(&self) -> Result<Vec<u8>, KernelError> {
+        Ok(self.0.to_string().into_bytes())
+    }
+
+    fn decode(_: &str, bytes: &[u8]) -> Result<Self, KernelError> {
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .map(LastSequence)
+            .ok_or_else(|| KernelError::Internal("the event sequence is not a number".into()))
+    }
+}
 pub const JOB_PRUNE_LOG: &str = "events.prune-log";
 /// How long the event log keeps an event for `events tail`.
 pub const LOG_RETENTION_SECONDS: i64 = 7 * 86_400;
@@ -101,10 +137,9 @@ impl Events {
     pub fn publish(&self, tx: &mut dyn Transaction, event: &Event) -> Result<u64, KernelError> {
         let sequence = next_sequence(tx)?;
         let id = sequence_id(sequence);
-        let body = serde_json::to_vec(event)?;
-        tx.put(LOG_KIND, "", &id, &body)?;
+        records::put(tx, "", &id, &Logged(event.clone()))?;
         for target in &self.targets {
-            tx.put(OUTBOX_KIND, target, &id, &body)?;
+            records::put(tx, target, &id, &Outboxed(event.clone()))?;
         }
         if sequence == 1 {
             // The first event starts the pruning, which then reschedules itself.
@@ -128,10 +163,9 @@ pub fn prune_log(tx: &mut dyn Transaction, now: i64) -> Result<usize, KernelErro
     let cutoff = now - LOG_RETENTION_SECONDS;
     let mut removed = 0;
     loop {
-        let batch = tx.list(LOG_KIND, "", None, 500)?;
+        let batch = records::list::<Logged>(tx, "", None, 500)?;
         let mut stop = batch.len() < 500;
-        for record in &batch {
-            let event: Event = serde_json::from_slice(&record.body)?;
+        for (id, Logged(event)) in &batch {
             let at = OffsetDateTime::parse(&event.time, &Rfc3339)
                 .map(OffsetDateTime::unix_timestamp)
                 .unwrap_or(i64::MIN);
@@ -139,7 +173,7 @@ pub fn prune_log(tx: &mut dyn Transaction, now: i64) -> Result<usize, KernelErro
                 stop = true;
                 break;
             }
-            tx.delete(LOG_KIND, "", &record.id)?;
+            records::delete::<Logged>(tx, "", id)?;
             removed += 1;
         }
         if stop {
@@ -153,30 +187,35 @@ pub fn prune_log(tx: &mut dyn Transaction, now: i64) -> Result<usize, KernelErro
 /// Events in the log after `after`, oldest first, at most `limit`.
 pub fn log_after(tx: &mut dyn Transaction, after: Option<u64>, limit: usize) -> Result<Vec<Stored>, KernelError> {
     let marker = after.map(sequence_id);
-    decode_all(tx.list(LOG_KIND, "", marker.as_deref(), limit)?)
+    with_sequences(
+        records::list::<Logged>(tx, "", marker.as_deref(), limit)?,
+        |Logged(event)| event,
+    )
 }
 
 /// The oldest undelivered events of `target`, at most `limit`.
 pub fn pending(tx: &mut dyn Transaction, target: &str, limit: usize) -> Result<Vec<Stored>, KernelError> {
-    decode_all(tx.list(OUTBOX_KIND, target, None, limit)?)
+    with_sequences(
+        records::list::<Outboxed>(tx, target, None, limit)?,
+        |Outboxed(event)| event,
+    )
 }
 
 /// Marks an event delivered to `target`.
 pub fn acknowledge(tx: &mut dyn Transaction, target: &str, sequence: u64) -> Result<(), KernelError> {
-    tx.delete(OUTBOX_KIND, target, &sequence_id(sequence))?;
+    records::delete::<Outboxed>(tx, target, &sequence_id(sequence))?;
     Ok(())
 }
 
-fn decode_all(records: Vec<Record>) -> Result<Vec<Stored>, KernelError> {
-    records
+fn with_sequences<R>(listed: Vec<(String, R)>, event: impl Fn(R) -> Event) -> Result<Vec<Stored>, KernelError> {
+    listed
         .into_iter()
-        .map(|r| {
+        .map(|(id, record)| {
             Ok(Stored {
-                sequence: r
-                    .id
+                sequence: id
                     .parse()
                     .map_err(|_| KernelError::Internal("bad event sequence".into()))?,
-                event: serde_json::from_slice(&r.body)?,
+                event: event(record),
             })
         })
         .collect()
@@ -188,13 +227,9 @@ fn sequence_id(sequence: u64) -> String {
 }
 
 fn next_sequence(tx: &mut dyn Transaction) -> Result<u64, KernelError> {
-    let current = tx
-        .get(SEQUENCE_KIND, "", "")?
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(0);
+    let current = records::get::<LastSequence>(tx, "", "")?.map_or(0, |last| last.0);
     let next = current + 1;
-    tx.put(SEQUENCE_KIND, "", "", next.to_string().as_bytes())?;
+    records::put(tx, "", "", &LastSequence(next))?;
     Ok(next)
 }
 

@@ -11,6 +11,7 @@ pub mod events;
 pub mod ids;
 pub mod on_behalf;
 pub mod paging;
+pub mod records;
 pub mod scheduler;
 pub mod tags;
 #[cfg(any(test, feature = "test-support"))]

@@ -1,5 +1,7 @@
-//! Listing pages and the one pagination token every service hands out: opaque to callers
-//! (base64url of a position), a position being the last key of the previous page or an offset.
+//! Listing pages and the pagination tokens every service hands out, opaque to callers: a page of a
+//! listing kept in memory resumes at an offset (its token is the offset in decimal, as IAM's and
+//! KMS's markers are); a page of a listing by key resumes after the last key it returned (its token
+//! is that key in base64url).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,17 +32,18 @@ pub fn decode_token(token: &str) -> Result<String, InvalidToken> {
         .ok_or(InvalidToken)
 }
 
-/// Up to `size` (at least one) of `items` from the offset the token names.
+/// Up to `size` (at least one) of `items` from the offset the token names; an offset past the end
+/// is an empty last page.
 pub fn by_offset<T: Clone>(items: &[T], size: usize, token: Option<&str>) -> Result<Page<T>, InvalidToken> {
     let start = match token {
         None => 0,
-        Some(token) => decode_token(token)?.parse::<usize>().map_err(|_| InvalidToken)?,
+        Some(token) => token.parse::<usize>().map_err(|_| InvalidToken)?,
     };
     let start = start.min(items.len());
     let end = start.saturating_add(size.max(1)).min(items.len());
     Ok(Page {
         items: items[start..end].to_vec(),
-        next_marker: (end < items.len()).then(|| encode_token(&end.to_string())),
+        next_marker: (end < items.len()).then(|| end.to_string()),
     })
 }
 

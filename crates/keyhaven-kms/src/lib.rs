@@ -26,6 +26,7 @@ pub use keyhaven_kernel::ids::new_uuid as new_key_id;
 pub use keyhaven_kernel::on_behalf::{Decrypted, Encrypted};
 use keyhaven_kernel::paging;
 pub use keyhaven_kernel::paging::Page;
+use keyhaven_kernel::records;
 pub use keyhaven_kernel::tags::Tag;
 use keyhaven_kernel::tags::{self, KeyCase, TagRules, TagViolation};
 pub use model::*;
@@ -400,19 +401,11 @@ impl Kms {
     fn aliases_of(&self, record: &KeyRecord) -> Result<Vec<String>, KmsError> {
         let scope = resolve::scope_of(record);
         read(&*self.store, |tx| {
-            let mut names = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page = tx.list(ALIAS_KIND, &scope, after.as_deref(), 1_000)?;
-                let Some(last) = page.last() else { return Ok(names) };
-                after = Some(last.id.clone());
-                for r in page {
-                    let alias: AliasRecord = serde_json::from_slice(&r.body)?;
-                    if alias.target_key_id == record.key_id {
-                        names.push(alias.name);
-                    }
-                }
-            }
+            Ok(resolve::aliases(tx, &scope)?
+                .into_iter()
+                .filter(|alias| alias.target_key_id == record.key_id)
+                .map(|alias| alias.name)
+                .collect())
         })
     }
 
@@ -645,12 +638,6 @@ impl Kms {
         }
         transact(&*self.store, |tx| {
             resolve::save_key(tx, &record)?;
-            tx.put(
-                KEY_SCOPE_INDEX_KIND,
-                "",
-                &record.key_id,
-                resolve::scope_of(&record).as_bytes(),
-            )?;
             if manager == MANAGER_AWS {
                 self.schedule_rotation(
                     tx,
@@ -724,13 +711,12 @@ impl Kms {
         self.authorize_account(ctx, "kms:ListKeys")?;
         let scope = ctx.regional_scope();
         let after = marker.map(paging::decode_token).transpose()?;
-        let records = read(&*self.store, |tx| {
-            Ok(tx.list(KEY_KIND, &scope, after.as_deref(), limit + 1)?)
-        })?;
-        let mut items = records
-            .iter()
-            .map(|r| serde_json::from_slice::<KeyRecord>(&r.body).map_err(KmsError::from))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut items: Vec<KeyRecord> = read(&*self.store, |tx| {
+            Ok(records::list::<KeyRecord>(tx, &scope, after.as_deref(), limit + 1)?)
+        })?
+        .into_iter()
+        .map(|(_, key)| key)
+        .collect();
         let next_marker = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|k| paging::encode_token(&k.key_id))
@@ -994,7 +980,7 @@ impl Kms {
                 resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
             let record = self.alias_key(tx, ctx, &scope, &existing)?;
             self.authorize_alias(ctx, "kms:DeleteAlias", &alias_arn, &record)?;
-            tx.delete(ALIAS_KIND, &scope, alias)?;
+            records::delete::<AliasRecord>(tx, &scope, alias)?;
             Ok(())
         });
         // Cached keys carry their aliases (kms:ResourceAliases); alias changes are rare.
@@ -1059,20 +1045,9 @@ impl Kms {
             None => None,
         };
         let all = read(&*self.store, |tx| {
-            let mut out = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page = tx.list(ALIAS_KIND, &scope, after.as_deref(), 1_000)?;
-                let Some(last) = page.last() else { break };
-                after = Some(last.id.clone());
-                for r in page {
-                    let alias: AliasRecord = serde_json::from_slice(&r.body)?;
-                    if filter.as_ref().is_none_or(|k| *k == alias.target_key_id) {
-                        out.push(alias);
-                    }
-                }
-            }
-            Ok(out)
+            let mut aliases = resolve::aliases(tx, &scope)?;
+            aliases.retain(|alias| filter.as_ref().is_none_or(|k| *k == alias.target_key_id));
+            Ok(aliases)
         })?;
         Ok(paging::by_offset(&all, limit, marker)?)
     }
@@ -1155,9 +1130,8 @@ impl Kms {
         let live = match self.cached(&key_id) {
             Some(hit) => hit,
             None => {
-                let scope = read(&*self.store, |tx| Ok(tx.get(KEY_SCOPE_INDEX_KIND, "", &key_id)?))?
-                    .and_then(|s| String::from_utf8(s).ok())
-                    .ok_or(KmsError::InvalidCiphertext)?;
+                let scope =
+                    read(&*self.store, |tx| resolve::key_scope(tx, &key_id))?.ok_or(KmsError::InvalidCiphertext)?;
                 self.live(&scope, &key_id)?.ok_or(KmsError::InvalidCiphertext)?
             }
         };
@@ -1403,10 +1377,9 @@ impl Kms {
         let done = transact(&*self.store, |tx| {
             events.clear();
             tx.cancel(&job.id)?;
-            let Some(scope) = tx.get(KEY_SCOPE_INDEX_KIND, "", &key_id)? else {
+            let Some(scope) = resolve::key_scope(tx, &key_id)? else {
                 return Ok(());
             };
-            let scope = String::from_utf8_lossy(&scope).to_string();
             let Some(mut record) = resolve::load_key(tx, &scope, &key_id)? else {
                 return Ok(());
             };

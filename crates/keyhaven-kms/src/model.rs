@@ -2,16 +2,35 @@
 //!
 //! Stored as JSON with an encoding version `v`; key material is only ever present sealed by the root key.
 
+use keyhaven_kernel::error::KernelError;
+use keyhaven_kernel::records::Record;
 use keyhaven_kernel::tags::Tag;
 use serde::{Deserialize, Serialize};
 
-/// Storage kinds of KMS records.
-pub const KEY_KIND: &str = "kms-key";
-/// Global index from key id to the scope (account:region) that holds the key, so a ciphertext blob,
-/// which names only the key id, finds its key.
-pub const KEY_SCOPE_INDEX_KIND: &str = "kms-key-scope";
-pub const ALIAS_KIND: &str = "kms-alias";
 pub const RECORD_VERSION: u32 = 1;
+
+keyhaven_kernel::versioned_record!(KeyRecord, "kms-key", RECORD_VERSION);
+
+keyhaven_kernel::versioned_record!(AliasRecord, "kms-alias", RECORD_VERSION);
+
+/// Global index from key id to the scope (account:region) that holds the key, so a ciphertext blob,
+/// which names only the key id, finds its key. Stored as the bare scope text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyScope(pub String);
+
+impl Record for KeyScope {
+    const KIND: &'static str = "kms-key-scope";
+
+    fn encode(&self) -> Result<Vec<u8>, KernelError> {
+        Ok(self.0.as_bytes().to_vec())
+    }
+
+    fn decode(id: &str, bytes: &[u8]) -> Result<Self, KernelError> {
+        String::from_utf8(bytes.to_vec())
+            .map(KeyScope)
+            .map_err(|_| KernelError::Internal(format!("the scope of key {id} is not text")))
+    }
+}
 
 pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 pub const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";

@@ -2,7 +2,9 @@
 
 use keyhaven_store::Transaction;
 
-use super::model::{ALIAS_KIND, AliasRecord, KEY_KIND, KEY_SCOPE_INDEX_KIND, KeyRecord, alias_arn, key_arn};
+use keyhaven_kernel::records;
+
+use super::model::{AliasRecord, KeyRecord, KeyScope, alias_arn, key_arn};
 use crate::error::KmsError;
 use keyhaven_kernel::context::{RequestContext, regional_scope};
 
@@ -118,49 +120,48 @@ pub fn scope_of(record: &KeyRecord) -> String {
 }
 
 pub fn load_key(tx: &mut dyn Transaction, scope: &str, key_id: &str) -> Result<Option<KeyRecord>, KmsError> {
-    match tx.get(KEY_KIND, scope, key_id)? {
-        Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
-        None => Ok(None),
-    }
+    Ok(records::get(tx, scope, key_id)?)
 }
 
+/// Saves a key and its entry in the global key-scope index.
 pub fn save_key(tx: &mut dyn Transaction, record: &KeyRecord) -> Result<(), KmsError> {
-    Ok(tx.put(
-        KEY_KIND,
-        &scope_of(record),
-        &record.key_id,
-        &serde_json::to_vec(record)?,
-    )?)
+    let scope = scope_of(record);
+    records::put(tx, &scope, &record.key_id, record)?;
+    Ok(records::put(tx, "", &record.key_id, &KeyScope(scope))?)
+}
+
+/// The scope (account:region) of the key `key_id`, from the global index.
+pub fn key_scope(tx: &mut dyn Transaction, key_id: &str) -> Result<Option<String>, KmsError> {
+    Ok(records::get::<KeyScope>(tx, "", key_id)?.map(|scope| scope.0))
+}
+
+/// Every alias of `scope`.
+pub fn aliases(tx: &mut dyn Transaction, scope: &str) -> Result<Vec<AliasRecord>, KmsError> {
+    Ok(records::all::<AliasRecord>(tx, scope)?
+        .into_iter()
+        .map(|(_, alias)| alias)
+        .collect())
 }
 
 /// Removes a key, its scope index entry and every alias that points at it.
 pub fn delete_key_records(tx: &mut dyn Transaction, record: &KeyRecord) -> Result<(), KmsError> {
     let scope = scope_of(record);
-    tx.delete(KEY_KIND, &scope, &record.key_id)?;
-    tx.delete(KEY_SCOPE_INDEX_KIND, "", &record.key_id)?;
-    let mut after: Option<String> = None;
-    loop {
-        let page = tx.list(ALIAS_KIND, &scope, after.as_deref(), 1_000)?;
-        let Some(last) = page.last() else { return Ok(()) };
-        after = Some(last.id.clone());
-        for r in page {
-            let alias: AliasRecord = serde_json::from_slice(&r.body)?;
-            if alias.target_key_id == record.key_id {
-                tx.delete(ALIAS_KIND, &scope, &alias.name)?;
-            }
+    records::delete::<KeyRecord>(tx, &scope, &record.key_id)?;
+    records::delete::<KeyScope>(tx, "", &record.key_id)?;
+    for alias in aliases(tx, &scope)? {
+        if alias.target_key_id == record.key_id {
+            records::delete::<AliasRecord>(tx, &scope, &alias.name)?;
         }
     }
+    Ok(())
 }
 
 pub fn load_alias(tx: &mut dyn Transaction, scope: &str, name: &str) -> Result<Option<AliasRecord>, KmsError> {
-    match tx.get(ALIAS_KIND, scope, name)? {
-        Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
-        None => Ok(None),
-    }
+    Ok(records::get(tx, scope, name)?)
 }
 
 pub fn save_alias(tx: &mut dyn Transaction, scope: &str, alias: &AliasRecord) -> Result<(), KmsError> {
-    Ok(tx.put(ALIAS_KIND, scope, &alias.name, &serde_json::to_vec(alias)?)?)
+    Ok(records::put(tx, scope, &alias.name, alias)?)
 }
 
 pub fn alias_not_found(ctx: &RequestContext, name: &str) -> KmsError {

@@ -991,21 +991,7 @@ impl Secrets {
     }
 
     fn all_secrets(&self, scope: &str) -> Result<Vec<SecretRecord>, SecretsError> {
-        read(&*self.store, |tx| {
-            let mut out = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let batch = tx.list(SECRET_KIND, scope, after.as_deref(), 1_000)?;
-                let done = batch.len() < 1_000;
-                after = batch.last().map(|r| r.id.clone());
-                for item in batch {
-                    out.push(serde_json::from_slice(&item.body)?);
-                }
-                if done {
-                    return Ok(out);
-                }
-            }
-        })
+        read(&*self.store, |tx| model::all_secrets(tx, scope))
     }
 
     /// BatchGetSecretValue: each secret read (and authorised) on its own; failures per secret.
@@ -1428,7 +1414,7 @@ fn prune_versions(
     let excess = record.versions.len() - MAX_VERSIONS;
     for (id, _) in unlabelled.into_iter().take(excess) {
         record.versions.remove(&id);
-        tx.delete(VALUE_KIND, scope, &value_id(&record.name, &id))?;
+        model::delete_value(tx, scope, &record.name, &id)?;
     }
     Ok(())
 }

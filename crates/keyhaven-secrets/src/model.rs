@@ -3,14 +3,19 @@
 
 use std::collections::BTreeMap;
 
+use keyhaven_kernel::records::{self, Record};
 use keyhaven_store::Transaction;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SecretsError;
 
-pub const SECRET_KIND: &str = "sm-secret";
-pub const VALUE_KIND: &str = "sm-value";
 pub const RECORD_VERSION: u32 = 1;
+
+keyhaven_kernel::versioned_record!(SecretRecord, "sm-secret", RECORD_VERSION);
+
+impl Record for ValueRecord {
+    const KIND: &'static str = "sm-value";
+}
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
@@ -150,14 +155,19 @@ pub fn value_id(name: &str, version: &str) -> String {
 }
 
 pub fn load_secret(tx: &mut dyn Transaction, scope: &str, name: &str) -> Result<Option<SecretRecord>, SecretsError> {
-    tx.get(SECRET_KIND, scope, name)?
-        .map(|body| serde_json::from_slice(&body).map_err(SecretsError::from))
-        .transpose()
+    Ok(records::get(tx, scope, name)?)
 }
 
 pub fn save_secret(tx: &mut dyn Transaction, scope: &str, record: &SecretRecord) -> Result<(), SecretsError> {
-    tx.put(SECRET_KIND, scope, &record.name, &serde_json::to_vec(record)?)?;
-    Ok(())
+    Ok(records::put(tx, scope, &record.name, record)?)
+}
+
+/// Every secret of `scope`.
+pub fn all_secrets(tx: &mut dyn Transaction, scope: &str) -> Result<Vec<SecretRecord>, SecretsError> {
+    Ok(records::all::<SecretRecord>(tx, scope)?
+        .into_iter()
+        .map(|(_, record)| record)
+        .collect())
 }
 
 pub fn load_value(
@@ -166,9 +176,7 @@ pub fn load_value(
     name: &str,
     version: &str,
 ) -> Result<Option<ValueRecord>, SecretsError> {
-    tx.get(VALUE_KIND, scope, &value_id(name, version))?
-        .map(|body| serde_json::from_slice(&body).map_err(SecretsError::from))
-        .transpose()
+    Ok(records::get(tx, scope, &value_id(name, version))?)
 }
 
 pub fn save_value(
@@ -178,15 +186,20 @@ pub fn save_value(
     version: &str,
     value: &ValueRecord,
 ) -> Result<(), SecretsError> {
-    tx.put(VALUE_KIND, scope, &value_id(name, version), &serde_json::to_vec(value)?)?;
+    Ok(records::put(tx, scope, &value_id(name, version), value)?)
+}
+
+/// Removes a version's value.
+pub fn delete_value(tx: &mut dyn Transaction, scope: &str, name: &str, version: &str) -> Result<(), SecretsError> {
+    records::delete::<ValueRecord>(tx, scope, &value_id(name, version))?;
     Ok(())
 }
 
 /// Removes a secret and every value it has.
 pub fn delete_secret_records(tx: &mut dyn Transaction, scope: &str, record: &SecretRecord) -> Result<(), SecretsError> {
     for version in record.versions.keys() {
-        tx.delete(VALUE_KIND, scope, &value_id(&record.name, version))?;
+        delete_value(tx, scope, &record.name, version)?;
     }
-    tx.delete(SECRET_KIND, scope, &record.name)?;
+    records::delete::<SecretRecord>(tx, scope, &record.name)?;
     Ok(())
 }

@@ -171,7 +171,7 @@ pub fn mirror(tx: &mut dyn Transaction, primary: &SecretRecord) -> Result<(), Se
         let previous = load_secret(tx, &scope, &primary.name)?;
         if let Some(previous) = &previous {
             for gone in previous.versions.keys().filter(|v| !primary.versions.contains_key(*v)) {
-                tx.delete(VALUE_KIND, &scope, &value_id(&primary.name, gone))?;
+                delete_value(tx, &scope, &primary.name, gone)?;
             }
         }
         let copy = SecretRecord {

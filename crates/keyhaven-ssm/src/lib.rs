@@ -27,6 +27,7 @@ use keyhaven_kernel::context::RequestContext;
 use keyhaven_kernel::events::{Event, Events};
 use keyhaven_kernel::on_behalf::{KeyService, SecretService};
 use keyhaven_kernel::paging::{self, Page};
+use keyhaven_kernel::records;
 pub use keyhaven_kernel::tags::Tag;
 use keyhaven_kernel::tags::{self, KeyCase, TagRules, TagViolation};
 pub use model::*;
@@ -379,7 +380,7 @@ impl Ssm {
                                 ),
                             ));
                         }
-                        tx.delete(VERSION_KIND, &scope, &version_id(&key, oldest))?;
+                        model::delete_version(tx, &scope, &key, oldest)?;
                         record.oldest_version += 1;
                     }
                     if policies_given {
@@ -776,7 +777,7 @@ impl Ssm {
             // exists), then widen when filters skip rows.
             let mut batch_size = limit + 1;
             loop {
-                let batch = tx.list(PARAMETER_KIND, &scope, Some(&cursor), batch_size)?;
+                let batch = records::scan::<ParameterRecord>(tx, &scope, Some(&cursor), batch_size)?;
                 if batch.is_empty() {
                     return Ok(done(items, false, &cursor));
                 }
@@ -793,7 +794,7 @@ impl Ssm {
                     if one_level_at.is_some_and(|at| entry.id[at..].contains('/')) {
                         continue;
                     }
-                    let record: ParameterRecord = serde_json::from_slice(&entry.body)?;
+                    let record = entry.decode()?;
                     if keep(&record) {
                         items.push(record);
                     }
@@ -1181,8 +1182,7 @@ impl Ssm {
             last_modified_user: ctx.principal.arn.clone(),
         };
         transact(&*self.store, |tx| {
-            tx.put(SETTING_KIND, &ctx.regional_scope(), &id, &serde_json::to_vec(&record)?)?;
-            Ok(())
+            Ok(records::put(tx, &ctx.regional_scope(), &id, &record)?)
         })
     }
 
@@ -1190,7 +1190,7 @@ impl Ssm {
         let (id, arn) = self.setting_id(ctx, raw)?;
         self.authorize(ctx, "ssm:ResetServiceSetting", &arn, None, Vec::new())?;
         transact(&*self.store, |tx| {
-            tx.delete(SETTING_KIND, &ctx.regional_scope(), &id)?;
+            records::delete::<SettingRecord>(tx, &ctx.regional_scope(), &id)?;
             Ok(())
         })?;
         self.setting_view(ctx, raw)
@@ -1367,9 +1367,7 @@ fn policy_job_id(scope: &str, key: &str) -> String {
 }
 
 fn load_setting(tx: &mut dyn Transaction, scope: &str, id: &str) -> Result<Option<SettingRecord>, SsmError> {
-    tx.get(SETTING_KIND, scope, id)?
-        .map(|b| serde_json::from_slice(&b).map_err(SsmError::from))
-        .transpose()
+    Ok(records::get(tx, scope, id)?)
 }
 
 fn default_setting(id: &str) -> &'static str {

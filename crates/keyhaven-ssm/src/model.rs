@@ -3,16 +3,28 @@
 
 use std::collections::BTreeMap;
 
+use keyhaven_kernel::records::{self, Record};
 use keyhaven_store::Transaction;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SsmError;
 
-pub const PARAMETER_KIND: &str = "ssm-parameter";
-pub const VERSION_KIND: &str = "ssm-parameter-version";
-const COUNTS_KIND: &str = "ssm-counts";
-pub const SETTING_KIND: &str = "ssm-setting";
 pub const RECORD_VERSION: u32 = 1;
+
+keyhaven_kernel::versioned_record!(ParameterRecord, "ssm-parameter", RECORD_VERSION);
+
+impl Record for VersionRecord {
+    const KIND: &'static str = "ssm-parameter-version";
+}
+
+/// Parameters per tier of one account and Region, under the id "".
+impl Record for TierCounts {
+    const KIND: &'static str = "ssm-counts";
+}
+
+impl Record for SettingRecord {
+    const KIND: &'static str = "ssm-setting";
+}
 
 pub const STRING: &str = "String";
 pub const STRING_LIST: &str = "StringList";
@@ -112,19 +124,11 @@ pub fn version_id(key: &str, version: i64) -> String {
 }
 
 pub fn load_parameter(tx: &mut dyn Transaction, scope: &str, key: &str) -> Result<Option<ParameterRecord>, SsmError> {
-    tx.get(PARAMETER_KIND, scope, key)?
-        .map(|body| serde_json::from_slice(&body).map_err(SsmError::from))
-        .transpose()
+    Ok(records::get(tx, scope, key)?)
 }
 
 pub fn save_parameter(tx: &mut dyn Transaction, scope: &str, record: &ParameterRecord) -> Result<(), SsmError> {
-    tx.put(
-        PARAMETER_KIND,
-        scope,
-        &parameter_key(&record.name),
-        &serde_json::to_vec(record)?,
-    )?;
-    Ok(())
+    Ok(records::put(tx, scope, &parameter_key(&record.name), record)?)
 }
 
 pub fn load_version(
@@ -133,30 +137,26 @@ pub fn load_version(
     key: &str,
     version: i64,
 ) -> Result<Option<VersionRecord>, SsmError> {
-    tx.get(VERSION_KIND, scope, &version_id(key, version))?
-        .map(|body| serde_json::from_slice(&body).map_err(SsmError::from))
-        .transpose()
+    Ok(records::get(tx, scope, &version_id(key, version))?)
 }
 
 pub fn save_version(tx: &mut dyn Transaction, scope: &str, key: &str, version: &VersionRecord) -> Result<(), SsmError> {
-    tx.put(
-        VERSION_KIND,
-        scope,
-        &version_id(key, version.version),
-        &serde_json::to_vec(version)?,
-    )?;
+    Ok(records::put(tx, scope, &version_id(key, version.version), version)?)
+}
+
+pub fn delete_version(tx: &mut dyn Transaction, scope: &str, key: &str, version: i64) -> Result<(), SsmError> {
+    records::delete::<VersionRecord>(tx, scope, &version_id(key, version))?;
     Ok(())
 }
 
 /// Every kept version of a parameter, oldest first.
 pub fn all_versions(tx: &mut dyn Transaction, scope: &str, key: &str) -> Result<Vec<VersionRecord>, SsmError> {
     let prefix = format!("{key}#");
-    let records = tx.list(VERSION_KIND, scope, Some(&prefix), 1_000)?;
-    records
+    Ok(records::scan::<VersionRecord>(tx, scope, Some(&prefix), 1_000)?
         .into_iter()
-        .take_while(|r| r.id.starts_with(&prefix))
-        .map(|r| serde_json::from_slice(&r.body).map_err(SsmError::from))
-        .collect()
+        .take_while(|stored| stored.id.starts_with(&prefix))
+        .map(|stored| stored.decode())
+        .collect::<Result<_, _>>()?)
 }
 
 /// Removes a parameter and all its versions.
@@ -167,21 +167,16 @@ pub fn delete_parameter_records(
 ) -> Result<(), SsmError> {
     let key = parameter_key(&record.name);
     for version in record.oldest_version..=record.current.version {
-        tx.delete(VERSION_KIND, scope, &version_id(&key, version))?;
+        delete_version(tx, scope, &key, version)?;
     }
-    tx.delete(PARAMETER_KIND, scope, &key)?;
+    records::delete::<ParameterRecord>(tx, scope, &key)?;
     Ok(())
 }
 
 pub fn load_counts(tx: &mut dyn Transaction, scope: &str) -> Result<TierCounts, SsmError> {
-    Ok(tx
-        .get(COUNTS_KIND, scope, "")?
-        .map(|body| serde_json::from_slice(&body))
-        .transpose()?
-        .unwrap_or_default())
+    Ok(records::get(tx, scope, "")?.unwrap_or_default())
 }
 
 pub fn save_counts(tx: &mut dyn Transaction, scope: &str, counts: &TierCounts) -> Result<(), SsmError> {
-    tx.put(COUNTS_KIND, scope, "", &serde_json::to_vec(counts)?)?;
-    Ok(())
+    Ok(records::put(tx, scope, "", counts)?)
 }

@@ -292,7 +292,12 @@ fn secure_strings_round_trip_in_both_tiers_and_are_ciphertext_at_rest() {
     let calls: Vec<&str> = c.service_calls.drain().iter().map(|call| call.operation).collect();
     assert_eq!(calls, vec!["Encrypt", "Decrypt", "GenerateDataKey", "Decrypt"]);
     let raw = transact(&*core.store, |tx| {
-        Ok(tx.list(PARAMETER_KIND, &c.regional_scope(), None, 10)?)
+        Ok(tx.list(
+            <ParameterRecord as keyhaven_kernel::records::Record>::KIND,
+            &c.regional_scope(),
+            None,
+            10,
+        )?)
     })
     .expect("raw");
     assert!(

@@ -10,8 +10,9 @@ use super::{EntityKind, Iam, RECORD_VERSION, Tag, require_entity};
 use crate::error::IamError;
 use crate::error::read;
 use keyhaven_kernel::context::RequestContext;
+use keyhaven_kernel::records;
 
-pub const MFA_KIND: &str = "iam-mfa-device";
+keyhaven_kernel::versioned_record!(MfaDevice, "iam-mfa-device", RECORD_VERSION);
 const SEED_BYTES: usize = 20;
 /// Codes from this many steps either side of now are accepted (clock drift between device and server).
 const DRIFT_STEPS: u64 = 1;
@@ -88,19 +89,11 @@ fn base32(bytes: &[u8]) -> String {
 }
 
 fn load_device(tx: &mut dyn Transaction, account: &str, serial: &str) -> Result<MfaDevice, IamError> {
-    let body = tx
-        .get(MFA_KIND, account, serial)?
-        .ok_or_else(|| device_not_found(serial))?;
-    Ok(serde_json::from_slice(&body)?)
+    records::get(tx, account, serial)?.ok_or_else(|| device_not_found(serial))
 }
 
 fn save_device(tx: &mut dyn Transaction, device: &MfaDevice) -> Result<(), IamError> {
-    Ok(tx.put(
-        MFA_KIND,
-        &device.account_id,
-        &device.serial_number,
-        &serde_json::to_vec(device)?,
-    )?)
+    Ok(records::put(tx, &device.account_id, &device.serial_number, device)?)
 }
 
 impl Iam {
@@ -140,7 +133,7 @@ impl Iam {
             last_used_step: None,
         };
         self.write(|tx| {
-            if tx.get(MFA_KIND, &account, &serial)?.is_some() {
+            if records::get::<MfaDevice>(tx, &account, &serial)?.is_some() {
                 return Err(IamError::AlreadyExists(
                     "MFADevice entity at the same path and name already exists.".into(),
                 ));
@@ -207,7 +200,7 @@ impl Iam {
                     "MFA Device is in use and cannot be deleted.".into(),
                 ));
             }
-            tx.delete(MFA_KIND, &account, serial)?;
+            records::delete::<MfaDevice>(tx, &account, serial)?;
             Ok(())
         })
     }
@@ -215,7 +208,7 @@ impl Iam {
     /// MFA devices of the account; with `user`, only that user's enabled devices.
     pub fn mfa_devices(&self, ctx: &RequestContext, user: Option<&str>) -> Result<Vec<MfaDevice>, IamError> {
         let account = ctx.account_id().to_string();
-        let all: Vec<MfaDevice> = read(&*self.store, |tx| super::all_records(tx, MFA_KIND, &account))?;
+        let all: Vec<MfaDevice> = read(&*self.store, |tx| super::all_of(tx, &account))?;
         Ok(match user {
             Some(user) => all
                 .into_iter()

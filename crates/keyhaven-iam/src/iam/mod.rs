@@ -23,6 +23,7 @@ use keyhaven_kernel::context::RequestContext;
 pub use keyhaven_kernel::ids::unique_id;
 use keyhaven_kernel::paging;
 pub use keyhaven_kernel::paging::Page;
+use keyhaven_kernel::records::{self, Record};
 use keyhaven_kernel::tags::{self, KeyCase, TagRules, TagViolation};
 pub use model::*;
 
@@ -168,10 +169,12 @@ fn load_entity(
     kind: EntityKind,
     name: &str,
 ) -> Result<Option<Entity>, IamError> {
-    match tx.get(kind.record_kind(), account, &name.to_ascii_lowercase())? {
-        Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
-        None => Ok(None),
-    }
+    let id = name.to_ascii_lowercase();
+    Ok(match kind {
+        EntityKind::User => records::get::<UserRecord>(tx, account, &id)?.map(|r| r.0),
+        EntityKind::Group => records::get::<GroupRecord>(tx, account, &id)?.map(|r| r.0),
+        EntityKind::Role => records::get::<RoleRecord>(tx, account, &id)?.map(|r| r.0),
+    })
 }
 
 fn require_entity(tx: &mut dyn Transaction, account: &str, kind: EntityKind, name: &str) -> Result<Entity, IamError> {
@@ -179,29 +182,50 @@ fn require_entity(tx: &mut dyn Transaction, account: &str, kind: EntityKind, nam
 }
 
 fn save_entity(tx: &mut dyn Transaction, entity: &Entity) -> Result<(), IamError> {
-    Ok(tx.put(
-        entity.kind.record_kind(),
-        &entity.account_id,
-        &entity.name.to_ascii_lowercase(),
-        &serde_json::to_vec(entity)?,
-    )?)
+    let (account, id) = (entity.account_id.as_str(), entity.name.to_ascii_lowercase());
+    let entity = entity.clone();
+    match entity.kind {
+        EntityKind::User => records::put(tx, account, &id, &UserRecord(entity))?,
+        EntityKind::Group => records::put(tx, account, &id, &GroupRecord(entity))?,
+        EntityKind::Role => records::put(tx, account, &id, &RoleRecord(entity))?,
+    }
+    Ok(())
 }
 
-fn all_records<T: serde::de::DeserializeOwned>(
-    tx: &mut dyn Transaction,
-    kind: &str,
-    scope: &str,
-) -> Result<Vec<T>, IamError> {
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = tx.list(kind, scope, after.as_deref(), 1_000)?;
-        let Some(last) = page.last() else { return Ok(out) };
-        after = Some(last.id.clone());
-        for record in page {
-            out.push(serde_json::from_slice(&record.body)?);
-        }
-    }
+fn delete_entity_record(tx: &mut dyn Transaction, account: &str, kind: EntityKind, name: &str) -> Result<(), IamError> {
+    let id = name.to_ascii_lowercase();
+    match kind {
+        EntityKind::User => records::delete::<UserRecord>(tx, account, &id)?,
+        EntityKind::Group => records::delete::<GroupRecord>(tx, account, &id)?,
+        EntityKind::Role => records::delete::<RoleRecord>(tx, account, &id)?,
+    };
+    Ok(())
+}
+
+/// Every entity of `kind` in `account`.
+fn all_entities(tx: &mut dyn Transaction, account: &str, kind: EntityKind) -> Result<Vec<Entity>, IamError> {
+    Ok(match kind {
+        EntityKind::User => all_of::<UserRecord>(tx, account)?.into_iter().map(|r| r.0).collect(),
+        EntityKind::Group => all_of::<GroupRecord>(tx, account)?.into_iter().map(|r| r.0).collect(),
+        EntityKind::Role => all_of::<RoleRecord>(tx, account)?.into_iter().map(|r| r.0).collect(),
+    })
+}
+
+/// Every record of type `R` in `scope`.
+fn all_of<R: Record>(tx: &mut dyn Transaction, scope: &str) -> Result<Vec<R>, IamError> {
+    Ok(records::all::<R>(tx, scope)?
+        .into_iter()
+        .map(|(_, record)| record)
+        .collect())
+}
+
+/// An access key by id, whoever owns it.
+fn load_access_key(tx: &mut dyn Transaction, access_key_id: &str) -> Result<Option<AccessKeyRecord>, IamError> {
+    Ok(records::get(tx, "", access_key_id)?)
+}
+
+fn save_access_key(tx: &mut dyn Transaction, record: &AccessKeyRecord) -> Result<(), IamError> {
+    Ok(records::put(tx, "", &record.access_key_id, record)?)
 }
 
 /// The policy name of a customer managed policy ARN in `account`, if it is one.
@@ -212,10 +236,7 @@ fn local_policy_name<'a>(arn: &'a str, account: &str) -> Option<&'a str> {
 
 fn load_policy(tx: &mut dyn Transaction, account: &str, arn: &str) -> Result<ManagedPolicy, IamError> {
     let name = local_policy_name(arn, account).ok_or_else(|| policy_not_found(arn))?;
-    let body = tx
-        .get(POLICY_KIND, account, name)?
-        .ok_or_else(|| policy_not_found(arn))?;
-    let policy: ManagedPolicy = serde_json::from_slice(&body)?;
+    let policy: ManagedPolicy = records::get(tx, account, name)?.ok_or_else(|| policy_not_found(arn))?;
     if policy.arn() == arn {
         Ok(policy)
     } else {
@@ -231,8 +252,7 @@ fn find_access_key(
     access_key_id: &str,
 ) -> Result<AccessKeyRecord, IamError> {
     let not_found = || IamError::NotFound(format!("The Access Key with id {access_key_id} cannot be found"));
-    let body = tx.get(ACCESS_KEY_KIND, "", access_key_id)?.ok_or_else(not_found)?;
-    let record: AccessKeyRecord = serde_json::from_slice(&body)?;
+    let record = load_access_key(tx, access_key_id)?.ok_or_else(not_found)?;
     // Only the named user's own keys: never another user's key found by its id alone.
     if record.account_id != account || !user.eq_ignore_ascii_case(&record.user_name) {
         return Err(not_found());
@@ -241,12 +261,7 @@ fn find_access_key(
 }
 
 fn save_policy(tx: &mut dyn Transaction, policy: &ManagedPolicy) -> Result<(), IamError> {
-    Ok(tx.put(
-        POLICY_KIND,
-        &policy.account_id,
-        &policy.name,
-        &serde_json::to_vec(policy)?,
-    )?)
+    Ok(records::put(tx, &policy.account_id, &policy.name, policy)?)
 }
 
 impl Iam {
@@ -296,12 +311,11 @@ impl Iam {
         };
         if persist {
             transact(&*self.store, |tx| {
-                let Some(body) = tx.get(ACCESS_KEY_KIND, "", access_key_id)? else {
+                let Some(mut record) = load_access_key(tx, access_key_id)? else {
                     return Ok(());
                 };
-                let mut record: AccessKeyRecord = serde_json::from_slice(&body)?;
                 record.last_used = Some(used.clone());
-                Ok(tx.put(ACCESS_KEY_KIND, "", access_key_id, &serde_json::to_vec(&record)?)?)
+                save_access_key(tx, &record)
             })?;
         }
         Ok(())
@@ -396,7 +410,7 @@ impl Iam {
         max_items: usize,
         marker: Option<&str>,
     ) -> Result<Page<Entity>, IamError> {
-        let mut all: Vec<Entity> = read(&*self.store, |tx| all_records(tx, kind.record_kind(), ctx.account_id()))?;
+        let mut all: Vec<Entity> = read(&*self.store, |tx| all_entities(tx, ctx.account_id(), kind))?;
         if let Some(prefix) = path_prefix {
             all.retain(|e| e.path.starts_with(prefix));
         }
@@ -436,7 +450,7 @@ impl Iam {
             }
             match kind {
                 EntityKind::User => {
-                    let keys: Vec<AccessKeyRecord> = all_records(tx, ACCESS_KEY_KIND, "")?;
+                    let keys: Vec<AccessKeyRecord> = all_of(tx, "")?;
                     if keys
                         .iter()
                         .any(|k| k.account_id == account && k.user_name.eq_ignore_ascii_case(name))
@@ -452,7 +466,7 @@ impl Iam {
                     }
                 }
                 EntityKind::Group => {
-                    let users: Vec<Entity> = all_records(tx, EntityKind::User.record_kind(), &account)?;
+                    let users = all_entities(tx, &account, EntityKind::User)?;
                     if users
                         .iter()
                         .any(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(name)))
@@ -464,8 +478,7 @@ impl Iam {
                 }
                 EntityKind::Role => {}
             }
-            tx.delete(kind.record_kind(), &account, &name.to_ascii_lowercase())?;
-            Ok(())
+            delete_entity_record(tx, &account, kind, name)
         })
     }
 
@@ -684,7 +697,7 @@ impl Iam {
         let account = ctx.account_id().to_string();
         read(&*self.store, |tx| {
             let record = require_entity(tx, &account, EntityKind::Group, group)?;
-            let users: Vec<Entity> = all_records(tx, EntityKind::User.record_kind(), &account)?;
+            let users = all_entities(tx, &account, EntityKind::User)?;
             let members = users
                 .into_iter()
                 .filter(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(group)))
@@ -765,7 +778,7 @@ impl Iam {
             tags,
         };
         self.write(|tx| {
-            if tx.get(POLICY_KIND, &policy.account_id, name)?.is_some() {
+            if records::get::<ManagedPolicy>(tx, &policy.account_id, name)?.is_some() {
                 return Err(IamError::AlreadyExists(format!(
                     "A policy called {name} already exists. Duplicate names are not allowed."
                 )));
@@ -781,7 +794,7 @@ impl Iam {
     }
 
     pub fn list_policies(&self, ctx: &RequestContext) -> Result<Vec<ManagedPolicy>, IamError> {
-        read(&*self.store, |tx| all_records(tx, POLICY_KIND, ctx.account_id()))
+        read(&*self.store, |tx| all_of(tx, ctx.account_id()))
     }
 
     pub fn delete_policy(&self, ctx: &RequestContext, arn: &str) -> Result<(), IamError> {
@@ -798,7 +811,7 @@ impl Iam {
                     "Cannot delete a policy with non-default versions.".into(),
                 ));
             }
-            tx.delete(POLICY_KIND, &account, &policy.name)?;
+            records::delete::<ManagedPolicy>(tx, &account, &policy.name)?;
             Ok(())
         })
     }
@@ -889,7 +902,7 @@ impl Iam {
         let now = self.now();
         let record = self.write(|tx| {
             let entity = require_entity(tx, &account, EntityKind::User, user)?;
-            let keys: Vec<AccessKeyRecord> = all_records(tx, ACCESS_KEY_KIND, "")?;
+            let keys: Vec<AccessKeyRecord> = all_of(tx, "")?;
             if keys
                 .iter()
                 .filter(|k| k.account_id == account && k.user_name == entity.name)
@@ -911,7 +924,7 @@ impl Iam {
                 create_date: now,
                 last_used: None,
             };
-            tx.put(ACCESS_KEY_KIND, "", &access_key_id, &serde_json::to_vec(&record)?)?;
+            save_access_key(tx, &record)?;
             Ok(record)
         })?;
         Ok(NewAccessKey { record, secret })
@@ -921,7 +934,7 @@ impl Iam {
         let account = ctx.account_id().to_string();
         read(&*self.store, |tx| {
             let entity = require_entity(tx, &account, EntityKind::User, user)?;
-            let keys: Vec<AccessKeyRecord> = all_records(tx, ACCESS_KEY_KIND, "")?;
+            let keys: Vec<AccessKeyRecord> = all_of(tx, "")?;
             Ok(keys
                 .into_iter()
                 .filter(|k| k.account_id == account && k.user_name == entity.name)
@@ -940,7 +953,7 @@ impl Iam {
         self.write(|tx| {
             let mut record = find_access_key(tx, &account, user, access_key_id)?;
             record.active = active;
-            Ok(tx.put(ACCESS_KEY_KIND, "", access_key_id, &serde_json::to_vec(&record)?)?)
+            save_access_key(tx, &record)
         })
     }
 
@@ -948,7 +961,7 @@ impl Iam {
         let account = ctx.account_id().to_string();
         self.write(|tx| {
             find_access_key(tx, &account, user, access_key_id)?;
-            tx.delete(ACCESS_KEY_KIND, "", access_key_id)?;
+            records::delete::<AccessKeyRecord>(tx, "", access_key_id)?;
             Ok(())
         })
     }
@@ -959,12 +972,8 @@ impl Iam {
             .lock()
             .ok()
             .and_then(|m| m.get(access_key_id).map(|(used, _)| used.clone()));
-        let mut record: AccessKeyRecord = read(&*self.store, |tx| {
-            let body = tx
-                .get(ACCESS_KEY_KIND, "", access_key_id)?
-                .ok_or_else(|| IamError::NotFound(format!("The Access Key with id {access_key_id} cannot be found")))?;
-            Ok(serde_json::from_slice(&body)?)
-        })?;
+        let mut record = read(&*self.store, |tx| load_access_key(tx, access_key_id))?
+            .ok_or_else(|| IamError::NotFound(format!("The Access Key with id {access_key_id} cannot be found")))?;
         if recent.is_some() {
             record.last_used = recent;
         }
@@ -991,10 +1000,9 @@ impl Iam {
 
     fn look_up_access_key(&self, access_key_id: &str) -> Result<KeyLookup, IamError> {
         let found = read(&*self.store, |tx| {
-            let Some(body) = tx.get(ACCESS_KEY_KIND, "", access_key_id)? else {
+            let Some(record) = load_access_key(tx, access_key_id)? else {
                 return Ok(None);
             };
-            let record: AccessKeyRecord = serde_json::from_slice(&body)?;
             let user = load_entity(tx, &record.account_id, EntityKind::User, &record.user_name)?;
             Ok(Some((record, user)))
         })?;

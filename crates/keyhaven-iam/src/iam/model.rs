@@ -5,14 +5,38 @@
 
 use std::collections::BTreeMap;
 
+use keyhaven_kernel::records::Record;
 pub use keyhaven_kernel::tags::Tag;
 use serde::{Deserialize, Serialize};
 
 pub const RECORD_VERSION: u32 = 1;
-pub const POLICY_KIND: &str = "iam-policy";
-/// Access keys are indexed globally by access key id, so a signature can be verified before the
-/// account is known.
-pub const ACCESS_KEY_KIND: &str = "iam-access-key";
+
+keyhaven_kernel::versioned_record!(ManagedPolicy, "iam-policy", RECORD_VERSION);
+
+// Access keys are indexed globally by access key id, so a signature can be verified before the
+// account is known.
+keyhaven_kernel::versioned_record!(AccessKeyRecord, "iam-access-key", RECORD_VERSION);
+
+/// Users, groups and roles share one shape, [`Entity`], stored under a kind each.
+macro_rules! entity_record {
+    ($record:ident, $kind:literal) => {
+        #[derive(Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $record(pub Entity);
+
+        impl Record for $record {
+            const KIND: &'static str = $kind;
+            const VERSION: u32 = RECORD_VERSION;
+            fn version(&self) -> u32 {
+                self.0.v
+            }
+        }
+    };
+}
+
+entity_record!(UserRecord, "iam-user");
+entity_record!(GroupRecord, "iam-group");
+entity_record!(RoleRecord, "iam-role");
 
 /// Which of the three IAM identities an entity is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,14 +47,6 @@ pub enum EntityKind {
 }
 
 impl EntityKind {
-    pub fn record_kind(self) -> &'static str {
-        match self {
-            EntityKind::User => "iam-user",
-            EntityKind::Group => "iam-group",
-            EntityKind::Role => "iam-role",
-        }
-    }
-
     /// The ARN resource type (`user`, `group`, `role`).
     pub fn arn_type(self) -> &'static str {
         match self {

@@ -20,12 +20,13 @@ use keyhaven_store::Transaction;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Iam, RECORD_VERSION, Tag, all_records, validate_tags};
+use super::{Iam, RECORD_VERSION, Tag, all_of, validate_tags};
 use crate::error::IamError;
 use crate::error::read;
 use keyhaven_kernel::context::RequestContext;
+use keyhaven_kernel::records;
 
-pub const OIDC_PROVIDER_KIND: &str = "iam-oidc-provider";
+keyhaven_kernel::versioned_record!(OidcProvider, "iam-oidc-provider", RECORD_VERSION);
 /// IAM quotas: providers per account, client ids per provider, thumbprints per provider.
 const MAX_PROVIDERS: usize = 100;
 const MAX_CLIENT_IDS: usize = 100;
@@ -218,10 +219,7 @@ fn id_in_arn<'a>(arn: &'a str, account: &str) -> Option<&'a str> {
 }
 
 fn load_provider(tx: &mut dyn Transaction, account: &str, id: &str) -> Result<Option<OidcProvider>, IamError> {
-    match tx.get(OIDC_PROVIDER_KIND, account, id)? {
-        Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
-        None => Ok(None),
-    }
+    Ok(records::get(tx, account, id)?)
 }
 
 fn require_provider(tx: &mut dyn Transaction, account: &str, arn: &str) -> Result<OidcProvider, IamError> {
@@ -230,12 +228,7 @@ fn require_provider(tx: &mut dyn Transaction, account: &str, arn: &str) -> Resul
 }
 
 fn save_provider(tx: &mut dyn Transaction, provider: &OidcProvider) -> Result<(), IamError> {
-    Ok(tx.put(
-        OIDC_PROVIDER_KIND,
-        &provider.account_id,
-        &provider.id,
-        &serde_json::to_vec(provider)?,
-    )?)
+    Ok(records::put(tx, &provider.account_id, &provider.id, provider)?)
 }
 
 /// What CreateOpenIDConnectProvider takes.
@@ -280,7 +273,7 @@ impl Iam {
                     provider.url()
                 )));
             }
-            let existing: Vec<OidcProvider> = all_records(tx, OIDC_PROVIDER_KIND, &provider.account_id)?;
+            let existing: Vec<OidcProvider> = all_of(tx, &provider.account_id)?;
             if existing.len() >= MAX_PROVIDERS {
                 return Err(IamError::LimitExceeded(format!(
                     "Cannot exceed quota for OpenIdConnectProvidersPerAccount: {MAX_PROVIDERS}"
@@ -304,14 +297,14 @@ impl Iam {
     }
 
     pub fn list_oidc_providers(&self, ctx: &RequestContext) -> Result<Vec<OidcProvider>, IamError> {
-        read(&*self.store, |tx| all_records(tx, OIDC_PROVIDER_KIND, ctx.account_id()))
+        read(&*self.store, |tx| all_of(tx, ctx.account_id()))
     }
 
     pub fn delete_oidc_provider(&self, ctx: &RequestContext, arn: &str) -> Result<(), IamError> {
         let account = ctx.account_id().to_string();
         self.write(|tx| {
             let provider = require_provider(tx, &account, arn)?;
-            tx.delete(OIDC_PROVIDER_KIND, &account, &provider.id)?;
+            records::delete::<OidcProvider>(tx, &account, &provider.id)?;
             Ok(())
         })
     }
