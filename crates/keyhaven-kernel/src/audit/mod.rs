@@ -60,7 +60,10 @@ impl AuditEvent {
             event_version: EVENT_VERSION,
             user_identity: match &self.principal {
                 Some(p) => user_identity(p, self.invoked_by.as_deref()),
-                None => json!({ "type": "Unknown", "accountId": self.recipient_account_id }),
+                None => UserIdentity::Unknown {
+                    kind: "Unknown",
+                    account_id: &self.recipient_account_id,
+                },
             },
             event_time: self
                 .event_time
@@ -173,7 +176,7 @@ impl ServiceEvent {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Record<'a> {
     event_version: &'static str,
-    user_identity: Value,
+    user_identity: UserIdentity<'a>,
     event_time: String,
     event_source: &'a str,
     event_name: &'a str,
@@ -213,55 +216,109 @@ struct ResourceRecord<'a> {
 }
 
 /// CloudTrail's `userIdentity` for an authenticated principal.
-fn user_identity(p: &Principal, invoked_by: Option<&str>) -> Value {
-    let mut identity = json!({
-        "type": p.kind.as_str(),
-        "principalId": p.principal_id,
-        "arn": p.arn,
-        "accountId": p.account_id,
-        "accessKeyId": p.access_key_id,
+/// CloudTrail's `userIdentity`, borrowed from the principal (built for every record, so no
+/// `Value` tree is allocated for it).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum UserIdentity<'a> {
+    Known(Box<KnownIdentity<'a>>),
+    /// A request that failed before its caller was known.
+    Unknown {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(rename = "accountId")]
+        account_id: &'a str,
+    },
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KnownIdentity<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    principal_id: &'a str,
+    arn: &'a str,
+    account_id: &'a str,
+    access_key_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_context: Option<SessionContext<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invoked_by: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionContext<'a> {
+    attributes: SessionAttributes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_issuer: Option<SessionIssuer<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_identity: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionAttributes {
+    mfa_authenticated: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    creation_date: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionIssuer<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal_id: Option<&'a str>,
+    arn: &'a str,
+    account_id: &'a str,
+    user_name: &'a str,
+}
+
+fn user_identity<'a>(p: &'a Principal, invoked_by: Option<&'a str>) -> UserIdentity<'a> {
+    let session = p.session.as_ref();
+    let role_issuer = p.role.as_ref().map(|role| SessionIssuer {
+        kind: "Role",
+        principal_id: Some(&role.role_id),
+        arn: &role.role_arn,
+        account_id: &p.account_id,
+        user_name: &role.role_name,
     });
-    if let Some(name) = &p.user_name {
-        identity["userName"] = json!(name);
-    }
-    let creation = p.session.as_ref().map(|s| {
-        OffsetDateTime::from_unix_timestamp(s.issued_at)
-            .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
-            .unwrap_or_default()
+    let federation_issuer = session
+        .and_then(|s| s.federated_by.as_deref())
+        .map(|user_arn| SessionIssuer {
+            kind: "IAMUser",
+            principal_id: None,
+            arn: user_arn,
+            account_id: &p.account_id,
+            user_name: user_arn.rsplit('/').next().unwrap_or_default(),
+        });
+    let session_context = (session.is_some() || p.kind == PrincipalKind::Root).then(|| SessionContext {
+        attributes: SessionAttributes {
+            mfa_authenticated: if p.mfa_authenticated() { "true" } else { "false" },
+            creation_date: session.map(|s| {
+                OffsetDateTime::from_unix_timestamp(s.issued_at)
+                    .ok()
+                    .and_then(|t| t.format(&Rfc3339).ok())
+                    .unwrap_or_default()
+            }),
+        },
+        session_issuer: federation_issuer.or(role_issuer),
+        source_identity: session.and_then(|s| s.source_identity.as_deref()),
     });
-    let mut attributes = json!({ "mfaAuthenticated": if p.mfa_authenticated() { "true" } else { "false" } });
-    if let Some(created) = creation {
-        attributes["creationDate"] = json!(created);
-    }
-    let mut context = json!({ "attributes": attributes });
-    if let Some(role) = &p.role {
-        context["sessionIssuer"] = json!({
-            "type": "Role",
-            "principalId": role.role_id,
-            "arn": role.role_arn,
-            "accountId": p.account_id,
-            "userName": role.role_name,
-        });
-    }
-    if let Some(user_arn) = p.session.as_ref().and_then(|s| s.federated_by.as_ref()) {
-        context["sessionIssuer"] = json!({
-            "type": "IAMUser",
-            "arn": user_arn,
-            "accountId": p.account_id,
-            "userName": user_arn.rsplit('/').next().unwrap_or_default(),
-        });
-    }
-    if let Some(source) = p.session.as_ref().and_then(|s| s.source_identity.as_ref()) {
-        context["sourceIdentity"] = json!(source);
-    }
-    if let Some(service) = invoked_by {
-        identity["invokedBy"] = json!(service);
-    }
-    if p.session.is_some() || p.kind == PrincipalKind::Root {
-        identity["sessionContext"] = context;
-    }
-    identity
+    UserIdentity::Known(Box::new(KnownIdentity {
+        kind: p.kind.as_str(),
+        principal_id: &p.principal_id,
+        arn: &p.arn,
+        account_id: &p.account_id,
+        access_key_id: &p.access_key_id,
+        user_name: p.user_name.as_deref(),
+        session_context,
+        invoked_by,
+    }))
 }
 
 #[cfg(test)]
