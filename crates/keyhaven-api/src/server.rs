@@ -63,15 +63,16 @@ pub struct ConnectionInfo {
 pub fn router(state: Arc<AppState>) -> Router {
     let mut routes = Router::new()
         .route("/_keyhaven/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/", post(aws_entry));
+        .route("/metrics", get(metrics));
     if state.dev {
         routes = routes
             .route("/_keyhaven/reset", post(reset))
             .route("/moto-api/reset", post(reset))
             .route("/_keyhaven/clock", post(advance_clock));
     }
-    routes.fallback(unknown_route).with_state(state)
+    // Every other method and path is an AWS request: one the protocols do not claim is answered
+    // UnknownOperation through the pipeline, so it is audited like any other.
+    routes.fallback(aws_entry).with_state(state)
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
@@ -90,10 +91,6 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         Some(render) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], render()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
-}
-
-async fn unknown_route() -> Response {
-    json_error(&ApiError::unknown_operation(), &new_request_id())
 }
 
 /// The JSON services an `X-Amz-Target` prefix can name.
@@ -148,7 +145,35 @@ struct Outcome {
     result: Result<Vec<u8>, ApiError>,
 }
 
-/// `POST /`: awsJson (KMS) or awsQuery (IAM, STS), told apart by the content type.
+/// The wire protocols of AWS requests, told apart by method, path and headers before the body
+/// is read (restXml, for S3, joins by its own routes and an unbounded, streamed body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// `POST /` with `X-Amz-Target`: KMS, Parameter Store, Secrets Manager.
+    AwsJson,
+    /// `POST /` with a form body: IAM, STS.
+    AwsQuery,
+}
+
+impl Protocol {
+    fn of(parts: &axum::http::request::Parts) -> Option<Self> {
+        if parts.method != axum::http::Method::POST || parts.uri.path() != "/" {
+            return None;
+        }
+        let form = header_str(&parts.headers, "content-type")
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        Some(if form { Protocol::AwsQuery } else { Protocol::AwsJson })
+    }
+
+    /// The largest body a request of the protocol may have; larger ones are refused unread.
+    fn body_limit(self) -> usize {
+        match self {
+            Protocol::AwsJson | Protocol::AwsQuery => MAX_JSON_BODY,
+        }
+    }
+}
+
+/// Every AWS request: awsJson (KMS, Parameter Store, Secrets Manager) or awsQuery (IAM, STS).
 async fn aws_entry(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let request_id = new_request_id();
@@ -181,7 +206,11 @@ async fn aws_entry(State(state): State<Arc<AppState>>, request: Request) -> Resp
     if !state.core.audit.is_healthy() {
         return json_error(&ApiError::unavailable(), &request_id);
     }
-    let body = match collect_limited(body, MAX_JSON_BODY).await {
+    let Some(protocol) = Protocol::of(&parts) else {
+        let refused = outcome_with(outcome, Err(ApiError::unknown_operation()));
+        return finish(&state, refused, &request_id, &user_agent, connection, started).await;
+    };
+    let body = match collect_limited(body, protocol.body_limit()).await {
         Ok(body) => body,
         Err(e) => {
             return finish(
@@ -196,12 +225,9 @@ async fn aws_entry(State(state): State<Arc<AppState>>, request: Request) -> Resp
         }
     };
     let ctx_base = (request_id.clone(), user_agent.clone(), connection);
-    let form =
-        header_str(&parts.headers, "content-type").is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    outcome.result = if form {
-        handle_query(&state, &parts, &body, &mut outcome, ctx_base).await
-    } else {
-        handle_json(&state, &parts, &body, &mut outcome, ctx_base).await
+    outcome.result = match protocol {
+        Protocol::AwsQuery => handle_query(&state, &parts, &body, &mut outcome, ctx_base).await,
+        Protocol::AwsJson => handle_json(&state, &parts, &body, &mut outcome, ctx_base).await,
     };
     finish(&state, outcome, &request_id, &user_agent, connection, started).await
 }

@@ -1,0 +1,26 @@
+"""Requests no protocol claims (another method, another path) are answered as AWS answers an unknown
+operation, and audited like every other request."""
+
+import json
+import urllib.error
+import urllib.request
+
+from client_helpers import audit_records
+
+
+def test_requests_no_protocol_claims_are_refused_and_audited(dev_server):
+    answers = []
+    for method, path in [("GET", "/"), ("PUT", "/some/path"), ("POST", "/not-the-root"), ("DELETE", "/")]:
+        request = urllib.request.Request(f"{dev_server.endpoint}{path}", data=b"{}" if method != "GET" else None,
+                                         method=method, headers={"User-Agent": f"pipeline-test {method} {path}"})
+        try:
+            urllib.request.urlopen(request)
+            answers.append((method, path, 200, None))
+        except urllib.error.HTTPError as e:
+            answers.append((method, path, e.code, json.loads(e.read())["__type"]))
+    assert all(code == 400 and kind == "UnknownOperationException" for _, _, code, kind in answers), answers
+    dev_server.stop()
+    agents = [r["userAgent"] for r in audit_records(dev_server) if r["userAgent"].startswith("pipeline-test")]
+    assert sorted(agents) == sorted(f"pipeline-test {m} {p}" for m, p, _, _ in answers)
+    assert all(r.get("errorCode") == "UnknownOperationException"
+               for r in audit_records(dev_server) if r["userAgent"].startswith("pipeline-test"))
