@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The fast path against the machine's ceiling: one signed KMS Encrypt (SigV4, policy evaluation, AES-GCM and an
-# audit record on every request) replayed by wrk over keep-alive connections against keyhaven, and a fixed 200 from
-# nginx on the same machine in the same run. Reports both rates and their ratio.
+# The fast path against the machine's ceiling: one KMS Encrypt signed by an IAM user (SigV4 verification, the
+# user's policy and the key policy evaluated, AES-GCM and an audit record on every request) replayed by wrk over
+# keep-alive connections against keyhaven, and a fixed 200 from nginx on the same machine in the same run. Reports
+# both rates and their ratio.
 # Run by hand (bench/fastpath.sh); not part of scripts/test or CI. Needs wrk and nginx (apt-get install -y wrk nginx)
 # and python3 with botocore (to sign the request).
 #
 # Settings (environment): DURATION (s, default 10), CONNECTIONS (default 16), THREADS (wrk threads, default 2),
-# WARMUP (s, default 2). AWS accepts a signed request for 15 minutes, so DURATION stays well below that.
+# WARMUP (s, default 2), KEYHAVEN_BIN (a built binary to measure instead of this tree's, such as an older commit's).
+# AWS accepts a signed request for 15 minutes, so DURATION stays well below that.
 set -euo pipefail
 
 DURATION="${DURATION:-10}"
@@ -24,7 +26,7 @@ done
 echo "== building (release): keyhaven" >&2
 cargo build --release --quiet -p keyhaven
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
-keyhaven_bin="$target_dir/release/keyhaven"
+keyhaven_bin="${KEYHAVEN_BIN:-$target_dir/release/keyhaven}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/keyhaven-fastpath.XXXXXX")"
 script=fastpath.sh
@@ -50,21 +52,29 @@ ceiling_pid=$!
 nginx_url="http://127.0.0.1:$nginx_port"
 wait_until "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$nginx_url/')\" = 200 ]" nginx
 
-# A key, and one Encrypt request signed for it, as a wrk script. Any access key is an account root in --dev.
+# A key, an IAM user allowed to encrypt under it, and one Encrypt request signed with the user's access key, as a
+# wrk script: the signature is verified and the user's policy evaluated on every request. (In --dev an unknown key
+# is an account root taken on trust, its signature unchecked; a user's key is always verified.)
 KEYHAVEN_URL="$keyhaven_url" LUA="$work/encrypt.lua" python3 - <<'EOF'
 import json, os
 import boto3, botocore.auth, botocore.awsrequest, botocore.credentials
 
 url = os.environ["KEYHAVEN_URL"] + "/"
-access, secret = "AKIAFASTPATHBENCH001", "fastpath-bench-secret-access-key-000000"
-kms = boto3.client("kms", endpoint_url=url, region_name="us-east-1",
-                   aws_access_key_id=access, aws_secret_access_key=secret)
-key = kms.create_key()["KeyMetadata"]["KeyId"]
+admin = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+key = boto3.client("kms", **admin).create_key()["KeyMetadata"]["KeyId"]
+iam = boto3.client("iam", **admin)
+iam.create_user(UserName="fastpath")
+iam.put_user_policy(UserName="fastpath", PolicyName="encrypt", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}],
+}))
+access = iam.create_access_key(UserName="fastpath")["AccessKey"]
 body = json.dumps({"KeyId": key, "Plaintext": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="})
 request = botocore.awsrequest.AWSRequest(
     method="POST", url=url, data=body,
     headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.Encrypt"})
-botocore.auth.SigV4Auth(botocore.credentials.Credentials(access, secret), "kms", "us-east-1").add_auth(request)
+credentials = botocore.credentials.Credentials(access["AccessKeyId"], access["SecretAccessKey"])
+botocore.auth.SigV4Auth(credentials, "kms", "us-east-1").add_auth(request)
 with open(os.environ["LUA"], "w") as lua:
     lua.write('wrk.method = "POST"\n')
     lua.write("wrk.body = %s\n" % json.dumps(body))
