@@ -573,11 +573,14 @@ pub fn verify(
         return Err(SigV4Error::ContentSha256Mismatch);
     }
 
+    // Hashed once: what the signature covers when no hash is declared, and what a declared one must match.
+    let body_hash = || hex::encode(sha256(req.body));
+    let mut computed_body_hash = None;
     let payload_hash = match &auth.content_sha256 {
         Some(declared) => declared.clone(),
         // S3 presigned URLs cannot know the body; botocore's S3SigV4QueryAuth signs this constant instead.
         None if auth.presigned && encoding == UriEncoding::Single => UNSIGNED_PAYLOAD.to_string(),
-        None => hex::encode(sha256(req.body)),
+        None => computed_body_hash.insert(body_hash()).clone(),
     };
     let canonical = canonical_request(auth, req, encoding, &payload_hash)?;
     let string_to_sign = format!(
@@ -590,15 +593,22 @@ pub fn verify(
         hex::encode(sha256(&canonical))
     );
     let key = cache.signing_key(auth, secret_access_key);
-    let expected = hex::encode(hmac_sha256(key.as_ref(), string_to_sign.as_bytes()));
-    if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
+    let expected = hmac_sha256(key.as_ref(), string_to_sign.as_bytes());
+    // Compared as bytes: a signature that is not lowercase hex, as SigV4 writes it, matches nothing.
+    let lowercase_hex = auth.signature.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let presented = if lowercase_hex {
+        hex::decode(&auth.signature).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    if !constant_time_eq(expected.as_ref(), &presented) {
         return Err(SigV4Error::SignatureDoesNotMatch);
     }
 
     // The signature covers the declared hash, not the body: without this a signed hash would vouch for any body.
     if let Some(declared) = &auth.content_sha256
         && is_sha256_hex(declared)
-        && !declared.eq_ignore_ascii_case(&hex::encode(sha256(req.body)))
+        && !declared.eq_ignore_ascii_case(computed_body_hash.get_or_insert_with(body_hash))
     {
         return Err(SigV4Error::ContentSha256Mismatch);
     }
@@ -1174,6 +1184,18 @@ mod tests {
                     }
                 }
             }
+            // The same signature in uppercase hex is not the signature.
+            let (head, signature) = vector.authz.split_once("Signature=").expect("a signature");
+            let mut uppercase = parse_http(&vector.req);
+            uppercase.set(
+                "authorization",
+                &format!("{head}Signature={}", signature.to_uppercase()),
+            );
+            assert_eq!(
+                check(&uppercase, UriEncoding::Double).err(),
+                Some(SigV4Error::SignatureDoesNotMatch),
+                "{name}: uppercase signature"
+            );
             if normalize.contains(&name) {
                 let got = check(&from_req, UriEncoding::Single).err();
                 assert_eq!(

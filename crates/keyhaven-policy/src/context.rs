@@ -4,16 +4,20 @@
 //! Values are kept as text; each condition operator reads them as its own type. A key set to an
 //! empty list counts as absent, as AWS treats an empty multivalued key like a missing one.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::datetime::format_iso8601;
 use crate::principal::{Principal, PrincipalKind};
 
-/// Condition keys and values of one request.
+/// Condition keys and values of one request, over an optional base context whose keys it adds to
+/// or replaces (the caller's own keys, built once per caller rather than per request).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
     keys: BTreeMap<String, Vec<String>>,
+    base: Option<Arc<Context>>,
 }
 
 impl Context {
@@ -50,10 +54,14 @@ impl Context {
 
     /// The values of `key`, or `None` when it is absent (or set to an empty list).
     pub fn values(&self, key: &str) -> Option<&[String]> {
-        self.keys
-            .get(&key.to_lowercase())
-            .map(Vec::as_slice)
-            .filter(|values| !values.is_empty())
+        self.lookup(&key.to_lowercase())
+    }
+
+    fn lookup(&self, lowercase_key: &str) -> Option<&[String]> {
+        match self.keys.get(lowercase_key) {
+            Some(values) => Some(values.as_slice()).filter(|values| !values.is_empty()),
+            None => self.base.as_deref().and_then(|base| base.lookup(lowercase_key)),
+        }
     }
 }
 
@@ -64,6 +72,16 @@ pub struct ContextBuilder {
 }
 
 impl ContextBuilder {
+    /// A builder whose context adds to (and may replace keys of) `base`.
+    pub fn on(base: Arc<Context>) -> Self {
+        Self {
+            context: Context {
+                keys: BTreeMap::new(),
+                base: Some(base),
+            },
+        }
+    }
+
     /// `aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:PrincipalType`, `aws:username`,
     /// `aws:PrincipalIsAWSService` and `aws:PrincipalServiceName`, as AWS sets them for the caller.
     /// For a role session `aws:PrincipalArn` is the role's ARN, not the session's.
@@ -98,8 +116,19 @@ impl ContextBuilder {
 
     /// `aws:CurrentTime` (ISO 8601) and `aws:EpochTime` for a Unix time in seconds.
     pub fn current_time(mut self, unix_seconds: i64) -> Self {
-        self.context.set("aws:CurrentTime", format_iso8601(unix_seconds));
-        self.context.set("aws:EpochTime", unix_seconds.to_string());
+        thread_local! {
+            /// The texts of the last second asked for: every request of a second shares them.
+            static LAST: RefCell<(i64, String, String)> = const { RefCell::new((i64::MIN, String::new(), String::new())) };
+        }
+        let (iso, epoch) = LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            if last.0 != unix_seconds {
+                *last = (unix_seconds, format_iso8601(unix_seconds), unix_seconds.to_string());
+            }
+            (last.1.clone(), last.2.clone())
+        });
+        self.context.set("aws:CurrentTime", iso);
+        self.context.set("aws:EpochTime", epoch);
         self
     }
 
@@ -171,6 +200,33 @@ impl ContextBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_context_adds_to_and_replaces_keys_of_its_base() {
+        let base = Arc::new(
+            Context::builder()
+                .key("aws:username", "alice")
+                .key("aws:SourceIdentity", "base")
+                .keys("aws:TagKeys", &["a"])
+                .build(),
+        );
+        let context = ContextBuilder::on(base)
+            .key("aws:sourceidentity", "request")
+            .keys("aws:TagKeys", &[])
+            .current_time(0)
+            .build();
+        assert_eq!(context.values("AWS:USERNAME"), Some(&["alice".to_string()][..]));
+        assert_eq!(context.values("aws:SourceIdentity"), Some(&["request".to_string()][..]));
+        assert_eq!(
+            context.values("aws:TagKeys"),
+            None,
+            "an empty list replaces the base's values"
+        );
+        assert_eq!(
+            context.values("aws:CurrentTime"),
+            Some(&["1970-01-01T00:00:00Z".to_string()][..])
+        );
+    }
 
     #[test]
     fn keys_are_case_insensitive_and_empty_lists_are_absent() {

@@ -93,7 +93,11 @@ struct CallerPolicies {
     identity: Vec<(String, PolicyDocument)>,
     boundary: Option<Vec<(String, PolicyDocument)>>,
     session: Option<Vec<(String, PolicyDocument)>>,
-    tags: Vec<(String, String)>,
+    /// The policy engine's view of the caller.
+    engine: keyhaven_policy::Principal,
+    /// The condition keys that depend only on the caller (principal keys, `aws:userid`, principal
+    /// tags, the session's issue time and source identity): each request's context adds to them.
+    keys: Arc<Context>,
 }
 
 /// A stored policy as (label, document text).
@@ -141,6 +145,23 @@ fn parse_all(docs: Vec<(String, String)>, kind: PolicyKind) -> Result<Vec<(Strin
                 .map_err(|e| KernelError::Internal(format!("stored policy does not parse: {e}")))
         })
         .collect()
+}
+
+/// The condition keys that depend only on the caller, shared by every request it makes.
+fn caller_keys(principal: &Principal, engine: &keyhaven_policy::Principal, tags: &[(String, String)]) -> Context {
+    let mut builder = ContextBuilder::default()
+        .principal(engine)
+        .key("aws:userid", &principal.principal_id);
+    if let Some(facts) = &principal.session {
+        builder = builder.token_issue_time(facts.issued_at);
+        if let Some(source) = &facts.source_identity {
+            builder = builder.key("aws:SourceIdentity", source);
+        }
+    }
+    for (key, value) in tags {
+        builder = builder.principal_tag(key, value);
+    }
+    builder.build()
 }
 
 /// The policy engine's view of a caller.
@@ -210,12 +231,14 @@ impl Authorizer {
         if let Some(facts) = &principal.session {
             tags.extend(facts.tags.iter().cloned());
         }
+        let engine = engine_principal(principal);
         let loaded = Arc::new(CallerPolicies {
             generation,
             identity,
             boundary,
             session,
-            tags,
+            keys: Arc::new(caller_keys(principal, &engine, &tags)),
+            engine,
         });
         if let Ok(mut cache) = self.cache.write() {
             if cache.len() >= CACHE_CAPACITY {
@@ -226,20 +249,12 @@ impl Authorizer {
         Ok(loaded)
     }
 
-    fn context(
-        &self,
-        ctx: &RequestContext,
-        caller: &CallerPolicies,
-        engine: &keyhaven_policy::Principal,
-        keys: &[&(String, Vec<String>)],
-    ) -> Context {
+    fn context(&self, ctx: &RequestContext, caller: &CallerPolicies, keys: &[&(String, Vec<String>)]) -> Context {
         let now = self.clock.now().unix_timestamp();
-        let mut builder = ContextBuilder::default()
-            .principal(engine)
+        let mut builder = ContextBuilder::on(caller.keys.clone())
             .current_time(now)
             .secure_transport(ctx.secure_transport)
             .requested_region(&ctx.region)
-            .key("aws:userid", &ctx.principal.principal_id)
             // True only when a service (SSM, Secrets Manager) calls on the caller's behalf.
             .key(
                 "aws:ViaAWSService",
@@ -249,17 +264,10 @@ impl Authorizer {
             builder = builder.source_ip(ip);
         }
         if let Some(facts) = &ctx.principal.session {
-            builder = builder.token_issue_time(facts.issued_at);
             let age = facts
                 .mfa_authenticated
                 .then(|| u64::try_from(now - facts.issued_at).unwrap_or(0));
             builder = builder.multi_factor_auth(age);
-            if let Some(source) = &facts.source_identity {
-                builder = builder.key("aws:SourceIdentity", source);
-            }
-        }
-        for (key, value) in &caller.tags {
-            builder = builder.principal_tag(key, value);
         }
         for (key, values) in keys.iter().copied() {
             let values: Vec<&str> = values.iter().map(String::as_str).collect();
@@ -277,7 +285,7 @@ impl Authorizer {
             .ok_or_else(|| KernelError::Internal(format!("{} has no authorisation table entry", access.action)))?;
         let types = resource_types(action, access.resources)?;
         let caller = self.load(&ctx.principal)?;
-        let engine = engine_principal(&ctx.principal);
+        let engine = &caller.engine;
         let identity: Vec<NamedPolicy<'_>> = caller
             .identity
             .iter()
@@ -300,7 +308,7 @@ impl Authorizer {
         for (index, resource) in resources.iter().enumerate() {
             let resource_type = types.get(index).copied();
             let keys = supplied_keys(action, resource_type, [access.keys, resource.keys])?;
-            let context = self.context(ctx, &caller, &engine, &keys);
+            let context = self.context(ctx, &caller, &keys);
             let policies = Policies {
                 identity: &identity,
                 resource: resource.policy.map(|r| {
@@ -317,7 +325,7 @@ impl Authorizer {
                 resource_account: resource.account,
             };
             let request = Request {
-                principal: &engine,
+                principal: engine,
                 action: access.action,
                 resource: resource.arn,
                 context: &context,
