@@ -106,7 +106,7 @@ fuzz_target!(|data: &[u8]| {
         method: &method,
         uri: &uri,
         headers: &headers,
-        body,
+        payload: sigv4::Payload::Whole(body),
     };
 
     let auth = match sigv4::parse(&request) {

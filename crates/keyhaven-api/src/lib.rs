@@ -1,4 +1,5 @@
-//! The AWS wire: SigV4, the awsJson protocol, error envelopes, generated shapes and the request pipeline.
+//! The AWS wire: SigV4, the request pipeline and its protocols (awsJson, awsQuery), error envelopes, generated shapes
+//! and the adapters between them and the services.
 
 pub mod audit_params;
 pub mod authorize;
@@ -8,6 +9,8 @@ pub mod generated;
 pub mod iam;
 pub mod iam_simulate;
 pub mod kms;
+pub mod pipeline;
+pub mod protocol;
 pub mod query;
 pub mod secretsmanager;
 pub mod server;

@@ -66,7 +66,17 @@ pub struct RequestParts<'a> {
     pub method: &'a Method,
     pub uri: &'a Uri,
     pub headers: &'a HeaderMap,
-    pub body: &'a [u8],
+    pub payload: Payload<'a>,
+}
+
+/// The request body as the verifier sees it.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    /// Read whole: hashed here, and a declared hash must match it.
+    Whole(&'a [u8]),
+    /// Still streaming to the service (S3 objects): the signature covers the hash or mode the client declares in
+    /// `x-amz-content-sha256`, which is then required, and the service checks the stream against it as it flows.
+    Streamed,
 }
 
 /// What the Authorization header or the presigned query claims, before any secret is known.
@@ -229,6 +239,9 @@ pub enum SigV4Error {
     /// A hex `x-amz-content-sha256` that is not the body's hash (checked only once the signature matched).
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
     ContentSha256Mismatch,
+    /// A streamed body without a declared payload hash: nothing would tie the body to the signature.
+    #[error("Missing required header for this request: x-amz-content-sha256")]
+    MissingContentSha256,
 }
 
 impl SigV4Error {
@@ -253,6 +266,7 @@ impl SigV4Error {
             | Self::SignatureDoesNotMatch => "InvalidSignatureException",
             // Only S3 declares payload hashes; this is its code.
             Self::ContentSha256Mismatch => "XAmzContentSHA256Mismatch",
+            Self::MissingContentSha256 => "InvalidRequest",
         }
     }
 }
@@ -574,13 +588,18 @@ pub fn verify(
     }
 
     // Hashed once: what the signature covers when no hash is declared, and what a declared one must match.
-    let body_hash = || hex::encode(sha256(req.body));
+    let whole_body = match req.payload {
+        Payload::Whole(body) => Some(body),
+        Payload::Streamed => None,
+    };
+    let body_hash = |body: &[u8]| hex::encode(sha256(body));
     let mut computed_body_hash = None;
-    let payload_hash = match &auth.content_sha256 {
-        Some(declared) => declared.clone(),
+    let payload_hash = match (&auth.content_sha256, whole_body) {
+        (Some(declared), _) => declared.clone(),
         // S3 presigned URLs cannot know the body; botocore's S3SigV4QueryAuth signs this constant instead.
-        None if auth.presigned && encoding == UriEncoding::Single => UNSIGNED_PAYLOAD.to_string(),
-        None => computed_body_hash.insert(body_hash()).clone(),
+        (None, _) if auth.presigned && encoding == UriEncoding::Single => UNSIGNED_PAYLOAD.to_string(),
+        (None, Some(body)) => computed_body_hash.insert(body_hash(body)).clone(),
+        (None, None) => return Err(SigV4Error::MissingContentSha256),
     };
     let canonical = canonical_request(auth, req, encoding, &payload_hash)?;
     let string_to_sign = format!(
@@ -606,9 +625,10 @@ pub fn verify(
     }
 
     // The signature covers the declared hash, not the body: without this a signed hash would vouch for any body.
-    if let Some(declared) = &auth.content_sha256
+    // A streamed body is checked against it by the service as it flows.
+    if let (Some(declared), Some(body)) = (&auth.content_sha256, whole_body)
         && is_sha256_hex(declared)
-        && !declared.eq_ignore_ascii_case(computed_body_hash.get_or_insert_with(body_hash))
+        && !declared.eq_ignore_ascii_case(computed_body_hash.get_or_insert_with(|| body_hash(body)))
     {
         return Err(SigV4Error::ContentSha256Mismatch);
     }
@@ -1001,7 +1021,7 @@ mod tests {
                 method: &self.method,
                 uri: &self.uri,
                 headers: &self.headers,
-                body: &self.body,
+                payload: Payload::Whole(&self.body),
             }
         }
 
@@ -1219,6 +1239,8 @@ mod tests {
         s3: bool,
         /// Send `x-amz-content-sha256` with the body's hash (S3 always does).
         declare_payload_hash: bool,
+        /// Sign `UNSIGNED-PAYLOAD` instead of the body's hash.
+        unsigned_payload: bool,
     }
 
     const KMS: Signer = Signer {
@@ -1227,6 +1249,7 @@ mod tests {
         presign_expires: None,
         s3: false,
         declare_payload_hash: false,
+        unsigned_payload: false,
     };
 
     /// Signs with the `aws-sigv4` crate at `T` in eu-west-1 and returns what the server would receive.
@@ -1244,7 +1267,7 @@ mod tests {
             settings.signature_location = SignatureLocation::QueryParams;
             settings.expires_in = Some(StdDuration::from_secs(expires));
         }
-        let signable_body = if signer.s3 && signer.presign_expires.is_some() {
+        let signable_body = if signer.unsigned_payload || (signer.s3 && signer.presign_expires.is_some()) {
             SignableBody::UnsignedPayload
         } else {
             SignableBody::Bytes(body)
@@ -1409,6 +1432,86 @@ mod tests {
                 Self::Double => Self::Single,
                 Self::Single => Self::Double,
             }
+        }
+    }
+
+    /// A body still streaming is signed by the hash or mode declared for it; the verifier cannot hash it, so a
+    /// hash that is declared is left to the service's stream check, and a body with no declaration is refused.
+    #[test]
+    fn streamed_bodies_are_verified_by_their_declared_payload_hash() {
+        let s3 = Signer {
+            service: "s3",
+            s3: true,
+            ..KMS
+        };
+        let host = ("host", "bucket.s3.eu-west-1.amazonaws.com");
+        let url = "https://bucket.s3.eu-west-1.amazonaws.com/key";
+        let declared = sign_request(
+            &Signer {
+                declare_payload_hash: true,
+                ..s3
+            },
+            "PUT",
+            url,
+            &[host],
+            b"object bytes",
+        );
+        let mut unsigned_payload = sign_request(
+            &Signer {
+                declare_payload_hash: true,
+                unsigned_payload: true,
+                ..s3
+            },
+            "PUT",
+            url,
+            &[host],
+            b"",
+        );
+        unsigned_payload.body = b"any bytes at all".to_vec();
+        let mut tampered_declaration = declared.clone();
+        tampered_declaration.headers.insert(
+            "x-amz-content-sha256",
+            HeaderValue::from_str(&hex::encode(sha256(b"other bytes"))).expect("header"),
+        );
+        let presigned = sign_request(
+            &Signer {
+                presign_expires: Some(600),
+                ..s3
+            },
+            "PUT",
+            url,
+            &[host],
+            b"",
+        );
+        let undeclared = sign_request(&s3, "PUT", url, &[host], b"object bytes");
+        let cases = [
+            ("a declared hash", declared, Ok(())),
+            ("UNSIGNED-PAYLOAD", unsigned_payload, Ok(())),
+            ("a presigned request", presigned, Ok(())),
+            (
+                "a declaration changed after signing",
+                tampered_declaration,
+                Err(SigV4Error::SignatureDoesNotMatch),
+            ),
+            ("no declaration", undeclared, Err(SigV4Error::MissingContentSha256)),
+        ];
+        for (name, request, expected) in cases {
+            let parts = RequestParts {
+                payload: Payload::Streamed,
+                ..request.parts()
+            };
+            let verified = parse(&parts).and_then(|auth| {
+                verify(
+                    &auth,
+                    &parts,
+                    SECRET.as_bytes(),
+                    "s3",
+                    T,
+                    UriEncoding::Single,
+                    &SigningKeyCache::new(4),
+                )
+            });
+            assert_eq!(verified, expected, "{name}");
         }
     }
 

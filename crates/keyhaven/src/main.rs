@@ -139,6 +139,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         default_account: config.account_id.clone(),
         signing_keys: SigningKeyCache::new(1024),
         metrics: Some(render),
+        protocols: keyhaven_api::protocol::standard(),
     });
 
     let listener = tokio::net::TcpListener::bind(config.listen)

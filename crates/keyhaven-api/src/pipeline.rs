@@ -1,0 +1,646 @@
+//! The one request pipeline every AWS call goes through, whatever its protocol: claim → read the body within
+//! the protocol's limit (or stream it) → route → authenticate (SigV4) → request context → the protocol decodes,
+//! authorises and executes → exactly one audit record → the protocol's answer. Every outcome, including
+//! failures before authentication, produces exactly one audit record.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::response::Response;
+use http_body_util::BodyExt;
+use keyhaven_iam::iam::KeyLookup;
+use keyhaven_iam::sts::SessionRefusal;
+use keyhaven_kernel::audit::{AuditEvent, AuditResource};
+use keyhaven_kernel::context::{Principal, RequestContext, ServiceCall};
+use serde_json::Value;
+
+use crate::credentials::Identity;
+use crate::error::ApiError;
+use crate::protocol::{self, BodyLimit, Call, Protocol, RequestBody};
+use crate::server::{AppState, ConnectionInfo};
+use crate::sigv4::{self, Payload, RequestParts};
+
+pub fn new_request_id() -> String {
+    keyhaven_kernel::ids::new_uuid().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into())
+}
+
+/// CloudTrail's limit on the `userAgent` it records.
+const MAX_USER_AGENT_CHARS: usize = 1_024;
+
+/// Where a request came from: what the audit record and the request context say of its origin.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub request_id: String,
+    pub user_agent: String,
+    pub connection: Option<ConnectionInfo>,
+}
+
+/// What the pipeline learned about a request, for the audit record, the metrics and the answer.
+pub struct Outcome {
+    pub service: &'static str,
+    pub operation: String,
+    pub region: String,
+    pub principal: Option<Principal>,
+    pub request_parameters: Value,
+    pub response_elements: Value,
+    pub resources: Vec<AuditResource>,
+    pub read_only: bool,
+    /// Calls made to other services on the caller's behalf (SSM to KMS), each audited as well.
+    pub service_calls: Vec<ServiceCall>,
+    /// The protocol that answers; awsJson for requests no protocol claims.
+    protocol: &'static dyn Protocol,
+    result: protocol::Answer,
+}
+
+impl Outcome {
+    /// Nothing known yet but the operation a JSON target names (for requests refused before routing).
+    fn new(parts: &Parts) -> Self {
+        Self {
+            service: "unknown",
+            operation: header_str(&parts.headers, "x-amz-target")
+                .unwrap_or_default()
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            region: String::new(),
+            principal: None,
+            request_parameters: Value::Null,
+            response_elements: Value::Null,
+            resources: Vec::new(),
+            read_only: false,
+            service_calls: Vec::new(),
+            protocol: &protocol::aws_json::AwsJson,
+            result: Err(ApiError::internal()),
+        }
+    }
+
+    /// The outcome of a dev-only endpoint, which changes state too and so is recorded.
+    pub fn dev(operation: &str, result: Result<Value, ApiError>) -> Self {
+        Self {
+            service: "keyhaven-dev",
+            operation: operation.to_string(),
+            region: String::new(),
+            principal: None,
+            request_parameters: Value::Null,
+            response_elements: result.as_ref().ok().cloned().unwrap_or(Value::Null),
+            resources: Vec::new(),
+            read_only: false,
+            service_calls: Vec::new(),
+            protocol: &protocol::aws_json::AwsJson,
+            result: result.map(|v| v.to_string().into_bytes()),
+        }
+    }
+
+    fn with(mut self, result: protocol::Answer) -> Self {
+        self.result = result;
+        self
+    }
+}
+
+/// Every AWS request.
+pub async fn aws_entry(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let started = Instant::now();
+    let connection = request.extensions().get::<ConnectionInfo>().copied();
+    let (parts, body) = request.into_parts();
+    let origin = Origin {
+        request_id: new_request_id(),
+        // Recorded before the caller is known: bounded, as CloudTrail bounds it.
+        user_agent: header_str(&parts.headers, "user-agent")
+            .unwrap_or_default()
+            .chars()
+            .take(MAX_USER_AGENT_CHARS)
+            .collect(),
+        connection,
+    };
+    let mut outcome = Outcome::new(&parts);
+    if !state.core.audit.is_healthy() {
+        return protocol::aws_json::error_response(&ApiError::unavailable(), &origin.request_id);
+    }
+    let Some(protocol) = state.protocols.iter().copied().find(|p| p.claims(&parts)) else {
+        return finish(
+            &state,
+            outcome.with(Err(ApiError::unknown_operation())),
+            &origin,
+            started,
+        )
+        .await;
+    };
+    outcome.protocol = protocol;
+    let body = match protocol.body_limit() {
+        BodyLimit::Whole(limit) => match collect_limited(body, limit).await {
+            Ok(bytes) => RequestBody::Whole(bytes),
+            Err(e) => return finish(&state, outcome.with(Err(e)), &origin, started).await,
+        },
+        BodyLimit::Streamed => RequestBody::Streamed(body),
+    };
+    outcome.result = serve(&state, protocol, &parts, body, &origin, &mut outcome).await;
+    finish(&state, outcome, &origin, started).await
+}
+
+/// Routes, authenticates and runs one claimed request.
+async fn serve(
+    state: &AppState,
+    protocol: &'static dyn Protocol,
+    parts: &Parts,
+    body: RequestBody,
+    origin: &Origin,
+    outcome: &mut Outcome,
+) -> protocol::Answer {
+    let route = protocol.route(parts, &body, outcome)?;
+    let ctx = if route.signed {
+        let payload = match &body {
+            RequestBody::Whole(bytes) => Payload::Whole(bytes),
+            RequestBody::Streamed(_) => Payload::Streamed,
+        };
+        let principal = authenticate(state, protocol, parts, payload, route.service, outcome)
+            .map_err(|e| protocol.authentication_error(e))?;
+        outcome.principal = Some(principal.clone());
+        Some(request_context(principal, &outcome.region, origin))
+    } else {
+        None
+    };
+    let call = Call {
+        state,
+        parts,
+        body,
+        route,
+        ctx,
+        origin,
+    };
+    protocol.execute(call, outcome).await
+}
+
+pub(crate) async fn collect_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::too_large()),
+        Err(_) => Err(ApiError::serialization("The request body could not be read.")),
+    }
+}
+
+pub(crate) fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The request context of an authenticated caller.
+fn request_context(principal: Principal, region: &str, origin: &Origin) -> RequestContext {
+    RequestContext {
+        request_id: origin.request_id.clone(),
+        principal,
+        region: region.to_string(),
+        source_ip: origin.connection.map(|c| c.peer.ip()),
+        user_agent: origin.user_agent.clone(),
+        secure_transport: origin.connection.is_some_and(|c| c.tls),
+        via_service: None,
+        service_calls: Default::default(),
+    }
+}
+
+/// Authentication failures other than malformed signatures, named as the JSON services name them.
+fn unrecognized_client() -> ApiError {
+    ApiError::bad_request(
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    )
+}
+
+fn expired_token() -> ApiError {
+    ApiError::bad_request(
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    )
+}
+
+/// Verifies the request's signature and returns the caller: the account root, an STS session, an
+/// IAM user's access key, or (dev mode only) any other key taken as an account root.
+fn authenticate(
+    state: &AppState,
+    protocol: &dyn Protocol,
+    parts: &Parts,
+    payload: Payload<'_>,
+    service: &str,
+    outcome: &mut Outcome,
+) -> Result<Principal, ApiError> {
+    let request = RequestParts {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        payload,
+    };
+    let auth = sigv4::parse(&request).map_err(|e| ApiError::from(&e))?;
+    outcome.region = auth.region.clone();
+    let now = time::OffsetDateTime::now_utc();
+    let verify = |secret: &[u8]| {
+        sigv4::verify(
+            &auth,
+            &request,
+            secret,
+            service,
+            now,
+            protocol.uri_encoding(),
+            &state.signing_keys,
+        )
+        .map_err(|e| ApiError::from(&e))
+    };
+    if let Identity::Verified { secret, principal } = state.credentials.identify(&auth.access_key_id) {
+        // Long-term credentials carry no session token.
+        if auth.security_token.is_some() {
+            return Err(unrecognized_client());
+        }
+        verify(secret.expose())?;
+        return Ok(principal);
+    }
+    let core = &state.core;
+    if let Some(token) = &auth.security_token {
+        match core
+            .identity
+            .sts
+            .verify(&auth.access_key_id, token)
+            .map_err(|_| ApiError::internal())?
+        {
+            Ok(session) => {
+                verify(session.secret.expose())?;
+                return Ok(session.principal);
+            }
+            Err(SessionRefusal::Expired) => return Err(expired_token()),
+            Err(SessionRefusal::WrongToken) => return Err(unrecognized_client()),
+            // Dev mode may still take the unknown key as an account root, below.
+            Err(SessionRefusal::UnknownKey) => {}
+        }
+    }
+    match core
+        .identity
+        .iam
+        .verify_access_key(&auth.access_key_id)
+        .map_err(|_| ApiError::internal())?
+    {
+        KeyLookup::Active(key) => {
+            if auth.security_token.is_some() {
+                return Err(unrecognized_client());
+            }
+            verify(key.secret.expose())?;
+            if let Err(e) = core
+                .identity
+                .iam
+                .record_key_use(&auth.access_key_id, service, &auth.region)
+            {
+                tracing::warn!(error = %e, "could not record access key use");
+            }
+            return Ok(Principal::user(
+                &key.record.account_id,
+                &key.user.arn(),
+                &key.user.id,
+                &key.user.name,
+                &auth.access_key_id,
+            ));
+        }
+        KeyLookup::Disabled => return Err(unrecognized_client()),
+        KeyLookup::Unknown => {}
+    }
+    // A temporary key this server issued is never anything else, even without its token.
+    if auth.security_token.is_none()
+        && auth.access_key_id.starts_with("ASIA")
+        && core
+            .identity
+            .sts
+            .is_issued(&auth.access_key_id)
+            .map_err(|_| ApiError::internal())?
+    {
+        return Err(unrecognized_client());
+    }
+    match state.credentials.identify(&auth.access_key_id) {
+        Identity::Trusted(principal) => {
+            sigv4::check_scope_and_time(&auth, service, now).map_err(|e| ApiError::from(&e))?;
+            Ok(principal)
+        }
+        _ => Err(unrecognized_client()),
+    }
+}
+
+/// The audit record of a call a service made on the caller's behalf during `outer`.
+fn service_call_event(outer: &AuditEvent, call: ServiceCall) -> AuditEvent {
+    let (error_code, error_message) = match call.error.as_deref().map(crate::error::call_error) {
+        Some(e) => (Some(e.code.to_string()), Some(e.message)),
+        None => (None, None),
+    };
+    AuditEvent {
+        event_source: format!("{}.amazonaws.com", call.service),
+        event_name: call.operation.to_string(),
+        source_ip: call.invoked_by.clone(),
+        user_agent: call.invoked_by.clone(),
+        request_parameters: call.request_parameters,
+        response_elements: Value::Null,
+        error_code,
+        error_message,
+        event_id: new_request_id(),
+        read_only: true,
+        resources: call
+            .resource_arn
+            .map(|arn| {
+                vec![AuditResource {
+                    arn,
+                    resource_type: call.resource_type,
+                    account_id: outer.recipient_account_id.clone(),
+                }]
+            })
+            .unwrap_or_default(),
+        invoked_by: Some(call.invoked_by),
+        ..outer.clone()
+    }
+}
+
+/// The operation as a metrics label: one of the service's known operations, or `unknown`, so that
+/// unauthenticated callers cannot grow the label set.
+fn metric_operation(service: &str, operation: &str) -> &'static str {
+    let known: &[&'static str] = match service {
+        "kms" => crate::generated::kms::OPERATIONS,
+        "ssm" => crate::generated::ssm::OPERATIONS,
+        "secretsmanager" => crate::generated::secretsmanager::OPERATIONS,
+        "iam" => crate::generated::iam::OPERATIONS,
+        "sts" => crate::generated::sts::OPERATIONS,
+        _ => &[],
+    };
+    known.iter().find(|op| **op == operation).copied().unwrap_or("unknown")
+}
+
+/// Metrics, the audit record (durable before answering when the request may have changed state), then the
+/// protocol's answer.
+pub async fn finish(state: &AppState, mut outcome: Outcome, origin: &Origin, started: Instant) -> Response {
+    let code = match &outcome.result {
+        Ok(_) => "OK",
+        Err(e) => e.code,
+    };
+    let operation = metric_operation(outcome.service, &outcome.operation);
+    metrics::counter!("keyhaven_requests_total", "service" => outcome.service, "operation" => operation, "code" => code)
+        .increment(1);
+    metrics::histogram!("keyhaven_request_duration_seconds", "service" => outcome.service, "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
+    if outcome.result.is_err() {
+        metrics::counter!("keyhaven_errors_total", "service" => outcome.service, "code" => code).increment(1);
+    }
+    let recipient = outcome
+        .principal
+        .as_ref()
+        .map_or_else(|| state.default_account.clone(), |p| p.account_id.clone());
+    let (error_code, error_message) = match &outcome.result {
+        Ok(_) => (None, None),
+        Err(e) => (Some(e.code.to_string()), Some(e.message.clone())),
+    };
+    let connection = origin.connection;
+    let event = AuditEvent {
+        event_time: time::OffsetDateTime::now_utc(),
+        event_source: format!("{}.amazonaws.com", outcome.service),
+        event_name: outcome.operation,
+        region: outcome.region,
+        source_ip: connection.map_or_else(String::new, |c| c.peer.ip().to_string()),
+        user_agent: origin.user_agent.clone(),
+        principal: outcome.principal,
+        recipient_account_id: recipient,
+        request_parameters: outcome.request_parameters,
+        response_elements: outcome.response_elements,
+        error_code,
+        error_message,
+        request_id: origin.request_id.clone(),
+        event_id: new_request_id(),
+        read_only: outcome.read_only,
+        resources: outcome.resources,
+        tls: connection.is_some_and(|c| c.tls),
+        invoked_by: None,
+    };
+    // A request that may have changed state answers only once its record is durable.
+    let changes = !outcome.read_only && outcome.result.is_ok();
+    for call in std::mem::take(&mut outcome.service_calls) {
+        let nested = service_call_event(&event, call);
+        if let Err(e) = state.core.audit.record(&nested, changes).await {
+            tracing::error!(error = %e, "audit record refused; failing the request closed");
+            return protocol::aws_json::error_response(&ApiError::unavailable(), &origin.request_id);
+        }
+    }
+    if let Err(e) = state.core.audit.record(&event, changes).await {
+        tracing::error!(error = %e, "audit record refused; failing the request closed");
+        return protocol::aws_json::error_response(&ApiError::unavailable(), &origin.request_id);
+    }
+    outcome
+        .protocol
+        .respond(outcome.service, outcome.result, &origin.request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    use aws_smithy_runtime_api::client::identity::Identity as SigningIdentity;
+    use axum::body::Bytes;
+    use axum::http::{Method, StatusCode};
+    use http_body_util::channel::Channel;
+    use keyhaven_core::{Core, CoreConfig};
+    use keyhaven_crypto::{RootKey, SecretBytes};
+    use keyhaven_kernel::clock::AdjustableClock;
+    use tokio::sync::mpsc;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::credentials::{CredentialRegistry, RootCredential};
+    use crate::protocol::{Route, Running};
+    use crate::sigv4::{SigningKeyCache, UriEncoding};
+
+    const ACCESS_KEY: &str = "AKIAROOTEXAMPLE";
+    const SECRET: &str = "root-secret-for-the-streaming-test";
+    const CHUNK: usize = 256 * 1024;
+    /// Four times the whole-body limit of the JSON and query protocols.
+    const CHUNKS: usize = 16;
+    const _: () = assert!(CHUNK * CHUNKS > protocol::aws_json::MAX_BODY);
+
+    /// A protocol that streams `PUT /stream` bodies, as S3 will: it reports each chunk as it arrives and answers
+    /// with the number of bytes it read.
+    struct Streaming {
+        arrived: mpsc::UnboundedSender<usize>,
+    }
+
+    impl Protocol for Streaming {
+        fn claims(&self, parts: &Parts) -> bool {
+            parts.method == Method::PUT && parts.uri.path() == "/stream"
+        }
+
+        fn body_limit(&self) -> BodyLimit {
+            BodyLimit::Streamed
+        }
+
+        fn uri_encoding(&self) -> UriEncoding {
+            UriEncoding::Single
+        }
+
+        fn route(&self, _parts: &Parts, _body: &RequestBody, outcome: &mut Outcome) -> Result<Route, ApiError> {
+            outcome.service = "s3";
+            outcome.operation = "PutObject".into();
+            Ok(Route {
+                service: "s3",
+                operation: "PutObject".into(),
+                signed: true,
+            })
+        }
+
+        fn execute<'a>(&'a self, call: Call<'a>, _outcome: &'a mut Outcome) -> Running<'a> {
+            Box::pin(async move {
+                let RequestBody::Streamed(mut body) = call.body else {
+                    return Err(ApiError::internal());
+                };
+                let mut read = 0;
+                while let Some(frame) = body.frame().await {
+                    let frame = frame.map_err(|_| ApiError::internal())?;
+                    if let Some(data) = frame.data_ref() {
+                        read += data.len();
+                        let _ = self.arrived.send(data.len());
+                    }
+                }
+                Ok(read.to_string().into_bytes())
+            })
+        }
+
+        fn respond(&self, _service: &str, answer: protocol::Answer, request_id: &str) -> Response {
+            protocol::aws_json::AwsJson.respond("s3", answer, request_id)
+        }
+    }
+
+    struct Server {
+        _dir: keyhaven_store::testing::TempDir,
+        core: Arc<Core>,
+        router: axum::Router,
+        arrived: mpsc::UnboundedReceiver<usize>,
+    }
+
+    fn server() -> Server {
+        let (dir, store) = keyhaven_store::testing::temp_store();
+        let core = Core::open(
+            store,
+            RootKey::generate().expect("root key"),
+            Arc::new(AdjustableClock::system()),
+            CoreConfig::default(),
+        )
+        .expect("core");
+        let (sender, arrived) = mpsc::unbounded_channel();
+        let streaming: &'static dyn Protocol = Box::leak(Box::new(Streaming { arrived: sender }));
+        let mut protocols = vec![streaming];
+        protocols.extend(protocol::standard());
+        let root = RootCredential {
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SecretBytes::from_slice(SECRET.as_bytes()),
+            account_id: "111122223333".into(),
+        };
+        let state = Arc::new(AppState {
+            core: core.clone(),
+            credentials: CredentialRegistry::new(root, false, "111122223333".into()),
+            dev: false,
+            default_account: "111122223333".into(),
+            signing_keys: SigningKeyCache::new(16),
+            metrics: None,
+            protocols,
+        });
+        Server {
+            _dir: dir,
+            core,
+            router: crate::server::router(state),
+            arrived,
+        }
+    }
+
+    /// `PUT /stream` signed now with `UNSIGNED-PAYLOAD` declared, as S3 clients send large uploads.
+    fn signed_put(secret: &str, body: Channel<Bytes>) -> axum::http::Request<Body> {
+        let identity: SigningIdentity = Credentials::new(ACCESS_KEY, secret, None, None, "test").into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let params: aws_sigv4::http_request::SigningParams<'_> = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .expect("signing params")
+            .into();
+        let url = "http://localhost/stream";
+        let headers = [("host", "localhost")];
+        let signable =
+            SignableRequest::new("PUT", url, headers.into_iter(), SignableBody::UnsignedPayload).expect("signable");
+        let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+        let mut request = axum::http::Request::builder()
+            .method("PUT")
+            .uri(url)
+            .header("host", "localhost")
+            .body(Body::new(body))
+            .expect("request");
+        instructions.apply_to_request_http1x(&mut request);
+        request
+    }
+
+    /// The audit records written so far, as (eventSource, eventName, errorCode).
+    fn audit_records(core: &Core) -> Vec<(String, String, String)> {
+        core.audit.shutdown();
+        keyhaven_kernel::audit::read_records(&*core.store, 0, 100)
+            .expect("audit")
+            .iter()
+            .map(|(_, record)| serde_json::from_slice::<Value>(record).expect("json"))
+            .map(|r| {
+                let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                (text(&r["eventSource"]), text(&r["eventName"]), text(&r["errorCode"]))
+            })
+            .collect()
+    }
+
+    /// The client sends each chunk only after the protocol has read the one before: a pipeline that buffered the
+    /// body would never hand over the first, and the test would time out instead of passing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_body_reaches_its_protocol_chunk_by_chunk_beyond_the_whole_body_limit() {
+        let mut server = server();
+        let (mut sender, body) = Channel::<Bytes>::new(1);
+        let request = signed_put(SECRET, body);
+        let answer = tokio::spawn(server.router.clone().oneshot(request));
+        let fed = async {
+            for _ in 0..CHUNKS {
+                sender.send_data(Bytes::from(vec![7u8; CHUNK])).await.expect("send");
+                assert_eq!(server.arrived.recv().await, Some(CHUNK));
+            }
+            drop(sender);
+        };
+        tokio::time::timeout(Duration::from_secs(60), fed)
+            .await
+            .expect("each chunk reached the protocol before the next was sent");
+        let response = answer.await.expect("task").expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        let read = collect_limited(response.into_body(), 64).await.expect("answer");
+        assert_eq!(read, (CHUNK * CHUNKS).to_string().as_bytes());
+        assert_eq!(
+            audit_records(&server.core),
+            vec![("s3.amazonaws.com".into(), "PutObject".into(), String::new())]
+        );
+    }
+
+    /// A wrong signature is refused before the protocol reads a byte of the body, and audited.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_body_with_a_wrong_signature_is_refused_unread() {
+        let mut server = server();
+        let (mut sender, body) = Channel::<Bytes>::new(1);
+        let request = signed_put("not-the-secret", body);
+        sender.send_data(Bytes::from_static(b"never read")).await.expect("send");
+        let response = server.router.clone().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        drop(sender);
+        assert!(server.arrived.try_recv().is_err(), "the protocol read the body");
+        assert_eq!(
+            audit_records(&server.core),
+            vec![(
+                "s3.amazonaws.com".into(),
+                "PutObject".into(),
+                "InvalidSignatureException".into()
+            )]
+        );
+    }
+}

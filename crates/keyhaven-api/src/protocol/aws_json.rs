@@ -1,0 +1,170 @@
+//! awsJson 1.1: `POST /` with `X-Amz-Target: <prefix>.<Operation>` and a JSON body, answered in JSON with errors
+//! as `{"__type", "message"}` (KMS, Parameter Store, Secrets Manager).
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use serde_json::json;
+
+use super::{Answer, BodyLimit, Call, Protocol, RequestBody, Route, Running};
+use crate::error::ApiError;
+use crate::pipeline::{Outcome, header_str};
+use crate::{kms, secretsmanager, ssm};
+
+/// Largest request body the JSON services accept.
+pub const MAX_BODY: usize = 1024 * 1024;
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// The awsJson protocol.
+#[derive(Debug)]
+pub struct AwsJson;
+
+/// The JSON services an `X-Amz-Target` prefix can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonService {
+    Kms,
+    Ssm,
+    SecretsManager,
+}
+
+impl JsonService {
+    fn from_target(target: &str) -> Option<(Self, &str)> {
+        let (prefix, operation) = target.split_once('.')?;
+        match prefix {
+            p if p == crate::generated::kms::TARGET_PREFIX => Some((JsonService::Kms, operation)),
+            p if p == crate::generated::ssm::TARGET_PREFIX => Some((JsonService::Ssm, operation)),
+            p if p == crate::generated::secretsmanager::TARGET_PREFIX => Some((JsonService::SecretsManager, operation)),
+            _ => None,
+        }
+    }
+
+    fn of_signing_name(name: &str) -> Option<Self> {
+        [JsonService::Kms, JsonService::Ssm, JsonService::SecretsManager]
+            .into_iter()
+            .find(|s| s.signing_name() == name)
+    }
+
+    fn signing_name(self) -> &'static str {
+        match self {
+            JsonService::Kms => "kms",
+            JsonService::Ssm => "ssm",
+            JsonService::SecretsManager => "secretsmanager",
+        }
+    }
+}
+
+impl Protocol for AwsJson {
+    fn claims(&self, parts: &Parts) -> bool {
+        parts.method == Method::POST && parts.uri.path() == "/"
+    }
+
+    fn body_limit(&self) -> BodyLimit {
+        BodyLimit::Whole(MAX_BODY)
+    }
+
+    fn route(&self, parts: &Parts, _body: &RequestBody, outcome: &mut Outcome) -> Result<Route, ApiError> {
+        let target = header_str(&parts.headers, "x-amz-target").ok_or_else(ApiError::unknown_operation)?;
+        let (service, operation) = JsonService::from_target(target).ok_or_else(ApiError::unknown_operation)?;
+        outcome.service = service.signing_name();
+        outcome.operation = operation.to_string();
+        let content_type = header_str(&parts.headers, "content-type").unwrap_or_default();
+        if !content_type.starts_with("application/x-amz-json-1") && !content_type.starts_with("application/json") {
+            return Err(ApiError::unknown_operation());
+        }
+        Ok(Route {
+            service: service.signing_name(),
+            operation: operation.to_string(),
+            signed: true,
+        })
+    }
+
+    fn execute<'a>(&'a self, call: Call<'a>, outcome: &'a mut Outcome) -> Running<'a> {
+        Box::pin(async move { execute(call, outcome) })
+    }
+
+    fn respond(&self, _service: &str, answer: Answer, request_id: &str) -> Response {
+        match answer {
+            Ok(body) => response(StatusCode::OK, body, request_id),
+            Err(e) => error_response(&e, request_id),
+        }
+    }
+}
+
+fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
+    let ctx = call.ctx.ok_or_else(ApiError::internal)?;
+    let service = JsonService::of_signing_name(call.route.service).ok_or_else(ApiError::internal)?;
+    let operation = call.route.operation.as_str();
+    let body = call.body.whole();
+    outcome.request_parameters = crate::audit_params::json_request_parameters(outcome.service, operation, body);
+    let core = &call.state.core;
+    let executed = match service {
+        JsonService::Kms => {
+            let request = crate::generated::kms::Request::decode(operation, body).map_err(kms::decode_error)?;
+            outcome.read_only = kms::is_read_only(operation);
+            // Reads and cryptography are served from memory or a WAL snapshot read and never wait
+            // on a writer, so they run inline; writes commit with an fsync and get a blocking slot.
+            if outcome.read_only {
+                kms::execute(core, &ctx, request)
+            } else {
+                tokio::task::block_in_place(|| kms::execute(core, &ctx, request))
+            }
+        }
+        JsonService::Ssm => {
+            let request =
+                crate::generated::ssm::Request::decode(operation, body).map_err(|e| ssm::decode_error(e, operation))?;
+            outcome.read_only = ssm::is_read_only(operation);
+            let executed = if outcome.read_only {
+                ssm::execute(core, &ctx, request)
+            } else {
+                tokio::task::block_in_place(|| ssm::execute(core, &ctx, request))
+            };
+            if ssm::schedules_work(operation) {
+                core.scheduler.wake();
+            }
+            executed
+        }
+        JsonService::SecretsManager => {
+            let request =
+                crate::generated::secretsmanager::Request::decode(operation, body).map_err(kms::decode_error)?;
+            outcome.read_only = secretsmanager::is_read_only(operation);
+            // Even reads may write (a version's last-accessed day), so every call gets a blocking slot.
+            let executed = tokio::task::block_in_place(|| secretsmanager::execute(core, &ctx, request));
+            if secretsmanager::schedules_work(operation) {
+                core.scheduler.wake();
+            }
+            executed
+        }
+    };
+    outcome.service_calls = ctx.service_calls.drain();
+    let executed = executed?;
+    outcome.response_elements = executed.response_elements;
+    outcome.resources = executed.resources;
+    Ok(executed.body)
+}
+
+/// A JSON answer with AWS's request id header.
+pub(crate) fn response(status: StatusCode, body: Vec<u8>, request_id: &str) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+/// An awsJson error: `{"__type": code, "message": ...}` with the code also in `x-amzn-ErrorType`.
+pub fn error_response(error: &ApiError, request_id: &str) -> Response {
+    let body = if error.message.is_empty() {
+        json!({ "__type": error.code })
+    } else {
+        json!({ "__type": error.code, "message": error.message })
+    };
+    let mut response = response(error.status, body.to_string().into_bytes(), request_id);
+    response
+        .headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(error.code));
+    response
+}

@@ -1,0 +1,110 @@
+//! Wire protocols as plug-ins of the request pipeline: each claims its requests by method, host, path and
+//! headers, says how much of the body to read, names the service and operation, runs the call and writes
+//! AWS's answer in its own shape. Authentication, the request context, metrics and the audit record are the
+//! pipeline's (`pipeline.rs`), the same for every protocol.
+
+pub mod aws_json;
+pub mod aws_query;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::body::{Body, Bytes};
+use axum::http::request::Parts;
+use axum::response::Response;
+use keyhaven_kernel::context::RequestContext;
+
+use crate::error::ApiError;
+use crate::pipeline::{Origin, Outcome};
+use crate::server::AppState;
+use crate::sigv4::UriEncoding;
+
+/// How a protocol's request bodies reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLimit {
+    /// Read whole before authentication, refused unread beyond this many bytes; the signature is checked
+    /// against the body's own hash.
+    Whole(usize),
+    /// Handed to the protocol unread, as the client sends it. The signature covers the payload hash the client
+    /// declares (`x-amz-content-sha256`: a hash, `UNSIGNED-PAYLOAD` or a `STREAMING-*` mode), and the protocol
+    /// checks the stream against that declaration as it flows (S3 objects, which are never buffered whole).
+    Streamed,
+}
+
+/// A request body as the pipeline hands it over, per the protocol's `BodyLimit`.
+#[derive(Debug)]
+pub enum RequestBody {
+    Whole(Bytes),
+    Streamed(Body),
+}
+
+impl RequestBody {
+    /// The body read whole; a streamed body has nothing read yet.
+    pub fn whole(&self) -> &[u8] {
+        match self {
+            RequestBody::Whole(bytes) => bytes,
+            RequestBody::Streamed(_) => &[],
+        }
+    }
+}
+
+/// What a protocol reads from a request before it is authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The signing name, which is also the audit record's event source (`kms`, `iam`).
+    pub service: &'static str,
+    pub operation: String,
+    /// False for operations the model marks `authtype: none` (AssumeRoleWithWebIdentity): the pipeline asks for no
+    /// signature, and the operation names its caller itself.
+    pub signed: bool,
+}
+
+/// An authenticated (or, for an unsigned operation, anonymous) call, ready for the protocol to run.
+pub struct Call<'a> {
+    pub state: &'a AppState,
+    pub parts: &'a Parts,
+    pub body: RequestBody,
+    pub route: Route,
+    /// The caller's context; `None` only for unsigned operations.
+    pub ctx: Option<RequestContext>,
+    pub origin: &'a Origin,
+}
+
+/// The protocol's answer body, or the error to write in its error shape.
+pub type Answer = Result<Vec<u8>, ApiError>;
+
+/// A protocol's run of one call: asynchronous, since a streamed body is read as it arrives.
+pub type Running<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
+
+/// One AWS wire protocol.
+pub trait Protocol: Send + Sync {
+    /// Whether the request is this protocol's, from its method, host, path and headers alone.
+    fn claims(&self, parts: &Parts) -> bool;
+
+    fn body_limit(&self) -> BodyLimit;
+
+    /// How the protocol's services encode the canonical URI for SigV4 (S3 encodes once, the others twice).
+    fn uri_encoding(&self) -> UriEncoding {
+        UriEncoding::Double
+    }
+
+    /// The service and operation a request names, also noted in `outcome` as soon as they are known (a request
+    /// refused for its shape after that is audited under its service).
+    fn route(&self, parts: &Parts, body: &RequestBody, outcome: &mut Outcome) -> Result<Route, ApiError>;
+
+    /// Authentication failures in the protocol's own codes.
+    fn authentication_error(&self, error: ApiError) -> ApiError {
+        error
+    }
+
+    /// Decodes, authorises and executes the call, filling in what the audit record tells of it.
+    fn execute<'a>(&'a self, call: Call<'a>, outcome: &'a mut Outcome) -> Running<'a>;
+
+    /// The HTTP answer: the body on success, the protocol's error shape otherwise.
+    fn respond(&self, service: &str, answer: Answer, request_id: &str) -> Response;
+}
+
+/// The protocols the server speaks, asked in order which claims a request.
+pub fn standard() -> Vec<&'static dyn Protocol> {
+    vec![&aws_query::AwsQuery, &aws_json::AwsJson]
+}
