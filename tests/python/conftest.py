@@ -8,6 +8,7 @@ import os
 import queue
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -45,9 +46,18 @@ class Keyhaven:
 
     def stop(self):
         if self.process and self.process.poll() is None:
+            undeclared = self.undeclared_errors()
+            assert not undeclared, f"answered error codes the operations' models do not declare: {undeclared}"
             self.process.send_signal(signal.SIGTERM)
             assert self.process.wait(timeout=30) == 0
         self.process = None
+
+    def undeclared_errors(self):
+        """The (service, operation, code) answers this server counted that no model or common error declares."""
+        context = ssl._create_unverified_context() if self.endpoint.startswith("https") else None
+        with urllib.request.urlopen(f"{self.endpoint}/metrics", context=context) as response:
+            text = response.read().decode()
+        return [line for line in text.splitlines() if line.startswith("keyhaven_undeclared_errors_total")]
 
     def client(self, service="kms", **kwargs):
         kwargs.setdefault("aws_access_key_id", "test")

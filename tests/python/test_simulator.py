@@ -200,7 +200,7 @@ def test_invalid_simulations(iam, alice):
             dict(PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/nobody", ActionNames=["kms:Encrypt"]),
             "NoSuchEntity",
         ),
-        (iam.simulate_custom_policy, dict(PolicyInputList=["{"], ActionNames=["kms:Encrypt"]), "MalformedPolicyDocument"),
+        (iam.simulate_custom_policy, dict(PolicyInputList=["{"], ActionNames=["kms:Encrypt"]), "InvalidInput"),
         (
             iam.simulate_custom_policy,
             dict(

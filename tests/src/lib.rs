@@ -140,8 +140,37 @@ impl Server {
         self.child = Some(child);
     }
 
+    /// The (service, operation, code) answers the running server counted that no model or common error declares
+    /// (its `keyhaven_undeclared_errors_total` metric); nothing when it is not running or serves TLS.
+    fn undeclared_errors(&self) -> Vec<String> {
+        use std::io::{Read, Write};
+        let Some(address) = self.endpoint.strip_prefix("http://").filter(|_| self.child.is_some()) else {
+            return Vec::new();
+        };
+        let mut stream = std::net::TcpStream::connect(address).expect("connect for /metrics");
+        write!(stream, "GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n").expect("request /metrics");
+        let mut text = String::new();
+        stream.read_to_string(&mut text).expect("read /metrics");
+        text.lines()
+            .filter(|line| line.starts_with("keyhaven_undeclared_errors_total"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Fails the test if the server answered an error code no model or common error declares.
+    fn check_error_codes(&self) {
+        if !std::thread::panicking() {
+            let undeclared = self.undeclared_errors();
+            assert!(
+                undeclared.is_empty(),
+                "answered error codes the operations' models do not declare: {undeclared:?}"
+            );
+        }
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub fn kill9(&mut self) {
+        self.check_error_codes();
         if let Some(mut child) = self.child.take() {
             child.kill().expect("kill -9");
             child.wait().expect("wait");
@@ -150,6 +179,7 @@ impl Server {
 
     /// SIGTERM and wait for a clean exit; returns whether it exited successfully.
     pub fn terminate(&mut self) -> bool {
+        self.check_error_codes();
         let Some(mut child) = self.child.take() else {
             return false;
         };

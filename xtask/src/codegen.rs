@@ -198,7 +198,14 @@ const RESERVED_TYPES: &[&str] = &[
     "Deserialize",
 ];
 
-const RESERVED_STATICS: &[&str] = &["OPERATIONS", "TARGET_PREFIX", "API_VERSION", "XML_NAMESPACE", "ERRORS"];
+const RESERVED_STATICS: &[&str] = &[
+    "OPERATIONS",
+    "TARGET_PREFIX",
+    "API_VERSION",
+    "XML_NAMESPACE",
+    "ERRORS",
+    "DECLARED_ERRORS",
+];
 
 const KEYWORDS: &[&str] = &[
     "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn", "else",
@@ -586,6 +593,7 @@ impl<'m> Generator<'m> {
             checkable.join(", ")
         )
         .map_err(|e| e.to_string())?;
+        out.push_str(&self.declared_errors()?);
         if self.query {
             out.push_str(&self.error_table()?);
         }
@@ -605,6 +613,35 @@ impl<'m> Generator<'m> {
             .map_err(|e| e.to_string())?;
         }
         Ok(out)
+    }
+
+    /// `DECLARED_ERRORS`: per operation, by name, the codes of the errors it declares, as they go on the wire
+    /// (the `error` trait's `code`, else the shape's name), sorted.
+    fn declared_errors(&self) -> Result<String, String> {
+        let mut operations: Vec<&crate::model::Operation> = self.model.operations.iter().collect();
+        operations.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut table = String::new();
+        for op in operations {
+            let mut codes = op
+                .errors
+                .iter()
+                .map(|name| {
+                    let shape = self.shape(name)?;
+                    let error = shape
+                        .error
+                        .as_ref()
+                        .ok_or_else(|| format!("{} declares {name}, which is not an exception", op.name))?;
+                    Ok(format!("{:?}", error.code.as_deref().unwrap_or(name)))
+                })
+                .collect::<Result<Vec<String>, String>>()?;
+            codes.sort();
+            codes.dedup();
+            writeln!(table, "    ({:?}, &[{}]),", op.name, codes.join(", ")).map_err(|e| e.to_string())?;
+        }
+        Ok(format!(
+            "/// Per operation, by name: the codes of the errors its model declares, sorted.\n\
+             pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[\n{table}];\n\n"
+        ))
     }
 
     /// awsQuery: `ERRORS`, each modeled error's code, HTTP status and fault side from its `error`

@@ -25,6 +25,8 @@ pub struct Operation {
     pub output: Option<String>,
     /// awsQuery: the element inside `<OpResponse>` that holds the output's members.
     pub result_wrapper: Option<String>,
+    /// The exception shapes the operation declares it may answer.
+    pub errors: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -134,6 +136,13 @@ impl Model {
                     .and_then(|o| o.get("resultWrapper"))
                     .and_then(Json::as_str)
                     .map(str::to_owned),
+                errors: op
+                    .get("errors")
+                    .and_then(Json::as_arr)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|e| shape_ref(Some(e)))
+                    .collect(),
             })
             .collect();
         let shapes = json

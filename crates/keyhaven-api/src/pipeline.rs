@@ -382,6 +382,17 @@ pub async fn finish(state: &AppState, mut outcome: Outcome, origin: &Origin, sta
         .record(started.elapsed().as_secs_f64());
     if outcome.result.is_err() {
         metrics::counter!("keyhaven_errors_total", "service" => outcome.service, "code" => code).increment(1);
+        // An answer AWS would not give: the test harnesses fail on any.
+        if crate::error::is_undeclared(outcome.service, operation, code) {
+            tracing::warn!(
+                service = outcome.service,
+                operation,
+                code,
+                "answered an error code the operation's model does not declare"
+            );
+            metrics::counter!("keyhaven_undeclared_errors_total", "service" => outcome.service, "operation" => operation, "code" => code)
+                .increment(1);
+        }
     }
     let recipient = outcome
         .principal

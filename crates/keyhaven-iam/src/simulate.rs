@@ -169,9 +169,13 @@ struct Source {
 }
 
 impl Source {
-    /// A document from the request; malformed ones are the caller's MalformedPolicyDocument.
+    /// A document from the request. A malformed one is the caller's InvalidInput: the simulation operations
+    /// declare only InvalidInput and PolicyEvaluation (the IAM model), not MalformedPolicyDocument.
     fn input(label: String, kind: PolicySourceType, text: &str, policy: PolicyKind) -> Result<Self, IamError> {
-        let document = validate_policy(text, policy, MAX_INPUT_POLICY_CHARS)?;
+        let document = validate_policy(text, policy, MAX_INPUT_POLICY_CHARS).map_err(|e| match e {
+            IamError::MalformedPolicyDocument(message) => IamError::InvalidInput(message),
+            other => other,
+        })?;
         Ok(Self::located(label.clone(), label, kind, document, text))
     }
 
@@ -1209,12 +1213,12 @@ mod tests {
             (
                 "malformed identity policy",
                 custom(&|i| i.policy_input_list = vec!["{".into()]),
-                "MalformedPolicyDocument",
+                "InvalidInput",
             ),
             (
                 "identity policy with a principal",
                 custom(&|i| i.policy_input_list = resource_policy.iter().cloned().collect()),
-                "MalformedPolicyDocument",
+                "InvalidInput",
             ),
             (
                 "resource policy without a principal",
@@ -1222,7 +1226,7 @@ mod tests {
                     i.caller_arn = Some(arn("user/alice"));
                     i.resource_policy = Some(ALLOW_KMS.into());
                 }),
-                "MalformedPolicyDocument",
+                "InvalidInput",
             ),
         ];
         for (label, error, expected) in cases {

@@ -3359,6 +3359,904 @@ impl Validate for UploadSigningCertificateRequest {
 
 shapes::checked_structures!("iam": AcceptDelegationRequestRequest, AddClientIDToOpenIDConnectProviderRequest, AddRoleToInstanceProfileRequest, AddUserToGroupRequest, AssociateDelegationRequestRequest, AttachGroupPolicyRequest, AttachRolePolicyRequest, AttachUserPolicyRequest, ChangePasswordRequest, ContextEntry, CreateAccessKeyRequest, CreateAccountAliasRequest, CreateDelegationRequestRequest, CreateGroupRequest, CreateInstanceProfileRequest, CreateLoginProfileRequest, CreateOpenIDConnectProviderRequest, CreatePolicyRequest, CreatePolicyVersionRequest, CreateRoleRequest, CreateSAMLProviderRequest, CreateServiceLinkedRoleRequest, CreateServiceSpecificCredentialRequest, CreateUserRequest, CreateVirtualMFADeviceRequest, DeactivateMFADeviceRequest, DelegationPermission, DeleteAccessKeyRequest, DeleteAccountAliasRequest, DeleteGroupPolicyRequest, DeleteGroupRequest, DeleteInstanceProfileRequest, DeleteLoginProfileRequest, DeleteOpenIDConnectProviderRequest, DeletePolicyRequest, DeletePolicyVersionRequest, DeleteRolePermissionsBoundaryRequest, DeleteRolePolicyRequest, DeleteRoleRequest, DeleteSAMLProviderRequest, DeleteSSHPublicKeyRequest, DeleteServerCertificateRequest, DeleteServiceLinkedRoleRequest, DeleteServiceSpecificCredentialRequest, DeleteSigningCertificateRequest, DeleteUserPermissionsBoundaryRequest, DeleteUserPolicyRequest, DeleteUserRequest, DeleteVirtualMFADeviceRequest, DetachGroupPolicyRequest, DetachRolePolicyRequest, DetachUserPolicyRequest, DisableOrganizationsRootCredentialsManagementRequest, DisableOrganizationsRootSessionsRequest, EnableMFADeviceRequest, EnableOrganizationsRootCredentialsManagementRequest, EnableOrganizationsRootSessionsRequest, GenerateOrganizationsAccessReportRequest, GenerateServiceLastAccessedDetailsRequest, GetAccessKeyLastUsedRequest, GetAccountAuthorizationDetailsRequest, GetContextKeysForCustomPolicyRequest, GetContextKeysForPrincipalPolicyRequest, GetDelegationRequestRequest, GetGroupPolicyRequest, GetGroupRequest, GetHumanReadableSummaryRequest, GetInstanceProfileRequest, GetLoginProfileRequest, GetMFADeviceRequest, GetOpenIDConnectProviderRequest, GetOrganizationsAccessReportRequest, GetPolicyRequest, GetPolicyVersionRequest, GetRolePolicyRequest, GetRoleRequest, GetSAMLProviderRequest, GetSSHPublicKeyRequest, GetServerCertificateRequest, GetServiceLastAccessedDetailsRequest, GetServiceLastAccessedDetailsWithEntitiesRequest, GetServiceLinkedRoleDeletionStatusRequest, GetUserPolicyRequest, GetUserRequest, ListAccessKeysRequest, ListAccountAliasesRequest, ListAttachedGroupPoliciesRequest, ListAttachedRolePoliciesRequest, ListAttachedUserPoliciesRequest, ListDelegationRequestsRequest, ListEntitiesForPolicyRequest, ListGroupPoliciesRequest, ListGroupsForUserRequest, ListGroupsRequest, ListInstanceProfileTagsRequest, ListInstanceProfilesForRoleRequest, ListInstanceProfilesRequest, ListMFADeviceTagsRequest, ListMFADevicesRequest, ListOpenIDConnectProviderTagsRequest, ListOpenIDConnectProvidersRequest, ListOrganizationsFeaturesRequest, ListPoliciesGrantingServiceAccessRequest, ListPoliciesRequest, ListPolicyTagsRequest, ListPolicyVersionsRequest, ListRolePoliciesRequest, ListRoleTagsRequest, ListRolesRequest, ListSAMLProviderTagsRequest, ListSAMLProvidersRequest, ListSSHPublicKeysRequest, ListServerCertificateTagsRequest, ListServerCertificatesRequest, ListServiceSpecificCredentialsRequest, ListSigningCertificatesRequest, ListUserPoliciesRequest, ListUserTagsRequest, ListUsersRequest, ListVirtualMFADevicesRequest, PolicyParameter, PutGroupPolicyRequest, PutRolePermissionsBoundaryRequest, PutRolePolicyRequest, PutUserPermissionsBoundaryRequest, PutUserPolicyRequest, RejectDelegationRequestRequest, RemoveClientIDFromOpenIDConnectProviderRequest, RemoveRoleFromInstanceProfileRequest, RemoveUserFromGroupRequest, ResetServiceSpecificCredentialRequest, ResyncMFADeviceRequest, SendDelegationTokenRequest, SetDefaultPolicyVersionRequest, SetSecurityTokenServicePreferencesRequest, SimulateCustomPolicyRequest, SimulatePrincipalPolicyRequest, Tag, TagInstanceProfileRequest, TagMFADeviceRequest, TagOpenIDConnectProviderRequest, TagPolicyRequest, TagRoleRequest, TagSAMLProviderRequest, TagServerCertificateRequest, TagUserRequest, UntagInstanceProfileRequest, UntagMFADeviceRequest, UntagOpenIDConnectProviderRequest, UntagPolicyRequest, UntagRoleRequest, UntagSAMLProviderRequest, UntagServerCertificateRequest, UntagUserRequest, UpdateAccessKeyRequest, UpdateAccountPasswordPolicyRequest, UpdateAssumeRolePolicyRequest, UpdateDelegationRequestRequest, UpdateGroupRequest, UpdateLoginProfileRequest, UpdateOpenIDConnectProviderThumbprintRequest, UpdateRoleDescriptionRequest, UpdateRoleRequest, UpdateSAMLProviderRequest, UpdateSSHPublicKeyRequest, UpdateServerCertificateRequest, UpdateServiceSpecificCredentialRequest, UpdateSigningCertificateRequest, UpdateUserRequest, UploadSSHPublicKeyRequest, UploadServerCertificateRequest, UploadSigningCertificateRequest);
 
+/// Per operation, by name: the codes of the errors its model declares, sorted.
+pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
+    (
+        "AcceptDelegationRequest",
+        &["ConcurrentModification", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "AddClientIDToOpenIDConnectProvider",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "AddRoleToInstanceProfile",
+        &[
+            "EntityAlreadyExists",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+            "UnmodifiableEntity",
+        ],
+    ),
+    ("AddUserToGroup", &["LimitExceeded", "NoSuchEntity", "ServiceFailure"]),
+    (
+        "AssociateDelegationRequest",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "AttachGroupPolicy",
+        &[
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "PolicyNotAttachable",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "AttachRolePolicy",
+        &[
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "PolicyNotAttachable",
+            "ServiceFailure",
+            "UnmodifiableEntity",
+        ],
+    ),
+    (
+        "AttachUserPolicy",
+        &[
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "PolicyNotAttachable",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "ChangePassword",
+        &[
+            "EntityTemporarilyUnmodifiable",
+            "InvalidUserType",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "PasswordPolicyViolation",
+            "ServiceFailure",
+        ],
+    ),
+    ("CreateAccessKey", &["LimitExceeded", "NoSuchEntity", "ServiceFailure"]),
+    (
+        "CreateAccountAlias",
+        &[
+            "ConcurrentModification",
+            "EntityAlreadyExists",
+            "LimitExceeded",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "CreateDelegationRequest",
+        &[
+            "ConcurrentModification",
+            "EntityAlreadyExists",
+            "InvalidInput",
+            "LimitExceeded",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "CreateGroup",
+        &["EntityAlreadyExists", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "CreateInstanceProfile",
+        &[
+            "ConcurrentModification",
+            "EntityAlreadyExists",
+            "InvalidInput",
+            "LimitExceeded",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "CreateLoginProfile",
+        &[
+            "EntityAlreadyExists",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "PasswordPolicyViolation",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "CreateOpenIDConnectProvider",
+        &[
+            "ConcurrentModification",
+            "EntityAlreadyExists",
+            "InvalidInput",
+            "LimitExceeded",
+            "OpenIdIdpCommunicationError",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "CreatePolicy",
+        &[
+            "ConcurrentModification",
+            "EntityAlreadyExists",
+            "InvalidInput",
+            "LimitExceeded",
+            "MalformedPolicyDocument",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "CreatePolicyVersion",
+        &[
+            "InvalidInput",
+            "LimitExceeded",
+            "MalformedPolicyDocument",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "CreateRole",
+        &[
+            "ConcurrentModification",
+            "EntityAlreadyExists",
+            "InvalidInput",
+            "LimitExceeded",
+            "MalformedPolicyDocument",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "CreateSAMLProvider",
+        &[
+            "ConcurrentModification",
+            "EntityAlreadyExists",
+            "InvalidInput",
+            "LimitExceeded",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "CreateServiceLinkedRole",
+        &["InvalidInput", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "CreateServiceSpecificCredential",
+        &["LimitExceeded", "NoSuchEntity", "NotSupportedService"],
+    ),
+    (
+        "CreateUser",
+        &[
+            "ConcurrentModification",
+            "EntityAlreadyExists",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "CreateVirtualMFADevice",
+        &[
+            "ConcurrentModification",
+            "EntityAlreadyExists",
+            "InvalidInput",
+            "LimitExceeded",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "DeactivateMFADevice",
+        &[
+            "ConcurrentModification",
+            "EntityTemporarilyUnmodifiable",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    ("DeleteAccessKey", &["LimitExceeded", "NoSuchEntity", "ServiceFailure"]),
+    (
+        "DeleteAccountAlias",
+        &[
+            "ConcurrentModification",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "DeleteAccountPasswordPolicy",
+        &["LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "DeleteGroup",
+        &["DeleteConflict", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "DeleteGroupPolicy",
+        &["LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "DeleteInstanceProfile",
+        &["DeleteConflict", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "DeleteLoginProfile",
+        &[
+            "EntityTemporarilyUnmodifiable",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "DeleteOpenIDConnectProvider",
+        &["InvalidInput", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "DeletePolicy",
+        &[
+            "DeleteConflict",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "DeletePolicyVersion",
+        &[
+            "DeleteConflict",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "DeleteRole",
+        &[
+            "ConcurrentModification",
+            "DeleteConflict",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+            "UnmodifiableEntity",
+        ],
+    ),
+    (
+        "DeleteRolePermissionsBoundary",
+        &["NoSuchEntity", "ServiceFailure", "UnmodifiableEntity"],
+    ),
+    (
+        "DeleteRolePolicy",
+        &["LimitExceeded", "NoSuchEntity", "ServiceFailure", "UnmodifiableEntity"],
+    ),
+    (
+        "DeleteSAMLProvider",
+        &["InvalidInput", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    ("DeleteSSHPublicKey", &["NoSuchEntity"]),
+    (
+        "DeleteServerCertificate",
+        &["DeleteConflict", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "DeleteServiceLinkedRole",
+        &["LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    ("DeleteServiceSpecificCredential", &["NoSuchEntity"]),
+    (
+        "DeleteSigningCertificate",
+        &[
+            "ConcurrentModification",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "DeleteUser",
+        &[
+            "ConcurrentModification",
+            "DeleteConflict",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    ("DeleteUserPermissionsBoundary", &["NoSuchEntity", "ServiceFailure"]),
+    ("DeleteUserPolicy", &["LimitExceeded", "NoSuchEntity", "ServiceFailure"]),
+    (
+        "DeleteVirtualMFADevice",
+        &[
+            "ConcurrentModification",
+            "DeleteConflict",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "DetachGroupPolicy",
+        &["InvalidInput", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "DetachRolePolicy",
+        &[
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+            "UnmodifiableEntity",
+        ],
+    ),
+    (
+        "DetachUserPolicy",
+        &["InvalidInput", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "DisableOrganizationsRootCredentialsManagement",
+        &[
+            "AccountNotManagementOrDelegatedAdministratorException",
+            "OrganizationNotFoundException",
+            "OrganizationNotInAllFeaturesModeException",
+            "ServiceAccessNotEnabledException",
+        ],
+    ),
+    (
+        "DisableOrganizationsRootSessions",
+        &[
+            "AccountNotManagementOrDelegatedAdministratorException",
+            "OrganizationNotFoundException",
+            "OrganizationNotInAllFeaturesModeException",
+            "ServiceAccessNotEnabledException",
+        ],
+    ),
+    ("DisableOutboundWebIdentityFederation", &["FeatureDisabled"]),
+    (
+        "EnableMFADevice",
+        &[
+            "ConcurrentModification",
+            "EntityAlreadyExists",
+            "EntityTemporarilyUnmodifiable",
+            "InvalidAuthenticationCode",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "EnableOrganizationsRootCredentialsManagement",
+        &[
+            "AccountNotManagementOrDelegatedAdministratorException",
+            "CallerIsNotManagementAccountException",
+            "OrganizationNotFoundException",
+            "OrganizationNotInAllFeaturesModeException",
+            "ServiceAccessNotEnabledException",
+        ],
+    ),
+    (
+        "EnableOrganizationsRootSessions",
+        &[
+            "AccountNotManagementOrDelegatedAdministratorException",
+            "CallerIsNotManagementAccountException",
+            "OrganizationNotFoundException",
+            "OrganizationNotInAllFeaturesModeException",
+            "ServiceAccessNotEnabledException",
+        ],
+    ),
+    ("EnableOutboundWebIdentityFederation", &["FeatureEnabled"]),
+    ("GenerateCredentialReport", &["LimitExceeded", "ServiceFailure"]),
+    ("GenerateOrganizationsAccessReport", &["ReportGenerationLimitExceeded"]),
+    ("GenerateServiceLastAccessedDetails", &["InvalidInput", "NoSuchEntity"]),
+    ("GetAccessKeyLastUsed", &[]),
+    ("GetAccountAuthorizationDetails", &["ServiceFailure"]),
+    ("GetAccountPasswordPolicy", &["NoSuchEntity", "ServiceFailure"]),
+    ("GetAccountSummary", &["ServiceFailure"]),
+    ("GetContextKeysForCustomPolicy", &["InvalidInput"]),
+    ("GetContextKeysForPrincipalPolicy", &["InvalidInput", "NoSuchEntity"]),
+    (
+        "GetCredentialReport",
+        &[
+            "ReportExpired",
+            "ReportInProgress",
+            "ReportNotPresent",
+            "ServiceFailure",
+        ],
+    ),
+    ("GetDelegationRequest", &["NoSuchEntity", "ServiceFailure"]),
+    ("GetGroup", &["NoSuchEntity", "ServiceFailure"]),
+    ("GetGroupPolicy", &["NoSuchEntity", "ServiceFailure"]),
+    (
+        "GetHumanReadableSummary",
+        &["InvalidInput", "NoSuchEntity", "ServiceFailure"],
+    ),
+    ("GetInstanceProfile", &["NoSuchEntity", "ServiceFailure"]),
+    ("GetLoginProfile", &["NoSuchEntity", "ServiceFailure"]),
+    ("GetMFADevice", &["NoSuchEntity", "ServiceFailure"]),
+    (
+        "GetOpenIDConnectProvider",
+        &["InvalidInput", "NoSuchEntity", "ServiceFailure"],
+    ),
+    ("GetOrganizationsAccessReport", &["NoSuchEntity"]),
+    ("GetOutboundWebIdentityFederationInfo", &["FeatureDisabled"]),
+    ("GetPolicy", &["InvalidInput", "NoSuchEntity", "ServiceFailure"]),
+    ("GetPolicyVersion", &["InvalidInput", "NoSuchEntity", "ServiceFailure"]),
+    ("GetRole", &["NoSuchEntity", "ServiceFailure"]),
+    ("GetRolePolicy", &["NoSuchEntity", "ServiceFailure"]),
+    ("GetSAMLProvider", &["InvalidInput", "NoSuchEntity", "ServiceFailure"]),
+    ("GetSSHPublicKey", &["NoSuchEntity", "UnrecognizedPublicKeyEncoding"]),
+    ("GetServerCertificate", &["NoSuchEntity", "ServiceFailure"]),
+    ("GetServiceLastAccessedDetails", &["InvalidInput", "NoSuchEntity"]),
+    (
+        "GetServiceLastAccessedDetailsWithEntities",
+        &["InvalidInput", "NoSuchEntity"],
+    ),
+    (
+        "GetServiceLinkedRoleDeletionStatus",
+        &["InvalidInput", "NoSuchEntity", "ServiceFailure"],
+    ),
+    ("GetUser", &["NoSuchEntity", "ServiceFailure"]),
+    ("GetUserPolicy", &["NoSuchEntity", "ServiceFailure"]),
+    ("ListAccessKeys", &["NoSuchEntity", "ServiceFailure"]),
+    ("ListAccountAliases", &["ServiceFailure"]),
+    (
+        "ListAttachedGroupPolicies",
+        &["InvalidInput", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "ListAttachedRolePolicies",
+        &["InvalidInput", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "ListAttachedUserPolicies",
+        &["InvalidInput", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "ListDelegationRequests",
+        &["InvalidInput", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "ListEntitiesForPolicy",
+        &["InvalidInput", "NoSuchEntity", "ServiceFailure"],
+    ),
+    ("ListGroupPolicies", &["NoSuchEntity", "ServiceFailure"]),
+    ("ListGroups", &["ServiceFailure"]),
+    ("ListGroupsForUser", &["NoSuchEntity", "ServiceFailure"]),
+    ("ListInstanceProfileTags", &["NoSuchEntity", "ServiceFailure"]),
+    ("ListInstanceProfiles", &["ServiceFailure"]),
+    ("ListInstanceProfilesForRole", &["NoSuchEntity", "ServiceFailure"]),
+    ("ListMFADeviceTags", &["InvalidInput", "NoSuchEntity", "ServiceFailure"]),
+    ("ListMFADevices", &["NoSuchEntity", "ServiceFailure"]),
+    (
+        "ListOpenIDConnectProviderTags",
+        &["InvalidInput", "NoSuchEntity", "ServiceFailure"],
+    ),
+    ("ListOpenIDConnectProviders", &["ServiceFailure"]),
+    (
+        "ListOrganizationsFeatures",
+        &[
+            "AccountNotManagementOrDelegatedAdministratorException",
+            "OrganizationNotFoundException",
+            "OrganizationNotInAllFeaturesModeException",
+            "ServiceAccessNotEnabledException",
+        ],
+    ),
+    ("ListPolicies", &["ServiceFailure"]),
+    ("ListPoliciesGrantingServiceAccess", &["InvalidInput", "NoSuchEntity"]),
+    ("ListPolicyTags", &["InvalidInput", "NoSuchEntity", "ServiceFailure"]),
+    (
+        "ListPolicyVersions",
+        &["InvalidInput", "NoSuchEntity", "ServiceFailure"],
+    ),
+    ("ListRolePolicies", &["NoSuchEntity", "ServiceFailure"]),
+    ("ListRoleTags", &["NoSuchEntity", "ServiceFailure"]),
+    ("ListRoles", &["ServiceFailure"]),
+    (
+        "ListSAMLProviderTags",
+        &["InvalidInput", "NoSuchEntity", "ServiceFailure"],
+    ),
+    ("ListSAMLProviders", &["ServiceFailure"]),
+    ("ListSSHPublicKeys", &["NoSuchEntity"]),
+    ("ListServerCertificateTags", &["NoSuchEntity", "ServiceFailure"]),
+    ("ListServerCertificates", &["ServiceFailure"]),
+    (
+        "ListServiceSpecificCredentials",
+        &["NoSuchEntity", "NotSupportedService"],
+    ),
+    ("ListSigningCertificates", &["NoSuchEntity", "ServiceFailure"]),
+    ("ListUserPolicies", &["NoSuchEntity", "ServiceFailure"]),
+    ("ListUserTags", &["NoSuchEntity", "ServiceFailure"]),
+    ("ListUsers", &["ServiceFailure"]),
+    ("ListVirtualMFADevices", &[]),
+    (
+        "PutGroupPolicy",
+        &[
+            "LimitExceeded",
+            "MalformedPolicyDocument",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "PutRolePermissionsBoundary",
+        &[
+            "InvalidInput",
+            "NoSuchEntity",
+            "PolicyNotAttachable",
+            "ServiceFailure",
+            "UnmodifiableEntity",
+        ],
+    ),
+    (
+        "PutRolePolicy",
+        &[
+            "LimitExceeded",
+            "MalformedPolicyDocument",
+            "NoSuchEntity",
+            "ServiceFailure",
+            "UnmodifiableEntity",
+        ],
+    ),
+    (
+        "PutUserPermissionsBoundary",
+        &["InvalidInput", "NoSuchEntity", "PolicyNotAttachable", "ServiceFailure"],
+    ),
+    (
+        "PutUserPolicy",
+        &[
+            "LimitExceeded",
+            "MalformedPolicyDocument",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "RejectDelegationRequest",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "RemoveClientIDFromOpenIDConnectProvider",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "RemoveRoleFromInstanceProfile",
+        &["LimitExceeded", "NoSuchEntity", "ServiceFailure", "UnmodifiableEntity"],
+    ),
+    (
+        "RemoveUserFromGroup",
+        &["LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    ("ResetServiceSpecificCredential", &["NoSuchEntity"]),
+    (
+        "ResyncMFADevice",
+        &[
+            "ConcurrentModification",
+            "InvalidAuthenticationCode",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "SendDelegationToken",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "SetDefaultPolicyVersion",
+        &["InvalidInput", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    ("SetSecurityTokenServicePreferences", &["ServiceFailure"]),
+    ("SimulateCustomPolicy", &["InvalidInput", "PolicyEvaluation"]),
+    (
+        "SimulatePrincipalPolicy",
+        &["InvalidInput", "NoSuchEntity", "PolicyEvaluation"],
+    ),
+    (
+        "TagInstanceProfile",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "TagMFADevice",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "TagOpenIDConnectProvider",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "TagPolicy",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "TagRole",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "TagSAMLProvider",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "TagServerCertificate",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "TagUser",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "UntagInstanceProfile",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "UntagMFADevice",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "UntagOpenIDConnectProvider",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "UntagPolicy",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "UntagRole",
+        &["ConcurrentModification", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "UntagSAMLProvider",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "UntagServerCertificate",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "UntagUser",
+        &["ConcurrentModification", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "UpdateAccessKey",
+        &["InvalidInput", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "UpdateAccountPasswordPolicy",
+        &[
+            "LimitExceeded",
+            "MalformedPolicyDocument",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "UpdateAssumeRolePolicy",
+        &[
+            "LimitExceeded",
+            "MalformedPolicyDocument",
+            "NoSuchEntity",
+            "ServiceFailure",
+            "UnmodifiableEntity",
+        ],
+    ),
+    (
+        "UpdateDelegationRequest",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "UpdateGroup",
+        &["EntityAlreadyExists", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "UpdateLoginProfile",
+        &[
+            "EntityTemporarilyUnmodifiable",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "PasswordPolicyViolation",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "UpdateOpenIDConnectProviderThumbprint",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    ("UpdateRole", &["NoSuchEntity", "ServiceFailure", "UnmodifiableEntity"]),
+    (
+        "UpdateRoleDescription",
+        &["NoSuchEntity", "ServiceFailure", "UnmodifiableEntity"],
+    ),
+    (
+        "UpdateSAMLProvider",
+        &[
+            "ConcurrentModification",
+            "InvalidInput",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    ("UpdateSSHPublicKey", &["InvalidInput", "NoSuchEntity"]),
+    (
+        "UpdateServerCertificate",
+        &["EntityAlreadyExists", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    ("UpdateServiceSpecificCredential", &["NoSuchEntity"]),
+    (
+        "UpdateSigningCertificate",
+        &["InvalidInput", "LimitExceeded", "NoSuchEntity", "ServiceFailure"],
+    ),
+    (
+        "UpdateUser",
+        &[
+            "ConcurrentModification",
+            "EntityAlreadyExists",
+            "EntityTemporarilyUnmodifiable",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "UploadSSHPublicKey",
+        &[
+            "DuplicateSSHPublicKey",
+            "InvalidPublicKey",
+            "LimitExceeded",
+            "NoSuchEntity",
+            "UnrecognizedPublicKeyEncoding",
+        ],
+    ),
+    (
+        "UploadServerCertificate",
+        &[
+            "ConcurrentModification",
+            "EntityAlreadyExists",
+            "InvalidInput",
+            "KeyPairMismatch",
+            "LimitExceeded",
+            "MalformedCertificate",
+            "ServiceFailure",
+        ],
+    ),
+    (
+        "UploadSigningCertificate",
+        &[
+            "ConcurrentModification",
+            "DuplicateCertificate",
+            "EntityAlreadyExists",
+            "InvalidCertificate",
+            "LimitExceeded",
+            "MalformedCertificate",
+            "NoSuchEntity",
+            "ServiceFailure",
+        ],
+    ),
+];
+
 /// Every modeled error as `(code, HTTP status, sender fault)`, by code.
 pub const ERRORS: &[(&str, u16, bool)] = &[
     ("AccountNotManagementOrDelegatedAdministratorException", 400, true),

@@ -385,6 +385,123 @@ impl Validate for UpdateServiceSettingRequest {
 
 shapes::checked_structures!("ssm": AddTagsToResourceRequest, DeleteParameterRequest, DeleteParametersRequest, DescribeParametersRequest, GetParameterHistoryRequest, GetParameterRequest, GetParametersByPathRequest, GetParametersRequest, GetServiceSettingRequest, LabelParameterVersionRequest, ListTagsForResourceRequest, ParameterStringFilter, ParametersFilter, PutParameterRequest, RemoveTagsFromResourceRequest, ResetServiceSettingRequest, Tag, UnlabelParameterVersionRequest, UpdateServiceSettingRequest);
 
+/// Per operation, by name: the codes of the errors its model declares, sorted.
+pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
+    (
+        "AddTagsToResource",
+        &[
+            "InternalServerError",
+            "InvalidResourceId",
+            "InvalidResourceType",
+            "TooManyTagsError",
+            "TooManyUpdates",
+        ],
+    ),
+    ("DeleteParameter", &["InternalServerError", "ParameterNotFound"]),
+    ("DeleteParameters", &["InternalServerError"]),
+    (
+        "DescribeParameters",
+        &[
+            "InternalServerError",
+            "InvalidFilterKey",
+            "InvalidFilterOption",
+            "InvalidFilterValue",
+            "InvalidNextToken",
+        ],
+    ),
+    (
+        "GetParameter",
+        &[
+            "InternalServerError",
+            "InvalidKeyId",
+            "ParameterNotFound",
+            "ParameterVersionNotFound",
+        ],
+    ),
+    (
+        "GetParameterHistory",
+        &[
+            "InternalServerError",
+            "InvalidKeyId",
+            "InvalidNextToken",
+            "ParameterNotFound",
+        ],
+    ),
+    ("GetParameters", &["InternalServerError", "InvalidKeyId"]),
+    (
+        "GetParametersByPath",
+        &[
+            "InternalServerError",
+            "InvalidFilterKey",
+            "InvalidFilterOption",
+            "InvalidFilterValue",
+            "InvalidKeyId",
+            "InvalidNextToken",
+        ],
+    ),
+    ("GetServiceSetting", &["InternalServerError", "ServiceSettingNotFound"]),
+    (
+        "LabelParameterVersion",
+        &[
+            "InternalServerError",
+            "ParameterNotFound",
+            "ParameterVersionLabelLimitExceeded",
+            "ParameterVersionNotFound",
+            "TooManyUpdates",
+        ],
+    ),
+    (
+        "ListTagsForResource",
+        &["InternalServerError", "InvalidResourceId", "InvalidResourceType"],
+    ),
+    (
+        "PutParameter",
+        &[
+            "HierarchyLevelLimitExceededException",
+            "HierarchyTypeMismatchException",
+            "IncompatiblePolicyException",
+            "InternalServerError",
+            "InvalidAllowedPatternException",
+            "InvalidKeyId",
+            "InvalidPolicyAttributeException",
+            "InvalidPolicyTypeException",
+            "ParameterAlreadyExists",
+            "ParameterLimitExceeded",
+            "ParameterMaxVersionLimitExceeded",
+            "ParameterPatternMismatchException",
+            "PoliciesLimitExceededException",
+            "TooManyUpdates",
+            "UnsupportedParameterType",
+        ],
+    ),
+    (
+        "RemoveTagsFromResource",
+        &[
+            "InternalServerError",
+            "InvalidResourceId",
+            "InvalidResourceType",
+            "TooManyUpdates",
+        ],
+    ),
+    (
+        "ResetServiceSetting",
+        &["InternalServerError", "ServiceSettingNotFound", "TooManyUpdates"],
+    ),
+    (
+        "UnlabelParameterVersion",
+        &[
+            "InternalServerError",
+            "ParameterNotFound",
+            "ParameterVersionNotFound",
+            "TooManyUpdates",
+        ],
+    ),
+    (
+        "UpdateServiceSetting",
+        &["InternalServerError", "ServiceSettingNotFound", "TooManyUpdates"],
+    ),
+];
+
 static RESOURCE_TYPE_FOR_TAGGING: Rule = Rule::NONE.values(&[
     "Document",
     "ManagedInstance",

@@ -350,6 +350,71 @@ impl Validate for Tag {
 
 shapes::checked_structures!("sts": AssumeRoleRequest, AssumeRoleWithSAMLRequest, AssumeRoleWithWebIdentityRequest, AssumeRootRequest, DecodeAuthorizationMessageRequest, GetAccessKeyInfoRequest, GetCallerIdentityRequest, GetDelegatedAccessTokenRequest, GetFederationTokenRequest, GetSessionTokenRequest, GetWebIdentityTokenRequest, PolicyDescriptorType, ProvidedContext, Tag);
 
+/// Per operation, by name: the codes of the errors its model declares, sorted.
+pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
+    (
+        "AssumeRole",
+        &[
+            "ExpiredTokenException",
+            "MalformedPolicyDocument",
+            "PackedPolicyTooLarge",
+            "RegionDisabledException",
+        ],
+    ),
+    (
+        "AssumeRoleWithSAML",
+        &[
+            "ExpiredTokenException",
+            "IDPRejectedClaim",
+            "InvalidIdentityToken",
+            "MalformedPolicyDocument",
+            "PackedPolicyTooLarge",
+            "RegionDisabledException",
+        ],
+    ),
+    (
+        "AssumeRoleWithWebIdentity",
+        &[
+            "ExpiredTokenException",
+            "IDPCommunicationError",
+            "IDPRejectedClaim",
+            "InvalidIdentityToken",
+            "MalformedPolicyDocument",
+            "PackedPolicyTooLarge",
+            "RegionDisabledException",
+        ],
+    ),
+    ("AssumeRoot", &["ExpiredTokenException", "RegionDisabledException"]),
+    ("DecodeAuthorizationMessage", &["InvalidAuthorizationMessageException"]),
+    ("GetAccessKeyInfo", &[]),
+    ("GetCallerIdentity", &[]),
+    (
+        "GetDelegatedAccessToken",
+        &[
+            "ExpiredTradeInTokenException",
+            "PackedPolicyTooLarge",
+            "RegionDisabledException",
+        ],
+    ),
+    (
+        "GetFederationToken",
+        &[
+            "MalformedPolicyDocument",
+            "PackedPolicyTooLarge",
+            "RegionDisabledException",
+        ],
+    ),
+    ("GetSessionToken", &["RegionDisabledException"]),
+    (
+        "GetWebIdentityToken",
+        &[
+            "JWTPayloadSizeExceededException",
+            "OutboundWebIdentityFederationDisabledException",
+            "SessionDurationEscalationException",
+        ],
+    ),
+];
+
 /// Every modeled error as `(code, HTTP status, sender fault)`, by code.
 pub const ERRORS: &[(&str, u16, bool)] = &[
     ("ExpiredTokenException", 400, true),
