@@ -6,6 +6,7 @@
 # Settings (environment): DURATION (s, default 10), CONCURRENCY (default 32), WARMUP (s, default 1),
 # OPERATIONS (default encrypt,decrypt,generate-data-key), PLAINTEXT_BYTES (default 32), BENCH_THREADS (load-generator
 # runtime threads; default one per core). Everything listens on and talks to 127.0.0.1 only.
+# KEYHAVEN_BIN: a built binary to measure instead of this tree's (such as an older commit's).
 set -euo pipefail
 
 DURATION="${DURATION:-10}"
@@ -25,7 +26,7 @@ done
 echo "== building (release): keyhaven, kms-bench" >&2
 cargo build --release --quiet -p keyhaven -p keyhaven-bench
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
-keyhaven_bin="$target_dir/release/keyhaven"
+keyhaven_bin="${KEYHAVEN_BIN:-$target_dir/release/keyhaven}"
 bench_bin="$target_dir/release/kms-bench"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/keyhaven-kms-bench.XXXXXX")"

@@ -11,6 +11,7 @@
 # OPERATIONS (default get-secret-value,put-secret-value), SECRETS (default 1000), SEED_CONCURRENCY (requests in flight
 # while seeding, default 64), BENCH_THREADS (load-generator runtime threads; default one per core). Everything listens
 # on and talks to 127.0.0.1 only.
+# KEYHAVEN_BIN: a built binary to measure instead of this tree's (such as an older commit's).
 set -euo pipefail
 
 DURATION="${DURATION:-10}"
@@ -31,7 +32,7 @@ done
 echo "== building (release): keyhaven, secrets-bench" >&2
 cargo build --release --quiet -p keyhaven -p keyhaven-bench
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
-keyhaven_bin="$target_dir/release/keyhaven"
+keyhaven_bin="${KEYHAVEN_BIN:-$target_dir/release/keyhaven}"
 bench_bin="$target_dir/release/secrets-bench"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/keyhaven-secrets-bench.XXXXXX")"

@@ -16,6 +16,7 @@
 # FIRST_PAGE_CALLS (default 50), WALKS (default 5), WALK_BUDGET (s; no further walk starts after this, default 60),
 # SSM_PARAMETER_LIMIT (keyhaven's Standard-parameter quota for the run, default 2000000), BENCH_THREADS
 # (load-generator runtime threads; default one per core). Everything listens on and talks to 127.0.0.1 only.
+# KEYHAVEN_BIN: a built binary to measure instead of this tree's (such as an older commit's).
 #
 # Disk: keyhaven's data directory (under TMPDIR) grows by about 3 KB per parameter put (parameter and version
 # records, change event, audit record) and about 1 KB (the audit record) per other request: some 3 GB for the default
@@ -47,7 +48,7 @@ small=$((MOTO_SEED_COUNT < SEED_COUNT ? MOTO_SEED_COUNT : SEED_COUNT))
 echo "== building (release): keyhaven, ssm-bench" >&2
 cargo build --release --quiet -p keyhaven -p keyhaven-bench
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
-keyhaven_bin="$target_dir/release/keyhaven"
+keyhaven_bin="${KEYHAVEN_BIN:-$target_dir/release/keyhaven}"
 bench_bin="$target_dir/release/ssm-bench"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/keyhaven-ssm-bench.XXXXXX")"
