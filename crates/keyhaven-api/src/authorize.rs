@@ -200,11 +200,7 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
 }
 
 fn unsupported(operation: &str) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::BAD_REQUEST,
-        "InvalidAction",
-        format!("{operation} is not supported by this server yet."),
-    )
+    ApiError::unserved("InvalidAction", operation)
 }
 
 /// The path of the entity a Create operation makes (its ARN includes it).

@@ -88,6 +88,9 @@ pub struct ApiError {
     pub message: String,
     /// awsQuery: the error belongs to AWS's generic fault namespace, not the service's.
     pub aws_fault: bool,
+    /// An operation, or a feature of one, that keyhaven does not serve yet: AWS would answer the request, so the
+    /// code is not judged against what the operation declares.
+    pub unserved: bool,
 }
 
 impl ApiError {
@@ -97,6 +100,15 @@ impl ApiError {
             code,
             message: message.into(),
             aws_fault: false,
+            unserved: false,
+        }
+    }
+
+    /// A request for what keyhaven does not serve yet, answered with the service's `code` for that.
+    pub fn unserved(code: &'static str, what: &str) -> Self {
+        Self {
+            unserved: true,
+            ..Self::bad_request(code, format!("{what} is not supported by this server yet."))
         }
     }
 
@@ -148,6 +160,7 @@ impl From<crate::query::DecodeFailure> for ApiError {
             code: failure.code,
             message: failure.message,
             aws_fault: failure.aws_fault,
+            unserved: false,
         }
     }
 }

@@ -631,10 +631,7 @@ fn data_key(
 }
 
 fn unsupported(what: &str) -> ApiError {
-    ApiError::bad_request(
-        "UnsupportedOperationException",
-        format!("{what} is not supported by this server yet."),
-    )
+    ApiError::unserved("UnsupportedOperationException", what)
 }
 
 #[cfg(test)]

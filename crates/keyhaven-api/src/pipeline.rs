@@ -383,7 +383,8 @@ pub async fn finish(state: &AppState, mut outcome: Outcome, origin: &Origin, sta
     if outcome.result.is_err() {
         metrics::counter!("keyhaven_errors_total", "service" => outcome.service, "code" => code).increment(1);
         // An answer AWS would not give: the test harnesses fail on any.
-        if crate::error::is_undeclared(outcome.service, operation, code) {
+        let unserved = matches!(&outcome.result, Err(e) if e.unserved);
+        if !unserved && crate::error::is_undeclared(outcome.service, operation, code) {
             tracing::warn!(
                 service = outcome.service,
                 operation,

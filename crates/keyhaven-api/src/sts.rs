@@ -131,10 +131,6 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                 "The encoded authorization message is invalid: this server's denials are never encoded.",
             ))
         }
-        other => Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "InvalidAction",
-            format!("{} is not supported by this server yet.", other.operation_name()),
-        )),
+        other => Err(ApiError::unserved("InvalidAction", other.operation_name())),
     }
 }
