@@ -10,9 +10,15 @@ from client_helpers import audit_records
 
 def test_requests_no_protocol_claims_are_refused_and_audited(dev_server):
     answers = []
-    for method, path in [("GET", "/"), ("PUT", "/some/path"), ("POST", "/not-the-root"), ("DELETE", "/")]:
+    # The last is a JSON POST to the root without X-Amz-Target: awsJson claims only requests naming a target.
+    cases = [("GET", "/", None), ("PUT", "/some/path", None), ("POST", "/not-the-root", None), ("DELETE", "/", None),
+             ("POST", "/", "application/x-amz-json-1.1")]
+    for method, path, content_type in cases:
+        headers = {"User-Agent": f"pipeline-test {method} {path}"}
+        if content_type:
+            headers["Content-Type"] = content_type
         request = urllib.request.Request(f"{dev_server.endpoint}{path}", data=b"{}" if method != "GET" else None,
-                                         method=method, headers={"User-Agent": f"pipeline-test {method} {path}"})
+                                         method=method, headers=headers)
         try:
             urllib.request.urlopen(request)
             answers.append((method, path, 200, None))

@@ -55,8 +55,9 @@ impl JsonService {
 }
 
 impl Protocol for AwsJson {
+    /// `POST /` naming a target: S3 also takes `POST /` (DeleteObjects, on a virtual-hosted bucket), never with one.
     fn claims(&self, parts: &Parts) -> bool {
-        parts.method == Method::POST && parts.uri.path() == "/"
+        parts.method == Method::POST && parts.uri.path() == "/" && parts.headers.contains_key("x-amz-target")
     }
 
     fn body_limit(&self) -> BodyLimit {
