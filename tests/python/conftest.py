@@ -45,12 +45,13 @@ class Keyhaven:
         raise RuntimeError("keyhaven exited before listening")
 
     def stop(self):
+        undeclared = []
         if self.process and self.process.poll() is None:
             undeclared = self.undeclared_errors()
-            assert not undeclared, f"answered error codes the operations' models do not declare: {undeclared}"
             self.process.send_signal(signal.SIGTERM)
             assert self.process.wait(timeout=30) == 0
         self.process = None
+        assert not undeclared, f"answered error codes the operations' models do not declare: {undeclared}"
 
     def undeclared_errors(self):
         """The (service, operation, code) answers this server counted that no model or common error declares."""

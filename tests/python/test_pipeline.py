@@ -30,3 +30,21 @@ def test_requests_no_protocol_claims_are_refused_and_audited(dev_server):
     assert sorted(agents) == sorted(f"pipeline-test {m} {p}" for m, p, _, _ in answers)
     assert all(r.get("errorCode") == "UnknownOperationException"
                for r in audit_records(dev_server) if r["userAgent"].startswith("pipeline-test"))
+
+
+def test_an_oversized_query_request_is_refused_unread_in_xml_and_audited(dev_server):
+    body = b"Action=ListUsers&Version=2010-05-08&Padding=" + b"x" * (1024 * 1024)
+    request = urllib.request.Request(dev_server.endpoint + "/", data=body, method="POST", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "pipeline-test oversized query"})
+    try:
+        urllib.request.urlopen(request)
+        raise AssertionError("an oversized request was served")
+    except urllib.error.HTTPError as e:
+        status, content_type, text = e.code, e.headers["Content-Type"], e.read().decode()
+    # A query client parses <ErrorResponse>; the service is not known yet, so the error is in AWS's namespace.
+    assert (status, content_type) == (413, "text/xml"), text
+    assert "<ErrorResponse" in text and "<Code>RequestEntityTooLargeException</Code>" in text, text
+    assert "http://webservices.amazon.com/AWSFault/2005-15-09" in text, text
+    dev_server.stop()
+    records = [r for r in audit_records(dev_server) if r["userAgent"] == "pipeline-test oversized query"]
+    assert [r.get("errorCode") for r in records] == ["RequestEntityTooLargeException"]

@@ -157,10 +157,9 @@ impl Server {
             .collect()
     }
 
-    /// Fails the test if the server answered an error code no model or common error declares.
-    fn check_error_codes(&self) {
+    /// Fails the test, once the server is stopped, if it answered an error code no model or common error declares.
+    fn check_error_codes(undeclared: &[String]) {
         if !std::thread::panicking() {
-            let undeclared = self.undeclared_errors();
             assert!(
                 undeclared.is_empty(),
                 "answered error codes the operations' models do not declare: {undeclared:?}"
@@ -170,16 +169,23 @@ impl Server {
 
     /// SIGKILL: no chance to flush anything.
     pub fn kill9(&mut self) {
-        self.check_error_codes();
+        let undeclared = self.kill_child();
+        Self::check_error_codes(&undeclared);
+    }
+
+    /// SIGKILL, returning what `undeclared_errors` said just before.
+    fn kill_child(&mut self) -> Vec<String> {
+        let undeclared = self.undeclared_errors();
         if let Some(mut child) = self.child.take() {
             child.kill().expect("kill -9");
             child.wait().expect("wait");
         }
+        undeclared
     }
 
     /// SIGTERM and wait for a clean exit; returns whether it exited successfully.
     pub fn terminate(&mut self) -> bool {
-        self.check_error_codes();
+        let undeclared = self.undeclared_errors();
         let Some(mut child) = self.child.take() else {
             return false;
         };
@@ -188,7 +194,9 @@ impl Server {
             .status()
             .expect("kill -TERM");
         assert!(status.success());
-        child.wait().expect("wait").success()
+        let clean = child.wait().expect("wait").success();
+        Self::check_error_codes(&undeclared);
+        clean
     }
 
     /// Starts again on the same data directory (new port).
@@ -237,7 +245,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.kill9();
+        let undeclared = self.kill_child();
         let _ = std::fs::remove_dir_all(&self.data_dir);
+        Self::check_error_codes(&undeclared);
     }
 }

@@ -616,7 +616,7 @@ impl<'m> Generator<'m> {
     }
 
     /// `DECLARED_ERRORS`: per operation, by name, the codes of the errors it declares, as they go on the wire
-    /// (the `error` trait's `code`, else the shape's name), sorted.
+    /// (awsQuery: the `error` trait's `code`, else the shape's name; awsJson: always the shape's name), sorted.
     fn declared_errors(&self) -> Result<String, String> {
         let mut operations: Vec<&crate::model::Operation> = self.model.operations.iter().collect();
         operations.sort_by(|a, b| a.name.cmp(&b.name));
@@ -631,7 +631,8 @@ impl<'m> Generator<'m> {
                         .error
                         .as_ref()
                         .ok_or_else(|| format!("{} declares {name}, which is not an exception", op.name))?;
-                    Ok(format!("{:?}", error.code.as_deref().unwrap_or(name)))
+                    let code = error.code.as_deref().filter(|_| self.query).unwrap_or(name);
+                    Ok(format!("{code:?}"))
                 })
                 .collect::<Result<Vec<String>, String>>()?;
             codes.sort();

@@ -1,7 +1,8 @@
 //! The one request pipeline every AWS call goes through, whatever its protocol: claim → read the body within
 //! the protocol's limit (or stream it) → route → authenticate (SigV4) → request context → the protocol decodes,
 //! authorises and executes → exactly one audit record → the protocol's answer. Every outcome, including
-//! failures before authentication, produces exactly one audit record.
+//! failures before authentication, produces exactly one audit record, except the 503 answered while the audit log
+//! cannot take records, when nothing is served.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -118,10 +119,17 @@ pub async fn aws_entry(State(state): State<Arc<AppState>>, request: Request) -> 
         connection,
     };
     let mut outcome = Outcome::new(&parts);
-    if !state.core.audit.is_healthy() {
-        return protocol::aws_json::error_response(&ApiError::unavailable(), &origin.request_id);
+    let claimed = state.protocols.iter().copied().find(|p| p.claims(&parts));
+    if let Some(protocol) = claimed {
+        outcome.protocol = protocol;
     }
-    let Some(protocol) = state.protocols.iter().copied().find(|p| p.claims(&parts)) else {
+    // The one answer that leaves no audit record: the audit log cannot take one, so nothing is served.
+    if !state.core.audit.is_healthy() {
+        return outcome
+            .protocol
+            .respond(outcome.service, Err(ApiError::unavailable()), &origin.request_id);
+    }
+    let Some(protocol) = claimed else {
         return finish(
             &state,
             outcome.with(Err(ApiError::unknown_operation())),
@@ -130,7 +138,6 @@ pub async fn aws_entry(State(state): State<Arc<AppState>>, request: Request) -> 
         )
         .await;
     };
-    outcome.protocol = protocol;
     let body = match protocol.body_limit() {
         BodyLimit::Whole(limit) => match collect_limited(body, limit).await {
             Ok(bytes) => RequestBody::Whole(bytes),
@@ -151,7 +158,10 @@ async fn serve(
     origin: &Origin,
     outcome: &mut Outcome,
 ) -> protocol::Answer {
-    let route = protocol.route(parts, &body, outcome)?;
+    let route = protocol.route(parts, &body).ok_or_else(ApiError::unknown_operation)?;
+    outcome.service = route.service;
+    outcome.operation.clone_from(&route.operation);
+    protocol.admit(parts)?;
     let ctx = if route.signed {
         let payload = match &body {
             RequestBody::Whole(bytes) => Payload::Whole(bytes),
@@ -426,16 +436,20 @@ pub async fn finish(state: &AppState, mut outcome: Outcome, origin: &Origin, sta
     };
     // A request that may have changed state answers only once its record is durable.
     let changes = !outcome.read_only && outcome.result.is_ok();
+    let refused = |e: keyhaven_kernel::KernelError| {
+        tracing::error!(error = %e, "audit record refused; failing the request closed");
+        outcome
+            .protocol
+            .respond(outcome.service, Err(ApiError::unavailable()), &origin.request_id)
+    };
     for call in std::mem::take(&mut outcome.service_calls) {
         let nested = service_call_event(&event, call);
         if let Err(e) = state.core.audit.record(&nested, changes).await {
-            tracing::error!(error = %e, "audit record refused; failing the request closed");
-            return protocol::aws_json::error_response(&ApiError::unavailable(), &origin.request_id);
+            return refused(e);
         }
     }
     if let Err(e) = state.core.audit.record(&event, changes).await {
-        tracing::error!(error = %e, "audit record refused; failing the request closed");
-        return protocol::aws_json::error_response(&ApiError::unavailable(), &origin.request_id);
+        return refused(e);
     }
     outcome
         .protocol
@@ -469,7 +483,7 @@ mod tests {
     const CHUNK: usize = 256 * 1024;
     /// Four times the whole-body limit of the JSON and query protocols.
     const CHUNKS: usize = 16;
-    const _: () = assert!(CHUNK * CHUNKS > protocol::aws_json::MAX_BODY);
+    const _: () = assert!(CHUNK * CHUNKS > protocol::MAX_WHOLE_BODY);
 
     /// A protocol that streams `PUT /stream` bodies, as S3 will: it reports each chunk as it arrives and answers
     /// with the number of bytes it read.
@@ -490,10 +504,8 @@ mod tests {
             UriEncoding::Single
         }
 
-        fn route(&self, _parts: &Parts, _body: &RequestBody, outcome: &mut Outcome) -> Result<Route, ApiError> {
-            outcome.service = "s3";
-            outcome.operation = "PutObject".into();
-            Ok(Route {
+        fn route(&self, _parts: &Parts, _body: &RequestBody) -> Option<Route> {
+            Some(Route {
                 service: "s3",
                 operation: "PutObject".into(),
                 signed: true,

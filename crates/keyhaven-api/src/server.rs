@@ -21,9 +21,6 @@ use crate::pipeline::{Origin, Outcome, collect_limited, finish, header_str, new_
 use crate::protocol::Protocol;
 use crate::sigv4::SigningKeyCache;
 
-/// Largest body the dev endpoints read.
-const DEV_BODY_LIMIT: usize = 64 * 1024;
-
 /// Renders the Prometheus exposition text.
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -111,7 +108,7 @@ async fn dev_endpoint(
             .to_string(),
         connection: request.extensions().get::<ConnectionInfo>().copied(),
     };
-    let result = match collect_limited(request.into_body(), DEV_BODY_LIMIT).await {
+    let result = match collect_limited(request.into_body(), crate::protocol::MAX_WHOLE_BODY).await {
         Ok(body) => tokio::task::block_in_place(|| work(&state.core, &body)),
         Err(e) => Err(e),
     };

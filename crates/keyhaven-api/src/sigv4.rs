@@ -548,13 +548,6 @@ fn format_amz_date(when: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// Checks the credential scope, the request time (15-minute skew, or the presigned lifetime), then the signature.
-///
-/// `secret_access_key` is the secret of `auth.access_key_id`; `expected_service` is the signing name of the service
-/// that received the request (e.g. `kms`). A hex `x-amz-content-sha256` must also match the body; other declared
-/// values (`UNSIGNED-PAYLOAD`, `STREAMING-*`) are taken for S3 only (`UriEncoding::Single`), signed as-is, and
-/// chunk signatures are the caller's to check.
-/// The caller still validates the access key and `auth.security_token`.
 /// The checks that need no secret: credential scope and clock skew (or presigned expiry). Dev mode
 /// applies only these to access keys it does not know.
 pub fn check_scope_and_time(
@@ -566,6 +559,15 @@ pub fn check_scope_and_time(
     check_time(auth, now)
 }
 
+/// Checks the credential scope, the request time (15-minute skew, or the presigned lifetime), then the signature.
+///
+/// `secret_access_key` is the secret of `auth.access_key_id`; `expected_service` is the signing name of the service
+/// that received the request (e.g. `kms`). The JSON and query services (`UriEncoding::Double`) sign the body itself:
+/// it must be whole, and a declared `x-amz-content-sha256` must be its hash, else the signature does not match.
+/// S3 (`UriEncoding::Single`) signs what it declares: a hex hash must match a whole body; a streamed body, and the
+/// other declared values (`UNSIGNED-PAYLOAD`, `STREAMING-*`), are signed as declared, and the body's hash or chunk
+/// signatures are the caller's to check as the body streams.
+/// The caller still validates the access key and `auth.security_token`.
 pub fn verify(
     auth: &ParsedAuth,
     req: &RequestParts,
@@ -576,15 +578,16 @@ pub fn verify(
     cache: &SigningKeyCache,
 ) -> Result<(), SigV4Error> {
     check_scope_and_time(auth, expected_service, now)?;
-    // Only S3 takes a body it cannot hash up front (`UNSIGNED-PAYLOAD`, `STREAMING-*`): the JSON and
-    // Query services sign the body itself, so any other declared value is refused.
+    // Only S3 takes a body it cannot hash up front (streamed, `UNSIGNED-PAYLOAD`, `STREAMING-*`): the JSON and
+    // Query services sign the body itself, so anything else is refused as a signature that does not match.
     if encoding == UriEncoding::Double
-        && auth
-            .content_sha256
-            .as_deref()
-            .is_some_and(|declared| !is_sha256_hex(declared))
+        && (matches!(req.payload, Payload::Streamed)
+            || auth
+                .content_sha256
+                .as_deref()
+                .is_some_and(|declared| !is_sha256_hex(declared)))
     {
-        return Err(SigV4Error::ContentSha256Mismatch);
+        return Err(SigV4Error::SignatureDoesNotMatch);
     }
 
     // Hashed once: what the signature covers when no hash is declared, and what a declared one must match.
@@ -630,7 +633,10 @@ pub fn verify(
         && is_sha256_hex(declared)
         && !declared.eq_ignore_ascii_case(computed_body_hash.get_or_insert_with(|| body_hash(body)))
     {
-        return Err(SigV4Error::ContentSha256Mismatch);
+        return Err(match encoding {
+            UriEncoding::Single => SigV4Error::ContentSha256Mismatch,
+            UriEncoding::Double => SigV4Error::SignatureDoesNotMatch,
+        });
     }
     Ok(())
 }
@@ -1484,18 +1490,32 @@ mod tests {
             b"",
         );
         let undeclared = sign_request(&s3, "PUT", url, &[host], b"object bytes");
+        let single = UriEncoding::Single;
         let cases = [
-            ("a declared hash", declared, Ok(())),
-            ("UNSIGNED-PAYLOAD", unsigned_payload, Ok(())),
-            ("a presigned request", presigned, Ok(())),
+            ("a declared hash", declared.clone(), single, Ok(())),
+            ("UNSIGNED-PAYLOAD", unsigned_payload, single, Ok(())),
+            ("a presigned request", presigned, single, Ok(())),
             (
                 "a declaration changed after signing",
                 tampered_declaration,
+                single,
                 Err(SigV4Error::SignatureDoesNotMatch),
             ),
-            ("no declaration", undeclared, Err(SigV4Error::MissingContentSha256)),
+            (
+                "no declaration",
+                undeclared,
+                single,
+                Err(SigV4Error::MissingContentSha256),
+            ),
+            // The JSON and query services sign the body itself: they never take one they have not read.
+            (
+                "outside S3",
+                declared,
+                UriEncoding::Double,
+                Err(SigV4Error::SignatureDoesNotMatch),
+            ),
         ];
-        for (name, request, expected) in cases {
+        for (name, request, encoding, expected) in cases {
             let parts = RequestParts {
                 payload: Payload::Streamed,
                 ..request.parts()
@@ -1507,7 +1527,7 @@ mod tests {
                     SECRET.as_bytes(),
                     "s3",
                     T,
-                    UriEncoding::Single,
+                    encoding,
                     &SigningKeyCache::new(4),
                 )
             });
@@ -2001,20 +2021,24 @@ mod tests {
                 ..case(
                     "body differs from a signed x-amz-content-sha256",
                     |r| r.body[0] ^= 0x01,
-                    Err(SigV4Error::ContentSha256Mismatch),
-                    "XAmzContentSHA256Mismatch",
-                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                    Err(SigV4Error::SignatureDoesNotMatch),
+                    INVALID,
+                    "The request signature we calculated does not match the signature you provided. Check your AWS \
+                     Secret Access Key and signing method. Consult the service documentation for details.",
                 )
             },
+            // Outside S3 the body itself is signed: a declaration that is not its hash is a signature that does
+            // not match, in codes the JSON and query services answer.
             case(
                 "UNSIGNED-PAYLOAD outside S3",
                 |r| {
                     r.headers
                         .insert("x-amz-content-sha256", HeaderValue::from_static("UNSIGNED-PAYLOAD"));
                 },
-                Err(SigV4Error::ContentSha256Mismatch),
-                "XAmzContentSHA256Mismatch",
-                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                Err(SigV4Error::SignatureDoesNotMatch),
+                INVALID,
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret \
+                 Access Key and signing method. Consult the service documentation for details.",
             ),
             case(
                 "a streaming payload outside S3",
@@ -2024,9 +2048,10 @@ mod tests {
                         HeaderValue::from_static("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
                     );
                 },
-                Err(SigV4Error::ContentSha256Mismatch),
-                "XAmzContentSHA256Mismatch",
-                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                Err(SigV4Error::SignatureDoesNotMatch),
+                INVALID,
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret \
+                 Access Key and signing method. Consult the service documentation for details.",
             ),
         ]
     }

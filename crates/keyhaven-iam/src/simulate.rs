@@ -169,11 +169,14 @@ struct Source {
 }
 
 impl Source {
-    /// A document from the request. A malformed one is the caller's InvalidInput: the simulation operations
-    /// declare only InvalidInput and PolicyEvaluation (the IAM model), not MalformedPolicyDocument.
+    /// A document from the request. A malformed or oversized one is the caller's InvalidInput: the simulation
+    /// operations declare only InvalidInput and PolicyEvaluation (the IAM model), not MalformedPolicyDocument or
+    /// LimitExceeded.
     fn input(label: String, kind: PolicySourceType, text: &str, policy: PolicyKind) -> Result<Self, IamError> {
         let document = validate_policy(text, policy, MAX_INPUT_POLICY_CHARS).map_err(|e| match e {
-            IamError::MalformedPolicyDocument(message) => IamError::InvalidInput(message),
+            IamError::MalformedPolicyDocument(message) | IamError::LimitExceeded(message) => {
+                IamError::InvalidInput(message)
+            }
             other => other,
         })?;
         Ok(Self::located(label.clone(), label, kind, document, text))

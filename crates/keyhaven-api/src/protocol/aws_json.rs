@@ -12,8 +12,6 @@ use crate::error::ApiError;
 use crate::pipeline::{Outcome, header_str};
 use crate::{kms, secretsmanager, ssm};
 
-/// Largest request body the JSON services accept.
-pub const MAX_BODY: usize = 1024 * 1024;
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 /// The awsJson protocol.
@@ -61,23 +59,26 @@ impl Protocol for AwsJson {
     }
 
     fn body_limit(&self) -> BodyLimit {
-        BodyLimit::Whole(MAX_BODY)
+        BodyLimit::Whole(super::MAX_WHOLE_BODY)
     }
 
-    fn route(&self, parts: &Parts, _body: &RequestBody, outcome: &mut Outcome) -> Result<Route, ApiError> {
-        let target = header_str(&parts.headers, "x-amz-target").ok_or_else(ApiError::unknown_operation)?;
-        let (service, operation) = JsonService::from_target(target).ok_or_else(ApiError::unknown_operation)?;
-        outcome.service = service.signing_name();
-        outcome.operation = operation.to_string();
-        let content_type = header_str(&parts.headers, "content-type").unwrap_or_default();
-        if !content_type.starts_with("application/x-amz-json-1") && !content_type.starts_with("application/json") {
-            return Err(ApiError::unknown_operation());
-        }
-        Ok(Route {
+    fn route(&self, parts: &Parts, _body: &RequestBody) -> Option<Route> {
+        let target = header_str(&parts.headers, "x-amz-target")?;
+        let (service, operation) = JsonService::from_target(target)?;
+        Some(Route {
             service: service.signing_name(),
             operation: operation.to_string(),
             signed: true,
         })
+    }
+
+    fn admit(&self, parts: &Parts) -> Result<(), ApiError> {
+        let content_type = header_str(&parts.headers, "content-type").unwrap_or_default();
+        if content_type.starts_with("application/x-amz-json-1") || content_type.starts_with("application/json") {
+            Ok(())
+        } else {
+            Err(ApiError::unknown_operation())
+        }
     }
 
     fn execute<'a>(&'a self, call: Call<'a>, outcome: &'a mut Outcome) -> Running<'a> {

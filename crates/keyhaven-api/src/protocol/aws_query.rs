@@ -12,8 +12,6 @@ use crate::error::ApiError;
 use crate::pipeline::{Outcome, header_str};
 use crate::query::Params;
 
-/// Largest request body the query services accept.
-pub const MAX_BODY: usize = 1024 * 1024;
 /// The one operation of these services that takes no signature (the model's `authtype: none`): the web identity
 /// token is the credential, and a signature a client sends anyway is ignored.
 const UNSIGNED_OPERATION: &str = "AssumeRoleWithWebIdentity";
@@ -37,12 +35,10 @@ impl QueryService {
         }
     }
 
-    fn of_signing_name(name: &str) -> Self {
-        if name == QueryService::Iam.signing_name() {
-            QueryService::Iam
-        } else {
-            QueryService::Sts
-        }
+    fn of_signing_name(name: &str) -> Option<Self> {
+        [QueryService::Iam, QueryService::Sts]
+            .into_iter()
+            .find(|s| s.signing_name() == name)
     }
 
     fn signing_name(self) -> &'static str {
@@ -69,16 +65,14 @@ impl Protocol for AwsQuery {
     }
 
     fn body_limit(&self) -> BodyLimit {
-        BodyLimit::Whole(MAX_BODY)
+        BodyLimit::Whole(super::MAX_WHOLE_BODY)
     }
 
-    fn route(&self, _parts: &Parts, body: &RequestBody, outcome: &mut Outcome) -> Result<Route, ApiError> {
+    fn route(&self, _parts: &Parts, body: &RequestBody) -> Option<Route> {
         let params = Params::parse(body.whole());
         let service = QueryService::from_version(params.get("Version"));
         let operation = params.get("Action").unwrap_or_default().to_string();
-        outcome.service = service.signing_name();
-        outcome.operation = operation.clone();
-        Ok(Route {
+        Some(Route {
             service: service.signing_name(),
             signed: !(service == QueryService::Sts && operation == UNSIGNED_OPERATION),
             operation,
@@ -105,10 +99,10 @@ impl Protocol for AwsQuery {
         match answer {
             Ok(body) => response(StatusCode::OK, body, request_id),
             Err(e) => {
-                let namespace = if e.aws_fault {
-                    crate::query::AWS_FAULT_NAMESPACE
-                } else {
-                    QueryService::of_signing_name(service).namespace()
+                // Requests refused before they named a service (an oversized body) answer in AWS's namespace.
+                let namespace = match QueryService::of_signing_name(service) {
+                    Some(service) if !e.aws_fault => service.namespace(),
+                    _ => crate::query::AWS_FAULT_NAMESPACE,
                 };
                 let body =
                     crate::query::encode_error(namespace, e.code, &e.message, e.status.as_u16() < 500, request_id);
@@ -121,9 +115,11 @@ impl Protocol for AwsQuery {
 fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
     let params = Params::parse(call.body.whole());
     let action = call.route.operation.as_str();
-    let service = QueryService::of_signing_name(call.route.service);
-    let Some(ctx) = call.ctx else {
-        return assume_role_with_web_identity(call.state, &params, outcome, call.origin);
+    let service = QueryService::of_signing_name(call.route.service).ok_or_else(ApiError::internal)?;
+    let ctx = match call.ctx {
+        Some(ctx) => ctx,
+        None if !call.route.signed => return assume_role_with_web_identity(call.state, &params, outcome, call.origin),
+        None => return Err(ApiError::internal()),
     };
     refuse_session_token_outside_its_scope(&ctx.principal, service, action)?;
     outcome.read_only = ["Get", "List", "Simulate", "Generate"]

@@ -19,6 +19,9 @@ use crate::pipeline::{Origin, Outcome};
 use crate::server::AppState;
 use crate::sigv4::UriEncoding;
 
+/// The whole-body limit of the JSON and query services.
+pub const MAX_WHOLE_BODY: usize = 1024 * 1024;
+
 /// How a protocol's request bodies reach it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyLimit {
@@ -26,8 +29,9 @@ pub enum BodyLimit {
     /// against the body's own hash.
     Whole(usize),
     /// Handed to the protocol unread, as the client sends it. The signature covers the payload hash the client
-    /// declares (`x-amz-content-sha256`: a hash, `UNSIGNED-PAYLOAD` or a `STREAMING-*` mode), and the protocol
-    /// checks the stream against that declaration as it flows (S3 objects, which are never buffered whole).
+    /// declares (`x-amz-content-sha256`: a hash, `UNSIGNED-PAYLOAD` or a `STREAMING-*` mode), and the stream is
+    /// checked against that declaration as it flows (S3 objects, which are never buffered whole; the checking
+    /// adapter comes with S3, as ARCHITECTURE.md says).
     Streamed,
 }
 
@@ -88,9 +92,13 @@ pub trait Protocol: Send + Sync {
         UriEncoding::Double
     }
 
-    /// The service and operation a request names, also noted in `outcome` as soon as they are known (a request
-    /// refused for its shape after that is audited under its service).
-    fn route(&self, parts: &Parts, body: &RequestBody, outcome: &mut Outcome) -> Result<Route, ApiError>;
+    /// The service and operation a request names; `None` when it names none this protocol serves.
+    fn route(&self, parts: &Parts, body: &RequestBody) -> Option<Route>;
+
+    /// Refuses a routed request whose shape the protocol does not take (audited under its service and operation).
+    fn admit(&self, _parts: &Parts) -> Result<(), ApiError> {
+        Ok(())
+    }
 
     /// Authentication failures in the protocol's own codes.
     fn authentication_error(&self, error: ApiError) -> ApiError {
