@@ -1,8 +1,10 @@
-//! Keyhaven's cryptography: hashing, MACs, randomness, root-key sealing and the KMS ciphertext blob.
+//! Keyhaven's cryptography: hashing, MACs, randomness, root-key sealing, the KMS ciphertext blob and the chunked
+//! format of object bodies at rest.
 //!
 //! This is the only crate that calls aws-lc-rs. It is pure and synchronous: no IO, no clocks.
 
 pub mod blob;
+pub mod chunked;
 pub mod digest;
 pub mod jws;
 pub mod root;
@@ -22,6 +24,9 @@ pub enum CryptoError {
     InvalidCiphertext,
     #[error("key material has the wrong length")]
     KeyLength,
+    /// A chunk of an object body of a size its place in the body does not allow.
+    #[error("an object chunk has the wrong length")]
+    ChunkLength,
 }
 
 /// Fills a fresh buffer of `len` bytes from the system CSPRNG.
