@@ -1,14 +1,17 @@
-//! Keyhaven's storage: the backend trait every backend implements, and the SQLite backend.
+//! Keyhaven's storage: the backend trait every backend implements, the SQLite backend, and the blob store for
+//! large bodies.
 //!
 //! The store holds opaque bytes: public metadata or ciphertext sealed by the core. It knows nothing
 //! of AWS. Records are addressed by (kind, scope, id): `kind` names the record type ("kms-key"),
 //! `scope` the partition it lives in (account and region), `id` its name within that partition.
 //! Listing is ordered by id so that paging markers are stable.
 
+pub mod blob;
 mod sqlite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
+pub use blob::{BlobReader, BlobStore, BlobWriter, FsBlobStore};
 pub use sqlite::SqliteStore;
 
 /// Errors from a storage backend. Messages come from the backend and never contain record bodies.
