@@ -1,0 +1,7 @@
+//! Amazon S3 on the kernel. So far: how object bodies are stored (`body`), sealed chunk by chunk into a blob; the
+//! buckets, objects, encryption paths and the wire come with the rest of the S3 issue.
+
+pub mod body;
+pub mod error;
+
+pub use error::S3Error;
