@@ -3,6 +3,8 @@
 /// An S3 failure. The message is what the caller sees; it never contains object data or key material.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum S3Error {
+    #[error("{0}")]
+    InvalidBucketName(String),
     /// Refused by the authoriser.
     #[error("{0}")]
     AccessDenied(String),

@@ -1,7 +1,9 @@
-//! Amazon S3 on the kernel. So far: how object bodies are stored (`body`), sealed chunk by chunk into a blob; the
-//! buckets, objects, encryption paths and the wire come with the rest of the S3 issue.
+//! Amazon S3 on the kernel. So far: how object bodies are stored (`body`), sealed chunk by chunk into a blob, and
+//! the bucket name rules (`names`); the buckets, objects, encryption paths and the wire come with the rest of the S3
+//! issue.
 
 pub mod body;
 pub mod error;
+pub mod names;
 
 pub use error::S3Error;
