@@ -1,4 +1,5 @@
-//! Hashes and MACs used outside key wrapping: SHA-256, HMAC-SHA256, PBKDF2-HMAC-SHA256, constant-time comparison.
+//! Hashes and MACs used outside key wrapping: SHA-256, HMAC-SHA256, PBKDF2-HMAC-SHA256, constant-time comparison,
+//! and the streamed digests S3 offers as object checksums.
 
 use std::num::NonZeroU32;
 
@@ -31,6 +32,28 @@ impl Sha256 {
         let mut out = [0u8; 32];
         out.copy_from_slice(d.as_ref());
         out
+    }
+}
+
+/// A streamed digest whose algorithm is chosen at run time: S3's `x-amz-checksum-sha256` and `x-amz-checksum-sha1`
+/// (SHA-1 there is a checksum the client asks for, never a security check).
+pub struct StreamDigest(digest::Context);
+
+impl StreamDigest {
+    pub fn sha256() -> Self {
+        Self(digest::Context::new(&digest::SHA256))
+    }
+
+    pub fn sha1() -> Self {
+        Self(digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY))
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.0.finish().as_ref().to_vec()
     }
 }
 

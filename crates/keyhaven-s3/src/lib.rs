@@ -1,8 +1,9 @@
-//! Amazon S3 on the kernel. So far: how object bodies are stored (`body`), sealed chunk by chunk into a blob, and
-//! the bucket name rules (`names`); the buckets, objects, encryption paths and the wire come with the rest of the S3
-//! issue.
+//! Amazon S3 on the kernel. So far: how object bodies are stored (`body`), sealed chunk by chunk into a blob, the
+//! object checksums S3 offers (`checksum`) and the bucket name rules (`names`). The buckets, objects, encryption
+//! paths and the wire come with the rest of the S3 issue.
 
 pub mod body;
+pub mod checksum;
 pub mod error;
 pub mod names;
 
