@@ -1,5 +1,6 @@
 //! Hashes and MACs used outside key wrapping: SHA-256, HMAC-SHA256, PBKDF2-HMAC-SHA256, constant-time comparison,
-//! and the streamed digests S3 offers as object checksums.
+//! the streamed digests S3 offers as object checksums, and MD5 for what S3 defines by it (ETags, `Content-MD5`, the
+//! integrity check on an SSE-C key): aws-lc-rs offers no MD5, and MD5 here is never a security check.
 
 use std::num::NonZeroU32;
 
@@ -57,6 +58,27 @@ impl StreamDigest {
     }
 }
 
+/// MD5, incrementally (S3 ETags and `Content-MD5`; see the module comment).
+#[derive(Default)]
+pub struct Md5(md5::Md5);
+
+impl Md5 {
+    pub fn update(&mut self, data: &[u8]) {
+        md5::Digest::update(&mut self.0, data);
+    }
+
+    pub fn finish(self) -> [u8; 16] {
+        md5::Digest::finalize(self.0).into()
+    }
+}
+
+/// MD5 of `data`.
+pub fn md5(data: &[u8]) -> [u8; 16] {
+    let mut md5 = Md5::default();
+    md5.update(data);
+    md5.finish()
+}
+
 /// HMAC-SHA256 of `data` under `key`.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
@@ -99,6 +121,23 @@ mod tests {
         h.update(b"hello ");
         h.update(b"world");
         assert_eq!(h.finish(), sha256(b"hello world"));
+    }
+
+    /// RFC 1321's test suite (appendix A.5).
+    #[test]
+    fn md5_matches_rfc1321() {
+        let cases = [
+            (&b""[..], "d41d8cd98f00b204e9800998ecf8427e"),
+            (b"abc", "900150983cd24fb0d6963f7d28e17f72"),
+            (b"message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
+        ];
+        for (data, expected) in cases {
+            assert_eq!(hex(&md5(data)), expected);
+        }
+        let mut streamed = Md5::default();
+        streamed.update(b"message ");
+        streamed.update(b"digest");
+        assert_eq!(hex(&streamed.finish()), "f96b697d7cb7938d525a2f31aaf161d0");
     }
 
     /// RFC 4231 test case 2.

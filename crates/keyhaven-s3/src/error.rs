@@ -5,6 +5,10 @@
 pub enum S3Error {
     #[error("{0}")]
     InvalidBucketName(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    InvalidEncryptionAlgorithm(String),
     /// Refused by the authoriser.
     #[error("{0}")]
     AccessDenied(String),
