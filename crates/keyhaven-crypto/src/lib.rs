@@ -8,6 +8,7 @@ pub mod chunked;
 pub mod digest;
 pub mod jws;
 pub mod root;
+pub mod sealing;
 pub mod secret;
 pub mod totp;
 

@@ -1,22 +1,19 @@
-//! The root key: wraps every piece of key material before it reaches the store.
-//!
-//! Sealed format (version 1): `0x01 || nonce (12) || AES-256-GCM(ciphertext || tag (16))`, with
-//! the caller's label as associated data so a sealed value cannot be moved to another record.
+//! The root key: wraps every piece of key material before it reaches the store, in the sealed format of
+//! [`crate::sealing`].
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 
 use zeroize::Zeroize;
 
-use crate::{CryptoError, SecretBytes, random_array};
+use crate::sealing::SealingKey;
+use crate::{CryptoError, SecretBytes};
 
-const SEALED_VERSION: u8 = 1;
 const DERIVATION_SALT: &[u8] = b"keyhaven/root-key/derive/v1";
 pub const ROOT_KEY_LEN: usize = 32;
 
 /// The 256-bit root key. Its bytes never leave this type except through [`RootKey::to_secret`].
 pub struct RootKey {
-    key: LessSafeKey,
+    key: SealingKey,
     material: SecretBytes,
 }
 
@@ -36,9 +33,8 @@ impl RootKey {
         if bytes.len() != ROOT_KEY_LEN {
             return Err(CryptoError::KeyLength);
         }
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| CryptoError::KeyLength)?;
         Ok(Self {
-            key: LessSafeKey::new(unbound),
+            key: SealingKey::new(bytes)?,
             material: SecretBytes::from_slice(bytes),
         })
     }
@@ -63,38 +59,12 @@ impl RootKey {
 
     /// Encrypts `plaintext`, binding it to `label` (for example the record it belongs to).
     pub fn seal(&self, label: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let nonce_bytes: [u8; NONCE_LEN] = random_array()?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + 16);
-        out.push(SEALED_VERSION);
-        out.extend_from_slice(&nonce_bytes);
-        let mut body = plaintext.to_vec();
-        self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(label), &mut body)
-            .map_err(|_| CryptoError::InvalidCiphertext)?;
-        out.extend_from_slice(&body);
-        Ok(out)
+        self.key.seal(label, plaintext)
     }
 
     /// Decrypts a value sealed under the same `label`.
     pub fn open(&self, label: &[u8], sealed: &[u8]) -> Result<SecretBytes, CryptoError> {
-        let (version, rest) = sealed.split_first().ok_or(CryptoError::InvalidCiphertext)?;
-        if *version != SEALED_VERSION || rest.len() < NONCE_LEN + 16 {
-            return Err(CryptoError::InvalidCiphertext);
-        }
-        let (nonce, body) = rest.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::InvalidCiphertext)?;
-        let mut work = body.to_vec();
-        match self.key.open_in_place(nonce, Aad::from(label), &mut work) {
-            Ok(plain) => {
-                let plain_len = plain.len();
-                work.truncate(plain_len);
-            }
-            Err(_) => {
-                work.zeroize();
-                return Err(CryptoError::InvalidCiphertext);
-            }
-        }
-        Ok(SecretBytes::new(work))
+        self.key.open(label, sealed)
     }
 }
 

@@ -1,9 +1,11 @@
-//! Amazon S3 on the kernel. So far: how object bodies are stored (`body`), sealed chunk by chunk into a blob, the
-//! object checksums S3 offers (`checksum`), ETags (`etag`), the bucket name rules (`names`) and SSE-C's customer
-//! keys (`sse_c`). The buckets, objects, the other encryption paths and the wire come with the rest of the S3 issue.
+//! Amazon S3 on the kernel. So far: how object bodies are stored (`body`), sealed chunk by chunk into a blob under
+//! the object's data key (`data_key`, kept sealed by SSE-S3's service key or the SSE-C customer's key), the object
+//! checksums S3 offers (`checksum`), ETags (`etag`), the bucket name rules (`names`) and SSE-C's customer keys
+//! (`sse_c`). The buckets, objects, SSE-KMS and the wire come with the rest of the S3 issue.
 
 pub mod body;
 pub mod checksum;
+pub mod data_key;
 pub mod error;
 pub mod etag;
 pub mod names;
