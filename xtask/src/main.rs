@@ -9,6 +9,7 @@ mod json;
 mod model;
 mod pattern;
 mod redaction;
+mod s3_routes;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

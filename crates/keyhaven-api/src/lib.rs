@@ -12,6 +12,7 @@ pub mod kms;
 pub mod pipeline;
 pub mod protocol;
 pub mod query;
+pub mod rest_route;
 pub mod secretsmanager;
 pub mod server;
 pub mod shapes;
