@@ -3,6 +3,7 @@
 
 pub mod audit_params;
 pub mod authorize;
+pub mod aws_chunked;
 pub mod credentials;
 pub mod error;
 pub mod generated;

@@ -1027,6 +1027,28 @@ impl SigningKeyCache {
     }
 }
 
+/// S3's chunked-upload worked example ("Transferring Payload in Multiple Chunks", S3 API Reference): the request's
+/// parsed authorisation, with its seed signature, and the secret it was signed with.
+#[cfg(test)]
+pub(crate) fn chunked_upload_example() -> (ParsedAuth, &'static [u8]) {
+    let auth = ParsedAuth {
+        access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+        date: "20130524".into(),
+        region: "us-east-1".into(),
+        service: "s3".into(),
+        terminator: "aws4_request".into(),
+        signed_headers: Vec::new(),
+        signature: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
+        amz_date: time::macros::datetime!(2013-05-24 00:00:00 UTC),
+        amz_date_text: "20130524T000000Z".into(),
+        security_token: None,
+        presigned: false,
+        presigned_expires: None,
+        content_sha256: Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into()),
+    };
+    (auth, b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration as StdDuration, UNIX_EPOCH};
@@ -1498,22 +1520,7 @@ mod tests {
     /// signatures are AWS's, and an independent Python computation gives the same.
     #[test]
     fn chunk_signatures_match_the_s3_chunked_upload_example() {
-        let auth = ParsedAuth {
-            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-            date: "20130524".into(),
-            region: "us-east-1".into(),
-            service: "s3".into(),
-            terminator: "aws4_request".into(),
-            signed_headers: Vec::new(),
-            signature: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
-            amz_date: datetime!(2013-05-24 00:00:00 UTC),
-            amz_date_text: "20130524T000000Z".into(),
-            security_token: None,
-            presigned: false,
-            presigned_expires: None,
-            content_sha256: Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into()),
-        };
-        let secret = b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let (auth, secret) = chunked_upload_example();
         let chunks: [(&[u8], &str); 3] = [
             (
                 &[b'a'; 65536],
