@@ -33,9 +33,18 @@ enum State {
     End,
 }
 
+/// Whether chunks carry signatures, and whether they are checked.
+enum Signing {
+    Verified(ChunkSignatures),
+    /// Signed chunks whose signatures cannot be checked: dev mode's trusted keys, whose request signature is not
+    /// checked either.
+    Unverified,
+    Unsigned,
+}
+
 /// Decodes one aws-chunked body.
 pub struct AwsChunkedDecoder {
-    signatures: Option<ChunkSignatures>,
+    signing: Signing,
     state: State,
     line: Vec<u8>,
     chunk_hash: Sha256,
@@ -55,8 +64,20 @@ impl std::fmt::Debug for AwsChunkedDecoder {
 impl AwsChunkedDecoder {
     /// A decoder checking chunk signatures with `signatures`, or none for the unsigned variants.
     pub fn new(signatures: Option<ChunkSignatures>) -> Self {
+        Self::with(match signatures {
+            Some(signatures) => Signing::Verified(signatures),
+            None => Signing::Unsigned,
+        })
+    }
+
+    /// A decoder of signed chunks whose signatures it cannot check.
+    pub fn unverified() -> Self {
+        Self::with(Signing::Unverified)
+    }
+
+    fn with(signing: Signing) -> Self {
         Self {
-            signatures,
+            signing,
             state: State::Header,
             line: Vec::new(),
             chunk_hash: Sha256::default(),
@@ -102,7 +123,7 @@ impl AwsChunkedDecoder {
                     let Some(line) = self.take_line(&mut input)? else { break };
                     if line.is_empty() {
                         self.state = State::End;
-                    } else if self.signatures.is_some() {
+                    } else if !matches!(self.signing, Signing::Unsigned) {
                         // Signed trailers (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`) carry a signature of their
                         // own, not checked here yet: refused rather than taken unchecked.
                         return Err(ChunkedError::Malformed);
@@ -158,7 +179,7 @@ impl AwsChunkedDecoder {
             .split(';')
             .find_map(|e| e.strip_prefix("chunk-signature="))
             .map(str::to_string);
-        if self.signatures.is_some() != signature.is_some() {
+        if matches!(self.signing, Signing::Unsigned) == signature.is_some() {
             return Err(ChunkedError::Malformed);
         }
         if size > 0 {
@@ -174,9 +195,9 @@ impl AwsChunkedDecoder {
 
     fn check_chunk(&mut self, signature: Option<&str>) -> Result<(), ChunkedError> {
         let hash = std::mem::take(&mut self.chunk_hash).finish();
-        match (&mut self.signatures, signature) {
-            (Some(signatures), Some(signature)) => Ok(signatures.verify(&hash, signature)?),
-            (None, None) => Ok(()),
+        match (&mut self.signing, signature) {
+            (Signing::Verified(signatures), Some(signature)) => Ok(signatures.verify(&hash, signature)?),
+            (Signing::Unverified, Some(_)) | (Signing::Unsigned, None) => Ok(()),
             _ => Err(ChunkedError::Malformed),
         }
     }

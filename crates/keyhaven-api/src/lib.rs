@@ -19,5 +19,6 @@ pub mod server;
 pub mod shapes;
 pub mod sigv4;
 pub mod ssm;
+pub mod streamed;
 pub mod sts;
 pub mod web_identity;

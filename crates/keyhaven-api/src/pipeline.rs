@@ -23,7 +23,8 @@ use crate::credentials::Identity;
 use crate::error::ApiError;
 use crate::protocol::{self, BodyLimit, Call, Protocol, RequestBody};
 use crate::server::{AppState, ConnectionInfo};
-use crate::sigv4::{self, Payload, RequestParts};
+use crate::sigv4::{self, ChunkSignatures, Payload, RequestParts};
+use crate::streamed::StreamedBody;
 
 pub fn new_request_id() -> String {
     keyhaven_kernel::ids::new_uuid().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into())
@@ -143,7 +144,7 @@ pub async fn aws_entry(State(state): State<Arc<AppState>>, request: Request) -> 
             Ok(bytes) => RequestBody::Whole(bytes),
             Err(e) => return finish(&state, outcome.with(Err(e)), &origin, started).await,
         },
-        BodyLimit::Streamed => RequestBody::Streamed(body),
+        BodyLimit::Streamed => RequestBody::Streamed(StreamedBody::new(body)),
     };
     outcome.result = serve(&state, protocol, &parts, body, &origin, &mut outcome).await;
     finish(&state, outcome, &origin, started).await
@@ -162,16 +163,23 @@ async fn serve(
     outcome.service = route.service;
     outcome.operation.clone_from(&route.operation);
     protocol.admit(parts)?;
+    let mut body = body;
     let ctx = if route.signed {
         let payload = match &body {
             RequestBody::Whole(bytes) => Payload::Whole(bytes),
             RequestBody::Streamed(_) => Payload::Streamed,
         };
-        let principal = authenticate(state, protocol, parts, payload, route.service, outcome)
+        let authenticated = authenticate(state, protocol, parts, payload, route.service, outcome)
             .map_err(|e| protocol.authentication_error(e))?;
-        outcome.principal = Some(principal.clone());
-        Some(request_context(principal, &outcome.region, origin))
+        if let RequestBody::Streamed(stream) = &mut body {
+            stream.declare(authenticated.declared.as_deref(), authenticated.chunk_signatures)?;
+        }
+        outcome.principal = Some(authenticated.principal.clone());
+        Some(request_context(authenticated.principal, &outcome.region, origin))
     } else {
+        if let RequestBody::Streamed(stream) = &mut body {
+            stream.declare(None, None)?;
+        }
         None
     };
     let call = Call {
@@ -226,6 +234,14 @@ fn expired_token() -> ApiError {
     )
 }
 
+/// What authentication established: the caller, and for a streamed body what its signature declared the body to be
+/// and, for signed chunks verified with a known secret, the chain their signatures continue.
+struct Authenticated {
+    principal: Principal,
+    declared: Option<String>,
+    chunk_signatures: Option<ChunkSignatures>,
+}
+
 /// Verifies the request's signature and returns the caller: the account root, an STS session, an
 /// IAM user's access key, or (dev mode only) any other key taken as an account root.
 fn authenticate(
@@ -235,7 +251,8 @@ fn authenticate(
     payload: Payload<'_>,
     service: &str,
     outcome: &mut Outcome,
-) -> Result<Principal, ApiError> {
+) -> Result<Authenticated, ApiError> {
+    let streamed = matches!(payload, Payload::Streamed);
     let request = RequestParts {
         method: &parts.method,
         uri: &parts.uri,
@@ -244,7 +261,15 @@ fn authenticate(
     };
     let auth = sigv4::parse(&request).map_err(|e| ApiError::from(&e))?;
     outcome.region = auth.region.clone();
+    let declared = auth.content_sha256.clone().filter(|_| streamed);
+    let authenticated = |principal, chunk_signatures| Authenticated {
+        principal,
+        declared: declared.clone(),
+        chunk_signatures,
+    };
     let now = time::OffsetDateTime::now_utc();
+    let signed_chunks =
+        matches!(payload, Payload::Streamed) && auth.content_sha256.as_deref() == Some(sigv4::STREAMING_SIGNED_PAYLOAD);
     let verify = |secret: &[u8]| {
         sigv4::verify(
             &auth,
@@ -255,15 +280,16 @@ fn authenticate(
             protocol.uri_encoding(),
             &state.signing_keys,
         )
-        .map_err(|e| ApiError::from(&e))
+        .map_err(|e| ApiError::from(&e))?;
+        Ok::<_, ApiError>(signed_chunks.then(|| ChunkSignatures::new(&auth, secret, &state.signing_keys)))
     };
     if let Identity::Verified { secret, principal } = state.credentials.identify(&auth.access_key_id) {
         // Long-term credentials carry no session token.
         if auth.security_token.is_some() {
             return Err(unrecognized_client());
         }
-        verify(secret.expose())?;
-        return Ok(principal);
+        let chunks = verify(secret.expose())?;
+        return Ok(authenticated(principal, chunks));
     }
     let core = &state.core;
     if let Some(token) = &auth.security_token {
@@ -274,8 +300,8 @@ fn authenticate(
             .map_err(|_| ApiError::internal())?
         {
             Ok(session) => {
-                verify(session.secret.expose())?;
-                return Ok(session.principal);
+                let chunks = verify(session.secret.expose())?;
+                return Ok(authenticated(session.principal, chunks));
             }
             Err(SessionRefusal::Expired) => return Err(expired_token()),
             Err(SessionRefusal::WrongToken) => return Err(unrecognized_client()),
@@ -293,7 +319,7 @@ fn authenticate(
             if auth.security_token.is_some() {
                 return Err(unrecognized_client());
             }
-            verify(key.secret.expose())?;
+            let chunks = verify(key.secret.expose())?;
             if let Err(e) = core
                 .identity
                 .iam
@@ -301,13 +327,14 @@ fn authenticate(
             {
                 tracing::warn!(error = %e, "could not record access key use");
             }
-            return Ok(Principal::user(
+            let principal = Principal::user(
                 &key.record.account_id,
                 &key.user.arn(),
                 &key.user.id,
                 &key.user.name,
                 &auth.access_key_id,
-            ));
+            );
+            return Ok(authenticated(principal, chunks));
         }
         KeyLookup::Disabled => return Err(unrecognized_client()),
         KeyLookup::Unknown => {}
@@ -326,7 +353,7 @@ fn authenticate(
     match state.credentials.identify(&auth.access_key_id) {
         Identity::Trusted(principal) => {
             sigv4::check_scope_and_time(&auth, service, now).map_err(|e| ApiError::from(&e))?;
-            Ok(principal)
+            Ok(authenticated(principal, None))
         }
         _ => Err(unrecognized_client()),
     }
@@ -518,12 +545,10 @@ mod tests {
                     return Err(ApiError::internal());
                 };
                 let mut read = 0;
-                while let Some(frame) = body.frame().await {
-                    let frame = frame.map_err(|_| ApiError::internal())?;
-                    if let Some(data) = frame.data_ref() {
-                        read += data.len();
-                        let _ = self.arrived.send(data.len());
-                    }
+                while let Some(data) = body.next().await {
+                    let data = data?;
+                    read += data.len();
+                    let _ = self.arrived.send(data.len());
                 }
                 Ok(read.to_string().into_bytes())
             })
@@ -578,6 +603,11 @@ mod tests {
 
     /// `PUT /stream` signed now with `UNSIGNED-PAYLOAD` declared, as S3 clients send large uploads.
     fn signed_put(secret: &str, body: Channel<Bytes>) -> axum::http::Request<Body> {
+        signed_put_declaring(secret, SignableBody::UnsignedPayload, Body::new(body))
+    }
+
+    /// `PUT /stream` signed now, declaring in `x-amz-content-sha256` what `signable` says.
+    fn signed_put_declaring(secret: &str, signable: SignableBody<'_>, body: Body) -> axum::http::Request<Body> {
         let identity: SigningIdentity = Credentials::new(ACCESS_KEY, secret, None, None, "test").into();
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
@@ -592,14 +622,13 @@ mod tests {
             .into();
         let url = "http://localhost/stream";
         let headers = [("host", "localhost")];
-        let signable =
-            SignableRequest::new("PUT", url, headers.into_iter(), SignableBody::UnsignedPayload).expect("signable");
+        let signable = SignableRequest::new("PUT", url, headers.into_iter(), signable).expect("signable");
         let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
         let mut request = axum::http::Request::builder()
             .method("PUT")
             .uri(url)
             .header("host", "localhost")
-            .body(Body::new(body))
+            .body(body)
             .expect("request");
         instructions.apply_to_request_http1x(&mut request);
         request
@@ -666,5 +695,37 @@ mod tests {
                 "InvalidSignatureException".into()
             )]
         );
+    }
+
+    /// What the protocol read of a body, or the error its check ended in, and the audit record's error code.
+    async fn put_declaring(signable: SignableBody<'_>, body: &'static [u8]) -> (StatusCode, String, String) {
+        let server = server();
+        let request = signed_put_declaring(SECRET, signable, Body::from(body));
+        let response = server.router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let text = collect_limited(response.into_body(), 4096).await.expect("answer");
+        let audited = audit_records(&server.core).pop().expect("one record").2;
+        (status, String::from_utf8_lossy(&text).into_owned(), audited)
+    }
+
+    /// A streamed body is read against its declaration: a body that is not the hash the signature covers, or an
+    /// aws-chunked body cut short, fails when the protocol reaches its end; unsigned chunks decode.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn streamed_bodies_are_checked_against_what_the_signature_declared() {
+        let (status, text, audited) = put_declaring(SignableBody::Bytes(b"the signed body"), b"the signed body").await;
+        assert_eq!((status, text.as_str(), audited.as_str()), (StatusCode::OK, "15", ""));
+
+        let (status, text, audited) = put_declaring(SignableBody::Bytes(b"the signed body"), b"another body").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+        assert_eq!(audited, "XAmzContentSHA256Mismatch");
+
+        let trailer = SignableBody::Precomputed("STREAMING-UNSIGNED-PAYLOAD-TRAILER".into());
+        let chunked = b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n";
+        let (status, text, audited) = put_declaring(trailer, chunked).await;
+        assert_eq!((status, text.as_str(), audited.as_str()), (StatusCode::OK, "11", ""));
+
+        let trailer = SignableBody::Precomputed("STREAMING-UNSIGNED-PAYLOAD-TRAILER".into());
+        let (status, _, audited) = put_declaring(trailer, b"5\r\nhello\r\n").await;
+        assert_eq!((status, audited.as_str()), (StatusCode::BAD_REQUEST, "IncompleteBody"));
     }
 }

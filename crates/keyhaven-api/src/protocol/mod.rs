@@ -9,7 +9,7 @@ pub mod aws_query;
 use std::future::Future;
 use std::pin::Pin;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::http::request::Parts;
 use axum::response::Response;
 use keyhaven_kernel::context::RequestContext;
@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::pipeline::{Origin, Outcome};
 use crate::server::AppState;
 use crate::sigv4::UriEncoding;
+use crate::streamed::StreamedBody;
 
 /// The whole-body limit of the JSON and query services.
 pub const MAX_WHOLE_BODY: usize = 1024 * 1024;
@@ -39,7 +40,8 @@ pub enum BodyLimit {
 #[derive(Debug)]
 pub enum RequestBody {
     Whole(Bytes),
-    Streamed(Body),
+    /// Checked as it is read against what the request's signature declared for it.
+    Streamed(StreamedBody),
 }
 
 impl RequestBody {
