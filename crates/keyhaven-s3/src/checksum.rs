@@ -87,6 +87,10 @@ impl Checksummer {
         Self { algorithm, state }
     }
 
+    pub fn algorithm(&self) -> ChecksumAlgorithm {
+        self.algorithm
+    }
+
     pub fn update(&mut self, bytes: &[u8]) {
         match &mut self.state {
             State::Crc(digest) => digest.update(bytes),

@@ -1,0 +1,268 @@
+//! One object version's body, written and read under its encryption: a fresh data key sealed for the object under
+//! SSE-S3's service key or the SSE-C customer's key, the body sealed chunk by chunk into a blob, and its ETag and
+//! checksum computed as it streams. (SSE-KMS comes with the KMS path.)
+
+use keyhaven_crypto::chunked::{ChunkKey, SALT_LEN, new_salt};
+use keyhaven_crypto::digest::Md5;
+use keyhaven_crypto::sealing::SealingKey;
+use keyhaven_store::BlobStore;
+
+use crate::S3Error;
+use crate::body::SealedWriter;
+use crate::checksum::{ChecksumAlgorithm, Checksummer, encode};
+use crate::data_key::DataKey;
+use crate::etag::{EtagKind, single};
+use crate::sse_c::{CustomerKey, FINGERPRINT_SALT_LEN};
+
+/// How an object version's data key is kept.
+#[derive(Debug, Clone, Copy)]
+pub enum Protection<'a> {
+    /// SSE-S3: under the scope's service key.
+    SseS3(&'a SealingKey),
+    /// SSE-C: under the customer's key, which is not kept.
+    SseC(&'a CustomerKey),
+}
+
+/// What an object version's record keeps of its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBody {
+    pub blob_id: String,
+    pub len: u64,
+    pub salt: [u8; SALT_LEN],
+    pub sealed_data_key: Vec<u8>,
+    pub etag: String,
+    /// The additional checksum the client asked for, as S3 writes it.
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
+    /// SSE-C: the salt and HMAC that recognise the customer's key.
+    pub customer_key: Option<([u8; FINGERPRINT_SALT_LEN], [u8; 32])>,
+}
+
+/// A body being written.
+#[derive(Debug)]
+pub struct BodyWriter {
+    sealed: SealedWriter,
+    md5: Md5Debug,
+    checksum: Option<Checksummer>,
+    stored: StoredBody,
+    etag_kind: EtagKind,
+}
+
+/// `Md5` has no `Debug` (it holds a hash state, nothing worth printing).
+struct Md5Debug(Md5);
+
+impl std::fmt::Debug for Md5Debug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Md5")
+    }
+}
+
+impl BodyWriter {
+    /// Starts the body of the object version `identity` as blob `blob_id`.
+    pub fn begin(
+        blobs: &dyn BlobStore,
+        blob_id: &str,
+        identity: &[u8],
+        protection: Protection<'_>,
+        checksum: Option<ChecksumAlgorithm>,
+    ) -> Result<Self, S3Error> {
+        let data_key = DataKey::generate()?;
+        let salt = new_salt()?;
+        let (sealed_data_key, customer_key, etag_kind) = match protection {
+            Protection::SseS3(service_key) => (data_key.seal(service_key, identity)?, None, EtagKind::Md5),
+            Protection::SseC(customer) => {
+                let fingerprint_salt: [u8; FINGERPRINT_SALT_LEN] = keyhaven_crypto::random_array()?;
+                let sealed = data_key.seal(&customer.sealing_key()?, identity)?;
+                let fingerprint = customer.fingerprint(&fingerprint_salt);
+                (sealed, Some((fingerprint_salt, fingerprint)), EtagKind::Opaque)
+            }
+        };
+        let sealed = SealedWriter::new(data_key.chunk_key(&salt, identity)?, blobs.create(blob_id)?);
+        Ok(Self {
+            sealed,
+            md5: Md5Debug(Md5::default()),
+            checksum: checksum.map(Checksummer::new),
+            stored: StoredBody {
+                blob_id: blob_id.to_string(),
+                len: 0,
+                salt,
+                sealed_data_key,
+                etag: String::new(),
+                checksum: None,
+                customer_key,
+            },
+            etag_kind,
+        })
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), S3Error> {
+        self.md5.0.update(bytes);
+        if let Some(checksum) = &mut self.checksum {
+            checksum.update(bytes);
+        }
+        self.sealed.write(bytes)
+    }
+
+    /// Commits the blob; the caller then commits the record that refers to it.
+    pub fn finish(mut self) -> Result<StoredBody, S3Error> {
+        self.stored.len = self.sealed.finish()?;
+        self.stored.etag = single(self.etag_kind, &self.md5.0.finish())?;
+        self.stored.checksum = self.checksum.map(|c| {
+            let algorithm = c.algorithm();
+            (algorithm, encode(&c.finish()))
+        });
+        Ok(self.stored)
+    }
+}
+
+/// The key that opens a stored body's chunks. An SSE-C body opens only with the customer key it was written with
+/// (AccessDenied otherwise, as S3 answers); an SSE-S3 body only with its scope's service key.
+pub fn body_key(stored: &StoredBody, identity: &[u8], protection: Protection<'_>) -> Result<ChunkKey, S3Error> {
+    let data_key = match (protection, &stored.customer_key) {
+        (Protection::SseS3(service_key), None) => DataKey::open(service_key, identity, &stored.sealed_data_key)?,
+        (Protection::SseC(customer), Some((salt, fingerprint))) => {
+            customer.check(salt, fingerprint)?;
+            DataKey::open(&customer.sealing_key()?, identity, &stored.sealed_data_key)?
+        }
+        _ => {
+            return Err(S3Error::Internal(
+                "the object's encryption is not the one asked for".into(),
+            ));
+        }
+    };
+    data_key.chunk_key(&stored.salt, identity)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use keyhaven_crypto::digest::md5;
+    use keyhaven_store::FsBlobStore;
+    use keyhaven_store::testing::TempDir;
+
+    use super::*;
+    use crate::body::read_range;
+    use crate::sse_c::{ALGORITHM, CustomerKeyHeaders};
+
+    const IDENTITY: &[u8] = b"bucket\0secret-plans.txt\0version-1";
+    /// A marker that must never appear in the data directory in clear.
+    const CANARY: &[u8] = b"CANARY-7f3a9c1e-the-plaintext-must-not-reach-disk";
+
+    fn customer(byte: u8) -> CustomerKey {
+        let key = [byte; 32];
+        let (encoded, key_md5) = (STANDARD.encode(key), STANDARD.encode(md5(&key)));
+        CustomerKey::from_headers(CustomerKeyHeaders {
+            algorithm: Some(ALGORITHM),
+            key: Some(&encoded),
+            key_md5: Some(&key_md5),
+            server_side_encryption: None,
+        })
+        .expect("valid")
+        .expect("present")
+    }
+
+    fn body() -> Vec<u8> {
+        let mut body = Vec::new();
+        for i in 0..5000u32 {
+            body.extend_from_slice(CANARY);
+            body.extend_from_slice(&i.to_be_bytes());
+        }
+        body
+    }
+
+    fn put(dir: &TempDir, protection: Protection<'_>, data: &[u8]) -> (FsBlobStore, StoredBody) {
+        let blobs = FsBlobStore::open(&dir.path().join("blobs")).expect("blobs");
+        let mut writer =
+            BodyWriter::begin(&blobs, "v1", IDENTITY, protection, Some(ChecksumAlgorithm::Crc32)).expect("begin");
+        for piece in data.chunks(10_000) {
+            writer.write(piece).expect("write");
+        }
+        (blobs, writer.finish().expect("finish"))
+    }
+
+    fn get(blobs: &FsBlobStore, stored: &StoredBody, protection: Protection<'_>, start: u64, end: u64) -> Vec<u8> {
+        let key = body_key(stored, IDENTITY, protection).expect("key");
+        let blob = blobs.open(&stored.blob_id).expect("open").expect("present");
+        let mut out = Vec::new();
+        read_range(&key, &*blob, stored.len, start, end, |bytes| {
+            out.extend_from_slice(bytes);
+            Ok(())
+        })
+        .expect("read");
+        out
+    }
+
+    /// Every file under the data directory, as bytes.
+    fn files(dir: &std::path::Path) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(files(&path));
+            } else {
+                out.push(std::fs::read(&path).expect("file"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn sse_s3_bodies_read_back_whole_and_in_ranges_with_aws_etag_and_checksum() {
+        let dir = TempDir::new();
+        let service_key = SealingKey::new(&[9; 32]).expect("service key");
+        let data = body();
+        let (blobs, stored) = put(&dir, Protection::SseS3(&service_key), &data);
+        assert_eq!(stored.len, data.len() as u64);
+        assert_eq!(stored.etag, format!("\"{}\"", hex::encode(md5(&data))));
+        let mut crc = Checksummer::new(ChecksumAlgorithm::Crc32);
+        crc.update(&data);
+        assert_eq!(stored.checksum, Some((ChecksumAlgorithm::Crc32, encode(&crc.finish()))));
+        assert_eq!(
+            get(&blobs, &stored, Protection::SseS3(&service_key), 0, stored.len),
+            data
+        );
+        assert_eq!(
+            get(&blobs, &stored, Protection::SseS3(&service_key), 70_000, 70_100),
+            &data[70_000..70_100]
+        );
+
+        let other_key = SealingKey::new(&[8; 32]).expect("another service key");
+        assert!(matches!(
+            body_key(&stored, IDENTITY, Protection::SseS3(&other_key)),
+            Err(S3Error::Internal(_))
+        ));
+        assert!(matches!(
+            body_key(&stored, b"bucket\0other\0version-1", Protection::SseS3(&service_key)),
+            Err(S3Error::Internal(_))
+        ));
+    }
+
+    #[test]
+    fn sse_c_bodies_open_only_with_their_customer_key_which_is_never_stored() {
+        let dir = TempDir::new();
+        let key = customer(0x5a);
+        let data = body();
+        let (blobs, stored) = put(&dir, Protection::SseC(&key), &data);
+        assert_ne!(
+            stored.etag,
+            format!("\"{}\"", hex::encode(md5(&data))),
+            "an SSE-C ETag is not the MD5"
+        );
+        assert_eq!(
+            get(&blobs, &stored, Protection::SseC(&customer(0x5a)), 0, stored.len),
+            data
+        );
+        assert!(matches!(
+            body_key(&stored, IDENTITY, Protection::SseC(&customer(0x5b))),
+            Err(S3Error::AccessDenied(_))
+        ));
+
+        // The canary scan: neither the body nor the customer's key is anywhere on disk in clear.
+        for file in files(dir.path()) {
+            assert!(!file.windows(CANARY.len()).any(|w| w == CANARY), "plaintext on disk");
+            assert!(!file.windows(32).any(|w| w == [0x5a; 32]), "the customer key on disk");
+        }
+        let record = format!("{stored:?}");
+        assert!(!record.contains(&STANDARD.encode([0x5a; 32])));
+    }
+}
