@@ -55,36 +55,19 @@ fn label(identity: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
-    use keyhaven_crypto::digest::md5;
-
     use super::*;
-    use crate::sse_c::{ALGORITHM, CustomerKeyHeaders};
+    use crate::sse_c::customer_key;
 
     const IDENTITY: &[u8] = b"bucket\0photos/cat.jpg\0version-1";
-
-    fn customer(key: &[u8; 32]) -> CustomerKey {
-        let encoded = STANDARD.encode(key);
-        let key_md5 = STANDARD.encode(md5(key));
-        CustomerKey::from_headers(CustomerKeyHeaders {
-            algorithm: Some(ALGORITHM),
-            key: Some(&encoded),
-            key_md5: Some(&key_md5),
-            server_side_encryption: None,
-        })
-        .expect("valid")
-        .expect("present")
-    }
 
     /// A data key sealed for one object under one wrapping key opens there only, and opens to a key that seals
     /// and opens the object's chunks.
     #[test]
     fn a_sealed_data_key_opens_only_for_its_object_under_its_wrapping_key() {
         let service = SealingKey::new(&[3; 32]).expect("service key");
-        let customer_key = customer(&[4; 32]).sealing_key().expect("customer key");
-        let other_customer = customer(&[5; 32]).sealing_key().expect("customer key");
-        for wrapping in [&service, &customer_key] {
+        let customer = customer_key(&[4; 32]).sealing_key().expect("customer key");
+        let other_customer = customer_key(&[5; 32]).sealing_key().expect("customer key");
+        for wrapping in [&service, &customer] {
             let data_key = DataKey::generate().expect("data key");
             let sealed = data_key.seal(wrapping, IDENTITY).expect("seal");
             let salt = [6; SALT_LEN];

@@ -142,23 +142,14 @@ mod tests {
 
     use super::*;
     use crate::body::read_range;
-    use crate::sse_c::{ALGORITHM, CustomerKeyHeaders};
+    use crate::sse_c::customer_key;
 
     const IDENTITY: &[u8] = b"bucket\0secret-plans.txt\0version-1";
     /// A marker that must never appear in the data directory in clear.
     const CANARY: &[u8] = b"CANARY-7f3a9c1e-the-plaintext-must-not-reach-disk";
 
     fn customer(byte: u8) -> CustomerKey {
-        let key = [byte; 32];
-        let (encoded, key_md5) = (STANDARD.encode(key), STANDARD.encode(md5(&key)));
-        CustomerKey::from_headers(CustomerKeyHeaders {
-            algorithm: Some(ALGORITHM),
-            key: Some(&encoded),
-            key_md5: Some(&key_md5),
-            server_side_encryption: None,
-        })
-        .expect("valid")
-        .expect("present")
+        customer_key(&[byte; 32])
     }
 
     fn body() -> Vec<u8> {

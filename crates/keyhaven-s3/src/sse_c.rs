@@ -109,6 +109,21 @@ impl CustomerKey {
     }
 }
 
+/// A customer key as a client sends `raw`, checked (for the tests of what uses one).
+#[cfg(test)]
+pub(crate) fn customer_key(raw: &[u8]) -> CustomerKey {
+    use base64::Engine as _;
+    let (key, key_md5) = (STANDARD.encode(raw), STANDARD.encode(md5(raw)));
+    CustomerKey::from_headers(CustomerKeyHeaders {
+        algorithm: Some(ALGORITHM),
+        key: Some(&key),
+        key_md5: Some(&key_md5),
+        server_side_encryption: None,
+    })
+    .expect("valid")
+    .expect("present")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,16 +199,7 @@ mod tests {
 
     #[test]
     fn only_the_key_an_object_was_written_with_is_recognised() {
-        let parse = |key: &[u8]| {
-            CustomerKey::from_headers(CustomerKeyHeaders {
-                algorithm: Some(ALGORITHM),
-                key: Some(&encoded(key)),
-                key_md5: Some(&encoded(&md5(key))),
-                server_side_encryption: None,
-            })
-            .expect("valid")
-            .expect("present")
-        };
+        let parse = customer_key;
         let salt = [7; FINGERPRINT_SALT_LEN];
         let stored = parse(&KEY).fingerprint(&salt);
         assert_ne!(stored[..], KEY[..], "the fingerprint is not the key");
