@@ -38,21 +38,19 @@ pub struct StoredBody {
 }
 
 /// A body being written.
-#[derive(Debug)]
 pub struct BodyWriter {
     sealed: SealedWriter,
-    md5: Md5Debug,
+    md5: Md5,
     checksum: Option<Checksummer>,
     stored: StoredBody,
     etag_kind: EtagKind,
 }
 
-/// `Md5` has no `Debug` (it holds a hash state, nothing worth printing).
-struct Md5Debug(Md5);
-
-impl std::fmt::Debug for Md5Debug {
+impl std::fmt::Debug for BodyWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Md5")
+        f.debug_struct("BodyWriter")
+            .field("blob_id", &self.stored.blob_id)
+            .finish()
     }
 }
 
@@ -79,7 +77,7 @@ impl BodyWriter {
         let sealed = SealedWriter::new(data_key.chunk_key(&salt, identity)?, blobs.create(blob_id)?);
         Ok(Self {
             sealed,
-            md5: Md5Debug(Md5::default()),
+            md5: Md5::default(),
             checksum: checksum.map(Checksummer::new),
             stored: StoredBody {
                 blob_id: blob_id.to_string(),
@@ -95,7 +93,7 @@ impl BodyWriter {
     }
 
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), S3Error> {
-        self.md5.0.update(bytes);
+        self.md5.update(bytes);
         if let Some(checksum) = &mut self.checksum {
             checksum.update(bytes);
         }
@@ -105,7 +103,7 @@ impl BodyWriter {
     /// Commits the blob; the caller then commits the record that refers to it.
     pub fn finish(mut self) -> Result<StoredBody, S3Error> {
         self.stored.len = self.sealed.finish()?;
-        self.stored.etag = single(self.etag_kind, &self.md5.0.finish())?;
+        self.stored.etag = single(self.etag_kind, &self.md5.finish())?;
         self.stored.checksum = self.checksum.map(|c| {
             let algorithm = c.algorithm();
             (algorithm, encode(&c.finish()))
