@@ -210,6 +210,7 @@ const RESERVED_STATICS: &[&str] = &[
     "XML_NAMESPACE",
     "ERRORS",
     "DECLARED_ERRORS",
+    "UNSIGNED_OPERATIONS",
 ];
 
 const KEYWORDS: &[&str] = &[
@@ -644,9 +645,19 @@ impl<'m> Generator<'m> {
             codes.dedup();
             writeln!(table, "    ({:?}, &[{}]),", op.name, codes.join(", ")).map_err(|e| e.to_string())?;
         }
+        let unsigned: Vec<String> = self
+            .model
+            .operations
+            .iter()
+            .filter(|op| op.unsigned)
+            .map(|op| format!("{:?}", op.name))
+            .collect();
         Ok(format!(
             "/// Per operation, by name: the codes of the errors its model declares, sorted.\n\
-             pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[\n{table}];\n\n"
+             pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[\n{table}];\n\n\
+             /// The operations the model marks `authtype: none`: they take no signature.\n\
+             pub const UNSIGNED_OPERATIONS: &[&str] = &[{}];\n\n",
+            unsigned.join(", ")
         ))
     }
 

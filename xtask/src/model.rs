@@ -27,6 +27,8 @@ pub struct Operation {
     pub result_wrapper: Option<String>,
     /// The exception shapes the operation declares it may answer.
     pub errors: Vec<String>,
+    /// The model's `authtype: none`: the operation takes no signature.
+    pub unsigned: bool,
 }
 
 #[derive(Debug)]
@@ -143,6 +145,7 @@ impl Model {
                     .iter()
                     .filter_map(|e| shape_ref(Some(e)))
                     .collect(),
+                unsigned: op.get("authtype").and_then(Json::as_str) == Some("none"),
             })
             .collect();
         let shapes = json

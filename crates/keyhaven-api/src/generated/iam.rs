@@ -4257,6 +4257,9 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The operations the model marks `authtype: none`: they take no signature.
+pub const UNSIGNED_OPERATIONS: &[&str] = &[];
+
 /// Every modeled error as `(code, HTTP status, sender fault)`, by code.
 pub const ERRORS: &[(&str, u16, bool)] = &[
     ("AccountNotManagementOrDelegatedAdministratorException", 400, true),

@@ -2071,6 +2071,9 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The operations the model marks `authtype: none`: they take no signature.
+pub const UNSIGNED_OPERATIONS: &[&str] = &[];
+
 static ALIAS_NAME_TYPE_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9:/_-]+$", r"^(?:^[a-zA-Z0-9:/_\-]+$)$");
 static ALIAS_NAME_TYPE: Rule = Rule::NONE.min(1).max(256).pattern(&ALIAS_NAME_TYPE_PATTERN);
 static KEY_ID_TYPE: Rule = Rule::NONE.min(1).max(2048);

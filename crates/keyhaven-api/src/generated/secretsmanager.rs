@@ -914,6 +914,9 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The operations the model marks `authtype: none`: they take no signature.
+pub const UNSIGNED_OPERATIONS: &[&str] = &[];
+
 static SECRET_ID_TYPE: Rule = Rule::NONE.min(1).max(2048);
 static SECRET_ID_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE.min(1).max(20), &SECRET_ID_TYPE);
 static FILTERS_LIST_TYPE: ListRule<()> = ListRule::new(Rule::NONE.max(10), &());

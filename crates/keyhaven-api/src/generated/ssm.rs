@@ -502,6 +502,9 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The operations the model marks `authtype: none`: they take no signature.
+pub const UNSIGNED_OPERATIONS: &[&str] = &[];
+
 static RESOURCE_TYPE_FOR_TAGGING: Rule = Rule::NONE.values(&[
     "Document",
     "ManagedInstance",

@@ -415,6 +415,9 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The operations the model marks `authtype: none`: they take no signature.
+pub const UNSIGNED_OPERATIONS: &[&str] = &["AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"];
+
 /// Every modeled error as `(code, HTTP status, sender fault)`, by code.
 pub const ERRORS: &[(&str, u16, bool)] = &[
     ("ExpiredTokenException", 400, true),

@@ -43,6 +43,15 @@ impl JsonService {
             .find(|s| s.signing_name() == name)
     }
 
+    /// The operations the model marks `authtype: none`.
+    fn unsigned_operations(self) -> &'static [&'static str] {
+        match self {
+            JsonService::Kms => crate::generated::kms::UNSIGNED_OPERATIONS,
+            JsonService::Ssm => crate::generated::ssm::UNSIGNED_OPERATIONS,
+            JsonService::SecretsManager => crate::generated::secretsmanager::UNSIGNED_OPERATIONS,
+        }
+    }
+
     fn signing_name(self) -> &'static str {
         match self {
             JsonService::Kms => "kms",
@@ -68,7 +77,7 @@ impl Protocol for AwsJson {
         Some(Route {
             service: service.signing_name(),
             operation: operation.to_string(),
-            signed: true,
+            signed: !service.unsigned_operations().contains(&operation),
         })
     }
 

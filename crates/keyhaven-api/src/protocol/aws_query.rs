@@ -12,9 +12,9 @@ use crate::error::ApiError;
 use crate::pipeline::{Outcome, header_str};
 use crate::query::Params;
 
-/// The one operation of these services that takes no signature (the model's `authtype: none`): the web identity
-/// token is the credential, and a signature a client sends anyway is ignored.
-const UNSIGNED_OPERATION: &str = "AssumeRoleWithWebIdentity";
+/// The unsigned operation keyhaven serves (the model's `authtype: none`): the web identity token is the credential,
+/// and a signature a client sends anyway is ignored.
+const WEB_IDENTITY: &str = "AssumeRoleWithWebIdentity";
 
 /// The awsQuery protocol.
 #[derive(Debug)]
@@ -48,6 +48,14 @@ impl QueryService {
         }
     }
 
+    /// The operations the model marks `authtype: none`.
+    fn unsigned_operations(self) -> &'static [&'static str] {
+        match self {
+            QueryService::Iam => crate::generated::iam::UNSIGNED_OPERATIONS,
+            QueryService::Sts => crate::generated::sts::UNSIGNED_OPERATIONS,
+        }
+    }
+
     fn namespace(self) -> &'static str {
         match self {
             QueryService::Iam => crate::generated::iam::XML_NAMESPACE,
@@ -74,7 +82,7 @@ impl Protocol for AwsQuery {
         let operation = params.get("Action").unwrap_or_default().to_string();
         Some(Route {
             service: service.signing_name(),
-            signed: !(service == QueryService::Sts && operation == UNSIGNED_OPERATION),
+            signed: !service.unsigned_operations().contains(&operation.as_str()),
             operation,
         })
     }
@@ -118,7 +126,11 @@ fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
     let service = QueryService::of_signing_name(call.route.service).ok_or_else(ApiError::internal)?;
     let ctx = match call.ctx {
         Some(ctx) => ctx,
-        None if !call.route.signed => return assume_role_with_web_identity(call.state, &params, outcome, call.origin),
+        None if action == WEB_IDENTITY => {
+            return assume_role_with_web_identity(call.state, &params, outcome, call.origin);
+        }
+        // Another unsigned operation (AssumeRoleWithSAML): not served yet, and never authenticated.
+        None if !call.route.signed => return Err(ApiError::unserved("InvalidAction", action)),
         None => return Err(ApiError::internal()),
     };
     refuse_session_token_outside_its_scope(&ctx.principal, service, action)?;
@@ -199,12 +211,12 @@ fn assume_role_with_web_identity(
     outcome: &mut Outcome,
     origin: &crate::pipeline::Origin,
 ) -> Answer {
-    let decoded = crate::generated::sts::Request::decode(UNSIGNED_OPERATION, params)
+    let decoded = crate::generated::sts::Request::decode(WEB_IDENTITY, params)
         .map_err(|e| ApiError::from(crate::query::DecodeFailure::new(&e, params)))?;
     let crate::generated::sts::Request::AssumeRoleWithWebIdentity(request) = decoded else {
         return Err(ApiError::internal());
     };
-    note_parameters(outcome, UNSIGNED_OPERATION, &request);
+    note_parameters(outcome, WEB_IDENTITY, &request);
     let origin = keyhaven_iam::web_identity::Origin {
         request_id: origin.request_id.clone(),
         region: outcome.region.clone(),
