@@ -328,6 +328,21 @@ pub fn iam_error(e: IamError) -> ApiError {
     ApiError::new(status, code, e.to_string())
 }
 
+/// An aws-chunked body refused as it streamed, in S3's codes.
+impl From<crate::aws_chunked::ChunkedError> for ApiError {
+    fn from(e: crate::aws_chunked::ChunkedError) -> Self {
+        use crate::aws_chunked::ChunkedError;
+        match e {
+            ChunkedError::Signature(e) => ApiError::from(&e),
+            ChunkedError::Incomplete => ApiError::bad_request(
+                "IncompleteBody",
+                "You did not provide the number of bytes specified by the Content-Length HTTP header",
+            ),
+            ChunkedError::Malformed => ApiError::bad_request("InvalidRequest", "The chunked body is malformed."),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

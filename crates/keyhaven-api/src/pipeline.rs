@@ -261,7 +261,7 @@ fn authenticate(
     };
     let auth = sigv4::parse(&request).map_err(|e| ApiError::from(&e))?;
     outcome.region = auth.region.clone();
-    let declared = auth.content_sha256.clone().filter(|_| streamed);
+    let declared = if streamed { auth.content_sha256.clone() } else { None };
     let authenticated = |principal, chunk_signatures| Authenticated {
         principal,
         declared: declared.clone(),
@@ -513,7 +513,7 @@ mod tests {
     const _: () = assert!(CHUNK * CHUNKS > protocol::MAX_WHOLE_BODY);
 
     /// A protocol that streams `PUT /stream` bodies, as S3 will: it reports each chunk as it arrives and answers
-    /// with the number of bytes it read.
+    /// with the number of bytes it read and of trailing headers it was handed.
     struct Streaming {
         arrived: mpsc::UnboundedSender<usize>,
     }
@@ -550,7 +550,7 @@ mod tests {
                     read += data.len();
                     let _ = self.arrived.send(data.len());
                 }
-                Ok(read.to_string().into_bytes())
+                Ok(format!("{read} {}", body.trailers().len()).into_bytes())
             })
         }
 
@@ -669,7 +669,7 @@ mod tests {
         let response = answer.await.expect("task").expect("infallible");
         assert_eq!(response.status(), StatusCode::OK);
         let read = collect_limited(response.into_body(), 64).await.expect("answer");
-        assert_eq!(read, (CHUNK * CHUNKS).to_string().as_bytes());
+        assert_eq!(read, format!("{} 0", CHUNK * CHUNKS).as_bytes());
         assert_eq!(
             audit_records(&server.core),
             vec![("s3.amazonaws.com".into(), "PutObject".into(), String::new())]
@@ -713,7 +713,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn streamed_bodies_are_checked_against_what_the_signature_declared() {
         let (status, text, audited) = put_declaring(SignableBody::Bytes(b"the signed body"), b"the signed body").await;
-        assert_eq!((status, text.as_str(), audited.as_str()), (StatusCode::OK, "15", ""));
+        assert_eq!((status, text.as_str(), audited.as_str()), (StatusCode::OK, "15 0", ""));
 
         let (status, text, audited) = put_declaring(SignableBody::Bytes(b"the signed body"), b"another body").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
@@ -722,7 +722,7 @@ mod tests {
         let trailer = SignableBody::Precomputed("STREAMING-UNSIGNED-PAYLOAD-TRAILER".into());
         let chunked = b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n";
         let (status, text, audited) = put_declaring(trailer, chunked).await;
-        assert_eq!((status, text.as_str(), audited.as_str()), (StatusCode::OK, "11", ""));
+        assert_eq!((status, text.as_str(), audited.as_str()), (StatusCode::OK, "11 1", ""));
 
         let trailer = SignableBody::Precomputed("STREAMING-UNSIGNED-PAYLOAD-TRAILER".into());
         let (status, _, audited) = put_declaring(trailer, b"5\r\nhello\r\n").await;

@@ -19,7 +19,10 @@ use zeroize::Zeroizing;
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const TERMINATOR: &str = "aws4_request";
-const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// The declared payload of a body signed without its hash.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// The declared payload of an aws-chunked body whose chunks are unsigned, with checksum trailers.
+pub const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
 /// The declared payload of an aws-chunked body whose chunks are signed.
 pub const STREAMING_SIGNED_PAYLOAD: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
 const CHUNK_ALGORITHM: &str = "AWS4-HMAC-SHA256-PAYLOAD";

@@ -14,12 +14,11 @@ use axum::body::{Body, Bytes};
 use http_body_util::BodyExt;
 use keyhaven_crypto::digest::Sha256;
 
-use crate::aws_chunked::{AwsChunkedDecoder, ChunkedError};
+use crate::aws_chunked::AwsChunkedDecoder;
 use crate::error::ApiError;
-use crate::sigv4::{ChunkSignatures, STREAMING_SIGNED_PAYLOAD, SigV4Error};
-
-const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
-const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+use crate::sigv4::{
+    ChunkSignatures, STREAMING_SIGNED_PAYLOAD, STREAMING_UNSIGNED_TRAILER, SigV4Error, UNSIGNED_PAYLOAD,
+};
 
 enum Check {
     /// Set by the pipeline once the request is authenticated; reading before is refused.
@@ -112,7 +111,7 @@ impl StreamedBody {
                 Check::Chunked(decoder) => {
                     let mut decoded = Vec::new();
                     if let Err(e) = decoder.feed(&data, &mut |bytes| decoded.extend_from_slice(bytes)) {
-                        return Some(Err(chunked_error(e)));
+                        return Some(Err(ApiError::from(e)));
                     }
                     if !decoded.is_empty() {
                         return Some(Ok(Bytes::from(decoded)));
@@ -140,21 +139,10 @@ impl StreamedBody {
                 }
             }
             Check::Chunked(decoder) => {
-                let (_, trailers) = decoder.finish().map_err(chunked_error)?;
+                let (_, trailers) = decoder.finish().map_err(ApiError::from)?;
                 self.trailers = trailers;
                 Ok(())
             }
         }
-    }
-}
-
-fn chunked_error(e: ChunkedError) -> ApiError {
-    match e {
-        ChunkedError::Signature(e) => ApiError::from(&e),
-        ChunkedError::Incomplete => ApiError::bad_request(
-            "IncompleteBody",
-            "You did not provide the number of bytes specified by the Content-Length HTTP header",
-        ),
-        ChunkedError::Malformed => ApiError::bad_request("InvalidRequest", "The chunked body is malformed."),
     }
 }

@@ -38,9 +38,14 @@ impl SealingKey {
         out.push(SEALED_VERSION);
         out.extend_from_slice(&nonce_bytes);
         let mut body = plaintext.to_vec();
-        self.0
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(label), &mut body)
-            .map_err(|_| CryptoError::InvalidCiphertext)?;
+        let sealed =
+            self.0
+                .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(label), &mut body);
+        if sealed.is_err() {
+            // Still the plaintext: wiped before it is freed.
+            body.zeroize();
+            return Err(CryptoError::InvalidCiphertext);
+        }
         out.extend_from_slice(&body);
         Ok(out)
     }
