@@ -56,8 +56,10 @@ impl Drop for TempDir {
 /// them as JSON.
 fn publish(data_dir: &Path, targets: &[&str], first: i64, count: i64) -> Vec<Value> {
     let store = SqliteStore::open(&data_dir.join("keyhaven.db")).expect("open store");
+    let blobs = Arc::new(keyhaven_store::FsBlobStore::open(&data_dir.join("objects")).expect("blobs"));
     let core = Core::open(
         Arc::new(store),
+        blobs,
         keyhaven_crypto::RootKey::generate().expect("root key"),
         Arc::new(AdjustableClock::system()),
         CoreConfig {

@@ -9,6 +9,7 @@ mod json;
 mod model;
 mod pattern;
 mod redaction;
+mod rest_xml;
 mod s3_routes;
 
 use std::path::PathBuf;

@@ -13,6 +13,8 @@ pub mod kms;
 pub mod pipeline;
 pub mod protocol;
 pub mod query;
+pub mod rest_xml;
+pub mod s3;
 pub mod rest_route;
 pub mod secretsmanager;
 pub mod server;

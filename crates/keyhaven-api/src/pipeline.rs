@@ -94,7 +94,7 @@ impl Outcome {
             read_only: false,
             service_calls: Vec::new(),
             protocol: &protocol::aws_json::AwsJson,
-            result: result.map(|v| v.to_string().into_bytes()),
+            result: result.map(|v| protocol::Success::Body(v.to_string().into_bytes())),
         }
     }
 
@@ -568,8 +568,10 @@ mod tests {
 
     fn server() -> Server {
         let (dir, store) = keyhaven_store::testing::temp_store();
+        let blobs = Arc::new(keyhaven_store::FsBlobStore::open(&dir.path().join("objects")).expect("blobs"));
         let core = Core::open(
             store,
+            blobs,
             RootKey::generate().expect("root key"),
             Arc::new(AdjustableClock::system()),
             CoreConfig::default(),

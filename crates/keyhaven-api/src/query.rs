@@ -203,9 +203,19 @@ pub struct XmlWriter {
     /// For each open element: where its line starts and where its content would start, so an
     /// element left empty can be rewritten as `<Name/>`.
     open: Vec<(usize, usize)>,
+    /// The namespace the first element opened declares (restXml answers, whose root carries it).
+    root_namespace: Option<String>,
 }
 
 impl XmlWriter {
+    /// A writer whose first element declares `namespace`.
+    pub fn in_namespace(namespace: &str) -> Self {
+        Self {
+            root_namespace: Some(namespace.to_string()),
+            ..Self::default()
+        }
+    }
+
     fn indent(&mut self) {
         for _ in 0..self.open.len() {
             self.out.push_str("  ");
@@ -228,7 +238,8 @@ impl XmlWriter {
 
     /// Opens the element `name`; every `open` is matched by a `close`.
     pub fn open(&mut self, name: &str) {
-        self.start(name, None);
+        let namespace = self.root_namespace.take();
+        self.start(name, namespace.as_deref());
     }
 
     pub fn close(&mut self, name: &str) {
@@ -248,7 +259,16 @@ impl XmlWriter {
     /// The element `name` holding `text`.
     pub fn text(&mut self, name: &str, text: &str) {
         self.indent();
-        let _ = write!(self.out, "<{name}>");
+        match self.root_namespace.take() {
+            Some(namespace) => {
+                let _ = write!(self.out, "<{name} xmlns=\"");
+                escape(&namespace, &mut self.out);
+                self.out.push_str("\">");
+            }
+            None => {
+                let _ = write!(self.out, "<{name}>");
+            }
+        }
         escape(text, &mut self.out);
         let _ = writeln!(self.out, "</{name}>");
     }
@@ -260,7 +280,7 @@ impl XmlWriter {
         }
     }
 
-    fn finish(self) -> String {
+    pub fn finish(self) -> String {
         self.out
     }
 }

@@ -12,9 +12,10 @@ use keyhaven_kernel::clock::AdjustableClock;
 use keyhaven_kernel::events::{self, Events};
 use keyhaven_kernel::scheduler::Scheduler;
 use keyhaven_kms::Kms;
+use keyhaven_s3::S3;
 use keyhaven_secrets::Secrets;
 use keyhaven_ssm::{ParameterQuotas, Ssm};
-use keyhaven_store::Backend;
+use keyhaven_store::{Backend, BlobStore};
 
 /// Settings of the core that come from configuration.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +36,7 @@ pub struct Core {
     pub kms: Arc<Kms>,
     pub ssm: Arc<Ssm>,
     pub secrets: Arc<Secrets>,
+    pub s3: Arc<S3>,
     pub events: Events,
     pub audit: AuditLog,
     pub scheduler: Arc<Scheduler>,
@@ -49,6 +51,7 @@ impl std::fmt::Debug for Core {
 impl Core {
     pub fn open(
         store: Arc<dyn Backend>,
+        blobs: Arc<dyn BlobStore>,
         root: RootKey,
         clock: Arc<AdjustableClock>,
         config: CoreConfig,
@@ -57,7 +60,7 @@ impl Core {
         let root = Arc::new(root);
         let identity = Arc::new(Identity::new(store.clone(), root.clone(), clock.clone()));
         let authz = identity.authz.clone();
-        let kms = Arc::new(Kms::new(store.clone(), root, clock.clone(), authz.clone()));
+        let kms = Arc::new(Kms::new(store.clone(), root.clone(), clock.clone(), authz.clone()));
         let events = Events::new(config.event_targets, clock.clone());
         let secrets = Arc::new(Secrets::new(store.clone(), clock.clone(), authz.clone(), kms.clone()));
         let ssm = Arc::new(Ssm::new(
@@ -68,6 +71,13 @@ impl Core {
             secrets.clone(),
             events.clone(),
             config.parameter_quotas,
+        ));
+        let s3 = Arc::new(S3::new(
+            store.clone(),
+            blobs,
+            root.clone(),
+            clock.clone(),
+            authz.clone(),
         ));
         let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), audit.clone()));
         scheduler.register("kms", kms.clone());
@@ -88,6 +98,7 @@ impl Core {
             kms,
             ssm,
             secrets,
+            s3,
             events,
             audit,
             scheduler,

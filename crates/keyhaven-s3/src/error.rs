@@ -1,4 +1,4 @@
-//! S3's errors; the wire layer will name each one's AWS error code.
+//! S3's errors; the wire layer names each one's AWS error code and status.
 
 /// An S3 failure. The message is what the caller sees; it never contains object data or key material.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -9,6 +9,48 @@ pub enum S3Error {
     InvalidArgument(String),
     #[error("{0}")]
     InvalidEncryptionAlgorithm(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("The specified bucket does not exist")]
+    NoSuchBucket { bucket: String },
+    #[error("The specified key does not exist.")]
+    NoSuchKey { key: String },
+    #[error("Your previous request to create the named bucket succeeded and you already own it.")]
+    BucketAlreadyOwnedByYou { bucket: String },
+    #[error("The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.")]
+    BucketAlreadyExists { bucket: String },
+    #[error("The bucket you tried to delete is not empty")]
+    BucketNotEmpty { bucket: String },
+    #[error("The specified location-constraint is not valid")]
+    InvalidLocationConstraint,
+    #[error("The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.")]
+    IllegalLocationConstraint,
+    #[error("The Content-MD5 you specified did not match what we received.")]
+    BadDigest,
+    #[error("The Content-MD5 you specified is not valid.")]
+    InvalidDigest,
+    #[error("At least one of the pre-conditions you specified did not hold")]
+    PreconditionFailed,
+    /// A conditional GET or HEAD whose object has not changed: 304, no body.
+    #[error("Not Modified")]
+    NotModified,
+    #[error("The requested range is not satisfiable")]
+    InvalidRange { size: u64 },
+    #[error("The XML you provided was not well-formed or did not validate against our published schema")]
+    MalformedXml,
+    #[error("The TagSet does not exist")]
+    NoSuchTagSet,
+    #[error("The server side encryption configuration was not found")]
+    NoEncryptionConfiguration,
+    #[error("Your key is too long")]
+    KeyTooLong,
+    #[error("You must provide the Content-Length HTTP header.")]
+    MissingContentLength,
+    #[error("Your proposed upload exceeds the maximum allowed size")]
+    EntityTooLarge,
+    /// A feature S3 has that keyhaven does not serve yet; the message names it.
+    #[error("{0}")]
+    NotImplemented(String),
     /// Refused by the authoriser.
     #[error("{0}")]
     AccessDenied(String),

@@ -1,17 +1,131 @@
-//! Amazon S3 on the kernel. So far: an object version's body written and read under its encryption (`object`): sealed
-//! chunk by chunk into a blob (`body`) under a data key (`data_key`) that SSE-S3's service key (`service_key`) or the
-//! SSE-C customer's key (`sse_c`) keeps sealed, with the checksums S3 offers (`checksum`) and its ETag (`etag`); and
-//! the bucket name rules (`names`). The buckets, object records, SSE-KMS and the wire come with the rest of the S3
-//! issue.
+//! Amazon S3 on the kernel: buckets (`buckets`) and objects (`objects`), every object body sealed chunk by chunk into a
+//! blob (`body`, `object`) under a data key that SSE-S3's service key (`service_key`) or the SSE-C customer's key
+//! (`sse_c`) keeps sealed, with the checksums S3 offers (`checksum`), its ETag (`etag`) and its bucket name rules
+//! (`names`). Every operation is authorised here, where the bucket is read.
 
 pub mod body;
+pub mod buckets;
 pub mod checksum;
 pub mod data_key;
 pub mod error;
 pub mod etag;
 pub mod names;
 pub mod object;
+pub mod objects;
 pub mod service_key;
 pub mod sse_c;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use keyhaven_crypto::RootKey;
+use keyhaven_crypto::sealing::SealingKey;
+use keyhaven_kernel::authz::{Access, Authorizer, Resource};
+use keyhaven_kernel::clock::Clock;
+use keyhaven_kernel::context::RequestContext;
+use keyhaven_store::{Backend, BlobStore};
+
 pub use error::S3Error;
+
+use crate::buckets::{BucketRecord, bucket_arn};
+
+/// `x-amz-server-side-encryption` values.
+pub const SSE_S3: &str = "AES256";
+pub const SSE_KMS: &str = "aws:kms";
+pub const SSE_KMS_DSSE: &str = "aws:kms:dsse";
+
+/// One page of a listing: after which name, and how many at most.
+#[derive(Debug, Clone, Copy)]
+pub struct Page<'a> {
+    pub after: Option<&'a str>,
+    pub limit: usize,
+}
+
+/// The S3 service.
+pub struct S3 {
+    store: Arc<dyn Backend>,
+    blobs: Arc<dyn BlobStore>,
+    root: Arc<RootKey>,
+    clock: Arc<dyn Clock>,
+    authz: Arc<Authorizer>,
+    /// SSE-S3 service keys by scope, opened once: each open is a root-key unseal.
+    service_keys: Mutex<HashMap<String, Arc<SealingKey>>>,
+}
+
+impl std::fmt::Debug for S3 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3").finish_non_exhaustive()
+    }
+}
+
+impl S3 {
+    pub fn new(
+        store: Arc<dyn Backend>,
+        blobs: Arc<dyn BlobStore>,
+        root: Arc<RootKey>,
+        clock: Arc<dyn Clock>,
+        authz: Arc<Authorizer>,
+    ) -> Self {
+        Self {
+            store,
+            blobs,
+            root,
+            clock,
+            authz,
+            service_keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn now_millis(&self) -> i64 {
+        let now = self.clock.now();
+        now.unix_timestamp() * 1000 + i64::from(now.millisecond())
+    }
+
+    /// Authorises `action` on the bucket `bucket` (or its object `key`), on the bucket's owner's behalf when it exists
+    /// and on the caller's account otherwise. Request condition keys come in `keys`.
+    fn authorize(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        bucket: &str,
+        key: Option<&str>,
+        record: Option<&BucketRecord>,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<(), S3Error> {
+        let arn = match key {
+            Some(key) => format!("{}/{key}", bucket_arn(bucket)),
+            None => bucket_arn(bucket),
+        };
+        let account = record.map_or_else(|| ctx.account_id(), |b| b.account.as_str());
+        let resource = [Resource::new(&arn, account)];
+        self.authz.check(
+            ctx,
+            &Access {
+                action,
+                resources: &resource,
+                keys,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// The bucket `name` once `action` is authorised on it: AccessDenied before NoSuchBucket, so that a caller without
+    /// access learns nothing of which buckets exist.
+    fn authorized_bucket(&self, ctx: &RequestContext, action: &str, name: &str) -> Result<BucketRecord, S3Error> {
+        let record = self.bucket(name)?;
+        self.authorize(ctx, action, name, None, record.as_ref(), &[])?;
+        record.ok_or_else(|| S3Error::NoSuchBucket { bucket: name.into() })
+    }
+
+    /// The SSE-S3 service key of the bucket's owner and Region.
+    fn service_key(&self, bucket: &BucketRecord) -> Result<Arc<SealingKey>, S3Error> {
+        let scope = keyhaven_kernel::context::regional_scope(&bucket.account, &bucket.region);
+        let mut keys = self.service_keys.lock().map_err(|_| S3Error::Internal("service key cache".into()))?;
+        if let Some(key) = keys.get(&scope) {
+            return Ok(key.clone());
+        }
+        let key = Arc::new(service_key::service_key(&*self.store, &self.root, &scope)?);
+        keys.insert(scope, key.clone());
+        Ok(key)
+    }
+}

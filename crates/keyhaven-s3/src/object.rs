@@ -100,15 +100,17 @@ impl BodyWriter {
         self.sealed.write(bytes)
     }
 
-    /// Commits the blob; the caller then commits the record that refers to it.
-    pub fn finish(mut self) -> Result<StoredBody, S3Error> {
+    /// Commits the blob; the caller then commits the record that refers to it. Also answers the body's MD5, which
+    /// a request's `Content-MD5` is checked against.
+    pub fn finish(mut self) -> Result<(StoredBody, [u8; 16]), S3Error> {
         self.stored.len = self.sealed.finish()?;
-        self.stored.etag = single(self.etag_kind, &self.md5.finish())?;
+        let md5 = self.md5.finish();
+        self.stored.etag = single(self.etag_kind, &md5)?;
         self.stored.checksum = self.checksum.map(|c| {
             let algorithm = c.algorithm();
             (algorithm, encode(&c.finish()))
         });
-        Ok(self.stored)
+        Ok((self.stored, md5))
     }
 }
 
@@ -166,7 +168,7 @@ mod tests {
         for piece in data.chunks(10_000) {
             writer.write(piece).expect("write");
         }
-        (blobs, writer.finish().expect("finish"))
+        (blobs, writer.finish().expect("finish").0)
     }
 
     fn get(blobs: &FsBlobStore, stored: &StoredBody, protection: Protection<'_>, start: u64, end: u64) -> Vec<u8> {

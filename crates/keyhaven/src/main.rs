@@ -29,6 +29,8 @@ use crate::config::{Cli, Command, EventsCommand, LogFormat, ServeConfig};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Where S3 object bodies live, sealed, beside the database.
+const OBJECTS_DIR: &str = "objects";
 const DATABASE_FILE: &str = "keyhaven.db";
 const AUDIT_RESERVE_FILE: &str = "audit.reserve";
 const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -100,8 +102,10 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         .collect::<Result<Vec<_>, _>>()?;
 
     let clock = Arc::new(AdjustableClock::system());
+    let blobs = Arc::new(keyhaven_store::FsBlobStore::open(&config.data_dir.join(OBJECTS_DIR)).map_err(|e| e.to_string())?);
     let core = Core::open(
         store,
+        blobs,
         root,
         clock,
         CoreConfig {

@@ -602,8 +602,10 @@ mod tests {
 
     fn core() -> (TempDir, Arc<Core>) {
         let (dir, store) = temp_store();
+        let blobs = Arc::new(keyhaven_store::FsBlobStore::open(&dir.path().join("objects")).expect("blobs"));
         let core = Core::open(
             store,
+            blobs,
             keyhaven_crypto::RootKey::generate().expect("root key"),
             Arc::new(AdjustableClock::frozen(1_700_000_000)),
             CoreConfig {

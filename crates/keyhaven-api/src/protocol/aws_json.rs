@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::json;
 
-use super::{Answer, BodyLimit, Call, Protocol, RequestBody, Route, Running};
+use super::{Answer, BodyLimit, Call, Protocol, RequestBody, Route, Running, Success};
 use crate::error::ApiError;
 use crate::pipeline::{Outcome, header_str};
 use crate::{kms, secretsmanager, ssm};
@@ -91,18 +91,19 @@ impl Protocol for AwsJson {
     }
 
     fn execute<'a>(&'a self, call: Call<'a>, outcome: &'a mut Outcome) -> Running<'a> {
-        Box::pin(async move { execute(call, outcome) })
+        Box::pin(async move { execute(call, outcome).map(Success::Body) })
     }
 
     fn respond(&self, _service: &str, answer: Answer, request_id: &str) -> Response {
         match answer {
-            Ok(body) => response(StatusCode::OK, body, request_id),
+            Ok(Success::Body(body)) => response(StatusCode::OK, body, request_id),
+            Ok(Success::Http(response)) => response,
             Err(e) => error_response(&e, request_id),
         }
     }
 }
 
-fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
+fn execute(call: Call<'_>, outcome: &mut Outcome) -> Result<Vec<u8>, ApiError> {
     let ctx = call.ctx.ok_or_else(ApiError::internal)?;
     let service = JsonService::of_signing_name(call.route.service).ok_or_else(ApiError::internal)?;
     let operation = call.route.operation.as_str();

@@ -7,7 +7,7 @@ use axum::response::Response;
 use keyhaven_kernel::context::Principal;
 use serde_json::Value;
 
-use super::{Answer, BodyLimit, Call, Protocol, RequestBody, Route, Running};
+use super::{Answer, BodyLimit, Call, Protocol, RequestBody, Route, Running, Success};
 use crate::error::ApiError;
 use crate::pipeline::{Outcome, header_str};
 use crate::query::Params;
@@ -100,12 +100,13 @@ impl Protocol for AwsQuery {
     }
 
     fn execute<'a>(&'a self, call: Call<'a>, outcome: &'a mut Outcome) -> Running<'a> {
-        Box::pin(async move { execute(call, outcome) })
+        Box::pin(async move { execute(call, outcome).map(Success::Body) })
     }
 
     fn respond(&self, service: &str, answer: Answer, request_id: &str) -> Response {
         match answer {
-            Ok(body) => response(StatusCode::OK, body, request_id),
+            Ok(Success::Body(body)) => response(StatusCode::OK, body, request_id),
+            Ok(Success::Http(response)) => response,
             Err(e) => {
                 // Requests refused before they named a service (an oversized body) answer in AWS's namespace.
                 let namespace = match QueryService::of_signing_name(service) {
@@ -120,7 +121,7 @@ impl Protocol for AwsQuery {
     }
 }
 
-fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
+fn execute(call: Call<'_>, outcome: &mut Outcome) -> Result<Vec<u8>, ApiError> {
     let params = Params::parse(call.body.whole());
     let action = call.route.operation.as_str();
     let service = QueryService::of_signing_name(call.route.service).ok_or_else(ApiError::internal)?;
@@ -210,7 +211,7 @@ fn assume_role_with_web_identity(
     params: &Params,
     outcome: &mut Outcome,
     origin: &crate::pipeline::Origin,
-) -> Answer {
+) -> Result<Vec<u8>, ApiError> {
     let decoded = crate::generated::sts::Request::decode(WEB_IDENTITY, params)
         .map_err(|e| ApiError::from(crate::query::DecodeFailure::new(&e, params)))?;
     let crate::generated::sts::Request::AssumeRoleWithWebIdentity(request) = decoded else {

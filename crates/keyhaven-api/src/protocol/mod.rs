@@ -5,6 +5,7 @@
 
 pub mod aws_json;
 pub mod aws_query;
+pub mod rest_xml;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -76,8 +77,25 @@ pub struct Call<'a> {
     pub origin: &'a Origin,
 }
 
-/// The protocol's answer body, or the error to write in its error shape.
-pub type Answer = Result<Vec<u8>, ApiError>;
+/// What a successful call answers.
+pub enum Success {
+    /// A body the protocol frames (status, content type, request id).
+    Body(Vec<u8>),
+    /// A whole HTTP response: restXml's status and headers, and a body that may stream (S3 objects).
+    Http(Response),
+}
+
+impl std::fmt::Debug for Success {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Success::Body(body) => write!(f, "Body({} bytes)", body.len()),
+            Success::Http(response) => write!(f, "Http({})", response.status()),
+        }
+    }
+}
+
+/// The protocol's answer, or the error to write in its error shape.
+pub type Answer = Result<Success, ApiError>;
 
 /// A protocol's run of one call: asynchronous, since a streamed body is read as it arrives.
 pub type Running<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
@@ -116,5 +134,5 @@ pub trait Protocol: Send + Sync {
 
 /// The protocols the server speaks, asked in order which claims a request.
 pub fn standard() -> Vec<&'static dyn Protocol> {
-    vec![&aws_query::AwsQuery, &aws_json::AwsJson]
+    vec![&aws_query::AwsQuery, &aws_json::AwsJson, &rest_xml::RestXml]
 }

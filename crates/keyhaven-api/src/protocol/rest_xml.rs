@@ -1,0 +1,146 @@
+//! restXml (S3): the bucket from a virtual-hosted `Host` or the path, the operation from the generated routes, bodies
+//! streamed, and answers as S3 writes them: the status and headers the model binds, XML bodies, and `<Error>`
+//! documents.
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+use super::{Answer, BodyLimit, Call, Protocol, RequestBody, Route, Running, Success};
+use crate::error::ApiError;
+use crate::pipeline::{Outcome, header_str};
+use crate::query::XmlWriter;
+use crate::rest_route::{self, Addressed};
+use crate::sigv4::UriEncoding;
+
+/// Host names under which a request's first label is its bucket (`photos.s3.localhost`, `photos.localhost`), longest
+/// first.
+const VIRTUAL_HOST_DOMAINS: &[&str] = &["s3.localhost", "localhost"];
+
+/// The restXml protocol.
+#[derive(Debug)]
+pub struct RestXml;
+
+/// The bucket a virtual-hosted request names in its `Host`.
+pub fn host_bucket(parts: &Parts) -> Option<String> {
+    let host = header_str(&parts.headers, "host").or_else(|| parts.uri.host())?;
+    let name = host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) { name } else { host }
+    });
+    VIRTUAL_HOST_DOMAINS.iter().find_map(|domain| {
+        let bucket = name.strip_suffix(domain)?.strip_suffix('.')?;
+        (!bucket.is_empty()).then(|| bucket.to_string())
+    })
+}
+
+/// The bucket and key a request addresses.
+pub fn addressed(parts: &Parts) -> Option<Addressed> {
+    Addressed::from_path(parts.uri.path(), host_bucket(parts).as_deref())
+}
+
+/// The query string's parameters, decoded, in order.
+pub fn query_pairs(parts: &Parts) -> Vec<(String, String)> {
+    form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+impl Protocol for RestXml {
+    /// Every request the JSON and query protocols leave: S3 is the one REST service.
+    fn claims(&self, _parts: &Parts) -> bool {
+        true
+    }
+
+    fn body_limit(&self) -> BodyLimit {
+        BodyLimit::Streamed
+    }
+
+    fn uri_encoding(&self) -> UriEncoding {
+        UriEncoding::Single
+    }
+
+    fn route(&self, parts: &Parts, _body: &RequestBody) -> Option<Route> {
+        let addressed = addressed(parts)?;
+        let query = query_pairs(parts);
+        let route = rest_route::route(
+            crate::generated::s3_routes::ROUTES,
+            &parts.method,
+            addressed.target(),
+            &query,
+            &parts.headers,
+        )?;
+        Some(Route {
+            service: "s3",
+            operation: route.operation.to_string(),
+            signed: true,
+        })
+    }
+
+    fn authentication_error(&self, error: ApiError) -> ApiError {
+        let (status, code, message) = match error.code {
+            "MissingAuthenticationTokenException" => (StatusCode::FORBIDDEN, "AccessDenied", "Access Denied".to_string()),
+            "IncompleteSignatureException" => (StatusCode::BAD_REQUEST, "AuthorizationHeaderMalformed", error.message),
+            "InvalidSignatureException" if error.message.contains("expired") => {
+                (StatusCode::FORBIDDEN, "AccessDenied", "Request has expired".to_string())
+            }
+            "InvalidSignatureException" => (
+                StatusCode::FORBIDDEN,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+                    .to_string(),
+            ),
+            "UnrecognizedClientException" => (
+                StatusCode::FORBIDDEN,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.".to_string(),
+            ),
+            "ExpiredTokenException" => (
+                StatusCode::BAD_REQUEST,
+                "ExpiredToken",
+                "The provided token has expired.".to_string(),
+            ),
+            _ => return error,
+        };
+        ApiError::new(status, code, message)
+    }
+
+    fn execute<'a>(&'a self, call: Call<'a>, outcome: &'a mut Outcome) -> Running<'a> {
+        Box::pin(crate::s3::execute(call, outcome))
+    }
+
+    fn respond(&self, _service: &str, answer: Answer, request_id: &str) -> Response {
+        let mut response = match answer {
+            Ok(Success::Http(response)) => response,
+            Ok(Success::Body(body)) => Response::new(Body::from(body)),
+            Err(e) => error_response(&e, request_id),
+        };
+        if let Ok(id) = HeaderValue::from_str(request_id) {
+            response.headers_mut().insert("x-amz-request-id", id.clone());
+            response.headers_mut().insert("x-amz-id-2", id);
+        }
+        response
+    }
+}
+
+/// S3's error document; 304 and errors to HEAD carry none.
+fn error_response(e: &ApiError, request_id: &str) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = e.status;
+    if e.status == StatusCode::NOT_MODIFIED {
+        return response;
+    }
+    let mut xml = XmlWriter::default();
+    xml.open("Error");
+    xml.text("Code", e.code);
+    xml.text("Message", &e.message);
+    xml.text("RequestId", request_id);
+    xml.close("Error");
+    let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}", xml.finish());
+    *response.body_mut() = Body::from(body);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    response
+}
+

@@ -1,0 +1,836 @@
+//! The S3 adapter: a routed S3 request decoded through the generated shapes (`generated::s3`), run on the S3 service
+//! with its body streamed in or out, and answered with the generated outputs.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use keyhaven_kernel::authz::table;
+use keyhaven_kernel::context::RequestContext;
+use keyhaven_s3::buckets::{BucketRecord, DefaultEncryption, US_EAST_1};
+use keyhaven_s3::checksum::ChecksumAlgorithm;
+use keyhaven_s3::objects::{self, Conditions, GetObject, ListObjects, ObjectRead, ObjectRecord, PutObject};
+use keyhaven_s3::sse_c::{CustomerKey, CustomerKeyHeaders};
+use keyhaven_s3::{Page, S3Error};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, s3_error};
+use crate::generated::s3 as wire;
+use crate::pipeline::Outcome;
+use crate::protocol::rest_xml::{addressed, query_pairs};
+use crate::protocol::{Answer, Call, RequestBody, Success};
+use crate::rest_xml::{DecodeError, HttpRequest, Reply, Timestamp};
+
+/// The largest XML or text payload an S3 request may carry (DeleteObjects with 1,000 keys of 1,024 bytes fits).
+const MAX_PAYLOAD: usize = 2 * 1024 * 1024;
+/// Decrypted chunks in flight between the reader and the connection.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Decodes, authorises and runs one S3 call.
+pub async fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
+    let ctx = call.ctx.ok_or_else(ApiError::internal)?;
+    let parts = call.parts;
+    let address = addressed(parts).ok_or_else(ApiError::internal)?;
+    let query = query_pairs(parts);
+    let operation = call.route.operation.as_str();
+    let mut body = call.body;
+    let payload = if wire::PAYLOAD_OPERATIONS.contains(&operation) {
+        read_payload(&mut body).await?
+    } else {
+        Vec::new()
+    };
+    let http = HttpRequest {
+        bucket: address.bucket.as_deref(),
+        key: address.key.as_deref(),
+        query: &query,
+        headers: &parts.headers,
+        payload: &payload,
+    };
+    let request = wire::Request::decode(operation, &http)
+        .map_err(decode_error)?
+        .ok_or_else(|| ApiError {
+            unserved: true,
+            ..ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                format!("{operation} is not supported by this server yet."),
+            )
+        })?;
+    let mut parameters = request.audit_parameters();
+    if let Some(host) = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        parameters.insert("Host".into(), Value::String(host.to_string()));
+    }
+    outcome.request_parameters = Value::Object(parameters);
+    outcome.read_only = ["Get", "Head", "List"].iter().any(|p| operation.starts_with(p));
+    let keys = condition_keys(parts, &query);
+    let s3 = &call.state.core.s3;
+    let run = Run {
+        s3,
+        ctx: &ctx,
+        parts,
+        keys: &keys,
+    };
+    let reply = match request {
+        wire::Request::PutObject(r) => return run.put_object(r, body).await,
+        wire::Request::GetObject(r) => return run.get_object(r, &query),
+        wire::Request::HeadObject(r) => return run.head_object(r),
+        other => tokio::task::block_in_place(|| run.execute(other)).map_err(s3_error)?,
+    };
+    Ok(Success::Http(into_response(reply, Body::empty())))
+}
+
+/// The members GetObject and HeadObject answer alike, from the object's record.
+macro_rules! object_output {
+    ($output:ty, $record:expr) => {{
+        let record: &ObjectRecord = $record;
+        let customer_key_md5 = record.customer_key_md5().map(str::to_string);
+        let headers = &record.headers;
+        <$output>::default_with(|o| {
+            o.accept_ranges = Some("bytes".into());
+            o.e_tag = Some(record.etag.clone());
+            o.last_modified = Some(timestamp(record.last_modified));
+            o.content_type = Some(
+                headers
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| "binary/octet-stream".into()),
+            );
+            o.content_encoding = headers.content_encoding.clone();
+            o.content_disposition = headers.content_disposition.clone();
+            o.content_language = headers.content_language.clone();
+            o.cache_control = headers.cache_control.clone();
+            o.expires = headers.expires.clone();
+            o.metadata = (!headers.metadata.is_empty()).then(|| headers.metadata.clone());
+            o.server_side_encryption = customer_key_md5.is_none().then(|| record.server_side_encryption.clone());
+            o.sse_customer_algorithm = customer_key_md5.as_ref().map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string());
+            o.sse_customer_key_md5 = customer_key_md5;
+        })
+    }};
+}
+
+/// What one call runs with.
+struct Run<'a> {
+    s3: &'a keyhaven_s3::S3,
+    ctx: &'a RequestContext,
+    parts: &'a Parts,
+    keys: &'a [(String, Vec<String>)],
+}
+
+impl Run<'_> {
+    /// The operations whose request and answer are small: run on the store, answered whole.
+    fn execute(&self, request: wire::Request) -> Result<Reply, S3Error> {
+        let (s3, ctx) = (self.s3, self.ctx);
+        Ok(match request {
+            wire::Request::CreateBucket(r) => {
+                let name = r.bucket.unwrap_or_default();
+                let constraint = r.create_bucket_configuration.and_then(|c| c.location_constraint);
+                s3.create_bucket(ctx, &name, constraint.as_deref())?;
+                wire::CreateBucketOutput {
+                    location: Some(format!("/{name}")),
+                    ..Default::default()
+                }
+                .reply()
+            }
+            wire::Request::DeleteBucket(r) => {
+                s3.delete_bucket(ctx, &r.bucket.unwrap_or_default())?;
+                wire::DeleteBucketOutput::default().reply()
+            }
+            wire::Request::HeadBucket(r) => {
+                let bucket = s3.head_bucket(ctx, &r.bucket.unwrap_or_default())?;
+                wire::HeadBucketOutput {
+                    bucket_region: Some(bucket.region),
+                    ..Default::default()
+                }
+                .reply()
+            }
+            wire::Request::ListBuckets(r) => self.list_buckets(r)?,
+            wire::Request::GetBucketLocation(r) => {
+                let bucket = s3.get_bucket_location(ctx, &r.bucket.unwrap_or_default())?;
+                wire::GetBucketLocationOutput {
+                    location_constraint: Some(location_constraint(&bucket)),
+                }
+                .reply()
+            }
+            wire::Request::GetBucketVersioning(r) => {
+                // Versioning is never enabled yet: S3 answers an empty configuration for such a bucket.
+                s3.head_bucket(ctx, &r.bucket.unwrap_or_default())?;
+                wire::GetBucketVersioningOutput::default().reply()
+            }
+            wire::Request::GetBucketEncryption(r) => {
+                let encryption = s3.get_bucket_encryption(ctx, &r.bucket.unwrap_or_default())?;
+                wire::GetBucketEncryptionOutput {
+                    server_side_encryption_configuration: Some(encryption_configuration(encryption)),
+                }
+                .reply()
+            }
+            wire::Request::PutBucketEncryption(r) => {
+                let rule = r
+                    .server_side_encryption_configuration
+                    .and_then(|c| c.rules)
+                    .and_then(|rules| rules.into_iter().next())
+                    .ok_or(S3Error::MalformedXml)?;
+                let default = rule
+                    .apply_server_side_encryption_by_default
+                    .ok_or(S3Error::MalformedXml)?;
+                let encryption = DefaultEncryption {
+                    algorithm: default.sse_algorithm.ok_or(S3Error::MalformedXml)?,
+                    kms_key_id: default.kms_master_key_id.map(|k| k.expose().to_string()),
+                    bucket_key_enabled: rule.bucket_key_enabled.unwrap_or(false),
+                };
+                s3.put_bucket_encryption(ctx, &r.bucket.unwrap_or_default(), encryption)?;
+                wire::PutBucketEncryptionOutput::default().reply()
+            }
+            wire::Request::DeleteBucketEncryption(r) => {
+                s3.delete_bucket_encryption(ctx, &r.bucket.unwrap_or_default())?;
+                wire::DeleteBucketEncryptionOutput::default().reply()
+            }
+            wire::Request::GetBucketTagging(r) => {
+                let tags = s3.get_bucket_tagging(ctx, &r.bucket.unwrap_or_default())?;
+                wire::GetBucketTaggingOutput {
+                    tag_set: Some(
+                        tags.into_iter()
+                            .map(|(key, value)| wire::Tag {
+                                key: Some(key),
+                                value: Some(value),
+                            })
+                            .collect(),
+                    ),
+                }
+                .reply()
+            }
+            wire::Request::PutBucketTagging(r) => {
+                let tags = r
+                    .tagging
+                    .and_then(|t| t.tag_set)
+                    .ok_or(S3Error::MalformedXml)?
+                    .into_iter()
+                    .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+                    .collect();
+                s3.put_bucket_tagging(ctx, &r.bucket.unwrap_or_default(), tags)?;
+                wire::PutBucketTaggingOutput::default().reply()
+            }
+            wire::Request::DeleteBucketTagging(r) => {
+                s3.delete_bucket_tagging(ctx, &r.bucket.unwrap_or_default())?;
+                wire::DeleteBucketTaggingOutput::default().reply()
+            }
+            wire::Request::DeleteObject(r) => {
+                s3.delete_object(
+                    ctx,
+                    &r.bucket.unwrap_or_default(),
+                    &r.key.unwrap_or_default(),
+                    self.keys,
+                )?;
+                wire::DeleteObjectOutput::default().reply()
+            }
+            wire::Request::DeleteObjects(r) => self.delete_objects(r)?,
+            wire::Request::ListObjects(r) => self.list_objects_v1(r)?,
+            wire::Request::ListObjectsV2(r) => self.list_objects_v2(r)?,
+            wire::Request::PutObject(_) | wire::Request::GetObject(_) | wire::Request::HeadObject(_) => {
+                return Err(S3Error::Internal("a streamed operation reached the whole-body path".into()));
+            }
+        })
+    }
+
+    fn list_buckets(&self, r: wire::ListBucketsRequest) -> Result<Reply, S3Error> {
+        let limit = r.max_buckets.map_or(10_000, |m| usize::try_from(m).unwrap_or(0));
+        let token = r.continuation_token.as_deref().map(decode_token).transpose()?;
+        let (buckets, next) = self.s3.list_buckets(
+            self.ctx,
+            r.prefix.as_deref(),
+            r.bucket_region.as_deref(),
+            Page {
+                after: token.as_deref(),
+                limit,
+            },
+        )?;
+        Ok(wire::ListBucketsOutput {
+            buckets: Some(
+                buckets
+                    .into_iter()
+                    .map(|b| wire::Bucket {
+                        name: Some(b.name),
+                        creation_date: Some(timestamp(b.created)),
+                        bucket_region: Some(b.region),
+                        bucket_arn: None,
+                    })
+                    .collect(),
+            ),
+            owner: Some(owner(self.ctx.account_id())),
+            continuation_token: next.map(|n| encode_token(&n)),
+            prefix: r.prefix,
+        }
+        .reply())
+    }
+
+    fn delete_objects(&self, r: wire::DeleteObjectsRequest) -> Result<Reply, S3Error> {
+        let delete = r.delete.ok_or(S3Error::MalformedXml)?;
+        let quiet = delete.quiet.unwrap_or(false);
+        let names: Vec<String> = delete
+            .objects
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| o.key.unwrap_or_default())
+            .collect();
+        if names.is_empty() || names.len() > objects::MAX_KEYS {
+            return Err(S3Error::MalformedXml);
+        }
+        let outcomes = self
+            .s3
+            .delete_objects(self.ctx, &r.bucket.unwrap_or_default(), &names, self.keys)?;
+        let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+        for outcome in outcomes {
+            match outcome.result {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted.push(wire::DeletedObject {
+                    key: Some(outcome.key),
+                    ..Default::default()
+                }),
+                Err(e) => {
+                    let answer = s3_error(e);
+                    errors.push(wire::Error {
+                        key: Some(outcome.key),
+                        code: Some(answer.code.to_string()),
+                        message: Some(answer.message),
+                        version_id: None,
+                    });
+                }
+            }
+        }
+        Ok(wire::DeleteObjectsOutput {
+            deleted: (!deleted.is_empty()).then_some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            request_charged: None,
+        }
+        .reply())
+    }
+
+    fn listing(
+        &self,
+        bucket: &str,
+        prefix: Option<&str>,
+        delimiter: Option<&str>,
+        after: Option<&str>,
+        max_keys: Option<i32>,
+    ) -> Result<objects::Listing, S3Error> {
+        let max_keys = match max_keys {
+            None => objects::MAX_KEYS,
+            Some(n) => usize::try_from(n)
+                .map_err(|_| S3Error::InvalidArgument("Argument maxKeys must be an integer between 0 and 2147483647".into()))?,
+        };
+        self.s3.list_objects(
+            self.ctx,
+            ListObjects {
+                bucket,
+                prefix: prefix.unwrap_or_default(),
+                delimiter,
+                after,
+                max_keys,
+                keys: self.keys,
+            },
+        )
+    }
+
+    fn list_objects_v1(&self, r: wire::ListObjectsRequest) -> Result<Reply, S3Error> {
+        let bucket = r.bucket.unwrap_or_default();
+        let url = r.encoding_type.as_deref() == Some("url");
+        let listing = self.listing(
+            &bucket,
+            r.prefix.as_deref(),
+            r.delimiter.as_deref(),
+            r.marker.as_deref(),
+            r.max_keys,
+        )?;
+        // S3 gives NextMarker only when a delimiter is used; clients take the last key otherwise.
+        let next_marker = (listing.truncated && r.delimiter.is_some())
+            .then(|| listing.last.clone())
+            .flatten();
+        Ok(wire::ListObjectsOutput {
+            is_truncated: Some(listing.truncated),
+            marker: Some(r.marker.unwrap_or_default()),
+            next_marker: next_marker.map(|m| encode_key(&m, url)),
+            contents: contents(&listing, url),
+            name: Some(bucket),
+            prefix: Some(encode_key(r.prefix.as_deref().unwrap_or_default(), url)),
+            delimiter: r.delimiter.map(|d| encode_key(&d, url)),
+            max_keys: Some(r.max_keys.unwrap_or(objects::MAX_KEYS as i32)),
+            common_prefixes: common_prefixes(&listing, url),
+            encoding_type: r.encoding_type,
+            request_charged: None,
+        }
+        .reply())
+    }
+
+    fn list_objects_v2(&self, r: wire::ListObjectsV2Request) -> Result<Reply, S3Error> {
+        let bucket = r.bucket.unwrap_or_default();
+        let url = r.encoding_type.as_deref() == Some("url");
+        let token = r.continuation_token.as_deref().map(decode_token).transpose()?;
+        let after = token.as_deref().or(r.start_after.as_deref());
+        let listing = self.listing(&bucket, r.prefix.as_deref(), r.delimiter.as_deref(), after, r.max_keys)?;
+        let key_count = listing.objects.len() + listing.common_prefixes.len();
+        Ok(wire::ListObjectsV2Output {
+            is_truncated: Some(listing.truncated),
+            contents: contents(&listing, url),
+            name: Some(bucket),
+            prefix: Some(encode_key(r.prefix.as_deref().unwrap_or_default(), url)),
+            delimiter: r.delimiter.map(|d| encode_key(&d, url)),
+            max_keys: Some(r.max_keys.unwrap_or(objects::MAX_KEYS as i32)),
+            common_prefixes: common_prefixes(&listing, url),
+            encoding_type: r.encoding_type,
+            key_count: Some(i32::try_from(key_count).unwrap_or(i32::MAX)),
+            continuation_token: r.continuation_token,
+            next_continuation_token: listing
+                .truncated
+                .then(|| listing.last.as_deref().map(encode_token))
+                .flatten(),
+            start_after: r.start_after.map(|s| encode_key(&s, url)),
+            request_charged: None,
+        }
+        .reply())
+    }
+
+    async fn put_object(&self, r: wire::PutObjectRequest, body: RequestBody) -> Answer {
+        let RequestBody::Streamed(mut stream) = body else {
+            return Err(ApiError::internal());
+        };
+        let customer_key = customer_key(
+            r.sse_customer_algorithm.as_deref(),
+            r.sse_customer_key.as_ref().map(|k| k.expose()),
+            r.sse_customer_key_md5.as_deref(),
+            r.server_side_encryption.as_deref(),
+        )?;
+        let declared = declared_checksum(&r, self.parts)?;
+        let put = PutObject {
+            bucket: r.bucket.as_deref().unwrap_or_default(),
+            key: r.key.as_deref().unwrap_or_default(),
+            headers: objects::ObjectHeaders {
+                content_type: r.content_type.clone(),
+                content_encoding: r.content_encoding.clone(),
+                content_disposition: r.content_disposition.clone(),
+                content_language: r.content_language.clone(),
+                cache_control: r.cache_control.clone(),
+                expires: r.expires.clone(),
+                metadata: r.metadata.clone().unwrap_or_default(),
+            },
+            server_side_encryption: r.server_side_encryption.as_deref(),
+            customer_key,
+            content_md5: r.content_md5.as_deref(),
+            checksum_algorithm: declared.as_ref().map(|(algorithm, _)| *algorithm),
+            if_none_match: r.if_none_match.as_deref(),
+            if_match: r.if_match.as_deref(),
+            keys: self.keys,
+        };
+        let mut upload = tokio::task::block_in_place(|| self.s3.begin_put(self.ctx, put)).map_err(s3_error)?;
+        while let Some(chunk) = stream.next().await {
+            upload.write(&chunk?).map_err(s3_error)?;
+        }
+        let expected = match &declared {
+            Some((_, Some(value))) => Some(value.clone()),
+            Some((algorithm, None)) => stream
+                .trailers()
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(algorithm.header()))
+                .map(|(_, value)| value.clone()),
+            None => None,
+        };
+        let stored =
+            tokio::task::block_in_place(|| self.s3.finish_put(upload, expected.as_deref())).map_err(s3_error)?;
+        let mut output = wire::PutObjectOutput {
+            e_tag: Some(stored.etag),
+            server_side_encryption: stored.customer_key_md5.is_none().then_some(stored.server_side_encryption),
+            sse_customer_algorithm: stored
+                .customer_key_md5
+                .as_ref()
+                .map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string()),
+            sse_customer_key_md5: stored.customer_key_md5,
+            ..Default::default()
+        };
+        set_checksum(&mut output, stored.checksum.as_ref());
+        Ok(Success::Http(into_response(output.reply(), Body::empty())))
+    }
+
+    fn get_object(&self, r: wire::GetObjectRequest, query: &[(String, String)]) -> Answer {
+        let customer_key = customer_key(
+            r.sse_customer_algorithm.as_deref(),
+            r.sse_customer_key.as_ref().map(|k| k.expose()),
+            r.sse_customer_key_md5.as_deref(),
+            None,
+        )?;
+        let get = GetObject {
+            bucket: r.bucket.as_deref().unwrap_or_default(),
+            key: r.key.as_deref().unwrap_or_default(),
+            customer_key,
+            conditions: Conditions {
+                if_match: r.if_match.clone(),
+                if_none_match: r.if_none_match.clone(),
+                if_modified_since: r.if_modified_since.map(|t| t.0.unix_timestamp()),
+                if_unmodified_since: r.if_unmodified_since.map(|t| t.0.unix_timestamp()),
+            },
+            range: r.range.as_deref(),
+            keys: self.keys,
+        };
+        let read = tokio::task::block_in_place(|| self.s3.get_object(self.ctx, get, true)).map_err(s3_error)?;
+        let record = &read.record;
+        let mut output = object_output!(wire::GetObjectOutput, record);
+        output.content_length = Some(i64::try_from(read.content_length()).unwrap_or(i64::MAX));
+        if let Some((start, end)) = read.range {
+            output.content_range = Some(format!("bytes {start}-{}/{}", end - 1, record.size));
+        } else {
+            set_checksum(&mut output, record.checksum.as_ref());
+        }
+        // response-* query parameters override the stored headers in this answer.
+        let overrides = [
+            ("response-content-type", &mut output.content_type),
+            ("response-content-language", &mut output.content_language),
+            ("response-content-disposition", &mut output.content_disposition),
+            ("response-content-encoding", &mut output.content_encoding),
+            ("response-cache-control", &mut output.cache_control),
+            ("response-expires", &mut output.expires),
+        ];
+        for (name, field) in overrides {
+            if let Some((_, value)) = query.iter().find(|(k, _)| k == name) {
+                *field = Some(value.clone());
+            }
+        }
+        let mut reply = output.reply();
+        if read.range.is_some() {
+            reply.status = StatusCode::PARTIAL_CONTENT.as_u16();
+        }
+        Ok(Success::Http(into_response(reply, stream_body(read))))
+    }
+
+    fn head_object(&self, r: wire::HeadObjectRequest) -> Answer {
+        let customer_key = customer_key(
+            r.sse_customer_algorithm.as_deref(),
+            r.sse_customer_key.as_ref().map(|k| k.expose()),
+            r.sse_customer_key_md5.as_deref(),
+            None,
+        )?;
+        let get = GetObject {
+            bucket: r.bucket.as_deref().unwrap_or_default(),
+            key: r.key.as_deref().unwrap_or_default(),
+            customer_key,
+            conditions: Conditions {
+                if_match: r.if_match.clone(),
+                if_none_match: r.if_none_match.clone(),
+                if_modified_since: r.if_modified_since.map(|t| t.0.unix_timestamp()),
+                if_unmodified_since: r.if_unmodified_since.map(|t| t.0.unix_timestamp()),
+            },
+            range: r.range.as_deref(),
+            keys: self.keys,
+        };
+        let read = tokio::task::block_in_place(|| self.s3.get_object(self.ctx, get, false)).map_err(s3_error)?;
+        let record = &read.record;
+        let mut output = object_output!(wire::HeadObjectOutput, record);
+        output.content_length = Some(i64::try_from(read.content_length()).unwrap_or(i64::MAX));
+        if let Some((start, end)) = read.range {
+            output.content_range = Some(format!("bytes {start}-{}/{}", end - 1, record.size));
+        }
+        let mut reply = output.reply();
+        if read.range.is_some() {
+            reply.status = StatusCode::PARTIAL_CONTENT.as_u16();
+        }
+        Ok(Success::Http(into_response(reply, Body::empty())))
+    }
+}
+
+/// Building a generated output from its default, for the macro above.
+trait DefaultWith: Default {
+    fn default_with(fill: impl FnOnce(&mut Self)) -> Self {
+        let mut value = Self::default();
+        fill(&mut value);
+        value
+    }
+}
+
+impl DefaultWith for wire::GetObjectOutput {}
+impl DefaultWith for wire::HeadObjectOutput {}
+
+/// The additional checksum members of an answer, as S3 names them.
+trait ChecksumMembers {
+    fn checksum_member(&mut self, algorithm: ChecksumAlgorithm) -> &mut Option<String>;
+}
+
+macro_rules! checksum_members {
+    ($($output:ty),*) => {
+        $(impl ChecksumMembers for $output {
+            fn checksum_member(&mut self, algorithm: ChecksumAlgorithm) -> &mut Option<String> {
+                match algorithm {
+                    ChecksumAlgorithm::Crc32 => &mut self.checksum_crc32,
+                    ChecksumAlgorithm::Crc32c => &mut self.checksum_crc32_c,
+                    ChecksumAlgorithm::Crc64Nvme => &mut self.checksum_crc64_nvme,
+                    ChecksumAlgorithm::Sha1 => &mut self.checksum_sha1,
+                    ChecksumAlgorithm::Sha256 => &mut self.checksum_sha256,
+                }
+            }
+        })*
+    };
+}
+
+checksum_members!(wire::PutObjectOutput, wire::GetObjectOutput);
+
+fn set_checksum(output: &mut impl ChecksumMembers, checksum: Option<&(String, String)>) {
+    if let Some((name, value)) = checksum
+        && let Some(algorithm) = ChecksumAlgorithm::named(name)
+    {
+        *output.checksum_member(algorithm) = Some(value.clone());
+    }
+}
+
+/// The checksum a PUT declares: its algorithm, and its value when a header carries it (a trailer carries it
+/// otherwise). `x-amz-checksum-algorithm` alone asks S3 to compute and keep one.
+fn declared_checksum(
+    r: &wire::PutObjectRequest,
+    parts: &Parts,
+) -> Result<Option<(ChecksumAlgorithm, Option<String>)>, ApiError> {
+    let sent = [
+        (ChecksumAlgorithm::Crc32, &r.checksum_crc32),
+        (ChecksumAlgorithm::Crc32c, &r.checksum_crc32_c),
+        (ChecksumAlgorithm::Crc64Nvme, &r.checksum_crc64_nvme),
+        (ChecksumAlgorithm::Sha1, &r.checksum_sha1),
+        (ChecksumAlgorithm::Sha256, &r.checksum_sha256),
+    ];
+    if let Some((algorithm, value)) = sent.into_iter().find_map(|(a, v)| v.clone().map(|v| (a, v))) {
+        return Ok(Some((algorithm, Some(value))));
+    }
+    let trailer = parts
+        .headers
+        .get("x-amz-trailer")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|name| {
+            ChecksumAlgorithm::named(&name.trim().trim_start_matches("x-amz-checksum-").to_ascii_uppercase())
+        });
+    if let Some(algorithm) = trailer {
+        return Ok(Some((algorithm, None)));
+    }
+    match r.checksum_algorithm.as_deref() {
+        None => Ok(None),
+        Some(name) => ChecksumAlgorithm::named(&name.to_ascii_uppercase())
+            .map(|a| Some((a, None)))
+            .ok_or_else(|| {
+                ApiError::bad_request("InvalidRequest", "Checksum algorithm provided is unsupported.")
+            }),
+    }
+}
+
+fn customer_key(
+    algorithm: Option<&str>,
+    key: Option<&str>,
+    key_md5: Option<&str>,
+    server_side_encryption: Option<&str>,
+) -> Result<Option<CustomerKey>, ApiError> {
+    CustomerKey::from_headers(CustomerKeyHeaders {
+        algorithm,
+        key,
+        key_md5,
+        server_side_encryption,
+    })
+    .map_err(s3_error)
+}
+
+/// Condition keys a request supplies from its headers and query: `s3:<header>` for each `x-amz-*` header and
+/// `s3:<parameter>` for each query parameter that names a key S3 defines (`s3:x-amz-server-side-encryption`,
+/// `s3:prefix`, `s3:max-keys`), and how it was authenticated. The authoriser keeps those the action takes.
+fn condition_keys(parts: &Parts, query: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+    let mut keys: Vec<(String, Vec<String>)> = Vec::new();
+    let mut offer = |key: String, value: String| {
+        if table::is_known_key(&key) && !keys.iter().any(|(k, _)| k.eq_ignore_ascii_case(&key)) {
+            keys.push((key, vec![value]));
+        }
+    };
+    for (name, value) in &parts.headers {
+        if name.as_str().starts_with("x-amz-")
+            && !name.as_str().contains("customer-key")
+            && let Ok(value) = value.to_str()
+        {
+            offer(format!("s3:{}", name.as_str()), value.to_string());
+        }
+    }
+    for (name, value) in query {
+        offer(format!("s3:{name}"), value.clone());
+    }
+    let presigned = query.iter().any(|(k, _)| k == "X-Amz-Signature");
+    offer(
+        "s3:authType".into(),
+        if presigned { "REST-QUERY-STRING" } else { "REST-HEADER" }.into(),
+    );
+    offer("s3:signatureversion".into(), "AWS4-HMAC-SHA256".into());
+    keys
+}
+
+/// Reads an XML or text payload whole, within S3's limit.
+async fn read_payload(body: &mut RequestBody) -> Result<Vec<u8>, ApiError> {
+    let RequestBody::Streamed(stream) = body else {
+        return Ok(body.whole().to_vec());
+    };
+    let mut payload = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        payload.extend_from_slice(&chunk?);
+        if payload.len() > MAX_PAYLOAD {
+            return Err(ApiError::bad_request(
+                "MaxMessageLengthExceeded",
+                "Your request was too big.",
+            ));
+        }
+    }
+    Ok(payload)
+}
+
+fn decode_error(e: DecodeError) -> ApiError {
+    match e {
+        DecodeError::MalformedXml => s3_error(S3Error::MalformedXml),
+        DecodeError::InvalidArgument { name, .. } => {
+            ApiError::bad_request("InvalidArgument", format!("Invalid value for {name}."))
+        }
+    }
+}
+
+/// A generated reply and a body as an HTTP response.
+fn into_response(reply: Reply, streamed: Body) -> Response {
+    let (body, content_type) = match reply.body {
+        Some((bytes, content_type)) => (Body::from(bytes), Some(content_type)),
+        None => (streamed, None),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    *response.headers_mut() = reply.headers;
+    if let Some(content_type) = content_type {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    response
+}
+
+/// An object's bytes streamed to the connection: decrypted a chunk at a time on a blocking thread, at most a few
+/// chunks ahead of the client, so memory stays flat whatever the object's size.
+fn stream_body(read: ObjectRead) -> Body {
+    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let sent = read.read(|bytes| {
+            sender
+                .blocking_send(Ok(Bytes::copy_from_slice(bytes)))
+                .map_err(|_| S3Error::Unavailable)
+        });
+        if let Err(e) = sent
+            && !matches!(e, S3Error::Unavailable)
+        {
+            tracing::error!(error = %e, "object body could not be read; the response is cut short");
+            let _ = sender.blocking_send(Err(std::io::Error::other("object body unreadable")));
+        }
+    });
+    Body::new(ChannelBody(receiver))
+}
+
+/// A response body fed from a channel.
+struct ChannelBody(mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|next| next.map(|chunk| chunk.map(http_body::Frame::data)))
+    }
+}
+
+fn timestamp(millis: i64) -> Timestamp {
+    Timestamp(
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+    )
+}
+
+fn owner(account: &str) -> wire::Owner {
+    wire::Owner {
+        display_name: None,
+        id: Some(account.to_string()),
+    }
+}
+
+fn location_constraint(bucket: &BucketRecord) -> String {
+    if bucket.region == US_EAST_1 {
+        String::new()
+    } else {
+        bucket.region.clone()
+    }
+}
+
+fn encryption_configuration(encryption: DefaultEncryption) -> wire::ServerSideEncryptionConfiguration {
+    wire::ServerSideEncryptionConfiguration {
+        rules: Some(vec![wire::ServerSideEncryptionRule {
+            apply_server_side_encryption_by_default: Some(wire::ServerSideEncryptionByDefault {
+                sse_algorithm: Some(encryption.algorithm),
+                kms_master_key_id: encryption.kms_key_id.map(Into::into),
+            }),
+            bucket_key_enabled: Some(encryption.bucket_key_enabled),
+            blocked_encryption_types: None,
+        }]),
+    }
+}
+
+fn contents(listing: &objects::Listing, url: bool) -> Option<Vec<wire::Object>> {
+    let objects: Vec<wire::Object> = listing
+        .objects
+        .iter()
+        .map(|o| wire::Object {
+            key: Some(encode_key(&o.key, url)),
+            last_modified: Some(timestamp(o.record.last_modified)),
+            e_tag: Some(o.record.etag.clone()),
+            checksum_algorithm: o.record.checksum.as_ref().map(|(name, _)| vec![name.clone()]),
+            checksum_type: o.record.checksum.as_ref().map(|_| "FULL_OBJECT".to_string()),
+            size: Some(i64::try_from(o.record.size).unwrap_or(i64::MAX)),
+            storage_class: Some("STANDARD".into()),
+            ..Default::default()
+        })
+        .collect();
+    (!objects.is_empty()).then_some(objects)
+}
+
+fn common_prefixes(listing: &objects::Listing, url: bool) -> Option<Vec<wire::CommonPrefix>> {
+    let prefixes: Vec<wire::CommonPrefix> = listing
+        .common_prefixes
+        .iter()
+        .map(|p| wire::CommonPrefix {
+            prefix: Some(encode_key(p, url)),
+        })
+        .collect();
+    (!prefixes.is_empty()).then_some(prefixes)
+}
+
+/// `encoding-type=url`: keys percent-encoded as S3 encodes them.
+fn encode_key(key: &str, url: bool) -> String {
+    if !url {
+        return key.to_string();
+    }
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'/');
+    percent_encoding::utf8_percent_encode(key, KEEP).to_string()
+}
+
+/// Continuation tokens are opaque to clients: the last name returned, base64-encoded.
+fn encode_token(last: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(last)
+}
+
+fn decode_token(token: &str) -> Result<String, S3Error> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| S3Error::InvalidArgument("The continuation token provided is incorrect".into()))
+}

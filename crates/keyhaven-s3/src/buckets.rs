@@ -1,0 +1,261 @@
+//! Buckets: their records (owner, Region, default encryption, tags) and the bucket operations. Bucket names are
+//! global in the partition, so every bucket record lives in one scope, whichever account and Region own it.
+
+use keyhaven_kernel::context::RequestContext;
+use keyhaven_kernel::records;
+use serde::{Deserialize, Serialize};
+
+use crate::S3Error;
+use crate::error::{read, transact};
+use crate::names::check_bucket_name;
+use crate::objects::ObjectRecord;
+use crate::{Page, S3};
+
+const RECORD_VERSION: u32 = 1;
+/// The one scope of bucket records: names are unique across accounts and Regions.
+pub(crate) const BUCKETS_SCOPE: &str = "aws";
+/// The Region whose buckets have no `LocationConstraint`.
+pub const US_EAST_1: &str = "us-east-1";
+/// S3's limit on tags per bucket.
+const MAX_TAGS: usize = 50;
+
+/// Default encryption of new objects (PutBucketEncryption).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultEncryption {
+    /// `AES256` (SSE-S3); `aws:kms` and `aws:kms:dsse` come with SSE-KMS.
+    pub algorithm: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(default)]
+    pub bucket_key_enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketRecord {
+    v: u32,
+    pub name: String,
+    pub account: String,
+    pub region: String,
+    /// Unix milliseconds.
+    pub created: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<DefaultEncryption>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+}
+
+keyhaven_kernel::versioned_record!(BucketRecord, "s3-bucket", RECORD_VERSION);
+
+impl BucketRecord {
+    pub fn arn(&self) -> String {
+        bucket_arn(&self.name)
+    }
+
+    /// The encryption new objects get when the request asks for none: the bucket's default, else SSE-S3.
+    pub fn default_encryption(&self) -> DefaultEncryption {
+        self.encryption.clone().unwrap_or_else(|| DefaultEncryption {
+            algorithm: crate::SSE_S3.into(),
+            kms_key_id: None,
+            bucket_key_enabled: false,
+        })
+    }
+}
+
+pub fn bucket_arn(bucket: &str) -> String {
+    format!("arn:aws:s3:::{bucket}")
+}
+
+impl S3 {
+    /// CreateBucket in the Region the request was signed for. `LocationConstraint` must name that Region, and is
+    /// absent for us-east-1, as S3 requires.
+    pub fn create_bucket(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        location_constraint: Option<&str>,
+    ) -> Result<BucketRecord, S3Error> {
+        check_bucket_name(name)?;
+        self.authorize(ctx, "s3:CreateBucket", name, None, None, &[])?;
+        let region = ctx.region.as_str();
+        match location_constraint.filter(|c| !c.is_empty()) {
+            Some(US_EAST_1) => return Err(S3Error::InvalidLocationConstraint),
+            Some(constraint) if constraint != region => return Err(S3Error::IllegalLocationConstraint),
+            None if region != US_EAST_1 => return Err(S3Error::IllegalLocationConstraint),
+            _ => {}
+        }
+        let record = BucketRecord {
+            v: RECORD_VERSION,
+            name: name.to_string(),
+            account: ctx.account_id().to_string(),
+            region: region.to_string(),
+            created: self.now_millis(),
+            encryption: None,
+            tags: Vec::new(),
+        };
+        transact(&*self.store, |tx| {
+            match records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)? {
+                // us-east-1 answers a repeated create by the owner with success, as S3 does for legacy reasons.
+                Some(existing) if existing.account == record.account && region == US_EAST_1 => return Ok(existing),
+                Some(existing) if existing.account == record.account => {
+                    return Err(S3Error::BucketAlreadyOwnedByYou { bucket: name.into() });
+                }
+                Some(_) => return Err(S3Error::BucketAlreadyExists { bucket: name.into() }),
+                None => {}
+            }
+            records::put(tx, BUCKETS_SCOPE, name, &record)?;
+            Ok(record.clone())
+        })
+    }
+
+    /// DeleteBucket: only an empty bucket.
+    pub fn delete_bucket(&self, ctx: &RequestContext, name: &str) -> Result<(), S3Error> {
+        self.authorized_bucket(ctx, "s3:DeleteBucket", name)?;
+        transact(&*self.store, |tx| {
+            if !records::scan::<ObjectRecord>(tx, name, None, 1)?.is_empty() {
+                return Err(S3Error::BucketNotEmpty { bucket: name.into() });
+            }
+            records::delete::<BucketRecord>(tx, BUCKETS_SCOPE, name)?;
+            Ok(())
+        })
+    }
+
+    /// HeadBucket (authorised as `s3:ListBucket`, as S3 does).
+    pub fn head_bucket(&self, ctx: &RequestContext, name: &str) -> Result<BucketRecord, S3Error> {
+        self.authorized_bucket(ctx, "s3:ListBucket", name)
+    }
+
+    /// ListBuckets: the caller's account's buckets in name order, optionally under a prefix and in one Region.
+    pub fn list_buckets(
+        &self,
+        ctx: &RequestContext,
+        prefix: Option<&str>,
+        region: Option<&str>,
+        page: Page<'_>,
+    ) -> Result<(Vec<BucketRecord>, Option<String>), S3Error> {
+        self.authz
+            .check(ctx, &keyhaven_kernel::authz::Access::unscoped("s3:ListAllMyBuckets"))?;
+        let all = read(&*self.store, |tx| Ok(records::all::<BucketRecord>(tx, BUCKETS_SCOPE)?))?;
+        let mut matching = all.into_iter().map(|(_, b)| b).filter(|b| {
+            b.account == ctx.account_id()
+                && prefix.is_none_or(|p| b.name.starts_with(p))
+                && region.is_none_or(|r| b.region == r)
+                && page.after.is_none_or(|after| b.name.as_str() > after)
+        });
+        let buckets: Vec<BucketRecord> = matching.by_ref().take(page.limit).collect();
+        let next = matching
+            .next()
+            .and_then(|_| buckets.last().map(|b| b.name.clone()));
+        Ok((buckets, next))
+    }
+
+    pub fn get_bucket_location(&self, ctx: &RequestContext, name: &str) -> Result<BucketRecord, S3Error> {
+        self.authorized_bucket(ctx, "s3:GetBucketLocation", name)
+    }
+
+    pub fn get_bucket_encryption(&self, ctx: &RequestContext, name: &str) -> Result<DefaultEncryption, S3Error> {
+        let bucket = self.authorized_bucket(ctx, "s3:GetEncryptionConfiguration", name)?;
+        Ok(bucket.default_encryption())
+    }
+
+    pub fn put_bucket_encryption(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        encryption: DefaultEncryption,
+    ) -> Result<(), S3Error> {
+        match encryption.algorithm.as_str() {
+            crate::SSE_S3 if encryption.kms_key_id.is_none() => {}
+            crate::SSE_S3 => {
+                return Err(S3Error::InvalidArgument(
+                    "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse"
+                        .into(),
+                ));
+            }
+            crate::SSE_KMS | crate::SSE_KMS_DSSE => {
+                return Err(S3Error::NotImplemented("SSE-KMS default encryption is not served yet.".into()));
+            }
+            _ => return Err(S3Error::MalformedXml),
+        }
+        self.update_bucket(ctx, "s3:PutEncryptionConfiguration", name, |bucket| {
+            bucket.encryption = Some(encryption.clone());
+            Ok(())
+        })
+    }
+
+    /// DeleteBucketEncryption: new objects fall back to SSE-S3.
+    pub fn delete_bucket_encryption(&self, ctx: &RequestContext, name: &str) -> Result<(), S3Error> {
+        self.update_bucket(ctx, "s3:PutEncryptionConfiguration", name, |bucket| {
+            bucket.encryption = None;
+            Ok(())
+        })
+    }
+
+    pub fn get_bucket_tagging(&self, ctx: &RequestContext, name: &str) -> Result<Vec<(String, String)>, S3Error> {
+        let bucket = self.authorized_bucket(ctx, "s3:GetBucketTagging", name)?;
+        if bucket.tags.is_empty() {
+            return Err(S3Error::NoSuchTagSet);
+        }
+        Ok(bucket.tags)
+    }
+
+    pub fn put_bucket_tagging(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<(), S3Error> {
+        check_tags(&tags)?;
+        self.update_bucket(ctx, "s3:PutBucketTagging", name, |bucket| {
+            bucket.tags.clone_from(&tags);
+            Ok(())
+        })
+    }
+
+    pub fn delete_bucket_tagging(&self, ctx: &RequestContext, name: &str) -> Result<(), S3Error> {
+        self.update_bucket(ctx, "s3:PutBucketTagging", name, |bucket| {
+            bucket.tags.clear();
+            Ok(())
+        })
+    }
+
+    /// Authorises `action` on a bucket and changes its record in one transaction.
+    fn update_bucket(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        name: &str,
+        mut change: impl FnMut(&mut BucketRecord) -> Result<(), S3Error>,
+    ) -> Result<(), S3Error> {
+        self.authorized_bucket(ctx, action, name)?;
+        transact(&*self.store, |tx| {
+            let mut bucket = records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)?
+                .ok_or_else(|| S3Error::NoSuchBucket { bucket: name.into() })?;
+            change(&mut bucket)?;
+            records::put(tx, BUCKETS_SCOPE, name, &bucket)?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, S3Error> {
+        read(&*self.store, |tx| Ok(records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)?))
+    }
+}
+
+/// S3's tag rules: at most 50, keys 1–128 and values 0–256 characters, keys unique.
+fn check_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
+    if tags.len() > MAX_TAGS {
+        return Err(S3Error::InvalidRequest("Object tags cannot be greater than 50".into()));
+    }
+    for (i, (key, value)) in tags.iter().enumerate() {
+        if key.is_empty() || key.chars().count() > 128 {
+            return Err(S3Error::InvalidArgument("The TagKey you have provided is invalid".into()));
+        }
+        if value.chars().count() > 256 {
+            return Err(S3Error::InvalidArgument("The TagValue you have provided is invalid".into()));
+        }
+        if tags[..i].iter().any(|(k, _)| k == key) {
+            return Err(S3Error::InvalidArgument("Cannot provide multiple Tags with the same key".into()));
+        }
+    }
+    Ok(())
+}

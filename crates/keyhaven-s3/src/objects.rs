@@ -1,0 +1,718 @@
+//! Objects: their records and the object operations. A PUT streams the body into a new blob under the object's
+//! encryption, then commits the record that names the blob (so a crash leaves either the old object or the new one,
+//! and at worst an orphan blob for the start-up sweep); a GET opens only the chunks its range touches.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use keyhaven_crypto::chunked::{ChunkKey, SALT_LEN};
+use keyhaven_kernel::context::RequestContext;
+use keyhaven_kernel::records;
+use keyhaven_store::BlobReader;
+use serde::{Deserialize, Serialize};
+
+use crate::buckets::BucketRecord;
+use crate::checksum::ChecksumAlgorithm;
+use crate::error::{read, transact};
+use crate::object::{BodyWriter, Protection, StoredBody, body_key};
+use crate::sse_c::{CustomerKey, FINGERPRINT_SALT_LEN};
+use crate::{S3, S3Error};
+
+const RECORD_VERSION: u32 = 1;
+/// S3's longest key, in UTF-8 bytes.
+const MAX_KEY_BYTES: usize = 1024;
+/// S3's largest single PUT: 5 GiB.
+pub const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// Listing page size when the request names none, and the most a page holds.
+pub const MAX_KEYS: usize = 1000;
+
+/// The representation headers S3 stores with an object and returns on GET and HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectHeaders {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// `x-amz-meta-*`, keyed by the rest of the lowercased header name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What SSE-C keeps of an object version's customer key: a salted HMAC to recognise it, and its MD5 as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CustomerKeyRecord {
+    salt: String,
+    fingerprint: String,
+    key_md5: String,
+}
+
+/// The current version of an object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    v: u32,
+    blob_id: String,
+    pub size: u64,
+    /// Hex.
+    salt: String,
+    /// Base64.
+    sealed_data_key: String,
+    pub etag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<(String, String)>,
+    /// `AES256` for SSE-S3 and SSE-C alike; SSE-C objects also have `customer_key`.
+    pub server_side_encryption: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    customer_key: Option<CustomerKeyRecord>,
+    /// Unix milliseconds.
+    pub last_modified: i64,
+    #[serde(default)]
+    pub headers: ObjectHeaders,
+}
+
+keyhaven_kernel::versioned_record!(ObjectRecord, "s3-object", RECORD_VERSION);
+
+impl ObjectRecord {
+    /// The customer key's MD5 when the object is SSE-C, as responses echo it.
+    pub fn customer_key_md5(&self) -> Option<&str> {
+        self.customer_key.as_ref().map(|c| c.key_md5.as_str())
+    }
+
+    fn stored_body(&self) -> Result<StoredBody, S3Error> {
+        let corrupt = |what: &str| S3Error::Internal(format!("object record's {what} does not decode"));
+        let salt: [u8; SALT_LEN] = hex::decode(&self.salt)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| corrupt("salt"))?;
+        let customer_key = match &self.customer_key {
+            None => None,
+            Some(c) => {
+                let salt: [u8; FINGERPRINT_SALT_LEN] = hex::decode(&c.salt)
+                    .ok()
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(|| corrupt("key salt"))?;
+                let fingerprint: [u8; 32] = hex::decode(&c.fingerprint)
+                    .ok()
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(|| corrupt("key fingerprint"))?;
+                Some((salt, fingerprint))
+            }
+        };
+        Ok(StoredBody {
+            blob_id: self.blob_id.clone(),
+            len: self.size,
+            salt,
+            sealed_data_key: STANDARD
+                .decode(&self.sealed_data_key)
+                .map_err(|_| corrupt("data key"))?,
+            etag: self.etag.clone(),
+            checksum: None,
+            customer_key,
+        })
+    }
+}
+
+/// What the sealed body is bound to: its bucket, key and blob, so a body moved to another object does not open.
+fn identity(bucket: &str, key: &str, blob_id: &str) -> Vec<u8> {
+    [bucket.as_bytes(), key.as_bytes(), blob_id.as_bytes()].join(&0u8)
+}
+
+/// A PutObject as the wire hands it over; the body follows through [`Upload::write`].
+#[derive(Debug, Default)]
+pub struct PutObject<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub headers: ObjectHeaders,
+    pub server_side_encryption: Option<&'a str>,
+    pub customer_key: Option<CustomerKey>,
+    /// `Content-MD5`, base64.
+    pub content_md5: Option<&'a str>,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// `If-None-Match`: `*` creates only when no object has the key.
+    pub if_none_match: Option<&'a str>,
+    /// `If-Match`: replaces only the object with this ETag.
+    pub if_match: Option<&'a str>,
+    /// Request condition keys the wire computed (`s3:x-amz-server-side-encryption`, `s3:authType`, ...).
+    pub keys: &'a [(String, Vec<String>)],
+}
+
+/// An object body being received.
+#[derive(Debug)]
+pub struct Upload {
+    writer: BodyWriter,
+    bucket: String,
+    key: String,
+    headers: ObjectHeaders,
+    customer_key_md5: Option<String>,
+    expected_md5: Option<[u8; 16]>,
+    if_none_match: bool,
+    if_match: Option<String>,
+    received: u64,
+}
+
+impl Upload {
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), S3Error> {
+        self.received += bytes.len() as u64;
+        if self.received > MAX_PUT_BYTES {
+            return Err(S3Error::EntityTooLarge);
+        }
+        self.writer.write(bytes)
+    }
+}
+
+/// What a PUT stored.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub etag: String,
+    pub server_side_encryption: String,
+    pub customer_key_md5: Option<String>,
+    pub checksum: Option<(String, String)>,
+    pub size: u64,
+}
+
+/// `If-Match`, `If-None-Match`, `If-Modified-Since` and `If-Unmodified-Since` of a GET or HEAD, times in unix seconds.
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<i64>,
+    pub if_unmodified_since: Option<i64>,
+}
+
+/// A GetObject or HeadObject.
+#[derive(Debug, Default)]
+pub struct GetObject<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub customer_key: Option<CustomerKey>,
+    pub conditions: Conditions,
+    /// The `Range` header as sent.
+    pub range: Option<&'a str>,
+    pub keys: &'a [(String, Vec<String>)],
+}
+
+/// An object opened for reading: its record and the byte range to send (`start..end`; the whole body when the
+/// request named no satisfiable range).
+pub struct ObjectRead {
+    pub record: ObjectRecord,
+    pub range: Option<(u64, u64)>,
+    key: ChunkKey,
+    blob: Option<Box<dyn BlobReader>>,
+}
+
+impl std::fmt::Debug for ObjectRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectRead").field("range", &self.range).finish_non_exhaustive()
+    }
+}
+
+impl ObjectRead {
+    /// The bytes the answer carries.
+    pub fn content_length(&self) -> u64 {
+        self.range.map_or(self.record.size, |(start, end)| end - start)
+    }
+
+    /// Sends the answer's bytes to `sink` a chunk at a time, decrypting only the chunks the range touches.
+    pub fn read(&self, sink: impl FnMut(&[u8]) -> Result<(), S3Error>) -> Result<(), S3Error> {
+        let (start, end) = self.range.unwrap_or((0, self.record.size));
+        match &self.blob {
+            Some(blob) if start < end => crate::body::read_range(&self.key, &**blob, self.record.size, start, end, sink),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An object in a listing.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    pub record: ObjectRecord,
+}
+
+/// A ListObjects or ListObjectsV2 request: keys under `prefix`, after `after`, rolled up at `delimiter`.
+#[derive(Debug, Default)]
+pub struct ListObjects<'a> {
+    pub bucket: &'a str,
+    pub prefix: &'a str,
+    pub delimiter: Option<&'a str>,
+    pub after: Option<&'a str>,
+    pub max_keys: usize,
+    pub keys: &'a [(String, Vec<String>)],
+}
+
+/// One page of a listing. `last` is the last key or common prefix on the page: where the next page starts.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub objects: Vec<Listed>,
+    pub common_prefixes: Vec<String>,
+    pub truncated: bool,
+    pub last: Option<String>,
+}
+
+/// One key's outcome in DeleteObjects.
+#[derive(Debug)]
+pub struct Deletion {
+    pub key: String,
+    pub result: Result<(), S3Error>,
+}
+
+impl S3 {
+    /// Starts a PutObject: authorises it, settles its encryption and opens the blob the body streams into.
+    pub fn begin_put(&self, ctx: &RequestContext, put: PutObject<'_>) -> Result<Upload, S3Error> {
+        check_key(put.key)?;
+        let bucket = self.bucket(put.bucket)?;
+        self.authorize(ctx, "s3:PutObject", put.bucket, Some(put.key), bucket.as_ref(), put.keys)?;
+        let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket { bucket: put.bucket.into() })?;
+        let expected_md5 = put.content_md5.map(decode_md5).transpose()?;
+        if put.customer_key.is_some() && !ctx.secure_transport {
+            return Err(S3Error::InvalidRequest(
+                "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
+                    .into(),
+            ));
+        }
+        let encryption = match put.server_side_encryption {
+            Some(sse) => sse.to_string(),
+            None => bucket.default_encryption().algorithm,
+        };
+        match encryption.as_str() {
+            crate::SSE_S3 => {}
+            crate::SSE_KMS | crate::SSE_KMS_DSSE => {
+                return Err(S3Error::NotImplemented("SSE-KMS is not served yet.".into()));
+            }
+            _ => {
+                return Err(S3Error::InvalidArgument(
+                    "The encryption method specified is not supported".into(),
+                ));
+            }
+        }
+        let blob_id = keyhaven_kernel::ids::unique_id("b", 32)?;
+        let identity = identity(put.bucket, put.key, &blob_id);
+        let service_key;
+        let protection = match &put.customer_key {
+            Some(customer) => Protection::SseC(customer),
+            None => {
+                service_key = self.service_key(&bucket)?;
+                Protection::SseS3(&service_key)
+            }
+        };
+        let writer = BodyWriter::begin(&*self.blobs, &blob_id, &identity, protection, put.checksum_algorithm)?;
+        Ok(Upload {
+            writer,
+            bucket: put.bucket.to_string(),
+            key: put.key.to_string(),
+            headers: put.headers,
+            customer_key_md5: put.customer_key.as_ref().map(|c| c.key_md5().to_string()),
+            expected_md5,
+            if_none_match: put.if_none_match.is_some_and(|v| v.trim() == "*"),
+            if_match: put.if_match.map(str::to_string),
+            received: 0,
+        })
+    }
+
+    /// Completes a PutObject: checks the body against `Content-MD5` and the declared checksum (`expected_checksum`, a
+    /// header's or a trailer's), commits the blob and then the record, and removes the body it replaced.
+    pub fn finish_put(&self, upload: Upload, expected_checksum: Option<&str>) -> Result<Stored, S3Error> {
+        let Upload {
+            writer,
+            bucket,
+            key,
+            headers,
+            customer_key_md5,
+            expected_md5,
+            if_none_match,
+            if_match,
+            ..
+        } = upload;
+        let (body, md5) = writer.finish()?;
+        let refuse = |e: S3Error| {
+            self.discard_blob(&body.blob_id);
+            Err(e)
+        };
+        if expected_md5.is_some_and(|expected| expected != md5) {
+            return refuse(S3Error::BadDigest);
+        }
+        if let (Some(expected), Some((algorithm, actual))) = (expected_checksum, &body.checksum)
+            && expected != actual
+        {
+            return refuse(S3Error::InvalidRequest(format!(
+                "Value for x-amz-checksum-{} header is invalid.",
+                algorithm.name().to_ascii_lowercase()
+            )));
+        }
+        let record = ObjectRecord {
+            v: RECORD_VERSION,
+            blob_id: body.blob_id.clone(),
+            size: body.len,
+            salt: hex::encode(body.salt),
+            sealed_data_key: STANDARD.encode(&body.sealed_data_key),
+            etag: body.etag.clone(),
+            checksum: body.checksum.as_ref().map(|(a, v)| (a.name().to_string(), v.clone())),
+            server_side_encryption: crate::SSE_S3.to_string(),
+            customer_key: match (&body.customer_key, &customer_key_md5) {
+                (Some((salt, fingerprint)), Some(key_md5)) => Some(CustomerKeyRecord {
+                    salt: hex::encode(salt),
+                    fingerprint: hex::encode(fingerprint),
+                    key_md5: key_md5.clone(),
+                }),
+                _ => None,
+            },
+            last_modified: self.now_millis(),
+            headers,
+        };
+        let committed = transact(&*self.store, |tx| {
+            if records::get::<BucketRecord>(tx, crate::buckets::BUCKETS_SCOPE, &bucket)?.is_none() {
+                return Err(S3Error::NoSuchBucket { bucket: bucket.clone() });
+            }
+            let previous = records::get::<ObjectRecord>(tx, &bucket, &key)?;
+            match (&previous, &if_match) {
+                (None, Some(_)) => return Err(S3Error::NoSuchKey { key: key.clone() }),
+                (Some(old), Some(etag)) if !etag_matches(etag, &old.etag) => return Err(S3Error::PreconditionFailed),
+                _ => {}
+            }
+            if if_none_match && previous.is_some() {
+                return Err(S3Error::PreconditionFailed);
+            }
+            records::put(tx, &bucket, &key, &record)?;
+            Ok(previous)
+        });
+        match committed {
+            Ok(previous) => {
+                if let Some(previous) = previous {
+                    self.discard_blob(&previous.blob_id);
+                }
+                Ok(Stored {
+                    etag: record.etag,
+                    server_side_encryption: record.server_side_encryption,
+                    customer_key_md5,
+                    checksum: record.checksum,
+                    size: record.size,
+                })
+            }
+            Err(e) => refuse(e),
+        }
+    }
+
+    /// Removes a blob no record refers to any more; one left behind by a failure here is swept at start.
+    fn discard_blob(&self, blob_id: &str) {
+        if let Err(e) = self.blobs.delete(blob_id) {
+            tracing::warn!(error = %e, "could not remove an object body no record refers to");
+        }
+    }
+
+    /// GetObject (with `body`) or HeadObject: authorises, checks the customer key and the conditions, and opens the
+    /// range to send.
+    pub fn get_object(&self, ctx: &RequestContext, get: GetObject<'_>, body: bool) -> Result<ObjectRead, S3Error> {
+        let bucket = self.bucket(get.bucket)?;
+        self.authorize(ctx, "s3:GetObject", get.bucket, Some(get.key), bucket.as_ref(), get.keys)?;
+        let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket { bucket: get.bucket.into() })?;
+        let record = read(&*self.store, |tx| Ok(records::get::<ObjectRecord>(tx, get.bucket, get.key)?))?
+            .ok_or_else(|| S3Error::NoSuchKey { key: get.key.into() })?;
+        let stored = record.stored_body()?;
+        let identity = identity(get.bucket, get.key, &record.blob_id);
+        let key = match (&get.customer_key, &record.customer_key) {
+            (None, Some(_)) => {
+                return Err(S3Error::InvalidRequest(
+                    "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object."
+                        .into(),
+                ));
+            }
+            (Some(_), None) => {
+                return Err(S3Error::InvalidRequest(
+                    "The encryption parameters are not applicable to this object.".into(),
+                ));
+            }
+            (Some(customer), Some(_)) => {
+                if !ctx.secure_transport {
+                    return Err(S3Error::InvalidRequest(
+                        "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
+                            .into(),
+                    ));
+                }
+                body_key(&stored, &identity, Protection::SseC(customer))?
+            }
+            (None, None) => body_key(&stored, &identity, Protection::SseS3(&*self.service_key(&bucket)?))?,
+        };
+        check_conditions(&get.conditions, &record)?;
+        let range = match get.range {
+            Some(range) => parse_range(range, record.size)?,
+            None => None,
+        };
+        let blob = if body && record.size > 0 {
+            Some(
+                self.blobs
+                    .open(&record.blob_id)?
+                    .ok_or_else(|| S3Error::Internal(format!("object body {} is missing", record.blob_id)))?,
+            )
+        } else {
+            None
+        };
+        Ok(ObjectRead {
+            record,
+            range,
+            key,
+            blob,
+        })
+    }
+
+    /// DeleteObject: removes the object if there is one; deleting an absent key succeeds, as in S3.
+    pub fn delete_object(
+        &self,
+        ctx: &RequestContext,
+        bucket: &str,
+        key: &str,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<(), S3Error> {
+        let record = self.bucket(bucket)?;
+        self.authorize(ctx, "s3:DeleteObject", bucket, Some(key), record.as_ref(), keys)?;
+        if record.is_none() {
+            return Err(S3Error::NoSuchBucket { bucket: bucket.into() });
+        }
+        let removed = transact(&*self.store, |tx| {
+            let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
+            if previous.is_some() {
+                records::delete::<ObjectRecord>(tx, bucket, key)?;
+            }
+            Ok(previous)
+        })?;
+        if let Some(previous) = removed {
+            self.discard_blob(&previous.blob_id);
+        }
+        Ok(())
+    }
+
+    /// DeleteObjects: each key authorised and deleted on its own, its outcome reported.
+    pub fn delete_objects(
+        &self,
+        ctx: &RequestContext,
+        bucket: &str,
+        object_keys: &[String],
+        keys: &[(String, Vec<String>)],
+    ) -> Result<Vec<Deletion>, S3Error> {
+        if self.bucket(bucket)?.is_none() {
+            self.authorize(ctx, "s3:DeleteObject", bucket, Some("*"), None, keys)?;
+            return Err(S3Error::NoSuchBucket { bucket: bucket.into() });
+        }
+        Ok(object_keys
+            .iter()
+            .map(|key| Deletion {
+                key: key.clone(),
+                result: self.delete_object(ctx, bucket, key, keys),
+            })
+            .collect())
+    }
+
+    /// ListObjects and ListObjectsV2: keys in UTF-8 byte order, those with the delimiter after the prefix rolled up
+    /// into common prefixes that count towards the page like keys.
+    pub fn list_objects(&self, ctx: &RequestContext, list: ListObjects<'_>) -> Result<Listing, S3Error> {
+        let bucket = self.bucket(list.bucket)?;
+        self.authorize(ctx, "s3:ListBucket", list.bucket, None, bucket.as_ref(), list.keys)?;
+        if bucket.is_none() {
+            return Err(S3Error::NoSuchBucket { bucket: list.bucket.into() });
+        }
+        let max_keys = list.max_keys.min(MAX_KEYS);
+        let mut listing = Listing::default();
+        if max_keys == 0 {
+            return Ok(listing);
+        }
+        // Start at whichever is later: the marker, or just before the prefix.
+        let mut cursor: Option<String> = match list.after {
+            Some(after) if after >= list.prefix => Some(after.to_string()),
+            _ => prefix_floor(list.prefix),
+        };
+        read(&*self.store, |tx| {
+            listing = Listing::default();
+            let mut count = 0;
+            'pages: loop {
+                let page = records::scan::<ObjectRecord>(tx, list.bucket, cursor.as_deref(), MAX_KEYS)?;
+                let exhausted = page.len() < MAX_KEYS;
+                for stored in page {
+                    let key = stored.id.clone();
+                    cursor = Some(key.clone());
+                    let Some(rest) = key.strip_prefix(list.prefix) else {
+                        if key.as_str() > list.prefix {
+                            break 'pages;
+                        }
+                        continue;
+                    };
+                    let rolled_up = list
+                        .delimiter
+                        .filter(|d| !d.is_empty())
+                        .and_then(|d| rest.find(d).map(|at| format!("{}{}", list.prefix, &rest[..at + d.len()])));
+                    if count == max_keys {
+                        listing.truncated = true;
+                        break 'pages;
+                    }
+                    match rolled_up {
+                        Some(common) => {
+                            // Every key under the common prefix is skipped at once.
+                            cursor = Some(format!("{common}\u{10FFFF}"));
+                            if list.after.is_some_and(|after| common.as_str() <= after) {
+                                continue 'pages;
+                            }
+                            listing.last = Some(common.clone());
+                            listing.common_prefixes.push(common);
+                            count += 1;
+                            continue 'pages;
+                        }
+                        None => {
+                            listing.last = Some(key.clone());
+                            listing.objects.push(Listed {
+                                key,
+                                record: stored.decode()?,
+                            });
+                            count += 1;
+                        }
+                    }
+                }
+                if exhausted {
+                    break;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(listing)
+    }
+}
+
+/// The largest string below every key that starts with `prefix`: the listing's starting point.
+fn prefix_floor(prefix: &str) -> Option<String> {
+    if prefix.is_empty() {
+        return None;
+    }
+    let mut floor = prefix.to_string();
+    floor.pop();
+    Some(floor)
+}
+
+fn check_key(key: &str) -> Result<(), S3Error> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(S3Error::KeyTooLong);
+    }
+    Ok(())
+}
+
+fn decode_md5(text: &str) -> Result<[u8; 16], S3Error> {
+    STANDARD
+        .decode(text.trim())
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(S3Error::InvalidDigest)
+}
+
+/// Whether an `If-Match`/`If-None-Match` list names the ETag (`*` names every object).
+fn etag_matches(header: &str, etag: &str) -> bool {
+    let bare = etag.trim_matches('"');
+    header.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.trim_start_matches("W/").trim_matches('"') == bare
+    })
+}
+
+/// HTTP's conditional request rules as S3 applies them to GET and HEAD: a failed `If-Match` or `If-Unmodified-Since`
+/// is 412; a matching `If-None-Match` or an unmodified `If-Modified-Since` is 304. `If-Match` that holds overrides
+/// `If-Unmodified-Since`, and `If-None-Match` overrides `If-Modified-Since`.
+fn check_conditions(conditions: &Conditions, record: &ObjectRecord) -> Result<(), S3Error> {
+    let modified = record.last_modified.div_euclid(1000);
+    if let Some(if_match) = &conditions.if_match {
+        if !etag_matches(if_match, &record.etag) {
+            return Err(S3Error::PreconditionFailed);
+        }
+    } else if conditions.if_unmodified_since.is_some_and(|since| modified > since) {
+        return Err(S3Error::PreconditionFailed);
+    }
+    if let Some(if_none_match) = &conditions.if_none_match {
+        if etag_matches(if_none_match, &record.etag) {
+            return Err(S3Error::NotModified);
+        }
+    } else if conditions.if_modified_since.is_some_and(|since| modified <= since) {
+        return Err(S3Error::NotModified);
+    }
+    Ok(())
+}
+
+/// A `Range` header against an object of `size` bytes: `Some(start..end)` for one satisfiable range, `None` for a
+/// header S3 ignores (not `bytes=`, several ranges, not numbers), InvalidRange when nothing of the object is in it.
+fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((first, last)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let number = |text: &str| text.trim().parse::<u64>().ok();
+    let unsatisfiable = Err(S3Error::InvalidRange { size });
+    match (first.trim().is_empty(), last.trim().is_empty()) {
+        // bytes=-N: the last N bytes.
+        (true, false) => match number(last) {
+            Some(0) => unsatisfiable,
+            Some(_) if size == 0 => unsatisfiable,
+            Some(n) => Ok(Some((size.saturating_sub(n), size))),
+            None => Ok(None),
+        },
+        // bytes=N-: from N to the end.
+        (false, true) => match number(first) {
+            Some(start) if start >= size => unsatisfiable,
+            Some(start) => Ok(Some((start, size))),
+            None => Ok(None),
+        },
+        (false, false) => match (number(first), number(last)) {
+            (Some(start), Some(end)) if start > end => Ok(None),
+            (Some(start), Some(_)) if start >= size => unsatisfiable,
+            (Some(start), Some(end)) => Ok(Some((start, end.saturating_add(1).min(size)))),
+            _ => Ok(None),
+        },
+        (true, true) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_read_as_s3_reads_them() {
+        let cases: &[(&str, u64, Result<Option<(u64, u64)>, S3Error>)] = &[
+            ("bytes=0-9", 100, Ok(Some((0, 10)))),
+            ("bytes=90-200", 100, Ok(Some((90, 100)))),
+            ("bytes=10-", 100, Ok(Some((10, 100)))),
+            ("bytes=-10", 100, Ok(Some((90, 100)))),
+            ("bytes=-200", 100, Ok(Some((0, 100)))),
+            ("bytes=100-", 100, Err(S3Error::InvalidRange { size: 100 })),
+            ("bytes=100-200", 100, Err(S3Error::InvalidRange { size: 100 })),
+            ("bytes=0-0", 0, Err(S3Error::InvalidRange { size: 0 })),
+            ("bytes=-0", 100, Err(S3Error::InvalidRange { size: 100 })),
+            ("bytes=5-1", 100, Ok(None)),
+            ("bytes=0-1,5-6", 100, Ok(None)),
+            ("items=0-1", 100, Ok(None)),
+            ("bytes=a-b", 100, Ok(None)),
+        ];
+        for (header, size, expected) in cases {
+            assert_eq!(&parse_range(header, *size), expected, "{header} of {size} bytes");
+        }
+    }
+
+    #[test]
+    fn etag_conditions_name_quoted_bare_weak_or_any_etag() {
+        let etag = "\"abc\"";
+        for header in ["\"abc\"", "abc", "W/\"abc\"", "*", "\"x\", \"abc\""] {
+            assert!(etag_matches(header, etag), "{header}");
+        }
+        assert!(!etag_matches("\"abd\"", etag));
+    }
+
+    #[test]
+    fn listings_start_just_below_the_prefix() {
+        assert_eq!(prefix_floor(""), None);
+        assert_eq!(prefix_floor("photos/"), Some("photos".to_string()));
+    }
+}
