@@ -38,6 +38,12 @@ pub const SERVED: &[&str] = &[
     "DeleteObjects",
     "ListObjects",
     "ListObjectsV2",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+    "ListParts",
+    "ListMultipartUploads",
 ];
 
 /// Member traits that carry no wire meaning here: documentation, endpoint-rule parameters, and `xmlNamespace`, since
@@ -196,7 +202,8 @@ impl<'m> Generator<'m> {
             "boolean" => "bool".into(),
             "timestamp" => "Timestamp".into(),
             "list" => {
-                let member = shape_ref(self.shape(shape)?.get("member")).ok_or_else(|| format!("{shape}: no member"))?;
+                let member =
+                    shape_ref(self.shape(shape)?.get("member")).ok_or_else(|| format!("{shape}: no member"))?;
                 format!("Vec<{}>", self.rust_type(member, decode)?)
             }
             "map" => "BTreeMap<String, String>".into(),
@@ -221,8 +228,14 @@ impl<'m> Generator<'m> {
         let mut name_arms = String::new();
         let mut payload_operations = Vec::new();
         for operation in SERVED {
-            let op = operations.get(operation).ok_or_else(|| format!("no operation {operation}"))?;
-            let status = op.get("http").and_then(|h| h.get("responseCode")).and_then(Json::as_i64).unwrap_or(200);
+            let op = operations
+                .get(operation)
+                .ok_or_else(|| format!("no operation {operation}"))?;
+            let status = op
+                .get("http")
+                .and_then(|h| h.get("responseCode"))
+                .and_then(Json::as_i64)
+                .unwrap_or(200);
             let input = shape_ref(op.get("input"));
             let request_type = format!("{operation}Request");
             let (request, takes_payload) = self.request(&request_type, input)?;
@@ -239,7 +252,11 @@ impl<'m> Generator<'m> {
                 "            {operation:?} => Request::{operation}({request_type}::decode(http)?),"
             )
             .map_err(|e| e.to_string())?;
-            writeln!(audit_arms, "            Request::{operation}(r) => r.audit_parameters(),").map_err(|e| e.to_string())?;
+            writeln!(
+                audit_arms,
+                "            Request::{operation}(r) => r.audit_parameters(),"
+            )
+            .map_err(|e| e.to_string())?;
             writeln!(name_arms, "            Request::{operation}(_) => {operation:?},").map_err(|e| e.to_string())?;
         }
         let structures = self.structures()?;
@@ -330,8 +347,11 @@ impl<'m> Generator<'m> {
                 _ => None,
             };
             if let Some(audit_name) = audited.filter(|_| ty != "SensitiveString") {
-                writeln!(audit, "        crate::rest_xml::audit(&mut out, {audit_name:?}, &self.{field});")
-                    .map_err(|e| e.to_string())?;
+                writeln!(
+                    audit,
+                    "        crate::rest_xml::audit(&mut out, {audit_name:?}, &self.{field});"
+                )
+                .map_err(|e| e.to_string())?;
             }
         }
         let code = format!(
@@ -374,7 +394,10 @@ impl<'m> Generator<'m> {
                 ),
                 Location::Header => format!("reply.header({:?}, &self.{field});", member.wire),
                 Location::PrefixHeaders => {
-                    format!("reply.prefix_headers({:?}, &self.{field});", member.wire.to_ascii_lowercase())
+                    format!(
+                        "reply.prefix_headers({:?}, &self.{field});",
+                        member.wire.to_ascii_lowercase()
+                    )
                 }
                 Location::Body if payload == Some(member.name) && ty == "String" => {
                     format!("reply.text_payload(&self.{field});")
@@ -412,7 +435,7 @@ impl<'m> Generator<'m> {
                 )
                 .map_err(|e| e.to_string())?;
             } else {
-            writeln!(
+                writeln!(
                 reply,
                 "        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);\n        xml.open({root:?});\n{body_members}        xml.close({root:?});\n        reply.xml_body(xml);"
             )
@@ -449,7 +472,10 @@ impl<'m> Generator<'m> {
     }
 
     fn list_item_name(&self, list: &str) -> Result<String, String> {
-        let member = self.shape(list)?.get("member").ok_or_else(|| format!("{list}: no member"))?;
+        let member = self
+            .shape(list)?
+            .get("member")
+            .ok_or_else(|| format!("{list}: no member"))?;
         Ok(member
             .get("locationName")
             .and_then(Json::as_str)

@@ -616,6 +616,11 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::IllegalLocationConstraint => (S::BAD_REQUEST, "IllegalLocationConstraintException"),
         S3Error::BadDigest => (S::BAD_REQUEST, "BadDigest"),
         S3Error::InvalidDigest => (S::BAD_REQUEST, "InvalidDigest"),
+        S3Error::ChecksumMismatch(_) => (S::BAD_REQUEST, "BadDigest"),
+        S3Error::NoSuchUpload => (S::NOT_FOUND, "NoSuchUpload"),
+        S3Error::InvalidPart => (S::BAD_REQUEST, "InvalidPart"),
+        S3Error::InvalidPartOrder => (S::BAD_REQUEST, "InvalidPartOrder"),
+        S3Error::EntityTooSmall => (S::BAD_REQUEST, "EntityTooSmall"),
         S3Error::PreconditionFailed => (S::PRECONDITION_FAILED, "PreconditionFailed"),
         S3Error::NotModified => (S::NOT_MODIFIED, "NotModified"),
         S3Error::InvalidRange { .. } => (S::RANGE_NOT_SATISFIABLE, "InvalidRange"),
@@ -632,7 +637,11 @@ pub fn s3_error(e: S3Error) -> ApiError {
             };
         }
         S3Error::Internal(detail) => {
-            return internal(detail, "InternalError", "We encountered an internal error. Please try again.");
+            return internal(
+                detail,
+                "InternalError",
+                "We encountered an internal error. Please try again.",
+            );
         }
         S3Error::Unavailable => (S::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
     };

@@ -216,7 +216,10 @@ pub trait FromXml: Sized {
 }
 
 fn element_text(node: XmlNode<'_, '_>) -> String {
-    node.children().filter(|c| c.is_text()).filter_map(|c| c.text()).collect()
+    node.children()
+        .filter(|c| c.is_text())
+        .filter_map(|c| c.text())
+        .collect()
 }
 
 macro_rules! from_xml_by_text {

@@ -12,7 +12,10 @@ use keyhaven_kernel::authz::table;
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_s3::buckets::{BucketRecord, DefaultEncryption, US_EAST_1};
 use keyhaven_s3::checksum::ChecksumAlgorithm;
-use keyhaven_s3::objects::{self, Conditions, GetObject, ListObjects, ObjectRead, ObjectRecord, PutObject};
+use keyhaven_s3::multipart::{CompletedPart, CreateUpload, UploadPart};
+use keyhaven_s3::objects::{
+    self, Conditions, GetObject, ListObjects, ObjectRead, ObjectRecord, PutObject, Stored, Upload,
+};
 use keyhaven_s3::sse_c::{CustomerKey, CustomerKeyHeaders};
 use keyhaven_s3::{Page, S3Error};
 use serde_json::Value;
@@ -76,6 +79,7 @@ pub async fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
     };
     let reply = match request {
         wire::Request::PutObject(r) => return run.put_object(r, body).await,
+        wire::Request::UploadPart(r) => return run.upload_part(r, body).await,
         wire::Request::GetObject(r) => return run.get_object(r, &query),
         wire::Request::HeadObject(r) => return run.head_object(r),
         other => tokio::task::block_in_place(|| run.execute(other)).map_err(s3_error)?,
@@ -105,11 +109,30 @@ macro_rules! object_output {
             o.cache_control = headers.cache_control.clone();
             o.expires = headers.expires.clone();
             o.metadata = (!headers.metadata.is_empty()).then(|| headers.metadata.clone());
-            o.server_side_encryption = customer_key_md5.is_none().then(|| record.server_side_encryption.clone());
-            o.sse_customer_algorithm = customer_key_md5.as_ref().map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string());
+            o.server_side_encryption = customer_key_md5
+                .is_none()
+                .then(|| record.server_side_encryption.clone());
+            o.sse_customer_algorithm = customer_key_md5
+                .as_ref()
+                .map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string());
             o.sse_customer_key_md5 = customer_key_md5;
         })
     }};
+}
+
+/// The representation headers a PutObject or CreateMultipartUpload stores with the object.
+macro_rules! object_headers {
+    ($request:expr) => {
+        objects::ObjectHeaders {
+            content_type: $request.content_type.clone(),
+            content_encoding: $request.content_encoding.clone(),
+            content_disposition: $request.content_disposition.clone(),
+            content_language: $request.content_language.clone(),
+            cache_control: $request.cache_control.clone(),
+            expires: $request.expires.clone(),
+            metadata: $request.metadata.clone().unwrap_or_default(),
+        }
+    };
 }
 
 /// What one call runs with.
@@ -229,8 +252,26 @@ impl Run<'_> {
             wire::Request::DeleteObjects(r) => self.delete_objects(r)?,
             wire::Request::ListObjects(r) => self.list_objects_v1(r)?,
             wire::Request::ListObjectsV2(r) => self.list_objects_v2(r)?,
-            wire::Request::PutObject(_) | wire::Request::GetObject(_) | wire::Request::HeadObject(_) => {
-                return Err(S3Error::Internal("a streamed operation reached the whole-body path".into()));
+            wire::Request::CreateMultipartUpload(r) => self.create_multipart_upload(r)?,
+            wire::Request::CompleteMultipartUpload(r) => self.complete_multipart_upload(r)?,
+            wire::Request::AbortMultipartUpload(r) => {
+                s3.abort_multipart_upload(
+                    ctx,
+                    r.bucket.as_deref().unwrap_or_default(),
+                    r.key.as_deref().unwrap_or_default(),
+                    r.upload_id.as_deref().unwrap_or_default(),
+                )?;
+                wire::AbortMultipartUploadOutput::default().reply()
+            }
+            wire::Request::ListParts(r) => self.list_parts(r)?,
+            wire::Request::ListMultipartUploads(r) => self.list_multipart_uploads(r)?,
+            wire::Request::PutObject(_)
+            | wire::Request::UploadPart(_)
+            | wire::Request::GetObject(_)
+            | wire::Request::HeadObject(_) => {
+                return Err(S3Error::Internal(
+                    "a streamed operation reached the whole-body path".into(),
+                ));
             }
         })
     }
@@ -318,8 +359,9 @@ impl Run<'_> {
     ) -> Result<objects::Listing, S3Error> {
         let max_keys = match max_keys {
             None => objects::MAX_KEYS,
-            Some(n) => usize::try_from(n)
-                .map_err(|_| S3Error::InvalidArgument("Argument maxKeys must be an integer between 0 and 2147483647".into()))?,
+            Some(n) => usize::try_from(n).map_err(|_| {
+                S3Error::InvalidArgument("Argument maxKeys must be an integer between 0 and 2147483647".into())
+            })?,
         };
         self.s3.list_objects(
             self.ctx,
@@ -392,29 +434,19 @@ impl Run<'_> {
         .reply())
     }
 
-    async fn put_object(&self, r: wire::PutObjectRequest, body: RequestBody) -> Answer {
-        let RequestBody::Streamed(mut stream) = body else {
-            return Err(ApiError::internal());
-        };
+    async fn put_object(&self, mut r: wire::PutObjectRequest, body: RequestBody) -> Answer {
         let customer_key = customer_key(
             r.sse_customer_algorithm.as_deref(),
             r.sse_customer_key.as_ref().map(|k| k.expose()),
             r.sse_customer_key_md5.as_deref(),
             r.server_side_encryption.as_deref(),
         )?;
-        let declared = declared_checksum(&r, self.parts)?;
+        let algorithm = r.checksum_algorithm.clone();
+        let declared = declared_checksum(&mut r, algorithm.as_deref(), self.parts)?;
         let put = PutObject {
             bucket: r.bucket.as_deref().unwrap_or_default(),
             key: r.key.as_deref().unwrap_or_default(),
-            headers: objects::ObjectHeaders {
-                content_type: r.content_type.clone(),
-                content_encoding: r.content_encoding.clone(),
-                content_disposition: r.content_disposition.clone(),
-                content_language: r.content_language.clone(),
-                cache_control: r.cache_control.clone(),
-                expires: r.expires.clone(),
-                metadata: r.metadata.clone().unwrap_or_default(),
-            },
+            headers: object_headers!(r),
             server_side_encryption: r.server_side_encryption.as_deref(),
             customer_key,
             content_md5: r.content_md5.as_deref(),
@@ -423,24 +455,14 @@ impl Run<'_> {
             if_match: r.if_match.as_deref(),
             keys: self.keys,
         };
-        let mut upload = tokio::task::block_in_place(|| self.s3.begin_put(self.ctx, put)).map_err(s3_error)?;
-        while let Some(chunk) = stream.next().await {
-            upload.write(&chunk?).map_err(s3_error)?;
-        }
-        let expected = match &declared {
-            Some((_, Some(value))) => Some(value.clone()),
-            Some((algorithm, None)) => stream
-                .trailers()
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(algorithm.header()))
-                .map(|(_, value)| value.clone()),
-            None => None,
-        };
-        let stored =
-            tokio::task::block_in_place(|| self.s3.finish_put(upload, expected.as_deref())).map_err(s3_error)?;
+        let upload = tokio::task::block_in_place(|| self.s3.begin_put(self.ctx, put)).map_err(s3_error)?;
+        let stored = self.receive(upload, body, declared).await?;
         let mut output = wire::PutObjectOutput {
             e_tag: Some(stored.etag),
-            server_side_encryption: stored.customer_key_md5.is_none().then_some(stored.server_side_encryption),
+            server_side_encryption: stored
+                .customer_key_md5
+                .is_none()
+                .then_some(stored.server_side_encryption),
             sse_customer_algorithm: stored
                 .customer_key_md5
                 .as_ref()
@@ -450,6 +472,238 @@ impl Run<'_> {
         };
         set_checksum(&mut output, stored.checksum.as_ref());
         Ok(Success::Http(into_response(output.reply(), Body::empty())))
+    }
+
+    async fn upload_part(&self, mut r: wire::UploadPartRequest, body: RequestBody) -> Answer {
+        let customer_key = customer_key(
+            r.sse_customer_algorithm.as_deref(),
+            r.sse_customer_key.as_ref().map(|k| k.expose()),
+            r.sse_customer_key_md5.as_deref(),
+            None,
+        )?;
+        let algorithm = r.checksum_algorithm.clone();
+        let declared = declared_checksum(&mut r, algorithm.as_deref(), self.parts)?;
+        let part = UploadPart {
+            bucket: r.bucket.as_deref().unwrap_or_default(),
+            key: r.key.as_deref().unwrap_or_default(),
+            upload_id: r.upload_id.as_deref().unwrap_or_default(),
+            part_number: r.part_number.unwrap_or_default(),
+            customer_key,
+            content_md5: r.content_md5.as_deref(),
+            keys: self.keys,
+        };
+        let upload = tokio::task::block_in_place(|| self.s3.begin_part(self.ctx, part)).map_err(s3_error)?;
+        let stored = self.receive(upload, body, declared).await?;
+        let mut output = wire::UploadPartOutput {
+            e_tag: Some(stored.etag),
+            server_side_encryption: stored
+                .customer_key_md5
+                .is_none()
+                .then_some(stored.server_side_encryption),
+            sse_customer_algorithm: stored
+                .customer_key_md5
+                .as_ref()
+                .map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string()),
+            sse_customer_key_md5: stored.customer_key_md5,
+            ..Default::default()
+        };
+        set_checksum(&mut output, stored.checksum.as_ref());
+        Ok(Success::Http(into_response(output.reply(), Body::empty())))
+    }
+
+    /// Streams a request body into an upload and completes it against the checksum the request declared, in a
+    /// header or a trailer.
+    async fn receive(
+        &self,
+        mut upload: Upload,
+        body: RequestBody,
+        declared: Option<(ChecksumAlgorithm, Option<String>)>,
+    ) -> Result<Stored, ApiError> {
+        let RequestBody::Streamed(mut stream) = body else {
+            return Err(ApiError::internal());
+        };
+        while let Some(chunk) = stream.next().await {
+            upload.write(&chunk?).map_err(s3_error)?;
+        }
+        let expected = match declared {
+            Some((_, Some(value))) => Some(value),
+            Some((algorithm, None)) => stream
+                .trailers()
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(algorithm.header()))
+                .map(|(_, value)| value.clone()),
+            None => None,
+        };
+        tokio::task::block_in_place(|| self.s3.finish_put(upload, expected.as_deref())).map_err(s3_error)
+    }
+
+    fn create_multipart_upload(&self, r: wire::CreateMultipartUploadRequest) -> Result<Reply, S3Error> {
+        let customer_key = CustomerKey::from_headers(CustomerKeyHeaders {
+            algorithm: r.sse_customer_algorithm.as_deref(),
+            key: r.sse_customer_key.as_ref().map(|k| k.expose()),
+            key_md5: r.sse_customer_key_md5.as_deref(),
+            server_side_encryption: r.server_side_encryption.as_deref(),
+        })?;
+        let checksum_algorithm = match r.checksum_algorithm.as_deref() {
+            None => None,
+            Some(name) => Some(
+                ChecksumAlgorithm::named(&name.to_ascii_uppercase())
+                    .ok_or_else(|| S3Error::InvalidRequest("Checksum algorithm provided is unsupported.".into()))?,
+            ),
+        };
+        let bucket = r.bucket.clone().unwrap_or_default();
+        let key = r.key.clone().unwrap_or_default();
+        let created = self.s3.create_multipart_upload(
+            self.ctx,
+            CreateUpload {
+                bucket: &bucket,
+                key: &key,
+                headers: object_headers!(r),
+                server_side_encryption: r.server_side_encryption.as_deref(),
+                customer_key: customer_key.as_ref(),
+                checksum_algorithm,
+                checksum_type: r.checksum_type.as_deref(),
+                keys: self.keys,
+            },
+        )?;
+        Ok(wire::CreateMultipartUploadOutput {
+            bucket: Some(bucket),
+            key: Some(key),
+            upload_id: Some(created.upload_id),
+            server_side_encryption: created
+                .customer_key_md5
+                .is_none()
+                .then_some(created.server_side_encryption),
+            sse_customer_algorithm: created
+                .customer_key_md5
+                .as_ref()
+                .map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string()),
+            sse_customer_key_md5: created.customer_key_md5,
+            checksum_algorithm: created.checksum_algorithm,
+            checksum_type: created.checksum_type,
+            ..Default::default()
+        }
+        .reply())
+    }
+
+    fn complete_multipart_upload(&self, r: wire::CompleteMultipartUploadRequest) -> Result<Reply, S3Error> {
+        let bucket = r.bucket.clone().unwrap_or_default();
+        let key = r.key.clone().unwrap_or_default();
+        let listed: Vec<CompletedPart> = r
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| CompletedPart {
+                part_number: p.part_number.unwrap_or_default(),
+                etag: p.e_tag.unwrap_or_default(),
+            })
+            .collect();
+        let (record, customer_key_md5) = self.s3.complete_multipart_upload(
+            self.ctx,
+            &bucket,
+            &key,
+            r.upload_id.as_deref().unwrap_or_default(),
+            &listed,
+            self.keys,
+        )?;
+        let mut output = wire::CompleteMultipartUploadOutput {
+            location: Some(format!("/{bucket}/{key}")),
+            bucket: Some(bucket),
+            key: Some(key),
+            e_tag: Some(record.etag.clone()),
+            checksum_type: record.checksum_type.clone(),
+            server_side_encryption: customer_key_md5
+                .is_none()
+                .then(|| record.server_side_encryption.clone()),
+            ..Default::default()
+        };
+        set_checksum(&mut output, record.checksum.as_ref());
+        Ok(output.reply())
+    }
+
+    fn list_parts(&self, r: wire::ListPartsRequest) -> Result<Reply, S3Error> {
+        let bucket = r.bucket.clone().unwrap_or_default();
+        let key = r.key.clone().unwrap_or_default();
+        let upload_id = r.upload_id.clone().unwrap_or_default();
+        let max_parts = r.max_parts.unwrap_or(1000).clamp(0, 1000);
+        let (upload, parts, truncated) = self.s3.list_parts(
+            self.ctx,
+            &bucket,
+            &key,
+            &upload_id,
+            r.part_number_marker,
+            usize::try_from(max_parts).unwrap_or(0),
+        )?;
+        let next = parts.last().map(|(n, _)| i32::try_from(*n).unwrap_or(i32::MAX));
+        Ok(wire::ListPartsOutput {
+            bucket: Some(bucket),
+            key: Some(key),
+            upload_id: Some(upload_id),
+            part_number_marker: Some(r.part_number_marker.unwrap_or(0)),
+            next_part_number_marker: next,
+            max_parts: Some(max_parts),
+            is_truncated: Some(truncated),
+            parts: Some(
+                parts
+                    .into_iter()
+                    .map(|(number, part)| {
+                        let mut listed = wire::Part {
+                            part_number: Some(i32::try_from(number).unwrap_or(i32::MAX)),
+                            last_modified: Some(timestamp(part.last_modified)),
+                            e_tag: Some(part.etag.clone()),
+                            size: Some(i64::try_from(part.size()).unwrap_or(i64::MAX)),
+                            ..Default::default()
+                        };
+                        set_checksum(&mut listed, part.checksum.as_ref());
+                        listed
+                    })
+                    .collect(),
+            ),
+            initiator: Some(initiator(self.ctx)),
+            owner: Some(owner(self.ctx.account_id())),
+            storage_class: Some("STANDARD".into()),
+            checksum_algorithm: upload.checksum_algorithm,
+            checksum_type: upload.checksum_type,
+            ..Default::default()
+        }
+        .reply())
+    }
+
+    fn list_multipart_uploads(&self, r: wire::ListMultipartUploadsRequest) -> Result<Reply, S3Error> {
+        let bucket = r.bucket.clone().unwrap_or_default();
+        let max_uploads = r.max_uploads.unwrap_or(1000).clamp(0, 1000);
+        let (uploads, truncated) = self.s3.list_multipart_uploads(
+            self.ctx,
+            &bucket,
+            r.prefix.as_deref().unwrap_or_default(),
+            usize::try_from(max_uploads).unwrap_or(0),
+        )?;
+        Ok(wire::ListMultipartUploadsOutput {
+            bucket: Some(bucket),
+            key_marker: Some(r.key_marker.unwrap_or_default()),
+            upload_id_marker: Some(r.upload_id_marker.unwrap_or_default()),
+            prefix: Some(r.prefix.unwrap_or_default()),
+            max_uploads: Some(max_uploads),
+            is_truncated: Some(truncated),
+            uploads: (!uploads.is_empty()).then(|| {
+                uploads
+                    .into_iter()
+                    .map(|u| wire::MultipartUpload {
+                        upload_id: Some(u.upload_id),
+                        key: Some(u.record.key),
+                        initiated: Some(timestamp(u.record.initiated)),
+                        storage_class: Some("STANDARD".into()),
+                        owner: Some(owner(self.ctx.account_id())),
+                        initiator: Some(initiator(self.ctx)),
+                        checksum_algorithm: u.record.checksum_algorithm,
+                        checksum_type: u.record.checksum_type,
+                    })
+                    .collect()
+            }),
+            ..Default::default()
+        }
+        .reply())
     }
 
     fn get_object(&self, r: wire::GetObjectRequest, query: &[(String, String)]) -> Answer {
@@ -570,7 +824,15 @@ macro_rules! checksum_members {
     };
 }
 
-checksum_members!(wire::PutObjectOutput, wire::GetObjectOutput);
+checksum_members!(
+    wire::PutObjectRequest,
+    wire::UploadPartRequest,
+    wire::PutObjectOutput,
+    wire::UploadPartOutput,
+    wire::GetObjectOutput,
+    wire::CompleteMultipartUploadOutput,
+    wire::Part
+);
 
 fn set_checksum(output: &mut impl ChecksumMembers, checksum: Option<&(String, String)>) {
     if let Some((name, value)) = checksum
@@ -580,39 +842,35 @@ fn set_checksum(output: &mut impl ChecksumMembers, checksum: Option<&(String, St
     }
 }
 
-/// The checksum a PUT declares: its algorithm, and its value when a header carries it (a trailer carries it
-/// otherwise). `x-amz-checksum-algorithm` alone asks S3 to compute and keep one.
+/// The checksum a PUT or UploadPart declares: its algorithm, and its value when a header carries it (a trailer carries
+/// it otherwise). `x-amz-checksum-algorithm` alone asks S3 to compute and keep one.
 fn declared_checksum(
-    r: &wire::PutObjectRequest,
+    request: &mut impl ChecksumMembers,
+    algorithm_header: Option<&str>,
     parts: &Parts,
 ) -> Result<Option<(ChecksumAlgorithm, Option<String>)>, ApiError> {
-    let sent = [
-        (ChecksumAlgorithm::Crc32, &r.checksum_crc32),
-        (ChecksumAlgorithm::Crc32c, &r.checksum_crc32_c),
-        (ChecksumAlgorithm::Crc64Nvme, &r.checksum_crc64_nvme),
-        (ChecksumAlgorithm::Sha1, &r.checksum_sha1),
-        (ChecksumAlgorithm::Sha256, &r.checksum_sha256),
-    ];
-    if let Some((algorithm, value)) = sent.into_iter().find_map(|(a, v)| v.clone().map(|v| (a, v))) {
-        return Ok(Some((algorithm, Some(value))));
+    for algorithm in ChecksumAlgorithm::ALL {
+        if let Some(value) = request.checksum_member(algorithm).clone() {
+            return Ok(Some((algorithm, Some(value))));
+        }
     }
     let trailer = parts
         .headers
         .get("x-amz-trailer")
         .and_then(|v| v.to_str().ok())
         .and_then(|name| {
-            ChecksumAlgorithm::named(&name.trim().trim_start_matches("x-amz-checksum-").to_ascii_uppercase())
+            ChecksumAlgorithm::ALL
+                .into_iter()
+                .find(|a| name.trim().eq_ignore_ascii_case(a.header()))
         });
     if let Some(algorithm) = trailer {
         return Ok(Some((algorithm, None)));
     }
-    match r.checksum_algorithm.as_deref() {
+    match algorithm_header {
         None => Ok(None),
         Some(name) => ChecksumAlgorithm::named(&name.to_ascii_uppercase())
             .map(|a| Some((a, None)))
-            .ok_or_else(|| {
-                ApiError::bad_request("InvalidRequest", "Checksum algorithm provided is unsupported.")
-            }),
+            .ok_or_else(|| ApiError::bad_request("InvalidRequest", "Checksum algorithm provided is unsupported.")),
     }
 }
 
@@ -747,6 +1005,13 @@ fn timestamp(millis: i64) -> Timestamp {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
     )
+}
+
+fn initiator(ctx: &RequestContext) -> wire::Initiator {
+    wire::Initiator {
+        id: Some(ctx.principal.arn.clone()),
+        display_name: None,
+    }
 }
 
 fn owner(account: &str) -> wire::Owner {

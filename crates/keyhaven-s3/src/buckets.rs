@@ -142,9 +142,7 @@ impl S3 {
                 && page.after.is_none_or(|after| b.name.as_str() > after)
         });
         let buckets: Vec<BucketRecord> = matching.by_ref().take(page.limit).collect();
-        let next = matching
-            .next()
-            .and_then(|_| buckets.last().map(|b| b.name.clone()));
+        let next = matching.next().and_then(|_| buckets.last().map(|b| b.name.clone()));
         Ok((buckets, next))
     }
 
@@ -172,7 +170,9 @@ impl S3 {
                 ));
             }
             crate::SSE_KMS | crate::SSE_KMS_DSSE => {
-                return Err(S3Error::NotImplemented("SSE-KMS default encryption is not served yet.".into()));
+                return Err(S3Error::NotImplemented(
+                    "SSE-KMS default encryption is not served yet.".into(),
+                ));
             }
             _ => return Err(S3Error::MalformedXml),
         }
@@ -237,7 +237,9 @@ impl S3 {
     }
 
     pub(crate) fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, S3Error> {
-        read(&*self.store, |tx| Ok(records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)?))
+        read(&*self.store, |tx| {
+            Ok(records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)?)
+        })
     }
 }
 
@@ -248,13 +250,19 @@ fn check_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
     }
     for (i, (key, value)) in tags.iter().enumerate() {
         if key.is_empty() || key.chars().count() > 128 {
-            return Err(S3Error::InvalidArgument("The TagKey you have provided is invalid".into()));
+            return Err(S3Error::InvalidArgument(
+                "The TagKey you have provided is invalid".into(),
+            ));
         }
         if value.chars().count() > 256 {
-            return Err(S3Error::InvalidArgument("The TagValue you have provided is invalid".into()));
+            return Err(S3Error::InvalidArgument(
+                "The TagValue you have provided is invalid".into(),
+            ));
         }
         if tags[..i].iter().any(|(k, _)| k == key) {
-            return Err(S3Error::InvalidArgument("Cannot provide multiple Tags with the same key".into()));
+            return Err(S3Error::InvalidArgument(
+                "Cannot provide multiple Tags with the same key".into(),
+            ));
         }
     }
     Ok(())

@@ -17,16 +17,35 @@ pub enum S3Error {
     NoSuchKey { key: String },
     #[error("Your previous request to create the named bucket succeeded and you already own it.")]
     BucketAlreadyOwnedByYou { bucket: String },
-    #[error("The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.")]
+    #[error(
+        "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+    )]
     BucketAlreadyExists { bucket: String },
     #[error("The bucket you tried to delete is not empty")]
     BucketNotEmpty { bucket: String },
     #[error("The specified location-constraint is not valid")]
     InvalidLocationConstraint,
-    #[error("The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.")]
+    #[error(
+        "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to."
+    )]
     IllegalLocationConstraint,
     #[error("The Content-MD5 you specified did not match what we received.")]
     BadDigest,
+    /// The body's checksum is not the one the request declared (S3's `BadDigest`).
+    #[error("The {0} you specified did not match the calculated checksum.")]
+    ChecksumMismatch(&'static str),
+    #[error(
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )]
+    NoSuchUpload,
+    #[error(
+        "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+    )]
+    InvalidPart,
+    #[error("The list of parts was not in ascending order. The parts list must be specified in order by part number.")]
+    InvalidPartOrder,
+    #[error("Your proposed upload is smaller than the minimum allowed object size.")]
+    EntityTooSmall,
     #[error("The Content-MD5 you specified is not valid.")]
     InvalidDigest,
     #[error("At least one of the pre-conditions you specified did not hold")]

@@ -1,4 +1,4 @@
-//! Amazon S3 on the kernel: buckets (`buckets`) and objects (`objects`), every object body sealed chunk by chunk into a
+//! Amazon S3 on the kernel: buckets (`buckets`), objects (`objects`) and multipart uploads (`multipart`), every object body sealed chunk by chunk into a
 //! blob (`body`, `object`) under a data key that SSE-S3's service key (`service_key`) or the SSE-C customer's key
 //! (`sse_c`) keeps sealed, with the checksums S3 offers (`checksum`), its ETag (`etag`) and its bucket name rules
 //! (`names`). Every operation is authorised here, where the bucket is read.
@@ -9,6 +9,7 @@ pub mod checksum;
 pub mod data_key;
 pub mod error;
 pub mod etag;
+pub mod multipart;
 pub mod names;
 pub mod object;
 pub mod objects;
@@ -120,7 +121,10 @@ impl S3 {
     /// The SSE-S3 service key of the bucket's owner and Region.
     fn service_key(&self, bucket: &BucketRecord) -> Result<Arc<SealingKey>, S3Error> {
         let scope = keyhaven_kernel::context::regional_scope(&bucket.account, &bucket.region);
-        let mut keys = self.service_keys.lock().map_err(|_| S3Error::Internal("service key cache".into()))?;
+        let mut keys = self
+            .service_keys
+            .lock()
+            .map_err(|_| S3Error::Internal("service key cache".into()))?;
         if let Some(key) = keys.get(&scope) {
             return Ok(key.clone());
         }

@@ -24,6 +24,11 @@ const RECORD_VERSION: u32 = 1;
 const MAX_KEY_BYTES: usize = 1024;
 /// S3's largest single PUT: 5 GiB.
 pub const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// What S3 answers an SSE-C request over plain HTTP.
+const SSE_C_NEEDS_TLS: &str =
+    "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.";
+/// The checksum type of an object uploaded whole.
+const FULL_OBJECT: &str = "FULL_OBJECT";
 /// Listing page size when the request names none, and the most a page holds.
 pub const MAX_KEYS: usize = 1000;
 
@@ -47,43 +52,43 @@ pub struct ObjectHeaders {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// What SSE-C keeps of an object version's customer key: a salted HMAC to recognise it, and its MD5 as sent.
+/// What SSE-C keeps of a body's customer key: a salted HMAC to recognise it, and its MD5 as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CustomerKeyRecord {
+pub(crate) struct CustomerKeyRecord {
     salt: String,
     fingerprint: String,
-    key_md5: String,
+    pub(crate) key_md5: String,
 }
 
-/// The current version of an object.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ObjectRecord {
-    v: u32,
-    blob_id: String,
-    pub size: u64,
+/// One sealed blob of an object's body: the whole body of a single PUT, or one part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BodyPart {
+    pub(crate) blob_id: String,
+    pub(crate) size: u64,
     /// Hex.
     salt: String,
     /// Base64.
     sealed_data_key: String,
-    pub etag: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checksum: Option<(String, String)>,
-    /// `AES256` for SSE-S3 and SSE-C alike; SSE-C objects also have `customer_key`.
-    pub server_side_encryption: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    customer_key: Option<CustomerKeyRecord>,
-    /// Unix milliseconds.
-    pub last_modified: i64,
-    #[serde(default)]
-    pub headers: ObjectHeaders,
+    pub(crate) customer_key: Option<CustomerKeyRecord>,
 }
 
-keyhaven_kernel::versioned_record!(ObjectRecord, "s3-object", RECORD_VERSION);
-
-impl ObjectRecord {
-    /// The customer key's MD5 when the object is SSE-C, as responses echo it.
-    pub fn customer_key_md5(&self) -> Option<&str> {
-        self.customer_key.as_ref().map(|c| c.key_md5.as_str())
+impl BodyPart {
+    fn new(body: &StoredBody, key_md5: Option<&str>) -> Self {
+        Self {
+            blob_id: body.blob_id.clone(),
+            size: body.len,
+            salt: hex::encode(body.salt),
+            sealed_data_key: STANDARD.encode(&body.sealed_data_key),
+            customer_key: match (&body.customer_key, key_md5) {
+                (Some((salt, fingerprint)), Some(key_md5)) => Some(CustomerKeyRecord {
+                    salt: hex::encode(salt),
+                    fingerprint: hex::encode(fingerprint),
+                    key_md5: key_md5.to_string(),
+                }),
+                _ => None,
+            },
+        }
     }
 
     fn stored_body(&self) -> Result<StoredBody, S3Error> {
@@ -113,15 +118,91 @@ impl ObjectRecord {
             sealed_data_key: STANDARD
                 .decode(&self.sealed_data_key)
                 .map_err(|_| corrupt("data key"))?,
-            etag: self.etag.clone(),
+            etag: String::new(),
             checksum: None,
             customer_key,
         })
     }
+
+    /// The key that opens this part: the customer's for SSE-C (checked against the part's fingerprint), the bucket's
+    /// service key otherwise. A request that brings a customer key to an SSE-S3 object, or none to an SSE-C one, is
+    /// refused as S3 refuses it.
+    pub(crate) fn open_key(
+        &self,
+        bucket: &str,
+        key: &str,
+        customer: Option<&CustomerKey>,
+        service_key: impl FnOnce() -> Result<std::sync::Arc<keyhaven_crypto::sealing::SealingKey>, S3Error>,
+    ) -> Result<ChunkKey, S3Error> {
+        let stored = self.stored_body()?;
+        let identity = identity(bucket, key, &self.blob_id);
+        match (customer, &self.customer_key) {
+            (None, Some(_)) => Err(S3Error::InvalidRequest(
+                "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object."
+                    .into(),
+            )),
+            (Some(_), None) => Err(S3Error::InvalidRequest(
+                "The encryption parameters are not applicable to this object.".into(),
+            )),
+            (Some(customer), Some(_)) => body_key(&stored, &identity, Protection::SseC(customer)),
+            (None, None) => body_key(&stored, &identity, Protection::SseS3(&*service_key()?)),
+        }
+    }
+}
+
+/// The current version of an object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    v: u32,
+    /// The body, in order: one part for a single PUT, the upload's parts for a multipart one.
+    pub(crate) parts: Vec<BodyPart>,
+    pub size: u64,
+    pub etag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<(String, String)>,
+    /// `FULL_OBJECT` or `COMPOSITE`, when the object has a checksum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
+    /// `AES256` for SSE-S3 and SSE-C alike; SSE-C objects' parts also keep the customer key's fingerprint.
+    pub server_side_encryption: String,
+    /// Unix milliseconds.
+    pub last_modified: i64,
+    #[serde(default)]
+    pub headers: ObjectHeaders,
+    /// How many parts a multipart upload completed with; absent for a single PUT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts_count: Option<u32>,
+}
+
+keyhaven_kernel::versioned_record!(ObjectRecord, "s3-object", RECORD_VERSION);
+
+impl ObjectRecord {
+    pub(crate) fn new(parts: Vec<BodyPart>, etag: String, last_modified: i64, headers: ObjectHeaders) -> Self {
+        Self {
+            v: RECORD_VERSION,
+            size: parts.iter().map(|p| p.size).sum(),
+            parts,
+            etag,
+            checksum: None,
+            checksum_type: None,
+            server_side_encryption: crate::SSE_S3.to_string(),
+            last_modified,
+            headers,
+            parts_count: None,
+        }
+    }
+
+    /// The customer key's MD5 when the object is SSE-C, as responses echo it.
+    pub fn customer_key_md5(&self) -> Option<&str> {
+        self.parts
+            .first()
+            .and_then(|p| p.customer_key.as_ref())
+            .map(|c| c.key_md5.as_str())
+    }
 }
 
 /// What the sealed body is bound to: its bucket, key and blob, so a body moved to another object does not open.
-fn identity(bucket: &str, key: &str, blob_id: &str) -> Vec<u8> {
+pub(crate) fn identity(bucket: &str, key: &str, blob_id: &str) -> Vec<u8> {
     [bucket.as_bytes(), key.as_bytes(), blob_id.as_bytes()].join(&0u8)
 }
 
@@ -144,21 +225,54 @@ pub struct PutObject<'a> {
     pub keys: &'a [(String, Vec<String>)],
 }
 
-/// An object body being received.
+/// A body being received: an object's (PutObject) or a part's (UploadPart).
 #[derive(Debug)]
 pub struct Upload {
     writer: BodyWriter,
-    bucket: String,
-    key: String,
-    headers: ObjectHeaders,
-    customer_key_md5: Option<String>,
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) customer_key_md5: Option<String>,
     expected_md5: Option<[u8; 16]>,
-    if_none_match: bool,
-    if_match: Option<String>,
     received: u64,
+    pub(crate) destination: Destination,
+}
+
+/// Where a received body goes once it is complete.
+#[derive(Debug)]
+pub(crate) enum Destination {
+    Object {
+        headers: ObjectHeaders,
+        /// `If-None-Match: *`: only if no object has the key.
+        if_none_match: bool,
+        /// `If-Match`: only over the object with this ETag.
+        if_match: Option<String>,
+    },
+    Part {
+        upload_id: String,
+        part_number: u32,
+    },
 }
 
 impl Upload {
+    pub(crate) fn new(
+        writer: BodyWriter,
+        bucket: &str,
+        key: &str,
+        customer_key: Option<&CustomerKey>,
+        content_md5: Option<&str>,
+        destination: Destination,
+    ) -> Result<Self, S3Error> {
+        Ok(Self {
+            writer,
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            customer_key_md5: customer_key.map(|c| c.key_md5().to_string()),
+            expected_md5: content_md5.map(decode_md5).transpose()?,
+            received: 0,
+            destination,
+        })
+    }
+
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), S3Error> {
         self.received += bytes.len() as u64;
         if self.received > MAX_PUT_BYTES {
@@ -166,6 +280,13 @@ impl Upload {
         }
         self.writer.write(bytes)
     }
+}
+
+/// A received body, committed as a blob and checked against what the request declared.
+pub(crate) struct Received {
+    pub(crate) part: BodyPart,
+    pub(crate) etag: String,
+    pub(crate) checksum: Option<(String, String)>,
 }
 
 /// What a PUT stored.
@@ -204,13 +325,21 @@ pub struct GetObject<'a> {
 pub struct ObjectRead {
     pub record: ObjectRecord,
     pub range: Option<(u64, u64)>,
+    parts: Vec<OpenPart>,
+}
+
+/// One part of a body opened for reading.
+struct OpenPart {
+    size: u64,
     key: ChunkKey,
     blob: Option<Box<dyn BlobReader>>,
 }
 
 impl std::fmt::Debug for ObjectRead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObjectRead").field("range", &self.range).finish_non_exhaustive()
+        f.debug_struct("ObjectRead")
+            .field("range", &self.range)
+            .finish_non_exhaustive()
     }
 }
 
@@ -220,13 +349,21 @@ impl ObjectRead {
         self.range.map_or(self.record.size, |(start, end)| end - start)
     }
 
-    /// Sends the answer's bytes to `sink` a chunk at a time, decrypting only the chunks the range touches.
-    pub fn read(&self, sink: impl FnMut(&[u8]) -> Result<(), S3Error>) -> Result<(), S3Error> {
+    /// Sends the answer's bytes to `sink` a chunk at a time, decrypting only the chunks the range touches, part by
+    /// part.
+    pub fn read(&self, mut sink: impl FnMut(&[u8]) -> Result<(), S3Error>) -> Result<(), S3Error> {
         let (start, end) = self.range.unwrap_or((0, self.record.size));
-        match &self.blob {
-            Some(blob) if start < end => crate::body::read_range(&self.key, &**blob, self.record.size, start, end, sink),
-            _ => Ok(()),
+        let mut offset = 0;
+        for part in &self.parts {
+            let (from, to) = (start.max(offset), end.min(offset + part.size));
+            if let Some(blob) = &part.blob
+                && from < to
+            {
+                crate::body::read_range(&part.key, &**blob, part.size, from - offset, to - offset, &mut sink)?;
+            }
+            offset += part.size;
         }
+        Ok(())
     }
 }
 
@@ -269,66 +406,99 @@ impl S3 {
     pub fn begin_put(&self, ctx: &RequestContext, put: PutObject<'_>) -> Result<Upload, S3Error> {
         check_key(put.key)?;
         let bucket = self.bucket(put.bucket)?;
-        self.authorize(ctx, "s3:PutObject", put.bucket, Some(put.key), bucket.as_ref(), put.keys)?;
-        let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket { bucket: put.bucket.into() })?;
-        let expected_md5 = put.content_md5.map(decode_md5).transpose()?;
-        if put.customer_key.is_some() && !ctx.secure_transport {
-            return Err(S3Error::InvalidRequest(
-                "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
-                    .into(),
-            ));
+        self.authorize(
+            ctx,
+            "s3:PutObject",
+            put.bucket,
+            Some(put.key),
+            bucket.as_ref(),
+            put.keys,
+        )?;
+        let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket {
+            bucket: put.bucket.into(),
+        })?;
+        let writer = self.body_writer(
+            ctx,
+            &bucket,
+            put.key,
+            put.server_side_encryption,
+            put.customer_key.as_ref(),
+            put.checksum_algorithm,
+        )?;
+        Upload::new(
+            writer,
+            put.bucket,
+            put.key,
+            put.customer_key.as_ref(),
+            put.content_md5,
+            Destination::Object {
+                headers: put.headers,
+                if_none_match: put.if_none_match.is_some_and(|v| v.trim() == "*"),
+                if_match: put.if_match.map(str::to_string),
+            },
+        )
+    }
+
+    /// A writer for a new body in `bucket` under the encryption the request asks for (or the bucket's default).
+    pub(crate) fn body_writer(
+        &self,
+        ctx: &RequestContext,
+        bucket: &BucketRecord,
+        key: &str,
+        server_side_encryption: Option<&str>,
+        customer_key: Option<&CustomerKey>,
+        checksum: Option<ChecksumAlgorithm>,
+    ) -> Result<BodyWriter, S3Error> {
+        self.check_encryption(ctx, bucket, server_side_encryption, customer_key)?;
+        let blob_id = keyhaven_kernel::ids::unique_id("b", 32)?;
+        let identity = identity(&bucket.name, key, &blob_id);
+        let service_key;
+        let protection = match customer_key {
+            Some(customer) => Protection::SseC(customer),
+            None => {
+                service_key = self.service_key(bucket)?;
+                Protection::SseS3(&service_key)
+            }
+        };
+        BodyWriter::begin(&*self.blobs, &blob_id, &identity, protection, checksum)
+    }
+
+    /// Refuses the encryption a request asks for when S3 would (SSE-C over plain HTTP, an unknown algorithm) or
+    /// keyhaven cannot serve it yet (SSE-KMS).
+    pub(crate) fn check_encryption(
+        &self,
+        ctx: &RequestContext,
+        bucket: &BucketRecord,
+        server_side_encryption: Option<&str>,
+        customer_key: Option<&CustomerKey>,
+    ) -> Result<(), S3Error> {
+        if customer_key.is_some() && !ctx.secure_transport {
+            return Err(S3Error::InvalidRequest(SSE_C_NEEDS_TLS.into()));
         }
-        let encryption = match put.server_side_encryption {
+        let encryption = match server_side_encryption {
             Some(sse) => sse.to_string(),
             None => bucket.default_encryption().algorithm,
         };
         match encryption.as_str() {
-            crate::SSE_S3 => {}
-            crate::SSE_KMS | crate::SSE_KMS_DSSE => {
-                return Err(S3Error::NotImplemented("SSE-KMS is not served yet.".into()));
-            }
-            _ => {
-                return Err(S3Error::InvalidArgument(
-                    "The encryption method specified is not supported".into(),
-                ));
-            }
+            crate::SSE_S3 => Ok(()),
+            crate::SSE_KMS | crate::SSE_KMS_DSSE => Err(S3Error::NotImplemented("SSE-KMS is not served yet.".into())),
+            _ => Err(S3Error::InvalidArgument(
+                "The encryption method specified is not supported".into(),
+            )),
         }
-        let blob_id = keyhaven_kernel::ids::unique_id("b", 32)?;
-        let identity = identity(put.bucket, put.key, &blob_id);
-        let service_key;
-        let protection = match &put.customer_key {
-            Some(customer) => Protection::SseC(customer),
-            None => {
-                service_key = self.service_key(&bucket)?;
-                Protection::SseS3(&service_key)
-            }
-        };
-        let writer = BodyWriter::begin(&*self.blobs, &blob_id, &identity, protection, put.checksum_algorithm)?;
-        Ok(Upload {
-            writer,
-            bucket: put.bucket.to_string(),
-            key: put.key.to_string(),
-            headers: put.headers,
-            customer_key_md5: put.customer_key.as_ref().map(|c| c.key_md5().to_string()),
-            expected_md5,
-            if_none_match: put.if_none_match.is_some_and(|v| v.trim() == "*"),
-            if_match: put.if_match.map(str::to_string),
-            received: 0,
-        })
     }
 
-    /// Completes a PutObject: checks the body against `Content-MD5` and the declared checksum (`expected_checksum`, a
-    /// header's or a trailer's), commits the blob and then the record, and removes the body it replaced.
+    /// Completes a PutObject or UploadPart: checks the body against `Content-MD5` and the declared checksum
+    /// (`expected_checksum`, a header's or a trailer's), commits the blob and then the record, and removes the body it
+    /// replaced.
     pub fn finish_put(&self, upload: Upload, expected_checksum: Option<&str>) -> Result<Stored, S3Error> {
         let Upload {
             writer,
             bucket,
             key,
-            headers,
             customer_key_md5,
             expected_md5,
-            if_none_match,
-            if_match,
+            destination,
             ..
         } = upload;
         let (body, md5) = writer.finish()?;
@@ -342,66 +512,94 @@ impl S3 {
         if let (Some(expected), Some((algorithm, actual))) = (expected_checksum, &body.checksum)
             && expected != actual
         {
-            return refuse(S3Error::InvalidRequest(format!(
-                "Value for x-amz-checksum-{} header is invalid.",
-                algorithm.name().to_ascii_lowercase()
-            )));
+            return refuse(S3Error::ChecksumMismatch(algorithm.name()));
         }
-        let record = ObjectRecord {
-            v: RECORD_VERSION,
-            blob_id: body.blob_id.clone(),
-            size: body.len,
-            salt: hex::encode(body.salt),
-            sealed_data_key: STANDARD.encode(&body.sealed_data_key),
+        let received = Received {
+            part: BodyPart::new(&body, customer_key_md5.as_deref()),
             etag: body.etag.clone(),
             checksum: body.checksum.as_ref().map(|(a, v)| (a.name().to_string(), v.clone())),
-            server_side_encryption: crate::SSE_S3.to_string(),
-            customer_key: match (&body.customer_key, &customer_key_md5) {
-                (Some((salt, fingerprint)), Some(key_md5)) => Some(CustomerKeyRecord {
-                    salt: hex::encode(salt),
-                    fingerprint: hex::encode(fingerprint),
-                    key_md5: key_md5.clone(),
-                }),
-                _ => None,
-            },
-            last_modified: self.now_millis(),
-            headers,
         };
-        let committed = transact(&*self.store, |tx| {
-            if records::get::<BucketRecord>(tx, crate::buckets::BUCKETS_SCOPE, &bucket)?.is_none() {
-                return Err(S3Error::NoSuchBucket { bucket: bucket.clone() });
+        let committed = match destination {
+            Destination::Object {
+                headers,
+                if_none_match,
+                if_match,
+            } => self.commit_object(&bucket, &key, received, headers, if_none_match, if_match.as_deref()),
+            Destination::Part { upload_id, part_number } => {
+                self.commit_part(&bucket, &key, &upload_id, part_number, received)
             }
-            let previous = records::get::<ObjectRecord>(tx, &bucket, &key)?;
-            match (&previous, &if_match) {
-                (None, Some(_)) => return Err(S3Error::NoSuchKey { key: key.clone() }),
+        };
+        match committed {
+            Ok(stored) => Ok(Stored {
+                customer_key_md5,
+                ..stored
+            }),
+            Err(e) => refuse(e),
+        }
+    }
+
+    fn commit_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        received: Received,
+        headers: ObjectHeaders,
+        if_none_match: bool,
+        if_match: Option<&str>,
+    ) -> Result<Stored, S3Error> {
+        let mut record = ObjectRecord::new(vec![received.part], received.etag, self.now_millis(), headers);
+        record.checksum_type = received.checksum.as_ref().map(|_| FULL_OBJECT.to_string());
+        record.checksum = received.checksum;
+        let previous = self.replace_object(bucket, key, &record, |previous| {
+            match (previous, if_match) {
+                (None, Some(_)) => return Err(S3Error::NoSuchKey { key: key.into() }),
                 (Some(old), Some(etag)) if !etag_matches(etag, &old.etag) => return Err(S3Error::PreconditionFailed),
                 _ => {}
             }
             if if_none_match && previous.is_some() {
                 return Err(S3Error::PreconditionFailed);
             }
-            records::put(tx, &bucket, &key, &record)?;
-            Ok(previous)
-        });
-        match committed {
-            Ok(previous) => {
-                if let Some(previous) = previous {
-                    self.discard_blob(&previous.blob_id);
-                }
-                Ok(Stored {
-                    etag: record.etag,
-                    server_side_encryption: record.server_side_encryption,
-                    customer_key_md5,
-                    checksum: record.checksum,
-                    size: record.size,
-                })
+            Ok(())
+        })?;
+        self.discard_bodies(previous.as_ref());
+        Ok(Stored {
+            etag: record.etag,
+            server_side_encryption: record.server_side_encryption,
+            customer_key_md5: None,
+            checksum: record.checksum,
+            size: record.size,
+        })
+    }
+
+    /// Writes an object's record over the previous one (once `check` accepts it) and answers the previous one, whose
+    /// bodies the caller removes once the write is durable.
+    pub(crate) fn replace_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        check: impl Fn(Option<&ObjectRecord>) -> Result<(), S3Error>,
+    ) -> Result<Option<ObjectRecord>, S3Error> {
+        transact(&*self.store, |tx| {
+            if records::get::<BucketRecord>(tx, crate::buckets::BUCKETS_SCOPE, bucket)?.is_none() {
+                return Err(S3Error::NoSuchBucket { bucket: bucket.into() });
             }
-            Err(e) => refuse(e),
+            let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
+            check(previous.as_ref())?;
+            records::put(tx, bucket, key, record)?;
+            Ok(previous)
+        })
+    }
+
+    /// Removes the blobs of an object no record refers to any more.
+    pub(crate) fn discard_bodies(&self, record: Option<&ObjectRecord>) {
+        for part in record.iter().flat_map(|r| r.parts.iter()) {
+            self.discard_blob(&part.blob_id);
         }
     }
 
     /// Removes a blob no record refers to any more; one left behind by a failure here is swept at start.
-    fn discard_blob(&self, blob_id: &str) {
+    pub(crate) fn discard_blob(&self, blob_id: &str) {
         if let Err(e) = self.blobs.delete(blob_id) {
             tracing::warn!(error = %e, "could not remove an object body no record refers to");
         }
@@ -411,55 +609,53 @@ impl S3 {
     /// range to send.
     pub fn get_object(&self, ctx: &RequestContext, get: GetObject<'_>, body: bool) -> Result<ObjectRead, S3Error> {
         let bucket = self.bucket(get.bucket)?;
-        self.authorize(ctx, "s3:GetObject", get.bucket, Some(get.key), bucket.as_ref(), get.keys)?;
-        let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket { bucket: get.bucket.into() })?;
-        let record = read(&*self.store, |tx| Ok(records::get::<ObjectRecord>(tx, get.bucket, get.key)?))?
-            .ok_or_else(|| S3Error::NoSuchKey { key: get.key.into() })?;
-        let stored = record.stored_body()?;
-        let identity = identity(get.bucket, get.key, &record.blob_id);
-        let key = match (&get.customer_key, &record.customer_key) {
-            (None, Some(_)) => {
-                return Err(S3Error::InvalidRequest(
-                    "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object."
-                        .into(),
-                ));
-            }
-            (Some(_), None) => {
-                return Err(S3Error::InvalidRequest(
-                    "The encryption parameters are not applicable to this object.".into(),
-                ));
-            }
-            (Some(customer), Some(_)) => {
-                if !ctx.secure_transport {
-                    return Err(S3Error::InvalidRequest(
-                        "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
-                            .into(),
-                    ));
-                }
-                body_key(&stored, &identity, Protection::SseC(customer))?
-            }
-            (None, None) => body_key(&stored, &identity, Protection::SseS3(&*self.service_key(&bucket)?))?,
-        };
+        self.authorize(
+            ctx,
+            "s3:GetObject",
+            get.bucket,
+            Some(get.key),
+            bucket.as_ref(),
+            get.keys,
+        )?;
+        let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket {
+            bucket: get.bucket.into(),
+        })?;
+        let record = read(&*self.store, |tx| {
+            Ok(records::get::<ObjectRecord>(tx, get.bucket, get.key)?)
+        })?
+        .ok_or_else(|| S3Error::NoSuchKey { key: get.key.into() })?;
+        if get.customer_key.is_some() && !ctx.secure_transport {
+            return Err(S3Error::InvalidRequest(SSE_C_NEEDS_TLS.into()));
+        }
+        let mut keys = Vec::with_capacity(record.parts.len());
+        for part in &record.parts {
+            keys.push(part.open_key(get.bucket, get.key, get.customer_key.as_ref(), || {
+                self.service_key(&bucket)
+            })?);
+        }
         check_conditions(&get.conditions, &record)?;
         let range = match get.range {
             Some(range) => parse_range(range, record.size)?,
             None => None,
         };
-        let blob = if body && record.size > 0 {
-            Some(
-                self.blobs
-                    .open(&record.blob_id)?
-                    .ok_or_else(|| S3Error::Internal(format!("object body {} is missing", record.blob_id)))?,
-            )
-        } else {
-            None
-        };
-        Ok(ObjectRead {
-            record,
-            range,
-            key,
-            blob,
-        })
+        let mut parts = Vec::with_capacity(record.parts.len());
+        for (part, key) in record.parts.iter().zip(keys) {
+            let blob = if body && part.size > 0 {
+                Some(
+                    self.blobs
+                        .open(&part.blob_id)?
+                        .ok_or_else(|| S3Error::Internal(format!("object body {} is missing", part.blob_id)))?,
+                )
+            } else {
+                None
+            };
+            parts.push(OpenPart {
+                size: part.size,
+                key,
+                blob,
+            });
+        }
+        Ok(ObjectRead { record, range, parts })
     }
 
     /// DeleteObject: removes the object if there is one; deleting an absent key succeeds, as in S3.
@@ -482,9 +678,7 @@ impl S3 {
             }
             Ok(previous)
         })?;
-        if let Some(previous) = removed {
-            self.discard_blob(&previous.blob_id);
-        }
+        self.discard_bodies(removed.as_ref());
         Ok(())
     }
 
@@ -515,7 +709,9 @@ impl S3 {
         let bucket = self.bucket(list.bucket)?;
         self.authorize(ctx, "s3:ListBucket", list.bucket, None, bucket.as_ref(), list.keys)?;
         if bucket.is_none() {
-            return Err(S3Error::NoSuchBucket { bucket: list.bucket.into() });
+            return Err(S3Error::NoSuchBucket {
+                bucket: list.bucket.into(),
+            });
         }
         let max_keys = list.max_keys.min(MAX_KEYS);
         let mut listing = Listing::default();
@@ -542,10 +738,10 @@ impl S3 {
                         }
                         continue;
                     };
-                    let rolled_up = list
-                        .delimiter
-                        .filter(|d| !d.is_empty())
-                        .and_then(|d| rest.find(d).map(|at| format!("{}{}", list.prefix, &rest[..at + d.len()])));
+                    let rolled_up = list.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
+                        rest.find(d)
+                            .map(|at| format!("{}{}", list.prefix, &rest[..at + d.len()]))
+                    });
                     if count == max_keys {
                         listing.truncated = true;
                         break 'pages;
@@ -592,7 +788,7 @@ fn prefix_floor(prefix: &str) -> Option<String> {
     Some(floor)
 }
 
-fn check_key(key: &str) -> Result<(), S3Error> {
+pub(crate) fn check_key(key: &str) -> Result<(), S3Error> {
     if key.len() > MAX_KEY_BYTES {
         return Err(S3Error::KeyTooLong);
     }
@@ -610,9 +806,10 @@ fn decode_md5(text: &str) -> Result<[u8; 16], S3Error> {
 /// Whether an `If-Match`/`If-None-Match` list names the ETag (`*` names every object).
 fn etag_matches(header: &str, etag: &str) -> bool {
     let bare = etag.trim_matches('"');
-    header.split(',').map(str::trim).any(|candidate| {
-        candidate == "*" || candidate.trim_start_matches("W/").trim_matches('"') == bare
-    })
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/").trim_matches('"') == bare)
 }
 
 /// HTTP's conditional request rules as S3 applies them to GET and HEAD: a failed `If-Match` or `If-Unmodified-Since`

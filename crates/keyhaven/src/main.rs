@@ -102,7 +102,8 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         .collect::<Result<Vec<_>, _>>()?;
 
     let clock = Arc::new(AdjustableClock::system());
-    let blobs = Arc::new(keyhaven_store::FsBlobStore::open(&config.data_dir.join(OBJECTS_DIR)).map_err(|e| e.to_string())?);
+    let blobs =
+        Arc::new(keyhaven_store::FsBlobStore::open(&config.data_dir.join(OBJECTS_DIR)).map_err(|e| e.to_string())?);
     let core = Core::open(
         store,
         blobs,

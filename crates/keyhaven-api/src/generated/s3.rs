@@ -136,6 +136,7 @@ pub const PAYLOAD_OPERATIONS: &[&str] = &[
     "PutBucketEncryption",
     "PutBucketTagging",
     "DeleteObjects",
+    "CompleteMultipartUpload",
 ];
 
 /// A decoded request of a served operation.
@@ -160,6 +161,12 @@ pub enum Request {
     DeleteObjects(DeleteObjectsRequest),
     ListObjects(ListObjectsRequest),
     ListObjectsV2(ListObjectsV2Request),
+    CreateMultipartUpload(CreateMultipartUploadRequest),
+    UploadPart(UploadPartRequest),
+    CompleteMultipartUpload(CompleteMultipartUploadRequest),
+    AbortMultipartUpload(AbortMultipartUploadRequest),
+    ListParts(ListPartsRequest),
+    ListMultipartUploads(ListMultipartUploadsRequest),
 }
 
 impl Request {
@@ -185,6 +192,14 @@ impl Request {
             "DeleteObjects" => Request::DeleteObjects(DeleteObjectsRequest::decode(http)?),
             "ListObjects" => Request::ListObjects(ListObjectsRequest::decode(http)?),
             "ListObjectsV2" => Request::ListObjectsV2(ListObjectsV2Request::decode(http)?),
+            "CreateMultipartUpload" => Request::CreateMultipartUpload(CreateMultipartUploadRequest::decode(http)?),
+            "UploadPart" => Request::UploadPart(UploadPartRequest::decode(http)?),
+            "CompleteMultipartUpload" => {
+                Request::CompleteMultipartUpload(CompleteMultipartUploadRequest::decode(http)?)
+            }
+            "AbortMultipartUpload" => Request::AbortMultipartUpload(AbortMultipartUploadRequest::decode(http)?),
+            "ListParts" => Request::ListParts(ListPartsRequest::decode(http)?),
+            "ListMultipartUploads" => Request::ListMultipartUploads(ListMultipartUploadsRequest::decode(http)?),
             _ => return Ok(None),
         }))
     }
@@ -210,6 +225,12 @@ impl Request {
             Request::DeleteObjects(_) => "DeleteObjects",
             Request::ListObjects(_) => "ListObjects",
             Request::ListObjectsV2(_) => "ListObjectsV2",
+            Request::CreateMultipartUpload(_) => "CreateMultipartUpload",
+            Request::UploadPart(_) => "UploadPart",
+            Request::CompleteMultipartUpload(_) => "CompleteMultipartUpload",
+            Request::AbortMultipartUpload(_) => "AbortMultipartUpload",
+            Request::ListParts(_) => "ListParts",
+            Request::ListMultipartUploads(_) => "ListMultipartUploads",
         }
     }
 
@@ -236,6 +257,12 @@ impl Request {
             Request::DeleteObjects(r) => r.audit_parameters(),
             Request::ListObjects(r) => r.audit_parameters(),
             Request::ListObjectsV2(r) => r.audit_parameters(),
+            Request::CreateMultipartUpload(r) => r.audit_parameters(),
+            Request::UploadPart(r) => r.audit_parameters(),
+            Request::CompleteMultipartUpload(r) => r.audit_parameters(),
+            Request::AbortMultipartUpload(r) => r.audit_parameters(),
+            Request::ListParts(r) => r.audit_parameters(),
+            Request::ListMultipartUploads(r) => r.audit_parameters(),
         }
     }
 }
@@ -976,6 +1003,340 @@ impl ListObjectsV2Request {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct CreateMultipartUploadRequest {
+    pub acl: Option<String>,
+    pub bucket: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    pub content_type: Option<String>,
+    pub expires: Option<String>,
+    pub grant_full_control: Option<String>,
+    pub grant_read: Option<String>,
+    pub grant_read_acp: Option<String>,
+    pub grant_write_acp: Option<String>,
+    pub key: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub server_side_encryption: Option<String>,
+    pub storage_class: Option<String>,
+    pub website_redirect_location: Option<String>,
+    pub sse_customer_algorithm: Option<String>,
+    pub sse_customer_key: Option<SensitiveString>,
+    pub sse_customer_key_md5: Option<String>,
+    pub ssekms_key_id: Option<SensitiveString>,
+    pub ssekms_encryption_context: Option<SensitiveString>,
+    pub bucket_key_enabled: Option<bool>,
+    pub request_payer: Option<String>,
+    pub tagging: Option<String>,
+    pub object_lock_mode: Option<String>,
+    pub object_lock_retain_until_date: Option<Timestamp>,
+    pub object_lock_legal_hold_status: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub checksum_type: Option<String>,
+}
+
+impl CreateMultipartUploadRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            acl: http.header("x-amz-acl")?,
+            bucket: http.label("Bucket"),
+            cache_control: http.header("Cache-Control")?,
+            content_disposition: http.header("Content-Disposition")?,
+            content_encoding: http.header("Content-Encoding")?,
+            content_language: http.header("Content-Language")?,
+            content_type: http.header("Content-Type")?,
+            expires: http.header("Expires")?,
+            grant_full_control: http.header("x-amz-grant-full-control")?,
+            grant_read: http.header("x-amz-grant-read")?,
+            grant_read_acp: http.header("x-amz-grant-read-acp")?,
+            grant_write_acp: http.header("x-amz-grant-write-acp")?,
+            key: http.label("Key"),
+            metadata: http.prefix_headers("x-amz-meta-"),
+            server_side_encryption: http.header("x-amz-server-side-encryption")?,
+            storage_class: http.header("x-amz-storage-class")?,
+            website_redirect_location: http.header("x-amz-website-redirect-location")?,
+            sse_customer_algorithm: http.header("x-amz-server-side-encryption-customer-algorithm")?,
+            sse_customer_key: http.header("x-amz-server-side-encryption-customer-key")?,
+            sse_customer_key_md5: http.header("x-amz-server-side-encryption-customer-key-MD5")?,
+            ssekms_key_id: http.header("x-amz-server-side-encryption-aws-kms-key-id")?,
+            ssekms_encryption_context: http.header("x-amz-server-side-encryption-context")?,
+            bucket_key_enabled: http.header("x-amz-server-side-encryption-bucket-key-enabled")?,
+            request_payer: http.header("x-amz-request-payer")?,
+            tagging: http.header("x-amz-tagging")?,
+            object_lock_mode: http.header("x-amz-object-lock-mode")?,
+            object_lock_retain_until_date: http.header("x-amz-object-lock-retain-until-date")?,
+            object_lock_legal_hold_status: http.header("x-amz-object-lock-legal-hold")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            checksum_algorithm: http.header("x-amz-checksum-algorithm")?,
+            checksum_type: http.header("x-amz-checksum-type")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct UploadPartRequest {
+    pub bucket: Option<String>,
+    pub content_length: Option<i64>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub checksum_crc32: Option<String>,
+    pub checksum_crc32_c: Option<String>,
+    pub checksum_crc64_nvme: Option<String>,
+    pub checksum_sha1: Option<String>,
+    pub checksum_sha256: Option<String>,
+    pub checksum_sha512: Option<String>,
+    pub checksum_md5: Option<String>,
+    pub checksum_xxhash64: Option<String>,
+    pub checksum_xxhash3: Option<String>,
+    pub checksum_xxhash128: Option<String>,
+    pub key: Option<String>,
+    pub part_number: Option<i32>,
+    pub upload_id: Option<String>,
+    pub sse_customer_algorithm: Option<String>,
+    pub sse_customer_key: Option<SensitiveString>,
+    pub sse_customer_key_md5: Option<String>,
+    pub request_payer: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl UploadPartRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            content_length: http.header("Content-Length")?,
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            checksum_crc32: http.header("x-amz-checksum-crc32")?,
+            checksum_crc32_c: http.header("x-amz-checksum-crc32c")?,
+            checksum_crc64_nvme: http.header("x-amz-checksum-crc64nvme")?,
+            checksum_sha1: http.header("x-amz-checksum-sha1")?,
+            checksum_sha256: http.header("x-amz-checksum-sha256")?,
+            checksum_sha512: http.header("x-amz-checksum-sha512")?,
+            checksum_md5: http.header("x-amz-checksum-md5")?,
+            checksum_xxhash64: http.header("x-amz-checksum-xxhash64")?,
+            checksum_xxhash3: http.header("x-amz-checksum-xxhash3")?,
+            checksum_xxhash128: http.header("x-amz-checksum-xxhash128")?,
+            key: http.label("Key"),
+            part_number: http.query("partNumber")?,
+            upload_id: http.query("uploadId")?,
+            sse_customer_algorithm: http.header("x-amz-server-side-encryption-customer-algorithm")?,
+            sse_customer_key: http.header("x-amz-server-side-encryption-customer-key")?,
+            sse_customer_key_md5: http.header("x-amz-server-side-encryption-customer-key-MD5")?,
+            request_payer: http.header("x-amz-request-payer")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "partNumber", &self.part_number);
+        crate::rest_xml::audit(&mut out, "uploadId", &self.upload_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CompleteMultipartUploadRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub multipart_upload: Option<CompletedMultipartUpload>,
+    pub upload_id: Option<String>,
+    pub checksum_crc32: Option<String>,
+    pub checksum_crc32_c: Option<String>,
+    pub checksum_crc64_nvme: Option<String>,
+    pub checksum_sha1: Option<String>,
+    pub checksum_sha256: Option<String>,
+    pub checksum_sha512: Option<String>,
+    pub checksum_md5: Option<String>,
+    pub checksum_xxhash64: Option<String>,
+    pub checksum_xxhash3: Option<String>,
+    pub checksum_xxhash128: Option<String>,
+    pub checksum_type: Option<String>,
+    pub mpu_object_size: Option<i64>,
+    pub request_payer: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+    pub sse_customer_algorithm: Option<String>,
+    pub sse_customer_key: Option<SensitiveString>,
+    pub sse_customer_key_md5: Option<String>,
+}
+
+impl CompleteMultipartUploadRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            multipart_upload: http.xml_payload()?,
+            upload_id: http.query("uploadId")?,
+            checksum_crc32: http.header("x-amz-checksum-crc32")?,
+            checksum_crc32_c: http.header("x-amz-checksum-crc32c")?,
+            checksum_crc64_nvme: http.header("x-amz-checksum-crc64nvme")?,
+            checksum_sha1: http.header("x-amz-checksum-sha1")?,
+            checksum_sha256: http.header("x-amz-checksum-sha256")?,
+            checksum_sha512: http.header("x-amz-checksum-sha512")?,
+            checksum_md5: http.header("x-amz-checksum-md5")?,
+            checksum_xxhash64: http.header("x-amz-checksum-xxhash64")?,
+            checksum_xxhash3: http.header("x-amz-checksum-xxhash3")?,
+            checksum_xxhash128: http.header("x-amz-checksum-xxhash128")?,
+            checksum_type: http.header("x-amz-checksum-type")?,
+            mpu_object_size: http.header("x-amz-mp-object-size")?,
+            request_payer: http.header("x-amz-request-payer")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            if_match: http.header("If-Match")?,
+            if_none_match: http.header("If-None-Match")?,
+            sse_customer_algorithm: http.header("x-amz-server-side-encryption-customer-algorithm")?,
+            sse_customer_key: http.header("x-amz-server-side-encryption-customer-key")?,
+            sse_customer_key_md5: http.header("x-amz-server-side-encryption-customer-key-MD5")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "uploadId", &self.upload_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AbortMultipartUploadRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub upload_id: Option<String>,
+    pub request_payer: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub if_match_initiated_time: Option<Timestamp>,
+}
+
+impl AbortMultipartUploadRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            upload_id: http.query("uploadId")?,
+            request_payer: http.header("x-amz-request-payer")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            if_match_initiated_time: http.header("x-amz-if-match-initiated-time")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "uploadId", &self.upload_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListPartsRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub max_parts: Option<i32>,
+    pub part_number_marker: Option<i32>,
+    pub upload_id: Option<String>,
+    pub request_payer: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub sse_customer_algorithm: Option<String>,
+    pub sse_customer_key: Option<SensitiveString>,
+    pub sse_customer_key_md5: Option<String>,
+}
+
+impl ListPartsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            max_parts: http.query("max-parts")?,
+            part_number_marker: http.query("part-number-marker")?,
+            upload_id: http.query("uploadId")?,
+            request_payer: http.header("x-amz-request-payer")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            sse_customer_algorithm: http.header("x-amz-server-side-encryption-customer-algorithm")?,
+            sse_customer_key: http.header("x-amz-server-side-encryption-customer-key")?,
+            sse_customer_key_md5: http.header("x-amz-server-side-encryption-customer-key-MD5")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "max-parts", &self.max_parts);
+        crate::rest_xml::audit(&mut out, "part-number-marker", &self.part_number_marker);
+        crate::rest_xml::audit(&mut out, "uploadId", &self.upload_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListMultipartUploadsRequest {
+    pub bucket: Option<String>,
+    pub delimiter: Option<String>,
+    pub encoding_type: Option<String>,
+    pub key_marker: Option<String>,
+    pub max_uploads: Option<i32>,
+    pub prefix: Option<String>,
+    pub upload_id_marker: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub request_payer: Option<String>,
+}
+
+impl ListMultipartUploadsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            delimiter: http.query("delimiter")?,
+            encoding_type: http.query("encoding-type")?,
+            key_marker: http.query("key-marker")?,
+            max_uploads: http.query("max-uploads")?,
+            prefix: http.query("prefix")?,
+            upload_id_marker: http.query("upload-id-marker")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            request_payer: http.header("x-amz-request-payer")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "delimiter", &self.delimiter);
+        crate::rest_xml::audit(&mut out, "encoding-type", &self.encoding_type);
+        crate::rest_xml::audit(&mut out, "key-marker", &self.key_marker);
+        crate::rest_xml::audit(&mut out, "max-uploads", &self.max_uploads);
+        crate::rest_xml::audit(&mut out, "prefix", &self.prefix);
+        crate::rest_xml::audit(&mut out, "upload-id-marker", &self.upload_id_marker);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct CreateBucketOutput {
     pub location: Option<String>,
     pub bucket_arn: Option<String>,
@@ -1589,6 +1950,285 @@ impl ListObjectsV2Output {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct CreateMultipartUploadOutput {
+    pub abort_date: Option<Timestamp>,
+    pub abort_rule_id: Option<String>,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub upload_id: Option<String>,
+    pub server_side_encryption: Option<String>,
+    pub sse_customer_algorithm: Option<String>,
+    pub sse_customer_key_md5: Option<String>,
+    pub ssekms_key_id: Option<SensitiveString>,
+    pub ssekms_encryption_context: Option<SensitiveString>,
+    pub bucket_key_enabled: Option<bool>,
+    pub request_charged: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub checksum_type: Option<String>,
+}
+
+impl CreateMultipartUploadOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header_time("x-amz-abort-date", &self.abort_date, TimeFormat::HttpDate);
+        reply.header("x-amz-abort-rule-id", &self.abort_rule_id);
+        reply.header("x-amz-server-side-encryption", &self.server_side_encryption);
+        reply.header(
+            "x-amz-server-side-encryption-customer-algorithm",
+            &self.sse_customer_algorithm,
+        );
+        reply.header(
+            "x-amz-server-side-encryption-customer-key-MD5",
+            &self.sse_customer_key_md5,
+        );
+        reply.header("x-amz-server-side-encryption-aws-kms-key-id", &self.ssekms_key_id);
+        reply.header("x-amz-server-side-encryption-context", &self.ssekms_encryption_context);
+        reply.header(
+            "x-amz-server-side-encryption-bucket-key-enabled",
+            &self.bucket_key_enabled,
+        );
+        reply.header("x-amz-request-charged", &self.request_charged);
+        reply.header("x-amz-checksum-algorithm", &self.checksum_algorithm);
+        reply.header("x-amz-checksum-type", &self.checksum_type);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("InitiateMultipartUploadResult");
+        crate::rest_xml::write_member(&mut xml, "Bucket", &self.bucket);
+        crate::rest_xml::write_member(&mut xml, "Key", &self.key);
+        crate::rest_xml::write_member(&mut xml, "UploadId", &self.upload_id);
+        xml.close("InitiateMultipartUploadResult");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct UploadPartOutput {
+    pub server_side_encryption: Option<String>,
+    pub e_tag: Option<String>,
+    pub checksum_crc32: Option<String>,
+    pub checksum_crc32_c: Option<String>,
+    pub checksum_crc64_nvme: Option<String>,
+    pub checksum_sha1: Option<String>,
+    pub checksum_sha256: Option<String>,
+    pub checksum_sha512: Option<String>,
+    pub checksum_md5: Option<String>,
+    pub checksum_xxhash64: Option<String>,
+    pub checksum_xxhash3: Option<String>,
+    pub checksum_xxhash128: Option<String>,
+    pub sse_customer_algorithm: Option<String>,
+    pub sse_customer_key_md5: Option<String>,
+    pub ssekms_key_id: Option<SensitiveString>,
+    pub bucket_key_enabled: Option<bool>,
+    pub request_charged: Option<String>,
+}
+
+impl UploadPartOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-server-side-encryption", &self.server_side_encryption);
+        reply.header("ETag", &self.e_tag);
+        reply.header("x-amz-checksum-crc32", &self.checksum_crc32);
+        reply.header("x-amz-checksum-crc32c", &self.checksum_crc32_c);
+        reply.header("x-amz-checksum-crc64nvme", &self.checksum_crc64_nvme);
+        reply.header("x-amz-checksum-sha1", &self.checksum_sha1);
+        reply.header("x-amz-checksum-sha256", &self.checksum_sha256);
+        reply.header("x-amz-checksum-sha512", &self.checksum_sha512);
+        reply.header("x-amz-checksum-md5", &self.checksum_md5);
+        reply.header("x-amz-checksum-xxhash64", &self.checksum_xxhash64);
+        reply.header("x-amz-checksum-xxhash3", &self.checksum_xxhash3);
+        reply.header("x-amz-checksum-xxhash128", &self.checksum_xxhash128);
+        reply.header(
+            "x-amz-server-side-encryption-customer-algorithm",
+            &self.sse_customer_algorithm,
+        );
+        reply.header(
+            "x-amz-server-side-encryption-customer-key-MD5",
+            &self.sse_customer_key_md5,
+        );
+        reply.header("x-amz-server-side-encryption-aws-kms-key-id", &self.ssekms_key_id);
+        reply.header(
+            "x-amz-server-side-encryption-bucket-key-enabled",
+            &self.bucket_key_enabled,
+        );
+        reply.header("x-amz-request-charged", &self.request_charged);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CompleteMultipartUploadOutput {
+    pub location: Option<String>,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub expiration: Option<String>,
+    pub e_tag: Option<String>,
+    pub checksum_crc32: Option<String>,
+    pub checksum_crc32_c: Option<String>,
+    pub checksum_crc64_nvme: Option<String>,
+    pub checksum_sha1: Option<String>,
+    pub checksum_sha256: Option<String>,
+    pub checksum_sha512: Option<String>,
+    pub checksum_md5: Option<String>,
+    pub checksum_xxhash64: Option<String>,
+    pub checksum_xxhash3: Option<String>,
+    pub checksum_xxhash128: Option<String>,
+    pub checksum_type: Option<String>,
+    pub server_side_encryption: Option<String>,
+    pub version_id: Option<String>,
+    pub ssekms_key_id: Option<SensitiveString>,
+    pub bucket_key_enabled: Option<bool>,
+    pub request_charged: Option<String>,
+}
+
+impl CompleteMultipartUploadOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-expiration", &self.expiration);
+        reply.header("x-amz-server-side-encryption", &self.server_side_encryption);
+        reply.header("x-amz-version-id", &self.version_id);
+        reply.header("x-amz-server-side-encryption-aws-kms-key-id", &self.ssekms_key_id);
+        reply.header(
+            "x-amz-server-side-encryption-bucket-key-enabled",
+            &self.bucket_key_enabled,
+        );
+        reply.header("x-amz-request-charged", &self.request_charged);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("CompleteMultipartUploadResult");
+        crate::rest_xml::write_member(&mut xml, "Location", &self.location);
+        crate::rest_xml::write_member(&mut xml, "Bucket", &self.bucket);
+        crate::rest_xml::write_member(&mut xml, "Key", &self.key);
+        crate::rest_xml::write_member(&mut xml, "ETag", &self.e_tag);
+        crate::rest_xml::write_member(&mut xml, "ChecksumCRC32", &self.checksum_crc32);
+        crate::rest_xml::write_member(&mut xml, "ChecksumCRC32C", &self.checksum_crc32_c);
+        crate::rest_xml::write_member(&mut xml, "ChecksumCRC64NVME", &self.checksum_crc64_nvme);
+        crate::rest_xml::write_member(&mut xml, "ChecksumSHA1", &self.checksum_sha1);
+        crate::rest_xml::write_member(&mut xml, "ChecksumSHA256", &self.checksum_sha256);
+        crate::rest_xml::write_member(&mut xml, "ChecksumSHA512", &self.checksum_sha512);
+        crate::rest_xml::write_member(&mut xml, "ChecksumMD5", &self.checksum_md5);
+        crate::rest_xml::write_member(&mut xml, "ChecksumXXHASH64", &self.checksum_xxhash64);
+        crate::rest_xml::write_member(&mut xml, "ChecksumXXHASH3", &self.checksum_xxhash3);
+        crate::rest_xml::write_member(&mut xml, "ChecksumXXHASH128", &self.checksum_xxhash128);
+        crate::rest_xml::write_member(&mut xml, "ChecksumType", &self.checksum_type);
+        xml.close("CompleteMultipartUploadResult");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AbortMultipartUploadOutput {
+    pub request_charged: Option<String>,
+}
+
+impl AbortMultipartUploadOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply.header("x-amz-request-charged", &self.request_charged);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListPartsOutput {
+    pub abort_date: Option<Timestamp>,
+    pub abort_rule_id: Option<String>,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub upload_id: Option<String>,
+    pub part_number_marker: Option<i32>,
+    pub next_part_number_marker: Option<i32>,
+    pub max_parts: Option<i32>,
+    pub is_truncated: Option<bool>,
+    pub parts: Option<Vec<Part>>,
+    pub initiator: Option<Initiator>,
+    pub owner: Option<Owner>,
+    pub storage_class: Option<String>,
+    pub request_charged: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub checksum_type: Option<String>,
+}
+
+impl ListPartsOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header_time("x-amz-abort-date", &self.abort_date, TimeFormat::HttpDate);
+        reply.header("x-amz-abort-rule-id", &self.abort_rule_id);
+        reply.header("x-amz-request-charged", &self.request_charged);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("ListPartsResult");
+        crate::rest_xml::write_member(&mut xml, "Bucket", &self.bucket);
+        crate::rest_xml::write_member(&mut xml, "Key", &self.key);
+        crate::rest_xml::write_member(&mut xml, "UploadId", &self.upload_id);
+        crate::rest_xml::write_member(&mut xml, "PartNumberMarker", &self.part_number_marker);
+        crate::rest_xml::write_member(&mut xml, "NextPartNumberMarker", &self.next_part_number_marker);
+        crate::rest_xml::write_member(&mut xml, "MaxParts", &self.max_parts);
+        crate::rest_xml::write_member(&mut xml, "IsTruncated", &self.is_truncated);
+        crate::rest_xml::write_flattened(&mut xml, "Part", &self.parts);
+        crate::rest_xml::write_member(&mut xml, "Initiator", &self.initiator);
+        crate::rest_xml::write_member(&mut xml, "Owner", &self.owner);
+        crate::rest_xml::write_member(&mut xml, "StorageClass", &self.storage_class);
+        crate::rest_xml::write_member(&mut xml, "ChecksumAlgorithm", &self.checksum_algorithm);
+        crate::rest_xml::write_member(&mut xml, "ChecksumType", &self.checksum_type);
+        xml.close("ListPartsResult");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListMultipartUploadsOutput {
+    pub bucket: Option<String>,
+    pub key_marker: Option<String>,
+    pub upload_id_marker: Option<String>,
+    pub next_key_marker: Option<String>,
+    pub prefix: Option<String>,
+    pub delimiter: Option<String>,
+    pub next_upload_id_marker: Option<String>,
+    pub max_uploads: Option<i32>,
+    pub is_truncated: Option<bool>,
+    pub uploads: Option<Vec<MultipartUpload>>,
+    pub common_prefixes: Option<Vec<CommonPrefix>>,
+    pub encoding_type: Option<String>,
+    pub request_charged: Option<String>,
+}
+
+impl ListMultipartUploadsOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-request-charged", &self.request_charged);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("ListMultipartUploadsResult");
+        crate::rest_xml::write_member(&mut xml, "Bucket", &self.bucket);
+        crate::rest_xml::write_member(&mut xml, "KeyMarker", &self.key_marker);
+        crate::rest_xml::write_member(&mut xml, "UploadIdMarker", &self.upload_id_marker);
+        crate::rest_xml::write_member(&mut xml, "NextKeyMarker", &self.next_key_marker);
+        crate::rest_xml::write_member(&mut xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_member(&mut xml, "Delimiter", &self.delimiter);
+        crate::rest_xml::write_member(&mut xml, "NextUploadIdMarker", &self.next_upload_id_marker);
+        crate::rest_xml::write_member(&mut xml, "MaxUploads", &self.max_uploads);
+        crate::rest_xml::write_member(&mut xml, "IsTruncated", &self.is_truncated);
+        crate::rest_xml::write_flattened(&mut xml, "Upload", &self.uploads);
+        crate::rest_xml::write_flattened(&mut xml, "CommonPrefixes", &self.common_prefixes);
+        crate::rest_xml::write_member(&mut xml, "EncodingType", &self.encoding_type);
+        xml.close("ListMultipartUploadsResult");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct BlockedEncryptionTypes {
     pub encryption_type: Option<Vec<String>>,
 }
@@ -1665,6 +2305,66 @@ impl ToXml for CommonPrefix {
         xml.open(name);
         crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
         xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CompletedMultipartUpload {
+    pub parts: Option<Vec<CompletedPart>>,
+}
+
+impl FromXml for CompletedMultipartUpload {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Part" => crate::rest_xml::push(&mut out.parts, child)?,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CompletedPart {
+    pub e_tag: Option<String>,
+    pub checksum_crc32: Option<String>,
+    pub checksum_crc32_c: Option<String>,
+    pub checksum_crc64_nvme: Option<String>,
+    pub checksum_sha1: Option<String>,
+    pub checksum_sha256: Option<String>,
+    pub checksum_sha512: Option<String>,
+    pub checksum_md5: Option<String>,
+    pub checksum_xxhash64: Option<String>,
+    pub checksum_xxhash3: Option<String>,
+    pub checksum_xxhash128: Option<String>,
+    pub part_number: Option<i32>,
+}
+
+impl FromXml for CompletedPart {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "ETag" => out.e_tag = Some(FromXml::from_xml(child)?),
+                "ChecksumCRC32" => out.checksum_crc32 = Some(FromXml::from_xml(child)?),
+                "ChecksumCRC32C" => out.checksum_crc32_c = Some(FromXml::from_xml(child)?),
+                "ChecksumCRC64NVME" => out.checksum_crc64_nvme = Some(FromXml::from_xml(child)?),
+                "ChecksumSHA1" => out.checksum_sha1 = Some(FromXml::from_xml(child)?),
+                "ChecksumSHA256" => out.checksum_sha256 = Some(FromXml::from_xml(child)?),
+                "ChecksumSHA512" => out.checksum_sha512 = Some(FromXml::from_xml(child)?),
+                "ChecksumMD5" => out.checksum_md5 = Some(FromXml::from_xml(child)?),
+                "ChecksumXXHASH64" => out.checksum_xxhash64 = Some(FromXml::from_xml(child)?),
+                "ChecksumXXHASH3" => out.checksum_xxhash3 = Some(FromXml::from_xml(child)?),
+                "ChecksumXXHASH128" => out.checksum_xxhash128 = Some(FromXml::from_xml(child)?),
+                "PartNumber" => out.part_number = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -1753,6 +2453,21 @@ impl ToXml for Error {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct Initiator {
+    pub id: Option<String>,
+    pub display_name: Option<String>,
+}
+
+impl ToXml for Initiator {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "ID", &self.id);
+        crate::rest_xml::write_member(xml, "DisplayName", &self.display_name);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct LocationInfo {
     pub type_: Option<String>,
     pub name: Option<String>,
@@ -1770,6 +2485,33 @@ impl FromXml for LocationInfo {
             }
         }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct MultipartUpload {
+    pub upload_id: Option<String>,
+    pub key: Option<String>,
+    pub initiated: Option<Timestamp>,
+    pub storage_class: Option<String>,
+    pub owner: Option<Owner>,
+    pub initiator: Option<Initiator>,
+    pub checksum_algorithm: Option<String>,
+    pub checksum_type: Option<String>,
+}
+
+impl ToXml for MultipartUpload {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "UploadId", &self.upload_id);
+        crate::rest_xml::write_member(xml, "Key", &self.key);
+        crate::rest_xml::write_member(xml, "Initiated", &self.initiated);
+        crate::rest_xml::write_member(xml, "StorageClass", &self.storage_class);
+        crate::rest_xml::write_member(xml, "Owner", &self.owner);
+        crate::rest_xml::write_member(xml, "Initiator", &self.initiator);
+        crate::rest_xml::write_member(xml, "ChecksumAlgorithm", &self.checksum_algorithm);
+        crate::rest_xml::write_member(xml, "ChecksumType", &self.checksum_type);
+        xml.close(name);
     }
 }
 
@@ -1840,6 +2582,45 @@ impl ToXml for Owner {
         xml.open(name);
         crate::rest_xml::write_member(xml, "DisplayName", &self.display_name);
         crate::rest_xml::write_member(xml, "ID", &self.id);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Part {
+    pub part_number: Option<i32>,
+    pub last_modified: Option<Timestamp>,
+    pub e_tag: Option<String>,
+    pub size: Option<i64>,
+    pub checksum_crc32: Option<String>,
+    pub checksum_crc32_c: Option<String>,
+    pub checksum_crc64_nvme: Option<String>,
+    pub checksum_sha1: Option<String>,
+    pub checksum_sha256: Option<String>,
+    pub checksum_sha512: Option<String>,
+    pub checksum_md5: Option<String>,
+    pub checksum_xxhash64: Option<String>,
+    pub checksum_xxhash3: Option<String>,
+    pub checksum_xxhash128: Option<String>,
+}
+
+impl ToXml for Part {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "PartNumber", &self.part_number);
+        crate::rest_xml::write_member(xml, "LastModified", &self.last_modified);
+        crate::rest_xml::write_member(xml, "ETag", &self.e_tag);
+        crate::rest_xml::write_member(xml, "Size", &self.size);
+        crate::rest_xml::write_member(xml, "ChecksumCRC32", &self.checksum_crc32);
+        crate::rest_xml::write_member(xml, "ChecksumCRC32C", &self.checksum_crc32_c);
+        crate::rest_xml::write_member(xml, "ChecksumCRC64NVME", &self.checksum_crc64_nvme);
+        crate::rest_xml::write_member(xml, "ChecksumSHA1", &self.checksum_sha1);
+        crate::rest_xml::write_member(xml, "ChecksumSHA256", &self.checksum_sha256);
+        crate::rest_xml::write_member(xml, "ChecksumSHA512", &self.checksum_sha512);
+        crate::rest_xml::write_member(xml, "ChecksumMD5", &self.checksum_md5);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH64", &self.checksum_xxhash64);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH3", &self.checksum_xxhash3);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH128", &self.checksum_xxhash128);
         xml.close(name);
     }
 }

@@ -26,7 +26,11 @@ pub struct RestXml;
 pub fn host_bucket(parts: &Parts) -> Option<String> {
     let host = header_str(&parts.headers, "host").or_else(|| parts.uri.host())?;
     let name = host.rsplit_once(':').map_or(host, |(name, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) { name } else { host }
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
     });
     VIRTUAL_HOST_DOMAINS.iter().find_map(|domain| {
         let bucket = name.strip_suffix(domain)?.strip_suffix('.')?;
@@ -143,4 +147,3 @@ fn error_response(e: &ApiError, request_id: &str) -> Response {
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     response
 }
-
