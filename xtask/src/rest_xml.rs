@@ -38,6 +38,7 @@ pub const SERVED: &[&str] = &[
     "DeleteObjects",
     "ListObjects",
     "ListObjectsV2",
+    "CopyObject",
     "CreateMultipartUpload",
     "UploadPart",
     "CompleteMultipartUpload",

@@ -53,6 +53,9 @@ pub struct Outcome {
     pub read_only: bool,
     /// Calls made to other services on the caller's behalf (SSM to KMS), each audited as well.
     pub service_calls: Vec<ServiceCall>,
+    /// The request's body was not read to its end (refused early): the answer closes the connection, since the
+    /// client may still send the body, or may not (`Expect: 100-continue`), and the next request cannot be found.
+    pub unread_body: bool,
     /// The protocol that answers; awsJson for requests no protocol claims.
     protocol: &'static dyn Protocol,
     result: protocol::Answer,
@@ -76,6 +79,7 @@ impl Outcome {
             resources: Vec::new(),
             read_only: false,
             service_calls: Vec::new(),
+            unread_body: false,
             protocol: &protocol::aws_json::AwsJson,
             result: Err(ApiError::internal()),
         }
@@ -93,6 +97,7 @@ impl Outcome {
             resources: Vec::new(),
             read_only: false,
             service_calls: Vec::new(),
+            unread_body: false,
             protocol: &protocol::aws_json::AwsJson,
             result: result.map(|v| protocol::Success::Body(v.to_string().into_bytes())),
         }
@@ -142,7 +147,10 @@ pub async fn aws_entry(State(state): State<Arc<AppState>>, request: Request) -> 
     let body = match protocol.body_limit() {
         BodyLimit::Whole(limit) => match collect_limited(body, limit).await {
             Ok(bytes) => RequestBody::Whole(bytes),
-            Err(e) => return finish(&state, outcome.with(Err(e)), &origin, started).await,
+            Err(e) => {
+                outcome.unread_body = true;
+                return finish(&state, outcome.with(Err(e)), &origin, started).await;
+            }
         },
         BodyLimit::Streamed => RequestBody::Streamed(StreamedBody::new(body)),
     };
@@ -159,7 +167,7 @@ async fn serve(
     origin: &Origin,
     outcome: &mut Outcome,
 ) -> protocol::Answer {
-    let route = protocol.route(parts, &body).ok_or_else(ApiError::unknown_operation)?;
+    let route = protocol.route(parts, &body).ok_or_else(|| protocol.unrouted())?;
     outcome.service = route.service;
     outcome.operation.clone_from(&route.operation);
     protocol.admit(parts)?;
@@ -478,9 +486,16 @@ pub async fn finish(state: &AppState, mut outcome: Outcome, origin: &Origin, sta
     if let Err(e) = state.core.audit.record(&event, changes).await {
         return refused(e);
     }
-    outcome
+    let close = outcome.unread_body;
+    let mut response = outcome
         .protocol
-        .respond(outcome.service, outcome.result, &origin.request_id)
+        .respond(outcome.service, outcome.result, &origin.request_id);
+    if close {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    response
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use keyhaven_s3::buckets::{BucketRecord, DefaultEncryption, US_EAST_1};
 use keyhaven_s3::checksum::ChecksumAlgorithm;
 use keyhaven_s3::multipart::{CompletedPart, CreateUpload, UploadPart};
 use keyhaven_s3::objects::{
+    CopyObject,
     self, Conditions, GetObject, ListObjects, ObjectRead, ObjectRecord, PutObject, Stored, Upload,
 };
 use keyhaven_s3::sse_c::{CustomerKey, CustomerKeyHeaders};
@@ -35,14 +36,36 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Decodes, authorises and runs one S3 call.
 pub async fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
-    let ctx = call.ctx.ok_or_else(ApiError::internal)?;
-    let parts = call.parts;
+    let Call {
+        state,
+        parts,
+        mut body,
+        route,
+        ctx,
+        ..
+    } = call;
+    let answer = execute_with(state, parts, &mut body, &route.operation, ctx, outcome).await;
+    if let RequestBody::Streamed(stream) = &body
+        && !stream.is_finished()
+    {
+        outcome.unread_body = true;
+    }
+    answer
+}
+
+async fn execute_with(
+    state: &crate::server::AppState,
+    parts: &Parts,
+    body: &mut RequestBody,
+    operation: &str,
+    ctx: Option<RequestContext>,
+    outcome: &mut Outcome,
+) -> Answer {
+    let ctx = ctx.ok_or_else(ApiError::internal)?;
     let address = addressed(parts).ok_or_else(ApiError::internal)?;
     let query = query_pairs(parts);
-    let operation = call.route.operation.as_str();
-    let mut body = call.body;
     let payload = if wire::PAYLOAD_OPERATIONS.contains(&operation) {
-        read_payload(&mut body).await?
+        read_payload(body).await?
     } else {
         Vec::new()
     };
@@ -70,7 +93,7 @@ pub async fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
     outcome.request_parameters = Value::Object(parameters);
     outcome.read_only = ["Get", "Head", "List"].iter().any(|p| operation.starts_with(p));
     let keys = condition_keys(parts, &query);
-    let s3 = &call.state.core.s3;
+    let s3 = &state.core.s3;
     let run = Run {
         s3,
         ctx: &ctx,
@@ -252,6 +275,7 @@ impl Run<'_> {
             wire::Request::DeleteObjects(r) => self.delete_objects(r)?,
             wire::Request::ListObjects(r) => self.list_objects_v1(r)?,
             wire::Request::ListObjectsV2(r) => self.list_objects_v2(r)?,
+            wire::Request::CopyObject(r) => self.copy_object(r)?,
             wire::Request::CreateMultipartUpload(r) => self.create_multipart_upload(r)?,
             wire::Request::CompleteMultipartUpload(r) => self.complete_multipart_upload(r)?,
             wire::Request::AbortMultipartUpload(r) => {
@@ -434,7 +458,7 @@ impl Run<'_> {
         .reply())
     }
 
-    async fn put_object(&self, mut r: wire::PutObjectRequest, body: RequestBody) -> Answer {
+    async fn put_object(&self, mut r: wire::PutObjectRequest, body: &mut RequestBody) -> Answer {
         let customer_key = customer_key(
             r.sse_customer_algorithm.as_deref(),
             r.sse_customer_key.as_ref().map(|k| k.expose()),
@@ -474,7 +498,7 @@ impl Run<'_> {
         Ok(Success::Http(into_response(output.reply(), Body::empty())))
     }
 
-    async fn upload_part(&self, mut r: wire::UploadPartRequest, body: RequestBody) -> Answer {
+    async fn upload_part(&self, mut r: wire::UploadPartRequest, body: &mut RequestBody) -> Answer {
         let customer_key = customer_key(
             r.sse_customer_algorithm.as_deref(),
             r.sse_customer_key.as_ref().map(|k| k.expose()),
@@ -516,10 +540,10 @@ impl Run<'_> {
     async fn receive(
         &self,
         mut upload: Upload,
-        body: RequestBody,
+        body: &mut RequestBody,
         declared: Option<(ChecksumAlgorithm, Option<String>)>,
     ) -> Result<Stored, ApiError> {
-        let RequestBody::Streamed(mut stream) = body else {
+        let RequestBody::Streamed(stream) = body else {
             return Err(ApiError::internal());
         };
         while let Some(chunk) = stream.next().await {
@@ -535,6 +559,77 @@ impl Run<'_> {
             None => None,
         };
         tokio::task::block_in_place(|| self.s3.finish_put(upload, expected.as_deref())).map_err(s3_error)
+    }
+
+    fn copy_object(&self, r: wire::CopyObjectRequest) -> Result<Reply, S3Error> {
+        let (source_bucket, source_key) = copy_source(r.copy_source.as_deref().unwrap_or_default())?;
+        let source_customer_key = CustomerKey::from_headers(CustomerKeyHeaders {
+            algorithm: r.copy_source_sse_customer_algorithm.as_deref(),
+            key: r.copy_source_sse_customer_key.as_ref().map(|k| k.expose()),
+            key_md5: r.copy_source_sse_customer_key_md5.as_deref(),
+            server_side_encryption: None,
+        })?;
+        let customer_key = CustomerKey::from_headers(CustomerKeyHeaders {
+            algorithm: r.sse_customer_algorithm.as_deref(),
+            key: r.sse_customer_key.as_ref().map(|k| k.expose()),
+            key_md5: r.sse_customer_key_md5.as_deref(),
+            server_side_encryption: r.server_side_encryption.as_deref(),
+        })?;
+        let replace_metadata = match r.metadata_directive.as_deref() {
+            None | Some("COPY") => false,
+            Some("REPLACE") => true,
+            Some(_) => {
+                return Err(S3Error::InvalidArgument(
+                    "Unknown metadata directive.".into(),
+                ));
+            }
+        };
+        let checksum_algorithm = match r.checksum_algorithm.as_deref() {
+            None => None,
+            Some(name) => Some(ChecksumAlgorithm::named(&name.to_ascii_uppercase()).ok_or_else(|| {
+                S3Error::InvalidRequest("Checksum algorithm provided is unsupported.".into())
+            })?),
+        };
+        let (stored, last_modified) = self.s3.copy_object(
+            self.ctx,
+            CopyObject {
+                source_bucket: &source_bucket,
+                source_key: &source_key,
+                source_customer_key,
+                source_conditions: Conditions {
+                    if_match: r.copy_source_if_match.clone(),
+                    if_none_match: r.copy_source_if_none_match.clone(),
+                    if_modified_since: r.copy_source_if_modified_since.map(|t| t.0.unix_timestamp()),
+                    if_unmodified_since: r.copy_source_if_unmodified_since.map(|t| t.0.unix_timestamp()),
+                },
+                bucket: r.bucket.as_deref().unwrap_or_default(),
+                key: r.key.as_deref().unwrap_or_default(),
+                replace_metadata,
+                headers: object_headers!(r),
+                server_side_encryption: r.server_side_encryption.as_deref(),
+                customer_key,
+                checksum_algorithm,
+                keys: self.keys,
+            },
+        )?;
+        let mut result = wire::CopyObjectResult {
+            e_tag: Some(stored.etag),
+            last_modified: Some(timestamp(last_modified)),
+            checksum_type: stored.checksum.as_ref().map(|_| "FULL_OBJECT".to_string()),
+            ..Default::default()
+        };
+        set_checksum(&mut result, stored.checksum.as_ref());
+        Ok(wire::CopyObjectOutput {
+            copy_object_result: Some(result),
+            server_side_encryption: stored.customer_key_md5.is_none().then_some(stored.server_side_encryption),
+            sse_customer_algorithm: stored
+                .customer_key_md5
+                .as_ref()
+                .map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string()),
+            sse_customer_key_md5: stored.customer_key_md5,
+            ..Default::default()
+        }
+        .reply())
     }
 
     fn create_multipart_upload(&self, r: wire::CreateMultipartUploadRequest) -> Result<Reply, S3Error> {
@@ -782,6 +877,8 @@ impl Run<'_> {
         output.content_length = Some(i64::try_from(read.content_length()).unwrap_or(i64::MAX));
         if let Some((start, end)) = read.range {
             output.content_range = Some(format!("bytes {start}-{}/{}", end - 1, record.size));
+        } else {
+            set_checksum(&mut output, record.checksum.as_ref());
         }
         let mut reply = output.reply();
         if read.range.is_some() {
@@ -830,7 +927,9 @@ checksum_members!(
     wire::PutObjectOutput,
     wire::UploadPartOutput,
     wire::GetObjectOutput,
+    wire::HeadObjectOutput,
     wire::CompleteMultipartUploadOutput,
+    wire::CopyObjectResult,
     wire::Part
 );
 
@@ -871,6 +970,22 @@ fn declared_checksum(
         Some(name) => ChecksumAlgorithm::named(&name.to_ascii_uppercase())
             .map(|a| Some((a, None)))
             .ok_or_else(|| ApiError::bad_request("InvalidRequest", "Checksum algorithm provided is unsupported.")),
+    }
+}
+
+/// `x-amz-copy-source`: `bucket/key`, percent-encoded, optionally with a leading `/` and `?versionId=`.
+fn copy_source(header: &str) -> Result<(String, String), S3Error> {
+    let invalid = || S3Error::InvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey".into());
+    let (path, version) = header.split_once("?versionId=").unwrap_or((header, "null"));
+    if version != "null" {
+        return Err(S3Error::NotImplemented("Copying a version is not served yet.".into()));
+    }
+    let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
+        .decode_utf8()
+        .map_err(|_| invalid())?;
+    match decoded.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket.to_string(), key.to_string())),
+        _ => Err(invalid()),
     }
 }
 

@@ -122,6 +122,12 @@ impl StreamedBody {
         None
     }
 
+    /// Whether the whole body was read (or there was none): a connection whose request body was left unread cannot
+    /// carry another request.
+    pub fn is_finished(&self) -> bool {
+        self.ended || http_body::Body::is_end_stream(&self.body)
+    }
+
     /// The trailing headers of an aws-chunked body, once it ended.
     pub fn trailers(&self) -> &[(String, String)] {
         &self.trailers

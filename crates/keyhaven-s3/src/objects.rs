@@ -367,6 +367,24 @@ impl ObjectRead {
     }
 }
 
+/// A CopyObject: the source (with its SSE-C key and `x-amz-copy-source-if-*` conditions) and the new object.
+#[derive(Debug, Default)]
+pub struct CopyObject<'a> {
+    pub source_bucket: &'a str,
+    pub source_key: &'a str,
+    pub source_customer_key: Option<CustomerKey>,
+    pub source_conditions: Conditions,
+    pub bucket: &'a str,
+    pub key: &'a str,
+    /// `x-amz-metadata-directive: REPLACE`: the new object takes `headers`; otherwise the source's.
+    pub replace_metadata: bool,
+    pub headers: ObjectHeaders,
+    pub server_side_encryption: Option<&'a str>,
+    pub customer_key: Option<CustomerKey>,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    pub keys: &'a [(String, Vec<String>)],
+}
+
 /// An object in a listing.
 #[derive(Debug, Clone)]
 pub struct Listed {
@@ -656,6 +674,67 @@ impl S3 {
             });
         }
         Ok(ObjectRead { record, range, parts })
+    }
+
+    /// CopyObject: the source is read (authorised as `s3:GetObject`, under its own encryption) and written as a new
+    /// object (authorised as `s3:PutObject`) under the encryption the request asks for, streamed a chunk at a time.
+    pub fn copy_object(&self, ctx: &RequestContext, copy: CopyObject<'_>) -> Result<(Stored, i64), S3Error> {
+        check_key(copy.key)?;
+        let unchanged = copy.source_bucket == copy.bucket
+            && copy.source_key == copy.key
+            && !copy.replace_metadata
+            && copy.server_side_encryption.is_none()
+            && copy.customer_key.is_none();
+        let get = GetObject {
+            bucket: copy.source_bucket,
+            key: copy.source_key,
+            customer_key: copy.source_customer_key,
+            conditions: copy.source_conditions,
+            range: None,
+            keys: copy.keys,
+        };
+        // A copy whose source condition fails answers 412, whichever condition it was.
+        let source = match self.get_object(ctx, get, true) {
+            Err(S3Error::NotModified) => return Err(S3Error::PreconditionFailed),
+            other => other?,
+        };
+        if unchanged {
+            return Err(S3Error::InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+                    .into(),
+            ));
+        }
+        let bucket = self.bucket(copy.bucket)?;
+        self.authorize(ctx, "s3:PutObject", copy.bucket, Some(copy.key), bucket.as_ref(), copy.keys)?;
+        let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket { bucket: copy.bucket.into() })?;
+        let writer = self.body_writer(
+            ctx,
+            &bucket,
+            copy.key,
+            copy.server_side_encryption,
+            copy.customer_key.as_ref(),
+            copy.checksum_algorithm,
+        )?;
+        let headers = if copy.replace_metadata {
+            copy.headers
+        } else {
+            source.record.headers.clone()
+        };
+        let mut upload = Upload::new(
+            writer,
+            copy.bucket,
+            copy.key,
+            copy.customer_key.as_ref(),
+            None,
+            Destination::Object {
+                headers,
+                if_none_match: false,
+                if_match: None,
+            },
+        )?;
+        source.read(|bytes| upload.write(bytes))?;
+        let stored = self.finish_put(upload, None)?;
+        Ok((stored, self.now_millis()))
     }
 
     /// DeleteObject: removes the object if there is one; deleting an absent key succeeds, as in S3.

@@ -161,6 +161,7 @@ pub enum Request {
     DeleteObjects(DeleteObjectsRequest),
     ListObjects(ListObjectsRequest),
     ListObjectsV2(ListObjectsV2Request),
+    CopyObject(CopyObjectRequest),
     CreateMultipartUpload(CreateMultipartUploadRequest),
     UploadPart(UploadPartRequest),
     CompleteMultipartUpload(CompleteMultipartUploadRequest),
@@ -192,6 +193,7 @@ impl Request {
             "DeleteObjects" => Request::DeleteObjects(DeleteObjectsRequest::decode(http)?),
             "ListObjects" => Request::ListObjects(ListObjectsRequest::decode(http)?),
             "ListObjectsV2" => Request::ListObjectsV2(ListObjectsV2Request::decode(http)?),
+            "CopyObject" => Request::CopyObject(CopyObjectRequest::decode(http)?),
             "CreateMultipartUpload" => Request::CreateMultipartUpload(CreateMultipartUploadRequest::decode(http)?),
             "UploadPart" => Request::UploadPart(UploadPartRequest::decode(http)?),
             "CompleteMultipartUpload" => {
@@ -225,6 +227,7 @@ impl Request {
             Request::DeleteObjects(_) => "DeleteObjects",
             Request::ListObjects(_) => "ListObjects",
             Request::ListObjectsV2(_) => "ListObjectsV2",
+            Request::CopyObject(_) => "CopyObject",
             Request::CreateMultipartUpload(_) => "CreateMultipartUpload",
             Request::UploadPart(_) => "UploadPart",
             Request::CompleteMultipartUpload(_) => "CompleteMultipartUpload",
@@ -257,6 +260,7 @@ impl Request {
             Request::DeleteObjects(r) => r.audit_parameters(),
             Request::ListObjects(r) => r.audit_parameters(),
             Request::ListObjectsV2(r) => r.audit_parameters(),
+            Request::CopyObject(r) => r.audit_parameters(),
             Request::CreateMultipartUpload(r) => r.audit_parameters(),
             Request::UploadPart(r) => r.audit_parameters(),
             Request::CompleteMultipartUpload(r) => r.audit_parameters(),
@@ -998,6 +1002,114 @@ impl ListObjectsV2Request {
         crate::rest_xml::audit(&mut out, "continuation-token", &self.continuation_token);
         crate::rest_xml::audit(&mut out, "fetch-owner", &self.fetch_owner);
         crate::rest_xml::audit(&mut out, "start-after", &self.start_after);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CopyObjectRequest {
+    pub acl: Option<String>,
+    pub bucket: Option<String>,
+    pub cache_control: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    pub content_type: Option<String>,
+    pub copy_source: Option<String>,
+    pub copy_source_if_match: Option<String>,
+    pub copy_source_if_modified_since: Option<Timestamp>,
+    pub copy_source_if_none_match: Option<String>,
+    pub copy_source_if_unmodified_since: Option<Timestamp>,
+    pub expires: Option<String>,
+    pub grant_full_control: Option<String>,
+    pub grant_read: Option<String>,
+    pub grant_read_acp: Option<String>,
+    pub grant_write_acp: Option<String>,
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+    pub key: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub metadata_directive: Option<String>,
+    pub tagging_directive: Option<String>,
+    pub server_side_encryption: Option<String>,
+    pub storage_class: Option<String>,
+    pub website_redirect_location: Option<String>,
+    pub sse_customer_algorithm: Option<String>,
+    pub sse_customer_key: Option<SensitiveString>,
+    pub sse_customer_key_md5: Option<String>,
+    pub ssekms_key_id: Option<SensitiveString>,
+    pub ssekms_encryption_context: Option<SensitiveString>,
+    pub bucket_key_enabled: Option<bool>,
+    pub copy_source_sse_customer_algorithm: Option<String>,
+    pub copy_source_sse_customer_key: Option<SensitiveString>,
+    pub copy_source_sse_customer_key_md5: Option<String>,
+    pub request_payer: Option<String>,
+    pub tagging: Option<String>,
+    pub object_lock_mode: Option<String>,
+    pub object_lock_retain_until_date: Option<Timestamp>,
+    pub object_lock_legal_hold_status: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub expected_source_bucket_owner: Option<String>,
+}
+
+impl CopyObjectRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            acl: http.header("x-amz-acl")?,
+            bucket: http.label("Bucket"),
+            cache_control: http.header("Cache-Control")?,
+            checksum_algorithm: http.header("x-amz-checksum-algorithm")?,
+            content_disposition: http.header("Content-Disposition")?,
+            content_encoding: http.header("Content-Encoding")?,
+            content_language: http.header("Content-Language")?,
+            content_type: http.header("Content-Type")?,
+            copy_source: http.header("x-amz-copy-source")?,
+            copy_source_if_match: http.header("x-amz-copy-source-if-match")?,
+            copy_source_if_modified_since: http.header("x-amz-copy-source-if-modified-since")?,
+            copy_source_if_none_match: http.header("x-amz-copy-source-if-none-match")?,
+            copy_source_if_unmodified_since: http.header("x-amz-copy-source-if-unmodified-since")?,
+            expires: http.header("Expires")?,
+            grant_full_control: http.header("x-amz-grant-full-control")?,
+            grant_read: http.header("x-amz-grant-read")?,
+            grant_read_acp: http.header("x-amz-grant-read-acp")?,
+            grant_write_acp: http.header("x-amz-grant-write-acp")?,
+            if_match: http.header("If-Match")?,
+            if_none_match: http.header("If-None-Match")?,
+            key: http.label("Key"),
+            metadata: http.prefix_headers("x-amz-meta-"),
+            metadata_directive: http.header("x-amz-metadata-directive")?,
+            tagging_directive: http.header("x-amz-tagging-directive")?,
+            server_side_encryption: http.header("x-amz-server-side-encryption")?,
+            storage_class: http.header("x-amz-storage-class")?,
+            website_redirect_location: http.header("x-amz-website-redirect-location")?,
+            sse_customer_algorithm: http.header("x-amz-server-side-encryption-customer-algorithm")?,
+            sse_customer_key: http.header("x-amz-server-side-encryption-customer-key")?,
+            sse_customer_key_md5: http.header("x-amz-server-side-encryption-customer-key-MD5")?,
+            ssekms_key_id: http.header("x-amz-server-side-encryption-aws-kms-key-id")?,
+            ssekms_encryption_context: http.header("x-amz-server-side-encryption-context")?,
+            bucket_key_enabled: http.header("x-amz-server-side-encryption-bucket-key-enabled")?,
+            copy_source_sse_customer_algorithm: http
+                .header("x-amz-copy-source-server-side-encryption-customer-algorithm")?,
+            copy_source_sse_customer_key: http.header("x-amz-copy-source-server-side-encryption-customer-key")?,
+            copy_source_sse_customer_key_md5: http
+                .header("x-amz-copy-source-server-side-encryption-customer-key-MD5")?,
+            request_payer: http.header("x-amz-request-payer")?,
+            tagging: http.header("x-amz-tagging")?,
+            object_lock_mode: http.header("x-amz-object-lock-mode")?,
+            object_lock_retain_until_date: http.header("x-amz-object-lock-retain-until-date")?,
+            object_lock_legal_hold_status: http.header("x-amz-object-lock-legal-hold")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            expected_source_bucket_owner: http.header("x-amz-source-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
         out
     }
 }
@@ -1950,6 +2062,50 @@ impl ListObjectsV2Output {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct CopyObjectOutput {
+    pub copy_object_result: Option<CopyObjectResult>,
+    pub expiration: Option<String>,
+    pub copy_source_version_id: Option<String>,
+    pub version_id: Option<String>,
+    pub server_side_encryption: Option<String>,
+    pub sse_customer_algorithm: Option<String>,
+    pub sse_customer_key_md5: Option<String>,
+    pub ssekms_key_id: Option<SensitiveString>,
+    pub ssekms_encryption_context: Option<SensitiveString>,
+    pub bucket_key_enabled: Option<bool>,
+    pub request_charged: Option<String>,
+}
+
+impl CopyObjectOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.xml_payload("CopyObjectResult", XML_NAMESPACE, &self.copy_object_result);
+        reply.header("x-amz-expiration", &self.expiration);
+        reply.header("x-amz-copy-source-version-id", &self.copy_source_version_id);
+        reply.header("x-amz-version-id", &self.version_id);
+        reply.header("x-amz-server-side-encryption", &self.server_side_encryption);
+        reply.header(
+            "x-amz-server-side-encryption-customer-algorithm",
+            &self.sse_customer_algorithm,
+        );
+        reply.header(
+            "x-amz-server-side-encryption-customer-key-MD5",
+            &self.sse_customer_key_md5,
+        );
+        reply.header("x-amz-server-side-encryption-aws-kms-key-id", &self.ssekms_key_id);
+        reply.header("x-amz-server-side-encryption-context", &self.ssekms_encryption_context);
+        reply.header(
+            "x-amz-server-side-encryption-bucket-key-enabled",
+            &self.bucket_key_enabled,
+        );
+        reply.header("x-amz-request-charged", &self.request_charged);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct CreateMultipartUploadOutput {
     pub abort_date: Option<Timestamp>,
     pub abort_rule_id: Option<String>,
@@ -2365,6 +2521,43 @@ impl FromXml for CompletedPart {
             }
         }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CopyObjectResult {
+    pub e_tag: Option<String>,
+    pub last_modified: Option<Timestamp>,
+    pub checksum_type: Option<String>,
+    pub checksum_crc32: Option<String>,
+    pub checksum_crc32_c: Option<String>,
+    pub checksum_crc64_nvme: Option<String>,
+    pub checksum_sha1: Option<String>,
+    pub checksum_sha256: Option<String>,
+    pub checksum_sha512: Option<String>,
+    pub checksum_md5: Option<String>,
+    pub checksum_xxhash64: Option<String>,
+    pub checksum_xxhash3: Option<String>,
+    pub checksum_xxhash128: Option<String>,
+}
+
+impl ToXml for CopyObjectResult {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "ETag", &self.e_tag);
+        crate::rest_xml::write_member(xml, "LastModified", &self.last_modified);
+        crate::rest_xml::write_member(xml, "ChecksumType", &self.checksum_type);
+        crate::rest_xml::write_member(xml, "ChecksumCRC32", &self.checksum_crc32);
+        crate::rest_xml::write_member(xml, "ChecksumCRC32C", &self.checksum_crc32_c);
+        crate::rest_xml::write_member(xml, "ChecksumCRC64NVME", &self.checksum_crc64_nvme);
+        crate::rest_xml::write_member(xml, "ChecksumSHA1", &self.checksum_sha1);
+        crate::rest_xml::write_member(xml, "ChecksumSHA256", &self.checksum_sha256);
+        crate::rest_xml::write_member(xml, "ChecksumSHA512", &self.checksum_sha512);
+        crate::rest_xml::write_member(xml, "ChecksumMD5", &self.checksum_md5);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH64", &self.checksum_xxhash64);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH3", &self.checksum_xxhash3);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH128", &self.checksum_xxhash128);
+        xml.close(name);
     }
 }
 

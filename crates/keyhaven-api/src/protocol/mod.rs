@@ -115,6 +115,11 @@ pub trait Protocol: Send + Sync {
     /// The service and operation a request names; `None` when it names none this protocol serves.
     fn route(&self, parts: &Parts, body: &RequestBody) -> Option<Route>;
 
+    /// The answer to a claimed request that names no operation the protocol serves.
+    fn unrouted(&self) -> ApiError {
+        ApiError::unknown_operation()
+    }
+
     /// Refuses a routed request whose shape the protocol does not take (audited under its service and operation).
     fn admit(&self, _parts: &Parts) -> Result<(), ApiError> {
         Ok(())

@@ -81,6 +81,15 @@ impl Protocol for RestXml {
         })
     }
 
+    /// A request no S3 route takes is a method the resource does not allow, as S3 answers it.
+    fn unrouted(&self) -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+        )
+    }
+
     fn authentication_error(&self, error: ApiError) -> ApiError {
         let (status, code, message) = match error.code {
             "MissingAuthenticationTokenException" => (StatusCode::FORBIDDEN, "AccessDenied", "Access Denied".to_string()),
