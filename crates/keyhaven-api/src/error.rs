@@ -344,6 +344,56 @@ impl From<crate::aws_chunked::ChunkedError> for ApiError {
     }
 }
 
+/// S3's error codes and statuses for its failures (S3 API Reference, "List of error codes").
+pub fn s3_error(e: S3Error) -> ApiError {
+    use StatusCode as S;
+    let (status, code) = match &e {
+        S3Error::InvalidBucketName(_) => (S::BAD_REQUEST, "InvalidBucketName"),
+        S3Error::InvalidArgument(_) => (S::BAD_REQUEST, "InvalidArgument"),
+        S3Error::InvalidEncryptionAlgorithm(_) => (S::BAD_REQUEST, "InvalidEncryptionAlgorithmError"),
+        S3Error::InvalidRequest(_) => (S::BAD_REQUEST, "InvalidRequest"),
+        S3Error::AccessDenied(_) => (S::FORBIDDEN, "AccessDenied"),
+        S3Error::NoSuchBucket { .. } => (S::NOT_FOUND, "NoSuchBucket"),
+        S3Error::NoSuchKey { .. } => (S::NOT_FOUND, "NoSuchKey"),
+        S3Error::BucketAlreadyOwnedByYou { .. } => (S::CONFLICT, "BucketAlreadyOwnedByYou"),
+        S3Error::BucketAlreadyExists { .. } => (S::CONFLICT, "BucketAlreadyExists"),
+        S3Error::BucketNotEmpty { .. } => (S::CONFLICT, "BucketNotEmpty"),
+        S3Error::InvalidLocationConstraint => (S::BAD_REQUEST, "InvalidLocationConstraint"),
+        S3Error::IllegalLocationConstraint => (S::BAD_REQUEST, "IllegalLocationConstraintException"),
+        S3Error::BadDigest => (S::BAD_REQUEST, "BadDigest"),
+        S3Error::InvalidDigest => (S::BAD_REQUEST, "InvalidDigest"),
+        S3Error::ChecksumMismatch(_) => (S::BAD_REQUEST, "BadDigest"),
+        S3Error::NoSuchUpload => (S::NOT_FOUND, "NoSuchUpload"),
+        S3Error::InvalidPart => (S::BAD_REQUEST, "InvalidPart"),
+        S3Error::InvalidPartOrder => (S::BAD_REQUEST, "InvalidPartOrder"),
+        S3Error::EntityTooSmall => (S::BAD_REQUEST, "EntityTooSmall"),
+        S3Error::PreconditionFailed => (S::PRECONDITION_FAILED, "PreconditionFailed"),
+        S3Error::NotModified => (S::NOT_MODIFIED, "NotModified"),
+        S3Error::InvalidRange { .. } => (S::RANGE_NOT_SATISFIABLE, "InvalidRange"),
+        S3Error::MalformedXml => (S::BAD_REQUEST, "MalformedXML"),
+        S3Error::NoSuchTagSet => (S::NOT_FOUND, "NoSuchTagSet"),
+        S3Error::NoEncryptionConfiguration => (S::NOT_FOUND, "ServerSideEncryptionConfigurationNotFoundError"),
+        S3Error::KeyTooLong => (S::BAD_REQUEST, "KeyTooLongError"),
+        S3Error::MissingContentLength => (S::LENGTH_REQUIRED, "MissingContentLength"),
+        S3Error::EntityTooLarge => (S::BAD_REQUEST, "EntityTooLarge"),
+        S3Error::NotImplemented(_) => {
+            return ApiError {
+                unserved: true,
+                ..ApiError::new(S::NOT_IMPLEMENTED, "NotImplemented", e.to_string())
+            };
+        }
+        S3Error::Internal(detail) => {
+            return internal(
+                detail,
+                "InternalError",
+                "We encountered an internal error. Please try again.",
+            );
+        }
+        S3Error::Unavailable => (S::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+    };
+    ApiError::new(status, code, e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -596,54 +646,4 @@ mod tests {
         ]);
         assert_declared("secretsmanager", secrets.into_iter().map(secrets_error).collect());
     }
-}
-
-/// S3's error codes and statuses for its failures (S3 API Reference, "List of error codes").
-pub fn s3_error(e: S3Error) -> ApiError {
-    use StatusCode as S;
-    let (status, code) = match &e {
-        S3Error::InvalidBucketName(_) => (S::BAD_REQUEST, "InvalidBucketName"),
-        S3Error::InvalidArgument(_) => (S::BAD_REQUEST, "InvalidArgument"),
-        S3Error::InvalidEncryptionAlgorithm(_) => (S::BAD_REQUEST, "InvalidEncryptionAlgorithmError"),
-        S3Error::InvalidRequest(_) => (S::BAD_REQUEST, "InvalidRequest"),
-        S3Error::AccessDenied(_) => (S::FORBIDDEN, "AccessDenied"),
-        S3Error::NoSuchBucket { .. } => (S::NOT_FOUND, "NoSuchBucket"),
-        S3Error::NoSuchKey { .. } => (S::NOT_FOUND, "NoSuchKey"),
-        S3Error::BucketAlreadyOwnedByYou { .. } => (S::CONFLICT, "BucketAlreadyOwnedByYou"),
-        S3Error::BucketAlreadyExists { .. } => (S::CONFLICT, "BucketAlreadyExists"),
-        S3Error::BucketNotEmpty { .. } => (S::CONFLICT, "BucketNotEmpty"),
-        S3Error::InvalidLocationConstraint => (S::BAD_REQUEST, "InvalidLocationConstraint"),
-        S3Error::IllegalLocationConstraint => (S::BAD_REQUEST, "IllegalLocationConstraintException"),
-        S3Error::BadDigest => (S::BAD_REQUEST, "BadDigest"),
-        S3Error::InvalidDigest => (S::BAD_REQUEST, "InvalidDigest"),
-        S3Error::ChecksumMismatch(_) => (S::BAD_REQUEST, "BadDigest"),
-        S3Error::NoSuchUpload => (S::NOT_FOUND, "NoSuchUpload"),
-        S3Error::InvalidPart => (S::BAD_REQUEST, "InvalidPart"),
-        S3Error::InvalidPartOrder => (S::BAD_REQUEST, "InvalidPartOrder"),
-        S3Error::EntityTooSmall => (S::BAD_REQUEST, "EntityTooSmall"),
-        S3Error::PreconditionFailed => (S::PRECONDITION_FAILED, "PreconditionFailed"),
-        S3Error::NotModified => (S::NOT_MODIFIED, "NotModified"),
-        S3Error::InvalidRange { .. } => (S::RANGE_NOT_SATISFIABLE, "InvalidRange"),
-        S3Error::MalformedXml => (S::BAD_REQUEST, "MalformedXML"),
-        S3Error::NoSuchTagSet => (S::NOT_FOUND, "NoSuchTagSet"),
-        S3Error::NoEncryptionConfiguration => (S::NOT_FOUND, "ServerSideEncryptionConfigurationNotFoundError"),
-        S3Error::KeyTooLong => (S::BAD_REQUEST, "KeyTooLongError"),
-        S3Error::MissingContentLength => (S::LENGTH_REQUIRED, "MissingContentLength"),
-        S3Error::EntityTooLarge => (S::BAD_REQUEST, "EntityTooLarge"),
-        S3Error::NotImplemented(_) => {
-            return ApiError {
-                unserved: true,
-                ..ApiError::new(S::NOT_IMPLEMENTED, "NotImplemented", e.to_string())
-            };
-        }
-        S3Error::Internal(detail) => {
-            return internal(
-                detail,
-                "InternalError",
-                "We encountered an internal error. Please try again.",
-            );
-        }
-        S3Error::Unavailable => (S::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
-    };
-    ApiError::new(status, code, e.to_string())
 }

@@ -491,9 +491,10 @@ pub async fn finish(state: &AppState, mut outcome: Outcome, origin: &Origin, sta
         .protocol
         .respond(outcome.service, outcome.result, &origin.request_id);
     if close {
-        response
-            .headers_mut()
-            .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
     }
     response
 }
@@ -565,7 +566,9 @@ mod tests {
                     read += data.len();
                     let _ = self.arrived.send(data.len());
                 }
-                Ok(format!("{read} {}", body.trailers().len()).into_bytes())
+                Ok(protocol::Success::Body(
+                    format!("{read} {}", body.trailers().len()).into_bytes(),
+                ))
             })
         }
 

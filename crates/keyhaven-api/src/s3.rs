@@ -12,10 +12,9 @@ use keyhaven_kernel::authz::table;
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_s3::buckets::{BucketRecord, DefaultEncryption, US_EAST_1};
 use keyhaven_s3::checksum::ChecksumAlgorithm;
-use keyhaven_s3::multipart::{CompletedPart, CreateUpload, UploadPart};
+use keyhaven_s3::multipart::{CompletedPart, CreateUpload, PartsPage, UploadPart};
 use keyhaven_s3::objects::{
-    CopyObject,
-    self, Conditions, GetObject, ListObjects, ObjectRead, ObjectRecord, PutObject, Stored, Upload,
+    self, Conditions, CopyObject, GetObject, ListObjects, ObjectRead, ObjectRecord, PutObject, Stored, Upload,
 };
 use keyhaven_s3::sse_c::{CustomerKey, CustomerKeyHeaders};
 use keyhaven_s3::{Page, S3Error};
@@ -579,16 +578,15 @@ impl Run<'_> {
             None | Some("COPY") => false,
             Some("REPLACE") => true,
             Some(_) => {
-                return Err(S3Error::InvalidArgument(
-                    "Unknown metadata directive.".into(),
-                ));
+                return Err(S3Error::InvalidArgument("Unknown metadata directive.".into()));
             }
         };
         let checksum_algorithm = match r.checksum_algorithm.as_deref() {
             None => None,
-            Some(name) => Some(ChecksumAlgorithm::named(&name.to_ascii_uppercase()).ok_or_else(|| {
-                S3Error::InvalidRequest("Checksum algorithm provided is unsupported.".into())
-            })?),
+            Some(name) => Some(
+                ChecksumAlgorithm::named(&name.to_ascii_uppercase())
+                    .ok_or_else(|| S3Error::InvalidRequest("Checksum algorithm provided is unsupported.".into()))?,
+            ),
         };
         let (stored, last_modified) = self.s3.copy_object(
             self.ctx,
@@ -621,7 +619,10 @@ impl Run<'_> {
         set_checksum(&mut result, stored.checksum.as_ref());
         Ok(wire::CopyObjectOutput {
             copy_object_result: Some(result),
-            server_side_encryption: stored.customer_key_md5.is_none().then_some(stored.server_side_encryption),
+            server_side_encryption: stored
+                .customer_key_md5
+                .is_none()
+                .then_some(stored.server_side_encryption),
             sse_customer_algorithm: stored
                 .customer_key_md5
                 .as_ref()
@@ -722,7 +723,11 @@ impl Run<'_> {
         let key = r.key.clone().unwrap_or_default();
         let upload_id = r.upload_id.clone().unwrap_or_default();
         let max_parts = r.max_parts.unwrap_or(1000).clamp(0, 1000);
-        let (upload, parts, truncated) = self.s3.list_parts(
+        let PartsPage {
+            upload,
+            parts,
+            truncated,
+        } = self.s3.list_parts(
             self.ctx,
             &bucket,
             &key,
@@ -975,7 +980,9 @@ fn declared_checksum(
 
 /// `x-amz-copy-source`: `bucket/key`, percent-encoded, optionally with a leading `/` and `?versionId=`.
 fn copy_source(header: &str) -> Result<(String, String), S3Error> {
-    let invalid = || S3Error::InvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey".into());
+    let invalid = || {
+        S3Error::InvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey".into())
+    };
     let (path, version) = header.split_once("?versionId=").unwrap_or((header, "null"));
     if version != "null" {
         return Err(S3Error::NotImplemented("Copying a version is not served yet.".into()));

@@ -117,6 +117,14 @@ pub struct Created {
     pub checksum_type: Option<String>,
 }
 
+/// One page of ListParts: the upload, its parts by number, and whether more follow.
+#[derive(Debug, Clone)]
+pub struct PartsPage {
+    pub upload: UploadRecord,
+    pub parts: Vec<(u32, PartRecord)>,
+    pub truncated: bool,
+}
+
 /// An upload as ListMultipartUploads shows it.
 #[derive(Debug, Clone)]
 pub struct ListedUpload {
@@ -396,8 +404,7 @@ impl S3 {
         Ok(())
     }
 
-    /// ListParts: the upload and its parts after `after` (a part number), at most `limit`; the flag says whether more
-    /// follow.
+    /// ListParts: the upload and its parts after `after` (a part number), at most `limit`.
     pub fn list_parts(
         &self,
         ctx: &RequestContext,
@@ -406,7 +413,7 @@ impl S3 {
         upload_id: &str,
         after: Option<i32>,
         limit: usize,
-    ) -> Result<(UploadRecord, Vec<(u32, PartRecord)>, bool), S3Error> {
+    ) -> Result<PartsPage, S3Error> {
         let bucket_record = self.bucket(bucket)?;
         self.authorize(
             ctx,
@@ -436,7 +443,11 @@ impl S3 {
             .into_iter()
             .map(|(id, part)| (id.parse().unwrap_or(0), part))
             .collect();
-        Ok((upload, numbered, truncated))
+        Ok(PartsPage {
+            upload,
+            parts: numbered,
+            truncated,
+        })
     }
 
     /// ListMultipartUploads: the bucket's uploads in progress whose keys start with `prefix`.

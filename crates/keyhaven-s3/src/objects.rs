@@ -705,8 +705,17 @@ impl S3 {
             ));
         }
         let bucket = self.bucket(copy.bucket)?;
-        self.authorize(ctx, "s3:PutObject", copy.bucket, Some(copy.key), bucket.as_ref(), copy.keys)?;
-        let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket { bucket: copy.bucket.into() })?;
+        self.authorize(
+            ctx,
+            "s3:PutObject",
+            copy.bucket,
+            Some(copy.key),
+            bucket.as_ref(),
+            copy.keys,
+        )?;
+        let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket {
+            bucket: copy.bucket.into(),
+        })?;
         let writer = self.body_writer(
             ctx,
             &bucket,
@@ -957,7 +966,8 @@ mod tests {
 
     #[test]
     fn ranges_read_as_s3_reads_them() {
-        let cases: &[(&str, u64, Result<Option<(u64, u64)>, S3Error>)] = &[
+        type Expected = Result<Option<(u64, u64)>, S3Error>;
+        let cases: &[(&str, u64, Expected)] = &[
             ("bytes=0-9", 100, Ok(Some((0, 10)))),
             ("bytes=90-200", 100, Ok(Some((90, 100)))),
             ("bytes=10-", 100, Ok(Some((10, 100)))),

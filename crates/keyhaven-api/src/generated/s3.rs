@@ -5,7 +5,8 @@
 //! headers and XML payload; an output struct per operation, written as its status, headers and XML body;
 //! and [`Request`] over the served operations.
 
-#![allow(clippy::too_many_lines)]
+// One arm per member reads every structure alike, one-member structures included.
+#![allow(clippy::single_match)]
 
 use std::collections::BTreeMap;
 
