@@ -8,7 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::StoreError;
@@ -16,6 +16,8 @@ use crate::StoreError;
 /// Longest blob id.
 const MAX_ID_LEN: usize = 128;
 const PARTIAL_DIR: &str = "partial";
+const DIRECTORY_MODE: u32 = 0o700;
+const FILE_MODE: u32 = 0o600;
 
 /// Where blobs live.
 pub trait BlobStore: Send + Sync {
@@ -56,7 +58,12 @@ impl FsBlobStore {
     /// Opens (creating) the store in `dir` and removes what a crash left partial.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let partial = dir.join(PARTIAL_DIR);
-        fs::create_dir_all(&partial).map_err(io_error)?;
+        // Only the server's user may list or read the (sealed) bodies, as with the rest of the data directory.
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIRECTORY_MODE)
+            .create(&partial)
+            .map_err(io_error)?;
         for entry in fs::read_dir(&partial).map_err(io_error)? {
             let path = entry.map_err(io_error)?.path();
             fs::remove_file(&path).map_err(io_error)?;
@@ -81,6 +88,7 @@ impl BlobStore for FsBlobStore {
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(FILE_MODE)
             .open(&partial)
             .map_err(io_error)?;
         Ok(Box::new(FsBlobWriter {
