@@ -494,3 +494,81 @@ def test_s3_calls_are_audited_without_secrets(keyhaven_factory):
     put = next(r for r in records if r["eventName"] == "PutObject")
     assert put["requestParameters"]["bucketName"] == "audited" and put["requestParameters"]["key"] == "doc"
     assert base64.b64encode(key).decode() not in json.dumps(records)
+
+
+def kms_calls(server, name):
+    """The KMS calls S3 made on callers' behalf, as the audit log records them: (operation, encryption context)."""
+    return [(r["eventName"], r["requestParameters"].get("encryptionContext")) for r in audit_records(server)
+            if r["eventSource"] == "kms.amazonaws.com" and r["userIdentity"].get("invokedBy") == "s3.amazonaws.com"
+            and r["eventName"] == name]
+
+
+def test_sse_kms_objects_are_sealed_by_keys_kms_opens_for_the_caller(dev_server, s3, tmp_path):
+    kms = dev_server.client("kms")
+    s3.create_bucket(Bucket="kms-objects")
+    default = s3.put_object(Bucket="kms-objects", Key="default", Body=b"under aws/s3", ServerSideEncryption="aws:kms")
+    managed = kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
+    assert (default["ServerSideEncryption"], default["SSEKMSKeyId"]) == ("aws:kms", managed["Arn"])
+    assert default["ETag"] != f'"{hashlib.md5(b"under aws/s3").hexdigest()}"', "SSE-KMS ETags are not the MD5"
+    assert managed["KeyManager"] == "AWS"
+
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    context = base64.b64encode(json.dumps({"project": "x"}).encode()).decode()
+    put = s3.put_object(Bucket="kms-objects", Key="mine", Body=b"under my key", ServerSideEncryption="aws:kms",
+                        SSEKMSKeyId=key, SSEKMSEncryptionContext=context)
+    assert put["SSEKMSKeyId"] == key
+    got = s3.get_object(Bucket="kms-objects", Key="mine")
+    assert (got["Body"].read(), got["ServerSideEncryption"], got["SSEKMSKeyId"]) == (b"under my key", "aws:kms", key)
+    generated = kms_calls(dev_server, "GenerateDataKey")
+    assert ("GenerateDataKey", {"aws:s3:arn": "arn:aws:s3:::kms-objects/mine", "project": "x"}) in generated
+    assert ("Decrypt", {"aws:s3:arn": "arn:aws:s3:::kms-objects/mine", "project": "x"}) in kms_calls(dev_server,
+                                                                                                      "Decrypt")
+
+    source = tmp_path / "big"
+    source.write_bytes(os.urandom(11 * MIB))
+    s3.upload_file(str(source), "kms-objects", "big", ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key},
+                   Config=TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB))
+    assert s3.get_object(Bucket="kms-objects", Key="big")["Body"].read() == source.read_bytes()
+
+    assert error_of(s3.put_object, Bucket="kms-objects", Key="nokey", Body=b"x", ServerSideEncryption="aws:kms",
+                    SSEKMSKeyId="alias/does-not-exist")[0] == "KMS.NotFoundException"
+    assert error_of(s3.put_object, Bucket="kms-objects", Key="nokey", Body=b"x", SSEKMSKeyId=key)[0] == (
+        "InvalidArgument")
+    kms.disable_key(KeyId=key)
+    assert error_of(s3.get_object, Bucket="kms-objects", Key="mine")[0] == "KMS.DisabledException"
+    assert error_of(s3.put_object, Bucket="kms-objects", Key="nokey", Body=b"x", ServerSideEncryption="aws:kms",
+                    SSEKMSKeyId=key)[0] == "KMS.DisabledException"
+    assert error_of(s3.head_object, Bucket="kms-objects", Key="nokey")[0] == "404", "refused PUTs stored nothing"
+    kms.enable_key(KeyId=key)
+
+    # A caller S3 would let write but KMS would not: refused, and nothing stored.
+    writer = as_user(dev_server, "s3", new_user(dev_server, "kms-less", json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": "arn:aws:s3:::kms-objects/*"}]})))
+    assert status_of(writer.put_object, Bucket="kms-objects", Key="denied", Body=b"x", ServerSideEncryption="aws:kms",
+                     SSEKMSKeyId=key) == (403, "AccessDenied")
+    assert status_of(writer.get_object, Bucket="kms-objects", Key="mine") == (403, "AccessDenied")
+    assert error_of(s3.head_object, Bucket="kms-objects", Key="denied")[0] == "404"
+    writer.put_object(Bucket="kms-objects", Key="sse-s3", Body=b"fine")
+
+    dev_server.stop()
+    assert files_containing(dev_server.data_dir, [b"under my key", b"under aws/s3"]) == []
+
+
+def test_bucket_keys_cut_kms_calls_by_99_percent(dev_server, s3):
+    from concurrent.futures import ThreadPoolExecutor
+    key = dev_server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    s3.create_bucket(Bucket="bucket-keys")
+    s3.put_bucket_encryption(Bucket="bucket-keys", ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+        "BucketKeyEnabled": True}]})
+    count = 10_000
+    client = s3_client(dev_server)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda i: client.put_object(Bucket="bucket-keys", Key=f"o/{i}", Body=b"small"),
+                                range(count)))
+    assert all(r["BucketKeyEnabled"] and r["SSEKMSKeyId"] == key for r in results)
+    assert client.get_object(Bucket="bucket-keys", Key="o/1234")["Body"].read() == b"small"
+    dev_server.stop()
+    generated = kms_calls(dev_server, "GenerateDataKey")
+    assert 1 <= len(generated) <= count // 100, len(generated)
+    assert all(context == {"aws:s3:arn": "arn:aws:s3:::bucket-keys"} for _, context in generated)

@@ -390,6 +390,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
             );
         }
         S3Error::Unavailable => (S::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+        S3Error::Kms { code, .. } => (S::BAD_REQUEST, *code),
     };
     ApiError::new(status, code, e.to_string())
 }

@@ -17,6 +17,7 @@ use keyhaven_s3::objects::{
     self, Conditions, CopyObject, GetObject, ListObjects, ObjectRead, ObjectRecord, PutObject, Stored, Upload,
 };
 use keyhaven_s3::sse_c::{CustomerKey, CustomerKeyHeaders};
+use keyhaven_s3::sse_kms::KmsRequest;
 use keyhaven_s3::{Page, S3Error};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -43,7 +44,12 @@ pub async fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
         ctx,
         ..
     } = call;
+    let calls = ctx.as_ref().map(|c| c.service_calls.clone());
     let answer = execute_with(state, parts, &mut body, &route.operation, ctx, outcome).await;
+    // KMS calls made on the caller's behalf (SSE-KMS), each audited as KMS's own.
+    if let Some(calls) = calls {
+        outcome.service_calls = calls.drain();
+    }
     if let RequestBody::Streamed(stream) = &body
         && !stream.is_finished()
     {
@@ -138,6 +144,10 @@ macro_rules! object_output {
                 .as_ref()
                 .map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string());
             o.sse_customer_key_md5 = customer_key_md5;
+            if let Some((arn, bucket_key, _)) = record.kms() {
+                o.ssekms_key_id = Some(arn.to_string().into());
+                o.bucket_key_enabled = bucket_key.then_some(true);
+            }
         })
     }};
 }
@@ -155,6 +165,40 @@ macro_rules! object_headers {
             metadata: $request.metadata.clone().unwrap_or_default(),
         }
     };
+}
+
+/// The SSE-KMS headers of a request that writes a body.
+macro_rules! kms_request {
+    ($request:expr) => {
+        KmsRequest {
+            key_id: $request.ssekms_key_id.as_ref().map(|k| k.expose().to_string()),
+            context: $request
+                .ssekms_encryption_context
+                .as_ref()
+                .map(|c| c.expose().to_string()),
+            bucket_key: $request.bucket_key_enabled,
+        }
+    };
+}
+
+/// The members a write answers about its encryption, from what was stored.
+macro_rules! encryption_members {
+    ($output:expr, $stored:expr) => {{
+        let (output, stored) = (&mut $output, &$stored);
+        output.server_side_encryption = stored
+            .customer_key_md5
+            .is_none()
+            .then(|| stored.server_side_encryption.clone());
+        output.sse_customer_algorithm = stored
+            .customer_key_md5
+            .as_ref()
+            .map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string());
+        output.sse_customer_key_md5 = stored.customer_key_md5.clone();
+        if let Some((arn, bucket_key, _)) = &stored.kms {
+            output.ssekms_key_id = Some(arn.clone().into());
+            output.bucket_key_enabled = bucket_key.then_some(true);
+        }
+    }};
 }
 
 /// What one call runs with.
@@ -471,6 +515,7 @@ impl Run<'_> {
             key: r.key.as_deref().unwrap_or_default(),
             headers: object_headers!(r),
             server_side_encryption: r.server_side_encryption.as_deref(),
+            kms: kms_request!(r),
             customer_key,
             content_md5: r.content_md5.as_deref(),
             checksum_algorithm: declared.as_ref().map(|(algorithm, _)| *algorithm),
@@ -481,18 +526,11 @@ impl Run<'_> {
         let upload = tokio::task::block_in_place(|| self.s3.begin_put(self.ctx, put)).map_err(s3_error)?;
         let stored = self.receive(upload, body, declared).await?;
         let mut output = wire::PutObjectOutput {
-            e_tag: Some(stored.etag),
-            server_side_encryption: stored
-                .customer_key_md5
-                .is_none()
-                .then_some(stored.server_side_encryption),
-            sse_customer_algorithm: stored
-                .customer_key_md5
-                .as_ref()
-                .map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string()),
-            sse_customer_key_md5: stored.customer_key_md5,
+            e_tag: Some(stored.etag.clone()),
+            ssekms_encryption_context: stored.kms.as_ref().and_then(|(_, _, c)| c.clone()).map(Into::into),
             ..Default::default()
         };
+        encryption_members!(output, stored);
         set_checksum(&mut output, stored.checksum.as_ref());
         Ok(Success::Http(into_response(output.reply(), Body::empty())))
     }
@@ -518,18 +556,10 @@ impl Run<'_> {
         let upload = tokio::task::block_in_place(|| self.s3.begin_part(self.ctx, part)).map_err(s3_error)?;
         let stored = self.receive(upload, body, declared).await?;
         let mut output = wire::UploadPartOutput {
-            e_tag: Some(stored.etag),
-            server_side_encryption: stored
-                .customer_key_md5
-                .is_none()
-                .then_some(stored.server_side_encryption),
-            sse_customer_algorithm: stored
-                .customer_key_md5
-                .as_ref()
-                .map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string()),
-            sse_customer_key_md5: stored.customer_key_md5,
+            e_tag: Some(stored.etag.clone()),
             ..Default::default()
         };
+        encryption_members!(output, stored);
         set_checksum(&mut output, stored.checksum.as_ref());
         Ok(Success::Http(into_response(output.reply(), Body::empty())))
     }
@@ -605,32 +635,25 @@ impl Run<'_> {
                 replace_metadata,
                 headers: object_headers!(r),
                 server_side_encryption: r.server_side_encryption.as_deref(),
+                kms: kms_request!(r),
                 customer_key,
                 checksum_algorithm,
                 keys: self.keys,
             },
         )?;
         let mut result = wire::CopyObjectResult {
-            e_tag: Some(stored.etag),
+            e_tag: Some(stored.etag.clone()),
             last_modified: Some(timestamp(last_modified)),
             checksum_type: stored.checksum.as_ref().map(|_| "FULL_OBJECT".to_string()),
             ..Default::default()
         };
         set_checksum(&mut result, stored.checksum.as_ref());
-        Ok(wire::CopyObjectOutput {
+        let mut output = wire::CopyObjectOutput {
             copy_object_result: Some(result),
-            server_side_encryption: stored
-                .customer_key_md5
-                .is_none()
-                .then_some(stored.server_side_encryption),
-            sse_customer_algorithm: stored
-                .customer_key_md5
-                .as_ref()
-                .map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string()),
-            sse_customer_key_md5: stored.customer_key_md5,
             ..Default::default()
-        }
-        .reply())
+        };
+        encryption_members!(output, stored);
+        Ok(output.reply())
     }
 
     fn create_multipart_upload(&self, r: wire::CreateMultipartUploadRequest) -> Result<Reply, S3Error> {
@@ -656,6 +679,7 @@ impl Run<'_> {
                 key: &key,
                 headers: object_headers!(r),
                 server_side_encryption: r.server_side_encryption.as_deref(),
+                kms: kms_request!(r),
                 customer_key: customer_key.as_ref(),
                 checksum_algorithm,
                 checksum_type: r.checksum_type.as_deref(),

@@ -78,6 +78,7 @@ impl Core {
             root.clone(),
             clock.clone(),
             authz.clone(),
+            kms.clone(),
         ));
         let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), audit.clone()));
         scheduler.register("kms", kms.clone());

@@ -169,9 +169,10 @@ impl S3 {
                         .into(),
                 ));
             }
-            crate::SSE_KMS | crate::SSE_KMS_DSSE => {
+            crate::SSE_KMS => {}
+            crate::SSE_KMS_DSSE => {
                 return Err(S3Error::NotImplemented(
-                    "SSE-KMS default encryption is not served yet.".into(),
+                    "DSSE-KMS default encryption is not served yet.".into(),
                 ));
             }
             _ => return Err(S3Error::MalformedXml),

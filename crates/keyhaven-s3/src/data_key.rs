@@ -21,6 +21,14 @@ impl DataKey {
         Ok(Self(keyhaven_crypto::random_bytes(DATA_KEY_LEN)?))
     }
 
+    /// A data key KMS gave (GenerateDataKey or Decrypt of its ciphertext).
+    pub fn from_kms(plaintext: SecretBytes) -> Result<Self, S3Error> {
+        if plaintext.expose().len() != DATA_KEY_LEN {
+            return Err(S3Error::Internal("KMS gave a data key of the wrong length".into()));
+        }
+        Ok(Self(plaintext))
+    }
+
     /// The key that seals and opens the body's chunks.
     pub fn chunk_key(&self, salt: &[u8; SALT_LEN], identity: &[u8]) -> Result<ChunkKey, S3Error> {
         Ok(ChunkKey::derive(self.0.expose(), salt, identity)?)

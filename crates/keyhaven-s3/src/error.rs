@@ -67,6 +67,9 @@ pub enum S3Error {
     MissingContentLength,
     #[error("Your proposed upload exceeds the maximum allowed size")]
     EntityTooLarge,
+    /// KMS refused an SSE-KMS data key: its code (`KMS.DisabledException`) and message, as S3 passes them on.
+    #[error("{message}")]
+    Kms { code: &'static str, message: String },
     /// A feature S3 has that keyhaven does not serve yet; the message names it.
     #[error("{0}")]
     NotImplemented(String),

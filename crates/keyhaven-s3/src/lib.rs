@@ -1,6 +1,6 @@
 //! Amazon S3 on the kernel: buckets (`buckets`), objects (`objects`) and multipart uploads (`multipart`), every object body sealed chunk by chunk into a
 //! blob (`body`, `object`) under a data key that SSE-S3's service key (`service_key`) or the SSE-C customer's key
-//! (`sse_c`) keeps sealed, with the checksums S3 offers (`checksum`), its ETag (`etag`) and its bucket name rules
+//! (`sse_c`) keeps sealed, or KMS keeps wrapped (`sse_kms`, with S3 Bucket Keys), with the checksums S3 offers (`checksum`), its ETag (`etag`) and its bucket name rules
 //! (`names`). Every operation is authorised here, where the bucket is read.
 
 pub mod body;
@@ -15,6 +15,7 @@ pub mod object;
 pub mod objects;
 pub mod service_key;
 pub mod sse_c;
+pub mod sse_kms;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,7 @@ use keyhaven_crypto::sealing::SealingKey;
 use keyhaven_kernel::authz::{Access, Authorizer, Resource};
 use keyhaven_kernel::clock::Clock;
 use keyhaven_kernel::context::RequestContext;
+use keyhaven_kernel::on_behalf::KeyService;
 use keyhaven_store::{Backend, BlobStore};
 
 pub use error::S3Error;
@@ -49,6 +51,8 @@ pub struct S3 {
     root: Arc<RootKey>,
     clock: Arc<dyn Clock>,
     authz: Arc<Authorizer>,
+    kms: Arc<dyn KeyService>,
+    bucket_keys: sse_kms::BucketKeyCache,
     /// SSE-S3 service keys by scope, opened once: each open is a root-key unseal.
     service_keys: Mutex<HashMap<String, Arc<SealingKey>>>,
 }
@@ -66,6 +70,7 @@ impl S3 {
         root: Arc<RootKey>,
         clock: Arc<dyn Clock>,
         authz: Arc<Authorizer>,
+        kms: Arc<dyn KeyService>,
     ) -> Self {
         Self {
             store,
@@ -73,6 +78,8 @@ impl S3 {
             root,
             clock,
             authz,
+            kms,
+            bucket_keys: sse_kms::BucketKeyCache::default(),
             service_keys: Mutex::new(HashMap::new()),
         }
     }

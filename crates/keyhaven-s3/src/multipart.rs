@@ -14,6 +14,7 @@ use crate::error::{read, transact};
 use crate::etag;
 use crate::objects::{BodyPart, Destination, ObjectHeaders, ObjectRecord, Received, Stored, Upload};
 use crate::sse_c::CustomerKey;
+use crate::sse_kms::KmsRequest;
 use crate::{S3, S3Error};
 
 const RECORD_VERSION: u32 = 1;
@@ -36,6 +37,13 @@ pub struct UploadRecord {
     server_side_encryption: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_key_md5: Option<String>,
+    /// SSE-KMS: the key, context and bucket-key choice every part is sealed under, as the request gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kms_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kms_context: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bucket_key: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum_algorithm: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +89,7 @@ pub struct CreateUpload<'a> {
     pub key: &'a str,
     pub headers: ObjectHeaders,
     pub server_side_encryption: Option<&'a str>,
+    pub kms: KmsRequest,
     pub customer_key: Option<&'a CustomerKey>,
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     /// `x-amz-checksum-type`: `COMPOSITE` or `FULL_OBJECT`.
@@ -148,7 +157,13 @@ impl S3 {
             bucket: create.bucket.into(),
         })?;
         // Settles the encryption as a PUT would, refusing what a PUT refuses, before any part arrives.
-        self.check_encryption(ctx, &bucket, create.server_side_encryption, create.customer_key)?;
+        let kms = self.check_encryption(
+            ctx,
+            &bucket,
+            create.server_side_encryption,
+            create.customer_key,
+            &create.kms,
+        )?;
         let checksum_type = match (create.checksum_type, create.checksum_algorithm) {
             (Some(t @ (COMPOSITE | FULL_OBJECT)), Some(_)) => Some(t.to_string()),
             (Some(_), _) => {
@@ -178,6 +193,9 @@ impl S3 {
             headers: create.headers,
             server_side_encryption: create.server_side_encryption.map(str::to_string),
             customer_key_md5: create.customer_key.map(|c| c.key_md5().to_string()),
+            kms_key_id: create.kms.key_id.clone(),
+            kms_context: create.kms.context.clone(),
+            bucket_key: create.kms.bucket_key,
             checksum_algorithm: create.checksum_algorithm.map(|a| a.name().to_string()),
             checksum_type,
         };
@@ -186,7 +204,7 @@ impl S3 {
         })?;
         Ok(Created {
             upload_id,
-            server_side_encryption: crate::SSE_S3.to_string(),
+            server_side_encryption: if kms { crate::SSE_KMS } else { crate::SSE_S3 }.to_string(),
             customer_key_md5: record.customer_key_md5,
             checksum_algorithm: record.checksum_algorithm,
             checksum_type: record.checksum_type,
@@ -220,12 +238,18 @@ impl S3 {
             }
         }
         let algorithm = upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::named);
+        let kms = KmsRequest {
+            key_id: upload.kms_key_id.clone(),
+            context: upload.kms_context.clone(),
+            bucket_key: upload.bucket_key,
+        };
         let writer = self.body_writer(
             ctx,
             &bucket,
             part.key,
             upload.server_side_encryption.as_deref(),
             part.customer_key.as_ref(),
+            &kms,
             algorithm,
         )?;
         Upload::new(
@@ -271,9 +295,11 @@ impl S3 {
         if let Some(previous) = previous {
             self.discard_blob(&previous.body.blob_id);
         }
+        let kms = record.body.kms.as_ref();
         Ok(Stored {
+            kms: kms.map(|k| (k.key_arn.clone(), k.bucket_key.is_some(), k.context_header())),
             etag: record.etag,
-            server_side_encryption: crate::SSE_S3.to_string(),
+            server_side_encryption: if kms.is_some() { crate::SSE_KMS } else { crate::SSE_S3 }.to_string(),
             customer_key_md5: None,
             checksum: record.checksum,
             size: record.body.size,

@@ -21,6 +21,9 @@ pub enum Protection<'a> {
     SseS3(&'a SealingKey),
     /// SSE-C: under the customer's key, which is not kept.
     SseC(&'a CustomerKey),
+    /// SSE-KMS: a data key KMS gave (or a bucket key), whose KMS ciphertext the object's record keeps; the body's key
+    /// derives from it with the body's own salt and identity.
+    Kms(&'a DataKey),
 }
 
 /// What an object version's record keeps of its body.
@@ -63,9 +66,17 @@ impl BodyWriter {
         protection: Protection<'_>,
         checksum: Option<ChecksumAlgorithm>,
     ) -> Result<Self, S3Error> {
-        let data_key = DataKey::generate()?;
+        let generated;
+        let data_key = match protection {
+            Protection::Kms(given) => given,
+            _ => {
+                generated = DataKey::generate()?;
+                &generated
+            }
+        };
         let salt = new_salt()?;
         let (sealed_data_key, customer_key, etag_kind) = match protection {
+            Protection::Kms(_) => (Vec::new(), None, EtagKind::Opaque),
             Protection::SseS3(service_key) => (data_key.seal(service_key, identity)?, None, EtagKind::Md5),
             Protection::SseC(customer) => {
                 let fingerprint_salt: [u8; FINGERPRINT_SALT_LEN] = keyhaven_crypto::random_array()?;
@@ -115,9 +126,11 @@ impl BodyWriter {
 }
 
 /// The key that opens a stored body's chunks. An SSE-C body opens only with the customer key it was written with
-/// (AccessDenied otherwise, as S3 answers); an SSE-S3 body only with its scope's service key.
+/// (AccessDenied otherwise, as S3 answers); an SSE-S3 body only with its scope's service key; an SSE-KMS body with the
+/// data key KMS opened for it.
 pub fn body_key(stored: &StoredBody, identity: &[u8], protection: Protection<'_>) -> Result<ChunkKey, S3Error> {
     let data_key = match (protection, &stored.customer_key) {
+        (Protection::Kms(given), None) => return given.chunk_key(&stored.salt, identity),
         (Protection::SseS3(service_key), None) => DataKey::open(service_key, identity, &stored.sealed_data_key)?,
         (Protection::SseC(customer), Some((salt, fingerprint))) => {
             customer.check(salt, fingerprint)?;

@@ -17,6 +17,7 @@ use crate::checksum::ChecksumAlgorithm;
 use crate::error::{read, transact};
 use crate::object::{BodyWriter, Protection, StoredBody, body_key};
 use crate::sse_c::{CustomerKey, FINGERPRINT_SALT_LEN};
+use crate::sse_kms::{KmsKeyRecord, KmsRequest};
 use crate::{S3, S3Error};
 
 const RECORD_VERSION: u32 = 1;
@@ -71,11 +72,15 @@ pub(crate) struct BodyPart {
     sealed_data_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) customer_key: Option<CustomerKeyRecord>,
+    /// SSE-KMS: how KMS keeps the body's data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) kms: Option<KmsKeyRecord>,
 }
 
 impl BodyPart {
-    fn new(body: &StoredBody, key_md5: Option<&str>) -> Self {
+    fn new(body: &StoredBody, key_md5: Option<&str>, kms: Option<KmsKeyRecord>) -> Self {
         Self {
+            kms,
             blob_id: body.blob_id.clone(),
             size: body.len,
             salt: hex::encode(body.salt),
@@ -124,18 +129,19 @@ impl BodyPart {
         })
     }
 
-    /// The key that opens this part: the customer's for SSE-C (checked against the part's fingerprint), the bucket's
-    /// service key otherwise. A request that brings a customer key to an SSE-S3 object, or none to an SSE-C one, is
-    /// refused as S3 refuses it.
+    /// The key that opens this part: the customer's for SSE-C (checked against the part's fingerprint), the one KMS
+    /// opens for SSE-KMS, the bucket's service key otherwise. A request that brings a customer key to an object that is
+    /// not SSE-C, or none to an SSE-C one, is refused as S3 refuses it.
     pub(crate) fn open_key(
         &self,
-        bucket: &str,
+        s3: &S3,
+        ctx: &RequestContext,
+        bucket: &BucketRecord,
         key: &str,
         customer: Option<&CustomerKey>,
-        service_key: impl FnOnce() -> Result<std::sync::Arc<keyhaven_crypto::sealing::SealingKey>, S3Error>,
     ) -> Result<ChunkKey, S3Error> {
         let stored = self.stored_body()?;
-        let identity = identity(bucket, key, &self.blob_id);
+        let identity = identity(&bucket.name, key, &self.blob_id);
         match (customer, &self.customer_key) {
             (None, Some(_)) => Err(S3Error::InvalidRequest(
                 "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object."
@@ -145,7 +151,13 @@ impl BodyPart {
                 "The encryption parameters are not applicable to this object.".into(),
             )),
             (Some(customer), Some(_)) => body_key(&stored, &identity, Protection::SseC(customer)),
-            (None, None) => body_key(&stored, &identity, Protection::SseS3(&*service_key()?)),
+            (None, None) => match &self.kms {
+                Some(kms) => {
+                    let data_key = s3.kms_open(ctx, &bucket.name, key, kms)?;
+                    body_key(&stored, &identity, Protection::Kms(&data_key))
+                }
+                None => body_key(&stored, &identity, Protection::SseS3(&*s3.service_key(bucket)?)),
+            },
         }
     }
 }
@@ -181,15 +193,27 @@ impl ObjectRecord {
         Self {
             v: RECORD_VERSION,
             size: parts.iter().map(|p| p.size).sum(),
-            parts,
             etag,
             checksum: None,
             checksum_type: None,
-            server_side_encryption: crate::SSE_S3.to_string(),
+            server_side_encryption: if parts.first().is_some_and(|p| p.kms.is_some()) {
+                crate::SSE_KMS
+            } else {
+                crate::SSE_S3
+            }
+            .to_string(),
             last_modified,
             headers,
             parts_count: None,
+            parts,
         }
+    }
+
+    /// The KMS key ARN, whether a bucket key serves it, and the context the request added (base64 JSON), for an
+    /// SSE-KMS object.
+    pub fn kms(&self) -> Option<(&str, bool, Option<String>)> {
+        let kms = self.parts.first()?.kms.as_ref()?;
+        Some((kms.key_arn.as_str(), kms.bucket_key.is_some(), kms.context_header()))
     }
 
     /// The customer key's MD5 when the object is SSE-C, as responses echo it.
@@ -213,6 +237,7 @@ pub struct PutObject<'a> {
     pub key: &'a str,
     pub headers: ObjectHeaders,
     pub server_side_encryption: Option<&'a str>,
+    pub kms: KmsRequest,
     pub customer_key: Option<CustomerKey>,
     /// `Content-MD5`, base64.
     pub content_md5: Option<&'a str>,
@@ -234,6 +259,7 @@ pub struct Upload {
     pub(crate) customer_key_md5: Option<String>,
     expected_md5: Option<[u8; 16]>,
     received: u64,
+    kms: Option<KmsKeyRecord>,
     pub(crate) destination: Destination,
 }
 
@@ -255,7 +281,7 @@ pub(crate) enum Destination {
 
 impl Upload {
     pub(crate) fn new(
-        writer: BodyWriter,
+        (writer, kms): (BodyWriter, Option<KmsKeyRecord>),
         bucket: &str,
         key: &str,
         customer_key: Option<&CustomerKey>,
@@ -269,6 +295,7 @@ impl Upload {
             customer_key_md5: customer_key.map(|c| c.key_md5().to_string()),
             expected_md5: content_md5.map(decode_md5).transpose()?,
             received: 0,
+            kms,
             destination,
         })
     }
@@ -294,6 +321,8 @@ pub(crate) struct Received {
 pub struct Stored {
     pub etag: String,
     pub server_side_encryption: String,
+    /// SSE-KMS: the key ARN, whether a bucket key serves it, and the context the request added (base64 JSON).
+    pub kms: Option<(String, bool, Option<String>)>,
     pub customer_key_md5: Option<String>,
     pub checksum: Option<(String, String)>,
     pub size: u64,
@@ -380,6 +409,7 @@ pub struct CopyObject<'a> {
     pub replace_metadata: bool,
     pub headers: ObjectHeaders,
     pub server_side_encryption: Option<&'a str>,
+    pub kms: KmsRequest,
     pub customer_key: Option<CustomerKey>,
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     pub keys: &'a [(String, Vec<String>)],
@@ -441,6 +471,7 @@ impl S3 {
             put.key,
             put.server_side_encryption,
             put.customer_key.as_ref(),
+            &put.kms,
             put.checksum_algorithm,
         )?;
         Upload::new(
@@ -465,41 +496,59 @@ impl S3 {
         key: &str,
         server_side_encryption: Option<&str>,
         customer_key: Option<&CustomerKey>,
+        kms: &KmsRequest,
         checksum: Option<ChecksumAlgorithm>,
-    ) -> Result<BodyWriter, S3Error> {
-        self.check_encryption(ctx, bucket, server_side_encryption, customer_key)?;
+    ) -> Result<(BodyWriter, Option<KmsKeyRecord>), S3Error> {
+        let kms_wanted = self.check_encryption(ctx, bucket, server_side_encryption, customer_key, kms)?;
         let blob_id = keyhaven_kernel::ids::unique_id("b", 32)?;
         let identity = identity(&bucket.name, key, &blob_id);
-        let service_key;
-        let protection = match customer_key {
-            Some(customer) => Protection::SseC(customer),
+        let (service_key, kms_key);
+        let (protection, kms_record) = match customer_key {
+            Some(customer) => (Protection::SseC(customer), None),
+            None if kms_wanted => {
+                let data_key = self.kms_data_key(ctx, bucket, key, kms)?;
+                kms_key = data_key.key;
+                (Protection::Kms(&kms_key), Some(data_key.record))
+            }
             None => {
                 service_key = self.service_key(bucket)?;
-                Protection::SseS3(&service_key)
+                (Protection::SseS3(&service_key), None)
             }
         };
-        BodyWriter::begin(&*self.blobs, &blob_id, &identity, protection, checksum)
+        let writer = BodyWriter::begin(&*self.blobs, &blob_id, &identity, protection, checksum)?;
+        Ok((writer, kms_record))
     }
 
-    /// Refuses the encryption a request asks for when S3 would (SSE-C over plain HTTP, an unknown algorithm) or
-    /// keyhaven cannot serve it yet (SSE-KMS).
+    /// Refuses the encryption a request asks for when S3 would (SSE-C over plain HTTP, an unknown algorithm, KMS
+    /// headers without `aws:kms`) or keyhaven cannot serve it yet (DSSE-KMS); answers whether the body is SSE-KMS.
     pub(crate) fn check_encryption(
         &self,
         ctx: &RequestContext,
         bucket: &BucketRecord,
         server_side_encryption: Option<&str>,
         customer_key: Option<&CustomerKey>,
-    ) -> Result<(), S3Error> {
+        kms: &KmsRequest,
+    ) -> Result<bool, S3Error> {
         if customer_key.is_some() && !ctx.secure_transport {
             return Err(S3Error::InvalidRequest(SSE_C_NEEDS_TLS.into()));
+        }
+        if kms.key_id.is_some() && server_side_encryption != Some(crate::SSE_KMS) {
+            return Err(S3Error::InvalidArgument(
+                "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms"
+                    .into(),
+            ));
+        }
+        if customer_key.is_some() {
+            return Ok(false);
         }
         let encryption = match server_side_encryption {
             Some(sse) => sse.to_string(),
             None => bucket.default_encryption().algorithm,
         };
         match encryption.as_str() {
-            crate::SSE_S3 => Ok(()),
-            crate::SSE_KMS | crate::SSE_KMS_DSSE => Err(S3Error::NotImplemented("SSE-KMS is not served yet.".into())),
+            crate::SSE_S3 => Ok(false),
+            crate::SSE_KMS => Ok(true),
+            crate::SSE_KMS_DSSE => Err(S3Error::NotImplemented("DSSE-KMS is not served yet.".into())),
             _ => Err(S3Error::InvalidArgument(
                 "The encryption method specified is not supported".into(),
             )),
@@ -517,6 +566,7 @@ impl S3 {
             customer_key_md5,
             expected_md5,
             destination,
+            kms,
             ..
         } = upload;
         let (body, md5) = writer.finish()?;
@@ -533,7 +583,7 @@ impl S3 {
             return refuse(S3Error::ChecksumMismatch(algorithm.name()));
         }
         let received = Received {
-            part: BodyPart::new(&body, customer_key_md5.as_deref()),
+            part: BodyPart::new(&body, customer_key_md5.as_deref(), kms),
             etag: body.etag.clone(),
             checksum: body.checksum.as_ref().map(|(a, v)| (a.name().to_string(), v.clone())),
         };
@@ -581,6 +631,9 @@ impl S3 {
         })?;
         self.discard_bodies(previous.as_ref());
         Ok(Stored {
+            kms: record
+                .kms()
+                .map(|(arn, bucket_key, context)| (arn.to_string(), bucket_key, context)),
             etag: record.etag,
             server_side_encryption: record.server_side_encryption,
             customer_key_md5: None,
@@ -647,9 +700,7 @@ impl S3 {
         }
         let mut keys = Vec::with_capacity(record.parts.len());
         for part in &record.parts {
-            keys.push(part.open_key(get.bucket, get.key, get.customer_key.as_ref(), || {
-                self.service_key(&bucket)
-            })?);
+            keys.push(part.open_key(self, ctx, &bucket, get.key, get.customer_key.as_ref())?);
         }
         check_conditions(&get.conditions, &record)?;
         let range = match get.range {
@@ -722,6 +773,7 @@ impl S3 {
             copy.key,
             copy.server_side_encryption,
             copy.customer_key.as_ref(),
+            &copy.kms,
             copy.checksum_algorithm,
         )?;
         let headers = if copy.replace_metadata {
