@@ -12,7 +12,7 @@ use crate::buckets::BucketRecord;
 use crate::checksum::{self, ChecksumAlgorithm};
 use crate::error::{read, transact};
 use crate::etag;
-use crate::objects::{BodyPart, Destination, ObjectHeaders, ObjectRecord, Received, Stored, Upload};
+use crate::objects::{BodyPart, Destination, ObjectHeaders, ObjectRecord, Received, Stored, Upload, Wanted};
 use crate::sse_c::CustomerKey;
 use crate::sse_kms::KmsRequest;
 use crate::{S3, S3Error};
@@ -160,9 +160,11 @@ impl S3 {
         let kms = self.check_encryption(
             ctx,
             &bucket,
-            create.server_side_encryption,
-            create.customer_key,
-            &create.kms,
+            Wanted {
+                server_side_encryption: create.server_side_encryption,
+                customer_key: create.customer_key,
+                kms: &create.kms,
+            },
         )?;
         let checksum_type = match (create.checksum_type, create.checksum_algorithm) {
             (Some(t @ (COMPOSITE | FULL_OBJECT)), Some(_)) => Some(t.to_string()),
@@ -243,15 +245,12 @@ impl S3 {
             context: upload.kms_context.clone(),
             bucket_key: upload.bucket_key,
         };
-        let writer = self.body_writer(
-            ctx,
-            &bucket,
-            part.key,
-            upload.server_side_encryption.as_deref(),
-            part.customer_key.as_ref(),
-            &kms,
-            algorithm,
-        )?;
+        let wanted = Wanted {
+            server_side_encryption: upload.server_side_encryption.as_deref(),
+            customer_key: part.customer_key.as_ref(),
+            kms: &kms,
+        };
+        let writer = self.body_writer(ctx, &bucket, part.key, wanted, algorithm)?;
         Upload::new(
             writer,
             part.bucket,

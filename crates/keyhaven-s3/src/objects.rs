@@ -230,6 +230,14 @@ pub(crate) fn identity(bucket: &str, key: &str, blob_id: &str) -> Vec<u8> {
     [bucket.as_bytes(), key.as_bytes(), blob_id.as_bytes()].join(&0u8)
 }
 
+/// The encryption a write asks for: `x-amz-server-side-encryption`, an SSE-C key, and the SSE-KMS headers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wanted<'a> {
+    pub(crate) server_side_encryption: Option<&'a str>,
+    pub(crate) customer_key: Option<&'a CustomerKey>,
+    pub(crate) kms: &'a KmsRequest,
+}
+
 /// A PutObject as the wire hands it over; the body follows through [`Upload::write`].
 #[derive(Debug, Default)]
 pub struct PutObject<'a> {
@@ -465,15 +473,12 @@ impl S3 {
         let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket {
             bucket: put.bucket.into(),
         })?;
-        let writer = self.body_writer(
-            ctx,
-            &bucket,
-            put.key,
-            put.server_side_encryption,
-            put.customer_key.as_ref(),
-            &put.kms,
-            put.checksum_algorithm,
-        )?;
+        let wanted = Wanted {
+            server_side_encryption: put.server_side_encryption,
+            customer_key: put.customer_key.as_ref(),
+            kms: &put.kms,
+        };
+        let writer = self.body_writer(ctx, &bucket, put.key, wanted, put.checksum_algorithm)?;
         Upload::new(
             writer,
             put.bucket,
@@ -494,19 +499,17 @@ impl S3 {
         ctx: &RequestContext,
         bucket: &BucketRecord,
         key: &str,
-        server_side_encryption: Option<&str>,
-        customer_key: Option<&CustomerKey>,
-        kms: &KmsRequest,
+        wanted: Wanted<'_>,
         checksum: Option<ChecksumAlgorithm>,
     ) -> Result<(BodyWriter, Option<KmsKeyRecord>), S3Error> {
-        let kms_wanted = self.check_encryption(ctx, bucket, server_side_encryption, customer_key, kms)?;
+        let kms_wanted = self.check_encryption(ctx, bucket, wanted)?;
         let blob_id = keyhaven_kernel::ids::unique_id("b", 32)?;
         let identity = identity(&bucket.name, key, &blob_id);
         let (service_key, kms_key);
-        let (protection, kms_record) = match customer_key {
+        let (protection, kms_record) = match wanted.customer_key {
             Some(customer) => (Protection::SseC(customer), None),
             None if kms_wanted => {
-                let data_key = self.kms_data_key(ctx, bucket, key, kms)?;
+                let data_key = self.kms_data_key(ctx, bucket, key, wanted.kms)?;
                 kms_key = data_key.key;
                 (Protection::Kms(&kms_key), Some(data_key.record))
             }
@@ -525,10 +528,13 @@ impl S3 {
         &self,
         ctx: &RequestContext,
         bucket: &BucketRecord,
-        server_side_encryption: Option<&str>,
-        customer_key: Option<&CustomerKey>,
-        kms: &KmsRequest,
+        wanted: Wanted<'_>,
     ) -> Result<bool, S3Error> {
+        let Wanted {
+            server_side_encryption,
+            customer_key,
+            kms,
+        } = wanted;
         if customer_key.is_some() && !ctx.secure_transport {
             return Err(S3Error::InvalidRequest(SSE_C_NEEDS_TLS.into()));
         }
@@ -767,15 +773,12 @@ impl S3 {
         let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket {
             bucket: copy.bucket.into(),
         })?;
-        let writer = self.body_writer(
-            ctx,
-            &bucket,
-            copy.key,
-            copy.server_side_encryption,
-            copy.customer_key.as_ref(),
-            &copy.kms,
-            copy.checksum_algorithm,
-        )?;
+        let wanted = Wanted {
+            server_side_encryption: copy.server_side_encryption,
+            customer_key: copy.customer_key.as_ref(),
+            kms: &copy.kms,
+        };
+        let writer = self.body_writer(ctx, &bucket, copy.key, wanted, copy.checksum_algorithm)?;
         let headers = if copy.replace_metadata {
             copy.headers
         } else {

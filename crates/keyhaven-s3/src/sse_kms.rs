@@ -83,9 +83,14 @@ keyhaven_kernel::versioned_record!(BucketKeyRecord, "s3-bucket-key", RECORD_VERS
 /// caller), each until its expiry (unix seconds).
 #[derive(Default)]
 pub(crate) struct BucketKeyCache {
-    current: Mutex<HashMap<(String, String, String), (String, Arc<DataKey>, i64)>>,
-    opened: Mutex<HashMap<(String, String), (Arc<DataKey>, i64)>>,
+    current: Mutex<CurrentBucketKeys>,
+    opened: Mutex<OpenedBucketKeys>,
 }
+
+/// (bucket, KMS key, caller) → (bucket key id, the key, expiry).
+type CurrentBucketKeys = HashMap<(String, String, String), (String, Arc<DataKey>, i64)>;
+/// (bucket key id, caller) → (the key, expiry).
+type OpenedBucketKeys = HashMap<(String, String), (Arc<DataKey>, i64)>;
 
 impl std::fmt::Debug for BucketKeyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
