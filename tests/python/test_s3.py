@@ -519,10 +519,6 @@ def test_sse_kms_objects_are_sealed_by_keys_kms_opens_for_the_caller(dev_server,
     assert put["SSEKMSKeyId"] == key
     got = s3.get_object(Bucket="kms-objects", Key="mine")
     assert (got["Body"].read(), got["ServerSideEncryption"], got["SSEKMSKeyId"]) == (b"under my key", "aws:kms", key)
-    generated = kms_calls(dev_server, "GenerateDataKey")
-    assert ("GenerateDataKey", {"aws:s3:arn": "arn:aws:s3:::kms-objects/mine", "project": "x"}) in generated
-    assert ("Decrypt", {"aws:s3:arn": "arn:aws:s3:::kms-objects/mine", "project": "x"}) in kms_calls(dev_server,
-                                                                                                      "Decrypt")
 
     source = tmp_path / "big"
     source.write_bytes(os.urandom(11 * MIB))
@@ -552,6 +548,10 @@ def test_sse_kms_objects_are_sealed_by_keys_kms_opens_for_the_caller(dev_server,
 
     dev_server.stop()
     assert files_containing(dev_server.data_dir, [b"under my key", b"under aws/s3"]) == []
+    # Reads are audited once the log is flushed, which stopping the server does.
+    mine = {"aws:s3:arn": "arn:aws:s3:::kms-objects/mine", "project": "x"}
+    assert ("GenerateDataKey", mine) in kms_calls(dev_server, "GenerateDataKey")
+    assert ("Decrypt", mine) in kms_calls(dev_server, "Decrypt")
 
 
 def test_bucket_keys_cut_kms_calls_by_99_percent(dev_server, s3):
@@ -572,3 +572,117 @@ def test_bucket_keys_cut_kms_calls_by_99_percent(dev_server, s3):
     generated = kms_calls(dev_server, "GenerateDataKey")
     assert 1 <= len(generated) <= count // 100, len(generated)
     assert all(context == {"aws:s3:arn": "arn:aws:s3:::bucket-keys"} for _, context in generated)
+
+
+def deny_unencrypted_uploads(bucket, key_arn=None):
+    """The seeds' bucket policy: refuse uploads that do not ask for SSE-KMS (and, given a key, for that key)."""
+    statements = [
+        {"Sid": "DenyIncorrectEncryptionHeader", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{bucket}/*",
+         "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}},
+        {"Sid": "DenyUnEncryptedObjectUploads", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{bucket}/*", "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}}},
+    ]
+    if key_arn:
+        statements.append({"Sid": "DenyWrongKey", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+                           "Resource": f"arn:aws:s3:::{bucket}/*",
+                           "Condition": {"StringNotEqualsIfExists": {
+                               "s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}}})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def test_the_seeds_bucket_policies_are_enforced_verbatim(dev_server, s3):
+    kms = dev_server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    other = kms.create_key()["KeyMetadata"]["Arn"]
+    s3.create_bucket(Bucket="enforced")
+    assert error_of(s3.get_bucket_policy, Bucket="enforced")[0] == "NoSuchBucketPolicy"
+    s3.put_bucket_policy(Bucket="enforced", Policy=deny_unencrypted_uploads("enforced", key))
+    assert json.loads(s3.get_bucket_policy(Bucket="enforced")["Policy"])["Statement"][0]["Sid"] == (
+        "DenyIncorrectEncryptionHeader")
+    refused = [{}, {"ServerSideEncryption": "AES256"}, {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": other}]
+    for extra in refused:
+        assert status_of(s3.put_object, Bucket="enforced", Key="k", Body=b"x", **extra) == (403, "AccessDenied"), extra
+    assert s3.list_objects_v2(Bucket="enforced")["KeyCount"] == 0, "refused uploads stored nothing"
+    s3.put_object(Bucket="enforced", Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+    assert s3.get_object(Bucket="enforced", Key="k")["Body"].read() == b"x"
+    assert s3.get_bucket_policy_status(Bucket="enforced")["PolicyStatus"]["IsPublic"] is False
+
+    # The owner's root user can always take a policy away, even one that denies it everything.
+    lockout = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": ["arn:aws:s3:::enforced",
+                                                                            "arn:aws:s3:::enforced/*"]}]})
+    s3.put_bucket_policy(Bucket="enforced", Policy=lockout)
+    assert status_of(s3.get_object, Bucket="enforced", Key="k") == (403, "AccessDenied")
+    s3.delete_bucket_policy(Bucket="enforced")
+    assert s3.get_object(Bucket="enforced", Key="k")["Body"].read() == b"x"
+
+
+def test_secure_transport_policy_refuses_plain_http(keyhaven_factory):
+    policy = lambda bucket: json.dumps({"Version": "2012-10-17", "Statement": [  # noqa: E731
+        {"Sid": "AllowSSLRequestsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
+    plain = keyhaven_factory("--dev")
+    plain_s3 = s3_client(plain)
+    plain_s3.create_bucket(Bucket="tls-only")
+    plain_s3.put_bucket_policy(Bucket="tls-only", Policy=policy("tls-only"))
+    assert status_of(plain_s3.put_object, Bucket="tls-only", Key="k", Body=b"x") == (403, "AccessDenied")
+    assert status_of(plain_s3.list_objects_v2, Bucket="tls-only") == (403, "AccessDenied")
+    secure = keyhaven_factory("--dev", "--tls-self-signed")
+    secure_s3 = s3_client(secure, verify=os.path.join(secure.data_dir, "tls", "cert.pem"))
+    secure_s3.create_bucket(Bucket="tls-only")
+    secure_s3.put_bucket_policy(Bucket="tls-only", Policy=policy("tls-only"))
+    secure_s3.put_object(Bucket="tls-only", Key="k", Body=b"x")
+    assert secure_s3.get_object(Bucket="tls-only", Key="k")["Body"].read() == b"x"
+
+
+def test_bucket_policies_grant_and_deny_iam_users_and_public_access_is_blocked(dev_server, s3):
+    s3.create_bucket(Bucket="shared")
+    s3.put_object(Bucket="shared", Key="doc", Body=b"shared doc")
+    reader_creds = new_user(dev_server, "policy-reader", json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}]}))
+    user_arn = dev_server.client("iam").get_user(UserName="policy-reader")["User"]["Arn"]
+    reader = as_user(dev_server, "s3", reader_creds)
+    assert status_of(reader.get_object, Bucket="shared", Key="doc") == (403, "AccessDenied")
+    grant = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::shared/*"}]}
+    s3.put_bucket_policy(Bucket="shared", Policy=json.dumps(grant))
+    assert reader.get_object(Bucket="shared", Key="doc")["Body"].read() == b"shared doc", "the bucket policy grants"
+    assert status_of(reader.put_object, Bucket="shared", Key="doc", Body=b"no") == (403, "AccessDenied")
+
+    public = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::shared/*"}]}
+    assert status_of(s3.put_bucket_policy, Bucket="shared", Policy=json.dumps(public)) == (403, "AccessDenied")
+    assert json.loads(s3.get_bucket_policy(Bucket="shared")["Policy"]) == grant, "the blocked policy changed nothing"
+    block = s3.get_public_access_block(Bucket="shared")["PublicAccessBlockConfiguration"]
+    assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                     "RestrictPublicBuckets": True}, "new buckets block public access"
+    s3.delete_public_access_block(Bucket="shared")
+    assert error_of(s3.get_public_access_block, Bucket="shared")[0] == "NoSuchPublicAccessBlockConfiguration"
+    s3.put_bucket_policy(Bucket="shared", Policy=json.dumps(public))
+    assert s3.get_bucket_policy_status(Bucket="shared")["PolicyStatus"]["IsPublic"] is True
+
+    for bad, message in [("not json", "first byte"), (json.dumps({"Statement": []}), None),
+                         (json.dumps({"Version": "2012-10-17", "Statement": [
+                             {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt",
+                              "Resource": "arn:aws:s3:::shared/*"}]}), "invalid action"),
+                         (json.dumps({"Version": "2012-10-17", "Statement": [
+                             {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                              "Resource": "arn:aws:s3:::other-bucket/*"}]}), "invalid resource"),
+                         (json.dumps({"Version": "2012-10-17", "Statement": [
+                             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::shared/*"}]}),
+                          "Principal")]:
+        code, text = error_of(s3.put_bucket_policy, Bucket="shared", Policy=bad)
+        assert code == "MalformedPolicy" and (message is None or message in text), (bad, text)
+    assert s3.get_bucket_policy_status(Bucket="shared")["PolicyStatus"]["IsPublic"] is True, "unchanged"
+
+    assert s3.get_bucket_ownership_controls(Bucket="shared")["OwnershipControls"]["Rules"] == [
+        {"ObjectOwnership": "BucketOwnerEnforced"}]
+    s3.put_bucket_ownership_controls(Bucket="shared", OwnershipControls={"Rules": [
+        {"ObjectOwnership": "BucketOwnerPreferred"}]})
+    assert s3.get_bucket_ownership_controls(Bucket="shared")["OwnershipControls"]["Rules"] == [
+        {"ObjectOwnership": "BucketOwnerPreferred"}]
+    s3.delete_bucket_ownership_controls(Bucket="shared")
+    assert error_of(s3.get_bucket_ownership_controls, Bucket="shared")[0] == "OwnershipControlsNotFoundError"

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use keyhaven_kernel::authz::table;
 use keyhaven_kernel::context::RequestContext;
-use keyhaven_s3::buckets::{BucketRecord, DefaultEncryption, US_EAST_1};
+use keyhaven_s3::buckets::{BucketRecord, DefaultEncryption, PublicAccessBlock, US_EAST_1};
 use keyhaven_s3::checksum::ChecksumAlgorithm;
 use keyhaven_s3::multipart::{CompletedPart, CreateUpload, PartsPage, UploadPart};
 use keyhaven_s3::objects::{
@@ -305,6 +305,74 @@ impl Run<'_> {
             wire::Request::DeleteBucketTagging(r) => {
                 s3.delete_bucket_tagging(ctx, &r.bucket.unwrap_or_default())?;
                 wire::DeleteBucketTaggingOutput::default().reply()
+            }
+            wire::Request::PutBucketPolicy(r) => {
+                let policy = r.policy.ok_or(S3Error::MalformedPolicy("Missing required field Statement".into()))?;
+                s3.put_bucket_policy(ctx, &r.bucket.unwrap_or_default(), &policy)?;
+                wire::PutBucketPolicyOutput::default().reply()
+            }
+            wire::Request::GetBucketPolicy(r) => wire::GetBucketPolicyOutput {
+                policy: Some(s3.get_bucket_policy(ctx, &r.bucket.unwrap_or_default())?),
+            }
+            .reply(),
+            wire::Request::DeleteBucketPolicy(r) => {
+                s3.delete_bucket_policy(ctx, &r.bucket.unwrap_or_default())?;
+                wire::DeleteBucketPolicyOutput::default().reply()
+            }
+            wire::Request::GetBucketPolicyStatus(r) => wire::GetBucketPolicyStatusOutput {
+                policy_status: Some(wire::PolicyStatus {
+                    is_public: Some(s3.get_bucket_policy_status(ctx, &r.bucket.unwrap_or_default())?),
+                }),
+            }
+            .reply(),
+            wire::Request::PutPublicAccessBlock(r) => {
+                let c = r.public_access_block_configuration.ok_or(S3Error::MalformedXml)?;
+                let block = PublicAccessBlock {
+                    block_public_acls: c.block_public_acls.unwrap_or(false),
+                    ignore_public_acls: c.ignore_public_acls.unwrap_or(false),
+                    block_public_policy: c.block_public_policy.unwrap_or(false),
+                    restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
+                };
+                s3.put_public_access_block(ctx, &r.bucket.unwrap_or_default(), block)?;
+                wire::PutPublicAccessBlockOutput::default().reply()
+            }
+            wire::Request::GetPublicAccessBlock(r) => {
+                let block = s3.get_public_access_block(ctx, &r.bucket.unwrap_or_default())?;
+                wire::GetPublicAccessBlockOutput {
+                    public_access_block_configuration: Some(wire::PublicAccessBlockConfiguration {
+                        block_public_acls: Some(block.block_public_acls),
+                        ignore_public_acls: Some(block.ignore_public_acls),
+                        block_public_policy: Some(block.block_public_policy),
+                        restrict_public_buckets: Some(block.restrict_public_buckets),
+                    }),
+                }
+                .reply()
+            }
+            wire::Request::DeletePublicAccessBlock(r) => {
+                s3.delete_public_access_block(ctx, &r.bucket.unwrap_or_default())?;
+                wire::DeletePublicAccessBlockOutput::default().reply()
+            }
+            wire::Request::PutBucketOwnershipControls(r) => {
+                let ownership = r
+                    .ownership_controls
+                    .and_then(|c| c.rules)
+                    .and_then(|rules| rules.into_iter().next())
+                    .and_then(|rule| rule.object_ownership)
+                    .ok_or(S3Error::MalformedXml)?;
+                s3.put_ownership_controls(ctx, &r.bucket.unwrap_or_default(), &ownership)?;
+                wire::PutBucketOwnershipControlsOutput::default().reply()
+            }
+            wire::Request::GetBucketOwnershipControls(r) => wire::GetBucketOwnershipControlsOutput {
+                ownership_controls: Some(wire::OwnershipControls {
+                    rules: Some(vec![wire::OwnershipControlsRule {
+                        object_ownership: Some(s3.get_ownership_controls(ctx, &r.bucket.unwrap_or_default())?),
+                    }]),
+                }),
+            }
+            .reply(),
+            wire::Request::DeleteBucketOwnershipControls(r) => {
+                s3.delete_ownership_controls(ctx, &r.bucket.unwrap_or_default())?;
+                wire::DeleteBucketOwnershipControlsOutput::default().reply()
             }
             wire::Request::DeleteObject(r) => {
                 s3.delete_object(

@@ -3,6 +3,7 @@
 
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_kernel::records;
+use keyhaven_policy::{PolicyDocument, PolicyKind};
 use serde::{Deserialize, Serialize};
 
 use crate::S3Error;
@@ -42,6 +43,32 @@ pub struct BucketRecord {
     pub encryption: Option<DefaultEncryption>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// The bucket policy, as put.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_access_block: Option<PublicAccessBlock>,
+    /// `BucketOwnerEnforced` (the default since 2023), `BucketOwnerPreferred` or `ObjectWriter`; `None` once
+    /// deleted (written as `null`, since an absent field reads as the default).
+    #[serde(default = "bucket_owner_enforced")]
+    pub object_ownership: Option<String>,
+}
+
+fn bucket_owner_enforced() -> Option<String> {
+    Some(BUCKET_OWNER_ENFORCED.to_string())
+}
+
+/// The ACL-disabling object ownership every new bucket gets.
+pub const BUCKET_OWNER_ENFORCED: &str = "BucketOwnerEnforced";
+const OWNERSHIPS: &[&str] = &[BUCKET_OWNER_ENFORCED, "BucketOwnerPreferred", "ObjectWriter"];
+
+/// A bucket's Block Public Access settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
 }
 
 keyhaven_kernel::versioned_record!(BucketRecord, "s3-bucket", RECORD_VERSION);
@@ -91,6 +118,15 @@ impl S3 {
             created: self.now_millis(),
             encryption: None,
             tags: Vec::new(),
+            policy: None,
+            // New buckets block public access, as S3's have since April 2023.
+            public_access_block: Some(PublicAccessBlock {
+                block_public_acls: true,
+                ignore_public_acls: true,
+                block_public_policy: true,
+                restrict_public_buckets: true,
+            }),
+            object_ownership: bucket_owner_enforced(),
         };
         transact(&*self.store, |tx| {
             match records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)? {
@@ -219,15 +255,129 @@ impl S3 {
         })
     }
 
+    /// PutBucketPolicy: a resource policy naming principals, S3 actions and this bucket's resources. Refused when Block
+    /// Public Access blocks public policies and this one is public. The bucket owner's root user may always manage
+    /// the policy, so a policy cannot lock the account out of its own bucket.
+    pub fn put_bucket_policy(&self, ctx: &RequestContext, name: &str, policy: &str) -> Result<(), S3Error> {
+        self.policy_admin(ctx, "s3:PutBucketPolicy", name)?;
+        let document = parse_bucket_policy(name, policy)?;
+        let bucket = self.bucket(name)?.ok_or_else(|| S3Error::NoSuchBucket { bucket: name.into() })?;
+        if bucket.public_access_block.is_some_and(|b| b.block_public_policy) && document.grants_public_access() {
+            return Err(S3Error::AccessDenied(
+                "User is not authorized to perform this action because public policies are blocked by the BlockPublicPolicy block public access setting."
+                    .into(),
+            ));
+        }
+        self.change_bucket(name, |bucket| {
+            bucket.policy = Some(policy.to_string());
+            Ok(())
+        })
+    }
+
+    pub fn get_bucket_policy(&self, ctx: &RequestContext, name: &str) -> Result<String, S3Error> {
+        self.policy_admin(ctx, "s3:GetBucketPolicy", name)?
+            .policy
+            .ok_or(S3Error::NoSuchBucketPolicy)
+    }
+
+    pub fn delete_bucket_policy(&self, ctx: &RequestContext, name: &str) -> Result<(), S3Error> {
+        self.policy_admin(ctx, "s3:DeleteBucketPolicy", name)?;
+        self.change_bucket(name, |bucket| {
+            bucket.policy = None;
+            Ok(())
+        })
+    }
+
+    /// GetBucketPolicyStatus: whether the bucket policy makes the bucket public.
+    pub fn get_bucket_policy_status(&self, ctx: &RequestContext, name: &str) -> Result<bool, S3Error> {
+        let bucket = self.authorized_bucket(ctx, "s3:GetBucketPolicyStatus", name)?;
+        let policy = bucket.policy.as_deref().ok_or(S3Error::NoSuchBucketPolicy)?;
+        Ok(parse_bucket_policy(name, policy)?.grants_public_access())
+    }
+
+    pub fn get_public_access_block(&self, ctx: &RequestContext, name: &str) -> Result<PublicAccessBlock, S3Error> {
+        self.authorized_bucket(ctx, "s3:GetBucketPublicAccessBlock", name)?
+            .public_access_block
+            .ok_or(S3Error::NoSuchPublicAccessBlockConfiguration)
+    }
+
+    pub fn put_public_access_block(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        block: PublicAccessBlock,
+    ) -> Result<(), S3Error> {
+        self.update_bucket(ctx, "s3:PutBucketPublicAccessBlock", name, |bucket| {
+            bucket.public_access_block = Some(block);
+            Ok(())
+        })
+    }
+
+    pub fn delete_public_access_block(&self, ctx: &RequestContext, name: &str) -> Result<(), S3Error> {
+        self.update_bucket(ctx, "s3:PutBucketPublicAccessBlock", name, |bucket| {
+            bucket.public_access_block = None;
+            Ok(())
+        })
+    }
+
+    pub fn get_ownership_controls(&self, ctx: &RequestContext, name: &str) -> Result<String, S3Error> {
+        self.authorized_bucket(ctx, "s3:GetBucketOwnershipControls", name)?
+            .object_ownership
+            .ok_or(S3Error::OwnershipControlsNotFound)
+    }
+
+    pub fn put_ownership_controls(&self, ctx: &RequestContext, name: &str, ownership: &str) -> Result<(), S3Error> {
+        if !OWNERSHIPS.contains(&ownership) {
+            return Err(S3Error::MalformedXml);
+        }
+        self.update_bucket(ctx, "s3:PutBucketOwnershipControls", name, |bucket| {
+            bucket.object_ownership = Some(ownership.to_string());
+            Ok(())
+        })
+    }
+
+    pub fn delete_ownership_controls(&self, ctx: &RequestContext, name: &str) -> Result<(), S3Error> {
+        self.update_bucket(ctx, "s3:PutBucketOwnershipControls", name, |bucket| {
+            bucket.object_ownership = None;
+            Ok(())
+        })
+    }
+
+    /// Authorises managing a bucket's policy: only callers of the owner's account (S3 answers others
+    /// MethodNotAllowed), and the owner's root user whatever the policy says.
+    fn policy_admin(&self, ctx: &RequestContext, action: &str, name: &str) -> Result<BucketRecord, S3Error> {
+        let bucket = self.bucket(name)?;
+        let owner_root = bucket.as_ref().is_some_and(|b| {
+            b.account == ctx.account_id() && ctx.principal.kind == keyhaven_kernel::context::PrincipalKind::Root
+        });
+        if !owner_root {
+            self.authorize(ctx, action, name, None, bucket.as_ref(), &[])?;
+        }
+        let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket { bucket: name.into() })?;
+        if bucket.account != ctx.account_id() {
+            return Err(S3Error::MethodNotAllowed);
+        }
+        Ok(bucket)
+    }
+
     /// Authorises `action` on a bucket and changes its record in one transaction.
     fn update_bucket(
         &self,
         ctx: &RequestContext,
         action: &str,
         name: &str,
-        mut change: impl FnMut(&mut BucketRecord) -> Result<(), S3Error>,
+        change: impl FnMut(&mut BucketRecord) -> Result<(), S3Error>,
     ) -> Result<(), S3Error> {
         self.authorized_bucket(ctx, action, name)?;
+        self.change_bucket(name, change)
+    }
+
+    /// Changes a bucket's record in one transaction.
+    fn change_bucket(
+        &self,
+        name: &str,
+        mut change: impl FnMut(&mut BucketRecord) -> Result<(), S3Error>,
+    ) -> Result<(), S3Error> {
         transact(&*self.store, |tx| {
             let mut bucket = records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)?
                 .ok_or_else(|| S3Error::NoSuchBucket { bucket: name.into() })?;
@@ -242,6 +392,49 @@ impl S3 {
             Ok(records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)?)
         })
     }
+}
+
+/// A bucket policy as S3 takes it: a resource policy (principals required) whose actions are S3's and whose
+/// resources are this bucket or its objects.
+pub(crate) fn parse_bucket_policy(bucket: &str, policy: &str) -> Result<PolicyDocument, S3Error> {
+    if !policy.trim_start().starts_with('{') {
+        return Err(S3Error::MalformedPolicy(
+            "Policies must be valid JSON and the first byte must be '{'".into(),
+        ));
+    }
+    let document = PolicyDocument::parse_as(policy, PolicyKind::Resource)
+        .map_err(|e| S3Error::MalformedPolicy(e.to_string()))?;
+    if document.statements().is_empty() {
+        return Err(S3Error::MalformedPolicy("Could not parse the policy: Statement is empty!".into()));
+    }
+    // What S3 adds to the policy grammar: its own actions, and resources of this bucket only.
+    let arn = bucket_arn(bucket);
+    let value: serde_json::Value = serde_json::from_str(policy).map_err(|_| S3Error::MalformedXml)?;
+    let statements = match &value["Statement"] {
+        serde_json::Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    let names = |element: &serde_json::Value| -> Vec<String> {
+        match element {
+            serde_json::Value::String(one) => vec![one.clone()],
+            serde_json::Value::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        }
+    };
+    for statement in statements {
+        let actions = [names(&statement["Action"]), names(&statement["NotAction"])].concat();
+        if !actions.iter().all(|a| a == "*" || a.to_ascii_lowercase().starts_with("s3:")) {
+            return Err(S3Error::MalformedPolicy("Policy has invalid action".into()));
+        }
+        let resources = [names(&statement["Resource"]), names(&statement["NotResource"])].concat();
+        let in_bucket = |r: &String| {
+            r == &arn || r.starts_with(&format!("{arn}/")) || (r.ends_with('*') && arn.starts_with(r.trim_end_matches('*')))
+        };
+        if !resources.iter().all(in_bucket) {
+            return Err(S3Error::MalformedPolicy("Policy has invalid resource".into()));
+        }
+    }
+    Ok(document)
 }
 
 /// S3's tag rules: at most 50, keys 1–128 and values 0–256 characters, keys unique.

@@ -70,6 +70,17 @@ pub enum S3Error {
     /// KMS refused an SSE-KMS data key: its code (`KMS.DisabledException`) and message, as S3 passes them on.
     #[error("{message}")]
     Kms { code: &'static str, message: String },
+    #[error("{0}")]
+    MalformedPolicy(String),
+    #[error("The bucket policy does not exist")]
+    NoSuchBucketPolicy,
+    #[error("The public access block configuration was not found")]
+    NoSuchPublicAccessBlockConfiguration,
+    #[error("The bucket ownership controls were not found")]
+    OwnershipControlsNotFound,
+    /// A caller outside the bucket owner's account managing its policy.
+    #[error("The specified method is not allowed against this resource.")]
+    MethodNotAllowed,
     /// A feature S3 has that keyhaven does not serve yet; the message names it.
     #[error("{0}")]
     NotImplemented(String),

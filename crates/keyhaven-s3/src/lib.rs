@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
 
 use keyhaven_crypto::RootKey;
 use keyhaven_crypto::sealing::SealingKey;
-use keyhaven_kernel::authz::{Access, Authorizer, Resource};
+use keyhaven_kernel::authz::{Access, Authorizer, Resource, ResourcePolicy};
+use keyhaven_policy::{PolicyDocument, ResourceRules};
 use keyhaven_kernel::clock::Clock;
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_kernel::on_behalf::KeyService;
@@ -53,6 +54,8 @@ pub struct S3 {
     authz: Arc<Authorizer>,
     kms: Arc<dyn KeyService>,
     bucket_keys: sse_kms::BucketKeyCache,
+    /// Parsed bucket policies by bucket, with the text they were parsed from.
+    policies: Mutex<HashMap<String, (String, Arc<PolicyDocument>)>>,
     /// SSE-S3 service keys by scope, opened once: each open is a root-key unseal.
     service_keys: Mutex<HashMap<String, Arc<SealingKey>>>,
 }
@@ -80,6 +83,7 @@ impl S3 {
             authz,
             kms,
             bucket_keys: sse_kms::BucketKeyCache::default(),
+            policies: Mutex::new(HashMap::new()),
             service_keys: Mutex::new(HashMap::new()),
         }
     }
@@ -105,7 +109,28 @@ impl S3 {
             None => bucket_arn(bucket),
         };
         let account = record.map_or_else(|| ctx.account_id(), |b| b.account.as_str());
-        let resource = [Resource::new(&arn, account)];
+        let document = match record {
+            Some(bucket) => self.bucket_policy(bucket)?,
+            None => None,
+        };
+        // Block Public Access's RestrictPublicBuckets: a public policy reaches only the owner's own account.
+        let restricted = record.is_some_and(|b| {
+            b.public_access_block.is_some_and(|block| block.restrict_public_buckets)
+                && ctx.account_id() != b.account
+        });
+        let bucket_resource = bucket_arn(bucket);
+        let policy = document
+            .as_deref()
+            .filter(|d| !(restricted && d.grants_public_access()))
+            .map(|document| ResourcePolicy {
+                id: &bucket_resource,
+                document,
+                rules: ResourceRules::Standard,
+            });
+        let resource = [Resource {
+            policy,
+            ..Resource::new(&arn, account)
+        }];
         self.authz.check(
             ctx,
             &Access {
@@ -115,6 +140,25 @@ impl S3 {
             },
         )?;
         Ok(())
+    }
+
+    /// A bucket's policy, parsed once per text.
+    fn bucket_policy(&self, bucket: &BucketRecord) -> Result<Option<Arc<PolicyDocument>>, S3Error> {
+        let Some(text) = &bucket.policy else {
+            return Ok(None);
+        };
+        let mut cache = self
+            .policies
+            .lock()
+            .map_err(|_| S3Error::Internal("bucket policy cache".into()))?;
+        if let Some((cached_text, document)) = cache.get(&bucket.name)
+            && cached_text == text
+        {
+            return Ok(Some(document.clone()));
+        }
+        let document = Arc::new(buckets::parse_bucket_policy(&bucket.name, text)?);
+        cache.insert(bucket.name.clone(), (text.clone(), document.clone()));
+        Ok(Some(document))
     }
 
     /// The bucket `name` once `action` is authorised on it: AccessDenied before NoSuchBucket, so that a caller without

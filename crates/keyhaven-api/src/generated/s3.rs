@@ -136,6 +136,9 @@ pub const PAYLOAD_OPERATIONS: &[&str] = &[
     "CreateBucket",
     "PutBucketEncryption",
     "PutBucketTagging",
+    "PutBucketPolicy",
+    "PutPublicAccessBlock",
+    "PutBucketOwnershipControls",
     "DeleteObjects",
     "CompleteMultipartUpload",
 ];
@@ -155,6 +158,16 @@ pub enum Request {
     GetBucketTagging(GetBucketTaggingRequest),
     PutBucketTagging(PutBucketTaggingRequest),
     DeleteBucketTagging(DeleteBucketTaggingRequest),
+    PutBucketPolicy(PutBucketPolicyRequest),
+    GetBucketPolicy(GetBucketPolicyRequest),
+    DeleteBucketPolicy(DeleteBucketPolicyRequest),
+    GetBucketPolicyStatus(GetBucketPolicyStatusRequest),
+    PutPublicAccessBlock(PutPublicAccessBlockRequest),
+    GetPublicAccessBlock(GetPublicAccessBlockRequest),
+    DeletePublicAccessBlock(DeletePublicAccessBlockRequest),
+    PutBucketOwnershipControls(PutBucketOwnershipControlsRequest),
+    GetBucketOwnershipControls(GetBucketOwnershipControlsRequest),
+    DeleteBucketOwnershipControls(DeleteBucketOwnershipControlsRequest),
     PutObject(PutObjectRequest),
     GetObject(GetObjectRequest),
     HeadObject(HeadObjectRequest),
@@ -187,6 +200,24 @@ impl Request {
             "GetBucketTagging" => Request::GetBucketTagging(GetBucketTaggingRequest::decode(http)?),
             "PutBucketTagging" => Request::PutBucketTagging(PutBucketTaggingRequest::decode(http)?),
             "DeleteBucketTagging" => Request::DeleteBucketTagging(DeleteBucketTaggingRequest::decode(http)?),
+            "PutBucketPolicy" => Request::PutBucketPolicy(PutBucketPolicyRequest::decode(http)?),
+            "GetBucketPolicy" => Request::GetBucketPolicy(GetBucketPolicyRequest::decode(http)?),
+            "DeleteBucketPolicy" => Request::DeleteBucketPolicy(DeleteBucketPolicyRequest::decode(http)?),
+            "GetBucketPolicyStatus" => Request::GetBucketPolicyStatus(GetBucketPolicyStatusRequest::decode(http)?),
+            "PutPublicAccessBlock" => Request::PutPublicAccessBlock(PutPublicAccessBlockRequest::decode(http)?),
+            "GetPublicAccessBlock" => Request::GetPublicAccessBlock(GetPublicAccessBlockRequest::decode(http)?),
+            "DeletePublicAccessBlock" => {
+                Request::DeletePublicAccessBlock(DeletePublicAccessBlockRequest::decode(http)?)
+            }
+            "PutBucketOwnershipControls" => {
+                Request::PutBucketOwnershipControls(PutBucketOwnershipControlsRequest::decode(http)?)
+            }
+            "GetBucketOwnershipControls" => {
+                Request::GetBucketOwnershipControls(GetBucketOwnershipControlsRequest::decode(http)?)
+            }
+            "DeleteBucketOwnershipControls" => {
+                Request::DeleteBucketOwnershipControls(DeleteBucketOwnershipControlsRequest::decode(http)?)
+            }
             "PutObject" => Request::PutObject(PutObjectRequest::decode(http)?),
             "GetObject" => Request::GetObject(GetObjectRequest::decode(http)?),
             "HeadObject" => Request::HeadObject(HeadObjectRequest::decode(http)?),
@@ -221,6 +252,16 @@ impl Request {
             Request::GetBucketTagging(_) => "GetBucketTagging",
             Request::PutBucketTagging(_) => "PutBucketTagging",
             Request::DeleteBucketTagging(_) => "DeleteBucketTagging",
+            Request::PutBucketPolicy(_) => "PutBucketPolicy",
+            Request::GetBucketPolicy(_) => "GetBucketPolicy",
+            Request::DeleteBucketPolicy(_) => "DeleteBucketPolicy",
+            Request::GetBucketPolicyStatus(_) => "GetBucketPolicyStatus",
+            Request::PutPublicAccessBlock(_) => "PutPublicAccessBlock",
+            Request::GetPublicAccessBlock(_) => "GetPublicAccessBlock",
+            Request::DeletePublicAccessBlock(_) => "DeletePublicAccessBlock",
+            Request::PutBucketOwnershipControls(_) => "PutBucketOwnershipControls",
+            Request::GetBucketOwnershipControls(_) => "GetBucketOwnershipControls",
+            Request::DeleteBucketOwnershipControls(_) => "DeleteBucketOwnershipControls",
             Request::PutObject(_) => "PutObject",
             Request::GetObject(_) => "GetObject",
             Request::HeadObject(_) => "HeadObject",
@@ -254,6 +295,16 @@ impl Request {
             Request::GetBucketTagging(r) => r.audit_parameters(),
             Request::PutBucketTagging(r) => r.audit_parameters(),
             Request::DeleteBucketTagging(r) => r.audit_parameters(),
+            Request::PutBucketPolicy(r) => r.audit_parameters(),
+            Request::GetBucketPolicy(r) => r.audit_parameters(),
+            Request::DeleteBucketPolicy(r) => r.audit_parameters(),
+            Request::GetBucketPolicyStatus(r) => r.audit_parameters(),
+            Request::PutPublicAccessBlock(r) => r.audit_parameters(),
+            Request::GetPublicAccessBlock(r) => r.audit_parameters(),
+            Request::DeletePublicAccessBlock(r) => r.audit_parameters(),
+            Request::PutBucketOwnershipControls(r) => r.audit_parameters(),
+            Request::GetBucketOwnershipControls(r) => r.audit_parameters(),
+            Request::DeleteBucketOwnershipControls(r) => r.audit_parameters(),
             Request::PutObject(r) => r.audit_parameters(),
             Request::GetObject(r) => r.audit_parameters(),
             Request::HeadObject(r) => r.audit_parameters(),
@@ -569,6 +620,256 @@ pub struct DeleteBucketTaggingRequest {
 }
 
 impl DeleteBucketTaggingRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketPolicyRequest {
+    pub bucket: Option<String>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub confirm_remove_self_bucket_access: Option<bool>,
+    pub policy: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutBucketPolicyRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            confirm_remove_self_bucket_access: http.header("x-amz-confirm-remove-self-bucket-access")?,
+            policy: http.text_payload()?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketPolicyRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketPolicyRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketPolicyRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl DeleteBucketPolicyRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketPolicyStatusRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketPolicyStatusRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutPublicAccessBlockRequest {
+    pub bucket: Option<String>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub public_access_block_configuration: Option<PublicAccessBlockConfiguration>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutPublicAccessBlockRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            public_access_block_configuration: http.xml_payload()?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetPublicAccessBlockRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetPublicAccessBlockRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeletePublicAccessBlockRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl DeletePublicAccessBlockRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketOwnershipControlsRequest {
+    pub bucket: Option<String>,
+    pub content_md5: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub ownership_controls: Option<OwnershipControls>,
+    pub checksum_algorithm: Option<String>,
+}
+
+impl PutBucketOwnershipControlsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            content_md5: http.header("Content-MD5")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            ownership_controls: http.xml_payload()?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketOwnershipControlsRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketOwnershipControlsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketOwnershipControlsRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl DeleteBucketOwnershipControlsRequest {
     pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
         let _ = http;
         Ok(Self {
@@ -1642,6 +1943,142 @@ impl PutBucketTaggingOutput {
 pub struct DeleteBucketTaggingOutput {}
 
 impl DeleteBucketTaggingOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketPolicyOutput {}
+
+impl PutBucketPolicyOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketPolicyOutput {
+    pub policy: Option<String>,
+}
+
+impl GetBucketPolicyOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.text_payload(&self.policy);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketPolicyOutput {}
+
+impl DeleteBucketPolicyOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketPolicyStatusOutput {
+    pub policy_status: Option<PolicyStatus>,
+}
+
+impl GetBucketPolicyStatusOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.xml_payload("PolicyStatus", XML_NAMESPACE, &self.policy_status);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutPublicAccessBlockOutput {}
+
+impl PutPublicAccessBlockOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetPublicAccessBlockOutput {
+    pub public_access_block_configuration: Option<PublicAccessBlockConfiguration>,
+}
+
+impl GetPublicAccessBlockOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.xml_payload(
+            "PublicAccessBlockConfiguration",
+            XML_NAMESPACE,
+            &self.public_access_block_configuration,
+        );
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeletePublicAccessBlockOutput {}
+
+impl DeletePublicAccessBlockOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketOwnershipControlsOutput {}
+
+impl PutBucketOwnershipControlsOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketOwnershipControlsOutput {
+    pub ownership_controls: Option<OwnershipControls>,
+}
+
+impl GetBucketOwnershipControlsOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.xml_payload("OwnershipControls", XML_NAMESPACE, &self.ownership_controls);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketOwnershipControlsOutput {}
+
+impl DeleteBucketOwnershipControlsOutput {
     /// The status, headers and XML body of the answer.
     pub fn reply(&self) -> Reply {
         #[allow(unused_mut)]
@@ -2781,6 +3218,60 @@ impl ToXml for Owner {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct OwnershipControls {
+    pub rules: Option<Vec<OwnershipControlsRule>>,
+}
+
+impl FromXml for OwnershipControls {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Rule" => crate::rest_xml::push(&mut out.rules, child)?,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for OwnershipControls {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_flattened(xml, "Rule", &self.rules);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct OwnershipControlsRule {
+    pub object_ownership: Option<String>,
+}
+
+impl FromXml for OwnershipControlsRule {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "ObjectOwnership" => out.object_ownership = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for OwnershipControlsRule {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "ObjectOwnership", &self.object_ownership);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct Part {
     pub part_number: Option<i32>,
     pub last_modified: Option<Timestamp>,
@@ -2815,6 +3306,55 @@ impl ToXml for Part {
         crate::rest_xml::write_member(xml, "ChecksumXXHASH64", &self.checksum_xxhash64);
         crate::rest_xml::write_member(xml, "ChecksumXXHASH3", &self.checksum_xxhash3);
         crate::rest_xml::write_member(xml, "ChecksumXXHASH128", &self.checksum_xxhash128);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PolicyStatus {
+    pub is_public: Option<bool>,
+}
+
+impl ToXml for PolicyStatus {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "IsPublic", &self.is_public);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PublicAccessBlockConfiguration {
+    pub block_public_acls: Option<bool>,
+    pub ignore_public_acls: Option<bool>,
+    pub block_public_policy: Option<bool>,
+    pub restrict_public_buckets: Option<bool>,
+}
+
+impl FromXml for PublicAccessBlockConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "BlockPublicAcls" => out.block_public_acls = Some(FromXml::from_xml(child)?),
+                "IgnorePublicAcls" => out.ignore_public_acls = Some(FromXml::from_xml(child)?),
+                "BlockPublicPolicy" => out.block_public_policy = Some(FromXml::from_xml(child)?),
+                "RestrictPublicBuckets" => out.restrict_public_buckets = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for PublicAccessBlockConfiguration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "BlockPublicAcls", &self.block_public_acls);
+        crate::rest_xml::write_member(xml, "IgnorePublicAcls", &self.ignore_public_acls);
+        crate::rest_xml::write_member(xml, "BlockPublicPolicy", &self.block_public_policy);
+        crate::rest_xml::write_member(xml, "RestrictPublicBuckets", &self.restrict_public_buckets);
         xml.close(name);
     }
 }
