@@ -307,7 +307,9 @@ impl Run<'_> {
                 wire::DeleteBucketTaggingOutput::default().reply()
             }
             wire::Request::PutBucketPolicy(r) => {
-                let policy = r.policy.ok_or(S3Error::MalformedPolicy("Missing required field Statement".into()))?;
+                let policy = r
+                    .policy
+                    .ok_or(S3Error::MalformedPolicy("Missing required field Statement".into()))?;
                 s3.put_bucket_policy(ctx, &r.bucket.unwrap_or_default(), &policy)?;
                 wire::PutBucketPolicyOutput::default().reply()
             }

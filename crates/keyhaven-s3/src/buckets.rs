@@ -261,7 +261,9 @@ impl S3 {
     pub fn put_bucket_policy(&self, ctx: &RequestContext, name: &str, policy: &str) -> Result<(), S3Error> {
         self.policy_admin(ctx, "s3:PutBucketPolicy", name)?;
         let document = parse_bucket_policy(name, policy)?;
-        let bucket = self.bucket(name)?.ok_or_else(|| S3Error::NoSuchBucket { bucket: name.into() })?;
+        let bucket = self
+            .bucket(name)?
+            .ok_or_else(|| S3Error::NoSuchBucket { bucket: name.into() })?;
         if bucket.public_access_block.is_some_and(|b| b.block_public_policy) && document.grants_public_access() {
             return Err(S3Error::AccessDenied(
                 "User is not authorized to perform this action because public policies are blocked by the BlockPublicPolicy block public access setting."
@@ -402,10 +404,12 @@ pub(crate) fn parse_bucket_policy(bucket: &str, policy: &str) -> Result<PolicyDo
             "Policies must be valid JSON and the first byte must be '{'".into(),
         ));
     }
-    let document = PolicyDocument::parse_as(policy, PolicyKind::Resource)
-        .map_err(|e| S3Error::MalformedPolicy(e.to_string()))?;
+    let document =
+        PolicyDocument::parse_as(policy, PolicyKind::Resource).map_err(|e| S3Error::MalformedPolicy(e.to_string()))?;
     if document.statements().is_empty() {
-        return Err(S3Error::MalformedPolicy("Could not parse the policy: Statement is empty!".into()));
+        return Err(S3Error::MalformedPolicy(
+            "Could not parse the policy: Statement is empty!".into(),
+        ));
     }
     // What S3 adds to the policy grammar: its own actions, and resources of this bucket only.
     let arn = bucket_arn(bucket);
@@ -423,12 +427,17 @@ pub(crate) fn parse_bucket_policy(bucket: &str, policy: &str) -> Result<PolicyDo
     };
     for statement in statements {
         let actions = [names(&statement["Action"]), names(&statement["NotAction"])].concat();
-        if !actions.iter().all(|a| a == "*" || a.to_ascii_lowercase().starts_with("s3:")) {
+        if !actions
+            .iter()
+            .all(|a| a == "*" || a.to_ascii_lowercase().starts_with("s3:"))
+        {
             return Err(S3Error::MalformedPolicy("Policy has invalid action".into()));
         }
         let resources = [names(&statement["Resource"]), names(&statement["NotResource"])].concat();
         let in_bucket = |r: &String| {
-            r == &arn || r.starts_with(&format!("{arn}/")) || (r.ends_with('*') && arn.starts_with(r.trim_end_matches('*')))
+            r == &arn
+                || r.starts_with(&format!("{arn}/"))
+                || (r.ends_with('*') && arn.starts_with(r.trim_end_matches('*')))
         };
         if !resources.iter().all(in_bucket) {
             return Err(S3Error::MalformedPolicy("Policy has invalid resource".into()));

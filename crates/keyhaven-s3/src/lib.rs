@@ -23,10 +23,10 @@ use std::sync::{Arc, Mutex};
 use keyhaven_crypto::RootKey;
 use keyhaven_crypto::sealing::SealingKey;
 use keyhaven_kernel::authz::{Access, Authorizer, Resource, ResourcePolicy};
-use keyhaven_policy::{PolicyDocument, ResourceRules};
 use keyhaven_kernel::clock::Clock;
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_kernel::on_behalf::KeyService;
+use keyhaven_policy::{PolicyDocument, ResourceRules};
 use keyhaven_store::{Backend, BlobStore};
 
 pub use error::S3Error;
@@ -115,8 +115,7 @@ impl S3 {
         };
         // Block Public Access's RestrictPublicBuckets: a public policy reaches only the owner's own account.
         let restricted = record.is_some_and(|b| {
-            b.public_access_block.is_some_and(|block| block.restrict_public_buckets)
-                && ctx.account_id() != b.account
+            b.public_access_block.is_some_and(|block| block.restrict_public_buckets) && ctx.account_id() != b.account
         });
         let bucket_resource = bucket_arn(bucket);
         let policy = document
