@@ -686,3 +686,41 @@ def test_bucket_policies_grant_and_deny_iam_users_and_public_access_is_blocked(d
         {"ObjectOwnership": "BucketOwnerPreferred"}]
     s3.delete_bucket_ownership_controls(Bucket="shared")
     assert error_of(s3.get_bucket_ownership_controls, Bucket="shared")[0] == "OwnershipControlsNotFoundError"
+
+
+def test_kill_9_keeps_acknowledged_objects_and_leaves_no_trace_of_the_rest(keyhaven_factory):
+    import http.client
+    import signal
+    server = keyhaven_factory("--dev")
+    s3 = s3_client(server)
+    s3.create_bucket(Bucket="durable")
+    body = os.urandom(3 * MIB)
+    s3.put_object(Bucket="durable", Key="acknowledged", Body=body)
+    objects_dir = os.path.join(server.data_dir, "objects")
+    committed = set(os.listdir(objects_dir)) - {"partial"}
+
+    # An upload cut off by kill -9 halfway through its body, and a body a crash committed without its record.
+    host, port = server.endpoint.split("://", 1)[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    date = __import__("datetime").datetime.now(__import__("datetime").timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    connection.putrequest("PUT", "/durable/unacknowledged")
+    for name, value in [("Host", f"{host}:{port}"), ("Content-Length", str(8 * MIB)), ("x-amz-date", date),
+                        ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+                        ("Authorization", f"AWS4-HMAC-SHA256 Credential=test/{date[:8]}/us-east-1/s3/aws4_request, "
+                                          "SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=" + "0" * 64)]:
+        connection.putheader(name, value)
+    connection.endheaders()
+    connection.send(os.urandom(MIB))
+    with open(os.path.join(objects_dir, "b" + "Z" * 32), "wb") as orphan:
+        orphan.write(b"sealed bytes no record names")
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+    connection.close()
+    server.process = None
+
+    server.start()
+    s3 = s3_client(server)
+    assert s3.get_object(Bucket="durable", Key="acknowledged")["Body"].read() == body
+    assert error_of(s3.head_object, Bucket="durable", Key="unacknowledged")[0] == "404"
+    assert set(os.listdir(objects_dir)) - {"partial"} == committed, "the orphan went, nothing else did"
+    assert os.listdir(os.path.join(objects_dir, "partial")) == [], "the cut-off upload left nothing"

@@ -183,3 +183,33 @@ impl S3 {
         Ok(key)
     }
 }
+
+impl S3 {
+    /// Removes the blobs no record names: bodies a crash left committed before their record was (or after the
+    /// record that replaced them). Run at start, before serving, when no upload is in flight. Answers how many went.
+    pub fn sweep_orphan_blobs(&self) -> Result<usize, S3Error> {
+        let referenced = error::read(&*self.store, |tx| {
+            let mut referenced = std::collections::HashSet::new();
+            for (bucket, _) in keyhaven_kernel::records::all::<BucketRecord>(tx, buckets::BUCKETS_SCOPE)? {
+                for (_, object) in keyhaven_kernel::records::all::<objects::ObjectRecord>(tx, &bucket)? {
+                    referenced.extend(object.parts.into_iter().map(|p| p.blob_id));
+                }
+                for (upload_id, _) in keyhaven_kernel::records::all::<multipart::UploadRecord>(tx, &bucket)? {
+                    let scope = multipart::parts_scope(&bucket, &upload_id);
+                    for (_, part) in keyhaven_kernel::records::all::<multipart::PartRecord>(tx, &scope)? {
+                        referenced.insert(part.body.blob_id);
+                    }
+                }
+            }
+            Ok(referenced)
+        })?;
+        let mut removed = 0;
+        for id in self.blobs.ids()? {
+            if !referenced.contains(&id) {
+                self.blobs.delete(&id)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}

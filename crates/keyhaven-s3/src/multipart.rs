@@ -73,7 +73,7 @@ impl PartRecord {
 }
 
 /// The scope an upload's parts live in.
-fn parts_scope(bucket: &str, upload_id: &str) -> String {
+pub(crate) fn parts_scope(bucket: &str, upload_id: &str) -> String {
     format!("{bucket}\n{upload_id}")
 }
 

@@ -121,6 +121,12 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         },
     )
     .map_err(|e| e.to_string())?;
+    // Before serving: bodies a crash left without their record (or after their record was replaced) go.
+    match core.s3.sweep_orphan_blobs() {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "removed object bodies no record names"),
+        Err(e) => return Err(format!("sweeping object bodies: {e}")),
+    }
     // JWKS of IAM OIDC providers: <data-dir>/oidc/<percent-encoded issuer host and path>.json.
     keyhaven_iam::iam::oidc::set_jwks_directory(config.data_dir.join("oidc"));
     let metrics_handle = metrics_exporter_prometheus::PrometheusBuilder::new()
