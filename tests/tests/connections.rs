@@ -87,6 +87,30 @@ fn slow_headers_and_slow_bodies_get_the_connection_closed() {
     assert_closed_by_server(&mut slow_body);
 
     assert_eq!(health(&mut connect(&server)), 200, "prompt clients are still served");
+
+    // The body timeout is an idle timeout: a body that keeps arriving may take longer than it in all.
+    let mut steady = connect(&server);
+    let body = b"{\"Limit\": 5}";
+    steady
+        .write_all(
+            format!(
+                "POST / HTTP/1.1\r\nhost: keyhaven\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                 x-amz-target: TrentService.ListKeys\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .expect("headers");
+    let started = Instant::now();
+    for piece in body.chunks(4) {
+        std::thread::sleep(Duration::from_millis(400));
+        steady.write_all(piece).expect("a piece of the body");
+    }
+    assert!(started.elapsed() > Duration::from_secs(1), "the body took longer than the timeout");
+    // Answered as the unsigned request it is, on a connection that stays open: a body cut off by the timeout gets
+    // the connection closed instead (above).
+    assert_eq!(read_response(&mut steady).expect("an answer"), 400);
+    assert_eq!(health(&mut steady), 200, "the connection is still open");
 }
 
 #[test]

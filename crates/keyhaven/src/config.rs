@@ -121,7 +121,7 @@ pub struct ServeArgs {
     /// Seconds a client has to send a request's headers, idle keep-alive connections included [default: 30].
     #[arg(long, env = "KEYHAVEN_HEADER_TIMEOUT_SECONDS")]
     pub header_timeout_seconds: Option<u64>,
-    /// Seconds a client has to send a request's body once its headers are in [default: 30].
+    /// Seconds a request's body may stall (no bytes arriving) before the connection is closed [default: 30].
     #[arg(long, env = "KEYHAVEN_BODY_TIMEOUT_SECONDS")]
     pub body_timeout_seconds: Option<u64>,
 }

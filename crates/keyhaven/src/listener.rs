@@ -177,13 +177,14 @@ fn is_connection_error(error: &std::io::Error) -> bool {
     )
 }
 
-/// The body did not arrive within the body timeout.
+/// The body stalled for longer than the body timeout.
 #[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive within {0:?}")]
+#[error("no request body bytes arrived for {0:?}")]
 struct BodyTimedOut(Duration);
 
-/// A request body that fails once it has taken longer than its timeout to arrive. The timer starts with the
-/// body and is armed only when the body is not all there yet, so most requests never allocate one.
+/// A request body that fails once no bytes of it have arrived for its timeout: an idle timeout, as S3's
+/// `RequestTimeout`, so a large upload may take as long as it needs while a stalled one is cut off. The timer is
+/// armed only when the body is not all there yet, so most requests never allocate one.
 struct DeadlineBody {
     inner: Incoming,
     timeout: Duration,
@@ -209,6 +210,11 @@ impl Body for DeadlineBody {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            // Bytes arrived: the wait for the next ones starts now.
+            this.deadline = Instant::now() + this.timeout;
+            if let Some(timer) = &mut this.timer {
+                timer.as_mut().reset(this.deadline);
+            }
             return Poll::Ready(frame.map(|result| result.map_err(Into::into)));
         }
         let deadline = this.deadline;
