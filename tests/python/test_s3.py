@@ -724,3 +724,63 @@ def test_kill_9_keeps_acknowledged_objects_and_leaves_no_trace_of_the_rest(keyha
     assert error_of(s3.head_object, Bucket="durable", Key="unacknowledged")[0] == "404"
     assert set(os.listdir(objects_dir)) - {"partial"} == committed, "the orphan went, nothing else did"
     assert os.listdir(os.path.join(objects_dir, "partial")) == [], "the cut-off upload left nothing"
+
+
+def test_versioning_keeps_versions_delete_markers_and_null_versions(dev_server, s3):
+    s3.create_bucket(Bucket="versioned")
+    assert "Status" not in s3.get_bucket_versioning(Bucket="versioned")
+    s3.put_object(Bucket="versioned", Key="doc", Body=b"before versioning")
+    s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    assert s3.get_bucket_versioning(Bucket="versioned")["Status"] == "Enabled"
+    v1 = s3.put_object(Bucket="versioned", Key="doc", Body=b"one")["VersionId"]
+    v2 = s3.put_object(Bucket="versioned", Key="doc", Body=b"two")["VersionId"]
+    assert v1 != v2
+    got = s3.get_object(Bucket="versioned", Key="doc")
+    assert (got["Body"].read(), got["VersionId"]) == (b"two", v2)
+    assert s3.get_object(Bucket="versioned", Key="doc", VersionId=v1)["Body"].read() == b"one"
+    assert s3.get_object(Bucket="versioned", Key="doc", VersionId="null")["Body"].read() == b"before versioning"
+    assert error_of(s3.get_object, Bucket="versioned", Key="doc", VersionId="NOPE")[0] == "NoSuchVersion"
+
+    deleted = s3.delete_object(Bucket="versioned", Key="doc")
+    assert deleted["DeleteMarker"] is True
+    marker = deleted["VersionId"]
+    assert error_of(s3.get_object, Bucket="versioned", Key="doc")[0] == "NoSuchKey"
+    assert status_of(s3.get_object, Bucket="versioned", Key="doc", VersionId=marker) == (405, "MethodNotAllowed")
+    assert s3.list_objects_v2(Bucket="versioned")["KeyCount"] == 0, "a delete marker hides the key"
+    listed = s3.list_object_versions(Bucket="versioned")
+    assert [(v["VersionId"], v["IsLatest"]) for v in listed["Versions"]] == [(v2, False), (v1, False),
+                                                                             ("null", False)]
+    assert [(m["VersionId"], m["IsLatest"]) for m in listed["DeleteMarkers"]] == [(marker, True)]
+    page = s3.list_object_versions(Bucket="versioned", MaxKeys=2)
+    assert page["IsTruncated"] and len(page.get("Versions", [])) + len(page.get("DeleteMarkers", [])) == 2
+    rest = s3.list_object_versions(Bucket="versioned", KeyMarker=page["NextKeyMarker"],
+                                   VersionIdMarker=page["NextVersionIdMarker"])
+    assert [v["VersionId"] for v in rest["Versions"]] == [v1, "null"] and not rest["IsTruncated"]
+
+    # Removing the delete marker brings the newest version back; removing a version is for good.
+    s3.delete_object(Bucket="versioned", Key="doc", VersionId=marker)
+    assert s3.get_object(Bucket="versioned", Key="doc")["Body"].read() == b"two"
+    s3.delete_object(Bucket="versioned", Key="doc", VersionId=v2)
+    assert s3.get_object(Bucket="versioned", Key="doc")["Body"].read() == b"one"
+    assert error_of(s3.delete_bucket, Bucket="versioned")[0] == "BucketNotEmpty"
+
+    s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Suspended"})
+    assert s3.put_object(Bucket="versioned", Key="doc", Body=b"suspended")["VersionId"] == "null"
+    assert s3.get_object(Bucket="versioned", Key="doc", VersionId="null")["Body"].read() == b"suspended"
+    ids = [v["VersionId"] for v in s3.list_object_versions(Bucket="versioned")["Versions"]]
+    assert ids == ["null", v1], "the suspended write replaced the earlier null version"
+    copied = s3.copy_object(Bucket="versioned", Key="copy", CopySource={"Bucket": "versioned", "Key": "doc",
+                                                                        "VersionId": v1})
+    assert copied["CopySourceVersionId"] == v1
+    assert s3.get_object(Bucket="versioned", Key="copy")["Body"].read() == b"one"
+
+    result = s3.delete_objects(Bucket="versioned", Delete={"Objects": [{"Key": "doc", "VersionId": "null"},
+                                                                       {"Key": "doc", "VersionId": v1},
+                                                                       {"Key": "copy", "VersionId": "null"}]})
+    assert sorted((d["Key"], d["VersionId"]) for d in result["Deleted"]) == sorted([("copy", "null"), ("doc", "null"),
+                                                                                     ("doc", v1)])
+    assert "Versions" not in s3.list_object_versions(Bucket="versioned")
+    s3.delete_bucket(Bucket="versioned")
+    dev_server.stop()
+    assert [name for name in os.listdir(os.path.join(dev_server.data_dir, "objects")) if name != "partial"] == [], (
+        "every version's body went with it")

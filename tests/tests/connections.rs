@@ -106,7 +106,10 @@ fn slow_headers_and_slow_bodies_get_the_connection_closed() {
         std::thread::sleep(Duration::from_millis(400));
         steady.write_all(piece).expect("a piece of the body");
     }
-    assert!(started.elapsed() > Duration::from_secs(1), "the body took longer than the timeout");
+    assert!(
+        started.elapsed() > Duration::from_secs(1),
+        "the body took longer than the timeout"
+    );
     // Answered as the unsigned request it is, on a connection that stays open: a body cut off by the timeout gets
     // the connection closed instead (above).
     assert_eq!(read_response(&mut steady).expect("an answer"), 400);

@@ -25,6 +25,8 @@ pub const SERVED: &[&str] = &[
     "ListBuckets",
     "GetBucketLocation",
     "GetBucketVersioning",
+    "PutBucketVersioning",
+    "ListObjectVersions",
     "GetBucketEncryption",
     "PutBucketEncryption",
     "DeleteBucketEncryption",

@@ -18,6 +18,7 @@ use keyhaven_s3::objects::{
 };
 use keyhaven_s3::sse_c::{CustomerKey, CustomerKeyHeaders};
 use keyhaven_s3::sse_kms::KmsRequest;
+use keyhaven_s3::versions::ListVersions;
 use keyhaven_s3::{Page, S3Error};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -144,6 +145,7 @@ macro_rules! object_output {
                 .as_ref()
                 .map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string());
             o.sse_customer_key_md5 = customer_key_md5;
+            o.version_id = record.version_id.clone();
             if let Some((arn, bucket_key, _)) = record.kms() {
                 o.ssekms_key_id = Some(arn.to_string().into());
                 o.bucket_key_enabled = bucket_key.then_some(true);
@@ -244,11 +246,20 @@ impl Run<'_> {
                 }
                 .reply()
             }
-            wire::Request::GetBucketVersioning(r) => {
-                // Versioning is never enabled yet: S3 answers an empty configuration for such a bucket.
-                s3.head_bucket(ctx, &r.bucket.unwrap_or_default())?;
-                wire::GetBucketVersioningOutput::default().reply()
+            wire::Request::GetBucketVersioning(r) => wire::GetBucketVersioningOutput {
+                status: s3.get_bucket_versioning(ctx, &r.bucket.unwrap_or_default())?,
+                mfa_delete: None,
             }
+            .reply(),
+            wire::Request::PutBucketVersioning(r) => {
+                let status = r
+                    .versioning_configuration
+                    .and_then(|c| c.status)
+                    .ok_or(S3Error::MalformedXml)?;
+                s3.put_bucket_versioning(ctx, &r.bucket.unwrap_or_default(), &status)?;
+                wire::PutBucketVersioningOutput::default().reply()
+            }
+            wire::Request::ListObjectVersions(r) => self.list_object_versions(r)?,
             wire::Request::GetBucketEncryption(r) => {
                 let encryption = s3.get_bucket_encryption(ctx, &r.bucket.unwrap_or_default())?;
                 wire::GetBucketEncryptionOutput {
@@ -377,13 +388,19 @@ impl Run<'_> {
                 wire::DeleteBucketOwnershipControlsOutput::default().reply()
             }
             wire::Request::DeleteObject(r) => {
-                s3.delete_object(
+                let deleted = s3.delete_object(
                     ctx,
                     &r.bucket.unwrap_or_default(),
                     &r.key.unwrap_or_default(),
+                    r.version_id.as_deref(),
                     self.keys,
                 )?;
-                wire::DeleteObjectOutput::default().reply()
+                wire::DeleteObjectOutput {
+                    delete_marker: deleted.delete_marker.then_some(true),
+                    version_id: deleted.version_id,
+                    request_charged: None,
+                }
+                .reply()
             }
             wire::Request::DeleteObjects(r) => self.delete_objects(r)?,
             wire::Request::ListObjects(r) => self.list_objects_v1(r)?,
@@ -447,11 +464,11 @@ impl Run<'_> {
     fn delete_objects(&self, r: wire::DeleteObjectsRequest) -> Result<Reply, S3Error> {
         let delete = r.delete.ok_or(S3Error::MalformedXml)?;
         let quiet = delete.quiet.unwrap_or(false);
-        let names: Vec<String> = delete
+        let names: Vec<(String, Option<String>)> = delete
             .objects
             .unwrap_or_default()
             .into_iter()
-            .map(|o| o.key.unwrap_or_default())
+            .map(|o| (o.key.unwrap_or_default(), o.version_id))
             .collect();
         if names.is_empty() || names.len() > objects::MAX_KEYS {
             return Err(S3Error::MalformedXml);
@@ -462,10 +479,14 @@ impl Run<'_> {
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for outcome in outcomes {
             match outcome.result {
-                Ok(()) if quiet => {}
-                Ok(()) => deleted.push(wire::DeletedObject {
+                Ok(_) if quiet => {}
+                Ok(done) => deleted.push(wire::DeletedObject {
                     key: Some(outcome.key),
-                    ..Default::default()
+                    version_id: outcome.version_id.clone(),
+                    delete_marker: done.delete_marker.then_some(true),
+                    delete_marker_version_id: (done.delete_marker && outcome.version_id.is_none())
+                        .then_some(done.version_id)
+                        .flatten(),
                 }),
                 Err(e) => {
                     let answer = s3_error(e);
@@ -473,7 +494,7 @@ impl Run<'_> {
                         key: Some(outcome.key),
                         code: Some(answer.code.to_string()),
                         message: Some(answer.message),
-                        version_id: None,
+                        version_id: outcome.version_id,
                     });
                 }
             }
@@ -511,6 +532,84 @@ impl Run<'_> {
                 keys: self.keys,
             },
         )
+    }
+
+    fn list_object_versions(&self, r: wire::ListObjectVersionsRequest) -> Result<Reply, S3Error> {
+        let bucket = r.bucket.unwrap_or_default();
+        let url = r.encoding_type.as_deref() == Some("url");
+        let max_keys = match r.max_keys {
+            None => objects::MAX_KEYS,
+            Some(n) => usize::try_from(n).map_err(|_| {
+                S3Error::InvalidArgument("Argument maxKeys must be an integer between 0 and 2147483647".into())
+            })?,
+        };
+        let listing = self.s3.list_object_versions(
+            self.ctx,
+            ListVersions {
+                bucket: &bucket,
+                prefix: r.prefix.as_deref().unwrap_or_default(),
+                delimiter: r.delimiter.as_deref(),
+                key_marker: r.key_marker.as_deref(),
+                version_id_marker: r.version_id_marker.as_deref(),
+                max_keys,
+                keys: self.keys,
+            },
+        )?;
+        let owner = owner(self.ctx.account_id());
+        let (mut versions, mut markers) = (Vec::new(), Vec::new());
+        for listed in listing.versions {
+            let record = listed.record;
+            let version_id = Some(record.version_id.clone().unwrap_or_else(|| "null".into()));
+            if record.delete_marker {
+                markers.push(wire::DeleteMarkerEntry {
+                    owner: Some(owner.clone()),
+                    key: Some(encode_key(&listed.key, url)),
+                    version_id,
+                    is_latest: Some(listed.is_latest),
+                    last_modified: Some(timestamp(record.last_modified)),
+                });
+            } else {
+                versions.push(wire::ObjectVersion {
+                    e_tag: Some(record.etag.clone()),
+                    checksum_algorithm: record.checksum.as_ref().map(|(name, _)| vec![name.clone()]),
+                    checksum_type: record.checksum_type.clone(),
+                    size: Some(i64::try_from(record.size).unwrap_or(i64::MAX)),
+                    storage_class: Some("STANDARD".into()),
+                    key: Some(encode_key(&listed.key, url)),
+                    version_id,
+                    is_latest: Some(listed.is_latest),
+                    last_modified: Some(timestamp(record.last_modified)),
+                    owner: Some(owner.clone()),
+                    restore_status: None,
+                });
+            }
+        }
+        let next = listing.truncated.then_some(listing.next).flatten();
+        Ok(wire::ListObjectVersionsOutput {
+            is_truncated: Some(listing.truncated),
+            key_marker: Some(r.key_marker.unwrap_or_default()),
+            version_id_marker: Some(r.version_id_marker.unwrap_or_default()),
+            next_key_marker: next.as_ref().map(|(key, _)| encode_key(key, url)),
+            next_version_id_marker: next.map(|(_, version)| version),
+            versions: (!versions.is_empty()).then_some(versions),
+            delete_markers: (!markers.is_empty()).then_some(markers),
+            name: Some(bucket),
+            prefix: Some(encode_key(r.prefix.as_deref().unwrap_or_default(), url)),
+            delimiter: r.delimiter.map(|d| encode_key(&d, url)),
+            max_keys: Some(i32::try_from(max_keys).unwrap_or(i32::MAX)),
+            common_prefixes: (!listing.common_prefixes.is_empty()).then(|| {
+                listing
+                    .common_prefixes
+                    .iter()
+                    .map(|p| wire::CommonPrefix {
+                        prefix: Some(encode_key(p, url)),
+                    })
+                    .collect()
+            }),
+            encoding_type: r.encoding_type,
+            request_charged: None,
+        }
+        .reply())
     }
 
     fn list_objects_v1(&self, r: wire::ListObjectsRequest) -> Result<Reply, S3Error> {
@@ -597,6 +696,7 @@ impl Run<'_> {
         let stored = self.receive(upload, body, declared).await?;
         let mut output = wire::PutObjectOutput {
             e_tag: Some(stored.etag.clone()),
+            version_id: stored.version_id.clone(),
             ssekms_encryption_context: stored.kms.as_ref().and_then(|(_, _, c)| c.clone()).map(Into::into),
             ..Default::default()
         };
@@ -661,7 +761,7 @@ impl Run<'_> {
     }
 
     fn copy_object(&self, r: wire::CopyObjectRequest) -> Result<Reply, S3Error> {
-        let (source_bucket, source_key) = copy_source(r.copy_source.as_deref().unwrap_or_default())?;
+        let (source_bucket, source_key, source_version) = copy_source(r.copy_source.as_deref().unwrap_or_default())?;
         let source_customer_key = CustomerKey::from_headers(CustomerKeyHeaders {
             algorithm: r.copy_source_sse_customer_algorithm.as_deref(),
             key: r.copy_source_sse_customer_key.as_ref().map(|k| k.expose()),
@@ -693,6 +793,7 @@ impl Run<'_> {
             CopyObject {
                 source_bucket: &source_bucket,
                 source_key: &source_key,
+                source_version_id: source_version.as_deref(),
                 source_customer_key,
                 source_conditions: Conditions {
                     if_match: r.copy_source_if_match.clone(),
@@ -720,6 +821,8 @@ impl Run<'_> {
         set_checksum(&mut result, stored.checksum.as_ref());
         let mut output = wire::CopyObjectOutput {
             copy_object_result: Some(result),
+            copy_source_version_id: source_version,
+            version_id: stored.version_id.clone(),
             ..Default::default()
         };
         encryption_members!(output, stored);
@@ -802,6 +905,7 @@ impl Run<'_> {
             bucket: Some(bucket),
             key: Some(key),
             e_tag: Some(record.etag.clone()),
+            version_id: record.version_id.clone(),
             checksum_type: record.checksum_type.clone(),
             server_side_encryption: customer_key_md5
                 .is_none()
@@ -918,6 +1022,7 @@ impl Run<'_> {
                 if_unmodified_since: r.if_unmodified_since.map(|t| t.0.unix_timestamp()),
             },
             range: r.range.as_deref(),
+            version_id: r.version_id.as_deref(),
             keys: self.keys,
         };
         let read = tokio::task::block_in_place(|| self.s3.get_object(self.ctx, get, true)).map_err(s3_error)?;
@@ -968,6 +1073,7 @@ impl Run<'_> {
                 if_unmodified_since: r.if_unmodified_since.map(|t| t.0.unix_timestamp()),
             },
             range: r.range.as_deref(),
+            version_id: r.version_id.as_deref(),
             keys: self.keys,
         };
         let read = tokio::task::block_in_place(|| self.s3.get_object(self.ctx, get, false)).map_err(s3_error)?;
@@ -1073,19 +1179,21 @@ fn declared_checksum(
 }
 
 /// `x-amz-copy-source`: `bucket/key`, percent-encoded, optionally with a leading `/` and `?versionId=`.
-fn copy_source(header: &str) -> Result<(String, String), S3Error> {
+fn copy_source(header: &str) -> Result<(String, String, Option<String>), S3Error> {
     let invalid = || {
         S3Error::InvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey".into())
     };
-    let (path, version) = header.split_once("?versionId=").unwrap_or((header, "null"));
-    if version != "null" {
-        return Err(S3Error::NotImplemented("Copying a version is not served yet.".into()));
-    }
+    let (path, version) = match header.split_once("?versionId=") {
+        Some((path, version)) => (path, Some(version.to_string())),
+        None => (header, None),
+    };
     let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
         .decode_utf8()
         .map_err(|_| invalid())?;
     match decoded.split_once('/') {
-        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket.to_string(), key.to_string())),
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+            Ok((bucket.to_string(), key.to_string(), version))
+        }
         _ => Err(invalid()),
     }
 }

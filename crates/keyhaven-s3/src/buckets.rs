@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use crate::S3Error;
 use crate::error::{read, transact};
 use crate::names::check_bucket_name;
-use crate::objects::ObjectRecord;
 use crate::{Page, S3};
 
 const RECORD_VERSION: u32 = 1;
@@ -48,6 +47,9 @@ pub struct BucketRecord {
     pub policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_access_block: Option<PublicAccessBlock>,
+    /// `Enabled` or `Suspended`; absent for a bucket never versioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<String>,
     /// `BucketOwnerEnforced` (the default since 2023), `BucketOwnerPreferred` or `ObjectWriter`; `None` once
     /// deleted (written as `null`, since an absent field reads as the default).
     #[serde(default = "bucket_owner_enforced")]
@@ -119,6 +121,7 @@ impl S3 {
             encryption: None,
             tags: Vec::new(),
             policy: None,
+            versioning: None,
             // New buckets block public access, as S3's have since April 2023.
             public_access_block: Some(PublicAccessBlock {
                 block_public_acls: true,
@@ -147,7 +150,7 @@ impl S3 {
     pub fn delete_bucket(&self, ctx: &RequestContext, name: &str) -> Result<(), S3Error> {
         self.authorized_bucket(ctx, "s3:DeleteBucket", name)?;
         transact(&*self.store, |tx| {
-            if !records::scan::<ObjectRecord>(tx, name, None, 1)?.is_empty() {
+            if !S3::bucket_is_empty(tx, name)? {
                 return Err(S3Error::BucketNotEmpty { bucket: name.into() });
             }
             records::delete::<BucketRecord>(tx, BUCKETS_SCOPE, name)?;
@@ -363,7 +366,7 @@ impl S3 {
     }
 
     /// Authorises `action` on a bucket and changes its record in one transaction.
-    fn update_bucket(
+    pub(crate) fn update_bucket(
         &self,
         ctx: &RequestContext,
         action: &str,

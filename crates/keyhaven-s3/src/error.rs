@@ -72,6 +72,8 @@ pub enum S3Error {
     Kms { code: &'static str, message: String },
     #[error("{0}")]
     MalformedPolicy(String),
+    #[error("The specified version does not exist.")]
+    NoSuchVersion,
     #[error("The bucket policy does not exist")]
     NoSuchBucketPolicy,
     #[error("The public access block configuration was not found")]

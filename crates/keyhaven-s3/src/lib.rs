@@ -1,4 +1,5 @@
-//! Amazon S3 on the kernel: buckets (`buckets`), objects (`objects`) and multipart uploads (`multipart`), every object body sealed chunk by chunk into a
+//! Amazon S3 on the kernel: buckets (`buckets`), objects (`objects`), their versions (`versions`) and multipart
+//! uploads (`multipart`), every object body sealed chunk by chunk into a
 //! blob (`body`, `object`) under a data key that SSE-S3's service key (`service_key`) or the SSE-C customer's key
 //! (`sse_c`) keeps sealed, or KMS keeps wrapped (`sse_kms`, with S3 Bucket Keys), with the checksums S3 offers (`checksum`), its ETag (`etag`) and its bucket name rules
 //! (`names`). Every operation is authorised here, where the bucket is read.
@@ -16,6 +17,7 @@ pub mod objects;
 pub mod service_key;
 pub mod sse_c;
 pub mod sse_kms;
+pub mod versions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -54,6 +56,8 @@ pub struct S3 {
     authz: Arc<Authorizer>,
     kms: Arc<dyn KeyService>,
     bucket_keys: sse_kms::BucketKeyCache,
+    /// The last version sequence handed out (see `next_sequence`).
+    sequence: std::sync::atomic::AtomicU64,
     /// Parsed bucket policies by bucket, with the text they were parsed from.
     policies: Mutex<HashMap<String, (String, Arc<PolicyDocument>)>>,
     /// SSE-S3 service keys by scope, opened once: each open is a root-key unseal.
@@ -84,8 +88,24 @@ impl S3 {
             kms,
             bucket_keys: sse_kms::BucketKeyCache::default(),
             policies: Mutex::new(HashMap::new()),
+            sequence: std::sync::atomic::AtomicU64::new(0),
             service_keys: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A version sequence: the clock in microseconds, or one more than the last handed out when the clock has not
+    /// moved on, so versions written in one process order as they were written.
+    fn next_sequence(&self) -> u64 {
+        let now = u64::try_from(self.clock.now().unix_timestamp_nanos() / 1_000).unwrap_or(0);
+        let previous = self
+            .sequence
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |last| Some(now.max(last + 1)),
+            )
+            .unwrap_or(now);
+        now.max(previous + 1)
     }
 
     fn now_millis(&self) -> i64 {
@@ -193,6 +213,9 @@ impl S3 {
             for (bucket, _) in keyhaven_kernel::records::all::<BucketRecord>(tx, buckets::BUCKETS_SCOPE)? {
                 for (_, object) in keyhaven_kernel::records::all::<objects::ObjectRecord>(tx, &bucket)? {
                     referenced.extend(object.parts.into_iter().map(|p| p.blob_id));
+                }
+                for version in S3::all_noncurrent(tx, &bucket)? {
+                    referenced.extend(version.parts.into_iter().map(|p| p.blob_id));
                 }
                 for (upload_id, _) in keyhaven_kernel::records::all::<multipart::UploadRecord>(tx, &bucket)? {
                     let scope = multipart::parts_scope(&bucket, &upload_id);

@@ -296,6 +296,7 @@ impl S3 {
         }
         let kms = record.body.kms.as_ref();
         Ok(Stored {
+            version_id: None,
             kms: kms.map(|k| (k.key_arn.clone(), k.bucket_key.is_some(), k.context_header())),
             etag: record.etag,
             server_side_encryption: if kms.is_some() { crate::SSE_KMS } else { crate::SSE_S3 }.to_string(),
@@ -369,22 +370,22 @@ impl S3 {
             record.checksum_type = Some(checksum_type.to_string());
         }
         let used: Vec<&str> = chosen.iter().map(|p| p.body.blob_id.as_str()).collect();
-        let previous = transact(&*self.store, |tx| {
-            if records::get::<BucketRecord>(tx, crate::buckets::BUCKETS_SCOPE, bucket)?.is_none() {
-                return Err(S3Error::NoSuchBucket { bucket: bucket.into() });
-            }
+        record.sequence = self.next_sequence();
+        let gone = transact(&*self.store, |tx| {
+            let bucket_record = records::get::<BucketRecord>(tx, crate::buckets::BUCKETS_SCOPE, bucket)?
+                .ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
             if records::get::<UploadRecord>(tx, bucket, upload_id)?.is_none() {
                 return Err(S3Error::NoSuchUpload);
             }
             let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
-            records::put(tx, bucket, key, &record)?;
+            let gone = crate::versions::install(tx, &bucket_record, key, &mut record, previous)?;
             records::delete::<UploadRecord>(tx, bucket, upload_id)?;
             for (id, _) in &stored {
                 records::delete::<PartRecord>(tx, &scope, id)?;
             }
-            Ok(previous)
+            Ok(gone)
         })?;
-        self.discard_bodies(previous.as_ref());
+        self.discard_bodies(&gone);
         for (_, part) in &stored {
             if !used.contains(&part.body.blob_id.as_str()) {
                 self.discard_blob(&part.body.blob_id);

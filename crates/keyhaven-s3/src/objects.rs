@@ -18,6 +18,7 @@ use crate::error::{read, transact};
 use crate::object::{BodyWriter, Protection, StoredBody, body_key};
 use crate::sse_c::{CustomerKey, FINGERPRINT_SALT_LEN};
 use crate::sse_kms::{KmsKeyRecord, KmsRequest};
+use crate::versions::{self, Deleted};
 use crate::{S3, S3Error};
 
 const RECORD_VERSION: u32 = 1;
@@ -184,6 +185,15 @@ pub struct ObjectRecord {
     /// How many parts a multipart upload completed with; absent for a single PUT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts_count: Option<u32>,
+    /// The version id; absent for a version written while the bucket was never versioned (`null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// A delete marker: a version without a body that makes the key look absent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
+    /// The order versions were written in (newer is larger).
+    #[serde(default)]
+    pub(crate) sequence: u64,
 }
 
 keyhaven_kernel::versioned_record!(ObjectRecord, "s3-object", RECORD_VERSION);
@@ -191,6 +201,9 @@ keyhaven_kernel::versioned_record!(ObjectRecord, "s3-object", RECORD_VERSION);
 impl ObjectRecord {
     pub(crate) fn new(parts: Vec<BodyPart>, etag: String, last_modified: i64, headers: ObjectHeaders) -> Self {
         Self {
+            version_id: None,
+            delete_marker: false,
+            sequence: 0,
             v: RECORD_VERSION,
             size: parts.iter().map(|p| p.size).sum(),
             etag,
@@ -206,6 +219,14 @@ impl ObjectRecord {
             headers,
             parts_count: None,
             parts,
+        }
+    }
+
+    /// A delete marker, written at `last_modified`.
+    pub(crate) fn delete_marker(last_modified: i64) -> Self {
+        Self {
+            delete_marker: true,
+            ..Self::new(Vec::new(), String::new(), last_modified, ObjectHeaders::default())
         }
     }
 
@@ -328,6 +349,8 @@ pub(crate) struct Received {
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub etag: String,
+    /// The new version's id in a bucket that was ever versioned.
+    pub version_id: Option<String>,
     pub server_side_encryption: String,
     /// SSE-KMS: the key ARN, whether a bucket key serves it, and the context the request added (base64 JSON).
     pub kms: Option<(String, bool, Option<String>)>,
@@ -354,6 +377,8 @@ pub struct GetObject<'a> {
     pub conditions: Conditions,
     /// The `Range` header as sent.
     pub range: Option<&'a str>,
+    /// `versionId`: this version rather than the current one.
+    pub version_id: Option<&'a str>,
     pub keys: &'a [(String, Vec<String>)],
 }
 
@@ -409,6 +434,7 @@ impl ObjectRead {
 pub struct CopyObject<'a> {
     pub source_bucket: &'a str,
     pub source_key: &'a str,
+    pub source_version_id: Option<&'a str>,
     pub source_customer_key: Option<CustomerKey>,
     pub source_conditions: Conditions,
     pub bucket: &'a str,
@@ -454,7 +480,8 @@ pub struct Listing {
 #[derive(Debug)]
 pub struct Deletion {
     pub key: String,
-    pub result: Result<(), S3Error>,
+    pub version_id: Option<String>,
+    pub result: Result<Deleted, S3Error>,
 }
 
 impl S3 {
@@ -624,7 +651,8 @@ impl S3 {
         let mut record = ObjectRecord::new(vec![received.part], received.etag, self.now_millis(), headers);
         record.checksum_type = received.checksum.as_ref().map(|_| FULL_OBJECT.to_string());
         record.checksum = received.checksum;
-        let previous = self.replace_object(bucket, key, &record, |previous| {
+        let previous = self.replace_object(bucket, key, &mut record, |previous| {
+            let previous = previous.filter(|p| !p.delete_marker);
             match (previous, if_match) {
                 (None, Some(_)) => return Err(S3Error::NoSuchKey { key: key.into() }),
                 (Some(old), Some(etag)) if !etag_matches(etag, &old.etag) => return Err(S3Error::PreconditionFailed),
@@ -635,8 +663,9 @@ impl S3 {
             }
             Ok(())
         })?;
-        self.discard_bodies(previous.as_ref());
+        self.discard_bodies(&previous);
         Ok(Stored {
+            version_id: record.version_id.clone(),
             kms: record
                 .kms()
                 .map(|(arn, bucket_key, context)| (arn.to_string(), bucket_key, context)),
@@ -648,29 +677,28 @@ impl S3 {
         })
     }
 
-    /// Writes an object's record over the previous one (once `check` accepts it) and answers the previous one, whose
-    /// bodies the caller removes once the write is durable.
+    /// Makes `record` the key's current version (once `check` accepts the one it replaces), as the bucket's
+    /// versioning says; answers the versions that went, whose bodies the caller removes once the write is durable.
     pub(crate) fn replace_object(
         &self,
         bucket: &str,
         key: &str,
-        record: &ObjectRecord,
+        record: &mut ObjectRecord,
         check: impl Fn(Option<&ObjectRecord>) -> Result<(), S3Error>,
-    ) -> Result<Option<ObjectRecord>, S3Error> {
+    ) -> Result<Vec<ObjectRecord>, S3Error> {
+        record.sequence = self.next_sequence();
         transact(&*self.store, |tx| {
-            if records::get::<BucketRecord>(tx, crate::buckets::BUCKETS_SCOPE, bucket)?.is_none() {
-                return Err(S3Error::NoSuchBucket { bucket: bucket.into() });
-            }
+            let bucket_record = records::get::<BucketRecord>(tx, crate::buckets::BUCKETS_SCOPE, bucket)?
+                .ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
             let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
             check(previous.as_ref())?;
-            records::put(tx, bucket, key, record)?;
-            Ok(previous)
+            versions::install(tx, &bucket_record, key, record, previous)
         })
     }
 
-    /// Removes the blobs of an object no record refers to any more.
-    pub(crate) fn discard_bodies(&self, record: Option<&ObjectRecord>) {
-        for part in record.iter().flat_map(|r| r.parts.iter()) {
+    /// Removes the blobs of versions no record refers to any more.
+    pub(crate) fn discard_bodies(&self, gone: &[ObjectRecord]) {
+        for part in gone.iter().flat_map(|r| r.parts.iter()) {
             self.discard_blob(&part.blob_id);
         }
     }
@@ -688,7 +716,11 @@ impl S3 {
         let bucket = self.bucket(get.bucket)?;
         self.authorize(
             ctx,
-            "s3:GetObject",
+            if get.version_id.is_some() {
+                "s3:GetObjectVersion"
+            } else {
+                "s3:GetObject"
+            },
             get.bucket,
             Some(get.key),
             bucket.as_ref(),
@@ -697,10 +729,7 @@ impl S3 {
         let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket {
             bucket: get.bucket.into(),
         })?;
-        let record = read(&*self.store, |tx| {
-            Ok(records::get::<ObjectRecord>(tx, get.bucket, get.key)?)
-        })?
-        .ok_or_else(|| S3Error::NoSuchKey { key: get.key.into() })?;
+        let record = self.version(get.bucket, get.key, get.version_id)?;
         if get.customer_key.is_some() && !ctx.secure_transport {
             return Err(S3Error::InvalidRequest(SSE_C_NEEDS_TLS.into()));
         }
@@ -745,6 +774,7 @@ impl S3 {
         let get = GetObject {
             bucket: copy.source_bucket,
             key: copy.source_key,
+            version_id: copy.source_version_id,
             customer_key: copy.source_customer_key,
             conditions: copy.source_conditions,
             range: None,
@@ -801,28 +831,77 @@ impl S3 {
         Ok((stored, self.now_millis()))
     }
 
-    /// DeleteObject: removes the object if there is one; deleting an absent key succeeds, as in S3.
+    /// DeleteObject: without a version id, removes the object (unversioned bucket) or puts a delete marker in front of
+    /// it (versioned); with one, removes that version for good. Deleting what is absent succeeds, as in S3.
     pub fn delete_object(
         &self,
         ctx: &RequestContext,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
         keys: &[(String, Vec<String>)],
-    ) -> Result<(), S3Error> {
+    ) -> Result<Deleted, S3Error> {
         let record = self.bucket(bucket)?;
-        self.authorize(ctx, "s3:DeleteObject", bucket, Some(key), record.as_ref(), keys)?;
-        if record.is_none() {
-            return Err(S3Error::NoSuchBucket { bucket: bucket.into() });
-        }
-        let removed = transact(&*self.store, |tx| {
-            let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
-            if previous.is_some() {
-                records::delete::<ObjectRecord>(tx, bucket, key)?;
+        let action = if version_id.is_some() {
+            "s3:DeleteObjectVersion"
+        } else {
+            "s3:DeleteObject"
+        };
+        self.authorize(ctx, action, bucket, Some(key), record.as_ref(), keys)?;
+        let record = record.ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
+        let (deleted, gone) = match (version_id, record.versioning.is_some()) {
+            (Some(version_id), _) => {
+                let (deleted, gone) =
+                    transact(&*self.store, |tx| versions::remove_version(tx, bucket, key, version_id))?;
+                (deleted, gone.into_iter().collect())
             }
-            Ok(previous)
+            (None, true) => {
+                let mut marker = ObjectRecord::delete_marker(self.now_millis());
+                let gone = self.replace_object(bucket, key, &mut marker, |_| Ok(()))?;
+                let deleted = Deleted {
+                    version_id: marker.version_id.clone(),
+                    delete_marker: true,
+                };
+                (deleted, gone)
+            }
+            (None, false) => {
+                let gone = transact(&*self.store, |tx| {
+                    let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
+                    if previous.is_some() {
+                        records::delete::<ObjectRecord>(tx, bucket, key)?;
+                    }
+                    Ok(previous)
+                })?;
+                (Deleted::default(), gone.into_iter().collect())
+            }
+        };
+        self.discard_bodies(&gone);
+        Ok(deleted)
+    }
+
+    /// The version a GET, HEAD or copy names: the current one, or `version_id`. A current delete marker is NoSuchKey;
+    /// naming a delete marker's version is MethodNotAllowed, as S3 answers them.
+    pub(crate) fn version(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<ObjectRecord, S3Error> {
+        let found = read(&*self.store, |tx| {
+            let current = records::get::<ObjectRecord>(tx, bucket, key)?;
+            let Some(version_id) = version_id else {
+                return Ok(current);
+            };
+            if let Some(current) = current.filter(|c| versions::is_version(c, version_id)) {
+                return Ok(Some(current));
+            }
+            Ok(versions::noncurrent(tx, bucket, key)?
+                .into_iter()
+                .map(|(_, v)| v)
+                .find(|v| versions::is_version(v, version_id)))
         })?;
-        self.discard_bodies(removed.as_ref());
-        Ok(())
+        match (found, version_id) {
+            (Some(record), None) if record.delete_marker => Err(S3Error::NoSuchKey { key: key.into() }),
+            (Some(record), Some(_)) if record.delete_marker => Err(S3Error::MethodNotAllowed),
+            (Some(record), _) => Ok(record),
+            (None, None) => Err(S3Error::NoSuchKey { key: key.into() }),
+            (None, Some(_)) => Err(S3Error::NoSuchVersion),
+        }
     }
 
     /// DeleteObjects: each key authorised and deleted on its own, its outcome reported.
@@ -830,7 +909,7 @@ impl S3 {
         &self,
         ctx: &RequestContext,
         bucket: &str,
-        object_keys: &[String],
+        object_keys: &[(String, Option<String>)],
         keys: &[(String, Vec<String>)],
     ) -> Result<Vec<Deletion>, S3Error> {
         if self.bucket(bucket)?.is_none() {
@@ -839,9 +918,10 @@ impl S3 {
         }
         Ok(object_keys
             .iter()
-            .map(|key| Deletion {
+            .map(|(key, version_id)| Deletion {
                 key: key.clone(),
-                result: self.delete_object(ctx, bucket, key, keys),
+                version_id: version_id.clone(),
+                result: self.delete_object(ctx, bucket, key, version_id.as_deref(), keys),
             })
             .collect())
     }
@@ -902,11 +982,12 @@ impl S3 {
                             continue 'pages;
                         }
                         None => {
+                            let record = stored.decode()?;
+                            if record.delete_marker {
+                                continue;
+                            }
                             listing.last = Some(key.clone());
-                            listing.objects.push(Listed {
-                                key,
-                                record: stored.decode()?,
-                            });
+                            listing.objects.push(Listed { key, record });
                             count += 1;
                         }
                     }
@@ -922,7 +1003,7 @@ impl S3 {
 }
 
 /// The largest string below every key that starts with `prefix`: the listing's starting point.
-fn prefix_floor(prefix: &str) -> Option<String> {
+pub(crate) fn prefix_floor(prefix: &str) -> Option<String> {
     if prefix.is_empty() {
         return None;
     }

@@ -134,6 +134,7 @@ pub const OPERATIONS: &[&str] = &[
 /// The served operations whose request carries an XML or text payload, read whole before decoding.
 pub const PAYLOAD_OPERATIONS: &[&str] = &[
     "CreateBucket",
+    "PutBucketVersioning",
     "PutBucketEncryption",
     "PutBucketTagging",
     "PutBucketPolicy",
@@ -152,6 +153,8 @@ pub enum Request {
     ListBuckets(ListBucketsRequest),
     GetBucketLocation(GetBucketLocationRequest),
     GetBucketVersioning(GetBucketVersioningRequest),
+    PutBucketVersioning(PutBucketVersioningRequest),
+    ListObjectVersions(ListObjectVersionsRequest),
     GetBucketEncryption(GetBucketEncryptionRequest),
     PutBucketEncryption(PutBucketEncryptionRequest),
     DeleteBucketEncryption(DeleteBucketEncryptionRequest),
@@ -194,6 +197,8 @@ impl Request {
             "ListBuckets" => Request::ListBuckets(ListBucketsRequest::decode(http)?),
             "GetBucketLocation" => Request::GetBucketLocation(GetBucketLocationRequest::decode(http)?),
             "GetBucketVersioning" => Request::GetBucketVersioning(GetBucketVersioningRequest::decode(http)?),
+            "PutBucketVersioning" => Request::PutBucketVersioning(PutBucketVersioningRequest::decode(http)?),
+            "ListObjectVersions" => Request::ListObjectVersions(ListObjectVersionsRequest::decode(http)?),
             "GetBucketEncryption" => Request::GetBucketEncryption(GetBucketEncryptionRequest::decode(http)?),
             "PutBucketEncryption" => Request::PutBucketEncryption(PutBucketEncryptionRequest::decode(http)?),
             "DeleteBucketEncryption" => Request::DeleteBucketEncryption(DeleteBucketEncryptionRequest::decode(http)?),
@@ -246,6 +251,8 @@ impl Request {
             Request::ListBuckets(_) => "ListBuckets",
             Request::GetBucketLocation(_) => "GetBucketLocation",
             Request::GetBucketVersioning(_) => "GetBucketVersioning",
+            Request::PutBucketVersioning(_) => "PutBucketVersioning",
+            Request::ListObjectVersions(_) => "ListObjectVersions",
             Request::GetBucketEncryption(_) => "GetBucketEncryption",
             Request::PutBucketEncryption(_) => "PutBucketEncryption",
             Request::DeleteBucketEncryption(_) => "DeleteBucketEncryption",
@@ -289,6 +296,8 @@ impl Request {
             Request::ListBuckets(r) => r.audit_parameters(),
             Request::GetBucketLocation(r) => r.audit_parameters(),
             Request::GetBucketVersioning(r) => r.audit_parameters(),
+            Request::PutBucketVersioning(r) => r.audit_parameters(),
+            Request::ListObjectVersions(r) => r.audit_parameters(),
             Request::GetBucketEncryption(r) => r.audit_parameters(),
             Request::PutBucketEncryption(r) => r.audit_parameters(),
             Request::DeleteBucketEncryption(r) => r.audit_parameters(),
@@ -482,6 +491,82 @@ impl GetBucketVersioningRequest {
         #[allow(unused_mut)]
         let mut out = serde_json::Map::new();
         crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketVersioningRequest {
+    pub bucket: Option<String>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub mfa: Option<String>,
+    pub versioning_configuration: Option<VersioningConfiguration>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutBucketVersioningRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            mfa: http.header("x-amz-mfa")?,
+            versioning_configuration: http.xml_payload()?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListObjectVersionsRequest {
+    pub bucket: Option<String>,
+    pub delimiter: Option<String>,
+    pub encoding_type: Option<String>,
+    pub key_marker: Option<String>,
+    pub max_keys: Option<i32>,
+    pub prefix: Option<String>,
+    pub version_id_marker: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub request_payer: Option<String>,
+    pub optional_object_attributes: Option<Vec<String>>,
+}
+
+impl ListObjectVersionsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            delimiter: http.query("delimiter")?,
+            encoding_type: http.query("encoding-type")?,
+            key_marker: http.query("key-marker")?,
+            max_keys: http.query("max-keys")?,
+            prefix: http.query("prefix")?,
+            version_id_marker: http.query("version-id-marker")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            request_payer: http.header("x-amz-request-payer")?,
+            optional_object_attributes: http.header("x-amz-optional-object-attributes")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "delimiter", &self.delimiter);
+        crate::rest_xml::audit(&mut out, "encoding-type", &self.encoding_type);
+        crate::rest_xml::audit(&mut out, "key-marker", &self.key_marker);
+        crate::rest_xml::audit(&mut out, "max-keys", &self.max_keys);
+        crate::rest_xml::audit(&mut out, "prefix", &self.prefix);
+        crate::rest_xml::audit(&mut out, "version-id-marker", &self.version_id_marker);
         out
     }
 }
@@ -1866,6 +1951,63 @@ impl GetBucketVersioningOutput {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct PutBucketVersioningOutput {}
+
+impl PutBucketVersioningOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListObjectVersionsOutput {
+    pub is_truncated: Option<bool>,
+    pub key_marker: Option<String>,
+    pub version_id_marker: Option<String>,
+    pub next_key_marker: Option<String>,
+    pub next_version_id_marker: Option<String>,
+    pub versions: Option<Vec<ObjectVersion>>,
+    pub delete_markers: Option<Vec<DeleteMarkerEntry>>,
+    pub name: Option<String>,
+    pub prefix: Option<String>,
+    pub delimiter: Option<String>,
+    pub max_keys: Option<i32>,
+    pub common_prefixes: Option<Vec<CommonPrefix>>,
+    pub encoding_type: Option<String>,
+    pub request_charged: Option<String>,
+}
+
+impl ListObjectVersionsOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-request-charged", &self.request_charged);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("ListVersionsResult");
+        crate::rest_xml::write_member(&mut xml, "IsTruncated", &self.is_truncated);
+        crate::rest_xml::write_member(&mut xml, "KeyMarker", &self.key_marker);
+        crate::rest_xml::write_member(&mut xml, "VersionIdMarker", &self.version_id_marker);
+        crate::rest_xml::write_member(&mut xml, "NextKeyMarker", &self.next_key_marker);
+        crate::rest_xml::write_member(&mut xml, "NextVersionIdMarker", &self.next_version_id_marker);
+        crate::rest_xml::write_flattened(&mut xml, "Version", &self.versions);
+        crate::rest_xml::write_flattened(&mut xml, "DeleteMarker", &self.delete_markers);
+        crate::rest_xml::write_member(&mut xml, "Name", &self.name);
+        crate::rest_xml::write_member(&mut xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_member(&mut xml, "Delimiter", &self.delimiter);
+        crate::rest_xml::write_member(&mut xml, "MaxKeys", &self.max_keys);
+        crate::rest_xml::write_flattened(&mut xml, "CommonPrefixes", &self.common_prefixes);
+        crate::rest_xml::write_member(&mut xml, "EncodingType", &self.encoding_type);
+        xml.close("ListVersionsResult");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct GetBucketEncryptionOutput {
     pub server_side_encryption_configuration: Option<ServerSideEncryptionConfiguration>,
 }
@@ -3046,6 +3188,27 @@ impl FromXml for Delete {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct DeleteMarkerEntry {
+    pub owner: Option<Owner>,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    pub is_latest: Option<bool>,
+    pub last_modified: Option<Timestamp>,
+}
+
+impl ToXml for DeleteMarkerEntry {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Owner", &self.owner);
+        crate::rest_xml::write_member(xml, "Key", &self.key);
+        crate::rest_xml::write_member(xml, "VersionId", &self.version_id);
+        crate::rest_xml::write_member(xml, "IsLatest", &self.is_latest);
+        crate::rest_xml::write_member(xml, "LastModified", &self.last_modified);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct DeletedObject {
     pub key: Option<String>,
     pub version_id: Option<String>,
@@ -3199,6 +3362,39 @@ impl FromXml for ObjectIdentifier {
             }
         }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ObjectVersion {
+    pub e_tag: Option<String>,
+    pub checksum_algorithm: Option<Vec<String>>,
+    pub checksum_type: Option<String>,
+    pub size: Option<i64>,
+    pub storage_class: Option<String>,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    pub is_latest: Option<bool>,
+    pub last_modified: Option<Timestamp>,
+    pub owner: Option<Owner>,
+    pub restore_status: Option<RestoreStatus>,
+}
+
+impl ToXml for ObjectVersion {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "ETag", &self.e_tag);
+        crate::rest_xml::write_flattened(xml, "ChecksumAlgorithm", &self.checksum_algorithm);
+        crate::rest_xml::write_member(xml, "ChecksumType", &self.checksum_type);
+        crate::rest_xml::write_member(xml, "Size", &self.size);
+        crate::rest_xml::write_member(xml, "StorageClass", &self.storage_class);
+        crate::rest_xml::write_member(xml, "Key", &self.key);
+        crate::rest_xml::write_member(xml, "VersionId", &self.version_id);
+        crate::rest_xml::write_member(xml, "IsLatest", &self.is_latest);
+        crate::rest_xml::write_member(xml, "LastModified", &self.last_modified);
+        crate::rest_xml::write_member(xml, "Owner", &self.owner);
+        crate::rest_xml::write_member(xml, "RestoreStatus", &self.restore_status);
+        xml.close(name);
     }
 }
 
@@ -3512,6 +3708,27 @@ impl FromXml for Tagging {
         for child in crate::rest_xml::elements(node) {
             match child.tag_name().name() {
                 "TagSet" => out.tag_set = Some(crate::rest_xml::read_wrapped(child, "Tag")?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct VersioningConfiguration {
+    pub mfa_delete: Option<String>,
+    pub status: Option<String>,
+}
+
+impl FromXml for VersioningConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "MfaDelete" => out.mfa_delete = Some(FromXml::from_xml(child)?),
+                "Status" => out.status = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
         }
