@@ -784,3 +784,39 @@ def test_versioning_keeps_versions_delete_markers_and_null_versions(dev_server, 
     dev_server.stop()
     assert [name for name in os.listdir(os.path.join(dev_server.data_dir, "objects")) if name != "partial"] == [], (
         "every version's body went with it")
+
+
+def test_object_tags_are_kept_returned_and_usable_in_policies(dev_server, s3):
+    s3.create_bucket(Bucket="tagged")
+    s3.put_object(Bucket="tagged", Key="doc", Body=b"x", Tagging="team=infra&stage=prod")
+    assert s3.get_object_tagging(Bucket="tagged", Key="doc")["TagSet"] == [
+        {"Key": "team", "Value": "infra"}, {"Key": "stage", "Value": "prod"}]
+    assert s3.get_object(Bucket="tagged", Key="doc")["TagCount"] == 2
+    s3.put_object_tagging(Bucket="tagged", Key="doc", Tagging={"TagSet": [{"Key": "stage", "Value": "dev"}]})
+    assert s3.get_object_tagging(Bucket="tagged", Key="doc")["TagSet"] == [{"Key": "stage", "Value": "dev"}]
+    too_many = "&".join(f"k{i}=v" for i in range(11))
+    assert error_of(s3.put_object, Bucket="tagged", Key="other", Body=b"x", Tagging=too_many)[0] == "InvalidTag"
+    assert error_of(s3.head_object, Bucket="tagged", Key="other")[0] == "404", "the refused PUT stored nothing"
+    s3.copy_object(Bucket="tagged", Key="copy", CopySource="tagged/doc")
+    assert s3.get_object_tagging(Bucket="tagged", Key="copy")["TagSet"] == [{"Key": "stage", "Value": "dev"}]
+    s3.copy_object(Bucket="tagged", Key="copy", CopySource="tagged/doc", TaggingDirective="REPLACE",
+                   Tagging="fresh=yes")
+    assert s3.get_object_tagging(Bucket="tagged", Key="copy")["TagSet"] == [{"Key": "fresh", "Value": "yes"}]
+
+    # A user may read only objects tagged stage=dev, and may tag only with an allowed key.
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::tagged/*",
+         "Condition": {"StringEquals": {"s3:ExistingObjectTag/stage": "dev"}}},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::tagged/*",
+         "Condition": {"ForAllValues:StringEquals": {"s3:RequestObjectTagKeys": ["stage"]}}}]})
+    user = as_user(dev_server, "s3", new_user(dev_server, "tag-reader", policy))
+    assert user.get_object(Bucket="tagged", Key="doc")["Body"].read() == b"x"
+    assert status_of(user.get_object, Bucket="tagged", Key="copy") == (403, "AccessDenied")
+    user.put_object(Bucket="tagged", Key="by-user", Body=b"y", Tagging="stage=dev")
+    assert status_of(user.put_object, Bucket="tagged", Key="by-user", Body=b"z", Tagging="owner=me") == (
+        403, "AccessDenied")
+    assert s3.get_object(Bucket="tagged", Key="by-user")["Body"].read() == b"y", "the refused PUT changed nothing"
+
+    s3.delete_object_tagging(Bucket="tagged", Key="doc")
+    assert s3.get_object_tagging(Bucket="tagged", Key="doc")["TagSet"] == []
+    assert status_of(user.get_object, Bucket="tagged", Key="doc") == (403, "AccessDenied"), "no tag, no access"

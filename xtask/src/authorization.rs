@@ -23,7 +23,7 @@ fn strings(value: Option<&Json>) -> Vec<String> {
         .and_then(Json::as_arr)
         .unwrap_or_default()
         .iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
+        .filter_map(|v| v.as_str().map(template))
         .collect();
     out.sort();
     out.dedup();
@@ -36,6 +36,15 @@ struct TypeFormat {
     name: String,
     arn: String,
     keys: Vec<String>,
+}
+
+/// A condition key as the table writes it: the reference names S3's per-tag keys with a `<key>` placeholder
+/// (`s3:ExistingObjectTag/<key>`) where every other service writes `${TagKey}`; both become `${TagKey}`.
+fn template(key: &str) -> String {
+    match key.strip_suffix("/<key>") {
+        Some(head) => format!("{head}/${{TagKey}}"),
+        None => key.to_string(),
+    }
 }
 
 /// A `KeySet`: the literal keys sorted case-insensitively (binary search on the request path), and
@@ -133,7 +142,7 @@ pub fn generate(root: &Path) -> Result<String, String> {
         let keys = read(root, &format!("{REFERENCE_DIR}/conditionKeys/{service}.json"))?;
         for (_, key) in keys.as_obj().ok_or("conditionKeys file is not an object")? {
             if let Some(name) = key.get("key").and_then(Json::as_str) {
-                condition_keys.push(name.to_string());
+                condition_keys.push(template(name));
             }
         }
     }

@@ -13,6 +13,7 @@ use keyhaven_kernel::context::RequestContext;
 use keyhaven_s3::buckets::{BucketRecord, DefaultEncryption, PublicAccessBlock, US_EAST_1};
 use keyhaven_s3::checksum::ChecksumAlgorithm;
 use keyhaven_s3::multipart::{CompletedPart, CreateUpload, PartsPage, UploadPart};
+use keyhaven_s3::object_tags::{parse_tagging_header, request_tag_keys};
 use keyhaven_s3::objects::{
     self, Conditions, CopyObject, GetObject, ListObjects, ObjectRead, ObjectRecord, PutObject, Stored, Upload,
 };
@@ -146,6 +147,7 @@ macro_rules! object_output {
                 .map(|_| keyhaven_s3::sse_c::ALGORITHM.to_string());
             o.sse_customer_key_md5 = customer_key_md5;
             o.version_id = record.version_id.clone();
+            o.tag_count = (!headers.tags.is_empty()).then(|| i32::try_from(headers.tags.len()).unwrap_or(i32::MAX));
             if let Some((arn, bucket_key, _)) = record.kms() {
                 o.ssekms_key_id = Some(arn.to_string().into());
                 o.bucket_key_enabled = bucket_key.then_some(true);
@@ -154,9 +156,9 @@ macro_rules! object_output {
     }};
 }
 
-/// The representation headers a PutObject or CreateMultipartUpload stores with the object.
+/// What a PutObject, CopyObject or CreateMultipartUpload stores with the object besides its body.
 macro_rules! object_headers {
-    ($request:expr) => {
+    ($request:expr, $tags:expr) => {
         objects::ObjectHeaders {
             content_type: $request.content_type.clone(),
             content_encoding: $request.content_encoding.clone(),
@@ -165,6 +167,7 @@ macro_rules! object_headers {
             cache_control: $request.cache_control.clone(),
             expires: $request.expires.clone(),
             metadata: $request.metadata.clone().unwrap_or_default(),
+            tags: $tags,
         }
     };
 }
@@ -291,14 +294,7 @@ impl Run<'_> {
             wire::Request::GetBucketTagging(r) => {
                 let tags = s3.get_bucket_tagging(ctx, &r.bucket.unwrap_or_default())?;
                 wire::GetBucketTaggingOutput {
-                    tag_set: Some(
-                        tags.into_iter()
-                            .map(|(key, value)| wire::Tag {
-                                key: Some(key),
-                                value: Some(value),
-                            })
-                            .collect(),
-                    ),
+                    tag_set: Some(tag_set(tags)),
                 }
                 .reply()
             }
@@ -403,6 +399,63 @@ impl Run<'_> {
                 .reply()
             }
             wire::Request::DeleteObjects(r) => self.delete_objects(r)?,
+            wire::Request::GetObjectTagging(r) => {
+                let record = s3.get_object_tagging(
+                    ctx,
+                    &r.bucket.unwrap_or_default(),
+                    &r.key.unwrap_or_default(),
+                    r.version_id.as_deref(),
+                    self.keys,
+                )?;
+                wire::GetObjectTaggingOutput {
+                    version_id: record.version_id,
+                    tag_set: Some(tag_set(record.headers.tags)),
+                }
+                .reply()
+            }
+            wire::Request::PutObjectTagging(r) => {
+                let tags = r
+                    .tagging
+                    .and_then(|t| t.tag_set)
+                    .ok_or(S3Error::MalformedXml)?
+                    .into_iter()
+                    .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+                    .collect();
+                let action = match r.version_id {
+                    Some(_) => "s3:PutObjectVersionTagging",
+                    None => "s3:PutObjectTagging",
+                };
+                wire::PutObjectTaggingOutput {
+                    version_id: s3.put_object_tagging(
+                        ctx,
+                        action,
+                        &r.bucket.unwrap_or_default(),
+                        &r.key.unwrap_or_default(),
+                        r.version_id.as_deref(),
+                        tags,
+                        self.keys,
+                    )?,
+                }
+                .reply()
+            }
+            wire::Request::DeleteObjectTagging(r) => {
+                let action = match r.version_id {
+                    Some(_) => "s3:DeleteObjectVersionTagging",
+                    None => "s3:DeleteObjectTagging",
+                };
+                wire::DeleteObjectTaggingOutput {
+                    version_id: s3.put_object_tagging(
+                        ctx,
+                        action,
+                        &r.bucket.unwrap_or_default(),
+                        &r.key.unwrap_or_default(),
+                        r.version_id.as_deref(),
+                        Vec::new(),
+                        self.keys,
+                    )?,
+                }
+                .reply()
+            }
             wire::Request::ListObjects(r) => self.list_objects_v1(r)?,
             wire::Request::ListObjectsV2(r) => self.list_objects_v2(r)?,
             wire::Request::CopyObject(r) => self.copy_object(r)?,
@@ -679,10 +732,13 @@ impl Run<'_> {
         )?;
         let algorithm = r.checksum_algorithm.clone();
         let declared = declared_checksum(&mut r, algorithm.as_deref(), self.parts)?;
+        let tags = tags_of(r.tagging.as_deref()).map_err(s3_error)?;
+        let mut keys = self.keys.to_vec();
+        keys.extend(request_tag_keys(&tags));
         let put = PutObject {
             bucket: r.bucket.as_deref().unwrap_or_default(),
             key: r.key.as_deref().unwrap_or_default(),
-            headers: object_headers!(r),
+            headers: object_headers!(r, tags),
             server_side_encryption: r.server_side_encryption.as_deref(),
             kms: kms_request!(r),
             customer_key,
@@ -690,7 +746,7 @@ impl Run<'_> {
             checksum_algorithm: declared.as_ref().map(|(algorithm, _)| *algorithm),
             if_none_match: r.if_none_match.as_deref(),
             if_match: r.if_match.as_deref(),
-            keys: self.keys,
+            keys: &keys,
         };
         let upload = tokio::task::block_in_place(|| self.s3.begin_put(self.ctx, put)).map_err(s3_error)?;
         let stored = self.receive(upload, body, declared).await?;
@@ -804,7 +860,12 @@ impl Run<'_> {
                 bucket: r.bucket.as_deref().unwrap_or_default(),
                 key: r.key.as_deref().unwrap_or_default(),
                 replace_metadata,
-                headers: object_headers!(r),
+                replace_tagging: match r.tagging_directive.as_deref() {
+                    None | Some("COPY") => false,
+                    Some("REPLACE") => true,
+                    Some(_) => return Err(S3Error::InvalidArgument("Unknown tagging directive.".into())),
+                },
+                headers: object_headers!(r, tags_of(r.tagging.as_deref())?),
                 server_side_encryption: r.server_side_encryption.as_deref(),
                 kms: kms_request!(r),
                 customer_key,
@@ -850,7 +911,7 @@ impl Run<'_> {
             CreateUpload {
                 bucket: &bucket,
                 key: &key,
-                headers: object_headers!(r),
+                headers: object_headers!(r, tags_of(r.tagging.as_deref())?),
                 server_side_encryption: r.server_side_encryption.as_deref(),
                 kms: kms_request!(r),
                 customer_key: customer_key.as_ref(),
@@ -1329,6 +1390,23 @@ fn timestamp(millis: i64) -> Timestamp {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
     )
+}
+
+/// The tags an `x-amz-tagging` header sets.
+fn tags_of(header: Option<&str>) -> Result<Vec<(String, String)>, S3Error> {
+    header
+        .map(parse_tagging_header)
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+fn tag_set(tags: Vec<(String, String)>) -> Vec<wire::Tag> {
+    tags.into_iter()
+        .map(|(key, value)| wire::Tag {
+            key: Some(key),
+            value: Some(value),
+        })
+        .collect()
 }
 
 fn initiator(ctx: &RequestContext) -> wire::Initiator {

@@ -244,7 +244,7 @@ impl S3 {
         name: &str,
         tags: Vec<(String, String)>,
     ) -> Result<(), S3Error> {
-        check_tags(&tags)?;
+        check_tags(&tags, MAX_TAGS)?;
         self.update_bucket(ctx, "s3:PutBucketTagging", name, |bucket| {
             bucket.tags.clone_from(&tags);
             Ok(())
@@ -449,10 +449,11 @@ pub(crate) fn parse_bucket_policy(bucket: &str, policy: &str) -> Result<PolicyDo
     Ok(document)
 }
 
-/// S3's tag rules: at most 50, keys 1–128 and values 0–256 characters, keys unique.
-fn check_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
-    if tags.len() > MAX_TAGS {
-        return Err(S3Error::InvalidRequest("Object tags cannot be greater than 50".into()));
+/// S3's tag rules: at most `max` (50 on a bucket, 10 on an object), keys 1–128 and values 0–256 characters, keys
+/// unique.
+pub(crate) fn check_tags(tags: &[(String, String)], max: usize) -> Result<(), S3Error> {
+    if tags.len() > max {
+        return Err(S3Error::InvalidTag(format!("Object tags cannot be greater than {max}")));
     }
     for (i, (key, value)) in tags.iter().enumerate() {
         if key.is_empty() || key.chars().count() > 128 {

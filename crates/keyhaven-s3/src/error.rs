@@ -74,6 +74,8 @@ pub enum S3Error {
     MalformedPolicy(String),
     #[error("The specified version does not exist.")]
     NoSuchVersion,
+    #[error("{0}")]
+    InvalidTag(String),
     #[error("The bucket policy does not exist")]
     NoSuchBucketPolicy,
     #[error("The public access block configuration was not found")]

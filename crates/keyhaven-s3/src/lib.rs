@@ -13,6 +13,7 @@ pub mod etag;
 pub mod multipart;
 pub mod names;
 pub mod object;
+pub mod object_tags;
 pub mod objects;
 pub mod service_key;
 pub mod sse_c;

@@ -34,7 +34,8 @@ const FULL_OBJECT: &str = "FULL_OBJECT";
 /// Listing page size when the request names none, and the most a page holds.
 pub const MAX_KEYS: usize = 1000;
 
-/// The representation headers S3 stores with an object and returns on GET and HEAD.
+/// What S3 stores with an object besides its body: the representation headers it returns on GET and HEAD, user
+/// metadata and tags.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectHeaders {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +53,9 @@ pub struct ObjectHeaders {
     /// `x-amz-meta-*`, keyed by the rest of the lowercased header name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// The object's tags (`x-amz-tagging`, PutObjectTagging), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// What SSE-C keeps of a body's customer key: a salted HMAC to recognise it, and its MD5 as sent.
@@ -441,6 +445,8 @@ pub struct CopyObject<'a> {
     pub key: &'a str,
     /// `x-amz-metadata-directive: REPLACE`: the new object takes `headers`; otherwise the source's.
     pub replace_metadata: bool,
+    /// `x-amz-tagging-directive: REPLACE`: the new object takes the tags in `headers`; otherwise the source's.
+    pub replace_tagging: bool,
     pub headers: ObjectHeaders,
     pub server_side_encryption: Option<&'a str>,
     pub kms: KmsRequest,
@@ -714,6 +720,14 @@ impl S3 {
     /// range to send.
     pub fn get_object(&self, ctx: &RequestContext, get: GetObject<'_>, body: bool) -> Result<ObjectRead, S3Error> {
         let bucket = self.bucket(get.bucket)?;
+        // Read first, so that policies may name the object's tags (`s3:ExistingObjectTag/<key>`).
+        let found = match &bucket {
+            Some(_) => self.version(get.bucket, get.key, get.version_id),
+            None => Err(S3Error::NoSuchBucket {
+                bucket: get.bucket.into(),
+            }),
+        };
+        let keys = with_existing_tags(get.keys, found.as_ref().ok());
         self.authorize(
             ctx,
             if get.version_id.is_some() {
@@ -724,12 +738,12 @@ impl S3 {
             get.bucket,
             Some(get.key),
             bucket.as_ref(),
-            get.keys,
+            &keys,
         )?;
         let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket {
             bucket: get.bucket.into(),
         })?;
-        let record = self.version(get.bucket, get.key, get.version_id)?;
+        let record = found?;
         if get.customer_key.is_some() && !ctx.secure_transport {
             return Err(S3Error::InvalidRequest(SSE_C_NEEDS_TLS.into()));
         }
@@ -809,10 +823,15 @@ impl S3 {
             kms: &copy.kms,
         };
         let writer = self.body_writer(ctx, &bucket, copy.key, wanted, copy.checksum_algorithm)?;
-        let headers = if copy.replace_metadata {
-            copy.headers
+        let mut headers = if copy.replace_metadata {
+            copy.headers.clone()
         } else {
             source.record.headers.clone()
+        };
+        headers.tags = if copy.replace_tagging {
+            copy.headers.tags
+        } else {
+            source.record.headers.tags.clone()
         };
         let mut upload = Upload::new(
             writer,
@@ -1000,6 +1019,18 @@ impl S3 {
         })?;
         Ok(listing)
     }
+}
+
+/// A request's condition keys with `s3:ExistingObjectTag/<key>` for each tag of the object it reads or changes.
+pub(crate) fn with_existing_tags(
+    keys: &[(String, Vec<String>)],
+    object: Option<&ObjectRecord>,
+) -> Vec<(String, Vec<String>)> {
+    let mut all = keys.to_vec();
+    for (key, value) in object.iter().flat_map(|o| o.headers.tags.iter()) {
+        all.push((format!("s3:ExistingObjectTag/{key}"), vec![value.clone()]));
+    }
+    all
 }
 
 /// The largest string below every key that starts with `prefix`: the listing's starting point.

@@ -141,6 +141,7 @@ pub const PAYLOAD_OPERATIONS: &[&str] = &[
     "PutPublicAccessBlock",
     "PutBucketOwnershipControls",
     "DeleteObjects",
+    "PutObjectTagging",
     "CompleteMultipartUpload",
 ];
 
@@ -179,6 +180,9 @@ pub enum Request {
     ListObjects(ListObjectsRequest),
     ListObjectsV2(ListObjectsV2Request),
     CopyObject(CopyObjectRequest),
+    PutObjectTagging(PutObjectTaggingRequest),
+    GetObjectTagging(GetObjectTaggingRequest),
+    DeleteObjectTagging(DeleteObjectTaggingRequest),
     CreateMultipartUpload(CreateMultipartUploadRequest),
     UploadPart(UploadPartRequest),
     CompleteMultipartUpload(CompleteMultipartUploadRequest),
@@ -231,6 +235,9 @@ impl Request {
             "ListObjects" => Request::ListObjects(ListObjectsRequest::decode(http)?),
             "ListObjectsV2" => Request::ListObjectsV2(ListObjectsV2Request::decode(http)?),
             "CopyObject" => Request::CopyObject(CopyObjectRequest::decode(http)?),
+            "PutObjectTagging" => Request::PutObjectTagging(PutObjectTaggingRequest::decode(http)?),
+            "GetObjectTagging" => Request::GetObjectTagging(GetObjectTaggingRequest::decode(http)?),
+            "DeleteObjectTagging" => Request::DeleteObjectTagging(DeleteObjectTaggingRequest::decode(http)?),
             "CreateMultipartUpload" => Request::CreateMultipartUpload(CreateMultipartUploadRequest::decode(http)?),
             "UploadPart" => Request::UploadPart(UploadPartRequest::decode(http)?),
             "CompleteMultipartUpload" => {
@@ -277,6 +284,9 @@ impl Request {
             Request::ListObjects(_) => "ListObjects",
             Request::ListObjectsV2(_) => "ListObjectsV2",
             Request::CopyObject(_) => "CopyObject",
+            Request::PutObjectTagging(_) => "PutObjectTagging",
+            Request::GetObjectTagging(_) => "GetObjectTagging",
+            Request::DeleteObjectTagging(_) => "DeleteObjectTagging",
             Request::CreateMultipartUpload(_) => "CreateMultipartUpload",
             Request::UploadPart(_) => "UploadPart",
             Request::CompleteMultipartUpload(_) => "CompleteMultipartUpload",
@@ -322,6 +332,9 @@ impl Request {
             Request::ListObjects(r) => r.audit_parameters(),
             Request::ListObjectsV2(r) => r.audit_parameters(),
             Request::CopyObject(r) => r.audit_parameters(),
+            Request::PutObjectTagging(r) => r.audit_parameters(),
+            Request::GetObjectTagging(r) => r.audit_parameters(),
+            Request::DeleteObjectTagging(r) => r.audit_parameters(),
             Request::CreateMultipartUpload(r) => r.audit_parameters(),
             Request::UploadPart(r) => r.audit_parameters(),
             Request::CompleteMultipartUpload(r) => r.audit_parameters(),
@@ -1497,6 +1510,103 @@ impl CopyObjectRequest {
         let mut out = serde_json::Map::new();
         crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
         crate::rest_xml::audit(&mut out, "key", &self.key);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutObjectTaggingRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub tagging: Option<Tagging>,
+    pub expected_bucket_owner: Option<String>,
+    pub request_payer: Option<String>,
+}
+
+impl PutObjectTaggingRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            version_id: http.query("versionId")?,
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            tagging: http.xml_payload()?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            request_payer: http.header("x-amz-request-payer")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "versionId", &self.version_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetObjectTaggingRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub request_payer: Option<String>,
+}
+
+impl GetObjectTaggingRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            version_id: http.query("versionId")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            request_payer: http.header("x-amz-request-payer")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "versionId", &self.version_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteObjectTaggingRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl DeleteObjectTaggingRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            version_id: http.query("versionId")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "versionId", &self.version_id);
         out
     }
 }
@@ -2681,6 +2791,57 @@ impl CopyObjectOutput {
             &self.bucket_key_enabled,
         );
         reply.header("x-amz-request-charged", &self.request_charged);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutObjectTaggingOutput {
+    pub version_id: Option<String>,
+}
+
+impl PutObjectTaggingOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-version-id", &self.version_id);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetObjectTaggingOutput {
+    pub version_id: Option<String>,
+    pub tag_set: Option<Vec<Tag>>,
+}
+
+impl GetObjectTaggingOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-version-id", &self.version_id);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("Tagging");
+        crate::rest_xml::write_wrapped(&mut xml, "TagSet", "Tag", &self.tag_set);
+        xml.close("Tagging");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteObjectTaggingOutput {
+    pub version_id: Option<String>,
+}
+
+impl DeleteObjectTaggingOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply.header("x-amz-version-id", &self.version_id);
         reply
     }
 }

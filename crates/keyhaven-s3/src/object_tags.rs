@@ -1,0 +1,119 @@
+//! Object tags: set with the object (`x-amz-tagging`) or on a version afterwards (Put/Get/DeleteObjectTagging), at
+//! most 10 per object, and offered to policies as `s3:ExistingObjectTag/<key>` (reads and changes of the object) and
+//! `s3:RequestObjectTag/<key>` with `s3:RequestObjectTagKeys` (writes that set them).
+
+use keyhaven_kernel::context::RequestContext;
+use keyhaven_kernel::records;
+
+use crate::buckets::check_tags;
+use crate::error::transact;
+use crate::objects::{ObjectRecord, with_existing_tags};
+use crate::versions::{self, Noncurrent};
+use crate::{S3, S3Error};
+
+/// S3's limit on tags per object.
+pub const MAX_OBJECT_TAGS: usize = 10;
+
+/// `x-amz-tagging`: tags as a URL-encoded query string (`k1=v1&k2=v2`), checked as S3 checks them.
+pub fn parse_tagging_header(text: &str) -> Result<Vec<(String, String)>, S3Error> {
+    let tags: Vec<(String, String)> = form_urlencoded::parse(text.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    check_object_tags(&tags)?;
+    Ok(tags)
+}
+
+pub fn check_object_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
+    check_tags(tags, MAX_OBJECT_TAGS)
+}
+
+/// The condition keys a write that sets `tags` offers: `s3:RequestObjectTag/<key>` and `s3:RequestObjectTagKeys`.
+pub fn request_tag_keys(tags: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+    let mut keys: Vec<(String, Vec<String>)> = tags
+        .iter()
+        .map(|(k, v)| (format!("s3:RequestObjectTag/{k}"), vec![v.clone()]))
+        .collect();
+    if !tags.is_empty() {
+        keys.push((
+            "s3:RequestObjectTagKeys".into(),
+            tags.iter().map(|(k, _)| k.clone()).collect(),
+        ));
+    }
+    keys
+}
+
+impl S3 {
+    /// GetObjectTagging: the tags of the current version or of `version_id`; answers that version's id too.
+    pub fn get_object_tagging(
+        &self,
+        ctx: &RequestContext,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<ObjectRecord, S3Error> {
+        let action = match version_id {
+            Some(_) => "s3:GetObjectVersionTagging",
+            None => "s3:GetObjectTagging",
+        };
+        self.authorized_version(ctx, action, bucket, key, version_id, keys)
+    }
+
+    /// PutObjectTagging (or, with no tags, DeleteObjectTagging): replaces the version's tags in place.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_object_tagging(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        tags: Vec<(String, String)>,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<Option<String>, S3Error> {
+        check_object_tags(&tags)?;
+        let mut keys = keys.to_vec();
+        keys.extend(request_tag_keys(&tags));
+        let record = self.authorized_version(ctx, action, bucket, key, version_id, &keys)?;
+        let target = record.version_id.clone();
+        transact(&*self.store, |tx| {
+            if let Some(mut current) = records::get::<ObjectRecord>(tx, bucket, key)?
+                && current.version_id == target
+            {
+                current.headers.tags.clone_from(&tags);
+                records::put(tx, bucket, key, &current)?;
+                return Ok(());
+            }
+            let wanted = target.as_deref().unwrap_or(versions::NULL_VERSION);
+            for (id, mut version) in versions::noncurrent(tx, bucket, key)? {
+                if versions::is_version(&version, wanted) {
+                    version.headers.tags.clone_from(&tags);
+                    records::put(tx, bucket, &id, &Noncurrent(version))?;
+                    return Ok(());
+                }
+            }
+            Err(S3Error::NoSuchKey { key: key.into() })
+        })?;
+        Ok(target)
+    }
+
+    /// The version `version_id` (or the current one) once `action` is authorised on it, its tags offered to policies.
+    fn authorized_version(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<ObjectRecord, S3Error> {
+        let bucket_record = self.bucket(bucket)?;
+        let found = match &bucket_record {
+            Some(_) => self.version(bucket, key, version_id),
+            None => Err(S3Error::NoSuchBucket { bucket: bucket.into() }),
+        };
+        let keys = with_existing_tags(keys, found.as_ref().ok());
+        self.authorize(ctx, action, bucket, Some(key), bucket_record.as_ref(), &keys)?;
+        found
+    }
+}
