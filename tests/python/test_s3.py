@@ -820,3 +820,31 @@ def test_object_tags_are_kept_returned_and_usable_in_policies(dev_server, s3):
     s3.delete_object_tagging(Bucket="tagged", Key="doc")
     assert s3.get_object_tagging(Bucket="tagged", Key="doc")["TagSet"] == []
     assert status_of(user.get_object, Bucket="tagged", Key="doc") == (403, "AccessDenied"), "no tag, no access"
+
+
+def test_upload_part_copy_and_object_attributes(s3):
+    s3.create_bucket(Bucket="parts-copy")
+    source = os.urandom(7 * MIB)
+    s3.put_object(Bucket="parts-copy", Key="source", Body=source, ChecksumAlgorithm="SHA256")
+    upload = s3.create_multipart_upload(Bucket="parts-copy", Key="assembled")["UploadId"]
+    first = s3.upload_part_copy(Bucket="parts-copy", Key="assembled", UploadId=upload, PartNumber=1,
+                                CopySource="parts-copy/source", CopySourceRange=f"bytes=0-{5 * MIB - 1}")
+    second = s3.upload_part_copy(Bucket="parts-copy", Key="assembled", UploadId=upload, PartNumber=2,
+                                 CopySource={"Bucket": "parts-copy", "Key": "source"},
+                                 CopySourceRange=f"bytes={5 * MIB}-{7 * MIB - 1}")
+    assert first["CopyPartResult"]["ETag"] == f'"{hashlib.md5(source[:5 * MIB]).hexdigest()}"'
+    assert error_of(s3.upload_part_copy, Bucket="parts-copy", Key="assembled", UploadId=upload, PartNumber=3,
+                    CopySource="parts-copy/missing")[0] == "NoSuchKey"
+    s3.complete_multipart_upload(Bucket="parts-copy", Key="assembled", UploadId=upload, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": first["CopyPartResult"]["ETag"]},
+        {"PartNumber": 2, "ETag": second["CopyPartResult"]["ETag"]}]})
+    assert s3.get_object(Bucket="parts-copy", Key="assembled")["Body"].read() == source
+
+    attributes = s3.get_object_attributes(Bucket="parts-copy", Key="assembled",
+                                          ObjectAttributes=["ETag", "ObjectParts", "ObjectSize", "StorageClass"])
+    assert attributes["ObjectSize"] == len(source) and attributes["StorageClass"] == "STANDARD"
+    assert attributes["ObjectParts"]["TotalPartsCount"] == 2 and attributes["ETag"].endswith("-2")
+    single = s3.get_object_attributes(Bucket="parts-copy", Key="source", ObjectAttributes=["Checksum", "ETag"])
+    assert single["Checksum"]["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(source).digest()).decode()
+    assert single["ETag"] == hashlib.md5(source).hexdigest(), "GetObjectAttributes gives the ETag unquoted"
+    assert "ObjectSize" not in single

@@ -56,6 +56,8 @@ pub const SERVED: &[&str] = &[
     "DeleteObjectTagging",
     "CreateMultipartUpload",
     "UploadPart",
+    "UploadPartCopy",
+    "GetObjectAttributes",
     "CompleteMultipartUpload",
     "AbortMultipartUpload",
     "ListParts",

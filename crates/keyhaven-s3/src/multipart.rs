@@ -264,6 +264,32 @@ impl S3 {
         )
     }
 
+    /// UploadPartCopy: the source object (or the `x-amz-copy-source-range` of it), read under its own encryption as
+    /// `s3:GetObject`, becomes the part, sealed under the upload's.
+    pub fn upload_part_copy(
+        &self,
+        ctx: &RequestContext,
+        source: crate::objects::GetObject<'_>,
+        part: UploadPart<'_>,
+    ) -> Result<(Stored, i64), S3Error> {
+        if let Some(range) = source.range
+            && !range.trim().starts_with("bytes=")
+        {
+            return Err(S3Error::InvalidArgument(
+                "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+                    .into(),
+            ));
+        }
+        let source = match self.get_object(ctx, source, true) {
+            Err(S3Error::NotModified) => return Err(S3Error::PreconditionFailed),
+            other => other?,
+        };
+        let mut upload = self.begin_part(ctx, part)?;
+        source.read(|bytes| upload.write(bytes))?;
+        let stored = self.finish_put(upload, None)?;
+        Ok((stored, self.now_millis()))
+    }
+
     /// Records a received part, replacing (and removing the body of) a part uploaded before with the same number.
     pub(crate) fn commit_part(
         &self,

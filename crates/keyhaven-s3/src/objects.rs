@@ -776,6 +776,17 @@ impl S3 {
         Ok(ObjectRead { record, range, parts })
     }
 
+    /// GetObjectAttributes: the version's record, authorised as `s3:GetObjectAttributes` and as a GET or HEAD of it.
+    pub fn get_object_attributes(&self, ctx: &RequestContext, get: GetObject<'_>) -> Result<ObjectRead, S3Error> {
+        let action = match get.version_id {
+            Some(_) => "s3:GetObjectVersionAttributes",
+            None => "s3:GetObjectAttributes",
+        };
+        let bucket = self.bucket(get.bucket)?;
+        self.authorize(ctx, action, get.bucket, Some(get.key), bucket.as_ref(), get.keys)?;
+        self.get_object(ctx, get, false)
+    }
+
     /// CopyObject: the source is read (authorised as `s3:GetObject`, under its own encryption) and written as a new
     /// object (authorised as `s3:PutObject`) under the encryption the request asks for, streamed a chunk at a time.
     pub fn copy_object(&self, ctx: &RequestContext, copy: CopyObject<'_>) -> Result<(Stored, i64), S3Error> {

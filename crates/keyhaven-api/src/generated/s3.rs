@@ -185,6 +185,8 @@ pub enum Request {
     DeleteObjectTagging(DeleteObjectTaggingRequest),
     CreateMultipartUpload(CreateMultipartUploadRequest),
     UploadPart(UploadPartRequest),
+    UploadPartCopy(UploadPartCopyRequest),
+    GetObjectAttributes(GetObjectAttributesRequest),
     CompleteMultipartUpload(CompleteMultipartUploadRequest),
     AbortMultipartUpload(AbortMultipartUploadRequest),
     ListParts(ListPartsRequest),
@@ -240,6 +242,8 @@ impl Request {
             "DeleteObjectTagging" => Request::DeleteObjectTagging(DeleteObjectTaggingRequest::decode(http)?),
             "CreateMultipartUpload" => Request::CreateMultipartUpload(CreateMultipartUploadRequest::decode(http)?),
             "UploadPart" => Request::UploadPart(UploadPartRequest::decode(http)?),
+            "UploadPartCopy" => Request::UploadPartCopy(UploadPartCopyRequest::decode(http)?),
+            "GetObjectAttributes" => Request::GetObjectAttributes(GetObjectAttributesRequest::decode(http)?),
             "CompleteMultipartUpload" => {
                 Request::CompleteMultipartUpload(CompleteMultipartUploadRequest::decode(http)?)
             }
@@ -289,6 +293,8 @@ impl Request {
             Request::DeleteObjectTagging(_) => "DeleteObjectTagging",
             Request::CreateMultipartUpload(_) => "CreateMultipartUpload",
             Request::UploadPart(_) => "UploadPart",
+            Request::UploadPartCopy(_) => "UploadPartCopy",
+            Request::GetObjectAttributes(_) => "GetObjectAttributes",
             Request::CompleteMultipartUpload(_) => "CompleteMultipartUpload",
             Request::AbortMultipartUpload(_) => "AbortMultipartUpload",
             Request::ListParts(_) => "ListParts",
@@ -337,6 +343,8 @@ impl Request {
             Request::DeleteObjectTagging(r) => r.audit_parameters(),
             Request::CreateMultipartUpload(r) => r.audit_parameters(),
             Request::UploadPart(r) => r.audit_parameters(),
+            Request::UploadPartCopy(r) => r.audit_parameters(),
+            Request::GetObjectAttributes(r) => r.audit_parameters(),
             Request::CompleteMultipartUpload(r) => r.audit_parameters(),
             Request::AbortMultipartUpload(r) => r.audit_parameters(),
             Request::ListParts(r) => r.audit_parameters(),
@@ -1760,6 +1768,111 @@ impl UploadPartRequest {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct UploadPartCopyRequest {
+    pub bucket: Option<String>,
+    pub copy_source: Option<String>,
+    pub copy_source_if_match: Option<String>,
+    pub copy_source_if_modified_since: Option<Timestamp>,
+    pub copy_source_if_none_match: Option<String>,
+    pub copy_source_if_unmodified_since: Option<Timestamp>,
+    pub copy_source_range: Option<String>,
+    pub key: Option<String>,
+    pub part_number: Option<i32>,
+    pub upload_id: Option<String>,
+    pub sse_customer_algorithm: Option<String>,
+    pub sse_customer_key: Option<SensitiveString>,
+    pub sse_customer_key_md5: Option<String>,
+    pub copy_source_sse_customer_algorithm: Option<String>,
+    pub copy_source_sse_customer_key: Option<SensitiveString>,
+    pub copy_source_sse_customer_key_md5: Option<String>,
+    pub request_payer: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub expected_source_bucket_owner: Option<String>,
+}
+
+impl UploadPartCopyRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            copy_source: http.header("x-amz-copy-source")?,
+            copy_source_if_match: http.header("x-amz-copy-source-if-match")?,
+            copy_source_if_modified_since: http.header("x-amz-copy-source-if-modified-since")?,
+            copy_source_if_none_match: http.header("x-amz-copy-source-if-none-match")?,
+            copy_source_if_unmodified_since: http.header("x-amz-copy-source-if-unmodified-since")?,
+            copy_source_range: http.header("x-amz-copy-source-range")?,
+            key: http.label("Key"),
+            part_number: http.query("partNumber")?,
+            upload_id: http.query("uploadId")?,
+            sse_customer_algorithm: http.header("x-amz-server-side-encryption-customer-algorithm")?,
+            sse_customer_key: http.header("x-amz-server-side-encryption-customer-key")?,
+            sse_customer_key_md5: http.header("x-amz-server-side-encryption-customer-key-MD5")?,
+            copy_source_sse_customer_algorithm: http
+                .header("x-amz-copy-source-server-side-encryption-customer-algorithm")?,
+            copy_source_sse_customer_key: http.header("x-amz-copy-source-server-side-encryption-customer-key")?,
+            copy_source_sse_customer_key_md5: http
+                .header("x-amz-copy-source-server-side-encryption-customer-key-MD5")?,
+            request_payer: http.header("x-amz-request-payer")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            expected_source_bucket_owner: http.header("x-amz-source-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "partNumber", &self.part_number);
+        crate::rest_xml::audit(&mut out, "uploadId", &self.upload_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetObjectAttributesRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    pub max_parts: Option<i32>,
+    pub part_number_marker: Option<i32>,
+    pub sse_customer_algorithm: Option<String>,
+    pub sse_customer_key: Option<SensitiveString>,
+    pub sse_customer_key_md5: Option<String>,
+    pub request_payer: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub object_attributes: Option<Vec<String>>,
+}
+
+impl GetObjectAttributesRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            version_id: http.query("versionId")?,
+            max_parts: http.header("x-amz-max-parts")?,
+            part_number_marker: http.header("x-amz-part-number-marker")?,
+            sse_customer_algorithm: http.header("x-amz-server-side-encryption-customer-algorithm")?,
+            sse_customer_key: http.header("x-amz-server-side-encryption-customer-key")?,
+            sse_customer_key_md5: http.header("x-amz-server-side-encryption-customer-key-MD5")?,
+            request_payer: http.header("x-amz-request-payer")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            object_attributes: http.header("x-amz-object-attributes")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "versionId", &self.version_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct CompleteMultipartUploadRequest {
     pub bucket: Option<String>,
     pub key: Option<String>,
@@ -2957,6 +3070,79 @@ impl UploadPartOutput {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct UploadPartCopyOutput {
+    pub copy_source_version_id: Option<String>,
+    pub copy_part_result: Option<CopyPartResult>,
+    pub server_side_encryption: Option<String>,
+    pub sse_customer_algorithm: Option<String>,
+    pub sse_customer_key_md5: Option<String>,
+    pub ssekms_key_id: Option<SensitiveString>,
+    pub bucket_key_enabled: Option<bool>,
+    pub request_charged: Option<String>,
+}
+
+impl UploadPartCopyOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-copy-source-version-id", &self.copy_source_version_id);
+        reply.xml_payload("CopyPartResult", XML_NAMESPACE, &self.copy_part_result);
+        reply.header("x-amz-server-side-encryption", &self.server_side_encryption);
+        reply.header(
+            "x-amz-server-side-encryption-customer-algorithm",
+            &self.sse_customer_algorithm,
+        );
+        reply.header(
+            "x-amz-server-side-encryption-customer-key-MD5",
+            &self.sse_customer_key_md5,
+        );
+        reply.header("x-amz-server-side-encryption-aws-kms-key-id", &self.ssekms_key_id);
+        reply.header(
+            "x-amz-server-side-encryption-bucket-key-enabled",
+            &self.bucket_key_enabled,
+        );
+        reply.header("x-amz-request-charged", &self.request_charged);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetObjectAttributesOutput {
+    pub delete_marker: Option<bool>,
+    pub last_modified: Option<Timestamp>,
+    pub version_id: Option<String>,
+    pub request_charged: Option<String>,
+    pub e_tag: Option<String>,
+    pub checksum: Option<Checksum>,
+    pub object_parts: Option<GetObjectAttributesParts>,
+    pub storage_class: Option<String>,
+    pub object_size: Option<i64>,
+}
+
+impl GetObjectAttributesOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-delete-marker", &self.delete_marker);
+        reply.header_time("Last-Modified", &self.last_modified, TimeFormat::HttpDate);
+        reply.header("x-amz-version-id", &self.version_id);
+        reply.header("x-amz-request-charged", &self.request_charged);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("GetObjectAttributesResponse");
+        crate::rest_xml::write_member(&mut xml, "ETag", &self.e_tag);
+        crate::rest_xml::write_member(&mut xml, "Checksum", &self.checksum);
+        crate::rest_xml::write_member(&mut xml, "ObjectParts", &self.object_parts);
+        crate::rest_xml::write_member(&mut xml, "StorageClass", &self.storage_class);
+        crate::rest_xml::write_member(&mut xml, "ObjectSize", &self.object_size);
+        xml.close("GetObjectAttributesResponse");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct CompleteMultipartUploadOutput {
     pub location: Option<String>,
     pub bucket: Option<String>,
@@ -3193,6 +3379,39 @@ impl FromXml for BucketInfo {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct Checksum {
+    pub checksum_crc32: Option<String>,
+    pub checksum_crc32_c: Option<String>,
+    pub checksum_crc64_nvme: Option<String>,
+    pub checksum_sha1: Option<String>,
+    pub checksum_sha256: Option<String>,
+    pub checksum_sha512: Option<String>,
+    pub checksum_md5: Option<String>,
+    pub checksum_xxhash64: Option<String>,
+    pub checksum_xxhash3: Option<String>,
+    pub checksum_xxhash128: Option<String>,
+    pub checksum_type: Option<String>,
+}
+
+impl ToXml for Checksum {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "ChecksumCRC32", &self.checksum_crc32);
+        crate::rest_xml::write_member(xml, "ChecksumCRC32C", &self.checksum_crc32_c);
+        crate::rest_xml::write_member(xml, "ChecksumCRC64NVME", &self.checksum_crc64_nvme);
+        crate::rest_xml::write_member(xml, "ChecksumSHA1", &self.checksum_sha1);
+        crate::rest_xml::write_member(xml, "ChecksumSHA256", &self.checksum_sha256);
+        crate::rest_xml::write_member(xml, "ChecksumSHA512", &self.checksum_sha512);
+        crate::rest_xml::write_member(xml, "ChecksumMD5", &self.checksum_md5);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH64", &self.checksum_xxhash64);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH3", &self.checksum_xxhash3);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH128", &self.checksum_xxhash128);
+        crate::rest_xml::write_member(xml, "ChecksumType", &self.checksum_type);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct CommonPrefix {
     pub prefix: Option<String>,
 }
@@ -3288,6 +3507,41 @@ impl ToXml for CopyObjectResult {
         crate::rest_xml::write_member(xml, "ETag", &self.e_tag);
         crate::rest_xml::write_member(xml, "LastModified", &self.last_modified);
         crate::rest_xml::write_member(xml, "ChecksumType", &self.checksum_type);
+        crate::rest_xml::write_member(xml, "ChecksumCRC32", &self.checksum_crc32);
+        crate::rest_xml::write_member(xml, "ChecksumCRC32C", &self.checksum_crc32_c);
+        crate::rest_xml::write_member(xml, "ChecksumCRC64NVME", &self.checksum_crc64_nvme);
+        crate::rest_xml::write_member(xml, "ChecksumSHA1", &self.checksum_sha1);
+        crate::rest_xml::write_member(xml, "ChecksumSHA256", &self.checksum_sha256);
+        crate::rest_xml::write_member(xml, "ChecksumSHA512", &self.checksum_sha512);
+        crate::rest_xml::write_member(xml, "ChecksumMD5", &self.checksum_md5);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH64", &self.checksum_xxhash64);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH3", &self.checksum_xxhash3);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH128", &self.checksum_xxhash128);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CopyPartResult {
+    pub e_tag: Option<String>,
+    pub last_modified: Option<Timestamp>,
+    pub checksum_crc32: Option<String>,
+    pub checksum_crc32_c: Option<String>,
+    pub checksum_crc64_nvme: Option<String>,
+    pub checksum_sha1: Option<String>,
+    pub checksum_sha256: Option<String>,
+    pub checksum_sha512: Option<String>,
+    pub checksum_md5: Option<String>,
+    pub checksum_xxhash64: Option<String>,
+    pub checksum_xxhash3: Option<String>,
+    pub checksum_xxhash128: Option<String>,
+}
+
+impl ToXml for CopyPartResult {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "ETag", &self.e_tag);
+        crate::rest_xml::write_member(xml, "LastModified", &self.last_modified);
         crate::rest_xml::write_member(xml, "ChecksumCRC32", &self.checksum_crc32);
         crate::rest_xml::write_member(xml, "ChecksumCRC32C", &self.checksum_crc32_c);
         crate::rest_xml::write_member(xml, "ChecksumCRC64NVME", &self.checksum_crc64_nvme);
@@ -3408,6 +3662,29 @@ impl ToXml for Error {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct GetObjectAttributesParts {
+    pub total_parts_count: Option<i32>,
+    pub part_number_marker: Option<i32>,
+    pub next_part_number_marker: Option<i32>,
+    pub max_parts: Option<i32>,
+    pub is_truncated: Option<bool>,
+    pub parts: Option<Vec<ObjectPart>>,
+}
+
+impl ToXml for GetObjectAttributesParts {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "PartsCount", &self.total_parts_count);
+        crate::rest_xml::write_member(xml, "PartNumberMarker", &self.part_number_marker);
+        crate::rest_xml::write_member(xml, "NextPartNumberMarker", &self.next_part_number_marker);
+        crate::rest_xml::write_member(xml, "MaxParts", &self.max_parts);
+        crate::rest_xml::write_member(xml, "IsTruncated", &self.is_truncated);
+        crate::rest_xml::write_flattened(xml, "Part", &self.parts);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct Initiator {
     pub id: Option<String>,
     pub display_name: Option<String>,
@@ -3523,6 +3800,41 @@ impl FromXml for ObjectIdentifier {
             }
         }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ObjectPart {
+    pub part_number: Option<i32>,
+    pub size: Option<i64>,
+    pub checksum_crc32: Option<String>,
+    pub checksum_crc32_c: Option<String>,
+    pub checksum_crc64_nvme: Option<String>,
+    pub checksum_sha1: Option<String>,
+    pub checksum_sha256: Option<String>,
+    pub checksum_sha512: Option<String>,
+    pub checksum_md5: Option<String>,
+    pub checksum_xxhash64: Option<String>,
+    pub checksum_xxhash3: Option<String>,
+    pub checksum_xxhash128: Option<String>,
+}
+
+impl ToXml for ObjectPart {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "PartNumber", &self.part_number);
+        crate::rest_xml::write_member(xml, "Size", &self.size);
+        crate::rest_xml::write_member(xml, "ChecksumCRC32", &self.checksum_crc32);
+        crate::rest_xml::write_member(xml, "ChecksumCRC32C", &self.checksum_crc32_c);
+        crate::rest_xml::write_member(xml, "ChecksumCRC64NVME", &self.checksum_crc64_nvme);
+        crate::rest_xml::write_member(xml, "ChecksumSHA1", &self.checksum_sha1);
+        crate::rest_xml::write_member(xml, "ChecksumSHA256", &self.checksum_sha256);
+        crate::rest_xml::write_member(xml, "ChecksumSHA512", &self.checksum_sha512);
+        crate::rest_xml::write_member(xml, "ChecksumMD5", &self.checksum_md5);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH64", &self.checksum_xxhash64);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH3", &self.checksum_xxhash3);
+        crate::rest_xml::write_member(xml, "ChecksumXXHASH128", &self.checksum_xxhash128);
+        xml.close(name);
     }
 }
 
