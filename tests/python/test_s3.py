@@ -848,3 +848,29 @@ def test_upload_part_copy_and_object_attributes(s3):
     assert single["Checksum"]["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(source).digest()).decode()
     assert single["ETag"] == hashlib.md5(source).hexdigest(), "GetObjectAttributes gives the ETag unquoted"
     assert "ObjectSize" not in single
+
+
+def test_acls_are_disabled_as_with_bucket_owner_enforced(dev_server, s3):
+    s3.create_bucket(Bucket="acls")
+    s3.put_object(Bucket="acls", Key="doc", Body=b"x", ACL="bucket-owner-full-control")
+    for acl in [s3.get_bucket_acl(Bucket="acls"), s3.get_object_acl(Bucket="acls", Key="doc")]:
+        assert acl["Owner"]["ID"] == "000000000000"
+        assert acl["Grants"] == [{"Grantee": {"ID": "000000000000", "Type": "CanonicalUser"},
+                                  "Permission": "FULL_CONTROL"}]
+    s3.put_bucket_acl(Bucket="acls", ACL="private")
+    s3.put_object_acl(Bucket="acls", Key="doc", AccessControlPolicy={
+        "Owner": {"ID": "000000000000"},
+        "Grants": [{"Grantee": {"ID": "000000000000", "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]})
+    refused = [
+        lambda: s3.put_bucket_acl(Bucket="acls", ACL="public-read"),
+        lambda: s3.put_object_acl(Bucket="acls", Key="doc", ACL="public-read"),
+        lambda: s3.put_object_acl(Bucket="acls", Key="doc", AccessControlPolicy={
+            "Owner": {"ID": "000000000000"},
+            "Grants": [{"Grantee": {"URI": "http://acs.amazonaws.com/groups/global/AllUsers", "Type": "Group"},
+                        "Permission": "READ"}]}),
+        lambda: s3.put_object(Bucket="acls", Key="public", Body=b"x", ACL="public-read"),
+    ]
+    for call in refused:
+        assert error_of(call)[0] == "AccessControlListNotSupported"
+    assert error_of(s3.head_object, Bucket="acls", Key="public")[0] == "404"
+    assert error_of(s3.get_object_acl, Bucket="acls", Key="missing")[0] == "NoSuchKey"

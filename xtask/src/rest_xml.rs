@@ -43,6 +43,10 @@ pub const SERVED: &[&str] = &[
     "PutBucketOwnershipControls",
     "GetBucketOwnershipControls",
     "DeleteBucketOwnershipControls",
+    "GetBucketAcl",
+    "PutBucketAcl",
+    "GetObjectAcl",
+    "PutObjectAcl",
     "PutObject",
     "GetObject",
     "HeadObject",
@@ -96,6 +100,8 @@ struct Member<'m> {
     location: Location,
     flattened: bool,
     streaming: bool,
+    /// `xmlAttribute`: an attribute of the structure's element (`xsi:type`), not a child element.
+    attribute: bool,
 }
 
 struct Generator<'m> {
@@ -160,7 +166,10 @@ impl<'m> Generator<'m> {
         for (name, spec) in shape.get("members").and_then(Json::as_obj).unwrap_or_default() {
             for (key, _) in spec.as_obj().unwrap_or_default() {
                 let known = IGNORED_MEMBER_TRAITS.contains(&key.as_str())
-                    || matches!(key.as_str(), "location" | "locationName" | "flattened" | "streaming");
+                    || matches!(
+                        key.as_str(),
+                        "location" | "locationName" | "flattened" | "streaming" | "xmlAttribute"
+                    );
                 if !known {
                     return Err(format!("{structure}.{name}: member trait {key} is not implemented"));
                 }
@@ -188,6 +197,7 @@ impl<'m> Generator<'m> {
                     || target_shape.get("flattened").and_then(Json::as_bool) == Some(true),
                 streaming: spec.get("streaming").and_then(Json::as_bool) == Some(true)
                     || target_shape.get("streaming").and_then(Json::as_bool) == Some(true),
+                attribute: spec.get("xmlAttribute").and_then(Json::as_bool) == Some(true),
             });
         }
         Ok(out)
@@ -291,8 +301,9 @@ impl<'m> Generator<'m> {
              //! S3's restXml wire: a request struct per served operation, decoded from its URI labels, query string,\n\
              //! headers and XML payload; an output struct per operation, written as its status, headers and XML body;\n\
              //! and [`Request`] over the served operations.\n\n\
-             // One arm per member reads every structure alike, one-member structures included.\n\
-             #![allow(clippy::single_match)]\n\n\
+             // One arm per member reads every structure alike, one-member structures included; attributes are read\n\
+             // into the default structure before its elements.\n\
+             #![allow(clippy::single_match, clippy::field_reassign_with_default)]\n\n\
              use std::collections::BTreeMap;\n\n\
              use crate::rest_xml::{{DecodeError, FromXml, HttpRequest, Reply, TimeFormat, Timestamp, ToXml, XmlNode, XmlWriter}};\n\
              use crate::shapes::SensitiveString;\n\n\
@@ -530,6 +541,15 @@ impl<'m> Generator<'m> {
         let mut fields = String::new();
         let mut read_arms = String::new();
         let mut write_lines = String::new();
+        let mut read_attributes = String::new();
+        // The element's attributes: the namespace the shape declares (`xmlns:xsi`), then attribute members.
+        let mut attributes = String::from("let mut attributes: Vec<(&str, &str)> = Vec::new();\n");
+        if let Some(namespace) = self.shape(shape)?.get("xmlNamespace") {
+            let prefix = namespace.get("prefix").and_then(Json::as_str);
+            let uri = namespace.get("uri").and_then(Json::as_str).unwrap_or_default();
+            let declaration = prefix.map_or_else(|| "xmlns".to_string(), |p| format!("xmlns:{p}"));
+            writeln!(attributes, "        attributes.push(({declaration:?}, {uri:?}));").map_err(|e| e.to_string())?;
+        }
         for member in &members {
             if member.location != Location::Body {
                 return Err(format!("{shape}.{}: a nested member bound to HTTP", member.name));
@@ -538,6 +558,26 @@ impl<'m> Generator<'m> {
             let ty = self.rust_type(member.shape, decode)?;
             writeln!(fields, "    pub {field}: Option<{ty}>,").map_err(|e| e.to_string())?;
             let wire = &member.wire;
+            if member.attribute {
+                if ty != "String" {
+                    return Err(format!(
+                        "{shape}.{}: an XML attribute that is not a string",
+                        member.name
+                    ));
+                }
+                let local = wire.rsplit(':').next().unwrap_or(wire);
+                writeln!(
+                    read_attributes,
+                    "        out.{field} = crate::rest_xml::attribute(node, {local:?});"
+                )
+                .map_err(|e| e.to_string())?;
+                writeln!(
+                    attributes,
+                    "        if let Some(value) = &self.{field} {{\n            attributes.push(({wire:?}, value));\n        }}"
+                )
+                .map_err(|e| e.to_string())?;
+                continue;
+            }
             let arm = if self.kind(member.shape)? == "list" && member.flattened {
                 format!("{wire:?} => crate::rest_xml::push(&mut out.{field}, child)?,")
             } else if self.kind(member.shape)? == "list" {
@@ -555,20 +595,24 @@ impl<'m> Generator<'m> {
                 code,
                 "impl FromXml for {name} {{\n\
                      fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {{\n\
-                         #[allow(unused_mut)]\n        let mut out = Self::default();\n\
+                         #[allow(unused_mut)]\n        let mut out = Self::default();\n{read_attributes}\
                          for child in crate::rest_xml::elements(node) {{\n\
                              match child.tag_name().name() {{\n{read_arms}                _ => {{}}\n            }}\n        }}\n\
                          Ok(out)\n    }}\n}}\n\n"
             )
             .map_err(|e| e.to_string())?;
         }
+        let open = if attributes.lines().count() > 1 {
+            format!("{attributes}        xml.open_with(name, &attributes);")
+        } else {
+            "xml.open(name);".to_string()
+        };
         if write {
             write!(
                 code,
                 "impl ToXml for {name} {{\n\
                      fn write_xml(&self, name: &str, xml: &mut XmlWriter) {{\n\
-                         xml.open(name);\n{}        xml.close(name);\n    }}\n}}\n\n",
-                write_lines
+                         {open}\n{write_lines}        xml.close(name);\n    }}\n}}\n\n"
             )
             .map_err(|e| e.to_string())?;
         }

@@ -223,13 +223,20 @@ impl XmlWriter {
     }
 
     fn start(&mut self, name: &str, namespace: Option<&str>) {
+        match namespace {
+            Some(namespace) => self.start_with(name, &[("xmlns", namespace)]),
+            None => self.start_with(name, &[]),
+        }
+    }
+
+    fn start_with(&mut self, name: &str, attributes: &[(&str, &str)]) {
         let line = self.out.len();
         self.indent();
         self.out.push('<');
         self.out.push_str(name);
-        if let Some(namespace) = namespace {
-            self.out.push_str(" xmlns=\"");
-            escape(namespace, &mut self.out);
+        for (attribute, value) in attributes {
+            let _ = write!(self.out, " {attribute}=\"");
+            escape(value, &mut self.out);
             self.out.push('"');
         }
         self.out.push_str(">\n");
@@ -238,8 +245,18 @@ impl XmlWriter {
 
     /// Opens the element `name`; every `open` is matched by a `close`.
     pub fn open(&mut self, name: &str) {
+        self.open_with(name, &[]);
+    }
+
+    /// Opens the element `name` with these attributes (restXml's `xmlAttribute` members and namespace declarations).
+    pub fn open_with(&mut self, name: &str, attributes: &[(&str, &str)]) {
+        let mut all: Vec<(&str, &str)> = Vec::with_capacity(attributes.len() + 1);
         let namespace = self.root_namespace.take();
-        self.start(name, namespace.as_deref());
+        if let Some(namespace) = namespace.as_deref() {
+            all.push(("xmlns", namespace));
+        }
+        all.extend_from_slice(attributes);
+        self.start_with(name, &all);
     }
 
     pub fn close(&mut self, name: &str) {

@@ -239,6 +239,13 @@ pub fn elements<'a, 'input>(node: XmlNode<'a, 'input>) -> impl Iterator<Item = X
     node.children().filter(XmlNode::is_element)
 }
 
+/// An attribute of an element, by its local name (`type` of `xsi:type`).
+pub fn attribute(node: XmlNode<'_, '_>, local_name: &str) -> Option<String> {
+    node.attributes()
+        .find(|a| a.name() == local_name)
+        .map(|a| a.value().to_string())
+}
+
 /// A wrapped list: the items are the children named `item`.
 pub fn read_wrapped<T: FromXml>(node: XmlNode<'_, '_>, item: &str) -> Result<Vec<T>, DecodeError> {
     elements(node)

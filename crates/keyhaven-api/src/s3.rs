@@ -10,15 +10,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use keyhaven_kernel::authz::table;
 use keyhaven_kernel::context::RequestContext;
-use keyhaven_s3::buckets::{BucketRecord, DefaultEncryption, PublicAccessBlock, US_EAST_1};
+use keyhaven_s3::buckets::{AclWrite, BucketRecord, DefaultEncryption, PublicAccessBlock, US_EAST_1};
 use keyhaven_s3::checksum::ChecksumAlgorithm;
 use keyhaven_s3::multipart::{CompletedPart, CreateUpload, PartsPage, UploadPart};
-use keyhaven_s3::object_tags::{parse_tagging_header, request_tag_keys};
 use keyhaven_s3::objects::{
     self, Conditions, CopyObject, GetObject, ListObjects, ObjectRead, ObjectRecord, PutObject, Stored, Upload,
 };
 use keyhaven_s3::sse_c::{CustomerKey, CustomerKeyHeaders};
 use keyhaven_s3::sse_kms::KmsRequest;
+use keyhaven_s3::subresources::{parse_tagging_header, request_tag_keys};
 use keyhaven_s3::versions::ListVersions;
 use keyhaven_s3::{Page, S3Error};
 use serde_json::Value;
@@ -204,6 +204,38 @@ macro_rules! encryption_members {
             output.bucket_key_enabled = bucket_key.then_some(true);
         }
     }};
+}
+
+/// The ACL a request sets, from its `x-amz-acl`, `x-amz-grant-*` headers and `AccessControlPolicy` payload.
+macro_rules! acl_write {
+    ($request:expr) => {
+        AclWrite {
+            canned: $request.acl.clone(),
+            grant_headers: $request.grant_full_control.is_some()
+                || $request.grant_read.is_some()
+                || $request.grant_read_acp.is_some()
+                || $request.grant_write.is_some()
+                || $request.grant_write_acp.is_some(),
+            grants: $request
+                .access_control_policy
+                .iter()
+                .flat_map(|p| p.grants.iter().flatten())
+                .map(|g| {
+                    let grantee = g.grantee.as_ref();
+                    (
+                        grantee
+                            .and_then(|g| {
+                                g.id.clone()
+                                    .or_else(|| g.uri.clone())
+                                    .or_else(|| g.email_address.clone())
+                            })
+                            .unwrap_or_default(),
+                        g.permission.clone().unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        }
+    };
 }
 
 /// What one call runs with.
@@ -399,6 +431,46 @@ impl Run<'_> {
                 .reply()
             }
             wire::Request::DeleteObjects(r) => self.delete_objects(r)?,
+            wire::Request::GetBucketAcl(r) => {
+                let account = s3.get_bucket_acl(ctx, &r.bucket.unwrap_or_default())?;
+                wire::GetBucketAclOutput {
+                    owner: Some(owner(&account)),
+                    grants: Some(owner_full_control(&account)),
+                }
+                .reply()
+            }
+            wire::Request::PutBucketAcl(r) => {
+                let acl = acl_write!(r);
+                s3.put_bucket_acl(ctx, &r.bucket.unwrap_or_default(), &acl)?;
+                wire::PutBucketAclOutput::default().reply()
+            }
+            wire::Request::GetObjectAcl(r) => {
+                let account = s3.get_object_acl(
+                    ctx,
+                    &r.bucket.unwrap_or_default(),
+                    &r.key.unwrap_or_default(),
+                    r.version_id.as_deref(),
+                    self.keys,
+                )?;
+                wire::GetObjectAclOutput {
+                    owner: Some(owner(&account)),
+                    grants: Some(owner_full_control(&account)),
+                    request_charged: None,
+                }
+                .reply()
+            }
+            wire::Request::PutObjectAcl(r) => {
+                let acl = acl_write!(r);
+                s3.put_object_acl(
+                    ctx,
+                    &r.bucket.unwrap_or_default(),
+                    &r.key.unwrap_or_default(),
+                    r.version_id.as_deref(),
+                    &acl,
+                    self.keys,
+                )?;
+                wire::PutObjectAclOutput::default().reply()
+            }
             wire::Request::GetObjectTagging(r) => {
                 let record = s3.get_object_tagging(
                     ctx,
@@ -735,6 +807,17 @@ impl Run<'_> {
         let algorithm = r.checksum_algorithm.clone();
         let declared = declared_checksum(&mut r, algorithm.as_deref(), self.parts)?;
         let tags = tags_of(r.tagging.as_deref()).map_err(s3_error)?;
+        // ACLs are disabled: an object ACL other than the owner's full control is refused, as S3 refuses it then.
+        AclWrite {
+            canned: r.acl.clone(),
+            grant_headers: r.grant_full_control.is_some()
+                || r.grant_read.is_some()
+                || r.grant_read_acp.is_some()
+                || r.grant_write_acp.is_some(),
+            grants: Vec::new(),
+        }
+        .check("")
+        .map_err(s3_error)?;
         let mut keys = self.keys.to_vec();
         keys.extend(request_tag_keys(&tags));
         let put = PutObject {
@@ -1525,6 +1608,18 @@ fn initiator(ctx: &RequestContext) -> wire::Initiator {
         id: Some(ctx.principal.arn.clone()),
         display_name: None,
     }
+}
+
+/// The one grant of a bucket or object whose ACLs are disabled.
+fn owner_full_control(account: &str) -> Vec<wire::Grant> {
+    vec![wire::Grant {
+        grantee: Some(wire::Grantee {
+            id: Some(account.to_string()),
+            type_: Some("CanonicalUser".into()),
+            ..Default::default()
+        }),
+        permission: Some("FULL_CONTROL".into()),
+    }]
 }
 
 fn owner(account: &str) -> wire::Owner {

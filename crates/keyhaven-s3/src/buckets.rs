@@ -348,6 +348,18 @@ impl S3 {
         })
     }
 
+    /// GetBucketAcl: with ACLs disabled (BucketOwnerEnforced), the owner has full control and nobody else anything;
+    /// answers the owner's canonical id.
+    pub fn get_bucket_acl(&self, ctx: &RequestContext, name: &str) -> Result<String, S3Error> {
+        Ok(self.authorized_bucket(ctx, "s3:GetBucketAcl", name)?.account)
+    }
+
+    /// PutBucketAcl: only an ACL that keeps the owner's full control and grants nothing else, which changes nothing.
+    pub fn put_bucket_acl(&self, ctx: &RequestContext, name: &str, acl: &AclWrite) -> Result<(), S3Error> {
+        let bucket = self.authorized_bucket(ctx, "s3:PutBucketAcl", name)?;
+        acl.check(&bucket.account)
+    }
+
     /// Authorises managing a bucket's policy: only callers of the owner's account (S3 answers others
     /// MethodNotAllowed), and the owner's root user whatever the policy says.
     fn policy_admin(&self, ctx: &RequestContext, action: &str, name: &str) -> Result<BucketRecord, S3Error> {
@@ -396,6 +408,35 @@ impl S3 {
         read(&*self.store, |tx| {
             Ok(records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)?)
         })
+    }
+}
+
+/// An ACL a request sets: a canned ACL (`x-amz-acl`), `x-amz-grant-*` headers, or an `AccessControlPolicy`'s grants as
+/// (grantee id or URI, permission).
+#[derive(Debug, Clone, Default)]
+pub struct AclWrite {
+    pub canned: Option<String>,
+    pub grant_headers: bool,
+    pub grants: Vec<(String, String)>,
+}
+
+impl AclWrite {
+    /// ACLs are disabled (every bucket is BucketOwnerEnforced as far as access goes): an ACL is taken only when it
+    /// leaves the owner with full control and grants nobody else anything, as S3 takes it then.
+    pub fn check(&self, owner: &str) -> Result<(), S3Error> {
+        let canned_ok = self
+            .canned
+            .as_deref()
+            .is_none_or(|c| c == "private" || c == "bucket-owner-full-control");
+        let grants_ok = self
+            .grants
+            .iter()
+            .all(|(grantee, permission)| grantee == owner && permission == "FULL_CONTROL");
+        if canned_ok && grants_ok && !self.grant_headers {
+            Ok(())
+        } else {
+            Err(S3Error::AccessControlListNotSupported)
+        }
     }
 }
 

@@ -13,11 +13,11 @@ pub mod etag;
 pub mod multipart;
 pub mod names;
 pub mod object;
-pub mod object_tags;
 pub mod objects;
 pub mod service_key;
 pub mod sse_c;
 pub mod sse_kms;
+pub mod subresources;
 pub mod versions;
 
 use std::collections::HashMap;

@@ -5,8 +5,9 @@
 //! headers and XML payload; an output struct per operation, written as its status, headers and XML body;
 //! and [`Request`] over the served operations.
 
-// One arm per member reads every structure alike, one-member structures included.
-#![allow(clippy::single_match)]
+// One arm per member reads every structure alike, one-member structures included; attributes are read
+// into the default structure before its elements.
+#![allow(clippy::single_match, clippy::field_reassign_with_default)]
 
 use std::collections::BTreeMap;
 
@@ -140,6 +141,8 @@ pub const PAYLOAD_OPERATIONS: &[&str] = &[
     "PutBucketPolicy",
     "PutPublicAccessBlock",
     "PutBucketOwnershipControls",
+    "PutBucketAcl",
+    "PutObjectAcl",
     "DeleteObjects",
     "PutObjectTagging",
     "CompleteMultipartUpload",
@@ -172,6 +175,10 @@ pub enum Request {
     PutBucketOwnershipControls(PutBucketOwnershipControlsRequest),
     GetBucketOwnershipControls(GetBucketOwnershipControlsRequest),
     DeleteBucketOwnershipControls(DeleteBucketOwnershipControlsRequest),
+    GetBucketAcl(GetBucketAclRequest),
+    PutBucketAcl(PutBucketAclRequest),
+    GetObjectAcl(GetObjectAclRequest),
+    PutObjectAcl(PutObjectAclRequest),
     PutObject(PutObjectRequest),
     GetObject(GetObjectRequest),
     HeadObject(HeadObjectRequest),
@@ -229,6 +236,10 @@ impl Request {
             "DeleteBucketOwnershipControls" => {
                 Request::DeleteBucketOwnershipControls(DeleteBucketOwnershipControlsRequest::decode(http)?)
             }
+            "GetBucketAcl" => Request::GetBucketAcl(GetBucketAclRequest::decode(http)?),
+            "PutBucketAcl" => Request::PutBucketAcl(PutBucketAclRequest::decode(http)?),
+            "GetObjectAcl" => Request::GetObjectAcl(GetObjectAclRequest::decode(http)?),
+            "PutObjectAcl" => Request::PutObjectAcl(PutObjectAclRequest::decode(http)?),
             "PutObject" => Request::PutObject(PutObjectRequest::decode(http)?),
             "GetObject" => Request::GetObject(GetObjectRequest::decode(http)?),
             "HeadObject" => Request::HeadObject(HeadObjectRequest::decode(http)?),
@@ -280,6 +291,10 @@ impl Request {
             Request::PutBucketOwnershipControls(_) => "PutBucketOwnershipControls",
             Request::GetBucketOwnershipControls(_) => "GetBucketOwnershipControls",
             Request::DeleteBucketOwnershipControls(_) => "DeleteBucketOwnershipControls",
+            Request::GetBucketAcl(_) => "GetBucketAcl",
+            Request::PutBucketAcl(_) => "PutBucketAcl",
+            Request::GetObjectAcl(_) => "GetObjectAcl",
+            Request::PutObjectAcl(_) => "PutObjectAcl",
             Request::PutObject(_) => "PutObject",
             Request::GetObject(_) => "GetObject",
             Request::HeadObject(_) => "HeadObject",
@@ -330,6 +345,10 @@ impl Request {
             Request::PutBucketOwnershipControls(r) => r.audit_parameters(),
             Request::GetBucketOwnershipControls(r) => r.audit_parameters(),
             Request::DeleteBucketOwnershipControls(r) => r.audit_parameters(),
+            Request::GetBucketAcl(r) => r.audit_parameters(),
+            Request::PutBucketAcl(r) => r.audit_parameters(),
+            Request::GetObjectAcl(r) => r.audit_parameters(),
+            Request::PutObjectAcl(r) => r.audit_parameters(),
             Request::PutObject(r) => r.audit_parameters(),
             Request::GetObject(r) => r.audit_parameters(),
             Request::HeadObject(r) => r.audit_parameters(),
@@ -988,6 +1007,150 @@ impl DeleteBucketOwnershipControlsRequest {
         #[allow(unused_mut)]
         let mut out = serde_json::Map::new();
         crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketAclRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketAclRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketAclRequest {
+    pub acl: Option<String>,
+    pub access_control_policy: Option<AccessControlPolicy>,
+    pub bucket: Option<String>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub grant_full_control: Option<String>,
+    pub grant_read: Option<String>,
+    pub grant_read_acp: Option<String>,
+    pub grant_write: Option<String>,
+    pub grant_write_acp: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutBucketAclRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            acl: http.header("x-amz-acl")?,
+            access_control_policy: http.xml_payload()?,
+            bucket: http.label("Bucket"),
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            grant_full_control: http.header("x-amz-grant-full-control")?,
+            grant_read: http.header("x-amz-grant-read")?,
+            grant_read_acp: http.header("x-amz-grant-read-acp")?,
+            grant_write: http.header("x-amz-grant-write")?,
+            grant_write_acp: http.header("x-amz-grant-write-acp")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetObjectAclRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    pub request_payer: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetObjectAclRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            version_id: http.query("versionId")?,
+            request_payer: http.header("x-amz-request-payer")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "versionId", &self.version_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutObjectAclRequest {
+    pub acl: Option<String>,
+    pub access_control_policy: Option<AccessControlPolicy>,
+    pub bucket: Option<String>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub grant_full_control: Option<String>,
+    pub grant_read: Option<String>,
+    pub grant_read_acp: Option<String>,
+    pub grant_write: Option<String>,
+    pub grant_write_acp: Option<String>,
+    pub key: Option<String>,
+    pub request_payer: Option<String>,
+    pub version_id: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutObjectAclRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            acl: http.header("x-amz-acl")?,
+            access_control_policy: http.xml_payload()?,
+            bucket: http.label("Bucket"),
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            grant_full_control: http.header("x-amz-grant-full-control")?,
+            grant_read: http.header("x-amz-grant-read")?,
+            grant_read_acp: http.header("x-amz-grant-read-acp")?,
+            grant_write: http.header("x-amz-grant-write")?,
+            grant_write_acp: http.header("x-amz-grant-write-acp")?,
+            key: http.label("Key"),
+            request_payer: http.header("x-amz-request-payer")?,
+            version_id: http.query("versionId")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "versionId", &self.version_id);
         out
     }
 }
@@ -2453,6 +2616,77 @@ impl DeleteBucketOwnershipControlsOutput {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct GetBucketAclOutput {
+    pub owner: Option<Owner>,
+    pub grants: Option<Vec<Grant>>,
+}
+
+impl GetBucketAclOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("AccessControlPolicy");
+        crate::rest_xml::write_member(&mut xml, "Owner", &self.owner);
+        crate::rest_xml::write_wrapped(&mut xml, "AccessControlList", "Grant", &self.grants);
+        xml.close("AccessControlPolicy");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketAclOutput {}
+
+impl PutBucketAclOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetObjectAclOutput {
+    pub owner: Option<Owner>,
+    pub grants: Option<Vec<Grant>>,
+    pub request_charged: Option<String>,
+}
+
+impl GetObjectAclOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-request-charged", &self.request_charged);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("AccessControlPolicy");
+        crate::rest_xml::write_member(&mut xml, "Owner", &self.owner);
+        crate::rest_xml::write_wrapped(&mut xml, "AccessControlList", "Grant", &self.grants);
+        xml.close("AccessControlPolicy");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutObjectAclOutput {
+    pub request_charged: Option<String>,
+}
+
+impl PutObjectAclOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-request-charged", &self.request_charged);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct PutObjectOutput {
     pub expiration: Option<String>,
     pub e_tag: Option<String>,
@@ -3312,6 +3546,27 @@ impl ListMultipartUploadsOutput {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct AccessControlPolicy {
+    pub grants: Option<Vec<Grant>>,
+    pub owner: Option<Owner>,
+}
+
+impl FromXml for AccessControlPolicy {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "AccessControlList" => out.grants = Some(crate::rest_xml::read_wrapped(child, "Grant")?),
+                "Owner" => out.owner = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct BlockedEncryptionTypes {
     pub encryption_type: Option<Vec<String>>,
 }
@@ -3685,6 +3940,79 @@ impl ToXml for GetObjectAttributesParts {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct Grant {
+    pub grantee: Option<Grantee>,
+    pub permission: Option<String>,
+}
+
+impl FromXml for Grant {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Grantee" => out.grantee = Some(FromXml::from_xml(child)?),
+                "Permission" => out.permission = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for Grant {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Grantee", &self.grantee);
+        crate::rest_xml::write_member(xml, "Permission", &self.permission);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Grantee {
+    pub display_name: Option<String>,
+    pub email_address: Option<String>,
+    pub id: Option<String>,
+    pub type_: Option<String>,
+    pub uri: Option<String>,
+}
+
+impl FromXml for Grantee {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        out.type_ = crate::rest_xml::attribute(node, "type");
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "DisplayName" => out.display_name = Some(FromXml::from_xml(child)?),
+                "EmailAddress" => out.email_address = Some(FromXml::from_xml(child)?),
+                "ID" => out.id = Some(FromXml::from_xml(child)?),
+                "URI" => out.uri = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for Grantee {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        let mut attributes: Vec<(&str, &str)> = Vec::new();
+        attributes.push(("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"));
+        if let Some(value) = &self.type_ {
+            attributes.push(("xsi:type", value));
+        }
+        xml.open_with(name, &attributes);
+        crate::rest_xml::write_member(xml, "DisplayName", &self.display_name);
+        crate::rest_xml::write_member(xml, "EmailAddress", &self.email_address);
+        crate::rest_xml::write_member(xml, "ID", &self.id);
+        crate::rest_xml::write_member(xml, "URI", &self.uri);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct Initiator {
     pub id: Option<String>,
     pub display_name: Option<String>,
@@ -3875,6 +4203,21 @@ impl ToXml for ObjectVersion {
 pub struct Owner {
     pub display_name: Option<String>,
     pub id: Option<String>,
+}
+
+impl FromXml for Owner {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "DisplayName" => out.display_name = Some(FromXml::from_xml(child)?),
+                "ID" => out.id = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl ToXml for Owner {

@@ -1,5 +1,5 @@
-//! Object tags: set with the object (`x-amz-tagging`) or on a version afterwards (Put/Get/DeleteObjectTagging), at
-//! most 10 per object, and offered to policies as `s3:ExistingObjectTag/<key>` (reads and changes of the object) and
+//! An object's subresources: its tags and its ACL (disabled, as on every bucket with BucketOwnerEnforced). Tags are
+//! set with the object (`x-amz-tagging`) or on a version afterwards (Put/Get/DeleteObjectTagging), at most 10 per object, and offered to policies as `s3:ExistingObjectTag/<key>` (reads and changes of the object) and
 //! `s3:RequestObjectTag/<key>` with `s3:RequestObjectTagKeys` (writes that set them).
 
 use keyhaven_kernel::context::RequestContext;
@@ -19,11 +19,11 @@ pub fn parse_tagging_header(text: &str) -> Result<Vec<(String, String)>, S3Error
     let tags: Vec<(String, String)> = form_urlencoded::parse(text.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    check_object_tags(&tags)?;
+    check_subresources(&tags)?;
     Ok(tags)
 }
 
-pub fn check_object_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
+pub fn check_subresources(tags: &[(String, String)]) -> Result<(), S3Error> {
     check_tags(tags, MAX_OBJECT_TAGS)
 }
 
@@ -71,7 +71,7 @@ impl S3 {
         tags: Vec<(String, String)>,
         keys: &[(String, Vec<String>)],
     ) -> Result<Option<String>, S3Error> {
-        check_object_tags(&tags)?;
+        check_subresources(&tags)?;
         let mut keys = keys.to_vec();
         keys.extend(request_tag_keys(&tags));
         let record = self.authorized_version(ctx, action, bucket, key, version_id, &keys)?;
@@ -95,6 +95,41 @@ impl S3 {
             Err(S3Error::NoSuchKey { key: key.into() })
         })?;
         Ok(target)
+    }
+
+    /// GetObjectAcl: the version's owner (the bucket owner, ACLs being disabled) once `s3:GetObjectAcl` is authorised.
+    pub fn get_object_acl(
+        &self,
+        ctx: &RequestContext,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<String, S3Error> {
+        let action = match version_id {
+            Some(_) => "s3:GetObjectVersionAcl",
+            None => "s3:GetObjectAcl",
+        };
+        self.authorized_version(ctx, action, bucket, key, version_id, keys)?;
+        Ok(self.bucket(bucket)?.map(|b| b.account).unwrap_or_default())
+    }
+
+    /// PutObjectAcl: only an ACL that leaves the bucket owner full control and grants nothing else.
+    pub fn put_object_acl(
+        &self,
+        ctx: &RequestContext,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        acl: &crate::buckets::AclWrite,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<(), S3Error> {
+        let action = match version_id {
+            Some(_) => "s3:PutObjectVersionAcl",
+            None => "s3:PutObjectAcl",
+        };
+        self.authorized_version(ctx, action, bucket, key, version_id, keys)?;
+        acl.check(&self.bucket(bucket)?.map(|b| b.account).unwrap_or_default())
     }
 
     /// The version `version_id` (or the current one) once `action` is authorised on it, its tags offered to policies.
