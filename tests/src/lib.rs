@@ -243,6 +243,27 @@ impl Server {
     }
 }
 
+impl Server {
+    /// An S3 client signing with the root credentials, path-style (the endpoint is an IP address).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let (id, secret) = self.root_credentials();
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                id,
+                secret,
+                None,
+                None,
+                "keyhaven-tests",
+            ))
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let undeclared = self.kill_child();
