@@ -874,3 +874,16 @@ def test_acls_are_disabled_as_with_bucket_owner_enforced(dev_server, s3):
         assert error_of(call)[0] == "AccessControlListNotSupported"
     assert error_of(s3.head_object, Bucket="acls", Key="public")[0] == "404"
     assert error_of(s3.get_object_acl, Bucket="acls", Key="missing")[0] == "NoSuchKey"
+
+
+def test_an_empty_body_sent_expecting_100_continue_does_not_stall_the_connection(dev_server):
+    # botocore sends `Expect: 100-continue` with every PutObject, empty bodies included; the server answers those
+    # without a `100 Continue` and closes the connection, or botocore misreads the next answer on it.
+    s3 = boto3.client("s3", endpoint_url=dev_server.endpoint, region_name="us-east-1", aws_access_key_id="test",
+                      aws_secret_access_key="test",
+                      config=Config(s3={"addressing_style": "path"}, read_timeout=2, retries={"max_attempts": 1}))
+    s3.create_bucket(Bucket="empty-bodies")
+    for i in range(3):
+        s3.put_object(Bucket="empty-bodies", Key=f"empty{i}", Body=b"")
+        s3.put_object(Bucket="empty-bodies", Key=f"full{i}", Body=b"data")
+    assert s3.list_objects_v2(Bucket="empty-bodies")["KeyCount"] == 6

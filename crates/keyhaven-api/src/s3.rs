@@ -52,9 +52,18 @@ pub async fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
     if let Some(calls) = calls {
         outcome.service_calls = calls.drain();
     }
-    if let RequestBody::Streamed(stream) = &body
-        && !stream.is_finished()
-    {
+    // A body left unread ends the connection. So does an empty one sent with `Expect: 100-continue`: the server
+    // never polls it, so no `100 Continue` goes out, and botocore, having had the final answer instead, misreads
+    // the next answer on the connection.
+    let empty_expecting = parts
+        .headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+        && parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+    if empty_expecting || matches!(&body, RequestBody::Streamed(stream) if !stream.is_finished()) {
         outcome.unread_body = true;
     }
     answer
@@ -717,7 +726,7 @@ impl Run<'_> {
             key_marker: Some(r.key_marker.unwrap_or_default()),
             version_id_marker: Some(r.version_id_marker.unwrap_or_default()),
             next_key_marker: next.as_ref().map(|(key, _)| encode_key(key, url)),
-            next_version_id_marker: next.map(|(_, version)| version),
+            next_version_id_marker: next.map(|(_, version)| version).filter(|v| !v.is_empty()),
             versions: (!versions.is_empty()).then_some(versions),
             delete_markers: (!markers.is_empty()).then_some(markers),
             name: Some(bucket),

@@ -257,11 +257,14 @@ impl S3 {
                         && let Some(at) = rest.find(d)
                     {
                         let common = format!("{}{}", list.prefix, &rest[..at + d.len()]);
-                        if listing.common_prefixes.last() != Some(&common) {
+                        // A common prefix the previous page ended with is not listed again.
+                        if listing.common_prefixes.last() != Some(&common) && list.key_marker != Some(common.as_str())
+                        {
                             if listing.versions.len() + listing.common_prefixes.len() == max_keys {
                                 listing.truncated = true;
                                 return Ok(listing);
                             }
+                            listing.next = Some((common.clone(), String::new()));
                             listing.common_prefixes.push(common);
                         }
                         continue;
