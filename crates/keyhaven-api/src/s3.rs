@@ -247,6 +247,44 @@ macro_rules! acl_write {
     };
 }
 
+/// GetObject and HeadObject alike: the version the request names opened (its body too when `$body`), and the answer's
+/// members for it, its length and range.
+macro_rules! read_object {
+    ($run:expr, $request:expr, $output:ty, $body:expr) => {{
+        let (run, r) = ($run, &$request);
+        let customer_key = customer_key(
+            r.sse_customer_algorithm.as_deref(),
+            r.sse_customer_key.as_ref().map(|k| k.expose()),
+            r.sse_customer_key_md5.as_deref(),
+            None,
+        )?;
+        let get = GetObject {
+            bucket: r.bucket.as_deref().unwrap_or_default(),
+            key: r.key.as_deref().unwrap_or_default(),
+            customer_key,
+            conditions: Conditions {
+                if_match: r.if_match.clone(),
+                if_none_match: r.if_none_match.clone(),
+                if_modified_since: r.if_modified_since.map(|t| t.0.unix_timestamp()),
+                if_unmodified_since: r.if_unmodified_since.map(|t| t.0.unix_timestamp()),
+            },
+            range: r.range.as_deref(),
+            version_id: r.version_id.as_deref(),
+            keys: run.keys,
+        };
+        let read = tokio::task::block_in_place(|| run.s3.get_object(run.ctx, get, $body)).map_err(s3_error)?;
+        let record = &read.record;
+        let mut output = object_output!($output, record);
+        output.content_length = Some(i64::try_from(read.content_length()).unwrap_or(i64::MAX));
+        if let Some((start, end)) = read.range {
+            output.content_range = Some(format!("bytes {start}-{}/{}", end - 1, record.size));
+        } else {
+            set_checksum(&mut output, record.checksum.as_ref());
+        }
+        (read, output)
+    }};
+}
+
 /// What one call runs with.
 struct Run<'a> {
     s3: &'a keyhaven_s3::S3,
@@ -1267,35 +1305,7 @@ impl Run<'_> {
     }
 
     fn get_object(&self, r: wire::GetObjectRequest, query: &[(String, String)]) -> Answer {
-        let customer_key = customer_key(
-            r.sse_customer_algorithm.as_deref(),
-            r.sse_customer_key.as_ref().map(|k| k.expose()),
-            r.sse_customer_key_md5.as_deref(),
-            None,
-        )?;
-        let get = GetObject {
-            bucket: r.bucket.as_deref().unwrap_or_default(),
-            key: r.key.as_deref().unwrap_or_default(),
-            customer_key,
-            conditions: Conditions {
-                if_match: r.if_match.clone(),
-                if_none_match: r.if_none_match.clone(),
-                if_modified_since: r.if_modified_since.map(|t| t.0.unix_timestamp()),
-                if_unmodified_since: r.if_unmodified_since.map(|t| t.0.unix_timestamp()),
-            },
-            range: r.range.as_deref(),
-            version_id: r.version_id.as_deref(),
-            keys: self.keys,
-        };
-        let read = tokio::task::block_in_place(|| self.s3.get_object(self.ctx, get, true)).map_err(s3_error)?;
-        let record = &read.record;
-        let mut output = object_output!(wire::GetObjectOutput, record);
-        output.content_length = Some(i64::try_from(read.content_length()).unwrap_or(i64::MAX));
-        if let Some((start, end)) = read.range {
-            output.content_range = Some(format!("bytes {start}-{}/{}", end - 1, record.size));
-        } else {
-            set_checksum(&mut output, record.checksum.as_ref());
-        }
+        let (read, mut output) = read_object!(self, r, wire::GetObjectOutput, true);
         // response-* query parameters override the stored headers in this answer.
         let overrides = [
             ("response-content-type", &mut output.content_type),
@@ -1318,35 +1328,7 @@ impl Run<'_> {
     }
 
     fn head_object(&self, r: wire::HeadObjectRequest) -> Answer {
-        let customer_key = customer_key(
-            r.sse_customer_algorithm.as_deref(),
-            r.sse_customer_key.as_ref().map(|k| k.expose()),
-            r.sse_customer_key_md5.as_deref(),
-            None,
-        )?;
-        let get = GetObject {
-            bucket: r.bucket.as_deref().unwrap_or_default(),
-            key: r.key.as_deref().unwrap_or_default(),
-            customer_key,
-            conditions: Conditions {
-                if_match: r.if_match.clone(),
-                if_none_match: r.if_none_match.clone(),
-                if_modified_since: r.if_modified_since.map(|t| t.0.unix_timestamp()),
-                if_unmodified_since: r.if_unmodified_since.map(|t| t.0.unix_timestamp()),
-            },
-            range: r.range.as_deref(),
-            version_id: r.version_id.as_deref(),
-            keys: self.keys,
-        };
-        let read = tokio::task::block_in_place(|| self.s3.get_object(self.ctx, get, false)).map_err(s3_error)?;
-        let record = &read.record;
-        let mut output = object_output!(wire::HeadObjectOutput, record);
-        output.content_length = Some(i64::try_from(read.content_length()).unwrap_or(i64::MAX));
-        if let Some((start, end)) = read.range {
-            output.content_range = Some(format!("bytes {start}-{}/{}", end - 1, record.size));
-        } else {
-            set_checksum(&mut output, record.checksum.as_ref());
-        }
+        let (read, output) = read_object!(self, r, wire::HeadObjectOutput, false);
         let mut reply = output.reply();
         if read.range.is_some() {
             reply.status = StatusCode::PARTIAL_CONTENT.as_u16();
@@ -1355,7 +1337,7 @@ impl Run<'_> {
     }
 }
 
-/// Building a generated output from its default, for the macro above.
+/// Building a generated output from its default, for `object_output!`.
 trait DefaultWith: Default {
     fn default_with(fill: impl FnOnce(&mut Self)) -> Self {
         let mut value = Self::default();

@@ -258,8 +258,7 @@ impl S3 {
                     {
                         let common = format!("{}{}", list.prefix, &rest[..at + d.len()]);
                         // A common prefix the previous page ended with is not listed again.
-                        if listing.common_prefixes.last() != Some(&common) && list.key_marker != Some(common.as_str())
-                        {
+                        if listing.common_prefixes.last() != Some(&common) && list.key_marker != Some(common.as_str()) {
                             if listing.versions.len() + listing.common_prefixes.len() == max_keys {
                                 listing.truncated = true;
                                 return Ok(listing);
