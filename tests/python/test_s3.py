@@ -234,6 +234,11 @@ def test_multipart_uploads_with_the_transfer_manager_and_by_hand(s3, tmp_path):
     target = tmp_path / "copy.bin"
     s3.download_file("multi", "big.bin", str(target), Config=config)
     assert target.read_bytes() == data
+    second = s3.get_object(Bucket="multi", Key="big.bin", PartNumber=2)
+    assert (second["PartsCount"], second["ContentLength"]) == (3, 5 * MIB)
+    assert second["Body"].read() == data[5 * MIB:10 * MIB]
+    assert s3.head_object(Bucket="multi", Key="big.bin", PartNumber=3)["ContentLength"] == len(data) - 10 * MIB
+    assert status_of(s3.get_object, Bucket="multi", Key="big.bin", PartNumber=4) == (416, "InvalidPartNumber")
     across = s3.get_object(Bucket="multi", Key="big.bin", Range=f"bytes={5 * MIB - 10}-{5 * MIB + 9}")
     assert across["Body"].read() == data[5 * MIB - 10:5 * MIB + 10], "a range across two parts"
 

@@ -270,6 +270,7 @@ macro_rules! read_object {
             },
             range: r.range.as_deref(),
             version_id: r.version_id.as_deref(),
+            part_number: r.part_number,
             keys: run.keys,
         };
         let read = tokio::task::block_in_place(|| run.s3.get_object(run.ctx, get, $body)).map_err(s3_error)?;
@@ -280,6 +281,9 @@ macro_rules! read_object {
             output.content_range = Some(format!("bytes {start}-{}/{}", end - 1, record.size));
         } else {
             set_checksum(&mut output, record.checksum.as_ref());
+        }
+        if r.part_number.is_some() {
+            output.parts_count = record.parts_count.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
         }
         (read, output)
     }};
@@ -1050,6 +1054,7 @@ impl Run<'_> {
                 },
                 range: r.copy_source_range.as_deref(),
                 version_id: source_version.as_deref(),
+                part_number: None,
                 keys: self.keys,
             },
             UploadPart {
@@ -1098,6 +1103,7 @@ impl Run<'_> {
                 conditions: Conditions::default(),
                 range: None,
                 version_id: r.version_id.as_deref(),
+                part_number: None,
                 keys: self.keys,
             },
         )?;

@@ -76,6 +76,8 @@ pub enum S3Error {
     NoSuchVersion,
     #[error("{0}")]
     InvalidTag(String),
+    #[error("The requested partnumber is not satisfiable")]
+    InvalidPartNumber,
     #[error("The bucket does not allow ACLs")]
     AccessControlListNotSupported,
     #[error("The bucket policy does not exist")]

@@ -383,6 +383,8 @@ pub struct GetObject<'a> {
     pub range: Option<&'a str>,
     /// `versionId`: this version rather than the current one.
     pub version_id: Option<&'a str>,
+    /// `partNumber`: only this part of a multipart object (part 1 of any other object is all of it).
+    pub part_number: Option<i32>,
     pub keys: &'a [(String, Vec<String>)],
 }
 
@@ -752,9 +754,15 @@ impl S3 {
             keys.push(part.open_key(self, ctx, &bucket, get.key, get.customer_key.as_ref())?);
         }
         check_conditions(&get.conditions, &record)?;
-        let range = match get.range {
-            Some(range) => parse_range(range, record.size)?,
-            None => None,
+        let range = match (get.part_number, get.range) {
+            (Some(_), Some(_)) => {
+                return Err(S3Error::InvalidRequest(
+                    "Cannot specify both Range header and partNumber query parameter".into(),
+                ));
+            }
+            (Some(number), None) => Some(part_range(&record, number)?),
+            (None, Some(range)) => parse_range(range, record.size)?,
+            (None, None) => None,
         };
         let mut parts = Vec::with_capacity(record.parts.len());
         for (part, key) in record.parts.iter().zip(keys) {
@@ -800,6 +808,7 @@ impl S3 {
             bucket: copy.source_bucket,
             key: copy.source_key,
             version_id: copy.source_version_id,
+            part_number: None,
             customer_key: copy.source_customer_key,
             conditions: copy.source_conditions,
             range: None,
@@ -1098,6 +1107,25 @@ fn check_conditions(conditions: &Conditions, record: &ObjectRecord) -> Result<()
         return Err(S3Error::NotModified);
     }
     Ok(())
+}
+
+/// The bytes of part `number` of an object: the part's, for a multipart object; all of it for part 1 of another.
+fn part_range(record: &ObjectRecord, number: i32) -> Result<(u64, u64), S3Error> {
+    let index = usize::try_from(number)
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| {
+            S3Error::InvalidArgument("Part number must be an integer between 1 and 10000, inclusive".into())
+        })?;
+    let sizes: Vec<u64> = match record.parts_count {
+        Some(_) => record.parts.iter().map(|p| p.size).collect(),
+        None => vec![record.size],
+    };
+    if index > sizes.len() {
+        return Err(S3Error::InvalidPartNumber);
+    }
+    let start: u64 = sizes[..index - 1].iter().sum();
+    Ok((start, start + sizes[index - 1]))
 }
 
 /// A `Range` header against an object of `size` bytes: `Some(start..end)` for one satisfiable range, `None` for a
