@@ -821,6 +821,14 @@ def test_object_tags_are_kept_returned_and_usable_in_policies(dev_server, s3):
     assert status_of(user.put_object, Bucket="tagged", Key="by-user", Body=b"z", Tagging="owner=me") == (
         403, "AccessDenied")
     assert s3.get_object(Bucket="tagged", Key="by-user")["Body"].read() == b"y", "the refused PUT changed nothing"
+    # Copies and multipart uploads offer the tags they set too, so they cannot get round the condition.
+    assert status_of(user.copy_object, Bucket="tagged", Key="copied", CopySource="tagged/doc",
+                     TaggingDirective="REPLACE", Tagging="owner=me") == (403, "AccessDenied")
+    assert status_of(user.create_multipart_upload, Bucket="tagged", Key="mp", Tagging="owner=me") == (
+        403, "AccessDenied")
+    assert error_of(s3.head_object, Bucket="tagged", Key="copied")[0] == "404"
+    user.copy_object(Bucket="tagged", Key="copied", CopySource="tagged/doc", TaggingDirective="REPLACE",
+                     Tagging="stage=dev")
 
     s3.delete_object_tagging(Bucket="tagged", Key="doc")
     assert s3.get_object_tagging(Bucket="tagged", Key="doc")["TagSet"] == []

@@ -858,6 +858,7 @@ impl Run<'_> {
         let algorithm = r.checksum_algorithm.clone();
         let declared = declared_checksum(&mut r, algorithm.as_deref(), self.parts)?;
         let tags = tags_of(r.tagging.as_deref()).map_err(s3_error)?;
+        let keys = with_request_tags(self.keys, &tags);
         // ACLs are disabled: an object ACL other than the owner's full control is refused, as S3 refuses it then.
         AclWrite {
             canned: r.acl.clone(),
@@ -869,8 +870,6 @@ impl Run<'_> {
         }
         .check("")
         .map_err(s3_error)?;
-        let mut keys = self.keys.to_vec();
-        keys.extend(request_tag_keys(&tags));
         let put = PutObject {
             bucket: r.bucket.as_deref().unwrap_or_default(),
             key: r.key.as_deref().unwrap_or_default(),
@@ -980,6 +979,8 @@ impl Run<'_> {
                     .ok_or_else(|| S3Error::InvalidRequest("Checksum algorithm provided is unsupported.".into()))?,
             ),
         };
+        let tags = tags_of(r.tagging.as_deref())?;
+        let keys = with_request_tags(self.keys, &tags);
         let (stored, last_modified) = self.s3.copy_object(
             self.ctx,
             CopyObject {
@@ -1001,12 +1002,12 @@ impl Run<'_> {
                     Some("REPLACE") => true,
                     Some(_) => return Err(S3Error::InvalidArgument("Unknown tagging directive.".into())),
                 },
-                headers: object_headers!(r, tags_of(r.tagging.as_deref())?),
+                headers: object_headers!(r, tags.clone()),
                 server_side_encryption: r.server_side_encryption.as_deref(),
                 kms: kms_request!(r),
                 customer_key,
                 checksum_algorithm,
-                keys: self.keys,
+                keys: &keys,
             },
         )?;
         let mut result = wire::CopyObjectResult {
@@ -1151,18 +1152,20 @@ impl Run<'_> {
         };
         let bucket = r.bucket.clone().unwrap_or_default();
         let key = r.key.clone().unwrap_or_default();
+        let tags = tags_of(r.tagging.as_deref())?;
+        let keys = with_request_tags(self.keys, &tags);
         let created = self.s3.create_multipart_upload(
             self.ctx,
             CreateUpload {
                 bucket: &bucket,
                 key: &key,
-                headers: object_headers!(r, tags_of(r.tagging.as_deref())?),
+                headers: object_headers!(r, tags.clone()),
                 server_side_encryption: r.server_side_encryption.as_deref(),
                 kms: kms_request!(r),
                 customer_key: customer_key.as_ref(),
                 checksum_algorithm,
                 checksum_type: r.checksum_type.as_deref(),
-                keys: self.keys,
+                keys: &keys,
             },
         )?;
         Ok(wire::CreateMultipartUploadOutput {
@@ -1581,6 +1584,13 @@ fn timestamp(millis: i64) -> Timestamp {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
     )
+}
+
+/// A request's condition keys with those of the tags it sets (`s3:RequestObjectTag/*`, `s3:RequestObjectTagKeys`).
+fn with_request_tags(keys: &[(String, Vec<String>)], tags: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+    let mut all = keys.to_vec();
+    all.extend(request_tag_keys(tags));
+    all
 }
 
 /// The tags an `x-amz-tagging` header sets.
