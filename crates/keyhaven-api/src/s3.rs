@@ -252,12 +252,7 @@ macro_rules! acl_write {
 macro_rules! read_object {
     ($run:expr, $request:expr, $output:ty, $body:expr) => {{
         let (run, r) = ($run, &$request);
-        let customer_key = customer_key(
-            r.sse_customer_algorithm.as_deref(),
-            r.sse_customer_key.as_ref().map(|k| k.expose()),
-            r.sse_customer_key_md5.as_deref(),
-            None,
-        )?;
+        let customer_key = customer_key!(r, None).map_err(s3_error)?;
         let get = GetObject {
             bucket: r.bucket.as_deref().unwrap_or_default(),
             key: r.key.as_deref().unwrap_or_default(),
@@ -287,6 +282,31 @@ macro_rules! read_object {
         }
         (read, output)
     }};
+}
+
+/// The SSE-C key a request carries in its `x-amz-server-side-encryption-customer-*` headers (with the
+/// `x-amz-server-side-encryption` it must not also carry), checked as S3 checks it.
+macro_rules! customer_key {
+    ($request:expr, $server_side_encryption:expr) => {
+        CustomerKey::from_headers(CustomerKeyHeaders {
+            algorithm: $request.sse_customer_algorithm.as_deref(),
+            key: $request.sse_customer_key.as_ref().map(|k| k.expose()),
+            key_md5: $request.sse_customer_key_md5.as_deref(),
+            server_side_encryption: $server_side_encryption,
+        })
+    };
+}
+
+/// The SSE-C key of a copy's source (`x-amz-copy-source-server-side-encryption-customer-*`).
+macro_rules! source_customer_key {
+    ($request:expr) => {
+        CustomerKey::from_headers(CustomerKeyHeaders {
+            algorithm: $request.copy_source_sse_customer_algorithm.as_deref(),
+            key: $request.copy_source_sse_customer_key.as_ref().map(|k| k.expose()),
+            key_md5: $request.copy_source_sse_customer_key_md5.as_deref(),
+            server_side_encryption: None,
+        })
+    };
 }
 
 /// What one call runs with.
@@ -544,14 +564,10 @@ impl Run<'_> {
                     .into_iter()
                     .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
                     .collect();
-                let action = match r.version_id {
-                    Some(_) => "s3:PutObjectVersionTagging",
-                    None => "s3:PutObjectTagging",
-                };
                 wire::PutObjectTaggingOutput {
                     version_id: s3.put_object_tagging(
                         ctx,
-                        action,
+                        "s3:PutObjectTagging",
                         &r.bucket.unwrap_or_default(),
                         &r.key.unwrap_or_default(),
                         r.version_id.as_deref(),
@@ -561,24 +577,18 @@ impl Run<'_> {
                 }
                 .reply()
             }
-            wire::Request::DeleteObjectTagging(r) => {
-                let action = match r.version_id {
-                    Some(_) => "s3:DeleteObjectVersionTagging",
-                    None => "s3:DeleteObjectTagging",
-                };
-                wire::DeleteObjectTaggingOutput {
-                    version_id: s3.put_object_tagging(
-                        ctx,
-                        action,
-                        &r.bucket.unwrap_or_default(),
-                        &r.key.unwrap_or_default(),
-                        r.version_id.as_deref(),
-                        Vec::new(),
-                        self.keys,
-                    )?,
-                }
-                .reply()
+            wire::Request::DeleteObjectTagging(r) => wire::DeleteObjectTaggingOutput {
+                version_id: s3.put_object_tagging(
+                    ctx,
+                    "s3:DeleteObjectTagging",
+                    &r.bucket.unwrap_or_default(),
+                    &r.key.unwrap_or_default(),
+                    r.version_id.as_deref(),
+                    Vec::new(),
+                    self.keys,
+                )?,
             }
+            .reply(),
             wire::Request::ListObjects(r) => self.list_objects_v1(r)?,
             wire::Request::ListObjectsV2(r) => self.list_objects_v2(r)?,
             wire::Request::CopyObject(r) => self.copy_object(r)?,
@@ -849,12 +859,7 @@ impl Run<'_> {
     }
 
     async fn put_object(&self, mut r: wire::PutObjectRequest, body: &mut RequestBody) -> Answer {
-        let customer_key = customer_key(
-            r.sse_customer_algorithm.as_deref(),
-            r.sse_customer_key.as_ref().map(|k| k.expose()),
-            r.sse_customer_key_md5.as_deref(),
-            r.server_side_encryption.as_deref(),
-        )?;
+        let customer_key = customer_key!(r, r.server_side_encryption.as_deref()).map_err(s3_error)?;
         let algorithm = r.checksum_algorithm.clone();
         let declared = declared_checksum(&mut r, algorithm.as_deref(), self.parts)?;
         let tags = tags_of(r.tagging.as_deref()).map_err(s3_error)?;
@@ -897,12 +902,7 @@ impl Run<'_> {
     }
 
     async fn upload_part(&self, mut r: wire::UploadPartRequest, body: &mut RequestBody) -> Answer {
-        let customer_key = customer_key(
-            r.sse_customer_algorithm.as_deref(),
-            r.sse_customer_key.as_ref().map(|k| k.expose()),
-            r.sse_customer_key_md5.as_deref(),
-            None,
-        )?;
+        let customer_key = customer_key!(r, None).map_err(s3_error)?;
         let algorithm = r.checksum_algorithm.clone();
         let declared = declared_checksum(&mut r, algorithm.as_deref(), self.parts)?;
         let part = UploadPart {
@@ -953,18 +953,8 @@ impl Run<'_> {
 
     fn copy_object(&self, r: wire::CopyObjectRequest) -> Result<Reply, S3Error> {
         let (source_bucket, source_key, source_version) = copy_source(r.copy_source.as_deref().unwrap_or_default())?;
-        let source_customer_key = CustomerKey::from_headers(CustomerKeyHeaders {
-            algorithm: r.copy_source_sse_customer_algorithm.as_deref(),
-            key: r.copy_source_sse_customer_key.as_ref().map(|k| k.expose()),
-            key_md5: r.copy_source_sse_customer_key_md5.as_deref(),
-            server_side_encryption: None,
-        })?;
-        let customer_key = CustomerKey::from_headers(CustomerKeyHeaders {
-            algorithm: r.sse_customer_algorithm.as_deref(),
-            key: r.sse_customer_key.as_ref().map(|k| k.expose()),
-            key_md5: r.sse_customer_key_md5.as_deref(),
-            server_side_encryption: r.server_side_encryption.as_deref(),
-        })?;
+        let source_customer_key = source_customer_key!(r)?;
+        let customer_key = customer_key!(r, r.server_side_encryption.as_deref())?;
         let replace_metadata = match r.metadata_directive.as_deref() {
             None | Some("COPY") => false,
             Some("REPLACE") => true,
@@ -1029,18 +1019,8 @@ impl Run<'_> {
 
     fn upload_part_copy(&self, r: wire::UploadPartCopyRequest) -> Result<Reply, S3Error> {
         let (source_bucket, source_key, source_version) = copy_source(r.copy_source.as_deref().unwrap_or_default())?;
-        let source_customer_key = CustomerKey::from_headers(CustomerKeyHeaders {
-            algorithm: r.copy_source_sse_customer_algorithm.as_deref(),
-            key: r.copy_source_sse_customer_key.as_ref().map(|k| k.expose()),
-            key_md5: r.copy_source_sse_customer_key_md5.as_deref(),
-            server_side_encryption: None,
-        })?;
-        let customer_key = CustomerKey::from_headers(CustomerKeyHeaders {
-            algorithm: r.sse_customer_algorithm.as_deref(),
-            key: r.sse_customer_key.as_ref().map(|k| k.expose()),
-            key_md5: r.sse_customer_key_md5.as_deref(),
-            server_side_encryption: None,
-        })?;
+        let source_customer_key = source_customer_key!(r)?;
+        let customer_key = customer_key!(r, None)?;
         let (stored, last_modified) = self.s3.upload_part_copy(
             self.ctx,
             GetObject {
@@ -1089,12 +1069,7 @@ impl Run<'_> {
         let bucket = r.bucket.clone().unwrap_or_default();
         let key = r.key.clone().unwrap_or_default();
         let wanted = r.object_attributes.clone().unwrap_or_default();
-        let customer_key = CustomerKey::from_headers(CustomerKeyHeaders {
-            algorithm: r.sse_customer_algorithm.as_deref(),
-            key: r.sse_customer_key.as_ref().map(|k| k.expose()),
-            key_md5: r.sse_customer_key_md5.as_deref(),
-            server_side_encryption: None,
-        })?;
+        let customer_key = customer_key!(r, None)?;
         let read = self.s3.get_object_attributes(
             self.ctx,
             GetObject {
@@ -1137,12 +1112,7 @@ impl Run<'_> {
     }
 
     fn create_multipart_upload(&self, r: wire::CreateMultipartUploadRequest) -> Result<Reply, S3Error> {
-        let customer_key = CustomerKey::from_headers(CustomerKeyHeaders {
-            algorithm: r.sse_customer_algorithm.as_deref(),
-            key: r.sse_customer_key.as_ref().map(|k| k.expose()),
-            key_md5: r.sse_customer_key_md5.as_deref(),
-            server_side_encryption: r.server_side_encryption.as_deref(),
-        })?;
+        let customer_key = customer_key!(r, r.server_side_encryption.as_deref())?;
         let checksum_algorithm = match r.checksum_algorithm.as_deref() {
             None => None,
             Some(name) => Some(
@@ -1451,21 +1421,6 @@ fn copy_source(header: &str) -> Result<(String, String, Option<String>), S3Error
         }
         _ => Err(invalid()),
     }
-}
-
-fn customer_key(
-    algorithm: Option<&str>,
-    key: Option<&str>,
-    key_md5: Option<&str>,
-    server_side_encryption: Option<&str>,
-) -> Result<Option<CustomerKey>, ApiError> {
-    CustomerKey::from_headers(CustomerKeyHeaders {
-        algorithm,
-        key,
-        key_md5,
-        server_side_encryption,
-    })
-    .map_err(s3_error)
 }
 
 /// Condition keys a request supplies from its headers and query: `s3:<header>` for each `x-amz-*` header and

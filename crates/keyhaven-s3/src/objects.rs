@@ -19,7 +19,7 @@ use crate::object::{BodyWriter, Protection, StoredBody, body_key};
 use crate::sse_c::{CustomerKey, FINGERPRINT_SALT_LEN};
 use crate::sse_kms::{KmsKeyRecord, KmsRequest};
 use crate::versions::{self, Deleted};
-use crate::{S3, S3Error};
+use crate::{S3, S3Error, object_action};
 
 const RECORD_VERSION: u32 = 1;
 /// S3's longest key, in UTF-8 bytes.
@@ -732,11 +732,7 @@ impl S3 {
         let keys = with_existing_tags(get.keys, found.as_ref().ok());
         self.authorize(
             ctx,
-            if get.version_id.is_some() {
-                "s3:GetObjectVersion"
-            } else {
-                "s3:GetObject"
-            },
+            &object_action("s3:GetObject", get.version_id),
             get.bucket,
             Some(get.key),
             bucket.as_ref(),
@@ -786,12 +782,9 @@ impl S3 {
 
     /// GetObjectAttributes: the version's record, authorised as `s3:GetObjectAttributes` and as a GET or HEAD of it.
     pub fn get_object_attributes(&self, ctx: &RequestContext, get: GetObject<'_>) -> Result<ObjectRead, S3Error> {
-        let action = match get.version_id {
-            Some(_) => "s3:GetObjectVersionAttributes",
-            None => "s3:GetObjectAttributes",
-        };
+        let action = object_action("s3:GetObjectAttributes", get.version_id);
         let bucket = self.bucket(get.bucket)?;
-        self.authorize(ctx, action, get.bucket, Some(get.key), bucket.as_ref(), get.keys)?;
+        self.authorize(ctx, &action, get.bucket, Some(get.key), bucket.as_ref(), get.keys)?;
         self.get_object(ctx, get, false)
     }
 
@@ -881,12 +874,8 @@ impl S3 {
         keys: &[(String, Vec<String>)],
     ) -> Result<Deleted, S3Error> {
         let record = self.bucket(bucket)?;
-        let action = if version_id.is_some() {
-            "s3:DeleteObjectVersion"
-        } else {
-            "s3:DeleteObject"
-        };
-        self.authorize(ctx, action, bucket, Some(key), record.as_ref(), keys)?;
+        let action = object_action("s3:DeleteObject", version_id);
+        self.authorize(ctx, &action, bucket, Some(key), record.as_ref(), keys)?;
         let record = record.ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
         let (deleted, gone) = match (version_id, record.versioning.is_some()) {
             (Some(version_id), _) => {

@@ -9,7 +9,7 @@ use crate::buckets::check_tags;
 use crate::error::transact;
 use crate::objects::{ObjectRecord, with_existing_tags};
 use crate::versions::{self, Noncurrent};
-use crate::{S3, S3Error};
+use crate::{S3, S3Error, object_action};
 
 /// S3's limit on tags per object.
 pub const MAX_OBJECT_TAGS: usize = 10;
@@ -19,11 +19,11 @@ pub fn parse_tagging_header(text: &str) -> Result<Vec<(String, String)>, S3Error
     let tags: Vec<(String, String)> = form_urlencoded::parse(text.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    check_subresources(&tags)?;
+    check_object_tags(&tags)?;
     Ok(tags)
 }
 
-pub fn check_subresources(tags: &[(String, String)]) -> Result<(), S3Error> {
+pub fn check_object_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
     check_tags(tags, MAX_OBJECT_TAGS)
 }
 
@@ -52,29 +52,28 @@ impl S3 {
         version_id: Option<&str>,
         keys: &[(String, Vec<String>)],
     ) -> Result<ObjectRecord, S3Error> {
-        let action = match version_id {
-            Some(_) => "s3:GetObjectVersionTagging",
-            None => "s3:GetObjectTagging",
-        };
-        self.authorized_version(ctx, action, bucket, key, version_id, keys)
+        let action = object_action("s3:GetObjectTagging", version_id);
+        self.authorized_version(ctx, &action, bucket, key, version_id, keys)
     }
 
-    /// PutObjectTagging (or, with no tags, DeleteObjectTagging): replaces the version's tags in place.
+    /// PutObjectTagging (`action` `s3:PutObjectTagging`) or DeleteObjectTagging (`s3:DeleteObjectTagging`, no tags):
+    /// replaces the version's tags in place.
     #[allow(clippy::too_many_arguments)]
     pub fn put_object_tagging(
         &self,
         ctx: &RequestContext,
-        action: &str,
+        action: &'static str,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
         tags: Vec<(String, String)>,
         keys: &[(String, Vec<String>)],
     ) -> Result<Option<String>, S3Error> {
-        check_subresources(&tags)?;
+        check_object_tags(&tags)?;
         let mut keys = keys.to_vec();
         keys.extend(request_tag_keys(&tags));
-        let record = self.authorized_version(ctx, action, bucket, key, version_id, &keys)?;
+        let action = object_action(action, version_id);
+        let record = self.authorized_version(ctx, &action, bucket, key, version_id, &keys)?;
         let target = record.version_id.clone();
         transact(&*self.store, |tx| {
             if let Some(mut current) = records::get::<ObjectRecord>(tx, bucket, key)?
@@ -106,11 +105,8 @@ impl S3 {
         version_id: Option<&str>,
         keys: &[(String, Vec<String>)],
     ) -> Result<String, S3Error> {
-        let action = match version_id {
-            Some(_) => "s3:GetObjectVersionAcl",
-            None => "s3:GetObjectAcl",
-        };
-        self.authorized_version(ctx, action, bucket, key, version_id, keys)?;
+        let action = object_action("s3:GetObjectAcl", version_id);
+        self.authorized_version(ctx, &action, bucket, key, version_id, keys)?;
         Ok(self.bucket(bucket)?.map(|b| b.account).unwrap_or_default())
     }
 
@@ -124,11 +120,8 @@ impl S3 {
         acl: &crate::buckets::AclWrite,
         keys: &[(String, Vec<String>)],
     ) -> Result<(), S3Error> {
-        let action = match version_id {
-            Some(_) => "s3:PutObjectVersionAcl",
-            None => "s3:PutObjectAcl",
-        };
-        self.authorized_version(ctx, action, bucket, key, version_id, keys)?;
+        let action = object_action("s3:PutObjectAcl", version_id);
+        self.authorized_version(ctx, &action, bucket, key, version_id, keys)?;
         acl.check(&self.bucket(bucket)?.map(|b| b.account).unwrap_or_default())
     }
 
