@@ -2,6 +2,10 @@
 # S3 comparison: keyhaven vs moto (the peer), each driven by the same clients on the same machine:
 # - rclone (Go, one fast client for both) PUTs and GETs one large object (SIZE_MIB, default 1024) as a multipart upload
 #   and a multi-stream download, 8 parts in flight, with SSE-S3 and SSE-KMS; keyhaven's RSS is sampled meanwhile;
+# - bench/s3_lean_client.py does the same with presigned UNSIGNED-PAYLOAD part uploads and ranged GETs, 8 in flight:
+#   no payload hash and no client-side MD5, and GETs read into memory (then once more into a file, untimed, to
+#   compare), so what remains is the server's own cost (rclone spends more CPU per byte than keyhaven does, on the
+#   two cores both share, and writes what it reads to disk);
 # - wrk replays presigned requests (signed with keyhaven's root credentials, so every one is verified): 4 KiB PUT,
 #   4 KiB GET and a LIST of 100 keys, per second.
 # Run by hand (bench/s3.sh); not part of scripts/test or CI: timings on shared machines are noise for a gate.
@@ -73,7 +77,13 @@ peak_rss() {
   echo "$((peak / 1024))"
 }
 
-declare -A put get rss
+root_key="$(awk '/aws_access_key_id/ {print $3}' "$work/keyhaven-data/root-credentials")"
+root_secret="$(awk '/aws_secret_access_key/ {print $3}' "$work/keyhaven-data/root-credentials")"
+declare -A put get rss lean_put lean_get cpu_put cpu_get
+# CPU seconds (user + system) a process has used.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# Nanoseconds of CPU per byte moved since $2 CPU seconds.
+cpu_per_byte() { python3 -c "print(f'{($(cpu_seconds "$1") - $2) * 1e9 / $bytes:.2f}')"; }
 for target in keyhaven:sse-s3 keyhaven:sse-kms moto:sse-s3 moto:sse-kms; do
   remote="${target%%:*}"
   mode="${target##*:}"
@@ -93,6 +103,24 @@ for target in keyhaven:sse-s3 keyhaven:sse-kms moto:sse-s3 moto:sse-kms; do
     rss[$target]="-"
   fi
   cmp -s "$work/big" "$work/big.out" || { echo "s3.sh: $target read back something else" >&2; exit 1; }
+  rm -f "$work/big.out"
+  echo "== $remote $mode: lean client PUT then GET of $SIZE_MIB MiB" >&2
+  lean=("$python" "$repo/bench/s3_lean_client.py")
+  if [ "$remote" = keyhaven ]; then
+    credentials=("$keyhaven_url" "$root_key" "$root_secret")
+  else
+    credentials=("$moto_url" test test)
+  fi
+  sse=()
+  [ "$mode" = sse-kms ] && sse=(aws:kms)
+  [ "$remote" = keyhaven ] && cpu_before="$(cpu_seconds "$keyhaven_pid")"
+  lean_put[$target]="$("${lean[@]}" put "${credentials[@]}" "$bucket" lean "$work/big" 8 "${sse[@]}")"
+  [ "$remote" = keyhaven ] && cpu_put[$target]="$(cpu_per_byte "$keyhaven_pid" "$cpu_before")"
+  [ "$remote" = keyhaven ] && cpu_before="$(cpu_seconds "$keyhaven_pid")"
+  lean_get[$target]="$("${lean[@]}" get "${credentials[@]}" "$bucket" lean - 8)"
+  [ "$remote" = keyhaven ] && cpu_get[$target]="$(cpu_per_byte "$keyhaven_pid" "$cpu_before")"
+  "${lean[@]}" get "${credentials[@]}" "$bucket" lean "$work/big.out" 8 >/dev/null
+  cmp -s "$work/big" "$work/big.out" || { echo "s3.sh: $target read back something else (lean)" >&2; exit 1; }
   rm -f "$work/big.out"
 done
 rm -f "$work/big"
@@ -165,11 +193,22 @@ echo "S3 benchmark: keyhaven $(git -C "$repo" describe --always --dirty 2>/dev/n
 echo "CAVEAT: both servers and the clients share this machine's $cores core(s); rclone and wrk are included in the"
 echo "figures, which are comparative, not either server's capacity."
 echo
-printf '%-10s %-8s %14s %14s %16s\n' server mode "PUT MB/s" "GET MB/s" "peak RSS MiB (GET)"
+printf '%-10s %-8s %14s %14s %16s %16s %16s\n' server mode "rclone PUT MB/s" "rclone GET MB/s" \
+  "peak RSS MiB (GET)" "lean PUT MB/s" "lean GET MB/s"
 for target in keyhaven:sse-s3 keyhaven:sse-kms moto:sse-s3 moto:sse-kms; do
-  printf '%-10s %-8s %14s %14s %16s\n' "${target%%:*}" "${target##*:}" "$(mbps "${put[$target]}")" \
-    "$(mbps "${get[$target]}")" "${rss[$target]}"
+  printf '%-10s %-8s %14s %14s %16s %16s %16s\n' "${target%%:*}" "${target##*:}" "$(mbps "${put[$target]}")" \
+    "$(mbps "${get[$target]}")" "${rss[$target]}" "$(mbps "${lean_put[$target]}")" "$(mbps "${lean_get[$target]}")"
 done
+echo
+for mode in sse-s3 sse-kms; do
+  echo "keyhaven $mode server CPU per byte (lean client): PUT ${cpu_put[keyhaven:$mode]} ns, GET ${cpu_get[keyhaven:$mode]} ns"
+done
+echo "this machine, one core (openssl speed, 64 KiB blocks):" \
+  "$(openssl speed -seconds 1 -bytes 65536 md5 sha256 2>/dev/null | awk '/^(md5|sha256) / {printf "%s %.0f MB/s  ", $1, $2 / 1000}')" \
+  "$(openssl speed -seconds 1 -bytes 65536 -evp aes-256-gcm 2>/dev/null | awk '/^AES-256-GCM/ {printf "AES-256-GCM %.0f MB/s", $2 / 1000}')"
+echo "this machine's disk, 1 GiB written and fsynced (dd):" \
+  "$(dd if=/dev/zero of="$work/dd" bs=4M count=256 conv=fsync 2>&1 | awk -F', ' '/copied/ {print $NF}')"
+rm -f "$work/dd"
 echo
 printf '%-6s %16s %24s %10s\n' op "keyhaven req/s" "moto req/s (2xx)" "ratio"
 for op in get put list; do
@@ -178,5 +217,5 @@ for op in get put list; do
 done
 echo
 for mode in sse-s3 sse-kms; do
-  echo "$mode large-object ratios keyhaven/moto: PUT $(ratio "${put[moto:$mode]}" "${put[keyhaven:$mode]}"), GET $(ratio "${get[moto:$mode]}" "${get[keyhaven:$mode]}")"
+  echo "$mode large-object ratios keyhaven/moto: rclone PUT $(ratio "${put[moto:$mode]}" "${put[keyhaven:$mode]}"), GET $(ratio "${get[moto:$mode]}" "${get[keyhaven:$mode]}"); lean PUT $(ratio "${lean_put[moto:$mode]}" "${lean_put[keyhaven:$mode]}"), GET $(ratio "${lean_get[moto:$mode]}" "${lean_get[keyhaven:$mode]}")"
 done

@@ -196,3 +196,10 @@ def webhook_receiver():
     receiver = WebhookReceiver()
     yield receiver
     receiver.close()
+
+
+@pytest.fixture
+def evented(keyhaven_factory, webhook_receiver, tmp_path):
+    """A dev server that delivers change events to `webhook_receiver`."""
+    config = webhook_receiver.write_config(tmp_path / "keyhaven.toml")
+    return keyhaven_factory("--dev", "--config", str(config)), webhook_receiver

@@ -169,6 +169,13 @@ def test_objects_round_trip_with_metadata_ranges_and_conditions(s3):
     assert error_of(s3.put_object, Bucket="objects", Key="once", Body=b"third", ContentMD5="not-md5")[0] == (
         "InvalidDigest")
     assert s3.get_object(Bucket="objects", Key="once")["Body"].read() == b"first"
+    # An SSE-KMS ETag is not the MD5, yet a Content-MD5 is still checked.
+    assert error_of(s3.put_object, Bucket="objects", Key="sealed", Body=b"third", ContentMD5=wrong_md5,
+                    ServerSideEncryption="aws:kms")[0] == "BadDigest"
+    assert status_of(s3.head_object, Bucket="objects", Key="sealed") == (404, "404"), "the refused PUT left nothing"
+    right_md5 = base64.b64encode(hashlib.md5(b"third").digest()).decode()
+    s3.put_object(Bucket="objects", Key="sealed", Body=b"third", ContentMD5=right_md5, ServerSideEncryption="aws:kms")
+    assert s3.get_object(Bucket="objects", Key="sealed")["Body"].read() == b"third"
 
     s3.put_object(Bucket="objects", Key="empty", Body=b"")
     assert s3.get_object(Bucket="objects", Key="empty")["Body"].read() == b""
@@ -177,8 +184,9 @@ def test_objects_round_trip_with_metadata_ranges_and_conditions(s3):
     s3.delete_object(Bucket="objects", Key="never-there")
     assert error_of(s3.get_object, Bucket="objects", Key="once")[0] == "NoSuchKey"
     assert error_of(s3.put_object, Bucket="no-such-bucket", Key="k", Body=b"x")[0] == "NoSuchBucket"
-    deleted = s3.delete_objects(Bucket="objects", Delete={"Objects": [{"Key": "dir/data.bin"}, {"Key": "empty"}]})
-    assert sorted(d["Key"] for d in deleted["Deleted"]) == ["dir/data.bin", "empty"]
+    deleted = s3.delete_objects(Bucket="objects", Delete={"Objects": [
+        {"Key": "dir/data.bin"}, {"Key": "empty"}, {"Key": "sealed"}]})
+    assert sorted(d["Key"] for d in deleted["Deleted"]) == ["dir/data.bin", "empty", "sealed"]
     assert s3.list_objects_v2(Bucket="objects")["KeyCount"] == 0
 
 
@@ -900,3 +908,118 @@ def test_an_empty_body_sent_expecting_100_continue_does_not_stall_the_connection
         s3.put_object(Bucket="empty-bodies", Key=f"empty{i}", Body=b"")
         s3.put_object(Bucket="empty-bodies", Key=f"full{i}", Body=b"data")
     assert s3.list_objects_v2(Bucket="empty-bodies")["KeyCount"] == 6
+
+
+def test_anonymous_callers_get_only_what_a_public_policy_grants_and_block_public_access_allows(dev_server, s3):
+    from botocore import UNSIGNED
+    anonymous = boto3.client("s3", endpoint_url=dev_server.endpoint, region_name="us-east-1",
+                             config=Config(signature_version=UNSIGNED, s3={"addressing_style": "path"}))
+    s3.create_bucket(Bucket="website")
+    s3.put_object(Bucket="website", Key="index.html", Body=b"<h1>hello</h1>")
+    s3.put_object(Bucket="website", Key="kms.html", Body=b"sealed", ServerSideEncryption="aws:kms")
+    # No policy: an unsigned request is refused as S3 refuses it, and a write changes nothing.
+    assert status_of(anonymous.get_object, Bucket="website", Key="index.html") == (403, "AccessDenied")
+    assert status_of(anonymous.put_object, Bucket="website", Key="new", Body=b"x") == (403, "AccessDenied")
+    assert status_of(anonymous.list_buckets) == (403, "AccessDenied")
+
+    public = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::website/*"}]}
+    s3.put_public_access_block(Bucket="website", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": True})
+    s3.put_bucket_policy(Bucket="website", Policy=json.dumps(public))
+    # RestrictPublicBuckets: the public policy reaches no one outside the owner's account.
+    assert status_of(anonymous.get_object, Bucket="website", Key="index.html") == (403, "AccessDenied")
+
+    s3.put_public_access_block(Bucket="website", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": False})
+    assert anonymous.get_object(Bucket="website", Key="index.html")["Body"].read() == b"<h1>hello</h1>"
+    with urllib.request.urlopen(f"{dev_server.endpoint}/website/index.html") as response:
+        assert response.read() == b"<h1>hello</h1>", "a plain HTTP GET, as a browser sends it"
+    # The policy grants reading objects, nothing else; an SSE-KMS object also needs KMS, which grants anonymous no key.
+    assert status_of(anonymous.put_object, Bucket="website", Key="index.html", Body=b"defaced") == (403, "AccessDenied")
+    assert status_of(anonymous.delete_object, Bucket="website", Key="index.html") == (403, "AccessDenied")
+    assert status_of(anonymous.list_objects_v2, Bucket="website") == (403, "AccessDenied")
+    assert status_of(anonymous.get_object, Bucket="website", Key="kms.html") == (403, "AccessDenied")
+    assert s3.get_object(Bucket="website", Key="index.html")["Body"].read() == b"<h1>hello</h1>", "unchanged"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="website")["Contents"]] == ["index.html", "kms.html"]
+
+    anonymous_records = [r for r in audit_records(dev_server) if r.get("eventSource") == "s3.amazonaws.com"
+                         and r["userIdentity"].get("accountId") == "ANONYMOUS_PRINCIPAL"]
+    assert all(r["userIdentity"]["type"] == "AWSAccount" for r in anonymous_records), "as CloudTrail records them"
+    assert {(r["eventName"], r.get("errorCode")) for r in anonymous_records} >= {
+        ("GetObject", None), ("GetObject", "AccessDenied"), ("PutObject", "AccessDenied")}
+
+    # Services other than S3 serve no anonymous callers.
+    request = urllib.request.Request(f"{dev_server.endpoint}/", data=b"{}", method="POST", headers={
+        "X-Amz-Target": "TrentService.ListKeys", "Content-Type": "application/x-amz-json-1.1"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert json.loads(refused.value.read())["__type"] == "MissingAuthenticationTokenException"
+
+
+def test_object_changes_reach_eventbridge_targets_once_the_bucket_turns_eventbridge_on(evented):
+    server, hooks = evented
+    s3 = s3_client(server)
+
+    def s3_event(detail_type, key, **detail):
+        return lambda e: (e.get("source") == "aws.s3" and e["detail-type"] == detail_type
+                          and e["detail"]["object"]["key"] == key
+                          and all(e["detail"].get(k) == v for k, v in detail.items()))
+
+    s3.create_bucket(Bucket="quiet")
+    s3.create_bucket(Bucket="loud")
+    assert s3.get_bucket_notification_configuration(Bucket="loud").get("EventBridgeConfiguration") is None
+    s3.put_object(Bucket="quiet", Key="unheard", Body=b"x")
+    # S3 has no SNS, SQS or Lambda here to deliver to: a configuration naming one is refused and changes nothing.
+    code, message = error_of(s3.put_bucket_notification_configuration, Bucket="loud", NotificationConfiguration={
+        "EventBridgeConfiguration": {},
+        "QueueConfigurations": [{"QueueArn": "arn:aws:sqs:us-east-1:000000000000:q", "Events": ["s3:ObjectCreated:*"]}]})
+    assert (code, message.split(":")[0]) == ("InvalidArgument", "Unable to validate the following destination configurations")
+    assert s3.get_bucket_notification_configuration(Bucket="loud").get("EventBridgeConfiguration") is None
+
+    s3.put_bucket_notification_configuration(Bucket="loud", NotificationConfiguration={"EventBridgeConfiguration": {}})
+    assert s3.get_bucket_notification_configuration(Bucket="loud")["EventBridgeConfiguration"] == {}
+    put = s3.put_object(Bucket="loud", Key="docs/a.txt", Body=b"hello")
+    created = hooks.wait_for(s3_event("Object Created", "docs/a.txt", reason="PutObject"))
+    assert created["account"] == "000000000000" and created["region"] == "us-east-1"
+    assert created["resources"] == ["arn:aws:s3:::loud"]
+    assert created["detail"]["bucket"] == {"name": "loud"}
+    assert created["detail"]["object"]["size"] == 5
+    assert created["detail"]["object"]["etag"] == put["ETag"].strip('"')
+    assert created["detail"]["request-id"] and created["detail"]["source-ip-address"] == "127.0.0.1"
+
+    s3.copy_object(Bucket="loud", Key="docs/b.txt", CopySource="loud/docs/a.txt")
+    hooks.wait_for(s3_event("Object Created", "docs/b.txt", reason="CopyObject"))
+    upload = s3.create_multipart_upload(Bucket="loud", Key="big")
+    part = s3.upload_part(Bucket="loud", Key="big", UploadId=upload["UploadId"], PartNumber=1, Body=b"p" * 10)
+    s3.complete_multipart_upload(Bucket="loud", Key="big", UploadId=upload["UploadId"], MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    hooks.wait_for(s3_event("Object Created", "big", reason="CompleteMultipartUpload"))
+    s3.delete_object(Bucket="loud", Key="docs/a.txt")
+    deleted = hooks.wait_for(s3_event("Object Deleted", "docs/a.txt", reason="DeleteObject"))
+    assert deleted["detail"]["deletion-type"] == "Permanently Deleted"
+
+    s3.put_bucket_versioning(Bucket="loud", VersioningConfiguration={"Status": "Enabled"})
+    versioned = s3.put_object(Bucket="loud", Key="v", Body=b"one")
+    created = hooks.wait_for(s3_event("Object Created", "v"))
+    assert created["detail"]["object"]["version-id"] == versioned["VersionId"]
+    marker = s3.delete_object(Bucket="loud", Key="v")
+    hidden = hooks.wait_for(s3_event("Object Deleted", "v", **{"deletion-type": "Delete Marker Created"}))
+    assert hidden["detail"]["object"]["version-id"] == marker["VersionId"]
+    s3.delete_object(Bucket="loud", Key="v", VersionId=versioned["VersionId"])
+    gone = hooks.wait_for(s3_event("Object Deleted", "v", **{"deletion-type": "Permanently Deleted"}))
+    assert gone["detail"]["object"]["version-id"] == versioned["VersionId"]
+    # Sequencers order one key's events.
+    sequencers = [e["detail"]["object"]["sequencer"] for e in hooks.events if e.get("source") == "aws.s3"
+                  and e["detail"]["object"]["key"] == "v"]
+    assert sequencers[0] < sequencers[1]
+
+    # A refused change publishes nothing.
+    assert error_of(s3.put_object, Bucket="loud", Key="docs/b.txt", Body=b"x", IfNoneMatch="*")[0] == "PreconditionFailed"
+    s3.put_object(Bucket="loud", Key="marker", Body=b"m")
+    hooks.wait_for(s3_event("Object Created", "marker"))
+    s3_events = [e for e in hooks.collect() if e.get("source") == "aws.s3"]
+    assert not [e for e in s3_events if e["detail"]["bucket"]["name"] == "quiet"], "quiet never turned EventBridge on"
+    assert [e["detail"]["object"]["key"] for e in s3_events if e["detail-type"] == "Object Created"].count(
+        "docs/b.txt") == 1, "the refused PUT published nothing"
+    assert b"hello" not in json.dumps(s3_events).encode(), "events carry names and metadata, never contents"

@@ -152,13 +152,6 @@ def shared():
         server.cleanup()
 
 
-@pytest.fixture
-def evented(keyhaven_factory, webhook_receiver, tmp_path):
-    """A dev server that delivers change events to `webhook_receiver`."""
-    config = webhook_receiver.write_config(tmp_path / "keyhaven.toml")
-    return keyhaven_factory("--dev", "--config", str(config)), webhook_receiver
-
-
 # ---------------------------------------------------------------------------------------------------------
 # 1. The AWS CLI, as the user guide walks through hierarchies
 

@@ -43,6 +43,8 @@ pub const SERVED: &[&str] = &[
     "PutBucketOwnershipControls",
     "GetBucketOwnershipControls",
     "DeleteBucketOwnershipControls",
+    "PutBucketNotificationConfiguration",
+    "GetBucketNotificationConfiguration",
     "GetBucketAcl",
     "PutBucketAcl",
     "GetObjectAcl",
@@ -448,15 +450,14 @@ impl<'m> Generator<'m> {
         }
         if !body_members.is_empty() {
             let shape = output.ok_or("body members without an output shape")?;
-            let root = self
-                .root_names
-                .get(shape)
-                .ok_or_else(|| format!("{shape}: the Smithy model names no root element"))?;
+            // Smithy's restXml: a top-level structure is the element its `xmlName` names, else its shape name
+            // (GetBucketNotificationConfiguration answers `<NotificationConfiguration>`).
+            let root = self.root_names.get(shape).map_or(shape, String::as_str);
             let body: Vec<&Member<'m>> = members.iter().filter(|m| m.location == Location::Body).collect();
             // An answer whose one member bears the root's name is that element (GetBucketLocation's
             // `<LocationConstraint>eu-west-1</LocationConstraint>`).
             if let [only] = body.as_slice()
-                && &only.wire == root
+                && only.wire == root
             {
                 let field = field_name(only.name);
                 writeln!(
@@ -590,7 +591,15 @@ impl<'m> Generator<'m> {
             write_lines.push_str(&self.write_member(member, &field)?.replace("&mut xml", "xml"));
         }
         let mut code = format!("#[derive(Debug, Default, Clone)]\npub struct {name} {{\n{fields}}}\n\n");
-        if decode {
+        if decode && read_arms.is_empty() && read_attributes.is_empty() {
+            // A structure without members (EventBridgeConfiguration): its presence is all it says.
+            write!(
+                code,
+                "impl FromXml for {name} {{\n    fn from_xml(_: XmlNode<'_, '_>) -> Result<Self, DecodeError> {{\n        \
+                 Ok(Self::default())\n    }}\n}}\n\n"
+            )
+            .map_err(|e| e.to_string())?;
+        } else if decode {
             write!(
                 code,
                 "impl FromXml for {name} {{\n\

@@ -172,7 +172,19 @@ async fn serve(
     outcome.operation.clone_from(&route.operation);
     protocol.admit(parts)?;
     let mut body = body;
-    let ctx = if route.signed {
+    let anonymous_region = protocol
+        .anonymous_region()
+        .filter(|_| sigv4::is_unsigned(&parts.uri, &parts.headers));
+    let ctx = if let (true, Some(region)) = (route.signed, anonymous_region) {
+        // An anonymous caller: the operation's authorisation finds no identity policy, so only a resource policy
+        // granting everyone (`"Principal": "*"`) lets it through.
+        if let RequestBody::Streamed(stream) = &mut body {
+            stream.declare(None, None)?;
+        }
+        outcome.region = region.to_string();
+        outcome.principal = Some(Principal::anonymous());
+        Some(request_context(Principal::anonymous(), region, origin))
+    } else if route.signed {
         let payload = match &body {
             RequestBody::Whole(bytes) => Payload::Whole(bytes),
             RequestBody::Streamed(_) => Payload::Streamed,

@@ -486,6 +486,33 @@ impl Run<'_> {
                 s3.delete_ownership_controls(ctx, &r.bucket.unwrap_or_default())?;
                 wire::DeleteBucketOwnershipControlsOutput::default().reply()
             }
+            wire::Request::PutBucketNotificationConfiguration(r) => {
+                let configuration = r.notification_configuration.unwrap_or_default();
+                let destinations: Vec<String> = (configuration.topic_configurations.unwrap_or_default().into_iter())
+                    .filter_map(|c| c.topic_arn)
+                    .chain(
+                        (configuration.queue_configurations.unwrap_or_default().into_iter())
+                            .filter_map(|c| c.queue_arn),
+                    )
+                    .chain(
+                        (configuration
+                            .lambda_function_configurations
+                            .unwrap_or_default()
+                            .into_iter())
+                        .filter_map(|c| c.lambda_function_arn),
+                    )
+                    .collect();
+                let event_bridge = configuration.event_bridge_configuration.is_some();
+                s3.put_notification_configuration(ctx, &r.bucket.unwrap_or_default(), event_bridge, &destinations)?;
+                wire::PutBucketNotificationConfigurationOutput::default().reply()
+            }
+            wire::Request::GetBucketNotificationConfiguration(r) => wire::GetBucketNotificationConfigurationOutput {
+                event_bridge_configuration: s3
+                    .get_event_bridge(ctx, &r.bucket.unwrap_or_default())?
+                    .then(wire::EventBridgeConfiguration::default),
+                ..Default::default()
+            }
+            .reply(),
             wire::Request::DeleteObject(r) => {
                 let deleted = s3.delete_object(
                     ctx,

@@ -326,11 +326,21 @@ fn window_text(seconds: u64) -> String {
     }
 }
 
+/// Whether a request presigns its query string (`X-Amz-Algorithm`).
+fn presigned(uri: &Uri) -> bool {
+    decoded_query_pairs(uri.query().unwrap_or("")).any(|(name, _)| name == QUERY_ALGORITHM.as_bytes())
+}
+
+/// Whether a request carries no signature at all: neither an Authorization header nor a presigned query. Such a
+/// request is anonymous where a service serves anonymous callers (S3), and refused elsewhere.
+pub fn is_unsigned(uri: &Uri, headers: &HeaderMap) -> bool {
+    headers.get(AUTHORIZATION).is_none() && !presigned(uri)
+}
+
 /// Reads the Authorization header or the presigned query parameters; checks their shape but nothing needing a secret.
 pub fn parse(req: &RequestParts) -> Result<ParsedAuth, SigV4Error> {
     let query = req.uri.query().unwrap_or("");
-    let presigned = decoded_query_pairs(query).any(|(name, _)| name == QUERY_ALGORITHM.as_bytes());
-    match (req.headers.get(AUTHORIZATION), presigned) {
+    match (req.headers.get(AUTHORIZATION), presigned(req.uri)) {
         (Some(_), true) => Err(SigV4Error::AmbiguousAuthentication),
         (None, false) => Err(SigV4Error::MissingAuthenticationToken),
         (Some(header), false) => parse_header_auth(header, req.headers),

@@ -79,6 +79,7 @@ impl Core {
             clock.clone(),
             authz.clone(),
             kms.clone(),
+            events.clone(),
         ));
         let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), audit.clone()));
         scheduler.register("kms", kms.clone());

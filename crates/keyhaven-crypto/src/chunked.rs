@@ -71,9 +71,10 @@ impl ChunkKey {
             .map_err(|_| CryptoError::ChunkLength)
     }
 
-    /// Opens stored chunk `index` in place, leaving its plaintext in `chunk`; a chunk that does not open (changed,
-    /// moved, or not the last when `last` says it is) is wiped and refused.
-    pub fn open(&self, index: u64, last: bool, chunk: &mut Vec<u8>) -> Result<(), CryptoError> {
+    /// Opens stored chunk `index` in place and answers its plaintext's length (the plaintext is the start of
+    /// `chunk`); a chunk that does not open (changed, moved, or not the last when `last` says it is) is wiped and
+    /// refused.
+    pub fn open(&self, index: u64, last: bool, chunk: &mut [u8]) -> Result<usize, CryptoError> {
         let fits = if last {
             (CHUNK_OVERHEAD..=CHUNK_SIZE + CHUNK_OVERHEAD).contains(&chunk.len())
         } else {
@@ -85,11 +86,9 @@ impl ChunkKey {
                 .open_in_place(nonce(index), Aad::from(associated_data(index, last)), chunk)
                 .is_ok();
         if opened {
-            chunk.truncate(chunk.len() - CHUNK_OVERHEAD);
-            Ok(())
+            Ok(chunk.len() - CHUNK_OVERHEAD)
         } else {
             chunk.zeroize();
-            chunk.clear();
             Err(CryptoError::InvalidCiphertext)
         }
     }
@@ -157,8 +156,8 @@ mod tests {
         let mut body = Vec::new();
         for (index, chunk) in stored.iter().enumerate() {
             let mut chunk = chunk.clone();
-            key.open(index as u64, index + 1 == stored.len(), &mut chunk)?;
-            body.extend_from_slice(&chunk);
+            let len = key.open(index as u64, index + 1 == stored.len(), &mut chunk)?;
+            body.extend_from_slice(&chunk[..len]);
         }
         Ok(body)
     }
@@ -224,7 +223,7 @@ mod tests {
         }
         let mut refused = stored[0].clone();
         assert!(key.open(0, true, &mut refused).is_err());
-        assert!(refused.is_empty(), "a refused chunk is wiped");
+        assert!(refused.iter().all(|&b| b == 0), "a refused chunk is wiped");
     }
 
     #[test]

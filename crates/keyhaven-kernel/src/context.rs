@@ -12,6 +12,8 @@ pub enum PrincipalKind {
     AssumedRole,
     FederatedUser,
     WebIdentityUser,
+    /// An unsigned request (S3), which only a resource policy granting everyone lets through.
+    Anonymous,
 }
 
 impl PrincipalKind {
@@ -22,6 +24,8 @@ impl PrincipalKind {
             PrincipalKind::AssumedRole => "AssumedRole",
             PrincipalKind::FederatedUser => "FederatedUser",
             PrincipalKind::WebIdentityUser => "WebIdentityUser",
+            // CloudTrail records an anonymous S3 caller as an account named ANONYMOUS_PRINCIPAL.
+            PrincipalKind::Anonymous => "AWSAccount",
         }
     }
 }
@@ -57,6 +61,9 @@ pub struct SessionFacts {
     #[serde(default)]
     pub session_token: bool,
 }
+
+/// The account CloudTrail names for an anonymous caller.
+pub const ANONYMOUS_ACCOUNT: &str = "ANONYMOUS_PRINCIPAL";
 
 /// An authenticated identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +105,21 @@ impl Principal {
             principal_id: user_id.to_string(),
             access_key_id: access_key_id.to_string(),
             user_name: Some(user_name.to_string()),
+            role: None,
+            session: None,
+        }
+    }
+
+    /// The caller of an unsigned request, as CloudTrail names it: an account `ANONYMOUS_PRINCIPAL` with no
+    /// principal id.
+    pub fn anonymous() -> Self {
+        Self {
+            kind: PrincipalKind::Anonymous,
+            account_id: ANONYMOUS_ACCOUNT.to_string(),
+            arn: String::new(),
+            principal_id: String::new(),
+            access_key_id: String::new(),
+            user_name: None,
             role: None,
             session: None,
         }

@@ -1,8 +1,8 @@
 //! Object bodies at rest: a plaintext stream sealed chunk by chunk (`keyhaven_crypto::chunked`) into a blob, and
-//! ranged reads that open only the chunks they touch. Either way at most one chunk is held in memory, whatever the
-//! object's size.
+//! ranged reads that open only the chunks they touch. Either way at most a MiB of chunks is held in memory, whatever
+//! the object's size.
 
-use keyhaven_crypto::chunked::{CHUNK_OVERHEAD, CHUNK_SIZE, ChunkKey, chunk_count, chunks_for_range};
+use keyhaven_crypto::chunked::{CHUNK_OVERHEAD, CHUNK_SIZE, ChunkKey, chunk_count, chunks_for_range, sealed_len};
 use keyhaven_store::{BlobReader, BlobWriter};
 
 use crate::S3Error;
@@ -64,8 +64,12 @@ impl SealedWriter {
     }
 }
 
-/// Sends bytes `start..end` of a stored body of `len` bytes to `sink`, a chunk's worth at a time. The range must lie
-/// within the body (`start < end <= len`); an empty body has no range to read.
+/// How many stored chunks a read takes from the blob at once: one read call per MiB rather than per 64 KiB chunk.
+const CHUNKS_PER_READ: u64 = 16;
+
+/// Sends bytes `start..end` of a stored body of `len` bytes to `sink`, a chunk's worth at a time, reading
+/// `CHUNKS_PER_READ` chunks at once. The range must lie within the body (`start < end <= len`); an empty body has no
+/// range to read.
 pub fn read_range(
     key: &ChunkKey,
     blob: &dyn BlobReader,
@@ -80,34 +84,37 @@ pub fn read_range(
         )));
     }
     let stored_chunk = (CHUNK_SIZE + CHUNK_OVERHEAD) as u64;
+    let stored_len = sealed_len(len);
     let last_index = chunk_count(len) - 1;
     let (indexes, mut skip) = chunks_for_range(start, end);
     let mut remaining = end - start;
-    let mut chunk = Vec::with_capacity(CHUNK_SIZE + CHUNK_OVERHEAD);
-    for index in indexes {
-        let last = index == last_index;
-        let plain_len = if last {
-            len - index * CHUNK_SIZE as u64
-        } else {
-            CHUNK_SIZE as u64
-        };
-        // A chunk's plaintext is at most CHUNK_SIZE bytes, so its stored size fits a usize.
-        chunk.resize((plain_len + CHUNK_OVERHEAD as u64) as usize, 0);
-        if blob.read_at(index * stored_chunk, &mut chunk)? != chunk.len() {
-            return Err(S3Error::Internal(format!("object body cut short at chunk {index}")));
+    let mut batch = Vec::with_capacity(CHUNKS_PER_READ as usize * (CHUNK_SIZE + CHUNK_OVERHEAD));
+    let mut first = *indexes.start();
+    while first <= *indexes.end() {
+        let through = (first + CHUNKS_PER_READ - 1).min(*indexes.end());
+        let offset = first * stored_chunk;
+        // At most CHUNKS_PER_READ stored chunks, so the batch's size fits a usize.
+        batch.resize((((through + 1) * stored_chunk).min(stored_len) - offset) as usize, 0);
+        if blob.read_at(offset, &mut batch)? != batch.len() {
+            return Err(S3Error::Internal(format!("object body cut short at chunk {first}")));
         }
-        key.open(index, last, &mut chunk)?;
-        let take = (chunk.len() - skip).min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        sink(&chunk[skip..skip + take])?;
-        remaining -= take as u64;
-        skip = 0;
+        for at in first..=through {
+            let from = ((at - first) * stored_chunk) as usize;
+            let to = (from + stored_chunk as usize).min(batch.len());
+            let opened = key.open(at, at == last_index, &mut batch[from..to])?;
+            let take = (opened - skip).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            sink(&batch[from + skip..from + skip + take])?;
+            remaining -= take as u64;
+            skip = 0;
+        }
+        first = through + 1;
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use keyhaven_crypto::chunked::{SALT_LEN, sealed_len};
+    use keyhaven_crypto::chunked::SALT_LEN;
     use keyhaven_store::testing::TempDir;
     use keyhaven_store::{BlobStore, FsBlobStore};
 
@@ -152,6 +159,7 @@ mod tests {
             (size + 1, size),
             (3 * size + 17, 4096),
             (2 * size, 3 * size),
+            (CHUNKS_PER_READ as usize * size + 2 * size + 5, 100_000),
         ] {
             let dir = TempDir::new();
             let data = body(len);
@@ -165,6 +173,7 @@ mod tests {
                 (len / 2, len),
                 (len.saturating_sub(3), len),
                 (size - 1, (size + 2).min(len)),
+                (CHUNKS_PER_READ as usize * size - 3, len),
             ];
             for (start, end) in ranges.into_iter().filter(|(s, e)| s < e) {
                 let got = read(&store, len as u64, start as u64, end as u64).expect("range");

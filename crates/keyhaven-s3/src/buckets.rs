@@ -54,6 +54,9 @@ pub struct BucketRecord {
     /// deleted (written as `null`, since an absent field reads as the default).
     #[serde(default = "bucket_owner_enforced")]
     pub object_ownership: Option<String>,
+    /// The notification configuration's `EventBridgeConfiguration`: the bucket's change events go out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub event_bridge: bool,
 }
 
 fn bucket_owner_enforced() -> Option<String> {
@@ -130,6 +133,7 @@ impl S3 {
                 restrict_public_buckets: true,
             }),
             object_ownership: bucket_owner_enforced(),
+            event_bridge: false,
         };
         transact(&*self.store, |tx| {
             match records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)? {
@@ -344,6 +348,34 @@ impl S3 {
     pub fn delete_ownership_controls(&self, ctx: &RequestContext, name: &str) -> Result<(), S3Error> {
         self.update_bucket(ctx, "s3:PutBucketOwnershipControls", name, |bucket| {
             bucket.object_ownership = None;
+            Ok(())
+        })
+    }
+
+    /// GetBucketNotificationConfiguration: whether the bucket sends its events to EventBridge.
+    pub fn get_event_bridge(&self, ctx: &RequestContext, name: &str) -> Result<bool, S3Error> {
+        Ok(self
+            .authorized_bucket(ctx, "s3:GetBucketNotification", name)?
+            .event_bridge)
+    }
+
+    /// PutBucketNotificationConfiguration: EventBridge on or off. `destinations` are the SNS topics, SQS queues and
+    /// Lambda functions the configuration names; this server runs none of those services, so S3's answer for a
+    /// destination it cannot validate is given and nothing changes.
+    pub fn put_notification_configuration(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        event_bridge: bool,
+        destinations: &[String],
+    ) -> Result<(), S3Error> {
+        self.update_bucket(ctx, "s3:PutBucketNotification", name, |bucket| {
+            if let Some(destination) = destinations.first() {
+                return Err(S3Error::InvalidArgument(format!(
+                    "Unable to validate the following destination configurations: {destination}"
+                )));
+            }
+            bucket.event_bridge = event_bridge;
             Ok(())
         })
     }

@@ -16,11 +16,12 @@ pub enum EtagKind {
     Opaque,
 }
 
-/// The ETag of an object uploaded whole, from the MD5 of its body.
-pub fn single(kind: EtagKind, body_md5: &[u8; 16]) -> Result<String, S3Error> {
-    let bytes = match kind {
-        EtagKind::Md5 => *body_md5,
-        EtagKind::Opaque => keyhaven_crypto::random_array()?,
+/// The ETag of an object uploaded whole, from the MD5 of its body (which an MD5 ETag needs).
+pub fn single(kind: EtagKind, body_md5: Option<&[u8; 16]>) -> Result<String, S3Error> {
+    let bytes = match (kind, body_md5) {
+        (EtagKind::Md5, Some(md5)) => *md5,
+        (EtagKind::Md5, None) => return Err(S3Error::Internal("an MD5 ETag without the body's MD5".into())),
+        (EtagKind::Opaque, _) => keyhaven_crypto::random_array()?,
     };
     Ok(quoted(&hex::encode(bytes)))
 }
@@ -49,7 +50,7 @@ mod tests {
     #[test]
     fn etags_match_an_independent_computation() {
         assert_eq!(
-            single(EtagKind::Md5, &md5(b"hello world")).expect("etag"),
+            single(EtagKind::Md5, Some(&md5(b"hello world"))).expect("etag"),
             "\"5eb63bbbe01eeed093cb22bb8f5acdc3\""
         );
         assert_eq!(
@@ -61,9 +62,9 @@ mod tests {
     #[test]
     fn an_opaque_etag_is_not_the_md5_and_differs_each_time() {
         let md5 = md5(b"secret data");
-        let first = single(EtagKind::Opaque, &md5).expect("etag");
-        let second = single(EtagKind::Opaque, &md5).expect("etag");
-        assert_ne!(first, single(EtagKind::Md5, &md5).expect("etag"));
+        let first = single(EtagKind::Opaque, Some(&md5)).expect("etag");
+        let second = single(EtagKind::Opaque, Some(&md5)).expect("etag");
+        assert_ne!(first, single(EtagKind::Md5, Some(&md5)).expect("etag"));
         assert_ne!(first, second);
         assert_eq!(first.len(), 34, "32 hex digits, quoted");
     }

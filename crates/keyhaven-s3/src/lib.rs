@@ -1,5 +1,5 @@
 //! Amazon S3 on the kernel: buckets (`buckets`), objects (`objects`), their versions (`versions`) and multipart
-//! uploads (`multipart`), every object body sealed chunk by chunk into a
+//! uploads (`multipart`), their change events (`notifications`), every object body sealed chunk by chunk into a
 //! blob (`body`, `object`) under a data key that SSE-S3's service key (`service_key`) or the SSE-C customer's key
 //! (`sse_c`) keeps sealed, or KMS keeps wrapped (`sse_kms`, with S3 Bucket Keys), with the checksums S3 offers (`checksum`), its ETag (`etag`) and its bucket name rules
 //! (`names`). Every operation is authorised here, where the bucket is read.
@@ -12,6 +12,7 @@ pub mod error;
 pub mod etag;
 pub mod multipart;
 pub mod names;
+pub mod notifications;
 pub mod object;
 pub mod objects;
 pub mod service_key;
@@ -28,6 +29,7 @@ use keyhaven_crypto::sealing::SealingKey;
 use keyhaven_kernel::authz::{Access, Authorizer, Resource, ResourcePolicy};
 use keyhaven_kernel::clock::Clock;
 use keyhaven_kernel::context::RequestContext;
+use keyhaven_kernel::events::Events;
 use keyhaven_kernel::on_behalf::KeyService;
 use keyhaven_policy::{PolicyDocument, ResourceRules};
 use keyhaven_store::{Backend, BlobStore};
@@ -66,6 +68,7 @@ pub struct S3 {
     clock: Arc<dyn Clock>,
     authz: Arc<Authorizer>,
     kms: Arc<dyn KeyService>,
+    events: Events,
     bucket_keys: sse_kms::BucketKeyCache,
     /// The last version sequence handed out (see `next_sequence`).
     sequence: std::sync::atomic::AtomicU64,
@@ -89,6 +92,7 @@ impl S3 {
         clock: Arc<dyn Clock>,
         authz: Arc<Authorizer>,
         kms: Arc<dyn KeyService>,
+        events: Events,
     ) -> Self {
         Self {
             store,
@@ -97,6 +101,7 @@ impl S3 {
             clock,
             authz,
             kms,
+            events,
             bucket_keys: sse_kms::BucketKeyCache::default(),
             policies: Mutex::new(HashMap::new()),
             sequence: std::sync::atomic::AtomicU64::new(0),

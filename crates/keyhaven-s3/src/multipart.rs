@@ -12,6 +12,7 @@ use crate::buckets::BucketRecord;
 use crate::checksum::{self, ChecksumAlgorithm};
 use crate::error::{read, transact};
 use crate::etag;
+use crate::notifications::Change;
 use crate::objects::{BodyPart, Destination, ObjectHeaders, ObjectRecord, Received, Stored, Upload, Wanted};
 use crate::sse_c::CustomerKey;
 use crate::sse_kms::KmsRequest;
@@ -252,6 +253,7 @@ impl S3 {
         };
         let writer = self.body_writer(ctx, &bucket, part.key, wanted, algorithm)?;
         Upload::new(
+            ctx,
             writer,
             part.bucket,
             part.key,
@@ -405,6 +407,8 @@ impl S3 {
             }
             let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
             let gone = crate::versions::install(tx, &bucket_record, key, &mut record, previous)?;
+            let created = Change::Created("CompleteMultipartUpload");
+            self.publish_change(tx, ctx, &bucket_record, key, &record, created)?;
             records::delete::<UploadRecord>(tx, bucket, upload_id)?;
             for (id, _) in &stored {
                 records::delete::<PartRecord>(tx, &scope, id)?;

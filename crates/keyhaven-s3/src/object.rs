@@ -43,7 +43,8 @@ pub struct StoredBody {
 /// A body being written.
 pub struct BodyWriter {
     sealed: SealedWriter,
-    md5: Md5,
+    /// Only when something needs the body's MD5 (an MD5 ETag, a `Content-MD5`): it is the dearest step per byte.
+    md5: Option<Md5>,
     checksum: Option<Checksummer>,
     stored: StoredBody,
     etag_kind: EtagKind,
@@ -88,7 +89,7 @@ impl BodyWriter {
         let sealed = SealedWriter::new(data_key.chunk_key(&salt, identity)?, blobs.create(blob_id)?);
         Ok(Self {
             sealed,
-            md5: Md5::default(),
+            md5: (etag_kind == EtagKind::Md5).then(Md5::default),
             checksum: checksum.map(Checksummer::new),
             stored: StoredBody {
                 blob_id: blob_id.to_string(),
@@ -103,20 +104,27 @@ impl BodyWriter {
         })
     }
 
+    /// Computes the body's MD5 even where its ETag does not need it, for a `Content-MD5` check.
+    pub fn compute_md5(&mut self) {
+        self.md5.get_or_insert_with(Md5::default);
+    }
+
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), S3Error> {
-        self.md5.update(bytes);
+        if let Some(md5) = &mut self.md5 {
+            md5.update(bytes);
+        }
         if let Some(checksum) = &mut self.checksum {
             checksum.update(bytes);
         }
         self.sealed.write(bytes)
     }
 
-    /// Commits the blob; the caller then commits the record that refers to it. Also answers the body's MD5, which
-    /// a request's `Content-MD5` is checked against.
-    pub fn finish(mut self) -> Result<(StoredBody, [u8; 16]), S3Error> {
+    /// Commits the blob; the caller then commits the record that refers to it. Also answers the body's MD5 where it
+    /// was computed, which a request's `Content-MD5` is checked against.
+    pub fn finish(mut self) -> Result<(StoredBody, Option<[u8; 16]>), S3Error> {
         self.stored.len = self.sealed.finish()?;
-        let md5 = self.md5.finish();
-        self.stored.etag = single(self.etag_kind, &md5)?;
+        let md5 = self.md5.map(Md5::finish);
+        self.stored.etag = single(self.etag_kind, md5.as_ref())?;
         self.stored.checksum = self.checksum.map(|c| {
             let algorithm = c.algorithm();
             (algorithm, encode(&c.finish()))

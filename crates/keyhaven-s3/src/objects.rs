@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::buckets::BucketRecord;
 use crate::checksum::ChecksumAlgorithm;
 use crate::error::{read, transact};
+use crate::notifications::Change;
 use crate::object::{BodyWriter, Protection, StoredBody, body_key};
 use crate::sse_c::{CustomerKey, FINGERPRINT_SALT_LEN};
 use crate::sse_kms::{KmsKeyRecord, KmsRequest};
@@ -287,6 +288,8 @@ pub struct PutObject<'a> {
 #[derive(Debug)]
 pub struct Upload {
     writer: BodyWriter,
+    /// The request the body arrived with, which the change event names.
+    ctx: RequestContext,
     pub(crate) bucket: String,
     pub(crate) key: String,
     pub(crate) customer_key_md5: Option<String>,
@@ -296,37 +299,46 @@ pub struct Upload {
     pub(crate) destination: Destination,
 }
 
+/// A new object version: its headers and the conditions of its write.
+#[derive(Debug)]
+pub(crate) struct NewObject {
+    headers: ObjectHeaders,
+    /// `If-None-Match: *`: only if no object has the key.
+    if_none_match: bool,
+    /// `If-Match`: only over the object with this ETag.
+    if_match: Option<String>,
+    /// The `reason` of the `Object Created` event: `PutObject` or `CopyObject`.
+    reason: &'static str,
+}
+
 /// Where a received body goes once it is complete.
 #[derive(Debug)]
 pub(crate) enum Destination {
-    Object {
-        headers: ObjectHeaders,
-        /// `If-None-Match: *`: only if no object has the key.
-        if_none_match: bool,
-        /// `If-Match`: only over the object with this ETag.
-        if_match: Option<String>,
-    },
-    Part {
-        upload_id: String,
-        part_number: u32,
-    },
+    Object(Box<NewObject>),
+    Part { upload_id: String, part_number: u32 },
 }
 
 impl Upload {
     pub(crate) fn new(
-        (writer, kms): (BodyWriter, Option<KmsKeyRecord>),
+        ctx: &RequestContext,
+        (mut writer, kms): (BodyWriter, Option<KmsKeyRecord>),
         bucket: &str,
         key: &str,
         customer_key: Option<&CustomerKey>,
         content_md5: Option<&str>,
         destination: Destination,
     ) -> Result<Self, S3Error> {
+        let expected_md5 = content_md5.map(decode_md5).transpose()?;
+        if expected_md5.is_some() {
+            writer.compute_md5();
+        }
         Ok(Self {
             writer,
+            ctx: ctx.clone(),
             bucket: bucket.to_string(),
             key: key.to_string(),
             customer_key_md5: customer_key.map(|c| c.key_md5().to_string()),
-            expected_md5: content_md5.map(decode_md5).transpose()?,
+            expected_md5,
             received: 0,
             kms,
             destination,
@@ -515,16 +527,18 @@ impl S3 {
         };
         let writer = self.body_writer(ctx, &bucket, put.key, wanted, put.checksum_algorithm)?;
         Upload::new(
+            ctx,
             writer,
             put.bucket,
             put.key,
             put.customer_key.as_ref(),
             put.content_md5,
-            Destination::Object {
+            Destination::Object(Box::new(NewObject {
                 headers: put.headers,
                 if_none_match: put.if_none_match.is_some_and(|v| v.trim() == "*"),
                 if_match: put.if_match.map(str::to_string),
-            },
+                reason: "PutObject",
+            })),
         )
     }
 
@@ -602,6 +616,7 @@ impl S3 {
     pub fn finish_put(&self, upload: Upload, expected_checksum: Option<&str>) -> Result<Stored, S3Error> {
         let Upload {
             writer,
+            ctx,
             bucket,
             key,
             customer_key_md5,
@@ -615,7 +630,7 @@ impl S3 {
             self.discard_blob(&body.blob_id);
             Err(e)
         };
-        if expected_md5.is_some_and(|expected| expected != md5) {
+        if expected_md5.is_some_and(|expected| md5 != Some(expected)) {
             return refuse(S3Error::BadDigest);
         }
         if let (Some(expected), Some((algorithm, actual))) = (expected_checksum, &body.checksum)
@@ -629,11 +644,7 @@ impl S3 {
             checksum: body.checksum.as_ref().map(|(a, v)| (a.name().to_string(), v.clone())),
         };
         let committed = match destination {
-            Destination::Object {
-                headers,
-                if_none_match,
-                if_match,
-            } => self.commit_object(&bucket, &key, received, headers, if_none_match, if_match.as_deref()),
+            Destination::Object(new) => self.commit_object(&ctx, &bucket, &key, received, *new),
             Destination::Part { upload_id, part_number } => {
                 self.commit_part(&bucket, &key, &upload_id, part_number, received)
             }
@@ -647,21 +658,27 @@ impl S3 {
         }
     }
 
+    /// Makes a received body the key's current version, if the write's conditions hold.
     fn commit_object(
         &self,
+        ctx: &RequestContext,
         bucket: &str,
         key: &str,
         received: Received,
-        headers: ObjectHeaders,
-        if_none_match: bool,
-        if_match: Option<&str>,
+        new: NewObject,
     ) -> Result<Stored, S3Error> {
+        let NewObject {
+            headers,
+            if_none_match,
+            if_match,
+            reason,
+        } = new;
         let mut record = ObjectRecord::new(vec![received.part], received.etag, self.now_millis(), headers);
         record.checksum_type = received.checksum.as_ref().map(|_| FULL_OBJECT.to_string());
         record.checksum = received.checksum;
-        let previous = self.replace_object(bucket, key, &mut record, |previous| {
+        let previous = self.replace_object(ctx, bucket, key, &mut record, Change::Created(reason), |previous| {
             let previous = previous.filter(|p| !p.delete_marker);
-            match (previous, if_match) {
+            match (previous, if_match.as_deref()) {
                 (None, Some(_)) => return Err(S3Error::NoSuchKey { key: key.into() }),
                 (Some(old), Some(etag)) if !etag_matches(etag, &old.etag) => return Err(S3Error::PreconditionFailed),
                 _ => {}
@@ -686,12 +703,15 @@ impl S3 {
     }
 
     /// Makes `record` the key's current version (once `check` accepts the one it replaces), as the bucket's
-    /// versioning says; answers the versions that went, whose bodies the caller removes once the write is durable.
+    /// versioning says, with the event of `change`; answers the versions that went, whose bodies the caller removes
+    /// once the write is durable.
     pub(crate) fn replace_object(
         &self,
+        ctx: &RequestContext,
         bucket: &str,
         key: &str,
         record: &mut ObjectRecord,
+        change: Change,
         check: impl Fn(Option<&ObjectRecord>) -> Result<(), S3Error>,
     ) -> Result<Vec<ObjectRecord>, S3Error> {
         record.sequence = self.next_sequence();
@@ -700,7 +720,9 @@ impl S3 {
                 .ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
             let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
             check(previous.as_ref())?;
-            versions::install(tx, &bucket_record, key, record, previous)
+            let gone = versions::install(tx, &bucket_record, key, record, previous)?;
+            self.publish_change(tx, ctx, &bucket_record, key, record, change)?;
+            Ok(gone)
         })
     }
 
@@ -847,16 +869,18 @@ impl S3 {
             source.record.headers.tags.clone()
         };
         let mut upload = Upload::new(
+            ctx,
             writer,
             copy.bucket,
             copy.key,
             copy.customer_key.as_ref(),
             None,
-            Destination::Object {
+            Destination::Object(Box::new(NewObject {
                 headers,
                 if_none_match: false,
                 if_match: None,
-            },
+                reason: "CopyObject",
+            })),
         )?;
         source.read(|bytes| upload.write(bytes))?;
         let stored = self.finish_put(upload, None)?;
@@ -879,13 +903,18 @@ impl S3 {
         let record = record.ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
         let (deleted, gone) = match (version_id, record.versioning.is_some()) {
             (Some(version_id), _) => {
-                let (deleted, gone) =
-                    transact(&*self.store, |tx| versions::remove_version(tx, bucket, key, version_id))?;
+                let (deleted, gone) = transact(&*self.store, |tx| {
+                    let (deleted, gone) = versions::remove_version(tx, bucket, key, version_id)?;
+                    if let Some(removed) = &gone {
+                        self.publish_change(tx, ctx, &record, key, removed, Change::Deleted)?;
+                    }
+                    Ok((deleted, gone))
+                })?;
                 (deleted, gone.into_iter().collect())
             }
             (None, true) => {
                 let mut marker = ObjectRecord::delete_marker(self.now_millis());
-                let gone = self.replace_object(bucket, key, &mut marker, |_| Ok(()))?;
+                let gone = self.replace_object(ctx, bucket, key, &mut marker, Change::Deleted, |_| Ok(()))?;
                 let deleted = Deleted {
                     version_id: marker.version_id.clone(),
                     delete_marker: true,
@@ -895,8 +924,9 @@ impl S3 {
             (None, false) => {
                 let gone = transact(&*self.store, |tx| {
                     let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
-                    if previous.is_some() {
+                    if let Some(removed) = &previous {
                         records::delete::<ObjectRecord>(tx, bucket, key)?;
+                        self.publish_change(tx, ctx, &record, key, removed, Change::Deleted)?;
                     }
                     Ok(previous)
                 })?;

@@ -141,6 +141,7 @@ pub const PAYLOAD_OPERATIONS: &[&str] = &[
     "PutBucketPolicy",
     "PutPublicAccessBlock",
     "PutBucketOwnershipControls",
+    "PutBucketNotificationConfiguration",
     "PutBucketAcl",
     "PutObjectAcl",
     "DeleteObjects",
@@ -175,6 +176,8 @@ pub enum Request {
     PutBucketOwnershipControls(PutBucketOwnershipControlsRequest),
     GetBucketOwnershipControls(GetBucketOwnershipControlsRequest),
     DeleteBucketOwnershipControls(DeleteBucketOwnershipControlsRequest),
+    PutBucketNotificationConfiguration(PutBucketNotificationConfigurationRequest),
+    GetBucketNotificationConfiguration(GetBucketNotificationConfigurationRequest),
     GetBucketAcl(GetBucketAclRequest),
     PutBucketAcl(PutBucketAclRequest),
     GetObjectAcl(GetObjectAclRequest),
@@ -236,6 +239,12 @@ impl Request {
             "DeleteBucketOwnershipControls" => {
                 Request::DeleteBucketOwnershipControls(DeleteBucketOwnershipControlsRequest::decode(http)?)
             }
+            "PutBucketNotificationConfiguration" => {
+                Request::PutBucketNotificationConfiguration(PutBucketNotificationConfigurationRequest::decode(http)?)
+            }
+            "GetBucketNotificationConfiguration" => {
+                Request::GetBucketNotificationConfiguration(GetBucketNotificationConfigurationRequest::decode(http)?)
+            }
             "GetBucketAcl" => Request::GetBucketAcl(GetBucketAclRequest::decode(http)?),
             "PutBucketAcl" => Request::PutBucketAcl(PutBucketAclRequest::decode(http)?),
             "GetObjectAcl" => Request::GetObjectAcl(GetObjectAclRequest::decode(http)?),
@@ -291,6 +300,8 @@ impl Request {
             Request::PutBucketOwnershipControls(_) => "PutBucketOwnershipControls",
             Request::GetBucketOwnershipControls(_) => "GetBucketOwnershipControls",
             Request::DeleteBucketOwnershipControls(_) => "DeleteBucketOwnershipControls",
+            Request::PutBucketNotificationConfiguration(_) => "PutBucketNotificationConfiguration",
+            Request::GetBucketNotificationConfiguration(_) => "GetBucketNotificationConfiguration",
             Request::GetBucketAcl(_) => "GetBucketAcl",
             Request::PutBucketAcl(_) => "PutBucketAcl",
             Request::GetObjectAcl(_) => "GetObjectAcl",
@@ -345,6 +356,8 @@ impl Request {
             Request::PutBucketOwnershipControls(r) => r.audit_parameters(),
             Request::GetBucketOwnershipControls(r) => r.audit_parameters(),
             Request::DeleteBucketOwnershipControls(r) => r.audit_parameters(),
+            Request::PutBucketNotificationConfiguration(r) => r.audit_parameters(),
+            Request::GetBucketNotificationConfiguration(r) => r.audit_parameters(),
             Request::GetBucketAcl(r) => r.audit_parameters(),
             Request::PutBucketAcl(r) => r.audit_parameters(),
             Request::GetObjectAcl(r) => r.audit_parameters(),
@@ -995,6 +1008,56 @@ pub struct DeleteBucketOwnershipControlsRequest {
 }
 
 impl DeleteBucketOwnershipControlsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketNotificationConfigurationRequest {
+    pub bucket: Option<String>,
+    pub notification_configuration: Option<NotificationConfiguration>,
+    pub expected_bucket_owner: Option<String>,
+    pub skip_destination_validation: Option<bool>,
+}
+
+impl PutBucketNotificationConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            notification_configuration: http.xml_payload()?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            skip_destination_validation: http.header("x-amz-skip-destination-validation")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketNotificationConfigurationRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketNotificationConfigurationRequest {
     pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
         let _ = http;
         Ok(Self {
@@ -2616,6 +2679,47 @@ impl DeleteBucketOwnershipControlsOutput {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct PutBucketNotificationConfigurationOutput {}
+
+impl PutBucketNotificationConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketNotificationConfigurationOutput {
+    pub topic_configurations: Option<Vec<TopicConfiguration>>,
+    pub queue_configurations: Option<Vec<QueueConfiguration>>,
+    pub lambda_function_configurations: Option<Vec<LambdaFunctionConfiguration>>,
+    pub event_bridge_configuration: Option<EventBridgeConfiguration>,
+}
+
+impl GetBucketNotificationConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("NotificationConfiguration");
+        crate::rest_xml::write_flattened(&mut xml, "TopicConfiguration", &self.topic_configurations);
+        crate::rest_xml::write_flattened(&mut xml, "QueueConfiguration", &self.queue_configurations);
+        crate::rest_xml::write_flattened(
+            &mut xml,
+            "CloudFunctionConfiguration",
+            &self.lambda_function_configurations,
+        );
+        crate::rest_xml::write_member(&mut xml, "EventBridgeConfiguration", &self.event_bridge_configuration);
+        xml.close("NotificationConfiguration");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct GetBucketAclOutput {
     pub owner: Option<Owner>,
     pub grants: Option<Vec<Grant>>,
@@ -3917,6 +4021,52 @@ impl ToXml for Error {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct EventBridgeConfiguration {}
+
+impl FromXml for EventBridgeConfiguration {
+    fn from_xml(_: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        Ok(Self::default())
+    }
+}
+
+impl ToXml for EventBridgeConfiguration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct FilterRule {
+    pub name: Option<String>,
+    pub value: Option<String>,
+}
+
+impl FromXml for FilterRule {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Name" => out.name = Some(FromXml::from_xml(child)?),
+                "Value" => out.value = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for FilterRule {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Name", &self.name);
+        crate::rest_xml::write_member(xml, "Value", &self.value);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct GetObjectAttributesParts {
     pub total_parts_count: Option<i32>,
     pub part_number_marker: Option<i32>,
@@ -4028,6 +4178,42 @@ impl ToXml for Initiator {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct LambdaFunctionConfiguration {
+    pub id: Option<String>,
+    pub lambda_function_arn: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub filter: Option<NotificationConfigurationFilter>,
+}
+
+impl FromXml for LambdaFunctionConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Id" => out.id = Some(FromXml::from_xml(child)?),
+                "CloudFunction" => out.lambda_function_arn = Some(FromXml::from_xml(child)?),
+                "Event" => crate::rest_xml::push(&mut out.events, child)?,
+                "Filter" => out.filter = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for LambdaFunctionConfiguration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Id", &self.id);
+        crate::rest_xml::write_member(xml, "CloudFunction", &self.lambda_function_arn);
+        crate::rest_xml::write_flattened(xml, "Event", &self.events);
+        crate::rest_xml::write_member(xml, "Filter", &self.filter);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct LocationInfo {
     pub type_: Option<String>,
     pub name: Option<String>,
@@ -4071,6 +4257,58 @@ impl ToXml for MultipartUpload {
         crate::rest_xml::write_member(xml, "Initiator", &self.initiator);
         crate::rest_xml::write_member(xml, "ChecksumAlgorithm", &self.checksum_algorithm);
         crate::rest_xml::write_member(xml, "ChecksumType", &self.checksum_type);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct NotificationConfiguration {
+    pub topic_configurations: Option<Vec<TopicConfiguration>>,
+    pub queue_configurations: Option<Vec<QueueConfiguration>>,
+    pub lambda_function_configurations: Option<Vec<LambdaFunctionConfiguration>>,
+    pub event_bridge_configuration: Option<EventBridgeConfiguration>,
+}
+
+impl FromXml for NotificationConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "TopicConfiguration" => crate::rest_xml::push(&mut out.topic_configurations, child)?,
+                "QueueConfiguration" => crate::rest_xml::push(&mut out.queue_configurations, child)?,
+                "CloudFunctionConfiguration" => crate::rest_xml::push(&mut out.lambda_function_configurations, child)?,
+                "EventBridgeConfiguration" => out.event_bridge_configuration = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct NotificationConfigurationFilter {
+    pub key: Option<S3KeyFilter>,
+}
+
+impl FromXml for NotificationConfigurationFilter {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "S3Key" => out.key = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for NotificationConfigurationFilter {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "S3Key", &self.key);
         xml.close(name);
     }
 }
@@ -4372,6 +4610,42 @@ impl ToXml for PublicAccessBlockConfiguration {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct QueueConfiguration {
+    pub id: Option<String>,
+    pub queue_arn: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub filter: Option<NotificationConfigurationFilter>,
+}
+
+impl FromXml for QueueConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Id" => out.id = Some(FromXml::from_xml(child)?),
+                "Queue" => out.queue_arn = Some(FromXml::from_xml(child)?),
+                "Event" => crate::rest_xml::push(&mut out.events, child)?,
+                "Filter" => out.filter = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for QueueConfiguration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Id", &self.id);
+        crate::rest_xml::write_member(xml, "Queue", &self.queue_arn);
+        crate::rest_xml::write_flattened(xml, "Event", &self.events);
+        crate::rest_xml::write_member(xml, "Filter", &self.filter);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct RestoreStatus {
     pub is_restore_in_progress: Option<bool>,
     pub restore_expiry_date: Option<Timestamp>,
@@ -4382,6 +4656,33 @@ impl ToXml for RestoreStatus {
         xml.open(name);
         crate::rest_xml::write_member(xml, "IsRestoreInProgress", &self.is_restore_in_progress);
         crate::rest_xml::write_member(xml, "RestoreExpiryDate", &self.restore_expiry_date);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct S3KeyFilter {
+    pub filter_rules: Option<Vec<FilterRule>>,
+}
+
+impl FromXml for S3KeyFilter {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "FilterRule" => crate::rest_xml::push(&mut out.filter_rules, child)?,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for S3KeyFilter {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_flattened(xml, "FilterRule", &self.filter_rules);
         xml.close(name);
     }
 }
@@ -4528,6 +4829,42 @@ impl FromXml for Tagging {
             }
         }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct TopicConfiguration {
+    pub id: Option<String>,
+    pub topic_arn: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub filter: Option<NotificationConfigurationFilter>,
+}
+
+impl FromXml for TopicConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Id" => out.id = Some(FromXml::from_xml(child)?),
+                "Topic" => out.topic_arn = Some(FromXml::from_xml(child)?),
+                "Event" => crate::rest_xml::push(&mut out.events, child)?,
+                "Filter" => out.filter = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for TopicConfiguration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Id", &self.id);
+        crate::rest_xml::write_member(xml, "Topic", &self.topic_arn);
+        crate::rest_xml::write_flattened(xml, "Event", &self.events);
+        crate::rest_xml::write_member(xml, "Filter", &self.filter);
+        xml.close(name);
     }
 }
 

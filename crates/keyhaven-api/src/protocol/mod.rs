@@ -125,6 +125,12 @@ pub trait Protocol: Send + Sync {
         Ok(())
     }
 
+    /// The Region an unsigned request is served in when the protocol's service serves anonymous callers (S3, where a
+    /// bucket policy may grant them access); `None` refuses unsigned requests before they are routed further.
+    fn anonymous_region(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Authentication failures in the protocol's own codes.
     fn authentication_error(&self, error: ApiError) -> ApiError {
         error

@@ -90,6 +90,11 @@ impl Protocol for RestXml {
         )
     }
 
+    /// S3's global endpoint answers from us-east-1; an anonymous caller has no signature to name another Region.
+    fn anonymous_region(&self) -> Option<&'static str> {
+        Some("us-east-1")
+    }
+
     fn authentication_error(&self, error: ApiError) -> ApiError {
         let (status, code, message) = match error.code {
             "MissingAuthenticationTokenException" => (StatusCode::FORBIDDEN, "AccessDenied", "Access Denied".to_string()),

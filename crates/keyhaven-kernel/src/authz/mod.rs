@@ -168,6 +168,7 @@ fn caller_keys(principal: &Principal, engine: &keyhaven_policy::Principal, tags:
 pub fn engine_principal(principal: &Principal) -> keyhaven_policy::Principal {
     match (&principal.kind, &principal.role) {
         (PrincipalKind::Root, _) => keyhaven_policy::Principal::root(&principal.account_id),
+        (PrincipalKind::Anonymous, _) => keyhaven_policy::Principal::anonymous(),
         (PrincipalKind::AssumedRole, Some(role)) => {
             keyhaven_policy::Principal::assumed_role(&principal.arn, &role.role_arn)
         }
@@ -196,9 +197,11 @@ impl Authorizer {
 
     fn load(&self, principal: &Principal) -> Result<Arc<CallerPolicies>, KernelError> {
         let generation = self.iam.generation();
-        // An access key id names exactly one caller (dev-mode keys one account root each).
+        // An access key id names exactly one caller (dev-mode keys one account root each). Callers without one (an
+        // anonymous caller, a web identity before its session) are told apart by nothing cacheable: never cached.
         let cache_key = principal.access_key_id.as_str();
         if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(cache_key).cloned())
+            && !cache_key.is_empty()
             && hit.generation == generation
         {
             return Ok(hit);
@@ -240,7 +243,9 @@ impl Authorizer {
             keys: Arc::new(caller_keys(principal, &engine, &tags)),
             engine,
         });
-        if let Ok(mut cache) = self.cache.write() {
+        if !cache_key.is_empty()
+            && let Ok(mut cache) = self.cache.write()
+        {
             if cache.len() >= CACHE_CAPACITY {
                 cache.clear();
             }
@@ -398,4 +403,68 @@ fn supplied_keys<'k>(
         }
     }
     Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use keyhaven_policy::{PolicyDocument, ResourceRules};
+
+    use super::*;
+    use crate::context::PrincipalKind;
+    use crate::testing::{self, NoEntities};
+
+    fn web_identity(provider: &str) -> Principal {
+        Principal {
+            kind: PrincipalKind::WebIdentityUser,
+            arn: format!("arn:aws:iam::{}:oidc-provider/{provider}", testing::ACCOUNT),
+            principal_id: format!("{provider}:app:subject"),
+            access_key_id: String::new(),
+            user_name: Some("subject".into()),
+            ..Principal::root(testing::ACCOUNT, "")
+        }
+    }
+
+    /// Callers without an access key (web identities before their session, anonymous callers) are each evaluated as
+    /// themselves: one's loaded view must never answer for the next.
+    #[test]
+    fn callers_without_access_keys_are_never_mistaken_for_one_another() {
+        let clock = Arc::new(crate::clock::AdjustableClock::frozen(testing::START));
+        let authz = Authorizer::new(Arc::new(NoEntities), clock);
+        let role = format!("arn:aws:iam::{}:role/app", testing::ACCOUNT);
+        let trust = PolicyDocument::parse_as(
+            &format!(
+                r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+                "Principal": {{"Federated": "arn:aws:iam::{}:oidc-provider/trusted.example"}}}}]}}"#,
+                testing::ACCOUNT
+            ),
+            keyhaven_policy::PolicyKind::Trust,
+        )
+        .expect("trust policy");
+        let check = |principal: Principal| {
+            let ctx = RequestContext {
+                principal,
+                ..testing::ctx("us-east-1")
+            };
+            let resource = [Resource {
+                policy: Some(ResourcePolicy {
+                    id: "trust-policy",
+                    document: &trust,
+                    rules: ResourceRules::RoleTrust,
+                }),
+                ..Resource::new(&role, testing::ACCOUNT)
+            }];
+            authz.check(&ctx, &Access::on("sts:AssumeRoleWithWebIdentity", &resource))
+        };
+        for _ in 0..2 {
+            assert!(check(web_identity("trusted.example")).is_ok());
+            assert!(matches!(
+                check(web_identity("other.example")),
+                Err(KernelError::AccessDenied(_))
+            ));
+            assert!(matches!(
+                check(Principal::anonymous()),
+                Err(KernelError::AccessDenied(_))
+            ));
+        }
+    }
 }
