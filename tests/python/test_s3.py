@@ -757,8 +757,20 @@ def test_versioning_keeps_versions_delete_markers_and_null_versions(dev_server, 
     deleted = s3.delete_object(Bucket="versioned", Key="doc")
     assert deleted["DeleteMarker"] is True
     marker = deleted["VersionId"]
-    assert error_of(s3.get_object, Bucket="versioned", Key="doc")[0] == "NoSuchKey"
-    assert status_of(s3.get_object, Bucket="versioned", Key="doc", VersionId=marker) == (405, "MethodNotAllowed")
+    for call, args, status, code in [(s3.get_object, {}, 404, "NoSuchKey"),
+                                     (s3.head_object, {}, 404, "404"),
+                                     (s3.get_object, {"VersionId": marker}, 405, "MethodNotAllowed")]:
+        with pytest.raises(ClientError) as err:
+            call(Bucket="versioned", Key="doc", **args)
+        answer = err.value.response
+        assert (answer["ResponseMetadata"]["HTTPStatusCode"], answer["Error"]["Code"]) == (status, code)
+        # S3 says the version is a delete marker, and which.
+        headers = answer["ResponseMetadata"]["HTTPHeaders"]
+        assert (headers["x-amz-delete-marker"], headers["x-amz-version-id"]) == ("true", marker), call
+    with pytest.raises(ClientError) as err:
+        s3.get_object(Bucket="versioned", Key="doc")
+    assert err.value.response["Error"]["Key"] == "doc", "S3's error document names the key"
+    assert error_of(s3.get_object, Bucket="versioned", Key="never-written")[0] == "NoSuchKey"
     assert s3.list_objects_v2(Bucket="versioned")["KeyCount"] == 0, "a delete marker hides the key"
     listed = s3.list_object_versions(Bucket="versioned")
     assert [(v["VersionId"], v["IsLatest"]) for v in listed["Versions"]] == [(v2, False), (v1, False),
@@ -1023,3 +1035,34 @@ def test_object_changes_reach_eventbridge_targets_once_the_bucket_turns_eventbri
     assert [e["detail"]["object"]["key"] for e in s3_events if e["detail-type"] == "Object Created"].count(
         "docs/b.txt") == 1, "the refused PUT published nothing"
     assert b"hello" not in json.dumps(s3_events).encode(), "events carry names and metadata, never contents"
+
+
+def test_virtual_hosted_addressing_under_the_configured_domain(keyhaven_factory):
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    server = keyhaven_factory("--dev", "--s3-domain", "s3.keyhaven.test")
+    s3_client(server).create_bucket(Bucket="hosted")
+
+    def hosted(method, host, path, body=b""):
+        """A request to `path` on the server with `host` as its Host header, signed as a client would sign it."""
+        request = AWSRequest(method=method, url=f"{server.endpoint}{path}", data=body, headers={"Host": host})
+        S3SigV4Auth(Credentials("test", "test"), "s3", "us-east-1").add_auth(request)
+        prepared = urllib.request.Request(request.url, data=body or None, method=method, headers=dict(request.headers))
+        try:
+            with urllib.request.urlopen(prepared) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    port = server.endpoint.rsplit(":", 1)[1]
+    assert hosted("PUT", f"hosted.s3.keyhaven.test:{port}", "/notes/today.txt", b"virtual")[0] == 200
+    assert hosted("GET", f"hosted.s3.keyhaven.test:{port}", "/notes/today.txt") == (200, b"virtual")
+    assert hosted("GET", f"HOSTED.S3.Keyhaven.Test:{port}", "/notes/today.txt") == (200, b"virtual"), "any case"
+    assert hosted("GET", f"hosted.localhost:{port}", "/notes/today.txt") == (200, b"virtual")
+    assert s3_client(server).get_object(Bucket="hosted", Key="notes/today.txt")["Body"].read() == b"virtual"
+    # Outside the domain the host names no bucket: the path does (path-style), and here it names bucket "notes".
+    status, body = hosted("GET", f"hosted.s3.other.test:{port}", "/notes/today.txt")
+    assert status == 404 and b"<Code>NoSuchBucket</Code>" in body
+    listed = hosted("GET", f"hosted.s3.keyhaven.test:{port}", "/?list-type=2")
+    assert listed[0] == 200 and b"<Key>notes/today.txt</Key>" in listed[1]

@@ -92,6 +92,10 @@ pub struct ApiError {
     /// An operation, or a feature of one, that keyhaven does not serve yet: AWS would answer the request, so the
     /// code is not judged against what the operation declares.
     pub unserved: bool,
+    /// S3: the further elements of its `<Error>` document (`BucketName`, `Key`), after `Code` and `Message`.
+    pub fields: Vec<(&'static str, String)>,
+    /// S3: headers the error answer carries (`x-amz-delete-marker`, `x-amz-version-id`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -102,6 +106,8 @@ impl ApiError {
             message: message.into(),
             aws_fault: false,
             unserved: false,
+            fields: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -157,11 +163,8 @@ impl ApiError {
 impl From<crate::query::DecodeFailure> for ApiError {
     fn from(failure: crate::query::DecodeFailure) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
-            code: failure.code,
-            message: failure.message,
             aws_fault: failure.aws_fault,
-            unserved: false,
+            ..Self::bad_request(failure.code, failure.message)
         }
     }
 }
@@ -400,8 +403,26 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::NoSuchPublicAccessBlockConfiguration => (S::NOT_FOUND, "NoSuchPublicAccessBlockConfiguration"),
         S3Error::OwnershipControlsNotFound => (S::NOT_FOUND, "OwnershipControlsNotFoundError"),
         S3Error::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+        S3Error::DeleteMarker { named: false, .. } => (S::NOT_FOUND, "NoSuchKey"),
+        S3Error::DeleteMarker { named: true, .. } => (S::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
     };
-    ApiError::new(status, code, e.to_string())
+    let mut error = ApiError::new(status, code, e.to_string());
+    match e {
+        S3Error::NoSuchKey { key } => error.fields.push(("Key", key)),
+        S3Error::NoSuchBucket { bucket }
+        | S3Error::BucketAlreadyExists { bucket }
+        | S3Error::BucketAlreadyOwnedByYou { bucket }
+        | S3Error::BucketNotEmpty { bucket } => error.fields.push(("BucketName", bucket)),
+        S3Error::DeleteMarker { key, version_id, named } => {
+            if !named {
+                error.fields.push(("Key", key));
+            }
+            error.headers.push(("x-amz-delete-marker", "true".into()));
+            error.headers.push(("x-amz-version-id", version_id));
+        }
+        _ => {}
+    }
+    error
 }
 
 #[cfg(test)]

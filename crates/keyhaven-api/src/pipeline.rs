@@ -610,7 +610,7 @@ mod tests {
         let (sender, arrived) = mpsc::unbounded_channel();
         let streaming: &'static dyn Protocol = Box::leak(Box::new(Streaming { arrived: sender }));
         let mut protocols = vec![streaming];
-        protocols.extend(protocol::standard());
+        protocols.extend(protocol::standard(protocol::rest_xml::DEFAULT_DOMAIN));
         let root = RootCredential {
             access_key_id: ACCESS_KEY.into(),
             secret_access_key: SecretBytes::from_slice(SECRET.as_bytes()),

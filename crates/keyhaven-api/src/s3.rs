@@ -27,8 +27,9 @@ use tokio::sync::mpsc;
 use crate::error::{ApiError, s3_error};
 use crate::generated::s3 as wire;
 use crate::pipeline::Outcome;
-use crate::protocol::rest_xml::{addressed, query_pairs};
+use crate::protocol::rest_xml::query_pairs;
 use crate::protocol::{Answer, Call, RequestBody, Success};
+use crate::rest_route::Addressed;
 use crate::rest_xml::{DecodeError, HttpRequest, Reply, Timestamp};
 
 /// The largest XML or text payload an S3 request may carry (DeleteObjects with 1,000 keys of 1,024 bytes fits).
@@ -36,8 +37,8 @@ const MAX_PAYLOAD: usize = 2 * 1024 * 1024;
 /// Decrypted chunks in flight between the reader and the connection.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// Decodes, authorises and runs one S3 call.
-pub async fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
+/// Decodes, authorises and runs one S3 call to the bucket and key `addressed` names.
+pub async fn execute(call: Call<'_>, addressed: Option<Addressed>, outcome: &mut Outcome) -> Answer {
     let Call {
         state,
         parts,
@@ -47,7 +48,10 @@ pub async fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
         ..
     } = call;
     let calls = ctx.as_ref().map(|c| c.service_calls.clone());
-    let answer = execute_with(state, parts, &mut body, &route.operation, ctx, outcome).await;
+    let answer = match addressed {
+        Some(address) => execute_with(state, parts, &address, &mut body, &route.operation, ctx, outcome).await,
+        None => Err(ApiError::internal()),
+    };
     // KMS calls made on the caller's behalf (SSE-KMS), each audited as KMS's own.
     if let Some(calls) = calls {
         outcome.service_calls = calls.drain();
@@ -72,13 +76,13 @@ pub async fn execute(call: Call<'_>, outcome: &mut Outcome) -> Answer {
 async fn execute_with(
     state: &crate::server::AppState,
     parts: &Parts,
+    address: &Addressed,
     body: &mut RequestBody,
     operation: &str,
     ctx: Option<RequestContext>,
     outcome: &mut Outcome,
 ) -> Answer {
     let ctx = ctx.ok_or_else(ApiError::internal)?;
-    let address = addressed(parts).ok_or_else(ApiError::internal)?;
     let query = query_pairs(parts);
     let payload = if wire::PAYLOAD_OPERATIONS.contains(&operation) {
         read_payload(body).await?

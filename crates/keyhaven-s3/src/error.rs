@@ -15,6 +15,14 @@ pub enum S3Error {
     NoSuchBucket { bucket: String },
     #[error("The specified key does not exist.")]
     NoSuchKey { key: String },
+    /// The version asked for is a delete marker: the current one (NoSuchKey) or one named by its version id
+    /// (MethodNotAllowed); either way S3 says so in `x-amz-delete-marker` and `x-amz-version-id`.
+    #[error("{}", if *named { "The specified method is not allowed against this resource." } else { "The specified key does not exist." })]
+    DeleteMarker {
+        key: String,
+        version_id: String,
+        named: bool,
+    },
     #[error("Your previous request to create the named bucket succeeded and you already own it.")]
     BucketAlreadyOwnedByYou { bucket: String },
     #[error(

@@ -954,8 +954,11 @@ impl S3 {
                 .find(|v| versions::is_version(v, version_id)))
         })?;
         match (found, version_id) {
-            (Some(record), None) if record.delete_marker => Err(S3Error::NoSuchKey { key: key.into() }),
-            (Some(record), Some(_)) if record.delete_marker => Err(S3Error::MethodNotAllowed),
+            (Some(record), named) if record.delete_marker => Err(S3Error::DeleteMarker {
+                key: key.into(),
+                version_id: record.version_id.unwrap_or_else(|| versions::NULL_VERSION.to_string()),
+                named: named.is_some(),
+            }),
             (Some(record), _) => Ok(record),
             (None, None) => Err(S3Error::NoSuchKey { key: key.into() }),
             (None, Some(_)) => Err(S3Error::NoSuchVersion),

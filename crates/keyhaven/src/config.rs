@@ -124,6 +124,10 @@ pub struct ServeArgs {
     /// Seconds a request's body may stall (no bytes arriving) before the connection is closed [default: 30].
     #[arg(long, env = "KEYHAVEN_BODY_TIMEOUT_SECONDS")]
     pub body_timeout_seconds: Option<u64>,
+    /// Base domain of S3's virtual-hosted addressing: `<bucket>.<domain>` names a bucket (as does
+    /// `<bucket>.localhost`) [default: s3.localhost].
+    #[arg(long, env = "KEYHAVEN_S3_DOMAIN")]
+    pub s3_domain: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -155,6 +159,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     header_timeout_seconds: Option<u64>,
     body_timeout_seconds: Option<u64>,
+    s3_domain: Option<String>,
     #[serde(default)]
     event_webhooks: Vec<FileWebhook>,
     #[serde(default)]
@@ -410,6 +415,8 @@ pub struct ServeConfig {
     /// The functions secrets can be rotated with, by ARN.
     pub rotation_functions: Vec<RotationFunctionConfig>,
     pub connection_limits: ConnectionLimits,
+    /// Base domain of S3's virtual-hosted addressing.
+    pub s3_domain: String,
 }
 
 const DEFAULT_MAX_CONNECTIONS: usize = 4096;
@@ -439,6 +446,27 @@ pub enum ConfigError {
     IncompleteWebhookEnvironment,
     #[error("{option} must be from 1 to {max}, not {value}")]
     OutOfRange { option: &'static str, value: u64, max: u64 },
+    #[error("s3-domain {0:?} must be a DNS name, such as s3.example.internal")]
+    S3Domain(String),
+}
+
+/// The virtual-hosted base domain, refused unless it is a DNS name: dot-separated labels of letters, digits and
+/// hyphens, 63 characters each at most, 253 in all.
+fn s3_domain(configured: Option<String>) -> Result<String, ConfigError> {
+    let Some(domain) = configured else {
+        return Ok(keyhaven_api::protocol::rest_xml::DEFAULT_DOMAIN.to_string());
+    };
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if domain.len() <= 253 && domain.split('.').all(label_ok) {
+        Ok(domain.to_ascii_lowercase())
+    } else {
+        Err(ConfigError::S3Domain(domain))
+    }
 }
 
 /// `value`, refused unless it is from 1 to `max`.
@@ -603,6 +631,7 @@ impl ServeArgs {
             event_webhooks: webhooks(file.event_webhooks, env)?,
             rotation_functions: rotation_functions(file.rotation_functions)?,
             connection_limits,
+            s3_domain: s3_domain(self.s3_domain.or(file.s3_domain))?,
         })
     }
 }
@@ -704,6 +733,30 @@ mod tests {
             (flagged.max_connections, flagged.header_timeout),
             (2, Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn the_s3_domain_is_a_dns_name_from_the_flag_then_the_file() {
+        assert_eq!(
+            ServeArgs::default().resolve().expect("defaults").s3_domain,
+            "s3.localhost"
+        );
+        let from_file = resolve_file("domain", "s3-domain = \"S3.Example.Internal\"\n", &[]).expect("file");
+        assert_eq!(from_file.s3_domain, "s3.example.internal");
+        for bad in [
+            "",
+            "s3..internal",
+            "-s3.internal",
+            "s3_bucket.internal",
+            "s3.internal.",
+            &"a".repeat(64),
+        ] {
+            let args = ServeArgs {
+                s3_domain: Some(bad.to_string()),
+                ..Default::default()
+            };
+            assert!(matches!(args.resolve(), Err(ConfigError::S3Domain(_))), "{bad:?}");
+        }
     }
 
     const SECRET: &str = "0123456789abcdef-shared";

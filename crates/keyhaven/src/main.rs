@@ -150,7 +150,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         default_account: config.account_id.clone(),
         signing_keys: SigningKeyCache::new(1024),
         metrics: Some(render),
-        protocols: keyhaven_api::protocol::standard(),
+        protocols: keyhaven_api::protocol::standard(&config.s3_domain),
     });
 
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -143,7 +143,9 @@ pub trait Protocol: Send + Sync {
     fn respond(&self, service: &str, answer: Answer, request_id: &str) -> Response;
 }
 
-/// The protocols the server speaks, asked in order which claims a request.
-pub fn standard() -> Vec<&'static dyn Protocol> {
-    vec![&aws_query::AwsQuery, &aws_json::AwsJson, &rest_xml::RestXml]
+/// The protocols the server speaks, asked in order which claims a request; S3's virtual-hosted addressing under
+/// `s3_domain`. Built once per server, so the one allocation lives as long as the process.
+pub fn standard(s3_domain: &str) -> Vec<&'static dyn Protocol> {
+    let rest_xml: &'static rest_xml::RestXml = Box::leak(Box::new(rest_xml::RestXml::new(s3_domain)));
+    vec![&aws_query::AwsQuery, &aws_json::AwsJson, rest_xml]
 }

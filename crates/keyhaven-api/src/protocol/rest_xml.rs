@@ -14,33 +14,45 @@ use crate::query::XmlWriter;
 use crate::rest_route::{self, Addressed};
 use crate::sigv4::UriEncoding;
 
-/// Host names under which a request's first label is its bucket (`photos.s3.localhost`, `photos.localhost`), longest
-/// first.
-const VIRTUAL_HOST_DOMAINS: &[&str] = &["s3.localhost", "localhost"];
+/// The base domain of virtual-hosted addressing when none is configured (`photos.s3.localhost`).
+pub const DEFAULT_DOMAIN: &str = "s3.localhost";
 
-/// The restXml protocol.
+/// The restXml protocol, with the host names under which a request's first label is its bucket: the configured base
+/// domain, then `localhost` (`photos.localhost`), longest first.
 #[derive(Debug)]
-pub struct RestXml;
-
-/// The bucket a virtual-hosted request names in its `Host`.
-pub fn host_bucket(parts: &Parts) -> Option<String> {
-    let host = header_str(&parts.headers, "host").or_else(|| parts.uri.host())?;
-    let name = host.rsplit_once(':').map_or(host, |(name, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) {
-            name
-        } else {
-            host
-        }
-    });
-    VIRTUAL_HOST_DOMAINS.iter().find_map(|domain| {
-        let bucket = name.strip_suffix(domain)?.strip_suffix('.')?;
-        (!bucket.is_empty()).then(|| bucket.to_string())
-    })
+pub struct RestXml {
+    domains: Vec<String>,
 }
 
-/// The bucket and key a request addresses.
-pub fn addressed(parts: &Parts) -> Option<Addressed> {
-    Addressed::from_path(parts.uri.path(), host_bucket(parts).as_deref())
+impl RestXml {
+    pub fn new(domain: &str) -> Self {
+        let mut domains = vec![domain.to_ascii_lowercase(), "localhost".to_string()];
+        domains.sort_by_key(|d| std::cmp::Reverse(d.len()));
+        domains.dedup();
+        Self { domains }
+    }
+
+    /// The bucket a virtual-hosted request names in its `Host`.
+    fn host_bucket(&self, parts: &Parts) -> Option<String> {
+        let host = header_str(&parts.headers, "host").or_else(|| parts.uri.host())?;
+        let name = host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        });
+        let name = name.to_ascii_lowercase();
+        self.domains.iter().find_map(|domain| {
+            let bucket = name.strip_suffix(domain.as_str())?.strip_suffix('.')?;
+            (!bucket.is_empty()).then(|| bucket.to_string())
+        })
+    }
+
+    /// The bucket and key a request addresses.
+    fn addressed(&self, parts: &Parts) -> Option<Addressed> {
+        Addressed::from_path(parts.uri.path(), self.host_bucket(parts).as_deref())
+    }
 }
 
 /// The query string's parameters, decoded, in order.
@@ -65,7 +77,7 @@ impl Protocol for RestXml {
     }
 
     fn route(&self, parts: &Parts, _body: &RequestBody) -> Option<Route> {
-        let addressed = addressed(parts)?;
+        let addressed = self.addressed(parts)?;
         let query = query_pairs(parts);
         let route = rest_route::route(
             crate::generated::s3_routes::ROUTES,
@@ -124,7 +136,8 @@ impl Protocol for RestXml {
     }
 
     fn execute<'a>(&'a self, call: Call<'a>, outcome: &'a mut Outcome) -> Running<'a> {
-        Box::pin(crate::s3::execute(call, outcome))
+        let addressed = self.addressed(call.parts);
+        Box::pin(crate::s3::execute(call, addressed, outcome))
     }
 
     fn respond(&self, _service: &str, answer: Answer, request_id: &str) -> Response {
@@ -152,12 +165,19 @@ fn error_response(e: &ApiError, request_id: &str) -> Response {
     xml.open("Error");
     xml.text("Code", e.code);
     xml.text("Message", &e.message);
+    for (name, value) in &e.fields {
+        xml.text(name, value);
+    }
     xml.text("RequestId", request_id);
     xml.close("Error");
     let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}", xml.finish());
     *response.body_mut() = Body::from(body);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    for (name, value) in &e.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(*name, value);
+        }
+    }
     response
 }
