@@ -1066,3 +1066,30 @@ def test_virtual_hosted_addressing_under_the_configured_domain(keyhaven_factory)
     assert status == 404 and b"<Code>NoSuchBucket</Code>" in body
     listed = hosted("GET", f"hosted.s3.keyhaven.test:{port}", "/?list-type=2")
     assert listed[0] == 200 and b"<Key>notes/today.txt</Key>" in listed[1]
+
+
+def test_deleting_a_bucket_takes_its_uploads_and_bucket_keys_and_a_new_one_starts_clean(dev_server, s3):
+    s3.create_bucket(Bucket="short-lived")
+    s3.put_bucket_encryption(Bucket="short-lived", ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}, "BucketKeyEnabled": True}]})
+    s3.put_object(Bucket="short-lived", Key="doc", Body=b"first life")
+    upload = s3.create_multipart_upload(Bucket="short-lived", Key="pending")
+    s3.upload_part(Bucket="short-lived", Key="pending", UploadId=upload["UploadId"], PartNumber=1, Body=b"p" * 1000)
+    blobs = os.path.join(dev_server.data_dir, "objects")
+
+    def stored():
+        return sorted(name for name in os.listdir(blobs) if name != "partial")
+
+    assert len(stored()) == 2
+    assert error_of(s3.delete_bucket, Bucket="short-lived")[0] == "BucketNotEmpty"
+    s3.delete_object(Bucket="short-lived", Key="doc")
+    s3.delete_bucket(Bucket="short-lived")
+    assert stored() == [], "the in-progress upload's part went with the bucket"
+
+    s3.create_bucket(Bucket="short-lived")
+    assert s3.list_multipart_uploads(Bucket="short-lived").get("Uploads", []) == []
+    assert error_of(s3.list_parts, Bucket="short-lived", Key="pending", UploadId=upload["UploadId"])[0] == "NoSuchUpload"
+    put = s3.put_object(Bucket="short-lived", Key="doc", Body=b"second life", ServerSideEncryption="aws:kms",
+                        BucketKeyEnabled=True)
+    assert put["BucketKeyEnabled"] is True
+    assert s3.get_object(Bucket="short-lived", Key="doc")["Body"].read() == b"second life"

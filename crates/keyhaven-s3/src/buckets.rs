@@ -153,13 +153,21 @@ impl S3 {
     /// DeleteBucket: only an empty bucket.
     pub fn delete_bucket(&self, ctx: &RequestContext, name: &str) -> Result<(), S3Error> {
         self.authorized_bucket(ctx, "s3:DeleteBucket", name)?;
-        transact(&*self.store, |tx| {
+        // Multipart uploads in progress go with the bucket, as in S3; so do its bucket keys.
+        let parts = transact(&*self.store, |tx| {
             if !S3::bucket_is_empty(tx, name)? {
                 return Err(S3Error::BucketNotEmpty { bucket: name.into() });
             }
+            let parts = S3::remove_uploads(tx, name)?;
+            S3::remove_bucket_keys(tx, name)?;
             records::delete::<BucketRecord>(tx, BUCKETS_SCOPE, name)?;
-            Ok(())
-        })
+            Ok(parts)
+        })?;
+        self.forget_bucket_keys(name)?;
+        for blob_id in parts {
+            self.discard_blob(&blob_id);
+        }
+        Ok(())
     }
 
     /// HeadBucket (authorised as `s3:ListBucket`, as S3 does).

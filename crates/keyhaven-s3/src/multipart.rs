@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_kernel::records;
+use keyhaven_store::Transaction;
 use serde::{Deserialize, Serialize};
 
 use crate::buckets::BucketRecord;
@@ -577,4 +578,21 @@ fn multipart_checksum(
         let checksums: Vec<Vec<u8>> = raw.into_iter().map(|(bytes, _)| bytes).collect();
         Some(checksum::composite(algorithm, &checksums))
     })
+}
+
+impl S3 {
+    /// Removes every multipart upload of `bucket` and its parts inside `tx`; answers the parts' blobs, for the caller
+    /// to remove once `tx` commits.
+    pub(crate) fn remove_uploads(tx: &mut dyn Transaction, bucket: &str) -> Result<Vec<String>, S3Error> {
+        let mut blobs = Vec::new();
+        for (upload_id, _) in records::all::<UploadRecord>(tx, bucket)? {
+            let scope = parts_scope(bucket, &upload_id);
+            for (id, part) in records::all::<PartRecord>(tx, &scope)? {
+                records::delete::<PartRecord>(tx, &scope, &id)?;
+                blobs.push(part.body.blob_id);
+            }
+            records::delete::<UploadRecord>(tx, bucket, &upload_id)?;
+        }
+        Ok(blobs)
+    }
 }

@@ -16,6 +16,7 @@ use keyhaven_crypto::EncryptionContext;
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_kernel::on_behalf::{KmsFailure, OnBehalf};
 use keyhaven_kernel::records;
+use keyhaven_store::Transaction;
 use serde::{Deserialize, Serialize};
 
 use crate::buckets::{BucketRecord, bucket_arn};
@@ -105,6 +106,21 @@ pub(crate) struct KmsDataKey {
 }
 
 impl S3 {
+    /// Removes a deleted bucket's bucket keys inside `tx`.
+    pub(crate) fn remove_bucket_keys(tx: &mut dyn Transaction, bucket: &str) -> Result<(), S3Error> {
+        for (id, _) in records::all::<BucketKeyRecord>(tx, bucket)? {
+            records::delete::<BucketKeyRecord>(tx, bucket, &id)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the bucket keys a deleted bucket's new objects were taking, so a bucket created again under its name
+    /// starts its own.
+    pub(crate) fn forget_bucket_keys(&self, bucket: &str) -> Result<(), S3Error> {
+        lock(&self.bucket_keys.current)?.retain(|(name, _, _), _| name != bucket);
+        Ok(())
+    }
+
     /// A data key for a new body of `object_key` in `bucket` under the KMS key the request (or the bucket's default,
     /// or `aws/s3`) names.
     pub(crate) fn kms_data_key(
