@@ -1093,3 +1093,43 @@ def test_deleting_a_bucket_takes_its_uploads_and_bucket_keys_and_a_new_one_start
                         BucketKeyEnabled=True)
     assert put["BucketKeyEnabled"] is True
     assert s3.get_object(Bucket="short-lived", Key="doc")["Body"].read() == b"second life"
+
+
+def test_another_accounts_users_need_both_the_bucket_policy_and_their_own(dev_server, s3):
+    other = "444455556666"
+    s3.create_bucket(Bucket="partner-share")
+    s3.put_object(Bucket="partner-share", Key="report.csv", Body=b"q3 numbers")
+    theirs = dev_server.client("iam", aws_access_key_id=other, aws_secret_access_key="x")
+    cases = [  # (bucket policy grants the other account, the user's own policy allows, allowed)
+        (True, True, True),
+        (True, False, False),
+        (False, True, False),
+    ]
+    for index, (bucket_grants, user_allows, allowed) in enumerate(cases):
+        name = f"partner-{index}"
+        theirs.create_user(UserName=name)
+        actions = ["s3:GetObject", "s3:PutObject"] if user_allows else ["s3:ListAllMyBuckets"]
+        theirs.put_user_policy(UserName=name, PolicyName="own", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+        key = theirs.create_access_key(UserName=name)["AccessKey"]
+        partner = as_user(dev_server, "s3", (key["AccessKeyId"], key["SecretAccessKey"]))
+        grant = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other}:root"},
+                 "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::partner-share/*"}
+        if bucket_grants:
+            s3.put_bucket_policy(Bucket="partner-share", Policy=json.dumps({"Version": "2012-10-17",
+                                                                            "Statement": [grant]}))
+        else:
+            s3.delete_bucket_policy(Bucket="partner-share")
+        if allowed:
+            assert partner.get_object(Bucket="partner-share", Key="report.csv")["Body"].read() == b"q3 numbers"
+            partner.put_object(Bucket="partner-share", Key=f"from-{name}", Body=b"reply")
+            assert s3.get_object(Bucket="partner-share", Key=f"from-{name}")["Body"].read() == b"reply"
+        else:
+            assert status_of(partner.get_object, Bucket="partner-share", Key="report.csv") == (403, "AccessDenied")
+            assert status_of(partner.put_object, Bucket="partner-share", Key="report.csv", Body=b"x") == (
+                403, "AccessDenied"), name
+            assert s3.get_object(Bucket="partner-share", Key="report.csv")["Body"].read() == b"q3 numbers"
+        # Managing the bucket stays with its owner whatever the grant.
+        assert status_of(partner.delete_bucket_policy, Bucket="partner-share")[0] in (403, 405)
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket="partner-share")["Contents"]) == [
+        "from-partner-0", "report.csv"]
