@@ -1133,3 +1133,79 @@ def test_another_accounts_users_need_both_the_bucket_policy_and_their_own(dev_se
         assert status_of(partner.delete_bucket_policy, Bucket="partner-share")[0] in (403, 405)
     assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket="partner-share")["Contents"]) == [
         "from-partner-0", "report.csv"]
+
+
+def signed_trailer_put(endpoint, credentials, path, chunks, trailers, sign_trailers=None):
+    """A PUT of `chunks` as `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`, signed here by hand from the S3 API
+    Reference ("Signature calculations for trailing headers") with Python's hmac, independently of the server:
+    (status, body). `sign_trailers` are the trailers the trailer signature covers (default: those sent)."""
+    import datetime
+    import hmac
+
+    def sha(data):
+        return hashlib.sha256(data if isinstance(data, bytes) else data.encode()).hexdigest()
+
+    def mac(key, text):
+        return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+    access_key, secret = credentials
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    scope = f"{now[:8]}/us-east-1/s3/aws4_request"
+    headers = {"host": endpoint.split("://", 1)[1], "x-amz-date": now, "content-encoding": "aws-chunked",
+               "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+               "x-amz-decoded-content-length": str(sum(len(c) for c in chunks)),
+               "x-amz-trailer": ",".join(trailers)}
+    names = sorted(headers)
+    canonical = "\n".join(["PUT", path, "", *[f"{n}:{headers[n]}" for n in names], "", ";".join(names),
+                           headers["x-amz-content-sha256"]])
+    key = mac(mac(mac(mac(f"AWS4{secret}".encode(), now[:8]), "us-east-1"), "s3"), "aws4_request")
+    previous = hmac.new(key, "\n".join(["AWS4-HMAC-SHA256", now, scope, sha(canonical)]).encode(),
+                        hashlib.sha256).hexdigest()
+    seed = previous
+    body = b""
+    for chunk in [*chunks, b""]:
+        previous = hmac.new(key, "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", now, scope, previous, sha(b""), sha(chunk)])
+                            .encode(), hashlib.sha256).hexdigest()
+        body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + chunk + (b"\r\n" if chunk else b"")
+    covered = "".join(f"{n}:{v}\n" for n, v in (sign_trailers or trailers).items())
+    trailer_signature = hmac.new(key, "\n".join(["AWS4-HMAC-SHA256-TRAILER", now, scope, previous, sha(covered)])
+                                 .encode(), hashlib.sha256).hexdigest()
+    body += "".join(f"{n}:{v}\r\n" for n, v in trailers.items()).encode()
+    body += f"x-amz-trailer-signature:{trailer_signature}\r\n\r\n".encode()
+    headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
+                                f"SignedHeaders={';'.join(names)}, Signature={seed}")
+    request = urllib.request.Request(f"{endpoint}{path}", data=body, method="PUT", headers=headers)
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_signed_chunks_with_signed_checksum_trailers(dev_server, s3):
+    s3.create_bucket(Bucket="trailers")
+    writer = new_user(dev_server, "trailer-writer", json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::trailers/*"}]}))
+    chunks = [b"a" * 65536, b"b" * 1024]
+    crc = {"x-amz-checksum-crc32": base64.b64encode(
+        (zlib_crc32(b"".join(chunks))).to_bytes(4, "big")).decode()}
+    status, body = signed_trailer_put(dev_server.endpoint, writer, "/trailers/signed", chunks, crc)
+    assert status == 200, body
+    got = s3.get_object(Bucket="trailers", Key="signed", ChecksumMode="ENABLED")
+    assert got["Body"].read() == b"".join(chunks)
+    assert got["ChecksumCRC32"] == crc["x-amz-checksum-crc32"]
+
+    # A trailer the signature does not cover (changed in transit) is refused, and nothing is stored.
+    wrong = {"x-amz-checksum-crc32": base64.b64encode((1).to_bytes(4, "big")).decode()}
+    status, body = signed_trailer_put(dev_server.endpoint, writer, "/trailers/tampered", chunks, wrong, crc)
+    assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in body, body
+    # Signed correctly but not the body's checksum: BadDigest, nothing stored.
+    status, body = signed_trailer_put(dev_server.endpoint, writer, "/trailers/wrong-sum", chunks, wrong)
+    assert status == 400 and b"<Code>BadDigest</Code>" in body, body
+    for key in ("tampered", "wrong-sum"):
+        assert status_of(s3.head_object, Bucket="trailers", Key=key) == (404, "404")
+
+
+def zlib_crc32(data):
+    import zlib
+    return zlib.crc32(data)

@@ -2,13 +2,15 @@
 //! `<hex size>[;chunk-signature=<signature>]\r\n<data>\r\n`, the last has size 0, and trailing headers
 //! (`x-amz-checksum-crc32:…`) may follow it before a closing `\r\n` ("Transferring Payload in Multiple Chunks" and
 //! "Signature calculations for trailing headers", S3 API Reference). With `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` every
-//! chunk's signature is checked as the chunk ends, before the next byte is released; with
-//! `STREAMING-UNSIGNED-PAYLOAD-TRAILER` chunks carry none. Signed trailers (`…-PAYLOAD-TRAILER`) are refused until
-//! their signature is checked. Built ahead of S3's body adapter, which will feed it.
+//! chunk's signature is checked as the chunk ends, before the next byte is released, and with `…-PAYLOAD-TRAILER` the
+//! trailers' signature (`x-amz-trailer-signature`) too; with `STREAMING-UNSIGNED-PAYLOAD-TRAILER` nothing is signed.
 
 use keyhaven_crypto::digest::Sha256;
 
 use crate::sigv4::{ChunkSignatures, SigV4Error};
+
+/// The trailer that signs the trailers before it (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`).
+const TRAILER_SIGNATURE: &str = "x-amz-trailer-signature";
 
 /// Longest chunk header or trailer line accepted (a size, a signature and an extension or two fit in far less).
 const MAX_LINE: usize = 4096;
@@ -49,6 +51,8 @@ pub struct AwsChunkedDecoder {
     line: Vec<u8>,
     chunk_hash: Sha256,
     trailers: Vec<(String, String)>,
+    /// Whether the trailers' signature came (and, for verified signing, matched).
+    trailer_signed: bool,
     decoded: u64,
 }
 
@@ -82,6 +86,7 @@ impl AwsChunkedDecoder {
             line: Vec::new(),
             chunk_hash: Sha256::default(),
             trailers: Vec::new(),
+            trailer_signed: false,
             decoded: 0,
         }
     }
@@ -121,18 +126,7 @@ impl AwsChunkedDecoder {
                 }
                 State::Trailers => {
                     let Some(line) = self.take_line(&mut input)? else { break };
-                    if line.is_empty() {
-                        self.state = State::End;
-                    } else if !matches!(self.signing, Signing::Unsigned) {
-                        // Signed trailers (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`) carry a signature of their
-                        // own, not checked here yet: refused rather than taken unchecked.
-                        return Err(ChunkedError::Malformed);
-                    } else {
-                        let text = std::str::from_utf8(&line).map_err(|_| ChunkedError::Malformed)?;
-                        let (name, value) = text.split_once(':').ok_or(ChunkedError::Malformed)?;
-                        self.trailers
-                            .push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-                    }
+                    self.trailer(&line)?;
                 }
                 State::End => return Err(ChunkedError::Malformed),
             }
@@ -191,6 +185,37 @@ impl AwsChunkedDecoder {
         // The last chunk: no data, no line after it; trailers (or just the closing line) follow.
         self.check_chunk(signature.as_deref())?;
         Ok(State::Trailers)
+    }
+
+    /// One trailer line. Behind signed chunks, trailers are signed too: `x-amz-trailer-signature` follows them and
+    /// covers each as `name:value\n`; a trailer it does not cover is refused.
+    fn trailer(&mut self, line: &[u8]) -> Result<(), ChunkedError> {
+        let signed = !matches!(self.signing, Signing::Unsigned);
+        if line.is_empty() {
+            if signed && !self.trailers.is_empty() && !self.trailer_signed {
+                return Err(ChunkedError::Malformed);
+            }
+            self.state = State::End;
+            return Ok(());
+        }
+        if self.trailer_signed {
+            return Err(ChunkedError::Malformed);
+        }
+        let text = std::str::from_utf8(line).map_err(|_| ChunkedError::Malformed)?;
+        let (name, value) = text.split_once(':').ok_or(ChunkedError::Malformed)?;
+        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_string());
+        if signed && name == TRAILER_SIGNATURE {
+            // After the last chunk's check, the chunk hash has been hashing the trailers as signed.
+            let hash = std::mem::take(&mut self.chunk_hash).finish();
+            if let Signing::Verified(signatures) = &mut self.signing {
+                signatures.verify_trailer(&hash, &value)?;
+            }
+            self.trailer_signed = true;
+        } else {
+            self.chunk_hash.update(format!("{name}:{value}\n").as_bytes());
+            self.trailers.push((name, value));
+        }
+        Ok(())
     }
 
     fn check_chunk(&mut self, signature: Option<&str>) -> Result<(), ChunkedError> {
@@ -279,7 +304,7 @@ mod tests {
         signed_with_trailer.extend_from_slice(b"x-amz-checksum-crc32:AAAAAA==\r\n\r\n");
         let cases: Vec<(&str, Vec<u8>, Option<ChunkSignatures>, ChunkedError)> = vec![
             (
-                "trailers after signed chunks",
+                "trailers after signed chunks without the trailer signature",
                 signed_with_trailer,
                 Some(example_signatures()),
                 ChunkedError::Malformed,

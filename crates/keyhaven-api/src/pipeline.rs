@@ -288,8 +288,11 @@ fn authenticate(
         chunk_signatures,
     };
     let now = time::OffsetDateTime::now_utc();
-    let signed_chunks =
-        matches!(payload, Payload::Streamed) && auth.content_sha256.as_deref() == Some(sigv4::STREAMING_SIGNED_PAYLOAD);
+    let signed_chunks = matches!(payload, Payload::Streamed)
+        && matches!(
+            auth.content_sha256.as_deref(),
+            Some(sigv4::STREAMING_SIGNED_PAYLOAD | sigv4::STREAMING_SIGNED_TRAILER)
+        );
     let verify = |secret: &[u8]| {
         sigv4::verify(
             &auth,

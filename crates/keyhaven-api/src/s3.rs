@@ -49,7 +49,10 @@ pub async fn execute(call: Call<'_>, addressed: Option<Addressed>, outcome: &mut
     } = call;
     let calls = ctx.as_ref().map(|c| c.service_calls.clone());
     let answer = match addressed {
-        Some(address) => execute_with(state, parts, &address, &mut body, &route.operation, ctx, outcome).await,
+        // A streamed body's chunk or trailer signature fails as the request's own would.
+        Some(address) => execute_with(state, parts, &address, &mut body, &route.operation, ctx, outcome)
+            .await
+            .map_err(crate::protocol::rest_xml::authentication_error),
         None => Err(ApiError::internal()),
     };
     // KMS calls made on the caller's behalf (SSE-KMS), each audited as KMS's own.

@@ -25,7 +25,10 @@ pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 pub const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
 /// The declared payload of an aws-chunked body whose chunks are signed.
 pub const STREAMING_SIGNED_PAYLOAD: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+/// The declared payload of an aws-chunked body whose chunks are signed and whose trailers carry a signature too.
+pub const STREAMING_SIGNED_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
 const CHUNK_ALGORITHM: &str = "AWS4-HMAC-SHA256-PAYLOAD";
+const TRAILER_ALGORITHM: &str = "AWS4-HMAC-SHA256-TRAILER";
 /// SHA-256 of nothing: the part of a chunk's string to sign that SigV4 reserves for headers.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -665,8 +668,8 @@ pub fn verify(
 /// chunks arrive whole and in order or not at all. Built ahead of S3's body adapter, which will feed it.
 pub struct ChunkSignatures {
     key: Zeroizing<[u8; 32]>,
-    /// `AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n`: the part of every chunk's string to sign that never changes.
-    prefix: String,
+    /// `<date>\n<scope>\n`: the part of every chunk's (and the trailer's) string to sign that never changes.
+    scope: String,
     previous: String,
 }
 
@@ -683,8 +686,8 @@ impl ChunkSignatures {
     pub fn new(auth: &ParsedAuth, secret_access_key: &[u8], cache: &SigningKeyCache) -> Self {
         Self {
             key: cache.signing_key(auth, secret_access_key),
-            prefix: format!(
-                "{CHUNK_ALGORITHM}\n{}\n{}/{}/{}/{}\n",
+            scope: format!(
+                "{}\n{}/{}/{}/{}\n",
                 auth.amz_date_text, auth.date, auth.region, auth.service, auth.terminator
             ),
             previous: auth.signature.clone(),
@@ -694,11 +697,27 @@ impl ChunkSignatures {
     /// Checks the next chunk's signature, given the SHA-256 of its data (the final, empty chunk included).
     pub fn verify(&mut self, chunk_sha256: &[u8; 32], presented: &str) -> Result<(), SigV4Error> {
         let string_to_sign = format!(
-            "{}{}\n{EMPTY_SHA256}\n{}",
-            self.prefix,
+            "{CHUNK_ALGORITHM}\n{}{}\n{EMPTY_SHA256}\n{}",
+            self.scope,
             self.previous,
             hex::encode(chunk_sha256)
         );
+        self.check(&string_to_sign, presented)
+    }
+
+    /// Checks the trailer's signature (`x-amz-trailer-signature`), given the SHA-256 of the trailing headers as
+    /// signed: each `name:value\n` ("Signature calculations for trailing headers", S3 API Reference).
+    pub fn verify_trailer(&mut self, trailer_sha256: &[u8; 32], presented: &str) -> Result<(), SigV4Error> {
+        let string_to_sign = format!(
+            "{TRAILER_ALGORITHM}\n{}{}\n{}",
+            self.scope,
+            self.previous,
+            hex::encode(trailer_sha256)
+        );
+        self.check(&string_to_sign, presented)
+    }
+
+    fn check(&mut self, string_to_sign: &str, presented: &str) -> Result<(), SigV4Error> {
         let expected = hex::encode(hmac_sha256(self.key.as_ref(), string_to_sign.as_bytes()));
         if !constant_time_eq(expected.as_bytes(), presented.as_bytes()) {
             return Err(SigV4Error::SignatureDoesNotMatch);

@@ -4,7 +4,8 @@
 //!
 //! - a SHA-256 in hex: the body's hash, compared when the body ends;
 //! - `UNSIGNED-PAYLOAD` (or an unsigned request): the bytes as sent;
-//! - `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`: aws-chunked, each chunk's signature checked before more is released;
+//! - `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`: aws-chunked, each chunk's signature checked before more is released
+//!   (`…-PAYLOAD-TRAILER`: the checksum trailers' signature too);
 //! - `STREAMING-UNSIGNED-PAYLOAD-TRAILER`: aws-chunked without signatures, with checksum trailers.
 //!
 //! A protocol commits nothing it read before `next` has returned `None`: the checks that fail at the end (a hash, a
@@ -17,7 +18,8 @@ use keyhaven_crypto::digest::Sha256;
 use crate::aws_chunked::AwsChunkedDecoder;
 use crate::error::ApiError;
 use crate::sigv4::{
-    ChunkSignatures, STREAMING_SIGNED_PAYLOAD, STREAMING_UNSIGNED_TRAILER, SigV4Error, UNSIGNED_PAYLOAD,
+    ChunkSignatures, STREAMING_SIGNED_PAYLOAD, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, SigV4Error,
+    UNSIGNED_PAYLOAD,
 };
 
 enum Check {
@@ -65,10 +67,12 @@ impl StreamedBody {
     ) -> Result<(), ApiError> {
         self.check = match declared {
             None | Some(UNSIGNED_PAYLOAD) => Check::Unchecked,
-            Some(STREAMING_SIGNED_PAYLOAD) => Check::Chunked(Box::new(match chunk_signatures {
-                Some(signatures) => AwsChunkedDecoder::new(Some(signatures)),
-                None => AwsChunkedDecoder::unverified(),
-            })),
+            Some(STREAMING_SIGNED_PAYLOAD | STREAMING_SIGNED_TRAILER) => {
+                Check::Chunked(Box::new(match chunk_signatures {
+                    Some(signatures) => AwsChunkedDecoder::new(Some(signatures)),
+                    None => AwsChunkedDecoder::unverified(),
+                }))
+            }
             Some(STREAMING_UNSIGNED_TRAILER) => Check::Chunked(Box::new(AwsChunkedDecoder::new(None))),
             Some(hash) => match hex::decode(hash).ok().and_then(|h| <[u8; 32]>::try_from(h).ok()) {
                 Some(expected) => Check::Sha256 {

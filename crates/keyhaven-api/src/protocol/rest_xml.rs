@@ -108,31 +108,7 @@ impl Protocol for RestXml {
     }
 
     fn authentication_error(&self, error: ApiError) -> ApiError {
-        let (status, code, message) = match error.code {
-            "MissingAuthenticationTokenException" => (StatusCode::FORBIDDEN, "AccessDenied", "Access Denied".to_string()),
-            "IncompleteSignatureException" => (StatusCode::BAD_REQUEST, "AuthorizationHeaderMalformed", error.message),
-            "InvalidSignatureException" if error.message.contains("expired") => {
-                (StatusCode::FORBIDDEN, "AccessDenied", "Request has expired".to_string())
-            }
-            "InvalidSignatureException" => (
-                StatusCode::FORBIDDEN,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided. Check your key and signing method."
-                    .to_string(),
-            ),
-            "UnrecognizedClientException" => (
-                StatusCode::FORBIDDEN,
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.".to_string(),
-            ),
-            "ExpiredTokenException" => (
-                StatusCode::BAD_REQUEST,
-                "ExpiredToken",
-                "The provided token has expired.".to_string(),
-            ),
-            _ => return error,
-        };
-        ApiError::new(status, code, message)
+        authentication_error(error)
     }
 
     fn execute<'a>(&'a self, call: Call<'a>, outcome: &'a mut Outcome) -> Running<'a> {
@@ -152,6 +128,35 @@ impl Protocol for RestXml {
         }
         response
     }
+}
+
+/// Authentication failures, the request's own or a streamed body's chunk and trailer signatures, in S3's codes.
+pub fn authentication_error(error: ApiError) -> ApiError {
+    let (status, code, message) = match error.code {
+        "MissingAuthenticationTokenException" => (StatusCode::FORBIDDEN, "AccessDenied", "Access Denied".to_string()),
+        "IncompleteSignatureException" => (StatusCode::BAD_REQUEST, "AuthorizationHeaderMalformed", error.message),
+        "InvalidSignatureException" if error.message.contains("expired") => {
+            (StatusCode::FORBIDDEN, "AccessDenied", "Request has expired".to_string())
+        }
+        "InvalidSignatureException" => (
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+                .to_string(),
+        ),
+        "UnrecognizedClientException" => (
+            StatusCode::FORBIDDEN,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.".to_string(),
+        ),
+        "ExpiredTokenException" => (
+            StatusCode::BAD_REQUEST,
+            "ExpiredToken",
+            "The provided token has expired.".to_string(),
+        ),
+        _ => return error,
+    };
+    ApiError::new(status, code, message)
 }
 
 /// S3's error document; 304 and errors to HEAD carry none.
