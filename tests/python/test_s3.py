@@ -1209,3 +1209,39 @@ def test_signed_chunks_with_signed_checksum_trailers(dev_server, s3):
 def zlib_crc32(data):
     import zlib
     return zlib.crc32(data)
+
+
+def test_conditional_writes_deletes_and_reads_name_the_condition_that_failed(s3):
+    s3.create_bucket(Bucket="conditions")
+    put = s3.put_object(Bucket="conditions", Key="doc", Body=b"v1")
+    with pytest.raises(ClientError) as err:
+        s3.get_object(Bucket="conditions", Key="doc", IfMatch='"0000"')
+    assert (err.value.response["Error"]["Code"], err.value.response["Error"]["Condition"]) == (
+        "PreconditionFailed", "If-Match")
+    with pytest.raises(ClientError) as err:
+        s3.head_object(Bucket="conditions", Key="doc", IfNoneMatch=put["ETag"])
+    assert err.value.response["Error"]["Code"] == "304"
+    assert err.value.response["ResponseMetadata"]["HTTPHeaders"]["etag"] == put["ETag"], "a 304 names the version"
+
+    # CompleteMultipartUpload takes If-None-Match: * and If-Match like PutObject.
+    upload = s3.create_multipart_upload(Bucket="conditions", Key="doc")
+    part = s3.upload_part(Bucket="conditions", Key="doc", UploadId=upload["UploadId"], PartNumber=1, Body=b"v2")
+    parts = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+    with pytest.raises(ClientError) as err:
+        s3.complete_multipart_upload(Bucket="conditions", Key="doc", UploadId=upload["UploadId"],
+                                     MultipartUpload=parts, IfNoneMatch="*")
+    assert (err.value.response["Error"]["Code"], err.value.response["Error"]["Condition"]) == (
+        "PreconditionFailed", "If-None-Match")
+    assert s3.get_object(Bucket="conditions", Key="doc")["Body"].read() == b"v1", "the refused completion changed nothing"
+    done = s3.complete_multipart_upload(Bucket="conditions", Key="doc", UploadId=upload["UploadId"],
+                                        MultipartUpload=parts, IfMatch=put["ETag"])
+    assert s3.get_object(Bucket="conditions", Key="doc")["Body"].read() == b"v2"
+
+    # DeleteObject If-Match: only the object with that ETag; a missing key is NoSuchKey.
+    with pytest.raises(ClientError) as err:
+        s3.delete_object(Bucket="conditions", Key="doc", IfMatch=put["ETag"])
+    assert err.value.response["Error"]["Condition"] == "If-Match"
+    assert s3.get_object(Bucket="conditions", Key="doc")["Body"].read() == b"v2", "the refused delete changed nothing"
+    assert error_of(s3.delete_object, Bucket="conditions", Key="absent", IfMatch=done["ETag"])[0] == "NoSuchKey"
+    s3.delete_object(Bucket="conditions", Key="doc", IfMatch=done["ETag"])
+    assert error_of(s3.get_object, Bucket="conditions", Key="doc")[0] == "NoSuchKey"

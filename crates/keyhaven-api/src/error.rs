@@ -370,8 +370,8 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::InvalidPart => (S::BAD_REQUEST, "InvalidPart"),
         S3Error::InvalidPartOrder => (S::BAD_REQUEST, "InvalidPartOrder"),
         S3Error::EntityTooSmall => (S::BAD_REQUEST, "EntityTooSmall"),
-        S3Error::PreconditionFailed => (S::PRECONDITION_FAILED, "PreconditionFailed"),
-        S3Error::NotModified => (S::NOT_MODIFIED, "NotModified"),
+        S3Error::PreconditionFailed(_) => (S::PRECONDITION_FAILED, "PreconditionFailed"),
+        S3Error::NotModified { .. } => (S::NOT_MODIFIED, "NotModified"),
         S3Error::InvalidRange { .. } => (S::RANGE_NOT_SATISFIABLE, "InvalidRange"),
         S3Error::MalformedXml => (S::BAD_REQUEST, "MalformedXML"),
         S3Error::NoSuchTagSet => (S::NOT_FOUND, "NoSuchTagSet"),
@@ -409,10 +409,21 @@ pub fn s3_error(e: S3Error) -> ApiError {
     let mut error = ApiError::new(status, code, e.to_string());
     match e {
         S3Error::NoSuchKey { key } => error.fields.push(("Key", key)),
+        S3Error::PreconditionFailed(condition) => error.fields.push(("Condition", condition.to_string())),
         S3Error::NoSuchBucket { bucket }
         | S3Error::BucketAlreadyExists { bucket }
         | S3Error::BucketAlreadyOwnedByYou { bucket }
         | S3Error::BucketNotEmpty { bucket } => error.fields.push(("BucketName", bucket)),
+        // A 304 still names the version it stands for, as HTTP asks.
+        S3Error::NotModified {
+            etag, last_modified, ..
+        } => {
+            let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(last_modified) * 1_000_000)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            error.headers.push(("etag", etag));
+            let modified = crate::rest_xml::Timestamp(at).format(crate::rest_xml::TimeFormat::HttpDate);
+            error.headers.push(("last-modified", modified));
+        }
         S3Error::DeleteMarker { key, version_id, named } => {
             if !named {
                 error.fields.push(("Key", key));

@@ -12,9 +12,10 @@ use keyhaven_kernel::authz::table;
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_s3::buckets::{AclWrite, BucketRecord, DefaultEncryption, PublicAccessBlock, US_EAST_1};
 use keyhaven_s3::checksum::ChecksumAlgorithm;
-use keyhaven_s3::multipart::{CompletedPart, CreateUpload, PartsPage, UploadPart};
+use keyhaven_s3::multipart::{CompletedPart, Completion, CreateUpload, PartsPage, UploadPart};
 use keyhaven_s3::objects::{
     self, Conditions, CopyObject, GetObject, ListObjects, ObjectRead, ObjectRecord, PutObject, Stored, Upload,
+    WriteConditions,
 };
 use keyhaven_s3::sse_c::{CustomerKey, CustomerKeyHeaders};
 use keyhaven_s3::sse_kms::KmsRequest;
@@ -525,7 +526,7 @@ impl Run<'_> {
                     ctx,
                     &r.bucket.unwrap_or_default(),
                     &r.key.unwrap_or_default(),
-                    r.version_id.as_deref(),
+                    (r.version_id.as_deref(), r.if_match.as_deref()),
                     self.keys,
                 )?;
                 wire::DeleteObjectOutput {
@@ -1205,14 +1206,17 @@ impl Run<'_> {
                 etag: p.e_tag.unwrap_or_default(),
             })
             .collect();
-        let (record, customer_key_md5) = self.s3.complete_multipart_upload(
-            self.ctx,
-            &bucket,
-            &key,
-            r.upload_id.as_deref().unwrap_or_default(),
-            &listed,
-            self.keys,
-        )?;
+        let completion = Completion {
+            upload_id: r.upload_id.as_deref().unwrap_or_default(),
+            parts: &listed,
+            conditions: WriteConditions {
+                if_match: r.if_match.as_deref(),
+                if_none_match: r.if_none_match.as_deref().is_some_and(|v| v.trim() == "*"),
+            },
+        };
+        let (record, customer_key_md5) = self
+            .s3
+            .complete_multipart_upload(self.ctx, &bucket, &key, completion, self.keys)?;
         let mut output = wire::CompleteMultipartUploadOutput {
             location: Some(format!("/{bucket}/{key}")),
             bucket: Some(bucket),

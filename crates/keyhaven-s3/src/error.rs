@@ -56,11 +56,17 @@ pub enum S3Error {
     EntityTooSmall,
     #[error("The Content-MD5 you specified is not valid.")]
     InvalidDigest,
+    /// 412; S3's error document names the `Condition` that failed (`If-Match`).
     #[error("At least one of the pre-conditions you specified did not hold")]
-    PreconditionFailed,
-    /// A conditional GET or HEAD whose object has not changed: 304, no body.
+    PreconditionFailed(&'static str),
+    /// A conditional GET or HEAD whose object has not changed: 304, no body, the object's ETag and Last-Modified
+    /// (Unix milliseconds).
     #[error("Not Modified")]
-    NotModified,
+    NotModified {
+        etag: String,
+        last_modified: i64,
+        condition: &'static str,
+    },
     #[error("The requested range is not satisfiable")]
     InvalidRange { size: u64 },
     #[error("The XML you provided was not well-formed or did not validate against our published schema")]

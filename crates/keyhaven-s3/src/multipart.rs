@@ -14,7 +14,9 @@ use crate::checksum::{self, ChecksumAlgorithm};
 use crate::error::{read, transact};
 use crate::etag;
 use crate::notifications::Change;
-use crate::objects::{BodyPart, Destination, ObjectHeaders, ObjectRecord, Received, Stored, Upload, Wanted};
+use crate::objects::{
+    BodyPart, Destination, ObjectHeaders, ObjectRecord, Received, Stored, Upload, Wanted, WriteConditions,
+};
 use crate::sse_c::CustomerKey;
 use crate::sse_kms::KmsRequest;
 use crate::{S3, S3Error};
@@ -109,6 +111,14 @@ pub struct UploadPart<'a> {
     pub customer_key: Option<CustomerKey>,
     pub content_md5: Option<&'a str>,
     pub keys: &'a [(String, Vec<String>)],
+}
+
+/// A CompleteMultipartUpload: the upload, the parts it lists, and the conditions on the object it replaces.
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    pub upload_id: &'a str,
+    pub parts: &'a [CompletedPart],
+    pub conditions: WriteConditions<'a>,
 }
 
 /// A part as CompleteMultipartUpload lists it.
@@ -283,10 +293,9 @@ impl S3 {
                     .into(),
             ));
         }
-        let source = match self.get_object(ctx, source, true) {
-            Err(S3Error::NotModified) => return Err(S3Error::PreconditionFailed),
-            other => other?,
-        };
+        let source = self
+            .get_object(ctx, source, true)
+            .map_err(crate::objects::copy_source_failure)?;
         let mut upload = self.begin_part(ctx, part)?;
         source.read(|bytes| upload.write(bytes))?;
         let stored = self.finish_put(upload, None)?;
@@ -342,10 +351,14 @@ impl S3 {
         ctx: &RequestContext,
         bucket: &str,
         key: &str,
-        upload_id: &str,
-        listed: &[CompletedPart],
+        completion: Completion<'_>,
         keys: &[(String, Vec<String>)],
     ) -> Result<(ObjectRecord, Option<String>), S3Error> {
+        let Completion {
+            upload_id,
+            parts: listed,
+            conditions,
+        } = completion;
         let bucket_record = self.bucket(bucket)?;
         self.authorize(ctx, "s3:PutObject", bucket, Some(key), bucket_record.as_ref(), keys)?;
         if bucket_record.is_none() {
@@ -407,6 +420,7 @@ impl S3 {
                 return Err(S3Error::NoSuchUpload);
             }
             let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
+            conditions.check(key, previous.as_ref())?;
             let gone = crate::versions::install(tx, &bucket_record, key, &mut record, previous)?;
             let created = Change::Created("CompleteMultipartUpload");
             self.publish_change(tx, ctx, &bucket_record, key, &record, created)?;

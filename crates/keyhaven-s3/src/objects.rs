@@ -299,6 +299,33 @@ pub struct Upload {
     pub(crate) destination: Destination,
 }
 
+/// The conditions a write of a new version may carry (PutObject, CompleteMultipartUpload).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteConditions<'a> {
+    /// `If-Match`: only over the object with this ETag.
+    pub if_match: Option<&'a str>,
+    /// `If-None-Match: *`: only if no object has the key.
+    pub if_none_match: bool,
+}
+
+impl WriteConditions<'_> {
+    /// Checks the conditions against the key's current version (a delete marker is no object).
+    pub(crate) fn check(&self, key: &str, previous: Option<&ObjectRecord>) -> Result<(), S3Error> {
+        let previous = previous.filter(|p| !p.delete_marker);
+        match (previous, self.if_match) {
+            (None, Some(_)) => return Err(S3Error::NoSuchKey { key: key.into() }),
+            (Some(old), Some(etag)) if !etag_matches(etag, &old.etag) => {
+                return Err(S3Error::PreconditionFailed(IF_MATCH));
+            }
+            _ => {}
+        }
+        if self.if_none_match && previous.is_some() {
+            return Err(S3Error::PreconditionFailed(IF_NONE_MATCH));
+        }
+        Ok(())
+    }
+}
+
 /// A new object version: its headers and the conditions of its write.
 #[derive(Debug)]
 pub(crate) struct NewObject {
@@ -676,17 +703,12 @@ impl S3 {
         let mut record = ObjectRecord::new(vec![received.part], received.etag, self.now_millis(), headers);
         record.checksum_type = received.checksum.as_ref().map(|_| FULL_OBJECT.to_string());
         record.checksum = received.checksum;
+        let conditions = WriteConditions {
+            if_match: if_match.as_deref(),
+            if_none_match,
+        };
         let previous = self.replace_object(ctx, bucket, key, &mut record, Change::Created(reason), |previous| {
-            let previous = previous.filter(|p| !p.delete_marker);
-            match (previous, if_match.as_deref()) {
-                (None, Some(_)) => return Err(S3Error::NoSuchKey { key: key.into() }),
-                (Some(old), Some(etag)) if !etag_matches(etag, &old.etag) => return Err(S3Error::PreconditionFailed),
-                _ => {}
-            }
-            if if_none_match && previous.is_some() {
-                return Err(S3Error::PreconditionFailed);
-            }
-            Ok(())
+            conditions.check(key, previous)
         })?;
         self.discard_bodies(&previous);
         Ok(Stored {
@@ -829,11 +851,7 @@ impl S3 {
             range: None,
             keys: copy.keys,
         };
-        // A copy whose source condition fails answers 412, whichever condition it was.
-        let source = match self.get_object(ctx, get, true) {
-            Err(S3Error::NotModified) => return Err(S3Error::PreconditionFailed),
-            other => other?,
-        };
+        let source = self.get_object(ctx, get, true).map_err(copy_source_failure)?;
         if unchanged {
             return Err(S3Error::InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -888,17 +906,23 @@ impl S3 {
     }
 
     /// DeleteObject: without a version id, removes the object (unversioned bucket) or puts a delete marker in front of
-    /// it (versioned); with one, removes that version for good. Deleting what is absent succeeds, as in S3.
+    /// it (versioned); with one, removes that version for good. Deleting what is absent succeeds, as in S3, unless
+    /// `If-Match` (the second of the pair with the version id) asks for an object with that ETag.
     pub fn delete_object(
         &self,
         ctx: &RequestContext,
         bucket: &str,
         key: &str,
-        version_id: Option<&str>,
+        (version_id, if_match): (Option<&str>, Option<&str>),
         keys: &[(String, Vec<String>)],
     ) -> Result<Deleted, S3Error> {
         let record = self.bucket(bucket)?;
         let action = object_action("s3:DeleteObject", version_id);
+        // `If-Match`: only the current object with this ETag (NoSuchKey without one), checked where it is replaced.
+        let conditions = WriteConditions {
+            if_match,
+            if_none_match: false,
+        };
         self.authorize(ctx, &action, bucket, Some(key), record.as_ref(), keys)?;
         let record = record.ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
         let (deleted, gone) = match (version_id, record.versioning.is_some()) {
@@ -914,7 +938,9 @@ impl S3 {
             }
             (None, true) => {
                 let mut marker = ObjectRecord::delete_marker(self.now_millis());
-                let gone = self.replace_object(ctx, bucket, key, &mut marker, Change::Deleted, |_| Ok(()))?;
+                let gone = self.replace_object(ctx, bucket, key, &mut marker, Change::Deleted, |previous| {
+                    conditions.check(key, previous)
+                })?;
                 let deleted = Deleted {
                     version_id: marker.version_id.clone(),
                     delete_marker: true,
@@ -924,6 +950,7 @@ impl S3 {
             (None, false) => {
                 let gone = transact(&*self.store, |tx| {
                     let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
+                    conditions.check(key, previous.as_ref())?;
                     if let Some(removed) = &previous {
                         records::delete::<ObjectRecord>(tx, bucket, key)?;
                         self.publish_change(tx, ctx, &record, key, removed, Change::Deleted)?;
@@ -982,7 +1009,7 @@ impl S3 {
             .map(|(key, version_id)| Deletion {
                 key: key.clone(),
                 version_id: version_id.clone(),
-                result: self.delete_object(ctx, bucket, key, version_id.as_deref(), keys),
+                result: self.delete_object(ctx, bucket, key, (version_id.as_deref(), None), keys),
             })
             .collect())
     }
@@ -1116,19 +1143,45 @@ fn check_conditions(conditions: &Conditions, record: &ObjectRecord) -> Result<()
     let modified = record.last_modified.div_euclid(1000);
     if let Some(if_match) = &conditions.if_match {
         if !etag_matches(if_match, &record.etag) {
-            return Err(S3Error::PreconditionFailed);
+            return Err(S3Error::PreconditionFailed(IF_MATCH));
         }
     } else if conditions.if_unmodified_since.is_some_and(|since| modified > since) {
-        return Err(S3Error::PreconditionFailed);
+        return Err(S3Error::PreconditionFailed("If-Unmodified-Since"));
     }
     if let Some(if_none_match) = &conditions.if_none_match {
         if etag_matches(if_none_match, &record.etag) {
-            return Err(S3Error::NotModified);
+            return Err(not_modified(record, IF_NONE_MATCH));
         }
     } else if conditions.if_modified_since.is_some_and(|since| modified <= since) {
-        return Err(S3Error::NotModified);
+        return Err(not_modified(record, "If-Modified-Since"));
     }
     Ok(())
+}
+
+const IF_MATCH: &str = "If-Match";
+const IF_NONE_MATCH: &str = "If-None-Match";
+
+/// A copy's source condition that failed: 412 whichever it was (a copy has no 304), naming its
+/// `x-amz-copy-source-if-*` header.
+pub(crate) fn copy_source_failure(e: S3Error) -> S3Error {
+    let condition = match e {
+        S3Error::PreconditionFailed(condition) | S3Error::NotModified { condition, .. } => condition,
+        other => return other,
+    };
+    S3Error::PreconditionFailed(match condition {
+        IF_MATCH => "x-amz-copy-source-If-Match",
+        IF_NONE_MATCH => "x-amz-copy-source-If-None-Match",
+        "If-Modified-Since" => "x-amz-copy-source-If-Modified-Since",
+        _ => "x-amz-copy-source-If-Unmodified-Since",
+    })
+}
+
+fn not_modified(record: &ObjectRecord, condition: &'static str) -> S3Error {
+    S3Error::NotModified {
+        etag: record.etag.clone(),
+        last_modified: record.last_modified,
+        condition,
+    }
 }
 
 /// The bytes of part `number` of an object: the part's, for a multipart object; all of it for part 1 of another.

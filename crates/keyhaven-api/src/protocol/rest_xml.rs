@@ -163,6 +163,11 @@ pub fn authentication_error(error: ApiError) -> ApiError {
 fn error_response(e: &ApiError, request_id: &str) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = e.status;
+    for (name, value) in &e.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(*name, value);
+        }
+    }
     if e.status == StatusCode::NOT_MODIFIED {
         return response;
     }
@@ -177,12 +182,8 @@ fn error_response(e: &ApiError, request_id: &str) -> Response {
     xml.close("Error");
     let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}", xml.finish());
     *response.body_mut() = Body::from(body);
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
-    for (name, value) in &e.headers {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(*name, value);
-        }
-    }
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     response
 }
