@@ -1245,3 +1245,16 @@ def test_conditional_writes_deletes_and_reads_name_the_condition_that_failed(s3)
     assert error_of(s3.delete_object, Bucket="conditions", Key="absent", IfMatch=done["ETag"])[0] == "NoSuchKey"
     s3.delete_object(Bucket="conditions", Key="doc", IfMatch=done["ETag"])
     assert error_of(s3.get_object, Bucket="conditions", Key="doc")[0] == "NoSuchKey"
+
+
+def test_multipart_errors_carry_s3s_argument_and_upload_fields(s3):
+    s3.create_bucket(Bucket="mpu-errors")
+    upload = s3.create_multipart_upload(Bucket="mpu-errors", Key="k")["UploadId"]
+    with pytest.raises(ClientError) as err:
+        s3.upload_part(Bucket="mpu-errors", Key="k", UploadId=upload, PartNumber=10001, Body=b"x")
+    assert {k: err.value.response["Error"][k] for k in ("Code", "ArgumentName", "ArgumentValue")} == {
+        "Code": "InvalidArgument", "ArgumentName": "partNumber", "ArgumentValue": "10001"}
+    s3.abort_multipart_upload(Bucket="mpu-errors", Key="k", UploadId=upload)
+    with pytest.raises(ClientError) as err:
+        s3.list_parts(Bucket="mpu-errors", Key="k", UploadId=upload)
+    assert (err.value.response["Error"]["Code"], err.value.response["Error"]["UploadId"]) == ("NoSuchUpload", upload)

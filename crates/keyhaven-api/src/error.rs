@@ -352,7 +352,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
     use StatusCode as S;
     let (status, code) = match &e {
         S3Error::InvalidBucketName(_) => (S::BAD_REQUEST, "InvalidBucketName"),
-        S3Error::InvalidArgument(_) => (S::BAD_REQUEST, "InvalidArgument"),
+        S3Error::InvalidArgument(_) | S3Error::InvalidArgumentValue { .. } => (S::BAD_REQUEST, "InvalidArgument"),
         S3Error::InvalidEncryptionAlgorithm(_) => (S::BAD_REQUEST, "InvalidEncryptionAlgorithmError"),
         S3Error::InvalidRequest(_) => (S::BAD_REQUEST, "InvalidRequest"),
         S3Error::AccessDenied(_) => (S::FORBIDDEN, "AccessDenied"),
@@ -366,7 +366,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::BadDigest => (S::BAD_REQUEST, "BadDigest"),
         S3Error::InvalidDigest => (S::BAD_REQUEST, "InvalidDigest"),
         S3Error::ChecksumMismatch(_) => (S::BAD_REQUEST, "BadDigest"),
-        S3Error::NoSuchUpload => (S::NOT_FOUND, "NoSuchUpload"),
+        S3Error::NoSuchUpload { .. } => (S::NOT_FOUND, "NoSuchUpload"),
         S3Error::InvalidPart => (S::BAD_REQUEST, "InvalidPart"),
         S3Error::InvalidPartOrder => (S::BAD_REQUEST, "InvalidPartOrder"),
         S3Error::EntityTooSmall => (S::BAD_REQUEST, "EntityTooSmall"),
@@ -409,6 +409,11 @@ pub fn s3_error(e: S3Error) -> ApiError {
     let mut error = ApiError::new(status, code, e.to_string());
     match e {
         S3Error::NoSuchKey { key } => error.fields.push(("Key", key)),
+        S3Error::NoSuchUpload { upload_id } => error.fields.push(("UploadId", upload_id)),
+        S3Error::InvalidArgumentValue { name, value, .. } => {
+            error.fields.push(("ArgumentName", name.to_string()));
+            error.fields.push(("ArgumentValue", value));
+        }
         S3Error::PreconditionFailed(condition) => error.fields.push(("Condition", condition.to_string())),
         S3Error::NoSuchBucket { bucket }
         | S3Error::BucketAlreadyExists { bucket }

@@ -7,6 +7,13 @@ pub enum S3Error {
     InvalidBucketName(String),
     #[error("{0}")]
     InvalidArgument(String),
+    /// InvalidArgument naming the argument and the value refused (S3's `ArgumentName`, `ArgumentValue`).
+    #[error("{message}")]
+    InvalidArgumentValue {
+        message: String,
+        name: &'static str,
+        value: String,
+    },
     #[error("{0}")]
     InvalidEncryptionAlgorithm(String),
     #[error("{0}")]
@@ -45,7 +52,7 @@ pub enum S3Error {
     #[error(
         "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
     )]
-    NoSuchUpload,
+    NoSuchUpload { upload_id: String },
     #[error(
         "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
     )]

@@ -323,7 +323,7 @@ impl S3 {
         let previous = transact(&*self.store, |tx| {
             match records::get::<UploadRecord>(tx, bucket, upload_id)? {
                 Some(upload) if upload.key == key => {}
-                _ => return Err(S3Error::NoSuchUpload),
+                _ => return Err(no_such_upload(upload_id)),
             }
             let previous = records::get::<PartRecord>(tx, &scope, &id)?;
             records::put(tx, &scope, &id, &record)?;
@@ -417,7 +417,7 @@ impl S3 {
             let bucket_record = records::get::<BucketRecord>(tx, crate::buckets::BUCKETS_SCOPE, bucket)?
                 .ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
             if records::get::<UploadRecord>(tx, bucket, upload_id)?.is_none() {
-                return Err(S3Error::NoSuchUpload);
+                return Err(no_such_upload(upload_id));
             }
             let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
             conditions.check(key, previous.as_ref())?;
@@ -558,15 +558,26 @@ impl S3 {
             Ok(records::get::<UploadRecord>(tx, bucket, upload_id)?)
         })?
         .filter(|u| u.key == key)
-        .ok_or(S3Error::NoSuchUpload)
+        .ok_or_else(|| no_such_upload(upload_id))
     }
 }
 
-fn part_number(number: i32) -> Result<u32, S3Error> {
+fn no_such_upload(upload_id: &str) -> S3Error {
+    S3Error::NoSuchUpload {
+        upload_id: upload_id.to_string(),
+    }
+}
+
+/// A part number from 1 to 10,000, or S3's InvalidArgument naming `partNumber`.
+pub(crate) fn part_number(number: i32) -> Result<u32, S3Error> {
     u32::try_from(number)
         .ok()
         .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
-        .ok_or_else(|| S3Error::InvalidArgument("Part number must be an integer between 1 and 10000, inclusive".into()))
+        .ok_or_else(|| S3Error::InvalidArgumentValue {
+            message: "Part number must be an integer between 1 and 10000, inclusive".into(),
+            name: "partNumber",
+            value: number.to_string(),
+        })
 }
 
 /// The object's checksum from its parts': composite (the checksum of the parts' checksums, `-<parts>`) or, for the

@@ -1186,12 +1186,8 @@ fn not_modified(record: &ObjectRecord, condition: &'static str) -> S3Error {
 
 /// The bytes of part `number` of an object: the part's, for a multipart object; all of it for part 1 of another.
 fn part_range(record: &ObjectRecord, number: i32) -> Result<(u64, u64), S3Error> {
-    let index = usize::try_from(number)
-        .ok()
-        .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| {
-            S3Error::InvalidArgument("Part number must be an integer between 1 and 10000, inclusive".into())
-        })?;
+    // At most 10,000, so it fits a usize.
+    let index = crate::multipart::part_number(number)? as usize;
     let sizes: Vec<u64> = match record.parts_count {
         Some(_) => record.parts.iter().map(|p| p.size).collect(),
         None => vec![record.size],
