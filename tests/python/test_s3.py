@@ -76,9 +76,20 @@ def test_bucket_lifecycle_locations_and_names(dev_server, s3):
     europe.create_bucket(Bucket="beta", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     assert error_of(europe.create_bucket, Bucket="beta",
                     CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})[0] == "BucketAlreadyOwnedByYou"
-    assert error_of(europe.create_bucket, Bucket="gamma")[0] == "IllegalLocationConstraintException"
+    assert error_of(europe.create_bucket, Bucket="gamma") == (
+        "IllegalLocationConstraintException",
+        "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.")
+    assert error_of(europe.create_bucket, Bucket="gamma", CreateBucketConfiguration={"LocationConstraint": "us-east-1"}) == (
+        "IllegalLocationConstraintException",
+        "The us-east-1 location constraint is incompatible for the region specific endpoint this request was sent to.")
     assert error_of(s3.create_bucket, Bucket="gamma",
                     CreateBucketConfiguration={"LocationConstraint": "us-east-1"})[0] == "InvalidLocationConstraint"
+    assert error_of(s3.create_bucket, Bucket="gamma",
+                    CreateBucketConfiguration={"LocationConstraint": "Mars"})[0] == "InvalidLocationConstraint"
+    # us-east-1's endpoint is the global one: it creates buckets in the Region a constraint names.
+    s3.create_bucket(Bucket="delta", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    assert s3.get_bucket_location(Bucket="delta")["LocationConstraint"] == "eu-central-1"
+    s3.delete_bucket(Bucket="delta")
     assert s3.get_bucket_location(Bucket="alpha")["LocationConstraint"] is None
     assert europe.get_bucket_location(Bucket="beta")["LocationConstraint"] == "eu-west-1"
     assert s3.head_bucket(Bucket="beta")["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "eu-west-1"
@@ -143,8 +154,12 @@ def test_objects_round_trip_with_metadata_ranges_and_conditions(s3):
         ranged = s3.get_object(Bucket="objects", Key="dir/data.bin", Range=header)
         assert ranged["Body"].read() == expected, header
         assert ranged["ResponseMetadata"]["HTTPStatusCode"] == 206
-    assert status_of(s3.get_object, Bucket="objects", Key="dir/data.bin", Range=f"bytes={len(body)}-") == (
-        416, "InvalidRange")
+    with pytest.raises(ClientError) as err:
+        s3.get_object(Bucket="objects", Key="dir/data.bin", Range=f"bytes={len(body)}-")
+    refused = err.value.response
+    assert (refused["ResponseMetadata"]["HTTPStatusCode"], refused["Error"]["Code"]) == (416, "InvalidRange")
+    assert (refused["Error"]["RangeRequested"], refused["Error"]["ActualObjectSize"]) == (
+        f"bytes={len(body)}-", str(len(body))), "S3's error document says what was asked of how much"
 
     etag = put["ETag"]
     assert status_of(s3.get_object, Bucket="objects", Key="dir/data.bin", IfNoneMatch=etag) == (304, "304")
@@ -609,7 +624,10 @@ def test_the_seeds_bucket_policies_are_enforced_verbatim(dev_server, s3):
     key = kms.create_key()["KeyMetadata"]["Arn"]
     other = kms.create_key()["KeyMetadata"]["Arn"]
     s3.create_bucket(Bucket="enforced")
-    assert error_of(s3.get_bucket_policy, Bucket="enforced")[0] == "NoSuchBucketPolicy"
+    with pytest.raises(ClientError) as err:
+        s3.get_bucket_policy(Bucket="enforced")
+    assert (err.value.response["Error"]["Code"], err.value.response["Error"]["BucketName"]) == (
+        "NoSuchBucketPolicy", "enforced")
     s3.put_bucket_policy(Bucket="enforced", Policy=deny_unencrypted_uploads("enforced", key))
     assert json.loads(s3.get_bucket_policy(Bucket="enforced")["Policy"])["Statement"][0]["Sid"] == (
         "DenyIncorrectEncryptionHeader")

@@ -362,7 +362,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::BucketAlreadyExists { .. } => (S::CONFLICT, "BucketAlreadyExists"),
         S3Error::BucketNotEmpty { .. } => (S::CONFLICT, "BucketNotEmpty"),
         S3Error::InvalidLocationConstraint => (S::BAD_REQUEST, "InvalidLocationConstraint"),
-        S3Error::IllegalLocationConstraint => (S::BAD_REQUEST, "IllegalLocationConstraintException"),
+        S3Error::IllegalLocationConstraint(_) => (S::BAD_REQUEST, "IllegalLocationConstraintException"),
         S3Error::BadDigest => (S::BAD_REQUEST, "BadDigest"),
         S3Error::InvalidDigest => (S::BAD_REQUEST, "InvalidDigest"),
         S3Error::ChecksumMismatch(_) => (S::BAD_REQUEST, "BadDigest"),
@@ -399,7 +399,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::InvalidTag(_) => (S::BAD_REQUEST, "InvalidTag"),
         S3Error::InvalidPartNumber => (S::RANGE_NOT_SATISFIABLE, "InvalidPartNumber"),
         S3Error::AccessControlListNotSupported => (S::BAD_REQUEST, "AccessControlListNotSupported"),
-        S3Error::NoSuchBucketPolicy => (S::NOT_FOUND, "NoSuchBucketPolicy"),
+        S3Error::NoSuchBucketPolicy { .. } => (S::NOT_FOUND, "NoSuchBucketPolicy"),
         S3Error::NoSuchPublicAccessBlockConfiguration => (S::NOT_FOUND, "NoSuchPublicAccessBlockConfiguration"),
         S3Error::OwnershipControlsNotFound => (S::NOT_FOUND, "OwnershipControlsNotFoundError"),
         S3Error::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
@@ -418,7 +418,12 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::NoSuchBucket { bucket }
         | S3Error::BucketAlreadyExists { bucket }
         | S3Error::BucketAlreadyOwnedByYou { bucket }
-        | S3Error::BucketNotEmpty { bucket } => error.fields.push(("BucketName", bucket)),
+        | S3Error::BucketNotEmpty { bucket }
+        | S3Error::NoSuchBucketPolicy { bucket } => error.fields.push(("BucketName", bucket)),
+        S3Error::InvalidRange { size, requested } => {
+            error.fields.push(("RangeRequested", requested));
+            error.fields.push(("ActualObjectSize", size.to_string()));
+        }
         // A 304 still names the version it stands for, as HTTP asks.
         S3Error::NotModified {
             etag, last_modified, ..

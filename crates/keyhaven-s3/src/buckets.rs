@@ -93,13 +93,26 @@ impl BucketRecord {
     }
 }
 
+/// Whether `name` has a Region's shape (`eu-west-1`, `us-gov-east-1`): lowercase words and a number, by hyphens.
+fn is_region_name(name: &str) -> bool {
+    let words: Vec<&str> = name.split('-').collect();
+    words.len() >= 3
+        && words
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && words[..words.len() - 1]
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
 pub fn bucket_arn(bucket: &str) -> String {
     format!("arn:aws:s3:::{bucket}")
 }
 
 impl S3 {
-    /// CreateBucket in the Region the request was signed for. `LocationConstraint` must name that Region, and is
-    /// absent for us-east-1, as S3 requires.
+    /// CreateBucket. A Regional endpoint (the Region the request was signed for) creates only in its own Region, named
+    /// by `LocationConstraint`; us-east-1's, the global one, creates in us-east-1 without a constraint and in the
+    /// Region a constraint names, but refuses `us-east-1` spelt out, as S3 does.
     pub fn create_bucket(
         &self,
         ctx: &RequestContext,
@@ -108,13 +121,19 @@ impl S3 {
     ) -> Result<BucketRecord, S3Error> {
         check_bucket_name(name)?;
         self.authorize(ctx, "s3:CreateBucket", name, None, None, &[])?;
-        let region = ctx.region.as_str();
-        match location_constraint.filter(|c| !c.is_empty()) {
-            Some(US_EAST_1) => return Err(S3Error::InvalidLocationConstraint),
-            Some(constraint) if constraint != region => return Err(S3Error::IllegalLocationConstraint),
-            None if region != US_EAST_1 => return Err(S3Error::IllegalLocationConstraint),
-            _ => {}
-        }
+        let endpoint = ctx.region.as_str();
+        let region = match (endpoint, location_constraint.filter(|c| !c.is_empty())) {
+            (US_EAST_1, Some(US_EAST_1)) => return Err(S3Error::InvalidLocationConstraint),
+            (US_EAST_1, None) => US_EAST_1,
+            (US_EAST_1, Some(constraint)) if is_region_name(constraint) => constraint,
+            (US_EAST_1, Some(_)) => return Err(S3Error::InvalidLocationConstraint),
+            (_, Some(constraint)) if constraint == endpoint => endpoint,
+            (_, constraint) => {
+                return Err(S3Error::IllegalLocationConstraint(
+                    constraint.unwrap_or("unspecified").to_string(),
+                ));
+            }
+        };
         let record = BucketRecord {
             v: RECORD_VERSION,
             name: name.to_string(),
@@ -294,7 +313,7 @@ impl S3 {
     pub fn get_bucket_policy(&self, ctx: &RequestContext, name: &str) -> Result<String, S3Error> {
         self.policy_admin(ctx, "s3:GetBucketPolicy", name)?
             .policy
-            .ok_or(S3Error::NoSuchBucketPolicy)
+            .ok_or_else(|| S3Error::NoSuchBucketPolicy { bucket: name.into() })
     }
 
     pub fn delete_bucket_policy(&self, ctx: &RequestContext, name: &str) -> Result<(), S3Error> {
@@ -308,7 +327,10 @@ impl S3 {
     /// GetBucketPolicyStatus: whether the bucket policy makes the bucket public.
     pub fn get_bucket_policy_status(&self, ctx: &RequestContext, name: &str) -> Result<bool, S3Error> {
         let bucket = self.authorized_bucket(ctx, "s3:GetBucketPolicyStatus", name)?;
-        let policy = bucket.policy.as_deref().ok_or(S3Error::NoSuchBucketPolicy)?;
+        let policy = bucket
+            .policy
+            .as_deref()
+            .ok_or_else(|| S3Error::NoSuchBucketPolicy { bucket: name.into() })?;
         Ok(parse_bucket_policy(name, policy)?.grants_public_access())
     }
 

@@ -40,10 +40,9 @@ pub enum S3Error {
     BucketNotEmpty { bucket: String },
     #[error("The specified location-constraint is not valid")]
     InvalidLocationConstraint,
-    #[error(
-        "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to."
-    )]
-    IllegalLocationConstraint,
+    /// A `LocationConstraint` (or none: `unspecified`) another Region's endpoint cannot create.
+    #[error("The {0} location constraint is incompatible for the region specific endpoint this request was sent to.")]
+    IllegalLocationConstraint(String),
     #[error("The Content-MD5 you specified did not match what we received.")]
     BadDigest,
     /// The body's checksum is not the one the request declared (S3's `BadDigest`).
@@ -75,7 +74,7 @@ pub enum S3Error {
         condition: &'static str,
     },
     #[error("The requested range is not satisfiable")]
-    InvalidRange { size: u64 },
+    InvalidRange { size: u64, requested: String },
     #[error("The XML you provided was not well-formed or did not validate against our published schema")]
     MalformedXml,
     #[error("The TagSet does not exist")]
@@ -102,7 +101,7 @@ pub enum S3Error {
     #[error("The bucket does not allow ACLs")]
     AccessControlListNotSupported,
     #[error("The bucket policy does not exist")]
-    NoSuchBucketPolicy,
+    NoSuchBucketPolicy { bucket: String },
     #[error("The public access block configuration was not found")]
     NoSuchPublicAccessBlockConfiguration,
     #[error("The bucket ownership controls were not found")]

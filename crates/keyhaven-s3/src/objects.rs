@@ -1212,7 +1212,10 @@ fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
         return Ok(None);
     };
     let number = |text: &str| text.trim().parse::<u64>().ok();
-    let unsatisfiable = Err(S3Error::InvalidRange { size });
+    let unsatisfiable = Err(S3Error::InvalidRange {
+        size,
+        requested: header.to_string(),
+    });
     match (first.trim().is_empty(), last.trim().is_empty()) {
         // bytes=-N: the last N bytes.
         (true, false) => match number(last) {
@@ -1250,10 +1253,38 @@ mod tests {
             ("bytes=10-", 100, Ok(Some((10, 100)))),
             ("bytes=-10", 100, Ok(Some((90, 100)))),
             ("bytes=-200", 100, Ok(Some((0, 100)))),
-            ("bytes=100-", 100, Err(S3Error::InvalidRange { size: 100 })),
-            ("bytes=100-200", 100, Err(S3Error::InvalidRange { size: 100 })),
-            ("bytes=0-0", 0, Err(S3Error::InvalidRange { size: 0 })),
-            ("bytes=-0", 100, Err(S3Error::InvalidRange { size: 100 })),
+            (
+                "bytes=100-",
+                100,
+                Err(S3Error::InvalidRange {
+                    size: 100,
+                    requested: "bytes=100-".into(),
+                }),
+            ),
+            (
+                "bytes=100-200",
+                100,
+                Err(S3Error::InvalidRange {
+                    size: 100,
+                    requested: "bytes=100-200".into(),
+                }),
+            ),
+            (
+                "bytes=0-0",
+                0,
+                Err(S3Error::InvalidRange {
+                    size: 0,
+                    requested: "bytes=0-0".into(),
+                }),
+            ),
+            (
+                "bytes=-0",
+                100,
+                Err(S3Error::InvalidRange {
+                    size: 100,
+                    requested: "bytes=-0".into(),
+                }),
+            ),
             ("bytes=5-1", 100, Ok(None)),
             ("bytes=0-1,5-6", 100, Ok(None)),
             ("items=0-1", 100, Ok(None)),
