@@ -86,6 +86,8 @@ def test_bucket_lifecycle_locations_and_names(dev_server, s3):
                     CreateBucketConfiguration={"LocationConstraint": "us-east-1"})[0] == "InvalidLocationConstraint"
     assert error_of(s3.create_bucket, Bucket="gamma",
                     CreateBucketConfiguration={"LocationConstraint": "Mars"})[0] == "InvalidLocationConstraint"
+    # us-east-1's legacy success for a repeated create holds only for a bucket in us-east-1.
+    assert error_of(s3.create_bucket, Bucket="beta")[0] == "BucketAlreadyOwnedByYou"
     # us-east-1's endpoint is the global one: it creates buckets in the Region a constraint names.
     s3.create_bucket(Bucket="delta", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
     assert s3.get_bucket_location(Bucket="delta")["LocationConstraint"] == "eu-central-1"
@@ -770,7 +772,12 @@ def test_versioning_keeps_versions_delete_markers_and_null_versions(dev_server, 
     assert (got["Body"].read(), got["VersionId"]) == (b"two", v2)
     assert s3.get_object(Bucket="versioned", Key="doc", VersionId=v1)["Body"].read() == b"one"
     assert s3.get_object(Bucket="versioned", Key="doc", VersionId="null")["Body"].read() == b"before versioning"
-    assert error_of(s3.get_object, Bucket="versioned", Key="doc", VersionId="NOPE")[0] == "NoSuchVersion"
+    assert error_of(s3.get_object, Bucket="versioned", Key="doc", VersionId="A" * 32)[0] == "NoSuchVersion"
+    with pytest.raises(ClientError) as err:
+        s3.get_object(Bucket="versioned", Key="doc", VersionId="NOPE")
+    assert {k: err.value.response["Error"][k] for k in ("Code", "Message", "ArgumentName", "ArgumentValue")} == {
+        "Code": "InvalidArgument", "Message": "Invalid version id specified", "ArgumentName": "versionId",
+        "ArgumentValue": "NOPE"}
 
     deleted = s3.delete_object(Bucket="versioned", Key="doc")
     assert deleted["DeleteMarker"] is True

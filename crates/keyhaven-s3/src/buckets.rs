@@ -157,7 +157,11 @@ impl S3 {
         transact(&*self.store, |tx| {
             match records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)? {
                 // us-east-1 answers a repeated create by the owner with success, as S3 does for legacy reasons.
-                Some(existing) if existing.account == record.account && region == US_EAST_1 => return Ok(existing),
+                Some(existing)
+                    if existing.account == record.account && region == US_EAST_1 && existing.region == US_EAST_1 =>
+                {
+                    return Ok(existing);
+                }
                 Some(existing) if existing.account == record.account => {
                     return Err(S3Error::BucketAlreadyOwnedByYou { bucket: name.into() });
                 }

@@ -916,6 +916,7 @@ impl S3 {
         (version_id, if_match): (Option<&str>, Option<&str>),
         keys: &[(String, Vec<String>)],
     ) -> Result<Deleted, S3Error> {
+        version_id.map(versions::check_version_id).transpose()?;
         let record = self.bucket(bucket)?;
         let action = object_action("s3:DeleteObject", version_id);
         // `If-Match`: only the current object with this ETag (NoSuchKey without one), checked where it is replaced.
@@ -967,6 +968,7 @@ impl S3 {
     /// The version a GET, HEAD or copy names: the current one, or `version_id`. A current delete marker is NoSuchKey;
     /// naming a delete marker's version is MethodNotAllowed, as S3 answers them.
     pub(crate) fn version(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<ObjectRecord, S3Error> {
+        version_id.map(versions::check_version_id).transpose()?;
         let found = read(&*self.store, |tx| {
             let current = records::get::<ObjectRecord>(tx, bucket, key)?;
             let Some(version_id) = version_id else {

@@ -20,6 +20,23 @@ pub const ENABLED: &str = "Enabled";
 pub const SUSPENDED: &str = "Suspended";
 /// The version id of a never-versioned or versioning-suspended write.
 pub const NULL_VERSION: &str = "null";
+/// Version ids are this many characters of the kernel's id alphabet (upper-case letters and 2 to 7).
+const VERSION_ID_LEN: usize = 32;
+
+/// A version id a request names: `null` or one this server could have given, else S3's InvalidArgument (a
+/// well-formed id that names no version is NoSuchVersion, later).
+pub(crate) fn check_version_id(id: &str) -> Result<(), S3Error> {
+    let ours = id.len() == VERSION_ID_LEN && id.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
+    if id == NULL_VERSION || ours {
+        Ok(())
+    } else {
+        Err(S3Error::InvalidArgumentValue {
+            message: "Invalid version id specified".into(),
+            name: "versionId",
+            value: id.to_string(),
+        })
+    }
+}
 
 /// A version that is no longer current.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,7 +104,7 @@ pub(crate) fn install(
             dropped.extend(previous);
         }
         Some(ENABLED) => {
-            record.version_id = Some(keyhaven_kernel::ids::unique_id("", 32)?);
+            record.version_id = Some(keyhaven_kernel::ids::unique_id("", VERSION_ID_LEN)?);
             if let Some(previous) = previous {
                 records::put(tx, &bucket.name, &slot(key, previous.sequence), &Noncurrent(previous))?;
             }
