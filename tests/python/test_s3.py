@@ -772,7 +772,10 @@ def test_versioning_keeps_versions_delete_markers_and_null_versions(dev_server, 
     assert (got["Body"].read(), got["VersionId"]) == (b"two", v2)
     assert s3.get_object(Bucket="versioned", Key="doc", VersionId=v1)["Body"].read() == b"one"
     assert s3.get_object(Bucket="versioned", Key="doc", VersionId="null")["Body"].read() == b"before versioning"
-    assert error_of(s3.get_object, Bucket="versioned", Key="doc", VersionId="A" * 32)[0] == "NoSuchVersion"
+    with pytest.raises(ClientError) as err:
+        s3.get_object(Bucket="versioned", Key="doc", VersionId="A" * 32)
+    assert {k: err.value.response["Error"][k] for k in ("Code", "Key", "VersionId")} == {
+        "Code": "NoSuchVersion", "Key": "doc", "VersionId": "A" * 32}
     with pytest.raises(ClientError) as err:
         s3.get_object(Bucket="versioned", Key="doc", VersionId="NOPE")
     assert {k: err.value.response["Error"][k] for k in ("Code", "Message", "ArgumentName", "ArgumentValue")} == {
@@ -823,6 +826,11 @@ def test_versioning_keeps_versions_delete_markers_and_null_versions(dev_server, 
                                                                         "VersionId": v1})
     assert copied["CopySourceVersionId"] == v1
     assert s3.get_object(Bucket="versioned", Key="copy")["Body"].read() == b"one"
+    # A copy onto itself must change something: naming an older version restores it; naming none is refused.
+    assert error_of(s3.copy_object, Bucket="versioned", Key="copy", CopySource="versioned/copy")[0] == "InvalidRequest"
+    s3.copy_object(Bucket="versioned", Key="doc", CopySource={"Bucket": "versioned", "Key": "doc", "VersionId": v1})
+    assert s3.get_object(Bucket="versioned", Key="doc")["Body"].read() == b"one", "the old version restored"
+    s3.delete_object(Bucket="versioned", Key="doc", VersionId="null")
 
     result = s3.delete_objects(Bucket="versioned", Delete={"Objects": [{"Key": "doc", "VersionId": "null"},
                                                                        {"Key": "doc", "VersionId": v1},

@@ -374,7 +374,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::NotModified { .. } => (S::NOT_MODIFIED, "NotModified"),
         S3Error::InvalidRange { .. } => (S::RANGE_NOT_SATISFIABLE, "InvalidRange"),
         S3Error::MalformedXml => (S::BAD_REQUEST, "MalformedXML"),
-        S3Error::NoSuchTagSet => (S::NOT_FOUND, "NoSuchTagSet"),
+        S3Error::NoSuchTagSet { .. } => (S::NOT_FOUND, "NoSuchTagSet"),
         S3Error::NoEncryptionConfiguration => (S::NOT_FOUND, "ServerSideEncryptionConfigurationNotFoundError"),
         S3Error::KeyTooLong => (S::BAD_REQUEST, "KeyTooLongError"),
         S3Error::MissingContentLength => (S::LENGTH_REQUIRED, "MissingContentLength"),
@@ -395,7 +395,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::Unavailable => (S::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
         S3Error::Kms { code, .. } => (S::BAD_REQUEST, *code),
         S3Error::MalformedPolicy(_) => (S::BAD_REQUEST, "MalformedPolicy"),
-        S3Error::NoSuchVersion => (S::NOT_FOUND, "NoSuchVersion"),
+        S3Error::NoSuchVersion { .. } => (S::NOT_FOUND, "NoSuchVersion"),
         S3Error::InvalidTag(_) => (S::BAD_REQUEST, "InvalidTag"),
         S3Error::InvalidPartNumber => (S::RANGE_NOT_SATISFIABLE, "InvalidPartNumber"),
         S3Error::AccessControlListNotSupported => (S::BAD_REQUEST, "AccessControlListNotSupported"),
@@ -419,7 +419,12 @@ pub fn s3_error(e: S3Error) -> ApiError {
         | S3Error::BucketAlreadyExists { bucket }
         | S3Error::BucketAlreadyOwnedByYou { bucket }
         | S3Error::BucketNotEmpty { bucket }
-        | S3Error::NoSuchBucketPolicy { bucket } => error.fields.push(("BucketName", bucket)),
+        | S3Error::NoSuchBucketPolicy { bucket }
+        | S3Error::NoSuchTagSet { bucket } => error.fields.push(("BucketName", bucket)),
+        S3Error::NoSuchVersion { key, version_id } => {
+            error.fields.push(("Key", key));
+            error.fields.push(("VersionId", version_id));
+        }
         S3Error::InvalidRange { size, requested } => {
             error.fields.push(("RangeRequested", requested));
             error.fields.push(("ActualObjectSize", size.to_string()));

@@ -268,7 +268,7 @@ impl S3 {
     pub fn get_bucket_tagging(&self, ctx: &RequestContext, name: &str) -> Result<Vec<(String, String)>, S3Error> {
         let bucket = self.authorized_bucket(ctx, "s3:GetBucketTagging", name)?;
         if bucket.tags.is_empty() {
-            return Err(S3Error::NoSuchTagSet);
+            return Err(S3Error::NoSuchTagSet { bucket: name.into() });
         }
         Ok(bucket.tags)
     }

@@ -78,7 +78,7 @@ pub enum S3Error {
     #[error("The XML you provided was not well-formed or did not validate against our published schema")]
     MalformedXml,
     #[error("The TagSet does not exist")]
-    NoSuchTagSet,
+    NoSuchTagSet { bucket: String },
     #[error("The server side encryption configuration was not found")]
     NoEncryptionConfiguration,
     #[error("Your key is too long")]
@@ -93,7 +93,7 @@ pub enum S3Error {
     #[error("{0}")]
     MalformedPolicy(String),
     #[error("The specified version does not exist.")]
-    NoSuchVersion,
+    NoSuchVersion { key: String, version_id: String },
     #[error("{0}")]
     InvalidTag(String),
     #[error("The requested partnumber is not satisfiable")]

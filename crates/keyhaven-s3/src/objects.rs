@@ -836,8 +836,10 @@ impl S3 {
     /// object (authorised as `s3:PutObject`) under the encryption the request asks for, streamed a chunk at a time.
     pub fn copy_object(&self, ctx: &RequestContext, copy: CopyObject<'_>) -> Result<(Stored, i64), S3Error> {
         check_key(copy.key)?;
+        // A copy onto itself must change something; naming a source version is a change (it restores that version).
         let unchanged = copy.source_bucket == copy.bucket
             && copy.source_key == copy.key
+            && copy.source_version_id.is_none()
             && !copy.replace_metadata
             && copy.server_side_encryption.is_none()
             && copy.customer_key.is_none();
@@ -990,7 +992,10 @@ impl S3 {
             }),
             (Some(record), _) => Ok(record),
             (None, None) => Err(S3Error::NoSuchKey { key: key.into() }),
-            (None, Some(_)) => Err(S3Error::NoSuchVersion),
+            (None, Some(version_id)) => Err(S3Error::NoSuchVersion {
+                key: key.into(),
+                version_id: version_id.into(),
+            }),
         }
     }
 
