@@ -1071,22 +1071,12 @@ def test_object_changes_reach_eventbridge_targets_once_the_bucket_turns_eventbri
 
 
 def test_virtual_hosted_addressing_under_the_configured_domain(keyhaven_factory):
-    from botocore.auth import S3SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
     server = keyhaven_factory("--dev", "--s3-domain", "s3.keyhaven.test")
     s3_client(server).create_bucket(Bucket="hosted")
 
     def hosted(method, host, path, body=b""):
         """A request to `path` on the server with `host` as its Host header, signed as a client would sign it."""
-        request = AWSRequest(method=method, url=f"{server.endpoint}{path}", data=body, headers={"Host": host})
-        S3SigV4Auth(Credentials("test", "test"), "s3", "us-east-1").add_auth(request)
-        prepared = urllib.request.Request(request.url, data=body or None, method=method, headers=dict(request.headers))
-        try:
-            with urllib.request.urlopen(prepared) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
+        return signed_request(server, method, path, body, {"Host": host})
 
     port = server.endpoint.rsplit(":", 1)[1]
     assert hosted("PUT", f"hosted.s3.keyhaven.test:{port}", "/notes/today.txt", b"virtual")[0] == 200
