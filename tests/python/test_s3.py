@@ -63,6 +63,13 @@ def signed_request(server, method, path, body=b"", headers=None):
         return e.code, e.read()
 
 
+def allow_sse_c(s3, bucket):
+    """S3 has blocked SSE-C on new buckets since April 2026: a bucket that takes SSE-C writes says so."""
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+        "BlockedEncryptionTypes": {"EncryptionType": ["NONE"]}}]})
+
+
 @pytest.fixture
 def s3(dev_server):
     return s3_client(dev_server)
@@ -129,6 +136,7 @@ def test_bucket_tagging_and_default_encryption(s3):
 
     rules = s3.get_bucket_encryption(Bucket="tags")["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}, "SSE-S3 by default"
+    assert rules[0]["BlockedEncryptionTypes"] == {"EncryptionType": ["SSE-C"]}, "SSE-C blocked by default"
     s3.put_bucket_encryption(Bucket="tags", ServerSideEncryptionConfiguration={
         "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]})
     rules = s3.get_bucket_encryption(Bucket="tags")["ServerSideEncryptionConfiguration"]["Rules"]
@@ -314,6 +322,7 @@ def test_copies_keep_or_replace_metadata_and_change_encryption(keyhaven_factory)
     s3 = s3_client(server, verify=os.path.join(server.data_dir, "tls", "cert.pem"))
     s3.create_bucket(Bucket="copy-from")
     s3.create_bucket(Bucket="copy-to")
+    allow_sse_c(s3, "copy-to")
     s3.put_object(Bucket="copy-from", Key="src", Body=b"payload", ContentType="text/x-src", Metadata={"a": "1"})
     copied = s3.copy_object(Bucket="copy-to", Key="kept", CopySource={"Bucket": "copy-from", "Key": "src"})
     assert copied["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(b"payload").hexdigest()}"'
@@ -354,6 +363,7 @@ def test_sse_c_needs_tls_and_the_customer_key_which_is_never_kept(keyhaven_facto
     cert = os.path.join(server.data_dir, "tls", "cert.pem")
     s3 = s3_client(server, verify=cert)
     s3.create_bucket(Bucket="secret-bucket")
+    allow_sse_c(s3, "secret-bucket")
     key = os.urandom(32)
     other = os.urandom(32)
     plaintext = b"CANARY-SSE-C-" + os.urandom(8).hex().encode()
@@ -514,6 +524,7 @@ def test_s3_calls_are_audited_without_secrets(keyhaven_factory):
     server = keyhaven_factory("--dev", "--tls-self-signed")
     s3 = s3_client(server, verify=os.path.join(server.data_dir, "tls", "cert.pem"))
     s3.create_bucket(Bucket="audited")
+    allow_sse_c(s3, "audited")
     key = os.urandom(32)
     s3.put_object(Bucket="audited", Key="doc", Body=b"x", SSECustomerAlgorithm="AES256", SSECustomerKey=key)
     error_of(s3.get_object, Bucket="audited", Key="missing")
@@ -1281,3 +1292,33 @@ def test_multipart_errors_carry_s3s_argument_and_upload_fields(s3):
     with pytest.raises(ClientError) as err:
         s3.list_parts(Bucket="mpu-errors", Key="k", UploadId=upload)
     assert (err.value.response["Error"]["Code"], err.value.response["Error"]["UploadId"]) == ("NoSuchUpload", upload)
+
+
+def test_sse_c_is_blocked_on_new_buckets_until_the_bucket_allows_it(keyhaven_factory):
+    server = keyhaven_factory("--dev", "--tls-self-signed")
+    s3 = s3_client(server, verify=os.path.join(server.data_dir, "tls", "cert.pem"))
+    key = os.urandom(32)
+    sse_c = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
+    s3.create_bucket(Bucket="blocking")
+    assert status_of(s3.put_object, Bucket="blocking", Key="doc", Body=b"x", **sse_c) == (403, "AccessDenied")
+    assert status_of(s3.create_multipart_upload, Bucket="blocking", Key="parts", **sse_c) == (403, "AccessDenied")
+    assert s3.list_objects_v2(Bucket="blocking")["KeyCount"] == 0, "the refused writes stored nothing"
+    assert s3.list_multipart_uploads(Bucket="blocking").get("Uploads", []) == []
+
+    allow_sse_c(s3, "blocking")
+    rules = s3.get_bucket_encryption(Bucket="blocking")["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["BlockedEncryptionTypes"] == {"EncryptionType": ["NONE"]}
+    s3.put_object(Bucket="blocking", Key="doc", Body=b"sealed by the customer", **sse_c)
+
+    # Blocking again refuses new SSE-C writes, copies included; what is stored stays readable with its key.
+    s3.put_bucket_encryption(Bucket="blocking", ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+        "BlockedEncryptionTypes": {"EncryptionType": ["SSE-C"]}}]})
+    assert status_of(s3.put_object, Bucket="blocking", Key="other", Body=b"x", **sse_c) == (403, "AccessDenied")
+    assert status_of(s3.copy_object, Bucket="blocking", Key="copy", CopySource="blocking/doc",
+                     CopySourceSSECustomerAlgorithm="AES256", CopySourceSSECustomerKey=key, **sse_c) == (
+        403, "AccessDenied")
+    assert s3.get_object(Bucket="blocking", Key="doc", **sse_c)["Body"].read() == b"sealed by the customer"
+    assert error_of(s3.put_bucket_encryption, Bucket="blocking", ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+        "BlockedEncryptionTypes": {"EncryptionType": ["SSE-KMS"]}}]})[0] == "MalformedXML"

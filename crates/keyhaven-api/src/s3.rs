@@ -10,7 +10,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use keyhaven_kernel::authz::table;
 use keyhaven_kernel::context::RequestContext;
-use keyhaven_s3::buckets::{AclWrite, BucketRecord, DefaultEncryption, PublicAccessBlock, US_EAST_1};
+use keyhaven_s3::buckets::{
+    AclWrite, BucketRecord, DefaultEncryption, NO_ENCRYPTION_TYPE, PublicAccessBlock, US_EAST_1,
+};
 use keyhaven_s3::checksum::ChecksumAlgorithm;
 use keyhaven_s3::multipart::{CompletedPart, Completion, CreateUpload, PartsPage, UploadPart};
 use keyhaven_s3::objects::{
@@ -375,9 +377,9 @@ impl Run<'_> {
             }
             wire::Request::ListObjectVersions(r) => self.list_object_versions(r)?,
             wire::Request::GetBucketEncryption(r) => {
-                let encryption = s3.get_bucket_encryption(ctx, &r.bucket.unwrap_or_default())?;
+                let (encryption, blocked) = s3.get_bucket_encryption(ctx, &r.bucket.unwrap_or_default())?;
                 wire::GetBucketEncryptionOutput {
-                    server_side_encryption_configuration: Some(encryption_configuration(encryption)),
+                    server_side_encryption_configuration: Some(encryption_configuration(encryption, blocked)),
                 }
                 .reply()
             }
@@ -395,7 +397,10 @@ impl Run<'_> {
                     kms_key_id: default.kms_master_key_id.map(|k| k.expose().to_string()),
                     bucket_key_enabled: rule.bucket_key_enabled.unwrap_or(false),
                 };
-                s3.put_bucket_encryption(ctx, &r.bucket.unwrap_or_default(), encryption)?;
+                let blocked = rule
+                    .blocked_encryption_types
+                    .map(|b| b.encryption_type.unwrap_or_default());
+                s3.put_bucket_encryption(ctx, &r.bucket.unwrap_or_default(), encryption, blocked)?;
                 wire::PutBucketEncryptionOutput::default().reply()
             }
             wire::Request::DeleteBucketEncryption(r) => {
@@ -1637,7 +1642,16 @@ fn location_constraint(bucket: &BucketRecord) -> String {
     }
 }
 
-fn encryption_configuration(encryption: DefaultEncryption) -> wire::ServerSideEncryptionConfiguration {
+/// A bucket's encryption configuration as S3 answers it; blocking nothing is `NONE`.
+fn encryption_configuration(
+    encryption: DefaultEncryption,
+    blocked: Vec<String>,
+) -> wire::ServerSideEncryptionConfiguration {
+    let blocked = if blocked.is_empty() {
+        vec![NO_ENCRYPTION_TYPE.to_string()]
+    } else {
+        blocked
+    };
     wire::ServerSideEncryptionConfiguration {
         rules: Some(vec![wire::ServerSideEncryptionRule {
             apply_server_side_encryption_by_default: Some(wire::ServerSideEncryptionByDefault {
@@ -1645,7 +1659,9 @@ fn encryption_configuration(encryption: DefaultEncryption) -> wire::ServerSideEn
                 kms_master_key_id: encryption.kms_key_id.map(Into::into),
             }),
             bucket_key_enabled: Some(encryption.bucket_key_enabled),
-            blocked_encryption_types: None,
+            blocked_encryption_types: Some(wire::BlockedEncryptionTypes {
+                encryption_type: Some(blocked),
+            }),
         }]),
     }
 }

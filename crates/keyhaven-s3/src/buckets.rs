@@ -54,9 +54,22 @@ pub struct BucketRecord {
     /// deleted (written as `null`, since an absent field reads as the default).
     #[serde(default = "bucket_owner_enforced")]
     pub object_ownership: Option<String>,
+    /// The encryption types new objects may not use (`BlockedEncryptionTypes`; only `SSE-C` exists). New buckets
+    /// block SSE-C, as S3's have since April 2026; records from before read as blocking it too.
+    #[serde(default = "sse_c_blocked")]
+    pub blocked_encryption_types: Vec<String>,
     /// The notification configuration's `EventBridgeConfiguration`: the bucket's change events go out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub event_bridge: bool,
+}
+
+/// The one encryption type S3 lets a bucket block.
+pub const SSE_C_TYPE: &str = "SSE-C";
+/// `BlockedEncryptionTypes`' value for blocking nothing.
+pub const NO_ENCRYPTION_TYPE: &str = "NONE";
+
+fn sse_c_blocked() -> Vec<String> {
+    vec![SSE_C_TYPE.to_string()]
 }
 
 fn bucket_owner_enforced() -> Option<String> {
@@ -81,6 +94,11 @@ keyhaven_kernel::versioned_record!(BucketRecord, "s3-bucket", RECORD_VERSION);
 impl BucketRecord {
     pub fn arn(&self) -> String {
         bucket_arn(&self.name)
+    }
+
+    /// Whether new objects may be written with SSE-C.
+    pub fn sse_c_blocked(&self) -> bool {
+        self.blocked_encryption_types.iter().any(|t| t == SSE_C_TYPE)
     }
 
     /// The encryption new objects get when the request asks for none: the bucket's default, else SSE-S3.
@@ -152,6 +170,7 @@ impl S3 {
                 restrict_public_buckets: true,
             }),
             object_ownership: bucket_owner_enforced(),
+            blocked_encryption_types: sse_c_blocked(),
             event_bridge: false,
         };
         transact(&*self.store, |tx| {
@@ -224,17 +243,32 @@ impl S3 {
         self.authorized_bucket(ctx, "s3:GetBucketLocation", name)
     }
 
-    pub fn get_bucket_encryption(&self, ctx: &RequestContext, name: &str) -> Result<DefaultEncryption, S3Error> {
+    /// GetBucketEncryption: the default encryption and the blocked encryption types.
+    pub fn get_bucket_encryption(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> Result<(DefaultEncryption, Vec<String>), S3Error> {
         let bucket = self.authorized_bucket(ctx, "s3:GetEncryptionConfiguration", name)?;
-        Ok(bucket.default_encryption())
+        Ok((bucket.default_encryption(), bucket.blocked_encryption_types))
     }
 
+    /// PutBucketEncryption: the default encryption, and `BlockedEncryptionTypes` when the rule names them (`SSE-C`
+    /// blocks SSE-C writes, `NONE` allows them; absent leaves the setting as it was).
     pub fn put_bucket_encryption(
         &self,
         ctx: &RequestContext,
         name: &str,
         encryption: DefaultEncryption,
+        blocked: Option<Vec<String>>,
     ) -> Result<(), S3Error> {
+        if blocked
+            .iter()
+            .flatten()
+            .any(|t| t != SSE_C_TYPE && t != NO_ENCRYPTION_TYPE)
+        {
+            return Err(S3Error::MalformedXml);
+        }
         match encryption.algorithm.as_str() {
             crate::SSE_S3 if encryption.kms_key_id.is_none() => {}
             crate::SSE_S3 => {
@@ -253,14 +287,18 @@ impl S3 {
         }
         self.update_bucket(ctx, "s3:PutEncryptionConfiguration", name, |bucket| {
             bucket.encryption = Some(encryption.clone());
+            if let Some(blocked) = &blocked {
+                bucket.blocked_encryption_types = blocked.iter().filter(|t| *t == SSE_C_TYPE).cloned().collect();
+            }
             Ok(())
         })
     }
 
-    /// DeleteBucketEncryption: new objects fall back to SSE-S3.
+    /// DeleteBucketEncryption: new objects fall back to SSE-S3, and SSE-C is blocked again, as for a new bucket.
     pub fn delete_bucket_encryption(&self, ctx: &RequestContext, name: &str) -> Result<(), S3Error> {
         self.update_bucket(ctx, "s3:PutEncryptionConfiguration", name, |bucket| {
             bucket.encryption = None;
+            bucket.blocked_encryption_types = sse_c_blocked();
             Ok(())
         })
     }

@@ -614,6 +614,10 @@ impl S3 {
         if customer_key.is_some() && !ctx.secure_transport {
             return Err(S3Error::InvalidRequest(SSE_C_NEEDS_TLS.into()));
         }
+        // BlockedEncryptionTypes: S3 answers an SSE-C write to a bucket blocking it with 403 AccessDenied.
+        if customer_key.is_some() && bucket.sse_c_blocked() {
+            return Err(S3Error::AccessDenied("Access Denied".into()));
+        }
         if kms.key_id.is_some() && server_side_encryption != Some(crate::SSE_KMS) {
             return Err(S3Error::InvalidArgument(
                 "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms"
