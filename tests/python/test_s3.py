@@ -126,7 +126,8 @@ def test_bucket_lifecycle_locations_and_names(dev_server, s3):
 def test_bucket_tagging_and_default_encryption(s3):
     s3.create_bucket(Bucket="tags")
     assert error_of(s3.get_bucket_tagging, Bucket="tags")[0] == "NoSuchTagSet"
-    s3.put_bucket_tagging(Bucket="tags", Tagging={"TagSet": [{"Key": "team", "Value": "infra"}]})
+    tagged = s3.put_bucket_tagging(Bucket="tags", Tagging={"TagSet": [{"Key": "team", "Value": "infra"}]})
+    assert tagged["ResponseMetadata"]["HTTPStatusCode"] == 204, "as S3 answers it"
     assert s3.get_bucket_tagging(Bucket="tags")["TagSet"] == [{"Key": "team", "Value": "infra"}]
     duplicate = {"TagSet": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]}
     assert error_of(s3.put_bucket_tagging, Bucket="tags", Tagging=duplicate)[0] == "InvalidArgument"
@@ -864,8 +865,15 @@ def test_object_tags_are_kept_returned_and_usable_in_policies(dev_server, s3):
     s3.put_object_tagging(Bucket="tagged", Key="doc", Tagging={"TagSet": [{"Key": "stage", "Value": "dev"}]})
     assert s3.get_object_tagging(Bucket="tagged", Key="doc")["TagSet"] == [{"Key": "stage", "Value": "dev"}]
     too_many = "&".join(f"k{i}=v" for i in range(11))
-    assert error_of(s3.put_object, Bucket="tagged", Key="other", Body=b"x", Tagging=too_many)[0] == "InvalidTag"
-    assert error_of(s3.head_object, Bucket="tagged", Key="other")[0] == "404", "the refused PUT stored nothing"
+    # As AWS answers them (moto's AWS-verified tagging tests): BadRequest for too many, InvalidTag for aws: keys.
+    assert error_of(s3.put_object, Bucket="tagged", Key="other", Body=b"x", Tagging=too_many) == (
+        "BadRequest", "Object tags cannot be greater than 10")
+    assert error_of(s3.put_object, Bucket="tagged", Key="other", Body=b"x", Tagging="aws:owner=me") == (
+        "InvalidTag", "Your TagKey cannot be prefixed with aws:")
+    assert error_of(s3.put_object_tagging, Bucket="tagged", Key="doc",
+                    Tagging={"TagSet": [{"Key": "aws:owner", "Value": "me"}]})[0] == "InvalidTag"
+    assert s3.get_object_tagging(Bucket="tagged", Key="doc")["TagSet"] == [{"Key": "stage", "Value": "dev"}]
+    assert error_of(s3.head_object, Bucket="tagged", Key="other")[0] == "404", "the refused PUTs stored nothing"
     s3.copy_object(Bucket="tagged", Key="copy", CopySource="tagged/doc")
     assert s3.get_object_tagging(Bucket="tagged", Key="copy")["TagSet"] == [{"Key": "stage", "Value": "dev"}]
     s3.copy_object(Bucket="tagged", Key="copy", CopySource="tagged/doc", TaggingDirective="REPLACE",

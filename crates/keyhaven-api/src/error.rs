@@ -397,6 +397,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::MalformedPolicy(_) => (S::BAD_REQUEST, "MalformedPolicy"),
         S3Error::NoSuchVersion { .. } => (S::NOT_FOUND, "NoSuchVersion"),
         S3Error::InvalidTag(_) => (S::BAD_REQUEST, "InvalidTag"),
+        S3Error::BadRequest(_) => (S::BAD_REQUEST, "BadRequest"),
         S3Error::InvalidPartNumber => (S::RANGE_NOT_SATISFIABLE, "InvalidPartNumber"),
         S3Error::AccessControlListNotSupported => (S::BAD_REQUEST, "AccessControlListNotSupported"),
         S3Error::NoSuchBucketPolicy { .. } => (S::NOT_FOUND, "NoSuchBucketPolicy"),

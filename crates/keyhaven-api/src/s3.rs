@@ -423,7 +423,12 @@ impl Run<'_> {
                     .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
                     .collect();
                 s3.put_bucket_tagging(ctx, &r.bucket.unwrap_or_default(), tags)?;
-                wire::PutBucketTaggingOutput::default().reply()
+                // S3 answers 204 No Content here, though the model declares no status (moto's AWS-verified
+                // test_put_bucket_tagging records it).
+                Reply {
+                    status: 204,
+                    ..wire::PutBucketTaggingOutput::default().reply()
+                }
             }
             wire::Request::DeleteBucketTagging(r) => {
                 s3.delete_bucket_tagging(ctx, &r.bucket.unwrap_or_default())?;

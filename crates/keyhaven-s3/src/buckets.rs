@@ -598,8 +598,15 @@ pub(crate) fn parse_bucket_policy(bucket: &str, policy: &str) -> Result<PolicyDo
 /// unique.
 pub(crate) fn check_tags(tags: &[(String, String)], max: usize) -> Result<(), S3Error> {
     if tags.len() > max {
-        return Err(S3Error::InvalidTag(format!("Object tags cannot be greater than {max}")));
+        return Err(S3Error::InvalidTag(format!(
+            "Bucket tag count cannot be greater than {max}"
+        )));
     }
+    check_tag_members(tags)
+}
+
+/// Each tag's key and value within S3's limits, and no key twice.
+pub(crate) fn check_tag_members(tags: &[(String, String)]) -> Result<(), S3Error> {
     for (i, (key, value)) in tags.iter().enumerate() {
         if key.is_empty() || key.chars().count() > 128 {
             return Err(S3Error::InvalidArgument(

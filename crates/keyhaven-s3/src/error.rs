@@ -96,6 +96,9 @@ pub enum S3Error {
     NoSuchVersion { key: String, version_id: String },
     #[error("{0}")]
     InvalidTag(String),
+    /// S3's generic `BadRequest` (too many object tags).
+    #[error("{0}")]
+    BadRequest(String),
     #[error("The requested partnumber is not satisfiable")]
     InvalidPartNumber,
     #[error("The bucket does not allow ACLs")]
