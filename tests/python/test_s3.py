@@ -730,7 +730,15 @@ def test_bucket_policies_grant_and_deny_iam_users_and_public_access_is_blocked(d
     assert s3.get_bucket_ownership_controls(Bucket="shared")["OwnershipControls"]["Rules"] == [
         {"ObjectOwnership": "BucketOwnerPreferred"}]
     s3.delete_bucket_ownership_controls(Bucket="shared")
-    assert error_of(s3.get_bucket_ownership_controls, Bucket="shared")[0] == "OwnershipControlsNotFoundError"
+    with pytest.raises(ClientError) as err:
+        s3.get_bucket_ownership_controls(Bucket="shared")
+    assert (err.value.response["Error"]["Code"], err.value.response["Error"]["BucketName"]) == (
+        "OwnershipControlsNotFoundError", "shared")
+    s3.create_bucket(Bucket="preferred", ObjectOwnership="BucketOwnerPreferred")
+    assert s3.get_bucket_ownership_controls(Bucket="preferred")["OwnershipControls"]["Rules"] == [
+        {"ObjectOwnership": "BucketOwnerPreferred"}], "CreateBucket's x-amz-object-ownership"
+    assert error_of(s3.create_bucket, Bucket="unowned", ObjectOwnership="Nobody")[0] == "InvalidArgument"
+    assert status_of(s3.head_bucket, Bucket="unowned") == (404, "404"), "the refused create made nothing"
 
 
 def test_kill_9_keeps_acknowledged_objects_and_leaves_no_trace_of_the_rest(keyhaven_factory):

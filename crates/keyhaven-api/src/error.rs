@@ -402,7 +402,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::AccessControlListNotSupported => (S::BAD_REQUEST, "AccessControlListNotSupported"),
         S3Error::NoSuchBucketPolicy { .. } => (S::NOT_FOUND, "NoSuchBucketPolicy"),
         S3Error::NoSuchPublicAccessBlockConfiguration => (S::NOT_FOUND, "NoSuchPublicAccessBlockConfiguration"),
-        S3Error::OwnershipControlsNotFound => (S::NOT_FOUND, "OwnershipControlsNotFoundError"),
+        S3Error::OwnershipControlsNotFound { .. } => (S::NOT_FOUND, "OwnershipControlsNotFoundError"),
         S3Error::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
         S3Error::DeleteMarker { named: false, .. } => (S::NOT_FOUND, "NoSuchKey"),
         S3Error::DeleteMarker { named: true, .. } => (S::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
@@ -421,7 +421,8 @@ pub fn s3_error(e: S3Error) -> ApiError {
         | S3Error::BucketAlreadyOwnedByYou { bucket }
         | S3Error::BucketNotEmpty { bucket }
         | S3Error::NoSuchBucketPolicy { bucket }
-        | S3Error::NoSuchTagSet { bucket } => error.fields.push(("BucketName", bucket)),
+        | S3Error::NoSuchTagSet { bucket }
+        | S3Error::OwnershipControlsNotFound { bucket } => error.fields.push(("BucketName", bucket)),
         S3Error::NoSuchVersion { key, version_id } => {
             error.fields.push(("Key", key));
             error.fields.push(("VersionId", version_id));

@@ -335,7 +335,7 @@ impl Run<'_> {
             wire::Request::CreateBucket(r) => {
                 let name = r.bucket.unwrap_or_default();
                 let constraint = r.create_bucket_configuration.and_then(|c| c.location_constraint);
-                s3.create_bucket(ctx, &name, constraint.as_deref())?;
+                s3.create_bucket(ctx, &name, constraint.as_deref(), r.object_ownership.as_deref())?;
                 wire::CreateBucketOutput {
                     location: Some(format!("/{name}")),
                     ..Default::default()

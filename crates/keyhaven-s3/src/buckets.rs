@@ -136,8 +136,12 @@ impl S3 {
         ctx: &RequestContext,
         name: &str,
         location_constraint: Option<&str>,
+        object_ownership: Option<&str>,
     ) -> Result<BucketRecord, S3Error> {
         check_bucket_name(name)?;
+        if object_ownership.is_some_and(|o| !OWNERSHIPS.contains(&o)) {
+            return Err(S3Error::InvalidArgument("Invalid x-amz-object-ownership header".into()));
+        }
         self.authorize(ctx, "s3:CreateBucket", name, None, None, &[])?;
         let endpoint = ctx.region.as_str();
         let region = match (endpoint, location_constraint.filter(|c| !c.is_empty())) {
@@ -169,7 +173,7 @@ impl S3 {
                 block_public_policy: true,
                 restrict_public_buckets: true,
             }),
-            object_ownership: bucket_owner_enforced(),
+            object_ownership: object_ownership.map(str::to_string).or_else(bucket_owner_enforced),
             blocked_encryption_types: sse_c_blocked(),
             event_bridge: false,
         };
@@ -404,7 +408,7 @@ impl S3 {
     pub fn get_ownership_controls(&self, ctx: &RequestContext, name: &str) -> Result<String, S3Error> {
         self.authorized_bucket(ctx, "s3:GetBucketOwnershipControls", name)?
             .object_ownership
-            .ok_or(S3Error::OwnershipControlsNotFound)
+            .ok_or_else(|| S3Error::OwnershipControlsNotFound { bucket: name.into() })
     }
 
     pub fn put_ownership_controls(&self, ctx: &RequestContext, name: &str, ownership: &str) -> Result<(), S3Error> {

@@ -108,7 +108,7 @@ pub enum S3Error {
     #[error("The public access block configuration was not found")]
     NoSuchPublicAccessBlockConfiguration,
     #[error("The bucket ownership controls were not found")]
-    OwnershipControlsNotFound,
+    OwnershipControlsNotFound { bucket: String },
     /// A caller outside the bucket owner's account managing its policy.
     #[error("The specified method is not allowed against this resource.")]
     MethodNotAllowed,
