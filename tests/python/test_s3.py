@@ -55,9 +55,13 @@ def signed_request(server, method, path, body=b"", headers=None):
     from botocore.credentials import Credentials
     request = AWSRequest(method=method, url=f"{server.endpoint}{path}", data=body, headers=headers or {})
     S3SigV4Auth(Credentials("test", "test"), "s3", "us-east-1").add_auth(request)
-    prepared = urllib.request.Request(request.url, data=body or None, method=method, headers=dict(request.headers))
+    return sent(urllib.request.Request(request.url, data=body or None, method=method, headers=dict(request.headers)))
+
+
+def sent(request):
+    """(status, body) of a urllib request, error answers included."""
     try:
-        with urllib.request.urlopen(prepared) as response:
+        with urllib.request.urlopen(request) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -1224,12 +1228,7 @@ def signed_trailer_put(endpoint, credentials, path, chunks, trailers, sign_trail
     body += f"x-amz-trailer-signature:{trailer_signature}\r\n\r\n".encode()
     headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
                                 f"SignedHeaders={';'.join(names)}, Signature={seed}")
-    request = urllib.request.Request(f"{endpoint}{path}", data=body, method="PUT", headers=headers)
-    try:
-        with urllib.request.urlopen(request) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    return sent(urllib.request.Request(f"{endpoint}{path}", data=body, method="PUT", headers=headers))
 
 
 def test_signed_chunks_with_signed_checksum_trailers(dev_server, s3):
