@@ -105,7 +105,8 @@ def test_bucket_lifecycle_locations_and_names(dev_server, s3):
     s3.delete_bucket(Bucket="delta")
     assert s3.get_bucket_location(Bucket="alpha")["LocationConstraint"] is None
     assert europe.get_bucket_location(Bucket="beta")["LocationConstraint"] == "eu-west-1"
-    assert s3.head_bucket(Bucket="beta")["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "eu-west-1"
+    headed = s3.head_bucket(Bucket="beta")["ResponseMetadata"]["HTTPHeaders"]
+    assert (headed["x-amz-bucket-region"], headed["content-type"]) == ("eu-west-1", "application/xml")
     listed = s3.list_buckets()
     assert [(b["Name"], b["BucketRegion"]) for b in listed["Buckets"]] == [("alpha", "us-east-1"), ("beta", "eu-west-1")]
     assert [b["Name"] for b in s3.list_buckets(Prefix="b")["Buckets"]] == ["beta"]

@@ -348,11 +348,16 @@ impl Run<'_> {
             }
             wire::Request::HeadBucket(r) => {
                 let bucket = s3.head_bucket(ctx, &r.bucket.unwrap_or_default())?;
-                wire::HeadBucketOutput {
+                let mut reply = wire::HeadBucketOutput {
                     bucket_region: Some(bucket.region),
                     ..Default::default()
                 }
-                .reply()
+                .reply();
+                // S3 labels the bodiless answer XML all the same (moto's AWS-verified test_header_content_type).
+                reply
+                    .headers
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+                reply
             }
             wire::Request::ListBuckets(r) => self.list_buckets(r)?,
             wire::Request::GetBucketLocation(r) => {
