@@ -21,7 +21,7 @@ use keyhaven_s3::objects::{
 };
 use keyhaven_s3::sse_c::{CustomerKey, CustomerKeyHeaders};
 use keyhaven_s3::sse_kms::KmsRequest;
-use keyhaven_s3::subresources::{parse_tagging_header, request_tag_keys};
+use keyhaven_s3::subresources::{ObjectVersion, parse_tagging_header, request_tag_keys};
 use keyhaven_s3::versions::ListVersions;
 use keyhaven_s3::{Page, S3Error};
 use serde_json::Value;
@@ -566,13 +566,8 @@ impl Run<'_> {
                 wire::PutBucketAclOutput::default().reply()
             }
             wire::Request::GetObjectAcl(r) => {
-                let account = s3.get_object_acl(
-                    ctx,
-                    &r.bucket.unwrap_or_default(),
-                    &r.key.unwrap_or_default(),
-                    r.version_id.as_deref(),
-                    self.keys,
-                )?;
+                let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());
+                let account = s3.get_object_acl(ctx, self.object_version(&bucket, &key, r.version_id.as_deref()))?;
                 wire::GetObjectAclOutput {
                     owner: Some(owner(&account)),
                     grants: Some(owner_full_control(&account)),
@@ -582,24 +577,13 @@ impl Run<'_> {
             }
             wire::Request::PutObjectAcl(r) => {
                 let acl = acl_write!(r);
-                s3.put_object_acl(
-                    ctx,
-                    &r.bucket.unwrap_or_default(),
-                    &r.key.unwrap_or_default(),
-                    r.version_id.as_deref(),
-                    &acl,
-                    self.keys,
-                )?;
+                let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());
+                s3.put_object_acl(ctx, self.object_version(&bucket, &key, r.version_id.as_deref()), &acl)?;
                 wire::PutObjectAclOutput::default().reply()
             }
             wire::Request::GetObjectTagging(r) => {
-                let record = s3.get_object_tagging(
-                    ctx,
-                    &r.bucket.unwrap_or_default(),
-                    &r.key.unwrap_or_default(),
-                    r.version_id.as_deref(),
-                    self.keys,
-                )?;
+                let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());
+                let record = s3.get_object_tagging(ctx, self.object_version(&bucket, &key, r.version_id.as_deref()))?;
                 wire::GetObjectTaggingOutput {
                     version_id: record.version_id,
                     tag_set: Some(tag_set(record.headers.tags)),
@@ -614,31 +598,21 @@ impl Run<'_> {
                     .into_iter()
                     .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
                     .collect();
+                let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());
+                let target = self.object_version(&bucket, &key, r.version_id.as_deref());
                 wire::PutObjectTaggingOutput {
-                    version_id: s3.put_object_tagging(
-                        ctx,
-                        "s3:PutObjectTagging",
-                        &r.bucket.unwrap_or_default(),
-                        &r.key.unwrap_or_default(),
-                        r.version_id.as_deref(),
-                        tags,
-                        self.keys,
-                    )?,
+                    version_id: s3.put_object_tagging(ctx, "s3:PutObjectTagging", target, tags)?,
                 }
                 .reply()
             }
-            wire::Request::DeleteObjectTagging(r) => wire::DeleteObjectTaggingOutput {
-                version_id: s3.put_object_tagging(
-                    ctx,
-                    "s3:DeleteObjectTagging",
-                    &r.bucket.unwrap_or_default(),
-                    &r.key.unwrap_or_default(),
-                    r.version_id.as_deref(),
-                    Vec::new(),
-                    self.keys,
-                )?,
+            wire::Request::DeleteObjectTagging(r) => {
+                let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());
+                let target = self.object_version(&bucket, &key, r.version_id.as_deref());
+                wire::DeleteObjectTaggingOutput {
+                    version_id: s3.put_object_tagging(ctx, "s3:DeleteObjectTagging", target, Vec::new())?,
+                }
+                .reply()
             }
-            .reply(),
             wire::Request::ListObjects(r) => self.list_objects_v1(r)?,
             wire::Request::ListObjectsV2(r) => self.list_objects_v2(r)?,
             wire::Request::CopyObject(r) => self.copy_object(r)?,
@@ -666,6 +640,16 @@ impl Run<'_> {
                 ));
             }
         })
+    }
+
+    /// The object version a subresource request names, with the request's condition keys.
+    fn object_version<'b>(&'b self, bucket: &'b str, key: &'b str, version_id: Option<&'b str>) -> ObjectVersion<'b> {
+        ObjectVersion {
+            bucket,
+            key,
+            version_id,
+            keys: self.keys,
+        }
     }
 
     fn list_buckets(&self, r: wire::ListBucketsRequest) -> Result<Reply, S3Error> {

@@ -5,7 +5,7 @@
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_kernel::records;
 
-use crate::buckets::check_tag_members;
+use crate::buckets::{BucketRecord, check_tag_members};
 use crate::error::transact;
 use crate::objects::{ObjectRecord, with_existing_tags};
 use crate::versions::{self, Noncurrent};
@@ -51,48 +51,45 @@ pub fn request_tag_keys(tags: &[(String, String)]) -> Vec<(String, Vec<String>)>
     keys
 }
 
+/// The object version a subresource request names, with the request's condition keys.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectVersion<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub version_id: Option<&'a str>,
+    pub keys: &'a [(String, Vec<String>)],
+}
+
 impl S3 {
     /// GetObjectTagging: the tags of the current version or of `version_id`; answers that version's id too.
-    pub fn get_object_tagging(
-        &self,
-        ctx: &RequestContext,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-        keys: &[(String, Vec<String>)],
-    ) -> Result<ObjectRecord, S3Error> {
-        let action = object_action("s3:GetObjectTagging", version_id);
-        self.authorized_version(ctx, &action, bucket, key, version_id, keys)
+    pub fn get_object_tagging(&self, ctx: &RequestContext, target: ObjectVersion<'_>) -> Result<ObjectRecord, S3Error> {
+        Ok(self.authorized_version(ctx, "s3:GetObjectTagging", target)?.1)
     }
 
     /// PutObjectTagging (`action` `s3:PutObjectTagging`) or DeleteObjectTagging (`s3:DeleteObjectTagging`, no tags):
     /// replaces the version's tags in place.
-    #[allow(clippy::too_many_arguments)]
     pub fn put_object_tagging(
         &self,
         ctx: &RequestContext,
         action: &'static str,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
+        target: ObjectVersion<'_>,
         tags: Vec<(String, String)>,
-        keys: &[(String, Vec<String>)],
     ) -> Result<Option<String>, S3Error> {
         check_object_tags(&tags)?;
-        let mut keys = keys.to_vec();
+        let mut keys = target.keys.to_vec();
         keys.extend(request_tag_keys(&tags));
-        let action = object_action(action, version_id);
-        let record = self.authorized_version(ctx, &action, bucket, key, version_id, &keys)?;
-        let target = record.version_id.clone();
+        let (_, record) = self.authorized_version(ctx, action, ObjectVersion { keys: &keys, ..target })?;
+        let ObjectVersion { bucket, key, .. } = target;
+        let version_id = record.version_id.clone();
         transact(&*self.store, |tx| {
             if let Some(mut current) = records::get::<ObjectRecord>(tx, bucket, key)?
-                && current.version_id == target
+                && current.version_id == version_id
             {
                 current.headers.tags.clone_from(&tags);
                 records::put(tx, bucket, key, &current)?;
                 return Ok(());
             }
-            let wanted = target.as_deref().unwrap_or(versions::NULL_VERSION);
+            let wanted = version_id.as_deref().unwrap_or(versions::NULL_VERSION);
             for (id, mut version) in versions::noncurrent(tx, bucket, key)? {
                 if versions::is_version(&version, wanted) {
                     version.headers.tags.clone_from(&tags);
@@ -102,55 +99,48 @@ impl S3 {
             }
             Err(S3Error::NoSuchKey { key: key.into() })
         })?;
-        Ok(target)
+        Ok(version_id)
     }
 
     /// GetObjectAcl: the version's owner (the bucket owner, ACLs being disabled) once `s3:GetObjectAcl` is authorised.
-    pub fn get_object_acl(
-        &self,
-        ctx: &RequestContext,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-        keys: &[(String, Vec<String>)],
-    ) -> Result<String, S3Error> {
-        let action = object_action("s3:GetObjectAcl", version_id);
-        self.authorized_version(ctx, &action, bucket, key, version_id, keys)?;
-        Ok(self.bucket(bucket)?.map(|b| b.account).unwrap_or_default())
+    pub fn get_object_acl(&self, ctx: &RequestContext, target: ObjectVersion<'_>) -> Result<String, S3Error> {
+        Ok(self.authorized_version(ctx, "s3:GetObjectAcl", target)?.0.account)
     }
 
     /// PutObjectAcl: only an ACL that leaves the bucket owner full control and grants nothing else.
     pub fn put_object_acl(
         &self,
         ctx: &RequestContext,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
+        target: ObjectVersion<'_>,
         acl: &crate::buckets::AclWrite,
-        keys: &[(String, Vec<String>)],
     ) -> Result<(), S3Error> {
-        let action = object_action("s3:PutObjectAcl", version_id);
-        self.authorized_version(ctx, &action, bucket, key, version_id, keys)?;
-        acl.check(&self.bucket(bucket)?.map(|b| b.account).unwrap_or_default())
+        acl.check(&self.authorized_version(ctx, "s3:PutObjectAcl", target)?.0.account)
     }
 
-    /// The version `version_id` (or the current one) once `action` is authorised on it, its tags offered to policies.
+    /// The bucket and the version `version_id` (or the current one) once `action` (its `…ObjectVersion…` form with a
+    /// version id) is authorised on it, the version's tags offered to policies.
     fn authorized_version(
         &self,
         ctx: &RequestContext,
         action: &str,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-        keys: &[(String, Vec<String>)],
-    ) -> Result<ObjectRecord, S3Error> {
+        target: ObjectVersion<'_>,
+    ) -> Result<(BucketRecord, ObjectRecord), S3Error> {
+        let ObjectVersion {
+            bucket,
+            key,
+            version_id,
+            keys,
+        } = target;
+        let action = object_action(action, version_id);
         let bucket_record = self.bucket(bucket)?;
         let found = match &bucket_record {
             Some(_) => self.version(bucket, key, version_id),
             None => Err(S3Error::NoSuchBucket { bucket: bucket.into() }),
         };
         let keys = with_existing_tags(keys, found.as_ref().ok());
-        self.authorize(ctx, action, bucket, Some(key), bucket_record.as_ref(), &keys)?;
-        found
+        self.authorize(ctx, &action, bucket, Some(key), bucket_record.as_ref(), &keys)?;
+        let record = found?;
+        let bucket_record = bucket_record.ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
+        Ok((bucket_record, record))
     }
 }
