@@ -601,6 +601,78 @@ def test_sse_kms_objects_are_sealed_by_keys_kms_opens_for_the_caller(dev_server,
     assert ("Decrypt", mine) in kms_calls(dev_server, "Decrypt")
 
 
+def test_dsse_kms_objects_have_two_layers_and_never_a_bucket_key(dev_server, s3, tmp_path):
+    kms = dev_server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    s3.create_bucket(Bucket="dsse")
+    # A bucket key asked for by default is not used: S3 offers none for DSSE-KMS.
+    s3.put_bucket_encryption(Bucket="dsse", ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms:dsse", "KMSMasterKeyID": key},
+        "BucketKeyEnabled": True}]})
+    rule = s3.get_bucket_encryption(Bucket="dsse")["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms:dsse", "KMSMasterKeyID": key}
+    body = b"two layers of secrets " * 5000
+    put = s3.put_object(Bucket="dsse", Key="by-default", Body=body)
+    assert (put["ServerSideEncryption"], put["SSEKMSKeyId"], put.get("BucketKeyEnabled")) == (
+        "aws:kms:dsse", key, None)
+    assert put["ETag"] != f'"{hashlib.md5(body).hexdigest()}"', "DSSE-KMS ETags are not the MD5"
+    got = s3.get_object(Bucket="dsse", Key="by-default", Range="bytes=65530-65560")
+    assert (got["Body"].read(), got["ServerSideEncryption"], got["SSEKMSKeyId"]) == (
+        body[65530:65561], "aws:kms:dsse", key)
+    head = s3.head_object(Bucket="dsse", Key="by-default")
+    assert (head["ServerSideEncryption"], head["ContentLength"], head.get("BucketKeyEnabled")) == (
+        "aws:kms:dsse", len(body), None)
+
+    # Asked for per request, without a key: the AWS managed aws/s3 key, as for SSE-KMS.
+    s3.create_bucket(Bucket="dsse-plain")
+    asked = s3.put_object(Bucket="dsse-plain", Key="asked", Body=b"asked for", ServerSideEncryption="aws:kms:dsse")
+    managed = kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]["Arn"]
+    assert (asked["ServerSideEncryption"], asked["SSEKMSKeyId"]) == ("aws:kms:dsse", managed)
+    assert s3.get_object(Bucket="dsse-plain", Key="asked")["Body"].read() == b"asked for"
+
+    # Multipart and copies in and out of DSSE-KMS.
+    source = tmp_path / "big"
+    source.write_bytes(os.urandom(11 * MIB))
+    s3.upload_file(str(source), "dsse-plain", "big",
+                   ExtraArgs={"ServerSideEncryption": "aws:kms:dsse", "SSEKMSKeyId": key},
+                   Config=TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB))
+    big = s3.get_object(Bucket="dsse-plain", Key="big")
+    assert (big["Body"].read(), big["ServerSideEncryption"], big["SSEKMSKeyId"]) == (
+        source.read_bytes(), "aws:kms:dsse", key)
+    s3.put_object(Bucket="dsse-plain", Key="sse-s3", Body=b"plain at first")
+    copied = s3.copy_object(Bucket="dsse-plain", Key="sse-s3", CopySource="dsse-plain/sse-s3",
+                            ServerSideEncryption="aws:kms:dsse", SSEKMSKeyId=key)
+    assert copied["ServerSideEncryption"] == "aws:kms:dsse"
+    back = s3.copy_object(Bucket="dsse-plain", Key="back", CopySource="dsse/by-default")
+    assert back["ServerSideEncryption"] == "AES256"
+    assert s3.get_object(Bucket="dsse-plain", Key="back")["Body"].read() == body
+    assert s3.get_object(Bucket="dsse-plain", Key="sse-s3")["Body"].read() == b"plain at first"
+
+    # AWS's policy requiring DSSE-KMS refuses an SSE-KMS upload and lets a DSSE-KMS one through.
+    s3.put_bucket_policy(Bucket="dsse-plain", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyUnEncryptedObjectUploads", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+        "Resource": "arn:aws:s3:::dsse-plain/*",
+        "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms:dsse"}}}]}))
+    assert status_of(s3.put_object, Bucket="dsse-plain", Key="single", Body=b"x",
+                     ServerSideEncryption="aws:kms") == (403, "AccessDenied")
+    assert error_of(s3.head_object, Bucket="dsse-plain", Key="single")[0] == "404"
+    s3.put_object(Bucket="dsse-plain", Key="dual", Body=b"x", ServerSideEncryption="aws:kms:dsse")
+
+    # Reading needs KMS to open the first layer's key for the caller.
+    reader = as_user(dev_server, "s3", new_user(dev_server, "dsse-reader", json.dumps({"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::dsse/*"}]})))
+    assert status_of(reader.get_object, Bucket="dsse", Key="by-default") == (403, "AccessDenied")
+    kms.disable_key(KeyId=key)
+    assert error_of(s3.get_object, Bucket="dsse", Key="by-default")[0] == "KMS.DisabledException"
+    kms.enable_key(KeyId=key)
+
+    dev_server.stop()
+    assert files_containing(dev_server.data_dir, [b"two layers of secrets", b"plain at first", b"asked for"]) == []
+    generated = kms_calls(dev_server, "GenerateDataKey")
+    assert ("GenerateDataKey", {"aws:s3:arn": "arn:aws:s3:::dsse/by-default"}) in generated
+    assert all(context != {"aws:s3:arn": "arn:aws:s3:::dsse"} for _, context in generated), "no bucket key"
+
+
 def test_bucket_keys_cut_kms_calls_by_99_percent(dev_server, s3):
     from concurrent.futures import ThreadPoolExecutor
     key = dev_server.client("kms").create_key()["KeyMetadata"]["Arn"]

@@ -379,12 +379,6 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::KeyTooLong => (S::BAD_REQUEST, "KeyTooLongError"),
         S3Error::MissingContentLength => (S::LENGTH_REQUIRED, "MissingContentLength"),
         S3Error::EntityTooLarge => (S::BAD_REQUEST, "EntityTooLarge"),
-        S3Error::NotImplemented(_) => {
-            return ApiError {
-                unserved: true,
-                ..ApiError::new(S::NOT_IMPLEMENTED, "NotImplemented", e.to_string())
-            };
-        }
         S3Error::Internal(detail) => {
             return internal(
                 detail,

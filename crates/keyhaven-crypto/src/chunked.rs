@@ -13,6 +13,10 @@
 //! - associated data = `i` as u64 big-endian || 1 if the chunk is the last, else 0, so cutting a body short at a
 //!   chunk boundary is detected as well;
 //! - stored chunk = ciphertext || 16-byte tag.
+//!
+//! DSSE-KMS adds a second, independent layer: the stored chunk of the first layer (under the chunk key of the KMS
+//! data key) is sealed again, with the same nonce and associated data, under the chunk key of a second data key that
+//! S3 keeps; its stored chunk = ciphertext || first tag || second tag.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
@@ -22,7 +26,7 @@ use crate::{CryptoError, random_array};
 
 /// Plaintext bytes in every chunk but the last.
 pub const CHUNK_SIZE: usize = 64 * 1024;
-/// Bytes sealing adds to a chunk (the GCM tag).
+/// Bytes one layer of sealing adds to a chunk (the GCM tag).
 pub const CHUNK_OVERHEAD: usize = 16;
 /// Length of an object's derivation salt.
 pub const SALT_LEN: usize = 32;
@@ -30,8 +34,11 @@ pub const SALT_LEN: usize = 32;
 pub const DATA_KEY_LEN: usize = 32;
 const DERIVATION_LABEL: &[u8] = b"keyhaven/s3/chunk/v1";
 
-/// The key that seals and opens one object version's chunks.
-pub struct ChunkKey(LessSafeKey);
+/// The key that seals and opens one object version's chunks: one layer, or two for DSSE-KMS.
+pub struct ChunkKey {
+    first: LessSafeKey,
+    second: Option<LessSafeKey>,
+}
 
 impl std::fmt::Debug for ChunkKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,7 +59,36 @@ impl ChunkKey {
         let info: [&[u8]; 2] = [DERIVATION_LABEL, identity];
         let prk = Salt::new(HKDF_SHA256, salt).extract(data_key);
         let okm = prk.expand(&info, &AES_256_GCM).map_err(|_| CryptoError::KeyLength)?;
-        Ok(Self(LessSafeKey::new(UnboundKey::from(okm))))
+        Ok(Self {
+            first: LessSafeKey::new(UnboundKey::from(okm)),
+            second: None,
+        })
+    }
+
+    /// Two layers (DSSE-KMS): this key's, then `second`'s (a one-layer key) over it.
+    pub fn with_second_layer(self, second: ChunkKey) -> Result<Self, CryptoError> {
+        match (self.second, second.second) {
+            (None, None) => Ok(Self {
+                first: self.first,
+                second: Some(second.first),
+            }),
+            _ => Err(CryptoError::KeyLength),
+        }
+    }
+
+    /// Bytes sealing adds to each chunk.
+    pub fn overhead(&self) -> usize {
+        CHUNK_OVERHEAD * (1 + usize::from(self.second.is_some()))
+    }
+
+    /// The stored size of every chunk but the last.
+    pub fn stored_chunk_len(&self) -> usize {
+        CHUNK_SIZE + self.overhead()
+    }
+
+    /// The stored size of a body of `len` bytes.
+    pub fn sealed_len(&self, len: u64) -> u64 {
+        len + chunk_count(len) * self.overhead() as u64
     }
 
     /// Seals chunk `index` in place: `chunk` holds its plaintext (exactly `CHUNK_SIZE` bytes unless `last`, at most
@@ -66,27 +102,39 @@ impl ChunkKey {
         if !fits {
             return Err(CryptoError::ChunkLength);
         }
-        self.0
-            .seal_in_place_append_tag(nonce(index), Aad::from(associated_data(index, last)), chunk)
-            .map_err(|_| CryptoError::ChunkLength)
+        for layer in std::iter::once(&self.first).chain(&self.second) {
+            layer
+                .seal_in_place_append_tag(nonce(index), Aad::from(associated_data(index, last)), chunk)
+                .map_err(|_| CryptoError::ChunkLength)?;
+        }
+        Ok(())
     }
 
     /// Opens stored chunk `index` in place and answers its plaintext's length (the plaintext is the start of
     /// `chunk`); a chunk that does not open (changed, moved, or not the last when `last` says it is) is wiped and
     /// refused.
     pub fn open(&self, index: u64, last: bool, chunk: &mut [u8]) -> Result<usize, CryptoError> {
+        let overhead = self.overhead();
         let fits = if last {
-            (CHUNK_OVERHEAD..=CHUNK_SIZE + CHUNK_OVERHEAD).contains(&chunk.len())
+            (overhead..=CHUNK_SIZE + overhead).contains(&chunk.len())
         } else {
-            chunk.len() == CHUNK_SIZE + CHUNK_OVERHEAD
+            chunk.len() == CHUNK_SIZE + overhead
+        };
+        let open = |layer: &LessSafeKey, sealed: &mut [u8]| {
+            layer
+                .open_in_place(nonce(index), Aad::from(associated_data(index, last)), sealed)
+                .map(|opened| opened.len())
+                .ok()
         };
         let opened = fits
-            && self
-                .0
-                .open_in_place(nonce(index), Aad::from(associated_data(index, last)), chunk)
-                .is_ok();
-        if opened {
-            Ok(chunk.len() - CHUNK_OVERHEAD)
+            .then_some(chunk.len())
+            .and_then(|len| match &self.second {
+                Some(second) => open(second, &mut chunk[..len]),
+                None => Some(len),
+            })
+            .and_then(|len| open(&self.first, &mut chunk[..len]));
+        if let Some(len) = opened {
+            Ok(len)
         } else {
             chunk.zeroize();
             Err(CryptoError::InvalidCiphertext)
@@ -97,11 +145,6 @@ impl ChunkKey {
 /// How many chunks a body of `len` bytes is stored in (an empty body is one empty chunk).
 pub fn chunk_count(len: u64) -> u64 {
     len.div_ceil(CHUNK_SIZE as u64).max(1)
-}
-
-/// The stored size of a body of `len` bytes.
-pub fn sealed_len(len: u64) -> u64 {
-    len + chunk_count(len) * CHUNK_OVERHEAD as u64
 }
 
 /// The chunks holding bytes `start..end` of a body (`start < end`), as an inclusive range of indexes, and the offset
@@ -162,16 +205,67 @@ mod tests {
         Ok(body)
     }
 
+    /// The two-layer key of DSSE-KMS: data key `first`, then data key `second` over it.
+    fn dual(first: u8, second: u8, salt: &[u8; SALT_LEN], identity: &[u8]) -> ChunkKey {
+        key(&[first; DATA_KEY_LEN], salt, identity)
+            .with_second_layer(key(&[second; DATA_KEY_LEN], salt, identity))
+            .expect("two layers")
+    }
+
     #[test]
     fn bodies_of_every_shape_round_trip_and_take_their_documented_size() {
-        let key = key(&[1; DATA_KEY_LEN], &[2; SALT_LEN], IDENTITY);
-        for len in [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 5] {
-            let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let stored = seal_body(&key, &body);
-            let total: usize = stored.iter().map(Vec::len).sum();
-            assert_eq!(total as u64, sealed_len(len as u64), "{len}");
-            assert_eq!(open_body(&key, &stored).expect("open"), body, "{len}");
+        let keys = [
+            (key(&[1; DATA_KEY_LEN], &[2; SALT_LEN], IDENTITY), CHUNK_OVERHEAD),
+            (dual(1, 3, &[2; SALT_LEN], IDENTITY), 2 * CHUNK_OVERHEAD),
+        ];
+        for (key, overhead) in keys {
+            assert_eq!(key.overhead(), overhead);
+            assert_eq!(key.stored_chunk_len(), CHUNK_SIZE + overhead);
+            for len in [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 5] {
+                let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+                let stored = seal_body(&key, &body);
+                let total: usize = stored.iter().map(Vec::len).sum();
+                assert_eq!(total as u64, key.sealed_len(len as u64), "{len}");
+                assert_eq!(total, len + chunk_count(len as u64) as usize * overhead, "{len}");
+                assert_eq!(open_body(&key, &stored).expect("open"), body, "{len}");
+            }
         }
+    }
+
+    /// A DSSE-KMS body opens only with both of its layers' keys, in their order; each layer alone, or either
+    /// layer's key changed, is refused.
+    #[test]
+    fn a_two_layer_body_opens_only_with_both_keys_in_order() {
+        let salt = [2; SALT_LEN];
+        let body: Vec<u8> = (0..CHUNK_SIZE + 77).map(|i| (i % 241) as u8).collect();
+        let stored = seal_body(&dual(1, 3, &salt, IDENTITY), &body);
+        let wrong = [
+            ("the first layer alone", key(&[1; DATA_KEY_LEN], &salt, IDENTITY)),
+            ("the second layer alone", key(&[3; DATA_KEY_LEN], &salt, IDENTITY)),
+            ("the layers swapped", dual(3, 1, &salt, IDENTITY)),
+            ("another first key", dual(9, 3, &salt, IDENTITY)),
+            ("another second key", dual(1, 9, &salt, IDENTITY)),
+        ];
+        for (name, wrong) in wrong {
+            assert_eq!(
+                open_body(&wrong, &stored),
+                Err(CryptoError::InvalidCiphertext),
+                "{name}"
+            );
+        }
+        let mut changed = stored.clone();
+        changed[0][3] ^= 1;
+        assert_eq!(
+            open_body(&dual(1, 3, &salt, IDENTITY), &changed),
+            Err(CryptoError::InvalidCiphertext)
+        );
+        assert_eq!(
+            dual(1, 3, &salt, IDENTITY)
+                .with_second_layer(key(&[4; DATA_KEY_LEN], &salt, IDENTITY))
+                .err(),
+            Some(CryptoError::KeyLength),
+            "at most two layers"
+        );
     }
 
     /// Every way of presenting stored chunks other than as they were written fails to open.
@@ -274,7 +368,16 @@ mod tests {
         let mut chunk = b"hello".to_vec();
         key.seal(0, true, &mut chunk).expect("seal");
         assert_eq!(hex::encode(&chunk), EXPECTED_HELLO_CHUNK);
+
+        // DSSE-KMS: that stored chunk sealed again under the chunk key of data key `0x33`×32.
+        let mut chunk = b"hello".to_vec();
+        dual(0x11, 0x33, &[0x22; SALT_LEN], b"bucket/key/v1")
+            .seal(0, true, &mut chunk)
+            .expect("seal");
+        assert_eq!(hex::encode(&chunk), EXPECTED_HELLO_CHUNK_TWO_LAYERS);
     }
 
     const EXPECTED_HELLO_CHUNK: &str = "774afad88f4e9f95e5db714276d046571843573cf7";
+    const EXPECTED_HELLO_CHUNK_TWO_LAYERS: &str =
+        "de9a4b51718a80490bd66ecb493c40e83aa520f8b7a2a3919891ab5ea53a8f863b8a674fd5";
 }

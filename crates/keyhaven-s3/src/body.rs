@@ -2,7 +2,7 @@
 //! ranged reads that open only the chunks they touch. Either way at most a MiB of chunks is held in memory, whatever
 //! the object's size.
 
-use keyhaven_crypto::chunked::{CHUNK_OVERHEAD, CHUNK_SIZE, ChunkKey, chunk_count, chunks_for_range, sealed_len};
+use keyhaven_crypto::chunked::{CHUNK_SIZE, ChunkKey, chunk_count, chunks_for_range};
 use keyhaven_store::{BlobReader, BlobWriter};
 
 use crate::S3Error;
@@ -27,9 +27,9 @@ impl std::fmt::Debug for SealedWriter {
 impl SealedWriter {
     pub fn new(key: ChunkKey, blob: Box<dyn BlobWriter>) -> Self {
         Self {
+            chunk: Vec::with_capacity(key.stored_chunk_len()),
             key,
             blob,
-            chunk: Vec::with_capacity(CHUNK_SIZE + CHUNK_OVERHEAD),
             index: 0,
             len: 0,
         }
@@ -83,12 +83,12 @@ pub fn read_range(
             "range {start}..{end} outside a body of {len} bytes"
         )));
     }
-    let stored_chunk = (CHUNK_SIZE + CHUNK_OVERHEAD) as u64;
-    let stored_len = sealed_len(len);
+    let stored_chunk = key.stored_chunk_len() as u64;
+    let stored_len = key.sealed_len(len);
     let last_index = chunk_count(len) - 1;
     let (indexes, mut skip) = chunks_for_range(start, end);
     let mut remaining = end - start;
-    let mut batch = Vec::with_capacity(CHUNKS_PER_READ as usize * (CHUNK_SIZE + CHUNK_OVERHEAD));
+    let mut batch = Vec::with_capacity(CHUNKS_PER_READ as usize * key.stored_chunk_len());
     let mut first = *indexes.start();
     while first <= *indexes.end() {
         let through = (first + CHUNKS_PER_READ - 1).min(*indexes.end());
@@ -114,7 +114,7 @@ pub fn read_range(
 
 #[cfg(test)]
 mod tests {
-    use keyhaven_crypto::chunked::SALT_LEN;
+    use keyhaven_crypto::chunked::{CHUNK_OVERHEAD, SALT_LEN};
     use keyhaven_store::testing::TempDir;
     use keyhaven_store::{BlobStore, FsBlobStore};
 
@@ -124,14 +124,21 @@ mod tests {
         ChunkKey::derive(&[5; 32], &[6; SALT_LEN], b"bucket\0key\0v1").expect("key")
     }
 
+    /// DSSE-KMS's two layers.
+    fn two_layer_key() -> ChunkKey {
+        key()
+            .with_second_layer(ChunkKey::derive(&[7; 32], &[6; SALT_LEN], b"bucket\0key\0v1").expect("key"))
+            .expect("two layers")
+    }
+
     fn body(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 7 % 256) as u8).collect()
     }
 
     /// Stores `data` written in pieces of `piece` bytes; returns the store and the body's length.
-    fn stored(dir: &TempDir, data: &[u8], piece: usize) -> (FsBlobStore, u64) {
+    fn stored(dir: &TempDir, key: ChunkKey, data: &[u8], piece: usize) -> (FsBlobStore, u64) {
         let store = FsBlobStore::open(&dir.path().join("blobs")).expect("blobs");
-        let mut writer = SealedWriter::new(key(), store.create("body").expect("create"));
+        let mut writer = SealedWriter::new(key, store.create("body").expect("create"));
         for part in data.chunks(piece.max(1)) {
             writer.write(part).expect("write");
         }
@@ -139,10 +146,10 @@ mod tests {
         (store, len)
     }
 
-    fn read(store: &FsBlobStore, len: u64, start: u64, end: u64) -> Result<Vec<u8>, S3Error> {
+    fn read(store: &FsBlobStore, key: &ChunkKey, len: u64, start: u64, end: u64) -> Result<Vec<u8>, S3Error> {
         let blob = store.open("body").expect("open").expect("present");
         let mut out = Vec::new();
-        read_range(&key(), &*blob, len, start, end, |bytes| {
+        read_range(key, &*blob, len, start, end, |bytes| {
             assert!(bytes.len() <= CHUNK_SIZE, "one chunk at a time");
             out.extend_from_slice(bytes);
             Ok(())
@@ -161,23 +168,27 @@ mod tests {
             (2 * size, 3 * size),
             (CHUNKS_PER_READ as usize * size + 2 * size + 5, 100_000),
         ] {
-            let dir = TempDir::new();
-            let data = body(len);
-            let (store, stored_len) = stored(&dir, &data, piece);
-            assert_eq!(stored_len, len as u64);
-            let blob_len = store.open("body").expect("open").expect("present").len();
-            assert_eq!(blob_len, sealed_len(len as u64), "{len}");
-            assert_eq!(read(&store, len as u64, 0, len as u64).expect("whole"), data, "{len}");
-            let ranges = [
-                (0, 1),
-                (len / 2, len),
-                (len.saturating_sub(3), len),
-                (size - 1, (size + 2).min(len)),
-                (CHUNKS_PER_READ as usize * size - 3, len),
-            ];
-            for (start, end) in ranges.into_iter().filter(|(s, e)| s < e) {
-                let got = read(&store, len as u64, start as u64, end as u64).expect("range");
-                assert_eq!(got, &data[start..end], "{len}: {start}..{end}");
+            for layers in [1, 2] {
+                let key = || if layers == 1 { key() } else { two_layer_key() };
+                let dir = TempDir::new();
+                let data = body(len);
+                let (store, stored_len) = stored(&dir, key(), &data, piece);
+                assert_eq!(stored_len, len as u64);
+                let blob_len = store.open("body").expect("open").expect("present").len();
+                assert_eq!(blob_len, key().sealed_len(len as u64), "{len}");
+                let read = |start: usize, end: usize| read(&store, &key(), len as u64, start as u64, end as u64);
+                assert_eq!(read(0, len).expect("whole"), data, "{len} in {layers} layers");
+                let ranges = [
+                    (0, 1),
+                    (len / 2, len),
+                    (len.saturating_sub(3), len),
+                    (size - 1, (size + 2).min(len)),
+                    (CHUNKS_PER_READ as usize * size - 3, len),
+                ];
+                for (start, end) in ranges.into_iter().filter(|(s, e)| s < e) {
+                    let got = read(start, end).expect("range");
+                    assert_eq!(got, &data[start..end], "{len} in {layers} layers: {start}..{end}");
+                }
             }
         }
     }
@@ -185,7 +196,7 @@ mod tests {
     #[test]
     fn an_empty_body_is_stored_as_one_sealed_chunk() {
         let dir = TempDir::new();
-        let (store, len) = stored(&dir, &[], 1);
+        let (store, len) = stored(&dir, key(), &[], 1);
         assert_eq!(len, 0);
         assert_eq!(
             store.open("body").expect("open").expect("present").len(),
@@ -197,29 +208,32 @@ mod tests {
     fn a_changed_or_cut_body_is_refused_and_a_bad_range_is_an_internal_error() {
         let dir = TempDir::new();
         let len = 2 * CHUNK_SIZE + 10;
-        let (store, _) = stored(&dir, &body(len), 4096);
+        let (store, _) = stored(&dir, key(), &body(len), 4096);
         let path = dir.path().join("blobs").join("body");
         let mut bytes = std::fs::read(&path).expect("blob");
         bytes[CHUNK_SIZE + CHUNK_OVERHEAD + 3] ^= 1;
         std::fs::write(&path, &bytes).expect("tamper");
         let second_chunk = (CHUNK_SIZE + 1) as u64..(CHUNK_SIZE + 2) as u64;
         assert!(matches!(
-            read(&store, len as u64, second_chunk.start, second_chunk.end),
+            read(&store, &key(), len as u64, second_chunk.start, second_chunk.end),
             Err(S3Error::Internal(_))
         ));
         assert_eq!(
-            read(&store, len as u64, 0, 5).expect("the first chunk is intact"),
+            read(&store, &key(), len as u64, 0, 5).expect("the first chunk is intact"),
             body(5)
         );
         bytes.truncate(bytes.len() - 1);
         std::fs::write(&path, &bytes).expect("cut");
         assert!(matches!(
-            read(&store, len as u64, 0, len as u64),
+            read(&store, &key(), len as u64, 0, len as u64),
             Err(S3Error::Internal(_))
         ));
-        assert!(matches!(read(&store, len as u64, 5, 5), Err(S3Error::Internal(_))));
         assert!(matches!(
-            read(&store, len as u64, 0, len as u64 + 1),
+            read(&store, &key(), len as u64, 5, 5),
+            Err(S3Error::Internal(_))
+        ));
+        assert!(matches!(
+            read(&store, &key(), len as u64, 0, len as u64 + 1),
             Err(S3Error::Internal(_))
         ));
     }

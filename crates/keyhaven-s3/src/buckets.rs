@@ -281,12 +281,7 @@ impl S3 {
                         .into(),
                 ));
             }
-            crate::SSE_KMS => {}
-            crate::SSE_KMS_DSSE => {
-                return Err(S3Error::NotImplemented(
-                    "DSSE-KMS default encryption is not served yet.".into(),
-                ));
-            }
+            crate::SSE_KMS | crate::SSE_KMS_DSSE => {}
             _ => return Err(S3Error::MalformedXml),
         }
         self.update_bucket(ctx, "s3:PutEncryptionConfiguration", name, |bucket| {

@@ -112,9 +112,6 @@ pub enum S3Error {
     /// A caller outside the bucket owner's account managing its policy.
     #[error("The specified method is not allowed against this resource.")]
     MethodNotAllowed,
-    /// A feature S3 has that keyhaven does not serve yet; the message names it.
-    #[error("{0}")]
-    NotImplemented(String),
     /// Refused by the authoriser.
     #[error("{0}")]
     AccessDenied(String),

@@ -18,7 +18,7 @@ use crate::objects::{
     BodyPart, Destination, ObjectHeaders, ObjectRecord, Received, Stored, Upload, Wanted, WriteConditions,
 };
 use crate::sse_c::CustomerKey;
-use crate::sse_kms::KmsRequest;
+use crate::sse_kms::{KmsKeyRecord, KmsRequest};
 use crate::{S3, S3Error};
 
 const RECORD_VERSION: u32 = 1;
@@ -169,7 +169,7 @@ impl S3 {
             bucket: create.bucket.into(),
         })?;
         // Settles the encryption as a PUT would, refusing what a PUT refuses, before any part arrives.
-        let kms = self.check_encryption(
+        let algorithm = self.check_encryption(
             ctx,
             &bucket,
             Wanted {
@@ -218,7 +218,7 @@ impl S3 {
         })?;
         Ok(Created {
             upload_id,
-            server_side_encryption: if kms { crate::SSE_KMS } else { crate::SSE_S3 }.to_string(),
+            server_side_encryption: algorithm.to_string(),
             customer_key_md5: record.customer_key_md5,
             checksum_algorithm: record.checksum_algorithm,
             checksum_type: record.checksum_type,
@@ -337,7 +337,7 @@ impl S3 {
             version_id: None,
             kms: kms.map(|k| (k.key_arn.clone(), k.bucket_key.is_some(), k.context_header())),
             etag: record.etag,
-            server_side_encryption: if kms.is_some() { crate::SSE_KMS } else { crate::SSE_S3 }.to_string(),
+            server_side_encryption: kms.map_or(crate::SSE_S3, KmsKeyRecord::algorithm).to_string(),
             customer_key_md5: None,
             checksum: record.checksum,
             size: record.body.size,

@@ -1,6 +1,7 @@
 //! One object version's body, written and read under its encryption: a fresh data key sealed for the object under
 //! SSE-S3's service key or the SSE-C customer's key, the body sealed chunk by chunk into a blob, and its ETag and
-//! checksum computed as it streams. (SSE-KMS comes with the KMS path.)
+//! checksum computed as it streams. SSE-KMS bodies take the data key KMS gave; DSSE-KMS bodies take two layers, the
+//! KMS data key's and a fresh one sealed as SSE-S3's is.
 
 use keyhaven_crypto::chunked::{ChunkKey, SALT_LEN, new_salt};
 use keyhaven_crypto::digest::Md5;
@@ -24,6 +25,9 @@ pub enum Protection<'a> {
     /// SSE-KMS: a data key KMS gave (or a bucket key), whose KMS ciphertext the object's record keeps; the body's key
     /// derives from it with the body's own salt and identity.
     Kms(&'a DataKey),
+    /// DSSE-KMS: the first layer under a data key KMS gave (never a bucket key), the second under a data key of
+    /// S3's own, sealed under the scope's service key.
+    Dsse { kms: &'a DataKey, service: &'a SealingKey },
 }
 
 /// What an object version's record keeps of its body.
@@ -67,26 +71,34 @@ impl BodyWriter {
         protection: Protection<'_>,
         checksum: Option<ChecksumAlgorithm>,
     ) -> Result<Self, S3Error> {
-        let generated;
-        let data_key = match protection {
-            Protection::Kms(given) => given,
-            _ => {
-                generated = DataKey::generate()?;
-                &generated
-            }
-        };
         let salt = new_salt()?;
-        let (sealed_data_key, customer_key, etag_kind) = match protection {
-            Protection::Kms(_) => (Vec::new(), None, EtagKind::Opaque),
-            Protection::SseS3(service_key) => (data_key.seal(service_key, identity)?, None, EtagKind::Md5),
+        let (chunk_key, sealed_data_key, customer_key, etag_kind) = match protection {
+            Protection::Kms(given) => (given.chunk_key(&salt, identity)?, Vec::new(), None, EtagKind::Opaque),
+            Protection::Dsse { kms, service } => {
+                let second = DataKey::generate()?;
+                let chunk_key = two_layers(kms, &second, &salt, identity)?;
+                (chunk_key, second.seal(service, identity)?, None, EtagKind::Opaque)
+            }
+            Protection::SseS3(service_key) => {
+                let data_key = DataKey::generate()?;
+                let sealed = data_key.seal(service_key, identity)?;
+                (data_key.chunk_key(&salt, identity)?, sealed, None, EtagKind::Md5)
+            }
             Protection::SseC(customer) => {
+                let data_key = DataKey::generate()?;
                 let fingerprint_salt: [u8; FINGERPRINT_SALT_LEN] = keyhaven_crypto::random_array()?;
                 let sealed = data_key.seal(&customer.sealing_key()?, identity)?;
                 let fingerprint = customer.fingerprint(&fingerprint_salt);
-                (sealed, Some((fingerprint_salt, fingerprint)), EtagKind::Opaque)
+                let chunk_key = data_key.chunk_key(&salt, identity)?;
+                (
+                    chunk_key,
+                    sealed,
+                    Some((fingerprint_salt, fingerprint)),
+                    EtagKind::Opaque,
+                )
             }
         };
-        let sealed = SealedWriter::new(data_key.chunk_key(&salt, identity)?, blobs.create(blob_id)?);
+        let sealed = SealedWriter::new(chunk_key, blobs.create(blob_id)?);
         Ok(Self {
             sealed,
             md5: (etag_kind == EtagKind::Md5).then(Md5::default),
@@ -139,6 +151,10 @@ impl BodyWriter {
 pub fn body_key(stored: &StoredBody, identity: &[u8], protection: Protection<'_>) -> Result<ChunkKey, S3Error> {
     let data_key = match (protection, &stored.customer_key) {
         (Protection::Kms(given), None) => return given.chunk_key(&stored.salt, identity),
+        (Protection::Dsse { kms, service }, None) => {
+            let second = DataKey::open(service, identity, &stored.sealed_data_key)?;
+            return two_layers(kms, &second, &stored.salt, identity);
+        }
         (Protection::SseS3(service_key), None) => DataKey::open(service_key, identity, &stored.sealed_data_key)?,
         (Protection::SseC(customer), Some((salt, fingerprint))) => {
             customer.check(salt, fingerprint)?;
@@ -151,6 +167,13 @@ pub fn body_key(stored: &StoredBody, identity: &[u8], protection: Protection<'_>
         }
     };
     data_key.chunk_key(&stored.salt, identity)
+}
+
+/// DSSE-KMS's chunk key: the KMS data key's layer, then the S3 data key's over it.
+fn two_layers(kms: &DataKey, second: &DataKey, salt: &[u8; SALT_LEN], identity: &[u8]) -> Result<ChunkKey, S3Error> {
+    Ok(kms
+        .chunk_key(salt, identity)?
+        .with_second_layer(second.chunk_key(salt, identity)?)?)
 }
 
 #[cfg(test)]
@@ -247,6 +270,76 @@ mod tests {
             body_key(&stored, b"bucket\0other\0version-1", Protection::SseS3(&service_key)),
             Err(S3Error::Internal(_))
         ));
+    }
+
+    /// A DSSE-KMS body opens only with both its KMS data key and the service key its second layer's key is sealed
+    /// under; either one alone does not open it.
+    #[test]
+    fn dsse_bodies_open_only_with_both_layers() {
+        let dir = TempDir::new();
+        let service = SealingKey::new(&[9; 32]).expect("service key");
+        let kms = DataKey::from_kms(keyhaven_crypto::SecretBytes::new(vec![7; 32])).expect("data key");
+        let data = body();
+        let (blobs, stored) = put(
+            &dir,
+            Protection::Dsse {
+                kms: &kms,
+                service: &service,
+            },
+            &data,
+        );
+        assert_ne!(
+            stored.etag,
+            format!("\"{}\"", hex::encode(md5(&data))),
+            "a DSSE ETag is not the MD5"
+        );
+        assert!(
+            !stored.sealed_data_key.is_empty(),
+            "the second layer's key is kept sealed"
+        );
+        let both = Protection::Dsse {
+            kms: &kms,
+            service: &service,
+        };
+        assert_eq!(get(&blobs, &stored, both, 0, stored.len), data);
+        assert_eq!(get(&blobs, &stored, both, 70_000, 70_100), &data[70_000..70_100]);
+        let blob = blobs.open(&stored.blob_id).expect("open").expect("present");
+        assert_eq!(blob.len(), stored.len + 2 * 16 * stored.len.div_ceil(64 * 1024));
+
+        let first_layer_only = body_key(&stored, IDENTITY, Protection::Kms(&kms)).expect("a one-layer key");
+        assert!(matches!(
+            read_range(&first_layer_only, &*blob, stored.len, 0, 10, |_| Ok(())),
+            Err(S3Error::Internal(_))
+        ));
+        let other_kms = DataKey::from_kms(keyhaven_crypto::SecretBytes::new(vec![8; 32])).expect("data key");
+        let wrong_first = body_key(
+            &stored,
+            IDENTITY,
+            Protection::Dsse {
+                kms: &other_kms,
+                service: &service,
+            },
+        )
+        .expect("a two-layer key");
+        assert!(matches!(
+            read_range(&wrong_first, &*blob, stored.len, 0, 10, |_| Ok(())),
+            Err(S3Error::Internal(_))
+        ));
+        let other_service = SealingKey::new(&[8; 32]).expect("service key");
+        assert!(matches!(
+            body_key(
+                &stored,
+                IDENTITY,
+                Protection::Dsse {
+                    kms: &kms,
+                    service: &other_service
+                }
+            ),
+            Err(S3Error::Internal(_))
+        ));
+        for file in files(dir.path()) {
+            assert!(!file.windows(CANARY.len()).any(|w| w == CANARY), "plaintext on disk");
+        }
     }
 
     #[test]

@@ -136,7 +136,8 @@ impl BodyPart {
     }
 
     /// The key that opens this part: the customer's for SSE-C (checked against the part's fingerprint), the one KMS
-    /// opens for SSE-KMS, the bucket's service key otherwise. A request that brings a customer key to an object that is
+    /// opens for SSE-KMS (with the bucket's service key for DSSE-KMS's second layer), the bucket's service key
+    /// otherwise. A request that brings a customer key to an object that is
     /// not SSE-C, or none to an SSE-C one, is refused as S3 refuses it.
     pub(crate) fn open_key(
         &self,
@@ -158,6 +159,18 @@ impl BodyPart {
             )),
             (Some(customer), Some(_)) => body_key(&stored, &identity, Protection::SseC(customer)),
             (None, None) => match &self.kms {
+                Some(kms) if kms.dual_layer => {
+                    let data_key = s3.kms_open(ctx, &bucket.name, key, kms)?;
+                    let service = s3.service_key(bucket)?;
+                    body_key(
+                        &stored,
+                        &identity,
+                        Protection::Dsse {
+                            kms: &data_key,
+                            service: &service,
+                        },
+                    )
+                }
                 Some(kms) => {
                     let data_key = s3.kms_open(ctx, &bucket.name, key, kms)?;
                     body_key(&stored, &identity, Protection::Kms(&data_key))
@@ -181,7 +194,8 @@ pub struct ObjectRecord {
     /// `FULL_OBJECT` or `COMPOSITE`, when the object has a checksum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum_type: Option<String>,
-    /// `AES256` for SSE-S3 and SSE-C alike; SSE-C objects' parts also keep the customer key's fingerprint.
+    /// `AES256` for SSE-S3 and SSE-C alike (SSE-C objects' parts also keep the customer key's fingerprint),
+    /// `aws:kms` or `aws:kms:dsse`.
     pub server_side_encryption: String,
     /// Unix milliseconds.
     pub last_modified: i64,
@@ -214,12 +228,11 @@ impl ObjectRecord {
             etag,
             checksum: None,
             checksum_type: None,
-            server_side_encryption: if parts.first().is_some_and(|p| p.kms.is_some()) {
-                crate::SSE_KMS
-            } else {
-                crate::SSE_S3
-            }
-            .to_string(),
+            server_side_encryption: parts
+                .first()
+                .and_then(|p| p.kms.as_ref())
+                .map_or(crate::SSE_S3, KmsKeyRecord::algorithm)
+                .to_string(),
             last_modified,
             headers,
             parts_count: None,
@@ -236,7 +249,7 @@ impl ObjectRecord {
     }
 
     /// The KMS key ARN, whether a bucket key serves it, and the context the request added (base64 JSON), for an
-    /// SSE-KMS object.
+    /// SSE-KMS or DSSE-KMS object.
     pub fn kms(&self) -> Option<(&str, bool, Option<String>)> {
         let kms = self.parts.first()?.kms.as_ref()?;
         Some((kms.key_arn.as_str(), kms.bucket_key.is_some(), kms.context_header()))
@@ -578,34 +591,45 @@ impl S3 {
         wanted: Wanted<'_>,
         checksum: Option<ChecksumAlgorithm>,
     ) -> Result<(BodyWriter, Option<KmsKeyRecord>), S3Error> {
-        let kms_wanted = self.check_encryption(ctx, bucket, wanted)?;
+        let algorithm = self.check_encryption(ctx, bucket, wanted)?;
         let blob_id = keyhaven_kernel::ids::unique_id("b", 32)?;
         let identity = identity(&bucket.name, key, &blob_id);
         let (service_key, kms_key);
-        let (protection, kms_record) = match wanted.customer_key {
-            Some(customer) => (Protection::SseC(customer), None),
-            None if kms_wanted => {
-                let data_key = self.kms_data_key(ctx, bucket, key, wanted.kms)?;
-                kms_key = data_key.key;
-                (Protection::Kms(&kms_key), Some(data_key.record))
-            }
-            None => {
+        let (protection, kms_record) = match (wanted.customer_key, algorithm) {
+            (Some(customer), _) => (Protection::SseC(customer), None),
+            (None, crate::SSE_S3) => {
                 service_key = self.service_key(bucket)?;
                 (Protection::SseS3(&service_key), None)
+            }
+            (None, _) => {
+                let dual_layer = algorithm == crate::SSE_KMS_DSSE;
+                let data_key = self.kms_data_key(ctx, bucket, key, wanted.kms, dual_layer)?;
+                kms_key = data_key.key;
+                let protection = if dual_layer {
+                    service_key = self.service_key(bucket)?;
+                    Protection::Dsse {
+                        kms: &kms_key,
+                        service: &service_key,
+                    }
+                } else {
+                    Protection::Kms(&kms_key)
+                };
+                (protection, Some(data_key.record))
             }
         };
         let writer = BodyWriter::begin(&*self.blobs, &blob_id, &identity, protection, checksum)?;
         Ok((writer, kms_record))
     }
 
-    /// Refuses the encryption a request asks for when S3 would (SSE-C over plain HTTP, an unknown algorithm, KMS
-    /// headers without `aws:kms`) or keyhaven cannot serve it yet (DSSE-KMS); answers whether the body is SSE-KMS.
+    /// Refuses the encryption a request asks for when S3 would (SSE-C over plain HTTP or to a bucket blocking it, an
+    /// unknown algorithm, KMS headers without `aws:kms` or `aws:kms:dsse`); answers the body's algorithm as
+    /// `x-amz-server-side-encryption` names it (`AES256` for SSE-C too).
     pub(crate) fn check_encryption(
         &self,
         ctx: &RequestContext,
         bucket: &BucketRecord,
         wanted: Wanted<'_>,
-    ) -> Result<bool, S3Error> {
+    ) -> Result<&'static str, S3Error> {
         let Wanted {
             server_side_encryption,
             customer_key,
@@ -618,23 +642,23 @@ impl S3 {
         if customer_key.is_some() && bucket.sse_c_blocked() {
             return Err(S3Error::AccessDenied("Access Denied".into()));
         }
-        if kms.key_id.is_some() && server_side_encryption != Some(crate::SSE_KMS) {
+        if kms.key_id.is_some() && !matches!(server_side_encryption, Some(crate::SSE_KMS | crate::SSE_KMS_DSSE)) {
             return Err(S3Error::InvalidArgument(
                 "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms"
                     .into(),
             ));
         }
         if customer_key.is_some() {
-            return Ok(false);
+            return Ok(crate::SSE_S3);
         }
         let encryption = match server_side_encryption {
             Some(sse) => sse.to_string(),
             None => bucket.default_encryption().algorithm,
         };
         match encryption.as_str() {
-            crate::SSE_S3 => Ok(false),
-            crate::SSE_KMS => Ok(true),
-            crate::SSE_KMS_DSSE => Err(S3Error::NotImplemented("DSSE-KMS is not served yet.".into())),
+            crate::SSE_S3 => Ok(crate::SSE_S3),
+            crate::SSE_KMS => Ok(crate::SSE_KMS),
+            crate::SSE_KMS_DSSE => Ok(crate::SSE_KMS_DSSE),
             _ => Err(S3Error::InvalidArgument(
                 "The encryption method specified is not supported".into(),
             )),

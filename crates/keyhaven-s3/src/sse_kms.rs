@@ -56,9 +56,21 @@ pub(crate) struct KmsKeyRecord {
     /// The context the request added (echoed on reads), beside `aws:s3:arn`.
     #[serde(default, skip_serializing_if = "EncryptionContext::is_empty")]
     pub(crate) context: EncryptionContext,
+    /// DSSE-KMS: the body has a second layer, under a data key S3 keeps sealed in the body's record.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) dual_layer: bool,
 }
 
 impl KmsKeyRecord {
+    /// `aws:kms` or `aws:kms:dsse`, as `x-amz-server-side-encryption` answers it.
+    pub(crate) fn algorithm(&self) -> &'static str {
+        if self.dual_layer {
+            crate::SSE_KMS_DSSE
+        } else {
+            crate::SSE_KMS
+        }
+    }
+
     /// The context as the request sent it: base64 of its JSON.
     pub(crate) fn context_header(&self) -> Option<String> {
         (!self.context.is_empty())
@@ -122,13 +134,14 @@ impl S3 {
     }
 
     /// A data key for a new body of `object_key` in `bucket` under the KMS key the request (or the bucket's default,
-    /// or `aws/s3`) names.
+    /// or `aws/s3`) names. A DSSE-KMS body (`dual_layer`) never takes a bucket key, which S3 does not offer for it.
     pub(crate) fn kms_data_key(
         &self,
         ctx: &RequestContext,
         bucket: &BucketRecord,
         object_key: &str,
         request: &KmsRequest,
+        dual_layer: bool,
     ) -> Result<KmsDataKey, S3Error> {
         let default = bucket.default_encryption();
         let key_id = match request.key_id.clone().or(default.kms_key_id) {
@@ -142,7 +155,7 @@ impl S3 {
             Some(encoded) => decode_context(encoded)?,
             None => EncryptionContext::new(),
         };
-        let use_bucket_key = request.bucket_key.unwrap_or(default.bucket_key_enabled);
+        let use_bucket_key = !dual_layer && request.bucket_key.unwrap_or(default.bucket_key_enabled);
         let on_behalf = OnBehalf {
             kms: &*self.kms,
             ctx,
@@ -157,6 +170,7 @@ impl S3 {
                     wrapped: None,
                     bucket_key: Some(id),
                     context: added,
+                    dual_layer,
                 },
             });
         }
@@ -176,6 +190,7 @@ impl S3 {
                 wrapped: Some(STANDARD.encode(&encrypted.ciphertext)),
                 bucket_key: None,
                 context: added,
+                dual_layer,
             },
         })
     }
