@@ -673,6 +673,58 @@ def test_dsse_kms_objects_have_two_layers_and_never_a_bucket_key(dev_server, s3,
     assert all(context != {"aws:s3:arn": "arn:aws:s3:::dsse"} for _, context in generated), "no bucket key"
 
 
+def test_storage_classes_are_kept_and_archived_objects_need_a_restore(dev_server, s3):
+    s3.create_bucket(Bucket="classes")
+    s3.put_object(Bucket="classes", Key="ia", Body=b"infrequent", StorageClass="STANDARD_IA",
+                  WebsiteRedirectLocation="/elsewhere")
+    head = s3.head_object(Bucket="classes", Key="ia")
+    assert (head["StorageClass"], head["WebsiteRedirectLocation"]) == ("STANDARD_IA", "/elsewhere")
+    s3.put_object(Bucket="classes", Key="plain", Body=b"standard")
+    assert "StorageClass" not in s3.head_object(Bucket="classes", Key="plain"), "STANDARD is not echoed"
+    listed = {o["Key"]: o["StorageClass"] for o in s3.list_objects_v2(Bucket="classes")["Contents"]}
+    assert listed == {"ia": "STANDARD_IA", "plain": "STANDARD"}
+
+    # Refused classes and redirects store nothing.
+    for args, code in [({"StorageClass": "STANDARDD"}, "InvalidStorageClass"),
+                       ({"StorageClass": "EXPRESS_ONEZONE"}, "InvalidStorageClass"),
+                       ({"WebsiteRedirectLocation": "ftp://x"}, "InvalidRedirectLocation")]:
+        assert status_of(s3.put_object, Bucket="classes", Key="refused", Body=b"x", **args) == (400, code)
+    assert error_of(s3.head_object, Bucket="classes", Key="refused")[0] == "404"
+
+    # A copy takes the class it names, never its source's; naming one (STANDARD too) changes an object in place.
+    s3.copy_object(Bucket="classes", Key="copy", CopySource="classes/ia")
+    assert s3.get_object_attributes(Bucket="classes", Key="copy", ObjectAttributes=["StorageClass"])[
+        "StorageClass"] == "STANDARD"
+    assert s3.head_object(Bucket="classes", Key="copy")["WebsiteRedirectLocation"] == "/elsewhere"
+    assert status_of(s3.copy_object, Bucket="classes", Key="plain", CopySource="classes/plain") == (
+        400, "InvalidRequest")
+    s3.copy_object(Bucket="classes", Key="plain", CopySource="classes/plain", StorageClass="STANDARD")
+
+    # GLACIER: HEAD works, the body cannot be read or copied until restored, and only until the restore expires.
+    s3.put_object(Bucket="classes", Key="cold", Body=b"frozen", StorageClass="GLACIER")
+    assert "Restore" not in s3.head_object(Bucket="classes", Key="cold")
+    with pytest.raises(ClientError) as err:
+        s3.get_object(Bucket="classes", Key="cold")
+    assert (err.value.response["Error"]["Code"], err.value.response["Error"]["StorageClass"]) == (
+        "InvalidObjectState", "GLACIER")
+    assert status_of(s3.copy_object, Bucket="classes", Key="thawed", CopySource="classes/cold") == (
+        403, "ObjectNotInActiveTierError")
+    assert status_of(s3.restore_object, Bucket="classes", Key="plain", RestoreRequest={"Days": 1}) == (
+        403, "InvalidObjectState")
+    assert s3.restore_object(Bucket="classes", Key="cold", RestoreRequest={"Days": 1})[
+        "ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert s3.restore_object(Bucket="classes", Key="cold", RestoreRequest={"Days": 2})[
+        "ResponseMetadata"]["HTTPStatusCode"] == 200
+    restore = s3.head_object(Bucket="classes", Key="cold")["Restore"]
+    assert restore.startswith('ongoing-request="false", expiry-date="') and "00:00:00 GMT" in restore
+    assert s3.get_object(Bucket="classes", Key="cold")["Body"].read() == b"frozen"
+    s3.copy_object(Bucket="classes", Key="thawed", CopySource="classes/cold")
+    assert s3.list_objects_v2(Bucket="classes", Prefix="thawed")["Contents"][0]["StorageClass"] == "STANDARD"
+    assert "Restore" not in s3.head_object(Bucket="classes", Key="thawed")
+    dev_server.advance_clock(3 * 24 * 3600)
+    assert error_of(s3.get_object, Bucket="classes", Key="cold")[0] == "InvalidObjectState"
+
+
 def test_bucket_keys_cut_kms_calls_by_99_percent(dev_server, s3):
     from concurrent.futures import ThreadPoolExecutor
     key = dev_server.client("kms").create_key()["KeyMetadata"]["Arn"]

@@ -59,6 +59,16 @@ impl Json {
         }
     }
 
+    /// The strings of the array at `key` (none if it is absent).
+    pub fn strings(&self, key: &str) -> Vec<&str> {
+        self.get(key)
+            .and_then(Json::as_arr)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Json::as_str)
+            .collect()
+    }
+
     pub fn as_obj(&self) -> Option<&[(String, Json)]> {
         match self {
             Json::Obj(members) => Some(members),

@@ -198,13 +198,7 @@ fn parse_shape(name: &str, json: &Json) -> Result<Shape, String> {
         },
         "structure" if json.get("document").and_then(Json::as_bool) == Some(true) => Kind::Document,
         "structure" => {
-            let required: Vec<&str> = json
-                .get("required")
-                .and_then(Json::as_arr)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Json::as_str)
-                .collect();
+            let required = json.strings("required");
             let mut members = Vec::new();
             for (member, spec) in json.get("members").and_then(Json::as_obj).unwrap_or_default() {
                 for (key, _) in spec.as_obj().unwrap_or_default() {
@@ -247,14 +241,7 @@ fn parse_shape(name: &str, json: &Json) -> Result<Shape, String> {
         min,
         max,
         pattern: json.get("pattern").and_then(Json::as_str).map(str::to_owned),
-        values: json
-            .get("enum")
-            .and_then(Json::as_arr)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Json::as_str)
-            .map(str::to_owned)
-            .collect(),
+        values: json.strings("enum").into_iter().map(str::to_owned).collect(),
         sensitive: json.get("sensitive").and_then(Json::as_bool) == Some(true),
         error: (json.get("exception").and_then(Json::as_bool) == Some(true)).then(|| {
             let error = json.get("error");

@@ -64,6 +64,7 @@ pub const SERVED: &[&str] = &[
     "UploadPart",
     "UploadPartCopy",
     "GetObjectAttributes",
+    "RestoreObject",
     "CompleteMultipartUpload",
     "AbortMultipartUpload",
     "ListParts",
@@ -113,6 +114,8 @@ struct Generator<'m> {
     /// Structures reached from requests' XML (decoded) and from outputs' XML (written).
     decoded: BTreeSet<&'m str>,
     written: BTreeSet<&'m str>,
+    /// Enum shapes requests carry, whose values the service checks.
+    enums: BTreeSet<&'m str>,
     out: String,
 }
 
@@ -140,6 +143,7 @@ pub fn generate(root: &Path) -> Result<String, String> {
         root_names,
         decoded: BTreeSet::new(),
         written: BTreeSet::new(),
+        enums: BTreeSet::new(),
         out: String::new(),
     };
     generator.module(operations)?;
@@ -226,7 +230,12 @@ impl<'m> Generator<'m> {
     fn rust_type(&mut self, shape: &'m str, decode: bool) -> Result<String, String> {
         Ok(match self.kind(shape)? {
             "string" if self.sensitive(shape)? => "SensitiveString".into(),
-            "string" => "String".into(),
+            "string" => {
+                if decode && self.shape(shape)?.get("enum").is_some() {
+                    self.enums.insert(shape);
+                }
+                "String".into()
+            }
             "integer" => "i32".into(),
             "long" => "i64".into(),
             "boolean" => "bool".into(),
@@ -531,7 +540,25 @@ impl<'m> Generator<'m> {
             }
         }
         let all: BTreeSet<&'m str> = self.decoded.union(&self.written).copied().collect();
-        all.into_iter().map(|shape| self.structure(shape)).collect()
+        let structures: String = all
+            .into_iter()
+            .map(|shape| self.structure(shape))
+            .collect::<Result<_, _>>()?;
+        Ok(structures + &self.enum_values()?)
+    }
+
+    /// `enums`: the values the model allows for each enum shape a request carries.
+    fn enum_values(&self) -> Result<String, String> {
+        let mut out =
+            String::from("/// The values the model allows for the enum shapes requests carry.\npub mod enums {\n");
+        for shape in &self.enums {
+            let values = self.shape(shape)?.strings("enum");
+            let name = field_name(shape).to_ascii_uppercase();
+            writeln!(out, "    /// `{shape}`.\n    pub const {name}: &[&str] = &{values:?};")
+                .map_err(|e| e.to_string())?;
+        }
+        out.push_str("}\n");
+        Ok(out)
     }
 
     fn structure(&mut self, shape: &'m str) -> Result<String, String> {

@@ -377,6 +377,10 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::NoSuchTagSet { .. } => (S::NOT_FOUND, "NoSuchTagSet"),
         S3Error::NoEncryptionConfiguration => (S::NOT_FOUND, "ServerSideEncryptionConfigurationNotFoundError"),
         S3Error::KeyTooLong => (S::BAD_REQUEST, "KeyTooLongError"),
+        S3Error::InvalidStorageClass => (S::BAD_REQUEST, "InvalidStorageClass"),
+        S3Error::InvalidObjectState { .. } => (S::FORBIDDEN, "InvalidObjectState"),
+        S3Error::ObjectNotInActiveTier => (S::FORBIDDEN, "ObjectNotInActiveTierError"),
+        S3Error::InvalidRedirectLocation => (S::BAD_REQUEST, "InvalidRedirectLocation"),
         S3Error::MissingContentLength => (S::LENGTH_REQUIRED, "MissingContentLength"),
         S3Error::EntityTooLarge => (S::BAD_REQUEST, "EntityTooLarge"),
         S3Error::Internal(detail) => {
@@ -405,6 +409,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
     match e {
         S3Error::NoSuchKey { key } => error.fields.push(("Key", key)),
         S3Error::NoSuchUpload { upload_id } => error.fields.push(("UploadId", upload_id)),
+        S3Error::InvalidObjectState { storage_class } => error.fields.push(("StorageClass", storage_class)),
         S3Error::InvalidArgumentValue { name, value, .. } => {
             error.fields.push(("ArgumentName", name.to_string()));
             error.fields.push(("ArgumentValue", value));

@@ -101,6 +101,17 @@ pub enum S3Error {
     BadRequest(String),
     #[error("The requested partnumber is not satisfiable")]
     InvalidPartNumber,
+    #[error("The storage class you specified is not valid")]
+    InvalidStorageClass,
+    /// An archived object read before it is restored, or a restore of one that is not archived; S3's error
+    /// document names the object's `StorageClass`.
+    #[error("The operation is not valid for the object's storage class")]
+    InvalidObjectState { storage_class: String },
+    /// A copy from an archived object that is not restored.
+    #[error("The source object of the COPY operation is not in the active tier and is only stored in Amazon Glacier.")]
+    ObjectNotInActiveTier,
+    #[error("The website redirect location must have a prefix of 'http://' or 'https://' or '/'.")]
+    InvalidRedirectLocation,
     #[error("The bucket does not allow ACLs")]
     AccessControlListNotSupported,
     #[error("The bucket policy does not exist")]

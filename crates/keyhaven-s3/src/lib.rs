@@ -18,6 +18,7 @@ pub mod objects;
 pub mod service_key;
 pub mod sse_c;
 pub mod sse_kms;
+pub mod storage_class;
 pub mod subresources;
 pub mod versions;
 

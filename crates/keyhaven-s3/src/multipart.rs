@@ -156,6 +156,7 @@ pub struct ListedUpload {
 impl S3 {
     pub fn create_multipart_upload(&self, ctx: &RequestContext, create: CreateUpload<'_>) -> Result<Created, S3Error> {
         crate::objects::check_key(create.key)?;
+        create.headers.check()?;
         let bucket = self.bucket(create.bucket)?;
         self.authorize(
             ctx,

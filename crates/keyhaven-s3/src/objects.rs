@@ -57,6 +57,33 @@ pub struct ObjectHeaders {
     /// The object's tags (`x-amz-tagging`, PutObjectTagging), in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// `x-amz-storage-class` as the write named it (absent: STANDARD); a copy takes the one its request names, never
+    /// its source's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// `x-amz-website-redirect-location`: `/`, `http://` or `https://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website_redirect_location: Option<String>,
+}
+
+impl ObjectHeaders {
+    pub fn storage_class(&self) -> &str {
+        self.storage_class.as_deref().unwrap_or(crate::storage_class::STANDARD)
+    }
+
+    /// Refuses a website redirect location S3 would refuse.
+    pub fn check(&self) -> Result<(), S3Error> {
+        match &self.website_redirect_location {
+            Some(location)
+                if !["/", "http://", "https://"]
+                    .iter()
+                    .any(|prefix| location.starts_with(prefix)) =>
+            {
+                Err(S3Error::InvalidRedirectLocation)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What SSE-C keeps of a body's customer key: a salted HMAC to recognise it, and its MD5 as sent.
@@ -213,6 +240,9 @@ pub struct ObjectRecord {
     /// The order versions were written in (newer is larger).
     #[serde(default)]
     pub(crate) sequence: u64,
+    /// An archived version's restore: readable until then (Unix milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_until: Option<i64>,
 }
 
 keyhaven_kernel::versioned_record!(ObjectRecord, "s3-object", RECORD_VERSION);
@@ -223,6 +253,7 @@ impl ObjectRecord {
             version_id: None,
             delete_marker: false,
             sequence: 0,
+            restored_until: None,
             v: RECORD_VERSION,
             size: parts.iter().map(|p| p.size).sum(),
             etag,
@@ -253,6 +284,21 @@ impl ObjectRecord {
     pub fn kms(&self) -> Option<(&str, bool, Option<String>)> {
         let kms = self.parts.first()?.kms.as_ref()?;
         Some((kms.key_arn.as_str(), kms.bucket_key.is_some(), kms.context_header()))
+    }
+
+    pub fn storage_class(&self) -> &str {
+        self.headers.storage_class()
+    }
+
+    /// Refuses to read the body of an archived version that is not restored at `now` (Unix milliseconds).
+    fn check_readable(&self, now: i64) -> Result<(), S3Error> {
+        let class = self.storage_class();
+        if crate::storage_class::is_archive(class) && self.restored_until.is_none_or(|until| until <= now) {
+            return Err(S3Error::InvalidObjectState {
+                storage_class: class.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// The customer key's MD5 when the object is SSE-C, as responses echo it.
@@ -548,6 +594,7 @@ impl S3 {
     /// Starts a PutObject: authorises it, settles its encryption and opens the blob the body streams into.
     pub fn begin_put(&self, ctx: &RequestContext, put: PutObject<'_>) -> Result<Upload, S3Error> {
         check_key(put.key)?;
+        put.headers.check()?;
         let bucket = self.bucket(put.bucket)?;
         self.authorize(
             ctx,
@@ -814,6 +861,9 @@ impl S3 {
             bucket: get.bucket.into(),
         })?;
         let record = found?;
+        if body {
+            record.check_readable(self.now_millis())?;
+        }
         if get.customer_key.is_some() && !ctx.secure_transport {
             return Err(S3Error::InvalidRequest(SSE_C_NEEDS_TLS.into()));
         }
@@ -864,13 +914,18 @@ impl S3 {
     /// object (authorised as `s3:PutObject`) under the encryption the request asks for, streamed a chunk at a time.
     pub fn copy_object(&self, ctx: &RequestContext, copy: CopyObject<'_>) -> Result<(Stored, i64), S3Error> {
         check_key(copy.key)?;
-        // A copy onto itself must change something; naming a source version is a change (it restores that version).
-        let unchanged = copy.source_bucket == copy.bucket
+        copy.headers.check()?;
+        // A copy onto itself must change something (AWS-verified in moto's tests): naming a source version (it
+        // restores that version), a storage class, a website redirect location or an encryption, replacing the
+        // metadata, or leaving an encryption other than the default one the copy takes.
+        let unchanged_request = copy.source_bucket == copy.bucket
             && copy.source_key == copy.key
             && copy.source_version_id.is_none()
             && !copy.replace_metadata
             && copy.server_side_encryption.is_none()
-            && copy.customer_key.is_none();
+            && copy.customer_key.is_none()
+            && copy.headers.storage_class.is_none()
+            && copy.headers.website_redirect_location.is_none();
         let get = GetObject {
             bucket: copy.source_bucket,
             key: copy.source_key,
@@ -882,13 +937,16 @@ impl S3 {
             keys: copy.keys,
         };
         let source = self.get_object(ctx, get, true).map_err(copy_source_failure)?;
-        if unchanged {
+        let bucket = self.bucket(copy.bucket)?;
+        let default_encryption = bucket.as_ref().is_some_and(|b| b.encryption.is_some());
+        let source_sse_s3 =
+            source.record.server_side_encryption == crate::SSE_S3 && source.record.customer_key_md5().is_none();
+        if unchanged_request && source_sse_s3 && !default_encryption {
             return Err(S3Error::InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
                     .into(),
             ));
         }
-        let bucket = self.bucket(copy.bucket)?;
         self.authorize(
             ctx,
             "s3:PutObject",
@@ -916,6 +974,10 @@ impl S3 {
         } else {
             source.record.headers.tags.clone()
         };
+        headers.storage_class = copy.headers.storage_class;
+        if copy.headers.website_redirect_location.is_some() {
+            headers.website_redirect_location = copy.headers.website_redirect_location;
+        }
         let mut upload = Upload::new(
             ctx,
             writer,
@@ -1197,10 +1259,11 @@ const IF_MATCH: &str = "If-Match";
 const IF_NONE_MATCH: &str = "If-None-Match";
 
 /// A copy's source condition that failed: 412 whichever it was (a copy has no 304), naming its
-/// `x-amz-copy-source-if-*` header.
+/// `x-amz-copy-source-if-*` header; an archived source that is not restored is not in the active tier.
 pub(crate) fn copy_source_failure(e: S3Error) -> S3Error {
     let condition = match e {
         S3Error::PreconditionFailed(condition) | S3Error::NotModified { condition, .. } => condition,
+        S3Error::InvalidObjectState { .. } => return S3Error::ObjectNotInActiveTier,
         other => return other,
     };
     S3Error::PreconditionFailed(match condition {

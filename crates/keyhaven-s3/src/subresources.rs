@@ -3,12 +3,9 @@
 //! `s3:RequestObjectTag/<key>` with `s3:RequestObjectTagKeys` (writes that set them).
 
 use keyhaven_kernel::context::RequestContext;
-use keyhaven_kernel::records;
 
 use crate::buckets::{BucketRecord, check_tag_members};
-use crate::error::transact;
 use crate::objects::{ObjectRecord, with_existing_tags};
-use crate::versions::{self, Noncurrent};
 use crate::{S3, S3Error, object_action};
 
 /// S3's limit on tags per object.
@@ -81,23 +78,8 @@ impl S3 {
         let (_, record) = self.authorized_version(ctx, action, ObjectVersion { keys: &keys, ..target })?;
         let ObjectVersion { bucket, key, .. } = target;
         let version_id = record.version_id.clone();
-        transact(&*self.store, |tx| {
-            if let Some(mut current) = records::get::<ObjectRecord>(tx, bucket, key)?
-                && current.version_id == version_id
-            {
-                current.headers.tags.clone_from(&tags);
-                records::put(tx, bucket, key, &current)?;
-                return Ok(());
-            }
-            let wanted = version_id.as_deref().unwrap_or(versions::NULL_VERSION);
-            for (id, mut version) in versions::noncurrent(tx, bucket, key)? {
-                if versions::is_version(&version, wanted) {
-                    version.headers.tags.clone_from(&tags);
-                    records::put(tx, bucket, &id, &Noncurrent(version))?;
-                    return Ok(());
-                }
-            }
-            Err(S3Error::NoSuchKey { key: key.into() })
+        self.update_version(bucket, key, version_id.clone(), |version| {
+            version.headers.tags.clone_from(&tags);
         })?;
         Ok(version_id)
     }
@@ -125,20 +107,29 @@ impl S3 {
         action: &str,
         target: ObjectVersion<'_>,
     ) -> Result<(BucketRecord, ObjectRecord), S3Error> {
+        self.authorized_version_as(ctx, &object_action(action, target.version_id), target)
+    }
+
+    /// As `authorized_version`, with `action` as given whether or not a version is named.
+    pub(crate) fn authorized_version_as(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        target: ObjectVersion<'_>,
+    ) -> Result<(BucketRecord, ObjectRecord), S3Error> {
         let ObjectVersion {
             bucket,
             key,
             version_id,
             keys,
         } = target;
-        let action = object_action(action, version_id);
         let bucket_record = self.bucket(bucket)?;
         let found = match &bucket_record {
             Some(_) => self.version(bucket, key, version_id),
             None => Err(S3Error::NoSuchBucket { bucket: bucket.into() }),
         };
         let keys = with_existing_tags(keys, found.as_ref().ok());
-        self.authorize(ctx, &action, bucket, Some(key), bucket_record.as_ref(), &keys)?;
+        self.authorize(ctx, action, bucket, Some(key), bucket_record.as_ref(), &keys)?;
         let record = found?;
         let bucket_record = bucket_record.ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
         Ok((bucket_record, record))

@@ -12,7 +12,7 @@ use keyhaven_store::Transaction;
 use serde::{Deserialize, Serialize};
 
 use crate::buckets::BucketRecord;
-use crate::error::read;
+use crate::error::{read, transact};
 use crate::objects::ObjectRecord;
 use crate::{S3, S3Error};
 
@@ -220,6 +220,35 @@ impl S3 {
 
     pub fn get_bucket_versioning(&self, ctx: &RequestContext, name: &str) -> Result<Option<String>, S3Error> {
         Ok(self.authorized_bucket(ctx, "s3:GetBucketVersioning", name)?.versioning)
+    }
+
+    /// Changes version `version_id` (`None`: the `null` version) of `key` in place, wherever it sits (current or
+    /// noncurrent); NoSuchKey if it went meanwhile.
+    pub(crate) fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<String>,
+        change: impl Fn(&mut ObjectRecord),
+    ) -> Result<(), S3Error> {
+        transact(&*self.store, |tx| {
+            if let Some(mut current) = records::get::<ObjectRecord>(tx, bucket, key)?
+                && current.version_id == version_id
+            {
+                change(&mut current);
+                records::put(tx, bucket, key, &current)?;
+                return Ok(());
+            }
+            let wanted = version_id.as_deref().unwrap_or(NULL_VERSION);
+            for (id, mut version) in noncurrent(tx, bucket, key)? {
+                if is_version(&version, wanted) {
+                    change(&mut version);
+                    records::put(tx, bucket, &id, &Noncurrent(version))?;
+                    return Ok(());
+                }
+            }
+            Err(S3Error::NoSuchKey { key: key.into() })
+        })
     }
 
     /// ListObjectVersions: every version and delete marker of the keys under `prefix`, each key's newest first, keys

@@ -146,6 +146,7 @@ pub const PAYLOAD_OPERATIONS: &[&str] = &[
     "PutObjectAcl",
     "DeleteObjects",
     "PutObjectTagging",
+    "RestoreObject",
     "CompleteMultipartUpload",
 ];
 
@@ -197,6 +198,7 @@ pub enum Request {
     UploadPart(UploadPartRequest),
     UploadPartCopy(UploadPartCopyRequest),
     GetObjectAttributes(GetObjectAttributesRequest),
+    RestoreObject(RestoreObjectRequest),
     CompleteMultipartUpload(CompleteMultipartUploadRequest),
     AbortMultipartUpload(AbortMultipartUploadRequest),
     ListParts(ListPartsRequest),
@@ -264,6 +266,7 @@ impl Request {
             "UploadPart" => Request::UploadPart(UploadPartRequest::decode(http)?),
             "UploadPartCopy" => Request::UploadPartCopy(UploadPartCopyRequest::decode(http)?),
             "GetObjectAttributes" => Request::GetObjectAttributes(GetObjectAttributesRequest::decode(http)?),
+            "RestoreObject" => Request::RestoreObject(RestoreObjectRequest::decode(http)?),
             "CompleteMultipartUpload" => {
                 Request::CompleteMultipartUpload(CompleteMultipartUploadRequest::decode(http)?)
             }
@@ -321,6 +324,7 @@ impl Request {
             Request::UploadPart(_) => "UploadPart",
             Request::UploadPartCopy(_) => "UploadPartCopy",
             Request::GetObjectAttributes(_) => "GetObjectAttributes",
+            Request::RestoreObject(_) => "RestoreObject",
             Request::CompleteMultipartUpload(_) => "CompleteMultipartUpload",
             Request::AbortMultipartUpload(_) => "AbortMultipartUpload",
             Request::ListParts(_) => "ListParts",
@@ -377,6 +381,7 @@ impl Request {
             Request::UploadPart(r) => r.audit_parameters(),
             Request::UploadPartCopy(r) => r.audit_parameters(),
             Request::GetObjectAttributes(r) => r.audit_parameters(),
+            Request::RestoreObject(r) => r.audit_parameters(),
             Request::CompleteMultipartUpload(r) => r.audit_parameters(),
             Request::AbortMultipartUpload(r) => r.audit_parameters(),
             Request::ListParts(r) => r.audit_parameters(),
@@ -2099,6 +2104,41 @@ impl GetObjectAttributesRequest {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct RestoreObjectRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    pub restore_request: Option<RestoreRequest>,
+    pub request_payer: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl RestoreObjectRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            version_id: http.query("versionId")?,
+            restore_request: http.xml_payload()?,
+            request_payer: http.header("x-amz-request-payer")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "versionId", &self.version_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct CompleteMultipartUploadRequest {
     pub bucket: Option<String>,
     pub key: Option<String>,
@@ -3481,6 +3521,23 @@ impl GetObjectAttributesOutput {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct RestoreObjectOutput {
+    pub request_charged: Option<String>,
+    pub restore_output_path: Option<String>,
+}
+
+impl RestoreObjectOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-request-charged", &self.request_charged);
+        reply.header("x-amz-restore-output-path", &self.restore_output_path);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct CompleteMultipartUploadOutput {
     pub location: Option<String>,
     pub bucket: Option<String>,
@@ -3730,6 +3787,64 @@ impl FromXml for BucketInfo {
             match child.tag_name().name() {
                 "DataRedundancy" => out.data_redundancy = Some(FromXml::from_xml(child)?),
                 "Type" => out.type_ = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CSVInput {
+    pub file_header_info: Option<String>,
+    pub comments: Option<String>,
+    pub quote_escape_character: Option<String>,
+    pub record_delimiter: Option<String>,
+    pub field_delimiter: Option<String>,
+    pub quote_character: Option<String>,
+    pub allow_quoted_record_delimiter: Option<bool>,
+}
+
+impl FromXml for CSVInput {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "FileHeaderInfo" => out.file_header_info = Some(FromXml::from_xml(child)?),
+                "Comments" => out.comments = Some(FromXml::from_xml(child)?),
+                "QuoteEscapeCharacter" => out.quote_escape_character = Some(FromXml::from_xml(child)?),
+                "RecordDelimiter" => out.record_delimiter = Some(FromXml::from_xml(child)?),
+                "FieldDelimiter" => out.field_delimiter = Some(FromXml::from_xml(child)?),
+                "QuoteCharacter" => out.quote_character = Some(FromXml::from_xml(child)?),
+                "AllowQuotedRecordDelimiter" => out.allow_quoted_record_delimiter = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CSVOutput {
+    pub quote_fields: Option<String>,
+    pub quote_escape_character: Option<String>,
+    pub record_delimiter: Option<String>,
+    pub field_delimiter: Option<String>,
+    pub quote_character: Option<String>,
+}
+
+impl FromXml for CSVOutput {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "QuoteFields" => out.quote_fields = Some(FromXml::from_xml(child)?),
+                "QuoteEscapeCharacter" => out.quote_escape_character = Some(FromXml::from_xml(child)?),
+                "RecordDelimiter" => out.record_delimiter = Some(FromXml::from_xml(child)?),
+                "FieldDelimiter" => out.field_delimiter = Some(FromXml::from_xml(child)?),
+                "QuoteCharacter" => out.quote_character = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
         }
@@ -4002,6 +4117,29 @@ impl ToXml for DeletedObject {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct Encryption {
+    pub encryption_type: Option<String>,
+    pub kms_key_id: Option<SensitiveString>,
+    pub kms_context: Option<String>,
+}
+
+impl FromXml for Encryption {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "EncryptionType" => out.encryption_type = Some(FromXml::from_xml(child)?),
+                "KMSKeyId" => out.kms_key_id = Some(FromXml::from_xml(child)?),
+                "KMSContext" => out.kms_context = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct Error {
     pub key: Option<String>,
     pub version_id: Option<String>,
@@ -4086,6 +4224,25 @@ impl ToXml for GetObjectAttributesParts {
         crate::rest_xml::write_member(xml, "IsTruncated", &self.is_truncated);
         crate::rest_xml::write_flattened(xml, "Part", &self.parts);
         xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GlacierJobParameters {
+    pub tier: Option<String>,
+}
+
+impl FromXml for GlacierJobParameters {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Tier" => out.tier = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -4178,6 +4335,69 @@ impl ToXml for Initiator {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct InputSerialization {
+    pub csv: Option<CSVInput>,
+    pub compression_type: Option<String>,
+    pub json: Option<JSONInput>,
+    pub parquet: Option<ParquetInput>,
+}
+
+impl FromXml for InputSerialization {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "CSV" => out.csv = Some(FromXml::from_xml(child)?),
+                "CompressionType" => out.compression_type = Some(FromXml::from_xml(child)?),
+                "JSON" => out.json = Some(FromXml::from_xml(child)?),
+                "Parquet" => out.parquet = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct JSONInput {
+    pub type_: Option<String>,
+}
+
+impl FromXml for JSONInput {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Type" => out.type_ = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct JSONOutput {
+    pub record_delimiter: Option<String>,
+}
+
+impl FromXml for JSONOutput {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "RecordDelimiter" => out.record_delimiter = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct LambdaFunctionConfiguration {
     pub id: Option<String>,
     pub lambda_function_arn: Option<String>,
@@ -4227,6 +4447,27 @@ impl FromXml for LocationInfo {
             match child.tag_name().name() {
                 "Type" => out.type_ = Some(FromXml::from_xml(child)?),
                 "Name" => out.name = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct MetadataEntry {
+    pub name: Option<String>,
+    pub value: Option<String>,
+}
+
+impl FromXml for MetadataEntry {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Name" => out.name = Some(FromXml::from_xml(child)?),
+                "Value" => out.value = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
         }
@@ -4438,6 +4679,46 @@ impl ToXml for ObjectVersion {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct OutputLocation {
+    pub s3: Option<S3Location>,
+}
+
+impl FromXml for OutputLocation {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "S3" => out.s3 = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct OutputSerialization {
+    pub csv: Option<CSVOutput>,
+    pub json: Option<JSONOutput>,
+}
+
+impl FromXml for OutputSerialization {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "CSV" => out.csv = Some(FromXml::from_xml(child)?),
+                "JSON" => out.json = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct Owner {
     pub display_name: Option<String>,
     pub id: Option<String>,
@@ -4518,6 +4799,15 @@ impl ToXml for OwnershipControlsRule {
         xml.open(name);
         crate::rest_xml::write_member(xml, "ObjectOwnership", &self.object_ownership);
         xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ParquetInput {}
+
+impl FromXml for ParquetInput {
+    fn from_xml(_: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        Ok(Self::default())
     }
 }
 
@@ -4646,6 +4936,37 @@ impl ToXml for QueueConfiguration {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct RestoreRequest {
+    pub days: Option<i32>,
+    pub glacier_job_parameters: Option<GlacierJobParameters>,
+    pub type_: Option<String>,
+    pub tier: Option<String>,
+    pub description: Option<String>,
+    pub select_parameters: Option<SelectParameters>,
+    pub output_location: Option<OutputLocation>,
+}
+
+impl FromXml for RestoreRequest {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Days" => out.days = Some(FromXml::from_xml(child)?),
+                "GlacierJobParameters" => out.glacier_job_parameters = Some(FromXml::from_xml(child)?),
+                "Type" => out.type_ = Some(FromXml::from_xml(child)?),
+                "Tier" => out.tier = Some(FromXml::from_xml(child)?),
+                "Description" => out.description = Some(FromXml::from_xml(child)?),
+                "SelectParameters" => out.select_parameters = Some(FromXml::from_xml(child)?),
+                "OutputLocation" => out.output_location = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct RestoreStatus {
     pub is_restore_in_progress: Option<bool>,
     pub restore_expiry_date: Option<Timestamp>,
@@ -4684,6 +5005,64 @@ impl ToXml for S3KeyFilter {
         xml.open(name);
         crate::rest_xml::write_flattened(xml, "FilterRule", &self.filter_rules);
         xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct S3Location {
+    pub bucket_name: Option<String>,
+    pub prefix: Option<String>,
+    pub encryption: Option<Encryption>,
+    pub canned_acl: Option<String>,
+    pub access_control_list: Option<Vec<Grant>>,
+    pub tagging: Option<Tagging>,
+    pub user_metadata: Option<Vec<MetadataEntry>>,
+    pub storage_class: Option<String>,
+}
+
+impl FromXml for S3Location {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "BucketName" => out.bucket_name = Some(FromXml::from_xml(child)?),
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Encryption" => out.encryption = Some(FromXml::from_xml(child)?),
+                "CannedACL" => out.canned_acl = Some(FromXml::from_xml(child)?),
+                "AccessControlList" => out.access_control_list = Some(crate::rest_xml::read_wrapped(child, "Grant")?),
+                "Tagging" => out.tagging = Some(FromXml::from_xml(child)?),
+                "UserMetadata" => out.user_metadata = Some(crate::rest_xml::read_wrapped(child, "MetadataEntry")?),
+                "StorageClass" => out.storage_class = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct SelectParameters {
+    pub input_serialization: Option<InputSerialization>,
+    pub expression_type: Option<String>,
+    pub expression: Option<String>,
+    pub output_serialization: Option<OutputSerialization>,
+}
+
+impl FromXml for SelectParameters {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "InputSerialization" => out.input_serialization = Some(FromXml::from_xml(child)?),
+                "ExpressionType" => out.expression_type = Some(FromXml::from_xml(child)?),
+                "Expression" => out.expression = Some(FromXml::from_xml(child)?),
+                "OutputSerialization" => out.output_serialization = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -4887,4 +5266,178 @@ impl FromXml for VersioningConfiguration {
         }
         Ok(out)
     }
+}
+
+/// The values the model allows for the enum shapes requests carry.
+pub mod enums {
+    /// `BucketCannedACL`.
+    pub const BUCKET_CANNED_ACL: &[&str] = &["private", "public-read", "public-read-write", "authenticated-read"];
+    /// `BucketLocationConstraint`.
+    pub const BUCKET_LOCATION_CONSTRAINT: &[&str] = &[
+        "af-south-1",
+        "ap-east-1",
+        "ap-east-2",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-south-1",
+        "ap-south-2",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-6",
+        "ap-southeast-7",
+        "ca-central-1",
+        "ca-west-1",
+        "cn-north-1",
+        "cn-northwest-1",
+        "EU",
+        "eu-central-1",
+        "eu-central-2",
+        "eu-north-1",
+        "eu-south-1",
+        "eu-south-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "mx-central-1",
+        "sa-east-1",
+        "us-east-2",
+        "us-gov-east-1",
+        "us-gov-west-1",
+        "us-west-1",
+        "us-west-2",
+    ];
+    /// `BucketNamespace`.
+    pub const BUCKET_NAMESPACE: &[&str] = &["account-regional", "global"];
+    /// `BucketType`.
+    pub const BUCKET_TYPE: &[&str] = &["Directory"];
+    /// `BucketVersioningStatus`.
+    pub const BUCKET_VERSIONING_STATUS: &[&str] = &["Enabled", "Suspended"];
+    /// `ChecksumAlgorithm`.
+    pub const CHECKSUM_ALGORITHM: &[&str] = &[
+        "CRC32",
+        "CRC32C",
+        "SHA1",
+        "SHA256",
+        "CRC64NVME",
+        "SHA512",
+        "MD5",
+        "XXHASH64",
+        "XXHASH3",
+        "XXHASH128",
+    ];
+    /// `ChecksumMode`.
+    pub const CHECKSUM_MODE: &[&str] = &["ENABLED"];
+    /// `ChecksumType`.
+    pub const CHECKSUM_TYPE: &[&str] = &["COMPOSITE", "FULL_OBJECT"];
+    /// `CompressionType`.
+    pub const COMPRESSION_TYPE: &[&str] = &["NONE", "GZIP", "BZIP2"];
+    /// `DataRedundancy`.
+    pub const DATA_REDUNDANCY: &[&str] = &["SingleAvailabilityZone", "SingleLocalZone"];
+    /// `EncodingType`.
+    pub const ENCODING_TYPE: &[&str] = &["url"];
+    /// `EncryptionType`.
+    pub const ENCRYPTION_TYPE: &[&str] = &["NONE", "SSE-C"];
+    /// `Event`.
+    pub const EVENT: &[&str] = &[
+        "s3:ReducedRedundancyLostObject",
+        "s3:ObjectCreated:*",
+        "s3:ObjectCreated:Put",
+        "s3:ObjectCreated:Post",
+        "s3:ObjectCreated:Copy",
+        "s3:ObjectCreated:CompleteMultipartUpload",
+        "s3:ObjectRemoved:*",
+        "s3:ObjectRemoved:Delete",
+        "s3:ObjectRemoved:DeleteMarkerCreated",
+        "s3:ObjectRestore:*",
+        "s3:ObjectRestore:Post",
+        "s3:ObjectRestore:Completed",
+        "s3:Replication:*",
+        "s3:Replication:OperationFailedReplication",
+        "s3:Replication:OperationNotTracked",
+        "s3:Replication:OperationMissedThreshold",
+        "s3:Replication:OperationReplicatedAfterThreshold",
+        "s3:ObjectRestore:Delete",
+        "s3:LifecycleTransition",
+        "s3:IntelligentTiering",
+        "s3:ObjectAcl:Put",
+        "s3:LifecycleExpiration:*",
+        "s3:LifecycleExpiration:Delete",
+        "s3:LifecycleExpiration:DeleteMarkerCreated",
+        "s3:ObjectTagging:*",
+        "s3:ObjectTagging:Put",
+        "s3:ObjectTagging:Delete",
+    ];
+    /// `ExpressionType`.
+    pub const EXPRESSION_TYPE: &[&str] = &["SQL"];
+    /// `FileHeaderInfo`.
+    pub const FILE_HEADER_INFO: &[&str] = &["USE", "IGNORE", "NONE"];
+    /// `FilterRuleName`.
+    pub const FILTER_RULE_NAME: &[&str] = &["prefix", "suffix"];
+    /// `JSONType`.
+    pub const JSON_TYPE: &[&str] = &["DOCUMENT", "LINES"];
+    /// `LocationType`.
+    pub const LOCATION_TYPE: &[&str] = &["AvailabilityZone", "LocalZone"];
+    /// `MFADelete`.
+    pub const MFA_DELETE: &[&str] = &["Enabled", "Disabled"];
+    /// `MetadataDirective`.
+    pub const METADATA_DIRECTIVE: &[&str] = &["COPY", "REPLACE"];
+    /// `ObjectAttributes`.
+    pub const OBJECT_ATTRIBUTES: &[&str] = &["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"];
+    /// `ObjectCannedACL`.
+    pub const OBJECT_CANNED_ACL: &[&str] = &[
+        "private",
+        "public-read",
+        "public-read-write",
+        "authenticated-read",
+        "aws-exec-read",
+        "bucket-owner-read",
+        "bucket-owner-full-control",
+    ];
+    /// `ObjectLockLegalHoldStatus`.
+    pub const OBJECT_LOCK_LEGAL_HOLD_STATUS: &[&str] = &["ON", "OFF"];
+    /// `ObjectLockMode`.
+    pub const OBJECT_LOCK_MODE: &[&str] = &["GOVERNANCE", "COMPLIANCE"];
+    /// `ObjectOwnership`.
+    pub const OBJECT_OWNERSHIP: &[&str] = &["BucketOwnerPreferred", "ObjectWriter", "BucketOwnerEnforced"];
+    /// `OptionalObjectAttributes`.
+    pub const OPTIONAL_OBJECT_ATTRIBUTES: &[&str] = &["RestoreStatus"];
+    /// `Permission`.
+    pub const PERMISSION: &[&str] = &["FULL_CONTROL", "WRITE", "WRITE_ACP", "READ", "READ_ACP"];
+    /// `QuoteFields`.
+    pub const QUOTE_FIELDS: &[&str] = &["ALWAYS", "ASNEEDED"];
+    /// `RequestPayer`.
+    pub const REQUEST_PAYER: &[&str] = &["requester"];
+    /// `RestoreRequestType`.
+    pub const RESTORE_REQUEST_TYPE: &[&str] = &["SELECT"];
+    /// `ServerSideEncryption`.
+    pub const SERVER_SIDE_ENCRYPTION: &[&str] = &["AES256", "aws:fsx", "aws:kms", "aws:kms:dsse"];
+    /// `StorageClass`.
+    pub const STORAGE_CLASS: &[&str] = &[
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "OUTPOSTS",
+        "GLACIER_IR",
+        "SNOW",
+        "EXPRESS_ONEZONE",
+        "FSX_OPENZFS",
+        "FSX_ONTAP",
+    ];
+    /// `TaggingDirective`.
+    pub const TAGGING_DIRECTIVE: &[&str] = &["COPY", "REPLACE"];
+    /// `Tier`.
+    pub const TIER: &[&str] = &["Standard", "Bulk", "Expedited"];
+    /// `Type`.
+    pub const TYPE_: &[&str] = &["CanonicalUser", "AmazonCustomerByEmail", "Group"];
 }
