@@ -725,6 +725,79 @@ def test_storage_classes_are_kept_and_archived_objects_need_a_restore(dev_server
     assert error_of(s3.get_object, Bucket="classes", Key="cold")[0] == "InvalidObjectState"
 
 
+def test_object_lock_protects_versions_as_s3_does(dev_server, s3):
+    import datetime
+    now = datetime.datetime.fromtimestamp(dev_server.advance_clock(0)["now"], datetime.timezone.utc)
+    s3.create_bucket(Bucket="plain-bucket")
+    assert status_of(s3.put_object_lock_configuration, Bucket="plain-bucket", ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled"}) == (409, "InvalidBucketState")
+    assert status_of(s3.put_object, Bucket="plain-bucket", Key="k", Body=b"x", ObjectLockMode="GOVERNANCE",
+                     ObjectLockRetainUntilDate=now + datetime.timedelta(days=1)) == (400, "InvalidRequest")
+    assert error_of(s3.head_object, Bucket="plain-bucket", Key="k")[0] == "404"
+
+    s3.create_bucket(Bucket="vault", ObjectLockEnabledForBucket=True)
+    assert s3.get_bucket_versioning(Bucket="vault")["Status"] == "Enabled"
+    assert s3.get_object_lock_configuration(Bucket="vault")["ObjectLockConfiguration"] == {"ObjectLockEnabled": "Enabled"}
+    assert status_of(s3.put_bucket_versioning, Bucket="vault", VersioningConfiguration={"Status": "Suspended"}) == (
+        409, "InvalidBucketState")
+    assert s3.get_bucket_versioning(Bucket="vault")["Status"] == "Enabled"
+    for rule, code in [({"Mode": "COMPLIANCE", "Days": 0}, "InvalidArgument"),
+                       ({"Mode": "COMPLIANCE", "Days": 1, "Years": 1}, "MalformedXML"),
+                       ({"Mode": "FOREVER", "Days": 1}, "InvalidArgument")]:
+        assert error_of(s3.put_object_lock_configuration, Bucket="vault", ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": rule}})[0] == code
+    assert "Rule" not in s3.get_object_lock_configuration(Bucket="vault")["ObjectLockConfiguration"]
+
+    # The default retention applies to new versions; a COMPLIANCE version cannot be deleted or loosened by anyone.
+    s3.put_object_lock_configuration(Bucket="vault", ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}})
+    kept = s3.put_object(Bucket="vault", Key="ledger", Body=b"entry one")["VersionId"]
+    head = s3.head_object(Bucket="vault", Key="ledger", VersionId=kept)
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert datetime.timedelta(hours=23) < head["ObjectLockRetainUntilDate"] - now < datetime.timedelta(hours=25)
+    assert status_of(s3.delete_object, Bucket="vault", Key="ledger", VersionId=kept,
+                     BypassGovernanceRetention=True) == (403, "AccessDenied")
+    errors = s3.delete_objects(Bucket="vault", Delete={"Objects": [{"Key": "ledger", "VersionId": kept}]})["Errors"]
+    assert (errors[0]["Code"], errors[0]["Message"]) == (
+        "AccessDenied", "Access Denied because object protected by object lock.")
+    assert status_of(s3.put_object_retention, Bucket="vault", Key="ledger", VersionId=kept, Retention={
+        "Mode": "GOVERNANCE", "RetainUntilDate": now + datetime.timedelta(days=5)}, BypassGovernanceRetention=True) == (
+        403, "AccessDenied")
+    s3.put_object_retention(Bucket="vault", Key="ledger", VersionId=kept, Retention={
+        "Mode": "COMPLIANCE", "RetainUntilDate": now + datetime.timedelta(days=2)})
+    assert s3.get_object_retention(Bucket="vault", Key="ledger", VersionId=kept)["Retention"]["Mode"] == "COMPLIANCE"
+    marker = s3.delete_object(Bucket="vault", Key="ledger")
+    assert marker["DeleteMarker"] is True, "a delete without a version id only adds a delete marker"
+    assert s3.get_object(Bucket="vault", Key="ledger", VersionId=kept)["Body"].read() == b"entry one"
+
+    # GOVERNANCE gives way to a bypass the caller is allowed; a legal hold to nothing.
+    governed = s3.put_object(Bucket="vault", Key="draft", Body=b"draft", ObjectLockMode="GOVERNANCE",
+                             ObjectLockRetainUntilDate=now + datetime.timedelta(days=3))["VersionId"]
+    assert s3.get_object_legal_hold(Bucket="vault", Key="draft", VersionId=governed)["LegalHold"]["Status"] == "OFF"
+    editor = as_user(dev_server, "s3", new_user(dev_server, "editor", json.dumps({"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObject",
+                                                     "s3:GetObject", "s3:GetObjectVersion"],
+                       "Resource": "arn:aws:s3:::vault/*"}]})))
+    assert status_of(editor.delete_object, Bucket="vault", Key="draft", VersionId=governed,
+                     BypassGovernanceRetention=True) == (403, "AccessDenied")
+    assert status_of(editor.put_object, Bucket="vault", Key="sneaky", Body=b"x", ObjectLockMode="GOVERNANCE",
+                     ObjectLockRetainUntilDate=now + datetime.timedelta(days=1)) == (403, "AccessDenied")
+    assert error_of(s3.head_object, Bucket="vault", Key="sneaky")[0] == "404"
+    s3.put_object_legal_hold(Bucket="vault", Key="draft", VersionId=governed, LegalHold={"Status": "ON"})
+    assert s3.head_object(Bucket="vault", Key="draft", VersionId=governed)["ObjectLockLegalHoldStatus"] == "ON"
+    assert status_of(s3.delete_object, Bucket="vault", Key="draft", VersionId=governed,
+                     BypassGovernanceRetention=True) == (403, "AccessDenied")
+    s3.put_object_legal_hold(Bucket="vault", Key="draft", VersionId=governed, LegalHold={"Status": "OFF"})
+    assert status_of(s3.delete_object, Bucket="vault", Key="draft", VersionId=governed) == (403, "AccessDenied")
+    s3.delete_object(Bucket="vault", Key="draft", VersionId=governed, BypassGovernanceRetention=True)
+    assert error_of(s3.head_object, Bucket="vault", Key="draft", VersionId=governed)[0] == "404"
+
+    # Once the retention has passed, the version can go.
+    dev_server.advance_clock(3 * 24 * 3600)
+    s3.delete_object(Bucket="vault", Key="ledger", VersionId=kept)
+    assert error_of(s3.head_object, Bucket="vault", Key="ledger", VersionId=kept)[0] == "404"
+
+
 def test_bucket_keys_cut_kms_calls_by_99_percent(dev_server, s3):
     from concurrent.futures import ThreadPoolExecutor
     key = dev_server.client("kms").create_key()["KeyMetadata"]["Arn"]

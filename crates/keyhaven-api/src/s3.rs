@@ -15,9 +15,10 @@ use keyhaven_s3::buckets::{
 };
 use keyhaven_s3::checksum::ChecksumAlgorithm;
 use keyhaven_s3::multipart::{CompletedPart, Completion, CreateUpload, PartsPage, UploadPart};
+use keyhaven_s3::object_lock::{DefaultRetention, LEGAL_HOLD_OFF, LEGAL_HOLD_ON, LockRequest, Retention};
 use keyhaven_s3::objects::{
-    self, Conditions, CopyObject, GetObject, ListObjects, ObjectRead, ObjectRecord, PutObject, Stored, Upload,
-    WriteConditions,
+    self, Conditions, CopyObject, DeleteOptions, GetObject, ListObjects, ObjectRead, ObjectRecord, PutObject, Stored,
+    Upload, WriteConditions,
 };
 use keyhaven_s3::sse_c::{CustomerKey, CustomerKeyHeaders};
 use keyhaven_s3::sse_kms::KmsRequest;
@@ -174,6 +175,12 @@ macro_rules! object_output {
                 let expiry = timestamp(until).format(crate::rest_xml::TimeFormat::HttpDate);
                 format!("ongoing-request=\"false\", expiry-date=\"{expiry}\"")
             });
+            o.object_lock_mode = headers.retention.as_ref().map(|r| r.mode.clone());
+            o.object_lock_retain_until_date = headers.retention.as_ref().map(|r| timestamp(r.until));
+            o.object_lock_legal_hold_status = record
+                .headers
+                .legal_hold
+                .then(|| keyhaven_s3::object_lock::LEGAL_HOLD_ON.to_string());
             o.tag_count = (!headers.tags.is_empty()).then(|| i32::try_from(headers.tags.len()).unwrap_or(i32::MAX));
             if let Some((arn, bucket_key, _)) = record.kms() {
                 o.ssekms_key_id = Some(arn.to_string().into());
@@ -199,8 +206,21 @@ macro_rules! object_headers {
                 tags: $tags,
                 storage_class,
                 website_redirect_location: $request.website_redirect_location.clone(),
+                retention: None,
+                legal_hold: false,
             },
         )
+    };
+}
+
+/// The Object Lock headers of a request that writes a version.
+macro_rules! lock_request {
+    ($request:expr) => {
+        LockRequest {
+            mode: $request.object_lock_mode.clone(),
+            retain_until: $request.object_lock_retain_until_date.as_ref().map(millis),
+            legal_hold: $request.object_lock_legal_hold_status.clone(),
+        }
     };
 }
 
@@ -348,7 +368,13 @@ impl Run<'_> {
             wire::Request::CreateBucket(r) => {
                 let name = r.bucket.unwrap_or_default();
                 let constraint = r.create_bucket_configuration.and_then(|c| c.location_constraint);
-                s3.create_bucket(ctx, &name, constraint.as_deref(), r.object_ownership.as_deref())?;
+                s3.create_bucket(
+                    ctx,
+                    &name,
+                    constraint.as_deref(),
+                    r.object_ownership.as_deref(),
+                    r.object_lock_enabled_for_bucket.unwrap_or(false),
+                )?;
                 wire::CreateBucketOutput {
                     location: Some(format!("/{name}")),
                     ..Default::default()
@@ -554,7 +580,11 @@ impl Run<'_> {
                     ctx,
                     &r.bucket.unwrap_or_default(),
                     &r.key.unwrap_or_default(),
-                    (r.version_id.as_deref(), r.if_match.as_deref()),
+                    DeleteOptions {
+                        version_id: r.version_id.as_deref(),
+                        if_match: r.if_match.as_deref(),
+                        bypass_governance: r.bypass_governance_retention.unwrap_or(false),
+                    },
                     self.keys,
                 )?;
                 wire::DeleteObjectOutput {
@@ -615,6 +645,92 @@ impl Run<'_> {
                 let target = self.object_version(&bucket, &key, r.version_id.as_deref());
                 wire::PutObjectTaggingOutput {
                     version_id: s3.put_object_tagging(ctx, "s3:PutObjectTagging", target, tags)?,
+                }
+                .reply()
+            }
+            wire::Request::PutObjectLockConfiguration(r) => {
+                let configuration = r.object_lock_configuration.map(|c| {
+                    let rule = c
+                        .rule
+                        .and_then(|rule| rule.default_retention)
+                        .map(|d| DefaultRetention {
+                            mode: d.mode.unwrap_or_default(),
+                            days: d.days,
+                            years: d.years,
+                        });
+                    (c.object_lock_enabled, rule)
+                });
+                let configuration = configuration
+                    .as_ref()
+                    .map(|(enabled, rule)| (enabled.as_deref(), rule.clone()));
+                s3.put_object_lock_configuration(ctx, &r.bucket.unwrap_or_default(), configuration)?;
+                wire::PutObjectLockConfigurationOutput::default().reply()
+            }
+            wire::Request::GetObjectLockConfiguration(r) => {
+                let configuration = s3.get_object_lock_configuration(ctx, &r.bucket.unwrap_or_default())?;
+                wire::GetObjectLockConfigurationOutput {
+                    object_lock_configuration: Some(wire::ObjectLockConfiguration {
+                        object_lock_enabled: Some("Enabled".into()),
+                        rule: configuration.default_retention.map(|d| wire::ObjectLockRule {
+                            default_retention: Some(wire::DefaultRetention {
+                                mode: Some(d.mode),
+                                days: d.days,
+                                years: d.years,
+                            }),
+                        }),
+                    }),
+                }
+                .reply()
+            }
+            wire::Request::PutObjectRetention(r) => {
+                let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());
+                let target = self.object_version(&bucket, &key, r.version_id.as_deref());
+                let retention = match r.retention {
+                    None => return Err(S3Error::MissingRequestBody),
+                    Some(wire::ObjectLockRetention {
+                        mode: Some(mode),
+                        retain_until_date: Some(until),
+                    }) => Some(Retention {
+                        mode,
+                        until: millis(&until),
+                    }),
+                    Some(wire::ObjectLockRetention {
+                        mode: None,
+                        retain_until_date: None,
+                    }) => None,
+                    Some(_) => return Err(S3Error::MalformedXml),
+                };
+                let bypass = r.bypass_governance_retention.unwrap_or(false);
+                s3.put_object_retention(ctx, target, retention, bypass)?;
+                wire::PutObjectRetentionOutput::default().reply()
+            }
+            wire::Request::GetObjectRetention(r) => {
+                let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());
+                let retention =
+                    s3.get_object_retention(ctx, self.object_version(&bucket, &key, r.version_id.as_deref()))?;
+                wire::GetObjectRetentionOutput {
+                    retention: Some(wire::ObjectLockRetention {
+                        mode: Some(retention.mode),
+                        retain_until_date: Some(timestamp(retention.until)),
+                    }),
+                }
+                .reply()
+            }
+            wire::Request::PutObjectLegalHold(r) => {
+                let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());
+                let target = self.object_version(&bucket, &key, r.version_id.as_deref());
+                let status = r.legal_hold.ok_or(S3Error::MissingRequestBody)?.status;
+                s3.put_object_legal_hold(ctx, target, status.as_deref())?;
+                wire::PutObjectLegalHoldOutput::default().reply()
+            }
+            wire::Request::GetObjectLegalHold(r) => {
+                let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());
+                let held =
+                    s3.get_object_legal_hold(ctx, self.object_version(&bucket, &key, r.version_id.as_deref()))?;
+                wire::GetObjectLegalHoldOutput {
+                    legal_hold: Some(wire::ObjectLockLegalHold {
+                        status: Some(if held { LEGAL_HOLD_ON } else { LEGAL_HOLD_OFF }.to_string()),
+                    }),
                 }
                 .reply()
             }
@@ -718,9 +834,13 @@ impl Run<'_> {
         if names.is_empty() || names.len() > objects::MAX_KEYS {
             return Err(S3Error::MalformedXml);
         }
-        let outcomes = self
-            .s3
-            .delete_objects(self.ctx, &r.bucket.unwrap_or_default(), &names, self.keys)?;
+        let outcomes = self.s3.delete_objects(
+            self.ctx,
+            &r.bucket.unwrap_or_default(),
+            &names,
+            r.bypass_governance_retention.unwrap_or(false),
+            self.keys,
+        )?;
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for outcome in outcomes {
             match outcome.result {
@@ -943,6 +1063,7 @@ impl Run<'_> {
             checksum_algorithm: declared.as_ref().map(|(algorithm, _)| *algorithm),
             if_none_match: r.if_none_match.as_deref(),
             if_match: r.if_match.as_deref(),
+            lock: lock_request!(r),
             keys: &keys,
         };
         let upload = tokio::task::block_in_place(|| self.s3.begin_put(self.ctx, put)).map_err(s3_error)?;
@@ -1028,7 +1149,7 @@ impl Run<'_> {
         };
         let tags = tags_of(r.tagging.as_deref())?;
         let keys = with_request_tags(self.keys, &tags);
-        let (stored, last_modified) = self.s3.copy_object(
+        let copied = self.s3.copy_object(
             self.ctx,
             CopyObject {
                 source_bucket: &source_bucket,
@@ -1054,19 +1175,21 @@ impl Run<'_> {
                 kms: kms_request!(r),
                 customer_key,
                 checksum_algorithm,
+                lock: lock_request!(r),
                 keys: &keys,
             },
         )?;
+        let stored = copied.stored;
         let mut result = wire::CopyObjectResult {
             e_tag: Some(stored.etag.clone()),
-            last_modified: Some(timestamp(last_modified)),
+            last_modified: Some(timestamp(copied.last_modified)),
             checksum_type: stored.checksum.as_ref().map(|_| "FULL_OBJECT".to_string()),
             ..Default::default()
         };
         set_checksum(&mut result, stored.checksum.as_ref());
         let mut output = wire::CopyObjectOutput {
             copy_object_result: Some(result),
-            copy_source_version_id: source_version,
+            copy_source_version_id: copied.source_version_id.or(source_version),
             version_id: stored.version_id.clone(),
             ..Default::default()
         };
@@ -1078,7 +1201,7 @@ impl Run<'_> {
         let (source_bucket, source_key, source_version) = copy_source(r.copy_source.as_deref().unwrap_or_default())?;
         let source_customer_key = source_customer_key!(r)?;
         let customer_key = customer_key!(r, None)?;
-        let (stored, last_modified) = self.s3.upload_part_copy(
+        let copied = self.s3.upload_part_copy(
             self.ctx,
             GetObject {
                 bucket: &source_bucket,
@@ -1105,14 +1228,15 @@ impl Run<'_> {
                 keys: self.keys,
             },
         )?;
+        let stored = copied.stored;
         let mut result = wire::CopyPartResult {
             e_tag: Some(stored.etag.clone()),
-            last_modified: Some(timestamp(last_modified)),
+            last_modified: Some(timestamp(copied.last_modified)),
             ..Default::default()
         };
         set_checksum(&mut result, stored.checksum.as_ref());
         let mut output = wire::UploadPartCopyOutput {
-            copy_source_version_id: source_version,
+            copy_source_version_id: copied.source_version_id.or(source_version),
             copy_part_result: Some(result),
             ..Default::default()
         };
@@ -1199,6 +1323,7 @@ impl Run<'_> {
                 customer_key: customer_key.as_ref(),
                 checksum_algorithm,
                 checksum_type: r.checksum_type.as_deref(),
+                lock: lock_request!(r),
                 keys: &keys,
             },
         )?;
@@ -1506,6 +1631,10 @@ fn condition_keys(parts: &Parts, query: &[(String, String)]) -> Vec<(String, Vec
             && let Ok(value) = value.to_str()
         {
             offer(format!("s3:{}", name.as_str()), value.to_string());
+            // The Object Lock headers' keys drop the `x-amz-` (`s3:object-lock-mode`).
+            if let Some(lock) = name.as_str().strip_prefix("x-amz-object-lock-") {
+                offer(format!("s3:object-lock-{lock}"), value.to_string());
+            }
         }
     }
     for (name, value) in query {
@@ -1599,6 +1728,11 @@ impl http_body::Body for ChannelBody {
             .poll_recv(cx)
             .map(|next| next.map(|chunk| chunk.map(http_body::Frame::data)))
     }
+}
+
+/// A timestamp as Unix milliseconds.
+fn millis(at: &Timestamp) -> i64 {
+    i64::try_from(at.0.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 fn timestamp(millis: i64) -> Timestamp {

@@ -61,6 +61,9 @@ pub struct BucketRecord {
     /// The notification configuration's `EventBridgeConfiguration`: the bucket's change events go out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub event_bridge: bool,
+    /// Object Lock, once on (it never goes off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<crate::object_lock::LockConfiguration>,
 }
 
 /// The one encryption type S3 lets a bucket block.
@@ -137,12 +140,18 @@ impl S3 {
         name: &str,
         location_constraint: Option<&str>,
         object_ownership: Option<&str>,
+        object_lock: bool,
     ) -> Result<BucketRecord, S3Error> {
         check_bucket_name(name)?;
         if object_ownership.is_some_and(|o| !OWNERSHIPS.contains(&o)) {
             return Err(S3Error::InvalidArgument("Invalid x-amz-object-ownership header".into()));
         }
         self.authorize(ctx, "s3:CreateBucket", name, None, None, &[])?;
+        // A bucket created with Object Lock is also a versioning and Object Lock configuration change.
+        if object_lock {
+            self.authorize(ctx, "s3:PutBucketVersioning", name, None, None, &[])?;
+            self.authorize(ctx, "s3:PutBucketObjectLockConfiguration", name, None, None, &[])?;
+        }
         let endpoint = ctx.region.as_str();
         let region = match (endpoint, location_constraint.filter(|c| !c.is_empty())) {
             (US_EAST_1, Some(US_EAST_1)) => return Err(S3Error::InvalidLocationConstraint),
@@ -165,7 +174,8 @@ impl S3 {
             encryption: None,
             tags: Vec::new(),
             policy: None,
-            versioning: None,
+            versioning: object_lock.then(|| crate::versions::ENABLED.to_string()),
+            object_lock: object_lock.then(crate::object_lock::LockConfiguration::default),
             // New buckets block public access, as S3's have since April 2023.
             public_access_block: Some(PublicAccessBlock {
                 block_public_acls: true,

@@ -101,6 +101,18 @@ pub enum S3Error {
     BadRequest(String),
     #[error("The requested partnumber is not satisfiable")]
     InvalidPartNumber,
+    #[error("Request Body is empty")]
+    MissingRequestBody,
+    #[error("{0}")]
+    InvalidBucketState(String),
+    #[error("Object Lock configuration does not exist for this bucket")]
+    ObjectLockConfigurationNotFound,
+    #[error("The specified object does not have a ObjectLock configuration")]
+    NoSuchObjectLockConfiguration,
+    #[error(
+        "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters"
+    )]
+    LockNeedsDigest,
     #[error("The storage class you specified is not valid")]
     InvalidStorageClass,
     /// An archived object read before it is restored, or a restore of one that is not archived; S3's error

@@ -14,6 +14,7 @@ pub mod multipart;
 pub mod names;
 pub mod notifications;
 pub mod object;
+pub mod object_lock;
 pub mod objects;
 pub mod service_key;
 pub mod sse_c;

@@ -98,6 +98,7 @@ pub struct CreateUpload<'a> {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     /// `x-amz-checksum-type`: `COMPOSITE` or `FULL_OBJECT`.
     pub checksum_type: Option<&'a str>,
+    pub lock: crate::object_lock::LockRequest,
     pub keys: &'a [(String, Vec<String>)],
 }
 
@@ -200,12 +201,14 @@ impl S3 {
                 "The FULL_OBJECT checksum type cannot be used with the SHA1 or SHA256 checksum algorithm.".into(),
             ));
         }
+        let mut headers = create.headers;
+        self.settle_lock(ctx, &bucket, create.key, &create.lock, &mut headers, create.keys)?;
         let upload_id = keyhaven_kernel::ids::unique_id("", 64)?;
         let record = UploadRecord {
             v: RECORD_VERSION,
             key: create.key.to_string(),
             initiated: self.now_millis(),
-            headers: create.headers,
+            headers,
             server_side_encryption: create.server_side_encryption.map(str::to_string),
             customer_key_md5: create.customer_key.map(|c| c.key_md5().to_string()),
             kms_key_id: create.kms.key_id.clone(),
@@ -285,7 +288,7 @@ impl S3 {
         ctx: &RequestContext,
         source: crate::objects::GetObject<'_>,
         part: UploadPart<'_>,
-    ) -> Result<(Stored, i64), S3Error> {
+    ) -> Result<crate::objects::Copied, S3Error> {
         if let Some(range) = source.range
             && !range.trim().starts_with("bytes=")
         {
@@ -299,8 +302,11 @@ impl S3 {
             .map_err(crate::objects::copy_source_failure)?;
         let mut upload = self.begin_part(ctx, part)?;
         source.read(|bytes| upload.write(bytes))?;
-        let stored = self.finish_put(upload, None)?;
-        Ok((stored, self.now_millis()))
+        Ok(crate::objects::Copied {
+            stored: self.finish_put(upload, None)?,
+            last_modified: self.now_millis(),
+            source_version_id: source.record.version_id.clone(),
+        })
     }
 
     /// Records a received part, replacing (and removing the body of) a part uploaded before with the same number.

@@ -17,6 +17,7 @@ use crate::checksum::ChecksumAlgorithm;
 use crate::error::{read, transact};
 use crate::notifications::Change;
 use crate::object::{BodyWriter, Protection, StoredBody, body_key};
+use crate::object_lock::{LockRequest, Retention, check_deletable};
 use crate::sse_c::{CustomerKey, FINGERPRINT_SALT_LEN};
 use crate::sse_kms::{KmsKeyRecord, KmsRequest};
 use crate::versions::{self, Deleted};
@@ -64,6 +65,12 @@ pub struct ObjectHeaders {
     /// `x-amz-website-redirect-location`: `/`, `http://` or `https://`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub website_redirect_location: Option<String>,
+    /// Object Lock: the version's retention, settled when it is written (`object_lock::settle_lock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object Lock: the version's legal hold.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 impl ObjectHeaders {
@@ -339,6 +346,7 @@ pub struct PutObject<'a> {
     pub if_none_match: Option<&'a str>,
     /// `If-Match`: replaces only the object with this ETag.
     pub if_match: Option<&'a str>,
+    pub lock: LockRequest,
     /// Request condition keys the wire computed (`s3:x-amz-server-side-encryption`, `s3:authType`, ...).
     pub keys: &'a [(String, Vec<String>)],
 }
@@ -533,6 +541,23 @@ impl ObjectRead {
     }
 }
 
+/// What a CopyObject or UploadPartCopy stored, when, and which version of its source it read (none for a source
+/// that was never versioned).
+#[derive(Debug)]
+pub struct Copied {
+    pub stored: Stored,
+    pub last_modified: i64,
+    pub source_version_id: Option<String>,
+}
+
+/// What a DeleteObject names besides its key: a version, `If-Match`, and `x-amz-bypass-governance-retention`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeleteOptions<'a> {
+    pub version_id: Option<&'a str>,
+    pub if_match: Option<&'a str>,
+    pub bypass_governance: bool,
+}
+
 /// A CopyObject: the source (with its SSE-C key and `x-amz-copy-source-if-*` conditions) and the new object.
 #[derive(Debug, Default)]
 pub struct CopyObject<'a> {
@@ -552,6 +577,7 @@ pub struct CopyObject<'a> {
     pub kms: KmsRequest,
     pub customer_key: Option<CustomerKey>,
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    pub lock: LockRequest,
     pub keys: &'a [(String, Vec<String>)],
 }
 
@@ -607,6 +633,12 @@ impl S3 {
         let bucket = bucket.ok_or_else(|| S3Error::NoSuchBucket {
             bucket: put.bucket.into(),
         })?;
+        let mut headers = put.headers;
+        self.settle_lock(ctx, &bucket, put.key, &put.lock, &mut headers, put.keys)?;
+        let locked = headers.retention.is_some() || headers.legal_hold;
+        if locked && put.content_md5.is_none() && put.checksum_algorithm.is_none() {
+            return Err(S3Error::LockNeedsDigest);
+        }
         let wanted = Wanted {
             server_side_encryption: put.server_side_encryption,
             customer_key: put.customer_key.as_ref(),
@@ -621,7 +653,7 @@ impl S3 {
             put.customer_key.as_ref(),
             put.content_md5,
             Destination::Object(Box::new(NewObject {
-                headers: put.headers,
+                headers,
                 if_none_match: put.if_none_match.is_some_and(|v| v.trim() == "*"),
                 if_match: put.if_match.map(str::to_string),
                 reason: "PutObject",
@@ -912,7 +944,7 @@ impl S3 {
 
     /// CopyObject: the source is read (authorised as `s3:GetObject`, under its own encryption) and written as a new
     /// object (authorised as `s3:PutObject`) under the encryption the request asks for, streamed a chunk at a time.
-    pub fn copy_object(&self, ctx: &RequestContext, copy: CopyObject<'_>) -> Result<(Stored, i64), S3Error> {
+    pub fn copy_object(&self, ctx: &RequestContext, copy: CopyObject<'_>) -> Result<Copied, S3Error> {
         check_key(copy.key)?;
         copy.headers.check()?;
         // A copy onto itself must change something (AWS-verified in moto's tests): naming a source version (it
@@ -963,7 +995,12 @@ impl S3 {
             customer_key: copy.customer_key.as_ref(),
             kms: &copy.kms,
         };
-        let writer = self.body_writer(ctx, &bucket, copy.key, wanted, copy.checksum_algorithm)?;
+        // Without a checksum algorithm of its own, a copy keeps the source's.
+        let checksum = copy.checksum_algorithm.or_else(|| {
+            let (name, _) = source.record.checksum.as_ref()?;
+            ChecksumAlgorithm::named(name)
+        });
+        let writer = self.body_writer(ctx, &bucket, copy.key, wanted, checksum)?;
         let mut headers = if copy.replace_metadata {
             copy.headers.clone()
         } else {
@@ -978,6 +1015,7 @@ impl S3 {
         if copy.headers.website_redirect_location.is_some() {
             headers.website_redirect_location = copy.headers.website_redirect_location;
         }
+        self.settle_lock(ctx, &bucket, copy.key, &copy.lock, &mut headers, copy.keys)?;
         let mut upload = Upload::new(
             ctx,
             writer,
@@ -993,8 +1031,11 @@ impl S3 {
             })),
         )?;
         source.read(|bytes| upload.write(bytes))?;
-        let stored = self.finish_put(upload, None)?;
-        Ok((stored, self.now_millis()))
+        Ok(Copied {
+            stored: self.finish_put(upload, None)?,
+            last_modified: self.now_millis(),
+            source_version_id: source.record.version_id.clone(),
+        })
     }
 
     /// DeleteObject: without a version id, removes the object (unversioned bucket) or puts a delete marker in front of
@@ -1005,9 +1046,14 @@ impl S3 {
         ctx: &RequestContext,
         bucket: &str,
         key: &str,
-        (version_id, if_match): (Option<&str>, Option<&str>),
+        options: DeleteOptions<'_>,
         keys: &[(String, Vec<String>)],
     ) -> Result<Deleted, S3Error> {
+        let DeleteOptions {
+            version_id,
+            if_match,
+            bypass_governance,
+        } = options;
         version_id.map(versions::check_version_id).transpose()?;
         let record = self.bucket(bucket)?;
         let action = object_action("s3:DeleteObject", version_id);
@@ -1020,8 +1066,18 @@ impl S3 {
         let record = record.ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
         let (deleted, gone) = match (version_id, record.versioning.is_some()) {
             (Some(version_id), _) => {
+                let target = crate::subresources::ObjectVersion {
+                    bucket,
+                    key,
+                    version_id: Some(version_id),
+                    keys,
+                };
+                let bypass = bypass_governance && self.may_bypass(ctx, &record, target);
+                let now = self.now_millis();
                 let (deleted, gone) = transact(&*self.store, |tx| {
-                    let (deleted, gone) = versions::remove_version(tx, bucket, key, version_id)?;
+                    let (deleted, gone) = versions::remove_version(tx, bucket, key, version_id, |version| {
+                        check_deletable(version, now, bypass)
+                    })?;
                     if let Some(removed) = &gone {
                         self.publish_change(tx, ctx, &record, key, removed, Change::Deleted)?;
                     }
@@ -1095,6 +1151,7 @@ impl S3 {
         ctx: &RequestContext,
         bucket: &str,
         object_keys: &[(String, Option<String>)],
+        bypass_governance: bool,
         keys: &[(String, Vec<String>)],
     ) -> Result<Vec<Deletion>, S3Error> {
         if self.bucket(bucket)?.is_none() {
@@ -1106,7 +1163,17 @@ impl S3 {
             .map(|(key, version_id)| Deletion {
                 key: key.clone(),
                 version_id: version_id.clone(),
-                result: self.delete_object(ctx, bucket, key, (version_id.as_deref(), None), keys),
+                result: self.delete_object(
+                    ctx,
+                    bucket,
+                    key,
+                    DeleteOptions {
+                        version_id: version_id.as_deref(),
+                        if_match: None,
+                        bypass_governance,
+                    },
+                    keys,
+                ),
             })
             .collect())
     }

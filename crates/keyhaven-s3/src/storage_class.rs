@@ -68,6 +68,7 @@ impl S3 {
         let expiry = restore_expiry(now, days);
         self.update_version(target.bucket, target.key, record.version_id.clone(), |version| {
             version.restored_until = Some(expiry);
+            Ok(())
         })?;
         Ok(if already { Restored::Extended } else { Restored::Started })
     }

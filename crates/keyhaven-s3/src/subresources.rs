@@ -80,6 +80,7 @@ impl S3 {
         let version_id = record.version_id.clone();
         self.update_version(bucket, key, version_id.clone(), |version| {
             version.headers.tags.clone_from(&tags);
+            Ok(())
         })?;
         Ok(version_id)
     }

@@ -140,17 +140,19 @@ pub struct Deleted {
 }
 
 /// Removes the version `version_id` of `key` inside `tx` (promoting the newest noncurrent version if it was the current
-/// one); answers what went and the record whose bodies go with it.
+/// one) unless `check` refuses it; answers what went and the record whose bodies go with it.
 pub(crate) fn remove_version(
     tx: &mut dyn Transaction,
     bucket: &str,
     key: &str,
     version_id: &str,
+    check: impl Fn(&ObjectRecord) -> Result<(), S3Error>,
 ) -> Result<(Deleted, Option<ObjectRecord>), S3Error> {
     let current = records::get::<ObjectRecord>(tx, bucket, key)?;
     let mut versions = noncurrent(tx, bucket, key)?;
     let removed = match current {
         Some(current) if is_version(&current, version_id) => {
+            check(&current)?;
             records::delete::<ObjectRecord>(tx, bucket, key)?;
             if !versions.is_empty() {
                 let (id, newest) = versions.remove(0);
@@ -161,6 +163,7 @@ pub(crate) fn remove_version(
         }
         _ => match versions.into_iter().find(|(_, v)| is_version(v, version_id)) {
             Some((id, version)) => {
+                check(&version)?;
                 records::delete::<Noncurrent>(tx, bucket, &id)?;
                 Some(version)
             }
@@ -213,6 +216,12 @@ impl S3 {
             return Err(S3Error::MalformedXml);
         }
         self.update_bucket(ctx, "s3:PutBucketVersioning", name, |bucket| {
+            if bucket.object_lock.is_some() && status != ENABLED {
+                return Err(S3Error::InvalidBucketState(
+                    "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+                        .into(),
+                ));
+            }
             bucket.versioning = Some(status.to_string());
             Ok(())
         })
@@ -223,26 +232,26 @@ impl S3 {
     }
 
     /// Changes version `version_id` (`None`: the `null` version) of `key` in place, wherever it sits (current or
-    /// noncurrent); NoSuchKey if it went meanwhile.
+    /// noncurrent), unless `change` refuses; NoSuchKey if it went meanwhile.
     pub(crate) fn update_version(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<String>,
-        change: impl Fn(&mut ObjectRecord),
+        change: impl Fn(&mut ObjectRecord) -> Result<(), S3Error>,
     ) -> Result<(), S3Error> {
         transact(&*self.store, |tx| {
             if let Some(mut current) = records::get::<ObjectRecord>(tx, bucket, key)?
                 && current.version_id == version_id
             {
-                change(&mut current);
+                change(&mut current)?;
                 records::put(tx, bucket, key, &current)?;
                 return Ok(());
             }
             let wanted = version_id.as_deref().unwrap_or(NULL_VERSION);
             for (id, mut version) in noncurrent(tx, bucket, key)? {
                 if is_version(&version, wanted) {
-                    change(&mut version);
+                    change(&mut version)?;
                     records::put(tx, bucket, &id, &Noncurrent(version))?;
                     return Ok(());
                 }

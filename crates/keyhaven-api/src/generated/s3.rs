@@ -147,6 +147,9 @@ pub const PAYLOAD_OPERATIONS: &[&str] = &[
     "DeleteObjects",
     "PutObjectTagging",
     "RestoreObject",
+    "PutObjectLockConfiguration",
+    "PutObjectRetention",
+    "PutObjectLegalHold",
     "CompleteMultipartUpload",
 ];
 
@@ -199,6 +202,12 @@ pub enum Request {
     UploadPartCopy(UploadPartCopyRequest),
     GetObjectAttributes(GetObjectAttributesRequest),
     RestoreObject(RestoreObjectRequest),
+    PutObjectLockConfiguration(PutObjectLockConfigurationRequest),
+    GetObjectLockConfiguration(GetObjectLockConfigurationRequest),
+    PutObjectRetention(PutObjectRetentionRequest),
+    GetObjectRetention(GetObjectRetentionRequest),
+    PutObjectLegalHold(PutObjectLegalHoldRequest),
+    GetObjectLegalHold(GetObjectLegalHoldRequest),
     CompleteMultipartUpload(CompleteMultipartUploadRequest),
     AbortMultipartUpload(AbortMultipartUploadRequest),
     ListParts(ListPartsRequest),
@@ -267,6 +276,16 @@ impl Request {
             "UploadPartCopy" => Request::UploadPartCopy(UploadPartCopyRequest::decode(http)?),
             "GetObjectAttributes" => Request::GetObjectAttributes(GetObjectAttributesRequest::decode(http)?),
             "RestoreObject" => Request::RestoreObject(RestoreObjectRequest::decode(http)?),
+            "PutObjectLockConfiguration" => {
+                Request::PutObjectLockConfiguration(PutObjectLockConfigurationRequest::decode(http)?)
+            }
+            "GetObjectLockConfiguration" => {
+                Request::GetObjectLockConfiguration(GetObjectLockConfigurationRequest::decode(http)?)
+            }
+            "PutObjectRetention" => Request::PutObjectRetention(PutObjectRetentionRequest::decode(http)?),
+            "GetObjectRetention" => Request::GetObjectRetention(GetObjectRetentionRequest::decode(http)?),
+            "PutObjectLegalHold" => Request::PutObjectLegalHold(PutObjectLegalHoldRequest::decode(http)?),
+            "GetObjectLegalHold" => Request::GetObjectLegalHold(GetObjectLegalHoldRequest::decode(http)?),
             "CompleteMultipartUpload" => {
                 Request::CompleteMultipartUpload(CompleteMultipartUploadRequest::decode(http)?)
             }
@@ -325,6 +344,12 @@ impl Request {
             Request::UploadPartCopy(_) => "UploadPartCopy",
             Request::GetObjectAttributes(_) => "GetObjectAttributes",
             Request::RestoreObject(_) => "RestoreObject",
+            Request::PutObjectLockConfiguration(_) => "PutObjectLockConfiguration",
+            Request::GetObjectLockConfiguration(_) => "GetObjectLockConfiguration",
+            Request::PutObjectRetention(_) => "PutObjectRetention",
+            Request::GetObjectRetention(_) => "GetObjectRetention",
+            Request::PutObjectLegalHold(_) => "PutObjectLegalHold",
+            Request::GetObjectLegalHold(_) => "GetObjectLegalHold",
             Request::CompleteMultipartUpload(_) => "CompleteMultipartUpload",
             Request::AbortMultipartUpload(_) => "AbortMultipartUpload",
             Request::ListParts(_) => "ListParts",
@@ -382,6 +407,12 @@ impl Request {
             Request::UploadPartCopy(r) => r.audit_parameters(),
             Request::GetObjectAttributes(r) => r.audit_parameters(),
             Request::RestoreObject(r) => r.audit_parameters(),
+            Request::PutObjectLockConfiguration(r) => r.audit_parameters(),
+            Request::GetObjectLockConfiguration(r) => r.audit_parameters(),
+            Request::PutObjectRetention(r) => r.audit_parameters(),
+            Request::GetObjectRetention(r) => r.audit_parameters(),
+            Request::PutObjectLegalHold(r) => r.audit_parameters(),
+            Request::GetObjectLegalHold(r) => r.audit_parameters(),
             Request::CompleteMultipartUpload(r) => r.audit_parameters(),
             Request::AbortMultipartUpload(r) => r.audit_parameters(),
             Request::ListParts(r) => r.audit_parameters(),
@@ -2139,6 +2170,200 @@ impl RestoreObjectRequest {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct PutObjectLockConfigurationRequest {
+    pub bucket: Option<String>,
+    pub object_lock_configuration: Option<ObjectLockConfiguration>,
+    pub request_payer: Option<String>,
+    pub token: Option<String>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutObjectLockConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            object_lock_configuration: http.xml_payload()?,
+            request_payer: http.header("x-amz-request-payer")?,
+            token: http.header("x-amz-bucket-object-lock-token")?,
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetObjectLockConfigurationRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetObjectLockConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutObjectRetentionRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub retention: Option<ObjectLockRetention>,
+    pub request_payer: Option<String>,
+    pub version_id: Option<String>,
+    pub bypass_governance_retention: Option<bool>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutObjectRetentionRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            retention: http.xml_payload()?,
+            request_payer: http.header("x-amz-request-payer")?,
+            version_id: http.query("versionId")?,
+            bypass_governance_retention: http.header("x-amz-bypass-governance-retention")?,
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "versionId", &self.version_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetObjectRetentionRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    pub request_payer: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetObjectRetentionRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            version_id: http.query("versionId")?,
+            request_payer: http.header("x-amz-request-payer")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "versionId", &self.version_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutObjectLegalHoldRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub legal_hold: Option<ObjectLockLegalHold>,
+    pub request_payer: Option<String>,
+    pub version_id: Option<String>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutObjectLegalHoldRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            legal_hold: http.xml_payload()?,
+            request_payer: http.header("x-amz-request-payer")?,
+            version_id: http.query("versionId")?,
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "versionId", &self.version_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetObjectLegalHoldRequest {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    pub request_payer: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetObjectLegalHoldRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            key: http.label("Key"),
+            version_id: http.query("versionId")?,
+            request_payer: http.header("x-amz-request-payer")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "key", &self.key);
+        crate::rest_xml::audit(&mut out, "versionId", &self.version_id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct CompleteMultipartUploadRequest {
     pub bucket: Option<String>,
     pub key: Option<String>,
@@ -3538,6 +3763,100 @@ impl RestoreObjectOutput {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct PutObjectLockConfigurationOutput {
+    pub request_charged: Option<String>,
+}
+
+impl PutObjectLockConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-request-charged", &self.request_charged);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetObjectLockConfigurationOutput {
+    pub object_lock_configuration: Option<ObjectLockConfiguration>,
+}
+
+impl GetObjectLockConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.xml_payload(
+            "ObjectLockConfiguration",
+            XML_NAMESPACE,
+            &self.object_lock_configuration,
+        );
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutObjectRetentionOutput {
+    pub request_charged: Option<String>,
+}
+
+impl PutObjectRetentionOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-request-charged", &self.request_charged);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetObjectRetentionOutput {
+    pub retention: Option<ObjectLockRetention>,
+}
+
+impl GetObjectRetentionOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.xml_payload("Retention", XML_NAMESPACE, &self.retention);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutObjectLegalHoldOutput {
+    pub request_charged: Option<String>,
+}
+
+impl PutObjectLegalHoldOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-request-charged", &self.request_charged);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetObjectLegalHoldOutput {
+    pub legal_hold: Option<ObjectLockLegalHold>,
+}
+
+impl GetObjectLegalHoldOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.xml_payload("LegalHold", XML_NAMESPACE, &self.legal_hold);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct CompleteMultipartUploadOutput {
     pub location: Option<String>,
     pub bucket: Option<String>,
@@ -4052,6 +4371,39 @@ impl FromXml for CreateBucketConfiguration {
             }
         }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DefaultRetention {
+    pub mode: Option<String>,
+    pub days: Option<i32>,
+    pub years: Option<i32>,
+}
+
+impl FromXml for DefaultRetention {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Mode" => out.mode = Some(FromXml::from_xml(child)?),
+                "Days" => out.days = Some(FromXml::from_xml(child)?),
+                "Years" => out.years = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for DefaultRetention {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Mode", &self.mode);
+        crate::rest_xml::write_member(xml, "Days", &self.days);
+        crate::rest_xml::write_member(xml, "Years", &self.years);
+        xml.close(name);
     }
 }
 
@@ -4607,6 +4959,120 @@ impl FromXml for ObjectIdentifier {
             }
         }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ObjectLockConfiguration {
+    pub object_lock_enabled: Option<String>,
+    pub rule: Option<ObjectLockRule>,
+}
+
+impl FromXml for ObjectLockConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "ObjectLockEnabled" => out.object_lock_enabled = Some(FromXml::from_xml(child)?),
+                "Rule" => out.rule = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ObjectLockConfiguration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "ObjectLockEnabled", &self.object_lock_enabled);
+        crate::rest_xml::write_member(xml, "Rule", &self.rule);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ObjectLockLegalHold {
+    pub status: Option<String>,
+}
+
+impl FromXml for ObjectLockLegalHold {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Status" => out.status = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ObjectLockLegalHold {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Status", &self.status);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ObjectLockRetention {
+    pub mode: Option<String>,
+    pub retain_until_date: Option<Timestamp>,
+}
+
+impl FromXml for ObjectLockRetention {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Mode" => out.mode = Some(FromXml::from_xml(child)?),
+                "RetainUntilDate" => out.retain_until_date = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ObjectLockRetention {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Mode", &self.mode);
+        crate::rest_xml::write_member(xml, "RetainUntilDate", &self.retain_until_date);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ObjectLockRule {
+    pub default_retention: Option<DefaultRetention>,
+}
+
+impl FromXml for ObjectLockRule {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "DefaultRetention" => out.default_retention = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ObjectLockRule {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "DefaultRetention", &self.default_retention);
+        xml.close(name);
     }
 }
 
@@ -5400,10 +5866,14 @@ pub mod enums {
         "bucket-owner-read",
         "bucket-owner-full-control",
     ];
+    /// `ObjectLockEnabled`.
+    pub const OBJECT_LOCK_ENABLED: &[&str] = &["Enabled"];
     /// `ObjectLockLegalHoldStatus`.
     pub const OBJECT_LOCK_LEGAL_HOLD_STATUS: &[&str] = &["ON", "OFF"];
     /// `ObjectLockMode`.
     pub const OBJECT_LOCK_MODE: &[&str] = &["GOVERNANCE", "COMPLIANCE"];
+    /// `ObjectLockRetentionMode`.
+    pub const OBJECT_LOCK_RETENTION_MODE: &[&str] = &["GOVERNANCE", "COMPLIANCE"];
     /// `ObjectOwnership`.
     pub const OBJECT_OWNERSHIP: &[&str] = &["BucketOwnerPreferred", "ObjectWriter", "BucketOwnerEnforced"];
     /// `OptionalObjectAttributes`.
