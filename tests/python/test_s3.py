@@ -798,6 +798,61 @@ def test_object_lock_protects_versions_as_s3_does(dev_server, s3):
     assert error_of(s3.head_object, Bucket="vault", Key="ledger", VersionId=kept)[0] == "404"
 
 
+def test_lifecycle_rules_are_kept_as_given_and_carried_out_daily(dev_server, s3):
+    s3.create_bucket(Bucket="aging")
+    rules = [
+        {"ID": "logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled", "Expiration": {"Days": 1}},
+        {"ID": "archive", "Status": "Enabled", "Transitions": [{"Days": 1, "StorageClass": "GLACIER"}],
+         "Filter": {"And": {"Prefix": "data/", "Tags": [{"Key": "class", "Value": "cold"}]}}},
+        {"ID": "uploads", "Filter": {}, "Status": "Enabled", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+        {"ID": "off", "Prefix": "keep/", "Status": "Disabled", "Expiration": {"Days": 1}},
+    ]
+    s3.put_bucket_lifecycle_configuration(Bucket="aging", LifecycleConfiguration={"Rules": rules})
+    assert s3.get_bucket_lifecycle_configuration(Bucket="aging")["Rules"] == rules
+    for rule, code in [({"ID": "x", "Status": "Enabled", "Expiration": {"Days": 1}}, "MalformedXML"),
+                       ({"ID": "x", "Prefix": "", "Filter": {}, "Status": "Enabled", "Expiration": {"Days": 1}},
+                        "MalformedXML"),
+                       ({"ID": "x", "Filter": {}, "Status": "Enabled", "Expiration": {"Days": 0}}, "InvalidArgument")]:
+        assert error_of(s3.put_bucket_lifecycle_configuration, Bucket="aging",
+                        LifecycleConfiguration={"Rules": [rule]})[0] == code
+    assert s3.get_bucket_lifecycle_configuration(Bucket="aging")["Rules"] == rules, "refused configurations change nothing"
+
+    s3.put_object(Bucket="aging", Key="logs/a", Body=b"old log")
+    s3.put_object(Bucket="aging", Key="keep/b", Body=b"kept")
+    s3.put_object(Bucket="aging", Key="data/c", Body=b"cold data", Tagging="class=cold")
+    s3.put_object(Bucket="aging", Key="data/d", Body=b"warm data")
+    s3.create_multipart_upload(Bucket="aging", Key="abandoned")
+
+    s3.create_bucket(Bucket="aging-versions")
+    s3.put_bucket_versioning(Bucket="aging-versions", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket="aging-versions", LifecycleConfiguration={"Rules": [
+        {"ID": "docs", "Filter": {"Prefix": "doc"}, "Status": "Enabled", "Expiration": {"Days": 1},
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 1, "NewerNoncurrentVersions": 1}},
+        {"ID": "markers", "Filter": {"Prefix": "gone/"}, "Status": "Enabled",
+         "Expiration": {"ExpiredObjectDeleteMarker": True}}]})
+    written = [s3.put_object(Bucket="aging-versions", Key="doc", Body=f"v{n}".encode())["VersionId"] for n in (1, 2, 3)]
+    only = s3.put_object(Bucket="aging-versions", Key="gone/x", Body=b"x")["VersionId"]
+    s3.delete_object(Bucket="aging-versions", Key="gone/x")
+    s3.delete_object(Bucket="aging-versions", Key="gone/x", VersionId=only)
+
+    dev_server.advance_clock(2 * 24 * 3600)
+    assert error_of(s3.head_object, Bucket="aging", Key="logs/a")[0] == "404"
+    assert s3.get_object(Bucket="aging", Key="keep/b")["Body"].read() == b"kept", "disabled rules do nothing"
+    assert s3.head_object(Bucket="aging", Key="data/c")["StorageClass"] == "GLACIER"
+    assert error_of(s3.get_object, Bucket="aging", Key="data/c")[0] == "InvalidObjectState"
+    assert "StorageClass" not in s3.head_object(Bucket="aging", Key="data/d"), "untagged objects stay"
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket="aging")
+    assert error_of(s3.head_object, Bucket="aging-versions", Key="doc")[0] == "404", "expired behind a delete marker"
+    listed = s3.list_object_versions(Bucket="aging-versions")
+    assert [m["Key"] for m in listed.get("DeleteMarkers", [])] == ["doc"], "the lone marker of gone/x went"
+
+    dev_server.advance_clock(24 * 3600)
+    versions = [v["VersionId"] for v in s3.list_object_versions(Bucket="aging-versions", Prefix="doc")["Versions"]]
+    assert versions == [written[2]], "older noncurrent versions expire, the newest one is kept"
+    s3.delete_bucket_lifecycle(Bucket="aging")
+    assert error_of(s3.get_bucket_lifecycle_configuration, Bucket="aging")[0] == "NoSuchLifecycleConfiguration"
+
+
 def test_bucket_keys_cut_kms_calls_by_99_percent(dev_server, s3):
     from concurrent.futures import ThreadPoolExecutor
     key = dev_server.client("kms").create_key()["KeyMetadata"]["Arn"]

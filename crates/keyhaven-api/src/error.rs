@@ -379,6 +379,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::KeyTooLong => (S::BAD_REQUEST, "KeyTooLongError"),
         S3Error::InvalidStorageClass => (S::BAD_REQUEST, "InvalidStorageClass"),
         S3Error::MissingRequestBody => (S::BAD_REQUEST, "MissingRequestBodyError"),
+        S3Error::NoSuchLifecycleConfiguration { .. } => (S::NOT_FOUND, "NoSuchLifecycleConfiguration"),
         S3Error::InvalidBucketState(_) => (S::CONFLICT, "InvalidBucketState"),
         S3Error::ObjectLockConfigurationNotFound => (S::NOT_FOUND, "ObjectLockConfigurationNotFoundError"),
         S3Error::NoSuchObjectLockConfiguration => (S::NOT_FOUND, "NoSuchObjectLockConfiguration"),
@@ -426,6 +427,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         | S3Error::BucketNotEmpty { bucket }
         | S3Error::NoSuchBucketPolicy { bucket }
         | S3Error::NoSuchTagSet { bucket }
+        | S3Error::NoSuchLifecycleConfiguration { bucket }
         | S3Error::OwnershipControlsNotFound { bucket } => error.fields.push(("BucketName", bucket)),
         S3Error::NoSuchVersion { key, version_id } => {
             error.fields.push(("Key", key));

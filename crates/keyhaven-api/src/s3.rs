@@ -14,6 +14,7 @@ use keyhaven_s3::buckets::{
     AclWrite, BucketRecord, DefaultEncryption, NO_ENCRYPTION_TYPE, PublicAccessBlock, US_EAST_1,
 };
 use keyhaven_s3::checksum::ChecksumAlgorithm;
+use keyhaven_s3::lifecycle;
 use keyhaven_s3::multipart::{CompletedPart, Completion, CreateUpload, PartsPage, UploadPart};
 use keyhaven_s3::object_lock::{DefaultRetention, LEGAL_HOLD_OFF, LEGAL_HOLD_ON, LockRequest, Retention};
 use keyhaven_s3::objects::{
@@ -733,6 +734,31 @@ impl Run<'_> {
                     }),
                 }
                 .reply()
+            }
+            wire::Request::PutBucketLifecycleConfiguration(r) => {
+                let rules = r
+                    .lifecycle_configuration
+                    .ok_or(S3Error::MissingRequestBody)?
+                    .rules
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(lifecycle_rule)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let bucket = r.bucket.unwrap_or_default();
+                s3.put_bucket_lifecycle(ctx, &bucket, rules, wire::enums::TRANSITION_STORAGE_CLASS)?;
+                wire::PutBucketLifecycleConfigurationOutput::default().reply()
+            }
+            wire::Request::GetBucketLifecycleConfiguration(r) => {
+                let rules = s3.get_bucket_lifecycle(ctx, &r.bucket.unwrap_or_default())?;
+                wire::GetBucketLifecycleConfigurationOutput {
+                    rules: Some(rules.into_iter().map(wire_lifecycle_rule).collect()),
+                    transition_default_minimum_object_size: None,
+                }
+                .reply()
+            }
+            wire::Request::DeleteBucketLifecycle(r) => {
+                s3.delete_bucket_lifecycle(ctx, &r.bucket.unwrap_or_default())?;
+                wire::DeleteBucketLifecycleOutput::default().reply()
             }
             wire::Request::RestoreObject(r) => {
                 let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());
@@ -1727,6 +1753,139 @@ impl http_body::Body for ChannelBody {
         self.0
             .poll_recv(cx)
             .map(|next| next.map(|chunk| chunk.map(http_body::Frame::data)))
+    }
+}
+
+fn tag_pair(tag: wire::Tag) -> (String, String) {
+    (tag.key.unwrap_or_default(), tag.value.unwrap_or_default())
+}
+
+fn wire_tag((key, value): (String, String)) -> wire::Tag {
+    wire::Tag {
+        key: Some(key),
+        value: Some(value),
+    }
+}
+
+/// A lifecycle rule as put; a member S3 requires that is missing is MalformedXML.
+fn lifecycle_rule(rule: wire::LifecycleRule) -> Result<lifecycle::LifecycleRule, S3Error> {
+    Ok(lifecycle::LifecycleRule {
+        id: rule.id,
+        enabled: match rule.status.as_deref() {
+            Some("Enabled") => true,
+            Some("Disabled") => false,
+            _ => return Err(S3Error::MalformedXml),
+        },
+        filter: rule.filter.map(|f| lifecycle::Filter {
+            prefix: f.prefix,
+            tag: f.tag.map(tag_pair),
+            size_greater_than: f.object_size_greater_than,
+            size_less_than: f.object_size_less_than,
+            and: f.and.map(|a| lifecycle::AndFilter {
+                prefix: a.prefix,
+                tags: a.tags.unwrap_or_default().into_iter().map(tag_pair).collect(),
+                size_greater_than: a.object_size_greater_than,
+                size_less_than: a.object_size_less_than,
+            }),
+        }),
+        prefix: rule.prefix,
+        expiration: rule.expiration.map(|e| lifecycle::Expiration {
+            days: e.days,
+            date: e.date.as_ref().map(millis),
+            expired_object_delete_marker: e.expired_object_delete_marker,
+        }),
+        transitions: rule
+            .transitions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                Ok(lifecycle::Transition {
+                    days: t.days,
+                    date: t.date.as_ref().map(millis),
+                    storage_class: t.storage_class.ok_or(S3Error::MalformedXml)?,
+                })
+            })
+            .collect::<Result<_, S3Error>>()?,
+        noncurrent_expiration: rule
+            .noncurrent_version_expiration
+            .map(|e| {
+                Ok::<_, S3Error>(lifecycle::NoncurrentExpiration {
+                    noncurrent_days: e.noncurrent_days.ok_or(S3Error::MalformedXml)?,
+                    newer_noncurrent_versions: e.newer_noncurrent_versions,
+                })
+            })
+            .transpose()?,
+        noncurrent_transitions: rule
+            .noncurrent_version_transitions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                Ok(lifecycle::NoncurrentTransition {
+                    noncurrent_days: t.noncurrent_days.ok_or(S3Error::MalformedXml)?,
+                    storage_class: t.storage_class.ok_or(S3Error::MalformedXml)?,
+                    newer_noncurrent_versions: t.newer_noncurrent_versions,
+                })
+            })
+            .collect::<Result<_, S3Error>>()?,
+        abort_incomplete_upload_days: rule
+            .abort_incomplete_multipart_upload
+            .map(|a| a.days_after_initiation.ok_or(S3Error::MalformedXml))
+            .transpose()?,
+    })
+}
+
+/// A lifecycle rule as GetBucketLifecycleConfiguration answers it: in the form it was put.
+fn wire_lifecycle_rule(rule: lifecycle::LifecycleRule) -> wire::LifecycleRule {
+    wire::LifecycleRule {
+        id: rule.id,
+        status: Some(if rule.enabled { "Enabled" } else { "Disabled" }.into()),
+        filter: rule.filter.map(|f| wire::LifecycleRuleFilter {
+            prefix: f.prefix,
+            tag: f.tag.map(wire_tag),
+            object_size_greater_than: f.size_greater_than,
+            object_size_less_than: f.size_less_than,
+            and: f.and.map(|a| wire::LifecycleRuleAndOperator {
+                prefix: a.prefix,
+                tags: (!a.tags.is_empty()).then(|| a.tags.into_iter().map(wire_tag).collect()),
+                object_size_greater_than: a.size_greater_than,
+                object_size_less_than: a.size_less_than,
+            }),
+        }),
+        prefix: rule.prefix,
+        expiration: rule.expiration.map(|e| wire::LifecycleExpiration {
+            days: e.days,
+            date: e.date.map(timestamp),
+            expired_object_delete_marker: e.expired_object_delete_marker,
+        }),
+        transitions: (!rule.transitions.is_empty()).then(|| {
+            rule.transitions
+                .into_iter()
+                .map(|t| wire::Transition {
+                    days: t.days,
+                    date: t.date.map(timestamp),
+                    storage_class: Some(t.storage_class),
+                })
+                .collect()
+        }),
+        noncurrent_version_expiration: rule.noncurrent_expiration.map(|e| wire::NoncurrentVersionExpiration {
+            noncurrent_days: Some(e.noncurrent_days),
+            newer_noncurrent_versions: e.newer_noncurrent_versions,
+        }),
+        noncurrent_version_transitions: (!rule.noncurrent_transitions.is_empty()).then(|| {
+            rule.noncurrent_transitions
+                .into_iter()
+                .map(|t| wire::NoncurrentVersionTransition {
+                    noncurrent_days: Some(t.noncurrent_days),
+                    storage_class: Some(t.storage_class),
+                    newer_noncurrent_versions: t.newer_noncurrent_versions,
+                })
+                .collect()
+        }),
+        abort_incomplete_multipart_upload: rule.abort_incomplete_upload_days.map(|days| {
+            wire::AbortIncompleteMultipartUpload {
+                days_after_initiation: Some(days),
+            }
+        }),
     }
 }
 

@@ -86,6 +86,7 @@ impl Core {
         scheduler.register("sts", identity.sts.clone());
         scheduler.register("ssm", ssm.clone());
         scheduler.register("secrets", secrets.clone());
+        scheduler.register("s3", s3.clone());
         scheduler.register(
             "events",
             Arc::new(events::LogPruning {

@@ -64,6 +64,9 @@ pub struct BucketRecord {
     /// Object Lock, once on (it never goes off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<crate::object_lock::LockConfiguration>,
+    /// The lifecycle rules, as put.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Vec<crate::lifecycle::LifecycleRule>>,
 }
 
 /// The one encryption type S3 lets a bucket block.
@@ -176,6 +179,7 @@ impl S3 {
             policy: None,
             versioning: object_lock.then(|| crate::versions::ENABLED.to_string()),
             object_lock: object_lock.then(crate::object_lock::LockConfiguration::default),
+            lifecycle: None,
             // New buckets block public access, as S3's have since April 2023.
             public_access_block: Some(PublicAccessBlock {
                 block_public_acls: true,

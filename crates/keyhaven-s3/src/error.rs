@@ -101,6 +101,8 @@ pub enum S3Error {
     BadRequest(String),
     #[error("The requested partnumber is not satisfiable")]
     InvalidPartNumber,
+    #[error("The lifecycle configuration does not exist")]
+    NoSuchLifecycleConfiguration { bucket: String },
     #[error("Request Body is empty")]
     MissingRequestBody,
     #[error("{0}")]

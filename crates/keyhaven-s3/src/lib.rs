@@ -10,6 +10,7 @@ pub mod checksum;
 pub mod data_key;
 pub mod error;
 pub mod etag;
+pub mod lifecycle;
 pub mod multipart;
 pub mod names;
 pub mod notifications;

@@ -467,6 +467,11 @@ impl S3 {
             return Err(S3Error::NoSuchBucket { bucket: bucket.into() });
         }
         self.upload(bucket, key, upload_id)?;
+        self.remove_upload(bucket, upload_id)
+    }
+
+    /// Removes an upload, its parts and their bodies.
+    pub(crate) fn remove_upload(&self, bucket: &str, upload_id: &str) -> Result<(), S3Error> {
         let scope = parts_scope(bucket, upload_id);
         let parts = transact(&*self.store, |tx| {
             let parts = records::all::<PartRecord>(tx, &scope)?;

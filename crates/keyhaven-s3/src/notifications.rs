@@ -19,6 +19,8 @@ pub(crate) enum Change {
     Created(&'static str),
     /// `Object Deleted` by `DeleteObject`: a version removed for good, or a delete marker put in front.
     Deleted,
+    /// `Object Deleted` by a lifecycle rule (`Lifecycle Expiration`, requested by S3 itself).
+    Expired,
 }
 
 impl S3 {
@@ -38,16 +40,19 @@ impl S3 {
         }
         let mut object = Map::new();
         object.insert("key".into(), json!(key));
+        let deletion_type = if record.delete_marker {
+            "Delete Marker Created"
+        } else {
+            "Permanently Deleted"
+        };
         let (detail_type, reason, deletion_type) = match change {
             Change::Created(reason) => {
                 object.insert("size".into(), json!(record.size));
                 object.insert("etag".into(), json!(record.etag.trim_matches('"')));
                 ("Object Created", reason, None)
             }
-            Change::Deleted if record.delete_marker => {
-                ("Object Deleted", "DeleteObject", Some("Delete Marker Created"))
-            }
-            Change::Deleted => ("Object Deleted", "DeleteObject", Some("Permanently Deleted")),
+            Change::Deleted => ("Object Deleted", "DeleteObject", Some(deletion_type)),
+            Change::Expired => ("Object Deleted", "Lifecycle Expiration", Some(deletion_type)),
         };
         if let Some(version_id) = &record.version_id {
             object.insert("version-id".into(), json!(version_id));
@@ -59,7 +64,8 @@ impl S3 {
             "bucket": {"name": bucket.name},
             "object": object,
             "request-id": ctx.request_id,
-            "requester": ctx.account_id(),
+            // S3's own actions (lifecycle) name S3 as the requester.
+            "requester": ctx.via_service.as_deref().unwrap_or(ctx.account_id()),
             "source-ip-address": ctx.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             "reason": reason,
         });

@@ -28,10 +28,10 @@ pub(crate) fn is_archive(class: &str) -> bool {
     ARCHIVE_CLASSES.contains(&class)
 }
 
-/// When a restore of `days` days made at `now` (Unix milliseconds) expires: S3 adds the days and rounds up to the
-/// next midnight UTC.
-fn restore_expiry(now: i64, days: i64) -> i64 {
-    ((now + days * MILLIS_PER_DAY) / MILLIS_PER_DAY + 1) * MILLIS_PER_DAY
+/// `days` days after `at` (Unix milliseconds), rounded up to the next midnight UTC, as S3 times restores and
+/// lifecycle actions.
+pub(crate) fn next_midnight_after(at: i64, days: i64) -> i64 {
+    ((at + days * MILLIS_PER_DAY) / MILLIS_PER_DAY + 1) * MILLIS_PER_DAY
 }
 
 /// What RestoreObject did.
@@ -65,7 +65,7 @@ impl S3 {
         };
         let now = self.now_millis();
         let already = record.restored_until.is_some_and(|until| until > now);
-        let expiry = restore_expiry(now, days);
+        let expiry = next_midnight_after(now, days);
         self.update_version(target.bucket, target.key, record.version_id.clone(), |version| {
             version.restored_until = Some(expiry);
             Ok(())
@@ -101,7 +101,7 @@ mod tests {
         // 2012-01-01 12:00:00 UTC.
         let noon = 1_325_419_200_000;
         // 2012-01-03 00:00:00 UTC.
-        assert_eq!(restore_expiry(noon, 1), 1_325_548_800_000);
-        assert_eq!(restore_expiry(noon, 2), 1_325_548_800_000 + MILLIS_PER_DAY);
+        assert_eq!(next_midnight_after(noon, 1), 1_325_548_800_000);
+        assert_eq!(next_midnight_after(noon, 2), 1_325_548_800_000 + MILLIS_PER_DAY);
     }
 }

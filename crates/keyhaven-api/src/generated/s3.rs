@@ -147,6 +147,7 @@ pub const PAYLOAD_OPERATIONS: &[&str] = &[
     "DeleteObjects",
     "PutObjectTagging",
     "RestoreObject",
+    "PutBucketLifecycleConfiguration",
     "PutObjectLockConfiguration",
     "PutObjectRetention",
     "PutObjectLegalHold",
@@ -202,6 +203,9 @@ pub enum Request {
     UploadPartCopy(UploadPartCopyRequest),
     GetObjectAttributes(GetObjectAttributesRequest),
     RestoreObject(RestoreObjectRequest),
+    PutBucketLifecycleConfiguration(PutBucketLifecycleConfigurationRequest),
+    GetBucketLifecycleConfiguration(GetBucketLifecycleConfigurationRequest),
+    DeleteBucketLifecycle(DeleteBucketLifecycleRequest),
     PutObjectLockConfiguration(PutObjectLockConfigurationRequest),
     GetObjectLockConfiguration(GetObjectLockConfigurationRequest),
     PutObjectRetention(PutObjectRetentionRequest),
@@ -276,6 +280,13 @@ impl Request {
             "UploadPartCopy" => Request::UploadPartCopy(UploadPartCopyRequest::decode(http)?),
             "GetObjectAttributes" => Request::GetObjectAttributes(GetObjectAttributesRequest::decode(http)?),
             "RestoreObject" => Request::RestoreObject(RestoreObjectRequest::decode(http)?),
+            "PutBucketLifecycleConfiguration" => {
+                Request::PutBucketLifecycleConfiguration(PutBucketLifecycleConfigurationRequest::decode(http)?)
+            }
+            "GetBucketLifecycleConfiguration" => {
+                Request::GetBucketLifecycleConfiguration(GetBucketLifecycleConfigurationRequest::decode(http)?)
+            }
+            "DeleteBucketLifecycle" => Request::DeleteBucketLifecycle(DeleteBucketLifecycleRequest::decode(http)?),
             "PutObjectLockConfiguration" => {
                 Request::PutObjectLockConfiguration(PutObjectLockConfigurationRequest::decode(http)?)
             }
@@ -344,6 +355,9 @@ impl Request {
             Request::UploadPartCopy(_) => "UploadPartCopy",
             Request::GetObjectAttributes(_) => "GetObjectAttributes",
             Request::RestoreObject(_) => "RestoreObject",
+            Request::PutBucketLifecycleConfiguration(_) => "PutBucketLifecycleConfiguration",
+            Request::GetBucketLifecycleConfiguration(_) => "GetBucketLifecycleConfiguration",
+            Request::DeleteBucketLifecycle(_) => "DeleteBucketLifecycle",
             Request::PutObjectLockConfiguration(_) => "PutObjectLockConfiguration",
             Request::GetObjectLockConfiguration(_) => "GetObjectLockConfiguration",
             Request::PutObjectRetention(_) => "PutObjectRetention",
@@ -407,6 +421,9 @@ impl Request {
             Request::UploadPartCopy(r) => r.audit_parameters(),
             Request::GetObjectAttributes(r) => r.audit_parameters(),
             Request::RestoreObject(r) => r.audit_parameters(),
+            Request::PutBucketLifecycleConfiguration(r) => r.audit_parameters(),
+            Request::GetBucketLifecycleConfiguration(r) => r.audit_parameters(),
+            Request::DeleteBucketLifecycle(r) => r.audit_parameters(),
             Request::PutObjectLockConfiguration(r) => r.audit_parameters(),
             Request::GetObjectLockConfiguration(r) => r.audit_parameters(),
             Request::PutObjectRetention(r) => r.audit_parameters(),
@@ -2170,6 +2187,81 @@ impl RestoreObjectRequest {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct PutBucketLifecycleConfigurationRequest {
+    pub bucket: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub lifecycle_configuration: Option<BucketLifecycleConfiguration>,
+    pub expected_bucket_owner: Option<String>,
+    pub transition_default_minimum_object_size: Option<String>,
+}
+
+impl PutBucketLifecycleConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            lifecycle_configuration: http.xml_payload()?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            transition_default_minimum_object_size: http.header("x-amz-transition-default-minimum-object-size")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketLifecycleConfigurationRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketLifecycleConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketLifecycleRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl DeleteBucketLifecycleRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct PutObjectLockConfigurationRequest {
     pub bucket: Option<String>,
     pub object_lock_configuration: Option<ObjectLockConfiguration>,
@@ -3763,6 +3855,60 @@ impl RestoreObjectOutput {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct PutBucketLifecycleConfigurationOutput {
+    pub transition_default_minimum_object_size: Option<String>,
+}
+
+impl PutBucketLifecycleConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header(
+            "x-amz-transition-default-minimum-object-size",
+            &self.transition_default_minimum_object_size,
+        );
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketLifecycleConfigurationOutput {
+    pub rules: Option<Vec<LifecycleRule>>,
+    pub transition_default_minimum_object_size: Option<String>,
+}
+
+impl GetBucketLifecycleConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header(
+            "x-amz-transition-default-minimum-object-size",
+            &self.transition_default_minimum_object_size,
+        );
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("LifecycleConfiguration");
+        crate::rest_xml::write_flattened(&mut xml, "Rule", &self.rules);
+        xml.close("LifecycleConfiguration");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketLifecycleOutput {}
+
+impl DeleteBucketLifecycleOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct PutObjectLockConfigurationOutput {
     pub request_charged: Option<String>,
 }
@@ -4026,6 +4172,33 @@ impl ListMultipartUploadsOutput {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct AbortIncompleteMultipartUpload {
+    pub days_after_initiation: Option<i32>,
+}
+
+impl FromXml for AbortIncompleteMultipartUpload {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "DaysAfterInitiation" => out.days_after_initiation = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for AbortIncompleteMultipartUpload {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "DaysAfterInitiation", &self.days_after_initiation);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct AccessControlPolicy {
     pub grants: Option<Vec<Grant>>,
     pub owner: Option<Owner>,
@@ -4106,6 +4279,25 @@ impl FromXml for BucketInfo {
             match child.tag_name().name() {
                 "DataRedundancy" => out.data_redundancy = Some(FromXml::from_xml(child)?),
                 "Type" => out.type_ = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct BucketLifecycleConfiguration {
+    pub rules: Option<Vec<LifecycleRule>>,
+}
+
+impl FromXml for BucketLifecycleConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Rule" => crate::rest_xml::push(&mut out.rules, child)?,
                 _ => {}
             }
         }
@@ -4786,6 +4978,171 @@ impl ToXml for LambdaFunctionConfiguration {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct LifecycleExpiration {
+    pub date: Option<Timestamp>,
+    pub days: Option<i32>,
+    pub expired_object_delete_marker: Option<bool>,
+}
+
+impl FromXml for LifecycleExpiration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Date" => out.date = Some(FromXml::from_xml(child)?),
+                "Days" => out.days = Some(FromXml::from_xml(child)?),
+                "ExpiredObjectDeleteMarker" => out.expired_object_delete_marker = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for LifecycleExpiration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Date", &self.date);
+        crate::rest_xml::write_member(xml, "Days", &self.days);
+        crate::rest_xml::write_member(xml, "ExpiredObjectDeleteMarker", &self.expired_object_delete_marker);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LifecycleRule {
+    pub expiration: Option<LifecycleExpiration>,
+    pub id: Option<String>,
+    pub prefix: Option<String>,
+    pub filter: Option<LifecycleRuleFilter>,
+    pub status: Option<String>,
+    pub transitions: Option<Vec<Transition>>,
+    pub noncurrent_version_transitions: Option<Vec<NoncurrentVersionTransition>>,
+    pub noncurrent_version_expiration: Option<NoncurrentVersionExpiration>,
+    pub abort_incomplete_multipart_upload: Option<AbortIncompleteMultipartUpload>,
+}
+
+impl FromXml for LifecycleRule {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Expiration" => out.expiration = Some(FromXml::from_xml(child)?),
+                "ID" => out.id = Some(FromXml::from_xml(child)?),
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Filter" => out.filter = Some(FromXml::from_xml(child)?),
+                "Status" => out.status = Some(FromXml::from_xml(child)?),
+                "Transition" => crate::rest_xml::push(&mut out.transitions, child)?,
+                "NoncurrentVersionTransition" => crate::rest_xml::push(&mut out.noncurrent_version_transitions, child)?,
+                "NoncurrentVersionExpiration" => out.noncurrent_version_expiration = Some(FromXml::from_xml(child)?),
+                "AbortIncompleteMultipartUpload" => {
+                    out.abort_incomplete_multipart_upload = Some(FromXml::from_xml(child)?)
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for LifecycleRule {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Expiration", &self.expiration);
+        crate::rest_xml::write_member(xml, "ID", &self.id);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_member(xml, "Filter", &self.filter);
+        crate::rest_xml::write_member(xml, "Status", &self.status);
+        crate::rest_xml::write_flattened(xml, "Transition", &self.transitions);
+        crate::rest_xml::write_flattened(xml, "NoncurrentVersionTransition", &self.noncurrent_version_transitions);
+        crate::rest_xml::write_member(xml, "NoncurrentVersionExpiration", &self.noncurrent_version_expiration);
+        crate::rest_xml::write_member(
+            xml,
+            "AbortIncompleteMultipartUpload",
+            &self.abort_incomplete_multipart_upload,
+        );
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LifecycleRuleAndOperator {
+    pub prefix: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+    pub object_size_greater_than: Option<i64>,
+    pub object_size_less_than: Option<i64>,
+}
+
+impl FromXml for LifecycleRuleAndOperator {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Tag" => crate::rest_xml::push(&mut out.tags, child)?,
+                "ObjectSizeGreaterThan" => out.object_size_greater_than = Some(FromXml::from_xml(child)?),
+                "ObjectSizeLessThan" => out.object_size_less_than = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for LifecycleRuleAndOperator {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_flattened(xml, "Tag", &self.tags);
+        crate::rest_xml::write_member(xml, "ObjectSizeGreaterThan", &self.object_size_greater_than);
+        crate::rest_xml::write_member(xml, "ObjectSizeLessThan", &self.object_size_less_than);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LifecycleRuleFilter {
+    pub prefix: Option<String>,
+    pub tag: Option<Tag>,
+    pub object_size_greater_than: Option<i64>,
+    pub object_size_less_than: Option<i64>,
+    pub and: Option<LifecycleRuleAndOperator>,
+}
+
+impl FromXml for LifecycleRuleFilter {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Tag" => out.tag = Some(FromXml::from_xml(child)?),
+                "ObjectSizeGreaterThan" => out.object_size_greater_than = Some(FromXml::from_xml(child)?),
+                "ObjectSizeLessThan" => out.object_size_less_than = Some(FromXml::from_xml(child)?),
+                "And" => out.and = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for LifecycleRuleFilter {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_member(xml, "Tag", &self.tag);
+        crate::rest_xml::write_member(xml, "ObjectSizeGreaterThan", &self.object_size_greater_than);
+        crate::rest_xml::write_member(xml, "ObjectSizeLessThan", &self.object_size_less_than);
+        crate::rest_xml::write_member(xml, "And", &self.and);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct LocationInfo {
     pub type_: Option<String>,
     pub name: Option<String>,
@@ -4850,6 +5207,69 @@ impl ToXml for MultipartUpload {
         crate::rest_xml::write_member(xml, "Initiator", &self.initiator);
         crate::rest_xml::write_member(xml, "ChecksumAlgorithm", &self.checksum_algorithm);
         crate::rest_xml::write_member(xml, "ChecksumType", &self.checksum_type);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct NoncurrentVersionExpiration {
+    pub noncurrent_days: Option<i32>,
+    pub newer_noncurrent_versions: Option<i32>,
+}
+
+impl FromXml for NoncurrentVersionExpiration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "NoncurrentDays" => out.noncurrent_days = Some(FromXml::from_xml(child)?),
+                "NewerNoncurrentVersions" => out.newer_noncurrent_versions = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for NoncurrentVersionExpiration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "NoncurrentDays", &self.noncurrent_days);
+        crate::rest_xml::write_member(xml, "NewerNoncurrentVersions", &self.newer_noncurrent_versions);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct NoncurrentVersionTransition {
+    pub noncurrent_days: Option<i32>,
+    pub storage_class: Option<String>,
+    pub newer_noncurrent_versions: Option<i32>,
+}
+
+impl FromXml for NoncurrentVersionTransition {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "NoncurrentDays" => out.noncurrent_days = Some(FromXml::from_xml(child)?),
+                "StorageClass" => out.storage_class = Some(FromXml::from_xml(child)?),
+                "NewerNoncurrentVersions" => out.newer_noncurrent_versions = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for NoncurrentVersionTransition {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "NoncurrentDays", &self.noncurrent_days);
+        crate::rest_xml::write_member(xml, "StorageClass", &self.storage_class);
+        crate::rest_xml::write_member(xml, "NewerNoncurrentVersions", &self.newer_noncurrent_versions);
         xml.close(name);
     }
 }
@@ -5714,6 +6134,39 @@ impl ToXml for TopicConfiguration {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct Transition {
+    pub date: Option<Timestamp>,
+    pub days: Option<i32>,
+    pub storage_class: Option<String>,
+}
+
+impl FromXml for Transition {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Date" => out.date = Some(FromXml::from_xml(child)?),
+                "Days" => out.days = Some(FromXml::from_xml(child)?),
+                "StorageClass" => out.storage_class = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for Transition {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Date", &self.date);
+        crate::rest_xml::write_member(xml, "Days", &self.days);
+        crate::rest_xml::write_member(xml, "StorageClass", &self.storage_class);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct VersioningConfiguration {
     pub mfa_delete: Option<String>,
     pub status: Option<String>,
@@ -5840,6 +6293,8 @@ pub mod enums {
         "s3:ObjectTagging:Put",
         "s3:ObjectTagging:Delete",
     ];
+    /// `ExpirationStatus`.
+    pub const EXPIRATION_STATUS: &[&str] = &["Enabled", "Disabled"];
     /// `ExpressionType`.
     pub const EXPRESSION_TYPE: &[&str] = &["SQL"];
     /// `FileHeaderInfo`.
@@ -5908,6 +6363,18 @@ pub mod enums {
     pub const TAGGING_DIRECTIVE: &[&str] = &["COPY", "REPLACE"];
     /// `Tier`.
     pub const TIER: &[&str] = &["Standard", "Bulk", "Expedited"];
+    /// `TransitionDefaultMinimumObjectSize`.
+    pub const TRANSITION_DEFAULT_MINIMUM_OBJECT_SIZE: &[&str] =
+        &["varies_by_storage_class", "all_storage_classes_128K"];
+    /// `TransitionStorageClass`.
+    pub const TRANSITION_STORAGE_CLASS: &[&str] = &[
+        "GLACIER",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "DEEP_ARCHIVE",
+        "GLACIER_IR",
+    ];
     /// `Type`.
     pub const TYPE_: &[&str] = &["CanonicalUser", "AmazonCustomerByEmail", "Group"];
 }
