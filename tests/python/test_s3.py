@@ -853,6 +853,46 @@ def test_lifecycle_rules_are_kept_as_given_and_carried_out_daily(dev_server, s3)
     assert error_of(s3.get_bucket_lifecycle_configuration, Bucket="aging")[0] == "NoSuchLifecycleConfiguration"
 
 
+def test_accelerate_namespaces_owners_and_listing_arguments(dev_server, s3):
+    s3.create_bucket(Bucket="fast")
+    assert "Status" not in s3.get_bucket_accelerate_configuration(Bucket="fast")
+    s3.put_bucket_accelerate_configuration(Bucket="fast", AccelerateConfiguration={"Status": "Suspended"})
+    assert "Status" not in s3.get_bucket_accelerate_configuration(Bucket="fast"), "suspending nothing sets nothing"
+    s3.put_bucket_accelerate_configuration(Bucket="fast", AccelerateConfiguration={"Status": "Enabled"})
+    assert s3.get_bucket_accelerate_configuration(Bucket="fast")["Status"] == "Enabled"
+    assert error_of(s3.put_bucket_accelerate_configuration, Bucket="fast",
+                    AccelerateConfiguration={"Status": "Fastest"})[0] == "MalformedXML"
+    s3.create_bucket(Bucket="with.dots")
+    assert error_of(s3.put_bucket_accelerate_configuration, Bucket="with.dots",
+                    AccelerateConfiguration={"Status": "Enabled"})[0] == "InvalidRequest"
+
+    # The account regional namespace takes only names ending in -<account>-<region>-an.
+    account = dev_server.client("sts").get_caller_identity()["Account"]
+    mine = f"logs-{account}-us-east-1-an"
+    s3.create_bucket(Bucket=mine, BucketNamespace="account-regional")
+    s3.head_bucket(Bucket=mine)
+    other = "logs-999999999999-us-east-1-an" if account != "999999999999" else "logs-111111111111-us-east-1-an"
+    assert status_of(s3.create_bucket, Bucket=other, BucketNamespace="account-regional") == (
+        400, "InvalidNamespaceHeader")
+    assert error_of(s3.head_bucket, Bucket=other)[0] == "404"
+
+    s3.put_object(Bucket="fast", Key="a", Body=b"1")
+    s3.put_object(Bucket="fast", Key="b", Body=b"2")
+    assert "Owner" not in s3.list_objects_v2(Bucket="fast")["Contents"][0]
+    assert s3.list_objects_v2(Bucket="fast", FetchOwner=True)["Contents"][0]["Owner"]["ID"]
+    assert s3.list_objects(Bucket="fast")["Contents"][0]["Owner"]["ID"]
+    first = s3.list_objects_v2(Bucket="fast", MaxKeys=1)
+    second = s3.list_objects_v2(Bucket="fast", MaxKeys=1, StartAfter="a",
+                                ContinuationToken=first["NextContinuationToken"])
+    assert "StartAfter" not in second and [o["Key"] for o in second["Contents"]] == ["b"]
+    upload = s3.create_multipart_upload(Bucket="fast", Key="parts")["UploadId"]
+    assert s3.list_parts(Bucket="fast", Key="parts", UploadId=upload)["NextPartNumberMarker"] == 0
+    assert error_of(s3.list_parts, Bucket="fast", Key="parts", UploadId=upload, MaxParts=-1) == (
+        "InvalidArgument", "Argument max-parts must be an integer between 0 and 2147483647")
+    assert error_of(s3.list_objects_v2, Bucket="fast", MaxKeys=2**31 + 5) == (
+        "InvalidArgument", "Provided max-keys not an integer or within integer range")
+
+
 def test_bucket_keys_cut_kms_calls_by_99_percent(dev_server, s3):
     from concurrent.futures import ThreadPoolExecutor
     key = dev_server.client("kms").create_key()["KeyMetadata"]["Arn"]

@@ -65,6 +65,8 @@ pub const SERVED: &[&str] = &[
     "UploadPartCopy",
     "GetObjectAttributes",
     "RestoreObject",
+    "PutBucketAccelerateConfiguration",
+    "GetBucketAccelerateConfiguration",
     "PutBucketLifecycleConfiguration",
     "GetBucketLifecycleConfiguration",
     "DeleteBucketLifecycle",

@@ -379,6 +379,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::KeyTooLong => (S::BAD_REQUEST, "KeyTooLongError"),
         S3Error::InvalidStorageClass => (S::BAD_REQUEST, "InvalidStorageClass"),
         S3Error::MissingRequestBody => (S::BAD_REQUEST, "MissingRequestBodyError"),
+        S3Error::InvalidNamespaceHeader => (S::BAD_REQUEST, "InvalidNamespaceHeader"),
         S3Error::NoSuchLifecycleConfiguration { .. } => (S::NOT_FOUND, "NoSuchLifecycleConfiguration"),
         S3Error::InvalidBucketState(_) => (S::CONFLICT, "InvalidBucketState"),
         S3Error::ObjectLockConfigurationNotFound => (S::NOT_FOUND, "ObjectLockConfigurationNotFoundError"),

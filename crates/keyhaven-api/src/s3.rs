@@ -374,7 +374,10 @@ impl Run<'_> {
                     &name,
                     constraint.as_deref(),
                     r.object_ownership.as_deref(),
-                    r.object_lock_enabled_for_bucket.unwrap_or(false),
+                    (
+                        r.object_lock_enabled_for_bucket.unwrap_or(false),
+                        r.bucket_namespace.as_deref(),
+                    ),
                 )?;
                 wire::CreateBucketOutput {
                     location: Some(format!("/{name}")),
@@ -760,6 +763,16 @@ impl Run<'_> {
                 s3.delete_bucket_lifecycle(ctx, &r.bucket.unwrap_or_default())?;
                 wire::DeleteBucketLifecycleOutput::default().reply()
             }
+            wire::Request::PutBucketAccelerateConfiguration(r) => {
+                let status = r.accelerate_configuration.and_then(|c| c.status);
+                s3.put_bucket_accelerate(ctx, &r.bucket.unwrap_or_default(), status.as_deref())?;
+                wire::PutBucketAccelerateConfigurationOutput::default().reply()
+            }
+            wire::Request::GetBucketAccelerateConfiguration(r) => wire::GetBucketAccelerateConfigurationOutput {
+                status: s3.get_bucket_accelerate(ctx, &r.bucket.unwrap_or_default())?,
+                request_charged: None,
+            }
+            .reply(),
             wire::Request::RestoreObject(r) => {
                 let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());
                 let target = self.object_version(&bucket, &key, r.version_id.as_deref());
@@ -1021,7 +1034,7 @@ impl Run<'_> {
             is_truncated: Some(listing.truncated),
             marker: Some(r.marker.unwrap_or_default()),
             next_marker: next_marker.map(|m| encode_key(&m, url)),
-            contents: contents(&listing, url),
+            contents: contents(&listing, url, Some(&owner(self.ctx.account_id()))),
             name: Some(bucket),
             prefix: Some(encode_key(r.prefix.as_deref().unwrap_or_default(), url)),
             delimiter: r.delimiter.map(|d| encode_key(&d, url)),
@@ -1040,9 +1053,15 @@ impl Run<'_> {
         let after = token.as_deref().or(r.start_after.as_deref());
         let listing = self.listing(&bucket, r.prefix.as_deref(), r.delimiter.as_deref(), after, r.max_keys)?;
         let key_count = listing.objects.len() + listing.common_prefixes.len();
+        // A continuation token overrides StartAfter, which is then not answered.
+        let start_after = r
+            .start_after
+            .filter(|_| r.continuation_token.is_none())
+            .map(|s| encode_key(&s, url));
+        let owner = r.fetch_owner.unwrap_or(false).then(|| owner(self.ctx.account_id()));
         Ok(wire::ListObjectsV2Output {
             is_truncated: Some(listing.truncated),
-            contents: contents(&listing, url),
+            contents: contents(&listing, url, owner.as_ref()),
             name: Some(bucket),
             prefix: Some(encode_key(r.prefix.as_deref().unwrap_or_default(), url)),
             delimiter: r.delimiter.map(|d| encode_key(&d, url)),
@@ -1055,7 +1074,7 @@ impl Run<'_> {
                 .truncated
                 .then(|| listing.last.as_deref().map(encode_token))
                 .flatten(),
-            start_after: r.start_after.map(|s| encode_key(&s, url)),
+            start_after,
             request_charged: None,
         }
         .reply())
@@ -1417,6 +1436,13 @@ impl Run<'_> {
         let bucket = r.bucket.clone().unwrap_or_default();
         let key = r.key.clone().unwrap_or_default();
         let upload_id = r.upload_id.clone().unwrap_or_default();
+        for (name, value) in [("max-parts", r.max_parts), ("part-number-marker", r.part_number_marker)] {
+            if value.is_some_and(|v| v < 0) {
+                return Err(S3Error::InvalidArgument(format!(
+                    "Argument {name} must be an integer between 0 and 2147483647"
+                )));
+            }
+        }
         let max_parts = r.max_parts.unwrap_or(1000).clamp(0, 1000);
         let PartsPage {
             upload,
@@ -1436,7 +1462,7 @@ impl Run<'_> {
             key: Some(key),
             upload_id: Some(upload_id),
             part_number_marker: Some(r.part_number_marker.unwrap_or(0)),
-            next_part_number_marker: next,
+            next_part_number_marker: Some(next.unwrap_or(0)),
             max_parts: Some(max_parts),
             is_truncated: Some(truncated),
             parts: Some(
@@ -1696,8 +1722,15 @@ async fn read_payload(body: &mut RequestBody) -> Result<Vec<u8>, ApiError> {
 fn decode_error(e: DecodeError) -> ApiError {
     match e {
         DecodeError::MalformedXml => s3_error(S3Error::MalformedXml),
-        DecodeError::InvalidArgument { name, .. } => {
-            ApiError::bad_request("InvalidArgument", format!("Invalid value for {name}."))
+        // S3's words for a parameter that does not parse (an integer out of range, most often).
+        DecodeError::InvalidArgument { name, value } => {
+            let mut error = ApiError::bad_request(
+                "InvalidArgument",
+                format!("Provided {name} not an integer or within integer range"),
+            );
+            error.fields.push(("ArgumentName", name));
+            error.fields.push(("ArgumentValue", value));
+            error
         }
     }
 }
@@ -1983,7 +2016,8 @@ fn encryption_configuration(
     }
 }
 
-fn contents(listing: &objects::Listing, url: bool) -> Option<Vec<wire::Object>> {
+/// A listing's objects; ListObjects names their owner, ListObjectsV2 only with FetchOwner.
+fn contents(listing: &objects::Listing, url: bool, owner: Option<&wire::Owner>) -> Option<Vec<wire::Object>> {
     let objects: Vec<wire::Object> = listing
         .objects
         .iter()
@@ -1995,6 +2029,7 @@ fn contents(listing: &objects::Listing, url: bool) -> Option<Vec<wire::Object>> 
             checksum_type: o.record.checksum_type.clone(),
             size: Some(i64::try_from(o.record.size).unwrap_or(i64::MAX)),
             storage_class: Some(o.record.storage_class().to_string()),
+            owner: owner.cloned(),
             ..Default::default()
         })
         .collect();

@@ -67,7 +67,15 @@ pub struct BucketRecord {
     /// The lifecycle rules, as put.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Vec<crate::lifecycle::LifecycleRule>>,
+    /// Transfer Acceleration: `Enabled` or `Suspended`, once set. (Keyhaven has one endpoint: the setting is kept
+    /// and answered, with nothing faster behind it.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerate: Option<String>,
 }
+
+/// `x-amz-bucket-namespace`'s values.
+const GLOBAL_NAMESPACE: &str = "global";
+const ACCOUNT_REGIONAL_NAMESPACE: &str = "account-regional";
 
 /// The one encryption type S3 lets a bucket block.
 pub const SSE_C_TYPE: &str = "SSE-C";
@@ -143,9 +151,18 @@ impl S3 {
         name: &str,
         location_constraint: Option<&str>,
         object_ownership: Option<&str>,
-        object_lock: bool,
+        (object_lock, namespace): (bool, Option<&str>),
     ) -> Result<BucketRecord, S3Error> {
         check_bucket_name(name)?;
+        // A bucket in the account regional namespace is named `<prefix>-<account>-<region>-an`.
+        match namespace {
+            None | Some(GLOBAL_NAMESPACE) => {}
+            Some(ACCOUNT_REGIONAL_NAMESPACE)
+                if name
+                    .strip_suffix(&format!("-{}-{}-an", ctx.account_id(), ctx.region))
+                    .is_some_and(|prefix| !prefix.is_empty()) => {}
+            Some(_) => return Err(S3Error::InvalidNamespaceHeader),
+        }
         if object_ownership.is_some_and(|o| !OWNERSHIPS.contains(&o)) {
             return Err(S3Error::InvalidArgument("Invalid x-amz-object-ownership header".into()));
         }
@@ -180,6 +197,7 @@ impl S3 {
             versioning: object_lock.then(|| crate::versions::ENABLED.to_string()),
             object_lock: object_lock.then(crate::object_lock::LockConfiguration::default),
             lifecycle: None,
+            accelerate: None,
             // New buckets block public access, as S3's have since April 2023.
             public_access_block: Some(PublicAccessBlock {
                 block_public_acls: true,
@@ -322,6 +340,32 @@ impl S3 {
             return Err(S3Error::NoSuchTagSet { bucket: name.into() });
         }
         Ok(bucket.tags)
+    }
+
+    /// PutBucketAccelerateConfiguration: `Enabled` or `Suspended` (suspending a bucket never accelerated leaves it
+    /// unset); refused for names with periods, which the accelerated endpoint cannot serve.
+    pub fn put_bucket_accelerate(&self, ctx: &RequestContext, name: &str, status: Option<&str>) -> Result<(), S3Error> {
+        let status = match status {
+            Some(status @ ("Enabled" | "Suspended")) => status,
+            _ => return Err(S3Error::MalformedXml),
+        };
+        self.update_bucket(ctx, "s3:PutAccelerateConfiguration", name, |bucket| {
+            if name.contains('.') {
+                return Err(S3Error::InvalidRequest(
+                    "S3 Transfer Acceleration is not supported for buckets with periods (.) in their names".into(),
+                ));
+            }
+            if bucket.accelerate.is_some() || status == "Enabled" {
+                bucket.accelerate = Some(status.to_string());
+            }
+            Ok(())
+        })
+    }
+
+    pub fn get_bucket_accelerate(&self, ctx: &RequestContext, name: &str) -> Result<Option<String>, S3Error> {
+        Ok(self
+            .authorized_bucket(ctx, "s3:GetAccelerateConfiguration", name)?
+            .accelerate)
     }
 
     pub fn put_bucket_tagging(

@@ -101,6 +101,8 @@ pub enum S3Error {
     BadRequest(String),
     #[error("The requested partnumber is not satisfiable")]
     InvalidPartNumber,
+    #[error("The bucket name does not match the naming rules of the namespace in x-amz-bucket-namespace")]
+    InvalidNamespaceHeader,
     #[error("The lifecycle configuration does not exist")]
     NoSuchLifecycleConfiguration { bucket: String },
     #[error("Request Body is empty")]

@@ -147,6 +147,7 @@ pub const PAYLOAD_OPERATIONS: &[&str] = &[
     "DeleteObjects",
     "PutObjectTagging",
     "RestoreObject",
+    "PutBucketAccelerateConfiguration",
     "PutBucketLifecycleConfiguration",
     "PutObjectLockConfiguration",
     "PutObjectRetention",
@@ -203,6 +204,8 @@ pub enum Request {
     UploadPartCopy(UploadPartCopyRequest),
     GetObjectAttributes(GetObjectAttributesRequest),
     RestoreObject(RestoreObjectRequest),
+    PutBucketAccelerateConfiguration(PutBucketAccelerateConfigurationRequest),
+    GetBucketAccelerateConfiguration(GetBucketAccelerateConfigurationRequest),
     PutBucketLifecycleConfiguration(PutBucketLifecycleConfigurationRequest),
     GetBucketLifecycleConfiguration(GetBucketLifecycleConfigurationRequest),
     DeleteBucketLifecycle(DeleteBucketLifecycleRequest),
@@ -280,6 +283,12 @@ impl Request {
             "UploadPartCopy" => Request::UploadPartCopy(UploadPartCopyRequest::decode(http)?),
             "GetObjectAttributes" => Request::GetObjectAttributes(GetObjectAttributesRequest::decode(http)?),
             "RestoreObject" => Request::RestoreObject(RestoreObjectRequest::decode(http)?),
+            "PutBucketAccelerateConfiguration" => {
+                Request::PutBucketAccelerateConfiguration(PutBucketAccelerateConfigurationRequest::decode(http)?)
+            }
+            "GetBucketAccelerateConfiguration" => {
+                Request::GetBucketAccelerateConfiguration(GetBucketAccelerateConfigurationRequest::decode(http)?)
+            }
             "PutBucketLifecycleConfiguration" => {
                 Request::PutBucketLifecycleConfiguration(PutBucketLifecycleConfigurationRequest::decode(http)?)
             }
@@ -355,6 +364,8 @@ impl Request {
             Request::UploadPartCopy(_) => "UploadPartCopy",
             Request::GetObjectAttributes(_) => "GetObjectAttributes",
             Request::RestoreObject(_) => "RestoreObject",
+            Request::PutBucketAccelerateConfiguration(_) => "PutBucketAccelerateConfiguration",
+            Request::GetBucketAccelerateConfiguration(_) => "GetBucketAccelerateConfiguration",
             Request::PutBucketLifecycleConfiguration(_) => "PutBucketLifecycleConfiguration",
             Request::GetBucketLifecycleConfiguration(_) => "GetBucketLifecycleConfiguration",
             Request::DeleteBucketLifecycle(_) => "DeleteBucketLifecycle",
@@ -421,6 +432,8 @@ impl Request {
             Request::UploadPartCopy(r) => r.audit_parameters(),
             Request::GetObjectAttributes(r) => r.audit_parameters(),
             Request::RestoreObject(r) => r.audit_parameters(),
+            Request::PutBucketAccelerateConfiguration(r) => r.audit_parameters(),
+            Request::GetBucketAccelerateConfiguration(r) => r.audit_parameters(),
             Request::PutBucketLifecycleConfiguration(r) => r.audit_parameters(),
             Request::GetBucketLifecycleConfiguration(r) => r.audit_parameters(),
             Request::DeleteBucketLifecycle(r) => r.audit_parameters(),
@@ -2187,6 +2200,58 @@ impl RestoreObjectRequest {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct PutBucketAccelerateConfigurationRequest {
+    pub bucket: Option<String>,
+    pub accelerate_configuration: Option<AccelerateConfiguration>,
+    pub expected_bucket_owner: Option<String>,
+    pub checksum_algorithm: Option<String>,
+}
+
+impl PutBucketAccelerateConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            accelerate_configuration: http.xml_payload()?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketAccelerateConfigurationRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub request_payer: Option<String>,
+}
+
+impl GetBucketAccelerateConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            request_payer: http.header("x-amz-request-payer")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct PutBucketLifecycleConfigurationRequest {
     pub bucket: Option<String>,
     pub checksum_algorithm: Option<String>,
@@ -3855,6 +3920,39 @@ impl RestoreObjectOutput {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct PutBucketAccelerateConfigurationOutput {}
+
+impl PutBucketAccelerateConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketAccelerateConfigurationOutput {
+    pub status: Option<String>,
+    pub request_charged: Option<String>,
+}
+
+impl GetBucketAccelerateConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.header("x-amz-request-charged", &self.request_charged);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("AccelerateConfiguration");
+        crate::rest_xml::write_member(&mut xml, "Status", &self.status);
+        xml.close("AccelerateConfiguration");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct PutBucketLifecycleConfigurationOutput {
     pub transition_default_minimum_object_size: Option<String>,
 }
@@ -4195,6 +4293,25 @@ impl ToXml for AbortIncompleteMultipartUpload {
         xml.open(name);
         crate::rest_xml::write_member(xml, "DaysAfterInitiation", &self.days_after_initiation);
         xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AccelerateConfiguration {
+    pub status: Option<String>,
+}
+
+impl FromXml for AccelerateConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Status" => out.status = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -6189,6 +6306,8 @@ impl FromXml for VersioningConfiguration {
 
 /// The values the model allows for the enum shapes requests carry.
 pub mod enums {
+    /// `BucketAccelerateStatus`.
+    pub const BUCKET_ACCELERATE_STATUS: &[&str] = &["Enabled", "Suspended"];
     /// `BucketCannedACL`.
     pub const BUCKET_CANNED_ACL: &[&str] = &["private", "public-read", "public-read-write", "authenticated-read"];
     /// `BucketLocationConstraint`.
