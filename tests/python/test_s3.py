@@ -893,6 +893,54 @@ def test_accelerate_namespaces_owners_and_listing_arguments(dev_server, s3):
         "InvalidArgument", "Provided max-keys not an integer or within integer range")
 
 
+def test_cors_rules_answer_preflights_and_cross_origin_requests(dev_server, s3):
+    s3.create_bucket(Bucket="web-assets")
+    s3.put_object(Bucket="web-assets", Key="app.js", Body=b"console.log(1)")
+
+    def preflight(origin, method, headers=None):
+        request = urllib.request.Request(f"{dev_server.endpoint}/web-assets/app.js", method="OPTIONS", headers={
+            "Origin": origin, "Access-Control-Request-Method": method,
+            **({"Access-Control-Request-Headers": headers} if headers else {})})
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, response.headers, b""
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    status, _, body = preflight("https://app.example.com", "GET")
+    assert status == 403 and b"CORS is not enabled for this bucket" in body
+    assert error_of(s3.get_bucket_cors, Bucket="web-assets")[0] == "NoSuchCORSConfiguration"
+    for rules, code in [([], "MalformedXML"),
+                        ([{"AllowedOrigins": ["*"], "AllowedMethods": ["NOTREAL"]}], "InvalidRequest")]:
+        assert error_of(s3.put_bucket_cors, Bucket="web-assets", CORSConfiguration={"CORSRules": rules})[0] == code
+    rules = [{"ID": "site", "AllowedOrigins": ["https://*.example.com"], "AllowedMethods": ["GET", "PUT"],
+              "AllowedHeaders": ["x-amz-*", "Content-Type"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600}]
+    s3.put_bucket_cors(Bucket="web-assets", CORSConfiguration={"CORSRules": rules})
+    assert s3.get_bucket_cors(Bucket="web-assets")["CORSRules"] == rules
+
+    status, headers, _ = preflight("https://app.example.com", "PUT", "content-type, x-amz-date")
+    assert status == 200
+    assert headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert headers["Access-Control-Allow-Methods"] == "GET, PUT"
+    assert headers["Access-Control-Allow-Headers"] == "content-type, x-amz-date"
+    assert (headers["Access-Control-Max-Age"], headers["Access-Control-Expose-Headers"]) == ("600", "ETag")
+    for origin, method, asked in [("https://evil.example.org", "GET", None), ("https://app.example.com", "DELETE", None),
+                                  ("https://app.example.com", "GET", "authorization")]:
+        status, headers, body = preflight(origin, method, asked)
+        assert status == 403 and b"AccessForbidden" in body and "Access-Control-Allow-Origin" not in headers
+
+    # An actual cross-origin request carries the headers of the rule that allows it, and only then.
+    allowed = s3_client(dev_server)
+    allowed.meta.events.register("before-send.s3.GetObject",
+                                 lambda request, **_: request.headers.__setitem__("Origin", "https://app.example.com"))
+    got = allowed.get_object(Bucket="web-assets", Key="app.js")
+    assert got["ResponseMetadata"]["HTTPHeaders"]["access-control-allow-origin"] == "https://app.example.com"
+    assert "access-control-allow-origin" not in s3.get_object(Bucket="web-assets", Key="app.js")[
+        "ResponseMetadata"]["HTTPHeaders"]
+    s3.delete_bucket_cors(Bucket="web-assets")
+    assert preflight("https://app.example.com", "GET")[0] == 403
+
+
 def test_bucket_keys_cut_kms_calls_by_99_percent(dev_server, s3):
     from concurrent.futures import ThreadPoolExecutor
     key = dev_server.client("kms").create_key()["KeyMetadata"]["Arn"]

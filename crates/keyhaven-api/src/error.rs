@@ -379,6 +379,8 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::KeyTooLong => (S::BAD_REQUEST, "KeyTooLongError"),
         S3Error::InvalidStorageClass => (S::BAD_REQUEST, "InvalidStorageClass"),
         S3Error::MissingRequestBody => (S::BAD_REQUEST, "MissingRequestBodyError"),
+        S3Error::NoSuchCorsConfiguration { .. } => (S::NOT_FOUND, "NoSuchCORSConfiguration"),
+        S3Error::CorsForbidden(_) => (S::FORBIDDEN, "AccessForbidden"),
         S3Error::InvalidNamespaceHeader => (S::BAD_REQUEST, "InvalidNamespaceHeader"),
         S3Error::NoSuchLifecycleConfiguration { .. } => (S::NOT_FOUND, "NoSuchLifecycleConfiguration"),
         S3Error::InvalidBucketState(_) => (S::CONFLICT, "InvalidBucketState"),
@@ -429,6 +431,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         | S3Error::NoSuchBucketPolicy { bucket }
         | S3Error::NoSuchTagSet { bucket }
         | S3Error::NoSuchLifecycleConfiguration { bucket }
+        | S3Error::NoSuchCorsConfiguration { bucket }
         | S3Error::OwnershipControlsNotFound { bucket } => error.fields.push(("BucketName", bucket)),
         S3Error::NoSuchVersion { key, version_id } => {
             error.fields.push(("Key", key));

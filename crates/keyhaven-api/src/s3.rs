@@ -14,6 +14,7 @@ use keyhaven_s3::buckets::{
     AclWrite, BucketRecord, DefaultEncryption, NO_ENCRYPTION_TYPE, PublicAccessBlock, US_EAST_1,
 };
 use keyhaven_s3::checksum::ChecksumAlgorithm;
+use keyhaven_s3::cors::CorsRule;
 use keyhaven_s3::lifecycle;
 use keyhaven_s3::multipart::{CompletedPart, Completion, CreateUpload, PartsPage, UploadPart};
 use keyhaven_s3::object_lock::{DefaultRetention, LEGAL_HOLD_OFF, LEGAL_HOLD_ON, LockRequest, Retention};
@@ -33,7 +34,7 @@ use tokio::sync::mpsc;
 use crate::error::{ApiError, s3_error};
 use crate::generated::s3 as wire;
 use crate::pipeline::Outcome;
-use crate::protocol::rest_xml::query_pairs;
+use crate::protocol::rest_xml::{PREFLIGHT, query_pairs};
 use crate::protocol::{Answer, Call, RequestBody, Success};
 use crate::rest_route::Addressed;
 use crate::rest_xml::{DecodeError, HttpRequest, Reply, Timestamp};
@@ -54,6 +55,7 @@ pub async fn execute(call: Call<'_>, addressed: Option<Addressed>, outcome: &mut
         ..
     } = call;
     let calls = ctx.as_ref().map(|c| c.service_calls.clone());
+    let bucket = addressed.as_ref().and_then(|a| a.bucket.clone());
     let answer = match addressed {
         // A streamed body's chunk or trailer signature fails as the request's own would.
         Some(address) => execute_with(state, parts, &address, &mut body, &route.operation, ctx, outcome)
@@ -65,6 +67,12 @@ pub async fn execute(call: Call<'_>, addressed: Option<Addressed>, outcome: &mut
     if let Some(calls) = calls {
         outcome.service_calls = calls.drain();
     }
+    let answer = match (answer, bucket) {
+        (Ok(Success::Http(response)), Some(bucket)) if route.operation != PREFLIGHT => {
+            Ok(Success::Http(with_cors_headers(state, parts, &bucket, response)))
+        }
+        (answer, _) => answer,
+    };
     // A body left unread ends the connection. So does an empty one sent with `Expect: 100-continue`: the server
     // never polls it, so no `100 Continue` goes out, and botocore, having had the final answer instead, misreads
     // the next answer on the connection.
@@ -82,6 +90,44 @@ pub async fn execute(call: Call<'_>, addressed: Option<Addressed>, outcome: &mut
     answer
 }
 
+/// A CORS preflight, answered from the bucket's rules.
+fn preflight(state: &crate::server::AppState, parts: &Parts, address: &Addressed) -> Answer {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let headers = state
+        .core
+        .s3
+        .preflight(
+            address.bucket.as_deref().unwrap_or_default(),
+            header("origin"),
+            header("access-control-request-method"),
+            header("access-control-request-headers"),
+        )
+        .map_err(s3_error)?;
+    let mut response = Response::new(Body::empty());
+    add_headers(&mut response, headers);
+    Ok(Success::Http(response))
+}
+
+/// An answer to a cross-origin request (one with `Origin`) with the `Access-Control-*` headers a CORS rule of the
+/// bucket gives it.
+fn with_cors_headers(state: &crate::server::AppState, parts: &Parts, bucket: &str, mut response: Response) -> Response {
+    let Some(origin) = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return response;
+    };
+    if let Ok(headers) = state.core.s3.cors_headers(bucket, origin, parts.method.as_str()) {
+        add_headers(&mut response, headers);
+    }
+    response
+}
+
+fn add_headers(response: &mut Response, headers: keyhaven_s3::cors::CorsHeaders) {
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+}
+
 async fn execute_with(
     state: &crate::server::AppState,
     parts: &Parts,
@@ -91,6 +137,9 @@ async fn execute_with(
     ctx: Option<RequestContext>,
     outcome: &mut Outcome,
 ) -> Answer {
+    if operation == PREFLIGHT {
+        return preflight(state, parts, address);
+    }
     let ctx = ctx.ok_or_else(ApiError::internal)?;
     let query = query_pairs(parts);
     let payload = if wire::PAYLOAD_OPERATIONS.contains(&operation) {
@@ -773,6 +822,49 @@ impl Run<'_> {
                 request_charged: None,
             }
             .reply(),
+            wire::Request::PutBucketCors(r) => {
+                let rules = r
+                    .cors_configuration
+                    .ok_or(S3Error::MissingRequestBody)?
+                    .cors_rules
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|rule| CorsRule {
+                        id: rule.id,
+                        allowed_origins: rule.allowed_origins.unwrap_or_default(),
+                        allowed_methods: rule.allowed_methods.unwrap_or_default(),
+                        allowed_headers: rule.allowed_headers.unwrap_or_default(),
+                        expose_headers: rule.expose_headers.unwrap_or_default(),
+                        max_age_seconds: rule.max_age_seconds,
+                    })
+                    .collect();
+                s3.put_bucket_cors(ctx, &r.bucket.unwrap_or_default(), rules)?;
+                wire::PutBucketCorsOutput::default().reply()
+            }
+            wire::Request::GetBucketCors(r) => {
+                let rules = s3.get_bucket_cors(ctx, &r.bucket.unwrap_or_default())?;
+                let listed = |values: Vec<String>| (!values.is_empty()).then_some(values);
+                wire::GetBucketCorsOutput {
+                    cors_rules: Some(
+                        rules
+                            .into_iter()
+                            .map(|rule| wire::CORSRule {
+                                id: rule.id,
+                                allowed_origins: Some(rule.allowed_origins),
+                                allowed_methods: Some(rule.allowed_methods),
+                                allowed_headers: listed(rule.allowed_headers),
+                                expose_headers: listed(rule.expose_headers),
+                                max_age_seconds: rule.max_age_seconds,
+                            })
+                            .collect(),
+                    ),
+                }
+                .reply()
+            }
+            wire::Request::DeleteBucketCors(r) => {
+                s3.delete_bucket_cors(ctx, &r.bucket.unwrap_or_default())?;
+                wire::DeleteBucketCorsOutput::default().reply()
+            }
             wire::Request::RestoreObject(r) => {
                 let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());
                 let target = self.object_version(&bucket, &key, r.version_id.as_deref());

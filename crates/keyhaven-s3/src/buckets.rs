@@ -71,6 +71,9 @@ pub struct BucketRecord {
     /// and answered, with nothing faster behind it.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accelerate: Option<String>,
+    /// The CORS rules, as put.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<crate::cors::CorsRule>>,
 }
 
 /// `x-amz-bucket-namespace`'s values.
@@ -198,6 +201,7 @@ impl S3 {
             object_lock: object_lock.then(crate::object_lock::LockConfiguration::default),
             lifecycle: None,
             accelerate: None,
+            cors: None,
             // New buckets block public access, as S3's have since April 2023.
             public_access_block: Some(PublicAccessBlock {
                 block_public_acls: true,

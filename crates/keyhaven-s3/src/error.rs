@@ -103,6 +103,11 @@ pub enum S3Error {
     InvalidPartNumber,
     #[error("The bucket name does not match the naming rules of the namespace in x-amz-bucket-namespace")]
     InvalidNamespaceHeader,
+    #[error("The CORS configuration does not exist")]
+    NoSuchCorsConfiguration { bucket: String },
+    /// A preflight no rule allows (S3's `AccessForbidden`).
+    #[error("{0}")]
+    CorsForbidden(String),
     #[error("The lifecycle configuration does not exist")]
     NoSuchLifecycleConfiguration { bucket: String },
     #[error("Request Body is empty")]

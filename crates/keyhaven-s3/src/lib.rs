@@ -7,6 +7,7 @@
 pub mod body;
 pub mod buckets;
 pub mod checksum;
+pub mod cors;
 pub mod data_key;
 pub mod error;
 pub mod etag;

@@ -147,6 +147,7 @@ pub const PAYLOAD_OPERATIONS: &[&str] = &[
     "DeleteObjects",
     "PutObjectTagging",
     "RestoreObject",
+    "PutBucketCors",
     "PutBucketAccelerateConfiguration",
     "PutBucketLifecycleConfiguration",
     "PutObjectLockConfiguration",
@@ -204,6 +205,9 @@ pub enum Request {
     UploadPartCopy(UploadPartCopyRequest),
     GetObjectAttributes(GetObjectAttributesRequest),
     RestoreObject(RestoreObjectRequest),
+    PutBucketCors(PutBucketCorsRequest),
+    GetBucketCors(GetBucketCorsRequest),
+    DeleteBucketCors(DeleteBucketCorsRequest),
     PutBucketAccelerateConfiguration(PutBucketAccelerateConfigurationRequest),
     GetBucketAccelerateConfiguration(GetBucketAccelerateConfigurationRequest),
     PutBucketLifecycleConfiguration(PutBucketLifecycleConfigurationRequest),
@@ -283,6 +287,9 @@ impl Request {
             "UploadPartCopy" => Request::UploadPartCopy(UploadPartCopyRequest::decode(http)?),
             "GetObjectAttributes" => Request::GetObjectAttributes(GetObjectAttributesRequest::decode(http)?),
             "RestoreObject" => Request::RestoreObject(RestoreObjectRequest::decode(http)?),
+            "PutBucketCors" => Request::PutBucketCors(PutBucketCorsRequest::decode(http)?),
+            "GetBucketCors" => Request::GetBucketCors(GetBucketCorsRequest::decode(http)?),
+            "DeleteBucketCors" => Request::DeleteBucketCors(DeleteBucketCorsRequest::decode(http)?),
             "PutBucketAccelerateConfiguration" => {
                 Request::PutBucketAccelerateConfiguration(PutBucketAccelerateConfigurationRequest::decode(http)?)
             }
@@ -364,6 +371,9 @@ impl Request {
             Request::UploadPartCopy(_) => "UploadPartCopy",
             Request::GetObjectAttributes(_) => "GetObjectAttributes",
             Request::RestoreObject(_) => "RestoreObject",
+            Request::PutBucketCors(_) => "PutBucketCors",
+            Request::GetBucketCors(_) => "GetBucketCors",
+            Request::DeleteBucketCors(_) => "DeleteBucketCors",
             Request::PutBucketAccelerateConfiguration(_) => "PutBucketAccelerateConfiguration",
             Request::GetBucketAccelerateConfiguration(_) => "GetBucketAccelerateConfiguration",
             Request::PutBucketLifecycleConfiguration(_) => "PutBucketLifecycleConfiguration",
@@ -432,6 +442,9 @@ impl Request {
             Request::UploadPartCopy(r) => r.audit_parameters(),
             Request::GetObjectAttributes(r) => r.audit_parameters(),
             Request::RestoreObject(r) => r.audit_parameters(),
+            Request::PutBucketCors(r) => r.audit_parameters(),
+            Request::GetBucketCors(r) => r.audit_parameters(),
+            Request::DeleteBucketCors(r) => r.audit_parameters(),
             Request::PutBucketAccelerateConfiguration(r) => r.audit_parameters(),
             Request::GetBucketAccelerateConfiguration(r) => r.audit_parameters(),
             Request::PutBucketLifecycleConfiguration(r) => r.audit_parameters(),
@@ -2200,6 +2213,81 @@ impl RestoreObjectRequest {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct PutBucketCorsRequest {
+    pub bucket: Option<String>,
+    pub cors_configuration: Option<CORSConfiguration>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutBucketCorsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            cors_configuration: http.xml_payload()?,
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketCorsRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketCorsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketCorsRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl DeleteBucketCorsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct PutBucketAccelerateConfigurationRequest {
     pub bucket: Option<String>,
     pub accelerate_configuration: Option<AccelerateConfiguration>,
@@ -3920,6 +4008,49 @@ impl RestoreObjectOutput {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct PutBucketCorsOutput {}
+
+impl PutBucketCorsOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketCorsOutput {
+    pub cors_rules: Option<Vec<CORSRule>>,
+}
+
+impl GetBucketCorsOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("CORSConfiguration");
+        crate::rest_xml::write_flattened(&mut xml, "CORSRule", &self.cors_rules);
+        xml.close("CORSConfiguration");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketCorsOutput {}
+
+impl DeleteBucketCorsOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct PutBucketAccelerateConfigurationOutput {}
 
 impl PutBucketAccelerateConfigurationOutput {
@@ -4419,6 +4550,67 @@ impl FromXml for BucketLifecycleConfiguration {
             }
         }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CORSConfiguration {
+    pub cors_rules: Option<Vec<CORSRule>>,
+}
+
+impl FromXml for CORSConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "CORSRule" => crate::rest_xml::push(&mut out.cors_rules, child)?,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CORSRule {
+    pub id: Option<String>,
+    pub allowed_headers: Option<Vec<String>>,
+    pub allowed_methods: Option<Vec<String>>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub expose_headers: Option<Vec<String>>,
+    pub max_age_seconds: Option<i32>,
+}
+
+impl FromXml for CORSRule {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "ID" => out.id = Some(FromXml::from_xml(child)?),
+                "AllowedHeader" => crate::rest_xml::push(&mut out.allowed_headers, child)?,
+                "AllowedMethod" => crate::rest_xml::push(&mut out.allowed_methods, child)?,
+                "AllowedOrigin" => crate::rest_xml::push(&mut out.allowed_origins, child)?,
+                "ExposeHeader" => crate::rest_xml::push(&mut out.expose_headers, child)?,
+                "MaxAgeSeconds" => out.max_age_seconds = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for CORSRule {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "ID", &self.id);
+        crate::rest_xml::write_flattened(xml, "AllowedHeader", &self.allowed_headers);
+        crate::rest_xml::write_flattened(xml, "AllowedMethod", &self.allowed_methods);
+        crate::rest_xml::write_flattened(xml, "AllowedOrigin", &self.allowed_origins);
+        crate::rest_xml::write_flattened(xml, "ExposeHeader", &self.expose_headers);
+        crate::rest_xml::write_member(xml, "MaxAgeSeconds", &self.max_age_seconds);
+        xml.close(name);
     }
 }
 

@@ -14,6 +14,9 @@ use crate::query::XmlWriter;
 use crate::rest_route::{self, Addressed};
 use crate::sigv4::UriEncoding;
 
+/// The operation name of a CORS preflight (`OPTIONS`), which the model has no operation for.
+pub const PREFLIGHT: &str = "PreflightRequest";
+
 /// The base domain of virtual-hosted addressing when none is configured (`photos.s3.localhost`).
 pub const DEFAULT_DOMAIN: &str = "s3.localhost";
 
@@ -78,6 +81,14 @@ impl Protocol for RestXml {
 
     fn route(&self, parts: &Parts, _body: &RequestBody) -> Option<Route> {
         let addressed = self.addressed(parts)?;
+        // A browser's CORS preflight: never signed; the bucket's CORS rules decide.
+        if parts.method == axum::http::Method::OPTIONS && addressed.bucket.is_some() {
+            return Some(Route {
+                service: "s3",
+                operation: PREFLIGHT.to_string(),
+                signed: false,
+            });
+        }
         let query = query_pairs(parts);
         let route = rest_route::route(
             crate::generated::s3_routes::ROUTES,
