@@ -24,8 +24,8 @@ MIB = 1024 * 1024
 def s3_client(server, region="us-east-1", **kwargs):
     kwargs.setdefault("aws_access_key_id", "test")
     kwargs.setdefault("aws_secret_access_key", "test")
-    return boto3.client("s3", endpoint_url=server.endpoint, region_name=region,
-                        config=Config(s3={"addressing_style": "path"}), **kwargs)
+    kwargs.setdefault("config", Config(s3={"addressing_style": "path"}))
+    return boto3.client("s3", endpoint_url=server.endpoint, region_name=region, **kwargs)
 
 
 def status_of(call, *args, **kwargs):
@@ -939,6 +939,62 @@ def test_cors_rules_answer_preflights_and_cross_origin_requests(dev_server, s3):
         "ResponseMetadata"]["HTTPHeaders"]
     s3.delete_bucket_cors(Bucket="web-assets")
     assert preflight("https://app.example.com", "GET")[0] == 403
+
+
+def test_signature_version_2_as_boto3_presigns_by_default(dev_server, s3):
+    from urllib.parse import parse_qs, urlencode, urlsplit
+    s3.create_bucket(Bucket="legacy-signed")
+    s3.put_object(Bucket="legacy-signed", Key="report.txt", Body=b"quarterly numbers")
+    # An IAM user's key, whose signatures dev mode checks (it trusts unknown keys as account roots).
+    user_key = new_user(dev_server, "legacy-user", json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::legacy-signed/*"},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::legacy-signed/upload*"}]}))
+    presigner = s3_client(dev_server, aws_access_key_id=user_key[0], aws_secret_access_key=user_key[1])
+    # botocore presigns S3 URLs with SigV2 (AWSAccessKeyId, Signature, Expires) unless told otherwise.
+    url = presigner.generate_presigned_url("get_object", {"Bucket": "legacy-signed", "Key": "report.txt"},
+                                           ExpiresIn=300)
+    assert "AWSAccessKeyId=" in url and "X-Amz-Signature" not in url
+    assert sent(urllib.request.Request(url)) == (200, b"quarterly numbers")
+    put_url = presigner.generate_presigned_url("put_object", {"Bucket": "legacy-signed", "Key": "upload.txt",
+                                                              "ContentType": "text/plain"}, ExpiresIn=300)
+    assert sent(urllib.request.Request(put_url, data=b"uploaded", method="PUT",
+                                       headers={"Content-Type": "text/plain"}))[0] == 200
+    status, body = sent(urllib.request.Request(put_url, data=b"other", method="PUT",
+                                               headers={"Content-Type": "text/html"}))
+    assert (status, b"SignatureDoesNotMatch" in body) == (403, True)
+    assert s3.get_object(Bucket="legacy-signed", Key="upload.txt")["Body"].read() == b"uploaded"
+
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    for change, code in [({"Signature": "AAAA" + query["Signature"][4:]}, b"SignatureDoesNotMatch"),
+                         ({"Expires": "1000000000"}, b"Request has expired")]:
+        status, body = sent(urllib.request.Request(f"{parts.scheme}://{parts.netloc}{parts.path}?"
+                                                   + urlencode({**query, **change})))
+        assert status == 403 and code in body, body
+
+    # Header-signed SigV2 (HmacV1) for a whole client, an IAM user's key included.
+    legacy = s3_client(dev_server, config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+    assert legacy.get_object(Bucket="legacy-signed", Key="report.txt")["Body"].read() == b"quarterly numbers"
+    legacy.put_object(Bucket="legacy-signed", Key="via-header", Body=b"header signed", Metadata={"k": "v"})
+    assert s3.head_object(Bucket="legacy-signed", Key="via-header")["Metadata"] == {"k": "v"}
+    user = s3_client(dev_server, aws_access_key_id=user_key[0], aws_secret_access_key=user_key[1],
+                     config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+    assert user.get_object(Bucket="legacy-signed", Key="report.txt")["Body"].read() == b"quarterly numbers"
+    assert status_of(user.put_object, Bucket="legacy-signed", Key="denied", Body=b"x") == (403, "AccessDenied")
+    wrong = s3_client(dev_server, aws_access_key_id=user_key[0], aws_secret_access_key="not-the-secret",
+                      config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+    assert status_of(wrong.get_object, Bucket="legacy-signed", Key="report.txt") == (403, "SignatureDoesNotMatch")
+
+    # S3 takes SSE-KMS only with SigV4; a policy may refuse SigV2 altogether through s3:signatureversion.
+    assert error_of(legacy.put_object, Bucket="legacy-signed", Key="kms", Body=b"x", ServerSideEncryption="aws:kms") == (
+        "InvalidArgument", "Requests specifying Server Side Encryption with AWS KMS managed keys require AWS Signature Version 4.")
+    s3.put_object(Bucket="legacy-signed", Key="kms", Body=b"sealed", ServerSideEncryption="aws:kms")
+    assert error_of(legacy.get_object, Bucket="legacy-signed", Key="kms")[0] == "InvalidArgument"
+    s3.put_bucket_policy(Bucket="legacy-signed", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::legacy-signed/*",
+        "Condition": {"StringNotEquals": {"s3:signatureversion": "AWS4-HMAC-SHA256"}}}]}))
+    assert status_of(legacy.get_object, Bucket="legacy-signed", Key="report.txt") == (403, "AccessDenied")
+    assert s3.get_object(Bucket="legacy-signed", Key="report.txt")["Body"].read() == b"quarterly numbers"
 
 
 def test_bucket_keys_cut_kms_calls_by_99_percent(dev_server, s3):

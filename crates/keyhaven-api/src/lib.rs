@@ -19,6 +19,7 @@ pub mod s3;
 pub mod secretsmanager;
 pub mod server;
 pub mod shapes;
+pub mod sigv2;
 pub mod sigv4;
 pub mod ssm;
 pub mod streamed;

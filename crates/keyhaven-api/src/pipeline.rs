@@ -23,8 +23,10 @@ use crate::credentials::Identity;
 use crate::error::ApiError;
 use crate::protocol::{self, BodyLimit, Call, Protocol, RequestBody};
 use crate::server::{AppState, ConnectionInfo};
+use crate::sigv2;
 use crate::sigv4::{self, ChunkSignatures, Payload, RequestParts};
 use crate::streamed::StreamedBody;
+use keyhaven_crypto::SecretBytes;
 
 pub fn new_request_id() -> String {
     keyhaven_kernel::ids::new_uuid().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into())
@@ -174,7 +176,7 @@ async fn serve(
     let mut body = body;
     let anonymous_region = protocol
         .anonymous_region()
-        .filter(|_| sigv4::is_unsigned(&parts.uri, &parts.headers));
+        .filter(|_| sigv4::is_unsigned(&parts.uri, &parts.headers) && !sigv2::is_sigv2(&parts.uri, &parts.headers));
     let ctx = if let (true, Some(region)) = (route.signed, anonymous_region) {
         // An anonymous caller: the operation's authorisation finds no identity policy, so only a resource policy
         // granting everyone (`"Principal": "*"`) lets it through.
@@ -183,7 +185,7 @@ async fn serve(
         }
         outcome.region = region.to_string();
         outcome.principal = Some(Principal::anonymous());
-        Some(request_context(Principal::anonymous(), region, origin))
+        Some(request_context(Principal::anonymous(), region, origin, false))
     } else if route.signed {
         let payload = match &body {
             RequestBody::Whole(bytes) => Payload::Whole(bytes),
@@ -195,7 +197,12 @@ async fn serve(
             stream.declare(authenticated.declared.as_deref(), authenticated.chunk_signatures)?;
         }
         outcome.principal = Some(authenticated.principal.clone());
-        Some(request_context(authenticated.principal, &outcome.region, origin))
+        Some(request_context(
+            authenticated.principal,
+            &outcome.region,
+            origin,
+            authenticated.signature_v2,
+        ))
     } else {
         if let RequestBody::Streamed(stream) = &mut body {
             stream.declare(None, None)?;
@@ -226,8 +233,9 @@ pub(crate) fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h s
 }
 
 /// The request context of an authenticated caller.
-fn request_context(principal: Principal, region: &str, origin: &Origin) -> RequestContext {
+fn request_context(principal: Principal, region: &str, origin: &Origin, signature_v2: bool) -> RequestContext {
     RequestContext {
+        signature_v2,
         request_id: origin.request_id.clone(),
         principal,
         region: region.to_string(),
@@ -260,71 +268,50 @@ struct Authenticated {
     principal: Principal,
     declared: Option<String>,
     chunk_signatures: Option<ChunkSignatures>,
+    signature_v2: bool,
 }
 
-/// Verifies the request's signature and returns the caller: the account root, an STS session, an
-/// IAM user's access key, or (dev mode only) any other key taken as an account root.
-fn authenticate(
-    state: &AppState,
-    protocol: &dyn Protocol,
-    parts: &Parts,
-    payload: Payload<'_>,
-    service: &str,
-    outcome: &mut Outcome,
-) -> Result<Authenticated, ApiError> {
-    let streamed = matches!(payload, Payload::Streamed);
-    let request = RequestParts {
-        method: &parts.method,
-        uri: &parts.uri,
-        headers: &parts.headers,
-        payload,
-    };
-    let auth = sigv4::parse(&request).map_err(|e| ApiError::from(&e))?;
-    outcome.region = auth.region.clone();
-    let declared = if streamed { auth.content_sha256.clone() } else { None };
-    let authenticated = |principal, chunk_signatures| Authenticated {
-        principal,
-        declared: declared.clone(),
-        chunk_signatures,
-    };
-    let now = time::OffsetDateTime::now_utc();
-    let signed_chunks = matches!(payload, Payload::Streamed)
-        && matches!(
-            auth.content_sha256.as_deref(),
-            Some(sigv4::STREAMING_SIGNED_PAYLOAD | sigv4::STREAMING_SIGNED_TRAILER)
-        );
-    let verify = |secret: &[u8]| {
-        sigv4::verify(
-            &auth,
-            &request,
-            secret,
-            service,
-            now,
-            protocol.uri_encoding(),
-            &state.signing_keys,
-        )
-        .map_err(|e| ApiError::from(&e))?;
-        Ok::<_, ApiError>(signed_chunks.then(|| ChunkSignatures::new(&auth, secret, &state.signing_keys)))
-    };
-    if let Identity::Verified { secret, principal } = state.credentials.identify(&auth.access_key_id) {
+/// What an access key id (with its session token) stands for.
+enum Credential {
+    /// Verify the signature with this secret; the caller is this principal. `iam_key` when the key is an IAM user's,
+    /// whose use is recorded once the signature checks.
+    Secret {
+        secret: SecretBytes,
+        principal: Principal,
+        iam_key: bool,
+    },
+    /// Dev mode: an unknown key taken as an account root, without a signature check.
+    Trusted(Principal),
+}
+
+/// The credential `access_key_id` names: the account root, an STS session, an IAM user's access key, or (dev mode
+/// only) any other key taken as an account root.
+fn credential(state: &AppState, access_key_id: &str, security_token: Option<&str>) -> Result<Credential, ApiError> {
+    if let Identity::Verified { secret, principal } = state.credentials.identify(access_key_id) {
         // Long-term credentials carry no session token.
-        if auth.security_token.is_some() {
+        if security_token.is_some() {
             return Err(unrecognized_client());
         }
-        let chunks = verify(secret.expose())?;
-        return Ok(authenticated(principal, chunks));
+        return Ok(Credential::Secret {
+            secret: secret.clone(),
+            principal,
+            iam_key: false,
+        });
     }
     let core = &state.core;
-    if let Some(token) = &auth.security_token {
+    if let Some(token) = security_token {
         match core
             .identity
             .sts
-            .verify(&auth.access_key_id, token)
+            .verify(access_key_id, token)
             .map_err(|_| ApiError::internal())?
         {
             Ok(session) => {
-                let chunks = verify(session.secret.expose())?;
-                return Ok(authenticated(session.principal, chunks));
+                return Ok(Credential::Secret {
+                    secret: session.secret,
+                    principal: session.principal,
+                    iam_key: false,
+                });
             }
             Err(SessionRefusal::Expired) => return Err(expired_token()),
             Err(SessionRefusal::WrongToken) => return Err(unrecognized_client()),
@@ -335,51 +322,176 @@ fn authenticate(
     match core
         .identity
         .iam
-        .verify_access_key(&auth.access_key_id)
+        .verify_access_key(access_key_id)
         .map_err(|_| ApiError::internal())?
     {
         KeyLookup::Active(key) => {
-            if auth.security_token.is_some() {
+            if security_token.is_some() {
                 return Err(unrecognized_client());
-            }
-            let chunks = verify(key.secret.expose())?;
-            if let Err(e) = core
-                .identity
-                .iam
-                .record_key_use(&auth.access_key_id, service, &auth.region)
-            {
-                tracing::warn!(error = %e, "could not record access key use");
             }
             let principal = Principal::user(
                 &key.record.account_id,
                 &key.user.arn(),
                 &key.user.id,
                 &key.user.name,
-                &auth.access_key_id,
+                access_key_id,
             );
-            return Ok(authenticated(principal, chunks));
+            return Ok(Credential::Secret {
+                secret: key.secret.clone(),
+                principal,
+                iam_key: true,
+            });
         }
         KeyLookup::Disabled => return Err(unrecognized_client()),
         KeyLookup::Unknown => {}
     }
     // A temporary key this server issued is never anything else, even without its token.
-    if auth.security_token.is_none()
-        && auth.access_key_id.starts_with("ASIA")
+    if security_token.is_none()
+        && access_key_id.starts_with("ASIA")
         && core
             .identity
             .sts
-            .is_issued(&auth.access_key_id)
+            .is_issued(access_key_id)
             .map_err(|_| ApiError::internal())?
     {
         return Err(unrecognized_client());
     }
-    match state.credentials.identify(&auth.access_key_id) {
-        Identity::Trusted(principal) => {
-            sigv4::check_scope_and_time(&auth, service, now).map_err(|e| ApiError::from(&e))?;
-            Ok(authenticated(principal, None))
-        }
+    match state.credentials.identify(access_key_id) {
+        Identity::Trusted(principal) => Ok(Credential::Trusted(principal)),
         _ => Err(unrecognized_client()),
     }
+}
+
+/// Records an IAM user's access key use once its signature checked.
+fn record_key_use(state: &AppState, access_key_id: &str, service: &str, region: &str) {
+    if let Err(e) = state.core.identity.iam.record_key_use(access_key_id, service, region) {
+        tracing::warn!(error = %e, "could not record access key use");
+    }
+}
+
+/// Verifies the request's signature and returns the caller.
+fn authenticate(
+    state: &AppState,
+    protocol: &dyn Protocol,
+    parts: &Parts,
+    payload: Payload<'_>,
+    service: &str,
+    outcome: &mut Outcome,
+) -> Result<Authenticated, ApiError> {
+    if let Some(path) = protocol.signature_v2_path(parts) {
+        return authenticate_v2(state, protocol, parts, &path, service, outcome);
+    }
+    let streamed = matches!(payload, Payload::Streamed);
+    let request = RequestParts {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        payload,
+    };
+    let auth = sigv4::parse(&request).map_err(|e| ApiError::from(&e))?;
+    outcome.region = auth.region.clone();
+    let declared = if streamed { auth.content_sha256.clone() } else { None };
+    let now = time::OffsetDateTime::now_utc();
+    let signed_chunks = matches!(payload, Payload::Streamed)
+        && matches!(
+            auth.content_sha256.as_deref(),
+            Some(sigv4::STREAMING_SIGNED_PAYLOAD | sigv4::STREAMING_SIGNED_TRAILER)
+        );
+    match credential(state, &auth.access_key_id, auth.security_token.as_deref())? {
+        Credential::Secret {
+            secret,
+            principal,
+            iam_key,
+        } => {
+            sigv4::verify(
+                &auth,
+                &request,
+                secret.expose(),
+                service,
+                now,
+                protocol.uri_encoding(),
+                &state.signing_keys,
+            )
+            .map_err(|e| ApiError::from(&e))?;
+            if iam_key {
+                record_key_use(state, &auth.access_key_id, service, &auth.region);
+            }
+            Ok(Authenticated {
+                principal,
+                declared,
+                chunk_signatures: signed_chunks
+                    .then(|| ChunkSignatures::new(&auth, secret.expose(), &state.signing_keys)),
+                signature_v2: false,
+            })
+        }
+        Credential::Trusted(principal) => {
+            sigv4::check_scope_and_time(&auth, service, now).map_err(|e| ApiError::from(&e))?;
+            Ok(Authenticated {
+                principal,
+                declared,
+                chunk_signatures: None,
+                signature_v2: false,
+            })
+        }
+    }
+}
+
+/// Verifies an S3 request signed with Signature Version 2 (`path` is its canonical resource's path) and returns
+/// the caller; it is served in the protocol's default Region, which SigV2 does not name.
+fn authenticate_v2(
+    state: &AppState,
+    protocol: &dyn Protocol,
+    parts: &Parts,
+    path: &str,
+    service: &str,
+    outcome: &mut Outcome,
+) -> Result<Authenticated, ApiError> {
+    let v2_error = |e: sigv2::SigV2Error| match e {
+        sigv2::SigV2Error::MalformedHeader | sigv2::SigV2Error::IncompleteQuery => {
+            ApiError::bad_request("InvalidArgument", e.to_string())
+        }
+        sigv2::SigV2Error::TimeTooSkewed => {
+            ApiError::new(axum::http::StatusCode::FORBIDDEN, "RequestTimeTooSkewed", e.to_string())
+        }
+        // As SigV4's, which the protocol answers in its own words.
+        sigv2::SigV2Error::Expired => ApiError::bad_request("InvalidSignatureException", "Signature expired"),
+        sigv2::SigV2Error::SignatureDoesNotMatch => ApiError::bad_request("InvalidSignatureException", e.to_string()),
+    };
+    let parsed = sigv2::parse(&parts.uri, &parts.headers).map_err(v2_error)?;
+    if let Some(region) = protocol.anonymous_region() {
+        outcome.region = region.to_string();
+    }
+    let principal = match credential(state, &parsed.access_key_id, parsed.security_token.as_deref())? {
+        Credential::Secret {
+            secret,
+            principal,
+            iam_key,
+        } => {
+            let request = sigv2::SignedRequest {
+                method: &parts.method,
+                uri: &parts.uri,
+                headers: &parts.headers,
+                path,
+            };
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            sigv2::verify(&parsed, &request, secret.expose(), now).map_err(v2_error)?;
+            if iam_key {
+                record_key_use(state, &parsed.access_key_id, service, &outcome.region);
+            }
+            principal
+        }
+        Credential::Trusted(principal) => {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            sigv2::check_time(&parsed, &parts.headers, now).map_err(v2_error)?;
+            principal
+        }
+    };
+    Ok(Authenticated {
+        principal,
+        declared: None,
+        chunk_signatures: None,
+        signature_v2: true,
+    })
 }
 
 /// The audit record of a call a service made on the caller's behalf during `outer`.

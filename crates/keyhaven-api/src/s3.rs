@@ -1784,12 +1784,19 @@ fn condition_keys(parts: &Parts, query: &[(String, String)]) -> Vec<(String, Vec
     for (name, value) in query {
         offer(format!("s3:{name}"), value.clone());
     }
-    let presigned = query.iter().any(|(k, _)| k == "X-Amz-Signature");
+    // Signature Version 2 names itself `AWS`; its presigned form carries `Signature`, SigV4's `X-Amz-Signature`.
+    let v2 = crate::sigv2::is_sigv2(&parts.uri, &parts.headers);
+    let presigned = query
+        .iter()
+        .any(|(k, _)| k == "X-Amz-Signature" || (v2 && k == "Signature"));
     offer(
         "s3:authType".into(),
         if presigned { "REST-QUERY-STRING" } else { "REST-HEADER" }.into(),
     );
-    offer("s3:signatureversion".into(), "AWS4-HMAC-SHA256".into());
+    offer(
+        "s3:signatureversion".into(),
+        if v2 { "AWS" } else { "AWS4-HMAC-SHA256" }.into(),
+    );
     keys
 }
 

@@ -81,9 +81,18 @@ pub fn md5(data: &[u8]) -> [u8; 16] {
 
 /// HMAC-SHA256 of `data` under `key`.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let tag = hmac::sign(&key, data);
-    let mut out = [0u8; 32];
+    hmac_tag(hmac::HMAC_SHA256, key, data)
+}
+
+/// HMAC-SHA1 of `data` under `key`: only for S3's Signature Version 2, which is defined by it.
+pub fn hmac_sha1_legacy(key: &[u8], data: &[u8]) -> [u8; 20] {
+    hmac_tag(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key, data)
+}
+
+/// The `N`-byte tag of `algorithm` (whose output is `N` bytes long).
+fn hmac_tag<const N: usize>(algorithm: hmac::Algorithm, key: &[u8], data: &[u8]) -> [u8; N] {
+    let tag = hmac::sign(&hmac::Key::new(algorithm, key), data);
+    let mut out = [0u8; N];
     out.copy_from_slice(tag.as_ref());
     out
 }

@@ -62,6 +62,7 @@ impl Origin {
             user_agent: self.user_agent.clone(),
             secure_transport: self.secure_transport,
             via_service: None,
+            signature_v2: false,
             service_calls: Default::default(),
         }
     }

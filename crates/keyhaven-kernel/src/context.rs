@@ -144,6 +144,8 @@ pub struct RequestContext {
     pub via_service: Option<String>,
     /// Calls made to other services on this request's behalf, for their own audit records.
     pub service_calls: ServiceCalls,
+    /// Signed with Signature Version 2, which only S3 takes (and S3 refuses for SSE-KMS).
+    pub signature_v2: bool,
 }
 
 /// One call a service made to another on the caller's behalf (SSM to KMS), as CloudTrail records it.

@@ -20,6 +20,7 @@ pub fn ctx(region: &str) -> RequestContext {
         user_agent: "unit-test".into(),
         secure_transport: false,
         via_service: None,
+        signature_v2: false,
         service_calls: Default::default(),
     }
 }

@@ -265,6 +265,7 @@ fn lifecycle_context(bucket: &BucketRecord) -> Result<RequestContext, S3Error> {
         user_agent: S3_SERVICE.into(),
         secure_transport: true,
         via_service: Some(S3_SERVICE.into()),
+        signature_v2: false,
         service_calls: Default::default(),
     })
 }

@@ -31,6 +31,9 @@ pub const BUCKET_KEY_LIFETIME_SECONDS: i64 = 300;
 const S3_SERVICE: &str = "s3.amazonaws.com";
 /// The encryption context key S3 binds data keys to.
 const ARN_CONTEXT_KEY: &str = "aws:s3:arn";
+/// What S3 answers an SSE-KMS request signed with Signature Version 2.
+const NEEDS_SIGV4: &str =
+    "Requests specifying Server Side Encryption with AWS KMS managed keys require AWS Signature Version 4.";
 const BAD_CONTEXT: &str = "The header 'x-amz-server-side-encryption-context' shall be Base64-encoded UTF-8 string holding JSON which represents a string-string map";
 
 /// What a request asks of SSE-KMS (its `x-amz-server-side-encryption-aws-kms-key-id`, `-context` and
@@ -143,6 +146,7 @@ impl S3 {
         request: &KmsRequest,
         dual_layer: bool,
     ) -> Result<KmsDataKey, S3Error> {
+        needs_sigv4(ctx)?;
         let default = bucket.default_encryption();
         let key_id = match request.key_id.clone().or(default.kms_key_id) {
             Some(key_id) => key_id,
@@ -203,6 +207,7 @@ impl S3 {
         object_key: &str,
         record: &KmsKeyRecord,
     ) -> Result<Arc<DataKey>, S3Error> {
+        needs_sigv4(ctx)?;
         let on_behalf = OnBehalf {
             kms: &*self.kms,
             ctx,
@@ -291,6 +296,14 @@ impl S3 {
 
     fn bucket_key_record(&self, bucket: &str, id: &str) -> Result<Option<BucketKeyRecord>, S3Error> {
         read(&*self.store, |tx| Ok(records::get::<BucketKeyRecord>(tx, bucket, id)?))
+    }
+}
+
+/// S3 takes SSE-KMS only from requests signed with Signature Version 4.
+fn needs_sigv4(ctx: &RequestContext) -> Result<(), S3Error> {
+    match ctx.signature_v2 {
+        true => Err(S3Error::InvalidArgument(NEEDS_SIGV4.into())),
+        false => Ok(()),
     }
 }
 

@@ -222,6 +222,7 @@ impl Secrets {
             user_agent: SERVICE_PRINCIPAL.to_string(),
             secure_transport: true,
             via_service: Some(SERVICE_PRINCIPAL.to_string()),
+            signature_v2: false,
             service_calls: Default::default(),
         }
     }

@@ -131,6 +131,12 @@ pub trait Protocol: Send + Sync {
         None
     }
 
+    /// For a request signed with Signature Version 2, which only S3 takes, the path its canonical resource starts
+    /// with (`/<bucket>/<key>`, whichever addressing the request used); `None` for every other request.
+    fn signature_v2_path(&self, _parts: &Parts) -> Option<String> {
+        None
+    }
+
     /// Authentication failures in the protocol's own codes.
     fn authentication_error(&self, error: ApiError) -> ApiError {
         error

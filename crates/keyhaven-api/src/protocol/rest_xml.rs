@@ -118,6 +118,17 @@ impl Protocol for RestXml {
         Some("us-east-1")
     }
 
+    fn signature_v2_path(&self, parts: &Parts) -> Option<String> {
+        if !crate::sigv2::is_sigv2(&parts.uri, &parts.headers) {
+            return None;
+        }
+        let path = parts.uri.path();
+        Some(match self.host_bucket(parts) {
+            Some(bucket) => format!("/{bucket}{path}"),
+            None => path.to_string(),
+        })
+    }
+
     fn authentication_error(&self, error: ApiError) -> ApiError {
         authentication_error(error)
     }
