@@ -964,6 +964,17 @@ def test_signature_version_2_as_boto3_presigns_by_default(dev_server, s3):
     assert (status, b"SignatureDoesNotMatch" in body) == (403, True)
     assert s3.get_object(Bucket="legacy-signed", Key="upload.txt")["Body"].read() == b"uploaded"
 
+    # Headers the signer moved into the query (x-amz-meta-*) are signed there and taken as headers.
+    meta_url = presigner.generate_presigned_url("put_object", {"Bucket": "legacy-signed", "Key": "upload-meta",
+                                                               "Metadata": {"venue": "123"}}, ExpiresIn=300)
+    assert "x-amz-meta-venue=123" in meta_url
+    # (urllib sends a form Content-Type unless told otherwise; the URL signed none.)
+    no_type = {"Content-Type": ""}
+    assert sent(urllib.request.Request(meta_url.replace("venue=123", "venue=999"), data=b"x", method="PUT",
+                                       headers=no_type))[0] == 403
+    assert sent(urllib.request.Request(meta_url, data=b"with metadata", method="PUT", headers=no_type))[0] == 200
+    assert s3.head_object(Bucket="legacy-signed", Key="upload-meta")["Metadata"] == {"venue": "123"}
+
     parts = urlsplit(url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     for change, code in [({"Signature": "AAAA" + query["Signature"][4:]}, b"SignatureDoesNotMatch"),

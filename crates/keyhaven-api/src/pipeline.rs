@@ -486,9 +486,11 @@ fn authenticate_v2(
             principal
         }
     };
+    // SigV2 signs no body: a declared payload hash is still checked, and aws-chunked framing (which SDKs may send
+    // beside a SigV2 signature) is decoded, its chunk signatures having no SigV4 seed to verify against.
     Ok(Authenticated {
         principal,
-        declared: None,
+        declared: header_str(&parts.headers, "x-amz-content-sha256").map(str::to_string),
         chunk_signatures: None,
         signature_v2: true,
     })

@@ -1,12 +1,13 @@
 //! The S3 adapter: a routed S3 request decoded through the generated shapes (`generated::s3`), run on the S3 service
 //! with its body streamed in or out, and answered with the generated outputs.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use keyhaven_kernel::authz::table;
 use keyhaven_kernel::context::RequestContext;
@@ -147,11 +148,12 @@ async fn execute_with(
     } else {
         Vec::new()
     };
+    let headers = request_headers(parts, &query, ctx.signature_v2);
     let http = HttpRequest {
         bucket: address.bucket.as_deref(),
         key: address.key.as_deref(),
         query: &query,
-        headers: &parts.headers,
+        headers: &headers,
         payload: &payload,
     };
     let request = wire::Request::decode(operation, &http)
@@ -170,7 +172,7 @@ async fn execute_with(
     }
     outcome.request_parameters = Value::Object(parameters);
     outcome.read_only = ["Get", "Head", "List"].iter().any(|p| operation.starts_with(p));
-    let keys = condition_keys(parts, &query);
+    let keys = condition_keys(parts, &headers, &query);
     let s3 = &state.core.s3;
     let run = Run {
         s3,
@@ -1759,17 +1761,39 @@ fn copy_source(header: &str) -> Result<(String, String, Option<String>), S3Error
     }
 }
 
+/// The request's headers; for a SigV2 presigned request, with the `x-amz-*` and `Content-*` headers its signer moved
+/// into the query string (botocore's `HmacV1QueryAuth` does), which S3 takes as headers.
+fn request_headers<'p>(parts: &'p Parts, query: &[(String, String)], signature_v2: bool) -> Cow<'p, HeaderMap> {
+    let presigned_v2 = signature_v2 && query.iter().any(|(name, _)| name == "Signature");
+    if !presigned_v2 {
+        return Cow::Borrowed(&parts.headers);
+    }
+    let mut headers = parts.headers.clone();
+    for (name, value) in query {
+        let name = name.to_ascii_lowercase();
+        let moved = name.starts_with("x-amz-") || name == "content-type" || name == "content-md5";
+        if let (true, Ok(name), Ok(value)) = (
+            moved && !headers.contains_key(name.as_str()),
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    Cow::Owned(headers)
+}
+
 /// Condition keys a request supplies from its headers and query: `s3:<header>` for each `x-amz-*` header and
 /// `s3:<parameter>` for each query parameter that names a key S3 defines (`s3:x-amz-server-side-encryption`,
 /// `s3:prefix`, `s3:max-keys`), and how it was authenticated. The authoriser keeps those the action takes.
-fn condition_keys(parts: &Parts, query: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+fn condition_keys(parts: &Parts, headers: &HeaderMap, query: &[(String, String)]) -> Vec<(String, Vec<String>)> {
     let mut keys: Vec<(String, Vec<String>)> = Vec::new();
     let mut offer = |key: String, value: String| {
         if table::is_known_key(&key) && !keys.iter().any(|(k, _)| k.eq_ignore_ascii_case(&key)) {
             keys.push((key, vec![value]));
         }
     };
-    for (name, value) in &parts.headers {
+    for (name, value) in headers {
         if name.as_str().starts_with("x-amz-")
             && !name.as_str().contains("customer-key")
             && let Ok(value) = value.to_str()
