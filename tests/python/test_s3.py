@@ -1008,6 +1008,82 @@ def test_signature_version_2_as_boto3_presigns_by_default(dev_server, s3):
     assert s3.get_object(Bucket="legacy-signed", Key="report.txt")["Body"].read() == b"quarterly numbers"
 
 
+def post_form(url, fields, file_name="file.txt", content=b"form body"):
+    """POSTs `fields` and then the file as multipart/form-data, as a browser form does: (status, headers, body)."""
+    boundary = "----keyhaven-test-boundary"
+    body = b""
+    for name, value in fields.items():
+        body += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n').encode()
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{file_name}"\r\n'
+             f'Content-Type: application/octet-stream\r\n\r\n').encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+    try:
+        with urllib.request.build_opener(NoRedirect).open(request) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def test_browser_form_uploads_follow_their_signed_policy(dev_server, s3):
+    s3.create_bucket(Bucket="forms")
+    user_key = new_user(dev_server, "form-signer", json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::forms/uploads/*"}]}))
+    for version in ["s3v4", "s3"]:
+        signer = s3_client(dev_server, aws_access_key_id=user_key[0], aws_secret_access_key=user_key[1],
+                           config=Config(signature_version=version, s3={"addressing_style": "path"}))
+        post = signer.generate_presigned_post(
+            "forms", "uploads/${filename}", Fields={"Content-Type": "text/plain", "x-amz-meta-origin": "form"},
+            Conditions=[["starts-with", "$key", "uploads/"], {"Content-Type": "text/plain"},
+                        {"x-amz-meta-origin": "form"}, ["content-length-range", 1, 100]], ExpiresIn=300)
+        assert ("x-amz-signature" in post["fields"]) == (version == "s3v4")
+        status, headers, _ = post_form(post["url"], post["fields"], file_name=f"{version}.txt", content=b"hello form")
+        assert status == 204 and headers["Location"] == f"/forms/uploads/{version}.txt"
+        got = s3.get_object(Bucket="forms", Key=f"uploads/{version}.txt")
+        assert (got["Body"].read(), got["ContentType"], got["Metadata"]) == (b"hello form", "text/plain",
+                                                                              {"origin": "form"})
+
+        # Each way of stepping outside the signed policy is refused, and stores nothing.
+        refusals = [
+            ({**post["fields"], "key": "elsewhere/x"}, b"hello", 403, b"Policy Condition failed"),
+            ({**post["fields"], "Content-Type": "text/html"}, b"hello", 403, b"Policy Condition failed"),
+            ({**post["fields"], "acl": "public-read"}, b"hello", 403, b"Extra input fields: acl"),
+            (post["fields"], b"x" * 101, 400, b"EntityTooLarge"),
+            ({**post["fields"], "policy": post["fields"]["policy"][:-4] + "AAA="}, b"hello", 403,
+             b"SignatureDoesNotMatch"),
+        ]
+        for fields, content, expected_status, expected in refusals:
+            status, _, body = post_form(post["url"], fields, file_name="refused.txt", content=content)
+            assert (status, expected in body) == (expected_status, True), body
+        assert error_of(s3.head_object, Bucket="forms", Key="uploads/refused.txt")[0] == "404"
+        assert error_of(s3.head_object, Bucket="forms", Key="elsewhere/x")[0] == "404"
+
+    # The answer the form asks for: 201 with its XML, or a redirect naming what was stored.
+    signer = s3_client(dev_server, aws_access_key_id=user_key[0], aws_secret_access_key=user_key[1],
+                       config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    created = signer.generate_presigned_post("forms", "uploads/created", Fields={"success_action_status": "201"},
+                                             Conditions=[{"success_action_status": "201"}])
+    status, _, body = post_form(created["url"], created["fields"])
+    assert status == 201 and b"<Key>uploads/created</Key>" in body and b"<Bucket>forms</Bucket>" in body
+    redirected = signer.generate_presigned_post(
+        "forms", "uploads/redirected", Fields={"success_action_redirect": "https://app.example.com/done"},
+        Conditions=[{"success_action_redirect": "https://app.example.com/done"}])
+    status, headers, _ = post_form(redirected["url"], redirected["fields"])
+    assert status == 303 and headers["Location"].startswith(
+        "https://app.example.com/done?bucket=forms&key=uploads%2Fredirected&etag=")
+    # Unsigned forms are anonymous: refused without a public bucket policy.
+    status, _, body = post_form(f"{dev_server.endpoint}/forms", {"key": "uploads/anonymous"})
+    assert status == 403 and b"AccessDenied" in body
+    # The signer's own permissions still apply.
+    outside = signer.generate_presigned_post("forms", "private/x")
+    status, _, body = post_form(outside["url"], outside["fields"])
+    assert status == 403 and b"AccessDenied" in body
+
+
 def test_bucket_keys_cut_kms_calls_by_99_percent(dev_server, s3):
     from concurrent.futures import ThreadPoolExecutor
     key = dev_server.client("kms").create_key()["KeyMetadata"]["Arn"]

@@ -379,6 +379,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::KeyTooLong => (S::BAD_REQUEST, "KeyTooLongError"),
         S3Error::InvalidStorageClass => (S::BAD_REQUEST, "InvalidStorageClass"),
         S3Error::MissingRequestBody => (S::BAD_REQUEST, "MissingRequestBodyError"),
+        S3Error::InvalidPolicyDocument(_) => (S::BAD_REQUEST, "InvalidPolicyDocument"),
         S3Error::NoSuchCorsConfiguration { .. } => (S::NOT_FOUND, "NoSuchCORSConfiguration"),
         S3Error::CorsForbidden(_) => (S::FORBIDDEN, "AccessForbidden"),
         S3Error::InvalidNamespaceHeader => (S::BAD_REQUEST, "InvalidNamespaceHeader"),

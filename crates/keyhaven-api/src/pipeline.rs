@@ -233,7 +233,12 @@ pub(crate) fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h s
 }
 
 /// The request context of an authenticated caller.
-fn request_context(principal: Principal, region: &str, origin: &Origin, signature_v2: bool) -> RequestContext {
+pub(crate) fn request_context(
+    principal: Principal,
+    region: &str,
+    origin: &Origin,
+    signature_v2: bool,
+) -> RequestContext {
     RequestContext {
         signature_v2,
         request_id: origin.request_id.clone(),
@@ -272,7 +277,7 @@ struct Authenticated {
 }
 
 /// What an access key id (with its session token) stands for.
-enum Credential {
+pub(crate) enum Credential {
     /// Verify the signature with this secret; the caller is this principal. `iam_key` when the key is an IAM user's,
     /// whose use is recorded once the signature checks.
     Secret {
@@ -286,7 +291,11 @@ enum Credential {
 
 /// The credential `access_key_id` names: the account root, an STS session, an IAM user's access key, or (dev mode
 /// only) any other key taken as an account root.
-fn credential(state: &AppState, access_key_id: &str, security_token: Option<&str>) -> Result<Credential, ApiError> {
+pub(crate) fn credential(
+    state: &AppState,
+    access_key_id: &str,
+    security_token: Option<&str>,
+) -> Result<Credential, ApiError> {
     if let Identity::Verified { secret, principal } = state.credentials.identify(access_key_id) {
         // Long-term credentials carry no session token.
         if security_token.is_some() {

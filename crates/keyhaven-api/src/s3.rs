@@ -53,11 +53,15 @@ pub async fn execute(call: Call<'_>, addressed: Option<Addressed>, outcome: &mut
         mut body,
         route,
         ctx,
-        ..
+        origin,
     } = call;
     let calls = ctx.as_ref().map(|c| c.service_calls.clone());
     let bucket = addressed.as_ref().and_then(|a| a.bucket.clone());
     let answer = match addressed {
+        // A form upload authenticates itself, from its fields.
+        Some(address) if route.operation == crate::s3_post::POST_OBJECT => {
+            crate::s3_post::post_object(state, parts, &address, &mut body, origin, outcome).await
+        }
         // A streamed body's chunk or trailer signature fails as the request's own would.
         Some(address) => execute_with(state, parts, &address, &mut body, &route.operation, ctx, outcome)
             .await
@@ -141,6 +145,7 @@ async fn execute_with(
     if operation == PREFLIGHT {
         return preflight(state, parts, address);
     }
+
     let ctx = ctx.ok_or_else(ApiError::internal)?;
     let query = query_pairs(parts);
     let payload = if wire::PAYLOAD_OPERATIONS.contains(&operation) {
@@ -1786,7 +1791,11 @@ fn request_headers<'p>(parts: &'p Parts, query: &[(String, String)], signature_v
 /// Condition keys a request supplies from its headers and query: `s3:<header>` for each `x-amz-*` header and
 /// `s3:<parameter>` for each query parameter that names a key S3 defines (`s3:x-amz-server-side-encryption`,
 /// `s3:prefix`, `s3:max-keys`), and how it was authenticated. The authoriser keeps those the action takes.
-fn condition_keys(parts: &Parts, headers: &HeaderMap, query: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+pub(crate) fn condition_keys(
+    parts: &Parts,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+) -> Vec<(String, Vec<String>)> {
     let mut keys: Vec<(String, Vec<String>)> = Vec::new();
     let mut offer = |key: String, value: String| {
         if table::is_known_key(&key) && !keys.iter().any(|(k, _)| k.eq_ignore_ascii_case(&key)) {
@@ -2058,7 +2067,10 @@ fn timestamp(millis: i64) -> Timestamp {
 }
 
 /// A request's condition keys with those of the tags it sets (`s3:RequestObjectTag/*`, `s3:RequestObjectTagKeys`).
-fn with_request_tags(keys: &[(String, Vec<String>)], tags: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+pub(crate) fn with_request_tags(
+    keys: &[(String, Vec<String>)],
+    tags: &[(String, String)],
+) -> Vec<(String, Vec<String>)> {
     let mut all = keys.to_vec();
     all.extend(request_tag_keys(tags));
     all

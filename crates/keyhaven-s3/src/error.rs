@@ -103,6 +103,9 @@ pub enum S3Error {
     InvalidPartNumber,
     #[error("The bucket name does not match the naming rules of the namespace in x-amz-bucket-namespace")]
     InvalidNamespaceHeader,
+    /// A browser upload's policy that does not parse.
+    #[error("{0}")]
+    InvalidPolicyDocument(String),
     #[error("The CORS configuration does not exist")]
     NoSuchCorsConfiguration { bucket: String },
     /// A preflight no rule allows (S3's `AccessForbidden`).

@@ -18,6 +18,7 @@ pub mod notifications;
 pub mod object;
 pub mod object_lock;
 pub mod objects;
+pub mod post_policy;
 pub mod service_key;
 pub mod sse_c;
 pub mod sse_kms;

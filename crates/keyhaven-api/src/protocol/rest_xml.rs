@@ -14,6 +14,9 @@ use crate::query::XmlWriter;
 use crate::rest_route::{self, Addressed};
 use crate::sigv4::UriEncoding;
 
+/// The Region S3's global endpoint answers from, where a request names none (anonymous, SigV2 and form uploads).
+pub const DEFAULT_REGION: &str = "us-east-1";
+
 /// The operation name of a CORS preflight (`OPTIONS`), which the model has no operation for.
 pub const PREFLIGHT: &str = "PreflightRequest";
 
@@ -81,11 +84,19 @@ impl Protocol for RestXml {
 
     fn route(&self, parts: &Parts, _body: &RequestBody) -> Option<Route> {
         let addressed = self.addressed(parts)?;
-        // A browser's CORS preflight: never signed; the bucket's CORS rules decide.
-        if parts.method == axum::http::Method::OPTIONS && addressed.bucket.is_some() {
+        // A browser's CORS preflight: never signed; the bucket's CORS rules decide. A browser's form upload signs
+        // its fields, which the operation reads.
+        let unsigned = if parts.method == axum::http::Method::OPTIONS && addressed.bucket.is_some() {
+            Some(PREFLIGHT)
+        } else if addressed.bucket.is_some() && crate::s3_post::is_post_object(parts, &addressed) {
+            Some(crate::s3_post::POST_OBJECT)
+        } else {
+            None
+        };
+        if let Some(operation) = unsigned {
             return Some(Route {
                 service: "s3",
-                operation: PREFLIGHT.to_string(),
+                operation: operation.to_string(),
                 signed: false,
             });
         }
@@ -115,7 +126,7 @@ impl Protocol for RestXml {
 
     /// S3's global endpoint answers from us-east-1; an anonymous caller has no signature to name another Region.
     fn anonymous_region(&self) -> Option<&'static str> {
-        Some("us-east-1")
+        Some(DEFAULT_REGION)
     }
 
     fn signature_v2_path(&self, parts: &Parts) -> Option<String> {
