@@ -1780,6 +1780,23 @@ def test_conditional_writes_deletes_and_reads_name_the_condition_that_failed(s3)
     assert error_of(s3.get_object, Bucket="conditions", Key="doc")[0] == "NoSuchKey"
 
 
+def test_parts_must_use_the_checksum_algorithm_of_their_upload(s3):
+    s3.create_bucket(Bucket="part-checksums")
+    upload = s3.create_multipart_upload(Bucket="part-checksums", Key="k", ChecksumAlgorithm="SHA256")["UploadId"]
+    assert error_of(s3.upload_part, Bucket="part-checksums", Key="k", UploadId=upload, PartNumber=1, Body=b"x",
+                    ChecksumAlgorithm="CRC32") == ("InvalidRequest", "Checksum Type mismatch occurred. Ensure that "
+                                                   "UploadPart uses the same Checksum Type for all uploads as expected by Upload ID.")
+    assert "Parts" not in s3.list_parts(Bucket="part-checksums", Key="k", UploadId=upload)
+    part = s3.upload_part(Bucket="part-checksums", Key="k", UploadId=upload, PartNumber=1, Body=b"x",
+                          ChecksumAlgorithm="SHA256")
+    assert part["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(b"x").digest()).decode()
+    # Without an algorithm of its own, an upload takes the parts' declared checksums and checks them.
+    plain = s3.create_multipart_upload(Bucket="part-checksums", Key="plain")["UploadId"]
+    part = s3.upload_part(Bucket="part-checksums", Key="plain", UploadId=plain, PartNumber=1, Body=b"y",
+                          ChecksumAlgorithm="SHA1")
+    assert part["ChecksumSHA1"] == base64.b64encode(hashlib.sha1(b"y").digest()).decode()
+
+
 def test_multipart_errors_carry_s3s_argument_and_upload_fields(s3):
     s3.create_bucket(Bucket="mpu-errors")
     upload = s3.create_multipart_upload(Bucket="mpu-errors", Key="k")["UploadId"]

@@ -1234,6 +1234,7 @@ impl Run<'_> {
             part_number: r.part_number.unwrap_or_default(),
             customer_key,
             content_md5: r.content_md5.as_deref(),
+            checksum_algorithm: declared.as_ref().map(|(algorithm, _)| *algorithm),
             keys: self.keys,
         };
         let upload = tokio::task::block_in_place(|| self.s3.begin_part(self.ctx, part)).map_err(s3_error)?;
@@ -1369,6 +1370,7 @@ impl Run<'_> {
                 part_number: r.part_number.unwrap_or_default(),
                 customer_key,
                 content_md5: None,
+                checksum_algorithm: None,
                 keys: self.keys,
             },
         )?;

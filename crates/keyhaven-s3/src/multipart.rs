@@ -111,6 +111,8 @@ pub struct UploadPart<'a> {
     pub part_number: i32,
     pub customer_key: Option<CustomerKey>,
     pub content_md5: Option<&'a str>,
+    /// The checksum the part declares (`x-amz-checksum-*`, or its trailer), by algorithm.
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
     pub keys: &'a [(String, Vec<String>)],
 }
 
@@ -255,7 +257,20 @@ impl S3 {
                 ));
             }
         }
-        let algorithm = upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::named);
+        // A part checks the upload's checksum algorithm, or the one it declares; declaring another than the
+        // upload's is refused as S3 refuses it.
+        let algorithm = match (
+            upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::named),
+            part.checksum_algorithm,
+        ) {
+            (Some(expected), Some(given)) if expected != given => {
+                return Err(S3Error::InvalidRequest(
+                    "Checksum Type mismatch occurred. Ensure that UploadPart uses the same Checksum Type for all uploads as expected by Upload ID."
+                        .into(),
+                ));
+            }
+            (expected, given) => expected.or(given),
+        };
         let kms = KmsRequest {
             key_id: upload.kms_key_id.clone(),
             context: upload.kms_context.clone(),
