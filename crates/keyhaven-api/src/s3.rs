@@ -237,7 +237,7 @@ macro_rules! object_output {
             o.object_lock_legal_hold_status = record
                 .headers
                 .legal_hold
-                .then(|| keyhaven_s3::object_lock::LEGAL_HOLD_ON.to_string());
+                .map(|on| if on { LEGAL_HOLD_ON } else { LEGAL_HOLD_OFF }.to_string());
             o.tag_count = (!headers.tags.is_empty()).then(|| i32::try_from(headers.tags.len()).unwrap_or(i32::MAX));
             if let Some((arn, bucket_key, _)) = record.kms() {
                 o.ssekms_key_id = Some(arn.to_string().into());
@@ -264,7 +264,7 @@ macro_rules! object_headers {
                 storage_class,
                 website_redirect_location: $request.website_redirect_location.clone(),
                 retention: None,
-                legal_hold: false,
+                legal_hold: None,
             },
         )
     };
@@ -643,7 +643,7 @@ impl Run<'_> {
                     DeleteOptions {
                         version_id: r.version_id.as_deref(),
                         if_match: r.if_match.as_deref(),
-                        bypass_governance: r.bypass_governance_retention.unwrap_or(false),
+                        bypass_governance: r.bypass_governance_retention,
                     },
                     self.keys,
                 )?;
@@ -709,17 +709,24 @@ impl Run<'_> {
                 .reply()
             }
             wire::Request::PutObjectLockConfiguration(r) => {
-                let configuration = r.object_lock_configuration.map(|c| {
-                    let rule = c
-                        .rule
-                        .and_then(|rule| rule.default_retention)
-                        .map(|d| DefaultRetention {
-                            mode: d.mode.unwrap_or_default(),
-                            days: d.days,
-                            years: d.years,
-                        });
-                    (c.object_lock_enabled, rule)
-                });
+                let configuration = r
+                    .object_lock_configuration
+                    .map(|c| {
+                        // A Rule must hold a DefaultRetention, and that a Mode.
+                        let rule = match c.rule {
+                            None => None,
+                            Some(rule) => {
+                                let retention = rule.default_retention.ok_or(S3Error::MalformedXml)?;
+                                Some(DefaultRetention {
+                                    mode: retention.mode.ok_or(S3Error::MalformedXml)?,
+                                    days: retention.days,
+                                    years: retention.years,
+                                })
+                            }
+                        };
+                        Ok::<_, S3Error>((c.object_lock_enabled, rule))
+                    })
+                    .transpose()?;
                 let configuration = configuration
                     .as_ref()
                     .map(|(enabled, rule)| (enabled.as_deref(), rule.clone()));
@@ -976,7 +983,7 @@ impl Run<'_> {
             self.ctx,
             &r.bucket.unwrap_or_default(),
             &names,
-            r.bypass_governance_retention.unwrap_or(false),
+            r.bypass_governance_retention,
             self.keys,
         )?;
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());

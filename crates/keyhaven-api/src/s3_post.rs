@@ -74,17 +74,36 @@ impl Form {
     }
 }
 
-/// Who signed the form: the principal and the Region its signature names.
+/// Who signed the form: the principal and the Region its signature names; `None` for a form without any of the
+/// signature's fields (anonymous). A signature missing some of its fields names the first one missing.
 fn signer(state: &AppState, form: &Form) -> Result<Option<(Principal, String)>, ApiError> {
-    let policy = form.get("policy");
-    if let Some(signature) = form.get("x-amz-signature") {
-        let policy = policy.ok_or_else(|| missing_field("Policy"))?;
-        if form.get("x-amz-algorithm") != Some(SIGV4_ALGORITHM) {
-            return Err(missing_field("X-Amz-Algorithm"));
+    let required = |names: &[&'static str]| {
+        names
+            .iter()
+            .map(|name| form.get(&name.to_ascii_lowercase()).ok_or_else(|| missing_field(name)))
+            .collect::<Result<Vec<&str>, ApiError>>()
+    };
+    let v4 = [
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Signature",
+        "Policy",
+    ];
+    let v2 = ["AWSAccessKeyId", "Signature", "Policy"];
+    if v4[..4]
+        .iter()
+        .any(|name| form.get(&name.to_ascii_lowercase()).is_some())
+    {
+        let [algorithm, credential_field, _, signature, policy] = required(&v4)?[..] else {
+            return Err(ApiError::internal());
+        };
+        if algorithm != SIGV4_ALGORITHM {
+            return Err(ApiError::bad_request(
+                "InvalidArgument",
+                format!("Invalid algorithm: {algorithm}"),
+            ));
         }
-        let credential_field = form
-            .get("x-amz-credential")
-            .ok_or_else(|| missing_field("X-Amz-Credential"))?;
         let scope: Vec<&str> = credential_field.split('/').collect();
         let [key_id, date, region, "s3", "aws4_request"] = scope.as_slice() else {
             return Err(ApiError::bad_request(
@@ -105,9 +124,13 @@ fn signer(state: &AppState, form: &Form) -> Result<Option<(Principal, String)>, 
         };
         return Ok(Some((principal, region.to_string())));
     }
-    if let Some(key_id) = form.get("awsaccesskeyid") {
-        let signature = form.get("signature").ok_or_else(|| missing_field("Signature"))?;
-        let policy = policy.ok_or_else(|| missing_field("Policy"))?;
+    if v2[..2]
+        .iter()
+        .any(|name| form.get(&name.to_ascii_lowercase()).is_some())
+    {
+        let [key_id, signature, policy] = required(&v2)?[..] else {
+            return Err(ApiError::internal());
+        };
         let principal = match credential(state, key_id, form.get("x-amz-security-token"))? {
             Credential::Secret { secret, principal, .. } => {
                 let expected = STANDARD.encode(hmac_sha1_legacy(secret.expose(), policy.as_bytes()));
@@ -120,12 +143,7 @@ fn signer(state: &AppState, form: &Form) -> Result<Option<(Principal, String)>, 
         };
         return Ok(Some((principal, crate::protocol::rest_xml::DEFAULT_REGION.to_string())));
     }
-    match policy {
-        // A policy is signed, or it is nothing.
-        Some(_) => Err(missing_field("X-Amz-Signature")),
-        None if form.get("signature").is_some() => Err(missing_field("AWSAccessKeyId")),
-        None => Ok(None),
-    }
+    Ok(None)
 }
 
 fn signature_mismatch() -> ApiError {

@@ -379,6 +379,11 @@ impl S3 {
         tags: Vec<(String, String)>,
     ) -> Result<(), S3Error> {
         check_tags(&tags, MAX_TAGS)?;
+        if tags.iter().any(|(key, _)| key.starts_with("aws:")) {
+            return Err(S3Error::InvalidTag(
+                "System tags cannot be added/updated by requester".into(),
+            ));
+        }
         self.update_bucket(ctx, "s3:PutBucketTagging", name, |bucket| {
             bucket.tags.clone_from(&tags);
             Ok(())
@@ -666,21 +671,17 @@ pub(crate) fn check_tags(tags: &[(String, String)], max: usize) -> Result<(), S3
     check_tag_members(tags)
 }
 
-/// Each tag's key and value within S3's limits, and no key twice.
+/// Each tag's key and value within S3's limits, and no key twice (InvalidTag, as S3 answers each).
 pub(crate) fn check_tag_members(tags: &[(String, String)]) -> Result<(), S3Error> {
     for (i, (key, value)) in tags.iter().enumerate() {
         if key.is_empty() || key.chars().count() > 128 {
-            return Err(S3Error::InvalidArgument(
-                "The TagKey you have provided is invalid".into(),
-            ));
+            return Err(S3Error::InvalidTag("The TagKey you have provided is invalid".into()));
         }
         if value.chars().count() > 256 {
-            return Err(S3Error::InvalidArgument(
-                "The TagValue you have provided is invalid".into(),
-            ));
+            return Err(S3Error::InvalidTag("The TagValue you have provided is invalid".into()));
         }
         if tags[..i].iter().any(|(k, _)| k == key) {
-            return Err(S3Error::InvalidArgument(
+            return Err(S3Error::InvalidTag(
                 "Cannot provide multiple Tags with the same key".into(),
             ));
         }

@@ -140,7 +140,7 @@ impl S3 {
         method: Option<&str>,
         requested_headers: Option<&str>,
     ) -> Result<CorsHeaders, S3Error> {
-        let (Some(origin), Some(method)) = (origin, method) else {
+        let Some(origin) = origin else {
             return Err(S3Error::BadRequest(
                 "Insufficient information. Origin request header needed.".into(),
             ));
@@ -159,6 +159,8 @@ impl S3 {
             .map(str::trim)
             .filter(|h| !h.is_empty())
             .collect();
+        // Without a method to ask about, no rule allows the request.
+        let method = method.unwrap_or_default();
         rules
             .iter()
             .find(|rule| rule.allows(origin, method, &headers))

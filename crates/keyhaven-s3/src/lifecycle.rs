@@ -168,6 +168,14 @@ fn check_rules(rules: &[LifecycleRule], known_classes: &[&str]) -> Result<(), S3
             if conditions.iter().filter(|set| **set).count() > 1 {
                 return Err(S3Error::MalformedXml);
             }
+            let tags = filter.and.as_ref().map(|and| and.tags.as_slice()).unwrap_or_default();
+            if tags
+                .iter()
+                .enumerate()
+                .any(|(i, (key, _))| tags[..i].iter().any(|(k, _)| k == key))
+            {
+                return Err(S3Error::InvalidRequest("Duplicate Tag Keys are not allowed.".into()));
+            }
         }
         if let Some(expiration) = &rule.expiration {
             let timed = [expiration.days.is_some(), expiration.date.is_some()];

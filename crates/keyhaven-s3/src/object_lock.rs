@@ -94,7 +94,7 @@ pub(crate) fn check_deletable(record: &ObjectRecord, now: i64, bypass: bool) -> 
         .retention
         .as_ref()
         .is_some_and(|r| r.is_active(now) && (r.mode == COMPLIANCE || !bypass));
-    if retained || record.headers.legal_hold {
+    if retained || record.headers.legal_hold == Some(true) {
         return Err(S3Error::AccessDenied(PROTECTED.into()));
     }
     Ok(())
@@ -114,7 +114,7 @@ impl S3 {
             return Err(S3Error::MalformedXml);
         }
         if let Some(rule) = &default_retention {
-            check_mode(&rule.mode)?;
+            check_mode(&rule.mode).map_err(|_| S3Error::MalformedXml)?;
             match (rule.days, rule.years) {
                 (Some(period), None) | (None, Some(period)) if period > 0 => {}
                 (Some(_), None) | (None, Some(_)) => {
@@ -160,7 +160,8 @@ impl S3 {
         let (bucket, record) = self.locked_version(ctx, "s3:PutObjectRetention", target)?;
         let now = self.now_millis();
         if let Some(retention) = &retention {
-            check_mode(&retention.mode)?;
+            // A mode outside the model's enum does not validate against the schema.
+            check_mode(&retention.mode).map_err(|_| S3Error::MalformedXml)?;
             if retention.until <= now {
                 return Err(S3Error::InvalidArgument(
                     "The retain until date must be in the future!".into(),
@@ -175,7 +176,7 @@ impl S3 {
                     Some(new) => new.until < current.until || (current.mode == COMPLIANCE && new.mode != COMPLIANCE),
                 };
                 if loosened && (current.mode == COMPLIANCE || !bypass) {
-                    return Err(S3Error::AccessDenied("Access Denied".into()));
+                    return Err(S3Error::AccessDenied(PROTECTED.into()));
                 }
             }
             version.headers.retention = retention.clone();
@@ -198,18 +199,19 @@ impl S3 {
         let on = legal_hold_status(status.ok_or(S3Error::MalformedXml)?)?;
         let (_, record) = self.locked_version(ctx, "s3:PutObjectLegalHold", target)?;
         self.update_version(target.bucket, target.key, record.version_id.clone(), |version| {
-            version.headers.legal_hold = on;
+            version.headers.legal_hold = Some(on);
             Ok(())
         })
     }
 
-    /// GetObjectLegalHold: whether the version is held.
+    /// GetObjectLegalHold: whether the version is held; NoSuchObjectLockConfiguration if no hold was ever set.
     pub fn get_object_legal_hold(&self, ctx: &RequestContext, target: ObjectVersion<'_>) -> Result<bool, S3Error> {
         Ok(self
             .locked_version(ctx, "s3:GetObjectLegalHold", target)?
             .1
             .headers
-            .legal_hold)
+            .legal_hold
+            .ok_or(S3Error::NoSuchObjectLockConfiguration)?)
     }
 
     /// The version `target` names, once `action` is authorised on it, in a bucket with Object Lock.
@@ -239,7 +241,7 @@ impl S3 {
         keys: &[(String, Vec<String>)],
     ) -> Result<(), S3Error> {
         headers.retention = None;
-        headers.legal_hold = false;
+        headers.legal_hold = None;
         let Some(configuration) = &bucket.object_lock else {
             return match lock.is_empty() {
                 true => Ok(()),
@@ -283,7 +285,7 @@ impl S3 {
             }
         }
         if let Some(status) = &lock.legal_hold {
-            headers.legal_hold = legal_hold_status(status)?;
+            headers.legal_hold = Some(legal_hold_status(status)?);
             self.authorize(
                 ctx,
                 "s3:PutObjectLegalHold",
@@ -320,7 +322,7 @@ mod tests {
             mode: mode.into(),
             until,
         });
-        record.headers.legal_hold = legal_hold;
+        record.headers.legal_hold = Some(legal_hold);
         record
     }
 

@@ -68,9 +68,9 @@ pub struct ObjectHeaders {
     /// Object Lock: the version's retention, settled when it is written (`object_lock::settle_lock`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Retention>,
-    /// Object Lock: the version's legal hold.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub legal_hold: bool,
+    /// Object Lock: the version's legal hold, `ON` (true) or `OFF`, once one was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<bool>,
 }
 
 impl ObjectHeaders {
@@ -555,7 +555,8 @@ pub struct Copied {
 pub struct DeleteOptions<'a> {
     pub version_id: Option<&'a str>,
     pub if_match: Option<&'a str>,
-    pub bypass_governance: bool,
+    /// `x-amz-bypass-governance-retention`, when sent (only Object Lock buckets take it, whatever its value).
+    pub bypass_governance: Option<bool>,
 }
 
 /// A CopyObject: the source (with its SSE-C key and `x-amz-copy-source-if-*` conditions) and the new object.
@@ -635,7 +636,7 @@ impl S3 {
         })?;
         let mut headers = put.headers;
         self.settle_lock(ctx, &bucket, put.key, &put.lock, &mut headers, put.keys)?;
-        let locked = headers.retention.is_some() || headers.legal_hold;
+        let locked = headers.retention.is_some() || headers.legal_hold.is_some();
         if locked && put.content_md5.is_none() && put.checksum_algorithm.is_none() {
             return Err(S3Error::LockNeedsDigest);
         }
@@ -1064,6 +1065,8 @@ impl S3 {
         };
         self.authorize(ctx, &action, bucket, Some(key), record.as_ref(), keys)?;
         let record = record.ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
+        check_bypass_applies(&record, bypass_governance)?;
+        let bypass_governance = bypass_governance.unwrap_or(false);
         let (deleted, gone) = match (version_id, record.versioning.is_some()) {
             (Some(version_id), _) => {
                 let target = crate::subresources::ObjectVersion {
@@ -1151,13 +1154,14 @@ impl S3 {
         ctx: &RequestContext,
         bucket: &str,
         object_keys: &[(String, Option<String>)],
-        bypass_governance: bool,
+        bypass_governance: Option<bool>,
         keys: &[(String, Vec<String>)],
     ) -> Result<Vec<Deletion>, S3Error> {
-        if self.bucket(bucket)?.is_none() {
+        let Some(record) = self.bucket(bucket)? else {
             self.authorize(ctx, "s3:DeleteObject", bucket, Some("*"), None, keys)?;
             return Err(S3Error::NoSuchBucket { bucket: bucket.into() });
-        }
+        };
+        check_bypass_applies(&record, bypass_governance)?;
         Ok(object_keys
             .iter()
             .map(|(key, version_id)| Deletion {
@@ -1324,6 +1328,16 @@ fn check_conditions(conditions: &Conditions, record: &ObjectRecord) -> Result<()
 
 const IF_MATCH: &str = "If-Match";
 const IF_NONE_MATCH: &str = "If-None-Match";
+
+/// `x-amz-bypass-governance-retention` is for Object Lock buckets only, whatever its value.
+fn check_bypass_applies(bucket: &BucketRecord, bypass: Option<bool>) -> Result<(), S3Error> {
+    match (bypass, &bucket.object_lock) {
+        (Some(_), None) => Err(S3Error::InvalidArgument(
+            "x-amz-bypass-governance-retention is only applicable to Object Lock enabled buckets.".into(),
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// A copy's source condition that failed: 412 whichever it was (a copy has no 304), naming its
 /// `x-amz-copy-source-if-*` header; an archived source that is not restored is not in the active tier.

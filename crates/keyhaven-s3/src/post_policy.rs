@@ -12,13 +12,18 @@ use crate::S3Error;
 /// Fields a policy need not cover.
 const UNCHECKED_FIELDS: &[&str] = &["policy", "x-amz-signature", "signature", "awsaccesskeyid", "file"];
 
-/// A condition of the policy, on a lowercased field name.
+/// A condition of the policy: its operator and operands as written (for S3's refusal message), and the lowercased
+/// field it is on (none for a name without `$`, which no field matches).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Condition {
-    Equals(String, String),
-    StartsWith(String, String),
-    LengthRange(u64, u64),
+struct Condition {
+    operator: &'static str,
+    written: (String, String),
+    field: Option<String>,
 }
+
+const EQ: &str = "eq";
+const STARTS_WITH: &str = "starts-with";
+const LENGTH_RANGE: &str = "content-length-range";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostPolicy {
@@ -35,40 +40,68 @@ fn refused(message: String) -> S3Error {
     S3Error::AccessDenied(format!("Invalid according to Policy: {message}"))
 }
 
-/// `$key` → `key`.
-fn field_name(value: &Value) -> Result<String, S3Error> {
-    value
-        .as_str()
-        .and_then(|name| name.strip_prefix('$'))
-        .map(str::to_ascii_lowercase)
-        .ok_or_else(|| invalid("Invalid Condition"))
+/// A JSON operand as the refusal message writes it.
+fn written(value: &Value) -> String {
+    value.as_str().map_or_else(|| value.to_string(), str::to_string)
 }
 
 fn condition(value: &Value) -> Result<Condition, S3Error> {
     match value {
-        Value::Object(map) if map.len() == 1 => {
-            let (name, value) = map.iter().next().ok_or_else(|| invalid("Invalid Condition"))?;
-            let value = value.as_str().ok_or_else(|| invalid("Invalid Condition"))?;
-            Ok(Condition::Equals(name.to_ascii_lowercase(), value.to_string()))
+        Value::Object(map) => {
+            let [(name, value)] = map.iter().collect::<Vec<_>>()[..] else {
+                return Err(invalid(
+                    "Invalid Simple-Condition: Simple-Conditions must have exactly one property specified.",
+                ));
+            };
+            let value = value
+                .as_str()
+                .ok_or_else(|| invalid("Invalid Simple-Condition value."))?;
+            Ok(Condition {
+                operator: EQ,
+                written: (format!("${name}"), value.to_string()),
+                field: Some(name.to_ascii_lowercase()),
+            })
         }
-        Value::Array(items) => match items.as_slice() {
-            [Value::String(operator), name, Value::String(value)] if operator.eq_ignore_ascii_case("eq") => {
-                Ok(Condition::Equals(field_name(name)?, value.clone()))
-            }
-            [Value::String(operator), name, Value::String(value)] if operator.eq_ignore_ascii_case("starts-with") => {
-                Ok(Condition::StartsWith(field_name(name)?, value.clone()))
-            }
-            [Value::String(operator), min, max] if operator.eq_ignore_ascii_case("content-length-range") => {
-                let bound = |v: &Value| {
-                    v.as_u64()
-                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                        .ok_or_else(|| invalid("Invalid content-length-range"))
-                };
-                Ok(Condition::LengthRange(bound(min)?, bound(max)?))
-            }
-            _ => Err(invalid("Invalid Condition")),
-        },
+        Value::Array(items) => {
+            let [Value::String(operator), first, second] = items.as_slice() else {
+                return Err(invalid("Invalid Condition"));
+            };
+            let operator = [EQ, STARTS_WITH, LENGTH_RANGE]
+                .into_iter()
+                .find(|known| operator.eq_ignore_ascii_case(known))
+                .ok_or_else(|| invalid(&format!("Invalid Condition: unknown operation {operator}")))?;
+            let field = match operator {
+                LENGTH_RANGE => None,
+                _ => first
+                    .as_str()
+                    .and_then(|name| name.strip_prefix('$'))
+                    .map(str::to_ascii_lowercase),
+            };
+            Ok(Condition {
+                operator,
+                written: (written(first), written(second)),
+                field,
+            })
+        }
         _ => Err(invalid("Invalid Condition")),
+    }
+}
+
+impl Condition {
+    /// The bounds of a `content-length-range`, when both are numbers.
+    fn length_range(&self) -> Option<(u64, u64)> {
+        let bound = |text: &str| text.parse::<u64>().ok();
+        (self.operator == LENGTH_RANGE)
+            .then(|| Some((bound(&self.written.0)?, bound(&self.written.1)?)))
+            .flatten()
+    }
+
+    fn refusal(&self) -> S3Error {
+        let (first, second) = &self.written;
+        refused(format!(
+            "Policy Condition failed: [\"{}\", \"{first}\", \"{second}\"]",
+            self.operator
+        ))
     }
 }
 
@@ -104,28 +137,18 @@ impl PostPolicy {
         }
         let value = |name: &str| fields.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str());
         for condition in &self.conditions {
-            let holds = match condition {
-                Condition::Equals(name, expected) => value(name) == expected,
-                Condition::StartsWith(name, prefix) => value(name).starts_with(prefix.as_str()),
-                Condition::LengthRange(..) => true,
+            let expected = condition.written.1.as_str();
+            let holds = match (condition.operator, &condition.field) {
+                (LENGTH_RANGE, _) => condition.length_range().is_some(),
+                (_, None) => false,
+                (EQ, Some(field)) => value(field) == expected,
+                (_, Some(field)) => value(field).starts_with(expected),
             };
             if !holds {
-                let (operator, name, expected) = match condition {
-                    Condition::Equals(name, expected) => ("eq", name, expected),
-                    Condition::StartsWith(name, prefix) => ("starts-with", name, prefix),
-                    Condition::LengthRange(..) => continue,
-                };
-                return Err(refused(format!(
-                    "Policy Condition failed: [\"{operator}\", \"${name}\", \"{expected}\"]"
-                )));
+                return Err(condition.refusal());
             }
         }
-        let covered = |name: &str| {
-            self.conditions.iter().any(|c| match c {
-                Condition::Equals(n, _) | Condition::StartsWith(n, _) => n == name,
-                Condition::LengthRange(..) => false,
-            })
-        };
+        let covered = |name: &str| self.conditions.iter().any(|c| c.field.as_deref() == Some(name));
         let extra: Vec<&str> = fields
             .iter()
             .map(|(name, _)| name.as_str())
@@ -139,10 +162,7 @@ impl PostPolicy {
 
     /// The sizes the file may have, when the policy bounds them.
     pub fn length_range(&self) -> Option<(u64, u64)> {
-        self.conditions.iter().find_map(|c| match c {
-            Condition::LengthRange(min, max) => Some((*min, *max)),
-            _ => None,
-        })
+        self.conditions.iter().find_map(Condition::length_range)
     }
 }
 
@@ -176,6 +196,24 @@ mod tests {
             ("x-ignore-tracking", "1"),
         ];
         assert_eq!(p.check(&fields(&good), 0), Ok(()));
+        // A name without `$` matches no field; a range of something other than numbers holds for nothing.
+        for (condition, message) in [
+            (r#"["eq", "key", "a"]"#, r#"["eq", "key", "a"]"#),
+            (
+                r#"["content-length-range", "test", "10"]"#,
+                r#"["content-length-range", "test", "10"]"#,
+            ),
+        ] {
+            let p = policy(&format!(
+                r#"{{"expiration": "2030-01-01T00:00:00Z", "conditions": [{condition}]}}"#
+            ));
+            assert_eq!(
+                p.check(&fields(&[("key", "a")]), 0),
+                Err(S3Error::AccessDenied(format!(
+                    "Invalid according to Policy: Policy Condition failed: {message}"
+                )))
+            );
+        }
         let cases = [
             (
                 vec![("key", "other/a.txt")],
@@ -183,7 +221,7 @@ mod tests {
             ),
             (
                 vec![("content-type", "text/html")],
-                "Invalid according to Policy: Policy Condition failed: [\"eq\", \"$content-type\", \"text/plain\"]",
+                "Invalid according to Policy: Policy Condition failed: [\"eq\", \"$Content-Type\", \"text/plain\"]",
             ),
             (
                 vec![("acl", "private")],
@@ -222,7 +260,11 @@ mod tests {
             (
                 &*STANDARD
                     .encode(r#"{"expiration": "2030-01-01T00:00:00Z", "conditions": [["matches", "$key", "x"]]}"#),
-                "Invalid Policy: Invalid Condition",
+                "Invalid Policy: Invalid Condition: unknown operation matches",
+            ),
+            (
+                &*STANDARD.encode(r#"{"expiration": "2030-01-01T00:00:00Z", "conditions": [{"a": "1", "b": "2"}]}"#),
+                "Invalid Policy: Invalid Simple-Condition: Simple-Conditions must have exactly one property specified.",
             ),
         ];
         for (encoded, message) in cases {
