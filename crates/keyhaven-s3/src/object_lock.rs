@@ -206,12 +206,11 @@ impl S3 {
 
     /// GetObjectLegalHold: whether the version is held; NoSuchObjectLockConfiguration if no hold was ever set.
     pub fn get_object_legal_hold(&self, ctx: &RequestContext, target: ObjectVersion<'_>) -> Result<bool, S3Error> {
-        Ok(self
-            .locked_version(ctx, "s3:GetObjectLegalHold", target)?
+        self.locked_version(ctx, "s3:GetObjectLegalHold", target)?
             .1
             .headers
             .legal_hold
-            .ok_or(S3Error::NoSuchObjectLockConfiguration)?)
+            .ok_or(S3Error::NoSuchObjectLockConfiguration)
     }
 
     /// The version `target` names, once `action` is authorised on it, in a bucket with Object Lock.
