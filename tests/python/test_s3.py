@@ -996,6 +996,21 @@ def test_signature_version_2_as_boto3_presigns_by_default(dev_server, s3):
                                                    + urlencode({**query, **change})))
         assert status == 403 and code in body, body
 
+    status, body = sent(urllib.request.Request(url.split("&Expires=")[0]))
+    assert status == 403 and b"Query-string authentication requires the Signature, Expires and AWSAccessKeyId" in body
+
+    # SigV4 presigned URLs: x-amz-* headers the signature does not cover are refused, as are missing parameters.
+    v4 = s3_client(dev_server, aws_access_key_id=user_key[0], aws_secret_access_key=user_key[1],
+                   config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    v4_put = v4.generate_presigned_url("put_object", {"Bucket": "legacy-signed", "Key": "upload-v4"}, ExpiresIn=300)
+    status, body = sent(urllib.request.Request(v4_put, data=b"x", method="PUT", headers={"x-amz-meta-extra": "1"}))
+    assert status == 403 and b"There were headers present in the request which were not signed" in body
+    assert b"<HeadersNotSigned>x-amz-meta-extra</HeadersNotSigned>" in body
+    assert error_of(s3.head_object, Bucket="legacy-signed", Key="upload-v4")[0] == "404"
+    assert sent(urllib.request.Request(v4_put, data=b"x", method="PUT"))[0] == 200
+    status, body = sent(urllib.request.Request(v4_put.split("&X-Amz-Signature=")[0], data=b"x", method="PUT"))
+    assert status == 400 and b"AuthorizationQueryParametersError" in body
+
     # Header-signed SigV2 (HmacV1) for a whole client, an IAM user's key included.
     legacy = s3_client(dev_server, config=Config(signature_version="s3", s3={"addressing_style": "path"}))
     assert legacy.get_object(Bucket="legacy-signed", Key="report.txt")["Body"].read() == b"quarterly numbers"

@@ -397,7 +397,7 @@ fn authenticate(
         headers: &parts.headers,
         payload,
     };
-    let auth = sigv4::parse(&request).map_err(|e| ApiError::from(&e))?;
+    let auth = sigv4::parse(&request).map_err(|e| protocol.signature_error(&e))?;
     outcome.region = auth.region.clone();
     let declared = if streamed { auth.content_sha256.clone() } else { None };
     let now = time::OffsetDateTime::now_utc();
@@ -421,7 +421,7 @@ fn authenticate(
                 protocol.uri_encoding(),
                 &state.signing_keys,
             )
-            .map_err(|e| ApiError::from(&e))?;
+            .map_err(|e| protocol.signature_error(&e))?;
             if iam_key {
                 record_key_use(state, &auth.access_key_id, service, &auth.region);
             }
@@ -434,7 +434,7 @@ fn authenticate(
             })
         }
         Credential::Trusted(principal) => {
-            sigv4::check_scope_and_time(&auth, service, now).map_err(|e| ApiError::from(&e))?;
+            sigv4::check_scope_and_time(&auth, service, now).map_err(|e| protocol.signature_error(&e))?;
             Ok(Authenticated {
                 principal,
                 declared,
@@ -456,8 +456,9 @@ fn authenticate_v2(
     outcome: &mut Outcome,
 ) -> Result<Authenticated, ApiError> {
     let v2_error = |e: sigv2::SigV2Error| match e {
-        sigv2::SigV2Error::MalformedHeader | sigv2::SigV2Error::IncompleteQuery => {
-            ApiError::bad_request("InvalidArgument", e.to_string())
+        sigv2::SigV2Error::MalformedHeader => ApiError::bad_request("InvalidArgument", e.to_string()),
+        sigv2::SigV2Error::IncompleteQuery => {
+            ApiError::new(axum::http::StatusCode::FORBIDDEN, "AccessDenied", e.to_string())
         }
         sigv2::SigV2Error::TimeTooSkewed => {
             ApiError::new(axum::http::StatusCode::FORBIDDEN, "RequestTimeTooSkewed", e.to_string())

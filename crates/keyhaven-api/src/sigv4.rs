@@ -225,6 +225,9 @@ pub enum SigV4Error {
     ExpiresTooLarge,
     #[error("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")]
     HostNotSigned,
+    /// S3: a presigned request carrying `x-amz-*` headers its signature does not cover (listed, comma-separated).
+    #[error("There were headers present in the request which were not signed")]
+    HeadersNotSigned(String),
     #[error("{0}")]
     /// Boxed to keep `Result<_, SigV4Error>` small on the success path.
     InvalidCredentialScope(Box<ScopeErrors>),
@@ -271,6 +274,7 @@ impl SigV4Error {
             | Self::ExpiresTooLarge => "IncompleteSignatureException",
             Self::AmbiguousAuthentication
             | Self::HostNotSigned
+            | Self::HeadersNotSigned(_)
             | Self::InvalidCredentialScope(_)
             | Self::SignatureExpired { .. }
             | Self::SignatureNotYetCurrent { .. }
@@ -609,6 +613,19 @@ pub fn verify(
                 .is_some_and(|declared| !is_sha256_hex(declared)))
     {
         return Err(SigV4Error::SignatureDoesNotMatch);
+    }
+
+    // S3 refuses a presigned request that carries `x-amz-*` headers its signature does not cover.
+    if auth.presigned && encoding == UriEncoding::Single {
+        let unsigned: Vec<&str> = req
+            .headers
+            .keys()
+            .map(|name| name.as_str())
+            .filter(|name| name.starts_with("x-amz-") && !auth.signed_headers.iter().any(|s| s == name))
+            .collect();
+        if !unsigned.is_empty() {
+            return Err(SigV4Error::HeadersNotSigned(unsigned.join(",")));
+        }
     }
 
     // Hashed once: what the signature covers when no hash is declared, and what a declared one must match.

@@ -137,6 +137,11 @@ pub trait Protocol: Send + Sync {
         None
     }
 
+    /// A SigV4 refusal in the protocol's own codes, where they are more specific than the shared ones.
+    fn signature_error(&self, e: &crate::sigv4::SigV4Error) -> ApiError {
+        ApiError::from(e)
+    }
+
     /// Authentication failures in the protocol's own codes.
     fn authentication_error(&self, error: ApiError) -> ApiError {
         error

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::pipeline::{Outcome, header_str};
 use crate::query::XmlWriter;
 use crate::rest_route::{self, Addressed};
-use crate::sigv4::UriEncoding;
+use crate::sigv4::{SigV4Error, UriEncoding};
 
 /// The Region S3's global endpoint answers from, where a request names none (anonymous, SigV2 and form uploads).
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -138,6 +138,21 @@ impl Protocol for RestXml {
             Some(bucket) => format!("/{bucket}{path}"),
             None => path.to_string(),
         })
+    }
+
+    fn signature_error(&self, e: &SigV4Error) -> ApiError {
+        match e {
+            SigV4Error::IncompleteQueryParameters { .. } => ApiError::bad_request(
+                "AuthorizationQueryParametersError",
+                "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.",
+            ),
+            SigV4Error::HeadersNotSigned(names) => {
+                let mut error = ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", e.to_string());
+                error.fields.push(("HeadersNotSigned", names.clone()));
+                error
+            }
+            other => ApiError::from(other),
+        }
     }
 
     fn authentication_error(&self, error: ApiError) -> ApiError {
