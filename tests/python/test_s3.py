@@ -1444,6 +1444,20 @@ def test_upload_part_copy_and_object_attributes(s3):
     assert first["CopyPartResult"]["ETag"] == f'"{hashlib.md5(source[:5 * MIB]).hexdigest()}"'
     assert error_of(s3.upload_part_copy, Bucket="parts-copy", Key="assembled", UploadId=upload, PartNumber=3,
                     CopySource="parts-copy/missing")[0] == "NoSuchKey"
+    # A copy range is bytes=first-last, both given and in order, within the source (AWS's recorded answers).
+    s3.put_object(Bucket="parts-copy", Key="ten", Body=b"0123456789")
+    bad_format = ("InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where "
+                  "first and last are the zero-based offsets of the first and last bytes to copy")
+    for copy_range, expected in [("bytes=1-0", bad_format), ("bytes=-2", bad_format), ("bytes=1-", bad_format),
+                                 ("bytes=0-1,3-4", bad_format), ("0-3", bad_format),
+                                 ("bytes=0-100", ("InvalidArgument",
+                                                  "Range specified is not valid for source object of size: 10")),
+                                 ("bytes=100-200", ("InvalidRequest",
+                                                    "The specified copy range is invalid for the source object size"))]:
+        assert error_of(s3.upload_part_copy, Bucket="parts-copy", Key="assembled", UploadId=upload, PartNumber=9,
+                        CopySource="parts-copy/ten", CopySourceRange=copy_range) == expected, copy_range
+    assert [p["PartNumber"] for p in s3.list_parts(Bucket="parts-copy", Key="assembled", UploadId=upload)["Parts"]] == [
+        1, 2], "refused copies store no part"
     s3.complete_multipart_upload(Bucket="parts-copy", Key="assembled", UploadId=upload, MultipartUpload={"Parts": [
         {"PartNumber": 1, "ETag": first["CopyPartResult"]["ETag"]},
         {"PartNumber": 2, "ETag": second["CopyPartResult"]["ETag"]}]})

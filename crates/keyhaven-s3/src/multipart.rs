@@ -304,17 +304,25 @@ impl S3 {
         source: crate::objects::GetObject<'_>,
         part: UploadPart<'_>,
     ) -> Result<crate::objects::Copied, S3Error> {
-        if let Some(range) = source.range
-            && !range.trim().starts_with("bytes=")
-        {
-            return Err(S3Error::InvalidArgument(
-                "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
-                    .into(),
-            ));
-        }
-        let source = self
-            .get_object(ctx, source, true)
+        // `x-amz-copy-source-range` is stricter than a GET's Range: `bytes=first-last`, both given, in order.
+        let range = source.range.map(copy_range).transpose()?;
+        let mut source = self
+            .get_object(ctx, crate::objects::GetObject { range: None, ..source }, true)
             .map_err(crate::objects::copy_source_failure)?;
+        if let Some((first, last)) = range {
+            let size = source.record.size;
+            if first >= size {
+                return Err(S3Error::InvalidRequest(
+                    "The specified copy range is invalid for the source object size".into(),
+                ));
+            }
+            if last >= size {
+                return Err(S3Error::InvalidArgument(format!(
+                    "Range specified is not valid for source object of size: {size}"
+                )));
+            }
+            source.range = Some((first, last + 1));
+        }
         let mut upload = self.begin_part(ctx, part)?;
         source.read(|bytes| upload.write(bytes))?;
         Ok(crate::objects::Copied {
@@ -647,4 +655,20 @@ impl S3 {
         }
         Ok(blobs)
     }
+}
+
+/// `bytes=first-last` of an `x-amz-copy-source-range`, both bounds given and in order; anything else is S3's
+/// InvalidArgument.
+fn copy_range(text: &str) -> Result<(u64, u64), S3Error> {
+    text.trim()
+    .strip_prefix("bytes=")
+    .and_then(|spec| spec.split_once('-'))
+    .and_then(|(first, last)| Some((first.parse::<u64>().ok()?, last.parse::<u64>().ok()?)))
+    .filter(|(first, last)| first <= last)
+    .ok_or_else(|| {
+        S3Error::InvalidArgument(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+                .into(),
+        )
+    })
 }
