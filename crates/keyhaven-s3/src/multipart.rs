@@ -657,18 +657,16 @@ impl S3 {
     }
 }
 
+/// What S3 answers a malformed `x-amz-copy-source-range`.
+const BAD_COPY_RANGE: &str = "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy";
+
 /// `bytes=first-last` of an `x-amz-copy-source-range`, both bounds given and in order; anything else is S3's
 /// InvalidArgument.
 fn copy_range(text: &str) -> Result<(u64, u64), S3Error> {
     text.trim()
-    .strip_prefix("bytes=")
-    .and_then(|spec| spec.split_once('-'))
-    .and_then(|(first, last)| Some((first.parse::<u64>().ok()?, last.parse::<u64>().ok()?)))
-    .filter(|(first, last)| first <= last)
-    .ok_or_else(|| {
-        S3Error::InvalidArgument(
-            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
-                .into(),
-        )
-    })
+        .strip_prefix("bytes=")
+        .and_then(|spec| spec.split_once('-'))
+        .and_then(|(first, last)| Some((first.parse::<u64>().ok()?, last.parse::<u64>().ok()?)))
+        .filter(|(first, last)| first <= last)
+        .ok_or_else(|| S3Error::InvalidArgument(BAD_COPY_RANGE.into()))
 }
