@@ -488,6 +488,25 @@ def test_bad_input_gets_s3_errors_and_changes_nothing(dev_server, s3):
     assert s3.get_object(Bucket="inputs", Key="k")["Body"].read() == b"kept"
     assert error_of(s3.get_bucket_tagging, Bucket="inputs")[0] == "NoSuchTagSet"
 
+    # Refused as AWS refuses them (its recorded answers), each leaving the object as it was.
+    sha256 = base64.b64encode(hashlib.sha256(b"new").digest()).decode()
+    refused = [
+        (s3.list_objects_v2, {"EncodingType": "base64"},
+         ("InvalidArgument", "Invalid Encoding Method specified in Request")),
+        (s3.put_object, {"Key": "k", "Body": b"new", "IfNoneMatch": "etag"},
+         ("NotImplemented", "A header you provided implies functionality that is not implemented")),
+        (s3.put_object, {"Key": "k", "Body": b"new", "ChecksumSHA256": "not-base64!"},
+         ("InvalidRequest", "Value for x-amz-checksum-sha256 header is invalid.")),
+        (s3.put_object, {"Key": "k", "Body": b"new", "ChecksumSHA256": sha256, "ChecksumCRC32": "AAAAAA=="},
+         ("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")),
+        (s3.put_object, {"Key": "k", "Body": b"new", "Tagging": "a=1&a=2"},
+         ("InvalidArgument", "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query "
+                             "parameters without tag name duplicates.")),
+    ]
+    for call, arguments, expected in refused:
+        assert error_of(call, Bucket="inputs", **arguments) == expected, arguments
+    assert s3.get_object(Bucket="inputs", Key="k")["Body"].read() == b"kept"
+
 
 def test_the_aws_cli_high_level_commands(dev_server, tmp_path):
     source = tmp_path / "tree"

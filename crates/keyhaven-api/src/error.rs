@@ -379,6 +379,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::KeyTooLong => (S::BAD_REQUEST, "KeyTooLongError"),
         S3Error::InvalidStorageClass => (S::BAD_REQUEST, "InvalidStorageClass"),
         S3Error::MissingRequestBody => (S::BAD_REQUEST, "MissingRequestBodyError"),
+        S3Error::HeaderNotImplemented { .. } => (S::NOT_IMPLEMENTED, "NotImplemented"),
         S3Error::InvalidPolicyDocument(_) => (S::BAD_REQUEST, "InvalidPolicyDocument"),
         S3Error::NoSuchCorsConfiguration { .. } => (S::NOT_FOUND, "NoSuchCORSConfiguration"),
         S3Error::CorsForbidden(_) => (S::FORBIDDEN, "AccessForbidden"),
@@ -420,6 +421,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::NoSuchKey { key } => error.fields.push(("Key", key)),
         S3Error::NoSuchUpload { upload_id } => error.fields.push(("UploadId", upload_id)),
         S3Error::InvalidObjectState { storage_class } => error.fields.push(("StorageClass", storage_class)),
+        S3Error::HeaderNotImplemented { header } => error.fields.push(("Header", header.to_string())),
         S3Error::InvalidArgumentValue { name, value, .. } => {
             error.fields.push(("ArgumentName", name.to_string()));
             error.fields.push(("ArgumentValue", value));

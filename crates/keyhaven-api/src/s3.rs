@@ -1046,7 +1046,7 @@ impl Run<'_> {
 
     fn list_object_versions(&self, r: wire::ListObjectVersionsRequest) -> Result<Reply, S3Error> {
         let bucket = r.bucket.unwrap_or_default();
-        let url = r.encoding_type.as_deref() == Some("url");
+        let url = url_encoded(r.encoding_type.as_deref())?;
         let max_keys = match r.max_keys {
             None => objects::MAX_KEYS,
             Some(n) => usize::try_from(n).map_err(|_| {
@@ -1124,7 +1124,7 @@ impl Run<'_> {
 
     fn list_objects_v1(&self, r: wire::ListObjectsRequest) -> Result<Reply, S3Error> {
         let bucket = r.bucket.unwrap_or_default();
-        let url = r.encoding_type.as_deref() == Some("url");
+        let url = url_encoded(r.encoding_type.as_deref())?;
         let listing = self.listing(
             &bucket,
             r.prefix.as_deref(),
@@ -1154,7 +1154,7 @@ impl Run<'_> {
 
     fn list_objects_v2(&self, r: wire::ListObjectsV2Request) -> Result<Reply, S3Error> {
         let bucket = r.bucket.unwrap_or_default();
-        let url = r.encoding_type.as_deref() == Some("url");
+        let url = url_encoded(r.encoding_type.as_deref())?;
         let token = r.continuation_token.as_deref().map(decode_token).transpose()?;
         let after = token.as_deref().or(r.start_after.as_deref());
         let listing = self.listing(&bucket, r.prefix.as_deref(), r.delimiter.as_deref(), after, r.max_keys)?;
@@ -1518,7 +1518,7 @@ impl Run<'_> {
             parts: &listed,
             conditions: WriteConditions {
                 if_match: r.if_match.as_deref(),
-                if_none_match: r.if_none_match.as_deref().is_some_and(|v| v.trim() == "*"),
+                if_none_match: objects::if_none_match_any(r.if_none_match.as_deref())?,
             },
         };
         let (record, customer_key_md5) = self
@@ -1730,9 +1730,21 @@ fn declared_checksum(
     algorithm_header: Option<&str>,
     parts: &Parts,
 ) -> Result<Option<(ChecksumAlgorithm, Option<String>)>, ApiError> {
-    for algorithm in ChecksumAlgorithm::ALL {
-        if let Some(value) = request.checksum_member(algorithm).clone() {
-            return Ok(Some((algorithm, Some(value))));
+    let declared: Vec<(ChecksumAlgorithm, String)> = ChecksumAlgorithm::ALL
+        .into_iter()
+        .filter_map(|algorithm| Some((algorithm, request.checksum_member(algorithm).clone()?)))
+        .collect();
+    match declared.as_slice() {
+        [] => {}
+        [(algorithm, value)] => {
+            algorithm.check_value(value).map_err(s3_error)?;
+            return Ok(Some((*algorithm, Some(value.clone()))));
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "InvalidRequest",
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+            ));
         }
     }
     let trailer = parts
@@ -2189,6 +2201,17 @@ fn common_prefixes(listing: &objects::Listing, url: bool) -> Option<Vec<wire::Co
         })
         .collect();
     (!prefixes.is_empty()).then_some(prefixes)
+}
+
+/// Whether a listing asks for `encoding-type=url`; a value outside the model's enum is refused as S3 refuses it.
+fn url_encoded(encoding_type: Option<&str>) -> Result<bool, S3Error> {
+    match encoding_type {
+        None => Ok(false),
+        Some(value) if wire::enums::ENCODING_TYPE.contains(&value) => Ok(true),
+        Some(_) => Err(S3Error::InvalidArgument(
+            "Invalid Encoding Method specified in Request".into(),
+        )),
+    }
 }
 
 /// `encoding-type=url`: keys percent-encoded as S3 encodes them.

@@ -47,6 +47,22 @@ impl ChecksumAlgorithm {
         }
     }
 
+    /// Refuses a declared value that is not the base64 of a checksum of this algorithm's width, as S3 does.
+    pub fn check_value(self, value: &str) -> Result<(), crate::S3Error> {
+        let width = match self.crc() {
+            Some((_, width)) => width,
+            None if self == Self::Sha1 => 20,
+            None => 32,
+        };
+        match STANDARD.decode(value.trim()) {
+            Ok(bytes) if bytes.len() == width => Ok(()),
+            _ => Err(crate::S3Error::InvalidRequest(format!(
+                "Value for {} header is invalid.",
+                self.header()
+            ))),
+        }
+    }
+
     /// The CRC and its width in bytes, for the algorithms that are CRCs.
     fn crc(self) -> Option<(CrcAlgorithm, usize)> {
         match self {

@@ -113,6 +113,9 @@ pub enum S3Error {
     CorsForbidden(String),
     #[error("The lifecycle configuration does not exist")]
     NoSuchLifecycleConfiguration { bucket: String },
+    /// A header value S3 does not serve (501; the error document names the `Header`).
+    #[error("A header you provided implies functionality that is not implemented")]
+    HeaderNotImplemented { header: &'static str },
     #[error("Request Body is empty")]
     MissingRequestBody,
     #[error("{0}")]

@@ -655,7 +655,7 @@ impl S3 {
             put.content_md5,
             Destination::Object(Box::new(NewObject {
                 headers,
-                if_none_match: put.if_none_match.is_some_and(|v| v.trim() == "*"),
+                if_none_match: if_none_match_any(put.if_none_match)?,
                 if_match: put.if_match.map(str::to_string),
                 reason: "PutObject",
             })),
@@ -1328,6 +1328,17 @@ fn check_conditions(conditions: &Conditions, record: &ObjectRecord) -> Result<()
 
 const IF_MATCH: &str = "If-Match";
 const IF_NONE_MATCH: &str = "If-None-Match";
+
+/// A write's `If-None-Match`: only `*` (create only) is served, as in S3; any other value is NotImplemented.
+pub fn if_none_match_any(value: Option<&str>) -> Result<bool, S3Error> {
+    match value.map(str::trim) {
+        None => Ok(false),
+        Some("*") => Ok(true),
+        Some(_) => Err(S3Error::HeaderNotImplemented {
+            header: "If-None-Match",
+        }),
+    }
+}
 
 /// `x-amz-bypass-governance-retention` is for Object Lock buckets only, whatever its value.
 fn check_bypass_applies(bucket: &BucketRecord, bypass: Option<bool>) -> Result<(), S3Error> {
