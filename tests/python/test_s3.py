@@ -392,7 +392,11 @@ def test_sse_c_needs_tls_and_the_customer_key_which_is_never_kept(keyhaven_facto
     upload = s3.create_multipart_upload(Bucket="secret-bucket", Key="parts", SSECustomerAlgorithm="AES256",
                                         SSECustomerKey=key)["UploadId"]
     assert error_of(s3.upload_part, Bucket="secret-bucket", Key="parts", UploadId=upload, PartNumber=1, Body=b"x",
-                    SSECustomerAlgorithm="AES256", SSECustomerKey=other)[0] == "InvalidRequest"
+                    SSECustomerAlgorithm="AES256", SSECustomerKey=other) == (
+        "InvalidRequest", "The provided encryption parameters did not match the ones used originally.")
+    assert error_of(s3.upload_part, Bucket="secret-bucket", Key="parts", UploadId=upload, PartNumber=1,
+                    Body=b"x") == ("InvalidRequest", "The multipart upload initiate requested encryption. Subsequent "
+                                                     "part requests must include the appropriate encryption parameters.")
     etag = s3.upload_part(Bucket="secret-bucket", Key="parts", UploadId=upload, PartNumber=1, Body=plaintext,
                           SSECustomerAlgorithm="AES256", SSECustomerKey=key)["ETag"]
     s3.complete_multipart_upload(Bucket="secret-bucket", Key="parts", UploadId=upload,
@@ -503,8 +507,19 @@ def test_bad_input_gets_s3_errors_and_changes_nothing(dev_server, s3):
          ("InvalidArgument", "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query "
                              "parameters without tag name duplicates.")),
     ]
+    s3.put_bucket_versioning(Bucket="inputs", VersioningConfiguration={"Status": "Enabled"})
+    refused += [
+        (s3.delete_bucket, {}, ("BucketNotEmpty", "The bucket you tried to delete is not empty. You must delete all "
+                                                  "versions in the bucket.")),
+        (s3.put_bucket_versioning, {"VersioningConfiguration": {}},
+         ("IllegalVersioningConfigurationException", "The Versioning element must be specified")),
+        (s3.list_object_versions, {"VersionIdMarker": "null"},
+         ("InvalidArgument", "A version-id marker cannot be specified without a key marker.")),
+    ]
     for call, arguments, expected in refused:
         assert error_of(call, Bucket="inputs", **arguments) == expected, arguments
+    assert error_of(s3.create_bucket, Bucket="ownership-odd", ObjectOwnership="RandomValue") == (
+        "InvalidArgument", "Invalid x-amz-object-ownership header: RandomValue")
     assert s3.get_object(Bucket="inputs", Key="k")["Body"].read() == b"kept"
 
 

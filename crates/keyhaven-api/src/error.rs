@@ -379,6 +379,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::KeyTooLong => (S::BAD_REQUEST, "KeyTooLongError"),
         S3Error::InvalidStorageClass => (S::BAD_REQUEST, "InvalidStorageClass"),
         S3Error::MissingRequestBody => (S::BAD_REQUEST, "MissingRequestBodyError"),
+        S3Error::IllegalVersioningConfiguration => (S::BAD_REQUEST, "IllegalVersioningConfigurationException"),
         S3Error::HeaderNotImplemented { .. } => (S::NOT_IMPLEMENTED, "NotImplemented"),
         S3Error::InvalidPolicyDocument(_) => (S::BAD_REQUEST, "InvalidPolicyDocument"),
         S3Error::NoSuchCorsConfiguration { .. } => (S::NOT_FOUND, "NoSuchCORSConfiguration"),
@@ -430,7 +431,7 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::NoSuchBucket { bucket }
         | S3Error::BucketAlreadyExists { bucket }
         | S3Error::BucketAlreadyOwnedByYou { bucket }
-        | S3Error::BucketNotEmpty { bucket }
+        | S3Error::BucketNotEmpty { bucket, .. }
         | S3Error::NoSuchBucketPolicy { bucket }
         | S3Error::NoSuchTagSet { bucket }
         | S3Error::NoSuchLifecycleConfiguration { bucket }

@@ -474,8 +474,9 @@ impl Run<'_> {
             wire::Request::PutBucketVersioning(r) => {
                 let status = r
                     .versioning_configuration
-                    .and_then(|c| c.status)
-                    .ok_or(S3Error::MalformedXml)?;
+                    .ok_or(S3Error::MalformedXml)?
+                    .status
+                    .ok_or(S3Error::IllegalVersioningConfiguration)?;
                 s3.put_bucket_versioning(ctx, &r.bucket.unwrap_or_default(), &status)?;
                 wire::PutBucketVersioningOutput::default().reply()
             }
@@ -1046,6 +1047,11 @@ impl Run<'_> {
 
     fn list_object_versions(&self, r: wire::ListObjectVersionsRequest) -> Result<Reply, S3Error> {
         let bucket = r.bucket.unwrap_or_default();
+        if r.version_id_marker.is_some() && r.key_marker.is_none() {
+            return Err(S3Error::InvalidArgument(
+                "A version-id marker cannot be specified without a key marker.".into(),
+            ));
+        }
         let url = url_encoded(r.encoding_type.as_deref())?;
         let max_keys = match r.max_keys {
             None => objects::MAX_KEYS,

@@ -167,7 +167,10 @@ impl S3 {
             Some(_) => return Err(S3Error::InvalidNamespaceHeader),
         }
         if object_ownership.is_some_and(|o| !OWNERSHIPS.contains(&o)) {
-            return Err(S3Error::InvalidArgument("Invalid x-amz-object-ownership header".into()));
+            return Err(S3Error::InvalidArgument(format!(
+                "Invalid x-amz-object-ownership header: {}",
+                object_ownership.unwrap_or_default()
+            )));
         }
         self.authorize(ctx, "s3:CreateBucket", name, None, None, &[])?;
         // A bucket created with Object Lock is also a versioning and Object Lock configuration change.
@@ -234,11 +237,17 @@ impl S3 {
 
     /// DeleteBucket: only an empty bucket.
     pub fn delete_bucket(&self, ctx: &RequestContext, name: &str) -> Result<(), S3Error> {
-        self.authorized_bucket(ctx, "s3:DeleteBucket", name)?;
+        let versioned = self
+            .authorized_bucket(ctx, "s3:DeleteBucket", name)?
+            .versioning
+            .is_some();
         // Multipart uploads in progress go with the bucket, as in S3; so do its bucket keys.
         let parts = transact(&*self.store, |tx| {
             if !S3::bucket_is_empty(tx, name)? {
-                return Err(S3Error::BucketNotEmpty { bucket: name.into() });
+                return Err(S3Error::BucketNotEmpty {
+                    bucket: name.into(),
+                    versioned,
+                });
             }
             let parts = S3::remove_uploads(tx, name)?;
             S3::remove_bucket_keys(tx, name)?;

@@ -36,8 +36,11 @@ pub enum S3Error {
         "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
     )]
     BucketAlreadyExists { bucket: String },
-    #[error("The bucket you tried to delete is not empty")]
-    BucketNotEmpty { bucket: String },
+    /// A versioned bucket's message adds that every version must go.
+    #[error("{}", if *versioned { "The bucket you tried to delete is not empty. You must delete all versions in the bucket." } else { "The bucket you tried to delete is not empty" })]
+    BucketNotEmpty { bucket: String, versioned: bool },
+    #[error("The Versioning element must be specified")]
+    IllegalVersioningConfiguration,
     #[error("The specified location-constraint is not valid")]
     InvalidLocationConstraint,
     /// A `LocationConstraint` (or none: `unspecified`) another Region's endpoint cannot create.

@@ -251,9 +251,16 @@ impl S3 {
         match (&upload.customer_key_md5, &part.customer_key) {
             (Some(expected), Some(given)) if expected == given.key_md5() => {}
             (None, None) => {}
-            _ => {
+            (Some(_), Some(_)) => {
                 return Err(S3Error::InvalidRequest(
                     "The provided encryption parameters did not match the ones used originally.".into(),
+                ));
+            }
+            // AWS's words whichever side lacks the customer key.
+            _ => {
+                return Err(S3Error::InvalidRequest(
+                    "The multipart upload initiate requested encryption. Subsequent part requests must include the appropriate encryption parameters."
+                        .into(),
                 ));
             }
         }
