@@ -1873,6 +1873,26 @@ def test_parts_must_use_the_checksum_algorithm_of_their_upload(s3):
     assert part["ChecksumSHA1"] == base64.b64encode(hashlib.sha1(b"y").digest()).decode()
 
 
+def test_multipart_upload_listings_page_by_key_and_upload_id_markers(s3):
+    s3.create_bucket(Bucket="pending-uploads")
+    created = [(key, s3.create_multipart_upload(Bucket="pending-uploads", Key=key)["UploadId"])
+               for key in ["b", "a", "a", "c", "a"]]
+    expected = sorted(created, key=lambda pair: pair[0])
+    listed, markers = [], {}
+    while True:
+        page = s3.list_multipart_uploads(Bucket="pending-uploads", MaxUploads=2, **markers)
+        listed += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", [])]
+        if not page["IsTruncated"]:
+            break
+        markers = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+    assert [key for key, _ in listed] == [key for key, _ in expected]
+    assert sorted(listed) == sorted(created) and len(set(listed)) == len(created)
+    after_a = s3.list_multipart_uploads(Bucket="pending-uploads", KeyMarker="a")["Uploads"]
+    assert [u["Key"] for u in after_a] == ["b", "c"]
+    assert error_of(s3.list_multipart_uploads, Bucket="pending-uploads", KeyMarker="a",
+                    UploadIdMarker="not-an-upload") == ("InvalidArgument", "Invalid uploadId marker")
+
+
 def test_multipart_errors_carry_s3s_argument_and_upload_fields(s3):
     s3.create_bucket(Bucket="mpu-errors")
     upload = s3.create_multipart_upload(Bucket="mpu-errors", Key="k")["UploadId"]

@@ -1612,12 +1612,19 @@ impl Run<'_> {
             self.ctx,
             &bucket,
             r.prefix.as_deref().unwrap_or_default(),
+            (r.key_marker.as_deref(), r.upload_id_marker.as_deref()),
             usize::try_from(max_uploads).unwrap_or(0),
         )?;
+        let next = uploads
+            .last()
+            .filter(|_| truncated)
+            .map(|u| (u.record.key.clone(), u.upload_id.clone()));
         Ok(wire::ListMultipartUploadsOutput {
             bucket: Some(bucket),
             key_marker: Some(r.key_marker.unwrap_or_default()),
             upload_id_marker: Some(r.upload_id_marker.unwrap_or_default()),
+            next_key_marker: next.as_ref().map(|(key, _)| key.clone()),
+            next_upload_id_marker: next.map(|(_, id)| id),
             prefix: Some(r.prefix.unwrap_or_default()),
             max_uploads: Some(max_uploads),
             is_truncated: Some(truncated),

@@ -569,6 +569,7 @@ impl S3 {
         ctx: &RequestContext,
         bucket: &str,
         prefix: &str,
+        (key_marker, upload_id_marker): (Option<&str>, Option<&str>),
         limit: usize,
     ) -> Result<(Vec<ListedUpload>, bool), S3Error> {
         let bucket_record = self.bucket(bucket)?;
@@ -589,7 +590,23 @@ impl S3 {
             .filter(|(_, u)| u.key.starts_with(prefix))
             .map(|(upload_id, record)| ListedUpload { upload_id, record })
             .collect();
-        uploads.sort_by(|a, b| (&a.record.key, a.record.initiated).cmp(&(&b.record.key, b.record.initiated)));
+        let order = |u: &ListedUpload| (u.record.key.clone(), u.record.initiated, u.upload_id.clone());
+        uploads.sort_by_key(order);
+        // After the key marker: its later keys, or, with an upload id marker (which must name one of the marker
+        // key's uploads), that upload's later siblings too. An upload id marker alone is ignored, as in S3.
+        if let Some(key_marker) = key_marker {
+            let start = match upload_id_marker {
+                None => uploads.partition_point(|u| u.record.key.as_str() <= key_marker),
+                Some(id) => {
+                    let marker = uploads
+                        .iter()
+                        .position(|u| u.record.key == key_marker && u.upload_id == id)
+                        .ok_or_else(|| S3Error::InvalidArgument("Invalid uploadId marker".into()))?;
+                    marker + 1
+                }
+            };
+            uploads.drain(..start);
+        }
         let truncated = uploads.len() > limit;
         uploads.truncate(limit);
         Ok((uploads, truncated))
