@@ -520,6 +520,9 @@ def test_bad_input_gets_s3_errors_and_changes_nothing(dev_server, s3):
         assert error_of(call, Bucket="inputs", **arguments) == expected, arguments
     assert error_of(s3.create_bucket, Bucket="ownership-odd", ObjectOwnership="RandomValue") == (
         "InvalidArgument", "Invalid x-amz-object-ownership header: RandomValue")
+    assert error_of(s3.list_buckets, BucketRegion="eu-east-1") == (
+        "InvalidArgument", "Argument value eu-east-1 is not a valid AWS Region")
+    assert [b["Name"] for b in s3.list_buckets(BucketRegion="us-east-1")["Buckets"]] == ["inputs"]
     assert s3.get_object(Bucket="inputs", Key="k")["Body"].read() == b"kept"
 
 

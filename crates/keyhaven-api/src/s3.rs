@@ -938,6 +938,15 @@ impl Run<'_> {
     }
 
     fn list_buckets(&self, r: wire::ListBucketsRequest) -> Result<Reply, S3Error> {
+        // A Region filter names a Region the model knows: us-east-1 or a location constraint.
+        if let Some(region) = r.bucket_region.as_deref()
+            && region != US_EAST_1
+            && !wire::enums::BUCKET_LOCATION_CONSTRAINT.contains(&region)
+        {
+            return Err(S3Error::InvalidArgument(format!(
+                "Argument value {region} is not a valid AWS Region"
+            )));
+        }
         let limit = r.max_buckets.map_or(10_000, |m| usize::try_from(m).unwrap_or(0));
         let token = r.continuation_token.as_deref().map(decode_token).transpose()?;
         let (buckets, next) = self.s3.list_buckets(
