@@ -48,13 +48,14 @@ pub const SSE_S3: &str = "AES256";
 pub const SSE_KMS: &str = "aws:kms";
 pub const SSE_KMS_DSSE: &str = "aws:kms:dsse";
 
-/// The action a request on an object is authorised as: with a version id, the `…ObjectVersion…` one
-/// (`s3:GetObject` → `s3:GetObjectVersion`, `s3:PutObjectTagging` → `s3:PutObjectVersionTagging`), as S3 names them.
-/// The authoriser refuses an action its table does not list, so a name this rule got wrong fails loudly.
+/// The action a request on an object is authorised as: with a version id, its `…ObjectVersion…` form where the
+/// Service Authorization Reference defines one (`s3:GetObject` → `s3:GetObjectVersion`, `s3:PutObjectTagging` →
+/// `s3:PutObjectVersionTagging`), else the action itself (`s3:RestoreObject`, `s3:PutObjectRetention`).
 pub fn object_action(action: &str, version_id: Option<&str>) -> String {
+    let versioned = action.replacen("Object", "ObjectVersion", 1);
     match version_id {
-        Some(_) => action.replacen("Object", "ObjectVersion", 1),
-        None => action.to_string(),
+        Some(_) if keyhaven_kernel::authz::table::action(&versioned).is_some() => versioned,
+        _ => action.to_string(),
     }
 }
 

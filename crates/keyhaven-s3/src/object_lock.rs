@@ -220,7 +220,7 @@ impl S3 {
         action: &str,
         target: ObjectVersion<'_>,
     ) -> Result<(BucketRecord, ObjectRecord), S3Error> {
-        let (bucket, record) = self.authorized_version_as(ctx, action, target)?;
+        let (bucket, record) = self.authorized_version(ctx, action, target)?;
         if bucket.object_lock.is_none() {
             return Err(S3Error::InvalidRequest(NOT_CONFIGURED.into()));
         }

@@ -51,8 +51,7 @@ impl S3 {
         target: ObjectVersion<'_>,
         days: Option<i32>,
     ) -> Result<Restored, S3Error> {
-        // s3:RestoreObject has no version form: the action is the same for a named version.
-        let (_, record) = self.authorized_version_as(ctx, "s3:RestoreObject", target)?;
+        let (_, record) = self.authorized_version(ctx, "s3:RestoreObject", target)?;
         let class = record.storage_class();
         if !is_archive(class) {
             return Err(S3Error::InvalidObjectState {

@@ -110,19 +110,9 @@ impl S3 {
         acl.check(&self.authorized_version(ctx, "s3:PutObjectAcl", target)?.0.account)
     }
 
-    /// The bucket and the version `version_id` (or the current one) once `action` (its `…ObjectVersion…` form with a
-    /// version id) is authorised on it, the version's tags offered to policies.
-    fn authorized_version(
-        &self,
-        ctx: &RequestContext,
-        action: &str,
-        target: ObjectVersion<'_>,
-    ) -> Result<(BucketRecord, ObjectRecord), S3Error> {
-        self.authorized_version_as(ctx, &object_action(action, target.version_id), target)
-    }
-
-    /// As `authorized_version`, with `action` as given whether or not a version is named.
-    pub(crate) fn authorized_version_as(
+    /// The bucket and the version `version_id` (or the current one) once `action` (its version form for a named
+    /// version, where one exists) is authorised on it, the version's tags offered to policies.
+    pub(crate) fn authorized_version(
         &self,
         ctx: &RequestContext,
         action: &str,
@@ -134,13 +124,14 @@ impl S3 {
             version_id,
             keys,
         } = target;
+        let action = object_action(action, version_id);
         let bucket_record = self.bucket(bucket)?;
         let found = match &bucket_record {
             Some(_) => self.version(bucket, key, version_id),
             None => Err(S3Error::NoSuchBucket { bucket: bucket.into() }),
         };
         let keys = with_existing_tags(keys, found.as_ref().ok());
-        self.authorize(ctx, action, bucket, Some(key), bucket_record.as_ref(), &keys)?;
+        self.authorize(ctx, &action, bucket, Some(key), bucket_record.as_ref(), &keys)?;
         let record = found?;
         let bucket_record = bucket_record.ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
         Ok((bucket_record, record))
