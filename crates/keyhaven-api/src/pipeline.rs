@@ -371,6 +371,30 @@ pub(crate) fn credential(
     }
 }
 
+/// The caller an access key (with its session token) names once `verify` accepts a signature under its secret
+/// (dev mode's trusted keys are taken unchecked); an IAM user's key use is recorded for `(service, region)`.
+pub(crate) fn signer(
+    state: &AppState,
+    (access_key_id, security_token): (&str, Option<&str>),
+    (service, region): (&str, &str),
+    verify: impl FnOnce(&[u8]) -> Result<(), ApiError>,
+) -> Result<Principal, ApiError> {
+    match credential(state, access_key_id, security_token)? {
+        Credential::Secret {
+            secret,
+            principal,
+            iam_key,
+        } => {
+            verify(secret.expose())?;
+            if iam_key {
+                record_key_use(state, access_key_id, service, region);
+            }
+            Ok(principal)
+        }
+        Credential::Trusted(principal) => Ok(principal),
+    }
+}
+
 /// Records an IAM user's access key use once its signature checked.
 fn record_key_use(state: &AppState, access_key_id: &str, service: &str, region: &str) {
     if let Err(e) = state.core.identity.iam.record_key_use(access_key_id, service, region) {
@@ -471,31 +495,20 @@ fn authenticate_v2(
     if let Some(region) = protocol.anonymous_region() {
         outcome.region = region.to_string();
     }
-    let principal = match credential(state, &parsed.access_key_id, parsed.security_token.as_deref())? {
-        Credential::Secret {
-            secret,
-            principal,
-            iam_key,
-        } => {
-            let request = sigv2::SignedRequest {
-                method: &parts.method,
-                uri: &parts.uri,
-                headers: &parts.headers,
-                path,
-            };
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            sigv2::verify(&parsed, &request, secret.expose(), now).map_err(v2_error)?;
-            if iam_key {
-                record_key_use(state, &parsed.access_key_id, service, &outcome.region);
-            }
-            principal
-        }
-        Credential::Trusted(principal) => {
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            sigv2::check_time(&parsed, &parts.headers, now).map_err(v2_error)?;
-            principal
-        }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    sigv2::check_time(&parsed, &parts.headers, now).map_err(v2_error)?;
+    let request = sigv2::SignedRequest {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        path,
     };
+    let principal = signer(
+        state,
+        (&parsed.access_key_id, parsed.security_token.as_deref()),
+        (service, &outcome.region),
+        |secret| sigv2::verify(&parsed, &request, secret, now).map_err(v2_error),
+    )?;
     // SigV2 signs no body: a declared payload hash is still checked, and aws-chunked framing (which SDKs may send
     // beside a SigV2 signature) is decoded, its chunk signatures having no SigV4 seed to verify against.
     Ok(Authenticated {

@@ -177,7 +177,7 @@ async fn execute_with(
     }
     outcome.request_parameters = Value::Object(parameters);
     outcome.read_only = ["Get", "Head", "List"].iter().any(|p| operation.starts_with(p));
-    let keys = condition_keys(parts, &headers, &query);
+    let keys = condition_keys(&headers, &query, ctx.signature_v2);
     let s3 = &state.core.s3;
     let run = Run {
         s3,
@@ -1835,9 +1835,9 @@ fn request_headers<'p>(parts: &'p Parts, query: &[(String, String)], signature_v
 /// `s3:<parameter>` for each query parameter that names a key S3 defines (`s3:x-amz-server-side-encryption`,
 /// `s3:prefix`, `s3:max-keys`), and how it was authenticated. The authoriser keeps those the action takes.
 pub(crate) fn condition_keys(
-    parts: &Parts,
     headers: &HeaderMap,
     query: &[(String, String)],
+    signature_v2: bool,
 ) -> Vec<(String, Vec<String>)> {
     let mut keys: Vec<(String, Vec<String>)> = Vec::new();
     let mut offer = |key: String, value: String| {
@@ -1861,7 +1861,7 @@ pub(crate) fn condition_keys(
         offer(format!("s3:{name}"), value.clone());
     }
     // Signature Version 2 names itself `AWS`; its presigned form carries `Signature`, SigV4's `X-Amz-Signature`.
-    let v2 = crate::sigv2::is_sigv2(&parts.uri, &parts.headers);
+    let v2 = signature_v2;
     let presigned = query
         .iter()
         .any(|(k, _)| k == "X-Amz-Signature" || (v2 && k == "Signature"));

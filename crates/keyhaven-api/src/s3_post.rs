@@ -20,7 +20,7 @@ use keyhaven_s3::{S3Error, storage_class};
 
 use crate::error::ApiError;
 use crate::generated::s3 as wire;
-use crate::pipeline::{Credential, Origin, Outcome, credential, request_context};
+use crate::pipeline::{Origin, Outcome, request_context, signer};
 use crate::protocol::{Answer, RequestBody, Success};
 use crate::query::XmlWriter;
 use crate::rest_route::Addressed;
@@ -76,7 +76,7 @@ impl Form {
 
 /// Who signed the form: the principal and the Region its signature names; `None` for a form without any of the
 /// signature's fields (anonymous). A signature missing some of its fields names the first one missing.
-fn signer(state: &AppState, form: &Form) -> Result<Option<(Principal, String)>, ApiError> {
+fn form_signer(state: &AppState, form: &Form) -> Result<Option<(Principal, String)>, ApiError> {
     let required = |names: &[&'static str]| {
         names
             .iter()
@@ -111,17 +111,16 @@ fn signer(state: &AppState, form: &Form) -> Result<Option<(Principal, String)>, 
                 format!("Invalid credential: {credential_field}"),
             ));
         };
-        let principal = match credential(state, key_id, form.get("x-amz-security-token"))? {
-            Credential::Secret { secret, principal, .. } => {
-                let key = derive_signing_key(secret.expose(), date, region, "s3");
+        let principal = signer(
+            state,
+            (key_id, form.get("x-amz-security-token")),
+            ("s3", region),
+            |secret| {
+                let key = derive_signing_key(secret, date, region, "s3");
                 let expected = hex::encode(hmac_sha256(key.as_ref(), policy.as_bytes()));
-                if !constant_time_eq(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes()) {
-                    return Err(signature_mismatch());
-                }
-                principal
-            }
-            Credential::Trusted(principal) => principal,
-        };
+                matches(&expected, &signature.to_ascii_lowercase())
+            },
+        )?;
         return Ok(Some((principal, region.to_string())));
     }
     if v2[..2]
@@ -131,19 +130,24 @@ fn signer(state: &AppState, form: &Form) -> Result<Option<(Principal, String)>, 
         let [key_id, signature, policy] = required(&v2)?[..] else {
             return Err(ApiError::internal());
         };
-        let principal = match credential(state, key_id, form.get("x-amz-security-token"))? {
-            Credential::Secret { secret, principal, .. } => {
-                let expected = STANDARD.encode(hmac_sha1_legacy(secret.expose(), policy.as_bytes()));
-                if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
-                    return Err(signature_mismatch());
-                }
-                principal
-            }
-            Credential::Trusted(principal) => principal,
-        };
-        return Ok(Some((principal, crate::protocol::rest_xml::DEFAULT_REGION.to_string())));
+        let region = crate::protocol::rest_xml::DEFAULT_REGION;
+        let principal = signer(
+            state,
+            (key_id, form.get("x-amz-security-token")),
+            ("s3", region),
+            |secret| matches(&STANDARD.encode(hmac_sha1_legacy(secret, policy.as_bytes())), signature),
+        )?;
+        return Ok(Some((principal, region.to_string())));
     }
     Ok(None)
+}
+
+/// The form's signature against the one its policy should carry, compared in constant time.
+fn matches(expected: &str, presented: &str) -> Result<(), ApiError> {
+    match constant_time_eq(expected.as_bytes(), presented.as_bytes()) {
+        true => Ok(()),
+        false => Err(signature_mismatch()),
+    }
 }
 
 fn signature_mismatch() -> ApiError {
@@ -251,7 +255,7 @@ pub async fn post_object(
         fields.push((name, value));
     };
     let form = Form(fields);
-    let (principal, region) = match signer(state, &form)? {
+    let (principal, region) = match form_signer(state, &form)? {
         Some(signer) => signer,
         None => (
             Principal::anonymous(),
@@ -262,7 +266,7 @@ pub async fn post_object(
     outcome.principal = Some(principal.clone());
     let signature_v2 = form.get("awsaccesskeyid").is_some();
     let ctx = request_context(principal, &region, origin, signature_v2);
-    let answer = store_upload(state, parts, address, &form, (&file_name, &mut file), &ctx, outcome).await;
+    let answer = store_upload(state, address, &form, (&file_name, &mut file), &ctx, outcome).await;
     // KMS calls made on the signer's behalf (SSE-KMS), each audited as KMS's own.
     outcome.service_calls = ctx.service_calls.drain();
     answer
@@ -271,7 +275,6 @@ pub async fn post_object(
 /// Checks the form against its policy and stores its file as a PutObject made as `ctx`'s caller.
 async fn store_upload(
     state: &AppState,
-    parts: &Parts,
     address: &Addressed,
     form: &Form,
     (file_name, file): (&str, &mut multer::Field<'_>),
@@ -298,7 +301,7 @@ async fn store_upload(
     outcome.request_parameters = serde_json::json!({"bucketName": bucket, "key": key});
     let headers = as_headers(form);
     let query = Vec::new();
-    let keys = crate::s3::condition_keys(parts, &headers, &query);
+    let keys = crate::s3::condition_keys(&headers, &query, ctx.signature_v2);
     let tags = form_tags(form)?;
     let keys = crate::s3::with_request_tags(&keys, &tags);
     let customer_key = None;
