@@ -680,6 +680,13 @@ pub(crate) fn check_tags(tags: &[(String, String)], max: usize) -> Result<(), S3
     check_tag_members(tags)
 }
 
+/// Whether some key appears twice among `tags`.
+pub(crate) fn has_duplicate_keys(tags: &[(String, String)]) -> bool {
+    tags.iter()
+        .enumerate()
+        .any(|(i, (key, _))| tags[..i].iter().any(|(k, _)| k == key))
+}
+
 /// Each tag's key and value within S3's limits, and no key twice (InvalidTag, as S3 answers each).
 pub(crate) fn check_tag_members(tags: &[(String, String)]) -> Result<(), S3Error> {
     for (i, (key, value)) in tags.iter().enumerate() {
@@ -689,7 +696,7 @@ pub(crate) fn check_tag_members(tags: &[(String, String)]) -> Result<(), S3Error
         if value.chars().count() > 256 {
             return Err(S3Error::InvalidTag("The TagValue you have provided is invalid".into()));
         }
-        if tags[..i].iter().any(|(k, _)| k == key) {
+        if has_duplicate_keys(&tags[..=i]) {
             return Err(S3Error::InvalidTag(
                 "Cannot provide multiple Tags with the same key".into(),
             ));

@@ -19,6 +19,7 @@ use crate::multipart::UploadRecord;
 use crate::notifications::Change;
 use crate::object_lock::check_deletable;
 use crate::objects::ObjectRecord;
+use crate::storage_class::MILLIS_PER_DAY;
 use crate::storage_class::next_midnight_after;
 use crate::versions;
 use crate::{S3, S3Error};
@@ -26,7 +27,6 @@ use crate::{S3, S3Error};
 /// S3's most rules per configuration.
 const MAX_RULES: usize = 1000;
 const MAX_ID_LEN: usize = 255;
-const MILLIS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
 /// The scheduler job that carries out a bucket's rules; its id is this and the bucket's name.
 pub const JOB_KIND: &str = "s3.lifecycle";
 /// Objects read per transaction while the rules run.
@@ -169,11 +169,7 @@ fn check_rules(rules: &[LifecycleRule], known_classes: &[&str]) -> Result<(), S3
                 return Err(S3Error::MalformedXml);
             }
             let tags = filter.and.as_ref().map(|and| and.tags.as_slice()).unwrap_or_default();
-            if tags
-                .iter()
-                .enumerate()
-                .any(|(i, (key, _))| tags[..i].iter().any(|(k, _)| k == key))
-            {
+            if crate::buckets::has_duplicate_keys(tags) {
                 return Err(S3Error::InvalidRequest("Duplicate Tag Keys are not allowed.".into()));
             }
         }

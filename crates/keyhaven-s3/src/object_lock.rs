@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::buckets::BucketRecord;
 use crate::objects::{ObjectHeaders, ObjectRecord};
+use crate::storage_class::MILLIS_PER_DAY;
 use crate::subresources::ObjectVersion;
 use crate::versions::ENABLED;
 use crate::{S3, S3Error};
@@ -20,7 +21,6 @@ pub const COMPLIANCE: &str = "COMPLIANCE";
 const LOCK_ENABLED: &str = "Enabled";
 pub const LEGAL_HOLD_ON: &str = "ON";
 pub const LEGAL_HOLD_OFF: &str = "OFF";
-const MILLIS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
 /// What S3 answers a delete of a protected version.
 const PROTECTED: &str = "Access Denied because object protected by object lock.";
 const NOT_CONFIGURED: &str = "Bucket is missing Object Lock Configuration";

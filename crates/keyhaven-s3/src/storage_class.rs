@@ -12,7 +12,7 @@ pub const STANDARD: &str = "STANDARD";
 const ARCHIVE_CLASSES: &[&str] = &["GLACIER", "DEEP_ARCHIVE"];
 /// Classes of other kinds of bucket (Outposts, Snow, directory buckets, FSx), which a general purpose bucket refuses.
 const OTHER_BUCKET_KINDS: &[&str] = &["OUTPOSTS", "SNOW", "EXPRESS_ONEZONE", "FSX_OPENZFS", "FSX_ONTAP"];
-const MILLIS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
+pub(crate) const MILLIS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
 
 /// The class a write names, if any (a copy that names one, STANDARD included, changes the object). `known` is the
 /// model's `StorageClass` enum.

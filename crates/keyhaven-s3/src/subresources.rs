@@ -16,11 +16,7 @@ pub fn parse_tagging_header(text: &str) -> Result<Vec<(String, String)>, S3Error
     let tags: Vec<(String, String)> = form_urlencoded::parse(text.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    if tags
-        .iter()
-        .enumerate()
-        .any(|(i, (key, _))| tags[..i].iter().any(|(k, _)| k == key))
-    {
+    if crate::buckets::has_duplicate_keys(&tags) {
         return Err(S3Error::InvalidArgument(
             "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates."
                 .into(),
