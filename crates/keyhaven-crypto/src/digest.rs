@@ -1,6 +1,8 @@
 //! Hashes and MACs used outside key wrapping: SHA-256, HMAC-SHA256, PBKDF2-HMAC-SHA256, constant-time comparison,
 //! the streamed digests S3 offers as object checksums, and MD5 for what S3 defines by it (ETags, `Content-MD5`, the
-//! integrity check on an SSE-C key): aws-lc-rs offers no MD5, and MD5 here is never a security check.
+//! integrity check on an SSE-C key). MD5 here is never a security check; aws-lc-rs does not expose it, so it comes
+//! from aws-lc's own (assembly) implementation through `aws_lc_md5`, the one place this crate uses `unsafe`: one
+//! crypto library, and MD5 at the speed S3 uploads need (it bounds SSE-S3 PUT throughput).
 
 use std::num::NonZeroU32;
 
@@ -59,16 +61,60 @@ impl StreamDigest {
 }
 
 /// MD5, incrementally (S3 ETags and `Content-MD5`; see the module comment).
-#[derive(Default)]
-pub struct Md5(md5::Md5);
+pub struct Md5(aws_lc_md5::Context);
+
+impl Default for Md5 {
+    fn default() -> Self {
+        Self(aws_lc_md5::Context::new())
+    }
+}
 
 impl Md5 {
     pub fn update(&mut self, data: &[u8]) {
-        md5::Digest::update(&mut self.0, data);
+        self.0.update(data);
     }
 
     pub fn finish(self) -> [u8; 16] {
-        md5::Digest::finalize(self.0).into()
+        self.0.finish()
+    }
+}
+
+#[allow(unsafe_code)]
+mod aws_lc_md5 {
+    //! aws-lc's MD5 through its C interface: three calls on a context this module owns.
+
+    use std::mem::MaybeUninit;
+
+    use aws_lc_sys::{MD5_CTX, MD5_Final, MD5_Init, MD5_Update};
+
+    pub struct Context(MD5_CTX);
+
+    impl Context {
+        pub fn new() -> Self {
+            let mut ctx = MaybeUninit::<MD5_CTX>::uninit();
+            // SAFETY: MD5_Init writes every field of the context it is given (and always succeeds), so the value is
+            // initialised when it returns.
+            unsafe {
+                MD5_Init(ctx.as_mut_ptr());
+                Self(ctx.assume_init())
+            }
+        }
+
+        pub fn update(&mut self, data: &[u8]) {
+            // SAFETY: the context is initialised (by `new`) and exclusively borrowed; `data` is valid for its length.
+            unsafe {
+                MD5_Update(&mut self.0, data.as_ptr().cast(), data.len());
+            }
+        }
+
+        pub fn finish(mut self) -> [u8; 16] {
+            let mut out = [0u8; 16];
+            // SAFETY: the context is initialised and owned; `out` has the 16 bytes MD5_Final writes.
+            unsafe {
+                MD5_Final(out.as_mut_ptr(), &mut self.0);
+            }
+            out
+        }
     }
 }
 
@@ -139,6 +185,10 @@ mod tests {
             (&b""[..], "d41d8cd98f00b204e9800998ecf8427e"),
             (b"abc", "900150983cd24fb0d6963f7d28e17f72"),
             (b"message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
+            (
+                b"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+                "57edf4a22be3c955ac49da2e2107b67a",
+            ),
         ];
         for (data, expected) in cases {
             assert_eq!(hex(&md5(data)), expected);
