@@ -371,13 +371,14 @@ pub(crate) fn credential(
     }
 }
 
-/// The caller an access key (with its session token) names once `verify` accepts a signature under its secret
-/// (dev mode's trusted keys are taken unchecked); an IAM user's key use is recorded for `(service, region)`.
+/// The caller an access key (with its session token) names once `verify` accepts the request: given the key's
+/// secret to check the signature under, or `None` for dev mode's trusted keys (whose signatures go unchecked, the
+/// request's other rules still apply). An IAM user's key use is recorded for `(service, region)`.
 pub(crate) fn signer(
     state: &AppState,
     (access_key_id, security_token): (&str, Option<&str>),
     (service, region): (&str, &str),
-    verify: impl FnOnce(&[u8]) -> Result<(), ApiError>,
+    verify: impl FnOnce(Option<&[u8]>) -> Result<(), ApiError>,
 ) -> Result<Principal, ApiError> {
     match credential(state, access_key_id, security_token)? {
         Credential::Secret {
@@ -385,13 +386,16 @@ pub(crate) fn signer(
             principal,
             iam_key,
         } => {
-            verify(secret.expose())?;
+            verify(Some(secret.expose()))?;
             if iam_key {
                 record_key_use(state, access_key_id, service, region);
             }
             Ok(principal)
         }
-        Credential::Trusted(principal) => Ok(principal),
+        Credential::Trusted(principal) => {
+            verify(None)?;
+            Ok(principal)
+        }
     }
 }
 
@@ -496,7 +500,6 @@ fn authenticate_v2(
         outcome.region = region.to_string();
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    sigv2::check_time(&parsed, &parts.headers, now).map_err(v2_error)?;
     let request = sigv2::SignedRequest {
         method: &parts.method,
         uri: &parts.uri,
@@ -507,7 +510,12 @@ fn authenticate_v2(
         state,
         (&parsed.access_key_id, parsed.security_token.as_deref()),
         (service, &outcome.region),
-        |secret| sigv2::verify(&parsed, &request, secret, now).map_err(v2_error),
+        |secret| match secret {
+            Some(secret) => sigv2::verify(&parsed, &request, secret, now).map_err(v2_error),
+            None => sigv2::check_time(&parsed, &parts.headers, now)
+                .map(drop)
+                .map_err(v2_error),
+        },
     )?;
     // SigV2 signs no body: a declared payload hash is still checked, and aws-chunked framing (which SDKs may send
     // beside a SigV2 signature) is decoded, its chunk signatures having no SigV4 seed to verify against.

@@ -116,9 +116,11 @@ fn form_signer(state: &AppState, form: &Form) -> Result<Option<(Principal, Strin
             (key_id, form.get("x-amz-security-token")),
             ("s3", region),
             |secret| {
-                let key = derive_signing_key(secret, date, region, "s3");
-                let expected = hex::encode(hmac_sha256(key.as_ref(), policy.as_bytes()));
-                matches(&expected, &signature.to_ascii_lowercase())
+                secret.map_or(Ok(()), |secret| {
+                    let key = derive_signing_key(secret, date, region, "s3");
+                    let expected = hex::encode(hmac_sha256(key.as_ref(), policy.as_bytes()));
+                    matches(&expected, &signature.to_ascii_lowercase())
+                })
             },
         )?;
         return Ok(Some((principal, region.to_string())));
@@ -135,7 +137,11 @@ fn form_signer(state: &AppState, form: &Form) -> Result<Option<(Principal, Strin
             state,
             (key_id, form.get("x-amz-security-token")),
             ("s3", region),
-            |secret| matches(&STANDARD.encode(hmac_sha1_legacy(secret, policy.as_bytes())), signature),
+            |secret| {
+                secret.map_or(Ok(()), |secret| {
+                    matches(&STANDARD.encode(hmac_sha1_legacy(secret, policy.as_bytes())), signature)
+                })
+            },
         )?;
         return Ok(Some((principal, region.to_string())));
     }

@@ -682,9 +682,12 @@ pub(crate) fn check_tags(tags: &[(String, String)], max: usize) -> Result<(), S3
 
 /// Whether some key appears twice among `tags`.
 pub(crate) fn has_duplicate_keys(tags: &[(String, String)]) -> bool {
-    tags.iter()
-        .enumerate()
-        .any(|(i, (key, _))| tags[..i].iter().any(|(k, _)| k == key))
+    (0..tags.len()).any(|i| key_seen_before(tags, i))
+}
+
+/// Whether the key of `tags[i]` appears earlier in `tags`.
+fn key_seen_before(tags: &[(String, String)], i: usize) -> bool {
+    tags[..i].iter().any(|(k, _)| *k == tags[i].0)
 }
 
 /// Each tag's key and value within S3's limits, and no key twice (InvalidTag, as S3 answers each).
@@ -696,7 +699,7 @@ pub(crate) fn check_tag_members(tags: &[(String, String)]) -> Result<(), S3Error
         if value.chars().count() > 256 {
             return Err(S3Error::InvalidTag("The TagValue you have provided is invalid".into()));
         }
-        if has_duplicate_keys(&tags[..=i]) {
+        if key_seen_before(tags, i) {
             return Err(S3Error::InvalidTag(
                 "Cannot provide multiple Tags with the same key".into(),
             ));

@@ -52,11 +52,10 @@ pub const SSE_KMS_DSSE: &str = "aws:kms:dsse";
 /// Service Authorization Reference defines one (`s3:GetObject` → `s3:GetObjectVersion`, `s3:PutObjectTagging` →
 /// `s3:PutObjectVersionTagging`), else the action itself (`s3:RestoreObject`, `s3:PutObjectRetention`).
 pub fn object_action(action: &str, version_id: Option<&str>) -> String {
-    let versioned = action.replacen("Object", "ObjectVersion", 1);
-    match version_id {
-        Some(_) if keyhaven_kernel::authz::table::action(&versioned).is_some() => versioned,
-        _ => action.to_string(),
-    }
+    version_id
+        .map(|_| action.replacen("Object", "ObjectVersion", 1))
+        .filter(|versioned| keyhaven_kernel::authz::table::action(versioned).is_some())
+        .unwrap_or_else(|| action.to_string())
 }
 
 /// One page of a listing: after which name, and how many at most.
