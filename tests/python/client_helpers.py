@@ -55,8 +55,11 @@ def aws_json(server, *args):
 
 
 def audit_records(server):
-    """The server's CloudTrail records, oldest first, as `keyhaven audit-export` prints them."""
+    """The server's CloudTrail records, oldest first, as `keyhaven audit-export` prints them. Stops the server first:
+    reads answer before their records are durable, and stopping flushes them."""
     from conftest import BINARY
+
+    server.stop()
 
     out = subprocess.run([BINARY, "audit-export", "--data-dir", server.data_dir], capture_output=True, check=True)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]

@@ -1582,18 +1582,17 @@ def test_anonymous_callers_get_only_what_a_public_policy_grants_and_block_public
     assert s3.get_object(Bucket="website", Key="index.html")["Body"].read() == b"<h1>hello</h1>", "unchanged"
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="website")["Contents"]] == ["index.html", "kms.html"]
 
-    anonymous_records = [r for r in audit_records(dev_server) if r.get("eventSource") == "s3.amazonaws.com"
-                         and r["userIdentity"].get("accountId") == "ANONYMOUS_PRINCIPAL"]
-    assert all(r["userIdentity"]["type"] == "AWSAccount" for r in anonymous_records), "as CloudTrail records them"
-    assert {(r["eventName"], r.get("errorCode")) for r in anonymous_records} >= {
-        ("GetObject", None), ("GetObject", "AccessDenied"), ("PutObject", "AccessDenied")}
-
     # Services other than S3 serve no anonymous callers.
     request = urllib.request.Request(f"{dev_server.endpoint}/", data=b"{}", method="POST", headers={
         "X-Amz-Target": "TrentService.ListKeys", "Content-Type": "application/x-amz-json-1.1"})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request)
     assert json.loads(refused.value.read())["__type"] == "MissingAuthenticationTokenException"
+    anonymous_records = [r for r in audit_records(dev_server) if r.get("eventSource") == "s3.amazonaws.com"
+                         and r["userIdentity"].get("accountId") == "ANONYMOUS_PRINCIPAL"]
+    assert all(r["userIdentity"]["type"] == "AWSAccount" for r in anonymous_records), "as CloudTrail records them"
+    assert {(r["eventName"], r.get("errorCode")) for r in anonymous_records} >= {
+        ("GetObject", None), ("GetObject", "AccessDenied"), ("PutObject", "AccessDenied")}
 
 
 def test_object_changes_reach_eventbridge_targets_once_the_bucket_turns_eventbridge_on(evented):
