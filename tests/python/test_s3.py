@@ -476,6 +476,14 @@ def test_bad_input_gets_s3_errors_and_changes_nothing(dev_server, s3):
         ("PUT", "/inputs?encryption", b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault>"
                                       b"<SSEAlgorithm>rot13</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule>"
                                       b"</ServerSideEncryptionConfiguration>", "MalformedXML"),
+        # Elements the model requires, and enum values it does not list, fail S3's schema.
+        ("PUT", "/inputs?tagging", b"<Tagging><TagSet><Tag><Key>a</Key></Tag></TagSet></Tagging>", "MalformedXML"),
+        ("PUT", "/inputs?lifecycle", b"<LifecycleConfiguration></LifecycleConfiguration>", "MalformedXML"),
+        ("PUT", "/inputs?lifecycle", b"<LifecycleConfiguration><Rule><ID>x</ID><Filter/><Status>Enabled</Status>"
+                                     b"<Transition><Days>1</Days><StorageClass>STANDARD</StorageClass></Transition>"
+                                     b"</Rule></LifecycleConfiguration>", "MalformedXML"),
+        ("PUT", "/inputs?versioning", b"<VersioningConfiguration><Status>Sometimes</Status></VersioningConfiguration>",
+         "MalformedXML"),
         ("GET", "/inputs?list-type=2&max-keys=abc", b"", "InvalidArgument"),
         ("PUT", "/inputs/" + "k" * 1025, b"x", "KeyTooLongError"),
         ("PUT", "/inputs/k", b"changed", None),
@@ -491,6 +499,8 @@ def test_bad_input_gets_s3_errors_and_changes_nothing(dev_server, s3):
         assert b"<RequestId>" in answer
     assert s3.get_object(Bucket="inputs", Key="k")["Body"].read() == b"kept"
     assert error_of(s3.get_bucket_tagging, Bucket="inputs")[0] == "NoSuchTagSet"
+    assert error_of(s3.get_bucket_lifecycle_configuration, Bucket="inputs")[0] == "NoSuchLifecycleConfiguration"
+    assert "Status" not in s3.get_bucket_versioning(Bucket="inputs")
 
     # Refused as AWS refuses them (its recorded answers), each leaving the object as it was.
     sha256 = base64.b64encode(hashlib.sha256(b"new").digest()).decode()

@@ -83,6 +83,30 @@ pub const SERVED: &[&str] = &[
     "AbortMultipartUpload",
     "ListParts",
     "ListMultipartUploads",
+    "PutBucketWebsite",
+    "GetBucketWebsite",
+    "DeleteBucketWebsite",
+    "PutBucketReplication",
+    "GetBucketReplication",
+    "DeleteBucketReplication",
+    "PutBucketLogging",
+    "GetBucketLogging",
+    "PutBucketInventoryConfiguration",
+    "GetBucketInventoryConfiguration",
+    "DeleteBucketInventoryConfiguration",
+    "ListBucketInventoryConfigurations",
+    "PutBucketMetricsConfiguration",
+    "GetBucketMetricsConfiguration",
+    "DeleteBucketMetricsConfiguration",
+    "ListBucketMetricsConfigurations",
+    "PutBucketAnalyticsConfiguration",
+    "GetBucketAnalyticsConfiguration",
+    "DeleteBucketAnalyticsConfiguration",
+    "ListBucketAnalyticsConfigurations",
+    "PutBucketIntelligentTieringConfiguration",
+    "GetBucketIntelligentTieringConfiguration",
+    "DeleteBucketIntelligentTieringConfiguration",
+    "ListBucketIntelligentTieringConfigurations",
 ];
 
 /// Member traits that carry no wire meaning here: documentation, endpoint-rule parameters, and `xmlNamespace`, since
@@ -98,6 +122,11 @@ const IGNORED_MEMBER_TRAITS: &[&str] = &[
     "hostLabel",
     "xmlNamespace",
 ];
+
+/// Enums whose values S3 checks itself rather than by its schema, answering its own error: `LocationConstraint`
+/// (InvalidLocationConstraint, and Regions newer than the model are accepted) and a website redirect's `Protocol`
+/// (InvalidRequest "Invalid protocol, ...", recorded from AWS in TestS3StaticWebsiteHosting).
+const SERVICE_CHECKED_ENUMS: &[&str] = &["BucketLocationConstraint", "Protocol"];
 
 /// Where a member travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -525,6 +554,33 @@ impl<'m> Generator<'m> {
         })
     }
 
+    /// For a member holding an enum (or a list of one), the check that its values are those the model allows: S3
+    /// validates request documents against its schema and answers MalformedXML otherwise.
+    fn enum_check(&self, member: &Member<'m>, field: &str) -> Result<Option<String>, String> {
+        let (shape, function) = match self.kind(member.shape)? {
+            "list" => {
+                let item = self
+                    .shape(member.shape)?
+                    .get("member")
+                    .and_then(|m| m.get("shape"))
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| format!("{}: no member shape", member.shape))?;
+                (item, "enum_values_allowed")
+            }
+            _ => (member.shape, "enum_value_allowed"),
+        };
+        if self.kind(shape)? != "string"
+            || self.shape(shape)?.get("enum").is_none()
+            || SERVICE_CHECKED_ENUMS.contains(&shape)
+        {
+            return Ok(None);
+        }
+        let name = field_name(shape).to_ascii_uppercase();
+        Ok(Some(format!(
+            "        if !crate::rest_xml::{function}(&out.{field}, enums::{name}) {{\n            return Err(DecodeError::MalformedXml);\n        }}\n"
+        )))
+    }
+
     fn list_item_name(&self, list: &str) -> Result<String, String> {
         let member = self
             .shape(list)?
@@ -584,6 +640,9 @@ impl<'m> Generator<'m> {
         let mut read_arms = String::new();
         let mut write_lines = String::new();
         let mut read_attributes = String::new();
+        // A request missing an element the model requires does not validate against S3's schema.
+        let mut required_checks = String::new();
+        let required = self.shape(shape)?.strings("required");
         // The element's attributes: the namespace the shape declares (`xmlns:xsi`), then attribute members.
         let mut attributes = String::from("let mut attributes: Vec<(&str, &str)> = Vec::new();\n");
         if let Some(namespace) = self.shape(shape)?.get("xmlNamespace") {
@@ -629,6 +688,16 @@ impl<'m> Generator<'m> {
                 format!("{wire:?} => out.{field} = Some(FromXml::from_xml(child)?),")
             };
             writeln!(read_arms, "                {arm}").map_err(|e| e.to_string())?;
+            if decode && let Some(check) = self.enum_check(member, &field)? {
+                required_checks.push_str(&check);
+            }
+            if required.contains(&member.name) {
+                writeln!(
+                    required_checks,
+                    "        if out.{field}.is_none() {{\n            return Err(DecodeError::MalformedXml);\n        }}"
+                )
+                .map_err(|e| e.to_string())?;
+            }
             write_lines.push_str(&self.write_member(member, &field)?.replace("&mut xml", "xml"));
         }
         let mut code = format!("#[derive(Debug, Default, Clone)]\npub struct {name} {{\n{fields}}}\n\n");
@@ -648,7 +717,7 @@ impl<'m> Generator<'m> {
                          #[allow(unused_mut)]\n        let mut out = Self::default();\n{read_attributes}\
                          for child in crate::rest_xml::elements(node) {{\n\
                              match child.tag_name().name() {{\n{read_arms}                _ => {{}}\n            }}\n        }}\n\
-                         Ok(out)\n    }}\n}}\n\n"
+                         {required_checks}Ok(out)\n    }}\n}}\n\n"
             )
             .map_err(|e| e.to_string())?;
         }

@@ -386,6 +386,15 @@ pub fn s3_error(e: S3Error) -> ApiError {
         S3Error::CorsForbidden(_) => (S::FORBIDDEN, "AccessForbidden"),
         S3Error::InvalidNamespaceHeader => (S::BAD_REQUEST, "InvalidNamespaceHeader"),
         S3Error::NoSuchLifecycleConfiguration { .. } => (S::NOT_FOUND, "NoSuchLifecycleConfiguration"),
+        S3Error::ReplicationConfigurationNotFound { .. } => (S::NOT_FOUND, "ReplicationConfigurationNotFoundError"),
+        S3Error::NoSuchWebsiteConfiguration { .. } => (S::NOT_FOUND, "NoSuchWebsiteConfiguration"),
+        S3Error::NoSuchConfiguration => (S::NOT_FOUND, "NoSuchConfiguration"),
+        S3Error::TooManyConfigurations => (S::BAD_REQUEST, "TooManyConfigurations"),
+        S3Error::IdMismatch => (S::BAD_REQUEST, "IdMismatch"),
+        S3Error::InvalidS3DestinationBucket(_) => (S::BAD_REQUEST, "InvalidS3DestinationBucket"),
+        S3Error::InvalidTargetBucketForLogging(_) => (S::BAD_REQUEST, "InvalidTargetBucketForLogging"),
+        // (S3's code is spelt so.)
+        S3Error::CrossLocationLoggingProhibited => (S::FORBIDDEN, "CrossLocationLoggingProhibitted"),
         S3Error::InvalidBucketState(_) => (S::CONFLICT, "InvalidBucketState"),
         S3Error::ObjectLockConfigurationNotFound => (S::NOT_FOUND, "ObjectLockConfigurationNotFoundError"),
         S3Error::NoSuchObjectLockConfiguration => (S::NOT_FOUND, "NoSuchObjectLockConfiguration"),
@@ -436,6 +445,8 @@ pub fn s3_error(e: S3Error) -> ApiError {
         | S3Error::NoSuchTagSet { bucket }
         | S3Error::NoSuchLifecycleConfiguration { bucket }
         | S3Error::NoSuchCorsConfiguration { bucket }
+        | S3Error::ReplicationConfigurationNotFound { bucket }
+        | S3Error::NoSuchWebsiteConfiguration { bucket }
         | S3Error::OwnershipControlsNotFound { bucket } => error.fields.push(("BucketName", bucket)),
         S3Error::NoSuchVersion { key, version_id } => {
             error.fields.push(("Key", key));

@@ -16,6 +16,7 @@ pub mod query;
 pub mod rest_route;
 pub mod rest_xml;
 pub mod s3;
+pub mod s3_configurations;
 pub mod s3_post;
 pub mod secretsmanager;
 pub mod server;

@@ -260,6 +260,16 @@ pub fn push<T: FromXml>(list: &mut Option<Vec<T>>, node: XmlNode<'_, '_>) -> Res
     Ok(())
 }
 
+/// Whether an enum member's value is one the model allows (or absent).
+pub fn enum_value_allowed(value: &Option<String>, allowed: &[&str]) -> bool {
+    value.as_deref().is_none_or(|v| allowed.contains(&v))
+}
+
+/// Whether every value of a list of enum values is one the model allows.
+pub fn enum_values_allowed(values: &Option<Vec<String>>, allowed: &[&str]) -> bool {
+    values.iter().flatten().all(|v| allowed.contains(&v.as_str()))
+}
+
 /// A value written as an element of an answer's XML.
 pub trait ToXml {
     fn write_xml(&self, name: &str, xml: &mut XmlWriter);

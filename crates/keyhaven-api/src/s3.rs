@@ -15,6 +15,7 @@ use keyhaven_s3::buckets::{
     AclWrite, BucketRecord, DefaultEncryption, NO_ENCRYPTION_TYPE, PublicAccessBlock, US_EAST_1,
 };
 use keyhaven_s3::checksum::ChecksumAlgorithm;
+use keyhaven_s3::configurations::ConfigurationKind as Kind;
 use keyhaven_s3::cors::CorsRule;
 use keyhaven_s3::lifecycle;
 use keyhaven_s3::multipart::{CompletedPart, Completion, CreateUpload, PartsPage, UploadPart};
@@ -39,6 +40,7 @@ use crate::protocol::rest_xml::{PREFLIGHT, query_pairs};
 use crate::protocol::{Answer, Call, RequestBody, Success};
 use crate::rest_route::Addressed;
 use crate::rest_xml::{DecodeError, HttpRequest, Reply, Timestamp};
+use crate::s3_configurations as config;
 
 /// The largest XML or text payload an S3 request may carry (DeleteObjects with 1,000 keys of 1,024 bytes fits).
 const MAX_PAYLOAD: usize = 2 * 1024 * 1024;
@@ -812,7 +814,7 @@ impl Run<'_> {
                     .map(lifecycle_rule)
                     .collect::<Result<Vec<_>, _>>()?;
                 let bucket = r.bucket.unwrap_or_default();
-                s3.put_bucket_lifecycle(ctx, &bucket, rules, wire::enums::TRANSITION_STORAGE_CLASS)?;
+                s3.put_bucket_lifecycle(ctx, &bucket, rules)?;
                 wire::PutBucketLifecycleConfigurationOutput::default().reply()
             }
             wire::Request::GetBucketLifecycleConfiguration(r) => {
@@ -879,6 +881,190 @@ impl Run<'_> {
             wire::Request::DeleteBucketCors(r) => {
                 s3.delete_bucket_cors(ctx, &r.bucket.unwrap_or_default())?;
                 wire::DeleteBucketCorsOutput::default().reply()
+            }
+            wire::Request::PutBucketWebsite(r) => {
+                let configuration = r.website_configuration.ok_or(S3Error::MissingRequestBody)?;
+                s3.put_bucket_website(ctx, &r.bucket.unwrap_or_default(), config::website(configuration))?;
+                wire::PutBucketWebsiteOutput::default().reply()
+            }
+            wire::Request::GetBucketWebsite(r) => {
+                config::website_output(s3.get_bucket_website(ctx, &r.bucket.unwrap_or_default())?).reply()
+            }
+            wire::Request::DeleteBucketWebsite(r) => {
+                s3.delete_bucket_website(ctx, &r.bucket.unwrap_or_default())?;
+                wire::DeleteBucketWebsiteOutput::default().reply()
+            }
+            wire::Request::PutBucketReplication(r) => {
+                let configuration = r.replication_configuration.ok_or(S3Error::MissingRequestBody)?;
+                let destinations = config::replication_destinations(&configuration);
+                let document = config::document("ReplicationConfiguration", &configuration);
+                s3.put_bucket_replication(ctx, &r.bucket.unwrap_or_default(), &destinations, document)?;
+                wire::PutBucketReplicationOutput::default().reply()
+            }
+            wire::Request::GetBucketReplication(r) => {
+                let kept =
+                    s3.require_bucket_configuration(ctx, &r.bucket.unwrap_or_default(), Kind::Replication, None)?;
+                wire::GetBucketReplicationOutput {
+                    replication_configuration: Some(config::read_document(&kept)?),
+                }
+                .reply()
+            }
+            wire::Request::DeleteBucketReplication(r) => {
+                s3.delete_bucket_configuration(ctx, &r.bucket.unwrap_or_default(), Kind::Replication, None)?;
+                wire::DeleteBucketReplicationOutput::default().reply()
+            }
+            wire::Request::PutBucketLogging(r) => {
+                let enabled = r
+                    .bucket_logging_status
+                    .ok_or(S3Error::MissingRequestBody)?
+                    .logging_enabled;
+                let target = enabled.as_ref().and_then(|e| e.target_bucket.clone());
+                let document = enabled.map(|e| config::document("LoggingEnabled", &e));
+                s3.put_bucket_logging(ctx, &r.bucket.unwrap_or_default(), target.as_deref(), document)?;
+                wire::PutBucketLoggingOutput::default().reply()
+            }
+            wire::Request::GetBucketLogging(r) => {
+                let kept = s3.get_bucket_configuration(ctx, &r.bucket.unwrap_or_default(), Kind::Logging, None)?;
+                wire::GetBucketLoggingOutput {
+                    logging_enabled: kept.as_deref().map(config::read_document).transpose()?,
+                }
+                .reply()
+            }
+            wire::Request::PutBucketInventoryConfiguration(r) => {
+                let (configuration, id) =
+                    config::identified(r.inventory_configuration, r.id.as_deref(), |c| c.id.as_deref())?;
+                config::check_inventory_destination(&configuration)?;
+                let document = config::document("InventoryConfiguration", &configuration);
+                s3.put_bucket_configuration(ctx, &r.bucket.unwrap_or_default(), Kind::Inventory, id, document)?;
+                wire::PutBucketInventoryConfigurationOutput::default().reply()
+            }
+            wire::Request::GetBucketInventoryConfiguration(r) => {
+                let (bucket, id) = (r.bucket.unwrap_or_default(), r.id.as_deref());
+                let kept = s3.require_bucket_configuration(ctx, &bucket, Kind::Inventory, id)?;
+                wire::GetBucketInventoryConfigurationOutput {
+                    inventory_configuration: Some(config::read_document(&kept)?),
+                }
+                .reply()
+            }
+            wire::Request::DeleteBucketInventoryConfiguration(r) => {
+                let (bucket, id) = (r.bucket.unwrap_or_default(), r.id.as_deref());
+                s3.delete_bucket_configuration(ctx, &bucket, Kind::Inventory, id)?;
+                wire::DeleteBucketInventoryConfigurationOutput::default().reply()
+            }
+            wire::Request::ListBucketInventoryConfigurations(r) => {
+                let bucket = r.bucket.unwrap_or_default();
+                let page =
+                    s3.list_bucket_configurations(ctx, &bucket, Kind::Inventory, r.continuation_token.as_deref())?;
+                let page = config::listed(page)?;
+                wire::ListBucketInventoryConfigurationsOutput {
+                    continuation_token: r.continuation_token,
+                    inventory_configuration_list: Some(page.configurations),
+                    is_truncated: Some(page.is_truncated),
+                    next_continuation_token: page.next,
+                }
+                .reply()
+            }
+            wire::Request::PutBucketMetricsConfiguration(r) => {
+                let (configuration, id) =
+                    config::identified(r.metrics_configuration, r.id.as_deref(), |c| c.id.as_deref())?;
+                let document = config::document("MetricsConfiguration", &configuration);
+                s3.put_bucket_configuration(ctx, &r.bucket.unwrap_or_default(), Kind::Metrics, id, document)?;
+                wire::PutBucketMetricsConfigurationOutput::default().reply()
+            }
+            wire::Request::GetBucketMetricsConfiguration(r) => {
+                let (bucket, id) = (r.bucket.unwrap_or_default(), r.id.as_deref());
+                let kept = s3.require_bucket_configuration(ctx, &bucket, Kind::Metrics, id)?;
+                wire::GetBucketMetricsConfigurationOutput {
+                    metrics_configuration: Some(config::read_document(&kept)?),
+                }
+                .reply()
+            }
+            wire::Request::DeleteBucketMetricsConfiguration(r) => {
+                let (bucket, id) = (r.bucket.unwrap_or_default(), r.id.as_deref());
+                s3.delete_bucket_configuration(ctx, &bucket, Kind::Metrics, id)?;
+                wire::DeleteBucketMetricsConfigurationOutput::default().reply()
+            }
+            wire::Request::ListBucketMetricsConfigurations(r) => {
+                let bucket = r.bucket.unwrap_or_default();
+                let page =
+                    s3.list_bucket_configurations(ctx, &bucket, Kind::Metrics, r.continuation_token.as_deref())?;
+                let page = config::listed(page)?;
+                wire::ListBucketMetricsConfigurationsOutput {
+                    continuation_token: r.continuation_token,
+                    metrics_configuration_list: Some(page.configurations),
+                    is_truncated: Some(page.is_truncated),
+                    next_continuation_token: page.next,
+                }
+                .reply()
+            }
+            wire::Request::PutBucketAnalyticsConfiguration(r) => {
+                let (configuration, id) =
+                    config::identified(r.analytics_configuration, r.id.as_deref(), |c| c.id.as_deref())?;
+                let document = config::document("AnalyticsConfiguration", &configuration);
+                s3.put_bucket_configuration(ctx, &r.bucket.unwrap_or_default(), Kind::Analytics, id, document)?;
+                wire::PutBucketAnalyticsConfigurationOutput::default().reply()
+            }
+            wire::Request::GetBucketAnalyticsConfiguration(r) => {
+                let (bucket, id) = (r.bucket.unwrap_or_default(), r.id.as_deref());
+                let kept = s3.require_bucket_configuration(ctx, &bucket, Kind::Analytics, id)?;
+                wire::GetBucketAnalyticsConfigurationOutput {
+                    analytics_configuration: Some(config::read_document(&kept)?),
+                }
+                .reply()
+            }
+            wire::Request::DeleteBucketAnalyticsConfiguration(r) => {
+                let (bucket, id) = (r.bucket.unwrap_or_default(), r.id.as_deref());
+                s3.delete_bucket_configuration(ctx, &bucket, Kind::Analytics, id)?;
+                wire::DeleteBucketAnalyticsConfigurationOutput::default().reply()
+            }
+            wire::Request::ListBucketAnalyticsConfigurations(r) => {
+                let bucket = r.bucket.unwrap_or_default();
+                let page =
+                    s3.list_bucket_configurations(ctx, &bucket, Kind::Analytics, r.continuation_token.as_deref())?;
+                let page = config::listed(page)?;
+                wire::ListBucketAnalyticsConfigurationsOutput {
+                    continuation_token: r.continuation_token,
+                    analytics_configuration_list: Some(page.configurations),
+                    is_truncated: Some(page.is_truncated),
+                    next_continuation_token: page.next,
+                }
+                .reply()
+            }
+            wire::Request::PutBucketIntelligentTieringConfiguration(r) => {
+                let (configuration, id) =
+                    config::identified(r.intelligent_tiering_configuration, r.id.as_deref(), |c| {
+                        c.id.as_deref()
+                    })?;
+                let document = config::document("IntelligentTieringConfiguration", &configuration);
+                let kind = Kind::IntelligentTiering;
+                s3.put_bucket_configuration(ctx, &r.bucket.unwrap_or_default(), kind, id, document)?;
+                wire::PutBucketIntelligentTieringConfigurationOutput::default().reply()
+            }
+            wire::Request::GetBucketIntelligentTieringConfiguration(r) => {
+                let (bucket, id) = (r.bucket.unwrap_or_default(), r.id.as_deref());
+                let kept = s3.require_bucket_configuration(ctx, &bucket, Kind::IntelligentTiering, id)?;
+                wire::GetBucketIntelligentTieringConfigurationOutput {
+                    intelligent_tiering_configuration: Some(config::read_document(&kept)?),
+                }
+                .reply()
+            }
+            wire::Request::DeleteBucketIntelligentTieringConfiguration(r) => {
+                let (bucket, id) = (r.bucket.unwrap_or_default(), r.id.as_deref());
+                s3.delete_bucket_configuration(ctx, &bucket, Kind::IntelligentTiering, id)?;
+                wire::DeleteBucketIntelligentTieringConfigurationOutput::default().reply()
+            }
+            wire::Request::ListBucketIntelligentTieringConfigurations(r) => {
+                let bucket = r.bucket.unwrap_or_default();
+                let start = r.continuation_token.as_deref();
+                let page = s3.list_bucket_configurations(ctx, &bucket, Kind::IntelligentTiering, start)?;
+                let page = config::listed(page)?;
+                wire::ListBucketIntelligentTieringConfigurationsOutput {
+                    continuation_token: r.continuation_token,
+                    intelligent_tiering_configuration_list: Some(page.configurations),
+                    is_truncated: Some(page.is_truncated),
+                    next_continuation_token: page.next,
+                }
+                .reply()
             }
             wire::Request::RestoreObject(r) => {
                 let (bucket, key) = (r.bucket.unwrap_or_default(), r.key.unwrap_or_default());

@@ -74,6 +74,12 @@ pub struct BucketRecord {
     /// The CORS rules, as put.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Vec<crate::cors::CorsRule>>,
+    /// The static website configuration, as put.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<crate::website::WebsiteConfiguration>,
+    /// The configurations kept as documents (`configurations`), by kind and `Id`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub configurations: std::collections::BTreeMap<String, String>,
 }
 
 /// `x-amz-bucket-namespace`'s values.
@@ -205,6 +211,8 @@ impl S3 {
             lifecycle: None,
             accelerate: None,
             cors: None,
+            website: None,
+            configurations: Default::default(),
             // New buckets block public access, as S3's have since April 2023.
             public_access_block: Some(PublicAccessBlock {
                 block_public_acls: true,
@@ -569,7 +577,7 @@ impl S3 {
     }
 
     /// Changes a bucket's record in one transaction.
-    fn change_bucket(
+    pub(crate) fn change_bucket(
         &self,
         name: &str,
         mut change: impl FnMut(&mut BucketRecord) -> Result<(), S3Error>,

@@ -114,6 +114,25 @@ pub enum S3Error {
     /// A preflight no rule allows (S3's `AccessForbidden`).
     #[error("{0}")]
     CorsForbidden(String),
+    #[error("The replication configuration was not found")]
+    ReplicationConfigurationNotFound { bucket: String },
+    #[error("The specified bucket does not have a website configuration")]
+    NoSuchWebsiteConfiguration { bucket: String },
+    /// An inventory, metrics, analytics or Intelligent-Tiering configuration that is not there.
+    #[error("The specified configuration does not exist.")]
+    NoSuchConfiguration,
+    #[error("You are attempting to create a new configuration but have already reached the 1,000-configuration limit.")]
+    TooManyConfigurations,
+    /// A configuration whose `Id` differs from the one its request names.
+    #[error("Document ID does not match the specified configuration ID.")]
+    IdMismatch,
+    #[error("{0}")]
+    InvalidS3DestinationBucket(String),
+    #[error("{0}")]
+    InvalidTargetBucketForLogging(String),
+    /// (S3's message ends with a space.)
+    #[error("Cross S3 location logging not allowed. ")]
+    CrossLocationLoggingProhibited,
     #[error("The lifecycle configuration does not exist")]
     NoSuchLifecycleConfiguration { bucket: String },
     /// A header value S3 does not serve (501; the error document names the `Header`).

@@ -7,6 +7,7 @@
 pub mod body;
 pub mod buckets;
 pub mod checksum;
+pub mod configurations;
 pub mod cors;
 pub mod data_key;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod sse_kms;
 pub mod storage_class;
 pub mod subresources;
 pub mod versions;
+pub mod website;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

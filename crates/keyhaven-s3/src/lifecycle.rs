@@ -121,8 +121,8 @@ pub struct NoncurrentTransition {
     pub newer_noncurrent_versions: Option<i32>,
 }
 
-/// The rules as S3 checks them; `known_classes` is the model's `TransitionStorageClass` enum.
-fn check_rules(rules: &[LifecycleRule], known_classes: &[&str]) -> Result<(), S3Error> {
+/// The rules as S3 checks them (storage classes were checked against the model's enum when the document was read).
+fn check_rules(rules: &[LifecycleRule]) -> Result<(), S3Error> {
     let positive = |what: &str, days: Option<i32>| match days {
         Some(days) if days <= 0 => Err(S3Error::InvalidArgument(format!(
             "'{what}' in {} action must be a positive integer",
@@ -140,11 +140,7 @@ fn check_rules(rules: &[LifecycleRule], known_classes: &[&str]) -> Result<(), S3
         }
         _ => Ok(()),
     };
-    let class = |storage_class: &str| match known_classes.contains(&storage_class) {
-        true => Ok(()),
-        false => Err(S3Error::MalformedXml),
-    };
-    if rules.len() > MAX_RULES {
+    if rules.is_empty() || rules.len() > MAX_RULES {
         return Err(S3Error::MalformedXml);
     }
     for rule in rules {
@@ -186,7 +182,6 @@ fn check_rules(rules: &[LifecycleRule], known_classes: &[&str]) -> Result<(), S3
             if transition.days.is_some() == transition.date.is_some() {
                 return Err(S3Error::MalformedXml);
             }
-            class(&transition.storage_class)?;
             positive("Days", transition.days)?;
             midnight(transition.date)?;
         }
@@ -194,7 +189,6 @@ fn check_rules(rules: &[LifecycleRule], known_classes: &[&str]) -> Result<(), S3
             positive("NoncurrentDays", Some(expiration.noncurrent_days))?;
         }
         for transition in &rule.noncurrent_transitions {
-            class(&transition.storage_class)?;
             positive("NoncurrentDays", Some(transition.noncurrent_days))?;
         }
         positive("DaysAfterInitiation", rule.abort_incomplete_upload_days)?;
@@ -291,18 +285,14 @@ impl S3 {
         ctx: &RequestContext,
         name: &str,
         rules: Vec<LifecycleRule>,
-        known_classes: &[&str],
     ) -> Result<(), S3Error> {
-        check_rules(&rules, known_classes)?;
-        let rules = (!rules.is_empty()).then_some(rules);
+        check_rules(&rules)?;
         self.update_bucket(ctx, "s3:PutLifecycleConfiguration", name, |bucket| {
-            bucket.lifecycle.clone_from(&rules);
+            bucket.lifecycle = Some(rules.clone());
             Ok(())
         })?;
-        if rules.is_some() {
-            let first = next_midnight_after(self.now_millis(), 0) / 1000;
-            transact(&*self.store, |tx| Ok(tx.schedule(&lifecycle_job(name, first))?))?;
-        }
+        let first = next_midnight_after(self.now_millis(), 0) / 1000;
+        transact(&*self.store, |tx| Ok(tx.schedule(&lifecycle_job(name, first))?))?;
         Ok(())
     }
 
@@ -526,8 +516,6 @@ const REPLACED: &str = "lifecycle: replaced meanwhile";
 mod tests {
     use super::*;
 
-    const CLASSES: &[&str] = &["GLACIER", "STANDARD_IA"];
-
     fn rule(change: impl FnOnce(&mut LifecycleRule)) -> LifecycleRule {
         let mut rule = LifecycleRule {
             enabled: true,
@@ -601,17 +589,6 @@ mod tests {
                 Some(S3Error::InvalidArgument("'Date' must be at midnight GMT".into())),
             ),
             (
-                "a transition to an unknown class",
-                rule(|r| {
-                    r.transitions = vec![Transition {
-                        days: Some(30),
-                        date: None,
-                        storage_class: "STANDARD".into(),
-                    }]
-                }),
-                Some(malformed.clone()),
-            ),
-            (
                 "a transition without days or date",
                 rule(|r| {
                     r.transitions = vec![Transition {
@@ -624,7 +601,7 @@ mod tests {
             ),
         ];
         for (name, rule, expected) in cases {
-            assert_eq!(check_rules(&[rule], CLASSES).err(), expected, "{name}");
+            assert_eq!(check_rules(&[rule]).err(), expected, "{name}");
         }
     }
 

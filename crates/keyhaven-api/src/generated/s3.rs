@@ -154,6 +154,13 @@ pub const PAYLOAD_OPERATIONS: &[&str] = &[
     "PutObjectRetention",
     "PutObjectLegalHold",
     "CompleteMultipartUpload",
+    "PutBucketWebsite",
+    "PutBucketReplication",
+    "PutBucketLogging",
+    "PutBucketInventoryConfiguration",
+    "PutBucketMetricsConfiguration",
+    "PutBucketAnalyticsConfiguration",
+    "PutBucketIntelligentTieringConfiguration",
 ];
 
 /// A decoded request of a served operation.
@@ -223,6 +230,30 @@ pub enum Request {
     AbortMultipartUpload(AbortMultipartUploadRequest),
     ListParts(ListPartsRequest),
     ListMultipartUploads(ListMultipartUploadsRequest),
+    PutBucketWebsite(PutBucketWebsiteRequest),
+    GetBucketWebsite(GetBucketWebsiteRequest),
+    DeleteBucketWebsite(DeleteBucketWebsiteRequest),
+    PutBucketReplication(PutBucketReplicationRequest),
+    GetBucketReplication(GetBucketReplicationRequest),
+    DeleteBucketReplication(DeleteBucketReplicationRequest),
+    PutBucketLogging(PutBucketLoggingRequest),
+    GetBucketLogging(GetBucketLoggingRequest),
+    PutBucketInventoryConfiguration(PutBucketInventoryConfigurationRequest),
+    GetBucketInventoryConfiguration(GetBucketInventoryConfigurationRequest),
+    DeleteBucketInventoryConfiguration(DeleteBucketInventoryConfigurationRequest),
+    ListBucketInventoryConfigurations(ListBucketInventoryConfigurationsRequest),
+    PutBucketMetricsConfiguration(PutBucketMetricsConfigurationRequest),
+    GetBucketMetricsConfiguration(GetBucketMetricsConfigurationRequest),
+    DeleteBucketMetricsConfiguration(DeleteBucketMetricsConfigurationRequest),
+    ListBucketMetricsConfigurations(ListBucketMetricsConfigurationsRequest),
+    PutBucketAnalyticsConfiguration(PutBucketAnalyticsConfigurationRequest),
+    GetBucketAnalyticsConfiguration(GetBucketAnalyticsConfigurationRequest),
+    DeleteBucketAnalyticsConfiguration(DeleteBucketAnalyticsConfigurationRequest),
+    ListBucketAnalyticsConfigurations(ListBucketAnalyticsConfigurationsRequest),
+    PutBucketIntelligentTieringConfiguration(PutBucketIntelligentTieringConfigurationRequest),
+    GetBucketIntelligentTieringConfiguration(GetBucketIntelligentTieringConfigurationRequest),
+    DeleteBucketIntelligentTieringConfiguration(DeleteBucketIntelligentTieringConfigurationRequest),
+    ListBucketIntelligentTieringConfigurations(ListBucketIntelligentTieringConfigurationsRequest),
 }
 
 impl Request {
@@ -319,6 +350,64 @@ impl Request {
             "AbortMultipartUpload" => Request::AbortMultipartUpload(AbortMultipartUploadRequest::decode(http)?),
             "ListParts" => Request::ListParts(ListPartsRequest::decode(http)?),
             "ListMultipartUploads" => Request::ListMultipartUploads(ListMultipartUploadsRequest::decode(http)?),
+            "PutBucketWebsite" => Request::PutBucketWebsite(PutBucketWebsiteRequest::decode(http)?),
+            "GetBucketWebsite" => Request::GetBucketWebsite(GetBucketWebsiteRequest::decode(http)?),
+            "DeleteBucketWebsite" => Request::DeleteBucketWebsite(DeleteBucketWebsiteRequest::decode(http)?),
+            "PutBucketReplication" => Request::PutBucketReplication(PutBucketReplicationRequest::decode(http)?),
+            "GetBucketReplication" => Request::GetBucketReplication(GetBucketReplicationRequest::decode(http)?),
+            "DeleteBucketReplication" => {
+                Request::DeleteBucketReplication(DeleteBucketReplicationRequest::decode(http)?)
+            }
+            "PutBucketLogging" => Request::PutBucketLogging(PutBucketLoggingRequest::decode(http)?),
+            "GetBucketLogging" => Request::GetBucketLogging(GetBucketLoggingRequest::decode(http)?),
+            "PutBucketInventoryConfiguration" => {
+                Request::PutBucketInventoryConfiguration(PutBucketInventoryConfigurationRequest::decode(http)?)
+            }
+            "GetBucketInventoryConfiguration" => {
+                Request::GetBucketInventoryConfiguration(GetBucketInventoryConfigurationRequest::decode(http)?)
+            }
+            "DeleteBucketInventoryConfiguration" => {
+                Request::DeleteBucketInventoryConfiguration(DeleteBucketInventoryConfigurationRequest::decode(http)?)
+            }
+            "ListBucketInventoryConfigurations" => {
+                Request::ListBucketInventoryConfigurations(ListBucketInventoryConfigurationsRequest::decode(http)?)
+            }
+            "PutBucketMetricsConfiguration" => {
+                Request::PutBucketMetricsConfiguration(PutBucketMetricsConfigurationRequest::decode(http)?)
+            }
+            "GetBucketMetricsConfiguration" => {
+                Request::GetBucketMetricsConfiguration(GetBucketMetricsConfigurationRequest::decode(http)?)
+            }
+            "DeleteBucketMetricsConfiguration" => {
+                Request::DeleteBucketMetricsConfiguration(DeleteBucketMetricsConfigurationRequest::decode(http)?)
+            }
+            "ListBucketMetricsConfigurations" => {
+                Request::ListBucketMetricsConfigurations(ListBucketMetricsConfigurationsRequest::decode(http)?)
+            }
+            "PutBucketAnalyticsConfiguration" => {
+                Request::PutBucketAnalyticsConfiguration(PutBucketAnalyticsConfigurationRequest::decode(http)?)
+            }
+            "GetBucketAnalyticsConfiguration" => {
+                Request::GetBucketAnalyticsConfiguration(GetBucketAnalyticsConfigurationRequest::decode(http)?)
+            }
+            "DeleteBucketAnalyticsConfiguration" => {
+                Request::DeleteBucketAnalyticsConfiguration(DeleteBucketAnalyticsConfigurationRequest::decode(http)?)
+            }
+            "ListBucketAnalyticsConfigurations" => {
+                Request::ListBucketAnalyticsConfigurations(ListBucketAnalyticsConfigurationsRequest::decode(http)?)
+            }
+            "PutBucketIntelligentTieringConfiguration" => Request::PutBucketIntelligentTieringConfiguration(
+                PutBucketIntelligentTieringConfigurationRequest::decode(http)?,
+            ),
+            "GetBucketIntelligentTieringConfiguration" => Request::GetBucketIntelligentTieringConfiguration(
+                GetBucketIntelligentTieringConfigurationRequest::decode(http)?,
+            ),
+            "DeleteBucketIntelligentTieringConfiguration" => Request::DeleteBucketIntelligentTieringConfiguration(
+                DeleteBucketIntelligentTieringConfigurationRequest::decode(http)?,
+            ),
+            "ListBucketIntelligentTieringConfigurations" => Request::ListBucketIntelligentTieringConfigurations(
+                ListBucketIntelligentTieringConfigurationsRequest::decode(http)?,
+            ),
             _ => return Ok(None),
         }))
     }
@@ -389,6 +478,30 @@ impl Request {
             Request::AbortMultipartUpload(_) => "AbortMultipartUpload",
             Request::ListParts(_) => "ListParts",
             Request::ListMultipartUploads(_) => "ListMultipartUploads",
+            Request::PutBucketWebsite(_) => "PutBucketWebsite",
+            Request::GetBucketWebsite(_) => "GetBucketWebsite",
+            Request::DeleteBucketWebsite(_) => "DeleteBucketWebsite",
+            Request::PutBucketReplication(_) => "PutBucketReplication",
+            Request::GetBucketReplication(_) => "GetBucketReplication",
+            Request::DeleteBucketReplication(_) => "DeleteBucketReplication",
+            Request::PutBucketLogging(_) => "PutBucketLogging",
+            Request::GetBucketLogging(_) => "GetBucketLogging",
+            Request::PutBucketInventoryConfiguration(_) => "PutBucketInventoryConfiguration",
+            Request::GetBucketInventoryConfiguration(_) => "GetBucketInventoryConfiguration",
+            Request::DeleteBucketInventoryConfiguration(_) => "DeleteBucketInventoryConfiguration",
+            Request::ListBucketInventoryConfigurations(_) => "ListBucketInventoryConfigurations",
+            Request::PutBucketMetricsConfiguration(_) => "PutBucketMetricsConfiguration",
+            Request::GetBucketMetricsConfiguration(_) => "GetBucketMetricsConfiguration",
+            Request::DeleteBucketMetricsConfiguration(_) => "DeleteBucketMetricsConfiguration",
+            Request::ListBucketMetricsConfigurations(_) => "ListBucketMetricsConfigurations",
+            Request::PutBucketAnalyticsConfiguration(_) => "PutBucketAnalyticsConfiguration",
+            Request::GetBucketAnalyticsConfiguration(_) => "GetBucketAnalyticsConfiguration",
+            Request::DeleteBucketAnalyticsConfiguration(_) => "DeleteBucketAnalyticsConfiguration",
+            Request::ListBucketAnalyticsConfigurations(_) => "ListBucketAnalyticsConfigurations",
+            Request::PutBucketIntelligentTieringConfiguration(_) => "PutBucketIntelligentTieringConfiguration",
+            Request::GetBucketIntelligentTieringConfiguration(_) => "GetBucketIntelligentTieringConfiguration",
+            Request::DeleteBucketIntelligentTieringConfiguration(_) => "DeleteBucketIntelligentTieringConfiguration",
+            Request::ListBucketIntelligentTieringConfigurations(_) => "ListBucketIntelligentTieringConfigurations",
         }
     }
 
@@ -460,6 +573,30 @@ impl Request {
             Request::AbortMultipartUpload(r) => r.audit_parameters(),
             Request::ListParts(r) => r.audit_parameters(),
             Request::ListMultipartUploads(r) => r.audit_parameters(),
+            Request::PutBucketWebsite(r) => r.audit_parameters(),
+            Request::GetBucketWebsite(r) => r.audit_parameters(),
+            Request::DeleteBucketWebsite(r) => r.audit_parameters(),
+            Request::PutBucketReplication(r) => r.audit_parameters(),
+            Request::GetBucketReplication(r) => r.audit_parameters(),
+            Request::DeleteBucketReplication(r) => r.audit_parameters(),
+            Request::PutBucketLogging(r) => r.audit_parameters(),
+            Request::GetBucketLogging(r) => r.audit_parameters(),
+            Request::PutBucketInventoryConfiguration(r) => r.audit_parameters(),
+            Request::GetBucketInventoryConfiguration(r) => r.audit_parameters(),
+            Request::DeleteBucketInventoryConfiguration(r) => r.audit_parameters(),
+            Request::ListBucketInventoryConfigurations(r) => r.audit_parameters(),
+            Request::PutBucketMetricsConfiguration(r) => r.audit_parameters(),
+            Request::GetBucketMetricsConfiguration(r) => r.audit_parameters(),
+            Request::DeleteBucketMetricsConfiguration(r) => r.audit_parameters(),
+            Request::ListBucketMetricsConfigurations(r) => r.audit_parameters(),
+            Request::PutBucketAnalyticsConfiguration(r) => r.audit_parameters(),
+            Request::GetBucketAnalyticsConfiguration(r) => r.audit_parameters(),
+            Request::DeleteBucketAnalyticsConfiguration(r) => r.audit_parameters(),
+            Request::ListBucketAnalyticsConfigurations(r) => r.audit_parameters(),
+            Request::PutBucketIntelligentTieringConfiguration(r) => r.audit_parameters(),
+            Request::GetBucketIntelligentTieringConfiguration(r) => r.audit_parameters(),
+            Request::DeleteBucketIntelligentTieringConfiguration(r) => r.audit_parameters(),
+            Request::ListBucketIntelligentTieringConfigurations(r) => r.audit_parameters(),
         }
     }
 }
@@ -2795,6 +2932,634 @@ impl ListMultipartUploadsRequest {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct PutBucketWebsiteRequest {
+    pub bucket: Option<String>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub website_configuration: Option<WebsiteConfiguration>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutBucketWebsiteRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            website_configuration: http.xml_payload()?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketWebsiteRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketWebsiteRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketWebsiteRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl DeleteBucketWebsiteRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketReplicationRequest {
+    pub bucket: Option<String>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub replication_configuration: Option<ReplicationConfiguration>,
+    pub token: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutBucketReplicationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            replication_configuration: http.xml_payload()?,
+            token: http.header("x-amz-bucket-object-lock-token")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketReplicationRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketReplicationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketReplicationRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl DeleteBucketReplicationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketLoggingRequest {
+    pub bucket: Option<String>,
+    pub bucket_logging_status: Option<BucketLoggingStatus>,
+    pub content_md5: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutBucketLoggingRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            bucket_logging_status: http.xml_payload()?,
+            content_md5: http.header("Content-MD5")?,
+            checksum_algorithm: http.header("x-amz-sdk-checksum-algorithm")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketLoggingRequest {
+    pub bucket: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketLoggingRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketInventoryConfigurationRequest {
+    pub bucket: Option<String>,
+    pub id: Option<String>,
+    pub inventory_configuration: Option<InventoryConfiguration>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutBucketInventoryConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            id: http.query("id")?,
+            inventory_configuration: http.xml_payload()?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "id", &self.id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketInventoryConfigurationRequest {
+    pub bucket: Option<String>,
+    pub id: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketInventoryConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            id: http.query("id")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "id", &self.id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketInventoryConfigurationRequest {
+    pub bucket: Option<String>,
+    pub id: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl DeleteBucketInventoryConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            id: http.query("id")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "id", &self.id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListBucketInventoryConfigurationsRequest {
+    pub bucket: Option<String>,
+    pub continuation_token: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl ListBucketInventoryConfigurationsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            continuation_token: http.query("continuation-token")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "continuation-token", &self.continuation_token);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketMetricsConfigurationRequest {
+    pub bucket: Option<String>,
+    pub id: Option<String>,
+    pub metrics_configuration: Option<MetricsConfiguration>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutBucketMetricsConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            id: http.query("id")?,
+            metrics_configuration: http.xml_payload()?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "id", &self.id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketMetricsConfigurationRequest {
+    pub bucket: Option<String>,
+    pub id: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketMetricsConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            id: http.query("id")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "id", &self.id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketMetricsConfigurationRequest {
+    pub bucket: Option<String>,
+    pub id: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl DeleteBucketMetricsConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            id: http.query("id")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "id", &self.id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListBucketMetricsConfigurationsRequest {
+    pub bucket: Option<String>,
+    pub continuation_token: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl ListBucketMetricsConfigurationsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            continuation_token: http.query("continuation-token")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "continuation-token", &self.continuation_token);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketAnalyticsConfigurationRequest {
+    pub bucket: Option<String>,
+    pub id: Option<String>,
+    pub analytics_configuration: Option<AnalyticsConfiguration>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl PutBucketAnalyticsConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            id: http.query("id")?,
+            analytics_configuration: http.xml_payload()?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "id", &self.id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketAnalyticsConfigurationRequest {
+    pub bucket: Option<String>,
+    pub id: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketAnalyticsConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            id: http.query("id")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "id", &self.id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketAnalyticsConfigurationRequest {
+    pub bucket: Option<String>,
+    pub id: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl DeleteBucketAnalyticsConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            id: http.query("id")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "id", &self.id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListBucketAnalyticsConfigurationsRequest {
+    pub bucket: Option<String>,
+    pub continuation_token: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl ListBucketAnalyticsConfigurationsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            continuation_token: http.query("continuation-token")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "continuation-token", &self.continuation_token);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketIntelligentTieringConfigurationRequest {
+    pub bucket: Option<String>,
+    pub id: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+    pub intelligent_tiering_configuration: Option<IntelligentTieringConfiguration>,
+}
+
+impl PutBucketIntelligentTieringConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            id: http.query("id")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+            intelligent_tiering_configuration: http.xml_payload()?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "id", &self.id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketIntelligentTieringConfigurationRequest {
+    pub bucket: Option<String>,
+    pub id: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl GetBucketIntelligentTieringConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            id: http.query("id")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "id", &self.id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketIntelligentTieringConfigurationRequest {
+    pub bucket: Option<String>,
+    pub id: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl DeleteBucketIntelligentTieringConfigurationRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            id: http.query("id")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "id", &self.id);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListBucketIntelligentTieringConfigurationsRequest {
+    pub bucket: Option<String>,
+    pub continuation_token: Option<String>,
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl ListBucketIntelligentTieringConfigurationsRequest {
+    pub fn decode(http: &HttpRequest<'_>) -> Result<Self, DecodeError> {
+        let _ = http;
+        Ok(Self {
+            bucket: http.label("Bucket"),
+            continuation_token: http.query("continuation-token")?,
+            expected_bucket_owner: http.header("x-amz-expected-bucket-owner")?,
+        })
+    }
+
+    pub fn audit_parameters(&self) -> serde_json::Map<String, serde_json::Value> {
+        #[allow(unused_mut)]
+        let mut out = serde_json::Map::new();
+        crate::rest_xml::audit(&mut out, "bucketName", &self.bucket);
+        crate::rest_xml::audit(&mut out, "continuation-token", &self.continuation_token);
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct CreateBucketOutput {
     pub location: Option<String>,
     pub bucket_arn: Option<String>,
@@ -4401,6 +5166,393 @@ impl ListMultipartUploadsOutput {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct PutBucketWebsiteOutput {}
+
+impl PutBucketWebsiteOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketWebsiteOutput {
+    pub redirect_all_requests_to: Option<RedirectAllRequestsTo>,
+    pub index_document: Option<IndexDocument>,
+    pub error_document: Option<ErrorDocument>,
+    pub routing_rules: Option<Vec<RoutingRule>>,
+}
+
+impl GetBucketWebsiteOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("WebsiteConfiguration");
+        crate::rest_xml::write_member(&mut xml, "RedirectAllRequestsTo", &self.redirect_all_requests_to);
+        crate::rest_xml::write_member(&mut xml, "IndexDocument", &self.index_document);
+        crate::rest_xml::write_member(&mut xml, "ErrorDocument", &self.error_document);
+        crate::rest_xml::write_wrapped(&mut xml, "RoutingRules", "RoutingRule", &self.routing_rules);
+        xml.close("WebsiteConfiguration");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketWebsiteOutput {}
+
+impl DeleteBucketWebsiteOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketReplicationOutput {}
+
+impl PutBucketReplicationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketReplicationOutput {
+    pub replication_configuration: Option<ReplicationConfiguration>,
+}
+
+impl GetBucketReplicationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.xml_payload(
+            "ReplicationConfiguration",
+            XML_NAMESPACE,
+            &self.replication_configuration,
+        );
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketReplicationOutput {}
+
+impl DeleteBucketReplicationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketLoggingOutput {}
+
+impl PutBucketLoggingOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketLoggingOutput {
+    pub logging_enabled: Option<LoggingEnabled>,
+}
+
+impl GetBucketLoggingOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("BucketLoggingStatus");
+        crate::rest_xml::write_member(&mut xml, "LoggingEnabled", &self.logging_enabled);
+        xml.close("BucketLoggingStatus");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketInventoryConfigurationOutput {}
+
+impl PutBucketInventoryConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketInventoryConfigurationOutput {
+    pub inventory_configuration: Option<InventoryConfiguration>,
+}
+
+impl GetBucketInventoryConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.xml_payload("InventoryConfiguration", XML_NAMESPACE, &self.inventory_configuration);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketInventoryConfigurationOutput {}
+
+impl DeleteBucketInventoryConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListBucketInventoryConfigurationsOutput {
+    pub continuation_token: Option<String>,
+    pub inventory_configuration_list: Option<Vec<InventoryConfiguration>>,
+    pub is_truncated: Option<bool>,
+    pub next_continuation_token: Option<String>,
+}
+
+impl ListBucketInventoryConfigurationsOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("ListInventoryConfigurationsResult");
+        crate::rest_xml::write_member(&mut xml, "ContinuationToken", &self.continuation_token);
+        crate::rest_xml::write_flattened(&mut xml, "InventoryConfiguration", &self.inventory_configuration_list);
+        crate::rest_xml::write_member(&mut xml, "IsTruncated", &self.is_truncated);
+        crate::rest_xml::write_member(&mut xml, "NextContinuationToken", &self.next_continuation_token);
+        xml.close("ListInventoryConfigurationsResult");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketMetricsConfigurationOutput {}
+
+impl PutBucketMetricsConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketMetricsConfigurationOutput {
+    pub metrics_configuration: Option<MetricsConfiguration>,
+}
+
+impl GetBucketMetricsConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.xml_payload("MetricsConfiguration", XML_NAMESPACE, &self.metrics_configuration);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketMetricsConfigurationOutput {}
+
+impl DeleteBucketMetricsConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListBucketMetricsConfigurationsOutput {
+    pub is_truncated: Option<bool>,
+    pub continuation_token: Option<String>,
+    pub next_continuation_token: Option<String>,
+    pub metrics_configuration_list: Option<Vec<MetricsConfiguration>>,
+}
+
+impl ListBucketMetricsConfigurationsOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("ListMetricsConfigurationsResult");
+        crate::rest_xml::write_member(&mut xml, "IsTruncated", &self.is_truncated);
+        crate::rest_xml::write_member(&mut xml, "ContinuationToken", &self.continuation_token);
+        crate::rest_xml::write_member(&mut xml, "NextContinuationToken", &self.next_continuation_token);
+        crate::rest_xml::write_flattened(&mut xml, "MetricsConfiguration", &self.metrics_configuration_list);
+        xml.close("ListMetricsConfigurationsResult");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketAnalyticsConfigurationOutput {}
+
+impl PutBucketAnalyticsConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketAnalyticsConfigurationOutput {
+    pub analytics_configuration: Option<AnalyticsConfiguration>,
+}
+
+impl GetBucketAnalyticsConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.xml_payload("AnalyticsConfiguration", XML_NAMESPACE, &self.analytics_configuration);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketAnalyticsConfigurationOutput {}
+
+impl DeleteBucketAnalyticsConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListBucketAnalyticsConfigurationsOutput {
+    pub is_truncated: Option<bool>,
+    pub continuation_token: Option<String>,
+    pub next_continuation_token: Option<String>,
+    pub analytics_configuration_list: Option<Vec<AnalyticsConfiguration>>,
+}
+
+impl ListBucketAnalyticsConfigurationsOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("ListBucketAnalyticsConfigurationResult");
+        crate::rest_xml::write_member(&mut xml, "IsTruncated", &self.is_truncated);
+        crate::rest_xml::write_member(&mut xml, "ContinuationToken", &self.continuation_token);
+        crate::rest_xml::write_member(&mut xml, "NextContinuationToken", &self.next_continuation_token);
+        crate::rest_xml::write_flattened(&mut xml, "AnalyticsConfiguration", &self.analytics_configuration_list);
+        xml.close("ListBucketAnalyticsConfigurationResult");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PutBucketIntelligentTieringConfigurationOutput {}
+
+impl PutBucketIntelligentTieringConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GetBucketIntelligentTieringConfigurationOutput {
+    pub intelligent_tiering_configuration: Option<IntelligentTieringConfiguration>,
+}
+
+impl GetBucketIntelligentTieringConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        reply.xml_payload(
+            "IntelligentTieringConfiguration",
+            XML_NAMESPACE,
+            &self.intelligent_tiering_configuration,
+        );
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeleteBucketIntelligentTieringConfigurationOutput {}
+
+impl DeleteBucketIntelligentTieringConfigurationOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(204);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListBucketIntelligentTieringConfigurationsOutput {
+    pub is_truncated: Option<bool>,
+    pub continuation_token: Option<String>,
+    pub next_continuation_token: Option<String>,
+    pub intelligent_tiering_configuration_list: Option<Vec<IntelligentTieringConfiguration>>,
+}
+
+impl ListBucketIntelligentTieringConfigurationsOutput {
+    /// The status, headers and XML body of the answer.
+    pub fn reply(&self) -> Reply {
+        #[allow(unused_mut)]
+        let mut reply = Reply::new(200);
+        let mut xml = XmlWriter::in_namespace(XML_NAMESPACE);
+        xml.open("ListBucketIntelligentTieringConfigurationsOutput");
+        crate::rest_xml::write_member(&mut xml, "IsTruncated", &self.is_truncated);
+        crate::rest_xml::write_member(&mut xml, "ContinuationToken", &self.continuation_token);
+        crate::rest_xml::write_member(&mut xml, "NextContinuationToken", &self.next_continuation_token);
+        crate::rest_xml::write_flattened(
+            &mut xml,
+            "IntelligentTieringConfiguration",
+            &self.intelligent_tiering_configuration_list,
+        );
+        xml.close("ListBucketIntelligentTieringConfigurationsOutput");
+        reply.xml_body(xml);
+        reply
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct AbortIncompleteMultipartUpload {
     pub days_after_initiation: Option<i32>,
 }
@@ -4442,6 +5594,9 @@ impl FromXml for AccelerateConfiguration {
                 _ => {}
             }
         }
+        if !crate::rest_xml::enum_value_allowed(&out.status, enums::BUCKET_ACCELERATE_STATUS) {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -4468,6 +5623,216 @@ impl FromXml for AccessControlPolicy {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct AccessControlTranslation {
+    pub owner: Option<String>,
+}
+
+impl FromXml for AccessControlTranslation {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Owner" => out.owner = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.owner, enums::OWNER_OVERRIDE) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.owner.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for AccessControlTranslation {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Owner", &self.owner);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AnalyticsAndOperator {
+    pub prefix: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+impl FromXml for AnalyticsAndOperator {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Tag" => crate::rest_xml::push(&mut out.tags, child)?,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for AnalyticsAndOperator {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_flattened(xml, "Tag", &self.tags);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AnalyticsConfiguration {
+    pub id: Option<String>,
+    pub filter: Option<AnalyticsFilter>,
+    pub storage_class_analysis: Option<StorageClassAnalysis>,
+}
+
+impl FromXml for AnalyticsConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Id" => out.id = Some(FromXml::from_xml(child)?),
+                "Filter" => out.filter = Some(FromXml::from_xml(child)?),
+                "StorageClassAnalysis" => out.storage_class_analysis = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.id.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.storage_class_analysis.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for AnalyticsConfiguration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Id", &self.id);
+        crate::rest_xml::write_member(xml, "Filter", &self.filter);
+        crate::rest_xml::write_member(xml, "StorageClassAnalysis", &self.storage_class_analysis);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AnalyticsExportDestination {
+    pub s3_bucket_destination: Option<AnalyticsS3BucketDestination>,
+}
+
+impl FromXml for AnalyticsExportDestination {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "S3BucketDestination" => out.s3_bucket_destination = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.s3_bucket_destination.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for AnalyticsExportDestination {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "S3BucketDestination", &self.s3_bucket_destination);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AnalyticsFilter {
+    pub prefix: Option<String>,
+    pub tag: Option<Tag>,
+    pub and: Option<AnalyticsAndOperator>,
+}
+
+impl FromXml for AnalyticsFilter {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Tag" => out.tag = Some(FromXml::from_xml(child)?),
+                "And" => out.and = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for AnalyticsFilter {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_member(xml, "Tag", &self.tag);
+        crate::rest_xml::write_member(xml, "And", &self.and);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AnalyticsS3BucketDestination {
+    pub format: Option<String>,
+    pub bucket_account_id: Option<String>,
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+}
+
+impl FromXml for AnalyticsS3BucketDestination {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Format" => out.format = Some(FromXml::from_xml(child)?),
+                "BucketAccountId" => out.bucket_account_id = Some(FromXml::from_xml(child)?),
+                "Bucket" => out.bucket = Some(FromXml::from_xml(child)?),
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.format, enums::ANALYTICS_S3_EXPORT_FILE_FORMAT) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.format.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.bucket.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for AnalyticsS3BucketDestination {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Format", &self.format);
+        crate::rest_xml::write_member(xml, "BucketAccountId", &self.bucket_account_id);
+        crate::rest_xml::write_member(xml, "Bucket", &self.bucket);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct BlockedEncryptionTypes {
     pub encryption_type: Option<Vec<String>>,
 }
@@ -4481,6 +5846,9 @@ impl FromXml for BlockedEncryptionTypes {
                 "EncryptionType" => crate::rest_xml::push(&mut out.encryption_type, child)?,
                 _ => {}
             }
+        }
+        if !crate::rest_xml::enum_values_allowed(&out.encryption_type, enums::ENCRYPTION_TYPE) {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -4530,6 +5898,12 @@ impl FromXml for BucketInfo {
                 _ => {}
             }
         }
+        if !crate::rest_xml::enum_value_allowed(&out.data_redundancy, enums::DATA_REDUNDANCY) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.type_, enums::BUCKET_TYPE) {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -4546,6 +5920,28 @@ impl FromXml for BucketLifecycleConfiguration {
         for child in crate::rest_xml::elements(node) {
             match child.tag_name().name() {
                 "Rule" => crate::rest_xml::push(&mut out.rules, child)?,
+                _ => {}
+            }
+        }
+        if out.rules.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct BucketLoggingStatus {
+    pub logging_enabled: Option<LoggingEnabled>,
+}
+
+impl FromXml for BucketLoggingStatus {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "LoggingEnabled" => out.logging_enabled = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
         }
@@ -4567,6 +5963,9 @@ impl FromXml for CORSConfiguration {
                 "CORSRule" => crate::rest_xml::push(&mut out.cors_rules, child)?,
                 _ => {}
             }
+        }
+        if out.cors_rules.is_none() {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -4596,6 +5995,12 @@ impl FromXml for CORSRule {
                 "MaxAgeSeconds" => out.max_age_seconds = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if out.allowed_methods.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.allowed_origins.is_none() {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -4641,6 +6046,9 @@ impl FromXml for CSVInput {
                 _ => {}
             }
         }
+        if !crate::rest_xml::enum_value_allowed(&out.file_header_info, enums::FILE_HEADER_INFO) {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -4667,6 +6075,9 @@ impl FromXml for CSVOutput {
                 "QuoteCharacter" => out.quote_character = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.quote_fields, enums::QUOTE_FIELDS) {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -4775,6 +6186,40 @@ impl FromXml for CompletedPart {
             }
         }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Condition {
+    pub http_error_code_returned_equals: Option<String>,
+    pub key_prefix_equals: Option<String>,
+}
+
+impl FromXml for Condition {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "HttpErrorCodeReturnedEquals" => out.http_error_code_returned_equals = Some(FromXml::from_xml(child)?),
+                "KeyPrefixEquals" => out.key_prefix_equals = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for Condition {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(
+            xml,
+            "HttpErrorCodeReturnedEquals",
+            &self.http_error_code_returned_equals,
+        );
+        crate::rest_xml::write_member(xml, "KeyPrefixEquals", &self.key_prefix_equals);
+        xml.close(name);
     }
 }
 
@@ -4894,6 +6339,9 @@ impl FromXml for DefaultRetention {
                 _ => {}
             }
         }
+        if !crate::rest_xml::enum_value_allowed(&out.mode, enums::OBJECT_LOCK_RETENTION_MODE) {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -4925,6 +6373,9 @@ impl FromXml for Delete {
                 _ => {}
             }
         }
+        if out.objects.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -4951,6 +6402,36 @@ impl ToXml for DeleteMarkerEntry {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct DeleteMarkerReplication {
+    pub status: Option<String>,
+}
+
+impl FromXml for DeleteMarkerReplication {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Status" => out.status = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.status, enums::DELETE_MARKER_REPLICATION_STATUS) {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for DeleteMarkerReplication {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Status", &self.status);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct DeletedObject {
     pub key: Option<String>,
     pub version_id: Option<String>,
@@ -4965,6 +6446,57 @@ impl ToXml for DeletedObject {
         crate::rest_xml::write_member(xml, "VersionId", &self.version_id);
         crate::rest_xml::write_member(xml, "DeleteMarker", &self.delete_marker);
         crate::rest_xml::write_member(xml, "DeleteMarkerVersionId", &self.delete_marker_version_id);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Destination {
+    pub bucket: Option<String>,
+    pub account: Option<String>,
+    pub storage_class: Option<String>,
+    pub access_control_translation: Option<AccessControlTranslation>,
+    pub encryption_configuration: Option<EncryptionConfiguration>,
+    pub replication_time: Option<ReplicationTime>,
+    pub metrics: Option<Metrics>,
+}
+
+impl FromXml for Destination {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Bucket" => out.bucket = Some(FromXml::from_xml(child)?),
+                "Account" => out.account = Some(FromXml::from_xml(child)?),
+                "StorageClass" => out.storage_class = Some(FromXml::from_xml(child)?),
+                "AccessControlTranslation" => out.access_control_translation = Some(FromXml::from_xml(child)?),
+                "EncryptionConfiguration" => out.encryption_configuration = Some(FromXml::from_xml(child)?),
+                "ReplicationTime" => out.replication_time = Some(FromXml::from_xml(child)?),
+                "Metrics" => out.metrics = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.bucket.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.storage_class, enums::STORAGE_CLASS) {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for Destination {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Bucket", &self.bucket);
+        crate::rest_xml::write_member(xml, "Account", &self.account);
+        crate::rest_xml::write_member(xml, "StorageClass", &self.storage_class);
+        crate::rest_xml::write_member(xml, "AccessControlTranslation", &self.access_control_translation);
+        crate::rest_xml::write_member(xml, "EncryptionConfiguration", &self.encryption_configuration);
+        crate::rest_xml::write_member(xml, "ReplicationTime", &self.replication_time);
+        crate::rest_xml::write_member(xml, "Metrics", &self.metrics);
         xml.close(name);
     }
 }
@@ -4988,7 +6520,40 @@ impl FromXml for Encryption {
                 _ => {}
             }
         }
+        if !crate::rest_xml::enum_value_allowed(&out.encryption_type, enums::SERVER_SIDE_ENCRYPTION) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.encryption_type.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct EncryptionConfiguration {
+    pub replica_kms_key_id: Option<String>,
+}
+
+impl FromXml for EncryptionConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "ReplicaKmsKeyID" => out.replica_kms_key_id = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for EncryptionConfiguration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "ReplicaKmsKeyID", &self.replica_kms_key_id);
+        xml.close(name);
     }
 }
 
@@ -5012,6 +6577,36 @@ impl ToXml for Error {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct ErrorDocument {
+    pub key: Option<String>,
+}
+
+impl FromXml for ErrorDocument {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Key" => out.key = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.key.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ErrorDocument {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Key", &self.key);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct EventBridgeConfiguration {}
 
 impl FromXml for EventBridgeConfiguration {
@@ -5023,6 +6618,39 @@ impl FromXml for EventBridgeConfiguration {
 impl ToXml for EventBridgeConfiguration {
     fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
         xml.open(name);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ExistingObjectReplication {
+    pub status: Option<String>,
+}
+
+impl FromXml for ExistingObjectReplication {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Status" => out.status = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.status, enums::EXISTING_OBJECT_REPLICATION_STATUS) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.status.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ExistingObjectReplication {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Status", &self.status);
         xml.close(name);
     }
 }
@@ -5043,6 +6671,9 @@ impl FromXml for FilterRule {
                 "Value" => out.value = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.name, enums::FILTER_RULE_NAME) {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -5095,6 +6726,12 @@ impl FromXml for GlacierJobParameters {
                 _ => {}
             }
         }
+        if !crate::rest_xml::enum_value_allowed(&out.tier, enums::TIER) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.tier.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -5115,6 +6752,9 @@ impl FromXml for Grant {
                 "Permission" => out.permission = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.permission, enums::PERMISSION) {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -5173,6 +6813,36 @@ impl ToXml for Grantee {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct IndexDocument {
+    pub suffix: Option<String>,
+}
+
+impl FromXml for IndexDocument {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Suffix" => out.suffix = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.suffix.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for IndexDocument {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Suffix", &self.suffix);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct Initiator {
     pub id: Option<String>,
     pub display_name: Option<String>,
@@ -5208,7 +6878,361 @@ impl FromXml for InputSerialization {
                 _ => {}
             }
         }
+        if !crate::rest_xml::enum_value_allowed(&out.compression_type, enums::COMPRESSION_TYPE) {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct IntelligentTieringAndOperator {
+    pub prefix: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+impl FromXml for IntelligentTieringAndOperator {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Tag" => crate::rest_xml::push(&mut out.tags, child)?,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for IntelligentTieringAndOperator {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_flattened(xml, "Tag", &self.tags);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct IntelligentTieringConfiguration {
+    pub id: Option<String>,
+    pub filter: Option<IntelligentTieringFilter>,
+    pub status: Option<String>,
+    pub tierings: Option<Vec<Tiering>>,
+}
+
+impl FromXml for IntelligentTieringConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Id" => out.id = Some(FromXml::from_xml(child)?),
+                "Filter" => out.filter = Some(FromXml::from_xml(child)?),
+                "Status" => out.status = Some(FromXml::from_xml(child)?),
+                "Tiering" => crate::rest_xml::push(&mut out.tierings, child)?,
+                _ => {}
+            }
+        }
+        if out.id.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.status, enums::INTELLIGENT_TIERING_STATUS) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.status.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.tierings.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for IntelligentTieringConfiguration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Id", &self.id);
+        crate::rest_xml::write_member(xml, "Filter", &self.filter);
+        crate::rest_xml::write_member(xml, "Status", &self.status);
+        crate::rest_xml::write_flattened(xml, "Tiering", &self.tierings);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct IntelligentTieringFilter {
+    pub prefix: Option<String>,
+    pub tag: Option<Tag>,
+    pub and: Option<IntelligentTieringAndOperator>,
+}
+
+impl FromXml for IntelligentTieringFilter {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Tag" => out.tag = Some(FromXml::from_xml(child)?),
+                "And" => out.and = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for IntelligentTieringFilter {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_member(xml, "Tag", &self.tag);
+        crate::rest_xml::write_member(xml, "And", &self.and);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct InventoryConfiguration {
+    pub destination: Option<InventoryDestination>,
+    pub is_enabled: Option<bool>,
+    pub filter: Option<InventoryFilter>,
+    pub id: Option<String>,
+    pub included_object_versions: Option<String>,
+    pub optional_fields: Option<Vec<String>>,
+    pub schedule: Option<InventorySchedule>,
+}
+
+impl FromXml for InventoryConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Destination" => out.destination = Some(FromXml::from_xml(child)?),
+                "IsEnabled" => out.is_enabled = Some(FromXml::from_xml(child)?),
+                "Filter" => out.filter = Some(FromXml::from_xml(child)?),
+                "Id" => out.id = Some(FromXml::from_xml(child)?),
+                "IncludedObjectVersions" => out.included_object_versions = Some(FromXml::from_xml(child)?),
+                "OptionalFields" => out.optional_fields = Some(crate::rest_xml::read_wrapped(child, "Field")?),
+                "Schedule" => out.schedule = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.destination.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.is_enabled.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.id.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_value_allowed(
+            &out.included_object_versions,
+            enums::INVENTORY_INCLUDED_OBJECT_VERSIONS,
+        ) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.included_object_versions.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_values_allowed(&out.optional_fields, enums::INVENTORY_OPTIONAL_FIELD) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.schedule.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for InventoryConfiguration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Destination", &self.destination);
+        crate::rest_xml::write_member(xml, "IsEnabled", &self.is_enabled);
+        crate::rest_xml::write_member(xml, "Filter", &self.filter);
+        crate::rest_xml::write_member(xml, "Id", &self.id);
+        crate::rest_xml::write_member(xml, "IncludedObjectVersions", &self.included_object_versions);
+        crate::rest_xml::write_wrapped(xml, "OptionalFields", "Field", &self.optional_fields);
+        crate::rest_xml::write_member(xml, "Schedule", &self.schedule);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct InventoryDestination {
+    pub s3_bucket_destination: Option<InventoryS3BucketDestination>,
+}
+
+impl FromXml for InventoryDestination {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "S3BucketDestination" => out.s3_bucket_destination = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.s3_bucket_destination.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for InventoryDestination {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "S3BucketDestination", &self.s3_bucket_destination);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct InventoryEncryption {
+    pub sses3: Option<SSES3>,
+    pub ssekms: Option<SSEKMS>,
+}
+
+impl FromXml for InventoryEncryption {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "SSE-S3" => out.sses3 = Some(FromXml::from_xml(child)?),
+                "SSE-KMS" => out.ssekms = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for InventoryEncryption {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "SSE-S3", &self.sses3);
+        crate::rest_xml::write_member(xml, "SSE-KMS", &self.ssekms);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct InventoryFilter {
+    pub prefix: Option<String>,
+}
+
+impl FromXml for InventoryFilter {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.prefix.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for InventoryFilter {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct InventoryS3BucketDestination {
+    pub account_id: Option<String>,
+    pub bucket: Option<String>,
+    pub format: Option<String>,
+    pub prefix: Option<String>,
+    pub encryption: Option<InventoryEncryption>,
+}
+
+impl FromXml for InventoryS3BucketDestination {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "AccountId" => out.account_id = Some(FromXml::from_xml(child)?),
+                "Bucket" => out.bucket = Some(FromXml::from_xml(child)?),
+                "Format" => out.format = Some(FromXml::from_xml(child)?),
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Encryption" => out.encryption = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.bucket.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.format, enums::INVENTORY_FORMAT) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.format.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for InventoryS3BucketDestination {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "AccountId", &self.account_id);
+        crate::rest_xml::write_member(xml, "Bucket", &self.bucket);
+        crate::rest_xml::write_member(xml, "Format", &self.format);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_member(xml, "Encryption", &self.encryption);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct InventorySchedule {
+    pub frequency: Option<String>,
+}
+
+impl FromXml for InventorySchedule {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Frequency" => out.frequency = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.frequency, enums::INVENTORY_FREQUENCY) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.frequency.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for InventorySchedule {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Frequency", &self.frequency);
+        xml.close(name);
     }
 }
 
@@ -5226,6 +7250,9 @@ impl FromXml for JSONInput {
                 "Type" => out.type_ = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.type_, enums::JSON_TYPE) {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -5270,6 +7297,15 @@ impl FromXml for LambdaFunctionConfiguration {
                 "Filter" => out.filter = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if out.lambda_function_arn.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_values_allowed(&out.events, enums::EVENT) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.events.is_none() {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -5351,6 +7387,12 @@ impl FromXml for LifecycleRule {
                 }
                 _ => {}
             }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.status, enums::EXPIRATION_STATUS) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.status.is_none() {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -5468,7 +7510,52 @@ impl FromXml for LocationInfo {
                 _ => {}
             }
         }
+        if !crate::rest_xml::enum_value_allowed(&out.type_, enums::LOCATION_TYPE) {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LoggingEnabled {
+    pub target_bucket: Option<String>,
+    pub target_grants: Option<Vec<TargetGrant>>,
+    pub target_prefix: Option<String>,
+    pub target_object_key_format: Option<TargetObjectKeyFormat>,
+}
+
+impl FromXml for LoggingEnabled {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "TargetBucket" => out.target_bucket = Some(FromXml::from_xml(child)?),
+                "TargetGrants" => out.target_grants = Some(crate::rest_xml::read_wrapped(child, "Grant")?),
+                "TargetPrefix" => out.target_prefix = Some(FromXml::from_xml(child)?),
+                "TargetObjectKeyFormat" => out.target_object_key_format = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.target_bucket.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.target_prefix.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for LoggingEnabled {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "TargetBucket", &self.target_bucket);
+        crate::rest_xml::write_wrapped(xml, "TargetGrants", "Grant", &self.target_grants);
+        crate::rest_xml::write_member(xml, "TargetPrefix", &self.target_prefix);
+        crate::rest_xml::write_member(xml, "TargetObjectKeyFormat", &self.target_object_key_format);
+        xml.close(name);
     }
 }
 
@@ -5490,6 +7577,144 @@ impl FromXml for MetadataEntry {
             }
         }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Metrics {
+    pub status: Option<String>,
+    pub event_threshold: Option<ReplicationTimeValue>,
+}
+
+impl FromXml for Metrics {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Status" => out.status = Some(FromXml::from_xml(child)?),
+                "EventThreshold" => out.event_threshold = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.status, enums::METRICS_STATUS) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.status.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for Metrics {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Status", &self.status);
+        crate::rest_xml::write_member(xml, "EventThreshold", &self.event_threshold);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct MetricsAndOperator {
+    pub prefix: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+    pub access_point_arn: Option<String>,
+}
+
+impl FromXml for MetricsAndOperator {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Tag" => crate::rest_xml::push(&mut out.tags, child)?,
+                "AccessPointArn" => out.access_point_arn = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for MetricsAndOperator {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_flattened(xml, "Tag", &self.tags);
+        crate::rest_xml::write_member(xml, "AccessPointArn", &self.access_point_arn);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct MetricsConfiguration {
+    pub id: Option<String>,
+    pub filter: Option<MetricsFilter>,
+}
+
+impl FromXml for MetricsConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Id" => out.id = Some(FromXml::from_xml(child)?),
+                "Filter" => out.filter = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.id.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for MetricsConfiguration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Id", &self.id);
+        crate::rest_xml::write_member(xml, "Filter", &self.filter);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct MetricsFilter {
+    pub prefix: Option<String>,
+    pub tag: Option<Tag>,
+    pub access_point_arn: Option<String>,
+    pub and: Option<MetricsAndOperator>,
+}
+
+impl FromXml for MetricsFilter {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Tag" => out.tag = Some(FromXml::from_xml(child)?),
+                "AccessPointArn" => out.access_point_arn = Some(FromXml::from_xml(child)?),
+                "And" => out.and = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for MetricsFilter {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_member(xml, "Tag", &self.tag);
+        crate::rest_xml::write_member(xml, "AccessPointArn", &self.access_point_arn);
+        crate::rest_xml::write_member(xml, "And", &self.and);
+        xml.close(name);
     }
 }
 
@@ -5568,6 +7793,9 @@ impl FromXml for NoncurrentVersionTransition {
                 "NewerNoncurrentVersions" => out.newer_noncurrent_versions = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.storage_class, enums::TRANSITION_STORAGE_CLASS) {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -5687,6 +7915,9 @@ impl FromXml for ObjectIdentifier {
                 _ => {}
             }
         }
+        if out.key.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -5707,6 +7938,9 @@ impl FromXml for ObjectLockConfiguration {
                 "Rule" => out.rule = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.object_lock_enabled, enums::OBJECT_LOCK_ENABLED) {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -5736,6 +7970,9 @@ impl FromXml for ObjectLockLegalHold {
                 _ => {}
             }
         }
+        if !crate::rest_xml::enum_value_allowed(&out.status, enums::OBJECT_LOCK_LEGAL_HOLD_STATUS) {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -5764,6 +8001,9 @@ impl FromXml for ObjectLockRetention {
                 "RetainUntilDate" => out.retain_until_date = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.mode, enums::OBJECT_LOCK_RETENTION_MODE) {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -5958,6 +8198,9 @@ impl FromXml for OwnershipControls {
                 _ => {}
             }
         }
+        if out.rules.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -5984,6 +8227,12 @@ impl FromXml for OwnershipControlsRule {
                 "ObjectOwnership" => out.object_ownership = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.object_ownership, enums::OBJECT_OWNERSHIP) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.object_ownership.is_none() {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -6041,6 +8290,36 @@ impl ToXml for Part {
         crate::rest_xml::write_member(xml, "ChecksumXXHASH64", &self.checksum_xxhash64);
         crate::rest_xml::write_member(xml, "ChecksumXXHASH3", &self.checksum_xxhash3);
         crate::rest_xml::write_member(xml, "ChecksumXXHASH128", &self.checksum_xxhash128);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PartitionedPrefix {
+    pub partition_date_source: Option<String>,
+}
+
+impl FromXml for PartitionedPrefix {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "PartitionDateSource" => out.partition_date_source = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.partition_date_source, enums::PARTITION_DATE_SOURCE) {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for PartitionedPrefix {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "PartitionDateSource", &self.partition_date_source);
         xml.close(name);
     }
 }
@@ -6115,6 +8394,15 @@ impl FromXml for QueueConfiguration {
                 _ => {}
             }
         }
+        if out.queue_arn.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_values_allowed(&out.events, enums::EVENT) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.events.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -6126,6 +8414,336 @@ impl ToXml for QueueConfiguration {
         crate::rest_xml::write_member(xml, "Queue", &self.queue_arn);
         crate::rest_xml::write_flattened(xml, "Event", &self.events);
         crate::rest_xml::write_member(xml, "Filter", &self.filter);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Redirect {
+    pub host_name: Option<String>,
+    pub http_redirect_code: Option<String>,
+    pub protocol: Option<String>,
+    pub replace_key_prefix_with: Option<String>,
+    pub replace_key_with: Option<String>,
+}
+
+impl FromXml for Redirect {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "HostName" => out.host_name = Some(FromXml::from_xml(child)?),
+                "HttpRedirectCode" => out.http_redirect_code = Some(FromXml::from_xml(child)?),
+                "Protocol" => out.protocol = Some(FromXml::from_xml(child)?),
+                "ReplaceKeyPrefixWith" => out.replace_key_prefix_with = Some(FromXml::from_xml(child)?),
+                "ReplaceKeyWith" => out.replace_key_with = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for Redirect {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "HostName", &self.host_name);
+        crate::rest_xml::write_member(xml, "HttpRedirectCode", &self.http_redirect_code);
+        crate::rest_xml::write_member(xml, "Protocol", &self.protocol);
+        crate::rest_xml::write_member(xml, "ReplaceKeyPrefixWith", &self.replace_key_prefix_with);
+        crate::rest_xml::write_member(xml, "ReplaceKeyWith", &self.replace_key_with);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct RedirectAllRequestsTo {
+    pub host_name: Option<String>,
+    pub protocol: Option<String>,
+}
+
+impl FromXml for RedirectAllRequestsTo {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "HostName" => out.host_name = Some(FromXml::from_xml(child)?),
+                "Protocol" => out.protocol = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.host_name.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for RedirectAllRequestsTo {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "HostName", &self.host_name);
+        crate::rest_xml::write_member(xml, "Protocol", &self.protocol);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ReplicaModifications {
+    pub status: Option<String>,
+}
+
+impl FromXml for ReplicaModifications {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Status" => out.status = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.status, enums::REPLICA_MODIFICATIONS_STATUS) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.status.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ReplicaModifications {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Status", &self.status);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ReplicationConfiguration {
+    pub role: Option<String>,
+    pub rules: Option<Vec<ReplicationRule>>,
+}
+
+impl FromXml for ReplicationConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Role" => out.role = Some(FromXml::from_xml(child)?),
+                "Rule" => crate::rest_xml::push(&mut out.rules, child)?,
+                _ => {}
+            }
+        }
+        if out.role.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.rules.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ReplicationConfiguration {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Role", &self.role);
+        crate::rest_xml::write_flattened(xml, "Rule", &self.rules);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ReplicationRule {
+    pub id: Option<String>,
+    pub priority: Option<i32>,
+    pub prefix: Option<String>,
+    pub filter: Option<ReplicationRuleFilter>,
+    pub status: Option<String>,
+    pub source_selection_criteria: Option<SourceSelectionCriteria>,
+    pub existing_object_replication: Option<ExistingObjectReplication>,
+    pub destination: Option<Destination>,
+    pub delete_marker_replication: Option<DeleteMarkerReplication>,
+}
+
+impl FromXml for ReplicationRule {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "ID" => out.id = Some(FromXml::from_xml(child)?),
+                "Priority" => out.priority = Some(FromXml::from_xml(child)?),
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Filter" => out.filter = Some(FromXml::from_xml(child)?),
+                "Status" => out.status = Some(FromXml::from_xml(child)?),
+                "SourceSelectionCriteria" => out.source_selection_criteria = Some(FromXml::from_xml(child)?),
+                "ExistingObjectReplication" => out.existing_object_replication = Some(FromXml::from_xml(child)?),
+                "Destination" => out.destination = Some(FromXml::from_xml(child)?),
+                "DeleteMarkerReplication" => out.delete_marker_replication = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.status, enums::REPLICATION_RULE_STATUS) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.status.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.destination.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ReplicationRule {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "ID", &self.id);
+        crate::rest_xml::write_member(xml, "Priority", &self.priority);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_member(xml, "Filter", &self.filter);
+        crate::rest_xml::write_member(xml, "Status", &self.status);
+        crate::rest_xml::write_member(xml, "SourceSelectionCriteria", &self.source_selection_criteria);
+        crate::rest_xml::write_member(xml, "ExistingObjectReplication", &self.existing_object_replication);
+        crate::rest_xml::write_member(xml, "Destination", &self.destination);
+        crate::rest_xml::write_member(xml, "DeleteMarkerReplication", &self.delete_marker_replication);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ReplicationRuleAndOperator {
+    pub prefix: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+impl FromXml for ReplicationRuleAndOperator {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Tag" => crate::rest_xml::push(&mut out.tags, child)?,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ReplicationRuleAndOperator {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_flattened(xml, "Tag", &self.tags);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ReplicationRuleFilter {
+    pub prefix: Option<String>,
+    pub tag: Option<Tag>,
+    pub and: Option<ReplicationRuleAndOperator>,
+}
+
+impl FromXml for ReplicationRuleFilter {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Prefix" => out.prefix = Some(FromXml::from_xml(child)?),
+                "Tag" => out.tag = Some(FromXml::from_xml(child)?),
+                "And" => out.and = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ReplicationRuleFilter {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Prefix", &self.prefix);
+        crate::rest_xml::write_member(xml, "Tag", &self.tag);
+        crate::rest_xml::write_member(xml, "And", &self.and);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ReplicationTime {
+    pub status: Option<String>,
+    pub time: Option<ReplicationTimeValue>,
+}
+
+impl FromXml for ReplicationTime {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Status" => out.status = Some(FromXml::from_xml(child)?),
+                "Time" => out.time = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.status, enums::REPLICATION_TIME_STATUS) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.status.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.time.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ReplicationTime {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Status", &self.status);
+        crate::rest_xml::write_member(xml, "Time", &self.time);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ReplicationTimeValue {
+    pub minutes: Option<i32>,
+}
+
+impl FromXml for ReplicationTimeValue {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Minutes" => out.minutes = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for ReplicationTimeValue {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Minutes", &self.minutes);
         xml.close(name);
     }
 }
@@ -6157,6 +8775,12 @@ impl FromXml for RestoreRequest {
                 _ => {}
             }
         }
+        if !crate::rest_xml::enum_value_allowed(&out.type_, enums::RESTORE_REQUEST_TYPE) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.tier, enums::TIER) {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -6172,6 +8796,39 @@ impl ToXml for RestoreStatus {
         xml.open(name);
         crate::rest_xml::write_member(xml, "IsRestoreInProgress", &self.is_restore_in_progress);
         crate::rest_xml::write_member(xml, "RestoreExpiryDate", &self.restore_expiry_date);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct RoutingRule {
+    pub condition: Option<Condition>,
+    pub redirect: Option<Redirect>,
+}
+
+impl FromXml for RoutingRule {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Condition" => out.condition = Some(FromXml::from_xml(child)?),
+                "Redirect" => out.redirect = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.redirect.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for RoutingRule {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Condition", &self.condition);
+        crate::rest_xml::write_member(xml, "Redirect", &self.redirect);
         xml.close(name);
     }
 }
@@ -6232,7 +8889,65 @@ impl FromXml for S3Location {
                 _ => {}
             }
         }
+        if out.bucket_name.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.prefix.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.canned_acl, enums::OBJECT_CANNED_ACL) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.storage_class, enums::STORAGE_CLASS) {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct SSEKMS {
+    pub key_id: Option<SensitiveString>,
+}
+
+impl FromXml for SSEKMS {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "KeyId" => out.key_id = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.key_id.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for SSEKMS {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "KeyId", &self.key_id);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct SSES3 {}
+
+impl FromXml for SSES3 {
+    fn from_xml(_: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        Ok(Self::default())
+    }
+}
+
+impl ToXml for SSES3 {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        xml.close(name);
     }
 }
 
@@ -6257,6 +8972,21 @@ impl FromXml for SelectParameters {
                 _ => {}
             }
         }
+        if out.input_serialization.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.expression_type, enums::EXPRESSION_TYPE) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.expression_type.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.expression.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.output_serialization.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -6277,6 +9007,12 @@ impl FromXml for ServerSideEncryptionByDefault {
                 "KMSMasterKeyID" => out.kms_master_key_id = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.sse_algorithm, enums::SERVER_SIDE_ENCRYPTION) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.sse_algorithm.is_none() {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -6305,6 +9041,9 @@ impl FromXml for ServerSideEncryptionConfiguration {
                 "Rule" => crate::rest_xml::push(&mut out.rules, child)?,
                 _ => {}
             }
+        }
+        if out.rules.is_none() {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -6358,6 +9097,154 @@ impl ToXml for ServerSideEncryptionRule {
 }
 
 #[derive(Debug, Default, Clone)]
+pub struct SimplePrefix {}
+
+impl FromXml for SimplePrefix {
+    fn from_xml(_: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        Ok(Self::default())
+    }
+}
+
+impl ToXml for SimplePrefix {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct SourceSelectionCriteria {
+    pub sse_kms_encrypted_objects: Option<SseKmsEncryptedObjects>,
+    pub replica_modifications: Option<ReplicaModifications>,
+}
+
+impl FromXml for SourceSelectionCriteria {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "SseKmsEncryptedObjects" => out.sse_kms_encrypted_objects = Some(FromXml::from_xml(child)?),
+                "ReplicaModifications" => out.replica_modifications = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for SourceSelectionCriteria {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "SseKmsEncryptedObjects", &self.sse_kms_encrypted_objects);
+        crate::rest_xml::write_member(xml, "ReplicaModifications", &self.replica_modifications);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct SseKmsEncryptedObjects {
+    pub status: Option<String>,
+}
+
+impl FromXml for SseKmsEncryptedObjects {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Status" => out.status = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.status, enums::SSE_KMS_ENCRYPTED_OBJECTS_STATUS) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.status.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for SseKmsEncryptedObjects {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Status", &self.status);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct StorageClassAnalysis {
+    pub data_export: Option<StorageClassAnalysisDataExport>,
+}
+
+impl FromXml for StorageClassAnalysis {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "DataExport" => out.data_export = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for StorageClassAnalysis {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "DataExport", &self.data_export);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct StorageClassAnalysisDataExport {
+    pub output_schema_version: Option<String>,
+    pub destination: Option<AnalyticsExportDestination>,
+}
+
+impl FromXml for StorageClassAnalysisDataExport {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "OutputSchemaVersion" => out.output_schema_version = Some(FromXml::from_xml(child)?),
+                "Destination" => out.destination = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(
+            &out.output_schema_version,
+            enums::STORAGE_CLASS_ANALYSIS_SCHEMA_VERSION,
+        ) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.output_schema_version.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.destination.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for StorageClassAnalysisDataExport {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "OutputSchemaVersion", &self.output_schema_version);
+        crate::rest_xml::write_member(xml, "Destination", &self.destination);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 pub struct Tag {
     pub key: Option<String>,
     pub value: Option<String>,
@@ -6373,6 +9260,12 @@ impl FromXml for Tag {
                 "Value" => out.value = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if out.key.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.value.is_none() {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -6402,7 +9295,112 @@ impl FromXml for Tagging {
                 _ => {}
             }
         }
+        if out.tag_set.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct TargetGrant {
+    pub grantee: Option<Grantee>,
+    pub permission: Option<String>,
+}
+
+impl FromXml for TargetGrant {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Grantee" => out.grantee = Some(FromXml::from_xml(child)?),
+                "Permission" => out.permission = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.permission, enums::BUCKET_LOGS_PERMISSION) {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for TargetGrant {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Grantee", &self.grantee);
+        crate::rest_xml::write_member(xml, "Permission", &self.permission);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct TargetObjectKeyFormat {
+    pub simple_prefix: Option<SimplePrefix>,
+    pub partitioned_prefix: Option<PartitionedPrefix>,
+}
+
+impl FromXml for TargetObjectKeyFormat {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "SimplePrefix" => out.simple_prefix = Some(FromXml::from_xml(child)?),
+                "PartitionedPrefix" => out.partitioned_prefix = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for TargetObjectKeyFormat {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "SimplePrefix", &self.simple_prefix);
+        crate::rest_xml::write_member(xml, "PartitionedPrefix", &self.partitioned_prefix);
+        xml.close(name);
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Tiering {
+    pub days: Option<i32>,
+    pub access_tier: Option<String>,
+}
+
+impl FromXml for Tiering {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "Days" => out.days = Some(FromXml::from_xml(child)?),
+                "AccessTier" => out.access_tier = Some(FromXml::from_xml(child)?),
+                _ => {}
+            }
+        }
+        if out.days.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.access_tier, enums::INTELLIGENT_TIERING_ACCESS_TIER) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.access_tier.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+impl ToXml for Tiering {
+    fn write_xml(&self, name: &str, xml: &mut XmlWriter) {
+        xml.open(name);
+        crate::rest_xml::write_member(xml, "Days", &self.days);
+        crate::rest_xml::write_member(xml, "AccessTier", &self.access_tier);
+        xml.close(name);
     }
 }
 
@@ -6426,6 +9424,15 @@ impl FromXml for TopicConfiguration {
                 "Filter" => out.filter = Some(FromXml::from_xml(child)?),
                 _ => {}
             }
+        }
+        if out.topic_arn.is_none() {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_values_allowed(&out.events, enums::EVENT) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if out.events.is_none() {
+            return Err(DecodeError::MalformedXml);
         }
         Ok(out)
     }
@@ -6461,6 +9468,9 @@ impl FromXml for Transition {
                 _ => {}
             }
         }
+        if !crate::rest_xml::enum_value_allowed(&out.storage_class, enums::TRANSITION_STORAGE_CLASS) {
+            return Err(DecodeError::MalformedXml);
+        }
         Ok(out)
     }
 }
@@ -6492,12 +9502,45 @@ impl FromXml for VersioningConfiguration {
                 _ => {}
             }
         }
+        if !crate::rest_xml::enum_value_allowed(&out.mfa_delete, enums::MFA_DELETE) {
+            return Err(DecodeError::MalformedXml);
+        }
+        if !crate::rest_xml::enum_value_allowed(&out.status, enums::BUCKET_VERSIONING_STATUS) {
+            return Err(DecodeError::MalformedXml);
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct WebsiteConfiguration {
+    pub error_document: Option<ErrorDocument>,
+    pub index_document: Option<IndexDocument>,
+    pub redirect_all_requests_to: Option<RedirectAllRequestsTo>,
+    pub routing_rules: Option<Vec<RoutingRule>>,
+}
+
+impl FromXml for WebsiteConfiguration {
+    fn from_xml(node: XmlNode<'_, '_>) -> Result<Self, DecodeError> {
+        #[allow(unused_mut)]
+        let mut out = Self::default();
+        for child in crate::rest_xml::elements(node) {
+            match child.tag_name().name() {
+                "ErrorDocument" => out.error_document = Some(FromXml::from_xml(child)?),
+                "IndexDocument" => out.index_document = Some(FromXml::from_xml(child)?),
+                "RedirectAllRequestsTo" => out.redirect_all_requests_to = Some(FromXml::from_xml(child)?),
+                "RoutingRules" => out.routing_rules = Some(crate::rest_xml::read_wrapped(child, "RoutingRule")?),
+                _ => {}
+            }
+        }
         Ok(out)
     }
 }
 
 /// The values the model allows for the enum shapes requests carry.
 pub mod enums {
+    /// `AnalyticsS3ExportFileFormat`.
+    pub const ANALYTICS_S3_EXPORT_FILE_FORMAT: &[&str] = &["CSV"];
     /// `BucketAccelerateStatus`.
     pub const BUCKET_ACCELERATE_STATUS: &[&str] = &["Enabled", "Suspended"];
     /// `BucketCannedACL`.
@@ -6543,6 +9586,8 @@ pub mod enums {
         "us-west-1",
         "us-west-2",
     ];
+    /// `BucketLogsPermission`.
+    pub const BUCKET_LOGS_PERMISSION: &[&str] = &["FULL_CONTROL", "READ", "WRITE"];
     /// `BucketNamespace`.
     pub const BUCKET_NAMESPACE: &[&str] = &["account-regional", "global"];
     /// `BucketType`.
@@ -6570,6 +9615,8 @@ pub mod enums {
     pub const COMPRESSION_TYPE: &[&str] = &["NONE", "GZIP", "BZIP2"];
     /// `DataRedundancy`.
     pub const DATA_REDUNDANCY: &[&str] = &["SingleAvailabilityZone", "SingleLocalZone"];
+    /// `DeleteMarkerReplicationStatus`.
+    pub const DELETE_MARKER_REPLICATION_STATUS: &[&str] = &["Enabled", "Disabled"];
     /// `EncodingType`.
     pub const ENCODING_TYPE: &[&str] = &["url"];
     /// `EncryptionType`.
@@ -6604,6 +9651,8 @@ pub mod enums {
         "s3:ObjectTagging:Put",
         "s3:ObjectTagging:Delete",
     ];
+    /// `ExistingObjectReplicationStatus`.
+    pub const EXISTING_OBJECT_REPLICATION_STATUS: &[&str] = &["Enabled", "Disabled"];
     /// `ExpirationStatus`.
     pub const EXPIRATION_STATUS: &[&str] = &["Enabled", "Disabled"];
     /// `ExpressionType`.
@@ -6612,6 +9661,35 @@ pub mod enums {
     pub const FILE_HEADER_INFO: &[&str] = &["USE", "IGNORE", "NONE"];
     /// `FilterRuleName`.
     pub const FILTER_RULE_NAME: &[&str] = &["prefix", "suffix"];
+    /// `IntelligentTieringAccessTier`.
+    pub const INTELLIGENT_TIERING_ACCESS_TIER: &[&str] = &["ARCHIVE_ACCESS", "DEEP_ARCHIVE_ACCESS"];
+    /// `IntelligentTieringStatus`.
+    pub const INTELLIGENT_TIERING_STATUS: &[&str] = &["Enabled", "Disabled"];
+    /// `InventoryFormat`.
+    pub const INVENTORY_FORMAT: &[&str] = &["CSV", "ORC", "Parquet"];
+    /// `InventoryFrequency`.
+    pub const INVENTORY_FREQUENCY: &[&str] = &["Daily", "Weekly"];
+    /// `InventoryIncludedObjectVersions`.
+    pub const INVENTORY_INCLUDED_OBJECT_VERSIONS: &[&str] = &["All", "Current"];
+    /// `InventoryOptionalField`.
+    pub const INVENTORY_OPTIONAL_FIELD: &[&str] = &[
+        "Size",
+        "LastModifiedDate",
+        "StorageClass",
+        "ETag",
+        "IsMultipartUploaded",
+        "ReplicationStatus",
+        "EncryptionStatus",
+        "ObjectLockRetainUntilDate",
+        "ObjectLockMode",
+        "ObjectLockLegalHoldStatus",
+        "IntelligentTieringAccessTier",
+        "BucketKeyStatus",
+        "ChecksumAlgorithm",
+        "ObjectAccessControlList",
+        "ObjectOwner",
+        "LifecycleExpirationDate",
+    ];
     /// `JSONType`.
     pub const JSON_TYPE: &[&str] = &["DOCUMENT", "LINES"];
     /// `LocationType`.
@@ -6620,6 +9698,8 @@ pub mod enums {
     pub const MFA_DELETE: &[&str] = &["Enabled", "Disabled"];
     /// `MetadataDirective`.
     pub const METADATA_DIRECTIVE: &[&str] = &["COPY", "REPLACE"];
+    /// `MetricsStatus`.
+    pub const METRICS_STATUS: &[&str] = &["Enabled", "Disabled"];
     /// `ObjectAttributes`.
     pub const OBJECT_ATTRIBUTES: &[&str] = &["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"];
     /// `ObjectCannedACL`.
@@ -6644,16 +9724,30 @@ pub mod enums {
     pub const OBJECT_OWNERSHIP: &[&str] = &["BucketOwnerPreferred", "ObjectWriter", "BucketOwnerEnforced"];
     /// `OptionalObjectAttributes`.
     pub const OPTIONAL_OBJECT_ATTRIBUTES: &[&str] = &["RestoreStatus"];
+    /// `OwnerOverride`.
+    pub const OWNER_OVERRIDE: &[&str] = &["Destination"];
+    /// `PartitionDateSource`.
+    pub const PARTITION_DATE_SOURCE: &[&str] = &["EventTime", "DeliveryTime"];
     /// `Permission`.
     pub const PERMISSION: &[&str] = &["FULL_CONTROL", "WRITE", "WRITE_ACP", "READ", "READ_ACP"];
+    /// `Protocol`.
+    pub const PROTOCOL: &[&str] = &["http", "https"];
     /// `QuoteFields`.
     pub const QUOTE_FIELDS: &[&str] = &["ALWAYS", "ASNEEDED"];
+    /// `ReplicaModificationsStatus`.
+    pub const REPLICA_MODIFICATIONS_STATUS: &[&str] = &["Enabled", "Disabled"];
+    /// `ReplicationRuleStatus`.
+    pub const REPLICATION_RULE_STATUS: &[&str] = &["Enabled", "Disabled"];
+    /// `ReplicationTimeStatus`.
+    pub const REPLICATION_TIME_STATUS: &[&str] = &["Enabled", "Disabled"];
     /// `RequestPayer`.
     pub const REQUEST_PAYER: &[&str] = &["requester"];
     /// `RestoreRequestType`.
     pub const RESTORE_REQUEST_TYPE: &[&str] = &["SELECT"];
     /// `ServerSideEncryption`.
     pub const SERVER_SIDE_ENCRYPTION: &[&str] = &["AES256", "aws:fsx", "aws:kms", "aws:kms:dsse"];
+    /// `SseKmsEncryptedObjectsStatus`.
+    pub const SSE_KMS_ENCRYPTED_OBJECTS_STATUS: &[&str] = &["Enabled", "Disabled"];
     /// `StorageClass`.
     pub const STORAGE_CLASS: &[&str] = &[
         "STANDARD",
@@ -6670,6 +9764,8 @@ pub mod enums {
         "FSX_OPENZFS",
         "FSX_ONTAP",
     ];
+    /// `StorageClassAnalysisSchemaVersion`.
+    pub const STORAGE_CLASS_ANALYSIS_SCHEMA_VERSION: &[&str] = &["V_1"];
     /// `TaggingDirective`.
     pub const TAGGING_DIRECTIVE: &[&str] = &["COPY", "REPLACE"];
     /// `Tier`.
