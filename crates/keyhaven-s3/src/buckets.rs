@@ -4,6 +4,7 @@
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_kernel::records;
 use keyhaven_policy::{PolicyDocument, PolicyKind};
+use keyhaven_store::Transaction;
 use serde::{Deserialize, Serialize};
 
 use crate::S3Error;
@@ -577,18 +578,32 @@ impl S3 {
     }
 
     /// Changes a bucket's record in one transaction.
-    pub(crate) fn change_bucket(
+    fn change_bucket(
         &self,
         name: &str,
         mut change: impl FnMut(&mut BucketRecord) -> Result<(), S3Error>,
     ) -> Result<(), S3Error> {
+        self.change_bucket_reading(name, |_, bucket| change(bucket))
+    }
+
+    /// Changes a bucket's record in one transaction, in which the change may read other buckets' records.
+    pub(crate) fn change_bucket_reading(
+        &self,
+        name: &str,
+        mut change: impl FnMut(&mut dyn Transaction, &mut BucketRecord) -> Result<(), S3Error>,
+    ) -> Result<(), S3Error> {
         transact(&*self.store, |tx| {
             let mut bucket = records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)?
                 .ok_or_else(|| S3Error::NoSuchBucket { bucket: name.into() })?;
-            change(&mut bucket)?;
+            change(tx, &mut bucket)?;
             records::put(tx, BUCKETS_SCOPE, name, &bucket)?;
             Ok(())
         })
+    }
+
+    /// Another bucket's record, read in the transaction `tx`.
+    pub(crate) fn bucket_in(tx: &mut dyn Transaction, name: &str) -> Result<Option<BucketRecord>, S3Error> {
+        Ok(records::get::<BucketRecord>(tx, BUCKETS_SCOPE, name)?)
     }
 
     pub(crate) fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, S3Error> {

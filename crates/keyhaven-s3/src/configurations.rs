@@ -181,7 +181,8 @@ impl S3 {
     }
 
     /// PutBucketReplication: the bucket must be versioned, and so must every destination (`destinations` are the
-    /// rules' destination bucket ARNs); S3 answers one message whether a destination is missing or unversioned.
+    /// rules' destination bucket ARNs); S3 answers one message whether a destination is missing or unversioned. The
+    /// checks read the buckets in the transaction that writes the configuration.
     pub fn put_bucket_replication(
         &self,
         ctx: &RequestContext,
@@ -190,24 +191,24 @@ impl S3 {
         document: String,
     ) -> Result<(), S3Error> {
         let kind = ConfigurationKind::Replication;
-        let bucket = self.authorized_bucket(ctx, kind.put_action(), name)?;
-        if !is_versioned(&bucket) {
-            return Err(S3Error::InvalidRequest(
-                "Versioning must be 'Enabled' on the bucket to apply a replication configuration".into(),
-            ));
-        }
-        for destination in destinations {
-            let target = match destination.strip_prefix("arn:aws:s3:::") {
-                Some(target) => self.bucket(target)?,
-                None => None,
-            };
-            if !target.as_ref().is_some_and(is_versioned) {
+        self.authorized_bucket(ctx, kind.put_action(), name)?;
+        self.change_bucket_reading(name, |tx, bucket| {
+            if !is_versioned(bucket) {
                 return Err(S3Error::InvalidRequest(
-                    "Destination bucket must have versioning enabled.".into(),
+                    "Versioning must be 'Enabled' on the bucket to apply a replication configuration".into(),
                 ));
             }
-        }
-        self.change_bucket(name, |bucket| {
+            for destination in destinations {
+                let target = match destination.strip_prefix("arn:aws:s3:::") {
+                    Some(target) => S3::bucket_in(tx, target)?,
+                    None => None,
+                };
+                if !target.as_ref().is_some_and(is_versioned) {
+                    return Err(S3Error::InvalidRequest(
+                        "Destination bucket must have versioning enabled.".into(),
+                    ));
+                }
+            }
             bucket.configurations.insert(kind.key(None), document.clone());
             Ok(())
         })
@@ -223,21 +224,21 @@ impl S3 {
         document: Option<String>,
     ) -> Result<(), S3Error> {
         let kind = ConfigurationKind::Logging;
-        let bucket = self.authorized_bucket(ctx, kind.put_action(), name)?;
-        if let Some(target) = target {
-            let target = self.bucket(target)?.ok_or_else(|| {
-                S3Error::InvalidTargetBucketForLogging("The target bucket for logging does not exist".into())
-            })?;
-            if target.region != bucket.region {
-                return Err(S3Error::CrossLocationLoggingProhibited);
+        self.authorized_bucket(ctx, kind.put_action(), name)?;
+        self.change_bucket_reading(name, |tx, bucket| {
+            if let Some(target) = target {
+                let target = S3::bucket_in(tx, target)?.ok_or_else(|| {
+                    S3Error::InvalidTargetBucketForLogging("The target bucket for logging does not exist".into())
+                })?;
+                if target.region != bucket.region {
+                    return Err(S3Error::CrossLocationLoggingProhibited);
+                }
+                if target.account != bucket.account {
+                    return Err(S3Error::InvalidTargetBucketForLogging(
+                        "The owner for the bucket to be logged and the target bucket must be the same.".into(),
+                    ));
+                }
             }
-            if target.account != bucket.account {
-                return Err(S3Error::InvalidTargetBucketForLogging(
-                    "The owner for the bucket to be logged and the target bucket must be the same.".into(),
-                ));
-            }
-        }
-        self.change_bucket(name, |bucket| {
             match &document {
                 Some(document) => bucket.configurations.insert(kind.key(None), document.clone()),
                 None => bucket.configurations.remove(&kind.key(None)),
