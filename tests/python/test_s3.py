@@ -311,6 +311,19 @@ def test_multipart_uploads_with_the_transfer_manager_and_by_hand(s3, tmp_path):
     assert done["ChecksumSHA256"] == f"{base64.b64encode(composite.digest()).decode()}-2"
     assert s3.get_object(Bucket="multi", Key="manual")["Body"].read() == b"a" * (5 * MIB) + b"tail"
     assert error_of(s3.list_parts, Bucket="multi", Key="manual", UploadId=upload_id)[0] == "NoSuchUpload"
+    # A retried completion answers as the first did, even with a condition the object now fails (as S3 does); it
+    # writes nothing. Once the key holds another object, the upload is gone.
+    before = s3.head_object(Bucket="multi", Key="manual")
+    again = s3.complete_multipart_upload(Bucket="multi", Key="manual", UploadId=upload_id, IfNoneMatch="*",
+                                         MultipartUpload={"Parts": [p1, p2]})
+    assert (again["ETag"], again["ChecksumSHA256"]) == (done["ETag"], done["ChecksumSHA256"])
+    after = s3.head_object(Bucket="multi", Key="manual")
+    assert (after["LastModified"], after["ETag"]) == (before["LastModified"], before["ETag"])
+    assert error_of(s3.complete_multipart_upload, Bucket="multi", Key="other", UploadId=upload_id,
+                    MultipartUpload={"Parts": [p1, p2]})[0] == "NoSuchUpload"
+    s3.put_object(Bucket="multi", Key="manual", Body=b"replaced")
+    assert error_of(complete, [p1, p2])[0] == "NoSuchUpload"
+    assert s3.get_object(Bucket="multi", Key="manual")["Body"].read() == b"replaced"
 
     small = s3.create_multipart_upload(Bucket="multi", Key="small")["UploadId"]
     parts = [s3.upload_part(Bucket="multi", Key="small", UploadId=small, PartNumber=n, Body=b"tiny")["ETag"]

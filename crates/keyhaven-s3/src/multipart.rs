@@ -407,7 +407,14 @@ impl S3 {
         if listed.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
             return Err(S3Error::InvalidPartOrder);
         }
-        let upload = self.upload(bucket, key, upload_id)?;
+        let upload = match self.upload(bucket, key, upload_id) {
+            Ok(upload) => upload,
+            // A retry of a completion that succeeded answers as the first did (S3 does, whatever its conditions).
+            Err(e) => {
+                let completed = read(&*self.store, |tx| completed_as(tx, bucket, key, upload_id))?;
+                return completed.map(with_customer_key_md5).ok_or(e);
+            }
+        };
         let scope = parts_scope(bucket, upload_id);
         let stored = read(&*self.store, |tx| Ok(records::all::<PartRecord>(tx, &scope)?))?;
         let mut chosen: Vec<PartRecord> = Vec::with_capacity(listed.len());
@@ -450,11 +457,15 @@ impl S3 {
         }
         let used: Vec<&str> = chosen.iter().map(|p| p.body.blob_id.as_str()).collect();
         record.sequence = self.next_sequence();
-        let gone = transact(&*self.store, |tx| {
+        record.upload_id = Some(upload_id.to_string());
+        let completed = transact(&*self.store, |tx| {
             let bucket_record = records::get::<BucketRecord>(tx, crate::buckets::BUCKETS_SCOPE, bucket)?
                 .ok_or_else(|| S3Error::NoSuchBucket { bucket: bucket.into() })?;
             if records::get::<UploadRecord>(tx, bucket, upload_id)?.is_none() {
-                return Err(no_such_upload(upload_id));
+                // Completed meanwhile by a concurrent request: this one answers as that one did.
+                return completed_as(tx, bucket, key, upload_id)?
+                    .map(Err)
+                    .ok_or_else(|| no_such_upload(upload_id));
             }
             let previous = records::get::<ObjectRecord>(tx, bucket, key)?;
             conditions.check(key, previous.as_ref())?;
@@ -465,8 +476,12 @@ impl S3 {
             for (id, _) in &stored {
                 records::delete::<PartRecord>(tx, &scope, id)?;
             }
-            Ok(gone)
+            Ok(Ok(gone))
         })?;
+        let gone = match completed {
+            Ok(gone) => gone,
+            Err(earlier) => return Ok(with_customer_key_md5(earlier)),
+        };
         self.discard_bodies(&gone);
         for (_, part) in &stored {
             if !used.contains(&part.body.blob_id.as_str()) {
@@ -619,6 +634,22 @@ impl S3 {
         .filter(|u| u.key == key)
         .ok_or_else(|| no_such_upload(upload_id))
     }
+}
+
+/// The key's current version, when the upload `upload_id` completed as it.
+fn completed_as(
+    tx: &mut dyn keyhaven_store::Transaction,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<Option<ObjectRecord>, S3Error> {
+    Ok(records::get::<ObjectRecord>(tx, bucket, key)?.filter(|r| r.upload_id.as_deref() == Some(upload_id)))
+}
+
+/// A completed object with the SSE-C key fingerprint its completion answers.
+fn with_customer_key_md5(record: ObjectRecord) -> (ObjectRecord, Option<String>) {
+    let key_md5 = record.customer_key_md5().map(str::to_string);
+    (record, key_md5)
 }
 
 fn no_such_upload(upload_id: &str) -> S3Error {

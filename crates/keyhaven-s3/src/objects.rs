@@ -250,6 +250,9 @@ pub struct ObjectRecord {
     /// An archived version's restore: readable until then (Unix milliseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restored_until: Option<i64>,
+    /// The multipart upload that completed as this version: a retried CompleteMultipartUpload answers it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) upload_id: Option<String>,
 }
 
 keyhaven_kernel::versioned_record!(ObjectRecord, "s3-object", RECORD_VERSION);
@@ -261,6 +264,7 @@ impl ObjectRecord {
             delete_marker: false,
             sequence: 0,
             restored_until: None,
+            upload_id: None,
             v: RECORD_VERSION,
             size: parts.iter().map(|p| p.size).sum(),
             etag,
