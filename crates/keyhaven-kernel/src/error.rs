@@ -19,7 +19,11 @@ pub enum KernelError {
 impl From<StoreError> for KernelError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Full => KernelError::Unavailable,
+            StoreError::Full | StoreError::Conflict => KernelError::Unavailable,
+            StoreError::Unavailable(reason) => {
+                tracing::error!(%reason, "the store is unavailable");
+                KernelError::Unavailable
+            }
             other => KernelError::Internal(other.to_string()),
         }
     }

@@ -1,12 +1,57 @@
-//! The backend conformance suite: every backend must pass these same checks.
+//! The backend conformance suite: the checks every backend must pass, public so that each backend's tests run the
+//! same ones (`run`), including the concurrency cases a multi-node backend must get right.
 
-use crate::testing::TempDir;
-use crate::{AuditBatch, Backend, Job, SqliteStore, StoreError};
+use std::sync::Arc;
 
-fn sqlite() -> (TempDir, SqliteStore) {
-    let dir = TempDir::new();
-    let store = SqliteStore::open(&dir.path().join("keyhaven.db")).expect("open");
-    (dir, store)
+use crate::{AuditBatch, Backend, Job, StoreError};
+
+/// A backend under test: `fresh` opens an empty one; `reopen` opens again the one `fresh` opened last, as a
+/// restarted process (or another node) would.
+pub trait Subject {
+    fn fresh(&mut self) -> Arc<dyn Backend>;
+    fn reopen(&mut self) -> Arc<dyn Backend>;
+}
+
+/// A check of one behaviour, on a fresh backend.
+type Check = fn(&dyn Backend);
+
+/// Runs every check, each on a fresh backend.
+pub fn run(subject: &mut dyn Subject) {
+    let checks: &[(&str, Check)] = &[
+        (
+            "records_are_isolated_by_kind_and_scope",
+            records_are_isolated_by_kind_and_scope,
+        ),
+        (
+            "put_replaces_and_delete_reports_presence",
+            put_replaces_and_delete_reports_presence,
+        ),
+        ("failed_transaction_changes_nothing", failed_transaction_changes_nothing),
+        ("a_transaction_reads_its_own_writes", a_transaction_reads_its_own_writes),
+        ("list_pages_in_id_order", list_pages_in_id_order),
+        (
+            "jobs_come_due_in_order_and_can_be_cancelled",
+            jobs_come_due_in_order_and_can_be_cancelled,
+        ),
+        (
+            "audit_batches_append_with_their_head_and_read_back_in_order",
+            audit_batches_append_with_their_head_and_read_back_in_order,
+        ),
+        (
+            "wipe_clears_records_and_jobs_but_keeps_the_audit_log",
+            wipe_clears_records_and_jobs_but_keeps_the_audit_log,
+        ),
+        (
+            "snapshots_see_committed_data_and_refuse_writes",
+            snapshots_see_committed_data_and_refuse_writes,
+        ),
+    ];
+    for (name, check) in checks {
+        eprintln!("conformance: {name}");
+        check(&*subject.fresh());
+    }
+    data_survives_reopen(subject);
+    racing_read_modify_writes_lose_no_update(subject);
 }
 
 fn put(store: &dyn Backend, kind: &str, scope: &str, id: &str, body: &[u8]) {
@@ -24,114 +69,94 @@ fn get(store: &dyn Backend, kind: &str, scope: &str, id: &str) -> Option<Vec<u8>
     out
 }
 
-fn backends() -> Vec<(TempDir, Box<dyn Backend>)> {
-    let (dir, store) = sqlite();
-    vec![(dir, Box::new(store))]
+fn records_are_isolated_by_kind_and_scope(store: &dyn Backend) {
+    put(store, "k", "a", "x", b"1");
+    put(store, "k", "b", "x", b"2");
+    put(store, "j", "a", "x", b"3");
+    assert_eq!(get(store, "k", "a", "x").as_deref(), Some(&b"1"[..]));
+    assert_eq!(get(store, "k", "b", "x").as_deref(), Some(&b"2"[..]));
+    assert_eq!(get(store, "j", "a", "x").as_deref(), Some(&b"3"[..]));
+    assert_eq!(get(store, "k", "c", "x"), None);
 }
 
-#[test]
-fn records_are_isolated_by_kind_and_scope() {
-    for (_dir, store) in backends() {
-        put(&*store, "k", "a", "x", b"1");
-        put(&*store, "k", "b", "x", b"2");
-        put(&*store, "j", "a", "x", b"3");
-        assert_eq!(get(&*store, "k", "a", "x").as_deref(), Some(&b"1"[..]));
-        assert_eq!(get(&*store, "k", "b", "x").as_deref(), Some(&b"2"[..]));
-        assert_eq!(get(&*store, "j", "a", "x").as_deref(), Some(&b"3"[..]));
-        assert_eq!(get(&*store, "k", "c", "x"), None);
+fn put_replaces_and_delete_reports_presence(store: &dyn Backend) {
+    put(store, "k", "s", "x", b"old");
+    put(store, "k", "s", "x", b"new");
+    assert_eq!(get(store, "k", "s", "x").as_deref(), Some(&b"new"[..]));
+    let mut deleted = (false, false);
+    store
+        .transaction(&mut |tx| {
+            deleted = (tx.delete("k", "s", "x")?, tx.delete("k", "s", "x")?);
+            Ok(())
+        })
+        .expect("delete");
+    assert_eq!(deleted, (true, false));
+}
+
+fn failed_transaction_changes_nothing(store: &dyn Backend) {
+    put(store, "k", "s", "kept", b"1");
+    let result = store.transaction(&mut |tx| {
+        tx.put("k", "s", "new", b"2")?;
+        tx.delete("k", "s", "kept")?;
+        Err(StoreError::Backend("caller aborted".into()))
+    });
+    assert!(result.is_err());
+    assert_eq!(get(store, "k", "s", "new"), None);
+    assert_eq!(get(store, "k", "s", "kept").as_deref(), Some(&b"1"[..]));
+}
+
+fn list_pages_in_id_order(store: &dyn Backend) {
+    for id in ["c", "a", "e", "b", "d"] {
+        put(store, "k", "s", id, id.as_bytes());
     }
-}
-
-#[test]
-fn put_replaces_and_delete_reports_presence() {
-    for (_dir, store) in backends() {
-        put(&*store, "k", "s", "x", b"old");
-        put(&*store, "k", "s", "x", b"new");
-        assert_eq!(get(&*store, "k", "s", "x").as_deref(), Some(&b"new"[..]));
-        let mut deleted = (false, false);
+    put(store, "k", "other", "a0", b"x");
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut page = Vec::new();
         store
             .transaction(&mut |tx| {
-                deleted = (tx.delete("k", "s", "x")?, tx.delete("k", "s", "x")?);
+                page = tx.list("k", "s", after.as_deref(), 2)?;
                 Ok(())
             })
-            .expect("delete");
-        assert_eq!(deleted, (true, false));
-    }
-}
-
-#[test]
-fn failed_transaction_changes_nothing() {
-    for (_dir, store) in backends() {
-        put(&*store, "k", "s", "kept", b"1");
-        let result = store.transaction(&mut |tx| {
-            tx.put("k", "s", "new", b"2")?;
-            tx.delete("k", "s", "kept")?;
-            Err(StoreError::Backend("caller aborted".into()))
-        });
-        assert!(result.is_err());
-        assert_eq!(get(&*store, "k", "s", "new"), None);
-        assert_eq!(get(&*store, "k", "s", "kept").as_deref(), Some(&b"1"[..]));
-    }
-}
-
-#[test]
-fn list_pages_in_id_order() {
-    for (_dir, store) in backends() {
-        for id in ["c", "a", "e", "b", "d"] {
-            put(&*store, "k", "s", id, id.as_bytes());
+            .expect("list");
+        if page.is_empty() {
+            break;
         }
-        put(&*store, "k", "other", "a0", b"x");
-        let mut pages = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut page = Vec::new();
-            store
-                .transaction(&mut |tx| {
-                    page = tx.list("k", "s", after.as_deref(), 2)?;
-                    Ok(())
-                })
-                .expect("list");
-            if page.is_empty() {
-                break;
-            }
-            after = page.last().map(|r| r.id.clone());
-            pages.push(page.into_iter().map(|r| r.id).collect::<Vec<_>>());
-        }
-        assert_eq!(pages, vec![vec!["a", "b"], vec!["c", "d"], vec!["e"]]);
+        after = page.last().map(|r| r.id.clone());
+        pages.push(page.into_iter().map(|r| r.id).collect::<Vec<_>>());
     }
+    assert_eq!(pages, vec![vec!["a", "b"], vec!["c", "d"], vec!["e"]]);
 }
 
-#[test]
-fn jobs_come_due_in_order_and_can_be_cancelled() {
-    for (_dir, store) in backends() {
-        let job = |id: &str, due_at| Job {
-            id: id.into(),
-            due_at,
-            kind: "t".into(),
-            payload: id.as_bytes().to_vec(),
-        };
-        store
-            .transaction(&mut |tx| {
-                tx.schedule(&job("late", 300))?;
-                tx.schedule(&job("early", 100))?;
-                tx.schedule(&job("gone", 50))?;
-                tx.cancel("gone")
-            })
-            .expect("schedule");
-        assert_eq!(store.next_due().expect("next"), Some(100));
-        assert!(store.due_jobs(99, 10).expect("due").is_empty());
-        let due: Vec<_> = store
-            .due_jobs(1000, 10)
-            .expect("due")
-            .into_iter()
-            .map(|j| j.id)
-            .collect();
-        assert_eq!(due, vec!["early", "late"]);
-        store
-            .transaction(&mut |tx| tx.schedule(&job("early", 500)))
-            .expect("reschedule");
-        assert_eq!(store.next_due().expect("next"), Some(300));
-    }
+fn jobs_come_due_in_order_and_can_be_cancelled(store: &dyn Backend) {
+    let job = |id: &str, due_at| Job {
+        id: id.into(),
+        due_at,
+        kind: "t".into(),
+        payload: id.as_bytes().to_vec(),
+    };
+    store
+        .transaction(&mut |tx| {
+            tx.schedule(&job("late", 300))?;
+            tx.schedule(&job("early", 100))?;
+            tx.schedule(&job("gone", 50))?;
+            tx.cancel("gone")
+        })
+        .expect("schedule");
+    assert_eq!(store.next_due().expect("next"), Some(100));
+    assert!(store.due_jobs(99, 10).expect("due").is_empty());
+    let due: Vec<_> = store
+        .due_jobs(1000, 10)
+        .expect("due")
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(due, vec!["early", "late"]);
+    store
+        .transaction(&mut |tx| tx.schedule(&job("early", 500)))
+        .expect("reschedule");
+    assert_eq!(store.next_due().expect("next"), Some(300));
 }
 
 fn batch(first: u64, last: u64) -> AuditBatch {
@@ -145,84 +170,132 @@ fn batch(first: u64, last: u64) -> AuditBatch {
     }
 }
 
-#[test]
-fn audit_batches_append_with_their_head_and_read_back_in_order() {
-    for (_dir, store) in backends() {
-        assert_eq!(store.last_audit().expect("last"), None);
-        assert_eq!(store.audit_head().expect("head"), None);
-        store.append_audit(&batch(1, 2), b"head-2").expect("append");
-        store.append_audit(&batch(3, 3), b"head-3").expect("append");
-        assert_eq!(store.last_audit().expect("last"), Some(batch(3, 3)));
-        assert_eq!(store.audit_head().expect("head").as_deref(), Some(&b"head-3"[..]));
-        assert_eq!(store.audit_after(0, 10).expect("after"), vec![batch(1, 2), batch(3, 3)]);
-        assert_eq!(store.audit_after(1, 10).expect("after"), vec![batch(3, 3)]);
-        assert!(
-            store.append_audit(&batch(3, 4), b"head-4").is_err(),
-            "a sequence number starts one batch only"
-        );
-        assert_eq!(
-            store.audit_head().expect("head").as_deref(),
-            Some(&b"head-3"[..]),
-            "a failed append leaves the head"
-        );
-        let usage = store.audit_usage().expect("usage");
-        assert_eq!((usage.batches, usage.bytes, usage.oldest_time), (2, 8, Some(10)));
-        assert_eq!(store.oldest_audit(1).expect("oldest"), vec![(2, 20, 4)]);
-        assert_eq!(store.prune_audit(2, b"anchor-2").expect("prune"), 1);
-        assert_eq!(store.audit_anchor().expect("anchor").as_deref(), Some(&b"anchor-2"[..]));
-        assert_eq!(store.audit_after(0, 10).expect("after"), vec![batch(3, 3)]);
-    }
+fn audit_batches_append_with_their_head_and_read_back_in_order(store: &dyn Backend) {
+    assert_eq!(store.last_audit().expect("last"), None);
+    assert_eq!(store.audit_head().expect("head"), None);
+    store.append_audit(&batch(1, 2), b"head-2").expect("append");
+    store.append_audit(&batch(3, 3), b"head-3").expect("append");
+    assert_eq!(store.last_audit().expect("last"), Some(batch(3, 3)));
+    assert_eq!(store.audit_head().expect("head").as_deref(), Some(&b"head-3"[..]));
+    assert_eq!(store.audit_after(0, 10).expect("after"), vec![batch(1, 2), batch(3, 3)]);
+    assert_eq!(store.audit_after(1, 10).expect("after"), vec![batch(3, 3)]);
+    assert!(
+        store.append_audit(&batch(3, 4), b"head-4").is_err(),
+        "a sequence number starts one batch only"
+    );
+    assert_eq!(
+        store.audit_head().expect("head").as_deref(),
+        Some(&b"head-3"[..]),
+        "a failed append leaves the head"
+    );
+    let usage = store.audit_usage().expect("usage");
+    assert_eq!((usage.batches, usage.bytes, usage.oldest_time), (2, 8, Some(10)));
+    assert_eq!(store.oldest_audit(1).expect("oldest"), vec![(2, 20, 4)]);
+    assert_eq!(store.prune_audit(2, b"anchor-2").expect("prune"), 1);
+    assert_eq!(store.audit_anchor().expect("anchor").as_deref(), Some(&b"anchor-2"[..]));
+    assert_eq!(store.audit_after(0, 10).expect("after"), vec![batch(3, 3)]);
 }
 
-#[test]
-fn wipe_clears_records_and_jobs_but_keeps_the_audit_log() {
-    for (_dir, store) in backends() {
-        put(&*store, "k", "s", "x", b"1");
-        store
-            .transaction(&mut |tx| {
-                tx.schedule(&Job {
-                    id: "j".into(),
-                    due_at: 1,
-                    kind: "t".into(),
-                    payload: vec![],
-                })
+fn wipe_clears_records_and_jobs_but_keeps_the_audit_log(store: &dyn Backend) {
+    put(store, "k", "s", "x", b"1");
+    store
+        .transaction(&mut |tx| {
+            tx.schedule(&Job {
+                id: "j".into(),
+                due_at: 1,
+                kind: "t".into(),
+                payload: vec![],
             })
-            .expect("schedule");
-        store.append_audit(&batch(1, 1), b"head").expect("append");
-        store.wipe().expect("wipe");
-        assert_eq!(get(&*store, "k", "s", "x"), None);
-        assert_eq!(store.next_due().expect("next"), None);
-        assert!(store.last_audit().expect("last").is_some());
-    }
+        })
+        .expect("schedule");
+    store.append_audit(&batch(1, 1), b"head").expect("append");
+    store.wipe().expect("wipe");
+    assert_eq!(get(store, "k", "s", "x"), None);
+    assert_eq!(store.next_due().expect("next"), None);
+    assert!(store.last_audit().expect("last").is_some());
 }
 
-#[test]
-fn data_survives_reopen() {
-    let dir = TempDir::new();
-    let path = dir.path().join("keyhaven.db");
+fn snapshots_see_committed_data_and_refuse_writes(store: &dyn Backend) {
+    put(store, "k", "s", "x", b"1");
+    let mut seen = None;
+    store
+        .snapshot(&mut |tx| {
+            seen = tx.get("k", "s", "x")?;
+            Ok(())
+        })
+        .expect("snapshot");
+    assert_eq!(seen.as_deref(), Some(&b"1"[..]));
+    assert!(store.snapshot(&mut |tx| tx.put("k", "s", "y", b"2")).is_err());
+    assert_eq!(get(store, "k", "s", "y"), None);
+}
+
+fn a_transaction_reads_its_own_writes(store: &dyn Backend) {
+    put(store, "k", "s", "x", b"before");
+    let mut seen = (None, None, Vec::new());
+    store
+        .transaction(&mut |tx| {
+            tx.put("k", "s", "x", b"after")?;
+            tx.put("k", "s", "y", b"new")?;
+            seen.0 = tx.get("k", "s", "x")?;
+            tx.delete("k", "s", "y")?;
+            seen.1 = tx.get("k", "s", "y")?;
+            seen.2 = tx.list("k", "s", None, 10)?.into_iter().map(|r| r.id).collect();
+            Ok(())
+        })
+        .expect("transaction");
+    assert_eq!(seen, (Some(b"after".to_vec()), None, vec!["x".to_string()]));
+}
+
+fn data_survives_reopen(subject: &mut dyn Subject) {
     {
-        let store = SqliteStore::open(&path).expect("open");
-        put(&store, "k", "s", "x", b"durable");
+        let store = subject.fresh();
+        put(&*store, "k", "s", "x", b"durable");
         store.set_meta("m", b"v").expect("meta");
     }
-    let store = SqliteStore::open(&path).expect("reopen");
-    assert_eq!(get(&store, "k", "s", "x").as_deref(), Some(&b"durable"[..]));
+    let store = subject.reopen();
+    assert_eq!(get(&*store, "k", "s", "x").as_deref(), Some(&b"durable"[..]));
     assert_eq!(store.meta("m").expect("meta").as_deref(), Some(&b"v"[..]));
 }
 
-#[test]
-fn snapshots_see_committed_data_and_refuse_writes() {
-    for (_dir, store) in backends() {
-        put(&*store, "k", "s", "x", b"1");
-        let mut seen = None;
-        store
-            .snapshot(&mut |tx| {
-                seen = tx.get("k", "s", "x")?;
-                Ok(())
-            })
-            .expect("snapshot");
-        assert_eq!(seen.as_deref(), Some(&b"1"[..]));
-        assert!(store.snapshot(&mut |tx| tx.put("k", "s", "y", b"2")).is_err());
-        assert_eq!(get(&*store, "k", "s", "y"), None);
+/// Two writers, each with its own handle on the store (as two nodes have), increment one counter: every increment
+/// is kept, because each read-modify-write is serialisable or run again.
+fn racing_read_modify_writes_lose_no_update(subject: &mut dyn Subject) {
+    const EACH: u32 = 40;
+    let first = subject.fresh();
+    let second = subject.reopen();
+    let increment = |store: Arc<dyn Backend>| {
+        std::thread::spawn(move || {
+            for _ in 0..EACH {
+                store
+                    .transaction(&mut |tx| {
+                        let count = tx
+                            .get("counter", "s", "c")?
+                            .map_or(0, |b| u32::from_be_bytes(b.try_into().unwrap_or_default()));
+                        tx.put("counter", "s", "c", &(count + 1).to_be_bytes())
+                    })
+                    .expect("increment");
+            }
+        })
+    };
+    let racers = [increment(first.clone()), increment(second)];
+    for racer in racers {
+        racer.join().expect("racer");
+    }
+    let count = get(&*first, "counter", "s", "c").map(|b| u32::from_be_bytes(b.try_into().unwrap_or_default()));
+    assert_eq!(count, Some(2 * EACH));
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{PostgresSubject, SqliteSubject};
+
+    #[test]
+    fn sqlite_conforms() {
+        super::run(&mut SqliteSubject::default());
+    }
+
+    #[test]
+    fn postgres_conforms() {
+        super::run(&mut PostgresSubject::start());
     }
 }

@@ -7,11 +7,15 @@
 //! Listing is ordered by id so that paging markers are stable.
 
 pub mod blob;
+#[cfg(any(test, feature = "test-support"))]
+pub mod conformance;
+mod postgres;
 mod sqlite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
 pub use blob::{BlobReader, BlobStore, BlobWriter, FsBlobStore};
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
 /// Errors from a storage backend. Messages come from the backend and never contain record bodies.
@@ -26,6 +30,12 @@ pub enum StoreError {
     /// The disk is full: nothing was written; the same write may succeed once space is back.
     #[error("the disk holding the store is full")]
     Full,
+    /// The transaction kept conflicting with others and was given up; nothing was written.
+    #[error("the transaction conflicted with concurrent ones")]
+    Conflict,
+    /// The database cannot be reached; nothing was written.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -126,6 +136,3 @@ pub trait Backend: Send + Sync {
     /// Removes every record and job (dev-mode reset). The audit log is kept.
     fn wipe(&self) -> Result<(), StoreError>;
 }
-
-#[cfg(test)]
-mod conformance;

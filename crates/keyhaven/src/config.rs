@@ -128,6 +128,13 @@ pub struct ServeArgs {
     /// `<bucket>.localhost`) [default: s3.localhost].
     #[arg(long, env = "KEYHAVEN_S3_DOMAIN")]
     pub s3_domain: Option<String>,
+    /// Where records live: `sqlite` (a database in the data directory) or a PostgreSQL URL
+    /// (`postgres://user@host/db`), which several nodes can share [default: sqlite].
+    #[arg(long, env = "KEYHAVEN_STORE")]
+    pub store: Option<String>,
+    /// Connections a node opens to PostgreSQL at most [default: 16].
+    #[arg(long, env = "KEYHAVEN_STORE_CONNECTIONS")]
+    pub store_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -160,6 +167,8 @@ struct FileConfig {
     header_timeout_seconds: Option<u64>,
     body_timeout_seconds: Option<u64>,
     s3_domain: Option<String>,
+    store: Option<String>,
+    store_connections: Option<usize>,
     #[serde(default)]
     event_webhooks: Vec<FileWebhook>,
     #[serde(default)]
@@ -417,6 +426,31 @@ pub struct ServeConfig {
     pub connection_limits: ConnectionLimits,
     /// Base domain of S3's virtual-hosted addressing.
     pub s3_domain: String,
+    pub store: StoreSetting,
+}
+
+/// Where the server keeps its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSetting {
+    /// The embedded database in the data directory.
+    Sqlite,
+    Postgres {
+        url: String,
+        max_connections: usize,
+    },
+}
+
+const DEFAULT_STORE_CONNECTIONS: usize = 16;
+
+fn store_setting(configured: Option<String>, max_connections: Option<usize>) -> Result<StoreSetting, ConfigError> {
+    match configured.as_deref() {
+        None | Some("sqlite") => Ok(StoreSetting::Sqlite),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(StoreSetting::Postgres {
+            url: url.to_string(),
+            max_connections: max_connections.unwrap_or(DEFAULT_STORE_CONNECTIONS).max(1),
+        }),
+        Some(_) => Err(ConfigError::Store),
+    }
 }
 
 const DEFAULT_MAX_CONNECTIONS: usize = 4096;
@@ -448,6 +482,8 @@ pub enum ConfigError {
     OutOfRange { option: &'static str, value: u64, max: u64 },
     #[error("s3-domain {0:?} must be a DNS name, such as s3.example.internal")]
     S3Domain(String),
+    #[error("store must be `sqlite` or a postgres:// URL")]
+    Store,
 }
 
 /// The virtual-hosted base domain, refused unless it is a DNS name: dot-separated labels of letters, digits and
@@ -632,6 +668,10 @@ impl ServeArgs {
             rotation_functions: rotation_functions(file.rotation_functions)?,
             connection_limits,
             s3_domain: s3_domain(self.s3_domain.or(file.s3_domain))?,
+            store: store_setting(
+                self.store.or(file.store),
+                self.store_connections.or(file.store_connections),
+            )?,
         })
     }
 }

@@ -19,10 +19,10 @@ use keyhaven_api::sigv4::SigningKeyCache;
 use keyhaven_core::{Core, CoreConfig};
 use keyhaven_kernel::audit::{ChainCheck, read_records, verify_chain};
 use keyhaven_kernel::clock::AdjustableClock;
-use keyhaven_store::SqliteStore;
+use keyhaven_store::{Backend, PostgresOptions, PostgresStore, SqliteStore};
 use tokio::sync::watch;
 
-use crate::config::{Cli, Command, EventsCommand, LogFormat, ServeConfig};
+use crate::config::{Cli, Command, EventsCommand, LogFormat, ServeConfig, StoreSetting};
 
 /// mimalloc instead of the system allocator: requests allocate on worker threads and the audit writer frees on
 /// its own, which glibc's arenas serve slowly (about a tenth of the fast path's CPU went to malloc and free).
@@ -75,7 +75,17 @@ fn serve(config: ServeConfig) -> Result<(), String> {
 async fn run(config: ServeConfig) -> Result<(), String> {
     let database = config.data_dir.join(DATABASE_FILE);
     data_dir::prepare(&config.data_dir, &database)?;
-    let store = Arc::new(SqliteStore::open(&database).map_err(|e| e.to_string())?);
+    let store: Arc<dyn Backend> = match &config.store {
+        StoreSetting::Sqlite => Arc::new(SqliteStore::open(&database).map_err(|e| e.to_string())?),
+        StoreSetting::Postgres { url, max_connections } => {
+            let options = PostgresOptions {
+                url: url.clone(),
+                max_connections: *max_connections,
+            };
+            let opened = tokio::task::block_in_place(|| PostgresStore::open(&options));
+            Arc::new(opened.map_err(|e| format!("PostgreSQL store: {e}"))?)
+        }
+    };
     let root =
         bootstrap::root_key(&config.data_dir, std::env::var("KEYHAVEN_ROOT_KEY").ok()).map_err(|e| e.to_string())?;
     bootstrap::check_root_key(&*store, &root, &config.data_dir).map_err(|e| e.to_string())?;

@@ -1,0 +1,491 @@
+//! The PostgreSQL backend, for several keyhaven nodes serving one state. The schema is SQLite's; record
+//! transactions run at SERIALIZABLE and are run again when PostgreSQL reports a conflict (so a transaction's work
+//! may run more than once, and must only act on the store); snapshots are REPEATABLE READ READ ONLY. Commits are
+//! durable when they return (`synchronous_commit` as the server sets it, `on` by default).
+//!
+//! The backend's methods are synchronous, as the trait is. The driver is asynchronous: its connections are driven
+//! by a small runtime of the store's own, and a calling thread waits for each statement without needing a runtime
+//! of its own, so the store can be called from a blocking section of any runtime, or from none.
+
+use std::future::Future;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use crate::{AuditBatch, AuditUsage, Backend, Job, Record, StoreError, Transaction};
+
+/// Each entry moves the schema from version `index` to `index + 1`. Never edit a released entry. Text is compared
+/// byte by byte (`COLLATE "C"`), as SQLite compares it, so listings page in the same order on both backends.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE records (
+        kind TEXT COLLATE "C" NOT NULL, scope TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL,
+        body BYTEA NOT NULL,
+        PRIMARY KEY (kind, scope, id)
+    );
+    CREATE TABLE jobs (
+        id TEXT COLLATE "C" PRIMARY KEY, due_at BIGINT NOT NULL, kind TEXT NOT NULL, payload BYTEA NOT NULL
+    );
+    CREATE INDEX jobs_due ON jobs (due_at, id);
+    CREATE TABLE audit_batches (
+        first_sequence BIGINT PRIMARY KEY, last_sequence BIGINT NOT NULL,
+        first_time BIGINT NOT NULL, last_time BIGINT NOT NULL, body BYTEA NOT NULL, mac BYTEA NOT NULL
+    );
+    CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL);
+"#];
+
+/// The advisory lock nodes take to migrate one at a time ("keyhaven" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6b65_7968_6176_656e;
+
+/// Meta keys the audit appends and prunes write in the same transaction as the batches.
+const AUDIT_HEAD: &str = "audit-head";
+const AUDIT_ANCHOR: &str = "audit-anchor";
+
+/// How often a transaction PostgreSQL refused for a conflict is run again before the caller is told to retry.
+const ATTEMPTS: u32 = 32;
+
+/// How long a caller waits for a pooled connection, and for a new one to open.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the store reaches PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// A libpq-style URL or key=value string (`postgres://user@host:5432/db`).
+    pub url: String,
+    /// The most connections this node opens.
+    pub max_connections: usize,
+}
+
+pub struct PostgresStore {
+    pool: Pool,
+    /// Drives the connections; shut down without waiting when the store goes.
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresStore")
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Connects and brings the schema up to date (one node at a time); refuses a schema newer than this build's.
+    pub fn open(options: &PostgresOptions) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = options
+            .url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("the PostgreSQL URL does not parse: {e}")))?;
+        let mut config = config;
+        config.connect_timeout(CONNECT_TIMEOUT);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("keyhaven-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Backend(format!("starting the PostgreSQL runtime: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL pool: {e}")))?;
+        let store = Self {
+            pool,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Waits on this thread for `future`, which runs in the store's runtime context.
+    fn wait<F: Future>(&self, future: F) -> F::Output {
+        let _context = self.handle.enter();
+        futures_executor::block_on(future)
+    }
+
+    fn connection(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.wait(self.pool.get())
+            .map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {e}")))
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let client = self.connection()?;
+        self.wait(async {
+            client.batch_execute("BEGIN").await?;
+            let outcome = async {
+                client
+                    .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                    .await?;
+                client
+                    .batch_execute("CREATE TABLE IF NOT EXISTS keyhaven_schema (version INTEGER NOT NULL)")
+                    .await?;
+                let row = client.query_opt("SELECT version FROM keyhaven_schema", &[]).await?;
+                Ok::<_, tokio_postgres::Error>(row.map(|r| r.get::<_, i32>(0)))
+            }
+            .await;
+            let current = match outcome {
+                Ok(current) => current,
+                Err(e) => {
+                    client.batch_execute("ROLLBACK").await?;
+                    return Err(e.into());
+                }
+            };
+            let supported = MIGRATIONS.len() as i32;
+            let found = current.unwrap_or(0);
+            if found > supported {
+                client.batch_execute("ROLLBACK").await?;
+                return Err(StoreError::SchemaTooNew {
+                    found: i64::from(found),
+                    supported: i64::from(supported),
+                });
+            }
+            for sql in MIGRATIONS.iter().skip(found as usize) {
+                client.batch_execute(sql).await?;
+            }
+            if current.is_none() {
+                client
+                    .execute("INSERT INTO keyhaven_schema (version) VALUES ($1)", &[&supported])
+                    .await?;
+            } else {
+                client
+                    .execute("UPDATE keyhaven_schema SET version = $1", &[&supported])
+                    .await?;
+            }
+            client.batch_execute("COMMIT").await?;
+            Ok(())
+        })
+    }
+
+    /// Runs `work` in a transaction begun with `begin`, committing when it succeeds; run again, up to `ATTEMPTS`
+    /// times, while PostgreSQL refuses it for a conflict with another transaction.
+    fn run(
+        &self,
+        begin: &str,
+        read_only: bool,
+        work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let client = self.connection()?;
+        for _ in 0..ATTEMPTS {
+            self.wait(client.batch_execute(begin))?;
+            let mut tx = PgTransaction {
+                store: self,
+                client: &client,
+                read_only,
+                conflict: false,
+            };
+            let outcome = work(&mut tx);
+            let conflicted = tx.conflict;
+            let ended = match outcome {
+                Ok(()) => self.wait(client.batch_execute("COMMIT")).map_err(StoreError::from),
+                Err(e) => {
+                    self.wait(client.batch_execute("ROLLBACK"))?;
+                    Err(e)
+                }
+            };
+            match ended {
+                Err(StoreError::Conflict) => continue,
+                Err(_) if conflicted => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// Runs one statement outside any transaction (it commits by itself).
+    fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        let client = self.connection()?;
+        self.wait(async {
+            let statement = client.prepare_cached(sql).await?;
+            Ok(client.query(&statement, params).await?)
+        })
+    }
+
+    /// Runs statements in one transaction, all or none.
+    fn batch(&self, statements: &[(&str, &[&(dyn ToSql + Sync)])]) -> Result<u64, StoreError> {
+        let client = self.connection()?;
+        self.wait(async {
+            client.batch_execute("BEGIN").await?;
+            let mut changed = 0;
+            for (sql, params) in statements {
+                match client.execute(*sql, params).await {
+                    Ok(n) => changed += n,
+                    Err(e) => {
+                        client.batch_execute("ROLLBACK").await?;
+                        return Err(e.into());
+                    }
+                }
+            }
+            client.batch_execute("COMMIT").await?;
+            Ok(changed)
+        })
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED => {
+                StoreError::Conflict
+            }
+            Some(code) if *code == SqlState::DISK_FULL => StoreError::Full,
+            _ if e.is_closed() => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+struct PgTransaction<'s> {
+    store: &'s PostgresStore,
+    client: &'s deadpool_postgres::Client,
+    read_only: bool,
+    /// PostgreSQL refused a statement for a conflict: the transaction is run again, whatever the work answers.
+    conflict: bool,
+}
+
+impl PgTransaction<'_> {
+    fn rows(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        let client = self.client;
+        let outcome = self.store.wait(async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query(&statement, params).await
+        });
+        outcome.map_err(|e| self.failed(e))
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        if self.read_only {
+            return Err(StoreError::Backend("a snapshot is read-only".into()));
+        }
+        let client = self.client;
+        let outcome = self.store.wait(async {
+            let statement = client.prepare_cached(sql).await?;
+            client.execute(&statement, params).await
+        });
+        outcome.map_err(|e| self.failed(e))
+    }
+
+    fn failed(&mut self, e: tokio_postgres::Error) -> StoreError {
+        let error = StoreError::from(e);
+        self.conflict |= matches!(error, StoreError::Conflict);
+        error
+    }
+}
+
+impl Transaction for PgTransaction<'_> {
+    fn get(&mut self, kind: &str, scope: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self.rows(
+            "SELECT body FROM records WHERE kind = $1 AND scope = $2 AND id = $3",
+            &[&kind, &scope, &id],
+        )?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    fn put(&mut self, kind: &str, scope: &str, id: &str, body: &[u8]) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO records (kind, scope, id, body) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (kind, scope, id) DO UPDATE SET body = excluded.body",
+            &[&kind, &scope, &id, &body],
+        )?;
+        Ok(())
+    }
+
+    fn delete(&mut self, kind: &str, scope: &str, id: &str) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "DELETE FROM records WHERE kind = $1 AND scope = $2 AND id = $3",
+            &[&kind, &scope, &id],
+        )? > 0)
+    }
+
+    fn list(&mut self, kind: &str, scope: &str, after: Option<&str>, limit: usize) -> Result<Vec<Record>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.rows(
+            "SELECT id, body FROM records WHERE kind = $1 AND scope = $2 AND id > $3 ORDER BY id LIMIT $4",
+            &[&kind, &scope, &after.unwrap_or(""), &limit],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| Record {
+                id: row.get(0),
+                body: row.get(1),
+            })
+            .collect())
+    }
+
+    fn schedule(&mut self, job: &Job) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO jobs (id, due_at, kind, payload) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, kind = excluded.kind, payload = excluded.payload",
+            &[&job.id, &job.due_at, &job.kind, &job.payload],
+        )?;
+        Ok(())
+    }
+
+    fn cancel(&mut self, job_id: &str) -> Result<(), StoreError> {
+        self.execute("DELETE FROM jobs WHERE id = $1", &[&job_id])?;
+        Ok(())
+    }
+}
+
+fn audit_batch(row: &Row) -> AuditBatch {
+    let mac: Vec<u8> = row.get(5);
+    AuditBatch {
+        first_sequence: row.get::<_, i64>(0) as u64,
+        last_sequence: row.get::<_, i64>(1) as u64,
+        first_time: row.get(2),
+        last_time: row.get(3),
+        body: row.get(4),
+        mac: mac.try_into().unwrap_or([0u8; 32]),
+    }
+}
+
+const UPSERT_META: &str =
+    "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+impl Backend for PostgresStore {
+    fn transaction(
+        &self,
+        work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.run("BEGIN ISOLATION LEVEL SERIALIZABLE", false, work)
+    }
+
+    fn snapshot(&self, work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        self.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", true, work)
+    }
+
+    fn due_jobs(&self, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.query(
+            "SELECT id, due_at, kind, payload FROM jobs WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2",
+            &[&now, &limit],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| Job {
+                id: row.get(0),
+                due_at: row.get(1),
+                kind: row.get(2),
+                payload: row.get(3),
+            })
+            .collect())
+    }
+
+    fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        let rows = self.query("SELECT MIN(due_at) FROM jobs", &[])?;
+        Ok(rows.first().and_then(|row| row.get(0)))
+    }
+
+    fn append_audit(&self, batch: &AuditBatch, head: &[u8]) -> Result<(), StoreError> {
+        let (first, last) = (batch.first_sequence as i64, batch.last_sequence as i64);
+        let mac = batch.mac.as_slice();
+        self.batch(&[
+            (
+                "INSERT INTO audit_batches (first_sequence, last_sequence, first_time, last_time, body, mac)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&first, &last, &batch.first_time, &batch.last_time, &batch.body, &mac],
+            ),
+            (UPSERT_META, &[&AUDIT_HEAD, &head]),
+        ])?;
+        Ok(())
+    }
+
+    fn last_audit(&self) -> Result<Option<AuditBatch>, StoreError> {
+        let rows = self.query(
+            "SELECT first_sequence, last_sequence, first_time, last_time, body, mac FROM audit_batches
+             ORDER BY first_sequence DESC LIMIT 1",
+            &[],
+        )?;
+        Ok(rows.first().map(audit_batch))
+    }
+
+    fn audit_after(&self, after: u64, limit: usize) -> Result<Vec<AuditBatch>, StoreError> {
+        let (after, limit) = (after as i64, i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = self.query(
+            "SELECT first_sequence, last_sequence, first_time, last_time, body, mac FROM audit_batches
+             WHERE first_sequence > $1 ORDER BY first_sequence LIMIT $2",
+            &[&after, &limit],
+        )?;
+        Ok(rows.iter().map(audit_batch).collect())
+    }
+
+    fn audit_head(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta(AUDIT_HEAD)
+    }
+
+    fn audit_anchor(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta(AUDIT_ANCHOR)
+    }
+
+    fn prune_audit(&self, through: u64, anchor: &[u8]) -> Result<usize, StoreError> {
+        let through = through as i64;
+        let removed = self.batch(&[
+            ("DELETE FROM audit_batches WHERE last_sequence <= $1", &[&through]),
+            (UPSERT_META, &[&AUDIT_ANCHOR, &anchor]),
+        ])?;
+        // The meta upsert counts one row.
+        Ok(removed.saturating_sub(1) as usize)
+    }
+
+    fn audit_usage(&self) -> Result<AuditUsage, StoreError> {
+        let rows = self.query(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0)::BIGINT, MIN(first_time) FROM audit_batches",
+            &[],
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::Backend("an aggregate answered no row".into()))?;
+        Ok(AuditUsage {
+            batches: row.get::<_, i64>(0) as u64,
+            bytes: row.get::<_, i64>(1) as u64,
+            oldest_time: row.get(2),
+        })
+    }
+
+    fn oldest_audit(&self, limit: usize) -> Result<Vec<(u64, i64, u64)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.query(
+            "SELECT last_sequence, last_time, LENGTH(body)::BIGINT FROM audit_batches ORDER BY first_sequence LIMIT $1",
+            &[&limit],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) as u64, row.get(1), row.get::<_, i64>(2) as u64))
+            .collect())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self.query("SELECT value FROM meta WHERE key = $1", &[&key])?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.query(UPSERT_META, &[&key, &value])?;
+        Ok(())
+    }
+
+    fn wipe(&self) -> Result<(), StoreError> {
+        self.batch(&[("DELETE FROM records", &[]), ("DELETE FROM jobs", &[])])?;
+        Ok(())
+    }
+}
