@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::{AuditBatch, Backend, Job, StoreError};
+use crate::{AuditBatch, AuditTail, Backend, Job, StoreError};
 
 /// A backend under test: `fresh` opens an empty one; `reopen` opens again the one `fresh` opened last, as a
 /// restarted process (or another node) would.
@@ -52,6 +52,7 @@ pub fn run(subject: &mut dyn Subject) {
     }
     data_survives_reopen(subject);
     racing_read_modify_writes_lose_no_update(subject);
+    racing_audit_appends_extend_one_chain(subject);
 }
 
 fn put(store: &dyn Backend, kind: &str, scope: &str, id: &str, body: &[u8]) {
@@ -173,14 +174,34 @@ fn batch(first: u64, last: u64) -> AuditBatch {
 fn audit_batches_append_with_their_head_and_read_back_in_order(store: &dyn Backend) {
     assert_eq!(store.last_audit().expect("last"), None);
     assert_eq!(store.audit_head().expect("head"), None);
-    store.append_audit(&batch(1, 2), b"head-2").expect("append");
-    store.append_audit(&batch(3, 3), b"head-3").expect("append");
+    let mut tails = Vec::new();
+    for (first, last) in [(1, 2), (3, 3)] {
+        store
+            .append_audit(&mut |tail| {
+                tails.push(tail.clone());
+                Ok((batch(first, last), format!("head-{last}").into_bytes()))
+            })
+            .expect("append");
+    }
+    assert_eq!(
+        tails,
+        vec![
+            AuditTail::default(),
+            AuditTail {
+                last: Some((2, [2; 32])),
+                anchor: None
+            }
+        ],
+        "each append is shown where the chain ends"
+    );
     assert_eq!(store.last_audit().expect("last"), Some(batch(3, 3)));
     assert_eq!(store.audit_head().expect("head").as_deref(), Some(&b"head-3"[..]));
     assert_eq!(store.audit_after(0, 10).expect("after"), vec![batch(1, 2), batch(3, 3)]);
     assert_eq!(store.audit_after(1, 10).expect("after"), vec![batch(3, 3)]);
     assert!(
-        store.append_audit(&batch(3, 4), b"head-4").is_err(),
+        store
+            .append_audit(&mut |_| Ok((batch(3, 4), b"head-4".to_vec())))
+            .is_err(),
         "a sequence number starts one batch only"
     );
     assert_eq!(
@@ -208,7 +229,9 @@ fn wipe_clears_records_and_jobs_but_keeps_the_audit_log(store: &dyn Backend) {
             })
         })
         .expect("schedule");
-    store.append_audit(&batch(1, 1), b"head").expect("append");
+    store
+        .append_audit(&mut |_| Ok((batch(1, 1), b"head".to_vec())))
+        .expect("append");
     store.wipe().expect("wipe");
     assert_eq!(get(store, "k", "s", "x"), None);
     assert_eq!(store.next_due().expect("next"), None);
@@ -283,6 +306,60 @@ fn racing_read_modify_writes_lose_no_update(subject: &mut dyn Subject) {
     }
     let count = get(&*first, "counter", "s", "c").map(|b| u32::from_be_bytes(b.try_into().unwrap_or_default()));
     assert_eq!(count, Some(2 * EACH));
+}
+
+/// Two writers, each with its own handle on the store (as two nodes have), append batches at once: each append sees
+/// where the chain ends as the other left it, so the batches follow one another without a gap or a fork.
+fn racing_audit_appends_extend_one_chain(subject: &mut dyn Subject) {
+    const EACH: u64 = 25;
+    let first = subject.fresh();
+    let second = subject.reopen();
+    let append = |store: Arc<dyn Backend>, writer: u8| {
+        std::thread::spawn(move || {
+            for _ in 0..EACH {
+                store
+                    .append_audit(&mut |tail| {
+                        let (previous, previous_mac) = tail.last.unwrap_or((0, [0; 32]));
+                        let mut mac = previous_mac;
+                        mac[0] = mac[0].wrapping_add(1);
+                        mac[1] = writer;
+                        let sealed = AuditBatch {
+                            first_sequence: previous + 1,
+                            last_sequence: previous + 1,
+                            first_time: 0,
+                            last_time: 0,
+                            body: previous_mac.to_vec(),
+                            mac,
+                        };
+                        Ok((sealed, (previous + 1).to_be_bytes().to_vec()))
+                    })
+                    .expect("append");
+            }
+        })
+    };
+    let writers = [append(first.clone(), 1), append(second, 2)];
+    for writer in writers {
+        writer.join().expect("writer");
+    }
+    let batches = first.audit_after(0, 1000).expect("batches");
+    assert_eq!(
+        batches.iter().map(|b| b.first_sequence).collect::<Vec<_>>(),
+        (1..=2 * EACH).collect::<Vec<_>>()
+    );
+    let mut previous_mac = [0u8; 32];
+    for batch in &batches {
+        assert_eq!(
+            batch.body,
+            previous_mac.to_vec(),
+            "batch {} follows the one before",
+            batch.first_sequence
+        );
+        previous_mac = batch.mac;
+    }
+    assert_eq!(
+        first.audit_head().expect("head"),
+        Some((2 * EACH).to_be_bytes().to_vec())
+    );
 }
 
 #[cfg(test)]

@@ -75,6 +75,17 @@ pub struct AuditBatch {
     pub mac: [u8; 32],
 }
 
+/// Where the audit chain ends, as a new batch finds it: the newest batch's last sequence number and MAC, and the
+/// sealed anchor retention left (from which the chain continues when no batch remains).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditTail {
+    pub last: Option<(u64, [u8; 32])>,
+    pub anchor: Option<Vec<u8>>,
+}
+
+/// What an append writes after the tail: the batch, numbered to follow it, and the sealed head of the log.
+pub type SealedBatch = (AuditBatch, Vec<u8>);
+
 /// How much the audit log holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuditUsage {
@@ -114,8 +125,13 @@ pub trait Backend: Send + Sync {
     fn due_jobs(&self, now: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
     /// The earliest due time of any job, to know how long the scheduler may sleep.
     fn next_due(&self) -> Result<Option<i64>, StoreError>;
-    /// Appends a batch and replaces the sealed head of the log, in one durable transaction.
-    fn append_audit(&self, batch: &AuditBatch, head: &[u8]) -> Result<(), StoreError>;
+    /// Appends a batch and replaces the sealed head of the log, in one durable transaction that holds the log's
+    /// tail (against every other writer, other processes and nodes included) while `seal` numbers and seals the
+    /// batch to follow it, so that the writers of all nodes extend one chain.
+    fn append_audit(
+        &self,
+        seal: &mut dyn FnMut(&AuditTail) -> Result<SealedBatch, StoreError>,
+    ) -> Result<(), StoreError>;
     /// The last persisted batch, from which the chain continues.
     fn last_audit(&self) -> Result<Option<AuditBatch>, StoreError>;
     /// Batches whose first sequence is greater than `after`, in order, at most `limit`.

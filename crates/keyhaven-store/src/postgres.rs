@@ -15,7 +15,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-use crate::{AuditBatch, AuditUsage, Backend, Job, Record, StoreError, Transaction};
+use crate::{AuditBatch, AuditTail, AuditUsage, Backend, Job, Record, SealedBatch, StoreError, Transaction};
 
 /// Each entry moves the schema from version `index` to `index + 1`. Never edit a released entry. Text is compared
 /// byte by byte (`COLLATE "C"`), as SQLite compares it, so listings page in the same order on both backends.
@@ -38,6 +38,9 @@ const MIGRATIONS: &[&str] = &[r#"
 
 /// The advisory lock nodes take to migrate one at a time ("keyhaven" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6b65_7968_6176_656e;
+
+/// The advisory lock audit appends hold while they extend the chain.
+const AUDIT_LOCK: i64 = 0x6b68_6175_6469_7400;
 
 /// Meta keys the audit appends and prunes write in the same transaction as the batches.
 const AUDIT_HEAD: &str = "audit-head";
@@ -396,18 +399,58 @@ impl Backend for PostgresStore {
         Ok(rows.first().and_then(|row| row.get(0)))
     }
 
-    fn append_audit(&self, batch: &AuditBatch, head: &[u8]) -> Result<(), StoreError> {
-        let (first, last) = (batch.first_sequence as i64, batch.last_sequence as i64);
-        let mac = batch.mac.as_slice();
-        self.batch(&[
-            (
-                "INSERT INTO audit_batches (first_sequence, last_sequence, first_time, last_time, body, mac)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&first, &last, &batch.first_time, &batch.last_time, &batch.body, &mac],
-            ),
-            (UPSERT_META, &[&AUDIT_HEAD, &head]),
-        ])?;
-        Ok(())
+    fn append_audit(
+        &self,
+        seal: &mut dyn FnMut(&AuditTail) -> Result<SealedBatch, StoreError>,
+    ) -> Result<(), StoreError> {
+        let client = self.connection()?;
+        self.wait(client.batch_execute("BEGIN"))?;
+        let appended = self.wait(async {
+            // Every node's writer takes this lock before reading the tail: one chain, extended by one at a time.
+            client
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+                .await?;
+            let last = client
+                .query_opt(
+                    "SELECT last_sequence, mac FROM audit_batches ORDER BY first_sequence DESC LIMIT 1",
+                    &[],
+                )
+                .await?
+                .map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, Vec<u8>>(1)));
+            let anchor = client
+                .query_opt("SELECT value FROM meta WHERE key = $1", &[&AUDIT_ANCHOR])
+                .await?
+                .map(|row| row.get::<_, Vec<u8>>(0));
+            let tail = AuditTail {
+                last: last.map(|(sequence, mac)| (sequence, mac.try_into().unwrap_or([0u8; 32]))),
+                anchor,
+            };
+            let (batch, head) = seal(&tail)?;
+            let (first, last) = (batch.first_sequence as i64, batch.last_sequence as i64);
+            client
+                .execute(
+                    "INSERT INTO audit_batches (first_sequence, last_sequence, first_time, last_time, body, mac)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[
+                        &first,
+                        &last,
+                        &batch.first_time,
+                        &batch.last_time,
+                        &batch.body,
+                        &batch.mac.as_slice(),
+                    ],
+                )
+                .await?;
+            client.execute(UPSERT_META, &[&AUDIT_HEAD, &head]).await?;
+            Ok::<_, StoreError>(())
+        });
+        match appended {
+            Ok(()) => Ok(self.wait(client.batch_execute("COMMIT"))?),
+            Err(e) => {
+                self.wait(client.batch_execute("ROLLBACK"))?;
+                Err(e)
+            }
+        }
     }
 
     fn last_audit(&self) -> Result<Option<AuditBatch>, StoreError> {

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{AuditBatch, AuditUsage, Backend, Job, Record, StoreError, Transaction};
+use crate::{AuditBatch, AuditTail, AuditUsage, Backend, Job, Record, SealedBatch, StoreError, Transaction};
 
 /// Each entry moves the schema from version `index` to `index + 1`. Never edit a released entry.
 const MIGRATIONS: &[&str] = &[
@@ -224,9 +224,27 @@ impl Backend for SqliteStore {
         Ok(conn.query_row("SELECT MIN(due_at) FROM jobs", [], |row| row.get(0))?)
     }
 
-    fn append_audit(&self, batch: &AuditBatch, head: &[u8]) -> Result<(), StoreError> {
+    fn append_audit(
+        &self,
+        seal: &mut dyn FnMut(&AuditTail) -> Result<SealedBatch, StoreError>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.audit()?;
-        let tx = conn.transaction()?;
+        // IMMEDIATE: the write lock is taken before the tail is read, so no other process appends in between.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let last = tx
+            .query_row(
+                "SELECT last_sequence, mac FROM audit_batches ORDER BY first_sequence DESC LIMIT 1",
+                [],
+                |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()?
+            .map(|(sequence, mac)| (sequence, mac.try_into().unwrap_or([0u8; 32])));
+        let anchor = tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![AUDIT_ANCHOR], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        let (batch, head) = seal(&AuditTail { last, anchor })?;
         tx.prepare_cached(
             "INSERT INTO audit_batches (first_sequence, last_sequence, first_time, last_time, body, mac)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -239,7 +257,7 @@ impl Backend for SqliteStore {
             batch.body,
             batch.mac.as_slice()
         ])?;
-        set_meta_in(&tx, AUDIT_HEAD, head)?;
+        set_meta_in(&tx, AUDIT_HEAD, &head)?;
         tx.commit()?;
         Ok(())
     }

@@ -21,7 +21,7 @@ use flate2::read::DeflateDecoder;
 use flate2::{Compress, Compression, FlushCompress, Status};
 use keyhaven_crypto::digest::{constant_time_eq, hmac_sha256, sha256};
 use keyhaven_crypto::{RootKey, SecretBytes};
-use keyhaven_store::{AuditBatch, Backend};
+use keyhaven_store::{AuditBatch, AuditTail, Backend, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AuditEvent, ServiceEvent};
@@ -188,22 +188,17 @@ impl AuditLog {
     /// Starts the writer thread, continuing the chain from the last persisted batch.
     pub fn start(store: Arc<dyn Backend>, root: &RootKey, settings: AuditSettings) -> Result<Self, KernelError> {
         let chain = Chain::new(root)?;
-        let (sequence, mac) = match store.last_audit()? {
-            Some(last) => (last.last_sequence, last.mac),
-            None => match store.audit_anchor()? {
-                Some(anchor) => chain
-                    .open(b"anchor", &anchor)
-                    .ok_or_else(|| KernelError::Internal("the audit log's anchor does not verify".into()))?,
-                None => (0, [0u8; 32]),
-            },
+        // The chain must continue from what is stored: refuse to start where it cannot.
+        let tail = AuditTail {
+            last: store.last_audit()?.map(|b| (b.last_sequence, b.mac)),
+            anchor: store.audit_anchor()?,
         };
+        chain_end(&chain, &tail)?;
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let healthy = Arc::new(AtomicBool::new(true));
         let writer = Writer {
             store,
             chain,
-            sequence,
-            mac,
             healthy: healthy.clone(),
             reserve: settings.reserve,
             retention: settings.retention,
@@ -293,8 +288,6 @@ impl AuditLog {
 struct Writer {
     store: Arc<dyn Backend>,
     chain: Chain,
-    sequence: u64,
-    mac: [u8; 32],
     healthy: Arc<AtomicBool>,
     reserve: Option<(PathBuf, u64)>,
     retention: Retention,
@@ -358,32 +351,38 @@ impl Writer {
         }
     }
 
-    /// Writes the batch, retrying until it is durable; meanwhile the log is unhealthy.
+    /// Writes the batch, retrying until it is durable; meanwhile the log is unhealthy. The store numbers it after
+    /// the chain's stored end, which other nodes' writers extend too.
     fn persist(&mut self, batch: Vec<Queued>) {
-        let first = self.sequence + 1;
-        let last = self.sequence + batch.len() as u64;
+        let count = batch.len() as u64;
         let mut records = Vec::with_capacity(batch.iter().map(|q| q.record.len() + 1).sum());
         for item in &batch {
             records.extend_from_slice(&item.record);
             records.push(b'\n');
         }
-        let mac = self.chain.batch_mac(&self.mac, first, last, &records);
-        let stored = self.compressor.compress(&records).map(|body| AuditBatch {
-            first_sequence: first,
-            last_sequence: last,
-            first_time: batch.iter().map(|q| q.event_time).min().unwrap_or_default(),
-            last_time: batch.iter().map(|q| q.event_time).max().unwrap_or_default(),
-            body,
-            mac,
-        });
-        let head = self.chain.seal(b"head", last, &mac);
+        let first_time = batch.iter().map(|q| q.event_time).min().unwrap_or_default();
+        let last_time = batch.iter().map(|q| q.event_time).max().unwrap_or_default();
+        let body = self.compressor.compress(&records);
+        let chain = &self.chain;
+        let mut seal = |tail: &AuditTail| {
+            let body = body.as_ref().map_err(|e| StoreError::Backend(e.to_string()))?;
+            let (previous, previous_mac) = chain_end(chain, tail).map_err(|e| StoreError::Backend(e.to_string()))?;
+            let (first, last) = (previous + 1, previous + count);
+            let mac = chain.batch_mac(&previous_mac, first, last, &records);
+            let head = chain.seal(b"head", last, &mac);
+            let batch = AuditBatch {
+                first_sequence: first,
+                last_sequence: last,
+                first_time,
+                last_time,
+                body: body.clone(),
+                mac,
+            };
+            Ok((batch, head))
+        };
         let mut failures = 0u32;
         loop {
-            let result = match &stored {
-                Ok(stored) => self.store.append_audit(stored, &head).map_err(KernelError::from),
-                Err(e) => Err(KernelError::Internal(e.to_string())),
-            };
-            match result {
+            match self.store.append_audit(&mut seal) {
                 Ok(()) => break,
                 Err(e) => {
                     if failures == 0 {
@@ -391,15 +390,13 @@ impl Writer {
                     }
                     failures += 1;
                     self.healthy.store(false, Ordering::SeqCst);
-                    if matches!(e, KernelError::Unavailable) && self.release_reserve() {
+                    if matches!(e, StoreError::Full) && self.release_reserve() {
                         continue;
                     }
                     std::thread::sleep(RETRY_EVERY);
                 }
             }
         }
-        self.sequence = last;
-        self.mac = mac;
         for item in batch {
             if let Some(done) = item.durable {
                 let _ = done.send(());
@@ -467,10 +464,11 @@ impl Writer {
             .max_bytes
             .map_or(0, |max| usage.bytes.saturating_sub(max));
         let mut through = None;
+        let newest = self.store.last_audit()?.map_or(0, |b| b.last_sequence);
         // Never the last batch (the chain continues from it), nor one a trail has yet to deliver.
         for (last_sequence, last_time, bytes) in self.store.oldest_audit(10_000)? {
             let too_old = self.retention.max_age_seconds.is_some_and(|age| now - last_time > age);
-            if last_sequence >= self.sequence || last_sequence > delivered || !(too_old || excess > 0) {
+            if last_sequence >= newest || last_sequence > delivered || !(too_old || excess > 0) {
                 break;
             }
             excess = excess.saturating_sub(bytes);
@@ -488,6 +486,18 @@ impl Writer {
         let removed = self.store.prune_audit(through, &anchor)?;
         tracing::info!(removed, through, "audit retention removed old batches");
         Ok(())
+    }
+}
+
+/// The sequence number and MAC a new batch follows: the newest batch's, or the anchor's once retention removed
+/// every batch, or the start of the chain.
+fn chain_end(chain: &Chain, tail: &AuditTail) -> Result<(u64, [u8; 32]), KernelError> {
+    match (tail.last, &tail.anchor) {
+        (Some(last), _) => Ok(last),
+        (None, Some(anchor)) => chain
+            .open(b"anchor", anchor)
+            .ok_or_else(|| KernelError::Internal("the audit log's anchor does not verify".into())),
+        (None, None) => Ok((0, [0u8; 32])),
     }
 }
 
@@ -685,7 +695,9 @@ mod tests {
                     let mut extra = batches[2].clone();
                     extra.first_sequence = 4;
                     extra.last_sequence = 4;
-                    store.append_audit(&extra, b"forged head").expect("append");
+                    store
+                        .append_audit(&mut |_| Ok((extra.clone(), b"forged head".to_vec())))
+                        .expect("append");
                 },
                 ChainCheck::Broken {
                     sequence: 4,
@@ -736,7 +748,9 @@ mod tests {
         for (i, batch) in batches.iter().enumerate() {
             let batch = if i == index { with.clone() } else { Some(batch.clone()) };
             if let Some(batch) = batch {
-                store.append_audit(&batch, &head).expect("append");
+                store
+                    .append_audit(&mut |_| Ok((batch.clone(), head.clone())))
+                    .expect("append");
             }
         }
     }
@@ -759,8 +773,6 @@ mod tests {
         let writer = Writer {
             store: store.clone(),
             chain: Chain::new(&root()).expect("chain"),
-            sequence: 3,
-            mac: store.last_audit().expect("last").expect("batch").mac,
             healthy: Arc::new(AtomicBool::new(true)),
             reserve: None,
             retention: settings.retention.clone(),
