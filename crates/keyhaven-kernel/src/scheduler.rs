@@ -1,7 +1,8 @@
 //! The scheduler: runs persisted jobs when the domain clock says they are due, each by the handler
 //! its service registered for the job kind's prefix (`kms.`, `secrets.`, ...).
 //!
-//! Jobs live in the store, so a restart loses none; a job that failed is retried a minute later.
+//! Jobs live in the store, so a restart loses none; a job that failed is retried a minute later. Each node claims
+//! the jobs it runs, so of several nodes sharing a store one runs each job; a dead node's claims run out.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -16,6 +17,8 @@ use crate::transact;
 
 const BATCH: usize = 100;
 const RETRY_AFTER_SECONDS: i64 = 60;
+/// How long a claimed job is this node's (domain clock): if the node dies running it, another runs it after this.
+const CLAIM_SECONDS: i64 = 300;
 /// Longest real-time sleep between checks, so clock adjustments are noticed even without a wake-up.
 const MAX_IDLE: Duration = Duration::from_secs(30);
 
@@ -73,7 +76,7 @@ impl Scheduler {
         let mut ran = 0;
         loop {
             let now = self.clock.now().unix_timestamp();
-            let due = self.store.due_jobs(now, BATCH)?;
+            let due = self.store.claim_due_jobs(now, now + CLAIM_SECONDS, BATCH)?;
             if due.is_empty() {
                 return Ok(ran);
             }

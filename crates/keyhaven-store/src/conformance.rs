@@ -53,6 +53,7 @@ pub fn run(subject: &mut dyn Subject) {
     data_survives_reopen(subject);
     racing_read_modify_writes_lose_no_update(subject);
     racing_audit_appends_extend_one_chain(subject);
+    racing_claims_take_each_job_once(subject);
 }
 
 fn put(store: &dyn Backend, kind: &str, scope: &str, id: &str, body: &[u8]) {
@@ -146,18 +147,31 @@ fn jobs_come_due_in_order_and_can_be_cancelled(store: &dyn Backend) {
         })
         .expect("schedule");
     assert_eq!(store.next_due().expect("next"), Some(100));
-    assert!(store.due_jobs(99, 10).expect("due").is_empty());
-    let due: Vec<_> = store
-        .due_jobs(1000, 10)
-        .expect("due")
-        .into_iter()
-        .map(|j| j.id)
-        .collect();
-    assert_eq!(due, vec!["early", "late"]);
+    assert!(store.claim_due_jobs(99, 1099, 10).expect("due").is_empty());
+    let claimed = |now: i64| -> Vec<String> {
+        let jobs = store.claim_due_jobs(now, now + 1000, 10).expect("claim");
+        jobs.into_iter().map(|j| j.id).collect()
+    };
+    assert_eq!(claimed(1000), vec!["early", "late"]);
+    assert!(
+        claimed(1000).is_empty(),
+        "a claimed job is not claimed again while the claim holds"
+    );
+    assert_eq!(
+        store.next_due().expect("next"),
+        Some(2000),
+        "claimable again once the claims run out"
+    );
+    assert_eq!(claimed(2000), vec!["early", "late"], "a dead node's claims run out");
     store
         .transaction(&mut |tx| tx.schedule(&job("early", 500)))
         .expect("reschedule");
-    assert_eq!(store.next_due().expect("next"), Some(300));
+    assert_eq!(
+        store.next_due().expect("next"),
+        Some(500),
+        "rescheduling releases the claim"
+    );
+    assert_eq!(claimed(600), vec!["early"]);
 }
 
 fn batch(first: u64, last: u64) -> AuditBatch {
@@ -360,6 +374,43 @@ fn racing_audit_appends_extend_one_chain(subject: &mut dyn Subject) {
         first.audit_head().expect("head"),
         Some((2 * EACH).to_be_bytes().to_vec())
     );
+}
+
+/// Two schedulers, each with its own handle on the store (as two nodes have), claim due jobs at once: each job is
+/// claimed by one of them.
+fn racing_claims_take_each_job_once(subject: &mut dyn Subject) {
+    const JOBS: usize = 60;
+    let first = subject.fresh();
+    let second = subject.reopen();
+    first
+        .transaction(&mut |tx| {
+            for n in 0..JOBS {
+                tx.schedule(&Job {
+                    id: format!("job-{n:03}"),
+                    due_at: 10,
+                    kind: "t".into(),
+                    payload: vec![],
+                })?;
+            }
+            Ok(())
+        })
+        .expect("schedule");
+    let claim = |store: Arc<dyn Backend>| {
+        std::thread::spawn(move || {
+            let mut mine = Vec::new();
+            loop {
+                let jobs = store.claim_due_jobs(100, 1000, 7).expect("claim");
+                if jobs.is_empty() {
+                    return mine;
+                }
+                mine.extend(jobs.into_iter().map(|j| j.id));
+            }
+        })
+    };
+    let claimers = [claim(first), claim(second)];
+    let mut all: Vec<String> = claimers.into_iter().flat_map(|c| c.join().expect("claimer")).collect();
+    all.sort();
+    assert_eq!(all, (0..JOBS).map(|n| format!("job-{n:03}")).collect::<Vec<_>>());
 }
 
 #[cfg(test)]

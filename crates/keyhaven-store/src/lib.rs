@@ -104,7 +104,7 @@ pub trait Transaction {
     fn delete(&mut self, kind: &str, scope: &str, id: &str) -> Result<bool, StoreError>;
     /// Records of `kind` in `scope` with id greater than `after`, ordered by id, at most `limit`.
     fn list(&mut self, kind: &str, scope: &str, after: Option<&str>, limit: usize) -> Result<Vec<Record>, StoreError>;
-    /// Adds or replaces a job with the same id.
+    /// Adds or replaces a job with the same id (releasing any claim on it).
     fn schedule(&mut self, job: &Job) -> Result<(), StoreError>;
     fn cancel(&mut self, job_id: &str) -> Result<(), StoreError>;
 }
@@ -121,9 +121,11 @@ pub trait Backend: Send + Sync {
     /// Runs `work` against a consistent read-only snapshot that never waits for writers; any write
     /// through it fails.
     fn snapshot(&self, work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>) -> Result<(), StoreError>;
-    /// Jobs due at or before `now`, earliest first.
-    fn due_jobs(&self, now: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
-    /// The earliest due time of any job, to know how long the scheduler may sleep.
+    /// Claims the jobs due at or before `now` that no one holds a claim on (or whose claim ran out), earliest first,
+    /// at most `limit`: each is held until `until`, so that of several nodes only one runs it. A job is released by
+    /// its run cancelling or rescheduling it, or by its claim running out (its node died).
+    fn claim_due_jobs(&self, now: i64, until: i64, limit: usize) -> Result<Vec<Job>, StoreError>;
+    /// The earliest time any job can be claimed, to know how long the scheduler may sleep.
     fn next_due(&self) -> Result<Option<i64>, StoreError>;
     /// Appends a batch and replaces the sealed head of the log, in one durable transaction that holds the log's
     /// tail (against every other writer, other processes and nodes included) while `seal` numbers and seals the

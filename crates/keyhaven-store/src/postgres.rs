@@ -19,7 +19,8 @@ use crate::{AuditBatch, AuditTail, AuditUsage, Backend, Job, Record, SealedBatch
 
 /// Each entry moves the schema from version `index` to `index + 1`. Never edit a released entry. Text is compared
 /// byte by byte (`COLLATE "C"`), as SQLite compares it, so listings page in the same order on both backends.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE records (
         kind TEXT COLLATE "C" NOT NULL, scope TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL,
         body BYTEA NOT NULL,
@@ -34,7 +35,11 @@ const MIGRATIONS: &[&str] = &[r#"
         first_time BIGINT NOT NULL, last_time BIGINT NOT NULL, body BYTEA NOT NULL, mac BYTEA NOT NULL
     );
     CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL);
-"#];
+"#,
+    r#"
+    ALTER TABLE jobs ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0;
+"#,
+];
 
 /// The advisory lock nodes take to migrate one at a time ("keyhaven" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6b65_7968_6176_656e;
@@ -47,7 +52,7 @@ const AUDIT_HEAD: &str = "audit-head";
 const AUDIT_ANCHOR: &str = "audit-anchor";
 
 /// How often a transaction PostgreSQL refused for a conflict is run again before the caller is told to retry.
-const ATTEMPTS: u32 = 32;
+const ATTEMPTS: u32 = 64;
 
 /// How long a caller waits for a pooled connection, and for a new one to open.
 const POOL_WAIT: Duration = Duration::from_secs(30);
@@ -189,7 +194,10 @@ impl PostgresStore {
         work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let client = self.connection()?;
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(backoff(attempt));
+            }
             self.wait(client.batch_execute(begin))?;
             let mut tx = PgTransaction {
                 store: self,
@@ -243,6 +251,16 @@ impl PostgresStore {
             Ok(changed)
         })
     }
+}
+
+/// A random pause before running a conflicting transaction again, growing with the attempts (up to 64 ms), so
+/// that transactions that keep meeting stop meeting.
+fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(attempt);
+    let ceiling = 1u64 << attempt.min(6);
+    Duration::from_micros(hasher.finish() % (ceiling * 1000))
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -338,7 +356,8 @@ impl Transaction for PgTransaction<'_> {
     fn schedule(&mut self, job: &Job) -> Result<(), StoreError> {
         self.execute(
             "INSERT INTO jobs (id, due_at, kind, payload) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, kind = excluded.kind, payload = excluded.payload",
+             ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, kind = excluded.kind, payload = excluded.payload,
+             claimed_until = 0",
             &[&job.id, &job.due_at, &job.kind, &job.payload],
         )?;
         Ok(())
@@ -377,13 +396,17 @@ impl Backend for PostgresStore {
         self.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", true, work)
     }
 
-    fn due_jobs(&self, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
+    fn claim_due_jobs(&self, now: i64, until: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // SKIP LOCKED: a node claiming at the same moment takes other jobs instead of waiting for these.
         let rows = self.query(
-            "SELECT id, due_at, kind, payload FROM jobs WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2",
-            &[&now, &limit],
+            "UPDATE jobs SET claimed_until = $2 WHERE id IN (
+                 SELECT id FROM jobs WHERE due_at <= $1 AND claimed_until <= $1 ORDER BY due_at, id LIMIT $3
+                 FOR UPDATE SKIP LOCKED
+             ) RETURNING id, due_at, kind, payload",
+            &[&now, &until, &limit],
         )?;
-        Ok(rows
+        let jobs = rows
             .iter()
             .map(|row| Job {
                 id: row.get(0),
@@ -391,11 +414,12 @@ impl Backend for PostgresStore {
                 kind: row.get(2),
                 payload: row.get(3),
             })
-            .collect())
+            .collect();
+        Ok(crate::sqlite::earliest_first(jobs))
     }
 
     fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        let rows = self.query("SELECT MIN(due_at) FROM jobs", &[])?;
+        let rows = self.query("SELECT MIN(GREATEST(due_at, claimed_until)) FROM jobs", &[])?;
         Ok(rows.first().and_then(|row| row.get(0)))
     }
 

@@ -32,6 +32,9 @@ const MIGRATIONS: &[&str] = &[
         first_time INTEGER NOT NULL, last_time INTEGER NOT NULL, body BLOB NOT NULL, mac BLOB NOT NULL
     );
 "#,
+    r#"
+    ALTER TABLE jobs ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Meta keys the audit appends and prunes write in the same transaction as the batches.
@@ -156,7 +159,8 @@ impl Transaction for SqliteTransaction<'_> {
     fn schedule(&mut self, job: &Job) -> Result<(), StoreError> {
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO jobs (id, due_at, kind, payload) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, kind = excluded.kind, payload = excluded.payload",
+             ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, kind = excluded.kind, payload = excluded.payload,
+             claimed_until = 0",
         )?;
         stmt.execute(params![job.id, job.due_at, job.kind, job.payload])?;
         Ok(())
@@ -167,6 +171,12 @@ impl Transaction for SqliteTransaction<'_> {
         stmt.execute(params![job_id])?;
         Ok(())
     }
+}
+
+/// Claimed jobs in the order they came due (`RETURNING` promises no order).
+pub(crate) fn earliest_first(mut jobs: Vec<Job>) -> Vec<Job> {
+    jobs.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
+    jobs
 }
 
 fn audit_batch(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditBatch> {
@@ -203,25 +213,32 @@ impl Backend for SqliteStore {
         outcome
     }
 
-    fn due_jobs(&self, now: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
-        let conn = self.records()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, due_at, kind, payload FROM jobs WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![now, limit as i64], |row| {
-            Ok(Job {
-                id: row.get(0)?,
-                due_at: row.get(1)?,
-                kind: row.get(2)?,
-                payload: row.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    fn claim_due_jobs(&self, now: i64, until: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let mut conn = self.records()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let jobs = {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE jobs SET claimed_until = ?2 WHERE id IN (
+                     SELECT id FROM jobs WHERE due_at <= ?1 AND claimed_until <= ?1 ORDER BY due_at, id LIMIT ?3
+                 ) RETURNING id, due_at, kind, payload",
+            )?;
+            let rows = stmt.query_map(params![now, until, limit as i64], |row| {
+                Ok(Job {
+                    id: row.get(0)?,
+                    due_at: row.get(1)?,
+                    kind: row.get(2)?,
+                    payload: row.get(3)?,
+                })
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        tx.commit()?;
+        Ok(earliest_first(jobs))
     }
 
     fn next_due(&self) -> Result<Option<i64>, StoreError> {
         let conn = self.records()?;
-        Ok(conn.query_row("SELECT MIN(due_at) FROM jobs", [], |row| row.get(0))?)
+        Ok(conn.query_row("SELECT MIN(MAX(due_at, claimed_until)) FROM jobs", [], |row| row.get(0))?)
     }
 
     fn append_audit(
