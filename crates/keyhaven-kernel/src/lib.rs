@@ -8,6 +8,7 @@ pub mod clock;
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod generation;
 pub mod ids;
 pub mod on_behalf;
 pub mod paging;

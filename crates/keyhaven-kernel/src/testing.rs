@@ -30,8 +30,8 @@ pub fn ctx(region: &str) -> RequestContext {
 pub struct NoEntities;
 
 impl PolicyStore for NoEntities {
-    fn generation(&self) -> u64 {
-        0
+    fn generation(&self) -> Option<u64> {
+        Some(0)
     }
 
     fn caller_policies(&self, _: &Principal) -> Result<Option<StoredPolicies>, KernelError> {

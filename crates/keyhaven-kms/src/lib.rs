@@ -5,8 +5,8 @@ pub mod model;
 mod resolve;
 mod services;
 
+use keyhaven_kernel::generation::Generation;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
@@ -136,9 +136,10 @@ pub struct Kms {
     authz: Arc<Authorizer>,
     root: Arc<RootKey>,
     clock: Arc<dyn Clock>,
-    cache: RwLock<HashMap<String, Arc<LiveKey>>>,
-    /// Bumped on every invalidation; a load that raced with a write does not fill the cache.
-    cache_epoch: AtomicU64,
+    /// Unsealed keys, each with the KMS generation it was loaded at: trusted only while that is the current one.
+    cache: RwLock<HashMap<String, (u64, Arc<LiveKey>)>>,
+    /// Moved on by every change to keys or aliases, on any node.
+    generation: Generation,
 }
 
 impl std::fmt::Debug for Kms {
@@ -233,12 +234,12 @@ pub fn aws_managed_key_policy(account_id: &str, region: &str, service: &str) -> 
 impl Kms {
     pub fn new(store: Arc<dyn Backend>, root: Arc<RootKey>, clock: Arc<dyn Clock>, authz: Arc<Authorizer>) -> Self {
         Self {
+            generation: Generation::new(store.clone(), "kms"),
             store,
             authz,
             root,
             clock,
             cache: RwLock::new(HashMap::new()),
-            cache_epoch: AtomicU64::new(0),
         }
     }
 
@@ -287,23 +288,30 @@ impl Kms {
         })
     }
 
-    fn invalidate(&self, key_id: &str) {
-        self.cache_epoch.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut cache) = self.cache.write() {
-            cache.remove(key_id);
-        }
+    /// A change to keys or aliases (cached keys carry their aliases, for `kms:ResourceAliases`): one transaction that
+    /// moves the generation on, so that every node reloads.
+    fn write<T>(&self, mut work: impl FnMut(&mut dyn Transaction) -> Result<T, KmsError>) -> Result<T, KmsError> {
+        let out = transact(&*self.store, |tx| {
+            self.generation.bump(tx)?;
+            work(tx)
+        });
+        self.generation.changed();
+        out
     }
 
     /// Drops every cached key (dev-mode reset).
     pub fn clear_cache(&self) {
-        self.cache_epoch.fetch_add(1, Ordering::SeqCst);
+        self.generation.changed();
         if let Ok(mut cache) = self.cache.write() {
             cache.clear();
         }
     }
 
+    /// A cached key, while no node has changed keys or aliases since it was loaded.
     fn cached(&self, key_id: &str) -> Option<Arc<LiveKey>> {
-        self.cache.read().ok().and_then(|c| c.get(key_id).cloned())
+        let generation = self.generation.current()?;
+        let (loaded_at, hit) = self.cache.read().ok()?.get(key_id).cloned()?;
+        (loaded_at == generation).then_some(hit)
     }
 
     /// The key with its materials unsealed, from the cache or the store.
@@ -311,18 +319,19 @@ impl Kms {
         if let Some(hit) = self.cached(key_id) {
             return Ok((resolve::scope_of(&hit.record) == scope).then_some(hit));
         }
-        let epoch = self.cache_epoch.load(Ordering::SeqCst);
+        // Read before the key: a change committed meanwhile leaves this load stamped with an older generation.
+        let generation = self.generation.current();
         let Some(record) = self.read_key(scope, key_id)? else {
             return Ok(None);
         };
         let live = Arc::new(self.unseal_all(&record)?);
-        if let Ok(mut cache) = self.cache.write()
-            && self.cache_epoch.load(Ordering::SeqCst) == epoch
+        if let Some(generation) = generation
+            && let Ok(mut cache) = self.cache.write()
         {
             if cache.len() >= CACHE_CAPACITY {
                 cache.clear();
             }
-            cache.insert(key_id.to_string(), live.clone());
+            cache.insert(key_id.to_string(), (generation, live.clone()));
         }
         Ok(Some(live))
     }
@@ -342,18 +351,14 @@ impl Kms {
         mut change: impl FnMut(&mut KeyRecord, &mut dyn Transaction) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
         let key_ref = KeyRef::parse_key_only(key, ctx)?;
-        let mut key_id = String::new();
-        let out = transact(&*self.store, |tx| {
+        self.write(|tx| {
             let mut record = resolve::resolve_in(tx, &key_ref)?;
             self.authorize_with_context(ctx, action, &record, &parse_key_policy(&record)?, check)?;
             let out = change(&mut record, tx)?;
             record.revision += 1;
             resolve::save_key(tx, &record)?;
-            key_id = record.key_id.clone();
             Ok(out)
-        })?;
-        self.invalidate(&key_id);
-        Ok(out)
+        })
     }
 
     /// DescribeKey: a key id, key ARN, alias name or alias ARN to its record (any state).
@@ -678,7 +683,7 @@ impl Kms {
         let scope = ctx.regional_scope();
         let now = self.now();
         // Two callers may race to create it: the first alias wins and the loser's key is deleted.
-        let winner = transact(&*self.store, |tx| {
+        let winner = self.write(|tx| {
             if let Some(existing) = resolve::load_alias(tx, &scope, &alias)? {
                 resolve::delete_key_records(tx, &record)?;
                 return Ok(existing.target_key_id);
@@ -694,7 +699,6 @@ impl Kms {
             resolve::save_alias(tx, &scope, &alias_record)?;
             Ok(record.key_id.clone())
         })?;
-        self.invalidate(&record.key_id);
         if winner == record.key_id {
             Ok(record)
         } else {
@@ -917,7 +921,7 @@ impl Kms {
         let scope = ctx.regional_scope();
         let now = self.now();
         let alias_arn = alias_arn(&ctx.region, ctx.account_id(), alias);
-        let changed = transact(&*self.store, |tx| {
+        self.write(|tx| {
             let record = self.alias_target(tx, ctx, &target_ref)?;
             self.authorize_alias(ctx, "kms:CreateAlias", &alias_arn, &record)?;
             require_not_pending_deletion(&record)?;
@@ -934,10 +938,7 @@ impl Kms {
                 last_updated_date: now,
             };
             resolve::save_alias(tx, &scope, &alias_record)
-        });
-        // Cached keys carry their aliases (kms:ResourceAliases); alias changes are rare.
-        self.clear_cache();
-        changed
+        })
     }
 
     pub fn update_alias(&self, ctx: &RequestContext, alias: &str, target: &str) -> Result<(), KmsError> {
@@ -946,7 +947,7 @@ impl Kms {
         let scope = ctx.regional_scope();
         let now = self.now();
         let alias_arn = alias_arn(&ctx.region, ctx.account_id(), alias);
-        let changed = transact(&*self.store, |tx| {
+        self.write(|tx| {
             let mut alias_record =
                 resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
             // AWS authorises UpdateAlias on the alias and on both keys: the one it leaves and the new one.
@@ -958,10 +959,7 @@ impl Kms {
             alias_record.target_key_id = record.key_id.clone();
             alias_record.last_updated_date = now;
             resolve::save_alias(tx, &scope, &alias_record)
-        });
-        // Cached keys carry their aliases (kms:ResourceAliases); alias changes are rare.
-        self.clear_cache();
-        changed
+        })
     }
 
     pub fn delete_alias(&self, ctx: &RequestContext, alias: &str) -> Result<(), KmsError> {
@@ -975,17 +973,14 @@ impl Kms {
         }
         let scope = ctx.regional_scope();
         let alias_arn = alias_arn(&ctx.region, ctx.account_id(), alias);
-        let changed = transact(&*self.store, |tx| {
+        self.write(|tx| {
             let existing =
                 resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
             let record = self.alias_key(tx, ctx, &scope, &existing)?;
             self.authorize_alias(ctx, "kms:DeleteAlias", &alias_arn, &record)?;
             records::delete::<AliasRecord>(tx, &scope, alias)?;
             Ok(())
-        });
-        // Cached keys carry their aliases (kms:ResourceAliases); alias changes are rare.
-        self.clear_cache();
-        changed
+        })
     }
 
     /// The key an alias is to point at: it must be in the caller's own account and Region.
@@ -1374,7 +1369,7 @@ impl Kms {
         let now = self.clock.now();
         let now_seconds = now.unix_timestamp();
         let mut events = Vec::new();
-        let done = transact(&*self.store, |tx| {
+        let done = self.write(|tx| {
             events.clear();
             tx.cancel(&job.id)?;
             let Some(scope) = resolve::key_scope(tx, &key_id)? else {
@@ -1429,7 +1424,6 @@ impl Kms {
             }
             Ok(())
         });
-        self.invalidate(&key_id);
         done.map(|()| events)
     }
 }

@@ -10,6 +10,10 @@ use crate::{AuditBatch, AuditTail, Backend, Job, StoreError};
 pub trait Subject {
     fn fresh(&mut self) -> Arc<dyn Backend>;
     fn reopen(&mut self) -> Arc<dyn Backend>;
+    /// Whether one handle hears of another's generation bumps (`Backend::subscribe`), as nodes of a shared store must.
+    fn announces_changes(&self) -> bool {
+        false
+    }
 }
 
 /// A check of one behaviour, on a fresh backend.
@@ -54,6 +58,7 @@ pub fn run(subject: &mut dyn Subject) {
     racing_read_modify_writes_lose_no_update(subject);
     racing_audit_appends_extend_one_chain(subject);
     racing_claims_take_each_job_once(subject);
+    generations_move_on_with_commits_and_are_seen_by_every_handle(subject);
 }
 
 fn put(store: &dyn Backend, kind: &str, scope: &str, id: &str, body: &[u8]) {
@@ -411,6 +416,53 @@ fn racing_claims_take_each_job_once(subject: &mut dyn Subject) {
     let mut all: Vec<String> = claimers.into_iter().flat_map(|c| c.join().expect("claimer")).collect();
     all.sort();
     assert_eq!(all, (0..JOBS).map(|n| format!("job-{n:03}")).collect::<Vec<_>>());
+}
+
+/// A committed bump moves a family's generation on for every handle (and is announced to them, where the backend
+/// announces changes); a rolled-back one does not.
+fn generations_move_on_with_commits_and_are_seen_by_every_handle(subject: &mut dyn Subject) {
+    let first = subject.fresh();
+    let second = subject.reopen();
+    let (heard, hearing) = std::sync::mpsc::channel::<String>();
+    let heard = std::sync::Mutex::new(heard);
+    first.subscribe(Arc::new(move |family: &str| {
+        if let Ok(heard) = heard.lock() {
+            let _ = heard.send(family.to_string());
+        }
+    }));
+    assert_eq!(first.generation("iam").expect("generation"), 0);
+    let refused = second.transaction(&mut |tx| {
+        tx.bump_generation("iam")?;
+        Err(StoreError::Backend("caller aborted".into()))
+    });
+    assert!(refused.is_err());
+    assert_eq!(
+        first.generation("iam").expect("generation"),
+        0,
+        "a rolled-back bump moves nothing"
+    );
+    second
+        .transaction(&mut |tx| {
+            tx.bump_generation("iam")?;
+            tx.bump_generation("iam")
+        })
+        .expect("bump");
+    assert_eq!(first.generation("iam").expect("generation"), 2);
+    assert_eq!(
+        first.generation("kms").expect("generation"),
+        0,
+        "families move on apart"
+    );
+    if subject.announces_changes() {
+        let announced = hearing.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(announced.as_deref(), Ok("iam"), "the other handle heard of the bump");
+    }
+    first.wipe().expect("wipe");
+    assert_eq!(
+        second.generation("iam").expect("generation"),
+        3,
+        "a wipe retires every cache"
+    );
 }
 
 #[cfg(test)]

@@ -107,7 +107,13 @@ pub trait Transaction {
     /// Adds or replaces a job with the same id (releasing any claim on it).
     fn schedule(&mut self, job: &Job) -> Result<(), StoreError>;
     fn cancel(&mut self, job_id: &str) -> Result<(), StoreError>;
+    /// Moves the generation of a cache family (`iam`, `kms`) on when this transaction commits: every node's cache of
+    /// that family is stale from then (other nodes hear of it through `subscribe`, and `generation` is the guarantee).
+    fn bump_generation(&mut self, family: &str) -> Result<(), StoreError>;
 }
+
+/// Told a cache family's name when another handle's committed transaction bumped its generation.
+pub type ChangeListener = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A storage backend. A committed transaction must survive a crash of the process when `transaction`
 /// returns, and power loss once a later `append_audit` has returned (the request pipeline answers a
@@ -153,4 +159,9 @@ pub trait Backend: Send + Sync {
     fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Removes every record and job (dev-mode reset). The audit log is kept.
     fn wipe(&self) -> Result<(), StoreError>;
+    /// A cache family's generation (0 before any bump).
+    fn generation(&self, family: &str) -> Result<u64, StoreError>;
+    /// Calls `listener` soon after another handle bumps a generation, best effort: a backend whose other handles
+    /// cannot reach it (SQLite's, within one machine) may never call it; `generation` is what callers rely on.
+    fn subscribe(&self, listener: ChangeListener);
 }

@@ -8,14 +8,17 @@
 //! of its own, so the store can be called from a blocking section of any runtime, or from none.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::{AsyncMessage, NoTls, Row};
 
-use crate::{AuditBatch, AuditTail, AuditUsage, Backend, Job, Record, SealedBatch, StoreError, Transaction};
+use crate::{
+    AuditBatch, AuditTail, AuditUsage, Backend, ChangeListener, Job, Record, SealedBatch, StoreError, Transaction,
+};
 
 /// Each entry moves the schema from version `index` to `index + 1`. Never edit a released entry. Text is compared
 /// byte by byte (`COLLATE "C"`), as SQLite compares it, so listings page in the same order on both backends.
@@ -38,8 +41,15 @@ const MIGRATIONS: &[&str] = &[
 "#,
     r#"
     ALTER TABLE jobs ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0;
+    CREATE TABLE generations (family TEXT COLLATE "C" PRIMARY KEY, value BIGINT NOT NULL);
 "#,
 ];
+
+/// The channel generation bumps are announced on; the payload is the family.
+const CHANGES_CHANNEL: &str = "keyhaven_changes";
+
+/// How long the change listener waits before connecting again after losing its connection.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
 /// The advisory lock nodes take to migrate one at a time ("keyhaven" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6b65_7968_6176_656e;
@@ -69,6 +79,7 @@ pub struct PostgresOptions {
 
 pub struct PostgresStore {
     pool: Pool,
+    listeners: Arc<Mutex<Vec<ChangeListener>>>,
     /// Drives the connections; shut down without waiting when the store goes.
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
@@ -103,6 +114,9 @@ impl PostgresStore {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Backend(format!("starting the PostgreSQL runtime: {e}")))?;
+        let listeners: Arc<Mutex<Vec<ChangeListener>>> = Arc::default();
+        let (listening, heard_listening) = tokio::sync::oneshot::channel();
+        runtime.spawn(listen(config.clone(), listeners.clone(), listening));
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -119,10 +133,13 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(format!("PostgreSQL pool: {e}")))?;
         let store = Self {
             pool,
+            listeners,
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
         };
         store.migrate()?;
+        // Changes made from now on are heard of (once the listener is up; it keeps trying when it is not).
+        let _ = store.wait(async { tokio::time::timeout(CONNECT_TIMEOUT, heard_listening).await });
         Ok(store)
     }
 
@@ -253,6 +270,51 @@ impl PostgresStore {
     }
 }
 
+/// Keeps a connection listening for generation bumps, telling `listeners` of each; reconnects when it is lost.
+async fn listen(
+    config: tokio_postgres::Config,
+    listeners: Arc<Mutex<Vec<ChangeListener>>>,
+    listening: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut listening = Some(listening);
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let notify = listeners.clone();
+                let messages = tokio::spawn(async move {
+                    while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                        match message {
+                            Ok(AsyncMessage::Notification(change)) => {
+                                let current: Vec<ChangeListener> = notify.lock().map(|l| l.clone()).unwrap_or_default();
+                                for listener in current {
+                                    listener(change.payload());
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the PostgreSQL change listener lost its connection");
+                                break;
+                            }
+                        }
+                    }
+                });
+                match client.batch_execute(&format!("LISTEN {CHANGES_CHANNEL}")).await {
+                    Ok(()) => {
+                        if let Some(listening) = listening.take() {
+                            let _ = listening.send(());
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot listen for changes on PostgreSQL"),
+                }
+                let _ = messages.await;
+                drop(client);
+            }
+            Err(e) => tracing::warn!(error = %e, "the PostgreSQL change listener cannot connect"),
+        }
+        tokio::time::sleep(LISTEN_RETRY).await;
+    }
+}
+
 /// A random pause before running a conflicting transaction again, growing with the attempts (up to 64 ms), so
 /// that transactions that keep meeting stop meeting.
 fn backoff(attempt: u32) -> Duration {
@@ -365,6 +427,17 @@ impl Transaction for PgTransaction<'_> {
 
     fn cancel(&mut self, job_id: &str) -> Result<(), StoreError> {
         self.execute("DELETE FROM jobs WHERE id = $1", &[&job_id])?;
+        Ok(())
+    }
+
+    fn bump_generation(&mut self, family: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO generations (family, value) VALUES ($1, 1)
+             ON CONFLICT (family) DO UPDATE SET value = generations.value + 1",
+            &[&family],
+        )?;
+        // Delivered when (and only if) the transaction commits.
+        self.rows("SELECT pg_notify($1, $2)", &[&CHANGES_CHANNEL, &family])?;
         Ok(())
     }
 }
@@ -552,7 +625,22 @@ impl Backend for PostgresStore {
     }
 
     fn wipe(&self) -> Result<(), StoreError> {
-        self.batch(&[("DELETE FROM records", &[]), ("DELETE FROM jobs", &[])])?;
+        self.batch(&[
+            ("DELETE FROM records", &[]),
+            ("DELETE FROM jobs", &[]),
+            ("UPDATE generations SET value = value + 1", &[]),
+        ])?;
         Ok(())
+    }
+
+    fn generation(&self, family: &str) -> Result<u64, StoreError> {
+        let rows = self.query("SELECT value FROM generations WHERE family = $1", &[&family])?;
+        Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64))
+    }
+
+    fn subscribe(&self, listener: ChangeListener) {
+        if let Ok(mut listeners) = self.listeners.lock() {
+            listeners.push(listener);
+        }
     }
 }

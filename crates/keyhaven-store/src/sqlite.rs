@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
 "#,
     r#"
     ALTER TABLE jobs ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE generations (family TEXT PRIMARY KEY, value INTEGER NOT NULL);
 "#,
 ];
 
@@ -169,6 +170,15 @@ impl Transaction for SqliteTransaction<'_> {
     fn cancel(&mut self, job_id: &str) -> Result<(), StoreError> {
         let mut stmt = self.tx.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
         stmt.execute(params![job_id])?;
+        Ok(())
+    }
+
+    fn bump_generation(&mut self, family: &str) -> Result<(), StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO generations (family, value) VALUES (?1, 1)
+             ON CONFLICT (family) DO UPDATE SET value = value + 1",
+        )?;
+        stmt.execute(params![family])?;
         Ok(())
     }
 }
@@ -366,7 +376,24 @@ impl Backend for SqliteStore {
 
     fn wipe(&self) -> Result<(), StoreError> {
         let conn = self.records()?;
-        conn.execute_batch("BEGIN IMMEDIATE; DELETE FROM records; DELETE FROM jobs; COMMIT;")?;
+        conn.execute_batch(
+            "BEGIN IMMEDIATE; DELETE FROM records; DELETE FROM jobs; UPDATE generations SET value = value + 1; COMMIT;",
+        )?;
         Ok(())
     }
+
+    fn generation(&self, family: &str) -> Result<u64, StoreError> {
+        let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        let value: Option<i64> = conn
+            .query_row(
+                "SELECT value FROM generations WHERE family = ?1",
+                params![family],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(value.unwrap_or(0) as u64)
+    }
+
+    /// One process serves a SQLite store: nothing to hear from.
+    fn subscribe(&self, _listener: crate::ChangeListener) {}
 }

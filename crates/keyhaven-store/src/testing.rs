@@ -235,6 +235,10 @@ impl PostgresSubject {
 }
 
 impl crate::conformance::Subject for PostgresSubject {
+    fn announces_changes(&self) -> bool {
+        true
+    }
+
     fn fresh(&mut self) -> Arc<dyn Backend> {
         self.current = Some(self.cluster.create_database());
         self.reopen()

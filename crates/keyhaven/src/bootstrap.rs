@@ -23,7 +23,9 @@ pub enum BootstrapError {
     RootKeyEnv,
     #[error("{0} does not hold a valid root key (base64 of 32 bytes)")]
     RootKeyFile(PathBuf),
-    #[error("the root key does not open this data directory's sealed data: wrong root key for {0}")]
+    #[error(
+        "the root key does not open the store's sealed data: wrong root key for {0} (the nodes of a shared store need one root key)"
+    )]
     WrongRootKey(PathBuf),
     #[error("KEYHAVEN_ROOT_ACCESS_KEY_ID and KEYHAVEN_ROOT_SECRET_ACCESS_KEY must be set together")]
     CredentialsEnv,

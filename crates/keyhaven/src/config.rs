@@ -33,11 +33,17 @@ pub enum Command {
     AuditVerify {
         #[arg(long, env = "KEYHAVEN_DATA_DIR", default_value = "./keyhaven-data")]
         data_dir: PathBuf,
+        /// The store the server keeps its records in: `sqlite` (in the data directory) or a PostgreSQL URL.
+        #[arg(long, env = "KEYHAVEN_STORE")]
+        store: Option<String>,
     },
     /// Print the audit log's CloudTrail records, one JSON object a line, oldest first.
     AuditExport {
         #[arg(long, env = "KEYHAVEN_DATA_DIR", default_value = "./keyhaven-data")]
         data_dir: PathBuf,
+        /// The store the server keeps its records in: `sqlite` (in the data directory) or a PostgreSQL URL.
+        #[arg(long, env = "KEYHAVEN_STORE")]
+        store: Option<String>,
         /// Only records after this sequence number.
         #[arg(long, default_value_t = 0)]
         after: u64,
@@ -442,7 +448,7 @@ pub enum StoreSetting {
 
 const DEFAULT_STORE_CONNECTIONS: usize = 16;
 
-fn store_setting(configured: Option<String>, max_connections: Option<usize>) -> Result<StoreSetting, ConfigError> {
+pub fn store_setting(configured: Option<String>, max_connections: Option<usize>) -> Result<StoreSetting, ConfigError> {
     match configured.as_deref() {
         None | Some("sqlite") => Ok(StoreSetting::Sqlite),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(StoreSetting::Postgres {

@@ -39,8 +39,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => args.resolve().map_err(|e| e.to_string()).and_then(serve),
-        Command::AuditVerify { data_dir } => audit_verify(&data_dir),
-        Command::AuditExport { data_dir, after } => audit_export(&data_dir, after),
+        Command::AuditVerify { data_dir, store } => audit_verify(&data_dir, store),
+        Command::AuditExport { data_dir, store, after } => audit_export(&data_dir, store, after),
         Command::Events(EventsCommand::Tail(args)) => events_tail::run(&args),
     };
     match result {
@@ -75,17 +75,7 @@ fn serve(config: ServeConfig) -> Result<(), String> {
 async fn run(config: ServeConfig) -> Result<(), String> {
     let database = config.data_dir.join(DATABASE_FILE);
     data_dir::prepare(&config.data_dir, &database)?;
-    let store: Arc<dyn Backend> = match &config.store {
-        StoreSetting::Sqlite => Arc::new(SqliteStore::open(&database).map_err(|e| e.to_string())?),
-        StoreSetting::Postgres { url, max_connections } => {
-            let options = PostgresOptions {
-                url: url.clone(),
-                max_connections: *max_connections,
-            };
-            let opened = tokio::task::block_in_place(|| PostgresStore::open(&options));
-            Arc::new(opened.map_err(|e| format!("PostgreSQL store: {e}"))?)
-        }
-    };
+    let store = tokio::task::block_in_place(|| open_store(&config.store, &config.data_dir))?;
     let root =
         bootstrap::root_key(&config.data_dir, std::env::var("KEYHAVEN_ROOT_KEY").ok()).map_err(|e| e.to_string())?;
     bootstrap::check_root_key(&*store, &root, &config.data_dir).map_err(|e| e.to_string())?;
@@ -235,11 +225,32 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-fn audit_verify(data_dir: &std::path::Path) -> Result<(), String> {
-    let store = SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?;
+/// The store `setting` names: the SQLite database in `data_dir`, or a PostgreSQL database.
+fn open_store(setting: &StoreSetting, data_dir: &std::path::Path) -> Result<Arc<dyn Backend>, String> {
+    Ok(match setting {
+        StoreSetting::Sqlite => {
+            Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?)
+        }
+        StoreSetting::Postgres { url, max_connections } => {
+            let options = PostgresOptions {
+                url: url.clone(),
+                max_connections: *max_connections,
+            };
+            Arc::new(PostgresStore::open(&options).map_err(|e| format!("PostgreSQL store: {e}"))?)
+        }
+    })
+}
+
+/// The store of an offline tool (`--store`, as the server was given it).
+fn existing_store(data_dir: &std::path::Path, store: Option<String>) -> Result<Arc<dyn Backend>, String> {
+    open_store(&config::store_setting(store, Some(1)).map_err(|e| e.to_string())?, data_dir)
+}
+
+fn audit_verify(data_dir: &std::path::Path, store: Option<String>) -> Result<(), String> {
+    let store = existing_store(data_dir, store)?;
     let root =
         bootstrap::existing_root_key(data_dir, std::env::var("KEYHAVEN_ROOT_KEY").ok()).map_err(|e| e.to_string())?;
-    match verify_chain(&store, &root).map_err(|e| e.to_string())? {
+    match verify_chain(&*store, &root).map_err(|e| e.to_string())? {
         ChainCheck::Intact { records, last } => {
             println!("audit log intact: {records} records, the last numbered {last}");
             Ok(())
@@ -250,12 +261,12 @@ fn audit_verify(data_dir: &std::path::Path) -> Result<(), String> {
     }
 }
 
-fn audit_export(data_dir: &std::path::Path, mut after: u64) -> Result<(), String> {
+fn audit_export(data_dir: &std::path::Path, store: Option<String>, mut after: u64) -> Result<(), String> {
     use std::io::Write as _;
-    let store = SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?;
+    let store = existing_store(data_dir, store)?;
     let mut out = std::io::stdout().lock();
     loop {
-        let page = read_records(&store, after, 1_000).map_err(|e| e.to_string())?;
+        let page = read_records(&*store, after, 1_000).map_err(|e| e.to_string())?;
         let Some((last, _)) = page.last() else { return Ok(()) };
         after = *last;
         for (_, record) in page {

@@ -6,8 +6,8 @@ pub mod model;
 pub mod oidc;
 pub mod policy_store;
 
+use keyhaven_kernel::generation::Generation;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
@@ -148,8 +148,8 @@ pub struct Iam {
     store: Arc<dyn Backend>,
     root: Arc<RootKey>,
     clock: Arc<dyn Clock>,
-    /// Bumped after every committed write, so caches of anything IAM holds know to reload.
-    generation: AtomicU64,
+    /// Moved on by every write, on every node, so caches of anything IAM holds know to reload.
+    generation: Generation,
     /// Access key lookups (active keys unsealed, and unknown or disabled ones too), with the
     /// generation they were made at.
     verified: RwLock<HashMap<String, (u64, KeyLookup)>>,
@@ -267,10 +267,10 @@ fn save_policy(tx: &mut dyn Transaction, policy: &ManagedPolicy) -> Result<(), I
 impl Iam {
     pub fn new(store: Arc<dyn Backend>, root: Arc<RootKey>, clock: Arc<dyn Clock>) -> Self {
         Self {
+            generation: Generation::new(store.clone(), "iam"),
             store,
             root,
             clock,
-            generation: AtomicU64::new(0),
             verified: RwLock::new(HashMap::new()),
             last_used: std::sync::Mutex::new(HashMap::new()),
         }
@@ -321,15 +321,18 @@ impl Iam {
         Ok(())
     }
 
-    /// Changes whenever IAM data changes.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
+    /// Changes whenever IAM data changes, on any node; `None` when the store cannot say (trust no cache then).
+    pub fn generation(&self) -> Option<u64> {
+        self.generation.current()
     }
 
-    /// Every IAM write goes through here: one transaction, then the generation moves on.
-    fn write<T>(&self, work: impl FnMut(&mut dyn Transaction) -> Result<T, IamError>) -> Result<T, IamError> {
-        let out = transact(&*self.store, work);
-        self.generation.fetch_add(1, Ordering::SeqCst);
+    /// Every IAM write goes through here: one transaction, which moves the generation on.
+    fn write<T>(&self, mut work: impl FnMut(&mut dyn Transaction) -> Result<T, IamError>) -> Result<T, IamError> {
+        let out = transact(&*self.store, |tx| {
+            self.generation.bump(tx)?;
+            work(tx)
+        });
+        self.generation.changed();
         out
     }
 
@@ -984,12 +987,14 @@ impl Iam {
     pub fn verify_access_key(&self, access_key_id: &str) -> Result<KeyLookup, IamError> {
         let generation = self.generation();
         if let Some((seen, lookup)) = self.verified.read().ok().and_then(|c| c.get(access_key_id).cloned())
-            && seen == generation
+            && Some(seen) == generation
         {
             return Ok(lookup);
         }
         let lookup = self.look_up_access_key(access_key_id)?;
-        if let Ok(mut cache) = self.verified.write() {
+        if let Some(generation) = generation
+            && let Ok(mut cache) = self.verified.write()
+        {
             if cache.len() >= VERIFIED_KEY_CACHE {
                 cache.clear();
             }

@@ -45,7 +45,7 @@ impl Iam {
 }
 
 impl PolicyStore for Iam {
-    fn generation(&self) -> u64 {
+    fn generation(&self) -> Option<u64> {
         Iam::generation(self)
     }
 

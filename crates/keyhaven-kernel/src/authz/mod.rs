@@ -115,8 +115,9 @@ pub struct StoredPolicies {
 
 /// Where the authoriser finds callers' policies: IAM, behind this interface.
 pub trait PolicyStore: Send + Sync {
-    /// A counter every IAM write bumps; cached policies of an older generation are reloaded.
-    fn generation(&self) -> u64;
+    /// A counter every IAM write bumps, on any node; cached policies of an older generation are reloaded, and
+    /// none are trusted while it is unknown (`None`).
+    fn generation(&self) -> Option<u64>;
 
     /// The policies of the entity `principal`'s credentials were issued to, by unique id (an
     /// entity deleted and created again under the same name gives them nothing); `None` for
@@ -202,7 +203,7 @@ impl Authorizer {
         let cache_key = principal.access_key_id.as_str();
         if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(cache_key).cloned())
             && !cache_key.is_empty()
-            && hit.generation == generation
+            && Some(hit.generation) == generation
         {
             return Ok(hit);
         }
@@ -236,7 +237,7 @@ impl Authorizer {
         }
         let engine = engine_principal(principal);
         let loaded = Arc::new(CallerPolicies {
-            generation,
+            generation: generation.unwrap_or_default(),
             identity,
             boundary,
             session,
@@ -244,6 +245,7 @@ impl Authorizer {
             engine,
         });
         if !cache_key.is_empty()
+            && generation.is_some()
             && let Ok(mut cache) = self.cache.write()
         {
             if cache.len() >= CACHE_CAPACITY {

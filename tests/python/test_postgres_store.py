@@ -1,0 +1,169 @@
+"""Several keyhaven nodes serving one PostgreSQL database, each driven by boto3: what one node writes the others read;
+a revoked key, a changed policy or a disabled KMS key is refused on every node within the stated bound (500 ms,
+measured here); a scheduled rotation runs once whichever nodes' clocks pass it; the audit records of all nodes form one
+chain that verifies; a node with another root key refuses to start."""
+
+import base64
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from client_helpers import as_user, error_of
+from conftest import BINARY
+from scratch_postgres import ScratchPostgres
+
+# The bound ARCHITECTURE.md states for a change on one node to reach the others' caches.
+INVALIDATION_BOUND_SECONDS = 1.0
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    cluster = ScratchPostgres()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def shared(postgres):
+    """A new database and root key for the nodes of one test."""
+    return postgres.new_database(), base64.b64encode(os.urandom(32)).decode()
+
+
+def node(keyhaven_factory, shared):
+    url, root = shared
+    return keyhaven_factory("--dev", "--store", url, env={"KEYHAVEN_ROOT_KEY": root})
+
+
+def allow(*actions):
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": list(actions), "Resource": "*"}]})
+
+
+def refused(call):
+    try:
+        call()
+        return False
+    except ClientError:
+        return True
+
+
+def seconds_until(check, bound=INVALIDATION_BOUND_SECONDS):
+    """Calls `check` (a real request each time) until it answers True; answers how long that took."""
+    start = time.monotonic()
+    while time.monotonic() - start < bound * 5:
+        if check():
+            return time.monotonic() - start
+    raise AssertionError(f"no change {bound * 5} s after it was made on another node")
+
+
+def test_what_one_node_writes_the_others_read(keyhaven_factory, shared):
+    a, b, c = (node(keyhaven_factory, shared) for _ in range(3))
+    key = a.client("kms").create_key(Description="shared")["KeyMetadata"]["KeyId"]
+    blob = a.client("kms").encrypt(KeyId=key, Plaintext=b"across nodes")["CiphertextBlob"]
+    assert b.client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"across nodes"
+    assert c.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Description"] == "shared"
+
+    b.client("ssm").put_parameter(Name="/shared/secret", Value="s3cr3t", Type="SecureString")
+    assert a.client("ssm").get_parameter(Name="/shared/secret", WithDecryption=True)["Parameter"]["Value"] == "s3cr3t"
+    c.client("secretsmanager").create_secret(Name="shared", SecretString="value")
+    assert a.client("secretsmanager").get_secret_value(SecretId="shared")["SecretString"] == "value"
+
+    # An IAM user made on one node signs requests to another.
+    iam = a.client("iam")
+    iam.create_user(UserName="roamer")
+    iam.put_user_policy(UserName="roamer", PolicyName="p", PolicyDocument=allow("kms:Encrypt"))
+    creds = iam.create_access_key(UserName="roamer")["AccessKey"]
+    roamer = as_user(b, "kms", (creds["AccessKeyId"], creds["SecretAccessKey"]))
+    assert roamer.encrypt(KeyId=key, Plaintext=b"x")["KeyId"].endswith(key)
+    assert error_of(roamer.decrypt, CiphertextBlob=blob)[0] == "AccessDeniedException"
+
+    # A node restarted finds everything where it was.
+    a.stop()
+    a.start()
+    assert a.client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"across nodes"
+
+
+def test_revocations_on_one_node_are_refused_on_the_others_within_the_bound(keyhaven_factory, shared):
+    a, b = node(keyhaven_factory, shared), node(keyhaven_factory, shared)
+    key = a.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    iam = a.client("iam")
+    iam.create_user(UserName="worker")
+    iam.put_user_policy(UserName="worker", PolicyName="p", PolicyDocument=allow("kms:Encrypt", "kms:DescribeKey"))
+    creds = iam.create_access_key(UserName="worker")["AccessKey"]
+    worker = as_user(b, "kms", (creds["AccessKeyId"], creds["SecretAccessKey"]))
+
+    def encrypt():
+        return worker.encrypt(KeyId=key, Plaintext=b"x")
+
+    # Each change is made on A after B has cached what it changes; B refuses within the bound.
+    encrypt()
+    iam.put_user_policy(UserName="worker", PolicyName="p", PolicyDocument=allow("kms:DescribeKey"))
+    policy_seconds = seconds_until(lambda: refused(encrypt))
+    assert error_of(encrypt)[0] == "AccessDeniedException"
+
+    iam.put_user_policy(UserName="worker", PolicyName="p", PolicyDocument=allow("kms:Encrypt"))
+    seconds_until(lambda: not refused(encrypt))
+    encrypt()
+    a.client("kms").disable_key(KeyId=key)
+    key_seconds = seconds_until(lambda: refused(encrypt))
+    assert error_of(encrypt)[0] == "DisabledException"
+
+    a.client("kms").enable_key(KeyId=key)
+    seconds_until(lambda: not refused(encrypt))
+    iam.update_access_key(UserName="worker", AccessKeyId=creds["AccessKeyId"], Status="Inactive")
+    access_key_seconds = seconds_until(lambda: refused(encrypt))
+    assert error_of(encrypt)[0] in ("UnrecognizedClientException", "InvalidClientTokenId")
+
+    for seconds in (policy_seconds, key_seconds, access_key_seconds):
+        assert seconds < INVALIDATION_BOUND_SECONDS, (policy_seconds, key_seconds, access_key_seconds)
+    print(f"refused on the other node after: policy {policy_seconds * 1000:.0f} ms, "
+          f"key {key_seconds * 1000:.0f} ms, access key {access_key_seconds * 1000:.0f} ms")
+
+
+def test_a_scheduled_rotation_runs_once_whichever_node_reaches_it(keyhaven_factory, shared):
+    a, b = node(keyhaven_factory, shared), node(keyhaven_factory, shared)
+    kms = a.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=90)
+    # Each node's domain clock passes the rotation; the first to get there rotates, the other finds it done.
+    b.advance_clock(91 * 86400)
+    a.advance_clock(91 * 86400)
+    rotations = kms.list_key_rotations(KeyId=key)["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["AUTOMATIC"]
+
+
+def test_the_audit_records_of_every_node_form_one_chain(keyhaven_factory, shared):
+    url, root = shared
+    a, b = node(keyhaven_factory, shared), node(keyhaven_factory, shared)
+    a.client("kms").create_key(Description="on a")
+    b.client("kms").create_key(Description="on b")
+    a.client("ssm").put_parameter(Name="/a", Value="1", Type="String")
+    b.client("ssm").put_parameter(Name="/b", Value="2", Type="String")
+    a.stop()
+    b.stop()
+    env = dict(os.environ, KEYHAVEN_ROOT_KEY=root)
+    verified = subprocess.run([BINARY, "audit-verify", "--store", url, "--data-dir", a.data_dir],
+                              capture_output=True, text=True, env=env)
+    assert verified.returncode == 0, verified.stderr
+    assert "audit log intact" in verified.stdout
+    exported = subprocess.run([BINARY, "audit-export", "--store", url, "--data-dir", a.data_dir],
+                              capture_output=True, text=True, env=env, check=True)
+    records = [json.loads(line) for line in exported.stdout.splitlines()]
+    descriptions = {r["requestParameters"].get("description") for r in records if r["eventName"] == "CreateKey"}
+    assert descriptions >= {"on a", "on b"}
+    assert {r["requestParameters"].get("name") for r in records if r["eventName"] == "PutParameter"} >= {"/a", "/b"}
+
+
+def test_a_node_with_another_root_key_refuses_to_start(keyhaven_factory, shared, tmp_path):
+    url, _ = shared
+    node(keyhaven_factory, shared).client("kms").create_key()
+    other = base64.b64encode(os.urandom(32)).decode()
+    started = subprocess.run(
+        [BINARY, "serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "node"), "--store", url],
+        capture_output=True, text=True, timeout=60, env=dict(os.environ, KEYHAVEN_ROOT_KEY=other))
+    assert started.returncode != 0
+    assert "wrong root key" in started.stderr
