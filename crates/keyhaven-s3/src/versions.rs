@@ -97,6 +97,10 @@ pub(crate) fn install(
     record: &mut ObjectRecord,
     previous: Option<ObjectRecord>,
 ) -> Result<Vec<ObjectRecord>, S3Error> {
+    // A key's versions order as they were written whichever node wrote them, even on clocks set apart.
+    if let Some(previous) = &previous {
+        record.sequence = record.sequence.max(previous.sequence + 1);
+    }
     let mut dropped = Vec::new();
     match bucket.versioning.as_deref() {
         None => {

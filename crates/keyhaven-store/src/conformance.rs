@@ -233,6 +233,16 @@ fn audit_batches_append_with_their_head_and_read_back_in_order(store: &dyn Backe
     assert_eq!(store.oldest_audit(1).expect("oldest"), vec![(2, 20, 4)]);
     assert_eq!(store.prune_audit(2, b"anchor-2").expect("prune"), 1);
     assert_eq!(store.audit_anchor().expect("anchor").as_deref(), Some(&b"anchor-2"[..]));
+    assert_eq!(
+        store.prune_audit(1, b"anchor-1").expect("prune"),
+        0,
+        "another node pruned further already"
+    );
+    assert_eq!(
+        store.audit_anchor().expect("anchor").as_deref(),
+        Some(&b"anchor-2"[..]),
+        "a prune that removed nothing leaves the anchor"
+    );
     assert_eq!(store.audit_after(0, 10).expect("after"), vec![batch(3, 3)]);
 }
 

@@ -148,8 +148,8 @@ pub trait Backend: Send + Sync {
     fn audit_head(&self) -> Result<Option<Vec<u8>>, StoreError>;
     /// The sealed anchor written by the last prune: where verification of what remains starts.
     fn audit_anchor(&self) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Removes the batches that end at or before `through` and stores `anchor`, in one transaction;
-    /// answers how many batches went.
+    /// Removes the batches that end at or before `through` and, when any went, stores `anchor`, in one
+    /// transaction that excludes other pruners; answers how many batches went (none when another node pruned them).
     fn prune_audit(&self, through: u64, anchor: &[u8]) -> Result<usize, StoreError>;
     fn audit_usage(&self) -> Result<AuditUsage, StoreError>;
     /// The oldest batches as (last sequence, last time, stored bytes), at most `limit`.

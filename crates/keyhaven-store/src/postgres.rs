@@ -579,12 +579,34 @@ impl Backend for PostgresStore {
 
     fn prune_audit(&self, through: u64, anchor: &[u8]) -> Result<usize, StoreError> {
         let through = through as i64;
-        let removed = self.batch(&[
-            ("DELETE FROM audit_batches WHERE last_sequence <= $1", &[&through]),
-            (UPSERT_META, &[&AUDIT_ANCHOR, &anchor]),
-        ])?;
-        // The meta upsert counts one row.
-        Ok(removed.saturating_sub(1) as usize)
+        let client = self.connection()?;
+        self.wait(async {
+            client.batch_execute("BEGIN").await?;
+            let pruned = async {
+                client
+                    .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+                    .await?;
+                let removed = client
+                    .execute("DELETE FROM audit_batches WHERE last_sequence <= $1", &[&through])
+                    .await?;
+                // Another node may have pruned further already: its anchor stays.
+                if removed > 0 {
+                    client.execute(UPSERT_META, &[&AUDIT_ANCHOR, &anchor]).await?;
+                }
+                Ok::<_, tokio_postgres::Error>(removed as usize)
+            }
+            .await;
+            match pruned {
+                Ok(removed) => {
+                    client.batch_execute("COMMIT").await?;
+                    Ok(removed)
+                }
+                Err(e) => {
+                    client.batch_execute("ROLLBACK").await?;
+                    Err(e.into())
+                }
+            }
+        })
     }
 
     fn audit_usage(&self) -> Result<AuditUsage, StoreError> {

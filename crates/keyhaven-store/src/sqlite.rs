@@ -321,12 +321,15 @@ impl Backend for SqliteStore {
 
     fn prune_audit(&self, through: u64, anchor: &[u8]) -> Result<usize, StoreError> {
         let mut conn = self.audit()?;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let removed = tx.execute(
             "DELETE FROM audit_batches WHERE last_sequence <= ?1",
             params![through as i64],
         )?;
-        set_meta_in(&tx, AUDIT_ANCHOR, anchor)?;
+        // Another process may have pruned further already: its anchor stays.
+        if removed > 0 {
+            set_meta_in(&tx, AUDIT_ANCHOR, anchor)?;
+        }
         tx.commit()?;
         Ok(removed)
     }

@@ -228,9 +228,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 /// The store `setting` names: the SQLite database in `data_dir`, or a PostgreSQL database.
 fn open_store(setting: &StoreSetting, data_dir: &std::path::Path) -> Result<Arc<dyn Backend>, String> {
     Ok(match setting {
-        StoreSetting::Sqlite => {
-            Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?)
-        }
+        StoreSetting::Sqlite => Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?),
         StoreSetting::Postgres { url, max_connections } => {
             let options = PostgresOptions {
                 url: url.clone(),
@@ -243,7 +241,10 @@ fn open_store(setting: &StoreSetting, data_dir: &std::path::Path) -> Result<Arc<
 
 /// The store of an offline tool (`--store`, as the server was given it).
 fn existing_store(data_dir: &std::path::Path, store: Option<String>) -> Result<Arc<dyn Backend>, String> {
-    open_store(&config::store_setting(store, Some(1)).map_err(|e| e.to_string())?, data_dir)
+    open_store(
+        &config::store_setting(store, Some(1)).map_err(|e| e.to_string())?,
+        data_dir,
+    )
 }
 
 fn audit_verify(data_dir: &std::path::Path, store: Option<String>) -> Result<(), String> {
