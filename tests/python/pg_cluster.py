@@ -74,11 +74,14 @@ def _free_port():
 class PgCluster:
     """A PostgreSQL server in its own temporary directory; every login uses scram-sha-256."""
 
-    def __init__(self):
+    def __init__(self, settings=None):
+        """`settings`: more postgresql.conf lines, as {name: value as written there}."""
         self.port = None
         self.dir = None
         self._bin = bindir()
         self._user = _server_user()
+        self._settings = settings or {}
+        self._databases = 0
 
     def __enter__(self):
         return self.start()
@@ -112,6 +115,13 @@ class PgCluster:
         if result.returncode != 0:
             raise RuntimeError(f"psql failed on {sql!r}: {result.stderr}")
         return result.stdout.rstrip("\n")
+
+    def new_database(self):
+        """A new, empty database: its URL, with the superuser's credentials."""
+        self._databases += 1
+        name = f"keyhaven{self._databases}"
+        self.admin_sql(f"CREATE DATABASE {name}")
+        return f"postgres://{ADMIN_USER}:{ADMIN_PASSWORD}@{HOST}:{self.port}/{name}"
 
     def login_ok(self, user, password):
         """Whether `user` can log in with `password`. Only a refused login is False; other failures raise."""
@@ -165,6 +175,7 @@ class PgCluster:
         socket_dir = self.dir.replace("'", "''")
         with open(os.path.join(self._data, "postgresql.conf"), "a") as conf:
             conf.write(f"\nlisten_addresses = '{HOST}'\nunix_socket_directories = '{socket_dir}'\nfsync = off\n")
+            conf.writelines(f"{name} = {value}\n" for name, value in self._settings.items())
 
     def _launch(self):
         # Another process can take the free port before the server binds it: then try another.

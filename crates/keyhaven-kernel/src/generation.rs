@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use keyhaven_store::{Backend, Transaction};
+use keyhaven_store::{Backend, StoreError, Transaction};
 
 use crate::error::KernelError;
 
@@ -85,14 +85,22 @@ impl Generation {
         }
     }
 
-    /// Called in a transaction that changes what the family's caches hold.
-    pub fn bump(&self, tx: &mut dyn Transaction) -> Result<(), KernelError> {
-        tx.bump_generation(self.family)?;
-        Ok(())
+    /// Runs `work` in one transaction that changes what the family's caches hold, moving the generation on with
+    /// it; this node reads the generation again before its next use of a cache, so it sees its own change at once.
+    pub fn transact<T, E: From<StoreError> + From<KernelError>>(
+        &self,
+        mut work: impl FnMut(&mut dyn Transaction) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let out = crate::transact(&*self.store, |tx| {
+            tx.bump_generation(self.family).map_err(KernelError::from)?;
+            work(tx)
+        });
+        self.changed();
+        out
     }
 
-    /// Called once such a transaction ended (committed or not): this node reads the generation again before its
-    /// next use of a cache, so it sees its own writes at once.
+    /// What this node caches of the family may be stale (it changed it without `transact`, or was reset): read the
+    /// generation again before the next use.
     pub fn changed(&self) {
         self.stale.store(true, Ordering::SeqCst);
     }
@@ -109,8 +117,7 @@ mod tests {
         let (_dir, store) = temp_store();
         let generation = Generation::new(store.clone(), "iam");
         assert_eq!(generation.current_at(10), Some(0));
-        transact(&*store, |tx| generation.bump(tx)).expect("bump");
-        generation.changed();
+        generation.transact(|_| Ok::<_, KernelError>(())).expect("bump");
         assert_eq!(
             generation.current_at(20),
             Some(1),

@@ -290,13 +290,8 @@ impl Kms {
 
     /// A change to keys or aliases (cached keys carry their aliases, for `kms:ResourceAliases`): one transaction that
     /// moves the generation on, so that every node reloads.
-    fn write<T>(&self, mut work: impl FnMut(&mut dyn Transaction) -> Result<T, KmsError>) -> Result<T, KmsError> {
-        let out = transact(&*self.store, |tx| {
-            self.generation.bump(tx)?;
-            work(tx)
-        });
-        self.generation.changed();
-        out
+    fn write<T>(&self, work: impl FnMut(&mut dyn Transaction) -> Result<T, KmsError>) -> Result<T, KmsError> {
+        self.generation.transact(work)
     }
 
     /// Drops every cached key (dev-mode reset).

@@ -156,30 +156,20 @@ impl PostgresStore {
 
     fn migrate(&self) -> Result<(), StoreError> {
         let client = self.connection()?;
-        self.wait(async {
-            client.batch_execute("BEGIN").await?;
-            let outcome = async {
-                client
-                    .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-                    .await?;
-                client
-                    .batch_execute("CREATE TABLE IF NOT EXISTS keyhaven_schema (version INTEGER NOT NULL)")
-                    .await?;
-                let row = client.query_opt("SELECT version FROM keyhaven_schema", &[]).await?;
-                Ok::<_, tokio_postgres::Error>(row.map(|r| r.get::<_, i32>(0)))
-            }
-            .await;
-            let current = match outcome {
-                Ok(current) => current,
-                Err(e) => {
-                    client.batch_execute("ROLLBACK").await?;
-                    return Err(e.into());
-                }
-            };
+        self.wait(in_transaction(&client, async {
+            client
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await?;
+            client
+                .batch_execute("CREATE TABLE IF NOT EXISTS keyhaven_schema (version INTEGER NOT NULL)")
+                .await?;
+            let current = client
+                .query_opt("SELECT version FROM keyhaven_schema", &[])
+                .await?
+                .map(|r| r.get::<_, i32>(0));
             let supported = MIGRATIONS.len() as i32;
             let found = current.unwrap_or(0);
             if found > supported {
-                client.batch_execute("ROLLBACK").await?;
                 return Err(StoreError::SchemaTooNew {
                     found: i64::from(found),
                     supported: i64::from(supported),
@@ -188,18 +178,13 @@ impl PostgresStore {
             for sql in MIGRATIONS.iter().skip(found as usize) {
                 client.batch_execute(sql).await?;
             }
-            if current.is_none() {
-                client
-                    .execute("INSERT INTO keyhaven_schema (version) VALUES ($1)", &[&supported])
-                    .await?;
-            } else {
-                client
-                    .execute("UPDATE keyhaven_schema SET version = $1", &[&supported])
-                    .await?;
-            }
-            client.batch_execute("COMMIT").await?;
+            let record = match current {
+                None => "INSERT INTO keyhaven_schema (version) VALUES ($1)",
+                Some(_) => "UPDATE keyhaven_schema SET version = $1",
+            };
+            client.execute(record, &[&supported]).await?;
             Ok(())
-        })
+        }))
     }
 
     /// Runs `work` in a transaction begun with `begin`, committing when it succeeds; run again, up to `ATTEMPTS`
@@ -252,21 +237,31 @@ impl PostgresStore {
     /// Runs statements in one transaction, all or none.
     fn batch(&self, statements: &[(&str, &[&(dyn ToSql + Sync)])]) -> Result<u64, StoreError> {
         let client = self.connection()?;
-        self.wait(async {
-            client.batch_execute("BEGIN").await?;
+        self.wait(in_transaction(&client, async {
             let mut changed = 0;
             for (sql, params) in statements {
-                match client.execute(*sql, params).await {
-                    Ok(n) => changed += n,
-                    Err(e) => {
-                        client.batch_execute("ROLLBACK").await?;
-                        return Err(e.into());
-                    }
-                }
+                changed += client.execute(*sql, params).await?;
             }
-            client.batch_execute("COMMIT").await?;
             Ok(changed)
-        })
+        }))
+    }
+}
+
+/// Runs `work` (statements on `client`) between BEGIN and COMMIT, rolling back when it fails.
+async fn in_transaction<T>(
+    client: &tokio_postgres::Client,
+    work: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    client.batch_execute("BEGIN").await?;
+    match work.await {
+        Ok(value) => {
+            client.batch_execute("COMMIT").await?;
+            Ok(value)
+        }
+        Err(e) => {
+            client.batch_execute("ROLLBACK").await?;
+            Err(e)
+        }
     }
 }
 
@@ -501,8 +496,7 @@ impl Backend for PostgresStore {
         seal: &mut dyn FnMut(&AuditTail) -> Result<SealedBatch, StoreError>,
     ) -> Result<(), StoreError> {
         let client = self.connection()?;
-        self.wait(client.batch_execute("BEGIN"))?;
-        let appended = self.wait(async {
+        self.wait(in_transaction(&client, async {
             // Every node's writer takes this lock before reading the tail: one chain, extended by one at a time.
             client
                 .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
@@ -539,15 +533,8 @@ impl Backend for PostgresStore {
                 )
                 .await?;
             client.execute(UPSERT_META, &[&AUDIT_HEAD, &head]).await?;
-            Ok::<_, StoreError>(())
-        });
-        match appended {
-            Ok(()) => Ok(self.wait(client.batch_execute("COMMIT"))?),
-            Err(e) => {
-                self.wait(client.batch_execute("ROLLBACK"))?;
-                Err(e)
-            }
-        }
+            Ok(())
+        }))
     }
 
     fn last_audit(&self) -> Result<Option<AuditBatch>, StoreError> {
@@ -580,33 +567,19 @@ impl Backend for PostgresStore {
     fn prune_audit(&self, through: u64, anchor: &[u8]) -> Result<usize, StoreError> {
         let through = through as i64;
         let client = self.connection()?;
-        self.wait(async {
-            client.batch_execute("BEGIN").await?;
-            let pruned = async {
-                client
-                    .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
-                    .await?;
-                let removed = client
-                    .execute("DELETE FROM audit_batches WHERE last_sequence <= $1", &[&through])
-                    .await?;
-                // Another node may have pruned further already: its anchor stays.
-                if removed > 0 {
-                    client.execute(UPSERT_META, &[&AUDIT_ANCHOR, &anchor]).await?;
-                }
-                Ok::<_, tokio_postgres::Error>(removed as usize)
+        self.wait(in_transaction(&client, async {
+            client
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+                .await?;
+            let removed = client
+                .execute("DELETE FROM audit_batches WHERE last_sequence <= $1", &[&through])
+                .await?;
+            // Another node may have pruned further already: its anchor stays.
+            if removed > 0 {
+                client.execute(UPSERT_META, &[&AUDIT_ANCHOR, &anchor]).await?;
             }
-            .await;
-            match pruned {
-                Ok(removed) => {
-                    client.batch_execute("COMMIT").await?;
-                    Ok(removed)
-                }
-                Err(e) => {
-                    client.batch_execute("ROLLBACK").await?;
-                    Err(e.into())
-                }
-            }
-        })
+            Ok(removed as usize)
+        }))
     }
 
     fn audit_usage(&self) -> Result<AuditUsage, StoreError> {

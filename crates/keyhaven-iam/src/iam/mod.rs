@@ -327,13 +327,8 @@ impl Iam {
     }
 
     /// Every IAM write goes through here: one transaction, which moves the generation on.
-    fn write<T>(&self, mut work: impl FnMut(&mut dyn Transaction) -> Result<T, IamError>) -> Result<T, IamError> {
-        let out = transact(&*self.store, |tx| {
-            self.generation.bump(tx)?;
-            work(tx)
-        });
-        self.generation.changed();
-        out
+    fn write<T>(&self, work: impl FnMut(&mut dyn Transaction) -> Result<T, IamError>) -> Result<T, IamError> {
+        self.generation.transact(work)
     }
 
     /// An entity of any account (authorisation looks up callers and role owners).
