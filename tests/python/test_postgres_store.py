@@ -1,4 +1,5 @@
-"""Several keyhaven nodes serving one PostgreSQL database, each driven by boto3: what one node writes the others read;
+"""Several keyhaven nodes serving one PostgreSQL database, each driven by boto3: what one node writes the others read
+(S3 objects too, with a shared objects directory);
 a revoked key, a changed policy or a disabled KMS key is refused on every node within the stated bound (500 ms,
 measured here); a scheduled rotation runs once whichever nodes' clocks pass it; the audit records of all nodes form one
 chain that verifies; a node with another root key refuses to start."""
@@ -9,7 +10,9 @@ import os
 import subprocess
 import time
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from client_helpers import as_user, error_of
@@ -33,9 +36,9 @@ def shared(postgres):
     return postgres.new_database(), base64.b64encode(os.urandom(32)).decode()
 
 
-def node(keyhaven_factory, shared):
+def node(keyhaven_factory, shared, *args):
     url, root = shared
-    return keyhaven_factory("--dev", "--store", url, env={"KEYHAVEN_ROOT_KEY": root})
+    return keyhaven_factory("--dev", "--store", url, *args, env={"KEYHAVEN_ROOT_KEY": root})
 
 
 def allow(*actions):
@@ -85,6 +88,42 @@ def test_what_one_node_writes_the_others_read(keyhaven_factory, shared):
     a.stop()
     a.start()
     assert a.client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"across nodes"
+
+
+def test_s3_objects_in_a_shared_directory_are_served_by_every_node(keyhaven_factory, shared, tmp_path):
+    objects = str(tmp_path / "objects")
+    a, b = (node(keyhaven_factory, shared, "--objects-dir", objects) for _ in range(2))
+    def s3(server):
+        return boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="test",
+                            aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}))
+
+    s3a, s3b = s3(a), s3(b)
+    s3a.create_bucket(Bucket="shared")
+    s3a.put_object(Bucket="shared", Key="sse-s3", Body=b"written on a")
+    s3b.put_object(Bucket="shared", Key="sse-kms", Body=b"written on b", ServerSideEncryption="aws:kms")
+    assert s3b.get_object(Bucket="shared", Key="sse-s3")["Body"].read() == b"written on a"
+    assert s3a.get_object(Bucket="shared", Key="sse-kms")["Body"].read() == b"written on b"
+    # A multipart upload begun on one node, its parts sent to both, completed on the other.
+    upload = s3a.create_multipart_upload(Bucket="shared", Key="big")["UploadId"]
+    parts = [(client.upload_part(Bucket="shared", Key="big", UploadId=upload, PartNumber=n, Body=body)["ETag"], n)
+             for client, n, body in ((s3a, 1, b"a" * (5 * 1024 * 1024)), (s3b, 2, b"tail"))]
+    s3b.complete_multipart_upload(Bucket="shared", Key="big", UploadId=upload, MultipartUpload={
+        "Parts": [{"ETag": etag, "PartNumber": n} for etag, n in parts]})
+    assert s3a.get_object(Bucket="shared", Key="big", Range="bytes=5242878-")["Body"].read() == b"aatail"
+    # A node starting again removes bodies no record names, but only those older than any request in flight on
+    # another node could be (an hour): a young one may be another node's, its record not yet committed.
+    young, old = (os.path.join(objects, "b" + c * 32) for c in "YO")
+    for orphan in (young, old):
+        with open(orphan, "wb") as f:
+            f.write(b"sealed bytes no record names")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    b.stop()
+    s3b = s3(b.start())
+    assert os.path.exists(young) and not os.path.exists(old)
+    for key, body in (("sse-s3", b"written on a"), ("sse-kms", b"written on b")):
+        assert s3b.get_object(Bucket="shared", Key=key)["Body"].read() == body
+    s3a.delete_object(Bucket="shared", Key="sse-s3")
+    assert error_of(s3b.get_object, Bucket="shared", Key="sse-s3")[0] == "NoSuchKey"
 
 
 def test_revocations_on_one_node_are_refused_on_the_others_within_the_bound(keyhaven_factory, shared):

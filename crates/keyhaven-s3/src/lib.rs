@@ -229,8 +229,10 @@ impl S3 {
 
 impl S3 {
     /// Removes the blobs no record names: bodies a crash left committed before their record was (or after the
-    /// record that replaced them). Run at start, before serving, when no upload is in flight. Answers how many went.
-    pub fn sweep_orphan_blobs(&self) -> Result<usize, S3Error> {
+    /// record that replaced them). Run at start, before serving. With other nodes writing to the same blob store,
+    /// a blob committed less than `grace` ago may be one whose record another node is about to commit, and stays.
+    /// Answers how many went.
+    pub fn sweep_orphan_blobs(&self, grace: std::time::Duration) -> Result<usize, S3Error> {
         let referenced = error::read(&*self.store, |tx| {
             let mut referenced = std::collections::HashSet::new();
             for (bucket, _) in keyhaven_kernel::records::all::<BucketRecord>(tx, buckets::BUCKETS_SCOPE)? {
@@ -251,7 +253,16 @@ impl S3 {
         })?;
         let mut removed = 0;
         for id in self.blobs.ids()? {
-            if !referenced.contains(&id) {
+            if referenced.contains(&id) {
+                continue;
+            }
+            let settled = grace.is_zero()
+                || self
+                    .blobs
+                    .committed_at(&id)?
+                    .and_then(|at| at.elapsed().ok())
+                    .is_some_and(|age| age >= grace);
+            if settled {
                 self.blobs.delete(&id)?;
                 removed += 1;
             }

@@ -29,6 +29,8 @@ pub trait BlobStore: Send + Sync {
     fn delete(&self, id: &str) -> Result<(), StoreError>;
     /// Every committed blob's id.
     fn ids(&self) -> Result<Vec<String>, StoreError>;
+    /// When a committed blob was committed, or `None` when it is absent.
+    fn committed_at(&self, id: &str) -> Result<Option<std::time::SystemTime>, StoreError>;
 }
 
 /// A blob being written. Dropped without `commit`, it leaves nothing behind.
@@ -52,12 +54,25 @@ pub trait BlobReader: Send + Sync {
 #[derive(Debug)]
 pub struct FsBlobStore {
     dir: PathBuf,
+    /// Where this process writes blobs until they are committed.
+    partial: PathBuf,
 }
 
 impl FsBlobStore {
-    /// Opens (creating) the store in `dir` and removes what a crash left partial.
+    /// Opens (creating) the store in `dir`, which this process alone uses, and removes what a crash left partial.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let partial = dir.join(PARTIAL_DIR);
+        Self::open_with(dir, dir.join(PARTIAL_DIR))
+    }
+
+    /// Opens (creating) the store in `dir`, shared by several nodes (a shared filesystem), as the node `node`: its
+    /// partial blobs have a directory of their own (`partial.<node>`, a name no blob id can take), so that removing
+    /// what a crash left partial touches no other node's writes.
+    pub fn open_shared(dir: &Path, node: &str) -> Result<Self, StoreError> {
+        check_id(node)?;
+        Self::open_with(dir, dir.join(format!("{PARTIAL_DIR}.{node}")))
+    }
+
+    fn open_with(dir: &Path, partial: PathBuf) -> Result<Self, StoreError> {
         // Only the server's user may list or read the (sealed) bodies, as with the rest of the data directory.
         fs::DirBuilder::new()
             .recursive(true)
@@ -69,7 +84,10 @@ impl FsBlobStore {
             fs::remove_file(&path).map_err(io_error)?;
             tracing::info!(blob = %path.display(), "removed a blob left partial");
         }
-        Ok(Self { dir: dir.to_path_buf() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            partial,
+        })
     }
 
     fn path(&self, id: &str) -> Result<PathBuf, StoreError> {
@@ -84,7 +102,7 @@ impl BlobStore for FsBlobStore {
         if target.exists() {
             return Err(StoreError::Backend(format!("blob {id} already exists")));
         }
-        let partial = self.dir.join(PARTIAL_DIR).join(id);
+        let partial = self.partial.join(id);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -114,6 +132,14 @@ impl BlobStore for FsBlobStore {
         match fs::remove_file(self.path(id)?) {
             Ok(()) => sync_dir(&self.dir),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error(e)),
+        }
+    }
+
+    fn committed_at(&self, id: &str) -> Result<Option<std::time::SystemTime>, StoreError> {
+        match fs::metadata(self.path(id)?) {
+            Ok(metadata) => Ok(Some(metadata.modified().map_err(io_error)?)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error(e)),
         }
     }
@@ -286,6 +312,32 @@ mod tests {
         assert!(!partial.exists());
         assert_eq!(reopened.ids().expect("ids"), vec!["kept".to_string()]);
         assert_eq!(read_all(&reopened, "kept").as_deref(), Some(&b"complete"[..]));
+    }
+
+    /// Nodes sharing a directory each clean only their own partial blobs when they open, and see each other's
+    /// committed ones.
+    #[test]
+    fn nodes_sharing_a_directory_keep_each_others_writes() {
+        let dir = TempDir::new();
+        let shared = dir.path().join("shared");
+        let a = FsBlobStore::open_shared(&shared, "node-a").expect("open a");
+        let mut in_flight = a.create("uploading").expect("create");
+        in_flight.write(b"still arriving").expect("write");
+        let mut done = a.create("done").expect("create");
+        done.write(b"whole").expect("write");
+        done.commit().expect("commit");
+
+        let b = FsBlobStore::open_shared(&shared, "node-b").expect("open b");
+        assert_eq!(read_all(&b, "done").as_deref(), Some(&b"whole"[..]));
+        assert!(b.committed_at("done").expect("time").is_some());
+        assert_eq!(b.committed_at("uploading").expect("time"), None);
+        in_flight.commit().expect("another node's open left this write alone");
+        assert_eq!(read_all(&b, "uploading").as_deref(), Some(&b"still arriving"[..]));
+        assert_eq!(b.ids().expect("ids"), vec!["done".to_string(), "uploading".to_string()]);
+        assert!(
+            FsBlobStore::open_shared(&shared, "../x").is_err(),
+            "a node name is a plain name"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use keyhaven_store::Backend;
 
 const ROOT_KEY_FILE: &str = "root.key";
 const CREDENTIALS_FILE: &str = "root-credentials";
+const NODE_ID_FILE: &str = "node-id";
 const ROOT_KEY_CHECK: &str = "root-key-check";
 const SEALED_CREDENTIALS: &str = "root-credentials";
 
@@ -84,6 +85,20 @@ pub fn root_key(data_dir: &Path, env_value: Option<String>) -> Result<RootKey, B
             let encoded = zeroize::Zeroizing::new(B64.encode(key.to_secret().expose()));
             write_private(&path, format!("{}\n", encoded.as_str()).as_bytes())?;
             Ok(key)
+        }
+        Err(source) => Err(BootstrapError::Io { path, source }),
+    }
+}
+
+/// This node's name among those sharing a store: `<data-dir>/node-id`, created on first start.
+pub fn node_id(data_dir: &Path) -> Result<String, BootstrapError> {
+    let path = data_dir.join(NODE_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = random_chars(16, b"abcdefghijklmnopqrstuvwxyz0123456789")?;
+            write_private(&path, format!("{id}\n").as_bytes())?;
+            Ok(id)
         }
         Err(source) => Err(BootstrapError::Io { path, source }),
     }

@@ -141,6 +141,10 @@ pub struct ServeArgs {
     /// Connections a node opens to PostgreSQL at most [default: 16].
     #[arg(long, env = "KEYHAVEN_STORE_CONNECTIONS")]
     pub store_connections: Option<usize>,
+    /// A directory for S3 object bodies that several nodes share (a shared filesystem) [default: the data
+    /// directory's own `objects`, for this node alone].
+    #[arg(long, env = "KEYHAVEN_OBJECTS_DIR")]
+    pub objects_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -175,6 +179,7 @@ struct FileConfig {
     s3_domain: Option<String>,
     store: Option<String>,
     store_connections: Option<usize>,
+    objects_dir: Option<PathBuf>,
     #[serde(default)]
     event_webhooks: Vec<FileWebhook>,
     #[serde(default)]
@@ -433,6 +438,8 @@ pub struct ServeConfig {
     /// Base domain of S3's virtual-hosted addressing.
     pub s3_domain: String,
     pub store: StoreSetting,
+    /// A shared directory for object bodies; `None`: the data directory's own.
+    pub shared_objects_dir: Option<PathBuf>,
 }
 
 /// Where the server keeps its records.
@@ -678,6 +685,7 @@ impl ServeArgs {
                 self.store.or(file.store),
                 self.store_connections.or(file.store_connections),
             )?,
+            shared_objects_dir: self.objects_dir.or(file.objects_dir),
         })
     }
 }

@@ -19,7 +19,7 @@ use keyhaven_api::sigv4::SigningKeyCache;
 use keyhaven_core::{Core, CoreConfig};
 use keyhaven_kernel::audit::{ChainCheck, read_records, verify_chain};
 use keyhaven_kernel::clock::AdjustableClock;
-use keyhaven_store::{Backend, PostgresOptions, PostgresStore, SqliteStore};
+use keyhaven_store::{Backend, FsBlobStore, PostgresOptions, PostgresStore, SqliteStore};
 use tokio::sync::watch;
 
 use crate::config::{Cli, Command, EventsCommand, LogFormat, ServeConfig, StoreSetting};
@@ -31,6 +31,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Where S3 object bodies live, sealed, beside the database.
 const OBJECTS_DIR: &str = "objects";
+/// How old an unreferenced body in a shared objects directory must be before a starting node removes it: far longer
+/// than any request takes between writing a body and committing its record.
+const SHARED_BLOB_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 const DATABASE_FILE: &str = "keyhaven.db";
 const AUDIT_RESERVE_FILE: &str = "audit.reserve";
 const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -102,8 +105,15 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         .collect::<Result<Vec<_>, _>>()?;
 
     let clock = Arc::new(AdjustableClock::system());
-    let blobs =
-        Arc::new(keyhaven_store::FsBlobStore::open(&config.data_dir.join(OBJECTS_DIR)).map_err(|e| e.to_string())?);
+    let blobs = Arc::new(
+        match &config.shared_objects_dir {
+            Some(dir) => {
+                FsBlobStore::open_shared(dir, &bootstrap::node_id(&config.data_dir).map_err(|e| e.to_string())?)
+            }
+            None => FsBlobStore::open(&config.data_dir.join(OBJECTS_DIR)),
+        }
+        .map_err(|e| e.to_string())?,
+    );
     let core = Core::open(
         store,
         blobs,
@@ -122,7 +132,12 @@ async fn run(config: ServeConfig) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     // Before serving: bodies a crash left without their record (or after their record was replaced) go.
-    match core.s3.sweep_orphan_blobs() {
+    // Other nodes sharing the bodies' directory may be between a body and its record: recent bodies stay.
+    let grace = match config.shared_objects_dir {
+        Some(_) => SHARED_BLOB_GRACE,
+        None => std::time::Duration::ZERO,
+    };
+    match core.s3.sweep_orphan_blobs(grace) {
         Ok(0) => {}
         Ok(removed) => tracing::info!(removed, "removed object bodies no record names"),
         Err(e) => return Err(format!("sweeping object bodies: {e}")),
