@@ -109,6 +109,14 @@ class PgCluster:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = self.port = None
 
+    def restart(self):
+        """Stops the server at once (as a crash would) and starts it again on the same port and data."""
+        self._server("pg_ctl", "-D", self._data, "-m", "immediate", "-w", "stop", check=True)
+        log = os.path.join(self.dir, "server.log")
+        self._server("pg_ctl", "-D", self._data, "-l", log, "-w", "-t", "60", "-o", f"-p {self.port}", "start",
+                     check=True)
+        self._wait_until_accepting()
+
     def admin_sql(self, sql):
         """Runs `sql` as the superuser; returns the output unaligned without headers. Raises on any error."""
         result = self._psql(ADMIN_USER, ADMIN_PASSWORD, sql)

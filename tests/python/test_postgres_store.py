@@ -7,7 +7,9 @@ chain that verifies; a node with another root key refuses to start."""
 import base64
 import json
 import os
+import signal
 import subprocess
+import threading
 import time
 
 import boto3
@@ -189,6 +191,61 @@ def test_cached_reads_send_the_database_no_record_reads(keyhaven_factory, shared
     ssm.put_parameter(Name="/p", Value="v", Type="String")
     ssm.get_parameter(Name="/p")
     assert calls("SELECT body FROM records%") > after[0]
+
+
+def test_a_killed_node_loses_no_acknowledged_write_and_nodes_ride_out_a_database_restart(keyhaven_factory, shared,
+                                                                                          postgres):
+    a, b = node(keyhaven_factory, shared), node(keyhaven_factory, shared)
+    acknowledged, stop, progress = [], threading.Event(), threading.Condition()
+
+    def write(server, prefix):
+        ssm = server.client("ssm")
+        n = 0
+        while not stop.is_set():
+            try:
+                ssm.put_parameter(Name=f"/load/{prefix}/{n}", Value=str(n), Type="SecureString")
+                with progress:
+                    acknowledged.append(f"/load/{prefix}/{n}")
+                    progress.notify_all()
+            except Exception:  # noqa: BLE001 - the killed node's writes fail; only acknowledged ones count
+                if server.process is None or server.process.poll() is not None:
+                    return
+            n += 1
+
+    writers = [threading.Thread(target=write, args=(server, name)) for server, name in ((a, "a"), (b, "b"))]
+    for writer in writers:
+        writer.start()
+    def acknowledged_at_least(count):
+        with progress:
+            assert progress.wait_for(lambda: len(acknowledged) >= count, timeout=60), len(acknowledged)
+
+    acknowledged_at_least(60)
+    a.process.send_signal(signal.SIGKILL)
+    a.process.wait()
+    acknowledged_at_least(len(acknowledged) + 30)
+    stop.set()
+    for writer in writers:
+        writer.join()
+    a.process = None
+
+    # Every acknowledged write is there, read through the node that lived.
+    ssm = b.client("ssm")
+    names = set(acknowledged)
+    assert any(n.startswith("/load/a/") for n in names) and any(n.startswith("/load/b/") for n in names)
+    for chunk in range(0, len(acknowledged), 10):
+        asked = acknowledged[chunk:chunk + 10]
+        found = ssm.get_parameters(Names=asked, WithDecryption=True)
+        assert sorted(p["Name"] for p in found["Parameters"]) == sorted(asked), found["InvalidParameters"]
+
+    # The database restarts under the nodes: they reconnect by themselves.
+    a.start()
+    postgres.restart()
+    for server in (a, b):
+        client = server.client("kms")
+        seconds = seconds_until(lambda: not refused(client.list_keys), bound=10)
+        print(f"serving again {seconds * 1000:.0f} ms after the database came back")
+    key = a.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    assert b.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Enabled"]
 
 
 def test_a_scheduled_rotation_runs_once_whichever_node_reaches_it(keyhaven_factory, shared):
