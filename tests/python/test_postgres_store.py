@@ -282,6 +282,41 @@ def test_the_audit_records_of_every_node_form_one_chain(keyhaven_factory, shared
     assert {r["requestParameters"].get("name") for r in records if r["eventName"] == "PutParameter"} >= {"/a", "/b"}
 
 
+def test_a_single_node_installation_moves_to_postgres_and_is_served_from_there(keyhaven_factory, postgres):
+    single = keyhaven_factory("--dev")
+    kms = single.client("kms")
+    key = kms.create_key(Description="moved")["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key, Plaintext=b"from before")["CiphertextBlob"]
+    single.client("ssm").put_parameter(Name="/moved", Value="secure", Type="SecureString")
+    single.client("secretsmanager").create_secret(Name="moved", SecretString="value")
+    s3 = boto3.client("s3", endpoint_url=single.endpoint, region_name="us-east-1", aws_access_key_id="test",
+                      aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}))
+    s3.create_bucket(Bucket="moved")
+    s3.put_object(Bucket="moved", Key="k", Body=b"object body")
+    single.stop()
+
+    url = postgres.new_database()
+    moved = subprocess.run([BINARY, "migrate", "--from", single.data_dir, "--to", url], capture_output=True, text=True)
+    assert moved.returncode == 0, moved.stderr
+    assert "compared: identical" in moved.stdout
+    again = subprocess.run([BINARY, "migrate", "--from", single.data_dir, "--to", url], capture_output=True, text=True)
+    assert again.returncode != 0 and "not empty" in again.stderr
+
+    # The same data directory (its root key and object bodies), the store now PostgreSQL.
+    single.args += ["--store", url]
+    single.start()
+    assert single.client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"from before"
+    assert single.client("ssm").get_parameter(Name="/moved", WithDecryption=True)["Parameter"]["Value"] == "secure"
+    assert single.client("secretsmanager").get_secret_value(SecretId="moved")["SecretString"] == "value"
+    s3 = boto3.client("s3", endpoint_url=single.endpoint, region_name="us-east-1", aws_access_key_id="test",
+                      aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}))
+    assert s3.get_object(Bucket="moved", Key="k")["Body"].read() == b"object body"
+    single.stop()
+    verified = subprocess.run([BINARY, "audit-verify", "--store", url, "--data-dir", single.data_dir],
+                              capture_output=True, text=True)
+    assert verified.returncode == 0 and "audit log intact" in verified.stdout, verified.stderr
+
+
 def test_a_node_with_another_root_key_refuses_to_start(keyhaven_factory, shared, tmp_path):
     url, _ = shared
     node(keyhaven_factory, shared).client("kms").create_key()

@@ -47,6 +47,14 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Where a record lives, in the order a whole-store scan visits records (the default sorts before every record).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RecordKey {
+    pub kind: String,
+    pub scope: String,
+    pub id: String,
+}
+
 /// One record as listed: its id and its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -159,6 +167,12 @@ pub trait Backend: Send + Sync {
     fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Removes every record and job (dev-mode reset). The audit log is kept.
     fn wipe(&self) -> Result<(), StoreError>;
+    /// Every record after `after` in (kind, scope, id) order, at most `limit`: for moving a whole store.
+    fn scan_records(&self, after: Option<&RecordKey>, limit: usize) -> Result<Vec<(RecordKey, Vec<u8>)>, StoreError>;
+    /// Every job, claimed or not, in id order.
+    fn all_jobs(&self) -> Result<Vec<Job>, StoreError>;
+    /// The whole meta area, in key order.
+    fn all_meta(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// A cache family's generation (0 before any bump).
     fn generation(&self, family: &str) -> Result<u64, StoreError>;
     /// Calls `listener` soon after another handle bumps a generation, best effort: a backend whose other handles

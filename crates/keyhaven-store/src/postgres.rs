@@ -17,7 +17,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use crate::{
-    AuditBatch, AuditTail, AuditUsage, Backend, ChangeListener, Job, Record, SealedBatch, StoreError, Transaction,
+    AuditBatch, AuditTail, AuditUsage, Backend, ChangeListener, Job, Record, RecordKey, SealedBatch, StoreError,
+    Transaction,
 };
 
 /// Each entry moves the schema from version `index` to `index + 1`. Never edit a released entry. Text is compared
@@ -626,6 +627,45 @@ impl Backend for PostgresStore {
             ("UPDATE generations SET value = value + 1", &[]),
         ])?;
         Ok(())
+    }
+
+    fn scan_records(&self, after: Option<&RecordKey>, limit: usize) -> Result<Vec<(RecordKey, Vec<u8>)>, StoreError> {
+        let start = after.cloned().unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.query(
+            "SELECT kind, scope, id, body FROM records WHERE (kind, scope, id) > ($1, $2, $3)
+             ORDER BY kind, scope, id LIMIT $4",
+            &[&start.kind, &start.scope, &start.id, &limit],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let key = RecordKey {
+                    kind: row.get(0),
+                    scope: row.get(1),
+                    id: row.get(2),
+                };
+                (key, row.get(3))
+            })
+            .collect())
+    }
+
+    fn all_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let rows = self.query("SELECT id, due_at, kind, payload FROM jobs ORDER BY id", &[])?;
+        Ok(rows
+            .iter()
+            .map(|row| Job {
+                id: row.get(0),
+                due_at: row.get(1),
+                kind: row.get(2),
+                payload: row.get(3),
+            })
+            .collect())
+    }
+
+    fn all_meta(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows = self.query("SELECT key, value FROM meta ORDER BY key", &[])?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
     fn generation(&self, family: &str) -> Result<u64, StoreError> {

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{AuditBatch, AuditTail, AuditUsage, Backend, Job, Record, SealedBatch, StoreError, Transaction};
+use crate::{AuditBatch, AuditTail, AuditUsage, Backend, Job, Record, RecordKey, SealedBatch, StoreError, Transaction};
 
 /// Each entry moves the schema from version `index` to `index + 1`. Never edit a released entry.
 const MIGRATIONS: &[&str] = &[
@@ -383,6 +383,47 @@ impl Backend for SqliteStore {
             "BEGIN IMMEDIATE; DELETE FROM records; DELETE FROM jobs; UPDATE generations SET value = value + 1; COMMIT;",
         )?;
         Ok(())
+    }
+
+    fn scan_records(&self, after: Option<&RecordKey>, limit: usize) -> Result<Vec<(RecordKey, Vec<u8>)>, StoreError> {
+        let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        let start = after.cloned().unwrap_or_default();
+        let mut stmt = conn.prepare_cached(
+            "SELECT kind, scope, id, body FROM records WHERE (kind, scope, id) > (?1, ?2, ?3)
+             ORDER BY kind, scope, id LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![start.kind, start.scope, start.id, limit as i64], |row| {
+            Ok((
+                RecordKey {
+                    kind: row.get(0)?,
+                    scope: row.get(1)?,
+                    id: row.get(2)?,
+                },
+                row.get(3)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn all_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        let mut stmt = conn.prepare_cached("SELECT id, due_at, kind, payload FROM jobs ORDER BY id")?;
+        let rows = stmt.query_map([], |row| {
+            Ok(Job {
+                id: row.get(0)?,
+                due_at: row.get(1)?,
+                kind: row.get(2)?,
+                payload: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn all_meta(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        let mut stmt = conn.prepare_cached("SELECT key, value FROM meta ORDER BY key")?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn generation(&self, family: &str) -> Result<u64, StoreError> {

@@ -48,6 +48,16 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         after: u64,
     },
+    /// Move a single-node installation's store (SQLite in its data directory) into an empty PostgreSQL database,
+    /// then read both back and compare them. The root key and object bodies stay in the data directory.
+    Migrate {
+        /// The data directory of the installation (stopped).
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL URL of the new, empty database.
+        #[arg(long)]
+        to: String,
+    },
     /// Change events.
     #[command(subcommand)]
     Events(EventsCommand),

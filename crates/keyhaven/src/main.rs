@@ -5,6 +5,7 @@ mod config;
 mod data_dir;
 mod events_tail;
 mod listener;
+mod migrate;
 mod postgres;
 mod rotation;
 mod webhooks;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => args.resolve().map_err(|e| e.to_string()).and_then(serve),
         Command::AuditVerify { data_dir, store } => audit_verify(&data_dir, store),
         Command::AuditExport { data_dir, store, after } => audit_export(&data_dir, store, after),
+        Command::Migrate { from, to } => migrate_store(&from, to),
         Command::Events(EventsCommand::Tail(args)) => events_tail::run(&args),
     };
     match result {
@@ -275,6 +277,20 @@ fn audit_verify(data_dir: &std::path::Path, store: Option<String>) -> Result<(),
             Err(format!("audit log fails verification at record {sequence}: {reason}"))
         }
     }
+}
+
+fn migrate_store(data_dir: &std::path::Path, url: String) -> Result<(), String> {
+    if !data_dir.join(DATABASE_FILE).exists() {
+        return Err(format!("{} holds no keyhaven store", data_dir.display()));
+    }
+    let source = existing_store(data_dir, None)?;
+    let target = existing_store(data_dir, Some(url))?;
+    let moved = migrate::migrate(&*source, &*target).map_err(|e| e.to_string())?;
+    println!(
+        "migrated {} records, {} jobs and {} audit batches; read back from both stores and compared: identical",
+        moved.records, moved.jobs, moved.audit_batches
+    );
+    Ok(())
 }
 
 fn audit_export(data_dir: &std::path::Path, store: Option<String>, mut after: u64) -> Result<(), String> {
