@@ -7,8 +7,11 @@ chain that verifies; a node with another root key refuses to start."""
 import base64
 import json
 import os
+import pwd
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -315,6 +318,63 @@ def test_a_single_node_installation_moves_to_postgres_and_is_served_from_there(k
     verified = subprocess.run([BINARY, "audit-verify", "--store", url, "--data-dir", single.data_dir],
                               capture_output=True, text=True)
     assert verified.returncode == 0 and "audit log intact" in verified.stdout, verified.stderr
+
+
+def certificates(directory):
+    """A CA, a server certificate it signed for 127.0.0.1 (key readable by the PostgreSQL server's user), and an
+    unrelated CA, made with the openssl CLI."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                f"{ca}.key", "-out", f"{ca}.pem", "-days", "2", "-subj", f"/CN={ca}")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key", "-out",
+            "server.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(directory, "san.ext"), "w") as ext:
+        ext.write("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+            "server.pem", "-days", "2", "-extfile", "san.ext")
+    os.chmod(directory, 0o755)
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        for name in ("server.key", "server.pem"):
+            os.chown(os.path.join(directory, name), user.pw_uid, user.pw_gid)
+    os.chmod(os.path.join(directory, "server.key"), 0o600)
+    return {name: os.path.join(directory, f"{name}.pem") for name in ("ca", "other-ca", "server")}
+
+
+def test_nodes_reach_postgres_over_verified_tls(keyhaven_factory, tmp_path):
+    # Somewhere the PostgreSQL server's user can reach (pytest's own directories are private to this user).
+    directory = tempfile.mkdtemp(prefix="keyhaven-pg-tls-")
+    pems = certificates(directory)
+    key_file = os.path.join(directory, "server.key")
+    with PgCluster(settings={"ssl": "on", "ssl_cert_file": f"'{pems['server']}'",
+                             "ssl_key_file": f"'{key_file}'"}) as pg:
+        url = pg.new_database() + "?sslmode=require"
+        database = url.rsplit("/", 1)[1].split("?")[0]
+        root = base64.b64encode(os.urandom(32)).decode()
+        a = keyhaven_factory("--dev", "--store", url, "--store-ca-file", pems["ca"], env={"KEYHAVEN_ROOT_KEY": root})
+        key = a.client("kms").create_key()["KeyMetadata"]["KeyId"]
+        encrypted, connections = pg.admin_sql(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+            f"WHERE a.datname = '{database}'").split("|")
+        assert int(connections) > 0 and encrypted == connections, "every connection of the node is encrypted"
+
+        def refused_start(*args):
+            return subprocess.run(
+                [BINARY, "serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "refused"),
+                 "--store", url, *args],
+                capture_output=True, text=True, timeout=60, env=dict(os.environ, KEYHAVEN_ROOT_KEY=root))
+
+        # A server whose certificate chains to another authority is not spoken to; nor is TLS skipped when required.
+        other = refused_start("--store-ca-file", pems["other-ca"])
+        assert other.returncode != 0 and "TLS handshake" in other.stderr, other.stderr
+        plain = refused_start()
+        assert plain.returncode != 0 and "no CA certificates were given" in plain.stderr, plain.stderr
+        assert a.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Enabled"]
+        a.stop()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_a_node_with_another_root_key_refuses_to_start(keyhaven_factory, shared, tmp_path):

@@ -12,9 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, NoTls, Row};
+use tokio_postgres::{AsyncMessage, NoTls, Row, Socket};
 
 use crate::{
     AuditBatch, AuditTail, AuditUsage, Backend, ChangeListener, Job, Record, RecordKey, SealedBatch, StoreError,
@@ -72,10 +74,34 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How the store reaches PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
-    /// A libpq-style URL or key=value string (`postgres://user@host:5432/db`).
+    /// A libpq-style URL or key=value string (`postgres://user@host:5432/db`); its `sslmode` (`disable`, `prefer`,
+    /// `require`) says whether TLS is used.
     pub url: String,
     /// The most connections this node opens.
     pub max_connections: usize,
+    /// PEM certificates of the authorities the database's certificate must chain to (its name checked against the
+    /// host): TLS is offered only with them, so a connection is never encrypted to an unverified server.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// TLS through rustls on aws-lc-rs (the one TLS and crypto stack), verifying the server against `ca_pem`.
+fn tls_connector(ca_pem: &[u8]) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    let refused = |what: String| StoreError::Backend(format!("the PostgreSQL CA certificates: {what}"));
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls_pemfile::certs(&mut &ca_pem[..]) {
+        roots
+            .add(certificate.map_err(|e| refused(e.to_string()))?)
+            .map_err(|e| refused(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(refused("no certificate in the file".into()));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| refused(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 pub struct PostgresStore {
@@ -109,6 +135,23 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(format!("the PostgreSQL URL does not parse: {e}")))?;
         let mut config = config;
         config.connect_timeout(CONNECT_TIMEOUT);
+        match &options.ca_pem {
+            Some(ca_pem) => Self::start(config, options, tls_connector(ca_pem)?),
+            None if config.get_ssl_mode() == SslMode::Require => Err(StoreError::Backend(
+                "the URL requires TLS (sslmode=require) but no CA certificates were given to verify the server with"
+                    .into(),
+            )),
+            None => Self::start(config, options, NoTls),
+        }
+    }
+
+    fn start<T>(config: tokio_postgres::Config, options: &PostgresOptions, tls: T) -> Result<Self, StoreError>
+    where
+        T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+        T::Stream: Sync + Send,
+        T::TlsConnect: Sync + Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("keyhaven-postgres")
@@ -117,10 +160,10 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(format!("starting the PostgreSQL runtime: {e}")))?;
         let listeners: Arc<Mutex<Vec<ChangeListener>>> = Arc::default();
         let (listening, heard_listening) = tokio::sync::oneshot::channel();
-        runtime.spawn(listen(config.clone(), listeners.clone(), listening));
+        runtime.spawn(listen(config.clone(), tls.clone(), listeners.clone(), listening));
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -267,14 +310,20 @@ async fn in_transaction<T>(
 }
 
 /// Keeps a connection listening for generation bumps, telling `listeners` of each; reconnects when it is lost.
-async fn listen(
+async fn listen<T>(
     config: tokio_postgres::Config,
+    tls: T,
     listeners: Arc<Mutex<Vec<ChangeListener>>>,
     listening: tokio::sync::oneshot::Sender<()>,
-) {
+) where
+    T: MakeTlsConnect<Socket> + Clone + Send + 'static,
+    T::Stream: Send,
+    T::TlsConnect: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
     let mut listening = Some(listening);
     loop {
-        match config.connect(NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let notify = listeners.clone();
                 let messages = tokio::spawn(async move {

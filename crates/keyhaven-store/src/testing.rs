@@ -249,6 +249,7 @@ impl crate::conformance::Subject for PostgresSubject {
         let options = crate::PostgresOptions {
             url: self.cluster.url(database),
             max_connections: 4,
+            ca_pem: None,
         };
         Arc::new(crate::PostgresStore::open(&options).expect("open the PostgreSQL store"))
     }

@@ -36,6 +36,9 @@ pub enum Command {
         /// The store the server keeps its records in: `sqlite` (in the data directory) or a PostgreSQL URL.
         #[arg(long, env = "KEYHAVEN_STORE")]
         store: Option<String>,
+        /// As `serve --store-ca-file`.
+        #[arg(long, env = "KEYHAVEN_STORE_CA_FILE")]
+        store_ca_file: Option<PathBuf>,
     },
     /// Print the audit log's CloudTrail records, one JSON object a line, oldest first.
     AuditExport {
@@ -44,6 +47,9 @@ pub enum Command {
         /// The store the server keeps its records in: `sqlite` (in the data directory) or a PostgreSQL URL.
         #[arg(long, env = "KEYHAVEN_STORE")]
         store: Option<String>,
+        /// As `serve --store-ca-file`.
+        #[arg(long, env = "KEYHAVEN_STORE_CA_FILE")]
+        store_ca_file: Option<PathBuf>,
         /// Only records after this sequence number.
         #[arg(long, default_value_t = 0)]
         after: u64,
@@ -57,6 +63,9 @@ pub enum Command {
         /// The PostgreSQL URL of the new, empty database.
         #[arg(long)]
         to: String,
+        /// As `serve --store-ca-file`.
+        #[arg(long, env = "KEYHAVEN_STORE_CA_FILE")]
+        store_ca_file: Option<PathBuf>,
     },
     /// Change events.
     #[command(subcommand)]
@@ -151,6 +160,10 @@ pub struct ServeArgs {
     /// Connections a node opens to PostgreSQL at most [default: 16].
     #[arg(long, env = "KEYHAVEN_STORE_CONNECTIONS")]
     pub store_connections: Option<usize>,
+    /// PEM certificates of the authorities PostgreSQL's certificate must chain to: with them the node speaks TLS
+    /// as the URL's `sslmode` asks (`require` refuses an unencrypted connection) and checks the server's name.
+    #[arg(long, env = "KEYHAVEN_STORE_CA_FILE")]
+    pub store_ca_file: Option<PathBuf>,
     /// A directory for S3 object bodies that several nodes share (a shared filesystem) [default: the data
     /// directory's own `objects`, for this node alone].
     #[arg(long, env = "KEYHAVEN_OBJECTS_DIR")]
@@ -189,6 +202,7 @@ struct FileConfig {
     s3_domain: Option<String>,
     store: Option<String>,
     store_connections: Option<usize>,
+    store_ca_file: Option<PathBuf>,
     objects_dir: Option<PathBuf>,
     #[serde(default)]
     event_webhooks: Vec<FileWebhook>,
@@ -460,17 +474,24 @@ pub enum StoreSetting {
     Postgres {
         url: String,
         max_connections: usize,
+        /// The authorities TLS to PostgreSQL checks the server against.
+        ca_file: Option<PathBuf>,
     },
 }
 
 const DEFAULT_STORE_CONNECTIONS: usize = 16;
 
-pub fn store_setting(configured: Option<String>, max_connections: Option<usize>) -> Result<StoreSetting, ConfigError> {
+pub fn store_setting(
+    configured: Option<String>,
+    max_connections: Option<usize>,
+    ca_file: Option<PathBuf>,
+) -> Result<StoreSetting, ConfigError> {
     match configured.as_deref() {
         None | Some("sqlite") => Ok(StoreSetting::Sqlite),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(StoreSetting::Postgres {
             url: url.to_string(),
             max_connections: max_connections.unwrap_or(DEFAULT_STORE_CONNECTIONS).max(1),
+            ca_file,
         }),
         Some(_) => Err(ConfigError::Store),
     }
@@ -694,6 +715,7 @@ impl ServeArgs {
             store: store_setting(
                 self.store.or(file.store),
                 self.store_connections.or(file.store_connections),
+                self.store_ca_file.or(file.store_ca_file),
             )?,
             shared_objects_dir: self.objects_dir.or(file.objects_dir),
         })

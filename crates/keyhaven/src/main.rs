@@ -43,9 +43,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => args.resolve().map_err(|e| e.to_string()).and_then(serve),
-        Command::AuditVerify { data_dir, store } => audit_verify(&data_dir, store),
-        Command::AuditExport { data_dir, store, after } => audit_export(&data_dir, store, after),
-        Command::Migrate { from, to } => migrate_store(&from, to),
+        Command::AuditVerify {
+            data_dir,
+            store,
+            store_ca_file,
+        } => audit_verify(&data_dir, StoreArgs(store, store_ca_file)),
+        Command::AuditExport {
+            data_dir,
+            store,
+            store_ca_file,
+            after,
+        } => audit_export(&data_dir, StoreArgs(store, store_ca_file), after),
+        Command::Migrate {
+            from,
+            to,
+            store_ca_file,
+        } => migrate_store(&from, StoreArgs(Some(to), store_ca_file)),
         Command::Events(EventsCommand::Tail(args)) => events_tail::run(&args),
     };
     match result {
@@ -246,25 +259,39 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 fn open_store(setting: &StoreSetting, data_dir: &std::path::Path) -> Result<Arc<dyn Backend>, String> {
     Ok(match setting {
         StoreSetting::Sqlite => Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?),
-        StoreSetting::Postgres { url, max_connections } => {
+        StoreSetting::Postgres {
+            url,
+            max_connections,
+            ca_file,
+        } => {
+            let ca_pem = ca_file
+                .as_ref()
+                .map(|path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display())))
+                .transpose()?;
             let options = PostgresOptions {
                 url: url.clone(),
                 max_connections: *max_connections,
+                ca_pem,
             };
             Arc::new(PostgresStore::open(&options).map_err(|e| format!("PostgreSQL store: {e}"))?)
         }
     })
 }
 
-/// The store of an offline tool (`--store`, as the server was given it).
-fn existing_store(data_dir: &std::path::Path, store: Option<String>) -> Result<Arc<dyn Backend>, String> {
+/// An offline tool's `--store` and `--store-ca-file`, as the server was given them.
+struct StoreArgs(Option<String>, Option<std::path::PathBuf>);
+
+fn existing_store(
+    data_dir: &std::path::Path,
+    StoreArgs(store, ca_file): StoreArgs,
+) -> Result<Arc<dyn Backend>, String> {
     open_store(
-        &config::store_setting(store, Some(1)).map_err(|e| e.to_string())?,
+        &config::store_setting(store, Some(1), ca_file).map_err(|e| e.to_string())?,
         data_dir,
     )
 }
 
-fn audit_verify(data_dir: &std::path::Path, store: Option<String>) -> Result<(), String> {
+fn audit_verify(data_dir: &std::path::Path, store: StoreArgs) -> Result<(), String> {
     let store = existing_store(data_dir, store)?;
     let root =
         bootstrap::existing_root_key(data_dir, std::env::var("KEYHAVEN_ROOT_KEY").ok()).map_err(|e| e.to_string())?;
@@ -279,12 +306,12 @@ fn audit_verify(data_dir: &std::path::Path, store: Option<String>) -> Result<(),
     }
 }
 
-fn migrate_store(data_dir: &std::path::Path, url: String) -> Result<(), String> {
+fn migrate_store(data_dir: &std::path::Path, target: StoreArgs) -> Result<(), String> {
     if !data_dir.join(DATABASE_FILE).exists() {
         return Err(format!("{} holds no keyhaven store", data_dir.display()));
     }
-    let source = existing_store(data_dir, None)?;
-    let target = existing_store(data_dir, Some(url))?;
+    let source = existing_store(data_dir, StoreArgs(None, None))?;
+    let target = existing_store(data_dir, target)?;
     let moved = migrate::migrate(&*source, &*target).map_err(|e| e.to_string())?;
     println!(
         "migrated {} records, {} jobs and {} audit batches; read back from both stores and compared: identical",
@@ -293,7 +320,7 @@ fn migrate_store(data_dir: &std::path::Path, url: String) -> Result<(), String> 
     Ok(())
 }
 
-fn audit_export(data_dir: &std::path::Path, store: Option<String>, mut after: u64) -> Result<(), String> {
+fn audit_export(data_dir: &std::path::Path, store: StoreArgs, mut after: u64) -> Result<(), String> {
     use std::io::Write as _;
     let store = existing_store(data_dir, store)?;
     let mut out = std::io::stdout().lock();

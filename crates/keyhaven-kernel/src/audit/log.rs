@@ -34,6 +34,10 @@ const RETRY_EVERY: Duration = Duration::from_millis(200);
 /// How long records nobody waits for (reads) gather into one batch. A record a request waits for
 /// wakes the writer at once (`AuditLog::record` unparks it), so this delays no answer.
 const LINGER: Duration = Duration::from_millis(20);
+/// How long a stopping server waits for audit records the store cannot take (see `AuditLog::shutdown`).
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+/// How often a stopping server looks whether the writer has finished.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// How long a state-changing request waits for its record before it is answered 503 (the record
 /// stays queued and is written once the disk allows).
@@ -272,15 +276,25 @@ impl AuditLog {
             .map_err(|_| KernelError::Internal("audit writer stopped".into()))
     }
 
-    /// Stops accepting records and waits until every queued record is persisted.
+    /// Stops accepting records and waits until every queued record is persisted, or, while the store cannot take
+    /// them (unreachable, full), for `SHUTDOWN_WAIT` at most: state changes' records were durable before their
+    /// requests answered, so what a longer wait could save is reads' records, and a stopping node must not hang.
     pub fn shutdown(&self) {
         if let Ok(mut sender) = self.sender.lock() {
             sender.take();
         }
         self.writer_thread.unpark();
-        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
-        if let Some(handle) = handle {
+        let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) else {
+            return;
+        };
+        let deadline = Instant::now() + SHUTDOWN_WAIT;
+        while !handle.is_finished() && (self.is_healthy() || Instant::now() < deadline) {
+            std::thread::sleep(SHUTDOWN_POLL);
+        }
+        if handle.is_finished() {
             let _ = handle.join();
+        } else {
+            tracing::error!("stopping with audit records of reads not persisted: the store cannot take them");
         }
     }
 }
