@@ -100,9 +100,9 @@ measure() {
     n=$((n + 1))
   done
   wait_loads
-  jq -r -n --arg label "$label" '
+  jq -r -n --arg setup "$label" '
     [inputs.results[]] | group_by(.operation)[]
-    | [$label, .[0].operation, (map(.requests_per_s) | add | round), (map(.p50_ms) | max * 100 | round / 100),
+    | [$setup, .[0].operation, (map(.requests_per_s) | add | round), (map(.p50_ms) | max * 100 | round / 100),
        (map(.p99_ms) | max * 100 | round / 100), (map(.errors) | add)] | @tsv' \
     "$work/$label"-kms-*.json "$work/$label"-ssm-*.json >>"$work/results.tsv"
 }

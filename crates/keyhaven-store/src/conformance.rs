@@ -14,6 +14,11 @@ pub trait Subject {
     fn announces_changes(&self) -> bool {
         false
     }
+    /// Whether a read the work of a write asks the store for (on the same thread) joins the write, seeing its
+    /// writes; otherwise it sees what was last committed (SQLite's separate reader connection).
+    fn nested_reads_join_the_write(&self) -> bool {
+        false
+    }
 }
 
 /// A check of one behaviour, on a fresh backend.
@@ -59,6 +64,7 @@ pub fn run(subject: &mut dyn Subject) {
     racing_audit_appends_extend_one_chain(subject);
     racing_claims_take_each_job_once(subject);
     generations_move_on_with_commits_and_are_seen_by_every_handle(subject);
+    reads_nested_in_a_write_need_no_second_connection(subject);
 }
 
 fn put(store: &dyn Backend, kind: &str, scope: &str, id: &str, body: &[u8]) {
@@ -473,6 +479,30 @@ fn generations_move_on_with_commits_and_are_seen_by_every_handle(subject: &mut d
         3,
         "a wipe retires every cache"
     );
+}
+
+/// The work of a write that reads through the store again (as services do when a check reads another record)
+/// completes, on a store with as few connections as its backend allows, and sees what its backend promises.
+fn reads_nested_in_a_write_need_no_second_connection(subject: &mut dyn Subject) {
+    let store = subject.fresh();
+    put(&*store, "k", "s", "x", b"committed");
+    let mut nested = None;
+    store
+        .transaction(&mut |tx| {
+            tx.put("k", "s", "x", b"written")?;
+            store.snapshot(&mut |inner| {
+                nested = inner.get("k", "s", "x")?;
+                Ok(())
+            })
+        })
+        .expect("a write whose work reads again");
+    let expected: &[u8] = if subject.nested_reads_join_the_write() {
+        b"written"
+    } else {
+        b"committed"
+    };
+    assert_eq!(nested.as_deref(), Some(expected));
+    assert_eq!(get(&*store, "k", "s", "x").as_deref(), Some(&b"written"[..]));
 }
 
 #[cfg(test)]

@@ -232,31 +232,34 @@ impl PostgresStore {
     }
 
     /// Runs `work` in a transaction begun with `begin`, committing when it succeeds; run again, up to `ATTEMPTS`
-    /// times, while PostgreSQL refuses it for a conflict with another transaction.
+    /// times, while PostgreSQL refuses it for a conflict with another transaction. Asked for on a thread already
+    /// running a transaction on this store (its work reads through the store again), `work` joins that transaction:
+    /// it sees the transaction's own writes, and takes no second connection, so a full pool cannot deadlock.
     fn run(
         &self,
         begin: &str,
         read_only: bool,
         work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let client = self.connection()?;
+        let mut tx = PgTransaction { store: self, read_only };
+        if self.running_here() {
+            return work(&mut tx);
+        }
+        let _running = Running::enter(self.id(), self.connection()?);
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 std::thread::sleep(backoff(attempt));
             }
-            self.wait(client.batch_execute(begin))?;
-            let mut tx = PgTransaction {
-                store: self,
-                client: &client,
-                read_only,
-                conflict: false,
-            };
+            self.on_running(|client| self.wait(client.batch_execute(begin)))??;
+            self.take_conflict();
             let outcome = work(&mut tx);
-            let conflicted = tx.conflict;
+            let conflicted = self.take_conflict();
             let ended = match outcome {
-                Ok(()) => self.wait(client.batch_execute("COMMIT")).map_err(StoreError::from),
+                Ok(()) => self
+                    .on_running(|client| self.wait(client.batch_execute("COMMIT")))?
+                    .map_err(StoreError::from),
                 Err(e) => {
-                    self.wait(client.batch_execute("ROLLBACK"))?;
+                    self.on_running(|client| self.wait(client.batch_execute("ROLLBACK")))??;
                     Err(e)
                 }
             };
@@ -267,6 +270,48 @@ impl PostgresStore {
             }
         }
         Err(StoreError::Conflict)
+    }
+
+    /// This store's identity among the transactions a thread runs.
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    fn running_here(&self) -> bool {
+        RUNNING.with(|running| running.borrow().iter().any(|r| r.store == self.id()))
+    }
+
+    /// Runs `use_connection` with the connection of the transaction this thread runs on this store.
+    fn on_running<T>(&self, use_connection: impl FnOnce(&deadpool_postgres::Client) -> T) -> Result<T, StoreError> {
+        RUNNING.with(|running| {
+            let running = running.borrow();
+            let mine = running
+                .iter()
+                .rev()
+                .find(|r| r.store == self.id())
+                .ok_or(StoreError::Closed)?;
+            Ok(use_connection(&mine.client))
+        })
+    }
+
+    /// Whether PostgreSQL refused a statement of this thread's transaction for a conflict (and forgets it).
+    fn take_conflict(&self) -> bool {
+        RUNNING.with(|running| {
+            running
+                .borrow_mut()
+                .iter_mut()
+                .rev()
+                .find(|r| r.store == self.id())
+                .is_some_and(|r| std::mem::take(&mut r.conflict))
+        })
+    }
+
+    fn note_conflict(&self) {
+        RUNNING.with(|running| {
+            if let Some(mine) = running.borrow_mut().iter_mut().rev().find(|r| r.store == self.id()) {
+                mine.conflict = true;
+            }
+        });
     }
 
     /// Runs one statement outside any transaction (it commits by itself).
@@ -383,21 +428,54 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
+/// A transaction a thread is running on a store: its connection, and whether PostgreSQL refused a statement of it
+/// for a conflict (then the transaction is run again, whatever its work answers).
+struct Running {
+    store: usize,
+    client: deadpool_postgres::Object,
+    conflict: bool,
+}
+
+thread_local! {
+    static RUNNING: std::cell::RefCell<Vec<Running>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Running {
+    /// Records the transaction as this thread's until the guard goes (the connection then returns to the pool).
+    fn enter(store: usize, client: deadpool_postgres::Object) -> RunningGuard {
+        RUNNING.with(|running| {
+            running.borrow_mut().push(Running {
+                store,
+                client,
+                conflict: false,
+            })
+        });
+        RunningGuard
+    }
+}
+
+struct RunningGuard;
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        RUNNING.with(|running| running.borrow_mut().pop());
+    }
+}
+
 struct PgTransaction<'s> {
     store: &'s PostgresStore,
-    client: &'s deadpool_postgres::Client,
     read_only: bool,
-    /// PostgreSQL refused a statement for a conflict: the transaction is run again, whatever the work answers.
-    conflict: bool,
 }
 
 impl PgTransaction<'_> {
     fn rows(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
-        let client = self.client;
-        let outcome = self.store.wait(async {
-            let statement = client.prepare_cached(sql).await?;
-            client.query(&statement, params).await
-        });
+        let store = self.store;
+        let outcome = store.on_running(|client| {
+            store.wait(async {
+                let statement = client.prepare_cached(sql).await?;
+                client.query(&statement, params).await
+            })
+        })?;
         outcome.map_err(|e| self.failed(e))
     }
 
@@ -405,17 +483,21 @@ impl PgTransaction<'_> {
         if self.read_only {
             return Err(StoreError::Backend("a snapshot is read-only".into()));
         }
-        let client = self.client;
-        let outcome = self.store.wait(async {
-            let statement = client.prepare_cached(sql).await?;
-            client.execute(&statement, params).await
-        });
+        let store = self.store;
+        let outcome = store.on_running(|client| {
+            store.wait(async {
+                let statement = client.prepare_cached(sql).await?;
+                client.execute(&statement, params).await
+            })
+        })?;
         outcome.map_err(|e| self.failed(e))
     }
 
     fn failed(&mut self, e: tokio_postgres::Error) -> StoreError {
         let error = StoreError::from(e);
-        self.conflict |= matches!(error, StoreError::Conflict);
+        if matches!(error, StoreError::Conflict) {
+            self.store.note_conflict();
+        }
         error
     }
 }
