@@ -61,5 +61,6 @@ def audit_records(server):
 
     server.stop()
 
-    out = subprocess.run([BINARY, "audit-export", "--data-dir", server.data_dir], capture_output=True, check=True)
+    out = subprocess.run([BINARY, "audit-export", "--data-dir", server.data_dir], capture_output=True, check=True,
+                         env=server.env)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]

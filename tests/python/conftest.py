@@ -1,5 +1,6 @@
 """Fixtures: start the real keyhaven binary on a free loopback port with its own data directory."""
 
+import atexit
 import hashlib
 import hmac
 import http.server
@@ -22,6 +23,20 @@ from hook_handler import HookHandler
 
 BINARY = os.environ.get("KEYHAVEN_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "keyhaven"))
 
+# KEYHAVEN_TEST_STORE=postgres runs every server on a new database of one throwaway PostgreSQL cluster instead of
+# SQLite (the test command runs the suite both ways); a test that sets KEYHAVEN_STORE itself keeps its choice.
+STORE = os.environ.get("KEYHAVEN_TEST_STORE", "sqlite")
+_postgres = []
+
+
+def _new_postgres_database():
+    if not _postgres:
+        from pg_cluster import PgCluster
+
+        _postgres.append(PgCluster().start())
+        atexit.register(_postgres[0].stop)
+    return _postgres[0].new_database()
+
 
 class Keyhaven:
     """A running server; `start` may be called again after `stop` on the same data directory."""
@@ -29,6 +44,8 @@ class Keyhaven:
     def __init__(self, *args, env=None):
         self.args = list(args)
         self.env = dict(os.environ, KEYHAVEN_LOG="warn", **(env or {}))
+        if STORE == "postgres" and "--store" not in args:
+            self.env.setdefault("KEYHAVEN_STORE", _new_postgres_database())
         self.data_dir = tempfile.mkdtemp(prefix="keyhaven-py-")
         self.process = None
         self.endpoint = None

@@ -59,7 +59,8 @@ def wait_until(condition, what, timeout=30.0):
 
 
 def test_a_full_disk_refuses_requests_loses_nothing_and_recovers_without_restart(small_disk):
-    server = Keyhaven("--dev", "--audit-reserve-bytes", str(1 << 20))
+    # The store on the small disk: SQLite's, whatever store the suite runs on.
+    server = Keyhaven("--dev", "--audit-reserve-bytes", str(1 << 20), env={"KEYHAVEN_STORE": "sqlite"})
     server.data_dir = os.path.join(small_disk, "data")
     server.start()
     try:
@@ -87,7 +88,8 @@ def test_a_full_disk_refuses_requests_loses_nothing_and_recovers_without_restart
         after = kms.create_key(Description="after")["KeyMetadata"]["KeyId"]
         server.stop()
 
-        verified = subprocess.run([BINARY, "audit-verify", "--data-dir", server.data_dir], capture_output=True, text=True)
+        verified = subprocess.run([BINARY, "audit-verify", "--data-dir", server.data_dir], capture_output=True, text=True,
+                                  env=server.env)
         assert verified.returncode == 0, verified.stderr
         assert "audit log intact" in verified.stdout
         text = json.dumps(audit_records(server))

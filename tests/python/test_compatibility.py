@@ -19,7 +19,8 @@ VERSIONS = sorted(os.listdir(FIXTURES))
 
 
 def served(version):
-    server = Keyhaven("--dev")
+    # A data directory of SQLite's, whatever store the suite runs on.
+    server = Keyhaven("--dev", env={"KEYHAVEN_STORE": "sqlite"})
     for name in os.listdir(os.path.join(FIXTURES, version)):
         if name != "expected.json":
             target = os.path.join(server.data_dir, name)
@@ -31,7 +32,8 @@ def served(version):
 
 
 def audit_verify(server):
-    return subprocess.run([BINARY, "audit-verify", "--data-dir", server.data_dir], capture_output=True, text=True)
+    return subprocess.run([BINARY, "audit-verify", "--data-dir", server.data_dir], capture_output=True, text=True,
+                          env=server.env)
 
 
 @pytest.mark.parametrize("version", VERSIONS)

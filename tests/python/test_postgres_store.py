@@ -286,7 +286,7 @@ def test_the_audit_records_of_every_node_form_one_chain(keyhaven_factory, shared
 
 
 def test_a_single_node_installation_moves_to_postgres_and_is_served_from_there(keyhaven_factory, postgres):
-    single = keyhaven_factory("--dev")
+    single = keyhaven_factory("--dev", env={"KEYHAVEN_STORE": "sqlite"})
     kms = single.client("kms")
     key = kms.create_key(Description="moved")["KeyMetadata"]["KeyId"]
     blob = kms.encrypt(KeyId=key, Plaintext=b"from before")["CiphertextBlob"]

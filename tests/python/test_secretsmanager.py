@@ -1652,6 +1652,7 @@ def test_secret_values_never_reach_disk_logs_or_audit(tmp_path, capfd):
                 "GetRandomPassword", "GetParameter"} <= events, "the calls were audited"
         audit_text = json.dumps(records).encode()
         tail = subprocess.run([BINARY, "events", "tail", "--data-dir", server.data_dir, "--from-start", "--no-follow"],
+                              env=server.env,
                               capture_output=True, check=True)
 
         leaks = []

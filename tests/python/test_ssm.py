@@ -856,6 +856,7 @@ def test_secure_string_value_never_reaches_audit_events_or_disk(dev_server):
     assert plaintext not in json.dumps(records)
 
     tail = subprocess.run([BINARY, "events", "tail", "--data-dir", server.data_dir, "--from-start", "--no-follow"],
+                          env=server.env,
                           capture_output=True, text=True, check=True)
     logged = [json.loads(line) for line in tail.stdout.splitlines() if line.strip()]
     assert [e["detail"]["operation"] for e in logged if e["detail"].get("name") == "/audit/secret"] == ["Create", "Update"]

@@ -123,6 +123,22 @@ fn list_pages_in_id_order(store: &dyn Backend) {
         put(store, "k", "s", id, id.as_bytes());
     }
     put(store, "k", "other", "a0", b"x");
+    // Ids and scopes may hold any text, NUL included (S3 separates a key from its version so), in byte order.
+    for id in ["key\u{0}2", "key\u{0}1", "key\u{1}0"] {
+        put(store, "k", "with\u{0}nul", id, id.as_bytes());
+    }
+    let mut with_nul = Vec::new();
+    store
+        .transaction(&mut |tx| {
+            with_nul = tx
+                .list("k", "with\u{0}nul", None, 10)?
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            Ok(())
+        })
+        .expect("list");
+    assert_eq!(with_nul, vec!["key\u{0}1", "key\u{0}2", "key\u{1}0"]);
     let mut pages = Vec::new();
     let mut after: Option<String> = None;
     loop {

@@ -24,11 +24,12 @@ use crate::{
 };
 
 /// Each entry moves the schema from version `index` to `index + 1`. Never edit a released entry. Text is compared
-/// byte by byte (`COLLATE "C"`), as SQLite compares it, so listings page in the same order on both backends.
+/// byte by byte (`COLLATE "C"`), as SQLite compares it, so listings page in the same order on both backends; record
+/// scopes and ids are kept as bytes, since callers build some with separators PostgreSQL text refuses (NUL).
 const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE records (
-        kind TEXT COLLATE "C" NOT NULL, scope TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL,
+        kind TEXT COLLATE "C" NOT NULL, scope BYTEA NOT NULL, id BYTEA NOT NULL,
         body BYTEA NOT NULL,
         PRIMARY KEY (kind, scope, id)
     );
@@ -423,7 +424,10 @@ impl From<tokio_postgres::Error> for StoreError {
             }
             Some(code) if *code == SqlState::DISK_FULL => StoreError::Full,
             _ if e.is_closed() => StoreError::Unavailable(e.to_string()),
-            _ => StoreError::Backend(e.to_string()),
+            _ => StoreError::Backend(match e.as_db_error() {
+                Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
+                None => e.to_string(),
+            }),
         }
     }
 }
@@ -506,7 +510,7 @@ impl Transaction for PgTransaction<'_> {
     fn get(&mut self, kind: &str, scope: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let rows = self.rows(
             "SELECT body FROM records WHERE kind = $1 AND scope = $2 AND id = $3",
-            &[&kind, &scope, &id],
+            &[&kind, &scope.as_bytes(), &id.as_bytes()],
         )?;
         Ok(rows.first().map(|row| row.get(0)))
     }
@@ -515,7 +519,7 @@ impl Transaction for PgTransaction<'_> {
         self.execute(
             "INSERT INTO records (kind, scope, id, body) VALUES ($1, $2, $3, $4)
              ON CONFLICT (kind, scope, id) DO UPDATE SET body = excluded.body",
-            &[&kind, &scope, &id, &body],
+            &[&kind, &scope.as_bytes(), &id.as_bytes(), &body],
         )?;
         Ok(())
     }
@@ -523,7 +527,7 @@ impl Transaction for PgTransaction<'_> {
     fn delete(&mut self, kind: &str, scope: &str, id: &str) -> Result<bool, StoreError> {
         Ok(self.execute(
             "DELETE FROM records WHERE kind = $1 AND scope = $2 AND id = $3",
-            &[&kind, &scope, &id],
+            &[&kind, &scope.as_bytes(), &id.as_bytes()],
         )? > 0)
     }
 
@@ -531,15 +535,16 @@ impl Transaction for PgTransaction<'_> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.rows(
             "SELECT id, body FROM records WHERE kind = $1 AND scope = $2 AND id > $3 ORDER BY id LIMIT $4",
-            &[&kind, &scope, &after.unwrap_or(""), &limit],
+            &[&kind, &scope.as_bytes(), &after.unwrap_or("").as_bytes(), &limit],
         )?;
-        Ok(rows
-            .iter()
-            .map(|row| Record {
-                id: row.get(0),
-                body: row.get(1),
+        rows.iter()
+            .map(|row| {
+                Ok(Record {
+                    id: text(row.get(0))?,
+                    body: row.get(1),
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn schedule(&mut self, job: &Job) -> Result<(), StoreError> {
@@ -567,6 +572,11 @@ impl Transaction for PgTransaction<'_> {
         self.rows("SELECT pg_notify($1, $2)", &[&CHANGES_CHANNEL, &family])?;
         Ok(())
     }
+}
+
+/// A record scope or id, stored as bytes, as the text it was written as.
+fn text(bytes: Vec<u8>) -> Result<String, StoreError> {
+    String::from_utf8(bytes).map_err(|_| StoreError::Backend("a stored record id is not UTF-8".into()))
 }
 
 fn audit_batch(row: &Row) -> AuditBatch {
@@ -766,19 +776,18 @@ impl Backend for PostgresStore {
         let rows = self.query(
             "SELECT kind, scope, id, body FROM records WHERE (kind, scope, id) > ($1, $2, $3)
              ORDER BY kind, scope, id LIMIT $4",
-            &[&start.kind, &start.scope, &start.id, &limit],
+            &[&start.kind, &start.scope.as_bytes(), &start.id.as_bytes(), &limit],
         )?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|row| {
                 let key = RecordKey {
                     kind: row.get(0),
-                    scope: row.get(1),
-                    id: row.get(2),
+                    scope: text(row.get(1))?,
+                    id: text(row.get(2))?,
                 };
-                (key, row.get(3))
+                Ok((key, row.get(3)))
             })
-            .collect())
+            .collect()
     }
 
     fn all_jobs(&self) -> Result<Vec<Job>, StoreError> {

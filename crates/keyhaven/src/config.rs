@@ -90,6 +90,12 @@ pub struct TailArgs {
     /// Print what is in the log and exit instead of waiting for new events.
     #[arg(long)]
     pub no_follow: bool,
+    /// The store the server keeps its records in: `sqlite` (in the data directory) or a PostgreSQL URL.
+    #[arg(long, env = "KEYHAVEN_STORE")]
+    pub store: Option<String>,
+    /// As `serve --store-ca-file`.
+    #[arg(long, env = "KEYHAVEN_STORE_CA_FILE")]
+    pub store_ca_file: Option<PathBuf>,
 }
 
 /// `keyhaven serve` options. Every one can also come from the environment or the config file.

@@ -1,14 +1,13 @@
 //! `keyhaven events tail`: a data directory's change-event log on stdout, one JSON object per line.
 //!
-//! It reads the store directly (a read-only snapshot, so it can run next to the server thanks to WAL)
+//! It reads the store directly (a read-only snapshot, so it can run next to the server: SQLite's WAL, or PostgreSQL)
 //! and, when following, polls the log every 250 ms. SIGINT, SIGTERM and a closed stdout end it cleanly.
 
 use std::io::{self, Write};
-use std::path::Path;
 use std::time::Duration;
 
 use keyhaven_kernel::events;
-use keyhaven_store::{Backend, SqliteStore};
+use keyhaven_store::Backend;
 
 use crate::config::TailArgs;
 
@@ -16,29 +15,19 @@ use crate::config::TailArgs;
 const PAGE: usize = 500;
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Runs `keyhaven events tail`.
-pub fn run(args: &TailArgs) -> Result<(), String> {
-    let path = args.data_dir.join(crate::DATABASE_FILE);
-    let store = open_existing(&path)?;
+/// Runs `keyhaven events tail` on `store` (the data directory's, or the one `--store` names).
+pub fn run(args: &TailArgs, store: &dyn Backend) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let outcome = runtime.block_on(tail(&store, args.from_start, !args.no_follow, &mut io::stdout()));
+    let outcome = runtime.block_on(tail(store, args.from_start, !args.no_follow, &mut io::stdout()));
     match outcome {
         Err(Stop::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         Err(Stop::Io(e)) => Err(format!("writing events: {e}")),
         Err(Stop::Store(message)) => Err(message),
         Ok(()) => Ok(()),
     }
-}
-
-/// Opens the store without creating one where there is none.
-fn open_existing(path: &Path) -> Result<SqliteStore, String> {
-    if !path.is_file() {
-        return Err(format!("{}: no keyhaven store here (check --data-dir)", path.display()));
-    }
-    SqliteStore::open(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[derive(Debug)]

@@ -59,7 +59,13 @@ fn main() -> ExitCode {
             to,
             store_ca_file,
         } => migrate_store(&from, StoreArgs(Some(to), store_ca_file)),
-        Command::Events(EventsCommand::Tail(args)) => events_tail::run(&args),
+        Command::Events(EventsCommand::Tail(args)) => {
+            let store = existing_store(
+                &args.data_dir,
+                StoreArgs(args.store.clone(), args.store_ca_file.clone()),
+            );
+            store.and_then(|store| events_tail::run(&args, &*store))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -281,14 +287,20 @@ fn open_store(setting: &StoreSetting, data_dir: &std::path::Path) -> Result<Arc<
 /// An offline tool's `--store` and `--store-ca-file`, as the server was given them.
 struct StoreArgs(Option<String>, Option<std::path::PathBuf>);
 
+/// Never creates a SQLite store where there is none.
 fn existing_store(
     data_dir: &std::path::Path,
     StoreArgs(store, ca_file): StoreArgs,
 ) -> Result<Arc<dyn Backend>, String> {
-    open_store(
-        &config::store_setting(store, Some(1), ca_file).map_err(|e| e.to_string())?,
-        data_dir,
-    )
+    let setting = config::store_setting(store, Some(1), ca_file).map_err(|e| e.to_string())?;
+    let database = data_dir.join(DATABASE_FILE);
+    if setting == StoreSetting::Sqlite && !database.is_file() {
+        return Err(format!(
+            "{}: no keyhaven store here (check --data-dir)",
+            database.display()
+        ));
+    }
+    open_store(&setting, data_dir)
 }
 
 fn audit_verify(data_dir: &std::path::Path, store: StoreArgs) -> Result<(), String> {
@@ -307,9 +319,6 @@ fn audit_verify(data_dir: &std::path::Path, store: StoreArgs) -> Result<(), Stri
 }
 
 fn migrate_store(data_dir: &std::path::Path, target: StoreArgs) -> Result<(), String> {
-    if !data_dir.join(DATABASE_FILE).exists() {
-        return Err(format!("{} holds no keyhaven store", data_dir.display()));
-    }
     let source = existing_store(data_dir, StoreArgs(None, None))?;
     let target = existing_store(data_dir, target)?;
     let moved = migrate::migrate(&*source, &*target).map_err(|e| e.to_string())?;
