@@ -175,7 +175,9 @@ mod tests {
     fn a_missing_store_is_reported_not_created() {
         let dir = keyhaven_store::testing::TempDir::new();
         let path = dir.path().join("keyhaven.db");
-        let error = open_existing(&path).expect_err("no store");
+        let error = crate::existing_store(dir.path(), crate::StoreArgs(None, None))
+            .err()
+            .expect("no store");
         assert!(error.contains("no keyhaven store"), "{error}");
         assert!(!path.exists());
     }
