@@ -130,11 +130,10 @@ impl Drop for PostgresStore {
 impl PostgresStore {
     /// Connects and brings the schema up to date (one node at a time); refuses a schema newer than this build's.
     pub fn open(options: &PostgresOptions) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = options
+        let mut config: tokio_postgres::Config = options
             .url
             .parse()
             .map_err(|e| StoreError::Backend(format!("the PostgreSQL URL does not parse: {e}")))?;
-        let mut config = config;
         config.connect_timeout(CONNECT_TIMEOUT);
         match &options.ca_pem {
             Some(ca_pem) => Self::start(config, options, tls_connector(ca_pem)?),
