@@ -131,6 +131,19 @@ def test_s3_objects_in_a_shared_directory_are_served_by_every_node(keyhaven_fact
     assert error_of(s3b.get_object, Bucket="shared", Key="sse-s3")[0] == "NoSuchKey"
 
 
+def test_change_events_reach_a_webhook_once_whichever_node_made_them(keyhaven_factory, shared, webhook_receiver,
+                                                                     tmp_path):
+    config = webhook_receiver.write_config(tmp_path / "keyhaven.toml")
+    a, b = (node(keyhaven_factory, shared, "--config", str(config)) for _ in range(2))
+    names = [f"/hooked/{n}" for n in range(120)]
+    for n, name in enumerate(names):
+        (a if n % 2 else b).client("ssm").put_parameter(Name=name, Value="v", Type="String")
+    for name in names:
+        webhook_receiver.wait_for(lambda e, name=name: e["detail"].get("name") == name)
+    # Both nodes see the one outbox; one at a time delivers it, so no event was sent twice.
+    assert len(webhook_receiver.attempts) == len(set(webhook_receiver.attempts)), webhook_receiver.attempts
+
+
 def test_revocations_on_one_node_are_refused_on_the_others_within_the_bound(keyhaven_factory, shared):
     a, b = node(keyhaven_factory, shared), node(keyhaven_factory, shared)
     key = a.client("kms").create_key()["KeyMetadata"]["KeyId"]

@@ -37,6 +37,18 @@ impl records::Record for Outboxed {
     const KIND: &'static str = "event-outbox";
 }
 
+/// Which node delivers a target's outbox, and until when (Unix seconds): of several nodes sharing a store, one
+/// delivers each target's events at a time, and a dead node's claim runs out.
+#[derive(Serialize, Deserialize)]
+struct DeliveryClaim {
+    node: String,
+    until: i64,
+}
+
+impl records::Record for DeliveryClaim {
+    const KIND: &'static str = "event-delivery-claim";
+}
+
 /// The last sequence handed out, stored as its decimal text.
 #[derive(Serialize, Deserialize)]
 struct LastSequence(u64);
@@ -201,6 +213,29 @@ pub fn pending(tx: &mut dyn Transaction, target: &str, limit: usize) -> Result<V
     )
 }
 
+/// Claims (or renews) the delivery of `target`'s outbox for `node` until `until`; false while another node's claim
+/// holds at `now`.
+pub fn claim_delivery(
+    tx: &mut dyn Transaction,
+    target: &str,
+    node: &str,
+    now: i64,
+    until: i64,
+) -> Result<bool, KernelError> {
+    if let Some(claim) = records::get::<DeliveryClaim>(tx, "", target)?
+        && claim.node != node
+        && claim.until > now
+    {
+        return Ok(false);
+    }
+    let claim = DeliveryClaim {
+        node: node.to_string(),
+        until,
+    };
+    records::put(tx, "", target, &claim)?;
+    Ok(true)
+}
+
 /// Marks an event delivered to `target`.
 pub fn acknowledge(tx: &mut dyn Transaction, target: &str, sequence: u64) -> Result<(), KernelError> {
     records::delete::<Outboxed>(tx, target, &sequence_id(sequence))?;
@@ -269,6 +304,20 @@ mod tests {
             serde_json::json!({"name": format!("/p{n}"), "operation": "Create"}),
         )
         .expect("event")
+    }
+
+    #[test]
+    fn one_node_at_a_time_delivers_a_target_until_its_claim_runs_out() {
+        let (_dir, store) = temp_store();
+        let claim = |node: &str, now: i64| {
+            transact(&*store, |tx| claim_delivery(tx, "hooks", node, now, now + 30)).expect("claim")
+        };
+        assert!(claim("a", 100));
+        assert!(!claim("b", 110), "a's claim holds");
+        assert!(claim("a", 120), "its holder renews it");
+        assert!(!claim("b", 149));
+        assert!(claim("b", 150), "a's claim ran out");
+        assert!(!claim("a", 151));
     }
 
     #[test]

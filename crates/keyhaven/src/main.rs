@@ -126,11 +126,11 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         .collect::<Result<Vec<_>, _>>()?;
 
     let clock = Arc::new(AdjustableClock::system());
+    // This node's name among those sharing the store.
+    let node = bootstrap::node_id(&config.data_dir).map_err(|e| e.to_string())?;
     let blobs = Arc::new(
         match &config.shared_objects_dir {
-            Some(dir) => {
-                FsBlobStore::open_shared(dir, &bootstrap::node_id(&config.data_dir).map_err(|e| e.to_string())?)
-            }
+            Some(dir) => FsBlobStore::open_shared(dir, &node),
             None => FsBlobStore::open(&config.data_dir.join(OBJECTS_DIR)),
         }
         .map_err(|e| e.to_string())?,
@@ -217,7 +217,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
     let scheduler = tokio::spawn(core.scheduler.clone().run(shutdown_rx.clone()));
     let deliverers: Vec<_> = webhooks
         .into_iter()
-        .map(|webhook| tokio::spawn(webhook.run(core.store.clone(), shutdown_rx.clone())))
+        .map(|webhook| tokio::spawn(webhook.run(core.store.clone(), node.clone(), shutdown_rx.clone())))
         .collect();
     tokio::spawn(async move {
         signal.await;

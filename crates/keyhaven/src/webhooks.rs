@@ -46,6 +46,9 @@ pub const EVENT_ID_HEADER: &str = "x-keyhaven-event-id";
 pub const TIMESTAMP_HEADER: &str = "x-keyhaven-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-keyhaven-signature";
 /// Events read from an outbox at a time.
+/// How long a node's claim on a target's delivery lasts without renewal (it renews before every batch): another
+/// node takes the target over this long after the holder died.
+const DELIVERY_CLAIM_SECONDS: i64 = 30;
 const BATCH: usize = 50;
 /// Trusted roots for `https://` targets without their own `ca-file`.
 const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -161,10 +164,11 @@ impl Webhook {
         })
     }
 
-    /// Delivers the target's events until `shutdown` turns true (or its sender is gone).
-    pub async fn run(self, store: Arc<dyn Backend>, mut shutdown: watch::Receiver<bool>) {
+    /// Delivers the target's events until `shutdown` turns true (or its sender is gone), whenever this node (`node`)
+    /// holds the target's delivery claim: of several nodes sharing a store, one delivers at a time.
+    pub async fn run(self, store: Arc<dyn Backend>, node: String, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(target_name = %self.name, endpoint = %self.endpoint, "delivering change events");
-        while self.deliver_pending(&store, &mut shutdown).await == Progress::Drained {
+        while self.deliver_pending(&store, &node, &mut shutdown).await == Progress::Drained {
             if pause(self.timing.idle_poll, &mut shutdown).await == Progress::Stopped {
                 break;
             }
@@ -173,11 +177,24 @@ impl Webhook {
     }
 
     /// Delivers every event in the outbox, in order, each until it is acknowledged.
-    async fn deliver_pending(&self, store: &Arc<dyn Backend>, shutdown: &mut watch::Receiver<bool>) -> Progress {
+    async fn deliver_pending(
+        &self,
+        store: &Arc<dyn Backend>,
+        node: &str,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Progress {
         let mut read_failures = 0;
         'outbox: loop {
             if stop_requested(shutdown) {
                 return Progress::Stopped;
+            }
+            match self.claim(store, node).await {
+                Ok(true) => {}
+                Ok(false) => return Progress::Drained,
+                Err(error) => {
+                    tracing::error!(target_name = %self.name, %error, "cannot claim the event outbox");
+                    return Progress::Drained;
+                }
             }
             let batch = match self.pending(store).await {
                 Ok(batch) => {
@@ -301,6 +318,19 @@ impl Webhook {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
+    }
+
+    /// Claims (or renews) this target's delivery for `node`; false while another node delivers it.
+    async fn claim(&self, store: &Arc<dyn Backend>, node: &str) -> Result<bool, String> {
+        let (store, name, node) = (store.clone(), self.name.clone(), node.to_string());
+        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+        let until = now.saturating_add(DELIVERY_CLAIM_SECONDS);
+        tokio::task::spawn_blocking(move || {
+            keyhaven_kernel::transact(&*store, |tx| events::claim_delivery(tx, &name, &node, now, until))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
     }
 
     async fn acknowledge(&self, store: &Arc<dyn Backend>, sequence: u64) -> Result<(), String> {
@@ -678,7 +708,7 @@ mod tests {
 
     async fn deliver_all(webhook: &Webhook, core: &Core) {
         let (_keep, mut shutdown) = watch::channel(false);
-        let progress = tokio::time::timeout(WAIT, webhook.deliver_pending(&core.store, &mut shutdown))
+        let progress = tokio::time::timeout(WAIT, webhook.deliver_pending(&core.store, "this-node", &mut shutdown))
             .await
             .expect("delivery finished");
         assert_eq!(progress, Progress::Drained);
@@ -766,7 +796,7 @@ mod tests {
         let (port, mut received) = receiver(&[], None).await;
         let webhook = webhook(&format!("http://127.0.0.1:{port}/hook"), None, FAST);
         let (stop, shutdown) = watch::channel(false);
-        let task = tokio::spawn(webhook.run(core.store.clone(), shutdown));
+        let task = tokio::spawn(webhook.run(core.store.clone(), "this-node".into(), shutdown));
         let mut expected = Vec::new();
         for n in 1..=2 {
             expected.push(publish(&core, n));
@@ -795,7 +825,7 @@ mod tests {
         };
         let webhook = webhook(&format!("http://127.0.0.1:{port}/hook"), None, timing);
         let (stop, shutdown) = watch::channel(false);
-        let task = tokio::spawn(webhook.run(core.store.clone(), shutdown));
+        let task = tokio::spawn(webhook.run(core.store.clone(), "this-node".into(), shutdown));
         let request = tokio::time::timeout(WAIT, received.recv())
             .await
             .expect("attempted in time")
