@@ -472,8 +472,8 @@ pub struct ServeConfig {
     pub shared_objects_dir: Option<PathBuf>,
 }
 
-/// Where the server keeps its records.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the server keeps its records. Its debug output leaves out a password the URL carries.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreSetting {
     /// The embedded database in the data directory.
     Sqlite,
@@ -483,6 +483,40 @@ pub enum StoreSetting {
         /// The authorities TLS to PostgreSQL checks the server against.
         ca_file: Option<PathBuf>,
     },
+}
+
+impl std::fmt::Debug for StoreSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSetting::Sqlite => f.write_str("Sqlite"),
+            StoreSetting::Postgres {
+                url,
+                max_connections,
+                ca_file,
+            } => f
+                .debug_struct("Postgres")
+                .field("url", &without_password(url))
+                .field("max_connections", max_connections)
+                .field("ca_file", ca_file)
+                .finish(),
+        }
+    }
+}
+
+/// A `postgres://user:password@host/...` URL with its password replaced.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<redacted>".into();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) if rest[..at].contains(':') => {
+            let user = rest[..at].split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:<redacted>{}", &rest[at..])
+        }
+        _ if rest.contains("password=") => "<redacted>".into(),
+        _ => url.to_string(),
+    }
 }
 
 const DEFAULT_STORE_CONNECTIONS: usize = 16;
@@ -902,6 +936,25 @@ mod tests {
                 .event_webhooks
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_store_password_stays_out_of_debug_output() {
+        for (url, shown) in [
+            (
+                "postgres://keyhaven:s3cr3t-pw@db.internal:5432/keyhaven",
+                "postgres://keyhaven:<redacted>@db.internal:5432/keyhaven",
+            ),
+            (
+                "postgres://keyhaven@db.internal/keyhaven",
+                "postgres://keyhaven@db.internal/keyhaven",
+            ),
+            ("postgres://db.internal/keyhaven?password=s3cr3t-pw", "<redacted>"),
+        ] {
+            let setting = store_setting(Some(url.into()), None, None).expect("a postgres URL");
+            let debug = format!("{setting:?}");
+            assert!(debug.contains(shown) && !debug.contains("s3cr3t-pw"), "{debug}");
+        }
     }
 
     #[test]
