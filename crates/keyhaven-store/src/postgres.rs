@@ -573,6 +573,16 @@ impl Transaction for PgTransaction<'_> {
     }
 }
 
+/// A job from a row of `id, due_at, kind, payload`.
+fn job(row: &Row) -> Job {
+    Job {
+        id: row.get(0),
+        due_at: row.get(1),
+        kind: row.get(2),
+        payload: row.get(3),
+    }
+}
+
 /// A record scope or id, stored as bytes, as the text it was written as.
 fn text(bytes: Vec<u8>) -> Result<String, StoreError> {
     String::from_utf8(bytes).map_err(|_| StoreError::Backend("a stored record id is not UTF-8".into()))
@@ -615,15 +625,7 @@ impl Backend for PostgresStore {
              ) RETURNING id, due_at, kind, payload",
             &[&now, &until, &limit],
         )?;
-        let jobs = rows
-            .iter()
-            .map(|row| Job {
-                id: row.get(0),
-                due_at: row.get(1),
-                kind: row.get(2),
-                payload: row.get(3),
-            })
-            .collect();
+        let jobs = rows.iter().map(job).collect();
         Ok(crate::sqlite::earliest_first(jobs))
     }
 
@@ -791,15 +793,7 @@ impl Backend for PostgresStore {
 
     fn all_jobs(&self) -> Result<Vec<Job>, StoreError> {
         let rows = self.query("SELECT id, due_at, kind, payload FROM jobs ORDER BY id", &[])?;
-        Ok(rows
-            .iter()
-            .map(|row| Job {
-                id: row.get(0),
-                due_at: row.get(1),
-                kind: row.get(2),
-                payload: row.get(3),
-            })
-            .collect())
+        Ok(rows.iter().map(job).collect())
     }
 
     fn all_meta(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {

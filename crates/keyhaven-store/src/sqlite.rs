@@ -183,6 +183,16 @@ impl Transaction for SqliteTransaction<'_> {
     }
 }
 
+/// A job from a row of `id, due_at, kind, payload`.
+fn job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    Ok(Job {
+        id: row.get(0)?,
+        due_at: row.get(1)?,
+        kind: row.get(2)?,
+        payload: row.get(3)?,
+    })
+}
+
 /// Claimed jobs in the order they came due (`RETURNING` promises no order).
 pub(crate) fn earliest_first(mut jobs: Vec<Job>) -> Vec<Job> {
     jobs.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
@@ -232,14 +242,7 @@ impl Backend for SqliteStore {
                      SELECT id FROM jobs WHERE due_at <= ?1 AND claimed_until <= ?1 ORDER BY due_at, id LIMIT ?3
                  ) RETURNING id, due_at, kind, payload",
             )?;
-            let rows = stmt.query_map(params![now, until, limit as i64], |row| {
-                Ok(Job {
-                    id: row.get(0)?,
-                    due_at: row.get(1)?,
-                    kind: row.get(2)?,
-                    payload: row.get(3)?,
-                })
-            })?;
+            let rows = stmt.query_map(params![now, until, limit as i64], job)?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
         tx.commit()?;
@@ -408,14 +411,7 @@ impl Backend for SqliteStore {
     fn all_jobs(&self) -> Result<Vec<Job>, StoreError> {
         let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
         let mut stmt = conn.prepare_cached("SELECT id, due_at, kind, payload FROM jobs ORDER BY id")?;
-        let rows = stmt.query_map([], |row| {
-            Ok(Job {
-                id: row.get(0)?,
-                due_at: row.get(1)?,
-                kind: row.get(2)?,
-                payload: row.get(3)?,
-            })
-        })?;
+        let rows = stmt.query_map([], job)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
