@@ -94,6 +94,7 @@ impl Core {
                 clock: clock.clone(),
             }),
         );
+        events.start_pruning(&*store)?;
         Ok(Arc::new(Self {
             store,
             clock,
@@ -112,7 +113,8 @@ impl Core {
     pub fn reset(&self) -> Result<(), KernelError> {
         self.store.wipe()?;
         self.kms.clear_cache();
-        Ok(())
+        // The wipe took the event log's pruning job with the other jobs.
+        self.events.start_pruning(&*self.store)
     }
 
     /// Runs every job due now (dev mode's clock advance). Returns how many ran.

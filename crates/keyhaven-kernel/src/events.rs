@@ -49,25 +49,6 @@ impl records::Record for DeliveryClaim {
     const KIND: &'static str = "event-delivery-claim";
 }
 
-/// The last sequence handed out, stored as its decimal text.
-#[derive(Serialize, Deserialize)]
-struct LastSequence(u64);
-
-impl records::Record for LastSequence {
-    const KIND: &'static str = "event-sequence";
-
-    fn encode(&self) -> Result<Vec<u8>, KernelError> {
-        Ok(self.0.to_string().into_bytes())
-    }
-
-    fn decode(_: &str, bytes: &[u8]) -> Result<Self, KernelError> {
-        std::str::from_utf8(bytes)
-            .ok()
-            .and_then(|text| text.parse().ok())
-            .map(LastSequence)
-            .ok_or_else(|| KernelError::Internal("the event sequence is not a number".into()))
-    }
-}
 pub const JOB_PRUNE_LOG: &str = "events.prune-log";
 /// How long the event log keeps an event for `events tail`.
 pub const LOG_RETENTION_SECONDS: i64 = 7 * 86_400;
@@ -147,17 +128,22 @@ impl Events {
 
     /// Appends `event` to the log and to every target's outbox, inside the caller's transaction.
     pub fn publish(&self, tx: &mut dyn Transaction, event: &Event) -> Result<u64, KernelError> {
-        let sequence = next_sequence(tx)?;
+        let sequence = tx.next_sequence()?;
         let id = sequence_id(sequence);
         records::put(tx, "", &id, &Logged(event.clone()))?;
         for target in &self.targets {
             records::put(tx, target, &id, &Outboxed(event.clone()))?;
         }
-        if sequence == 1 {
-            // The first event starts the pruning, which then reschedules itself.
-            tx.schedule(&prune_job(self.clock.now().unix_timestamp() + PRUNE_INTERVAL_SECONDS))?;
-        }
         Ok(sequence)
+    }
+
+    /// Starts the log's hourly pruning unless it is already scheduled (it reschedules itself after each pass).
+    pub fn start_pruning(&self, store: &dyn keyhaven_store::Backend) -> Result<(), KernelError> {
+        if store.all_jobs()?.iter().any(|job| job.id == JOB_PRUNE_LOG) {
+            return Ok(());
+        }
+        let due_at = self.clock.now().unix_timestamp() + PRUNE_INTERVAL_SECONDS;
+        crate::transact(store, |tx| Ok(tx.schedule(&prune_job(due_at))?))
     }
 }
 
@@ -259,13 +245,6 @@ fn with_sequences<R>(listed: Vec<(String, R)>, event: impl Fn(R) -> Event) -> Re
 /// Zero-padded so that the store's id order is the sequence order.
 fn sequence_id(sequence: u64) -> String {
     format!("{sequence:020}")
-}
-
-fn next_sequence(tx: &mut dyn Transaction) -> Result<u64, KernelError> {
-    let current = records::get::<LastSequence>(tx, "", "")?.map_or(0, |last| last.0);
-    let next = current + 1;
-    records::put(tx, "", "", &LastSequence(next))?;
-    Ok(next)
 }
 
 /// The scheduler's handler of the event log's pruning job.

@@ -57,6 +57,9 @@ fn version_not_found(name: &str, version: i64) -> SsmError {
     )
 }
 
+/// How close to a tier's quota the count must come before creations check it inside their transaction.
+const QUOTA_MARGIN: i64 = 256;
+
 /// Parameter limits per account and Region. AWS's are 10,000 Standard and 100,000 Advanced; a
 /// self-hosted operator may raise them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,6 +330,11 @@ impl Ssm {
         };
         let policies_given = input.policies.is_some();
         let tags: Vec<(String, String)> = input.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
+        // Only a new parameter, or one changing tier, counts against a tier's quota.
+        let counts_before = match &existing {
+            Some(record) if record.current.tier == plan.tier => None,
+            _ => Some(read(&*self.store, |tx| load_counts(tx, &scope))?),
+        };
         let (version, tier) = transact(&*self.store, |tx| {
             // Read again inside the write transaction: another writer may have won the race.
             let current = load_parameter(tx, &scope, &key)?;
@@ -336,7 +344,6 @@ impl Ssm {
                     "There are concurrent updates to this parameter. Try again.",
                 ));
             }
-            let mut counts = load_counts(tx, &scope)?;
             let version = VersionRecord {
                 version: current.as_ref().map_or(1, |r| r.current.version + 1),
                 parameter_type: plan.parameter_type.clone(),
@@ -352,8 +359,8 @@ impl Ssm {
             };
             let record = match current {
                 None => {
-                    self.check_quota(&counts, &plan.tier)?;
-                    counts.add(&plan.tier, 1);
+                    self.check_quota(tx, &scope, counts_before, &plan.tier)?;
+                    change_count(tx, &scope, &plan.tier, 1)?;
                     ParameterRecord {
                         v: RECORD_VERSION,
                         name: name.clone(),
@@ -366,9 +373,9 @@ impl Ssm {
                 }
                 Some(mut record) => {
                     if record.current.tier != plan.tier {
-                        self.check_quota(&counts, &plan.tier)?;
-                        counts.add(&record.current.tier, -1);
-                        counts.add(&plan.tier, 1);
+                        self.check_quota(tx, &scope, counts_before, &plan.tier)?;
+                        change_count(tx, &scope, &record.current.tier, -1)?;
+                        change_count(tx, &scope, &plan.tier, 1)?;
                     }
                     if version.version - record.oldest_version >= MAX_VERSIONS {
                         let oldest = record.oldest_version;
@@ -390,7 +397,6 @@ impl Ssm {
                     record
                 }
             };
-            save_counts(tx, &scope, &counts)?;
             save_version(tx, &scope, &key, &version)?;
             save_parameter(tx, &scope, &record)?;
             self.schedule_policies(tx, &scope, &record)?;
@@ -401,11 +407,28 @@ impl Ssm {
         Ok((version, tier))
     }
 
-    fn check_quota(&self, counts: &TierCounts, tier: &str) -> Result<(), SsmError> {
-        let (used, limit) = if tier == ADVANCED {
-            (counts.advanced, self.quotas.advanced)
+    fn quota(&self, tier: &str) -> u64 {
+        if tier == ADVANCED {
+            self.quotas.advanced
         } else {
-            (counts.standard, self.quotas.standard)
+            self.quotas.standard
+        }
+    }
+
+    /// Refuses one more parameter of `tier` when its quota is used up. Far from the quota, the counts read before the
+    /// transaction decide (reading them inside would make every two creations conflict); within `QUOTA_MARGIN` of
+    /// it, the counts read in the transaction do, exactly, whatever is being created at the same time.
+    fn check_quota(
+        &self,
+        tx: &mut dyn Transaction,
+        scope: &str,
+        counts_before: Option<TierCounts>,
+        tier: &str,
+    ) -> Result<(), SsmError> {
+        let limit = i64::try_from(self.quota(tier)).unwrap_or(i64::MAX);
+        let used = match counts_before {
+            Some(counts) if counts.of(tier).saturating_add(QUOTA_MARGIN) < limit => counts.of(tier),
+            _ => load_counts(tx, scope)?.of(tier),
         };
         if used >= limit {
             return Err(fault(
@@ -519,7 +542,7 @@ impl Ssm {
             INTELLIGENT_TIERING => {
                 let standard_full = || -> Result<bool, SsmError> {
                     let counts = read(&*self.store, |tx| load_counts(tx, &ctx.regional_scope()))?;
-                    Ok(counts.standard >= self.quotas.standard)
+                    Ok(counts.standard >= i64::try_from(self.quota(STANDARD)).unwrap_or(i64::MAX))
                 };
                 if was_advanced || value_len > STANDARD_VALUE_LIMIT || has_policies || standard_full()? {
                     ADVANCED
@@ -929,9 +952,7 @@ impl Ssm {
     }
 
     fn remove(&self, tx: &mut dyn Transaction, scope: &str, record: &ParameterRecord) -> Result<(), SsmError> {
-        let mut counts = load_counts(tx, scope)?;
-        counts.add(&record.current.tier, -1);
-        save_counts(tx, scope, &counts)?;
+        change_count(tx, scope, &record.current.tier, -1)?;
         delete_parameter_records(tx, scope, record)?;
         tx.cancel(&policy_job_id(scope, &parameter_key(&record.name)))?;
         Ok(())

@@ -17,7 +17,7 @@ impl Record for VersionRecord {
     const KIND: &'static str = "ssm-parameter-version";
 }
 
-/// Parameters per tier of one account and Region, under the id "".
+/// One slot of the parameter counts of an account and Region (see `COUNT_SLOTS`).
 impl Record for TierCounts {
     const KIND: &'static str = "ssm-counts";
 }
@@ -85,23 +85,35 @@ impl ParameterRecord {
     }
 }
 
-/// Parameters per tier in one account and Region.
+/// Parameters per tier in one account and Region, or one slot's share of them (which may be negative).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TierCounts {
-    pub standard: u64,
-    pub advanced: u64,
+    pub standard: i64,
+    pub advanced: i64,
 }
 
 impl TierCounts {
     pub fn add(&mut self, tier: &str, delta: i64) {
-        let slot = if tier == ADVANCED {
+        *self.of_mut(tier) += delta;
+    }
+
+    pub fn of(&self, tier: &str) -> i64 {
+        if tier == ADVANCED { self.advanced } else { self.standard }
+    }
+
+    fn of_mut(&mut self, tier: &str) -> &mut i64 {
+        if tier == ADVANCED {
             &mut self.advanced
         } else {
             &mut self.standard
-        };
-        *slot = slot.saturating_add_signed(delta);
+        }
     }
 }
+
+/// The counts of an account and Region are kept in this many records, each change landing in one picked at random
+/// (ids "0".."63"; "" holds the counts from before the slots): two writers conflict over the counts only when they
+/// pick the same slot, not every time two parameters are created at once. The counts are the slots' sum.
+const COUNT_SLOTS: u32 = 64;
 
 /// A customised service setting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,9 +186,22 @@ pub fn delete_parameter_records(
 }
 
 pub fn load_counts(tx: &mut dyn Transaction, scope: &str) -> Result<TierCounts, SsmError> {
-    Ok(records::get(tx, scope, "")?.unwrap_or_default())
+    // Listing starts after the id "", so the counts from before the slots are read on their own.
+    let mut total: TierCounts = records::get(tx, scope, "")?.unwrap_or_default();
+    for (_, slot) in records::list::<TierCounts>(tx, scope, None, COUNT_SLOTS as usize)? {
+        total.standard += slot.standard;
+        total.advanced += slot.advanced;
+    }
+    Ok(total)
 }
 
-pub fn save_counts(tx: &mut dyn Transaction, scope: &str, counts: &TierCounts) -> Result<(), SsmError> {
-    Ok(records::put(tx, scope, "", counts)?)
+/// Adds `delta` to the count of `tier`, in a slot picked at random.
+pub fn change_count(tx: &mut dyn Transaction, scope: &str, tier: &str, delta: i64) -> Result<(), SsmError> {
+    let random = u32::from_le_bytes(
+        keyhaven_crypto::random_array().map_err(|e| SsmError::Internal(format!("picking a count slot: {e}")))?,
+    );
+    let id = (random % COUNT_SLOTS).to_string();
+    let mut slot: TierCounts = records::get(tx, scope, &id)?.unwrap_or_default();
+    slot.add(tier, delta);
+    Ok(records::put(tx, scope, &id, &slot)?)
 }

@@ -339,3 +339,56 @@ fn paths_list_one_level_or_the_whole_subtree_with_paging() {
         .expect("root");
     assert_eq!(names(&root), vec!["top"]);
 }
+
+#[test]
+fn counts_spread_over_slots_add_up_and_the_quota_holds_exactly_at_its_edge() {
+    let (_d, limited) = crate::testing::core_with(ParameterQuotas {
+        standard: 300,
+        advanced: 1,
+    });
+    let c = ctx("us-east-1");
+    let scope = c.regional_scope();
+    // Counts kept before the slots, under the id "", still count.
+    keyhaven_kernel::transact(&*limited.store, |tx| {
+        keyhaven_kernel::records::put(
+            tx,
+            &scope,
+            "",
+            &TierCounts {
+                standard: 290,
+                advanced: 0,
+            },
+        )
+    })
+    .expect("counts from before the slots");
+    for n in 0..10 {
+        put(&limited, &format!("p{n}"), "v", Some("String"), false).expect("under the quota");
+    }
+    assert_eq!(
+        fault_of(put(&limited, "one-too-many", "v", Some("String"), false)),
+        SsmFault::ParameterLimitExceeded
+    );
+    for n in 0..3 {
+        limited.ssm.delete_parameter(&c, &format!("p{n}")).expect("delete");
+    }
+    for n in 0..3 {
+        put(&limited, &format!("again{n}"), "v", Some("String"), false).expect("room again");
+    }
+    assert_eq!(
+        fault_of(put(&limited, "one-too-many", "v", Some("String"), false)),
+        SsmFault::ParameterLimitExceeded
+    );
+    let counts = keyhaven_kernel::read(&*limited.store, |tx| load_counts(tx, &scope)).expect("counts");
+    assert_eq!(
+        counts,
+        TierCounts {
+            standard: 300,
+            advanced: 0
+        }
+    );
+    let slots = keyhaven_kernel::read(&*limited.store, |tx| {
+        keyhaven_kernel::records::list::<TierCounts>(tx, &scope, None, 100)
+    })
+    .expect("slots");
+    assert!(slots.len() > 2, "changes land in several slots: {slots:?}");
+}

@@ -54,6 +54,10 @@ pub fn run(subject: &mut dyn Subject) {
             "snapshots_see_committed_data_and_refuse_writes",
             snapshots_see_committed_data_and_refuse_writes,
         ),
+        (
+            "the_sequence_increases_and_can_be_advanced_but_not_moved_back",
+            the_sequence_increases_and_can_be_advanced_but_not_moved_back,
+        ),
     ];
     for (name, check) in checks {
         eprintln!("conformance: {name}");
@@ -61,6 +65,7 @@ pub fn run(subject: &mut dyn Subject) {
     }
     data_survives_reopen(subject);
     racing_read_modify_writes_lose_no_update(subject);
+    racing_sequence_takers_commit_distinct_increasing_numbers(subject);
     racing_audit_appends_extend_one_chain(subject);
     racing_claims_take_each_job_once(subject);
     generations_move_on_with_commits_and_are_seen_by_every_handle(subject);
@@ -357,6 +362,69 @@ fn racing_read_modify_writes_lose_no_update(subject: &mut dyn Subject) {
     }
     let count = get(&*first, "counter", "s", "c").map(|b| u32::from_be_bytes(b.try_into().unwrap_or_default()));
     assert_eq!(count, Some(2 * EACH));
+}
+
+fn take_number(store: &dyn Backend) -> u64 {
+    let mut number = 0;
+    store
+        .transaction(&mut |tx| {
+            number = tx.next_sequence()?;
+            Ok(())
+        })
+        .expect("take a number");
+    number
+}
+
+fn the_sequence_increases_and_can_be_advanced_but_not_moved_back(store: &dyn Backend) {
+    assert_eq!(store.sequence().expect("sequence"), 0, "nothing taken yet");
+    let first = take_number(store);
+    let second = take_number(store);
+    assert!(first >= 1 && second > first, "{first} then {second}");
+    assert_eq!(store.sequence().expect("sequence"), second);
+    let refused = store.snapshot(&mut |tx| tx.next_sequence().map(|_| ()));
+    assert!(refused.is_err(), "a snapshot takes no number");
+    store.advance_sequence(1000).expect("advance");
+    assert_eq!(store.sequence().expect("sequence"), 1000);
+    assert_eq!(take_number(store), 1001);
+    store.advance_sequence(5).expect("advance to a taken number");
+    assert_eq!(take_number(store), 1002, "the sequence never goes back");
+}
+
+/// Two handles take numbers in transactions that also write a record each: the committed numbers are distinct, and
+/// the transactions do not conflict over the sequence (no retries are needed for it).
+fn racing_sequence_takers_commit_distinct_increasing_numbers(subject: &mut dyn Subject) {
+    const EACH: usize = 40;
+    let first = subject.fresh();
+    let second = subject.reopen();
+    let take = |store: Arc<dyn Backend>, taker: &'static str| {
+        std::thread::spawn(move || {
+            let mut numbers = Vec::new();
+            for n in 0..EACH {
+                let mut attempts = 0;
+                let mut number = 0;
+                store
+                    .transaction(&mut |tx| {
+                        attempts += 1;
+                        number = tx.next_sequence()?;
+                        tx.put("taken", taker, &format!("{n:04}"), &number.to_be_bytes())
+                    })
+                    .expect("take");
+                assert_eq!(attempts, 1, "taking a number conflicts with no one");
+                numbers.push(number);
+            }
+            numbers
+        })
+    };
+    let takers = [take(first.clone(), "a"), take(second, "b")];
+    let mut all = Vec::new();
+    for taker in takers {
+        let numbers = taker.join().expect("taker");
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "one taker's numbers increase");
+        all.extend(numbers);
+    }
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 2 * EACH, "no number is handed out twice");
 }
 
 /// Two writers, each with its own handle on the store (as two nodes have), append batches at once: each append sees

@@ -118,6 +118,11 @@ pub trait Transaction {
     /// Moves the generation of a cache family (`iam`, `kms`) on when this transaction commits: every node's cache of
     /// that family is stale from then (other nodes hear of it through `subscribe`, and `generation` is the guarantee).
     fn bump_generation(&mut self, family: &str) -> Result<(), StoreError>;
+    /// Takes the next number of the store's sequence (the event log's): unique and increasing in the order numbers
+    /// are taken, without making concurrent transactions conflict. A number taken by a transaction that does not
+    /// commit may be skipped, and where writers run at once (PostgreSQL) a transaction may commit after one that took
+    /// a higher number: a reader following the numbers must wait a while for a gap to fill before passing it.
+    fn next_sequence(&mut self) -> Result<u64, StoreError>;
 }
 
 /// Told a cache family's name when another handle's committed transaction bumped its generation.
@@ -169,6 +174,10 @@ pub trait Backend: Send + Sync {
     fn wipe(&self) -> Result<(), StoreError>;
     /// Every record after `after` in (kind, scope, id) order, at most `limit`: for moving a whole store.
     fn scan_records(&self, after: Option<&RecordKey>, limit: usize) -> Result<Vec<(RecordKey, Vec<u8>)>, StoreError>;
+    /// The last number taken from the sequence (0 before any).
+    fn sequence(&self) -> Result<u64, StoreError>;
+    /// Makes the sequence continue after `taken` unless it is already past it: for moving a whole store.
+    fn advance_sequence(&self, taken: u64) -> Result<(), StoreError>;
     /// Every job, claimed or not, in id order.
     fn all_jobs(&self) -> Result<Vec<Job>, StoreError>;
     /// The whole meta area, in key order.

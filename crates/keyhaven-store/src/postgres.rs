@@ -47,6 +47,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0;
     CREATE TABLE generations (family TEXT COLLATE "C" PRIMARY KEY, value BIGINT NOT NULL);
 "#,
+    // The event log's sequence was a record of the events module, which every publishing transaction wrote: a
+    // serialisation conflict between any two of them. A PostgreSQL sequence hands out numbers without one.
+    r#"
+    CREATE SEQUENCE event_sequence AS BIGINT MINVALUE 0 START 1;
+    SELECT setval('event_sequence', COALESCE(
+        (SELECT convert_from(body, 'UTF8')::BIGINT FROM records WHERE kind = 'event-sequence'), 0), true);
+    DELETE FROM records WHERE kind = 'event-sequence';
+"#,
 ];
 
 /// The channel generation bumps are announced on; the payload is the family.
@@ -482,10 +490,15 @@ impl PgTransaction<'_> {
         outcome.map_err(|e| self.failed(e))
     }
 
-    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
-        if self.read_only {
-            return Err(StoreError::Backend("a snapshot is read-only".into()));
+    fn writable(&self) -> Result<(), StoreError> {
+        match self.read_only {
+            true => Err(StoreError::Backend("a snapshot is read-only".into())),
+            false => Ok(()),
         }
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        self.writable()?;
         let store = self.store;
         let outcome = store.on_running(|client| {
             store.wait(async {
@@ -571,6 +584,17 @@ impl Transaction for PgTransaction<'_> {
         self.rows("SELECT pg_notify($1, $2)", &[&CHANGES_CHANNEL, &family])?;
         Ok(())
     }
+
+    fn next_sequence(&mut self) -> Result<u64, StoreError> {
+        self.writable()?;
+        let rows = self.rows("SELECT nextval('event_sequence')", &[])?;
+        Ok(sequence_value(&rows))
+    }
+}
+
+/// The counter in the first column of the first row (0 when there is none).
+fn sequence_value(rows: &[Row]) -> u64 {
+    rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64)
 }
 
 /// A job from a row of `id, due_at, kind, payload`.
@@ -796,14 +820,33 @@ impl Backend for PostgresStore {
         Ok(rows.iter().map(job).collect())
     }
 
+    fn sequence(&self) -> Result<u64, StoreError> {
+        Ok(sequence_value(&self.query(
+            "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM event_sequence",
+            &[],
+        )?))
+    }
+
+    fn advance_sequence(&self, taken: u64) -> Result<(), StoreError> {
+        let taken = i64::try_from(taken).map_err(|_| StoreError::Backend("a sequence past i64".into()))?;
+        self.query(
+            "SELECT setval('event_sequence', GREATEST($1, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+                 FROM event_sequence)), true)",
+            &[&taken],
+        )?;
+        Ok(())
+    }
+
     fn all_meta(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let rows = self.query("SELECT key, value FROM meta ORDER BY key", &[])?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
     fn generation(&self, family: &str) -> Result<u64, StoreError> {
-        let rows = self.query("SELECT value FROM generations WHERE family = $1", &[&family])?;
-        Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64))
+        Ok(sequence_value(&self.query(
+            "SELECT value FROM generations WHERE family = $1",
+            &[&family],
+        )?))
     }
 
     fn subscribe(&self, listener: ChangeListener) {

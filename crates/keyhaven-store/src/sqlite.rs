@@ -36,6 +36,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE generations (family TEXT PRIMARY KEY, value INTEGER NOT NULL);
 "#,
+    // The event log's sequence was a record of the events module; it moves here, where PostgreSQL can keep it
+    // without making every publishing transaction conflict.
+    r#"
+    CREATE TABLE sequence (value INTEGER NOT NULL);
+    INSERT INTO sequence (value) VALUES (COALESCE(
+        (SELECT CAST(CAST(body AS TEXT) AS INTEGER) FROM records WHERE kind = 'event-sequence' AND scope = '' AND id = ''),
+        0));
+    DELETE FROM records WHERE kind = 'event-sequence';
+"#,
 ];
 
 /// Meta keys the audit appends and prunes write in the same transaction as the batches.
@@ -180,6 +189,13 @@ impl Transaction for SqliteTransaction<'_> {
         )?;
         stmt.execute(params![family])?;
         Ok(())
+    }
+
+    fn next_sequence(&mut self) -> Result<u64, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("UPDATE sequence SET value = value + 1 RETURNING value")?;
+        Ok(stmt.query_row([], |row| row.get::<_, i64>(0))? as u64)
     }
 }
 
@@ -406,6 +422,17 @@ impl Backend for SqliteStore {
             ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn sequence(&self) -> Result<u64, StoreError> {
+        let conn = self.records()?;
+        Ok(conn.query_row("SELECT value FROM sequence", [], |row| row.get::<_, i64>(0))? as u64)
+    }
+
+    fn advance_sequence(&self, taken: u64) -> Result<(), StoreError> {
+        let conn = self.records()?;
+        conn.execute("UPDATE sequence SET value = MAX(value, ?1)", params![taken as i64])?;
+        Ok(())
     }
 
     fn all_jobs(&self) -> Result<Vec<Job>, StoreError> {

@@ -31,7 +31,8 @@ pub fn migrate(source: &dyn Backend, target: &dyn Backend) -> Result<Moved, Migr
     let empty = target.scan_records(None, 1)?.is_empty()
         && target.all_jobs()?.is_empty()
         && target.last_audit()?.is_none()
-        && target.all_meta()?.is_empty();
+        && target.all_meta()?.is_empty()
+        && target.sequence()? == 0;
     if !empty {
         return Err(MigrateError::TargetNotEmpty);
     }
@@ -67,6 +68,7 @@ pub fn migrate(source: &dyn Backend, target: &dyn Backend) -> Result<Moved, Migr
     for (key, value) in source.all_meta()? {
         target.set_meta(&key, &value)?;
     }
+    target.advance_sequence(source.sequence()?)?;
     compare(source, target)?;
     Ok(moved)
 }
@@ -99,6 +101,9 @@ fn compare(source: &dyn Backend, target: &dyn Backend) -> Result<(), MigrateErro
     }
     if source.all_meta()? != target.all_meta()? {
         return Err(MigrateError::Differs("the meta area"));
+    }
+    if source.sequence()? != target.sequence()? {
+        return Err(MigrateError::Differs("the event sequence"));
     }
     Ok(())
 }
@@ -149,6 +154,7 @@ mod tests {
                 .expect("append");
         }
         source.set_meta("root-key-check", b"sealed").expect("meta");
+        source.advance_sequence(777).expect("events were numbered");
 
         let mut postgres = PostgresSubject::start();
         let target = postgres.fresh();
@@ -165,6 +171,11 @@ mod tests {
         assert_eq!(
             target.meta("root-key-check").expect("meta").as_deref(),
             Some(&b"sealed"[..])
+        );
+        assert_eq!(
+            target.sequence().expect("sequence"),
+            777,
+            "the event log's numbering continues"
         );
         assert!(matches!(migrate(&*source, &*target), Err(MigrateError::TargetNotEmpty)));
     }
