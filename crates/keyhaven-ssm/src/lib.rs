@@ -311,7 +311,14 @@ impl Ssm {
             ));
         }
         validate_tags(&input.tags)?;
-        let existing = read(&*self.store, |tx| load_parameter(tx, &scope, &key))?;
+        let (existing, counts_if_new) = read(&*self.store, |tx| {
+            let existing = load_parameter(tx, &scope, &key)?;
+            let counts = match existing {
+                None => Some(load_counts(tx, &scope)?),
+                Some(_) => None,
+            };
+            Ok((existing, counts))
+        })?;
         let mut keys = vec![("ssm:Overwrite".to_string(), vec![input.overwrite.to_string()])];
         if let Some(policies) = &input.policies {
             keys.push(("ssm:Policies".into(), vec![policies.clone()]));
@@ -332,8 +339,9 @@ impl Ssm {
         let tags: Vec<(String, String)> = input.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
         // Only a new parameter, or one changing tier, counts against a tier's quota.
         let counts_before = match &existing {
+            None => counts_if_new,
             Some(record) if record.current.tier == plan.tier => None,
-            _ => Some(read(&*self.store, |tx| load_counts(tx, &scope))?),
+            Some(_) => Some(read(&*self.store, |tx| load_counts(tx, &scope))?),
         };
         let (version, tier) = transact(&*self.store, |tx| {
             // Read again inside the write transaction: another writer may have won the race.

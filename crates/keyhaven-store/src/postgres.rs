@@ -55,6 +55,13 @@ const MIGRATIONS: &[&str] = &[
         (SELECT convert_from(body, 'UTF8')::BIGINT FROM records WHERE kind = 'event-sequence'), 0), true);
     DELETE FROM records WHERE kind = 'event-sequence';
 "#,
+    // Room in each page for a row's new version beside the old: an update that finds it touches no index entry
+    // (PostgreSQL's heap-only update), so it does not meet, in the index, the reads of other serialisable
+    // transactions that only shared the page.
+    r#"
+    ALTER TABLE records SET (fillfactor = 70);
+    ALTER TABLE jobs SET (fillfactor = 70);
+"#,
 ];
 
 /// The channel generation bumps are announced on; the payload is the family.
@@ -243,9 +250,12 @@ impl PostgresStore {
     /// times, while PostgreSQL refuses it for a conflict with another transaction. Asked for on a thread already
     /// running a transaction on this store (its work reads through the store again), `work` joins that transaction:
     /// it sees the transaction's own writes, and takes no second connection, so a full pool cannot deadlock.
+    ///
+    /// Round trips are what a request waits for: `begin` goes out with the work's first statement, work without a
+    /// statement begins nothing, and a snapshot's COMMIT is left to the store's runtime (it can change nothing).
     fn run(
         &self,
-        begin: &str,
+        begin: &'static str,
         read_only: bool,
         work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
@@ -253,19 +263,32 @@ impl PostgresStore {
         if self.running_here() {
             return work(&mut tx);
         }
-        let _running = Running::enter(self.id(), self.connection()?);
+        let running = Running::enter(self.id(), self.connection()?);
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 std::thread::sleep(backoff(attempt));
             }
-            self.on_running(|client| self.wait(client.batch_execute(begin)))??;
-            self.take_conflict();
+            self.with_running(|r| {
+                r.conflict = false;
+                r.begin = Some(begin);
+            })?;
             let outcome = work(&mut tx);
-            let conflicted = self.take_conflict();
+            let (begun, conflicted) =
+                self.with_running(|r| (r.begin.take().is_none(), std::mem::take(&mut r.conflict)))?;
             let ended = match outcome {
+                Ok(()) if !begun => Ok(()),
+                Ok(()) if read_only => {
+                    if let Some(client) = running.into_connection() {
+                        self.handle.spawn(async move {
+                            let _ = client.batch_execute("COMMIT").await;
+                        });
+                    }
+                    return Ok(());
+                }
                 Ok(()) => self
                     .on_running(|client| self.wait(client.batch_execute("COMMIT")))?
                     .map_err(StoreError::from),
+                Err(e) if !begun => Err(e),
                 Err(e) => {
                     self.on_running(|client| self.wait(client.batch_execute("ROLLBACK")))??;
                     Err(e)
@@ -289,6 +312,19 @@ impl PostgresStore {
         RUNNING.with(|running| running.borrow().iter().any(|r| r.store == self.id()))
     }
 
+    /// Runs `use_running` on the transaction this thread runs on this store.
+    fn with_running<T>(&self, use_running: impl FnOnce(&mut Running) -> T) -> Result<T, StoreError> {
+        RUNNING.with(|running| {
+            let mut running = running.borrow_mut();
+            let mine = running
+                .iter_mut()
+                .rev()
+                .find(|r| r.store == self.id())
+                .ok_or(StoreError::Closed)?;
+            Ok(use_running(mine))
+        })
+    }
+
     /// Runs `use_connection` with the connection of the transaction this thread runs on this store.
     fn on_running<T>(&self, use_connection: impl FnOnce(&deadpool_postgres::Client) -> T) -> Result<T, StoreError> {
         RUNNING.with(|running| {
@@ -302,24 +338,30 @@ impl PostgresStore {
         })
     }
 
-    /// Whether PostgreSQL refused a statement of this thread's transaction for a conflict (and forgets it).
-    fn take_conflict(&self) -> bool {
-        RUNNING.with(|running| {
-            running
-                .borrow_mut()
-                .iter_mut()
-                .rev()
-                .find(|r| r.store == self.id())
-                .is_some_and(|r| std::mem::take(&mut r.conflict))
+    /// Runs one statement of this thread's transaction (`statement` makes its future from the connection), sent
+    /// together with the transaction's BEGIN when it is the first.
+    fn in_running<T>(
+        &self,
+        statement: impl AsyncFnOnce(&deadpool_postgres::Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<Result<T, tokio_postgres::Error>, StoreError> {
+        let begin = self.with_running(|r| r.begin.take())?;
+        self.on_running(|client| {
+            self.wait(async {
+                match begin {
+                    None => statement(client).await,
+                    // Joined futures are polled in order: BEGIN is sent first, and PostgreSQL answers in order.
+                    Some(begin) => {
+                        let (began, done) =
+                            futures_util::future::join(client.batch_execute(begin), statement(client)).await;
+                        began.and(done)
+                    }
+                }
+            })
         })
     }
 
     fn note_conflict(&self) {
-        RUNNING.with(|running| {
-            if let Some(mine) = running.borrow_mut().iter_mut().rev().find(|r| r.store == self.id()) {
-                mine.conflict = true;
-            }
-        });
+        let _ = self.with_running(|r| r.conflict = true);
     }
 
     /// Runs one statement outside any transaction (it commits by itself).
@@ -445,6 +487,8 @@ struct Running {
     store: usize,
     client: deadpool_postgres::Object,
     conflict: bool,
+    /// The BEGIN still to be sent, with the transaction's first statement.
+    begin: Option<&'static str>,
 }
 
 thread_local! {
@@ -459,6 +503,7 @@ impl Running {
                 store,
                 client,
                 conflict: false,
+                begin: None,
             })
         });
         RunningGuard
@@ -466,6 +511,14 @@ impl Running {
 }
 
 struct RunningGuard;
+
+impl RunningGuard {
+    /// Ends the record of the transaction, handing back its connection.
+    fn into_connection(self) -> Option<deadpool_postgres::Object> {
+        std::mem::forget(self);
+        RUNNING.with(|running| running.borrow_mut().pop()).map(|r| r.client)
+    }
+}
 
 impl Drop for RunningGuard {
     fn drop(&mut self) {
@@ -480,12 +533,9 @@ struct PgTransaction<'s> {
 
 impl PgTransaction<'_> {
     fn rows(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
-        let store = self.store;
-        let outcome = store.on_running(|client| {
-            store.wait(async {
-                let statement = client.prepare_cached(sql).await?;
-                client.query(&statement, params).await
-            })
+        let outcome = self.store.in_running(async |client| {
+            let statement = client.prepare_cached(sql).await?;
+            client.query(&statement, params).await
         })?;
         outcome.map_err(|e| self.failed(e))
     }
@@ -499,12 +549,9 @@ impl PgTransaction<'_> {
 
     fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
         self.writable()?;
-        let store = self.store;
-        let outcome = store.on_running(|client| {
-            store.wait(async {
-                let statement = client.prepare_cached(sql).await?;
-                client.execute(&statement, params).await
-            })
+        let outcome = self.store.in_running(async |client| {
+            let statement = client.prepare_cached(sql).await?;
+            client.execute(&statement, params).await
         })?;
         outcome.map_err(|e| self.failed(e))
     }
