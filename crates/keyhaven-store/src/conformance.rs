@@ -14,11 +14,6 @@ pub trait Subject {
     fn announces_changes(&self) -> bool {
         false
     }
-    /// Whether a read the work of a write asks the store for (on the same thread) joins the write, seeing its
-    /// writes; otherwise it sees what was last committed (SQLite's separate reader connection).
-    fn nested_reads_join_the_write(&self) -> bool {
-        false
-    }
 }
 
 /// A check of one behaviour, on a fresh backend.
@@ -577,15 +572,33 @@ fn reads_nested_in_a_write_need_no_second_connection(subject: &mut dyn Subject) 
             store.snapshot(&mut |inner| {
                 nested = inner.get("k", "s", "x")?;
                 Ok(())
-            })
+            })?;
+            let refused = store.snapshot(&mut |inner| inner.put("k", "s", "y", b"through a snapshot"));
+            assert!(refused.is_err(), "a snapshot joining a write still writes nothing");
+            // A write the work asks for again joins the running one: it commits or rolls back with it.
+            store.transaction(&mut |inner| inner.put("k", "s", "z", b"joined"))
         })
-        .expect("a write whose work reads again");
-    let expected: &[u8] = if subject.nested_reads_join_the_write() {
-        b"written"
-    } else {
-        b"committed"
-    };
-    assert_eq!(nested.as_deref(), Some(expected));
+        .expect("a write whose work reads and writes again");
+    assert_eq!(
+        nested.as_deref(),
+        Some(&b"written"[..]),
+        "the nested read sees the write"
+    );
+    assert_eq!(get(&*store, "k", "s", "x").as_deref(), Some(&b"written"[..]));
+    assert_eq!(get(&*store, "k", "s", "y"), None);
+    assert_eq!(get(&*store, "k", "s", "z").as_deref(), Some(&b"joined"[..]));
+
+    let failed = store.transaction(&mut |tx| {
+        store.transaction(&mut |inner| inner.put("k", "s", "w", b"joined, then rolled back"))?;
+        tx.put("k", "s", "x", b"rolled back")?;
+        Err(StoreError::Backend("the outer work fails".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(
+        get(&*store, "k", "s", "w"),
+        None,
+        "the joined write went with the outer one"
+    );
     assert_eq!(get(&*store, "k", "s", "x").as_deref(), Some(&b"written"[..]));
 }
 

@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{AuditBatch, AuditTail, AuditUsage, Backend, Job, Record, RecordKey, SealedBatch, StoreError, Transaction};
@@ -55,7 +56,7 @@ const AUDIT_ANCHOR: &str = "audit-anchor";
 /// audit records does not queue behind a slow record transaction in this process; reads use a third,
 /// query-only connection, which in WAL mode never waits for either writer.
 pub struct SqliteStore {
-    records: Mutex<Connection>,
+    records: ReentrantMutex<Connection>,
     audit: Mutex<Connection>,
     reader: Mutex<Connection>,
 }
@@ -75,7 +76,7 @@ impl SqliteStore {
         let reader = Self::connect(path, "NORMAL")?;
         reader.pragma_update(None, "query_only", "ON")?;
         Ok(Self {
-            records: Mutex::new(records),
+            records: ReentrantMutex::new(records),
             audit: Mutex::new(audit),
             reader: Mutex::new(reader),
         })
@@ -90,8 +91,15 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    fn records(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.records.lock().map_err(|_| StoreError::Closed)
+    /// The record connection. Reentrant: the work of a write that asks the store again on the same thread gets it
+    /// too, and joins the write (`Writing`).
+    fn records(&self) -> ReentrantMutexGuard<'_, Connection> {
+        self.records.lock()
+    }
+
+    /// This store's identity among the writes a thread runs.
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
     }
 
     fn audit(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
@@ -125,20 +133,32 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Statements of one transaction on a connection that is inside it (a write's, or a snapshot's on the reader).
 struct SqliteTransaction<'c> {
-    tx: rusqlite::Transaction<'c>,
+    conn: &'c Connection,
+    read_only: bool,
+}
+
+impl SqliteTransaction<'_> {
+    /// The connection, for a statement that writes: refused in a snapshot, even one joining a write.
+    fn writable(&self) -> Result<&Connection, StoreError> {
+        match self.read_only {
+            true => Err(StoreError::Backend("a snapshot is read-only".into())),
+            false => Ok(self.conn),
+        }
+    }
 }
 
 impl Transaction for SqliteTransaction<'_> {
     fn get(&mut self, kind: &str, scope: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut stmt = self
-            .tx
+            .conn
             .prepare_cached("SELECT body FROM records WHERE kind = ?1 AND scope = ?2 AND id = ?3")?;
         Ok(stmt.query_row(params![kind, scope, id], |row| row.get(0)).optional()?)
     }
 
     fn put(&mut self, kind: &str, scope: &str, id: &str, body: &[u8]) -> Result<(), StoreError> {
-        let mut stmt = self.tx.prepare_cached(
+        let mut stmt = self.writable()?.prepare_cached(
             "INSERT INTO records (kind, scope, id, body) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (kind, scope, id) DO UPDATE SET body = excluded.body",
         )?;
@@ -148,13 +168,13 @@ impl Transaction for SqliteTransaction<'_> {
 
     fn delete(&mut self, kind: &str, scope: &str, id: &str) -> Result<bool, StoreError> {
         let mut stmt = self
-            .tx
+            .writable()?
             .prepare_cached("DELETE FROM records WHERE kind = ?1 AND scope = ?2 AND id = ?3")?;
         Ok(stmt.execute(params![kind, scope, id])? > 0)
     }
 
     fn list(&mut self, kind: &str, scope: &str, after: Option<&str>, limit: usize) -> Result<Vec<Record>, StoreError> {
-        let mut stmt = self.tx.prepare_cached(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT id, body FROM records WHERE kind = ?1 AND scope = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
         )?;
         let rows = stmt.query_map(params![kind, scope, after.unwrap_or(""), limit as i64], |row| {
@@ -167,7 +187,7 @@ impl Transaction for SqliteTransaction<'_> {
     }
 
     fn schedule(&mut self, job: &Job) -> Result<(), StoreError> {
-        let mut stmt = self.tx.prepare_cached(
+        let mut stmt = self.writable()?.prepare_cached(
             "INSERT INTO jobs (id, due_at, kind, payload) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, kind = excluded.kind, payload = excluded.payload,
              claimed_until = 0",
@@ -177,13 +197,13 @@ impl Transaction for SqliteTransaction<'_> {
     }
 
     fn cancel(&mut self, job_id: &str) -> Result<(), StoreError> {
-        let mut stmt = self.tx.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
+        let mut stmt = self.writable()?.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
         stmt.execute(params![job_id])?;
         Ok(())
     }
 
     fn bump_generation(&mut self, family: &str) -> Result<(), StoreError> {
-        let mut stmt = self.tx.prepare_cached(
+        let mut stmt = self.writable()?.prepare_cached(
             "INSERT INTO generations (family, value) VALUES (?1, 1)
              ON CONFLICT (family) DO UPDATE SET value = value + 1",
         )?;
@@ -193,9 +213,41 @@ impl Transaction for SqliteTransaction<'_> {
 
     fn next_sequence(&mut self) -> Result<u64, StoreError> {
         let mut stmt = self
-            .tx
+            .writable()?
             .prepare_cached("UPDATE sequence SET value = value + 1 RETURNING value")?;
         Ok(stmt.query_row([], |row| row.get::<_, i64>(0))? as u64)
+    }
+}
+
+thread_local! {
+    /// The stores whose record transaction this thread is running.
+    static WRITING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Marks a record transaction as this thread's while it runs, so that a read or write its work asks the same store
+/// for joins it: on SQLite's one writer connection a second transaction could not begin.
+struct Writing(usize);
+
+impl Writing {
+    fn enter(store: usize) -> Self {
+        WRITING.with(|writing| writing.borrow_mut().push(store));
+        Self(store)
+    }
+
+    /// Whether this thread is running a write on `store`.
+    fn running(store: usize) -> bool {
+        WRITING.with(|writing| writing.borrow().contains(&store))
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        WRITING.with(|writing| {
+            let mut writing = writing.borrow_mut();
+            if let Some(at) = writing.iter().rposition(|store| *store == self.0) {
+                writing.remove(at);
+            }
+        });
     }
 }
 
@@ -232,26 +284,45 @@ impl Backend for SqliteStore {
         &self,
         work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.records()?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut wrapped = SqliteTransaction { tx };
-        work(&mut wrapped)?;
-        wrapped.tx.commit()?;
+        let conn = self.records();
+        if Writing::running(self.id()) {
+            return work(&mut SqliteTransaction {
+                conn: &conn,
+                read_only: false,
+            });
+        }
+        let _writing = Writing::enter(self.id());
+        let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
+        work(&mut SqliteTransaction {
+            conn: &tx,
+            read_only: false,
+        })?;
+        tx.commit()?;
         Ok(())
     }
 
     fn snapshot(&self, work: &mut dyn FnMut(&mut dyn Transaction) -> Result<(), StoreError>) -> Result<(), StoreError> {
-        let mut conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
-        let mut wrapped = SqliteTransaction { tx };
-        let outcome = work(&mut wrapped);
-        wrapped.tx.finish()?;
+        if Writing::running(self.id()) {
+            // The work of a write reads again: it sees the write, on the write's connection.
+            let conn = self.records();
+            return work(&mut SqliteTransaction {
+                conn: &conn,
+                read_only: true,
+            });
+        }
+        let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Deferred)?;
+        let outcome = work(&mut SqliteTransaction {
+            conn: &tx,
+            read_only: true,
+        });
+        tx.finish()?;
         outcome
     }
 
     fn claim_due_jobs(&self, now: i64, until: i64, limit: usize) -> Result<Vec<Job>, StoreError> {
-        let mut conn = self.records()?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let conn = self.records();
+        let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
         let jobs = {
             let mut stmt = tx.prepare_cached(
                 "UPDATE jobs SET claimed_until = ?2 WHERE id IN (
@@ -266,7 +337,7 @@ impl Backend for SqliteStore {
     }
 
     fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        let conn = self.records()?;
+        let conn = self.records();
         Ok(conn.query_row("SELECT MIN(MAX(due_at, claimed_until)) FROM jobs", [], |row| row.get(0))?)
     }
 
@@ -381,14 +452,14 @@ impl Backend for SqliteStore {
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let conn = self.records()?;
+        let conn = self.records();
         Ok(conn
             .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |row| row.get(0))
             .optional()?)
     }
 
     fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let conn = self.records()?;
+        let conn = self.records();
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, value],
@@ -397,7 +468,7 @@ impl Backend for SqliteStore {
     }
 
     fn wipe(&self) -> Result<(), StoreError> {
-        let conn = self.records()?;
+        let conn = self.records();
         conn.execute_batch(
             "BEGIN IMMEDIATE; DELETE FROM records; DELETE FROM jobs; UPDATE generations SET value = value + 1; COMMIT;",
         )?;
@@ -425,12 +496,12 @@ impl Backend for SqliteStore {
     }
 
     fn sequence(&self) -> Result<u64, StoreError> {
-        let conn = self.records()?;
+        let conn = self.records();
         Ok(conn.query_row("SELECT value FROM sequence", [], |row| row.get::<_, i64>(0))? as u64)
     }
 
     fn advance_sequence(&self, taken: u64) -> Result<(), StoreError> {
-        let conn = self.records()?;
+        let conn = self.records();
         conn.execute("UPDATE sequence SET value = MAX(value, ?1)", params![taken as i64])?;
         Ok(())
     }

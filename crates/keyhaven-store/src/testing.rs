@@ -239,10 +239,6 @@ impl crate::conformance::Subject for PostgresSubject {
         true
     }
 
-    fn nested_reads_join_the_write(&self) -> bool {
-        true
-    }
-
     fn fresh(&mut self) -> Arc<dyn Backend> {
         self.current = Some(self.cluster.create_database());
         self.reopen()
