@@ -108,13 +108,21 @@ impl Scheduler {
     /// The scheduler loop; returns when `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
-            let worker = self.clone();
-            match tokio::task::spawn_blocking(move || worker.run_due_jobs()).await {
-                Ok(Err(e)) => tracing::error!(error = ?e, "scheduler pass failed"),
-                Err(e) => tracing::error!(error = %e, "scheduler pass panicked"),
-                Ok(Ok(_)) => {}
-            }
-            let idle = match self.store.next_due() {
+            // A pass claims jobs in a write transaction; most wake-ups (a request that may have scheduled work) find
+            // nothing due, which one read tells.
+            let next_due = match self.store.next_due() {
+                Ok(Some(due)) if due <= self.clock.now().unix_timestamp() => {
+                    let worker = self.clone();
+                    match tokio::task::spawn_blocking(move || worker.run_due_jobs()).await {
+                        Ok(Err(e)) => tracing::error!(error = ?e, "scheduler pass failed"),
+                        Err(e) => tracing::error!(error = %e, "scheduler pass panicked"),
+                        Ok(Ok(_)) => {}
+                    }
+                    self.store.next_due()
+                }
+                other => other,
+            };
+            let idle = match next_due {
                 Ok(Some(due)) => {
                     let wait = due - self.clock.now().unix_timestamp();
                     Duration::from_secs(wait.clamp(0, MAX_IDLE.as_secs() as i64) as u64).max(Duration::from_millis(50))
