@@ -710,32 +710,53 @@ impl Backend for PostgresStore {
         seal: &mut dyn FnMut(&AuditTail) -> Result<SealedBatch, StoreError>,
     ) -> Result<(), StoreError> {
         let client = self.connection()?;
-        self.wait(in_transaction(&client, async {
-            // Every node's writer takes this lock before reading the tail: one chain, extended by one at a time.
-            client
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
-                .await?;
-            let last = client
-                .query_opt(
-                    "SELECT last_sequence, mac FROM audit_batches ORDER BY first_sequence DESC LIMIT 1",
-                    &[],
-                )
-                .await?
-                .map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, Vec<u8>>(1)));
-            let anchor = client
-                .query_opt("SELECT value FROM meta WHERE key = $1", &[&AUDIT_ANCHOR])
-                .await?
-                .map(|row| row.get::<_, Vec<u8>>(0));
-            let tail = AuditTail {
-                last: last.map(|(sequence, mac)| (sequence, mac.try_into().unwrap_or([0u8; 32]))),
-                anchor,
-            };
-            let (batch, head) = seal(&tail)?;
-            let (first, last) = (batch.first_sequence as i64, batch.last_sequence as i64);
-            client
-                .execute(
+        self.wait(async {
+            // Two round trips, each a pipeline PostgreSQL runs in order: BEGIN, the lock every node's writer takes
+            // before reading the tail (one chain, extended by one at a time), and the tail, read (READ COMMITTED)
+            // once the lock is held; then the batch, the head and COMMIT. The statements are prepared once per
+            // connection, so that nothing waits for a prepare between them.
+            let (lock, read_tail, insert, upsert_head) = futures_util::future::try_join4(
+                client.prepare_cached("SELECT pg_advisory_xact_lock($1)"),
+                client.prepare_cached(
+                    "SELECT (SELECT last_sequence FROM audit_batches ORDER BY first_sequence DESC LIMIT 1),
+                            (SELECT mac FROM audit_batches ORDER BY first_sequence DESC LIMIT 1),
+                            (SELECT value FROM meta WHERE key = $1)",
+                ),
+                client.prepare_cached(
                     "INSERT INTO audit_batches (first_sequence, last_sequence, first_time, last_time, body, mac)
                      VALUES ($1, $2, $3, $4, $5, $6)",
+                ),
+                client.prepare_cached(UPSERT_META),
+            )
+            .await?;
+            let (began, locked, tail) = futures_util::future::join3(
+                client.batch_execute("BEGIN"),
+                client.execute(&lock, &[&AUDIT_LOCK]),
+                client.query_one(&read_tail, &[&AUDIT_ANCHOR]),
+            )
+            .await;
+            let read = began.and(locked).and(tail).map(|row| AuditTail {
+                last: row
+                    .get::<_, Option<i64>>(0)
+                    .map(|sequence| (sequence as u64, row.get::<_, Option<Vec<u8>>>(1).unwrap_or_default()))
+                    .map(|(sequence, mac)| (sequence, mac.try_into().unwrap_or([0u8; 32]))),
+                anchor: row.get(2),
+            });
+            let sealed = match read {
+                Ok(tail) => seal(&tail),
+                Err(e) => Err(e.into()),
+            };
+            let (batch, head) = match sealed {
+                Ok(sealed) => sealed,
+                Err(e) => {
+                    client.batch_execute("ROLLBACK").await?;
+                    return Err(e);
+                }
+            };
+            let (first, last) = (batch.first_sequence as i64, batch.last_sequence as i64);
+            let (inserted, headed, committed) = futures_util::future::join3(
+                client.execute(
+                    &insert,
                     &[
                         &first,
                         &last,
@@ -744,11 +765,15 @@ impl Backend for PostgresStore {
                         &batch.body,
                         &batch.mac.as_slice(),
                     ],
-                )
-                .await?;
-            client.execute(UPSERT_META, &[&AUDIT_HEAD, &head]).await?;
+                ),
+                client.execute(&upsert_head, &[&AUDIT_HEAD, &head]),
+                // After a failed statement PostgreSQL answers this COMMIT by rolling back.
+                client.batch_execute("COMMIT"),
+            )
+            .await;
+            inserted.and(headed).and(committed)?;
             Ok(())
-        }))
+        })
     }
 
     fn last_audit(&self) -> Result<Option<AuditBatch>, StoreError> {
