@@ -117,9 +117,10 @@ class PgCluster:
                      check=True)
         self._wait_until_accepting()
 
-    def admin_sql(self, sql):
-        """Runs `sql` as the superuser; returns the output unaligned without headers. Raises on any error."""
-        result = self._psql(ADMIN_USER, ADMIN_PASSWORD, sql)
+    def admin_sql(self, sql, database="postgres"):
+        """Runs `sql` as the superuser in `database`; returns the output unaligned without headers. Raises on any
+        error."""
+        result = self._psql(ADMIN_USER, ADMIN_PASSWORD, sql, database)
         if result.returncode != 0:
             raise RuntimeError(f"psql failed on {sql!r}: {result.stderr}")
         return result.stdout.rstrip("\n")
@@ -149,11 +150,11 @@ class PgCluster:
     def _data(self):
         return os.path.join(self.dir, "data")
 
-    def _psql(self, user, password, sql):
+    def _psql(self, user, password, sql, database="postgres"):
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env.update(PGPASSWORD=password, PGSSLMODE="disable", PGCONNECT_TIMEOUT="10")
         command = [os.path.join(self._bin, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
-        command += ["-h", HOST, "-p", str(self.port), "-U", user, "-d", "postgres", "-c", sql]
+        command += ["-h", HOST, "-p", str(self.port), "-U", user, "-d", database, "-c", sql]
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
     def _give(self, path):

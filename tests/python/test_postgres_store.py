@@ -1,5 +1,5 @@
 """Several keyhaven nodes serving one PostgreSQL database, each driven by boto3: what one node writes the others read
-(S3 objects too, with a shared objects directory);
+(S3 objects too, with a shared objects directory or in the database);
 a revoked key, a changed policy or a disabled KMS key is refused on every node within the stated bound (500 ms,
 measured here); a scheduled rotation runs once whichever nodes' clocks pass it; the audit records of all nodes form one
 chain that verifies; a node with another root key refuses to start."""
@@ -95,14 +95,13 @@ def test_what_one_node_writes_the_others_read(keyhaven_factory, shared):
     assert a.client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"across nodes"
 
 
-def test_s3_objects_in_a_shared_directory_are_served_by_every_node(keyhaven_factory, shared, tmp_path):
-    objects = str(tmp_path / "objects")
-    a, b = (node(keyhaven_factory, shared, "--objects-dir", objects) for _ in range(2))
-    def s3(server):
-        return boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="test",
-                            aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}))
+def s3(server):
+    return boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="test",
+                        aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}))
 
-    s3a, s3b = s3(a), s3(b)
+
+def objects_on_both_nodes(s3a, s3b):
+    """Objects written through either node read through the other, a multipart upload spread over both included."""
     s3a.create_bucket(Bucket="shared")
     s3a.put_object(Bucket="shared", Key="sse-s3", Body=b"written on a")
     s3b.put_object(Bucket="shared", Key="sse-kms", Body=b"written on b", ServerSideEncryption="aws:kms")
@@ -115,6 +114,13 @@ def test_s3_objects_in_a_shared_directory_are_served_by_every_node(keyhaven_fact
     s3b.complete_multipart_upload(Bucket="shared", Key="big", UploadId=upload, MultipartUpload={
         "Parts": [{"ETag": etag, "PartNumber": n} for etag, n in parts]})
     assert s3a.get_object(Bucket="shared", Key="big", Range="bytes=5242878-")["Body"].read() == b"aatail"
+
+
+def test_s3_objects_in_a_shared_directory_are_served_by_every_node(keyhaven_factory, shared, tmp_path):
+    objects = str(tmp_path / "objects")
+    a, b = (node(keyhaven_factory, shared, "--objects-dir", objects) for _ in range(2))
+    s3a, s3b = s3(a), s3(b)
+    objects_on_both_nodes(s3a, s3b)
     # A node starting again removes bodies no record names, but only those older than any request in flight on
     # another node could be (an hour): a young one may be another node's, its record not yet committed.
     young, old = (os.path.join(objects, "b" + c * 32) for c in "YO")
@@ -129,6 +135,38 @@ def test_s3_objects_in_a_shared_directory_are_served_by_every_node(keyhaven_fact
         assert s3b.get_object(Bucket="shared", Key=key)["Body"].read() == body
     s3a.delete_object(Bucket="shared", Key="sse-s3")
     assert error_of(s3b.get_object, Bucket="shared", Key="sse-s3")[0] == "NoSuchKey"
+
+
+def test_s3_objects_in_the_database_need_no_shared_filesystem(keyhaven_factory, shared, postgres):
+    a, b = (node(keyhaven_factory, shared, "--objects-in-database") for _ in range(2))
+    s3a, s3b = s3(a), s3(b)
+    objects_on_both_nodes(s3a, s3b)
+    # A body of several stored chunks, read whole and across a chunk's edge through the other node.
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    s3a.put_object(Bucket="shared", Key="chunks", Body=body, ServerSideEncryption="aws:kms")
+    assert s3b.get_object(Bucket="shared", Key="chunks")["Body"].read() == body
+    edge = s3b.get_object(Bucket="shared", Key="chunks", Range="bytes=1048560-1048600")["Body"].read()
+    assert edge == body[1048560:1048601]
+
+    database = shared[0].rsplit("/", 1)[1]
+    def sql(query):
+        return postgres.admin_sql(query, database)
+    stored = int(sql("SELECT count(*) FROM blobs"))
+    assert stored >= 4, "the bodies are in the database"
+    for server in (a, b):
+        on_disk = [name for _, _, names in os.walk(os.path.join(server.data_dir, "objects")) for name in names]
+        assert on_disk == [], f"nothing under {server.data_dir}: {on_disk}"
+    # What the database holds is ciphertext: no run of the body's bytes is in it.
+    probe = body[2_000_000:2_000_032].hex()
+    assert sql(f"SELECT count(*) FROM blob_chunks WHERE position('\\x{probe}'::bytea in data) > 0") == "0"
+
+    s3a.delete_object(Bucket="shared", Key="chunks")
+    assert error_of(s3b.get_object, Bucket="shared", Key="chunks")[0] == "NoSuchKey"
+    assert int(sql("SELECT count(*) FROM blobs")) == stored - 1
+    # A node starting again keeps every body a record names.
+    b.stop()
+    s3b = s3(b.start())
+    assert s3b.get_object(Bucket="shared", Key="big", Range="bytes=5242878-")["Body"].read() == b"aatail"
 
 
 def test_change_events_reach_a_webhook_once_whichever_node_made_them(keyhaven_factory, shared, webhook_receiver,

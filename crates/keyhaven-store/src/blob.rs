@@ -241,7 +241,7 @@ fn io_error(e: io::Error) -> StoreError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::testing::TempDir;
 
@@ -251,24 +251,25 @@ mod tests {
         (dir, store)
     }
 
-    fn read_all(store: &FsBlobStore, id: &str) -> Option<Vec<u8>> {
+    pub(crate) fn read_all(store: &dyn BlobStore, id: &str) -> Option<Vec<u8>> {
         let reader = store.open(id).expect("open blob")?;
         let mut buf = vec![0; usize::try_from(reader.len()).expect("small")];
         assert_eq!(reader.read_at(0, &mut buf).expect("read"), buf.len());
         Some(buf)
     }
 
-    #[test]
-    fn a_blob_is_visible_only_once_committed() {
-        let (_dir, store) = store();
+    /// What every blob store does: a blob is visible once committed, read at any offset, never overwritten, and
+    /// deleted (twice without complaint).
+    pub(crate) fn a_blob_is_visible_only_once_committed_in(store: &dyn BlobStore) {
         let mut writer = store.create("object-1").expect("create");
         writer.write(b"hello, ").expect("write");
         writer.write(b"world").expect("write");
-        assert_eq!(read_all(&store, "object-1"), None);
+        assert_eq!(read_all(store, "object-1"), None);
         assert_eq!(store.ids().expect("ids"), Vec::<String>::new());
         writer.commit().expect("commit");
-        assert_eq!(read_all(&store, "object-1").as_deref(), Some(&b"hello, world"[..]));
+        assert_eq!(read_all(store, "object-1").as_deref(), Some(&b"hello, world"[..]));
         assert_eq!(store.ids().expect("ids"), vec!["object-1".to_string()]);
+        assert!(store.committed_at("object-1").expect("committed at").is_some());
 
         let reader = store.open("object-1").expect("open").expect("present");
         let mut middle = [0u8; 5];
@@ -283,7 +284,14 @@ mod tests {
         );
         store.delete("object-1").expect("delete");
         store.delete("object-1").expect("deleting an absent blob");
-        assert_eq!(read_all(&store, "object-1"), None);
+        assert_eq!(read_all(store, "object-1"), None);
+        assert_eq!(store.committed_at("object-1").expect("committed at"), None);
+    }
+
+    #[test]
+    fn a_blob_is_visible_only_once_committed() {
+        let (_dir, store) = store();
+        a_blob_is_visible_only_once_committed_in(&store);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Keyhaven's storage: the backend trait every backend implements, the SQLite backend, and the blob store for
-//! large bodies.
+//! Keyhaven's storage: the backend trait every backend implements, the SQLite and PostgreSQL backends, and the
+//! blob stores for large bodies (a directory, or the PostgreSQL database).
 //!
 //! The store holds opaque bytes: public metadata or ciphertext sealed by the core. It knows nothing
 //! of AWS. Records are addressed by (kind, scope, id): `kind` names the record type ("kms-key"),
@@ -10,12 +10,14 @@ pub mod blob;
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
 mod postgres;
+mod postgres_blobs;
 mod sqlite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
 pub use blob::{BlobReader, BlobStore, BlobWriter, FsBlobStore};
 pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres_blobs::PostgresBlobStore;
 pub use sqlite::SqliteStore;
 
 /// Errors from a storage backend. Messages come from the backend and never contain record bodies.

@@ -62,6 +62,18 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE records SET (fillfactor = 70);
     ALTER TABLE jobs SET (fillfactor = 70);
 "#,
+    // Object bodies, when the nodes keep them in the database (`postgres_blobs.rs`). Chunks are ciphertext:
+    // stored out of line without trying to compress them.
+    r#"
+    CREATE TABLE blobs (
+        id TEXT COLLATE "C" PRIMARY KEY, upload TEXT NOT NULL, length BIGINT NOT NULL, committed_at BIGINT NOT NULL
+    );
+    CREATE TABLE blob_chunks (
+        upload TEXT COLLATE "C" NOT NULL, number INTEGER NOT NULL, started_at BIGINT NOT NULL, data BYTEA NOT NULL,
+        PRIMARY KEY (upload, number)
+    );
+    ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+"#,
 ];
 
 /// The channel generation bumps are announced on; the payload is the family.
@@ -365,7 +377,7 @@ impl PostgresStore {
     }
 
     /// Runs one statement outside any transaction (it commits by itself).
-    fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+    pub(crate) fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
         let client = self.connection()?;
         self.wait(async {
             let statement = client.prepare_cached(sql).await?;
@@ -374,7 +386,7 @@ impl PostgresStore {
     }
 
     /// Runs statements in one transaction, all or none.
-    fn batch(&self, statements: &[(&str, &[&(dyn ToSql + Sync)])]) -> Result<u64, StoreError> {
+    pub(crate) fn batch(&self, statements: &[(&str, &[&(dyn ToSql + Sync)])]) -> Result<u64, StoreError> {
         let client = self.connection()?;
         self.wait(in_transaction(&client, async {
             let mut changed = 0;

@@ -174,6 +174,9 @@ pub struct ServeArgs {
     /// directory's own `objects`, for this node alone].
     #[arg(long, env = "KEYHAVEN_OBJECTS_DIR")]
     pub objects_dir: Option<PathBuf>,
+    /// Keep S3 object bodies in the PostgreSQL store's database (nodes need no shared filesystem).
+    #[arg(long, env = "KEYHAVEN_OBJECTS_IN_DATABASE", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub objects_in_database: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -210,6 +213,7 @@ struct FileConfig {
     store_connections: Option<usize>,
     store_ca_file: Option<PathBuf>,
     objects_dir: Option<PathBuf>,
+    objects_in_database: Option<bool>,
     #[serde(default)]
     event_webhooks: Vec<FileWebhook>,
     #[serde(default)]
@@ -468,8 +472,32 @@ pub struct ServeConfig {
     /// Base domain of S3's virtual-hosted addressing.
     pub s3_domain: String,
     pub store: StoreSetting,
-    /// A shared directory for object bodies; `None`: the data directory's own.
-    pub shared_objects_dir: Option<PathBuf>,
+    pub objects: ObjectsSetting,
+}
+
+/// Where S3 object bodies are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectsSetting {
+    /// The data directory's own `objects`, for this node alone.
+    DataDir,
+    /// A directory several nodes share.
+    Shared(PathBuf),
+    /// The PostgreSQL store's database.
+    Database,
+}
+
+fn objects_setting(
+    shared_dir: Option<PathBuf>,
+    in_database: bool,
+    store: &StoreSetting,
+) -> Result<ObjectsSetting, ConfigError> {
+    match (shared_dir, in_database) {
+        (Some(_), true) => Err(ConfigError::ObjectsConflict),
+        (None, true) if *store == StoreSetting::Sqlite => Err(ConfigError::ObjectsInSqlite),
+        (None, true) => Ok(ObjectsSetting::Database),
+        (Some(dir), false) => Ok(ObjectsSetting::Shared(dir)),
+        (None, false) => Ok(ObjectsSetting::DataDir),
+    }
 }
 
 /// Where the server keeps its records. Its debug output leaves out a password the URL carries.
@@ -564,6 +592,10 @@ pub enum ConfigError {
     IncompleteWebhookEnvironment,
     #[error("{option} must be from 1 to {max}, not {value}")]
     OutOfRange { option: &'static str, value: u64, max: u64 },
+    #[error("--objects-dir and --objects-in-database cannot be used together")]
+    ObjectsConflict,
+    #[error("--objects-in-database needs a PostgreSQL store (--store postgres://...)")]
+    ObjectsInSqlite,
     #[error("s3-domain {0:?} must be a DNS name, such as s3.example.internal")]
     S3Domain(String),
     #[error("store must be `sqlite` or a postgres:// URL")]
@@ -687,6 +719,11 @@ impl ServeArgs {
         let timeout = |option, value: Option<u64>, default| {
             in_range(option, value.unwrap_or(default), MAX_TIMEOUT_SECONDS).map(Duration::from_secs)
         };
+        let store = store_setting(
+            self.store.or(file.store),
+            self.store_connections.or(file.store_connections),
+            self.store_ca_file.or(file.store_ca_file),
+        )?;
         let connection_limits = ConnectionLimits {
             max_connections: max_connections as usize,
             header_timeout: timeout(
@@ -752,12 +789,12 @@ impl ServeArgs {
             rotation_functions: rotation_functions(file.rotation_functions)?,
             connection_limits,
             s3_domain: s3_domain(self.s3_domain.or(file.s3_domain))?,
-            store: store_setting(
-                self.store.or(file.store),
-                self.store_connections.or(file.store_connections),
-                self.store_ca_file.or(file.store_ca_file),
+            objects: objects_setting(
+                self.objects_dir.or(file.objects_dir),
+                self.objects_in_database.or(file.objects_in_database).unwrap_or(false),
+                &store,
             )?,
-            shared_objects_dir: self.objects_dir.or(file.objects_dir),
+            store,
         })
     }
 }
@@ -936,6 +973,45 @@ mod tests {
                 .event_webhooks
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn object_bodies_go_to_the_data_directory_a_shared_one_or_the_database() {
+        let resolve = |store: Option<&str>, objects_dir: Option<&str>, in_database: Option<bool>| {
+            ServeArgs {
+                store: store.map(str::to_string),
+                objects_dir: objects_dir.map(PathBuf::from),
+                objects_in_database: in_database,
+                ..Default::default()
+            }
+            .resolve()
+            .map(|config| config.objects)
+        };
+        const URL: &str = "postgres://keyhaven@db.internal/keyhaven";
+        assert_eq!(resolve(None, None, None).expect("default"), ObjectsSetting::DataDir);
+        assert_eq!(
+            resolve(Some(URL), Some("/shared"), None).expect("shared"),
+            ObjectsSetting::Shared(PathBuf::from("/shared"))
+        );
+        assert_eq!(
+            resolve(Some(URL), None, Some(true)).expect("database"),
+            ObjectsSetting::Database
+        );
+        assert!(matches!(
+            resolve(Some(URL), Some("/shared"), Some(true)),
+            Err(ConfigError::ObjectsConflict)
+        ));
+        assert!(matches!(
+            resolve(None, None, Some(true)),
+            Err(ConfigError::ObjectsInSqlite)
+        ));
+        let from_file = resolve_file(
+            "objects",
+            &format!("store = \"{URL}\"\nobjects-in-database = true\n"),
+            &[],
+        )
+        .expect("file");
+        assert_eq!(from_file.objects, ObjectsSetting::Database);
     }
 
     #[test]

@@ -20,10 +20,10 @@ use keyhaven_api::sigv4::SigningKeyCache;
 use keyhaven_core::{Core, CoreConfig};
 use keyhaven_kernel::audit::{ChainCheck, read_records, verify_chain};
 use keyhaven_kernel::clock::AdjustableClock;
-use keyhaven_store::{Backend, FsBlobStore, PostgresOptions, PostgresStore, SqliteStore};
+use keyhaven_store::{Backend, BlobStore, FsBlobStore, PostgresBlobStore, PostgresOptions, PostgresStore, SqliteStore};
 use tokio::sync::watch;
 
-use crate::config::{Cli, Command, EventsCommand, LogFormat, ServeConfig, StoreSetting};
+use crate::config::{Cli, Command, EventsCommand, LogFormat, ObjectsSetting, ServeConfig, StoreSetting};
 
 /// mimalloc instead of the system allocator: requests allocate on worker threads and the audit writer frees on
 /// its own, which glibc's arenas serve slowly (about a tenth of the fast path's CPU went to malloc and free).
@@ -99,7 +99,16 @@ fn serve(config: ServeConfig) -> Result<(), String> {
 async fn run(config: ServeConfig) -> Result<(), String> {
     let database = config.data_dir.join(DATABASE_FILE);
     data_dir::prepare(&config.data_dir, &database)?;
-    let store = tokio::task::block_in_place(|| open_store(&config.store, &config.data_dir))?;
+    let (store, postgres): (Arc<dyn Backend>, _) = match config.store {
+        StoreSetting::Sqlite => (
+            tokio::task::block_in_place(|| open_store(&config.store, &config.data_dir))?,
+            None,
+        ),
+        StoreSetting::Postgres { .. } => {
+            let postgres = tokio::task::block_in_place(|| open_postgres(&config.store))?;
+            (postgres.clone(), Some(postgres))
+        }
+    };
     let root =
         bootstrap::root_key(&config.data_dir, std::env::var("KEYHAVEN_ROOT_KEY").ok()).map_err(|e| e.to_string())?;
     bootstrap::check_root_key(&*store, &root, &config.data_dir).map_err(|e| e.to_string())?;
@@ -128,13 +137,14 @@ async fn run(config: ServeConfig) -> Result<(), String> {
     let clock = Arc::new(AdjustableClock::system());
     // This node's name among those sharing the store.
     let node = bootstrap::node_id(&config.data_dir).map_err(|e| e.to_string())?;
-    let blobs = Arc::new(
-        match &config.shared_objects_dir {
-            Some(dir) => FsBlobStore::open_shared(dir, &node),
-            None => FsBlobStore::open(&config.data_dir.join(OBJECTS_DIR)),
+    let object_bodies = |e: keyhaven_store::StoreError| format!("object bodies: {e}");
+    let blobs: Arc<dyn BlobStore> = match (&config.objects, postgres) {
+        (ObjectsSetting::Database, Some(postgres)) => {
+            Arc::new(tokio::task::block_in_place(|| PostgresBlobStore::open(postgres)).map_err(object_bodies)?)
         }
-        .map_err(|e| e.to_string())?,
-    );
+        (ObjectsSetting::Shared(dir), _) => Arc::new(FsBlobStore::open_shared(dir, &node).map_err(object_bodies)?),
+        _ => Arc::new(FsBlobStore::open(&config.data_dir.join(OBJECTS_DIR)).map_err(object_bodies)?),
+    };
     let core = Core::open(
         store,
         blobs,
@@ -154,9 +164,9 @@ async fn run(config: ServeConfig) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     // Before serving: bodies a crash left without their record (or after their record was replaced) go.
     // Other nodes sharing the bodies' directory may be between a body and its record: recent bodies stay.
-    let grace = match config.shared_objects_dir {
-        Some(_) => SHARED_BLOB_GRACE,
-        None => std::time::Duration::ZERO,
+    let grace = match config.objects {
+        ObjectsSetting::Shared(_) | ObjectsSetting::Database => SHARED_BLOB_GRACE,
+        ObjectsSetting::DataDir => std::time::Duration::ZERO,
     };
     match core.s3.sweep_orphan_blobs(grace) {
         Ok(0) => {}
@@ -265,23 +275,32 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 fn open_store(setting: &StoreSetting, data_dir: &std::path::Path) -> Result<Arc<dyn Backend>, String> {
     Ok(match setting {
         StoreSetting::Sqlite => Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?),
-        StoreSetting::Postgres {
-            url,
-            max_connections,
-            ca_file,
-        } => {
-            let ca_pem = ca_file
-                .as_ref()
-                .map(|path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display())))
-                .transpose()?;
-            let options = PostgresOptions {
-                url: url.clone(),
-                max_connections: *max_connections,
-                ca_pem,
-            };
-            Arc::new(PostgresStore::open(&options).map_err(|e| format!("PostgreSQL store: {e}"))?)
-        }
+        StoreSetting::Postgres { .. } => open_postgres(setting)?,
     })
+}
+
+/// The PostgreSQL store `setting` names.
+fn open_postgres(setting: &StoreSetting) -> Result<Arc<PostgresStore>, String> {
+    let StoreSetting::Postgres {
+        url,
+        max_connections,
+        ca_file,
+    } = setting
+    else {
+        return Err("the store is not PostgreSQL".into());
+    };
+    let ca_pem = ca_file
+        .as_ref()
+        .map(|path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display())))
+        .transpose()?;
+    let options = PostgresOptions {
+        url: url.clone(),
+        max_connections: *max_connections,
+        ca_pem,
+    };
+    Ok(Arc::new(
+        PostgresStore::open(&options).map_err(|e| format!("PostgreSQL store: {e}"))?,
+    ))
 }
 
 /// An offline tool's `--store` and `--store-ca-file`, as the server was given them.
