@@ -10,6 +10,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -437,3 +438,35 @@ def test_a_node_with_another_root_key_refuses_to_start(keyhaven_factory, shared,
         capture_output=True, text=True, timeout=60, env=dict(os.environ, KEYHAVEN_ROOT_KEY=other))
     assert started.returncode != 0
     assert "wrong root key" in started.stderr
+
+
+def start_refused(url, data_dir, root):
+    """Starts a node on `url` that is expected to refuse; answers what it wrote to stderr."""
+    started = subprocess.run(
+        [BINARY, "serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--store", url],
+        capture_output=True, text=True, timeout=60, env=dict(os.environ, KEYHAVEN_ROOT_KEY=root))
+    assert started.returncode != 0, "the node started"
+    return started.stderr
+
+
+def test_a_node_refuses_to_start_on_an_unreachable_database_or_a_newer_schema(keyhaven_factory, shared, postgres,
+                                                                             tmp_path):
+    url, root = shared
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    unreachable = f"postgres://keyhaven@127.0.0.1:{closed_port}/keyhaven"
+    stderr = start_refused(unreachable, tmp_path / "unreachable", root)
+    assert "PostgreSQL" in stderr and "Connection refused" in stderr, stderr
+
+    served = node(keyhaven_factory, shared)
+    served.client("ssm").put_parameter(Name="/before", Value="v", Type="String")
+    served.stop()
+    database = url.rsplit("/", 1)[1]
+    current = int(postgres.admin_sql("SELECT version FROM keyhaven_schema", database))
+    postgres.admin_sql(f"UPDATE keyhaven_schema SET version = {current + 1}", database)
+    stderr = start_refused(url, tmp_path / "older-build", root)
+    assert f"schema {current + 1}, supported {current}" in stderr, stderr
+    # Nothing was changed by the refusal: with the schema as this build left it, the data is served again.
+    postgres.admin_sql(f"UPDATE keyhaven_schema SET version = {current}", database)
+    assert served.start().client("ssm").get_parameter(Name="/before")["Parameter"]["Value"] == "v"

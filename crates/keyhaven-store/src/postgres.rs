@@ -222,7 +222,7 @@ impl PostgresStore {
 
     fn connection(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.wait(self.pool.get())
-            .map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {e}")))
+            .map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {}", with_causes(&e))))
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -477,6 +477,20 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_micros(hasher.finish() % (ceiling * 1000))
 }
 
+/// An error's message followed by those of its causes (the driver's own stops at "error connecting to server").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        cause = inner.source();
+    }
+    message
+}
+
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.code() {
@@ -484,10 +498,10 @@ impl From<tokio_postgres::Error> for StoreError {
                 StoreError::Conflict
             }
             Some(code) if *code == SqlState::DISK_FULL => StoreError::Full,
-            _ if e.is_closed() => StoreError::Unavailable(e.to_string()),
+            _ if e.is_closed() => StoreError::Unavailable(with_causes(&e)),
             _ => StoreError::Backend(match e.as_db_error() {
                 Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
-                None => e.to_string(),
+                None => with_causes(&e),
             }),
         }
     }
