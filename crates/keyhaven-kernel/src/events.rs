@@ -139,11 +139,8 @@ impl Events {
 
     /// Starts the log's hourly pruning unless it is already scheduled (it reschedules itself after each pass).
     pub fn start_pruning(&self, store: &dyn keyhaven_store::Backend) -> Result<(), KernelError> {
-        if store.all_jobs()?.iter().any(|job| job.id == JOB_PRUNE_LOG) {
-            return Ok(());
-        }
         let due_at = self.clock.now().unix_timestamp() + PRUNE_INTERVAL_SECONDS;
-        crate::transact(store, |tx| Ok(tx.schedule(&prune_job(due_at))?))
+        crate::transact(store, |tx| Ok(tx.schedule_if_absent(&prune_job(due_at))?))
     }
 }
 

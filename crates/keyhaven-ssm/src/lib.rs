@@ -415,12 +415,13 @@ impl Ssm {
         Ok((version, tier))
     }
 
-    fn quota(&self, tier: &str) -> u64 {
-        if tier == ADVANCED {
+    fn quota(&self, tier: &str) -> i64 {
+        let quota = if tier == ADVANCED {
             self.quotas.advanced
         } else {
             self.quotas.standard
-        }
+        };
+        i64::try_from(quota).unwrap_or(i64::MAX)
     }
 
     /// Refuses one more parameter of `tier` when its quota is used up. Far from the quota, the counts read before the
@@ -433,7 +434,7 @@ impl Ssm {
         counts_before: Option<TierCounts>,
         tier: &str,
     ) -> Result<(), SsmError> {
-        let limit = i64::try_from(self.quota(tier)).unwrap_or(i64::MAX);
+        let limit = self.quota(tier);
         let used = match counts_before {
             Some(counts) if counts.of(tier).saturating_add(QUOTA_MARGIN) < limit => counts.of(tier),
             _ => load_counts(tx, scope)?.of(tier),
@@ -550,7 +551,7 @@ impl Ssm {
             INTELLIGENT_TIERING => {
                 let standard_full = || -> Result<bool, SsmError> {
                     let counts = read(&*self.store, |tx| load_counts(tx, &ctx.regional_scope()))?;
-                    Ok(counts.standard >= i64::try_from(self.quota(STANDARD)).unwrap_or(i64::MAX))
+                    Ok(counts.of(STANDARD) >= self.quota(STANDARD))
                 };
                 if was_advanced || value_len > STANDARD_VALUE_LIMIT || has_policies || standard_full()? {
                     ADVANCED

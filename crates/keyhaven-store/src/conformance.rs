@@ -170,10 +170,15 @@ fn jobs_come_due_in_order_and_can_be_cancelled(store: &dyn Backend) {
             tx.schedule(&job("late", 300))?;
             tx.schedule(&job("early", 100))?;
             tx.schedule(&job("gone", 50))?;
-            tx.cancel("gone")
+            tx.cancel("gone")?;
+            // Present: left as it is; absent: added.
+            tx.schedule_if_absent(&job("early", 10))?;
+            tx.schedule_if_absent(&job("once", 5000))
         })
         .expect("schedule");
     assert_eq!(store.next_due().expect("next"), Some(100));
+    assert!(store.all_jobs().expect("jobs").contains(&job("once", 5000)));
+    store.transaction(&mut |tx| tx.cancel("once")).expect("cancel");
     assert!(store.claim_due_jobs(99, 1099, 10).expect("due").is_empty());
     let claimed = |now: i64| -> Vec<String> {
         let jobs = store.claim_due_jobs(now, now + 1000, 10).expect("claim");

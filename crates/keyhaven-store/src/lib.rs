@@ -116,6 +116,8 @@ pub trait Transaction {
     fn list(&mut self, kind: &str, scope: &str, after: Option<&str>, limit: usize) -> Result<Vec<Record>, StoreError>;
     /// Adds or replaces a job with the same id (releasing any claim on it).
     fn schedule(&mut self, job: &Job) -> Result<(), StoreError>;
+    /// Adds `job` unless a job with its id is scheduled (claimed or not), which stays as it is.
+    fn schedule_if_absent(&mut self, job: &Job) -> Result<(), StoreError>;
     fn cancel(&mut self, job_id: &str) -> Result<(), StoreError>;
     /// Moves the generation of a cache family (`iam`, `kms`) on when this transaction commits: every node's cache of
     /// that family is stale from then (other nodes hear of it through `subscribe`, and `generation` is the guarantee).

@@ -642,6 +642,14 @@ impl Transaction for PgTransaction<'_> {
         Ok(())
     }
 
+    fn schedule_if_absent(&mut self, job: &Job) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO jobs (id, due_at, kind, payload) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            &[&job.id, &job.due_at, &job.kind, &job.payload],
+        )?;
+        Ok(())
+    }
+
     fn cancel(&mut self, job_id: &str) -> Result<(), StoreError> {
         self.execute("DELETE FROM jobs WHERE id = $1", &[&job_id])?;
         Ok(())
@@ -664,6 +672,9 @@ impl Transaction for PgTransaction<'_> {
         Ok(sequence_value(&rows))
     }
 }
+
+/// The last number taken from the event sequence (`last_value` counts as taken only once `nextval` handed it out).
+const LAST_TAKEN: &str = "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM event_sequence";
 
 /// The counter in the first column of the first row (0 when there is none).
 fn sequence_value(rows: &[Row]) -> u64 {
@@ -744,9 +755,10 @@ impl Backend for PostgresStore {
             let (lock, read_tail, insert, upsert_head) = futures_util::future::try_join4(
                 client.prepare_cached("SELECT pg_advisory_xact_lock($1)"),
                 client.prepare_cached(
-                    "SELECT (SELECT last_sequence FROM audit_batches ORDER BY first_sequence DESC LIMIT 1),
-                            (SELECT mac FROM audit_batches ORDER BY first_sequence DESC LIMIT 1),
-                            (SELECT value FROM meta WHERE key = $1)",
+                    "SELECT newest.last_sequence, newest.mac, (SELECT value FROM meta WHERE key = $1)
+                     FROM (SELECT 1) AS always LEFT JOIN (
+                         SELECT last_sequence, mac FROM audit_batches ORDER BY first_sequence DESC LIMIT 1
+                     ) AS newest ON true",
                 ),
                 client.prepare_cached(
                     "INSERT INTO audit_batches (first_sequence, last_sequence, first_time, last_time, body, mac)
@@ -919,17 +931,13 @@ impl Backend for PostgresStore {
     }
 
     fn sequence(&self) -> Result<u64, StoreError> {
-        Ok(sequence_value(&self.query(
-            "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM event_sequence",
-            &[],
-        )?))
+        Ok(sequence_value(&self.query(LAST_TAKEN, &[])?))
     }
 
     fn advance_sequence(&self, taken: u64) -> Result<(), StoreError> {
         let taken = i64::try_from(taken).map_err(|_| StoreError::Backend("a sequence past i64".into()))?;
         self.query(
-            "SELECT setval('event_sequence', GREATEST($1, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
-                 FROM event_sequence)), true)",
+            &format!("SELECT setval('event_sequence', GREATEST($1, ({LAST_TAKEN})), true)"),
             &[&taken],
         )?;
         Ok(())

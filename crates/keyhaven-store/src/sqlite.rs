@@ -196,6 +196,14 @@ impl Transaction for SqliteTransaction<'_> {
         Ok(())
     }
 
+    fn schedule_if_absent(&mut self, job: &Job) -> Result<(), StoreError> {
+        let mut stmt = self.writable()?.prepare_cached(
+            "INSERT INTO jobs (id, due_at, kind, payload) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING",
+        )?;
+        stmt.execute(params![job.id, job.due_at, job.kind, job.payload])?;
+        Ok(())
+    }
+
     fn cancel(&mut self, job_id: &str) -> Result<(), StoreError> {
         let mut stmt = self.writable()?.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
         stmt.execute(params![job_id])?;

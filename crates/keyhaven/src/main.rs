@@ -99,16 +99,7 @@ fn serve(config: ServeConfig) -> Result<(), String> {
 async fn run(config: ServeConfig) -> Result<(), String> {
     let database = config.data_dir.join(DATABASE_FILE);
     data_dir::prepare(&config.data_dir, &database)?;
-    let (store, postgres): (Arc<dyn Backend>, _) = match config.store {
-        StoreSetting::Sqlite => (
-            tokio::task::block_in_place(|| open_store(&config.store, &config.data_dir))?,
-            None,
-        ),
-        StoreSetting::Postgres { .. } => {
-            let postgres = tokio::task::block_in_place(|| open_postgres(&config.store))?;
-            (postgres.clone(), Some(postgres))
-        }
-    };
+    let (store, postgres) = tokio::task::block_in_place(|| open_store(&config.store, &config.data_dir))?;
     let root =
         bootstrap::root_key(&config.data_dir, std::env::var("KEYHAVEN_ROOT_KEY").ok()).map_err(|e| e.to_string())?;
     bootstrap::check_root_key(&*store, &root, &config.data_dir).map_err(|e| e.to_string())?;
@@ -142,8 +133,11 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         (ObjectsSetting::Database, Some(postgres)) => {
             Arc::new(tokio::task::block_in_place(|| PostgresBlobStore::open(postgres)).map_err(object_bodies)?)
         }
+        (ObjectsSetting::Database, None) => return Err("--objects-in-database needs a PostgreSQL store".into()),
         (ObjectsSetting::Shared(dir), _) => Arc::new(FsBlobStore::open_shared(dir, &node).map_err(object_bodies)?),
-        _ => Arc::new(FsBlobStore::open(&config.data_dir.join(OBJECTS_DIR)).map_err(object_bodies)?),
+        (ObjectsSetting::DataDir, _) => {
+            Arc::new(FsBlobStore::open(&config.data_dir.join(OBJECTS_DIR)).map_err(object_bodies)?)
+        }
     };
     let core = Core::open(
         store,
@@ -272,35 +266,34 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 }
 
 /// The store `setting` names: the SQLite database in `data_dir`, or a PostgreSQL database.
-fn open_store(setting: &StoreSetting, data_dir: &std::path::Path) -> Result<Arc<dyn Backend>, String> {
-    Ok(match setting {
-        StoreSetting::Sqlite => Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?),
-        StoreSetting::Postgres { .. } => open_postgres(setting)?,
-    })
-}
+/// An opened store, and the PostgreSQL store itself when it is one (object bodies may be kept there too).
+type OpenedStore = (Arc<dyn Backend>, Option<Arc<PostgresStore>>);
 
-/// The PostgreSQL store `setting` names.
-fn open_postgres(setting: &StoreSetting) -> Result<Arc<PostgresStore>, String> {
-    let StoreSetting::Postgres {
-        url,
-        max_connections,
-        ca_file,
-    } = setting
-    else {
-        return Err("the store is not PostgreSQL".into());
-    };
-    let ca_pem = ca_file
-        .as_ref()
-        .map(|path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display())))
-        .transpose()?;
-    let options = PostgresOptions {
-        url: url.clone(),
-        max_connections: *max_connections,
-        ca_pem,
-    };
-    Ok(Arc::new(
-        PostgresStore::open(&options).map_err(|e| format!("PostgreSQL store: {e}"))?,
-    ))
+/// The store `setting` names.
+fn open_store(setting: &StoreSetting, data_dir: &std::path::Path) -> Result<OpenedStore, String> {
+    match setting {
+        StoreSetting::Sqlite => Ok((
+            Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?),
+            None,
+        )),
+        StoreSetting::Postgres {
+            url,
+            max_connections,
+            ca_file,
+        } => {
+            let ca_pem = ca_file
+                .as_ref()
+                .map(|path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display())))
+                .transpose()?;
+            let options = PostgresOptions {
+                url: url.clone(),
+                max_connections: *max_connections,
+                ca_pem,
+            };
+            let store = Arc::new(PostgresStore::open(&options).map_err(|e| format!("PostgreSQL store: {e}"))?);
+            Ok((store.clone(), Some(store)))
+        }
+    }
 }
 
 /// An offline tool's `--store` and `--store-ca-file`, as the server was given them.
@@ -319,7 +312,7 @@ fn existing_store(
             database.display()
         ));
     }
-    open_store(&setting, data_dir)
+    open_store(&setting, data_dir).map(|(store, _)| store)
 }
 
 fn audit_verify(data_dir: &std::path::Path, store: StoreArgs) -> Result<(), String> {
