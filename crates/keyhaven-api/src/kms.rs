@@ -43,7 +43,14 @@ pub fn is_read_only(operation: &str) -> bool {
                 | "ReEncrypt"
                 | "GenerateDataKey"
                 | "GenerateDataKeyWithoutPlaintext"
+                | "GenerateDataKeyPair"
+                | "GenerateDataKeyPairWithoutPlaintext"
                 | "GenerateRandom"
+                | "Sign"
+                | "Verify"
+                | "GenerateMac"
+                | "VerifyMac"
+                | "DeriveSharedSecret"
         )
 }
 
@@ -89,7 +96,7 @@ pub fn respond_with<T: Serialize>(
     })
 }
 
-pub fn required(value: Option<String>, member: &str) -> Result<String, ApiError> {
+pub fn required<T>(value: Option<T>, member: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| {
         ApiError::validation(format!(
             "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
@@ -116,7 +123,14 @@ fn tags_in(tags: Option<Vec<wire::Tag>>) -> Vec<Tag> {
         .collect()
 }
 
+/// A list member AWS leaves out when it is empty.
+fn listed(names: Vec<&'static str>) -> Option<Vec<String>> {
+    (!names.is_empty()).then(|| names.into_iter().map(str::to_string).collect())
+}
+
 fn key_metadata(record: &KeyRecord) -> wire::KeyMetadata {
+    let spec = core_kms::key_spec::of(&record.key_spec).ok();
+    let symmetric = record.key_spec == core_kms::SYMMETRIC_DEFAULT;
     wire::KeyMetadata {
         aws_account_id: Some(record.account_id.clone()),
         key_id: Some(record.key_id.clone()),
@@ -131,10 +145,16 @@ fn key_metadata(record: &KeyRecord) -> wire::KeyMetadata {
         key_manager: Some(record.key_manager.clone()),
         customer_master_key_spec: Some(record.key_spec.clone()),
         key_spec: Some(record.key_spec.clone()),
-        encryption_algorithms: Some(vec![core_kms::SYMMETRIC_DEFAULT.to_string()]),
+        encryption_algorithms: spec.and_then(|s| listed(s.encryption_algorithms(&record.key_usage))),
+        signing_algorithms: spec.and_then(|s| listed(s.signing_algorithms(&record.key_usage))),
+        mac_algorithms: spec.and_then(|s| listed(s.mac_algorithms())),
+        key_agreement_algorithms: spec.and_then(|s| listed(s.key_agreement_algorithms(&record.key_usage))),
         multi_region: Some(false),
         pending_deletion_window_in_days: record.pending_window_days,
-        current_key_material_id: record.current_material().map(|m| m.id.clone()),
+        // AWS names the current material of symmetric keys only.
+        current_key_material_id: symmetric
+            .then(|| record.current_material().map(|m| m.id.clone()))
+            .flatten(),
         ..Default::default()
     }
 }
@@ -407,7 +427,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             let output = wire::EncryptResponse {
                 ciphertext_blob: Some(Blob::new(sealed.ciphertext)),
                 key_id: Some(sealed.key_arn.clone()),
-                encryption_algorithm: Some(core_kms::SYMMETRIC_DEFAULT.into()),
+                encryption_algorithm: Some(algorithm_or_default(input.encryption_algorithm)),
             };
             respond(&output, Some(&sealed.key_arn), ctx, false)
         }
@@ -426,11 +446,12 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                     input.dry_run.unwrap_or(false),
                 )
                 .map_err(kms_error)?;
+            let algorithm = algorithm_or_default(input.encryption_algorithm);
             let output = wire::DecryptResponse {
                 key_id: Some(opened.key_arn.clone()),
                 plaintext: Some(Blob::from(opened.plaintext)),
-                encryption_algorithm: Some(core_kms::SYMMETRIC_DEFAULT.into()),
-                key_material_id: Some(opened.material_id),
+                key_material_id: material_of_symmetric(&algorithm, opened.material_id),
+                encryption_algorithm: Some(algorithm),
                 ..Default::default()
             };
             respond(&output, Some(&opened.key_arn), ctx, false)
@@ -453,14 +474,19 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                     input.dry_run.unwrap_or(false),
                 )
                 .map_err(kms_error)?;
+            let source_algorithm = algorithm_or_default(input.source_encryption_algorithm);
+            let destination_algorithm = algorithm_or_default(input.destination_encryption_algorithm);
             let output = wire::ReEncryptResponse {
                 ciphertext_blob: Some(Blob::new(moved.ciphertext)),
                 source_key_id: Some(moved.source_key_arn),
                 key_id: Some(moved.destination_key_arn.clone()),
-                source_encryption_algorithm: Some(core_kms::SYMMETRIC_DEFAULT.into()),
-                destination_encryption_algorithm: Some(core_kms::SYMMETRIC_DEFAULT.into()),
-                source_key_material_id: Some(moved.source_material_id),
-                destination_key_material_id: Some(moved.destination_material_id),
+                source_key_material_id: material_of_symmetric(&source_algorithm, moved.source_material_id),
+                destination_key_material_id: material_of_symmetric(
+                    &destination_algorithm,
+                    moved.destination_material_id,
+                ),
+                source_encryption_algorithm: Some(source_algorithm),
+                destination_encryption_algorithm: Some(destination_algorithm),
             };
             respond(&output, Some(&moved.destination_key_arn), ctx, false)
         }
@@ -600,8 +626,204 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                 false,
             )
         }
+        Request::Sign(input) => {
+            let algorithm = required(input.signing_algorithm, "SigningAlgorithm")?;
+            let signed = kms
+                .sign(
+                    ctx,
+                    &required(input.key_id, "KeyId")?,
+                    required(input.message, "Message")?.as_bytes(),
+                    input.message_type.as_deref(),
+                    &algorithm,
+                    input.dry_run.unwrap_or(false),
+                )
+                .map_err(kms_error)?;
+            let output = wire::SignResponse {
+                key_id: Some(signed.key_arn.clone()),
+                signature: Some(Blob::new(signed.signature)),
+                signing_algorithm: Some(algorithm),
+            };
+            respond(&output, Some(&signed.key_arn), ctx, false)
+        }
+        Request::Verify(input) => {
+            let algorithm = required(input.signing_algorithm, "SigningAlgorithm")?;
+            let key_arn = kms
+                .verify(
+                    ctx,
+                    &required(input.key_id, "KeyId")?,
+                    required(input.message, "Message")?.as_bytes(),
+                    input.message_type.as_deref(),
+                    required(input.signature, "Signature")?.as_bytes(),
+                    &algorithm,
+                    input.dry_run.unwrap_or(false),
+                )
+                .map_err(kms_error)?;
+            let output = wire::VerifyResponse {
+                key_id: Some(key_arn.clone()),
+                signature_valid: Some(true),
+                signing_algorithm: Some(algorithm),
+            };
+            respond(&output, Some(&key_arn), ctx, false)
+        }
+        Request::GetPublicKey(input) => {
+            let info = kms
+                .get_public_key(ctx, &required(input.key_id, "KeyId")?)
+                .map_err(kms_error)?;
+            let metadata = key_metadata(&info.record);
+            let output = wire::GetPublicKeyResponse {
+                key_id: metadata.arn.clone(),
+                public_key: Some(Blob::new(info.public_key)),
+                customer_master_key_spec: metadata.customer_master_key_spec,
+                key_spec: metadata.key_spec,
+                key_usage: metadata.key_usage,
+                encryption_algorithms: metadata.encryption_algorithms,
+                signing_algorithms: metadata.signing_algorithms,
+                key_agreement_algorithms: metadata.key_agreement_algorithms,
+            };
+            respond(&output, Some(&info.record.arn()), ctx, false)
+        }
+        Request::GenerateMac(input) => {
+            let algorithm = required(input.mac_algorithm, "MacAlgorithm")?;
+            let (mac, key_arn) = kms
+                .generate_mac(
+                    ctx,
+                    &required(input.key_id, "KeyId")?,
+                    required(input.message, "Message")?.as_bytes(),
+                    &algorithm,
+                    input.dry_run.unwrap_or(false),
+                )
+                .map_err(kms_error)?;
+            let output = wire::GenerateMacResponse {
+                mac: Some(Blob::new(mac)),
+                mac_algorithm: Some(algorithm),
+                key_id: Some(key_arn.clone()),
+            };
+            respond(&output, Some(&key_arn), ctx, false)
+        }
+        Request::VerifyMac(input) => {
+            let algorithm = required(input.mac_algorithm, "MacAlgorithm")?;
+            let key_arn = kms
+                .verify_mac(
+                    ctx,
+                    &required(input.key_id, "KeyId")?,
+                    required(input.message, "Message")?.as_bytes(),
+                    required(input.mac, "Mac")?.as_bytes(),
+                    &algorithm,
+                    input.dry_run.unwrap_or(false),
+                )
+                .map_err(kms_error)?;
+            let output = wire::VerifyMacResponse {
+                key_id: Some(key_arn.clone()),
+                mac_valid: Some(true),
+                mac_algorithm: Some(algorithm),
+            };
+            respond(&output, Some(&key_arn), ctx, false)
+        }
+        Request::DeriveSharedSecret(input) => {
+            if input.recipient.is_some() {
+                return Err(unsupported("DeriveSharedSecret with a Recipient attestation document"));
+            }
+            let algorithm = required(input.key_agreement_algorithm, "KeyAgreementAlgorithm")?;
+            let (secret, record) = kms
+                .derive_shared_secret(
+                    ctx,
+                    &required(input.key_id, "KeyId")?,
+                    &algorithm,
+                    required(input.public_key, "PublicKey")?.as_bytes(),
+                    input.dry_run.unwrap_or(false),
+                )
+                .map_err(kms_error)?;
+            let output = wire::DeriveSharedSecretResponse {
+                key_id: Some(record.arn()),
+                shared_secret: Some(Blob::from(secret)),
+                key_agreement_algorithm: Some(algorithm),
+                key_origin: Some(record.origin.clone()),
+                ..Default::default()
+            };
+            respond(&output, Some(&record.arn()), ctx, false)
+        }
+        Request::GenerateDataKeyPair(input) => {
+            if input.recipient.is_some() {
+                return Err(unsupported("GenerateDataKeyPair with a Recipient attestation document"));
+            }
+            let (spec, pair) = data_key_pair(
+                core,
+                ctx,
+                "GenerateDataKeyPair",
+                input.key_id,
+                input.key_pair_spec,
+                input.encryption_context,
+                input.dry_run,
+            )?;
+            let key_arn = pair.sealed.key_arn.clone();
+            let output = wire::GenerateDataKeyPairResponse {
+                private_key_ciphertext_blob: Some(Blob::new(pair.sealed.ciphertext)),
+                private_key_plaintext: Some(Blob::from(pair.private_key)),
+                public_key: Some(Blob::new(pair.public_key)),
+                key_id: Some(key_arn.clone()),
+                key_pair_spec: Some(spec),
+                key_material_id: Some(pair.sealed.material_id),
+                ..Default::default()
+            };
+            respond(&output, Some(&key_arn), ctx, false)
+        }
+        Request::GenerateDataKeyPairWithoutPlaintext(input) => {
+            let (spec, pair) = data_key_pair(
+                core,
+                ctx,
+                "GenerateDataKeyPairWithoutPlaintext",
+                input.key_id,
+                input.key_pair_spec,
+                input.encryption_context,
+                input.dry_run,
+            )?;
+            let key_arn = pair.sealed.key_arn.clone();
+            let output = wire::GenerateDataKeyPairWithoutPlaintextResponse {
+                private_key_ciphertext_blob: Some(Blob::new(pair.sealed.ciphertext)),
+                public_key: Some(Blob::new(pair.public_key)),
+                key_id: Some(key_arn.clone()),
+                key_pair_spec: Some(spec),
+                key_material_id: Some(pair.sealed.material_id),
+            };
+            respond(&output, Some(&key_arn), ctx, false)
+        }
         other => Err(unsupported(other.operation_name())),
     }
+}
+
+fn algorithm_or_default(algorithm: Option<String>) -> String {
+    algorithm.unwrap_or_else(|| core_kms::SYMMETRIC_DEFAULT.into())
+}
+
+/// AWS names the key material of symmetric ciphertexts only.
+fn material_of_symmetric(algorithm: &str, material_id: String) -> Option<String> {
+    (algorithm == core_kms::SYMMETRIC_DEFAULT).then_some(material_id)
+}
+
+/// GenerateDataKeyPair and its WithoutPlaintext twin differ only in what they return: the spec and the pair.
+fn data_key_pair(
+    core: &Core,
+    ctx: &RequestContext,
+    operation: &str,
+    key_id: Option<String>,
+    spec: Option<String>,
+    encryption_context: Option<std::collections::BTreeMap<String, String>>,
+    dry_run: Option<bool>,
+) -> Result<(String, core_kms::DataKeyPair), ApiError> {
+    let spec = required(spec, "KeyPairSpec")?;
+    let pair = core
+        .kms
+        .generate_data_key_pair(
+            ctx,
+            &format!("kms:{operation}"),
+            operation,
+            &required(key_id, "KeyId")?,
+            &context(encryption_context),
+            &spec,
+            dry_run.unwrap_or(false),
+        )
+        .map_err(kms_error)?;
+    Ok((spec, pair))
 }
 
 /// GenerateDataKey and GenerateDataKeyWithoutPlaintext differ only in what they return.

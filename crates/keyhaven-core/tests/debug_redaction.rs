@@ -67,6 +67,7 @@ fn debug_output_hides_secrets_and_sealed_values() {
             sealed: PLANTED.into(),
             created: 0.0,
             origin: MaterialOrigin::Original,
+            public_key: None,
         }
     ));
     assert_hidden(format!(

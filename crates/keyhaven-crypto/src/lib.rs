@@ -3,6 +3,7 @@
 //!
 //! This is the only crate that calls aws-lc-rs. It is pure and synchronous: no IO, no clocks.
 
+pub mod asymmetric;
 pub mod blob;
 pub mod chunked;
 pub mod digest;
@@ -28,6 +29,18 @@ pub enum CryptoError {
     /// A chunk of an object body of a size its place in the body does not allow.
     #[error("an object chunk has the wrong length")]
     ChunkLength,
+    /// A private or public key that does not parse, or is not of the kind it is used as.
+    #[error("the key is malformed or of another kind")]
+    InvalidKey,
+    /// A peer's public key for key agreement that is malformed or on another curve.
+    #[error("the public key is malformed or on another curve")]
+    InvalidPublicKey,
+    /// A digest to sign or verify whose length is not its hash's.
+    #[error("the digest has the wrong length for its algorithm")]
+    DigestLength,
+    /// A message type the signing scheme does not take (a digest for pure Ed25519, μ for RSA, ...).
+    #[error("the signing scheme does not take this message type")]
+    UnsupportedMessage,
 }
 
 /// Fills a fresh buffer of `len` bytes from the system CSPRNG.

@@ -18,6 +18,12 @@ pub enum KmsError {
     InvalidCiphertext,
     #[error("{0}")]
     IncorrectKey(String),
+    /// Verify's answer to a signature that is not valid: AWS says nothing more.
+    #[error("")]
+    InvalidSignature,
+    /// VerifyMac's answer to a MAC that is not valid.
+    #[error("")]
+    InvalidMac,
     #[error("{0}")]
     InvalidKeyUsage(String),
     #[error("{0}")]
@@ -54,6 +60,8 @@ impl From<keyhaven_crypto::CryptoError> for KmsError {
     fn from(e: keyhaven_crypto::CryptoError) -> Self {
         match e {
             keyhaven_crypto::CryptoError::InvalidCiphertext => KmsError::InvalidCiphertext,
+            // AWS answers a peer key it cannot use with an empty message.
+            keyhaven_crypto::CryptoError::InvalidPublicKey => KmsError::Validation(String::new()),
             other => KmsError::Internal(other.to_string()),
         }
     }
@@ -89,6 +97,7 @@ impl From<KmsError> for keyhaven_kernel::on_behalf::KmsFailure {
             | KmsError::CustomKeyStoreNotFound(message)
             | KmsError::NotAuthorized(message) => F::Internal(format!("unexpected KMS failure: {message}")),
             KmsError::DryRun => F::Internal("unexpected KMS dry run".into()),
+            KmsError::InvalidSignature | KmsError::InvalidMac => F::Internal("unexpected KMS verification".into()),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! AWS KMS for symmetric keys: key lifecycle, aliases, tags, policies, rotation and cryptography.
 
+mod asymmetric;
 pub mod error;
+pub mod key_spec;
 pub mod model;
 mod resolve;
 mod services;
@@ -18,6 +20,9 @@ use keyhaven_store::{Backend, Job, Transaction};
 
 pub use crate::error::KmsError;
 use crate::error::{read, transact};
+pub use asymmetric::{DataKeyPair, PublicKeyInfo, Signed};
+use key_spec::{Backing, KeySpec};
+use keyhaven_crypto::asymmetric::{PrivateKey, Role};
 use keyhaven_kernel::audit::{AuditResource, ServiceEvent};
 use keyhaven_kernel::authz::{Access, Authorizer, Resource, ResourcePolicy};
 use keyhaven_kernel::clock::{Clock, epoch_seconds};
@@ -125,9 +130,22 @@ fn caller_keys(ctx: &RequestContext) -> Vec<(String, Vec<String>)> {
 /// A key with its materials unsealed, as held in the cache.
 struct LiveKey {
     record: KeyRecord,
+    spec: &'static KeySpec,
     policy: PolicyDocument,
     aliases: Vec<String>,
+    /// Symmetric and HMAC materials by id.
     materials: HashMap<[u8; MATERIAL_ID_LEN], SecretBytes>,
+    /// An asymmetric key's private key, parsed for its usage, and its DER SubjectPublicKeyInfo.
+    pair: Option<(PrivateKey, Vec<u8>)>,
+}
+
+/// The role an asymmetric key's private key plays for a key usage.
+fn role_of(usage: &str) -> Role {
+    match usage {
+        ENCRYPT_DECRYPT => Role::Decrypt,
+        key_spec::KEY_AGREEMENT => Role::Agree,
+        _ => Role::Sign,
+    }
 }
 
 /// The KMS service.
@@ -162,6 +180,27 @@ fn require_enabled(record: &KeyRecord) -> Result<(), KmsError> {
     } else {
         Err(invalid_state(record))
     }
+}
+
+/// `kms:EncryptionAlgorithm`: the algorithm a request names, SYMMETRIC_DEFAULT when it names none.
+fn algorithm_key(algorithm: Option<&str>) -> [(String, Vec<String>); 1] {
+    [(
+        "kms:EncryptionAlgorithm".to_string(),
+        vec![algorithm.unwrap_or(SYMMETRIC_DEFAULT).to_string()],
+    )]
+}
+
+/// The key is enabled and has `usage`; otherwise AWS's answer for `operation`.
+fn check_usage(record: &KeyRecord, usage: &str, operation: &str) -> Result<(), KmsError> {
+    require_enabled(record)?;
+    if record.key_usage != usage {
+        return Err(KmsError::InvalidKeyUsage(format!(
+            "{} key usage is {} which is not valid for {operation}.",
+            record.arn(),
+            record.key_usage
+        )));
+    }
+    Ok(())
 }
 
 fn require_not_pending_deletion(record: &KeyRecord) -> Result<(), KmsError> {
@@ -247,20 +286,32 @@ impl Kms {
         epoch_seconds(self.clock.now())
     }
 
-    fn new_material(&self, key_id: &str, origin: MaterialOrigin) -> Result<Material, KmsError> {
+    /// New material for a key of `spec`: a 256-bit key, an HMAC key of its hash's length, or a private key.
+    fn new_material(&self, key_id: &str, spec: &KeySpec, origin: MaterialOrigin) -> Result<Material, KmsError> {
         let material_id = hex::encode(keyhaven_crypto::random_array::<MATERIAL_ID_LEN>()?);
-        let secret = keyhaven_crypto::random_bytes(BACKING_KEY_LEN)?;
+        let (secret, public_key) = match spec.backing {
+            Backing::Symmetric => (keyhaven_crypto::random_bytes(BACKING_KEY_LEN)?, None),
+            Backing::Hmac(hash) => (keyhaven_crypto::random_bytes(hash.key_len())?, None),
+            Backing::Pair(kind) => {
+                let private = keyhaven_crypto::asymmetric::generate(kind)?;
+                let public = PrivateKey::parse(kind, Role::Sign, private.expose())?.public_key()?;
+                (private, Some(B64.encode(public)))
+            }
+        };
         let sealed = self.root.seal(&material_label(key_id, &material_id), secret.expose())?;
         Ok(Material {
             id: material_id,
             sealed: B64.encode(sealed),
             created: self.now(),
             origin,
+            public_key,
         })
     }
 
     fn unseal_all(&self, record: &KeyRecord) -> Result<LiveKey, KmsError> {
+        let spec = key_spec::of(&record.key_spec)?;
         let mut materials = HashMap::with_capacity(record.materials.len());
+        let mut pair = None;
         for m in &record.materials {
             let sealed = B64
                 .decode(&m.sealed)
@@ -278,13 +329,24 @@ impl Kms {
                 .ok()
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| KmsError::Internal("stored material id is malformed".into()))?;
-            materials.insert(id, secret);
+            match spec.backing {
+                Backing::Pair(kind) => {
+                    let private = PrivateKey::parse(kind, role_of(&record.key_usage), secret.expose())?;
+                    let public = private.public_key()?;
+                    pair = Some((private, public));
+                }
+                Backing::Symmetric | Backing::Hmac(_) => {
+                    materials.insert(id, secret);
+                }
+            }
         }
         Ok(LiveKey {
             record: record.clone(),
+            spec,
             policy: parse_key_policy(record)?,
             aliases: self.aliases_of(record)?,
             materials,
+            pair,
         })
     }
 
@@ -521,6 +583,18 @@ impl Kms {
         action: &str,
         context: Option<&EncryptionContext>,
     ) -> Result<Arc<LiveKey>, KmsError> {
+        self.live_checked(ctx, key, action, context, &[])
+    }
+
+    /// [`Self::live_by_ref`] with request condition keys (`kms:SigningAlgorithm`, `kms:EncryptionAlgorithm`, ...).
+    fn live_checked(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        action: &str,
+        context: Option<&EncryptionContext>,
+        request_keys: &[(String, Vec<String>)],
+    ) -> Result<Arc<LiveKey>, KmsError> {
         let key_ref = KeyRef::parse(key, ctx)?;
         let (scope, key_id) = match &key_ref {
             KeyRef::Key { scope, key_id, .. } => (scope.clone(), key_id.clone()),
@@ -534,6 +608,7 @@ impl Kms {
             requested_as: Some(key),
             context,
             aliases: Some(&live.aliases),
+            request_keys,
             ..Default::default()
         };
         self.authorize_with_context(ctx, action, &live.record, &live.policy, check)?;
@@ -577,21 +652,11 @@ impl Kms {
                     .into(),
             ));
         }
-        let key_spec = input
+        let requested_spec = input
             .key_spec
             .or(input.customer_master_key_spec)
             .unwrap_or_else(|| SYMMETRIC_DEFAULT.into());
-        if key_spec != SYMMETRIC_DEFAULT {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "KeySpec {key_spec} is not supported by this server yet; only SYMMETRIC_DEFAULT keys are."
-            )));
-        }
-        let key_usage = input.key_usage.unwrap_or_else(|| ENCRYPT_DECRYPT.into());
-        if key_usage != ENCRYPT_DECRYPT {
-            return Err(KmsError::Validation(format!(
-                "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"
-            )));
-        }
+        let (spec, key_usage) = key_spec::for_new_key(&requested_spec, input.key_usage.as_deref())?;
         let origin = input.origin.unwrap_or_else(|| ORIGIN_AWS_KMS.into());
         if origin != ORIGIN_AWS_KMS {
             return Err(KmsError::UnsupportedOperation(format!(
@@ -620,8 +685,8 @@ impl Kms {
             region: ctx.region.clone(),
             creation_date: self.now(),
             description: input.description.unwrap_or_default(),
-            key_usage,
-            key_spec,
+            key_usage: key_usage.to_string(),
+            key_spec: spec.name.to_string(),
             origin,
             key_manager: manager.to_string(),
             state: KeyState::Enabled,
@@ -630,7 +695,7 @@ impl Kms {
             policy,
             tags: input.tags,
             rotation: RotationSettings::default(),
-            materials: vec![self.new_material(&key_id, MaterialOrigin::Original)?],
+            materials: vec![self.new_material(&key_id, spec, MaterialOrigin::Original)?],
             on_demand_rotations: 0,
         };
         if explicit_policy {
@@ -1042,22 +1107,21 @@ impl Kms {
         Ok(paging::by_offset(&all, limit, marker)?)
     }
 
+    /// The key is enabled, has `usage`, and (for encryption) offers `algorithm` (SYMMETRIC_DEFAULT if none).
     fn check_usable(&self, live: &LiveKey, algorithm: Option<&str>, operation: &str) -> Result<(), KmsError> {
-        require_enabled(&live.record)?;
-        if live.record.key_usage != ENCRYPT_DECRYPT {
-            return Err(KmsError::InvalidKeyUsage(format!(
-                "{} key usage is {} which is not valid for {operation}.",
-                live.record.arn(),
-                live.record.key_usage
-            )));
-        }
-        match algorithm {
-            None => Ok(()),
-            Some(SYMMETRIC_DEFAULT) => Ok(()),
-            Some(other) => Err(KmsError::InvalidKeyUsage(format!(
-                "Algorithm {other} is incompatible with key spec {}.",
+        check_usage(&live.record, ENCRYPT_DECRYPT, operation)?;
+        let algorithm = algorithm.unwrap_or(SYMMETRIC_DEFAULT);
+        if live
+            .spec
+            .encryption_algorithms(&live.record.key_usage)
+            .contains(&algorithm)
+        {
+            Ok(())
+        } else {
+            Err(KmsError::InvalidKeyUsage(format!(
+                "Algorithm {algorithm} is incompatible with key spec {}.",
                 live.record.key_spec
-            ))),
+            )))
         }
     }
 
@@ -1095,12 +1159,46 @@ impl Kms {
         algorithm: Option<&str>,
         dry_run: bool,
     ) -> Result<Encrypted, KmsError> {
-        let live = self.live_by_ref(ctx, key, "kms:Encrypt", Some(context))?;
+        let live = self.live_checked(ctx, key, "kms:Encrypt", Some(context), &algorithm_key(algorithm))?;
         self.check_usable(&live, algorithm, "Encrypt")?;
         if dry_run {
             return Err(KmsError::DryRun);
         }
-        self.seal_with(&live, plaintext, context)
+        self.seal_any(&live, plaintext, context, algorithm)
+    }
+
+    /// Encrypts under `live` with `algorithm`, which [`Self::check_usable`] has accepted.
+    fn seal_any(
+        &self,
+        live: &LiveKey,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        algorithm: Option<&str>,
+    ) -> Result<Encrypted, KmsError> {
+        match (&live.pair, algorithm) {
+            (Some((_, public_key)), Some(algorithm)) => {
+                asymmetric::rsa_encrypt(live, public_key, plaintext, context, algorithm)
+            }
+            _ => self.seal_with(live, plaintext, context),
+        }
+    }
+
+    /// Decrypts a symmetric blob, or with an asymmetric `algorithm` an RSA-OAEP ciphertext under `key`.
+    #[allow(clippy::too_many_arguments)]
+    fn open_any(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+        key: Option<&str>,
+        algorithm: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Decrypted, KmsError> {
+        match algorithm.filter(|a| *a != SYMMETRIC_DEFAULT) {
+            Some(algorithm) => self.rsa_decrypt(ctx, action, ciphertext, context, key, algorithm, dry_run),
+            None => self.open_blob(ctx, action, ciphertext, context, key, algorithm, dry_run),
+        }
     }
 
     /// Finds the key a blob names, checks it against an optional `expected` key reference, decrypts.
@@ -1114,7 +1212,7 @@ impl Kms {
         expected: Option<&str>,
         algorithm: Option<&str>,
         dry_run: bool,
-    ) -> Result<(Arc<LiveKey>, Decrypted), KmsError> {
+    ) -> Result<Decrypted, KmsError> {
         let header = blob::parse_header(ciphertext).map_err(|_| KmsError::InvalidCiphertext)?;
         let key_id = keyhaven_kernel::ids::uuid_string(&header.key_id);
         let live = match self.cached(&key_id) {
@@ -1125,10 +1223,12 @@ impl Kms {
                 self.live(&scope, &key_id)?.ok_or(KmsError::InvalidCiphertext)?
             }
         };
+        let request_keys = algorithm_key(algorithm);
         let check = KeyCheck {
             requested_as: expected,
             context: Some(context),
             aliases: Some(&live.aliases),
+            request_keys: &request_keys,
             ..Default::default()
         };
         self.authorize_with_context(ctx, action, &live.record, &live.policy, check)?;
@@ -1155,12 +1255,11 @@ impl Kms {
             .get(&header.material_id)
             .ok_or(KmsError::InvalidCiphertext)?;
         let plaintext = blob::open(secret.expose(), ciphertext, context)?;
-        let decrypted = Decrypted {
+        Ok(Decrypted {
             plaintext,
             key_arn: live.record.arn(),
             material_id: hex::encode(header.material_id),
-        };
-        Ok((live, decrypted))
+        })
     }
 
     pub fn decrypt(
@@ -1172,8 +1271,7 @@ impl Kms {
         algorithm: Option<&str>,
         dry_run: bool,
     ) -> Result<Decrypted, KmsError> {
-        self.open_blob(ctx, "kms:Decrypt", ciphertext, context, key, algorithm, dry_run)
-            .map(|(_, d)| d)
+        self.open_any(ctx, "kms:Decrypt", ciphertext, context, key, algorithm, dry_run)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1188,9 +1286,15 @@ impl Kms {
         algorithms: (Option<&str>, Option<&str>),
         dry_run: bool,
     ) -> Result<ReEncrypted, KmsError> {
-        let destination = self.live_by_ref(ctx, destination_key, "kms:ReEncryptTo", Some(destination_context))?;
+        let destination = self.live_checked(
+            ctx,
+            destination_key,
+            "kms:ReEncryptTo",
+            Some(destination_context),
+            &algorithm_key(algorithms.1),
+        )?;
         self.check_usable(&destination, algorithms.1, "ReEncrypt")?;
-        let (_, source) = self.open_blob(
+        let source = self.open_any(
             ctx,
             "kms:ReEncryptFrom",
             ciphertext,
@@ -1199,7 +1303,12 @@ impl Kms {
             algorithms.0,
             dry_run,
         )?;
-        let sealed = self.seal_with(&destination, source.plaintext.expose(), destination_context)?;
+        let sealed = self.seal_any(
+            &destination,
+            source.plaintext.expose(),
+            destination_context,
+            algorithms.1,
+        )?;
         Ok(ReEncrypted {
             ciphertext: sealed.ciphertext,
             source_key_arn: source.key_arn,
@@ -1288,7 +1397,11 @@ impl Kms {
     pub fn disable_key_rotation(&self, ctx: &RequestContext, key: &str) -> Result<(), KmsError> {
         self.update_key(ctx, key, "kms:DisableKeyRotation", KeyCheck::default(), |record, tx| {
             require_enabled(record)?;
-            require_symmetric_customer_key(record)?;
+            require_customer_key(record)?;
+            // AWS accepts it on keys that never rotate automatically (HMAC, asymmetric): nothing changes.
+            if record.key_spec != SYMMETRIC_DEFAULT {
+                return Ok(());
+            }
             record.rotation = RotationSettings {
                 enabled: false,
                 period_days: record.rotation.period_days,
@@ -1320,7 +1433,8 @@ impl Kms {
                     record.arn()
                 )));
             }
-            record.materials.push(self.new_material(&record.key_id, MaterialOrigin::OnDemand)?);
+            let spec = key_spec::of(&record.key_spec)?;
+            record.materials.push(self.new_material(&record.key_id, spec, MaterialOrigin::OnDemand)?);
             record.on_demand_rotations += 1;
             Ok(record.arn())
         })
@@ -1400,7 +1514,8 @@ impl Kms {
                         return Ok(());
                     }
                     if record.state == KeyState::Enabled {
-                        let material = self.new_material(&record.key_id, MaterialOrigin::Automatic)?;
+                        let spec = key_spec::of(&record.key_spec)?;
+                        let material = self.new_material(&record.key_id, spec, MaterialOrigin::Automatic)?;
                         events.push(about(
                             &record,
                             "RotateKey",
@@ -1433,6 +1548,10 @@ fn require_symmetric_customer_key(record: &KeyRecord) -> Result<(), KmsError> {
     if record.key_spec != SYMMETRIC_DEFAULT {
         return Err(KmsError::UnsupportedOperation(String::new()));
     }
+    require_customer_key(record)
+}
+
+fn require_customer_key(record: &KeyRecord) -> Result<(), KmsError> {
     if record.key_manager == MANAGER_AWS {
         return Err(KmsError::UnsupportedOperation(format!(
             "{} is an AWS managed key; its rotation is managed by AWS.",

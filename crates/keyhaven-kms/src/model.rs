@@ -73,6 +73,9 @@ pub struct Material {
     pub sealed: String,
     pub created: f64,
     pub origin: MaterialOrigin,
+    /// The DER SubjectPublicKeyInfo (standard base64) of an asymmetric key's material.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 /// Everything but the sealed material.
@@ -83,6 +86,7 @@ impl std::fmt::Debug for Material {
             .field("sealed", &"<redacted>")
             .field("created", &self.created)
             .field("origin", &self.origin)
+            .field("public_key", &self.public_key)
             .finish()
     }
 }

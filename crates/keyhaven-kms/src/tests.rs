@@ -43,7 +43,19 @@ fn create_key_refuses_what_it_does_not_support_with_aws_errors() {
                 key_spec: Some("RSA_2048".into()),
                 ..Default::default()
             },
-            |e| matches!(e, KmsError::UnsupportedOperation(_)),
+            |e| {
+                *e == KmsError::Validation(
+                    "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.".into(),
+                )
+            },
+        ),
+        (
+            CreateKeyInput {
+                key_spec: Some("SM2".into()),
+                key_usage: Some("SIGN_VERIFY".into()),
+                ..Default::default()
+            },
+            |e| *e == KmsError::UnsupportedOperation("KeySpec SM2 is not supported in this Region".into()),
         ),
         (
             CreateKeyInput {
