@@ -58,6 +58,111 @@ async fn create_key(kms: &aws_sdk_kms::Client) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn asymmetric_and_hmac_keys_through_the_sdk() {
+    use aws_sdk_kms::types::{
+        KeyAgreementAlgorithmSpec, KeySpec, KeyUsageType, MacAlgorithmSpec, MessageType, SigningAlgorithmSpec,
+    };
+    let server = Server::dev();
+    let kms = server.kms();
+    let created = |spec: KeySpec, usage: KeyUsageType| {
+        let kms = kms.clone();
+        async move {
+            let out = kms
+                .create_key()
+                .key_spec(spec)
+                .key_usage(usage)
+                .send()
+                .await
+                .expect("create key");
+            out.key_metadata().expect("metadata").clone()
+        }
+    };
+    let signing = created(KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    assert_eq!(signing.signing_algorithms(), [SigningAlgorithmSpec::EcdsaSha256]);
+    let digest = keyhaven_crypto::digest::sha256(b"release-1.0.tar.gz");
+    let signed = kms
+        .sign()
+        .key_id(signing.key_id())
+        .message(Blob::new(digest.to_vec()))
+        .message_type(MessageType::Digest)
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .expect("sign");
+    let verified = kms
+        .verify()
+        .key_id(signing.key_id())
+        .message(Blob::new(b"release-1.0.tar.gz".to_vec()))
+        .signature(signed.signature().expect("signature").clone())
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .expect("verify");
+    assert!(verified.signature_valid());
+    let forged = kms
+        .verify()
+        .key_id(signing.key_id())
+        .message(Blob::new(b"release-1.1.tar.gz".to_vec()))
+        .signature(signed.signature().expect("signature").clone())
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await;
+    assert_eq!(
+        error_code(forged),
+        ("KMSInvalidSignatureException".to_string(), String::new())
+    );
+
+    let mac_key = created(KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await;
+    let mac = kms
+        .generate_mac()
+        .key_id(mac_key.key_id())
+        .message(Blob::new(b"session".to_vec()))
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .send()
+        .await
+        .expect("generate mac");
+    let checked = kms
+        .verify_mac()
+        .key_id(mac_key.key_id())
+        .message(Blob::new(b"session".to_vec()))
+        .mac(mac.mac().expect("mac").clone())
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .send()
+        .await
+        .expect("verify mac");
+    assert!(checked.mac_valid());
+
+    // Two KMS key-agreement keys derive the same secret from each other's public keys.
+    let alice = created(KeySpec::EccNistP256, KeyUsageType::KeyAgreement).await;
+    let bob = created(KeySpec::EccNistP256, KeyUsageType::KeyAgreement).await;
+    let public_of = |key_id: String| {
+        let kms = kms.clone();
+        async move {
+            let out = kms.get_public_key().key_id(key_id).send().await.expect("public key");
+            out.public_key().expect("public key").clone()
+        }
+    };
+    let derive = |key_id: String, peer: Blob| {
+        let kms = kms.clone();
+        async move {
+            let out = kms
+                .derive_shared_secret()
+                .key_id(key_id)
+                .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
+                .public_key(peer)
+                .send()
+                .await
+                .expect("derive");
+            out.shared_secret().expect("secret").as_ref().to_vec()
+        }
+    };
+    let from_alice = derive(alice.key_id().to_string(), public_of(bob.key_id().to_string()).await).await;
+    let from_bob = derive(bob.key_id().to_string(), public_of(alice.key_id().to_string()).await).await;
+    assert_eq!(from_alice, from_bob);
+    assert_eq!(from_alice.len(), 32);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn key_lifecycle_with_aliases_and_tags() {
     let server = Server::dev();
     let kms = server.kms();
