@@ -16,6 +16,7 @@ use crate::shapes::{Blob, DecodeError, Timestamp};
 const DEFAULT_LIST_KEYS_LIMIT: usize = 100;
 const DEFAULT_LIST_ALIASES_LIMIT: usize = 50;
 const DEFAULT_TAGS_LIMIT: usize = 50;
+const DEFAULT_GRANTS_LIMIT: usize = 50;
 
 /// What executing an operation produced: the response body and what the audit record keeps of it.
 #[derive(Debug)]
@@ -787,7 +788,108 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             };
             respond(&output, Some(&key_arn), ctx, false)
         }
+        Request::CreateGrant(input) => {
+            let constraints = input.constraints.unwrap_or_default();
+            let grant = core_kms::NewGrant {
+                grantee_principal: required(input.grantee_principal, "GranteePrincipal")?,
+                retiring_principal: input.retiring_principal,
+                operations: required(input.operations, "Operations")?,
+                constraint: core_kms::constraint_of(
+                    constraints.encryption_context_equals,
+                    constraints.encryption_context_subset,
+                )
+                .map_err(kms_error)?,
+                name: input.name,
+            };
+            let (grant_token, grant_id) = kms
+                .create_grant(ctx, &required(input.key_id, "KeyId")?, grant, input.dry_run.unwrap_or(false))
+                .map_err(kms_error)?;
+            let output = wire::CreateGrantResponse {
+                grant_token: Some(grant_token),
+                grant_id: Some(grant_id),
+            };
+            respond(&output, None, ctx, false)
+        }
+        Request::ListGrants(input) => {
+            let page = kms
+                .list_grants(
+                    ctx,
+                    &required(input.key_id, "KeyId")?,
+                    input.grant_id.as_deref(),
+                    input.grantee_principal.as_deref(),
+                    limit(input.limit, DEFAULT_GRANTS_LIMIT),
+                    input.marker.as_deref(),
+                )
+                .map_err(kms_error)?;
+            respond(&grants_out(&page), None, ctx, false)
+        }
+        Request::ListRetirableGrants(input) => {
+            let page = kms
+                .list_retirable_grants(
+                    ctx,
+                    &required(input.retiring_principal, "RetiringPrincipal")?,
+                    limit(input.limit, DEFAULT_GRANTS_LIMIT),
+                    input.marker.as_deref(),
+                )
+                .map_err(kms_error)?;
+            respond(&grants_out(&page), None, ctx, false)
+        }
+        Request::RetireGrant(input) => {
+            kms.retire_grant(
+                ctx,
+                input.grant_token.as_deref(),
+                input.key_id.as_deref(),
+                input.grant_id.as_deref(),
+                input.dry_run.unwrap_or(false),
+            )
+            .map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::RevokeGrant(input) => {
+            kms.revoke_grant(
+                ctx,
+                &required(input.key_id, "KeyId")?,
+                &required(input.grant_id, "GrantId")?,
+                input.dry_run.unwrap_or(false),
+            )
+            .map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
         other => Err(unsupported(other.operation_name())),
+    }
+}
+
+/// ListGrants and ListRetirableGrants answer alike.
+fn grants_out(page: &Page<core_kms::GrantRecord>) -> wire::ListGrantsResponse {
+    let (next_marker, truncated) = marker_out(page);
+    let grants = page
+        .items
+        .iter()
+        .map(|g| wire::GrantListEntry {
+            key_id: Some(g.key_arn.clone()),
+            grant_id: Some(g.grant_id.clone()),
+            name: g.name.clone(),
+            creation_date: Some(Timestamp(g.creation_date)),
+            grantee_principal: Some(g.grantee_principal.clone()),
+            retiring_principal: g.retiring_principal.clone(),
+            issuing_account: Some(format!("arn:aws:iam::{}:root", g.issuing_account)),
+            operations: Some(g.operations.clone()),
+            constraints: g.constraint.as_ref().map(|c| match c {
+                core_kms::GrantConstraint::Equals(pairs) => wire::GrantConstraints {
+                    encryption_context_equals: Some(pairs.clone()),
+                    ..Default::default()
+                },
+                core_kms::GrantConstraint::Subset(pairs) => wire::GrantConstraints {
+                    encryption_context_subset: Some(pairs.clone()),
+                    ..Default::default()
+                },
+            }),
+        })
+        .collect();
+    wire::ListGrantsResponse {
+        grants: Some(grants),
+        next_marker,
+        truncated,
     }
 }
 

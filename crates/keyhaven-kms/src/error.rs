@@ -38,6 +38,8 @@ pub enum KmsError {
     InvalidMarker(String),
     #[error("{0}")]
     CustomKeyStoreNotFound(String),
+    #[error("{0}")]
+    InvalidGrantToken(String),
     /// The `alias/aws/` names are AWS's: KMS answers NotAuthorizedException, a code its model
     /// does not declare.
     #[error("{0}")]
@@ -95,6 +97,7 @@ impl From<KmsError> for keyhaven_kernel::on_behalf::KmsFailure {
             | KmsError::MalformedPolicyDocument(message)
             | KmsError::InvalidMarker(message)
             | KmsError::CustomKeyStoreNotFound(message)
+            | KmsError::InvalidGrantToken(message)
             | KmsError::NotAuthorized(message) => F::Internal(format!("unexpected KMS failure: {message}")),
             KmsError::DryRun => F::Internal("unexpected KMS dry run".into()),
             KmsError::InvalidSignature | KmsError::InvalidMac => F::Internal("unexpected KMS verification".into()),

@@ -2,6 +2,7 @@
 
 mod asymmetric;
 pub mod error;
+mod grants;
 pub mod key_spec;
 pub mod model;
 mod resolve;
@@ -21,6 +22,7 @@ use keyhaven_store::{Backend, Job, Transaction};
 pub use crate::error::KmsError;
 use crate::error::{read, transact};
 pub use asymmetric::{DataKeyPair, PublicKeyInfo, Signed};
+pub use grants::{NewGrant, constraint_of};
 use key_spec::{Backing, KeySpec};
 use keyhaven_crypto::asymmetric::{PrivateKey, Role};
 use keyhaven_kernel::audit::{AuditResource, ServiceEvent};
@@ -112,6 +114,8 @@ struct KeyCheck<'a> {
     request_keys: &'a [(String, Vec<String>)],
     /// The alias ARN the action is authorised on as well (CreateAlias, UpdateAlias, DeleteAlias).
     alias: Option<&'a str>,
+    /// A grant on the key allows the access (see `Resource::granted`).
+    granted: bool,
 }
 
 /// `kms:CallerAccount`, and `kms:ViaService` when a service calls on the caller's behalf.
@@ -137,6 +141,7 @@ struct LiveKey {
     materials: HashMap<[u8; MATERIAL_ID_LEN], SecretBytes>,
     /// An asymmetric key's private key, parsed for its usage, and its DER SubjectPublicKeyInfo.
     pair: Option<(PrivateKey, Vec<u8>)>,
+    grants: Vec<GrantRecord>,
 }
 
 /// The role an asymmetric key's private key plays for a key usage.
@@ -180,6 +185,11 @@ fn require_enabled(record: &KeyRecord) -> Result<(), KmsError> {
     } else {
         Err(invalid_state(record))
     }
+}
+
+/// The KMS operation (a grant operation's name) an action authorises.
+fn operation_of(action: &str) -> &str {
+    action.strip_prefix("kms:").unwrap_or(action)
 }
 
 /// `kms:EncryptionAlgorithm`: the algorithm a request names, SYMMETRIC_DEFAULT when it names none.
@@ -308,7 +318,7 @@ impl Kms {
         })
     }
 
-    fn unseal_all(&self, record: &KeyRecord) -> Result<LiveKey, KmsError> {
+    fn unseal_all(&self, record: &KeyRecord, grants: Vec<GrantRecord>) -> Result<LiveKey, KmsError> {
         let spec = key_spec::of(&record.key_spec)?;
         let mut materials = HashMap::with_capacity(record.materials.len());
         let mut pair = None;
@@ -347,6 +357,7 @@ impl Kms {
             aliases: self.aliases_of(record)?,
             materials,
             pair,
+            grants,
         })
     }
 
@@ -378,10 +389,17 @@ impl Kms {
         }
         // Read before the key: a change committed meanwhile leaves this load stamped with an older generation.
         let generation = self.generation.current();
-        let Some(record) = self.read_key(scope, key_id)? else {
+        let Some((record, grants)) = read(&*self.store, |tx| {
+            let Some(record) = resolve::load_key(tx, scope, key_id)? else {
+                return Ok(None);
+            };
+            let grants = grants::of_key(tx, &record)?;
+            Ok(Some((record, grants)))
+        })?
+        else {
             return Ok(None);
         };
-        let live = Arc::new(self.unseal_all(&record)?);
+        let live = Arc::new(self.unseal_all(&record, grants)?);
         if let Some(generation) = generation
             && let Ok(mut cache) = self.cache.write()
         {
@@ -391,10 +409,6 @@ impl Kms {
             cache.insert(key_id.to_string(), (generation, live.clone()));
         }
         Ok(Some(live))
-    }
-
-    fn read_key(&self, scope: &str, key_id: &str) -> Result<Option<KeyRecord>, KmsError> {
-        read(&*self.store, |tx| resolve::load_key(tx, scope, key_id))
     }
 
     /// Resolves a key reference, then runs `change` on the stored record in one transaction and
@@ -485,6 +499,7 @@ impl Kms {
             aliases,
             request_keys,
             alias,
+            granted,
         } = check;
         let mut keys = caller_keys(ctx);
         keys.extend([
@@ -526,6 +541,7 @@ impl Kms {
                 rules: ResourceRules::KmsKeyPolicy,
             }),
             keys: &keys,
+            granted,
             ..Resource::new(&arn, &record.account_id)
         };
         let with_alias;
@@ -609,6 +625,7 @@ impl Kms {
             context,
             aliases: Some(&live.aliases),
             request_keys,
+            granted: grants::allows(&live.grants, ctx, operation_of(action), context),
             ..Default::default()
         };
         self.authorize_with_context(ctx, action, &live.record, &live.policy, check)?;
@@ -1229,6 +1246,7 @@ impl Kms {
             context: Some(context),
             aliases: Some(&live.aliases),
             request_keys: &request_keys,
+            granted: grants::allows(&live.grants, ctx, operation_of(action), Some(context)),
             ..Default::default()
         };
         self.authorize_with_context(ctx, action, &live.record, &live.policy, check)?;

@@ -13,6 +13,8 @@ keyhaven_kernel::versioned_record!(KeyRecord, "kms-key", RECORD_VERSION);
 
 keyhaven_kernel::versioned_record!(AliasRecord, "kms-alias", RECORD_VERSION);
 
+keyhaven_kernel::versioned_record!(GrantRecord, "kms-grant", RECORD_VERSION);
+
 /// Global index from key id to the scope (account:region) that holds the key, so a ciphertext blob,
 /// which names only the key id, finds its key. Stored as the bare scope text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,4 +150,47 @@ pub struct AliasRecord {
     pub target_key_id: String,
     pub creation_date: f64,
     pub last_updated_date: f64,
+}
+
+/// A grant's encryption context constraint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantConstraint {
+    /// The request's encryption context must be exactly this.
+    Equals(std::collections::BTreeMap<String, String>),
+    /// The request's encryption context must include these pairs.
+    Subset(std::collections::BTreeMap<String, String>),
+}
+
+/// A grant on a key, kept in the scope `<key scope>/<key id>` under its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    pub v: u32,
+    /// 64 hex characters.
+    pub grant_id: String,
+    pub key_id: String,
+    pub key_arn: String,
+    pub name: Option<String>,
+    pub grantee_principal: String,
+    pub retiring_principal: Option<String>,
+    pub operations: Vec<String>,
+    pub constraint: Option<GrantConstraint>,
+    /// The account whose principal created the grant.
+    pub issuing_account: String,
+    pub creation_date: f64,
+}
+
+/// The index of grants by retiring principal (scope), each entry named `<grant scope>|<grant id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetirableGrant;
+
+impl Record for RetirableGrant {
+    const KIND: &'static str = "kms-grant-retiree";
+
+    fn encode(&self) -> Result<Vec<u8>, KernelError> {
+        Ok(Vec::new())
+    }
+
+    fn decode(_: &str, _: &[u8]) -> Result<Self, KernelError> {
+        Ok(RetirableGrant)
+    }
 }

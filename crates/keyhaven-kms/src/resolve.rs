@@ -143,11 +143,12 @@ pub fn aliases(tx: &mut dyn Transaction, scope: &str) -> Result<Vec<AliasRecord>
         .collect())
 }
 
-/// Removes a key, its scope index entry and every alias that points at it.
+/// Removes a key, its scope index entry, its grants and every alias that points at it.
 pub fn delete_key_records(tx: &mut dyn Transaction, record: &KeyRecord) -> Result<(), KmsError> {
     let scope = scope_of(record);
     records::delete::<KeyRecord>(tx, &scope, &record.key_id)?;
     records::delete::<KeyScope>(tx, "", &record.key_id)?;
+    crate::grants::delete_all(tx, record)?;
     for alias in aliases(tx, &scope)? {
         if alias.target_key_id == record.key_id {
             records::delete::<AliasRecord>(tx, &scope, &alias.name)?;

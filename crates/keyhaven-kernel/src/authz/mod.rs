@@ -40,6 +40,9 @@ pub struct Resource<'a> {
     pub policy: Option<ResourcePolicy<'a>>,
     /// Condition keys the resource supplies (`aws:ResourceTag/*`, `kms:KeySpec`, ...).
     pub keys: &'a [(String, Vec<String>)],
+    /// A KMS grant on the resource allows this access to this caller: the policies' implicit deny
+    /// becomes an allow; an explicit deny still decides (grants are allow-only).
+    pub granted: bool,
 }
 
 impl<'a> Resource<'a> {
@@ -50,6 +53,7 @@ impl<'a> Resource<'a> {
             account,
             policy: None,
             keys: &[],
+            granted: false,
         }
     }
 }
@@ -338,7 +342,8 @@ impl Authorizer {
                 context: &context,
             };
             let evaluation = evaluate(&policies, &request);
-            if evaluation.decision != Decision::Allow {
+            let granted = resource.granted && evaluation.decision == Decision::ImplicitDeny;
+            if evaluation.decision != Decision::Allow && !granted {
                 return Err(KernelError::AccessDenied(
                     evaluation.denial_message(&request).unwrap_or_else(|| {
                         format!(

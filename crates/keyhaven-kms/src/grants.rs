@@ -1,0 +1,457 @@
+//! KMS grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant and RevokeGrant, and the question every
+//! authorisation of a key asks them: does a grant on the key allow this operation to this caller with this
+//! encryption context?
+//!
+//! Grants are kept in the scope `<key scope>/<key id>` (one listing gives a key's grants, which the key cache holds
+//! beside the key) and indexed by retiring principal. A grant is effective as soon as CreateGrant returns, so a
+//! grant token is needed only to name a grant to RetireGrant; tokens in other requests are accepted and not needed.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use keyhaven_crypto::EncryptionContext;
+use keyhaven_kernel::context::{PrincipalKind, RequestContext};
+use keyhaven_kernel::paging::{self, Page};
+use keyhaven_kernel::records;
+use keyhaven_store::Transaction;
+
+use crate::error::read;
+use crate::key_spec::{Backing, GENERATE_VERIFY_MAC, KEY_AGREEMENT, SIGN_VERIFY};
+use crate::model::{ENCRYPT_DECRYPT, GrantConstraint, GrantRecord, KeyRecord, RECORD_VERSION, RetirableGrant};
+use crate::{KeyCheck, KeyRef, Kms, KmsError, parse_key_policy, require_not_pending_deletion, resolve};
+
+/// Operations every grant may include, whatever the key.
+const ANY_KEY: &[&str] = &["CreateGrant", "DescribeKey", "RetireGrant"];
+/// The operations that take an encryption context: the only ones a constraint can restrict.
+const TAKES_CONTEXT: &[&str] = &[
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+];
+
+/// The grant operations a key of this spec and usage supports (AWS KMS Developer Guide, "Grant operations").
+fn key_operations(record: &KeyRecord) -> &'static [&'static str] {
+    let backing = crate::key_spec::of(&record.key_spec).map(|s| s.backing).ok();
+    match (backing, record.key_usage.as_str()) {
+        (Some(Backing::Symmetric), _) => TAKES_CONTEXT,
+        (Some(Backing::Pair(_)), ENCRYPT_DECRYPT) => &["Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"],
+        (Some(Backing::Pair(_)), SIGN_VERIFY) => &["Sign", "Verify", "GetPublicKey"],
+        (Some(Backing::Pair(_)), KEY_AGREEMENT) => &["DeriveSharedSecret", "GetPublicKey"],
+        (Some(Backing::Hmac(_)), GENERATE_VERIFY_MAC) => &["GenerateMac", "VerifyMac"],
+        _ => &[],
+    }
+}
+
+/// Where a key's grants are kept.
+fn grant_scope(record: &KeyRecord) -> String {
+    format!("{}/{}", resolve::scope_of(record), record.key_id)
+}
+
+/// Every grant on a key, oldest id first.
+pub(crate) fn of_key(tx: &mut dyn Transaction, record: &KeyRecord) -> Result<Vec<GrantRecord>, KmsError> {
+    Ok(records::all::<GrantRecord>(tx, &grant_scope(record))?
+        .into_iter()
+        .map(|(_, grant)| grant)
+        .collect())
+}
+
+/// Removes every grant on a key (the key is being deleted).
+pub(crate) fn delete_all(tx: &mut dyn Transaction, record: &KeyRecord) -> Result<(), KmsError> {
+    for grant in of_key(tx, record)? {
+        remove(tx, record, &grant)?;
+    }
+    Ok(())
+}
+
+fn remove(tx: &mut dyn Transaction, record: &KeyRecord, grant: &GrantRecord) -> Result<(), KmsError> {
+    let scope = grant_scope(record);
+    records::delete::<GrantRecord>(tx, &scope, &grant.grant_id)?;
+    if let Some(retiring) = &grant.retiring_principal {
+        records::delete::<RetirableGrant>(tx, retiring, &format!("{scope}|{}", grant.grant_id))?;
+    }
+    Ok(())
+}
+
+/// Whether the caller is a grant's grantee: its own ARN, the role of its role session, or its account's root.
+fn is_grantee(principal: &str, ctx: &RequestContext) -> bool {
+    let caller = &ctx.principal;
+    principal == caller.arn
+        || caller.role.as_ref().is_some_and(|role| role.role_arn == principal)
+        || (caller.kind == PrincipalKind::Root && principal == format!("arn:aws:iam::{}:root", caller.account_id))
+}
+
+fn context_satisfies(constraint: &GrantConstraint, context: &EncryptionContext) -> bool {
+    match constraint {
+        GrantConstraint::Equals(pairs) => pairs == context,
+        GrantConstraint::Subset(pairs) => pairs.iter().all(|(k, v)| context.get(k) == Some(v)),
+    }
+}
+
+/// Whether a grant on the key allows `operation` to the caller with `context` (constraints restrict only the
+/// operations that take an encryption context).
+pub(crate) fn allows(
+    grants: &[GrantRecord],
+    ctx: &RequestContext,
+    operation: &str,
+    context: Option<&EncryptionContext>,
+) -> bool {
+    let empty = EncryptionContext::new();
+    grants.iter().any(|grant| {
+        grant.operations.iter().any(|o| o == operation)
+            && is_grantee(&grant.grantee_principal, ctx)
+            && match (&grant.constraint, TAKES_CONTEXT.contains(&operation)) {
+                (Some(constraint), true) => context_satisfies(constraint, context.unwrap_or(&empty)),
+                _ => true,
+            }
+    })
+}
+
+/// Whether a constraint is at least as strict as a parent grant's, as a grant created under a grant must be.
+fn at_least_as_strict(child: Option<&GrantConstraint>, parent: Option<&GrantConstraint>) -> bool {
+    match (parent, child) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(GrantConstraint::Equals(p)), Some(GrantConstraint::Equals(c))) => p == c,
+        (Some(GrantConstraint::Equals(_)), Some(GrantConstraint::Subset(_))) => false,
+        (Some(GrantConstraint::Subset(p)), Some(GrantConstraint::Equals(c) | GrantConstraint::Subset(c))) => {
+            p.iter().all(|(k, v)| c.get(k) == Some(v))
+        }
+    }
+}
+
+/// A grant token: it names the grant (for RetireGrant) and is new on every CreateGrant.
+fn token(scope: &str, grant_id: &str) -> Result<String, KmsError> {
+    let nonce = hex::encode(keyhaven_crypto::random_array::<16>()?);
+    Ok(B64URL.encode(format!("{scope}|{grant_id}|{nonce}")))
+}
+
+/// The grant scope and id a token names.
+fn parse_token(token: &str) -> Option<(String, String)> {
+    let text = String::from_utf8(B64URL.decode(token).ok()?).ok()?;
+    let mut parts = text.rsplitn(3, '|');
+    let _nonce = parts.next()?;
+    let grant_id = parts.next()?;
+    let scope = parts.next()?;
+    Some((scope.to_string(), grant_id.to_string()))
+}
+
+fn invalid_token() -> KmsError {
+    KmsError::InvalidGrantToken("Invalid grant token.".into())
+}
+
+fn grant_not_found(grant_id: &str) -> KmsError {
+    KmsError::NotFound(format!("Grant ID {grant_id} not found"))
+}
+
+/// CreateGrant's request, already shape-checked by the wire layer.
+#[derive(Debug, Clone, Default)]
+pub struct NewGrant {
+    pub grantee_principal: String,
+    pub retiring_principal: Option<String>,
+    pub operations: Vec<String>,
+    pub constraint: Option<GrantConstraint>,
+    pub name: Option<String>,
+}
+
+impl NewGrant {
+    fn condition_keys(&self, ctx: &RequestContext) -> Vec<(String, Vec<String>)> {
+        let mut keys = vec![
+            ("kms:GrantOperations".to_string(), self.operations.clone()),
+            ("kms:GranteePrincipal".to_string(), vec![self.grantee_principal.clone()]),
+            (
+                "kms:GrantIsForAWSResource".to_string(),
+                vec![ctx.via_service.is_some().to_string()],
+            ),
+        ];
+        if let Some(retiring) = &self.retiring_principal {
+            keys.push(("kms:RetiringPrincipal".to_string(), vec![retiring.clone()]));
+        }
+        if let Some(constraint) = &self.constraint {
+            let kind = match constraint {
+                GrantConstraint::Equals(_) => "EncryptionContextEquals",
+                GrantConstraint::Subset(_) => "EncryptionContextSubset",
+            };
+            keys.push(("kms:GrantConstraintType".to_string(), vec![kind.to_string()]));
+        }
+        keys
+    }
+
+    /// The grant's operations must suit the key; a constraint needs a symmetric key.
+    fn check_against(&self, record: &KeyRecord) -> Result<(), KmsError> {
+        let supported = key_operations(record);
+        let unsupported: Vec<&str> = self
+            .operations
+            .iter()
+            .map(String::as_str)
+            .filter(|o| !ANY_KEY.contains(o) && !supported.contains(o))
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(KmsError::Validation(format!(
+                "Grant operations {} are not valid for key {} with key usage {} and key spec {}.",
+                unsupported.join(", "),
+                record.arn(),
+                record.key_usage,
+                record.key_spec
+            )));
+        }
+        if self.constraint.is_some() && record.key_spec != crate::SYMMETRIC_DEFAULT {
+            return Err(KmsError::Validation(
+                "Grant constraints are not supported for asymmetric or HMAC KMS keys.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn same_as(&self, grant: &GrantRecord) -> bool {
+        let mut mine = self.operations.clone();
+        let mut theirs = grant.operations.clone();
+        mine.sort();
+        theirs.sort();
+        grant.name == self.name
+            && grant.grantee_principal == self.grantee_principal
+            && grant.retiring_principal == self.retiring_principal
+            && mine == theirs
+            && grant.constraint == self.constraint
+    }
+}
+
+/// The two forms a constraint arrives in.
+pub fn constraint_of(
+    equals: Option<BTreeMap<String, String>>,
+    subset: Option<BTreeMap<String, String>>,
+) -> Result<Option<GrantConstraint>, KmsError> {
+    match (equals, subset) {
+        (Some(_), Some(_)) => Err(KmsError::Validation(
+            "Only one of EncryptionContextEquals and EncryptionContextSubset may be specified.".into(),
+        )),
+        (Some(pairs), None) => Ok(Some(GrantConstraint::Equals(pairs))),
+        (None, Some(pairs)) => Ok(Some(GrantConstraint::Subset(pairs))),
+        (None, None) => Ok(None),
+    }
+}
+
+impl Kms {
+    /// CreateGrant: answers the grant's token and id. A retry with the same `Name` and parameters answers the
+    /// existing grant's id with a new token.
+    pub fn create_grant(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        grant: NewGrant,
+        dry_run: bool,
+    ) -> Result<(String, String), KmsError> {
+        let key_ref = KeyRef::parse_key_only(key, ctx)?;
+        let request_keys = grant.condition_keys(ctx);
+        let now = self.now();
+        self.write(|tx| {
+            let record = resolve::resolve_in(tx, &key_ref)?;
+            let existing = of_key(tx, &record)?;
+            // A grantee allowed CreateGrant by a grant may pass on no more than that grant gives.
+            let granted = existing.iter().any(|parent| {
+                parent.operations.iter().any(|o| o == "CreateGrant")
+                    && is_grantee(&parent.grantee_principal, ctx)
+                    && grant.operations.iter().all(|o| parent.operations.contains(o))
+                    && at_least_as_strict(grant.constraint.as_ref(), parent.constraint.as_ref())
+            });
+            let check = KeyCheck {
+                request_keys: &request_keys,
+                granted,
+                ..Default::default()
+            };
+            self.authorize_with_context(ctx, "kms:CreateGrant", &record, &parse_key_policy(&record)?, check)?;
+            require_not_pending_deletion(&record)?;
+            grant.check_against(&record)?;
+            if dry_run {
+                return Err(KmsError::DryRun);
+            }
+            let scope = grant_scope(&record);
+            if grant.name.is_some()
+                && let Some(same) = existing.iter().find(|g| grant.same_as(g))
+            {
+                return Ok((token(&scope, &same.grant_id)?, same.grant_id.clone()));
+            }
+            let grant_id = hex::encode(keyhaven_crypto::random_array::<32>()?);
+            let stored = GrantRecord {
+                v: RECORD_VERSION,
+                grant_id: grant_id.clone(),
+                key_id: record.key_id.clone(),
+                key_arn: record.arn(),
+                name: grant.name.clone(),
+                grantee_principal: grant.grantee_principal.clone(),
+                retiring_principal: grant.retiring_principal.clone(),
+                operations: grant.operations.clone(),
+                constraint: grant.constraint.clone(),
+                issuing_account: ctx.account_id().to_string(),
+                creation_date: now,
+            };
+            records::put(tx, &scope, &grant_id, &stored)?;
+            if let Some(retiring) = &grant.retiring_principal {
+                records::put(tx, retiring, &format!("{scope}|{grant_id}"), &RetirableGrant)?;
+            }
+            Ok((token(&scope, &grant_id)?, grant_id))
+        })
+    }
+
+    /// ListGrants: a key's grants, optionally one grant or one grantee's.
+    pub fn list_grants(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        grant_id: Option<&str>,
+        grantee: Option<&str>,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<GrantRecord>, KmsError> {
+        let record = self.key_by_id(ctx, key, "kms:ListGrants")?;
+        let mut grants = read(&*self.store, |tx| of_key(tx, &record))?;
+        grants.retain(|g| grant_id.is_none_or(|id| g.grant_id == id) && grantee.is_none_or(|p| g.grantee_principal == p));
+        Ok(paging::by_offset(&grants, limit, marker)?)
+    }
+
+    /// ListRetirableGrants: every grant naming `retiring_principal`, across the caller's keys.
+    pub fn list_retirable_grants(
+        &self,
+        ctx: &RequestContext,
+        retiring_principal: &str,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<GrantRecord>, KmsError> {
+        self.authorize_account(ctx, "kms:ListRetirableGrants")?;
+        let grants = read(&*self.store, |tx| {
+            let mut found = Vec::new();
+            for (entry, _) in records::all::<RetirableGrant>(tx, retiring_principal)? {
+                let Some((scope, grant_id)) = entry.rsplit_once('|') else {
+                    continue;
+                };
+                if let Some(grant) = records::get::<GrantRecord>(tx, scope, grant_id)? {
+                    found.push(grant);
+                }
+            }
+            Ok(found)
+        })?;
+        Ok(paging::by_offset(&grants, limit, marker)?)
+    }
+
+    /// RetireGrant, by token or by key and grant id: by the retiring principal, by the grantee if the grant
+    /// includes RetireGrant, or by the root user of the account that created it. No policy can allow it.
+    pub fn retire_grant(
+        &self,
+        ctx: &RequestContext,
+        token: Option<&str>,
+        key: Option<&str>,
+        grant_id: Option<&str>,
+        dry_run: bool,
+    ) -> Result<(), KmsError> {
+        let (key_ref, grant_id) = match (token, key, grant_id) {
+            (Some(token), _, _) => {
+                let (scope, grant_id) = parse_token(token).ok_or_else(invalid_token)?;
+                let (key_scope, key_id) = scope.rsplit_once('/').ok_or_else(invalid_token)?;
+                let (account, region) = key_scope.split_once(':').ok_or_else(invalid_token)?;
+                let arn = crate::key_arn(region, account, key_id);
+                (KeyRef::parse_key_only(&arn, ctx).map_err(|_| invalid_token())?, grant_id)
+            }
+            (None, Some(key), Some(grant_id)) => (KeyRef::parse_key_only(key, ctx)?, grant_id.to_string()),
+            _ => {
+                return Err(KmsError::Validation(
+                    "Either a grant token or both a key id and a grant id must be specified.".into(),
+                ));
+            }
+        };
+        self.write(|tx| {
+            let record = resolve::resolve_in(tx, &key_ref).map_err(|e| match (e, token) {
+                (KmsError::NotFound(_), Some(_)) => invalid_token(),
+                (other, _) => other,
+            })?;
+            let grant = records::get::<GrantRecord>(tx, &grant_scope(&record), &grant_id)?
+                .ok_or_else(|| grant_not_found(&grant_id))?;
+            let caller = &ctx.principal;
+            let allowed = grant.retiring_principal.as_deref().is_some_and(|p| is_grantee(p, ctx))
+                || (grant.operations.iter().any(|o| o == "RetireGrant") && is_grantee(&grant.grantee_principal, ctx))
+                || (caller.kind == PrincipalKind::Root && caller.account_id == grant.issuing_account);
+            if !allowed {
+                return Err(KmsError::AccessDenied(format!(
+                    "User: {} is not authorized to perform: kms:RetireGrant on resource: {}",
+                    caller.arn,
+                    record.arn()
+                )));
+            }
+            if dry_run {
+                return Err(KmsError::DryRun);
+            }
+            remove(tx, &record, &grant)
+        })
+    }
+
+    /// RevokeGrant: a key-policy permission.
+    pub fn revoke_grant(&self, ctx: &RequestContext, key: &str, grant_id: &str, dry_run: bool) -> Result<(), KmsError> {
+        let key_ref = KeyRef::parse_key_only(key, ctx)?;
+        self.write(|tx| {
+            let record = resolve::resolve_in(tx, &key_ref)?;
+            self.authorize(ctx, "kms:RevokeGrant", &record, &parse_key_policy(&record)?, None)?;
+            let grant = records::get::<GrantRecord>(tx, &grant_scope(&record), grant_id)?
+                .ok_or_else(|| grant_not_found(grant_id))?;
+            if dry_run {
+                return Err(KmsError::DryRun);
+            }
+            remove(tx, &record, &grant)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> BTreeMap<String, String> {
+        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn constraints_restrict_context_operations_only() {
+        let equals = GrantConstraint::Equals(pairs(&[("a", "1")]));
+        let subset = GrantConstraint::Subset(pairs(&[("a", "1")]));
+        for (constraint, context, satisfied) in [
+            (&equals, pairs(&[("a", "1")]), true),
+            (&equals, pairs(&[("a", "1"), ("b", "2")]), false),
+            (&equals, pairs(&[]), false),
+            (&subset, pairs(&[("a", "1"), ("b", "2")]), true),
+            (&subset, pairs(&[("a", "2")]), false),
+        ] {
+            assert_eq!(context_satisfies(constraint, &context), satisfied, "{constraint:?} {context:?}");
+        }
+    }
+
+    #[test]
+    fn a_child_grant_is_at_least_as_strict_as_its_parent() {
+        let equals = GrantConstraint::Equals(pairs(&[("a", "1")]));
+        let subset = GrantConstraint::Subset(pairs(&[("a", "1")]));
+        let wider_subset = GrantConstraint::Subset(pairs(&[("a", "1"), ("b", "2")]));
+        for (child, parent, strict) in [
+            (None, None, true),
+            (None, Some(&subset), false),
+            (Some(&equals), Some(&equals), true),
+            (Some(&subset), Some(&equals), false),
+            (Some(&wider_subset), Some(&subset), true),
+            (Some(&equals), Some(&subset), true),
+            (Some(&subset), Some(&wider_subset), false),
+        ] {
+            assert_eq!(at_least_as_strict(child, parent), strict, "{child:?} under {parent:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_name_their_grant_and_differ_each_time() {
+        let scope = "111122223333:us-east-1/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let first = token(scope, "ab".repeat(32).as_str()).expect("token");
+        let second = token(scope, "ab".repeat(32).as_str()).expect("token");
+        assert_ne!(first, second);
+        assert_eq!(parse_token(&first), Some((scope.to_string(), "ab".repeat(32))));
+        assert_eq!(parse_token("not a token"), None);
+    }
+}
