@@ -126,11 +126,25 @@ def test_a_grant_to_a_role_serves_its_sessions(dev_server):
     role_arn = iam.create_role(RoleName="signer", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                 "Principal": {"AWS": f"arn:aws:iam::{account}:user/assumer"}}]}))["Role"]["Arn"]
-    session = as_user(dev_server, "sts", creds).assume_role(RoleArn=role_arn, RoleSessionName="job")["Credentials"]
-    role_kms = as_user(dev_server, "kms", (session["AccessKeyId"], session["SecretAccessKey"]), session["SessionToken"])
+    sts = as_user(dev_server, "sts", creds)
+
+    def session_kms(**kwargs):
+        session = sts.assume_role(RoleArn=role_arn, **kwargs)
+        credentials = session["Credentials"]
+        client = as_user(dev_server, "kms", (credentials["AccessKeyId"], credentials["SecretAccessKey"]),
+                         credentials["SessionToken"])
+        return client, session["AssumedRoleUser"]["Arn"]
+
+    role_kms, _ = session_kms(RoleSessionName="job")
     denied(role_kms.generate_data_key, KeyId=key_id, KeySpec="AES_256")
     kms.create_grant(KeyId=key_id, GranteePrincipal=role_arn, Operations=["GenerateDataKey"])
     assert len(role_kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")["Plaintext"]) == 32
+    # A session policy still limits what the role's grant gives its sessions; a grant to the session itself does not.
+    limited, session_arn = session_kms(RoleSessionName="limited", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]}))
+    assert "session policy" in denied(limited.generate_data_key, KeyId=key_id, KeySpec="AES_256")
+    kms.create_grant(KeyId=key_id, GranteePrincipal=session_arn, Operations=["GenerateDataKey"])
+    assert len(limited.generate_data_key(KeyId=key_id, KeySpec="AES_256")["Plaintext"]) == 32
 
 
 def test_a_grant_can_pass_on_no_more_than_it_gives(dev_server):
@@ -165,6 +179,20 @@ def test_grant_operations_must_suit_the_key(dev_server):
                         **kwargs)[0] == "ValidationException"
         assert kms.list_grants(KeyId=key_id)["Grants"] == []
     kms.create_grant(KeyId=signing, GranteePrincipal=app_arn, Operations=["Sign", "Verify", "GetPublicKey"])
+    mac = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    assert error_of(kms.create_grant, KeyId=mac, GranteePrincipal=app_arn, Operations=["Encrypt"]) == (
+        "ValidationException",
+        "Operations [Encrypt] are not supported when creating a grant for a symmetric KMS key with key usage "
+        "GENERATE_VERIFY_MAC. Valid operations are [CreateGrant, RetireGrant, DescribeKey, GenerateMac, VerifyMac]")
+    assert error_of(kms.create_grant, KeyId=signing, GranteePrincipal=app_arn, Operations=["Sign"],
+                    Constraints={"EncryptionContextSubset": {"a": "b"}}) == (
+        "ValidationException", "EncryptionContext is supported only when creating a grant for a symmetric encryption KMS key.")
+    assert error_of(kms.create_grant, KeyId=symmetric, GranteePrincipal="foo", Operations=["Encrypt"]) == (
+        "InvalidArnException", "ARN is not valid: foo")
+    kms.disable_key(KeyId=symmetric)
+    assert error_of(kms.create_grant, KeyId=symmetric, GranteePrincipal=app_arn, Operations=["Encrypt"])[0] == (
+        "DisabledException")
+    assert kms.list_grants(KeyId=symmetric)["Grants"] == []
 
 
 def test_grant_condition_keys_decide_create_grant(dev_server):

@@ -802,7 +802,12 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                 name: input.name,
             };
             let (grant_token, grant_id) = kms
-                .create_grant(ctx, &required(input.key_id, "KeyId")?, grant, input.dry_run.unwrap_or(false))
+                .create_grant(
+                    ctx,
+                    &required(input.key_id, "KeyId")?,
+                    grant,
+                    input.dry_run.unwrap_or(false),
+                )
                 .map_err(kms_error)?;
             let output = wire::CreateGrantResponse {
                 grant_token: Some(grant_token),

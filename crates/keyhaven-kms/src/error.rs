@@ -40,6 +40,8 @@ pub enum KmsError {
     CustomKeyStoreNotFound(String),
     #[error("{0}")]
     InvalidGrantToken(String),
+    #[error("{0}")]
+    InvalidArn(String),
     /// The `alias/aws/` names are AWS's: KMS answers NotAuthorizedException, a code its model
     /// does not declare.
     #[error("{0}")]
@@ -98,6 +100,7 @@ impl From<KmsError> for keyhaven_kernel::on_behalf::KmsFailure {
             | KmsError::InvalidMarker(message)
             | KmsError::CustomKeyStoreNotFound(message)
             | KmsError::InvalidGrantToken(message)
+            | KmsError::InvalidArn(message)
             | KmsError::NotAuthorized(message) => F::Internal(format!("unexpected KMS failure: {message}")),
             KmsError::DryRun => F::Internal("unexpected KMS dry run".into()),
             KmsError::InvalidSignature | KmsError::InvalidMac => F::Internal("unexpected KMS verification".into()),

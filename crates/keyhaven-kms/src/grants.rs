@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use keyhaven_crypto::EncryptionContext;
 use keyhaven_kernel::context::{PrincipalKind, RequestContext};
 use keyhaven_kernel::paging::{self, Page};
 use keyhaven_kernel::records;
@@ -19,10 +18,11 @@ use keyhaven_store::Transaction;
 use crate::error::read;
 use crate::key_spec::{Backing, GENERATE_VERIFY_MAC, KEY_AGREEMENT, SIGN_VERIFY};
 use crate::model::{ENCRYPT_DECRYPT, GrantConstraint, GrantRecord, KeyRecord, RECORD_VERSION, RetirableGrant};
-use crate::{KeyCheck, KeyRef, Kms, KmsError, parse_key_policy, require_not_pending_deletion, resolve};
+use crate::{KeyCheck, KeyRef, Kms, KmsError, parse_key_policy, require_enabled, resolve};
+use keyhaven_policy::{PolicyDocument, PolicyKind};
 
 /// Operations every grant may include, whatever the key.
-const ANY_KEY: &[&str] = &["CreateGrant", "DescribeKey", "RetireGrant"];
+const ANY_KEY: &[&str] = &["CreateGrant", "RetireGrant", "DescribeKey"];
 /// The operations that take an encryption context: the only ones a constraint can restrict.
 const TAKES_CONTEXT: &[&str] = &[
     "Decrypt",
@@ -40,7 +40,9 @@ fn key_operations(record: &KeyRecord) -> &'static [&'static str] {
     let backing = crate::key_spec::of(&record.key_spec).map(|s| s.backing).ok();
     match (backing, record.key_usage.as_str()) {
         (Some(Backing::Symmetric), _) => TAKES_CONTEXT,
-        (Some(Backing::Pair(_)), ENCRYPT_DECRYPT) => &["Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"],
+        (Some(Backing::Pair(_)), ENCRYPT_DECRYPT) => {
+            &["Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"]
+        }
         (Some(Backing::Pair(_)), SIGN_VERIFY) => &["Sign", "Verify", "GetPublicKey"],
         (Some(Backing::Pair(_)), KEY_AGREEMENT) => &["DeriveSharedSecret", "GetPublicKey"],
         (Some(Backing::Hmac(_)), GENERATE_VERIFY_MAC) => &["GenerateMac", "VerifyMac"],
@@ -86,30 +88,118 @@ fn is_grantee(principal: &str, ctx: &RequestContext) -> bool {
         || (caller.kind == PrincipalKind::Root && principal == format!("arn:aws:iam::{}:root", caller.account_id))
 }
 
-fn context_satisfies(constraint: &GrantConstraint, context: &EncryptionContext) -> bool {
-    match constraint {
-        GrantConstraint::Equals(pairs) => pairs == context,
-        GrantConstraint::Subset(pairs) => pairs.iter().all(|(k, v)| context.get(k) == Some(v)),
+/// A principal a grant can name: an account, IAM user or role, role session or federated user ARN, or an AWS
+/// service principal.
+fn is_principal(text: &str) -> bool {
+    if let Some(service) = text.strip_suffix(".amazonaws.com") {
+        return !service.is_empty()
+            && service
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    }
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = parts[..] else {
+        return false;
+    };
+    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    let resource_ok = match service {
+        "iam" => {
+            resource == "root"
+                || ["user/", "role/"]
+                    .iter()
+                    .any(|p| resource.len() > p.len() && resource.starts_with(p))
+        }
+        "sts" => ["assumed-role/", "federated-user/"]
+            .iter()
+            .any(|p| resource.len() > p.len() && resource.starts_with(p)),
+        _ => false,
+    };
+    arn == "arn" && partition.starts_with("aws") && region.is_empty() && account_ok && resource_ok
+}
+
+fn principal_of(grantee: &str) -> serde_json::Value {
+    if grantee.starts_with("arn:") {
+        serde_json::json!({ "AWS": grantee })
+    } else {
+        serde_json::json!({ "Service": grantee })
     }
 }
 
-/// Whether a grant on the key allows `operation` to the caller with `context` (constraints restrict only the
-/// operations that take an encryption context).
-pub(crate) fn allows(
-    grants: &[GrantRecord],
-    ctx: &RequestContext,
-    operation: &str,
-    context: Option<&EncryptionContext>,
-) -> bool {
-    let empty = EncryptionContext::new();
-    grants.iter().any(|grant| {
-        grant.operations.iter().any(|o| o == operation)
-            && is_grantee(&grant.grantee_principal, ctx)
-            && match (&grant.constraint, TAKES_CONTEXT.contains(&operation)) {
-                (Some(constraint), true) => context_satisfies(constraint, context.unwrap_or(&empty)),
-                _ => true,
-            }
-    })
+/// The condition that holds exactly when a request's encryption context satisfies a constraint.
+fn condition_of(constraint: &GrantConstraint) -> serde_json::Value {
+    let pairs = |pairs: &BTreeMap<String, String>| -> serde_json::Map<String, serde_json::Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    format!("kms:EncryptionContext:{k}"),
+                    serde_json::Value::from(v.as_str()),
+                )
+            })
+            .collect()
+    };
+    match constraint {
+        GrantConstraint::Equals(wanted) if wanted.is_empty() => {
+            serde_json::json!({ "Null": { "kms:EncryptionContextKeys": "true" } })
+        }
+        GrantConstraint::Equals(wanted) => serde_json::json!({
+            "StringEquals": pairs(wanted),
+            "ForAllValues:StringEquals": { "kms:EncryptionContextKeys": wanted.keys().collect::<Vec<_>>() },
+        }),
+        GrantConstraint::Subset(wanted) if wanted.is_empty() => serde_json::json!({}),
+        GrantConstraint::Subset(wanted) => serde_json::json!({ "StringEquals": pairs(wanted) }),
+    }
+}
+
+fn statement(grantee: &str, operations: &[&str], condition: Option<serde_json::Value>) -> serde_json::Value {
+    let actions: Vec<String> = operations.iter().map(|o| format!("kms:{o}")).collect();
+    let mut statement = serde_json::json!({
+        "Effect": "Allow",
+        "Principal": principal_of(grantee),
+        "Action": actions,
+        "Resource": "*",
+    });
+    if let Some(condition) = condition.filter(|c| c.as_object().is_some_and(|m| !m.is_empty())) {
+        statement["Condition"] = condition;
+    }
+    statement
+}
+
+fn document(statements: Vec<serde_json::Value>) -> Result<PolicyDocument, KmsError> {
+    let text = serde_json::json!({ "Version": "2012-10-17", "Statement": statements }).to_string();
+    PolicyDocument::parse_as(&text, PolicyKind::Resource)
+        .map_err(|e| KmsError::Internal(format!("grant statements do not parse: {e}")))
+}
+
+/// What a key's grants allow, as key policy statements, so that the policy engine decides them as AWS does: a
+/// grant allows its grantee like a key policy naming it (a role's grant serves its sessions within their session
+/// policies and boundaries; an explicit deny anywhere still wins), and its constraint restricts the operations that
+/// take an encryption context. CreateGrant and RetireGrant are not here: a grant passes on CreateGrant only for
+/// grants no wider than itself ([`Kms::create_grant`]), and retiring is not a policy question.
+pub(crate) fn as_policy(grants: &[GrantRecord]) -> Result<PolicyDocument, KmsError> {
+    let mut statements = Vec::new();
+    for grant in grants {
+        let operations = grant
+            .operations
+            .iter()
+            .map(String::as_str)
+            .filter(|o| !matches!(*o, "CreateGrant" | "RetireGrant"));
+        let (with_context, without): (Vec<&str>, Vec<&str>) = match &grant.constraint {
+            Some(_) => operations.partition(|o| TAKES_CONTEXT.contains(o)),
+            None => (Vec::new(), operations.collect()),
+        };
+        if !without.is_empty() {
+            statements.push(statement(&grant.grantee_principal, &without, None));
+        }
+        if let (Some(constraint), false) = (&grant.constraint, with_context.is_empty()) {
+            statements.push(statement(
+                &grant.grantee_principal,
+                &with_context,
+                Some(condition_of(constraint)),
+            ));
+        }
+    }
+    document(statements)
 }
 
 /// Whether a constraint is at least as strict as a parent grant's, as a grant created under a grant must be.
@@ -192,18 +282,27 @@ impl NewGrant {
             .filter(|o| !ANY_KEY.contains(o) && !supported.contains(o))
             .collect();
         if !unsupported.is_empty() {
+            let kind = if record.key_spec.starts_with("HMAC_") || record.key_spec == crate::SYMMETRIC_DEFAULT {
+                "a symmetric"
+            } else {
+                "an asymmetric"
+            };
+            let valid: Vec<&str> = ANY_KEY.iter().chain(supported).copied().collect();
             return Err(KmsError::Validation(format!(
-                "Grant operations {} are not valid for key {} with key usage {} and key spec {}.",
+                "Operations [{}] are not supported when creating a grant for {kind} KMS key with key usage {}. Valid operations are [{}]",
                 unsupported.join(", "),
-                record.arn(),
                 record.key_usage,
-                record.key_spec
+                valid.join(", ")
             )));
         }
         if self.constraint.is_some() && record.key_spec != crate::SYMMETRIC_DEFAULT {
             return Err(KmsError::Validation(
-                "Grant constraints are not supported for asymmetric or HMAC KMS keys.".into(),
+                "EncryptionContext is supported only when creating a grant for a symmetric encryption KMS key.".into(),
             ));
+        }
+        let named = [Some(&self.grantee_principal), self.retiring_principal.as_ref()];
+        if let Some(bad) = named.into_iter().flatten().find(|p| !is_principal(p)) {
+            return Err(KmsError::InvalidArn(format!("ARN is not valid: {bad}")));
         }
         Ok(())
     }
@@ -227,9 +326,7 @@ pub fn constraint_of(
     subset: Option<BTreeMap<String, String>>,
 ) -> Result<Option<GrantConstraint>, KmsError> {
     match (equals, subset) {
-        (Some(_), Some(_)) => Err(KmsError::Validation(
-            "Only one of EncryptionContextEquals and EncryptionContextSubset may be specified.".into(),
-        )),
+        (Some(_), Some(_)) => Err(KmsError::Validation("More than one constraint supplied".into())),
         (Some(pairs), None) => Ok(Some(GrantConstraint::Equals(pairs))),
         (None, Some(pairs)) => Ok(Some(GrantConstraint::Subset(pairs))),
         (None, None) => Ok(None),
@@ -253,19 +350,22 @@ impl Kms {
             let record = resolve::resolve_in(tx, &key_ref)?;
             let existing = of_key(tx, &record)?;
             // A grantee allowed CreateGrant by a grant may pass on no more than that grant gives.
-            let granted = existing.iter().any(|parent| {
-                parent.operations.iter().any(|o| o == "CreateGrant")
-                    && is_grantee(&parent.grantee_principal, ctx)
-                    && grant.operations.iter().all(|o| parent.operations.contains(o))
-                    && at_least_as_strict(grant.constraint.as_ref(), parent.constraint.as_ref())
-            });
+            let passing_on: Vec<serde_json::Value> = existing
+                .iter()
+                .filter(|parent| {
+                    parent.operations.iter().any(|o| o == "CreateGrant")
+                        && grant.operations.iter().all(|o| parent.operations.contains(o))
+                        && at_least_as_strict(grant.constraint.as_ref(), parent.constraint.as_ref())
+                })
+                .map(|parent| statement(&parent.grantee_principal, &["CreateGrant"], None))
+                .collect();
+            let policy = parse_key_policy(&record)?.merged(&document(passing_on)?);
             let check = KeyCheck {
                 request_keys: &request_keys,
-                granted,
                 ..Default::default()
             };
-            self.authorize_with_context(ctx, "kms:CreateGrant", &record, &parse_key_policy(&record)?, check)?;
-            require_not_pending_deletion(&record)?;
+            self.authorize_with_context(ctx, "kms:CreateGrant", &record, &policy, check)?;
+            require_enabled(&record)?;
             grant.check_against(&record)?;
             if dry_run {
                 return Err(KmsError::DryRun);
@@ -310,7 +410,8 @@ impl Kms {
     ) -> Result<Page<GrantRecord>, KmsError> {
         let record = self.key_by_id(ctx, key, "kms:ListGrants")?;
         let mut grants = read(&*self.store, |tx| of_key(tx, &record))?;
-        grants.retain(|g| grant_id.is_none_or(|id| g.grant_id == id) && grantee.is_none_or(|p| g.grantee_principal == p));
+        grants
+            .retain(|g| grant_id.is_none_or(|id| g.grant_id == id) && grantee.is_none_or(|p| g.grantee_principal == p));
         Ok(paging::by_offset(&grants, limit, marker)?)
     }
 
@@ -354,7 +455,10 @@ impl Kms {
                 let (key_scope, key_id) = scope.rsplit_once('/').ok_or_else(invalid_token)?;
                 let (account, region) = key_scope.split_once(':').ok_or_else(invalid_token)?;
                 let arn = crate::key_arn(region, account, key_id);
-                (KeyRef::parse_key_only(&arn, ctx).map_err(|_| invalid_token())?, grant_id)
+                (
+                    KeyRef::parse_key_only(&arn, ctx).map_err(|_| invalid_token())?,
+                    grant_id,
+                )
             }
             (None, Some(key), Some(grant_id)) => (KeyRef::parse_key_only(key, ctx)?, grant_id.to_string()),
             _ => {
@@ -413,21 +517,6 @@ mod tests {
     }
 
     #[test]
-    fn constraints_restrict_context_operations_only() {
-        let equals = GrantConstraint::Equals(pairs(&[("a", "1")]));
-        let subset = GrantConstraint::Subset(pairs(&[("a", "1")]));
-        for (constraint, context, satisfied) in [
-            (&equals, pairs(&[("a", "1")]), true),
-            (&equals, pairs(&[("a", "1"), ("b", "2")]), false),
-            (&equals, pairs(&[]), false),
-            (&subset, pairs(&[("a", "1"), ("b", "2")]), true),
-            (&subset, pairs(&[("a", "2")]), false),
-        ] {
-            assert_eq!(context_satisfies(constraint, &context), satisfied, "{constraint:?} {context:?}");
-        }
-    }
-
-    #[test]
     fn a_child_grant_is_at_least_as_strict_as_its_parent() {
         let equals = GrantConstraint::Equals(pairs(&[("a", "1")]));
         let subset = GrantConstraint::Subset(pairs(&[("a", "1")]));
@@ -442,6 +531,23 @@ mod tests {
             (Some(&subset), Some(&wider_subset), false),
         ] {
             assert_eq!(at_least_as_strict(child, parent), strict, "{child:?} under {parent:?}");
+        }
+    }
+
+    #[test]
+    fn principals_a_grant_can_name() {
+        for (text, valid) in [
+            ("arn:aws:iam::111122223333:root", true),
+            ("arn:aws:iam::111122223333:user/app", true),
+            ("arn:aws:iam::111122223333:role/path/signer", true),
+            ("arn:aws:sts::111122223333:assumed-role/signer/job", true),
+            ("secretsmanager.amazonaws.com", true),
+            ("foo", false),
+            ("arn:aws:iam::1111:user/app", false),
+            ("arn:aws:s3:::bucket", false),
+            ("arn:aws:iam::111122223333:user/", false),
+        ] {
+            assert_eq!(is_principal(text), valid, "{text}");
         }
     }
 

@@ -114,8 +114,6 @@ struct KeyCheck<'a> {
     request_keys: &'a [(String, Vec<String>)],
     /// The alias ARN the action is authorised on as well (CreateAlias, UpdateAlias, DeleteAlias).
     alias: Option<&'a str>,
-    /// A grant on the key allows the access (see `Resource::granted`).
-    granted: bool,
 }
 
 /// `kms:CallerAccount`, and `kms:ViaService` when a service calls on the caller's behalf.
@@ -141,7 +139,6 @@ struct LiveKey {
     materials: HashMap<[u8; MATERIAL_ID_LEN], SecretBytes>,
     /// An asymmetric key's private key, parsed for its usage, and its DER SubjectPublicKeyInfo.
     pair: Option<(PrivateKey, Vec<u8>)>,
-    grants: Vec<GrantRecord>,
 }
 
 /// The role an asymmetric key's private key plays for a key usage.
@@ -185,11 +182,6 @@ fn require_enabled(record: &KeyRecord) -> Result<(), KmsError> {
     } else {
         Err(invalid_state(record))
     }
-}
-
-/// The KMS operation (a grant operation's name) an action authorises.
-fn operation_of(action: &str) -> &str {
-    action.strip_prefix("kms:").unwrap_or(action)
 }
 
 /// `kms:EncryptionAlgorithm`: the algorithm a request names, SYMMETRIC_DEFAULT when it names none.
@@ -353,11 +345,11 @@ impl Kms {
         Ok(LiveKey {
             record: record.clone(),
             spec,
-            policy: parse_key_policy(record)?,
+            // The key's grants decide as statements of its policy.
+            policy: parse_key_policy(record)?.merged(&grants::as_policy(&grants)?),
             aliases: self.aliases_of(record)?,
             materials,
             pair,
-            grants,
         })
     }
 
@@ -499,7 +491,6 @@ impl Kms {
             aliases,
             request_keys,
             alias,
-            granted,
         } = check;
         let mut keys = caller_keys(ctx);
         keys.extend([
@@ -541,7 +532,6 @@ impl Kms {
                 rules: ResourceRules::KmsKeyPolicy,
             }),
             keys: &keys,
-            granted,
             ..Resource::new(&arn, &record.account_id)
         };
         let with_alias;
@@ -625,7 +615,6 @@ impl Kms {
             context,
             aliases: Some(&live.aliases),
             request_keys,
-            granted: grants::allows(&live.grants, ctx, operation_of(action), context),
             ..Default::default()
         };
         self.authorize_with_context(ctx, action, &live.record, &live.policy, check)?;
@@ -1246,7 +1235,6 @@ impl Kms {
             context: Some(context),
             aliases: Some(&live.aliases),
             request_keys: &request_keys,
-            granted: grants::allows(&live.grants, ctx, operation_of(action), Some(context)),
             ..Default::default()
         };
         self.authorize_with_context(ctx, action, &live.record, &live.policy, check)?;

@@ -158,6 +158,14 @@ impl PolicyDocument {
         &self.statements
     }
 
+    /// This document with `more`'s statements after its own (KMS evaluates a key's grants as statements of
+    /// its key policy).
+    pub fn merged(&self, more: &PolicyDocument) -> PolicyDocument {
+        let mut merged = self.clone();
+        merged.statements.extend(more.statements.iter().cloned());
+        merged
+    }
+
     /// Whether the policy grants access to anyone (`"*"` principals) without a condition that ties
     /// the caller to known accounts, organisations or networks: what Secrets Manager's
     /// `BlockPublicPolicy` and S3's public-access checks refuse.

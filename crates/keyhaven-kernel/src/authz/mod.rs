@@ -40,9 +40,6 @@ pub struct Resource<'a> {
     pub policy: Option<ResourcePolicy<'a>>,
     /// Condition keys the resource supplies (`aws:ResourceTag/*`, `kms:KeySpec`, ...).
     pub keys: &'a [(String, Vec<String>)],
-    /// A KMS grant on the resource allows this access to this caller: the policies' implicit deny
-    /// becomes an allow; an explicit deny still decides (grants are allow-only).
-    pub granted: bool,
 }
 
 impl<'a> Resource<'a> {
@@ -53,7 +50,6 @@ impl<'a> Resource<'a> {
             account,
             policy: None,
             keys: &[],
-            granted: false,
         }
     }
 }
@@ -342,8 +338,7 @@ impl Authorizer {
                 context: &context,
             };
             let evaluation = evaluate(&policies, &request);
-            let granted = resource.granted && evaluation.decision == Decision::ImplicitDeny;
-            if evaluation.decision != Decision::Allow && !granted {
+            if evaluation.decision != Decision::Allow {
                 return Err(KernelError::AccessDenied(
                     evaluation.denial_message(&request).unwrap_or_else(|| {
                         format!(
