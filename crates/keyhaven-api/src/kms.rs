@@ -132,6 +132,7 @@ fn listed(names: Vec<&'static str>) -> Option<Vec<String>> {
 fn key_metadata(record: &KeyRecord) -> wire::KeyMetadata {
     let spec = core_kms::key_spec::of(&record.key_spec).ok();
     let symmetric = record.key_spec == core_kms::SYMMETRIC_DEFAULT;
+    let imported = core_kms::Kms::import_settings(record);
     wire::KeyMetadata {
         aws_account_id: Some(record.account_id.clone()),
         key_id: Some(record.key_id.clone()),
@@ -142,6 +143,8 @@ fn key_metadata(record: &KeyRecord) -> wire::KeyMetadata {
         key_usage: Some(record.key_usage.clone()),
         key_state: Some(record.state.as_str().to_string()),
         deletion_date: record.deletion_date.map(Timestamp),
+        valid_to: imported.as_ref().and_then(|(_, valid_to)| valid_to.map(Timestamp)),
+        expiration_model: imported.map(|(model, _)| model),
         origin: Some(record.origin.clone()),
         key_manager: Some(record.key_manager.clone()),
         customer_master_key_spec: Some(record.key_spec.clone()),
@@ -612,8 +615,14 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                     key_material_id: Some(r.material_id.clone()),
                     rotation_date: r.rotation_date.map(Timestamp),
                     rotation_type: r.rotation_type.map(str::to_string),
-                    key_material_state: Some(if r.current { "CURRENT" } else { "NON_CURRENT" }.to_string()),
-                    ..Default::default()
+                    key_material_state: Some(r.state.to_string()),
+                    import_state: r
+                        .imported
+                        .as_ref()
+                        .map(|(_, present)| if *present { "IMPORTED" } else { "PENDING_IMPORT" }.to_string()),
+                    expiration_model: r.imported.as_ref().map(|(i, _)| i.expiration_model.clone()),
+                    valid_to: r.imported.as_ref().and_then(|(i, _)| i.valid_to.map(Timestamp)),
+                    key_material_description: r.imported.as_ref().and_then(|(i, _)| i.description.clone()),
                 })
                 .collect();
             respond(
@@ -859,6 +868,58 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             )
             .map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::GetParametersForImport(input) => {
+            let parameters = kms
+                .get_parameters_for_import(
+                    ctx,
+                    &required(input.key_id, "KeyId")?,
+                    &required(input.wrapping_algorithm, "WrappingAlgorithm")?,
+                    &required(input.wrapping_key_spec, "WrappingKeySpec")?,
+                )
+                .map_err(kms_error)?;
+            let output = wire::GetParametersForImportResponse {
+                key_id: Some(parameters.key_arn.clone()),
+                import_token: Some(Blob::new(parameters.import_token)),
+                public_key: Some(Blob::new(parameters.public_key)),
+                parameters_valid_to: Some(Timestamp(parameters.valid_to)),
+            };
+            respond(&output, Some(&parameters.key_arn), ctx, false)
+        }
+        Request::ImportKeyMaterial(input) => {
+            let token = required(input.import_token, "ImportToken")?;
+            let wrapped = required(input.encrypted_key_material, "EncryptedKeyMaterial")?;
+            let (key_arn, material_id) = kms
+                .import_key_material(
+                    ctx,
+                    &required(input.key_id, "KeyId")?,
+                    core_kms::ImportRequest {
+                        import_token: token.as_bytes(),
+                        encrypted_key_material: wrapped.as_bytes(),
+                        valid_to: input.valid_to.map(|t| t.0),
+                        expiration_model: input.expiration_model.as_deref(),
+                        import_type: input.import_type.as_deref(),
+                        description: input.key_material_description.as_deref(),
+                        material_id: input.key_material_id.as_deref(),
+                    },
+                )
+                .map_err(kms_error)?;
+            core.scheduler.wake();
+            let output = wire::ImportKeyMaterialResponse {
+                key_id: Some(key_arn.clone()),
+                key_material_id: material_id,
+            };
+            respond(&output, Some(&key_arn), ctx, true)
+        }
+        Request::DeleteImportedKeyMaterial(input) => {
+            let (key_arn, material_id) = kms
+                .delete_imported_key_material(ctx, &required(input.key_id, "KeyId")?, input.key_material_id.as_deref())
+                .map_err(kms_error)?;
+            let output = wire::DeleteImportedKeyMaterialResponse {
+                key_id: Some(key_arn.clone()),
+                key_material_id: material_id,
+            };
+            respond(&output, Some(&key_arn), ctx, true)
         }
         other => Err(unsupported(other.operation_name())),
     }

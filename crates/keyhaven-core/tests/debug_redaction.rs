@@ -5,7 +5,7 @@ use keyhaven_iam::iam::AccessKeyRecord;
 use keyhaven_iam::iam::mfa::MfaDevice;
 use keyhaven_iam::sts::{AssumeRoleInput, SessionRecord};
 use keyhaven_kernel::context::PrincipalKind;
-use keyhaven_kms::{Material, MaterialOrigin};
+use keyhaven_kms::{ImportParameters, Material, MaterialOrigin};
 use keyhaven_secrets::{CreateInput, SecretValue};
 use keyhaven_ssm::{ParameterView, PutInput};
 use zeroize::Zeroizing;
@@ -68,6 +68,17 @@ fn debug_output_hides_secrets_and_sealed_values() {
             created: 0.0,
             origin: MaterialOrigin::Original,
             public_key: None,
+            imported: None,
+        }
+    ));
+    assert_hidden(format!(
+        "{:?}",
+        ImportParameters {
+            token_hash: PLANTED.into(),
+            wrapping_algorithm: "RSAES_OAEP_SHA_256".into(),
+            wrapping_key_spec: "RSA_2048".into(),
+            sealed_wrapping_key: PLANTED.into(),
+            valid_to: 0.0,
         }
     ));
     assert_hidden(format!(

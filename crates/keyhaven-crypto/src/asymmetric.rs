@@ -407,6 +407,31 @@ impl PrivateKey {
         Ok(SecretBytes::new(out))
     }
 
+    /// Unwraps key material wrapped as KMS's RSA_AES_KEY_WRAP algorithms wrap it: an RSA-OAEP block holding an
+    /// ephemeral AES key, followed by that key's AES key wrap with padding (RFC 5649) of the material.
+    pub fn unwrap_rsa_aes(&self, oaep: Oaep, wrapped: &[u8]) -> Result<SecretBytes, CryptoError> {
+        use aws_lc_rs::key_wrap::{AES_128, AES_256, AesKek, KeyWrapPadded};
+        let split = self.rsa_modulus_len().ok_or(CryptoError::InvalidKey)?;
+        if wrapped.len() <= split {
+            return Err(CryptoError::InvalidCiphertext);
+        }
+        let (block, body) = wrapped.split_at(split);
+        let aes_key = self.decrypt(oaep, block)?;
+        let cipher = match aes_key.len() {
+            16 => &AES_128,
+            32 => &AES_256,
+            _ => return Err(CryptoError::InvalidCiphertext),
+        };
+        let kek = AesKek::new(cipher, aes_key.expose()).map_err(|_| CryptoError::InvalidCiphertext)?;
+        let mut out = vec![0u8; body.len()];
+        let len = kek
+            .unwrap_with_padding(body, &mut out)
+            .map_err(|_| CryptoError::InvalidCiphertext)?
+            .len();
+        out.truncate(len);
+        Ok(SecretBytes::new(out))
+    }
+
     /// ECDH with a peer's SubjectPublicKeyInfo: the shared secret (the x-coordinate of the shared point).
     pub fn agree(&self, peer_spki: &[u8]) -> Result<SecretBytes, CryptoError> {
         let Inner::Ecdh(k) = &self.inner else {

@@ -42,6 +42,12 @@ pub enum KmsError {
     InvalidGrantToken(String),
     #[error("{0}")]
     InvalidArn(String),
+    #[error("{0}")]
+    InvalidImportToken(String),
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
     /// The `alias/aws/` names are AWS's: KMS answers NotAuthorizedException, a code its model
     /// does not declare.
     #[error("{0}")]
@@ -101,6 +107,9 @@ impl From<KmsError> for keyhaven_kernel::on_behalf::KmsFailure {
             | KmsError::CustomKeyStoreNotFound(message)
             | KmsError::InvalidGrantToken(message)
             | KmsError::InvalidArn(message)
+            | KmsError::InvalidImportToken(message)
+            | KmsError::ExpiredImportToken(message)
+            | KmsError::IncorrectKeyMaterial(message)
             | KmsError::NotAuthorized(message) => F::Internal(format!("unexpected KMS failure: {message}")),
             KmsError::DryRun => F::Internal("unexpected KMS dry run".into()),
             KmsError::InvalidSignature | KmsError::InvalidMac => F::Internal("unexpected KMS verification".into()),

@@ -3,6 +3,7 @@
 mod asymmetric;
 pub mod error;
 mod grants;
+mod import;
 pub mod key_spec;
 pub mod model;
 mod resolve;
@@ -23,6 +24,7 @@ pub use crate::error::KmsError;
 use crate::error::{read, transact};
 pub use asymmetric::{DataKeyPair, PublicKeyInfo, Signed};
 pub use grants::{NewGrant, constraint_of};
+pub use import::{ImportParametersOut, ImportRequest};
 use key_spec::{Backing, KeySpec};
 use keyhaven_crypto::asymmetric::{PrivateKey, Role};
 use keyhaven_kernel::audit::{AuditResource, ServiceEvent};
@@ -48,6 +50,7 @@ const MIN_PENDING_WINDOW_DAYS: i32 = 7;
 const MAX_PENDING_WINDOW_DAYS: i32 = 30;
 pub const JOB_DELETE_KEY: &str = "kms.delete-key";
 pub const JOB_ROTATE_KEY: &str = "kms.rotate-key";
+pub const JOB_EXPIRE_MATERIAL: &str = "kms.expire-material";
 /// The service principal of KMS's own work (scheduled deletion, automatic rotation).
 const SERVICE_PRINCIPAL: &str = "kms.amazonaws.com";
 
@@ -90,7 +93,20 @@ pub struct RotationEntry {
     pub material_id: String,
     pub rotation_date: Option<f64>,
     pub rotation_type: Option<&'static str>,
-    pub current: bool,
+    /// CURRENT, NON_CURRENT or PENDING_ROTATION.
+    pub state: &'static str,
+    /// Imported material: its settings and whether it is present (IMPORTED) or must be imported again.
+    pub imported: Option<(ImportedMaterial, bool)>,
+}
+
+/// When and how a material became current through a rotation; None for a key's first material.
+fn rotation_of(material: &Material) -> Option<(f64, &'static str)> {
+    match material.origin {
+        MaterialOrigin::Original => None,
+        MaterialOrigin::Automatic => Some((material.created, "AUTOMATIC")),
+        MaterialOrigin::OnDemand => Some((material.created, "ON_DEMAND")),
+        MaterialOrigin::Imported => material.imported.as_ref()?.rotated.map(|date| (date, "ON_DEMAND")),
+    }
 }
 
 /// GetKeyRotationStatus's answer.
@@ -172,6 +188,7 @@ fn invalid_state(record: &KeyRecord) -> KmsError {
     match record.state {
         KeyState::Disabled => KmsError::Disabled(format!("{} is disabled.", record.arn())),
         KeyState::PendingDeletion => KmsError::InvalidState(format!("{} is pending deletion.", record.arn())),
+        KeyState::PendingImport => KmsError::InvalidState(format!("{} is pending import.", record.arn())),
         KeyState::Enabled => KmsError::InvalidState(format!("{} is enabled.", record.arn())),
     }
 }
@@ -203,6 +220,14 @@ fn check_usage(record: &KeyRecord, usage: &str, operation: &str) -> Result<(), K
         )));
     }
     Ok(())
+}
+
+/// Neither pending deletion nor pending import: the states EnableKey and DisableKey cannot leave.
+fn require_not_pending(record: &KeyRecord) -> Result<(), KmsError> {
+    match record.state {
+        KeyState::PendingDeletion | KeyState::PendingImport => Err(invalid_state(record)),
+        KeyState::Enabled | KeyState::Disabled => Ok(()),
+    }
 }
 
 fn require_not_pending_deletion(record: &KeyRecord) -> Result<(), KmsError> {
@@ -307,6 +332,7 @@ impl Kms {
             created: self.now(),
             origin,
             public_key,
+            imported: None,
         })
     }
 
@@ -314,7 +340,7 @@ impl Kms {
         let spec = key_spec::of(&record.key_spec)?;
         let mut materials = HashMap::with_capacity(record.materials.len());
         let mut pair = None;
-        for m in &record.materials {
+        for m in record.materials.iter().filter(|m| !m.sealed.is_empty()) {
             let sealed = B64
                 .decode(&m.sealed)
                 .map_err(|_| KmsError::Internal("sealed material is not base64".into()))?;
@@ -664,7 +690,19 @@ impl Kms {
             .unwrap_or_else(|| SYMMETRIC_DEFAULT.into());
         let (spec, key_usage) = key_spec::for_new_key(&requested_spec, input.key_usage.as_deref())?;
         let origin = input.origin.unwrap_or_else(|| ORIGIN_AWS_KMS.into());
-        if origin != ORIGIN_AWS_KMS {
+        let external = origin == ORIGIN_EXTERNAL;
+        if external
+            && matches!(
+                spec.backing,
+                Backing::Pair(keyhaven_crypto::asymmetric::PairKind::MlDsa(_))
+            )
+        {
+            return Err(KmsError::Validation(format!(
+                "KeySpec {} is not supported for Origin EXTERNAL",
+                spec.name
+            )));
+        }
+        if origin != ORIGIN_AWS_KMS && !external {
             return Err(KmsError::UnsupportedOperation(format!(
                 "Origin {origin} is not supported by this server yet; only AWS_KMS is."
             )));
@@ -695,14 +733,24 @@ impl Kms {
             key_spec: spec.name.to_string(),
             origin,
             key_manager: manager.to_string(),
-            state: KeyState::Enabled,
+            // An EXTERNAL key waits for its material.
+            state: if external {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            },
             deletion_date: None,
             pending_window_days: None,
             policy,
             tags: input.tags,
             rotation: RotationSettings::default(),
-            materials: vec![self.new_material(&key_id, spec, MaterialOrigin::Original)?],
+            materials: if external {
+                Vec::new()
+            } else {
+                vec![self.new_material(&key_id, spec, MaterialOrigin::Original)?]
+            },
             on_demand_rotations: 0,
+            import_parameters: Vec::new(),
         };
         if explicit_policy {
             self.check_new_policy(ctx, &record, &record.policy, input.bypass_policy_lockout_safety_check)?;
@@ -812,7 +860,7 @@ impl Kms {
 
     pub fn enable_key(&self, ctx: &RequestContext, key: &str) -> Result<(), KmsError> {
         self.update_key(ctx, key, "kms:EnableKey", KeyCheck::default(), |record, _| {
-            require_not_pending_deletion(record)?;
+            require_not_pending(record)?;
             record.state = KeyState::Enabled;
             Ok(())
         })
@@ -820,7 +868,7 @@ impl Kms {
 
     pub fn disable_key(&self, ctx: &RequestContext, key: &str) -> Result<(), KmsError> {
         self.update_key(ctx, key, "kms:DisableKey", KeyCheck::default(), |record, _| {
-            require_not_pending_deletion(record)?;
+            require_not_pending(record)?;
             record.state = KeyState::Disabled;
             Ok(())
         })
@@ -1390,6 +1438,14 @@ impl Kms {
         self.update_key(ctx, key, "kms:EnableKeyRotation", KeyCheck::default(), |record, tx| {
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
+            // KMS cannot make new material for an imported key.
+            if record.origin != ORIGIN_AWS_KMS {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "{} origin is {} which is not valid for this operation.",
+                    record.arn(),
+                    record.origin
+                )));
+            }
             let due = now + i64::from(period) * SECONDS_PER_DAY;
             record.rotation = RotationSettings {
                 enabled: true,
@@ -1430,9 +1486,14 @@ impl Kms {
     }
 
     pub fn rotate_key_on_demand(&self, ctx: &RequestContext, key: &str) -> Result<String, KmsError> {
+        let now = self.now();
         self.update_key(ctx, key, "kms:RotateKeyOnDemand", KeyCheck::default(), |record, _| {
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
+            if record.origin == ORIGIN_EXTERNAL {
+                // Imported keys rotate to material imported for the purpose (ImportType NEW_KEY_MATERIAL).
+                return import::rotate_to_pending(record, now).map(|()| record.arn());
+            }
             if record.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
                 return Err(KmsError::LimitExceeded(format!(
                     "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
@@ -1460,17 +1521,20 @@ impl Kms {
         let entries: Vec<RotationEntry> = record
             .materials
             .iter()
-            .filter(|m| listing == RotationListing::AllKeyMaterial || m.origin != MaterialOrigin::Original)
+            .filter(|m| listing == RotationListing::AllKeyMaterial || rotation_of(m).is_some())
             .map(|m| RotationEntry {
                 key_arn: record.arn(),
                 material_id: m.id.clone(),
-                rotation_date: (m.origin != MaterialOrigin::Original).then_some(m.created),
-                rotation_type: match m.origin {
-                    MaterialOrigin::Original => None,
-                    MaterialOrigin::Automatic => Some("AUTOMATIC"),
-                    MaterialOrigin::OnDemand => Some("ON_DEMAND"),
+                rotation_date: rotation_of(m).map(|(date, _)| date),
+                rotation_type: rotation_of(m).map(|(_, kind)| kind),
+                state: if current.as_deref() == Some(m.id.as_str()) {
+                    "CURRENT"
+                } else if m.imported.as_ref().is_some_and(|i| i.pending_rotation) {
+                    "PENDING_ROTATION"
+                } else {
+                    "NON_CURRENT"
                 },
-                current: current.as_deref() == Some(m.id.as_str()),
+                imported: m.imported.clone().map(|i| (i, !m.sealed.is_empty())),
             })
             .collect();
         Ok(paging::by_offset(&entries, limit, marker)?)
@@ -1535,6 +1599,18 @@ impl Kms {
                     record.revision += 1;
                     resolve::save_key(tx, &record)?;
                     self.schedule_rotation(tx, &key_id, next)?;
+                }
+                JOB_EXPIRE_MATERIAL => {
+                    let material_id = job.id.rsplit('/').next().unwrap_or_default();
+                    if import::expire(&mut record, material_id, now_seconds as f64) {
+                        events.push(about(
+                            &record,
+                            "DeleteExpiredKeyMaterial",
+                            serde_json::json!({ "keyId": record.key_id, "keyMaterialId": material_id }),
+                        )?);
+                        record.revision += 1;
+                        resolve::save_key(tx, &record)?;
+                    }
                 }
                 other => return Err(KmsError::Internal(format!("unknown KMS job kind {other}"))),
             }

@@ -37,6 +37,9 @@ impl Record for KeyScope {
 pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 pub const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
 pub const ORIGIN_AWS_KMS: &str = "AWS_KMS";
+pub const ORIGIN_EXTERNAL: &str = "EXTERNAL";
+pub const KEY_MATERIAL_EXPIRES: &str = "KEY_MATERIAL_EXPIRES";
+pub const KEY_MATERIAL_DOES_NOT_EXPIRE: &str = "KEY_MATERIAL_DOES_NOT_EXPIRE";
 pub const MANAGER_CUSTOMER: &str = "CUSTOMER";
 pub const MANAGER_AWS: &str = "AWS";
 
@@ -46,6 +49,8 @@ pub enum KeyState {
     Enabled,
     Disabled,
     PendingDeletion,
+    /// An EXTERNAL key without usable key material.
+    PendingImport,
 }
 
 impl KeyState {
@@ -54,6 +59,7 @@ impl KeyState {
             KeyState::Enabled => "Enabled",
             KeyState::Disabled => "Disabled",
             KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingImport => "PendingImport",
         }
     }
 }
@@ -65,9 +71,24 @@ pub enum MaterialOrigin {
     Original,
     Automatic,
     OnDemand,
+    /// Imported into an EXTERNAL key.
+    Imported,
 }
 
-/// One backing key of a KMS key. `sealed` is the root-key-sealed material (standard base64).
+/// What an imported material keeps beside the material.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedMaterial {
+    pub expiration_model: String,
+    pub valid_to: Option<f64>,
+    pub description: Option<String>,
+    /// Imported as NEW_KEY_MATERIAL and not yet made current by RotateKeyOnDemand.
+    pub pending_rotation: bool,
+    /// When it was made current by a rotation.
+    pub rotated: Option<f64>,
+}
+
+/// One backing key of a KMS key. `sealed` is the root-key-sealed material (standard base64); empty once imported
+/// material has been deleted or has expired (it can be imported again).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Material {
     /// 64 hex characters; also the blob's material id.
@@ -78,6 +99,15 @@ pub struct Material {
     /// The DER SubjectPublicKeyInfo (standard base64) of an asymmetric key's material.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<ImportedMaterial>,
+}
+
+impl Material {
+    /// Present (not deleted or expired) and in use (not waiting for a rotation to make it current).
+    pub fn usable(&self) -> bool {
+        !self.sealed.is_empty() && !self.imported.as_ref().is_some_and(|i| i.pending_rotation)
+    }
 }
 
 /// Everything but the sealed material.
@@ -89,6 +119,7 @@ impl std::fmt::Debug for Material {
             .field("created", &self.created)
             .field("origin", &self.origin)
             .field("public_key", &self.public_key)
+            .field("imported", &self.imported)
             .finish()
     }
 }
@@ -120,9 +151,34 @@ pub struct KeyRecord {
     pub policy: String,
     pub tags: Vec<Tag>,
     pub rotation: RotationSettings,
-    /// Oldest first; the last one encrypts.
+    /// Oldest first; the last usable one encrypts.
     pub materials: Vec<Material>,
     pub on_demand_rotations: u32,
+    /// GetParametersForImport's outstanding wrapping keys (EXTERNAL keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub import_parameters: Vec<ImportParameters>,
+}
+
+/// A wrapping key GetParametersForImport handed out, with the token that names it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportParameters {
+    /// SHA-256 (hex) of the import token.
+    pub token_hash: String,
+    pub wrapping_algorithm: String,
+    pub wrapping_key_spec: String,
+    /// The wrapping private key (PKCS#8), sealed by the root key.
+    pub sealed_wrapping_key: String,
+    pub valid_to: f64,
+}
+
+impl std::fmt::Debug for ImportParameters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportParameters")
+            .field("wrapping_algorithm", &self.wrapping_algorithm)
+            .field("wrapping_key_spec", &self.wrapping_key_spec)
+            .field("valid_to", &self.valid_to)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeyRecord {
@@ -131,7 +187,7 @@ impl KeyRecord {
     }
 
     pub fn current_material(&self) -> Option<&Material> {
-        self.materials.last()
+        self.materials.iter().rev().find(|m| m.usable())
     }
 }
 
