@@ -341,7 +341,7 @@ fn on_demand_rotation_is_limited_to_25() {
         .list_key_rotations(&c, &key.key_id, RotationListing::AllKeyMaterial, 1000, None)
         .expect("list");
     assert_eq!(all.items.len(), 26);
-    assert_eq!(all.items.iter().filter(|e| e.current).count(), 1);
+    assert_eq!(all.items.iter().filter(|e| e.state == "CURRENT").count(), 1);
 }
 
 #[test]
