@@ -66,7 +66,7 @@ fn create_key_refuses_what_it_does_not_support_with_aws_errors() {
         ),
         (
             CreateKeyInput {
-                origin: Some("EXTERNAL".into()),
+                origin: Some("EXTERNAL_KEY_STORE".into()),
                 ..Default::default()
             },
             |e| matches!(e, KmsError::UnsupportedOperation(_)),
