@@ -80,7 +80,8 @@ class Keyhaven:
     def client(self, service="kms", **kwargs):
         kwargs.setdefault("aws_access_key_id", "test")
         kwargs.setdefault("aws_secret_access_key", "test")
-        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1", **kwargs)
+        kwargs.setdefault("region_name", "us-east-1")
+        return boto3.client(service, endpoint_url=self.endpoint, **kwargs)
 
     def advance_clock(self, seconds):
         """Moves a --dev server's domain clock on, running every job that fell due; answers {"now": ..., ...}."""

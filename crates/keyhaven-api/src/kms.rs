@@ -153,7 +153,18 @@ fn key_metadata(record: &KeyRecord) -> wire::KeyMetadata {
         signing_algorithms: spec.and_then(|s| listed(s.signing_algorithms(&record.key_usage))),
         mac_algorithms: spec.and_then(|s| listed(s.mac_algorithms())),
         key_agreement_algorithms: spec.and_then(|s| listed(s.key_agreement_algorithms(&record.key_usage))),
-        multi_region: Some(false),
+        multi_region: Some(record.multi_region.is_some()),
+        multi_region_configuration: record.multi_region.as_ref().map(|family| {
+            let member = |region: &str| wire::MultiRegionKey {
+                arn: Some(core_kms::key_arn(region, &record.account_id, &record.key_id)),
+                region: Some(region.to_string()),
+            };
+            wire::MultiRegionConfiguration {
+                multi_region_key_type: Some(if record.is_replica() { "REPLICA" } else { "PRIMARY" }.to_string()),
+                primary_key: Some(member(&family.primary_region)),
+                replica_keys: Some(family.replica_regions.iter().map(|r| member(r)).collect()),
+            }
+        }),
         pending_deletion_window_in_days: record.pending_window_days,
         // AWS names the current material of symmetric keys only.
         current_key_material_id: symmetric
@@ -920,6 +931,44 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                 key_material_id: material_id,
             };
             respond(&output, Some(&key_arn), ctx, true)
+        }
+        Request::ReplicateKey(input) => {
+            let tags = tags_in(input.tags);
+            let replica = kms
+                .replicate_key(
+                    ctx,
+                    &required(input.key_id, "KeyId")?,
+                    &required(input.replica_region, "ReplicaRegion")?,
+                    core_kms::ReplicaSettings {
+                        policy: input.policy,
+                        bypass_policy_lockout_safety_check: input.bypass_policy_lockout_safety_check.unwrap_or(false),
+                        description: input.description,
+                        tags: tags.clone(),
+                    },
+                )
+                .map_err(kms_error)?;
+            let output = wire::ReplicateKeyResponse {
+                replica_key_metadata: Some(key_metadata(&replica)),
+                replica_policy: Some(replica.policy.clone()),
+                replica_tags: (!tags.is_empty()).then(|| {
+                    tags.iter()
+                        .map(|t| wire::Tag {
+                            tag_key: Some(t.key.clone()),
+                            tag_value: Some(t.value.clone()),
+                        })
+                        .collect()
+                }),
+            };
+            respond(&output, Some(&replica.arn()), ctx, true)
+        }
+        Request::UpdatePrimaryRegion(input) => {
+            kms.update_primary_region(
+                ctx,
+                &required(input.key_id, "KeyId")?,
+                &required(input.primary_region, "PrimaryRegion")?,
+            )
+            .map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
         }
         other => Err(unsupported(other.operation_name())),
     }

@@ -6,6 +6,7 @@ mod grants;
 mod import;
 pub mod key_spec;
 pub mod model;
+mod multi_region;
 mod resolve;
 mod services;
 
@@ -39,6 +40,7 @@ use keyhaven_kernel::records;
 pub use keyhaven_kernel::tags::Tag;
 use keyhaven_kernel::tags::{self, KeyCase, TagRules, TagViolation};
 pub use model::*;
+pub use multi_region::ReplicaSettings;
 pub use resolve::KeyRef;
 
 const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
@@ -189,6 +191,9 @@ fn invalid_state(record: &KeyRecord) -> KmsError {
         KeyState::Disabled => KmsError::Disabled(format!("{} is disabled.", record.arn())),
         KeyState::PendingDeletion => KmsError::InvalidState(format!("{} is pending deletion.", record.arn())),
         KeyState::PendingImport => KmsError::InvalidState(format!("{} is pending import.", record.arn())),
+        KeyState::PendingReplicaDeletion => {
+            KmsError::InvalidState(format!("{} is pending replica deletion.", record.arn()))
+        }
         KeyState::Enabled => KmsError::InvalidState(format!("{} is enabled.", record.arn())),
     }
 }
@@ -199,6 +204,37 @@ fn require_enabled(record: &KeyRecord) -> Result<(), KmsError> {
     } else {
         Err(invalid_state(record))
     }
+}
+
+fn cache_key(region: &str, key_id: &str) -> String {
+    format!("{region}/{key_id}")
+}
+
+/// What the scheduler names a key's jobs by: its id, and for a multi-Region key its Region too (members share the id).
+fn job_subject(record: &KeyRecord) -> String {
+    match record.multi_region {
+        Some(_) => format!("{}@{}", record.key_id, record.region),
+        None => record.key_id.clone(),
+    }
+}
+
+fn job_id(kind: &str, record: &KeyRecord) -> String {
+    format!("{kind}/{}", job_subject(record))
+}
+
+/// Schedules a key's deletion after its pending window.
+fn schedule_deletion(tx: &mut dyn Transaction, record: &mut KeyRecord, now: i64) -> Result<(), KmsError> {
+    let days = record.pending_window_days.unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
+    let due = now + i64::from(days) * SECONDS_PER_DAY;
+    record.state = KeyState::PendingDeletion;
+    record.deletion_date = Some(due as f64);
+    tx.schedule(&Job {
+        id: job_id(JOB_DELETE_KEY, record),
+        due_at: due,
+        kind: JOB_DELETE_KEY.into(),
+        payload: job_subject(record).into_bytes(),
+    })?;
+    Ok(())
 }
 
 /// `kms:EncryptionAlgorithm`: the algorithm a request names, SYMMETRIC_DEFAULT when it names none.
@@ -225,13 +261,18 @@ fn check_usage(record: &KeyRecord, usage: &str, operation: &str) -> Result<(), K
 /// Neither pending deletion nor pending import: the states EnableKey and DisableKey cannot leave.
 fn require_not_pending(record: &KeyRecord) -> Result<(), KmsError> {
     match record.state {
-        KeyState::PendingDeletion | KeyState::PendingImport => Err(invalid_state(record)),
+        KeyState::PendingDeletion | KeyState::PendingImport | KeyState::PendingReplicaDeletion => {
+            Err(invalid_state(record))
+        }
         KeyState::Enabled | KeyState::Disabled => Ok(()),
     }
 }
 
 fn require_not_pending_deletion(record: &KeyRecord) -> Result<(), KmsError> {
-    if record.state == KeyState::PendingDeletion {
+    if matches!(
+        record.state,
+        KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+    ) {
         Err(invalid_state(record))
     } else {
         Ok(())
@@ -242,8 +283,14 @@ fn material_label(key_id: &str, material_id: &str) -> Vec<u8> {
     format!("kms-material/{key_id}/{material_id}").into_bytes()
 }
 
+/// The 16 bytes a blob names a key by: a UUID's, or the 32 hex digits of a multi-Region key id.
 fn key_uuid_bytes(key_id: &str) -> Result<[u8; KEY_ID_LEN], KmsError> {
-    let hex_digits: String = key_id.chars().filter(|c| *c != '-').collect();
+    let hex_digits: String = key_id
+        .strip_prefix(MULTI_REGION_PREFIX)
+        .unwrap_or(key_id)
+        .chars()
+        .filter(|c| *c != '-')
+        .collect();
     let bytes = hex::decode(hex_digits).map_err(|_| KmsError::Internal("stored key id is not a UUID".into()))?;
     bytes
         .try_into()
@@ -394,15 +441,17 @@ impl Kms {
     }
 
     /// A cached key, while no node has changed keys or aliases since it was loaded.
-    fn cached(&self, key_id: &str) -> Option<Arc<LiveKey>> {
+    /// Cached by Region and key id: the members of a multi-Region key share the id.
+    fn cached(&self, region: &str, key_id: &str) -> Option<Arc<LiveKey>> {
         let generation = self.generation.current()?;
-        let (loaded_at, hit) = self.cache.read().ok()?.get(key_id).cloned()?;
+        let (loaded_at, hit) = self.cache.read().ok()?.get(&cache_key(region, key_id)).cloned()?;
         (loaded_at == generation).then_some(hit)
     }
 
     /// The key with its materials unsealed, from the cache or the store.
     fn live(&self, scope: &str, key_id: &str) -> Result<Option<Arc<LiveKey>>, KmsError> {
-        if let Some(hit) = self.cached(key_id) {
+        let region = scope.rsplit_once(':').map_or(scope, |(_, region)| region);
+        if let Some(hit) = self.cached(region, key_id) {
             return Ok((resolve::scope_of(&hit.record) == scope).then_some(hit));
         }
         // Read before the key: a change committed meanwhile leaves this load stamped with an older generation.
@@ -424,7 +473,7 @@ impl Kms {
             if cache.len() >= CACHE_CAPACITY {
                 cache.clear();
             }
-            cache.insert(key_id.to_string(), (generation, live.clone()));
+            cache.insert(cache_key(region, key_id), (generation, live.clone()));
         }
         Ok(Some(live))
     }
@@ -523,8 +572,15 @@ impl Kms {
             ("kms:KeySpec".into(), vec![record.key_spec.clone()]),
             ("kms:KeyUsage".into(), vec![record.key_usage.clone()]),
             ("kms:KeyOrigin".into(), vec![record.origin.clone()]),
-            ("kms:MultiRegion".into(), vec!["false".into()]),
+            (
+                "kms:MultiRegion".into(),
+                vec![record.multi_region.is_some().to_string()],
+            ),
         ]);
+        if record.multi_region.is_some() {
+            let kind = if record.is_replica() { "REPLICA" } else { "PRIMARY" };
+            keys.push(("kms:MultiRegionKeyType".into(), vec![kind.into()]));
+        }
         if let Some(alias) = requested_as.filter(|k| k.starts_with("alias/") || k.contains(":alias/")) {
             let name = alias.rsplit_once(':').map_or(alias, |(_, n)| n);
             keys.push(("kms:RequestAlias".into(), vec![name.to_string()]));
@@ -667,6 +723,9 @@ impl Kms {
         ] {
             keys.push((key.into(), vec![value.into()]));
         }
+        if input.multi_region {
+            keys.push(("kms:MultiRegionKeyType".into(), vec!["PRIMARY".into()]));
+        }
         self.authz.check(
             ctx,
             &Access {
@@ -707,9 +766,9 @@ impl Kms {
                 "Origin {origin} is not supported by this server yet; only AWS_KMS is."
             )));
         }
-        if input.multi_region {
+        if input.multi_region && external {
             return Err(KmsError::UnsupportedOperation(
-                "Multi-Region keys are not supported by this server yet.".into(),
+                "Multi-Region keys with imported key material are not supported by this server.".into(),
             ));
         }
         if let Some(store_id) = input.custom_key_store_id {
@@ -720,7 +779,11 @@ impl Kms {
         validate_tags(&input.tags)?;
         let explicit_policy = input.policy.is_some();
         let policy = input.policy.unwrap_or_else(|| default_key_policy(ctx.account_id()));
-        let key_id = new_key_id()?;
+        let key_id = if input.multi_region {
+            multi_region::new_key_id()?
+        } else {
+            new_key_id()?
+        };
         let record = KeyRecord {
             v: RECORD_VERSION,
             revision: 1,
@@ -751,6 +814,10 @@ impl Kms {
             },
             on_demand_rotations: 0,
             import_parameters: Vec::new(),
+            multi_region: input.multi_region.then(|| MultiRegion {
+                primary_region: ctx.region.clone(),
+                replica_regions: Vec::new(),
+            }),
         };
         if explicit_policy {
             self.check_new_policy(ctx, &record, &record.policy, input.bypass_policy_lockout_safety_check)?;
@@ -758,11 +825,7 @@ impl Kms {
         transact(&*self.store, |tx| {
             resolve::save_key(tx, &record)?;
             if manager == MANAGER_AWS {
-                self.schedule_rotation(
-                    tx,
-                    &record.key_id,
-                    self.clock.now().unix_timestamp() + 365 * SECONDS_PER_DAY,
-                )?;
+                self.schedule_rotation(tx, &record, self.clock.now().unix_timestamp() + 365 * SECONDS_PER_DAY)?;
             }
             Ok(())
         })?;
@@ -912,16 +975,14 @@ impl Kms {
                         record.arn()
                     )));
                 }
-                let due = now + i64::from(days) * SECONDS_PER_DAY;
-                record.state = KeyState::PendingDeletion;
-                record.deletion_date = Some(due as f64);
                 record.pending_window_days = Some(days);
-                tx.schedule(&Job {
-                    id: format!("{JOB_DELETE_KEY}/{}", record.key_id),
-                    due_at: due,
-                    kind: JOB_DELETE_KEY.into(),
-                    payload: record.key_id.clone().into_bytes(),
-                })?;
+                // A primary key waits for its replicas to be deleted first.
+                if multi_region::has_replicas(record) {
+                    record.state = KeyState::PendingReplicaDeletion;
+                    record.deletion_date = None;
+                    return Ok(record.clone());
+                }
+                schedule_deletion(tx, record, now)?;
                 Ok(record.clone())
             },
         )
@@ -929,7 +990,10 @@ impl Kms {
 
     pub fn cancel_key_deletion(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, KmsError> {
         self.update_key(ctx, key, "kms:CancelKeyDeletion", KeyCheck::default(), |record, tx| {
-            if record.state != KeyState::PendingDeletion {
+            if !matches!(
+                record.state,
+                KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+            ) {
                 return Err(KmsError::InvalidState(format!(
                     "{} is not pending deletion.",
                     record.arn()
@@ -939,7 +1003,7 @@ impl Kms {
             record.state = KeyState::Disabled;
             record.deletion_date = None;
             record.pending_window_days = None;
-            tx.cancel(&format!("{JOB_DELETE_KEY}/{}", record.key_id))?;
+            tx.cancel(&job_id(JOB_DELETE_KEY, record))?;
             Ok(record.clone())
         })
     }
@@ -1268,12 +1332,16 @@ impl Kms {
         dry_run: bool,
     ) -> Result<Decrypted, KmsError> {
         let header = blob::parse_header(ciphertext).map_err(|_| KmsError::InvalidCiphertext)?;
-        let key_id = keyhaven_kernel::ids::uuid_string(&header.key_id);
-        let live = match self.cached(&key_id) {
+        let uuid = keyhaven_kernel::ids::uuid_string(&header.key_id);
+        let multi_region = format!("{MULTI_REGION_PREFIX}{}", hex::encode(header.key_id));
+        let hit = self
+            .cached(&ctx.region, &uuid)
+            .or_else(|| self.cached(&ctx.region, &multi_region));
+        let live = match hit {
             Some(hit) => hit,
             None => {
-                let scope =
-                    read(&*self.store, |tx| resolve::key_scope(tx, &key_id))?.ok_or(KmsError::InvalidCiphertext)?;
+                let (key_id, scope) = read(&*self.store, |tx| resolve::key_of_blob(tx, &header.key_id, &ctx.region))?
+                    .ok_or(KmsError::InvalidCiphertext)?;
                 self.live(&scope, &key_id)?.ok_or(KmsError::InvalidCiphertext)?
             }
         };
@@ -1418,12 +1486,12 @@ impl Kms {
         Ok(keyhaven_crypto::random_bytes(n)?)
     }
 
-    fn schedule_rotation(&self, tx: &mut dyn Transaction, key_id: &str, due_at: i64) -> Result<(), KmsError> {
+    fn schedule_rotation(&self, tx: &mut dyn Transaction, record: &KeyRecord, due_at: i64) -> Result<(), KmsError> {
         Ok(tx.schedule(&Job {
-            id: format!("{JOB_ROTATE_KEY}/{key_id}"),
+            id: job_id(JOB_ROTATE_KEY, record),
             due_at,
             kind: JOB_ROTATE_KEY.into(),
-            payload: key_id.as_bytes().to_vec(),
+            payload: job_subject(record).into_bytes(),
         })?)
     }
 
@@ -1436,6 +1504,7 @@ impl Kms {
         let period = period_days.unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
         let now = self.clock.now().unix_timestamp();
         self.update_key(ctx, key, "kms:EnableKeyRotation", KeyCheck::default(), |record, tx| {
+            multi_region::require_primary(record, "EnableKeyRotation")?;
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
             // KMS cannot make new material for an imported key.
@@ -1452,12 +1521,14 @@ impl Kms {
                 period_days: period,
                 next_rotation: Some(due as f64),
             };
-            self.schedule_rotation(tx, &record.key_id, due)
+            self.schedule_rotation(tx, record, due)?;
+            multi_region::sync(tx, record)
         })
     }
 
     pub fn disable_key_rotation(&self, ctx: &RequestContext, key: &str) -> Result<(), KmsError> {
         self.update_key(ctx, key, "kms:DisableKeyRotation", KeyCheck::default(), |record, tx| {
+            multi_region::require_primary(record, "DisableKeyRotation")?;
             require_enabled(record)?;
             require_customer_key(record)?;
             // AWS accepts it on keys that never rotate automatically (HMAC, asymmetric): nothing changes.
@@ -1469,7 +1540,8 @@ impl Kms {
                 period_days: record.rotation.period_days,
                 next_rotation: None,
             };
-            Ok(tx.cancel(&format!("{JOB_ROTATE_KEY}/{}", record.key_id))?)
+            tx.cancel(&job_id(JOB_ROTATE_KEY, record))?;
+            multi_region::sync(tx, record)
         })
     }
 
@@ -1487,12 +1559,15 @@ impl Kms {
 
     pub fn rotate_key_on_demand(&self, ctx: &RequestContext, key: &str) -> Result<String, KmsError> {
         let now = self.now();
-        self.update_key(ctx, key, "kms:RotateKeyOnDemand", KeyCheck::default(), |record, _| {
+        self.update_key(ctx, key, "kms:RotateKeyOnDemand", KeyCheck::default(), |record, tx| {
+            multi_region::require_primary(record, "RotateKeyOnDemand")?;
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
             if record.origin == ORIGIN_EXTERNAL {
                 // Imported keys rotate to material imported for the purpose (ImportType NEW_KEY_MATERIAL).
-                return import::rotate_to_pending(record, now).map(|()| record.arn());
+                import::rotate_to_pending(record, now)?;
+                multi_region::sync(tx, record)?;
+                return Ok(record.arn());
             }
             if record.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
                 return Err(KmsError::LimitExceeded(format!(
@@ -1503,6 +1578,7 @@ impl Kms {
             let spec = key_spec::of(&record.key_spec)?;
             record.materials.push(self.new_material(&record.key_id, spec, MaterialOrigin::OnDemand)?);
             record.on_demand_rotations += 1;
+            multi_region::sync(tx, record)?;
             Ok(record.arn())
         })
     }
@@ -1544,15 +1620,24 @@ impl Kms {
     /// Runs a scheduled key deletion or rotation; answers the CloudTrail service events of what it did
     /// (`DeleteKey`, `RotateKey`).
     pub fn run_job(&self, job: &Job) -> Result<Vec<ServiceEvent>, KmsError> {
-        let key_id = String::from_utf8_lossy(&job.payload).to_string();
+        let subject = String::from_utf8_lossy(&job.payload).to_string();
+        // A multi-Region key's jobs name the member's Region too.
+        let (key_id, region) = match subject.split_once('@') {
+            Some((key_id, region)) => (key_id.to_string(), Some(region.to_string())),
+            None => (subject, None),
+        };
         let now = self.clock.now();
         let now_seconds = now.unix_timestamp();
         let mut events = Vec::new();
         let done = self.write(|tx| {
             events.clear();
             tx.cancel(&job.id)?;
-            let Some(scope) = resolve::key_scope(tx, &key_id)? else {
+            let Some(indexed) = resolve::key_scope(tx, &key_id)? else {
                 return Ok(());
+            };
+            let scope = match (&region, indexed.split_once(':')) {
+                (Some(region), Some((account, _))) => keyhaven_kernel::context::regional_scope(account, region),
+                _ => indexed,
             };
             let Some(mut record) = resolve::load_key(tx, &scope, &key_id)? else {
                 return Ok(());
@@ -1571,7 +1656,8 @@ impl Kms {
                         && record.deletion_date.is_some_and(|d| d as i64 <= now_seconds)
                     {
                         resolve::delete_key_records(tx, &record)?;
-                        tx.cancel(&format!("{JOB_ROTATE_KEY}/{key_id}"))?;
+                        tx.cancel(&job_id(JOB_ROTATE_KEY, &record))?;
+                        multi_region::member_deleted(tx, &record, now_seconds)?;
                         events.push(about(
                             &record,
                             "DeleteKey",
@@ -1598,7 +1684,8 @@ impl Kms {
                     record.rotation.next_rotation = Some(next as f64);
                     record.revision += 1;
                     resolve::save_key(tx, &record)?;
-                    self.schedule_rotation(tx, &key_id, next)?;
+                    self.schedule_rotation(tx, &record, next)?;
+                    multi_region::sync(tx, &record)?;
                 }
                 JOB_EXPIRE_MATERIAL => {
                     let material_id = job.id.rsplit('/').next().unwrap_or_default();

@@ -51,6 +51,8 @@ pub enum KeyState {
     PendingDeletion,
     /// An EXTERNAL key without usable key material.
     PendingImport,
+    /// A multi-Region primary key scheduled for deletion, waiting for its replicas to be deleted.
+    PendingReplicaDeletion,
 }
 
 impl KeyState {
@@ -60,6 +62,7 @@ impl KeyState {
             KeyState::Disabled => "Disabled",
             KeyState::PendingDeletion => "PendingDeletion",
             KeyState::PendingImport => "PendingImport",
+            KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
         }
     }
 }
@@ -157,6 +160,17 @@ pub struct KeyRecord {
     /// GetParametersForImport's outstanding wrapping keys (EXTERNAL keys).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub import_parameters: Vec<ImportParameters>,
+    /// A multi-Region key's family, the same in every member's record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_region: Option<MultiRegion>,
+}
+
+/// Where a multi-Region key's primary and replicas are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegion {
+    pub primary_region: String,
+    /// In the order they were made.
+    pub replica_regions: Vec<String>,
 }
 
 /// A wrapping key GetParametersForImport handed out, with the token that names it.
@@ -186,10 +200,20 @@ impl KeyRecord {
         key_arn(&self.region, &self.account_id, &self.key_id)
     }
 
+    /// A multi-Region key's replica (not its primary).
+    pub fn is_replica(&self) -> bool {
+        self.multi_region
+            .as_ref()
+            .is_some_and(|m| m.primary_region != self.region)
+    }
+
     pub fn current_material(&self) -> Option<&Material> {
         self.materials.iter().rev().find(|m| m.usable())
     }
 }
+
+/// The prefix of multi-Region key ids (`mrk-` and 32 hex digits).
+pub const MULTI_REGION_PREFIX: &str = "mrk-";
 
 pub fn key_arn(region: &str, account_id: &str, key_id: &str) -> String {
     format!("arn:aws:kms:{region}:{account_id}:key/{key_id}")

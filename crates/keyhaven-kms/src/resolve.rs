@@ -4,7 +4,7 @@ use keyhaven_store::Transaction;
 
 use keyhaven_kernel::records;
 
-use super::model::{AliasRecord, KeyRecord, KeyScope, alias_arn, key_arn};
+use super::model::{AliasRecord, KeyRecord, KeyScope, MULTI_REGION_PREFIX, alias_arn, key_arn};
 use crate::error::KmsError;
 use keyhaven_kernel::context::{RequestContext, regional_scope};
 
@@ -15,6 +15,14 @@ pub const ALIAS_PREFIX_MESSAGE: &str = "Alias must start with the prefix \"alias
 pub enum KeyRef {
     Key { scope: String, key_id: String, arn: String },
     Alias { scope: String, name: String, arn: String },
+}
+
+/// A key id: a UUID, or a multi-Region key's `mrk-` and 32 hex digits.
+fn is_key_id(s: &str) -> bool {
+    match s.strip_prefix(MULTI_REGION_PREFIX) {
+        Some(hex) => hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()),
+        None => is_key_uuid(s),
+    }
 }
 
 fn is_key_uuid(s: &str) -> bool {
@@ -40,7 +48,7 @@ impl KeyRef {
                 arn: alias_arn(&ctx.region, ctx.account_id(), input),
             });
         }
-        if is_key_uuid(input) {
+        if is_key_id(input) {
             let key_id = input.to_ascii_lowercase();
             return Ok(KeyRef::Key {
                 scope: ctx.regional_scope(),
@@ -86,7 +94,7 @@ impl KeyRef {
         }
         let scope = regional_scope(account, region);
         if let Some(key_id) = resource.strip_prefix("key/") {
-            if !is_key_uuid(key_id) {
+            if !is_key_id(key_id) {
                 return Err(KmsError::NotFound(format!("Invalid keyId '{input}'")));
             }
             let key_id = key_id.to_ascii_lowercase();
@@ -135,6 +143,25 @@ pub fn key_scope(tx: &mut dyn Transaction, key_id: &str) -> Result<Option<String
     Ok(records::get::<KeyScope>(tx, "", key_id)?.map(|scope| scope.0))
 }
 
+/// The key a ciphertext blob's 16 key-id bytes name, as seen from `region`: a key by its UUID, or the member in
+/// `region` of the multi-Region key with those bytes (whose index entry names its account). Answers its id and scope.
+pub fn key_of_blob(
+    tx: &mut dyn Transaction,
+    key_bytes: &[u8; 16],
+    region: &str,
+) -> Result<Option<(String, String)>, KmsError> {
+    let uuid = keyhaven_kernel::ids::uuid_string(key_bytes);
+    if let Some(scope) = key_scope(tx, &uuid)? {
+        return Ok(Some((uuid, scope)));
+    }
+    let multi_region = format!("{MULTI_REGION_PREFIX}{}", hex::encode(key_bytes));
+    Ok(key_scope(tx, &multi_region)?.map(|scope| {
+        let account = scope.split_once(':').map_or(scope.as_str(), |(account, _)| account);
+        let scope = regional_scope(account, region);
+        (multi_region, scope)
+    }))
+}
+
 /// Every alias of `scope`.
 pub fn aliases(tx: &mut dyn Transaction, scope: &str) -> Result<Vec<AliasRecord>, KmsError> {
     Ok(records::all::<AliasRecord>(tx, scope)?
@@ -143,11 +170,19 @@ pub fn aliases(tx: &mut dyn Transaction, scope: &str) -> Result<Vec<AliasRecord>
         .collect())
 }
 
-/// Removes a key, its scope index entry, its grants and every alias that points at it.
+/// Removes a key, its scope index entry (unless other Regions keep the multi-Region key), its grants and every
+/// alias that points at it.
 pub fn delete_key_records(tx: &mut dyn Transaction, record: &KeyRecord) -> Result<(), KmsError> {
     let scope = scope_of(record);
     records::delete::<KeyRecord>(tx, &scope, &record.key_id)?;
-    records::delete::<KeyScope>(tx, "", &record.key_id)?;
+    let others_remain = record.multi_region.as_ref().is_some_and(|m| {
+        std::iter::once(&m.primary_region)
+            .chain(&m.replica_regions)
+            .any(|r| *r != record.region)
+    });
+    if !others_remain {
+        records::delete::<KeyScope>(tx, "", &record.key_id)?;
+    }
     crate::grants::delete_all(tx, record)?;
     for alias in aliases(tx, &scope)? {
         if alias.target_key_id == record.key_id {
