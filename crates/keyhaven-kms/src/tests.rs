@@ -74,6 +74,7 @@ fn create_key_refuses_what_it_does_not_support_with_aws_errors() {
         (
             CreateKeyInput {
                 multi_region: true,
+                origin: Some("EXTERNAL".into()),
                 ..Default::default()
             },
             |e| matches!(e, KmsError::UnsupportedOperation(_)),
