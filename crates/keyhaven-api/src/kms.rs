@@ -181,6 +181,8 @@ fn marker_out<T>(page: &Page<T>) -> (Option<String>, Option<bool>) {
 /// Runs one KMS operation for `ctx`.
 pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Executed, ApiError> {
     let kms = &core.kms;
+    kms.throttle_operation(ctx, request.operation_name())
+        .map_err(kms_error)?;
     match request {
         Request::CreateKey(input) => {
             let record = kms
@@ -503,7 +505,16 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                 source_encryption_algorithm: Some(source_algorithm),
                 destination_encryption_algorithm: Some(destination_algorithm),
             };
-            respond(&output, Some(&moved.destination_key_arn), ctx, false)
+            // Both keys are used: the source decrypts, the destination encrypts.
+            let mut keys = vec![resource(&moved.destination_key_arn, ctx.account_id())];
+            if let Some(source) = output
+                .source_key_id
+                .as_deref()
+                .filter(|s| *s != moved.destination_key_arn)
+            {
+                keys.push(resource(source, ctx.account_id()));
+            }
+            respond_with(&output, keys, false)
         }
         Request::GenerateDataKey(input) => {
             if input.recipient.is_some() {
@@ -969,6 +980,23 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             )
             .map_err(kms_error)?;
             respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::GetKeyLastUsage(input) => {
+            let (record, last) = kms
+                .key_last_usage(ctx, &required(input.key_id, "KeyId")?)
+                .map_err(kms_error)?;
+            let output = wire::GetKeyLastUsageResponse {
+                key_id: Some(record.key_id.clone()),
+                key_last_usage: Some(last.map_or_else(Default::default, |last| wire::KeyLastUsageData {
+                    operation: Some(last.operation),
+                    timestamp: Some(Timestamp(last.timestamp)),
+                    cloud_trail_event_id: Some(last.event_id),
+                    kms_request_id: Some(last.request_id),
+                })),
+                tracking_start_date: Some(Timestamp(record.creation_date)),
+                key_creation_date: Some(Timestamp(record.creation_date)),
+            };
+            respond(&output, Some(&record.arn()), ctx, false)
         }
         other => Err(unsupported(other.operation_name())),
     }

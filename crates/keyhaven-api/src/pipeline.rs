@@ -528,6 +528,23 @@ fn authenticate_v2(
 }
 
 /// The audit record of a call a service made on the caller's behalf during `outer`.
+/// GetKeyLastUsage learns of a key's successful use from its audit record (event and request ids included).
+fn note_key_usage(core: &keyhaven_core::Core, event: &AuditEvent) {
+    if event.event_source != "kms.amazonaws.com" || event.error_code.is_some() {
+        return;
+    }
+    let when = keyhaven_kernel::clock::epoch_seconds(event.event_time);
+    for resource in event.resources.iter().filter(|r| r.resource_type == "AWS::KMS::Key") {
+        core.kms.note_usage(
+            &resource.arn,
+            &event.event_name,
+            when,
+            &event.event_id,
+            &event.request_id,
+        );
+    }
+}
+
 fn service_call_event(outer: &AuditEvent, call: ServiceCall) -> AuditEvent {
     let (error_code, error_message) = match call.error.as_deref().map(crate::error::call_error) {
         Some(e) => (Some(e.code.to_string()), Some(e.message)),
@@ -642,10 +659,12 @@ pub async fn finish(state: &AppState, mut outcome: Outcome, origin: &Origin, sta
         if let Err(e) = state.core.audit.record(&nested, changes).await {
             return refused(e);
         }
+        note_key_usage(&state.core, &nested);
     }
     if let Err(e) = state.core.audit.record(&event, changes).await {
         return refused(e);
     }
+    note_key_usage(&state.core, &event);
     let close = outcome.unread_body;
     let mut response = outcome
         .protocol

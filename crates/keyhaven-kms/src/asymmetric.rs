@@ -312,6 +312,9 @@ impl Kms {
         dry_run: bool,
     ) -> Result<DataKeyPair, KmsError> {
         let kind = key_spec::data_key_pair(pair_spec)?;
+        if let Some(quota) = crate::quotas::key_pair_quota(pair_spec) {
+            self.throttle(ctx, quota)?;
+        }
         let request_keys = [("kms:DataKeyPairSpec".to_string(), vec![pair_spec.to_string()])];
         let live = self.live_checked(ctx, key, action, Some(context), &request_keys)?;
         if live.spec.backing != Backing::Symmetric {

@@ -48,6 +48,9 @@ pub enum KmsError {
     ExpiredImportToken(String),
     #[error("{0}")]
     IncorrectKeyMaterial(String),
+    /// A request quota is exhausted for now.
+    #[error("{0}")]
+    Throttling(String),
     /// The `alias/aws/` names are AWS's: KMS answers NotAuthorizedException, a code its model
     /// does not declare.
     #[error("{0}")]
@@ -96,7 +99,8 @@ impl From<KmsError> for keyhaven_kernel::on_behalf::KmsFailure {
             | KmsError::UnsupportedOperation(message) => F::Unusable(message),
             KmsError::InvalidCiphertext => F::InvalidCiphertext,
             KmsError::AccessDenied(message) => F::AccessDenied(message),
-            KmsError::Unavailable => F::Unavailable,
+            // Retrying later may succeed, as after the service is unavailable.
+            KmsError::Unavailable | KmsError::Throttling(_) => F::Unavailable,
             KmsError::Internal(detail) => F::Internal(detail),
             // Not answers to Encrypt, Decrypt or GenerateDataKey: reaching here is a bug.
             KmsError::AlreadyExists(message)

@@ -7,8 +7,10 @@ mod import;
 pub mod key_spec;
 pub mod model;
 mod multi_region;
+pub mod quotas;
 mod resolve;
 mod services;
+mod usage;
 
 use keyhaven_kernel::generation::Generation;
 use std::collections::HashMap;
@@ -42,6 +44,7 @@ use keyhaven_kernel::tags::{self, KeyCase, TagRules, TagViolation};
 pub use model::*;
 pub use multi_region::ReplicaSettings;
 pub use resolve::KeyRef;
+pub use usage::LastUse;
 
 const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
 const CACHE_CAPACITY: usize = 10_000;
@@ -178,6 +181,10 @@ pub struct Kms {
     cache: RwLock<HashMap<String, (u64, Arc<LiveKey>)>>,
     /// Moved on by every change to keys or aliases, on any node.
     generation: Generation,
+    /// GetKeyLastUsage's notes not yet written.
+    usage: usage::Pending,
+    /// Request quotas, when the server enforces them.
+    quotas: std::sync::OnceLock<quotas::RequestQuotas>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -353,11 +360,34 @@ impl Kms {
             root,
             clock,
             cache: RwLock::new(HashMap::new()),
+            usage: usage::Pending::default(),
+            quotas: std::sync::OnceLock::new(),
         }
     }
 
     fn now(&self) -> f64 {
         epoch_seconds(self.clock.now())
+    }
+
+    /// Enforces AWS's request quotas from now on (once; a server without it enforces none).
+    pub fn enforce_request_quotas(&self, settings: quotas::QuotaSettings) {
+        let _ = self.quotas.set(quotas::RequestQuotas::new(settings));
+    }
+
+    /// Counts a request toward `quota`: ThrottlingException past its rate.
+    fn throttle(&self, ctx: &RequestContext, quota: &'static str) -> Result<(), KmsError> {
+        match self.quotas.get() {
+            Some(quotas) if quotas.enabled() => quotas.take(ctx, quota, self.now()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a request of `operation` toward its own quota, if it has one.
+    pub fn throttle_operation(&self, ctx: &RequestContext, operation: &str) -> Result<(), KmsError> {
+        match quotas::operation_quota(operation) {
+            Some(quota) => self.throttle(ctx, quota),
+            None => Ok(()),
+        }
     }
 
     /// New material for a key of `spec`: a 256-bit key, an HMAC key of its hash's length, or a private key.
@@ -692,6 +722,17 @@ impl Kms {
             }
         };
         let live = self.live(&scope, &key_id)?.ok_or_else(|| key_ref.not_found())?;
+        // Cryptographic operations share their key type's quota; ReEncrypt counts once (as ReEncryptTo).
+        if !matches!(
+            action,
+            "kms:DescribeKey"
+                | "kms:GetPublicKey"
+                | "kms:ReEncryptFrom"
+                | "kms:GenerateDataKeyPair"
+                | "kms:GenerateDataKeyPairWithoutPlaintext"
+        ) {
+            self.throttle(ctx, quotas::cryptographic_quota(live.spec))?;
+        }
         let check = KeyCheck {
             requested_as: Some(key),
             context,
@@ -1345,6 +1386,9 @@ impl Kms {
                 self.live(&scope, &key_id)?.ok_or(KmsError::InvalidCiphertext)?
             }
         };
+        if action == "kms:Decrypt" {
+            self.throttle(ctx, quotas::cryptographic_quota(live.spec))?;
+        }
         let request_keys = algorithm_key(algorithm);
         let check = KeyCheck {
             requested_as: expected,
@@ -1480,6 +1524,7 @@ impl Kms {
     }
 
     pub fn generate_random(&self, ctx: &RequestContext, number_of_bytes: Option<i32>) -> Result<SecretBytes, KmsError> {
+        self.throttle(ctx, quotas::SYMMETRIC)?;
         self.authorize_account(ctx, "kms:GenerateRandom")?;
         let n = number_of_bytes.ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
         let n = usize::try_from(n).map_err(|_| KmsError::Validation("NumberOfBytes is out of range.".into()))?;

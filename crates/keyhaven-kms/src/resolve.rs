@@ -184,6 +184,7 @@ pub fn delete_key_records(tx: &mut dyn Transaction, record: &KeyRecord) -> Resul
         records::delete::<KeyScope>(tx, "", &record.key_id)?;
     }
     crate::grants::delete_all(tx, record)?;
+    crate::usage::forget(tx, record)?;
     for alias in aliases(tx, &scope)? {
         if alias.target_key_id == record.key_id {
             records::delete::<AliasRecord>(tx, &scope, &alias.name)?;

@@ -146,6 +146,11 @@ pub struct ServeArgs {
     /// Advanced-tier parameters per account and Region [default: 100000, AWS's quota].
     #[arg(long, env = "KEYHAVEN_SSM_ADVANCED_PARAMETER_LIMIT")]
     pub ssm_advanced_parameter_limit: Option<u64>,
+    /// KMS request quotas: `aws` (AWS's defaults), `off`, or `aws` with `,NAME=RATE` overrides in requests per
+    /// second (`CreateKey=5`, `symmetric`, `rsa`, `ecc`, `ml-dsa`, `GenerateDataKeyPair(RSA_2048)`, ...)
+    /// [default: aws; off with --dev].
+    #[arg(long, env = "KEYHAVEN_KMS_REQUEST_QUOTAS")]
+    pub kms_request_quotas: Option<String>,
     /// Connections served at once; more wait until one closes [default: 4096].
     #[arg(long, env = "KEYHAVEN_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
@@ -204,6 +209,7 @@ struct FileConfig {
     audit_reserve_bytes: Option<u64>,
     log_format: Option<LogFormat>,
     ssm_standard_parameter_limit: Option<u64>,
+    kms_request_quotas: Option<String>,
     ssm_advanced_parameter_limit: Option<u64>,
     max_connections: Option<usize>,
     header_timeout_seconds: Option<u64>,
@@ -464,6 +470,7 @@ pub struct ServeConfig {
     pub audit_reserve_bytes: u64,
     pub log_format: LogFormat,
     pub parameter_quotas: ParameterQuotas,
+    pub kms_request_quotas: keyhaven_kms::quotas::QuotaSettings,
     /// Where change events are delivered; the names are the core's event targets.
     pub event_webhooks: Vec<WebhookConfig>,
     /// The functions secrets can be rotated with, by ARN.
@@ -580,6 +587,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("account id {0:?} must be 12 digits")]
     AccountId(String),
+    #[error("--kms-request-quotas: {0}")]
+    KmsRequestQuotas(String),
     #[error("--tls-cert/--tls-key and --tls-self-signed cannot be used together")]
     TlsConflict,
     #[error("event webhook {name:?}: {reason}")]
@@ -784,6 +793,12 @@ impl ServeArgs {
                     .ssm_advanced_parameter_limit
                     .or(file.ssm_advanced_parameter_limit)
                     .unwrap_or(ParameterQuotas::default().advanced),
+            },
+            kms_request_quotas: {
+                let dev = self.dev.or(file.dev).unwrap_or(false);
+                let text = self.kms_request_quotas.or(file.kms_request_quotas);
+                keyhaven_kms::quotas::QuotaSettings::parse(text.as_deref().unwrap_or(if dev { "off" } else { "aws" }))
+                    .map_err(ConfigError::KmsRequestQuotas)?
             },
             event_webhooks: webhooks(file.event_webhooks, env)?,
             rotation_functions: rotation_functions(file.rotation_functions)?,

@@ -38,6 +38,8 @@ const SHARED_BLOB_GRACE: std::time::Duration = std::time::Duration::from_secs(36
 const DATABASE_FILE: &str = "keyhaven.db";
 const AUDIT_RESERVE_FILE: &str = "audit.reserve";
 const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often the keys' last uses noted in memory are written (GetKeyLastUsage).
+const KEY_USAGE_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -183,6 +185,20 @@ async fn run(config: ServeConfig) -> Result<(), String> {
         }
     });
     let render: MetricsRender = Arc::new(move || metrics_handle.render());
+    core.kms.enforce_request_quotas(config.kms_request_quotas.clone());
+    // GetKeyLastUsage's notes reach the store every few seconds (and at shutdown, below).
+    let usage_core = core.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(KEY_USAGE_FLUSH_EVERY);
+        loop {
+            every.tick().await;
+            let core = usage_core.clone();
+            let flushed = tokio::task::spawn_blocking(move || core.kms.flush_usage()).await;
+            if let Ok(Err(e)) = flushed {
+                tracing::warn!(error = %e, "writing keys' last use failed; retrying");
+            }
+        }
+    });
     let state = Arc::new(AppState {
         core: core.clone(),
         credentials: CredentialRegistry::new(root_credential, config.dev, config.account_id.clone()),
@@ -239,6 +255,9 @@ async fn run(config: ServeConfig) -> Result<(), String> {
     let _ = scheduler.await;
     for deliverer in deliverers {
         let _ = deliverer.await;
+    }
+    if let Err(e) = core.kms.flush_usage() {
+        tracing::warn!(error = %e, "writing keys' last use at shutdown failed");
     }
     core.audit.shutdown();
     tracing::info!("stopped cleanly");
