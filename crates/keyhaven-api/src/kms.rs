@@ -167,6 +167,8 @@ fn key_metadata(record: &KeyRecord) -> wire::KeyMetadata {
         }),
         pending_deletion_window_in_days: record.pending_window_days,
         // AWS names the current material of symmetric keys only.
+        custom_key_store_id: record.custom_key_store.as_ref().map(|(store, _)| store.clone()),
+        cloud_hsm_cluster_id: record.custom_key_store.as_ref().map(|(_, cluster)| cluster.clone()),
         current_key_material_id: symmetric
             .then(|| record.current_material().map(|m| m.id.clone()))
             .flatten(),
@@ -558,15 +560,12 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             respond(&output, Some(&sealed.key_arn), ctx, false)
         }
         Request::GenerateRandom(input) => {
-            if input.custom_key_store_id.is_some() {
-                return Err(kms_error(keyhaven_kms::KmsError::CustomKeyStoreNotFound(
-                    "Custom key stores are not supported by this server yet.".into(),
-                )));
-            }
             if input.recipient.is_some() {
                 return Err(unsupported("GenerateRandom with a Recipient attestation document"));
             }
-            let bytes = kms.generate_random(ctx, input.number_of_bytes).map_err(kms_error)?;
+            let bytes = kms
+                .generate_random(ctx, input.number_of_bytes, input.custom_key_store_id.as_deref())
+                .map_err(kms_error)?;
             respond(
                 &wire::GenerateRandomResponse {
                     plaintext: Some(Blob::from(bytes)),
@@ -998,7 +997,89 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             };
             respond(&output, Some(&record.arn()), ctx, false)
         }
-        other => Err(unsupported(other.operation_name())),
+        Request::CreateCustomKeyStore(input) => {
+            let id = kms
+                .create_custom_key_store(
+                    ctx,
+                    core_kms::NewCustomKeyStore {
+                        name: required(input.custom_key_store_name, "CustomKeyStoreName")?,
+                        store_type: input.custom_key_store_type,
+                        cluster_id: input.cloud_hsm_cluster_id,
+                        trust_anchor_certificate: input.trust_anchor_certificate,
+                        password: input
+                            .key_store_password
+                            .map(|p| keyhaven_crypto::SecretBytes::from_slice(p.expose().as_bytes())),
+                    },
+                )
+                .map_err(kms_error)?;
+            let output = wire::CreateCustomKeyStoreResponse {
+                custom_key_store_id: Some(id),
+            };
+            respond(&output, None, ctx, true)
+        }
+        Request::ConnectCustomKeyStore(input) => {
+            kms.connect_custom_key_store(ctx, &required(input.custom_key_store_id, "CustomKeyStoreId")?)
+                .map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::DisconnectCustomKeyStore(input) => {
+            kms.disconnect_custom_key_store(ctx, &required(input.custom_key_store_id, "CustomKeyStoreId")?)
+                .map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::UpdateCustomKeyStore(input) => {
+            kms.update_custom_key_store(
+                ctx,
+                &required(input.custom_key_store_id, "CustomKeyStoreId")?,
+                core_kms::CustomKeyStoreUpdate {
+                    new_name: input.new_custom_key_store_name,
+                    password: input
+                        .key_store_password
+                        .map(|p| keyhaven_crypto::SecretBytes::from_slice(p.expose().as_bytes())),
+                    cluster_id: input.cloud_hsm_cluster_id,
+                },
+            )
+            .map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::DeleteCustomKeyStore(input) => {
+            kms.delete_custom_key_store(ctx, &required(input.custom_key_store_id, "CustomKeyStoreId")?)
+                .map_err(kms_error)?;
+            respond(&serde_json::json!({}), None, ctx, false)
+        }
+        Request::DescribeCustomKeyStores(input) => {
+            let page = kms
+                .describe_custom_key_stores(
+                    ctx,
+                    input.custom_key_store_id.as_deref(),
+                    input.custom_key_store_name.as_deref(),
+                    limit(input.limit, DEFAULT_LIST_KEYS_LIMIT),
+                    input.marker.as_deref(),
+                )
+                .map_err(kms_error)?;
+            let (next_marker, truncated) = marker_out(&page);
+            let stores = page
+                .items
+                .iter()
+                .map(|s| wire::CustomKeyStoresListEntry {
+                    custom_key_store_id: Some(s.id.clone()),
+                    custom_key_store_name: Some(s.name.clone()),
+                    cloud_hsm_cluster_id: Some(s.cluster_id.clone()),
+                    trust_anchor_certificate: Some(s.trust_anchor_certificate.clone()),
+                    connection_state: Some(s.connection_state.clone()),
+                    connection_error_code: s.connection_error_code.clone(),
+                    creation_date: Some(Timestamp(s.creation_date)),
+                    custom_key_store_type: Some("AWS_CLOUDHSM".into()),
+                    ..Default::default()
+                })
+                .collect();
+            let output = wire::DescribeCustomKeyStoresResponse {
+                custom_key_stores: Some(stores),
+                next_marker,
+                truncated,
+            };
+            respond(&output, None, ctx, false)
+        }
     }
 }
 

@@ -11,6 +11,10 @@
 //! | 12 | AES-GCM IV |
 //! | n + 16 | AES-256-GCM ciphertext and tag |
 //!
+//! Version 2 is the form of keys kept in an HSM, whose AES-GCM runs in the device with the key itself (an HSM
+//! derives no per-message keys): version (`0x02`), key id, material id, 12-byte IV, then the device's ciphertext
+//! and tag; the associated data is built the same way. [`HsmBlob`] builds and reads it; the device seals.
+//!
 //! Each message gets its own AES key, HKDF-SHA256(salt = derivation nonce, ikm = backing key,
 //! info = label || key id || material id), so the per-key GCM nonce limit never applies (as AWS KMS
 //! does). The AEAD's associated data is the header followed by the canonical encryption context:
@@ -46,9 +50,14 @@ pub struct BlobHeader {
     pub material_id: [u8; MATERIAL_ID_LEN],
 }
 
-/// Reads the header of a blob without decrypting it.
+/// Reads the header of a blob (of either version) without decrypting it.
 pub fn parse_header(blob: &[u8]) -> Result<BlobHeader, CryptoError> {
-    if blob.len() < BLOB_OVERHEAD || blob[0] != BLOB_VERSION {
+    let enough = match blob.first() {
+        Some(&BLOB_VERSION) => blob.len() >= BLOB_OVERHEAD,
+        Some(&HSM_BLOB_VERSION) => blob.len() >= HSM_HEADER_LEN + TAG_LEN,
+        _ => false,
+    };
+    if !enough {
         return Err(CryptoError::InvalidCiphertext);
     }
     let mut key_id = [0u8; KEY_ID_LEN];
@@ -56,6 +65,56 @@ pub fn parse_header(blob: &[u8]) -> Result<BlobHeader, CryptoError> {
     let mut material_id = [0u8; MATERIAL_ID_LEN];
     material_id.copy_from_slice(&blob[1 + KEY_ID_LEN..1 + KEY_ID_LEN + MATERIAL_ID_LEN]);
     Ok(BlobHeader { key_id, material_id })
+}
+
+pub const HSM_BLOB_VERSION: u8 = 2;
+const HSM_HEADER_LEN: usize = 1 + KEY_ID_LEN + MATERIAL_ID_LEN + NONCE_LEN;
+
+/// A version 2 blob: what an HSM's AES-GCM needs (IV and associated data) and where its output goes.
+#[derive(Debug, Clone)]
+pub struct HsmBlob {
+    header: Vec<u8>,
+    pub iv: [u8; NONCE_LEN],
+    pub aad: Vec<u8>,
+}
+
+impl HsmBlob {
+    /// A new blob for `header`'s key and material with a fresh IV, bound to `context`.
+    pub fn new(header: &BlobHeader, context: &EncryptionContext) -> Result<Self, CryptoError> {
+        let iv: [u8; NONCE_LEN] = random_array()?;
+        let mut bytes = Vec::with_capacity(HSM_HEADER_LEN);
+        bytes.push(HSM_BLOB_VERSION);
+        bytes.extend_from_slice(&header.key_id);
+        bytes.extend_from_slice(&header.material_id);
+        bytes.extend_from_slice(&iv);
+        let aad = associated_data(&bytes, context);
+        Ok(Self { header: bytes, iv, aad })
+    }
+
+    /// The blob: this header followed by the device's ciphertext and tag.
+    pub fn finish(self, sealed: &[u8]) -> Vec<u8> {
+        [self.header, sealed.to_vec()].concat()
+    }
+
+    /// Reads a version 2 blob bound to `context`: the IV and associated data to open it with, and the
+    /// ciphertext and tag.
+    pub fn parse<'a>(blob: &'a [u8], context: &EncryptionContext) -> Result<(Self, &'a [u8]), CryptoError> {
+        if blob.first() != Some(&HSM_BLOB_VERSION) || blob.len() < HSM_HEADER_LEN + TAG_LEN {
+            return Err(CryptoError::InvalidCiphertext);
+        }
+        let (header, sealed) = blob.split_at(HSM_HEADER_LEN);
+        let mut iv = [0u8; NONCE_LEN];
+        iv.copy_from_slice(&header[HSM_HEADER_LEN - NONCE_LEN..]);
+        let aad = associated_data(header, context);
+        Ok((
+            Self {
+                header: header.to_vec(),
+                iv,
+                aad,
+            },
+            sealed,
+        ))
+    }
 }
 
 /// Encrypts `plaintext` under `backing_key`, producing a blob that names `header`'s key and material.
@@ -88,6 +147,9 @@ pub fn seal(
 /// Decrypts a blob whose header was read with [`parse_header`], given the matching backing key.
 pub fn open(backing_key: &[u8], blob: &[u8], context: &EncryptionContext) -> Result<SecretBytes, CryptoError> {
     let header = parse_header(blob)?;
+    if blob[0] != BLOB_VERSION {
+        return Err(CryptoError::InvalidCiphertext);
+    }
     let (head, body) = blob.split_at(HEADER_LEN);
     let nonce_start = 1 + KEY_ID_LEN + MATERIAL_ID_LEN;
     let mut derivation_nonce = [0u8; DERIVATION_NONCE_LEN];
@@ -127,7 +189,7 @@ fn message_key(
 /// Header bytes followed by the canonical context: count, then length-prefixed keys and values.
 fn associated_data(header: &[u8], context: &EncryptionContext) -> Vec<u8> {
     let mut aad = Vec::with_capacity(header.len() + 4 + context.len() * 32);
-    aad.extend_from_slice(&header[..HEADER_LEN]);
+    aad.extend_from_slice(header);
     aad.extend_from_slice(&(context.len() as u32).to_be_bytes());
     for (k, v) in context {
         aad.extend_from_slice(&(k.len() as u32).to_be_bytes());
@@ -153,6 +215,23 @@ mod tests {
 
     fn context(pairs: &[(&str, &str)]) -> EncryptionContext {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn an_hsm_blob_reads_back_its_iv_and_associated_data_and_only_with_its_context() {
+        let (_, header) = fixture();
+        let blob = HsmBlob::new(&header, &context(&[("a", "b")])).expect("blob");
+        let (iv, aad) = (blob.iv, blob.aad.clone());
+        let bytes = blob.finish(&[9u8; 20]);
+        assert_eq!(parse_header(&bytes).expect("header"), header);
+        let (read, sealed) = HsmBlob::parse(&bytes, &context(&[("a", "b")])).expect("parse");
+        assert_eq!((read.iv, read.aad.clone(), sealed), (iv, aad.clone(), &[9u8; 20][..]));
+        let (other, _) = HsmBlob::parse(&bytes, &context(&[("a", "c")])).expect("parse");
+        assert_ne!(other.aad, aad);
+        // The software form does not open it, nor the HSM form a software blob.
+        assert!(open(&[0u8; 32], &bytes, &context(&[("a", "b")])).is_err());
+        let software = seal(&[0u8; 32], &header, b"x", &context(&[])).expect("seal");
+        assert!(HsmBlob::parse(&software, &context(&[])).is_err());
     }
 
     #[test]

@@ -48,6 +48,16 @@ pub enum KmsError {
     ExpiredImportToken(String),
     #[error("{0}")]
     IncorrectKeyMaterial(String),
+    #[error("{0}")]
+    CustomKeyStoreInvalidState(String),
+    #[error("{0}")]
+    CloudHsmClusterNotFound(String),
+    #[error("{0}")]
+    CloudHsmClusterInUse(String),
+    #[error("{0}")]
+    CustomKeyStoreNameInUse(String),
+    #[error("{0}")]
+    CustomKeyStoreHasCmks(String),
     /// A request quota is exhausted for now.
     #[error("{0}")]
     Throttling(String),
@@ -114,6 +124,11 @@ impl From<KmsError> for keyhaven_kernel::on_behalf::KmsFailure {
             | KmsError::InvalidImportToken(message)
             | KmsError::ExpiredImportToken(message)
             | KmsError::IncorrectKeyMaterial(message)
+            | KmsError::CustomKeyStoreInvalidState(message)
+            | KmsError::CloudHsmClusterNotFound(message)
+            | KmsError::CloudHsmClusterInUse(message)
+            | KmsError::CustomKeyStoreNameInUse(message)
+            | KmsError::CustomKeyStoreHasCmks(message)
             | KmsError::NotAuthorized(message) => F::Internal(format!("unexpected KMS failure: {message}")),
             KmsError::DryRun => F::Internal("unexpected KMS dry run".into()),
             KmsError::InvalidSignature | KmsError::InvalidMac => F::Internal("unexpected KMS verification".into()),

@@ -449,6 +449,7 @@ impl Kms {
                     origin: MaterialOrigin::Imported,
                     public_key: public_key.map(|k| B64.encode(k)),
                     imported: Some(settings),
+                    in_hsm: false,
                 }),
             }
             // Importing the current material again enables a disabled key too, as in AWS.

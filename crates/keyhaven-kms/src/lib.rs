@@ -1,8 +1,10 @@
 //! AWS KMS for symmetric keys: key lifecycle, aliases, tags, policies, rotation and cryptography.
 
 mod asymmetric;
+mod custom_key_store;
 pub mod error;
 mod grants;
+mod hsm;
 mod import;
 pub mod key_spec;
 pub mod model;
@@ -26,7 +28,9 @@ use keyhaven_store::{Backend, Job, Transaction};
 pub use crate::error::KmsError;
 use crate::error::{read, transact};
 pub use asymmetric::{DataKeyPair, PublicKeyInfo, Signed};
+pub use custom_key_store::{CustomKeyStoreUpdate, NewCustomKeyStore};
 pub use grants::{NewGrant, constraint_of};
+pub use hsm::{Cluster, parse_cluster};
 pub use import::{ImportParametersOut, ImportRequest};
 use key_spec::{Backing, KeySpec};
 use keyhaven_crypto::asymmetric::{PrivateKey, Role};
@@ -185,6 +189,8 @@ pub struct Kms {
     usage: usage::Pending,
     /// Request quotas, when the server enforces them.
     quotas: std::sync::OnceLock<quotas::RequestQuotas>,
+    /// The PKCS#11 clusters custom key stores can use, and this node's sessions with them.
+    hsms: std::sync::OnceLock<hsm::Hsms>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -201,6 +207,7 @@ fn invalid_state(record: &KeyRecord) -> KmsError {
         KeyState::PendingReplicaDeletion => {
             KmsError::InvalidState(format!("{} is pending replica deletion.", record.arn()))
         }
+        KeyState::Unavailable => KmsError::InvalidState(format!("{} is unavailable.", record.arn())),
         KeyState::Enabled => KmsError::InvalidState(format!("{} is enabled.", record.arn())),
     }
 }
@@ -268,9 +275,10 @@ fn check_usage(record: &KeyRecord, usage: &str, operation: &str) -> Result<(), K
 /// Neither pending deletion nor pending import: the states EnableKey and DisableKey cannot leave.
 fn require_not_pending(record: &KeyRecord) -> Result<(), KmsError> {
     match record.state {
-        KeyState::PendingDeletion | KeyState::PendingImport | KeyState::PendingReplicaDeletion => {
-            Err(invalid_state(record))
-        }
+        KeyState::PendingDeletion
+        | KeyState::PendingImport
+        | KeyState::PendingReplicaDeletion
+        | KeyState::Unavailable => Err(invalid_state(record)),
         KeyState::Enabled | KeyState::Disabled => Ok(()),
     }
 }
@@ -362,11 +370,21 @@ impl Kms {
             cache: RwLock::new(HashMap::new()),
             usage: usage::Pending::default(),
             quotas: std::sync::OnceLock::new(),
+            hsms: std::sync::OnceLock::new(),
         }
     }
 
     fn now(&self) -> f64 {
         epoch_seconds(self.clock.now())
+    }
+
+    /// The HSM clusters custom key stores may use (once, at start; a server without them has none).
+    pub fn configure_hsm_clusters(&self, clusters: HashMap<String, hsm::Cluster>) {
+        let _ = self.hsms.set(hsm::Hsms::new(clusters));
+    }
+
+    fn hsms(&self) -> &hsm::Hsms {
+        self.hsms.get_or_init(hsm::Hsms::default)
     }
 
     /// Enforces AWS's request quotas from now on (once; a server without it enforces none).
@@ -410,6 +428,7 @@ impl Kms {
             origin,
             public_key,
             imported: None,
+            in_hsm: false,
         })
     }
 
@@ -532,7 +551,11 @@ impl Kms {
     /// DescribeKey: a key id, key ARN, alias name or alias ARN to its record (any state).
     pub fn describe_key(&self, ctx: &RequestContext, key: &str) -> Result<KeyRecord, KmsError> {
         // Through the key cache: the parsed key policy and aliases the check needs are already there.
-        Ok(self.live_by_ref(ctx, key, "kms:DescribeKey", None)?.record.clone())
+        let mut record = self.live_by_ref(ctx, key, "kms:DescribeKey", None)?.record.clone();
+        if record.state == KeyState::Enabled && !self.available(&record) {
+            record.state = KeyState::Unavailable;
+        }
+        Ok(record)
     }
 
     /// Resolves any key reference without authorisation, for the server's own use.
@@ -802,21 +825,32 @@ impl Kms {
                 spec.name
             )));
         }
-        if origin != ORIGIN_AWS_KMS && !external {
+        let in_store = origin == ORIGIN_AWS_CLOUDHSM;
+        if in_store != input.custom_key_store_id.is_some() {
+            return Err(KmsError::Validation(
+                "CustomKeyStoreId must be specified with Origin AWS_CLOUDHSM, and only with it.".into(),
+            ));
+        }
+        if origin != ORIGIN_AWS_KMS && !external && !in_store {
             return Err(KmsError::UnsupportedOperation(format!(
-                "Origin {origin} is not supported by this server yet; only AWS_KMS is."
+                "Origin {origin} is not supported by this server; external key stores are not offered."
             )));
+        }
+        if in_store && (spec.backing != Backing::Symmetric || input.multi_region) {
+            return Err(KmsError::UnsupportedOperation(
+                "Keys in a custom key store are single-Region symmetric encryption keys.".into(),
+            ));
         }
         if input.multi_region && external {
             return Err(KmsError::UnsupportedOperation(
                 "Multi-Region keys with imported key material are not supported by this server.".into(),
             ));
         }
-        if let Some(store_id) = input.custom_key_store_id {
-            return Err(KmsError::CustomKeyStoreNotFound(format!(
-                "Custom key store {store_id} does not exist."
-            )));
-        }
+        let store = input
+            .custom_key_store_id
+            .as_deref()
+            .map(|id| self.store_for_new_key(ctx, id))
+            .transpose()?;
         validate_tags(&input.tags)?;
         let explicit_policy = input.policy.is_some();
         let policy = input.policy.unwrap_or_else(|| default_key_policy(ctx.account_id()));
@@ -848,10 +882,10 @@ impl Kms {
             policy,
             tags: input.tags,
             rotation: RotationSettings::default(),
-            materials: if external {
-                Vec::new()
-            } else {
-                vec![self.new_material(&key_id, spec, MaterialOrigin::Original)?]
+            materials: match &store {
+                _ if external => Vec::new(),
+                Some(store) => vec![self.hsm_material(store, &key_id)?],
+                None => vec![self.new_material(&key_id, spec, MaterialOrigin::Original)?],
             },
             on_demand_rotations: 0,
             import_parameters: Vec::new(),
@@ -859,6 +893,7 @@ impl Kms {
                 primary_region: ctx.region.clone(),
                 replica_regions: Vec::new(),
             }),
+            custom_key_store: store.map(|s| (s.id, s.cluster_id)),
         };
         if explicit_policy {
             self.check_new_policy(ctx, &record, &record.policy, input.bypass_policy_lockout_safety_check)?;
@@ -1285,6 +1320,9 @@ impl Kms {
     }
 
     fn seal_with(&self, live: &LiveKey, plaintext: &[u8], context: &EncryptionContext) -> Result<Encrypted, KmsError> {
+        if live.record.custom_key_store.is_some() {
+            return self.hsm_seal(&live.record, plaintext, context);
+        }
         let material = live
             .record
             .current_material()
@@ -1416,11 +1454,15 @@ impl Kms {
         if dry_run {
             return Err(KmsError::DryRun);
         }
-        let secret = live
-            .materials
-            .get(&header.material_id)
-            .ok_or(KmsError::InvalidCiphertext)?;
-        let plaintext = blob::open(secret.expose(), ciphertext, context)?;
+        let plaintext = if live.record.custom_key_store.is_some() {
+            self.hsm_open(&live.record, &header.material_id, ciphertext, context)?
+        } else {
+            let secret = live
+                .materials
+                .get(&header.material_id)
+                .ok_or(KmsError::InvalidCiphertext)?;
+            blob::open(secret.expose(), ciphertext, context)?
+        };
         Ok(Decrypted {
             plaintext,
             key_arn: live.record.arn(),
@@ -1523,12 +1565,21 @@ impl Kms {
         Ok((data_key, sealed))
     }
 
-    pub fn generate_random(&self, ctx: &RequestContext, number_of_bytes: Option<i32>) -> Result<SecretBytes, KmsError> {
+    /// GenerateRandom, from the system's generator or a custom key store's token.
+    pub fn generate_random(
+        &self,
+        ctx: &RequestContext,
+        number_of_bytes: Option<i32>,
+        custom_key_store_id: Option<&str>,
+    ) -> Result<SecretBytes, KmsError> {
         self.throttle(ctx, quotas::SYMMETRIC)?;
         self.authorize_account(ctx, "kms:GenerateRandom")?;
         let n = number_of_bytes.ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
         let n = usize::try_from(n).map_err(|_| KmsError::Validation("NumberOfBytes is out of range.".into()))?;
-        Ok(keyhaven_crypto::random_bytes(n)?)
+        match custom_key_store_id {
+            Some(store) => self.hsm_random(ctx, store, n),
+            None => Ok(keyhaven_crypto::random_bytes(n)?),
+        }
     }
 
     fn schedule_rotation(&self, tx: &mut dyn Transaction, record: &KeyRecord, due_at: i64) -> Result<(), KmsError> {
@@ -1608,6 +1659,13 @@ impl Kms {
             multi_region::require_primary(record, "RotateKeyOnDemand")?;
             require_enabled(record)?;
             require_symmetric_customer_key(record)?;
+            if record.origin == ORIGIN_AWS_CLOUDHSM {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "{} origin is {} which is not valid for this operation.",
+                    record.arn(),
+                    record.origin
+                )));
+            }
             if record.origin == ORIGIN_EXTERNAL {
                 // Imported keys rotate to material imported for the purpose (ImportType NEW_KEY_MATERIAL).
                 import::rotate_to_pending(record, now)?;
@@ -1700,6 +1758,9 @@ impl Kms {
                     if record.state == KeyState::PendingDeletion
                         && record.deletion_date.is_some_and(|d| d as i64 <= now_seconds)
                     {
+                        if record.custom_key_store.is_some() {
+                            self.hsm_destroy(&record);
+                        }
                         resolve::delete_key_records(tx, &record)?;
                         tx.cancel(&job_id(JOB_ROTATE_KEY, &record))?;
                         multi_region::member_deleted(tx, &record, now_seconds)?;

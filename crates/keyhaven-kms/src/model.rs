@@ -15,6 +15,8 @@ keyhaven_kernel::versioned_record!(AliasRecord, "kms-alias", RECORD_VERSION);
 
 keyhaven_kernel::versioned_record!(GrantRecord, "kms-grant", RECORD_VERSION);
 
+keyhaven_kernel::versioned_record!(CustomKeyStoreRecord, "kms-custom-key-store", RECORD_VERSION);
+
 /// Global index from key id to the scope (account:region) that holds the key, so a ciphertext blob,
 /// which names only the key id, finds its key. Stored as the bare scope text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +40,7 @@ pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 pub const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
 pub const ORIGIN_AWS_KMS: &str = "AWS_KMS";
 pub const ORIGIN_EXTERNAL: &str = "EXTERNAL";
+pub const ORIGIN_AWS_CLOUDHSM: &str = "AWS_CLOUDHSM";
 pub const KEY_MATERIAL_EXPIRES: &str = "KEY_MATERIAL_EXPIRES";
 pub const KEY_MATERIAL_DOES_NOT_EXPIRE: &str = "KEY_MATERIAL_DOES_NOT_EXPIRE";
 pub const MANAGER_CUSTOMER: &str = "CUSTOMER";
@@ -53,6 +56,8 @@ pub enum KeyState {
     PendingImport,
     /// A multi-Region primary key scheduled for deletion, waiting for its replicas to be deleted.
     PendingReplicaDeletion,
+    /// A key in a custom key store that is not connected (never stored: answered while it lasts).
+    Unavailable,
 }
 
 impl KeyState {
@@ -63,6 +68,7 @@ impl KeyState {
             KeyState::PendingDeletion => "PendingDeletion",
             KeyState::PendingImport => "PendingImport",
             KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
+            KeyState::Unavailable => "Unavailable",
         }
     }
 }
@@ -104,12 +110,15 @@ pub struct Material {
     pub public_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported: Option<ImportedMaterial>,
+    /// Kept in the custom key store's HSM, never here (`sealed` is empty).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_hsm: bool,
 }
 
 impl Material {
     /// Present (not deleted or expired) and in use (not waiting for a rotation to make it current).
     pub fn usable(&self) -> bool {
-        !self.sealed.is_empty() && !self.imported.as_ref().is_some_and(|i| i.pending_rotation)
+        (self.in_hsm || !self.sealed.is_empty()) && !self.imported.as_ref().is_some_and(|i| i.pending_rotation)
     }
 }
 
@@ -123,6 +132,7 @@ impl std::fmt::Debug for Material {
             .field("origin", &self.origin)
             .field("public_key", &self.public_key)
             .field("imported", &self.imported)
+            .field("in_hsm", &self.in_hsm)
             .finish()
     }
 }
@@ -163,6 +173,36 @@ pub struct KeyRecord {
     /// A multi-Region key's family, the same in every member's record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region: Option<MultiRegion>,
+    /// A key in a custom key store: the store and its HSM cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_key_store: Option<(String, String)>,
+}
+
+/// A custom key store (AWS_CLOUDHSM type) backed by a PKCS#11 token the server is configured with.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomKeyStoreRecord {
+    pub v: u32,
+    pub id: String,
+    pub name: String,
+    pub cluster_id: String,
+    pub trust_anchor_certificate: String,
+    /// The crypto user's password (the token's user PIN), sealed by the root key.
+    pub sealed_password: String,
+    /// CONNECTED, DISCONNECTED or FAILED.
+    pub connection_state: String,
+    pub connection_error_code: Option<String>,
+    pub creation_date: f64,
+}
+
+impl std::fmt::Debug for CustomKeyStoreRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomKeyStoreRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("cluster_id", &self.cluster_id)
+            .field("connection_state", &self.connection_state)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a multi-Region key's primary and replicas are.

@@ -217,6 +217,7 @@ impl Kms {
                 on_demand_rotations: primary.on_demand_rotations,
                 import_parameters: Vec::new(),
                 multi_region: Some(family.clone()),
+                custom_key_store: None,
             };
             if explicit_policy {
                 self.check_new_policy(

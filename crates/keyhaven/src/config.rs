@@ -151,6 +151,10 @@ pub struct ServeArgs {
     /// [default: aws; off with --dev].
     #[arg(long, env = "KEYHAVEN_KMS_REQUEST_QUOTAS")]
     pub kms_request_quotas: Option<String>,
+    /// An HSM cluster custom key stores can use: `cluster-<id>=<PKCS#11 module path>:<token label>` (repeatable;
+    /// the id is what CreateCustomKeyStore's CloudHsmClusterId names).
+    #[arg(long = "hsm-cluster", env = "KEYHAVEN_HSM_CLUSTERS", value_delimiter = ',')]
+    pub hsm_clusters: Vec<String>,
     /// Connections served at once; more wait until one closes [default: 4096].
     #[arg(long, env = "KEYHAVEN_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
@@ -210,6 +214,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     ssm_standard_parameter_limit: Option<u64>,
     kms_request_quotas: Option<String>,
+    hsm_clusters: Option<Vec<String>>,
     ssm_advanced_parameter_limit: Option<u64>,
     max_connections: Option<usize>,
     header_timeout_seconds: Option<u64>,
@@ -471,6 +476,7 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     pub parameter_quotas: ParameterQuotas,
     pub kms_request_quotas: keyhaven_kms::quotas::QuotaSettings,
+    pub hsm_clusters: std::collections::HashMap<String, keyhaven_kms::Cluster>,
     /// Where change events are delivered; the names are the core's event targets.
     pub event_webhooks: Vec<WebhookConfig>,
     /// The functions secrets can be rotated with, by ARN.
@@ -589,6 +595,8 @@ pub enum ConfigError {
     AccountId(String),
     #[error("--kms-request-quotas: {0}")]
     KmsRequestQuotas(String),
+    #[error("--hsm-cluster: {0}")]
+    HsmCluster(String),
     #[error("--tls-cert/--tls-key and --tls-self-signed cannot be used together")]
     TlsConflict,
     #[error("event webhook {name:?}: {reason}")]
@@ -799,6 +807,18 @@ impl ServeArgs {
                 let text = self.kms_request_quotas.or(file.kms_request_quotas);
                 keyhaven_kms::quotas::QuotaSettings::parse(text.as_deref().unwrap_or(if dev { "off" } else { "aws" }))
                     .map_err(ConfigError::KmsRequestQuotas)?
+            },
+            hsm_clusters: {
+                let listed = if self.hsm_clusters.is_empty() {
+                    file.hsm_clusters.unwrap_or_default()
+                } else {
+                    self.hsm_clusters
+                };
+                listed
+                    .iter()
+                    .map(|text| keyhaven_kms::parse_cluster(text))
+                    .collect::<Result<_, _>>()
+                    .map_err(ConfigError::HsmCluster)?
             },
             event_webhooks: webhooks(file.event_webhooks, env)?,
             rotation_functions: rotation_functions(file.rotation_functions)?,

@@ -186,6 +186,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
     });
     let render: MetricsRender = Arc::new(move || metrics_handle.render());
     core.kms.enforce_request_quotas(config.kms_request_quotas.clone());
+    core.kms.configure_hsm_clusters(config.hsm_clusters.clone());
     // GetKeyLastUsage's notes reach the store every few seconds (and at shutdown, below).
     let usage_core = core.clone();
     tokio::spawn(async move {
