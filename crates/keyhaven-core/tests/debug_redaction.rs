@@ -5,7 +5,7 @@ use keyhaven_iam::iam::AccessKeyRecord;
 use keyhaven_iam::iam::mfa::MfaDevice;
 use keyhaven_iam::sts::{AssumeRoleInput, SessionRecord};
 use keyhaven_kernel::context::PrincipalKind;
-use keyhaven_kms::{ImportParameters, Material, MaterialOrigin};
+use keyhaven_kms::{CustomKeyStoreRecord, ImportParameters, Material, MaterialOrigin};
 use keyhaven_secrets::{CreateInput, SecretValue};
 use keyhaven_ssm::{ParameterView, PutInput};
 use zeroize::Zeroizing;
@@ -69,6 +69,21 @@ fn debug_output_hides_secrets_and_sealed_values() {
             origin: MaterialOrigin::Original,
             public_key: None,
             imported: None,
+            in_hsm: false,
+        }
+    ));
+    assert_hidden(format!(
+        "{:?}",
+        CustomKeyStoreRecord {
+            v: 1,
+            id: "cks-00000000000000000".into(),
+            name: "vault".into(),
+            cluster_id: "cluster-abcdefghijk".into(),
+            trust_anchor_certificate: String::new(),
+            sealed_password: PLANTED.into(),
+            connection_state: "CONNECTED".into(),
+            connection_error_code: None,
+            creation_date: 0.0,
         }
     ));
     assert_hidden(format!(
