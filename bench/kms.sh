@@ -4,8 +4,9 @@
 # for a pass/fail gate.
 #
 # Settings (environment): DURATION (s, default 10), CONCURRENCY (default 32), WARMUP (s, default 1),
-# OPERATIONS (default encrypt,decrypt,generate-data-key), PLAINTEXT_BYTES (default 32), BENCH_THREADS (load-generator
-# runtime threads; default one per core). Everything listens on and talks to 127.0.0.1 only.
+# OPERATIONS (default encrypt,decrypt,generate-data-key; the asymmetric and HMAC ones:
+# OPERATIONS=sign-rsa,verify-rsa,sign-ecc,verify-ecc,sign-ed25519,sign-ml-dsa,verify-ml-dsa,generate-mac,decrypt-rsa),
+# PLAINTEXT_BYTES (default 32), BENCH_THREADS (load-generator runtime threads; default one per core). Everything listens on and talks to 127.0.0.1 only.
 # KEYHAVEN_BIN: a built binary to measure instead of this tree's (such as an older commit's).
 set -euo pipefail
 
@@ -58,14 +59,20 @@ jq -r -n --slurpfile k "$work/keyhaven.json" --slurpfile m "$work/moto.json" '
   def f2: (. * 100 | round) / 100 | tostring;
   ["operation", "keyhaven req/s", "p50 ms", "p99 ms", "moto req/s", "p50 ms", "p99 ms", "ratio k/m"],
   ($k[0].results[] as $kr
-   | ($m[0].results[] | select(.operation == $kr.operation)) as $mr
-   | [$kr.operation, ($kr.requests_per_s | f1), ($kr.p50_ms | f2), ($kr.p99_ms | f2),
-      ($mr.requests_per_s | f1), ($mr.p50_ms | f2), ($mr.p99_ms | f2),
-      (if $mr.requests_per_s > 0 then ($kr.requests_per_s / $mr.requests_per_s | f1) + "x" else "n/a" end)])
+   | ([$m[0].results[] | select(.operation == $kr.operation)] | first) as $mr
+   | if $mr == null then
+       [$kr.operation, ($kr.requests_per_s | f1), ($kr.p50_ms | f2), ($kr.p99_ms | f2), "unsupported", "-", "-", "n/a"]
+     else
+       [$kr.operation, ($kr.requests_per_s | f1), ($kr.p50_ms | f2), ($kr.p99_ms | f2),
+        ($mr.requests_per_s | f1), ($mr.p50_ms | f2), ($mr.p99_ms | f2),
+        (if $mr.requests_per_s > 0 then ($kr.requests_per_s / $mr.requests_per_s | f1) + "x" else "n/a" end)]
+     end)
   | @tsv' | column -t -s $'\t'
 echo
 # Errors never count as throughput, but a run with errors is suspect: show them.
 jq -r -n --slurpfile k "$work/keyhaven.json" --slurpfile m "$work/moto.json" '
+  ([["keyhaven", $k[0]], ["moto", $m[0]]][] as [$name, $r] | $r.skipped[]?
+   | "\($name) \(.operation): not measured (\(.reason))"),
   ([["keyhaven", $k[0]], ["moto", $m[0]]][] as [$name, $r] | $r.results[]
    | select(.errors > 0)
    | "\($name) \(.operation): \(.errors) errors (first: \(.first_error))"),
