@@ -130,3 +130,19 @@ def test_blob_and_root_sealing_match_the_documented_format(keyhaven_factory):
     for k, v in sorted(context.items()):
         aad += len(k).to_bytes(4, "big") + k.encode() + len(v).to_bytes(4, "big") + v.encode()
     assert AESGCM(message_key).decrypt(iv, body, aad) == b"cross-checked"
+
+
+def test_list_aliases_shows_aws_predefined_aliases_until_their_keys_exist(dev_server):
+    """AWS lists its predefined aliases of AWS managed keys with no TargetKeyId until a service creates the key."""
+    kms = dev_server.client()
+    aliases = {a["AliasName"]: a for a in kms.list_aliases()["Aliases"]}
+    assert {"alias/aws/ebs", "alias/aws/s3", "alias/aws/ssm", "alias/aws/secretsmanager"} <= set(aliases)
+    assert all("TargetKeyId" not in a and "CreationDate" not in a for a in aliases.values())
+    assert aliases["alias/aws/ssm"]["AliasArn"] == f"arn:aws:kms:us-east-1:{dev_server.client('sts').get_caller_identity()['Account']}:alias/aws/ssm"
+    names = [a["AliasName"] for a in kms.list_aliases()["Aliases"]]
+    assert names == sorted(names)
+    dev_server.client("ssm").put_parameter(Name="/p", Value="v", Type="SecureString")
+    ssm_alias = {a["AliasName"]: a for a in kms.list_aliases()["Aliases"]}["alias/aws/ssm"]
+    assert kms.describe_key(KeyId="alias/aws/ssm")["KeyMetadata"]["KeyId"] == ssm_alias["TargetKeyId"]
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    assert kms.list_aliases(KeyId=key_id)["Aliases"] == []

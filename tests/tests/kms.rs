@@ -567,7 +567,15 @@ async fn scheduled_deletion_survives_restart_and_runs_when_due() {
     advance_clock(&server, 86_400 + 60);
     let (code, _) = error_code(kms.describe_key().key_id(&key_id).send().await);
     assert_eq!(code, "NotFoundException");
-    assert!(kms.list_aliases().send().await.expect("aliases").aliases().is_empty());
+    // Only AWS's predefined aliases remain, with no key behind them.
+    let aliases = kms.list_aliases().send().await.expect("aliases");
+    assert!(aliases.aliases().iter().all(|a| a.target_key_id().is_none()));
+    assert!(
+        aliases
+            .aliases()
+            .iter()
+            .all(|a| a.alias_name().is_some_and(|n| n.starts_with("alias/aws/")))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -329,9 +329,9 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                 .map(|a| wire::AliasListEntry {
                     alias_name: Some(a.name.clone()),
                     alias_arn: Some(core_kms::alias_arn(&ctx.region, ctx.account_id(), &a.name)),
-                    target_key_id: Some(a.target_key_id.clone()),
-                    creation_date: Some(Timestamp(a.creation_date)),
-                    last_updated_date: Some(Timestamp(a.last_updated_date)),
+                    target_key_id: a.record.as_ref().map(|r| r.target_key_id.clone()),
+                    creation_date: a.record.as_ref().map(|r| Timestamp(r.creation_date)),
+                    last_updated_date: a.record.as_ref().map(|r| Timestamp(r.last_updated_date)),
                 })
                 .collect();
             respond(

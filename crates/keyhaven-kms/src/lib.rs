@@ -78,6 +78,33 @@ pub struct CreateKeyInput {
     pub custom_key_store_id: Option<String>,
 }
 
+/// AWS's predefined aliases of AWS managed keys, which ListAliases shows before any key is behind them (the names
+/// AWS's ListAliases answers in a new account; keyhaven creates the keys of `aws/ssm`, `aws/secretsmanager` and
+/// `aws/s3` when those services first need them).
+const PREDEFINED_ALIASES: &[&str] = &[
+    "alias/aws/acm",
+    "alias/aws/dynamodb",
+    "alias/aws/ebs",
+    "alias/aws/elasticfilesystem",
+    "alias/aws/es",
+    "alias/aws/glue",
+    "alias/aws/kinesisvideo",
+    "alias/aws/lambda",
+    "alias/aws/rds",
+    "alias/aws/redshift",
+    "alias/aws/s3",
+    "alias/aws/secretsmanager",
+    "alias/aws/ssm",
+    "alias/aws/xray",
+];
+
+/// One row of ListAliases: an alias, or a predefined AWS alias no key is behind yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedAlias {
+    pub name: String,
+    pub record: Option<AliasRecord>,
+}
+
 /// Result of ReEncrypt.
 #[derive(Debug)]
 pub struct ReEncrypted {
@@ -1277,13 +1304,16 @@ impl Kms {
         self.authorize_with_context(ctx, action, record, &parse_key_policy(record)?, check)
     }
 
+    /// ListAliases. Without a key, AWS's predefined aliases of AWS managed keys are listed too, without a target
+    /// until the key behind one is created (AWS: "aliases that AWS has created but has not yet associated with a
+    /// KMS key"); all in name order.
     pub fn list_aliases(
         &self,
         ctx: &RequestContext,
         key: Option<&str>,
         limit: usize,
         marker: Option<&str>,
-    ) -> Result<Page<AliasRecord>, KmsError> {
+    ) -> Result<Page<ListedAlias>, KmsError> {
         self.authorize_account(ctx, "kms:ListAliases")?;
         let scope = ctx.regional_scope();
         let filter = match key {
@@ -1293,11 +1323,27 @@ impl Kms {
             }
             None => None,
         };
-        let all = read(&*self.store, |tx| {
-            let mut aliases = resolve::aliases(tx, &scope)?;
-            aliases.retain(|alias| filter.as_ref().is_none_or(|k| *k == alias.target_key_id));
-            Ok(aliases)
-        })?;
+        let aliases = read(&*self.store, |tx| resolve::aliases(tx, &scope))?;
+        let mut all: Vec<ListedAlias> = aliases
+            .into_iter()
+            .filter(|alias| filter.as_ref().is_none_or(|k| *k == alias.target_key_id))
+            .map(|alias| ListedAlias {
+                name: alias.name.clone(),
+                record: Some(alias),
+            })
+            .collect();
+        if filter.is_none() {
+            let missing: Vec<ListedAlias> = PREDEFINED_ALIASES
+                .iter()
+                .filter(|name| !all.iter().any(|a| a.name == **name))
+                .map(|name| ListedAlias {
+                    name: (*name).to_string(),
+                    record: None,
+                })
+                .collect();
+            all.extend(missing);
+            all.sort_by(|a, b| a.name.cmp(&b.name));
+        }
         Ok(paging::by_offset(&all, limit, marker)?)
     }
 
