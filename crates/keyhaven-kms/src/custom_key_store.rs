@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use keyhaven_crypto::blob::{BlobHeader, HsmBlob, MATERIAL_ID_LEN};
+use keyhaven_crypto::blob::{HsmBlob, MATERIAL_ID_LEN};
 use keyhaven_crypto::{EncryptionContext, SecretBytes};
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_kernel::paging::{self, Page};
@@ -14,7 +14,7 @@ use keyhaven_kernel::records;
 
 use crate::error::{read, transact};
 use crate::model::{CustomKeyStoreRecord, KeyRecord, Material, MaterialOrigin, RECORD_VERSION};
-use crate::{Encrypted, Kms, KmsError, key_uuid_bytes};
+use crate::{Encrypted, Kms, KmsError, current_header};
 
 const CONNECTED: &str = "CONNECTED";
 const DISCONNECTED: &str = "DISCONNECTED";
@@ -335,27 +335,12 @@ impl Kms {
         context: &EncryptionContext,
     ) -> Result<Encrypted, KmsError> {
         let store = self.connected_store(record)?;
-        let material = record
-            .current_material()
-            .ok_or_else(|| KmsError::Internal("key has no material".into()))?;
-        let material_id: [u8; MATERIAL_ID_LEN] = hex::decode(&material.id)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| KmsError::Internal("bad material id".into()))?;
-        let header = BlobHeader {
-            key_id: key_uuid_bytes(&record.key_id)?,
-            material_id,
-        };
+        let (material, header) = current_header(record)?;
         let blob = HsmBlob::new(&header, context)?;
+        let label = object_label(&record.key_id, &material.id);
         let sealed = self
             .hsms()
-            .encrypt(
-                &store.id,
-                &object_label(&record.key_id, &material.id),
-                &blob.iv,
-                &blob.aad,
-                plaintext,
-            )
+            .gcm(true, &store.id, &label, &blob.iv, &blob.aad, plaintext)
             .map_err(device_failure)?;
         Ok(Encrypted {
             ciphertext: blob.finish(&sealed),
@@ -377,7 +362,7 @@ impl Kms {
         let label = object_label(&record.key_id, &hex::encode(material_id));
         let plaintext = self
             .hsms()
-            .decrypt(&store.id, &label, &blob.iv, &blob.aad, sealed)
+            .gcm(false, &store.id, &label, &blob.iv, &blob.aad, sealed)
             .map_err(|_| KmsError::InvalidCiphertext)?;
         Ok(SecretBytes::new(plaintext))
     }

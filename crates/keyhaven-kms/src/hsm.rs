@@ -210,38 +210,27 @@ impl Hsms {
         Ok(())
     }
 
-    /// AES-GCM (128-bit tag) with the key labelled `label`: ciphertext and tag.
-    pub fn encrypt(
+    /// AES-GCM (128-bit tag) with the key labelled `label`: sealing answers ciphertext and tag; opening takes them,
+    /// and any failure (a wrong tag among them) is a device error.
+    pub fn gcm(
         &self,
+        seal: bool,
         store_id: &str,
         label: &str,
         iv: &[u8; 12],
         aad: &[u8],
-        plaintext: &[u8],
+        input: &[u8],
     ) -> Result<Vec<u8>, DeviceError> {
         let session = self.session(store_id)?;
         let session = session.lock();
         let key = Self::find(&session, label)?;
         let mut iv = *iv;
-        let params = GcmParams::new(&mut iv, aad, 128.into())?;
-        Ok(session.encrypt(&Mechanism::AesGcm(params), key, plaintext)?)
-    }
-
-    /// Opens AES-GCM ciphertext and tag; any failure (a wrong tag among them) is a device error.
-    pub fn decrypt(
-        &self,
-        store_id: &str,
-        label: &str,
-        iv: &[u8; 12],
-        aad: &[u8],
-        sealed: &[u8],
-    ) -> Result<Vec<u8>, DeviceError> {
-        let session = self.session(store_id)?;
-        let session = session.lock();
-        let key = Self::find(&session, label)?;
-        let mut iv = *iv;
-        let params = GcmParams::new(&mut iv, aad, 128.into())?;
-        Ok(session.decrypt(&Mechanism::AesGcm(params), key, sealed)?)
+        let mechanism = Mechanism::AesGcm(GcmParams::new(&mut iv, aad, 128.into())?);
+        Ok(if seal {
+            session.encrypt(&mechanism, key, input)?
+        } else {
+            session.decrypt(&mechanism, key, input)?
+        })
     }
 
     /// Destroys the key labelled `label`.

@@ -325,6 +325,22 @@ fn material_label(key_id: &str, material_id: &str) -> Vec<u8> {
     format!("kms-material/{key_id}/{material_id}").into_bytes()
 }
 
+/// The material a key encrypts with, and the blob header that names it.
+fn current_header(record: &KeyRecord) -> Result<(&Material, BlobHeader), KmsError> {
+    let material = record
+        .current_material()
+        .ok_or_else(|| KmsError::Internal("key has no material".into()))?;
+    let material_id: [u8; MATERIAL_ID_LEN] = hex::decode(&material.id)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| KmsError::Internal("bad material id".into()))?;
+    let header = BlobHeader {
+        key_id: key_uuid_bytes(&record.key_id)?,
+        material_id,
+    };
+    Ok((material, header))
+}
+
 /// The 16 bytes a blob names a key by: a UUID's, or the 32 hex digits of a multi-Region key id.
 fn key_uuid_bytes(key_id: &str) -> Result<[u8; KEY_ID_LEN], KmsError> {
     let hex_digits: String = key_id
@@ -1369,22 +1385,11 @@ impl Kms {
         if live.record.custom_key_store.is_some() {
             return self.hsm_seal(&live.record, plaintext, context);
         }
-        let material = live
-            .record
-            .current_material()
-            .ok_or_else(|| KmsError::Internal("key has no material".into()))?;
-        let material_id: [u8; MATERIAL_ID_LEN] = hex::decode(&material.id)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| KmsError::Internal("bad material id".into()))?;
+        let (material, header) = current_header(&live.record)?;
         let secret = live
             .materials
-            .get(&material_id)
+            .get(&header.material_id)
             .ok_or_else(|| KmsError::Internal("material not unsealed".into()))?;
-        let header = BlobHeader {
-            key_id: key_uuid_bytes(&live.record.key_id)?,
-            material_id,
-        };
         let ciphertext = blob::seal(secret.expose(), &header, plaintext, context)?;
         Ok(Encrypted {
             ciphertext,
