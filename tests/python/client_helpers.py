@@ -1,6 +1,7 @@
 """Small boto3 and AWS CLI helpers shared by the test files: errors, paging, IAM users and the CLI runner."""
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -64,3 +65,15 @@ def audit_records(server):
     out = subprocess.run([BINARY, "audit-export", "--data-dir", server.data_dir], capture_output=True, check=True,
                          env=server.env)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def files_containing(directory, needles):
+    """Every file under `directory` holding any of `needles` (bytes)."""
+    found = []
+    for root, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                data = f.read()
+            found += [(path, n) for n in needles if n in data]
+    return found

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
-from client_helpers import error_of
+from client_helpers import audit_records, error_of, files_containing
 
 
 def wrap(public_der, material, algorithm):
@@ -222,3 +222,29 @@ def test_aws_errors_for_imports(dev_server):
                             ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
     assert error_of(kms.enable_key_rotation, KeyId=key["KeyId"]) == (
         "UnsupportedOperationException", f"{key['Arn']} origin is EXTERNAL which is not valid for this operation.")
+
+
+def test_no_key_material_reaches_disk_or_the_audit_log(keyhaven_factory):
+    """Imported material, and the private key of a data key pair, appear nowhere in the data directory or the audit
+    log, raw, base64 or hex: they are kept only sealed by the root key (the canary scan)."""
+    server = keyhaven_factory("--dev")
+    kms = server.client()
+    symmetric = os.urandom(32)
+    hmac_material = os.urandom(64)
+    rsa_material = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    for (spec, usage, algorithm, spec_of_wrapping), material in [
+        (("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "RSAES_OAEP_SHA_256", "RSA_2048"), symmetric),
+        (("HMAC_512", "GENERATE_VERIFY_MAC", "RSAES_OAEP_SHA_256", "RSA_3072"), hmac_material),
+        (("RSA_2048", "SIGN_VERIFY", "RSA_AES_KEY_WRAP_SHA_256", "RSA_4096"), rsa_material),
+    ]:
+        key_id = kms.create_key(KeySpec=spec, KeyUsage=usage, Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+        import_material(kms, key_id, material, algorithm, spec_of_wrapping, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    pair = kms.generate_data_key_pair(KeyId=kms.create_key()["KeyMetadata"]["KeyId"], KeyPairSpec="ECC_NIST_P256")
+    kms.sign(KeyId=kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"],
+             Message=b"m", SigningAlgorithm="ECDSA_SHA_384")
+    secrets = [symmetric, hmac_material, rsa_material, pair["PrivateKeyPlaintext"], pair["PrivateKeyPlaintext"][-40:]]
+    needles = [form for secret in secrets for form in (secret, base64.b64encode(secret), secret.hex().encode())]
+    records = json.dumps(audit_records(server)).encode()
+    assert [n for n in needles if n in records] == []
+    assert files_containing(server.data_dir, needles) == []

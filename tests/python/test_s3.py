@@ -16,7 +16,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from client_helpers import as_user, audit_records, aws, error_of, new_user
+from client_helpers import as_user, audit_records, aws, error_of, files_containing, new_user
 
 MIB = 1024 * 1024
 
@@ -33,18 +33,6 @@ def status_of(call, *args, **kwargs):
     with pytest.raises(ClientError) as err:
         call(*args, **kwargs)
     return err.value.response["ResponseMetadata"]["HTTPStatusCode"], err.value.response["Error"]["Code"]
-
-
-def files_containing(directory, needles):
-    """Every file under `directory` holding any of `needles` (bytes)."""
-    found = []
-    for root, _, names in os.walk(directory):
-        for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                data = f.read()
-            found += [(path, n) for n in needles if n in data]
-    return found
 
 
 def signed_request(server, method, path, body=b"", headers=None):
