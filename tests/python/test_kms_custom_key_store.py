@@ -1,13 +1,14 @@
 """Custom key stores on a PKCS#11 HSM (SoftHSM2 from Debian, initialised per test), through boto3: keys generated in
 the token, cryptography run there, connection states and AWS's errors, a restart, and the material's destruction."""
 
+import json
 import os
 import shutil
 import subprocess
 
 import pytest
 
-from client_helpers import error_of
+from client_helpers import audit_records, error_of, files_containing
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 CLUSTER = "cluster-keyhavenhsm"
@@ -109,3 +110,8 @@ def test_custom_key_store_lifecycle_errors(keyhaven_factory, hsm):
     kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
     kms.delete_custom_key_store(CustomKeyStoreId=store_id)
     assert kms.describe_custom_key_stores()["CustomKeyStores"] == []
+    # The store's password (the token's PIN) is in neither the audit log nor the data directory.
+    records = audit_records(server)
+    assert any(r["eventName"] == "CreateCustomKeyStore" for r in records)
+    assert PIN not in json.dumps(records)
+    assert files_containing(server.data_dir, [PIN.encode()]) == []
