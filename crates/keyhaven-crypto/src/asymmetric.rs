@@ -481,6 +481,56 @@ pub fn verify(
     })
 }
 
+/// A public key kept for verifying: parsed once for the one scheme family of ECDSA, Ed25519 and ML-DSA keys (which
+/// saves parsing the key on every Verify); RSA keys, whose scheme varies per call, and the other message forms
+/// verify from the DER.
+pub struct Verifier {
+    kind: PairKind,
+    der: Vec<u8>,
+    parsed: Option<signature::ParsedPublicKey>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Verifier({:?})", self.kind)
+    }
+}
+
+impl Verifier {
+    /// A verifier for a DER SubjectPublicKeyInfo of `kind`.
+    pub fn new(kind: PairKind, der: Vec<u8>) -> Result<Self, CryptoError> {
+        let algorithm: Option<&'static dyn signature::VerificationAlgorithm> = match kind {
+            PairKind::Ec(curve) => Some(ecdsa_verification(curve)),
+            PairKind::Ed25519 => Some(&signature::ED25519),
+            PairKind::MlDsa(level) => Some(mldsa_verification(level)),
+            PairKind::Rsa(_) => None,
+        };
+        let parsed = algorithm
+            .map(|algorithm| signature::ParsedPublicKey::new(algorithm, &der))
+            .transpose()
+            .map_err(rejected)?;
+        Ok(Self { kind, der, parsed })
+    }
+
+    /// The DER SubjectPublicKeyInfo.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// As [`verify`], with the parsed key where it serves.
+    pub fn verify(&self, scheme: Scheme, message: Message<'_>, signature: &[u8]) -> Result<bool, CryptoError> {
+        match (&self.parsed, scheme, message) {
+            (Some(key), Scheme::Ecdsa(_) | Scheme::Ed25519 | Scheme::MlDsa, Message::Raw(m)) => {
+                Ok(key.verify_sig(m, signature).is_ok())
+            }
+            (Some(key), Scheme::Ecdsa(_), Message::Digest(d)) => {
+                Ok(key.verify_digest_sig(&imported_digest(scheme, d)?, signature).is_ok())
+            }
+            _ => verify(self.kind, &self.der, scheme, message, signature),
+        }
+    }
+}
+
 /// Encrypts one RSA-OAEP block to a DER SubjectPublicKeyInfo.
 pub fn encrypt(public_key: &[u8], oaep: Oaep, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let key =
@@ -719,8 +769,19 @@ mod tests {
             let pkcs8 = generate(kind).expect("must succeed");
             let key = PrivateKey::parse(kind, Role::Sign, pkcs8.expose()).expect("must succeed");
             let public = key.public_key().expect("must succeed");
+            let verifier = Verifier::new(kind, public.clone()).expect("verifier");
             for scheme in schemes(kind) {
                 let signature = key.sign(scheme, Message::Raw(b"message")).expect("must succeed");
+                assert!(
+                    verifier
+                        .verify(scheme, Message::Raw(b"message"), &signature)
+                        .expect("verifies")
+                );
+                assert!(
+                    !verifier
+                        .verify(scheme, Message::Raw(b"messagE"), &signature)
+                        .expect("verifies")
+                );
                 assert!(
                     verify(kind, &public, scheme, Message::Raw(b"message"), &signature).expect("must succeed"),
                     "{kind:?} {scheme:?}"

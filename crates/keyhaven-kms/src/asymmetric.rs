@@ -2,7 +2,7 @@
 //! VerifyMac, DeriveSharedSecret and the data key pairs, with AWS's rules for key usage, algorithms, message types
 //! and key states.
 
-use keyhaven_crypto::asymmetric::{self, Message, PairKind, Role, Scheme};
+use keyhaven_crypto::asymmetric::{self, Message, Role, Scheme};
 use keyhaven_crypto::{CryptoError, EncryptionContext, SecretBytes};
 use keyhaven_kernel::context::RequestContext;
 
@@ -83,13 +83,6 @@ fn signing_keys(algorithm: &str, message_type: &str) -> [(String, Vec<String>); 
     ]
 }
 
-fn pair_kind(live: &LiveKey) -> Result<PairKind, KmsError> {
-    match live.spec.backing {
-        Backing::Pair(kind) => Ok(kind),
-        _ => Err(KmsError::Internal("an asymmetric key without a key pair".into())),
-    }
-}
-
 fn private_key(live: &LiveKey) -> Result<&asymmetric::PrivateKey, KmsError> {
     live.pair
         .as_ref()
@@ -97,10 +90,10 @@ fn private_key(live: &LiveKey) -> Result<&asymmetric::PrivateKey, KmsError> {
         .ok_or_else(|| KmsError::Internal("an asymmetric key without a key pair".into()))
 }
 
-fn public_key(live: &LiveKey) -> Result<&[u8], KmsError> {
+fn verifier(live: &LiveKey) -> Result<&asymmetric::Verifier, KmsError> {
     live.pair
         .as_ref()
-        .map(|(_, public)| public.as_slice())
+        .map(|(_, verifier)| verifier)
         .ok_or_else(|| KmsError::Internal("an asymmetric key without a key pair".into()))
 }
 
@@ -213,7 +206,8 @@ impl Kms {
         check_usage(&live.record, SIGN_VERIFY, "Verify")?;
         let scheme = live.spec.signing_scheme(algorithm)?;
         let message = message(&live.record, algorithm, scheme, message_type, message_bytes)?;
-        let valid = asymmetric::verify(pair_kind(&live)?, public_key(&live)?, scheme, message, signature)
+        let valid = verifier(&live)?
+            .verify(scheme, message, signature)
             .map_err(digest_error(algorithm))?;
         // AWS answers a bad signature the same way with or without DryRun.
         if !valid {
@@ -230,7 +224,7 @@ impl Kms {
         let live = self.live_by_ref(ctx, key, "kms:GetPublicKey", None)?;
         require_not_pending_deletion(&live.record)?;
         let public_key = match live.spec.backing {
-            Backing::Pair(_) => public_key(&live)?.to_vec(),
+            Backing::Pair(_) => verifier(&live)?.der().to_vec(),
             Backing::Symmetric | Backing::Hmac(_) => return Err(KmsError::UnsupportedOperation(String::new())),
         };
         Ok(PublicKeyInfo {

@@ -190,7 +190,7 @@ struct LiveKey {
     /// Symmetric and HMAC materials by id.
     materials: HashMap<[u8; MATERIAL_ID_LEN], SecretBytes>,
     /// An asymmetric key's private key, parsed for its usage, and its DER SubjectPublicKeyInfo.
-    pair: Option<(PrivateKey, Vec<u8>)>,
+    pair: Option<(PrivateKey, keyhaven_crypto::asymmetric::Verifier)>,
 }
 
 /// The role an asymmetric key's private key plays for a key usage.
@@ -499,8 +499,8 @@ impl Kms {
             match spec.backing {
                 Backing::Pair(kind) => {
                     let private = PrivateKey::parse(kind, role_of(&record.key_usage), secret.expose())?;
-                    let public = private.public_key()?;
-                    pair = Some((private, public));
+                    let verifier = keyhaven_crypto::asymmetric::Verifier::new(kind, private.public_key()?)?;
+                    pair = Some((private, verifier));
                 }
                 Backing::Symmetric | Backing::Hmac(_) => {
                     materials.insert(id, secret);
@@ -1424,8 +1424,8 @@ impl Kms {
         algorithm: Option<&str>,
     ) -> Result<Encrypted, KmsError> {
         match (&live.pair, algorithm) {
-            (Some((_, public_key)), Some(algorithm)) => {
-                asymmetric::rsa_encrypt(live, public_key, plaintext, context, algorithm)
+            (Some((_, verifier)), Some(algorithm)) => {
+                asymmetric::rsa_encrypt(live, verifier.der(), plaintext, context, algorithm)
             }
             _ => self.seal_with(live, plaintext, context),
         }
