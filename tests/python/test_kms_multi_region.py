@@ -123,3 +123,41 @@ def test_cli_replicate_key(dev_server):
     replica = json.loads(subprocess.run(cli + ["replicate-key", "--key-id", key_id, "--replica-region", "us-west-2"],
                                         env=env, check=True, capture_output=True).stdout)["ReplicaKeyMetadata"]
     assert replica["KeyId"] == key_id and replica["Arn"].startswith("arn:aws:kms:us-west-2:")
+
+
+def test_multi_region_keys_with_imported_material(dev_server):
+    """Each Region imports the same material; rotation to new imported material waits for every replica."""
+    import os
+
+    from test_kms_import import import_material
+
+    east, west = clients(dev_server, "us-east-1", "eu-west-1")
+    primary = east.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]
+    material = os.urandom(32)
+    first = import_material(east, primary["KeyId"], material, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    replica = east.replicate_key(KeyId=primary["KeyId"], ReplicaRegion="eu-west-1")["ReplicaKeyMetadata"]
+    assert replica["KeyState"] == "PendingImport" and replica["Origin"] == "EXTERNAL"
+    sealed = east.encrypt(KeyId=primary["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    assert error_of(west.decrypt, CiphertextBlob=sealed)[0] == "KMSInvalidStateException"
+    # The replica takes the same material only, and no description or NEW_KEY_MATERIAL of its own.
+    assert error_of(import_material, west, primary["KeyId"], os.urandom(32),
+                    ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")[0] == "IncorrectKeyMaterialException"
+    assert error_of(import_material, west, primary["KeyId"], material, ImportType="NEW_KEY_MATERIAL",
+                    ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE") == (
+        "ValidationException", "Input parameter ImportType NEW_KEY_MATERIAL cannot be used on replica Multi-Region keys")
+    imported = import_material(west, primary["KeyId"], material, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert imported["KeyMaterialId"] == first["KeyMaterialId"]
+    assert west.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"x"
+    # New material on the primary: rotation waits until the replica has imported it as well.
+    newer = os.urandom(32)
+    second = import_material(east, primary["KeyId"], newer, ImportType="NEW_KEY_MATERIAL",
+                             ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert error_of(east.rotate_key_on_demand, KeyId=primary["KeyId"]) == (
+        "KMSInvalidStateException",
+        "Cannot perform key material rotation: Key material has not been imported for replicas of the Multi-Region key.")
+    import_material(west, primary["KeyId"], newer, KeyMaterialId=second["KeyMaterialId"],
+                    ImportType="EXISTING_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    east.rotate_key_on_demand(KeyId=primary["KeyId"])
+    rotated = west.encrypt(KeyId=primary["KeyId"], Plaintext=b"y")["CiphertextBlob"]
+    assert east.decrypt(CiphertextBlob=rotated)["KeyMaterialId"] == second["KeyMaterialId"]
+    assert west.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"x"

@@ -17,8 +17,8 @@ use crate::model::{
     Material, MaterialOrigin, ORIGIN_EXTERNAL, SYMMETRIC_DEFAULT,
 };
 use crate::{
-    JOB_EXPIRE_MATERIAL, KeyCheck, KeyRef, Kms, KmsError, material_label, parse_key_policy,
-    require_not_pending_deletion, resolve,
+    JOB_EXPIRE_MATERIAL, KeyCheck, KeyRef, Kms, KmsError, job_id, job_subject, material_label, multi_region,
+    parse_key_policy, require_not_pending_deletion, resolve,
 };
 
 /// How long an import token and its wrapping key stay usable.
@@ -157,8 +157,9 @@ fn check_material(record: &KeyRecord, material: &[u8]) -> Result<Option<Vec<u8>>
     }
 }
 
-fn expiry_job_id(key_id: &str, material_id: &str) -> String {
-    format!("{JOB_EXPIRE_MATERIAL}/{key_id}/{material_id}")
+/// The expiry job of a key's material (each Region's member of a multi-Region key has its own).
+fn expiry_job_id(record: &KeyRecord, material_id: &str) -> String {
+    format!("{}/{material_id}", job_id(JOB_EXPIRE_MATERIAL, record))
 }
 
 fn pending_rotation(material: &Material) -> bool {
@@ -383,6 +384,18 @@ impl Kms {
                     )));
                 }
             }
+            if record.is_replica() {
+                if request.description.is_some() {
+                    return Err(KmsError::Validation(
+                        "Key material description can only be specified on primary Multi-Region keys".into(),
+                    ));
+                }
+                if request.import_type == Some("NEW_KEY_MATERIAL") {
+                    return Err(KmsError::Validation(
+                        "Input parameter ImportType NEW_KEY_MATERIAL cannot be used on replica Multi-Region keys".into(),
+                    ));
+                }
+            }
             // The first import brings new material, later ones the same unless they say NEW_KEY_MATERIAL.
             let new_material = match request.import_type {
                 Some(kind) => kind == "NEW_KEY_MATERIAL",
@@ -456,18 +469,19 @@ impl Kms {
             if record.state != KeyState::PendingDeletion && complete(&record) {
                 record.state = KeyState::Enabled;
             }
-            let job_id = expiry_job_id(&record.key_id, &material_id);
+            let job_id = expiry_job_id(&record, &material_id);
             tx.cancel(&job_id)?;
             if let Some(valid_to) = valid_to {
                 tx.schedule(&Job {
                     id: job_id,
                     due_at: valid_to.ceil() as i64,
                     kind: JOB_EXPIRE_MATERIAL.into(),
-                    payload: record.key_id.clone().into_bytes(),
+                    payload: job_subject(&record).into_bytes(),
                 })?;
             }
             record.revision += 1;
             resolve::save_key(tx, &record)?;
+            multi_region::sync(tx, &record)?;
             // AWS names the material of symmetric keys only.
             Ok((record.arn(), symmetric.then_some(material_id)))
         })?;
@@ -500,7 +514,7 @@ impl Kms {
                 };
                 if let Some(target) = &target {
                     delete_material(record, target);
-                    tx.cancel(&expiry_job_id(&record.key_id, target))?;
+                    tx.cancel(&expiry_job_id(record, target))?;
                 }
                 let symmetric = record.key_spec == SYMMETRIC_DEFAULT;
                 Ok((record.arn(), target.filter(|_| symmetric)))

@@ -884,11 +884,6 @@ impl Kms {
                 "Keys in a custom key store are single-Region symmetric encryption keys.".into(),
             ));
         }
-        if input.multi_region && external {
-            return Err(KmsError::UnsupportedOperation(
-                "Multi-Region keys with imported key material are not supported by this server.".into(),
-            ));
-        }
         let store = input
             .custom_key_store_id
             .as_deref()
@@ -1718,7 +1713,9 @@ impl Kms {
                 )));
             }
             if record.origin == ORIGIN_EXTERNAL {
-                // Imported keys rotate to material imported for the purpose (ImportType NEW_KEY_MATERIAL).
+                // Imported keys rotate to material imported for the purpose (ImportType NEW_KEY_MATERIAL), once
+                // every replica of a multi-Region key has imported it too.
+                multi_region::require_replicas_imported(tx, record)?;
                 import::rotate_to_pending(record, now)?;
                 multi_region::sync(tx, record)?;
                 return Ok(record.arn());

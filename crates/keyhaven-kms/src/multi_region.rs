@@ -8,7 +8,7 @@ use keyhaven_kernel::context::{RequestContext, regional_scope};
 use keyhaven_kernel::tags::Tag;
 use keyhaven_store::Transaction;
 
-use crate::model::{KeyRecord, KeyState, MULTI_REGION_PREFIX, MultiRegion, RECORD_VERSION};
+use crate::model::{KeyRecord, KeyState, MULTI_REGION_PREFIX, Material, MultiRegion, ORIGIN_EXTERNAL, RECORD_VERSION};
 use crate::{
     JOB_ROTATE_KEY, KeyCheck, KeyRef, Kms, KmsError, default_key_policy, job_id, parse_key_policy, require_enabled,
     resolve, schedule_deletion, validate_tags,
@@ -46,14 +46,63 @@ fn member(tx: &mut dyn Transaction, record: &KeyRecord, region: &str) -> Result<
     resolve::load_key(tx, &regional_scope(&record.account_id, region), &record.key_id)
 }
 
-/// Copies the primary's key material and rotation settings to each replica.
+/// The primary's materials as a replica keeps them: generated material as it is; imported material (each Region
+/// imports its own copy) with the replica's own sealed copy, or none until the replica imports it.
+fn replica_materials(primary: &KeyRecord, replica: &KeyRecord) -> Vec<Material> {
+    primary
+        .materials
+        .iter()
+        .map(|material| {
+            let mut copy = material.clone();
+            if primary.origin == ORIGIN_EXTERNAL {
+                copy.sealed = replica
+                    .materials
+                    .iter()
+                    .find(|own| own.id == material.id)
+                    .map(|own| own.sealed.clone())
+                    .unwrap_or_default();
+            }
+            copy
+        })
+        .collect()
+}
+
+/// Imported material waiting for rotation that some replica has not imported yet: the primary cannot rotate.
+pub(crate) fn require_replicas_imported(tx: &mut dyn Transaction, primary: &KeyRecord) -> Result<(), KmsError> {
+    let Some(family) = primary.multi_region.as_ref().filter(|_| !primary.is_replica()) else {
+        return Ok(());
+    };
+    let pending: Vec<&str> = primary
+        .materials
+        .iter()
+        .filter(|m| m.imported.as_ref().is_some_and(|i| i.pending_rotation))
+        .map(|m| m.id.as_str())
+        .collect();
+    for region in &family.replica_regions {
+        let replica = member(tx, primary, region)?;
+        let missing = replica.is_some_and(|replica| {
+            pending
+                .iter()
+                .any(|id| !replica.materials.iter().any(|m| m.id == *id && !m.sealed.is_empty()))
+        });
+        if missing {
+            return Err(KmsError::InvalidState(
+                "Cannot perform key material rotation: Key material has not been imported for replicas of the Multi-Region key."
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Copies the primary's key material (see [`replica_materials`]) and rotation settings to each replica.
 pub(crate) fn sync(tx: &mut dyn Transaction, primary: &KeyRecord) -> Result<(), KmsError> {
     let Some(family) = primary.multi_region.as_ref().filter(|_| !primary.is_replica()) else {
         return Ok(());
     };
     for region in &family.replica_regions {
         if let Some(mut replica) = member(tx, primary, region)? {
-            replica.materials = primary.materials.clone();
+            replica.materials = replica_materials(primary, &replica);
             replica.rotation = primary.rotation.clone();
             replica.on_demand_rotations = primary.on_demand_rotations;
             replica.revision += 1;
@@ -192,7 +241,8 @@ impl Kms {
             let mut family = family;
             family.replica_regions.push(replica_region.to_string());
             let explicit_policy = settings.policy.is_some();
-            let replica = KeyRecord {
+            let external = primary.origin == ORIGIN_EXTERNAL;
+            let mut replica = KeyRecord {
                 v: RECORD_VERSION,
                 revision: 1,
                 key_id: primary.key_id.clone(),
@@ -219,6 +269,11 @@ impl Kms {
                 multi_region: Some(family.clone()),
                 custom_key_store: None,
             };
+            // A replica of an imported key has the primary's material ids but imports the material itself.
+            if external {
+                replica.materials = replica_materials(&primary, &replica);
+                replica.state = KeyState::PendingImport;
+            }
             if explicit_policy {
                 self.check_new_policy(
                     &in_replica_region,

@@ -74,7 +74,8 @@ fn create_key_refuses_what_it_does_not_support_with_aws_errors() {
         (
             CreateKeyInput {
                 multi_region: true,
-                origin: Some("EXTERNAL".into()),
+                origin: Some("AWS_CLOUDHSM".into()),
+                custom_key_store_id: Some("cks-00000000000000000".into()),
                 ..Default::default()
             },
             |e| matches!(e, KmsError::UnsupportedOperation(_)),
