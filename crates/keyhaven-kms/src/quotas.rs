@@ -1,6 +1,6 @@
 //! KMS's request quotas (AWS KMS Developer Guide, "Request quotas"): per account and Region, each quota counts the
-//! requests of one-second intervals (intervals of 1/rate seconds for rates below one) and answers ThrottlingException
-//! past its rate for the rest of the interval, so that the SDKs back off and retry. The shared cryptographic quotas
+//! requests of one-second intervals (a rate below one allows one request per 1/rate seconds since the last one
+//! allowed) and answers ThrottlingException past its rate for the rest of the interval, so that the SDKs back off and retry. The shared cryptographic quotas
 //! count by key type (symmetric and HMAC keys, RSA, ECC, ML-DSA); requests that services make on a caller's behalf
 //! count too, as in AWS. Quotas run on the server's clock; each check is one short critical section.
 
@@ -157,18 +157,19 @@ impl QuotaSettings {
     }
 }
 
-/// The requests counted in a quota's current interval.
+/// What a quota has used: the requests of its current one-second interval, and when it last allowed one.
 #[derive(Debug, Clone, Copy)]
-struct Interval {
-    index: i64,
-    used: f64,
+struct Used {
+    interval: i64,
+    requests: f64,
+    last_allowed: f64,
 }
 
 /// The quotas and what each account and Region has used of them.
 #[derive(Debug, Default)]
 pub(crate) struct RequestQuotas {
     settings: QuotaSettings,
-    used: parking_lot::Mutex<HashMap<(String, &'static str), Interval>>,
+    used: parking_lot::Mutex<HashMap<(String, &'static str), Used>>,
 }
 
 impl RequestQuotas {
@@ -203,26 +204,29 @@ impl RequestQuotas {
             return Ok(());
         }
         let rate = self.rate(quota, &ctx.region);
-        // Rates below one allow one request per 1/rate seconds.
-        let (length, allowed) = if rate >= 1.0 {
-            (1.0, rate.floor())
-        } else {
-            (1.0 / rate, 1.0)
-        };
-        let index = (now / length).floor() as i64;
+        let interval = now.floor() as i64;
         let mut used = self.used.lock();
-        let interval = used
-            .entry((ctx.regional_scope(), quota))
-            .or_insert(Interval { index, used: 0.0 });
-        if interval.index != index {
-            *interval = Interval { index, used: 0.0 };
+        let entry = used.entry((ctx.regional_scope(), quota)).or_insert(Used {
+            interval,
+            requests: 0.0,
+            last_allowed: f64::NEG_INFINITY,
+        });
+        if entry.interval != interval {
+            entry.interval = interval;
+            entry.requests = 0.0;
         }
-        if interval.used >= allowed {
+        let allowed = if rate >= 1.0 {
+            entry.requests < rate.floor()
+        } else {
+            now - entry.last_allowed >= 1.0 / rate
+        };
+        if !allowed {
             return Err(KmsError::Throttling(
                 "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.".into(),
             ));
         }
-        interval.used += 1.0;
+        entry.requests += 1.0;
+        entry.last_allowed = now;
         Ok(())
     }
 }
@@ -261,10 +265,11 @@ mod tests {
         ));
         assert!(quotas.take(&west, "CreateKey", 100.9).is_ok());
         assert!(quotas.take(&east, "CreateKey", 101.0).is_ok());
-        // One request per ten seconds.
-        assert!(quotas.take(&east, "GetParametersForImport", 100.0).is_ok());
-        assert!(quotas.take(&east, "GetParametersForImport", 109.9).is_err());
-        assert!(quotas.take(&east, "GetParametersForImport", 110.0).is_ok());
+        // One request per ten seconds since the last one allowed, wherever the second boundaries fall.
+        assert!(quotas.take(&east, "GetParametersForImport", 105.5).is_ok());
+        assert!(quotas.take(&east, "GetParametersForImport", 110.2).is_err());
+        assert!(quotas.take(&east, "GetParametersForImport", 115.4).is_err());
+        assert!(quotas.take(&east, "GetParametersForImport", 115.5).is_ok());
     }
 
     #[test]
