@@ -64,6 +64,11 @@ def test_constraints_limit_the_encryption_context(dev_server):
     assert app.decrypt(CiphertextBlob=sealed, EncryptionContext={"dept": "finance"})["Plaintext"] == b"x"
     wider = kms.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext={"dept": "finance", "doc": "1"})["CiphertextBlob"]
     denied(app.decrypt, CiphertextBlob=wider, EncryptionContext={"dept": "finance", "doc": "1"})
+    # Constraint values are literal: one that looks like a policy variable matches only itself.
+    kms.create_grant(KeyId=key_id, GranteePrincipal=app_arn, Operations=["GenerateDataKeyWithoutPlaintext"],
+                     Constraints={"EncryptionContextSubset": {"tenant": "${aws:username}"}})
+    app.generate_data_key_without_plaintext(KeyId=key_id, KeySpec="AES_256", EncryptionContext={"tenant": "${aws:username}"})
+    denied(app.generate_data_key_without_plaintext, KeyId=key_id, KeySpec="AES_256", EncryptionContext={"tenant": "app"})
     listed = {tuple(g["Operations"]): g for g in kms.list_grants(KeyId=key_id)["Grants"]}
     assert listed[("Decrypt",)]["Constraints"] == {"EncryptionContextEquals": {"dept": "finance"}}
 
@@ -189,6 +194,12 @@ def test_grant_operations_must_suit_the_key(dev_server):
         "ValidationException", "EncryptionContext is supported only when creating a grant for a symmetric encryption KMS key.")
     assert error_of(kms.create_grant, KeyId=symmetric, GranteePrincipal="foo", Operations=["Encrypt"]) == (
         "InvalidArnException", "ARN is not valid: foo")
+    # A principal no policy could name is refused, and the key goes on working.
+    account = app_arn.split(":")[4]
+    session_without_name = f"arn:aws:sts::{account}:assumed-role/OnlyRole"
+    assert error_of(kms.create_grant, KeyId=symmetric, GranteePrincipal=session_without_name, Operations=["Encrypt"])[0] == (
+        "InvalidArnException")
+    assert kms.encrypt(KeyId=symmetric, Plaintext=b"x")["KeyId"]
     kms.disable_key(KeyId=symmetric)
     assert error_of(kms.create_grant, KeyId=symmetric, GranteePrincipal=app_arn, Operations=["Encrypt"])[0] == (
         "DisabledException")

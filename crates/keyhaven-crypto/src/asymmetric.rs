@@ -598,8 +598,20 @@ mod aws_lc_ext {
 
     const ED25519_SIGNATURE_LEN: usize = 64;
 
+    /// Clears the thread's aws-lc error queue when a call into aws-lc returns, on every path, so that no failure
+    /// here is left for a later aws-lc call to find.
+    struct ClearErrors;
+
+    impl Drop for ClearErrors {
+        fn drop(&mut self) {
+            // SAFETY: clears this thread's error queue; no pointers.
+            unsafe { ffi::ERR_clear_error() }
+        }
+    }
+
     /// Ed25519ph over a SHA-512 digest, with an empty context.
     pub fn ed25519ph_sign(seed: &[u8], prehash: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let _clear = ClearErrors;
         if seed.len() != 32 || prehash.len() != 64 {
             return Err(CryptoError::InvalidKey);
         }
@@ -623,6 +635,7 @@ mod aws_lc_ext {
 
     /// Ed25519ph verification against a SubjectPublicKeyInfo (or the raw 32-byte key).
     pub fn ed25519ph_verify(public_key: &[u8], prehash: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+        let _clear = ClearErrors;
         let raw = match public_key.len() {
             32 => public_key,
             44 => &public_key[12..],
@@ -692,6 +705,7 @@ mod aws_lc_ext {
 
     /// ML-DSA over μ: with `EVP_PKEY_sign` (not `EVP_DigestSign`) aws-lc takes its input as μ.
     pub fn mldsa_sign_mu(pkcs8: &[u8], mu: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let _clear = ClearErrors;
         if mu.len() != 64 {
             return Err(CryptoError::DigestLength);
         }
@@ -717,6 +731,7 @@ mod aws_lc_ext {
 
     /// Verifies an ML-DSA signature over μ against a SubjectPublicKeyInfo.
     pub fn mldsa_verify_mu(public_key: &[u8], mu: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+        let _clear = ClearErrors;
         if mu.len() != 64 {
             return Err(CryptoError::DigestLength);
         }
@@ -727,8 +742,6 @@ mod aws_lc_ext {
             ffi::EVP_PKEY_verify_init(ctx.0) == 1
                 && ffi::EVP_PKEY_verify(ctx.0, signature.as_ptr(), signature.len(), mu.as_ptr(), mu.len()) == 1
         };
-        // SAFETY: clears the error queue a failed verification leaves on this thread.
-        unsafe { ffi::ERR_clear_error() };
         Ok(ok)
     }
 }

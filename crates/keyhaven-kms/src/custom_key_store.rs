@@ -13,7 +13,7 @@ use keyhaven_kernel::paging::{self, Page};
 use keyhaven_kernel::records;
 
 use crate::error::{read, transact};
-use crate::model::{CustomKeyStoreRecord, KeyRecord, Material, MaterialOrigin, RECORD_VERSION};
+use crate::model::{ClusterClaim, CustomKeyStoreRecord, KeyRecord, Material, MaterialOrigin, RECORD_VERSION};
 use crate::{Encrypted, Kms, KmsError, current_header};
 
 const CONNECTED: &str = "CONNECTED";
@@ -39,6 +39,25 @@ fn invalid_state(store: &CustomKeyStoreRecord, wanted: &str) -> KmsError {
         store.id,
         store.connection_state.to_ascii_lowercase()
     ))
+}
+
+/// Claims an HSM cluster for a store: one store per cluster, whatever the account (a token's login is shared by every
+/// session on it, so two stores on one token would log each other out).
+fn claim_cluster(
+    tx: &mut dyn keyhaven_store::Transaction,
+    cluster_id: &str,
+    scope: &str,
+    store_id: &str,
+) -> Result<(), KmsError> {
+    let owner = format!("{scope}|{store_id}");
+    if let Some(ClusterClaim(other)) = records::get::<ClusterClaim>(tx, "", cluster_id)?
+        && other != owner
+    {
+        return Err(KmsError::CloudHsmClusterInUse(format!(
+            "Cluster {cluster_id} is already associated with another custom key store."
+        )));
+    }
+    Ok(records::put(tx, "", cluster_id, &ClusterClaim(owner))?)
 }
 
 fn device_failure(e: crate::hsm::DeviceError) -> KmsError {
@@ -144,20 +163,14 @@ impl Kms {
             creation_date: self.now(),
         };
         transact(&*self.store, |tx| {
-            for (_, other) in records::all::<CustomKeyStoreRecord>(tx, &scope)? {
-                if other.name == record.name {
-                    return Err(KmsError::CustomKeyStoreNameInUse(format!(
-                        "Custom key store name {} is already in use.",
-                        record.name
-                    )));
-                }
-                if other.cluster_id == record.cluster_id {
-                    return Err(KmsError::CloudHsmClusterInUse(format!(
-                        "Cluster {cluster_id} is already associated with custom key store {}.",
-                        other.id
-                    )));
-                }
+            let stores = records::all::<CustomKeyStoreRecord>(tx, &scope)?;
+            if stores.iter().any(|(_, other)| other.name == record.name) {
+                return Err(KmsError::CustomKeyStoreNameInUse(format!(
+                    "Custom key store name {} is already in use.",
+                    record.name
+                )));
             }
+            claim_cluster(tx, &cluster_id, &scope, &id)?;
             records::put(tx, &scope, &id, &record)?;
             Ok(())
         })?;
@@ -219,6 +232,7 @@ impl Kms {
         if (update.password.is_some() || update.cluster_id.is_some()) && store.connection_state != DISCONNECTED {
             return Err(invalid_state(&store, "disconnected"));
         }
+        let previous_cluster = store.cluster_id.clone();
         if let Some(cluster_id) = &update.cluster_id {
             if !self.hsms().has_cluster(cluster_id) {
                 return Err(KmsError::CloudHsmClusterNotFound(format!(
@@ -242,7 +256,13 @@ impl Kms {
             }
             store.name = name.clone();
         }
-        self.save_store(&scope, &store)
+        self.write(|tx| {
+            if store.cluster_id != previous_cluster {
+                claim_cluster(tx, &store.cluster_id, &scope, id)?;
+                records::delete::<ClusterClaim>(tx, "", &previous_cluster)?;
+            }
+            Ok(records::put(tx, &scope, &store.id, &store)?)
+        })
     }
 
     pub fn delete_custom_key_store(&self, ctx: &RequestContext, id: &str) -> Result<(), KmsError> {
@@ -263,6 +283,7 @@ impl Kms {
                 )));
             }
             records::delete::<CustomKeyStoreRecord>(tx, &scope, id)?;
+            records::delete::<ClusterClaim>(tx, "", &store.cluster_id)?;
             Ok(())
         })
     }

@@ -130,10 +130,11 @@ fn condition_of(constraint: &GrantConstraint) -> serde_json::Value {
     let pairs = |pairs: &BTreeMap<String, String>| -> serde_json::Map<String, serde_json::Value> {
         pairs
             .iter()
+            // Matched literally: `$` is escaped so that no policy variable is substituted in a value.
             .map(|(k, v)| {
                 (
                     format!("kms:EncryptionContext:{k}"),
-                    serde_json::Value::from(v.as_str()),
+                    serde_json::Value::from(v.replace('$', "${$}")),
                 )
             })
             .collect()
@@ -301,7 +302,9 @@ impl NewGrant {
             ));
         }
         let named = [Some(&self.grantee_principal), self.retiring_principal.as_ref()];
-        if let Some(bad) = named.into_iter().flatten().find(|p| !is_principal(p)) {
+        // A principal the policy engine could not name would make the key's grants unreadable: refuse it here.
+        let nameable = |p: &String| is_principal(p) && document(vec![statement(p, &["DescribeKey"], None)]).is_ok();
+        if let Some(bad) = named.into_iter().flatten().find(|p| !nameable(p)) {
             return Err(KmsError::InvalidArn(format!("ARN is not valid: {bad}")));
         }
         Ok(())
@@ -430,7 +433,9 @@ impl Kms {
                 let Some((scope, grant_id)) = entry.rsplit_once('|') else {
                     continue;
                 };
-                if let Some(grant) = records::get::<GrantRecord>(tx, scope, grant_id)? {
+                // Only grants on the caller's own keys: another account's grants are not the caller's to list.
+                let own_key = scope.starts_with(&format!("{}:", ctx.account_id()));
+                if let Some(grant) = records::get::<GrantRecord>(tx, scope, grant_id)?.filter(|_| own_key) {
                     found.push(grant);
                 }
             }

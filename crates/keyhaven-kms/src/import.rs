@@ -198,7 +198,10 @@ fn delete_material(record: &mut KeyRecord, material_id: &str) -> bool {
         return true;
     }
     record.materials[index].sealed.clear();
-    if record.state != KeyState::PendingDeletion {
+    if !matches!(
+        record.state,
+        KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+    ) {
         record.state = KeyState::PendingImport;
     }
     true
@@ -466,7 +469,7 @@ impl Kms {
                 }),
             }
             // Importing the current material again enables a disabled key too, as in AWS.
-            if record.state != KeyState::PendingDeletion && complete(&record) {
+            if !matches!(record.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) && complete(&record) {
                 record.state = KeyState::Enabled;
             }
             let job_id = expiry_job_id(&record, &material_id);

@@ -299,6 +299,25 @@ pub struct GrantRecord {
     pub creation_date: f64,
 }
 
+/// Which custom key store holds an HSM cluster (one store per cluster, across every account), kept under the cluster
+/// id in the global scope as `<store scope>|<store id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterClaim(pub String);
+
+impl Record for ClusterClaim {
+    const KIND: &'static str = "kms-hsm-cluster";
+
+    fn encode(&self) -> Result<Vec<u8>, KernelError> {
+        Ok(self.0.as_bytes().to_vec())
+    }
+
+    fn decode(id: &str, bytes: &[u8]) -> Result<Self, KernelError> {
+        String::from_utf8(bytes.to_vec())
+            .map(ClusterClaim)
+            .map_err(|_| KernelError::Internal(format!("the claim on cluster {id} is not text")))
+    }
+}
+
 /// The index of grants by retiring principal (scope), each entry named `<grant scope>|<grant id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetirableGrant;

@@ -55,12 +55,13 @@ fn replica_materials(primary: &KeyRecord, replica: &KeyRecord) -> Vec<Material> 
         .map(|material| {
             let mut copy = material.clone();
             if primary.origin == ORIGIN_EXTERNAL {
-                copy.sealed = replica
-                    .materials
-                    .iter()
-                    .find(|own| own.id == material.id)
-                    .map(|own| own.sealed.clone())
-                    .unwrap_or_default();
+                // The replica's own copy and its own expiry; the rotation state is the primary's.
+                let own = replica.materials.iter().find(|own| own.id == material.id);
+                copy.sealed = own.map(|own| own.sealed.clone()).unwrap_or_default();
+                if let (Some(theirs), Some(mine)) = (copy.imported.as_mut(), own.and_then(|o| o.imported.as_ref())) {
+                    theirs.expiration_model = mine.expiration_model.clone();
+                    theirs.valid_to = mine.valid_to;
+                }
             }
             copy
         })
@@ -201,6 +202,10 @@ impl Kms {
         let now = self.now();
         self.write(|tx| {
             let primary = resolve::resolve_in(tx, &key_ref)?;
+            // A replica is made in the caller's own account: another account's key cannot be replicated into it.
+            if primary.account_id != ctx.account_id() {
+                return Err(key_ref.not_found());
+            }
             let check = KeyCheck {
                 request_keys: &request_keys,
                 ..Default::default()
