@@ -99,6 +99,13 @@ def test_retirement_by_token_and_by_id(dev_server):
     retiree.retire_grant(GrantToken=grant["GrantToken"])
     denied(app.encrypt, KeyId=key_id, Plaintext=b"x")
     assert kms.list_retirable_grants(RetiringPrincipal=retiree_arn)["Grants"] == []
+    # An explicit deny wins even here, where only the grant can allow: nothing changes.
+    denied_retiree, denied_arn, _ = app_user(dev_server, "denied-retiree", json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "kms:RetireGrant", "Resource": "*"}]}))
+    kept = kms.create_grant(KeyId=key_id, GranteePrincipal=app_arn, RetiringPrincipal=denied_arn, Operations=["Encrypt"])
+    denied(denied_retiree.retire_grant, GrantToken=kept["GrantToken"])
+    assert [g["GrantId"] for g in kms.list_grants(KeyId=key_id)["Grants"]] == [kept["GrantId"]]
+    kms.revoke_grant(KeyId=key_id, GrantId=kept["GrantId"])
     # A grant that includes RetireGrant can be retired by its grantee, by key and grant id.
     own = kms.create_grant(KeyId=key_id, GranteePrincipal=app_arn, Operations=["Encrypt", "RetireGrant"])
     app.retire_grant(KeyId=key_id, GrantId=own["GrantId"])

@@ -483,7 +483,21 @@ impl Kms {
             let allowed = grant.retiring_principal.as_deref().is_some_and(|p| is_grantee(p, ctx))
                 || (grant.operations.iter().any(|o| o == "RetireGrant") && is_grantee(&grant.grantee_principal, ctx))
                 || (caller.kind == PrincipalKind::Root && caller.account_id == grant.issuing_account);
-            if !allowed {
+            // The grant decides, but an explicit deny in any policy still wins.
+            let arn = record.arn();
+            let policy = parse_key_policy(&record)?;
+            let key = [keyhaven_kernel::authz::Resource {
+                policy: Some(keyhaven_kernel::authz::ResourcePolicy {
+                    id: &record.key_id,
+                    document: &policy,
+                    rules: keyhaven_policy::ResourceRules::KmsKeyPolicy,
+                }),
+                ..keyhaven_kernel::authz::Resource::new(&arn, &record.account_id)
+            }];
+            let denied = self
+                .authz
+                .explicitly_denied(ctx, &keyhaven_kernel::authz::Access::on("kms:RetireGrant", &key))?;
+            if !allowed || denied {
                 return Err(KmsError::AccessDenied(format!(
                     "User: {} is not authorized to perform: kms:RetireGrant on resource: {}",
                     caller.arn,

@@ -288,6 +288,20 @@ impl Authorizer {
     /// authorised on (or a missing required one), an ARN not of its type's format, or a condition
     /// key no service defines is refused as an internal error, never evaluated.
     pub fn check(&self, ctx: &RequestContext, access: &Access<'_>) -> Result<(), KernelError> {
+        match self.refusal(ctx, access)? {
+            Some((_, message)) => Err(KernelError::AccessDenied(message)),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether an explicit deny refuses the access: for the few actions no policy can allow (KMS's RetireGrant,
+    /// decided by the grant), where only a deny counts.
+    pub fn explicitly_denied(&self, ctx: &RequestContext, access: &Access<'_>) -> Result<bool, KernelError> {
+        Ok(matches!(self.refusal(ctx, access)?, Some((Decision::ExplicitDeny, _))))
+    }
+
+    /// The first refusal of the access, with its decision and AWS's message; none when every resource allows it.
+    fn refusal(&self, ctx: &RequestContext, access: &Access<'_>) -> Result<Option<(Decision, String)>, KernelError> {
         let action = table::action(access.action)
             .ok_or_else(|| KernelError::Internal(format!("{} has no authorisation table entry", access.action)))?;
         let types = resource_types(action, access.resources)?;
@@ -339,17 +353,16 @@ impl Authorizer {
             };
             let evaluation = evaluate(&policies, &request);
             if evaluation.decision != Decision::Allow {
-                return Err(KernelError::AccessDenied(
-                    evaluation.denial_message(&request).unwrap_or_else(|| {
-                        format!(
-                            "User: {} is not authorized to perform: {}",
-                            ctx.principal.arn, access.action
-                        )
-                    }),
-                ));
+                let message = evaluation.denial_message(&request).unwrap_or_else(|| {
+                    format!(
+                        "User: {} is not authorized to perform: {}",
+                        ctx.principal.arn, access.action
+                    )
+                });
+                return Ok(Some((evaluation.decision, message)));
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 
