@@ -47,6 +47,7 @@ def test_keys_live_and_work_in_the_hsm(keyhaven_factory, hsm):
                                            TrustAnchorCertificate=TRUST_ANCHOR, KeyStorePassword=PIN)["CustomKeyStoreId"]
     assert store_state(kms, store_id) == ("DISCONNECTED", None)
     assert error_of(kms.create_key, Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id)[0] == "CustomKeyStoreInvalidStateException"
+    assert kms.list_keys()["Keys"] == []
     kms.connect_custom_key_store(CustomKeyStoreId=store_id)
     assert store_state(kms, store_id) == ("CONNECTED", None)
     key = kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id, Description="in the HSM")["KeyMetadata"]

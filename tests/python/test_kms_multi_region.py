@@ -142,6 +142,7 @@ def test_multi_region_keys_with_imported_material(dev_server):
     # The replica takes the same material only, and no description or NEW_KEY_MATERIAL of its own.
     assert error_of(import_material, west, primary["KeyId"], os.urandom(32),
                     ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")[0] == "IncorrectKeyMaterialException"
+    assert west.describe_key(KeyId=primary["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
     assert error_of(import_material, west, primary["KeyId"], material, ImportType="NEW_KEY_MATERIAL",
                     ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE") == (
         "ValidationException", "Input parameter ImportType NEW_KEY_MATERIAL cannot be used on replica Multi-Region keys")

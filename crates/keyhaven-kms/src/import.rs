@@ -162,23 +162,19 @@ fn expiry_job_id(record: &KeyRecord, material_id: &str) -> String {
     format!("{}/{material_id}", job_id(JOB_EXPIRE_MATERIAL, record))
 }
 
-fn pending_rotation(material: &Material) -> bool {
-    material.imported.as_ref().is_some_and(|i| i.pending_rotation)
-}
-
 /// The material the key encrypts with when it has all its material: the newest not waiting for a rotation.
 fn current_id(record: &KeyRecord) -> Option<String> {
     record
         .materials
         .iter()
         .rev()
-        .find(|m| !pending_rotation(m))
+        .find(|m| !m.pending_rotation())
         .map(|m| m.id.clone())
 }
 
 /// Whether every material the key has used is present: only then can it be used.
 fn complete(record: &KeyRecord) -> bool {
-    let mut used = record.materials.iter().filter(|m| !pending_rotation(m)).peekable();
+    let mut used = record.materials.iter().filter(|m| !m.pending_rotation()).peekable();
     used.peek().is_some() && used.all(|m| !m.sealed.is_empty())
 }
 
@@ -193,7 +189,7 @@ fn delete_material(record: &mut KeyRecord, material_id: &str) -> bool {
     else {
         return false;
     };
-    if pending_rotation(&record.materials[index]) {
+    if record.materials[index].pending_rotation() {
         record.materials.remove(index);
         return true;
     }
@@ -225,7 +221,7 @@ pub(crate) fn rotate_to_pending(record: &mut KeyRecord, now: f64) -> Result<(), 
     let index = record
         .materials
         .iter()
-        .position(|m| m.imported.as_ref().is_some_and(|i| i.pending_rotation))
+        .position(Material::pending_rotation)
         .ok_or_else(|| {
             KmsError::InvalidState(format!(
                 "No available key material pending rotation for the key: {}.",
@@ -416,7 +412,7 @@ impl Kms {
             let rotating = new_material && !record.materials.is_empty();
             if rotating {
                 if let Some(pending) =
-                    record.materials.iter().find(|m| m.imported.as_ref().is_some_and(|i| i.pending_rotation))
+                    record.materials.iter().find(|m| m.pending_rotation())
                 {
                     return Err(KmsError::InvalidState(format!(
                         "New key material (id: {material_id}) cannot be imported into KMS key {}, because another key material (id: {}) is pending rotation.",
@@ -450,7 +446,7 @@ impl Kms {
                     let existing = &mut record.materials[index];
                     existing.sealed = sealed;
                     let rotated = existing.imported.as_ref().and_then(|i| i.rotated);
-                    let pending = existing.imported.as_ref().is_some_and(|i| i.pending_rotation);
+                    let pending = existing.pending_rotation();
                     existing.imported = Some(ImportedMaterial {
                         rotated,
                         pending_rotation: pending,

@@ -1756,7 +1756,7 @@ impl Kms {
                 rotation_type: rotation_of(m).map(|(_, kind)| kind),
                 state: if current.as_deref() == Some(m.id.as_str()) {
                     "CURRENT"
-                } else if m.imported.as_ref().is_some_and(|i| i.pending_rotation) {
+                } else if m.pending_rotation() {
                     "PENDING_ROTATION"
                 } else {
                     "NON_CURRENT"

@@ -17,24 +17,31 @@ keyhaven_kernel::versioned_record!(GrantRecord, "kms-grant", RECORD_VERSION);
 
 keyhaven_kernel::versioned_record!(CustomKeyStoreRecord, "kms-custom-key-store", RECORD_VERSION);
 
+/// `Record` for an index entry whose body is bare text (a scope, an owner), not JSON.
+macro_rules! text_record {
+    ($record:ident, $kind:literal) => {
+        impl Record for $record {
+            const KIND: &'static str = $kind;
+
+            fn encode(&self) -> Result<Vec<u8>, KernelError> {
+                Ok(self.0.as_bytes().to_vec())
+            }
+
+            fn decode(id: &str, bytes: &[u8]) -> Result<Self, KernelError> {
+                String::from_utf8(bytes.to_vec())
+                    .map($record)
+                    .map_err(|_| KernelError::Internal(format!("the {} entry {id} is not text", $kind)))
+            }
+        }
+    };
+}
+
 /// Global index from key id to the scope (account:region) that holds the key, so a ciphertext blob,
 /// which names only the key id, finds its key. Stored as the bare scope text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyScope(pub String);
 
-impl Record for KeyScope {
-    const KIND: &'static str = "kms-key-scope";
-
-    fn encode(&self) -> Result<Vec<u8>, KernelError> {
-        Ok(self.0.as_bytes().to_vec())
-    }
-
-    fn decode(id: &str, bytes: &[u8]) -> Result<Self, KernelError> {
-        String::from_utf8(bytes.to_vec())
-            .map(KeyScope)
-            .map_err(|_| KernelError::Internal(format!("the scope of key {id} is not text")))
-    }
-}
+text_record!(KeyScope, "kms-key-scope");
 
 pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 pub const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
@@ -116,9 +123,14 @@ pub struct Material {
 }
 
 impl Material {
+    /// Imported as NEW_KEY_MATERIAL and waiting for RotateKeyOnDemand to make it current.
+    pub fn pending_rotation(&self) -> bool {
+        self.imported.as_ref().is_some_and(|i| i.pending_rotation)
+    }
+
     /// Present (not deleted or expired) and in use (not waiting for a rotation to make it current).
     pub fn usable(&self) -> bool {
-        (self.in_hsm || !self.sealed.is_empty()) && !self.imported.as_ref().is_some_and(|i| i.pending_rotation)
+        (self.in_hsm || !self.sealed.is_empty()) && !self.pending_rotation()
     }
 }
 
@@ -304,19 +316,7 @@ pub struct GrantRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterClaim(pub String);
 
-impl Record for ClusterClaim {
-    const KIND: &'static str = "kms-hsm-cluster";
-
-    fn encode(&self) -> Result<Vec<u8>, KernelError> {
-        Ok(self.0.as_bytes().to_vec())
-    }
-
-    fn decode(id: &str, bytes: &[u8]) -> Result<Self, KernelError> {
-        String::from_utf8(bytes.to_vec())
-            .map(ClusterClaim)
-            .map_err(|_| KernelError::Internal(format!("the claim on cluster {id} is not text")))
-    }
-}
+text_record!(ClusterClaim, "kms-hsm-cluster");
 
 /// The index of grants by retiring principal (scope), each entry named `<grant scope>|<grant id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -76,7 +76,7 @@ pub(crate) fn require_replicas_imported(tx: &mut dyn Transaction, primary: &KeyR
     let pending: Vec<&str> = primary
         .materials
         .iter()
-        .filter(|m| m.imported.as_ref().is_some_and(|i| i.pending_rotation))
+        .filter(|m| m.pending_rotation())
         .map(|m| m.id.as_str())
         .collect();
     for region in &family.replica_regions {
