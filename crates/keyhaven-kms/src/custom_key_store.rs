@@ -14,7 +14,7 @@ use keyhaven_kernel::records;
 
 use crate::error::{read, transact};
 use crate::model::{ClusterClaim, CustomKeyStoreRecord, KeyRecord, Material, MaterialOrigin, RECORD_VERSION};
-use crate::{Encrypted, Kms, KmsError, current_header};
+use crate::{Encrypted, Kms, KmsError, current_header, unavailable};
 
 const CONNECTED: &str = "CONNECTED";
 const DISCONNECTED: &str = "DISCONNECTED";
@@ -338,8 +338,7 @@ impl Kms {
             .as_ref()
             .ok_or_else(|| KmsError::Internal("not a custom key store key".into()))?;
         let store = self.store_record(&crate::resolve::scope_of(record), store_id)?;
-        self.ensure_session(&store)
-            .map_err(|_| KmsError::InvalidState(format!("{} is unavailable.", record.arn())))?;
+        self.ensure_session(&store).map_err(|_| unavailable(record))?;
         Ok(store)
     }
 

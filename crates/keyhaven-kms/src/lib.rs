@@ -234,9 +234,14 @@ fn invalid_state(record: &KeyRecord) -> KmsError {
         KeyState::PendingReplicaDeletion => {
             KmsError::InvalidState(format!("{} is pending replica deletion.", record.arn()))
         }
-        KeyState::Unavailable => KmsError::InvalidState(format!("{} is unavailable.", record.arn())),
+        KeyState::Unavailable => unavailable(record),
         KeyState::Enabled => KmsError::InvalidState(format!("{} is enabled.", record.arn())),
     }
+}
+
+/// A key in a custom key store that is not connected.
+fn unavailable(record: &KeyRecord) -> KmsError {
+    KmsError::InvalidState(format!("{} is unavailable.", record.arn()))
 }
 
 fn require_enabled(record: &KeyRecord) -> Result<(), KmsError> {
