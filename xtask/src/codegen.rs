@@ -48,6 +48,28 @@ pub const SERVICES: &[Service] = &[
     Service::new("sts", "models/sts/2011-06-15/service-2.json"),
     Service::new("secretsmanager", "models/secretsmanager/2017-10-17/service-2.json"),
     Service::only(
+        "cloudtrail",
+        "models/cloudtrail/2013-11-01/service-2.json",
+        &[
+            "CreateTrail",
+            "UpdateTrail",
+            "DeleteTrail",
+            "GetTrail",
+            "DescribeTrails",
+            "ListTrails",
+            "GetTrailStatus",
+            "StartLogging",
+            "StopLogging",
+            "PutEventSelectors",
+            "GetEventSelectors",
+            "AddTags",
+            "RemoveTags",
+            "ListTags",
+            "LookupEvents",
+            "ListPublicKeys",
+        ],
+    ),
+    Service::only(
         "ssm",
         "models/ssm/2014-11-06/service-2.json",
         &[

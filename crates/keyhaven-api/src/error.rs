@@ -3,6 +3,7 @@
 //! This is the only place domain errors become AWS error codes.
 
 use axum::http::StatusCode;
+use keyhaven_cloudtrail::CloudTrailError;
 use keyhaven_iam::IamError;
 use keyhaven_kms::KmsError;
 use keyhaven_s3::S3Error;
@@ -69,6 +70,7 @@ pub fn is_undeclared(service: &str, operation: &str, code: &str) -> bool {
         "secretsmanager" => crate::generated::secretsmanager::DECLARED_ERRORS,
         "iam" => crate::generated::iam::DECLARED_ERRORS,
         "sts" => crate::generated::sts::DECLARED_ERRORS,
+        "cloudtrail" => crate::generated::cloudtrail::DECLARED_ERRORS,
         _ => return false,
     };
     match declared.binary_search_by(|(name, _)| (*name).cmp(operation)) {
@@ -292,6 +294,48 @@ pub fn secrets_error(e: SecretsError) -> ApiError {
         SecretsError::Unavailable => return ApiError::unavailable(),
         SecretsError::Internal(detail) => {
             return internal(detail, "InternalServiceError", "An error occurred on the server side.");
+        }
+    };
+    ApiError::bad_request(code, e.to_string())
+}
+
+pub fn cloudtrail_error(e: CloudTrailError) -> ApiError {
+    use keyhaven_cloudtrail::CloudTrailFault as F;
+    let code = match &e {
+        CloudTrailError::Fault(fault, _) => match fault {
+            F::TrailNotFound => "TrailNotFoundException",
+            F::TrailAlreadyExists => "TrailAlreadyExistsException",
+            F::InvalidTrailName => "InvalidTrailNameException",
+            F::CloudTrailArnInvalid => "CloudTrailARNInvalidException",
+            F::MaximumNumberOfTrailsExceeded => "MaximumNumberOfTrailsExceededException",
+            F::InvalidHomeRegion => "InvalidHomeRegionException",
+            F::S3BucketDoesNotExist => "S3BucketDoesNotExistException",
+            F::InsufficientS3BucketPolicy => "InsufficientS3BucketPolicyException",
+            F::InvalidS3BucketName => "InvalidS3BucketNameException",
+            F::InvalidS3Prefix => "InvalidS3PrefixException",
+            F::InsufficientSnsTopicPolicy => "InsufficientSnsTopicPolicyException",
+            F::InsufficientEncryptionPolicy => "InsufficientEncryptionPolicyException",
+            F::InvalidKmsKeyId => "InvalidKmsKeyIdException",
+            F::KmsKeyNotFound => "KmsKeyNotFoundException",
+            F::KmsKeyDisabled => "KmsKeyDisabledException",
+            F::Kms => "KmsException",
+            F::InvalidCloudWatchLogsLogGroupArn => "InvalidCloudWatchLogsLogGroupArnException",
+            F::InvalidParameterCombination => "InvalidParameterCombinationException",
+            F::InvalidParameter => "InvalidParameterException",
+            F::InvalidEventSelectors => "InvalidEventSelectorsException",
+            F::InvalidLookupAttributes => "InvalidLookupAttributesException",
+            F::InvalidTimeRange => "InvalidTimeRangeException",
+            F::InvalidMaxResults => "InvalidMaxResultsException",
+            F::InvalidNextToken => "InvalidNextTokenException",
+            F::InvalidEventCategory => "InvalidEventCategoryException",
+            F::TagsLimitExceeded => "TagsLimitExceededException",
+            F::InvalidTagParameter => "InvalidTagParameterException",
+            F::ResourceNotFound => "ResourceNotFoundException",
+        },
+        CloudTrailError::AccessDenied(_) => "AccessDeniedException",
+        CloudTrailError::Unavailable => return ApiError::unavailable(),
+        CloudTrailError::Internal(detail) => {
+            return internal(detail, "InternalFailure", "An internal error occurred.");
         }
     };
     ApiError::bad_request(code, e.to_string())
@@ -757,5 +801,43 @@ mod tests {
             SecretsError::Unavailable,
         ]);
         assert_declared("secretsmanager", secrets.into_iter().map(secrets_error).collect());
+        use keyhaven_cloudtrail::CloudTrailFault as T;
+        let trail_faults = [
+            T::TrailNotFound,
+            T::TrailAlreadyExists,
+            T::InvalidTrailName,
+            T::CloudTrailArnInvalid,
+            T::MaximumNumberOfTrailsExceeded,
+            T::InvalidHomeRegion,
+            T::S3BucketDoesNotExist,
+            T::InsufficientS3BucketPolicy,
+            T::InvalidS3BucketName,
+            T::InvalidS3Prefix,
+            T::InsufficientSnsTopicPolicy,
+            T::InsufficientEncryptionPolicy,
+            T::InvalidKmsKeyId,
+            T::KmsKeyNotFound,
+            T::KmsKeyDisabled,
+            T::Kms,
+            T::InvalidCloudWatchLogsLogGroupArn,
+            T::InvalidParameterCombination,
+            T::InvalidParameter,
+            T::InvalidEventSelectors,
+            T::InvalidLookupAttributes,
+            T::InvalidTimeRange,
+            T::InvalidMaxResults,
+            T::InvalidNextToken,
+            T::InvalidEventCategory,
+            T::TagsLimitExceeded,
+            T::InvalidTagParameter,
+            T::ResourceNotFound,
+        ];
+        let mut trails: Vec<CloudTrailError> = trail_faults.iter().map(|f| CloudTrailError::Fault(*f, m())).collect();
+        trails.extend([
+            CloudTrailError::AccessDenied(m()),
+            CloudTrailError::Internal(m()),
+            CloudTrailError::Unavailable,
+        ]);
+        assert_declared("cloudtrail", trails.into_iter().map(cloudtrail_error).collect());
     }
 }

@@ -4,6 +4,7 @@
 pub mod audit_params;
 pub mod authorize;
 pub mod aws_chunked;
+pub mod cloudtrail;
 pub mod credentials;
 pub mod error;
 pub mod generated;

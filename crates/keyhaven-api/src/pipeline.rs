@@ -15,7 +15,7 @@ use axum::response::Response;
 use http_body_util::BodyExt;
 use keyhaven_iam::iam::KeyLookup;
 use keyhaven_iam::sts::SessionRefusal;
-use keyhaven_kernel::audit::{AuditEvent, AuditResource};
+use keyhaven_kernel::audit::{AuditEvent, AuditResource, EventCategory};
 use keyhaven_kernel::context::{Principal, RequestContext, ServiceCall};
 use serde_json::Value;
 
@@ -53,6 +53,8 @@ pub struct Outcome {
     pub response_elements: Value,
     pub resources: Vec<AuditResource>,
     pub read_only: bool,
+    /// Management or data event (S3's operations on objects).
+    pub category: EventCategory,
     /// Calls made to other services on the caller's behalf (SSM to KMS), each audited as well.
     pub service_calls: Vec<ServiceCall>,
     /// The request's body was not read to its end (refused early): the answer closes the connection, since the
@@ -80,6 +82,7 @@ impl Outcome {
             response_elements: Value::Null,
             resources: Vec::new(),
             read_only: false,
+            category: EventCategory::Management,
             service_calls: Vec::new(),
             unread_body: false,
             protocol: &protocol::aws_json::AwsJson,
@@ -98,6 +101,7 @@ impl Outcome {
             response_elements: result.as_ref().ok().cloned().unwrap_or(Value::Null),
             resources: Vec::new(),
             read_only: false,
+            category: EventCategory::Management,
             service_calls: Vec::new(),
             unread_body: false,
             protocol: &protocol::aws_json::AwsJson,
@@ -572,6 +576,7 @@ fn service_call_event(outer: &AuditEvent, call: ServiceCall) -> AuditEvent {
             })
             .unwrap_or_default(),
         invoked_by: Some(call.invoked_by),
+        category: EventCategory::Management,
         ..outer.clone()
     }
 }
@@ -585,6 +590,7 @@ fn metric_operation(service: &str, operation: &str) -> &'static str {
         "secretsmanager" => crate::generated::secretsmanager::OPERATIONS,
         "iam" => crate::generated::iam::OPERATIONS,
         "sts" => crate::generated::sts::OPERATIONS,
+        "cloudtrail" => crate::generated::cloudtrail::OPERATIONS,
         _ => &[],
     };
     known.iter().find(|op| **op == operation).copied().unwrap_or("unknown")
@@ -645,6 +651,7 @@ pub async fn finish(state: &AppState, mut outcome: Outcome, origin: &Origin, sta
         resources: outcome.resources,
         tls: connection.is_some_and(|c| c.tls),
         invoked_by: None,
+        category: outcome.category,
     };
     // A request that may have changed state answers only once its record is durable.
     let changes = !outcome.read_only && outcome.result.is_ok();

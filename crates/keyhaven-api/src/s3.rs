@@ -9,6 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use keyhaven_kernel::audit::{AuditResource, EventCategory};
 use keyhaven_kernel::authz::table;
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_s3::buckets::{
@@ -179,6 +180,7 @@ async fn execute_with(
     }
     outcome.request_parameters = Value::Object(parameters);
     outcome.read_only = ["Get", "Head", "List"].iter().any(|p| operation.starts_with(p));
+    (outcome.category, outcome.resources) = audit_resources(address, operation, ctx.account_id());
     let keys = condition_keys(&headers, &query, ctx.signature_v2);
     let s3 = &state.core.s3;
     let run = Run {
@@ -195,6 +197,34 @@ async fn execute_with(
         other => tokio::task::block_in_place(|| run.execute(other)).map_err(s3_error)?,
     };
     Ok(Success::Http(into_response(reply, Body::empty())))
+}
+
+/// How CloudTrail records an S3 call: operations on objects (a key, or DeleteObjects' keys) are data events, the rest
+/// management events; the bucket and object are its resources.
+fn audit_resources(address: &Addressed, operation: &str, account: &str) -> (EventCategory, Vec<AuditResource>) {
+    let Some(bucket) = address.bucket.as_deref() else {
+        return (EventCategory::Management, Vec::new());
+    };
+    let bucket_resource = AuditResource {
+        arn: keyhaven_s3::buckets::bucket_arn(bucket),
+        resource_type: "AWS::S3::Bucket",
+        account_id: account.to_string(),
+    };
+    match address.key.as_deref() {
+        Some(key) => (
+            EventCategory::Data,
+            vec![
+                AuditResource {
+                    arn: format!("{}/{key}", bucket_resource.arn),
+                    resource_type: "AWS::S3::Object",
+                    account_id: account.to_string(),
+                },
+                bucket_resource,
+            ],
+        ),
+        None if operation == "DeleteObjects" => (EventCategory::Data, vec![bucket_resource]),
+        None => (EventCategory::Management, vec![bucket_resource]),
+    }
 }
 
 /// The members GetObject and HeadObject answer alike, from the object's record.

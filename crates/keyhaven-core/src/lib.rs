@@ -1,9 +1,11 @@
 //! The wiring of every service on one store: builds the kernel's shared pieces, each service
-//! crate on them, connects the on-behalf interfaces (KMS for Parameter Store and Secrets
-//! Manager, Secrets Manager for Parameter Store) and registers each service's job handler.
+//! crate on them, connects the on-behalf interfaces (KMS for Parameter Store, Secrets Manager,
+//! S3 and CloudTrail, Secrets Manager for Parameter Store, S3 for CloudTrail) and registers each
+//! service's job handler.
 
 use std::sync::Arc;
 
+use keyhaven_cloudtrail::{CloudTrail, DeliverySettings};
 use keyhaven_crypto::RootKey;
 use keyhaven_iam::Identity;
 use keyhaven_kernel::KernelError;
@@ -25,6 +27,8 @@ pub struct CoreConfig {
     pub event_targets: Vec<String>,
     /// Parameter Store's per account-and-Region parameter limits.
     pub parameter_quotas: ParameterQuotas,
+    /// How often trails deliver.
+    pub trail_delivery: DeliverySettings,
 }
 
 /// The services and their shared spines, one per server.
@@ -37,6 +41,7 @@ pub struct Core {
     pub ssm: Arc<Ssm>,
     pub secrets: Arc<Secrets>,
     pub s3: Arc<S3>,
+    pub cloudtrail: Arc<CloudTrail>,
     pub events: Events,
     pub audit: AuditLog,
     pub scheduler: Arc<Scheduler>,
@@ -56,6 +61,7 @@ impl Core {
         clock: Arc<AdjustableClock>,
         config: CoreConfig,
     ) -> Result<Arc<Self>, KernelError> {
+        let delivered = config.audit.retention.delivered_through.clone();
         let audit = AuditLog::start(store.clone(), &root, config.audit)?;
         let root = Arc::new(root);
         let identity = Arc::new(Identity::new(store.clone(), root.clone(), clock.clone()));
@@ -81,12 +87,26 @@ impl Core {
             kms.clone(),
             events.clone(),
         ));
+        let cloudtrail = Arc::new(
+            CloudTrail::new(
+                store.clone(),
+                root.clone(),
+                clock.clone(),
+                authz.clone(),
+                s3.clone(),
+                kms.clone(),
+                config.trail_delivery,
+                delivered,
+            )
+            .map_err(|e| KernelError::Internal(format!("{e:?}")))?,
+        );
         let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), audit.clone()));
         scheduler.register("kms", kms.clone());
         scheduler.register("sts", identity.sts.clone());
         scheduler.register("ssm", ssm.clone());
         scheduler.register("secrets", secrets.clone());
         scheduler.register("s3", s3.clone());
+        scheduler.register("cloudtrail", cloudtrail.clone());
         scheduler.register(
             "events",
             Arc::new(events::LogPruning {
@@ -103,6 +123,7 @@ impl Core {
             ssm,
             secrets,
             s3,
+            cloudtrail,
             events,
             audit,
             scheduler,

@@ -346,6 +346,15 @@ impl PrivateKey {
         }
     }
 
+    /// An RSA signing key's public key as DER PKCS#1 `RSAPublicKey` (RFC 8017), the form CloudTrail publishes its
+    /// digest-signing keys in.
+    pub fn rsa_public_key(&self) -> Result<Vec<u8>, CryptoError> {
+        match &self.inner {
+            Inner::RsaSign(k) => Ok(k.public_key().as_ref().to_vec()),
+            _ => Err(CryptoError::InvalidKey),
+        }
+    }
+
     /// Signs `message` with `scheme`, which the caller has checked the key supports.
     pub fn sign(&self, scheme: Scheme, message: Message<'_>) -> Result<Vec<u8>, CryptoError> {
         let rng = SystemRandom::new();

@@ -14,6 +14,9 @@ pub enum PrincipalKind {
     WebIdentityUser,
     /// An unsigned request (S3), which only a resource policy granting everyone lets through.
     Anonymous,
+    /// An AWS service acting on its own, such as CloudTrail writing a trail's log files: only resource policies naming
+    /// the service principal allow it anything.
+    Service,
 }
 
 impl PrincipalKind {
@@ -26,6 +29,7 @@ impl PrincipalKind {
             PrincipalKind::WebIdentityUser => "WebIdentityUser",
             // CloudTrail records an anonymous S3 caller as an account named ANONYMOUS_PRINCIPAL.
             PrincipalKind::Anonymous => "AWSAccount",
+            PrincipalKind::Service => "AWSService",
         }
     }
 }
@@ -118,6 +122,20 @@ impl Principal {
             account_id: ANONYMOUS_ACCOUNT.to_string(),
             arn: String::new(),
             principal_id: String::new(),
+            access_key_id: String::new(),
+            user_name: None,
+            role: None,
+            session: None,
+        }
+    }
+
+    /// The service principal `name` (`cloudtrail.amazonaws.com`) acting for `account_id`'s resources.
+    pub fn service(name: &str, account_id: &str) -> Self {
+        Self {
+            kind: PrincipalKind::Service,
+            account_id: account_id.to_string(),
+            arn: name.to_string(),
+            principal_id: name.to_string(),
             access_key_id: String::new(),
             user_name: None,
             role: None,

@@ -237,3 +237,55 @@ pub trait SecretService: Send + Sync {
         selector: Option<&str>,
     ) -> Result<ValueView, SecretReadFailure>;
 }
+
+/// How a service's write to S3 failed, in the words of S3's error codes (which a trail's status shows).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObjectFailure {
+    #[error("NoSuchBucket")]
+    NoSuchBucket,
+    #[error("AccessDenied")]
+    AccessDenied,
+    /// KMS refused the object's key: S3's code for it (`KMS.DisabledException`, ...).
+    #[error("{0}")]
+    Kms(String),
+    #[error("internal error")]
+    Internal(String),
+    #[error("the service is unavailable")]
+    Unavailable,
+}
+
+/// An object a service writes on its own (CloudTrail's log and digest files).
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceObject<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub body: &'a [u8],
+    pub content_type: &'a str,
+    /// `x-amz-meta-*` entries, by the name after the prefix.
+    pub metadata: &'a [(&'a str, &'a str)],
+    /// SSE-KMS under this key with this encryption context added to S3's own; none: the bucket's default encryption.
+    pub kms: Option<(&'a str, &'a [(&'a str, &'a str)])>,
+}
+
+/// What S3 offers services that write into their callers' buckets. The context's caller is the writing service's
+/// principal (`Principal::service`), which only the bucket policy can allow; `keys` are the condition keys its
+/// requests carry (`s3:x-amz-acl`, `aws:SourceArn`, `aws:SourceAccount`).
+pub trait ObjectService: Send + Sync {
+    /// Whether the service may read the bucket's ACL and write `key` there: what it checks before it agrees to
+    /// deliver to the bucket. Nothing is written.
+    fn check_service_access(
+        &self,
+        ctx: &RequestContext,
+        bucket: &str,
+        key: &str,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<(), ObjectFailure>;
+
+    /// Writes the object, authorised as a PutObject of the service.
+    fn put_service_object(
+        &self,
+        ctx: &RequestContext,
+        object: &ServiceObject<'_>,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<(), ObjectFailure>;
+}

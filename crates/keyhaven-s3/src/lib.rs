@@ -21,6 +21,7 @@ pub mod object_lock;
 pub mod objects;
 pub mod post_policy;
 pub mod service_key;
+pub mod service_writes;
 pub mod sse_c;
 pub mod sse_kms;
 pub mod storage_class;

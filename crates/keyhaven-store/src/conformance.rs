@@ -42,6 +42,10 @@ pub fn run(subject: &mut dyn Subject) {
             audit_batches_append_with_their_head_and_read_back_in_order,
         ),
         (
+            "audit_lookups_find_batches_by_key_newest_first_and_go_with_them",
+            audit_lookups_find_batches_by_key_newest_first_and_go_with_them,
+        ),
+        (
             "wipe_clears_records_and_jobs_but_keeps_the_audit_log",
             wipe_clears_records_and_jobs_but_keeps_the_audit_log,
         ),
@@ -223,7 +227,7 @@ fn audit_batches_append_with_their_head_and_read_back_in_order(store: &dyn Backe
     let mut tails = Vec::new();
     for (first, last) in [(1, 2), (3, 3)] {
         store
-            .append_audit(&mut |tail| {
+            .append_audit(&[], &mut |tail| {
                 tails.push(tail.clone());
                 Ok((batch(first, last), format!("head-{last}").into_bytes()))
             })
@@ -246,7 +250,7 @@ fn audit_batches_append_with_their_head_and_read_back_in_order(store: &dyn Backe
     assert_eq!(store.audit_after(1, 10).expect("after"), vec![batch(3, 3)]);
     assert!(
         store
-            .append_audit(&mut |_| Ok((batch(3, 4), b"head-4".to_vec())))
+            .append_audit(&[], &mut |_| Ok((batch(3, 4), b"head-4".to_vec())))
             .is_err(),
         "a sequence number starts one batch only"
     );
@@ -273,6 +277,54 @@ fn audit_batches_append_with_their_head_and_read_back_in_order(store: &dyn Backe
     assert_eq!(store.audit_after(0, 10).expect("after"), vec![batch(3, 3)]);
 }
 
+fn audit_lookups_find_batches_by_key_newest_first_and_go_with_them(store: &dyn Backend) {
+    let keys = |names: &[&str]| names.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    // Times: batch(1, 2) covers 10..=20, batch(3, 5) 30..=50, batch(6, 6) 60..=60.
+    for (first, last, indexed) in [(1, 2, keys(&["a", "b"])), (3, 5, keys(&["a"])), (6, 6, keys(&["b"]))] {
+        store
+            .append_audit(&indexed, &mut |_| Ok((batch(first, last), b"head".to_vec())))
+            .expect("append");
+    }
+    let lookup =
+        |key: &str, before: u64, from: i64, to: i64| store.lookup_audit(key, before, from, to, 10).expect("lookup");
+    assert_eq!(lookup("a", u64::MAX, 0, i64::MAX), vec![3, 1], "newest first");
+    assert_eq!(lookup("b", u64::MAX, 0, i64::MAX), vec![6, 1]);
+    assert_eq!(lookup("a", 3, 0, i64::MAX), vec![1], "only batches before the mark");
+    assert_eq!(
+        lookup("a", u64::MAX, 21, 29),
+        Vec::<u64>::new(),
+        "no batch covers 21..=29"
+    );
+    assert_eq!(lookup("a", u64::MAX, 45, 100), vec![3], "a batch overlapping the range");
+    assert_eq!(lookup("c", u64::MAX, 0, i64::MAX), Vec::<u64>::new());
+    assert_eq!(
+        store.lookup_audit("a", u64::MAX, 0, i64::MAX, 1).expect("lookup"),
+        vec![3],
+        "at most the limit"
+    );
+    assert_eq!(store.audit_batch(3).expect("batch"), Some(batch(3, 5)));
+    assert_eq!(
+        store.audit_batch(4).expect("batch"),
+        None,
+        "batches are found by their first sequence"
+    );
+    assert_eq!(store.audit_indexed_through().expect("indexed"), Some(6));
+    store.index_audit(&batch(3, 5), &keys(&["c", "a"])).expect("index");
+    assert_eq!(lookup("c", u64::MAX, 0, i64::MAX), vec![3], "a backfill adds keys");
+    assert_eq!(
+        lookup("a", u64::MAX, 0, i64::MAX),
+        vec![3, 1],
+        "and leaves those it had"
+    );
+    store.prune_audit(2, b"anchor").expect("prune");
+    assert_eq!(
+        lookup("b", u64::MAX, 0, i64::MAX),
+        vec![6],
+        "pruned batches' keys go with them"
+    );
+    assert_eq!(lookup("a", u64::MAX, 0, i64::MAX), vec![3]);
+}
+
 fn wipe_clears_records_and_jobs_but_keeps_the_audit_log(store: &dyn Backend) {
     put(store, "k", "s", "x", b"1");
     store
@@ -286,7 +338,7 @@ fn wipe_clears_records_and_jobs_but_keeps_the_audit_log(store: &dyn Backend) {
         })
         .expect("schedule");
     store
-        .append_audit(&mut |_| Ok((batch(1, 1), b"head".to_vec())))
+        .append_audit(&[], &mut |_| Ok((batch(1, 1), b"head".to_vec())))
         .expect("append");
     store.wipe().expect("wipe");
     assert_eq!(get(store, "k", "s", "x"), None);
@@ -437,7 +489,7 @@ fn racing_audit_appends_extend_one_chain(subject: &mut dyn Subject) {
         std::thread::spawn(move || {
             for _ in 0..EACH {
                 store
-                    .append_audit(&mut |tail| {
+                    .append_audit(&[], &mut |tail| {
                         let (previous, previous_mac) = tail.last.unwrap_or((0, [0; 32]));
                         let mut mac = previous_mac;
                         mac[0] = mac[0].wrapping_add(1);

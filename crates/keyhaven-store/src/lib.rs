@@ -153,10 +153,22 @@ pub trait Backend: Send + Sync {
     /// Appends a batch and replaces the sealed head of the log, in one durable transaction that holds the log's
     /// tail (against every other writer, other processes and nodes included) while `seal` numbers and seals the
     /// batch to follow it, so that the writers of all nodes extend one chain.
+    ///
+    /// `lookup_keys` index the batch for lookups (`lookup_audit`): each key some record in it is found by.
     fn append_audit(
         &self,
+        lookup_keys: &[String],
         seal: &mut dyn FnMut(&AuditTail) -> Result<SealedBatch, StoreError>,
     ) -> Result<(), StoreError>;
+    /// The first sequences of the batches indexed under `key` that start before `before` and cover some time in
+    /// `from..=to`, newest first, at most `limit`.
+    fn lookup_audit(&self, key: &str, before: u64, from: i64, to: i64, limit: usize) -> Result<Vec<u64>, StoreError>;
+    /// The batch that starts at `first_sequence`.
+    fn audit_batch(&self, first_sequence: u64) -> Result<Option<AuditBatch>, StoreError>;
+    /// Indexes a batch stored before the lookup index existed (or by a store move), under `lookup_keys`.
+    fn index_audit(&self, batch: &AuditBatch, lookup_keys: &[String]) -> Result<(), StoreError>;
+    /// The newest batch the lookup index covers, by first sequence.
+    fn audit_indexed_through(&self) -> Result<Option<u64>, StoreError>;
     /// The last persisted batch, from which the chain continues.
     fn last_audit(&self) -> Result<Option<AuditBatch>, StoreError>;
     /// Batches whose first sequence is greater than `after`, in order, at most `limit`.
@@ -165,7 +177,7 @@ pub trait Backend: Send + Sync {
     fn audit_head(&self) -> Result<Option<Vec<u8>>, StoreError>;
     /// The sealed anchor written by the last prune: where verification of what remains starts.
     fn audit_anchor(&self) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Removes the batches that end at or before `through` and, when any went, stores `anchor`, in one
+    /// Removes the batches that end at or before `through` (and their lookup keys) and, when any went, stores `anchor`, in one
     /// transaction that excludes other pruners; answers how many batches went (none when another node pruned them).
     fn prune_audit(&self, through: u64, anchor: &[u8]) -> Result<usize, StoreError>;
     fn audit_usage(&self) -> Result<AuditUsage, StoreError>;

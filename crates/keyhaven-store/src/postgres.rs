@@ -74,6 +74,14 @@ const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 "#,
+    // CloudTrail's LookupEvents: which batches hold records found by a key, per batch (see the SQLite schema).
+    r#"
+    CREATE TABLE audit_lookup (
+        key TEXT COLLATE "C" NOT NULL, first_sequence BIGINT NOT NULL, first_time BIGINT NOT NULL,
+        last_time BIGINT NOT NULL,
+        PRIMARY KEY (key, first_sequence)
+    );
+"#,
 ];
 
 /// The channel generation bumps are announced on; the payload is the family.
@@ -708,6 +716,10 @@ fn audit_batch(row: &Row) -> AuditBatch {
     }
 }
 
+/// One row per key for a batch; `ON CONFLICT`: a batch indexed again (a backfill racing another node's) is unchanged.
+const INSERT_LOOKUP_KEYS: &str = "INSERT INTO audit_lookup (key, first_sequence, first_time, last_time)
+     SELECT key, $2, $3, $4 FROM unnest($1::TEXT[]) AS key ON CONFLICT DO NOTHING";
+
 const UPSERT_META: &str =
     "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
@@ -744,6 +756,7 @@ impl Backend for PostgresStore {
 
     fn append_audit(
         &self,
+        lookup_keys: &[String],
         seal: &mut dyn FnMut(&AuditTail) -> Result<SealedBatch, StoreError>,
     ) -> Result<(), StoreError> {
         let client = self.connection()?;
@@ -752,7 +765,7 @@ impl Backend for PostgresStore {
             // before reading the tail (one chain, extended by one at a time), and the tail, read (READ COMMITTED)
             // once the lock is held; then the batch, the head and COMMIT. The statements are prepared once per
             // connection, so that nothing waits for a prepare between them.
-            let (lock, read_tail, insert, upsert_head) = futures_util::future::try_join4(
+            let (lock, read_tail, insert, upsert_head, index) = futures_util::future::try_join5(
                 client.prepare_cached("SELECT pg_advisory_xact_lock($1)"),
                 client.prepare_cached(
                     "SELECT newest.last_sequence, newest.mac, (SELECT value FROM meta WHERE key = $1)
@@ -765,6 +778,7 @@ impl Backend for PostgresStore {
                      VALUES ($1, $2, $3, $4, $5, $6)",
                 ),
                 client.prepare_cached(UPSERT_META),
+                client.prepare_cached(INSERT_LOOKUP_KEYS),
             )
             .await?;
             let (began, locked, tail) = futures_util::future::join3(
@@ -792,7 +806,7 @@ impl Backend for PostgresStore {
                 }
             };
             let (first, last) = (batch.first_sequence as i64, batch.last_sequence as i64);
-            let (inserted, headed, committed) = futures_util::future::join3(
+            let (inserted, indexed, headed, committed) = futures_util::future::join4(
                 client.execute(
                     &insert,
                     &[
@@ -804,12 +818,13 @@ impl Backend for PostgresStore {
                         &batch.mac.as_slice(),
                     ],
                 ),
+                client.execute(&index, &[&lookup_keys, &first, &batch.first_time, &batch.last_time]),
                 client.execute(&upsert_head, &[&AUDIT_HEAD, &head]),
                 // After a failed statement PostgreSQL answers this COMMIT by rolling back.
                 client.batch_execute("COMMIT"),
             )
             .await;
-            inserted.and(headed).and(committed)?;
+            inserted.and(indexed).and(headed).and(committed)?;
             Ok(())
         })
     }
@@ -833,6 +848,46 @@ impl Backend for PostgresStore {
         Ok(rows.iter().map(audit_batch).collect())
     }
 
+    fn lookup_audit(&self, key: &str, before: u64, from: i64, to: i64, limit: usize) -> Result<Vec<u64>, StoreError> {
+        let (before, limit) = (
+            i64::try_from(before).unwrap_or(i64::MAX),
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        );
+        let rows = self.query(
+            "SELECT first_sequence FROM audit_lookup
+             WHERE key = $1 AND first_sequence < $2 AND last_time >= $3 AND first_time <= $4
+             ORDER BY first_sequence DESC LIMIT $5",
+            &[&key, &before, &from, &to, &limit],
+        )?;
+        Ok(rows.iter().map(|row| row.get::<_, i64>(0) as u64).collect())
+    }
+
+    fn audit_batch(&self, first_sequence: u64) -> Result<Option<AuditBatch>, StoreError> {
+        let rows = self.query(
+            "SELECT first_sequence, last_sequence, first_time, last_time, body, mac FROM audit_batches
+             WHERE first_sequence = $1",
+            &[&(first_sequence as i64)],
+        )?;
+        Ok(rows.first().map(audit_batch))
+    }
+
+    fn index_audit(&self, batch: &AuditBatch, lookup_keys: &[String]) -> Result<(), StoreError> {
+        let first = batch.first_sequence as i64;
+        self.query(
+            INSERT_LOOKUP_KEYS,
+            &[&lookup_keys, &first, &batch.first_time, &batch.last_time],
+        )?;
+        Ok(())
+    }
+
+    fn audit_indexed_through(&self) -> Result<Option<u64>, StoreError> {
+        let rows = self.query("SELECT MAX(first_sequence) FROM audit_lookup", &[])?;
+        Ok(rows
+            .first()
+            .and_then(|row| row.get::<_, Option<i64>>(0))
+            .map(|s| s as u64))
+    }
+
     fn audit_head(&self) -> Result<Option<Vec<u8>>, StoreError> {
         self.meta(AUDIT_HEAD)
     }
@@ -850,6 +905,9 @@ impl Backend for PostgresStore {
                 .await?;
             let removed = client
                 .execute("DELETE FROM audit_batches WHERE last_sequence <= $1", &[&through])
+                .await?;
+            client
+                .execute("DELETE FROM audit_lookup WHERE first_sequence <= $1", &[&through])
                 .await?;
             // Another node may have pruned further already: its anchor stays.
             if removed > 0 {

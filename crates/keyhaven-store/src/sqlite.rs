@@ -46,6 +46,14 @@ const MIGRATIONS: &[&str] = &[
         0));
     DELETE FROM records WHERE kind = 'event-sequence';
 "#,
+    // CloudTrail's LookupEvents: which batches hold records found by a key (an attribute's value in an account and
+    // Region), kept per batch rather than per record, so that a busy batch of alike records adds a few rows.
+    r#"
+    CREATE TABLE audit_lookup (
+        key TEXT NOT NULL, first_sequence INTEGER NOT NULL, first_time INTEGER NOT NULL, last_time INTEGER NOT NULL,
+        PRIMARY KEY (key, first_sequence)
+    ) WITHOUT ROWID;
+"#,
 ];
 
 /// Meta keys the audit appends and prunes write in the same transaction as the batches.
@@ -112,6 +120,21 @@ fn set_meta_in(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreEr
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )?
     .execute(params![key, value])?;
+    Ok(())
+}
+
+fn insert_lookup_keys(conn: &Connection, batch: &AuditBatch, keys: &[String]) -> Result<(), StoreError> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO audit_lookup (key, first_sequence, first_time, last_time) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for key in keys {
+        insert.execute(params![
+            key,
+            batch.first_sequence as i64,
+            batch.first_time,
+            batch.last_time
+        ])?;
+    }
     Ok(())
 }
 
@@ -351,6 +374,7 @@ impl Backend for SqliteStore {
 
     fn append_audit(
         &self,
+        lookup_keys: &[String],
         seal: &mut dyn FnMut(&AuditTail) -> Result<SealedBatch, StoreError>,
     ) -> Result<(), StoreError> {
         let mut conn = self.audit()?;
@@ -382,9 +406,52 @@ impl Backend for SqliteStore {
             batch.body,
             batch.mac.as_slice()
         ])?;
+        insert_lookup_keys(&tx, &batch, lookup_keys)?;
         set_meta_in(&tx, AUDIT_HEAD, &head)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn lookup_audit(&self, key: &str, before: u64, from: i64, to: i64, limit: usize) -> Result<Vec<u64>, StoreError> {
+        // The query-only connection: a lookup never holds up the audit writer.
+        let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT first_sequence FROM audit_lookup
+             WHERE key = ?1 AND first_sequence < ?2 AND last_time >= ?3 AND first_time <= ?4
+             ORDER BY first_sequence DESC LIMIT ?5",
+        )?;
+        let before = i64::try_from(before).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![key, before, from, to, limit as i64], |row| {
+            row.get::<_, i64>(0).map(|s| s as u64)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn audit_batch(&self, first_sequence: u64) -> Result<Option<AuditBatch>, StoreError> {
+        let conn = self.reader.lock().map_err(|_| StoreError::Closed)?;
+        Ok(conn
+            .query_row(
+                "SELECT first_sequence, last_sequence, first_time, last_time, body, mac FROM audit_batches
+                 WHERE first_sequence = ?1",
+                params![first_sequence as i64],
+                audit_batch,
+            )
+            .optional()?)
+    }
+
+    fn index_audit(&self, batch: &AuditBatch, lookup_keys: &[String]) -> Result<(), StoreError> {
+        let mut conn = self.audit()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        insert_lookup_keys(&tx, batch, lookup_keys)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn audit_indexed_through(&self) -> Result<Option<u64>, StoreError> {
+        let conn = self.audit()?;
+        let newest: Option<i64> =
+            conn.query_row("SELECT MAX(first_sequence) FROM audit_lookup", [], |row| row.get(0))?;
+        Ok(newest.map(|s| s as u64))
     }
 
     fn last_audit(&self) -> Result<Option<AuditBatch>, StoreError> {
@@ -422,6 +489,10 @@ impl Backend for SqliteStore {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let removed = tx.execute(
             "DELETE FROM audit_batches WHERE last_sequence <= ?1",
+            params![through as i64],
+        )?;
+        tx.execute(
+            "DELETE FROM audit_lookup WHERE first_sequence <= ?1",
             params![through as i64],
         )?;
         // Another process may have pruned further already: its anchor stays.

@@ -137,6 +137,9 @@ pub struct ServeArgs {
     /// Bytes of disk kept in reserve for audit records when the disk fills [default: 8 MiB; 0: none].
     #[arg(long, env = "KEYHAVEN_AUDIT_RESERVE_BYTES")]
     pub audit_reserve_bytes: Option<u64>,
+    /// Seconds between deliveries of each logging trail's log files [default: 300, about CloudTrail's 5 minutes].
+    #[arg(long, env = "KEYHAVEN_TRAIL_DELIVERY_SECONDS")]
+    pub trail_delivery_seconds: Option<u32>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "KEYHAVEN_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -211,6 +214,7 @@ struct FileConfig {
     audit_retention_days: Option<u32>,
     audit_max_bytes: Option<u64>,
     audit_reserve_bytes: Option<u64>,
+    trail_delivery_seconds: Option<u32>,
     log_format: Option<LogFormat>,
     ssm_standard_parameter_limit: Option<u64>,
     kms_request_quotas: Option<String>,
@@ -473,6 +477,7 @@ pub struct ServeConfig {
     pub audit_strict: bool,
     pub audit_retention: Retention,
     pub audit_reserve_bytes: u64,
+    pub trail_delivery: keyhaven_cloudtrail::DeliverySettings,
     pub log_format: LogFormat,
     pub parameter_quotas: ParameterQuotas,
     pub kms_request_quotas: keyhaven_kms::quotas::QuotaSettings,
@@ -791,6 +796,17 @@ impl ServeArgs {
                 .audit_reserve_bytes
                 .or(file.audit_reserve_bytes)
                 .unwrap_or(DEFAULT_AUDIT_RESERVE_BYTES),
+            trail_delivery: keyhaven_cloudtrail::DeliverySettings {
+                interval_seconds: self
+                    .trail_delivery_seconds
+                    .or(file.trail_delivery_seconds)
+                    .filter(|seconds| *seconds > 0)
+                    .map_or(
+                        keyhaven_cloudtrail::DeliverySettings::default().interval_seconds,
+                        i64::from,
+                    ),
+                ..Default::default()
+            },
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             parameter_quotas: ParameterQuotas {
                 standard: self

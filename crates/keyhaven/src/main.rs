@@ -155,6 +155,7 @@ async fn run(config: ServeConfig) -> Result<(), String> {
             },
             event_targets: config.event_webhooks.iter().map(|t| t.name.clone()).collect(),
             parameter_quotas: config.parameter_quotas,
+            trail_delivery: config.trail_delivery,
         },
     )
     .map_err(|e| e.to_string())?;

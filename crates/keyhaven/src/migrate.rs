@@ -61,7 +61,7 @@ pub fn migrate(source: &dyn Backend, target: &dyn Backend) -> Result<Moved, Migr
         let Some(last) = page.last() else { break };
         audited = last.first_sequence;
         for batch in &page {
-            target.append_audit(&mut |_| Ok((batch.clone(), head.clone())))?;
+            target.append_audit(&[], &mut |_| Ok((batch.clone(), head.clone())))?;
         }
         moved.audit_batches += page.len();
     }
@@ -150,7 +150,7 @@ mod tests {
             .expect("fill");
         for (first, last) in [(1, 3), (4, 4), (5, 9)] {
             source
-                .append_audit(&mut |_| Ok((batch(first, last), b"head".to_vec())))
+                .append_audit(&[], &mut |_| Ok((batch(first, last), b"head".to_vec())))
                 .expect("append");
         }
         source.set_meta("root-key-check", b"sealed").expect("meta");

@@ -4,6 +4,7 @@
 //! request members of every operation that never reach the audit log; `s3_routes`, S3's request routes; and `s3`,
 //! S3's restXml shapes.
 
+pub mod cloudtrail;
 pub mod iam;
 pub mod kms;
 pub mod redaction;

@@ -1,5 +1,5 @@
 //! awsJson 1.1: `POST /` with `X-Amz-Target: <prefix>.<Operation>` and a JSON body, answered in JSON with errors
-//! as `{"__type", "message"}` (KMS, Parameter Store, Secrets Manager).
+//! as `{"__type", "message"}` (KMS, Parameter Store, Secrets Manager, CloudTrail).
 
 use axum::body::Body;
 use axum::http::request::Parts;
@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Answer, BodyLimit, Call, Protocol, RequestBody, Route, Running, Success};
 use crate::error::ApiError;
 use crate::pipeline::{Outcome, header_str};
-use crate::{kms, secretsmanager, ssm};
+use crate::{cloudtrail, kms, secretsmanager, ssm};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
@@ -24,6 +24,7 @@ enum JsonService {
     Kms,
     Ssm,
     SecretsManager,
+    CloudTrail,
 }
 
 impl JsonService {
@@ -33,14 +34,20 @@ impl JsonService {
             p if p == crate::generated::kms::TARGET_PREFIX => Some((JsonService::Kms, operation)),
             p if p == crate::generated::ssm::TARGET_PREFIX => Some((JsonService::Ssm, operation)),
             p if p == crate::generated::secretsmanager::TARGET_PREFIX => Some((JsonService::SecretsManager, operation)),
+            p if p == crate::generated::cloudtrail::TARGET_PREFIX => Some((JsonService::CloudTrail, operation)),
             _ => None,
         }
     }
 
     fn of_signing_name(name: &str) -> Option<Self> {
-        [JsonService::Kms, JsonService::Ssm, JsonService::SecretsManager]
-            .into_iter()
-            .find(|s| s.signing_name() == name)
+        [
+            JsonService::Kms,
+            JsonService::Ssm,
+            JsonService::SecretsManager,
+            JsonService::CloudTrail,
+        ]
+        .into_iter()
+        .find(|s| s.signing_name() == name)
     }
 
     /// The operations the model marks `authtype: none`.
@@ -49,6 +56,7 @@ impl JsonService {
             JsonService::Kms => crate::generated::kms::UNSIGNED_OPERATIONS,
             JsonService::Ssm => crate::generated::ssm::UNSIGNED_OPERATIONS,
             JsonService::SecretsManager => crate::generated::secretsmanager::UNSIGNED_OPERATIONS,
+            JsonService::CloudTrail => crate::generated::cloudtrail::UNSIGNED_OPERATIONS,
         }
     }
 
@@ -57,6 +65,7 @@ impl JsonService {
             JsonService::Kms => "kms",
             JsonService::Ssm => "ssm",
             JsonService::SecretsManager => "secretsmanager",
+            JsonService::CloudTrail => "cloudtrail",
         }
     }
 }
@@ -143,6 +152,15 @@ fn execute(call: Call<'_>, outcome: &mut Outcome) -> Result<Vec<u8>, ApiError> {
             // Even reads may write (a version's last-accessed day), so every call gets a blocking slot.
             let executed = tokio::task::block_in_place(|| secretsmanager::execute(core, &ctx, request));
             if secretsmanager::schedules_work(operation) {
+                core.scheduler.wake();
+            }
+            executed
+        }
+        JsonService::CloudTrail => {
+            let request = crate::generated::cloudtrail::Request::decode(operation, body).map_err(kms::decode_error)?;
+            outcome.read_only = cloudtrail::is_read_only(operation);
+            let executed = tokio::task::block_in_place(|| cloudtrail::execute(core, &ctx, request));
+            if cloudtrail::schedules_work(operation) {
                 core.scheduler.wake();
             }
             executed

@@ -24,6 +24,7 @@ use keyhaven_crypto::{RootKey, SecretBytes};
 use keyhaven_store::{AuditBatch, AuditTail, Backend, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
+use super::lookup::{Found, batch_keys};
 use super::{AuditEvent, ServiceEvent};
 use crate::error::KernelError;
 
@@ -165,6 +166,8 @@ fn decompress(body: &[u8]) -> Option<Vec<u8>> {
 struct Queued {
     event_time: i64,
     record: Vec<u8>,
+    /// The keys the event history finds the record by (`lookup`).
+    lookup_keys: Vec<String>,
     durable: Option<oneshot::Sender<()>>,
 }
 
@@ -198,6 +201,10 @@ impl AuditLog {
             anchor: store.audit_anchor()?,
         };
         chain_end(&chain, &tail)?;
+        let indexed = super::lookup::backfill(&*store)?;
+        if indexed > 0 {
+            tracing::info!(batches = indexed, "indexed audit batches for the event history");
+        }
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let healthy = Arc::new(AtomicBool::new(true));
         let writer = Writer {
@@ -240,6 +247,7 @@ impl AuditLog {
     /// or, in strict mode, any request waits until its record is durable.
     pub async fn record(&self, event: &AuditEvent, changes: bool) -> Result<(), KernelError> {
         let record = serde_json::to_vec(&event.record())?;
+        let lookup_keys = Found::of_event(event).keys();
         let (durable, done) = if changes || self.strict {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
@@ -250,6 +258,7 @@ impl AuditLog {
             .send(Queued {
                 event_time: event.event_time.unix_timestamp(),
                 record,
+                lookup_keys,
                 durable,
             })
             .await
@@ -267,10 +276,12 @@ impl AuditLog {
 
     /// Enqueues a service event from a worker thread (never from an async task).
     pub fn record_service_event(&self, event: &ServiceEvent) -> Result<(), KernelError> {
+        let record = event.to_record();
         self.sender()?
             .blocking_send(Queued {
                 event_time: event.event_time.unix_timestamp(),
-                record: serde_json::to_vec(&event.to_record())?,
+                record: serde_json::to_vec(&record)?,
+                lookup_keys: Found::of_record(&record).keys(),
                 durable: None,
             })
             .map_err(|_| KernelError::Internal("audit writer stopped".into()))
@@ -374,6 +385,7 @@ impl Writer {
             records.extend_from_slice(&item.record);
             records.push(b'\n');
         }
+        let lookup_keys = batch_keys(batch.iter().map(|q| q.lookup_keys.as_slice()));
         let first_time = batch.iter().map(|q| q.event_time).min().unwrap_or_default();
         let last_time = batch.iter().map(|q| q.event_time).max().unwrap_or_default();
         let body = self.compressor.compress(&records);
@@ -396,7 +408,7 @@ impl Writer {
         };
         let mut failures = 0u32;
         loop {
-            match self.store.append_audit(&mut seal) {
+            match self.store.append_audit(&lookup_keys, &mut seal) {
                 Ok(()) => break,
                 Err(e) => {
                     if failures == 0 {
@@ -581,6 +593,17 @@ pub fn verify_chain(store: &dyn Backend, root: &RootKey) -> Result<ChainCheck, K
     }
 }
 
+/// The records of a batch, as stored (JSON each), in sequence order.
+pub fn batch_records(batch: &AuditBatch) -> Result<Vec<Vec<u8>>, KernelError> {
+    let records =
+        decompress(&batch.body).ok_or_else(|| KernelError::Internal("an audit batch does not decompress".into()))?;
+    Ok(records
+        .split(|b| *b == b'\n')
+        .filter(|r| !r.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
 /// The stored records after sequence `after` (at most `limit`), as (sequence, record JSON).
 pub fn read_records(store: &dyn Backend, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, KernelError> {
     let mut out = Vec::new();
@@ -597,12 +620,10 @@ pub fn read_records(store: &dyn Backend, after: u64, limit: usize) -> Result<Vec
             break;
         }
         for batch in page {
-            let records = decompress(&batch.body)
-                .ok_or_else(|| KernelError::Internal("an audit batch does not decompress".into()))?;
-            for (offset, record) in records.split(|b| *b == b'\n').filter(|r| !r.is_empty()).enumerate() {
+            for (offset, record) in batch_records(&batch)?.into_iter().enumerate() {
                 let sequence = batch.first_sequence + offset as u64;
                 if sequence > after && out.len() < limit {
-                    out.push((sequence, record.to_vec()));
+                    out.push((sequence, record));
                 }
             }
             cursor = batch.first_sequence;
@@ -710,7 +731,7 @@ mod tests {
                     extra.first_sequence = 4;
                     extra.last_sequence = 4;
                     store
-                        .append_audit(&mut |_| Ok((extra.clone(), b"forged head".to_vec())))
+                        .append_audit(&[], &mut |_| Ok((extra.clone(), b"forged head".to_vec())))
                         .expect("append");
                 },
                 ChainCheck::Broken {
@@ -763,7 +784,7 @@ mod tests {
             let batch = if i == index { with.clone() } else { Some(batch.clone()) };
             if let Some(batch) = batch {
                 store
-                    .append_audit(&mut |_| Ok((batch.clone(), head.clone())))
+                    .append_audit(&[], &mut |_| Ok((batch.clone(), head.clone())))
                     .expect("append");
             }
         }

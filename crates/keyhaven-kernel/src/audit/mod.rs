@@ -2,8 +2,11 @@
 //! `log` persists them (compressed batches, a keyed chain with a sealed head) and verifies them.
 
 mod log;
+pub mod lookup;
 
-pub use log::{AuditLog, AuditSettings, ChainCheck, DeliveredThrough, Retention, read_records, verify_chain};
+pub use log::{
+    AuditLog, AuditSettings, ChainCheck, DeliveredThrough, Retention, batch_records, read_records, verify_chain,
+};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -20,6 +23,24 @@ pub struct AuditResource {
     pub arn: String,
     pub resource_type: &'static str,
     pub account_id: String,
+}
+
+/// CloudTrail's event categories of API calls: management events (configuration, and every call of the services here
+/// but S3's object-level ones) and data events (operations on S3 objects), which trails log only when selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventCategory {
+    #[default]
+    Management,
+    Data,
+}
+
+impl EventCategory {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventCategory::Management => "Management",
+            EventCategory::Data => "Data",
+        }
+    }
 }
 
 /// One API call, as the pipeline saw it. Parameters and responses must already be redacted.
@@ -46,6 +67,7 @@ pub struct AuditEvent {
     pub tls: bool,
     /// The service that made this call on the caller's behalf (`userIdentity.invokedBy`).
     pub invoked_by: Option<String>,
+    pub category: EventCategory,
 }
 
 impl AuditEvent {
@@ -82,9 +104,9 @@ impl AuditEvent {
             event_id: &self.event_id,
             read_only: self.read_only,
             event_type: "AwsApiCall",
-            management_event: true,
+            management_event: self.category == EventCategory::Management,
             recipient_account_id: &self.recipient_account_id,
-            event_category: "Management",
+            event_category: self.category.as_str(),
             error_code: self.error_code.as_deref(),
             error_message: self
                 .error_code
@@ -222,6 +244,13 @@ struct ResourceRecord<'a> {
 #[serde(untagged)]
 enum UserIdentity<'a> {
     Known(Box<KnownIdentity<'a>>),
+    /// An AWS service acting on its own (CloudTrail delivering a trail's files).
+    Service {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(rename = "invokedBy")]
+        invoked_by: &'a str,
+    },
     /// A request that failed before its caller was known.
     Unknown {
         #[serde(rename = "type")]
@@ -279,6 +308,12 @@ struct SessionIssuer<'a> {
 }
 
 fn user_identity<'a>(p: &'a Principal, invoked_by: Option<&'a str>) -> UserIdentity<'a> {
+    if p.kind == PrincipalKind::Service {
+        return UserIdentity::Service {
+            kind: p.kind.as_str(),
+            invoked_by: &p.arn,
+        };
+    }
     let session = p.session.as_ref();
     let role_issuer = p.role.as_ref().map(|role| SessionIssuer {
         kind: "Role",
@@ -345,6 +380,7 @@ pub(crate) mod tests {
             resources: vec![],
             tls: false,
             invoked_by: None,
+            category: EventCategory::Management,
         }
     }
 

@@ -170,6 +170,7 @@ pub fn engine_principal(principal: &Principal) -> keyhaven_policy::Principal {
     match (&principal.kind, &principal.role) {
         (PrincipalKind::Root, _) => keyhaven_policy::Principal::root(&principal.account_id),
         (PrincipalKind::Anonymous, _) => keyhaven_policy::Principal::anonymous(),
+        (PrincipalKind::Service, _) => keyhaven_policy::Principal::service(&principal.arn),
         (PrincipalKind::AssumedRole, Some(role)) => {
             keyhaven_policy::Principal::assumed_role(&principal.arn, &role.role_arn)
         }

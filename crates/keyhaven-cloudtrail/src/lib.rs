@@ -1,0 +1,159 @@
+//! AWS CloudTrail on the kernel: the event history over the audit log (`history`), trails and their configuration
+//! (`trails`, `selectors`, `names`), delivery of a trail's records to its S3 bucket as gzipped log files with hourly
+//! signed digest files (`delivery`, `signing`), and its records (`model`). CloudTrail writes into buckets and asks KMS
+//! for keys as its own service principal, through the kernel's on-behalf interfaces.
+
+pub mod delivery;
+pub mod error;
+pub mod history;
+pub mod model;
+pub mod names;
+pub mod selectors;
+pub mod signing;
+pub mod trails;
+
+use std::sync::Arc;
+
+use keyhaven_crypto::RootKey;
+use keyhaven_kernel::audit::DeliveredThrough;
+use keyhaven_kernel::authz::{Access, Authorizer, Resource};
+use keyhaven_kernel::clock::Clock;
+use keyhaven_kernel::context::{Principal, RequestContext, ServiceCalls};
+use keyhaven_kernel::on_behalf::{KeyService, ObjectService};
+use keyhaven_store::Backend;
+
+pub use error::{CloudTrailError, CloudTrailFault, read, transact};
+pub use model::TrailRecord;
+
+/// CloudTrail's service principal, which writes trails' files and uses their keys.
+pub const SERVICE_PRINCIPAL: &str = "cloudtrail.amazonaws.com";
+
+/// How often trails deliver and how long digests cover.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliverySettings {
+    /// Seconds between deliveries of a logging trail's records (AWS: about every 5 minutes).
+    pub interval_seconds: i64,
+    /// Seconds each digest file covers (AWS: an hour).
+    pub digest_seconds: i64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            interval_seconds: 300,
+            digest_seconds: 3600,
+        }
+    }
+}
+
+/// The CloudTrail service.
+pub struct CloudTrail {
+    store: Arc<dyn Backend>,
+    root: Arc<RootKey>,
+    clock: Arc<dyn Clock>,
+    authz: Arc<Authorizer>,
+    objects: Arc<dyn ObjectService>,
+    kms: Arc<dyn KeyService>,
+    settings: DeliverySettings,
+    /// What every trail has delivered, which audit retention must not prune past.
+    delivered: DeliveredThrough,
+}
+
+impl std::fmt::Debug for CloudTrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudTrail").finish_non_exhaustive()
+    }
+}
+
+impl CloudTrail {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn Backend>,
+        root: Arc<RootKey>,
+        clock: Arc<dyn Clock>,
+        authz: Arc<Authorizer>,
+        objects: Arc<dyn ObjectService>,
+        kms: Arc<dyn KeyService>,
+        settings: DeliverySettings,
+        delivered: DeliveredThrough,
+    ) -> Result<Self, CloudTrailError> {
+        let service = Self {
+            store,
+            root,
+            clock,
+            authz,
+            objects,
+            kms,
+            settings,
+            delivered,
+        };
+        service.refresh_delivered_mark()?;
+        Ok(service)
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+
+    /// Authorises `action` on the trail `arn` (owned by `account`), with its tags and the request's condition keys;
+    /// none for the actions the reference scopes to no resource.
+    fn authorize(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        trail: Option<(&str, &str, &[keyhaven_kernel::tags::Tag])>,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<(), CloudTrailError> {
+        let Some((arn, account, tags)) = trail else {
+            return Ok(self.authz.check(
+                ctx,
+                &Access {
+                    action,
+                    resources: &[],
+                    keys,
+                },
+            )?);
+        };
+        let resource_keys: Vec<(String, Vec<String>)> = tags
+            .iter()
+            .map(|t| (format!("aws:ResourceTag/{}", t.key), vec![t.value.clone()]))
+            .collect();
+        let resource = [Resource {
+            keys: &resource_keys,
+            ..Resource::new(arn, account)
+        }];
+        Ok(self.authz.check(
+            ctx,
+            &Access {
+                action,
+                resources: &resource,
+                keys,
+            },
+        )?)
+    }
+
+    /// The context CloudTrail acts in on its own, for `account`'s resources in `region`: the service principal, whose
+    /// calls are its own (not audited as the caller's).
+    fn as_service(&self, account: &str, region: &str) -> RequestContext {
+        RequestContext {
+            request_id: String::new(),
+            principal: Principal::service(SERVICE_PRINCIPAL, account),
+            region: region.to_string(),
+            source_ip: None,
+            user_agent: SERVICE_PRINCIPAL.to_string(),
+            secure_transport: true,
+            via_service: None,
+            service_calls: ServiceCalls::default(),
+            signature_v2: false,
+        }
+    }
+
+    /// The condition keys of CloudTrail's requests to S3 for `trail`, as AWS's bucket policies for trails test them.
+    fn delivery_keys(trail_arn: &str, account: &str) -> Vec<(String, Vec<String>)> {
+        vec![
+            ("s3:x-amz-acl".into(), vec!["bucket-owner-full-control".into()]),
+            ("aws:SourceArn".into(), vec![trail_arn.to_string()]),
+            ("aws:SourceAccount".into(), vec![account.to_string()]),
+        ]
+    }
+}

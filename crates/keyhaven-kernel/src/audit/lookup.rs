@@ -1,0 +1,359 @@
+//! CloudTrail's event history over the audit log: the keys a management event is found by (one per lookup
+//! attribute value, in its account and Region, plus one for every event there), written with each batch, and
+//! `lookup`, which reads only the batches indexed under the key asked for, newest first.
+
+use std::collections::BTreeSet;
+
+use keyhaven_crypto::digest::sha256;
+use keyhaven_store::Backend;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::log::batch_records;
+use super::{AuditEvent, EventCategory};
+use crate::context::PrincipalKind;
+use crate::error::KernelError;
+
+/// LookupEvents' attributes, by the names its `AttributeKey` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attribute {
+    EventId,
+    EventName,
+    ReadOnly,
+    Username,
+    ResourceType,
+    ResourceName,
+    EventSource,
+    AccessKeyId,
+}
+
+impl Attribute {
+    pub const ALL: [Attribute; 8] = [
+        Attribute::EventId,
+        Attribute::EventName,
+        Attribute::ReadOnly,
+        Attribute::Username,
+        Attribute::ResourceType,
+        Attribute::ResourceName,
+        Attribute::EventSource,
+        Attribute::AccessKeyId,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Attribute::EventId => "EventId",
+            Attribute::EventName => "EventName",
+            Attribute::ReadOnly => "ReadOnly",
+            Attribute::Username => "Username",
+            Attribute::ResourceType => "ResourceType",
+            Attribute::ResourceName => "ResourceName",
+            Attribute::EventSource => "EventSource",
+            Attribute::AccessKeyId => "AccessKeyId",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// What of an event the history shows and finds it by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    pub account: String,
+    pub region: String,
+    pub management: bool,
+    pub event_time: i64,
+    pub event_id: String,
+    pub event_name: String,
+    pub read_only: bool,
+    pub event_source: String,
+    pub username: Option<String>,
+    pub access_key_id: Option<String>,
+    /// (CloudTrail type, ARN) of each resource.
+    pub resources: Vec<(String, String)>,
+}
+
+/// The name the event history gives a caller: an IAM user's name, a session's name (the last part of its ARN), `root`.
+fn username(kind: &str, user_name: Option<&str>, arn: &str) -> Option<String> {
+    match kind {
+        "Root" => Some(user_name.unwrap_or("root").to_string()),
+        "IAMUser" => user_name.map(str::to_string),
+        "AssumedRole" | "FederatedUser" | "WebIdentityUser" => arn.rsplit('/').next().map(str::to_string),
+        _ => None,
+    }
+}
+
+impl Found {
+    /// The event as the pipeline recorded it.
+    pub fn of_event(event: &AuditEvent) -> Self {
+        let principal = event.principal.as_ref();
+        Self {
+            account: event.recipient_account_id.clone(),
+            region: event.region.clone(),
+            management: event.category == EventCategory::Management,
+            event_time: event.event_time.unix_timestamp(),
+            event_id: event.event_id.clone(),
+            event_name: event.event_name.clone(),
+            read_only: event.read_only,
+            event_source: event.event_source.clone(),
+            username: principal.and_then(|p| username(p.kind.as_str(), p.user_name.as_deref(), &p.arn)),
+            access_key_id: principal
+                .filter(|p| p.kind != PrincipalKind::Service)
+                .map(|p| p.access_key_id.clone())
+                .filter(|k| !k.is_empty()),
+            resources: event
+                .resources
+                .iter()
+                .map(|r| (r.resource_type.to_string(), r.arn.clone()))
+                .collect(),
+        }
+    }
+
+    /// A stored record (CloudTrail JSON).
+    pub fn of_record(record: &Value) -> Self {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let identity = &record["userIdentity"];
+        Self {
+            account: text(&record["recipientAccountId"]),
+            region: text(&record["awsRegion"]),
+            management: record["managementEvent"].as_bool().unwrap_or(true),
+            event_time: OffsetDateTime::parse(record["eventTime"].as_str().unwrap_or_default(), &Rfc3339)
+                .map_or(0, OffsetDateTime::unix_timestamp),
+            event_id: text(&record["eventID"]),
+            event_name: text(&record["eventName"]),
+            read_only: record["readOnly"].as_bool().unwrap_or(false),
+            event_source: text(&record["eventSource"]),
+            username: username(
+                identity["type"].as_str().unwrap_or_default(),
+                identity["userName"].as_str(),
+                identity["arn"].as_str().unwrap_or_default(),
+            ),
+            access_key_id: identity["accessKeyId"]
+                .as_str()
+                .filter(|k| !k.is_empty())
+                .map(str::to_string),
+            resources: record["resources"]
+                .as_array()
+                .map(|all| all.iter().map(|r| (text(&r["type"]), text(&r["ARN"]))).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The values the event has for `attribute` (none, one, or one per resource).
+    fn values(&self, attribute: Attribute) -> Vec<String> {
+        match attribute {
+            Attribute::EventId => vec![self.event_id.clone()],
+            Attribute::EventName => vec![self.event_name.clone()],
+            Attribute::ReadOnly => vec![self.read_only.to_string()],
+            Attribute::Username => self.username.iter().cloned().collect(),
+            Attribute::ResourceType => self.resources.iter().map(|(t, _)| t.clone()).collect(),
+            // A resource is found by its ARN and by its name, the ARN's last part.
+            Attribute::ResourceName => self
+                .resources
+                .iter()
+                .flat_map(|(_, arn)| {
+                    let name = arn.rsplit(['/', ':']).next().unwrap_or(arn);
+                    [arn.clone(), name.to_string()]
+                })
+                .collect(),
+            Attribute::EventSource => vec![self.event_source.clone()],
+            Attribute::AccessKeyId => self.access_key_id.iter().cloned().collect(),
+        }
+    }
+
+    /// Every key the event is found by: none for data events, which the event history does not show.
+    pub fn keys(&self) -> Vec<String> {
+        if !self.management {
+            return Vec::new();
+        }
+        let mut keys = vec![key(&self.account, &self.region, None)];
+        for attribute in Attribute::ALL {
+            for value in self.values(attribute) {
+                keys.push(key(&self.account, &self.region, Some((attribute, &value))));
+            }
+        }
+        keys
+    }
+
+    fn matches(&self, query: &Query<'_>) -> bool {
+        self.management
+            && self.account == query.account
+            && self.region == query.region
+            && (query.from..=query.to).contains(&self.event_time)
+            && query
+                .attribute
+                .is_none_or(|(attribute, value)| self.values(attribute).iter().any(|v| v == value))
+    }
+}
+
+/// Values longer than this are indexed by their SHA-256, so that index keys stay short.
+const LONGEST_INDEXED_VALUE: usize = 256;
+
+/// The index key of an account and Region's events, or of those with one attribute's value.
+fn key(account: &str, region: &str, attribute: Option<(Attribute, &str)>) -> String {
+    match attribute {
+        None => format!("{account}\n{region}"),
+        Some((attribute, value)) if value.len() > LONGEST_INDEXED_VALUE => {
+            format!(
+                "{account}\n{region}\n{}\n#{}",
+                attribute.name(),
+                hex::encode(sha256(value.as_bytes()))
+            )
+        }
+        Some((attribute, value)) => format!("{account}\n{region}\n{}\n{value}", attribute.name()),
+    }
+}
+
+/// The keys of a batch: every key of any of its events, once.
+pub(crate) fn batch_keys<'a>(events: impl Iterator<Item = &'a [String]>) -> Vec<String> {
+    let mut keys = BTreeSet::new();
+    for event_keys in events {
+        keys.extend(event_keys.iter().cloned());
+    }
+    keys.into_iter().collect()
+}
+
+/// Where a lookup goes on: before record `index` of the batch starting at `batch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub batch: u64,
+    pub index: usize,
+}
+
+/// One LookupEvents request, already checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub attribute: Option<(Attribute, &'a str)>,
+    /// Event times, inclusive, in unix seconds.
+    pub from: i64,
+    pub to: i64,
+    pub limit: usize,
+    pub after: Option<Position>,
+}
+
+/// An event found: what the history shows of it and its whole record.
+#[derive(Debug, Clone)]
+pub struct FoundEvent {
+    pub found: Found,
+    pub record: Value,
+}
+
+/// How many indexed batches one step of a lookup reads the index for.
+const BATCHES_PER_STEP: usize = 16;
+
+/// The events matching `query`, newest first, and where to go on when there may be more.
+pub fn lookup(store: &dyn Backend, query: &Query<'_>) -> Result<(Vec<FoundEvent>, Option<Position>), KernelError> {
+    let index_key = match query.attribute {
+        Some((attribute, value)) => key(query.account, query.region, Some((attribute, value))),
+        None => key(query.account, query.region, None),
+    };
+    let mut events = Vec::new();
+    let mut before = query.after.map_or(u64::MAX, |p| p.batch.saturating_add(1));
+    loop {
+        let batches = store.lookup_audit(&index_key, before, query.from, query.to, BATCHES_PER_STEP)?;
+        let Some(&oldest) = batches.last() else {
+            return Ok((events, None));
+        };
+        for first_sequence in batches {
+            let Some(batch) = store.audit_batch(first_sequence)? else {
+                continue; // Pruned since the index was read.
+            };
+            let records = batch_records(&batch)?;
+            let end = match query.after {
+                Some(p) if p.batch == first_sequence => p.index.min(records.len()),
+                _ => records.len(),
+            };
+            for index in (0..end).rev() {
+                let Ok(record) = serde_json::from_slice::<Value>(&records[index]) else {
+                    continue;
+                };
+                let found = Found::of_record(&record);
+                if !found.matches(query) {
+                    continue;
+                }
+                if events.len() == query.limit {
+                    let next = Position {
+                        batch: first_sequence,
+                        index: index + 1,
+                    };
+                    return Ok((events, Some(next)));
+                }
+                events.push(FoundEvent { found, record });
+            }
+        }
+        before = oldest;
+    }
+}
+
+/// Indexes the batches stored after the index's newest (those written before it existed, or moved from another
+/// store): run once at start.
+pub(crate) fn backfill(store: &dyn Backend) -> Result<u64, KernelError> {
+    let mut after = store.audit_indexed_through()?.unwrap_or(0);
+    let mut indexed = 0;
+    loop {
+        let page = store.audit_after(after, 64)?;
+        let Some(last) = page.last() else {
+            return Ok(indexed);
+        };
+        after = last.first_sequence;
+        for batch in &page {
+            let keys: Vec<Vec<String>> = batch_records(batch)?
+                .into_iter()
+                .filter_map(|r| serde_json::from_slice::<Value>(&r).ok())
+                .map(|r| Found::of_record(&r).keys())
+                .collect();
+            store.index_audit(batch, &batch_keys(keys.iter().map(Vec::as_slice)))?;
+            indexed += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::tests::event;
+
+    #[test]
+    fn an_event_and_its_record_are_found_by_the_same_keys() {
+        let mut e = event("Decrypt");
+        e.resources = vec![crate::audit::AuditResource {
+            arn: "arn:aws:kms:us-east-1:111122223333:key/k1".into(),
+            resource_type: "AWS::KMS::Key",
+            account_id: "111122223333".into(),
+        }];
+        let from_event = Found::of_event(&e);
+        let from_record = Found::of_record(&e.to_record());
+        assert_eq!(from_event, from_record);
+        let keys = from_event.keys();
+        for expected in [
+            "111122223333\nus-east-1",
+            "111122223333\nus-east-1\nEventName\nDecrypt",
+            "111122223333\nus-east-1\nUsername\nroot",
+            "111122223333\nus-east-1\nAccessKeyId\nAKIAEXAMPLE",
+            "111122223333\nus-east-1\nResourceName\narn:aws:kms:us-east-1:111122223333:key/k1",
+            "111122223333\nus-east-1\nResourceName\nk1",
+            "111122223333\nus-east-1\nResourceType\nAWS::KMS::Key",
+            "111122223333\nus-east-1\nReadOnly\nfalse",
+            "111122223333\nus-east-1\nEventSource\nkms.amazonaws.com",
+        ] {
+            assert!(keys.iter().any(|k| k == expected), "{expected:?} in {keys:?}");
+        }
+    }
+
+    #[test]
+    fn data_events_are_not_indexed_and_long_values_are_hashed() {
+        let mut e = event("GetObject");
+        e.category = EventCategory::Data;
+        assert!(Found::of_event(&e).keys().is_empty());
+        let long = "x".repeat(LONGEST_INDEXED_VALUE + 1);
+        let k = key("a", "r", Some((Attribute::ResourceName, &long)));
+        assert!(
+            k.len() < 100 && k.ends_with(&hex::encode(sha256(long.as_bytes()))),
+            "{k}"
+        );
+    }
+}
