@@ -511,7 +511,7 @@ mod tests {
         assert!(CloudTrail::delivers(&single, &global, None));
         assert!(!CloudTrail::delivers(&single, &other_account, None));
         assert!(CloudTrail::delivers(&multi, &other_region, None));
-        let stop = OffsetDateTime::parse(at, &Rfc3339).unwrap().unix_timestamp();
+        let stop = OffsetDateTime::parse(at, &Rfc3339).expect("valid").unix_timestamp();
         assert!(
             CloudTrail::delivers(&single, &home, Some(stop)),
             "up to when logging stopped"

@@ -26,7 +26,6 @@ pub enum CloudTrailFault {
     InvalidEventSelectors,
     InvalidLookupAttributes,
     InvalidTimeRange,
-    InvalidMaxResults,
     InvalidNextToken,
     InvalidEventCategory,
     TagsLimitExceeded,

@@ -137,7 +137,7 @@ mod tests {
         let long = "a".repeat(129);
         assert!(
             check_name(&long)
-                .unwrap_err()
+                .expect_err("refused")
                 .to_string()
                 .contains("Specified name length: 129")
         );
@@ -146,14 +146,14 @@ mod tests {
     #[test]
     fn a_member_names_a_trail_by_name_or_arn() {
         assert_eq!(
-            trail_ref("arn:aws:cloudtrail:eu-west-1:111122223333:trail/trail1").unwrap(),
+            trail_ref("arn:aws:cloudtrail:eu-west-1:111122223333:trail/trail1").expect("valid"),
             TrailRef {
                 region: Some("eu-west-1".into()),
                 account: Some("111122223333".into()),
                 name: "trail1".into()
             }
         );
-        assert_eq!(trail_ref("t1x").unwrap().region, None);
+        assert_eq!(trail_ref("t1x").expect("valid").region, None);
         assert!(matches!(
             trail_ref("arn:aws:s3:::bucket"),
             Err(CloudTrailError::Fault(CloudTrailFault::CloudTrailArnInvalid, _))

@@ -476,7 +476,7 @@ mod tests {
             ..Default::default()
         }]);
         assert_eq!(
-            bad_value.unwrap_err().to_string(),
+            bad_value.expect_err("refused").to_string(),
             "Value arn:aws:s3:::* for DataResources.Values is invalid."
         );
         let bad_type = Selectors::basic(vec![EventSelector {
@@ -488,7 +488,7 @@ mod tests {
         }]);
         assert!(
             bad_type
-                .unwrap_err()
+                .expect_err("refused")
                 .to_string()
                 .starts_with("Value AWS::S3::Bucket for DataResources.Type is invalid.")
         );

@@ -29,7 +29,7 @@ enum JsonService {
 
 impl JsonService {
     fn from_target(target: &str) -> Option<(Self, &str)> {
-        let (prefix, operation) = target.split_once('.')?;
+        let (prefix, operation) = target.rsplit_once('.')?;
         match prefix {
             p if p == crate::generated::kms::TARGET_PREFIX => Some((JsonService::Kms, operation)),
             p if p == crate::generated::ssm::TARGET_PREFIX => Some((JsonService::Ssm, operation)),
