@@ -70,6 +70,28 @@ pub const SERVICES: &[Service] = &[
         ],
     ),
     Service::only(
+        "logs",
+        "models/logs/2014-03-28/service-2.json",
+        &[
+            "CreateLogGroup",
+            "DeleteLogGroup",
+            "DescribeLogGroups",
+            "AssociateKmsKey",
+            "DisassociateKmsKey",
+            "PutRetentionPolicy",
+            "DeleteRetentionPolicy",
+            "CreateLogStream",
+            "DeleteLogStream",
+            "DescribeLogStreams",
+            "PutLogEvents",
+            "GetLogEvents",
+            "FilterLogEvents",
+            "TagResource",
+            "UntagResource",
+            "ListTagsForResource",
+        ],
+    ),
+    Service::only(
         "ssm",
         "models/ssm/2014-11-06/service-2.json",
         &[
@@ -833,7 +855,8 @@ impl<'m> Generator<'m> {
             let pattern = match self.pattern_names.get(java) {
                 Some(existing) => existing.clone(),
                 None => {
-                    let name = format!("{}_PATTERN", screaming(&shape.name));
+                    // Two underscores: no shape's own name (`LogGroupNamePattern`) screams into it.
+                    let name = format!("{}__PATTERN", screaming(&shape.name));
                     self.imports.insert("Pattern");
                     self.statics.push(format!(
                         "static {name}: Pattern = Pattern::new({}, {});",

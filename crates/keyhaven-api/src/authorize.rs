@@ -304,13 +304,14 @@ mod tests {
     /// operation can be implemented without an entry that says what it is authorised on.
     #[test]
     fn every_operation_has_an_authorisation_table_entry() {
-        let services: [(&str, &[&str]); 6] = [
+        let services: [(&str, &[&str]); 7] = [
             ("kms", crate::generated::kms::OPERATIONS),
             ("ssm", crate::generated::ssm::OPERATIONS),
             ("secretsmanager", crate::generated::secretsmanager::OPERATIONS),
             ("iam", crate::generated::iam::OPERATIONS),
             ("sts", crate::generated::sts::OPERATIONS),
             ("cloudtrail", crate::generated::cloudtrail::OPERATIONS),
+            ("logs", crate::generated::logs::OPERATIONS),
         ];
         // Operations authorised as other actions, and actions AWS does not authorise (the token is
         // the credential) or that are newer than the vendored reference (answered InvalidAction).

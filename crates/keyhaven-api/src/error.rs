@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use keyhaven_cloudtrail::CloudTrailError;
 use keyhaven_iam::IamError;
 use keyhaven_kms::KmsError;
+use keyhaven_logs::LogsError;
 use keyhaven_s3::S3Error;
 use keyhaven_secrets::SecretsError;
 use keyhaven_ssm::SsmError;
@@ -71,6 +72,7 @@ pub fn is_undeclared(service: &str, operation: &str, code: &str) -> bool {
         "iam" => crate::generated::iam::DECLARED_ERRORS,
         "sts" => crate::generated::sts::DECLARED_ERRORS,
         "cloudtrail" => crate::generated::cloudtrail::DECLARED_ERRORS,
+        "logs" => crate::generated::logs::DECLARED_ERRORS,
         _ => return false,
     };
     match declared.binary_search_by(|(name, _)| (*name).cmp(operation)) {
@@ -335,6 +337,32 @@ pub fn cloudtrail_error(e: CloudTrailError) -> ApiError {
         CloudTrailError::Unavailable => return ApiError::unavailable(),
         CloudTrailError::Internal(detail) => {
             return internal(detail, "InternalFailure", "An internal error occurred.");
+        }
+    };
+    ApiError::bad_request(code, e.to_string())
+}
+
+pub fn logs_error(e: LogsError) -> ApiError {
+    use keyhaven_logs::LogsFault as F;
+    let code = match &e {
+        LogsError::Fault(fault, _) => match fault {
+            F::InvalidParameter => "InvalidParameterException",
+            F::Validation => "ValidationException",
+            F::ResourceNotFound => "ResourceNotFoundException",
+            F::ResourceAlreadyExists => "ResourceAlreadyExistsException",
+            F::LimitExceeded => "LimitExceededException",
+            F::OperationAborted => "OperationAbortedException",
+            F::TooManyTags => "TooManyTagsException",
+            F::KeyAccessDenied => "AccessDeniedException",
+        },
+        LogsError::AccessDenied(_) => "AccessDeniedException",
+        LogsError::Unavailable => return ApiError::unavailable(),
+        LogsError::Internal(detail) => {
+            return internal(
+                detail,
+                "ServiceUnavailableException",
+                "The service cannot complete the request.",
+            );
         }
     };
     ApiError::bad_request(code, e.to_string())
@@ -837,5 +865,23 @@ mod tests {
             CloudTrailError::Unavailable,
         ]);
         assert_declared("cloudtrail", trails.into_iter().map(cloudtrail_error).collect());
+        use keyhaven_logs::LogsFault as L;
+        let logs_faults = [
+            L::InvalidParameter,
+            L::Validation,
+            L::ResourceNotFound,
+            L::ResourceAlreadyExists,
+            L::LimitExceeded,
+            L::OperationAborted,
+            L::TooManyTags,
+            L::KeyAccessDenied,
+        ];
+        let mut logs: Vec<LogsError> = logs_faults.iter().map(|f| LogsError::Fault(*f, m())).collect();
+        logs.extend([
+            LogsError::AccessDenied(m()),
+            LogsError::Internal(m()),
+            LogsError::Unavailable,
+        ]);
+        assert_declared("logs", logs.into_iter().map(logs_error).collect());
     }
 }

@@ -11,6 +11,7 @@ pub mod generated;
 pub mod iam;
 pub mod iam_simulate;
 pub mod kms;
+pub mod logs;
 pub mod pipeline;
 pub mod protocol;
 pub mod query;

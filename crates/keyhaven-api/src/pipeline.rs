@@ -591,6 +591,7 @@ fn metric_operation(service: &str, operation: &str) -> &'static str {
         "iam" => crate::generated::iam::OPERATIONS,
         "sts" => crate::generated::sts::OPERATIONS,
         "cloudtrail" => crate::generated::cloudtrail::OPERATIONS,
+        "logs" => crate::generated::logs::OPERATIONS,
         _ => &[],
     };
     known.iter().find(|op| **op == operation).copied().unwrap_or("unknown")

@@ -1,6 +1,6 @@
 //! The wiring of every service on one store: builds the kernel's shared pieces, each service
 //! crate on them, connects the on-behalf interfaces (KMS for Parameter Store, Secrets Manager,
-//! S3 and CloudTrail, Secrets Manager for Parameter Store, S3 for CloudTrail) and registers each
+//! S3, CloudTrail and CloudWatch Logs, Secrets Manager for Parameter Store, S3 for CloudTrail) and registers each
 //! service's job handler.
 
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use keyhaven_kernel::clock::AdjustableClock;
 use keyhaven_kernel::events::{self, Events};
 use keyhaven_kernel::scheduler::Scheduler;
 use keyhaven_kms::Kms;
+use keyhaven_logs::Logs;
 use keyhaven_s3::S3;
 use keyhaven_secrets::Secrets;
 use keyhaven_ssm::{ParameterQuotas, Ssm};
@@ -42,6 +43,7 @@ pub struct Core {
     pub secrets: Arc<Secrets>,
     pub s3: Arc<S3>,
     pub cloudtrail: Arc<CloudTrail>,
+    pub logs: Arc<Logs>,
     pub events: Events,
     pub audit: AuditLog,
     pub scheduler: Arc<Scheduler>,
@@ -100,6 +102,13 @@ impl Core {
             )
             .map_err(|e| KernelError::Internal(format!("{e:?}")))?,
         );
+        let logs = Arc::new(Logs::new(
+            store.clone(),
+            root.clone(),
+            clock.clone(),
+            authz.clone(),
+            kms.clone(),
+        ));
         let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), audit.clone()));
         scheduler.register("kms", kms.clone());
         scheduler.register("sts", identity.sts.clone());
@@ -107,6 +116,7 @@ impl Core {
         scheduler.register("secrets", secrets.clone());
         scheduler.register("s3", s3.clone());
         scheduler.register("cloudtrail", cloudtrail.clone());
+        scheduler.register("logs", logs.clone());
         scheduler.register(
             "events",
             Arc::new(events::LogPruning {
@@ -124,6 +134,7 @@ impl Core {
             secrets,
             s3,
             cloudtrail,
+            logs,
             events,
             audit,
             scheduler,

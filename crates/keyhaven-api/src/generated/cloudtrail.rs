@@ -696,13 +696,13 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
 pub const UNSIGNED_OPERATIONS: &[&str] = &[];
 
 static TAGS_LIST: ListRule<()> = ListRule::new(Rule::NONE.max(200), &());
-static SELECTOR_NAME_PATTERN: Pattern = Pattern::new(r".*", r"^(?:.*)$");
-static SELECTOR_NAME: Rule = Rule::NONE.min(0).max(1000).pattern(&SELECTOR_NAME_PATTERN);
+static SELECTOR_NAME__PATTERN: Pattern = Pattern::new(r".*", r"^(?:.*)$");
+static SELECTOR_NAME: Rule = Rule::NONE.min(0).max(1000).pattern(&SELECTOR_NAME__PATTERN);
 static ADVANCED_FIELD_SELECTORS: ListRule<()> = ListRule::new(Rule::NONE.min(1), &());
-static SELECTOR_FIELD_PATTERN: Pattern = Pattern::new(r"[\w|\d|\.|_]+", r"^(?:[0-9A-Za-z_\|0-9\|\.\|_]+)$");
-static SELECTOR_FIELD: Rule = Rule::NONE.min(1).max(1000).pattern(&SELECTOR_FIELD_PATTERN);
-static OPERATOR_VALUE_PATTERN: Pattern = Pattern::new(r".+", r"^(?:.+)$");
-static OPERATOR_VALUE: Rule = Rule::NONE.min(1).max(2048).pattern(&OPERATOR_VALUE_PATTERN);
+static SELECTOR_FIELD__PATTERN: Pattern = Pattern::new(r"[\w|\d|\.|_]+", r"^(?:[0-9A-Za-z_\|0-9\|\.\|_]+)$");
+static SELECTOR_FIELD: Rule = Rule::NONE.min(1).max(1000).pattern(&SELECTOR_FIELD__PATTERN);
+static OPERATOR_VALUE__PATTERN: Pattern = Pattern::new(r".+", r"^(?:.+)$");
+static OPERATOR_VALUE: Rule = Rule::NONE.min(1).max(2048).pattern(&OPERATOR_VALUE__PATTERN);
 static OPERATOR: ListRule<Rule> = ListRule::new(Rule::NONE.min(1), &OPERATOR_VALUE);
 static READ_WRITE_TYPE: Rule = Rule::NONE.values(&["ReadOnly", "WriteOnly", "All"]);
 static EVENT_SELECTORS: ListRule<()> = ListRule::new(Rule::NONE, &());
@@ -727,5 +727,9 @@ static TAG_VALUE: Rule = Rule::NONE.min(1).max(256);
 #[cfg(test)]
 #[test]
 fn patterns_compile() {
-    shapes::assert_patterns_compile(&[&OPERATOR_VALUE_PATTERN, &SELECTOR_FIELD_PATTERN, &SELECTOR_NAME_PATTERN]);
+    shapes::assert_patterns_compile(&[
+        &OPERATOR_VALUE__PATTERN,
+        &SELECTOR_FIELD__PATTERN,
+        &SELECTOR_NAME__PATTERN,
+    ]);
 }

@@ -4305,35 +4305,38 @@ pub fn error_status(code: &str) -> Option<(u16, bool)> {
     query::error_status(ERRORS, code)
 }
 
-static DELEGATION_REQUEST_ID_TYPE_PATTERN: Pattern = Pattern::new(r"[\w-]+", r"^(?:[0-9A-Za-z_\-]+)$");
-static DELEGATION_REQUEST_ID_TYPE: Rule = Rule::NONE.min(16).max(128).pattern(&DELEGATION_REQUEST_ID_TYPE_PATTERN);
-static SERVICE_NAMESPACE_TYPE_PATTERN: Pattern = Pattern::new(r"[\w-]*", r"^(?:[0-9A-Za-z_\-]*)$");
-static SERVICE_NAMESPACE_TYPE: Rule = Rule::NONE.min(1).max(64).pattern(&SERVICE_NAMESPACE_TYPE_PATTERN);
-static ORGANIZATIONS_ENTITY_PATH_TYPE_PATTERN: Pattern = Pattern::new(
+static DELEGATION_REQUEST_ID_TYPE__PATTERN: Pattern = Pattern::new(r"[\w-]+", r"^(?:[0-9A-Za-z_\-]+)$");
+static DELEGATION_REQUEST_ID_TYPE: Rule = Rule::NONE
+    .min(16)
+    .max(128)
+    .pattern(&DELEGATION_REQUEST_ID_TYPE__PATTERN);
+static SERVICE_NAMESPACE_TYPE__PATTERN: Pattern = Pattern::new(r"[\w-]*", r"^(?:[0-9A-Za-z_\-]*)$");
+static SERVICE_NAMESPACE_TYPE: Rule = Rule::NONE.min(1).max(64).pattern(&SERVICE_NAMESPACE_TYPE__PATTERN);
+static ORGANIZATIONS_ENTITY_PATH_TYPE__PATTERN: Pattern = Pattern::new(
     r"^o-[0-9a-z]{10,32}\/r-[0-9a-z]{4,32}[0-9a-z-\/]*",
     r"^(?:^o-[0-9a-z]{10,32}/r-[0-9a-z]{4,32}[0-9a-z\-/]*)$",
 );
 static ORGANIZATIONS_ENTITY_PATH_TYPE: Rule = Rule::NONE
     .min(19)
     .max(427)
-    .pattern(&ORGANIZATIONS_ENTITY_PATH_TYPE_PATTERN);
-static USER_NAME_TYPE_PATTERN: Pattern = Pattern::new(r"[\w+=,.@-]+", r"^(?:[0-9A-Za-z_\+=,\.@\-]+)$");
-static USER_NAME_TYPE: Rule = Rule::NONE.min(1).max(64).pattern(&USER_NAME_TYPE_PATTERN);
-static ACCESS_KEY_ID_TYPE_PATTERN: Pattern = Pattern::new(r"[\w]+", r"^(?:[0-9A-Za-z_]+)$");
-static ACCESS_KEY_ID_TYPE: Rule = Rule::NONE.min(16).max(128).pattern(&ACCESS_KEY_ID_TYPE_PATTERN);
+    .pattern(&ORGANIZATIONS_ENTITY_PATH_TYPE__PATTERN);
+static USER_NAME_TYPE__PATTERN: Pattern = Pattern::new(r"[\w+=,.@-]+", r"^(?:[0-9A-Za-z_\+=,\.@\-]+)$");
+static USER_NAME_TYPE: Rule = Rule::NONE.min(1).max(64).pattern(&USER_NAME_TYPE__PATTERN);
+static ACCESS_KEY_ID_TYPE__PATTERN: Pattern = Pattern::new(r"[\w]+", r"^(?:[0-9A-Za-z_]+)$");
+static ACCESS_KEY_ID_TYPE: Rule = Rule::NONE.min(16).max(128).pattern(&ACCESS_KEY_ID_TYPE__PATTERN);
 static STATUS_TYPE: Rule = Rule::NONE.values(&["Active", "Inactive", "Expired"]);
 static ARN_TYPE: Rule = Rule::NONE.min(20).max(2048);
 static CLIENT_ID_TYPE: Rule = Rule::NONE.min(1).max(255);
-static INSTANCE_PROFILE_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&USER_NAME_TYPE_PATTERN);
-static ROLE_NAME_TYPE: Rule = Rule::NONE.min(1).max(64).pattern(&USER_NAME_TYPE_PATTERN);
-static GROUP_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&USER_NAME_TYPE_PATTERN);
-static EXISTING_USER_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&USER_NAME_TYPE_PATTERN);
-static POLICY_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&USER_NAME_TYPE_PATTERN);
-static PASSWORD_TYPE_PATTERN: Pattern = Pattern::new(
+static INSTANCE_PROFILE_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&USER_NAME_TYPE__PATTERN);
+static ROLE_NAME_TYPE: Rule = Rule::NONE.min(1).max(64).pattern(&USER_NAME_TYPE__PATTERN);
+static GROUP_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&USER_NAME_TYPE__PATTERN);
+static EXISTING_USER_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&USER_NAME_TYPE__PATTERN);
+static POLICY_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&USER_NAME_TYPE__PATTERN);
+static PASSWORD_TYPE__PATTERN: Pattern = Pattern::new(
     r"[\u0009\u000A\u000D\u0020-\u00FF]+",
     r"^(?:[\x{9}\x{A}\x{D} -\x{FF}]+)$",
 );
-static PASSWORD_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&PASSWORD_TYPE_PATTERN).sensitive();
+static PASSWORD_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&PASSWORD_TYPE__PATTERN).sensitive();
 static CONTEXT_KEY_NAME_TYPE: Rule = Rule::NONE.min(5).max(256);
 static CONTEXT_KEY_TYPE_ENUM: Rule = Rule::NONE.values(&[
     "string",
@@ -4350,87 +4353,91 @@ static CONTEXT_KEY_TYPE_ENUM: Rule = Rule::NONE.values(&[
     "dateList",
 ]);
 static ACCOUNT_ALIAS_TYPE: Rule = Rule::NONE.min(3).max(63);
-static ACCOUNT_ID_TYPE_PATTERN: Pattern = Pattern::new(r"\d{12}", r"^(?:[0-9]{12})$");
-static ACCOUNT_ID_TYPE: Rule = Rule::NONE.pattern(&ACCOUNT_ID_TYPE_PATTERN);
-static DELEGATION_REQUEST_DESCRIPTION_TYPE_PATTERN: Pattern = Pattern::new(
+static ACCOUNT_ID_TYPE__PATTERN: Pattern = Pattern::new(r"\d{12}", r"^(?:[0-9]{12})$");
+static ACCOUNT_ID_TYPE: Rule = Rule::NONE.pattern(&ACCOUNT_ID_TYPE__PATTERN);
+static DELEGATION_REQUEST_DESCRIPTION_TYPE__PATTERN: Pattern = Pattern::new(
     r"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*",
     r"^(?:[\x{9}\x{A}\x{D} -\~\x{A1}-\x{FF}]*)$",
 );
 static DELEGATION_REQUEST_DESCRIPTION_TYPE: Rule = Rule::NONE
     .max(1000)
-    .pattern(&DELEGATION_REQUEST_DESCRIPTION_TYPE_PATTERN);
+    .pattern(&DELEGATION_REQUEST_DESCRIPTION_TYPE__PATTERN);
 static REQUEST_MESSAGE_TYPE: Rule = Rule::NONE
     .max(200)
-    .pattern(&DELEGATION_REQUEST_DESCRIPTION_TYPE_PATTERN);
-static REQUESTOR_WORKFLOW_ID_TYPE_PATTERN: Pattern = Pattern::new(
+    .pattern(&DELEGATION_REQUEST_DESCRIPTION_TYPE__PATTERN);
+static REQUESTOR_WORKFLOW_ID_TYPE__PATTERN: Pattern = Pattern::new(
     r"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]+",
     r"^(?:[\x{9}\x{A}\x{D} -\~\x{A1}-\x{FF}]+)$",
 );
-static REQUESTOR_WORKFLOW_ID_TYPE: Rule = Rule::NONE.min(5).max(400).pattern(&REQUESTOR_WORKFLOW_ID_TYPE_PATTERN);
-static REDIRECT_URL_TYPE_PATTERN: Pattern = Pattern::new(
+static REQUESTOR_WORKFLOW_ID_TYPE: Rule = Rule::NONE.min(5).max(400).pattern(&REQUESTOR_WORKFLOW_ID_TYPE__PATTERN);
+static REDIRECT_URL_TYPE__PATTERN: Pattern = Pattern::new(
     r"^http(s?)://[a-zA-Z0-9._/-]*(\?[a-zA-Z0-9._=&-]*)?(#[a-zA-Z0-9._/-]*)?$",
     r"^(?:^http(s?)://[a-zA-Z0-9\._/\-]*(\?[a-zA-Z0-9\._=\&\-]*)?(#[a-zA-Z0-9\._/\-]*)?$)$",
 );
-static REDIRECT_URL_TYPE: Rule = Rule::NONE.min(1).max(255).pattern(&REDIRECT_URL_TYPE_PATTERN);
-static NOTIFICATION_CHANNEL_TYPE_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9:_.-]+$", r"^(?:^[a-zA-Z0-9:_\.\-]+$)$");
-static NOTIFICATION_CHANNEL_TYPE: Rule = Rule::NONE.min(2).max(400).pattern(&NOTIFICATION_CHANNEL_TYPE_PATTERN);
+static REDIRECT_URL_TYPE: Rule = Rule::NONE.min(1).max(255).pattern(&REDIRECT_URL_TYPE__PATTERN);
+static NOTIFICATION_CHANNEL_TYPE__PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9:_.-]+$", r"^(?:^[a-zA-Z0-9:_\.\-]+$)$");
+static NOTIFICATION_CHANNEL_TYPE: Rule = Rule::NONE.min(2).max(400).pattern(&NOTIFICATION_CHANNEL_TYPE__PATTERN);
 static SESSION_DURATION_TYPE: Rule = Rule::NONE.min(300).max(43200);
-static PATH_TYPE_PATTERN: Pattern = Pattern::new(r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)", r"^(?:(/)|(/[!-\~]+/))$");
-static PATH_TYPE: Rule = Rule::NONE.min(1).max(512).pattern(&PATH_TYPE_PATTERN);
+static PATH_TYPE__PATTERN: Pattern = Pattern::new(r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)", r"^(?:(/)|(/[!-\~]+/))$");
+static PATH_TYPE: Rule = Rule::NONE.min(1).max(512).pattern(&PATH_TYPE__PATTERN);
 static TAG_LIST_TYPE: ListRule<()> = ListRule::new(Rule::NONE.max(50), &());
 static OPEN_ID_CONNECT_PROVIDER_URL_TYPE: Rule = Rule::NONE.min(1).max(255);
 static CLIENT_ID_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &CLIENT_ID_TYPE);
 static THUMBPRINT_TYPE: Rule = Rule::NONE.min(40).max(40);
 static THUMBPRINT_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &THUMBPRINT_TYPE);
-static POLICY_PATH_TYPE_PATTERN: Pattern =
+static POLICY_PATH_TYPE__PATTERN: Pattern =
     Pattern::new(r"((/[A-Za-z0-9\.,\+@=_-]+)*)/", r"^(?:((/[A-Za-z0-9\.,\+@=_\-]+)*)/)$");
-static POLICY_PATH_TYPE: Rule = Rule::NONE.min(1).max(512).pattern(&POLICY_PATH_TYPE_PATTERN);
-static POLICY_DOCUMENT_TYPE: Rule = Rule::NONE.min(1).max(131072).pattern(&PASSWORD_TYPE_PATTERN);
+static POLICY_PATH_TYPE: Rule = Rule::NONE.min(1).max(512).pattern(&POLICY_PATH_TYPE__PATTERN);
+static POLICY_DOCUMENT_TYPE: Rule = Rule::NONE.min(1).max(131072).pattern(&PASSWORD_TYPE__PATTERN);
 static POLICY_DESCRIPTION_TYPE: Rule = Rule::NONE.max(1000);
 static ROLE_DESCRIPTION_TYPE: Rule = Rule::NONE
     .max(1000)
-    .pattern(&DELEGATION_REQUEST_DESCRIPTION_TYPE_PATTERN);
+    .pattern(&DELEGATION_REQUEST_DESCRIPTION_TYPE__PATTERN);
 static ROLE_MAX_SESSION_DURATION_TYPE: Rule = Rule::NONE.min(3600).max(43200);
 static SAML_METADATA_DOCUMENT_TYPE: Rule = Rule::NONE.min(1000).max(10000000);
-static SAML_PROVIDER_NAME_TYPE_PATTERN: Pattern = Pattern::new(r"[\w._-]+", r"^(?:[0-9A-Za-z_\._\-]+)$");
-static SAML_PROVIDER_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&SAML_PROVIDER_NAME_TYPE_PATTERN);
+static SAML_PROVIDER_NAME_TYPE__PATTERN: Pattern = Pattern::new(r"[\w._-]+", r"^(?:[0-9A-Za-z_\._\-]+)$");
+static SAML_PROVIDER_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&SAML_PROVIDER_NAME_TYPE__PATTERN);
 static ASSERTION_ENCRYPTION_MODE_TYPE: Rule = Rule::NONE.values(&["Required", "Allowed"]);
-static PRIVATE_KEY_TYPE: Rule = Rule::NONE.min(1).max(16384).pattern(&PASSWORD_TYPE_PATTERN).sensitive();
-static CUSTOM_SUFFIX_TYPE: Rule = Rule::NONE.min(1).max(64).pattern(&USER_NAME_TYPE_PATTERN);
+static PRIVATE_KEY_TYPE: Rule = Rule::NONE
+    .min(1)
+    .max(16384)
+    .pattern(&PASSWORD_TYPE__PATTERN)
+    .sensitive();
+static CUSTOM_SUFFIX_TYPE: Rule = Rule::NONE.min(1).max(64).pattern(&USER_NAME_TYPE__PATTERN);
 static CREDENTIAL_AGE_DAYS: Rule = Rule::NONE.min(1).max(36600);
-static VIRTUAL_MFA_DEVICE_NAME: Rule = Rule::NONE.min(1).pattern(&USER_NAME_TYPE_PATTERN);
-static SERIAL_NUMBER_TYPE_PATTERN: Pattern = Pattern::new(r"[\w+=/:,.@-]+", r"^(?:[0-9A-Za-z_\+=/:,\.@\-]+)$");
-static SERIAL_NUMBER_TYPE: Rule = Rule::NONE.min(9).max(256).pattern(&SERIAL_NUMBER_TYPE_PATTERN);
+static VIRTUAL_MFA_DEVICE_NAME: Rule = Rule::NONE.min(1).pattern(&USER_NAME_TYPE__PATTERN);
+static SERIAL_NUMBER_TYPE__PATTERN: Pattern = Pattern::new(r"[\w+=/:,.@-]+", r"^(?:[0-9A-Za-z_\+=/:,\.@\-]+)$");
+static SERIAL_NUMBER_TYPE: Rule = Rule::NONE.min(9).max(256).pattern(&SERIAL_NUMBER_TYPE__PATTERN);
 static POLICY_PARAMETER_LIST_TYPE: ListRule<()> = ListRule::new(Rule::NONE.max(50), &());
-static OWNER_ID_TYPE_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9:/+=,.@_-]+$", r"^(?:^[a-zA-Z0-9:/\+=,\.@_\-]+$)$");
-static OWNER_ID_TYPE: Rule = Rule::NONE.min(20).max(2048).pattern(&OWNER_ID_TYPE_PATTERN);
+static OWNER_ID_TYPE__PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9:/+=,.@_-]+$", r"^(?:^[a-zA-Z0-9:/\+=,\.@_\-]+$)$");
+static OWNER_ID_TYPE: Rule = Rule::NONE.min(20).max(2048).pattern(&OWNER_ID_TYPE__PATTERN);
 static NOTES_TYPE: Rule = Rule::NONE
     .max(500)
-    .pattern(&DELEGATION_REQUEST_DESCRIPTION_TYPE_PATTERN);
-static POLICY_VERSION_ID_TYPE_PATTERN: Pattern = Pattern::new(
+    .pattern(&DELEGATION_REQUEST_DESCRIPTION_TYPE__PATTERN);
+static POLICY_VERSION_ID_TYPE__PATTERN: Pattern = Pattern::new(
     r"v[1-9][0-9]*(\.[A-Za-z0-9-]*)?",
     r"^(?:v[1-9][0-9]*(\.[A-Za-z0-9\-]*)?)$",
 );
-static POLICY_VERSION_ID_TYPE: Rule = Rule::NONE.pattern(&POLICY_VERSION_ID_TYPE_PATTERN);
-static PUBLIC_KEY_ID_TYPE: Rule = Rule::NONE.min(20).max(128).pattern(&ACCESS_KEY_ID_TYPE_PATTERN);
-static SERVER_CERTIFICATE_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&USER_NAME_TYPE_PATTERN);
+static POLICY_VERSION_ID_TYPE: Rule = Rule::NONE.pattern(&POLICY_VERSION_ID_TYPE__PATTERN);
+static PUBLIC_KEY_ID_TYPE: Rule = Rule::NONE.min(20).max(128).pattern(&ACCESS_KEY_ID_TYPE__PATTERN);
+static SERVER_CERTIFICATE_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&USER_NAME_TYPE__PATTERN);
 static DELETION_TASK_ID_TYPE: Rule = Rule::NONE.min(1).max(1000);
-static SERVICE_SPECIFIC_CREDENTIAL_ID: Rule = Rule::NONE.min(20).max(128).pattern(&ACCESS_KEY_ID_TYPE_PATTERN);
-static CERTIFICATE_ID_TYPE: Rule = Rule::NONE.min(24).max(128).pattern(&ACCESS_KEY_ID_TYPE_PATTERN);
-static AUTHENTICATION_CODE_TYPE_PATTERN: Pattern = Pattern::new(r"[\d]+", r"^(?:[0-9]+)$");
-static AUTHENTICATION_CODE_TYPE: Rule = Rule::NONE.min(6).max(6).pattern(&AUTHENTICATION_CODE_TYPE_PATTERN);
+static SERVICE_SPECIFIC_CREDENTIAL_ID: Rule = Rule::NONE.min(20).max(128).pattern(&ACCESS_KEY_ID_TYPE__PATTERN);
+static CERTIFICATE_ID_TYPE: Rule = Rule::NONE.min(24).max(128).pattern(&ACCESS_KEY_ID_TYPE__PATTERN);
+static AUTHENTICATION_CODE_TYPE__PATTERN: Pattern = Pattern::new(r"[\d]+", r"^(?:[0-9]+)$");
+static AUTHENTICATION_CODE_TYPE: Rule = Rule::NONE.min(6).max(6).pattern(&AUTHENTICATION_CODE_TYPE__PATTERN);
 static ACTION_NAME_TYPE: Rule = Rule::NONE.min(3).max(128);
 static RESOURCE_NAME_TYPE: Rule = Rule::NONE.min(1).max(2048);
-static ORGANIZATIONS_POLICY_ID_TYPE_PATTERN: Pattern =
+static ORGANIZATIONS_POLICY_ID_TYPE__PATTERN: Pattern =
     Pattern::new(r"^p-[0-9a-zA-Z_]{8,128}$", r"^(?:^p-[0-9a-zA-Z_]{8,128}$)$");
-static ORGANIZATIONS_POLICY_ID_TYPE: Rule = Rule::NONE.pattern(&ORGANIZATIONS_POLICY_ID_TYPE_PATTERN);
+static ORGANIZATIONS_POLICY_ID_TYPE: Rule = Rule::NONE.pattern(&ORGANIZATIONS_POLICY_ID_TYPE__PATTERN);
 static JOB_ID_TYPE: Rule = Rule::NONE.min(36).max(36);
 static ACCESS_ADVISOR_USAGE_GRANULARITY_TYPE: Rule = Rule::NONE.values(&["SERVICE_LEVEL", "ACTION_LEVEL"]);
 static ENTITY_TYPE: Rule = Rule::NONE.values(&["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"]);
 static ENTITY_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &ENTITY_TYPE);
 static MAX_ITEMS_TYPE: Rule = Rule::NONE.min(1).max(1000);
-static MARKER_TYPE_PATTERN: Pattern = Pattern::new(r"[\u0020-\u00FF]+", r"^(?:[ -\x{FF}]+)$");
-static MARKER_TYPE: Rule = Rule::NONE.min(1).max(320).pattern(&MARKER_TYPE_PATTERN);
+static MARKER_TYPE__PATTERN: Pattern = Pattern::new(r"[\u0020-\u00FF]+", r"^(?:[ -\x{FF}]+)$");
+static MARKER_TYPE: Rule = Rule::NONE.min(1).max(320).pattern(&MARKER_TYPE__PATTERN);
 static SIMULATION_POLICY_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &POLICY_DOCUMENT_TYPE);
 static LOCALE_TYPE: Rule = Rule::NONE.min(2).max(12);
 static SORT_KEY_TYPE: Rule = Rule::NONE.values(&[
@@ -4439,67 +4446,67 @@ static SORT_KEY_TYPE: Rule = Rule::NONE.values(&[
     "LAST_AUTHENTICATED_TIME_ASCENDING",
     "LAST_AUTHENTICATED_TIME_DESCENDING",
 ]);
-static PRIVATE_KEY_ID_TYPE_PATTERN: Pattern = Pattern::new(r"[A-Z0-9]+", r"^(?:[A-Z0-9]+)$");
-static PRIVATE_KEY_ID_TYPE: Rule = Rule::NONE.min(22).max(64).pattern(&PRIVATE_KEY_ID_TYPE_PATTERN);
+static PRIVATE_KEY_ID_TYPE__PATTERN: Pattern = Pattern::new(r"[A-Z0-9]+", r"^(?:[A-Z0-9]+)$");
+static PRIVATE_KEY_ID_TYPE: Rule = Rule::NONE.min(22).max(64).pattern(&PRIVATE_KEY_ID_TYPE__PATTERN);
 static ENCODING_TYPE: Rule = Rule::NONE.values(&["SSH", "PEM"]);
 static POLICY_USAGE_TYPE: Rule = Rule::NONE.values(&["PermissionsPolicy", "PermissionsBoundary"]);
-static PATH_PREFIX_TYPE_PATTERN: Pattern = Pattern::new(r"\u002F[\u0021-\u007F]*", r"^(?:/[!-\x{7F}]*)$");
-static PATH_PREFIX_TYPE: Rule = Rule::NONE.min(1).max(512).pattern(&PATH_PREFIX_TYPE_PATTERN);
+static PATH_PREFIX_TYPE__PATTERN: Pattern = Pattern::new(r"\u002F[\u0021-\u007F]*", r"^(?:/[!-\x{7F}]*)$");
+static PATH_PREFIX_TYPE: Rule = Rule::NONE.min(1).max(512).pattern(&PATH_PREFIX_TYPE__PATTERN);
 static SERVICE_NAMESPACE_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE.min(1).max(200), &SERVICE_NAMESPACE_TYPE);
 static POLICY_SCOPE_TYPE: Rule = Rule::NONE.values(&["All", "AWS", "Local"]);
 static ASSIGNMENT_STATUS_TYPE: Rule = Rule::NONE.values(&["Assigned", "Unassigned", "Any"]);
 static MINIMUM_PASSWORD_LENGTH_TYPE: Rule = Rule::NONE.min(6).max(128);
 static MAX_PASSWORD_AGE_TYPE: Rule = Rule::NONE.min(1).max(1095);
 static PASSWORD_REUSE_PREVENTION_TYPE: Rule = Rule::NONE.min(1).max(24);
-static POLICY_PARAMETER_NAME_TYPE_PATTERN: Pattern = Pattern::new(r"[ -~]+", r"^(?:[ -\~]+)$");
-static POLICY_PARAMETER_NAME_TYPE: Rule = Rule::NONE.min(5).max(256).pattern(&POLICY_PARAMETER_NAME_TYPE_PATTERN);
-static POLICY_PARAMETER_VALUE_TYPE: Rule = Rule::NONE.pattern(&POLICY_PARAMETER_NAME_TYPE_PATTERN);
+static POLICY_PARAMETER_NAME_TYPE__PATTERN: Pattern = Pattern::new(r"[ -~]+", r"^(?:[ -\~]+)$");
+static POLICY_PARAMETER_NAME_TYPE: Rule = Rule::NONE.min(5).max(256).pattern(&POLICY_PARAMETER_NAME_TYPE__PATTERN);
+static POLICY_PARAMETER_VALUE_TYPE: Rule = Rule::NONE.pattern(&POLICY_PARAMETER_NAME_TYPE__PATTERN);
 static POLICY_PARAMETER_VALUES_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &POLICY_PARAMETER_VALUE_TYPE);
 static POLICY_PARAMETER_TYPE_ENUM: Rule = Rule::NONE.values(&["string", "stringList"]);
-static PUBLIC_KEY_MATERIAL_TYPE: Rule = Rule::NONE.min(1).max(16384).pattern(&PASSWORD_TYPE_PATTERN);
-static CERTIFICATE_BODY_TYPE: Rule = Rule::NONE.min(1).max(16384).pattern(&PASSWORD_TYPE_PATTERN);
-static CERTIFICATE_CHAIN_TYPE: Rule = Rule::NONE.min(1).max(2097152).pattern(&PASSWORD_TYPE_PATTERN);
+static PUBLIC_KEY_MATERIAL_TYPE: Rule = Rule::NONE.min(1).max(16384).pattern(&PASSWORD_TYPE__PATTERN);
+static CERTIFICATE_BODY_TYPE: Rule = Rule::NONE.min(1).max(16384).pattern(&PASSWORD_TYPE__PATTERN);
+static CERTIFICATE_CHAIN_TYPE: Rule = Rule::NONE.min(1).max(2097152).pattern(&PASSWORD_TYPE__PATTERN);
 static GLOBAL_ENDPOINT_TOKEN_VERSION: Rule = Rule::NONE.values(&["v1Token", "v2Token"]);
 static ACTION_NAME_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &ACTION_NAME_TYPE);
 static RESOURCE_NAME_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &RESOURCE_NAME_TYPE);
 static CONTEXT_ENTRY_LIST_TYPE: ListRule<()> = ListRule::new(Rule::NONE, &());
 static RESOURCE_HANDLING_OPTION_TYPE: Rule = Rule::NONE.min(1).max(64);
-static TAG_KEY_TYPE_PATTERN: Pattern =
+static TAG_KEY_TYPE__PATTERN: Pattern =
     Pattern::new(r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+", r"^(?:[\p{L}\p{Z}\p{N}_\.:/=\+\-@]+)$");
-static TAG_KEY_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&TAG_KEY_TYPE_PATTERN);
-static TAG_VALUE_TYPE_PATTERN: Pattern =
+static TAG_KEY_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&TAG_KEY_TYPE__PATTERN);
+static TAG_VALUE_TYPE__PATTERN: Pattern =
     Pattern::new(r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*", r"^(?:[\p{L}\p{Z}\p{N}_\.:/=\+\-@]*)$");
-static TAG_VALUE_TYPE: Rule = Rule::NONE.min(0).max(256).pattern(&TAG_VALUE_TYPE_PATTERN);
+static TAG_VALUE_TYPE: Rule = Rule::NONE.min(0).max(256).pattern(&TAG_VALUE_TYPE__PATTERN);
 static TAG_KEY_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE.max(50), &TAG_KEY_TYPE);
 
 #[cfg(test)]
 #[test]
 fn patterns_compile() {
     shapes::assert_patterns_compile(&[
-        &ACCESS_KEY_ID_TYPE_PATTERN,
-        &ACCOUNT_ID_TYPE_PATTERN,
-        &AUTHENTICATION_CODE_TYPE_PATTERN,
-        &DELEGATION_REQUEST_DESCRIPTION_TYPE_PATTERN,
-        &DELEGATION_REQUEST_ID_TYPE_PATTERN,
-        &MARKER_TYPE_PATTERN,
-        &NOTIFICATION_CHANNEL_TYPE_PATTERN,
-        &ORGANIZATIONS_ENTITY_PATH_TYPE_PATTERN,
-        &ORGANIZATIONS_POLICY_ID_TYPE_PATTERN,
-        &OWNER_ID_TYPE_PATTERN,
-        &PASSWORD_TYPE_PATTERN,
-        &PATH_PREFIX_TYPE_PATTERN,
-        &PATH_TYPE_PATTERN,
-        &POLICY_PARAMETER_NAME_TYPE_PATTERN,
-        &POLICY_PATH_TYPE_PATTERN,
-        &POLICY_VERSION_ID_TYPE_PATTERN,
-        &PRIVATE_KEY_ID_TYPE_PATTERN,
-        &REDIRECT_URL_TYPE_PATTERN,
-        &REQUESTOR_WORKFLOW_ID_TYPE_PATTERN,
-        &SAML_PROVIDER_NAME_TYPE_PATTERN,
-        &SERIAL_NUMBER_TYPE_PATTERN,
-        &SERVICE_NAMESPACE_TYPE_PATTERN,
-        &TAG_KEY_TYPE_PATTERN,
-        &TAG_VALUE_TYPE_PATTERN,
-        &USER_NAME_TYPE_PATTERN,
+        &ACCESS_KEY_ID_TYPE__PATTERN,
+        &ACCOUNT_ID_TYPE__PATTERN,
+        &AUTHENTICATION_CODE_TYPE__PATTERN,
+        &DELEGATION_REQUEST_DESCRIPTION_TYPE__PATTERN,
+        &DELEGATION_REQUEST_ID_TYPE__PATTERN,
+        &MARKER_TYPE__PATTERN,
+        &NOTIFICATION_CHANNEL_TYPE__PATTERN,
+        &ORGANIZATIONS_ENTITY_PATH_TYPE__PATTERN,
+        &ORGANIZATIONS_POLICY_ID_TYPE__PATTERN,
+        &OWNER_ID_TYPE__PATTERN,
+        &PASSWORD_TYPE__PATTERN,
+        &PATH_PREFIX_TYPE__PATTERN,
+        &PATH_TYPE__PATTERN,
+        &POLICY_PARAMETER_NAME_TYPE__PATTERN,
+        &POLICY_PATH_TYPE__PATTERN,
+        &POLICY_VERSION_ID_TYPE__PATTERN,
+        &PRIVATE_KEY_ID_TYPE__PATTERN,
+        &REDIRECT_URL_TYPE__PATTERN,
+        &REQUESTOR_WORKFLOW_ID_TYPE__PATTERN,
+        &SAML_PROVIDER_NAME_TYPE__PATTERN,
+        &SERIAL_NUMBER_TYPE__PATTERN,
+        &SERVICE_NAMESPACE_TYPE__PATTERN,
+        &TAG_KEY_TYPE__PATTERN,
+        &TAG_VALUE_TYPE__PATTERN,
+        &USER_NAME_TYPE__PATTERN,
     ]);
 }

@@ -2074,41 +2074,41 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
 /// The operations the model marks `authtype: none`: they take no signature.
 pub const UNSIGNED_OPERATIONS: &[&str] = &[];
 
-static ALIAS_NAME_TYPE_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9:/_-]+$", r"^(?:^[a-zA-Z0-9:/_\-]+$)$");
-static ALIAS_NAME_TYPE: Rule = Rule::NONE.min(1).max(256).pattern(&ALIAS_NAME_TYPE_PATTERN);
+static ALIAS_NAME_TYPE__PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9:/_-]+$", r"^(?:^[a-zA-Z0-9:/_\-]+$)$");
+static ALIAS_NAME_TYPE: Rule = Rule::NONE.min(1).max(256).pattern(&ALIAS_NAME_TYPE__PATTERN);
 static KEY_ID_TYPE: Rule = Rule::NONE.min(1).max(2048);
 static CUSTOM_KEY_STORE_ID_TYPE: Rule = Rule::NONE.min(1).max(64);
 static CUSTOM_KEY_STORE_NAME_TYPE: Rule = Rule::NONE.min(1).max(256);
-static CLOUD_HSM_CLUSTER_ID_TYPE_PATTERN: Pattern =
+static CLOUD_HSM_CLUSTER_ID_TYPE__PATTERN: Pattern =
     Pattern::new(r"cluster-[2-7a-zA-Z]{11,16}", r"^(?:cluster-[2-7a-zA-Z]{11,16})$");
-static CLOUD_HSM_CLUSTER_ID_TYPE: Rule = Rule::NONE.min(19).max(24).pattern(&CLOUD_HSM_CLUSTER_ID_TYPE_PATTERN);
+static CLOUD_HSM_CLUSTER_ID_TYPE: Rule = Rule::NONE.min(19).max(24).pattern(&CLOUD_HSM_CLUSTER_ID_TYPE__PATTERN);
 static TRUST_ANCHOR_CERTIFICATE_TYPE: Rule = Rule::NONE.min(1).max(5000);
 static KEY_STORE_PASSWORD_TYPE: Rule = Rule::NONE.min(7).max(32).sensitive();
 static CUSTOM_KEY_STORE_TYPE: Rule = Rule::NONE.values(&["AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"]);
-static XKS_PROXY_URI_ENDPOINT_TYPE_PATTERN: Pattern =
+static XKS_PROXY_URI_ENDPOINT_TYPE__PATTERN: Pattern =
     Pattern::new(r"^https://[a-zA-Z0-9.-]+$", r"^(?:^https://[a-zA-Z0-9\.\-]+$)$");
 static XKS_PROXY_URI_ENDPOINT_TYPE: Rule = Rule::NONE
     .min(10)
     .max(128)
-    .pattern(&XKS_PROXY_URI_ENDPOINT_TYPE_PATTERN);
-static XKS_PROXY_URI_PATH_TYPE_PATTERN: Pattern = Pattern::new(
+    .pattern(&XKS_PROXY_URI_ENDPOINT_TYPE__PATTERN);
+static XKS_PROXY_URI_PATH_TYPE__PATTERN: Pattern = Pattern::new(
     r"^(/[a-zA-Z0-9\/_-]+/kms/xks/v\d{1,2})$|^(/kms/xks/v\d{1,2})$",
     r"^(?:^(/[a-zA-Z0-9/_\-]+/kms/xks/v[0-9]{1,2})$|^(/kms/xks/v[0-9]{1,2})$)$",
 );
-static XKS_PROXY_URI_PATH_TYPE: Rule = Rule::NONE.min(10).max(128).pattern(&XKS_PROXY_URI_PATH_TYPE_PATTERN);
-static XKS_PROXY_VPC_ENDPOINT_SERVICE_NAME_TYPE_PATTERN: Pattern = Pattern::new(
+static XKS_PROXY_URI_PATH_TYPE: Rule = Rule::NONE.min(10).max(128).pattern(&XKS_PROXY_URI_PATH_TYPE__PATTERN);
+static XKS_PROXY_VPC_ENDPOINT_SERVICE_NAME_TYPE__PATTERN: Pattern = Pattern::new(
     r"^(com|eu)\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$",
     r"^(?:^(com|eu)\.amazonaws\.vpce\.([a-z]+-){2,3}[0-9]+\.vpce-svc-[0-9a-z]+$)$",
 );
 static XKS_PROXY_VPC_ENDPOINT_SERVICE_NAME_TYPE: Rule = Rule::NONE
     .min(20)
     .max(64)
-    .pattern(&XKS_PROXY_VPC_ENDPOINT_SERVICE_NAME_TYPE_PATTERN);
-static ACCOUNT_ID_TYPE_PATTERN: Pattern = Pattern::new(r"[0-9]{12}", r"^(?:[0-9]{12})$");
-static ACCOUNT_ID_TYPE: Rule = Rule::NONE.min(12).max(12).pattern(&ACCOUNT_ID_TYPE_PATTERN);
+    .pattern(&XKS_PROXY_VPC_ENDPOINT_SERVICE_NAME_TYPE__PATTERN);
+static ACCOUNT_ID_TYPE__PATTERN: Pattern = Pattern::new(r"[0-9]{12}", r"^(?:[0-9]{12})$");
+static ACCOUNT_ID_TYPE: Rule = Rule::NONE.min(12).max(12).pattern(&ACCOUNT_ID_TYPE__PATTERN);
 static XKS_PROXY_CONNECTIVITY_TYPE: Rule = Rule::NONE.values(&["PUBLIC_ENDPOINT", "VPC_ENDPOINT_SERVICE"]);
-static PRINCIPAL_ID_TYPE_PATTERN: Pattern = Pattern::new(r"^[\w+=,.@:/-]+$", r"^(?:^[0-9A-Za-z_\+=,\.@:/\-]+$)$");
-static PRINCIPAL_ID_TYPE: Rule = Rule::NONE.min(1).max(256).pattern(&PRINCIPAL_ID_TYPE_PATTERN);
+static PRINCIPAL_ID_TYPE__PATTERN: Pattern = Pattern::new(r"^[\w+=,.@:/-]+$", r"^(?:^[0-9A-Za-z_\+=,\.@:/\-]+$)$");
+static PRINCIPAL_ID_TYPE: Rule = Rule::NONE.min(1).max(256).pattern(&PRINCIPAL_ID_TYPE__PATTERN);
 static GRANT_OPERATION: Rule = Rule::NONE.values(&[
     "Decrypt",
     "Encrypt",
@@ -2131,13 +2131,13 @@ static GRANT_OPERATION: Rule = Rule::NONE.values(&[
 static GRANT_OPERATION_LIST: ListRule<Rule> = ListRule::new(Rule::NONE, &GRANT_OPERATION);
 static GRANT_TOKEN_TYPE: Rule = Rule::NONE.min(1).max(8192);
 static GRANT_TOKEN_LIST: ListRule<Rule> = ListRule::new(Rule::NONE.min(0).max(10), &GRANT_TOKEN_TYPE);
-static GRANT_NAME_TYPE: Rule = Rule::NONE.min(1).max(256).pattern(&ALIAS_NAME_TYPE_PATTERN);
+static GRANT_NAME_TYPE: Rule = Rule::NONE.min(1).max(256).pattern(&ALIAS_NAME_TYPE__PATTERN);
 static GRANT_ID_TYPE: Rule = Rule::NONE.min(1).max(128);
-static POLICY_TYPE_PATTERN: Pattern = Pattern::new(
+static POLICY_TYPE__PATTERN: Pattern = Pattern::new(
     r"[\u0009\u000A\u000D\u0020-\u00FF]+",
     r"^(?:[\x{9}\x{A}\x{D} -\x{FF}]+)$",
 );
-static POLICY_TYPE: Rule = Rule::NONE.min(1).max(131072).pattern(&POLICY_TYPE_PATTERN);
+static POLICY_TYPE: Rule = Rule::NONE.min(1).max(131072).pattern(&POLICY_TYPE__PATTERN);
 static DESCRIPTION_TYPE: Rule = Rule::NONE.min(0).max(8192);
 static KEY_USAGE_TYPE: Rule =
     Rule::NONE.values(&["SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"]);
@@ -2177,21 +2177,21 @@ static KEY_SPEC: Rule = Rule::NONE.values(&[
 ]);
 static ORIGIN_TYPE: Rule = Rule::NONE.values(&["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"]);
 static TAG_LIST: ListRule<()> = ListRule::new(Rule::NONE, &());
-static XKS_KEY_ID_TYPE_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9-_.]+$", r"^(?:^[a-zA-Z0-9\-_\.]+$)$");
-static XKS_KEY_ID_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&XKS_KEY_ID_TYPE_PATTERN);
+static XKS_KEY_ID_TYPE__PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9-_.]+$", r"^(?:^[a-zA-Z0-9\-_\.]+$)$");
+static XKS_KEY_ID_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&XKS_KEY_ID_TYPE__PATTERN);
 static CIPHERTEXT_TYPE: Rule = Rule::NONE.min(1).max(6144);
 static ENCRYPTION_ALGORITHM_SPEC: Rule =
     Rule::NONE.values(&["SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"]);
 static DRY_RUN_MODIFIER_TYPE: Rule = Rule::NONE.values(&["IGNORE_CIPHERTEXT"]);
 static DRY_RUN_MODIFIER_LIST: ListRule<Rule> = ListRule::new(Rule::NONE, &DRY_RUN_MODIFIER_TYPE);
 static PLAINTEXT_TYPE: Rule = Rule::NONE.min(1).max(4096).sensitive();
-static BACKING_KEY_ID_TYPE_PATTERN: Pattern = Pattern::new(r"^[a-f0-9]+$", r"^(?:^[a-f0-9]+$)$");
-static BACKING_KEY_ID_TYPE: Rule = Rule::NONE.min(64).max(64).pattern(&BACKING_KEY_ID_TYPE_PATTERN);
+static BACKING_KEY_ID_TYPE__PATTERN: Pattern = Pattern::new(r"^[a-f0-9]+$", r"^(?:^[a-f0-9]+$)$");
+static BACKING_KEY_ID_TYPE: Rule = Rule::NONE.min(64).max(64).pattern(&BACKING_KEY_ID_TYPE__PATTERN);
 static KEY_AGREEMENT_ALGORITHM_SPEC: Rule = Rule::NONE.values(&["ECDH"]);
 static PUBLIC_KEY_TYPE: Rule = Rule::NONE.min(1).max(8192);
 static LIMIT_TYPE: Rule = Rule::NONE.min(1).max(1000);
-static MARKER_TYPE_PATTERN: Pattern = Pattern::new(r"[\u0020-\u00FF]*", r"^(?:[ -\x{FF}]*)$");
-static MARKER_TYPE: Rule = Rule::NONE.min(1).max(1024).pattern(&MARKER_TYPE_PATTERN);
+static MARKER_TYPE__PATTERN: Pattern = Pattern::new(r"[\u0020-\u00FF]*", r"^(?:[ -\x{FF}]*)$");
+static MARKER_TYPE: Rule = Rule::NONE.min(1).max(1024).pattern(&MARKER_TYPE__PATTERN);
 static ROTATION_PERIOD_IN_DAYS_TYPE: Rule = Rule::NONE.min(90).max(2560);
 static DATA_KEY_PAIR_SPEC: Rule = Rule::NONE.values(&[
     "RSA_2048",
@@ -2207,8 +2207,8 @@ static DATA_KEY_PAIR_SPEC: Rule = Rule::NONE.values(&[
 static NUMBER_OF_BYTES_TYPE: Rule = Rule::NONE.min(1).max(1024);
 static DATA_KEY_SPEC: Rule = Rule::NONE.values(&["AES_256", "AES_128"]);
 static MAC_ALGORITHM_SPEC: Rule = Rule::NONE.values(&["HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"]);
-static POLICY_NAME_TYPE_PATTERN: Pattern = Pattern::new(r"[\w]+", r"^(?:[0-9A-Za-z_]+)$");
-static POLICY_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&POLICY_NAME_TYPE_PATTERN);
+static POLICY_NAME_TYPE__PATTERN: Pattern = Pattern::new(r"[\w]+", r"^(?:[0-9A-Za-z_]+)$");
+static POLICY_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&POLICY_NAME_TYPE__PATTERN);
 static ALGORITHM_SPEC: Rule = Rule::NONE.values(&[
     "RSAES_PKCS1_V1_5",
     "RSAES_OAEP_SHA_1",
@@ -2220,16 +2220,16 @@ static ALGORITHM_SPEC: Rule = Rule::NONE.values(&[
 static WRAPPING_KEY_SPEC: Rule = Rule::NONE.values(&["RSA_2048", "RSA_3072", "RSA_4096", "SM2"]);
 static EXPIRATION_MODEL_TYPE: Rule = Rule::NONE.values(&["KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE"]);
 static IMPORT_TYPE: Rule = Rule::NONE.values(&["NEW_KEY_MATERIAL", "EXISTING_KEY_MATERIAL"]);
-static KEY_MATERIAL_DESCRIPTION_TYPE_PATTERN: Pattern =
+static KEY_MATERIAL_DESCRIPTION_TYPE__PATTERN: Pattern =
     Pattern::new(r"^[a-zA-Z0-9:/_\s.-]+$", r"^(?:^[a-zA-Z0-9:/_\t\n\x0B\x0C\r \.\-]+$)$");
 static KEY_MATERIAL_DESCRIPTION_TYPE: Rule = Rule::NONE
     .min(0)
     .max(256)
-    .pattern(&KEY_MATERIAL_DESCRIPTION_TYPE_PATTERN);
+    .pattern(&KEY_MATERIAL_DESCRIPTION_TYPE__PATTERN);
 static PENDING_WINDOW_IN_DAYS_TYPE: Rule = Rule::NONE.min(1).max(365);
 static INCLUDE_KEY_MATERIAL: Rule = Rule::NONE.values(&["ALL_KEY_MATERIAL", "ROTATIONS_ONLY"]);
-static REGION_TYPE_PATTERN: Pattern = Pattern::new(r"^([a-z]+-){2,3}\d+$", r"^(?:^([a-z]+-){2,3}[0-9]+$)$");
-static REGION_TYPE: Rule = Rule::NONE.min(1).max(32).pattern(&REGION_TYPE_PATTERN);
+static REGION_TYPE__PATTERN: Pattern = Pattern::new(r"^([a-z]+-){2,3}\d+$", r"^(?:^([a-z]+-){2,3}[0-9]+$)$");
+static REGION_TYPE: Rule = Rule::NONE.min(1).max(32).pattern(&REGION_TYPE__PATTERN);
 static KEY_ENCRYPTION_MECHANISM: Rule = Rule::NONE.values(&["RSAES_OAEP_SHA_256"]);
 static ATTESTATION_DOCUMENT_TYPE: Rule = Rule::NONE.min(1).max(262144);
 static MESSAGE_TYPE: Rule = Rule::NONE.values(&["RAW", "DIGEST", "EXTERNAL_MU"]);
@@ -2251,40 +2251,40 @@ static SIGNING_ALGORITHM_SPEC: Rule = Rule::NONE.values(&[
 static TAG_KEY_TYPE: Rule = Rule::NONE.min(1).max(128);
 static TAG_VALUE_TYPE: Rule = Rule::NONE.min(0).max(256);
 static TAG_KEY_LIST: ListRule<Rule> = ListRule::new(Rule::NONE, &TAG_KEY_TYPE);
-static XKS_PROXY_AUTHENTICATION_ACCESS_KEY_ID_TYPE_PATTERN: Pattern =
+static XKS_PROXY_AUTHENTICATION_ACCESS_KEY_ID_TYPE__PATTERN: Pattern =
     Pattern::new(r"^[A-Z2-7]+$", r"^(?:^[A-Z2-7]+$)$");
 static XKS_PROXY_AUTHENTICATION_ACCESS_KEY_ID_TYPE: Rule = Rule::NONE
     .min(20)
     .max(30)
-    .pattern(&XKS_PROXY_AUTHENTICATION_ACCESS_KEY_ID_TYPE_PATTERN)
+    .pattern(&XKS_PROXY_AUTHENTICATION_ACCESS_KEY_ID_TYPE__PATTERN)
     .sensitive();
-static XKS_PROXY_AUTHENTICATION_RAW_SECRET_ACCESS_KEY_TYPE_PATTERN: Pattern =
+static XKS_PROXY_AUTHENTICATION_RAW_SECRET_ACCESS_KEY_TYPE__PATTERN: Pattern =
     Pattern::new(r"^[a-zA-Z0-9\/+=]+$", r"^(?:^[a-zA-Z0-9/\+=]+$)$");
 static XKS_PROXY_AUTHENTICATION_RAW_SECRET_ACCESS_KEY_TYPE: Rule = Rule::NONE
     .min(43)
     .max(64)
-    .pattern(&XKS_PROXY_AUTHENTICATION_RAW_SECRET_ACCESS_KEY_TYPE_PATTERN)
+    .pattern(&XKS_PROXY_AUTHENTICATION_RAW_SECRET_ACCESS_KEY_TYPE__PATTERN)
     .sensitive();
 
 #[cfg(test)]
 #[test]
 fn patterns_compile() {
     shapes::assert_patterns_compile(&[
-        &ACCOUNT_ID_TYPE_PATTERN,
-        &ALIAS_NAME_TYPE_PATTERN,
-        &BACKING_KEY_ID_TYPE_PATTERN,
-        &CLOUD_HSM_CLUSTER_ID_TYPE_PATTERN,
-        &KEY_MATERIAL_DESCRIPTION_TYPE_PATTERN,
-        &MARKER_TYPE_PATTERN,
-        &POLICY_NAME_TYPE_PATTERN,
-        &POLICY_TYPE_PATTERN,
-        &PRINCIPAL_ID_TYPE_PATTERN,
-        &REGION_TYPE_PATTERN,
-        &XKS_KEY_ID_TYPE_PATTERN,
-        &XKS_PROXY_AUTHENTICATION_ACCESS_KEY_ID_TYPE_PATTERN,
-        &XKS_PROXY_AUTHENTICATION_RAW_SECRET_ACCESS_KEY_TYPE_PATTERN,
-        &XKS_PROXY_URI_ENDPOINT_TYPE_PATTERN,
-        &XKS_PROXY_URI_PATH_TYPE_PATTERN,
-        &XKS_PROXY_VPC_ENDPOINT_SERVICE_NAME_TYPE_PATTERN,
+        &ACCOUNT_ID_TYPE__PATTERN,
+        &ALIAS_NAME_TYPE__PATTERN,
+        &BACKING_KEY_ID_TYPE__PATTERN,
+        &CLOUD_HSM_CLUSTER_ID_TYPE__PATTERN,
+        &KEY_MATERIAL_DESCRIPTION_TYPE__PATTERN,
+        &MARKER_TYPE__PATTERN,
+        &POLICY_NAME_TYPE__PATTERN,
+        &POLICY_TYPE__PATTERN,
+        &PRINCIPAL_ID_TYPE__PATTERN,
+        &REGION_TYPE__PATTERN,
+        &XKS_KEY_ID_TYPE__PATTERN,
+        &XKS_PROXY_AUTHENTICATION_ACCESS_KEY_ID_TYPE__PATTERN,
+        &XKS_PROXY_AUTHENTICATION_RAW_SECRET_ACCESS_KEY_TYPE__PATTERN,
+        &XKS_PROXY_URI_ENDPOINT_TYPE__PATTERN,
+        &XKS_PROXY_URI_PATH_TYPE__PATTERN,
+        &XKS_PROXY_VPC_ENDPOINT_SERVICE_NAME_TYPE__PATTERN,
     ]);
 }

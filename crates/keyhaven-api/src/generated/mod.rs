@@ -7,6 +7,7 @@
 pub mod cloudtrail;
 pub mod iam;
 pub mod kms;
+pub mod logs;
 pub mod redaction;
 pub mod s3;
 pub mod s3_routes;

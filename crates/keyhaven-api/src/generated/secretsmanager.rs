@@ -935,8 +935,8 @@ static MEDEA_TYPE_TYPE: Rule = Rule::NONE.min(0).max(256);
 static ROTATION_LAMBDA_ARN_TYPE: Rule = Rule::NONE.min(0).max(2048);
 static EXTERNAL_SECRET_ROTATION_METADATA_TYPE: ListRule<()> = ListRule::new(Rule::NONE, &());
 static ROLE_ARN_TYPE: Rule = Rule::NONE.min(20).max(2048);
-static REGION_TYPE_PATTERN: Pattern = Pattern::new(r"^([a-z]+-)+\d+$", r"^(?:^([a-z]+-)+[0-9]+$)$");
-static REGION_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&REGION_TYPE_PATTERN);
+static REGION_TYPE__PATTERN: Pattern = Pattern::new(r"^([a-z]+-)+\d+$", r"^(?:^([a-z]+-)+[0-9]+$)$");
+static REGION_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&REGION_TYPE__PATTERN);
 static EXTERNAL_SECRET_ROTATION_METADATA_ITEM_KEY_TYPE: Rule = Rule::NONE.min(1).max(256);
 static EXTERNAL_SECRET_ROTATION_METADATA_ITEM_VALUE_TYPE: Rule = Rule::NONE.min(1).max(2048);
 static FILTER_NAME_STRING_TYPE: Rule = Rule::NONE.values(&[
@@ -948,11 +948,11 @@ static FILTER_NAME_STRING_TYPE: Rule = Rule::NONE.values(&[
     "owning-service",
     "all",
 ]);
-static FILTER_VALUE_STRING_TYPE_PATTERN: Pattern = Pattern::new(
+static FILTER_VALUE_STRING_TYPE__PATTERN: Pattern = Pattern::new(
     r"^\!?[a-zA-Z0-9 :_@\/\+\=\.\-\!]*$",
     r"^(?:^!?[a-zA-Z0-9 :_@/\+=\.\-!]*$)$",
 );
-static FILTER_VALUE_STRING_TYPE: Rule = Rule::NONE.max(512).pattern(&FILTER_VALUE_STRING_TYPE_PATTERN);
+static FILTER_VALUE_STRING_TYPE: Rule = Rule::NONE.max(512).pattern(&FILTER_VALUE_STRING_TYPE__PATTERN);
 static FILTER_VALUES_STRING_LIST: ListRule<Rule> = ListRule::new(Rule::NONE.min(1).max(10), &FILTER_VALUE_STRING_TYPE);
 static PASSWORD_LENGTH_TYPE: Rule = Rule::NONE.min(1).max(4096);
 static EXCLUDE_CHARACTERS_TYPE: Rule = Rule::NONE.min(0).max(4096);
@@ -963,19 +963,19 @@ static SECRET_VERSION_STAGES_TYPE: ListRule<Rule> =
 static MAX_RESULTS_TYPE: Rule = Rule::NONE.min(1).max(100);
 static SORT_ORDER_TYPE: Rule = Rule::NONE.values(&["asc", "desc"]);
 static SORT_BY_TYPE: Rule = Rule::NONE.values(&["created-date", "last-accessed-date", "last-changed-date", "name"]);
-static ROTATION_TOKEN_TYPE_PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9\-]+$", r"^(?:^[a-zA-Z0-9\-]+$)$");
+static ROTATION_TOKEN_TYPE__PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9\-]+$", r"^(?:^[a-zA-Z0-9\-]+$)$");
 static ROTATION_TOKEN_TYPE: Rule = Rule::NONE
     .min(36)
     .max(256)
-    .pattern(&ROTATION_TOKEN_TYPE_PATTERN)
+    .pattern(&ROTATION_TOKEN_TYPE__PATTERN)
     .sensitive();
 static REMOVE_REPLICA_REGION_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE.min(1), &REGION_TYPE);
 static AUTOMATICALLY_ROTATE_AFTER_DAYS_TYPE: Rule = Rule::NONE.min(1).max(1000);
-static DURATION_TYPE_PATTERN: Pattern = Pattern::new(r"[0-9]+h", r"^(?:[0-9]+h)$");
-static DURATION_TYPE: Rule = Rule::NONE.min(2).max(3).pattern(&DURATION_TYPE_PATTERN);
-static SCHEDULE_EXPRESSION_TYPE_PATTERN: Pattern =
+static DURATION_TYPE__PATTERN: Pattern = Pattern::new(r"[0-9]+h", r"^(?:[0-9]+h)$");
+static DURATION_TYPE: Rule = Rule::NONE.min(2).max(3).pattern(&DURATION_TYPE__PATTERN);
+static SCHEDULE_EXPRESSION_TYPE__PATTERN: Pattern =
     Pattern::new(r"[0-9A-Za-z\(\)#\?\*\-\/, ]+", r"^(?:[0-9A-Za-z\(\)\#\?\*\-/, ]+)$");
-static SCHEDULE_EXPRESSION_TYPE: Rule = Rule::NONE.min(1).max(256).pattern(&SCHEDULE_EXPRESSION_TYPE_PATTERN);
+static SCHEDULE_EXPRESSION_TYPE: Rule = Rule::NONE.min(1).max(256).pattern(&SCHEDULE_EXPRESSION_TYPE__PATTERN);
 static TAG_KEY_TYPE: Rule = Rule::NONE.min(1).max(128);
 static TAG_VALUE_TYPE: Rule = Rule::NONE.min(0).max(256);
 static TAG_KEY_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &TAG_KEY_TYPE);
@@ -984,10 +984,10 @@ static TAG_KEY_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &TAG_KEY_TY
 #[test]
 fn patterns_compile() {
     shapes::assert_patterns_compile(&[
-        &DURATION_TYPE_PATTERN,
-        &FILTER_VALUE_STRING_TYPE_PATTERN,
-        &REGION_TYPE_PATTERN,
-        &ROTATION_TOKEN_TYPE_PATTERN,
-        &SCHEDULE_EXPRESSION_TYPE_PATTERN,
+        &DURATION_TYPE__PATTERN,
+        &FILTER_VALUE_STRING_TYPE__PATTERN,
+        &REGION_TYPE__PATTERN,
+        &ROTATION_TOKEN_TYPE__PATTERN,
+        &SCHEDULE_EXPRESSION_TYPE__PATTERN,
     ]);
 }

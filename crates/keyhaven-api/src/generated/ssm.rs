@@ -528,16 +528,19 @@ static PARAMETER_LABEL: Rule = Rule::NONE.min(1).max(100);
 static PARAMETER_LABEL_LIST: ListRule<Rule> = ListRule::new(Rule::NONE.min(1).max(10), &PARAMETER_LABEL);
 static PARAMETER_TYPE: Rule = Rule::NONE.values(&["String", "StringList", "SecureString"]);
 static PARAMETER_DATA_TYPE: Rule = Rule::NONE.min(0).max(128);
-static PARAMETER_KEY_ID_PATTERN: Pattern = Pattern::new(r"^([a-zA-Z0-9:/_-]+)$", r"^(?:^([a-zA-Z0-9:/_\-]+)$)$");
-static PARAMETER_KEY_ID: Rule = Rule::NONE.min(1).max(256).pattern(&PARAMETER_KEY_ID_PATTERN);
+static PARAMETER_KEY_ID__PATTERN: Pattern = Pattern::new(r"^([a-zA-Z0-9:/_-]+)$", r"^(?:^([a-zA-Z0-9:/_\-]+)$)$");
+static PARAMETER_KEY_ID: Rule = Rule::NONE.min(1).max(256).pattern(&PARAMETER_KEY_ID__PATTERN);
 static PARAMETER_DESCRIPTION: Rule = Rule::NONE.min(0).max(1024);
 static ALLOWED_PATTERN: Rule = Rule::NONE.min(0).max(1024);
 static PARAMETER_TIER: Rule = Rule::NONE.values(&["Standard", "Advanced", "Intelligent-Tiering"]);
-static PARAMETER_STRING_FILTER_KEY_PATTERN: Pattern = Pattern::new(
+static PARAMETER_STRING_FILTER_KEY__PATTERN: Pattern = Pattern::new(
     r"tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType",
     r"^(?:tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType)$",
 );
-static PARAMETER_STRING_FILTER_KEY: Rule = Rule::NONE.min(1).max(132).pattern(&PARAMETER_STRING_FILTER_KEY_PATTERN);
+static PARAMETER_STRING_FILTER_KEY: Rule = Rule::NONE
+    .min(1)
+    .max(132)
+    .pattern(&PARAMETER_STRING_FILTER_KEY__PATTERN);
 static PARAMETER_STRING_QUERY_OPTION: Rule = Rule::NONE.min(1).max(10);
 static PARAMETER_STRING_FILTER_VALUE: Rule = Rule::NONE.min(1).max(1024);
 static PARAMETER_STRING_FILTER_VALUE_LIST: ListRule<Rule> =
@@ -547,21 +550,21 @@ static PARAMETERS_FILTER_VALUE: Rule = Rule::NONE.min(1).max(1024);
 static PARAMETERS_FILTER_VALUE_LIST: ListRule<Rule> =
     ListRule::new(Rule::NONE.min(1).max(50), &PARAMETERS_FILTER_VALUE);
 static PARAMETER_POLICIES: Rule = Rule::NONE.min(1).max(4096);
-static TAG_KEY_PATTERN: Pattern = Pattern::new(
+static TAG_KEY__PATTERN: Pattern = Pattern::new(
     r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$",
     r"^(?:^([\p{L}\p{Z}\p{N}_\.:/=\+\-@]*)$)$",
 );
-static TAG_KEY: Rule = Rule::NONE.min(1).max(128).pattern(&TAG_KEY_PATTERN);
+static TAG_KEY: Rule = Rule::NONE.min(1).max(128).pattern(&TAG_KEY__PATTERN);
 static KEY_LIST: ListRule<Rule> = ListRule::new(Rule::NONE, &TAG_KEY);
 static SERVICE_SETTING_VALUE: Rule = Rule::NONE.min(1).max(4096);
-static TAG_VALUE: Rule = Rule::NONE.min(0).max(256).pattern(&TAG_KEY_PATTERN);
+static TAG_VALUE: Rule = Rule::NONE.min(0).max(256).pattern(&TAG_KEY__PATTERN);
 
 #[cfg(test)]
 #[test]
 fn patterns_compile() {
     shapes::assert_patterns_compile(&[
-        &PARAMETER_KEY_ID_PATTERN,
-        &PARAMETER_STRING_FILTER_KEY_PATTERN,
-        &TAG_KEY_PATTERN,
+        &PARAMETER_KEY_ID__PATTERN,
+        &PARAMETER_STRING_FILTER_KEY__PATTERN,
+        &TAG_KEY__PATTERN,
     ]);
 }

@@ -440,48 +440,48 @@ pub fn error_status(code: &str) -> Option<(u16, bool)> {
     query::error_status(ERRORS, code)
 }
 
-static ARN_TYPE_PATTERN: Pattern = Pattern::new(
+static ARN_TYPE__PATTERN: Pattern = Pattern::new(
     r"[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+",
     r"^(?:[\x{9}\x{A}\x{D} -\~\x{85}\x{A0}-\x{D7FF}\x{E000}-\x{FFFD}\x{1000}0-\x{10FF}FF]+)$",
 );
-static ARN_TYPE: Rule = Rule::NONE.min(20).max(2048).pattern(&ARN_TYPE_PATTERN);
-static ROLE_SESSION_NAME_TYPE_PATTERN: Pattern = Pattern::new(r"[\w+=,.@-]*", r"^(?:[0-9A-Za-z_\+=,\.@\-]*)$");
-static ROLE_SESSION_NAME_TYPE: Rule = Rule::NONE.min(2).max(64).pattern(&ROLE_SESSION_NAME_TYPE_PATTERN);
+static ARN_TYPE: Rule = Rule::NONE.min(20).max(2048).pattern(&ARN_TYPE__PATTERN);
+static ROLE_SESSION_NAME_TYPE__PATTERN: Pattern = Pattern::new(r"[\w+=,.@-]*", r"^(?:[0-9A-Za-z_\+=,\.@\-]*)$");
+static ROLE_SESSION_NAME_TYPE: Rule = Rule::NONE.min(2).max(64).pattern(&ROLE_SESSION_NAME_TYPE__PATTERN);
 static POLICY_DESCRIPTOR_LIST_TYPE: ListRule<()> = ListRule::new(Rule::NONE, &());
-static UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE_PATTERN: Pattern = Pattern::new(
+static UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE__PATTERN: Pattern = Pattern::new(
     r"[\u0009\u000A\u000D\u0020-\u00FF]+",
     r"^(?:[\x{9}\x{A}\x{D} -\x{FF}]+)$",
 );
 static UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE: Rule = Rule::NONE
     .min(1)
-    .pattern(&UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE_PATTERN);
+    .pattern(&UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE__PATTERN);
 static ROLE_DURATION_SECONDS_TYPE: Rule = Rule::NONE.min(900).max(43200);
 static TAG_LIST_TYPE: ListRule<()> = ListRule::new(Rule::NONE.max(50), &());
-static TAG_KEY_TYPE_PATTERN: Pattern =
+static TAG_KEY_TYPE__PATTERN: Pattern =
     Pattern::new(r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+", r"^(?:[\p{L}\p{Z}\p{N}_\.:/=\+\-@]+)$");
-static TAG_KEY_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&TAG_KEY_TYPE_PATTERN);
+static TAG_KEY_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&TAG_KEY_TYPE__PATTERN);
 static TAG_KEY_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE.max(50), &TAG_KEY_TYPE);
-static EXTERNAL_ID_TYPE_PATTERN: Pattern = Pattern::new(r"[\w+=,.@:\/-]*", r"^(?:[0-9A-Za-z_\+=,\.@:/\-]*)$");
-static EXTERNAL_ID_TYPE: Rule = Rule::NONE.min(2).max(1224).pattern(&EXTERNAL_ID_TYPE_PATTERN);
-static SERIAL_NUMBER_TYPE_PATTERN: Pattern = Pattern::new(r"[\w+=/:,.@-]*", r"^(?:[0-9A-Za-z_\+=/:,\.@\-]*)$");
-static SERIAL_NUMBER_TYPE: Rule = Rule::NONE.min(9).max(256).pattern(&SERIAL_NUMBER_TYPE_PATTERN);
-static TOKEN_CODE_TYPE_PATTERN: Pattern = Pattern::new(r"[\d]*", r"^(?:[0-9]*)$");
-static TOKEN_CODE_TYPE: Rule = Rule::NONE.min(6).max(6).pattern(&TOKEN_CODE_TYPE_PATTERN);
-static SOURCE_IDENTITY_TYPE: Rule = Rule::NONE.min(2).max(64).pattern(&ROLE_SESSION_NAME_TYPE_PATTERN);
+static EXTERNAL_ID_TYPE__PATTERN: Pattern = Pattern::new(r"[\w+=,.@:\/-]*", r"^(?:[0-9A-Za-z_\+=,\.@:/\-]*)$");
+static EXTERNAL_ID_TYPE: Rule = Rule::NONE.min(2).max(1224).pattern(&EXTERNAL_ID_TYPE__PATTERN);
+static SERIAL_NUMBER_TYPE__PATTERN: Pattern = Pattern::new(r"[\w+=/:,.@-]*", r"^(?:[0-9A-Za-z_\+=/:,\.@\-]*)$");
+static SERIAL_NUMBER_TYPE: Rule = Rule::NONE.min(9).max(256).pattern(&SERIAL_NUMBER_TYPE__PATTERN);
+static TOKEN_CODE_TYPE__PATTERN: Pattern = Pattern::new(r"[\d]*", r"^(?:[0-9]*)$");
+static TOKEN_CODE_TYPE: Rule = Rule::NONE.min(6).max(6).pattern(&TOKEN_CODE_TYPE__PATTERN);
+static SOURCE_IDENTITY_TYPE: Rule = Rule::NONE.min(2).max(64).pattern(&ROLE_SESSION_NAME_TYPE__PATTERN);
 static PROVIDED_CONTEXTS_LIST_TYPE: ListRule<()> = ListRule::new(Rule::NONE.min(1).max(5), &());
 static SAML_ASSERTION_TYPE: Rule = Rule::NONE.min(4).max(100000).sensitive();
 static SESSION_POLICY_DOCUMENT_TYPE: Rule = Rule::NONE
     .min(1)
     .max(2048)
-    .pattern(&UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE_PATTERN);
+    .pattern(&UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE__PATTERN);
 static CLIENT_TOKEN_TYPE: Rule = Rule::NONE.min(4).max(20000).sensitive();
 static URL_TYPE: Rule = Rule::NONE.min(4).max(2048);
 static TARGET_PRINCIPAL_TYPE: Rule = Rule::NONE.min(12).max(2048);
 static ROOT_DURATION_SECONDS_TYPE: Rule = Rule::NONE.min(0).max(900);
-static ACCESS_KEY_ID_TYPE_PATTERN: Pattern = Pattern::new(r"[\w]*", r"^(?:[0-9A-Za-z_]*)$");
-static ACCESS_KEY_ID_TYPE: Rule = Rule::NONE.min(16).max(128).pattern(&ACCESS_KEY_ID_TYPE_PATTERN);
+static ACCESS_KEY_ID_TYPE__PATTERN: Pattern = Pattern::new(r"[\w]*", r"^(?:[0-9A-Za-z_]*)$");
+static ACCESS_KEY_ID_TYPE: Rule = Rule::NONE.min(16).max(128).pattern(&ACCESS_KEY_ID_TYPE__PATTERN);
 static ENCODED_MESSAGE_TYPE: Rule = Rule::NONE.min(1).max(10240);
-static USER_NAME_TYPE: Rule = Rule::NONE.min(2).max(32).pattern(&ROLE_SESSION_NAME_TYPE_PATTERN);
+static USER_NAME_TYPE: Rule = Rule::NONE.min(2).max(32).pattern(&ROLE_SESSION_NAME_TYPE__PATTERN);
 static DURATION_SECONDS_TYPE: Rule = Rule::NONE.min(900).max(129600);
 static WEB_IDENTITY_TOKEN_AUDIENCE_STRING_TYPE: Rule = Rule::NONE.min(1).max(1000);
 static WEB_IDENTITY_TOKEN_AUDIENCE_LIST_TYPE: ListRule<Rule> =
@@ -489,22 +489,22 @@ static WEB_IDENTITY_TOKEN_AUDIENCE_LIST_TYPE: ListRule<Rule> =
 static WEB_IDENTITY_TOKEN_DURATION_SECONDS_TYPE: Rule = Rule::NONE.min(60).max(3600);
 static JWT_ALGORITHM_TYPE: Rule = Rule::NONE.min(5).max(5);
 static CONTEXT_ASSERTION_TYPE: Rule = Rule::NONE.min(4).max(2048);
-static TAG_VALUE_TYPE_PATTERN: Pattern =
+static TAG_VALUE_TYPE__PATTERN: Pattern =
     Pattern::new(r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*", r"^(?:[\p{L}\p{Z}\p{N}_\.:/=\+\-@]*)$");
-static TAG_VALUE_TYPE: Rule = Rule::NONE.min(0).max(256).pattern(&TAG_VALUE_TYPE_PATTERN);
+static TAG_VALUE_TYPE: Rule = Rule::NONE.min(0).max(256).pattern(&TAG_VALUE_TYPE__PATTERN);
 
 #[cfg(test)]
 #[test]
 fn patterns_compile() {
     shapes::assert_patterns_compile(&[
-        &ACCESS_KEY_ID_TYPE_PATTERN,
-        &ARN_TYPE_PATTERN,
-        &EXTERNAL_ID_TYPE_PATTERN,
-        &ROLE_SESSION_NAME_TYPE_PATTERN,
-        &SERIAL_NUMBER_TYPE_PATTERN,
-        &TAG_KEY_TYPE_PATTERN,
-        &TAG_VALUE_TYPE_PATTERN,
-        &TOKEN_CODE_TYPE_PATTERN,
-        &UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE_PATTERN,
+        &ACCESS_KEY_ID_TYPE__PATTERN,
+        &ARN_TYPE__PATTERN,
+        &EXTERNAL_ID_TYPE__PATTERN,
+        &ROLE_SESSION_NAME_TYPE__PATTERN,
+        &SERIAL_NUMBER_TYPE__PATTERN,
+        &TAG_KEY_TYPE__PATTERN,
+        &TAG_VALUE_TYPE__PATTERN,
+        &TOKEN_CODE_TYPE__PATTERN,
+        &UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE__PATTERN,
     ]);
 }

@@ -1,5 +1,6 @@
 //! awsJson 1.1: `POST /` with `X-Amz-Target: <prefix>.<Operation>` and a JSON body, answered in JSON with errors
-//! as `{"__type", "message"}` (KMS, Parameter Store, Secrets Manager, CloudTrail).
+//! as `{"__type", "message"}` (KMS, Parameter Store, Secrets Manager, CloudTrail,
+//! CloudWatch Logs).
 
 use axum::body::Body;
 use axum::http::request::Parts;
@@ -10,7 +11,7 @@ use serde_json::json;
 use super::{Answer, BodyLimit, Call, Protocol, RequestBody, Route, Running, Success};
 use crate::error::ApiError;
 use crate::pipeline::{Outcome, header_str};
-use crate::{cloudtrail, kms, secretsmanager, ssm};
+use crate::{cloudtrail, kms, logs, secretsmanager, ssm};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
@@ -25,6 +26,7 @@ enum JsonService {
     Ssm,
     SecretsManager,
     CloudTrail,
+    Logs,
 }
 
 impl JsonService {
@@ -35,6 +37,7 @@ impl JsonService {
             p if p == crate::generated::ssm::TARGET_PREFIX => Some((JsonService::Ssm, operation)),
             p if p == crate::generated::secretsmanager::TARGET_PREFIX => Some((JsonService::SecretsManager, operation)),
             p if p == crate::generated::cloudtrail::TARGET_PREFIX => Some((JsonService::CloudTrail, operation)),
+            p if p == crate::generated::logs::TARGET_PREFIX => Some((JsonService::Logs, operation)),
             _ => None,
         }
     }
@@ -45,6 +48,7 @@ impl JsonService {
             JsonService::Ssm,
             JsonService::SecretsManager,
             JsonService::CloudTrail,
+            JsonService::Logs,
         ]
         .into_iter()
         .find(|s| s.signing_name() == name)
@@ -57,6 +61,7 @@ impl JsonService {
             JsonService::Ssm => crate::generated::ssm::UNSIGNED_OPERATIONS,
             JsonService::SecretsManager => crate::generated::secretsmanager::UNSIGNED_OPERATIONS,
             JsonService::CloudTrail => crate::generated::cloudtrail::UNSIGNED_OPERATIONS,
+            JsonService::Logs => crate::generated::logs::UNSIGNED_OPERATIONS,
         }
     }
 
@@ -66,6 +71,7 @@ impl JsonService {
             JsonService::Ssm => "ssm",
             JsonService::SecretsManager => "secretsmanager",
             JsonService::CloudTrail => "cloudtrail",
+            JsonService::Logs => "logs",
         }
     }
 }
@@ -161,6 +167,15 @@ fn execute(call: Call<'_>, outcome: &mut Outcome) -> Result<Vec<u8>, ApiError> {
             outcome.read_only = cloudtrail::is_read_only(operation);
             let executed = tokio::task::block_in_place(|| cloudtrail::execute(core, &ctx, request));
             if cloudtrail::schedules_work(operation) {
+                core.scheduler.wake();
+            }
+            executed
+        }
+        JsonService::Logs => {
+            let request = crate::generated::logs::Request::decode(operation, body).map_err(kms::decode_error)?;
+            outcome.read_only = logs::is_read_only(operation);
+            let executed = tokio::task::block_in_place(|| logs::execute(core, &ctx, request));
+            if logs::schedules_work(operation) {
                 core.scheduler.wake();
             }
             executed

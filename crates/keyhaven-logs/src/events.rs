@@ -1,0 +1,390 @@
+//! Log events: PutLogEvents (AWS's batch rules: chronological order, size, the 24-hour span; events too old, past
+//! the retention or too far ahead are rejected and reported), each accepted batch sealed as one record — in a KMS
+//! envelope under the group's key, as CloudWatch Logs itself, or else by the root key — and GetLogEvents and
+//! FilterLogEvents, which open the batches they read. Events past the group's retention are never answered.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use keyhaven_kernel::context::RequestContext;
+use keyhaven_kernel::on_behalf::KmsFailure;
+use keyhaven_kernel::records;
+
+use crate::error::{LogsError, LogsFault, fault, invalid};
+use crate::groups::group_not_found;
+use crate::model::{
+    BatchRecord, GroupRecord, RECORD_VERSION, Sealing, StreamRecord, batch_id, batch_scope, stream_scope,
+};
+use crate::pattern::Pattern;
+use crate::streams::stream_not_found;
+use crate::{Logs, read, transact};
+
+const MAX_BATCH_BYTES: usize = 1_048_576;
+/// What each event adds to a batch's size beside its message.
+const EVENT_OVERHEAD: usize = 26;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+/// Events older than this are rejected (tooOldLogEventEndIndex).
+const OLDEST_MS: i64 = 14 * DAY_MS;
+/// Events further ahead than this are rejected (tooNewLogEventStartIndex).
+const NEWEST_MS: i64 = 2 * HOUR_MS;
+
+/// Which events of a batch were rejected, by index, as PutLogEvents reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rejected {
+    pub too_new_start: Option<usize>,
+    pub too_old_end: Option<usize>,
+    pub expired_end: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub next_sequence_token: String,
+    pub rejected: Option<Rejected>,
+}
+
+/// An event as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub stream: String,
+    pub timestamp: i64,
+    pub ingestion: i64,
+    pub message: String,
+    /// 56 digits, unique in the group.
+    pub id: String,
+}
+
+/// A GetLogEvents page and the positions either side of it.
+#[derive(Debug, Clone)]
+pub struct EventsPage {
+    pub events: Vec<Event>,
+    pub forward: String,
+    pub backward: String,
+}
+
+/// A FilterLogEvents request.
+#[derive(Debug, Clone, Default)]
+pub struct FilterQuery<'a> {
+    pub streams: Option<Vec<String>>,
+    pub stream_prefix: Option<&'a str>,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    pub pattern: Option<&'a str>,
+    pub token: Option<&'a str>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct FilterPage {
+    pub events: Vec<Event>,
+    pub next_token: Option<String>,
+}
+
+/// How a KMS refusal of the group's key reads to the caller of a Logs operation.
+fn key_refused(group: &GroupRecord, failure: KmsFailure) -> LogsError {
+    let key = group.kms_key_arn.as_deref().unwrap_or_default();
+    match failure {
+        KmsFailure::Internal(detail) => LogsError::Internal(detail),
+        KmsFailure::Unavailable => LogsError::Unavailable,
+        KmsFailure::Disabled(_) => fault(
+            LogsFault::KeyAccessDenied,
+            format!(
+                "The specified KMS key {key} is disabled, so CloudWatch Logs cannot use it for log group {}.",
+                group.name
+            ),
+        ),
+        _ => fault(
+            LogsFault::KeyAccessDenied,
+            format!(
+                "The specified KMS key does not exist or is not allowed to be used with Arn '{}'",
+                group.arn
+            ),
+        ),
+    }
+}
+
+/// What a batch's seal is bound to: where it is stored.
+fn batch_label(scope: &str, group: &str, stream: &str, id: &str) -> Vec<u8> {
+    format!("logs-batch/{scope}/{group}/{stream}/{id}").into_bytes()
+}
+
+/// Checks a batch as PutLogEvents does and sorts out the events it rejects: answers the accepted range.
+fn admit(
+    events: &[(i64, String)],
+    now: i64,
+    retention_days: Option<i32>,
+) -> Result<(usize, usize, Option<Rejected>), LogsError> {
+    if events.windows(2).any(|w| w[1].0 < w[0].0) {
+        return Err(invalid(
+            "Log events in a single PutLogEvents request must be in chronological order.",
+        ));
+    }
+    let size: usize = events.iter().map(|(_, m)| m.len() + EVENT_OVERHEAD).sum();
+    if size > MAX_BATCH_BYTES {
+        return Err(invalid(format!(
+            "Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}"
+        )));
+    }
+    if let (Some(first), Some(last)) = (events.first(), events.last())
+        && last.0 - first.0 > DAY_MS
+    {
+        return Err(invalid(
+            "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
+        ));
+    }
+    let expired_before = retention_days.map(|days| now - i64::from(days) * DAY_MS);
+    let too_old = events.iter().take_while(|(t, _)| *t < now - OLDEST_MS).count();
+    let expired = events
+        .iter()
+        .take_while(|(t, _)| expired_before.is_some_and(|cutoff| *t < cutoff))
+        .count();
+    let too_new = events.iter().position(|(t, _)| *t > now + NEWEST_MS);
+    let start = too_old.max(expired);
+    let end = too_new.unwrap_or(events.len()).max(start);
+    // The end indexes are exclusive, as AWS answers them (one too-old event: `tooOldLogEventEndIndex` 1).
+    let rejected = Rejected {
+        too_new_start: too_new,
+        too_old_end: (too_old > 0).then_some(too_old),
+        expired_end: (expired > 0).then_some(expired),
+    };
+    let any = rejected != Rejected::default();
+    Ok((start, end, any.then_some(rejected)))
+}
+
+impl Logs {
+    fn stream(&self, ctx: &RequestContext, group: &str, stream: &str) -> Result<StreamRecord, LogsError> {
+        let scope = stream_scope(&ctx.regional_scope(), group);
+        read(&*self.store, |tx| Ok(records::get::<StreamRecord>(tx, &scope, stream)?))?.ok_or_else(stream_not_found)
+    }
+
+    pub fn put_log_events(
+        &self,
+        ctx: &RequestContext,
+        group_name: &str,
+        stream_name: &str,
+        events: Vec<(i64, String)>,
+    ) -> Result<Accepted, LogsError> {
+        let group = self.group(ctx, group_name, "logs:PutLogEvents", Some(stream_name))?;
+        let stream = self.stream(ctx, group_name, stream_name)?;
+        let now = self.now_ms();
+        let (start, end, rejected) = admit(&events, now, group.retention_days)?;
+        let accepted = &events[start..end];
+        let scope = ctx.regional_scope();
+        let number = stream.batches;
+        if let (Some(first), Some(last)) = (accepted.first(), accepted.last()) {
+            let id = batch_id(first.0, number);
+            let label = batch_label(&scope, group_name, stream_name, &id);
+            let text = serde_json::to_vec(accepted)?;
+            let (sealing, sealed) = match &group.kms_key_arn {
+                Some(key) => {
+                    let service = self.as_service(ctx);
+                    let sealed = self
+                        .on_behalf(&service)
+                        .seal(key, &Self::key_context(&group.arn), &label, &text)
+                        .map_err(|e| key_refused(&group, e))?;
+                    (Sealing::Kms(key.clone()), sealed)
+                }
+                None => (Sealing::Service, self.root.seal(&label, &text)?),
+            };
+            let batch = BatchRecord {
+                v: RECORD_VERSION,
+                first: first.0,
+                last: last.0,
+                count: accepted.len(),
+                ingestion: now,
+                sealing,
+                sealed: STANDARD.encode(sealed),
+            };
+            let (first, last) = (first.0, last.0);
+            transact(&*self.store, |tx| {
+                let streams = stream_scope(&scope, group_name);
+                let mut current =
+                    records::get::<StreamRecord>(tx, &streams, stream_name)?.ok_or_else(stream_not_found)?;
+                if records::get::<GroupRecord>(tx, &scope, group_name)?.is_none() {
+                    return Err(group_not_found());
+                }
+                let id = batch_id(batch.first, current.batches);
+                records::put(tx, &batch_scope(&scope, group_name, stream_name), &id, &batch)?;
+                current.batches += 1;
+                current.first_event = Some(current.first_event.map_or(first, |f| f.min(first)));
+                current.last_event = Some(current.last_event.map_or(last, |l| l.max(last)));
+                current.last_ingestion = Some(now);
+                records::put(tx, &streams, stream_name, &current)?;
+                Ok(())
+            })?;
+        }
+        Ok(Accepted {
+            next_sequence_token: format!("{:056}", number + 1),
+            rejected,
+        })
+    }
+
+    /// Every event of a stream still within the group's retention, in time order.
+    fn stream_events(&self, ctx: &RequestContext, group: &GroupRecord, stream: &str) -> Result<Vec<Event>, LogsError> {
+        let scope = ctx.regional_scope();
+        let batches_scope = batch_scope(&scope, &group.name, stream);
+        let batches = read(&*self.store, |tx| Ok(records::all::<BatchRecord>(tx, &batches_scope)?))?;
+        let cutoff = group
+            .retention_days
+            .map(|days| self.now_ms() - i64::from(days) * DAY_MS);
+        let service = self.as_service(ctx);
+        let mut events = Vec::new();
+        for (number, (id, batch)) in batches.into_iter().enumerate() {
+            if cutoff.is_some_and(|c| batch.last < c) {
+                continue;
+            }
+            let sealed = STANDARD
+                .decode(&batch.sealed)
+                .map_err(|_| LogsError::Internal("a sealed batch is not base64".into()))?;
+            let label = batch_label(&scope, &group.name, stream, &id);
+            let text = match &batch.sealing {
+                Sealing::Service => self.root.open(&label, &sealed)?,
+                Sealing::Kms(_) => self
+                    .on_behalf(&service)
+                    .open(&sealed, &Self::key_context(&group.arn), &label)
+                    .map_err(|e| key_refused(group, e))?,
+            };
+            let decoded: Vec<(i64, String)> = serde_json::from_slice(text.expose())?;
+            for (index, (timestamp, message)) in decoded.into_iter().enumerate() {
+                if cutoff.is_some_and(|c| timestamp < c) {
+                    continue;
+                }
+                events.push(Event {
+                    stream: stream.to_string(),
+                    timestamp,
+                    ingestion: batch.ingestion,
+                    message,
+                    id: format!("{timestamp:020}{number:020}{index:016}"),
+                });
+            }
+        }
+        events.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+        Ok(events)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn get_log_events(
+        &self,
+        ctx: &RequestContext,
+        group_name: &str,
+        stream_name: &str,
+        start: Option<i64>,
+        end: Option<i64>,
+        token: Option<&str>,
+        limit: usize,
+        from_head: bool,
+    ) -> Result<EventsPage, LogsError> {
+        let group = self.group(ctx, group_name, "logs:GetLogEvents", Some(stream_name))?;
+        self.stream(ctx, group_name, stream_name)?;
+        let events: Vec<Event> = self
+            .stream_events(ctx, &group, stream_name)?
+            .into_iter()
+            .filter(|e| start.is_none_or(|s| e.timestamp >= s) && end.is_none_or(|t| e.timestamp < t))
+            .collect();
+        let bad_token = || invalid("The specified nextToken is invalid.");
+        let limit = limit.max(1);
+        let (from, to) = match token {
+            Some(token) => {
+                let (direction, position) = token.split_once('/').ok_or_else(bad_token)?;
+                let position: usize = position.parse().map_err(|_| bad_token())?;
+                let position = position.min(events.len());
+                match direction {
+                    "f" => (position, (position + limit).min(events.len())),
+                    "b" => (position.saturating_sub(limit), position),
+                    _ => return Err(bad_token()),
+                }
+            }
+            None if from_head => (0, limit.min(events.len())),
+            None => (events.len().saturating_sub(limit), events.len()),
+        };
+        Ok(EventsPage {
+            events: events[from..to].to_vec(),
+            forward: format!("f/{to:056}"),
+            backward: format!("b/{from:056}"),
+        })
+    }
+
+    pub fn filter_log_events(
+        &self,
+        ctx: &RequestContext,
+        group_name: &str,
+        query: &FilterQuery<'_>,
+    ) -> Result<FilterPage, LogsError> {
+        let group = self.group(ctx, group_name, "logs:FilterLogEvents", None)?;
+        if query.streams.is_some() && query.stream_prefix.is_some() {
+            return Err(invalid(
+                "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.",
+            ));
+        }
+        let text = query.pattern.unwrap_or_default();
+        let pattern = Pattern::parse(text).map_err(|_| {
+            if text.trim_start().starts_with('{') && !text.trim_end().ends_with('}') {
+                invalid("If a filter pattern starts with '{' it must end with '}'")
+            } else {
+                invalid("Invalid filter pattern")
+            }
+        })?;
+        let scope = stream_scope(&ctx.regional_scope(), group_name);
+        let streams: Vec<String> = read(&*self.store, |tx| Ok(records::all::<StreamRecord>(tx, &scope)?))?
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| query.streams.as_ref().is_none_or(|wanted| wanted.contains(name)))
+            .filter(|name| query.stream_prefix.is_none_or(|p| name.starts_with(p)))
+            .collect();
+        let mut events = Vec::new();
+        for stream in &streams {
+            events.extend(
+                self.stream_events(ctx, &group, stream)?
+                    .into_iter()
+                    .filter(|e| query.start.is_none_or(|s| e.timestamp >= s))
+                    .filter(|e| query.end.is_none_or(|t| e.timestamp <= t))
+                    .filter(|e| pattern.matches(&e.message)),
+            );
+        }
+        events.sort_by(|a, b| (a.timestamp, &a.stream, &a.id).cmp(&(b.timestamp, &b.stream, &b.id)));
+        let page = keyhaven_kernel::paging::by_offset(&events, query.limit, query.token)
+            .map_err(|_| invalid("The specified nextToken is invalid."))?;
+        Ok(FilterPage {
+            events: page.items,
+            next_token: page.next_marker,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(times: &[i64]) -> Vec<(i64, String)> {
+        times.iter().map(|t| (*t, "m".to_string())).collect()
+    }
+
+    #[test]
+    fn batches_are_admitted_as_put_log_events_admits_them() {
+        let now = 100 * DAY_MS;
+        assert_eq!(admit(&events(&[now - 1, now]), now, None).expect("ok"), (0, 2, None));
+        assert!(admit(&events(&[now, now - 1]), now, None).is_err(), "out of order");
+        assert!(
+            admit(&events(&[now - DAY_MS - 1, now]), now, None).is_err(),
+            "more than 24 hours"
+        );
+        let big = vec![(now, "x".repeat(MAX_BATCH_BYTES))];
+        assert!(admit(&big, now, None).is_err(), "too large");
+        let old = now - OLDEST_MS;
+        let (start, end, rejected) = admit(&events(&[old - 1, old + 1, old + 2]), now, None).expect("ok");
+        assert_eq!((start, end), (1, 3));
+        assert_eq!(
+            rejected,
+            Some(Rejected {
+                too_new_start: None,
+                too_old_end: Some(1),
+                expired_end: None
+            })
+        );
+        let (start, end, rejected) = admit(&events(&[now, now + NEWEST_MS + 1]), now, None).expect("ok");
+        assert_eq!((start, end), (0, 1));
+        assert_eq!(rejected.and_then(|r| r.too_new_start), Some(1));
+        let (start, _, rejected) = admit(&events(&[now - DAY_MS - 10, now - DAY_MS + 10]), now, Some(1)).expect("ok");
+        assert_eq!(start, 1);
+        assert_eq!(rejected.and_then(|r| r.expired_end), Some(1));
+    }
+}
