@@ -23,6 +23,9 @@ const UNMARKED_SECRETS: &[(&str, &str)] = &[
     // `AuthenticationCode1` and `AuthenticationCode2` of EnableMFADevice and ResyncMFADevice: two
     // consecutive one-time codes of an MFA device, the second one usable until its window closes.
     ("iam", "authenticationCodeType"),
+    // `message` of PutLogEvents' events: an application's log text, which a log group's KMS key protects at rest;
+    // the audit log must not keep it in the clear.
+    ("logs", "EventMessage"),
 ];
 
 /// An operation's paths, each the segments from its input down to a member never recorded.

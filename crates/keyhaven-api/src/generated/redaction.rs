@@ -653,6 +653,9 @@ pub static REDACTED: &[(&str, &str, &[&[&str]])] = &[
     ),
     ("kms", "Verify", &[&["Message"], &["Signature"]]),
     ("kms", "VerifyMac", &[&["Mac"], &["Message"]]),
+    ("logs", "PutLogEvents", &[&["logEvents", "*", "message"]]),
+    ("logs", "TestMetricFilter", &[&["logEventMessages"]]),
+    ("logs", "TestTransformer", &[&["logEventMessages"]]),
     (
         "secretsmanager",
         "CreateSecret",
