@@ -387,3 +387,53 @@ def test_a_trail_encrypts_its_logs_under_its_kms_key(dev_server):
     head = s3.head_object(Bucket=bucket, Key=log_key)
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key
     assert "StartLogging" in [r["eventName"] for r in log_records(dev_server, bucket, log_key)]
+
+
+def test_a_trail_delivers_to_cloudwatch_logs_through_its_role(dev_server):
+    ct, iam, logs = (dev_server.client(s) for s in ("cloudtrail", "iam", "logs"))
+    account = account_of(dev_server)
+    bucket = trail_bucket(dev_server)
+    trail_arn = f"arn:aws:cloudtrail:us-east-1:{account}:trail/{TRAIL}"
+    logs.create_log_group(logGroupName="CloudTrail/audit")
+    group_arn = f"arn:aws:logs:us-east-1:{account}:log-group:CloudTrail/audit:*"
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}}}]})
+    role = iam.create_role(RoleName="trail-to-logs", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    # The role may not write to the group yet: CloudTrail refuses it, and no trail is created.
+    assert error_of(ct.create_trail, Name=TRAIL, S3BucketName=bucket, CloudWatchLogsLogGroupArn=group_arn,
+                    CloudWatchLogsRoleArn=role) == (
+        "InvalidCloudWatchLogsRoleArnException", "Access denied. Verify in IAM that the role has adequate permissions.")
+    assert ct.list_trails()["Trails"] == []
+    iam.put_role_policy(RoleName="trail-to-logs", PolicyName="write", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"arn:aws:logs:us-east-1:{account}:log-group:CloudTrail/audit:log-stream:*"}]}))
+    assert error_of(ct.create_trail, Name=TRAIL, S3BucketName=bucket, CloudWatchLogsRoleArn=role,
+                    CloudWatchLogsLogGroupArn=f"arn:aws:logs:eu-west-1:{account}:log-group:CloudTrail/audit:*") == (
+        "InvalidCloudWatchLogsLogGroupArnException", "You must specify a log group that is in the current region.")
+    trail = ct.create_trail(Name=TRAIL, S3BucketName=bucket, CloudWatchLogsLogGroupArn=group_arn,
+                            CloudWatchLogsRoleArn=role)
+    assert (trail["CloudWatchLogsLogGroupArn"], trail["CloudWatchLogsRoleArn"]) == (group_arn, role)
+    ct.start_logging(Name=TRAIL)
+    key = dev_server.client("kms").create_key(Description="to logs")["KeyMetadata"]["KeyId"]
+    dev_server.advance_clock(300)
+    stream = f"{account}_CloudTrail_us-east-1"
+    assert [s["logStreamName"] for s in logs.describe_log_streams(logGroupName="CloudTrail/audit")["logStreams"]] == [
+        stream]
+    found = logs.filter_log_events(logGroupName="CloudTrail/audit", filterPattern='{ $.eventName = "CreateKey" }')
+    records = [json.loads(e["message"]) for e in found["events"]]
+    assert [r["responseElements"]["keyMetadata"]["keyId"] for r in records] == [key]
+    status = ct.get_trail_status(Name=TRAIL)
+    assert "LatestCloudWatchLogsDeliveryTime" in status and "LatestCloudWatchLogsDeliveryError" not in status
+    # The role loses its permission: the status says so, and the records are delivered once it is back.
+    iam.delete_role_policy(RoleName="trail-to-logs", PolicyName="write")
+    dev_server.client("kms").create_key(Description="while refused")
+    dev_server.advance_clock(300)
+    assert ct.get_trail_status(Name=TRAIL)["LatestCloudWatchLogsDeliveryError"] == "AccessDenied"
+    iam.put_role_policy(RoleName="trail-to-logs", PolicyName="write", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["logs:CreateLogStream",
+                                                                              "logs:PutLogEvents"], "Resource": "*"}]}))
+    dev_server.advance_clock(300)
+    found = logs.filter_log_events(logGroupName="CloudTrail/audit", filterPattern='{ $.eventName = "CreateKey" }')
+    assert len(found["events"]) == 2

@@ -85,6 +85,8 @@ fn trail_out(trail: &TrailRecord) -> wire::Trail {
         trail_arn: Some(trail.arn.clone()),
         log_file_validation_enabled: Some(trail.log_file_validation),
         kms_key_id: trail.kms_key_arn.clone(),
+        cloud_watch_logs_log_group_arn: trail.cloud_watch.as_ref().map(|c| c.group_arn.clone()),
+        cloud_watch_logs_role_arn: trail.cloud_watch.as_ref().map(|c| c.role_arn.clone()),
         has_custom_event_selectors: Some(trail.selectors.custom()),
         has_insight_selectors: Some(false),
         is_organization_trail: Some(false),
@@ -105,6 +107,8 @@ macro_rules! written_trail {
             trail_arn: Some(trail.arn.clone()),
             log_file_validation_enabled: Some(trail.log_file_validation),
             kms_key_id: trail.kms_key_arn.clone(),
+            cloud_watch_logs_log_group_arn: trail.cloud_watch.as_ref().map(|c| c.group_arn.clone()),
+            cloud_watch_logs_role_arn: trail.cloud_watch.as_ref().map(|c| c.role_arn.clone()),
             is_organization_trail: Some(false),
             ..Default::default()
         }
@@ -272,6 +276,8 @@ fn status_out(trail: &TrailRecord) -> wire::GetTrailStatusResponse {
         start_logging_time: time_out(trail.start_logging_time),
         stop_logging_time: time_out(trail.stop_logging_time),
         latest_digest_delivery_time: time_out(delivery.latest_digest_delivery_time),
+        latest_cloud_watch_logs_delivery_time: time_out(delivery.latest_cloud_watch_delivery_time),
+        latest_cloud_watch_logs_delivery_error: delivery.latest_cloud_watch_delivery_error.clone(),
         latest_digest_delivery_error: delivery.latest_digest_delivery_error.clone(),
         latest_delivery_attempt_time: legacy_time(delivery.latest_delivery_attempt_time),
         latest_notification_attempt_time: legacy_time(None),

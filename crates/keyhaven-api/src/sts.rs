@@ -44,6 +44,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
         }
         Request::AssumeRole(i) => {
             let input = AssumeRoleInput {
+                service_keys: Vec::new(),
                 role_arn: i.role_arn.unwrap_or_default(),
                 session_name: i.role_session_name.unwrap_or_default(),
                 duration_seconds: i.duration_seconds,

@@ -13,7 +13,7 @@ use flate2::write::GzEncoder;
 use keyhaven_crypto::digest::sha256;
 use keyhaven_kernel::KernelError;
 use keyhaven_kernel::audit::{AuditLog, batch_records};
-use keyhaven_kernel::on_behalf::{ObjectFailure, ServiceObject};
+use keyhaven_kernel::on_behalf::{DeliveryFailure, ObjectFailure, ServiceObject};
 use keyhaven_kernel::records;
 use keyhaven_kernel::scheduler::{JobHandler, job_failed};
 use keyhaven_store::Job;
@@ -24,7 +24,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
 use crate::model::{DigestChain, LogFile, PreviousDigest, TRAIL_SCOPE, TrailRecord};
-use crate::trails::all_trails;
+use crate::trails::{all_trails, cloud_watch_stream};
 use crate::{CloudTrail, CloudTrailError, read, transact};
 
 const JOB_KIND: &str = "cloudtrail.deliver";
@@ -141,7 +141,7 @@ impl CloudTrail {
         let oldest = trails
             .iter()
             .filter(|t| t.logging || t.stop_logging_time.is_some())
-            .map(|t| t.delivery.through)
+            .map(TrailRecord::delivered_through)
             .min()
             .unwrap_or(u64::MAX);
         self.delivered.set(oldest);
@@ -303,6 +303,34 @@ impl CloudTrail {
         }))
     }
 
+    /// Puts each Region's records into the trail's log group through its role; answers the error, if any (the
+    /// records are tried again at the next run).
+    fn deliver_to_cloud_watch(
+        &self,
+        trail: &TrailRecord,
+        events: BTreeMap<String, Vec<(i64, String)>>,
+    ) -> Option<String> {
+        let destination = trail.cloud_watch.as_ref()?;
+        if events.is_empty() {
+            return None;
+        }
+        let delivered = self.as_role(trail, &destination.role_arn).and_then(|ctx| {
+            events.into_iter().try_for_each(|(region, events)| {
+                let stream = cloud_watch_stream(&trail.account, &region);
+                self.logs.deliver(&ctx, &destination.group_arn, &stream, events)
+            })
+        });
+        delivered.err().map(|failure| {
+            tracing::warn!(trail = %trail.arn, error = %failure, "trail delivery to CloudWatch Logs failed");
+            match failure {
+                DeliveryFailure::NotFound(_) => "LogGroupNotFound".to_string(),
+                DeliveryFailure::AccessDenied(_) => "AccessDenied".to_string(),
+                DeliveryFailure::Refused(message) => message,
+                DeliveryFailure::Internal(_) | DeliveryFailure::Unavailable => "InternalFailure".to_string(),
+            }
+        })
+    }
+
     /// One delivery run of the trail the job names.
     fn deliver(&self, job: &Job) -> Result<(), CloudTrailError> {
         let payload: Payload = serde_json::from_slice(&job.payload)?;
@@ -316,8 +344,10 @@ impl CloudTrail {
             return Ok(());
         };
         let stopped = (!trail.logging).then(|| trail.stop_logging_time.unwrap_or(now));
-        let mut through = trail.delivery.through;
+        // Each destination has its own position: read from the older one.
+        let mut through = trail.delivered_through();
         let mut regions: BTreeMap<String, RegionRecords> = BTreeMap::new();
+        let mut cloud_watch_events: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
         let mut read_batches = 0;
         let mut backlog = false;
         loop {
@@ -326,7 +356,8 @@ impl CloudTrail {
                 break;
             }
             for batch in &page {
-                for text in batch_records(batch)? {
+                for (index, text) in batch_records(batch)?.into_iter().enumerate() {
+                    let sequence = batch.first_sequence + index as u64;
                     let Ok(record) = serde_json::from_slice::<Value>(&text) else {
                         continue;
                     };
@@ -338,6 +369,15 @@ impl CloudTrail {
                         .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
                         .map_or(now, OffsetDateTime::unix_timestamp);
                     let region = record["awsRegion"].as_str().unwrap_or(&trail.home_region).to_string();
+                    if trail.cloud_watch.is_some() && sequence > trail.delivery.cloud_watch_through {
+                        cloud_watch_events
+                            .entry(region.clone())
+                            .or_default()
+                            .push((time * 1000, String::from_utf8_lossy(&text).into_owned()));
+                    }
+                    if sequence <= trail.delivery.through {
+                        continue;
+                    }
                     let entry = regions.entry(region).or_insert_with(|| RegionRecords {
                         newest: time,
                         oldest: time,
@@ -355,6 +395,7 @@ impl CloudTrail {
                 break;
             }
         }
+        let cloud_watch_error = self.deliver_to_cloud_watch(&trail, cloud_watch_events);
         let mut chains = trail.delivery.chains.clone();
         let new_chain = || DigestChain {
             start: trail
@@ -418,9 +459,19 @@ impl CloudTrail {
             if !regions.is_empty() || delivery_error.is_some() {
                 delivery.latest_delivery_attempt_time = Some(now);
             }
+            if current.cloud_watch.is_some() && current.cloud_watch == trail.cloud_watch {
+                match &cloud_watch_error {
+                    None => {
+                        delivery.cloud_watch_through = delivery.cloud_watch_through.max(through);
+                        delivery.latest_cloud_watch_delivery_time = Some(now);
+                        delivery.latest_cloud_watch_delivery_error = None;
+                    }
+                    Some(error) => delivery.latest_cloud_watch_delivery_error = Some(error.clone()),
+                }
+            }
             match &delivery_error {
                 None => {
-                    delivery.through = through;
+                    delivery.through = delivery.through.max(through);
                     if delivered_any {
                         delivery.latest_delivery_time = Some(now);
                         delivery.latest_delivery_attempt_succeeded = Some(now);
@@ -481,6 +532,7 @@ mod tests {
             multi_region,
             log_file_validation: true,
             kms_key_arn: None,
+            cloud_watch: None,
             selectors: Selectors::default(),
             tags: vec![],
             logging: true,

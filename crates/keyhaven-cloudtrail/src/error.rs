@@ -21,6 +21,7 @@ pub enum CloudTrailFault {
     KmsKeyDisabled,
     Kms,
     InvalidCloudWatchLogsLogGroupArn,
+    InvalidCloudWatchLogsRoleArn,
     InvalidParameterCombination,
     InvalidParameter,
     InvalidEventSelectors,

@@ -19,7 +19,7 @@ use keyhaven_kernel::audit::DeliveredThrough;
 use keyhaven_kernel::authz::{Access, Authorizer, Resource};
 use keyhaven_kernel::clock::Clock;
 use keyhaven_kernel::context::{Principal, RequestContext, ServiceCalls};
-use keyhaven_kernel::on_behalf::{KeyService, ObjectService};
+use keyhaven_kernel::on_behalf::{KeyService, LogService, ObjectService, RoleService};
 use keyhaven_store::Backend;
 
 pub use error::{CloudTrailError, CloudTrailFault, read, transact};
@@ -46,6 +46,15 @@ impl Default for DeliverySettings {
     }
 }
 
+/// The services CloudTrail delivers through: S3 for files, KMS for their keys, CloudWatch Logs and the roles it is
+/// given for log groups.
+pub struct Destinations {
+    pub objects: Arc<dyn ObjectService>,
+    pub kms: Arc<dyn KeyService>,
+    pub logs: Arc<dyn LogService>,
+    pub roles: Arc<dyn RoleService>,
+}
+
 /// The CloudTrail service.
 pub struct CloudTrail {
     store: Arc<dyn Backend>,
@@ -54,6 +63,8 @@ pub struct CloudTrail {
     authz: Arc<Authorizer>,
     objects: Arc<dyn ObjectService>,
     kms: Arc<dyn KeyService>,
+    logs: Arc<dyn LogService>,
+    roles: Arc<dyn RoleService>,
     settings: DeliverySettings,
     /// What every trail has delivered, which audit retention must not prune past.
     delivered: DeliveredThrough,
@@ -66,17 +77,21 @@ impl std::fmt::Debug for CloudTrail {
 }
 
 impl CloudTrail {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Backend>,
         root: Arc<RootKey>,
         clock: Arc<dyn Clock>,
         authz: Arc<Authorizer>,
-        objects: Arc<dyn ObjectService>,
-        kms: Arc<dyn KeyService>,
+        destinations: Destinations,
         settings: DeliverySettings,
         delivered: DeliveredThrough,
     ) -> Result<Self, CloudTrailError> {
+        let Destinations {
+            objects,
+            kms,
+            logs,
+            roles,
+        } = destinations;
         let service = Self {
             store,
             root,
@@ -84,6 +99,8 @@ impl CloudTrail {
             authz,
             objects,
             kms,
+            logs,
+            roles,
             settings,
             delivered,
         };
@@ -146,6 +163,22 @@ impl CloudTrail {
             service_calls: ServiceCalls::default(),
             signature_v2: false,
         }
+    }
+
+    /// A session of the trail's CloudWatch Logs role, as CloudTrail assumes it, and the context it writes in.
+    fn as_role(
+        &self,
+        trail: &TrailRecord,
+        role_arn: &str,
+    ) -> Result<RequestContext, keyhaven_kernel::on_behalf::DeliveryFailure> {
+        let service = self.as_service(&trail.account, &trail.home_region);
+        let keys = vec![
+            ("aws:SourceArn".to_string(), vec![trail.arn.clone()]),
+            ("aws:SourceAccount".to_string(), vec![trail.account.clone()]),
+        ];
+        let session = format!("CloudTrail_{}", trail.account);
+        let principal = self.roles.service_session(&service, role_arn, &session, &keys)?;
+        Ok(RequestContext { principal, ..service })
     }
 
     /// The condition keys of CloudTrail's requests to S3 for `trail`, as AWS's bucket policies for trails test them.

@@ -31,6 +31,9 @@ pub struct TrailRecord {
     pub log_file_validation: bool,
     /// The full ARN of the key log and digest files are encrypted under (SSE-KMS).
     pub kms_key_arn: Option<String>,
+    /// Delivery to a CloudWatch Logs group too, through a role CloudTrail assumes.
+    #[serde(default)]
+    pub cloud_watch: Option<CloudWatchDelivery>,
     pub selectors: Selectors,
     pub tags: Vec<Tag>,
     pub logging: bool,
@@ -49,6 +52,14 @@ impl TrailRecord {
         Self::key(&self.account, &self.home_region, &self.name)
     }
 
+    /// The oldest record the trail has yet to deliver somewhere (what audit retention must keep).
+    pub fn delivered_through(&self) -> u64 {
+        match self.cloud_watch {
+            Some(_) => self.delivery.through.min(self.delivery.cloud_watch_through),
+            None => self.delivery.through,
+        }
+    }
+
     /// Where the trail's files go: `[<prefix>/]AWSLogs/<account>/`.
     pub fn logs_prefix(&self) -> String {
         match &self.s3_key_prefix {
@@ -56,6 +67,14 @@ impl TrailRecord {
             _ => format!("AWSLogs/{}/", self.account),
         }
     }
+}
+
+/// A trail's CloudWatch Logs destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudWatchDelivery {
+    /// `arn:aws:logs:<region>:<account>:log-group:<name>:*`, as given.
+    pub group_arn: String,
+    pub role_arn: String,
 }
 
 /// Where delivery stands. Records of the audit log up to `through` that the trail selects are in delivered files.
@@ -68,6 +87,13 @@ pub struct Delivery {
     pub latest_delivery_error: Option<String>,
     pub latest_digest_delivery_time: Option<i64>,
     pub latest_digest_delivery_error: Option<String>,
+    /// Records up to this one the trail selects are in its CloudWatch Logs group.
+    #[serde(default)]
+    pub cloud_watch_through: u64,
+    #[serde(default)]
+    pub latest_cloud_watch_delivery_time: Option<i64>,
+    #[serde(default)]
+    pub latest_cloud_watch_delivery_error: Option<String>,
     /// Per Region of delivered records, the digest chain (log file validation only).
     pub chains: BTreeMap<String, DigestChain>,
 }

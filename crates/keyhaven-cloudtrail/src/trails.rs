@@ -4,13 +4,13 @@
 
 use keyhaven_crypto::EncryptionContext;
 use keyhaven_kernel::context::RequestContext;
-use keyhaven_kernel::on_behalf::{KmsFailure, ObjectFailure};
+use keyhaven_kernel::on_behalf::{DeliveryFailure, KmsFailure, ObjectFailure};
 use keyhaven_kernel::records;
 use keyhaven_kernel::tags::{self, KeyCase, Tag, TagRules, TagViolation};
 use keyhaven_store::Transaction;
 
 use crate::error::{CloudTrailError, CloudTrailFault, fault};
-use crate::model::{Delivery, RECORD_VERSION, TRAIL_SCOPE, TrailRecord};
+use crate::model::{CloudWatchDelivery, Delivery, RECORD_VERSION, TRAIL_SCOPE, TrailRecord};
 use crate::names::{TrailRef, check_name, trail_arn, trail_ref};
 use crate::selectors::Selectors;
 use crate::{CloudTrail, read, transact};
@@ -41,6 +41,11 @@ pub struct TrailSettings {
 pub struct Found {
     pub trail: TrailRecord,
     pub shadow: bool,
+}
+
+/// The stream CloudTrail writes a Region's events to in a trail's log group.
+pub(crate) fn cloud_watch_stream(account: &str, region: &str) -> String {
+    format!("{account}_CloudTrail_{region}")
 }
 
 fn not_found(name: &str, account: &str) -> CloudTrailError {
@@ -130,23 +135,12 @@ fn check_bucket_name(bucket: &str) -> Result<(), CloudTrailError> {
     }
 }
 
-/// Settings CloudTrail cannot honour here: SNS topics and CloudWatch Logs groups do not exist (yet), and there are
-/// no organizations.
+/// Settings CloudTrail cannot honour here: SNS topics do not exist, and there are no organizations.
 fn refuse_unavailable(settings: &TrailSettings) -> Result<(), CloudTrailError> {
     if settings.sns_topic_name.as_deref().is_some_and(|t| !t.is_empty()) {
         return Err(fault(
             CloudTrailFault::InsufficientSnsTopicPolicy,
             "SNS Topic does not exist or the topic policy is incorrect",
-        ));
-    }
-    if let Some(group) = settings
-        .cloud_watch_logs_log_group_arn
-        .as_deref()
-        .filter(|g| !g.is_empty())
-    {
-        return Err(fault(
-            CloudTrailFault::InvalidCloudWatchLogsLogGroupArn,
-            format!("Log group {group} does not exist."),
         ));
     }
     if settings.organization_trail == Some(true) {
@@ -248,12 +242,79 @@ impl CloudTrail {
         if settings.s3_bucket.is_some() || settings.s3_key_prefix.is_some() || settings.kms_key_id.is_some() {
             self.check_bucket(trail)?;
         }
+        self.apply_cloud_watch(trail, settings)?;
         if let Some(key_id) = &settings.kms_key_id {
             trail.kms_key_arn = match key_id.as_str() {
                 "" => None,
                 key_id => Some(self.check_key(trail, key_id)?),
             };
         }
+        Ok(())
+    }
+
+    /// The CloudWatch Logs group and role settings, checked as CloudTrail checks them: the group in the trail's
+    /// Region, the role one CloudTrail may assume, whose policies let it create streams and put events there.
+    fn apply_cloud_watch(&self, trail: &mut TrailRecord, settings: &TrailSettings) -> Result<(), CloudTrailError> {
+        let group = settings.cloud_watch_logs_log_group_arn.as_deref();
+        let role = settings.cloud_watch_logs_role_arn.as_deref();
+        if group.is_none() && role.is_none() {
+            return Ok(());
+        }
+        if group == Some("") || role == Some("") {
+            trail.cloud_watch = None;
+            return Ok(());
+        }
+        let current = trail.cloud_watch.as_ref();
+        let group = group
+            .or(current.map(|c| c.group_arn.as_str()))
+            .ok_or_else(|| {
+                fault(
+                    CloudTrailFault::InvalidCloudWatchLogsLogGroupArn,
+                    "You must specify a CloudWatch Logs log group ARN with a role ARN.",
+                )
+            })?
+            .to_string();
+        let role = role
+            .or(current.map(|c| c.role_arn.as_str()))
+            .ok_or_else(|| {
+                fault(
+                    CloudTrailFault::InvalidCloudWatchLogsRoleArn,
+                    "You must specify a role ARN with a CloudWatch Logs log group ARN.",
+                )
+            })?
+            .to_string();
+        let group_fault = |message: String| fault(CloudTrailFault::InvalidCloudWatchLogsLogGroupArn, message);
+        let parts: Vec<&str> = group.splitn(6, ':').collect();
+        if parts.len() < 6 || parts[0] != "arn" || parts[2] != "logs" || !parts[5].starts_with("log-group:") {
+            return Err(group_fault(format!("Invalid CloudWatch Logs log group ARN: {group}")));
+        }
+        if parts[3] != trail.home_region || parts[4] != trail.account {
+            return Err(group_fault(
+                "You must specify a log group that is in the current region.".into(),
+            ));
+        }
+        let denied = || {
+            fault(
+                CloudTrailFault::InvalidCloudWatchLogsRoleArn,
+                "Access denied. Verify in IAM that the role has adequate permissions.",
+            )
+        };
+        let ctx = self.as_role(trail, &role).map_err(|e| match e {
+            DeliveryFailure::Internal(detail) => CloudTrailError::Internal(detail),
+            DeliveryFailure::Unavailable => CloudTrailError::Unavailable,
+            _ => denied(),
+        })?;
+        let stream = cloud_watch_stream(&trail.account, &trail.home_region);
+        self.logs.check_delivery(&ctx, &group, &stream).map_err(|e| match e {
+            DeliveryFailure::NotFound(_) => group_fault(format!("Log group {group} does not exist.")),
+            DeliveryFailure::Internal(detail) => CloudTrailError::Internal(detail),
+            DeliveryFailure::Unavailable => CloudTrailError::Unavailable,
+            _ => denied(),
+        })?;
+        trail.cloud_watch = Some(CloudWatchDelivery {
+            group_arn: group,
+            role_arn: role,
+        });
         Ok(())
     }
 
@@ -287,6 +348,7 @@ impl CloudTrail {
             multi_region: false,
             log_file_validation: false,
             kms_key_arn: None,
+            cloud_watch: None,
             selectors: Selectors::default(),
             tags,
             logging: false,
@@ -403,6 +465,7 @@ impl CloudTrail {
                 ));
             }
         }
+        let tail = self.store.last_audit()?.map_or(0, |b| b.last_sequence);
         self.change(&trail, |current| {
             if updated.log_file_validation && !current.log_file_validation {
                 current.delivery.chains.clear();
@@ -413,6 +476,10 @@ impl CloudTrail {
             current.multi_region = updated.multi_region;
             current.log_file_validation = updated.log_file_validation;
             current.kms_key_arn.clone_from(&updated.kms_key_arn);
+            if updated.cloud_watch.is_some() && current.cloud_watch != updated.cloud_watch {
+                current.delivery.cloud_watch_through = tail;
+            }
+            current.cloud_watch.clone_from(&updated.cloud_watch);
             Ok(())
         })
     }
@@ -476,6 +543,7 @@ impl CloudTrail {
             current.logging = true;
             current.start_logging_time = Some(now);
             current.delivery.through = tail;
+            current.delivery.cloud_watch_through = tail;
             current.delivery.chains.clear();
             Ok(())
         })?;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use keyhaven_cloudtrail::{CloudTrail, DeliverySettings};
+use keyhaven_cloudtrail::{CloudTrail, DeliverySettings, Destinations};
 use keyhaven_crypto::RootKey;
 use keyhaven_iam::Identity;
 use keyhaven_kernel::KernelError;
@@ -89,19 +89,6 @@ impl Core {
             kms.clone(),
             events.clone(),
         ));
-        let cloudtrail = Arc::new(
-            CloudTrail::new(
-                store.clone(),
-                root.clone(),
-                clock.clone(),
-                authz.clone(),
-                s3.clone(),
-                kms.clone(),
-                config.trail_delivery,
-                delivered,
-            )
-            .map_err(|e| KernelError::Internal(format!("{e:?}")))?,
-        );
         let logs = Arc::new(Logs::new(
             store.clone(),
             root.clone(),
@@ -109,6 +96,23 @@ impl Core {
             authz.clone(),
             kms.clone(),
         ));
+        let cloudtrail = Arc::new(
+            CloudTrail::new(
+                store.clone(),
+                root.clone(),
+                clock.clone(),
+                authz.clone(),
+                Destinations {
+                    objects: s3.clone(),
+                    kms: kms.clone(),
+                    logs: logs.clone(),
+                    roles: identity.clone(),
+                },
+                config.trail_delivery,
+                delivered,
+            )
+            .map_err(|e| KernelError::Internal(format!("{e:?}")))?,
+        );
         let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), audit.clone()));
         scheduler.register("kms", kms.clone());
         scheduler.register("sts", identity.sts.clone());

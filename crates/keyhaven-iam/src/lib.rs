@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod iam;
+pub mod service_roles;
 pub mod simulate;
 pub mod sts;
 pub mod web_identity;

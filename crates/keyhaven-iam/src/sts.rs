@@ -261,6 +261,9 @@ impl Sts {
 /// What AssumeRole takes, already shape-validated by the wire layer.
 #[derive(Clone, Default)]
 pub struct AssumeRoleInput {
+    /// Condition keys a service's request carries when it assumes a role itself (`aws:SourceArn`,
+    /// `aws:SourceAccount`), for the trust policy.
+    pub service_keys: Vec<(String, Vec<String>)>,
     pub role_arn: String,
     pub session_name: String,
     pub duration_seconds: Option<i32>,
@@ -375,6 +378,7 @@ impl crate::Identity {
             .map_err(|e| IamError::Internal(format!("stored trust policy does not parse: {e}")))?;
         let mut keys: Vec<(String, Vec<String>)> =
             vec![("sts:RoleSessionName".into(), vec![input.session_name.clone()])];
+        keys.extend(input.service_keys.iter().cloned());
         if mfa && !ctx.principal.mfa_authenticated() {
             // The code presented with this request is the MFA the trust policy sees.
             keys.push(("aws:MultiFactorAuthPresent".into(), vec!["true".into()]));

@@ -289,3 +289,52 @@ pub trait ObjectService: Send + Sync {
         keys: &[(String, Vec<String>)],
     ) -> Result<(), ObjectFailure>;
 }
+
+/// How a role could not be used, or a log group not written, by a service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryFailure {
+    /// No such role or log group.
+    #[error("{0}")]
+    NotFound(String),
+    /// The role does not trust the service, or its policies do not allow the writes.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// The log group refused the events (its key, its rules).
+    #[error("{0}")]
+    Refused(String),
+    #[error("internal error")]
+    Internal(String),
+    #[error("the service is unavailable")]
+    Unavailable,
+}
+
+/// What IAM offers services that act through a role the customer gave them (CloudTrail writing to CloudWatch Logs):
+/// a session of the role for the context's caller, a service principal, as STS's AssumeRole issues it (the role's
+/// trust policy must allow the service; `keys` are the request's condition keys, such as `aws:SourceArn`).
+pub trait RoleService: Send + Sync {
+    fn service_session(
+        &self,
+        ctx: &RequestContext,
+        role_arn: &str,
+        session_name: &str,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<crate::context::Principal, DeliveryFailure>;
+}
+
+/// What CloudWatch Logs offers services that deliver into a log group (CloudTrail): authorised as the context's
+/// caller, usually a role session a [`RoleService`] issued.
+pub trait LogService: Send + Sync {
+    /// Whether the caller may create streams in and put events into the group (`arn`, with or without `:*`), which
+    /// must exist in the caller's account and the context's Region. Nothing is written.
+    fn check_delivery(&self, ctx: &RequestContext, group_arn: &str, stream: &str) -> Result<(), DeliveryFailure>;
+
+    /// Puts the events (milliseconds, message), in any order, into `stream` of the group, creating the stream when
+    /// it is missing.
+    fn deliver(
+        &self,
+        ctx: &RequestContext,
+        group_arn: &str,
+        stream: &str,
+        events: Vec<(i64, String)>,
+    ) -> Result<(), DeliveryFailure>;
+}

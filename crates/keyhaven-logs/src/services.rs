@@ -1,12 +1,15 @@
-//! CloudWatch Logs as the rest of the server sees it: the scheduler's handler of its jobs (each group's daily
-//! retention pass).
+//! CloudWatch Logs as the rest of the server sees it: the kernel's [`LogService`] for services that deliver into
+//! log groups (CloudTrail), and the scheduler's handler of its jobs (each group's daily retention pass).
 
 use keyhaven_kernel::audit::AuditLog;
+use keyhaven_kernel::context::RequestContext;
 use keyhaven_kernel::error::KernelError;
+use keyhaven_kernel::on_behalf::{DeliveryFailure, LogService};
 use keyhaven_kernel::scheduler::{JobHandler, job_failed};
 use keyhaven_store::Job;
 
-use crate::Logs;
+use crate::names::group_of_identifier;
+use crate::{Logs, LogsError, LogsFault};
 
 impl JobHandler for Logs {
     fn run(&self, job: &Job, _audit: &AuditLog) -> Result<(), KernelError> {
@@ -14,6 +17,70 @@ impl JobHandler for Logs {
         let removed = self.expire(&scope, &group).map_err(job_failed)?;
         if removed > 0 {
             tracing::info!(group, removed, "log events past their group's retention removed");
+        }
+        Ok(())
+    }
+}
+
+/// A batch PutLogEvents takes: at most this many events ...
+const MAX_EVENTS: usize = 10_000;
+/// ... this many bytes (with 26 per event) ...
+const MAX_BYTES: usize = 1_048_576;
+/// ... over at most a day.
+const MAX_SPAN_MS: i64 = 86_400_000;
+
+fn delivery_failure(error: LogsError) -> DeliveryFailure {
+    match error {
+        LogsError::Fault(LogsFault::ResourceNotFound, message) => DeliveryFailure::NotFound(message),
+        LogsError::Fault(LogsFault::KeyAccessDenied, message) => DeliveryFailure::Refused(message),
+        LogsError::Fault(_, message) => DeliveryFailure::Refused(message),
+        LogsError::AccessDenied(message) => DeliveryFailure::AccessDenied(message),
+        LogsError::Internal(detail) => DeliveryFailure::Internal(detail),
+        LogsError::Unavailable => DeliveryFailure::Unavailable,
+    }
+}
+
+impl LogService for Logs {
+    fn check_delivery(&self, ctx: &RequestContext, group_arn: &str, stream: &str) -> Result<(), DeliveryFailure> {
+        let group = group_of_identifier(group_arn, &ctx.region, ctx.account_id()).map_err(delivery_failure)?;
+        for action in ["logs:CreateLogStream", "logs:PutLogEvents"] {
+            self.group(ctx, &group, action, Some(stream))
+                .map_err(delivery_failure)?;
+        }
+        Ok(())
+    }
+
+    fn deliver(
+        &self,
+        ctx: &RequestContext,
+        group_arn: &str,
+        stream: &str,
+        mut events: Vec<(i64, String)>,
+    ) -> Result<(), DeliveryFailure> {
+        let group = group_of_identifier(group_arn, &ctx.region, ctx.account_id()).map_err(delivery_failure)?;
+        match self.create_log_stream(ctx, &group, stream) {
+            Ok(()) | Err(LogsError::Fault(LogsFault::ResourceAlreadyExists, _)) => {}
+            Err(e) => return Err(delivery_failure(e)),
+        }
+        events.sort_by_key(|(time, _)| *time);
+        let mut batch: Vec<(i64, String)> = Vec::new();
+        let mut bytes = 0;
+        for event in events {
+            let size = event.1.len() + 26;
+            let full = batch.len() == MAX_EVENTS
+                || bytes + size > MAX_BYTES
+                || batch.first().is_some_and(|(first, _)| event.0 - first > MAX_SPAN_MS);
+            if full {
+                self.put_log_events(ctx, &group, stream, std::mem::take(&mut batch))
+                    .map_err(delivery_failure)?;
+                bytes = 0;
+            }
+            bytes += size;
+            batch.push(event);
+        }
+        if !batch.is_empty() {
+            self.put_log_events(ctx, &group, stream, batch)
+                .map_err(delivery_failure)?;
         }
         Ok(())
     }
