@@ -44,6 +44,10 @@ impl Service {
         signing_name: "secretsmanager",
         target_prefix: "secretsmanager",
     };
+    pub const LOGS: Service = Service {
+        signing_name: "logs",
+        target_prefix: "Logs_20140328",
+    };
 }
 
 /// Signs one service's requests for one endpoint; shared by all workers.

@@ -115,7 +115,7 @@ def test_trail_lifecycle_and_cloudtrails_checks(dev_server):
         (dict(Name="bad..name", S3BucketName=bucket), "InvalidTrailNameException",
          "Trail name or ARN cannot have adjacent periods (.), hyphens (-), or underscores (_)."),
         (dict(Name="other", S3BucketName="no-such-bucket"), "S3BucketDoesNotExistException",
-         "S3 bucket no-such-bucket does not exist."),
+         "S3 bucket no-such-bucket does not exist!"),
         (dict(Name="other", S3BucketName=bucket, IsMultiRegionTrail=True, IncludeGlobalServiceEvents=False),
          "InvalidParameterCombinationException", "Multi-Region trail must include global service events."),
     ]
@@ -128,6 +128,8 @@ def test_trail_lifecycle_and_cloudtrails_checks(dev_server):
         "InsufficientS3BucketPolicyException", "Incorrect S3 bucket policy is detected for bucket: no-policy")
     assert [t["Name"] for t in ct.list_trails()["Trails"]] == [TRAIL]
     assert error_of(ct.get_trail, Name="missing") == (
+        "TrailNotFoundException", f"Unknown trail: missing for the user: {account}")
+    assert error_of(ct.get_trail_status, Name="missing") == (
         "TrailNotFoundException",
         f"Unknown trail: arn:aws:cloudtrail:us-east-1:{account}:trail/missing for the user: {account}")
     # A trail is seen from another Region only when it is multi-Region.

@@ -35,6 +35,14 @@ def test_groups_streams_events_and_filters(dev_server):
         "InvalidParameterException",
         "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.")
     assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "web"}
+    logs.tag_log_group(logGroupName="/app/db", tags={"env": "prod"})
+    assert logs.list_tags_log_group(logGroupName="/app/db")["tags"] == {"env": "prod"}
+    logs.untag_log_group(logGroupName="/app/db", tags=["env"])
+    assert logs.list_tags_log_group(logGroupName="/app/db")["tags"] == {}
+    # The model's constraints, answered as CloudWatch Logs answers them.
+    assert error_of(logs.create_log_group, logGroupName="x" * 513) == (
+        "InvalidParameterException", f"1 validation error detected: Value '{'x' * 513}' at 'logGroupName' failed to "
+        "satisfy constraint: Member must have length less than or equal to 512")
 
     logs.create_log_stream(logGroupName=GROUP, logStreamName="s1")
     logs.create_log_stream(logGroupName=GROUP, logStreamName="s2")

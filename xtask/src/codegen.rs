@@ -89,6 +89,9 @@ pub const SERVICES: &[Service] = &[
             "TagResource",
             "UntagResource",
             "ListTagsForResource",
+            "TagLogGroup",
+            "UntagLogGroup",
+            "ListTagsLogGroup",
         ],
     ),
     Service::only(

@@ -14,9 +14,19 @@ use keyhaven_logs::{GroupRecord, LogsError};
 use crate::error::{ApiError, logs_error};
 use crate::generated::logs::{self as wire, Request};
 use crate::kms::{Executed, limit, respond_with};
+use crate::shapes::DecodeError;
 
 const DEFAULT_EVENTS: usize = 10_000;
 const DEFAULT_DESCRIBE: usize = 50;
+
+/// CloudWatch Logs answers the model's constraint violations as InvalidParameterException ("1 validation error
+/// detected: ...").
+pub fn decode_error(e: DecodeError) -> ApiError {
+    match e {
+        DecodeError::Validation(message) => ApiError::bad_request("InvalidParameterException", message),
+        other => crate::kms::decode_error(other),
+    }
+}
 
 /// CloudTrail marks CloudWatch Logs' reads read-only.
 pub fn is_read_only(operation: &str) -> bool {
@@ -258,6 +268,24 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                     &input.tag_keys.unwrap_or_default(),
                 )?;
                 respond_with(&serde_json::json!({}), Vec::new(), false)
+            }
+            Request::TagLogGroup(input) => {
+                let name = input.log_group_name.unwrap_or_default();
+                logs.tag_log_group(ctx, &name, tags_in(input.tags))?;
+                respond_with(&serde_json::json!({}), resource(ctx, &name), false)
+            }
+            Request::UntagLogGroup(input) => {
+                let name = input.log_group_name.unwrap_or_default();
+                logs.untag_log_group(ctx, &name, &input.tags.unwrap_or_default())?;
+                respond_with(&serde_json::json!({}), resource(ctx, &name), false)
+            }
+            Request::ListTagsLogGroup(input) => {
+                let name = input.log_group_name.unwrap_or_default();
+                let tags = logs.list_log_group_tags(ctx, &name)?;
+                let output = wire::ListTagsLogGroupResponse {
+                    tags: Some(tags.into_iter().map(Tag::into_pair).collect()),
+                };
+                respond_with(&output, resource(ctx, &name), false)
             }
             Request::ListTagsForResource(input) => {
                 let tags = logs.list_tags(ctx, &input.resource_arn.unwrap_or_default())?;

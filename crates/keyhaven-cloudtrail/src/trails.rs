@@ -15,6 +15,15 @@ use crate::names::{TrailRef, check_name, trail_arn, trail_ref};
 use crate::selectors::Selectors;
 use crate::{CloudTrail, read, transact};
 
+/// The operations whose TrailNotFoundException names a missing trail by the ARN it would have in the request's Region
+/// (recorded from AWS: GetEventSelectors, aws/aws-sdk-go-v2#1957; DeleteTrail, an aws-nuke log; GetTrailStatus, as
+/// moto 5.2.1 answers it); the others name it as given (moto 5.2.1's GetTrail, StartLogging, UpdateTrail, ...).
+const NAMED_BY_ARN_WHEN_MISSING: [&str; 3] = [
+    "cloudtrail:GetEventSelectors",
+    "cloudtrail:DeleteTrail",
+    "cloudtrail:GetTrailStatus",
+];
+
 /// Trails per account and Region.
 const MAX_TRAILS: usize = 5;
 const MAX_PREFIX: usize = 200;
@@ -164,7 +173,7 @@ impl CloudTrail {
             .map_err(|e| match e {
                 ObjectFailure::NoSuchBucket => fault(
                     CloudTrailFault::S3BucketDoesNotExist,
-                    format!("S3 bucket {} does not exist.", trail.s3_bucket),
+                    format!("S3 bucket {} does not exist!", trail.s3_bucket),
                 ),
                 ObjectFailure::AccessDenied | ObjectFailure::Kms(_) => fault(
                     CloudTrailFault::InsufficientS3BucketPolicy,
@@ -406,7 +415,11 @@ impl CloudTrail {
             let region = named.region.as_deref().unwrap_or(&ctx.region);
             let arn = trail_arn(region, &account, &named.name);
             self.authorize(ctx, action, Some((&arn, &account, &[])), &[])?;
-            let shown = if named.region.is_some() { name } else { &arn };
+            let shown = if named.region.is_some() || !NAMED_BY_ARN_WHEN_MISSING.contains(&action) {
+                name
+            } else {
+                &arn
+            };
             return Err(not_found(shown, &account));
         };
         let trail = found.trail;

@@ -51,6 +51,28 @@ impl Logs {
         action: &str,
         stream: Option<&str>,
     ) -> Result<GroupRecord, LogsError> {
+        self.group_with(ctx, name, action, stream, &[])
+    }
+
+    /// [`Logs::group`] authorised with the request's condition keys too (tagging).
+    fn group_for(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        action: &str,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<GroupRecord, LogsError> {
+        self.group_with(ctx, name, action, None, keys)
+    }
+
+    fn group_with(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        action: &str,
+        stream: Option<&str>,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<GroupRecord, LogsError> {
         let scope = ctx.regional_scope();
         let found = read(&*self.store, |tx| Ok(records::get::<GroupRecord>(tx, &scope, name)?))?;
         let arn = group_arn(&ctx.region, ctx.account_id(), name);
@@ -59,7 +81,7 @@ impl Logs {
             None => arn,
         };
         let tags = found.as_ref().map_or(&[][..], |g| &g.tags[..]);
-        self.authorize(ctx, action, Some(&target), tags, &[])?;
+        self.authorize(ctx, action, Some(&target), tags, keys)?;
         found.ok_or_else(group_not_found)
     }
 
@@ -300,26 +322,50 @@ impl Logs {
         found.ok_or_else(group_not_found)
     }
 
-    pub fn tag_resource(&self, ctx: &RequestContext, arn: &str, added: Vec<Tag>) -> Result<(), LogsError> {
-        tags::check(&added, &TAG_RULES).map_err(tag_error)?;
-        let group = self.tagged(ctx, arn, "logs:TagResource", &tags::request_keys(&added, &[]))?;
+    fn add_tags(&self, ctx: &RequestContext, group: &GroupRecord, added: &[Tag]) -> Result<(), LogsError> {
         let mut failed = None;
         self.update_group(ctx, &group.name, |g| {
-            if let Err(e) = tags::upsert(&mut g.tags, &added, &TAG_RULES) {
+            if let Err(e) = tags::upsert(&mut g.tags, added, &TAG_RULES) {
                 failed = Some(e);
             }
         })?;
         failed.map_or(Ok(()), |e| Err(tag_error(e)))
     }
 
-    pub fn untag_resource(&self, ctx: &RequestContext, arn: &str, keys: &[String]) -> Result<(), LogsError> {
-        let group = self.tagged(ctx, arn, "logs:UntagResource", &tags::request_keys(&[], keys))?;
+    fn remove_tags(&self, ctx: &RequestContext, group: &GroupRecord, keys: &[String]) -> Result<(), LogsError> {
         self.update_group(ctx, &group.name, |g| g.tags.retain(|t| !keys.contains(&t.key)))?;
         Ok(())
     }
 
+    pub fn tag_resource(&self, ctx: &RequestContext, arn: &str, added: Vec<Tag>) -> Result<(), LogsError> {
+        tags::check(&added, &TAG_RULES).map_err(tag_error)?;
+        let group = self.tagged(ctx, arn, "logs:TagResource", &tags::request_keys(&added, &[]))?;
+        self.add_tags(ctx, &group, &added)
+    }
+
+    pub fn untag_resource(&self, ctx: &RequestContext, arn: &str, keys: &[String]) -> Result<(), LogsError> {
+        let group = self.tagged(ctx, arn, "logs:UntagResource", &tags::request_keys(&[], keys))?;
+        self.remove_tags(ctx, &group, keys)
+    }
+
     pub fn list_tags(&self, ctx: &RequestContext, arn: &str) -> Result<Vec<Tag>, LogsError> {
         Ok(self.tagged(ctx, arn, "logs:ListTagsForResource", &[])?.tags)
+    }
+
+    /// TagLogGroup, the older form of TagResource, by group name.
+    pub fn tag_log_group(&self, ctx: &RequestContext, name: &str, added: Vec<Tag>) -> Result<(), LogsError> {
+        tags::check(&added, &TAG_RULES).map_err(tag_error)?;
+        let group = self.group_for(ctx, name, "logs:TagLogGroup", &tags::request_keys(&added, &[]))?;
+        self.add_tags(ctx, &group, &added)
+    }
+
+    pub fn untag_log_group(&self, ctx: &RequestContext, name: &str, keys: &[String]) -> Result<(), LogsError> {
+        let group = self.group_for(ctx, name, "logs:UntagLogGroup", &tags::request_keys(&[], keys))?;
+        self.remove_tags(ctx, &group, keys)
+    }
+
+    pub fn list_log_group_tags(&self, ctx: &RequestContext, name: &str) -> Result<Vec<Tag>, LogsError> {
+        Ok(self.group_for(ctx, name, "logs:ListTagsLogGroup", &[])?.tags)
     }
 
     /// Removes the group's events older than its retention (whole batches); answers how many batches went.

@@ -24,9 +24,12 @@ shapes::operations! {
     FilterLogEvents(FilterLogEventsRequest),
     GetLogEvents(GetLogEventsRequest),
     ListTagsForResource(ListTagsForResourceRequest),
+    ListTagsLogGroup(ListTagsLogGroupRequest),
     PutLogEvents(PutLogEventsRequest),
     PutRetentionPolicy(PutRetentionPolicyRequest),
+    TagLogGroup(TagLogGroupRequest),
     TagResource(TagResourceRequest),
+    UntagLogGroup(UntagLogGroupRequest),
     UntagResource(UntagResourceRequest),
 }
 
@@ -143,6 +146,12 @@ shapes::structures! {
     ListTagsForResourceResponse {
         "tags" tags: BTreeMap<String, String>,
     }
+    ListTagsLogGroupRequest {
+        "logGroupName" log_group_name: String,
+    }
+    ListTagsLogGroupResponse {
+        "tags" tags: BTreeMap<String, String>,
+    }
     LogGroup {
         "logGroupName" log_group_name: String,
         "creationTime" creation_time: i64,
@@ -201,9 +210,17 @@ shapes::structures! {
         "logStreamName" log_stream_name: String,
         "searchedCompletely" searched_completely: bool,
     }
+    TagLogGroupRequest {
+        "logGroupName" log_group_name: String,
+        "tags" tags: BTreeMap<String, String>,
+    }
     TagResourceRequest {
         "resourceArn" resource_arn: String,
         "tags" tags: BTreeMap<String, String>,
+    }
+    UntagLogGroupRequest {
+        "logGroupName" log_group_name: String,
+        "tags" tags: Vec<String>,
     }
     UntagResourceRequest {
         "resourceArn" resource_arn: String,
@@ -380,6 +397,12 @@ impl Validate for ListTagsForResourceRequest {
     }
 }
 
+impl Validate for ListTagsLogGroupRequest {
+    fn check_members(&self, v: &mut Validator) {
+        v.member("logGroupName", &self.log_group_name, true, &LOG_GROUP_NAME);
+    }
+}
+
 impl Validate for PutLogEventsRequest {
     fn check_members(&self, v: &mut Validator) {
         v.member("logGroupName", &self.log_group_name, true, &LOG_GROUP_NAME);
@@ -397,10 +420,24 @@ impl Validate for PutRetentionPolicyRequest {
     }
 }
 
+impl Validate for TagLogGroupRequest {
+    fn check_members(&self, v: &mut Validator) {
+        v.member("logGroupName", &self.log_group_name, true, &LOG_GROUP_NAME);
+        v.member("tags", &self.tags, true, &TAGS);
+    }
+}
+
 impl Validate for TagResourceRequest {
     fn check_members(&self, v: &mut Validator) {
         v.member("resourceArn", &self.resource_arn, true, &AMAZON_RESOURCE_NAME);
         v.member("tags", &self.tags, true, &TAGS);
+    }
+}
+
+impl Validate for UntagLogGroupRequest {
+    fn check_members(&self, v: &mut Validator) {
+        v.member("logGroupName", &self.log_group_name, true, &LOG_GROUP_NAME);
+        v.member("tags", &self.tags, true, &TAG_LIST);
     }
 }
 
@@ -411,7 +448,7 @@ impl Validate for UntagResourceRequest {
     }
 }
 
-shapes::checked_structures!("logs": AssociateKmsKeyRequest, CreateLogGroupRequest, CreateLogStreamRequest, DeleteLogGroupRequest, DeleteLogStreamRequest, DeleteRetentionPolicyRequest, DescribeLogGroupsRequest, DescribeLogStreamsRequest, DisassociateKmsKeyRequest, Entity, FilterLogEventsRequest, GetLogEventsRequest, InputLogEvent, ListTagsForResourceRequest, PutLogEventsRequest, PutRetentionPolicyRequest, TagResourceRequest, UntagResourceRequest);
+shapes::checked_structures!("logs": AssociateKmsKeyRequest, CreateLogGroupRequest, CreateLogStreamRequest, DeleteLogGroupRequest, DeleteLogStreamRequest, DeleteRetentionPolicyRequest, DescribeLogGroupsRequest, DescribeLogStreamsRequest, DisassociateKmsKeyRequest, Entity, FilterLogEventsRequest, GetLogEventsRequest, InputLogEvent, ListTagsForResourceRequest, ListTagsLogGroupRequest, PutLogEventsRequest, PutRetentionPolicyRequest, TagLogGroupRequest, TagResourceRequest, UntagLogGroupRequest, UntagResourceRequest);
 
 /// Per operation, by name: the codes of the errors its model declares, sorted.
 pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
@@ -518,6 +555,10 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "ListTagsLogGroup",
+        &["ResourceNotFoundException", "ServiceUnavailableException"],
+    ),
+    (
         "PutLogEvents",
         &[
             "DataAlreadyAcceptedException",
@@ -538,6 +579,10 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "TagLogGroup",
+        &["InvalidParameterException", "ResourceNotFoundException"],
+    ),
+    (
         "TagResource",
         &[
             "InvalidParameterException",
@@ -546,6 +591,7 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
             "TooManyTagsException",
         ],
     ),
+    ("UntagLogGroup", &["ResourceNotFoundException"]),
     (
         "UntagResource",
         &[
@@ -613,6 +659,7 @@ static AMAZON_RESOURCE_NAME__PATTERN: Pattern = Pattern::new(r"[\w+=/:,.@-]*", r
 static AMAZON_RESOURCE_NAME: Rule = Rule::NONE.min(1).max(1011).pattern(&AMAZON_RESOURCE_NAME__PATTERN);
 static SEQUENCE_TOKEN: Rule = Rule::NONE.min(1);
 static INPUT_LOG_EVENTS: ListRule<()> = ListRule::new(Rule::NONE.min(1).max(10000), &());
+static TAG_LIST: ListRule<Rule> = ListRule::new(Rule::NONE.min(1), &TAG_KEY);
 static TAG_KEY_LIST: ListRule<Rule> = ListRule::new(Rule::NONE.min(0).max(50), &TAG_KEY);
 
 #[cfg(test)]

@@ -172,7 +172,7 @@ fn execute(call: Call<'_>, outcome: &mut Outcome) -> Result<Vec<u8>, ApiError> {
             executed
         }
         JsonService::Logs => {
-            let request = crate::generated::logs::Request::decode(operation, body).map_err(kms::decode_error)?;
+            let request = crate::generated::logs::Request::decode(operation, body).map_err(logs::decode_error)?;
             outcome.read_only = logs::is_read_only(operation);
             let executed = tokio::task::block_in_place(|| logs::execute(core, &ctx, request));
             if logs::schedules_work(operation) {
