@@ -439,3 +439,23 @@ def test_a_trail_delivers_to_cloudwatch_logs_through_its_role(dev_server):
     dev_server.advance_clock(300)
     found = logs.filter_log_events(logGroupName="CloudTrail/audit", filterPattern='{ $.eventName = "CreateKey" }')
     assert len(found["events"]) == 2
+
+
+def test_the_servers_own_log_ships_into_a_log_group(keyhaven_factory):
+    server = keyhaven_factory("--dev", "--server-log-group", "/keyhaven/server")
+    ct, logs = server.client("cloudtrail"), server.client("logs")
+    bucket = trail_bucket(server)
+    ct.create_trail(Name=TRAIL, S3BucketName=bucket)
+    ct.start_logging(Name=TRAIL)
+    server.client("s3").delete_bucket_policy(Bucket=bucket)
+    server.advance_clock(300)
+    # The operator finds the failed delivery in the server's log with the CloudWatch Logs API (shipped every 5 s).
+    deadline = time.monotonic() + 30
+    while True:
+        groups = [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]]
+        found = logs.filter_log_events(logGroupName="/keyhaven/server", filterPattern='"trail delivery failed"')[
+            "events"] if "/keyhaven/server" in groups else []
+        if found or time.monotonic() > deadline:
+            break
+    assert found and "AccessDenied" in found[0]["message"]
+    assert found[0]["logStreamName"].startswith("keyhaven-")

@@ -189,6 +189,10 @@ def test_a_group_encrypted_under_a_customer_key(dev_server):
     put(logs, ["after disassociation"])
     logs.associate_kms_key(logGroupName=GROUP, kmsKeyId=key_arn)
     assert logs.describe_log_groups(logGroupNamePrefix=GROUP)["logGroups"][0]["kmsKeyId"] == key_arn
+    # Retention expires encrypted events as any others.
+    logs.put_retention_policy(logGroupName=GROUP, retentionInDays=1)
+    dev_server.advance_clock(2 * 86_400)
+    assert logs.filter_log_events(logGroupName=GROUP)["events"] == []
     # The event text is nowhere on disk in the clear, nor in the audit log (whose batches are compressed).
     records = audit_records(dev_server)
     assert [r for r in records if r["eventName"] == "PutLogEvents"]
@@ -210,3 +214,39 @@ def test_a_caller_without_permission_changes_nothing(dev_server):
     assert reader.get_log_events(logGroupName=GROUP, logStreamName="s1")["events"] == []
     group = logs.describe_log_groups()["logGroups"][0]
     assert group["logGroupName"] == GROUP and "retentionInDays" not in group
+
+
+def test_get_log_events_pages_both_ways_through_interleaved_batches(dev_server):
+    logs = dev_server.client("logs")
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName="s1")
+    base = now_ms() - 60_000
+    # Six batches whose events interleave in time.
+    for b in range(6):
+        logs.put_log_events(logGroupName=GROUP, logStreamName="s1", logEvents=[
+            {"timestamp": base + b + 10 * i, "message": f"{b}-{i}"} for i in range(5)])
+    everything = logs.get_log_events(logGroupName=GROUP, logStreamName="s1", startFromHead=True)["events"]
+    assert len(everything) == 30
+    assert [e["timestamp"] for e in everything] == sorted(e["timestamp"] for e in everything)
+    forward, token = [], None
+    while True:
+        page = logs.get_log_events(logGroupName=GROUP, logStreamName="s1", startFromHead=True, limit=4,
+                                   **({"nextToken": token} if token else {}))
+        if not page["events"]:
+            assert page["nextForwardToken"] == token
+            break
+        forward += page["events"]
+        token = page["nextForwardToken"]
+    assert [e["message"] for e in forward] == [e["message"] for e in everything]
+    latest = logs.get_log_events(logGroupName=GROUP, logStreamName="s1", limit=4)
+    backward, token = latest["events"], latest["nextBackwardToken"]
+    while True:
+        page = logs.get_log_events(logGroupName=GROUP, logStreamName="s1", limit=4, nextToken=token)
+        if not page["events"]:
+            break
+        backward = page["events"] + backward
+        token = page["nextBackwardToken"]
+    assert [e["message"] for e in backward] == [e["message"] for e in everything]
+    window = logs.get_log_events(logGroupName=GROUP, logStreamName="s1", startFromHead=True,
+                                 startTime=base + 10, endTime=base + 20)["events"]
+    assert [e["timestamp"] for e in window] == [base + 10 + b for b in range(6)]

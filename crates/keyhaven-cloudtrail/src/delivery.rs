@@ -134,18 +134,16 @@ impl CloudTrail {
         }
     }
 
-    /// Tells audit retention the oldest record some trail has yet to deliver (everything is delivered without
-    /// trails that log or have records to flush).
-    pub(crate) fn refresh_delivered_mark(&self) -> Result<(), CloudTrailError> {
-        let trails = read(&*self.store, |tx| all_trails(tx, None))?;
-        let oldest = trails
+    /// The last record every trail has delivered, for audit retention: what trails that log (or have records to
+    /// flush) have delivered, everything without them.
+    pub(crate) fn delivered_mark(store: &dyn keyhaven_store::Backend) -> Result<u64, KernelError> {
+        let trails = read(store, |tx| all_trails(tx, None)).map_err(|e| KernelError::Internal(format!("{e:?}")))?;
+        Ok(trails
             .iter()
             .filter(|t| t.logging || t.stop_logging_time.is_some())
             .map(TrailRecord::delivered_through)
             .min()
-            .unwrap_or(u64::MAX);
-        self.delivered.set(oldest);
-        Ok(())
+            .unwrap_or(u64::MAX))
     }
 
     /// Whether `trail` delivers `record`: the trail's account, a Region it covers, no later than logging stopped,
@@ -501,8 +499,7 @@ impl CloudTrail {
             }
             records::put(tx, TRAIL_SCOPE, &payload.id, &current)?;
             Ok(())
-        })?;
-        self.refresh_delivered_mark()
+        })
     }
 }
 

@@ -66,8 +66,6 @@ pub struct CloudTrail {
     logs: Arc<dyn LogService>,
     roles: Arc<dyn RoleService>,
     settings: DeliverySettings,
-    /// What every trail has delivered, which audit retention must not prune past.
-    delivered: DeliveredThrough,
 }
 
 impl std::fmt::Debug for CloudTrail {
@@ -85,14 +83,16 @@ impl CloudTrail {
         destinations: Destinations,
         settings: DeliverySettings,
         delivered: DeliveredThrough,
-    ) -> Result<Self, CloudTrailError> {
+    ) -> Self {
         let Destinations {
             objects,
             kms,
             logs,
             roles,
         } = destinations;
-        let service = Self {
+        let marked = store.clone();
+        delivered.follow(Arc::new(move || Self::delivered_mark(&*marked)));
+        Self {
             store,
             root,
             clock,
@@ -102,10 +102,7 @@ impl CloudTrail {
             logs,
             roles,
             settings,
-            delivered,
-        };
-        service.refresh_delivered_mark()?;
-        Ok(service)
+        }
     }
 
     fn now(&self) -> i64 {

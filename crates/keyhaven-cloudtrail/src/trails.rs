@@ -503,8 +503,7 @@ impl CloudTrail {
             records::delete::<TrailRecord>(tx, TRAIL_SCOPE, &trail.id())?;
             tx.cancel(&self.delivery_job(&trail, 0).id)?;
             Ok(())
-        })?;
-        self.refresh_delivered_mark()
+        })
     }
 
     pub fn get_trail(&self, ctx: &RequestContext, name: &str) -> Result<TrailRecord, CloudTrailError> {
@@ -560,7 +559,7 @@ impl CloudTrail {
             current.delivery.chains.clear();
             Ok(())
         })?;
-        self.refresh_delivered_mark()
+        Ok(())
     }
 
     /// StopLogging: the next delivery is the last, with the records up to now and a final digest.

@@ -96,23 +96,20 @@ impl Core {
             authz.clone(),
             kms.clone(),
         ));
-        let cloudtrail = Arc::new(
-            CloudTrail::new(
-                store.clone(),
-                root.clone(),
-                clock.clone(),
-                authz.clone(),
-                Destinations {
-                    objects: s3.clone(),
-                    kms: kms.clone(),
-                    logs: logs.clone(),
-                    roles: identity.clone(),
-                },
-                config.trail_delivery,
-                delivered,
-            )
-            .map_err(|e| KernelError::Internal(format!("{e:?}")))?,
-        );
+        let cloudtrail = Arc::new(CloudTrail::new(
+            store.clone(),
+            root.clone(),
+            clock.clone(),
+            authz.clone(),
+            Destinations {
+                objects: s3.clone(),
+                kms: kms.clone(),
+                logs: logs.clone(),
+                roles: identity.clone(),
+            },
+            config.trail_delivery,
+            delivered,
+        ));
         let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), audit.clone()));
         scheduler.register("kms", kms.clone());
         scheduler.register("sts", identity.sts.clone());

@@ -53,6 +53,14 @@ pub struct Event {
     pub id: String,
 }
 
+/// Which of a stream's events a read needs.
+#[derive(Debug, Clone, Copy)]
+enum Take {
+    All,
+    First(usize),
+    Last(usize),
+}
+
 /// A GetLogEvents page and the positions either side of it.
 #[derive(Debug, Clone)]
 pub struct EventsPage {
@@ -171,7 +179,8 @@ impl Logs {
         let scope = ctx.regional_scope();
         let number = stream.batches;
         if let (Some(first), Some(last)) = (accepted.first(), accepted.last()) {
-            let id = batch_id(first.0, number);
+            // Fixed before sealing (the seal is bound to it), unique however many writers put to the stream at once.
+            let id = batch_id(first.0, u64::from_be_bytes(keyhaven_crypto::random_array::<8>()?));
             let label = batch_label(&scope, group_name, stream_name, &id);
             let text = serde_json::to_vec(accepted)?;
             let (sealing, sealed) = match &group.kms_key_arn {
@@ -202,7 +211,6 @@ impl Logs {
                 if records::get::<GroupRecord>(tx, &scope, group_name)?.is_none() {
                     return Err(group_not_found());
                 }
-                let id = batch_id(batch.first, current.batches);
                 records::put(tx, &batch_scope(&scope, group_name, stream_name), &id, &batch)?;
                 current.batches += 1;
                 current.first_event = Some(current.first_event.map_or(first, |f| f.min(first)));
@@ -218,24 +226,41 @@ impl Logs {
         })
     }
 
-    /// Every event of a stream still within the group's retention, in time order.
-    fn stream_events(&self, ctx: &RequestContext, group: &GroupRecord, stream: &str) -> Result<Vec<Event>, LogsError> {
+    /// The events of a stream still within the group's retention, with timestamps in `from..=to`, that `keep`
+    /// keeps, in order (event ids sort as events do: time, then batch, then place). `Take::All` opens every batch
+    /// that can hold such events; `Take::First(n)` and `Take::Last(n)` open batches from that end only until no
+    /// unopened batch can hold one of the first (last) `n`, and answer just those.
+    fn stream_events(
+        &self,
+        ctx: &RequestContext,
+        group: &GroupRecord,
+        stream: &str,
+        (from, to): (i64, i64),
+        keep: &dyn Fn(&Event) -> bool,
+        take: Take,
+    ) -> Result<Vec<Event>, LogsError> {
         let scope = ctx.regional_scope();
         let batches_scope = batch_scope(&scope, &group.name, stream);
-        let batches = read(&*self.store, |tx| Ok(records::all::<BatchRecord>(tx, &batches_scope)?))?;
         let cutoff = group
             .retention_days
-            .map(|days| self.now_ms() - i64::from(days) * DAY_MS);
+            .map_or(i64::MIN, |days| self.now_ms() - i64::from(days) * DAY_MS);
+        let from = from.max(cutoff);
+        let mut batches: Vec<(String, BatchRecord)> =
+            read(&*self.store, |tx| Ok(records::all::<BatchRecord>(tx, &batches_scope)?))?
+                .into_iter()
+                .filter(|(_, b)| b.last >= from && b.first <= to)
+                .collect();
+        match take {
+            Take::Last(_) => batches.sort_by_key(|(_, b)| std::cmp::Reverse(b.last)),
+            Take::First(_) | Take::All => batches.sort_by_key(|(_, b)| b.first),
+        }
         let service = self.as_service(ctx);
-        let mut events = Vec::new();
-        for (number, (id, batch)) in batches.into_iter().enumerate() {
-            if cutoff.is_some_and(|c| batch.last < c) {
-                continue;
-            }
+        let mut events: Vec<Event> = Vec::new();
+        for (position, (id, batch)) in batches.iter().enumerate() {
             let sealed = STANDARD
                 .decode(&batch.sealed)
                 .map_err(|_| LogsError::Internal("a sealed batch is not base64".into()))?;
-            let label = batch_label(&scope, &group.name, stream, &id);
+            let label = batch_label(&scope, &group.name, stream, id);
             let text = match &batch.sealing {
                 Sealing::Service => self.root.open(&label, &sealed)?,
                 Sealing::Kms(_) => self
@@ -244,23 +269,51 @@ impl Logs {
                     .map_err(|e| key_refused(group, e))?,
             };
             let decoded: Vec<(i64, String)> = serde_json::from_slice(text.expose())?;
-            for (index, (timestamp, message)) in decoded.into_iter().enumerate() {
-                if cutoff.is_some_and(|c| timestamp < c) {
-                    continue;
-                }
-                events.push(Event {
-                    stream: stream.to_string(),
-                    timestamp,
-                    ingestion: batch.ingestion,
-                    message,
-                    id: format!("{timestamp:020}{number:020}{index:016}"),
-                });
+            let unique = id.rsplit('.').next().unwrap_or_default();
+            events.extend(
+                decoded
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, (timestamp, _))| (from..=to).contains(timestamp))
+                    .map(|(index, (timestamp, message))| Event {
+                        stream: stream.to_string(),
+                        timestamp,
+                        ingestion: batch.ingestion,
+                        message,
+                        id: format!("{timestamp:020}{unique}{index:016}"),
+                    })
+                    .filter(|e| keep(e)),
+            );
+            events.sort_by(|a, b| a.id.cmp(&b.id));
+            let next = batches.get(position + 1).map(|(_, b)| b);
+            let enough = match (take, next) {
+                (Take::All, _) => false,
+                (_, None) => true,
+                (Take::First(n), Some(next)) => events
+                    .get(n.saturating_sub(1))
+                    .is_some_and(|e| e.timestamp < next.first),
+                (Take::Last(n), Some(next)) => events
+                    .len()
+                    .checked_sub(n)
+                    .and_then(|i| events.get(i))
+                    .is_some_and(|e| e.timestamp > next.last),
+            };
+            if enough {
+                break;
             }
         }
-        events.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+        match take {
+            Take::All => {}
+            Take::First(n) => events.truncate(n),
+            Take::Last(n) => {
+                events.drain(..events.len().saturating_sub(n));
+            }
+        }
         Ok(events)
     }
 
+    /// GetLogEvents. Tokens name the event a page ended (`f/<id>`: go on after it) or began at (`b/<id>`: go back
+    /// before it); at either end the token passed in comes back.
     #[allow(clippy::too_many_arguments)]
     pub fn get_log_events(
         &self,
@@ -275,31 +328,48 @@ impl Logs {
     ) -> Result<EventsPage, LogsError> {
         let group = self.group(ctx, group_name, "logs:GetLogEvents", Some(stream_name))?;
         self.stream(ctx, group_name, stream_name)?;
-        let events: Vec<Event> = self
-            .stream_events(ctx, &group, stream_name)?
-            .into_iter()
-            .filter(|e| start.is_none_or(|s| e.timestamp >= s) && end.is_none_or(|t| e.timestamp < t))
-            .collect();
         let bad_token = || invalid("The specified nextToken is invalid.");
         let limit = limit.max(1);
-        let (from, to) = match token {
+        let range = (start.unwrap_or(i64::MIN), end.map_or(i64::MAX, |e| e.saturating_sub(1)));
+        let (forward, after) = match token {
             Some(token) => {
-                let (direction, position) = token.split_once('/').ok_or_else(bad_token)?;
-                let position: usize = position.parse().map_err(|_| bad_token())?;
-                let position = position.min(events.len());
+                let (direction, id) = token.split_once('/').ok_or_else(bad_token)?;
+                if id.len() != 56 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad_token());
+                }
                 match direction {
-                    "f" => (position, (position + limit).min(events.len())),
-                    "b" => (position.saturating_sub(limit), position),
+                    "f" => (true, Some(id.to_string())),
+                    "b" => (false, Some(id.to_string())),
                     _ => return Err(bad_token()),
                 }
             }
-            None if from_head => (0, limit.min(events.len())),
-            None => (events.len().saturating_sub(limit), events.len()),
+            None => (from_head, None),
         };
+        // An event id begins with its time: batches wholly before (after) the token hold nothing to read.
+        let token_time = after.as_ref().and_then(|id| id[..20].parse::<i64>().ok());
+        let range = match token_time {
+            Some(time) if forward => (range.0.max(time), range.1),
+            Some(time) => (range.0, range.1.min(time)),
+            None => range,
+        };
+        let keep = |e: &Event| match &after {
+            Some(id) if forward => e.id.as_str() > id.as_str(),
+            Some(id) => e.id.as_str() < id.as_str(),
+            None => true,
+        };
+        let take = if forward { Take::First(limit) } else { Take::Last(limit) };
+        let events = self.stream_events(ctx, &group, stream_name, range, &keep, take)?;
+        let unchanged = || format!("{:056}", 0);
+        let first = events
+            .first()
+            .map_or_else(|| after.clone().unwrap_or_else(unchanged), |e| e.id.clone());
+        let last = events
+            .last()
+            .map_or_else(|| after.clone().unwrap_or_else(unchanged), |e| e.id.clone());
         Ok(EventsPage {
-            events: events[from..to].to_vec(),
-            forward: format!("f/{to:056}"),
-            backward: format!("b/{from:056}"),
+            events,
+            forward: format!("f/{last}"),
+            backward: format!("b/{first}"),
         })
     }
 
@@ -331,14 +401,10 @@ impl Logs {
             .filter(|name| query.stream_prefix.is_none_or(|p| name.starts_with(p)))
             .collect();
         let mut events = Vec::new();
+        let range = (query.start.unwrap_or(i64::MIN), query.end.unwrap_or(i64::MAX));
         for stream in &streams {
-            events.extend(
-                self.stream_events(ctx, &group, stream)?
-                    .into_iter()
-                    .filter(|e| query.start.is_none_or(|s| e.timestamp >= s))
-                    .filter(|e| query.end.is_none_or(|t| e.timestamp <= t))
-                    .filter(|e| pattern.matches(&e.message)),
-            );
+            let matching = |e: &Event| pattern.matches(&e.message);
+            events.extend(self.stream_events(ctx, &group, stream, range, &matching, Take::All)?);
         }
         events.sort_by(|a, b| (a.timestamp, &a.stream, &a.id).cmp(&(b.timestamp, &b.stream, &b.id)));
         let page = keyhaven_kernel::paging::by_offset(&events, query.limit, query.token)

@@ -49,8 +49,8 @@ pub enum Sealing {
     Kms(String),
 }
 
-/// The events of one PutLogEvents call. Scope: [`batch_scope`] of its stream; id: first event time (20 digits),
-/// then the stream's batch number (20 digits), so batches list in time order.
+/// The events of one PutLogEvents call. Scope: [`batch_scope`] of its stream; id: first event time (20 digits), then
+/// a random number (20 digits), so batches list in time order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchRecord {
     pub v: u32,
@@ -71,6 +71,6 @@ pub fn batch_scope(scope: &str, group: &str, stream: &str) -> String {
     format!("{scope}\n{group}\n{stream}")
 }
 
-pub fn batch_id(first: i64, number: u64) -> String {
-    format!("{first:020}.{number:020}")
+pub fn batch_id(first: i64, unique: u64) -> String {
+    format!("{first:020}.{unique:020}")
 }

@@ -40,6 +40,38 @@ fn delivery_failure(error: LogsError) -> DeliveryFailure {
     }
 }
 
+impl Logs {
+    /// Puts the server's own log lines into `group` (created when missing, in `account`'s `region`) as the account's
+    /// root user: the operator's log, shipped by the server itself.
+    pub fn ship(
+        &self,
+        account: &str,
+        region: &str,
+        group: &str,
+        stream: &str,
+        lines: Vec<(i64, String)>,
+    ) -> Result<(), LogsError> {
+        let ctx = RequestContext {
+            request_id: String::new(),
+            principal: keyhaven_kernel::context::Principal::root(account, ""),
+            region: region.to_string(),
+            source_ip: None,
+            user_agent: "keyhaven".into(),
+            secure_transport: true,
+            via_service: None,
+            service_calls: keyhaven_kernel::context::ServiceCalls::default(),
+            signature_v2: false,
+        };
+        match self.create_log_group(&ctx, group, None, Vec::new(), false) {
+            Ok(()) | Err(LogsError::Fault(LogsFault::ResourceAlreadyExists, _)) => {}
+            Err(e) => return Err(e),
+        }
+        let arn = crate::names::group_arn(region, account, group);
+        self.deliver(&ctx, &arn, stream, lines)
+            .map_err(|e| LogsError::Internal(e.to_string()))
+    }
+}
+
 impl LogService for Logs {
     fn check_delivery(&self, ctx: &RequestContext, group_arn: &str, stream: &str) -> Result<(), DeliveryFailure> {
         let group = group_of_identifier(group_arn, &ctx.region, ctx.account_id()).map_err(delivery_failure)?;

@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// Seconds between deliveries of each logging trail's log files [default: 300, about CloudTrail's 5 minutes].
     #[arg(long, env = "KEYHAVEN_TRAIL_DELIVERY_SECONDS")]
     pub trail_delivery_seconds: Option<u32>,
+    /// Ship the server's own log into this CloudWatch Logs group of the server's account, `[REGION:]GROUP`
+    /// (us-east-1 unless a Region is given), one stream per node [default: not shipped].
+    #[arg(long, env = "KEYHAVEN_SERVER_LOG_GROUP")]
+    pub server_log_group: Option<String>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "KEYHAVEN_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -215,6 +219,7 @@ struct FileConfig {
     audit_max_bytes: Option<u64>,
     audit_reserve_bytes: Option<u64>,
     trail_delivery_seconds: Option<u32>,
+    server_log_group: Option<String>,
     log_format: Option<LogFormat>,
     ssm_standard_parameter_limit: Option<u64>,
     kms_request_quotas: Option<String>,
@@ -478,6 +483,8 @@ pub struct ServeConfig {
     pub audit_retention: Retention,
     pub audit_reserve_bytes: u64,
     pub trail_delivery: keyhaven_cloudtrail::DeliverySettings,
+    /// Where the server's own log is shipped: (Region, log group).
+    pub server_log_group: Option<(String, String)>,
     pub log_format: LogFormat,
     pub parameter_quotas: ParameterQuotas,
     pub kms_request_quotas: keyhaven_kms::quotas::QuotaSettings,
@@ -807,6 +814,13 @@ impl ServeArgs {
                     ),
                 ..Default::default()
             },
+            server_log_group: self
+                .server_log_group
+                .or(file.server_log_group)
+                .map(|text| match text.split_once(':') {
+                    Some((region, group)) => (region.to_string(), group.to_string()),
+                    None => ("us-east-1".to_string(), text),
+                }),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             parameter_quotas: ParameterQuotas {
                 standard: self

@@ -8,6 +8,7 @@ mod listener;
 mod migrate;
 mod postgres;
 mod rotation;
+mod server_log;
 mod webhooks;
 
 use std::process::ExitCode;
@@ -78,11 +79,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// The server's log, to `writer`: standard error, or standard error with a copy kept for shipping (then without
+/// terminal colours, which would be noise in a log group).
+fn init_logging<W>(format: LogFormat, writer: W, colours: bool)
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYHAVEN_LOG").unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer)
+        .with_ansi(colours);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -90,15 +97,25 @@ fn init_logging(format: LogFormat) {
 }
 
 fn serve(config: ServeConfig) -> Result<(), String> {
-    init_logging(config.log_format);
+    let captured = match config.server_log_group {
+        Some(_) => {
+            let captured = server_log::Captured::default();
+            init_logging(config.log_format, captured.clone(), false);
+            Some(captured)
+        }
+        None => {
+            init_logging(config.log_format, std::io::stderr, true);
+            None
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, captured))
 }
 
-async fn run(config: ServeConfig) -> Result<(), String> {
+async fn run(config: ServeConfig, captured: Option<server_log::Captured>) -> Result<(), String> {
     let database = config.data_dir.join(DATABASE_FILE);
     data_dir::prepare(&config.data_dir, &database)?;
     let (store, postgres) = tokio::task::block_in_place(|| open_store(&config.store, &config.data_dir))?;
@@ -201,6 +218,15 @@ async fn run(config: ServeConfig) -> Result<(), String> {
             }
         }
     });
+    if let (Some(captured), Some((region, group))) = (captured, config.server_log_group.clone()) {
+        let destination = server_log::Destination {
+            account: config.account_id.clone(),
+            region,
+            group,
+            stream: format!("keyhaven-{node}"),
+        };
+        tokio::spawn(server_log::ship(core.clone(), captured, destination));
+    }
     let state = Arc::new(AppState {
         core: core.clone(),
         credentials: CredentialRegistry::new(root_credential, config.dev, config.account_id.clone()),

@@ -49,28 +49,40 @@ const DURABILITY_WAIT: Duration = Duration::from_secs(30);
 pub struct Retention {
     pub max_age_seconds: Option<i64>,
     pub max_bytes: Option<u64>,
-    /// The last record every trail has delivered: nothing after it is pruned. Trails lower it as they
-    /// deliver; until there are trails it stays at "everything delivered".
+    /// The last record every trail has delivered: nothing after it is pruned.
     pub delivered_through: DeliveredThrough,
 }
 
-/// The delivery mark trails share with the audit writer.
-#[derive(Debug, Clone)]
-pub struct DeliveredThrough(Arc<std::sync::atomic::AtomicU64>);
+/// How the service that delivers trails finds the last record all of them have delivered, from the store (so every
+/// node's writer sees what any node's trails have done).
+pub type DeliveryMark = Arc<dyn Fn() -> Result<u64, KernelError> + Send + Sync>;
 
-impl Default for DeliveredThrough {
-    fn default() -> Self {
-        Self(Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)))
+/// The delivery mark trails share with the audit writer: until a service says how to find it (`follow`), everything
+/// counts as delivered; when it cannot be found, nothing does.
+#[derive(Clone, Default)]
+pub struct DeliveredThrough(Arc<std::sync::RwLock<Option<DeliveryMark>>>);
+
+impl std::fmt::Debug for DeliveredThrough {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeliveredThrough")
     }
 }
 
 impl DeliveredThrough {
-    pub fn set(&self, sequence: u64) {
-        self.0.store(sequence, Ordering::SeqCst);
+    pub fn follow(&self, mark: DeliveryMark) {
+        if let Ok(mut slot) = self.0.write() {
+            *slot = Some(mark);
+        }
     }
 
     fn get(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
+        match self.0.read().ok().and_then(|slot| slot.clone()) {
+            None => u64::MAX,
+            Some(mark) => mark().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot tell what trails have delivered; pruning nothing");
+                0
+            }),
+        }
     }
 }
 
@@ -815,10 +827,10 @@ mod tests {
             compressor: Compressor::new(),
         };
         // An undelivered batch stays, however far over the limit the log is.
-        settings.retention.delivered_through.set(0);
+        settings.retention.delivered_through.follow(Arc::new(|| Ok(0)));
         writer.prune().expect("prune");
         assert_eq!(names(&*store), ["CreateKey", "Encrypt", "Decrypt"]);
-        settings.retention.delivered_through.set(u64::MAX);
+        settings.retention.delivered_through.follow(Arc::new(|| Ok(u64::MAX)));
         writer.prune().expect("prune");
         assert_eq!(names(&*store), ["Decrypt"], "the newest batch stays");
         assert_eq!(

@@ -5,7 +5,8 @@ mod log;
 pub mod lookup;
 
 pub use log::{
-    AuditLog, AuditSettings, ChainCheck, DeliveredThrough, Retention, batch_records, read_records, verify_chain,
+    AuditLog, AuditSettings, ChainCheck, DeliveredThrough, DeliveryMark, Retention, batch_records, read_records,
+    verify_chain,
 };
 
 use serde_json::{Value, json};
