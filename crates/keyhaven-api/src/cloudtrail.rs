@@ -115,32 +115,22 @@ macro_rules! written_trail {
     }};
 }
 
-fn settings_in(
-    s3_bucket_name: Option<String>,
-    s3_key_prefix: Option<String>,
-    sns_topic_name: Option<String>,
-    flags: [Option<bool>; 4],
-    cloud_watch: (Option<String>, Option<String>),
-    kms_key_id: Option<String>,
-) -> TrailSettings {
-    let [
-        include_global_service_events,
-        multi_region,
-        log_file_validation,
-        organization_trail,
-    ] = flags;
-    TrailSettings {
-        s3_bucket: s3_bucket_name,
-        s3_key_prefix,
-        sns_topic_name,
-        include_global_service_events,
-        multi_region,
-        log_file_validation,
-        cloud_watch_logs_log_group_arn: cloud_watch.0,
-        cloud_watch_logs_role_arn: cloud_watch.1,
-        kms_key_id,
-        organization_trail,
-    }
+/// The settings of a CreateTrail or UpdateTrail request (the two carry the same members).
+macro_rules! trail_settings {
+    ($input:expr) => {
+        TrailSettings {
+            s3_bucket: $input.s3_bucket_name,
+            s3_key_prefix: $input.s3_key_prefix,
+            sns_topic_name: $input.sns_topic_name,
+            include_global_service_events: $input.include_global_service_events,
+            multi_region: $input.is_multi_region_trail,
+            log_file_validation: $input.enable_log_file_validation,
+            cloud_watch_logs_log_group_arn: $input.cloud_watch_logs_log_group_arn,
+            cloud_watch_logs_role_arn: $input.cloud_watch_logs_role_arn,
+            kms_key_id: $input.kms_key_id,
+            organization_trail: $input.is_organization_trail,
+        }
+    };
 }
 
 fn selectors_in(
@@ -323,37 +313,13 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
         let executed = match request {
             Request::CreateTrail(input) => {
                 let name = input.name.unwrap_or_default();
-                let settings = settings_in(
-                    input.s3_bucket_name,
-                    input.s3_key_prefix,
-                    input.sns_topic_name,
-                    [
-                        input.include_global_service_events,
-                        input.is_multi_region_trail,
-                        input.enable_log_file_validation,
-                        input.is_organization_trail,
-                    ],
-                    (input.cloud_watch_logs_log_group_arn, input.cloud_watch_logs_role_arn),
-                    input.kms_key_id,
-                );
+                let settings = trail_settings!(input);
                 let trail = trails.create_trail(ctx, &name, &settings, tags_in(input.tags_list))?;
                 respond_with(&written_trail!(CreateTrailResponse, &trail), resource(&trail), true)
             }
             Request::UpdateTrail(input) => {
                 let name = input.name.unwrap_or_default();
-                let settings = settings_in(
-                    input.s3_bucket_name,
-                    input.s3_key_prefix,
-                    input.sns_topic_name,
-                    [
-                        input.include_global_service_events,
-                        input.is_multi_region_trail,
-                        input.enable_log_file_validation,
-                        input.is_organization_trail,
-                    ],
-                    (input.cloud_watch_logs_log_group_arn, input.cloud_watch_logs_role_arn),
-                    input.kms_key_id,
-                );
+                let settings = trail_settings!(input);
                 let trail = trails.update_trail(ctx, &name, &settings)?;
                 respond_with(&written_trail!(UpdateTrailResponse, &trail), resource(&trail), true)
             }

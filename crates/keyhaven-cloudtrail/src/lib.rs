@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use keyhaven_crypto::RootKey;
 use keyhaven_kernel::audit::DeliveredThrough;
-use keyhaven_kernel::authz::{Access, Authorizer, Resource};
+use keyhaven_kernel::authz::{Authorizer, TaggedResource};
 use keyhaven_kernel::clock::Clock;
 use keyhaven_kernel::context::{Principal, RequestContext, ServiceCalls};
 use keyhaven_kernel::on_behalf::{KeyService, LogService, ObjectService, RoleService};
@@ -118,32 +118,8 @@ impl CloudTrail {
         trail: Option<(&str, &str, &[keyhaven_kernel::tags::Tag])>,
         keys: &[(String, Vec<String>)],
     ) -> Result<(), CloudTrailError> {
-        let Some((arn, account, tags)) = trail else {
-            return Ok(self.authz.check(
-                ctx,
-                &Access {
-                    action,
-                    resources: &[],
-                    keys,
-                },
-            )?);
-        };
-        let resource_keys: Vec<(String, Vec<String>)> = tags
-            .iter()
-            .map(|t| (format!("aws:ResourceTag/{}", t.key), vec![t.value.clone()]))
-            .collect();
-        let resource = [Resource {
-            keys: &resource_keys,
-            ..Resource::new(arn, account)
-        }];
-        Ok(self.authz.check(
-            ctx,
-            &Access {
-                action,
-                resources: &resource,
-                keys,
-            },
-        )?)
+        let resource = trail.map(|(arn, account, tags)| TaggedResource { arn, account, tags });
+        Ok(self.authz.check_tagged(ctx, action, resource, keys)?)
     }
 
     /// The context CloudTrail acts in on its own, for `account`'s resources in `region`: the service principal, whose

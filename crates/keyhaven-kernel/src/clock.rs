@@ -51,6 +51,11 @@ pub fn epoch_seconds(t: OffsetDateTime) -> f64 {
     t.unix_timestamp_nanos() as f64 / 1e9
 }
 
+/// Milliseconds since the epoch (S3's and CloudWatch Logs' unit).
+pub fn epoch_millis(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp() * 1000 + i64::from(t.millisecond())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

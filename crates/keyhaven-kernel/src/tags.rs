@@ -105,6 +105,13 @@ pub fn upsert(existing: &mut Vec<Tag>, added: &[Tag], rules: &TagRules) -> Resul
     Ok(())
 }
 
+/// The condition keys a resource with `tags` supplies: `aws:ResourceTag/<key>` for each.
+pub fn resource_keys(tags: &[Tag]) -> Vec<(String, Vec<String>)> {
+    tags.iter()
+        .map(|t| (format!("aws:ResourceTag/{}", t.key), vec![t.value.clone()]))
+        .collect()
+}
+
 /// The condition keys a request that adds `tags` and removes the keys `removed` supplies:
 /// `aws:RequestTag/<key>` for each added tag and `aws:TagKeys` for every key named.
 pub fn request_keys(tags: &[Tag], removed: &[String]) -> Vec<(String, Vec<String>)> {

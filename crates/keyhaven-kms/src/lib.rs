@@ -686,9 +686,7 @@ impl Kms {
             let name = alias.rsplit_once(':').map_or(alias, |(_, n)| n);
             keys.push(("kms:RequestAlias".into(), vec![name.to_string()]));
         }
-        for tag in &record.tags {
-            keys.push((format!("aws:ResourceTag/{}", tag.key), vec![tag.value.clone()]));
-        }
+        keys.extend(keyhaven_kernel::tags::resource_keys(&record.tags));
         let looked_up;
         let aliases = match aliases {
             Some(known) => known,

@@ -15,7 +15,7 @@ pub mod streams;
 use std::sync::Arc;
 
 use keyhaven_crypto::{EncryptionContext, RootKey};
-use keyhaven_kernel::authz::{Access, Authorizer, Resource};
+use keyhaven_kernel::authz::{Authorizer, TaggedResource};
 use keyhaven_kernel::clock::Clock;
 use keyhaven_kernel::context::{Principal, RequestContext, ServiceCalls};
 use keyhaven_kernel::on_behalf::{KeyService, OnBehalf};
@@ -62,8 +62,7 @@ impl Logs {
 
     /// Now, in milliseconds since the epoch (CloudWatch Logs' unit).
     fn now_ms(&self) -> i64 {
-        let now = self.clock.now();
-        now.unix_timestamp() * 1000 + i64::from(now.millisecond())
+        keyhaven_kernel::clock::epoch_millis(self.clock.now())
     }
 
     /// Authorises `action` on `arn` (a group's or a stream's, owned by the caller's account), with the group's
@@ -76,24 +75,12 @@ impl Logs {
         tags: &[Tag],
         keys: &[(String, Vec<String>)],
     ) -> Result<(), LogsError> {
-        let resource_keys: Vec<(String, Vec<String>)> = tags
-            .iter()
-            .map(|t| (format!("aws:ResourceTag/{}", t.key), vec![t.value.clone()]))
-            .collect();
-        let resources = arn.map(|arn| {
-            [Resource {
-                keys: &resource_keys,
-                ..Resource::new(arn, ctx.account_id())
-            }]
+        let resource = arn.map(|arn| TaggedResource {
+            arn,
+            account: ctx.account_id(),
+            tags,
         });
-        Ok(self.authz.check(
-            ctx,
-            &Access {
-                action,
-                resources: resources.as_ref().map_or(&[][..], |r| &r[..]),
-                keys,
-            },
-        )?)
+        Ok(self.authz.check_tagged(ctx, action, resource, keys)?)
     }
 
     /// The context CloudWatch Logs uses keys in: its own service principal for the caller's account and Region.

@@ -133,8 +133,7 @@ impl S3 {
     }
 
     fn now_millis(&self) -> i64 {
-        let now = self.clock.now();
-        now.unix_timestamp() * 1000 + i64::from(now.millisecond())
+        keyhaven_kernel::clock::epoch_millis(self.clock.now())
     }
 
     /// Authorises `action` on the bucket `bucket` (or its object `key`), on the bucket's owner's behalf when it exists

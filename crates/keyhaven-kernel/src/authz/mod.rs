@@ -87,6 +87,15 @@ impl<'a> Access<'a> {
     }
 }
 
+/// A resource without a resource policy, known by its ARN, owning account and tags (CloudTrail's trails, CloudWatch
+/// Logs' groups).
+#[derive(Debug, Clone, Copy)]
+pub struct TaggedResource<'a> {
+    pub arn: &'a str,
+    pub account: &'a str,
+    pub tags: &'a [crate::tags::Tag],
+}
+
 /// Parsed policies of one caller.
 struct CallerPolicies {
     generation: u64,
@@ -293,6 +302,32 @@ impl Authorizer {
             Some((_, message)) => Err(KernelError::AccessDenied(message)),
             None => Ok(()),
         }
+    }
+
+    /// [`Authorizer::check`] of `action` on one tagged resource (its tags as `aws:ResourceTag/*`), or on none for
+    /// the actions the reference scopes to no resource.
+    pub fn check_tagged(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        resource: Option<TaggedResource<'_>>,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<(), KernelError> {
+        let resource_keys = resource.map(|r| crate::tags::resource_keys(r.tags)).unwrap_or_default();
+        let resources = resource.map(|r| {
+            [Resource {
+                keys: &resource_keys,
+                ..Resource::new(r.arn, r.account)
+            }]
+        });
+        self.check(
+            ctx,
+            &Access {
+                action,
+                resources: resources.as_ref().map_or(&[][..], |r| &r[..]),
+                keys,
+            },
+        )
     }
 
     /// Whether an explicit deny refuses the access: for the few actions no policy can allow (KMS's RetireGrant,
