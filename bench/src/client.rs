@@ -139,12 +139,16 @@ impl Connection {
         Ok((status, body))
     }
 
-    /// Signs and sends one call that must succeed; its JSON answer.
+    /// Signs and sends one call that must succeed; its JSON answer (`null` for an empty one, as some servers give
+    /// operations without output).
     pub async fn call_json(&mut self, signer: &Signer, operation: &str, body: &Value) -> Result<Value, BoxError> {
         let request = signer.request(operation, Bytes::from(body.to_string()))?;
         let (status, body) = self.call(request).await?;
         if status != StatusCode::OK {
             return Err(format!("{operation}: HTTP {status}: {}", snippet(&body)).into());
+        }
+        if body.is_empty() {
+            return Ok(Value::Null);
         }
         Ok(serde_json::from_slice(&body)
             .map_err(|e| format!("{operation}: answer is not JSON ({e}): {}", snippet(&body)))?)

@@ -124,6 +124,11 @@ def test_groups_streams_events_and_filters(dev_server):
     assert error_of(logs.get_log_events, logGroupName=GROUP, logStreamName="s1") == (
         "ResourceNotFoundException", "The specified log group does not exist.")
     assert [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]] == ["/app/db"]
+    # The event history finds a group's events by its name.
+    history = dev_server.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": GROUP}])["Events"]
+    assert {"CreateLogGroup", "CreateLogStream", "PutLogEvents", "DeleteLogGroup"} <= {e["EventName"] for e in history}
+    assert all(e["EventSource"] == "logs.amazonaws.com" for e in history)
 
 
 def test_retention_expires_events_on_the_servers_clock(dev_server):

@@ -149,15 +149,12 @@ impl Found {
             Attribute::ReadOnly => vec![self.read_only.to_string()],
             Attribute::Username => self.username.iter().cloned().collect(),
             Attribute::ResourceType => self.resources.iter().map(|(t, _)| t.clone()).collect(),
-            // A resource is found by its ARN and by its name, the ARN's last part.
-            Attribute::ResourceName => self
-                .resources
-                .iter()
-                .flat_map(|(_, arn)| {
-                    let name = arn.rsplit(['/', ':']).next().unwrap_or(arn);
-                    [arn.clone(), name.to_string()]
-                })
-                .collect(),
+            Attribute::ResourceName => {
+                let mut names: Vec<String> = self.resources.iter().flat_map(|(_, arn)| resource_names(arn)).collect();
+                names.sort();
+                names.dedup();
+                names
+            }
             Attribute::EventSource => vec![self.event_source.clone()],
             Attribute::AccessKeyId => self.access_key_id.iter().cloned().collect(),
         }
@@ -186,6 +183,19 @@ impl Found {
                 .attribute
                 .is_none_or(|(attribute, value)| self.values(attribute).iter().any(|v| v == value))
     }
+}
+
+/// The names a resource is found by: its ARN, the resource after its type (`/bench/logs` of
+/// `…:log-group:/bench/logs`, `path/alice` of `…:user/path/alice`, the bucket of an S3 bucket ARN), and the last part
+/// of that (`alice`, a key's id).
+fn resource_names(arn: &str) -> Vec<String> {
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or(arn);
+    let typed = match arn.split(':').nth(2) {
+        Some("s3") => resource,
+        _ => resource.split_once(['/', ':']).map_or(resource, |(_, name)| name),
+    };
+    let last = typed.rsplit('/').next().unwrap_or(typed);
+    vec![arn.to_string(), typed.to_string(), last.to_string()]
 }
 
 /// Values longer than this are indexed by their SHA-256, so that index keys stay short.
@@ -341,6 +351,27 @@ mod tests {
             "111122223333\nus-east-1\nEventSource\nkms.amazonaws.com",
         ] {
             assert!(keys.iter().any(|k| k == expected), "{expected:?} in {keys:?}");
+        }
+    }
+
+    #[test]
+    fn resources_are_found_by_arn_and_by_name() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "arn:aws:logs:us-east-1:111122223333:log-group:/bench/logs",
+                &["/bench/logs", "logs"],
+            ),
+            ("arn:aws:kms:us-east-1:111122223333:key/1234abcd", &["1234abcd"]),
+            ("arn:aws:iam::111122223333:user/team/alice", &["team/alice", "alice"]),
+            ("arn:aws:s3:::my-bucket", &["my-bucket"]),
+            ("arn:aws:cloudtrail:us-east-1:111122223333:trail/audit", &["audit"]),
+        ];
+        for (arn, names) in cases {
+            let found = resource_names(arn);
+            assert!(found.contains(&arn.to_string()), "{arn}");
+            for name in *names {
+                assert!(found.contains(&name.to_string()), "{name} of {arn}: {found:?}");
+            }
         }
     }
 
