@@ -633,8 +633,9 @@ pub async fn finish(state: &AppState, mut outcome: Outcome, origin: &Origin, sta
         Err(e) => (Some(e.code.to_string()), Some(e.message.clone())),
     };
     let connection = origin.connection;
+    let event_time = time::OffsetDateTime::now_utc();
     let event = AuditEvent {
-        event_time: time::OffsetDateTime::now_utc(),
+        event_time,
         event_source: format!("{}.amazonaws.com", outcome.service),
         event_name: outcome.operation,
         region: outcome.region,
@@ -647,7 +648,7 @@ pub async fn finish(state: &AppState, mut outcome: Outcome, origin: &Origin, sta
         error_code,
         error_message,
         request_id: origin.request_id.clone(),
-        event_id: new_request_id(),
+        event_id: keyhaven_kernel::ids::uuid_v7(event_time).unwrap_or_else(|_| new_request_id()),
         read_only: outcome.read_only,
         resources: outcome.resources,
         tls: connection.is_some_and(|c| c.tls),

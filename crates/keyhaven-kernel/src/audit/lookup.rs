@@ -160,13 +160,18 @@ impl Found {
         }
     }
 
-    /// Every key the event is found by: none for data events, which the event history does not show.
+    /// Every key the event is found by: none for data events, which the event history does not show. An event id
+    /// that carries its time (a version-7 UUID, as the pipeline makes them) needs no key of its own: the lookup reads
+    /// the batches of that moment.
     pub fn keys(&self) -> Vec<String> {
         if !self.management {
             return Vec::new();
         }
         let mut keys = vec![key(&self.account, &self.region, None)];
         for attribute in Attribute::ALL {
+            if attribute == Attribute::EventId && crate::ids::uuid_v7_millis(&self.event_id).is_some() {
+                continue;
+            }
             for value in self.values(attribute) {
                 keys.push(key(&self.account, &self.region, Some((attribute, &value))));
             }
@@ -257,9 +262,27 @@ const BATCHES_PER_STEP: usize = 16;
 
 /// The events matching `query`, newest first, and where to go on when there may be more.
 pub fn lookup(store: &dyn Backend, query: &Query<'_>) -> Result<(Vec<FoundEvent>, Option<Position>), KernelError> {
-    let index_key = match query.attribute {
-        Some((attribute, value)) => key(query.account, query.region, Some((attribute, value))),
-        None => key(query.account, query.region, None),
+    // An event id that carries its time is found among the events of that moment (two seconds either side: the
+    // record's time is the same instant, to the second).
+    let id_time = match query.attribute {
+        Some((Attribute::EventId, id)) => crate::ids::uuid_v7_millis(id).map(|millis| millis / 1000),
+        _ => None,
+    };
+    let index_key = match (query.attribute, id_time) {
+        (Some((attribute, value)), None) => key(query.account, query.region, Some((attribute, value))),
+        _ => key(query.account, query.region, None),
+    };
+    let narrowed;
+    let query = match id_time {
+        Some(second) => {
+            narrowed = Query {
+                from: query.from.max(second - 2),
+                to: query.to.min(second + 2),
+                ..*query
+            };
+            &narrowed
+        }
+        None => query,
     };
     let mut events = Vec::new();
     let mut before = query.after.map_or(u64::MAX, |p| p.batch.saturating_add(1));
@@ -373,6 +396,20 @@ mod tests {
                 assert!(found.contains(&name.to_string()), "{name} of {arn}: {found:?}");
             }
         }
+    }
+
+    #[test]
+    fn an_event_id_that_carries_its_time_needs_no_key() {
+        let mut e = event("Encrypt");
+        e.event_id = crate::ids::uuid_v7(e.event_time).expect("id");
+        assert_eq!(
+            crate::ids::uuid_v7_millis(&e.event_id),
+            Some(e.event_time.unix_timestamp() * 1000)
+        );
+        assert!(!Found::of_event(&e).keys().iter().any(|k| k.contains("\nEventId\n")));
+        e.event_id = crate::ids::new_uuid().expect("id");
+        assert_eq!(crate::ids::uuid_v7_millis(&e.event_id), None);
+        assert!(Found::of_event(&e).keys().iter().any(|k| k.contains("\nEventId\n")));
     }
 
     #[test]
