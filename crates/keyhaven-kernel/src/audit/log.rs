@@ -24,7 +24,7 @@ use keyhaven_crypto::{RootKey, SecretBytes};
 use keyhaven_store::{AuditBatch, AuditTail, Backend, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use super::lookup::{Found, batch_keys};
+use super::lookup::{EventKeys, Found, batch_keys};
 use super::{AuditEvent, ServiceEvent};
 use crate::error::KernelError;
 
@@ -178,8 +178,8 @@ fn decompress(body: &[u8]) -> Option<Vec<u8>> {
 struct Queued {
     event_time: i64,
     record: Vec<u8>,
-    /// The keys the event history finds the record by (`lookup`).
-    lookup_keys: Vec<String>,
+    /// What the event history finds the record by (`lookup`).
+    lookup_keys: EventKeys,
     durable: Option<oneshot::Sender<()>>,
 }
 
@@ -259,7 +259,7 @@ impl AuditLog {
     /// or, in strict mode, any request waits until its record is durable.
     pub async fn record(&self, event: &AuditEvent, changes: bool) -> Result<(), KernelError> {
         let record = serde_json::to_vec(&event.record())?;
-        let lookup_keys = Found::of_event(event).keys();
+        let lookup_keys = Found::of_event(event).into_keys();
         let (durable, done) = if changes || self.strict {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
@@ -293,7 +293,7 @@ impl AuditLog {
             .blocking_send(Queued {
                 event_time: event.event_time.unix_timestamp(),
                 record: serde_json::to_vec(&record)?,
-                lookup_keys: Found::of_record(&record).keys(),
+                lookup_keys: Found::of_record(&record).into_keys(),
                 durable: None,
             })
             .map_err(|_| KernelError::Internal("audit writer stopped".into()))
@@ -397,7 +397,7 @@ impl Writer {
             records.extend_from_slice(&item.record);
             records.push(b'\n');
         }
-        let lookup_keys = batch_keys(batch.iter().map(|q| q.lookup_keys.as_slice()));
+        let lookup_keys = batch_keys(batch.iter().map(|q| &q.lookup_keys));
         let first_time = batch.iter().map(|q| q.event_time).min().unwrap_or_default();
         let last_time = batch.iter().map(|q| q.event_time).max().unwrap_or_default();
         let body = self.compressor.compress(&records);

@@ -2,7 +2,7 @@
 //! attribute value, in its account and Region, plus one for every event there), written with each batch, and
 //! `lookup`, which reads only the batches indexed under the key asked for, newest first.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 
 use keyhaven_crypto::digest::sha256;
 use keyhaven_store::Backend;
@@ -16,7 +16,7 @@ use crate::context::PrincipalKind;
 use crate::error::KernelError;
 
 /// LookupEvents' attributes, by the names its `AttributeKey` takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Attribute {
     EventId,
     EventName,
@@ -141,42 +141,32 @@ impl Found {
         }
     }
 
-    /// The values the event has for `attribute` (none, one, or one per resource).
-    fn values(&self, attribute: Attribute) -> Vec<String> {
-        match attribute {
-            Attribute::EventId => vec![self.event_id.clone()],
-            Attribute::EventName => vec![self.event_name.clone()],
-            Attribute::ReadOnly => vec![self.read_only.to_string()],
-            Attribute::Username => self.username.iter().cloned().collect(),
-            Attribute::ResourceType => self.resources.iter().map(|(t, _)| t.clone()).collect(),
-            Attribute::ResourceName => {
-                let mut names: Vec<String> = self.resources.iter().flat_map(|(_, arn)| resource_names(arn)).collect();
-                names.sort();
-                names.dedup();
-                names
-            }
-            Attribute::EventSource => vec![self.event_source.clone()],
-            Attribute::AccessKeyId => self.access_key_id.iter().cloned().collect(),
-        }
-    }
-
-    /// Every key the event is found by: none for data events, which the event history does not show. An event id
-    /// that carries its time (a version-7 UUID, as the pipeline makes them) needs no key of its own: the lookup reads
-    /// the batches of that moment.
-    pub fn keys(&self) -> Vec<String> {
+    /// What the event is found by, taking its text: nothing for data events, which the event history does not show.
+    /// An event id that carries its time (a version-7 UUID, as the pipeline makes them) needs no key of its own: the
+    /// lookup reads the batches of that moment.
+    pub(crate) fn into_keys(self) -> EventKeys {
         if !self.management {
-            return Vec::new();
+            return EventKeys::default();
         }
-        let mut keys = vec![key(&self.account, &self.region, None)];
-        for attribute in Attribute::ALL {
-            if attribute == Attribute::EventId && crate::ids::uuid_v7_millis(&self.event_id).is_some() {
-                continue;
-            }
-            for value in self.values(attribute) {
-                keys.push(key(&self.account, &self.region, Some((attribute, &value))));
-            }
+        let mut values = Vec::with_capacity(8 + 4 * self.resources.len());
+        if crate::ids::uuid_v7_millis(&self.event_id).is_none() {
+            values.push((Attribute::EventId, self.event_id));
         }
-        keys
+        values.push((Attribute::ReadOnly, self.read_only.to_string()));
+        for (kind, arn) in self.resources {
+            values.extend(resource_names(&arn).into_iter().map(|n| (Attribute::ResourceName, n)));
+            values.push((Attribute::ResourceType, kind));
+        }
+        values.extend(self.username.map(|u| (Attribute::Username, u)));
+        values.extend(self.access_key_id.map(|k| (Attribute::AccessKeyId, k)));
+        values.push((Attribute::EventName, self.event_name));
+        values.push((Attribute::EventSource, self.event_source));
+        EventKeys {
+            account: self.account,
+            region: self.region,
+            values,
+            indexed: true,
+        }
     }
 
     fn matches(&self, query: &Query<'_>) -> bool {
@@ -184,9 +174,15 @@ impl Found {
             && self.account == query.account
             && self.region == query.region
             && (query.from..=query.to).contains(&self.event_time)
-            && query
-                .attribute
-                .is_none_or(|(attribute, value)| self.values(attribute).iter().any(|v| v == value))
+            && query.attribute.is_none_or(|(attribute, value)| match attribute {
+                Attribute::EventId => self.event_id == value,
+                _ => self
+                    .clone()
+                    .into_keys()
+                    .values
+                    .iter()
+                    .any(|(a, v)| *a == attribute && v == value),
+            })
     }
 }
 
@@ -221,13 +217,41 @@ fn key(account: &str, region: &str, attribute: Option<(Attribute, &str)>) -> Str
     }
 }
 
-/// The keys of a batch: every key of any of its events, once.
-pub(crate) fn batch_keys<'a>(events: impl Iterator<Item = &'a [String]>) -> Vec<String> {
-    let mut keys = BTreeSet::new();
-    for event_keys in events {
-        keys.extend(event_keys.iter().cloned());
+/// What one event is found by: its account and Region, and its attributes' values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct EventKeys {
+    account: String,
+    region: String,
+    values: Vec<(Attribute, String)>,
+    /// False for events the history does not show.
+    indexed: bool,
+}
+
+impl EventKeys {
+    /// The index keys, one per value, and one for every event of the account and Region.
+    #[cfg(test)]
+    fn strings(&self) -> Vec<String> {
+        batch_keys([self].into_iter())
     }
-    keys.into_iter().collect()
+}
+
+/// An index key before its text is made: account, Region, and the attribute's value (none: every event there).
+type KeyParts<'a> = (&'a str, &'a str, Option<(Attribute, &'a str)>);
+
+/// The keys of a batch: every key of any of its events, once (alike events share them: they are told apart before
+/// any key text is made).
+pub(crate) fn batch_keys<'a>(events: impl Iterator<Item = &'a EventKeys>) -> Vec<String> {
+    let mut distinct: HashSet<KeyParts<'_>> = HashSet::new();
+    for event in events.filter(|e| e.indexed) {
+        distinct.insert((&event.account, &event.region, None));
+        for (attribute, value) in &event.values {
+            distinct.insert((&event.account, &event.region, Some((*attribute, value))));
+        }
+    }
+    distinct
+        .into_iter()
+        .map(|(account, region, attribute)| key(account, region, attribute))
+        .collect()
 }
 
 /// Where a lookup goes on: before record `index` of the batch starting at `batch`.
@@ -334,12 +358,12 @@ pub(crate) fn backfill(store: &dyn Backend) -> Result<u64, KernelError> {
         };
         after = last.first_sequence;
         for batch in &page {
-            let keys: Vec<Vec<String>> = batch_records(batch)?
+            let keys: Vec<EventKeys> = batch_records(batch)?
                 .into_iter()
                 .filter_map(|r| serde_json::from_slice::<Value>(&r).ok())
-                .map(|r| Found::of_record(&r).keys())
+                .map(|r| Found::of_record(&r).into_keys())
                 .collect();
-            store.index_audit(batch, &batch_keys(keys.iter().map(Vec::as_slice)))?;
+            store.index_audit(batch, &batch_keys(keys.iter()))?;
             indexed += 1;
         }
     }
@@ -361,7 +385,7 @@ mod tests {
         let from_event = Found::of_event(&e);
         let from_record = Found::of_record(&e.to_record());
         assert_eq!(from_event, from_record);
-        let keys = from_event.keys();
+        let keys = from_event.into_keys().strings();
         for expected in [
             "111122223333\nus-east-1",
             "111122223333\nus-east-1\nEventName\nDecrypt",
@@ -406,17 +430,29 @@ mod tests {
             crate::ids::uuid_v7_millis(&e.event_id),
             Some(e.event_time.unix_timestamp() * 1000)
         );
-        assert!(!Found::of_event(&e).keys().iter().any(|k| k.contains("\nEventId\n")));
+        assert!(
+            !Found::of_event(&e)
+                .into_keys()
+                .strings()
+                .iter()
+                .any(|k| k.contains("\nEventId\n"))
+        );
         e.event_id = crate::ids::new_uuid().expect("id");
         assert_eq!(crate::ids::uuid_v7_millis(&e.event_id), None);
-        assert!(Found::of_event(&e).keys().iter().any(|k| k.contains("\nEventId\n")));
+        assert!(
+            Found::of_event(&e)
+                .into_keys()
+                .strings()
+                .iter()
+                .any(|k| k.contains("\nEventId\n"))
+        );
     }
 
     #[test]
     fn data_events_are_not_indexed_and_long_values_are_hashed() {
         let mut e = event("GetObject");
         e.category = EventCategory::Data;
-        assert!(Found::of_event(&e).keys().is_empty());
+        assert!(Found::of_event(&e).into_keys().strings().is_empty());
         let long = "x".repeat(LONGEST_INDEXED_VALUE + 1);
         let k = key("a", "r", Some((Attribute::ResourceName, &long)));
         assert!(
