@@ -286,8 +286,8 @@ const BATCHES_PER_STEP: usize = 16;
 
 /// The events matching `query`, newest first, and where to go on when there may be more.
 pub fn lookup(store: &dyn Backend, query: &Query<'_>) -> Result<(Vec<FoundEvent>, Option<Position>), KernelError> {
-    // An event id that carries its time is found among the events of that moment (two seconds either side: the
-    // record's time is the same instant, to the second).
+    // An event id that carries its time is found among the events of that second (the record's time is the same
+    // instant, to the second).
     let id_time = match query.attribute {
         Some((Attribute::EventId, id)) => crate::ids::uuid_v7_millis(id).map(|millis| millis / 1000),
         _ => None,
@@ -300,14 +300,26 @@ pub fn lookup(store: &dyn Backend, query: &Query<'_>) -> Result<(Vec<FoundEvent>
     let query = match id_time {
         Some(second) => {
             narrowed = Query {
-                from: query.from.max(second - 2),
-                to: query.to.min(second + 2),
+                from: query.from.max(second),
+                to: query.to.min(second),
                 ..*query
             };
             &narrowed
         }
         None => query,
     };
+    // A value JSON writes as it is (no quote, backslash or control character to escape) is in the text of every
+    // record that has it.
+    let needle = query
+        .attribute
+        .map(|(_, value)| value)
+        .filter(|v| {
+            !v.is_empty()
+                && !v
+                    .chars()
+                    .any(|c| c == '"' || c == '\\' || c.is_control() || !c.is_ascii())
+        })
+        .map(|v| memchr::memmem::Finder::new(v.as_bytes()).into_owned());
     let mut events = Vec::new();
     let mut before = query.after.map_or(u64::MAX, |p| p.batch.saturating_add(1));
     loop {
@@ -325,6 +337,10 @@ pub fn lookup(store: &dyn Backend, query: &Query<'_>) -> Result<(Vec<FoundEvent>
                 _ => records.len(),
             };
             for index in (0..end).rev() {
+                // Most records of a batch the index named lack the value: look for its text before parsing.
+                if needle.as_ref().is_some_and(|n| n.find(&records[index]).is_none()) {
+                    continue;
+                }
                 let Ok(record) = serde_json::from_slice::<Value>(&records[index]) else {
                     continue;
                 };
