@@ -140,7 +140,7 @@ impl CloudTrail {
         let trails = read(store, |tx| all_trails(tx, None)).map_err(|e| KernelError::Internal(format!("{e:?}")))?;
         Ok(trails
             .iter()
-            .filter(|t| t.logging || t.stop_logging_time.is_some())
+            .filter(|t| t.delivering())
             .map(TrailRecord::delivered_through)
             .min()
             .unwrap_or(u64::MAX))
@@ -491,6 +491,7 @@ impl CloudTrail {
                 delivery.chains.clone_from(&chains);
             }
             let keep_going = current.logging || !finished || current.stop_logging_time != trail.stop_logging_time;
+            current.delivery.flushed = !keep_going;
             if keep_going {
                 let due = if backlog { now } else { next_run };
                 tx.schedule(&self.delivery_job(&current, due))?;
@@ -566,6 +567,25 @@ mod tests {
             "up to when logging stopped"
         );
         assert!(!CloudTrail::delivers(&single, &home, Some(stop - 1)), "not after");
+    }
+
+    #[test]
+    fn retention_waits_for_trails_that_log_or_have_records_to_flush() {
+        let mut stopped = trail(false);
+        stopped.delivery.through = 7;
+        assert!(stopped.delivering());
+        stopped.logging = false;
+        assert!(!stopped.delivering(), "never started");
+        stopped.stop_logging_time = Some(1);
+        assert!(stopped.delivering(), "stopped, not yet flushed");
+        stopped.delivery.flushed = true;
+        assert!(!stopped.delivering());
+        stopped.cloud_watch = Some(crate::model::CloudWatchDelivery {
+            group_arn: "g".into(),
+            role_arn: "r".into(),
+        });
+        stopped.delivery.cloud_watch_through = 3;
+        assert_eq!(stopped.delivered_through(), 3, "the older of the two positions");
     }
 
     #[test]

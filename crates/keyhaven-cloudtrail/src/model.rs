@@ -52,6 +52,11 @@ impl TrailRecord {
         Self::key(&self.account, &self.home_region, &self.name)
     }
 
+    /// Whether the trail has records to deliver: it logs, or it stopped and has not yet delivered up to the stop.
+    pub fn delivering(&self) -> bool {
+        self.logging || (self.stop_logging_time.is_some() && !self.delivery.flushed)
+    }
+
     /// The oldest record the trail has yet to deliver somewhere (what audit retention must keep).
     pub fn delivered_through(&self) -> u64 {
         match self.cloud_watch {
@@ -94,6 +99,9 @@ pub struct Delivery {
     pub latest_cloud_watch_delivery_time: Option<i64>,
     #[serde(default)]
     pub latest_cloud_watch_delivery_error: Option<String>,
+    /// Logging stopped and everything up to the stop was delivered: the trail holds nothing back any more.
+    #[serde(default)]
+    pub flushed: bool,
     /// Per Region of delivered records, the digest chain (log file validation only).
     pub chains: BTreeMap<String, DigestChain>,
 }

@@ -557,6 +557,7 @@ impl CloudTrail {
             current.delivery.through = tail;
             current.delivery.cloud_watch_through = tail;
             current.delivery.chains.clear();
+            current.delivery.flushed = false;
             Ok(())
         })?;
         Ok(())
