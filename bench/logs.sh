@@ -80,11 +80,10 @@ echo "concurrency $CONCURRENCY, ${DURATION} s per operation after ${WARMUP} s wa
 echo "CAVEAT: keyhaven, moto and the load generator all share this machine's $(nproc) CPU core(s) (load average at" \
   "end: $(cut -d' ' -f1-3 /proc/loadavg)); the figures are comparative, not either server's capacity."
 echo
-python3 - "$work" "$keyhaven_url" "$LOOKUPS" <<'PY'
-import json, statistics, sys, time
-import boto3
+python3 - "$work" <<'PY'
+import json, sys
 
-work, endpoint, lookups = sys.argv[1], sys.argv[2], int(sys.argv[3])
+work = sys.argv[1]
 runs = {name: json.load(open(f"{work}/{name}.json")) for name in ["keyhaven", "moto"]}
 kh, moto = runs["keyhaven"], runs["moto"]
 
@@ -113,26 +112,13 @@ for label, run in [("keyhaven", kh), ("moto", moto)]:
         if r["errors"]:
             print(f"{label} {r['operation']}: {r['errors']} errors (first: {r['first_error']})")
 
-# LookupEvents over keyhaven's audit log, which now holds every request of the run above.
-ct = boto3.client("cloudtrail", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-                  aws_secret_access_key="test")
-queries = [
-    ("newest 50, no attribute", {}),
-    ("EventName=PutLogEvents (most events)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "PutLogEvents"}]}),
-    ("EventName=CreateLogGroup (one event)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "CreateLogGroup"}]}),
-    ("ResourceName=/bench/logs", {"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": "/bench/logs"}]}),
-    ("EventName=NoSuchEvent (none)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "NoSuchEvent"}]}),
-]
-rows = [["LookupEvents query", "events", "p50 ms", "max ms"]]
-for label, kwargs in queries:
-    times, found = [], 0
-    for _ in range(lookups):
-        started = time.perf_counter()
-        found = len(ct.lookup_events(MaxResults=50, **kwargs)["Events"])
-        times.append((time.perf_counter() - started) * 1000)
-    rows.append([label, found, f"{statistics.median(times):.1f}", f"{max(times):.1f}"])
-total = sum(r["requests"] for r in kh["results"]) if "requests" in kh["results"][0] else "?"
-print(f"LookupEvents (boto3, one call at a time) over keyhaven's audit log after the run ({total} measured requests"
-      " plus warm-up and seeding):")
-table(rows)
+total = sum(r["requests"] for r in kh["results"])
+print(f"LookupEvents over keyhaven's audit log after the run ({total} measured requests plus warm-up and seeding):")
 PY
+python3 "$repo/bench/lookup_times.py" "$keyhaven_url" "$LOOKUPS" <<'JSON'
+[["newest 50, no attribute", {}],
+ ["EventName=PutLogEvents (most events)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "PutLogEvents"}]}],
+ ["EventName=CreateLogGroup (one event)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "CreateLogGroup"}]}],
+ ["ResourceName=/bench/logs", {"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": "/bench/logs"}]}],
+ ["EventName=NoSuchEvent (none)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "NoSuchEvent"}]}]]
+JSON

@@ -45,31 +45,10 @@ kms.create_key(Description=f"rare event {sys.argv[2]} the fill")
 PY
 echo
 echo "LookupEvents over the audit log ($(du -sh "$work/data" | cut -f1) data directory):"
-python3 - "$url" "$LOOKUPS" <<'PY'
-import statistics, sys, time
-import boto3
-
-url, lookups = sys.argv[1], int(sys.argv[2])
-ct = boto3.client("cloudtrail", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test",
-                  aws_secret_access_key="test")
-first_create = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateKey"}])
-oldest_id = first_create["Events"][-1]["EventId"]
-queries = [
-    ("newest 50, no attribute", {}),
-    ("EventName=Encrypt (nearly all)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "Encrypt"}]}),
-    ("EventName=CreateKey (3 events, oldest first of the log)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "CreateKey"}]}),
-    ("EventId of the oldest CreateKey", {"LookupAttributes": [{"AttributeKey": "EventId", "AttributeValue": oldest_id}]}),
-    ("EventName=NoSuchEvent (none)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "NoSuchEvent"}]}),
-]
-rows = [["query", "events", "p50 ms", "max ms"]]
-for label, kwargs in queries:
-    times, found = [], 0
-    for _ in range(lookups):
-        started = time.perf_counter()
-        found = len(ct.lookup_events(MaxResults=50, **kwargs)["Events"])
-        times.append((time.perf_counter() - started) * 1000)
-    rows.append([label, found, f"{statistics.median(times):.1f}", f"{max(times):.1f}"])
-widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
-for r in rows:
-    print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-PY
+python3 "$repo/bench/lookup_times.py" "$url" "$LOOKUPS" <<'JSON'
+[["newest 50, no attribute", {}],
+ ["EventName=Encrypt (nearly all)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "Encrypt"}]}],
+ ["EventName=CreateKey (3 events, one at the start of the log)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "CreateKey"}]}],
+ ["EventId of the oldest CreateKey", {"LookupAttributes": [{"AttributeKey": "EventId", "AttributeValue": "$OLDEST_CREATE_KEY_ID"}]}],
+ ["EventName=NoSuchEvent (none)", {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "NoSuchEvent"}]}]]
+JSON
