@@ -99,6 +99,16 @@ def test_trail_lifecycle_and_cloudtrails_checks(dev_server):
     got = ct.put_event_selectors(TrailName=TRAIL, AdvancedEventSelectors=advanced)
     assert got["AdvancedEventSelectors"] == advanced and "EventSelectors" not in got
     assert ct.get_event_selectors(TrailName=TRAIL)["AdvancedEventSelectors"] == advanced
+    # Insights selectors are kept and answered (no Insights events are generated).
+    assert error_of(ct.get_insight_selectors, TrailName=TRAIL) == (
+        "InsightNotEnabledException", f"Trail {arn} does not have Insights enabled.")
+    put = ct.put_insight_selectors(TrailName=TRAIL, InsightSelectors=[{"InsightType": "ApiCallRateInsight"}])
+    assert put["InsightSelectors"] == [{"InsightType": "ApiCallRateInsight"}]
+    assert ct.get_insight_selectors(TrailName=arn)["InsightSelectors"] == [{"InsightType": "ApiCallRateInsight"}]
+    assert ct.get_trail(Name=TRAIL)["Trail"]["HasInsightSelectors"] is True
+    assert error_of(ct.put_insight_selectors, TrailName=TRAIL, InsightSelectors=[
+        {"InsightType": "ApiErrorRateInsight"}, {"InsightType": "ApiErrorRateInsight"}])[0] == \
+        "InvalidInsightSelectorsException"
     ct.add_tags(ResourceId=arn, TagsList=[{"Key": "env", "Value": "prod"}])
     ct.remove_tags(ResourceId=arn, TagsList=[{"Key": "team"}])
     assert ct.list_tags(ResourceIdList=[arn])["ResourceTagList"] == [

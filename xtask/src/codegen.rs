@@ -62,6 +62,8 @@ pub const SERVICES: &[Service] = &[
             "StopLogging",
             "PutEventSelectors",
             "GetEventSelectors",
+            "PutInsightSelectors",
+            "GetInsightSelectors",
             "AddTags",
             "RemoveTags",
             "ListTags",

@@ -29,7 +29,13 @@ pub fn is_read_only(operation: &str) -> bool {
 pub fn schedules_work(operation: &str) -> bool {
     matches!(
         operation,
-        "StartLogging" | "StopLogging" | "UpdateTrail" | "PutEventSelectors" | "AddTags" | "RemoveTags"
+        "StartLogging"
+            | "StopLogging"
+            | "UpdateTrail"
+            | "PutEventSelectors"
+            | "PutInsightSelectors"
+            | "AddTags"
+            | "RemoveTags"
     )
 }
 
@@ -88,7 +94,7 @@ fn trail_out(trail: &TrailRecord) -> wire::Trail {
         cloud_watch_logs_log_group_arn: trail.cloud_watch.as_ref().map(|c| c.group_arn.clone()),
         cloud_watch_logs_role_arn: trail.cloud_watch.as_ref().map(|c| c.role_arn.clone()),
         has_custom_event_selectors: Some(trail.selectors.custom()),
-        has_insight_selectors: Some(false),
+        has_insight_selectors: Some(!trail.insight_selectors.is_empty()),
         is_organization_trail: Some(false),
         ..Default::default()
     }
@@ -257,6 +263,17 @@ fn selectors_out(
     }
 }
 
+fn insights_out(trail: &TrailRecord) -> Vec<wire::InsightSelector> {
+    trail
+        .insight_selectors
+        .iter()
+        .map(|(kind, categories)| wire::InsightSelector {
+            insight_type: Some(kind.clone()),
+            event_categories: (!categories.is_empty()).then(|| categories.clone()),
+        })
+        .collect()
+}
+
 fn status_out(trail: &TrailRecord) -> wire::GetTrailStatusResponse {
     let delivery = &trail.delivery;
     wire::GetTrailStatusResponse {
@@ -392,6 +409,35 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
                     trail_arn: Some(trail.arn.clone()),
                     event_selectors: basic,
                     advanced_event_selectors: advanced,
+                };
+                respond_with(&output, resource(&trail), false)
+            }
+            Request::PutInsightSelectors(input) => {
+                let selectors = input
+                    .insight_selectors
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| {
+                        (
+                            s.insight_type.unwrap_or_default(),
+                            s.event_categories.unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                let trail = trails.put_insight_selectors(ctx, &input.trail_name.unwrap_or_default(), selectors)?;
+                let output = wire::PutInsightSelectorsResponse {
+                    trail_arn: Some(trail.arn.clone()),
+                    insight_selectors: Some(insights_out(&trail)),
+                    ..Default::default()
+                };
+                respond_with(&output, resource(&trail), true)
+            }
+            Request::GetInsightSelectors(input) => {
+                let trail = trails.get_insight_selectors(ctx, &input.trail_name.unwrap_or_default())?;
+                let output = wire::GetInsightSelectorsResponse {
+                    trail_arn: Some(trail.arn.clone()),
+                    insight_selectors: Some(insights_out(&trail)),
+                    ..Default::default()
                 };
                 respond_with(&output, resource(&trail), false)
             }

@@ -532,6 +532,7 @@ mod tests {
             kms_key_arn: None,
             cloud_watch: None,
             selectors: Selectors::default(),
+            insight_selectors: Vec::new(),
             tags: vec![],
             logging: true,
             start_logging_time: Some(0),

@@ -25,6 +25,8 @@ pub enum CloudTrailFault {
     InvalidParameterCombination,
     InvalidParameter,
     InvalidEventSelectors,
+    InvalidInsightSelectors,
+    InsightNotEnabled,
     InvalidLookupAttributes,
     InvalidTimeRange,
     InvalidNextToken,

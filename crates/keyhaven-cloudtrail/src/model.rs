@@ -35,6 +35,10 @@ pub struct TrailRecord {
     #[serde(default)]
     pub cloud_watch: Option<CloudWatchDelivery>,
     pub selectors: Selectors,
+    /// Insights types (`ApiCallRateInsight`, `ApiErrorRateInsight`) with their event categories; kept and answered,
+    /// no Insights events are generated.
+    #[serde(default)]
+    pub insight_selectors: Vec<(String, Vec<String>)>,
     pub tags: Vec<Tag>,
     pub logging: bool,
     pub start_logging_time: Option<i64>,

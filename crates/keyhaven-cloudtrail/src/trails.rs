@@ -359,6 +359,7 @@ impl CloudTrail {
             kms_key_arn: None,
             cloud_watch: None,
             selectors: Selectors::default(),
+            insight_selectors: Vec::new(),
             tags,
             logging: false,
             start_logging_time: None,
@@ -598,6 +599,46 @@ impl CloudTrail {
 
     pub fn get_event_selectors(&self, ctx: &RequestContext, name: &str) -> Result<TrailRecord, CloudTrailError> {
         self.named(ctx, name, "cloudtrail:GetEventSelectors", false)
+    }
+
+    /// PutInsightSelectors: each Insights type at most once; an empty list turns Insights off.
+    pub fn put_insight_selectors(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        selectors: Vec<(String, Vec<String>)>,
+    ) -> Result<TrailRecord, CloudTrailError> {
+        let trail = self.named(ctx, name, "cloudtrail:PutInsightSelectors", true)?;
+        for (index, (kind, _)) in selectors.iter().enumerate() {
+            if !matches!(kind.as_str(), "ApiCallRateInsight" | "ApiErrorRateInsight") {
+                return Err(fault(
+                    CloudTrailFault::InvalidInsightSelectors,
+                    format!("Value {kind} for InsightType is invalid."),
+                ));
+            }
+            if selectors[..index].iter().any(|(k, _)| k == kind) {
+                return Err(fault(
+                    CloudTrailFault::InvalidInsightSelectors,
+                    format!("Insight type {kind} is specified more than once."),
+                ));
+            }
+        }
+        self.change(&trail, |current| {
+            current.insight_selectors.clone_from(&selectors);
+            Ok(())
+        })
+    }
+
+    /// GetInsightSelectors of a trail with Insights enabled.
+    pub fn get_insight_selectors(&self, ctx: &RequestContext, name: &str) -> Result<TrailRecord, CloudTrailError> {
+        let trail = self.named(ctx, name, "cloudtrail:GetInsightSelectors", false)?;
+        if trail.insight_selectors.is_empty() {
+            return Err(fault(
+                CloudTrailFault::InsightNotEnabled,
+                format!("Trail {} does not have Insights enabled.", trail.arn),
+            ));
+        }
+        Ok(trail)
     }
 
     /// The trail a tagging request names by ARN (tags are CloudTrail's only resource-ARN operations here).

@@ -15,6 +15,7 @@ shapes::operations! {
     DeleteTrail(DeleteTrailRequest),
     DescribeTrails(DescribeTrailsRequest),
     GetEventSelectors(GetEventSelectorsRequest),
+    GetInsightSelectors(GetInsightSelectorsRequest),
     GetTrail(GetTrailRequest),
     GetTrailStatus(GetTrailStatusRequest),
     ListPublicKeys(ListPublicKeysRequest),
@@ -22,6 +23,7 @@ shapes::operations! {
     ListTrails(ListTrailsRequest),
     LookupEvents(LookupEventsRequest),
     PutEventSelectors(PutEventSelectorsRequest),
+    PutInsightSelectors(PutInsightSelectorsRequest),
     RemoveTags(RemoveTagsRequest),
     StartLogging(StartLoggingRequest),
     StopLogging(StopLoggingRequest),
@@ -116,6 +118,16 @@ shapes::structures! {
         "EventSelectors" event_selectors: Vec<EventSelector>,
         "AdvancedEventSelectors" advanced_event_selectors: Vec<AdvancedEventSelector>,
     }
+    GetInsightSelectorsRequest {
+        "TrailName" trail_name: String,
+        "EventDataStore" event_data_store: String,
+    }
+    GetInsightSelectorsResponse {
+        "TrailARN" trail_arn: String,
+        "InsightSelectors" insight_selectors: Vec<InsightSelector>,
+        "EventDataStoreArn" event_data_store_arn: String,
+        "InsightsDestination" insights_destination: String,
+    }
     GetTrailRequest {
         "Name" name: String,
     }
@@ -143,6 +155,10 @@ shapes::structures! {
         "LatestDeliveryAttemptSucceeded" latest_delivery_attempt_succeeded: String,
         "TimeLoggingStarted" time_logging_started: String,
         "TimeLoggingStopped" time_logging_stopped: String,
+    }
+    InsightSelector {
+        "InsightType" insight_type: String,
+        "EventCategories" event_categories: Vec<String>,
     }
     ListPublicKeysRequest {
         "StartTime" start_time: Timestamp,
@@ -199,6 +215,18 @@ shapes::structures! {
         "TrailARN" trail_arn: String,
         "EventSelectors" event_selectors: Vec<EventSelector>,
         "AdvancedEventSelectors" advanced_event_selectors: Vec<AdvancedEventSelector>,
+    }
+    PutInsightSelectorsRequest {
+        "TrailName" trail_name: String,
+        "InsightSelectors" insight_selectors: Vec<InsightSelector>,
+        "EventDataStore" event_data_store: String,
+        "InsightsDestination" insights_destination: String,
+    }
+    PutInsightSelectorsResponse {
+        "TrailARN" trail_arn: String,
+        "InsightSelectors" insight_selectors: Vec<InsightSelector>,
+        "EventDataStoreArn" event_data_store_arn: String,
+        "InsightsDestination" insights_destination: String,
     }
     RemoveTagsRequest {
         "ResourceId" resource_id: String,
@@ -334,6 +362,12 @@ impl Validate for GetEventSelectorsRequest {
     }
 }
 
+impl Validate for GetInsightSelectorsRequest {
+    fn check_members(&self, v: &mut Validator) {
+        v.member("eventDataStore", &self.event_data_store, false, &EVENT_DATA_STORE_ARN);
+    }
+}
+
 impl Validate for GetTrailRequest {
     fn check_members(&self, v: &mut Validator) {
         v.required("name", self.name.is_some());
@@ -343,6 +377,18 @@ impl Validate for GetTrailRequest {
 impl Validate for GetTrailStatusRequest {
     fn check_members(&self, v: &mut Validator) {
         v.required("name", self.name.is_some());
+    }
+}
+
+impl Validate for InsightSelector {
+    fn check_members(&self, v: &mut Validator) {
+        v.member("insightType", &self.insight_type, false, &INSIGHT_TYPE);
+        v.member(
+            "eventCategories",
+            &self.event_categories,
+            false,
+            &SOURCE_EVENT_CATEGORIES,
+        );
     }
 }
 
@@ -389,6 +435,19 @@ impl Validate for PutEventSelectorsRequest {
     }
 }
 
+impl Validate for PutInsightSelectorsRequest {
+    fn check_members(&self, v: &mut Validator) {
+        v.member("insightSelectors", &self.insight_selectors, true, &INSIGHT_SELECTORS);
+        v.member("eventDataStore", &self.event_data_store, false, &EVENT_DATA_STORE_ARN);
+        v.member(
+            "insightsDestination",
+            &self.insights_destination,
+            false,
+            &EVENT_DATA_STORE_ARN,
+        );
+    }
+}
+
 impl Validate for RemoveTagsRequest {
     fn check_members(&self, v: &mut Validator) {
         v.required("resourceId", self.resource_id.is_some());
@@ -421,7 +480,7 @@ impl Validate for UpdateTrailRequest {
     }
 }
 
-shapes::checked_structures!("cloudtrail": AddTagsRequest, AdvancedEventSelector, AdvancedFieldSelector, CreateTrailRequest, DataResource, DeleteTrailRequest, DescribeTrailsRequest, EventSelector, GetEventSelectorsRequest, GetTrailRequest, GetTrailStatusRequest, ListPublicKeysRequest, ListTagsRequest, ListTrailsRequest, LookupAttribute, LookupEventsRequest, PutEventSelectorsRequest, RemoveTagsRequest, StartLoggingRequest, StopLoggingRequest, Tag, UpdateTrailRequest);
+shapes::checked_structures!("cloudtrail": AddTagsRequest, AdvancedEventSelector, AdvancedFieldSelector, CreateTrailRequest, DataResource, DeleteTrailRequest, DescribeTrailsRequest, EventSelector, GetEventSelectorsRequest, GetInsightSelectorsRequest, GetTrailRequest, GetTrailStatusRequest, InsightSelector, ListPublicKeysRequest, ListTagsRequest, ListTrailsRequest, LookupAttribute, LookupEventsRequest, PutEventSelectorsRequest, PutInsightSelectorsRequest, RemoveTagsRequest, StartLoggingRequest, StopLoggingRequest, Tag, UpdateTrailRequest);
 
 /// Per operation, by name: the codes of the errors its model declares, sorted.
 pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
@@ -522,6 +581,21 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "GetInsightSelectors",
+        &[
+            "CloudTrailARNInvalidException",
+            "InsightNotEnabledException",
+            "InvalidParameterCombinationException",
+            "InvalidParameterException",
+            "InvalidTrailNameException",
+            "NoManagementAccountSLRExistsException",
+            "OperationNotPermittedException",
+            "ThrottlingException",
+            "TrailNotFoundException",
+            "UnsupportedOperationException",
+        ],
+    ),
+    (
         "GetTrail",
         &[
             "CloudTrailARNInvalidException",
@@ -595,6 +669,27 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
             "NoManagementAccountSLRExistsException",
             "NotOrganizationMasterAccountException",
             "OperationNotPermittedException",
+            "ThrottlingException",
+            "TrailNotFoundException",
+            "UnsupportedOperationException",
+        ],
+    ),
+    (
+        "PutInsightSelectors",
+        &[
+            "CloudTrailARNInvalidException",
+            "InsufficientEncryptionPolicyException",
+            "InsufficientS3BucketPolicyException",
+            "InvalidHomeRegionException",
+            "InvalidInsightSelectorsException",
+            "InvalidParameterCombinationException",
+            "InvalidParameterException",
+            "InvalidTrailNameException",
+            "KmsException",
+            "NoManagementAccountSLRExistsException",
+            "NotOrganizationMasterAccountException",
+            "OperationNotPermittedException",
+            "S3BucketDoesNotExistException",
             "ThrottlingException",
             "TrailNotFoundException",
             "UnsupportedOperationException",
@@ -707,6 +802,12 @@ static OPERATOR: ListRule<Rule> = ListRule::new(Rule::NONE.min(1), &OPERATOR_VAL
 static READ_WRITE_TYPE: Rule = Rule::NONE.values(&["ReadOnly", "WriteOnly", "All"]);
 static EVENT_SELECTORS: ListRule<()> = ListRule::new(Rule::NONE, &());
 static ADVANCED_EVENT_SELECTORS: ListRule<()> = ListRule::new(Rule::NONE, &());
+static EVENT_DATA_STORE_ARN__PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9._/\-:]+$", r"^(?:^[a-zA-Z0-9\._/\-:]+$)$");
+static EVENT_DATA_STORE_ARN: Rule = Rule::NONE.min(3).max(256).pattern(&EVENT_DATA_STORE_ARN__PATTERN);
+static INSIGHT_SELECTORS: ListRule<()> = ListRule::new(Rule::NONE, &());
+static INSIGHT_TYPE: Rule = Rule::NONE.values(&["ApiCallRateInsight", "ApiErrorRateInsight"]);
+static SOURCE_EVENT_CATEGORY: Rule = Rule::NONE.values(&["Management", "Data"]);
+static SOURCE_EVENT_CATEGORIES: ListRule<Rule> = ListRule::new(Rule::NONE, &SOURCE_EVENT_CATEGORY);
 static LOOKUP_ATTRIBUTE_KEY: Rule = Rule::NONE.values(&[
     "EventId",
     "EventName",
@@ -728,6 +829,7 @@ static TAG_VALUE: Rule = Rule::NONE.min(1).max(256);
 #[test]
 fn patterns_compile() {
     shapes::assert_patterns_compile(&[
+        &EVENT_DATA_STORE_ARN__PATTERN,
         &OPERATOR_VALUE__PATTERN,
         &SELECTOR_FIELD__PATTERN,
         &SELECTOR_NAME__PATTERN,
