@@ -424,6 +424,13 @@ def test_a_trail_delivers_to_cloudwatch_logs_through_its_role(dev_server):
     assert error_of(ct.create_trail, Name=TRAIL, S3BucketName=bucket, CloudWatchLogsRoleArn=role,
                     CloudWatchLogsLogGroupArn=f"arn:aws:logs:eu-west-1:{account}:log-group:CloudTrail/audit:*") == (
         "InvalidCloudWatchLogsLogGroupArnException", "You must specify a log group that is in the current region.")
+    # Handing CloudTrail the role is passing it: a caller without iam:PassRole on it is refused, nothing created.
+    creds = new_user(dev_server, "trail-admin", json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["cloudtrail:*", "s3:*", "logs:*"], "Resource": "*"}]}))
+    code, message = error_of(as_user(dev_server, "cloudtrail", creds).create_trail, Name=TRAIL, S3BucketName=bucket,
+                             CloudWatchLogsLogGroupArn=group_arn, CloudWatchLogsRoleArn=role)
+    assert code == "AccessDeniedException" and "iam:PassRole" in message
+    assert ct.list_trails()["Trails"] == []
     trail = ct.create_trail(Name=TRAIL, S3BucketName=bucket, CloudWatchLogsLogGroupArn=group_arn,
                             CloudWatchLogsRoleArn=role)
     assert (trail["CloudWatchLogsLogGroupArn"], trail["CloudWatchLogsRoleArn"]) == (group_arn, role)

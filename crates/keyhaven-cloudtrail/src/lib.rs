@@ -145,19 +145,26 @@ impl CloudTrail {
         role_arn: &str,
     ) -> Result<RequestContext, keyhaven_kernel::on_behalf::DeliveryFailure> {
         let service = self.as_service(&trail.account, &trail.home_region);
-        let keys = vec![
-            ("aws:SourceArn".to_string(), vec![trail.arn.clone()]),
-            ("aws:SourceAccount".to_string(), vec![trail.account.clone()]),
-        ];
         let session = format!("CloudTrail_{}", trail.account);
-        let principal = self.roles.service_session(&service, role_arn, &session, &keys)?;
+        let principal = self.roles.service_session(
+            &service,
+            role_arn,
+            &session,
+            &Self::source_keys(&trail.arn, &trail.account),
+        )?;
         Ok(RequestContext { principal, ..service })
     }
 
     /// The condition keys of CloudTrail's requests to S3 for `trail`, as AWS's bucket policies for trails test them.
     fn delivery_keys(trail_arn: &str, account: &str) -> Vec<(String, Vec<String>)> {
+        let mut keys = vec![("s3:x-amz-acl".into(), vec!["bucket-owner-full-control".into()])];
+        keys.extend(Self::source_keys(trail_arn, account));
+        keys
+    }
+
+    /// The keys every request CloudTrail makes for a trail carries, which bucket, key and trust policies may test.
+    fn source_keys(trail_arn: &str, account: &str) -> Vec<(String, Vec<String>)> {
         vec![
-            ("s3:x-amz-acl".into(), vec!["bucket-owner-full-control".into()]),
             ("aws:SourceArn".into(), vec![trail_arn.to_string()]),
             ("aws:SourceAccount".into(), vec![account.to_string()]),
         ]

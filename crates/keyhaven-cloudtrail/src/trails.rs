@@ -3,6 +3,7 @@
 //! let CloudTrail write), the KMS key (its policy must let CloudTrail use it) and the trail's home Region.
 
 use keyhaven_crypto::EncryptionContext;
+use keyhaven_kernel::authz::TaggedResource;
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_kernel::on_behalf::{DeliveryFailure, KmsFailure, ObjectFailure};
 use keyhaven_kernel::records;
@@ -327,6 +328,43 @@ impl CloudTrail {
         Ok(())
     }
 
+    /// A CloudWatch Logs role a request hands CloudTrail is passed to it: the caller needs `iam:PassRole` on it, as
+    /// in AWS.
+    fn authorize_pass_role(
+        &self,
+        ctx: &RequestContext,
+        trail_arn: &str,
+        settings: &TrailSettings,
+    ) -> Result<(), CloudTrailError> {
+        let Some(role) = settings.cloud_watch_logs_role_arn.as_deref().filter(|r| !r.is_empty()) else {
+            return Ok(());
+        };
+        let account = role
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.split_once(":role/"))
+            .map(|(account, _)| account)
+            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| {
+                fault(
+                    CloudTrailFault::InvalidCloudWatchLogsRoleArn,
+                    format!("Invalid CloudWatch Logs role ARN: {role}"),
+                )
+            })?;
+        let keys = [
+            (
+                "iam:PassedToService".to_string(),
+                vec![crate::SERVICE_PRINCIPAL.to_string()],
+            ),
+            ("iam:AssociatedResourceArn".to_string(), vec![trail_arn.to_string()]),
+        ];
+        let resource = TaggedResource {
+            arn: role,
+            account,
+            tags: &[],
+        };
+        Ok(self.authz.check_tagged(ctx, "iam:PassRole", Some(resource), &keys)?)
+    }
+
     pub fn create_trail(
         &self,
         ctx: &RequestContext,
@@ -344,6 +382,7 @@ impl CloudTrail {
             Some((&arn, &account, &[])),
             &tags::request_keys(&tags, &[]),
         )?;
+        self.authorize_pass_role(ctx, &arn, settings)?;
         let bucket = settings.s3_bucket.clone().unwrap_or_default();
         let mut trail = TrailRecord {
             v: RECORD_VERSION,
@@ -464,6 +503,7 @@ impl CloudTrail {
         settings: &TrailSettings,
     ) -> Result<TrailRecord, CloudTrailError> {
         let trail = self.named(ctx, name, "cloudtrail:UpdateTrail", true)?;
+        self.authorize_pass_role(ctx, &trail.arn, settings)?;
         let mut updated = trail.clone();
         self.apply(&mut updated, settings)?;
         if updated.multi_region && !trail.multi_region {
@@ -601,7 +641,8 @@ impl CloudTrail {
         self.named(ctx, name, "cloudtrail:GetEventSelectors", false)
     }
 
-    /// PutInsightSelectors: each Insights type at most once; an empty list turns Insights off.
+    /// PutInsightSelectors: each Insights type (the model's enum, checked on the wire) at most once; an empty list
+    /// turns Insights off.
     pub fn put_insight_selectors(
         &self,
         ctx: &RequestContext,
@@ -610,12 +651,6 @@ impl CloudTrail {
     ) -> Result<TrailRecord, CloudTrailError> {
         let trail = self.named(ctx, name, "cloudtrail:PutInsightSelectors", true)?;
         for (index, (kind, _)) in selectors.iter().enumerate() {
-            if !matches!(kind.as_str(), "ApiCallRateInsight" | "ApiErrorRateInsight") {
-                return Err(fault(
-                    CloudTrailFault::InvalidInsightSelectors,
-                    format!("Value {kind} for InsightType is invalid."),
-                ));
-            }
             if selectors[..index].iter().any(|(k, _)| k == kind) {
                 return Err(fault(
                     CloudTrailFault::InvalidInsightSelectors,

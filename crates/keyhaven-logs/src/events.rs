@@ -18,11 +18,11 @@ use crate::pattern::Pattern;
 use crate::streams::stream_not_found;
 use crate::{Logs, read, transact};
 
-const MAX_BATCH_BYTES: usize = 1_048_576;
+pub(crate) const MAX_BATCH_BYTES: usize = 1_048_576;
 /// What each event adds to a batch's size beside its message.
-const EVENT_OVERHEAD: usize = 26;
+pub(crate) const EVENT_OVERHEAD: usize = 26;
 const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
+pub(crate) const DAY_MS: i64 = 24 * HOUR_MS;
 /// Events older than this are rejected (tooOldLogEventEndIndex).
 const OLDEST_MS: i64 = 14 * DAY_MS;
 /// Events further ahead than this are rejected (tooNewLogEventStartIndex).

@@ -9,6 +9,7 @@ use keyhaven_kernel::tags::{self, KeyCase, Tag, TagRules, TagViolation};
 use keyhaven_store::{Job, Transaction};
 
 use crate::error::{LogsError, LogsFault, fault, invalid};
+use crate::events::DAY_MS;
 use crate::model::{BatchRecord, GroupRecord, RECORD_VERSION, StreamRecord, batch_scope, stream_scope};
 use crate::names::{check_new_group_name, group_arn, group_of_identifier};
 use crate::{Logs, read, transact};
@@ -20,7 +21,6 @@ pub const RETENTION_DAYS: [i32; 22] = [
 /// CloudWatch Logs allows 50 tags per group.
 const TAG_RULES: TagRules = TagRules::at_most_50(true, KeyCase::Sensitive);
 const RETENTION_JOB: &str = "logs.retention";
-const DAY_MS: i64 = 86_400_000;
 
 pub(crate) fn group_not_found() -> LogsError {
     fault(LogsFault::ResourceNotFound, "The specified log group does not exist.")

@@ -8,6 +8,7 @@ use keyhaven_kernel::on_behalf::{DeliveryFailure, LogService};
 use keyhaven_kernel::scheduler::{JobHandler, job_failed};
 use keyhaven_store::Job;
 
+use crate::events::{DAY_MS, EVENT_OVERHEAD, MAX_BATCH_BYTES};
 use crate::names::group_of_identifier;
 use crate::{Logs, LogsError, LogsFault};
 
@@ -22,12 +23,8 @@ impl JobHandler for Logs {
     }
 }
 
-/// A batch PutLogEvents takes: at most this many events ...
+/// At most this many events in one PutLogEvents (the model's limit on `logEvents`).
 const MAX_EVENTS: usize = 10_000;
-/// ... this many bytes (with 26 per event) ...
-const MAX_BYTES: usize = 1_048_576;
-/// ... over at most a day.
-const MAX_SPAN_MS: i64 = 86_400_000;
 
 fn delivery_failure(error: LogsError) -> DeliveryFailure {
     match error {
@@ -98,10 +95,10 @@ impl LogService for Logs {
         let mut batch: Vec<(i64, String)> = Vec::new();
         let mut bytes = 0;
         for event in events {
-            let size = event.1.len() + 26;
+            let size = event.1.len() + EVENT_OVERHEAD;
             let full = batch.len() == MAX_EVENTS
-                || bytes + size > MAX_BYTES
-                || batch.first().is_some_and(|(first, _)| event.0 - first > MAX_SPAN_MS);
+                || bytes + size > MAX_BATCH_BYTES
+                || batch.first().is_some_and(|(first, _)| event.0 - first > DAY_MS);
             if full {
                 self.put_log_events(ctx, &group, stream, std::mem::take(&mut batch))
                     .map_err(delivery_failure)?;

@@ -228,15 +228,22 @@ pub(crate) struct EventKeys {
 }
 
 impl EventKeys {
-    /// The index keys, one per value, and one for every event of the account and Region.
+    /// The index keys of this event alone, one per value, and one for every event of the account and Region.
     #[cfg(test)]
     fn strings(&self) -> Vec<String> {
         batch_keys([self].into_iter())
+            .into_iter()
+            .filter(|k| k != BATCH_MARKER)
+            .collect()
     }
 }
 
 /// An index key before its text is made: account, Region, and the attribute's value (none: every event there).
 type KeyParts<'a> = (&'a str, &'a str, Option<(Attribute, &'a str)>);
+
+/// The key every batch is indexed under, whatever its events: the index's newest batch is the log's newest, so the
+/// backfill at start reads nothing already indexed (a batch of data events alone would otherwise leave no row).
+const BATCH_MARKER: &str = "batch";
 
 /// The keys of a batch: every key of any of its events, once (alike events share them: they are told apart before
 /// any key text is made).
@@ -251,6 +258,7 @@ pub(crate) fn batch_keys<'a>(events: impl Iterator<Item = &'a EventKeys>) -> Vec
     distinct
         .into_iter()
         .map(|(account, region, attribute)| key(account, region, attribute))
+        .chain([BATCH_MARKER.to_string()])
         .collect()
 }
 
@@ -468,7 +476,13 @@ mod tests {
     fn data_events_are_not_indexed_and_long_values_are_hashed() {
         let mut e = event("GetObject");
         e.category = EventCategory::Data;
-        assert!(Found::of_event(&e).into_keys().strings().is_empty());
+        let keys = Found::of_event(&e).into_keys();
+        assert!(keys.strings().is_empty());
+        assert_eq!(
+            batch_keys([&keys].into_iter()),
+            [BATCH_MARKER],
+            "a batch is indexed whatever its events"
+        );
         let long = "x".repeat(LONGEST_INDEXED_VALUE + 1);
         let k = key("a", "r", Some((Attribute::ResourceName, &long)));
         assert!(
