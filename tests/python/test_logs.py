@@ -59,7 +59,8 @@ def test_groups_streams_events_and_filters(dev_server):
     start = now_ms() - 1000
     token = put(logs, ["ERROR disk full", "INFO started", json_line, access])["nextSequenceToken"]
     assert len(token) == 56
-    put(logs, ["WARN slow request", "ERROR Exiting"], stream="s2")
+    # A second later, so that s2's last event is the newer whatever the clock's resolution.
+    put(logs, ["WARN slow request", "ERROR Exiting"], stream="s2", at=now_ms() + 1000)
     # Out of order, and across more than a day: the whole batch is refused.
     assert error_of(logs.put_log_events, logGroupName=GROUP, logStreamName="s1",
                     logEvents=[{"timestamp": start + 10, "message": "b"}, {"timestamp": start, "message": "a"}]) == (
