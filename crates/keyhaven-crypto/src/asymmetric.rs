@@ -56,7 +56,7 @@ pub enum MlDsaLevel {
 }
 
 /// The hash of an RSA or ECDSA signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Hash {
     Sha256,
     Sha384,

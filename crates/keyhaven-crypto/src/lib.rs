@@ -1,5 +1,5 @@
-//! Keyhaven's cryptography: hashing, MACs, randomness, root-key sealing, the KMS ciphertext blob and the chunked
-//! format of object bodies at rest.
+//! Keyhaven's cryptography: hashing, MACs, randomness, root-key sealing, the KMS ciphertext blob, the chunked
+//! format of object bodies at rest and the primitives of client-side envelope formats.
 //!
 //! This is the only crate that calls aws-lc-rs. It is pure and synchronous: no IO, no clocks.
 
@@ -7,6 +7,7 @@ pub mod asymmetric;
 pub mod blob;
 pub mod chunked;
 pub mod digest;
+pub mod envelope;
 pub mod jws;
 pub mod root;
 pub mod sealing;

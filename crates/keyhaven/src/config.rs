@@ -70,6 +70,10 @@ pub enum Command {
     /// Change events.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Encrypt files, directories or standard input into AWS Encryption SDK messages (aws-encryption-cli's flags).
+    Encrypt(crate::client::EncryptArgs),
+    /// Decrypt AWS Encryption SDK messages (aws-encryption-cli's flags).
+    Decrypt(crate::client::DecryptArgs),
 }
 
 #[derive(Debug, Subcommand)]

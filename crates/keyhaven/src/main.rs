@@ -1,6 +1,7 @@
-//! The keyhaven binary: `keyhaven serve` and the admin commands.
+//! The keyhaven binary: `keyhaven serve`, the admin commands and the client commands.
 
 mod bootstrap;
+mod client;
 mod config;
 mod data_dir;
 mod events_tail;
@@ -14,7 +15,7 @@ mod webhooks;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use keyhaven_api::credentials::CredentialRegistry;
 use keyhaven_api::server::{AppState, MetricsRender};
 use keyhaven_api::sigv4::SigningKeyCache;
@@ -43,8 +44,24 @@ const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs
 const KEY_USAGE_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     let result = match cli.command {
+        Command::Encrypt(mut args) => {
+            if let Some(("encrypt", sub)) = matches.subcommand() {
+                client::with_key_groups(args.common_mut(), sub);
+            }
+            return client::encrypt(args);
+        }
+        Command::Decrypt(mut args) => {
+            if let Some(("decrypt", sub)) = matches.subcommand() {
+                client::with_key_groups(args.common_mut(), sub);
+            }
+            return client::decrypt(args);
+        }
         Command::Serve(args) => args.resolve().map_err(|e| e.to_string()).and_then(serve),
         Command::AuditVerify {
             data_dir,

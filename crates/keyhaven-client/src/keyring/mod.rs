@@ -1,0 +1,66 @@
+//! Keyrings: what generates, encrypts and decrypts the data keys of messages. AWS KMS keys (named, or discovered
+//! from the message), raw AES and RSA wrapping keys, and multi-keyrings of several.
+
+pub mod kms;
+pub mod multi;
+pub mod raw_aes;
+pub mod raw_rsa;
+
+use keyhaven_crypto::SecretBytes;
+
+use crate::materials::{DecryptionMaterials, EncryptionMaterials};
+use crate::message::header::EncryptedDataKey;
+use crate::{BoxFuture, ClientError};
+
+pub use kms::{KmsClients, KmsDiscoveryKeyring, KmsKeyring};
+pub use multi::MultiKeyring;
+pub use raw_aes::RawAesKeyring;
+pub use raw_rsa::RawRsaKeyring;
+
+/// A keyring. On encrypt it provides the data key if the materials have none, and adds its encryption of it; on
+/// decrypt it leaves materials that already hold a data key alone, else decrypts one of the message's data keys or
+/// fails saying why it could not.
+pub trait Keyring: Send + Sync {
+    fn on_encrypt<'a>(
+        &'a self,
+        materials: EncryptionMaterials,
+    ) -> BoxFuture<'a, Result<EncryptionMaterials, ClientError>>;
+
+    fn on_decrypt<'a>(
+        &'a self,
+        materials: DecryptionMaterials,
+        data_keys: &'a [EncryptedDataKey],
+    ) -> BoxFuture<'a, Result<DecryptionMaterials, ClientError>>;
+}
+
+/// A fresh data key for the materials' suite, for keyrings that generate locally.
+fn generate_data_key(materials: &mut EncryptionMaterials) -> Result<(), ClientError> {
+    if materials.data_key.is_none() {
+        materials.data_key = Some(keyhaven_crypto::random_bytes(materials.suite.key_len())?);
+    }
+    Ok(())
+}
+
+/// The failure of a keyring none of whose tries decrypted a data key.
+fn nothing_decrypted(keyring: &str, reasons: Vec<String>) -> ClientError {
+    if reasons.is_empty() {
+        ClientError::NoDataKey(format!(
+            "{keyring}: the message has no data key encrypted under this keyring's key"
+        ))
+    } else {
+        ClientError::NoDataKey(format!("{keyring}: {}", reasons.join("; ")))
+    }
+}
+
+/// Accepts a decrypted data key only if it has the suite's length.
+fn checked_data_key(materials: &DecryptionMaterials, key: SecretBytes) -> Result<SecretBytes, String> {
+    if key.len() == materials.suite.key_len() {
+        Ok(key)
+    } else {
+        Err(format!(
+            "the decrypted data key has {} bytes, the suite needs {}",
+            key.len(),
+            materials.suite.key_len()
+        ))
+    }
+}
