@@ -75,6 +75,10 @@ pub struct DecryptOptions {
     pub max_data_keys: Option<usize>,
     /// Pairs the message's encryption context must contain; a key without a value need only be present.
     pub required_context: Vec<(String, Option<String>)>,
+    /// The reproduced encryption context: pairs the message stores must have these values, and pairs it does not
+    /// store (keys a required-encryption-context materials manager kept out of the message) are authenticated with
+    /// the header and given to the keyrings.
+    pub reproduced_context: EncryptionContext,
     /// Refuse signed messages (the CLI's `--decrypt-unsigned`).
     pub unsigned_only: bool,
     /// Threads opening frames.
@@ -87,6 +91,7 @@ impl Default for DecryptOptions {
             commitment_policy: CommitmentPolicy::default(),
             max_data_keys: None,
             required_context: Vec::new(),
+            reproduced_context: EncryptionContext::new(),
             unsigned_only: false,
             parallelism: available_parallelism(),
         }
@@ -461,10 +466,22 @@ pub async fn prepare_decryption(
             suite.name()
         )));
     }
+    let mut only_authenticated = EncryptionContext::new();
+    for (key, value) in options.reproduced_context.iter() {
+        match header.context.get(key) {
+            Some(stored) if stored == value => {}
+            Some(_) => return Err(ClientError::ContextMismatch(format!("{key}={value}"))),
+            None => only_authenticated.insert(key, value),
+        }
+    }
+    let mut context = header.context.clone();
+    for (key, value) in only_authenticated.iter() {
+        context.insert(key, value);
+    }
     let request = DecryptionRequest {
         suite,
         data_keys: header.data_keys.clone(),
-        context: header.context.clone(),
+        context,
         commitment_policy: options.commitment_policy,
     };
     let materials = materials_manager.decryption_materials(&request).await?;
@@ -482,7 +499,8 @@ pub async fn prepare_decryption(
     }
     let key = GcmKey::new(body_key.expose())?;
     let mut tag = auth.tag.to_vec();
-    key.open(&auth.iv, &header_bytes, &mut tag)
+    let aad = [header_bytes, only_authenticated.serialize()?].concat();
+    key.open(&auth.iv, &aad, &mut tag)
         .map_err(|_| ClientError::Tampered("the header's authentication tag does not verify"))?;
     for (key, value) in &options.required_context {
         match (header.context.get(key), value) {
