@@ -1,4 +1,5 @@
-//! Keyhaven's client side: the AWS Encryption SDK message format, keyrings and data-key caching.
+//! Keyhaven's client side: the AWS Encryption SDK message format, keyrings and data-key caching, and parameters and
+//! secrets delivered into programs.
 //!
 //! This crate never links the server: it talks to KMS (keyhaven's or AWS's) through the AWS SDK, and its only
 //! cryptography is `keyhaven-crypto`'s.
@@ -8,6 +9,7 @@ pub mod keyring;
 pub mod materials;
 pub mod message;
 mod pipeline;
+pub mod secrets;
 
 pub use keyring::Keyring;
 pub use materials::{CommitmentPolicy, DefaultMaterialsManager, MaterialsManager};
@@ -57,6 +59,14 @@ pub enum ClientError {
         operation: &'static str,
         key: String,
         message: String,
+    },
+    /// Parameter Store or Secrets Manager refused a request.
+    #[error("{reference}: {code}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Fetch {
+        reference: String,
+        code: String,
+        message: String,
+        status: u16,
     },
     #[error("{0}")]
     Io(#[from] std::io::Error),

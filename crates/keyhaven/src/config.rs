@@ -74,6 +74,12 @@ pub enum Command {
     Encrypt(crate::client::EncryptArgs),
     /// Decrypt AWS Encryption SDK messages (aws-encryption-cli's flags).
     Decrypt(crate::client::DecryptArgs),
+    /// Run a program with parameters and secrets in its environment.
+    Exec(crate::client::ExecArgs),
+    /// Write out a template's CloudFormation dynamic references ({{resolve:ssm:...}}, ...) with their values.
+    Render(crate::client::RenderArgs),
+    /// A local caching agent with the HTTP API of the AWS Parameters and Secrets Lambda extension.
+    Agent(crate::client::AgentArgs),
 }
 
 #[derive(Debug, Subcommand)]

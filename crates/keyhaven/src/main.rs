@@ -62,6 +62,9 @@ fn main() -> ExitCode {
             }
             return client::decrypt(args);
         }
+        Command::Exec(args) => return client::exec::run(args),
+        Command::Render(args) => return client::render::run(args),
+        Command::Agent(args) => return client::agent::run(args),
         Command::Serve(args) => args.resolve().map_err(|e| e.to_string()).and_then(serve),
         Command::AuditVerify {
             data_dir,

@@ -1,10 +1,19 @@
-//! `keyhaven encrypt` and `keyhaven decrypt`: files, directory trees and pipes in the AWS Encryption SDK message
-//! format, with the flags of aws-encryption-cli. Output goes to a temporary file renamed into place only once the
+//! The client commands. `keyhaven encrypt` and `keyhaven decrypt`: files, directory trees and pipes in the AWS
+//! Encryption SDK message format, with the flags of aws-encryption-cli; `exec`, `render` and `agent` deliver
+//! parameters and secrets into programs. Output goes to a temporary file renamed into place only once the
 //! whole message is written or verified, so a failure never leaves a partial output file.
 
+pub mod agent;
+pub mod exec;
 mod keys;
 mod metadata;
+mod output;
 mod progress;
+pub mod render;
+
+pub use agent::AgentArgs;
+pub use exec::ExecArgs;
+pub use render::RenderArgs;
 
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,6 +29,7 @@ use keyhaven_client::{
 };
 
 use metadata::MetadataSink;
+use output::{End, Pending};
 use progress::Progress;
 
 /// A command line that cannot run (exit status 2, as argument errors have).
@@ -220,22 +230,6 @@ impl Mode<'_> {
 
     fn default_suffix(self) -> &'static str {
         if self.encrypting() { ".encrypted" } else { ".decrypted" }
-    }
-}
-
-/// Where one message comes from and goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum End {
-    Std,
-    File(PathBuf),
-}
-
-impl End {
-    fn label(&self, stream: &str) -> String {
-        match self {
-            End::Std => stream.to_string(),
-            End::File(path) => std::path::absolute(path).unwrap_or(path.clone()).display().to_string(),
-        }
     }
 }
 
@@ -529,92 +523,6 @@ impl<R: BufRead> Read for WithoutWhitespace<R> {
             if n > 0 {
                 return Ok(n);
             }
-        }
-    }
-}
-
-/// Where output is written until it is complete: a temporary file beside the destination, memory (`--buffer` to
-/// standard output), or standard output itself.
-enum Pending {
-    File {
-        temporary: PathBuf,
-        file: std::fs::File,
-        destination: PathBuf,
-    },
-    Memory(Vec<u8>),
-    Stdout(std::io::BufWriter<std::io::Stdout>),
-}
-
-impl Pending {
-    fn open(destination: &End, buffer: bool, private: bool) -> Result<Self, String> {
-        match destination {
-            End::Std if buffer => Ok(Pending::Memory(Vec::new())),
-            End::Std => Ok(Pending::Stdout(std::io::BufWriter::with_capacity(
-                1 << 20,
-                std::io::stdout(),
-            ))),
-            End::File(path) => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-                }
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let random: [u8; 8] = keyhaven_crypto::random_array().map_err(|e| e.to_string())?;
-                let temporary = path.with_file_name(format!(".{name}.{}.keyhaven-partial", hex::encode(random)));
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                if private {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    options.mode(0o600);
-                }
-                let file = options
-                    .open(&temporary)
-                    .map_err(|e| format!("{}: {e}", temporary.display()))?;
-                Ok(Pending::File {
-                    temporary,
-                    file,
-                    destination: path.clone(),
-                })
-            }
-        }
-    }
-
-    fn writer(&mut self) -> Box<dyn Write + Send + '_> {
-        match self {
-            Pending::File { file, .. } => Box::new(std::io::BufWriter::with_capacity(1 << 20, file)),
-            Pending::Memory(buffer) => Box::new(buffer),
-            Pending::Stdout(stdout) => Box::new(stdout),
-        }
-    }
-
-    /// Puts the output in place.
-    fn commit(self) -> Result<(), String> {
-        match self {
-            Pending::File {
-                temporary,
-                file,
-                destination,
-            } => {
-                file.sync_all().map_err(|e| e.to_string())?;
-                drop(file);
-                std::fs::rename(&temporary, &destination).map_err(|e| {
-                    let _ = std::fs::remove_file(&temporary);
-                    format!("{}: {e}", destination.display())
-                })
-            }
-            Pending::Memory(buffer) => std::io::stdout().write_all(&buffer).map_err(|e| e.to_string()),
-            Pending::Stdout(mut stdout) => stdout.flush().map_err(|e| e.to_string()),
-        }
-    }
-
-    /// Throws away what was written (what already went to standard output stays).
-    fn abandon(self) {
-        if let Pending::File { temporary, file, .. } = self {
-            drop(file);
-            let _ = std::fs::remove_file(temporary);
         }
     }
 }
