@@ -1,5 +1,5 @@
-//! Keyhaven's client side: the AWS Encryption SDK message format, keyrings and data-key caching, and parameters and
-//! secrets delivered into programs.
+//! Keyhaven's client side: the AWS Encryption SDK message format, keyrings and data-key caching, S3 client-side
+//! encryption, and parameters and secrets delivered into programs.
 //!
 //! This crate never links the server: it talks to KMS (keyhaven's or AWS's) through the AWS SDK, and its only
 //! cryptography is `keyhaven-crypto`'s.
@@ -9,6 +9,7 @@ pub mod keyring;
 pub mod materials;
 pub mod message;
 mod pipeline;
+pub mod s3ec;
 pub mod secrets;
 
 pub use keyring::Keyring;

@@ -80,6 +80,9 @@ pub enum Command {
     Render(crate::client::RenderArgs),
     /// A local caching agent with the HTTP API of the AWS Parameters and Secrets Lambda extension.
     Agent(crate::client::AgentArgs),
+    /// S3 with client-side encryption (the S3 Encryption Client's object format).
+    #[command(subcommand)]
+    S3(crate::client::S3Command),
 }
 
 #[derive(Debug, Subcommand)]

@@ -65,6 +65,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => return client::exec::run(args),
         Command::Render(args) => return client::render::run(args),
         Command::Agent(args) => return client::agent::run(args),
+        Command::S3(command) => return client::s3::run(command),
         Command::Serve(args) => args.resolve().map_err(|e| e.to_string()).and_then(serve),
         Command::AuditVerify {
             data_dir,

@@ -86,7 +86,7 @@ impl std::fmt::Display for KeyArn {
 }
 
 /// The Region of a key identifier that is an ARN (of a key or an alias).
-fn arn_region(key_id: &str) -> Option<&str> {
+pub(crate) fn arn_region(key_id: &str) -> Option<&str> {
     let mut parts = key_id.split(':');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some("arn"), Some(_), Some("kms"), Some(region)) if !region.is_empty() => Some(region),
@@ -158,7 +158,7 @@ fn context_map(context: &EncryptionContext) -> HashMap<String, String> {
     context.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-fn kms_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+pub(crate) fn kms_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     operation: &'static str,
     key: &str,
     error: aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>,

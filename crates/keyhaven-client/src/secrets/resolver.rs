@@ -18,7 +18,10 @@ pub struct Resolver {
 }
 
 /// A failed call as the service answered it.
-fn fetch_error<E, R>(reference: String, error: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> ClientError
+pub(crate) fn fetch_error<E, R>(
+    reference: String,
+    error: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> ClientError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + HttpStatus,

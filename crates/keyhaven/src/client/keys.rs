@@ -230,7 +230,7 @@ fn raw_aes_keyrings(group: &Group) -> Result<Vec<Arc<dyn Keyring>>, UsageError> 
 }
 
 /// The DER inside a PEM file (or the file itself, if it is DER).
-fn der_of(bytes: Vec<u8>) -> Result<Vec<u8>, UsageError> {
+pub fn der_of(bytes: Vec<u8>) -> Result<Vec<u8>, UsageError> {
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return Ok(bytes);
     };

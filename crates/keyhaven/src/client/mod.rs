@@ -10,10 +10,12 @@ mod metadata;
 mod output;
 mod progress;
 pub mod render;
+pub mod s3;
 
 pub use agent::AgentArgs;
 pub use exec::ExecArgs;
 pub use render::RenderArgs;
+pub use s3::S3Command;
 
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};

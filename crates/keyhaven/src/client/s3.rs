@@ -1,0 +1,174 @@
+//! `keyhaven s3 cp`: uploads and downloads with S3 client-side encryption (the S3 Encryption Client's format),
+//! under a KMS key or a raw AES or RSA key; the plaintext never leaves this machine.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use keyhaven_client::keyring::KmsClients;
+use keyhaven_client::s3ec::{Format, S3Objects, WrappingKey, decrypt_object, encrypt_object};
+use keyhaven_crypto::envelope::{GcmKey, RsaUnwrappingKey};
+
+use super::keys::der_of;
+use super::output::{End, Pending};
+
+#[derive(Debug, Subcommand)]
+pub enum S3Command {
+    /// Copy a local file (or `-`) to `s3://bucket/key` encrypting it, or an object to a local file decrypting it.
+    Cp(CpArgs),
+}
+
+/// `keyhaven s3 cp` options.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    source: String,
+    destination: String,
+    /// Wrap data keys with this KMS key (`kms+context`).
+    #[arg(long, conflicts_with_all = ["aes_key_file", "rsa_private_key_file", "rsa_public_key_file"])]
+    kms_key_id: Option<String>,
+    /// Wrap data keys with the 32-byte AES key in this file (`AES/GCM`).
+    #[arg(long)]
+    aes_key_file: Option<String>,
+    /// Unwrap (and wrap) data keys with this RSA private key, PEM or DER (`RSA-OAEP-SHA1`).
+    #[arg(long)]
+    rsa_private_key_file: Option<String>,
+    /// Wrap data keys with this RSA public key, PEM or DER.
+    #[arg(long)]
+    rsa_public_key_file: Option<String>,
+    /// Encryption context (KMS) or material description (raw keys): `key=value` pairs; on download they must match.
+    #[arg(short = 'c', long = "encryption-context", num_args = 1..)]
+    context: Vec<String>,
+    /// The object format to write: `v3` (key commitment, the default) or `v2`.
+    #[arg(long, default_value = "v3", value_parser = ["v3", "v2"])]
+    format: String,
+    /// `require-encrypt-require-decrypt` (the default) reads only v3 objects; the others also read v2.
+    #[arg(long, default_value = "require-encrypt-require-decrypt", value_parser = ["require-encrypt-require-decrypt", "require-encrypt-allow-decrypt", "forbid-encrypt-allow-decrypt"])]
+    commitment_policy: String,
+    /// The named profile of the AWS configuration files to take credentials, Region and endpoint from.
+    #[arg(long)]
+    profile: Option<String>,
+}
+
+fn s3_location(text: &str) -> Option<(&str, &str)> {
+    let rest = text.strip_prefix("s3://")?;
+    let (bucket, key) = rest.split_once('/')?;
+    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
+}
+
+fn read(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{path}: {e}"))
+}
+
+fn wrapping_key(args: &CpArgs) -> Result<WrappingKey, String> {
+    if let Some(key_id) = &args.kms_key_id {
+        return Ok(WrappingKey::Kms {
+            key_id: key_id.clone(),
+            clients: KmsClients::new(args.profile.clone()),
+        });
+    }
+    if let Some(file) = &args.aes_key_file {
+        let material = zeroize::Zeroizing::new(read(file)?);
+        if material.len() != 32 {
+            return Err(format!("{file}: an AES wrapping key is 32 bytes"));
+        }
+        return Ok(WrappingKey::Aes(Arc::new(
+            GcmKey::new(&material).map_err(|e| e.to_string())?,
+        )));
+    }
+    let private_key = match &args.rsa_private_key_file {
+        Some(file) => {
+            let der = zeroize::Zeroizing::new(der_of(read(file)?).map_err(|e| e.0)?);
+            Some(Arc::new(
+                RsaUnwrappingKey::from_der(&der).map_err(|_| format!("{file}: not an RSA private key"))?,
+            ))
+        }
+        None => None,
+    };
+    let public_key = match (&args.rsa_public_key_file, &private_key) {
+        (Some(file), _) => Some(der_of(read(file)?).map_err(|e| e.0)?),
+        (None, Some(private)) => Some(private.public_key().map_err(|e| e.to_string())?),
+        (None, None) => {
+            return Err("name a wrapping key: --kms-key-id, --aes-key-file or --rsa-private-key-file".into());
+        }
+    };
+    Ok(WrappingKey::Rsa {
+        public_key,
+        private_key,
+    })
+}
+
+fn context(pairs: &[String]) -> Result<BTreeMap<String, String>, String> {
+    pairs
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(format!("{pair}: expected key=value")),
+        })
+        .collect()
+}
+
+async fn copy(args: &CpArgs) -> Result<(), String> {
+    let key = wrapping_key(args)?;
+    let context = context(&args.context)?;
+    let objects = S3Objects::from_environment(args.profile.as_deref()).await;
+    match (s3_location(&args.source), s3_location(&args.destination)) {
+        (None, Some((bucket, object_key))) => {
+            let plaintext = zeroize::Zeroizing::new(if args.source == "-" {
+                let mut buffer = Vec::new();
+                std::io::stdin().read_to_end(&mut buffer).map_err(|e| e.to_string())?;
+                buffer
+            } else {
+                read(&args.source)?
+            });
+            let format = if args.format == "v2" { Format::V2 } else { Format::V3 };
+            let object = encrypt_object(&key, format, &context, &plaintext)
+                .await
+                .map_err(|e| e.to_string())?;
+            objects.put(bucket, object_key, object).await.map_err(|e| e.to_string())
+        }
+        (Some((bucket, object_key)), None) => {
+            let (body, metadata) = objects.get(bucket, object_key).await.map_err(|e| e.to_string())?;
+            let allow_v2 = args.commitment_policy != "require-encrypt-require-decrypt";
+            let plaintext = decrypt_object(&key, &context, allow_v2, &body, &metadata)
+                .await
+                .map_err(|e| format!("s3://{bucket}/{object_key}: {e}"))?;
+            let destination = if args.destination == "-" {
+                End::Std
+            } else {
+                End::File(args.destination.clone().into())
+            };
+            let mut pending = Pending::open(&destination, false, true)?;
+            let mut writer = pending.writer();
+            let written = writer.write_all(plaintext.expose()).and_then(|_| writer.flush());
+            drop(writer);
+            match written {
+                Ok(()) => pending.commit(),
+                Err(error) => {
+                    pending.abandon();
+                    Err(error.to_string())
+                }
+            }
+        }
+        _ => Err("one of SOURCE and DESTINATION is s3://bucket/key and the other a local path (or -)".into()),
+    }
+}
+
+pub fn run(command: S3Command) -> ExitCode {
+    let S3Command::Cp(args) = command;
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("keyhaven s3 cp: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(copy(&args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("keyhaven s3 cp: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
