@@ -187,3 +187,24 @@ def test_instruction_files_hold_the_wrapped_key_when_the_metadata_does_not(bucke
     s3.put_object(Bucket=BUCKET, Key="with-file.instruction", Body=json.dumps(instruction).encode())
     keyhaven(server, f"s3://{BUCKET}/with-file", str(tmp / "got"), "--aes-key-file", str(tmp / "key"))
     assert (tmp / "got").read_bytes() == plaintext
+
+
+def test_ranged_downloads_decrypt_part_of_an_object(bucket):
+    server, tmp, plaintext = bucket
+    key = server.client().create_key()["KeyMetadata"]["Arn"]
+    python_client(server, key).put_object(Bucket=BUCKET, Key="v3", Body=plaintext)
+    python_client(server, key, encryption_algorithm=AlgorithmSuite.ALG_AES_256_GCM_IV12_TAG16_NO_KDF,
+                  commitment_policy=CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT).put_object(
+        Bucket=BUCKET, Key="v2", Body=plaintext)
+    for name, policy in [("v3", []), ("v2", ["--commitment-policy", "require-encrypt-allow-decrypt"])]:
+        for first, last, expected in [(0, 15, plaintext[:16]), (1000, 2999, plaintext[1000:3000]),
+                                      (17, 17, plaintext[17:18]), (99_990, "", plaintext[99_990:]),
+                                      (100_000, 200_000, plaintext[100_000:])]:
+            out = tmp / f"{name}-{first}"
+            result = keyhaven(server, f"s3://{BUCKET}/{name}", str(out), "--kms-key-id", key,
+                              "--range", f"bytes={first}-{last}", *policy)
+            assert out.read_bytes() == expected, (name, first, last)
+            assert b"not authenticated" in result.stderr
+        refused = keyhaven(server, f"s3://{BUCKET}/{name}", str(tmp / "none"), "--kms-key-id", key,
+                           "--range", f"bytes={len(plaintext)}-", *policy, check=False)
+        assert refused.returncode == 1 and b"InvalidRange" in refused.stderr and not (tmp / "none").exists()

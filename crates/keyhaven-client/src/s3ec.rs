@@ -16,7 +16,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use keyhaven_crypto::SecretBytes;
 use keyhaven_crypto::asymmetric::Hash;
 use keyhaven_crypto::digest::constant_time_eq;
-use keyhaven_crypto::envelope::{GCM_IV_LEN, GCM_TAG_LEN, GcmKey, RsaPadding, RsaUnwrappingKey, hkdf, rsa_wrap};
+use keyhaven_crypto::envelope::{
+    GCM_IV_LEN, GCM_TAG_LEN, GcmKey, RsaPadding, RsaUnwrappingKey, aes256_ctr_unauthenticated, hkdf, rsa_wrap,
+};
 
 use crate::ClientError;
 use crate::keyring::KmsClients;
@@ -128,7 +130,7 @@ pub struct EncryptedObject {
 }
 
 /// The v3 content key and commitment from a data key and message id.
-fn v3_keys(data_key: &[u8], message_id: &[u8]) -> Result<(GcmKey, SecretBytes), ClientError> {
+fn v3_keys(data_key: &[u8], message_id: &[u8]) -> Result<(SecretBytes, SecretBytes), ClientError> {
     let key = hkdf(
         Hash::Sha512,
         Some(message_id),
@@ -143,7 +145,7 @@ fn v3_keys(data_key: &[u8], message_id: &[u8]) -> Result<(GcmKey, SecretBytes), 
         &[&V3_SUITE_ID, b"COMMITKEY"],
         COMMITMENT_LEN,
     )?;
-    Ok((GcmKey::new(key.expose())?, commitment))
+    Ok((key, commitment))
 }
 
 fn json_map(map: &BTreeMap<String, String>) -> String {
@@ -304,7 +306,7 @@ pub async fn encrypt_object(
         Format::V3 => {
             let message_id = keyhaven_crypto::random_bytes(MESSAGE_ID_LEN)?;
             let (content_key, commitment) = v3_keys(data_key.expose(), message_id.expose())?;
-            let tag = content_key.seal(&[1u8; GCM_IV_LEN], &V3_SUITE_ID, &mut body)?;
+            let tag = GcmKey::new(content_key.expose())?.seal(&[1u8; GCM_IV_LEN], &V3_SUITE_ID, &mut body)?;
             body.extend_from_slice(&tag);
             metadata.insert("x-amz-c".into(), V3_SUITE.into());
             metadata.insert("x-amz-3".into(), B64.encode(&wrapped));
@@ -398,15 +400,21 @@ fn base64_field(metadata: &HashMap<String, String>, key: &str) -> Result<Vec<u8>
         .map_err(|_| malformed(format!("{key} is not base64")))
 }
 
-/// Decrypts an object from its body and metadata; `context` must equal the context it was encrypted under
-/// (without the reserved key). `allow_v2` admits objects of the non-committing v2 format.
-pub async fn decrypt_object(
+/// What opening an object's body takes: its content key, IV and AAD, from the data key the metadata wraps.
+struct ContentKey {
+    key: SecretBytes,
+    iv: [u8; GCM_IV_LEN],
+    aad: &'static [u8],
+}
+
+/// Unwraps an object's data key and derives its content key; `context` must equal the context it was encrypted
+/// under (without the reserved key). `allow_v2` admits objects of the non-committing v2 format.
+async fn content_key(
     key: &WrappingKey,
     context: &BTreeMap<String, String>,
     allow_v2: bool,
-    body: &[u8],
     metadata: &HashMap<String, String>,
-) -> Result<SecretBytes, ClientError> {
+) -> Result<ContentKey, ClientError> {
     let keys = ["x-amz-key", "x-amz-key-v2", "x-amz-3"]
         .iter()
         .filter(|k| metadata.contains_key(**k))
@@ -464,32 +472,76 @@ pub async fn decrypt_object(
         ));
     }
     let data_key = key.unwrap(wrap, cipher, &wrapped, &stored).await?;
-    if body.len() < GCM_TAG_LEN {
-        return Err(ClientError::Truncated);
-    }
-    let mut sealed = body.to_vec();
-    let len = if v3 {
+    if v3 {
         let message_id = base64_field(metadata, "x-amz-i")?;
         let commitment = base64_field(metadata, "x-amz-d")?;
-        let (content_key, expected) = v3_keys(data_key.expose(), &message_id)?;
+        let (content, expected) = v3_keys(data_key.expose(), &message_id)?;
         if !constant_time_eq(expected.expose(), &commitment) {
             return Err(ClientError::Tampered(
                 "the data key does not match the object's key commitment",
             ));
         }
-        content_key
-            .open(&[1u8; GCM_IV_LEN], &V3_SUITE_ID, &mut sealed)
-            .map_err(|_| ClientError::Tampered("the object's body does not authenticate"))?
+        Ok(ContentKey {
+            key: content,
+            iv: [1u8; GCM_IV_LEN],
+            aad: &V3_SUITE_ID,
+        })
     } else {
         let iv: [u8; GCM_IV_LEN] = base64_field(metadata, "x-amz-iv")?
             .try_into()
             .map_err(|_| malformed("x-amz-iv is not 12 bytes"))?;
-        GcmKey::new(data_key.expose())?
-            .open(&iv, &[], &mut sealed)
-            .map_err(|_| ClientError::Tampered("the object's body does not authenticate"))?
-    };
+        Ok(ContentKey {
+            key: data_key,
+            iv,
+            aad: &[],
+        })
+    }
+}
+
+/// Decrypts an object from its body and metadata; see [`content_key`] for `context` and `allow_v2`.
+pub async fn decrypt_object(
+    key: &WrappingKey,
+    context: &BTreeMap<String, String>,
+    allow_v2: bool,
+    body: &[u8],
+    metadata: &HashMap<String, String>,
+) -> Result<SecretBytes, ClientError> {
+    let content = content_key(key, context, allow_v2, metadata).await?;
+    if body.len() < GCM_TAG_LEN {
+        return Err(ClientError::Truncated);
+    }
+    let mut sealed = body.to_vec();
+    let len = GcmKey::new(content.key.expose())?
+        .open(&content.iv, content.aad, &mut sealed)
+        .map_err(|_| ClientError::Tampered("the object's body does not authenticate"))?;
     sealed.truncate(len);
     Ok(SecretBytes::new(sealed))
+}
+
+/// The 16-byte-aligned span of ciphertext that holds plaintext bytes `first..=last`.
+pub fn aligned_range(first: u64, last: u64) -> (u64, u64) {
+    (first - first % 16, last)
+}
+
+/// Decrypts part of an object without authenticating it (its GCM tag covers the whole object): `aligned` is the
+/// ciphertext from byte `aligned_start` (a multiple of 16), as [`aligned_range`] gives it. The key commitment of a
+/// v3 object is still checked.
+pub async fn decrypt_range(
+    key: &WrappingKey,
+    context: &BTreeMap<String, String>,
+    allow_v2: bool,
+    metadata: &HashMap<String, String>,
+    aligned_start: u64,
+    aligned: &[u8],
+) -> Result<SecretBytes, ClientError> {
+    let content = content_key(key, context, allow_v2, metadata).await?;
+    let block = u32::try_from(aligned_start / 16 + 2).map_err(|_| malformed("the range starts past 64 GiB"))?;
+    let mut counter = [0u8; 16];
+    counter[..GCM_IV_LEN].copy_from_slice(&content.iv);
+    counter[GCM_IV_LEN..].copy_from_slice(&block.to_be_bytes());
+    let mut data = aligned.to_vec();
+    aes256_ctr_unauthenticated(content.key.expose(), counter, &mut data)?;
+    Ok(SecretBytes::new(data))
 }
 
 /// Encrypted objects in S3, through the AWS SDK (path-style addressing when an endpoint URL is configured, as the
@@ -529,21 +581,60 @@ impl S3Objects {
 
     /// An object's body and metadata, with its instruction file merged in when the metadata needs it.
     pub async fn get(&self, bucket: &str, key: &str) -> Result<(Vec<u8>, HashMap<String, String>), ClientError> {
-        let (body, metadata) = self.get_raw(bucket, key).await?;
+        let (body, metadata) = self.get_raw(bucket, key, None).await?;
         if !needs_instruction_file(&metadata) {
             return Ok((body, metadata));
         }
-        let (instruction, _) = self.get_raw(bucket, &format!("{key}{INSTRUCTION_SUFFIX}")).await?;
+        let (instruction, _) = self
+            .get_raw(bucket, &format!("{key}{INSTRUCTION_SUFFIX}"), None)
+            .await?;
         Ok((body, with_instruction_file(&metadata, &instruction)?))
     }
 
-    async fn get_raw(&self, bucket: &str, key: &str) -> Result<(Vec<u8>, HashMap<String, String>), ClientError> {
+    /// An object's metadata (with its instruction file merged in when needed) and plaintext length.
+    pub async fn head(&self, bucket: &str, key: &str) -> Result<(u64, HashMap<String, String>), ClientError> {
+        let output = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| fetch_error(format!("s3://{bucket}/{key}"), e))?;
+        let length = u64::try_from(output.content_length.unwrap_or_default()).unwrap_or_default();
+        let metadata = output.metadata.unwrap_or_default();
+        let metadata = if needs_instruction_file(&metadata) {
+            let (instruction, _) = self
+                .get_raw(bucket, &format!("{key}{INSTRUCTION_SUFFIX}"), None)
+                .await?;
+            with_instruction_file(&metadata, &instruction)?
+        } else {
+            metadata
+        };
+        Ok((length.saturating_sub(GCM_TAG_LEN as u64), metadata))
+    }
+
+    /// Bytes `first..=last` of an object's body.
+    pub async fn get_bytes(&self, bucket: &str, key: &str, first: u64, last: u64) -> Result<Vec<u8>, ClientError> {
+        Ok(self
+            .get_raw(bucket, key, Some(format!("bytes={first}-{last}")))
+            .await?
+            .0)
+    }
+
+    async fn get_raw(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<String>,
+    ) -> Result<(Vec<u8>, HashMap<String, String>), ClientError> {
         let what = || format!("s3://{bucket}/{key}");
         let output = self
             .client
             .get_object()
             .bucket(bucket)
             .key(key)
+            .set_range(range)
             .send()
             .await
             .map_err(|e| fetch_error(what(), e))?;

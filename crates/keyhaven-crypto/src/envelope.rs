@@ -3,7 +3,9 @@
 //! points, and RSA key wrapping (OAEP with SHA-1..SHA-512, PKCS #1 v1.5).
 
 use aws_lc_rs::aead::{AES_128_GCM, AES_192_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::cipher::{AES_256, DecryptingKey, DecryptionContext, UnboundCipherKey};
 use aws_lc_rs::encoding::{AsBigEndian, AsDer, EcPublicKeyCompressedBin, Pkcs8V1Der};
+use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::rsa::{
     self, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384, OAEP_SHA512_MGF1SHA512,
     OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey, Pkcs1PublicEncryptingKey,
@@ -59,6 +61,16 @@ impl GcmKey {
             .map(|plaintext| plaintext.len())
             .map_err(|_| CryptoError::InvalidCiphertext)
     }
+}
+
+/// Decrypts AES-256-CTR from the 16-byte counter block `counter`: the unauthenticated reading of part of an AES-GCM
+/// ciphertext (GCM's keystream for the block after J0 starts at inc32(J0)). The caller says it accepts that.
+pub fn aes256_ctr_unauthenticated(key: &[u8], counter: [u8; 16], data: &mut [u8]) -> Result<(), CryptoError> {
+    let key = UnboundCipherKey::new(&AES_256, key).map_err(|_| CryptoError::KeyLength)?;
+    let key = DecryptingKey::ctr(key).map_err(|_| CryptoError::KeyLength)?;
+    key.decrypt(data, DecryptionContext::Iv128(FixedLength::from(counter)))
+        .map_err(|_| CryptoError::InvalidCiphertext)?;
+    Ok(())
 }
 
 struct HkdfLen(usize);

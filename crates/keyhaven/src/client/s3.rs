@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use keyhaven_client::keyring::KmsClients;
-use keyhaven_client::s3ec::{Format, S3Objects, WrappingKey, decrypt_object, encrypt_object};
+use keyhaven_client::s3ec::{
+    Format, S3Objects, WrappingKey, aligned_range, decrypt_object, decrypt_range, encrypt_object,
+};
+use keyhaven_crypto::SecretBytes;
 use keyhaven_crypto::envelope::{GcmKey, RsaUnwrappingKey};
 
 use super::keys::der_of;
@@ -49,6 +52,31 @@ pub struct CpArgs {
     /// The named profile of the AWS configuration files to take credentials, Region and endpoint from.
     #[arg(long)]
     profile: Option<String>,
+    /// Download only these plaintext bytes (`bytes=FIRST-LAST` or `bytes=FIRST-`), decrypted without
+    /// authentication: the object's GCM tag covers it whole (the key commitment is still checked).
+    #[arg(long, value_name = "bytes=FIRST-LAST")]
+    range: Option<String>,
+}
+
+/// The first and last byte of a `bytes=FIRST-LAST` range within `length` bytes.
+fn byte_range(range: &str, length: u64) -> Result<(u64, u64), String> {
+    let invalid = || format!("InvalidRange: {range} is not a satisfiable range of {length} bytes");
+    let (first, last) = range
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(invalid)?;
+    let first: u64 = first.parse().map_err(|_| invalid())?;
+    let last = match last {
+        "" => length.saturating_sub(1),
+        last => last
+            .parse::<u64>()
+            .map_err(|_| invalid())?
+            .min(length.saturating_sub(1)),
+    };
+    if first >= length || first > last {
+        return Err(invalid());
+    }
+    Ok((first, last))
 }
 
 fn s3_location(text: &str) -> Option<(&str, &str)> {
@@ -129,11 +157,32 @@ async fn copy(args: &CpArgs) -> Result<(), String> {
             objects.put(bucket, object_key, object).await.map_err(|e| e.to_string())
         }
         (Some((bucket, object_key)), None) => {
-            let (body, metadata) = objects.get(bucket, object_key).await.map_err(|e| e.to_string())?;
             let allow_v2 = args.commitment_policy != "require-encrypt-require-decrypt";
-            let plaintext = decrypt_object(&key, &context, allow_v2, &body, &metadata)
-                .await
-                .map_err(|e| format!("s3://{bucket}/{object_key}: {e}"))?;
+            let located = |e: keyhaven_client::ClientError| format!("s3://{bucket}/{object_key}: {e}");
+            let plaintext = match &args.range {
+                None => {
+                    let (body, metadata) = objects.get(bucket, object_key).await.map_err(located)?;
+                    decrypt_object(&key, &context, allow_v2, &body, &metadata)
+                        .await
+                        .map_err(located)?
+                }
+                Some(range) => {
+                    let (length, metadata) = objects.head(bucket, object_key).await.map_err(located)?;
+                    let (first, last) = byte_range(range, length)?;
+                    let (start, end) = aligned_range(first, last);
+                    let aligned = objects
+                        .get_bytes(bucket, object_key, start, end)
+                        .await
+                        .map_err(located)?;
+                    let part = decrypt_range(&key, &context, allow_v2, &metadata, start, &aligned)
+                        .await
+                        .map_err(located)?;
+                    eprintln!(
+                        "keyhaven s3 cp: note: a ranged read is not authenticated (the object's tag covers it whole)"
+                    );
+                    SecretBytes::from_slice(&part.expose()[(first - start) as usize..])
+                }
+            };
             let destination = if args.destination == "-" {
                 End::Std
             } else {
