@@ -12,7 +12,7 @@ use aws_sdk_kms::primitives::Blob;
 use keyhaven_crypto::SecretBytes;
 use tokio::sync::OnceCell;
 
-use super::{Keyring, checked_data_key, nothing_decrypted};
+use super::{Keyring, accept, nothing_decrypted};
 use crate::materials::{DecryptionMaterials, EncryptionMaterials};
 use crate::message::context::EncryptionContext;
 use crate::message::header::EncryptedDataKey;
@@ -198,11 +198,10 @@ async fn decrypt_with(
             response.key_id()
         ));
     }
-    let plaintext = response
+    response
         .plaintext
         .map(|b| SecretBytes::new(b.into_inner()))
-        .ok_or_else(|| "AWS KMS Decrypt returned no plaintext".to_string())?;
-    checked_data_key(materials, plaintext)
+        .ok_or_else(|| "AWS KMS Decrypt returned no plaintext".to_string())
 }
 
 /// The wrapped data keys of a message that AWS KMS wrapped, with their key ARNs.
@@ -341,12 +340,9 @@ impl Keyring for KmsKeyring {
                     continue;
                 }
                 let client = self.client().await?;
-                match decrypt_with(&client, &self.key_id, data_key, &materials, &self.grant_tokens).await {
-                    Ok(key) => {
-                        materials.data_key = Some(key);
-                        return Ok(materials);
-                    }
-                    Err(reason) => reasons.push(reason),
+                let attempt = decrypt_with(&client, &self.key_id, data_key, &materials, &self.grant_tokens).await;
+                if accept(&mut materials, attempt, &mut reasons) {
+                    return Ok(materials);
                 }
             }
             Err(nothing_decrypted(&label, reasons))
@@ -423,12 +419,9 @@ impl Keyring for KmsDiscoveryKeyring {
                 };
                 let key_id = arn.to_string();
                 let client = self.clients.client(Some(&arn.region)).await?;
-                match decrypt_with(&client, &key_id, data_key, &materials, &self.grant_tokens).await {
-                    Ok(key) => {
-                        materials.data_key = Some(key);
-                        return Ok(materials);
-                    }
-                    Err(reason) => reasons.push(reason),
+                let attempt = decrypt_with(&client, &key_id, data_key, &materials, &self.grant_tokens).await;
+                if accept(&mut materials, attempt, &mut reasons) {
+                    return Ok(materials);
                 }
             }
             Err(nothing_decrypted("AWS KMS discovery keyring", reasons))

@@ -52,15 +52,29 @@ fn nothing_decrypted(keyring: &str, reasons: Vec<String>) -> ClientError {
     }
 }
 
-/// Accepts a decrypted data key only if it has the suite's length.
-fn checked_data_key(materials: &DecryptionMaterials, key: SecretBytes) -> Result<SecretBytes, String> {
-    if key.len() == materials.suite.key_len() {
-        Ok(key)
-    } else {
-        Err(format!(
-            "the decrypted data key has {} bytes, the suite needs {}",
-            key.len(),
-            materials.suite.key_len()
-        ))
+/// Takes the data key of one decryption attempt into `materials` if it succeeded with the suite's length, else
+/// notes why not; answers whether the materials now hold a data key.
+fn accept(
+    materials: &mut DecryptionMaterials,
+    attempt: Result<SecretBytes, String>,
+    reasons: &mut Vec<String>,
+) -> bool {
+    match attempt {
+        Ok(key) if key.len() == materials.suite.key_len() => {
+            materials.data_key = Some(key);
+            true
+        }
+        Ok(key) => {
+            reasons.push(format!(
+                "the decrypted data key has {} bytes, the suite needs {}",
+                key.len(),
+                materials.suite.key_len()
+            ));
+            false
+        }
+        Err(reason) => {
+            reasons.push(reason);
+            false
+        }
     }
 }

@@ -66,6 +66,7 @@ impl Keyring for MultiKeyring {
                 match keyring.on_decrypt(materials.clone(), data_keys).await {
                     Ok(decrypted) if decrypted.data_key.is_some() => return Ok(decrypted),
                     Ok(_) => {}
+                    Err(ClientError::NoDataKey(reason)) => reasons.push(reason),
                     Err(error) => reasons.push(error.to_string()),
                 }
             }

@@ -4,7 +4,7 @@
 
 use keyhaven_crypto::envelope::{GCM_IV_LEN, GCM_TAG_LEN, GcmKey};
 
-use super::{Keyring, checked_data_key, generate_data_key, nothing_decrypted};
+use super::{Keyring, accept, generate_data_key, nothing_decrypted};
 use crate::materials::{DecryptionMaterials, EncryptionMaterials};
 use crate::message::header::EncryptedDataKey;
 use crate::{BoxFuture, ClientError};
@@ -106,22 +106,22 @@ impl Keyring for RawAesKeyring {
             for key in data_keys {
                 let Some(iv) = self.iv_of(key) else { continue };
                 let mut sealed = key.ciphertext.clone();
-                let opened = self.key.open(&iv, &aad, &mut sealed).map(|len| {
-                    sealed.truncate(len);
-                    keyhaven_crypto::SecretBytes::new(sealed)
-                });
-                match opened {
-                    Ok(data_key) => match checked_data_key(&materials, data_key) {
-                        Ok(data_key) => {
-                            materials.data_key = Some(data_key);
-                            return Ok(materials);
-                        }
-                        Err(reason) => reasons.push(reason),
-                    },
-                    Err(_) => reasons.push(format!(
-                        "the data key wrapped by {}/{} does not decrypt with this wrapping key and encryption context",
-                        self.namespace, self.name
-                    )),
+                let attempt = self
+                    .key
+                    .open(&iv, &aad, &mut sealed)
+                    .map(|len| {
+                        sealed.truncate(len);
+                        keyhaven_crypto::SecretBytes::new(sealed)
+                    })
+                    .map_err(|_| {
+                        format!(
+                            "the data key wrapped by {}/{} does not decrypt with this wrapping key and encryption \
+                             context",
+                            self.namespace, self.name
+                        )
+                    });
+                if accept(&mut materials, attempt, &mut reasons) {
+                    return Ok(materials);
                 }
             }
             Err(nothing_decrypted(

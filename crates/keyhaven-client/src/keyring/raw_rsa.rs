@@ -3,7 +3,7 @@
 
 use keyhaven_crypto::envelope::{RsaPadding, RsaUnwrappingKey, rsa_wrap};
 
-use super::{Keyring, checked_data_key, generate_data_key, nothing_decrypted};
+use super::{Keyring, accept, generate_data_key, nothing_decrypted};
 use crate::materials::{DecryptionMaterials, EncryptionMaterials};
 use crate::message::header::EncryptedDataKey;
 use crate::{BoxFuture, ClientError};
@@ -104,15 +104,11 @@ impl Keyring for RawRsaKeyring {
                 .iter()
                 .filter(|k| k.provider_id == self.namespace && k.provider_info == self.name.as_bytes())
             {
-                match private.unwrap(self.padding, &key.ciphertext) {
-                    Ok(data_key) => match checked_data_key(&materials, data_key) {
-                        Ok(data_key) => {
-                            materials.data_key = Some(data_key);
-                            return Ok(materials);
-                        }
-                        Err(reason) => reasons.push(reason),
-                    },
-                    Err(_) => reasons.push("a data key does not decrypt with this private key and padding".into()),
+                let attempt = private
+                    .unwrap(self.padding, &key.ciphertext)
+                    .map_err(|_| "a data key does not decrypt with this private key and padding".to_string());
+                if accept(&mut materials, attempt, &mut reasons) {
+                    return Ok(materials);
                 }
             }
             Err(nothing_decrypted(&label, reasons))

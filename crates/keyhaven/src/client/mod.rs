@@ -445,10 +445,9 @@ fn plan(common: &CommonArgs, mode: Mode<'_>) -> Result<Vec<(End, End)>, Failure>
 }
 
 fn file_destination(output: &str) -> Result<End, Failure> {
-    if output == "-" {
+    let End::File(path) = End::of(output) else {
         return Ok(End::Std);
-    }
-    let path = PathBuf::from(output);
+    };
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -631,6 +630,26 @@ impl Run<'_> {
         }
     }
 
+    /// Writes a message's output (base64-encoded when asked) and then its metadata record.
+    fn write_and_record(
+        &mut self,
+        pending: &mut Pending,
+        source: &End,
+        destination: &End,
+        decrypting: bool,
+        body: impl FnOnce(&mut (dyn Write + Send)) -> Result<keyhaven_client::MessageInfo, ClientError>,
+    ) -> Result<(), String> {
+        let info = with_encoding(pending.writer(), self.common.encode, body).map_err(|e| e.to_string())?;
+        let record = metadata::record(
+            self.mode.name(),
+            &source.label("<stdin>"),
+            &destination.label("<stdout>"),
+            &info,
+            decrypting,
+        );
+        self.metadata.write(&record)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn encrypt_one(
         &mut self,
@@ -656,18 +675,9 @@ impl Run<'_> {
             .runtime
             .block_on(prepare_encryption(&*self.materials, &options))
             .map_err(|e| e.to_string())?;
-        let info = with_encoding(pending.writer(), self.common.encode, |out| {
+        self.write_and_record(pending, source, destination, false, |out| {
             prepared.write(input, out, &|n| progress.update(n))
         })
-        .map_err(|e| e.to_string())?;
-        let record = metadata::record(
-            self.mode.name(),
-            &source.label("<stdin>"),
-            &destination.label("<stdout>"),
-            &info,
-            false,
-        );
-        self.metadata.write(&record)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -701,17 +711,8 @@ impl Run<'_> {
             .runtime
             .block_on(prepare_decryption(&*self.materials, &options, parsed))
             .map_err(|e| e.to_string())?;
-        let info = with_encoding(pending.writer(), self.common.encode, |out| {
+        self.write_and_record(pending, source, destination, true, |out| {
             prepared.read_body(input, out, &|n| progress.update(n))
         })
-        .map_err(|e| e.to_string())?;
-        let record = metadata::record(
-            self.mode.name(),
-            &source.label("<stdin>"),
-            &destination.label("<stdout>"),
-            &info,
-            true,
-        );
-        self.metadata.write(&record)
     }
 }

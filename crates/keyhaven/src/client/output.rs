@@ -12,6 +12,15 @@ pub enum End {
 }
 
 impl End {
+    /// A path argument: `-` is the standard stream.
+    pub fn of(argument: &str) -> Self {
+        if argument == "-" {
+            End::Std
+        } else {
+            End::File(argument.into())
+        }
+    }
+
     pub fn label(&self, stream: &str) -> String {
         match self {
             End::Std => stream.to_string(),
@@ -103,6 +112,21 @@ impl Pending {
         if let Pending::File { temporary, file, .. } = self {
             drop(file);
             let _ = std::fs::remove_file(temporary);
+        }
+    }
+}
+
+/// Writes `bytes` to `destination` (a file private to its owner, in place only once complete, or standard output).
+pub fn write_complete(destination: &End, bytes: &[u8]) -> Result<(), String> {
+    let mut pending = Pending::open(destination, false, true)?;
+    let mut writer = pending.writer();
+    let written = writer.write_all(bytes).and_then(|_| writer.flush());
+    drop(writer);
+    match written {
+        Ok(()) => pending.commit(),
+        Err(error) => {
+            pending.abandon();
+            Err(error.to_string())
         }
     }
 }

@@ -3,7 +3,7 @@
 //! caller's credentials. Output files are private to their owner and appear only once complete.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -11,7 +11,7 @@ use keyhaven_client::secrets::reference::dynamic_references;
 use keyhaven_client::secrets::{Reference, Resolver};
 use zeroize::Zeroizing;
 
-use super::output::{End, Pending};
+use super::output::{End, write_complete};
 
 /// `keyhaven render` options.
 #[derive(Debug, Args)]
@@ -66,22 +66,7 @@ fn render(args: &RenderArgs) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let text = runtime.block_on(rendered(args, &template))?;
-    let destination = if args.output == "-" {
-        End::Std
-    } else {
-        End::File(args.output.clone().into())
-    };
-    let mut pending = Pending::open(&destination, false, true)?;
-    let mut writer = pending.writer();
-    let written = writer.write_all(text.as_bytes()).and_then(|_| writer.flush());
-    drop(writer);
-    match written {
-        Ok(()) => pending.commit(),
-        Err(error) => {
-            pending.abandon();
-            Err(error.to_string())
-        }
-    }
+    write_complete(&End::of(&args.output), text.as_bytes())
 }
 
 pub fn run(args: RenderArgs) -> ExitCode {

@@ -2,7 +2,7 @@
 //! under a KMS key or a raw AES or RSA key; the plaintext never leaves this machine.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use keyhaven_crypto::SecretBytes;
 use keyhaven_crypto::envelope::{GcmKey, RsaUnwrappingKey};
 
 use super::keys::der_of;
-use super::output::{End, Pending};
+use super::output::{End, write_complete};
 
 #[derive(Debug, Subcommand)]
 pub enum S3Command {
@@ -183,22 +183,7 @@ async fn copy(args: &CpArgs) -> Result<(), String> {
                     SecretBytes::from_slice(&part.expose()[(first - start) as usize..])
                 }
             };
-            let destination = if args.destination == "-" {
-                End::Std
-            } else {
-                End::File(args.destination.clone().into())
-            };
-            let mut pending = Pending::open(&destination, false, true)?;
-            let mut writer = pending.writer();
-            let written = writer.write_all(plaintext.expose()).and_then(|_| writer.flush());
-            drop(writer);
-            match written {
-                Ok(()) => pending.commit(),
-                Err(error) => {
-                    pending.abandon();
-                    Err(error.to_string())
-                }
-            }
+            write_complete(&End::of(&args.destination), plaintext.expose())
         }
         _ => Err("one of SOURCE and DESTINATION is s3://bucket/key and the other a local path (or -)".into()),
     }
