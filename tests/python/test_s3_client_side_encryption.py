@@ -208,3 +208,24 @@ def test_ranged_downloads_decrypt_part_of_an_object(bucket):
         refused = keyhaven(server, f"s3://{BUCKET}/{name}", str(tmp / "none"), "--kms-key-id", key,
                            "--range", f"bytes={len(plaintext)}-", *policy, check=False)
         assert refused.returncode == 1 and b"InvalidRange" in refused.stderr and not (tmp / "none").exists()
+
+
+@pytest.mark.parametrize("format_version", ["v3", "v2"])
+def test_instruction_files_written_by_keyhaven_are_read_by_the_python_client(bucket, format_version):
+    server, tmp, plaintext = bucket
+    key = server.client().create_key()["KeyMetadata"]["Arn"]
+    keyhaven(server, str(tmp / "plain"), f"s3://{BUCKET}/separate", "--kms-key-id", key, "-c", "app=x",
+             "--format", format_version, "--instruction-file")
+    stored = plain_s3(server).head_object(Bucket=BUCKET, Key="separate")["Metadata"]
+    instruction = json.loads(plain_s3(server).get_object(Bucket=BUCKET, Key="separate.instruction")["Body"].read())
+    if format_version == "v3":
+        assert sorted(stored) == ["x-amz-c", "x-amz-d", "x-amz-i"]
+        assert sorted(instruction) == ["x-amz-3", "x-amz-t", "x-amz-w"]
+    else:
+        assert stored == {} and instruction["x-amz-cek-alg"] == "AES/GCM/NoPadding"
+    policy = {} if format_version == "v3" else {"commitment_policy": CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT}
+    got = python_client(server, key, **policy).get_object(Bucket=BUCKET, Key="separate", EncryptionContext={"app": "x"})
+    assert got["Body"].read() == plaintext
+    policy_args = [] if format_version == "v3" else ["--commitment-policy", "require-encrypt-allow-decrypt"]
+    keyhaven(server, f"s3://{BUCKET}/separate", str(tmp / "back"), "--kms-key-id", key, "-c", "app=x", *policy_args)
+    assert (tmp / "back").read_bytes() == plaintext

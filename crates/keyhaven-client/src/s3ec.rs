@@ -356,6 +356,18 @@ const FORMAT_KEYS: [&str; 14] = [
     "x-amz-t",
 ];
 
+/// Moves the wrapped data key and its description out of an object's metadata into the body of its instruction
+/// file (a v3 object keeps its content cipher, commitment and message id; a v2 object keeps nothing).
+pub fn instruction_file(object: &mut EncryptedObject) -> Vec<u8> {
+    let moved: &[&str] = if object.metadata.contains_key("x-amz-3") {
+        &["x-amz-3", "x-amz-w", "x-amz-m", "x-amz-t"]
+    } else {
+        &FORMAT_KEYS
+    };
+    let file: BTreeMap<String, String> = moved.iter().filter_map(|k| object.metadata.remove_entry(*k)).collect();
+    serde_json::to_vec(&file).unwrap_or_default()
+}
+
 /// Whether an object's metadata lacks its wrapped data key, which is then in its instruction file.
 pub fn needs_instruction_file(metadata: &HashMap<String, String>) -> bool {
     !["x-amz-key", "x-amz-key-v2", "x-amz-3"]
@@ -564,6 +576,24 @@ impl S3Objects {
         Self {
             client: aws_sdk_s3::Client::from_conf(s3),
         }
+    }
+
+    /// Stores an object with its wrapped data key in an instruction file beside it (`<key>.instruction`, marked
+    /// `x-amz-crypto-instr-file` as the Java client marks it), the object itself first.
+    pub async fn put_with_instruction_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut object: EncryptedObject,
+    ) -> Result<(), ClientError> {
+        let instruction = instruction_file(&mut object);
+        self.put(bucket, key, object).await?;
+        let marker = HashMap::from([("x-amz-crypto-instr-file".to_string(), String::new())]);
+        let file = EncryptedObject {
+            body: instruction,
+            metadata: marker,
+        };
+        self.put(bucket, &format!("{key}{INSTRUCTION_SUFFIX}"), file).await
     }
 
     pub async fn put(&self, bucket: &str, key: &str, object: EncryptedObject) -> Result<(), ClientError> {

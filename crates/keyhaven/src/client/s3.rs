@@ -52,6 +52,9 @@ pub struct CpArgs {
     /// The named profile of the AWS configuration files to take credentials, Region and endpoint from.
     #[arg(long)]
     profile: Option<String>,
+    /// Upload the wrapped data key in an instruction file (`<key>.instruction`) instead of the object's metadata.
+    #[arg(long)]
+    instruction_file: bool,
     /// Download only these plaintext bytes (`bytes=FIRST-LAST` or `bytes=FIRST-`), decrypted without
     /// authentication: the object's GCM tag covers it whole (the key commitment is still checked).
     #[arg(long, value_name = "bytes=FIRST-LAST")]
@@ -154,7 +157,12 @@ async fn copy(args: &CpArgs) -> Result<(), String> {
             let object = encrypt_object(&key, format, &context, &plaintext)
                 .await
                 .map_err(|e| e.to_string())?;
-            objects.put(bucket, object_key, object).await.map_err(|e| e.to_string())
+            let stored = if args.instruction_file {
+                objects.put_with_instruction_file(bucket, object_key, object).await
+            } else {
+                objects.put(bucket, object_key, object).await
+            };
+            stored.map_err(|e| e.to_string())
         }
         (Some((bucket, object_key)), None) => {
             let allow_v2 = args.commitment_policy != "require-encrypt-require-decrypt";
