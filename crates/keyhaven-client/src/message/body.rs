@@ -351,9 +351,9 @@ impl PreparedEncryption {
         let mut lookahead: Option<Vec<u8>> = None;
         let mut finished = false;
         let mut read_batch = |input: &mut R| -> Result<Vec<u8>, ClientError> {
-            let mut data = vec![0u8; batch_len];
-            let n = read_full(input, &mut data)?;
-            data.truncate(n);
+            // Grows as input arrives: a huge frame length costs memory only for input that exists.
+            let mut data = Vec::with_capacity(batch_len.min(BATCH_BYTES));
+            let n = input.take(batch_len as u64).read_to_end(&mut data)?;
             read_total += n as u64;
             progress(read_total);
             Ok(data)
@@ -545,6 +545,22 @@ impl<R: Read> SignedInput<'_, R> {
         Ok(())
     }
 
+    /// Appends the next `len` bytes to `buffer`, which grows only as data arrives: a length a forged header claims
+    /// never makes us allocate what is not there.
+    fn append(&mut self, buffer: &mut Vec<u8>, len: u64) -> Result<(), ClientError> {
+        let start = buffer.len();
+        (&mut self.input).take(len).read_to_end(buffer)?;
+        if ((buffer.len() - start) as u64) < len {
+            return Err(ClientError::Truncated);
+        }
+        if let Some(digest) = &mut self.digest {
+            digest.update(&buffer[start..]);
+        }
+        self.read += len;
+        (self.progress)(self.read);
+        Ok(())
+    }
+
     fn u32(&mut self) -> Result<u32, ClientError> {
         let mut b = [0u8; 4];
         self.take(&mut b)?;
@@ -632,18 +648,8 @@ impl PreparedDecryption {
                 "a non-framed body longer than 2^36 - 32 bytes".into(),
             ));
         }
-        // Read as it arrives, so a forged length cannot make us allocate what is not there.
         let mut sealed = Vec::new();
-        let want = len + GCM_TAG_LEN as u64;
-        (&mut input.input).take(want).read_to_end(&mut sealed)?;
-        if (sealed.len() as u64) < want {
-            return Err(ClientError::Truncated);
-        }
-        if let Some(digest) = &mut input.digest {
-            digest.update(&sealed);
-        }
-        input.read += want;
-        (input.progress)(input.read);
+        input.append(&mut sealed, len + GCM_TAG_LEN as u64)?;
         let aad = body_aad(&self.header.message_id, SINGLE_BLOCK_AAD, 1, len);
         let n = self
             .key
@@ -666,7 +672,7 @@ impl PreparedDecryption {
                 return Ok(None);
             }
             let mut batch = SealedBatch {
-                data: Vec::with_capacity(BATCH_BYTES + frame_length),
+                data: Vec::with_capacity(BATCH_BYTES),
                 frames: Vec::new(),
             };
             while batch.data.len() < BATCH_BYTES {
@@ -688,8 +694,7 @@ impl PreparedDecryption {
                     ));
                 }
                 let start = batch.data.len();
-                batch.data.resize(start + content_len + GCM_TAG_LEN, 0);
-                input.take(&mut batch.data[start..])?;
+                input.append(&mut batch.data, (content_len + GCM_TAG_LEN) as u64)?;
                 batch.frames.push(SealedFrame {
                     sequence,
                     last,
@@ -764,4 +769,42 @@ pub async fn decrypt_bytes(
     let mut out = Vec::with_capacity(message.len());
     let info = prepared.read_body(input, &mut out, &|_| {})?;
     Ok((SecretBytes::new(out), info.header))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::DefaultMaterialsManager;
+    use crate::keyring::RawAesKeyring;
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+
+    #[test]
+    fn the_largest_frame_length_costs_memory_only_for_data_that_exists() {
+        let keyring = RawAesKeyring::new("ns", "key", &[9u8; 32]).expect("keyring");
+        let manager = DefaultMaterialsManager::new(Arc::new(keyring));
+        let options = EncryptOptions {
+            frame_length: MAX_FRAME_LENGTH,
+            ..EncryptOptions::default()
+        };
+        let message = block_on(encrypt_bytes(&manager, &options, b"small")).expect("encrypts");
+        let (plaintext, header) =
+            block_on(decrypt_bytes(&manager, &DecryptOptions::default(), &message)).expect("decrypts");
+        assert_eq!(
+            (plaintext.expose(), header.frame_length),
+            (&b"small"[..], MAX_FRAME_LENGTH)
+        );
+        for cut in [1, 40, message.len() / 2] {
+            let truncated = &message[..message.len() - cut];
+            let result = block_on(decrypt_bytes(&manager, &DecryptOptions::default(), truncated));
+            assert!(matches!(result, Err(ClientError::Truncated)), "cut {cut}: {result:?}");
+        }
+    }
 }
