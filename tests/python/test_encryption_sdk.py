@@ -260,7 +260,6 @@ def test_data_key_caching_encrypts_many_files_with_a_handful_of_kms_calls(keyhav
     keyhaven(server, "encrypt", "-r", "-i", str(source), "-o", str(out), "-w", f"key={key}", "-S", *cache)
     assert len(list(out.iterdir())) == files
     sample = out / "f0999.encrypted" if caching else out / "f0039.encrypted"
-    server.start()
     keyhaven(server, "decrypt", "-i", str(sample), "-o", str(tmp_path / "sample"), "-w", f"key={key}", "-S")
     assert (tmp_path / "sample").read_bytes() == (source / sample.name.removesuffix(".encrypted")).read_bytes()
     calls = generate_data_key_calls(server)
