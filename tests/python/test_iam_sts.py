@@ -363,3 +363,24 @@ def test_get_access_key_info_names_the_owning_account(server):
     other.create_user(UserName="remote")
     key = other.create_access_key(UserName="remote")["AccessKey"]["AccessKeyId"]
     assert server.client("sts").get_access_key_info(AccessKeyId=key)["Account"] == OTHER_ACCOUNT
+
+
+def test_listings_and_create_role_answer_the_attributes_aws_answers(dev_server):
+    """IAM's listings leave out permissions boundaries and tags (ListUsers and ListRoles references), and CreateRole
+    answers without MaxSessionDuration, which GetRole answers."""
+    iam = dev_server.client("iam")
+    boundary = iam.create_policy(PolicyName="boundary", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))["Policy"]["Arn"]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    created = iam.create_role(RoleName="shaped", AssumeRolePolicyDocument=trust, PermissionsBoundary=boundary,
+                              Tags=[{"Key": "team", "Value": "blue"}])["Role"]
+    assert "MaxSessionDuration" not in created and created["Tags"] == [{"Key": "team", "Value": "blue"}]
+    fetched = iam.get_role(RoleName="shaped")["Role"]
+    assert fetched["MaxSessionDuration"] == 3600 and fetched["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+    [listed] = [r for r in iam.list_roles()["Roles"] if r["RoleName"] == "shaped"]
+    assert "PermissionsBoundary" not in listed and "Tags" not in listed and listed["MaxSessionDuration"] == 3600
+    iam.create_user(UserName="shaped", PermissionsBoundary=boundary, Tags=[{"Key": "team", "Value": "blue"}])
+    assert iam.get_user(UserName="shaped")["User"]["Tags"] == [{"Key": "team", "Value": "blue"}]
+    [user] = [u for u in iam.list_users()["Users"] if u["UserName"] == "shaped"]
+    assert "PermissionsBoundary" not in user and "Tags" not in user

@@ -79,6 +79,15 @@ fn user_out(e: &Entity) -> wire::User {
     }
 }
 
+/// A user as ListUsers shows it: IAM's listings leave out the permissions boundary and tags (ListUsers reference).
+fn listed_user_out(e: &Entity) -> wire::User {
+    wire::User {
+        permissions_boundary: None,
+        tags: None,
+        ..user_out(e)
+    }
+}
+
 fn group_out(e: &Entity) -> wire::Group {
     wire::Group {
         path: Some(e.path.clone()),
@@ -102,6 +111,15 @@ fn role_out(e: &Entity) -> wire::Role {
         permissions_boundary: boundary_out(e),
         tags: tags_out(&e.tags),
         ..Default::default()
+    }
+}
+
+/// A role as ListRoles shows it: without its permissions boundary, tags or last use (ListRoles reference).
+fn listed_role_out(e: &Entity) -> wire::Role {
+    wire::Role {
+        permissions_boundary: None,
+        tags: None,
+        ..role_out(e)
     }
 }
 
@@ -326,7 +344,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
         Request::ListUsers(i) => {
             let page = list_entities(core, ctx, EntityKind::User, &i.path_prefix, i.max_items, &i.marker)?;
             some(wire::ListUsersResponse {
-                users: Some(page.items.iter().map(user_out).collect()),
+                users: Some(page.items.iter().map(listed_user_out).collect()),
                 is_truncated: page.is_truncated,
                 marker: page.marker,
             })
@@ -351,7 +369,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             let page = listed(members, i.max_items, i.marker.as_deref())?;
             some(wire::GetGroupResponse {
                 group: Some(group_out(&group)),
-                users: Some(page.items.iter().map(user_out).collect()),
+                users: Some(page.items.iter().map(listed_user_out).collect()),
                 is_truncated: page.is_truncated,
                 marker: page.marker,
             })
@@ -397,8 +415,12 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                     },
                 )
                 .map_err(iam_error)?;
+            // CreateRole answers without MaxSessionDuration, which GetRole answers (recorded AWS responses).
             some(wire::CreateRoleResponse {
-                role: Some(role_out(&role)),
+                role: Some(wire::Role {
+                    max_session_duration: None,
+                    ..role_out(&role)
+                }),
             })
         }
         Request::GetRole(i) => {
@@ -412,7 +434,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
         Request::ListRoles(i) => {
             let page = list_entities(core, ctx, EntityKind::Role, &i.path_prefix, i.max_items, &i.marker)?;
             some(wire::ListRolesResponse {
-                roles: Some(page.items.iter().map(role_out).collect()),
+                roles: Some(page.items.iter().map(listed_role_out).collect()),
                 is_truncated: page.is_truncated,
                 marker: page.marker,
             })
