@@ -369,7 +369,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             let page = listed(members, i.max_items, i.marker.as_deref())?;
             some(wire::GetGroupResponse {
                 group: Some(group_out(&group)),
-                users: Some(page.items.iter().map(listed_user_out).collect()),
+                users: Some(page.items.iter().map(user_out).collect()),
                 is_truncated: page.is_truncated,
                 marker: page.marker,
             })
