@@ -384,3 +384,17 @@ def test_listings_and_create_role_answer_the_attributes_aws_answers(dev_server):
     assert iam.get_user(UserName="shaped")["User"]["Tags"] == [{"Key": "team", "Value": "blue"}]
     [user] = [u for u in iam.list_users()["Users"] if u["UserName"] == "shaped"]
     assert "PermissionsBoundary" not in user and "Tags" not in user
+
+
+def test_boundaries_say_policy_and_deleting_a_missing_policy_says_not_found(dev_server):
+    """AWS answers PermissionsBoundaryType "Policy" (the model's enum is wrong) and DeletePolicy of a missing policy
+    "Policy <arn> was not found." (recorded AWS responses)."""
+    iam = dev_server.client("iam")
+    arn = iam.create_policy(PolicyName="edge", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))["Policy"]["Arn"]
+    expected = {"PermissionsBoundaryArn": arn, "PermissionsBoundaryType": "Policy"}
+    assert iam.create_user(UserName="edged", PermissionsBoundary=arn)["User"]["PermissionsBoundary"] == expected
+    assert iam.get_user(UserName="edged")["User"]["PermissionsBoundary"] == expected
+    missing = arn.replace(":policy/edge", ":policy/non-existent-policy")
+    assert error_of(iam.delete_policy, PolicyArn=missing) == ("NoSuchEntity", f"Policy {missing} was not found.")
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["Arn"] == arn

@@ -61,7 +61,9 @@ fn boundary_out(entity: &Entity) -> Option<wire::AttachedPermissionsBoundary> {
         .permissions_boundary
         .as_ref()
         .map(|arn| wire::AttachedPermissionsBoundary {
-            permissions_boundary_type: Some("PermissionsBoundaryPolicy".into()),
+            // AWS answers `Policy`, whatever the model's enum says (awsdocs/iam-user-guide#82: "the incorrect info is
+            // coming from the model").
+            permissions_boundary_type: Some("Policy".into()),
             permissions_boundary_arn: Some(arn.clone()),
         })
 }

@@ -798,7 +798,11 @@ impl Iam {
     pub fn delete_policy(&self, ctx: &RequestContext, arn: &str) -> Result<(), IamError> {
         let account = ctx.account_id().to_string();
         self.write(|tx| {
-            let policy = load_policy(tx, &account, arn)?;
+            // DeletePolicy words a missing policy as detaching does, not as attaching does (recorded AWS answers).
+            let policy = load_policy(tx, &account, arn).map_err(|error| match error {
+                IamError::NotFound(_) => IamError::NotFound(format!("Policy {arn} was not found.")),
+                other => other,
+            })?;
             if policy.attachment_count > 0 {
                 return Err(IamError::DeleteConflict(
                     "Cannot delete a policy attached to entities.".into(),
