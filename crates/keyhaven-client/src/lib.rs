@@ -21,6 +21,16 @@ pub use message::{DecryptOptions, EncryptOptions, MessageInfo};
 use std::future::Future;
 use std::pin::Pin;
 
+/// The AWS SDK's configuration as every AWS tool resolves it (environment, shared config and credentials files,
+/// `AWS_ENDPOINT_URL`), with an optional named profile.
+pub async fn sdk_config(profile: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    loader.load().await
+}
+
 /// A boxed future, for the keyring and materials-manager traits that must be object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -73,4 +83,15 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
     #[error("cryptographic failure: {0}")]
     Crypto(#[from] keyhaven_crypto::CryptoError),
+}
+
+#[cfg(test)]
+mod test_support {
+    /// Runs a future to completion in a test.
+    pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
 }

@@ -565,11 +565,7 @@ pub struct S3Objects {
 
 impl S3Objects {
     pub async fn from_environment(profile: Option<&str>) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(profile) = profile {
-            loader = loader.profile_name(profile);
-        }
-        let config = loader.load().await;
+        let config = crate::sdk_config(profile).await;
         let s3 = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(config.endpoint_url().is_some())
             .build();
@@ -683,13 +679,7 @@ impl S3Objects {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(future)
-    }
+    use crate::test_support::block_on;
 
     #[test]
     fn raw_key_objects_round_trip_in_both_formats_and_refuse_tampering() {

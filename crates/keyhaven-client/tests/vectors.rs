@@ -224,7 +224,7 @@ impl Keyring for KnownDataKey {
         Box::pin(async { Err(ClientError::Config("decrypt only".into())) })
     }
 
-    fn on_decrypt<'a>(
+    fn decrypt_data_key<'a>(
         &'a self,
         mut materials: DecryptionMaterials,
         _: &'a [EncryptedDataKey],

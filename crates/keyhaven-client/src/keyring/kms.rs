@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use keyhaven_crypto::SecretBytes;
@@ -119,13 +119,7 @@ impl KmsClients {
 
     async fn base(&self) -> &SdkConfig {
         self.base
-            .get_or_init(|| async {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest());
-                if let Some(profile) = &self.profile {
-                    loader = loader.profile_name(profile);
-                }
-                loader.load().await
-            })
+            .get_or_init(|| crate::sdk_config(self.profile.as_deref()))
             .await
     }
 
@@ -319,15 +313,12 @@ impl Keyring for KmsKeyring {
         })
     }
 
-    fn on_decrypt<'a>(
+    fn decrypt_data_key<'a>(
         &'a self,
         mut materials: DecryptionMaterials,
         data_keys: &'a [EncryptedDataKey],
     ) -> BoxFuture<'a, Result<DecryptionMaterials, ClientError>> {
         Box::pin(async move {
-            if materials.data_key.is_some() {
-                return Ok(materials);
-            }
             let label = format!("AWS KMS keyring {}", self.key_id);
             let Some(own) = KeyArn::parse(&self.key_id) else {
                 return Err(ClientError::NoDataKey(format!(
@@ -394,15 +385,12 @@ impl Keyring for KmsDiscoveryKeyring {
         Box::pin(async { Err(ClientError::Config("a discovery keyring cannot encrypt".into())) })
     }
 
-    fn on_decrypt<'a>(
+    fn decrypt_data_key<'a>(
         &'a self,
         mut materials: DecryptionMaterials,
         data_keys: &'a [EncryptedDataKey],
     ) -> BoxFuture<'a, Result<DecryptionMaterials, ClientError>> {
         Box::pin(async move {
-            if materials.data_key.is_some() {
-                return Ok(materials);
-            }
             let mut reasons = Vec::new();
             for (data_key, arn) in kms_data_keys(data_keys) {
                 let Some(arn) = arn else {

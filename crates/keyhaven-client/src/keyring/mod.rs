@@ -26,11 +26,23 @@ pub trait Keyring: Send + Sync {
         materials: EncryptionMaterials,
     ) -> BoxFuture<'a, Result<EncryptionMaterials, ClientError>>;
 
-    fn on_decrypt<'a>(
+    /// Decrypts one of the message's data keys into materials that hold none yet.
+    fn decrypt_data_key<'a>(
         &'a self,
         materials: DecryptionMaterials,
         data_keys: &'a [EncryptedDataKey],
     ) -> BoxFuture<'a, Result<DecryptionMaterials, ClientError>>;
+
+    fn on_decrypt<'a>(
+        &'a self,
+        materials: DecryptionMaterials,
+        data_keys: &'a [EncryptedDataKey],
+    ) -> BoxFuture<'a, Result<DecryptionMaterials, ClientError>> {
+        if materials.data_key.is_some() {
+            return Box::pin(async { Ok(materials) });
+        }
+        self.decrypt_data_key(materials, data_keys)
+    }
 }
 
 /// A fresh data key for the materials' suite, for keyrings that generate locally.

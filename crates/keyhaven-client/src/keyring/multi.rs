@@ -52,15 +52,12 @@ impl Keyring for MultiKeyring {
         })
     }
 
-    fn on_decrypt<'a>(
+    fn decrypt_data_key<'a>(
         &'a self,
         materials: DecryptionMaterials,
         data_keys: &'a [EncryptedDataKey],
     ) -> BoxFuture<'a, Result<DecryptionMaterials, ClientError>> {
         Box::pin(async move {
-            if materials.data_key.is_some() {
-                return Ok(materials);
-            }
             let mut reasons = Vec::new();
             for keyring in self.generator.iter().chain(&self.children) {
                 match keyring.on_decrypt(materials.clone(), data_keys).await {

@@ -92,15 +92,12 @@ impl Keyring for RawAesKeyring {
         })
     }
 
-    fn on_decrypt<'a>(
+    fn decrypt_data_key<'a>(
         &'a self,
         mut materials: DecryptionMaterials,
         data_keys: &'a [EncryptedDataKey],
     ) -> BoxFuture<'a, Result<DecryptionMaterials, ClientError>> {
         Box::pin(async move {
-            if materials.data_key.is_some() {
-                return Ok(materials);
-            }
             let aad = materials.context.serialize()?;
             let mut reasons = Vec::new();
             for key in data_keys {

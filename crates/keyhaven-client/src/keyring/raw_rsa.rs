@@ -84,15 +84,12 @@ impl Keyring for RawRsaKeyring {
         })
     }
 
-    fn on_decrypt<'a>(
+    fn decrypt_data_key<'a>(
         &'a self,
         mut materials: DecryptionMaterials,
         data_keys: &'a [EncryptedDataKey],
     ) -> BoxFuture<'a, Result<DecryptionMaterials, ClientError>> {
         Box::pin(async move {
-            if materials.data_key.is_some() {
-                return Ok(materials);
-            }
             let label = format!("raw RSA keyring {}/{}", self.namespace, self.name);
             let Some(private) = &self.private_key else {
                 return Err(ClientError::NoDataKey(format!(

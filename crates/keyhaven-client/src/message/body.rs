@@ -773,18 +773,12 @@ pub async fn decrypt_bytes(
 
 #[cfg(test)]
 mod tests {
+    use crate::test_support::block_on;
     use std::sync::Arc;
 
     use super::*;
     use crate::DefaultMaterialsManager;
     use crate::keyring::RawAesKeyring;
-
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(future)
-    }
 
     #[test]
     fn the_largest_frame_length_costs_memory_only_for_data_that_exists() {

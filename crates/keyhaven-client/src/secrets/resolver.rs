@@ -1,7 +1,7 @@
 //! Fetches parameters and secrets with the AWS SDK (the caller's credentials, Region and endpoint, as every AWS
 //! tool resolves them). Values are held as [`Zeroizing`] strings and never written anywhere by this module.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::Parameter;
@@ -63,11 +63,7 @@ impl Resolver {
 
     /// Clients from the SDK's configuration chain, with an optional named profile.
     pub async fn from_environment(profile: Option<&str>) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(profile) = profile {
-            loader = loader.profile_name(profile);
-        }
-        Self::new(&loader.load().await)
+        Self::new(&crate::sdk_config(profile).await)
     }
 
     /// GetParameter; `selector` is a version or label.

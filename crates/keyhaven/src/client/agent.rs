@@ -20,6 +20,8 @@ use keyhaven_client::secrets::Resolver;
 use keyhaven_client::secrets::agent::{Agent, AgentSettings, Answer, ParameterRequest, SecretRequest};
 use zeroize::Zeroizing;
 
+use super::{block_on, exit_with};
+
 /// `keyhaven agent` options; each falls back to the extension's environment variable.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
@@ -235,18 +237,6 @@ async fn serve(args: AgentArgs) -> Result<(), String> {
 }
 
 pub fn run(args: AgentArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("keyhaven agent: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(serve(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("keyhaven agent: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    exit_with("agent", block_on(runtime, serve(args)))
 }

@@ -8,6 +8,8 @@ use keyhaven_client::secrets::reference::env_name;
 use keyhaven_client::secrets::{Reference, Resolver};
 use zeroize::Zeroizing;
 
+use super::{block_on, current_thread, exit_with};
+
 /// `keyhaven exec` options.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -61,15 +63,10 @@ async fn environment(args: &ExecArgs) -> Result<Vec<(String, Zeroizing<String>)>
 
 /// Resolves everything first (any failure runs nothing), then replaces this process with the program.
 pub fn run(args: ExecArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&error.to_string()),
-    };
-    let variables = match runtime.block_on(environment(&args)) {
+    let variables = match block_on(current_thread(), environment(&args)) {
         Ok(variables) => variables,
-        Err(error) => return fail(&error),
+        Err(error) => return exit_with("exec", Err(error)),
     };
-    drop(runtime);
     let mut command = std::process::Command::new(&args.command[0]);
     command.args(&args.command[1..]);
     for (name, value) in &variables {
@@ -83,18 +80,13 @@ pub fn run(args: ExecArgs) -> ExitCode {
 fn exec(mut command: std::process::Command, program: &str) -> ExitCode {
     use std::os::unix::process::CommandExt;
     let error = command.exec();
-    fail(&format!("{program}: {error}"))
+    exit_with("exec", Err(format!("{program}: {error}")))
 }
 
 #[cfg(not(unix))]
 fn exec(mut command: std::process::Command, program: &str) -> ExitCode {
     match command.status() {
         Ok(status) => ExitCode::from(status.code().unwrap_or(1) as u8),
-        Err(error) => fail(&format!("{program}: {error}")),
+        Err(error) => exit_with("exec", Err(format!("{program}: {error}"))),
     }
-}
-
-fn fail(message: &str) -> ExitCode {
-    eprintln!("keyhaven exec: {message}");
-    ExitCode::FAILURE
 }

@@ -34,6 +34,30 @@ use metadata::MetadataSink;
 use output::{End, Pending};
 use progress::Progress;
 
+/// A single-threaded runtime for a client command's AWS calls (the heavy work between them has threads of its own).
+fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
+/// Runs a command's `future` on `runtime`.
+fn block_on<T>(
+    runtime: std::io::Result<tokio::runtime::Runtime>,
+    future: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    runtime.map_err(|e| e.to_string())?.block_on(future)
+}
+
+/// The exit status of a client command: a failure is printed after the command's name and is status 1.
+fn exit_with(command: &str, result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("keyhaven {command}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// A command line that cannot run (exit status 2, as argument errors have).
 #[derive(Debug)]
 pub struct UsageError(pub String);
@@ -280,10 +304,7 @@ fn run(common: &CommonArgs, mode: Mode<'_>) -> Result<(), Failure> {
             ));
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = current_thread().map_err(|e| e.to_string())?;
     let mut run = Run {
         common,
         mode,

@@ -12,6 +12,7 @@ use keyhaven_client::secrets::{Reference, Resolver};
 use zeroize::Zeroizing;
 
 use super::output::{End, write_complete};
+use super::{block_on, current_thread, exit_with};
 
 /// `keyhaven render` options.
 #[derive(Debug, Args)]
@@ -61,20 +62,10 @@ async fn rendered(args: &RenderArgs, template: &str) -> Result<Zeroizing<String>
 
 fn render(args: &RenderArgs) -> Result<(), String> {
     let template = read_template(&args.input)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let text = runtime.block_on(rendered(args, &template))?;
+    let text = block_on(current_thread(), rendered(args, &template))?;
     write_complete(&End::of(&args.output), text.as_bytes())
 }
 
 pub fn run(args: RenderArgs) -> ExitCode {
-    match render(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("keyhaven render: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_with("render", render(&args))
 }

@@ -16,6 +16,7 @@ use keyhaven_crypto::envelope::{GcmKey, RsaUnwrappingKey};
 
 use super::keys::der_of;
 use super::output::{End, write_complete};
+use super::{block_on, current_thread, exit_with};
 
 #[derive(Debug, Subcommand)]
 pub enum S3Command {
@@ -199,18 +200,5 @@ async fn copy(args: &CpArgs) -> Result<(), String> {
 
 pub fn run(command: S3Command) -> ExitCode {
     let S3Command::Cp(args) = command;
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("keyhaven s3 cp: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(copy(&args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("keyhaven s3 cp: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_with("s3 cp", block_on(current_thread(), copy(&args)))
 }
