@@ -229,22 +229,24 @@ fn raw_aes_keyrings(group: &Group) -> Result<Vec<Arc<dyn Keyring>>, UsageError> 
         .collect()
 }
 
-/// The DER inside a PEM file (or the file itself, if it is DER).
-pub fn der_of(bytes: Vec<u8>) -> Result<Vec<u8>, UsageError> {
-    let Ok(text) = std::str::from_utf8(&bytes) else {
+/// The DER inside a PEM file (or the file itself, if it is DER). Private keys pass through here, so every copy is
+/// cleared when dropped.
+pub fn der_of(bytes: zeroize::Zeroizing<Vec<u8>>) -> Result<zeroize::Zeroizing<Vec<u8>>, UsageError> {
+    let Some(text) = std::str::from_utf8(&bytes).ok().filter(|t| t.contains("-----BEGIN ")) else {
         return Ok(bytes);
     };
-    let Some(start) = text.find("-----BEGIN ") else {
-        return Ok(bytes);
-    };
-    let body: String = text[start..]
-        .lines()
-        .skip(1)
-        .take_while(|line| !line.starts_with("-----END "))
-        .collect();
+    let start = text.find("-----BEGIN ").unwrap_or_default();
+    let body: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(
+        text[start..]
+            .lines()
+            .skip(1)
+            .take_while(|line| !line.starts_with("-----END "))
+            .collect(),
+    );
     use base64::Engine;
     base64::engine::general_purpose::STANDARD
         .decode(body.trim())
+        .map(zeroize::Zeroizing::new)
         .map_err(|_| UsageError("the PEM key file is not valid base64".into()))
 }
 
@@ -272,11 +274,16 @@ fn raw_rsa_keyrings(group: &Group) -> Result<Vec<Arc<dyn Keyring>>, UsageError> 
     };
     let private = group
         .one("private-key-file", "private-key-file")?
-        .map(|f| read_key_file(f).and_then(der_of).map(zeroize::Zeroizing::new))
+        .map(|f| read_key_file(f).map(zeroize::Zeroizing::new).and_then(der_of))
         .transpose()?;
     let public = group
         .one("public-key-file", "public-key-file")?
-        .map(|f| read_key_file(f).and_then(der_of))
+        .map(|f| {
+            read_key_file(f)
+                .map(zeroize::Zeroizing::new)
+                .and_then(der_of)
+                .map(|der| der.to_vec())
+        })
         .transpose()?;
     names
         .iter()

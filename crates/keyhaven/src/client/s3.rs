@@ -111,7 +111,7 @@ fn wrapping_key(args: &CpArgs) -> Result<WrappingKey, String> {
     }
     let private_key = match &args.rsa_private_key_file {
         Some(file) => {
-            let der = zeroize::Zeroizing::new(der_of(read(file)?).map_err(|e| e.0)?);
+            let der = der_of(zeroize::Zeroizing::new(read(file)?)).map_err(|e| e.0)?;
             Some(Arc::new(
                 RsaUnwrappingKey::from_der(&der).map_err(|_| format!("{file}: not an RSA private key"))?,
             ))
@@ -119,7 +119,7 @@ fn wrapping_key(args: &CpArgs) -> Result<WrappingKey, String> {
         None => None,
     };
     let public_key = match (&args.rsa_public_key_file, &private_key) {
-        (Some(file), _) => Some(der_of(read(file)?).map_err(|e| e.0)?),
+        (Some(file), _) => Some(der_of(zeroize::Zeroizing::new(read(file)?)).map_err(|e| e.0)?.to_vec()),
         (None, Some(private)) => Some(private.public_key().map_err(|e| e.to_string())?),
         (None, None) => {
             return Err("name a wrapping key: --kms-key-id, --aes-key-file or --rsa-private-key-file".into());
