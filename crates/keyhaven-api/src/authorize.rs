@@ -114,15 +114,40 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
                     creation_path(operation, "CreateGroup", params),
                 )
             }),
-            "role" => param("RoleName").map(|role| {
-                entity_target(
-                    core,
-                    ctx.account_id(),
-                    EntityKind::Role,
-                    role,
-                    creation_path(operation, "CreateRole", params),
-                )
-            }),
+            "role" => match operation {
+                // The role CreateServiceLinkedRole would make, and the one a deletion task names.
+                "CreateServiceLinkedRole" => param("AWSServiceName").map(|service| {
+                    let name = keyhaven_iam::iam::service_linked::spec_for(service)
+                        .map(|spec| match param("CustomSuffix") {
+                            Some(suffix) => format!("{}_{suffix}", spec.role_name),
+                            None => spec.role_name,
+                        })
+                        .unwrap_or_default();
+                    keys.push(("iam:AWSServiceName".into(), vec![service.to_string()]));
+                    plain_target(
+                        format!(
+                            "arn:aws:iam::{}:role/aws-service-role/{service}/{name}",
+                            ctx.account_id()
+                        ),
+                        ctx,
+                    )
+                }),
+                "GetServiceLinkedRoleDeletionStatus" => param("DeletionTaskId")
+                    .and_then(|task| task.strip_prefix("task/"))
+                    .and_then(|rest| rest.rsplit_once('/'))
+                    .map(|(path_and_name, _)| {
+                        plain_target(format!("arn:aws:iam::{}:role/{path_and_name}", ctx.account_id()), ctx)
+                    }),
+                _ => param("RoleName").map(|role| {
+                    entity_target(
+                        core,
+                        ctx.account_id(),
+                        EntityKind::Role,
+                        role,
+                        creation_path(operation, "CreateRole", params),
+                    )
+                }),
+            },
             "policy" => param("PolicyArn")
                 .filter(|_| !operation.contains("Attach") && !operation.contains("Detach"))
                 .map(str::to_string)
@@ -157,16 +182,23 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
                     })
                 })
                 .map(|arn| plain_target(arn, ctx)),
+            // An existing profile or certificate with its path; one being created with the path it is given.
             "instance-profile" => param("InstanceProfileName")
-                .map(|name| {
-                    let path = param("Path").unwrap_or("/");
-                    format!("arn:aws:iam::{}:instance-profile{path}{name}", ctx.account_id())
+                .map(|name| match core.identity.iam.instance_profile(ctx, name) {
+                    Ok(profile) if operation != "CreateInstanceProfile" => profile.arn(),
+                    _ => {
+                        let path = param("Path").unwrap_or("/");
+                        format!("arn:aws:iam::{}:instance-profile{path}{name}", ctx.account_id())
+                    }
                 })
                 .map(|arn| plain_target(arn, ctx)),
             "server-certificate" => param("ServerCertificateName")
-                .map(|name| {
-                    let path = param("Path").unwrap_or("/");
-                    format!("arn:aws:iam::{}:server-certificate{path}{name}", ctx.account_id())
+                .map(|name| match core.identity.iam.server_certificate(ctx, name) {
+                    Ok(certificate) if operation != "UploadServerCertificate" => certificate.arn(),
+                    _ => {
+                        let path = param("Path").unwrap_or("/");
+                        format!("arn:aws:iam::{}:server-certificate{path}{name}", ctx.account_id())
+                    }
                 })
                 .map(|arn| plain_target(arn, ctx)),
             _ => None,
@@ -196,7 +228,20 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
             ..Resource::new(&t.arn, &t.account)
         })
         .collect();
-    check(core, ctx, &action_name, &resources, &keys, crate::error::iam_error)
+    check(core, ctx, &action_name, &resources, &keys, crate::error::iam_error)?;
+    // Putting a role in an instance profile passes it to whatever runs with the profile (the
+    // AddRoleToInstanceProfile reference: "must be granted the PassRole permission on the IAM role").
+    if operation == "AddRoleToInstanceProfile"
+        && let Some(role) = param("RoleName")
+    {
+        let target = entity_target(core, ctx.account_id(), EntityKind::Role, role, None);
+        let resource = Resource {
+            keys: &target.keys,
+            ..Resource::new(&target.arn, &target.account)
+        };
+        check(core, ctx, "iam:PassRole", &[resource], &[], crate::error::iam_error)?;
+    }
+    Ok(())
 }
 
 fn unsupported(operation: &str) -> ApiError {

@@ -385,28 +385,54 @@ pub fn sts_error(e: IamError) -> ApiError {
         IamError::IdpRejectedClaim(_) => (StatusCode::FORBIDDEN, "IDPRejectedClaim"),
         // An MFA code that does not verify: STS answers AccessDenied.
         IamError::InvalidAuthenticationCode(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
-        IamError::AlreadyExists(_) | IamError::DeleteConflict(_) => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
+        // IAM's own failures never come from an STS operation.
+        IamError::AlreadyExists(_)
+        | IamError::DeleteConflict(_)
+        | IamError::PasswordPolicyViolation(_)
+        | IamError::InvalidUserType(_)
+        | IamError::UnmodifiableEntity(_)
+        | IamError::MalformedCertificate(_)
+        | IamError::KeyPairMismatch(_)
+        | IamError::DuplicateCertificate(_)
+        | IamError::DuplicateSshPublicKey(_)
+        | IamError::UnrecognizedPublicKeyEncoding(_)
+        | IamError::InvalidPublicKey(_)
+        | IamError::ReportNotPresent(_)
+        | IamError::ReportInProgress(_)
+        | IamError::ServiceNotSupported(_) => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
         IamError::Unavailable => return ApiError::unavailable(),
         IamError::Internal(detail) => return internal(detail, "InternalFailure", "An internal error occurred."),
     };
     ApiError::new(status, code, e.to_string())
 }
 
-/// IAM's error codes and statuses (from the model's error traits) for the IAM family's failures.
+/// IAM's error codes for the IAM family's failures; the statuses are the model's.
 pub fn iam_error(e: IamError) -> ApiError {
-    let (status, code) = match &e {
-        IamError::NotFound(_) => (StatusCode::NOT_FOUND, "NoSuchEntity"),
-        IamError::AlreadyExists(_) => (StatusCode::CONFLICT, "EntityAlreadyExists"),
-        IamError::DeleteConflict(_) => (StatusCode::CONFLICT, "DeleteConflict"),
-        IamError::LimitExceeded(_) => (StatusCode::CONFLICT, "LimitExceeded"),
-        IamError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
-        IamError::AccessDenied(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
-        IamError::InvalidAuthenticationCode(_) => (StatusCode::FORBIDDEN, "InvalidAuthenticationCode"),
-        IamError::InvalidInput(_) | IamError::Validation(_) => (StatusCode::BAD_REQUEST, "InvalidInput"),
+    let code = match &e {
+        IamError::NotFound(_) => "NoSuchEntity",
+        IamError::AlreadyExists(_) => "EntityAlreadyExists",
+        IamError::DeleteConflict(_) => "DeleteConflict",
+        IamError::LimitExceeded(_) => "LimitExceeded",
+        IamError::MalformedPolicyDocument(_) => "MalformedPolicyDocument",
+        IamError::InvalidAuthenticationCode(_) => "InvalidAuthenticationCode",
+        IamError::InvalidInput(_) => "InvalidInput",
+        IamError::PasswordPolicyViolation(_) => "PasswordPolicyViolation",
+        IamError::InvalidUserType(_) => "InvalidUserType",
+        IamError::UnmodifiableEntity(_) => "UnmodifiableEntity",
+        IamError::MalformedCertificate(_) => "MalformedCertificate",
+        IamError::KeyPairMismatch(_) => "KeyPairMismatch",
+        IamError::DuplicateCertificate(_) => "DuplicateCertificate",
+        IamError::DuplicateSshPublicKey(_) => "DuplicateSSHPublicKey",
+        IamError::UnrecognizedPublicKeyEncoding(_) => "UnrecognizedPublicKeyEncoding",
+        IamError::InvalidPublicKey(_) => "InvalidPublicKey",
+        IamError::ReportNotPresent(_) => "ReportNotPresent",
+        IamError::ReportInProgress(_) => "ReportInProgress",
+        IamError::ServiceNotSupported(_) => "NotSupportedService",
+        // Not modeled errors: the common errors' codes and statuses.
+        IamError::AccessDenied(_) => return ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", e.to_string()),
+        IamError::Validation(_) => return ApiError::new(StatusCode::BAD_REQUEST, "ValidationError", e.to_string()),
         // Web identity failures are STS's; IAM operations never produce them.
-        IamError::InvalidIdentityToken(_) | IamError::ExpiredToken(_) | IamError::IdpRejectedClaim(_) => {
-            (StatusCode::BAD_REQUEST, "InvalidInput")
-        }
+        IamError::InvalidIdentityToken(_) | IamError::ExpiredToken(_) | IamError::IdpRejectedClaim(_) => "InvalidInput",
         IamError::Unavailable => return ApiError::unavailable(),
         IamError::Internal(detail) => {
             return internal(
@@ -416,6 +442,9 @@ pub fn iam_error(e: IamError) -> ApiError {
             );
         }
     };
+    let status = crate::generated::iam::error_status(code)
+        .and_then(|(status, _)| StatusCode::from_u16(status).ok())
+        .unwrap_or(StatusCode::BAD_REQUEST);
     ApiError::new(status, code, e.to_string())
 }
 

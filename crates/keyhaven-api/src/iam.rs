@@ -16,19 +16,19 @@ const DEFAULT_MAX_ITEMS: usize = 100;
 pub type Output = Option<Box<dyn ToXml>>;
 
 /// IAM returns policy documents URL-encoded; the SDKs decode them.
-fn encode_document(document: &str) -> String {
+pub(crate) fn encode_document(document: &str) -> String {
     percent_encoding::utf8_percent_encode(document, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// The user a self-service operation acts on: the one named, or else the caller's own (none for
 /// callers that are not IAM users, so their keys are never found).
-fn own_user(ctx: &RequestContext, named: Option<String>) -> String {
+pub(crate) fn own_user(ctx: &RequestContext, named: Option<String>) -> String {
     named
         .or_else(|| crate::authorize::callers_user(ctx).map(str::to_string))
         .unwrap_or_default()
 }
 
-fn max_items(value: Option<i32>) -> usize {
+pub(crate) fn max_items(value: Option<i32>) -> usize {
     value
         .and_then(|v| usize::try_from(v).ok())
         .filter(|v| *v > 0)
@@ -56,7 +56,7 @@ pub(crate) fn tags_out(tags: &[core_iam::Tag]) -> Option<Vec<wire::Tag>> {
     })
 }
 
-fn boundary_out(entity: &Entity) -> Option<wire::AttachedPermissionsBoundary> {
+pub(crate) fn boundary_out(entity: &Entity) -> Option<wire::AttachedPermissionsBoundary> {
     entity
         .permissions_boundary
         .as_ref()
@@ -68,7 +68,7 @@ fn boundary_out(entity: &Entity) -> Option<wire::AttachedPermissionsBoundary> {
         })
 }
 
-fn user_out(e: &Entity) -> wire::User {
+pub(crate) fn user_out(e: &Entity) -> wire::User {
     wire::User {
         path: Some(e.path.clone()),
         user_name: Some(e.name.clone()),
@@ -90,7 +90,7 @@ fn listed_user_out(e: &Entity) -> wire::User {
     }
 }
 
-fn group_out(e: &Entity) -> wire::Group {
+pub(crate) fn group_out(e: &Entity) -> wire::Group {
     wire::Group {
         path: Some(e.path.clone()),
         group_name: Some(e.name.clone()),
@@ -100,7 +100,7 @@ fn group_out(e: &Entity) -> wire::Group {
     }
 }
 
-fn role_out(e: &Entity) -> wire::Role {
+pub(crate) fn role_out(e: &Entity) -> wire::Role {
     wire::Role {
         path: Some(e.path.clone()),
         role_name: Some(e.name.clone()),
@@ -117,7 +117,7 @@ fn role_out(e: &Entity) -> wire::Role {
 }
 
 /// A role as ListRoles shows it: without its permissions boundary, tags or last use (ListRoles reference).
-fn listed_role_out(e: &Entity) -> wire::Role {
+pub(crate) fn listed_role_out(e: &Entity) -> wire::Role {
     wire::Role {
         permissions_boundary: None,
         tags: None,
@@ -125,7 +125,7 @@ fn listed_role_out(e: &Entity) -> wire::Role {
     }
 }
 
-fn policy_out(p: &ManagedPolicy) -> wire::Policy {
+pub(crate) fn policy_out(p: &ManagedPolicy) -> wire::Policy {
     wire::Policy {
         policy_name: Some(p.name.clone()),
         policy_id: Some(p.id.clone()),
@@ -142,7 +142,7 @@ fn policy_out(p: &ManagedPolicy) -> wire::Policy {
     }
 }
 
-fn aws_policy_out(p: &managed::AwsManagedPolicy) -> wire::Policy {
+pub(crate) fn aws_policy_out(p: &managed::AwsManagedPolicy) -> wire::Policy {
     wire::Policy {
         policy_name: Some(p.name.into()),
         policy_id: Some(p.id.into()),
@@ -169,10 +169,10 @@ fn version_out(version: &core_iam::PolicyVersion, default: &str, with_document: 
 }
 
 /// One page of a listing as IAM answers it.
-struct Listed<T> {
-    items: Vec<T>,
-    is_truncated: Option<bool>,
-    marker: Option<String>,
+pub(crate) struct Listed<T> {
+    pub(crate) items: Vec<T>,
+    pub(crate) is_truncated: Option<bool>,
+    pub(crate) marker: Option<String>,
 }
 
 impl<T> From<Page<T>> for Listed<T> {
@@ -202,7 +202,7 @@ fn list_entities(
     Ok(Listed::from(page))
 }
 
-fn listed<T: Clone>(items: Vec<T>, max: Option<i32>, marker: Option<&str>) -> Result<Listed<T>, ApiError> {
+pub(crate) fn listed<T: Clone>(items: Vec<T>, max: Option<i32>, marker: Option<&str>) -> Result<Listed<T>, ApiError> {
     paged(items, max, marker).map(Listed::from)
 }
 
@@ -210,11 +210,11 @@ fn paged<T: Clone>(items: Vec<T>, max: Option<i32>, marker: Option<&str>) -> Res
     keyhaven_kernel::paging::by_offset(&items, max_items(max), marker).map_err(|e| iam_error(e.into()))
 }
 
-fn some<T: ToXml + 'static>(output: T) -> Result<Output, ApiError> {
+pub(crate) fn some<T: ToXml + 'static>(output: T) -> Result<Output, ApiError> {
     Ok(Some(Box::new(output)))
 }
 
-fn name(value: Option<String>) -> String {
+pub(crate) fn name(value: Option<String>) -> String {
     value.unwrap_or_default()
 }
 
@@ -291,7 +291,7 @@ fn attached(
     listed(out, max, marker.as_deref())
 }
 
-fn done(result: Result<(), keyhaven_iam::IamError>) -> Result<Output, ApiError> {
+pub(crate) fn done(result: Result<(), keyhaven_iam::IamError>) -> Result<Output, ApiError> {
     result.map_err(iam_error).map(|()| None)
 }
 
@@ -429,8 +429,16 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             let role = iam
                 .entity(ctx, EntityKind::Role, &name(i.role_name))
                 .map_err(iam_error)?;
+            let last_used = iam.role_last_used(ctx.account_id(), &role.name).map_err(iam_error)?;
             some(wire::GetRoleResponse {
-                role: Some(role_out(&role)),
+                role: Some(wire::Role {
+                    // Present even when empty: AWS answers `RoleLastUsed: {}` for a role never used.
+                    role_last_used: Some(wire::RoleLastUsed {
+                        last_used_date: last_used.as_ref().map(|u| Timestamp(u.date)),
+                        region: last_used.map(|u| u.region),
+                    }),
+                    ..role_out(&role)
+                }),
             })
         }
         Request::ListRoles(i) => {
@@ -693,42 +701,6 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
         }
         Request::DeleteRolePermissionsBoundary(i) => {
             done(iam.delete_permissions_boundary(ctx, EntityKind::Role, &name(i.role_name)))
-        }
-        Request::TagUser(i) => done(iam.tag_entity(ctx, EntityKind::User, &name(i.user_name), tags_in(i.tags))),
-        Request::TagRole(i) => done(iam.tag_entity(ctx, EntityKind::Role, &name(i.role_name), tags_in(i.tags))),
-        Request::UntagUser(i) => done(iam.untag_entity(
-            ctx,
-            EntityKind::User,
-            &name(i.user_name),
-            &i.tag_keys.unwrap_or_default(),
-        )),
-        Request::UntagRole(i) => done(iam.untag_entity(
-            ctx,
-            EntityKind::Role,
-            &name(i.role_name),
-            &i.tag_keys.unwrap_or_default(),
-        )),
-        Request::ListUserTags(i) => {
-            let user = iam
-                .entity(ctx, EntityKind::User, &name(i.user_name))
-                .map_err(iam_error)?;
-            let page = listed(user.tags, i.max_items, i.marker.as_deref())?;
-            some(wire::ListUserTagsResponse {
-                tags: tags_out(&page.items).or(Some(vec![])),
-                is_truncated: page.is_truncated,
-                marker: page.marker,
-            })
-        }
-        Request::ListRoleTags(i) => {
-            let role = iam
-                .entity(ctx, EntityKind::Role, &name(i.role_name))
-                .map_err(iam_error)?;
-            let page = listed(role.tags, i.max_items, i.marker.as_deref())?;
-            some(wire::ListRoleTagsResponse {
-                tags: tags_out(&page.items).or(Some(vec![])),
-                is_truncated: page.is_truncated,
-                marker: page.marker,
-            })
         }
         Request::CreateAccessKey(i) => {
             let user = own_user(ctx, i.user_name);
@@ -1004,6 +976,6 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                 marker: None,
             })
         }
-        other => Err(ApiError::unserved("InvalidAction", other.operation_name())),
+        other => crate::iam_resources::execute(core, ctx, other),
     }
 }

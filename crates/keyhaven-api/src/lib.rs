@@ -9,6 +9,8 @@ pub mod credentials;
 pub mod error;
 pub mod generated;
 pub mod iam;
+pub mod iam_credentials;
+pub mod iam_resources;
 pub mod iam_simulate;
 pub mod kms;
 pub mod logs;

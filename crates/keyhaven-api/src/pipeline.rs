@@ -391,9 +391,7 @@ pub(crate) fn signer(
             iam_key,
         } => {
             verify(Some(secret.expose()))?;
-            if iam_key {
-                record_key_use(state, access_key_id, service, region);
-            }
+            record_use(state, &principal, iam_key.then_some(access_key_id), service, region);
             Ok(principal)
         }
         Credential::Trusted(principal) => {
@@ -403,10 +401,17 @@ pub(crate) fn signer(
     }
 }
 
-/// Records an IAM user's access key use once its signature checked.
-fn record_key_use(state: &AppState, access_key_id: &str, service: &str, region: &str) {
-    if let Err(e) = state.core.identity.iam.record_key_use(access_key_id, service, region) {
-        tracing::warn!(error = %e, "could not record access key use");
+/// Records, once a signature checked, the use of an IAM user's access key (GetAccessKeyLastUsed) or of
+/// a role through one of its sessions (GetRole's RoleLastUsed).
+fn record_use(state: &AppState, principal: &Principal, iam_key: Option<&str>, service: &str, region: &str) {
+    let iam = &state.core.identity.iam;
+    let recorded = match (iam_key, &principal.role) {
+        (Some(access_key_id), _) => iam.record_key_use(access_key_id, service, region),
+        (None, Some(role)) => iam.record_role_use(&principal.account_id, &role.role_name, region),
+        (None, None) => Ok(()),
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "could not record credential use");
     }
 }
 
@@ -454,9 +459,13 @@ fn authenticate(
                 &state.signing_keys,
             )
             .map_err(|e| protocol.signature_error(&e))?;
-            if iam_key {
-                record_key_use(state, &auth.access_key_id, service, &auth.region);
-            }
+            record_use(
+                state,
+                &principal,
+                iam_key.then_some(auth.access_key_id.as_str()),
+                service,
+                &auth.region,
+            );
             Ok(Authenticated {
                 principal,
                 declared,

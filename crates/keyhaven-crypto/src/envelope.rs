@@ -264,6 +264,37 @@ pub fn rsa_wrap(public_key: &[u8], padding: RsaPadding, data_key: &[u8]) -> Resu
     Ok(out)
 }
 
+/// The DER SubjectPublicKeyInfo of a private key in PKCS #8 (RSA, ECDSA P-256/P-384) or PKCS #1 (RSA)
+/// DER: what a certificate's public key must equal for the key to be the certificate's.
+pub fn public_key_of(private_der: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if let Ok(rsa) = RsaUnwrappingKey::from_der(private_der) {
+        return rsa.public_key();
+    }
+    for algorithm in [
+        &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+    ] {
+        if let Ok(pair) = EcdsaKeyPair::from_pkcs8(algorithm, private_der) {
+            let der = pair.public_key().as_der().map_err(|_| CryptoError::InvalidKey)?;
+            return Ok(der.as_ref().to_vec());
+        }
+    }
+    Err(CryptoError::InvalidKey)
+}
+
+/// The DER SubjectPublicKeyInfo of the RSA public key with modulus `n` and exponent `e` (big-endian,
+/// as an OpenSSH `ssh-rsa` key holds them), refused unless it is a usable RSA key.
+pub fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    // aws-lc refuses a modulus with a leading zero byte, which DER and SSH integers carry when the
+    // top bit is set.
+    let unsigned = |value: &[u8]| -> Vec<u8> { value.iter().skip_while(|b| **b == 0).copied().collect() };
+    let (n, e) = (unsigned(n), unsigned(e));
+    let components = rsa::PublicKeyComponents { n: &n, e: &e };
+    let der = components.as_der().map_err(|_| CryptoError::InvalidKey)?;
+    PublicEncryptingKey::from_der(der.as_ref()).map_err(|_| CryptoError::InvalidKey)?;
+    Ok(der.as_ref().to_vec())
+}
+
 /// An RSA private key for unwrapping data keys, from PKCS #8 or PKCS #1 DER.
 pub struct RsaUnwrappingKey(PrivateDecryptingKey);
 

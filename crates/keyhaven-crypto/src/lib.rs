@@ -9,6 +9,7 @@ pub mod chunked;
 pub mod digest;
 pub mod envelope;
 pub mod jws;
+pub mod password;
 pub mod root;
 pub mod sealing;
 pub mod secret;

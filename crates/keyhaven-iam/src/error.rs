@@ -32,6 +32,34 @@ pub enum IamError {
     /// A web identity token whose claims are well formed but refused (not yet valid).
     #[error("{0}")]
     IdpRejectedClaim(String),
+    /// A password the account password policy (or, without one, AWS's default rules) refuses.
+    #[error("{0}")]
+    PasswordPolicyViolation(String),
+    /// An operation only IAM users may call (ChangePassword), called by another kind of principal.
+    #[error("{0}")]
+    InvalidUserType(String),
+    /// A service-linked role changed other than through its service.
+    #[error("{0}")]
+    UnmodifiableEntity(String),
+    #[error("{0}")]
+    MalformedCertificate(String),
+    #[error("{0}")]
+    KeyPairMismatch(String),
+    #[error("{0}")]
+    DuplicateCertificate(String),
+    #[error("{0}")]
+    DuplicateSshPublicKey(String),
+    #[error("{0}")]
+    UnrecognizedPublicKeyEncoding(String),
+    #[error("{0}")]
+    InvalidPublicKey(String),
+    #[error("{0}")]
+    ReportNotPresent(String),
+    #[error("{0}")]
+    ReportInProgress(String),
+    /// A service name IAM has no service-specific credentials for.
+    #[error("{0}")]
+    ServiceNotSupported(String),
     /// Details go to the log, never to the caller.
     #[error("internal error")]
     Internal(String),

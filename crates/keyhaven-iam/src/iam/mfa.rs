@@ -88,11 +88,11 @@ fn base32(bytes: &[u8]) -> String {
     out
 }
 
-fn load_device(tx: &mut dyn Transaction, account: &str, serial: &str) -> Result<MfaDevice, IamError> {
+pub(super) fn load_device(tx: &mut dyn Transaction, account: &str, serial: &str) -> Result<MfaDevice, IamError> {
     records::get(tx, account, serial)?.ok_or_else(|| device_not_found(serial))
 }
 
-fn save_device(tx: &mut dyn Transaction, device: &MfaDevice) -> Result<(), IamError> {
+pub(super) fn save_device(tx: &mut dyn Transaction, device: &MfaDevice) -> Result<(), IamError> {
     Ok(records::put(tx, &device.account_id, &device.serial_number, device)?)
 }
 

@@ -1,10 +1,18 @@
 //! AWS IAM: users, groups, roles, managed and inline policies, permissions boundaries, access keys.
 
+pub mod account;
+pub mod certificates;
+pub mod login;
 pub mod managed;
 pub mod mfa;
 pub mod model;
 pub mod oidc;
 pub mod policy_store;
+pub mod profiles;
+pub mod saml;
+pub mod service_linked;
+pub mod tagging;
+pub mod user_credentials;
 
 use keyhaven_kernel::generation::Generation;
 use std::collections::HashMap;
@@ -124,6 +132,16 @@ fn policy_not_found(arn: &str) -> IamError {
     IamError::NotFound(format!("Policy {arn} does not exist or is not attachable."))
 }
 
+/// IAM's answer to a policy ARN that is not an ARN at all (a bare policy name, say): recorded from
+/// AWS with two spaces after the colon.
+fn check_arn_parses(arn: &str) -> Result<(), IamError> {
+    if arn.starts_with("arn:") && arn.splitn(6, ':').count() == 6 {
+        Ok(())
+    } else {
+        Err(IamError::Validation("Invalid ARN:  Could not be parsed!".into()))
+    }
+}
+
 fn access_key_label(access_key_id: &str) -> Vec<u8> {
     format!("iam-access-key/{access_key_id}").into_bytes()
 }
@@ -192,13 +210,38 @@ fn save_entity(tx: &mut dyn Transaction, entity: &Entity) -> Result<(), IamError
     Ok(())
 }
 
-fn delete_entity_record(tx: &mut dyn Transaction, account: &str, kind: EntityKind, name: &str) -> Result<(), IamError> {
+pub(super) fn delete_entity_record(
+    tx: &mut dyn Transaction,
+    account: &str,
+    kind: EntityKind,
+    name: &str,
+) -> Result<(), IamError> {
     let id = name.to_ascii_lowercase();
     match kind {
         EntityKind::User => records::delete::<UserRecord>(tx, account, &id)?,
         EntityKind::Group => records::delete::<GroupRecord>(tx, account, &id)?,
         EntityKind::Role => records::delete::<RoleRecord>(tx, account, &id)?,
     };
+    Ok(())
+}
+
+/// Checks that an entity may be renamed from `old` to `new`: no other entity of the kind has the
+/// new name (a change of case alone is the same entity).
+fn claim_new_name(
+    tx: &mut dyn Transaction,
+    account: &str,
+    kind: EntityKind,
+    old: &str,
+    new: &str,
+) -> Result<(), IamError> {
+    if !old.eq_ignore_ascii_case(new) && load_entity(tx, account, kind, new)?.is_some() {
+        let noun = kind.noun();
+        return Err(IamError::AlreadyExists(format!(
+            "{}{} with name {new} already exists.",
+            noun[..1].to_ascii_uppercase(),
+            &noun[1..]
+        )));
+    }
     Ok(())
 }
 
@@ -276,40 +319,39 @@ impl Iam {
         }
     }
 
-    /// Notes that an access key signed a request. Kept in memory and written to the store at most
-    /// once a minute per key, so authentication does not pay a durable write per request (AWS
-    /// itself reports last use with hours of delay).
-    pub fn record_key_use(&self, access_key_id: &str, service: &str, region: &str) -> Result<(), IamError> {
-        let now = self.clock.now().unix_timestamp();
-        let persist = {
-            let mut map = self
-                .last_used
-                .lock()
-                .map_err(|_| IamError::Internal("last-used map poisoned".into()))?;
-            // Within the same second, for the same service and region, there is nothing new to note.
-            if let Some((used, _)) = map.get(access_key_id)
-                && used.date as i64 == now
-                && used.service == service
-                && used.region == region
-            {
-                return Ok(());
-            }
-            let used = LastUsed {
-                date: now as f64,
-                service: service.to_string(),
-                region: region.to_string(),
-            };
-            let written_at = map.get(access_key_id).map_or(i64::MIN, |(_, at)| *at);
-            let due = now.saturating_sub(written_at) >= LAST_USED_WRITE_INTERVAL_SECONDS;
-            map.insert(access_key_id.to_string(), (used, if due { now } else { written_at }));
-            due
-        };
-        let used = LastUsed {
-            date: now as f64,
+    /// Notes a use of the credential in `slot` (an access key, a role), in memory, and says whether
+    /// it is due to be written to the store: at most once a minute per slot, so authentication does
+    /// not pay a durable write per request (AWS itself reports last use with hours of delay).
+    fn note_use(&self, slot: String, used: &LastUsed) -> Result<bool, IamError> {
+        let now = used.date as i64;
+        let mut map = self
+            .last_used
+            .lock()
+            .map_err(|_| IamError::Internal("last-used map poisoned".into()))?;
+        // Within the same second, for the same service and region, there is nothing new to note.
+        if let Some((seen, _)) = map.get(&slot)
+            && seen == used
+        {
+            return Ok(false);
+        }
+        let written_at = map.get(&slot).map_or(i64::MIN, |(_, at)| *at);
+        let due = now.saturating_sub(written_at) >= LAST_USED_WRITE_INTERVAL_SECONDS;
+        map.insert(slot, (used.clone(), if due { now } else { written_at }));
+        Ok(due)
+    }
+
+    fn last_use(&self, when: i64, service: &str, region: &str) -> LastUsed {
+        LastUsed {
+            date: when as f64,
             service: service.to_string(),
             region: region.to_string(),
-        };
-        if persist {
+        }
+    }
+
+    /// Notes that an access key signed a request.
+    pub fn record_key_use(&self, access_key_id: &str, service: &str, region: &str) -> Result<(), IamError> {
+        let used = self.last_use(self.clock.now().unix_timestamp(), service, region);
+        if self.note_use(format!("key/{access_key_id}"), &used)? {
             transact(&*self.store, |tx| {
                 let Some(mut record) = load_access_key(tx, access_key_id)? else {
                     return Ok(());
@@ -319,6 +361,43 @@ impl Iam {
             })?;
         }
         Ok(())
+    }
+
+    /// Notes that a session of the role made a request (GetRole's `RoleLastUsed`).
+    pub fn record_role_use(&self, account: &str, role: &str, region: &str) -> Result<(), IamError> {
+        let used = self.last_use(self.clock.now().unix_timestamp(), "", region);
+        let id = role.to_ascii_lowercase();
+        if self.note_use(format!("role/{account}/{id}"), &used)? {
+            transact(&*self.store, |tx| {
+                records::put(
+                    tx,
+                    account,
+                    &id,
+                    &RoleUsage {
+                        v: RECORD_VERSION,
+                        last_used: used.clone(),
+                    },
+                )?;
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// When and in which Region a session of the role last made a request, if ever.
+    pub fn role_last_used(&self, account: &str, role: &str) -> Result<Option<LastUsed>, IamError> {
+        let id = role.to_ascii_lowercase();
+        let stored = read(&*self.store, |tx| Ok(records::get::<RoleUsage>(tx, account, &id)?))?;
+        let recent = self
+            .last_used
+            .lock()
+            .map_err(|_| IamError::Internal("last-used map poisoned".into()))?
+            .get(&format!("role/{account}/{id}"))
+            .map(|(used, _)| used.clone());
+        Ok(match (stored.map(|s| s.last_used), recent) {
+            (Some(a), Some(b)) => Some(if b.date >= a.date { b } else { a }),
+            (a, b) => a.or(b),
+        })
     }
 
     /// Changes whenever IAM data changes, on any node; `None` when the store cannot say (trust no cache then).
@@ -377,15 +456,10 @@ impl Iam {
             max_session_duration: role
                 .as_ref()
                 .map(|r| r.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_DURATION)),
+            credentials: UserCredentials::default(),
         };
         self.write(|tx| {
-            if load_entity(tx, &account, kind, name)?.is_some() {
-                let noun = kind.noun();
-                let capitalised = format!("{}{}", noun[..1].to_ascii_uppercase(), &noun[1..]);
-                return Err(IamError::AlreadyExists(format!(
-                    "{capitalised} with name {name} already exists."
-                )));
-            }
+            claim_new_name(tx, &account, kind, "", name)?;
             let mut entity = entity.clone();
             if let Some(arn) = boundary {
                 self.check_policy_exists(tx, &account, arn)?;
@@ -432,10 +506,29 @@ impl Iam {
         })
     }
 
+    /// [`Self::update_entity`] for the changes only a service may make to its service-linked role.
+    fn update_unprotected<T>(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+        mut change: impl FnMut(&mut Entity, &mut dyn Transaction) -> Result<T, IamError>,
+    ) -> Result<T, IamError> {
+        self.update_entity(ctx, kind, name, |entity, tx| {
+            if service_linked::is_service_linked(entity) {
+                return Err(service_linked::protected(&entity.name));
+            }
+            change(entity, tx)
+        })
+    }
+
     pub fn delete_entity(&self, ctx: &RequestContext, kind: EntityKind, name: &str) -> Result<(), IamError> {
         let account = ctx.account_id().to_string();
         self.write(|tx| {
             let entity = require_entity(tx, &account, kind, name)?;
+            if service_linked::is_service_linked(&entity) {
+                return Err(service_linked::protected(&entity.name));
+            }
             if !entity.inline_policies.is_empty() {
                 return Err(IamError::DeleteConflict(
                     "Cannot delete entity, must delete policies first.".into(),
@@ -462,6 +555,25 @@ impl Iam {
                             "Cannot delete entity, must remove users from group first.".into(),
                         ));
                     }
+                    if entity.credentials.login_profile.is_some() {
+                        return Err(IamError::DeleteConflict(
+                            "Cannot delete entity, must delete login profile first.".into(),
+                        ));
+                    }
+                    let devices: Vec<mfa::MfaDevice> = all_of(tx, &account)?;
+                    if devices
+                        .iter()
+                        .any(|d| d.user_name.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(name)))
+                    {
+                        return Err(IamError::DeleteConflict(
+                            "Cannot delete entity, must delete MFA device first.".into(),
+                        ));
+                    }
+                    if !entity.credentials.is_empty() {
+                        return Err(IamError::DeleteConflict(
+                            "Cannot delete entity, must remove referenced objects first.".into(),
+                        ));
+                    }
                 }
                 EntityKind::Group => {
                     let users = all_entities(tx, &account, EntityKind::User)?;
@@ -474,7 +586,14 @@ impl Iam {
                         ));
                     }
                 }
-                EntityKind::Role => {}
+                EntityKind::Role => {
+                    if !profiles::profiles_with_role(tx, &account, name)?.is_empty() {
+                        return Err(IamError::DeleteConflict(
+                            "Cannot delete entity, must remove roles from instance profile first.".into(),
+                        ));
+                    }
+                    records::delete::<RoleUsage>(tx, &account, &name.to_ascii_lowercase())?;
+                }
             }
             delete_entity_record(tx, &account, kind, name)
         })
@@ -498,9 +617,84 @@ impl Iam {
         })
     }
 
+    /// UpdateUser: a new name (moving the user's keys and devices with it) and/or a new path.
+    pub fn update_user(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<(), IamError> {
+        let account = ctx.account_id().to_string();
+        self.write(|tx| {
+            let mut user = require_entity(tx, &account, EntityKind::User, name)?;
+            if let Some(path) = new_path {
+                user.path = path.to_string();
+            }
+            let Some(new_name) = new_name.filter(|n| *n != user.name) else {
+                return save_entity(tx, &user);
+            };
+            claim_new_name(tx, &account, EntityKind::User, &user.name, new_name)?;
+            let old_name = std::mem::replace(&mut user.name, new_name.to_string());
+            for mut key in all_of::<AccessKeyRecord>(tx, "")? {
+                if key.account_id == account && key.user_name.eq_ignore_ascii_case(&old_name) {
+                    key.user_name = new_name.to_string();
+                    save_access_key(tx, &key)?;
+                }
+            }
+            for mut device in all_of::<mfa::MfaDevice>(tx, &account)? {
+                if device
+                    .user_name
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(&old_name))
+                {
+                    device.user_name = Some(new_name.to_string());
+                    mfa::save_device(tx, &device)?;
+                }
+            }
+            delete_entity_record(tx, &account, EntityKind::User, &old_name)?;
+            save_entity(tx, &user)
+        })?;
+        self.verified
+            .write()
+            .map_err(|_| IamError::Internal("key cache poisoned".into()))?
+            .clear();
+        Ok(())
+    }
+
+    /// UpdateGroup: a new name (its members follow) and/or a new path.
+    pub fn update_group(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<(), IamError> {
+        let account = ctx.account_id().to_string();
+        self.write(|tx| {
+            let mut group = require_entity(tx, &account, EntityKind::Group, name)?;
+            if let Some(path) = new_path {
+                group.path = path.to_string();
+            }
+            let Some(new_name) = new_name.filter(|n| *n != group.name) else {
+                return save_entity(tx, &group);
+            };
+            claim_new_name(tx, &account, EntityKind::Group, &group.name, new_name)?;
+            let old_name = std::mem::replace(&mut group.name, new_name.to_string());
+            for mut user in all_entities(tx, &account, EntityKind::User)? {
+                if let Some(slot) = user.groups.iter_mut().find(|g| g.eq_ignore_ascii_case(&old_name)) {
+                    *slot = new_name.to_string();
+                    save_entity(tx, &user)?;
+                }
+            }
+            delete_entity_record(tx, &account, EntityKind::Group, &old_name)?;
+            save_entity(tx, &group)
+        })
+    }
+
     pub fn update_assume_role_policy(&self, ctx: &RequestContext, name: &str, document: &str) -> Result<(), IamError> {
         validate_policy(document, PolicyKind::Trust, MAX_TRUST_POLICY_CHARS)?;
-        self.update_entity(ctx, EntityKind::Role, name, |role, _| {
+        self.update_unprotected(ctx, EntityKind::Role, name, |role, _| {
             role.assume_role_policy = Some(document.to_string());
             Ok(())
         })
@@ -515,7 +709,7 @@ impl Iam {
         document: &str,
     ) -> Result<(), IamError> {
         validate_policy(document, PolicyKind::Identity, MAX_MANAGED_POLICY_CHARS * 2)?;
-        self.update_entity(ctx, kind, name, |entity, _| {
+        self.update_unprotected(ctx, kind, name, |entity, _| {
             entity
                 .inline_policies
                 .insert(policy_name.to_string(), document.to_string());
@@ -546,7 +740,7 @@ impl Iam {
         name: &str,
         policy_name: &str,
     ) -> Result<(), IamError> {
-        self.update_entity(ctx, kind, name, |entity, _| {
+        self.update_unprotected(ctx, kind, name, |entity, _| {
             match entity.inline_policies.remove(policy_name) {
                 Some(_) => Ok(()),
                 None => Err(IamError::NotFound(format!(
@@ -558,6 +752,7 @@ impl Iam {
     }
 
     fn check_policy_exists(&self, tx: &mut dyn Transaction, account: &str, arn: &str) -> Result<(), IamError> {
+        check_arn_parses(arn)?;
         if managed::aws_managed(arn).is_some() {
             return Ok(());
         }
@@ -572,7 +767,7 @@ impl Iam {
         policy_arn: &str,
     ) -> Result<(), IamError> {
         let account = ctx.account_id().to_string();
-        self.update_entity(ctx, kind, name, |entity, tx| {
+        self.update_unprotected(ctx, kind, name, |entity, tx| {
             self.check_policy_exists(tx, &account, policy_arn)?;
             if entity.attached_policies.iter().any(|a| a == policy_arn) {
                 return Ok(());
@@ -598,8 +793,9 @@ impl Iam {
         name: &str,
         policy_arn: &str,
     ) -> Result<(), IamError> {
+        check_arn_parses(policy_arn)?;
         let account = ctx.account_id().to_string();
-        self.update_entity(ctx, kind, name, |entity, tx| {
+        self.update_unprotected(ctx, kind, name, |entity, tx| {
             let before = entity.attached_policies.len();
             entity.attached_policies.retain(|a| a != policy_arn);
             if entity.attached_policies.len() == before {
@@ -639,7 +835,7 @@ impl Iam {
         policy_arn: &str,
     ) -> Result<(), IamError> {
         let account = ctx.account_id().to_string();
-        self.update_entity(ctx, kind, name, |entity, tx| {
+        self.update_unprotected(ctx, kind, name, |entity, tx| {
             self.check_policy_exists(tx, &account, policy_arn)?;
             entity.permissions_boundary = Some(policy_arn.to_string());
             Ok(())
@@ -652,7 +848,7 @@ impl Iam {
         kind: EntityKind,
         name: &str,
     ) -> Result<(), IamError> {
-        self.update_entity(ctx, kind, name, |entity, _| {
+        self.update_unprotected(ctx, kind, name, |entity, _| {
             entity.permissions_boundary = None;
             Ok(())
         })
@@ -713,34 +909,6 @@ impl Iam {
                 .iter()
                 .map(|g| require_entity(tx, &account, EntityKind::Group, g))
                 .collect()
-        })
-    }
-
-    pub fn tag_entity(
-        &self,
-        ctx: &RequestContext,
-        kind: EntityKind,
-        name: &str,
-        tags: Vec<Tag>,
-    ) -> Result<(), IamError> {
-        validate_tags(&tags)?;
-        self.update_entity(ctx, kind, name, |entity, _| {
-            tags::upsert(&mut entity.tags, &tags, &TAG_RULES).map_err(tag_error)
-        })
-    }
-
-    pub fn untag_entity(
-        &self,
-        ctx: &RequestContext,
-        kind: EntityKind,
-        name: &str,
-        keys: &[String],
-    ) -> Result<(), IamError> {
-        self.update_entity(ctx, kind, name, |entity, _| {
-            entity
-                .tags
-                .retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
-            Ok(())
         })
     }
 

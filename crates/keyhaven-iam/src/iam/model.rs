@@ -16,6 +16,15 @@ keyhaven_kernel::versioned_record!(ManagedPolicy, "iam-policy", RECORD_VERSION);
 // Access keys are indexed globally by access key id, so a signature can be verified before the
 // account is known.
 keyhaven_kernel::versioned_record!(AccessKeyRecord, "iam-access-key", RECORD_VERSION);
+keyhaven_kernel::versioned_record!(RoleUsage, "iam-role-last-used", RECORD_VERSION);
+
+/// When a role's sessions were last used, kept apart from the role so noting a use does not
+/// change IAM's generation (and reload every cache of IAM data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleUsage {
+    pub v: u32,
+    pub last_used: LastUsed,
+}
 
 /// Users, groups and roles share one shape, [`Entity`], stored under a kind each.
 macro_rules! entity_record {
@@ -106,6 +115,100 @@ pub struct Entity {
     /// Roles: description and longest session.
     pub description: Option<String>,
     pub max_session_duration: Option<i32>,
+    /// Users: the credentials other than access keys (console password, SSH keys, certificates,
+    /// service-specific credentials), kept with the user so renames and deletions see them.
+    #[serde(default)]
+    pub credentials: UserCredentials,
+}
+
+/// A user's console password and the keys and certificates it may present to other services.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserCredentials {
+    pub login_profile: Option<LoginProfile>,
+    pub ssh_public_keys: Vec<SshPublicKey>,
+    pub signing_certificates: Vec<SigningCertificate>,
+    pub service_credentials: Vec<ServiceCredential>,
+}
+
+impl UserCredentials {
+    /// What DeleteUser must refuse over: anything here is a "referenced object".
+    pub fn is_empty(&self) -> bool {
+        self.login_profile.is_none()
+            && self.ssh_public_keys.is_empty()
+            && self.signing_certificates.is_empty()
+            && self.service_credentials.is_empty()
+    }
+}
+
+/// A console password, only as a slow salted hash ([`keyhaven_crypto::password`]).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginProfile {
+    pub password_hash: String,
+    pub create_date: f64,
+    pub password_reset_required: bool,
+    /// When the password was last set (for the credential report and expiry).
+    pub password_last_changed: f64,
+    /// Hashes of earlier passwords, newest first, as many as the password policy's reuse prevention keeps.
+    #[serde(default)]
+    pub previous_hashes: Vec<String>,
+    pub password_last_used: Option<f64>,
+}
+
+impl std::fmt::Debug for LoginProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginProfile")
+            .field("password_hash", &"<redacted>")
+            .field("create_date", &self.create_date)
+            .field("password_reset_required", &self.password_reset_required)
+            .field("password_last_changed", &self.password_last_changed)
+            .field("previous_hashes", &self.previous_hashes.len())
+            .field("password_last_used", &self.password_last_used)
+            .finish()
+    }
+}
+
+/// An SSH public key uploaded for CodeCommit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SshPublicKey {
+    pub id: String,
+    /// As uploaded (OpenSSH `ssh-rsa AAAA...` or PEM).
+    pub body: String,
+    pub fingerprint: String,
+    pub active: bool,
+    pub upload_date: f64,
+}
+
+/// An X.509 signing certificate of a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SigningCertificate {
+    pub id: String,
+    pub body: String,
+    pub active: bool,
+    pub upload_date: f64,
+}
+
+/// A service-specific credential (CodeCommit HTTPS Git, Amazon Keyspaces). The password is sealed by the root key.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceCredential {
+    pub id: String,
+    pub service_name: String,
+    pub service_user_name: String,
+    pub sealed_password: String,
+    pub active: bool,
+    pub create_date: f64,
+}
+
+impl std::fmt::Debug for ServiceCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceCredential")
+            .field("id", &self.id)
+            .field("service_name", &self.service_name)
+            .field("service_user_name", &self.service_user_name)
+            .field("sealed_password", &"<redacted>")
+            .field("active", &self.active)
+            .field("create_date", &self.create_date)
+            .finish()
+    }
 }
 
 impl Entity {

@@ -222,12 +222,12 @@ fn load_provider(tx: &mut dyn Transaction, account: &str, id: &str) -> Result<Op
     Ok(records::get(tx, account, id)?)
 }
 
-fn require_provider(tx: &mut dyn Transaction, account: &str, arn: &str) -> Result<OidcProvider, IamError> {
+pub(super) fn require_provider(tx: &mut dyn Transaction, account: &str, arn: &str) -> Result<OidcProvider, IamError> {
     let id = id_in_arn(arn, account).ok_or_else(|| provider_not_found(arn))?;
     load_provider(tx, account, id)?.ok_or_else(|| provider_not_found(arn))
 }
 
-fn save_provider(tx: &mut dyn Transaction, provider: &OidcProvider) -> Result<(), IamError> {
+pub(super) fn save_provider(tx: &mut dyn Transaction, provider: &OidcProvider) -> Result<(), IamError> {
     Ok(records::put(tx, &provider.account_id, &provider.id, provider)?)
 }
 
