@@ -111,6 +111,19 @@ macro_rules! list_tags_response {
     }};
 }
 
+/// Encrypted assertions (a provider's private keys, `AssertionEncryptionMode=Required`) are not
+/// served: said plainly rather than accepted and then failing every sign-in.
+fn refuse_assertion_encryption(mode: Option<&str>, keys: bool) -> Result<(), ApiError> {
+    if mode == Some("Required") || keys {
+        return Err(iam_error(keyhaven_iam::IamError::InvalidInput(
+            "This server does not decrypt SAML assertions: AssertionEncryptionMode must be Allowed and no private \
+             keys can be added."
+                .into(),
+        )));
+    }
+    Ok(())
+}
+
 fn saml_provider_name(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or_default()
 }
@@ -350,6 +363,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             })
         }
         Request::CreateSAMLProvider(i) => {
+            refuse_assertion_encryption(i.assertion_encryption_mode.as_deref(), i.add_private_key.is_some())?;
             let provider = iam
                 .create_saml_provider(ctx, &name(i.name), &name(i.saml_metadata_document), tags_in(i.tags))
                 .map_err(iam_error)?;
@@ -364,13 +378,17 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                 saml_provider_uuid: Some(provider.uuid.clone()),
                 saml_metadata_document: Some(provider.metadata.clone()),
                 create_date: Some(Timestamp(provider.create_date)),
-                valid_until: provider.valid_until.map(Timestamp),
-                tags: tags_out(&provider.tags),
+                valid_until: Some(Timestamp(provider.valid_until)),
+                tags: tags_out(&provider.tags).or(Some(Vec::new())),
                 assertion_encryption_mode: Some("Allowed".into()),
-                private_key_list: None,
+                private_key_list: Some(Vec::new()),
             })
         }
         Request::UpdateSAMLProvider(i) => {
+            refuse_assertion_encryption(
+                i.assertion_encryption_mode.as_deref(),
+                i.add_private_key.is_some() || i.remove_private_key.is_some(),
+            )?;
             let provider = iam
                 .update_saml_provider(ctx, &name(i.saml_provider_arn), &name(i.saml_metadata_document))
                 .map_err(iam_error)?;
@@ -388,7 +406,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                         .iter()
                         .map(|p| wire::SAMLProviderListEntry {
                             arn: Some(p.arn()),
-                            valid_until: p.valid_until.map(Timestamp),
+                            valid_until: Some(Timestamp(p.valid_until)),
                             create_date: Some(Timestamp(p.create_date)),
                         })
                         .collect(),

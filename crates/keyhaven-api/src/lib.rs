@@ -22,6 +22,7 @@ pub mod rest_xml;
 pub mod s3;
 pub mod s3_configurations;
 pub mod s3_post;
+pub mod saml_federation;
 pub mod secretsmanager;
 pub mod server;
 pub mod shapes;

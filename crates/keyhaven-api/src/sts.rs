@@ -43,6 +43,13 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
             }))
         }
         Request::AssumeRole(i) => {
+            let tags: Vec<(String, String)> = i
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+                .collect();
+            let packed_policy_size = keyhaven_iam::sts::packed_policy_size(i.policy.as_deref(), &tags);
             let input = AssumeRoleInput {
                 service_keys: Vec::new(),
                 role_arn: i.role_arn.unwrap_or_default(),
@@ -56,12 +63,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                     .into_iter()
                     .filter_map(|p| p.arn)
                     .collect(),
-                tags: i
-                    .tags
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
-                    .collect(),
+                tags,
                 transitive_tag_keys: i.transitive_tag_keys.unwrap_or_default(),
                 source_identity: i.source_identity.clone(),
                 serial_number: i.serial_number,
@@ -79,7 +81,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                     assumed_role_id: role,
                     arn: Some(issued.principal.arn.clone()),
                 }),
-                packed_policy_size: i.policy.as_ref().map(|p| ((p.len() * 100) / 2048).min(100) as i32),
+                packed_policy_size,
                 source_identity: issued
                     .principal
                     .session
@@ -98,12 +100,13 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                 .into_iter()
                 .filter_map(|p| p.arn)
                 .collect();
-            let tags = i
+            let tags: Vec<(String, String)> = i
                 .tags
                 .unwrap_or_default()
                 .into_iter()
                 .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
                 .collect();
+            let packed_policy_size = keyhaven_iam::sts::packed_policy_size(i.policy.as_deref(), &tags);
             let issued = core
                 .identity
                 .federation_token(ctx, &name, i.policy.as_deref(), &policy_arns, i.duration_seconds, tags)
@@ -114,7 +117,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                     federated_user_id: Some(issued.principal.principal_id.clone()),
                     arn: Some(issued.principal.arn.clone()),
                 }),
-                packed_policy_size: i.policy.as_ref().map(|p| ((p.len() * 100) / 2048).min(100) as i32),
+                packed_policy_size,
             }))
         }
         Request::GetAccessKeyInfo(i) => {

@@ -14,6 +14,7 @@ pub mod root;
 pub mod sealing;
 pub mod secret;
 pub mod totp;
+pub mod xmldsig;
 
 pub use blob::{BlobHeader, EncryptionContext};
 pub use root::RootKey;

@@ -4,6 +4,8 @@
 
 pub mod error;
 pub mod iam;
+pub mod saml_federation;
+pub mod saml_response;
 pub mod service_roles;
 pub mod simulate;
 pub mod sts;

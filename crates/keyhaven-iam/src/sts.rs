@@ -303,6 +303,19 @@ const MAX_SESSION_POLICY_CHARS: usize = 2_048;
 const DEFAULT_SESSION_TOKEN_SECONDS: i32 = 43_200;
 const ROOT_SESSION_SECONDS: i32 = 3_600;
 
+/// The space session policies and session tags may take together, in characters.
+const PACKED_SPACE: usize = 2_048;
+
+/// `PackedPolicySize`: the percentage of the packed space the request's session policy and session
+/// tags take together (none when it passes neither).
+pub fn packed_policy_size(policy: Option<&str>, tags: &[(String, String)]) -> Option<i32> {
+    if policy.is_none() && tags.is_empty() {
+        return None;
+    }
+    let used = policy.map_or(0, str::len) + tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    Some(((used * 100) / PACKED_SPACE).min(100) as i32)
+}
+
 /// Whether the caller is a role session with a source identity, which its chain keeps.
 fn inherits_source_identity(ctx: &RequestContext) -> bool {
     ctx.principal.kind == PrincipalKind::AssumedRole

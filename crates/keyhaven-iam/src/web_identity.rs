@@ -53,7 +53,7 @@ pub struct Origin {
 }
 
 impl Origin {
-    fn context(&self, principal: Principal) -> RequestContext {
+    pub(crate) fn context(&self, principal: Principal) -> RequestContext {
         RequestContext {
             request_id: self.request_id.clone(),
             principal,

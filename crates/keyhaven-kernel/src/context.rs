@@ -12,6 +12,8 @@ pub enum PrincipalKind {
     AssumedRole,
     FederatedUser,
     WebIdentityUser,
+    /// A caller federated through a SAML identity provider (AssumeRoleWithSAML), before it has a session.
+    SamlUser,
     /// An unsigned request (S3), which only a resource policy granting everyone lets through.
     Anonymous,
     /// An AWS service acting on its own, such as CloudTrail writing a trail's log files: only resource policies naming
@@ -27,6 +29,7 @@ impl PrincipalKind {
             PrincipalKind::AssumedRole => "AssumedRole",
             PrincipalKind::FederatedUser => "FederatedUser",
             PrincipalKind::WebIdentityUser => "WebIdentityUser",
+            PrincipalKind::SamlUser => "SAMLUser",
             // CloudTrail records an anonymous S3 caller as an account named ANONYMOUS_PRINCIPAL.
             PrincipalKind::Anonymous => "AWSAccount",
             PrincipalKind::Service => "AWSService",

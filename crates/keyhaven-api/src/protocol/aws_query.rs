@@ -15,6 +15,7 @@ use crate::query::Params;
 /// The unsigned operation keyhaven serves (the model's `authtype: none`): the web identity token is the credential,
 /// and a signature a client sends anyway is ignored.
 const WEB_IDENTITY: &str = "AssumeRoleWithWebIdentity";
+const SAML: &str = "AssumeRoleWithSAML";
 
 /// The awsQuery protocol.
 #[derive(Debug)]
@@ -127,10 +128,10 @@ fn execute(call: Call<'_>, outcome: &mut Outcome) -> Result<Vec<u8>, ApiError> {
     let service = QueryService::of_signing_name(call.route.service).ok_or_else(ApiError::internal)?;
     let ctx = match call.ctx {
         Some(ctx) => ctx,
-        None if action == WEB_IDENTITY => {
-            return assume_role_with_web_identity(call.state, &params, outcome, call.origin);
+        None if action == WEB_IDENTITY || action == SAML => {
+            return federate(call.state, action, &params, outcome, call.origin);
         }
-        // Another unsigned operation (AssumeRoleWithSAML): not served yet, and never authenticated.
+        // Another unsigned operation: not served, and never authenticated.
         None if !call.route.signed => return Err(ApiError::unserved("InvalidAction", action)),
         None => return Err(ApiError::internal()),
     };
@@ -204,20 +205,19 @@ fn refuse_session_token_outside_its_scope(
     ))
 }
 
-/// AssumeRoleWithWebIdentity, answered without authentication. The audit record names the web
-/// identity caller once the token is accepted; the token itself is redacted from its parameters.
-fn assume_role_with_web_identity(
+/// AssumeRoleWithWebIdentity and AssumeRoleWithSAML, answered without authentication. The audit
+/// record names the federated caller once the token or response is accepted; the credential itself
+/// is redacted from its parameters.
+fn federate(
     state: &crate::server::AppState,
+    action: &str,
     params: &Params,
     outcome: &mut Outcome,
     origin: &crate::pipeline::Origin,
 ) -> Result<Vec<u8>, ApiError> {
-    let decoded = crate::generated::sts::Request::decode(WEB_IDENTITY, params)
+    let decoded = crate::generated::sts::Request::decode(action, params)
         .map_err(|e| ApiError::from(crate::query::DecodeFailure::new(&e, params)))?;
-    let crate::generated::sts::Request::AssumeRoleWithWebIdentity(request) = decoded else {
-        return Err(ApiError::internal());
-    };
-    note_parameters(outcome, WEB_IDENTITY, &request);
+    note_parameters(outcome, action, &decoded);
     let origin = keyhaven_iam::web_identity::Origin {
         request_id: origin.request_id.clone(),
         region: outcome.region.clone(),
@@ -226,8 +226,15 @@ fn assume_role_with_web_identity(
         secure_transport: origin.connection.is_some_and(|c| c.tls),
     };
     let core = &state.core;
-    let answer =
-        tokio::task::block_in_place(|| crate::web_identity::assume_role_with_web_identity(core, &origin, request))?;
+    let answer = tokio::task::block_in_place(|| match decoded {
+        crate::generated::sts::Request::AssumeRoleWithWebIdentity(request) => {
+            crate::web_identity::assume_role_with_web_identity(core, &origin, request)
+        }
+        crate::generated::sts::Request::AssumeRoleWithSAML(request) => {
+            crate::saml_federation::assume_role_with_saml(core, &origin, request)
+        }
+        _ => Err(ApiError::internal()),
+    })?;
     outcome.principal = Some(answer.caller);
     Ok(answer.response.encode(&origin.request_id).into_bytes())
 }

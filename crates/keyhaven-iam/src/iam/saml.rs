@@ -24,7 +24,7 @@ pub struct SamlProvider {
     pub uuid: String,
     pub metadata: String,
     pub create_date: f64,
-    pub valid_until: Option<f64>,
+    pub valid_until: f64,
     pub tags: Vec<Tag>,
 }
 
@@ -43,7 +43,7 @@ pub struct IdpMetadata {
 }
 
 fn invalid_metadata() -> IamError {
-    IamError::InvalidInput("Could not parse metadata".into())
+    IamError::InvalidInput("Could not parse metadata.".into())
 }
 
 /// Parses a SAML 2.0 metadata document: an `EntityDescriptor` (alone or the first in an
@@ -97,8 +97,16 @@ pub fn parse_datetime(text: &str) -> Option<f64> {
     Some(parsed.unix_timestamp_nanos() as f64 / 1e9)
 }
 
+/// Recorded from AWS (GetSAMLProvider and DeleteSAMLProvider of a missing provider).
 fn not_found(arn: &str) -> IamError {
-    IamError::NotFound(format!("SAMLProvider {arn} does not exist."))
+    IamError::NotFound(format!("Manifest not found for arn {arn}"))
+}
+
+/// When a provider stops being valid: the metadata's `validUntil`, or (AWS documents no rule; its
+/// examples show decades) a century after creation.
+fn valid_until(metadata: &IdpMetadata, created: f64) -> f64 {
+    const CENTURY_SECONDS: f64 = 100.0 * 365.25 * 86_400.0;
+    metadata.valid_until.unwrap_or(created + CENTURY_SECONDS)
 }
 
 fn name_in_arn<'a>(arn: &'a str, account: &str) -> Option<&'a str> {
@@ -124,14 +132,15 @@ impl Iam {
     ) -> Result<SamlProvider, IamError> {
         validate_tags(&tags)?;
         let parsed = parse_metadata(metadata)?;
+        let now = self.now();
         let provider = SamlProvider {
             v: RECORD_VERSION,
             account_id: ctx.account_id().to_string(),
             name: name.to_string(),
             uuid: new_uuid()?,
             metadata: metadata.to_string(),
-            create_date: self.now(),
-            valid_until: parsed.valid_until,
+            create_date: now,
+            valid_until: valid_until(&parsed, now),
             tags,
         };
         self.write(|tx| {
@@ -167,7 +176,7 @@ impl Iam {
         self.write(|tx| {
             let mut provider = require_provider(tx, &account, arn)?;
             provider.metadata = metadata.to_string();
-            provider.valid_until = parsed.valid_until;
+            provider.valid_until = valid_until(&parsed, provider.create_date);
             save_provider(tx, &provider)?;
             Ok(provider)
         })

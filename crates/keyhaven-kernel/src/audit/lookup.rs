@@ -81,6 +81,7 @@ fn username(kind: &str, user_name: Option<&str>, arn: &str) -> Option<String> {
         "Root" => Some(user_name.unwrap_or("root").to_string()),
         "IAMUser" => user_name.map(str::to_string),
         "AssumedRole" | "FederatedUser" | "WebIdentityUser" => arn.rsplit('/').next().map(str::to_string),
+        "SAMLUser" => user_name.map(str::to_string),
         _ => None,
     }
 }

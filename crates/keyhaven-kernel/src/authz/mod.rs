@@ -184,7 +184,9 @@ pub fn engine_principal(principal: &Principal) -> keyhaven_policy::Principal {
             keyhaven_policy::Principal::assumed_role(&principal.arn, &role.role_arn)
         }
         // Before it has a session, a web identity caller is its provider (AssumeRoleWithWebIdentity).
-        (PrincipalKind::WebIdentityUser, _) => keyhaven_policy::Principal::web_identity(&principal.arn),
+        (PrincipalKind::WebIdentityUser | PrincipalKind::SamlUser, _) => {
+            keyhaven_policy::Principal::web_identity(&principal.arn)
+        }
         (PrincipalKind::FederatedUser, _) => keyhaven_policy::Principal::federated_user(
             &principal.arn,
             principal
