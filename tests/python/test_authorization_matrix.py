@@ -514,7 +514,7 @@ def test_source_identity_and_transitive_tags_carry_through_a_chain(server):
     assert out["SourceIdentity"] == "alice"
     assert error_of(chained.assume_role, RoleArn=second, RoleSessionName="three", SourceIdentity="mallory")[0] == "AccessDenied"
     code, _ = error_of(chained.assume_role, RoleArn=second, RoleSessionName="four", Tags=[{"Key": "project", "Value": "z"}])
-    assert code == "ValidationError"
+    assert code == "InvalidParameterValue", "an inherited transitive tag cannot be set again"
     # The second session carries the transitive tag as a principal tag.
     iam.put_role_policy(RoleName=second_name, PolicyName="p", PolicyDocument=policy(
         allow("sts:GetCallerIdentity"),

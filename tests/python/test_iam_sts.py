@@ -398,3 +398,41 @@ def test_boundaries_say_policy_and_deleting_a_missing_policy_says_not_found(dev_
     missing = arn.replace(":policy/edge", ":policy/non-existent-policy")
     assert error_of(iam.delete_policy, PolicyArn=missing) == ("NoSuchEntity", f"Policy {missing} was not found.")
     assert iam.get_policy(PolicyArn=arn)["Policy"]["Arn"] == arn
+
+
+def test_session_tags_are_checked_as_sts_checks_them(server):
+    iam = server.client("iam")
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"]})
+    role_arn = iam.create_role(RoleName="tagged", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    iam.put_role_policy(RoleName="tagged", PolicyName="p", PolicyDocument=policy(allow(["sts:AssumeRole", "sts:TagSession"])))
+    creds = new_user(server, "tagger", inline=policy(allow(["sts:AssumeRole", "sts:TagSession"], role_arn)))
+    sts = as_user(server, "sts", creds)
+    cases = [
+        (dict(Tags=[{"Key": "Team", "Value": "a"}, {"Key": "team", "Value": "b"}]),
+         ("InvalidParameterValue", "Duplicate tag keys found. Please note that Tag keys are case insensitive.")),
+        (dict(Tags=[{"Key": "team", "Value": "a"}], TransitiveTagKeys=["project"]),
+         ("InvalidParameterValue", "The specified transitive tag key must be included in the requested tags.")),
+        (dict(Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::" + "b" * 1900}]}),
+              Tags=[{"Key": f"k{n}", "Value": "v" * 256} for n in range(40)]),
+         ("PackedPolicyTooLarge", None)),
+    ]
+    for kwargs, (code, message) in cases:
+        got_code, got_message = error_of(sts.assume_role, RoleArn=role_arn, RoleSessionName="s1", **kwargs)
+        assert got_code == code and (message is None or got_message == message), (kwargs.keys(), got_code, got_message)
+    first = sts.assume_role(RoleArn=role_arn, RoleSessionName="s1", Tags=[{"Key": "team", "Value": "red"}],
+                            TransitiveTagKeys=["team"])
+    assert first["PackedPolicySize"] > 0
+    session = first["Credentials"]
+    chained = as_user(server, "sts", (session["AccessKeyId"], session["SecretAccessKey"]), session["SessionToken"])
+    assert error_of(chained.assume_role, RoleArn=role_arn, RoleSessionName="s2",
+                    Tags=[{"Key": "Team", "Value": "blue"}]) == (
+        "InvalidParameterValue",
+        "One of the specified transitive tag keys can't be set because it conflicts with a transitive tag key from "
+        "the calling session.")
+    # IAM operations that default to the caller's user refuse a role session without a user name.
+    role_iam = as_user(server, "iam", (session["AccessKeyId"], session["SecretAccessKey"]), session["SessionToken"])
+    assert error_of(role_iam.get_user) == ("ValidationError", "Must specify userName when calling with non-User credentials")
+    assert error_of(role_iam.list_access_keys) == (
+        "ValidationError", "Must specify userName when calling with non-User credentials")

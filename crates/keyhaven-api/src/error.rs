@@ -376,7 +376,10 @@ pub fn sts_error(e: IamError) -> ApiError {
     let (status, code) = match &e {
         IamError::AccessDenied(_) | IamError::NotFound(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
         IamError::MalformedPolicyDocument(_) => (StatusCode::BAD_REQUEST, "MalformedPolicyDocument"),
-        IamError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "PackedPolicyTooLarge"),
+        IamError::LimitExceeded(_) | IamError::PackedPolicyTooLarge(_) => {
+            (StatusCode::BAD_REQUEST, "PackedPolicyTooLarge")
+        }
+        IamError::InvalidParameterValue(_) => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
         IamError::Validation(_) | IamError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "ValidationError"),
         // The model's codes: InvalidIdentityTokenException(code=InvalidIdentityToken)/400,
         // ExpiredTokenException/400, IDPRejectedClaimException(code=IDPRejectedClaim)/403.
@@ -415,7 +418,9 @@ pub fn iam_error(e: IamError) -> ApiError {
         IamError::LimitExceeded(_) => "LimitExceeded",
         IamError::MalformedPolicyDocument(_) => "MalformedPolicyDocument",
         IamError::InvalidAuthenticationCode(_) => "InvalidAuthenticationCode",
-        IamError::InvalidInput(_) => "InvalidInput",
+        IamError::InvalidInput(_) | IamError::InvalidParameterValue(_) | IamError::PackedPolicyTooLarge(_) => {
+            "InvalidInput"
+        }
         IamError::PasswordPolicyViolation(_) => "PasswordPolicyViolation",
         IamError::InvalidUserType(_) => "InvalidUserType",
         IamError::UnmodifiableEntity(_) => "UnmodifiableEntity",

@@ -49,7 +49,8 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                 .into_iter()
                 .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
                 .collect();
-            let packed_policy_size = keyhaven_iam::sts::packed_policy_size(i.policy.as_deref(), &tags);
+            let packed_policy_size =
+                keyhaven_iam::sts::packed_policy_size(i.policy.as_deref(), &tags).map_err(sts_error)?;
             let input = AssumeRoleInput {
                 service_keys: Vec::new(),
                 role_arn: i.role_arn.unwrap_or_default(),
@@ -106,7 +107,9 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                 .into_iter()
                 .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
                 .collect();
-            let packed_policy_size = keyhaven_iam::sts::packed_policy_size(i.policy.as_deref(), &tags);
+            keyhaven_iam::sts::check_session_tags(&tags, &[]).map_err(sts_error)?;
+            let packed_policy_size =
+                keyhaven_iam::sts::packed_policy_size(i.policy.as_deref(), &tags).map_err(sts_error)?;
             let issued = core
                 .identity
                 .federation_token(ctx, &name, i.policy.as_deref(), &policy_arns, i.duration_seconds, tags)

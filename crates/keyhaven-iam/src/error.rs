@@ -57,6 +57,12 @@ pub enum IamError {
     ReportNotPresent(String),
     #[error("{0}")]
     ReportInProgress(String),
+    /// STS's refusal of a request's values that are well-formed but inconsistent (session tags).
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    /// Session policies and tags that do not fit the packed space.
+    #[error("{0}")]
+    PackedPolicyTooLarge(String),
     /// A service name IAM has no service-specific credentials for.
     #[error("{0}")]
     ServiceNotSupported(String),

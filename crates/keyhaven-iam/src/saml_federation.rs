@@ -311,7 +311,7 @@ impl crate::Identity {
                     other => IamError::from(other),
                 })?;
         }
-        let packed_policy_size = crate::sts::packed_policy_size(input.policy.as_deref(), &tags);
+        let packed_policy_size = crate::sts::packed_policy_size(input.policy.as_deref(), &tags)?;
         let duration = self.session_seconds(&claims, input.duration_seconds, role.max_session_duration)?;
         let facts = SessionFacts {
             source_identity: source_identity.clone(),
@@ -402,9 +402,6 @@ fn session_tags(claims: &SamlClaims) -> Result<SessionTags, IamError> {
                 "A PrincipalTag attribute in AuthnResponse must have exactly one value.",
             ));
         };
-        if tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
-            return Err(invalid("Duplicate PrincipalTag keys in AuthnResponse."));
-        }
         tags.push((key.to_string(), value.clone()));
     }
     if tags.len() > MAX_SESSION_TAGS {
@@ -416,14 +413,7 @@ fn session_tags(claims: &SamlClaims) -> Result<SessionTags, IamError> {
         .attribute(&format!("{ATTRIBUTES}TransitiveTagKeys"))
         .unwrap_or_default()
         .to_vec();
-    if let Some(missing) = transitive
-        .iter()
-        .find(|key| !tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)))
-    {
-        return Err(invalid(&format!(
-            "TransitiveTagKeys in AuthnResponse name {missing}, which is not a PrincipalTag."
-        )));
-    }
+    crate::sts::check_session_tags(&tags, &transitive)?;
     Ok((tags, transitive))
 }
 

@@ -303,17 +303,48 @@ const MAX_SESSION_POLICY_CHARS: usize = 2_048;
 const DEFAULT_SESSION_TOKEN_SECONDS: i32 = 43_200;
 const ROOT_SESSION_SECONDS: i32 = 3_600;
 
-/// The space session policies and session tags may take together, in characters.
-const PACKED_SPACE: usize = 2_048;
+/// The packed space, estimated: a session policy of the 2,048 characters the model allows fills it,
+/// and so do 50 tags of the longest keys and values (AWS packs both into one binary form with a
+/// limit of its own, which it does not publish).
+const PACKED_POLICY_CHARS: usize = 2_048;
+const PACKED_TAG_CHARS: usize = 50 * (128 + 256);
 
 /// `PackedPolicySize`: the percentage of the packed space the request's session policy and session
-/// tags take together (none when it passes neither).
-pub fn packed_policy_size(policy: Option<&str>, tags: &[(String, String)]) -> Option<i32> {
+/// tags take together (none when it passes neither); over 100 is PackedPolicyTooLarge.
+pub fn packed_policy_size(policy: Option<&str>, tags: &[(String, String)]) -> Result<Option<i32>, IamError> {
     if policy.is_none() && tags.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let used = policy.map_or(0, str::len) + tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-    Some(((used * 100) / PACKED_SPACE).min(100) as i32)
+    let policy_chars = policy.map_or(0, str::len);
+    let tag_chars: usize = tags.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let percent = (policy_chars * 100).div_ceil(PACKED_POLICY_CHARS) + (tag_chars * 100).div_ceil(PACKED_TAG_CHARS);
+    if percent > 100 {
+        return Err(IamError::PackedPolicyTooLarge(format!(
+            "Packed policy consumes {percent}% of allotted space, please use smaller policy."
+        )));
+    }
+    Ok(Some(percent as i32))
+}
+
+/// STS's checks of a request's session tags: keys unique case-insensitively, and every transitive
+/// key among them (texts recorded from AWS).
+pub fn check_session_tags(tags: &[(String, String)], transitive: &[String]) -> Result<(), IamError> {
+    for (n, (key, _)) in tags.iter().enumerate() {
+        if tags[..n].iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            return Err(IamError::InvalidParameterValue(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.".into(),
+            ));
+        }
+    }
+    if transitive
+        .iter()
+        .any(|key| !tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)))
+    {
+        return Err(IamError::InvalidParameterValue(
+            "The specified transitive tag key must be included in the requested tags.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether the caller is a role session with a source identity, which its chain keeps.
@@ -350,9 +381,11 @@ fn chain_inheritance(ctx: &RequestContext, input: &mut AssumeRoleInput) -> Resul
     let mut inherited = Vec::new();
     for key in &facts.transitive_tag_keys {
         if input.tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
-            return Err(IamError::Validation(format!(
-                "The transitive session tag {key} of the calling session cannot be set again in a role chain."
-            )));
+            return Err(IamError::InvalidParameterValue(
+                "One of the specified transitive tag keys can't be set because it conflicts with a transitive tag \
+                 key from the calling session."
+                    .into(),
+            ));
         }
         if let Some(tag) = facts.tags.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
             inherited.push(tag.clone());
@@ -380,6 +413,7 @@ impl crate::Identity {
             ));
         }
         let (account, role_name) = parse_role_arn(&input.role_arn)?;
+        check_session_tags(&input.tags, &input.transitive_tag_keys)?;
         let inherited_tags = chain_inheritance(ctx, &mut input)?;
         let mfa = self.verify_mfa(ctx, input.serial_number.as_deref(), input.token_code.as_deref())?;
         let role = self
