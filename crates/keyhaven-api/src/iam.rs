@@ -144,17 +144,17 @@ pub(crate) fn policy_out(p: &ManagedPolicy) -> wire::Policy {
 
 pub(crate) fn aws_policy_out(p: &managed::AwsManagedPolicy) -> wire::Policy {
     wire::Policy {
-        policy_name: Some(p.name.into()),
-        policy_id: Some(p.id.into()),
+        policy_name: Some(p.name.clone()),
+        policy_id: Some(p.id.clone()),
         arn: Some(p.arn()),
-        path: Some("/".into()),
-        default_version_id: Some("v1".into()),
+        path: Some(p.path.clone()),
+        default_version_id: Some(p.default_version.clone()),
         attachment_count: Some(0),
         permissions_boundary_usage_count: Some(0),
         is_attachable: Some(true),
-        description: Some(p.description.into()),
-        create_date: Some(Timestamp(1_423_000_000.0)),
-        update_date: Some(Timestamp(1_423_000_000.0)),
+        description: None,
+        create_date: Some(Timestamp(p.create_date)),
+        update_date: Some(Timestamp(p.update_date)),
         tags: None,
     }
 }
@@ -485,7 +485,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             let scope = i.scope.as_deref().unwrap_or("All");
             let mut policies: Vec<wire::Policy> = Vec::new();
             if scope != "Local" {
-                policies.extend(managed::AWS_MANAGED_POLICIES.iter().map(aws_policy_out));
+                policies.extend(managed::all().iter().map(aws_policy_out));
             }
             if scope != "AWS" {
                 policies.extend(iam.list_policies(ctx).map_err(iam_error)?.iter().map(policy_out));
@@ -522,14 +522,15 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
         Request::GetPolicyVersion(i) => {
             let arn = name(i.policy_arn);
             let version_id = name(i.version_id);
-            if let Some(aws) = managed::aws_managed(&arn) {
+            // Of an AWS managed policy, only the default version is published.
+            if let Some(aws) = managed::aws_managed(&arn).filter(|aws| aws.default_version == version_id) {
                 let version = core_iam::PolicyVersion {
-                    version_id: "v1".into(),
-                    document: aws.document.into(),
-                    create_date: 1_423_000_000.0,
+                    version_id: aws.default_version.clone(),
+                    document: aws.document.clone(),
+                    create_date: aws.update_date,
                 };
                 return some(wire::GetPolicyVersionResponse {
-                    policy_version: Some(version_out(&version, "v1", true)),
+                    policy_version: Some(version_out(&version, &aws.default_version, true)),
                 });
             }
             let policy = iam.policy(ctx, &arn).map_err(iam_error)?;

@@ -1,115 +1,125 @@
-//! The AWS managed policies this server knows, so `arn:aws:iam::aws:policy/...` can be attached.
-//!
-//! The documents follow AWS's published policies, narrowed to the services Keyhaven implements; the
-//! broad ones (AdministratorAccess, PowerUserAccess) are AWS's exact statements.
+//! The AWS managed policies: every one AWS publishes, with its path, default version, dates and
+//! document, from `data/aws-managed-policies.json` (written by `scripts/refresh-aws-managed-policies`
+//! from the copy moto ships), so `arn:aws:iam::aws:policy/...` can be attached, read and evaluated.
 
-/// An AWS managed policy: name, id and default document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+const DATA: &str = include_str!("../../data/aws-managed-policies.json");
+
+/// An AWS managed policy.
+#[derive(Debug, Clone, PartialEq)]
 pub struct AwsManagedPolicy {
-    pub name: &'static str,
-    pub id: &'static str,
-    pub description: &'static str,
-    pub document: &'static str,
+    pub name: String,
+    /// AWS's unique ids of its policies are not in the published data: this one is derived from the
+    /// name, so it is the same on every server and every run.
+    pub id: String,
+    pub path: String,
+    pub default_version: String,
+    pub create_date: f64,
+    pub update_date: f64,
+    pub document: String,
 }
 
 impl AwsManagedPolicy {
     pub fn arn(&self) -> String {
-        format!("arn:aws:iam::aws:policy/{}", self.name)
+        format!("arn:aws:iam::aws:policy{}{}", self.path, self.name)
     }
 }
 
-pub const AWS_MANAGED_POLICIES: &[AwsManagedPolicy] = &[
-    AwsManagedPolicy {
-        name: "AdministratorAccess",
-        id: "ANPAIWMBCKSKIEE64ZLYK",
-        description: "Provides full access to AWS services and resources.",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
-    },
-    AwsManagedPolicy {
-        name: "PowerUserAccess",
-        id: "ANPAJYRXTHIB4FOVS3ZXS",
-        description: "Provides full access to AWS services and resources, but does not allow management of Users and groups.",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":["iam:*","organizations:*","account:*"],"Resource":"*"},{"Effect":"Allow","Action":["iam:CreateServiceLinkedRole","iam:DeleteServiceLinkedRole","iam:ListRoles","organizations:DescribeOrganization","account:ListRegions","account:GetAccountInformation"],"Resource":"*"}]}"#,
-    },
-    AwsManagedPolicy {
-        name: "ReadOnlyAccess",
-        id: "ANPAILL3HVNFSB6DCOWYQ",
-        description: "Provides read-only access to AWS services and resources.",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Describe*","kms:Get*","kms:List*","ssm:Describe*","ssm:Get*","ssm:List*","secretsmanager:Describe*","secretsmanager:GetResourcePolicy","secretsmanager:List*","iam:Generate*","iam:Get*","iam:List*","iam:Simulate*","s3:Get*","s3:List*","s3:Describe*","cloudtrail:Describe*","cloudtrail:Get*","cloudtrail:List*","cloudtrail:LookupEvents","sts:GetCallerIdentity"],"Resource":"*"}]}"#,
-    },
-    AwsManagedPolicy {
-        name: "IAMFullAccess",
-        id: "ANPAI7XKCFMBPM3QQRRVQ",
-        description: "Provides full access to IAM via the AWS Management Console.",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:*","organizations:DescribeAccount","organizations:DescribeOrganization","organizations:DescribeOrganizationalUnit","organizations:DescribePolicy","organizations:ListChildren","organizations:ListParents","organizations:ListPoliciesForTarget","organizations:ListRoots","organizations:ListPolicies","organizations:ListTargetsForPolicy"],"Resource":"*"}]}"#,
-    },
-    AwsManagedPolicy {
-        name: "IAMReadOnlyAccess",
-        id: "ANPAJKSO7NDY4T57MWDSQ",
-        description: "Provides read only access to IAM via the AWS Management Console.",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:GenerateCredentialReport","iam:GenerateServiceLastAccessedDetails","iam:Get*","iam:List*","iam:SimulateCustomPolicy","iam:SimulatePrincipalPolicy"],"Resource":"*"}]}"#,
-    },
-    AwsManagedPolicy {
-        name: "AWSKeyManagementServicePowerUser",
-        id: "ANPAJNPP7PPPPMJRV2SA4",
-        description: "Provides access to AWS Key Management Service (KMS).",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:CreateAlias","kms:CreateKey","kms:DeleteAlias","kms:Describe*","kms:GenerateRandom","kms:Get*","kms:List*","kms:TagResource","kms:UntagResource","iam:ListGroups","iam:ListRoles","iam:ListUsers"],"Resource":"*"}]}"#,
-    },
-    AwsManagedPolicy {
-        name: "AmazonSSMReadOnlyAccess",
-        id: "ANPAJODSKQGGJTHRYZ5FC",
-        description: "Provides read only access to Amazon SSM.",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ssm:Describe*","ssm:Get*","ssm:List*"],"Resource":"*"}]}"#,
-    },
-    AwsManagedPolicy {
-        name: "AmazonSSMFullAccess",
-        id: "ANPAJA7V6HI4ISQFMDYAG",
-        description: "Provides full access to Amazon SSM.",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ssm:*"],"Resource":"*"}]}"#,
-    },
-    AwsManagedPolicy {
-        name: "SecretsManagerReadWrite",
-        id: "ANPAIUQOLBMVW6J4VIHFO",
-        description: "Provides read/write access to AWS Secrets Manager via the AWS Management Console.",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["secretsmanager:*","kms:DescribeKey","kms:ListAliases","kms:ListKeys"],"Resource":"*"}]}"#,
-    },
-    AwsManagedPolicy {
-        name: "AmazonS3FullAccess",
-        id: "ANPAIFIR6V6BVTRAHWINE",
-        description: "Provides full access to all buckets via the AWS Management Console.",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","s3-object-lambda:*"],"Resource":"*"}]}"#,
-    },
-    AwsManagedPolicy {
-        name: "AmazonS3ReadOnlyAccess",
-        id: "ANPAIZTJ4DXE7G6AGAE6M",
-        description: "Provides read only access to all buckets via the AWS Management Console.",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get*","s3:List*","s3:Describe*","s3-object-lambda:Get*","s3-object-lambda:List*"],"Resource":"*"}]}"#,
-    },
-    AwsManagedPolicy {
-        name: "AWSCloudTrail_ReadOnlyAccess",
-        id: "ANPAJDU7KJADWBSEQ3E7S",
-        description: "Provides read only access to AWS CloudTrail.",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["cloudtrail:Get*","cloudtrail:Describe*","cloudtrail:List*","cloudtrail:LookupEvents"],"Resource":"*"}]}"#,
-    },
-];
+#[derive(Deserialize)]
+struct Data {
+    policies: HashMap<String, Entry>,
+}
 
-/// The AWS managed policy an ARN names, if it is one this server knows.
+#[derive(Deserialize)]
+struct Entry {
+    path: String,
+    version: String,
+    created: String,
+    updated: String,
+    document: String,
+}
+
+/// `ANPA` and 17 characters of AWS's id alphabet, from a hash of the name.
+fn derived_id(name: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let digest = keyhaven_crypto::digest::sha256(name.as_bytes());
+    let tail: String = digest
+        .iter()
+        .take(17)
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect();
+    format!("ANPA{tail}")
+}
+
+struct Catalogue {
+    /// By name.
+    sorted: Vec<AwsManagedPolicy>,
+    by_arn: HashMap<String, usize>,
+}
+
+fn catalogue() -> &'static Catalogue {
+    static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
+    CATALOGUE.get_or_init(|| {
+        // The file is part of the build and checked by this module's tests; a broken one is a build defect.
+        let data: Data = serde_json::from_str(DATA).unwrap_or(Data {
+            policies: HashMap::new(),
+        });
+        let time = |text: &str| super::saml::parse_datetime(text).unwrap_or_default();
+        let mut sorted: Vec<AwsManagedPolicy> = data
+            .policies
+            .into_iter()
+            .map(|(name, entry)| AwsManagedPolicy {
+                id: derived_id(&name),
+                path: entry.path,
+                default_version: entry.version,
+                create_date: time(&entry.created),
+                update_date: time(&entry.updated),
+                document: entry.document,
+                name,
+            })
+            .collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        let by_arn = sorted.iter().enumerate().map(|(n, p)| (p.arn(), n)).collect();
+        Catalogue { sorted, by_arn }
+    })
+}
+
+/// Every AWS managed policy, by name.
+pub fn all() -> &'static [AwsManagedPolicy] {
+    &catalogue().sorted
+}
+
+/// The AWS managed policy an ARN names, if it is one.
 pub fn aws_managed(arn: &str) -> Option<&'static AwsManagedPolicy> {
-    let name = arn.strip_prefix("arn:aws:iam::aws:policy/")?;
-    AWS_MANAGED_POLICIES.iter().find(|p| p.name == name)
+    let catalogue = catalogue();
+    catalogue.by_arn.get(arn).map(|n| &catalogue.sorted[*n])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every document AWS publishes parses as an identity policy: the grammar accepts what AWS wrote.
     #[test]
     fn every_managed_policy_is_a_valid_identity_policy() {
-        for policy in AWS_MANAGED_POLICIES {
-            keyhaven_policy::PolicyDocument::parse_as(policy.document, keyhaven_policy::PolicyKind::Identity)
+        assert!(all().len() >= 1_400, "{}", all().len());
+        for policy in all() {
+            keyhaven_policy::PolicyDocument::parse_as(&policy.document, keyhaven_policy::PolicyKind::Identity)
                 .unwrap_or_else(|e| panic!("{}: {e}", policy.name));
             assert_eq!(aws_managed(&policy.arn()), Some(policy));
+            assert!(policy.id.starts_with("ANPA") && policy.id.len() == 21);
         }
         assert_eq!(aws_managed("arn:aws:iam::aws:policy/NoSuchPolicy"), None);
+        let lambda = aws_managed("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole").expect("path");
+        assert_eq!(lambda.path, "/service-role/");
+        let admin = aws_managed("arn:aws:iam::aws:policy/AdministratorAccess").expect("admin");
+        assert_eq!(
+            admin.document,
+            r#"{"Statement":[{"Action":"*","Effect":"Allow","Resource":"*"}],"Version":"2012-10-17"}"#
+        );
     }
 }
