@@ -77,3 +77,23 @@ def files_containing(directory, needles):
                 data = f.read()
             found += [(path, n) for n in needles if n in data]
     return found
+
+
+def raw_json_call(server, service, target, body):
+    """A SigV4-signed awsJson 1.1 request as a raw HTTP client sends it (no SDK filling anything in): (status, JSON)."""
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="POST", url=server.endpoint + "/", data=json.dumps(body).encode(),
+                         headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target})
+    SigV4Auth(Credentials("test", "test"), service, "us-east-1").add_auth(request)
+    prepared = urllib.request.Request(request.url, data=request.body, headers=dict(request.headers), method="POST")
+    try:
+        with urllib.request.urlopen(prepared) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")

@@ -32,7 +32,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import sm_rotators
-from client_helpers import aws, aws_json, error_of, new_user, pages, audit_records
+from client_helpers import aws, aws_json, error_of, new_user, pages, audit_records, raw_json_call
 from conftest import BINARY, Keyhaven
 from policy_docs import allow, deny, policy
 
@@ -115,7 +115,7 @@ UNUSABLE_KEY_CODES = {"EncryptionFailure", "InvalidRequestException", "KMSInvali
 UNREADABLE_KEY_CODES = {"DecryptionFailure", "InvalidRequestException", "KMSInvalidStateException", "DisabledException"}
 BAD_SCHEDULE_CODES = {"InvalidParameterException", "ValidationException"}
 BAD_POLICY_CODES = {"MalformedPolicyDocumentException"}
-OTHER_ACCOUNT_DEFAULT_KEY_CODES = {"AccessDeniedException", "DecryptionFailure"}
+OTHER_ACCOUNT_DEFAULT_KEY = "You can't access a secret from a different AWS account if you encrypt the secret with the default KMS service key."
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1535,7 +1535,7 @@ def test_other_account_reads_with_resource_policy_and_key_policy(dev_server):
     got = other.get_secret_value(SecretId=arn)
     assert (got["SecretString"], got["ARN"]) == ("cross-account-value", arn), "the resource policy and key policy allow it"
     expect_error(other.get_secret_value, "AccessDeniedException", KMS_NOT_ALLOWED, SecretId=private)
-    expect_error(other.get_secret_value, OTHER_ACCOUNT_DEFAULT_KEY_CODES, None, SecretId=default)
+    expect_error(other.get_secret_value, "InvalidRequestException", OTHER_ACCOUNT_DEFAULT_KEY, SecretId=default)
     expect_error(other.put_secret_value, "AccessDeniedException", None, SecretId=arn, SecretString="from outside")
     assert value(sm, arn) == "cross-account-value"
 
@@ -1561,18 +1561,23 @@ def test_ssm_reference_to_a_secret(dev_server):
     assert (parameter["Name"], parameter["Type"], parameter["Value"], parameter["ARN"]) == (REFERENCE + "ref/db", "SecureString", new, arn)
     assert isinstance(parameter["LastModifiedDate"], datetime)
     source = json.loads(parameter["SourceResult"])
-    assert (source["ARN"], source["Name"], source["VersionId"], source["SecretString"], source["VersionStages"]) == (
+    assert (source["ARN"], source["name"], source["versionId"], source["secretString"], source["versionStages"]) == (
         arn, "ref/db", current, new, ["AWSCURRENT"])
-    assert "CreatedDate" in source
+    assert "createdDate" in source and "Name" not in source, "member names as AWS writes them"
 
     previous = ssm.get_parameter(Name=REFERENCE + "ref/db:AWSPREVIOUS", WithDecryption=True)["Parameter"]
     assert (previous["Name"], previous["Value"], previous["Selector"]) == (REFERENCE + "ref/db", old, ":AWSPREVIOUS")
     by_id = ssm.get_parameter(Name=f"{REFERENCE}ref/db:{first_version}", WithDecryption=True)["Parameter"]
-    assert by_id["Value"] == old and json.loads(by_id["SourceResult"])["VersionId"] == first_version
+    assert by_id["Value"] == old and json.loads(by_id["SourceResult"])["versionId"] == first_version
 
     expect_error(ssm.get_parameter, "ValidationException", WITH_DECRYPTION, Name=REFERENCE + "ref/db", WithDecryption=False)
     expect_error(ssm.get_parameter, "ValidationException", WITH_DECRYPTION, Name=REFERENCE + "ref/db")
-    expect_error(ssm.get_parameter, "ParameterNotFound", None, Name=REFERENCE + "ref/absent", WithDecryption=True)
+    expect_error(ssm.get_parameter, "ParameterNotFound", "An error occurred (ParameterNotFound) when referencing Secrets "
+                 "Manager: Secret aws/reference/secretsmanager/ref/absentnull not found.", Name=REFERENCE + "ref/absent",
+                 WithDecryption=True)
+    expect_error(ssm.get_parameter, "ParameterNotFound", "An error occurred (ParameterNotFound) when referencing Secrets "
+                 "Manager: Secret aws/reference/secretsmanager/ref/db:NOSUCHSTAGE not found.",
+                 Name=REFERENCE + "ref/db:NOSUCHSTAGE", WithDecryption=True)
 
     other = sm.create_secret(Name="ref/other", SecretString="other-value")["ARN"]
     many = ssm.get_parameters(Names=[REFERENCE + "ref/db", REFERENCE + "ref/other"], WithDecryption=True)
@@ -1673,3 +1678,36 @@ def test_secret_values_never_reach_disk_logs_or_audit(tmp_path, capfd):
         assert log_text, "the server logged something (the check is not vacuous)"
     finally:
         server.cleanup()
+
+
+def test_raw_callers_get_aws_s_error_bodies_and_must_send_request_tokens(dev_server):
+    sm = client(dev_server)
+    status, body = raw_json_call(dev_server, "secretsmanager", "secretsmanager.DescribeSecret", {"SecretId": "absent"})
+    assert status == 400 and body["__type"] == "ResourceNotFoundException"
+    assert "Message" in body and "message" not in body, "Secrets Manager writes Message with a capital M"
+    token_text = "You must provide a ClientRequestToken value. We recommend a UUID-type value."
+    cases = [
+        ("CreateSecret", {"Name": "raw-secret", "SecretString": "x"}, "InvalidRequestException"),
+        ("PutSecretValue", {"SecretId": "raw-secret", "SecretString": "x"}, "InvalidRequestException"),
+        ("UpdateSecret", {"SecretId": "raw-secret", "SecretString": "x"}, "InvalidRequestException"),
+        ("RotateSecret", {"SecretId": "raw-secret"}, "InvalidParameterException"),
+    ]
+    for operation, body, code in cases:
+        status, answer = raw_json_call(dev_server, "secretsmanager", f"secretsmanager.{operation}", body)
+        assert (status, answer) == (400, {"__type": code, "Message": token_text}), operation
+    expect_error(sm.describe_secret, "ResourceNotFoundException", None, SecretId="raw-secret")
+    # KMS keeps its lower-case member.
+    status, body = raw_json_call(dev_server, "kms", "TrentService.DescribeKey", {"KeyId": "alias/absent"})
+    assert status == 400 and "message" in body and "Message" not in body
+
+
+def test_a_new_current_value_takes_pending_off_the_old_current_version(dev_server):
+    sm = client(dev_server)
+    v1 = sm.create_secret(Name="pending-cycle", SecretString="one")["VersionId"]
+    v2 = sm.put_secret_value(SecretId="pending-cycle", SecretString="two", VersionStages=["AWSPENDING"])["VersionId"]
+    sm.update_secret_version_stage(SecretId="pending-cycle", VersionStage="AWSCURRENT", MoveToVersionId=v2,
+                                   RemoveFromVersionId=v1)
+    assert sorted(stages(sm, "pending-cycle")[v2]) == ["AWSCURRENT", "AWSPENDING"]
+    v3 = sm.put_secret_value(SecretId="pending-cycle", SecretString="three")["VersionId"]
+    now = stages(sm, "pending-cycle")
+    assert (now[v2], now[v3]) == (["AWSPREVIOUS"], ["AWSCURRENT"]), now

@@ -866,3 +866,16 @@ def test_secure_string_value_never_reaches_audit_events_or_disk(dev_server):
         for file in files:
             with open(os.path.join(directory, file), "rb") as f:
                 assert plaintext.encode() not in f.read(), f"{file} holds the plaintext"
+
+
+def test_reads_refuse_malformed_hierarchies_and_echo_the_name_as_written(dev_server):
+    ssm = dev_server.client("ssm")
+    ssm.put_parameter(Name="flat-name", Value="123", Type="String")
+    assert ssm.get_parameter(Name="/flat-name")["Parameter"]["Name"] == "/flat-name", "the name as requested"
+    assert ssm.get_parameter(Name="flat-name")["Parameter"]["Name"] == "flat-name"
+    assert [p["Name"] for p in ssm.get_parameters(Names=["/flat-name"])["Parameters"]] == ["/flat-name"]
+    for name in ["/a//b//c", "a/b/c"]:
+        for call, kwargs in [(ssm.get_parameter, dict(Name=name)), (ssm.get_parameter_history, dict(Name=name)),
+                             (ssm.delete_parameter, dict(Name=name))]:
+            code, message = error_of(call, **kwargs)
+            assert code == "ValidationException" and "sub-paths divided by slash symbol" in message, (name, call)

@@ -202,11 +202,24 @@ fn written(w: &Written) -> (Option<String>, Option<String>, Option<String>) {
     (Some(w.arn.clone()), Some(w.name.clone()), w.version_id.clone())
 }
 
+/// The SDKs fill in `ClientRequestToken` for the operations that make a version; a caller that
+/// does not is refused before anything is looked up (texts and codes recorded from AWS).
+fn require_token(token: &Option<String>, code: &'static str) -> Result<(), ApiError> {
+    if token.is_some() {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(
+        code,
+        "You must provide a ClientRequestToken value. We recommend a UUID-type value.",
+    ))
+}
+
 /// Runs one Secrets Manager operation for `ctx`.
 pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Executed, ApiError> {
     let sm = &core.secrets;
     match request {
         Request::CreateSecret(input) => {
+            require_token(&input.client_request_token, "InvalidRequestException")?;
             let value = value_in(input.secret_string, input.secret_binary)?;
             let w = sm
                 .create_secret(
@@ -283,6 +296,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             respond_with(&output, resources, false)
         }
         Request::PutSecretValue(input) => {
+            require_token(&input.client_request_token, "InvalidRequestException")?;
             let value = value_in(input.secret_string, input.secret_binary)?;
             let w = sm
                 .put_secret_value(
@@ -304,6 +318,9 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
         }
         Request::UpdateSecret(input) => {
             let value = value_in(input.secret_string, input.secret_binary)?;
+            if value.is_some() {
+                require_token(&input.client_request_token, "InvalidRequestException")?;
+            }
             let w = sm
                 .update_secret(
                     ctx,
@@ -423,6 +440,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ex
             respond_with(&wire::RestoreSecretResponse { arn, name }, resource(&record.arn), true)
         }
         Request::RotateSecret(input) => {
+            require_token(&input.client_request_token, "InvalidParameterException")?;
             let w = sm
                 .rotate_secret(
                     ctx,

@@ -156,6 +156,19 @@ pub(crate) struct Found {
     pub record: SecretRecord,
 }
 
+/// A secret under the default key (`kms_key_id` none) can be read or written only from its own
+/// account: the key's policy admits no other, and AWS says so before trying (text recorded from AWS).
+fn check_default_key_reach(ctx: &RequestContext, kms_key_id: Option<&str>, arn: &str) -> Result<(), SecretsError> {
+    if kms_key_id.is_none() && names::account_of(arn) != ctx.account_id() {
+        return Err(fault(
+            SecretsFault::InvalidRequest,
+            "You can't access a secret from a different AWS account if you encrypt the secret with the default KMS \
+             service key.",
+        ));
+    }
+    Ok(())
+}
+
 /// The Secrets Manager service of one server.
 pub struct Secrets {
     store: Arc<dyn Backend>,
@@ -415,9 +428,10 @@ impl Secrets {
         if let Some(key) = kms_key_id {
             return Ok(key.to_string());
         }
+        check_default_key_reach(ctx, None, arn)?;
         let account = names::account_of(arn);
         let region = names::region_of(arn);
-        if account == ctx.account_id() && region == ctx.region {
+        if region == ctx.region {
             self.kms
                 .ensure_aws_managed_key(ctx, "secretsmanager")
                 .map_err(encryption_fault)?;
@@ -482,6 +496,7 @@ impl Secrets {
         record: &SecretRecord,
         version_id: &str,
     ) -> Result<Option<SecretValue>, SecretsError> {
+        check_default_key_reach(ctx, record.kms_key_id.as_deref(), &record.arn)?;
         let stored = read(&*self.store, |tx| load_value(tx, scope, &record.name, version_id))?;
         stored
             .map(|stored| self.open(ctx, &record.arn, version_id, &stored))
@@ -692,6 +707,15 @@ impl Secrets {
             });
             meta.has_value = true;
             save_value(tx, &found.scope, &record.name, token, &sealed)?;
+            // The version losing AWSCURRENT to a new value loses AWSPENDING with it (recorded from AWS:
+            // a [AWSCURRENT, AWSPENDING] version becomes [AWSPREVIOUS]).
+            if stages.iter().any(|s| s == AWSCURRENT)
+                && let Some(old) = record.version_with(AWSCURRENT).map(str::to_string)
+                && old != token
+                && record.version_with(AWSPENDING) == Some(old.as_str())
+            {
+                record.remove_stage(AWSPENDING, &old);
+            }
             for stage in stages {
                 record.move_stage(stage, token);
             }

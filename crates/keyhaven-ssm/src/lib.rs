@@ -108,6 +108,13 @@ pub struct ParameterView {
     pub source_result: Option<Zeroizing<String>>,
 }
 
+/// GetParameter and GetParameters answer with the name as the caller wrote it (`/x` for `x`, which
+/// names the same parameter), as AWS does; an ARN answers with the stored name.
+fn as_requested(mut view: ParameterView, reference: &names::Reference) -> ParameterView {
+    view.name.clone_from(&reference.name);
+    view
+}
+
 /// A version's metadata (DescribeParameters, GetParameterHistory).
 pub struct MetadataView {
     pub name: String,
@@ -651,7 +658,7 @@ impl Ssm {
         if reference::is_reference(name) {
             return self.secret_reference(ctx, name, with_decryption, "ssm:GetParameter");
         }
-        names::reject_inner_spaces(name)?;
+        names::reject_unreadable_name(name)?;
         let reference =
             names::parse_reference(name, &ctx.region, ctx.account_id()).ok_or_else(|| not_found(name.trim()))?;
         let arn = self.arn(ctx, &reference.name);
@@ -666,13 +673,14 @@ impl Ssm {
         let (Some(record), Some(version)) = (record, version) else {
             return Err(not_found(name.trim()));
         };
-        self.view(
+        let view = self.view(
             ctx,
             &record,
             &version?,
             reference.selector_text.clone(),
             with_decryption,
-        )
+        )?;
+        Ok(as_requested(view, &reference))
     }
 
     /// GetParameters: found parameters in name order, and the names that matched nothing.
@@ -699,7 +707,7 @@ impl Ssm {
                 }
                 continue;
             }
-            names::reject_inner_spaces(name)?;
+            names::reject_unreadable_name(name)?;
             let Some(reference) = names::parse_reference(name, &ctx.region, ctx.account_id()) else {
                 invalid.push(name.clone());
                 continue;
@@ -718,7 +726,8 @@ impl Ssm {
             )?;
             match resolved {
                 Some((record, version)) => {
-                    found.push(self.view(ctx, &record, &version, reference.selector_text.clone(), with_decryption)?)
+                    let view = self.view(ctx, &record, &version, reference.selector_text.clone(), with_decryption)?;
+                    found.push(as_requested(view, &reference));
                 }
                 None => invalid.push(name.clone()),
             }
@@ -882,7 +891,7 @@ impl Ssm {
         max_results: usize,
         next_token: Option<&str>,
     ) -> Result<Page<MetadataView>, SsmError> {
-        names::reject_inner_spaces(name)?;
+        names::reject_unreadable_name(name)?;
         let reference =
             names::parse_parameter(name, &ctx.region, ctx.account_id()).ok_or_else(|| not_found(name.trim()))?;
         let key = parameter_key(&reference.name);
@@ -941,7 +950,7 @@ impl Ssm {
     }
 
     fn delete_one(&self, ctx: &RequestContext, name: &str, action: &str) -> Result<bool, SsmError> {
-        names::reject_inner_spaces(name)?;
+        names::reject_unreadable_name(name)?;
         let Some(reference) = names::parse_parameter(name, &ctx.region, ctx.account_id()) else {
             return Ok(false);
         };
@@ -1029,7 +1038,7 @@ impl Ssm {
         action: &str,
         mut change: impl FnMut(&mut ParameterRecord, &mut dyn Transaction, &str) -> Result<(T, bool), SsmError>,
     ) -> Result<T, SsmError> {
-        names::reject_inner_spaces(name)?;
+        names::reject_unreadable_name(name)?;
         let reference =
             names::parse_parameter(name, &ctx.region, ctx.account_id()).ok_or_else(|| not_found(name.trim()))?;
         let key = parameter_key(&reference.name);

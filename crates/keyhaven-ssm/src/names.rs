@@ -78,9 +78,16 @@ fn check_shape(name: &str, message: &str) -> Result<(), SsmError> {
     Ok(())
 }
 
-/// Reads refuse a name with a space inside (surrounding spaces are trimmed), as AWS does.
-pub fn reject_inner_spaces(raw: &str) -> Result<(), SsmError> {
-    if raw.trim_matches(' ').contains(' ') {
+/// Reads refuse, as AWS does, a name with a space inside (surrounding spaces are trimmed) and a
+/// malformed hierarchy (`/a//b`, `a/b/c`), which no parameter can have.
+pub fn reject_unreadable_name(raw: &str) -> Result<(), SsmError> {
+    let text = raw.trim_matches(' ');
+    let name = if text.starts_with("arn:") {
+        ""
+    } else {
+        text.split(':').next().unwrap_or_default()
+    };
+    if text.contains(' ') || name.contains("//") || (is_hierarchical(name) && !name.starts_with('/')) {
         return Err(fault(SsmFault::Validation, INVALID_NAME));
     }
     Ok(())

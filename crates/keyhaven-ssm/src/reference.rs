@@ -4,7 +4,7 @@
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{ParameterView, SECURE_STRING, Ssm, SsmFault, fault, not_found};
+use super::{ParameterView, SECURE_STRING, Ssm, SsmFault, fault};
 use crate::error::SsmError;
 use keyhaven_kernel::context::RequestContext;
 use keyhaven_kernel::on_behalf::{SecretReadFailure, SecretValue};
@@ -47,7 +47,16 @@ impl Ssm {
             .secrets
             .reference_value(ctx, secret_id, selector)
             .map_err(|e| match e {
-                SecretReadFailure::NotFound(_) => not_found(name),
+                // AWS's text (measured by others against AWS): the path without its leading slash, then
+                // the selector, or Java's "null" when there is none.
+                SecretReadFailure::NotFound(_) => fault(
+                    SsmFault::ParameterNotFound,
+                    format!(
+                        "An error occurred (ParameterNotFound) when referencing Secrets Manager: Secret {}{} not found.",
+                        path.trim_start_matches('/'),
+                        selector.map_or_else(|| "null".to_string(), |s| format!(":{s}"))
+                    ),
+                ),
                 SecretReadFailure::Refused(message) => fault(SsmFault::Validation, message),
                 SecretReadFailure::AccessDenied(message) => SsmError::AccessDenied(message),
                 SecretReadFailure::Internal(detail) => SsmError::Internal(detail),
@@ -63,13 +72,14 @@ impl Ssm {
             }
         };
         let source = Zeroizing::new(
+            // Member names as AWS writes them (recorded: `name`, and `ARN` in capitals).
             json!({
-                "CreatedDate": view.created,
-                "Name": view.name,
-                "VersionId": view.version_id,
-                "SecretString": value.as_str(),
-                "VersionStages": view.stages,
                 "ARN": view.arn,
+                "name": view.name,
+                "versionId": view.version_id,
+                "secretString": value.as_str(),
+                "versionStages": view.stages,
+                "createdDate": view.created,
             })
             .to_string(),
         );

@@ -42,6 +42,15 @@ impl JsonService {
         }
     }
 
+    /// The member an error body's message goes in: Secrets Manager sends `Message` (recorded raw
+    /// bodies), the others `message`.
+    fn message_member(self) -> &'static str {
+        match self {
+            JsonService::SecretsManager => "Message",
+            _ => "message",
+        }
+    }
+
     fn of_signing_name(name: &str) -> Option<Self> {
         [
             JsonService::Kms,
@@ -109,11 +118,14 @@ impl Protocol for AwsJson {
         Box::pin(async move { execute(call, outcome).map(Success::Body) })
     }
 
-    fn respond(&self, _service: &str, answer: Answer, request_id: &str) -> Response {
+    fn respond(&self, service: &str, answer: Answer, request_id: &str) -> Response {
         match answer {
             Ok(Success::Body(body)) => response(StatusCode::OK, body, request_id),
             Ok(Success::Http(response)) => response,
-            Err(e) => error_response(&e, request_id),
+            Err(e) => {
+                let member = JsonService::of_signing_name(service).map_or("message", JsonService::message_member);
+                error_response(&e, member, request_id)
+            }
         }
     }
 }
@@ -200,13 +212,12 @@ pub(crate) fn response(status: StatusCode, body: Vec<u8>, request_id: &str) -> R
     response
 }
 
-/// An awsJson error: `{"__type": code, "message": ...}` with the code also in `x-amzn-ErrorType`.
-pub fn error_response(error: &ApiError, request_id: &str) -> Response {
-    let body = if error.message.is_empty() {
-        json!({ "__type": error.code })
-    } else {
-        json!({ "__type": error.code, "message": error.message })
-    };
+/// An awsJson error: `{"__type": code, <message member>: ...}` with the code also in `x-amzn-ErrorType`.
+fn error_response(error: &ApiError, message_member: &str, request_id: &str) -> Response {
+    let mut body = json!({ "__type": error.code });
+    if !error.message.is_empty() {
+        body[message_member] = json!(error.message);
+    }
     let mut response = response(error.status, body.to_string().into_bytes(), request_id);
     response
         .headers_mut()
