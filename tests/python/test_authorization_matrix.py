@@ -421,8 +421,10 @@ def test_deny_on_iam_policy_arn_applies_to_attach(server, kind, entity, attach, 
 
 @pytest.mark.parametrize("path,decision", [("/contractors/", "allow"), ("/", "deny"), ("/employees/", "deny")])
 def test_create_is_authorised_on_the_arn_with_its_path(server, path, decision):
+    # IAM refuses a wildcard resource type (`*/contractors/*`): one ARN per type.
     iam = principal(server, "user", policy(allow(["iam:CreateUser", "iam:CreateRole", "iam:CreateGroup"],
-                                                 f"arn:aws:iam::{ACCOUNT}:*/contractors/*")))("iam")
+                                                 [f"arn:aws:iam::{ACCOUNT}:{kind}/contractors/*"
+                                                  for kind in ("user", "role", "group")])))("iam")
     names = [unique("c-user"), unique("c-role"), unique("c-group")]
     trust = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"})
     calls = [

@@ -173,7 +173,7 @@ impl Source {
     /// operations declare only InvalidInput and PolicyEvaluation (the IAM model), not MalformedPolicyDocument or
     /// LimitExceeded.
     fn input(label: String, kind: PolicySourceType, text: &str, policy: PolicyKind) -> Result<Self, IamError> {
-        let document = validate_policy(text, policy, MAX_INPUT_POLICY_CHARS).map_err(|e| match e {
+        let document = validate_policy(text, policy, false, MAX_INPUT_POLICY_CHARS).map_err(|e| match e {
             IamError::MalformedPolicyDocument(message) | IamError::LimitExceeded(message) => {
                 IamError::InvalidInput(message)
             }

@@ -637,7 +637,7 @@ impl crate::Identity {
                     "Packed policy consumes more than 100% of the allotted size.".into(),
                 ));
             }
-            PolicyDocument::parse_as(text, PolicyKind::Session)
+            keyhaven_policy::validate_iam(text, PolicyKind::Session, false)
                 .map_err(|e| IamError::MalformedPolicyDocument(e.to_string()))?;
             documents.push(text.to_string());
         }

@@ -117,14 +117,18 @@ pub(crate) fn parse_block(value: &Value) -> Result<Vec<Condition>, PolicyError> 
     };
     let mut conditions = Vec::new();
     for (name, keys) in operators {
-        let operator = parse_operator(name).ok_or_else(|| PolicyError::UnknownConditionOperator(name.clone()))?;
         let Value::Object(keys) = keys else {
             return Err(PolicyError::Syntax);
         };
-        for (key, values) in keys {
-            if !key.contains(':') {
-                return Err(PolicyError::MissingVendor);
+        // IAM accepts an operator it does not know when it tests no keys (AWS 2026): nothing to evaluate.
+        let Some(operator) = parse_operator(name) else {
+            if keys.is_empty() {
+                continue;
             }
+            return Err(PolicyError::UnknownConditionOperator(name.clone()));
+        };
+        // Keys need no `vendor:` prefix (AWS 2026 accepts `a`); a key no request carries never matches.
+        for (key, values) in keys {
             let values = match values {
                 Value::Array(items) => items.iter().map(scalar).collect::<Option<Vec<_>>>(),
                 single => scalar(single).map(|v| vec![v]),
@@ -147,6 +151,28 @@ fn scalar(value: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+/// Whether `name` is a condition operator (with its qualifiers).
+pub(crate) fn is_operator(name: &str) -> bool {
+    parse_operator(name).is_some()
+}
+
+/// The operator `name` without a `ForAnyValue:`/`ForAllValues:` qualifier or `IfExists` suffix.
+pub(crate) fn base_operator(name: &str) -> &str {
+    let rest = match name.split_once(':') {
+        Some((qualifier, rest))
+            if qualifier.eq_ignore_ascii_case("ForAllValues") || qualifier.eq_ignore_ascii_case("ForAnyValue") =>
+        {
+            rest
+        }
+        _ => name,
+    };
+    let suffix = "IfExists";
+    match rest.len().checked_sub(suffix.len()) {
+        Some(cut) if rest.is_char_boundary(cut) && rest[cut..].eq_ignore_ascii_case(suffix) => &rest[..cut],
+        _ => rest,
     }
 }
 

@@ -101,7 +101,13 @@ impl PolicyDocument {
         let Value::Object(document) = value else {
             return Err(PolicyError::Syntax);
         };
-        reject_unknown(&document, &["Version", "Id", "Statement"])?;
+        // IAM's grammar also admits a top-level `Conditions`, which says nothing.
+        let top_level: &[&str] = if kind.stored_by_iam() {
+            &["Version", "Id", "Statement", "Conditions"]
+        } else {
+            &["Version", "Id", "Statement"]
+        };
+        reject_unknown(&document, top_level)?;
         let version = match document.get("Version") {
             None => Version::Legacy,
             Some(Value::String(v)) if v == "2012-10-17" => Version::Current,
@@ -261,8 +267,11 @@ fn parse_statement(value: &Value, kind: PolicyKind, version: Version) -> Result<
         }
         (PolicyKind::Trust, None) => None,
         (_, Some(listed)) if !listed.items.is_empty() => {
-            for resource in &listed.items {
-                check_resource(resource, version)?;
+            // IAM's own documents were checked on the way in ([`crate::validate_iam`]), with IAM's rules.
+            if !kind.stored_by_iam() {
+                for resource in &listed.items {
+                    check_resource(resource, version)?;
+                }
             }
             Some(listed)
         }
@@ -294,6 +303,9 @@ fn parse_principal(
             Some(_) => Err(PolicyError::PrincipalNotAllowed),
             None => Ok(None),
         };
+    }
+    if kind == PolicyKind::Trust && object.get("Principal").is_some_and(|p| p.as_str() == Some("*")) {
+        return Err(PolicyError::TrustStar);
     }
     match principal {
         Some(listed) if listed.negated && kind == PolicyKind::Trust => {
@@ -339,9 +351,28 @@ pub(crate) fn string_list(value: &Value) -> Result<Vec<String>, PolicyError> {
     }
 }
 
+/// The actions a trust policy may grant: the AssumeRole family and what goes with it (AWS refuses
+/// `sts:InvalidAction`, so this is not a prefix test; patterns keep to the `sts:` prefix).
+const TRUST_ACTIONS: &[&str] = &[
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithSAML",
+    "sts:AssumeRoleWithWebIdentity",
+    "sts:TagSession",
+    "sts:SetSourceIdentity",
+    "sts:SetContext",
+];
+
 /// `*` or `vendor:action` (the action part may hold wildcards).
 fn check_action(name: &str, kind: PolicyKind) -> Result<(), PolicyError> {
-    if kind == PolicyKind::Trust && !name.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("sts:")) {
+    let sts = name.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("sts:"));
+    let pattern = name.contains(['*', '?']);
+    if kind == PolicyKind::Trust
+        && !(if pattern {
+            sts
+        } else {
+            TRUST_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
+    {
         return Err(PolicyError::TrustAction);
     }
     if name == "*" {
@@ -475,7 +506,8 @@ mod tests {
         use PolicyKind::{Boundary, Identity, Resource, Session, Trust};
         let allow = |extra: &str| format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow",{extra}}}]}}"#);
         let cases: Vec<(PolicyKind, String, &str)> = vec![
-            (Identity, "{\"Version\":".into(), "This policy contains invalid Json"),
+            (Identity, "{\"Version\":".into(), "Syntax errors in policy."),
+            (Trust, "{\"Version\":".into(), "This policy contains invalid Json"),
             (Identity, "null".into(), "Syntax errors in policy."),
             (Identity, r#"{"Statement":"x"}"#.into(), "Syntax errors in policy."),
             (Identity, r#"{"Statement":[7]}"#.into(), "Syntax errors in policy."),
@@ -485,7 +517,6 @@ mod tests {
             (Identity, allow(r#""Action":"s3:Get","Resource":"*","Condition":{"StringEqualz":{"aws:x":"y"}}"#), "Syntax errors in policy."),
             (Identity, allow(r#""Action":"s3:Get","Resource":"*","Condition":{"servicecatalog:accountLevel":"self"}"#), "Syntax errors in policy."),
             (Identity, allow(r#""Action":"s3:Get","Resource":"*","Condition":{"StringEquals":{"aws:x":{"y":1}}}"#), "Syntax errors in policy."),
-            (Identity, allow(r#""Action":"s3:Get","Resource":"*","Condition":{"StringEquals":{"username":"y"}}"#), "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."),
             (Identity, allow(r#""Action":"s3:Get","Resource":"*","Condition":{"NullIfExists":{"aws:x":"true"}}"#), "Syntax errors in policy."),
             (Identity, allow(r#""Principal":"*","Action":"s3:Get","Resource":"*""#), "Policy document should not specify a principal."),
             (Boundary, allow(r#""NotPrincipal":"*","Action":"s3:Get","Resource":"*""#), "Policy document should not specify a principal."),
@@ -498,13 +529,13 @@ mod tests {
             (Identity, allow(r#""Action":"s3:Get","Resource":"bucket""#), "Resource bucket must be in ARN format or \"*\"."),
             (Identity, allow(r#""Action":"s3:Get","Resource":"""#), "Resource  must be in ARN format or \"*\"."),
             (Identity, r#"{"Statement":[{"Effect":"Allow","Action":"s3:Get","Resource":"arn:aws:iam:1:user/x"}]}"#.into(), "The policy failed legacy parsing"),
-            (Identity, r#"{"Version":"2012-10-18","Statement":[]}"#.into(), "The policy failed legacy parsing"),
+            (Identity, r#"{"Version":"2012-10-18","Statement":[]}"#.into(), "Syntax errors in policy."),
             (Identity, r#"{"Version":"2012-10-17","Statement":[{"Sid":"not-alnum","Effect":"Allow","Action":"s3:Get","Resource":"*"}]}"#.into(), "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*"),
             (Identity, r#"{"Version":"2012-10-17","Statement":[{"Sid":"A1","Effect":"Allow","Action":"s3:Get","Resource":"*"},{"Sid":"A1","Effect":"Deny","Action":"s3:Put","Resource":"*"}]}"#.into(), "Statement IDs (SID) in a single policy must be unique."),
             (Identity, r#"{"Statement":[{"Sid":7,"Effect":"Allow","Action":"s3:Get","Resource":"*"}]}"#.into(), "Syntax errors in policy."),
-            (Identity, r#"{"Statement":[{"Effect":"allow","Action":"s3:Get","Resource":"*"}]}"#.into(), "Invalid effect: allow"),
-            (Identity, r#"{"Statement":[{"Effect":"Allow","Action":"s3:Get","Resource":"*","Principals":"*"}]}"#.into(), "Unknown field Principals"),
-            (Identity, r#"{"Statement":[],"statement":[]}"#.into(), "Unknown field statement"),
+            (Identity, r#"{"Statement":[{"Effect":"allow","Action":"s3:Get","Resource":"*"}]}"#.into(), "The policy failed legacy parsing"),
+            (Identity, r#"{"Statement":[{"Effect":"Allow","Action":"s3:Get","Resource":"*","Principals":"*"}]}"#.into(), "Syntax errors in policy."),
+            (Identity, r#"{"Statement":[],"statement":[]}"#.into(), "Syntax errors in policy."),
             (Trust, allow(r#""Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole","Resource":"*""#), "Has prohibited field Resource"),
             (Trust, allow(r#""Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole","NotResource":"*""#), "Has prohibited field NotResource"),
             (Trust, allow(r#""Action":"sts:AssumeRole""#), "Invalid principal in policy: com.amazon.balsa.error.InvalidPolicyException: The passed in policy has a statement with no principals!"),
@@ -516,10 +547,14 @@ mod tests {
             (Resource, allow(r#""NotPrincipal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*""#), "NotPrincipal is only supported with \"Effect\": \"Deny\"."),
             (Resource, allow(r#""Principal":{"CanonicalUser":"not-hex"},"Action":"s3:*","Resource":"*""#), "Invalid principal in policy: \"CanonicalUser\":\"not-hex\""),
         ];
+        // IAM's own kinds are checked as IAM checks them on the way in; resource policies as their services do.
         for (kind, text, message) in cases {
-            let got = PolicyDocument::parse_as(&text, kind)
-                .map(|_| ())
-                .map_err(|e| e.to_string());
+            let got = match kind {
+                Resource => PolicyDocument::parse_as(&text, kind),
+                _ => crate::validate_iam(&text, kind, false),
+            }
+            .map(|_| ())
+            .map_err(|e| e.to_string());
             assert_eq!(got, Err(message.to_string()), "{kind:?} {text}");
         }
     }

@@ -75,9 +75,35 @@ pub enum PolicyError {
     /// Verified: IAM policies only.
     #[error("Statement IDs (SID) in a single policy must be unique.")]
     DuplicateSid,
-    /// Guessed: a role trust policy whose actions are not `sts:` actions.
+    /// Verified (AWS 2026): a role trust policy whose actions are not of the AssumeRole family.
     #[error("AssumeRole policy may only specify STS AssumeRole actions.")]
     TrustAction,
+    /// Verified (aws-cdk#5732): a trust policy whose `Principal` is the bare string `*`.
+    #[error("AssumeRolepolicy contained an invalid principal: \"STAR\":\"*\".")]
+    TrustStar,
+    /// Verified (AWS 2026): a managed policy (CreatePolicy, CreatePolicyVersion) without Version 2012-10-17.
+    #[error("Policy document must be version 2012-10-17 or greater.")]
+    VersionRequired,
+    /// Verified (AWS 2026): a resource whose second field is not a partition; `resource` is rebuilt as AWS shows it.
+    #[error("Partition \"{partition}\" is not valid for resource \"{resource}\".")]
+    InvalidPartition { partition: String, resource: String },
+    /// Verified (AWS 2026): `arn:aws` with nothing after the partition.
+    #[error("Resource vendor must be fully qualified and cannot contain regexes.")]
+    ResourceVendor,
+    /// Verified (AWS 2026).
+    #[error("IAM resource {0} cannot contain region information.")]
+    IamRegion(String),
+    /// Verified (AWS 2026), "can not" as AWS writes it.
+    #[error("Resource {0} can not contain region information.")]
+    S3Region(String),
+    /// Verified (AWS 2026).
+    #[error(
+        "IAM resource path must either be \"*\", root, or start with user/, federated-user/, role/, group/, instance-profile/, mfa/, server-certificate/, policy/, sms-mfa/, saml-provider/, oidc-provider/, report/, access-report/."
+    )]
+    IamResourcePath,
+    /// Verified (AWS 2026): an action vendor with characters other than letters, digits, `.` and `-`.
+    #[error("Vendor {0} is not valid")]
+    InvalidVendor(String),
     /// Guessed: NotPrincipal is only supported with Deny.
     #[error("NotPrincipal is only supported with \"Effect\": \"Deny\".")]
     NotPrincipalWithAllow,

@@ -14,6 +14,7 @@ mod evaluate;
 mod net;
 mod pattern;
 mod principal;
+mod validate;
 
 pub use context::{Context, ContextBuilder};
 pub use document::{Effect, PolicyDocument, PolicyKind, Statement, Version, policy_size};
@@ -23,3 +24,4 @@ pub use evaluate::{
     evaluate,
 };
 pub use principal::{Principal, PrincipalKind};
+pub use validate::validate_iam;

@@ -151,14 +151,21 @@ fn policy_size(document: &str) -> usize {
     document.chars().filter(|c| !c.is_whitespace()).count()
 }
 
-/// Parses a policy of `kind`, refusing documents over `limit` countable characters.
-pub fn validate_policy(document: &str, kind: PolicyKind, limit: usize) -> Result<PolicyDocument, IamError> {
+/// Validates a policy of `kind` as IAM does on the way in (`managed`: CreatePolicy and
+/// CreatePolicyVersion, which also require Version 2012-10-17), refusing documents over `limit`
+/// countable characters.
+pub fn validate_policy(
+    document: &str,
+    kind: PolicyKind,
+    managed: bool,
+    limit: usize,
+) -> Result<PolicyDocument, IamError> {
     if policy_size(document) > limit {
         return Err(IamError::LimitExceeded(format!(
             "Cannot exceed quota for PolicySize: {limit}"
         )));
     }
-    PolicyDocument::parse_as(document, kind).map_err(|e| IamError::MalformedPolicyDocument(e.to_string()))
+    keyhaven_policy::validate_iam(document, kind, managed).map_err(|e| IamError::MalformedPolicyDocument(e.to_string()))
 }
 
 /// The IAM service.
@@ -436,7 +443,12 @@ impl Iam {
         validate_tags(&tags)?;
         let account = ctx.account_id().to_string();
         if let Some(settings) = &role {
-            validate_policy(&settings.assume_role_policy, PolicyKind::Trust, MAX_TRUST_POLICY_CHARS)?;
+            validate_policy(
+                &settings.assume_role_policy,
+                PolicyKind::Trust,
+                false,
+                MAX_TRUST_POLICY_CHARS,
+            )?;
         }
         let entity = Entity {
             v: RECORD_VERSION,
@@ -693,7 +705,7 @@ impl Iam {
     }
 
     pub fn update_assume_role_policy(&self, ctx: &RequestContext, name: &str, document: &str) -> Result<(), IamError> {
-        validate_policy(document, PolicyKind::Trust, MAX_TRUST_POLICY_CHARS)?;
+        validate_policy(document, PolicyKind::Trust, false, MAX_TRUST_POLICY_CHARS)?;
         self.update_unprotected(ctx, EntityKind::Role, name, |role, _| {
             role.assume_role_policy = Some(document.to_string());
             Ok(())
@@ -708,7 +720,7 @@ impl Iam {
         policy_name: &str,
         document: &str,
     ) -> Result<(), IamError> {
-        validate_policy(document, PolicyKind::Identity, MAX_MANAGED_POLICY_CHARS * 2)?;
+        validate_policy(document, PolicyKind::Identity, false, MAX_MANAGED_POLICY_CHARS * 2)?;
         self.update_unprotected(ctx, kind, name, |entity, _| {
             entity
                 .inline_policies
@@ -921,7 +933,7 @@ impl Iam {
         description: Option<String>,
         tags: Vec<Tag>,
     ) -> Result<ManagedPolicy, IamError> {
-        validate_policy(document, PolicyKind::Identity, MAX_MANAGED_POLICY_CHARS)?;
+        validate_policy(document, PolicyKind::Identity, true, MAX_MANAGED_POLICY_CHARS)?;
         validate_tags(&tags)?;
         let now = self.now();
         let policy = ManagedPolicy {
@@ -1008,7 +1020,7 @@ impl Iam {
         document: &str,
         set_as_default: bool,
     ) -> Result<PolicyVersion, IamError> {
-        validate_policy(document, PolicyKind::Identity, MAX_MANAGED_POLICY_CHARS)?;
+        validate_policy(document, PolicyKind::Identity, true, MAX_MANAGED_POLICY_CHARS)?;
         let now = self.now();
         self.update_policy(ctx, arn, |policy| {
             if policy.versions.len() >= MAX_POLICY_VERSIONS {
