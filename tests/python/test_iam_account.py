@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import io
 import json
+import subprocess
 
 import pytest
 from client_helpers import as_user, aws_json, audit_records, error_of, files_containing
@@ -511,3 +512,18 @@ def test_role_last_used_and_policy_arn_and_entity_answers(server):
     assert error_of(iam.list_entities_for_policy, PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/none") == (
         "NoSuchEntity", f"Policy arn:aws:iam::{ACCOUNT}:policy/none does not exist or is not attachable.")
     assert error_of(iam.get_mfa_device, SerialNumber=f"arn:aws:iam::{ACCOUNT}:u2f/user/ivy/key-X")[0] == "NoSuchEntity"
+
+
+def test_virtual_mfa_devices_come_with_a_scannable_qr_code(server, tmp_path):
+    iam = server.client("iam")
+    device = iam.create_virtual_mfa_device(VirtualMFADeviceName="phone")["VirtualMFADevice"]
+    png = device["QRCodePNG"]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    path = tmp_path / "qr.png"
+    path.write_bytes(png)
+    # zbarimg (Debian's zbar-tools) is an independent QR reader.
+    decoded = subprocess.run(["zbarimg", "--raw", "-q", str(path)], capture_output=True, check=True).stdout.decode()
+    seed = device["Base32StringSeed"].decode()
+    assert decoded.strip() == f"otpauth://totp/phone@{ACCOUNT}?secret={seed}"
+    listed = iam.list_virtual_mfa_devices()["VirtualMFADevices"]
+    assert "QRCodePNG" not in listed[0] and "Base32StringSeed" not in listed[0]

@@ -134,7 +134,7 @@ def test_oidc_provider_lifecycle(federation):
     listed = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
     assert [p["Arn"] for p in listed] == [arn]
     assert error_of(iam.create_open_id_connect_provider, Url=ISSUER, ClientIDList=["x"])[0] == "EntityAlreadyExists"
-    assert error_of(iam.create_open_id_connect_provider, Url="http://plain.keyhaven.test")[0] == "InvalidInput"
+    assert error_of(iam.create_open_id_connect_provider, Url="http://plain.keyhaven.test")[0] == "ValidationError"
     iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="second")
     iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="second")
     assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["ClientIDList"] == [CLIENT_ID, "second"]

@@ -470,14 +470,26 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                 )
                 .map_err(iam_error)?;
             some(wire::CreatePolicyResponse {
-                policy: Some(policy_out(&policy)),
+                // CreatePolicy leaves out the description, and tags unless some were given (AWS-verified
+                // in moto's test_iam_response_attributes).
+                policy: Some(wire::Policy {
+                    description: None,
+                    ..policy_out(&policy)
+                }),
             })
         }
         Request::GetPolicy(i) => {
             let arn = name(i.policy_arn);
             let policy = match managed::aws_managed(&arn) {
                 Some(aws) => aws_policy_out(aws),
-                None => policy_out(&iam.policy(ctx, &arn).map_err(iam_error)?),
+                // GetPolicy always carries the tag list, empty included.
+                None => {
+                    let policy = policy_out(&iam.policy(ctx, &arn).map_err(iam_error)?);
+                    wire::Policy {
+                        tags: policy.tags.clone().or(Some(Vec::new())),
+                        ..policy
+                    }
+                }
             };
             some(wire::GetPolicyResponse { policy: Some(policy) })
         }
@@ -488,7 +500,12 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                 policies.extend(managed::all().iter().map(aws_policy_out));
             }
             if scope != "AWS" {
-                policies.extend(iam.list_policies(ctx).map_err(iam_error)?.iter().map(policy_out));
+                // Listings leave out descriptions and tags.
+                policies.extend(iam.list_policies(ctx).map_err(iam_error)?.iter().map(|p| wire::Policy {
+                    description: None,
+                    tags: None,
+                    ..policy_out(p)
+                }));
             }
             if i.only_attached.unwrap_or(false) {
                 policies.retain(|p| p.attachment_count.unwrap_or(0) > 0);
@@ -776,6 +793,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
                 virtual_mfa_device: Some(wire::VirtualMFADevice {
                     serial_number: Some(created.device.serial_number.clone()),
                     base32_string_seed: Some(Blob::from(created.base32_seed)),
+                    qr_code_png: Some(Blob::from(created.qr_code_png)),
                     tags: tags_out(&created.device.tags),
                     ..Default::default()
                 }),

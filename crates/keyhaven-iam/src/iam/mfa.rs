@@ -54,6 +54,8 @@ impl std::fmt::Debug for MfaDevice {
 pub struct NewMfaDevice {
     pub device: MfaDevice,
     pub base32_seed: SecretBytes,
+    /// The seed's `otpauth://` URI as a QR code PNG, for authenticator apps to scan.
+    pub qr_code_png: SecretBytes,
 }
 
 fn seed_label(serial: &str) -> Vec<u8> {
@@ -140,7 +142,14 @@ impl Iam {
             }
             save_device(tx, &device)
         })?;
-        Ok(NewMfaDevice { device, base32_seed })
+        // Not yet assigned, the device is named after the account (VirtualMFADevice.QRCodePNG).
+        let uri = super::qr_png::otpauth_uri(name, &account, base32_seed.expose());
+        let qr_code_png = super::qr_png::png(uri.expose())?;
+        Ok(NewMfaDevice {
+            device,
+            base32_seed,
+            qr_code_png,
+        })
     }
 
     /// EnableMFADevice: two consecutive codes prove the user holds the device.

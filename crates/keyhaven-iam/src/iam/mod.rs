@@ -9,6 +9,7 @@ pub mod model;
 pub mod oidc;
 pub mod policy_store;
 pub mod profiles;
+pub mod qr_png;
 pub mod saml;
 pub mod service_linked;
 pub mod tagging;

@@ -160,12 +160,10 @@ fn parse_jwk(jwk: &Value) -> Option<SigningKey> {
 
 /// The provider id of a URL: `https://` required; a host with an optional path; no port, query,
 /// fragment or user info (IAM: "query parameters are not allowed", "should not contain a port").
+/// The text and code are moto's (AWS's are not recorded): the URL must begin with `https://` and name
+/// a host (and optionally a path), without a port, query or fragment.
 fn provider_id(url: &str) -> Result<String, IamError> {
-    let invalid = || {
-        IamError::InvalidInput(
-            "Invalid Url: it must begin with https:// and name a host (and optionally a path), without a port, query or fragment.".into(),
-        )
-    };
+    let invalid = || IamError::Validation("Invalid Open ID Connect Provider URL".into());
     let rest = url.strip_prefix("https://").ok_or_else(invalid)?;
     let host = rest.split('/').next().unwrap_or_default();
     let bad_char = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#' | '@' | '\\');
@@ -187,9 +185,10 @@ fn validate_client_id(client_id: &str) -> Result<(), IamError> {
 /// Thumbprints are 40 hex characters; kept lower-case so duplicates in either case are one.
 fn normalise_thumbprints(list: &[String]) -> Result<Vec<String>, IamError> {
     if list.len() > MAX_THUMBPRINTS {
-        return Err(IamError::LimitExceeded(format!(
-            "Thumbprint list must contain at most {MAX_THUMBPRINTS} thumbprints."
-        )));
+        // moto's text and code (AWS's are not recorded).
+        return Err(IamError::InvalidInput(
+            "Thumbprint list must contain fewer than 5 entries.".into(),
+        ));
     }
     let mut out: Vec<String> = Vec::with_capacity(list.len());
     for thumbprint in list {
@@ -242,20 +241,21 @@ pub struct NewOidcProvider {
 
 impl Iam {
     pub fn create_oidc_provider(&self, ctx: &RequestContext, new: NewOidcProvider) -> Result<OidcProvider, IamError> {
+        // In the order moto checks them: the URL, the thumbprint count, the client-id count, then the rest.
         let id = provider_id(&new.url)?;
-        validate_tags(&new.tags)?;
         let thumbprints = normalise_thumbprints(&new.thumbprints)?;
+        if new.client_ids.len() > MAX_CLIENT_IDS {
+            return Err(IamError::LimitExceeded(format!(
+                "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}"
+            )));
+        }
+        validate_tags(&new.tags)?;
         let mut client_ids: Vec<String> = Vec::new();
         for client_id in new.client_ids {
             validate_client_id(&client_id)?;
             if !client_ids.contains(&client_id) {
                 client_ids.push(client_id);
             }
-        }
-        if client_ids.len() > MAX_CLIENT_IDS {
-            return Err(IamError::LimitExceeded(format!(
-                "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}"
-            )));
         }
         let provider = OidcProvider {
             v: RECORD_VERSION,
@@ -494,7 +494,11 @@ mod tests {
             "token.example.com",
         ] {
             let refused = core.iam.create_oidc_provider(&ctx, new(url)).expect_err(url);
-            assert!(matches!(refused, IamError::InvalidInput(_)), "{url}: {refused:?}");
+            assert_eq!(
+                refused,
+                IamError::Validation("Invalid Open ID Connect Provider URL".into()),
+                "{url}"
+            );
         }
         let bad_thumbprint = NewOidcProvider {
             thumbprints: vec!["not-hex-not-hex-not-hex-not-hex-not-hex!".into()],
@@ -508,10 +512,12 @@ mod tests {
             thumbprints: vec![THUMBPRINT.into(); 6],
             ..new("https://token.example.com")
         };
-        assert!(matches!(
-            core.iam.create_oidc_provider(&ctx, too_many),
-            Err(IamError::LimitExceeded(_))
-        ));
+        assert_eq!(
+            core.iam.create_oidc_provider(&ctx, too_many).err(),
+            Some(IamError::InvalidInput(
+                "Thumbprint list must contain fewer than 5 entries.".into()
+            ))
+        );
         let empty_client = NewOidcProvider {
             client_ids: vec![String::new()],
             ..new("https://token.example.com")
