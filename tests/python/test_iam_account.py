@@ -527,3 +527,92 @@ def test_virtual_mfa_devices_come_with_a_scannable_qr_code(server, tmp_path):
     assert decoded.strip() == f"otpauth://totp/phone@{ACCOUNT}?secret={seed}"
     listed = iam.list_virtual_mfa_devices()["VirtualMFADevices"]
     assert "QRCodePNG" not in listed[0] and "Base32StringSeed" not in listed[0]
+
+
+def test_service_last_accessed_reports_come_from_the_audit_log(server):
+    iam = server.client("iam")
+    policy_arn = iam.create_policy(PolicyName="crypto", PolicyDocument=policy(
+        allow(["kms:CreateKey", "kms:TagResource"]), allow("s3:ListAllMyBuckets")))["Policy"]["Arn"]
+    creds = user_with_key(server, "kit", allow("sts:AssumeRole"))
+    iam.attach_user_policy(UserName="kit", PolicyArn=policy_arn)
+    user_arn = f"arn:aws:iam::{ACCOUNT}:user/kit"
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"})
+    role_arn = iam.create_role(RoleName="keys", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    iam.attach_role_policy(RoleName="keys", PolicyArn=policy_arn)
+    iam.create_group(GroupName="crew")
+    iam.add_user_to_group(GroupName="crew", UserName="kit")
+    # Writes (durable in the audit log when answered): the user in eu-west-1, the role in us-west-2.
+    user_kms = server.client("kms", region_name="eu-west-1", aws_access_key_id=creds[0],
+                             aws_secret_access_key=creds[1])
+    user_kms.create_key()
+    session = as_user(server, "sts", creds).assume_role(RoleArn=role_arn, RoleSessionName="job")["Credentials"]
+    role_kms = server.client("kms", region_name="us-west-2", aws_access_key_id=session["AccessKeyId"],
+                             aws_secret_access_key=session["SecretAccessKey"], aws_session_token=session["SessionToken"])
+    key_id = role_kms.create_key()["KeyMetadata"]["KeyId"]
+    role_kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "t", "TagValue": "v"}])
+
+    job = iam.generate_service_last_accessed_details(Arn=user_arn)["JobId"]
+    report = iam.get_service_last_accessed_details(JobId=job)
+    assert (report["JobStatus"], report["JobType"]) == ("COMPLETED", "SERVICE_LEVEL")
+    services = {s["ServiceNamespace"]: s for s in report["ServicesLastAccessed"]}
+    assert set(services) == {"kms", "s3", "sts"}, "the services the user's policies allow"
+    kms = services["kms"]
+    assert kms["ServiceName"] == "AWS Key Management Service"
+    assert (kms["LastAuthenticatedEntity"], kms["LastAuthenticatedRegion"], kms["TotalAuthenticatedEntities"]) == (
+        user_arn, "eu-west-1", 1)
+    assert "LastAuthenticated" not in services["s3"] and services["s3"]["TotalAuthenticatedEntities"] == 0
+
+    job = iam.generate_service_last_accessed_details(Arn=role_arn, Granularity="ACTION_LEVEL")["JobId"]
+    kms = next(s for s in iam.get_service_last_accessed_details(JobId=job)["ServicesLastAccessed"]
+               if s["ServiceNamespace"] == "kms")
+    assert kms["LastAuthenticatedRegion"] == "us-west-2"
+    assert {a["ActionName"] for a in kms["TrackedActionsLastAccessed"]} == {"CreateKey", "TagResource"}
+
+    job = iam.generate_service_last_accessed_details(Arn=policy_arn)["JobId"]
+    kms = next(s for s in iam.get_service_last_accessed_details(JobId=job)["ServicesLastAccessed"]
+               if s["ServiceNamespace"] == "kms")
+    assert kms["TotalAuthenticatedEntities"] == 2
+    entities = iam.get_service_last_accessed_details_with_entities(JobId=job, ServiceNamespace="kms")
+    assert sorted((e["EntityInfo"]["Type"], e["EntityInfo"]["Name"]) for e in entities["EntityDetailsList"]) == [
+        ("ROLE", "keys"), ("USER", "kit")]
+    # A group's report lists what the group's own policies allow, as used by its members.
+    job = iam.generate_service_last_accessed_details(Arn=f"arn:aws:iam::{ACCOUNT}:group/crew")["JobId"]
+    assert iam.get_service_last_accessed_details(JobId=job)["ServicesLastAccessed"] == []
+    iam.attach_group_policy(GroupName="crew", PolicyArn=policy_arn)
+    job = iam.generate_service_last_accessed_details(Arn=f"arn:aws:iam::{ACCOUNT}:group/crew")["JobId"]
+    kms = next(s for s in iam.get_service_last_accessed_details(JobId=job)["ServicesLastAccessed"]
+               if s["ServiceNamespace"] == "kms")
+    assert kms["LastAuthenticatedEntity"] == user_arn
+
+    assert error_of(iam.generate_service_last_accessed_details, Arn=f"arn:aws:iam::{ACCOUNT}:user/nobody")[0] == \
+        "NoSuchEntity"
+    assert error_of(iam.get_service_last_accessed_details, JobId="00000000-0000-0000-0000-000000000000")[0] == \
+        "NoSuchEntity"
+    assert error_of(as_user(server, "iam", creds).generate_service_last_accessed_details, Arn=user_arn)[0] == \
+        "AccessDenied"
+
+
+def test_iam_validation_messages_name_the_member_but_not_the_value(server):
+    from botocore.config import Config
+
+    iam = server.client("iam", config=Config(parameter_validation=False))
+    iam.create_user(UserName="val")
+    cases = [
+        (iam.update_service_specific_credential,
+         dict(UserName="val", ServiceSpecificCredentialId="totally-wrong-credential-id-with-hyphens", Status="Active"),
+         "1 validation error detected: Value at 'serviceSpecificCredentialId' failed to satisfy constraint: Member "
+         "must satisfy regular expression pattern: [\\w]+"),
+        (iam.update_service_specific_credential,
+         dict(UserName="val", ServiceSpecificCredentialId="ACCAAAAAAAAAAAAAAAAAA", Status="invalid"),
+         "1 validation error detected: Value at 'status' failed to satisfy constraint: Member must satisfy enum value "
+         "set"),
+        (iam.create_account_alias, dict(AccountAlias="Bad--Alias"),
+         "1 validation error detected: Value at 'accountAlias' failed to satisfy constraint: Member must satisfy "
+         "regular expression pattern: ^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]$"),
+    ]
+    for call, kwargs, message in cases:
+        assert error_of(call, **kwargs) == ("ValidationError", message), kwargs
+    # STS quotes the value (recorded from AWS).
+    sts = server.client("sts", config=Config(parameter_validation=False))
+    code, message = error_of(sts.assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/x", RoleSessionName="Session1:2")
+    assert message.startswith("1 validation error detected: Value 'Session1:2' at 'roleSessionName'")

@@ -874,6 +874,13 @@ def test_reads_refuse_malformed_hierarchies_and_echo_the_name_as_written(dev_ser
     assert ssm.get_parameter(Name="/flat-name")["Parameter"]["Name"] == "/flat-name", "the name as requested"
     assert ssm.get_parameter(Name="flat-name")["Parameter"]["Name"] == "flat-name"
     assert [p["Name"] for p in ssm.get_parameters(Names=["/flat-name"])["Parameters"]] == ["/flat-name"]
+    ssm.put_parameter(Name="/tree/leaf", Value="1", Type="String")
+    arn = ssm.get_parameter(Name="/tree/leaf")["Parameter"]["ARN"]
+    assert ssm.get_parameter(Name=arn)["Parameter"]["Name"] == "/tree/leaf", "an ARN answers the stored name"
+    flat_arn = arn.replace("/tree/leaf", "/flat-name")
+    assert ssm.get_parameter(Name=flat_arn)["Parameter"]["Name"] == "flat-name"
+    ssm.put_parameter(Name="/single", Value="1", Type="String")
+    assert ssm.get_parameter(Name=arn.replace("/tree/leaf", "/single"))["Parameter"]["Name"] == "/single"
     for name in ["/a//b//c", "a/b/c"]:
         for call, kwargs in [(ssm.get_parameter, dict(Name=name)), (ssm.get_parameter_history, dict(Name=name)),
                              (ssm.delete_parameter, dict(Name=name))]:

@@ -263,6 +263,7 @@ const RESERVED_STATICS: &[&str] = &[
     "TARGET_PREFIX",
     "API_VERSION",
     "XML_NAMESPACE",
+    "SERVICE_FULL_NAME",
     "ERRORS",
     "DECLARED_ERRORS",
     "UNSIGNED_OPERATIONS",
@@ -644,6 +645,13 @@ impl<'m> Generator<'m> {
             .map_err(|e| e.to_string())?;
             "shapes"
         };
+        writeln!(
+            out,
+            "/// The service's name (`metadata.serviceFullName`).\n\
+             pub const SERVICE_FULL_NAME: &str = {:?};\n",
+            self.model.full_name
+        )
+        .map_err(|e| e.to_string())?;
         writeln!(out, "{protocol}::operations! {{\n{operations}}}\n").map_err(|e| e.to_string())?;
         writeln!(out, "{protocol}::structures! {{\n{structures}}}\n").map_err(|e| e.to_string())?;
         out.push_str(&validations);

@@ -179,6 +179,12 @@ pub fn generate(root: &Path) -> Result<String, String> {
             root_names.insert(short.to_string(), xml_name.to_string());
         }
     }
+    let full_name = model
+        .get("metadata")
+        .and_then(|m| m.get("serviceFullName"))
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string();
     let shapes = model.get("shapes").ok_or("S3 model has no shapes")?;
     let operations = model.get("operations").ok_or("S3 model has no operations")?;
     let mut generator = Generator {
@@ -189,7 +195,7 @@ pub fn generate(root: &Path) -> Result<String, String> {
         enums: BTreeSet::new(),
         out: String::new(),
     };
-    generator.module(operations)?;
+    generator.module(operations, &full_name)?;
     Ok(generator.out)
 }
 
@@ -301,7 +307,7 @@ impl<'m> Generator<'m> {
         })
     }
 
-    fn module(&mut self, operations: &'m Json) -> Result<(), String> {
+    fn module(&mut self, operations: &'m Json, full_name: &str) -> Result<(), String> {
         let mut requests = String::new();
         let mut outputs = String::new();
         let mut variants = String::new();
@@ -363,6 +369,8 @@ impl<'m> Generator<'m> {
              use crate::shapes::SensitiveString;\n\n\
              /// The XML namespace of every answer.\n\
              pub const XML_NAMESPACE: &str = \"http://s3.amazonaws.com/doc/2006-03-01/\";\n\n\
+             /// The service's name (`metadata.serviceFullName`).\n\
+             pub const SERVICE_FULL_NAME: &str = {full_name:?};\n\n\
              /// Every operation of the model, served or not (metric labels).\n\
              pub const OPERATIONS: &[&str] = &{all_operations:?};\n\n\
              /// The served operations whose request carries an XML or text payload, read whole before decoding.\n\

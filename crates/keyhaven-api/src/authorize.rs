@@ -65,7 +65,13 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
         keys.push(("iam:PermissionsBoundary".into(), vec![boundary.to_string()]));
     }
     let mut targets = Vec::new();
-    for resource_use in action.resources {
+    // The access reports name one user, group, role or policy by `Arn`: the table lists each type, of
+    // which the request's is the one.
+    let by_arn = param("Arn").filter(|_| action.resources.len() > 1);
+    if let Some(arn) = by_arn {
+        targets.push(plain_target(arn.to_string(), ctx));
+    }
+    for resource_use in action.resources.iter().filter(|_| by_arn.is_none()) {
         let resource_type = resource_use.resource_type;
         let named = match resource_type {
             "user" if operation == "GetAccessKeyLastUsed" => {

@@ -40,6 +40,8 @@ const NO_VERSION: &str = "NO_VERSION_SPECIFIED";
 pub struct Params {
     /// Sorted, so the parameters under a prefix (`Tags.member.…`) are one range.
     values: BTreeMap<String, String>,
+    /// How validation messages show bad values (IAM leaves them out).
+    quoting: crate::shapes::Quoting,
 }
 
 /// Names only: values include passwords and tokens.
@@ -56,7 +58,15 @@ impl Params {
         for (key, value) in form_urlencoded::parse(form).into_owned() {
             values.entry(key).or_insert(value);
         }
-        Self { values }
+        Self {
+            values,
+            quoting: crate::shapes::Quoting::Shown,
+        }
+    }
+
+    /// These parameters, validated with the values of validation messages `quoting`.
+    pub fn quoting(self, quoting: crate::shapes::Quoting) -> Self {
+        Self { quoting, ..self }
     }
 
     /// The parameters of `action` if the request's `Version` is `api_version`; AWS finds no
@@ -77,7 +87,7 @@ impl Params {
     /// The operation's input: decoded from the top-level parameters, then validated.
     pub fn input<T: FromQuery + Validate + Default>(&self) -> Result<T, DecodeError> {
         let input = T::from_query(self, "")?.unwrap_or_default();
-        input.validate().map_err(DecodeError::Validation)?;
+        input.validate_quoting(self.quoting).map_err(DecodeError::Validation)?;
         Ok(input)
     }
 

@@ -252,7 +252,15 @@ pub trait Validate {
 
     /// Runs every check; `Err` carries the `ValidationException` message.
     fn validate(&self) -> Result<(), String> {
-        let mut v = Validator::default();
+        self.validate_quoting(Quoting::Shown)
+    }
+
+    /// [`Validate::validate`] with the offending values shown or not, as the service writes them.
+    fn validate_quoting(&self, quoting: Quoting) -> Result<(), String> {
+        let mut v = Validator {
+            quoting,
+            ..Validator::default()
+        };
         self.check_members(&mut v);
         v.finish()
     }
@@ -432,12 +440,25 @@ impl Constraint {
     }
 }
 
+/// Whether a validation message quotes the offending value (`Value 'x' at 'name'`) and lists an
+/// enum's values, as most services do, or leaves both out (`Value at 'status' … enum value set`),
+/// as IAM does (recorded from AWS).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Quoting {
+    #[default]
+    Shown,
+    Hidden,
+}
+
+const ENUM_VIOLATION: &str = "Member must satisfy enum value set";
+
 /// Collects AWS-style validation failures while walking a request.
 #[derive(Debug, Default)]
 pub struct Validator {
     /// The lowerCamelCase path of the value being checked, e.g. `tags.1.member.tagKey`.
     path: String,
     errors: Vec<String>,
+    quoting: Quoting,
 }
 
 impl Validator {
@@ -487,12 +508,15 @@ impl Validator {
         if violations.is_empty() {
             return;
         }
-        let value = if rule.sensitive {
+        let value = if rule.sensitive || self.quoting == Quoting::Hidden {
             String::new()
         } else {
             format!(" '{}'", shown())
         };
-        for violation in violations {
+        for mut violation in violations {
+            if self.quoting == Quoting::Hidden && violation.starts_with(ENUM_VIOLATION) {
+                violation.truncate(ENUM_VIOLATION.len());
+            }
             self.errors.push(format!(
                 "Value{value} at '{}' failed to satisfy constraint: {violation}",
                 self.path

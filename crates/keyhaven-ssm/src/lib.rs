@@ -110,8 +110,10 @@ pub struct ParameterView {
 
 /// GetParameter and GetParameters answer with the name as the caller wrote it (`/x` for `x`, which
 /// names the same parameter), as AWS does; an ARN answers with the stored name.
-fn as_requested(mut view: ParameterView, reference: &names::Reference) -> ParameterView {
-    view.name.clone_from(&reference.name);
+fn as_requested(mut view: ParameterView, reference: &names::Reference, requested: &str) -> ParameterView {
+    if !requested.trim_matches(' ').starts_with("arn:") {
+        view.name.clone_from(&reference.name);
+    }
     view
 }
 
@@ -680,7 +682,7 @@ impl Ssm {
             reference.selector_text.clone(),
             with_decryption,
         )?;
-        Ok(as_requested(view, &reference))
+        Ok(as_requested(view, &reference, name))
     }
 
     /// GetParameters: found parameters in name order, and the names that matched nothing.
@@ -727,7 +729,7 @@ impl Ssm {
             match resolved {
                 Some((record, version)) => {
                     let view = self.view(ctx, &record, &version, reference.selector_text.clone(), with_decryption)?;
-                    found.push(as_requested(view, &reference));
+                    found.push(as_requested(view, &reference, name));
                 }
                 None => invalid.push(name.clone()),
             }

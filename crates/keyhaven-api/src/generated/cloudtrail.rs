@@ -9,6 +9,9 @@ use crate::shapes::{self, Blob, ListRule, Pattern, Rule, Timestamp, Validate, Va
 /// The `X-Amz-Target` prefix of the service (`metadata.targetPrefix`).
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
 
+/// The service's name (`metadata.serviceFullName`).
+pub const SERVICE_FULL_NAME: &str = "AWS CloudTrail";
+
 shapes::operations! {
     AddTags(AddTagsRequest),
     CreateTrail(CreateTrailRequest),

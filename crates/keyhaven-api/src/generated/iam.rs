@@ -19,6 +19,9 @@ pub const API_VERSION: &str = "2010-05-08";
 /// The namespace of every response and modeled error (`metadata.xmlNamespace`).
 pub const XML_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
+/// The service's name (`metadata.serviceFullName`).
+pub const SERVICE_FULL_NAME: &str = "AWS Identity and Access Management";
+
 query::operations! {
     AcceptDelegationRequest(AcceptDelegationRequestRequest),
     AddClientIDToOpenIDConnectProvider(AddClientIDToOpenIDConnectProviderRequest),

@@ -11,6 +11,9 @@ use crate::shapes::{self, ListRule, MapRule, Pattern, Rule, Validate, Validator}
 /// The `X-Amz-Target` prefix of the service (`metadata.targetPrefix`).
 pub const TARGET_PREFIX: &str = "Logs_20140328";
 
+/// The service's name (`metadata.serviceFullName`).
+pub const SERVICE_FULL_NAME: &str = "Amazon CloudWatch Logs";
+
 shapes::operations! {
     AssociateKmsKey(AssociateKmsKeyRequest),
     CreateLogGroup(CreateLogGroupRequest),

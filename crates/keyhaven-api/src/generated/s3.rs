@@ -17,6 +17,9 @@ use crate::shapes::SensitiveString;
 /// The XML namespace of every answer.
 pub const XML_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
+/// The service's name (`metadata.serviceFullName`).
+pub const SERVICE_FULL_NAME: &str = "Amazon Simple Storage Service";
+
 /// Every operation of the model, served or not (metric labels).
 pub const OPERATIONS: &[&str] = &[
     "AbortMultipartUpload",

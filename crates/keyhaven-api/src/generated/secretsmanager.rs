@@ -11,6 +11,9 @@ use crate::shapes::{self, Blob, ListRule, Pattern, Rule, SensitiveString, Timest
 /// The `X-Amz-Target` prefix of the service (`metadata.targetPrefix`).
 pub const TARGET_PREFIX: &str = "secretsmanager";
 
+/// The service's name (`metadata.serviceFullName`).
+pub const SERVICE_FULL_NAME: &str = "AWS Secrets Manager";
+
 shapes::operations! {
     BatchGetSecretValue(BatchGetSecretValueRequest),
     CancelRotateSecret(CancelRotateSecretRequest),

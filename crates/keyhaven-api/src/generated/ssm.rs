@@ -9,6 +9,9 @@ use crate::shapes::{self, ListRule, Pattern, Rule, SensitiveString, Timestamp, V
 /// The `X-Amz-Target` prefix of the service (`metadata.targetPrefix`).
 pub const TARGET_PREFIX: &str = "AmazonSSM";
 
+/// The service's name (`metadata.serviceFullName`).
+pub const SERVICE_FULL_NAME: &str = "Amazon Simple Systems Manager (SSM)";
+
 shapes::operations! {
     AddTagsToResource(AddTagsToResourceRequest),
     DeleteParameter(DeleteParameterRequest),

@@ -14,6 +14,9 @@ pub const API_VERSION: &str = "2011-06-15";
 /// The namespace of every response and modeled error (`metadata.xmlNamespace`).
 pub const XML_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
+/// The service's name (`metadata.serviceFullName`).
+pub const SERVICE_FULL_NAME: &str = "AWS Security Token Service";
+
 query::operations! {
     AssumeRole(AssumeRoleRequest) -> AssumeRoleResponse,
     AssumeRoleWithSAML(AssumeRoleWithSAMLRequest) -> AssumeRoleWithSAMLResponse,

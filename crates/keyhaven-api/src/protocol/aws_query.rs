@@ -123,9 +123,14 @@ impl Protocol for AwsQuery {
 }
 
 fn execute(call: Call<'_>, outcome: &mut Outcome) -> Result<Vec<u8>, ApiError> {
-    let params = Params::parse(call.body.whole());
     let action = call.route.operation.as_str();
     let service = QueryService::of_signing_name(call.route.service).ok_or_else(ApiError::internal)?;
+    // IAM's validation messages name the member but not the value (recorded from AWS); STS's quote it.
+    let quoting = match service {
+        QueryService::Iam => crate::shapes::Quoting::Hidden,
+        QueryService::Sts => crate::shapes::Quoting::Shown,
+    };
+    let params = Params::parse(call.body.whole()).quoting(quoting);
     let ctx = match call.ctx {
         Some(ctx) => ctx,
         None if action == WEB_IDENTITY || action == SAML => {

@@ -1,5 +1,6 @@
 //! AWS IAM: users, groups, roles, managed and inline policies, permissions boundaries, access keys.
 
+pub mod access_report;
 pub mod account;
 pub mod certificates;
 pub mod login;

@@ -420,10 +420,13 @@ fn resource_types(action: &table::Action, resources: &[Resource<'_>]) -> Result<
                 .ok_or_else(|| mismatch(format!("on {}, of no resource type it lists", resource.arn)))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // An action that lists several types, all required, and is asked about one resource names one
+    // of them (iam:GenerateServiceLastAccessedDetails: the user, group, role or policy its `Arn` is).
+    let one_of = resources.len() == 1 && action.resources.len() > 1 && action.resources.iter().all(|u| u.required);
     if let Some(missing) = action
         .resources
         .iter()
-        .find(|u| u.required && !types.contains(&u.resource_type))
+        .find(|u| u.required && !one_of && !types.contains(&u.resource_type))
     {
         return Err(mismatch(format!("without its {}", missing.resource_type)));
     }
