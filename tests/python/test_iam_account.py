@@ -616,3 +616,60 @@ def test_iam_validation_messages_name_the_member_but_not_the_value(server):
     sts = server.client("sts", config=Config(parameter_validation=False))
     code, message = error_of(sts.assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/x", RoleSessionName="Session1:2")
     assert message.startswith("1 validation error detected: Value 'Session1:2' at 'roleSessionName'")
+
+
+def totp(seed_base32, step):
+    """RFC 6238 TOTP (HMAC-SHA1, 6 digits), written here from the RFC: an independent check of the server's codes."""
+    import hmac
+    import struct
+
+    key = base64.b32decode(seed_base32 + "=" * (-len(seed_base32) % 8))
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return f"{(struct.unpack('>I', digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def test_context_keys_granting_policies_sts_preferences_and_mfa_resync(server):
+    import time
+
+    iam = server.client("iam")
+    conditioned = policy(allow("s3:GetObject", Condition={"StringEquals": {"aws:SourceVpc": "vpc-1", "s3:prefix": "a"}}),
+                         allow("kms:Decrypt", Condition={"Bool": {"aws:SecureTransport": "true"}}))
+    assert iam.get_context_keys_for_custom_policy(PolicyInputList=[conditioned])["ContextKeyNames"] == [
+        "aws:SourceVpc", "s3:prefix", "aws:SecureTransport"]
+    iam.create_user(UserName="lee")
+    iam.create_group(GroupName="readers")
+    iam.add_user_to_group(GroupName="readers", UserName="lee")
+    iam.put_group_policy(GroupName="readers", PolicyName="read", PolicyDocument=conditioned)
+    arn = iam.create_policy(PolicyName="logs", PolicyDocument=policy(allow("logs:PutLogEvents")))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName="lee", PolicyArn=arn)
+    user_arn = f"arn:aws:iam::{ACCOUNT}:user/lee"
+    keys = iam.get_context_keys_for_principal_policy(PolicySourceArn=user_arn, PolicyInputList=[
+        policy(allow("sts:AssumeRole", Condition={"StringLike": {"aws:userid": "x"}}))])["ContextKeyNames"]
+    assert set(keys) == {"aws:SourceVpc", "s3:prefix", "aws:SecureTransport", "aws:userid"}
+    assert error_of(iam.get_context_keys_for_principal_policy, PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/none")[0] \
+        == "NoSuchEntity"
+
+    granting = iam.list_policies_granting_service_access(Arn=user_arn, ServiceNamespaces=["s3", "logs", "ec2"])
+    by_service = {e["ServiceNamespace"]: e["Policies"] for e in granting["PoliciesGrantingServiceAccess"]}
+    assert by_service["s3"] == [{"PolicyName": "read", "PolicyType": "INLINE", "EntityType": "GROUP",
+                                 "EntityName": "readers"}]
+    assert by_service["logs"] == [{"PolicyName": "logs", "PolicyType": "MANAGED", "PolicyArn": arn,
+                                   "EntityType": "USER", "EntityName": "lee"}]
+    assert by_service["ec2"] == []
+
+    assert iam.get_account_summary()["SummaryMap"]["GlobalEndpointTokenVersion"] == 1
+    iam.set_security_token_service_preferences(GlobalEndpointTokenVersion="v2Token")
+    assert iam.get_account_summary()["SummaryMap"]["GlobalEndpointTokenVersion"] == 2
+
+    device = iam.create_virtual_mfa_device(VirtualMFADeviceName="lee-phone")["VirtualMFADevice"]
+    seed, serial = device["Base32StringSeed"].decode(), device["SerialNumber"]
+    step = int(time.time()) // 30
+    iam.enable_mfa_device(UserName="lee", SerialNumber=serial, AuthenticationCode1=totp(seed, step - 1),
+                          AuthenticationCode2=totp(seed, step))
+    # A device whose clock runs five minutes fast resynchronises with two consecutive codes.
+    iam.resync_mfa_device(UserName="lee", SerialNumber=serial, AuthenticationCode1=totp(seed, step + 10),
+                          AuthenticationCode2=totp(seed, step + 11))
+    assert error_of(iam.resync_mfa_device, UserName="lee", SerialNumber=serial, AuthenticationCode1=totp(seed, step),
+                    AuthenticationCode2=totp(seed, step + 5)) == (
+        "InvalidAuthenticationCode", "Authentication code for device is not valid.")

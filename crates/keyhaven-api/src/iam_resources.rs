@@ -459,6 +459,78 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             name(i.serial_number)
         )))),
         Request::ListEntitiesForPolicy(i) => list_entities_for_policy(core, ctx, i),
+        Request::GetContextKeysForCustomPolicy(i) => {
+            let keys = core
+                .identity
+                .context_keys(ctx, None, &i.policy_input_list.unwrap_or_default())
+                .map_err(iam_error)?;
+            some(wire::GetContextKeysForPolicyResponse {
+                context_key_names: Some(keys),
+            })
+        }
+        Request::GetContextKeysForPrincipalPolicy(i) => {
+            let keys = core
+                .identity
+                .context_keys(
+                    ctx,
+                    Some(&name(i.policy_source_arn)),
+                    &i.policy_input_list.unwrap_or_default(),
+                )
+                .map_err(iam_error)?;
+            some(wire::GetContextKeysForPolicyResponse {
+                context_key_names: Some(keys),
+            })
+        }
+        Request::ListPoliciesGrantingServiceAccess(i) => {
+            let granting = iam
+                .policies_granting(ctx, &name(i.arn), &i.service_namespaces.unwrap_or_default())
+                .map_err(iam_error)?;
+            some(wire::ListPoliciesGrantingServiceAccessResponse {
+                policies_granting_service_access: Some(
+                    granting
+                        .into_iter()
+                        .map(|(namespace, policies)| wire::ListPoliciesGrantingServiceAccessEntry {
+                            service_namespace: Some(namespace),
+                            policies: Some(
+                                policies
+                                    .into_iter()
+                                    .map(|p| wire::PolicyGrantingServiceAccess {
+                                        policy_type: Some(if p.arn.is_some() { "MANAGED" } else { "INLINE" }.into()),
+                                        policy_name: Some(p.name),
+                                        policy_arn: p.arn,
+                                        entity_type: Some(
+                                            match p.entity_kind {
+                                                EntityKind::User => "USER",
+                                                EntityKind::Group => "GROUP",
+                                                EntityKind::Role => "ROLE",
+                                            }
+                                            .into(),
+                                        ),
+                                        entity_name: Some(p.entity_name),
+                                    })
+                                    .collect(),
+                            ),
+                        })
+                        .collect(),
+                ),
+                is_truncated: Some(false),
+                marker: None,
+            })
+        }
+        Request::SetSecurityTokenServicePreferences(i) => {
+            let version = match i.global_endpoint_token_version.as_deref() {
+                Some("v2Token") => 2,
+                _ => 1,
+            };
+            done(iam.set_sts_preferences(ctx, version))
+        }
+        Request::ResyncMFADevice(i) => done(iam.resync_mfa_device(
+            ctx,
+            &name(i.user_name),
+            &name(i.serial_number),
+            &name(i.authentication_code1),
+            &name(i.authentication_code2),
+        )),
         Request::GenerateServiceLastAccessedDetails(i) => {
             let granularity = match i.granularity.as_deref() {
                 Some("ACTION_LEVEL") => Granularity::Action,

@@ -495,7 +495,72 @@ impl Simulation {
     }
 }
 
+/// The kind and name of the user, group or role a `PolicySourceArn` names.
+fn source_kind(source_arn: &str) -> Result<(EntityKind, &str), IamError> {
+    let refused = || {
+        invalid(format!(
+            "Invalid PolicySourceArn {source_arn}: expected the ARN of a user, group or role."
+        ))
+    };
+    let (_, resource_type, path) = iam_arn(source_arn).ok_or_else(refused)?;
+    let kind = match resource_type {
+        "user" => EntityKind::User,
+        "group" => EntityKind::Group,
+        "role" => EntityKind::Role,
+        _ => return Err(refused()),
+    };
+    Ok((kind, path.rsplit('/').next().unwrap_or(path)))
+}
+
 impl crate::Identity {
+    /// The entity of the caller's account a `PolicySourceArn` names (with its path).
+    fn source_entity(
+        &self,
+        ctx: &RequestContext,
+        source_arn: &str,
+        kind: EntityKind,
+        name: &str,
+    ) -> Result<crate::iam::Entity, IamError> {
+        let entity = self.iam.entity(ctx, kind, name)?;
+        if entity.account_id != ctx.account_id() || entity.arn() != source_arn {
+            return Err(IamError::NotFound(format!(
+                "The {} with name {name} cannot be found.",
+                kind.noun()
+            )));
+        }
+        Ok(entity)
+    }
+
+    /// GetContextKeysForCustomPolicy (no source) and GetContextKeysForPrincipalPolicy: every
+    /// condition key the documents test, with a source's stored policies (its groups' for a user)
+    /// first.
+    pub fn context_keys(
+        &self,
+        ctx: &RequestContext,
+        source_arn: Option<&str>,
+        inputs: &[String],
+    ) -> Result<Vec<String>, IamError> {
+        let mut documents: Vec<String> = Vec::new();
+        if let Some(source_arn) = source_arn {
+            let (kind, name) = source_kind(source_arn)?;
+            let entity = self.source_entity(ctx, source_arn, kind, name)?;
+            let (stored, _) = entity_documents(&self.iam, ctx.account_id(), &entity)?;
+            documents.extend(stored.into_iter().map(|(_, text)| text));
+        }
+        let mut keys: Vec<String> = Vec::new();
+        for (n, text) in documents.iter().chain(inputs).enumerate() {
+            let document = keyhaven_policy::PolicyDocument::parse_as(text, PolicyKind::Identity)
+                .or_else(|_| keyhaven_policy::PolicyDocument::parse_as(text, PolicyKind::Resource))
+                .map_err(|e| invalid(format!("Policy {} is not valid: {e}", n + 1)))?;
+            for key in document.condition_keys() {
+                if !keys.iter().any(|k| k.eq_ignore_ascii_case(&key)) {
+                    keys.push(key);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
     /// SimulatePrincipalPolicy: the stored policies of a user (with its groups'), group or role of
     /// the caller's account, plus any documents in the request.
     pub fn simulate_principal_policy(
@@ -505,21 +570,7 @@ impl crate::Identity {
     ) -> Result<Vec<EvaluationResult>, IamError> {
         let simulation = &input.simulation;
         let source_arn = input.policy_source_arn.as_str();
-        let (account, resource_type, path) = iam_arn(source_arn).ok_or_else(|| {
-            invalid(format!(
-                "Invalid PolicySourceArn {source_arn}: expected the ARN of a user, group or role."
-            ))
-        })?;
-        let kind = match resource_type {
-            "user" => EntityKind::User,
-            "group" => EntityKind::Group,
-            "role" => EntityKind::Role,
-            _ => {
-                return Err(invalid(format!(
-                    "Invalid PolicySourceArn {source_arn}: expected the ARN of a user, group or role."
-                )));
-            }
-        };
+        let (kind, name) = source_kind(source_arn)?;
         check_actions(&simulation.action_names)?;
         if simulation.resource_policy.is_some() {
             if kind == EntityKind::Role {
@@ -533,14 +584,7 @@ impl crate::Identity {
                 ));
             }
         }
-        let name = path.rsplit('/').next().unwrap_or(path);
-        let entity = self.iam.entity(ctx, kind, name)?;
-        if account != ctx.account_id() || entity.arn() != source_arn {
-            return Err(IamError::NotFound(format!(
-                "The {} with name {name} cannot be found.",
-                kind.noun()
-            )));
-        }
+        let entity = self.source_entity(ctx, source_arn, kind, name)?;
         // Without a CallerArn the source itself is the caller; groups and roles are only ever
         // callers of identity policies here, since resource policies need a user as caller.
         let principal = match &simulation.caller_arn {

@@ -232,8 +232,10 @@ enum Operand {
 }
 
 impl Condition {
-    /// Whether the condition holds for `context`. Absent keys and unresolved variables are added to
-    /// `missing`. `variables` is false for 2008-10-17 documents, where `${...}` is plain text.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Whether this condition narrows the callers to known accounts, organisations, principals or
     /// networks (a non-negated test of such a key with no wildcard-only value).
     pub(crate) fn limits_callers(&self) -> bool {
@@ -259,6 +261,8 @@ impl Condition {
             && !self.values.iter().any(|v| v == "*")
     }
 
+    /// Whether the condition holds for `context`. Absent keys and unresolved variables are added to
+    /// `missing`. `variables` is false for 2008-10-17 documents, where `${...}` is plain text.
     pub(crate) fn holds(&self, context: &Context, variables: bool, missing: &mut Vec<String>) -> bool {
         let Operator {
             test,

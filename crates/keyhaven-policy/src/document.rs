@@ -164,6 +164,18 @@ impl PolicyDocument {
         &self.statements
     }
 
+    /// Every condition key the document's statements test, as first written, once each
+    /// (case-insensitively, as keys compare): GetContextKeysFor*Policy.
+    pub fn condition_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for condition in self.statements.iter().flat_map(|s| s.conditions.iter()) {
+            if !keys.iter().any(|k| k.eq_ignore_ascii_case(condition.key())) {
+                keys.push(condition.key().to_string());
+            }
+        }
+        keys
+    }
+
     /// This document with `more`'s statements after its own (KMS evaluates a key's grants as statements of
     /// its key policy).
     pub fn merged(&self, more: &PolicyDocument) -> PolicyDocument {

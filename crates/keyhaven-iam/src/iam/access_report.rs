@@ -222,6 +222,63 @@ impl Iam {
         Ok(report.job_id)
     }
 
+    /// ListPoliciesGrantingServiceAccess: for each namespace, the inline and managed policies of a
+    /// user (its groups' included), group or role whose `Allow` statements reach the service.
+    pub fn policies_granting(
+        &self,
+        ctx: &RequestContext,
+        arn: &str,
+        namespaces: &[String],
+    ) -> Result<Vec<(String, Vec<GrantingPolicy>)>, IamError> {
+        let account = ctx.account_id();
+        let resource = arn
+            .strip_prefix(&format!("arn:aws:iam::{account}:"))
+            .ok_or_else(|| not_found(arn))?;
+        let (kind, _) = resource.split_once('/').ok_or_else(|| not_found(arn))?;
+        let kind = match kind {
+            "user" => EntityKind::User,
+            "group" => EntityKind::Group,
+            "role" => EntityKind::Role,
+            _ => return Err(not_found(arn)),
+        };
+        let entity = self
+            .entity(ctx, kind, resource.rsplit('/').next().unwrap_or_default())
+            .map_err(|_| not_found(arn))?;
+        if entity.arn() != arn {
+            return Err(not_found(arn));
+        }
+        let mut holders = vec![entity.clone()];
+        for group in &entity.groups {
+            holders.push(self.entity(ctx, EntityKind::Group, group)?);
+        }
+        let mut candidates: Vec<(GrantingPolicy, String)> = Vec::new();
+        for holder in &holders {
+            for (name, document) in &holder.inline_policies {
+                candidates.push((GrantingPolicy::of(holder, name.clone(), None), document.clone()));
+            }
+            for policy_arn in &holder.attached_policies {
+                let name = policy_arn.rsplit('/').next().unwrap_or_default().to_string();
+                let document = self.managed_policy_document(account, policy_arn)?;
+                candidates.push((GrantingPolicy::of(holder, name, Some(policy_arn.clone())), document));
+            }
+        }
+        Ok(namespaces
+            .iter()
+            .map(|namespace| {
+                let granting = candidates
+                    .iter()
+                    .filter(|(_, document)| {
+                        let mut reached = BTreeSet::new();
+                        allowed_namespaces(document, &mut reached);
+                        reached.contains(namespace.as_str())
+                    })
+                    .map(|(policy, _)| policy.clone())
+                    .collect();
+                (namespace.clone(), granting)
+            })
+            .collect())
+    }
+
     pub fn access_report(&self, ctx: &RequestContext, job_id: &str) -> Result<AccessReport, IamError> {
         read(&*self.store, |tx| {
             Ok(records::get::<AccessReport>(tx, ctx.account_id(), job_id)?)
@@ -286,6 +343,27 @@ impl Iam {
             }
         }
         Ok(usage)
+    }
+}
+
+/// A policy that grants access to a service, and the entity it is inline in or attached to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantingPolicy {
+    pub name: String,
+    /// None for an inline policy.
+    pub arn: Option<String>,
+    pub entity_kind: EntityKind,
+    pub entity_name: String,
+}
+
+impl GrantingPolicy {
+    fn of(holder: &super::Entity, name: String, arn: Option<String>) -> Self {
+        Self {
+            name,
+            arn,
+            entity_kind: holder.kind,
+            entity_name: holder.name.clone(),
+        }
     }
 }
 

@@ -11,6 +11,17 @@ use crate::error::{IamError, read};
 
 keyhaven_kernel::versioned_record!(AccountAlias, "iam-account-alias", RECORD_VERSION);
 keyhaven_kernel::versioned_record!(CredentialReport, "iam-credential-report", RECORD_VERSION);
+keyhaven_kernel::versioned_record!(StsPreferences, "iam-sts-preferences", RECORD_VERSION);
+
+const STS_PREFERENCES_ID: &str = "sts-preferences";
+
+/// SetSecurityTokenServicePreferences: which session tokens the global STS endpoint issues.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StsPreferences {
+    pub v: u32,
+    /// 1 (`v1Token`, valid only in Regions enabled by default) or 2 (`v2Token`, valid everywhere).
+    pub global_endpoint_token_version: i32,
+}
 
 const ALIAS_ID: &str = "alias";
 const REPORT_ID: &str = "credential-report";
@@ -25,7 +36,6 @@ pub const QUOTAS: &[(&str, i32)] = &[
     ("AttachedPoliciesPerGroupQuota", 10),
     ("AttachedPoliciesPerRoleQuota", 10),
     ("AttachedPoliciesPerUserQuota", 10),
-    ("GlobalEndpointTokenVersion", 1),
     ("GroupPolicySizeQuota", 5120),
     ("GroupsPerUserQuota", 10),
     ("GroupsQuota", 300),
@@ -196,6 +206,11 @@ impl Iam {
                 ("Providers".into(), count(oidc.len() + saml.len())),
                 ("AccountMFAEnabled".into(), 0),
                 ("AccountPasswordPresent".into(), 0),
+                (
+                    "GlobalEndpointTokenVersion".into(),
+                    records::get::<StsPreferences>(tx, account, STS_PREFERENCES_ID)?
+                        .map_or(1, |p| p.global_endpoint_token_version),
+                ),
                 ("AccountAccessKeysPresent".into(), 0),
                 ("AccountSigningCertificatesPresent".into(), 0),
             ];
@@ -203,6 +218,15 @@ impl Iam {
             summary.sort();
             Ok(summary)
         })
+    }
+
+    pub fn set_sts_preferences(&self, ctx: &RequestContext, version: i32) -> Result<(), IamError> {
+        let account = ctx.account_id().to_string();
+        let preferences = StsPreferences {
+            v: RECORD_VERSION,
+            global_endpoint_token_version: version,
+        };
+        self.write(|tx| Ok(records::put(tx, &account, STS_PREFERENCES_ID, &preferences)?))
     }
 
     /// GenerateCredentialReport: makes the report now unless one under four hours old exists.

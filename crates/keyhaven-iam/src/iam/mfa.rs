@@ -16,6 +16,8 @@ keyhaven_kernel::versioned_record!(MfaDevice, "iam-mfa-device", RECORD_VERSION);
 const SEED_BYTES: usize = 20;
 /// Codes from this many steps either side of now are accepted (clock drift between device and server).
 const DRIFT_STEPS: u64 = 1;
+/// ResyncMFADevice looks further: ten minutes either side.
+const RESYNC_STEPS: u64 = 20;
 
 /// A virtual MFA device. `sealed_seed` is the TOTP seed sealed by the root key.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -176,6 +178,39 @@ impl Iam {
             }
             device.user_name = Some(entity.name);
             device.enable_date = Some(now);
+            device.last_used_step = Some(first + 1);
+            save_device(tx, &device)
+        })
+    }
+
+    /// ResyncMFADevice: two consecutive codes from a device whose clock drifted, found within a
+    /// wider window than sign-in allows, and from then on the device's codes are checked from there.
+    pub fn resync_mfa_device(
+        &self,
+        ctx: &RequestContext,
+        user: &str,
+        serial: &str,
+        code1: &str,
+        code2: &str,
+    ) -> Result<(), IamError> {
+        let account = ctx.account_id().to_string();
+        self.write(|tx| {
+            require_entity(tx, &account, EntityKind::User, user)?;
+            let mut device = load_device(tx, &account, serial)?;
+            if !device
+                .user_name
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(user))
+            {
+                return Err(device_not_found(serial));
+            }
+            let seed = self.seed(&device)?;
+            let now = totp::step_of(self.clock.now().unix_timestamp());
+            let first = (now.saturating_sub(RESYNC_STEPS)..=now + RESYNC_STEPS)
+                .find(|step| {
+                    totp::matches(seed.expose(), *step, code1) && totp::matches(seed.expose(), step + 1, code2)
+                })
+                .ok_or_else(invalid_code)?;
             device.last_used_step = Some(first + 1);
             save_device(tx, &device)
         })
