@@ -11,7 +11,7 @@ import json
 import subprocess
 
 import pytest
-from client_helpers import as_user, aws_json, audit_records, error_of, files_containing
+from client_helpers import as_user, aws, aws_json, audit_records, error_of, files_containing
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -673,3 +673,53 @@ def test_context_keys_granting_policies_sts_preferences_and_mfa_resync(server):
     assert error_of(iam.resync_mfa_device, UserName="lee", SerialNumber=serial, AuthenticationCode1=totp(seed, step),
                     AuthenticationCode2=totp(seed, step + 5)) == (
         "InvalidAuthenticationCode", "Authentication code for device is not valid.")
+
+
+def test_the_aws_cli_drives_the_account_operations(server, tmp_path):
+    body, key_pem, _ = self_signed("cli.example.com")
+    (tmp_path / "cert.pem").write_text(body)
+    (tmp_path / "key.pem").write_text(key_pem)
+    idp_cert = self_signed("cli-idp")[2]
+    from cryptography.hazmat.primitives import serialization as ser
+
+    der = base64.b64encode(idp_cert.public_bytes(ser.Encoding.DER)).decode()
+    metadata = (
+        '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+        'xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.cli.test/saml">'
+        '<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+        f'<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{der}</ds:X509Certificate>'
+        '</ds:X509Data></ds:KeyInfo></md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>'
+    )
+    (tmp_path / "metadata.xml").write_text(metadata)
+    steps = [
+        (["iam", "create-user", "--user-name", "cli-user"], lambda o: o["User"]["UserName"] == "cli-user"),
+        (["iam", "update-account-password-policy", "--minimum-password-length", "10"], lambda o: o == {}),
+        (["iam", "create-login-profile", "--user-name", "cli-user", "--password", "Sturdy-cli-pass-1!"],
+         lambda o: o["LoginProfile"]["UserName"] == "cli-user"),
+        (["iam", "create-account-alias", "--account-alias", "cli-corp"], lambda o: o == {}),
+        (["iam", "list-account-aliases"], lambda o: o["AccountAliases"] == ["cli-corp"]),
+        (["iam", "create-instance-profile", "--instance-profile-name", "cli-ip"],
+         lambda o: o["InstanceProfile"]["InstanceProfileId"].startswith("AIPA")),
+        (["iam", "create-service-linked-role", "--aws-service-name", "autoscaling.amazonaws.com"],
+         lambda o: o["Role"]["RoleName"] == "AWSServiceRoleForAutoScaling"),
+        (["iam", "upload-server-certificate", "--server-certificate-name", "cli-cert", "--certificate-body",
+          f"file://{tmp_path / 'cert.pem'}", "--private-key", f"file://{tmp_path / 'key.pem'}"],
+         lambda o: o["ServerCertificateMetadata"]["ServerCertificateName"] == "cli-cert"),
+        (["iam", "create-saml-provider", "--name", "CliIdP", "--saml-metadata-document",
+          f"file://{tmp_path / 'metadata.xml'}"],
+         lambda o: o["SAMLProviderArn"] == f"arn:aws:iam::{ACCOUNT}:saml-provider/CliIdP"),
+        (["iam", "generate-credential-report"], lambda o: o["State"] == "STARTED"),
+        (["iam", "get-credential-report"], lambda o: o["ReportFormat"] == "text/csv"),
+        (["iam", "get-account-summary"], lambda o: o["SummaryMap"]["Users"] == 1),
+        (["iam", "generate-service-last-accessed-details", "--arn", f"arn:aws:iam::{ACCOUNT}:user/cli-user"],
+         lambda o: len(o["JobId"]) == 36),
+        (["iam", "update-user", "--user-name", "cli-user", "--new-user-name", "cli-user-2"], lambda o: o == {}),
+        (["iam", "get-login-profile", "--user-name", "cli-user-2"],
+         lambda o: o["LoginProfile"]["UserName"] == "cli-user-2"),
+    ]
+    for args, check in steps:
+        out = aws_json(server, *args)
+        assert check(out), (args, out)
+    failed = aws(server, "iam", "create-login-profile", "--user-name", "cli-user-2", "--password", "short",
+                 check=False)
+    assert failed.returncode != 0 and b"EntityAlreadyExists" in failed.stderr

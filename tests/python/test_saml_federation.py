@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 
 import pytest
-from client_helpers import audit_records, error_of
+from client_helpers import audit_records, aws_json, error_of
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -208,6 +208,11 @@ def test_a_signed_response_becomes_a_role_session_with_aws_s_answer(fed):
                    aws_session_token=creds["SessionToken"])
     assert server.client("sts", **session).get_caller_identity()["Arn"] == answer["AssumedRoleUser"]["Arn"]
     server.client("kms", **session).list_keys()  # allowed only with the session tag team=red
+
+    # The AWS CLI sends the call unsigned, as botocore does.
+    cli = aws_json(server, "sts", "assume-role-with-saml", "--role-arn", ROLE_ARN, "--principal-arn", PROVIDER_ARN,
+                   "--saml-assertion", b64(idp.sign(response())))
+    assert cli["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/engineers/alice@example.com"
 
     # The response's own signature by the whole Response is accepted as well.
     by_response = idp.sign(response(sign_assertion=False, sign_response=True), element="Response")
