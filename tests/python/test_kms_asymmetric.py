@@ -296,3 +296,19 @@ def test_signing_algorithm_condition_key_decides(dev_server):
     assert error_of(user.sign, KeyId=key["KeyId"], Message=digest, MessageType="DIGEST",
                     SigningAlgorithm="RSASSA_PSS_SHA_256")[0] == "AccessDeniedException"
     assert user.sign(KeyId=key["KeyId"], Message=MESSAGE, SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
+
+
+def test_validation_messages_list_enum_values_in_aws_s_order(dev_server):
+    from botocore.config import Config
+    from client_helpers import error_of
+
+    kms = dev_server.client(config=Config(parameter_validation=False))
+    key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    assert error_of(kms.generate_mac, KeyId=key, MacAlgorithm="INVALID", Message=b"m") == (
+        "ValidationException",
+        "1 validation error detected: Value 'INVALID' at 'macAlgorithm' failed to satisfy constraint: Member must "
+        "satisfy enum value set: [HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]")
+    code, message = error_of(kms.create_key, KeyUsage="RANDOM")
+    assert message.endswith("enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT]")
+    code, message = error_of(kms.create_key, KeySpec="HMAC_random")
+    assert message.split("[")[1].startswith("RSA_2048, ECC_NIST_P384, ECC_NIST_P256, ECC_NIST_P521, HMAC_384, RSA_3072")

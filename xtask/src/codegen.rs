@@ -142,6 +142,7 @@ pub fn generate(root: &Path) -> Result<Vec<File>, String> {
         if let Some(wanted) = service.operations {
             model.operations.retain(|op| wanted.contains(&op.name.as_str()));
         }
+        apply_enum_order(root, service.module, &mut model)?;
         let code = Generator::new(service, &model)?
             .module()
             .map_err(|e| format!("{}: {e}", service.model))?;
@@ -181,6 +182,39 @@ pub fn generate(root: &Path) -> Result<Vec<File>, String> {
         contents: rustfmt(root, &crate::authorization::generate(root)?)?,
     });
     Ok(files)
+}
+
+/// Puts the values of the enums `models/enum-order.json` lists for the service in the order AWS's
+/// validation messages list them (recorded), the model's newer values after them.
+fn apply_enum_order(root: &Path, service: &str, model: &mut Model) -> Result<(), String> {
+    const ORDER: &str = "models/enum-order.json";
+    let text = std::fs::read_to_string(root.join(ORDER)).map_err(|e| format!("reading {ORDER}: {e}"))?;
+    let orders = crate::json::Json::parse(&text).map_err(|e| format!("{ORDER}: {e}"))?;
+    let Some(shapes) = orders.get(service).and_then(crate::json::Json::as_obj) else {
+        return Ok(());
+    };
+    for (name, recorded) in shapes {
+        let shape = model
+            .shapes
+            .iter_mut()
+            .find(|s| s.name == *name)
+            .ok_or_else(|| format!("{ORDER}: {service} has no shape {name}"))?;
+        let recorded: Vec<&str> = recorded
+            .as_arr()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(crate::json::Json::as_str)
+            .filter(|v| shape.values.iter().any(|m| m == v))
+            .collect();
+        let newer: Vec<String> = shape
+            .values
+            .iter()
+            .filter(|v| !recorded.contains(&v.as_str()))
+            .cloned()
+            .collect();
+        shape.values = recorded.into_iter().map(str::to_string).chain(newer).collect();
+    }
+    Ok(())
 }
 
 /// The problems with the committed generated files: each differing, missing or extra file.

@@ -2143,7 +2143,7 @@ static POLICY_TYPE__PATTERN: Pattern = Pattern::new(
 static POLICY_TYPE: Rule = Rule::NONE.min(1).max(131072).pattern(&POLICY_TYPE__PATTERN);
 static DESCRIPTION_TYPE: Rule = Rule::NONE.min(0).max(8192);
 static KEY_USAGE_TYPE: Rule =
-    Rule::NONE.values(&["SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"]);
+    Rule::NONE.values(&["ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"]);
 static CUSTOMER_MASTER_KEY_SPEC: Rule = Rule::NONE.values(&[
     "RSA_2048",
     "RSA_3072",
@@ -2161,16 +2161,16 @@ static CUSTOMER_MASTER_KEY_SPEC: Rule = Rule::NONE.values(&[
 ]);
 static KEY_SPEC: Rule = Rule::NONE.values(&[
     "RSA_2048",
-    "RSA_3072",
-    "RSA_4096",
-    "ECC_NIST_P256",
     "ECC_NIST_P384",
+    "ECC_NIST_P256",
     "ECC_NIST_P521",
-    "ECC_SECG_P256K1",
-    "SYMMETRIC_DEFAULT",
-    "HMAC_224",
-    "HMAC_256",
     "HMAC_384",
+    "RSA_3072",
+    "ECC_SECG_P256K1",
+    "RSA_4096",
+    "SYMMETRIC_DEFAULT",
+    "HMAC_256",
+    "HMAC_224",
     "HMAC_512",
     "SM2",
     "ML_DSA_44",
@@ -2209,7 +2209,7 @@ static DATA_KEY_PAIR_SPEC: Rule = Rule::NONE.values(&[
 ]);
 static NUMBER_OF_BYTES_TYPE: Rule = Rule::NONE.min(1).max(1024);
 static DATA_KEY_SPEC: Rule = Rule::NONE.values(&["AES_256", "AES_128"]);
-static MAC_ALGORITHM_SPEC: Rule = Rule::NONE.values(&["HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"]);
+static MAC_ALGORITHM_SPEC: Rule = Rule::NONE.values(&["HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"]);
 static POLICY_NAME_TYPE__PATTERN: Pattern = Pattern::new(r"[\w]+", r"^(?:[0-9A-Za-z_]+)$");
 static POLICY_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&POLICY_NAME_TYPE__PATTERN);
 static ALGORITHM_SPEC: Rule = Rule::NONE.values(&[
