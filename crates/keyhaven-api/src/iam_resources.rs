@@ -58,6 +58,26 @@ fn instance_profile_out(
     }
 }
 
+/// One page of instance profiles as the listings show them (without tags).
+fn listed_profiles(
+    core: &Core,
+    ctx: &RequestContext,
+    all: Vec<InstanceProfile>,
+    max: Option<i32>,
+    marker: Option<String>,
+) -> Result<Listed<wire::InstanceProfile>, ApiError> {
+    let page = listed(all, max, marker.as_deref())?;
+    Ok(Listed {
+        items: page
+            .items
+            .iter()
+            .map(|p| instance_profile_out(core, ctx, p, ProfileTags::Never))
+            .collect(),
+        is_truncated: page.is_truncated,
+        marker: page.marker,
+    })
+}
+
 fn tag(
     core: &Core,
     ctx: &RequestContext,
@@ -292,14 +312,9 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             let all = iam
                 .instance_profiles(ctx, i.path_prefix.as_deref())
                 .map_err(iam_error)?;
-            let page = listed(all, i.max_items, i.marker.as_deref())?;
+            let page = listed_profiles(core, ctx, all, i.max_items, i.marker)?;
             some(wire::ListInstanceProfilesResponse {
-                instance_profiles: Some(
-                    page.items
-                        .iter()
-                        .map(|p| instance_profile_out(core, ctx, p, ProfileTags::Never))
-                        .collect(),
-                ),
+                instance_profiles: Some(page.items),
                 is_truncated: page.is_truncated,
                 marker: page.marker,
             })
@@ -308,14 +323,9 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Ou
             let all = iam
                 .instance_profiles_for_role(ctx, &name(i.role_name))
                 .map_err(iam_error)?;
-            let page = listed(all, i.max_items, i.marker.as_deref())?;
+            let page = listed_profiles(core, ctx, all, i.max_items, i.marker)?;
             some(wire::ListInstanceProfilesForRoleResponse {
-                instance_profiles: Some(
-                    page.items
-                        .iter()
-                        .map(|p| instance_profile_out(core, ctx, p, ProfileTags::Never))
-                        .collect(),
-                ),
+                instance_profiles: Some(page.items),
                 is_truncated: page.is_truncated,
                 marker: page.marker,
             })

@@ -41,14 +41,7 @@ pub fn assume_role_with_saml(
     let issued = &granted.issued;
     let response = wire::Response::AssumeRoleWithSAML(wire::AssumeRoleWithSAMLResponse {
         credentials: Some(crate::sts::credentials_out(issued)),
-        assumed_role_user: Some(wire::AssumedRoleUser {
-            assumed_role_id: issued
-                .principal
-                .role
-                .as_ref()
-                .map(|r| format!("{}:{}", r.role_id, r.session_name)),
-            arn: Some(issued.principal.arn.clone()),
-        }),
+        assumed_role_user: Some(crate::sts::assumed_role_user(issued)),
         packed_policy_size: granted.packed_policy_size,
         subject: Some(granted.subject.clone()),
         subject_type: Some(granted.subject_type.clone()),

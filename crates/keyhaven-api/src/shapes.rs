@@ -811,12 +811,12 @@ mod tests {
                      satisfy constraint: Member must have length less than or equal to 256"
                 ),
             ),
-            // AWS lists enum values in its own (hash) order; ours is the model's.
+            // AWS lists enum values in its own order (recorded in models/enum-order.json), newer values after.
             (
                 "CreateKey",
                 r#"{"KeyUsage":"RANDOM"}"#.into(),
                 "1 validation error detected: Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: \
-                 Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_AGREEMENT]"
+                 Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT]"
                     .into(),
             ),
             (

@@ -9,6 +9,26 @@ use crate::error::{ApiError, sts_error};
 use crate::generated::sts::{self as wire, Request, Response};
 use crate::shapes::{SensitiveString, Timestamp};
 
+/// The session tags of a request, as (key, value).
+fn session_tags(tags: Option<Vec<wire::Tag>>) -> Vec<(String, String)> {
+    tags.unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+        .collect()
+}
+
+/// `AssumedRoleUser` of a role session: `<role id>:<session name>` and the session's ARN.
+pub(crate) fn assumed_role_user(issued: &IssuedCredentials) -> wire::AssumedRoleUser {
+    wire::AssumedRoleUser {
+        assumed_role_id: issued
+            .principal
+            .role
+            .as_ref()
+            .map(|r| format!("{}:{}", r.role_id, r.session_name)),
+        arn: Some(issued.principal.arn.clone()),
+    }
+}
+
 pub(crate) fn credentials_out(issued: &IssuedCredentials) -> wire::Credentials {
     wire::Credentials {
         access_key_id: Some(issued.access_key_id.clone()),
@@ -43,12 +63,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
             }))
         }
         Request::AssumeRole(i) => {
-            let tags: Vec<(String, String)> = i
-                .tags
-                .unwrap_or_default()
-                .into_iter()
-                .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
-                .collect();
+            let tags = session_tags(i.tags);
             let packed_policy_size =
                 keyhaven_iam::sts::packed_policy_size(i.policy.as_deref(), &tags).map_err(sts_error)?;
             let input = AssumeRoleInput {
@@ -71,17 +86,9 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                 token_code: i.token_code,
             };
             let issued = core.identity.assume_role(ctx, input).map_err(sts_error)?;
-            let role = issued
-                .principal
-                .role
-                .as_ref()
-                .map(|r| format!("{}:{}", r.role_id, r.session_name));
             Ok(Response::AssumeRole(wire::AssumeRoleResponse {
                 credentials: Some(credentials_out(&issued)),
-                assumed_role_user: Some(wire::AssumedRoleUser {
-                    assumed_role_id: role,
-                    arn: Some(issued.principal.arn.clone()),
-                }),
+                assumed_role_user: Some(assumed_role_user(&issued)),
                 packed_policy_size,
                 source_identity: issued
                     .principal
@@ -101,12 +108,7 @@ pub fn execute(core: &Core, ctx: &RequestContext, request: Request) -> Result<Re
                 .into_iter()
                 .filter_map(|p| p.arn)
                 .collect();
-            let tags: Vec<(String, String)> = i
-                .tags
-                .unwrap_or_default()
-                .into_iter()
-                .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
-                .collect();
+            let tags = session_tags(i.tags);
             keyhaven_iam::sts::check_session_tags(&tags, &[]).map_err(sts_error)?;
             let packed_policy_size =
                 keyhaven_iam::sts::packed_policy_size(i.policy.as_deref(), &tags).map_err(sts_error)?;

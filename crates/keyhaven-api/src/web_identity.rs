@@ -132,18 +132,10 @@ pub fn assume_role_with_web_identity(
         .assume_role_with_web_identity(origin, input)
         .map_err(sts_error)?;
     let issued = &granted.issued;
-    let assumed_role_id = issued
-        .principal
-        .role
-        .as_ref()
-        .map(|r| format!("{}:{}", r.role_id, r.session_name));
     let response = sts_wire::Response::AssumeRoleWithWebIdentity(sts_wire::AssumeRoleWithWebIdentityResponse {
         credentials: Some(crate::sts::credentials_out(issued)),
         subject_from_web_identity_token: Some(granted.subject.clone()),
-        assumed_role_user: Some(sts_wire::AssumedRoleUser {
-            assumed_role_id,
-            arn: Some(issued.principal.arn.clone()),
-        }),
+        assumed_role_user: Some(crate::sts::assumed_role_user(issued)),
         packed_policy_size: None,
         provider: Some(granted.provider.clone()),
         audience: Some(granted.audience.clone()),

@@ -214,7 +214,7 @@ pub fn policy_size(text: &str) -> usize {
     text.chars().filter(|c| !c.is_whitespace()).count()
 }
 
-const STATEMENT_ELEMENTS: &[&str] = &[
+pub(crate) const STATEMENT_ELEMENTS: &[&str] = &[
     "Sid",
     "Effect",
     "Principal",

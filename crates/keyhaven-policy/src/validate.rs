@@ -14,20 +14,9 @@ use serde_json::{Map, Value};
 
 use crate::PolicyError;
 use crate::condition;
-use crate::document::{PolicyDocument, PolicyKind};
+use crate::document::{PolicyDocument, PolicyKind, STATEMENT_ELEMENTS};
 
 const TOP_LEVEL: &[&str] = &["Version", "Id", "Statement", "Conditions"];
-const STATEMENT: &[&str] = &[
-    "Sid",
-    "Effect",
-    "Principal",
-    "NotPrincipal",
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Condition",
-];
 const PARTITIONS: &[&str] = &[
     "aws",
     "aws-cn",
@@ -159,7 +148,7 @@ fn syntax(value: &Value, kind: PolicyKind) -> Result<Vec<&Map<String, Value>>, P
 }
 
 fn statement_syntax(statement: &Map<String, Value>) -> Result<(), PolicyError> {
-    if statement.keys().any(|k| !STATEMENT.contains(&k.as_str())) {
+    if statement.keys().any(|k| !STATEMENT_ELEMENTS.contains(&k.as_str())) {
         return Err(PolicyError::Syntax);
     }
     let both = |a: &str, b: &str| statement.contains_key(a) && statement.contains_key(b);

@@ -108,6 +108,16 @@ impl Iam {
         Ok(self.root.open(&seed_label(&device.serial_number), &sealed)?)
     }
 
+    /// The step of `code1`, when `code2` is the next step's code, within `drift` steps of now: the
+    /// proof EnableMFADevice and ResyncMFADevice ask for.
+    fn consecutive_codes(&self, device: &MfaDevice, code1: &str, code2: &str, drift: u64) -> Result<u64, IamError> {
+        let seed = self.seed(device)?;
+        let now = totp::step_of(self.clock.now().unix_timestamp());
+        (now.saturating_sub(drift)..=now + drift)
+            .find(|step| totp::matches(seed.expose(), *step, code1) && totp::matches(seed.expose(), step + 1, code2))
+            .ok_or_else(invalid_code)
+    }
+
     /// The step whose code `code` is, within the allowed drift of `now`, if any.
     fn matching_step(&self, seed: &SecretBytes, code: &str) -> Option<u64> {
         let now = totp::step_of(self.clock.now().unix_timestamp());
@@ -171,11 +181,7 @@ impl Iam {
             if device.user_name.is_some() {
                 return Err(IamError::AlreadyExists("MFA Device is already in use.".into()));
             }
-            let seed = self.seed(&device)?;
-            let first = self.matching_step(&seed, code1).ok_or_else(invalid_code)?;
-            if !totp::matches(seed.expose(), first + 1, code2) {
-                return Err(invalid_code());
-            }
+            let first = self.consecutive_codes(&device, code1, code2, DRIFT_STEPS)?;
             device.user_name = Some(entity.name);
             device.enable_date = Some(now);
             device.last_used_step = Some(first + 1);
@@ -204,13 +210,7 @@ impl Iam {
             {
                 return Err(device_not_found(serial));
             }
-            let seed = self.seed(&device)?;
-            let now = totp::step_of(self.clock.now().unix_timestamp());
-            let first = (now.saturating_sub(RESYNC_STEPS)..=now + RESYNC_STEPS)
-                .find(|step| {
-                    totp::matches(seed.expose(), *step, code1) && totp::matches(seed.expose(), step + 1, code2)
-                })
-                .ok_or_else(invalid_code)?;
+            let first = self.consecutive_codes(&device, code1, code2, RESYNC_STEPS)?;
             device.last_used_step = Some(first + 1);
             save_device(tx, &device)
         })

@@ -631,7 +631,35 @@ impl Iam {
         })
     }
 
-    /// UpdateUser: a new name (moving the user's keys and devices with it) and/or a new path.
+    /// UpdateUser and UpdateGroup: a new path and/or name; `follow` moves what refers to the old
+    /// name (in the same transaction) when the name changes.
+    fn rename_entity(
+        &self,
+        ctx: &RequestContext,
+        kind: EntityKind,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+        mut follow: impl FnMut(&mut dyn Transaction, &str, &str, &str) -> Result<(), IamError>,
+    ) -> Result<(), IamError> {
+        let account = ctx.account_id().to_string();
+        self.write(|tx| {
+            let mut entity = require_entity(tx, &account, kind, name)?;
+            if let Some(path) = new_path {
+                entity.path = path.to_string();
+            }
+            let Some(new_name) = new_name.filter(|n| *n != entity.name) else {
+                return save_entity(tx, &entity);
+            };
+            claim_new_name(tx, &account, kind, &entity.name, new_name)?;
+            let old_name = std::mem::replace(&mut entity.name, new_name.to_string());
+            follow(tx, &account, &old_name, new_name)?;
+            delete_entity_record(tx, &account, kind, &old_name)?;
+            save_entity(tx, &entity)
+        })
+    }
+
+    /// UpdateUser: the user's access keys and MFA devices follow a new name.
     pub fn update_user(
         &self,
         ctx: &RequestContext,
@@ -639,36 +667,28 @@ impl Iam {
         new_name: Option<&str>,
         new_path: Option<&str>,
     ) -> Result<(), IamError> {
-        let account = ctx.account_id().to_string();
-        self.write(|tx| {
-            let mut user = require_entity(tx, &account, EntityKind::User, name)?;
-            if let Some(path) = new_path {
-                user.path = path.to_string();
-            }
-            let Some(new_name) = new_name.filter(|n| *n != user.name) else {
-                return save_entity(tx, &user);
-            };
-            claim_new_name(tx, &account, EntityKind::User, &user.name, new_name)?;
-            let old_name = std::mem::replace(&mut user.name, new_name.to_string());
-            for mut key in all_of::<AccessKeyRecord>(tx, "")? {
-                if key.account_id == account && key.user_name.eq_ignore_ascii_case(&old_name) {
-                    key.user_name = new_name.to_string();
-                    save_access_key(tx, &key)?;
+        self.rename_entity(
+            ctx,
+            EntityKind::User,
+            name,
+            new_name,
+            new_path,
+            |tx, account, old, new| {
+                for mut key in all_of::<AccessKeyRecord>(tx, "")? {
+                    if key.account_id == account && key.user_name.eq_ignore_ascii_case(old) {
+                        key.user_name = new.to_string();
+                        save_access_key(tx, &key)?;
+                    }
                 }
-            }
-            for mut device in all_of::<mfa::MfaDevice>(tx, &account)? {
-                if device
-                    .user_name
-                    .as_deref()
-                    .is_some_and(|u| u.eq_ignore_ascii_case(&old_name))
-                {
-                    device.user_name = Some(new_name.to_string());
-                    mfa::save_device(tx, &device)?;
+                for mut device in all_of::<mfa::MfaDevice>(tx, account)? {
+                    if device.user_name.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(old)) {
+                        device.user_name = Some(new.to_string());
+                        mfa::save_device(tx, &device)?;
+                    }
                 }
-            }
-            delete_entity_record(tx, &account, EntityKind::User, &old_name)?;
-            save_entity(tx, &user)
-        })?;
+                Ok(())
+            },
+        )?;
         self.verified
             .write()
             .map_err(|_| IamError::Internal("key cache poisoned".into()))?
@@ -676,7 +696,7 @@ impl Iam {
         Ok(())
     }
 
-    /// UpdateGroup: a new name (its members follow) and/or a new path.
+    /// UpdateGroup: the group's members follow a new name.
     pub fn update_group(
         &self,
         ctx: &RequestContext,
@@ -684,26 +704,22 @@ impl Iam {
         new_name: Option<&str>,
         new_path: Option<&str>,
     ) -> Result<(), IamError> {
-        let account = ctx.account_id().to_string();
-        self.write(|tx| {
-            let mut group = require_entity(tx, &account, EntityKind::Group, name)?;
-            if let Some(path) = new_path {
-                group.path = path.to_string();
-            }
-            let Some(new_name) = new_name.filter(|n| *n != group.name) else {
-                return save_entity(tx, &group);
-            };
-            claim_new_name(tx, &account, EntityKind::Group, &group.name, new_name)?;
-            let old_name = std::mem::replace(&mut group.name, new_name.to_string());
-            for mut user in all_entities(tx, &account, EntityKind::User)? {
-                if let Some(slot) = user.groups.iter_mut().find(|g| g.eq_ignore_ascii_case(&old_name)) {
-                    *slot = new_name.to_string();
-                    save_entity(tx, &user)?;
+        self.rename_entity(
+            ctx,
+            EntityKind::Group,
+            name,
+            new_name,
+            new_path,
+            |tx, account, old, new| {
+                for mut user in all_entities(tx, account, EntityKind::User)? {
+                    if let Some(slot) = user.groups.iter_mut().find(|g| g.eq_ignore_ascii_case(old)) {
+                        *slot = new.to_string();
+                        save_entity(tx, &user)?;
+                    }
                 }
-            }
-            delete_entity_record(tx, &account, EntityKind::Group, &old_name)?;
-            save_entity(tx, &group)
-        })
+                Ok(())
+            },
+        )
     }
 
     pub fn update_assume_role_policy(&self, ctx: &RequestContext, name: &str, document: &str) -> Result<(), IamError> {

@@ -22,9 +22,47 @@ const MAX_CREDENTIALS_PER_SERVICE: usize = 2;
 const CREDENTIAL_SERVICES: &[&str] = &["codecommit.amazonaws.com", "cassandra.amazonaws.com"];
 const SERVICE_PASSWORD_BYTES: usize = 32;
 
-/// Whether an IAM status string means active (the wire layer has checked it is Active or Inactive).
-fn is_active(status: &str) -> bool {
-    status == "Active"
+/// A credential a user holds several of, each with an id and an Active/Inactive status.
+trait HeldCredential {
+    fn id(&self) -> &str;
+    fn set_active(&mut self, active: bool);
+}
+
+macro_rules! held_credential {
+    ($($credential:ty),*) => {$(
+        impl HeldCredential for $credential {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn set_active(&mut self, active: bool) {
+                self.active = active;
+            }
+        }
+    )*};
+}
+
+held_credential!(SshPublicKey, SigningCertificate, ServiceCredential);
+
+/// Update*: the credential's status (the wire layer has checked it is Active or Inactive).
+fn set_status<T: HeldCredential>(
+    held: &mut [T],
+    id: &str,
+    status: &str,
+    missing: fn(&str) -> IamError,
+) -> Result<(), IamError> {
+    let credential = held.iter_mut().find(|c| c.id() == id).ok_or_else(|| missing(id))?;
+    credential.set_active(status == "Active");
+    Ok(())
+}
+
+/// Delete*: the credential, or `missing` when the user has none with that id.
+fn remove<T: HeldCredential>(held: &mut Vec<T>, id: &str, missing: fn(&str) -> IamError) -> Result<(), IamError> {
+    let before = held.len();
+    held.retain(|c| c.id() != id);
+    if held.len() == before {
+        return Err(missing(id));
+    }
+    Ok(())
 }
 
 /// An OpenSSH `ssh-rsa` key or a PEM public key, as IAM takes them: its SSH wire form (for the
@@ -224,26 +262,13 @@ impl Iam {
         status: &str,
     ) -> Result<(), IamError> {
         self.update_user_credentials(ctx, user, |entity| {
-            let key = entity
-                .credentials
-                .ssh_public_keys
-                .iter_mut()
-                .find(|k| k.id == id)
-                .ok_or_else(|| ssh_key_not_found(id))?;
-            key.active = is_active(status);
-            Ok(())
+            set_status(&mut entity.credentials.ssh_public_keys, id, status, ssh_key_not_found)
         })
     }
 
     pub fn delete_ssh_public_key(&self, ctx: &RequestContext, user: &str, id: &str) -> Result<(), IamError> {
         self.update_user_credentials(ctx, user, |entity| {
-            let keys = &mut entity.credentials.ssh_public_keys;
-            let before = keys.len();
-            keys.retain(|k| k.id != id);
-            if keys.len() == before {
-                return Err(ssh_key_not_found(id));
-            }
-            Ok(())
+            remove(&mut entity.credentials.ssh_public_keys, id, ssh_key_not_found)
         })
     }
 
@@ -306,26 +331,18 @@ impl Iam {
         status: &str,
     ) -> Result<(), IamError> {
         self.update_user_credentials(ctx, user, |entity| {
-            let certificate = entity
-                .credentials
-                .signing_certificates
-                .iter_mut()
-                .find(|c| c.id == id)
-                .ok_or_else(|| certificate_not_found(id))?;
-            certificate.active = is_active(status);
-            Ok(())
+            set_status(
+                &mut entity.credentials.signing_certificates,
+                id,
+                status,
+                certificate_not_found,
+            )
         })
     }
 
     pub fn delete_signing_certificate(&self, ctx: &RequestContext, user: &str, id: &str) -> Result<(), IamError> {
         self.update_user_credentials(ctx, user, |entity| {
-            let certificates = &mut entity.credentials.signing_certificates;
-            let before = certificates.len();
-            certificates.retain(|c| c.id != id);
-            if certificates.len() == before {
-                return Err(certificate_not_found(id));
-            }
-            Ok(())
+            remove(&mut entity.credentials.signing_certificates, id, certificate_not_found)
         })
     }
 
@@ -402,14 +419,12 @@ impl Iam {
         status: &str,
     ) -> Result<(), IamError> {
         self.update_user_credentials(ctx, user, |entity| {
-            let credential = entity
-                .credentials
-                .service_credentials
-                .iter_mut()
-                .find(|c| c.id == id)
-                .ok_or_else(|| credential_not_found(id))?;
-            credential.active = is_active(status);
-            Ok(())
+            set_status(
+                &mut entity.credentials.service_credentials,
+                id,
+                status,
+                credential_not_found,
+            )
         })
     }
 
@@ -448,13 +463,7 @@ impl Iam {
 
     pub fn delete_service_credential(&self, ctx: &RequestContext, user: &str, id: &str) -> Result<(), IamError> {
         self.update_user_credentials(ctx, user, |entity| {
-            let credentials = &mut entity.credentials.service_credentials;
-            let before = credentials.len();
-            credentials.retain(|c| c.id != id);
-            if credentials.len() == before {
-                return Err(credential_not_found(id));
-            }
-            Ok(())
+            remove(&mut entity.credentials.service_credentials, id, credential_not_found)
         })
     }
 }
