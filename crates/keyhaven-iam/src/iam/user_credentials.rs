@@ -55,6 +55,26 @@ fn set_status<T: HeldCredential>(
     Ok(())
 }
 
+/// Upload*: the credential added, unless it is a `duplicate` or the user has the quota's number.
+fn add<T: HeldCredential + Clone>(
+    held: &mut Vec<T>,
+    new: &T,
+    duplicate: Option<IamError>,
+    max: usize,
+    quota: &str,
+) -> Result<(), IamError> {
+    if let Some(duplicate) = duplicate {
+        return Err(duplicate);
+    }
+    if held.len() >= max {
+        return Err(IamError::LimitExceeded(format!(
+            "Cannot exceed quota for {quota}: {max}"
+        )));
+    }
+    held.push(new.clone());
+    Ok(())
+}
+
 /// Delete*: the credential, or `missing` when the user has none with that id.
 fn remove<T: HeldCredential>(held: &mut Vec<T>, id: &str, missing: fn(&str) -> IamError) -> Result<(), IamError> {
     let before = held.len();
@@ -239,17 +259,11 @@ impl Iam {
         };
         self.update_user_credentials(ctx, user, |entity| {
             let keys = &mut entity.credentials.ssh_public_keys;
-            if keys.iter().any(|k| k.fingerprint == key.fingerprint) {
-                return Err(IamError::DuplicateSshPublicKey(
-                    "The public key is already associated with the user.".into(),
-                ));
-            }
-            if keys.len() >= MAX_SSH_KEYS {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for PublicKeysPerUser: {MAX_SSH_KEYS}"
-                )));
-            }
-            keys.push(key.clone());
+            let duplicate = keys
+                .iter()
+                .any(|k| k.fingerprint == key.fingerprint)
+                .then(|| IamError::DuplicateSshPublicKey("The public key is already associated with the user.".into()));
+            add(keys, &key, duplicate, MAX_SSH_KEYS, "PublicKeysPerUser")?;
             Ok((entity.name.clone(), key.clone()))
         })
     }
@@ -307,18 +321,15 @@ impl Iam {
             let certificates = &mut entity.credentials.signing_certificates;
             let duplicate = certificates
                 .iter()
-                .any(|c| parse_pem_certificate(&c.body).is_some_and(|p| p.der == parsed.der));
-            if duplicate {
-                return Err(IamError::DuplicateCertificate(
-                    "The certificate already exists for this user.".into(),
-                ));
-            }
-            if certificates.len() >= MAX_SIGNING_CERTIFICATES {
-                return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for CertificatesPerUser: {MAX_SIGNING_CERTIFICATES}"
-                )));
-            }
-            certificates.push(certificate.clone());
+                .any(|c| parse_pem_certificate(&c.body).is_some_and(|p| p.der == parsed.der))
+                .then(|| IamError::DuplicateCertificate("The certificate already exists for this user.".into()));
+            add(
+                certificates,
+                &certificate,
+                duplicate,
+                MAX_SIGNING_CERTIFICATES,
+                "CertificatesPerUser",
+            )?;
             Ok((entity.name.clone(), certificate.clone()))
         })
     }
