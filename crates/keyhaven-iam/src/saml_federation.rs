@@ -2,7 +2,7 @@
 //! describes, exchanged for a session of a role the response names.
 //!
 //! The call is unauthenticated: the response is the credential. Order of checks (AWS publishes
-//! none; this follows its documented errors, see `/work/notes` research cited in the note): the
+//! none; this follows the errors the IAM User Guide's "Troubleshooting SAML 2.0 federation" lists): the
 //! provider of `PrincipalArn` in the role's account → the response's signature against that
 //! provider's metadata certificates ([`crate::saml_response`]) → the assertion's issuer is the
 //! metadata's `entityID` → its times (issued within five minutes, conditions and bearer

@@ -5,10 +5,11 @@
 //! IAM checks a whole document one phase at a time, and the first phase that fails decides the
 //! message: syntax → version (managed policies only) → "legacy parsing" (Effect case, `Date*`
 //! values, resources with `::`) → Sid uniqueness → actions present → resources present → the
-//! resource-format error found during legacy parsing → action prefixes. The rules and texts were
-//! recorded from AWS (LocalStack's 2026 snapshots of moto's table of invalid documents; see
-//! `/work/notes/policy-grammar-spec.md` in the note of issue 17). Reading stored documents back
-//! stays with the more lenient parser, so a document accepted once keeps evaluating.
+//! resource-format error found during legacy parsing → action prefixes. The rules follow moto's
+//! validator (written against AWS in 2019, moto PR 2269) and the texts AWS gave in 2026 for moto's
+//! table of documents (LocalStack's recorded snapshots; `tests/data/iam-validation-aws-2026.json`).
+//! Reading stored documents back stays with the more lenient parser, so a document accepted once
+//! keeps evaluating.
 
 use serde_json::{Map, Value};
 
