@@ -23,7 +23,6 @@ keyhaven_kernel::versioned_record!(AccessReport, "iam-access-report", RECORD_VER
 
 /// The services this server runs, which a wildcard grants (their IAM namespaces).
 pub const SERVED_NAMESPACES: &[&str] = &["cloudtrail", "iam", "kms", "logs", "s3", "secretsmanager", "ssm", "sts"];
-const AUDIT_PAGE: usize = 1_000;
 
 /// `SERVICE_LEVEL` or `ACTION_LEVEL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,55 +292,47 @@ impl Iam {
         if covered.is_empty() {
             return Ok(usage);
         }
-        let mut after = 0;
-        loop {
-            let page = keyhaven_kernel::audit::read_records(&*self.store, after, AUDIT_PAGE)?;
-            let Some((last, _)) = page.last() else {
-                break;
+        keyhaven_kernel::audit::scan_records(&*self.store, |bytes| {
+            let Ok(record) = serde_json::from_slice::<Value>(bytes) else {
+                return;
             };
-            after = *last;
-            for (_, bytes) in &page {
-                let Ok(record) = serde_json::from_slice::<Value>(bytes) else {
-                    continue;
-                };
-                if record["recipientAccountId"] != account {
-                    continue;
-                }
-                let identity = &record["userIdentity"];
-                let entity = match identity["type"].as_str() {
-                    Some("AssumedRole") => identity["sessionContext"]["sessionIssuer"]["arn"].as_str(),
-                    _ => identity["arn"].as_str(),
-                };
-                let Some(entity) = entity.filter(|e| covered.iter().any(|c| c == e)) else {
-                    continue;
-                };
-                let (Some(source), Some(action), Some(time)) = (
-                    record["eventSource"].as_str(),
-                    record["eventName"].as_str(),
-                    record["eventTime"].as_str().and_then(super::saml::parse_datetime),
-                ) else {
-                    continue;
-                };
-                let namespace = source.split('.').next().unwrap_or_default().to_string();
-                let service = usage.entry(namespace).or_default();
-                let seen = service.entities.entry(entity.to_string()).or_insert(time);
-                *seen = seen.max(time);
-                let latest = service
-                    .actions
-                    .entry(action.to_string())
-                    .or_insert_with(|| ActionAccess {
-                        action: action.to_string(),
-                        time,
-                        entity: entity.to_string(),
-                        region: String::new(),
-                    });
-                if time >= latest.time {
-                    latest.time = time;
-                    latest.entity = entity.to_string();
-                    latest.region = record["awsRegion"].as_str().unwrap_or_default().to_string();
-                }
+            if record["recipientAccountId"] != account {
+                return;
             }
-        }
+            let identity = &record["userIdentity"];
+            let entity = match identity["type"].as_str() {
+                Some("AssumedRole") => identity["sessionContext"]["sessionIssuer"]["arn"].as_str(),
+                _ => identity["arn"].as_str(),
+            };
+            let Some(entity) = entity.filter(|e| covered.iter().any(|c| c == e)) else {
+                return;
+            };
+            let (Some(source), Some(action), Some(time)) = (
+                record["eventSource"].as_str(),
+                record["eventName"].as_str(),
+                record["eventTime"].as_str().and_then(super::saml::parse_datetime),
+            ) else {
+                return;
+            };
+            let namespace = source.split('.').next().unwrap_or_default().to_string();
+            let service = usage.entry(namespace).or_default();
+            let seen = service.entities.entry(entity.to_string()).or_insert(time);
+            *seen = seen.max(time);
+            let latest = service
+                .actions
+                .entry(action.to_string())
+                .or_insert_with(|| ActionAccess {
+                    action: action.to_string(),
+                    time,
+                    entity: entity.to_string(),
+                    region: String::new(),
+                });
+            if time >= latest.time {
+                latest.time = time;
+                latest.entity = entity.to_string();
+                latest.region = record["awsRegion"].as_str().unwrap_or_default().to_string();
+            }
+        })?;
         Ok(usage)
     }
 }

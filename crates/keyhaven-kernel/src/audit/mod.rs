@@ -6,7 +6,7 @@ pub mod lookup;
 
 pub use log::{
     AuditLog, AuditSettings, ChainCheck, DeliveredThrough, DeliveryMark, Retention, batch_records, read_records,
-    verify_chain,
+    scan_records, verify_chain,
 };
 
 use serde_json::{Value, json};
