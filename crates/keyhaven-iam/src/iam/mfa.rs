@@ -34,6 +34,13 @@ pub struct MfaDevice {
     pub last_used_step: Option<u64>,
 }
 
+impl MfaDevice {
+    /// Whether the device is enabled for `user` (IAM user names compare case-insensitively).
+    fn is_enabled_for(&self, user: &str) -> bool {
+        self.user_name.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(user))
+    }
+}
+
 /// Everything but the sealed seed.
 impl std::fmt::Debug for MfaDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -203,11 +210,7 @@ impl Iam {
         self.write(|tx| {
             require_entity(tx, &account, EntityKind::User, user)?;
             let mut device = load_device(tx, &account, serial)?;
-            if !device
-                .user_name
-                .as_deref()
-                .is_some_and(|u| u.eq_ignore_ascii_case(user))
-            {
+            if !device.is_enabled_for(user) {
                 return Err(device_not_found(serial));
             }
             let first = self.consecutive_codes(&device, code1, code2, RESYNC_STEPS)?;
@@ -220,11 +223,7 @@ impl Iam {
         let account = ctx.account_id().to_string();
         self.write(|tx| {
             let mut device = load_device(tx, &account, serial)?;
-            if !device
-                .user_name
-                .as_deref()
-                .is_some_and(|u| u.eq_ignore_ascii_case(user))
-            {
+            if !device.is_enabled_for(user) {
                 return Err(IamError::NotFound(format!(
                     "MFA Device with serial number {serial} not found for user {user}."
                 )));
@@ -254,10 +253,7 @@ impl Iam {
         let account = ctx.account_id().to_string();
         let all: Vec<MfaDevice> = read(&*self.store, |tx| super::all_of(tx, &account))?;
         Ok(match user {
-            Some(user) => all
-                .into_iter()
-                .filter(|d| d.user_name.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(user)))
-                .collect(),
+            Some(user) => all.into_iter().filter(|d| d.is_enabled_for(user)).collect(),
             None => all,
         })
     }
@@ -275,11 +271,7 @@ impl Iam {
             || IamError::AccessDenied("MultiFactorAuthentication failed with invalid MFA one time pass code.".into());
         self.write(|tx| {
             let mut device = load_device(tx, account, serial).map_err(|_| denied())?;
-            let owner_matches = match (&device.user_name, user_name) {
-                (Some(owner), Some(user)) => owner.eq_ignore_ascii_case(user),
-                _ => false,
-            };
-            if !owner_matches {
+            if !user_name.is_some_and(|user| device.is_enabled_for(user)) {
                 return Err(denied());
             }
             let seed = self.seed(&device)?;

@@ -370,14 +370,7 @@ impl Iam {
         }
         let account = ctx.account_id().to_string();
         let id = unique_id("ACCA", 17)?;
-        let password = SecretBytes::new(
-            B64.encode(keyhaven_crypto::random_bytes(SERVICE_PASSWORD_BYTES)?.expose())
-                .into_bytes(),
-        );
-        let sealed = B64.encode(
-            self.root
-                .seal(&service_password_label(&account, &id), password.expose())?,
-        );
+        let (password, sealed) = self.new_service_password(&account, &id)?;
         let now = self.now();
         let (user_name, credential) = self.update_user_credentials(ctx, user, |entity| {
             let credentials = &mut entity.credentials.service_credentials;
@@ -447,14 +440,7 @@ impl Iam {
         id: &str,
     ) -> Result<NewServiceCredential, IamError> {
         let account = ctx.account_id().to_string();
-        let password = SecretBytes::new(
-            B64.encode(keyhaven_crypto::random_bytes(SERVICE_PASSWORD_BYTES)?.expose())
-                .into_bytes(),
-        );
-        let sealed = B64.encode(
-            self.root
-                .seal(&service_password_label(&account, id), password.expose())?,
-        );
+        let (password, sealed) = self.new_service_password(&account, id)?;
         let (user_name, credential) = self.update_user_credentials(ctx, user, |entity| {
             let credential = entity
                 .credentials
@@ -470,6 +456,19 @@ impl Iam {
             credential,
             password,
         })
+    }
+
+    /// A fresh service-specific password and its root-sealed, base64 form for storage.
+    fn new_service_password(&self, account: &str, id: &str) -> Result<(SecretBytes, String), IamError> {
+        let password = SecretBytes::new(
+            B64.encode(keyhaven_crypto::random_bytes(SERVICE_PASSWORD_BYTES)?.expose())
+                .into_bytes(),
+        );
+        let sealed = B64.encode(
+            self.root
+                .seal(&service_password_label(account, id), password.expose())?,
+        );
+        Ok((password, sealed))
     }
 
     pub fn delete_service_credential(&self, ctx: &RequestContext, user: &str, id: &str) -> Result<(), IamError> {
