@@ -6,6 +6,8 @@
 //! role trust policies need a principal, must not have `Resource` and only grant `sts:` actions.
 //! IAM restricts `Sid` to `[0-9A-Za-z]*` and wants Sids unique; KMS and S3 accept any Sid.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use crate::PolicyError;
@@ -71,7 +73,7 @@ pub struct Statement {
     sid: Option<String>,
     effect: Effect,
     pub(crate) principal: Option<Listed<Entry>>,
-    pub(crate) action: Listed<Pattern>,
+    pub(crate) action: Actions,
     /// `None` in trust policies, which apply to the role they belong to.
     pub(crate) resource: Option<Listed<String>>,
     pub(crate) conditions: Vec<Condition>,
@@ -82,6 +84,51 @@ pub struct Statement {
 pub(crate) struct Listed<T> {
     pub(crate) negated: bool,
     pub(crate) items: Vec<T>,
+}
+
+/// A statement's `Action` or `NotAction` patterns, indexed by their literal vendor: a request tries
+/// only its own vendor's patterns and those with a wildcard in the vendor part, so a document with
+/// thousands of actions across hundreds of services (AWS's ReadOnlyAccess) costs a handful of
+/// matches per request rather than thousands.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Actions {
+    pub(crate) negated: bool,
+    by_vendor: HashMap<String, Vec<Pattern>>,
+    any_vendor: Vec<Pattern>,
+}
+
+impl Actions {
+    /// `names` are checked action names; patterns are compiled lowercase, as actions compare.
+    fn new(negated: bool, names: &[String]) -> Self {
+        let mut actions = Self {
+            negated,
+            by_vendor: HashMap::new(),
+            any_vendor: Vec::new(),
+        };
+        for name in names {
+            let name = name.to_lowercase();
+            let pattern = Pattern::glob(&name);
+            match name.split_once(':') {
+                Some((vendor, _)) if !vendor.contains(['*', '?']) => {
+                    actions.by_vendor.entry(vendor.to_string()).or_default().push(pattern)
+                }
+                _ => actions.any_vendor.push(pattern),
+            }
+        }
+        actions
+    }
+
+    /// Whether a listed pattern matches `action` (already lowercased).
+    pub(crate) fn any_matches(&self, action: &str) -> bool {
+        let own_vendor = action
+            .split_once(':')
+            .and_then(|(vendor, _)| self.by_vendor.get(vendor))
+            .map_or(&[][..], Vec::as_slice);
+        own_vendor
+            .iter()
+            .chain(&self.any_vendor)
+            .any(|pattern| pattern.matches(action))
+    }
 }
 
 impl PolicyDocument {
@@ -260,14 +307,7 @@ fn parse_statement(value: &Value, kind: PolicyKind, version: Version) -> Result<
     for name in &action.items {
         check_action(name, kind)?;
     }
-    let action = Listed {
-        negated: action.negated,
-        items: action
-            .items
-            .iter()
-            .map(|name| Pattern::glob(&name.to_lowercase()))
-            .collect(),
-    };
+    let action = Actions::new(action.negated, &action.items);
     let resource = either(object, "Resource", "NotResource", string_list)?;
     let resource = match (kind, resource) {
         (PolicyKind::Trust, Some(listed)) => {
@@ -645,6 +685,32 @@ mod public_access_tests {
         for (text, public) in cases {
             let document = PolicyDocument::parse_as(&text, PolicyKind::Resource).expect("parses");
             assert_eq!(document.grants_public_access(), public, "{text}");
+        }
+    }
+
+    /// The vendor index tries the request's vendor and wildcard vendors, and nothing else.
+    #[test]
+    fn action_index_table() {
+        let cases: &[(&[&str], &str, bool)] = &[
+            (&["kms:Encrypt"], "kms:encrypt", true),
+            (&["KMS:Encrypt"], "kms:encrypt", true),
+            (&["kms:*"], "kms:decrypt", true),
+            (&["kms:Enc*"], "kms:decrypt", false),
+            (&["s3:GetObject", "kms:Decrypt"], "kms:decrypt", true),
+            (&["s3:GetObject"], "kms:getobject", false),
+            (&["k?s:Encrypt"], "kms:encrypt", true),
+            (&["*:Encrypt"], "kms:encrypt", true),
+            (&["*"], "iam:listusers", true),
+            (&["s3:*", "k*:Get*"], "kms:getkeypolicy", true),
+            (&["s3:*", "k*:Get*"], "kms:encrypt", false),
+        ];
+        for (names, action, expected) in cases {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            assert_eq!(
+                Actions::new(false, &names).any_matches(action),
+                *expected,
+                "{names:?} against {action}"
+            );
         }
     }
 }

@@ -358,7 +358,7 @@ impl<'r> Recorder<'r> {
     /// key is reported, and ANDed).
     fn applies(&mut self, statement: &Statement, version: Version) -> bool {
         let action = &statement.action;
-        if action.items.iter().any(|pattern| pattern.matches(&self.action)) == action.negated {
+        if action.any_matches(&self.action) == action.negated {
             return false;
         }
         if !self.resource_matches(statement.resource.as_ref(), version) {
