@@ -361,6 +361,19 @@ def test_ssh_keys_signing_certificates_and_service_credentials(server):
     assert error_response(iam.delete_user, UserName="fay")[:2] == (
         "DeleteConflict", "Cannot delete entity, must remove referenced objects first.")
 
+    # AllUsers reads every user's credentials, so it is authorised on all users, not the caller's own.
+    self_managed = as_user(server, "iam", user_with_key(
+        server, "self", allow("iam:ListServiceSpecificCredentials", f"arn:aws:iam::{ACCOUNT}:user/self")))
+    assert self_managed.list_service_specific_credentials()["ServiceSpecificCredentials"] == []
+    for call in [lambda: self_managed.list_service_specific_credentials(AllUsers=True),
+                 lambda: self_managed.list_service_specific_credentials(UserName="self", AllUsers=True)]:
+        assert error_of(call)[0] == "AccessDenied"
+    auditor = as_user(server, "iam", user_with_key(
+        server, "auditor", allow("iam:ListServiceSpecificCredentials", f"arn:aws:iam::{ACCOUNT}:user/*")))
+    everyone = auditor.list_service_specific_credentials(AllUsers=True)["ServiceSpecificCredentials"]
+    assert [(c["UserName"], c["ServiceSpecificCredentialId"]) for c in everyone] == [
+        ("fay", credential["ServiceSpecificCredentialId"])]
+
     # A rename carries every credential along; the service user name keeps the old name, as AWS's does.
     iam.update_user(UserName="fay", NewUserName="faye", NewPath="/staff/")
     assert error_of(iam.get_user, UserName="fay")[0] == "NoSuchEntity"

@@ -89,6 +89,13 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
                     None => Some(plain_target(format!("arn:aws:iam::{}:user/*", ctx.account_id()), ctx)),
                 }
             }
+            // AllUsers reads every user's credentials (whatever UserName says): authorised on all users.
+            "user"
+                if operation == "ListServiceSpecificCredentials"
+                    && param("AllUsers").is_some_and(|all| all.eq_ignore_ascii_case("true")) =>
+            {
+                Some(plain_target(format!("arn:aws:iam::{}:user/*", ctx.account_id()), ctx))
+            }
             // A user the operation requires but the request does not name is the caller's own (the
             // model makes UserName optional exactly where IAM defaults it to the caller).
             "user" => match param("UserName").or_else(|| caller_user.filter(|_| resource_use.required)) {
