@@ -1,7 +1,8 @@
-//! AWS Signature Version 4 verification (server side): reads what a request claims, then recomputes its signature.
+//! AWS Signature Version 4: verification of what clients send, and the signer of the server's own in-process calls.
 //!
 //! Rules follow `shared/aws/semantics.md` §5 and what botocore 1.43.11 (`auth.py`) signs, so the AWS CLI and SDKs
-//! verify unchanged. `parse` needs no secret; the caller looks up the access key and then calls `verify`.
+//! verify unchanged. `parse` needs no secret; the caller looks up the access key and then calls `verify`. `sign`
+//! (the web console's calls) builds its canonical request with the verifier's own code, so the two cannot differ.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -676,6 +677,88 @@ pub fn verify(
             UriEncoding::Double => SigV4Error::SignatureDoesNotMatch,
         });
     }
+    Ok(())
+}
+
+/// The credentials an in-process request is signed with.
+pub struct SigningCredentials<'a> {
+    pub access_key_id: &'a str,
+    pub secret_access_key: &'a [u8],
+    pub session_token: Option<&'a str>,
+}
+
+/// Where and when a request is signed: the credential scope's Region and service, and the URI rule of the service.
+pub struct SigningScope<'a> {
+    pub region: &'a str,
+    pub service: &'a str,
+    pub encoding: UriEncoding,
+    pub now: OffsetDateTime,
+}
+
+/// Signs a request in its Authorization header, as the SDKs do: adds `x-amz-date`, `x-amz-security-token` for a
+/// session and `x-amz-content-sha256` for S3 (`UriEncoding::Single`), then signs every header present but
+/// `user-agent`. The request must already carry `host`.
+pub fn sign(
+    method: &Method,
+    uri: &Uri,
+    headers: &mut HeaderMap,
+    body: &[u8],
+    credentials: &SigningCredentials,
+    scope: &SigningScope,
+) -> Result<(), SigV4Error> {
+    let amz_date_text = format_amz_date(scope.now);
+    let payload_hash = hex::encode(sha256(body));
+    let value = |text: &str| HeaderValue::from_str(text).map_err(|_| SigV4Error::SignatureDoesNotMatch);
+    headers.insert(HEADER_AMZ_DATE, value(&amz_date_text)?);
+    if let Some(token) = credentials.session_token {
+        headers.insert(HEADER_SECURITY_TOKEN, value(token)?);
+    }
+    if scope.encoding == UriEncoding::Single {
+        headers.insert(HEADER_CONTENT_SHA256, value(&payload_hash)?);
+    }
+    let mut signed_headers: Vec<String> = headers
+        .keys()
+        .map(|name| name.as_str().to_string())
+        .filter(|name| name != AUTHORIZATION.as_str() && name != "user-agent")
+        .collect();
+    signed_headers.sort_unstable();
+    signed_headers.dedup();
+    let auth = ParsedAuth {
+        access_key_id: credentials.access_key_id.to_string(),
+        date: amz_date_text[..8].to_string(),
+        region: scope.region.to_string(),
+        service: scope.service.to_string(),
+        terminator: TERMINATOR.to_string(),
+        signed_headers,
+        signature: String::new(),
+        amz_date: scope.now,
+        amz_date_text,
+        security_token: None,
+        presigned: false,
+        presigned_expires: None,
+        content_sha256: None,
+    };
+    let parts = RequestParts {
+        method,
+        uri,
+        headers,
+        payload: Payload::Whole(body),
+    };
+    let canonical = canonical_request(&auth, &parts, scope.encoding, &payload_hash)?;
+    let credential_scope = format!("{}/{}/{}/{TERMINATOR}", auth.date, auth.region, auth.service);
+    let string_to_sign = format!(
+        "{ALGORITHM}\n{}\n{credential_scope}\n{}",
+        auth.amz_date_text,
+        hex::encode(sha256(&canonical))
+    );
+    let key = derive_signing_key(credentials.secret_access_key, &auth.date, &auth.region, &auth.service);
+    let signature = hex::encode(hmac_sha256(key.as_ref(), string_to_sign.as_bytes()));
+    let authorization = format!(
+        "{ALGORITHM} Credential={}/{credential_scope}, SignedHeaders={}, Signature={signature}",
+        auth.access_key_id,
+        auth.signed_headers.join(";")
+    );
+    headers.insert(AUTHORIZATION, value(&authorization)?);
     Ok(())
 }
 
@@ -1456,6 +1539,70 @@ mod tests {
             &[KMS_HOST],
             b"",
         )
+    }
+
+    /// Signs the oracle's inputs with `sign` and returns the request as the server receives it.
+    fn sign_with_keyhaven(signer: &Signer, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> TestRequest {
+        let mut request = TestRequest::new(method, target, headers, body);
+        let credentials = SigningCredentials {
+            access_key_id: AKID,
+            secret_access_key: SECRET.as_bytes(),
+            session_token: signer.token,
+        };
+        let scope = SigningScope {
+            region: "eu-west-1",
+            service: signer.service,
+            encoding: if signer.s3 { UriEncoding::Single } else { UriEncoding::Double },
+            now: T,
+        };
+        super::sign(&request.method, &request.uri, &mut request.headers, body, &credentials, &scope).expect("sign");
+        request
+    }
+
+    #[test]
+    fn signer_matches_the_aws_sigv4_crate_and_verifies() {
+        let s3 = Signer {
+            service: "s3",
+            s3: true,
+            declare_payload_hash: true,
+            ..KMS
+        };
+        let json = [
+            KMS_HOST,
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", "TrentService.Encrypt"),
+        ];
+        let query = [
+            ("host", "iam.amazonaws.com"),
+            ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
+        ];
+        let s3_host = [("host", "localhost")];
+        let form = b"Action=ListUsers&Version=2010-05-08&PathPrefix=%2Fa%2F";
+        let session = Signer { token: Some(TOKEN), ..KMS };
+        let iam = Signer { service: "iam", ..session };
+        let cases: Vec<(&str, &Signer, &str, &str, &[(&str, &str)], &[u8], UriEncoding)> = vec![
+            ("awsJson POST", &KMS, "POST", "/", &json, JSON_BODY, UriEncoding::Double),
+            ("awsJson POST with a session", &session, "POST", "/", &json, JSON_BODY, UriEncoding::Double),
+            ("awsQuery POST", &iam, "POST", "/", &query, form, UriEncoding::Double),
+            ("S3 GET with a query", &s3, "GET", "/bucket?encryption=&x=a%20b", &s3_host, b"", UriEncoding::Single),
+        ];
+        for (name, signer, method, target, headers, body, encoding) in cases {
+            let ours = sign_with_keyhaven(signer, method, target, headers, body);
+            let host = headers.iter().find(|(k, _)| *k == "host").map(|(_, v)| *v).expect("host");
+            let oracle = sign_request(signer, method, &format!("https://{host}{target}"), headers, body);
+            assert_eq!(
+                ours.headers.get(AUTHORIZATION),
+                oracle.headers.get(AUTHORIZATION),
+                "{name}: Authorization differs from aws-sigv4's"
+            );
+            let secret = SECRET;
+            ours.check(secret, signer.service, T, encoding)
+                .unwrap_or_else(|e| panic!("{name}: our own signature does not verify: {e:?}"));
+            assert!(
+                ours.check("another secret", signer.service, T, encoding).is_err(),
+                "{name}: verified with the wrong secret"
+            );
+        }
     }
 
     #[test]

@@ -137,6 +137,10 @@ fn debug_output_hides_secrets_and_sealed_values() {
         user_name: Some("alice".into()),
         role: None,
         facts: Default::default(),
+        console: Some(keyhaven_iam::sts::ConsoleHandle {
+            handle_sha256: PLANTED.into(),
+            sealed_token: PLANTED.into(),
+        }),
     };
     let shown = format!("{session:?}");
     assert!(shown.contains("ASIAEXAMPLE"), "what is not secret still shows: {shown}");

@@ -3,6 +3,10 @@
 //! A session is stored under its access key id (`ASIA…`): the secret sealed by the root key, a
 //! SHA-256 of the session token (the token itself is never stored), the expiry and the principal it
 //! stands for. Expired sessions are refused with ExpiredToken and purged by the scheduler.
+//!
+//! A web console session is an ordinary session with a console handle attached: the handle's hash and the session
+//! token sealed by the root key, so any node can sign the console's calls as the session from the cookie's handle
+//! alone, and sign-out revokes the session everywhere at once.
 
 use std::sync::Arc;
 
@@ -50,6 +54,28 @@ pub struct SessionRecord {
     pub user_name: Option<String>,
     pub role: Option<RoleSession>,
     pub facts: SessionFacts,
+    /// Set when the web console signed in with this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleHandle>,
+}
+
+/// What lets the web console act as a session: the SHA-256 of the handle in its cookie, and the session token sealed
+/// by the root key (the token itself, like the secret, is never stored in the clear).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsoleHandle {
+    pub handle_sha256: String,
+    pub sealed_token: String,
+}
+
+/// The credentials of a console session, opened from its cookie's handle.
+#[derive(Debug)]
+pub struct ConsoleCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: SecretBytes,
+    pub session_token: SecretBytes,
+    /// Unix seconds.
+    pub expiration: i64,
+    pub principal: Principal,
 }
 
 /// Everything but the sealed secret and the token's hash.
@@ -68,6 +94,7 @@ impl std::fmt::Debug for SessionRecord {
             .field("user_name", &self.user_name)
             .field("role", &self.role)
             .field("facts", &self.facts)
+            .field("console", &self.console.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -155,6 +182,10 @@ fn secret_label(access_key_id: &str) -> Vec<u8> {
     format!("sts-session/{access_key_id}").into_bytes()
 }
 
+fn console_token_label(access_key_id: &str) -> Vec<u8> {
+    format!("sts-console-token/{access_key_id}").into_bytes()
+}
+
 /// The STS service's credential store.
 pub struct Sts {
     store: Arc<dyn Backend>,
@@ -195,6 +226,7 @@ impl Sts {
             user_name: spec.user_name,
             role: spec.role,
             facts,
+            console: None,
         };
         transact(&*self.store, |tx| {
             records::put(tx, "", &access_key_id, &record)?;
@@ -240,6 +272,75 @@ impl Sts {
             secret,
             principal: record.principal(),
         }))
+    }
+
+    /// Makes a session just issued to the web console a console session reachable by `handle`. The caller proves it
+    /// holds the session by its token. A console session is not bound by GetSessionToken's scope (IAM only with MFA),
+    /// as AWS's console sessions are not; every other rule of the session (expiry, MFA facts, policies) stays.
+    pub fn attach_console(&self, access_key_id: &str, session_token: &[u8], handle: &[u8]) -> Result<(), IamError> {
+        let now = self.clock.now().unix_timestamp();
+        transact(&*self.store, |tx| {
+            let mut record = load_session(tx, access_key_id)?
+                .filter(|record| record.expiration > now)
+                .filter(|record| {
+                    constant_time_eq(hex::encode(sha256(session_token)).as_bytes(), record.token_sha256.as_bytes())
+                })
+                .ok_or_else(|| IamError::Internal("no live session for the console to attach to".into()))?;
+            record.console = Some(ConsoleHandle {
+                handle_sha256: hex::encode(sha256(handle)),
+                sealed_token: B64.encode(self.root.seal(&console_token_label(access_key_id), session_token)?),
+            });
+            record.facts.session_token = false;
+            records::put(tx, "", access_key_id, &record)?;
+            Ok(())
+        })
+    }
+
+    /// Opens a console session from its cookie: the handle must be the one attached, and the session live.
+    pub fn console_session(
+        &self,
+        access_key_id: &str,
+        handle: &[u8],
+    ) -> Result<Result<ConsoleCredentials, SessionRefusal>, IamError> {
+        let Some(record) = read(&*self.store, |tx| load_session(tx, access_key_id))? else {
+            return Ok(Err(SessionRefusal::UnknownKey));
+        };
+        let Some(console) = &record.console else {
+            return Ok(Err(SessionRefusal::WrongToken));
+        };
+        if !constant_time_eq(hex::encode(sha256(handle)).as_bytes(), console.handle_sha256.as_bytes()) {
+            return Ok(Err(SessionRefusal::WrongToken));
+        }
+        if self.clock.now().unix_timestamp() >= record.expiration {
+            return Ok(Err(SessionRefusal::Expired));
+        }
+        let unseal = |label: &[u8], sealed: &str| -> Result<SecretBytes, IamError> {
+            let sealed = B64
+                .decode(sealed)
+                .map_err(|_| IamError::Internal("sealed session value is not base64".into()))?;
+            Ok(self.root.open(label, &sealed)?)
+        };
+        Ok(Ok(ConsoleCredentials {
+            access_key_id: record.access_key_id.clone(),
+            secret_access_key: unseal(&secret_label(access_key_id), &record.sealed_secret)?,
+            session_token: unseal(&console_token_label(access_key_id), &console.sealed_token)?,
+            expiration: record.expiration,
+            principal: record.principal(),
+        }))
+    }
+
+    /// Ends a session now (console sign-out): every node refuses it from its next request, since `verify` reads the
+    /// store each time. The purge job already scheduled removes the record later.
+    pub fn revoke(&self, access_key_id: &str) -> Result<(), IamError> {
+        let now = self.clock.now().unix_timestamp();
+        transact(&*self.store, |tx| {
+            if let Some(mut record) = load_session(tx, access_key_id)? {
+                record.expiration = record.expiration.min(now);
+                record.console = None;
+                records::put(tx, "", access_key_id, &record)?;
+            }
+            Ok(())
+        })
     }
 
     /// Whether `access_key_id` names a session this server issued (expired or not).
@@ -772,5 +873,55 @@ mod tests {
         let text = String::from_utf8_lossy(&body);
         assert!(!text.contains(&token(&issued)));
         assert!(!text.contains(std::str::from_utf8(issued.secret_access_key.expose()).expect("ascii")));
+    }
+
+    #[test]
+    fn console_sessions_open_by_handle_and_end_at_revocation_everywhere() {
+        let (_d, core) = core();
+        let mut session_token = spec(3_600);
+        session_token.facts.session_token = true;
+        let issued = core.sts.issue(session_token).expect("issue");
+        let id = issued.access_key_id.clone();
+        let handle = b"a handle of thirty-two random by";
+        assert_eq!(
+            core.sts.console_session(&id, handle).expect("read").err(),
+            Some(SessionRefusal::WrongToken),
+            "a session without a console handle is not a console session"
+        );
+        assert!(core.sts.attach_console(&id, b"forged token", handle).is_err());
+        core.sts
+            .attach_console(&id, issued.session_token.expose(), handle)
+            .expect("attach");
+        let opened = core.sts.console_session(&id, handle).expect("read").expect("open");
+        assert_eq!(opened.secret_access_key, issued.secret_access_key);
+        assert_eq!(opened.session_token, issued.session_token);
+        assert_eq!(opened.expiration, issued.expiration);
+        assert!(
+            !opened.principal.session.as_ref().expect("facts").session_token,
+            "a console session is not bound by GetSessionToken's scope"
+        );
+        assert_eq!(
+            core.sts.console_session(&id, b"another handle").expect("read").err(),
+            Some(SessionRefusal::WrongToken)
+        );
+        let body = read(&*core.store, |tx| Ok(tx.get(<SessionRecord as records::Record>::KIND, "", &id)?))
+            .expect("read")
+            .expect("record");
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains(&token(&issued)), "the token is sealed, never stored as is");
+        assert!(!text.contains(std::str::from_utf8(handle).expect("ascii")));
+
+        core.sts.revoke(&id).expect("revoke");
+        assert_eq!(
+            core.sts.verify(&id, &token(&issued)).expect("verify").err(),
+            Some(SessionRefusal::Expired),
+            "the raw API refuses the revoked session too"
+        );
+        assert_eq!(
+            core.sts.console_session(&id, handle).expect("read").err(),
+            Some(SessionRefusal::WrongToken)
+        );
+        core.harness.clock.advance(3_600 + PURGE_AFTER_EXPIRY_SECONDS);
+        assert_eq!(core.run_due_jobs().expect("purge"), 1, "the purge job still removes the record");
     }
 }
