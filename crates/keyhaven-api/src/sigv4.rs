@@ -1542,7 +1542,13 @@ mod tests {
     }
 
     /// Signs the oracle's inputs with `sign` and returns the request as the server receives it.
-    fn sign_with_keyhaven(signer: &Signer, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> TestRequest {
+    fn sign_with_keyhaven(
+        signer: &Signer,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> TestRequest {
         let mut request = TestRequest::new(method, target, headers, body);
         let credentials = SigningCredentials {
             access_key_id: AKID,
@@ -1552,10 +1558,22 @@ mod tests {
         let scope = SigningScope {
             region: "eu-west-1",
             service: signer.service,
-            encoding: if signer.s3 { UriEncoding::Single } else { UriEncoding::Double },
+            encoding: if signer.s3 {
+                UriEncoding::Single
+            } else {
+                UriEncoding::Double
+            },
             now: T,
         };
-        super::sign(&request.method, &request.uri, &mut request.headers, body, &credentials, &scope).expect("sign");
+        super::sign(
+            &request.method,
+            &request.uri,
+            &mut request.headers,
+            body,
+            &credentials,
+            &scope,
+        )
+        .expect("sign");
         request
     }
 
@@ -1578,17 +1596,43 @@ mod tests {
         ];
         let s3_host = [("host", "localhost")];
         let form = b"Action=ListUsers&Version=2010-05-08&PathPrefix=%2Fa%2F";
-        let session = Signer { token: Some(TOKEN), ..KMS };
-        let iam = Signer { service: "iam", ..session };
+        let session = Signer {
+            token: Some(TOKEN),
+            ..KMS
+        };
+        let iam = Signer {
+            service: "iam",
+            ..session
+        };
         let cases: Vec<(&str, &Signer, &str, &str, &[(&str, &str)], &[u8], UriEncoding)> = vec![
             ("awsJson POST", &KMS, "POST", "/", &json, JSON_BODY, UriEncoding::Double),
-            ("awsJson POST with a session", &session, "POST", "/", &json, JSON_BODY, UriEncoding::Double),
+            (
+                "awsJson POST with a session",
+                &session,
+                "POST",
+                "/",
+                &json,
+                JSON_BODY,
+                UriEncoding::Double,
+            ),
             ("awsQuery POST", &iam, "POST", "/", &query, form, UriEncoding::Double),
-            ("S3 GET with a query", &s3, "GET", "/bucket?encryption=&x=a%20b", &s3_host, b"", UriEncoding::Single),
+            (
+                "S3 GET with a query",
+                &s3,
+                "GET",
+                "/bucket?encryption=&x=a%20b",
+                &s3_host,
+                b"",
+                UriEncoding::Single,
+            ),
         ];
         for (name, signer, method, target, headers, body, encoding) in cases {
             let ours = sign_with_keyhaven(signer, method, target, headers, body);
-            let host = headers.iter().find(|(k, _)| *k == "host").map(|(_, v)| *v).expect("host");
+            let host = headers
+                .iter()
+                .find(|(k, _)| *k == "host")
+                .map(|(_, v)| *v)
+                .expect("host");
             let oracle = sign_request(signer, method, &format!("https://{host}{target}"), headers, body);
             assert_eq!(
                 ours.headers.get(AUTHORIZATION),

@@ -47,6 +47,8 @@ pub struct Core {
     pub events: Events,
     pub audit: AuditLog,
     pub scheduler: Arc<Scheduler>,
+    /// Kept for checking the audit chain while serving; every service holds its own handle.
+    root: Arc<RootKey>,
 }
 
 impl std::fmt::Debug for Core {
@@ -139,7 +141,13 @@ impl Core {
             events,
             audit,
             scheduler,
+            root,
         }))
+    }
+
+    /// Recomputes the audit log's chain as `keyhaven audit-verify` does, on the live store.
+    pub fn verify_audit(&self) -> Result<keyhaven_kernel::audit::ChainCheck, KernelError> {
+        keyhaven_kernel::audit::verify_chain(&*self.store, &self.root)
     }
 
     /// Removes every resource (dev mode's reset). The audit log is kept.

@@ -283,7 +283,10 @@ impl Sts {
             let mut record = load_session(tx, access_key_id)?
                 .filter(|record| record.expiration > now)
                 .filter(|record| {
-                    constant_time_eq(hex::encode(sha256(session_token)).as_bytes(), record.token_sha256.as_bytes())
+                    constant_time_eq(
+                        hex::encode(sha256(session_token)).as_bytes(),
+                        record.token_sha256.as_bytes(),
+                    )
                 })
                 .ok_or_else(|| IamError::Internal("no live session for the console to attach to".into()))?;
             record.console = Some(ConsoleHandle {
@@ -904,11 +907,16 @@ mod tests {
             core.sts.console_session(&id, b"another handle").expect("read").err(),
             Some(SessionRefusal::WrongToken)
         );
-        let body = read(&*core.store, |tx| Ok(tx.get(<SessionRecord as records::Record>::KIND, "", &id)?))
-            .expect("read")
-            .expect("record");
+        let body = read(&*core.store, |tx| {
+            Ok(tx.get(<SessionRecord as records::Record>::KIND, "", &id)?)
+        })
+        .expect("read")
+        .expect("record");
         let text = String::from_utf8_lossy(&body);
-        assert!(!text.contains(&token(&issued)), "the token is sealed, never stored as is");
+        assert!(
+            !text.contains(&token(&issued)),
+            "the token is sealed, never stored as is"
+        );
         assert!(!text.contains(std::str::from_utf8(handle).expect("ascii")));
 
         core.sts.revoke(&id).expect("revoke");
@@ -922,6 +930,10 @@ mod tests {
             Some(SessionRefusal::WrongToken)
         );
         core.harness.clock.advance(3_600 + PURGE_AFTER_EXPIRY_SECONDS);
-        assert_eq!(core.run_due_jobs().expect("purge"), 1, "the purge job still removes the record");
+        assert_eq!(
+            core.run_due_jobs().expect("purge"),
+            1,
+            "the purge job still removes the record"
+        );
     }
 }

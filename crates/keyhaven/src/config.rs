@@ -138,6 +138,12 @@ pub struct ServeArgs {
     /// Serve TLS with a self-signed certificate generated into the data directory.
     #[arg(long, env = "KEYHAVEN_TLS_SELF_SIGNED", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub tls_self_signed: Option<bool>,
+    /// Serve the web console at /_keyhaven/console (every page action is an API call made as the signed-in user).
+    #[arg(long, env = "KEYHAVEN_CONSOLE", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub console: Option<bool>,
+    /// How long a console sign-in lasts, 900 to 43200 seconds (STS caps the root user and roles further) [default: 3600].
+    #[arg(long, env = "KEYHAVEN_CONSOLE_SESSION_SECONDS")]
+    pub console_session_seconds: Option<u32>,
     /// Answer every request, reads too, only once its audit record is durable (state changes always wait).
     #[arg(long, env = "KEYHAVEN_AUDIT_STRICT", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub audit_strict: Option<bool>,
@@ -228,6 +234,8 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     tls_self_signed: Option<bool>,
     audit_strict: Option<bool>,
+    console: Option<bool>,
+    console_session_seconds: Option<u32>,
     audit_retention_days: Option<u32>,
     audit_max_bytes: Option<u64>,
     audit_reserve_bytes: Option<u64>,
@@ -493,6 +501,8 @@ pub struct ServeConfig {
     pub account_id: String,
     pub tls: TlsSetting,
     pub audit_strict: bool,
+    /// The web console's settings when it is on.
+    pub console: Option<keyhaven_console::Settings>,
     pub audit_retention: Retention,
     pub audit_reserve_bytes: u64,
     pub trail_delivery: keyhaven_cloudtrail::DeliverySettings,
@@ -622,6 +632,8 @@ pub enum ConfigError {
     KmsRequestQuotas(String),
     #[error("--hsm-cluster: {0}")]
     HsmCluster(String),
+    #[error("--console-session-seconds must be from 900 to 43200, not {0}")]
+    ConsoleSessionSeconds(u32),
     #[error("--tls-cert/--tls-key and --tls-self-signed cannot be used together")]
     TlsConflict,
     #[error("event webhook {name:?}: {reason}")]
@@ -801,6 +813,10 @@ impl ServeArgs {
             account_id,
             tls,
             audit_strict: self.audit_strict.or(file.audit_strict).unwrap_or(false),
+            console: console_settings(
+                self.console.or(file.console).unwrap_or(false),
+                self.console_session_seconds.or(file.console_session_seconds),
+            )?,
             audit_retention: Retention {
                 max_age_seconds: self
                     .audit_retention_days
@@ -875,6 +891,17 @@ impl ServeArgs {
             store,
         })
     }
+}
+
+/// The console's settings when it is on; its session length within GetSessionToken's range.
+fn console_settings(on: bool, session_seconds: Option<u32>) -> Result<Option<keyhaven_console::Settings>, ConfigError> {
+    let defaults = keyhaven_console::Settings::default();
+    let session_seconds = match session_seconds {
+        None => defaults.session_seconds,
+        Some(seconds @ 900..=43_200) => i64::from(seconds),
+        Some(other) => return Err(ConfigError::ConsoleSessionSeconds(other)),
+    };
+    Ok(on.then_some(keyhaven_console::Settings { session_seconds }))
 }
 
 #[cfg(test)]

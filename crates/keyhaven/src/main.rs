@@ -293,14 +293,12 @@ async fn run(config: ServeConfig, captured: Option<server_log::Captured>) -> Res
         tracing::info!("shutdown requested; finishing in-flight requests");
         let _ = shutdown_tx.send(true);
     });
-    listener::serve(
-        listener,
-        keyhaven_api::server::router(state),
-        tls,
-        config.connection_limits,
-        shutdown_rx,
-    )
-    .await;
+    let mut routes = keyhaven_api::server::router(state.clone());
+    if let Some(settings) = config.console.clone() {
+        routes = keyhaven_console::router(state, settings).merge(routes);
+        tracing::info!("web console at {scheme}://{bound}{}/", keyhaven_console::PREFIX);
+    }
+    listener::serve(listener, routes, tls, config.connection_limits, shutdown_rx).await;
     let _ = scheduler.await;
     for deliverer in deliverers {
         let _ = deliverer.await;
