@@ -11,7 +11,7 @@ import json
 import subprocess
 
 import pytest
-from client_helpers import as_user, aws, aws_json, audit_records, error_of, files_containing
+from client_helpers import as_user, aws, aws_json, audit_records, error_of, files_containing, totp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -629,17 +629,6 @@ def test_iam_validation_messages_name_the_member_but_not_the_value(server):
     sts = server.client("sts", config=Config(parameter_validation=False))
     code, message = error_of(sts.assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/x", RoleSessionName="Session1:2")
     assert message.startswith("1 validation error detected: Value 'Session1:2' at 'roleSessionName'")
-
-
-def totp(seed_base32, step):
-    """RFC 6238 TOTP (HMAC-SHA1, 6 digits), written here from the RFC: an independent check of the server's codes."""
-    import hmac
-    import struct
-
-    key = base64.b32decode(seed_base32 + "=" * (-len(seed_base32) % 8))
-    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    return f"{(struct.unpack('>I', digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
 
 
 def test_context_keys_granting_policies_sts_preferences_and_mfa_resync(server):

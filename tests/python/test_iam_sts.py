@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from client_helpers import as_user, error_of, audit_records
+from client_helpers import as_user, error_of, audit_records, totp
 from policy_docs import allow, deny, policy
 
 ACCOUNT = "111122223333"
@@ -238,18 +238,6 @@ def test_audit_records_name_the_real_principal_and_denials(server):
     created = [r for r in records if r["eventName"] == "CreateAccessKey"]
     assert created and "secretAccessKey" not in json.dumps(created[0]).replace("SecretAccessKey", "")
     assert all(c["SecretAccessKey"] not in json.dumps(r) and c["SessionToken"] not in json.dumps(r) for r in records)
-
-
-def totp(base32_seed, step):
-    """RFC 6238 code, computed independently of the server (Python's hmac and hashlib)."""
-    import base64
-    import hashlib
-    import hmac
-    import struct
-    key = base64.b32decode(base32_seed + b"=" * (-len(base32_seed) % 8))
-    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
-    offset = mac[-1] & 0x0F
-    return f"{(struct.unpack('>I', mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
 
 
 def test_mfa_protected_role_and_session_token(server):

@@ -73,6 +73,7 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
     }
     for resource_use in action.resources.iter().filter(|_| by_arn.is_none()) {
         let resource_type = resource_use.resource_type;
+        let defaults_to_caller = resource_use.required || action.resources.len() == 1;
         let named = match resource_type {
             "user" if operation == "GetAccessKeyLastUsed" => {
                 let owner = param("AccessKeyId").and_then(|id| core.identity.iam.access_key_last_used(id).ok());
@@ -97,8 +98,9 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
                 Some(plain_target(format!("arn:aws:iam::{}:user/*", ctx.account_id()), ctx))
             }
             // A user the operation requires but the request does not name is the caller's own (the
-            // model makes UserName optional exactly where IAM defaults it to the caller).
-            "user" => match param("UserName").or_else(|| caller_user.filter(|_| resource_use.required)) {
+            // model makes UserName optional exactly where IAM defaults it to the caller); so is the user
+            // of an action whose only resource is an optional user (ListMFADevices lists the caller's).
+            "user" => match param("UserName").or_else(|| caller_user.filter(|_| defaults_to_caller)) {
                 Some(user) => Some(entity_target(
                     core,
                     ctx.account_id(),
@@ -106,7 +108,7 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
                     user,
                     creation_path(operation, "CreateUser", params),
                 )),
-                None if resource_use.required => {
+                None if defaults_to_caller => {
                     if ctx.principal.kind == PrincipalKind::Root {
                         // The root user's own credentials: no policy applies to the root user.
                         return Ok(());

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyhaven_crypto::digest::sha256;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::api::ApiFailure;
 use crate::session::{PREFIX, SignedIn};
@@ -208,9 +208,12 @@ pub fn action_button(
     }
 }
 
+/// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 /// A path or query component, percent-encoded.
 pub fn enc(text: &str) -> String {
-    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+    utf8_percent_encode(text, COMPONENT).to_string()
 }
 
 /// An AWS timestamp (epoch seconds, as awsJson sends it) as UTC text.

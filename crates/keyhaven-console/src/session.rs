@@ -23,6 +23,8 @@ pub const PREFIX: &str = "/_keyhaven/console";
 const COOKIE: &str = "keyhaven-console";
 /// Over TLS the cookie carries the `__Secure-` prefix, so a browser never accepts it from plain HTTP.
 const SECURE_COOKIE: &str = "__Secure-keyhaven-console";
+/// The Region the console opens in.
+pub const DEFAULT_REGION: &str = "us-east-1";
 /// Random bytes in a console handle (43 characters in base64url).
 pub const HANDLE_BYTES: usize = 32;
 /// The largest form the console reads: a key policy is at most 32 KiB.
@@ -177,14 +179,18 @@ impl FromRequestParts<Arc<Console>> for SignedIn {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut Parts, console: &Arc<Console>) -> Result<Self, Self::Rejection> {
-        let region = parts
+        let first_segment = parts
             .uri
             .path()
             .strip_prefix(PREFIX)
             .and_then(|rest| rest.trim_start_matches('/').split('/').next())
-            .filter(|region| is_region(region))
-            .ok_or(Refusal::BadRequest)?
-            .to_string();
+            .unwrap_or_default();
+        // Pages live under their Region; sign-out is the one signed-in action outside any.
+        let region = match first_segment {
+            region if is_region(region) => region.to_string(),
+            "sign-out" => DEFAULT_REGION.to_string(),
+            _ => return Err(Refusal::BadRequest),
+        };
         let connection = parts.extensions.get::<ConnectionInfo>().copied();
         let tls = is_tls(connection.as_ref());
         let (id, handle) = read_cookie(&parts.headers, tls).ok_or(Refusal::SignIn { expired: false })?;

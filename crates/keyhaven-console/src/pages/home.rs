@@ -15,10 +15,9 @@ use crate::Console;
 use crate::api::{Api, ApiFailure, Credentials, JsonService, QueryService};
 use crate::form::Form;
 use crate::layout::{Alert, Section, alert, bare_page, facts, page, respond};
-use crate::session::{self, Change, HANDLE_BYTES, PREFIX, Refusal, SignedIn};
+use crate::session::{self, Change, DEFAULT_REGION, HANDLE_BYTES, PREFIX, Refusal, SignedIn};
 use crate::xml::Element;
 
-const DEFAULT_REGION: &str = "us-east-1";
 /// Shown for every sign-in the credentials themselves fail, so the page tells an attacker nothing more.
 const NOT_VALID: &str = "The access key, secret or MFA code is not valid.";
 
@@ -108,7 +107,6 @@ fn is_credential_failure(failure: &ApiFailure) -> bool {
         failure.code.as_str(),
         "InvalidClientTokenId" | "SignatureDoesNotMatch" | "IncompleteSignature" | "UnrecognizedClientException"
     ) || failure.message.contains("MultiFactorAuthentication")
-        || failure.message.contains("MFA")
 }
 
 /// Sign-in: an in-process GetSessionToken (or AssumeRole) signed with the typed key pair, through the pipeline, so
