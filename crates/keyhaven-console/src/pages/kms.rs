@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::api::{Api, ApiFailure, JsonService};
 use crate::layout::{
-    Alert, Section, action_button, csrf_field, enc, facts, failed_page, failure_status, next_link, page, pretty_json,
+    Alert, Section, action_button, alert, csrf_field, enc, facts, failed_page, failure_status, next_link, page,
     respond, when,
 };
 use crate::session::{Change, SignedIn};
@@ -204,9 +204,19 @@ async fn render_detail(s: &SignedIn, key: &str, shown: Option<Alert>, edited_pol
     );
     let state = meta["KeyState"].as_str().unwrap_or("");
     let here = s.href(&format!("/kms/{}", enc(key)));
-    let policy_text = edited_policy
-        .map(str::to_string)
-        .or_else(|| policy.as_ref().ok().and_then(|p| p["Policy"].as_str()).map(pretty_json));
+    let policy_text = edited_policy.map(str::to_string).or_else(|| {
+        policy
+            .as_ref()
+            .ok()
+            .and_then(|p| p["Policy"].as_str())
+            .map(str::to_string)
+    });
+    // A refused policy edit is reported beside the editor, where the browser lands.
+    let (top_alert, policy_alert) = if edited_policy.is_some() {
+        (None, shown.as_ref())
+    } else {
+        (shown.as_ref(), None)
+    };
     let status = match &shown {
         Some(Alert::Failure(failure)) => failure_status(failure),
         _ => StatusCode::OK,
@@ -264,6 +274,7 @@ async fn render_detail(s: &SignedIn, key: &str, shown: Option<Alert>, edited_pol
         @match (&policy, &policy_text) {
             (_, Some(text)) => {
                 form.stack method="post" action={ (here) "#policy" } {
+                    (alert(policy_alert))
                     (csrf_field(s))
                     input type="hidden" name="op" value="policy";
                     label for="policy-text" { "Policy document (JSON), saved with PutKeyPolicy" }
@@ -295,7 +306,7 @@ async fn render_detail(s: &SignedIn, key: &str, shown: Option<Alert>, edited_pol
         }
     };
     let title = meta["KeyId"].as_str().unwrap_or(key).to_string();
-    respond(status, page(s, Section::Kms, &title, shown.as_ref(), body))
+    respond(status, page(s, Section::Kms, &title, top_alert, body))
 }
 
 /// A change to one key; the page shows AWS's error inline when the API refuses it, and keeps an edited policy.
