@@ -112,3 +112,17 @@ def totp(seed_base32, step):
     digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
     offset = digest[-1] & 0x0F
     return f"{(struct.unpack('>I', digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def poll(check, timeout=30.0, what="the condition"):
+    """Calls `check` until it answers something truthy (returned), for at most `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s (last answer: {result!r})")
+        time.sleep(0.05)

@@ -5,7 +5,7 @@ headers on every page, and that every console action is an audited API call made
 import json
 
 import pytest
-from client_helpers import new_user, totp
+from client_helpers import new_user, poll, totp
 from console_client import PREFIX, Console, hidden_fields, inline_code
 from policy_docs import allow, policy
 
@@ -194,3 +194,107 @@ def test_role_sign_in(server):
     # Root may not assume a role, as STS says.
     refused = Console(server).sign_in(role_arn=role_arn)
     assert refused.status == 403 and "Roles may not be assumed by root accounts." in refused.body
+
+
+RANDOM_FN = "arn:aws:lambda:us-east-1:000000000000:function:random"
+
+
+def test_every_console_action_is_the_api_call_it_names(keyhaven_factory, tmp_path):
+    config = tmp_path / "keyhaven.toml"
+    config.write_text(f'[[rotation-functions]]\narn = "{RANDOM_FN}"\nbuiltin = "random-password"\n')
+    server = keyhaven_factory("--dev", "--console", "--config", str(config))
+    console = Console(server)
+    assert console.sign_in().status == 303
+    csrf = console.csrf()
+
+    def post(path, **form):
+        return console.post(f"/us-east-1{path}", {"_csrf": csrf, **form})
+
+    # Keys: rotation on and off, rotate now, schedule and cancel deletion, enable; a refused one leaves the state.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    state = lambda: kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"]
+    assert post(f"/kms/{key}", op="rotation-on").status == 303
+    assert kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"] is True
+    assert "On, every 365 days" in console.get(f"/us-east-1/kms/{key}").body
+    assert post(f"/kms/{key}", op="rotation-off").status == 303
+    assert kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"] is False
+    assert post(f"/kms/{key}", op="rotate").status == 303
+    assert len(kms.list_key_rotations(KeyId=key)["Rotations"]) == 1
+    refused = post(f"/kms/{key}", op="schedule", days="3")
+    assert refused.status == 400 and "ValidationException" in refused.body and state() == "Enabled"
+    assert post(f"/kms/{key}", op="schedule", days="7").status == 303 and state() == "PendingDeletion"
+    assert "Cancel deletion" in console.get(f"/us-east-1/kms/{key}").body
+    assert post(f"/kms/{key}", op="cancel").status == 303 and state() == "Disabled"
+    assert post(f"/kms/{key}", op="enable").status == 303 and state() == "Enabled"
+    grant = kms.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::000000000000:role/app", Operations=["Decrypt"])
+    assert grant["GrantId"] in console.get(f"/us-east-1/kms/{key}").body
+
+    # Parameters: a SecureString stays masked until revealed; label, overwrite, compare; a bad name is refused.
+    ssm = server.client("ssm")
+    assert post("/ssm/parameter", op="put", name="/cfg/pw", type="SecureString", value="hunter2", tier="Standard").status == 303
+    page = console.get("/us-east-1/ssm/parameter?name=%2Fcfg%2Fpw").body
+    assert "hunter2" not in page and "Reveal" in page
+    revealed = post("/ssm/parameter", op="reveal", name="/cfg/pw")
+    assert revealed.status == 200 and "hunter2" in revealed.body and revealed.headers["cache-control"] == "no-store"
+    assert post("/ssm/parameter", op="label", name="/cfg/pw", version="1", label="stable").status == 303
+    assert ssm.get_parameter(Name="/cfg/pw:stable", WithDecryption=True)["Parameter"]["Value"] == "hunter2"
+    assert post("/ssm/parameter", op="put", name="/cfg/pw", overwrite="true", type="SecureString", value="hunter3").status == 303
+    compared = post("/ssm/parameter", op="compare", name="/cfg/pw", a="1", b="2")
+    assert "- hunter2" in compared.body and "+ hunter3" in compared.body
+    refused = post("/ssm/parameter", op="put", name="/cfg//x", type="String", value="v")
+    assert refused.status == 400 and "ValidationException" in refused.body
+    assert [p["Name"] for p in ssm.describe_parameters()["Parameters"]] == ["/cfg/pw"]
+    tree = console.get("/us-east-1/ssm?path=%2Fcfg").body
+    assert "/cfg/pw" in tree and "SecureString" in tree
+
+    # Secrets: create, put a value, rotate now (the built-in function), delete and restore.
+    sm = server.client("secretsmanager")
+    created = post("/secrets", name="app/db", value=json.dumps({"username": "app", "password": "first"}))
+    assert created.status == 303
+    arn = sm.describe_secret(SecretId="app/db")["ARN"]
+    assert post("/secrets/secret", op="put", id=arn, value=json.dumps({"username": "app", "password": "second"})).status == 303
+    assert json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])["password"] == "second"
+    stages = lambda: sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    current = lambda: next(v for v, s in stages().items() if "AWSCURRENT" in s)
+
+    def rotated_from(version):
+        """Rotation is asynchronous: done when AWSCURRENT has moved off `version` and no AWSPENDING is left."""
+        return lambda: current() != version and "AWSPENDING" not in str(stages())
+
+    before = current()
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN=RANDOM_FN, RotationRules={"AutomaticallyAfterDays": 30})
+    poll(rotated_from(before))
+    before = current()
+    assert post("/secrets/secret", op="rotate", id=arn).status == 303
+    poll(rotated_from(before))
+    assert json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])["password"] != "second"
+    detail = console.get(f"/us-east-1/secrets/secret?id={arn}").body
+    assert "On, every 30 days" in detail and "RotationSucceeded" in detail
+    assert post("/secrets/secret", op="delete", id=arn).status == 303
+    assert "DeletedDate" in sm.describe_secret(SecretId=arn)
+    assert "Restore" in console.get(f"/us-east-1/secrets/secret?id={arn}").body
+    assert post("/secrets/secret", op="restore", id=arn).status == 303
+    assert "DeletedDate" not in sm.describe_secret(SecretId=arn)
+
+    # Buckets show their default encryption and bucket key; a user's page shows keys and their last use.
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="enc-bucket")
+    s3.put_bucket_encryption(Bucket="enc-bucket", ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}, "BucketKeyEnabled": True}]})
+    buckets = console.get("/us-east-1/s3").body
+    assert "enc-bucket" in buckets and "aws:kms" in buckets and key in buckets and "Enabled" in buckets
+    user_key, _ = new_user(server, "uma", policy(allow("kms:ListKeys")))
+    user_page = console.get("/us-east-1/iam/user?name=uma").body
+    assert user_key in user_page and "uma-inline (inline)" not in user_page and "uma-inline" in user_page
+    overview = console.get("/us-east-1/iam").body
+    assert "uma-inline (inline)" in overview
+
+    # The simulator refuses what is not a user, group or role, as SimulatePrincipalPolicy does.
+    root = console.get("/us-east-1/iam/simulator?principal=arn%3Aaws%3Aiam%3A%3A000000000000%3Aroot&actions=kms%3AListKeys")
+    assert root.status == 400 and "InvalidInput" in root.body and "expected the ARN of a user, group or role" in root.body
+
+    # The audit chain check, with the record count for the server's own root.
+    verified = post("/audit/verify")
+    assert verified.status == 200 and "Audit chain intact:" in verified.body
+

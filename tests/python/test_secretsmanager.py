@@ -32,7 +32,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import sm_rotators
-from client_helpers import aws, aws_json, error_of, new_user, pages, audit_records, raw_json_call
+from client_helpers import aws, aws_json, error_of, new_user, pages, audit_records, raw_json_call, poll
 from conftest import BINARY, Keyhaven
 from policy_docs import allow, deny, policy
 
@@ -156,18 +156,6 @@ def expect_error(call, code, message, **kwargs):
 
 def body(response):
     return {k: v for k, v in response.items() if k != "ResponseMetadata"}
-
-
-def poll(check, timeout=30.0, what="the condition"):
-    """Calls `check` until it answers something truthy (returned), for at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s (last answer: {result!r})")
-        time.sleep(0.05)
 
 
 def stages(sm, secret_id):

@@ -228,6 +228,7 @@ pub fn authorize_iam(core: &Core, ctx: &RequestContext, operation: &str, params:
     if targets.is_empty()
         && let Some(source) = param("PolicySourceArn")
     {
+        keyhaven_iam::simulate::source_kind(source).map_err(crate::error::iam_error)?;
         targets.push(plain_target(source.to_string(), ctx));
     }
     // Without a boundary in the request, `iam:PermissionsBoundary` is the entity's current one.

@@ -495,8 +495,9 @@ impl Simulation {
     }
 }
 
-/// The kind and name of the user, group or role a `PolicySourceArn` names.
-fn source_kind(source_arn: &str) -> Result<(EntityKind, &str), IamError> {
+/// The kind and name of the user, group or role a `PolicySourceArn` names; InvalidInput for any other ARN (the
+/// account's root among them), which the wire layer also checks before authorising on it.
+pub fn source_kind(source_arn: &str) -> Result<(EntityKind, &str), IamError> {
     let refused = || {
         invalid(format!(
             "Invalid PolicySourceArn {source_arn}: expected the ARN of a user, group or role."

@@ -210,6 +210,9 @@ pub struct Kms {
     clock: Arc<dyn Clock>,
     /// Unsealed keys, each with the KMS generation it was loaded at: trusted only while that is the current one.
     cache: RwLock<HashMap<String, (u64, Arc<LiveKey>)>>,
+    /// Each scope's aliases by target key, with the generation they were read at: loading many keys after a change
+    /// (a console's keys page) reads the scope's aliases once, not once per key.
+    aliases: RwLock<HashMap<String, (u64, Arc<AliasesByKey>)>>,
     /// Moved on by every change to keys or aliases, on any node.
     generation: Generation,
     /// GetKeyLastUsage's notes not yet written.
@@ -251,6 +254,9 @@ fn require_enabled(record: &KeyRecord) -> Result<(), KmsError> {
         Err(invalid_state(record))
     }
 }
+
+/// Alias names by the key they point at.
+type AliasesByKey = HashMap<String, Vec<String>>;
 
 fn cache_key(region: &str, key_id: &str) -> String {
     format!("{region}/{key_id}")
@@ -416,6 +422,7 @@ impl Kms {
             root,
             clock,
             cache: RwLock::new(HashMap::new()),
+            aliases: RwLock::new(HashMap::new()),
             usage: usage::Pending::default(),
             quotas: std::sync::OnceLock::new(),
             hsms: std::sync::OnceLock::new(),
@@ -529,11 +536,14 @@ impl Kms {
         self.generation.transact(work)
     }
 
-    /// Drops every cached key (dev-mode reset).
+    /// Drops every cached key and alias (dev-mode reset).
     pub fn clear_cache(&self) {
         self.generation.changed();
         if let Ok(mut cache) = self.cache.write() {
             cache.clear();
+        }
+        if let Ok(mut aliases) = self.aliases.write() {
+            aliases.clear();
         }
     }
 
@@ -644,13 +654,32 @@ impl Kms {
     /// The names of the aliases that point at a key (`kms:ResourceAliases`).
     fn aliases_of(&self, record: &KeyRecord) -> Result<Vec<String>, KmsError> {
         let scope = resolve::scope_of(record);
-        read(&*self.store, |tx| {
-            Ok(resolve::aliases(tx, &scope)?
-                .into_iter()
-                .filter(|alias| alias.target_key_id == record.key_id)
-                .map(|alias| alias.name)
-                .collect())
-        })
+        let generation = self.generation.current();
+        let cached = self.aliases.read().ok().and_then(|cache| {
+            cache
+                .get(&scope)
+                .filter(|(loaded_at, _)| Some(*loaded_at) == generation)
+                .map(|(_, by_key)| by_key.clone())
+        });
+        let by_key = match cached {
+            Some(by_key) => by_key,
+            None => {
+                // Read before the aliases: a change committed meanwhile leaves this stamped with an older generation.
+                let mut by_key = AliasesByKey::new();
+                for alias in read(&*self.store, |tx| resolve::aliases(tx, &scope))? {
+                    by_key.entry(alias.target_key_id).or_default().push(alias.name);
+                }
+                let by_key = Arc::new(by_key);
+                if let (Some(generation), Ok(mut cache)) = (generation, self.aliases.write()) {
+                    if cache.len() >= CACHE_CAPACITY {
+                        cache.clear();
+                    }
+                    cache.insert(scope, (generation, by_key.clone()));
+                }
+                by_key
+            }
+        };
+        Ok(by_key.get(&record.key_id).cloned().unwrap_or_default())
     }
 
     fn authorize_with_context(

@@ -223,9 +223,13 @@ impl PostgresStore {
     }
 
     /// Waits on this thread for `future`, which runs in the store's runtime context.
+    ///
+    /// Unconstrained by tokio's cooperative budget: a caller on a tokio worker (a request making many store calls
+    /// in one task, as a console page does) may have spent its task's budget, and a budgeted pool or socket future
+    /// would then answer Pending and wake itself forever inside this `block_on`, spinning the thread.
     fn wait<F: Future>(&self, future: F) -> F::Output {
         let _context = self.handle.enter();
-        futures_executor::block_on(future)
+        futures_executor::block_on(tokio::task::unconstrained(future))
     }
 
     fn connection(&self) -> Result<deadpool_postgres::Object, StoreError> {

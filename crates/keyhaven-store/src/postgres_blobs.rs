@@ -249,6 +249,34 @@ mod tests {
         store.query("SELECT count(*) FROM blob_chunks", &[]).expect("count")[0].get(0)
     }
 
+    /// Many store calls in one tokio task without a yield between them (a console page's dozens of API calls) spend
+    /// the task's cooperative budget; the store's waits must still finish rather than spin.
+    #[test]
+    fn many_store_calls_in_one_tokio_task_finish() {
+        let cluster = ScratchPostgres::start();
+        let database = cluster.create_database();
+        let (store, _) = open_node(&cluster, &database);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let finished = runtime.block_on(async move {
+            let calls = tokio::spawn(async move {
+                for _ in 0..500 {
+                    store.query("SELECT 1", &[]).expect("query");
+                }
+            });
+            tokio::time::timeout(std::time::Duration::from_secs(60), calls).await
+        });
+        // A spinning task would hold a worker forever: do not wait for it.
+        runtime.shutdown_background();
+        assert!(
+            matches!(finished, Ok(Ok(()))),
+            "store calls in one task did not finish: {finished:?}"
+        );
+    }
+
     #[test]
     fn blobs_in_the_database_behave_as_blobs_in_a_directory() {
         let cluster = ScratchPostgres::start();

@@ -164,8 +164,8 @@ pub async fn verify(State(console): State<Arc<Console>>, change: Change) -> Resp
     {
         return render(&s, Some(Alert::Failure(failure))).await;
     }
-    let core = console.app.core.clone();
-    let checked = tokio::task::spawn_blocking(move || core.verify_audit()).await;
+    let app = console.app.clone();
+    let checked = tokio::task::spawn_blocking(move || app.core.verify_audit()).await;
     let owner = format!("arn:aws:iam::{}:root", console.app.default_account);
     let broken = |text: String| {
         Alert::Failure(crate::api::ApiFailure {
