@@ -1604,7 +1604,9 @@ mod tests {
             service: "iam",
             ..session
         };
-        let cases: Vec<(&str, &Signer, &str, &str, &[(&str, &str)], &[u8], UriEncoding)> = vec![
+        // (name, signer, method, target, headers, body, URI rule)
+        type Case<'a> = (&'a str, &'a Signer, &'a str, &'a str, &'a [(&'a str, &'a str)], &'a [u8], UriEncoding);
+        let cases: Vec<Case> = vec![
             ("awsJson POST", &KMS, "POST", "/", &json, JSON_BODY, UriEncoding::Double),
             (
                 "awsJson POST with a session",

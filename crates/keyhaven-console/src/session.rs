@@ -313,7 +313,9 @@ mod tests {
             }
             map
         };
-        let cases: &[(&[(&str, &str)], bool, bool)] = &[
+        // (request headers, over TLS, same origin)
+        type Case<'a> = (&'a [(&'a str, &'a str)], bool, bool);
+        let cases: &[Case] = &[
             (&[("host", "h:1")], false, true),
             (&[("host", "h:1"), ("origin", "http://h:1")], false, true),
             (&[("host", "h:1"), ("origin", "https://h:1")], true, true),
