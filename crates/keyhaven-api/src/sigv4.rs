@@ -1605,7 +1605,15 @@ mod tests {
             ..session
         };
         // (name, signer, method, target, headers, body, URI rule)
-        type Case<'a> = (&'a str, &'a Signer, &'a str, &'a str, &'a [(&'a str, &'a str)], &'a [u8], UriEncoding);
+        type Case<'a> = (
+            &'a str,
+            &'a Signer,
+            &'a str,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            &'a [u8],
+            UriEncoding,
+        );
         let cases: Vec<Case> = vec![
             ("awsJson POST", &KMS, "POST", "/", &json, JSON_BODY, UriEncoding::Double),
             (
