@@ -26,11 +26,12 @@ cleanup() {
 trap cleanup EXIT
 if [ "$STORE" = postgres ]; then
   pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+  pg_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   chmod 755 "$work" && chown postgres "$work"
   runuser -u postgres -- "$pg_bin/initdb" -D "$work/pg" -U keyhaven --auth=trust -E UTF8 --locale=C >/dev/null
   runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
-    -o "-p 55439 -k $work -c listen_addresses=127.0.0.1" start >/dev/null
-  store_args=(--store "postgres://keyhaven@127.0.0.1:55439/postgres")
+    -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1" start >/dev/null
+  store_args=(--store "postgres://keyhaven@127.0.0.1:$pg_port/postgres")
 fi
 "$target_dir/release/keyhaven" serve --dev --console --listen 127.0.0.1:0 --data-dir "$work/data" \
   --ssm-standard-parameter-limit 100000 "${store_args[@]}" > "$work/out" 2>&1 &

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
+pub use keyhaven_api::protocol::aws_json::JsonService;
 use keyhaven_api::server::{AppState, ConnectionInfo};
 use keyhaven_api::sigv4::{SigningCredentials, SigningScope, UriEncoding, sign};
 use keyhaven_crypto::SecretBytes;
@@ -14,40 +16,14 @@ use serde_json::Value;
 
 use crate::xml::Element;
 
+/// Calls a page fans out at once (per key, per bucket): each its own task, so they spread over the cores and the
+/// store's connections, and each starts with a fresh cooperative budget.
+const CONCURRENT_CALLS: usize = 8;
+
 /// What the console's requests say they are, in the audit log's `userAgent`.
 pub const USER_AGENT: &str = "keyhaven-console";
 /// Inner requests are path-style: this host is never `<bucket>.<domain>`.
 const HOST: &str = "localhost";
-
-/// A JSON service the console calls, named by its model's target prefix and its signing name.
-#[derive(Debug, Clone, Copy)]
-pub enum JsonService {
-    Kms,
-    Ssm,
-    SecretsManager,
-    CloudTrail,
-}
-
-impl JsonService {
-    fn target_prefix(self) -> &'static str {
-        use keyhaven_api::generated::{cloudtrail, kms, secretsmanager, ssm};
-        match self {
-            JsonService::Kms => kms::TARGET_PREFIX,
-            JsonService::Ssm => ssm::TARGET_PREFIX,
-            JsonService::SecretsManager => secretsmanager::TARGET_PREFIX,
-            JsonService::CloudTrail => cloudtrail::TARGET_PREFIX,
-        }
-    }
-
-    fn signing_name(self) -> &'static str {
-        match self {
-            JsonService::Kms => "kms",
-            JsonService::Ssm => "ssm",
-            JsonService::SecretsManager => "secretsmanager",
-            JsonService::CloudTrail => "cloudtrail",
-        }
-    }
-}
 
 /// A query (form-encoded, XML-answering) service the console calls.
 #[derive(Debug, Clone, Copy)]
@@ -135,6 +111,32 @@ impl Api {
             region,
             connection,
         }
+    }
+
+    /// `call` for each of `items`, [`CONCURRENT_CALLS`] at a time as tasks of their own, answered in item order.
+    pub async fn each<I, R, F, Fut>(self: &Arc<Self>, items: Vec<I>, call: F) -> Vec<(I, R)>
+    where
+        I: Clone + Send + 'static,
+        R: Send + 'static,
+        F: Fn(Arc<Api>, I) -> Fut,
+        Fut: Future<Output = R> + Send + 'static,
+    {
+        let answers: Vec<Result<R, tokio::task::JoinError>> =
+            futures_util::stream::iter(items.iter().cloned().map(|item| tokio::spawn(call(self.clone(), item))))
+                .buffered(CONCURRENT_CALLS)
+                .collect()
+                .await;
+        items
+            .into_iter()
+            .zip(answers)
+            .filter_map(|(item, answer)| match answer {
+                Ok(answer) => Some((item, answer)),
+                Err(e) => {
+                    tracing::error!(error = %e, "a console call's task failed");
+                    None
+                }
+            })
+            .collect()
     }
 
     /// An awsJson 1.1 call: `operation` with `input`, answering the decoded body.

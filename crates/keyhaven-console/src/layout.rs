@@ -176,6 +176,14 @@ pub fn failure_status(failure: &ApiFailure) -> StatusCode {
     StatusCode::from_u16(failure.status).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
+/// The status of a page showing `shown`: a refused request's own, else 200.
+pub fn status_for(shown: Option<&Alert>) -> StatusCode {
+    match shown {
+        Some(Alert::Failure(failure)) => failure_status(failure),
+        _ => StatusCode::OK,
+    }
+}
+
 /// A page that shows a failure as its main content (a read the caller may not make).
 pub fn failed_page(s: &SignedIn, section: Section, title: &str, failure: ApiFailure) -> Response {
     let status = failure_status(&failure);

@@ -140,7 +140,7 @@ impl IntoResponse for Refusal {
 /// A signed-in caller on a page of one Region: the API as the session, and what the layout shows.
 #[derive(Debug)]
 pub struct SignedIn {
-    pub api: Api,
+    pub api: Arc<Api>,
     pub csrf: String,
     pub principal_arn: String,
     /// Unix seconds.
@@ -208,7 +208,7 @@ impl FromRequestParts<Arc<Console>> for SignedIn {
             session_token: Some(session.session_token),
         };
         Ok(SignedIn {
-            api: Api::new(console.app.clone(), credentials, region, connection),
+            api: Arc::new(Api::new(console.app.clone(), credentials, region, connection)),
             csrf: csrf_token(&handle),
             principal_arn: session.principal.arn,
             expiration: session.expiration,

@@ -19,9 +19,9 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 #[derive(Debug)]
 pub struct AwsJson;
 
-/// The JSON services an `X-Amz-Target` prefix can name.
+/// The JSON services an `X-Amz-Target` prefix can name (also what the web console calls them by).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum JsonService {
+pub enum JsonService {
     Kms,
     Ssm,
     SecretsManager,
@@ -30,15 +30,30 @@ enum JsonService {
 }
 
 impl JsonService {
+    const ALL: [JsonService; 5] = [
+        JsonService::Kms,
+        JsonService::Ssm,
+        JsonService::SecretsManager,
+        JsonService::CloudTrail,
+        JsonService::Logs,
+    ];
+
     fn from_target(target: &str) -> Option<(Self, &str)> {
         let (prefix, operation) = target.rsplit_once('.')?;
-        match prefix {
-            p if p == crate::generated::kms::TARGET_PREFIX => Some((JsonService::Kms, operation)),
-            p if p == crate::generated::ssm::TARGET_PREFIX => Some((JsonService::Ssm, operation)),
-            p if p == crate::generated::secretsmanager::TARGET_PREFIX => Some((JsonService::SecretsManager, operation)),
-            p if p == crate::generated::cloudtrail::TARGET_PREFIX => Some((JsonService::CloudTrail, operation)),
-            p if p == crate::generated::logs::TARGET_PREFIX => Some((JsonService::Logs, operation)),
-            _ => None,
+        Self::ALL
+            .into_iter()
+            .find(|service| service.target_prefix() == prefix)
+            .map(|service| (service, operation))
+    }
+
+    /// The `X-Amz-Target` prefix of the service's model.
+    pub fn target_prefix(self) -> &'static str {
+        match self {
+            JsonService::Kms => crate::generated::kms::TARGET_PREFIX,
+            JsonService::Ssm => crate::generated::ssm::TARGET_PREFIX,
+            JsonService::SecretsManager => crate::generated::secretsmanager::TARGET_PREFIX,
+            JsonService::CloudTrail => crate::generated::cloudtrail::TARGET_PREFIX,
+            JsonService::Logs => crate::generated::logs::TARGET_PREFIX,
         }
     }
 
@@ -52,15 +67,7 @@ impl JsonService {
     }
 
     fn of_signing_name(name: &str) -> Option<Self> {
-        [
-            JsonService::Kms,
-            JsonService::Ssm,
-            JsonService::SecretsManager,
-            JsonService::CloudTrail,
-            JsonService::Logs,
-        ]
-        .into_iter()
-        .find(|s| s.signing_name() == name)
+        Self::ALL.into_iter().find(|s| s.signing_name() == name)
     }
 
     /// The operations the model marks `authtype: none`.
@@ -74,7 +81,8 @@ impl JsonService {
         }
     }
 
-    fn signing_name(self) -> &'static str {
+    /// The name requests to the service are signed for.
+    pub fn signing_name(self) -> &'static str {
         match self {
             JsonService::Kms => "kms",
             JsonService::Ssm => "ssm",

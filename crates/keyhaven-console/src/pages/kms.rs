@@ -4,20 +4,17 @@
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use futures_util::StreamExt;
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use crate::api::{Api, ApiFailure, JsonService};
 use crate::layout::{
-    Alert, Section, action_button, alert, csrf_field, enc, facts, failed_page, failure_status, next_link, page,
-    respond, when,
+    Alert, Section, action_button, alert, csrf_field, enc, facts, failed_page, next_link, page, respond, status_for,
+    when,
 };
 use crate::session::{Change, SignedIn};
 
 const PAGE_SIZE: u32 = 50;
-/// Per-key calls in flight at once for the list page.
-const CONCURRENT_CALLS: usize = 8;
 
 /// Every alias of the Region by its target key (ListAliases, all pages).
 async fn aliases_by_key(api: &Api) -> Result<Vec<(String, String)>, ApiFailure> {
@@ -78,21 +75,16 @@ async fn render_list(s: &SignedIn, shown: Option<Alert>) -> Response {
         .flatten()
         .filter_map(|k| k["KeyId"].as_str().map(str::to_string))
         .collect();
-    let described: Vec<(String, Result<Value, ApiFailure>)> = futures_util::stream::iter(ids)
-        .map(|id| async move {
-            let described = s.api.json(JsonService::Kms, "DescribeKey", json!({"KeyId": id})).await;
-            (id, described)
+    let described: Vec<(String, Result<Value, ApiFailure>)> = s
+        .api
+        .each(ids, |api, id| async move {
+            api.json(JsonService::Kms, "DescribeKey", json!({"KeyId": id})).await
         })
-        .buffered(CONCURRENT_CALLS)
-        .collect()
         .await;
     let next = keys["NextMarker"]
         .as_str()
         .map(|marker| format!("{}?marker={}", s.href("/kms"), enc(marker)));
-    let status = match &shown {
-        Some(Alert::Failure(failure)) => failure_status(failure),
-        _ => StatusCode::OK,
-    };
+    let status = status_for(shown.as_ref());
     let body = html! {
         (create_form(s))
         div.scroll {
@@ -217,10 +209,7 @@ async fn render_detail(s: &SignedIn, key: &str, shown: Option<Alert>, edited_pol
     } else {
         (shown.as_ref(), None)
     };
-    let status = match &shown {
-        Some(Alert::Failure(failure)) => failure_status(failure),
-        _ => StatusCode::OK,
-    };
+    let status = status_for(shown.as_ref());
     let body = html! {
         (facts(&[
             ("ARN", html! { code { (meta["Arn"].as_str().unwrap_or("")) } }),

@@ -2,15 +2,12 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use futures_util::StreamExt;
 use maud::html;
 
 use crate::api::ApiFailure;
 use crate::layout::{Section, enc, failed_page, page, respond};
 use crate::session::SignedIn;
 use crate::xml::Element;
-
-const CONCURRENT_CALLS: usize = 8;
 
 /// What a bucket-configuration GET says, with "not configured" errors as `None`.
 fn configured(answer: Result<Element, ApiFailure>) -> Result<Option<Element>, ApiFailure> {
@@ -33,28 +30,24 @@ pub async fn buckets(s: SignedIn) -> Response {
         .iter()
         .map(|b| b.text_of("Name").to_string())
         .collect();
-    let rows: Vec<_> = futures_util::stream::iter(names)
-        .map(|name| {
-            let api = &s.api;
-            async move {
-                let bucket = enc(&name);
-                let paths = [
-                    format!("/{bucket}?encryption"),
-                    format!("/{bucket}?policyStatus"),
-                    format!("/{bucket}?publicAccessBlock"),
-                ];
-                let (encryption, policy, block) =
-                    futures_util::join!(api.s3_get(&paths[0]), api.s3_get(&paths[1]), api.s3_get(&paths[2]));
-                (name, configured(encryption), configured(policy), configured(block))
-            }
+    let rows = s
+        .api
+        .each(names, |api, name| async move {
+            let bucket = enc(&name);
+            let paths = [
+                format!("/{bucket}?encryption"),
+                format!("/{bucket}?policyStatus"),
+                format!("/{bucket}?publicAccessBlock"),
+            ];
+            let (encryption, policy, block) =
+                futures_util::join!(api.s3_get(&paths[0]), api.s3_get(&paths[1]), api.s3_get(&paths[2]));
+            (configured(encryption), configured(policy), configured(block))
         })
-        .buffered(CONCURRENT_CALLS)
-        .collect()
         .await;
     let body = html! {
         div.scroll { table.wide data-filter {
             thead { tr { th { "Bucket" } th { "Default encryption" } th { "KMS key" } th { "Bucket key" } th { "Policy" } th { "Public access block" } } }
-            tbody { @for (name, encryption, policy, block) in &rows { tr {
+            tbody { @for (name, (encryption, policy, block)) in &rows { tr {
                 td { code { (name) } }
                 @match encryption {
                     Ok(Some(found)) => {

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::api::{ApiFailure, JsonService};
 use crate::layout::{
-    Alert, Section, action_button, csrf_field, enc, facts, failed_page, failure_status, masked, next_link, page,
-    respond, when,
+    Alert, Section, action_button, csrf_field, enc, facts, failed_page, masked, next_link, page, respond, status_for,
+    when,
 };
 use crate::session::{Change, SignedIn};
 
@@ -54,10 +54,7 @@ async fn render_list(s: &SignedIn, shown: Option<Alert>) -> Response {
     let next = listed["NextToken"]
         .as_str()
         .map(|token| format!("{}?token={}", s.href("/secrets"), enc(token)));
-    let status = match &shown {
-        Some(Alert::Failure(failure)) => failure_status(failure),
-        _ => StatusCode::OK,
-    };
+    let status = status_for(shown.as_ref());
     let secrets = listed["SecretList"].as_array().cloned().unwrap_or_default();
     let body = html! {
         details {
@@ -171,10 +168,7 @@ async fn render_detail(s: &SignedIn, id: &str, shown: Option<Alert>, revealed: O
     let deleted = described["DeletedDate"].is_number();
     let here = s.href("/secrets/secret");
     let id_field = [("id", arn.as_str())];
-    let status = match &shown {
-        Some(Alert::Failure(failure)) => failure_status(failure),
-        _ => StatusCode::OK,
-    };
+    let status = status_for(shown.as_ref());
     let body = html! {
         (facts(&[
             ("ARN", html! { code { (arn) } }),

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use crate::api::JsonService;
 use crate::form::Form;
 use crate::layout::{
-    Alert, Section, action_button, csrf_field, enc, facts, failed_page, failure_status, masked, next_link, page,
-    respond, when,
+    Alert, Section, action_button, csrf_field, enc, facts, failed_page, masked, next_link, page, respond, status_for,
+    when,
 };
 use crate::session::{Change, SignedIn};
 
@@ -104,10 +104,7 @@ async fn render_tree(s: &SignedIn, shown: Option<Alert>) -> Response {
     let next = described["NextToken"]
         .as_str()
         .map(|token| format!("{}&token={}", tree_href(s, &path), enc(token)));
-    let status = match &shown {
-        Some(Alert::Failure(failure)) => failure_status(failure),
-        _ => StatusCode::OK,
-    };
+    let status = status_for(shown.as_ref());
     let body = html! {
         (breadcrumbs(s, &path))
         (put_form(s, &path))
@@ -231,10 +228,7 @@ async fn render_detail(s: &SignedIn, name: &str, shown: Shown) -> Response {
     let here = s.href("/ssm/parameter");
     let name_field = [("name", name)];
     let latest = parameter["Version"].as_i64().unwrap_or(0);
-    let status = match &shown.alert {
-        Some(Alert::Failure(failure)) => failure_status(failure),
-        _ => StatusCode::OK,
-    };
+    let status = status_for(shown.alert.as_ref());
     let parent = name
         .rsplit_once('/')
         .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
