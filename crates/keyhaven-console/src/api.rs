@@ -13,6 +13,7 @@ use keyhaven_api::server::{AppState, ConnectionInfo};
 use keyhaven_api::sigv4::{SigningCredentials, SigningScope, UriEncoding, sign};
 use keyhaven_crypto::SecretBytes;
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use crate::xml::Element;
 
@@ -221,11 +222,11 @@ impl Api {
             .credentials
             .session_token
             .as_ref()
-            .map(|t| String::from_utf8_lossy(t.expose()).into_owned());
+            .map(|t| Zeroizing::new(String::from_utf8_lossy(t.expose()).into_owned()));
         let credentials = SigningCredentials {
             access_key_id: &self.credentials.access_key_id,
             secret_access_key: self.credentials.secret_access_key.expose(),
-            session_token: token.as_deref(),
+            session_token: token.as_ref().map(|t| t.as_str()),
         };
         let scope = SigningScope {
             region: &self.region,

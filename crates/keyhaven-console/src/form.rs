@@ -1,8 +1,19 @@
 //! Decoded `application/x-www-form-urlencoded` pairs (form bodies and query strings), in their order.
 
-/// Name and value pairs; a name may repeat.
-#[derive(Debug, Clone, Default)]
+use zeroize::Zeroize;
+
+/// Name and value pairs; a name may repeat. Values are wiped when the form is dropped: forms carry typed secret
+/// keys, secret values and SecureString values.
+#[derive(Debug, Default)]
 pub struct Form(Vec<(String, String)>);
+
+impl Drop for Form {
+    fn drop(&mut self) {
+        for (_, value) in &mut self.0 {
+            value.zeroize();
+        }
+    }
+}
 
 impl Form {
     pub fn parse(body: &[u8]) -> Self {

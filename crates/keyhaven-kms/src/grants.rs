@@ -367,7 +367,7 @@ impl Kms {
                 request_keys: &request_keys,
                 ..Default::default()
             };
-            self.authorize_with_context(ctx, "kms:CreateGrant", &record, &policy, check)?;
+            self.authorize_in(tx, ctx, "kms:CreateGrant", &record, &policy, check)?;
             require_enabled(&record)?;
             grant.check_against(&record)?;
             if dry_run {
@@ -516,7 +516,14 @@ impl Kms {
         let key_ref = KeyRef::parse_key_only(key, ctx)?;
         self.write(|tx| {
             let record = resolve::resolve_in(tx, &key_ref)?;
-            self.authorize(ctx, "kms:RevokeGrant", &record, &parse_key_policy(&record)?, None)?;
+            self.authorize_in(
+                tx,
+                ctx,
+                "kms:RevokeGrant",
+                &record,
+                &parse_key_policy(&record)?,
+                KeyCheck::default(),
+            )?;
             let grant = records::get::<GrantRecord>(tx, &grant_scope(&record), grant_id)?
                 .ok_or_else(|| grant_not_found(grant_id))?;
             if dry_run {

@@ -260,7 +260,8 @@ impl Kms {
                 request_keys: &request_keys,
                 ..Default::default()
             };
-            self.authorize_with_context(
+            self.authorize_in(
+                tx,
                 ctx,
                 "kms:GetParametersForImport",
                 &record,
@@ -347,7 +348,7 @@ impl Kms {
                 request_keys: &request_keys,
                 ..Default::default()
             };
-            self.authorize_with_context(ctx, "kms:ImportKeyMaterial", &record, &parse_key_policy(&record)?, check)?;
+            self.authorize_in(tx, ctx, "kms:ImportKeyMaterial", &record, &parse_key_policy(&record)?, check)?;
             require_external(&record)?;
             require_not_pending_deletion(&record)?;
             let valid_to = match (expiration_model, request.valid_to) {

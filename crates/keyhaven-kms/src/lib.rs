@@ -598,7 +598,7 @@ impl Kms {
         let key_ref = KeyRef::parse_key_only(key, ctx)?;
         self.write(|tx| {
             let mut record = resolve::resolve_in(tx, &key_ref)?;
-            self.authorize_with_context(ctx, action, &record, &parse_key_policy(&record)?, check)?;
+            self.authorize_in(tx, ctx, action, &record, &parse_key_policy(&record)?, check)?;
             let out = change(&mut record, tx)?;
             record.revision += 1;
             resolve::save_key(tx, &record)?;
@@ -649,6 +649,29 @@ impl Kms {
                 ..Default::default()
             },
         )
+    }
+
+    /// [`Self::authorize_with_context`] inside a transaction: the key's aliases are read through `tx`, never through a
+    /// second store connection (on PostgreSQL, writers each holding a connection and waiting for one more would
+    /// exhaust the pool and wait on each other).
+    fn authorize_in(
+        &self,
+        tx: &mut dyn Transaction,
+        ctx: &RequestContext,
+        action: &str,
+        record: &KeyRecord,
+        policy: &PolicyDocument,
+        check: KeyCheck<'_>,
+    ) -> Result<(), KmsError> {
+        let aliases = match check.aliases {
+            Some(_) => Vec::new(),
+            None => resolve::aliases_of_key(tx, record)?,
+        };
+        let check = KeyCheck {
+            aliases: check.aliases.or(Some(&aliases)),
+            ..check
+        };
+        self.authorize_with_context(ctx, action, record, policy, check)
     }
 
     /// The names of the aliases that point at a key (`kms:ResourceAliases`).
@@ -770,6 +793,7 @@ impl Kms {
         &self,
         ctx: &RequestContext,
         record: &KeyRecord,
+        aliases: &[String],
         policy: &str,
         bypass: bool,
     ) -> Result<(), KmsError> {
@@ -778,7 +802,11 @@ impl Kms {
         if bypass {
             return Ok(());
         }
-        match self.authorize(ctx, "kms:PutKeyPolicy", record, &document, None) {
+        let check = KeyCheck {
+            aliases: Some(aliases),
+            ..Default::default()
+        };
+        match self.authorize_with_context(ctx, "kms:PutKeyPolicy", record, &document, check) {
             Err(KmsError::AccessDenied(_)) => Err(KmsError::MalformedPolicyDocument(
                 "The new key policy will not allow you to update the key policy in the future.".into(),
             )),
@@ -966,7 +994,13 @@ impl Kms {
             custom_key_store: store.map(|s| (s.id, s.cluster_id)),
         };
         if explicit_policy {
-            self.check_new_policy(ctx, &record, &record.policy, input.bypass_policy_lockout_safety_check)?;
+            self.check_new_policy(
+                ctx,
+                &record,
+                &[],
+                &record.policy,
+                input.bypass_policy_lockout_safety_check,
+            )?;
         }
         transact(&*self.store, |tx| {
             resolve::save_key(tx, &record)?;
@@ -1226,8 +1260,9 @@ impl Kms {
             request_keys: &request_keys,
             ..Default::default()
         };
-        self.update_key(ctx, key, "kms:PutKeyPolicy", check, |record, _| {
-            self.check_new_policy(ctx, record, policy, bypass_lockout_safety_check)?;
+        self.update_key(ctx, key, "kms:PutKeyPolicy", check, |record, tx| {
+            let aliases = resolve::aliases_of_key(tx, record)?;
+            self.check_new_policy(ctx, record, &aliases, policy, bypass_lockout_safety_check)?;
             require_not_pending_deletion(record)?;
             record.policy = policy.to_string();
             Ok(())
@@ -1247,7 +1282,7 @@ impl Kms {
         let alias_arn = alias_arn(&ctx.region, ctx.account_id(), alias);
         self.write(|tx| {
             let record = self.alias_target(tx, ctx, &target_ref)?;
-            self.authorize_alias(ctx, "kms:CreateAlias", &alias_arn, &record)?;
+            self.authorize_alias(tx, ctx, "kms:CreateAlias", &alias_arn, &record)?;
             require_not_pending_deletion(&record)?;
             if resolve::load_alias(tx, &scope, alias)?.is_some() {
                 return Err(KmsError::AlreadyExists(format!(
@@ -1276,9 +1311,9 @@ impl Kms {
                 resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
             // AWS authorises UpdateAlias on the alias and on both keys: the one it leaves and the new one.
             let current = self.alias_key(tx, ctx, &scope, &alias_record)?;
-            self.authorize_alias(ctx, "kms:UpdateAlias", &alias_arn, &current)?;
+            self.authorize_alias(tx, ctx, "kms:UpdateAlias", &alias_arn, &current)?;
             let record = self.alias_target(tx, ctx, &target_ref)?;
-            self.authorize_alias(ctx, "kms:UpdateAlias", &alias_arn, &record)?;
+            self.authorize_alias(tx, ctx, "kms:UpdateAlias", &alias_arn, &record)?;
             require_not_pending_deletion(&record)?;
             alias_record.target_key_id = record.key_id.clone();
             alias_record.last_updated_date = now;
@@ -1301,7 +1336,7 @@ impl Kms {
             let existing =
                 resolve::load_alias(tx, &scope, alias)?.ok_or_else(|| resolve::alias_not_found(ctx, alias))?;
             let record = self.alias_key(tx, ctx, &scope, &existing)?;
-            self.authorize_alias(ctx, "kms:DeleteAlias", &alias_arn, &record)?;
+            self.authorize_alias(tx, ctx, "kms:DeleteAlias", &alias_arn, &record)?;
             records::delete::<AliasRecord>(tx, &scope, alias)?;
             Ok(())
         })
@@ -1335,6 +1370,7 @@ impl Kms {
     /// An alias action: IAM policies on the alias ARN, and IAM and key policy on the key.
     fn authorize_alias(
         &self,
+        tx: &mut dyn Transaction,
         ctx: &RequestContext,
         action: &str,
         alias_arn: &str,
@@ -1344,7 +1380,7 @@ impl Kms {
             alias: Some(alias_arn),
             ..Default::default()
         };
-        self.authorize_with_context(ctx, action, record, &parse_key_policy(record)?, check)
+        self.authorize_in(tx, ctx, action, record, &parse_key_policy(record)?, check)
     }
 
     /// ListAliases. Without a key, AWS's predefined aliases of AWS managed keys are listed too, without a target

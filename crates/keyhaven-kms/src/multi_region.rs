@@ -210,7 +210,14 @@ impl Kms {
                 request_keys: &request_keys,
                 ..Default::default()
             };
-            self.authorize_with_context(ctx, "kms:ReplicateKey", &primary, &parse_key_policy(&primary)?, check)?;
+            self.authorize_in(
+                tx,
+                ctx,
+                "kms:ReplicateKey",
+                &primary,
+                &parse_key_policy(&primary)?,
+                check,
+            )?;
             let not_primary =
                 || KmsError::UnsupportedOperation(format!("{} is not a multi-region primary key.", primary.arn()));
             let family = primary.multi_region.clone().ok_or_else(not_primary)?;
@@ -283,6 +290,7 @@ impl Kms {
                 self.check_new_policy(
                     &in_replica_region,
                     &replica,
+                    &[],
                     &replica.policy,
                     settings.bypass_policy_lockout_safety_check,
                 )?;
@@ -309,7 +317,8 @@ impl Kms {
                 request_keys: &request_keys,
                 ..Default::default()
             };
-            self.authorize_with_context(
+            self.authorize_in(
+                tx,
                 ctx,
                 "kms:UpdatePrimaryRegion",
                 &primary,
@@ -346,7 +355,8 @@ impl Kms {
                 request_keys: &request_keys,
                 ..Default::default()
             };
-            self.authorize_with_context(
+            self.authorize_in(
+                tx,
                 &in_target_region,
                 "kms:UpdatePrimaryRegion",
                 &target,

@@ -170,6 +170,15 @@ pub fn aliases(tx: &mut dyn Transaction, scope: &str) -> Result<Vec<AliasRecord>
         .collect())
 }
 
+/// The names of the aliases that point at `record`, read in `tx`.
+pub fn aliases_of_key(tx: &mut dyn Transaction, record: &KeyRecord) -> Result<Vec<String>, KmsError> {
+    Ok(aliases(tx, &scope_of(record))?
+        .into_iter()
+        .filter(|alias| alias.target_key_id == record.key_id)
+        .map(|alias| alias.name)
+        .collect())
+}
+
 /// Removes a key, its scope index entry (unless other Regions keep the multi-Region key), its grants and every
 /// alias that points at it.
 pub fn delete_key_records(tx: &mut dyn Transaction, record: &KeyRecord) -> Result<(), KmsError> {
