@@ -470,3 +470,31 @@ def test_a_node_refuses_to_start_on_an_unreachable_database_or_a_newer_schema(ke
     # Nothing was changed by the refusal: with the schema as this build left it, the data is served again.
     postgres.admin_sql(f"UPDATE keyhaven_schema SET version = {current}", database)
     assert served.start().client("ssm").get_parameter(Name="/before")["Parameter"]["Value"] == "v"
+
+
+def test_concurrent_writers_and_a_console_page_on_a_small_pool(keyhaven_factory, shared):
+    """More concurrent KMS writers than pooled connections, and a console page of many calls in one request: every
+    request finishes. (A writer that asked for a second connection inside its transaction, or a store wait spun by
+    an exhausted cooperative budget, hung the node.)"""
+    import concurrent.futures
+
+    from console_client import Console
+
+    server = node(keyhaven_factory, shared, "--store-connections", "2", "--console")
+    kms = server.client("kms")
+
+    def writer(n):
+        key = kms.create_key(Description=f"writer {n}")["KeyMetadata"]["KeyId"]
+        for i in range(3):
+            kms.create_alias(AliasName=f"alias/w{n}-{i}", TargetKeyId=key)
+        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+        kms.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::000000000000:root", Operations=["Decrypt"])
+        return key
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        keys = [f.result(timeout=120) for f in [pool.submit(writer, n) for n in range(16)]]
+    assert len(set(keys)) == 16
+    console = Console(server)
+    assert console.sign_in().status == 303
+    page = console.get("/us-east-1/kms")
+    assert page.status == 200 and all(key in page.body for key in keys)
