@@ -160,6 +160,15 @@ impl SignedIn {
     pub fn href(&self, path: &str) -> String {
         format!("{PREFIX}/{}{path}", self.api.region)
     }
+
+    /// The notice for the change a redirect's `?done=` names, in the page's own words (`texts`): the text is never
+    /// taken from the URL.
+    pub fn done_notice(&self, texts: fn(&str) -> Option<&'static str>) -> Option<crate::layout::Alert> {
+        self.query
+            .get("done")
+            .and_then(texts)
+            .map(|text| crate::layout::Alert::Notice(text.into()))
+    }
 }
 
 /// `^[a-z]{2}(-[a-z]+)+-\d+$`, the shape of a Region, so the path cannot name anything else.

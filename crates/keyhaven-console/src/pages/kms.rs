@@ -154,11 +154,7 @@ pub async fn create(change: Change) -> Response {
 
 /// A key's page: DescribeKey, GetKeyRotationStatus, ListAliases for the key, GetKeyPolicy and ListGrants.
 pub async fn detail(s: SignedIn, Path((_, key)): Path<(String, String)>) -> Response {
-    let shown = s
-        .query
-        .get("done")
-        .and_then(done_text)
-        .map(|text| Alert::Notice(text.into()));
+    let shown = s.done_notice(done_text);
     render_detail(&s, &key, shown, None).await
 }
 

@@ -120,7 +120,7 @@ pub async fn detail(s: SignedIn) -> Response {
     let Some(id) = s.query.get("id").map(str::to_string) else {
         return Redirect::to(&s.href("/secrets")).into_response();
     };
-    let shown = s.query.get("done").and_then(done_text).map(|t| Alert::Notice(t.into()));
+    let shown = s.done_notice(done_text);
     render_detail(&s, &id, shown, None).await
 }
 

@@ -151,7 +151,7 @@ pub async fn detail(s: SignedIn) -> Response {
         return Redirect::to(&s.href("/ssm")).into_response();
     };
     let mut shown = Shown {
-        alert: s.query.get("done").and_then(done_text).map(|t| Alert::Notice(t.into())),
+        alert: s.done_notice(done_text),
         ..Shown::default()
     };
     if let (Some(a), Some(b)) = (s.query.get("a"), s.query.get("b")) {
