@@ -210,6 +210,11 @@ def test_every_console_action_is_the_api_call_it_names(keyhaven_factory, tmp_pat
     def post(path, **form):
         return console.post(f"/us-east-1{path}", {"_csrf": csrf, **form})
 
+    # A key of another spec and usage, chosen from the create form's lists.
+    assert post("/kms", key_spec="HMAC_256", key_usage="GENERATE_VERIFY_MAC", description="mac").status == 303
+    assert [k for k in server.client("kms").list_keys()["Keys"]
+            if server.client("kms").describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeySpec"] == "HMAC_256"]
+
     # Keys: rotation on and off, rotate now, schedule and cancel deletion, enable; a refused one leaves the state.
     kms = server.client("kms")
     key = kms.create_key()["KeyMetadata"]["KeyId"]

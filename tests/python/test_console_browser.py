@@ -103,6 +103,10 @@ def test_walk_through(server, browser):
     form = browser.find_element(By.CSS_SELECTOR, "form[action$='/kms']")
     form.find_element(By.NAME, "alias").send_keys("alias/walk")
     form.find_element(By.NAME, "description").send_keys("made in the browser")
+    # The choices are the model's: every KeySpec KMS's model lists, the default selected.
+    specs = [o.text for o in form.find_elements(By.CSS_SELECTOR, "select[name=key_spec] option")]
+    assert "SYMMETRIC_DEFAULT" in specs and "ML_DSA_65" in specs and "HMAC_256" in specs
+    assert form.find_element(By.CSS_SELECTOR, "select[name=key_spec] option:checked").text == "SYMMETRIC_DEFAULT"
     submit(form)
     assert "Key created." in alert_text(browser)
     key_id = kms.describe_key(KeyId="alias/walk")["KeyMetadata"]["KeyId"]

@@ -882,6 +882,8 @@ impl<'m> Generator<'m> {
                 self.rule_ref(key)?,
                 self.rule_ref(value)?
             ),
+            // An enum's rule is public: its values are the model's, for whoever offers the choice (the console).
+            _ if !shape.values.is_empty() => format!("pub static {name}: Rule = {own};"),
             _ => format!("static {name}: Rule = {own};"),
         };
         self.statics.push(code);

@@ -318,6 +318,12 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The values an enum shape allows, in the order the generator wrote them (the model's, or AWS's recorded
+    /// validation order where `models/enum-order.json` gives one).
+    pub fn allowed_values(&self) -> &'static [&'static str] {
+        self.values
+    }
+
     pub const NONE: Rule = Rule {
         min: None,
         max: None,

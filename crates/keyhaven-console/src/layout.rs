@@ -265,6 +265,15 @@ pub fn facts(rows: &[(&str, Markup)]) -> Markup {
     }
 }
 
+/// A `<select>` of an enum's values as the service's model lists them, with `chosen` selected.
+pub fn select(name: &str, rule: &keyhaven_api::shapes::Rule, chosen: &str) -> Markup {
+    html! {
+        select name=(name) {
+            @for value in rule.allowed_values() { option selected[*value == chosen] { (value) } }
+        }
+    }
+}
+
 /// A "more" link to the next page of a listing.
 pub fn next_link(href: Option<String>) -> Markup {
     html! { @if let Some(href) = href { p.more { a href=(href) rel="next" { "More →" } } } }

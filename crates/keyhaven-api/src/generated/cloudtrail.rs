@@ -802,16 +802,16 @@ static SELECTOR_FIELD: Rule = Rule::NONE.min(1).max(1000).pattern(&SELECTOR_FIEL
 static OPERATOR_VALUE__PATTERN: Pattern = Pattern::new(r".+", r"^(?:.+)$");
 static OPERATOR_VALUE: Rule = Rule::NONE.min(1).max(2048).pattern(&OPERATOR_VALUE__PATTERN);
 static OPERATOR: ListRule<Rule> = ListRule::new(Rule::NONE.min(1), &OPERATOR_VALUE);
-static READ_WRITE_TYPE: Rule = Rule::NONE.values(&["ReadOnly", "WriteOnly", "All"]);
+pub static READ_WRITE_TYPE: Rule = Rule::NONE.values(&["ReadOnly", "WriteOnly", "All"]);
 static EVENT_SELECTORS: ListRule<()> = ListRule::new(Rule::NONE, &());
 static ADVANCED_EVENT_SELECTORS: ListRule<()> = ListRule::new(Rule::NONE, &());
 static EVENT_DATA_STORE_ARN__PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9._/\-:]+$", r"^(?:^[a-zA-Z0-9\._/\-:]+$)$");
 static EVENT_DATA_STORE_ARN: Rule = Rule::NONE.min(3).max(256).pattern(&EVENT_DATA_STORE_ARN__PATTERN);
 static INSIGHT_SELECTORS: ListRule<()> = ListRule::new(Rule::NONE, &());
-static INSIGHT_TYPE: Rule = Rule::NONE.values(&["ApiCallRateInsight", "ApiErrorRateInsight"]);
-static SOURCE_EVENT_CATEGORY: Rule = Rule::NONE.values(&["Management", "Data"]);
+pub static INSIGHT_TYPE: Rule = Rule::NONE.values(&["ApiCallRateInsight", "ApiErrorRateInsight"]);
+pub static SOURCE_EVENT_CATEGORY: Rule = Rule::NONE.values(&["Management", "Data"]);
 static SOURCE_EVENT_CATEGORIES: ListRule<Rule> = ListRule::new(Rule::NONE, &SOURCE_EVENT_CATEGORY);
-static LOOKUP_ATTRIBUTE_KEY: Rule = Rule::NONE.values(&[
+pub static LOOKUP_ATTRIBUTE_KEY: Rule = Rule::NONE.values(&[
     "EventId",
     "EventName",
     "ReadOnly",
@@ -823,7 +823,7 @@ static LOOKUP_ATTRIBUTE_KEY: Rule = Rule::NONE.values(&[
 ]);
 static LOOKUP_ATTRIBUTE_VALUE: Rule = Rule::NONE.min(1).max(2000);
 static LOOKUP_ATTRIBUTES_LIST: ListRule<()> = ListRule::new(Rule::NONE, &());
-static EVENT_CATEGORY: Rule = Rule::NONE.values(&["insight"]);
+pub static EVENT_CATEGORY: Rule = Rule::NONE.values(&["insight"]);
 static MAX_RESULTS: Rule = Rule::NONE.min(1).max(50);
 static TAG_KEY: Rule = Rule::NONE.min(1).max(128);
 static TAG_VALUE: Rule = Rule::NONE.min(1).max(256);

@@ -4327,7 +4327,7 @@ static USER_NAME_TYPE__PATTERN: Pattern = Pattern::new(r"[\w+=,.@-]+", r"^(?:[0-
 static USER_NAME_TYPE: Rule = Rule::NONE.min(1).max(64).pattern(&USER_NAME_TYPE__PATTERN);
 static ACCESS_KEY_ID_TYPE__PATTERN: Pattern = Pattern::new(r"[\w]+", r"^(?:[0-9A-Za-z_]+)$");
 static ACCESS_KEY_ID_TYPE: Rule = Rule::NONE.min(16).max(128).pattern(&ACCESS_KEY_ID_TYPE__PATTERN);
-static STATUS_TYPE: Rule = Rule::NONE.values(&["Active", "Inactive", "Expired"]);
+pub static STATUS_TYPE: Rule = Rule::NONE.values(&["Active", "Inactive", "Expired"]);
 static ARN_TYPE: Rule = Rule::NONE.min(20).max(2048);
 static CLIENT_ID_TYPE: Rule = Rule::NONE.min(1).max(255);
 static INSTANCE_PROFILE_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&USER_NAME_TYPE__PATTERN);
@@ -4341,7 +4341,7 @@ static PASSWORD_TYPE__PATTERN: Pattern = Pattern::new(
 );
 static PASSWORD_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&PASSWORD_TYPE__PATTERN).sensitive();
 static CONTEXT_KEY_NAME_TYPE: Rule = Rule::NONE.min(5).max(256);
-static CONTEXT_KEY_TYPE_ENUM: Rule = Rule::NONE.values(&[
+pub static CONTEXT_KEY_TYPE_ENUM: Rule = Rule::NONE.values(&[
     "string",
     "stringList",
     "numeric",
@@ -4400,7 +4400,7 @@ static ROLE_MAX_SESSION_DURATION_TYPE: Rule = Rule::NONE.min(3600).max(43200);
 static SAML_METADATA_DOCUMENT_TYPE: Rule = Rule::NONE.min(1000).max(10000000);
 static SAML_PROVIDER_NAME_TYPE__PATTERN: Pattern = Pattern::new(r"[\w._-]+", r"^(?:[0-9A-Za-z_\._\-]+)$");
 static SAML_PROVIDER_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&SAML_PROVIDER_NAME_TYPE__PATTERN);
-static ASSERTION_ENCRYPTION_MODE_TYPE: Rule = Rule::NONE.values(&["Required", "Allowed"]);
+pub static ASSERTION_ENCRYPTION_MODE_TYPE: Rule = Rule::NONE.values(&["Required", "Allowed"]);
 static PRIVATE_KEY_TYPE: Rule = Rule::NONE
     .min(1)
     .max(16384)
@@ -4435,15 +4435,15 @@ static ORGANIZATIONS_POLICY_ID_TYPE__PATTERN: Pattern =
     Pattern::new(r"^p-[0-9a-zA-Z_]{8,128}$", r"^(?:^p-[0-9a-zA-Z_]{8,128}$)$");
 static ORGANIZATIONS_POLICY_ID_TYPE: Rule = Rule::NONE.pattern(&ORGANIZATIONS_POLICY_ID_TYPE__PATTERN);
 static JOB_ID_TYPE: Rule = Rule::NONE.min(36).max(36);
-static ACCESS_ADVISOR_USAGE_GRANULARITY_TYPE: Rule = Rule::NONE.values(&["SERVICE_LEVEL", "ACTION_LEVEL"]);
-static ENTITY_TYPE: Rule = Rule::NONE.values(&["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"]);
+pub static ACCESS_ADVISOR_USAGE_GRANULARITY_TYPE: Rule = Rule::NONE.values(&["SERVICE_LEVEL", "ACTION_LEVEL"]);
+pub static ENTITY_TYPE: Rule = Rule::NONE.values(&["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"]);
 static ENTITY_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &ENTITY_TYPE);
 static MAX_ITEMS_TYPE: Rule = Rule::NONE.min(1).max(1000);
 static MARKER_TYPE__PATTERN: Pattern = Pattern::new(r"[\u0020-\u00FF]+", r"^(?:[ -\x{FF}]+)$");
 static MARKER_TYPE: Rule = Rule::NONE.min(1).max(320).pattern(&MARKER_TYPE__PATTERN);
 static SIMULATION_POLICY_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &POLICY_DOCUMENT_TYPE);
 static LOCALE_TYPE: Rule = Rule::NONE.min(2).max(12);
-static SORT_KEY_TYPE: Rule = Rule::NONE.values(&[
+pub static SORT_KEY_TYPE: Rule = Rule::NONE.values(&[
     "SERVICE_NAMESPACE_ASCENDING",
     "SERVICE_NAMESPACE_DESCENDING",
     "LAST_AUTHENTICATED_TIME_ASCENDING",
@@ -4451,13 +4451,13 @@ static SORT_KEY_TYPE: Rule = Rule::NONE.values(&[
 ]);
 static PRIVATE_KEY_ID_TYPE__PATTERN: Pattern = Pattern::new(r"[A-Z0-9]+", r"^(?:[A-Z0-9]+)$");
 static PRIVATE_KEY_ID_TYPE: Rule = Rule::NONE.min(22).max(64).pattern(&PRIVATE_KEY_ID_TYPE__PATTERN);
-static ENCODING_TYPE: Rule = Rule::NONE.values(&["SSH", "PEM"]);
-static POLICY_USAGE_TYPE: Rule = Rule::NONE.values(&["PermissionsPolicy", "PermissionsBoundary"]);
+pub static ENCODING_TYPE: Rule = Rule::NONE.values(&["SSH", "PEM"]);
+pub static POLICY_USAGE_TYPE: Rule = Rule::NONE.values(&["PermissionsPolicy", "PermissionsBoundary"]);
 static PATH_PREFIX_TYPE__PATTERN: Pattern = Pattern::new(r"\u002F[\u0021-\u007F]*", r"^(?:/[!-\x{7F}]*)$");
 static PATH_PREFIX_TYPE: Rule = Rule::NONE.min(1).max(512).pattern(&PATH_PREFIX_TYPE__PATTERN);
 static SERVICE_NAMESPACE_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE.min(1).max(200), &SERVICE_NAMESPACE_TYPE);
-static POLICY_SCOPE_TYPE: Rule = Rule::NONE.values(&["All", "AWS", "Local"]);
-static ASSIGNMENT_STATUS_TYPE: Rule = Rule::NONE.values(&["Assigned", "Unassigned", "Any"]);
+pub static POLICY_SCOPE_TYPE: Rule = Rule::NONE.values(&["All", "AWS", "Local"]);
+pub static ASSIGNMENT_STATUS_TYPE: Rule = Rule::NONE.values(&["Assigned", "Unassigned", "Any"]);
 static MINIMUM_PASSWORD_LENGTH_TYPE: Rule = Rule::NONE.min(6).max(128);
 static MAX_PASSWORD_AGE_TYPE: Rule = Rule::NONE.min(1).max(1095);
 static PASSWORD_REUSE_PREVENTION_TYPE: Rule = Rule::NONE.min(1).max(24);
@@ -4465,11 +4465,11 @@ static POLICY_PARAMETER_NAME_TYPE__PATTERN: Pattern = Pattern::new(r"[ -~]+", r"
 static POLICY_PARAMETER_NAME_TYPE: Rule = Rule::NONE.min(5).max(256).pattern(&POLICY_PARAMETER_NAME_TYPE__PATTERN);
 static POLICY_PARAMETER_VALUE_TYPE: Rule = Rule::NONE.pattern(&POLICY_PARAMETER_NAME_TYPE__PATTERN);
 static POLICY_PARAMETER_VALUES_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &POLICY_PARAMETER_VALUE_TYPE);
-static POLICY_PARAMETER_TYPE_ENUM: Rule = Rule::NONE.values(&["string", "stringList"]);
+pub static POLICY_PARAMETER_TYPE_ENUM: Rule = Rule::NONE.values(&["string", "stringList"]);
 static PUBLIC_KEY_MATERIAL_TYPE: Rule = Rule::NONE.min(1).max(16384).pattern(&PASSWORD_TYPE__PATTERN);
 static CERTIFICATE_BODY_TYPE: Rule = Rule::NONE.min(1).max(16384).pattern(&PASSWORD_TYPE__PATTERN);
 static CERTIFICATE_CHAIN_TYPE: Rule = Rule::NONE.min(1).max(2097152).pattern(&PASSWORD_TYPE__PATTERN);
-static GLOBAL_ENDPOINT_TOKEN_VERSION: Rule = Rule::NONE.values(&["v1Token", "v2Token"]);
+pub static GLOBAL_ENDPOINT_TOKEN_VERSION: Rule = Rule::NONE.values(&["v1Token", "v2Token"]);
 static ACTION_NAME_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &ACTION_NAME_TYPE);
 static RESOURCE_NAME_LIST_TYPE: ListRule<Rule> = ListRule::new(Rule::NONE, &RESOURCE_NAME_TYPE);
 static CONTEXT_ENTRY_LIST_TYPE: ListRule<()> = ListRule::new(Rule::NONE, &());

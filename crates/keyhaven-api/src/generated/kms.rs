@@ -2087,7 +2087,7 @@ static CLOUD_HSM_CLUSTER_ID_TYPE__PATTERN: Pattern =
 static CLOUD_HSM_CLUSTER_ID_TYPE: Rule = Rule::NONE.min(19).max(24).pattern(&CLOUD_HSM_CLUSTER_ID_TYPE__PATTERN);
 static TRUST_ANCHOR_CERTIFICATE_TYPE: Rule = Rule::NONE.min(1).max(5000);
 static KEY_STORE_PASSWORD_TYPE: Rule = Rule::NONE.min(7).max(32).sensitive();
-static CUSTOM_KEY_STORE_TYPE: Rule = Rule::NONE.values(&["AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"]);
+pub static CUSTOM_KEY_STORE_TYPE: Rule = Rule::NONE.values(&["AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"]);
 static XKS_PROXY_URI_ENDPOINT_TYPE__PATTERN: Pattern =
     Pattern::new(r"^https://[a-zA-Z0-9.-]+$", r"^(?:^https://[a-zA-Z0-9\.\-]+$)$");
 static XKS_PROXY_URI_ENDPOINT_TYPE: Rule = Rule::NONE
@@ -2109,10 +2109,10 @@ static XKS_PROXY_VPC_ENDPOINT_SERVICE_NAME_TYPE: Rule = Rule::NONE
     .pattern(&XKS_PROXY_VPC_ENDPOINT_SERVICE_NAME_TYPE__PATTERN);
 static ACCOUNT_ID_TYPE__PATTERN: Pattern = Pattern::new(r"[0-9]{12}", r"^(?:[0-9]{12})$");
 static ACCOUNT_ID_TYPE: Rule = Rule::NONE.min(12).max(12).pattern(&ACCOUNT_ID_TYPE__PATTERN);
-static XKS_PROXY_CONNECTIVITY_TYPE: Rule = Rule::NONE.values(&["PUBLIC_ENDPOINT", "VPC_ENDPOINT_SERVICE"]);
+pub static XKS_PROXY_CONNECTIVITY_TYPE: Rule = Rule::NONE.values(&["PUBLIC_ENDPOINT", "VPC_ENDPOINT_SERVICE"]);
 static PRINCIPAL_ID_TYPE__PATTERN: Pattern = Pattern::new(r"^[\w+=,.@:/-]+$", r"^(?:^[0-9A-Za-z_\+=,\.@:/\-]+$)$");
 static PRINCIPAL_ID_TYPE: Rule = Rule::NONE.min(1).max(256).pattern(&PRINCIPAL_ID_TYPE__PATTERN);
-static GRANT_OPERATION: Rule = Rule::NONE.values(&[
+pub static GRANT_OPERATION: Rule = Rule::NONE.values(&[
     "Decrypt",
     "Encrypt",
     "GenerateDataKey",
@@ -2142,9 +2142,9 @@ static POLICY_TYPE__PATTERN: Pattern = Pattern::new(
 );
 static POLICY_TYPE: Rule = Rule::NONE.min(1).max(131072).pattern(&POLICY_TYPE__PATTERN);
 static DESCRIPTION_TYPE: Rule = Rule::NONE.min(0).max(8192);
-static KEY_USAGE_TYPE: Rule =
+pub static KEY_USAGE_TYPE: Rule =
     Rule::NONE.values(&["ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"]);
-static CUSTOMER_MASTER_KEY_SPEC: Rule = Rule::NONE.values(&[
+pub static CUSTOMER_MASTER_KEY_SPEC: Rule = Rule::NONE.values(&[
     "RSA_2048",
     "RSA_3072",
     "RSA_4096",
@@ -2159,7 +2159,7 @@ static CUSTOMER_MASTER_KEY_SPEC: Rule = Rule::NONE.values(&[
     "HMAC_512",
     "SM2",
 ]);
-static KEY_SPEC: Rule = Rule::NONE.values(&[
+pub static KEY_SPEC: Rule = Rule::NONE.values(&[
     "RSA_2048",
     "ECC_NIST_P384",
     "ECC_NIST_P256",
@@ -2178,25 +2178,25 @@ static KEY_SPEC: Rule = Rule::NONE.values(&[
     "ML_DSA_87",
     "ECC_NIST_EDWARDS25519",
 ]);
-static ORIGIN_TYPE: Rule = Rule::NONE.values(&["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"]);
+pub static ORIGIN_TYPE: Rule = Rule::NONE.values(&["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"]);
 static TAG_LIST: ListRule<()> = ListRule::new(Rule::NONE, &());
 static XKS_KEY_ID_TYPE__PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9-_.]+$", r"^(?:^[a-zA-Z0-9\-_\.]+$)$");
 static XKS_KEY_ID_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&XKS_KEY_ID_TYPE__PATTERN);
 static CIPHERTEXT_TYPE: Rule = Rule::NONE.min(1).max(6144);
-static ENCRYPTION_ALGORITHM_SPEC: Rule =
+pub static ENCRYPTION_ALGORITHM_SPEC: Rule =
     Rule::NONE.values(&["SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"]);
-static DRY_RUN_MODIFIER_TYPE: Rule = Rule::NONE.values(&["IGNORE_CIPHERTEXT"]);
+pub static DRY_RUN_MODIFIER_TYPE: Rule = Rule::NONE.values(&["IGNORE_CIPHERTEXT"]);
 static DRY_RUN_MODIFIER_LIST: ListRule<Rule> = ListRule::new(Rule::NONE, &DRY_RUN_MODIFIER_TYPE);
 static PLAINTEXT_TYPE: Rule = Rule::NONE.min(1).max(4096).sensitive();
 static BACKING_KEY_ID_TYPE__PATTERN: Pattern = Pattern::new(r"^[a-f0-9]+$", r"^(?:^[a-f0-9]+$)$");
 static BACKING_KEY_ID_TYPE: Rule = Rule::NONE.min(64).max(64).pattern(&BACKING_KEY_ID_TYPE__PATTERN);
-static KEY_AGREEMENT_ALGORITHM_SPEC: Rule = Rule::NONE.values(&["ECDH"]);
+pub static KEY_AGREEMENT_ALGORITHM_SPEC: Rule = Rule::NONE.values(&["ECDH"]);
 static PUBLIC_KEY_TYPE: Rule = Rule::NONE.min(1).max(8192);
 static LIMIT_TYPE: Rule = Rule::NONE.min(1).max(1000);
 static MARKER_TYPE__PATTERN: Pattern = Pattern::new(r"[\u0020-\u00FF]*", r"^(?:[ -\x{FF}]*)$");
 static MARKER_TYPE: Rule = Rule::NONE.min(1).max(1024).pattern(&MARKER_TYPE__PATTERN);
 static ROTATION_PERIOD_IN_DAYS_TYPE: Rule = Rule::NONE.min(90).max(2560);
-static DATA_KEY_PAIR_SPEC: Rule = Rule::NONE.values(&[
+pub static DATA_KEY_PAIR_SPEC: Rule = Rule::NONE.values(&[
     "RSA_2048",
     "RSA_3072",
     "RSA_4096",
@@ -2208,11 +2208,12 @@ static DATA_KEY_PAIR_SPEC: Rule = Rule::NONE.values(&[
     "ECC_NIST_EDWARDS25519",
 ]);
 static NUMBER_OF_BYTES_TYPE: Rule = Rule::NONE.min(1).max(1024);
-static DATA_KEY_SPEC: Rule = Rule::NONE.values(&["AES_256", "AES_128"]);
-static MAC_ALGORITHM_SPEC: Rule = Rule::NONE.values(&["HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"]);
+pub static DATA_KEY_SPEC: Rule = Rule::NONE.values(&["AES_256", "AES_128"]);
+pub static MAC_ALGORITHM_SPEC: Rule =
+    Rule::NONE.values(&["HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"]);
 static POLICY_NAME_TYPE__PATTERN: Pattern = Pattern::new(r"[\w]+", r"^(?:[0-9A-Za-z_]+)$");
 static POLICY_NAME_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&POLICY_NAME_TYPE__PATTERN);
-static ALGORITHM_SPEC: Rule = Rule::NONE.values(&[
+pub static ALGORITHM_SPEC: Rule = Rule::NONE.values(&[
     "RSAES_PKCS1_V1_5",
     "RSAES_OAEP_SHA_1",
     "RSAES_OAEP_SHA_256",
@@ -2220,9 +2221,9 @@ static ALGORITHM_SPEC: Rule = Rule::NONE.values(&[
     "RSA_AES_KEY_WRAP_SHA_256",
     "SM2PKE",
 ]);
-static WRAPPING_KEY_SPEC: Rule = Rule::NONE.values(&["RSA_2048", "RSA_3072", "RSA_4096", "SM2"]);
-static EXPIRATION_MODEL_TYPE: Rule = Rule::NONE.values(&["KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE"]);
-static IMPORT_TYPE: Rule = Rule::NONE.values(&["NEW_KEY_MATERIAL", "EXISTING_KEY_MATERIAL"]);
+pub static WRAPPING_KEY_SPEC: Rule = Rule::NONE.values(&["RSA_2048", "RSA_3072", "RSA_4096", "SM2"]);
+pub static EXPIRATION_MODEL_TYPE: Rule = Rule::NONE.values(&["KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE"]);
+pub static IMPORT_TYPE: Rule = Rule::NONE.values(&["NEW_KEY_MATERIAL", "EXISTING_KEY_MATERIAL"]);
 static KEY_MATERIAL_DESCRIPTION_TYPE__PATTERN: Pattern =
     Pattern::new(r"^[a-zA-Z0-9:/_\s.-]+$", r"^(?:^[a-zA-Z0-9:/_\t\n\x0B\x0C\r \.\-]+$)$");
 static KEY_MATERIAL_DESCRIPTION_TYPE: Rule = Rule::NONE
@@ -2230,13 +2231,13 @@ static KEY_MATERIAL_DESCRIPTION_TYPE: Rule = Rule::NONE
     .max(256)
     .pattern(&KEY_MATERIAL_DESCRIPTION_TYPE__PATTERN);
 static PENDING_WINDOW_IN_DAYS_TYPE: Rule = Rule::NONE.min(1).max(365);
-static INCLUDE_KEY_MATERIAL: Rule = Rule::NONE.values(&["ALL_KEY_MATERIAL", "ROTATIONS_ONLY"]);
+pub static INCLUDE_KEY_MATERIAL: Rule = Rule::NONE.values(&["ALL_KEY_MATERIAL", "ROTATIONS_ONLY"]);
 static REGION_TYPE__PATTERN: Pattern = Pattern::new(r"^([a-z]+-){2,3}\d+$", r"^(?:^([a-z]+-){2,3}[0-9]+$)$");
 static REGION_TYPE: Rule = Rule::NONE.min(1).max(32).pattern(&REGION_TYPE__PATTERN);
-static KEY_ENCRYPTION_MECHANISM: Rule = Rule::NONE.values(&["RSAES_OAEP_SHA_256"]);
+pub static KEY_ENCRYPTION_MECHANISM: Rule = Rule::NONE.values(&["RSAES_OAEP_SHA_256"]);
 static ATTESTATION_DOCUMENT_TYPE: Rule = Rule::NONE.min(1).max(262144);
-static MESSAGE_TYPE: Rule = Rule::NONE.values(&["RAW", "DIGEST", "EXTERNAL_MU"]);
-static SIGNING_ALGORITHM_SPEC: Rule = Rule::NONE.values(&[
+pub static MESSAGE_TYPE: Rule = Rule::NONE.values(&["RAW", "DIGEST", "EXTERNAL_MU"]);
+pub static SIGNING_ALGORITHM_SPEC: Rule = Rule::NONE.values(&[
     "RSASSA_PSS_SHA_256",
     "RSASSA_PSS_SHA_384",
     "RSASSA_PSS_SHA_512",

@@ -624,7 +624,7 @@ static TAG_VALUE__PATTERN: Pattern = Pattern::new(
 );
 static TAG_VALUE: Rule = Rule::NONE.max(256).pattern(&TAG_VALUE__PATTERN);
 static TAGS: MapRule<Rule> = MapRule::new(Rule::NONE.min(1).max(50), &TAG_KEY, &TAG_VALUE);
-static LOG_GROUP_CLASS: Rule = Rule::NONE.values(&["STANDARD", "INFREQUENT_ACCESS", "DELIVERY"]);
+pub static LOG_GROUP_CLASS: Rule = Rule::NONE.values(&["STANDARD", "INFREQUENT_ACCESS", "DELIVERY"]);
 static LOG_STREAM_NAME__PATTERN: Pattern = Pattern::new(r"[^:*]*", r"^(?:[^:\*]*)$");
 static LOG_STREAM_NAME: Rule = Rule::NONE.min(1).max(512).pattern(&LOG_STREAM_NAME__PATTERN);
 static ACCOUNT_ID__PATTERN: Pattern = Pattern::new(r"^\d{12}$", r"^(?:^[0-9]{12}$)$");
@@ -638,7 +638,7 @@ static LOG_GROUP_IDENTIFIER__PATTERN: Pattern = Pattern::new(r"[\w#+=/:,.@-]*", 
 static LOG_GROUP_IDENTIFIER: Rule = Rule::NONE.min(1).max(2048).pattern(&LOG_GROUP_IDENTIFIER__PATTERN);
 static DESCRIBE_LOG_GROUPS_LOG_GROUP_IDENTIFIERS: ListRule<Rule> =
     ListRule::new(Rule::NONE.min(1).max(50), &LOG_GROUP_IDENTIFIER);
-static ORDER_BY: Rule = Rule::NONE.values(&["LogStreamName", "LastEventTime"]);
+pub static ORDER_BY: Rule = Rule::NONE.values(&["LogStreamName", "LastEventTime"]);
 static ENTITY_KEY_ATTRIBUTES_KEY: Rule = Rule::NONE.min(1).max(32);
 static ENTITY_KEY_ATTRIBUTES_VALUE: Rule = Rule::NONE.min(1).max(512);
 static ENTITY_KEY_ATTRIBUTES: MapRule<Rule> = MapRule::new(

@@ -942,7 +942,7 @@ static REGION_TYPE__PATTERN: Pattern = Pattern::new(r"^([a-z]+-)+\d+$", r"^(?:^(
 static REGION_TYPE: Rule = Rule::NONE.min(1).max(128).pattern(&REGION_TYPE__PATTERN);
 static EXTERNAL_SECRET_ROTATION_METADATA_ITEM_KEY_TYPE: Rule = Rule::NONE.min(1).max(256);
 static EXTERNAL_SECRET_ROTATION_METADATA_ITEM_VALUE_TYPE: Rule = Rule::NONE.min(1).max(2048);
-static FILTER_NAME_STRING_TYPE: Rule = Rule::NONE.values(&[
+pub static FILTER_NAME_STRING_TYPE: Rule = Rule::NONE.values(&[
     "description",
     "name",
     "tag-key",
@@ -964,8 +964,8 @@ static SECRET_VERSION_STAGE_TYPE: Rule = Rule::NONE.min(1).max(256);
 static SECRET_VERSION_STAGES_TYPE: ListRule<Rule> =
     ListRule::new(Rule::NONE.min(1).max(20), &SECRET_VERSION_STAGE_TYPE);
 static MAX_RESULTS_TYPE: Rule = Rule::NONE.min(1).max(100);
-static SORT_ORDER_TYPE: Rule = Rule::NONE.values(&["asc", "desc"]);
-static SORT_BY_TYPE: Rule = Rule::NONE.values(&["created-date", "last-accessed-date", "last-changed-date", "name"]);
+pub static SORT_ORDER_TYPE: Rule = Rule::NONE.values(&["asc", "desc"]);
+pub static SORT_BY_TYPE: Rule = Rule::NONE.values(&["created-date", "last-accessed-date", "last-changed-date", "name"]);
 static ROTATION_TOKEN_TYPE__PATTERN: Pattern = Pattern::new(r"^[a-zA-Z0-9\-]+$", r"^(?:^[a-zA-Z0-9\-]+$)$");
 static ROTATION_TOKEN_TYPE: Rule = Rule::NONE
     .min(36)

@@ -508,7 +508,7 @@ pub const DECLARED_ERRORS: &[(&str, &[&str])] = &[
 /// The operations the model marks `authtype: none`: they take no signature.
 pub const UNSIGNED_OPERATIONS: &[&str] = &[];
 
-static RESOURCE_TYPE_FOR_TAGGING: Rule = Rule::NONE.values(&[
+pub static RESOURCE_TYPE_FOR_TAGGING: Rule = Rule::NONE.values(&[
     "Document",
     "ManagedInstance",
     "MaintenanceWindow",
@@ -529,13 +529,13 @@ static GET_PARAMETERS_BY_PATH_MAX_RESULTS: Rule = Rule::NONE.min(1).max(10);
 static SERVICE_SETTING_ID: Rule = Rule::NONE.min(1).max(1000);
 static PARAMETER_LABEL: Rule = Rule::NONE.min(1).max(100);
 static PARAMETER_LABEL_LIST: ListRule<Rule> = ListRule::new(Rule::NONE.min(1).max(10), &PARAMETER_LABEL);
-static PARAMETER_TYPE: Rule = Rule::NONE.values(&["String", "StringList", "SecureString"]);
+pub static PARAMETER_TYPE: Rule = Rule::NONE.values(&["String", "StringList", "SecureString"]);
 static PARAMETER_DATA_TYPE: Rule = Rule::NONE.min(0).max(128);
 static PARAMETER_KEY_ID__PATTERN: Pattern = Pattern::new(r"^([a-zA-Z0-9:/_-]+)$", r"^(?:^([a-zA-Z0-9:/_\-]+)$)$");
 static PARAMETER_KEY_ID: Rule = Rule::NONE.min(1).max(256).pattern(&PARAMETER_KEY_ID__PATTERN);
 static PARAMETER_DESCRIPTION: Rule = Rule::NONE.min(0).max(1024);
 static ALLOWED_PATTERN: Rule = Rule::NONE.min(0).max(1024);
-static PARAMETER_TIER: Rule = Rule::NONE.values(&["Standard", "Advanced", "Intelligent-Tiering"]);
+pub static PARAMETER_TIER: Rule = Rule::NONE.values(&["Standard", "Advanced", "Intelligent-Tiering"]);
 static PARAMETER_STRING_FILTER_KEY__PATTERN: Pattern = Pattern::new(
     r"tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType",
     r"^(?:tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType)$",
@@ -548,7 +548,7 @@ static PARAMETER_STRING_QUERY_OPTION: Rule = Rule::NONE.min(1).max(10);
 static PARAMETER_STRING_FILTER_VALUE: Rule = Rule::NONE.min(1).max(1024);
 static PARAMETER_STRING_FILTER_VALUE_LIST: ListRule<Rule> =
     ListRule::new(Rule::NONE.min(1).max(50), &PARAMETER_STRING_FILTER_VALUE);
-static PARAMETERS_FILTER_KEY: Rule = Rule::NONE.values(&["Name", "Type", "KeyId"]);
+pub static PARAMETERS_FILTER_KEY: Rule = Rule::NONE.values(&["Name", "Type", "KeyId"]);
 static PARAMETERS_FILTER_VALUE: Rule = Rule::NONE.min(1).max(1024);
 static PARAMETERS_FILTER_VALUE_LIST: ListRule<Rule> =
     ListRule::new(Rule::NONE.min(1).max(50), &PARAMETERS_FILTER_VALUE);

@@ -7,10 +7,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
+use keyhaven_api::generated::kms;
+
 use crate::api::{Api, ApiFailure, JsonService};
 use crate::layout::{
-    Alert, Section, action_button, alert, csrf_field, enc, facts, failed_page, next_link, page, respond, status_for,
-    when,
+    Alert, Section, action_button, alert, csrf_field, enc, facts, failed_page, next_link, page, respond, select,
+    status_for, when,
 };
 use crate::session::{Change, SignedIn};
 
@@ -46,8 +48,8 @@ fn create_form(s: &SignedIn) -> Markup {
                 (csrf_field(s))
                 label { "Alias (optional)" input name="alias" placeholder="alias/app"; }
                 label { "Description" input name="description"; }
-                label { "Key spec" input name="key_spec" value="SYMMETRIC_DEFAULT"; }
-                label { "Key usage" input name="key_usage" value="ENCRYPT_DECRYPT"; }
+                label { "Key spec" (select("key_spec", &kms::KEY_SPEC, "SYMMETRIC_DEFAULT")) }
+                label { "Key usage" (select("key_usage", &kms::KEY_USAGE_TYPE, "ENCRYPT_DECRYPT")) }
                 button.primary type="submit" { "Create key" }
             }
         }

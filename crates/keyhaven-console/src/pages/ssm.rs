@@ -6,11 +6,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
+use keyhaven_api::generated::ssm;
+
 use crate::api::JsonService;
 use crate::form::Form;
 use crate::layout::{
-    Alert, Section, action_button, csrf_field, enc, facts, failed_page, masked, next_link, page, respond, status_for,
-    when,
+    Alert, Section, action_button, csrf_field, enc, facts, failed_page, masked, next_link, page, respond, select,
+    status_for, when,
 };
 use crate::session::{Change, SignedIn};
 
@@ -52,9 +54,9 @@ fn put_form(s: &SignedIn, path: &str) -> Markup {
                 (csrf_field(s))
                 input type="hidden" name="op" value="put";
                 label { "Name" input name="name" value=(prefix) required; }
-                label { "Type" select name="type" { option { "String" } option { "StringList" } option { (SECURE) } } }
+                label { "Type" (select("type", &ssm::PARAMETER_TYPE, "String")) }
                 label { "Value" input name="value" required; }
-                label { "Tier" select name="tier" { option { "Standard" } option { "Advanced" } option { "Intelligent-Tiering" } } }
+                label { "Tier" (select("tier", &ssm::PARAMETER_TIER, "Standard")) }
                 label { "Description" input name="description"; }
                 button.primary type="submit" { "Create parameter" }
             }
@@ -255,7 +257,7 @@ async fn render_detail(s: &SignedIn, name: &str, shown: Shown) -> Response {
             input type="hidden" name="overwrite" value="true";
             input type="hidden" name="type" value=(parameter["Type"].as_str().unwrap_or("String"));
             label { "Value" input name="value" required autocomplete="off"; }
-            label { "Tier" select name="tier" { option { "Standard" } option { "Advanced" } option { "Intelligent-Tiering" } } }
+            label { "Tier" (select("tier", &ssm::PARAMETER_TIER, "Standard")) }
             label { "Policies (JSON, optional)" input name="policies"; }
             button.primary type="submit" { "Save version" }
         }
