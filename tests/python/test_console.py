@@ -222,6 +222,8 @@ def test_every_console_action_is_the_api_call_it_names(keyhaven_factory, tmp_pat
     assert post(f"/kms/{key}", op="rotation-on").status == 303
     assert kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"] is True
     assert "On, every 365 days" in console.get(f"/us-east-1/kms/{key}").body
+    listed = console.get("/us-east-1/kms").body
+    assert "<th>Rotation</th>" in listed and "<td>every 365 days</td>" in listed and "<td>Off</td>" in listed
     assert post(f"/kms/{key}", op="rotation-off").status == 303
     assert kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"] is False
     assert post(f"/kms/{key}", op="rotate").status == 303

@@ -622,33 +622,21 @@ impl Kms {
         read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))
     }
 
-    /// A key named by id or key ARN only, after checking the caller may perform `action` on it.
+    /// A key named by id or key ARN only, after checking the caller may perform `action` on it. Through the key
+    /// cache, as DescribeKey: the reads of a key's settings (rotation, policy, tags, grants) cost no store read while
+    /// nothing changed.
     fn key_by_id(&self, ctx: &RequestContext, key: &str, action: &str) -> Result<KeyRecord, KmsError> {
         let key_ref = KeyRef::parse_key_only(key, ctx)?;
-        let record = read(&*self.store, |tx| resolve::resolve_in(tx, &key_ref))?;
-        self.authorize(ctx, action, &record, &parse_key_policy(&record)?, None)?;
-        Ok(record)
-    }
-
-    /// Checks `action` on a key against the caller's IAM policies and the key policy (KMS rules).
-    fn authorize(
-        &self,
-        ctx: &RequestContext,
-        action: &str,
-        record: &KeyRecord,
-        policy: &PolicyDocument,
-        requested_as: Option<&str>,
-    ) -> Result<(), KmsError> {
-        self.authorize_with_context(
-            ctx,
-            action,
-            record,
-            policy,
-            KeyCheck {
-                requested_as,
-                ..Default::default()
-            },
-        )
+        let KeyRef::Key { scope, key_id, .. } = &key_ref else {
+            return Err(key_ref.not_found());
+        };
+        let live = self.live(scope, key_id)?.ok_or_else(|| key_ref.not_found())?;
+        let check = KeyCheck {
+            aliases: Some(&live.aliases),
+            ..Default::default()
+        };
+        self.authorize_with_context(ctx, action, &live.record, &live.policy, check)?;
+        Ok(live.record.clone())
     }
 
     /// [`Self::authorize_with_context`] inside a transaction: the key's aliases are read through `tx`, never through a

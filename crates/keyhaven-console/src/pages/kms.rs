@@ -40,6 +40,17 @@ async fn aliases_by_key(api: &Api) -> Result<Vec<(String, String)>, ApiFailure> 
     }
 }
 
+/// A key's automatic rotation from GetKeyRotationStatus: "every N days", "Off", or "—" where the key type has none.
+fn rotation_text(rotation: &Result<Value, ApiFailure>) -> String {
+    match rotation {
+        Ok(r) if r["KeyRotationEnabled"] == json!(true) => {
+            format!("every {} days", r["RotationPeriodInDays"].as_i64().unwrap_or(365))
+        }
+        Ok(_) => "Off".into(),
+        Err(_) => "—".into(),
+    }
+}
+
 fn create_form(s: &SignedIn) -> Markup {
     html! {
         details {
@@ -77,10 +88,14 @@ async fn render_list(s: &SignedIn, shown: Option<Alert>) -> Response {
         .flatten()
         .filter_map(|k| k["KeyId"].as_str().map(str::to_string))
         .collect();
-    let described: Vec<(String, Result<Value, ApiFailure>)> = s
+    let described: Vec<(String, (Result<Value, ApiFailure>, Result<Value, ApiFailure>))> = s
         .api
         .each(ids, |api, id| async move {
-            api.json(JsonService::Kms, "DescribeKey", json!({"KeyId": id})).await
+            let key = json!({"KeyId": id});
+            futures_util::join!(
+                api.json(JsonService::Kms, "DescribeKey", key.clone()),
+                api.json(JsonService::Kms, "GetKeyRotationStatus", key),
+            )
         })
         .await;
     let next = keys["NextMarker"]
@@ -91,9 +106,9 @@ async fn render_list(s: &SignedIn, shown: Option<Alert>) -> Response {
         (create_form(s))
         div.scroll {
             table.wide data-filter {
-                thead { tr { th { "Aliases" } th { "Key ID" } th { "State" } th { "Spec" } th { "Usage" } th { "Origin" } th { "Created" } } }
+                thead { tr { th { "Aliases" } th { "Key ID" } th { "State" } th { "Spec" } th { "Usage" } th { "Rotation" } th { "Origin" } th { "Created" } } }
                 tbody {
-                    @for (id, described) in &described {
+                    @for (id, (described, rotation)) in &described {
                         @let meta = described.as_ref().map(|d| &d["KeyMetadata"]);
                         tr {
                             td { @for (_, alias) in aliases.iter().filter(|(key, _)| key == id) { div { (alias) } } }
@@ -104,10 +119,11 @@ async fn render_list(s: &SignedIn, shown: Option<Alert>) -> Response {
                                     td class={ "state-" (state) } { (state) }
                                     td { (meta["KeySpec"].as_str().unwrap_or("")) }
                                     td { (meta["KeyUsage"].as_str().unwrap_or("")) }
+                                    td { (rotation_text(rotation)) }
                                     td { (meta["Origin"].as_str().unwrap_or("")) }
                                     td { (when(&meta["CreationDate"])) }
                                 }
-                                Err(failure) => { td colspan="5" .muted { (failure.code) } }
+                                Err(failure) => { td colspan="6" .muted { (failure.code) } }
                             }
                         }
                     }
