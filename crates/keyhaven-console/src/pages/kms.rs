@@ -88,7 +88,7 @@ async fn render_list(s: &SignedIn, shown: Option<Alert>) -> Response {
         .flatten()
         .filter_map(|k| k["KeyId"].as_str().map(str::to_string))
         .collect();
-    let described: Vec<(String, (Result<Value, ApiFailure>, Result<Value, ApiFailure>))> = s
+    let described = s
         .api
         .each(ids, |api, id| async move {
             let key = json!({"KeyId": id});
