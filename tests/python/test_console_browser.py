@@ -196,7 +196,7 @@ def test_walk_through(server, browser):
             decisions = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "section.result h2")]
             assert decisions == ["kms:ListKeys on *: allowed", "kms:CreateKey on *: implicitDeny"], decisions
             marked = browser.find_element(By.CSS_SELECTOR, "section.result pre mark").text
-            assert '"kms:List*"' in marked and '"Allow"' in marked
+            assert marked.startswith("{") and marked.endswith("}") and '"kms:List*"' in marked and '"Allow"' in marked
     browser.set_window_size(390, 844)
     for label, path in PAGES.items():
         open_page(browser, server, path)

@@ -201,7 +201,8 @@ fn context_params(text: &str) -> Vec<(String, String)> {
     params
 }
 
-/// A policy document's text with the span from `start` to `end` (line and column, from 1) marked.
+/// A policy document's text with a statement's span marked, braces included: the simulator reports, as AWS does,
+/// the position just after the statement's `{` as its start and the one just after its `}` as its end.
 fn highlighted(text: &str, start: (usize, usize), end: (usize, usize)) -> Markup {
     let offset = |(line, column): (usize, usize)| -> usize {
         let before: usize = text
@@ -212,7 +213,10 @@ fn highlighted(text: &str, start: (usize, usize), end: (usize, usize)) -> Markup
         before + column.saturating_sub(1)
     };
     let chars: Vec<char> = text.chars().collect();
-    let (from, to) = (offset(start).min(chars.len()), offset(end).min(chars.len()));
+    let (from, to) = (
+        offset(start).saturating_sub(1).min(chars.len()),
+        offset(end).min(chars.len()),
+    );
     let (from, to) = (from.min(to), to.max(from));
     let part = |range: std::ops::Range<usize>| chars[range].iter().collect::<String>();
     html! { pre { (part(0..from)) mark { (part(from..to)) } (part(to..chars.len())) } }
