@@ -14,7 +14,7 @@ selenium = pytest.importorskip("selenium", reason="installed from tests/python/r
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 PREFIX = "/_keyhaven/console"
@@ -72,12 +72,25 @@ def sign_in(browser, server, access_key_id="test", secret="test"):
     click(browser, browser.find_element(By.CSS_SELECTOR, "button[type=submit]"))
 
 
+def replaced(element):
+    """A wait condition: `element` no longer belongs to the page. Mid-navigation Chromium answers either "stale element"
+    or an inspector error ("Node with given id does not belong to the document"); both mean it is gone."""
+    def gone(_):
+        try:
+            element.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+    return gone
+
+
 def navigating(browser, act):
     """Runs `act` (a click that loads a page) and waits until the new page has replaced the old one."""
     old = browser.find_element(By.TAG_NAME, "html")
     act()
-    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(old))
-    WebDriverWait(browser, 20).until(lambda b: b.execute_script("return document.readyState") == "complete")
+    WebDriverWait(browser, 20).until(replaced(old))
+    WebDriverWait(browser, 20, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 def click(browser, element):
