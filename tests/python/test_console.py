@@ -98,6 +98,11 @@ def test_sign_in_csrf_and_sign_out(server):
     signed_out = console.post("/sign-out", {"_csrf": csrf})
     assert signed_out.status == 303 and signed_out.headers["location"] == f"{PREFIX}/sign-in?signed-out=1"
     assert "Max-Age=0" in signed_out.cookie()
+    # Sign-out changes state, so it is in the audit trail as the session's, though no AWS API does it.
+    out = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "ConsoleSignOut"}])["Events"]
+    assert len(out) == 1 and out[0]["AccessKeyId"] == session_key, out
+    out_record = json.loads(out[0]["CloudTrailEvent"])
+    assert out_record["eventSource"] == "keyhaven-console.amazonaws.com" and out_record["readOnly"] is False
     # The old cookie opens nothing any more, and changes nothing.
     after = console.get("/us-east-1")
     assert after.status == 303 and after.headers["location"].startswith(f"{PREFIX}/sign-in")
@@ -304,4 +309,8 @@ def test_every_console_action_is_the_api_call_it_names(keyhaven_factory, tmp_pat
     # The audit chain check, with the record count for the server's own root.
     verified = post("/audit/verify")
     assert verified.status == 200 and "Audit chain intact:" in verified.body
+    # A read: its record is written just after the answer.
+    checks = poll(lambda: server.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "VerifyAuditChain"}])["Events"])
+    assert len(checks) == 1 and checks[0]["Username"] == "root", checks
 

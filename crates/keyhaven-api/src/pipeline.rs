@@ -109,6 +109,18 @@ impl Outcome {
         }
     }
 
+    /// An action of the web console that is no AWS API (sign-out, the audit chain check): recorded as its signed-in
+    /// caller's, under event source `keyhaven-console.amazonaws.com`.
+    pub fn console(operation: &str, principal: Principal, region: &str, read_only: bool) -> Self {
+        Self {
+            service: "keyhaven-console",
+            region: region.to_string(),
+            principal: Some(principal),
+            read_only,
+            ..Self::dev(operation, Ok(Value::Null))
+        }
+    }
+
     fn with(mut self, result: protocol::Answer) -> Self {
         self.result = result;
         self

@@ -139,7 +139,7 @@ pub fn page(s: &SignedIn, section: Section, title: &str, shown: Option<&Alert>, 
                             input type="hidden" name="section" value=(SECTIONS.iter().find(|(e, _, _)| *e == section).map_or("", |(_, _, p)| *p));
                             button type="submit" { "Go" }
                         }
-                        span.arn title=(s.principal_arn) { (s.principal_arn) }
+                        span.arn title=(s.principal.arn) { (s.principal.arn) }
                         form method="post" action={ (PREFIX) "/sign-out" } {
                             (csrf_field(s))
                             button.link type="submit" { "Sign out" }

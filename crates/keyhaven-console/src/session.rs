@@ -2,6 +2,7 @@
 //! that open a signed-in caller's session on every page and check every state change.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -10,12 +11,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyhaven_api::pipeline::{Origin, Outcome, finish, new_request_id};
 use keyhaven_api::server::ConnectionInfo;
 use keyhaven_crypto::digest::{constant_time_eq, hmac_sha256, sha256};
 use keyhaven_iam::sts::SessionRefusal;
+use keyhaven_kernel::context::Principal;
 
 use crate::Console;
-use crate::api::{Api, Credentials};
+use crate::api::{Api, Credentials, USER_AGENT};
 use crate::form::Form;
 
 /// Where the console lives; nothing else on the server starts with it.
@@ -142,7 +145,10 @@ impl IntoResponse for Refusal {
 pub struct SignedIn {
     pub api: Arc<Api>,
     pub csrf: String,
-    pub principal_arn: String,
+    /// Who the session stands for, as its requests' audit records name it.
+    pub principal: Principal,
+    /// The browser's request, for the records of console actions that are no AWS API.
+    origin: Origin,
     /// Unix seconds.
     pub expiration: i64,
     pub access_key_id: String,
@@ -154,6 +160,18 @@ pub struct SignedIn {
 impl SignedIn {
     pub fn region(&self) -> &str {
         &self.api.region
+    }
+
+    /// Records a console action that is no AWS API (sign-out, the audit chain check) as this session's, in the same
+    /// audit log, durable before the action is answered when it changed state.
+    pub async fn record_action(&self, console: &Console, operation: &str, read_only: bool) -> Result<(), Refusal> {
+        let outcome = Outcome::console(operation, self.principal.clone(), self.region(), read_only);
+        let answer = finish(&console.app, outcome, &self.origin, Instant::now()).await;
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(Refusal::Internal)
+        }
     }
 
     /// A console path in this Region.
@@ -219,7 +237,12 @@ impl FromRequestParts<Arc<Console>> for SignedIn {
         Ok(SignedIn {
             api: Arc::new(Api::new(console.app.clone(), credentials, region, connection)),
             csrf: csrf_token(&handle),
-            principal_arn: session.principal.arn,
+            principal: session.principal,
+            origin: Origin {
+                request_id: new_request_id(),
+                user_agent: USER_AGENT.to_string(),
+                connection,
+            },
             expiration: session.expiration,
             access_key_id: session.access_key_id,
             tls,

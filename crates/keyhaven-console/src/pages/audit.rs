@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
@@ -164,6 +164,9 @@ pub async fn verify(State(console): State<Arc<Console>>, change: Change) -> Resp
     {
         return render(&s, Some(Alert::Failure(failure))).await;
     }
+    if let Err(refusal) = s.record_action(&console, "VerifyAuditChain", true).await {
+        return refusal.into_response();
+    }
     let app = console.app.clone();
     let checked = tokio::task::spawn_blocking(move || app.core.verify_audit()).await;
     let owner = format!("arn:aws:iam::{}:root", console.app.default_account);
@@ -175,7 +178,7 @@ pub async fn verify(State(console): State<Arc<Console>>, change: Change) -> Resp
         })
     };
     let shown = match checked {
-        Ok(Ok(ChainCheck::Intact { records, last })) if s.principal_arn == owner => Alert::Notice(format!(
+        Ok(Ok(ChainCheck::Intact { records, last })) if s.principal.arn == owner => Alert::Notice(format!(
             "Audit chain intact: {records} records, the last numbered {last}."
         )),
         Ok(Ok(ChainCheck::Intact { .. })) => Alert::Notice("Audit chain intact.".into()),

@@ -250,6 +250,9 @@ pub async fn sign_out(State(console): State<Arc<Console>>, change: Change) -> Re
         tracing::error!(error = %e, "revoking a console session failed");
         return Refusal::Internal.into_response();
     }
+    if let Err(refusal) = s.record_action(&console, "ConsoleSignOut", false).await {
+        return refusal.into_response();
+    }
     (
         StatusCode::SEE_OTHER,
         [
