@@ -16,7 +16,6 @@ use crate::api::{Api, ApiFailure, Credentials, JsonService, QueryService};
 use crate::form::Form;
 use crate::layout::{Alert, Section, alert, bare_page, facts, page, respond};
 use crate::session::{self, Change, DEFAULT_REGION, HANDLE_BYTES, PREFIX, Refusal, SignedIn};
-use crate::xml::Element;
 
 /// Shown for every sign-in the credentials themselves fail, so the page tells an attacker nothing more.
 const NOT_VALID: &str = "The access key, secret or MFA code is not valid.";
@@ -187,22 +186,32 @@ struct IssuedSession {
 async fn issue_session(api: &Api, typed: &Form, seconds: i64) -> Result<IssuedSession, ApiFailure> {
     let code = typed.trimmed("mfa_code");
     let role_arn = typed.trimmed("role_arn");
-    let serial = match code {
-        Some(_) => Some(mfa_serial(api).await?),
-        // A user with a device must use it, as AWS's console asks for the code.
-        None if role_arn.is_none() => match api.query(QueryService::Iam, "ListMFADevices", &[]).await {
-            Ok(devices) if !devices.find_all("SerialNumber").is_empty() => {
-                return Err(ApiFailure {
-                    status: 401,
-                    code: "MFARequired".into(),
-                    message: "This user has an MFA device: enter its current code.".into(),
-                });
-            }
-            Ok(_) => None,
-            Err(failure) if is_credential_failure(&failure) => return Err(failure),
-            Err(_) => None,
-        },
-        None => None,
+    // The caller's own MFA devices: the one a typed code belongs to, or, without a code, whether the user must give
+    // one (AWS's console asks a user with a device for it). A role sign-in without a code does not ask.
+    let devices = if code.is_some() || role_arn.is_none() {
+        Some(api.query(QueryService::Iam, "ListMFADevices", &[]).await)
+    } else {
+        None
+    };
+    let serial = match (devices, code) {
+        (Some(Ok(devices)), Some(_)) => Some(
+            devices
+                .find_all("SerialNumber")
+                .first()
+                .map(|serial| serial.text.clone())
+                .ok_or_else(|| invalid(NOT_VALID))?,
+        ),
+        (Some(Ok(devices)), None) if !devices.find_all("SerialNumber").is_empty() => {
+            return Err(ApiFailure {
+                status: 401,
+                code: "MFARequired".into(),
+                message: "This user has an MFA device: enter its current code.".into(),
+            });
+        }
+        // A code without a readable device list cannot be used; credentials that do not sign are not valid.
+        (Some(Err(failure)), Some(_)) => return Err(failure),
+        (Some(Err(failure)), None) if is_credential_failure(&failure) => return Err(failure),
+        _ => None,
     };
     let duration = seconds.to_string();
     let mut params: Vec<(&str, &str)> = vec![("DurationSeconds", &duration)];
@@ -231,15 +240,6 @@ async fn issue_session(api: &Api, typed: &Form, seconds: i64) -> Result<IssuedSe
         session_token: SecretBytes::from_slice(issued.text_of("SessionToken").as_bytes()),
         expiration,
     })
-}
-
-async fn mfa_serial(api: &Api) -> Result<String, ApiFailure> {
-    let devices: Element = api.query(QueryService::Iam, "ListMFADevices", &[]).await?;
-    devices
-        .find_all("SerialNumber")
-        .first()
-        .map(|serial| serial.text.clone())
-        .ok_or_else(|| invalid(NOT_VALID))
 }
 
 /// Sign-out: the session is revoked in the store (refused from now on, console and API alike, on every node).

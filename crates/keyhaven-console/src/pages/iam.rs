@@ -229,77 +229,44 @@ fn principal_of(arn: &str) -> Option<(&str, &str)> {
     Some((kind, path.rsplit('/').next()?))
 }
 
-/// The stored text of a matched statement's policy: inline policies by name, managed ones through the principal's
-/// attachments (and a user's groups'), then the default version.
+/// A URL-encoded policy document member of an IAM answer, decoded.
+fn decoded(answer: &Element, member: &str) -> String {
+    percent_decode_str(answer.text_of(member))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The stored text of a matched statement's policy: inline policies by name (a user's groups' too), managed ones
+/// through the principal's attachments (and its groups'), then the default version.
 async fn source_text(s: &SignedIn, principal_arn: &str, kind: &str, id: &str) -> Option<String> {
     let (entity, name) = principal_of(principal_arn)?;
-    let document = |answer: Element| {
-        percent_decode_str(answer.text_of("PolicyDocument"))
-            .decode_utf8_lossy()
-            .into_owned()
+    let (owner_member, get_inline, list_attached) = match entity {
+        "role" => ("RoleName", "GetRolePolicy", "ListAttachedRolePolicies"),
+        _ => ("UserName", "GetUserPolicy", "ListAttachedUserPolicies"),
     };
-    let groups: Vec<String> = if entity == "user" {
-        s.api
+    let own = (owner_member, name.to_string());
+    // A user's groups matter only for group policies and managed ones (which a group may hold).
+    let groups = if entity == "user" && kind != "user" {
+        let found = s
+            .api
             .query(QueryService::Iam, "ListGroupsForUser", &[("UserName", name)])
             .await
-            .map(|g| {
-                g.members_of("Groups")
-                    .iter()
-                    .map(|g| g.text_of("GroupName").to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
+            .ok()?;
+        found
+            .members_of("Groups")
+            .iter()
+            .map(|g| ("GroupName", g.text_of("GroupName").to_string()))
+            .collect()
     } else {
         Vec::new()
     };
-    match kind {
-        "user" => s
-            .api
-            .query(
-                QueryService::Iam,
-                "GetUserPolicy",
-                &[("UserName", name), ("PolicyName", id)],
-            )
-            .await
-            .ok()
-            .map(document),
-        "role" => s
-            .api
-            .query(
-                QueryService::Iam,
-                "GetRolePolicy",
-                &[("RoleName", name), ("PolicyName", id)],
-            )
-            .await
-            .ok()
-            .map(document),
-        "group" => {
-            for group in &groups {
-                if let Ok(found) = s
-                    .api
-                    .query(
-                        QueryService::Iam,
-                        "GetGroupPolicy",
-                        &[("GroupName", group), ("PolicyName", id)],
-                    )
-                    .await
-                {
-                    return Some(document(found));
-                }
-            }
-            None
-        }
+    let (inline_action, owners): (&str, Vec<(&str, String)>) = match kind {
+        "user" | "role" => (get_inline, vec![own]),
+        "group" => ("GetGroupPolicy", groups),
         "aws-managed" | "user-managed" => {
-            let mut lists = vec![match entity {
-                "role" => ("ListAttachedRolePolicies", "RoleName", name.to_string()),
-                _ => ("ListAttachedUserPolicies", "UserName", name.to_string()),
-            }];
-            lists.extend(
-                groups
-                    .iter()
-                    .map(|g| ("ListAttachedGroupPolicies", "GroupName", g.clone())),
-            );
-            for (action, member, owner) in lists {
+            let mut owners = vec![(list_attached, own)];
+            owners.extend(groups.into_iter().map(|group| ("ListAttachedGroupPolicies", group)));
+            for (action, (member, owner)) in owners {
                 let Ok(found) = s.api.query(QueryService::Iam, action, &[(member, &owner)]).await else {
                     continue;
                 };
@@ -317,25 +284,21 @@ async fn source_text(s: &SignedIn, principal_arn: &str, kind: &str, id: &str) ->
                     .await
                     .ok()?;
                 let version = described.text_of("DefaultVersionId").to_string();
-                let text = s
-                    .api
-                    .query(
-                        QueryService::Iam,
-                        "GetPolicyVersion",
-                        &[("PolicyArn", &arn), ("VersionId", &version)],
-                    )
-                    .await
-                    .ok()?;
-                return Some(
-                    percent_decode_str(text.text_of("Document"))
-                        .decode_utf8_lossy()
-                        .into_owned(),
-                );
+                let params = [("PolicyArn", arn.as_str()), ("VersionId", version.as_str())];
+                let text = s.api.query(QueryService::Iam, "GetPolicyVersion", &params).await.ok()?;
+                return Some(decoded(&text, "Document"));
             }
-            None
+            return None;
         }
-        _ => None,
+        _ => return None,
+    };
+    for (member, owner) in owners {
+        let params = [(member, owner.as_str()), ("PolicyName", id)];
+        if let Ok(found) = s.api.query(QueryService::Iam, inline_action, &params).await {
+            return Some(decoded(&found, "PolicyDocument"));
+        }
     }
+    None
 }
 
 fn position(element: Option<&Element>) -> Option<(usize, usize)> {
