@@ -95,6 +95,12 @@ def test_sign_in_csrf_and_sign_out(server):
     assert sign_in_record["userAgent"] == "keyhaven-console"
     assert sign_in_record["responseElements"] is None, "no credential reaches the audit log"
 
+    # The timeline combines filters: the first is LookupEvents' attribute, the others filter what it answers.
+    mine = console.get(f"/us-east-1/audit?event=CreateKey&key={session_key}").body
+    assert mine.count('<details class="event">') == 1 and "No records match." not in mine
+    other = console.get("/us-east-1/audit?event=CreateKey&key=ASIAOTHERSESSION0000").body
+    assert '<details class="event">' not in other and "No records match." in other
+
     signed_out = console.post("/sign-out", {"_csrf": csrf})
     assert signed_out.status == 303 and signed_out.headers["location"] == f"{PREFIX}/sign-in?signed-out=1"
     assert "Max-Age=0" in signed_out.cookie()

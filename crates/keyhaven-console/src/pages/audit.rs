@@ -10,6 +10,7 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use keyhaven_kernel::audit::ChainCheck;
+use keyhaven_kernel::audit::lookup::Attribute;
 
 use crate::Console;
 use crate::api::JsonService;
@@ -22,12 +23,12 @@ const PAGE_SIZE: usize = 50;
 const MAX_CALLS: usize = 5;
 
 /// The filters, in the order the first one given becomes LookupEvents' single lookup attribute.
-const FILTERS: &[(&str, &str, &str)] = &[
-    ("user", "Username", "User name"),
-    ("event", "EventName", "Event name"),
-    ("resource", "ResourceName", "Resource name or ARN"),
-    ("source", "EventSource", "Event source"),
-    ("key", "AccessKeyId", "Access key ID"),
+const FILTERS: &[(&str, Attribute, &str)] = &[
+    ("user", Attribute::Username, "User name"),
+    ("event", Attribute::EventName, "Event name"),
+    ("resource", Attribute::ResourceName, "Resource name or ARN"),
+    ("source", Attribute::EventSource, "Event source"),
+    ("key", Attribute::AccessKeyId, "Access key ID"),
 ];
 
 /// Seconds since the epoch from an HTML `datetime-local` value, read as UTC.
@@ -44,13 +45,13 @@ fn epoch_of(text: &str) -> Option<i64> {
 fn passes(event: &Value, query: &Form) -> bool {
     FILTERS.iter().all(|(field, attribute, _)| match query.trimmed(field) {
         None => true,
-        Some(wanted) => match *attribute {
-            "ResourceName" => event["Resources"]
+        Some(wanted) => match attribute {
+            Attribute::ResourceName => event["Resources"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .any(|r| r["ResourceName"].as_str() == Some(wanted)),
-            other => event[other].as_str() == Some(wanted),
+            other => event[other.name()].as_str() == Some(wanted),
         },
     })
 }
@@ -78,7 +79,8 @@ pub async fn timeline(s: SignedIn) -> Response {
 async fn render(s: &SignedIn, shown: Option<Alert>) -> Response {
     let mut input = json!({"MaxResults": PAGE_SIZE});
     if let Some((field, attribute, _)) = FILTERS.iter().find(|(field, _, _)| s.query.trimmed(field).is_some()) {
-        input["LookupAttributes"] = json!([{"AttributeKey": attribute, "AttributeValue": s.query.trimmed(field)}]);
+        input["LookupAttributes"] =
+            json!([{"AttributeKey": attribute.name(), "AttributeValue": s.query.trimmed(field)}]);
     }
     if let Some(from) = s.query.trimmed("from").and_then(epoch_of) {
         input["StartTime"] = json!(from);
